@@ -1,0 +1,1 @@
+//! Kiln reader (placeholder until the reader lands).

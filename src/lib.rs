@@ -1,0 +1,7 @@
+//! Kiln: a code generator for Cranelift IR (CLIF) that never compiles the same
+//! function twice.
+//!
+//! This facade re-exports the layers; the `kiln` binary is the CLI.
+
+pub use kiln_ir as ir;
+pub use kiln_reader as reader;
