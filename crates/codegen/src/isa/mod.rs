@@ -1,0 +1,3 @@
+//! Target ISAs.
+
+pub mod x64;

@@ -1,0 +1,1 @@
+//! Target-independent machine-code infrastructure.
