@@ -130,7 +130,10 @@ impl<K: EntityRef, V> PrimaryMap<K, V> {
         self.elems.iter().enumerate().map(|(i, v)| (K::new(i), v))
     }
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (K, &mut V)> {
-        self.elems.iter_mut().enumerate().map(|(i, v)| (K::new(i), v))
+        self.elems
+            .iter_mut()
+            .enumerate()
+            .map(|(i, v)| (K::new(i), v))
     }
     pub fn clear(&mut self) {
         self.elems.clear();
