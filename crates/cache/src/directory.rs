@@ -623,7 +623,7 @@ impl CacheKvStore for DirectoryStore {
         })
     }
 
-    fn stats(&self) -> Option<&CacheStats> {
+    fn cache_stats(&self) -> Option<&CacheStats> {
         Some(&self.stats)
     }
 }

@@ -71,7 +71,7 @@ pub use stats::{CacheStats, CacheStatsSnapshot};
 /// `insert` returns `bool` rather than `Result`: a store error is never
 /// fatal to compilation, so there is nothing a caller could do with an
 /// error except count it, and the store counts it itself in
-/// [`CacheKvStore::stats`].
+/// [`CacheKvStore::cache_stats`].
 pub trait CacheKvStore: Send + Sync {
     /// The bytes stored under `key`, or `None` if there are none (or they
     /// could not be read). The bytes are untrusted: decode them with
@@ -89,7 +89,7 @@ pub trait CacheKvStore: Send + Sync {
     }
 
     /// The store's counters, if it keeps any.
-    fn stats(&self) -> Option<&CacheStats> {
+    fn cache_stats(&self) -> Option<&CacheStats> {
         None
     }
 }
@@ -104,8 +104,8 @@ impl<S: CacheKvStore + ?Sized> CacheKvStore for &S {
     fn remove(&self, key: &CacheKey) -> bool {
         (**self).remove(key)
     }
-    fn stats(&self) -> Option<&CacheStats> {
-        (**self).stats()
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        (**self).cache_stats()
     }
 }
 
@@ -119,8 +119,8 @@ impl<S: CacheKvStore + ?Sized> CacheKvStore for Arc<S> {
     fn remove(&self, key: &CacheKey) -> bool {
         (**self).remove(key)
     }
-    fn stats(&self) -> Option<&CacheStats> {
-        (**self).stats()
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        (**self).cache_stats()
     }
 }
 
@@ -134,8 +134,8 @@ impl<S: CacheKvStore + ?Sized> CacheKvStore for Box<S> {
     fn remove(&self, key: &CacheKey) -> bool {
         (**self).remove(key)
     }
-    fn stats(&self) -> Option<&CacheStats> {
-        (**self).stats()
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        (**self).cache_stats()
     }
 }
 
@@ -196,7 +196,7 @@ pub fn lookup<'s, S: CacheKvStore + ?Sized>(
     key: &CacheKey,
     compiler_version: &str,
 ) -> Lookup<'s> {
-    let stats = store.stats();
+    let stats = store.cache_stats();
     let Some(bytes) = store.get(key) else {
         if let Some(stats) = stats {
             stats.record_miss();
@@ -236,7 +236,7 @@ pub fn store_entry<S: CacheKvStore + ?Sized>(
     match entry::encode_entry_timed(key, compiler_version, payload, compile_time) {
         Ok(bytes) => store.insert(key, &bytes),
         Err(_) => {
-            if let Some(stats) = store.stats() {
+            if let Some(stats) = store.cache_stats() {
                 stats.record_store_error();
             }
             false

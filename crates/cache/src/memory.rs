@@ -185,7 +185,7 @@ impl CacheKvStore for MemoryStore {
         self.lock().remove(key)
     }
 
-    fn stats(&self) -> Option<&CacheStats> {
+    fn cache_stats(&self) -> Option<&CacheStats> {
         Some(&self.stats)
     }
 }
@@ -313,7 +313,7 @@ mod tests {
             })
             .collect();
         let hits: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-        let s = MemoryStore::stats(&store).snapshot();
+        let s = store.stats().snapshot();
         assert_eq!(s.hits, hits);
         assert_eq!(s.lookups(), 8 * 3_000);
         assert_eq!(s.rejected(), 0);
