@@ -268,10 +268,11 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let key = k((x % 500) as u32);
-            if x % 3 == 0 {
-                let _ = store.get(&key);
-            } else {
-                assert!(store.insert(&key, &vec![0; (x >> 32) as usize % 700]));
+            match x % 3 {
+                0 => {
+                    let _ = store.get(&key);
+                }
+                _ => assert!(store.insert(&key, &vec![0; (x >> 32) as usize % 700])),
             }
             assert!(store.bytes() <= 10_000);
         }
