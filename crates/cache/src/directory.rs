@@ -27,7 +27,8 @@
 //!   a full disk or a permission error is counted in [`CacheStats`] and
 //!   ignored, and a failed write removes its temporary file.
 //! - **Leftovers.** Temporary files older than `temp_max_age` (a crashed
-//!   writer's) are removed by scans and by [`DirectoryStore::cleanup`].
+//!   writer's) are removed from the fan-out folder of each process's first
+//!   insert, by eviction scans, and by [`DirectoryStore::cleanup`].
 
 use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
@@ -340,11 +341,10 @@ impl DirectoryStore {
     /// Updates this process's size estimate after writing `len` bytes into
     /// `folder` and runs an eviction scan if it passed the threshold.
     fn account(&self, folder: &Path, len: u64) {
-        let Some(budget) = self.budget else {
-            return;
-        };
-        // First insert of this process: sample one fan-out folder (the one
-        // just written, already in the OS caches), outside the lock.
+        // First insert of this process: sweep abandoned temporary files from
+        // one fan-out folder (the one just written, already in the OS
+        // caches) and sample its size, outside the lock. With or without a
+        // budget, so that crash leftovers disappear over time.
         let sample = if self.lock_accounting().estimate.is_none() {
             Some(
                 self.scan_folder(folder, &mut Vec::new())
@@ -353,6 +353,12 @@ impl DirectoryStore {
             )
         } else {
             None
+        };
+        let Some(budget) = self.budget else {
+            if let Some(sample) = sample {
+                self.lock_accounting().estimate.get_or_insert(sample);
+            }
+            return;
         };
         let over = {
             let mut acc = self.lock_accounting();

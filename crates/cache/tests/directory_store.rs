@@ -681,3 +681,21 @@ fn entries_written_by_timed_encoder_are_plain_files() {
     assert!(store.insert(&k, &entry));
     assert_eq!(fs::read(store.entry_path(&k)).unwrap(), entry);
 }
+
+#[test]
+fn first_insert_sweeps_abandoned_temps_in_its_folder() {
+    let dir = TempDir::new("sweep");
+    let store = DirectoryStore::new(dir.path());
+    let k = key(5);
+    let folder = store.entry_path(&k).parent().unwrap().to_path_buf();
+    fs::create_dir_all(&folder).unwrap();
+    let old = folder.join(format!("{TEMP_PREFIX}1-1-0000000000000001"));
+    let young = folder.join(format!("{TEMP_PREFIX}1-2-0000000000000001"));
+    fs::write(&old, b"partial").unwrap();
+    fs::write(&young, b"in progress").unwrap();
+    set_age(&old, Duration::from_secs(2 * 3600));
+    // No budget needed: the first insert of a process sweeps its folder.
+    assert!(store_entry(&store, &k, COMPILER, b"x", None));
+    assert!(!old.exists(), "abandoned temp file kept");
+    assert!(young.exists(), "a live writer's temp file was removed");
+}
