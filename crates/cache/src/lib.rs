@@ -33,6 +33,38 @@
 //!
 //! See `docs/cache.md` for the byte-exact entry format, the directory
 //! layout and the crash-safety argument.
+//!
+//! The shape of the compile layer on top (the payload stands for a
+//! serialized `CompiledCode<Stencil>`):
+//!
+//! ```
+//! use std::time::Instant;
+//! use kiln_cache::{lookup, store_entry, CacheKey, CacheKvStore, Lookup, MemoryStore};
+//!
+//! const COMPILER: &str = "kiln 0.1.0";
+//! let store = MemoryStore::with_budget(64 << 20);
+//! let key = CacheKey([0x2a; 32]); // sha256 of the stencil, from kiln-ir
+//!
+//! let code = match lookup(&store, &key, COMPILER) {
+//!     Lookup::Hit(hit) => {
+//!         if let Some(saved) = hit.compile_time() {
+//!             store.stats().record_hit_saved(saved);
+//!         }
+//!         hit.payload().to_vec()
+//!     }
+//!     Lookup::Miss | Lookup::Rejected(_) => {
+//!         let start = Instant::now();
+//!         let code = b"compiled bytes".to_vec(); // compile here
+//!         // A failed store is counted, never an error.
+//!         store_entry(&store, &key, COMPILER, &code, Some(start.elapsed()));
+//!         code
+//!     }
+//! };
+//! assert_eq!(code, b"compiled bytes");
+//! assert!(lookup(&store, &key, COMPILER).hit().is_some());
+//! let stats = store.stats().snapshot();
+//! assert_eq!((stats.hits, stats.misses, stats.stores), (1, 1, 1));
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
