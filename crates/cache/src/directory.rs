@@ -59,6 +59,9 @@ pub const DEFAULT_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 /// live writer holds its temporary file for milliseconds.
 pub const DEFAULT_TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
 
+/// Mtimes further ahead than this are treated as the oldest possible.
+const FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
+
 /// Number of fan-out folders (two hex digits).
 const FANOUT: u64 = 256;
 
@@ -428,7 +431,12 @@ impl DirectoryStore {
             if !meta.is_file() {
                 continue;
             }
-            let modified = meta.modified().unwrap_or(now);
+            let mut modified = meta.modified().unwrap_or(now);
+            if modified > now + FUTURE_SKEW {
+                // Far in the future (clock skew, a copied tree): would never
+                // be evicted if trusted, so it counts as the oldest.
+                modified = SystemTime::UNIX_EPOCH;
+            }
             if name.starts_with(TEMP_PREFIX) {
                 if age(modified, now) > self.temp_max_age && remove_file_quiet(&path)? {
                     *temps_removed += 1;

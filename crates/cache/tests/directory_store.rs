@@ -699,3 +699,38 @@ fn first_insert_sweeps_abandoned_temps_in_its_folder() {
     assert!(!old.exists(), "abandoned temp file kept");
     assert!(young.exists(), "a live writer's temp file was removed");
 }
+
+#[test]
+fn entries_dated_far_in_the_future_are_evicted_first() {
+    let dir = TempDir::new("future");
+    let entry_len = (ENVELOPE_OVERHEAD + COMPILER.len() + 1000) as u64;
+    let store = DirectoryStore::new(dir.path()).with_budget(10 * entry_len);
+    for i in 0..10 {
+        assert!(store_entry(
+            &store,
+            &key(i),
+            COMPILER,
+            &payload(i, 1000),
+            None
+        ));
+    }
+    let skewed = fs::File::options()
+        .write(true)
+        .open(store.entry_path(&key(9)))
+        .unwrap();
+    skewed
+        .set_modified(SystemTime::now() + Duration::from_secs(7 * 24 * 3600))
+        .unwrap();
+    // One more entry: 11 > 10, evict down to 8, and the future-dated one
+    // goes first.
+    assert!(store_entry(
+        &store,
+        &key(10),
+        COMPILER,
+        &payload(10, 1000),
+        None
+    ));
+    assert!(!store.entry_path(&key(9)).exists());
+    assert!(store.entry_path(&key(10)).exists());
+    assert_eq!(store.disk_usage().unwrap().entries, 8);
+}
