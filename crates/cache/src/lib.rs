@@ -11,6 +11,8 @@
 //! - [`MemoryStore`] (in-process, LRU under a byte budget) and
 //!   [`DirectoryStore`] (the embedded default: one file per key, atomic
 //!   rename, safe with many processes, LRU eviction by mtime);
+//! - [`WriteBehindStore`], which moves any store's inserts onto a
+//!   background thread (file creation can cost a millisecond);
 //! - [`CacheStats`], the counters behind `kiln cache stats`;
 //! - [`lookup`] and [`store_entry`], which join a store and the envelope.
 //!
@@ -75,6 +77,7 @@ pub mod entry;
 mod key;
 pub mod memory;
 mod stats;
+pub mod write_behind;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -87,6 +90,7 @@ pub use entry::{decode_entry, encode_entry, EntryError};
 pub use key::{CacheKey, ParseKeyError};
 pub use memory::MemoryStore;
 pub use stats::{CacheStats, CacheStatsSnapshot};
+pub use write_behind::WriteBehindStore;
 
 /// A key-value store of encoded cache entries.
 ///
