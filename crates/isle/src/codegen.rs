@@ -9,7 +9,7 @@ use super::trie::{self, Node};
 /// Attributes put on every generated function so that the generated code is
 /// warning-free in the including module.
 const FN_ALLOWS: &str =
-    "#[allow(unused_variables, unreachable_code, unreachable_patterns, clippy::all)]";
+    "#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]";
 
 struct Gen<'a> {
     p: &'a Program,
@@ -81,6 +81,7 @@ impl Gen<'_> {
                 self.loc(t.pos)
             ));
             self.line("#[derive(Clone, Debug, PartialEq, Eq)]");
+            self.line("#[allow(dead_code, clippy::all)]");
             self.line(&format!("pub enum {} {{", t.rust));
             self.indent += 1;
             for v in variants {
@@ -260,7 +261,8 @@ impl Gen<'_> {
                     self.loc(r.pos),
                     r.prio
                 ));
-                let v = self.value(cx, *result);
+                // The result is moved out: nothing runs after `return`.
+                let v = self.place(cx, *result);
                 if cx.partial {
                     self.line(&format!("return Some({});", v));
                 } else {

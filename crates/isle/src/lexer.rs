@@ -177,7 +177,7 @@ mod tests {
         );
         assert_eq!(toks[2].tok, Tok::At);
         assert_eq!(toks[3].tok, Tok::Int(-3));
-        assert_eq!(toks[3].pos.col, 26);
+        assert_eq!(toks[3].pos.col, 23);
         let err = lex(0, "(a\n  (; open").unwrap_err();
         assert_eq!((err.pos.line, err.pos.col), (2, 3));
     }
