@@ -107,7 +107,8 @@ pub fn build(p: &Program, body: &TermBody) -> Vec<Node> {
             .then(a.cmp(&b))
     });
     let items: Vec<(usize, usize)> = order.into_iter().map(|r| (r, 0)).collect();
-    Builder { p, body }.block(&items)
+    let cons = body.rules.iter().map(constraints).collect();
+    Builder { p, body, cons }.block(&items)
 }
 
 /// Whether a step always succeeds once reached.
@@ -128,6 +129,7 @@ pub fn step_infallible(p: &Program, body: &TermBody, s: &Step) -> bool {
 struct Builder<'a> {
     p: &'a Program,
     body: &'a TermBody,
+    cons: Vec<Vec<(BindId, i128)>>,
 }
 
 fn switch_key(s: &Step) -> Option<(BindId, i128)> {
@@ -176,70 +178,97 @@ impl Builder<'_> {
         }
     }
 
+    /// Whether rules `a` and `b` can never both match (equal priorities
+    /// imply it, since the overlap check passed).
+    fn disjoint(&self, a: usize, b: usize) -> bool {
+        self.body.rules[a].prio == self.body.rules[b].prio || disjoint(&self.cons[a], &self.cons[b])
+    }
+
+    /// Builds the nodes for `items` (rule, next step index), which are in
+    /// the order they must be tried. Each round takes the first item's next
+    /// test and gathers every later item with the same test (or a test of
+    /// the same binding, for switches) that may be hoisted: an item moves
+    /// ahead of the items it skips only if it is disjoint from all of them.
     fn block(&self, items: &[(usize, usize)]) -> Vec<Node> {
+        let mut items: Vec<(usize, usize)> = items.to_vec();
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < items.len() {
-            let Some(step) = self.step(items[i]) else {
-                i += 1;
+        while let Some(&first) = items.first() {
+            let Some(step) = self.step(first) else {
+                items.remove(0);
                 continue;
             };
-            let node = if let Step::Rhs(result) = step {
-                i += 1;
-                Node::Leaf {
-                    rule: items[i - 1].0,
+            if let Step::Rhs(result) = step {
+                out.push(Node::Leaf {
+                    rule: first.0,
                     result: *result,
+                });
+                break; // a leaf always returns: the rest is unreachable here
+            }
+            let switch_src = switch_key(step).map(|k| k.0);
+            let same = |it: (usize, usize)| match (switch_src, self.step(it)) {
+                (Some(src), Some(s)) => switch_key(s).is_some_and(|k| k.0 == src),
+                (None, Some(s)) => s == step,
+                _ => false,
+            };
+            let mut taken = vec![first];
+            let mut skipped: Vec<(usize, usize)> = Vec::new();
+            for &it in &items[1..] {
+                let hoistable = skipped.len() <= MAX_HOIST_CHECKS
+                    && skipped.iter().all(|s| self.disjoint(s.0, it.0));
+                if same(it) && hoistable {
+                    taken.push(it);
+                } else {
+                    skipped.push(it);
                 }
-            } else if let Some((src, _)) = switch_key(step) {
-                let mut keys: Vec<i128> = Vec::new();
-                let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
-                while let Some((s, key)) = self
-                    .step(items.get(i).copied().unwrap_or((usize::MAX, 0)))
-                    .and_then(switch_key)
-                {
-                    if s != src {
-                        break;
-                    }
-                    let (r, k) = items[i];
-                    match keys.iter().position(|&x| x == key) {
-                        Some(g) => groups[g].push((r, k + 1)),
-                        None => {
-                            keys.push(key);
-                            groups.push(vec![(r, k + 1)]);
+            }
+            let node = match switch_src {
+                Some(src) => {
+                    let mut keys: Vec<i128> = Vec::new();
+                    let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
+                    for &(r, k) in &taken {
+                        let Some((_, key)) = self.step((r, k)).and_then(switch_key) else {
+                            continue;
+                        };
+                        match keys.iter().position(|&x| x == key) {
+                            Some(g) => groups[g].push((r, k + 1)),
+                            None => {
+                                keys.push(key);
+                                groups.push(vec![(r, k + 1)]);
+                            }
                         }
                     }
-                    i += 1;
+                    let mut arms: Vec<(i128, Vec<Node>)> = keys
+                        .into_iter()
+                        .zip(groups)
+                        .map(|(k, g)| (k, self.block(&g)))
+                        .collect();
+                    arms.sort_by_key(|a| a.0);
+                    let exhaustive = self.arm_count(src) == Some(arms.len());
+                    Node::Switch {
+                        src,
+                        arms,
+                        exhaustive,
+                    }
                 }
-                let mut arms: Vec<(i128, Vec<Node>)> = keys
-                    .into_iter()
-                    .zip(groups)
-                    .map(|(k, g)| (k, self.block(&g)))
-                    .collect();
-                arms.sort_by_key(|a| a.0);
-                let exhaustive = self.arm_count(src) == Some(arms.len());
-                Node::Switch {
-                    src,
-                    arms,
-                    exhaustive,
+                None => {
+                    let sub: Vec<(usize, usize)> = taken.iter().map(|&(r, k)| (r, k + 1)).collect();
+                    Node::Step(step.clone(), self.block(&sub))
                 }
-            } else {
-                let step = step.clone();
-                let mut sub = Vec::new();
-                while i < items.len() && self.step(items[i]) == Some(&step) {
-                    sub.push((items[i].0, items[i].1 + 1));
-                    i += 1;
-                }
-                Node::Step(step, self.block(&sub))
             };
             let stop = self.always_returns(&node);
             out.push(node);
             if stop {
                 break;
             }
+            items = skipped;
         }
         out
     }
 }
+
+/// Bound on the disjointness checks made to hoist one item (keeps the
+/// builder near-linear on large rule sets; beyond it, items keep their order).
+const MAX_HOIST_CHECKS: usize = 64;
 
 #[cfg(test)]
 mod tests {

@@ -126,3 +126,15 @@ fn externs_golden_behaves() {
     );
     assert_eq!(constructor_lower(&mut cx, Inst::Iconst(1)), None);
 }
+
+#[test]
+fn hoisted_rules_keep_their_meaning() {
+    use enums::*;
+    let mut cx = Cx;
+    assert_eq!(constructor_hoist(&mut cx, Op::Imm { value: 9 }, 3), 9);
+    assert_eq!(constructor_hoist(&mut cx, Op::Imm { value: 9 }, 7), 70);
+    assert_eq!(constructor_hoist(&mut cx, Op::Nop, 3), 30);
+    assert_eq!(constructor_hoist(&mut cx, Op::Nop, 7), 70);
+    assert_eq!(constructor_hoist(&mut cx, Op::Nop, 8), 0);
+    assert_eq!(constructor_hoist(&mut cx, Op::Flag { on: true }, 3), 0);
+}

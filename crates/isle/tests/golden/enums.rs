@@ -120,3 +120,30 @@ pub fn constructor_width<C: Context + ?Sized>(ctx: &mut C, v0: u8) -> u32 {
     // Rule at enums.isle:24:1 (priority -1).
     return 0;
 }
+
+/// Constructor for term `hoist` (declared at enums.isle:29:7).
+#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+pub fn constructor_hoist<C: Context + ?Sized>(ctx: &mut C, v0: Op, v1: u32) -> u32 {
+    match &v0 {
+        Op::Nop => {
+            if v1 == 3 {
+                // Rule at enums.isle:32:1 (priority 0).
+                return 30;
+            }
+        }
+        Op::Imm { value: v2 } => {
+            let v2 = *v2;
+            if v1 == 3 {
+                // Rule at enums.isle:30:1 (priority 2).
+                return v2;
+            }
+        }
+        _ => {}
+    }
+    if v1 == 7 {
+        // Rule at enums.isle:31:1 (priority 1).
+        return 70;
+    }
+    // Rule at enums.isle:33:1 (priority -1).
+    return 0;
+}
