@@ -280,6 +280,18 @@ pub fn check(defs: &[Def], errors: &mut Vec<Error>) -> Program {
                 ));
                 continue;
             }
+            if rust == "Context"
+                || rust == "C"
+                || rust == "Option"
+                || rust == "Some"
+                || rust == "None"
+            {
+                errors.push(Error::new(
+                    td.name.pos,
+                    format!("type name `{}` is reserved in generated code", rust),
+                ));
+                continue;
+            }
             if matches!(td.body, TypeBody::Primitive(_)) && td.is_extern {
                 errors.push(Error::new(
                     td.name.pos,

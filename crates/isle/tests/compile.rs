@@ -354,3 +354,60 @@ fn no_panic_on_prefixes_and_mutations() {
         .to_string()
         .contains("expand too deeply"));
 }
+
+#[test]
+fn reserved_type_names_are_rejected() {
+    let (_, e, _) = fail("(type Context (enum A))");
+    assert_eq!(
+        (at(&e), e.msg.as_str()),
+        ((1, 7), "type name `Context` is reserved in generated code")
+    );
+}
+
+#[test]
+fn readme_example_compiles() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../isle-rules/README.md"
+    ))
+    .unwrap();
+    let section = &readme[readme.find("## Example").unwrap()..];
+    let start = section.find("```lisp\n").unwrap() + "```lisp\n".len();
+    let code = &section[start..start + section[start..].find("```").unwrap()];
+    let out = compile_one("README.isle", code).unwrap_or_else(|e| panic!("{}", e));
+    assert!(out.contains(
+        "pub fn constructor_lower<C: Context + ?Sized>(ctx: &mut C, v0: Expr) -> Option<Reg>"
+    ));
+    assert!(out.contains("fn expr_data(&mut self, arg0: &Expr) -> ExprData;"));
+}
+
+#[test]
+fn islec_writes_output_and_reports_errors() {
+    let exe = env!("CARGO_BIN_EXE_islec");
+    let dir = std::env::temp_dir().join(format!("islec-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.isle");
+    std::fs::write(
+        &good,
+        "(type u32 (primitive u32))\n(decl f (u32) u32)\n(rule (f x) x)\n",
+    )
+    .unwrap();
+    let out = dir.join("out.rs");
+    let st = std::process::Command::new(exe)
+        .arg(&good)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("pub fn constructor_f"));
+    let bad = dir.join("bad.isle");
+    std::fs::write(&bad, "(decl f (u32) u32)\n").unwrap();
+    let o = std::process::Command::new(exe).arg(&bad).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("bad.isle:1:10: unknown type `u32`"), "{}", err);
+    let _ = std::fs::remove_dir_all(&dir);
+}
