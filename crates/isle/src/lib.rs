@@ -99,7 +99,9 @@ fn compile_owned(files: Vec<(String, String)>) -> Result<String, Errors> {
     for (tid, body) in prog.bodies.iter().enumerate() {
         if let Some(body) = body {
             trie::check_overlaps(&prog, tid, body, &mut errors);
-            trees.push((tid, trie::build(&prog, body)));
+            let tree = trie::build(&prog, body);
+            trie::check_reachable(body, &tree, &mut errors);
+            trees.push((tid, tree));
         }
     }
     if !errors.is_empty() {

@@ -210,7 +210,7 @@ pub fn int_range(rust: &str) -> Option<(i128, i128)> {
 type R<T> = Result<T, Error>;
 
 /// Largest number of steps in one rule (bounds recursion in later stages).
-const MAX_STEPS: usize = 2000;
+const MAX_STEPS: usize = 1000;
 
 impl Program {
     fn ty_name(&self, t: TypeId) -> &str {
@@ -660,6 +660,7 @@ fn lower_rule(p: &mut Program, r: &ast::Rule) -> R<()> {
             counter: 0,
             expansions: 0,
             total_expansions: 0,
+            pat_depth: 0,
         };
         cx.lower(tid, args, r)
     };
@@ -689,13 +690,17 @@ struct RuleCx<'a> {
     counter: usize,
     expansions: usize,
     total_expansions: usize,
+    pat_depth: usize,
 }
 
 /// Most internal-extractor expansions in one rule.
 const MAX_TOTAL_EXPANSIONS: usize = 10_000;
 
 /// Deepest nesting of internal-extractor expansions.
-const MAX_EXPANSIONS: usize = 64;
+const MAX_EXPANSIONS: usize = 150;
+
+/// Deepest pattern nesting after extractor expansion.
+const MAX_PAT_DEPTH: usize = 400;
 
 /// Replaces the parameters of an internal extractor by the argument patterns.
 fn subst(p: &Pattern, params: &[String], args: &[Pattern]) -> Pattern {
@@ -826,6 +831,19 @@ impl RuleCx<'_> {
     }
 
     fn pat(&mut self, pat: &Pattern, src: BindId, ty: TypeId) -> R<()> {
+        if self.pat_depth >= MAX_PAT_DEPTH {
+            return Err(Error::new(
+                pat.pos(),
+                format!("pattern nested deeper than {}", MAX_PAT_DEPTH),
+            ));
+        }
+        self.pat_depth += 1;
+        let r = self.pat_inner(pat, src, ty);
+        self.pat_depth -= 1;
+        r
+    }
+
+    fn pat_inner(&mut self, pat: &Pattern, src: BindId, ty: TypeId) -> R<()> {
         match pat {
             Pattern::Wild(_) => Ok(()),
             Pattern::Int(v, pos) => {

@@ -95,6 +95,32 @@ pub fn check_overlaps(p: &Program, term: TermId, body: &TermBody, errors: &mut V
     }
 }
 
+/// Reports rules that appear in no leaf of the tree: every input that
+/// reaches them has already been handled by a rule that always returns.
+pub fn check_reachable(body: &TermBody, tree: &[Node], errors: &mut Vec<Error>) {
+    fn walk(n: &Node, seen: &mut [bool]) {
+        match n {
+            Node::Leaf { rule, .. } => {
+                if let Some(s) = seen.get_mut(*rule) {
+                    *s = true;
+                }
+            }
+            Node::Step(_, body) => body.iter().for_each(|n| walk(n, seen)),
+            Node::Switch { arms, .. } => arms.iter().flat_map(|a| &a.1).for_each(|n| walk(n, seen)),
+        }
+    }
+    let mut seen = vec![false; body.rules.len()];
+    tree.iter().for_each(|n| walk(n, &mut seen));
+    for (r, s) in body.rules.iter().zip(seen) {
+        if !s {
+            errors.push(Error::new(
+                r.pos,
+                "rule can never fire: rules tried before it always apply to every input it matches",
+            ));
+        }
+    }
+}
+
 /// Builds the decision tree of a term: rules are tried by decreasing
 /// priority; tests at the same binding are grouped into one switch.
 pub fn build(p: &Program, body: &TermBody) -> Vec<Node> {

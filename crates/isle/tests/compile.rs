@@ -344,6 +344,32 @@ fn no_panic_on_prefixes_and_mutations() {
     ] {
         let _ = compile_one("h.isle", s);
     }
+    // Very long rules: near the step limit they compile, beyond it they are
+    // an error (and neither overflows the stack of a test thread).
+    for (n, ok) in [(900, true), (1200, false)] {
+        let tys = vec!["u32"; n].join(" ");
+        let xs = vec!["x"; n].join(" ");
+        let src = format!(
+            "(type u32 (primitive u32))\n(decl f ({}) u32)\n(rule (f {}) x)",
+            tys, xs
+        );
+        assert_eq!(
+            compile_one("long.isle", &src).is_ok(),
+            ok,
+            "{} arguments",
+            n
+        );
+    }
+    // Deeply nested extractor patterns expanded from internal extractors.
+    let nest = format!(
+        "{}(decl g (u32) u32)\n(extern extractor g g)\n(decl h (u32) u32)\n(extractor (h x) (g (g (g (g (g (g (g (g x)))))))))\n\
+         (decl f (u32) u32)\n(rule (f {}y{}) y)",
+        PRELUDE,
+        "(h ".repeat(150),
+        ")".repeat(150)
+    );
+    let e = compile_one("n.isle", &nest).unwrap_err();
+    assert!(e.to_string().contains("nested deeper"), "{}", e);
     // A recursive internal extractor is an error, not a hang or overflow.
     let rec = format!(
         "{}(decl f (u32) u32)\n(extractor (f x) (f x))\n(decl g (u32) u32)\n(rule (g (f y)) y)",
@@ -410,4 +436,14 @@ fn islec_writes_output_and_reports_errors() {
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("bad.isle:1:10: unknown type `u32`"), "{}", err);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shadowed_rules_are_errors() {
+    let e = fail_p("(decl f (u32) u32)\n(rule 1 (f _) 1)\n(rule (f 0) 0)");
+    assert_eq!(at(&e), (6, 1));
+    assert!(e.msg.contains("can never fire"));
+    // Not shadowed when the higher-priority rule can fail.
+    let src = format!("{}{}", PRELUDE, "(decl partial f (u32) u32)\n(decl partial g (u32) u32)\n(extern constructor g g)\n(rule 1 (f x) (g x))\n(rule (f 0) 0)");
+    compile_one("t.isle", &src).unwrap_or_else(|e| panic!("{}", e));
 }
