@@ -1,7 +1,5 @@
 //! Rust code generation from the checked program and decision trees.
 
-use std::collections::HashSet;
-
 use super::error::Pos;
 use super::sema::{BindId, Binding, Program, Step, TermBody, TermId, TypeId, TypeKind};
 use super::trie::{self, Node};
@@ -165,7 +163,7 @@ impl Gen<'_> {
 
     fn term(&mut self, term: TermId, body: &TermBody, tree: &[Node]) {
         let t = &self.p.terms[term];
-        let used = used_bindings(body);
+        let uses = use_counts(body);
         self.line("");
         self.line(&format!(
             "/// Constructor for term `{}` (declared at {}).",
@@ -195,7 +193,7 @@ impl Gen<'_> {
         self.indent += 1;
         let cx = TermCx {
             body,
-            used: &used,
+            uses: &uses,
             partial: t.partial,
         };
         self.block(&cx, tree);
@@ -221,6 +219,8 @@ impl Gen<'_> {
             Binding::Const(v) if self.rust_ty(ty) == "bool" => (*v != 0).to_string(),
             Binding::Const(v) => v.to_string(),
             _ if matches!(self.p.types[ty].kind, TypeKind::Primitive) => format!("v{}", b),
+            // Read exactly once in the whole term: move it.
+            _ if cx.uses.get(b) == Some(&1) => format!("v{}", b),
             _ => format!("v{}.clone()", b),
         }
     }
@@ -235,7 +235,7 @@ impl Gen<'_> {
 
     fn var(&self, cx: &TermCx, b: Option<BindId>) -> String {
         match b {
-            Some(b) if cx.used.contains(&b) => format!("v{}", b),
+            Some(b) if cx.uses.get(b).is_some_and(|&u| u > 0) => format!("v{}", b),
             _ => "_".to_string(),
         }
     }
@@ -483,7 +483,7 @@ impl Gen<'_> {
 
 struct TermCx<'a> {
     body: &'a TermBody,
-    used: &'a HashSet<BindId>,
+    uses: &'a [u32],
     partial: bool,
 }
 
@@ -509,29 +509,33 @@ fn always_returns(p: &Program, body: &TermBody, n: &Node) -> bool {
     }
 }
 
-/// Bindings read by some step (so they must be named in generated code).
-fn used_bindings(body: &TermBody) -> HashSet<BindId> {
-    let mut used = HashSet::new();
+/// How many times each binding is read by some step, over all rules (a
+/// binding read once can be moved instead of cloned; one never read is `_`).
+fn use_counts(body: &TermBody) -> Vec<u32> {
+    let mut uses = vec![0u32; body.binds.len()];
+    let mut add = |b: BindId| {
+        if let Some(u) = uses.get_mut(b) {
+            *u = u.saturating_add(1);
+        }
+    };
     for r in &body.rules {
         for s in &r.steps {
             match s {
                 Step::Variant { src, .. } | Step::Int { src, .. } | Step::Extract { src, .. } => {
-                    used.insert(*src);
+                    add(*src)
                 }
                 Step::Eval(b) => {
                     if let Some(Binding::Call { args, .. }) = body.binds.get(*b) {
-                        used.extend(args.iter().copied());
+                        args.iter().for_each(|a| add(*a));
                     }
                 }
                 Step::Eq(a, b) => {
-                    used.insert(*a);
-                    used.insert(*b);
+                    add(*a);
+                    add(*b);
                 }
-                Step::Rhs(b) => {
-                    used.insert(*b);
-                }
+                Step::Rhs(b) => add(*b),
             }
         }
     }
-    used
+    uses
 }

@@ -82,7 +82,8 @@ fn enum_matches_become_one_match() {
         ..code.find("pub fn constructor_swap").unwrap()];
     assert_eq!(body.matches("match &v0").count(), 1, "{}", body);
     assert!(body.contains("Op::Imm { value: v"));
-    let hoist = &code[code.find("pub fn constructor_hoist").unwrap()..];
+    let hoist = &code[code.find("pub fn constructor_hoist").unwrap()
+        ..code.find("pub fn constructor_wrap").unwrap()];
     assert_eq!(hoist.matches("match &v0").count(), 1, "{}", hoist);
     assert!(!hoist.contains("if let Op::Nop"), "{}", hoist);
     // The rule locations are in comments.

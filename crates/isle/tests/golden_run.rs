@@ -138,3 +138,18 @@ fn hoisted_rules_keep_their_meaning() {
     assert_eq!(constructor_hoist(&mut cx, Op::Nop, 8), 0);
     assert_eq!(constructor_hoist(&mut cx, Op::Flag { on: true }, 3), 0);
 }
+
+#[test]
+fn moved_values_are_intact() {
+    use enums::*;
+    let mut cx = Cx;
+    assert_eq!(
+        constructor_wrap(&mut cx, Op::Pair { a: 1, b: 2 }),
+        Op::Pair { a: 1, b: 2 }
+    );
+    assert_eq!(
+        constructor_wrap(&mut cx, Op::Imm { value: 5 }),
+        Op::Imm { value: 5 }
+    );
+    assert_eq!(constructor_wrap(&mut cx, Op::Nop), Op::Nop);
+}

@@ -147,3 +147,33 @@ pub fn constructor_hoist<C: Context + ?Sized>(ctx: &mut C, v0: Op, v1: u32) -> u
     // Rule at enums.isle:33:1 (priority -1).
     return 0;
 }
+
+/// Constructor for term `wrap` (declared at enums.isle:36:7).
+#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+pub fn constructor_wrap<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Op {
+    match &v0 {
+        Op::Imm { value: v4 } => {
+            let v4 = *v4;
+            let v5 = constructor_keep(ctx, v0.clone(), v4);
+            let v6 = constructor_keep(ctx, v5, v4);
+            // Rule at enums.isle:38:1 (priority 0).
+            return v6;
+        }
+        Op::Pair { a: v1, b: _ } => {
+            let v1 = *v1;
+            let v3 = constructor_keep(ctx, v0.clone(), v1);
+            // Rule at enums.isle:37:1 (priority 0).
+            return v3;
+        }
+        _ => {}
+    }
+    // Rule at enums.isle:39:1 (priority -1).
+    return v0;
+}
+
+/// Constructor for term `keep` (declared at enums.isle:40:7).
+#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+pub fn constructor_keep<C: Context + ?Sized>(ctx: &mut C, v0: Op, v1: u32) -> Op {
+    // Rule at enums.isle:41:1 (priority 0).
+    return v0;
+}
