@@ -7,7 +7,7 @@ use super::trie::{self, Node};
 /// Attributes put on every generated function so that the generated code is
 /// warning-free in the including module.
 const FN_ALLOWS: &str =
-    "#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]";
+    "#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]";
 
 struct Gen<'a> {
     p: &'a Program,
@@ -79,7 +79,7 @@ impl Gen<'_> {
                 self.loc(t.pos)
             ));
             self.line("#[derive(Clone, Debug, PartialEq, Eq)]");
-            self.line("#[allow(dead_code, clippy::all)]");
+            self.line("#[allow(dead_code, non_camel_case_types, clippy::all)]");
             self.line(&format!("pub enum {} {{", t.rust));
             self.indent += 1;
             for v in variants {
@@ -103,6 +103,7 @@ impl Gen<'_> {
     fn context(&mut self) {
         self.line("");
         self.line("/// Extern constructors and extractors, implemented by the embedder.");
+        self.line("#[allow(dead_code, non_snake_case, clippy::all)]");
         self.line("pub trait Context {");
         self.indent += 1;
         for t in &self.p.terms {

@@ -1,5 +1,7 @@
 //! The checked-in golden outputs compile and behave as the rules say.
 
+#![deny(warnings)]
+
 mod enums {
     include!("golden/enums.rs");
     pub struct Cx;

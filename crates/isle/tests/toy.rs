@@ -2,6 +2,8 @@
 //! and checks that priorities, fallbacks, nested extractors, `if-let` and
 //! `if` guards select the intended rules.
 
+#![deny(warnings)]
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expr(u32);
 
@@ -23,7 +25,10 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/toy_lower.rs"));
 }
 
-use generated::{constructor_is_arith, constructor_lower, constructor_size_class, Context, Inst};
+use generated::{
+    constructor_isRound, constructor_is_arith, constructor_lower, constructor_size_class, Context,
+    Inst, Shape,
+};
 
 #[derive(Default)]
 struct Toy {
@@ -94,6 +99,9 @@ impl Context for Toy {
     }
     fn checked_add(&mut self, a: u64, b: u64) -> Option<u64> {
         a.checked_add(b)
+    }
+    fn notRound(&mut self) -> bool {
+        false
     }
     fn is_small(&mut self, v: u64) -> bool {
         self.calls_is_small += 1;
@@ -322,4 +330,11 @@ fn integer_dispatch_and_if_guard() {
     assert_eq!(constructor_size_class(&mut t, 100), 2);
     assert_eq!(constructor_size_class(&mut t, 1000), 3);
     assert_eq!(t.calls_is_small, 2);
+}
+
+#[test]
+fn unusual_names() {
+    let mut t = Toy::default();
+    assert!(constructor_isRound(&mut t, Shape::Round));
+    assert!(!constructor_isRound(&mut t, Shape::square));
 }

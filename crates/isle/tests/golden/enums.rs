@@ -7,7 +7,7 @@
 
 /// Enum `Op` (declared at enums.isle:5:7).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code, non_camel_case_types, clippy::all)]
 pub enum Op {
     Nop,
     Imm {
@@ -24,18 +24,19 @@ pub enum Op {
 
 /// Enum `Kind` (declared at enums.isle:6:7).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code, non_camel_case_types, clippy::all)]
 pub enum Kind {
     Small,
     Big,
 }
 
 /// Extern constructors and extractors, implemented by the embedder.
+#[allow(dead_code, non_snake_case, clippy::all)]
 pub trait Context {
 }
 
 /// Constructor for term `classify` (declared at enums.isle:8:7).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_classify<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Kind {
     match &v0 {
         Op::Imm { value: v1 } => {
@@ -86,7 +87,7 @@ pub fn constructor_classify<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Kind {
 }
 
 /// Constructor for term `swap` (declared at enums.isle:16:7).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_swap<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Op {
     if let Op::Pair { a: v1, b: v2 } = &v0 {
         let v1 = *v1;
@@ -100,7 +101,7 @@ pub fn constructor_swap<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Op {
 }
 
 /// Constructor for term `width` (declared at enums.isle:20:7).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_width<C: Context + ?Sized>(ctx: &mut C, v0: u8) -> u32 {
     match v0 {
         8 => {
@@ -122,7 +123,7 @@ pub fn constructor_width<C: Context + ?Sized>(ctx: &mut C, v0: u8) -> u32 {
 }
 
 /// Constructor for term `hoist` (declared at enums.isle:29:7).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_hoist<C: Context + ?Sized>(ctx: &mut C, v0: Op, v1: u32) -> u32 {
     match &v0 {
         Op::Nop => {
@@ -149,7 +150,7 @@ pub fn constructor_hoist<C: Context + ?Sized>(ctx: &mut C, v0: Op, v1: u32) -> u
 }
 
 /// Constructor for term `wrap` (declared at enums.isle:36:7).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_wrap<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Op {
     match &v0 {
         Op::Imm { value: v4 } => {
@@ -172,7 +173,7 @@ pub fn constructor_wrap<C: Context + ?Sized>(ctx: &mut C, v0: Op) -> Op {
 }
 
 /// Constructor for term `keep` (declared at enums.isle:40:7).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_keep<C: Context + ?Sized>(ctx: &mut C, v0: Op, v1: u32) -> Op {
     // Rule at enums.isle:41:1 (priority 0).
     return v0;

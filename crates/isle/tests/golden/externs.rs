@@ -6,6 +6,7 @@
 // Include with `include!` in a module that imports every type named below.
 
 /// Extern constructors and extractors, implemented by the embedder.
+#[allow(dead_code, non_snake_case, clippy::all)]
 pub trait Context {
     /// Extractor of term `iadd` (externs.isle:9:1).
     fn match_iadd(&mut self, arg0: &Inst) -> Option<(Value, Value)>;
@@ -26,7 +27,7 @@ pub trait Context {
 }
 
 /// Constructor for term `lower` (declared at externs.isle:26:15).
-#[allow(dead_code, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
 pub fn constructor_lower<C: Context + ?Sized>(ctx: &mut C, v0: Inst) -> Option<Output> {
     if let Some((v1, v2)) = ctx.match_iadd(&v0) {
         if let Some(v12) = ctx.def_inst(&v2) {
