@@ -71,8 +71,12 @@ pub struct Decl {
 /// What an `extern` form binds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExternKind {
+    /// `(extern const $NAME Type)`: `term` holds `$NAME` and `func` the type.
+    Const,
     Constructor,
-    Extractor { infallible: bool },
+    Extractor {
+        infallible: bool,
+    },
 }
 
 /// `(extern constructor Term rust_fn)` or `(extern extractor [infallible] Term rust_fn)`.

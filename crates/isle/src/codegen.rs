@@ -219,6 +219,7 @@ impl Gen<'_> {
         match &cx.body.binds[b] {
             Binding::Const(v) if self.rust_ty(ty) == "bool" => (*v != 0).to_string(),
             Binding::Const(v) => v.to_string(),
+            Binding::ExtConst(k) => self.p.consts[*k].0.clone(),
             _ if matches!(self.p.types[ty].kind, TypeKind::Primitive) => format!("v{}", b),
             // Read exactly once in the whole term: move it.
             _ if cx.uses.get(b) == Some(&1) => format!("v{}", b),
@@ -229,7 +230,7 @@ impl Gen<'_> {
     /// The Rust expression naming a binding (constants are inlined).
     fn place(&self, cx: &TermCx, b: BindId) -> String {
         match &cx.body.binds[b] {
-            Binding::Const(_) => self.value(cx, b),
+            Binding::Const(_) | Binding::ExtConst(_) => self.value(cx, b),
             _ => format!("v{}", b),
         }
     }
@@ -327,6 +328,11 @@ impl Gen<'_> {
                         self.place(cx, *a),
                         self.place(cx, *b)
                     ));
+                    self.nested(cx, body);
+                }
+                Step::ConstEq { src, konst } => {
+                    let name = &self.p.consts[*konst].0;
+                    self.line(&format!("if {} == {} {{", self.place(cx, *src), name));
                     self.nested(cx, body);
                 }
                 // Switch-able steps and leaves never appear as `Node::Step`.
@@ -522,9 +528,10 @@ fn use_counts(body: &TermBody) -> Vec<u32> {
     for r in &body.rules {
         for s in &r.steps {
             match s {
-                Step::Variant { src, .. } | Step::Int { src, .. } | Step::Extract { src, .. } => {
-                    add(*src)
-                }
+                Step::Variant { src, .. }
+                | Step::Int { src, .. }
+                | Step::ConstEq { src, .. }
+                | Step::Extract { src, .. } => add(*src),
                 Step::Eval(b) => {
                     if let Some(Binding::Call { args, .. }) = body.binds.get(*b) {
                         args.iter().for_each(|a| add(*a));

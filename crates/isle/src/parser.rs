@@ -266,6 +266,7 @@ fn parse_extern(items: &[SExpr], pos: Pos) -> R<Extern> {
     let mut i = 1;
     let kind = match kind_s.sym() {
         Some("constructor") => ExternKind::Constructor,
+        Some("const") => ExternKind::Const,
         Some("extractor") => {
             let infallible = items.get(1).and_then(|s| s.sym()) == Some("infallible");
             if infallible {
@@ -276,14 +277,14 @@ fn parse_extern(items: &[SExpr], pos: Pos) -> R<Extern> {
         _ => {
             return Err(Error::new(
                 kind_s.pos(),
-                "expected `constructor` or `extractor` after `extern`",
+                "expected `constructor`, `extractor` or `const` after `extern`",
             ))
         }
     };
     if items.len() != i + 2 {
         return Err(Error::new(
             end_pos(pos, items),
-            "expected `(extern constructor|extractor [infallible] Term rust_fn)`",
+            "expected `(extern constructor|extractor [infallible] Term rust_fn)` or `(extern const $NAME Type)`",
         ));
     }
     Ok(Extern {

@@ -87,6 +87,8 @@ pub enum Binding {
     Arg(usize),
     /// An integer constant (of the binding's type).
     Const(i128),
+    /// An extern constant `$NAME` (index into `Program::consts`).
+    ExtConst(usize),
     /// A field of an enum value, valid once the variant is known.
     Field {
         src: BindId,
@@ -115,6 +117,9 @@ pub enum Step {
     Variant { src: BindId, variant: usize },
     /// `src` equals this integer.
     Int { src: BindId, value: i128 },
+    /// `src` equals this extern constant (distinct constants are assumed to
+    /// have distinct values).
+    ConstEq { src: BindId, konst: usize },
     /// Run an extractor on `src` (binds its `ExtractOut`s; may fail).
     Extract { src: BindId, term: TermId },
     /// Evaluate a `Call` binding (fails if the callee is partial and fails).
@@ -163,6 +168,9 @@ pub struct Program {
     pub terms: Vec<Term>,
     /// Indexed by term; `Some` for terms defined by rules.
     pub bodies: Vec<Option<TermBody>>,
+    /// Extern constants: (Rust name without `$`, type, declaration).
+    pub consts: Vec<(String, TypeId, Pos)>,
+    const_names: HashMap<String, usize>,
     type_names: HashMap<String, TypeId>,
     term_names: HashMap<String, TermId>,
     converts: HashMap<(TypeId, TypeId), TermId>,
@@ -438,6 +446,40 @@ pub fn check(defs: &[Def], errors: &mut Vec<Error>) -> Program {
     let mut methods: HashMap<String, Pos> = HashMap::new();
     for d in defs {
         let Def::Extern(ed) = d else { continue };
+        if ed.kind == ast::ExternKind::Const {
+            let name = &ed.term.name;
+            let rust = name.strip_prefix('$').unwrap_or("");
+            if !is_rust_ident(rust) {
+                errors.push(Error::new(
+                    ed.term.pos,
+                    format!(
+                        "extern constant `{}` must be `$` followed by a Rust identifier",
+                        name
+                    ),
+                ));
+                continue;
+            }
+            let ty = match p.lookup_type(&ed.func) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            if let Some(&old) = p.const_names.get(name) {
+                errors.push(
+                    Error::new(
+                        ed.term.pos,
+                        format!("constant `{}` is declared twice", name),
+                    )
+                    .with_note(p.consts[old].2, "first declared here"),
+                );
+                continue;
+            }
+            p.const_names.insert(name.clone(), p.consts.len());
+            p.consts.push((rust.to_string(), ty, ed.term.pos));
+            continue;
+        }
         let tid = match p.lookup_term(&ed.term) {
             Ok(t) => t,
             Err(e) => {
@@ -476,6 +518,7 @@ pub fn check(defs: &[Def], errors: &mut Vec<Error>) -> Program {
             ast::ExternKind::Extractor { infallible } => {
                 (&mut term.extractor, !infallible, "extractor")
             }
+            ast::ExternKind::Const => continue,
         };
         if let Some(old) = slot {
             errors.push(
@@ -866,6 +909,11 @@ impl RuleCx<'_> {
                 self.push(Step::Int { src, value: v });
                 Ok(())
             }
+            Pattern::Sym(id) if id.name.starts_with('$') => {
+                let k = self.konst(id, ty)?;
+                self.push(Step::ConstEq { src, konst: k });
+                Ok(())
+            }
             Pattern::Sym(id) if id.name.contains('.') => {
                 let (tid, idx) = self.variant_of(id, ty)?;
                 if !self.p.terms[tid].args.is_empty() {
@@ -979,6 +1027,28 @@ impl RuleCx<'_> {
         }
     }
 
+    fn konst(&self, id: &ast::Ident, ty: TypeId) -> R<usize> {
+        let Some(&k) = self.p.const_names.get(&id.name) else {
+            return Err(Error::new(
+                id.pos,
+                format!("unknown constant `{}`", id.name),
+            ));
+        };
+        let kty = self.p.consts[k].1;
+        if kty != ty {
+            return Err(Error::new(
+                id.pos,
+                format!(
+                    "constant `{}` has type `{}` but `{}` is expected here",
+                    id.name,
+                    self.p.ty_name(kty),
+                    self.p.ty_name(ty)
+                ),
+            ));
+        }
+        Ok(k)
+    }
+
     fn arity(&self, name: &ast::Ident, want: usize, got: usize) -> R<()> {
         if want != got {
             return Err(Error::new(
@@ -1048,6 +1118,17 @@ impl RuleCx<'_> {
                         .intern(Binding::Const((id.name == "true") as i128), ty),
                     ty,
                 )
+            }
+            Expr::Sym(id) if id.name.starts_with('$') => {
+                let k = self.p.const_names.get(&id.name).copied();
+                let Some(k) = k else {
+                    return Err(Error::new(
+                        id.pos,
+                        format!("unknown constant `{}`", id.name),
+                    ));
+                };
+                let ty = self.p.consts[k].1;
+                (self.body.intern(Binding::ExtConst(k), ty), ty)
             }
             Expr::Sym(id) if id.name.contains('.') => {
                 let tid = self.p.lookup_term(id)?;

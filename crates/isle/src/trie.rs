@@ -19,15 +19,20 @@ pub enum Node {
     Leaf { rule: usize, result: BindId },
 }
 
-/// The constraints of a rule that can prove disjointness: `(binding, key)`
-/// pairs, sorted, where the key is a variant index or an integer value.
-fn constraints(r: &RuleIr) -> Vec<(BindId, i128)> {
-    let mut v: Vec<(BindId, i128)> = r
+/// A constraint on one binding: (binding, kind, value). Kind 0 is a value
+/// test (enum variant index or integer; a binding never has both), kind 1 an
+/// extern constant (by index).
+type Constraint = (BindId, u8, i128);
+
+/// The constraints of a rule that can prove disjointness, sorted.
+fn constraints(r: &RuleIr) -> Vec<Constraint> {
+    let mut v: Vec<Constraint> = r
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Variant { src, variant } => Some((*src, *variant as i128)),
-            Step::Int { src, value } => Some((*src, *value)),
+            Step::Variant { src, variant } => Some((*src, 0, *variant as i128)),
+            Step::Int { src, value } => Some((*src, 0, *value)),
+            Step::ConstEq { src, konst } => Some((*src, 1, *konst as i128)),
             _ => None,
         })
         .collect();
@@ -36,8 +41,10 @@ fn constraints(r: &RuleIr) -> Vec<(BindId, i128)> {
     v
 }
 
-/// Whether two rules' constraints force different values at one binding.
-fn disjoint(a: &[(BindId, i128)], b: &[(BindId, i128)]) -> bool {
+/// Whether two rules' constraints force different values at one binding:
+/// both rules require the binding to equal something of the same kind, and
+/// the two values differ.
+fn disjoint(a: &[Constraint], b: &[Constraint]) -> bool {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         let (sa, sb) = (a[i].0, b[j].0);
@@ -46,11 +53,12 @@ fn disjoint(a: &[(BindId, i128)], b: &[(BindId, i128)]) -> bool {
         } else if sb < sa {
             j += 1;
         } else {
-            // Same binding: disjoint unless some key is shared by both.
             let ea = a[i..].iter().take_while(|c| c.0 == sa).count();
             let eb = b[j..].iter().take_while(|c| c.0 == sa).count();
-            let shared = a[i..i + ea].iter().any(|x| b[j..j + eb].contains(x));
-            if !shared {
+            let clash = a[i..i + ea]
+                .iter()
+                .any(|x| b[j..j + eb].iter().any(|y| x.1 == y.1 && x.2 != y.2));
+            if clash {
                 return true;
             }
             i += ea;
@@ -65,7 +73,7 @@ fn disjoint(a: &[(BindId, i128)], b: &[(BindId, i128)]) -> bool {
 pub fn check_overlaps(p: &Program, term: TermId, body: &TermBody, errors: &mut Vec<Error>) {
     let mut by_prio: Vec<usize> = (0..body.rules.len()).collect();
     by_prio.sort_by_key(|&r| (body.rules[r].prio, r));
-    let cons: Vec<Vec<(BindId, i128)>> = body.rules.iter().map(constraints).collect();
+    let cons: Vec<Vec<Constraint>> = body.rules.iter().map(constraints).collect();
     let mut start = 0;
     while start < by_prio.len() {
         let prio = body.rules[by_prio[start]].prio;
@@ -155,7 +163,7 @@ pub fn step_infallible(p: &Program, body: &TermBody, s: &Step) -> bool {
 struct Builder<'a> {
     p: &'a Program,
     body: &'a TermBody,
-    cons: Vec<Vec<(BindId, i128)>>,
+    cons: Vec<Vec<Constraint>>,
 }
 
 fn switch_key(s: &Step) -> Option<(BindId, i128)> {
@@ -302,9 +310,14 @@ mod tests {
 
     #[test]
     fn disjointness() {
-        assert!(disjoint(&[(1, 0), (2, 5)], &[(2, 6)]));
-        assert!(!disjoint(&[(1, 0)], &[(2, 6)]));
-        assert!(!disjoint(&[(1, 0), (2, 5)], &[(1, 0), (2, 5)]));
-        assert!(!disjoint(&[], &[(1, 1)]));
+        assert!(disjoint(&[(1, 0, 0), (2, 0, 5)], &[(2, 0, 6)]));
+        assert!(!disjoint(&[(1, 0, 0)], &[(2, 0, 6)]));
+        assert!(!disjoint(&[(1, 0, 0), (2, 0, 5)], &[(1, 0, 0), (2, 0, 5)]));
+        assert!(!disjoint(&[], &[(1, 0, 1)]));
+        // An impossible rule (v == 1 and v == 2) is disjoint from anything on v.
+        assert!(disjoint(&[(1, 0, 1)], &[(1, 0, 1), (1, 0, 2)]));
+        // Extern constants versus integers: unknown, so not disjoint.
+        assert!(!disjoint(&[(1, 1, 0)], &[(1, 0, 0)]));
+        assert!(disjoint(&[(1, 1, 0)], &[(1, 1, 3)]));
     }
 }

@@ -316,6 +316,11 @@ fn no_panic_on_prefixes_and_mutations() {
     }
     // Most prefixes cut a form in half and must be rejected with an error.
     assert!(failures > chars.len() / 2);
+    let ext = std::fs::read_to_string(golden_dir().join("externs.isle")).unwrap();
+    let ext: Vec<char> = ext.chars().collect();
+    for n in 0..ext.len() {
+        let _ = compile_one("e.isle", &ext[..n].iter().collect::<String>());
+    }
     // Single-character deletions and substitutions.
     let subs = ['(', ')', '@', '_', '0', 'x', ' ', ';', '-'];
     for i in (0..chars.len()).step_by(3) {
@@ -447,4 +452,24 @@ fn shadowed_rules_are_errors() {
     // Not shadowed when the higher-priority rule can fail.
     let src = format!("{}{}", PRELUDE, "(decl partial f (u32) u32)\n(decl partial g (u32) u32)\n(extern constructor g g)\n(rule 1 (f x) (g x))\n(rule (f 0) 0)");
     compile_one("t.isle", &src).unwrap_or_else(|e| panic!("{}", e));
+}
+
+#[test]
+fn extern_constant_errors() {
+    let base = "(type u32 (primitive u32))\n(type Ty (primitive Ty))\n(extern const $A Ty)\n(decl f (u32) u32)\n";
+    let e = fail(&format!("{}(rule (f $A) 1)", base)).1;
+    assert_eq!(at(&e), (5, 10));
+    assert!(e
+        .msg
+        .contains("constant `$A` has type `Ty` but `u32` is expected"));
+    let e = fail(&format!("{}(rule (f $B) 1)", base)).1;
+    assert_eq!((at(&e), e.msg.as_str()), ((5, 10), "unknown constant `$B`"));
+    let e = fail(&format!(
+        "{}(decl g (Ty) u32)\n(rule (g $A) 1)\n(rule (g $A) 2)",
+        base
+    ))
+    .1;
+    assert_eq!((at(&e), e.notes[0].0.line), ((7, 1), 6));
+    let e = fail("(type Ty (primitive Ty))\n(extern const A Ty)").1;
+    assert_eq!(at(&e), (2, 15));
 }

@@ -18,6 +18,10 @@ mod externs {
         Iadd(Value, Value),
         Iconst(u64),
     }
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Type(pub u8);
+    pub const I32: Type = Type(32);
+    pub const I64: Type = Type(64);
     /// Not `Copy`: exercises the clone paths.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct Output(pub Vec<String>);
@@ -154,4 +158,14 @@ fn moved_values_are_intact() {
         Op::Imm { value: 5 }
     );
     assert_eq!(constructor_wrap(&mut cx, Op::Nop), Op::Nop);
+}
+
+#[test]
+fn extern_constants() {
+    use externs::*;
+    let mut cx = Cx { insts: vec![] };
+    assert_eq!(constructor_type_bits(&mut cx, I32), 32);
+    assert_eq!(constructor_type_bits(&mut cx, I64), 64);
+    assert_eq!(constructor_type_bits(&mut cx, Type(8)), 0);
+    assert_eq!(constructor_default_type(&mut cx), I64);
 }

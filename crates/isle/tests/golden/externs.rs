@@ -60,3 +60,25 @@ pub fn constructor_lower<C: Context + ?Sized>(ctx: &mut C, v0: Inst) -> Option<O
     }
     None
 }
+
+/// Constructor for term `type_bits` (declared at externs.isle:39:7).
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+pub fn constructor_type_bits<C: Context + ?Sized>(ctx: &mut C, v0: Type) -> u64 {
+    if v0 == I32 {
+        // Rule at externs.isle:40:1 (priority 0).
+        return 32;
+    }
+    if v0 == I64 {
+        // Rule at externs.isle:41:1 (priority 0).
+        return 64;
+    }
+    // Rule at externs.isle:42:1 (priority -1).
+    return 0;
+}
+
+/// Constructor for term `default_type` (declared at externs.isle:43:7).
+#[allow(dead_code, non_snake_case, unused_variables, unreachable_code, unreachable_patterns, clippy::all)]
+pub fn constructor_default_type<C: Context + ?Sized>(ctx: &mut C) -> Type {
+    // Rule at externs.isle:44:1 (priority 0).
+    return I64;
+}
