@@ -118,7 +118,7 @@ pub fn constructor_width<C: Context + ?Sized>(ctx: &mut C, v0: u8) -> u32 {
         }
         _ => {}
     }
-    // Rule at enums.isle:24:1 (priority -1).
+    // Rule `width_default` at enums.isle:24:1 (priority -1).
     return 0;
 }
 
