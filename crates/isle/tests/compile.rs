@@ -473,3 +473,19 @@ fn extern_constant_errors() {
     let e = fail("(type Ty (primitive Ty))\n(extern const A Ty)").1;
     assert_eq!(at(&e), (2, 15));
 }
+
+#[test]
+fn each_input_is_examined_once_per_path() {
+    let toy = [
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/toy/prelude.isle"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/toy/lower.isle"),
+    ];
+    let code = isle::compile_files(&toy).unwrap();
+    let start = code.find("pub fn constructor_lower").unwrap();
+    let lower = &code[start..start + code[start..].find("\n}\n").unwrap()];
+    // Eleven `lower` rules look at the argument's node data; it is fetched
+    // once and dispatched with one `match`.
+    assert_eq!(lower.matches("ctx.expr_data(&v0)").count(), 1, "{}", lower);
+    assert_eq!(lower.matches("ExprData::Add {").count(), 1, "{}", lower);
+    assert_eq!(lower.matches("ExprData::Mul {").count(), 1, "{}", lower);
+}
