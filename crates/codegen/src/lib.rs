@@ -11,3 +11,4 @@
 
 pub mod isa;
 pub mod machinst;
+pub mod result;

@@ -1,1 +1,7 @@
 //! Target-independent machine-code infrastructure.
+
+pub mod abi;
+pub mod inst;
+pub mod reg;
+pub mod regalloc;
+pub mod vcode;
