@@ -5,3 +5,6 @@ pub mod inst;
 pub mod reg;
 pub mod regalloc;
 pub mod vcode;
+
+#[cfg(test)]
+mod tests;
