@@ -1030,3 +1030,186 @@ fn error_display() {
         .contains("register allocation"));
     assert_eq!(CodegenError::CodeTooLarge.to_string(), "code too large");
 }
+
+/// A random structured program generator: straight-line code, diamonds
+/// joining through a block param, and counted loops carrying state in block
+/// params, with calls and with every value kept live to the end (so the
+/// register pressure grows and values cross calls and back edges).
+struct Gen {
+    state: u64,
+    b: B,
+    pool: Vec<Reg>,
+}
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick(&mut self) -> Reg {
+        let i = self.below(self.pool.len());
+        self.pool[i]
+    }
+
+    fn ops(&mut self, count: usize) {
+        for _ in 0..count {
+            let d = vreg(&mut self.b);
+            let inst = match self.below(10) {
+                0 | 1 => ToyInst::Imm {
+                    dst: w(d),
+                    imm: self.below(100) as i64 - 50,
+                },
+                2 | 3 => ToyInst::Add {
+                    dst: w(d),
+                    a: self.pick(),
+                    b: self.pick(),
+                },
+                4 => ToyInst::Sub {
+                    dst: w(d),
+                    a: self.pick(),
+                    b: self.pick(),
+                },
+                5 => ToyInst::Mul {
+                    dst: w(d),
+                    a: self.pick(),
+                    b: self.pick(),
+                },
+                6 => ToyInst::Copy {
+                    dst: w(d),
+                    src: self.pick(),
+                },
+                7 => ToyInst::ReadSp {
+                    dst: w(d),
+                    sp: Reg::from(r(SP)),
+                },
+                _ => {
+                    let n = self.below(4);
+                    ToyInst::Call {
+                        args: (0..n).map(|_| self.pick()).collect(),
+                        ret: w(d),
+                        func: self.below(5) as i64,
+                    }
+                }
+            };
+            self.b.push(inst, loc()).unwrap();
+            self.pool.push(d);
+        }
+    }
+
+    fn diamond(&mut self) {
+        let c = self.b.next_block().index();
+        let cond = self.pick();
+        condbr(&mut self.b, cond, blk(c + 1), blk(c + 2));
+        self.b.end_block().unwrap();
+        let outer = self.pool.len();
+        for _arm in 0..2 {
+            self.b.start_block().unwrap();
+            let n = self.below(4);
+            self.ops(n);
+            let x = self.pick();
+            jump(&mut self.b, blk(c + 3), &[x]);
+            self.b.end_block().unwrap();
+            self.pool.truncate(outer);
+        }
+        self.b.start_block().unwrap();
+        let p = vreg(&mut self.b);
+        self.b.add_block_param(p).unwrap();
+        self.pool.push(p);
+    }
+
+    fn counted_loop(&mut self) {
+        let c = self.b.next_block().index();
+        let count = self.below(4) as i64;
+        let n = imm(&mut self.b, count);
+        let zero = imm(&mut self.b, 0);
+        let one = imm(&mut self.b, 1);
+        let acc0 = self.pick();
+        jump(&mut self.b, blk(c + 1), &[zero, acc0]);
+        self.b.end_block().unwrap();
+        // Header.
+        self.b.start_block().unwrap();
+        let i = vreg(&mut self.b);
+        let acc = vreg(&mut self.b);
+        self.b.add_block_param(i).unwrap();
+        self.b.add_block_param(acc).unwrap();
+        let cond = op(&mut self.b, sub, n, i);
+        condbr(&mut self.b, cond, blk(c + 2), blk(c + 3));
+        self.b.end_block().unwrap();
+        // Body.
+        let outer = self.pool.len();
+        self.pool.push(i);
+        self.pool.push(acc);
+        self.b.start_block().unwrap();
+        let k = self.below(5);
+        self.ops(k);
+        let x = self.pick();
+        let acc2 = op(&mut self.b, add, acc, x);
+        let i2 = op(&mut self.b, add, i, one);
+        jump(&mut self.b, blk(c + 1), &[i2, acc2]);
+        self.b.end_block().unwrap();
+        self.pool.truncate(outer);
+        // Exit.
+        self.b.start_block().unwrap();
+        self.pool.push(i);
+        self.pool.push(acc);
+    }
+
+    fn function(seed: u64) -> (VCode<ToyInst>, usize) {
+        let mut g = Gen {
+            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            b: B::new(),
+            pool: vec![],
+        };
+        g.b.start_block().unwrap();
+        let nargs = 1 + g.below(3);
+        g.pool = args(&mut g.b, nargs);
+        let n = g.below(6);
+        g.ops(n);
+        for _ in 0..g.below(5) {
+            if g.below(2) == 0 {
+                g.diamond();
+            } else {
+                g.counted_loop();
+            }
+            let n = g.below(5);
+            g.ops(n);
+        }
+        // Keep everything live to the end: fold the whole pool.
+        let mut acc = g.pool[0];
+        for j in 1..g.pool.len() {
+            let x = g.pool[j];
+            acc = op(&mut g.b, if j % 3 == 0 { sub } else { add }, acc, x);
+        }
+        let extra = g.pick();
+        ret(&mut g.b, vec![acc, extra]);
+        g.b.end_block().unwrap();
+        (g.b.build().unwrap(), nargs)
+    }
+}
+
+#[test]
+fn random_programs_agree() {
+    let mut spilled = 0;
+    let mut with_calls = 0;
+    for seed in 0..1000 {
+        let (v, nargs) = Gen::function(seed);
+        let inputs: Vec<Vec<i64>> = [[3i64, -1, 7], [0, 0, 0], [-20, 11, 2]]
+            .iter()
+            .map(|a| a[..nargs].to_vec())
+            .collect();
+        let c = check_all(&v, &inputs);
+        spilled += usize::from(c.frame.num_spillslots > 0);
+        with_calls += usize::from(c.frame.has_calls);
+    }
+    // The generator must actually exercise spilling and calls.
+    assert!(spilled > 150, "only {spilled} programs spilled");
+    assert!(with_calls > 150, "only {with_calls} programs had calls");
+}
