@@ -250,8 +250,9 @@ impl<I: MachInst> VCode<I> {
     /// [`MachInst::gen_spill`] and [`MachInst::gen_reload`]; a stack-to-stack
     /// move (regalloc2 documents that it never makes one) goes through the
     /// class's dedicated scratch register in `env` if there is one, and is an
-    /// error otherwise. Moves whose source and destination coincide are
-    /// dropped.
+    /// error otherwise. Edits whose source and destination coincide are
+    /// dropped, and so are VCode instructions for which
+    /// [`MachInst::is_move`] names the same register twice after rewriting.
     ///
     /// The target emits its prologue before calling this (it has `frame`),
     /// and its epilogue when the sink receives an instruction whose
@@ -297,6 +298,10 @@ impl<I: MachInst> VCode<I> {
                         "instruction {i} visits a different number of operands than it declared"
                     )));
                 }
+                // A copy that allocation turned into `r := r` is dropped.
+                let self_move = self.insts[i]
+                    .is_move()
+                    .is_some_and(|(dst, src)| dst.to_reg() == src);
                 let info = EmitInfo {
                     origin: EmitOrigin::Inst {
                         index: inst,
@@ -305,7 +310,9 @@ impl<I: MachInst> VCode<I> {
                     srcloc: self.srclocs[i],
                     frame,
                 };
-                sink.emit(&self.insts[i], info)?;
+                if !self_move {
+                    sink.emit(&self.insts[i], info)?;
+                }
                 while let Some((_, edit)) =
                     edits.next_if(|(p, _)| *p == ProgPoint::new(inst, InstPosition::After))
                 {
@@ -317,6 +324,51 @@ impl<I: MachInst> VCode<I> {
             return Err(CodegenError::Regalloc(
                 "regalloc edit placed outside of every block".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl<I: MachInst> std::fmt::Display for VCode<I> {
+    /// A listing for debugging and golden tests: blocks with params, preds
+    /// and successors (with branch arguments), instructions with their
+    /// regalloc2 operands.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "entry block{}, {} vregs",
+            self.entry.index(),
+            self.vreg_classes.len()
+        )?;
+        for b in 0..self.num_blocks() {
+            let block = BlockIndex::new(b);
+            let params: Vec<String> = self.params(block).iter().map(|p| p.to_string()).collect();
+            let preds: Vec<String> = self
+                .preds(block)
+                .iter()
+                .map(|p| format!("block{}", p.index()))
+                .collect();
+            let succs: Vec<String> = (0..self.succs(block).len())
+                .map(|k| {
+                    let args: Vec<String> = self
+                        .branch_args(block, k)
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect();
+                    format!("block{}({})", self.succs(block)[k].index(), args.join(", "))
+                })
+                .collect();
+            writeln!(
+                f,
+                "block{b}({}): preds [{}] succs [{}]",
+                params.join(", "),
+                preds.join(", "),
+                succs.join(", ")
+            )?;
+            for i in self.block_ranges.get(b) {
+                let ops = &self.operands[self.operand_ranges.get(i)];
+                writeln!(f, "  i{i}: {:?} {ops:?}", self.insts[i])?;
+            }
         }
         Ok(())
     }
