@@ -577,6 +577,25 @@ pub struct VCodeBuilder<I: MachInst> {
     vcode: VCode<I>,
     /// Start (instruction index) of the open block, if one is open.
     open_block: Option<usize>,
+    /// `Some(n)` for a backward builder of `n` blocks.
+    backward_blocks: Option<usize>,
+}
+
+/// The in-order lists of `data` selected by `order`: returns the
+/// concatenation of `data[ranges.get(k)]` for each `k` in `order`, with its
+/// ranges.
+fn regroup<T: Copy>(
+    data: &[T],
+    ranges: &Ranges,
+    order: impl Iterator<Item = usize>,
+) -> (Vec<T>, Ranges) {
+    let mut out = Vec::with_capacity(data.len());
+    let mut out_ranges = Ranges::default();
+    for k in order {
+        out.extend_from_slice(&data[ranges.get(k)]);
+        out_ranges.push_end(out.len());
+    }
+    (out, out_ranges)
 }
 
 impl<I: MachInst> Default for VCodeBuilder<I> {
@@ -598,7 +617,20 @@ impl<I: MachInst> VCodeBuilder<I> {
         VCodeBuilder {
             vcode,
             open_block: None,
+            backward_blocks: None,
         }
+    }
+
+    /// A builder for a backward lowering walk over `num_blocks` blocks:
+    /// blocks are started from the last (`num_blocks - 1`) to the first,
+    /// and instructions are pushed from a block's terminator up to its first
+    /// instruction. Block params and successor edges are given in their
+    /// natural order. `build` puts everything in forward order. Recycles
+    /// `vcode`'s buffers like [`VCodeBuilder::reuse`].
+    pub fn backward(vcode: VCode<I>, num_blocks: usize) -> Self {
+        let mut b = Self::reuse(vcode);
+        b.backward_blocks = Some(num_blocks);
+        b
     }
 
     /// A fresh virtual register of `class`.
@@ -611,9 +643,15 @@ impl<I: MachInst> VCodeBuilder<I> {
         Ok(Reg::from(VReg::new(index, class)))
     }
 
-    /// Number of blocks started so far; the next `start_block` returns this.
+    /// The index the next `start_block` returns (while a block is open: the
+    /// open block's index). Forward: blocks count up from 0; backward: down
+    /// to 0.
     pub fn next_block(&self) -> BlockIndex {
-        BlockIndex::new(self.vcode.block_ranges.len())
+        let started = self.vcode.block_ranges.len();
+        match self.backward_blocks {
+            None => BlockIndex::new(started),
+            Some(n) => BlockIndex::new(n.saturating_sub(started + 1)),
+        }
     }
 
     /// Opens the next block and returns its index.
@@ -622,6 +660,11 @@ impl<I: MachInst> VCodeBuilder<I> {
             return Err(CodegenError::InvalidVCode(
                 "start_block while a block is open".into(),
             ));
+        }
+        if let Some(n) = self.backward_blocks {
+            if self.vcode.block_ranges.len() >= n {
+                return Err(invalid(&format!("more than the {n} declared blocks")));
+            }
         }
         self.open_block = Some(self.vcode.insts.len());
         Ok(self.next_block())
@@ -640,9 +683,9 @@ impl<I: MachInst> VCodeBuilder<I> {
         Ok(())
     }
 
-    /// Appends an instruction to the open block, collecting its operands
-    /// (through `get_operands`) and its clobbers.
-    pub fn push(&mut self, mut inst: I, srcloc: RelSourceLoc) -> CodegenResult<InsnIndex> {
+    /// Appends an instruction to the open block (backward: prepends it),
+    /// collecting its operands (through `get_operands`) and its clobbers.
+    pub fn push(&mut self, mut inst: I, srcloc: RelSourceLoc) -> CodegenResult<()> {
         self.expect_open("push")?;
         let index = InsnIndex::new(self.vcode.insts.len());
         inst.get_operands(&mut OperandCollector {
@@ -657,7 +700,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         }
         self.vcode.insts.push(inst);
         self.vcode.srclocs.push(srcloc);
-        Ok(index)
+        Ok(())
     }
 
     /// Adds a successor edge to the open block, passing `args` to the
@@ -692,6 +735,15 @@ impl<I: MachInst> VCodeBuilder<I> {
     pub fn build(mut self) -> CodegenResult<VCode<I>> {
         if self.open_block.is_some() {
             return Err(invalid("build with a block still open"));
+        }
+        if let Some(n) = self.backward_blocks {
+            if self.vcode.block_ranges.len() != n {
+                return Err(invalid(&format!(
+                    "{} of the {n} declared blocks were built",
+                    self.vcode.block_ranges.len()
+                )));
+            }
+            self.reverse();
         }
         let v = &mut self.vcode;
         let num_blocks = v.block_ranges.len();
@@ -787,6 +839,44 @@ impl<I: MachInst> VCodeBuilder<I> {
             return Err(invalid("operand names a vreg that was never allocated"));
         }
         Ok(self.vcode)
+    }
+
+    /// Puts a backward-built VCode in forward order.
+    fn reverse(&mut self) {
+        let v = &mut self.vcode;
+        let n_insts = v.insts.len();
+        let n_blocks = v.block_ranges.len();
+        v.insts.reverse();
+        v.srclocs.reverse();
+        let (operands, operand_ranges) =
+            regroup(&v.operands, &v.operand_ranges, (0..n_insts).rev());
+        v.operands = operands;
+        v.operand_ranges = operand_ranges;
+        for (i, _) in &mut v.clobbers {
+            *i = InsnIndex::new(n_insts - 1 - i.index());
+        }
+        v.clobbers.reverse();
+
+        let mut block_ranges = Ranges::default();
+        for k in (0..n_blocks).rev() {
+            block_ranges.push_end(n_insts - v.block_ranges.get(k).start);
+        }
+        v.block_ranges = block_ranges;
+        let (params, param_ranges) =
+            regroup(&v.block_params, &v.block_param_ranges, (0..n_blocks).rev());
+        v.block_params = params;
+        v.block_param_ranges = param_ranges;
+        let edge_order: Vec<usize> = (0..n_blocks)
+            .rev()
+            .flat_map(|k| v.succ_ranges.get(k))
+            .collect();
+        let (args, arg_ranges) =
+            regroup(&v.branch_args, &v.branch_arg_ranges, edge_order.into_iter());
+        v.branch_args = args;
+        v.branch_arg_ranges = arg_ranges;
+        let (succs, succ_ranges) = regroup(&v.succs, &v.succ_ranges, (0..n_blocks).rev());
+        v.succs = succs;
+        v.succ_ranges = succ_ranges;
     }
 
     fn expect_open(&self, what: &str) -> CodegenResult<()> {
