@@ -94,6 +94,11 @@ enum ToyInst {
     Ret {
         srcs: Vec<Reg>,
     },
+    /// Malformed on purpose: `b` "reuses" operand 0, which is a def.
+    BadReuse {
+        a: Writable<Reg>,
+        b: Writable<Reg>,
+    },
 }
 
 impl MachInst for ToyInst {
@@ -142,6 +147,10 @@ impl MachInst for ToyInst {
                 for (i, s) in srcs.iter_mut().enumerate() {
                     v.reg_fixed_late_use(s, r(i));
                 }
+            }
+            ToyInst::BadReuse { a, b } => {
+                v.reg_def(a);
+                v.reg_reuse_def(b, 0);
             }
         }
     }
@@ -265,8 +274,8 @@ fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
                     let a: Vec<i64> = args.iter().map(|&x| get(&vals, x)).collect();
                     set(&mut vals, ret, call_result(func, &a))
                 }
-                ToyInst::Spill { .. } | ToyInst::Reload { .. } => {
-                    panic!("spill in virtual code")
+                ToyInst::Spill { .. } | ToyInst::Reload { .. } | ToyInst::BadReuse { .. } => {
+                    panic!("unexpected {:?}", v.inst(InsnIndex::new(i)))
                 }
                 ToyInst::Jump { target } => next = Some((0, target)),
                 ToyInst::CondBr {
@@ -419,6 +428,7 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
                 assert_eq!(regs[SP], SP_VALUE, "non-allocatable sp written");
                 return out;
             }
+            ToyInst::BadReuse { .. } => panic!("malformed instruction allocated"),
         }
     }
 }
@@ -912,6 +922,46 @@ fn rejects_malformed_blocks() {
     b.start_block().unwrap();
     expect_invalid(b, "still open");
 
+    // A vreg used at another class than it was allocated with.
+    let mut b = B::new();
+    b.start_block().unwrap();
+    let x = vreg(&mut b);
+    let fx = Reg::from(regalloc2::VReg::new(
+        x.to_virtual_reg().unwrap().vreg(),
+        RegClass::Float,
+    ));
+    b.push(ToyInst::Imm { dst: w(fx), imm: 1 }, loc()).unwrap();
+    ret(&mut b, vec![]);
+    b.end_block().unwrap();
+    expect_invalid(b, "never allocated with its class");
+
+    // A vreg number that was never handed out.
+    let mut b = B::new();
+    b.start_block().unwrap();
+    let ghost = Reg::from(regalloc2::VReg::new(500, RegClass::Int));
+    b.push(
+        ToyInst::Imm {
+            dst: w(ghost),
+            imm: 1,
+        },
+        loc(),
+    )
+    .unwrap();
+    ret(&mut b, vec![]);
+    b.end_block().unwrap();
+    expect_invalid(b, "never allocated");
+
+    // A reuse constraint naming a def.
+    let mut b = B::new();
+    b.start_block().unwrap();
+    let x = vreg(&mut b);
+    let y = vreg(&mut b);
+    b.push(ToyInst::BadReuse { a: w(x), b: w(y) }, loc())
+        .unwrap();
+    ret(&mut b, vec![]);
+    b.end_block().unwrap();
+    expect_invalid(b, "reuse constraint");
+
     // Builder misuse is an error, not a panic.
     let mut b = B::new();
     assert!(b.push(ToyInst::Ret { srcs: vec![] }, loc()).is_err());
@@ -1288,4 +1338,52 @@ fn backward_builder_matches_forward() {
     ret(&mut b, vec![]);
     b.end_block().unwrap();
     expect_invalid(b, "declared blocks");
+}
+
+#[test]
+fn rejects_unreachable_block() {
+    let mut b = B::new();
+    b.start_block().unwrap();
+    let a = args(&mut b, 1);
+    ret(&mut b, vec![a[0]]);
+    b.end_block().unwrap();
+    b.start_block().unwrap();
+    let x = imm(&mut b, 3);
+    jump(&mut b, blk(2), &[x]);
+    b.end_block().unwrap();
+    b.start_block().unwrap();
+    let p = vreg(&mut b);
+    b.add_block_param(p).unwrap();
+    ret(&mut b, vec![p]);
+    b.end_block().unwrap();
+    // regalloc2 panics on unreachable blocks, so build must refuse them.
+    expect_invalid(b, "block1 is unreachable");
+}
+
+#[test]
+fn loop_carried_param_never_used() {
+    // b0: n = arg; x = imm; jump b1(x)
+    // b1(p): c = n - n; br c, b2, b3
+    // b2: jump b1(p)
+    // b3: ret n
+    let mut b = B::new();
+    b.start_block().unwrap();
+    let n = args(&mut b, 1)[0];
+    let x = imm(&mut b, 3);
+    jump(&mut b, blk(1), &[x]);
+    b.end_block().unwrap();
+    b.start_block().unwrap();
+    let p = vreg(&mut b);
+    b.add_block_param(p).unwrap();
+    let c = op(&mut b, sub, n, n);
+    condbr(&mut b, c, blk(2), blk(3));
+    b.end_block().unwrap();
+    b.start_block().unwrap();
+    jump(&mut b, blk(1), &[p]);
+    b.end_block().unwrap();
+    b.start_block().unwrap();
+    ret(&mut b, vec![n]);
+    b.end_block().unwrap();
+    let v = b.build().unwrap();
+    check_all(&v, &[vec![1]]);
 }

@@ -35,6 +35,7 @@
 //!   not target a block with several predecessors (regalloc2 would need to put
 //!   edge moves before the branch, after the operand is read) — implied by
 //!   the previous rule for two-way branches;
+//! - every block is reachable from the entry block;
 //! - vregs are in SSA form (one def each); regalloc2 checks this when
 //!   `validate_ssa` is on.
 
@@ -44,8 +45,8 @@ use super::reg::{Reg, Writable, PINNED_VREGS};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::RelSourceLoc;
 use regalloc2::{
-    Allocation, Edit, Function, InstPosition, InstRange, MachineEnv, Operand, Output, PRegSet,
-    ProgPoint, RegClass, VReg,
+    Allocation, Edit, Function, InstPosition, InstRange, MachineEnv, Operand, OperandConstraint,
+    OperandKind, Output, PRegSet, ProgPoint, RegClass, VReg,
 };
 use std::ops::Range;
 
@@ -783,6 +784,22 @@ impl<I: MachInst> VCodeBuilder<I> {
             }
         }
 
+        // regalloc2 requires every block to be reachable from the entry.
+        let mut reached = vec![false; num_blocks];
+        let mut stack = vec![v.entry];
+        reached[v.entry.index()] = true;
+        while let Some(block) = stack.pop() {
+            for &succ in v.succs(block) {
+                if !reached[succ.index()] {
+                    reached[succ.index()] = true;
+                    stack.push(succ);
+                }
+            }
+        }
+        if let Some(b) = reached.iter().position(|&r| !r) {
+            return Err(invalid(&format!("block{b} is unreachable")));
+        }
+
         let num_vregs = v.num_vregs();
         for b in 0..num_blocks {
             let block = BlockIndex::new(b);
@@ -825,18 +842,41 @@ impl<I: MachInst> VCodeBuilder<I> {
                 }
             }
         }
-        let in_range = |vr: &VReg| vr.vreg() < num_vregs;
-        if !v.block_params.iter().all(in_range) || !v.branch_args.iter().all(in_range) {
+        // Every vreg must have been allocated, with the class it is used at.
+        let known = |vr: &VReg| {
+            vr.vreg() >= PINNED_VREGS
+                && vr.vreg() < num_vregs
+                && v.vreg_classes[vr.vreg() - PINNED_VREGS] == vr.class()
+        };
+        if !v.block_params.iter().all(known) || !v.branch_args.iter().all(known) {
             return Err(invalid(
-                "block param or branch argument is not an allocated vreg",
+                "block param or branch argument is not an allocated vreg of its class",
             ));
         }
-        if !v
-            .operands
-            .iter()
-            .all(|op| op.as_fixed_nonallocatable().is_some() || in_range(&op.vreg()))
-        {
-            return Err(invalid("operand names a vreg that was never allocated"));
+        for i in 0..v.insts.len() {
+            let ops = &v.operands[v.operand_ranges.get(i)];
+            for op in ops {
+                if op.as_fixed_nonallocatable().is_some() {
+                    continue;
+                }
+                if !known(&op.vreg()) {
+                    return Err(invalid(&format!(
+                        "instruction {i}: operand {op} names a vreg never allocated with its class"
+                    )));
+                }
+                if let OperandConstraint::Reuse(k) = op.constraint() {
+                    let ok = ops.get(k).is_some_and(|u| {
+                        u.kind() == OperandKind::Use
+                            && u.class() == op.class()
+                            && u.as_fixed_nonallocatable().is_none()
+                    });
+                    if op.kind() != OperandKind::Def || !ok {
+                        return Err(invalid(&format!(
+                            "instruction {i}: reuse constraint of {op} names no use of its class"
+                        )));
+                    }
+                }
+            }
         }
         Ok(self.vcode)
     }
