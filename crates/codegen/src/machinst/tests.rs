@@ -28,6 +28,10 @@ fn r(n: usize) -> PReg {
     PReg::new(n, RegClass::Int)
 }
 
+fn f(n: usize) -> PReg {
+    PReg::new(n, RegClass::Float)
+}
+
 const SP: usize = 6;
 const SP_VALUE: i64 = 1000;
 
@@ -94,6 +98,27 @@ enum ToyInst {
     Ret {
         srcs: Vec<Reg>,
     },
+    /// Float-class instructions (values are still i64 bit patterns); a float
+    /// value takes two spill slots.
+    FImm {
+        dst: Writable<Reg>,
+        imm: i64,
+    },
+    FAdd {
+        dst: Writable<Reg>,
+        a: Reg,
+        b: Reg,
+    },
+    /// `dst(float) = src(int) * 2`
+    ToFloat {
+        dst: Writable<Reg>,
+        src: Reg,
+    },
+    /// `dst(int) = src(float) + 1`
+    ToInt {
+        dst: Writable<Reg>,
+        src: Reg,
+    },
     /// Malformed on purpose: `b` "reuses" operand 0, which is a def.
     BadReuse {
         a: Writable<Reg>,
@@ -152,12 +177,28 @@ impl MachInst for ToyInst {
                 v.reg_def(a);
                 v.reg_reuse_def(b, 0);
             }
+            ToyInst::FImm { dst, .. } => v.reg_def(dst),
+            ToyInst::FAdd { dst, a, b } => {
+                v.reg_use(a);
+                v.reg_use(b);
+                v.reg_def(dst);
+            }
+            ToyInst::ToFloat { dst, src } | ToyInst::ToInt { dst, src } => {
+                v.reg_use(src);
+                v.reg_def(dst);
+            }
         }
     }
 
     fn clobbers(&self) -> PRegSet {
         match self {
-            ToyInst::Call { .. } => PRegSet::empty().with(r(1)).with(r(2)).with(r(3)),
+            ToyInst::Call { .. } => PRegSet::empty()
+                .with(r(1))
+                .with(r(2))
+                .with(r(3))
+                .with(f(0))
+                .with(f(1))
+                .with(f(2)),
             _ => PRegSet::empty(),
         }
     }
@@ -181,8 +222,11 @@ impl MachInst for ToyInst {
         }
     }
 
-    fn spillslot_size(_class: RegClass) -> usize {
-        1
+    fn spillslot_size(class: RegClass) -> usize {
+        match class {
+            RegClass::Float => 2,
+            _ => 1,
+        }
     }
 
     fn gen_move(dst: Writable<Reg>, src: Reg, _class: RegClass) -> Self {
@@ -199,17 +243,25 @@ impl MachInst for ToyInst {
 }
 
 fn toy_env(dedicated_scratch: bool) -> MachineEnv {
-    let set = |regs: &[usize]| regs.iter().fold(PRegSet::empty(), |s, &i| s.with(r(i)));
+    let set = |regs: &[PReg]| regs.iter().fold(PRegSet::empty(), |s, &p| s.with(p));
     MachineEnv {
-        preferred_regs_by_class: [set(&[0, 1, 2, 3]), PRegSet::empty(), PRegSet::empty()],
-        non_preferred_regs_by_class: [set(&[4, 5]), PRegSet::empty(), PRegSet::empty()],
-        scratch_by_class: [dedicated_scratch.then(|| r(7)), None, None],
+        preferred_regs_by_class: [
+            set(&[r(0), r(1), r(2), r(3)]),
+            set(&[f(0), f(1), f(2)]),
+            PRegSet::empty(),
+        ],
+        non_preferred_regs_by_class: [set(&[r(4), r(5)]), set(&[f(3)]), PRegSet::empty()],
+        scratch_by_class: [
+            dedicated_scratch.then(|| r(7)),
+            dedicated_scratch.then(|| f(7)),
+            None,
+        ],
         fixed_stack_slots: vec![],
     }
 }
 
 fn callee_saved() -> PRegSet {
-    PRegSet::empty().with(r(4)).with(r(5))
+    PRegSet::empty().with(r(4)).with(r(5)).with(f(3))
 }
 
 fn call_result(func: i64, args: &[i64]) -> i64 {
@@ -270,6 +322,19 @@ fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
                     let x = get(&vals, sp);
                     set(&mut vals, dst, x)
                 }
+                ToyInst::FImm { dst, imm } => set(&mut vals, dst, imm),
+                ToyInst::FAdd { dst, a, b } => {
+                    let x = get(&vals, a).wrapping_add(get(&vals, b));
+                    set(&mut vals, dst, x)
+                }
+                ToyInst::ToFloat { dst, src } => {
+                    let x = get(&vals, src).wrapping_mul(2);
+                    set(&mut vals, dst, x)
+                }
+                ToyInst::ToInt { dst, src } => {
+                    let x = get(&vals, src).wrapping_add(1);
+                    set(&mut vals, dst, x)
+                }
                 ToyInst::Call { args, ret, func } => {
                     let a: Vec<i64> = args.iter().map(|&x| get(&vals, x)).collect();
                     set(&mut vals, ret, call_result(func, &a))
@@ -309,29 +374,29 @@ fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
 const GARBAGE: i64 = 0x0bad_0000;
 const CALLEE_SENTINEL: i64 = 0x5a5a_0000;
 
-/// Runs the allocated stream on an eight-register machine with a frame of
-/// spill slots, modelling the prologue/epilogue from `frame` and checking
-/// that callee-saved registers survive.
+/// Runs the allocated stream on a machine with eight integer and eight float
+/// registers (a register file indexed by `PReg::index`) and a frame of spill
+/// slots, modelling the prologue/epilogue from `frame` and checking that
+/// callee-saved registers survive.
 fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i64]) -> Vec<i64> {
-    let mut regs = [0i64; 8];
-    for (i, x) in regs.iter_mut().enumerate() {
-        *x = GARBAGE + i as i64;
+    let mut regs: Vec<i64> = (0..PReg::NUM_INDEX as i64).map(|i| GARBAGE + i).collect();
+    let callee = [r(4), r(5), f(3)];
+    for p in callee {
+        regs[p.index()] = CALLEE_SENTINEL + p.index() as i64;
     }
-    regs[4] = CALLEE_SENTINEL + 4;
-    regs[5] = CALLEE_SENTINEL + 5;
     regs[SP] = SP_VALUE;
     regs[..args.len()].copy_from_slice(args);
     // Prologue: save what the frame layout says is clobbered.
     let saved: Vec<(usize, i64)> = frame
         .clobbered_callee_saves
         .iter()
-        .map(|p| (p.hw_enc(), regs[p.hw_enc()]))
+        .map(|p| (p.index(), regs[p.index()]))
         .collect();
     let mut stack = vec![None::<i64>; frame.num_spillslots as usize];
     let phys = |reg: Reg| {
         reg.to_real_reg()
             .expect("physical after allocation")
-            .hw_enc()
+            .index()
     };
     let wphys = |reg: Writable<Reg>| phys(reg.to_reg());
     let mut pc = s.block_starts[0];
@@ -347,7 +412,7 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
                     assert_eq!(wphys(*d), i, "argument not in its fixed register");
                 }
             }
-            ToyInst::Imm { dst, imm } => regs[wphys(*dst)] = *imm,
+            ToyInst::Imm { dst, imm } | ToyInst::FImm { dst, imm } => regs[wphys(*dst)] = *imm,
             ToyInst::Add { dst, a, b } => {
                 assert_eq!(wphys(*dst), phys(*a), "reuse constraint broken");
                 regs[wphys(*dst)] = regs[phys(*a)].wrapping_add(regs[phys(*b)]);
@@ -355,14 +420,18 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
             ToyInst::Sub { dst, a, b } => {
                 regs[wphys(*dst)] = regs[phys(*a)].wrapping_sub(regs[phys(*b)]);
             }
+            ToyInst::FAdd { dst, a, b } => {
+                regs[wphys(*dst)] = regs[phys(*a)].wrapping_add(regs[phys(*b)]);
+            }
             ToyInst::Mul { dst, a, b } => {
-                // An early def is written before the inputs are read: model
-                // that by trashing the output register first.
-                let (x, y) = (regs[phys(*a)], regs[phys(*b)]);
+                // An early def may be written before the inputs are read, so
+                // it must not share a register with them.
                 assert!(wphys(*dst) != phys(*a) && wphys(*dst) != phys(*b));
-                regs[wphys(*dst)] = x.wrapping_mul(y);
+                regs[wphys(*dst)] = regs[phys(*a)].wrapping_mul(regs[phys(*b)]);
             }
             ToyInst::Copy { dst, src } => regs[wphys(*dst)] = regs[phys(*src)],
+            ToyInst::ToFloat { dst, src } => regs[wphys(*dst)] = regs[phys(*src)].wrapping_mul(2),
+            ToyInst::ToInt { dst, src } => regs[wphys(*dst)] = regs[phys(*src)].wrapping_add(1),
             ToyInst::ReadSp { dst, sp } => {
                 assert_eq!(phys(*sp), SP);
                 regs[wphys(*dst)] = regs[SP];
@@ -377,18 +446,28 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
                     })
                     .collect();
                 assert_eq!(wphys(*ret), 0);
-                regs[1] = GARBAGE + 101;
-                regs[2] = GARBAGE + 102;
-                regs[3] = GARBAGE + 103;
+                for p in [r(1), r(2), r(3), f(0), f(1), f(2)] {
+                    regs[p.index()] = GARBAGE + 100 + p.index() as i64;
+                }
                 regs[0] = call_result(*func, &a);
             }
             ToyInst::Spill { slot, src } => {
                 let off = frame.spillslot_offset(*slot) as usize / 8;
-                stack[off] = Some(regs[src.hw_enc()]);
+                let n = ToyInst::spillslot_size(src.class());
+                // A multi-slot value fills all its slots, so that an
+                // overlapping spill shows up at the reload.
+                for k in 0..n {
+                    stack[off + k] = Some(regs[src.index()]);
+                }
             }
             ToyInst::Reload { dst, slot } => {
                 let off = frame.spillslot_offset(*slot) as usize / 8;
-                regs[dst.hw_enc()] = stack[off].expect("reload of a slot never spilled");
+                let n = ToyInst::spillslot_size(dst.class());
+                let x = stack[off].expect("reload of a slot never spilled");
+                for k in 1..n {
+                    assert_eq!(stack[off + k], Some(x), "spill slots overlap");
+                }
+                regs[dst.index()] = x;
             }
             ToyInst::Jump { target } => pc = s.block_starts[target.index()],
             ToyInst::CondBr {
@@ -415,16 +494,13 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
                 for (p, x) in &saved {
                     regs[*p] = *x;
                 }
-                assert_eq!(
-                    regs[4],
-                    CALLEE_SENTINEL + 4,
-                    "callee-saved r4 not preserved"
-                );
-                assert_eq!(
-                    regs[5],
-                    CALLEE_SENTINEL + 5,
-                    "callee-saved r5 not preserved"
-                );
+                for p in callee {
+                    assert_eq!(
+                        regs[p.index()],
+                        CALLEE_SENTINEL + p.index() as i64,
+                        "callee-saved {p} not preserved"
+                    );
+                }
                 assert_eq!(regs[SP], SP_VALUE, "non-allocatable sp written");
                 return out;
             }
@@ -705,8 +781,14 @@ fn call_clobbers_and_fixed_registers() {
     let v = b.build().unwrap();
     assert_eq!(
         v.inst_clobbers(InsnIndex::new(3)),
-        PRegSet::empty().with(r(1)).with(r(2)).with(r(3))
+        ToyInst::Call {
+            args: vec![],
+            ret: w(x),
+            func: 0
+        }
+        .clobbers()
     );
+    assert!(v.inst_clobbers(InsnIndex::new(3)).contains(r(2)));
     assert_eq!(v.inst_clobbers(InsnIndex::new(0)), PRegSet::empty());
     let c = check_all(&v, &[vec![1, 2, 3], vec![-4, 50, 6]]);
     assert!(c.frame.has_calls);
@@ -1099,6 +1181,8 @@ struct Gen {
     state: u64,
     b: B,
     pool: Vec<Reg>,
+    /// Float-class values (two spill slots each).
+    fpool: Vec<Reg>,
 }
 
 impl Gen {
@@ -1119,8 +1203,46 @@ impl Gen {
         self.pool[i]
     }
 
+    fn fpick(&mut self) -> Option<Reg> {
+        if self.fpool.is_empty() {
+            return None;
+        }
+        let i = self.below(self.fpool.len());
+        Some(self.fpool[i])
+    }
+
+    fn fops(&mut self) {
+        let d = self.b.alloc_vreg(RegClass::Float).unwrap();
+        let inst = match (self.below(4), self.fpick(), self.fpick()) {
+            (0, _, _) | (_, None, _) | (_, _, None) => ToyInst::FImm {
+                dst: w(d),
+                imm: self.below(1000) as i64,
+            },
+            (1, Some(a), Some(b)) => ToyInst::FAdd { dst: w(d), a, b },
+            (2, Some(src), _) => {
+                // Back to the integer side.
+                let di = vreg(&mut self.b);
+                self.b
+                    .push(ToyInst::ToInt { dst: w(di), src }, loc())
+                    .unwrap();
+                self.pool.push(di);
+                return;
+            }
+            _ => ToyInst::ToFloat {
+                dst: w(d),
+                src: self.pick(),
+            },
+        };
+        self.b.push(inst, loc()).unwrap();
+        self.fpool.push(d);
+    }
+
     fn ops(&mut self, count: usize) {
         for _ in 0..count {
+            if self.below(4) == 0 {
+                self.fops();
+                continue;
+            }
             let d = vreg(&mut self.b);
             let inst = match self.below(10) {
                 0 | 1 => ToyInst::Imm {
@@ -1169,20 +1291,32 @@ impl Gen {
         let cond = self.pick();
         condbr(&mut self.b, cond, blk(c + 1), blk(c + 2));
         self.b.end_block().unwrap();
-        let outer = self.pool.len();
+        let (outer, fouter) = (self.pool.len(), self.fpool.len());
+        let float_join = self.below(2) == 0 && !self.fpool.is_empty();
         for _arm in 0..2 {
             self.b.start_block().unwrap();
             let n = self.below(4);
             self.ops(n);
-            let x = self.pick();
+            let x = if float_join {
+                self.fpick().unwrap()
+            } else {
+                self.pick()
+            };
             jump(&mut self.b, blk(c + 3), &[x]);
             self.b.end_block().unwrap();
             self.pool.truncate(outer);
+            self.fpool.truncate(fouter);
         }
         self.b.start_block().unwrap();
-        let p = vreg(&mut self.b);
-        self.b.add_block_param(p).unwrap();
-        self.pool.push(p);
+        if float_join {
+            let p = self.b.alloc_vreg(RegClass::Float).unwrap();
+            self.b.add_block_param(p).unwrap();
+            self.fpool.push(p);
+        } else {
+            let p = vreg(&mut self.b);
+            self.b.add_block_param(p).unwrap();
+            self.pool.push(p);
+        }
     }
 
     fn counted_loop(&mut self) {
@@ -1192,7 +1326,10 @@ impl Gen {
         let zero = imm(&mut self.b, 0);
         let one = imm(&mut self.b, 1);
         let acc0 = self.pick();
-        jump(&mut self.b, blk(c + 1), &[zero, acc0]);
+        let facc0 = self.fpick();
+        let mut entry_args = vec![zero, acc0];
+        entry_args.extend(facc0);
+        jump(&mut self.b, blk(c + 1), &entry_args);
         self.b.end_block().unwrap();
         // Header.
         self.b.start_block().unwrap();
@@ -1200,26 +1337,50 @@ impl Gen {
         let acc = vreg(&mut self.b);
         self.b.add_block_param(i).unwrap();
         self.b.add_block_param(acc).unwrap();
+        let facc = facc0.map(|_| {
+            let p = self.b.alloc_vreg(RegClass::Float).unwrap();
+            self.b.add_block_param(p).unwrap();
+            p
+        });
         let cond = op(&mut self.b, sub, n, i);
         condbr(&mut self.b, cond, blk(c + 2), blk(c + 3));
         self.b.end_block().unwrap();
         // Body.
-        let outer = self.pool.len();
+        let (outer, fouter) = (self.pool.len(), self.fpool.len());
         self.pool.push(i);
         self.pool.push(acc);
+        self.fpool.extend(facc);
         self.b.start_block().unwrap();
         let k = self.below(5);
         self.ops(k);
         let x = self.pick();
         let acc2 = op(&mut self.b, add, acc, x);
         let i2 = op(&mut self.b, add, i, one);
-        jump(&mut self.b, blk(c + 1), &[i2, acc2]);
+        let mut back_args = vec![i2, acc2];
+        if let Some(facc) = facc {
+            let y = self.fpick().unwrap();
+            let d = self.b.alloc_vreg(RegClass::Float).unwrap();
+            self.b
+                .push(
+                    ToyInst::FAdd {
+                        dst: w(d),
+                        a: facc,
+                        b: y,
+                    },
+                    loc(),
+                )
+                .unwrap();
+            back_args.push(d);
+        }
+        jump(&mut self.b, blk(c + 1), &back_args);
         self.b.end_block().unwrap();
         self.pool.truncate(outer);
+        self.fpool.truncate(fouter);
         // Exit.
         self.b.start_block().unwrap();
         self.pool.push(i);
         self.pool.push(acc);
+        self.fpool.extend(facc);
     }
 
     fn function(seed: u64) -> (VCode<ToyInst>, usize) {
@@ -1227,6 +1388,7 @@ impl Gen {
             state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
             b: B::new(),
             pool: vec![],
+            fpool: vec![],
         };
         g.b.start_block().unwrap();
         let nargs = 1 + g.below(3);
@@ -1243,6 +1405,13 @@ impl Gen {
             g.ops(n);
         }
         // Keep everything live to the end: fold the whole pool.
+        let fpool = std::mem::take(&mut g.fpool);
+        for x in fpool {
+            let d = vreg(&mut g.b);
+            g.b.push(ToyInst::ToInt { dst: w(d), src: x }, loc())
+                .unwrap();
+            g.pool.push(d);
+        }
         let mut acc = g.pool[0];
         for j in 1..g.pool.len() {
             let x = g.pool[j];
@@ -1259,19 +1428,38 @@ impl Gen {
 fn random_programs_agree() {
     let mut spilled = 0;
     let mut with_calls = 0;
+    let mut float_params = 0;
+    let mut float_spills = 0;
     for seed in 0..1000 {
         let (v, nargs) = Gen::function(seed);
         let inputs: Vec<Vec<i64>> = [[3i64, -1, 7], [0, 0, 0], [-20, 11, 2]]
             .iter()
             .map(|a| a[..nargs].to_vec())
             .collect();
+        float_params += usize::from((0..v.num_blocks()).any(|b| {
+            v.params(blk(b))
+                .iter()
+                .any(|p| p.class() == RegClass::Float)
+        }));
         let c = check_all(&v, &inputs);
         spilled += usize::from(c.frame.num_spillslots > 0);
+        float_spills +=
+            usize::from(c.stream.insts.iter().any(
+                |i| matches!(i, ToyInst::Spill { src, .. } if src.class() == RegClass::Float),
+            ));
         with_calls += usize::from(c.frame.has_calls);
     }
     // The generator must actually exercise spilling and calls.
     assert!(spilled > 150, "only {spilled} programs spilled");
     assert!(with_calls > 150, "only {with_calls} programs had calls");
+    assert!(
+        float_params > 150,
+        "only {float_params} programs had float params"
+    );
+    assert!(
+        float_spills > 50,
+        "only {float_spills} programs spilled floats"
+    );
 }
 
 /// Rebuilds `v` with a backward builder, the way a backward lowering walk
