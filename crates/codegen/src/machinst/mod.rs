@@ -1,6 +1,7 @@
 //! Target-independent machine-code infrastructure.
 
 pub mod abi;
+pub mod blockorder;
 pub mod inst;
 pub mod reg;
 pub mod regalloc;

@@ -90,7 +90,7 @@ impl Ranges {
     /// Closes the next range at `end` (which must not be below the previous
     /// end).
     #[inline]
-    fn push_end(&mut self, end: usize) {
+    pub(crate) fn push_end(&mut self, end: usize) {
         debug_assert!(end >= *self.bounds.last().unwrap_or(&0) as usize);
         self.bounds.push(end as u32);
     }
