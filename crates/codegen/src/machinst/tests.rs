@@ -119,6 +119,13 @@ enum ToyInst {
         dst: Writable<Reg>,
         src: Reg,
     },
+    /// `dst = a + b` where `b` may be a register or a spill slot (operand 1
+    /// has the `Any` constraint, like an x86 memory operand).
+    AddAny {
+        dst: Writable<Reg>,
+        a: Reg,
+        b: Reg,
+    },
     /// Malformed on purpose: `b` "reuses" operand 0, which is a def.
     BadReuse {
         a: Writable<Reg>,
@@ -176,6 +183,11 @@ impl MachInst for ToyInst {
             ToyInst::BadReuse { a, b } => {
                 v.reg_def(a);
                 v.reg_reuse_def(b, 0);
+            }
+            ToyInst::AddAny { dst, a, b } => {
+                v.reg_use(a);
+                v.any_use(b);
+                v.reg_def(dst);
             }
             ToyInst::FImm { dst, .. } => v.reg_def(dst),
             ToyInst::FAdd { dst, a, b } => {
@@ -322,6 +334,10 @@ fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
                     let x = get(&vals, sp);
                     set(&mut vals, dst, x)
                 }
+                ToyInst::AddAny { dst, a, b } => {
+                    let x = get(&vals, a).wrapping_add(get(&vals, b));
+                    set(&mut vals, dst, x)
+                }
                 ToyInst::FImm { dst, imm } => set(&mut vals, dst, imm),
                 ToyInst::FAdd { dst, a, b } => {
                     let x = get(&vals, a).wrapping_add(get(&vals, b));
@@ -422,6 +438,20 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
             }
             ToyInst::FAdd { dst, a, b } => {
                 regs[wphys(*dst)] = regs[phys(*a)].wrapping_add(regs[phys(*b)]);
+            }
+            ToyInst::AddAny { dst, a, b } => {
+                // Operand 1 is `b`: a register, or a spill slot left as a
+                // virtual register by the rewriter.
+                let alloc = s.allocs(pc - 1)[1];
+                let y = match alloc.as_stack() {
+                    Some(slot) => {
+                        assert!(b.to_virtual_reg().is_some());
+                        let off = frame.spillslot_offset(slot) as usize / 8;
+                        stack[off].expect("stack operand never written")
+                    }
+                    None => regs[phys(*b)],
+                };
+                regs[wphys(*dst)] = regs[phys(*a)].wrapping_add(y);
             }
             ToyInst::Mul { dst, a, b } => {
                 // An early def may be written before the inputs are read, so
@@ -1254,6 +1284,11 @@ impl Gen {
                     a: self.pick(),
                     b: self.pick(),
                 },
+                4 if self.below(2) == 0 => ToyInst::AddAny {
+                    dst: w(d),
+                    a: self.pick(),
+                    b: self.pick(),
+                },
                 4 => ToyInst::Sub {
                     dst: w(d),
                     a: self.pick(),
@@ -1430,6 +1465,7 @@ fn random_programs_agree() {
     let mut with_calls = 0;
     let mut float_params = 0;
     let mut float_spills = 0;
+    let mut any_on_stack = 0;
     for seed in 0..1000 {
         let (v, nargs) = Gen::function(seed);
         let inputs: Vec<Vec<i64>> = [[3i64, -1, 7], [0, 0, 0], [-20, 11, 2]]
@@ -1443,6 +1479,9 @@ fn random_programs_agree() {
         }));
         let c = check_all(&v, &inputs);
         spilled += usize::from(c.frame.num_spillslots > 0);
+        any_on_stack += usize::from((0..c.stream.insts.len()).any(|i| {
+            matches!(c.stream.insts[i], ToyInst::AddAny { .. }) && c.stream.allocs(i)[1].is_stack()
+        }));
         float_spills +=
             usize::from(c.stream.insts.iter().any(
                 |i| matches!(i, ToyInst::Spill { src, .. } if src.class() == RegClass::Float),
@@ -1459,6 +1498,10 @@ fn random_programs_agree() {
     assert!(
         float_spills > 50,
         "only {float_spills} programs spilled floats"
+    );
+    assert!(
+        any_on_stack > 20,
+        "only {any_on_stack} programs had stack operands"
     );
 }
 

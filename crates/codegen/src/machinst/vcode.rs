@@ -472,6 +472,10 @@ pub struct AllocatedStream<I> {
     pub origins: Vec<Option<InsnIndex>>,
     /// For each block, the index in `insts` of its first instruction.
     pub block_starts: Vec<usize>,
+    /// The operand allocations of each instruction (empty for edits); see
+    /// [`AllocatedStream::allocs`].
+    allocs: Vec<Allocation>,
+    alloc_ranges: Ranges,
 }
 
 impl<I> Default for AllocatedStream<I> {
@@ -480,7 +484,17 @@ impl<I> Default for AllocatedStream<I> {
             insts: Vec::new(),
             origins: Vec::new(),
             block_starts: Vec::new(),
+            allocs: Vec::new(),
+            alloc_ranges: Ranges::default(),
         }
+    }
+}
+
+impl<I> AllocatedStream<I> {
+    /// The allocations of instruction `i`'s operands, in visit order (empty
+    /// for edits). Needed for `Any`/`Stack` operands placed in spill slots.
+    pub fn allocs(&self, i: usize) -> &[Allocation] {
+        &self.allocs[self.alloc_ranges.get(i)]
     }
 }
 
@@ -494,9 +508,13 @@ impl<I: MachInst> EmitSink<I> for AllocatedStream<I> {
     fn emit(&mut self, inst: &I, info: EmitInfo<'_>) -> CodegenResult<()> {
         self.insts.push(inst.clone());
         self.origins.push(match info.origin {
-            EmitOrigin::Inst { index, .. } => Some(index),
+            EmitOrigin::Inst { index, allocs } => {
+                self.allocs.extend_from_slice(allocs);
+                Some(index)
+            }
             EmitOrigin::Edit => None,
         });
+        self.alloc_ranges.push_end(self.allocs.len());
         Ok(())
     }
 }
