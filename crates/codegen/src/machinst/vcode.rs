@@ -403,9 +403,10 @@ fn emit_edit<I: MachInst, S: EmitSink<I>>(
         (Some(src), _, _, Some(slot)) => sink.emit(&I::gen_spill(slot, src), info),
         (_, Some(slot), Some(dst), _) => sink.emit(&I::gen_reload(dst, slot), info),
         (_, Some(src_slot), _, Some(dst_slot)) => {
-            // regalloc2 does not produce these today; support them through a
-            // dedicated scratch register, of which any class will do (the
-            // slot holds raw bits). Prefer the integer class.
+            // regalloc2 documents that it never produces these; support them
+            // through the first dedicated scratch register (integer class
+            // first). The edit does not say the value's class, so this
+            // copies one register's width: right for single-slot values.
             let scratch = env.scratch_by_class.iter().flatten().next().copied();
             match scratch {
                 Some(tmp) => {
