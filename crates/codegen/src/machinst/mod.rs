@@ -1,1 +1,4 @@
 //! Target-independent machine-code infrastructure.
+
+pub mod buffer;
+pub mod reg;
