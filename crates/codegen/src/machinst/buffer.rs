@@ -448,7 +448,7 @@ impl<L: LabelUse> MachBuffer<L> {
     /// Pads with `fill` bytes up to a multiple of `align`.
     pub fn align_to(&mut self, align: u32, fill: u8) {
         let align = align.max(1).next_power_of_two();
-        while self.cur_offset() % align != 0 {
+        while self.cur_offset() & (align - 1) != 0 {
             self.put1(fill);
         }
     }
