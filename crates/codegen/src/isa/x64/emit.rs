@@ -448,6 +448,12 @@ impl MInst {
                 imm,
                 dst,
             } => {
+                // No 8-bit form: the low byte of a 32-bit product is the same.
+                let size = &if is8(*size) {
+                    OperandSize::Size32
+                } else {
+                    *size
+                };
                 let pfx = size_prefix(*size);
                 if i8::try_from(*imm).is_ok() {
                     emit_modrm_op(
