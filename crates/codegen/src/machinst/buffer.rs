@@ -362,6 +362,11 @@ pub struct MachBuffer<L: LabelUse> {
     pool: Vec<(Vec<u8>, u32)>,
     pool_labels: Vec<Option<MachLabel>>,
     min_alignment: u32,
+    /// Earliest offset by which some pending forward label use must be
+    /// resolved (conservative; `u32::MAX` if none).
+    island_deadline: CodeOffset,
+    /// Upper bound on the size of an island emitted now.
+    island_worst_size: CodeOffset,
 }
 
 const NO_ALIAS: u32 = u32::MAX;
@@ -391,6 +396,8 @@ impl<L: LabelUse> MachBuffer<L> {
             pool: Vec::new(),
             pool_labels: Vec::new(),
             min_alignment: 1,
+            island_deadline: UNKNOWN_OFFSET,
+            island_worst_size: 0,
         }
     }
 
@@ -412,6 +419,8 @@ impl<L: LabelUse> MachBuffer<L> {
         self.pool.clear();
         self.pool_labels.clear();
         self.min_alignment = 1;
+        self.island_deadline = UNKNOWN_OFFSET;
+        self.island_worst_size = 0;
     }
 
     /// Requires the start of the code to be aligned to `align` bytes.
@@ -522,11 +531,121 @@ impl<L: LabelUse> MachBuffer<L> {
     /// emitted or about to be) refer to `label`.
     pub fn use_label_at_offset(&mut self, offset: CodeOffset, label: MachLabel, kind: L) {
         self.ensure_label(label);
+        if self.label_offset(label).is_none() {
+            self.note_pending(offset, kind);
+        }
         self.fixups.push(Fixup {
             offset,
             label,
             kind,
         });
+    }
+
+    fn note_pending(&mut self, offset: CodeOffset, kind: L) {
+        let deadline = offset.saturating_add(kind.max_pos_range());
+        self.island_deadline = self.island_deadline.min(deadline);
+        if kind.supports_veneer() {
+            self.island_worst_size = self
+                .island_worst_size
+                .saturating_add(kind.veneer_size() + L::ALIGN);
+        }
+    }
+
+    // ---- islands ----
+
+    /// Whether an island must be emitted before `distance` more bytes of
+    /// code, so that every pending label use stays in range. Always false
+    /// for kinds with huge ranges (x86 rel32), cheap to call after every
+    /// instruction.
+    pub fn island_needed(&self, distance: CodeOffset) -> bool {
+        self.island_deadline != UNKNOWN_OFFSET
+            && self
+                .cur_offset()
+                .saturating_add(distance)
+                .saturating_add(self.island_worst_size)
+                >= self.island_deadline
+    }
+
+    /// Emits an island at the current offset: all pending constants, then a
+    /// veneer for every pending label use that could not otherwise reach
+    /// its label within `distance` more bytes; uses of labels already bound
+    /// and in range are patched now. The caller must branch around the
+    /// island (emit a jump to a fresh label, call this, bind the label).
+    pub fn emit_island(&mut self, distance: CodeOffset) {
+        // Branch peepholes never look across an island.
+        self.latest_branches.clear();
+        let constants = std::mem::take(&mut self.constants);
+        for (bytes, align, label) in &constants {
+            self.align_to(*align, 0);
+            self.min_alignment = self.min_alignment.max(*align);
+            let off = self.cur_offset();
+            self.label_offsets[label.0 as usize] = off;
+            self.put_data(bytes);
+        }
+        let fixups = std::mem::take(&mut self.fixups);
+        let horizon = self
+            .cur_offset()
+            .saturating_add(distance)
+            .saturating_add(self.island_worst_size);
+        let mut kept = Vec::with_capacity(fixups.len());
+        for f in fixups {
+            let start = f.offset as usize;
+            let size = f.kind.patch_size() as usize;
+            if let Some(target) = self.label_offset(f.label) {
+                let in_range = if target >= f.offset {
+                    target - f.offset <= f.kind.max_pos_range()
+                } else {
+                    f.offset - target <= f.kind.max_neg_range()
+                };
+                if in_range && start + size <= self.data.len() {
+                    f.kind
+                        .patch(&mut self.data[start..start + size], f.offset, target);
+                    continue;
+                }
+            }
+            let deadline = f.offset.saturating_add(f.kind.max_pos_range());
+            if deadline <= horizon && f.kind.supports_veneer() && start + size <= self.data.len() {
+                self.align_to(L::ALIGN, 0);
+                let veneer = self.cur_offset();
+                if veneer - f.offset <= f.kind.max_pos_range() {
+                    let vsize = f.kind.veneer_size() as usize;
+                    let v = veneer as usize;
+                    self.data.resize(v + vsize, 0);
+                    if let Some((use_off, vkind)) =
+                        f.kind.generate_veneer(&mut self.data[v..v + vsize], veneer)
+                    {
+                        f.kind
+                            .patch(&mut self.data[start..start + size], f.offset, veneer);
+                        kept.push(Fixup {
+                            offset: veneer + use_off,
+                            label: f.label,
+                            kind: vkind,
+                        });
+                        continue;
+                    }
+                    self.data.truncate(v);
+                }
+            }
+            kept.push(f);
+        }
+        self.fixups = kept;
+        self.island_deadline = UNKNOWN_OFFSET;
+        self.island_worst_size = 0;
+        for i in 0..self.fixups.len() {
+            let (offset, label, kind) = {
+                let f = &self.fixups[i];
+                (f.offset, f.label, f.kind)
+            };
+            if self.label_offset(label).is_none() {
+                self.note_pending(offset, kind);
+            }
+        }
+        let constant_bytes: CodeOffset = self
+            .constants
+            .iter()
+            .map(|(b, a, _)| b.len() as CodeOffset + a)
+            .sum();
+        self.island_worst_size = self.island_worst_size.saturating_add(constant_bytes);
     }
 
     // ---- branches ----
@@ -740,6 +859,9 @@ impl<L: LabelUse> MachBuffer<L> {
     pub fn add_constant(&mut self, bytes: &[u8], align: u32) -> MachLabel {
         let align = align.max(1).next_power_of_two();
         let l = self.get_label();
+        self.island_worst_size = self
+            .island_worst_size
+            .saturating_add(bytes.len() as CodeOffset + align);
         self.constants.push((bytes.to_vec(), align, l));
         l
     }
@@ -760,8 +882,7 @@ impl<L: LabelUse> MachBuffer<L> {
             return Some(l);
         }
         let (data, align) = self.pool.get(i)?.clone();
-        let l = self.get_label();
-        self.constants.push((data, align, l));
+        let l = self.add_constant(&data, align);
         self.pool_labels[i] = Some(l);
         Some(l)
     }
@@ -1172,6 +1293,41 @@ mod tests {
         let l = b.get_label();
         jmp(&mut b, l);
         assert_eq!(b.finish(), Err(BufferError::UnboundLabel(l)));
+    }
+
+    #[test]
+    fn islands_patch_and_veneer() {
+        let mut b = MachBuffer::<TestUse>::new();
+        assert!(!b.island_needed(0));
+        let near = b.get_label();
+        let far = b.get_label();
+        let back = b.get_label();
+        b.bind_label(back);
+        b.put1(0x90);
+        b.use_label_at_offset(1, far, TestUse::Short); // 1..5, deadline 101
+        b.put4(0);
+        b.use_label_at_offset(5, near, TestUse::Short); // 5..9
+        b.put4(0);
+        b.use_label_at_offset(9, back, TestUse::Short); // backward, bound
+        b.put4(0);
+        b.bind_label(near); // 13
+        assert!(!b.island_needed(10));
+        assert!(b.island_needed(90));
+        b.emit_island(90);
+        // `near` was patched in place; `far` got a veneer at 13.
+        assert_eq!(rel_at(b.data(), 5), 13 - 9);
+        assert_eq!(rel_at(b.data(), 1), 13 - 5);
+        assert_eq!(b.data()[13], 0xe9);
+        assert_eq!(b.cur_offset(), 18);
+        assert!(!b.island_needed(1000));
+        for _ in 0..300 {
+            b.put1(0x90);
+        }
+        b.bind_label(far);
+        let f = b.finish().unwrap();
+        // The veneer's rel32 reaches `far` at 318.
+        assert_eq!(rel_at(&f.data, 14), 318 - 18);
+        assert_eq!(rel_at(&f.data, 9), -13);
     }
 
     #[test]

@@ -1017,6 +1017,36 @@ impl MInst {
         }
     }
 
+    /// Reloads a register of any class from `addr` (a spill slot): a 64-bit
+    /// `mov` for GPRs, a 16-byte `movdqu` for XMM registers (so spill slots
+    /// of the float/vector class are 16 bytes).
+    pub fn gen_load(dst: Writable<Reg>, addr: Amode) -> MInst {
+        match dst.to_reg().class() {
+            regalloc2::RegClass::Int => MInst::Mov64MR { src: addr, dst },
+            _ => MInst::XmmMovRM {
+                op: XmmMovOp::Movdqu,
+                src: RegMem::Mem(addr),
+                dst,
+            },
+        }
+    }
+
+    /// Spills a register of any class to `addr` (see [`MInst::gen_load`]).
+    pub fn gen_store(src: Reg, addr: Amode) -> MInst {
+        match src.class() {
+            regalloc2::RegClass::Int => MInst::MovRM {
+                size: OperandSize::Size64,
+                src,
+                dst: addr,
+            },
+            _ => MInst::XmmStore {
+                op: XmmMovOp::Movdqu,
+                src,
+                dst: addr,
+            },
+        }
+    }
+
     /// Loads `imm` into `dst` with the shortest encoding.
     pub fn imm(size: OperandSize, imm: u64, dst: Writable<Reg>) -> MInst {
         MInst::MovImm { size, imm, dst }
@@ -1358,5 +1388,320 @@ impl MInst {
 impl std::fmt::Display for MInst {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.pretty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::emit::X64LabelUse;
+    use super::super::regs::{self, enc};
+    use super::*;
+    use crate::machinst::buffer::MachBuffer;
+    use regalloc2::{RegClass, VReg};
+    use std::collections::HashMap;
+
+    fn v(n: usize) -> Reg {
+        Reg::from(VReg::new(
+            crate::machinst::reg::PINNED_VREGS + n,
+            RegClass::Int,
+        ))
+    }
+    fn vf(n: usize) -> Reg {
+        Reg::from(VReg::new(
+            crate::machinst::reg::PINNED_VREGS + n,
+            RegClass::Float,
+        ))
+    }
+    fn wv(n: usize) -> Writable<Reg> {
+        Writable::from_reg(v(n))
+    }
+
+    type Op = (Reg, OperandKind, OperandPos, OperandConstraint);
+
+    fn ops(i: &mut MInst) -> Vec<Op> {
+        let mut out = Vec::new();
+        i.get_operands(&mut |r, k, p, c| out.push((*r, k, p, c)));
+        out
+    }
+
+    #[test]
+    fn two_address_alu_reuses_src1() {
+        use OperandConstraint as C;
+        use OperandKind::*;
+        use OperandPos::*;
+        let mut i = MInst::alu(
+            OperandSize::Size64,
+            AluOp::Add,
+            v(1),
+            RegMemImm::Mem(Amode::imm_reg_reg_shift(0, v(2), v(3), 3)),
+            wv(4),
+        );
+        assert_eq!(
+            ops(&mut i),
+            vec![
+                (v(1), Use, Early, C::Reg),
+                (v(2), Use, Early, C::Reg),
+                (v(3), Use, Early, C::Reg),
+                (v(4), Def, Late, C::Reuse(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn fixed_registers() {
+        use OperandConstraint as C;
+        let rax = C::FixedReg(regs::gpr_preg(enc::RAX));
+        let rdx = C::FixedReg(regs::gpr_preg(enc::RDX));
+        let rcx = C::FixedReg(regs::gpr_preg(enc::RCX));
+        let mut div = MInst::Div {
+            size: OperandSize::Size32,
+            signed: true,
+            dividend_lo: v(1),
+            dividend_hi: v(2),
+            divisor: RegMem::Reg(v(3)),
+            dst_quot: wv(4),
+            dst_rem: wv(5),
+            trap: TrapCode::INTEGER_DIVISION_BY_ZERO,
+        };
+        let c: Vec<_> = ops(&mut div).into_iter().map(|o| o.3).collect();
+        assert_eq!(c, vec![rax, rdx, C::Reg, rax, rdx]);
+        let mut sh = MInst::Shift {
+            size: OperandSize::Size64,
+            kind: ShiftKind::Sar,
+            src: v(1),
+            amount: ShiftAmount::Cl(v(2)),
+            dst: wv(3),
+        };
+        let c: Vec<_> = ops(&mut sh).into_iter().map(|o| o.3).collect();
+        assert_eq!(c, vec![C::Reg, rcx, C::Reuse(0)]);
+    }
+
+    /// A toy allocator that follows the visitor contract: fixed constraints
+    /// get their register, reuse gets the reused operand's register, others
+    /// get a fresh register; then the instruction must emit without hitting
+    /// an internal assertion (every register physical, reuse respected).
+    fn allocate_and_emit(mut inst: MInst) {
+        let o = ops(&mut inst);
+        let mut free_int: Vec<u8> = vec![3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        let mut free_xmm: Vec<u8> = (0..16).rev().collect();
+        let mut assign: Vec<Reg> = Vec::new();
+        let mut by_vreg: HashMap<Reg, Reg> = HashMap::new();
+        for (idx, (r, k, _p, c)) in o.iter().enumerate() {
+            let a = if r.is_real() {
+                *r
+            } else {
+                match c {
+                    OperandConstraint::FixedReg(p) => Reg::from(*p),
+                    OperandConstraint::Reuse(i) => {
+                        assert!(*i < idx, "reuse of a later operand");
+                        assert_eq!(o[*i].1, OperandKind::Use, "reuse of a def");
+                        assert_eq!(*k, OperandKind::Def, "reuse on a use");
+                        assert_eq!(o[*i].0.class(), r.class());
+                        assign[*i]
+                    }
+                    _ => match by_vreg.get(r) {
+                        Some(a) if *k == OperandKind::Use => *a,
+                        _ => {
+                            let e = if r.class() == RegClass::Int {
+                                free_int.pop().unwrap()
+                            } else {
+                                free_xmm.pop().unwrap()
+                            };
+                            if r.class() == RegClass::Int {
+                                regs::gpr(e)
+                            } else {
+                                regs::xmm(e)
+                            }
+                        }
+                    },
+                }
+            };
+            by_vreg.insert(*r, a);
+            assign.push(a);
+        }
+        let mut n = 0;
+        inst.get_operands(&mut |r, _, _, _| {
+            *r = assign[n];
+            n += 1;
+        });
+        assert_eq!(n, assign.len());
+        let mut buf = MachBuffer::<X64LabelUse>::new();
+        let l = buf.get_label();
+        inst.emit(&mut buf);
+        buf.bind_label(l);
+        let f = buf.finish().unwrap();
+        assert!(!f.data.is_empty() || matches!(inst, MInst::Nop { len: 0 }));
+    }
+
+    #[test]
+    fn visitor_contract_allows_allocation() {
+        let mem = || Amode::imm_reg_reg_shift(16, v(20), v(21), 2);
+        let l = MachLabel::from_block(0);
+        let call_info = || {
+            Box::new(CallInfo {
+                uses: smallvec::smallvec![(v(30), regs::gpr_preg(enc::RDI))],
+                defs: smallvec::smallvec![(wv(31), regs::gpr_preg(enc::RAX))],
+                clobbers: regs::sysv_clobbers(),
+            })
+        };
+        let s64 = OperandSize::Size64;
+        let insts = vec![
+            MInst::alu(s64, AluOp::Sub, v(1), RegMemImm::Reg(v(2)), wv(3)),
+            MInst::alu(s64, AluOp::Xor, v(1), RegMemImm::Mem(mem()), wv(3)),
+            MInst::AluRM {
+                size: s64,
+                op: AluOp::Add,
+                src: v(1),
+                addr: mem(),
+            },
+            MInst::CmpRmiR {
+                size: s64,
+                op: CmpOp::Test,
+                src1: v(1),
+                src2: RegMemImm::Imm(3),
+            },
+            MInst::Imul {
+                size: s64,
+                src1: v(1),
+                src2: RegMem::Mem(mem()),
+                dst: wv(2),
+            },
+            MInst::ImulImm {
+                size: s64,
+                src: RegMem::Reg(v(1)),
+                imm: 7,
+                dst: wv(2),
+            },
+            MInst::MulWide {
+                size: s64,
+                signed: false,
+                src1: v(1),
+                src2: RegMem::Reg(v(2)),
+                dst_lo: wv(3),
+                dst_hi: wv(4),
+            },
+            MInst::SignExtendData {
+                size: s64,
+                src: v(1),
+                dst: wv(2),
+            },
+            MInst::Unary {
+                size: s64,
+                op: UnaryOp::Neg,
+                src: v(1),
+                dst: wv(2),
+            },
+            MInst::Shift {
+                size: s64,
+                kind: ShiftKind::Shl,
+                src: v(1),
+                amount: ShiftAmount::Cl(v(2)),
+                dst: wv(3),
+            },
+            MInst::Lea {
+                size: s64,
+                addr: mem(),
+                dst: wv(1),
+            },
+            MInst::Setcc {
+                cc: CC::L,
+                dst: wv(1),
+            },
+            MInst::Cmove {
+                size: s64,
+                cc: CC::Z,
+                consequent: RegMem::Reg(v(1)),
+                alternative: v(2),
+                dst: wv(3),
+            },
+            MInst::JmpTableSeq {
+                idx: v(1),
+                tmp1: wv(2),
+                tmp2: wv(3),
+                default: l,
+                targets: vec![l, l].into_boxed_slice(),
+            },
+            MInst::CallKnown {
+                target: CallTarget::LibCall(crate::machinst::buffer::LibCall::FmaF64),
+                info: call_info(),
+            },
+            MInst::CallUnknown {
+                target: RegMem::Reg(v(1)),
+                info: call_info(),
+            },
+            MInst::Ret {
+                rets: smallvec::smallvec![(v(1), regs::gpr_preg(enc::RAX))],
+            },
+            MInst::Bswap {
+                size: s64,
+                src: v(1),
+                dst: wv(2),
+            },
+            MInst::Xchg {
+                size: s64,
+                operand: v(1),
+                addr: mem(),
+                dst: wv(2),
+            },
+            MInst::LockCmpxchg {
+                size: s64,
+                replacement: v(1),
+                expected: v(2),
+                addr: mem(),
+                dst_old: wv(3),
+            },
+            MInst::LockXadd {
+                size: s64,
+                operand: v(1),
+                addr: mem(),
+                dst_old: wv(2),
+            },
+            MInst::XmmRmR {
+                op: SseOp::Addsd,
+                src1: vf(1),
+                src2: RegMem::Reg(vf(2)),
+                dst: Writable::from_reg(vf(3)),
+            },
+            MInst::XmmCmp {
+                double: false,
+                src1: vf(1),
+                src2: RegMem::Mem(mem()),
+            },
+            MInst::GprToXmm {
+                op: GprToXmmOp::Cvtsi2sd,
+                src_size: s64,
+                src: RegMem::Reg(v(1)),
+                dst: Writable::from_reg(vf(2)),
+            },
+            MInst::XmmToGpr {
+                op: XmmToGprOp::Cvttsd2si,
+                dst_size: s64,
+                src: RegMem::Reg(vf(1)),
+                dst: wv(2),
+            },
+            MInst::gen_load(wv(1), Amode::imm_reg(8, regs::rsp())),
+            MInst::gen_store(vf(1), Amode::imm_reg(8, regs::rsp())),
+            MInst::gen_move(Writable::from_reg(vf(1)), vf(2)),
+        ];
+        for i in insts {
+            allocate_and_emit(i);
+        }
+    }
+
+    #[test]
+    fn pretty_virtual_and_physical() {
+        let i = MInst::alu(
+            OperandSize::Size32,
+            AluOp::Add,
+            v(1),
+            RegMemImm::Imm(-3),
+            wv(1),
+        );
+        assert_eq!(i.to_string(), "add %v193il, -0x3");
+        let i = MInst::Mov64MR {
+            src: Amode::imm_reg_reg_shift(-16, regs::rbp(), regs::r12(), 3),
+            dst: Writable::from_reg(regs::r13()),
+        };
+        assert_eq!(i.pretty(), "mov r13, qword ptr [rbp+r12*8-0x10]");
     }
 }
