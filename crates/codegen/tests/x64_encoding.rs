@@ -175,6 +175,7 @@ fn amodes(full: bool) -> Vec<Mem> {
 struct Checker {
     fmt: IntelFormatter,
     cases: usize,
+    pretty_checked: usize,
     failures: Vec<String>,
 }
 
@@ -194,6 +195,7 @@ impl Checker {
         Checker {
             fmt,
             cases: 0,
+            pretty_checked: 0,
             failures: Vec::new(),
         }
     }
@@ -241,6 +243,21 @@ impl Checker {
             texts.push(s);
         }
         let got = texts.join("; ");
+        // The crate's printer must agree with iced too, except where it
+        // shows symbolic information iced cannot know (labels, relocations,
+        // trap codes) or a different mnemonic spelling (`movabs`).
+        let pretty = inst.pretty();
+        let symbolic = ["label", "movabs", ";", "User(", "LibCall("]
+            .iter()
+            .any(|k| pretty.contains(k));
+        if !symbolic {
+            self.pretty_checked += 1;
+            if pretty != got {
+                self.failures.push(format!(
+                    "{inst:?}\n    pretty `{pretty}`\n    iced   `{got}`"
+                ));
+            }
+        }
         if got != expected || consumed != bytes.len() {
             self.failures.push(format!(
                 "{inst:?}\n    bytes {bytes:02x?}\n    expected `{expected}`\n    iced     `{got}` (consumed {consumed}/{})",
@@ -261,7 +278,10 @@ impl Checker {
         for f in self.failures.iter().take(40) {
             eprintln!("FAIL {f}");
         }
-        eprintln!("{} cases, {n} failures", self.cases);
+        eprintln!(
+            "{} cases ({} also checked the printer), {n} failures",
+            self.cases, self.pretty_checked
+        );
         assert_eq!(n, 0, "{n} encoding mismatches");
         assert!(self.cases >= min_cases, "only {} cases", self.cases);
     }

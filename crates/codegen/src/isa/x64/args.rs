@@ -241,13 +241,19 @@ impl Amode {
                 index,
                 shift,
                 ..
-            } => format!(
-                "[{}+{}*{}{}]",
-                show_reg(*base, 8),
-                show_reg(*index, 8),
-                1 << shift,
-                disp(*simm32)
-            ),
+            } => {
+                let scale = if *shift == 0 {
+                    String::new()
+                } else {
+                    format!("*{}", 1 << shift)
+                };
+                format!(
+                    "[{}+{}{scale}{}]",
+                    show_reg(*base, 8),
+                    show_reg(*index, 8),
+                    disp(*simm32)
+                )
+            }
             Amode::RipRelative { target } => format!("[rip+{target}]"),
             Amode::Constant(c) => format!("[rip+const{}]", c.as_u32()),
         }
@@ -284,7 +290,7 @@ impl RegMemImm {
         match self {
             RegMemImm::Reg(r) => show_reg(*r, bytes),
             RegMemImm::Mem(a) => format!("{} ptr {}", size_ptr(bytes), a.pretty()),
-            RegMemImm::Imm(i) => pretty_imm(*i as i64),
+            RegMemImm::Imm(i) => pretty_imm(sext_at(*i as i64, bytes)),
         }
     }
 }
@@ -305,6 +311,17 @@ pub(crate) fn size_ptr(bytes: u8) -> &'static str {
         4 => "dword",
         8 => "qword",
         _ => "xmmword",
+    }
+}
+
+/// `v` truncated to `bytes` bytes and sign-extended (how the CPU sees an
+/// immediate of an operation of that width).
+pub(crate) fn sext_at(v: i64, bytes: u8) -> i64 {
+    match bytes {
+        1 => v as i8 as i64,
+        2 => v as i16 as i64,
+        4 => v as i32 as i64,
+        _ => v,
     }
 }
 

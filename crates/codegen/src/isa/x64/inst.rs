@@ -1110,8 +1110,14 @@ impl MInst {
                 src2,
             } => {
                 let b = size.bytes();
-                let name = if *op == CmpOp::Cmp { "cmp" } else { "test" };
-                format!("{name} {}, {}", r(src1, b), src2.pretty(b))
+                match (op, src2) {
+                    // `test r/m, reg` is the only memory form.
+                    (CmpOp::Test, RegMemImm::Mem(_)) => {
+                        format!("test {}, {}", src2.pretty(b), r(src1, b))
+                    }
+                    (CmpOp::Test, _) => format!("test {}, {}", r(src1, b), src2.pretty(b)),
+                    (CmpOp::Cmp, _) => format!("cmp {}, {}", r(src1, b), src2.pretty(b)),
+                }
             }
             MInst::Imul {
                 size, src2, dst, ..
@@ -1126,12 +1132,11 @@ impl MInst {
                 dst,
             } => {
                 let b = no8(*size);
-                format!(
-                    "imul {}, {}, {}",
-                    w(dst, b),
-                    src.pretty(b),
-                    pretty_imm(*imm as i64)
-                )
+                let imm = pretty_imm(sext_at(*imm as i64, b));
+                match src {
+                    RegMem::Reg(s) if *s == dst.to_reg() => format!("imul {}, {imm}", w(dst, b)),
+                    _ => format!("imul {}, {}, {imm}", w(dst, b), src.pretty(b)),
+                }
             }
             MInst::MulWide {
                 size, signed, src2, ..
@@ -1168,7 +1173,7 @@ impl MInst {
             } => {
                 let a = match amount {
                     ShiftAmount::Cl(_) => "cl".to_string(),
-                    ShiftAmount::Imm(i) => format!("{i:#x}"),
+                    ShiftAmount::Imm(i) => pretty_imm(*i as i8 as i64),
                 };
                 format!("{} {}, {a}", kind.name(), w(dst, size.bytes()))
             }
@@ -1181,8 +1186,18 @@ impl MInst {
                 format!("mov {}, {}", w(dst, b), r(src, b))
             }
             MInst::MovImm { size, imm, dst } => {
-                let b = if *size == OperandSize::Size64 { 8 } else { 4 };
-                format!("mov {}, {:#x}", w(dst, b), imm)
+                // Mirrors the encoding choice of `emit`.
+                if *size != OperandSize::Size64 || *imm <= u32::MAX as u64 {
+                    format!(
+                        "mov {}, {}",
+                        w(dst, 4),
+                        pretty_imm(*imm as u32 as i32 as i64)
+                    )
+                } else if i32::try_from(*imm as i64).is_ok() {
+                    format!("mov {}, {}", w(dst, 8), pretty_imm(*imm as i64))
+                } else {
+                    format!("movabs {}, {}", w(dst, 8), pretty_imm(*imm as i64))
+                }
             }
             MInst::MovzxRmR { ext, src, dst } => {
                 if *ext == ExtMode::LQ {
@@ -1218,7 +1233,7 @@ impl MInst {
                 "mov {} ptr {}, {}",
                 size.ptr_name(),
                 dst.pretty(),
-                pretty_imm(*imm as i64)
+                pretty_imm(sext_at(*imm as i64, size.bytes()))
             ),
             MInst::Setcc { cc, dst } => format!("set{cc} {}", w(dst, 1)),
             MInst::Cmove {
