@@ -1166,6 +1166,25 @@ fn sse() {
                 format!("cvttss2si {}, dword ptr {}", rn(12, b), m.text),
             );
         }
+        // Moving the bits of a memory operand into a GPR is a plain load.
+        c.check(
+            MInst::XmmToGpr {
+                op: XmmToGprOp::Mov,
+                dst_size: OperandSize::Size64,
+                src: RegMem::Mem(m.amode.clone()),
+                dst: w(gpr(5)),
+            },
+            format!("mov rbp, qword ptr {}", m.text),
+        );
+        c.check(
+            MInst::GprToXmm {
+                op: GprToXmmOp::Mov,
+                src_size: OperandSize::Size32,
+                src: RegMem::Mem(m.amode.clone()),
+                dst: w(xmm(8)),
+            },
+            format!("movd xmm8, dword ptr {}", m.text),
+        );
         c.check(
             MInst::XmmCmp {
                 double: true,

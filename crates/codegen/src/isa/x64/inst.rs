@@ -1389,6 +1389,8 @@ impl MInst {
             } => {
                 let b = dst_size.at_least_32().bytes();
                 let (n, sb) = match op {
+                    // A memory source is emitted as a plain load.
+                    XmmToGprOp::Mov if matches!(src, RegMem::Mem(_)) => ("mov", b),
                     XmmToGprOp::Mov if b == 8 => ("movq", 8),
                     XmmToGprOp::Mov => ("movd", 4),
                     XmmToGprOp::Cvttss2si => ("cvttss2si", 4),
