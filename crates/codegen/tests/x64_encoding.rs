@@ -1313,6 +1313,33 @@ fn constant_pool_and_records() {
     assert_eq!(f.call_sites[0].ret_addr, 20);
 }
 
+/// `TrapIf` jumps to an out-of-line `ud2` that records the trap.
+#[test]
+fn trap_if_uses_deferred_stub() {
+    let mut buf = MachBuffer::<X64LabelUse>::new();
+    MInst::TrapIf {
+        cc: CC::Z,
+        code: TrapCode::INTEGER_DIVISION_BY_ZERO,
+    }
+    .emit(&mut buf);
+    MInst::Ret { rets: smallvec![] }.emit(&mut buf);
+    buf.emit_deferred_traps(&emit::UD2);
+    let f = buf.finish().unwrap();
+    let mut dec = Decoder::with_ip(64, &f.data, 0, DecoderOptions::NONE);
+    let mut fmt = Checker::new().fmt;
+    let mut got = Vec::new();
+    while dec.can_decode() {
+        let i = dec.decode();
+        let mut s = String::new();
+        fmt.format(&i, &mut s);
+        got.push(s);
+    }
+    assert_eq!(got, vec!["je 0x7", "ret", "ud2"]);
+    assert_eq!(f.traps.len(), 1);
+    assert_eq!(f.traps[0].offset, 7);
+    assert_eq!(f.traps[0].code, TrapCode::INTEGER_DIVISION_BY_ZERO);
+}
+
 /// Branch peepholes through real x64 branches: `jcc a; jmp b; a:` becomes
 /// `jncc b`, and a block that is only a jump is threaded.
 #[test]

@@ -361,6 +361,8 @@ pub struct MachBuffer<L: LabelUse> {
     /// Labels of the pooled constants registered with `register_constants`.
     pool: Vec<(Vec<u8>, u32)>,
     pool_labels: Vec<Option<MachLabel>>,
+    /// Out-of-line trap stubs requested with `defer_trap`.
+    deferred_traps: Vec<(MachLabel, TrapCode)>,
     min_alignment: u32,
     /// Earliest offset by which some pending forward label use must be
     /// resolved (conservative; `u32::MAX` if none).
@@ -395,6 +397,7 @@ impl<L: LabelUse> MachBuffer<L> {
             constants: Vec::new(),
             pool: Vec::new(),
             pool_labels: Vec::new(),
+            deferred_traps: Vec::new(),
             min_alignment: 1,
             island_deadline: UNKNOWN_OFFSET,
             island_worst_size: 0,
@@ -418,6 +421,7 @@ impl<L: LabelUse> MachBuffer<L> {
         self.constants.clear();
         self.pool.clear();
         self.pool_labels.clear();
+        self.deferred_traps.clear();
         self.min_alignment = 1;
         self.island_deadline = UNKNOWN_OFFSET;
         self.island_worst_size = 0;
@@ -887,6 +891,30 @@ impl<L: LabelUse> MachBuffer<L> {
         Some(l)
     }
 
+    // ---- out-of-line traps ----
+
+    /// Returns a label for an out-of-line trap with `code` (the target of a
+    /// conditional "trap if" branch). The stubs are placed by
+    /// [`emit_deferred_traps`](Self::emit_deferred_traps).
+    pub fn defer_trap(&mut self, code: TrapCode) -> MachLabel {
+        let l = self.get_label();
+        self.deferred_traps.push((l, code));
+        l
+    }
+
+    /// Emits every deferred trap stub here: binds its label, records the
+    /// trap and emits `trap_insn` (the ISA's trapping instruction, e.g. x64
+    /// `ud2`). The function emitter calls this once after the last block;
+    /// a deferred trap never emitted makes `finish` report an unbound label.
+    pub fn emit_deferred_traps(&mut self, trap_insn: &[u8]) {
+        let traps = std::mem::take(&mut self.deferred_traps);
+        for (label, code) in traps {
+            self.bind_label(label);
+            self.add_trap(code);
+            self.put_data(trap_insn);
+        }
+    }
+
     // ---- records ----
 
     /// A relocation of the bytes at the current offset.
@@ -1284,6 +1312,27 @@ mod tests {
                     loc: RelSourceLoc::from_bits(5)
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn deferred_traps() {
+        let mut b = MachBuffer::<TestUse>::new();
+        let l = b.defer_trap(TrapCode::INTEGER_OVERFLOW);
+        b.put_data(&[0x0f, 0x80]);
+        b.use_label_at_offset(2, l, TestUse::Rel32);
+        b.put4(0);
+        b.put1(0xc3);
+        b.emit_deferred_traps(&[0x0f, 0x0b]);
+        let f = b.finish().unwrap();
+        assert_eq!(&f.data[7..], &[0x0f, 0x0b]);
+        assert_eq!(rel_at(&f.data, 2), 1);
+        assert_eq!(
+            f.traps,
+            vec![MachTrap {
+                offset: 7,
+                code: TrapCode::INTEGER_OVERFLOW
+            }]
         );
     }
 

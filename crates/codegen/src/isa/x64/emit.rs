@@ -60,6 +60,10 @@ impl LabelUse for X64LabelUse {
     }
 }
 
+/// The bytes of `ud2`, the trapping instruction (for
+/// `MachBuffer::emit_deferred_traps`).
+pub const UD2: [u8; 2] = [0x0f, 0x0b];
+
 /// The hardware encoding of an allocated register.
 fn enc(r: Reg) -> u8 {
     debug_assert!(r.is_real(), "emitting a virtual register {r:?}");
@@ -749,7 +753,17 @@ impl MInst {
                 buf.put8(0);
             }
             MInst::Ret { .. } => buf.put1(0xc3),
-            MInst::Ud2 { .. } => buf.put_data(&[0x0f, 0x0b]),
+            MInst::Ud2 { .. } => buf.put_data(&UD2),
+            MInst::TrapIf { cc, code } => {
+                // Not registered as a branch: the stub is never the
+                // fallthrough, so no peephole applies.
+                let stub = buf.defer_trap(*code);
+                let s = buf.cur_offset();
+                buf.put_data(&[0x0f, 0x80 | cc.enc()]);
+                buf.use_label_at_offset(s + 2, stub, X64LabelUse::PCRel32);
+                buf.put4(-4i32 as u32);
+            }
+            MInst::Args { .. } => {}
             MInst::Push64 { src } => match src {
                 RegMemImm::Reg(r) => emit_opcode_reg(buf, NOPFX, false, &[0x50], enc(*r)),
                 RegMemImm::Mem(a) => {

@@ -585,6 +585,15 @@ pub enum MInst {
     Ret { rets: SmallVec<[(Reg, PReg); 2]> },
     /// `ud2` recorded as a trap with `code`.
     Ud2 { code: TrapCode },
+    /// Trap with `code` if `cc` holds: `jcc` to an out-of-line `ud2` stub
+    /// (see `MachBuffer::defer_trap`; the function emitter must call
+    /// `emit_deferred_traps(&emit::UD2)` after the last block).
+    TrapIf { cc: CC, code: TrapCode },
+    /// Pseudo-instruction at the function entry defining the incoming
+    /// arguments in their fixed registers. Emits nothing.
+    Args {
+        args: SmallVec<[(Writable<Reg>, PReg); 8]>,
+    },
     /// `push r/m/imm` (64-bit).
     Push64 { src: RegMemImm },
     /// `pop r64`.
@@ -909,6 +918,12 @@ impl MInst {
             | MInst::Mfence
             | MInst::Nop { .. } => {}
             MInst::JmpUnknown { target } => v.rm(target),
+            MInst::TrapIf { .. } => {}
+            MInst::Args { args } => {
+                for (r, p) in args.iter_mut() {
+                    v.op(r.reg_mut(), Def, Late, C::FixedReg(*p));
+                }
+            }
             MInst::JmpTableSeq {
                 idx, tmp1, tmp2, ..
             } => {
@@ -1279,6 +1294,14 @@ impl MInst {
             } => format!("movabs {}, {target:?}+{offset}", w(dst, 8)),
             MInst::Ret { .. } => "ret".to_string(),
             MInst::Ud2 { code } => format!("ud2 ; trap={code}"),
+            MInst::TrapIf { cc, code } => format!("j{cc} trap ; trap={code}"),
+            MInst::Args { args } => {
+                let a: Vec<String> = args
+                    .iter()
+                    .map(|(r, p)| format!("{}={p}", show_reg(r.to_reg(), 8)))
+                    .collect();
+                format!("args {}", a.join(", "))
+            }
             MInst::Push64 { src } => format!("push {}", src.pretty(8)),
             MInst::Pop64 { dst } => format!("pop {}", w(dst, 8)),
             MInst::Bswap { size, dst, .. } => match size {
