@@ -1313,6 +1313,31 @@ fn constant_pool_and_records() {
     assert_eq!(f.call_sites[0].ret_addr, 20);
 }
 
+/// A REX prefix is added for spl/bpl/sil/dil only when they are the 8-bit
+/// operand, not when a 32-bit register with the same number is.
+#[test]
+fn no_needless_rex() {
+    let emit1 = |i: MInst| {
+        let mut b = MachBuffer::<X64LabelUse>::new();
+        i.emit(&mut b);
+        b.finish().unwrap().data
+    };
+    let movzx = |s: u8, d: u8| MInst::MovzxRmR {
+        ext: ExtMode::BL,
+        src: RegMem::Reg(gpr(s)),
+        dst: w(gpr(d)),
+    };
+    assert_eq!(emit1(movzx(0, 6)), vec![0x0f, 0xb6, 0xf0]);
+    assert_eq!(emit1(movzx(6, 0)), vec![0x40, 0x0f, 0xb6, 0xc6]);
+    assert_eq!(
+        emit1(MInst::Setcc {
+            cc: CC::Z,
+            dst: w(gpr(3))
+        }),
+        vec![0x0f, 0x94, 0xc3]
+    );
+}
+
 /// `TrapIf` jumps to an out-of-line `ud2` that records the trap.
 #[test]
 fn trap_if_uses_deferred_stub() {

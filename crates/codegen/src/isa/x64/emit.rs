@@ -99,6 +99,8 @@ struct Op<'o> {
     opcode_len: u8,
     /// The register operand(s) are 8-bit: spl/bpl/sil/dil need a REX prefix.
     byte_regs: bool,
+    /// Only the r/m operand is 8-bit (movzx/movsx from a byte register).
+    byte_rm_only: bool,
     /// Whether the ModRM.reg field holds a register (vs. an opcode digit).
     reg_is_reg: bool,
 }
@@ -134,7 +136,7 @@ fn emit_modrm_op(
     if reg & 8 != 0 {
         rex |= 4;
     }
-    let mut force = op.byte_regs && op.reg_is_reg && (4..8).contains(&reg);
+    let mut force = op.byte_regs && op.reg_is_reg && !op.byte_rm_only && (4..8).contains(&reg);
     match rm {
         Rm::Reg(r) => {
             if r & 8 != 0 {
@@ -296,6 +298,13 @@ fn op_r<'o>(prefixes: &'o [u8], w: bool, opcode: &[u8], byte_regs: bool) -> Op<'
     o
 }
 
+/// A ModRM op with a full-width register in ModRM.reg and an 8-bit r/m.
+fn op_rm8(w: bool, opcode: &[u8]) -> Op<'static> {
+    let mut o = op_r(NOPFX, w, opcode, true);
+    o.byte_rm_only = true;
+    o
+}
+
 /// A ModRM op with an opcode digit in ModRM.reg.
 fn op_d<'o>(prefixes: &'o [u8], w: bool, opcode: &[u8], byte_regs: bool) -> Op<'o> {
     debug_assert!(!opcode.is_empty() && opcode.len() <= 3);
@@ -308,6 +317,7 @@ fn op_d<'o>(prefixes: &'o [u8], w: bool, opcode: &[u8], byte_regs: bool) -> Op<'
         opcode: bytes,
         opcode_len: n as u8,
         byte_regs,
+        byte_rm_only: false,
         reg_is_reg: false,
     }
 }
@@ -592,7 +602,7 @@ impl MInst {
                 let w = ext.dst_bytes() == 8;
                 match ext {
                     ExtMode::BL | ExtMode::BQ => {
-                        emit_modrm_op(buf, op_r(NOPFX, w, &[0x0f, 0xb6], true), d, Rm::of(src), 0)
+                        emit_modrm_op(buf, op_rm8(w, &[0x0f, 0xb6]), d, Rm::of(src), 0)
                     }
                     ExtMode::WL | ExtMode::WQ => {
                         emit_modrm_op(buf, op_r(NOPFX, w, &[0x0f, 0xb7], false), d, Rm::of(src), 0)
@@ -607,7 +617,7 @@ impl MInst {
                 let w = ext.dst_bytes() == 8;
                 match ext {
                     ExtMode::BL | ExtMode::BQ => {
-                        emit_modrm_op(buf, op_r(NOPFX, w, &[0x0f, 0xbe], true), d, Rm::of(src), 0)
+                        emit_modrm_op(buf, op_rm8(w, &[0x0f, 0xbe]), d, Rm::of(src), 0)
                     }
                     ExtMode::WL | ExtMode::WQ => {
                         emit_modrm_op(buf, op_r(NOPFX, w, &[0x0f, 0xbf], false), d, Rm::of(src), 0)
