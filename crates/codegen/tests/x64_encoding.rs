@@ -268,6 +268,8 @@ impl Checker {
 
     fn check(&mut self, inst: MInst, expected: impl AsRef<str>) {
         let mut buf = MachBuffer::new();
+        // Check the rel32 forms here; shrinking is tested separately.
+        buf.set_branch_shrinking(false);
         let label = buf.get_label();
         debug_assert_eq!(label, MachLabel::from_block(0));
         self.check_with(label, buf, &inst, expected.as_ref());
@@ -834,6 +836,7 @@ fn flags_branches_calls_misc() {
         );
         // jcc L; jmp L2 where L2 is another label bound after the padding.
         let mut buf = MachBuffer::new();
+        buf.set_branch_shrinking(false);
         let l = buf.get_label();
         let inst = MInst::JmpCond {
             cc,
@@ -1338,6 +1341,98 @@ fn no_needless_rex() {
     );
 }
 
+/// Branches shrink to rel8 when their target is within reach, and every
+/// record after them moves.
+#[test]
+fn branch_shrinking() {
+    let mut buf = MachBuffer::<X64LabelUse>::new();
+    buf.reserve_labels_for_blocks(4);
+    let [l0, l1, l2, l3] = [0, 1, 2, 3].map(MachLabel::from_block);
+    buf.bind_label(l0);
+    MInst::JmpIf {
+        cc: CC::B,
+        taken: l2,
+    }
+    .emit(&mut buf); // near: shrinks
+    MInst::JmpIf {
+        cc: CC::S,
+        taken: l3,
+    }
+    .emit(&mut buf); // far: stays
+    buf.bind_label(l1);
+    buf.start_srcloc(kiln_ir::RelSourceLoc::from_bits(1));
+    MInst::CallKnown {
+        target: CallTarget::User(UserExternalNameRef::new(0)),
+        info: Box::default_call(),
+    }
+    .emit(&mut buf);
+    buf.end_srcloc();
+    MInst::Ud2 {
+        code: TrapCode::STACK_OVERFLOW,
+    }
+    .emit(&mut buf);
+    buf.bind_label(l2);
+    MInst::Nop { len: 200 }.emit(&mut buf);
+    MInst::JmpKnown { dst: l1 }.emit(&mut buf); // backward, far: stays
+    MInst::JmpKnown { dst: l2 }.emit(&mut buf); // unreachable after jmp: removed
+    buf.bind_label(l3);
+    MInst::Ret { rets: smallvec![] }.emit(&mut buf);
+    let f = buf.finish().unwrap();
+    // jb rel8 (2) + js rel32 (6) + call (5) + ud2 (2) = 15 = l2;
+    // nops to 215; jmp l1 rel32 (5) to 220 = l3; ret.
+    assert_eq!(f.data.len(), 221);
+    assert_eq!(&f.data[..2], &[0x72, 15 - 2]);
+    assert_eq!(&f.data[2..4], &[0x0f, 0x88]);
+    assert_eq!(
+        i32::from_le_bytes(f.data[4..8].try_into().unwrap()),
+        220 - 8
+    );
+    assert_eq!(f.relocs[0].offset, 9);
+    assert_eq!(f.call_sites[0].ret_addr, 13);
+    assert_eq!(f.traps[0].offset, 13);
+    assert_eq!((f.srclocs[0].start, f.srclocs[0].end), (8, 13));
+    assert_eq!(f.data[215], 0xe9);
+    assert_eq!(
+        i32::from_le_bytes(f.data[216..220].try_into().unwrap()),
+        8 - 220
+    );
+    assert_eq!(f.data[220], 0xc3);
+    let _ = l0;
+}
+
+/// The rel8 form is used exactly up to the edges of its range.
+#[test]
+fn branch_shrinking_range_edges() {
+    let fwd = |k: u8| {
+        let mut buf = MachBuffer::<X64LabelUse>::new();
+        let l = buf.get_label();
+        MInst::JmpKnown { dst: l }.emit(&mut buf);
+        MInst::Nop { len: k }.emit(&mut buf);
+        buf.bind_label(l);
+        MInst::Ret { rets: smallvec![] }.emit(&mut buf);
+        buf.finish().unwrap().data
+    };
+    assert_eq!(&fwd(127)[..2], &[0xeb, 0x7f]);
+    assert_eq!(&fwd(128)[..5], &[0xe9, 0x80, 0, 0, 0]);
+    let back = |k: u8| {
+        let mut buf = MachBuffer::<X64LabelUse>::new();
+        let l = buf.get_label();
+        buf.bind_label(l);
+        MInst::Nop { len: k }.emit(&mut buf);
+        MInst::JmpIf {
+            cc: CC::Z,
+            taken: l,
+        }
+        .emit(&mut buf);
+        MInst::Ret { rets: smallvec![] }.emit(&mut buf);
+        buf.finish().unwrap().data
+    };
+    assert_eq!(&back(126)[126..128], &[0x74, 0x80]);
+    let d = back(127);
+    assert_eq!(&d[127..129], &[0x0f, 0x84]);
+    assert_eq!(i32::from_le_bytes(d[129..133].try_into().unwrap()), -133);
+}
+
 /// `TrapIf` jumps to an out-of-line `ud2` that records the trap.
 #[test]
 fn trap_if_uses_deferred_stub() {
@@ -1394,8 +1489,9 @@ fn x64_branch_inversion() {
         got.push(s);
     }
     // l2's block is only `jmp l1`, so l2 is an alias of l1 and the inverted
-    // branch goes straight to l1.
-    assert_eq!(got, vec!["jge 0x6", "ret", "jmp 0x6"]);
+    // branch goes straight to l1; both branches are then shrunk to rel8.
+    assert_eq!(got, vec!["jge 0x2", "ret", "jmp 0x2"]);
+    assert_eq!(f.data, vec![0x7d, 0x00, 0xc3, 0xeb, 0xfd]);
 }
 
 trait DefaultCall {

@@ -101,6 +101,13 @@ pub trait LabelUse: Copy + Eq + fmt::Debug {
     ) -> Option<(CodeOffset, Self)> {
         None
     }
+    /// The short form of a branch whose (long) label use has this kind:
+    /// given the branch's bytes, returns the short branch's bytes (with a
+    /// zero placeholder), the offset of its label use inside them and that
+    /// use's kind. `None` if there is no shorter form.
+    fn shrink_branch(self, _branch: &[u8]) -> Option<(SmallVec<[u8; 8]>, CodeOffset, Self)> {
+        None
+    }
 }
 
 /// Relocation kinds (the meaning of the bytes to patch at link time).
@@ -353,6 +360,12 @@ pub struct MachBuffer<L: LabelUse> {
     call_sites: Vec<MachCallSite>,
     /// Branches that end contiguously at the tail of the code.
     latest_branches: Vec<Branch>,
+    /// Every branch still in the code: (start, end, fixup index), in order.
+    all_branches: Vec<(CodeOffset, CodeOffset, usize)>,
+    /// Whether `finish` may replace branches by shorter forms.
+    shrink_branches: bool,
+    /// An island was emitted (its aligned data forbids shrinking).
+    had_island: bool,
     /// Labels bound at offset `labels_at_tail_off`.
     labels_at_tail: SmallVec<[MachLabel; 4]>,
     labels_at_tail_off: CodeOffset,
@@ -392,6 +405,9 @@ impl<L: LabelUse> MachBuffer<L> {
             cur_srcloc: None,
             call_sites: Vec::new(),
             latest_branches: Vec::new(),
+            all_branches: Vec::new(),
+            shrink_branches: true,
+            had_island: false,
             labels_at_tail: SmallVec::new(),
             labels_at_tail_off: 0,
             constants: Vec::new(),
@@ -416,6 +432,9 @@ impl<L: LabelUse> MachBuffer<L> {
         self.cur_srcloc = None;
         self.call_sites.clear();
         self.latest_branches.clear();
+        self.all_branches.clear();
+        self.shrink_branches = true;
+        self.had_island = false;
         self.labels_at_tail.clear();
         self.labels_at_tail_off = 0;
         self.constants.clear();
@@ -576,8 +595,11 @@ impl<L: LabelUse> MachBuffer<L> {
     /// and in range are patched now. The caller must branch around the
     /// island (emit a jump to a fresh label, call this, bind the label).
     pub fn emit_island(&mut self, distance: CodeOffset) {
-        // Branch peepholes never look across an island.
+        // Branch peepholes never look across an island, and the island's
+        // aligned data forbids shrinking branches later.
         self.latest_branches.clear();
+        self.all_branches.clear();
+        self.had_island = true;
         let constants = std::mem::take(&mut self.constants);
         for (bytes, align, label) in &constants {
             self.align_to(*align, 0);
@@ -682,6 +704,7 @@ impl<L: LabelUse> MachBuffer<L> {
             .is_some_and(|f| f.offset >= start && f.offset < end));
         let labels_at_start = self.labels_before(start);
         self.prepare_branch(start);
+        self.all_branches.push((start, end, self.fixups.len() - 1));
         self.latest_branches.push(Branch {
             start,
             end,
@@ -710,6 +733,7 @@ impl<L: LabelUse> MachBuffer<L> {
             .is_some_and(|f| f.offset >= start && f.offset < end));
         let labels_at_start = self.labels_before(start);
         self.prepare_branch(start);
+        self.all_branches.push((start, end, self.fixups.len() - 1));
         self.latest_branches.push(Branch {
             start,
             end,
@@ -741,6 +765,9 @@ impl<L: LabelUse> MachBuffer<L> {
             return;
         };
         debug_assert_eq!(b.end, self.cur_offset());
+        if self.all_branches.last().is_some_and(|a| a.0 == b.start) {
+            self.all_branches.pop();
+        }
         self.data.truncate(b.start as usize);
         self.fixups.truncate(b.fixup);
         self.lazily_clear_labels_at_tail_at(b.end);
@@ -969,10 +996,154 @@ impl<L: LabelUse> MachBuffer<L> {
 
     // ---- finishing ----
 
+    /// Enables or disables replacing branches by their short forms in
+    /// `finish` (on by default).
+    pub fn set_branch_shrinking(&mut self, on: bool) {
+        self.shrink_branches = on;
+    }
+
+    /// Replaces every registered branch whose target is close enough by its
+    /// short form (iterating to a fixpoint: shrinking only brings code
+    /// closer, so a shrunk branch stays in range) and moves every offset.
+    fn shrink(&mut self) {
+        struct Cand<L> {
+            start: CodeOffset,
+            end: CodeOffset,
+            fixup: usize,
+            bytes: SmallVec<[u8; 8]>,
+            use_off: CodeOffset,
+            kind: L,
+            target: CodeOffset,
+            shrunk: bool,
+        }
+        let mut cands: Vec<Cand<L>> = Vec::new();
+        for &(start, end, fixup) in &self.all_branches {
+            let Some(f) = self.fixups.get(fixup) else {
+                continue;
+            };
+            if f.offset < start || f.offset >= end {
+                continue;
+            }
+            let Some(target) = self.label_offset(f.label) else {
+                continue;
+            };
+            let Some(branch) = self.data.get(start as usize..end as usize) else {
+                continue;
+            };
+            if let Some((bytes, use_off, kind)) = f.kind.shrink_branch(branch) {
+                if bytes.len() < (end - start) as usize {
+                    cands.push(Cand {
+                        start,
+                        end,
+                        fixup,
+                        bytes,
+                        use_off,
+                        kind,
+                        target,
+                        shrunk: false,
+                    });
+                }
+            }
+        }
+        if cands.is_empty() {
+            return;
+        }
+        // ends[i], cum[i+1] = total saving of shrunk candidates 0..=i.
+        let ends: Vec<CodeOffset> = cands.iter().map(|c| c.end).collect();
+        let mut cum = vec![0 as CodeOffset; cands.len() + 1];
+        let new_off = |cum: &[CodeOffset], x: CodeOffset| -> CodeOffset {
+            let n = ends.partition_point(|&e| e <= x);
+            x - cum[n]
+        };
+        loop {
+            let mut changed = false;
+            for c in cands.iter_mut() {
+                if c.shrunk {
+                    continue;
+                }
+                let use_at = new_off(&cum, c.start) + c.use_off;
+                let mut target = new_off(&cum, c.target);
+                if c.target >= c.end {
+                    // The branch's own saving moves a later target closer.
+                    target -= (c.end - c.start) - c.bytes.len() as CodeOffset;
+                }
+                let in_range = if target >= use_at {
+                    target - use_at <= c.kind.max_pos_range()
+                } else {
+                    use_at - target <= c.kind.max_neg_range()
+                };
+                if in_range {
+                    c.shrunk = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+            for i in 0..cands.len() {
+                let c = &cands[i];
+                let saving = if c.shrunk {
+                    (c.end - c.start) - c.bytes.len() as CodeOffset
+                } else {
+                    0
+                };
+                cum[i + 1] = cum[i] + saving;
+            }
+        }
+        if cum[cands.len()] == 0 {
+            return;
+        }
+        // Rebuild the code.
+        let mut data = Vec::with_capacity(self.data.len());
+        let mut pos = 0usize;
+        for c in cands.iter().filter(|c| c.shrunk) {
+            data.extend_from_slice(&self.data[pos..c.start as usize]);
+            data.extend_from_slice(&c.bytes);
+            pos = c.end as usize;
+        }
+        data.extend_from_slice(&self.data[pos..]);
+        self.data = data;
+        // Move every offset.
+        let m = |x: CodeOffset| new_off(&cum, x);
+        for o in self.label_offsets.iter_mut() {
+            if *o != UNKNOWN_OFFSET {
+                *o = m(*o);
+            }
+        }
+        for f in self.fixups.iter_mut() {
+            f.offset = m(f.offset);
+        }
+        for c in cands.iter().filter(|c| c.shrunk) {
+            let f = &mut self.fixups[c.fixup];
+            f.offset = m(c.start) + c.use_off;
+            f.kind = c.kind;
+        }
+        for r in self.relocs.iter_mut() {
+            r.offset = m(r.offset);
+        }
+        for t in self.traps.iter_mut() {
+            t.offset = m(t.offset);
+        }
+        for s in self.srclocs.iter_mut() {
+            s.start = m(s.start);
+            s.end = m(s.end);
+        }
+        for c in self.call_sites.iter_mut() {
+            c.ret_addr = m(c.ret_addr);
+        }
+        self.all_branches.clear();
+        self.latest_branches.clear();
+        self.labels_at_tail.clear();
+        self.labels_at_tail_off = UNKNOWN_OFFSET;
+    }
+
     /// Emits the constants, patches every label use and returns the code.
     pub fn finish(mut self) -> Result<MachBufferFinalized, BufferError> {
         self.end_srcloc();
         self.optimize_branches();
+        if self.shrink_branches && !self.had_island {
+            self.shrink();
+        }
         let constants = std::mem::take(&mut self.constants);
         for (bytes, align, label) in &constants {
             self.align_to(*align, 0);

@@ -10,6 +10,7 @@ use super::args::*;
 use super::inst::*;
 use crate::machinst::buffer::{CodeOffset, LabelUse, MachBuffer, MachLabel, Reloc};
 use crate::machinst::reg::Reg;
+use smallvec::{smallvec, SmallVec};
 
 /// Label-use kinds on x86-64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,20 @@ impl LabelUse for X64LabelUse {
                     field.copy_from_slice(&pc_rel.wrapping_add(addend).to_le_bytes());
                 }
             }
+        }
+    }
+    fn shrink_branch(self, branch: &[u8]) -> Option<(SmallVec<[u8; 8]>, CodeOffset, Self)> {
+        if self != X64LabelUse::PCRel32 {
+            return None;
+        }
+        match branch {
+            // jmp rel32 => jmp rel8
+            [0xe9, _, _, _, _] => Some((smallvec![0xeb, 0], 1, X64LabelUse::JmpRel8)),
+            // jcc rel32 => jcc rel8
+            [0x0f, op, _, _, _, _] if op & 0xf0 == 0x80 => {
+                Some((smallvec![0x70 | (op & 0xf), 0], 1, X64LabelUse::JmpRel8))
+            }
+            _ => None,
         }
     }
 }
