@@ -591,9 +591,7 @@ pub enum MInst {
     TrapIf { cc: CC, code: TrapCode },
     /// Pseudo-instruction at the function entry defining the incoming
     /// arguments in their fixed registers. Emits nothing.
-    Args {
-        args: SmallVec<[(Writable<Reg>, PReg); 8]>,
-    },
+    Args { args: Box<[(Writable<Reg>, PReg)]> },
     /// `push r/m/imm` (64-bit).
     Push64 { src: RegMemImm },
     /// `pop r64`.
@@ -1743,5 +1741,15 @@ mod tests {
             dst: Writable::from_reg(regs::r13()),
         };
         assert_eq!(i.pretty(), "mov r13, qword ptr [rbp+r12*8-0x10]");
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Instructions are stored by the million: keep them small.
+    #[test]
+    fn minst_size() {
+        assert!(std::mem::size_of::<super::MInst>() <= 40);
+        assert_eq!(std::mem::size_of::<super::Amode>(), 16);
     }
 }
