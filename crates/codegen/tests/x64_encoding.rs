@@ -1433,6 +1433,68 @@ fn branch_shrinking_range_edges() {
     assert_eq!(i32::from_le_bytes(d[129..133].try_into().unwrap()), -133);
 }
 
+/// Spills and reloads resolve their slot through the `EmitState`.
+#[test]
+fn spill_and_reload() {
+    use kiln_codegen::isa::x64::emit::EmitState;
+    use regalloc2::SpillSlot;
+    let text = |i: &MInst, st: &EmitState| {
+        let mut buf = MachBuffer::<X64LabelUse>::new();
+        i.emit_with_state(&mut buf, st);
+        let data = buf.finish().unwrap().data;
+        let mut dec = Decoder::with_ip(64, &data, 0, DecoderOptions::NONE);
+        let ins = dec.decode();
+        assert_eq!(ins.len(), data.len());
+        let mut s = String::new();
+        Checker::new().fmt.format(&ins, &mut s);
+        s
+    };
+    let st = EmitState::default();
+    for e in 0..16u8 {
+        for slot in [0usize, 1, 15, 16, 300] {
+            let off = slot * 8;
+            let disp = if off == 0 {
+                String::new()
+            } else {
+                format!("+0x{off:x}")
+            };
+            let g = regs::gpr_preg(e);
+            let x = regs::xmm_preg(e);
+            assert_eq!(
+                text(&MInst::gen_spill(SpillSlot::new(slot), g), &st),
+                format!("mov qword ptr [rsp{disp}], {}", R64[e as usize])
+            );
+            assert_eq!(
+                text(&MInst::gen_reload(g, SpillSlot::new(slot)), &st),
+                format!("mov {}, qword ptr [rsp{disp}]", R64[e as usize])
+            );
+            assert_eq!(
+                text(&MInst::gen_spill(SpillSlot::new(slot), x), &st),
+                format!("movdqu xmmword ptr [rsp{disp}], xmm{e}")
+            );
+            assert_eq!(
+                text(&MInst::gen_reload(x, SpillSlot::new(slot)), &st),
+                format!("movdqu xmm{e}, xmmword ptr [rsp{disp}]")
+            );
+        }
+    }
+    let st = EmitState {
+        spillslot_bytes: 16,
+        spill_base: 32,
+    };
+    assert_eq!(
+        text(
+            &MInst::gen_reload(regs::gpr_preg(3), SpillSlot::new(2)),
+            &st
+        ),
+        "mov rbx, qword ptr [rsp+0x40]"
+    );
+    assert_eq!(
+        MInst::gen_reload(regs::gpr_preg(3), SpillSlot::new(2)).pretty(),
+        "mov rbx, qword ptr [rsp+spill2]"
+    );
+}
+
 /// `TrapIf` jumps to an out-of-line `ud2` that records the trap.
 #[test]
 fn trap_if_uses_deferred_stub() {

@@ -174,6 +174,9 @@ pub enum Amode {
     /// `[rip + constant]`: a constant of the function's pool (the buffer
     /// must have it registered).
     Constant(VCodeConstant),
+    /// A regalloc2 spill slot, resolved at emission to an rsp-relative
+    /// address by `EmitState::spill_slot_amode`.
+    SpillSlot { slot: u32 },
 }
 
 impl Amode {
@@ -201,7 +204,7 @@ impl Amode {
     pub fn with_trap(mut self, code: TrapCode) -> Amode {
         match &mut self {
             Amode::ImmReg { trap, .. } | Amode::ImmRegRegShift { trap, .. } => *trap = Some(code),
-            Amode::RipRelative { .. } | Amode::Constant(_) => {}
+            Amode::RipRelative { .. } | Amode::Constant(_) | Amode::SpillSlot { .. } => {}
         }
         self
     }
@@ -219,7 +222,7 @@ impl Amode {
                 f(base);
                 f(index);
             }
-            Amode::RipRelative { .. } | Amode::Constant(_) => {}
+            Amode::RipRelative { .. } | Amode::Constant(_) | Amode::SpillSlot { .. } => {}
         }
     }
     /// Intel syntax, without the size keyword: `[rax+rbx*4+0x10]`.
@@ -256,6 +259,7 @@ impl Amode {
             }
             Amode::RipRelative { target } => format!("[rip+{target}]"),
             Amode::Constant(c) => format!("[rip+const{}]", c.as_u32()),
+            Amode::SpillSlot { slot } => format!("[rsp+spill{slot}]"),
         }
     }
 }

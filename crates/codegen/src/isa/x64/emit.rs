@@ -79,6 +79,37 @@ impl LabelUse for X64LabelUse {
 /// `MachBuffer::emit_deferred_traps`).
 pub const UD2: [u8; 2] = [0x0f, 0x0b];
 
+/// Function-level facts emission needs beyond the instruction itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmitState {
+    /// Bytes per regalloc2 spill slot.
+    pub spillslot_bytes: u32,
+    /// Offset from rsp of spill slot 0 (0 with the VCode layer's frame
+    /// picture, where the spill area is at the bottom of the frame).
+    pub spill_base: i32,
+}
+
+impl Default for EmitState {
+    fn default() -> Self {
+        EmitState {
+            spillslot_bytes: 8,
+            spill_base: 0,
+        }
+    }
+}
+
+impl EmitState {
+    /// `[rsp + spill_base + slot * spillslot_bytes]`.
+    pub fn spill_slot_amode(&self, slot: u32) -> Amode {
+        let off = self.spill_base as i64 + slot as i64 * self.spillslot_bytes as i64;
+        // Frames are far below 2 GiB (the frame layout reports larger ones
+        // as errors before emission).
+        debug_assert!(i32::try_from(off).is_ok());
+        let off = off.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        Amode::imm_reg(off, super::regs::rsp())
+    }
+}
+
 /// The hardware encoding of an allocated register.
 fn enc(r: Reg) -> u8 {
     debug_assert!(r.is_real(), "emitting a virtual register {r:?}");
@@ -137,11 +168,16 @@ fn size_prefix(size: OperandSize) -> &'static [u8] {
 /// displacements, which are relative to the end of the instruction).
 fn emit_modrm_op(
     buf: &mut MachBuffer<X64LabelUse>,
+    st: &EmitState,
     op: Op<'_>,
     reg: u8,
     rm: Rm<'_>,
     imm_bytes: u8,
 ) {
+    if let Rm::Mem(Amode::SpillSlot { slot }) = rm {
+        let resolved = st.spill_slot_amode(*slot);
+        return emit_modrm_op(buf, st, op, reg, Rm::Mem(&resolved), imm_bytes);
+    }
     buf.put_data(op.prefixes);
     // REX: 0100WRXB.
     let mut rex = 0u8;
@@ -172,7 +208,7 @@ fn emit_modrm_op(
                 rex |= 2;
             }
         }
-        Rm::Mem(Amode::RipRelative { .. } | Amode::Constant(_)) => {}
+        Rm::Mem(Amode::RipRelative { .. } | Amode::Constant(_) | Amode::SpillSlot { .. }) => {}
     }
     if rex != 0 || force {
         buf.put1(0x40 | rex);
@@ -210,6 +246,10 @@ fn emit_modrm_op(
         Rm::Mem(Amode::RipRelative { target }) => {
             buf.put1(reg3 | 5);
             put_rip_disp(buf, *target, imm_bytes);
+        }
+        Rm::Mem(Amode::SpillSlot { .. }) => {
+            // Resolved at the top of this function.
+            debug_assert!(false, "unresolved spill slot");
         }
         Rm::Mem(Amode::Constant(c)) => {
             buf.put1(reg3 | 5);
@@ -395,11 +435,18 @@ impl MInst {
         }
     }
 
+    /// Emits the instruction with the default [`EmitState`] (8-byte spill
+    /// slots at `rsp + 8 * n`). See [`MInst::emit_with_state`].
+    pub fn emit(&self, buf: &mut MachBuffer<X64LabelUse>) {
+        self.emit_with_state(buf, &EmitState::default());
+    }
+
     /// Emits the instruction. All registers must be physical (after
     /// allocation); operands constrained to be equal (reused) must be.
     /// Records traps (at the instruction's first byte), relocations and call
     /// sites in `buf`, and registers branches for the buffer's peepholes.
-    pub fn emit(&self, buf: &mut MachBuffer<X64LabelUse>) {
+    /// `st` resolves spill-slot addresses.
+    pub fn emit_with_state(&self, buf: &mut MachBuffer<X64LabelUse>, st: &EmitState) {
         match self {
             MInst::Div { trap, .. } => buf.add_trap(*trap),
             MInst::Ud2 { code } => buf.add_trap(*code),
@@ -418,7 +465,7 @@ impl MInst {
                 dst,
             } => {
                 debug_assert_eq!(*src1, dst.to_reg());
-                alu_rmi(buf, *size, op.digit(), enc(dst.to_reg()), src2);
+                alu_rmi(buf, st, *size, op.digit(), enc(dst.to_reg()), src2);
             }
             MInst::AluRM {
                 size,
@@ -428,14 +475,14 @@ impl MInst {
             } => {
                 let opc = op.digit() * 8 + if is8(*size) { 0 } else { 1 };
                 let o = op_r(size_prefix(*size), is_w(*size), &[opc], is8(*size));
-                emit_modrm_op(buf, o, enc(*src), Rm::Mem(addr), 0);
+                emit_modrm_op(buf, st, o, enc(*src), Rm::Mem(addr), 0);
             }
             MInst::CmpRmiR {
                 size,
                 op: CmpOp::Cmp,
                 src1,
                 src2,
-            } => alu_rmi(buf, *size, 7, enc(*src1), src2),
+            } => alu_rmi(buf, st, *size, 7, enc(*src1), src2),
             MInst::CmpRmiR {
                 size,
                 op: CmpOp::Test,
@@ -448,16 +495,16 @@ impl MInst {
                 match src2 {
                     RegMemImm::Imm(i) => {
                         let o = op_d(pfx, w, &[if b8 { 0xf6 } else { 0xf7 }], b8);
-                        emit_modrm_op(buf, o, 0, Rm::Reg(enc(*src1)), 0);
+                        emit_modrm_op(buf, st, o, 0, Rm::Reg(enc(*src1)), 0);
                         put_imm(buf, imm_bytes(*size), *i);
                     }
                     RegMemImm::Reg(r) => {
                         let o = op_r(pfx, w, &[if b8 { 0x84 } else { 0x85 }], b8);
-                        emit_modrm_op(buf, o, enc(*r), Rm::Reg(enc(*src1)), 0);
+                        emit_modrm_op(buf, st, o, enc(*r), Rm::Reg(enc(*src1)), 0);
                     }
                     RegMemImm::Mem(a) => {
                         let o = op_r(pfx, w, &[if b8 { 0x84 } else { 0x85 }], b8);
-                        emit_modrm_op(buf, o, enc(*src1), Rm::Mem(a), 0);
+                        emit_modrm_op(buf, st, o, enc(*src1), Rm::Mem(a), 0);
                     }
                 }
             }
@@ -469,7 +516,7 @@ impl MInst {
             } => {
                 debug_assert_eq!(*src1, dst.to_reg());
                 let o = op_r(size_prefix(*size), is_w(*size), &[0x0f, 0xaf], false);
-                emit_modrm_op(buf, o, enc(dst.to_reg()), Rm::of(src2), 0);
+                emit_modrm_op(buf, st, o, enc(dst.to_reg()), Rm::of(src2), 0);
             }
             MInst::ImulImm {
                 size,
@@ -487,6 +534,7 @@ impl MInst {
                 if i8::try_from(*imm).is_ok() {
                     emit_modrm_op(
                         buf,
+                        st,
                         op_r(pfx, is_w(*size), &[0x6b], false),
                         enc(dst.to_reg()),
                         Rm::of(src),
@@ -497,6 +545,7 @@ impl MInst {
                     let n = imm_bytes(*size).max(2);
                     emit_modrm_op(
                         buf,
+                        st,
                         op_r(pfx, is_w(*size), &[0x69], false),
                         enc(dst.to_reg()),
                         Rm::of(src),
@@ -514,7 +563,7 @@ impl MInst {
                     &[if is8(*size) { 0xf6 } else { 0xf7 }],
                     is8(*size),
                 );
-                emit_modrm_op(buf, o, if *signed { 5 } else { 4 }, Rm::of(src2), 0);
+                emit_modrm_op(buf, st, o, if *signed { 5 } else { 4 }, Rm::of(src2), 0);
             }
             MInst::Div {
                 size,
@@ -528,7 +577,7 @@ impl MInst {
                     &[if is8(*size) { 0xf6 } else { 0xf7 }],
                     is8(*size),
                 );
-                emit_modrm_op(buf, o, if *signed { 7 } else { 6 }, Rm::of(divisor), 0);
+                emit_modrm_op(buf, st, o, if *signed { 7 } else { 6 }, Rm::of(divisor), 0);
             }
             MInst::SignExtendData { size, .. } => match size {
                 OperandSize::Size8 => buf.put_data(&[0x66, 0x98]),
@@ -545,7 +594,7 @@ impl MInst {
                     is8(*size),
                 );
                 let digit = if *op == UnaryOp::Neg { 3 } else { 2 };
-                emit_modrm_op(buf, o, digit, Rm::Reg(enc(dst.to_reg())), 0);
+                emit_modrm_op(buf, st, o, digit, Rm::Reg(enc(dst.to_reg())), 0);
             }
             MInst::Shift {
                 size,
@@ -565,7 +614,7 @@ impl MInst {
                             &[if b8 { 0xd2 } else { 0xd3 }],
                             b8,
                         );
-                        emit_modrm_op(buf, o, kind.digit(), rm, 0);
+                        emit_modrm_op(buf, st, o, kind.digit(), rm, 0);
                     }
                     ShiftAmount::Imm(n) => {
                         let o = op_d(
@@ -574,7 +623,7 @@ impl MInst {
                             &[if b8 { 0xc0 } else { 0xc1 }],
                             b8,
                         );
-                        emit_modrm_op(buf, o, kind.digit(), rm, 1);
+                        emit_modrm_op(buf, st, o, kind.digit(), rm, 1);
                         buf.put1(*n);
                     }
                 }
@@ -583,6 +632,7 @@ impl MInst {
                 let w = *size != OperandSize::Size32;
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(NOPFX, w, &[0x8d], false),
                     enc(dst.to_reg()),
                     Rm::Mem(addr),
@@ -593,6 +643,7 @@ impl MInst {
                 let w = *size == OperandSize::Size64;
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(NOPFX, w, &[0x89], false),
                     enc(*src),
                     Rm::Reg(enc(dst.to_reg())),
@@ -605,7 +656,7 @@ impl MInst {
                     emit_opcode_reg(buf, NOPFX, false, &[0xb8], d);
                     buf.put4(*imm as u32);
                 } else if let Ok(s) = i32::try_from(*imm as i64) {
-                    emit_modrm_op(buf, op_d(NOPFX, true, &[0xc7], false), 0, Rm::Reg(d), 4);
+                    emit_modrm_op(buf, st, op_d(NOPFX, true, &[0xc7], false), 0, Rm::Reg(d), 4);
                     buf.put4(s as u32);
                 } else {
                     emit_opcode_reg(buf, NOPFX, true, &[0xb8], d);
@@ -617,14 +668,24 @@ impl MInst {
                 let w = ext.dst_bytes() == 8;
                 match ext {
                     ExtMode::BL | ExtMode::BQ => {
-                        emit_modrm_op(buf, op_rm8(w, &[0x0f, 0xb6]), d, Rm::of(src), 0)
+                        emit_modrm_op(buf, st, op_rm8(w, &[0x0f, 0xb6]), d, Rm::of(src), 0)
                     }
-                    ExtMode::WL | ExtMode::WQ => {
-                        emit_modrm_op(buf, op_r(NOPFX, w, &[0x0f, 0xb7], false), d, Rm::of(src), 0)
-                    }
-                    ExtMode::LQ => {
-                        emit_modrm_op(buf, op_r(NOPFX, false, &[0x8b], false), d, Rm::of(src), 0)
-                    }
+                    ExtMode::WL | ExtMode::WQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, w, &[0x0f, 0xb7], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
+                    ExtMode::LQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, false, &[0x8b], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
                 }
             }
             MInst::MovsxRmR { ext, src, dst } => {
@@ -632,19 +693,30 @@ impl MInst {
                 let w = ext.dst_bytes() == 8;
                 match ext {
                     ExtMode::BL | ExtMode::BQ => {
-                        emit_modrm_op(buf, op_rm8(w, &[0x0f, 0xbe]), d, Rm::of(src), 0)
+                        emit_modrm_op(buf, st, op_rm8(w, &[0x0f, 0xbe]), d, Rm::of(src), 0)
                     }
-                    ExtMode::WL | ExtMode::WQ => {
-                        emit_modrm_op(buf, op_r(NOPFX, w, &[0x0f, 0xbf], false), d, Rm::of(src), 0)
-                    }
-                    ExtMode::LQ => {
-                        emit_modrm_op(buf, op_r(NOPFX, true, &[0x63], false), d, Rm::of(src), 0)
-                    }
+                    ExtMode::WL | ExtMode::WQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, w, &[0x0f, 0xbf], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
+                    ExtMode::LQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, true, &[0x63], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
                 }
             }
             MInst::Mov64MR { src, dst } => {
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(NOPFX, true, &[0x8b], false),
                     enc(dst.to_reg()),
                     Rm::Mem(src),
@@ -658,7 +730,7 @@ impl MInst {
                     &[if is8(*size) { 0x88 } else { 0x89 }],
                     is8(*size),
                 );
-                emit_modrm_op(buf, o, enc(*src), Rm::Mem(dst), 0);
+                emit_modrm_op(buf, st, o, enc(*src), Rm::Mem(dst), 0);
             }
             MInst::MovImmM { size, imm, dst } => {
                 let n = imm_bytes(*size);
@@ -668,12 +740,12 @@ impl MInst {
                     &[if is8(*size) { 0xc6 } else { 0xc7 }],
                     false,
                 );
-                emit_modrm_op(buf, o, 0, Rm::Mem(dst), n);
+                emit_modrm_op(buf, st, o, 0, Rm::Mem(dst), n);
                 put_imm(buf, n, *imm);
             }
             MInst::Setcc { cc, dst } => {
                 let o = op_d(NOPFX, false, &[0x0f, 0x90 | cc.enc()], true);
-                emit_modrm_op(buf, o, 0, Rm::Reg(enc(dst.to_reg())), 0);
+                emit_modrm_op(buf, st, o, 0, Rm::Reg(enc(dst.to_reg())), 0);
             }
             MInst::Cmove {
                 size,
@@ -689,7 +761,7 @@ impl MInst {
                     &[0x0f, 0x40 | cc.enc()],
                     false,
                 );
-                emit_modrm_op(buf, o, enc(dst.to_reg()), Rm::of(consequent), 0);
+                emit_modrm_op(buf, st, o, enc(dst.to_reg()), Rm::of(consequent), 0);
             }
             MInst::JmpKnown { dst } => jmp(buf, *dst),
             MInst::JmpIf { cc, taken } => jcc(buf, *cc, *taken),
@@ -704,6 +776,7 @@ impl MInst {
             MInst::JmpUnknown { target } => {
                 emit_modrm_op(
                     buf,
+                    st,
                     op_d(NOPFX, false, &[0xff], false),
                     4,
                     Rm::of(target),
@@ -721,7 +794,7 @@ impl MInst {
                 // The index is bounded by the target count, a u32 in CLIF;
                 // saturate so an oversized table still compares correctly.
                 let len = i32::try_from(targets.len()).unwrap_or(i32::MAX);
-                alu_rmi(buf, OperandSize::Size64, 7, i, &RegMemImm::Imm(len));
+                alu_rmi(buf, st, OperandSize::Size64, 7, i, &RegMemImm::Imm(len));
                 // jae default (not registered as a branch: code follows).
                 let s = buf.cur_offset();
                 buf.put_data(&[0x0f, 0x80 | CC::NB.enc()]);
@@ -730,6 +803,7 @@ impl MInst {
                 let table = buf.get_label();
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(NOPFX, true, &[0x8d], false),
                     t1,
                     Rm::Mem(&Amode::rip_relative(table)),
@@ -738,13 +812,28 @@ impl MInst {
                 let entry = Amode::imm_reg_reg_shift(0, tmp1.to_reg(), *idx, 2);
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(NOPFX, true, &[0x63], false),
                     t2,
                     Rm::Mem(&entry),
                     0,
                 );
-                emit_modrm_op(buf, op_r(NOPFX, true, &[0x03], false), t2, Rm::Reg(t1), 0);
-                emit_modrm_op(buf, op_d(NOPFX, false, &[0xff], false), 4, Rm::Reg(t2), 0);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, true, &[0x03], false),
+                    t2,
+                    Rm::Reg(t1),
+                    0,
+                );
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(NOPFX, false, &[0xff], false),
+                    4,
+                    Rm::Reg(t2),
+                    0,
+                );
                 buf.bind_label(table);
                 for (n, l) in targets.iter().enumerate() {
                     let off = buf.cur_offset();
@@ -761,6 +850,7 @@ impl MInst {
             MInst::CallUnknown { target, .. } => {
                 emit_modrm_op(
                     buf,
+                    st,
                     op_d(NOPFX, false, &[0xff], false),
                     2,
                     Rm::of(target),
@@ -791,9 +881,14 @@ impl MInst {
             MInst::Args { .. } => {}
             MInst::Push64 { src } => match src {
                 RegMemImm::Reg(r) => emit_opcode_reg(buf, NOPFX, false, &[0x50], enc(*r)),
-                RegMemImm::Mem(a) => {
-                    emit_modrm_op(buf, op_d(NOPFX, false, &[0xff], false), 6, Rm::Mem(a), 0)
-                }
+                RegMemImm::Mem(a) => emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(NOPFX, false, &[0xff], false),
+                    6,
+                    Rm::Mem(a),
+                    0,
+                ),
                 RegMemImm::Imm(i) => {
                     if i8::try_from(*i).is_ok() {
                         buf.put_data(&[0x6a, *i as u8]);
@@ -810,7 +905,7 @@ impl MInst {
                 match size {
                     OperandSize::Size8 => {}
                     OperandSize::Size16 => {
-                        emit_modrm_op(buf, op_d(P66, false, &[0xc1], false), 0, Rm::Reg(d), 1);
+                        emit_modrm_op(buf, st, op_d(P66, false, &[0xc1], false), 0, Rm::Reg(d), 1);
                         buf.put1(8);
                     }
                     _ => emit_opcode_reg(buf, NOPFX, is_w(*size), &[0x0f, 0xc8], d),
@@ -831,6 +926,7 @@ impl MInst {
                 };
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(pfx, is_w(*size), &[0x0f, opc], false),
                     enc(dst.to_reg()),
                     Rm::of(src),
@@ -850,7 +946,7 @@ impl MInst {
                     &[if is8(*size) { 0x86 } else { 0x87 }],
                     is8(*size),
                 );
-                emit_modrm_op(buf, o, enc(*operand), Rm::Mem(addr), 0);
+                emit_modrm_op(buf, st, o, enc(*operand), Rm::Mem(addr), 0);
             }
             MInst::LockCmpxchg {
                 size,
@@ -869,7 +965,7 @@ impl MInst {
                     &[0x0f, if is8(*size) { 0xb0 } else { 0xb1 }],
                     is8(*size),
                 );
-                emit_modrm_op(buf, o, enc(*replacement), Rm::Mem(addr), 0);
+                emit_modrm_op(buf, st, o, enc(*replacement), Rm::Mem(addr), 0);
             }
             MInst::LockXadd {
                 size,
@@ -889,7 +985,7 @@ impl MInst {
                     &[0x0f, if is8(*size) { 0xc0 } else { 0xc1 }],
                     is8(*size),
                 );
-                emit_modrm_op(buf, o, enc(*operand), Rm::Mem(addr), 0);
+                emit_modrm_op(buf, st, o, enc(*operand), Rm::Mem(addr), 0);
             }
             MInst::Mfence => buf.put_data(&[0x0f, 0xae, 0xf0]),
             MInst::Nop { len } => {
@@ -909,6 +1005,7 @@ impl MInst {
                 let pfx: &[u8] = pfx.as_ref().map_or(NOPFX, |p| p);
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(pfx, false, &[0x0f, opc], false),
                     enc(dst.to_reg()),
                     Rm::of(src2),
@@ -921,6 +1018,7 @@ impl MInst {
                 let pfx: &[u8] = pfx.as_ref().map_or(NOPFX, |p| p);
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(pfx, false, &[0x0f, opc], false),
                     enc(dst.to_reg()),
                     Rm::of(src),
@@ -933,6 +1031,7 @@ impl MInst {
                 let pfx: &[u8] = pfx.as_ref().map_or(NOPFX, |p| p);
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(pfx, false, &[0x0f, opc], false),
                     enc(*src),
                     Rm::Mem(dst),
@@ -948,6 +1047,7 @@ impl MInst {
                 let opc = [0x0f, 0x3a, if *double { 0x0b } else { 0x0a }];
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(P66, false, &opc, false),
                     enc(dst.to_reg()),
                     Rm::of(src),
@@ -959,6 +1059,7 @@ impl MInst {
                 let pfx = if *double { P66 } else { NOPFX };
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(pfx, false, &[0x0f, 0x2e], false),
                     enc(*src1),
                     Rm::of(src2),
@@ -978,6 +1079,7 @@ impl MInst {
                 };
                 emit_modrm_op(
                     buf,
+                    st,
                     op_r(pfx, is_w(*src_size), &[0x0f, opc], false),
                     enc(dst.to_reg()),
                     Rm::of(src),
@@ -996,6 +1098,7 @@ impl MInst {
                     (XmmToGprOp::Mov, RegMem::Reg(s)) => {
                         emit_modrm_op(
                             buf,
+                            st,
                             op_r(P66, w, &[0x0f, 0x7e], false),
                             enc(*s),
                             Rm::Reg(d),
@@ -1004,11 +1107,12 @@ impl MInst {
                     }
                     // Loading the bits from memory is a plain load.
                     (XmmToGprOp::Mov, RegMem::Mem(a)) => {
-                        emit_modrm_op(buf, op_r(NOPFX, w, &[0x8b], false), d, Rm::Mem(a), 0);
+                        emit_modrm_op(buf, st, op_r(NOPFX, w, &[0x8b], false), d, Rm::Mem(a), 0);
                     }
                     (XmmToGprOp::Cvttss2si, _) => {
                         emit_modrm_op(
                             buf,
+                            st,
                             op_r(&[0xf3], w, &[0x0f, 0x2c], false),
                             d,
                             Rm::of(src),
@@ -1018,6 +1122,7 @@ impl MInst {
                     (XmmToGprOp::Cvttsd2si, _) => {
                         emit_modrm_op(
                             buf,
+                            st,
                             op_r(&[0xf2], w, &[0x0f, 0x2c], false),
                             d,
                             Rm::of(src),
@@ -1034,6 +1139,7 @@ impl MInst {
 /// `op reg, r/m` or `op r/m(reg), imm`.
 fn alu_rmi(
     buf: &mut MachBuffer<X64LabelUse>,
+    st: &EmitState,
     size: OperandSize,
     digit: u8,
     reg: u8,
@@ -1045,24 +1151,38 @@ fn alu_rmi(
     match src {
         RegMemImm::Imm(i) => {
             if b8 {
-                emit_modrm_op(buf, op_d(pfx, w, &[0x80], true), digit, Rm::Reg(reg), 1);
+                emit_modrm_op(buf, st, op_d(pfx, w, &[0x80], true), digit, Rm::Reg(reg), 1);
                 buf.put1(*i as u8);
             } else if i8::try_from(*i).is_ok() {
-                emit_modrm_op(buf, op_d(pfx, w, &[0x83], false), digit, Rm::Reg(reg), 1);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(pfx, w, &[0x83], false),
+                    digit,
+                    Rm::Reg(reg),
+                    1,
+                );
                 buf.put1(*i as u8);
             } else {
                 let n = imm_bytes(size);
-                emit_modrm_op(buf, op_d(pfx, w, &[0x81], false), digit, Rm::Reg(reg), n);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(pfx, w, &[0x81], false),
+                    digit,
+                    Rm::Reg(reg),
+                    n,
+                );
                 put_imm(buf, n, *i);
             }
         }
         RegMemImm::Reg(r) => {
             let opc = digit * 8 + if b8 { 2 } else { 3 };
-            emit_modrm_op(buf, op_r(pfx, w, &[opc], b8), reg, Rm::Reg(enc(*r)), 0);
+            emit_modrm_op(buf, st, op_r(pfx, w, &[opc], b8), reg, Rm::Reg(enc(*r)), 0);
         }
         RegMemImm::Mem(a) => {
             let opc = digit * 8 + if b8 { 2 } else { 3 };
-            emit_modrm_op(buf, op_r(pfx, w, &[opc], b8), reg, Rm::Mem(a), 0);
+            emit_modrm_op(buf, st, op_r(pfx, w, &[opc], b8), reg, Rm::Mem(a), 0);
         }
     }
 }

@@ -707,8 +707,10 @@ impl MInst {
     /// # Contract
     ///
     /// The visitor is called once per register mention as
-    /// `visitor(reg, kind, pos, constraint)`, in a fixed order; operand
-    /// *i* is the *i*-th call. Every call maps one-to-one onto a regalloc2
+    /// `visitor(reg, constraint, kind, pos)` (the argument order of the
+    /// VCode layer's `OperandVisitor::add_operand`), in a fixed order that
+    /// depends only on the instruction's shape; operand *i* is the *i*-th
+    /// call. Every call maps one-to-one onto a regalloc2
     /// `Operand::new(reg.to_vreg(), constraint, kind, pos)`:
     ///
     /// * `OperandKind::Use` / `Def` with `OperandPos::Early` / `Late`.
@@ -720,7 +722,7 @@ impl MInst {
     ///   are modelled: `dst = op(src1, src2)` with `dst` reusing `src1`.
     /// * `OperandConstraint::FixedReg(p)`: the value must be in `p` (rax/rdx
     ///   for div and widening mul, rcx for shifts by cl, argument/return
-    ///   registers for calls and returns).
+    ///   registers for calls and returns). Return values are *late* uses.
     /// * All other operands are `OperandConstraint::Reg` (x64 instructions
     ///   here never take regalloc stack slots directly).
     /// * Registers inside addresses are early uses.
@@ -735,7 +737,7 @@ impl MInst {
     /// [`MInst::clobbers`].
     pub fn get_operands(
         &mut self,
-        visitor: &mut impl FnMut(&mut Reg, OperandKind, OperandPos, OperandConstraint),
+        visitor: &mut impl FnMut(&mut Reg, OperandConstraint, OperandKind, OperandPos),
     ) {
         use OperandConstraint as C;
         use OperandKind::{Def, Use};
@@ -746,9 +748,9 @@ impl MInst {
             f: &'a mut F,
             n: usize,
         }
-        impl<F: FnMut(&mut Reg, OperandKind, OperandPos, OperandConstraint)> V<'_, F> {
+        impl<F: FnMut(&mut Reg, OperandConstraint, OperandKind, OperandPos)> V<'_, F> {
             fn op(&mut self, r: &mut Reg, k: OperandKind, p: OperandPos, c: C) -> usize {
-                (self.f)(r, k, p, c);
+                (self.f)(r, c, k, p);
                 self.n += 1;
                 self.n - 1
             }
@@ -936,7 +938,7 @@ impl MInst {
             }
             MInst::Ret { rets } => {
                 for (r, p) in rets.iter_mut() {
-                    v.op(r, Use, Early, C::FixedReg(*p));
+                    v.op(r, Use, Late, C::FixedReg(*p));
                 }
             }
             MInst::Push64 { src } => v.rmi(src),
@@ -978,24 +980,31 @@ impl MInst {
             }
         }
 
-        fn call_operands<F: FnMut(&mut Reg, OperandKind, OperandPos, OperandConstraint)>(
+        fn call_operands<F: FnMut(&mut Reg, OperandConstraint, OperandKind, OperandPos)>(
             f: &mut F,
             info: &mut CallInfo,
         ) {
             for (r, p) in info.uses.iter_mut() {
-                f(r, Use, Early, C::FixedReg(*p));
+                f(r, C::FixedReg(*p), Use, Early);
             }
             for (r, p) in info.defs.iter_mut() {
-                f(r.reg_mut(), Def, Late, C::FixedReg(*p));
+                f(r.reg_mut(), C::FixedReg(*p), Def, Late);
             }
         }
     }
 
     /// Physical registers clobbered by this instruction beyond its defs
-    /// (calls only).
+    /// (calls only: the call's clobber set minus its fixed defs).
     pub fn clobbers(&self) -> PRegSet {
         match self {
-            MInst::CallKnown { info, .. } | MInst::CallUnknown { info, .. } => info.clobbers,
+            MInst::CallKnown { info, .. } | MInst::CallUnknown { info, .. } => {
+                // regalloc2 requires fixed defs not to be clobbers too.
+                let mut set = info.clobbers;
+                for (_, p) in &info.defs {
+                    set.remove(*p);
+                }
+                set
+            }
             _ => PRegSet::empty(),
         }
     }
@@ -1058,6 +1067,45 @@ impl MInst {
                 dst: addr,
             },
         }
+    }
+
+    /// Spills the whole register `src` to regalloc2 spill slot `slot`: 8
+    /// bytes for a GPR, 16 (`movdqu`, so two 8-byte slots) for an XMM.
+    pub fn gen_spill(slot: regalloc2::SpillSlot, src: PReg) -> MInst {
+        let addr = Amode::SpillSlot {
+            slot: slot.index() as u32,
+        };
+        MInst::gen_store(Reg::from(src), addr)
+    }
+
+    /// Reloads the whole register `dst` from spill slot `slot`.
+    pub fn gen_reload(dst: PReg, slot: regalloc2::SpillSlot) -> MInst {
+        let addr = Amode::SpillSlot {
+            slot: slot.index() as u32,
+        };
+        MInst::gen_load(Writable::from_reg(Reg::from(dst)), addr)
+    }
+
+    /// If this is a plain whole-register copy, its `(dst, src)`.
+    pub fn is_move(&self) -> Option<(Writable<Reg>, Reg)> {
+        match self {
+            MInst::MovRR {
+                size: OperandSize::Size64,
+                src,
+                dst,
+            } => Some((*dst, *src)),
+            MInst::XmmMovRM {
+                op: XmmMovOp::Movaps,
+                src: RegMem::Reg(src),
+                dst,
+            } => Some((*dst, *src)),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a call.
+    pub fn is_call(&self) -> bool {
+        matches!(self, MInst::CallKnown { .. } | MInst::CallUnknown { .. })
     }
 
     /// Loads `imm` into `dst` with the shortest encoding.
@@ -1458,7 +1506,7 @@ mod tests {
 
     fn ops(i: &mut MInst) -> Vec<Op> {
         let mut out = Vec::new();
-        i.get_operands(&mut |r, k, p, c| out.push((*r, k, p, c)));
+        i.get_operands(&mut |r, c, k, p| out.push((*r, k, p, c)));
         out
     }
 
