@@ -22,7 +22,20 @@
 //!      deletes the branch if it has become unreachable (it follows another
 //!      unconditional branch);
 //!   3. inverts a conditional branch that targets the fallthrough when an
-//!      unconditional branch follows it, and deletes the unconditional one.
+//!      unconditional branch follows it, and deletes the unconditional one;
+//!
+//!   (a conditional branch to the following code is deleted too). Then, in
+//!   `finish`, **branch shrinking** replaces every registered branch whose
+//!   target is close enough by its short form ([`LabelUse::shrink_branch`],
+//!   x64 rel32 -> rel8), iterating to a fixpoint and moving every offset.
+//!   [`MachBuffer::set_branch_shrinking`] turns it off.
+//! * **Islands.** For ISAs with short label ranges (aarch64), the emitter
+//!   asks [`MachBuffer::island_needed`] after each instruction and, if so,
+//!   jumps around an [`MachBuffer::emit_island`] that holds pending
+//!   constants and veneers. Never needed for x64.
+//! * **Out-of-line traps.** [`MachBuffer::defer_trap`] gives a label for a
+//!   trap stub that [`MachBuffer::emit_deferred_traps`] places after the
+//!   code.
 //! * **Constants.** [`MachBuffer::add_constant`] (or the pooled
 //!   [`VCodeConstants`] via [`MachBuffer::get_label_for_constant`]) returns a
 //!   label; the data is emitted, aligned, after the code in `finish`.

@@ -1,8 +1,8 @@
 //! Binary emission of x86-64 instructions.
 //!
 //! Every instruction is built from a few encoding helpers:
-//! [`emit_modrm_op`] (legacy prefixes, REX, opcode bytes, ModRM/SIB and
-//! displacement, RIP-relative label fixups) and [`emit_opcode_reg`] (opcodes
+//! `emit_modrm_op` (legacy prefixes, REX, opcode bytes, ModRM/SIB and
+//! displacement, RIP-relative label fixups) and `emit_opcode_reg` (opcodes
 //! with the register in the low three bits), plus immediates. Encodings
 //! follow the Intel SDM, volume 2.
 
