@@ -1253,6 +1253,53 @@ fn jump_table_sequence() {
     assert_eq!(entry(2), o1 - table as i64);
 }
 
+/// Shrinking a branch before a jump table keeps the table's offsets right.
+#[test]
+fn jump_table_after_shrunk_branch() {
+    let mut buf = MachBuffer::<X64LabelUse>::new();
+    buf.reserve_labels_for_blocks(3);
+    let [l0, l1, l2] = [0, 1, 2].map(MachLabel::from_block);
+    buf.bind_label(l0);
+    MInst::JmpIf {
+        cc: CC::Z,
+        taken: l1,
+    }
+    .emit(&mut buf);
+    MInst::JmpTableSeq {
+        idx: gpr(0),
+        tmp1: w(gpr(1)),
+        tmp2: w(gpr(2)),
+        default: l2,
+        targets: vec![l2, l1].into_boxed_slice(),
+    }
+    .emit(&mut buf);
+    buf.bind_label(l1);
+    buf.put1(0xc3);
+    buf.bind_label(l2);
+    buf.put_data(&emit::UD2);
+    let f = buf.finish().unwrap();
+    let n = f.data.len();
+    let (o1, o2) = (n - 3, n - 2);
+    assert_eq!(f.data[0], 0x74, "je was shrunk");
+    assert_eq!(f.data[1] as usize, o1 - 2);
+    // Find the table through the lea's RIP-relative displacement.
+    let mut dec = Decoder::with_ip(64, &f.data, 0, DecoderOptions::NONE);
+    let mut table = None;
+    for _ in 0..4 {
+        let i = dec.decode();
+        if i.mnemonic() == iced_x86::Mnemonic::Lea {
+            table = Some(i.memory_displacement64() as usize);
+        }
+    }
+    let table = table.expect("lea");
+    assert_eq!(table + 8, o1);
+    let entry = |k: usize| {
+        i32::from_le_bytes(f.data[table + 4 * k..table + 4 * k + 4].try_into().unwrap()) as i64
+    };
+    assert_eq!(table as i64 + entry(0), o2 as i64);
+    assert_eq!(table as i64 + entry(1), o1 as i64);
+}
+
 /// Constants are addressed RIP-relatively and land after the code.
 #[test]
 fn constant_pool_and_records() {

@@ -415,14 +415,16 @@ pub enum MInst {
         src2: RegMemImm,
     },
     /// `dst = src1 * src2` (two-operand imul). Size8 is emitted as a 32-bit
-    /// multiply (the low 8 bits are the same).
+    /// multiply (the low 8 bits are the same); a memory operand is then read
+    /// as 32 bits, so give 8-bit multiplies register operands.
     Imul {
         size: OperandSize,
         src1: Reg,
         src2: RegMem,
         dst: Writable<Reg>,
     },
-    /// `dst = src * imm` (three-operand imul). Size8 as for `Imul`.
+    /// `dst = src * imm` (three-operand imul). Size8 as for `Imul` (also the
+    /// 32-bit memory read).
     ImulImm {
         size: OperandSize,
         src: RegMem,
@@ -526,7 +528,8 @@ pub enum MInst {
     /// modelled as a pure def only for the low byte; zero-extend after).
     Setcc { cc: CC, dst: Writable<Reg> },
     /// `dst = cc ? consequent : alternative` (`cmovcc`); dst reuses
-    /// `alternative`. Size8 is emitted as Size32.
+    /// `alternative`. Size8 is emitted as Size32 (a memory `consequent` is
+    /// then read as 32 bits).
     Cmove {
         size: OperandSize,
         cc: CC,
@@ -604,7 +607,8 @@ pub enum MInst {
         dst: Writable<Reg>,
     },
     /// `dst = op src` for bsr/bsf/lzcnt/tzcnt/popcnt (Size16/32/64; Size8
-    /// is emitted as Size32, so zero-extend the source first).
+    /// is emitted as Size32, so zero-extend a register source first and do
+    /// not use a memory source).
     BitCount {
         size: OperandSize,
         op: BitOp,
