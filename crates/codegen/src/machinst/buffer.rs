@@ -871,8 +871,12 @@ impl<L: LabelUse> MachBuffer<L> {
             // 3. `jcc fallthrough; jmp target` => `jncc target`.
             if n >= 2 {
                 let prev = &self.latest_branches[n - 2];
+                let invertible = prev
+                    .inverted
+                    .as_ref()
+                    .is_some_and(|inv| inv.len() == (prev.end - prev.start) as usize);
                 if prev.end == b.start
-                    && prev.is_cond()
+                    && invertible
                     && b.labels_at_start.is_empty()
                     && self.label_offset(prev.target) == Some(cur)
                 {
