@@ -13,4 +13,5 @@ pub mod compiled;
 pub mod isa;
 pub mod machinst;
 pub mod result;
+pub mod serialize;
 pub mod settings;
