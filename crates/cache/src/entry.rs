@@ -68,6 +68,10 @@ pub enum EntryError {
     ChecksumMismatch,
     /// A length field (or an input to encode) exceeds its bound.
     TooLarge,
+    /// The envelope is valid but the layer above could not decode the
+    /// payload inside it (never produced by this module; the compile layer
+    /// reports it, see `compile_with_cache`).
+    BadPayload,
 }
 
 impl EntryError {
@@ -97,6 +101,7 @@ impl fmt::Display for EntryError {
             EntryError::TrailingBytes => f.write_str("cache entry has trailing bytes"),
             EntryError::ChecksumMismatch => f.write_str("cache entry checksum mismatch"),
             EntryError::TooLarge => f.write_str("cache entry length field exceeds its bound"),
+            EntryError::BadPayload => f.write_str("cache entry payload could not be decoded"),
         }
     }
 }

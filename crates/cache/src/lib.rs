@@ -72,11 +72,13 @@
 #![warn(missing_docs)]
 
 mod checksum;
+pub mod compile;
 pub mod directory;
 pub mod entry;
 mod key;
 pub mod memory;
 mod stats;
+pub mod stencil_key;
 pub mod write_behind;
 
 use std::borrow::Cow;
@@ -85,6 +87,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use checksum::xxh64;
+pub use compile::{
+    cache_key, compile_with_cache, compile_with_key, CacheOutcome, CompileCache, CompileError,
+    COMPILER_VERSION,
+};
 pub use directory::{DirectoryStore, DiskUsage};
 pub use entry::{decode_entry, encode_entry, EntryError};
 pub use key::{CacheKey, ParseKeyError};

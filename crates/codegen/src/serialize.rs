@@ -495,7 +495,7 @@ mod tests {
             .map(|i| TestcaseName::new(format!("f{i}é{}", rng.below(1000))))
             .collect();
         let sorted = rng.below(4) != 0;
-        let mut offsets = |rng: &mut Rng, n: u64| {
+        let offsets = |rng: &mut Rng, n: u64| {
             let mut v: Vec<u32> = (0..n).map(|_| rng.below(len + 1) as u32).collect();
             if sorted {
                 v.sort_unstable();

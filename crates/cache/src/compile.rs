@@ -1,0 +1,256 @@
+//! The compile layer: `compile_with_cache` and [`CompileCache`].
+//!
+//! ```text
+//! Function.stencil --key--> lookup --hit--> decode payload --+
+//!            \                                               |
+//!             --miss/rejected--> verify --> compile_stencil  |
+//!                          --> serialize --> store_entry ----+
+//!                                                            v
+//!                              apply_params(&Function.params) -> CompiledCode<Final>
+//! ```
+//!
+//! # What is stored
+//!
+//! The envelope payload is one flags byte followed by the code generator's
+//! encoding of `CompiledCode<Stencil>` (`kiln_codegen::serialize`, see
+//! `docs/cache.md`, "Payload"). Flag bit 0 says that the stencil passed the
+//! verifier when the entry was made; the other bits must be zero.
+//!
+//! # Verification on a hit
+//!
+//! The verifier runs on the miss path only, when `enable_verifier` is set.
+//! A hit needs no verification *if the entry says its stencil was
+//! verified*: the key covers the whole stencil (up to numbering, which the
+//! verifier's verdict does not depend on) and the verifier looks at nothing
+//! else that can change code. `enable_verifier` is not part of the key, so
+//! an entry made with the verifier off can be found by a caller that wants
+//! it on; such a hit verifies the function once (an error is returned as
+//! from a fresh compile) and rewrites the entry with the flag set, so later
+//! hits skip it. Name-table problems (a relocation naming a reference the
+//! function's table lacks) are caught by `apply_params` on both paths.
+//!
+//! # Counting
+//!
+//! Outcomes are counted in the store's [`CacheStats`] (via [`lookup`]):
+//! one hit or one miss per call, a rejected entry also as damaged or stale,
+//! a payload that fails to decode turns the hit into a damaged rejection,
+//! and a successful hit adds the entry's recorded compile time to
+//! `time_saved`. The time recorded on a miss covers verification and
+//! `compile_stencil`, i.e. exactly what a hit avoids.
+
+use crate::entry::EntryError;
+use crate::stencil_key::{stencil_key, KeyTarget};
+use crate::{lookup, store_entry, CacheKey, CacheKvStore, CacheStats, CacheStatsSnapshot, Lookup};
+use kiln_codegen::compiled::{CompiledCode, Final, Stencil};
+use kiln_codegen::isa::TargetIsa;
+use kiln_codegen::result::CodegenError;
+use kiln_codegen::serialize::{
+    deserialize_compiled, serialize_compiled_into, serialized_size_hint,
+};
+use kiln_ir::Function;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The compiler version written into (and required of) every entry: the
+/// crate version and the payload format version. A build with another
+/// version reads old entries as stale.
+pub const COMPILER_VERSION: &str = concat!("kiln ", env!("CARGO_PKG_VERSION"), " payload 1");
+
+/// Flag bit 0 of the payload's first byte.
+const FLAG_VERIFIED: u8 = 1;
+
+/// Errors of `compile_with_cache`: the same as an uncached compile's.
+pub type CompileError = CodegenError;
+
+/// What the cache did for one function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from the cache; nothing was compiled.
+    Hit,
+    /// Nothing stored; compiled and stored.
+    Miss,
+    /// An entry was stored but unusable (damaged, stale, foreign, or its
+    /// payload did not decode); compiled and overwritten.
+    Rejected(EntryError),
+}
+
+impl CacheOutcome {
+    /// Whether the code came from the cache.
+    pub fn is_hit(self) -> bool {
+        self == CacheOutcome::Hit
+    }
+}
+
+/// The cache key of `func` for `isa`: the stencil key over the target
+/// triple and `isa.key_flags()`. Computed before any lowering.
+pub fn cache_key(isa: &dyn TargetIsa, func: &Function) -> CacheKey {
+    let flags = isa.key_flags();
+    let key = stencil_key(
+        &func.stencil,
+        &KeyTarget {
+            triple: isa.triple(),
+            flags: &flags,
+        },
+    );
+    CacheKey(key.0)
+}
+
+/// Encodes a cache payload: flags byte + serialized stencil code.
+pub fn encode_payload(code: &CompiledCode<Stencil>, verified: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + serialized_size_hint(code));
+    out.push(if verified { FLAG_VERIFIED } else { 0 });
+    serialize_compiled_into(code, &mut out);
+    out
+}
+
+/// Decodes a cache payload into (verified, stencil code); `None` for any
+/// defect (unknown flag bits included).
+pub fn decode_payload(bytes: &[u8]) -> Option<(bool, CompiledCode<Stencil>)> {
+    let (&flags, rest) = bytes.split_first()?;
+    if flags & !FLAG_VERIFIED != 0 {
+        return None;
+    }
+    let code = deserialize_compiled(rest).ok()?;
+    Some((flags & FLAG_VERIFIED != 0, code))
+}
+
+fn verify(func: &Function) -> Result<(), CompileError> {
+    kiln_ir::verifier::verify_function(func).map_err(|e| CodegenError::Verifier(e.to_string()))
+}
+
+fn finish(
+    code: CompiledCode<Stencil>,
+    func: &Function,
+) -> Result<CompiledCode<Final>, CompileError> {
+    code.apply_params(&func.params)
+        .map_err(|e| CodegenError::Emit(e.to_string()))
+}
+
+/// Compiles `func` for `isa` through `store`.
+///
+/// Computes the key, looks it up, and on a hit decodes the stored stencil
+/// code and applies the function's parameters; on a miss (or an unusable
+/// entry) verifies (if `enable_verifier`), compiles the stencil, stores
+/// the result with its compile time and applies the parameters. The store
+/// never causes an error: a failed insert is counted by the store and
+/// ignored. The final code is the same on both paths (`apply_params` is
+/// the only road to it).
+pub fn compile_with_cache(
+    isa: &dyn TargetIsa,
+    func: &Function,
+    store: &dyn CacheKvStore,
+) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
+    compile_with_key(isa, func, store, &cache_key(isa, func))
+}
+
+/// [`compile_with_cache`] with a key the caller has already computed (with
+/// [`cache_key`]).
+pub fn compile_with_key(
+    isa: &dyn TargetIsa,
+    func: &Function,
+    store: &dyn CacheKvStore,
+    key: &CacheKey,
+) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
+    let want_verify = isa.flags().enable_verifier;
+    let outcome = match lookup(store, key, COMPILER_VERSION) {
+        Lookup::Hit(hit) => match decode_payload(hit.payload()) {
+            Some((verified, code)) => {
+                let saved = hit.compile_time();
+                if want_verify && !verified {
+                    verify(func)?;
+                    // Remember it, so later hits skip the verifier.
+                    store_entry(
+                        store,
+                        key,
+                        COMPILER_VERSION,
+                        &encode_payload(&code, true),
+                        saved,
+                    );
+                }
+                drop(hit);
+                let code = finish(code, func)?;
+                if let (Some(stats), Some(saved)) = (store.cache_stats(), saved) {
+                    stats.record_hit_saved(saved);
+                }
+                return Ok((code, CacheOutcome::Hit));
+            }
+            None => {
+                if let Some(stats) = store.cache_stats() {
+                    stats.record_payload_rejected();
+                }
+                CacheOutcome::Rejected(EntryError::BadPayload)
+            }
+        },
+        Lookup::Miss => CacheOutcome::Miss,
+        Lookup::Rejected(error) => CacheOutcome::Rejected(error),
+    };
+    let start = Instant::now();
+    if want_verify {
+        verify(func)?;
+    }
+    let code = isa.compile_stencil(&func.stencil)?;
+    let elapsed = start.elapsed().max(Duration::from_nanos(1));
+    store_entry(
+        store,
+        key,
+        COMPILER_VERSION,
+        &encode_payload(&code, want_verify),
+        Some(elapsed),
+    );
+    Ok((finish(code, func)?, outcome))
+}
+
+/// A store plus this user's own outcome counters: what the CLI and
+/// embedders hold.
+///
+/// The store's [`CacheStats`] (if it keeps any) count every lookup through
+/// it, whoever makes it; [`CompileCache::stats`] counts only the compiles
+/// made through this value, and works with stores that keep no stats.
+pub struct CompileCache {
+    store: Arc<dyn CacheKvStore>,
+    stats: CacheStats,
+}
+
+impl CompileCache {
+    /// A cache over `store`.
+    pub fn new(store: Arc<dyn CacheKvStore>) -> Self {
+        CompileCache {
+            store,
+            stats: CacheStats::new(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn CacheKvStore> {
+        &self.store
+    }
+
+    /// Outcome counters of the compiles made through this value (hits,
+    /// misses, rejections and time saved; store-level counters such as
+    /// bytes written are in the store's own stats).
+    pub fn stats(&self) -> CacheStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The store's own counters, if it keeps any.
+    pub fn store_stats(&self) -> Option<CacheStatsSnapshot> {
+        self.store.cache_stats().map(CacheStats::snapshot)
+    }
+
+    /// [`compile_with_cache`] through this cache's store.
+    pub fn compile(
+        &self,
+        isa: &dyn TargetIsa,
+        func: &Function,
+    ) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
+        let result = compile_with_cache(isa, func, &*self.store);
+        if let Ok((_, outcome)) = &result {
+            match outcome {
+                CacheOutcome::Hit => self.stats.record_hit(),
+                CacheOutcome::Miss => self.stats.record_miss(),
+                CacheOutcome::Rejected(e) => self.stats.record_rejected(e.is_stale()),
+            }
+        }
+        result
+    }
+}
