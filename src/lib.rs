@@ -3,5 +3,9 @@
 //!
 //! This facade re-exports the layers; the `kiln` binary is the CLI.
 
+pub use kiln_cache as cache;
+pub use kiln_codegen as codegen;
 pub use kiln_ir as ir;
 pub use kiln_reader as reader;
+
+pub mod cli;

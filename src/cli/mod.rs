@@ -1,0 +1,3 @@
+//! Command implementations that the `kiln` binary dispatches to.
+
+pub mod cache;
