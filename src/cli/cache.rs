@@ -94,11 +94,10 @@ pub fn format_stats(store: &DirectoryStore, u: &kiln_cache::DiskUsage) -> String
         "entries:         {} ({} bytes{})\n",
         u.entries,
         u.entry_bytes,
-        if u.entries > 0 {
-            format!(", {} per entry", u.entry_bytes / u.entries)
-        } else {
-            String::new()
-        }
+        u.entry_bytes
+            .checked_div(u.entries)
+            .map(|per| format!(", {per} per entry"))
+            .unwrap_or_default()
     ));
     s.push_str(&format!(
         "temporary files: {} ({} bytes)\n",
