@@ -180,10 +180,6 @@ fn write_global_value(w: &mut dyn Write, func: &Function, gv: &GlobalValueData) 
 fn write_preamble(w: &mut dyn Write, func: &Function) -> Result<bool, fmt::Error> {
     let dfg = &func.dfg;
     let mut any = false;
-    for (r, data) in dfg.alias_regions.iter() {
-        any = true;
-        writeln!(w, "    {r} = {} {:?}", data.id, data.name)?;
-    }
     for (ss, data) in func.dynamic_stack_slots.iter() {
         any = true;
         writeln!(w, "    {ss} = {} {}", data.kind, data.dyn_ty)?;
@@ -191,6 +187,10 @@ fn write_preamble(w: &mut dyn Write, func: &Function) -> Result<bool, fmt::Error
     for (ss, data) in func.sized_stack_slots.iter() {
         any = true;
         writeln!(w, "    {ss} = {data}")?;
+    }
+    for (r, data) in dfg.alias_regions.iter() {
+        any = true;
+        writeln!(w, "    {r} = {} {:?}", data.id, data.name)?;
     }
     for (gv, data) in func.global_values.iter() {
         any = true;
@@ -289,7 +289,12 @@ fn alias_map(dfg: &DataFlowGraph) -> Vec<Vec<Value>> {
     map
 }
 
-fn write_aliases(w: &mut dyn Write, aliases: &[Vec<Value>], target: Value, indent: usize) -> fmt::Result {
+fn write_aliases(
+    w: &mut dyn Write,
+    aliases: &[Vec<Value>],
+    target: Value,
+    indent: usize,
+) -> fmt::Result {
     // Depth-first, in the same order as Cranelift; the alias graph of a
     // well-formed DFG is a forest, and the step bound guards cycles.
     let mut stack = vec![target];
@@ -307,7 +312,12 @@ fn write_aliases(w: &mut dyn Write, aliases: &[Vec<Value>], target: Value, inden
     Ok(())
 }
 
-fn write_block_header(w: &mut dyn Write, func: &Function, block: Block, indent: usize) -> fmt::Result {
+fn write_block_header(
+    w: &mut dyn Write,
+    func: &Function,
+    block: Block,
+    indent: usize,
+) -> fmt::Result {
     write!(w, "{:1$}{block}", "", indent - 4)?;
     let params = func.dfg.block_params(block);
     if !params.is_empty() {
@@ -399,7 +409,11 @@ pub fn write_block_call(w: &mut dyn Write, dfg: &DataFlowGraph, call: BlockCall)
     Ok(())
 }
 
-fn write_exception_table(w: &mut dyn Write, dfg: &DataFlowGraph, et: ExceptionTable) -> fmt::Result {
+fn write_exception_table(
+    w: &mut dyn Write,
+    dfg: &DataFlowGraph,
+    et: ExceptionTable,
+) -> fmt::Result {
     let Some(table) = dfg.exception_tables.get(et) else {
         return write!(w, "{et}");
     };
@@ -564,7 +578,9 @@ fn write_operands(w: &mut dyn Write, func: &Function, inst: Inst) -> fmt::Result
         } => write!(w, "{flags} {}, {}{offset}", args[0], args[1]),
         D::LoadNoOffset { flags, arg, .. } => write!(w, "{flags} {arg}"),
         D::StoreNoOffset { flags, args, .. } => write!(w, "{flags} {}, {}", args[0], args[1]),
-        D::AtomicRmw { flags, op, args, .. } => {
+        D::AtomicRmw {
+            flags, op, args, ..
+        } => {
             write!(w, "{flags} {op} {}, {}", args[0], args[1])
         }
         D::AtomicCas { flags, args, .. } => {
