@@ -382,6 +382,7 @@ impl<'a> Parser<'a> {
             first_use: HashMap::new(),
             block_refs: HashMap::new(),
             aliases: Vec::new(),
+            suffix_checks: Vec::new(),
             declared: Declared::default(),
             locs: FunctionLocations {
                 line: start_line,
@@ -451,12 +452,12 @@ impl<'a> Parser<'a> {
                 }
                 _ => {
                     let id = self.int_u64("a region id")?;
-                    let name = match self.bump() {
-                        Some(Tok::Str(s)) => s.to_string(),
-                        _ => {
-                            self.pos -= 1;
-                            return Err(self.err("a quoted region name"));
+                    let name = match self.peek() {
+                        Some(Tok::Str(s)) => {
+                            self.pos += 1;
+                            s.to_string()
                         }
+                        _ => return Err(self.err("a quoted region name")),
                     };
                     fill(&mut fp.func.stencil.dfg.alias_regions, n, || {
                         AliasRegionData {
@@ -468,6 +469,14 @@ impl<'a> Parser<'a> {
                         AliasRegionData { id, name };
                 }
             }
+        }
+        // No gaps in functions, signatures and constants: their
+        // placeholders could not be printed back as valid text. (Stack
+        // slots, global values and the rest get printable placeholders.)
+        if let Some((kind, n)) = fp.declared.first_gap() {
+            return Err(self.err(format!(
+                "a declaration of {kind}{n} (numbers must not skip)"
+            )));
         }
         Ok(())
     }
@@ -1039,6 +1048,12 @@ impl<'a> Parser<'a> {
             None
         };
         let data = self.operands(fp, opcode, suffix, op_line)?;
+        if let (Some(t), Some(tv)) = (suffix, info.typevar_operand) {
+            let dfg = &fp.func.stencil.dfg;
+            if let Some(&v) = data.arguments(&dfg.value_lists).get(tv as usize) {
+                fp.suffix_checks.push((v, t, op_idx + 2));
+            }
+        }
 
         // The controlling type.
         let dfg = &fp.func.stencil.dfg;
@@ -1535,6 +1550,17 @@ impl<'a> Parser<'a> {
                 ));
             }
         }
+        // A type suffix must agree with the type-variable operand.
+        for &(v, t, idx) in &fp.suffix_checks {
+            let vt = fp.func.stencil.dfg.value_type(v);
+            if !vt.is_invalid() && vt != t {
+                return Err(self.err_at(
+                    idx,
+                    format!("the type of {v} ({vt}) as the type suffix"),
+                    format!("'{t}'"),
+                ));
+            }
+        }
         // Every used value must be defined somewhere.
         let mut undefined: Vec<(usize, Value)> = fp
             .first_use
@@ -1570,6 +1596,8 @@ pub(crate) struct FuncParser {
     /// First reference (token index) of each block.
     block_refs: HashMap<Block, usize>,
     aliases: Vec<(Value, Value, usize)>,
+    /// (type-variable operand, suffix type, suffix token) to check.
+    suffix_checks: Vec<(Value, Type, usize)>,
     declared: Declared,
     locs: FunctionLocations,
 }
@@ -1601,6 +1629,16 @@ impl Declared {
             set.resize(i + 1, false);
         }
         !std::mem::replace(&mut set[i], true)
+    }
+    fn first_gap(&self) -> Option<(&'static str, usize)> {
+        let mut gaps: Vec<(&'static str, usize)> = self
+            .sets
+            .iter()
+            .filter(|(k, _)| matches!(**k, "fn" | "sig" | "const"))
+            .filter_map(|(k, set)| set.iter().position(|d| !d).map(|i| (*k, i)))
+            .collect();
+        gaps.sort();
+        gaps.first().copied()
     }
     fn has(&self, kind: &str, n: u32) -> bool {
         self.sets
