@@ -94,7 +94,7 @@ fn panics_become_failures() {
         }
     );
     assert!(
-        out.contains("FAIL ") && out.contains("    test boom: panic: kaboom"),
+        out.contains("FAIL ") && out.contains("\n    panic: kaboom\n"),
         "{out}"
     );
     assert!(out.ends_with("1 passed, 1 failed, 0 skipped\n"), "{out}");
