@@ -383,6 +383,8 @@ impl<'a> Parser<'a> {
             block_refs: HashMap::new(),
             aliases: Vec::new(),
             suffix_checks: Vec::new(),
+            in_preamble: true,
+            pending_refs: Vec::new(),
             declared: Declared::default(),
             locs: FunctionLocations {
                 line: start_line,
@@ -470,6 +472,12 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        fp.in_preamble = false;
+        for &(kind, n, idx, what) in &fp.pending_refs {
+            if !fp.declared.has(kind, n) {
+                return Err(self.err_at(idx, what, format!("'{kind}{n}'")));
+            }
+        }
         // No gaps in functions, signatures and constants: their
         // placeholders could not be printed back as valid text. (Stack
         // slots, global values and the rest get printable placeholders.)
@@ -481,13 +489,25 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn declared_gv(&mut self, fp: &FuncParser) -> PResult<GlobalValue> {
+    fn declared_gv(&mut self, fp: &mut FuncParser) -> PResult<GlobalValue> {
         let idx = self.pos;
         let n = self.entity("gv", "a global value (gvN)")?;
-        if !fp.declared.has("gv", n) {
-            return Err(self.err_at(idx, "a declared global value", format!("'gv{n}'")));
-        }
+        self.check_declared(fp, "gv", n, idx, "a declared global value")?;
         Ok(GlobalValue::from_u32(n))
+    }
+
+    /// In the preamble, declarations may refer to later ones (Cranelift
+    /// prints `dss` before the `dt` it uses): references are checked at
+    /// its end. In the body, everything must already be declared.
+    fn check_declared(&self, fp: &mut FuncParser, kind: &'static str, n: u32, idx: usize, what: &'static str) -> PResult<()> {
+        if fp.in_preamble {
+            fp.pending_refs.push((kind, n, idx, what));
+            Ok(())
+        } else if fp.declared.has(kind, n) {
+            Ok(())
+        } else {
+            Err(self.err_at(idx, what, format!("'{kind}{n}'")))
+        }
     }
 
     fn stack_slot(&mut self, fp: &mut FuncParser, n: u32) -> PResult<()> {
@@ -526,9 +546,7 @@ impl<'a> Parser<'a> {
         }
         let idx = self.pos;
         let dt = self.entity("dt", "a dynamic type (dtN)")?;
-        if !fp.declared.has("dt", dt) {
-            return Err(self.err_at(idx, "a declared dynamic type", format!("'dt{dt}'")));
-        }
+        self.check_declared(fp, "dt", dt, idx, "a declared dynamic type")?;
         let data = DynamicStackSlotData {
             kind: StackSlotKind::ExplicitDynamicSlot,
             dyn_ty: DynamicType::from_u32(dt),
@@ -645,9 +663,7 @@ impl<'a> Parser<'a> {
         } else {
             let idx = self.pos;
             let s = self.entity("sig", "a signature (sigN) or an inline signature")?;
-            if !fp.declared.has("sig", s) {
-                return Err(self.err_at(idx, "a declared signature", format!("'sig{s}'")));
-            }
+            self.check_declared(fp, "sig", s, idx, "a declared signature")?;
             SigRef::from_u32(s)
         };
         let data = ExtFuncData {
@@ -729,13 +745,11 @@ impl<'a> Parser<'a> {
         Ok(data)
     }
 
-    fn memflags(&mut self, fp: &FuncParser) -> PResult<MemFlags> {
+    fn memflags(&mut self, fp: &mut FuncParser) -> PResult<MemFlags> {
         let mut flags = MemFlags::new();
         while let Some(Tok::Ident(w)) = self.peek() {
             if let Some(r) = self.entity_number(w, "region") {
-                if !fp.declared.has("region", r) {
-                    return Err(self.err("a declared alias region"));
-                }
+                self.check_declared(fp, "region", r, self.pos, "a declared alias region")?;
                 flags.set_alias_region(Some(AliasRegion::from_u32(r)));
             } else if !flags.set_by_name(w) {
                 if matches!(w, "little" | "big") {
@@ -1596,6 +1610,9 @@ pub(crate) struct FuncParser {
     /// First reference (token index) of each block.
     block_refs: HashMap<Block, usize>,
     aliases: Vec<(Value, Value, usize)>,
+    in_preamble: bool,
+    /// Preamble references to check at its end: kind, number, token, what.
+    pending_refs: Vec<(&'static str, u32, usize, &'static str)>,
     /// (type-variable operand, suffix type, suffix token) to check.
     suffix_checks: Vec<(Value, Type, usize)>,
     declared: Declared,
