@@ -37,9 +37,8 @@ pub fn directives(comments: &[Comment]) -> Result<Vec<Directive>, String> {
             (Kind::Nextln, r)
         } else if let Some(r) = t.strip_prefix("not:") {
             (Kind::Not, r)
-        } else if t.starts_with("regex:") {
-            continue;
         } else {
+            // `regex:` definitions and ordinary comments.
             continue;
         };
         let pattern = rest.trim().to_string();

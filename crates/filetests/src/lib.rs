@@ -458,6 +458,9 @@ pub fn check_verifier_annotations(f: &ParsedFunction) -> Vec<String> {
 
 // ----- run directives -----
 
+/// Runs a function (named without `%`) on arguments; returns its results.
+pub type Exec<'a> = dyn FnMut(&str, &[DataValue]) -> Result<Vec<DataValue>, String> + 'a;
+
 /// A failed `; run:` check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
@@ -482,7 +485,7 @@ fn show_values(vs: &[DataValue]) -> String {
 pub fn check_run_directives(
     path: &str,
     directives: &[RunDirective],
-    exec: &mut dyn FnMut(&str, &[DataValue]) -> Result<Vec<DataValue>, String>,
+    exec: &mut Exec<'_>,
 ) -> Vec<Failure> {
     let mut out = Vec::new();
     for d in directives {
@@ -548,10 +551,7 @@ pub fn check_run_directives(
 
 /// Evaluates the run directives of every function of `file`; directives
 /// that failed to parse are failures too.
-pub fn check_file_run_directives(
-    file: &TestFile,
-    exec: &mut dyn FnMut(&str, &[DataValue]) -> Result<Vec<DataValue>, String>,
-) -> Vec<Failure> {
+pub fn check_file_run_directives(file: &TestFile, exec: &mut Exec<'_>) -> Vec<Failure> {
     let mut out = Vec::new();
     for f in &file.functions {
         for e in &f.directive_errors {

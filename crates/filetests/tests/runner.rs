@@ -83,7 +83,9 @@ fn panics_become_failures() {
     let mut r = Runner::with_builtin();
     r.register(Box::new(Boom));
     let mut out = Vec::new();
-    let sum = r.run_paths(&[dir.clone()], None, &mut out).unwrap();
+    let sum = r
+        .run_paths(std::slice::from_ref(&dir), None, &mut out)
+        .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert_eq!(
         sum,

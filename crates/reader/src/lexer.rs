@@ -254,7 +254,7 @@ pub fn tokenize<'a>(
 
 fn describe_char(src: &str, i: usize) -> String {
     match src.get(i..).and_then(|s| s.chars().next()) {
-        Some(ch) if ch == '\n' => "end of line".into(),
+        Some('\n') => "end of line".into(),
         Some(ch) => format!("{ch:?}"),
         None => "end of file".into(),
     }
@@ -274,12 +274,11 @@ fn scan_number(b: &[u8], mut i: usize) -> usize {
     let word_start = i;
     while i < b.len() {
         let c = b[i];
-        if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
-            i += 1;
-        } else if (c == b'-' || c == b'+')
+        let plain = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+        let exponent_sign = (c == b'-' || c == b'+')
             && i > word_start
-            && (matches!(b[i - 1], b'p' | b'P') || (!hex && matches!(b[i - 1], b'e' | b'E')))
-        {
+            && (matches!(b[i - 1], b'p' | b'P') || (!hex && matches!(b[i - 1], b'e' | b'E')));
+        if plain || exponent_sign {
             i += 1;
         } else {
             break;

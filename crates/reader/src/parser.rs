@@ -401,10 +401,7 @@ impl<'a> Parser<'a> {
     }
 
     fn preamble(&mut self, fp: &mut FuncParser) -> PResult<()> {
-        loop {
-            let Some(Tok::Ident(word)) = self.peek() else {
-                break;
-            };
+        while let Some(Tok::Ident(word)) = self.peek() {
             if self.peek_at(1) != Some(Tok::Equal) {
                 break;
             }
@@ -499,7 +496,14 @@ impl<'a> Parser<'a> {
     /// In the preamble, declarations may refer to later ones (Cranelift
     /// prints `dss` before the `dt` it uses): references are checked at
     /// its end. In the body, everything must already be declared.
-    fn check_declared(&self, fp: &mut FuncParser, kind: &'static str, n: u32, idx: usize, what: &'static str) -> PResult<()> {
+    fn check_declared(
+        &self,
+        fp: &mut FuncParser,
+        kind: &'static str,
+        n: u32,
+        idx: usize,
+        what: &'static str,
+    ) -> PResult<()> {
         if fp.in_preamble {
             fp.pending_refs.push((kind, n, idx, what));
             Ok(())
