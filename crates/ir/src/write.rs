@@ -651,3 +651,94 @@ fn write_constant_notes(w: &mut dyn Write, dfg: &DataFlowGraph, inst: Inst) -> f
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::immediates::Imm64;
+    use crate::srcloc::SourceLoc;
+
+    /// Builds `block0(v0: i32) { v1 = iconst.i32 -1; v2 = iadd v0, v1 }`
+    /// then `block1 { v3 = iadd v2, v2; return v3 }`.
+    fn sample() -> (Function, [Inst; 4]) {
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params.push(AbiParam::new(Type::I32));
+        sig.returns.push(AbiParam::new(Type::I32).sext());
+        let mut f = Function::with_name_signature(crate::UserFuncName::testcase("t"), sig);
+        let b0 = f.dfg.make_block();
+        let b1 = f.dfg.make_block();
+        f.layout.append_block(b0);
+        f.layout.append_block(b1);
+        let v0 = f.dfg.append_block_param(b0, Type::I32);
+        let i0 = f.dfg.make_inst(InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm: Imm64(0xffff_ffff),
+        });
+        f.dfg.make_inst_results(i0, Type::I32);
+        let v1 = f.dfg.first_result(i0).unwrap();
+        let i1 = f.dfg.make_inst(InstructionData::Binary {
+            opcode: Opcode::Iadd,
+            args: [v0, v1],
+        });
+        f.dfg.make_inst_results(i1, Type::I32);
+        let v2 = f.dfg.first_result(i1).unwrap();
+        let i2 = f.dfg.make_inst(InstructionData::Binary {
+            opcode: Opcode::Iadd,
+            args: [v2, v2],
+        });
+        f.dfg.make_inst_results(i2, Type::I32);
+        let v3 = f.dfg.first_result(i2).unwrap();
+        let args = f.dfg.make_value_list(&[v3]);
+        let i3 = f.dfg.make_inst(InstructionData::MultiAry {
+            opcode: Opcode::Return,
+            args,
+        });
+        for (i, b) in [(i0, b0), (i1, b0), (i2, b1), (i3, b1)] {
+            f.layout.append_inst(i, b);
+        }
+        (f, [i0, i1, i2, i3])
+    }
+
+    #[test]
+    fn suffixes_notes_and_layout() {
+        let (f, _) = sample();
+        assert_eq!(
+            f.to_string(),
+            "function %t(i32) -> i32 sext system_v {\n\
+             block0(v0: i32):\n\
+             \x20   v1 = iconst.i32 -1\n\
+             \x20   v2 = iadd v0, v1  ; v1 = -1\n\
+             \n\
+             block1:\n\
+             \x20   v3 = iadd.i32 v2, v2\n\
+             \x20   return v3\n\
+             }\n"
+        );
+    }
+
+    #[test]
+    fn srclocs_aliases_and_preamble() {
+        let (mut f, [i0, i1, ..]) = sample();
+        f.set_srcloc(i0, SourceLoc::new(0x100));
+        f.set_srcloc(i1, SourceLoc::new(0x1ff));
+        // Moving the base moves every absolute location.
+        f.params.set_base_srcloc(SourceLoc::new(0x200));
+        let v2 = f.dfg.first_result(i1).unwrap();
+        let alias = Value::from_u32(9);
+        f.dfg.make_value_alias(alias, v2);
+        f.stencil.create_sized_stack_slot(StackSlotData::new(8, 3));
+        f.stencil.create_global_value(GlobalValueData::VMContext);
+        let text = f.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "    ss0 = explicit_slot 8, align = 8");
+        assert_eq!(lines[2], "    gv0 = vmctx");
+        assert_eq!(lines[3], "");
+        assert_eq!(lines[4], format!("{:32}block0(v0: i32):", ""));
+        assert_eq!(lines[5], format!("{:36}v1 = iconst.i32 -1", "@0200"));
+        assert_eq!(
+            lines[6],
+            format!("{:36}v2 = iadd v0, v1  ; v1 = -1", "@02ff")
+        );
+        assert_eq!(lines[7], format!("{:36}v9 -> v2", ""));
+    }
+}

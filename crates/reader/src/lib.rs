@@ -184,6 +184,7 @@ pub fn parse_test(text: &str, path: &str) -> Result<TestFile, ParseError> {
         .map_err(|e| src.error(e.line, e.col, e.expected, e.found))?;
     let eof_line = text.lines().count().max(1);
     let mut p = Parser::new(toks, src, eof_line);
+    p.default_call_conv = default_call_conv(&file.targets);
     let mut funcs = Vec::new();
     while !p.at_end() {
         funcs.push(p.function()?);
@@ -232,6 +233,33 @@ pub fn parse_test(text: &str, path: &str) -> Result<TestFile, ParseError> {
         file.functions[i].directive_errors = errs;
     }
     Ok(file)
+}
+
+/// Like Cranelift: signatures without a calling convention get the ISA's
+/// default when the file names exactly one target, else `fast`.
+fn default_call_conv(targets: &[Target]) -> kiln_ir::CallConv {
+    match targets {
+        [t] if matches!(t.isa.as_str(), "x86_64" | "aarch64" | "riscv64" | "s390x") => {
+            kiln_ir::CallConv::SystemV
+        }
+        _ => kiln_ir::CallConv::Fast,
+    }
+}
+
+/// Parses the single function in `text`.
+pub fn parse_function(text: &str) -> Result<Function, ParseError> {
+    let mut fs = parse_test(text, "<input>")?;
+    match fs.functions.len() {
+        1 => Ok(fs.functions.remove(0).func),
+        n => Err(ParseError {
+            file: "<input>".into(),
+            line: 1,
+            col: 1,
+            expected: "exactly one function".into(),
+            found: format!("{n}"),
+            source_line: text.lines().next().unwrap_or("").to_string(),
+        }),
+    }
 }
 
 /// Parses every function in `text` (headers and directives are ignored).

@@ -33,6 +33,8 @@ pub(crate) struct Parser<'a> {
     pub eof_line: usize,
     /// The dynamic vector type each `dtN` of the current function names.
     dyn_types: HashMap<u32, Type>,
+    /// The calling convention of signatures that name none.
+    pub default_call_conv: CallConv,
 }
 
 /// What kind of thing an entity number names, for messages.
@@ -57,6 +59,7 @@ impl<'a> Parser<'a> {
             max_entity,
             eof_line,
             dyn_types: HashMap::new(),
+            default_call_conv: CallConv::Fast,
         }
     }
 
@@ -263,7 +266,7 @@ impl<'a> Parser<'a> {
     // ----- Signatures and names -----
 
     pub fn signature(&mut self) -> PResult<Signature> {
-        let mut sig = Signature::default();
+        let mut sig = Signature::new(self.default_call_conv);
         self.expect(Tok::LPar, "'(' to start a signature")?;
         if !self.eat(Tok::RPar) {
             loop {

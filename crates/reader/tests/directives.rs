@@ -135,6 +135,39 @@ fn headers_and_directives() {
 }
 
 #[test]
+fn default_calling_convention_follows_a_single_target() {
+    let one = parse_test(
+        "target x86_64\nfunction %f() {\nblock0:\n    return\n}\n",
+        "c.clif",
+    )
+    .unwrap();
+    assert_eq!(
+        one.functions[0].func.signature.call_conv,
+        kiln_ir::CallConv::SystemV
+    );
+    let two = parse_test(
+        "target x86_64\ntarget aarch64\nfunction %f() {\nblock0:\n    return\n}\n",
+        "c.clif",
+    )
+    .unwrap();
+    assert_eq!(
+        two.functions[0].func.signature.call_conv,
+        kiln_ir::CallConv::Fast
+    );
+    let explicit = parse_test(
+        "target x86_64\nfunction %f() tail {\nblock0:\n    return\n}\n",
+        "c.clif",
+    )
+    .unwrap();
+    assert_eq!(
+        explicit.functions[0].func.signature.call_conv,
+        kiln_ir::CallConv::Tail
+    );
+    assert!(kiln_reader::parse_function("function %f() {\nblock0:\n    return\n}\n").is_ok());
+    assert!(kiln_reader::parse_function("").is_err());
+}
+
+#[test]
 fn out_of_range_run_values_are_errors() {
     let t = parse_test("function %f(i8) -> i8 {\nblock0(v0: i8):\n    return v0\n}\n; run: %f(256) == 0\n; run: %f(255) == -1\n", "r.clif").unwrap();
     let f = &t.functions[0];
