@@ -1115,6 +1115,25 @@ impl<'a> Parser<'a> {
                 }
             }
         };
+        // Integer immediates are stored zero-extended from the controlling
+        // type's width (`iconst.i32 -1` and `iconst.i32 0xffff_ffff` are
+        // the same instruction); values that fit neither the signed nor
+        // the unsigned range of the type are errors.
+        let mut data = data;
+        if let InstructionData::UnaryImm { imm, .. } = &mut data {
+            let bits = ctrl.bits();
+            if (1..64).contains(&bits) {
+                let v = imm.0 as i128;
+                if v < -(1i128 << (bits - 1)) || v >= (1i128 << bits) {
+                    return Err(self.err_at(
+                        op_idx + 3,
+                        format!("an immediate that fits in {ctrl}"),
+                        format!("{}", imm.0),
+                    ));
+                }
+                imm.0 = (imm.0 as u64 & ((1u64 << bits) - 1)) as i64;
+            }
+        }
         let dfg = &mut fp.func.stencil.dfg;
         let inst = dfg.make_inst(data);
         let Some(types) = dfg.result_types(inst, ctrl) else {

@@ -146,6 +146,33 @@ fn positions() {
 }
 
 #[test]
+fn iconst_immediates_are_canonical() {
+    at(
+        "function %f() {\nblock0:\n    v0 = iconst.i8 300\n}",
+        3,
+        20,
+        "fits in i8",
+    );
+    at(
+        "function %f() {\nblock0:\n    v0 = iconst.i8 -129\n}",
+        3,
+        20,
+        "fits in i8",
+    );
+    let a = kiln_reader::parse_function(
+        "function %f() -> i8 {\nblock0:\n    v0 = iconst.i8 -1\n    return v0\n}",
+    )
+    .unwrap();
+    let b = kiln_reader::parse_function(
+        "function %f() -> i8 {\nblock0:\n    v0 = iconst.i8 0xff\n    return v0\n}",
+    )
+    .unwrap();
+    assert_eq!(a.dfg.insts, b.dfg.insts);
+    assert_eq!(a.to_string(), b.to_string());
+    assert!(a.to_string().contains("v0 = iconst.i8 -1\n"));
+}
+
+#[test]
 fn no_trailing_junk_in_headers() {
     at("test\n", 1, 5, "test kind");
     at("target\n", 1, 7, "ISA");
