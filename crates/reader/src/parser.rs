@@ -1563,31 +1563,64 @@ impl<'a> Parser<'a> {
 
     /// Checks forward references and resolves deferred aliases.
     fn finish(&mut self, fp: &mut FuncParser) -> PResult<()> {
-        // Aliases whose original was defined later in the text.
-        let mut pending: Vec<(Value, Value, usize)> = fp
+        // Aliases: resolve those whose original was defined later in the
+        // text, in dependency order, in linear time; reject cycles, aliases
+        // of undefined values and chains deeper than MAX_ALIAS_DEPTH (which
+        // would make every later alias lookup slow).
+        const MAX_ALIAS_DEPTH: u32 = 100;
+        let original: HashMap<Value, (Value, usize)> = fp
             .aliases
             .iter()
-            .copied()
-            .filter(|&(a, _, _)| matches!(fp.func.stencil.dfg.values[a], ValueData::Unused))
+            .map(|&(a, o, idx)| (a, (o, idx)))
             .collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            pending.retain(|&(a, o, _)| {
-                let dfg = &mut fp.func.stencil.dfg;
-                if dfg.value_def(o).is_some() {
-                    dfg.make_value_alias(a, o);
-                    false
-                } else {
-                    true
+        let mut depth: HashMap<Value, u32> = HashMap::new();
+        for &(a, _, _) in &fp.aliases {
+            let mut path: Vec<Value> = Vec::new();
+            let mut cur = a;
+            let base = loop {
+                if let Some(&d) = depth.get(&cur) {
+                    break d;
                 }
-            });
-            if pending.len() == before {
-                let (a, o, idx) = pending[0];
-                return Err(self.err_at(
-                    idx,
-                    format!("an alias of a defined value ({o} is not defined)"),
-                    format!("'{a} -> {o}'"),
-                ));
+                match original.get(&cur) {
+                    Some(&(o, idx)) => {
+                        if path.contains(&cur) || path.len() as u32 > MAX_ALIAS_DEPTH {
+                            return Err(self.err_at(
+                                idx,
+                                "an alias chain without cycles, at most 100 deep",
+                                format!("'{cur} -> {o}'"),
+                            ));
+                        }
+                        path.push(cur);
+                        cur = o;
+                    }
+                    None => {
+                        if fp.func.stencil.dfg.value_def(cur).is_none() {
+                            let (o, idx) = original[path.last().unwrap_or(&a)];
+                            return Err(self.err_at(
+                                idx,
+                                format!("an alias of a defined value ({o} is not defined)"),
+                                format!("'{} -> {o}'", path.last().unwrap_or(&a)),
+                            ));
+                        }
+                        break 0;
+                    }
+                }
+            };
+            for (k, &p) in path.iter().rev().enumerate() {
+                let d = base + k as u32 + 1;
+                if d > MAX_ALIAS_DEPTH {
+                    let (o, idx) = original[&p];
+                    return Err(self.err_at(
+                        idx,
+                        "an alias chain at most 100 deep",
+                        format!("'{p} -> {o}'"),
+                    ));
+                }
+                depth.insert(p, d);
+                let dfg = &mut fp.func.stencil.dfg;
+                if matches!(dfg.values[p], ValueData::Unused) {
+                    dfg.make_value_alias(p, original[&p].0);
+                }
             }
         }
         // A type suffix must agree with the type-variable operand.
