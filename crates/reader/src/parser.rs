@@ -387,6 +387,8 @@ impl<'a> Parser<'a> {
             aliases: Vec::new(),
             suffix_checks: Vec::new(),
             in_preamble: true,
+            constant_index: HashMap::new(),
+            constants_indexed: 0,
             pending_refs: Vec::new(),
             declared: Declared::default(),
             locs: FunctionLocations {
@@ -1214,15 +1216,15 @@ impl<'a> Parser<'a> {
                                 .ok_or_else(|| self.err("a type suffix before a vector literal"))?;
                             self.constant_literal(Some(ty))?
                         };
-                        let dfg = &mut fp.func.stencil.dfg;
-                        let existing = dfg
-                            .constants
-                            .iter()
-                            .find(|(_, d)| **d == data)
-                            .map(|(c, _)| c);
-                        match existing {
-                            Some(c) => c,
-                            None => dfg.constants.push(data),
+                        // Equal literals share one constant, as in Cranelift's pool.
+                        let consts = &fp.func.stencil.dfg.constants;
+                        for (c, d) in consts.iter().skip(fp.constants_indexed) {
+                            fp.constant_index.entry(d.clone()).or_insert(c);
+                        }
+                        fp.constants_indexed = consts.len();
+                        match fp.constant_index.get(&data) {
+                            Some(&c) => c,
+                            None => fp.func.stencil.dfg.constants.push(data),
                         }
                     }
                 };
@@ -1670,6 +1672,9 @@ pub(crate) struct FuncParser {
     block_refs: HashMap<Block, usize>,
     aliases: Vec<(Value, Value, usize)>,
     in_preamble: bool,
+    /// Constant data to handle, for sharing equal literals.
+    constant_index: HashMap<ConstantData, Constant>,
+    constants_indexed: usize,
     /// Preamble references to check at its end: kind, number, token, what.
     pending_refs: Vec<(&'static str, u32, usize, &'static str)>,
     /// (type-variable operand, suffix type, suffix token) to check.
