@@ -955,13 +955,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn exception_table(
-        &mut self,
-        fp: &mut FuncParser,
-        sig_idx: usize,
-        sig: SigRef,
-    ) -> PResult<ExceptionTable> {
-        let _ = sig_idx;
+    fn exception_table(&mut self, fp: &mut FuncParser, sig: SigRef) -> PResult<ExceptionTable> {
         let normal = self.block_call(fp)?;
         self.expect(Tok::Comma, "',' and the handler list")?;
         self.expect(Tok::LBracket, "'[' to start the handler list")?;
@@ -1397,10 +1391,9 @@ impl<'a> Parser<'a> {
                 let mut vals = Vec::new();
                 self.value_list_in_parens(fp, &mut vals)?;
                 comma(self)?;
-                let sidx = self.pos;
                 let sig = self.declared(fp, "sig", "signature (sigN)", SigRef::from_u32)?;
                 comma(self)?;
-                let exception = self.exception_table(fp, sidx, sig)?;
+                let exception = self.exception_table(fp, sig)?;
                 D::TryCall {
                     opcode,
                     func_ref,
@@ -1412,10 +1405,9 @@ impl<'a> Parser<'a> {
                 let mut vals = vec![self.use_value(fp)?];
                 self.value_list_in_parens(fp, &mut vals)?;
                 comma(self)?;
-                let sidx = self.pos;
                 let sig = self.declared(fp, "sig", "signature (sigN)", SigRef::from_u32)?;
                 comma(self)?;
-                let exception = self.exception_table(fp, sidx, sig)?;
+                let exception = self.exception_table(fp, sig)?;
                 D::TryCallIndirect {
                     opcode,
                     args: fp.func.stencil.dfg.make_value_list(&vals),
