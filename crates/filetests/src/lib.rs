@@ -12,6 +12,7 @@
 //! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
 //! [`check_run_directives`].
 
+pub mod cache;
 pub mod filecheck;
 
 use kiln_ir::{DataValue, Function, Inst};
@@ -79,6 +80,7 @@ impl Runner {
         let mut r = Self::empty();
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
+        r.register(Box::new(cache::CacheTest::new()));
         r
     }
 
