@@ -101,8 +101,11 @@ fn build_isa<'a>(
     lookup(flags, isa_flags).map_err(|e| e.to_string())
 }
 
-/// Every (label, ISA) the file asks for; `Err` is a skip reason.
-fn targets(file: &TestFile) -> Vec<(String, Result<Arc<dyn TargetIsa>, String>)> {
+/// An ISA, or why there is none (a skip reason).
+type IsaOrSkip = Result<Arc<dyn TargetIsa>, String>;
+
+/// Every (label, ISA) the file asks for.
+fn targets(file: &TestFile) -> Vec<(String, IsaOrSkip)> {
     if file.targets.is_empty() {
         return vec![(
             "target x86_64".to_string(),
