@@ -10,11 +10,12 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 usage:
   kiln cat FILE...                 parse every function and print it back
   kiln test [--test KIND] PATH...  run filetests in files or folders
+  kiln cache stats|clear           inspect or empty the on-disk compilation cache
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
 `N passed, N failed, N skipped`; it exits with status 1 if anything failed.
-Supported test kinds: cat, verifier (others are skipped with their reason).
+Supported test kinds: cat, verifier, cache (others are skipped with their reason).
 ";
 
 fn main() -> ExitCode {
@@ -31,7 +32,8 @@ fn main() -> ExitCode {
         "cat" => cmd_cat(rest),
         "test" => cmd_test(rest),
         // ----- Commands other layers add (keep this block together) -----
-        "key" | "run" | "compile" | "bench" | "cache" => {
+        "cache" => kiln::cli::cache::cmd_cache(rest),
+        "key" | "run" | "compile" | "bench" => {
             eprintln!("kiln: `{cmd}` is not available yet");
             ExitCode::from(2)
         }
