@@ -11,6 +11,7 @@ usage:
   kiln cat FILE...                 parse every function and print it back
   kiln test [--test KIND] PATH...  run filetests in files or folders
   kiln cache stats|clear           inspect or empty the on-disk compilation cache
+  kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line)
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
@@ -33,6 +34,9 @@ fn main() -> ExitCode {
         "test" => cmd_test(rest),
         // ----- Commands other layers add (keep this block together) -----
         "cache" => kiln::cli::cache::cmd_cache(rest),
+        "bench" if rest.first().is_some_and(|s| s == "cache") => {
+            kiln::cli::bench_cache::cmd_bench_cache(&rest[1..])
+        }
         "key" | "run" | "compile" | "bench" => {
             eprintln!("kiln: `{cmd}` is not available yet");
             ExitCode::from(2)

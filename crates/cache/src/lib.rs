@@ -77,6 +77,7 @@ pub mod directory;
 pub mod entry;
 mod key;
 pub mod memory;
+pub mod mock;
 mod stats;
 pub mod stencil_key;
 pub mod write_behind;

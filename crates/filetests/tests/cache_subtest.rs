@@ -1,100 +1,17 @@
-//! `test cache` against a mock backend (the x86-64 lowering is not on main
-//! yet): the mock emits code from each instruction's opcode and result
-//! types, a relocation per call naming its callee, a trap record per
-//! `trap`, and a srcloc range per instruction, so a reload must carry the
+//! `test cache` against `kiln_cache::mock::MockIsa` (the x86-64 lowering
+//! is not on main yet): the mock emits a relocation per call naming its
+//! callee and a srcloc range per instruction, so a reload must carry the
 //! new function's names and source locations to equal a fresh compile.
 
-use kiln_codegen::compiled::{CompiledCode, Relocation, SrcLocRange, Stencil};
-use kiln_codegen::isa::TargetIsa;
-use kiln_codegen::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
-use kiln_codegen::result::CodegenResult;
-use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_cache::mock::MockIsa;
 use kiln_filetests::cache::{expectation, CacheTest, Expect};
 use kiln_filetests::{FileResult, Runner};
-use kiln_ir::{ExternalName, FunctionStencil, InstructionData, TestcaseName};
 use std::path::Path;
 use std::sync::Arc;
 
-struct Mock {
-    flags: Flags,
-    isa_flags: IsaFlags,
-}
-
-impl TargetIsa for Mock {
-    fn arch(&self) -> Arch {
-        Arch::X86_64
-    }
-    fn flags(&self) -> &Flags {
-        &self.flags
-    }
-    fn isa_flags(&self) -> &IsaFlags {
-        &self.isa_flags
-    }
-    fn compile_stencil(&self, s: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>> {
-        let mut out = CompiledCode {
-            code: Vec::new(),
-            relocs: Vec::new(),
-            traps: Vec::new(),
-            call_sites: Vec::new(),
-            srclocs: Vec::new(),
-            testcase_names: Vec::new(),
-            alignment: 16,
-            frame_size: 0,
-        };
-        for block in s.layout.blocks() {
-            for inst in s.layout.block_insts(block) {
-                let start = out.code.len() as u32;
-                let data = s.dfg.insts[inst];
-                out.code.push(data.opcode() as u8);
-                for v in s.dfg.inst_results(inst) {
-                    out.code
-                        .extend_from_slice(s.dfg.value_type(*v).to_string().as_bytes());
-                }
-                if let InstructionData::Call { func_ref, .. } = data {
-                    let target = match &s.dfg.ext_funcs[func_ref].name {
-                        ExternalName::User(r) => RelocTarget::User(*r),
-                        ExternalName::LibCall(l) => RelocTarget::LibCall(*l),
-                        ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
-                        ExternalName::TestCase(n) => {
-                            out.testcase_names.push(TestcaseName::clone(n));
-                            RelocTarget::TestCase(out.testcase_names.len() as u32 - 1)
-                        }
-                    };
-                    out.code.push(0xe8);
-                    out.relocs.push(Relocation {
-                        offset: out.code.len() as u32,
-                        kind: Reloc::X86CallPCRel4,
-                        target,
-                        addend: -4,
-                    });
-                    out.code.extend_from_slice(&[0; 4]);
-                    out.call_sites.push(MachCallSite {
-                        ret_addr: out.code.len() as u32,
-                    });
-                }
-                if let InstructionData::Trap { code, .. } = data {
-                    out.traps.push(MachTrap {
-                        offset: start,
-                        code,
-                    });
-                }
-                out.srclocs.push(SrcLocRange {
-                    start,
-                    end: out.code.len() as u32,
-                    loc: s.rel_srcloc(inst),
-                });
-            }
-        }
-        Ok(out)
-    }
-}
-
 fn runner() -> Runner {
     let mut r = Runner::empty();
-    r.register(Box::new(CacheTest::with_isa(Arc::new(Mock {
-        flags: Flags::default(),
-        isa_flags: IsaFlags::baseline(Arch::X86_64),
-    }))));
+    r.register(Box::new(CacheTest::with_isa(Arc::new(MockIsa::new()))));
     r
 }
 

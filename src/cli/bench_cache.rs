@@ -1,0 +1,651 @@
+//! `kiln bench cache`: the compilation cache measured like peer-bench's
+//! `cache` command, ending with the same `RESULT cache ...` line.
+//!
+//! Passes over the corpus (functions that fail to compile are left out),
+//! each with an in-memory store:
+//! - plain: `compile_function`, no cache (reference);
+//! - cold: a fresh store per iteration (misses: key, compile, encode, store);
+//! - warm: the store filled by the cold pass (hits);
+//! - renamed: every function's name and every user external name changed
+//!   (parameters only): all must hit;
+//! - edit1: one instruction changed in one function (an `iconst` immediate
+//!   ^ 1, else `iadd` <-> `isub`): exactly one miss expected.
+//!
+//! Every hit is checked against the plain compile of the same function:
+//! the whole final code (bytes, relocations with resolved names, traps,
+//! call sites, source locations) must be equal; the count of differences
+//! is printed as `code mismatches`.
+
+use kiln_cache::{compile_with_cache, CacheKvStore, CacheOutcome, MemoryStore};
+use kiln_codegen::compiled::{CompiledCode, Final};
+use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
+use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_ir::{
+    ExternalName, Function, GlobalValueData, InstructionData, Opcode, UserExternalName,
+    UserFuncName,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const USAGE: &str = "\
+kiln bench cache [--opt none|speed] [--iters N] [--verify] [--all-files]
+                 [--set NAME[=VALUE]]... FILE|DIR|@LIST...
+  Measures compile_with_cache with an in-memory store (plain, cold, warm,
+  renamed names table, one instruction edited) and prints peer-bench's
+  `RESULT cache ...` line. Target: x86_64 (files whose `target` lines name
+  only other targets are skipped unless --all-files).";
+
+/// Options of one run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub opt_level: Option<String>,
+    pub iters: usize,
+    pub verify: bool,
+    pub all_files: bool,
+    pub sets: Vec<(String, Option<String>)>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            opt_level: Some("speed".into()),
+            iters: 5,
+            verify: false,
+            all_files: false,
+            sets: Vec::new(),
+        }
+    }
+}
+
+/// A loaded corpus: functions with their file's ISA.
+pub struct Corpus {
+    pub funcs: Vec<(Function, Arc<dyn TargetIsa>)>,
+    /// `name in file`, for reports.
+    pub names: Vec<String>,
+    pub files: usize,
+    pub skipped_files: Vec<(PathBuf, String)>,
+    pub parse_errors: Vec<(PathBuf, String)>,
+}
+
+/// Expands FILE, DIR (every `.clif` below it) and `@LIST` (one path per
+/// line, relative to the list's folder) arguments.
+pub fn collect_paths(args: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for a in args {
+        if let Some(list) = a.strip_prefix('@') {
+            let base = Path::new(list).parent().unwrap_or(Path::new("."));
+            if let Ok(text) = std::fs::read_to_string(list) {
+                for line in text.lines().map(str::trim) {
+                    if !line.is_empty() && !line.starts_with('#') {
+                        out.push(base.join(line));
+                    }
+                }
+            }
+        } else {
+            let p = PathBuf::from(a);
+            if p.is_dir() {
+                kiln_filetests::collect_clif(&p, &mut out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn build_isa<'a>(
+    settings: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    words: &[String],
+    opts: &BenchOptions,
+) -> Result<Box<dyn TargetIsa>, String> {
+    let mut flags = Flags::default();
+    for (name, value) in settings {
+        // Like peer-bench: a file setting Kiln does not know is ignored.
+        let _ = flags.set(name, value);
+    }
+    if let Some(o) = &opts.opt_level {
+        flags
+            .set("opt_level", Some(o))
+            .map_err(|e| format!("--opt {o}: {e}"))?;
+    }
+    flags.enable_verifier = opts.verify;
+    for (name, value) in &opts.sets {
+        flags
+            .set(name, value.as_deref())
+            .map_err(|e| format!("--set {name}: {e}"))?;
+    }
+    let mut isa_flags = IsaFlags::baseline(Arch::X86_64);
+    for w in words {
+        let (name, value) = match w.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (w.as_str(), None),
+        };
+        isa_flags
+            .set(name, value)
+            .map_err(|e| format!("target flag {w}: {e}"))?;
+    }
+    lookup(flags, isa_flags).map_err(|e| e.to_string())
+}
+
+/// Turns references by test-case name to functions of the same file into
+/// user names `u0:N` (N = `first_index` + position in the file) and names
+/// every function `u0:N`, as an embedder would (and as peer-bench does).
+pub fn normalize_names(funcs: &mut [Function], first_index: u32) {
+    let by_name: HashMap<String, u32> = funcs
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.to_string(), first_index + i as u32))
+        .collect();
+    let lookup_tc = |name: &ExternalName| match name {
+        ExternalName::TestCase(tc) => by_name.get(&format!("{tc}")).copied(),
+        _ => None,
+    };
+    for (i, f) in funcs.iter_mut().enumerate() {
+        let renames: Vec<_> = f
+            .stencil
+            .dfg
+            .ext_funcs
+            .iter()
+            .filter_map(|(r, ext)| lookup_tc(&ext.name).map(|idx| (r, idx)))
+            .collect();
+        for (r, idx) in renames {
+            let nr = f
+                .params
+                .ensure_user_func_name(UserExternalName::new(0, idx));
+            f.stencil.dfg.ext_funcs[r].name = ExternalName::User(nr);
+        }
+        let gv_renames: Vec<_> = f
+            .stencil
+            .global_values
+            .iter()
+            .filter_map(|(gv, data)| match data {
+                GlobalValueData::Symbol { name, .. } => lookup_tc(name).map(|idx| (gv, idx)),
+                _ => None,
+            })
+            .collect();
+        for (gv, idx) in gv_renames {
+            let nr = f
+                .params
+                .ensure_user_func_name(UserExternalName::new(0, idx));
+            if let GlobalValueData::Symbol { name, .. } = &mut f.stencil.global_values[gv] {
+                *name = ExternalName::User(nr);
+            }
+        }
+        f.name = UserFuncName::user(0, first_index + i as u32);
+    }
+}
+
+/// Loads `paths` for x86-64 with `opts`.
+pub fn load_corpus(paths: &[PathBuf], opts: &BenchOptions) -> Corpus {
+    let mut c = Corpus {
+        funcs: Vec::new(),
+        names: Vec::new(),
+        files: 0,
+        skipped_files: Vec::new(),
+        parse_errors: Vec::new(),
+    };
+    let mut next = 0u32;
+    for p in paths {
+        let text = match std::fs::read(p) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                c.parse_errors.push((p.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let file = match kiln_reader::parse_test(&text, &p.display().to_string()) {
+            Ok(f) => f,
+            Err(e) => {
+                c.parse_errors.push((p.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let target = file.targets.iter().find(|t| t.isa == "x86_64");
+        if !opts.all_files && !file.targets.is_empty() && target.is_none() {
+            c.skipped_files
+                .push((p.clone(), "no `target x86_64` line".into()));
+            continue;
+        }
+        let settings = target.map_or(&file.settings, |t| &t.settings);
+        let words = target.map_or(&[][..], |t| &t.flags[..]);
+        let isa: Arc<dyn TargetIsa> = match build_isa(
+            settings
+                .iter()
+                .map(|s| (s.name.as_str(), s.value.as_deref())),
+            words,
+            opts,
+        ) {
+            Ok(i) => Arc::from(i),
+            Err(e) => {
+                c.skipped_files.push((p.clone(), format!("ISA: {e}")));
+                continue;
+            }
+        };
+        c.files += 1;
+        let mut funcs: Vec<Function> = file.functions.into_iter().map(|f| f.func).collect();
+        for f in &funcs {
+            c.names.push(format!("{} in {}", f.name, p.display()));
+        }
+        normalize_names(&mut funcs, next);
+        next += funcs.len() as u32;
+        c.funcs
+            .extend(funcs.into_iter().map(|f| (f, Arc::clone(&isa))));
+    }
+    c
+}
+
+/// Changes the names table of a function without touching its stencil:
+/// a new function name, and every user external name moved by `salt`.
+pub fn rename_params(f: &mut Function, salt: u32) {
+    f.name = match &f.name {
+        UserFuncName::User(u) => UserFuncName::user(u.namespace + 1, u.index.wrapping_add(salt)),
+        UserFuncName::Testcase(_) => UserFuncName::user(7, salt),
+    };
+    let names: Vec<_> = f.params.user_named_funcs().collect();
+    // Move every name first to a namespace no original uses, so no new
+    // name collides with an old one still in the table.
+    for (r, n) in names {
+        f.params.reset_user_func_name(
+            r,
+            UserExternalName::new(n.namespace ^ 0x8000_0000, n.index.wrapping_add(salt)),
+        );
+    }
+}
+
+/// Changes exactly one instruction: bit 0 of the first `iconst`
+/// immediate, else the first `iadd` <-> `isub`. False if there is none.
+pub fn edit_one_inst(f: &mut Function) -> bool {
+    let insts: Vec<_> = f
+        .stencil
+        .layout
+        .blocks()
+        .flat_map(|b| f.stencil.layout.block_insts(b).collect::<Vec<_>>())
+        .collect();
+    for &inst in &insts {
+        if let InstructionData::UnaryImm {
+            opcode: Opcode::Iconst,
+            imm,
+        } = &mut f.stencil.dfg.insts[inst]
+        {
+            imm.0 ^= 1;
+            return true;
+        }
+    }
+    for &inst in &insts {
+        if let InstructionData::Binary { opcode, .. } = &mut f.stencil.dfg.insts[inst] {
+            match *opcode {
+                Opcode::Iadd => *opcode = Opcode::Isub,
+                Opcode::Isub => *opcode = Opcode::Iadd,
+                _ => continue,
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// The figures of one run.
+#[derive(Clone, Debug, Default)]
+pub struct CacheBench {
+    pub funcs: usize,
+    pub failed: usize,
+    pub plain: Duration,
+    pub cold: Duration,
+    pub warm: Duration,
+    pub per_miss: Duration,
+    pub per_hit: Duration,
+    pub cold_hits: usize,
+    pub cold_misses: usize,
+    pub warm_hits: usize,
+    pub warm_misses: usize,
+    pub warm_mismatches: usize,
+    pub renamed_time: Duration,
+    pub renamed_hits: usize,
+    pub renamed_misses: usize,
+    pub renamed_mismatches: usize,
+    /// The function whose instruction was edited.
+    pub edited: Option<String>,
+    pub edit_hits: usize,
+    pub edit_misses: usize,
+    pub errors: usize,
+    pub store_entries: usize,
+    pub store_bytes: u64,
+}
+
+#[derive(Default)]
+struct Pass {
+    time: Duration,
+    hit_time: Duration,
+    miss_time: Duration,
+    hits: usize,
+    misses: usize,
+    errors: usize,
+    mismatches: usize,
+}
+
+fn run_pass(
+    funcs: &[(Function, Arc<dyn TargetIsa>)],
+    store: &dyn CacheKvStore,
+    expect: Option<&[CompiledCode<Final>]>,
+) -> Pass {
+    let mut r = Pass::default();
+    for (i, (f, isa)) in funcs.iter().enumerate() {
+        let t0 = Instant::now();
+        let res = compile_with_cache(&**isa, f, store);
+        let dt = t0.elapsed();
+        r.time += dt;
+        match res {
+            Ok((code, CacheOutcome::Hit)) => {
+                r.hit_time += dt;
+                r.hits += 1;
+                if expect.is_some_and(|e| e[i] != code) {
+                    r.mismatches += 1;
+                }
+            }
+            Ok(_) => {
+                r.miss_time += dt;
+                r.misses += 1;
+            }
+            Err(_) => r.errors += 1,
+        }
+    }
+    r
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    match v.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2,
+    }
+}
+
+fn per(d: Duration, n: usize) -> Duration {
+    d / u32::try_from(n.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Runs every pass over `funcs` (those that fail to compile, or panic, are
+/// left out first). `iters` >= 1.
+/// `names` has one report name per function.
+pub fn bench(
+    funcs: Vec<(Function, Arc<dyn TargetIsa>)>,
+    names: Vec<String>,
+    iters: usize,
+) -> CacheBench {
+    let iters = iters.max(1);
+    let mut b = CacheBench::default();
+    let mut kept = Vec::new();
+    let mut kept_names = Vec::new();
+    let mut expect = Vec::new();
+    let mut names = names.into_iter();
+    for (f, isa) in funcs {
+        let name = names.next().unwrap_or_default();
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compile_function(&*isa, &f)));
+        match r {
+            Ok(Ok(code)) => {
+                expect.push(code);
+                kept.push((f, isa));
+                kept_names.push(name);
+            }
+            _ => b.failed += 1,
+        }
+    }
+    let funcs = kept;
+    let names = kept_names;
+    b.funcs = funcs.len();
+
+    let mut plain_t = Vec::new();
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        for (f, isa) in &funcs {
+            std::hint::black_box(compile_function(&**isa, f).is_ok());
+        }
+        plain_t.push(t0.elapsed());
+    }
+    b.plain = median(&mut plain_t);
+
+    let mut cold_t = Vec::new();
+    let mut miss_each = Vec::new();
+    let mut store = MemoryStore::new();
+    for _ in 0..iters {
+        store = MemoryStore::new();
+        let r = run_pass(&funcs, &store, None);
+        cold_t.push(r.time);
+        miss_each.push(per(r.miss_time, r.misses));
+        b.cold_hits = r.hits;
+        b.cold_misses = r.misses;
+        b.errors += r.errors;
+    }
+    b.cold = median(&mut cold_t);
+    b.per_miss = median(&mut miss_each);
+    b.store_entries = store.len();
+    b.store_bytes = store.bytes();
+
+    let mut warm_t = Vec::new();
+    let mut hit_each = Vec::new();
+    for _ in 0..iters {
+        let r = run_pass(&funcs, &store, Some(&expect));
+        warm_t.push(r.time);
+        hit_each.push(per(r.hit_time, r.hits));
+        b.warm_hits = r.hits;
+        b.warm_misses = r.misses;
+        b.warm_mismatches = r.mismatches;
+        b.errors += r.errors;
+    }
+    b.warm = median(&mut warm_t);
+    b.per_hit = median(&mut hit_each);
+
+    // Renamed: the expected code is a plain compile of the renamed function.
+    let renamed: Vec<_> = funcs
+        .iter()
+        .map(|(f, isa)| {
+            let mut g = f.clone();
+            rename_params(&mut g, 1_000_003);
+            (g, Arc::clone(isa))
+        })
+        .collect();
+    let renamed_expect: Vec<_> = renamed
+        .iter()
+        .map(|(g, isa)| compile_function(&**isa, g).ok())
+        .collect();
+    let r = run_pass(&renamed, &store, None);
+    b.renamed_time = r.time;
+    b.renamed_hits = r.hits;
+    b.renamed_misses = r.misses;
+    // Check the renamed reloads outside the timed pass.
+    for ((g, isa), want) in renamed.iter().zip(&renamed_expect) {
+        let got = compile_with_cache(&**isa, g, &store).ok().map(|(c, _)| c);
+        if got.is_none() || got.as_ref() != want.as_ref() {
+            b.renamed_mismatches += 1;
+        }
+    }
+
+    let mut edited = funcs.clone();
+    for (i, (f, _)) in edited.iter_mut().enumerate() {
+        if edit_one_inst(f) {
+            b.edited = names.get(i).cloned();
+            break;
+        }
+    }
+    let store_e = MemoryStore::new();
+    for (f, isa) in &funcs {
+        let _ = compile_with_cache(&**isa, f, &store_e);
+    }
+    let r = run_pass(&edited, &store_e, None);
+    b.edit_hits = r.hits;
+    b.edit_misses = r.misses;
+    b
+}
+
+fn fmt_dur(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else if s >= 1e-6 {
+        format!("{:.3} us", s * 1e6)
+    } else {
+        format!("{:.1} ns", s * 1e9)
+    }
+}
+
+/// The report, ending with the `RESULT cache ...` line.
+pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
+    let n = b.funcs;
+    let rate = |hits: usize| hits as f64 / n.max(1) as f64;
+    let ratio = b.warm.as_secs_f64() / b.cold.as_secs_f64().max(1e-12);
+    let call_ratio = b.per_hit.as_secs_f64() / b.per_miss.as_secs_f64().max(1e-12);
+    let mut s = String::new();
+    s.push_str(&format!(
+        "plain compile (no cache):   {} total, {} per function (median of {iters})\n",
+        fmt_dur(b.plain),
+        fmt_dur(per(b.plain, n))
+    ));
+    s.push_str(&format!(
+        "cold (empty store):         {} total, {} per function; hits {} misses {} errors {}\n",
+        fmt_dur(b.cold),
+        fmt_dur(per(b.cold, n)),
+        b.cold_hits,
+        b.cold_misses,
+        b.errors
+    ));
+    s.push_str(&format!(
+        "warm (all hits):            {} total, {} per function; hits {} misses {} (hit rate {:.2}%), code mismatches {}\n",
+        fmt_dur(b.warm),
+        fmt_dur(per(b.warm, n)),
+        b.warm_hits,
+        b.warm_misses,
+        100.0 * rate(b.warm_hits),
+        b.warm_mismatches
+    ));
+    s.push_str(&format!(
+        "renamed names table:        {} total; hits {} misses {} (hit rate {:.2}%), code mismatches {}\n",
+        fmt_dur(b.renamed_time),
+        b.renamed_hits,
+        b.renamed_misses,
+        100.0 * rate(b.renamed_hits),
+        b.renamed_mismatches
+    ));
+    match &b.edited {
+        Some(name) => s.push_str(&format!(
+            "one instruction changed in one function ({name}): hits {} misses {} (expected misses: 1)\n",
+            b.edit_hits,
+            b.edit_misses
+        )),
+        None => s.push_str("one instruction changed: no function with an iconst/iadd/isub to edit\n"),
+    }
+    s.push_str(&format!(
+        "store: {} entries, {} bytes ({} bytes per entry)\n",
+        b.store_entries,
+        b.store_bytes,
+        b.store_bytes / b.store_entries.max(1) as u64
+    ));
+    s.push_str(&format!(
+        "per call: miss {}, hit {}; hit/miss time ratio {:.4} (a hit is {:.1}x faster)\n",
+        fmt_dur(b.per_miss),
+        fmt_dur(b.per_hit),
+        call_ratio,
+        1.0 / call_ratio.max(1e-12)
+    ));
+    s.push_str(&format!(
+        "whole corpus: warm/cold total time ratio {:.4}; cold-with-cache vs plain compile {:+.1}%\n",
+        ratio,
+        100.0 * (b.cold.as_secs_f64() / b.plain.as_secs_f64().max(1e-12) - 1.0)
+    ));
+    s.push_str(&format!(
+        "RESULT cache target=x86_64 opt={opt} funcs={n} plain_s={:.6} cold_s={:.6} warm_s={:.6} miss_us={:.3} hit_us={:.3} hit_miss_ratio={:.4} total_ratio={:.4} warm_hit_rate={:.4} renamed_hit_rate={:.4} edit1_misses={} store_bytes={}\n",
+        b.plain.as_secs_f64(),
+        b.cold.as_secs_f64(),
+        b.warm.as_secs_f64(),
+        b.per_miss.as_secs_f64() * 1e6,
+        b.per_hit.as_secs_f64() * 1e6,
+        call_ratio,
+        ratio,
+        rate(b.warm_hits),
+        rate(b.renamed_hits),
+        b.edit_misses,
+        b.store_bytes
+    ));
+    s
+}
+
+/// Parses the arguments of `kiln bench cache`.
+pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String> {
+    let mut o = BenchOptions::default();
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--opt" => o.opt_level = Some(value("--opt")?),
+            "--iters" => {
+                o.iters = value("--iters")?
+                    .parse()
+                    .map_err(|_| "--iters needs a number".to_string())?
+            }
+            "--set" => {
+                let v = value("--set")?;
+                o.sets.push(match v.split_once('=') {
+                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                    None => (v, None),
+                });
+            }
+            "--verify" => o.verify = true,
+            "--all-files" => o.all_files = true,
+            "--target" => {
+                let t = value("--target")?;
+                if t != "x86_64" {
+                    return Err(format!("--target {t}: only x86_64 is supported"));
+                }
+            }
+            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
+            _ => files.push(a.clone()),
+        }
+    }
+    if files.is_empty() {
+        return Err("expected FILE, DIR or @LIST".into());
+    }
+    Ok((o, files))
+}
+
+/// `kiln bench cache ARGS...`.
+pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
+    let (opts, files) = match parse_args(args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("kiln bench cache: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let paths = collect_paths(&files);
+    let corpus = load_corpus(&paths, &opts);
+    let b = bench(corpus.funcs, corpus.names, opts.iters);
+    let opt = opts.opt_level.as_deref().unwrap_or("file");
+    println!(
+        "kiln bench cache: kiln {}, target x86_64, opt_level={opt}",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "files: {} used, {} skipped, {} parse errors; functions: {} ({} failed to compile, left out)",
+        corpus.files,
+        corpus.skipped_files.len(),
+        corpus.parse_errors.len(),
+        b.funcs,
+        b.failed
+    );
+    print!("{}", report(&b, opt, opts.iters));
+    if b.funcs == 0 {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
