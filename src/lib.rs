@@ -9,4 +9,10 @@ pub use kiln_filetests as filetests;
 pub use kiln_ir as ir;
 pub use kiln_reader as reader;
 
-pub mod cli;
+/// Command implementations the `kiln` binary dispatches to. Declared
+/// inline (no `src/cli/mod.rs`) so that the binary can keep its own
+/// `src/cli/` modules beside these.
+pub mod cli {
+    pub mod bench_cache;
+    pub mod cache;
+}
