@@ -152,3 +152,40 @@ fn damaged_entries_are_misses_and_recompiled() {
         }
     }
 }
+
+/// The icache property (`kiln_cache::icache::check`) over every corpus
+/// function: with the real backend for those it compiles, and with the
+/// mock backend for all (so keys, parameter changes and instruction
+/// mutations are exercised on real functions even before lowering lands).
+#[test]
+fn icache_property_over_the_corpus() {
+    let dir = runtests_dir();
+    if !dir.is_dir() {
+        return;
+    }
+    let paths = collect_paths(&[dir.display().to_string()]);
+    let corpus = load_corpus(
+        &paths,
+        &BenchOptions {
+            opt_level: None,
+            verify: true,
+            ..BenchOptions::default()
+        },
+    );
+    let mock = kiln::cache::mock::MockIsa::new();
+    let (mut real, mut mocked, mut renamed, mut mutated) = (0, 0, 0, 0);
+    for ((f, isa), name) in corpus.funcs.iter().zip(&corpus.names) {
+        let r = kiln::cache::icache::check(&**isa, f).unwrap_or_else(|e| panic!("{name}: {e}"));
+        real += usize::from(r.compiled);
+        let m =
+            kiln::cache::icache::check(&mock, f).unwrap_or_else(|e| panic!("{name} (mock): {e}"));
+        mocked += usize::from(m.compiled);
+        renamed += usize::from(m.renamed_names);
+        mutated += usize::from(m.mutated);
+    }
+    eprintln!(
+        "icache: {} functions; real backend {real}, mock {mocked} (with user names {renamed}, mutated {mutated})",
+        corpus.funcs.len()
+    );
+    assert!(mocked > 2000 && renamed > 20 && mutated > 1000);
+}

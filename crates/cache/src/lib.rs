@@ -75,6 +75,7 @@ mod checksum;
 pub mod compile;
 pub mod directory;
 pub mod entry;
+pub mod icache;
 mod key;
 pub mod memory;
 pub mod mock;

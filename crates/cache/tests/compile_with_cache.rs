@@ -375,3 +375,52 @@ fn fill(store: &DirectoryStore) {
     assert_eq!(s.rejected(), 0, "{s}");
     assert_eq!(s.store_errors, 0, "{s}");
 }
+
+#[test]
+fn icache_property_holds_on_the_mock() {
+    let isa = kiln_cache::mock::MockIsa::new();
+    for spec in specs().iter().chain(
+        [
+            Spec {
+                testcase_callee: Some("tc"),
+                ..Spec::default()
+            },
+            Spec {
+                trap: true,
+                ..Spec::default()
+            },
+        ]
+        .iter(),
+    ) {
+        let checked = kiln_cache::icache::check(&isa, &build(spec)).unwrap();
+        assert!(
+            checked.compiled && checked.renamed_names && checked.mutated,
+            "{checked:?}"
+        );
+    }
+    // A function that does not compile is reported, not an error.
+    let udiv = build(&Spec {
+        op: Opcode::Udiv,
+        ..Spec::default()
+    });
+    assert_eq!(
+        kiln_cache::icache::check(&isa, &udiv),
+        Ok(kiln_cache::icache::Checked::NOT_COMPILED)
+    );
+}
+
+#[test]
+fn mutations_do_what_they_say() {
+    let isa = MockIsa::new();
+    let f = build(&Spec::default());
+    let mut g = f.clone();
+    assert_eq!(kiln_cache::icache::mutate_params(&mut g), 1);
+    assert_eq!(cache_key(&isa, &f), cache_key(&isa, &g));
+    assert_ne!(
+        f.params.user_named_funcs().collect::<Vec<_>>(),
+        g.params.user_named_funcs().collect::<Vec<_>>()
+    );
+    let mut h = f.clone();
+    assert!(kiln_cache::icache::mutate_instruction(&mut h));
+    assert_ne!(cache_key(&isa, &f), cache_key(&isa, &h));
+}
