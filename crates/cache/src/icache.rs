@@ -207,9 +207,8 @@ pub fn check(isa: &dyn TargetIsa, func: &Function) -> Result<Checked, String> {
         if cache_key(isa, &mutated) == key {
             return Err("an instruction change kept the key".into());
         }
-        match compile_with_cache(isa, &mutated, &store) {
-            Ok((_, CacheOutcome::Hit)) => return Err("an instruction change hit the cache".into()),
-            Ok(_) | Err(_) => {}
+        if let Ok((_, CacheOutcome::Hit)) = compile_with_cache(isa, &mutated, &store) {
+            return Err("an instruction change hit the cache".into());
         }
     }
     Ok(checked)
