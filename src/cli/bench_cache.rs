@@ -32,11 +32,12 @@ use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
 kiln bench cache [--opt none|speed] [--iters N] [--verify] [--all-files]
-                 [--set NAME[=VALUE]]... FILE|DIR|@LIST...
+                 [--set NAME[=VALUE]]... [--mock-backend] FILE|DIR|@LIST...
   Measures compile_with_cache with an in-memory store (plain, cold, warm,
   renamed names table, one instruction edited) and prints peer-bench's
   `RESULT cache ...` line. Target: x86_64 (files whose `target` lines name
-  only other targets are skipped unless --all-files).";
+  only other targets are skipped unless --all-files). --mock-backend compiles
+  with kiln_cache::mock::MockIsa: what remains is the cache's own cost.";
 
 /// Options of one run.
 #[derive(Clone, Debug)]
@@ -46,6 +47,9 @@ pub struct BenchOptions {
     pub verify: bool,
     pub all_files: bool,
     pub sets: Vec<(String, Option<String>)>,
+    /// Compile with `kiln_cache::mock::MockIsa` instead of the x86-64
+    /// backend (measures the cache machinery alone).
+    pub mock: bool,
 }
 
 impl Default for BenchOptions {
@@ -56,6 +60,7 @@ impl Default for BenchOptions {
             verify: false,
             all_files: false,
             sets: Vec::new(),
+            mock: false,
         }
     }
 }
@@ -311,6 +316,8 @@ pub struct CacheBench {
     pub edit_hits: usize,
     pub edit_misses: usize,
     pub errors: usize,
+    /// Median time per function of computing the cache key alone.
+    pub per_key: Duration,
     pub store_entries: usize,
     pub store_bytes: u64,
 }
@@ -440,6 +447,16 @@ pub fn bench(
     b.warm = median(&mut warm_t);
     b.per_hit = median(&mut hit_each);
 
+    let mut key_t = Vec::new();
+    for _ in 0..iters {
+        let t0 = Instant::now();
+        for (f, isa) in &funcs {
+            std::hint::black_box(kiln_cache::cache_key(&**isa, f));
+        }
+        key_t.push(per(t0.elapsed(), funcs.len()));
+    }
+    b.per_key = median(&mut key_t);
+
     // Renamed: the expected code is a plain compile of the renamed function.
     let renamed: Vec<_> = funcs
         .iter()
@@ -554,6 +571,11 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
         1.0 / call_ratio.max(1e-12)
     ));
     s.push_str(&format!(
+        "hit breakdown: key {} per function, the rest (lookup, checksum, decode, apply_params) {}\n",
+        fmt_dur(b.per_key),
+        fmt_dur(b.per_hit.saturating_sub(b.per_key))
+    ));
+    s.push_str(&format!(
         "whole corpus: warm/cold total time ratio {:.4}; cold-with-cache vs plain compile {:+.1}%\n",
         ratio,
         100.0 * (b.cold.as_secs_f64() / b.plain.as_secs_f64().max(1e-12) - 1.0)
@@ -602,6 +624,7 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String
             }
             "--verify" => o.verify = true,
             "--all-files" => o.all_files = true,
+            "--mock-backend" => o.mock = true,
             "--target" => {
                 let t = value("--target")?;
                 if t != "x86_64" {
@@ -628,12 +651,19 @@ pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
         }
     };
     let paths = collect_paths(&files);
-    let corpus = load_corpus(&paths, &opts);
+    let mut corpus = load_corpus(&paths, &opts);
+    if opts.mock {
+        let mock: Arc<dyn TargetIsa> = Arc::new(kiln_cache::mock::MockIsa::new());
+        for (_, isa) in &mut corpus.funcs {
+            *isa = Arc::clone(&mock);
+        }
+    }
     let b = bench(corpus.funcs, corpus.names, opts.iters);
     let opt = opts.opt_level.as_deref().unwrap_or("file");
     println!(
-        "kiln bench cache: kiln {}, target x86_64, opt_level={opt}",
-        env!("CARGO_PKG_VERSION")
+        "kiln bench cache: kiln {}, target x86_64{}, opt_level={opt}",
+        env!("CARGO_PKG_VERSION"),
+        if opts.mock { " (mock backend)" } else { "" }
     );
     println!(
         "files: {} used, {} skipped, {} parse errors; functions: {} ({} failed to compile, left out)",
