@@ -227,3 +227,6 @@ fn resolve_callee(f: &Function, name: &ExternalName, by_name: &HashMap<String, u
         ExternalName::KnownSymbol(k) => Callee::Unknown(format!("{k:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests;

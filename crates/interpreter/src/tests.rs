@@ -1,0 +1,542 @@
+//! Unit tests of the edge cases that break interpreters. Expected values are
+//! written from the definitions (or computed with Python), never taken from
+//! the interpreter.
+
+use crate::{Config, InterpError, Interpreter, CANON_NAN32, CANON_NAN64};
+use kiln_ir::*;
+
+/// A tiny function builder for tests.
+pub(crate) struct Fb {
+    pub f: Function,
+    pub block: Block,
+}
+
+impl Fb {
+    pub fn new(name: &str, params: &[Type], returns: &[Type]) -> Fb {
+        let mut sig = Signature::new(CallConv::SystemV);
+        sig.params = params.iter().map(|&t| AbiParam::new(t)).collect();
+        sig.returns = returns.iter().map(|&t| AbiParam::new(t)).collect();
+        let mut f = Function::with_name_signature(UserFuncName::testcase(name), sig);
+        let block = f.dfg.make_block();
+        f.layout.append_block(block);
+        for &t in params {
+            f.dfg.append_block_param(block, t);
+        }
+        Fb { f, block }
+    }
+    pub fn param(&self, i: usize) -> Value {
+        self.f.dfg.block_params(self.f.layout.entry_block().unwrap())[i]
+    }
+    pub fn new_block(&mut self, params: &[Type]) -> (Block, Vec<Value>) {
+        let b = self.f.dfg.make_block();
+        self.f.layout.append_block(b);
+        let vs = params
+            .iter()
+            .map(|&t| self.f.dfg.append_block_param(b, t))
+            .collect();
+        (b, vs)
+    }
+    pub fn switch_to(&mut self, b: Block) {
+        self.block = b;
+    }
+    pub fn ins(&mut self, data: InstructionData, results: &[Type]) -> Vec<Value> {
+        let inst = self.f.dfg.make_inst(data);
+        self.f.layout.append_inst(inst, self.block);
+        let base = self.f.dfg.num_values() as u32;
+        let rs: Vec<(Value, Type)> = results
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (Value::from_u32(base + i as u32), t))
+            .collect();
+        self.f.dfg.attach_inst_results(inst, &rs);
+        rs.into_iter().map(|(v, _)| v).collect()
+    }
+    pub fn iconst(&mut self, ty: Type, x: i64) -> Value {
+        self.ins(
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm: Imm64(x),
+            },
+            &[ty],
+        )[0]
+    }
+    pub fn unary(&mut self, op: Opcode, a: Value, ty: Type) -> Value {
+        self.ins(InstructionData::Unary { opcode: op, arg: a }, &[ty])[0]
+    }
+    pub fn binary(&mut self, op: Opcode, a: Value, b: Value, ty: Type) -> Value {
+        self.ins(
+            InstructionData::Binary {
+                opcode: op,
+                args: [a, b],
+            },
+            &[ty],
+        )[0]
+    }
+    pub fn ret(&mut self, vals: &[Value]) {
+        let args = self.f.dfg.make_value_list(vals);
+        self.ins(
+            InstructionData::MultiAry {
+                opcode: Opcode::Return,
+                args,
+            },
+            &[],
+        );
+    }
+    pub fn jump(&mut self, b: Block, args: &[Value]) {
+        let destination = self.f.dfg.block_call_values(b, args);
+        self.ins(
+            InstructionData::Jump {
+                opcode: Opcode::Jump,
+                destination,
+            },
+            &[],
+        );
+    }
+    pub fn brif(&mut self, c: Value, t: Block, ta: &[Value], e: Block, ea: &[Value]) {
+        let bt = self.f.dfg.block_call_values(t, ta);
+        let be = self.f.dfg.block_call_values(e, ea);
+        self.ins(
+            InstructionData::Brif {
+                opcode: Opcode::Brif,
+                arg: c,
+                blocks: [bt, be],
+            },
+            &[],
+        );
+    }
+}
+
+/// Runs `op` on the arguments in a one-instruction function.
+fn run_op(op: Opcode, tys: &[Type], rty: Type, args: &[DataValue]) -> Result<DataValue, InterpError> {
+    let mut fb = Fb::new("f", tys, &[rty]);
+    let ps: Vec<Value> = (0..tys.len()).map(|i| fb.param(i)).collect();
+    let r = match ps.len() {
+        1 => fb.unary(op, ps[0], rty),
+        2 => fb.binary(op, ps[0], ps[1], rty),
+        _ => fb.ins(
+            InstructionData::Ternary {
+                opcode: op,
+                args: [ps[0], ps[1], ps[2]],
+            },
+            &[rty],
+        )[0],
+    };
+    fb.ret(&[r]);
+    let mut it = Interpreter::new([&fb.f]);
+    it.call_by_name("%f", args).map(|v| v[0])
+}
+
+fn bin(op: Opcode, a: DataValue, b: DataValue) -> Result<DataValue, InterpError> {
+    let t = a.ty();
+    run_op(op, &[t, b.ty()], t, &[a, b])
+}
+
+fn un(op: Opcode, a: DataValue) -> Result<DataValue, InterpError> {
+    run_op(op, &[a.ty()], a.ty(), &[a])
+}
+
+fn f32v(x: f32) -> DataValue {
+    DataValue::F32(Ieee32::with_float(x))
+}
+fn f64v(x: f64) -> DataValue {
+    DataValue::F64(Ieee64::with_float(x))
+}
+fn f32b(b: u32) -> DataValue {
+    DataValue::F32(Ieee32(b))
+}
+fn f64b(b: u64) -> DataValue {
+    DataValue::F64(Ieee64(b))
+}
+
+const DIVZ: InterpError = InterpError::Trap(TrapCode::INTEGER_DIVISION_BY_ZERO);
+const OVF: InterpError = InterpError::Trap(TrapCode::INTEGER_OVERFLOW);
+const BADTOINT: InterpError = InterpError::Trap(TrapCode::BAD_CONVERSION_TO_INTEGER);
+
+#[test]
+fn int_min_div_minus_one_traps_at_every_width() {
+    use DataValue::*;
+    assert_eq!(bin(Opcode::Sdiv, I8(i8::MIN), I8(-1)), Err(OVF));
+    assert_eq!(bin(Opcode::Sdiv, I16(i16::MIN), I16(-1)), Err(OVF));
+    assert_eq!(bin(Opcode::Sdiv, I32(i32::MIN), I32(-1)), Err(OVF));
+    assert_eq!(bin(Opcode::Sdiv, I64(i64::MIN), I64(-1)), Err(OVF));
+    assert_eq!(bin(Opcode::Sdiv, I128(i128::MIN), I128(-1)), Err(OVF));
+    // Division by zero is checked first.
+    assert_eq!(bin(Opcode::Sdiv, I32(i32::MIN), I32(0)), Err(DIVZ));
+    assert_eq!(bin(Opcode::Udiv, I64(5), I64(0)), Err(DIVZ));
+    assert_eq!(bin(Opcode::Urem, I8(5), I8(0)), Err(DIVZ));
+    assert_eq!(bin(Opcode::Srem, I128(5), I128(0)), Err(DIVZ));
+    // Non-trapping neighbours.
+    assert_eq!(bin(Opcode::Sdiv, I8(i8::MIN), I8(1)), Ok(I8(i8::MIN)));
+    assert_eq!(bin(Opcode::Sdiv, I8(-7), I8(2)), Ok(I8(-3)));
+    assert_eq!(bin(Opcode::Udiv, I8(-7), I8(2)), Ok(I8(124))); // 249 / 2
+}
+
+#[test]
+fn int_min_rem_minus_one_is_zero() {
+    use DataValue::*;
+    assert_eq!(bin(Opcode::Srem, I8(i8::MIN), I8(-1)), Ok(I8(0)));
+    assert_eq!(bin(Opcode::Srem, I32(i32::MIN), I32(-1)), Ok(I32(0)));
+    assert_eq!(bin(Opcode::Srem, I64(i64::MIN), I64(-1)), Ok(I64(0)));
+    assert_eq!(bin(Opcode::Srem, I128(i128::MIN), I128(-1)), Ok(I128(0)));
+    // The sign follows the dividend.
+    assert_eq!(bin(Opcode::Srem, I16(-7), I16(2)), Ok(I16(-1)));
+    assert_eq!(bin(Opcode::Srem, I16(7), I16(-2)), Ok(I16(1)));
+    assert_eq!(bin(Opcode::Urem, I16(-7), I16(2)), Ok(I16(1))); // 65529 % 2
+}
+
+#[test]
+fn shifts_by_width_or_more_are_masked() {
+    use DataValue::*;
+    assert_eq!(bin(Opcode::Ishl, I8(1), I8(8)), Ok(I8(1)));
+    assert_eq!(bin(Opcode::Ishl, I8(1), I8(9)), Ok(I8(2)));
+    assert_eq!(bin(Opcode::Ishl, I32(1), I64(33)), Ok(I32(2)));
+    assert_eq!(bin(Opcode::Ushr, I64(-1), I8(64)), Ok(I64(-1)));
+    assert_eq!(bin(Opcode::Ushr, I64(-1), I8(65)), Ok(I64(i64::MAX)));
+    assert_eq!(bin(Opcode::Sshr, I16(-32768), I16(17)), Ok(I16(-16384)));
+    assert_eq!(bin(Opcode::Ishl, I128(1), I128(128 + 127)), Ok(I128(i128::MIN)));
+    assert_eq!(bin(Opcode::Ushr, I128(-1), I8(-1)), Ok(I128(1))); // amount 255 & 127
+    assert_eq!(bin(Opcode::Rotl, I8(0x81u8 as i8), I8(9)), Ok(I8(0x03)));
+    assert_eq!(bin(Opcode::Rotr, I8(0x81u8 as i8), I8(8)), Ok(I8(0x81u8 as i8)));
+    assert_eq!(bin(Opcode::Rotr, I32(1), I32(1)), Ok(I32(i32::MIN)));
+    assert_eq!(bin(Opcode::Rotl, I128(i128::MIN), I8(1)), Ok(I128(1)));
+}
+
+#[test]
+fn i8_arithmetic_wraps() {
+    use DataValue::*;
+    assert_eq!(bin(Opcode::Iadd, I8(127), I8(1)), Ok(I8(-128)));
+    assert_eq!(bin(Opcode::Isub, I8(-128), I8(1)), Ok(I8(127)));
+    assert_eq!(bin(Opcode::Imul, I8(16), I8(16)), Ok(I8(0)));
+    assert_eq!(bin(Opcode::Imul, I8(-3), I8(87)), Ok(I8(-5))); // -261 mod 256 = -5
+    assert_eq!(un(Opcode::Ineg, I8(-128)), Ok(I8(-128)));
+    assert_eq!(un(Opcode::Iabs, I8(-128)), Ok(I8(-128)));
+    assert_eq!(un(Opcode::Iabs, I8(-5)), Ok(I8(5)));
+    assert_eq!(bin(Opcode::Umulhi, I8(-1), I8(-1)), Ok(I8(-2))); // 255*255 = 0xfe01
+    assert_eq!(bin(Opcode::Smulhi, I8(-128), I8(-128)), Ok(I8(64))); // 0x4000
+    assert_eq!(bin(Opcode::Iadd, I128(i128::MAX), I128(1)), Ok(I128(i128::MIN)));
+    assert_eq!(
+        bin(Opcode::Umulhi, I128(-1), I128(-1)),
+        Ok(I128(-2)) // (2^128-1)^2 >> 128 = 2^128 - 2
+    );
+}
+
+#[test]
+fn bit_counting() {
+    use DataValue::*;
+    assert_eq!(un(Opcode::Clz, I8(0)), Ok(I8(8)));
+    assert_eq!(un(Opcode::Clz, I32(1)), Ok(I32(31)));
+    assert_eq!(un(Opcode::Ctz, I16(0)), Ok(I16(16)));
+    assert_eq!(un(Opcode::Ctz, I128(0)), Ok(I128(128)));
+    assert_eq!(un(Opcode::Cls, I8(0)), Ok(I8(7)));
+    assert_eq!(un(Opcode::Cls, I8(-1)), Ok(I8(7)));
+    assert_eq!(un(Opcode::Cls, I32(0x0fff_ffff)), Ok(I32(3)));
+    assert_eq!(un(Opcode::Popcnt, I64(-1)), Ok(I64(64)));
+    assert_eq!(un(Opcode::Bitrev, I8(1)), Ok(I8(-128)));
+    assert_eq!(un(Opcode::Bswap, I32(0x1234_5678)), Ok(I32(0x7856_3412)));
+    assert_eq!(un(Opcode::Bswap, I16(0x0102)), Ok(I16(0x0201)));
+}
+
+#[test]
+fn fmin_fmax_signed_zeros_and_nans() {
+    let nz = f32v(-0.0);
+    let pz = f32v(0.0);
+    assert_eq!(bin(Opcode::Fmin, nz, pz), Ok(nz));
+    assert_eq!(bin(Opcode::Fmin, pz, nz), Ok(nz));
+    assert_eq!(bin(Opcode::Fmax, nz, pz), Ok(pz));
+    assert_eq!(bin(Opcode::Fmax, pz, nz), Ok(pz));
+    assert_eq!(bin(Opcode::Fmin, f64v(-0.0), f64v(0.0)), Ok(f64v(-0.0)));
+    assert_eq!(bin(Opcode::Fmax, f64v(-0.0), f64v(0.0)), Ok(f64v(0.0)));
+    for op in [Opcode::Fmin, Opcode::Fmax] {
+        assert_eq!(bin(op, f32v(1.0), f32b(0x7f80_0001)), Ok(f32b(CANON_NAN32)));
+        assert_eq!(bin(op, f32b(0xffc0_0000), f32v(1.0)), Ok(f32b(CANON_NAN32)));
+        assert_eq!(bin(op, f64v(1.0), f64b(0xfff0_0000_0000_0001)), Ok(f64b(CANON_NAN64)));
+    }
+    assert_eq!(bin(Opcode::Fmin, f32v(-1.0), f32v(2.0)), Ok(f32v(-1.0)));
+    assert_eq!(bin(Opcode::Fmax, f64v(-1.0), f64v(f64::INFINITY)), Ok(f64v(f64::INFINITY)));
+}
+
+#[test]
+fn nan_inputs_to_every_float_op() {
+    // A signalling NaN with a payload and a negative quiet NaN.
+    let nans32 = [f32b(0x7f80_0001), f32b(0xffc0_1234)];
+    let nans64 = [f64b(0x7ff0_0000_0000_0001), f64b(0xfff8_0000_0000_1234)];
+    let arith = [
+        Opcode::Fadd,
+        Opcode::Fsub,
+        Opcode::Fmul,
+        Opcode::Fdiv,
+        Opcode::Fmin,
+        Opcode::Fmax,
+    ];
+    for &n in &nans32 {
+        for op in arith {
+            assert_eq!(bin(op, n, f32v(1.5)), Ok(f32b(CANON_NAN32)), "{op}");
+            assert_eq!(bin(op, f32v(1.5), n), Ok(f32b(CANON_NAN32)), "{op}");
+        }
+        for op in [Opcode::Sqrt, Opcode::Ceil, Opcode::Floor, Opcode::Trunc, Opcode::Nearest] {
+            assert_eq!(un(op, n), Ok(f32b(CANON_NAN32)), "{op}");
+        }
+        let fma = run_op(Opcode::Fma, &[Type::F32; 3], Type::F32, &[f32v(1.0), n, f32v(2.0)]);
+        assert_eq!(fma, Ok(f32b(CANON_NAN32)));
+        // Bit operations keep the payload.
+        let b = n.to_bits().unwrap() as u32;
+        assert_eq!(un(Opcode::Fneg, n), Ok(f32b(b ^ 0x8000_0000)));
+        assert_eq!(un(Opcode::Fabs, n), Ok(f32b(b & 0x7fff_ffff)));
+        assert_eq!(bin(Opcode::Fcopysign, n, f32v(-1.0)), Ok(f32b(b | 0x8000_0000)));
+        // Conversions.
+        assert_eq!(run_op(Opcode::Fpromote, &[Type::F32], Type::F64, &[n]), Ok(f64b(CANON_NAN64)));
+        assert_eq!(run_op(Opcode::FcvtToSint, &[Type::F32], Type::I32, &[n]), Err(BADTOINT));
+        assert_eq!(run_op(Opcode::FcvtToUint, &[Type::F32], Type::I64, &[n]), Err(BADTOINT));
+        assert_eq!(run_op(Opcode::FcvtToSintSat, &[Type::F32], Type::I32, &[n]), Ok(DataValue::I32(0)));
+        assert_eq!(run_op(Opcode::FcvtToUintSat, &[Type::F32], Type::I8, &[n]), Ok(DataValue::I8(0)));
+    }
+    for &n in &nans64 {
+        for op in arith {
+            assert_eq!(bin(op, n, f64v(1.5)), Ok(f64b(CANON_NAN64)), "{op}");
+            assert_eq!(bin(op, f64v(1.5), n), Ok(f64b(CANON_NAN64)), "{op}");
+        }
+        for op in [Opcode::Sqrt, Opcode::Ceil, Opcode::Floor, Opcode::Trunc, Opcode::Nearest] {
+            assert_eq!(un(op, n), Ok(f64b(CANON_NAN64)), "{op}");
+        }
+        assert_eq!(run_op(Opcode::Fdemote, &[Type::F64], Type::F32, &[n]), Ok(f32b(CANON_NAN32)));
+        assert_eq!(run_op(Opcode::FcvtToSint, &[Type::F64], Type::I64, &[n]), Err(BADTOINT));
+        assert_eq!(run_op(Opcode::FcvtToSintSat, &[Type::F64], Type::I64, &[n]), Ok(DataValue::I64(0)));
+    }
+    // Invalid operations make the canonical NaN too.
+    assert_eq!(bin(Opcode::Fsub, f32v(f32::INFINITY), f32v(f32::INFINITY)), Ok(f32b(CANON_NAN32)));
+    assert_eq!(bin(Opcode::Fdiv, f64v(0.0), f64v(0.0)), Ok(f64b(CANON_NAN64)));
+    assert_eq!(un(Opcode::Sqrt, f64v(-1.0)), Ok(f64b(CANON_NAN64)));
+    // Comparisons with NaN: only the unordered conditions and `ne` hold.
+    let n = nans64[0];
+    for &cc in FloatCC::ALL {
+        let mut fb = Fb::new("f", &[Type::F64, Type::F64], &[Type::I8]);
+        let (a, b) = (fb.param(0), fb.param(1));
+        let r = fb.ins(
+            InstructionData::FloatCompare {
+                opcode: Opcode::Fcmp,
+                cond: cc,
+                args: [a, b],
+            },
+            &[Type::I8],
+        )[0];
+        fb.ret(&[r]);
+        let got = Interpreter::new([&fb.f]).call_by_name("f", &[n, f64v(1.0)]).unwrap();
+        let want = matches!(
+            cc,
+            FloatCC::Unordered
+                | FloatCC::NotEqual
+                | FloatCC::UnorderedOrEqual
+                | FloatCC::UnorderedOrLessThan
+                | FloatCC::UnorderedOrLessThanOrEqual
+                | FloatCC::UnorderedOrGreaterThan
+                | FloatCC::UnorderedOrGreaterThanOrEqual
+        );
+        assert_eq!(got, vec![DataValue::I8(want as i8)], "{cc}");
+    }
+}
+
+#[test]
+fn float_to_int_traps_and_saturates() {
+    use DataValue::*;
+    let cv = |op, from: DataValue, to: Type| run_op(op, &[from.ty()], to, &[from]);
+    // 2^63 does not fit i64; -2^63 does.
+    assert_eq!(cv(Opcode::FcvtToSint, f64v(9223372036854775808.0), Type::I64), Err(OVF));
+    assert_eq!(cv(Opcode::FcvtToSint, f64v(-9223372036854775808.0), Type::I64), Ok(I64(i64::MIN)));
+    assert_eq!(cv(Opcode::FcvtToSint, f32v(9223372036854775808.0), Type::I64), Err(OVF));
+    assert_eq!(cv(Opcode::FcvtToUint, f64v(18446744073709551616.0), Type::I64), Err(OVF));
+    assert_eq!(cv(Opcode::FcvtToUint, f64v(18446744073709549568.0), Type::I64), Ok(I64(-2048)));
+    // Truncation toward zero: -0.9 -> 0 for unsigned, -1.0 traps.
+    assert_eq!(cv(Opcode::FcvtToUint, f64v(-0.9), Type::I32), Ok(I32(0)));
+    assert_eq!(cv(Opcode::FcvtToUint, f64v(-1.0), Type::I32), Err(OVF));
+    assert_eq!(cv(Opcode::FcvtToSint, f32v(2147483520.0), Type::I32), Ok(I32(2147483520)));
+    assert_eq!(cv(Opcode::FcvtToSint, f32v(2147483648.0), Type::I32), Err(OVF));
+    assert_eq!(cv(Opcode::FcvtToSint, f64v(-2147483648.9), Type::I32), Ok(I32(i32::MIN)));
+    assert_eq!(cv(Opcode::FcvtToSint, f64v(-2147483649.0), Type::I32), Err(OVF));
+    assert_eq!(cv(Opcode::FcvtToSint, f64v(f64::INFINITY), Type::I32), Err(OVF));
+    // Saturating forms.
+    assert_eq!(cv(Opcode::FcvtToSintSat, f64v(f64::INFINITY), Type::I64), Ok(I64(i64::MAX)));
+    assert_eq!(cv(Opcode::FcvtToSintSat, f64v(f64::NEG_INFINITY), Type::I64), Ok(I64(i64::MIN)));
+    assert_eq!(cv(Opcode::FcvtToUintSat, f64v(f64::INFINITY), Type::I32), Ok(I32(-1)));
+    assert_eq!(cv(Opcode::FcvtToUintSat, f64v(f64::NEG_INFINITY), Type::I32), Ok(I32(0)));
+    assert_eq!(cv(Opcode::FcvtToSintSat, f32v(1e10), Type::I32), Ok(I32(i32::MAX)));
+    assert_eq!(cv(Opcode::FcvtToSintSat, f32v(-1e10), Type::I8), Ok(I8(i8::MIN)));
+    assert_eq!(cv(Opcode::FcvtToUintSat, f32v(300.0), Type::I8), Ok(I8(-1)));
+    assert_eq!(cv(Opcode::FcvtToSintSat, f64v(1e40), Type::I128), Ok(I128(i128::MAX)));
+    // From integers: round to nearest even.
+    assert_eq!(cv(Opcode::FcvtFromUint, I64(-1), Type::F64), Ok(f64v(18446744073709551616.0)));
+    assert_eq!(cv(Opcode::FcvtFromSint, I64(-1), Type::F64), Ok(f64v(-1.0)));
+    assert_eq!(cv(Opcode::FcvtFromSint, I32(16777217), Type::F32), Ok(f32v(16777216.0)));
+    assert_eq!(cv(Opcode::FcvtFromUint, I8(-1), Type::F32), Ok(f32v(255.0)));
+}
+
+#[test]
+fn overflow_ops_and_carries() {
+    use DataValue::*;
+    let two = |op: Opcode, a: DataValue, b: DataValue| {
+        let t = a.ty();
+        let mut fb = Fb::new("f", &[t, t], &[t, Type::I8]);
+        let (x, y) = (fb.param(0), fb.param(1));
+        let r = fb.ins(
+            InstructionData::Binary {
+                opcode: op,
+                args: [x, y],
+            },
+            &[t, Type::I8],
+        );
+        fb.ret(&r);
+        Interpreter::new([&fb.f]).call_by_name("f", &[a, b]).unwrap()
+    };
+    assert_eq!(two(Opcode::UaddOverflow, I8(-1), I8(1)), vec![I8(0), I8(1)]);
+    assert_eq!(two(Opcode::SaddOverflow, I8(127), I8(1)), vec![I8(-128), I8(1)]);
+    assert_eq!(two(Opcode::SaddOverflow, I8(-1), I8(1)), vec![I8(0), I8(0)]);
+    assert_eq!(two(Opcode::UsubOverflow, I32(0), I32(1)), vec![I32(-1), I8(1)]);
+    assert_eq!(two(Opcode::SsubOverflow, I64(i64::MIN), I64(1)), vec![I64(i64::MAX), I8(1)]);
+    assert_eq!(two(Opcode::UmulOverflow, I16(256), I16(256)), vec![I16(0), I8(1)]);
+    assert_eq!(two(Opcode::SmulOverflow, I16(-128), I16(256)), vec![I16(-32768), I8(0)]);
+    assert_eq!(two(Opcode::SmulOverflow, I128(i128::MIN), I128(-1)), vec![I128(i128::MIN), I8(1)]);
+    assert_eq!(two(Opcode::UaddOverflow, I128(-1), I128(1)), vec![I128(0), I8(1)]);
+
+    let three = |op: Opcode, a: DataValue, b: DataValue, c: i8| {
+        let t = a.ty();
+        let mut fb = Fb::new("f", &[t, t, Type::I8], &[t, Type::I8]);
+        let (x, y, z) = (fb.param(0), fb.param(1), fb.param(2));
+        let r = fb.ins(
+            InstructionData::Ternary {
+                opcode: op,
+                args: [x, y, z],
+            },
+            &[t, Type::I8],
+        );
+        fb.ret(&r);
+        Interpreter::new([&fb.f]).call_by_name("f", &[a, b, I8(c)]).unwrap()
+    };
+    assert_eq!(three(Opcode::UaddOverflowCin, I8(-1), I8(0), 1), vec![I8(0), I8(1)]);
+    assert_eq!(three(Opcode::UaddOverflowCin, I8(1), I8(1), 1), vec![I8(3), I8(0)]);
+    assert_eq!(three(Opcode::SaddOverflowCin, I8(126), I8(1), 1), vec![I8(-128), I8(1)]);
+    assert_eq!(three(Opcode::UsubOverflowBin, I8(0), I8(0), 1), vec![I8(-1), I8(1)]);
+    assert_eq!(three(Opcode::SsubOverflowBin, I8(-127), I8(1), 1), vec![I8(127), I8(1)]);
+    assert_eq!(three(Opcode::UaddOverflowCin, I128(-1), I128(-1), 1), vec![I128(-1), I8(1)]);
+}
+
+#[test]
+fn uadd_overflow_trap_traps_with_its_code() {
+    use DataValue::*;
+    let code = TrapCode::user(7).unwrap();
+    let mut fb = Fb::new("f", &[Type::I32, Type::I32], &[Type::I32]);
+    let (x, y) = (fb.param(0), fb.param(1));
+    let r = fb.ins(
+        InstructionData::IntAddTrap {
+            opcode: Opcode::UaddOverflowTrap,
+            args: [x, y],
+            code,
+        },
+        &[Type::I32],
+    )[0];
+    fb.ret(&[r]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(it.call_by_name("f", &[I32(-2), I32(1)]), Ok(vec![I32(-1)]));
+    assert_eq!(it.call_by_name("f", &[I32(-2), I32(2)]), Err(InterpError::Trap(code)));
+}
+
+/// `fn loop(n) { i = 0; while i != n { i += 1 } return i }`
+fn counting_loop() -> Function {
+    let mut fb = Fb::new("count", &[Type::I64], &[Type::I64]);
+    let n = fb.param(0);
+    let zero = fb.iconst(Type::I64, 0);
+    let (head, hp) = fb.new_block(&[Type::I64]);
+    let (exit, xp) = fb.new_block(&[Type::I64]);
+    fb.jump(head, &[zero]);
+    fb.switch_to(head);
+    let i = hp[0];
+    let c = fb.ins(
+        InstructionData::IntCompare {
+            opcode: Opcode::Icmp,
+            cond: IntCC::Equal,
+            args: [i, n],
+        },
+        &[Type::I8],
+    )[0];
+    let one = fb.iconst(Type::I64, 1);
+    let next = fb.binary(Opcode::Iadd, i, one, Type::I64);
+    fb.brif(c, exit, &[i], head, &[next]);
+    fb.switch_to(exit);
+    fb.ret(&[xp[0]]);
+    fb.f
+}
+
+#[test]
+fn fuel_exhaustion_ends_infinite_loops() {
+    let f = counting_loop();
+    let cfg = Config {
+        fuel: 10_000,
+        ..Config::default()
+    };
+    let mut it = Interpreter::with_config([&f], cfg);
+    assert_eq!(it.call_by_name("count", &[DataValue::I64(100)]), Ok(vec![DataValue::I64(100)]));
+    // n = -1 would take 2^64 iterations.
+    assert_eq!(it.call_by_name("count", &[DataValue::I64(-1)]), Err(InterpError::OutOfFuel));
+    // The interpreter is reusable after running out.
+    assert_eq!(it.call_by_name("count", &[DataValue::I64(3)]), Ok(vec![DataValue::I64(3)]));
+}
+
+#[test]
+fn bad_calls_are_errors() {
+    let f = counting_loop();
+    let mut it = Interpreter::new([&f]);
+    assert!(matches!(it.call_by_name("nope", &[]), Err(InterpError::UnknownFunction(_))));
+    assert!(matches!(it.call_by_name("count", &[]), Err(InterpError::BadArguments(_))));
+    assert!(matches!(
+        it.call_by_name("count", &[DataValue::I32(1)]),
+        Err(InterpError::BadArguments(_))
+    ));
+}
+
+#[test]
+fn recursion_hits_the_depth_limit() {
+    // f(x) = f(x): infinite recursion.
+    let mut fb = Fb::new("rec", &[Type::I32], &[Type::I32]);
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.push(AbiParam::new(Type::I32));
+    sig.returns.push(AbiParam::new(Type::I32));
+    let sigref = fb.f.import_signature(sig);
+    let fref = fb.f.import_function(ExtFuncData {
+        name: ExternalName::TestCase(TestcaseName::new("rec")),
+        signature: sigref,
+        colocated: true,
+        patchable: false,
+    });
+    let x = fb.param(0);
+    let args = fb.f.dfg.make_value_list(&[x]);
+    let r = fb.ins(
+        InstructionData::Call {
+            opcode: Opcode::Call,
+            func_ref: fref,
+            args,
+        },
+        &[Type::I32],
+    )[0];
+    fb.ret(&[r]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(it.call_by_name("rec", &[DataValue::I32(1)]), Err(InterpError::StackOverflow));
+}
+
+#[test]
+fn malformed_functions_do_not_panic() {
+    // A block without a terminator.
+    let mut fb = Fb::new("f", &[Type::I32], &[Type::I32]);
+    let x = fb.param(0);
+    fb.unary(Opcode::Bnot, x, Type::I32);
+    let mut it = Interpreter::new([&fb.f]);
+    assert!(matches!(it.call_by_name("f", &[DataValue::I32(1)]), Err(InterpError::Invalid(_))));
+    // An operand that does not exist.
+    let mut fb = Fb::new("g", &[Type::I32], &[Type::I32]);
+    let bogus = Value::from_u32(1000);
+    let r = fb.unary(Opcode::Bnot, bogus, Type::I32);
+    fb.ret(&[r]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert!(it.call_by_name("g", &[DataValue::I32(1)]).is_err());
+    // A function with no blocks.
+    let f = Function::with_name_signature(UserFuncName::testcase("h"), Signature::default());
+    let mut it = Interpreter::new([&f]);
+    assert!(matches!(it.call_by_name("h", &[]), Err(InterpError::Invalid(_))));
+}
