@@ -540,3 +540,213 @@ fn malformed_functions_do_not_panic() {
     let mut it = Interpreter::new([&f]);
     assert!(matches!(it.call_by_name("h", &[]), Err(InterpError::Invalid(_))));
 }
+
+fn load(fb: &mut Fb, op: Opcode, ty: Type, flags: MemFlags, addr: Value, off: i32) -> Value {
+    fb.ins(
+        InstructionData::Load {
+            opcode: op,
+            flags,
+            arg: addr,
+            offset: Offset32(off),
+        },
+        &[ty],
+    )[0]
+}
+
+fn store(fb: &mut Fb, op: Opcode, flags: MemFlags, v: Value, addr: Value, off: i32) {
+    fb.ins(
+        InstructionData::Store {
+            opcode: op,
+            flags,
+            args: [v, addr],
+            offset: Offset32(off),
+        },
+        &[],
+    );
+}
+
+fn stack_addr(fb: &mut Fb, ss: StackSlot, off: i32) -> Value {
+    fb.ins(
+        InstructionData::StackLoad {
+            opcode: Opcode::StackAddr,
+            stack_slot: ss,
+            offset: Offset32(off),
+        },
+        &[Type::I64],
+    )[0]
+}
+
+#[test]
+fn stack_slots_loads_stores_and_endianness() {
+    use DataValue::*;
+    // Store x (i32) little-endian at ss0+0 and big-endian at ss0+4, then
+    // read back bytes and halves.
+    let mut fb = Fb::new("f", &[Type::I32], &[Type::I8, Type::I8, Type::I16, Type::I64, Type::I32, Type::I64]);
+    let ss = fb.f.create_sized_stack_slot(StackSlotData::new(8, 3));
+    let x = fb.param(0);
+    let p = stack_addr(&mut fb, ss, 0);
+    let mut big = MemFlags::new();
+    big.set_endianness(Endianness::Big);
+    let little = MemFlags::trusted();
+    store(&mut fb, Opcode::Store, little, x, p, 0);
+    store(&mut fb, Opcode::Store, big, x, p, 4);
+    let b0 = load(&mut fb, Opcode::Load, Type::I8, little, p, 0);
+    let b4 = load(&mut fb, Opcode::Load, Type::I8, little, p, 4);
+    let h = load(&mut fb, Opcode::Load, Type::I16, big, p, 4);
+    let whole = load(&mut fb, Opcode::Load, Type::I64, little, p, 0);
+    let s8 = load(&mut fb, Opcode::Sload8, Type::I32, little, p, 0);
+    let u16_ = load(&mut fb, Opcode::Uload16, Type::I64, little, p, 2);
+    fb.ret(&[b0, b4, h, whole, s8, u16_]);
+    let mut it = Interpreter::new([&fb.f]);
+    let r = it.call_by_name("f", &[I32(0x8182_8384u32 as i32)]).unwrap();
+    assert_eq!(
+        r,
+        vec![
+            I8(0x84u8 as i8),
+            I8(0x81u8 as i8),
+            I16(0x8182u16 as i16),
+            I64(0x8483_8281_8182_8384u64 as i64),
+            I32(0xffff_ff84u32 as i32),
+            I64(0x8182),
+        ]
+    );
+}
+
+#[test]
+fn truncating_stores_and_out_of_bounds_accesses() {
+    use DataValue::*;
+    // istore8 x at ss0 + k, then load i32 at ss0: k in 0..4 is fine, k = 4 traps.
+    let mut fb = Fb::new("f", &[Type::I64, Type::I64], &[Type::I32]);
+    let ss = fb.f.create_sized_stack_slot(StackSlotData::new(4, 2));
+    let (x, k) = (fb.param(0), fb.param(1));
+    let base = stack_addr(&mut fb, ss, 0);
+    let p = fb.binary(Opcode::Iadd, base, k, Type::I64);
+    store(&mut fb, Opcode::Istore8, MemFlags::new(), x, p, 0);
+    let v = load(&mut fb, Opcode::Load, Type::I32, MemFlags::new(), base, 0);
+    fb.ret(&[v]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(it.call_by_name("f", &[I64(0x1ff), I64(0)]), Ok(vec![I32(0xff)]));
+    assert_eq!(it.call_by_name("f", &[I64(0x1ab), I64(3)]), Ok(vec![I32(0xab00_0000u32 as i32)]));
+    let oob = Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS));
+    assert_eq!(it.call_by_name("f", &[I64(1), I64(4)]), oob);
+    assert_eq!(it.call_by_name("f", &[I64(1), I64(-1)]), oob);
+    assert_eq!(it.call_by_name("f", &[I64(1), I64(1 << 40)]), oob);
+
+    // A load through a plain integer (null, or any number) traps, with the
+    // access's own trap code when it has one.
+    let mut fb = Fb::new("g", &[Type::I64], &[Type::I64]);
+    let a = fb.param(0);
+    let mut flags = MemFlags::new();
+    flags.set_trap_code(TrapCode::user(3));
+    let v = load(&mut fb, Opcode::Load, Type::I64, flags, a, 8);
+    fb.ret(&[v]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(it.call_by_name("g", &[I64(0)]), Err(InterpError::Trap(TrapCode::user(3).unwrap())));
+    assert_eq!(it.call_by_name("g", &[I64(0x1234_5678)]), Err(InterpError::Trap(TrapCode::user(3).unwrap())));
+}
+
+#[test]
+fn stack_memory_limit_is_enforced() {
+    let mut fb = Fb::new("big", &[], &[]);
+    fb.f.create_sized_stack_slot(StackSlotData::new(u32::MAX, 0));
+    fb.ret(&[]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(it.call_by_name("big", &[]), Err(InterpError::StackOverflow));
+}
+
+#[test]
+fn calls_indirect_calls_and_tail_calls() {
+    use DataValue::*;
+    // %add10(x) = x + 10
+    let mut callee = Fb::new("add10", &[Type::I64], &[Type::I64]);
+    let x = callee.param(0);
+    let ten = callee.iconst(Type::I64, 10);
+    let r = callee.binary(Opcode::Iadd, x, ten, Type::I64);
+    callee.ret(&[r]);
+
+    let mut fb = Fb::new("caller", &[Type::I64], &[Type::I64]);
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.push(AbiParam::new(Type::I64));
+    sig.returns.push(AbiParam::new(Type::I64));
+    let sigref = fb.f.import_signature(sig);
+    let fref = fb.f.import_function(ExtFuncData {
+        name: ExternalName::TestCase(TestcaseName::new("add10")),
+        signature: sigref,
+        colocated: false,
+        patchable: false,
+    });
+    let a = fb.param(0);
+    let args = fb.f.dfg.make_value_list(&[a]);
+    let r1 = fb.ins(
+        InstructionData::Call {
+            opcode: Opcode::Call,
+            func_ref: fref,
+            args,
+        },
+        &[Type::I64],
+    )[0];
+    let fp = fb.ins(
+        InstructionData::FuncAddr {
+            opcode: Opcode::FuncAddr,
+            func_ref: fref,
+        },
+        &[Type::I64],
+    )[0];
+    let args = fb.f.dfg.make_value_list(&[fp, r1]);
+    let r2 = fb.ins(
+        InstructionData::CallIndirect {
+            opcode: Opcode::CallIndirect,
+            sig_ref: sigref,
+            args,
+        },
+        &[Type::I64],
+    )[0];
+    let args = fb.f.dfg.make_value_list(&[r2]);
+    fb.ins(
+        InstructionData::Call {
+            opcode: Opcode::ReturnCall,
+            func_ref: fref,
+            args,
+        },
+        &[],
+    );
+    let funcs = [callee.f, fb.f];
+    let mut it = Interpreter::new(&funcs);
+    assert_eq!(it.call_by_name("%caller", &[I64(1)]), Ok(vec![I64(31)]));
+}
+
+#[test]
+fn branch_table_selects_default_out_of_range() {
+    use DataValue::*;
+    let mut fb = Fb::new("f", &[Type::I32], &[Type::I32]);
+    let x = fb.param(0);
+    let mut blocks = vec![];
+    for k in 0..3 {
+        let (b, _) = fb.new_block(&[]);
+        blocks.push((b, k));
+    }
+    let entries: Vec<BlockCall> = blocks
+        .iter()
+        .map(|&(b, _)| fb.f.dfg.block_call_values(b, &[]))
+        .collect();
+    let jt = fb.f.dfg.jump_tables.push(JumpTableData::new(entries[0], &entries[1..]));
+    fb.ins(
+        InstructionData::BranchTable {
+            opcode: Opcode::BrTable,
+            arg: x,
+            table: jt,
+        },
+        &[],
+    );
+    for &(b, k) in &blocks {
+        fb.switch_to(b);
+        let v = fb.iconst(Type::I32, 100 + k);
+        fb.ret(&[v]);
+    }
+    let mut it = Interpreter::new([&fb.f]);
+    let call = |it: &mut Interpreter, x: i32| it.call_by_name("f", &[I32(x)]).unwrap()[0];
+    assert_eq!(call(&mut it, 0), I32(101));
+    assert_eq!(call(&mut it, 1), I32(102));
+    assert_eq!(call(&mut it, 2), I32(100));
+    assert_eq!(call(&mut it, -1), I32(100));
+}
