@@ -89,7 +89,11 @@ fn int_bits(v: &DataValue) -> Result<u128, InterpError> {
 }
 
 impl Interpreter<'_> {
-    pub(crate) fn run(&mut self, index: u32, args: &[DataValue]) -> Result<Vec<DataValue>, InterpError> {
+    pub(crate) fn run(
+        &mut self,
+        index: u32,
+        args: &[DataValue],
+    ) -> Result<Vec<DataValue>, InterpError> {
         self.frames.clear();
         self.mem.clear();
         let f = self.funcs[index as usize];
@@ -122,10 +126,9 @@ impl Interpreter<'_> {
                 Control::Next => {
                     let fr = &mut self.frames[top];
                     let f = self.funcs[fr.func as usize];
-                    fr.inst = f
-                        .layout
-                        .next_inst(fr.inst)
-                        .ok_or_else(|| invalid(format!("block ends without a terminator at {}", fr.inst)))?;
+                    fr.inst = f.layout.next_inst(fr.inst).ok_or_else(|| {
+                        invalid(format!("block ends without a terminator at {}", fr.inst))
+                    })?;
                 }
                 Control::Jumped => {}
                 Control::Call { callee, args, tail } => {
@@ -267,6 +270,13 @@ impl Interpreter<'_> {
         let op = data.opcode();
         let dfg = &f.dfg;
         use InstructionData as D;
+        // Fast path: the commonest scalar integer ops on i32/i64.
+        if let D::Binary { args, .. } = data {
+            if let Some(v) = fast_binary(op, get(fr, args[0])?, get(fr, args[1])?) {
+                set(fr, first_result(f, inst)?, v)?;
+                return Ok(Control::Next);
+            }
+        }
         match data {
             D::Jump { destination, .. } => {
                 jump(f, fr, destination, &[])?;
@@ -381,7 +391,9 @@ impl Interpreter<'_> {
                         let pos = LibCall::ALL.iter().position(|x| x == l).unwrap_or(0);
                         (self.funcs.len() + pos) as u32
                     }
-                    Some(Callee::Unknown(n)) => return Err(InterpError::UnknownFunction(n.clone())),
+                    Some(Callee::Unknown(n)) => {
+                        return Err(InterpError::UnknownFunction(n.clone()))
+                    }
                     None => return Err(invalid(format!("{func_ref} out of range"))),
                 };
                 let p = Memory::func_pointer(idx, ty)?;
@@ -393,7 +405,9 @@ impl Interpreter<'_> {
 
         let results = dfg.inst_results(inst);
         match data {
-            D::Load { flags, arg, offset, .. } => {
+            D::Load {
+                flags, arg, offset, ..
+            } => {
                 let r = first_result(f, inst)?;
                 let ty = value_ty(f, r);
                 let (addr, abits) = effective(f, fr, arg, offset.0)?;
@@ -401,7 +415,10 @@ impl Interpreter<'_> {
                 set(fr, r, v)?;
             }
             D::Store {
-                flags, args, offset, ..
+                flags,
+                args,
+                offset,
+                ..
             } => {
                 let v = get(fr, args[0])?;
                 let ty = value_ty(f, args[0]);
@@ -422,7 +439,10 @@ impl Interpreter<'_> {
                 store(&mut self.mem, Opcode::Store, ty, v, addr, abits, flags)?;
             }
             D::AtomicRmw {
-                flags, op: rmw, args, ..
+                flags,
+                op: rmw,
+                args,
+                ..
             } => {
                 let r = first_result(f, inst)?;
                 let ty = value_ty(f, r);
@@ -479,7 +499,7 @@ impl Interpreter<'_> {
                     return Err(unsupported("tls_value"));
                 }
                 let r = first_result(f, inst)?;
-                let v = self.global_value(f, fidx, top, global_value, 0)?;
+                let v = self.global_value(f, top, global_value, 0)?;
                 let fr = &mut self.frames[top];
                 set(fr, r, v)?;
             }
@@ -574,7 +594,6 @@ impl Interpreter<'_> {
     fn global_value(
         &self,
         f: &Function,
-        fidx: usize,
         top: usize,
         gv: GlobalValue,
         depth: u32,
@@ -596,7 +615,7 @@ impl Interpreter<'_> {
                 global_type,
                 flags,
             } => {
-                let b = self.global_value(f, fidx, top, *base, depth + 1)?;
+                let b = self.global_value(f, top, *base, depth + 1)?;
                 let abits = b.ty().bits();
                 let addr = bits_of(&b).wrapping_add(offset.0 as i128 as u128) & mask(abits);
                 load(&self.mem, Opcode::Load, *global_type, addr, abits, *flags)
@@ -606,7 +625,7 @@ impl Interpreter<'_> {
                 offset,
                 global_type,
             } => {
-                let b = self.global_value(f, fidx, top, *base, depth + 1)?;
+                let b = self.global_value(f, top, *base, depth + 1)?;
                 from_bits(
                     *global_type,
                     bits_of(&b).wrapping_add(offset.0 as i128 as u128),
@@ -633,6 +652,34 @@ impl Interpreter<'_> {
     }
 }
 
+/// The result of a common binary op on two i64 or two i32 values, if the
+/// fast path applies (the general path computes the same thing).
+#[inline]
+fn fast_binary(op: Opcode, a: DataValue, b: DataValue) -> Option<DataValue> {
+    use DataValue::{I32, I64};
+    Some(match (a, b) {
+        (I64(x), I64(y)) => I64(match op {
+            Opcode::Iadd => x.wrapping_add(y),
+            Opcode::Isub => x.wrapping_sub(y),
+            Opcode::Imul => x.wrapping_mul(y),
+            Opcode::Band => x & y,
+            Opcode::Bor => x | y,
+            Opcode::Bxor => x ^ y,
+            _ => return None,
+        }),
+        (I32(x), I32(y)) => I32(match op {
+            Opcode::Iadd => x.wrapping_add(y),
+            Opcode::Isub => x.wrapping_sub(y),
+            Opcode::Imul => x.wrapping_mul(y),
+            Opcode::Band => x & y,
+            Opcode::Bor => x | y,
+            Opcode::Bxor => x ^ y,
+            _ => return None,
+        }),
+        _ => return None,
+    })
+}
+
 fn first_result(f: &Function, inst: Inst) -> Result<Value, InterpError> {
     f.dfg
         .first_result(inst)
@@ -656,7 +703,12 @@ fn set_two(
 
 /// Takes a branch: binds the block call's arguments (`extra` supplies
 /// `retN` values of a `try_call`) to the destination's parameters.
-fn jump(f: &Function, fr: &mut Frame, dest: BlockCall, extra: &[DataValue]) -> Result<(), InterpError> {
+fn jump(
+    f: &Function,
+    fr: &mut Frame,
+    dest: BlockCall,
+    extra: &[DataValue],
+) -> Result<(), InterpError> {
     let block: Block = dest.block;
     if !f.dfg.block_is_valid(block) {
         return Err(invalid(format!("{block} out of range")));
@@ -692,7 +744,12 @@ fn jump(f: &Function, fr: &mut Frame, dest: BlockCall, extra: &[DataValue]) -> R
 }
 
 /// `address + offset`, wrapping in the address's width.
-fn effective(f: &Function, fr: &Frame, addr: Value, offset: i32) -> Result<(u128, u32), InterpError> {
+fn effective(
+    f: &Function,
+    fr: &Frame,
+    addr: Value,
+    offset: i32,
+) -> Result<(u128, u32), InterpError> {
     let a = get(fr, addr)?;
     let bits = match value_ty(f, addr) {
         Type::I32 => 32,
@@ -888,7 +945,12 @@ fn lanewise(
 }
 
 /// Evaluates a pure instruction with one result of type `ty`.
-fn eval_pure(f: &Function, fr: &Frame, data: &InstructionData, ty: Type) -> Result<DataValue, InterpError> {
+fn eval_pure(
+    f: &Function,
+    fr: &Frame,
+    data: &InstructionData,
+    ty: Type,
+) -> Result<DataValue, InterpError> {
     use InstructionData as D;
     let op = data.opcode();
     let dfg = &f.dfg;
@@ -941,7 +1003,11 @@ fn eval_pure(f: &Function, fr: &Frame, data: &InstructionData, ty: Type) -> Resu
                     // Lane-wise select on the mask's sign bit.
                     let w = ty.lane_bits();
                     lanewise(ty, &[(c, false), (x, false), (y, false)], |a| {
-                        Ok(if (a[0] >> (w - 1)) & 1 != 0 { a[1] } else { a[2] })
+                        Ok(if (a[0] >> (w - 1)) & 1 != 0 {
+                            a[1]
+                        } else {
+                            a[2]
+                        })
                     })?
                 }
                 _ => return Err(unsupported_ty(op.name(), ty)),
@@ -1120,10 +1186,7 @@ fn unary(op: Opcode, ty: Type, aty: Type, x: u128) -> Result<u128, InterpError> 
             }
             ops::fconvert(aty, ty, x)?
         }
-        Opcode::FcvtToUint
-        | Opcode::FcvtToSint
-        | Opcode::FcvtToUintSat
-        | Opcode::FcvtToSintSat => {
+        Opcode::FcvtToUint | Opcode::FcvtToSint | Opcode::FcvtToUintSat | Opcode::FcvtToSintSat => {
             if ty.lane_count() != aty.lane_count() || !aty.is_float() {
                 return Err(unsupported_ty(op.name(), ty));
             }

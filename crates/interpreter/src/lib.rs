@@ -178,7 +178,11 @@ impl<'a> Interpreter<'a> {
     }
 
     /// Calls the function at `index` of the set.
-    pub fn call(&mut self, index: usize, args: &[DataValue]) -> Result<Vec<DataValue>, InterpError> {
+    pub fn call(
+        &mut self,
+        index: usize,
+        args: &[DataValue],
+    ) -> Result<Vec<DataValue>, InterpError> {
         if index >= self.funcs.len() {
             return Err(InterpError::UnknownFunction(format!("#{index}")));
         }

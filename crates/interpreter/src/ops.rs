@@ -101,14 +101,7 @@ pub fn int_op(op: Opcode, w: u32, a: &[u128]) -> R {
         Opcode::Umin => x.min(y),
         Opcode::Umax => x.max(y),
         Opcode::UaddSat => {
-            let s = x.wrapping_add(y) & m;
-            if w == 128 {
-                x.checked_add(y).unwrap_or(u128::MAX)
-            } else if x + y > m {
-                m
-            } else {
-                s
-            }
+            x.saturating_add(y).min(m)
         }
         Opcode::UsubSat => x.saturating_sub(y),
         Opcode::SaddSat | Opcode::SsubSat => {
@@ -168,7 +161,10 @@ pub fn int_op(op: Opcode, w: u32, a: &[u128]) -> R {
         Opcode::Bitrev => x.reverse_bits() >> (128 - w),
         Opcode::Bswap => {
             if w % 8 != 0 {
-                return Err(unsupported_ty("bswap", Type::int(w).unwrap_or(Type::INVALID)));
+                return Err(unsupported_ty(
+                    "bswap",
+                    Type::int(w).unwrap_or(Type::INVALID),
+                ));
             }
             x.swap_bytes() >> (128 - w)
         }
@@ -403,12 +399,7 @@ fn as_f64(bits: u128, ty: Type) -> Result<f64, InterpError> {
 
 /// `fcvt_to_{s,u}int{,_sat}` of one lane: `from` is the float type, `w` the
 /// integer width.
-pub fn fcvt_to_int(
-    op: Opcode,
-    from: Type,
-    bits: u128,
-    w: u32,
-) -> Result<u128, InterpError> {
+pub fn fcvt_to_int(op: Opcode, from: Type, bits: u128, w: u32) -> Result<u128, InterpError> {
     let x = as_f64(bits, from)?;
     let signed = matches!(op, Opcode::FcvtToSint | Opcode::FcvtToSintSat);
     let sat = matches!(op, Opcode::FcvtToSintSat | Opcode::FcvtToUintSat);

@@ -25,7 +25,9 @@ impl Fb {
         Fb { f, block }
     }
     pub fn param(&self, i: usize) -> Value {
-        self.f.dfg.block_params(self.f.layout.entry_block().unwrap())[i]
+        self.f
+            .dfg
+            .block_params(self.f.layout.entry_block().unwrap())[i]
     }
     pub fn new_block(&mut self, params: &[Type]) -> (Block, Vec<Value>) {
         let b = self.f.dfg.make_block();
@@ -107,7 +109,12 @@ impl Fb {
 }
 
 /// Runs `op` on the arguments in a one-instruction function.
-fn run_op(op: Opcode, tys: &[Type], rty: Type, args: &[DataValue]) -> Result<DataValue, InterpError> {
+fn run_op(
+    op: Opcode,
+    tys: &[Type],
+    rty: Type,
+    args: &[DataValue],
+) -> Result<DataValue, InterpError> {
     let mut fb = Fb::new("f", tys, &[rty]);
     let ps: Vec<Value> = (0..tys.len()).map(|i| fb.param(i)).collect();
     let r = match ps.len() {
@@ -193,10 +200,16 @@ fn shifts_by_width_or_more_are_masked() {
     assert_eq!(bin(Opcode::Ushr, I64(-1), I8(64)), Ok(I64(-1)));
     assert_eq!(bin(Opcode::Ushr, I64(-1), I8(65)), Ok(I64(i64::MAX)));
     assert_eq!(bin(Opcode::Sshr, I16(-32768), I16(17)), Ok(I16(-16384)));
-    assert_eq!(bin(Opcode::Ishl, I128(1), I128(128 + 127)), Ok(I128(i128::MIN)));
+    assert_eq!(
+        bin(Opcode::Ishl, I128(1), I128(128 + 127)),
+        Ok(I128(i128::MIN))
+    );
     assert_eq!(bin(Opcode::Ushr, I128(-1), I8(-1)), Ok(I128(1))); // amount 255 & 127
     assert_eq!(bin(Opcode::Rotl, I8(0x81u8 as i8), I8(9)), Ok(I8(0x03)));
-    assert_eq!(bin(Opcode::Rotr, I8(0x81u8 as i8), I8(8)), Ok(I8(0x81u8 as i8)));
+    assert_eq!(
+        bin(Opcode::Rotr, I8(0x81u8 as i8), I8(8)),
+        Ok(I8(0x81u8 as i8))
+    );
     assert_eq!(bin(Opcode::Rotr, I32(1), I32(1)), Ok(I32(i32::MIN)));
     assert_eq!(bin(Opcode::Rotl, I128(i128::MIN), I8(1)), Ok(I128(1)));
 }
@@ -213,7 +226,10 @@ fn i8_arithmetic_wraps() {
     assert_eq!(un(Opcode::Iabs, I8(-5)), Ok(I8(5)));
     assert_eq!(bin(Opcode::Umulhi, I8(-1), I8(-1)), Ok(I8(-2))); // 255*255 = 0xfe01
     assert_eq!(bin(Opcode::Smulhi, I8(-128), I8(-128)), Ok(I8(64))); // 0x4000
-    assert_eq!(bin(Opcode::Iadd, I128(i128::MAX), I128(1)), Ok(I128(i128::MIN)));
+    assert_eq!(
+        bin(Opcode::Iadd, I128(i128::MAX), I128(1)),
+        Ok(I128(i128::MIN))
+    );
     assert_eq!(
         bin(Opcode::Umulhi, I128(-1), I128(-1)),
         Ok(I128(-2)) // (2^128-1)^2 >> 128 = 2^128 - 2
@@ -249,10 +265,16 @@ fn fmin_fmax_signed_zeros_and_nans() {
     for op in [Opcode::Fmin, Opcode::Fmax] {
         assert_eq!(bin(op, f32v(1.0), f32b(0x7f80_0001)), Ok(f32b(CANON_NAN32)));
         assert_eq!(bin(op, f32b(0xffc0_0000), f32v(1.0)), Ok(f32b(CANON_NAN32)));
-        assert_eq!(bin(op, f64v(1.0), f64b(0xfff0_0000_0000_0001)), Ok(f64b(CANON_NAN64)));
+        assert_eq!(
+            bin(op, f64v(1.0), f64b(0xfff0_0000_0000_0001)),
+            Ok(f64b(CANON_NAN64))
+        );
     }
     assert_eq!(bin(Opcode::Fmin, f32v(-1.0), f32v(2.0)), Ok(f32v(-1.0)));
-    assert_eq!(bin(Opcode::Fmax, f64v(-1.0), f64v(f64::INFINITY)), Ok(f64v(f64::INFINITY)));
+    assert_eq!(
+        bin(Opcode::Fmax, f64v(-1.0), f64v(f64::INFINITY)),
+        Ok(f64v(f64::INFINITY))
+    );
 }
 
 #[test]
@@ -273,38 +295,88 @@ fn nan_inputs_to_every_float_op() {
             assert_eq!(bin(op, n, f32v(1.5)), Ok(f32b(CANON_NAN32)), "{op}");
             assert_eq!(bin(op, f32v(1.5), n), Ok(f32b(CANON_NAN32)), "{op}");
         }
-        for op in [Opcode::Sqrt, Opcode::Ceil, Opcode::Floor, Opcode::Trunc, Opcode::Nearest] {
+        for op in [
+            Opcode::Sqrt,
+            Opcode::Ceil,
+            Opcode::Floor,
+            Opcode::Trunc,
+            Opcode::Nearest,
+        ] {
             assert_eq!(un(op, n), Ok(f32b(CANON_NAN32)), "{op}");
         }
-        let fma = run_op(Opcode::Fma, &[Type::F32; 3], Type::F32, &[f32v(1.0), n, f32v(2.0)]);
+        let fma = run_op(
+            Opcode::Fma,
+            &[Type::F32; 3],
+            Type::F32,
+            &[f32v(1.0), n, f32v(2.0)],
+        );
         assert_eq!(fma, Ok(f32b(CANON_NAN32)));
         // Bit operations keep the payload.
         let b = n.to_bits().unwrap() as u32;
         assert_eq!(un(Opcode::Fneg, n), Ok(f32b(b ^ 0x8000_0000)));
         assert_eq!(un(Opcode::Fabs, n), Ok(f32b(b & 0x7fff_ffff)));
-        assert_eq!(bin(Opcode::Fcopysign, n, f32v(-1.0)), Ok(f32b(b | 0x8000_0000)));
+        assert_eq!(
+            bin(Opcode::Fcopysign, n, f32v(-1.0)),
+            Ok(f32b(b | 0x8000_0000))
+        );
         // Conversions.
-        assert_eq!(run_op(Opcode::Fpromote, &[Type::F32], Type::F64, &[n]), Ok(f64b(CANON_NAN64)));
-        assert_eq!(run_op(Opcode::FcvtToSint, &[Type::F32], Type::I32, &[n]), Err(BADTOINT));
-        assert_eq!(run_op(Opcode::FcvtToUint, &[Type::F32], Type::I64, &[n]), Err(BADTOINT));
-        assert_eq!(run_op(Opcode::FcvtToSintSat, &[Type::F32], Type::I32, &[n]), Ok(DataValue::I32(0)));
-        assert_eq!(run_op(Opcode::FcvtToUintSat, &[Type::F32], Type::I8, &[n]), Ok(DataValue::I8(0)));
+        assert_eq!(
+            run_op(Opcode::Fpromote, &[Type::F32], Type::F64, &[n]),
+            Ok(f64b(CANON_NAN64))
+        );
+        assert_eq!(
+            run_op(Opcode::FcvtToSint, &[Type::F32], Type::I32, &[n]),
+            Err(BADTOINT)
+        );
+        assert_eq!(
+            run_op(Opcode::FcvtToUint, &[Type::F32], Type::I64, &[n]),
+            Err(BADTOINT)
+        );
+        assert_eq!(
+            run_op(Opcode::FcvtToSintSat, &[Type::F32], Type::I32, &[n]),
+            Ok(DataValue::I32(0))
+        );
+        assert_eq!(
+            run_op(Opcode::FcvtToUintSat, &[Type::F32], Type::I8, &[n]),
+            Ok(DataValue::I8(0))
+        );
     }
     for &n in &nans64 {
         for op in arith {
             assert_eq!(bin(op, n, f64v(1.5)), Ok(f64b(CANON_NAN64)), "{op}");
             assert_eq!(bin(op, f64v(1.5), n), Ok(f64b(CANON_NAN64)), "{op}");
         }
-        for op in [Opcode::Sqrt, Opcode::Ceil, Opcode::Floor, Opcode::Trunc, Opcode::Nearest] {
+        for op in [
+            Opcode::Sqrt,
+            Opcode::Ceil,
+            Opcode::Floor,
+            Opcode::Trunc,
+            Opcode::Nearest,
+        ] {
             assert_eq!(un(op, n), Ok(f64b(CANON_NAN64)), "{op}");
         }
-        assert_eq!(run_op(Opcode::Fdemote, &[Type::F64], Type::F32, &[n]), Ok(f32b(CANON_NAN32)));
-        assert_eq!(run_op(Opcode::FcvtToSint, &[Type::F64], Type::I64, &[n]), Err(BADTOINT));
-        assert_eq!(run_op(Opcode::FcvtToSintSat, &[Type::F64], Type::I64, &[n]), Ok(DataValue::I64(0)));
+        assert_eq!(
+            run_op(Opcode::Fdemote, &[Type::F64], Type::F32, &[n]),
+            Ok(f32b(CANON_NAN32))
+        );
+        assert_eq!(
+            run_op(Opcode::FcvtToSint, &[Type::F64], Type::I64, &[n]),
+            Err(BADTOINT)
+        );
+        assert_eq!(
+            run_op(Opcode::FcvtToSintSat, &[Type::F64], Type::I64, &[n]),
+            Ok(DataValue::I64(0))
+        );
     }
     // Invalid operations make the canonical NaN too.
-    assert_eq!(bin(Opcode::Fsub, f32v(f32::INFINITY), f32v(f32::INFINITY)), Ok(f32b(CANON_NAN32)));
-    assert_eq!(bin(Opcode::Fdiv, f64v(0.0), f64v(0.0)), Ok(f64b(CANON_NAN64)));
+    assert_eq!(
+        bin(Opcode::Fsub, f32v(f32::INFINITY), f32v(f32::INFINITY)),
+        Ok(f32b(CANON_NAN32))
+    );
+    assert_eq!(
+        bin(Opcode::Fdiv, f64v(0.0), f64v(0.0)),
+        Ok(f64b(CANON_NAN64))
+    );
     assert_eq!(un(Opcode::Sqrt, f64v(-1.0)), Ok(f64b(CANON_NAN64)));
     // Comparisons with NaN: only the unordered conditions and `ne` hold.
     let n = nans64[0];
@@ -320,7 +392,9 @@ fn nan_inputs_to_every_float_op() {
             &[Type::I8],
         )[0];
         fb.ret(&[r]);
-        let got = Interpreter::new([&fb.f]).call_by_name("f", &[n, f64v(1.0)]).unwrap();
+        let got = Interpreter::new([&fb.f])
+            .call_by_name("f", &[n, f64v(1.0)])
+            .unwrap();
         let want = matches!(
             cc,
             FloatCC::Unordered
@@ -340,32 +414,89 @@ fn float_to_int_traps_and_saturates() {
     use DataValue::*;
     let cv = |op, from: DataValue, to: Type| run_op(op, &[from.ty()], to, &[from]);
     // 2^63 does not fit i64; -2^63 does.
-    assert_eq!(cv(Opcode::FcvtToSint, f64v(9223372036854775808.0), Type::I64), Err(OVF));
-    assert_eq!(cv(Opcode::FcvtToSint, f64v(-9223372036854775808.0), Type::I64), Ok(I64(i64::MIN)));
-    assert_eq!(cv(Opcode::FcvtToSint, f32v(9223372036854775808.0), Type::I64), Err(OVF));
-    assert_eq!(cv(Opcode::FcvtToUint, f64v(18446744073709551616.0), Type::I64), Err(OVF));
-    assert_eq!(cv(Opcode::FcvtToUint, f64v(18446744073709549568.0), Type::I64), Ok(I64(-2048)));
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f64v(9223372036854775808.0), Type::I64),
+        Err(OVF)
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f64v(-9223372036854775808.0), Type::I64),
+        Ok(I64(i64::MIN))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f32v(9223372036854775808.0), Type::I64),
+        Err(OVF)
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToUint, f64v(18446744073709551616.0), Type::I64),
+        Err(OVF)
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToUint, f64v(18446744073709549568.0), Type::I64),
+        Ok(I64(-2048))
+    );
     // Truncation toward zero: -0.9 -> 0 for unsigned, -1.0 traps.
     assert_eq!(cv(Opcode::FcvtToUint, f64v(-0.9), Type::I32), Ok(I32(0)));
     assert_eq!(cv(Opcode::FcvtToUint, f64v(-1.0), Type::I32), Err(OVF));
-    assert_eq!(cv(Opcode::FcvtToSint, f32v(2147483520.0), Type::I32), Ok(I32(2147483520)));
-    assert_eq!(cv(Opcode::FcvtToSint, f32v(2147483648.0), Type::I32), Err(OVF));
-    assert_eq!(cv(Opcode::FcvtToSint, f64v(-2147483648.9), Type::I32), Ok(I32(i32::MIN)));
-    assert_eq!(cv(Opcode::FcvtToSint, f64v(-2147483649.0), Type::I32), Err(OVF));
-    assert_eq!(cv(Opcode::FcvtToSint, f64v(f64::INFINITY), Type::I32), Err(OVF));
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f32v(2147483520.0), Type::I32),
+        Ok(I32(2147483520))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f32v(2147483648.0), Type::I32),
+        Err(OVF)
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f64v(-2147483648.9), Type::I32),
+        Ok(I32(i32::MIN))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f64v(-2147483649.0), Type::I32),
+        Err(OVF)
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSint, f64v(f64::INFINITY), Type::I32),
+        Err(OVF)
+    );
     // Saturating forms.
-    assert_eq!(cv(Opcode::FcvtToSintSat, f64v(f64::INFINITY), Type::I64), Ok(I64(i64::MAX)));
-    assert_eq!(cv(Opcode::FcvtToSintSat, f64v(f64::NEG_INFINITY), Type::I64), Ok(I64(i64::MIN)));
-    assert_eq!(cv(Opcode::FcvtToUintSat, f64v(f64::INFINITY), Type::I32), Ok(I32(-1)));
-    assert_eq!(cv(Opcode::FcvtToUintSat, f64v(f64::NEG_INFINITY), Type::I32), Ok(I32(0)));
-    assert_eq!(cv(Opcode::FcvtToSintSat, f32v(1e10), Type::I32), Ok(I32(i32::MAX)));
-    assert_eq!(cv(Opcode::FcvtToSintSat, f32v(-1e10), Type::I8), Ok(I8(i8::MIN)));
+    assert_eq!(
+        cv(Opcode::FcvtToSintSat, f64v(f64::INFINITY), Type::I64),
+        Ok(I64(i64::MAX))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSintSat, f64v(f64::NEG_INFINITY), Type::I64),
+        Ok(I64(i64::MIN))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToUintSat, f64v(f64::INFINITY), Type::I32),
+        Ok(I32(-1))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToUintSat, f64v(f64::NEG_INFINITY), Type::I32),
+        Ok(I32(0))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSintSat, f32v(1e10), Type::I32),
+        Ok(I32(i32::MAX))
+    );
+    assert_eq!(
+        cv(Opcode::FcvtToSintSat, f32v(-1e10), Type::I8),
+        Ok(I8(i8::MIN))
+    );
     assert_eq!(cv(Opcode::FcvtToUintSat, f32v(300.0), Type::I8), Ok(I8(-1)));
-    assert_eq!(cv(Opcode::FcvtToSintSat, f64v(1e40), Type::I128), Ok(I128(i128::MAX)));
+    assert_eq!(
+        cv(Opcode::FcvtToSintSat, f64v(1e40), Type::I128),
+        Ok(I128(i128::MAX))
+    );
     // From integers: round to nearest even.
-    assert_eq!(cv(Opcode::FcvtFromUint, I64(-1), Type::F64), Ok(f64v(18446744073709551616.0)));
+    assert_eq!(
+        cv(Opcode::FcvtFromUint, I64(-1), Type::F64),
+        Ok(f64v(18446744073709551616.0))
+    );
     assert_eq!(cv(Opcode::FcvtFromSint, I64(-1), Type::F64), Ok(f64v(-1.0)));
-    assert_eq!(cv(Opcode::FcvtFromSint, I32(16777217), Type::F32), Ok(f32v(16777216.0)));
+    assert_eq!(
+        cv(Opcode::FcvtFromSint, I32(16777217), Type::F32),
+        Ok(f32v(16777216.0))
+    );
     assert_eq!(cv(Opcode::FcvtFromUint, I8(-1), Type::F32), Ok(f32v(255.0)));
 }
 
@@ -384,17 +515,40 @@ fn overflow_ops_and_carries() {
             &[t, Type::I8],
         );
         fb.ret(&r);
-        Interpreter::new([&fb.f]).call_by_name("f", &[a, b]).unwrap()
+        Interpreter::new([&fb.f])
+            .call_by_name("f", &[a, b])
+            .unwrap()
     };
     assert_eq!(two(Opcode::UaddOverflow, I8(-1), I8(1)), vec![I8(0), I8(1)]);
-    assert_eq!(two(Opcode::SaddOverflow, I8(127), I8(1)), vec![I8(-128), I8(1)]);
+    assert_eq!(
+        two(Opcode::SaddOverflow, I8(127), I8(1)),
+        vec![I8(-128), I8(1)]
+    );
     assert_eq!(two(Opcode::SaddOverflow, I8(-1), I8(1)), vec![I8(0), I8(0)]);
-    assert_eq!(two(Opcode::UsubOverflow, I32(0), I32(1)), vec![I32(-1), I8(1)]);
-    assert_eq!(two(Opcode::SsubOverflow, I64(i64::MIN), I64(1)), vec![I64(i64::MAX), I8(1)]);
-    assert_eq!(two(Opcode::UmulOverflow, I16(256), I16(256)), vec![I16(0), I8(1)]);
-    assert_eq!(two(Opcode::SmulOverflow, I16(-128), I16(256)), vec![I16(-32768), I8(0)]);
-    assert_eq!(two(Opcode::SmulOverflow, I128(i128::MIN), I128(-1)), vec![I128(i128::MIN), I8(1)]);
-    assert_eq!(two(Opcode::UaddOverflow, I128(-1), I128(1)), vec![I128(0), I8(1)]);
+    assert_eq!(
+        two(Opcode::UsubOverflow, I32(0), I32(1)),
+        vec![I32(-1), I8(1)]
+    );
+    assert_eq!(
+        two(Opcode::SsubOverflow, I64(i64::MIN), I64(1)),
+        vec![I64(i64::MAX), I8(1)]
+    );
+    assert_eq!(
+        two(Opcode::UmulOverflow, I16(256), I16(256)),
+        vec![I16(0), I8(1)]
+    );
+    assert_eq!(
+        two(Opcode::SmulOverflow, I16(-128), I16(256)),
+        vec![I16(-32768), I8(0)]
+    );
+    assert_eq!(
+        two(Opcode::SmulOverflow, I128(i128::MIN), I128(-1)),
+        vec![I128(i128::MIN), I8(1)]
+    );
+    assert_eq!(
+        two(Opcode::UaddOverflow, I128(-1), I128(1)),
+        vec![I128(0), I8(1)]
+    );
 
     let three = |op: Opcode, a: DataValue, b: DataValue, c: i8| {
         let t = a.ty();
@@ -408,14 +562,34 @@ fn overflow_ops_and_carries() {
             &[t, Type::I8],
         );
         fb.ret(&r);
-        Interpreter::new([&fb.f]).call_by_name("f", &[a, b, I8(c)]).unwrap()
+        Interpreter::new([&fb.f])
+            .call_by_name("f", &[a, b, I8(c)])
+            .unwrap()
     };
-    assert_eq!(three(Opcode::UaddOverflowCin, I8(-1), I8(0), 1), vec![I8(0), I8(1)]);
-    assert_eq!(three(Opcode::UaddOverflowCin, I8(1), I8(1), 1), vec![I8(3), I8(0)]);
-    assert_eq!(three(Opcode::SaddOverflowCin, I8(126), I8(1), 1), vec![I8(-128), I8(1)]);
-    assert_eq!(three(Opcode::UsubOverflowBin, I8(0), I8(0), 1), vec![I8(-1), I8(1)]);
-    assert_eq!(three(Opcode::SsubOverflowBin, I8(-127), I8(1), 1), vec![I8(127), I8(1)]);
-    assert_eq!(three(Opcode::UaddOverflowCin, I128(-1), I128(-1), 1), vec![I128(-1), I8(1)]);
+    assert_eq!(
+        three(Opcode::UaddOverflowCin, I8(-1), I8(0), 1),
+        vec![I8(0), I8(1)]
+    );
+    assert_eq!(
+        three(Opcode::UaddOverflowCin, I8(1), I8(1), 1),
+        vec![I8(3), I8(0)]
+    );
+    assert_eq!(
+        three(Opcode::SaddOverflowCin, I8(126), I8(1), 1),
+        vec![I8(-128), I8(1)]
+    );
+    assert_eq!(
+        three(Opcode::UsubOverflowBin, I8(0), I8(0), 1),
+        vec![I8(-1), I8(1)]
+    );
+    assert_eq!(
+        three(Opcode::SsubOverflowBin, I8(-127), I8(1), 1),
+        vec![I8(127), I8(1)]
+    );
+    assert_eq!(
+        three(Opcode::UaddOverflowCin, I128(-1), I128(-1), 1),
+        vec![I128(-1), I8(1)]
+    );
 }
 
 #[test]
@@ -435,7 +609,10 @@ fn uadd_overflow_trap_traps_with_its_code() {
     fb.ret(&[r]);
     let mut it = Interpreter::new([&fb.f]);
     assert_eq!(it.call_by_name("f", &[I32(-2), I32(1)]), Ok(vec![I32(-1)]));
-    assert_eq!(it.call_by_name("f", &[I32(-2), I32(2)]), Err(InterpError::Trap(code)));
+    assert_eq!(
+        it.call_by_name("f", &[I32(-2), I32(2)]),
+        Err(InterpError::Trap(code))
+    );
 }
 
 /// `fn loop(n) { i = 0; while i != n { i += 1 } return i }`
@@ -472,19 +649,34 @@ fn fuel_exhaustion_ends_infinite_loops() {
         ..Config::default()
     };
     let mut it = Interpreter::with_config([&f], cfg);
-    assert_eq!(it.call_by_name("count", &[DataValue::I64(100)]), Ok(vec![DataValue::I64(100)]));
+    assert_eq!(
+        it.call_by_name("count", &[DataValue::I64(100)]),
+        Ok(vec![DataValue::I64(100)])
+    );
     // n = -1 would take 2^64 iterations.
-    assert_eq!(it.call_by_name("count", &[DataValue::I64(-1)]), Err(InterpError::OutOfFuel));
+    assert_eq!(
+        it.call_by_name("count", &[DataValue::I64(-1)]),
+        Err(InterpError::OutOfFuel)
+    );
     // The interpreter is reusable after running out.
-    assert_eq!(it.call_by_name("count", &[DataValue::I64(3)]), Ok(vec![DataValue::I64(3)]));
+    assert_eq!(
+        it.call_by_name("count", &[DataValue::I64(3)]),
+        Ok(vec![DataValue::I64(3)])
+    );
 }
 
 #[test]
 fn bad_calls_are_errors() {
     let f = counting_loop();
     let mut it = Interpreter::new([&f]);
-    assert!(matches!(it.call_by_name("nope", &[]), Err(InterpError::UnknownFunction(_))));
-    assert!(matches!(it.call_by_name("count", &[]), Err(InterpError::BadArguments(_))));
+    assert!(matches!(
+        it.call_by_name("nope", &[]),
+        Err(InterpError::UnknownFunction(_))
+    ));
+    assert!(matches!(
+        it.call_by_name("count", &[]),
+        Err(InterpError::BadArguments(_))
+    ));
     assert!(matches!(
         it.call_by_name("count", &[DataValue::I32(1)]),
         Err(InterpError::BadArguments(_))
@@ -517,7 +709,10 @@ fn recursion_hits_the_depth_limit() {
     )[0];
     fb.ret(&[r]);
     let mut it = Interpreter::new([&fb.f]);
-    assert_eq!(it.call_by_name("rec", &[DataValue::I32(1)]), Err(InterpError::StackOverflow));
+    assert_eq!(
+        it.call_by_name("rec", &[DataValue::I32(1)]),
+        Err(InterpError::StackOverflow)
+    );
 }
 
 #[test]
@@ -527,7 +722,10 @@ fn malformed_functions_do_not_panic() {
     let x = fb.param(0);
     fb.unary(Opcode::Bnot, x, Type::I32);
     let mut it = Interpreter::new([&fb.f]);
-    assert!(matches!(it.call_by_name("f", &[DataValue::I32(1)]), Err(InterpError::Invalid(_))));
+    assert!(matches!(
+        it.call_by_name("f", &[DataValue::I32(1)]),
+        Err(InterpError::Invalid(_))
+    ));
     // An operand that does not exist.
     let mut fb = Fb::new("g", &[Type::I32], &[Type::I32]);
     let bogus = Value::from_u32(1000);
@@ -538,7 +736,10 @@ fn malformed_functions_do_not_panic() {
     // A function with no blocks.
     let f = Function::with_name_signature(UserFuncName::testcase("h"), Signature::default());
     let mut it = Interpreter::new([&f]);
-    assert!(matches!(it.call_by_name("h", &[]), Err(InterpError::Invalid(_))));
+    assert!(matches!(
+        it.call_by_name("h", &[]),
+        Err(InterpError::Invalid(_))
+    ));
 }
 
 fn load(fb: &mut Fb, op: Opcode, ty: Type, flags: MemFlags, addr: Value, off: i32) -> Value {
@@ -581,7 +782,18 @@ fn stack_slots_loads_stores_and_endianness() {
     use DataValue::*;
     // Store x (i32) little-endian at ss0+0 and big-endian at ss0+4, then
     // read back bytes and halves.
-    let mut fb = Fb::new("f", &[Type::I32], &[Type::I8, Type::I8, Type::I16, Type::I64, Type::I32, Type::I64]);
+    let mut fb = Fb::new(
+        "f",
+        &[Type::I32],
+        &[
+            Type::I8,
+            Type::I8,
+            Type::I16,
+            Type::I64,
+            Type::I32,
+            Type::I64,
+        ],
+    );
     let ss = fb.f.create_sized_stack_slot(StackSlotData::new(8, 3));
     let x = fb.param(0);
     let p = stack_addr(&mut fb, ss, 0);
@@ -625,8 +837,14 @@ fn truncating_stores_and_out_of_bounds_accesses() {
     let v = load(&mut fb, Opcode::Load, Type::I32, MemFlags::new(), base, 0);
     fb.ret(&[v]);
     let mut it = Interpreter::new([&fb.f]);
-    assert_eq!(it.call_by_name("f", &[I64(0x1ff), I64(0)]), Ok(vec![I32(0xff)]));
-    assert_eq!(it.call_by_name("f", &[I64(0x1ab), I64(3)]), Ok(vec![I32(0xab00_0000u32 as i32)]));
+    assert_eq!(
+        it.call_by_name("f", &[I64(0x1ff), I64(0)]),
+        Ok(vec![I32(0xff)])
+    );
+    assert_eq!(
+        it.call_by_name("f", &[I64(0x1ab), I64(3)]),
+        Ok(vec![I32(0xab00_0000u32 as i32)])
+    );
     let oob = Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS));
     assert_eq!(it.call_by_name("f", &[I64(1), I64(4)]), oob);
     assert_eq!(it.call_by_name("f", &[I64(1), I64(-1)]), oob);
@@ -641,8 +859,14 @@ fn truncating_stores_and_out_of_bounds_accesses() {
     let v = load(&mut fb, Opcode::Load, Type::I64, flags, a, 8);
     fb.ret(&[v]);
     let mut it = Interpreter::new([&fb.f]);
-    assert_eq!(it.call_by_name("g", &[I64(0)]), Err(InterpError::Trap(TrapCode::user(3).unwrap())));
-    assert_eq!(it.call_by_name("g", &[I64(0x1234_5678)]), Err(InterpError::Trap(TrapCode::user(3).unwrap())));
+    assert_eq!(
+        it.call_by_name("g", &[I64(0)]),
+        Err(InterpError::Trap(TrapCode::user(3).unwrap()))
+    );
+    assert_eq!(
+        it.call_by_name("g", &[I64(0x1234_5678)]),
+        Err(InterpError::Trap(TrapCode::user(3).unwrap()))
+    );
 }
 
 #[test]
@@ -729,7 +953,10 @@ fn branch_table_selects_default_out_of_range() {
         .iter()
         .map(|&(b, _)| fb.f.dfg.block_call_values(b, &[]))
         .collect();
-    let jt = fb.f.dfg.jump_tables.push(JumpTableData::new(entries[0], &entries[1..]));
+    let jt =
+        fb.f.dfg
+            .jump_tables
+            .push(JumpTableData::new(entries[0], &entries[1..]));
     fb.ins(
         InstructionData::BranchTable {
             opcode: Opcode::BrTable,
