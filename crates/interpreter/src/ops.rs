@@ -201,22 +201,18 @@ pub fn overflow_op(op: Opcode, w: u32, x: u128, y: u128, cin: bool) -> (u128, bo
             (d2 & m, o1 || o2)
         }
         Opcode::SaddOverflow | Opcode::SaddOverflowCin => {
+            // Signed overflow (with or without a carry in) happens exactly
+            // when both operands have the same sign and the result's differs.
             let r = x.wrapping_add(y).wrapping_add(c) & m;
-            let exact = sx.checked_add(sy).and_then(|s| s.checked_add(c as i128));
-            let ovf = match exact {
-                Some(e) => e != sext(r, w),
-                None => true,
-            };
-            (r, ovf)
+            let sign = |v: u128| (v >> (w - 1)) & 1;
+            (r, sign(x) == sign(y) && sign(r) != sign(x))
         }
         Opcode::SsubOverflow | Opcode::SsubOverflowBin => {
+            // x - y - b overflows exactly when the operands' signs differ and
+            // the result's sign differs from x's.
             let r = x.wrapping_sub(y).wrapping_sub(c) & m;
-            let exact = sx.checked_sub(sy).and_then(|s| s.checked_sub(c as i128));
-            let ovf = match exact {
-                Some(e) => e != sext(r, w),
-                None => true,
-            };
-            (r, ovf)
+            let sign = |v: u128| (v >> (w - 1)) & 1;
+            (r, sign(x) != sign(y) && sign(r) != sign(x))
         }
         Opcode::UmulOverflow => {
             let (hi, lo) = umul_wide(x, y);
