@@ -14,6 +14,7 @@ use kiln_ir::{
     StackSlotKind, TrapCode, Type, Value,
 };
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 type Vals = SmallVec<[DataValue; 4]>;
 
@@ -26,6 +27,9 @@ pub(crate) struct Frame {
     /// The region key of each sized stack slot.
     slots: SmallVec<[u32; 4]>,
     vmctx: Option<DataValue>,
+    /// For functions with value aliases (`v5 -> v3`): the value each
+    /// number stands for.
+    aliases: Option<Arc<[u32]>>,
 }
 
 /// What an instruction asks the loop to do next.
@@ -52,8 +56,12 @@ fn unsupported(msg: impl Into<String>) -> InterpError {
 
 #[inline]
 fn get(fr: &Frame, v: Value) -> Result<DataValue, InterpError> {
+    let i = match &fr.aliases {
+        None => v.index(),
+        Some(a) => a.get(v.index()).map_or(v.index(), |&r| r as usize),
+    };
     fr.values
-        .get(v.index())
+        .get(i)
         .copied()
         .ok_or_else(|| invalid(format!("{v} is out of range")))
 }
@@ -206,6 +214,7 @@ impl Interpreter<'_> {
             mem_mark,
             slots,
             vmctx,
+            aliases: self.aliases.get(index as usize).cloned().flatten(),
         };
         for (&p, &a) in params.iter().zip(args) {
             set(&mut fr, p, a)?;
@@ -516,7 +525,7 @@ impl Interpreter<'_> {
                     // Opaque, distinct per frame; not dereferenceable.
                     let mut p = Memory::frame_pointer(top as u32, ty);
                     if op == Opcode::GetStackPointer {
-                        p = p.wrapping_sub(0x100);
+                        p = p.wrapping_add(0x10);
                     } else if op == Opcode::GetReturnAddress {
                         p = Memory::frame_pointer(top.wrapping_sub(1) as u32, ty) | 0x8;
                     }

@@ -110,6 +110,8 @@ pub struct Interpreter<'a> {
     pub(crate) fuel_left: u64,
     pub(crate) fuel_used: u64,
     pub(crate) pinned_reg: u128,
+    /// Per function with value aliases, the resolved number of each value.
+    pub(crate) aliases: Vec<Option<std::sync::Arc<[u32]>>>,
     /// Spare value vectors of returned frames, reused by new ones.
     pub(crate) spare: Vec<Vec<DataValue>>,
 }
@@ -145,7 +147,9 @@ impl<'a> Interpreter<'a> {
                     .collect()
             })
             .collect();
+        let aliases = funcs.iter().map(|f| alias_table(f)).collect();
         Interpreter {
+            aliases,
             funcs,
             by_name,
             callees,
@@ -207,6 +211,25 @@ impl<'a> Interpreter<'a> {
         self.config = config;
         self.mem = Memory::new(config.memory_limit);
     }
+}
+
+/// The value each value number stands for, if the function has aliases.
+fn alias_table(f: &Function) -> Option<std::sync::Arc<[u32]>> {
+    let has = f
+        .dfg
+        .values
+        .values()
+        .any(|d| matches!(d, kiln_ir::ValueData::Alias { .. }));
+    if !has {
+        return None;
+    }
+    Some(
+        f.dfg
+            .values
+            .keys()
+            .map(|v| f.dfg.resolve_aliases(v).as_u32())
+            .collect(),
+    )
 }
 
 fn resolve_callee(f: &Function, name: &ExternalName, by_name: &HashMap<String, u32>) -> Callee {

@@ -42,6 +42,9 @@ pub enum Target {
     Data { key: u32, offset: u64 },
     /// A function, by index in the interpreter's function set.
     Func(u32),
+    /// Inside the machine frame (`get_frame_pointer`, `get_stack_pointer`,
+    /// `get_return_address`), which the interpreter does not model.
+    Frame,
     /// Anything else (null, plain integers, frame pointers).
     Invalid,
 }
@@ -162,7 +165,10 @@ impl Memory {
                     Target::Invalid
                 };
             }
-            if key == 0 || key >= FRAME_KEY_BASE32 {
+            if key >= FRAME_KEY_BASE32 {
+                return Target::Frame;
+            }
+            if key == 0 {
                 return Target::Invalid;
             }
             return Target::Data { key, offset };
@@ -177,7 +183,10 @@ impl Memory {
                 Target::Invalid
             };
         }
-        if key == 0 || key >= FRAME_KEY_BASE {
+        if key >= FRAME_KEY_BASE {
+            return Target::Frame;
+        }
+        if key == 0 {
             return Target::Invalid;
         }
         Target::Data { key, offset }
@@ -199,6 +208,9 @@ impl Memory {
                 }
                 Ok((key, offset as usize, end as usize))
             }
+            Target::Frame => Err(InterpError::Unsupported(
+                "memory accesses through frame, stack or return-address pointers".into(),
+            )),
             _ => Err(InterpError::Trap(code)),
         }
     }
