@@ -499,7 +499,7 @@ impl Interpreter<'_> {
                     .slots
                     .get(stack_slot.index())
                     .ok_or_else(|| invalid(format!("{stack_slot} out of range")))?;
-                let p = Memory::make_pointer(key, offset.0 as i64 as u64, ty)?;
+                let p = Memory::make_pointer(key, offset.0 as i64, ty)?;
                 set(fr, r, from_bits(ty, p)?)?;
             }
             D::DynamicStackLoad { .. } => return Err(unsupported("dynamic_stack_addr")),
@@ -547,7 +547,7 @@ impl Interpreter<'_> {
                         | Opcode::SmulOverflow
                 ) =>
             {
-                let ty = value_ty(f, args[0]);
+                let ty = int_scalar(value_ty(f, args[0]), op)?;
                 let x = int_bits(&get(fr, args[0])?)?;
                 let y = int_bits(&get(fr, args[1])?)?;
                 let (r, o) = overflow_op(op, ty.bits(), x, y, false);
@@ -562,7 +562,7 @@ impl Interpreter<'_> {
                         | Opcode::SsubOverflowBin
                 ) =>
             {
-                let ty = value_ty(f, args[0]);
+                let ty = int_scalar(value_ty(f, args[0]), op)?;
                 let x = int_bits(&get(fr, args[0])?)?;
                 let y = int_bits(&get(fr, args[1])?)?;
                 let c = truthy(&get(fr, args[2])?);
@@ -570,7 +570,7 @@ impl Interpreter<'_> {
                 set_two(fr, results, from_bits(ty, r)?, DataValue::I8(o as i8))?;
             }
             D::IntAddTrap { args, code, .. } => {
-                let ty = value_ty(f, args[0]);
+                let ty = int_scalar(value_ty(f, args[0]), op)?;
                 let x = int_bits(&get(fr, args[0])?)?;
                 let y = int_bits(&get(fr, args[1])?)?;
                 let (r, o) = overflow_op(Opcode::UaddOverflow, ty.bits(), x, y, false);
@@ -687,6 +687,15 @@ fn fast_binary(op: Opcode, a: DataValue, b: DataValue) -> Option<DataValue> {
         }),
         _ => return None,
     })
+}
+
+/// `ty` if it is a scalar integer type (what the verifier would require).
+fn int_scalar(ty: Type, op: Opcode) -> Result<Type, InterpError> {
+    if ty.is_int() && !ty.is_vector() {
+        Ok(ty)
+    } else {
+        Err(unsupported_ty(op.name(), ty))
+    }
 }
 
 fn first_result(f: &Function, inst: Inst) -> Result<Value, InterpError> {
@@ -963,6 +972,17 @@ fn eval_pure(
     use InstructionData as D;
     let op = data.opcode();
     let dfg = &f.dfg;
+    // Every type involved must be a real type: lane widths below are then
+    // at least 8 bits.
+    if ty.is_invalid() || ty.is_dynamic_vector() {
+        return Err(unsupported_ty(op.name(), ty));
+    }
+    for &a in data.arguments(&dfg.value_lists) {
+        let t = value_ty(f, a);
+        if t.is_invalid() || t.is_dynamic_vector() {
+            return Err(invalid(format!("{op}: operand {a} has no type")));
+        }
+    }
     let arg = |v: Value| -> Result<u128, InterpError> { Ok(bits_of(&get(fr, v)?)) };
     let bits: u128 = match *data {
         D::UnaryImm { imm, .. } => imm.0 as i128 as u128,
@@ -1114,6 +1134,7 @@ fn is_int_lanewise(op: Opcode) -> bool {
             | UsubSat
             | SsubSat
             | AvgRound
+            | SqmulRoundSat
             | Ishl
             | Ushr
             | Sshr
@@ -1255,6 +1276,9 @@ fn unary(op: Opcode, ty: Type, aty: Type, x: u128) -> Result<u128, InterpError> 
         Opcode::SwidenLow | Opcode::SwidenHigh | Opcode::UwidenLow | Opcode::UwidenHigh => {
             let src = split_lanes(x, aty);
             let n = ty.lane_count() as usize;
+            if !aty.is_int() || !ty.is_int() || 2 * n != src.len() {
+                return Err(unsupported_ty(op.name(), ty));
+            }
             let start = if matches!(op, Opcode::SwidenHigh | Opcode::UwidenHigh) {
                 n
             } else {
@@ -1300,7 +1324,7 @@ fn binary(op: Opcode, ty: Type, aty: Type, x: u128, y: u128) -> Result<u128, Int
         Opcode::Band => x & y,
         Opcode::Bor => x | y,
         Opcode::Bxor => x ^ y,
-        Opcode::Iconcat => {
+        Opcode::Iconcat if aty.bits() < 128 => {
             let w = aty.bits();
             (x & mask(w)) | (y << w)
         }
@@ -1324,7 +1348,7 @@ fn binary(op: Opcode, ty: Type, aty: Type, x: u128, y: u128) -> Result<u128, Int
             }
             u128::from_le_bytes(out)
         }
-        Opcode::IaddPairwise => {
+        Opcode::IaddPairwise if ty.is_int() => {
             let w = ty.lane_bits();
             let (a, b) = (split_lanes(x, ty), split_lanes(y, ty));
             let half = a.len() / 2;
@@ -1338,6 +1362,9 @@ fn binary(op: Opcode, ty: Type, aty: Type, x: u128, y: u128) -> Result<u128, Int
             join_lanes(&out, ty)
         }
         Opcode::Snarrow | Opcode::Unarrow | Opcode::Uunarrow => {
+            if !aty.is_int() || !ty.is_int() || ty.lane_bits() >= 128 {
+                return Err(unsupported_ty(op.name(), ty));
+            }
             let w = aty.lane_bits();
             let nw = ty.lane_bits();
             let mut out = Lanes::new();

@@ -118,16 +118,20 @@ impl Memory {
     }
 
     /// Builds a pointer of type `ptr_ty` to byte `offset` of region `key`.
-    pub fn make_pointer(key: u32, offset: u64, ptr_ty: Type) -> Result<u128, InterpError> {
+    /// `offset` may be negative: the pointer is `base + offset` with
+    /// wrapping, exactly as an `iadd` would compute it.
+    pub fn make_pointer(key: u32, offset: i64, ptr_ty: Type) -> Result<u128, InterpError> {
         if ptr_ty.bits() == 32 {
-            if key >= FRAME_KEY_BASE32 || offset >= (1 << 24) {
+            if key >= FRAME_KEY_BASE32 {
                 return Err(InterpError::Unsupported(
                     "32-bit pointer to a region the 32-bit encoding cannot name".into(),
                 ));
             }
-            Ok(((key as u128) << 24) | offset as u128)
+            let base = (key as u32) << 24;
+            Ok(base.wrapping_add(offset as u32) as u128)
         } else {
-            Ok(((key as u128) << 32) | (offset as u128 & 0xffff_ffff))
+            let base = (key as u64) << 32;
+            Ok(base.wrapping_add(offset as u64) as u128)
         }
     }
 

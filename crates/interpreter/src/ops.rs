@@ -57,9 +57,21 @@ fn umulhi(a: u128, b: u128, w: u32) -> u128 {
 
 /// Integer operation with one result; `w` is the lane width.
 pub fn int_op(op: Opcode, w: u32, a: &[u128]) -> R {
+    if !(8..=128).contains(&w) {
+        return Err(InterpError::Unsupported(format!("{op} on {w}-bit lanes")));
+    }
     let m = mask(w);
-    let x = a.first().copied().unwrap_or(0);
+    let x = a.first().copied().unwrap_or(0) & m;
+    // The second operand of a shift is of any integer type: keep its bits.
     let y = a.get(1).copied().unwrap_or(0);
+    let y = if matches!(
+        op,
+        Opcode::Ishl | Opcode::Ushr | Opcode::Sshr | Opcode::Rotl | Opcode::Rotr
+    ) {
+        y
+    } else {
+        y & m
+    };
     let sx = sext(x, w);
     let sy = sext(y, w);
     let amt = |y: u128| (y as u32) & (w - 1);
@@ -120,6 +132,12 @@ pub fn int_op(op: Opcode, w: u32, a: &[u128]) -> R {
                     }
                 }
             }
+        }
+        Opcode::SqmulRoundSat if w <= 64 => {
+            // Q-format multiply: (x * y + 2^(w-2)) >> (w-1), saturated.
+            let p = sx * sy + (1i128 << (w - 2));
+            let max = (m >> 1) as i128;
+            (p >> (w - 1)).clamp(-max - 1, max) as u128
         }
         Opcode::AvgRound => {
             // (x + y + 1) >> 1 without overflow.
@@ -184,7 +202,11 @@ pub fn icmp(cc: IntCC, x: u128, y: u128, w: u32) -> bool {
 /// Overflow-reporting arithmetic: (result, overflowed). `cin` is the
 /// carry/borrow in for the `_cin`/`_bin` forms.
 pub fn overflow_op(op: Opcode, w: u32, x: u128, y: u128, cin: bool) -> (u128, bool) {
+    if !(8..=128).contains(&w) {
+        return (0, false);
+    }
     let m = mask(w);
+    let (x, y) = (x & m, y & m);
     let c = cin as u128;
     let (sx, sy) = (sext(x, w), sext(y, w));
     match op {
