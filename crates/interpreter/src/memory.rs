@@ -127,7 +127,7 @@ impl Memory {
                     "32-bit pointer to a region the 32-bit encoding cannot name".into(),
                 ));
             }
-            let base = (key as u32) << 24;
+            let base = key << 24;
             Ok(base.wrapping_add(offset as u32) as u128)
         } else {
             let base = (key as u64) << 32;

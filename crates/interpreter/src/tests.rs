@@ -977,3 +977,347 @@ fn branch_table_selects_default_out_of_range() {
     assert_eq!(call(&mut it, 2), I32(100));
     assert_eq!(call(&mut it, -1), I32(100));
 }
+
+#[test]
+fn stack_addr_with_negative_offset_and_pointer_arithmetic() {
+    use DataValue::*;
+    // p = stack_addr ss0-8; q = p + 8 + k; store/load through q.
+    let mut fb = Fb::new("f", &[Type::I64, Type::I32], &[Type::I32]);
+    let ss = fb.f.create_sized_stack_slot(StackSlotData::new(8, 3));
+    let (k, x) = (fb.param(0), fb.param(1));
+    let p = stack_addr(&mut fb, ss, -8);
+    let eight = fb.iconst(Type::I64, 8);
+    let q0 = fb.binary(Opcode::Iadd, p, eight, Type::I64);
+    let q = fb.binary(Opcode::Iadd, q0, k, Type::I64);
+    store(&mut fb, Opcode::Store, MemFlags::new(), x, q, 0);
+    let v = load(&mut fb, Opcode::Load, Type::I32, MemFlags::new(), q, 0);
+    fb.ret(&[v]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(it.call_by_name("f", &[I64(4), I32(77)]), Ok(vec![I32(77)]));
+    assert_eq!(
+        it.call_by_name("f", &[I64(5), I32(77)]),
+        Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS))
+    );
+}
+
+#[test]
+fn vmctx_global_values_load_through_the_pointer_argument() {
+    use DataValue::*;
+    // %reader(vmctx) returns gv1 = load.i64 gv0+8, gv2 = iadd_imm gv1, 5.
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params
+        .push(AbiParam::special(Type::I64, ArgumentPurpose::VMContext));
+    sig.returns.push(AbiParam::new(Type::I64));
+    let mut r = Fb::new("reader", &[Type::I64], &[Type::I64]);
+    r.f.stencil.signature = sig.clone();
+    let gv0 = r.f.create_global_value(GlobalValueData::VMContext);
+    let gv1 = r.f.create_global_value(GlobalValueData::Load {
+        base: gv0,
+        offset: Offset32(8),
+        global_type: Type::I64,
+        flags: MemFlags::trusted(),
+    });
+    let gv2 = r.f.create_global_value(GlobalValueData::IAddImm {
+        base: gv1,
+        offset: Imm64(5),
+        global_type: Type::I64,
+    });
+    let v = r.ins(
+        InstructionData::UnaryGlobalValue {
+            opcode: Opcode::SymbolValue,
+            global_value: gv2,
+        },
+        &[Type::I64],
+    )[0];
+    r.ret(&[v]);
+
+    // %main(x): ss0[8] = x; return reader(&ss0).
+    let mut m = Fb::new("main", &[Type::I64], &[Type::I64]);
+    let ss = m.f.create_sized_stack_slot(StackSlotData::new(16, 3));
+    let sigref = m.f.import_signature(sig);
+    let fref = m.f.import_function(ExtFuncData {
+        name: ExternalName::TestCase(TestcaseName::new("reader")),
+        signature: sigref,
+        colocated: true,
+        patchable: false,
+    });
+    let x = m.param(0);
+    let p = stack_addr(&mut m, ss, 0);
+    store(&mut m, Opcode::Store, MemFlags::trusted(), x, p, 8);
+    let args = m.f.dfg.make_value_list(&[p]);
+    let out = m.ins(
+        InstructionData::Call {
+            opcode: Opcode::Call,
+            func_ref: fref,
+            args,
+        },
+        &[Type::I64],
+    )[0];
+    m.ret(&[out]);
+    let funcs = [r.f, m.f];
+    let mut it = Interpreter::new(&funcs);
+    assert_eq!(it.call_by_name("main", &[I64(37)]), Ok(vec![I64(42)]));
+    // Called directly with a vmctx that is not a pointer: the load traps.
+    assert_eq!(
+        it.call_by_name("reader", &[I64(10)]),
+        Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS))
+    );
+}
+
+#[test]
+fn atomics_have_single_threaded_semantics() {
+    use DataValue::*;
+    // old = atomic_rmw op [p], y; return old, [p]
+    for (op, x, y, want) in [
+        (AtomicRmwOp::Add, 5i32, 7i32, 12i32),
+        (AtomicRmwOp::Sub, 5, 7, -2),
+        (AtomicRmwOp::And, 0b1100, 0b1010, 0b1000),
+        (AtomicRmwOp::Nand, 0b1100, 0b1010, !0b1000),
+        (AtomicRmwOp::Or, 0b1100, 0b1010, 0b1110),
+        (AtomicRmwOp::Xor, 0b1100, 0b1010, 0b0110),
+        (AtomicRmwOp::Xchg, 5, 7, 7),
+        (AtomicRmwOp::Umin, -1, 7, 7),
+        (AtomicRmwOp::Umax, -1, 7, -1),
+        (AtomicRmwOp::Smin, -1, 7, -1),
+        (AtomicRmwOp::Smax, -1, 7, 7),
+    ] {
+        let mut fb = Fb::new("f", &[Type::I32, Type::I32], &[Type::I32, Type::I32]);
+        let ss = fb.f.create_sized_stack_slot(StackSlotData::new(4, 2));
+        let (a, b) = (fb.param(0), fb.param(1));
+        let p = stack_addr(&mut fb, ss, 0);
+        store(&mut fb, Opcode::Store, MemFlags::trusted(), a, p, 0);
+        let old = fb.ins(
+            InstructionData::AtomicRmw {
+                opcode: Opcode::AtomicRmw,
+                flags: MemFlags::trusted(),
+                op,
+                args: [p, b],
+            },
+            &[Type::I32],
+        )[0];
+        let now = load(&mut fb, Opcode::Load, Type::I32, MemFlags::trusted(), p, 0);
+        fb.ret(&[old, now]);
+        let got = Interpreter::new([&fb.f]).call_by_name("f", &[I32(x), I32(y)]);
+        assert_eq!(got, Ok(vec![I32(x), I32(want)]), "{op}");
+    }
+    // atomic_cas: stores only when the expected value matches.
+    let mut fb = Fb::new("cas", &[Type::I64, Type::I64], &[Type::I64, Type::I64]);
+    let ss = fb.f.create_sized_stack_slot(StackSlotData::new(8, 3));
+    let (e, n) = (fb.param(0), fb.param(1));
+    let p = stack_addr(&mut fb, ss, 0);
+    let ten = fb.iconst(Type::I64, 10);
+    store(&mut fb, Opcode::Store, MemFlags::trusted(), ten, p, 0);
+    let old = fb.ins(
+        InstructionData::AtomicCas {
+            opcode: Opcode::AtomicCas,
+            flags: MemFlags::trusted(),
+            args: [p, e, n],
+        },
+        &[Type::I64],
+    )[0];
+    let now = load(&mut fb, Opcode::Load, Type::I64, MemFlags::trusted(), p, 0);
+    fb.ret(&[old, now]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(
+        it.call_by_name("cas", &[I64(10), I64(3)]),
+        Ok(vec![I64(10), I64(3)])
+    );
+    assert_eq!(
+        it.call_by_name("cas", &[I64(11), I64(3)]),
+        Ok(vec![I64(10), I64(10)])
+    );
+}
+
+fn v128(lanes: &[u128], ty: Type) -> DataValue {
+    DataValue::V128(crate::value::join_lanes(lanes, ty).to_le_bytes())
+}
+
+#[test]
+fn vector_lanes_wrap_compare_and_move() {
+    use DataValue::*;
+    let i32x4 = Type::I32X4;
+    let i8x16 = Type::I8X16;
+    // Lane-wise wrapping add.
+    let a = v128(&[u32::MAX as u128, 1, 2, 0x8000_0000], i32x4);
+    let b = v128(&[1, 2, 3, 0x8000_0000], i32x4);
+    // (`DataValue` vectors do not record their lane shape, so the types are
+    // given explicitly.)
+    let add = run_op(Opcode::Iadd, &[i32x4, i32x4], i32x4, &[a, b]);
+    assert_eq!(add, Ok(v128(&[0, 3, 5, 0], i32x4)));
+    // The same bits as i8x16: byte lanes wrap separately.
+    let add8 = run_op(Opcode::Iadd, &[i8x16, i8x16], i8x16, &[a, b]).unwrap();
+    assert_eq!(
+        add8,
+        v128(
+            &[0, 0xff, 0xff, 0xff, 3, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0],
+            i8x16
+        )
+    );
+    // Shift amounts are scalars, masked by the lane width.
+    let r = run_op(Opcode::Ishl, &[i32x4, Type::I32], i32x4, &[b, I32(33)]).unwrap();
+    assert_eq!(r, v128(&[2, 4, 6, 0], i32x4));
+    // icmp on vectors: all-ones or zero lanes.
+    let mut fb = Fb::new("f", &[i32x4, i32x4], &[i32x4]);
+    let (x, y) = (fb.param(0), fb.param(1));
+    let c = fb.ins(
+        InstructionData::IntCompare {
+            opcode: Opcode::Icmp,
+            cond: IntCC::SignedLessThan,
+            args: [x, y],
+        },
+        &[i32x4],
+    )[0];
+    fb.ret(&[c]);
+    let got = Interpreter::new([&fb.f])
+        .call_by_name("f", &[a, b])
+        .unwrap();
+    // a = [-1, 1, 2, MIN], b = [1, 2, 3, MIN]: lt, lt, lt, not.
+    let ones = u32::MAX as u128;
+    assert_eq!(got, vec![v128(&[ones, ones, ones, 0], i32x4)]);
+    // splat, insertlane, extractlane.
+    let s = run_op(Opcode::Splat, &[Type::I8], i8x16, &[I8(-2)]).unwrap();
+    assert_eq!(s, V128([0xfe; 16]));
+    let mut fb = Fb::new("g", &[i32x4, Type::I32], &[Type::I32, i32x4]);
+    let (v, x) = (fb.param(0), fb.param(1));
+    let ins = fb.ins(
+        InstructionData::TernaryImm8 {
+            opcode: Opcode::Insertlane,
+            args: [v, x],
+            imm: Uimm8(2),
+        },
+        &[i32x4],
+    )[0];
+    let ext = fb.ins(
+        InstructionData::BinaryImm8 {
+            opcode: Opcode::Extractlane,
+            arg: ins,
+            imm: Uimm8(3),
+        },
+        &[Type::I32],
+    )[0];
+    fb.ret(&[ext, ins]);
+    let got = Interpreter::new([&fb.f])
+        .call_by_name("g", &[a, I32(9)])
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![I32(i32::MIN), v128(&[ones, 1, 9, 0x8000_0000], i32x4)]
+    );
+    // Lane-wise float ops.
+    let f = |x: f32| Ieee32::with_float(x).0 as u128;
+    let fa = v128(&[f(1.0), f(-0.0), f(2.5), f(f32::INFINITY)], Type::F32X4);
+    let fb_ = v128(&[f(2.0), f(0.0), f(-2.5), f(1.0)], Type::F32X4);
+    let got = run_op(Opcode::Fmin, &[Type::F32X4; 2], Type::F32X4, &[fa, fb_]).unwrap();
+    assert_eq!(got, v128(&[f(1.0), f(-0.0), f(-2.5), f(1.0)], Type::F32X4));
+}
+
+#[test]
+fn bitcast_respects_endianness_for_vectors() {
+    use DataValue::*;
+    let run = |flags: MemFlags, from: Type, to: Type, v: DataValue| {
+        let mut fb = Fb::new("f", &[from], &[to]);
+        let x = fb.param(0);
+        let r = fb.ins(
+            InstructionData::LoadNoOffset {
+                opcode: Opcode::Bitcast,
+                flags,
+                arg: x,
+            },
+            &[to],
+        )[0];
+        fb.ret(&[r]);
+        Interpreter::new([&fb.f]).call_by_name("f", &[v]).unwrap()[0]
+    };
+    // Scalars: the bits are unchanged whatever the flags.
+    let mut big = MemFlags::new();
+    big.set_endianness(Endianness::Big);
+    assert_eq!(
+        run(big, Type::F32, Type::I32, f32v(-2.0)),
+        I32(0xc000_0000u32 as i32)
+    );
+    assert_eq!(
+        run(
+            MemFlags::new(),
+            Type::I64,
+            Type::F64,
+            I64(0x3ff0_0000_0000_0000)
+        ),
+        f64v(1.0)
+    );
+    // i64x2 [A, B] -> i32x4: little gives [A.lo, A.hi, B.lo, B.hi]; big
+    // gives [A.hi, A.lo, B.hi, B.lo].
+    let a = 0x1111_1111_2222_2222u128;
+    let b = 0x3333_3333_4444_4444u128;
+    let v = v128(&[a, b], Type::I64X2);
+    let mut little = MemFlags::new();
+    little.set_endianness(Endianness::Little);
+    assert_eq!(
+        run(little, Type::I64X2, Type::I32X4, v),
+        v128(
+            &[0x2222_2222, 0x1111_1111, 0x4444_4444, 0x3333_3333],
+            Type::I32X4
+        )
+    );
+    assert_eq!(
+        run(big, Type::I64X2, Type::I32X4, v),
+        v128(
+            &[0x1111_1111, 0x2222_2222, 0x3333_3333, 0x4444_4444],
+            Type::I32X4
+        )
+    );
+}
+
+#[test]
+fn select_bitselect_bmask_and_float_bits() {
+    use DataValue::*;
+    let sel = |c: DataValue, a: DataValue, b: DataValue| {
+        run_op(
+            Opcode::Select,
+            &[c.ty(), a.ty(), a.ty()],
+            a.ty(),
+            &[c, a, b],
+        )
+    };
+    assert_eq!(sel(I8(0), f64v(1.0), f64v(2.0)), Ok(f64v(2.0)));
+    assert_eq!(sel(I64(i64::MIN), f64v(1.0), f64v(2.0)), Ok(f64v(1.0)));
+    assert_eq!(sel(I128(1 << 100), I16(3), I16(4)), Ok(I16(3)));
+    let bs = run_op(
+        Opcode::Bitselect,
+        &[Type::I8; 3],
+        Type::I8,
+        &[I8(0x0f), I8(0x55), I8(0xaau8 as i8)],
+    );
+    assert_eq!(bs, Ok(I8(0xa5u8 as i8)));
+    assert_eq!(
+        run_op(Opcode::Bmask, &[Type::I128], Type::I8, &[I128(1 << 100)]),
+        Ok(I8(-1))
+    );
+    assert_eq!(
+        run_op(Opcode::Bmask, &[Type::I8], Type::I64, &[I8(0)]),
+        Ok(I64(0))
+    );
+    // fcopysign/fneg/fabs on f64 keep everything but the sign.
+    assert_eq!(
+        bin(Opcode::Fcopysign, f64v(3.0), f64v(-0.0)),
+        Ok(f64v(-3.0))
+    );
+    assert_eq!(un(Opcode::Fneg, f64v(0.0)), Ok(f64v(-0.0)));
+    assert_eq!(
+        un(Opcode::Fabs, f64v(f64::NEG_INFINITY)),
+        Ok(f64v(f64::INFINITY))
+    );
+    // Rounding: ties to even, sign of zero kept.
+    assert_eq!(un(Opcode::Nearest, f64v(2.5)), Ok(f64v(2.0)));
+    assert_eq!(un(Opcode::Nearest, f64v(-0.5)), Ok(f64v(-0.0)));
+    assert_eq!(un(Opcode::Ceil, f32v(-0.5)), Ok(f32v(-0.0)));
+    assert_eq!(un(Opcode::Floor, f32v(-0.5)), Ok(f32v(-1.0)));
+    assert_eq!(un(Opcode::Trunc, f64v(-1.9)), Ok(f64v(-1.0)));
+    // fma rounds once: 0.1f * 10 + (-1) is not 0 with one rounding.
+    let fma = run_op(
+        Opcode::Fma,
+        &[Type::F64; 3],
+        Type::F64,
+        &[f64v(0.1), f64v(10.0), f64v(-1.0)],
+    );
+    assert_eq!(fma, Ok(f64v(5.551115123125783e-17)));
+}
