@@ -867,6 +867,27 @@ fn load(
         Opcode::Sload16 => (16, true),
         Opcode::Uload32 => (32, false),
         Opcode::Sload32 => (32, true),
+        Opcode::Uload8x8
+        | Opcode::Sload8x8
+        | Opcode::Uload16x4
+        | Opcode::Sload16x4
+        | Opcode::Uload32x2
+        | Opcode::Sload32x2 => {
+            // Lanes of half the width, each extended.
+            let signed = matches!(op, Opcode::Sload8x8 | Opcode::Sload16x4 | Opcode::Sload32x2);
+            let narrow = ty
+                .half_width()
+                .filter(|t| t.is_int() && ty.bits() == 128)
+                .ok_or_else(|| unsupported(format!("{op} on {ty}")))?;
+            let raw = split_lanes(read_typed(mem, narrow, addr, abits, flags)?, narrow);
+            let nw = narrow.lane_bits();
+            let lanes: Lanes = raw
+                .iter()
+                .take(ty.lane_count() as usize)
+                .map(|&l| if signed { sext(l, nw) as u128 } else { l })
+                .collect();
+            return from_bits(ty, join_lanes(&lanes, ty));
+        }
         _ => return Err(unsupported(format!("{op} on {ty}"))),
     };
     let narrow = Type::int(n).ok_or_else(|| invalid("bad width"))?;
@@ -1290,6 +1311,24 @@ fn unary(op: Opcode, ty: Type, aty: Type, x: u128) -> Result<u128, InterpError> 
                 .iter()
                 .map(|&l| if signed { sext(l, w) as u128 } else { l })
                 .collect();
+            join_lanes(&out, ty)
+        }
+        Opcode::FcvtLowFromSint => {
+            // The low lanes of an integer vector, converted.
+            if !aty.is_int() || !ty.is_float() {
+                return Err(unsupported_ty(op.name(), ty));
+            }
+            let src = split_lanes(x, aty);
+            let mut out = Lanes::new();
+            for i in 0..ty.lane_count() as usize {
+                let l = src.get(i).copied().unwrap_or(0);
+                out.push(ops::fcvt_from_int(
+                    true,
+                    l,
+                    aty.lane_bits(),
+                    ty.lane_type(),
+                )?);
+            }
             join_lanes(&out, ty)
         }
         Opcode::FvpromoteLow | Opcode::Fvdemote => {

@@ -19,6 +19,7 @@
 //! `fcopysign`, `bitcast`, `select`, loads and stores are bit-exact.
 
 mod exec;
+mod f16;
 mod memory;
 mod ops;
 mod value;

@@ -320,6 +320,28 @@ pub fn float_op(op: Opcode, ty: Type, a: &[u128]) -> R {
         _ => {}
     }
     match bits {
+        16 => {
+            let (hx, hy, hz) = (x as u16, y as u16, z as u16);
+            if op == Opcode::Fma {
+                return Ok(crate::f16::fma(hx, hy, hz) as u128);
+            }
+            let (x, y) = (crate::f16::to_f64(hx), crate::f16::to_f64(hy));
+            let r = match op {
+                Opcode::Fadd => x + y,
+                Opcode::Fsub => x - y,
+                Opcode::Fmul => x * y,
+                Opcode::Fdiv => x / y,
+                Opcode::Sqrt => x.sqrt(),
+                Opcode::Fmin => minmax!(x, y, true).unwrap_or(f64::NAN),
+                Opcode::Fmax => minmax!(x, y, false).unwrap_or(f64::NAN),
+                Opcode::Ceil => x.ceil(),
+                Opcode::Floor => x.floor(),
+                Opcode::Trunc => x.trunc(),
+                Opcode::Nearest => x.round_ties_even(),
+                _ => return Err(unsupported_ty(op.name(), ty)),
+            };
+            Ok(crate::f16::from_f64(r) as u128)
+        }
         32 => {
             let (x, y, z) = (
                 f32::from_bits(x as u32),
@@ -371,6 +393,7 @@ pub fn float_op(op: Opcode, ty: Type, a: &[u128]) -> R {
 /// Float comparison of two f32/f64 lanes.
 pub fn fcmp(cc: FloatCC, ty: Type, x: u128, y: u128) -> Result<bool, InterpError> {
     let (x, y) = match ty.lane_bits() {
+        16 => (crate::f16::to_f64(x as u16), crate::f16::to_f64(y as u16)),
         32 => (
             f32::from_bits(x as u32) as f64,
             f32::from_bits(y as u32) as f64,
@@ -400,6 +423,7 @@ pub fn fcmp(cc: FloatCC, ty: Type, x: u128, y: u128) -> Result<bool, InterpError
 /// A float lane as an f64 (exact for f32), for conversions.
 fn as_f64(bits: u128, ty: Type) -> Result<f64, InterpError> {
     match ty.lane_bits() {
+        16 => Ok(crate::f16::to_f64(bits as u16)),
         32 => Ok(f32::from_bits(bits as u32) as f64),
         64 => Ok(f64::from_bits(bits as u64)),
         _ => Err(unsupported_ty("float conversion", ty)),
@@ -453,6 +477,15 @@ pub fn fcvt_to_int(op: Opcode, from: Type, bits: u128, w: u32) -> Result<u128, I
 /// `fcvt_from_{s,u}int` of one lane: integer of width `w` to float type `to`.
 pub fn fcvt_from_int(signed: bool, bits: u128, w: u32, to: Type) -> R {
     match to.lane_bits() {
+        16 => {
+            let (neg, mag) = if signed {
+                let v = sext(bits, w);
+                (v < 0, v.unsigned_abs())
+            } else {
+                (false, bits)
+            };
+            Ok(crate::f16::from_scaled(neg, mag, 0) as u128)
+        }
         32 => Ok(if signed {
             sext(bits, w) as f32
         } else {
@@ -472,6 +505,10 @@ pub fn fcvt_from_int(signed: bool, bits: u128, w: u32, to: Type) -> R {
 /// `fpromote`/`fdemote` between f32 and f64 (NaNs canonical).
 pub fn fconvert(from: Type, to: Type, bits: u128) -> R {
     match (from.lane_bits(), to.lane_bits()) {
+        (16, 32) => Ok(c32(crate::f16::to_f64(bits as u16) as f32)),
+        (16, 64) => Ok(c64(crate::f16::to_f64(bits as u16))),
+        (32, 16) => Ok(crate::f16::from_f64(f32::from_bits(bits as u32) as f64) as u128),
+        (64, 16) => Ok(crate::f16::from_f64(f64::from_bits(bits as u64)) as u128),
         (32, 64) => Ok(c64(f32::from_bits(bits as u32) as f64)),
         (64, 32) => Ok(c32(f64::from_bits(bits as u64) as f32)),
         (a, b) if a == b => Ok(bits),
