@@ -1321,3 +1321,176 @@ fn select_bitselect_bmask_and_float_bits() {
     );
     assert_eq!(fma, Ok(f64v(5.551115123125783e-17)));
 }
+
+fn sig_of(params: &[Type], returns: &[Type]) -> Signature {
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params = params.iter().map(|&t| AbiParam::new(t)).collect();
+    sig.returns = returns.iter().map(|&t| AbiParam::new(t)).collect();
+    sig
+}
+
+#[test]
+fn libcalls_by_test_case_name_and_address() {
+    use DataValue::*;
+    // fn0 = %CeilF32(f32) -> f32: not a function of the set, so the
+    // interpreter's own CeilF32; also through func_addr + call_indirect.
+    let mut fb = Fb::new("f", &[Type::F32], &[Type::F32, Type::F32]);
+    let sigref = fb.f.import_signature(sig_of(&[Type::F32], &[Type::F32]));
+    let fref = fb.f.import_function(ExtFuncData {
+        name: ExternalName::TestCase(TestcaseName::new("CeilF32")),
+        signature: sigref,
+        colocated: false,
+        patchable: false,
+    });
+    let x = fb.param(0);
+    let args = fb.f.dfg.make_value_list(&[x]);
+    let a = fb.ins(
+        InstructionData::Call {
+            opcode: Opcode::Call,
+            func_ref: fref,
+            args,
+        },
+        &[Type::F32],
+    )[0];
+    let p = fb.ins(
+        InstructionData::FuncAddr {
+            opcode: Opcode::FuncAddr,
+            func_ref: fref,
+        },
+        &[Type::I64],
+    )[0];
+    let args = fb.f.dfg.make_value_list(&[p, x]);
+    let b = fb.ins(
+        InstructionData::CallIndirect {
+            opcode: Opcode::CallIndirect,
+            sig_ref: sigref,
+            args,
+        },
+        &[Type::F32],
+    )[0];
+    fb.ret(&[a, b]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(
+        it.call_by_name("f", &[f32v(0.25)]),
+        Ok(vec![f32v(1.0), f32v(1.0)])
+    );
+    let _ = I8(0);
+}
+
+#[test]
+fn call_indirect_through_a_non_function_traps() {
+    use DataValue::*;
+    let mut fb = Fb::new("f", &[Type::I64], &[Type::I64]);
+    let sigref = fb.f.import_signature(sig_of(&[], &[Type::I64]));
+    let p = fb.param(0);
+    let args = fb.f.dfg.make_value_list(&[p]);
+    let r = fb.ins(
+        InstructionData::CallIndirect {
+            opcode: Opcode::CallIndirect,
+            sig_ref: sigref,
+            args,
+        },
+        &[Type::I64],
+    )[0];
+    fb.ret(&[r]);
+    let mut it = Interpreter::new([&fb.f]);
+    for bad in [0, 8, 0x1234_5678_9abc, -1] {
+        assert_eq!(
+            it.call_by_name("f", &[I64(bad)]),
+            Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS))
+        );
+    }
+}
+
+#[test]
+fn try_call_normal_return_flows_through_ret_arguments() {
+    use DataValue::*;
+    let mut callee = Fb::new("twice", &[Type::I32], &[Type::I32]);
+    let x = callee.param(0);
+    let r = callee.binary(Opcode::Iadd, x, x, Type::I32);
+    callee.ret(&[r]);
+
+    let mut fb = Fb::new("f", &[Type::I32], &[Type::I32]);
+    let sigref = fb.f.import_signature(sig_of(&[Type::I32], &[Type::I32]));
+    let fref = fb.f.import_function(ExtFuncData {
+        name: ExternalName::TestCase(TestcaseName::new("twice")),
+        signature: sigref,
+        colocated: true,
+        patchable: false,
+    });
+    let (cont, cp) = fb.new_block(&[Type::I32]);
+    let a = fb.param(0);
+    let normal = fb.f.dfg.block_call(cont, &[BlockArg::TryCallRet(0)]);
+    let exception = fb.f.dfg.exception_tables.push(ExceptionTableData {
+        sig: sigref,
+        targets: vec![normal],
+        items: vec![],
+    });
+    let args = fb.f.dfg.make_value_list(&[a]);
+    fb.ins(
+        InstructionData::TryCall {
+            opcode: Opcode::TryCall,
+            func_ref: fref,
+            args,
+            exception,
+        },
+        &[],
+    );
+    fb.switch_to(cont);
+    let one = fb.iconst(Type::I32, 1);
+    let s = fb.binary(Opcode::Iadd, cp[0], one, Type::I32);
+    fb.ret(&[s]);
+    let funcs = [callee.f, fb.f];
+    let mut it = Interpreter::new(&funcs);
+    assert_eq!(it.call_by_name("f", &[I32(20)]), Ok(vec![I32(41)]));
+}
+
+#[test]
+fn frame_pointers_are_opaque() {
+    use DataValue::*;
+    let mut fb = Fb::new("f", &[], &[Type::I64]);
+    let fp = fb.ins(
+        InstructionData::NullAry {
+            opcode: Opcode::GetFramePointer,
+        },
+        &[Type::I64],
+    )[0];
+    let v = load(&mut fb, Opcode::Load, Type::I64, MemFlags::new(), fp, 0);
+    fb.ret(&[v]);
+    let mut it = Interpreter::new([&fb.f]);
+    assert!(matches!(
+        it.call_by_name("f", &[]),
+        Err(InterpError::Unsupported(_))
+    ));
+    let _ = I8(0);
+}
+
+#[test]
+fn errors_display_their_cause() {
+    assert_eq!(
+        InterpError::Trap(TrapCode::INTEGER_DIVISION_BY_ZERO).to_string(),
+        "trap: int_divz"
+    );
+    assert_eq!(
+        InterpError::Unsupported("fadd on f128".into()).to_string(),
+        "unsupported: fadd on f128"
+    );
+    assert_eq!(InterpError::OutOfFuel.to_string(), "out of fuel");
+    assert_eq!(InterpError::StackOverflow.to_string(), "stack overflow");
+    assert_eq!(
+        InterpError::UnknownFunction("%g".into()).to_string(),
+        "unknown function: %g"
+    );
+}
+
+#[test]
+fn unsupported_types_are_reported_not_guessed() {
+    // f128 arithmetic is not implemented: the message names opcode and type.
+    let a = DataValue::F128(Ieee128(0));
+    assert_eq!(
+        bin(Opcode::Fadd, a, a),
+        Err(InterpError::Unsupported("fadd on f128".into()))
+    );
+    // f128 bit operations are.
+    assert_eq!(un(Opcode::Fneg, a), Ok(DataValue::F128(Ieee128(1 << 127))));
+}
