@@ -38,12 +38,10 @@ enum Control {
     Next,
     /// The frame's `inst` was set (a branch was taken).
     Jumped,
-    Call {
-        callee: u32,
-        args: Vals,
-        tail: bool,
-    },
-    Return(Vals),
+    /// Call `callee` with the arguments left in `Interpreter::pending`.
+    Call { callee: u32, tail: bool },
+    /// Return the values left in `Interpreter::pending`.
+    Return,
 }
 
 fn invalid(msg: impl Into<String>) -> InterpError {
@@ -139,7 +137,8 @@ impl Interpreter<'_> {
                     })?;
                 }
                 Control::Jumped => {}
-                Control::Call { callee, args, tail } => {
+                Control::Call { callee, tail } => {
+                    let args = std::mem::take(&mut self.pending);
                     if tail {
                         let fr = self.frames.pop().ok_or_else(|| invalid("no frame"))?;
                         self.leave(fr);
@@ -149,7 +148,8 @@ impl Interpreter<'_> {
                     let frame = self.enter(callee, &args)?;
                     self.frames.push(frame);
                 }
-                Control::Return(vals) => {
+                Control::Return => {
+                    let vals = std::mem::take(&mut self.pending);
                     let fr = self.frames.pop().ok_or_else(|| invalid("no frame"))?;
                     self.leave(fr);
                     match self.frames.last_mut() {
@@ -317,7 +317,8 @@ impl Interpreter<'_> {
                 for &v in dfg.value_lists.get(args) {
                     vals.push(get(fr, v)?);
                 }
-                return Ok(Control::Return(vals));
+                self.pending = vals;
+                return Ok(Control::Return);
             }
             D::Trap { code, .. } => return Err(InterpError::Trap(code)),
             D::CondTrap { arg, code, .. } => {
@@ -338,15 +339,15 @@ impl Interpreter<'_> {
                     .ok_or_else(|| invalid(format!("{func_ref} out of range")))?;
                 let tail = op == Opcode::ReturnCall;
                 return match callee {
-                    Callee::Func(i) => Ok(Control::Call {
-                        callee: i,
-                        args: vals,
-                        tail,
-                    }),
+                    Callee::Func(i) => {
+                        self.pending = vals;
+                        Ok(Control::Call { callee: i, tail })
+                    }
                     Callee::Lib(l) => {
                         let out = libcall(l, &vals)?;
                         if tail {
-                            Ok(Control::Return(out))
+                            self.pending = out;
+                            Ok(Control::Return)
                         } else {
                             self.resume_after_call(&out)?;
                             Ok(Control::Jumped)
@@ -368,11 +369,10 @@ impl Interpreter<'_> {
                 let bits = value_ty(f, callee_v).bits();
                 let tail = op == Opcode::ReturnCallIndirect;
                 return match Memory::decode(bits_of(&callee_val), bits) {
-                    Target::Func(i) if (i as usize) < self.funcs.len() => Ok(Control::Call {
-                        callee: i,
-                        args: vals,
-                        tail,
-                    }),
+                    Target::Func(i) if (i as usize) < self.funcs.len() => {
+                        self.pending = vals;
+                        Ok(Control::Call { callee: i, tail })
+                    }
                     Target::Func(i) => {
                         // Library routines are addressed past the function set.
                         let l = LibCall::ALL
@@ -381,7 +381,8 @@ impl Interpreter<'_> {
                             .ok_or(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS))?;
                         let out = libcall(l, &vals)?;
                         if tail {
-                            Ok(Control::Return(out))
+                            self.pending = out;
+                            Ok(Control::Return)
                         } else {
                             self.resume_after_call(&out)?;
                             Ok(Control::Jumped)
@@ -751,8 +752,8 @@ fn jump(
             BlockArg::TryCallExn(_) => return Err(unsupported("exception payloads")),
         });
     }
-    for (&p, v) in params.iter().zip(vals) {
-        set(fr, p, v)?;
+    for (&p, v) in params.iter().zip(vals.iter()) {
+        set(fr, p, *v)?;
     }
     fr.inst = f
         .layout

@@ -113,6 +113,8 @@ pub struct Interpreter<'a> {
     pub(crate) pinned_reg: u128,
     /// Per function with value aliases, the resolved number of each value.
     pub(crate) aliases: Vec<Option<std::sync::Arc<[u32]>>>,
+    /// Arguments of the call or values of the return in flight.
+    pub(crate) pending: smallvec::SmallVec<[DataValue; 4]>,
     /// Spare value vectors of returned frames, reused by new ones.
     pub(crate) spare: Vec<Vec<DataValue>>,
 }
@@ -160,6 +162,7 @@ impl<'a> Interpreter<'a> {
             fuel_left: 0,
             fuel_used: 0,
             pinned_reg: 0,
+            pending: smallvec::SmallVec::new(),
             spare: Vec::new(),
         }
     }
