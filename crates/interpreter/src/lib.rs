@@ -67,6 +67,14 @@ impl fmt::Display for InterpError {
 
 impl std::error::Error for InterpError {}
 
+impl InterpError {
+    /// Whether the interpreter lacks a feature (a runner reports SKIP, not
+    /// FAIL, for these).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, InterpError::Unsupported(_))
+    }
+}
+
 /// Limits of one interpreter.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -200,6 +208,19 @@ impl<'a> Interpreter<'a> {
         self.frames.clear();
         self.mem.clear();
         r
+    }
+
+    /// Runs one `; run:` directive: the shape of the `exec` callback of the
+    /// filetest evaluator (`kiln_filetests::check_run_directives`). Errors
+    /// become their `Display` text; an unsupported feature reads
+    /// `unsupported: <what>` (see [`InterpError::is_unsupported`] to tell
+    /// them apart before they become text).
+    pub fn run_directive(
+        &mut self,
+        name: &str,
+        args: &[DataValue],
+    ) -> Result<Vec<DataValue>, String> {
+        self.call_by_name(name, args).map_err(|e| e.to_string())
     }
 
     /// Instructions executed by the last call.
