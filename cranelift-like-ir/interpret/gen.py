@@ -763,6 +763,103 @@ def control():
     write("control.clif", t)
 
 
+# ---------------------------------------------------------------- vectors
+def vec(lanes, w):
+    return "[" + " ".join(lit(x, w) for x in lanes) + "]"
+
+
+def simd():
+    t = header("Lane-wise vector operations on 128-bit vectors: wrapping arithmetic per\n"
+               "; lane, shifts masked by the lane width, icmp lanes all-ones/zero, splat,\n"
+               "; extractlane/insertlane, shuffle, vany_true/vall_true, bitcast.")
+    shapes = [(8, 16), (16, 8), (32, 4), (64, 2)]
+    ops = {
+        "iadd": lambda a, b, w: a + b,
+        "isub": lambda a, b, w: a - b,
+        "imul": lambda a, b, w: a * b,
+        "smin": lambda a, b, w: min(sx(a, w), sx(b, w)),
+        "umax": lambda a, b, w: max(a, b),
+        "band": lambda a, b, w: a & b,
+        "bxor": lambda a, b, w: a ^ b,
+    }
+    for w, n in shapes:
+        ty = f"i{w}x{n}"
+        s = samples(w)
+        xs = [s[i % len(s)] for i in range(n)]
+        ys = [s[(i * 3 + 1) % len(s)] for i in range(n)]
+        for op, fn in ops.items():
+            name = f"{op}_{ty}"
+            t += "\n" + func_bin(name, op, ty)
+            t += run(name, [vec(xs, w), vec(ys, w)], vec([fn(a, b, w) & mask(w) for a, b in zip(xs, ys)], w))
+            t += run(name, [vec(ys, w), vec(xs, w)], vec([fn(b, a, w) & mask(w) for a, b in zip(xs, ys)], w))
+        for op, fn in [("ishl", lambda a, k, w: a << k), ("ushr", lambda a, k, w: a >> k),
+                       ("sshr", lambda a, k, w: sx(a, w) >> k)]:
+            name = f"{op}_{ty}"
+            t += "\n" + func_bin(name, op, ty, amt_ty="i32")
+            for k in [1, w - 1, w, w + 3]:
+                t += run(name, [vec(xs, w), str(k)], vec([fn(a, k % w, w) & mask(w) for a in xs], w))
+        for cc, fn in [("eq", lambda a, b: a == b), ("slt", lambda a, b: sx(a, w) < sx(b, w)),
+                       ("ugt", lambda a, b: a > b)]:
+            name = f"icmp_{cc}_{ty}"
+            t += (f"\nfunction %{name}({ty}, {ty}) -> {ty} {{\n"
+                  f"block0(v0: {ty}, v1: {ty}):\n"
+                  f"    v2 = icmp {cc} v0, v1\n"
+                  f"    return v2\n}}\n")
+            t += run(name, [vec(xs, w), vec(ys, w)], vec([mask(w) if fn(a, b) else 0 for a, b in zip(xs, ys)], w))
+            t += run(name, [vec(xs, w), vec(xs, w)], vec([mask(w) if fn(a, a) else 0 for a in xs], w))
+        name = f"splat_{ty}"
+        t += (f"\nfunction %{name}(i{w}) -> {ty} {{\n"
+              f"block0(v0: i{w}):\n"
+              f"    v1 = splat.{ty} v0\n"
+              f"    return v1\n}}\n")
+        for a in s[:4]:
+            t += run(name, [lit(a, w)], vec([a] * n, w))
+        name = f"lanes_{ty}"
+        k = n - 1
+        t += (f"\nfunction %{name}({ty}, i{w}) -> i{w}, {ty} {{\n"
+              f"block0(v0: {ty}, v1: i{w}):\n"
+              f"    v2 = extractlane v0, {k}\n"
+              f"    v3 = insertlane v0, v1, 0\n"
+              f"    return v2, v3\n}}\n")
+        t += run(name, [vec(xs, w), lit(7, w)], f"[{lit(xs[k], w)}, {vec([7] + xs[1:], w)}]")
+        for op, fn in [("vany_true", any), ("vall_true", all)]:
+            name = f"{op}_{ty}"
+            t += (f"\nfunction %{name}({ty}) -> i8 {{\n"
+                  f"block0(v0: {ty}):\n"
+                  f"    v1 = {op} v0\n"
+                  f"    return v1\n}}\n")
+            for lanes in [[0] * n, [1] + [0] * (n - 1), [mask(w)] * n, xs]:
+                t += run(name, [vec(lanes, w)], str(int(fn(x != 0 for x in lanes))))
+    # Bitcast i32x4 -> i64x2, little endian: lane k of the result is
+    # lanes 2k (low half) and 2k+1 (high half).
+    t += ("\nfunction %bitcast_i32x4_i64x2(i32x4) -> i64x2 {\n"
+          "block0(v0: i32x4):\n"
+          "    v1 = bitcast.i64x2 little v0\n"
+          "    return v1\n}\n")
+    xs = [1, 2, 0xffffffff, 0x80000000]
+    t += run("bitcast_i32x4_i64x2", [vec(xs, 32)], vec([xs[0] | xs[1] << 32, xs[2] | xs[3] << 32], 64))
+    # Shuffle bytes: interleave the low halves of a and b.
+    mask_ = [i // 2 + (16 if i % 2 else 0) for i in range(16)]
+    t += ("\nfunction %shuffle_zip(i8x16, i8x16) -> i8x16 {\n"
+          "block0(v0: i8x16, v1: i8x16):\n"
+          f"    v2 = shuffle v0, v1, [{' '.join(map(str, mask_))}]\n"
+          "    return v2\n}\n")
+    a = list(range(16))
+    b = list(range(100, 116))
+    t += run("shuffle_zip", [vec(a, 8), vec(b, 8)], vec([(a + b)[m] for m in mask_], 8))
+    # f32x4 arithmetic.
+    t += ("\nfunction %fadd_f32x4(f32x4, f32x4) -> f32x4 {\n"
+          "block0(v0: f32x4, v1: f32x4):\n"
+          "    v2 = fadd v0, v1\n"
+          "    return v2\n}\n")
+    fa = [1.0, -0.5, 1e30, 3.0]
+    fb = [2.0, 0.5, 1e30, -0.25]
+    def fv(xs):
+        return "[" + " ".join(hexf(f32(x)) for x in xs) + "]"
+    t += run("fadd_f32x4", [fv(fa), fv(fb)], fv([f32(f32(x) + f32(y)) for x, y in zip(fa, fb)]))
+    write("simd.clif", t)
+
+
 if __name__ == "__main__":
     arith()
     divrem()
@@ -774,3 +871,4 @@ if __name__ == "__main__":
     floats()
     memory()
     control()
+    simd()
