@@ -18,6 +18,8 @@
 //! on every host; CLIF only promises "a NaN" there. `fneg`, `fabs`,
 //! `fcopysign`, `bitcast`, `select`, loads and stores are bit-exact.
 
+#![forbid(unsafe_code)]
+
 mod exec;
 mod f16;
 mod memory;
