@@ -68,9 +68,12 @@ impl Memory {
         }
     }
 
+    /// Frees everything. Keys restart: no pointer survives a top-level
+    /// call, and 32-bit pointers can only name the first keys.
     pub fn clear(&mut self) {
         self.regions.clear();
         self.live_bytes = 0;
+        self.next_key = 1;
     }
 
     /// The number of live regions (a frame records it to free its own on
