@@ -1494,3 +1494,50 @@ fn unsupported_types_are_reported_not_guessed() {
     // f128 bit operations are.
     assert_eq!(un(Opcode::Fneg, a), Ok(DataValue::F128(Ieee128(1 << 127))));
 }
+
+#[test]
+fn thirty_two_bit_pointers() {
+    use DataValue::*;
+    let mut fb = Fb::new("f", &[Type::I16], &[Type::I16]);
+    let ss = fb.f.create_sized_stack_slot(StackSlotData::new(4, 1));
+    let x = fb.param(0);
+    let p = fb.ins(
+        InstructionData::StackLoad {
+            opcode: Opcode::StackAddr,
+            stack_slot: ss,
+            offset: Offset32(2),
+        },
+        &[Type::I32],
+    )[0];
+    store(&mut fb, Opcode::Store, MemFlags::new(), x, p, 0);
+    let v = load(&mut fb, Opcode::Load, Type::I16, MemFlags::new(), p, 0);
+    let oob = load(&mut fb, Opcode::Load, Type::I16, MemFlags::new(), p, 1);
+    let _ = oob;
+    fb.ret(&[v]);
+    // Remove nothing: the out-of-bounds load comes before the return, so
+    // it traps.
+    let mut it = Interpreter::new([&fb.f]);
+    assert_eq!(
+        it.call_by_name("f", &[I16(-3)]),
+        Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS))
+    );
+    // Many calls in a row do not exhaust the 32-bit key space.
+    let mut fb = Fb::new("g", &[Type::I16], &[Type::I16]);
+    let ss = fb.f.create_sized_stack_slot(StackSlotData::new(4, 1));
+    let x = fb.param(0);
+    let p = fb.ins(
+        InstructionData::StackLoad {
+            opcode: Opcode::StackAddr,
+            stack_slot: ss,
+            offset: Offset32(2),
+        },
+        &[Type::I32],
+    )[0];
+    store(&mut fb, Opcode::Store, MemFlags::new(), x, p, 0);
+    let v = load(&mut fb, Opcode::Load, Type::I16, MemFlags::new(), p, 0);
+    fb.ret(&[v]);
+    let mut it = Interpreter::new([&fb.f]);
+    for i in 0..1000 {
+        assert_eq!(it.call_by_name("g", &[I16(i)]), Ok(vec![I16(i)]));
+    }
+}
