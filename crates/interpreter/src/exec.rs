@@ -279,12 +279,40 @@ impl Interpreter<'_> {
         let op = data.opcode();
         let dfg = &f.dfg;
         use InstructionData as D;
-        // Fast path: the commonest scalar integer ops on i32/i64.
-        if let D::Binary { args, .. } = data {
-            if let Some(v) = fast_binary(op, get(fr, args[0])?, get(fr, args[1])?) {
-                set(fr, first_result(f, inst)?, v)?;
+        // Fast paths: the commonest scalar integer ops on i32/i64.
+        match data {
+            D::Binary { args, .. } => {
+                if let Some(v) = fast_binary(op, get(fr, args[0])?, get(fr, args[1])?) {
+                    set(fr, first_result(f, inst)?, v)?;
+                    return Ok(Control::Next);
+                }
+            }
+            D::IntCompare { cond, args, .. } => {
+                let c = match (get(fr, args[0])?, get(fr, args[1])?) {
+                    (DataValue::I64(x), DataValue::I64(y)) => {
+                        Some(icmp(cond, x as u64 as u128, y as u64 as u128, 64))
+                    }
+                    (DataValue::I32(x), DataValue::I32(y)) => {
+                        Some(icmp(cond, x as u32 as u128, y as u32 as u128, 32))
+                    }
+                    _ => None,
+                };
+                if let Some(c) = c {
+                    set(fr, first_result(f, inst)?, DataValue::I8(c as i8))?;
+                    return Ok(Control::Next);
+                }
+            }
+            D::UnaryImm { imm, .. } => {
+                let r = first_result(f, inst)?;
+                let v = match value_ty(f, r) {
+                    Type::I64 => DataValue::I64(imm.0),
+                    Type::I32 => DataValue::I32(imm.0 as i32),
+                    ty => from_bits(ty, imm.0 as i128 as u128)?,
+                };
+                set(fr, r, v)?;
                 return Ok(Control::Next);
             }
+            _ => {}
         }
         match data {
             D::Jump { destination, .. } => {
@@ -675,6 +703,9 @@ fn fast_binary(op: Opcode, a: DataValue, b: DataValue) -> Option<DataValue> {
             Opcode::Band => x & y,
             Opcode::Bor => x | y,
             Opcode::Bxor => x ^ y,
+            Opcode::Ishl => x.wrapping_shl(y as u32),
+            Opcode::Ushr => (x as u64).wrapping_shr(y as u32) as i64,
+            Opcode::Sshr => x.wrapping_shr(y as u32),
             _ => return None,
         }),
         (I32(x), I32(y)) => I32(match op {
@@ -684,6 +715,9 @@ fn fast_binary(op: Opcode, a: DataValue, b: DataValue) -> Option<DataValue> {
             Opcode::Band => x & y,
             Opcode::Bor => x | y,
             Opcode::Bxor => x ^ y,
+            Opcode::Ishl => x.wrapping_shl(y as u32),
+            Opcode::Ushr => (x as u32).wrapping_shr(y as u32) as i32,
+            Opcode::Sshr => x.wrapping_shr(y as u32),
             _ => return None,
         }),
         _ => return None,
@@ -956,8 +990,12 @@ fn lanewise(
     mut op: impl FnMut(&[u128]) -> Result<u128, InterpError>,
 ) -> Result<u128, InterpError> {
     if !ty.is_vector() {
-        let a: SmallVec<[u128; 3]> = args.iter().map(|x| x.0).collect();
-        return op(&a);
+        let mut a = [0u128; 3];
+        let n = args.len().min(3);
+        for (slot, x) in a.iter_mut().zip(args) {
+            *slot = x.0;
+        }
+        return op(&a[..n]);
     }
     if ty.bits() > 128 {
         return Err(unsupported_ty("vector operation", ty));
