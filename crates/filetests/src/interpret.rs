@@ -56,3 +56,57 @@ impl SubTest for InterpretTest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> Outcome {
+        let file = kiln_reader::parse_test(text, "t.clif").unwrap();
+        InterpretTest.run(&file, &file.commands[0])
+    }
+
+    const DIV: &str = "test interpret
+function %div(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = sdiv v0, v1
+    return v2
+}
+";
+
+    #[test]
+    fn passes_fails_and_traps() {
+        assert_eq!(
+            run(&format!("{DIV}; run: %div(7, -2) == -3\n")),
+            Outcome::Pass
+        );
+        match run(&format!("{DIV}; run: %div(7, 2) == 4\n")) {
+            Outcome::Fail(m) => assert!(m[0].contains("expected 4, got 3"), "{m:?}"),
+            other => panic!("{other:?}"),
+        }
+        match run(&format!("{DIV}; run: %div(-2147483648, -1) == 0\n")) {
+            Outcome::Fail(m) => assert!(m[0].ends_with("trap: int_ovf"), "{m:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unsupported_is_a_skip_with_its_reason() {
+        let text = "test interpret
+function %f(f128, f128) -> f128 {
+block0(v0: f128, v1: f128):
+    v2 = fadd v0, v1
+    return v2
+}
+; run: %f(0x1.0, 0x1.0) == 0x1.0p1
+";
+        assert_eq!(
+            run(text),
+            Outcome::Skip("interpreter does not support fadd on f128".into())
+        );
+        // A real failure elsewhere in the file still fails it.
+        let text = format!("{text}{}", &DIV["test interpret\n".len()..]);
+        let text = format!("{text}; run: %div(1, 1) == 2\n");
+        assert!(matches!(run(&text), Outcome::Fail(_)));
+    }
+}
