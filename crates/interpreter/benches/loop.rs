@@ -1,7 +1,12 @@
-//! Interpreter throughput on a loop kernel: `fib_iter` from
-//! `/work/shared/clif/kernels/fib_iter.clif`, built here instruction for
-//! instruction (the same blocks, values and opcodes as the file), so the
-//! bench does not depend on the reader.
+//! Interpreter throughput on loop kernels.
+//!
+//! 1. `fib_iter` from `/work/shared/clif/kernels/fib_iter.clif`, built here
+//!    instruction for instruction (the same blocks, values and opcodes as
+//!    the file), so this figure needs nothing outside the repository.
+//! 2. When the kernels folder is present (`$KILN_KERNELS`, default
+//!    `/work/shared/clif/kernels`), `fib_iter` and `popcount_sum` parsed
+//!    from their files with the reader, checked against their `; run:`
+//!    values.
 //!
 //! Run: `cargo bench -p kiln-interpreter --bench loop`
 //! Prints instructions executed per second (the interpreter's fuel count).
@@ -116,7 +121,53 @@ fn fib_iter() -> Function {
     f
 }
 
+/// Best-of-5 time of `name(arg)` in `funcs`, checked against `want`.
+fn measure(funcs: &[Function], name: &str, arg: i64, want: i64) -> (u64, f64) {
+    let mut it = Interpreter::new(funcs);
+    let mut best = f64::MAX;
+    let mut insts = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = it.call_by_name(name, &[DataValue::I64(arg)]).unwrap();
+        best = best.min(t.elapsed().as_secs_f64());
+        assert_eq!(r, vec![DataValue::I64(want)], "{name}({arg})");
+        insts = it.fuel_consumed();
+    }
+    (insts, best)
+}
+
+fn report(what: &str, (insts, secs): (u64, f64)) {
+    println!(
+        "{what}: {insts} instructions in {:.1} ms (best of 5) = {:.1} M instructions/s",
+        secs * 1e3,
+        insts as f64 / secs / 1e6
+    );
+}
+
+fn from_files() {
+    let dir = std::env::var("KILN_KERNELS").unwrap_or_else(|_| "/work/shared/clif/kernels".into());
+    let load = |file: &str| {
+        let path = std::path::Path::new(&dir).join(file);
+        let text = std::fs::read_to_string(&path).ok()?;
+        Some(kiln_reader::parse_functions(&text).expect("kernel parses"))
+    };
+    let (Some(fib), Some(pop)) = (load("fib_iter.clif"), load("popcount.clif")) else {
+        println!("(no kernels folder at {dir}: file-based figures skipped)");
+        return;
+    };
+    // Expected values from the files' run lines.
+    report(
+        "fib_iter.clif  fib_iter(1000000)     ",
+        measure(&fib, "fib_iter", 1_000_000, 0xc506ab88_705714bbu64 as i64),
+    );
+    report(
+        "popcount.clif  popcount_sum(100000)  ",
+        measure(&pop, "popcount_sum", 100_000, 3_199_942),
+    );
+}
+
 fn main() {
+    from_files();
     let f = fib_iter();
     let mut it = Interpreter::new([&f]);
     // Expected values from the kernel file's run lines.
@@ -133,9 +184,5 @@ fn main() {
         insts = it.fuel_consumed();
         best = best.min(dt);
     }
-    println!(
-        "fib_iter({n}): {insts} instructions in {:.1} ms (best of 5) = {:.1} M instructions/s",
-        best * 1e3,
-        insts as f64 / best / 1e6
-    );
+    report(&format!("built-in       fib_iter({n})     "), (insts, best));
 }

@@ -25,13 +25,16 @@ fn clif_files(dir: &Path) -> Vec<PathBuf> {
 fn interpret_filetests_pass() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/interpret");
     let files = clif_files(&dir);
-    assert!(files.len() >= 10, "interpreter filetests missing in {}", dir.display());
+    assert!(
+        files.len() >= 10,
+        "interpreter filetests missing in {}",
+        dir.display()
+    );
     let mut checked = 0;
     let mut failures = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let file = parse_test(&text, &path.display().to_string())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let file = parse_test(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         assert!(file.commands.iter().any(|c| c.kind == "interpret"));
         let mut it = Interpreter::new(file.functions.iter().map(|f| &f.func));
         for pf in &file.functions {
@@ -48,8 +51,9 @@ fn interpret_filetests_pass() {
                 };
                 checked += 1;
                 match it.call_by_name(func, args) {
-                    Ok(got) if got.len() == expected.len()
-                        && got.iter().zip(expected).all(|(a, b)| a.bitwise_eq(b)) => {}
+                    Ok(got)
+                        if got.len() == expected.len()
+                            && got.iter().zip(expected).all(|(a, b)| a.bitwise_eq(b)) => {}
                     other => failures.push(format!(
                         "{}:{}: {} -> {other:?}",
                         path.display(),
@@ -60,7 +64,12 @@ fn interpret_filetests_pass() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked > 10_000, "only {checked} run lines");
 }
 
@@ -74,7 +83,11 @@ fn arg(ty: Type, seed: u64) -> DataValue {
         2 => 1,
         _ => mixed,
     };
-    let b = x & if ty.bits() >= 128 { u128::MAX } else { (1u128 << ty.bits()) - 1 };
+    let b = x & if ty.bits() >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << ty.bits()) - 1
+    };
     match ty {
         Type::I8 => DataValue::I8(b as i8),
         Type::I16 => DataValue::I16(b as i16),
@@ -127,7 +140,10 @@ fn corpus_and_mutants_never_panic() {
         .unwrap_or_else(|_| PathBuf::from("/work/shared/clif/runtests"));
     let files = clif_files(&dir);
     if files.is_empty() {
-        eprintln!("note: no corpus at {}; set KILN_CLIF_RUNTESTS", dir.display());
+        eprintln!(
+            "note: no corpus at {}; set KILN_CLIF_RUNTESTS",
+            dir.display()
+        );
         return;
     }
     let cfg = Config {
