@@ -838,7 +838,7 @@ fn read_typed(
         if ty.bits() > 128 {
             return Err(unsupported_ty("load", ty));
         }
-        let lb = ty.lane_bytes();
+        let lb = ty.lane_bits() / 8;
         let mut lanes = Lanes::new();
         for i in 0..ty.lane_count() {
             let a = addr.wrapping_add((i * lb) as u128) & mask(abits);
@@ -864,7 +864,7 @@ fn write_typed(
         if ty.bits() > 128 {
             return Err(unsupported_ty("store", ty));
         }
-        let lb = ty.lane_bytes();
+        let lb = ty.lane_bits() / 8;
         // Check the whole range first so a faulting store writes nothing.
         mem.read(addr, abits, ty.bytes(), e, code)?;
         for (i, lane) in split_lanes(bits, ty).into_iter().enumerate() {
@@ -874,15 +874,6 @@ fn write_typed(
         Ok(())
     } else {
         mem.write(addr, abits, ty.bytes(), bits, e, code)
-    }
-}
-
-trait LaneBytes {
-    fn lane_bytes(self) -> u32;
-}
-impl LaneBytes for Type {
-    fn lane_bytes(self) -> u32 {
-        self.lane_bits() / 8
     }
 }
 

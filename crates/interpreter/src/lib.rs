@@ -2,21 +2,38 @@
 //! opcode means.
 //!
 //! Owns: the execution of `Function`s on [`DataValue`]s with CLIF's exact
-//! semantics (wrapping integers at every width, masked shift amounts,
-//! trapping division and float-to-int conversion, IEEE floats with a
-//! canonical NaN), calls between the functions it was given, and memory it
-//! owns (stack slots) reached through tagged pointers.
+//! semantics (wrapping integers at every width i8..i128, shift and rotate
+//! amounts taken modulo the width, trapping division and float-to-int
+//! conversion, IEEE floats with a canonical NaN), calls between the
+//! functions it was given (by name, `call_indirect` through `func_addr`
+//! values, tail calls, the normal return of `try_call`), and memory it owns
+//! (stack slots) reached through tagged pointers.
 //!
 //! Must never: panic or touch host memory, whatever function it is given
 //! (malformed IR is an [`InterpError::Invalid`], an unimplemented opcode or
 //! type an [`InterpError::Unsupported`]); run unbounded (fuel, call depth and
-//! memory are limited).
+//! stack-slot memory are limited, see [`Config`]); use `unsafe`.
 //!
-//! NaN results of arithmetic (`fadd`..`fdiv`, `sqrt`, `fma`, `fmin`,
-//! `fmax`, rounding, `fpromote`, `fdemote`) are always the canonical quiet
-//! NaN (`0x7fc00000` / `0x7ff8000000000000`), so the oracle is deterministic
-//! on every host; CLIF only promises "a NaN" there. `fneg`, `fabs`,
-//! `fcopysign`, `bitcast`, `select`, loads and stores are bit-exact.
+//! Semantic choices where CLIF leaves freedom:
+//! - NaN results of arithmetic (`fadd`..`fdiv`, `sqrt`, `fma`, `fmin`,
+//!   `fmax`, rounding, `fpromote`, `fdemote`) are always the canonical quiet
+//!   NaN (`0x7fc00000` / `0x7ff8000000000000` / f16 `0x7e00`), so the oracle
+//!   is deterministic on every host; CLIF only promises "a NaN" there.
+//!   `fneg`, `fabs`, `fcopysign`, `bitcast`, `select`, loads and stores are
+//!   bit-exact.
+//! - Each stack slot is its own region: an access past a slot's end traps
+//!   `heap_oob` even where a machine frame would hold a neighbouring slot.
+//! - `aligned` flags are not checked (a misaligned access succeeds).
+//! - Pointers from `get_frame_pointer`, `get_stack_pointer` and
+//!   `get_return_address` are opaque; accessing memory through them is
+//!   unsupported.
+//!
+//! Not implemented (reported as unsupported): f128 arithmetic, dynamic
+//! vectors and `dynamic_stack_addr`, vectors wider than 128 bits, exception
+//! payloads (`exnN` block arguments), `stack_switch`, `tls_value`, data
+//! symbols in `symbol_value`, the `x86_pmulhrsw`/`x86_pmaddubsw`/
+//! `x86_cvtt2dq` ops, and the `Memcpy`/`Memset`/`Memmove`/`Memcmp`/
+//! `Probestack`/TLS libcalls.
 
 #![forbid(unsafe_code)]
 
