@@ -101,6 +101,7 @@ impl Interpreter<'_> {
         args: &[DataValue],
     ) -> Result<Vec<DataValue>, InterpError> {
         self.frames.clear();
+        self.live_values = 0;
         self.mem.clear();
         let f = self.funcs[index as usize];
         let sig = &f.signature;
@@ -164,6 +165,7 @@ impl Interpreter<'_> {
     /// Releases a finished frame's memory and keeps its value vector.
     fn leave(&mut self, fr: Frame) {
         self.mem.release(fr.mem_mark);
+        self.live_values -= fr.values.len();
         if self.spare.len() < 64 {
             self.spare.push(fr.values);
         }
@@ -188,9 +190,18 @@ impl Interpreter<'_> {
                 args.len()
             )));
         }
+        // The frames' value slots count against the memory limit too, so a
+        // deep recursion of a large function stops with a stack overflow
+        // instead of exhausting host memory.
+        let n = f.dfg.num_values();
+        let bytes = (self.live_values + n).saturating_mul(std::mem::size_of::<DataValue>());
+        if bytes > self.config.memory_limit {
+            return Err(InterpError::StackOverflow);
+        }
         let mut values = self.spare.pop().unwrap_or_default();
         values.clear();
-        values.resize(f.dfg.num_values(), DataValue::I8(0));
+        values.resize(n, DataValue::I8(0));
+        self.live_values += n;
         let mem_mark = self.mem.mark();
         let mut slots = SmallVec::new();
         for (_, ss) in f.sized_stack_slots.iter() {

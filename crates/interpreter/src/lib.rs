@@ -101,7 +101,7 @@ pub struct Config {
     pub fuel: u64,
     /// Maximum number of live frames.
     pub max_call_depth: usize,
-    /// Bytes of stack slots live at once.
+    /// Bytes of stack slots (and of the frames' value slots) live at once.
     pub memory_limit: usize,
 }
 
@@ -142,6 +142,8 @@ pub struct Interpreter<'a> {
     pub(crate) aliases: Vec<Option<std::sync::Arc<[u32]>>>,
     /// Arguments of the call or values of the return in flight.
     pub(crate) pending: smallvec::SmallVec<[DataValue; 4]>,
+    /// Value slots of all live frames.
+    pub(crate) live_values: usize,
     /// Spare value vectors of returned frames, reused by new ones.
     pub(crate) spare: Vec<Vec<DataValue>>,
 }
@@ -190,6 +192,7 @@ impl<'a> Interpreter<'a> {
             fuel_used: 0,
             pinned_reg: 0,
             pending: smallvec::SmallVec::new(),
+            live_values: 0,
             spare: Vec::new(),
         }
     }
@@ -225,6 +228,7 @@ impl<'a> Interpreter<'a> {
         let r = self.run(index as u32, args);
         self.fuel_used = self.config.fuel - self.fuel_left;
         self.frames.clear();
+        self.live_values = 0;
         self.mem.clear();
         r
     }
