@@ -28,16 +28,27 @@ impl SubTest for InterpretTest {
     fn run(&self, file: &TestFile, _command: &TestCommand) -> Outcome {
         let mut interp = Interpreter::new(file.functions.iter().map(|f| &f.func));
         let mut reasons: Vec<String> = Vec::new();
-        let mut exec = |name: &str, args: &[DataValue]| match interp.call_by_name(name, args) {
-            Ok(results) => Ok(results),
-            Err(InterpError::Unsupported(what)) => {
-                let msg = format!("{UNSUPPORTED}{what}");
+        let path = file.path.clone();
+        let mut exec = |name: &str, args: &[DataValue]| {
+            if let Some(d) = crate::divergences::lookup("interpret", &path, name) {
+                let what = format!("known divergence in %{}: {}", d.function, d.reason);
                 if !reasons.contains(&what) {
-                    reasons.push(what);
+                    reasons.push(what.clone());
                 }
-                Err(msg)
+                return Err(format!("{UNSUPPORTED}{what}"));
             }
-            Err(e) => Err(e.to_string()),
+            match interp.call_by_name(name, args) {
+                Ok(results) => Ok(results),
+                Err(InterpError::Unsupported(what)) => {
+                    let what = format!("interpreter does not support {what}");
+                    let msg = format!("{UNSUPPORTED}{what}");
+                    if !reasons.contains(&what) {
+                        reasons.push(what);
+                    }
+                    Err(msg)
+                }
+                Err(e) => Err(e.to_string()),
+            }
         };
         let failures: Vec<String> = check_file_run_directives(file, &mut exec)
             .into_iter()
@@ -47,10 +58,7 @@ impl SubTest for InterpretTest {
         if !failures.is_empty() {
             Outcome::Fail(failures)
         } else if !reasons.is_empty() {
-            Outcome::Skip(format!(
-                "interpreter does not support {}",
-                reasons.join("; ")
-            ))
+            Outcome::Skip(reasons.join("; "))
         } else {
             Outcome::Pass
         }

@@ -12,6 +12,7 @@
 //! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
 //! [`check_run_directives`].
 
+pub mod divergences;
 pub mod filecheck;
 pub mod interpret;
 
