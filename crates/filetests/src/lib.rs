@@ -13,7 +13,9 @@
 //! [`check_run_directives`].
 
 pub mod cache;
+pub mod divergences;
 pub mod filecheck;
+pub mod interpret;
 
 use kiln_ir::{DataValue, Function, Inst};
 use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
@@ -81,6 +83,7 @@ impl Runner {
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
         r.register(Box::new(cache::CacheTest::new()));
+        r.register(Box::new(interpret::InterpretTest));
         r
     }
 
