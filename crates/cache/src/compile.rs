@@ -39,7 +39,7 @@
 //! `compile_stencil`, i.e. exactly what a hit avoids.
 
 use crate::entry::EntryError;
-use crate::stencil_key::{stencil_key, KeyTarget};
+use crate::stencil_key::{KeyTarget, StencilKeyer};
 use crate::{lookup, store_entry, CacheKey, CacheKvStore, CacheStats, CacheStatsSnapshot, Lookup};
 use kiln_codegen::compiled::{CompiledCode, Final, Stencil};
 use kiln_codegen::isa::TargetIsa;
@@ -48,6 +48,7 @@ use kiln_codegen::serialize::{
     deserialize_compiled, serialize_compiled_into, serialized_size_hint,
 };
 use kiln_ir::Function;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,17 +82,25 @@ impl CacheOutcome {
     }
 }
 
+thread_local! {
+    /// One keyer per thread: its renumbering tables are reused, so a key
+    /// allocates nothing once they have grown.
+    static KEYER: RefCell<StencilKeyer> = RefCell::new(StencilKeyer::new());
+}
+
 /// The cache key of `func` for `isa`: the stencil key over the target
 /// triple and `isa.key_flags()`. Computed before any lowering.
 pub fn cache_key(isa: &dyn TargetIsa, func: &Function) -> CacheKey {
     let flags = isa.key_flags();
-    let key = stencil_key(
-        &func.stencil,
-        &KeyTarget {
-            triple: isa.triple(),
-            flags: &flags,
-        },
-    );
+    let target = KeyTarget {
+        triple: isa.triple(),
+        flags: &flags,
+    };
+    let key = KEYER.with(|k| match k.try_borrow_mut() {
+        Ok(mut keyer) => keyer.key(&func.stencil, &target),
+        // Re-entered (cannot happen today): use a fresh keyer.
+        Err(_) => StencilKeyer::new().key(&func.stencil, &target),
+    });
     CacheKey(key.0)
 }
 

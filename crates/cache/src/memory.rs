@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::{CacheKey, CacheKvStore, CacheStats};
@@ -23,9 +24,31 @@ pub struct MemoryStore {
     stats: CacheStats,
 }
 
+/// Hashes a [`CacheKey`] cheaply: keys are SHA-256 digests, already
+/// uniform, so folding their words with a multiply is enough (SipHash over
+/// 32 bytes costs more than the rest of a hit's map lookup). Nobody can
+/// choose digests that collide here without breaking SHA-256's preimage
+/// resistance.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<CacheKey, Slot>,
+    map: HashMap<CacheKey, Slot, BuildHasherDefault<DigestHasher>>,
     /// Last-use tick -> key; the first entry is the least recently used.
     recency: BTreeMap<u64, CacheKey>,
     tick: u64,

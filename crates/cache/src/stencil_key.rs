@@ -38,3 +38,20 @@ pub fn stencil_key(stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey 
     h.update(format!("{stencil:?}").as_bytes());
     StencilKey(h.finalize().into())
 }
+
+/// Reusable key state (same shape as `kiln_ir::key::StencilKeyer`, whose
+/// tables survive between calls; the shim has none).
+#[derive(Default, Clone, Debug)]
+pub struct StencilKeyer;
+
+impl StencilKeyer {
+    /// A keyer.
+    pub fn new() -> Self {
+        StencilKeyer
+    }
+
+    /// The key of `stencil` compiled for `target`.
+    pub fn key(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey {
+        stencil_key(stencil, target)
+    }
+}
