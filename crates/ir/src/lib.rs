@@ -20,6 +20,7 @@ pub mod flowgraph;
 pub mod function;
 pub mod immediates;
 pub mod instructions;
+pub mod key;
 pub mod layout;
 pub mod memflags;
 pub mod srcloc;
