@@ -232,3 +232,139 @@ impl DominatorTree {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::Value;
+    use crate::test_util::FB;
+    use crate::types::Type;
+
+    /// Builds blocks 0..n; `edges[i]` lists the successors of block i
+    /// (0 → return, 1 → jump, 2 → brif, more → br_table).
+    fn graph(edges: &[&[usize]]) -> (FB, Vec<Block>) {
+        let mut fb = FB::new(&[Type::I32], &[]);
+        let (_, p) = fb.entry();
+        let mut blocks = vec![fb.cur.unwrap()];
+        for _ in 1..edges.len() {
+            let b = fb.func.dfg.make_block();
+            fb.func.layout.append_block(b);
+            blocks.push(b);
+        }
+        for (i, succs) in edges.iter().enumerate() {
+            fb.switch(blocks[i]);
+            match succs.len() {
+                0 => {
+                    fb.ret(&[]);
+                }
+                1 => {
+                    fb.jump(blocks[succs[0]], &[]);
+                }
+                2 => {
+                    fb.brif(p[0], blocks[succs[0]], &[], blocks[succs[1]], &[]);
+                }
+                _ => {
+                    let calls: Vec<_> = succs
+                        .iter()
+                        .map(|&s| fb.func.dfg.block_call_values(blocks[s], &[]))
+                        .collect();
+                    let table = fb
+                        .func
+                        .dfg
+                        .jump_tables
+                        .push(crate::JumpTableData::new(calls[0], &calls[1..]));
+                    fb.ins(
+                        crate::InstructionData::BranchTable {
+                            opcode: crate::Opcode::BrTable,
+                            arg: p[0],
+                            table,
+                        },
+                        Type::INVALID,
+                    );
+                }
+            }
+        }
+        (fb, blocks)
+    }
+
+    fn trees(fb: &FB) -> (ControlFlowGraph, DominatorTree) {
+        let cfg = ControlFlowGraph::with_function(&fb.func.stencil);
+        let dt = DominatorTree::with_function(&fb.func.stencil, &cfg);
+        (cfg, dt)
+    }
+
+    #[test]
+    fn diamond() {
+        // 0 -> 1, 2; 1 -> 3; 2 -> 3
+        let (fb, b) = graph(&[&[1, 2], &[3], &[3], &[]]);
+        let (cfg, dt) = trees(&fb);
+        assert_eq!(cfg.succs(b[0]), &[b[1], b[2]]);
+        let preds: Vec<Block> = cfg.preds(b[3]).iter().map(|p| p.block).collect();
+        assert_eq!(preds, vec![b[1], b[2]]);
+        assert_eq!(
+            cfg.preds(b[3])[0].inst,
+            fb.func.layout.last_inst(b[1]).unwrap()
+        );
+        assert_eq!(dt.idom(b[0]), None);
+        assert_eq!(dt.idom(b[1]), Some(b[0]));
+        assert_eq!(dt.idom(b[2]), Some(b[0]));
+        assert_eq!(dt.idom(b[3]), Some(b[0]));
+        assert!(dt.block_dominates(b[0], b[3]));
+        assert!(!dt.block_dominates(b[1], b[3]));
+        assert!(dt.block_dominates(b[3], b[3]));
+        assert_eq!(dt.cfg_rpo()[0], b[0]);
+        assert_eq!(*dt.cfg_rpo().last().unwrap(), b[3]);
+    }
+
+    #[test]
+    fn loop_and_unreachable() {
+        // 0 -> 1; 1 -> 2, 3; 2 -> 1; 3: return; 4 (unreachable) -> 1
+        let (fb, b) = graph(&[&[1], &[2, 3], &[1], &[], &[1]]);
+        let (cfg, dt) = trees(&fb);
+        assert_eq!(cfg.preds(b[1]).len(), 3);
+        assert_eq!(dt.idom(b[1]), Some(b[0]));
+        assert_eq!(dt.idom(b[2]), Some(b[1]));
+        assert_eq!(dt.idom(b[3]), Some(b[1]));
+        assert!(!dt.is_reachable(b[4]));
+        assert_eq!(dt.idom(b[4]), None);
+        assert!(!dt.block_dominates(b[4], b[1]));
+        assert!(!dt.block_dominates(b[0], b[4]));
+        assert_eq!(dt.cfg_rpo().len(), 4);
+        let i2 = fb.func.layout.first_inst(b[2]).unwrap();
+        let i1 = fb.func.layout.first_inst(b[1]).unwrap();
+        assert!(dt.inst_dominates(i1, i2, &fb.func.layout));
+        assert!(!dt.inst_dominates(i2, i1, &fb.func.layout));
+    }
+
+    #[test]
+    fn irreducible_and_switch() {
+        // 0 -> {1, 2, 3} (br_table); 1 <-> 2 (irreducible); 2 -> 3
+        let (fb, b) = graph(&[&[1, 2, 3], &[2], &[1, 3], &[]]);
+        let (_, dt) = trees(&fb);
+        assert_eq!(dt.idom(b[1]), Some(b[0]));
+        assert_eq!(dt.idom(b[2]), Some(b[0]));
+        assert_eq!(dt.idom(b[3]), Some(b[0]));
+        // A deeper chain: idoms reach through several levels.
+        let (fb, b) = graph(&[&[1], &[2], &[3, 4], &[5], &[5], &[]]);
+        let (_, dt) = trees(&fb);
+        assert_eq!(dt.idom(b[5]), Some(b[2]));
+        assert!(dt.block_dominates(b[1], b[5]));
+        assert!(!dt.block_dominates(b[3], b[5]));
+    }
+
+    #[test]
+    fn malformed_references_are_skipped() {
+        let (mut fb, b) = graph(&[&[1], &[]]);
+        // A jump to a block out of range and to one not in the layout.
+        let stray = fb.func.dfg.make_block();
+        fb.switch(b[1]);
+        let last = fb.func.layout.last_inst(b[1]).unwrap();
+        fb.func.layout.remove_inst(last);
+        fb.brif(Value::from_u32(0), Block::from_u32(99), &[], stray, &[]);
+        let (cfg, dt) = trees(&fb);
+        assert!(cfg.succs(b[1]).is_empty());
+        assert!(cfg.succs(Block::from_u32(1234)).is_empty());
+        assert!(!dt.is_reachable(stray));
+        assert!(!dt.is_reachable(Block::from_u32(99)));
+    }
+}

@@ -96,9 +96,9 @@ impl ControlFlowGraph {
             self.pred_start[to.index() + 2] += 1;
         }
         let mut acc = 0u32;
-        for b in 0..nblocks {
-            self.succ_start[b] = acc;
-            acc += succ_count[b];
+        for (start, count) in self.succ_start.iter_mut().zip(&succ_count) {
+            *start = acc;
+            acc += count;
         }
         self.succ_start[nblocks] = acc;
         self.succs.resize(counts_filled, Block::new(0));

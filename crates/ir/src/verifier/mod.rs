@@ -1106,18 +1106,18 @@ impl<'a> Verifier<'a> {
                 }
             }
             BinaryImm8 { imm, .. } | TernaryImm8 { imm, .. }
-                if ctrl.is_vector() && !ctrl.is_dynamic_vector() =>
+                if ctrl.is_vector()
+                    && !ctrl.is_dynamic_vector()
+                    && u32::from(imm.0) >= ctrl.lane_count() =>
             {
-                if u32::from(imm.0) >= ctrl.lane_count() {
-                    self.inst_error(
-                        inst,
-                        format!(
-                            "lane index {} is out of range for {ctrl} ({} lanes)",
-                            imm.0,
-                            ctrl.lane_count()
-                        ),
-                    );
-                }
+                self.inst_error(
+                    inst,
+                    format!(
+                        "lane index {} is out of range for {ctrl} ({} lanes)",
+                        imm.0,
+                        ctrl.lane_count()
+                    ),
+                );
             }
             Shuffle { imm, .. } => {
                 if let Some(mask) = self.dfg.immediates.get(imm) {
@@ -1171,20 +1171,17 @@ impl<'a> Verifier<'a> {
                 // and thread-locality is the one distinction between the two.
                 let wants_tls = opcode == Opcode::TlsValue;
                 match self.func.global_values.get(global_value) {
-                    Some(GlobalValueData::Symbol { tls, .. }) => {
-                        if *tls != wants_tls {
-                            self.inst_error(
-                                inst,
-                                if wants_tls {
-                                    format!("{global_value} is not a thread-local symbol")
-                                } else {
-                                    format!(
-                                        "{global_value} is a thread-local symbol: use tls_value"
-                                    )
-                                },
-                            );
-                        }
+                    Some(GlobalValueData::Symbol { tls, .. }) if *tls != wants_tls => {
+                        self.inst_error(
+                            inst,
+                            if wants_tls {
+                                format!("{global_value} is not a thread-local symbol")
+                            } else {
+                                format!("{global_value} is a thread-local symbol: use tls_value")
+                            },
+                        );
                     }
+                    Some(GlobalValueData::Symbol { .. }) => {}
                     Some(_) => {
                         self.inst_error(inst, format!("{global_value} is not a symbol"));
                     }
