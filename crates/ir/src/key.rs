@@ -87,7 +87,7 @@
 //!
 //! One numbering walk over the layout (block parameters and instruction
 //! results only) fills dense `Vec<u32>` tables; then one walk writes the
-//! encoding straight into the hasher through a 512-byte buffer. No text, no
+//! encoding straight into the hasher through a 2 KiB buffer. No text, no
 //! hashing maps, no allocation beyond the renumbering tables, which a
 //! [`StencilKeyer`] keeps across calls.
 
@@ -195,10 +195,15 @@ pub struct StencilKeyer {
     regions: Renumber,
 }
 
-/// Buffered writer into the hasher.
+/// Size of the buffer between the encoder and the hasher: a multiple of
+/// SHA-256's 64-byte block, so that full flushes hash in place.
+const SINK_CAP: usize = 2048;
+
+/// Buffered writer into the hasher. Fixed-width writes compile to a bounds
+/// check and a store; the hasher sees large chunks only.
 struct Sink {
     hasher: Sha256,
-    buf: [u8; 512],
+    buf: [u8; SINK_CAP],
     len: usize,
 }
 
@@ -206,43 +211,60 @@ impl Sink {
     fn new() -> Self {
         Sink {
             hasher: Sha256::new(),
-            buf: [0; 512],
+            buf: [0; SINK_CAP],
             len: 0,
         }
     }
-    #[inline]
+    #[cold]
+    #[inline(never)]
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, b: [u8; N]) {
+        if self.len + N > SINK_CAP {
+            self.flush();
+        }
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + N) {
+            dst.copy_from_slice(&b);
+            self.len += N;
+        }
+    }
     fn bytes(&mut self, b: &[u8]) {
-        if self.len + b.len() > self.buf.len() {
-            self.hasher.update(&self.buf[..self.len]);
-            self.len = 0;
-            if b.len() > self.buf.len() {
+        if self.len + b.len() > SINK_CAP {
+            self.flush();
+            if b.len() > SINK_CAP {
                 self.hasher.update(b);
                 return;
             }
         }
-        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
-        self.len += b.len();
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + b.len()) {
+            dst.copy_from_slice(b);
+            self.len += b.len();
+        }
     }
-    #[inline]
+    #[inline(always)]
     fn u8(&mut self, v: u8) {
-        self.bytes(&[v]);
+        self.put([v]);
     }
-    #[inline]
+    #[inline(always)]
     fn u16(&mut self, v: u16) {
-        self.bytes(&v.to_le_bytes());
+        self.put(v.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_le_bytes());
+        self.put(v.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
+        self.put(v.to_le_bytes());
     }
     fn str(&mut self, s: &[u8]) {
         self.u32(s.len() as u32);
         self.bytes(s);
     }
+    #[inline(always)]
     fn ty(&mut self, t: Type) {
         self.u16(t.repr());
     }
