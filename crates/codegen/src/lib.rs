@@ -11,3 +11,5 @@
 
 pub mod isa;
 pub mod machinst;
+pub mod result;
+pub mod settings;
