@@ -67,7 +67,10 @@
 //!
 //! Payloads follow the `InstructionData` variant field by field: value
 //! operands as refs (a variable list as `u32 n ‖ ref × n`), immediates at
-//! their natural width (`Imm64` as i64, `Offset32` as i32, `Uimm8` as u8,
+//! their natural width (`Imm64` as i64 — zero-extended from the controlling
+//! type's width for an integer constant and from the global type for
+//! `iadd_imm` global values, so that `iconst.i8 -1` and `iconst.i8 255`,
+//! the same constant, share a key —, `Offset32` as i32, `Uimm8` as u8,
 //! IEEE floats as their bits), condition codes, atomic operations and trap
 //! codes as one byte, constants and shuffle masks inline as `bytes`, jump
 //! tables inline as `u32 n ‖ blockcall × n` (default first), exception
@@ -513,7 +516,8 @@ impl StencilKeyer {
         sink.u8(op as u8);
         sink.u8(format_tag(data));
         sink.u32(s.srclocs.get(inst).bits());
-        sink.ty(ctrl_type(s, inst, data));
+        let ctrl = ctrl_type(s, inst, data);
+        sink.ty(ctrl);
         match dfg.try_inst_results(inst) {
             Some(rs) => {
                 sink.u32(rs.len() as u32);
@@ -527,7 +531,14 @@ impl StencilKeyer {
         match *data {
             NullAry { .. } => {}
             Unary { arg, .. } => self.value_ref(s, sink, arg),
-            UnaryImm { imm, .. } => sink.u64(imm.0 as u64),
+            // `Imm64` may hold a narrow constant sign- or zero-extended;
+            // both mean the same value, so encode it zero-extended from the
+            // controlling type's width.
+            UnaryImm { imm, .. } => sink.u64(if ctrl.is_int() && ctrl.is_scalar() {
+                imm.zero_extend_from(ctrl.bits())
+            } else {
+                imm.0 as u64
+            }),
             UnaryIeee16 { imm, .. } => sink.u16(imm.0),
             UnaryIeee32 { imm, .. } => sink.u32(imm.0),
             UnaryIeee64 { imm, .. } => sink.u64(imm.0),
@@ -752,7 +763,11 @@ impl StencilKeyer {
                     } => {
                         sink.u8(2);
                         write_ref(sink, &mut self.global_values, base.index());
-                        sink.u64(offset.0 as u64);
+                        sink.u64(if global_type.is_int() && global_type.is_scalar() {
+                            offset.zero_extend_from(global_type.bits())
+                        } else {
+                            offset.0 as u64
+                        });
                         sink.ty(*global_type);
                     }
                     GlobalValueData::Symbol {

@@ -630,3 +630,18 @@ fn golden_key() {
         "a33b4b368bace8a5bf920325dfa456504ad608019b6f943f96ddb15ed716c09f"
     );
 }
+
+#[test]
+fn narrow_constants_are_canonical() {
+    // `iconst.i8 -1` and `iconst.i8 255` are the same constant: one key.
+    let make = |v: i64| {
+        let mut fb = FB::new(&[], &[Type::I8]);
+        fb.entry();
+        let c = fb.iconst(Type::I8, v);
+        fb.ret(&[c]);
+        key(&fb.func)
+    };
+    assert_eq!(make(-1), make(255));
+    assert_eq!(make(-48), make(208));
+    assert_ne!(make(1), make(255));
+}
