@@ -40,7 +40,8 @@ use crate::entities::*;
 use crate::entity::EntityRef;
 use crate::flowgraph::ControlFlowGraph;
 use crate::function::{
-    ArgumentPurpose, CallConv, ExternalName, Function, GlobalValueData, Signature,
+    ArgumentExtension, ArgumentPurpose, CallConv, ExternalName, Function, GlobalValueData,
+    Signature,
 };
 use crate::instructions::*;
 use crate::memflags::MemFlags;
@@ -193,6 +194,20 @@ impl<'a> Verifier<'a> {
                     self.report(
                         location.to_string(),
                         format!("{what} {i} has an invalid type"),
+                    );
+                } else if p.extension != ArgumentExtension::None && !p.value_type.is_int() {
+                    self.report(
+                        location.to_string(),
+                        format!(
+                            "{what} {i} of type {} cannot have an extension",
+                            p.value_type
+                        ),
+                    );
+                }
+                if what == "return" && matches!(p.purpose, ArgumentPurpose::StructArgument(_)) {
+                    self.report(
+                        location.to_string(),
+                        format!("return {i} cannot be a struct argument (sarg)"),
                     );
                 }
             }
@@ -446,12 +461,7 @@ impl<'a> Verifier<'a> {
         if bits & !MemFlags::KNOWN_WORD_BITS != 0 {
             return Some(format!("unknown memory flag bits {bits:#x}"));
         }
-        let mut both = MemFlags::new();
-        both.set_endianness(crate::memflags::Endianness::Little);
-        let little = both.word_bits();
-        both.set_endianness(crate::memflags::Endianness::Big);
-        let big = both.word_bits();
-        if bits & little != 0 && bits & big != 0 {
+        if bits & little_bit() != 0 && bits & big_bit() != 0 {
             return Some("memory flags `little` and `big` are both set".into());
         }
         if let Some(r) = flags.alias_region() {
@@ -554,6 +564,9 @@ impl<'a> Verifier<'a> {
         let Some(&entry) = self.blocks.first() else {
             return;
         };
+        if self.dfg.blocks.get(entry).is_some_and(|d| d.cold) {
+            self.report(entry.to_string(), "the entry block cannot be cold".into());
+        }
         let Some(params) = self.dfg.try_block_params(entry) else {
             return;
         };
@@ -783,6 +796,8 @@ impl<'a> Verifier<'a> {
         if let Some(flags) = data.memflags() {
             if let Some(m) = self.memflags_problem(flags) {
                 self.inst_error(inst, m);
+            } else if flags.readonly() && data.opcode().can_store() && !data.opcode().can_load() {
+                self.inst_error(inst, "a store cannot be `readonly`");
             }
         }
     }
@@ -877,7 +892,14 @@ impl<'a> Verifier<'a> {
                 None => bad.push(format!("exception table {exception} is out of range")),
             }
         }
+        let entry = func.layout.entry_block();
         for bc in calls {
+            if Some(bc.block) == entry {
+                bad.push(format!(
+                    "branches to the entry block {}, which cannot have predecessors",
+                    bc.block
+                ));
+            }
             if !dfg.block_is_valid(bc.block) {
                 bad.push(format!("destination {} is out of range", bc.block));
             } else if !func.layout.is_block_inserted(bc.block) {
@@ -1052,13 +1074,30 @@ impl<'a> Verifier<'a> {
             }
         }
         if op == Opcode::Bitcast {
-            // The table has no constraint kind for "same total width".
+            // The table has no constraint kind for "same total width", nor
+            // for bitcast's use of memory flags as a byte-order word.
             if let (Some(&a), Some(&r)) = (args.first(), results.first()) {
                 if let (Some(at), Some(rt)) = (self.resolved_type(a), self.value_type_checked(r)) {
+                    let flags = data.memflags().unwrap_or_default();
+                    let mut rest = flags;
+                    rest.set_word_bits_unchecked(0);
                     if at.bits() != rt.bits() {
                         self.inst_error(
                             inst,
                             format!("bitcast from {at} to {rt} changes the bit width"),
+                        );
+                    } else if rest != MemFlags::new()
+                        || flags.word_bits() & !(little_bit() | big_bit()) != 0
+                    {
+                        self.inst_error(inst, "bitcast accepts only the `big` or `little` flag");
+                    } else if flags.explicit_endianness().is_none()
+                        && at.lane_count() != rt.lane_count()
+                    {
+                        self.inst_error(
+                            inst,
+                            format!(
+                                "bitcast from {at} to {rt} changes the lane count: it needs `big` or `little`"
+                            ),
                         );
                     }
                 }
@@ -1471,6 +1510,20 @@ impl<'a> Verifier<'a> {
             }
         }
     }
+}
+
+/// The flag-word bit of `little`.
+fn little_bit() -> u8 {
+    let mut f = MemFlags::new();
+    f.set_endianness(crate::memflags::Endianness::Little);
+    f.word_bits()
+}
+
+/// The flag-word bit of `big`.
+fn big_bit() -> u8 {
+    let mut f = MemFlags::new();
+    f.set_endianness(crate::memflags::Endianness::Big);
+    f.word_bits()
 }
 
 /// Checks a value of type `ty` against a constraint relative to `ctrl`.

@@ -1329,3 +1329,73 @@ fn never_panics_on_garbage_references() {
     let e = errors(&fb);
     assert!(e.len() >= 4, "{}", VerifierErrors(e));
 }
+
+// ----- Rules added after reading Cranelift's verifier -----
+
+#[test]
+fn branch_to_the_entry_block() {
+    let mut fb = FB::new(&[], &[]);
+    let (entry, _) = fb.entry();
+    let j = fb.jump(entry, &[]);
+    one(&fb, Some(j), "branches to the entry block");
+}
+
+#[test]
+fn cold_entry_block() {
+    let mut fb = simple();
+    let entry = fb.func.layout.entry_block().unwrap();
+    fb.func.dfg.blocks[entry].cold = true;
+    let e = one(&fb, None, "entry block cannot be cold");
+    assert_eq!(e.location, "block0");
+}
+
+#[test]
+fn readonly_store() {
+    let mut fb = FB::new(&[I32, I64], &[]);
+    let (_, p) = fb.entry();
+    let mut flags = MemFlags::trusted();
+    fb.store(flags, p[0], p[1], 0);
+    flags.set_readonly();
+    let s = fb.store(flags, p[0], p[1], 0);
+    fb.ret(&[]);
+    one(&fb, Some(s), "a store cannot be `readonly`");
+}
+
+#[test]
+fn signature_extension_and_sarg_return() {
+    let mut fb = simple();
+    let mut sig = Signature::new(CallConv::SystemV);
+    sig.params.push(AbiParam::new(F32).uext());
+    sig.returns
+        .push(AbiParam::special(I64, ArgumentPurpose::StructArgument(8)));
+    fb.func.import_signature(sig);
+    let e = errors(&fb);
+    assert_eq!(e.len(), 2, "{}", VerifierErrors(e.clone()));
+    assert!(e[0].message.contains("cannot have an extension"));
+    assert!(e[1].message.contains("cannot be a struct argument"));
+    assert!(e.iter().all(|e| e.location == "sig0" && e.inst.is_none()));
+}
+
+#[test]
+fn bitcast_flags_and_lane_count() {
+    let bc = |flags: MemFlags| {
+        move |p: &[Value]| InstructionData::LoadNoOffset {
+            opcode: Opcode::Bitcast,
+            flags,
+            arg: p[0],
+        }
+    };
+    let mut little = MemFlags::new();
+    little.set_endianness(Endianness::Little);
+    // Same lane count: no byte order needed.
+    let (fb, _) = with_results(&[Type::F32X4], bc(MemFlags::new()), &[Type::I32X4]);
+    ok(&fb);
+    // Lane count changes: needs a byte order.
+    let (fb, i) = with_results(&[Type::I32X4], bc(MemFlags::new()), &[Type::I64X2]);
+    one(&fb, Some(i), "changes the lane count");
+    let (fb, _) = with_results(&[Type::I32X4], bc(little), &[Type::I64X2]);
+    ok(&fb);
+    // Other flags are refused.
+    let (fb, i) = with_results(&[F32], bc(MemFlags::trusted()), &[I32]);
+    one(&fb, Some(i), "only the `big` or `little` flag");
+}
