@@ -30,6 +30,8 @@
 //!
 //! [`OPCODES`]: crate::instructions::OPCODES
 
+#[cfg(test)]
+mod chaos;
 mod display;
 #[cfg(test)]
 mod tests;
