@@ -1320,8 +1320,17 @@ impl<'a> Verifier<'a> {
                             );
                             continue;
                         }
-                        // Exception payloads are pointer-sized.
-                        if !crate::types::TypeSet::IADDR.contains(pt) {
+                        // The callee's convention defines the payloads: two
+                        // pointer-sized values where exceptions are supported.
+                        let payloads = try_sig.map_or(0, |s| exception_payloads(s.call_conv));
+                        if try_sig.is_some() && n as usize >= payloads {
+                            self.inst_error(
+                                inst,
+                                format!(
+                                    "exn{n} is out of range: the callee's convention provides {payloads} exception payloads"
+                                ),
+                            );
+                        } else if !crate::types::TypeSet::IADDR.contains(pt) {
                             self.inst_error(
                                 inst,
                                 format!(
@@ -1485,6 +1494,15 @@ impl<'a> Verifier<'a> {
             if !results.is_empty() {
                 self.inst_error(inst, "try_call has no results; use retN block arguments");
             }
+            if exception_payloads(sig.call_conv) == 0 {
+                self.inst_error(
+                    inst,
+                    format!(
+                        "the callee's calling convention `{}` does not support exceptions",
+                        sig.call_conv
+                    ),
+                );
+            }
             return;
         }
         if results.len() != sig.returns.len() {
@@ -1511,6 +1529,15 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
+    }
+}
+
+/// Number of exception payload values a callee with this convention hands
+/// to a `try_call` handler (0: the convention does not support exceptions).
+fn exception_payloads(cc: CallConv) -> usize {
+    match cc {
+        CallConv::Tail | CallConv::SystemV => 2,
+        _ => 0,
     }
 }
 

@@ -1399,3 +1399,20 @@ fn bitcast_flags_and_lane_count() {
     let (fb, i) = with_results(&[F32], bc(MemFlags::trusted()), &[I32]);
     one(&fb, Some(i), "only the `big` or `little` flag");
 }
+
+#[test]
+fn try_call_exception_payloads_and_convention() {
+    // exn0 and exn1 exist for tail/system_v callees; exn2 does not.
+    let (fb, _) = try_call_fn(
+        &[BlockArg::TryCallRet(0)],
+        &[BlockArg::TryCallExn(0), BlockArg::TryCallExn(1)],
+        I32,
+    );
+    ok(&fb);
+    let (fb, i) = try_call_fn(&[BlockArg::TryCallRet(0)], &[BlockArg::TryCallExn(2)], I32);
+    one(&fb, Some(i), "exn2 is out of range");
+    // A callee convention without exception support.
+    let (mut fb, i) = try_call_fn(&[BlockArg::TryCallRet(0)], &[], I32);
+    fb.func.dfg.signatures[SigRef::from_u32(0)].call_conv = CallConv::Fast;
+    one(&fb, Some(i), "`fast` does not support exceptions");
+}
