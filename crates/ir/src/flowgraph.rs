@@ -70,7 +70,8 @@ impl ControlFlowGraph {
         // the layout have none), and predecessor counts.
         let mut counts_filled = 0usize;
         let mut layout_order_edges: Vec<(Block, Inst, Block)> = Vec::new();
-        for block in func.layout.blocks() {
+        // Bounded: a corrupted (cyclic) block list cannot hang us.
+        for block in func.layout.blocks().take(nblocks) {
             if block.index() >= nblocks {
                 continue;
             }

@@ -127,6 +127,12 @@ struct Verifier<'a> {
     block_placed: Vec<bool>,
     /// Blocks in layout order (validated, each once).
     blocks: Vec<Block>,
+    /// For each of `blocks`, its range in `placed`.
+    block_ranges: Vec<(usize, usize)>,
+    /// Placed instructions in layout order (validated, each once). Later
+    /// passes iterate this rather than the linked lists, so a corrupted
+    /// layout is walked exactly once, by the bounded layout check.
+    placed: Vec<Inst>,
 }
 
 impl<'a> Verifier<'a> {
@@ -141,6 +147,8 @@ impl<'a> Verifier<'a> {
             inst_seq: vec![0; func.dfg.num_insts()],
             block_placed: vec![false; func.dfg.num_blocks()],
             blocks: Vec::new(),
+            block_ranges: Vec::new(),
+            placed: Vec::new(),
         }
     }
 
@@ -174,17 +182,16 @@ impl<'a> Verifier<'a> {
         self.cfg.compute(&self.func.stencil);
         self.domtree.compute(&self.func.stencil, &self.cfg);
         let blocks = std::mem::take(&mut self.blocks);
-        for &block in &blocks {
-            let mut cur = self.func.layout.first_inst(block);
-            while let Some(inst) = cur {
-                if self.inst_block.get(inst.index()) != Some(&(block.index() as u32)) {
-                    break;
-                }
+        let placed = std::mem::take(&mut self.placed);
+        let ranges = std::mem::take(&mut self.block_ranges);
+        for (&block, &(start, end)) in blocks.iter().zip(&ranges) {
+            for &inst in &placed[start..end] {
                 self.check_inst(inst, block);
-                cur = self.func.layout.next_inst(inst);
             }
         }
         self.blocks = blocks;
+        self.placed = placed;
+        self.block_ranges = ranges;
     }
 
     // ----- Declarations -----
@@ -516,6 +523,7 @@ impl<'a> Verifier<'a> {
             }
             let mut seq = 0u32;
             let mut last: Option<Inst> = None;
+            let start = self.placed.len();
             while let Some(inst) = inst_cur {
                 if inst_budget == 0 {
                     self.report(
@@ -544,6 +552,7 @@ impl<'a> Verifier<'a> {
                 }
                 self.inst_block[inst.index()] = block.index() as u32;
                 self.inst_seq[inst.index()] = seq;
+                self.placed.push(inst);
                 seq += 1;
                 let next = func.layout.next_inst(inst);
                 if self.dfg.insts[inst].opcode().is_terminator() && next.is_some() {
@@ -552,6 +561,7 @@ impl<'a> Verifier<'a> {
                 last = Some(inst);
                 inst_cur = next;
             }
+            self.block_ranges.push((start, self.placed.len()));
             if let Some(l) = last {
                 if !self.dfg.insts[l].opcode().is_terminator() {
                     self.inst_error(l, format!("{block} does not end with a terminator"));
@@ -677,7 +687,9 @@ impl<'a> Verifier<'a> {
         // Every value listed by a placed block or instruction must record
         // that definer (this catches a value defined twice).
         let blocks = std::mem::take(&mut self.blocks);
-        for &block in &blocks {
+        let placed = std::mem::take(&mut self.placed);
+        let ranges = std::mem::take(&mut self.block_ranges);
+        for (&block, &(start, end)) in blocks.iter().zip(&ranges) {
             if let Some(params) = dfg.try_block_params(block) {
                 for (i, &p) in params.iter().enumerate() {
                     let ok = matches!(
@@ -694,11 +706,7 @@ impl<'a> Verifier<'a> {
                     }
                 }
             }
-            let mut cur = self.func.layout.first_inst(block);
-            while let Some(inst) = cur {
-                if self.inst_block.get(inst.index()) != Some(&(block.index() as u32)) {
-                    break;
-                }
+            for &inst in &placed[start..end] {
                 match dfg.try_inst_results(inst) {
                     None => self.inst_error(inst, "result list is corrupt"),
                     Some(rs) => {
@@ -716,10 +724,11 @@ impl<'a> Verifier<'a> {
                         }
                     }
                 }
-                cur = self.func.layout.next_inst(inst);
             }
         }
         self.blocks = blocks;
+        self.placed = placed;
+        self.block_ranges = ranges;
     }
 
     // ----- Instructions -----
