@@ -19,6 +19,10 @@ pub enum CodegenError {
     InvalidVCode(String),
     /// The function's code or frame exceeds what the target can address.
     CodeTooLarge,
+    /// The function failed verification; the text lists every error.
+    Verifier(String),
+    /// Machine-code emission failed (e.g. a branch out of range).
+    Emit(String),
 }
 
 impl fmt::Display for CodegenError {
@@ -28,6 +32,8 @@ impl fmt::Display for CodegenError {
             CodegenError::Regalloc(msg) => write!(f, "register allocation failed: {msg}"),
             CodegenError::InvalidVCode(msg) => write!(f, "invalid VCode: {msg}"),
             CodegenError::CodeTooLarge => write!(f, "code too large"),
+            CodegenError::Verifier(msg) => write!(f, "verifier errors:\n{msg}"),
+            CodegenError::Emit(msg) => write!(f, "emission failed: {msg}"),
         }
     }
 }

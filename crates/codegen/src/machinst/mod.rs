@@ -2,6 +2,7 @@
 
 pub mod abi;
 pub mod blockorder;
+pub mod buffer;
 pub mod inst;
 pub mod reg;
 pub mod regalloc;
