@@ -54,7 +54,8 @@
 //! blockcall= ref block ‖ u32 n ‖ (u8 0 ‖ ref value | u8 1 ‖ u32 retN | u8 2 ‖ u32 exnN) × n
 //! ```
 //!
-//! Canonical numbers: blocks in layout order; values in definition order
+//! Canonical numbers: instructions have none (their position in the walk
+//! is their identity); blocks in layout order; values in definition order
 //! (each block's parameters, then each instruction's results, in layout
 //! order); a value used but not defined in the layout gets the next number
 //! at its first use. Stack slots, dynamic stack slots, dynamic types, global
