@@ -43,6 +43,7 @@ fn verify_dir(sub: &str) -> Option<(usize, usize)> {
     let mut files = Vec::new();
     clif_files(&dir, &mut files);
     let mut functions = 0;
+    let mut verify_time = std::time::Duration::ZERO;
     let mut parse_failures = Vec::new();
     let mut failures = Vec::new();
     for path in &files {
@@ -57,16 +58,20 @@ fn verify_dir(sub: &str) -> Option<(usize, usize)> {
         };
         for pf in &file.functions {
             functions += 1;
-            if let Err(errs) = kiln_ir::verifier::verify_function(&pf.func) {
+            let t = std::time::Instant::now();
+            let result = kiln_ir::verifier::verify_function(&pf.func);
+            verify_time += t.elapsed();
+            if let Err(errs) = result {
                 failures.push(format!("{shown}: function {}:\n{errs}", pf.func.name));
             }
         }
     }
     eprintln!(
-        "{sub}: {} files, {functions} functions, {} verifier failures, {} parse failures",
+        "{sub}: {} files, {functions} functions, {} verifier failures, {} parse failures, {:.1} ms verifying",
         files.len(),
         failures.len(),
-        parse_failures.len()
+        parse_failures.len(),
+        verify_time.as_secs_f64() * 1e3
     );
     assert!(
         failures.is_empty(),

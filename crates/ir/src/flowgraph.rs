@@ -31,6 +31,10 @@ pub struct ControlFlowGraph {
     succs: Vec<Block>,
     pred_start: Vec<u32>,
     preds: Vec<BlockPredecessor>,
+    /// Scratch: every edge as (from, branch, to), in layout order.
+    edges: Vec<(Block, Inst, Block)>,
+    /// Scratch: fill cursors.
+    cursor: Vec<u32>,
     valid: bool,
 }
 
@@ -56,6 +60,8 @@ impl ControlFlowGraph {
         self.succs.clear();
         self.pred_start.clear();
         self.preds.clear();
+        self.edges.clear();
+        self.cursor.clear();
         self.valid = false;
     }
 
@@ -68,8 +74,7 @@ impl ControlFlowGraph {
 
         // Pass 1: successors of each block in layout order (blocks not in
         // the layout have none), and predecessor counts.
-        let mut counts_filled = 0usize;
-        let mut layout_order_edges: Vec<(Block, Inst, Block)> = Vec::new();
+        let mut edges = std::mem::take(&mut self.edges);
         // Bounded: a corrupted (cyclic) block list cannot hang us.
         for block in func.layout.blocks().take(nblocks) {
             if block.index() >= nblocks {
@@ -86,26 +91,22 @@ impl ControlFlowGraph {
                 if to.index() >= nblocks || !func.layout.is_block_inserted(to) {
                     continue;
                 }
-                layout_order_edges.push((block, inst, to));
-                counts_filled += 1;
+                edges.push((block, inst, to));
             }
         }
         // Successor lists grouped by source block (CSR by block number).
-        let mut succ_count = vec![0u32; nblocks];
-        for &(from, _, to) in &layout_order_edges {
-            succ_count[from.index()] += 1;
+        // Count into succ_start[b + 1], prefix-sum, then fill with cursors.
+        for &(from, _, to) in &edges {
+            self.succ_start[from.index() + 1] += 1;
             self.pred_start[to.index() + 2] += 1;
         }
-        let mut acc = 0u32;
-        for (start, count) in self.succ_start.iter_mut().zip(&succ_count) {
-            *start = acc;
-            acc += count;
+        for i in 1..nblocks + 1 {
+            self.succ_start[i] += self.succ_start[i - 1];
         }
-        self.succ_start[nblocks] = acc;
-        self.succs.resize(counts_filled, Block::new(0));
-        let mut fill = self.succ_start[..nblocks].to_vec();
-        for &(from, _, to) in &layout_order_edges {
-            let slot = &mut fill[from.index()];
+        self.succs.resize(edges.len(), Block::new(0));
+        self.cursor.extend_from_slice(&self.succ_start[..nblocks]);
+        for &(from, _, to) in &edges {
+            let slot = &mut self.cursor[from.index()];
             self.succs[*slot as usize] = to;
             *slot += 1;
         }
@@ -115,18 +116,20 @@ impl ControlFlowGraph {
             self.pred_start[i] += self.pred_start[i - 1];
         }
         self.preds.resize(
-            counts_filled,
+            edges.len(),
             BlockPredecessor {
                 block: Block::new(0),
                 inst: Inst::new(0),
             },
         );
-        for &(from, inst, to) in &layout_order_edges {
+        for &(from, inst, to) in &edges {
             let slot = &mut self.pred_start[to.index() + 1];
             self.preds[*slot as usize] = BlockPredecessor { block: from, inst };
             *slot += 1;
         }
         self.pred_start.truncate(nblocks + 1);
+        edges.clear();
+        self.edges = edges;
         self.valid = true;
     }
 
