@@ -61,6 +61,19 @@ fn block_call(out: &mut String, dfg: &DataFlowGraph, bc: &BlockCall) {
     }
 }
 
+/// An address offset as CLIF writes it: `+8`, `-4`, nothing for zero.
+struct Off(i32);
+
+impl std::fmt::Display for Off {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 == 0 {
+            Ok(())
+        } else {
+            write!(f, "{:+}", self.0)
+        }
+    }
+}
+
 /// Renders `inst` as one line of CLIF-like text.
 pub(crate) fn inst_to_string(dfg: &DataFlowGraph, inst: Inst) -> String {
     let mut out = String::new();
@@ -210,7 +223,7 @@ pub(crate) fn inst_to_string(dfg: &DataFlowGraph, inst: Inst) -> String {
         StackLoad {
             stack_slot, offset, ..
         } => {
-            let _ = write!(out, " {stack_slot}{:+}", offset.0);
+            let _ = write!(out, " {stack_slot}{}", Off(offset.0));
         }
         DynamicStackLoad {
             dynamic_stack_slot, ..
@@ -220,7 +233,7 @@ pub(crate) fn inst_to_string(dfg: &DataFlowGraph, inst: Inst) -> String {
         Load {
             flags, arg, offset, ..
         } => {
-            let _ = write!(out, "{flags} {arg}{:+}", offset.0);
+            let _ = write!(out, "{flags} {arg}{}", Off(offset.0));
         }
         Store {
             flags,
@@ -228,7 +241,7 @@ pub(crate) fn inst_to_string(dfg: &DataFlowGraph, inst: Inst) -> String {
             offset,
             ..
         } => {
-            let _ = write!(out, "{flags} {}, {}{:+}", args[0], args[1], offset.0);
+            let _ = write!(out, "{flags} {}, {}{}", args[0], args[1], Off(offset.0));
         }
         LoadNoOffset { flags, arg, .. } => {
             let _ = write!(out, "{flags} {arg}");

@@ -1416,3 +1416,33 @@ fn try_call_exception_payloads_and_convention() {
     fb.func.dfg.signatures[SigRef::from_u32(0)].call_conv = CallConv::Fast;
     one(&fb, Some(i), "`fast` does not support exceptions");
 }
+
+#[test]
+fn error_context_renders_the_instruction() {
+    let mut fb = FB::new(&[I64], &[I64]);
+    let (_, p) = fb.entry();
+    let v = fb.load(I32, MemFlags::trusted(), p[0], 0);
+    let w = fb.load(I32, MemFlags::trusted(), p[0], -8);
+    let s = fb.binary(Opcode::Iadd, v, w);
+    let r = fb.ret(&[s]);
+    let e = one(&fb, Some(r), "return value 0 (v3) has type i32");
+    assert_eq!(e.context.as_deref(), Some("return v3"));
+    let Some(ValueDef::Result(l1, _)) = fb.func.dfg.value_def(v) else {
+        panic!()
+    };
+    let Some(ValueDef::Result(l2, _)) = fb.func.dfg.value_def(w) else {
+        panic!()
+    };
+    assert_eq!(
+        display::inst_to_string(&fb.func.dfg, l1),
+        "v1 = load.i32 notrap aligned v0"
+    );
+    assert_eq!(
+        display::inst_to_string(&fb.func.dfg, l2),
+        "v2 = load.i32 notrap aligned v0-8"
+    );
+    assert_eq!(
+        e.to_string(),
+        "inst3: return v3: return value 0 (v3) has type i32, the signature says i64"
+    );
+}
