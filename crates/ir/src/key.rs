@@ -50,7 +50,7 @@
 //!            ‖ u32 n ‖ u16 result-type × n ‖ payload(format)
 //! sig      = u8 call-conv ‖ u32 n ‖ abi × n ‖ u32 m ‖ abi × m
 //! abi      = u16 type ‖ u8 extension ‖ u8 purpose [‖ u32 sarg-size]
-//! memflags = u8 word-bits ‖ u8 explicit-trap-code (0 = none) ‖ ref region (u32::MAX-1 = none)
+//! memflags = u8 word-bits ‖ u8 effective-trap-code (0 = notrap) ‖ ref region (u32::MAX-1 = none)
 //! blockcall= ref block ‖ u32 n ‖ (u8 0 ‖ ref value | u8 1 ‖ u32 retN | u8 2 ‖ u32 exnN) × n
 //! ```
 //!
@@ -434,7 +434,9 @@ impl StencilKeyer {
 
     fn memflags(&mut self, sink: &mut Sink, f: MemFlags) {
         sink.u8(f.word_bits());
-        sink.u8(f.explicit_trap_code().map_or(0, |c| c.as_raw().get()));
+        // The effective code: an explicit `heap_oob` is the default, and
+        // `notrap` makes any code moot.
+        sink.u8(f.trap_code().map_or(0, |c| c.as_raw().get()));
         match f.alias_region() {
             None => sink.u32(ABSENT),
             Some(r) => write_ref(sink, &mut self.regions, r.index()),

@@ -397,8 +397,22 @@ const MUTATIONS: &[Mutation] = &[
     ("memflag endianness", |b| {
         mutate_flags(b, |f| f.set_endianness(Endianness::Little))
     }),
+    ("memflag notrap removed", |b| {
+        mutate_flags(b, |f| {
+            let mut n = MemFlags::new();
+            n.set_aligned();
+            n.set_alias_region(f.alias_region());
+            *f = n
+        })
+    }),
     ("memflag trap code", |b| {
-        mutate_flags(b, |f| f.set_trap_code(TrapCode::user(3)))
+        mutate_flags(b, |f| {
+            let mut n = MemFlags::new();
+            n.set_aligned();
+            n.set_alias_region(f.alias_region());
+            n.set_trap_code(TrapCode::user(3));
+            *f = n
+        })
     }),
     ("memflag alias region", |b| {
         mutate_flags(b, |f| f.set_alias_region(None))
@@ -644,4 +658,27 @@ fn narrow_constants_are_canonical() {
     assert_eq!(make(-1), make(255));
     assert_eq!(make(-48), make(208));
     assert_ne!(make(1), make(255));
+}
+
+#[test]
+fn memflag_trap_codes_are_canonical() {
+    let make = |f: MemFlags| {
+        let mut fb = FB::new(&[Type::I64], &[Type::I32]);
+        let (_, p) = fb.entry();
+        let v = fb.load(Type::I32, f, p[0], 0);
+        fb.ret(&[v]);
+        key(&fb.func)
+    };
+    let mut explicit = MemFlags::new();
+    explicit.set_trap_code(Some(TrapCode::HEAP_OUT_OF_BOUNDS));
+    assert_eq!(make(MemFlags::new()), make(explicit));
+    let mut notrap = MemFlags::new();
+    notrap.set_notrap();
+    let mut notrap_with_code = notrap;
+    notrap_with_code.set_trap_code(TrapCode::user(4));
+    assert_eq!(make(notrap), make(notrap_with_code));
+    let mut user = MemFlags::new();
+    user.set_trap_code(TrapCode::user(4));
+    assert_ne!(make(MemFlags::new()), make(user));
+    assert_ne!(make(MemFlags::new()), make(notrap));
 }
