@@ -209,6 +209,8 @@ struct Sink {
     hasher: Sha256,
     buf: [u8; SINK_CAP],
     len: usize,
+    /// A copy of every byte hashed, for `StencilKeyer::encoding` only.
+    tap: Option<Vec<u8>>,
 }
 
 impl Sink {
@@ -217,12 +219,16 @@ impl Sink {
             hasher: Sha256::new(),
             buf: [0; SINK_CAP],
             len: 0,
+            tap: None,
         }
     }
     #[cold]
     #[inline(never)]
     fn flush(&mut self) {
         self.hasher.update(&self.buf[..self.len]);
+        if let Some(tap) = &mut self.tap {
+            tap.extend_from_slice(&self.buf[..self.len]);
+        }
         self.len = 0;
     }
     #[inline(always)]
@@ -240,6 +246,9 @@ impl Sink {
             self.flush();
             if b.len() > SINK_CAP {
                 self.hasher.update(b);
+                if let Some(tap) = &mut self.tap {
+                    tap.extend_from_slice(b);
+                }
                 return;
             }
         }
@@ -272,9 +281,9 @@ impl Sink {
     fn ty(&mut self, t: Type) {
         self.u16(t.repr());
     }
-    fn finish(mut self) -> [u8; 32] {
-        self.hasher.update(&self.buf[..self.len]);
-        self.hasher.finalize().into()
+    fn finish(mut self) -> ([u8; 32], Option<Vec<u8>>) {
+        self.flush();
+        (self.hasher.finalize().into(), self.tap)
     }
 }
 
@@ -297,7 +306,25 @@ impl StencilKeyer {
 
     /// Computes the key of `stencil` for `target`.
     pub fn key(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey {
+        StencilKey(self.run(stencil, target, Sink::new()).0)
+    }
+
+    /// The exact bytes the key hashes (header and canonical stencil), for
+    /// debugging cache misses: diffing two encodings shows where two
+    /// stencils differ. `sha256(encoding) == key`. Allocates; not for the
+    /// compile path.
+    pub fn encoding(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> Vec<u8> {
         let mut sink = Sink::new();
+        sink.tap = Some(Vec::new());
+        self.run(stencil, target, sink).1.unwrap_or_default()
+    }
+
+    fn run(
+        &mut self,
+        stencil: &FunctionStencil,
+        target: &KeyTarget,
+        mut sink: Sink,
+    ) -> ([u8; 32], Option<Vec<u8>>) {
         sink.u32(KEY_VERSION);
         sink.str(COMPILER_VERSION.as_bytes());
         sink.str(target.triple.as_bytes());
@@ -305,7 +332,7 @@ impl StencilKeyer {
         self.reset(stencil);
         self.number_definitions(stencil);
         self.encode(stencil, &mut sink);
-        StencilKey(sink.finish())
+        sink.finish()
     }
 
     fn reset(&mut self, s: &FunctionStencil) {

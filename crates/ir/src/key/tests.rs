@@ -682,3 +682,22 @@ fn memflag_trap_codes_are_canonical() {
     assert_ne!(make(MemFlags::new()), make(user));
     assert_ne!(make(MemFlags::new()), make(notrap));
 }
+
+#[test]
+fn encoding_hashes_to_the_key() {
+    let b = build(Opts::default());
+    let mut k = StencilKeyer::new();
+    let bytes = k.encoding(&b.func.stencil, &TARGET);
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    assert_eq!(StencilKey(digest), key(&b.func));
+    // Header first: version, compiler version, triple, flags.
+    assert_eq!(&bytes[..4], &KEY_VERSION.to_le_bytes());
+    assert_eq!(&bytes[4..8], &(COMPILER_VERSION.len() as u32).to_le_bytes());
+    assert_eq!(bytes.last(), Some(&b'Z'));
+    // A renumbered twin encodes to the very same bytes.
+    let twin = build(Opts {
+        scramble: true,
+        ..Default::default()
+    });
+    assert_eq!(k.encoding(&twin.func.stencil, &TARGET), bytes);
+}
