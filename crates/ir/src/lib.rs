@@ -26,6 +26,7 @@ pub mod memflags;
 pub mod srcloc;
 pub mod trapcode;
 pub mod types;
+pub mod write;
 
 pub use condcodes::{FloatCC, IntCC};
 pub use dfg::{BlockData, DataFlowGraph, ValueData, ValueDef};
@@ -45,3 +46,4 @@ pub mod data_value;
 pub(crate) mod test_util;
 pub mod verifier;
 pub use data_value::DataValue;
+pub use write::{write_function, DisplayExternalName};
