@@ -637,8 +637,9 @@ fn golden_key() {
     );
     assert_eq!(COMPILER_VERSION, "0.1.0");
     assert_eq!(KEY_VERSION, 1);
-    // Cross-checked against an independent re-encoding of this function
-    // from the documented format (a short Python script, see docs/cache.md).
+    // Cross-checked when written against an independent re-encoding of
+    // this function from the documented format (a throwaway Python script
+    // building the byte stream by hand and hashing it with hashlib).
     assert_eq!(
         k.to_string(),
         "a33b4b368bace8a5bf920325dfa456504ad608019b6f943f96ddb15ed716c09f"
