@@ -32,6 +32,14 @@ pub struct DominatorTree {
     idom: Vec<PackedOption<Block>>,
     /// Scratch for the DFS: (block, next successor index).
     stack: Vec<(Block, u32)>,
+    /// Pre-order and post-order numbers of each reachable block in the
+    /// dominator tree: `a` dominates `b` iff `a`'s interval contains
+    /// `b`'s. Makes `block_dominates` O(1).
+    tree_pre: Vec<u32>,
+    tree_post: Vec<u32>,
+    /// Dominator-tree children in CSR form (scratch for the numbering).
+    child_start: Vec<u32>,
+    children: Vec<Block>,
     valid: bool,
 }
 
@@ -56,6 +64,10 @@ impl DominatorTree {
         self.rpo_number.clear();
         self.idom.clear();
         self.stack.clear();
+        self.tree_pre.clear();
+        self.tree_post.clear();
+        self.child_start.clear();
+        self.children.clear();
         self.valid = false;
     }
 
@@ -79,6 +91,55 @@ impl DominatorTree {
             self.rpo_number[b.index()] = i as u32 + 1;
         }
         self.compute_idoms(cfg);
+        self.number_tree(n);
+    }
+
+    /// Numbers the dominator tree in pre- and post-order (iteratively).
+    fn number_tree(&mut self, n: usize) {
+        self.tree_pre.resize(n, 0);
+        self.tree_post.resize(n, 0);
+        // Children lists, grouped by parent, in RPO order.
+        self.child_start.resize(n + 1, 0);
+        for &b in &self.rpo[1..] {
+            if let Some(d) = self.idom[b.index()].expand() {
+                self.child_start[d.index() + 1] += 1;
+            }
+        }
+        for i in 1..=n {
+            self.child_start[i] += self.child_start[i - 1];
+        }
+        self.children
+            .resize(self.child_start[n] as usize, Block::new(0));
+        let mut fill: Vec<u32> = self.child_start[..n].to_vec();
+        for &b in &self.rpo[1..] {
+            if let Some(d) = self.idom[b.index()].expand() {
+                self.children[fill[d.index()] as usize] = b;
+                fill[d.index()] += 1;
+            }
+        }
+        let Some(&entry) = self.rpo.first() else {
+            return;
+        };
+        let (mut pre, mut post) = (0u32, 0u32);
+        self.stack.clear();
+        self.tree_pre[entry.index()] = pre;
+        pre += 1;
+        self.stack.push((entry, 0));
+        while let Some(top) = self.stack.last_mut() {
+            let (b, next) = *top;
+            let start = self.child_start[b.index()] + next;
+            if start < self.child_start[b.index() + 1] {
+                top.1 += 1;
+                let c = self.children[start as usize];
+                self.tree_pre[c.index()] = pre;
+                pre += 1;
+                self.stack.push((c, 0));
+            } else {
+                self.tree_post[b.index()] = post;
+                post += 1;
+                self.stack.pop();
+            }
+        }
     }
 
     /// Iterative DFS from `entry`; pushes blocks to `rpo` in post-order.
@@ -190,21 +251,11 @@ impl DominatorTree {
         if a == b {
             return true;
         }
-        let (Some(ra), Some(_)) = (self.rpo_number(a), self.rpo_number(b)) else {
+        if !self.is_reachable(a) || !self.is_reachable(b) {
             return false;
-        };
-        let mut cur = b;
-        // Dominators have strictly smaller RPO numbers: stop once below `a`.
-        while let Some(d) = self.idom(cur) {
-            if d == a {
-                return true;
-            }
-            match self.rpo_number(d) {
-                Some(rd) if rd > ra => cur = d,
-                _ => return false,
-            }
         }
-        false
+        let (ai, bi) = (a.index(), b.index());
+        self.tree_pre[ai] <= self.tree_pre[bi] && self.tree_post[bi] <= self.tree_post[ai]
     }
 
     /// Whether instruction `a` dominates instruction `b`: `a` comes first in
@@ -366,5 +417,71 @@ mod tests {
         assert!(cfg.succs(Block::from_u32(1234)).is_empty());
         assert!(!dt.is_reachable(stray));
         assert!(!dt.is_reachable(Block::from_u32(99)));
+    }
+
+    /// Brute force: `a` dominates `b` iff `b` is not reachable from the
+    /// entry once `a` is removed (and `b` is reachable at all).
+    fn brute_dominates(succ: &[Vec<usize>], a: usize, b: usize) -> bool {
+        let reach = |skip: Option<usize>| {
+            let mut seen = vec![false; succ.len()];
+            let mut stack = vec![0usize];
+            if skip == Some(0) {
+                return seen;
+            }
+            seen[0] = true;
+            while let Some(x) = stack.pop() {
+                for &y in &succ[x] {
+                    if Some(y) != skip && !seen[y] {
+                        seen[y] = true;
+                        stack.push(y);
+                    }
+                }
+            }
+            seen
+        };
+        let all = reach(None);
+        if !all[b] || !all[a] {
+            return a == b; // reflexive even when unreachable (documented)
+        }
+        a == b || !reach(Some(a))[b]
+    }
+
+    #[test]
+    fn random_graphs_match_brute_force() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut rnd = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let n = 2 + rnd(9);
+            // Successor lists of 0..=3 edges; no edges back to the entry
+            // (the verifier forbids them, but the tree must cope anyway).
+            let succ: Vec<Vec<usize>> = (0..n)
+                .map(|_| {
+                    let k = match rnd(4) {
+                        0 => 0,
+                        1 => 1,
+                        2 => 2,
+                        _ => 3,
+                    };
+                    (0..k).map(|_| rnd(n)).collect()
+                })
+                .collect();
+            let edges: Vec<&[usize]> = succ.iter().map(|v| v.as_slice()).collect();
+            let (fb, b) = graph(&edges);
+            let (_, dt) = trees(&fb);
+            for i in 0..n {
+                for j in 0..n {
+                    assert_eq!(
+                        dt.block_dominates(b[i], b[j]),
+                        brute_dominates(&succ, i, j),
+                        "graph {succ:?}: dominates({i}, {j})"
+                    );
+                }
+            }
+        }
     }
 }
