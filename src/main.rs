@@ -1,6 +1,8 @@
 //! The `kiln` command line. Argument parsing is hand-written and small:
 //! each command gets the arguments after its name.
 
+mod key;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +12,8 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 usage:
   kiln cat FILE...                 parse every function and print it back
   kiln test [--test KIND] PATH...  run filetests in files or folders
+  kiln key FILE...                 print each function's stencil key (x86_64,
+                                   default flags)
   kiln cache stats|clear           inspect or empty the on-disk compilation cache
   kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line)
   kiln help                        show this help
@@ -33,11 +37,12 @@ fn main() -> ExitCode {
         "cat" => cmd_cat(rest),
         "test" => cmd_test(rest),
         // ----- Commands other layers add (keep this block together) -----
+        "key" => key::cmd_key(rest),
         "cache" => kiln::cli::cache::cmd_cache(rest),
         "bench" if rest.first().is_some_and(|s| s == "cache") => {
             kiln::cli::bench_cache::cmd_bench_cache(&rest[1..])
         }
-        "key" | "run" | "compile" | "bench" => {
+        "run" | "compile" | "bench" => {
             eprintln!("kiln: `{cmd}` is not available yet");
             ExitCode::from(2)
         }

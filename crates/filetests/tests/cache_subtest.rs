@@ -41,10 +41,8 @@ fn edits_file_passes() {
     assert_pass("edits.clif");
 }
 
-/// Needs the canonical stencil key (`kiln_ir::key`); the shim key in
-/// `kiln-cache` hashes entity numbers.
+/// The canonical stencil key (`kiln_ir::key`) ignores entity numbering.
 #[test]
-#[ignore = "needs kiln_ir::key::stencil_key (numbering-insensitive) on main"]
 fn renumber_file_passes() {
     assert_pass("renumber.clif");
 }
