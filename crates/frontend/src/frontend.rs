@@ -564,6 +564,7 @@ impl<'a> FunctionBuilder<'a> {
                 }
             }
         }
+        self.ctx.ssa.remove_redundant_params(self.func);
         self.func.stencil.dfg.resolve_all_aliases();
         Ok(())
     }

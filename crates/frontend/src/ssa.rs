@@ -45,6 +45,8 @@ pub(crate) struct SsaBuilder {
     calls: Vec<Call>,
     results: Vec<Value>,
     chain: Vec<Block>,
+    /// Parameters created by SSA construction (the only ones it may remove).
+    ssa_params: SecondaryMap<Value, bool>,
 }
 
 impl SsaBuilder {
@@ -54,6 +56,13 @@ impl SsaBuilder {
         self.calls.clear();
         self.results.clear();
         self.chain.clear();
+        self.ssa_params.clear();
+    }
+
+    fn new_param(&mut self, func: &mut Function, block: Block, ty: Type) -> Value {
+        let v = func.stencil.dfg.append_block_param(block, ty);
+        self.ssa_params[v] = true;
+        v
     }
 
     pub fn is_sealed(&self, block: Block) -> bool {
@@ -156,7 +165,7 @@ impl SsaBuilder {
             }
             let sb = &self.blocks[cur];
             if !sb.sealed {
-                let v = func.stencil.dfg.append_block_param(cur, ty);
+                let v = self.new_param(func, cur, ty);
                 self.blocks[cur].incomplete.push((var, v));
                 self.set_def(var, cur, v);
                 break (v, true);
@@ -174,7 +183,7 @@ impl SsaBuilder {
                     cur = sb.preds[0].0;
                 }
                 _ => {
-                    let v = func.stencil.dfg.append_block_param(cur, ty);
+                    let v = self.new_param(func, cur, ty);
                     self.set_def(var, cur, v);
                     self.push_predecessor_lookups(v, cur);
                     break (v, false);
@@ -238,6 +247,90 @@ impl SsaBuilder {
             self.results.truncate(start);
             self.results.push(param);
         }
+    }
+}
+
+impl SsaBuilder {
+    /// Removes, until none is left, SSA parameters that receive the same
+    /// value (or themselves) on every edge, with their branch arguments.
+    /// This is the recursive part of Braun et al.'s trivial-phi removal: a
+    /// parameter completed while a predecessor was unsealed may become
+    /// trivial only once a parameter it receives is removed. Needs every
+    /// block sealed (arguments then line up with parameters).
+    pub fn remove_redundant_params(&mut self, func: &mut Function) {
+        loop {
+            let mut changed = false;
+            for block in func.stencil.dfg.blocks.keys() {
+                let mut k = 0;
+                while let Some(&param) = func.stencil.dfg.block_params(block).get(k) {
+                    if !self.ssa_params[param] {
+                        k += 1;
+                        continue;
+                    }
+                    match self.incoming_single_value(&func.stencil.dfg, block, k, param) {
+                        None => k += 1,
+                        Some(unique) => {
+                            let ty = func.stencil.dfg.value_type(param);
+                            let replacement = match unique {
+                                Some(u) => u,
+                                None => make_zero(func, ty, block),
+                            };
+                            let dfg = &mut func.stencil.dfg;
+                            for &(_, inst) in self.blocks[block].preds.iter() {
+                                for_each_call_to(dfg, inst, block, |pool, call| {
+                                    let mut args: SmallVec<[BlockArg; 8]> =
+                                        pool.get(call.args).into();
+                                    if k < args.len() {
+                                        args.remove(k);
+                                    }
+                                    call.args = pool.alloc(&args);
+                                });
+                            }
+                            remove_block_param(dfg, block, param);
+                            dfg.make_value_alias(param, replacement);
+                            self.ssa_params[param] = false;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// `Some(Some(v))` if every edge into `block` passes `v` or `param` at
+    /// position `k`, `Some(None)` if every edge passes `param` itself, `None`
+    /// if the parameter is needed.
+    fn incoming_single_value(
+        &self,
+        dfg: &DataFlowGraph,
+        block: Block,
+        k: usize,
+        param: Value,
+    ) -> Option<Option<Value>> {
+        let mut unique = None;
+        for &(_, inst) in self.blocks[block].preds.iter() {
+            for call in dfg.branch_destinations(inst) {
+                if call.block != block {
+                    continue;
+                }
+                let v = match dfg.block_call_args(*call).get(k) {
+                    Some(BlockArg::Value(v)) => dfg.resolve_aliases(*v),
+                    _ => return None,
+                };
+                if v == param {
+                    continue;
+                }
+                match unique {
+                    None => unique = Some(v),
+                    Some(u) if u == v => {}
+                    Some(_) => return None,
+                }
+            }
+        }
+        Some(unique)
     }
 }
 
