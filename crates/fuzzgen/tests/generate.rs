@@ -150,7 +150,7 @@ fn many_random_inputs_give_sane_functions() {
             .stencil
             .layout
             .blocks()
-            .filter(|&b| dfg.block_params(b).len() > 0)
+            .filter(|&b| !dfg.block_params(b).is_empty())
             .count();
         assert_eq!(
             program.args.len(),
