@@ -549,8 +549,10 @@ impl<'a> FunctionBuilder<'a> {
             })
     }
 
-    /// Checks that every block used is filled and sealed, and rewrites the
-    /// aliases left by SSA construction. Consumes the builder.
+    /// Checks that every block used is filled and sealed, removes block
+    /// parameters that turned out redundant, and rewrites the aliases left
+    /// by SSA construction (alias values become unused numbers). Consumes
+    /// the builder.
     pub fn finalize(self) -> Result<(), BuildError> {
         for block in self.func.stencil.dfg.blocks.keys() {
             let st = self.ctx.blocks[block];
@@ -565,7 +567,15 @@ impl<'a> FunctionBuilder<'a> {
             }
         }
         self.ctx.ssa.remove_redundant_params(self.func);
-        self.func.stencil.dfg.resolve_all_aliases();
+        let dfg = &mut self.func.stencil.dfg;
+        dfg.resolve_all_aliases();
+        // No instruction or branch refers to an alias any more: drop them,
+        // so the function prints and keys as if built without detours.
+        for v in dfg.values.keys() {
+            if matches!(dfg.values[v], ValueData::Alias { .. }) {
+                dfg.values[v] = ValueData::Unused;
+            }
+        }
         Ok(())
     }
 }

@@ -398,13 +398,21 @@ fn unreachable_cycle_terminates() -> R {
     b.switch_to_block(c)?;
     b.seal_block(c)?;
     let x = b.use_var(v)?;
+    let y = b.ins().iadd_imm(x, 1)?;
     b.ins().jump(a, &[])?;
     b.seal_all_blocks();
-    let _ = x;
     b.finalize()?;
-    // Whatever `x` is, it is defined by an instruction (a zero), not a
-    // dangling alias.
-    assert!(func.stencil.dfg.value_def(x).is_some());
+    // Whatever `x` became, the add uses a value defined by an instruction
+    // (a zero), not a dangling alias.
+    let dfg = &func.stencil.dfg;
+    let kiln_ir::ValueDef::Result(add, _) = dfg.value_def(y).unwrap() else {
+        panic!()
+    };
+    let arg = dfg.inst_args(add)[0];
+    assert!(matches!(
+        dfg.value_def(arg),
+        Some(kiln_ir::ValueDef::Result(..))
+    ));
     Ok(())
 }
 
