@@ -454,15 +454,26 @@ impl Gen<'_, '_, '_, '_> {
     }
 
     fn switch(&mut self, depth: usize) -> Result<(), GenError> {
-        let index = self.value_of(Type::I32)?;
         let n_arms = self.input.range(1, 3);
         let arms: SmallVec<[Block; 4]> = (0..n_arms).map(|_| self.b.create_block()).collect();
         let default = self.b.create_block();
         let join = self.b.create_block();
-        let n_entries = self.input.range(0, 4);
-        let table: SmallVec<[Block; 8]> = (0..n_entries)
-            .map(|_| *self.input.choose(&arms).unwrap_or(&default))
-            .collect();
+        // Every arm is reachable; some appear more than once, in any order.
+        let mut table: SmallVec<[Block; 8]> = arms.iter().copied().collect();
+        for _ in 0..self.input.range(0, 2) {
+            table.push(*self.input.choose(&arms).unwrap_or(&default));
+        }
+        for i in (1..table.len()).rev() {
+            let j = self.input.below(i + 1);
+            table.swap(i, j);
+        }
+        // Half the time an index in range (or one past: the default).
+        let index = if self.input.ratio(1, 2) {
+            let k = self.input.range(0, table.len());
+            self.b.ins().iconst(Type::I32, k as i64)?
+        } else {
+            self.value_of(Type::I32)?
+        };
         self.b.ins().br_table(index, default, &table)?;
         for block in arms.iter().copied().chain([default]) {
             self.b.switch_to_block(block)?;
