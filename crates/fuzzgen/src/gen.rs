@@ -358,7 +358,7 @@ impl Gen<'_, '_, '_, '_> {
     }
 
     fn statements(&mut self, depth: usize) -> Result<(), GenError> {
-        let n = self.input.range(0, 8);
+        let n = self.input.range(0, if depth == 0 { 16 } else { 6 });
         for _ in 0..n {
             if self.statements_left == 0 {
                 break;
