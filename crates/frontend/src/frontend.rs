@@ -260,6 +260,10 @@ impl<'a> FunctionBuilder<'a> {
             });
         }
         let block = self.position.ok_or(BuildError::NoCurrentBlock)?;
+        if self.ctx.blocks[block].filled {
+            // The block's value at its end was already passed on.
+            return Err(BuildError::BlockFilled(block));
+        }
         self.ctx.ssa.def_var(var, val, block);
         Ok(())
     }

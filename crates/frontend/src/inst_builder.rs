@@ -49,6 +49,9 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
 
     fn one(self, data: InstructionData, ctrl: Option<Type>) -> R<Value> {
         let opcode = data.opcode();
+        if opcode.info().results.is_empty() {
+            return Err(BuildError::NoResult(opcode));
+        }
         let b = self.b;
         let inst = b.build(data, ctrl)?;
         b.func
@@ -60,6 +63,9 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
 
     fn two(self, data: InstructionData, ctrl: Option<Type>) -> R<(Value, Value)> {
         let opcode = data.opcode();
+        if opcode.info().results.len() < 2 {
+            return Err(BuildError::NoResult(opcode));
+        }
         let b = self.b;
         let inst = b.build(data, ctrl)?;
         match *b.func.stencil.dfg.inst_results(inst) {

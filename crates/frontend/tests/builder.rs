@@ -626,6 +626,17 @@ fn misuse_is_reported_not_panicking() -> R {
         b.ins().unary(Opcode::Fneg, None, x),
         Err(BuildError::BadControllingType { .. })
     ));
+    // An opcode without results where a value is expected: nothing built.
+    let n = func_insts(&b);
+    assert_eq!(
+        b.ins().unary(Opcode::SetPinnedReg, None, x),
+        Err(BuildError::NoResult(Opcode::SetPinnedReg))
+    );
+    assert_eq!(
+        b.ins().binary2(Opcode::Iadd, x, x),
+        Err(BuildError::NoResult(Opcode::Iadd))
+    );
+    assert_eq!(func_insts(&b), n);
     // Variables.
     let v = b.declare_var(Type::I64)?;
     assert!(matches!(
@@ -659,6 +670,10 @@ fn misuse_is_reported_not_panicking() -> R {
     // Not filled at finalize.
     assert_eq!(b.finalize(), Err(BuildError::BlockNotFilled(other)));
     Ok(())
+}
+
+fn func_insts(b: &FunctionBuilder) -> usize {
+    b.func.stencil.dfg.num_insts()
 }
 
 #[test]
