@@ -1,7 +1,7 @@
 //! Errors reported by the builder instead of panicking.
 
 use crate::Variable;
-use kiln_ir::{Block, InstructionFormat, Opcode, Type, Value};
+use kiln_ir::{Block, Inst, InstructionFormat, Opcode, Type, Value};
 use std::fmt;
 
 /// A misuse of the builder API. The function being built is left in a
@@ -62,6 +62,9 @@ pub enum BuildError {
     },
     /// A type that cannot be used here (e.g. a zero of an unknown type).
     UnsupportedType(Type),
+    /// At `finalize`: a branch passes arguments that do not match its
+    /// destination's parameters in number or type.
+    BranchArgs { inst: Inst, block: Block },
 }
 
 impl fmt::Display for BuildError {
@@ -110,6 +113,12 @@ impl fmt::Display for BuildError {
                 found,
             } => write!(f, "{var} has type {expected}, defined with a {found}"),
             BuildError::UnsupportedType(t) => write!(f, "type {t} is not supported here"),
+            BuildError::BranchArgs { inst, block } => {
+                write!(
+                    f,
+                    "{inst}: arguments do not match the parameters of {block}"
+                )
+            }
         }
     }
 }

@@ -571,6 +571,7 @@ impl<'a> FunctionBuilder<'a> {
             }
         }
         self.ctx.ssa.remove_redundant_params(self.func);
+        self.check_branch_args()?;
         let dfg = &mut self.func.stencil.dfg;
         dfg.resolve_all_aliases();
         // No instruction or branch refers to an alias any more: drop them,
@@ -578,6 +579,38 @@ impl<'a> FunctionBuilder<'a> {
         for v in dfg.values.keys() {
             if matches!(dfg.values[v], ValueData::Alias { .. }) {
                 dfg.values[v] = ValueData::Unused;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FunctionBuilder<'_> {
+    /// Every branch in the layout passes one argument of the right type per
+    /// destination parameter.
+    fn check_branch_args(&self) -> Result<(), BuildError> {
+        let f = &self.func.stencil;
+        for block in f.layout.blocks() {
+            let Some(inst) = f.layout.last_inst(block) else {
+                continue;
+            };
+            for call in f.dfg.branch_destinations(inst) {
+                let params = f.dfg.block_params(call.block);
+                let args = f.dfg.block_call_args(*call);
+                let ok = params.len() == args.len()
+                    && params.iter().zip(args).all(|(&p, a)| match a {
+                        kiln_ir::BlockArg::Value(v) => {
+                            let v = f.dfg.resolve_aliases(*v);
+                            f.dfg.value_type(v) == f.dfg.value_type(p)
+                        }
+                        _ => false,
+                    });
+                if !ok {
+                    return Err(BuildError::BranchArgs {
+                        inst,
+                        block: call.block,
+                    });
+                }
             }
         }
         Ok(())

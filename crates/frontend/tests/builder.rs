@@ -677,6 +677,28 @@ fn func_insts(b: &FunctionBuilder) -> usize {
 }
 
 #[test]
+fn finalize_checks_branch_arguments() -> R {
+    let mut func = new_func(&[], &[]);
+    let mut ctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+    let (entry, next) = (b.create_block(), b.create_block());
+    b.append_block_param(next, Type::I32)?;
+    b.switch_to_block(entry)?;
+    let jump = b.ins().jump(next, &[])?;
+    b.switch_to_block(next)?;
+    b.ins().return_(&[])?;
+    b.seal_all_blocks();
+    assert_eq!(
+        b.finalize(),
+        Err(BuildError::BranchArgs {
+            inst: jump,
+            block: next
+        })
+    );
+    Ok(())
+}
+
+#[test]
 fn finalize_requires_sealing() -> R {
     let mut func = new_func(&[], &[]);
     let mut ctx = FunctionBuilderContext::new();
