@@ -456,11 +456,9 @@ impl<'a> FunctionBuilder<'a> {
         // Branch targets must still accept predecessors.
         let mut dests: SmallVec<[Block; 4]> = SmallVec::new();
         if opcode.is_branch() {
-            for call in branch_calls(dfg, &data) {
-                if !dests.contains(&call) {
-                    dests.push(call);
-                }
-            }
+            dests = branch_calls(dfg, &data);
+            dests.sort_unstable();
+            dests.dedup();
             for &to in &dests {
                 if self.ctx.ssa.is_sealed(to) {
                     return Err(BuildError::BranchToSealedBlock { from: block, to });

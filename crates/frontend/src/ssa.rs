@@ -93,7 +93,9 @@ impl SsaBuilder {
         if b.sealed {
             return false;
         }
-        if !b.preds.iter().any(|&(_, i)| i == inst) {
+        // The builder declares each (destination, branch) pair once; a
+        // repeat could only come from the same branch, pushed last.
+        if b.preds.last().map(|&(_, i)| i) != Some(inst) {
             b.preds.push((pred, inst));
         }
         true
