@@ -7,7 +7,7 @@ use kiln_ir::dfg::resolve_constraint;
 use kiln_ir::{
     AbiParam, Block, Constraint, DataValue, FloatCC, FuncRef, Function, Ieee32, Ieee64,
     InstructionData, InstructionFormat, IntCC, Opcode, Signature, SourceLoc, StackSlot,
-    StackSlotData, Type, UserExternalName, UserFuncName, Value,
+    StackSlotData, TrapCode, Type, UserExternalName, UserFuncName, Value,
 };
 use smallvec::SmallVec;
 
@@ -203,6 +203,8 @@ enum Stmt {
     Store,
     Load,
     Call,
+    /// `trapz` / `trapnz`, only when traps are allowed.
+    CondTrap,
 }
 
 const STMTS: &[Stmt] = &[
@@ -217,6 +219,7 @@ const STMTS: &[Stmt] = &[
     Stmt::Store,
     Stmt::Load,
     Stmt::Call,
+    Stmt::CondTrap,
 ];
 
 struct Gen<'i, 'd, 'c, 'a> {
@@ -381,6 +384,7 @@ impl Gen<'_, '_, '_, '_> {
                 Stmt::Switch => nested && self.config.switches,
                 Stmt::Store | Stmt::Load => self.slot.is_some(),
                 Stmt::Call => !self.callees.is_empty(),
+                Stmt::CondTrap => self.config.allow_traps,
             })
             .collect();
         match self.input.choose(&kinds).copied().unwrap_or(Stmt::Assign) {
@@ -391,6 +395,18 @@ impl Gen<'_, '_, '_, '_> {
             Stmt::Store => self.store(),
             Stmt::Load => self.load(),
             Stmt::Call => self.call(),
+            Stmt::CondTrap => {
+                let c = self.condition()?;
+                let op = if self.input.ratio(1, 2) {
+                    Opcode::Trapz
+                } else {
+                    Opcode::Trapnz
+                };
+                let code = TrapCode::user(1 + self.input.below(200) as u8)
+                    .unwrap_or(TrapCode::INTEGER_OVERFLOW);
+                self.b.ins().cond_trap(op, c, code)?;
+                Ok(())
+            }
         }
     }
 

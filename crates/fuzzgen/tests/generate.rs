@@ -298,3 +298,41 @@ fn params_mutation_renames_a_callee_when_there_is_one() {
     }
     assert!(renamed > 50);
 }
+
+#[test]
+fn traps_only_when_allowed() {
+    let mut rng = XorShift(31337);
+    let trapping = |f: &Function| {
+        f.stencil
+            .layout
+            .blocks()
+            .flat_map(|b| f.stencil.layout.block_insts(b))
+            .filter(|&i| {
+                let op = f.stencil.dfg.opcode(i);
+                op.can_trap() && !matches!(op, Opcode::Load | Opcode::Store)
+            })
+            .map(|i| f.stencil.dfg.opcode(i))
+            .collect::<Vec<_>>()
+    };
+    let allow = Config {
+        allow_traps: true,
+        ..Config::default()
+    };
+    let mut seen = 0;
+    for _ in 0..300 {
+        let bytes = rng.bytes(800);
+        let safe = generate(&bytes, &Config::default()).unwrap();
+        // Division stays, with a safe divisor; nothing else that traps.
+        assert!(trapping(&safe).iter().all(|op| matches!(
+            op,
+            Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem
+        )));
+        let f = generate(&bytes, &allow).unwrap();
+        check_structure(&f).unwrap();
+        seen += trapping(&f)
+            .iter()
+            .filter(|op| matches!(op, Opcode::Trapz | Opcode::Trapnz | Opcode::FcvtToSint))
+            .count();
+    }
+    assert!(seen > 50, "{seen}");
+}
