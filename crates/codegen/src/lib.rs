@@ -9,6 +9,8 @@
 //! locations are out of reach by construction), or panic on an unsupported
 //! opcode or type (that is a `CodegenError` naming it).
 
+pub mod compiled;
 pub mod isa;
 pub mod machinst;
+pub mod result;
 pub mod settings;

@@ -268,10 +268,34 @@ impl LibCall {
     pub fn parse(s: &str) -> Option<LibCall> {
         Self::ALL.iter().copied().find(|c| c.as_str() == s)
     }
+
+    /// The conventional C symbol implementing this libcall.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            LibCall::Probestack => "__kiln_probestack",
+            LibCall::CeilF32 => "ceilf",
+            LibCall::CeilF64 => "ceil",
+            LibCall::FloorF32 => "floorf",
+            LibCall::FloorF64 => "floor",
+            LibCall::TruncF32 => "truncf",
+            LibCall::TruncF64 => "trunc",
+            LibCall::NearestF32 => "nearbyintf",
+            LibCall::NearestF64 => "nearbyint",
+            LibCall::FmaF32 => "fmaf",
+            LibCall::FmaF64 => "fma",
+            LibCall::Memcpy => "memcpy",
+            LibCall::Memset => "memset",
+            LibCall::Memmove => "memmove",
+            LibCall::Memcmp => "memcmp",
+            LibCall::ElfTlsGetAddr => "__tls_get_addr",
+            LibCall::ElfTlsGetOffset => "__tls_get_offset",
+            LibCall::X86Pshufb => "__kiln_x86_pshufb",
+        }
+    }
 }
 
 /// Well-known symbols the linker provides.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum KnownSymbol {
     ElfGlobalOffsetTable,
     CoffTlsIndex,

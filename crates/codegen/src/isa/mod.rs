@@ -1,3 +1,66 @@
-//! Target ISAs.
+//! Target ISAs and the compile entry points.
 
 pub mod x64;
+
+use crate::compiled::{CompiledCode, Final, Stencil};
+use crate::result::{CodegenError, CodegenResult};
+use crate::settings::{Arch, Flags, IsaFlags};
+use kiln_ir::{Function, FunctionStencil, Type};
+
+/// A configured target: everything needed to compile stencils for it.
+///
+/// Backends take `&FunctionStencil`, never `&Function`: names and absolute
+/// source locations are out of their reach by construction.
+pub trait TargetIsa: Send + Sync {
+    fn arch(&self) -> Arch;
+    fn flags(&self) -> &Flags;
+    fn isa_flags(&self) -> &IsaFlags;
+
+    /// The target triple (part of the stencil key).
+    fn triple(&self) -> &'static str {
+        self.arch().triple()
+    }
+
+    /// The type of pointers.
+    fn pointer_type(&self) -> Type {
+        Type::I64
+    }
+
+    /// Canonical bytes of every setting that can change machine code; part
+    /// of the stencil key.
+    fn key_flags(&self) -> Vec<u8> {
+        let mut v = self.flags().key_bytes();
+        v.extend(self.isa_flags().key_bytes());
+        v
+    }
+
+    /// Compiles a stencil to machine code.
+    fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>>;
+}
+
+/// Looks up a backend for `arch` with the given settings.
+pub fn lookup(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
+    match isa_flags.arch() {
+        Arch::X86_64 => x64::isa_builder(flags, isa_flags),
+        Arch::Aarch64 => Err(CodegenError::Unsupported {
+            what: "target aarch64 (no backend yet)".to_string(),
+        }),
+    }
+}
+
+/// Verifies (when `enable_verifier` is set), compiles the stencil and
+/// applies the function's parameters: the uncached path from a `Function`
+/// to final code.
+pub fn compile_function(
+    isa: &dyn TargetIsa,
+    func: &Function,
+) -> CodegenResult<CompiledCode<Final>> {
+    if isa.flags().enable_verifier {
+        kiln_ir::verifier::verify_function(func)
+            .map_err(|e| CodegenError::Verifier(e.to_string()))?;
+    }
+    let stencil = isa.compile_stencil(&func.stencil)?;
+    stencil
+        .apply_params(&func.params)
+        .map_err(|e| CodegenError::Emit(e.to_string()))
+}

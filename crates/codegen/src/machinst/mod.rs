@@ -1,1 +1,12 @@
 //! Target-independent machine-code infrastructure.
+
+pub mod abi;
+pub mod blockorder;
+pub mod buffer;
+pub mod inst;
+pub mod reg;
+pub mod regalloc;
+pub mod vcode;
+
+#[cfg(test)]
+mod tests;

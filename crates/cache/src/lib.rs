@@ -1,0 +1,359 @@
+//! Kiln's compilation cache: the storage layer.
+//!
+//! Kiln caches compiled code under the sha256 of a function's stencil (the
+//! [`CacheKey`]). This crate owns everything between that key and a blob of
+//! bytes:
+//!
+//! - the [`CacheKvStore`] trait that every backend implements;
+//! - the entry envelope ([`entry`]): magic, format version, compiler version,
+//!   key echo, recorded compile time, bounded payload length, payload and an
+//!   XXH64 checksum, so that a store never has to be trusted;
+//! - [`MemoryStore`] (in-process, LRU under a byte budget) and
+//!   [`DirectoryStore`] (the embedded default: one file per key, atomic
+//!   rename, safe with many processes, LRU eviction by mtime);
+//! - [`WriteBehindStore`], which moves any store's inserts onto a
+//!   background thread (file creation can cost a millisecond);
+//! - [`CacheStats`], the counters behind `kiln cache stats`;
+//! - [`lookup`] and [`store_entry`], which join a store and the envelope.
+//!
+//! The payload is opaque: the code generator serializes its
+//! `CompiledCode<Stencil>` into bytes and this crate never looks inside. This
+//! crate does not depend on the code generator; `compile_with_cache` will be
+//! built on top of [`lookup`] and [`store_entry`].
+//!
+//! Two rules hold everywhere in this crate:
+//!
+//! 1. **Never return a damaged entry as a hit.** Every byte a store returns
+//!    goes through [`entry::decode_entry`] (via [`lookup`]); truncated,
+//!    corrupted, stale (other format or compiler version) or foreign data,
+//!    or an entry stored under another key, is a counted miss.
+//! 2. **Never fail compilation because of the store.** Store operations do
+//!    not return errors to the compiler: a failed read is a miss, a failed
+//!    write (full disk, permissions, a directory deleted underneath) is
+//!    counted in [`CacheStats`] and ignored. Nothing here panics on bad
+//!    input.
+//!
+//! See `docs/cache.md` for the byte-exact entry format, the directory
+//! layout and the crash-safety argument.
+//!
+//! The shape of the compile layer on top (the payload stands for a
+//! serialized `CompiledCode<Stencil>`):
+//!
+//! ```
+//! use std::time::Instant;
+//! use kiln_cache::{lookup, store_entry, CacheKey, CacheKvStore, Lookup, MemoryStore};
+//!
+//! const COMPILER: &str = "kiln 0.1.0";
+//! let store = MemoryStore::with_budget(64 << 20);
+//! let key = CacheKey([0x2a; 32]); // sha256 of the stencil, from kiln-ir
+//!
+//! let code = match lookup(&store, &key, COMPILER) {
+//!     Lookup::Hit(hit) => {
+//!         if let Some(saved) = hit.compile_time() {
+//!             store.stats().record_hit_saved(saved);
+//!         }
+//!         hit.payload().to_vec()
+//!     }
+//!     Lookup::Miss | Lookup::Rejected(_) => {
+//!         let start = Instant::now();
+//!         let code = b"compiled bytes".to_vec(); // compile here
+//!         // A failed store is counted, never an error.
+//!         store_entry(&store, &key, COMPILER, &code, Some(start.elapsed()));
+//!         code
+//!     }
+//! };
+//! assert_eq!(code, b"compiled bytes");
+//! assert!(lookup(&store, &key, COMPILER).hit().is_some());
+//! let stats = store.stats().snapshot();
+//! assert_eq!((stats.hits, stats.misses, stats.stores), (1, 1, 1));
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod checksum;
+pub mod directory;
+pub mod entry;
+mod key;
+pub mod memory;
+mod stats;
+pub mod write_behind;
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use checksum::xxh64;
+pub use directory::{DirectoryStore, DiskUsage};
+pub use entry::{decode_entry, encode_entry, EntryError};
+pub use key::{CacheKey, ParseKeyError};
+pub use memory::MemoryStore;
+pub use stats::{CacheStats, CacheStatsSnapshot};
+pub use write_behind::WriteBehindStore;
+
+/// A key-value store of encoded cache entries.
+///
+/// Object-safe, shared between compile threads (`&self` everywhere; stores
+/// synchronize internally).
+///
+/// `get` returns `Cow` rather than `Vec`: stores that own the bytes (both
+/// stores in this crate: a file read, a copy out of a mutex-guarded map)
+/// return `Cow::Owned` at no extra cost, while a store over immutable
+/// memory (a memory-mapped pack file, a frozen map) can lend its bytes with
+/// `Cow::Borrowed` and make a hit copy-free. It is also the shape of
+/// Cranelift's and wasmtime's traits, so adapters are trivial.
+///
+/// `insert` returns `bool` rather than `Result`: a store error is never
+/// fatal to compilation, so there is nothing a caller could do with an
+/// error except count it, and the store counts it itself in
+/// [`CacheKvStore::cache_stats`].
+pub trait CacheKvStore: Send + Sync {
+    /// The bytes stored under `key`, or `None` if there are none (or they
+    /// could not be read). The bytes are untrusted: decode them with
+    /// [`entry::decode_entry`], or use [`lookup`].
+    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>>;
+
+    /// Stores `value` under `key`, replacing any previous value. Returns
+    /// whether it was stored; failures are counted, never reported.
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool;
+
+    /// Removes the value under `key`; returns whether one was removed.
+    /// Stores that cannot remove may keep the default (does nothing).
+    fn remove(&self, _key: &CacheKey) -> bool {
+        false
+    }
+
+    /// The store's counters, if it keeps any.
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        None
+    }
+}
+
+impl<S: CacheKvStore + ?Sized> CacheKvStore for &S {
+    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+        (**self).get(key)
+    }
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+        (**self).insert(key, value)
+    }
+    fn remove(&self, key: &CacheKey) -> bool {
+        (**self).remove(key)
+    }
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        (**self).cache_stats()
+    }
+}
+
+impl<S: CacheKvStore + ?Sized> CacheKvStore for Arc<S> {
+    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+        (**self).get(key)
+    }
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+        (**self).insert(key, value)
+    }
+    fn remove(&self, key: &CacheKey) -> bool {
+        (**self).remove(key)
+    }
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        (**self).cache_stats()
+    }
+}
+
+impl<S: CacheKvStore + ?Sized> CacheKvStore for Box<S> {
+    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+        (**self).get(key)
+    }
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+        (**self).insert(key, value)
+    }
+    fn remove(&self, key: &CacheKey) -> bool {
+        (**self).remove(key)
+    }
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        (**self).cache_stats()
+    }
+}
+
+/// The outcome of [`lookup`].
+#[derive(Debug)]
+pub enum Lookup<'s> {
+    /// A valid entry for this key and compiler version.
+    Hit(Hit<'s>),
+    /// Nothing stored (or nothing readable).
+    Miss,
+    /// Something was stored but rejected by the envelope; treat as a miss
+    /// (and overwrite it with a fresh compile).
+    Rejected(EntryError),
+}
+
+impl<'s> Lookup<'s> {
+    /// The hit, if any.
+    pub fn hit(self) -> Option<Hit<'s>> {
+        match self {
+            Lookup::Hit(hit) => Some(hit),
+            Lookup::Miss | Lookup::Rejected(_) => None,
+        }
+    }
+}
+
+/// A validated entry: the bytes returned by the store and where the
+/// payload lies in them.
+#[derive(Debug)]
+pub struct Hit<'s> {
+    bytes: Cow<'s, [u8]>,
+    payload: Range<usize>,
+    compile_time_ns: u64,
+}
+
+impl Hit<'_> {
+    /// The payload (checksum verified).
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.payload.clone()]
+    }
+
+    /// How long the compile that produced this entry took, if recorded.
+    /// Feed it to [`CacheStats::record_hit_saved`] once the payload has been
+    /// used successfully.
+    pub fn compile_time(&self) -> Option<Duration> {
+        (self.compile_time_ns != 0).then(|| Duration::from_nanos(self.compile_time_ns))
+    }
+
+    /// Size of the whole encoded entry.
+    pub fn entry_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Gets `key` from `store`, validates it with the envelope and counts the
+/// outcome (hit, miss, or rejected damaged/stale) in the store's stats.
+pub fn lookup<'s, S: CacheKvStore + ?Sized>(
+    store: &'s S,
+    key: &CacheKey,
+    compiler_version: &str,
+) -> Lookup<'s> {
+    let stats = store.cache_stats();
+    let Some(bytes) = store.get(key) else {
+        if let Some(stats) = stats {
+            stats.record_miss();
+        }
+        return Lookup::Miss;
+    };
+    match entry::parse(key, compiler_version, &bytes) {
+        Ok((payload, compile_time_ns)) => {
+            if let Some(stats) = stats {
+                stats.record_hit();
+            }
+            Lookup::Hit(Hit {
+                bytes,
+                payload,
+                compile_time_ns,
+            })
+        }
+        Err(error) => {
+            if let Some(stats) = stats {
+                stats.record_rejected(error.is_stale());
+            }
+            Lookup::Rejected(error)
+        }
+    }
+}
+
+/// Encodes `payload` in an envelope and inserts it under `key`. Returns
+/// whether it was stored. An encoding failure (payload over
+/// [`entry::MAX_PAYLOAD_LEN`]) is counted as a store error.
+pub fn store_entry<S: CacheKvStore + ?Sized>(
+    store: &S,
+    key: &CacheKey,
+    compiler_version: &str,
+    payload: &[u8],
+    compile_time: Option<Duration>,
+) -> bool {
+    match entry::encode_entry_timed(key, compiler_version, payload, compile_time) {
+        Ok(bytes) => store.insert(key, &bytes),
+        Err(_) => {
+            if let Some(stats) = store.cache_stats() {
+                stats.record_store_error();
+            }
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: &str = "kiln-test";
+
+    /// A store with no stats that returns canned bytes.
+    struct Canned(Option<Vec<u8>>);
+
+    impl CacheKvStore for Canned {
+        fn get(&self, _key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+            self.0.as_deref().map(Cow::Borrowed)
+        }
+        fn insert(&self, _key: &CacheKey, _value: &[u8]) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn lookup_outcomes_and_stats() {
+        let store = MemoryStore::new();
+        let k = CacheKey([7; 32]);
+        assert!(matches!(lookup(&store, &k, V), Lookup::Miss));
+        assert!(store_entry(
+            &store,
+            &k,
+            V,
+            b"code",
+            Some(Duration::from_millis(3))
+        ));
+        let hit = lookup(&store, &k, V).hit().expect("hit");
+        assert_eq!(hit.payload(), b"code");
+        assert_eq!(hit.compile_time(), Some(Duration::from_millis(3)));
+        assert_eq!(hit.entry_len(), entry::ENVELOPE_OVERHEAD + V.len() + 4);
+        match lookup(&store, &k, "kiln-other") {
+            Lookup::Rejected(EntryError::CompilerMismatch) => {}
+            other => panic!("{other:?}"),
+        }
+        // Damaged bytes under the key.
+        assert!(store.insert(&k, b"\x89KILNC\r\n garbage"));
+        assert!(matches!(
+            lookup(&store, &k, V),
+            Lookup::Rejected(EntryError::VersionMismatch { .. })
+        ));
+        assert!(store.insert(&k, b"garbage"));
+        assert!(matches!(
+            lookup(&store, &k, V),
+            Lookup::Rejected(EntryError::BadMagic)
+        ));
+        let s = store.stats().snapshot();
+        assert_eq!(s.hits, 1);
+        assert_eq!(s.misses, 4);
+        assert_eq!(s.rejected_stale, 2);
+        assert_eq!(s.rejected_damaged, 1);
+    }
+
+    #[test]
+    fn lookup_through_trait_objects_and_borrowed_bytes() {
+        let k = CacheKey([1; 32]);
+        let bytes = encode_entry(&k, V, b"borrowed").unwrap();
+        let store: Box<dyn CacheKvStore> = Box::new(Canned(Some(bytes)));
+        let hit = lookup(&*store, &k, V).hit().unwrap();
+        assert_eq!(hit.payload(), b"borrowed");
+        let none: Arc<dyn CacheKvStore> = Arc::new(Canned(None));
+        assert!(matches!(lookup(&none, &k, V), Lookup::Miss));
+        assert!(!store_entry(&none, &k, V, b"x", None));
+    }
+
+    #[test]
+    fn oversized_payload_is_a_counted_store_error() {
+        let store = MemoryStore::new();
+        let big = vec![0u8; entry::MAX_PAYLOAD_LEN + 1];
+        assert!(!store_entry(&store, &CacheKey([0; 32]), V, &big, None));
+        let s = store.stats().snapshot();
+        assert_eq!((s.stores, s.store_errors), (0, 1));
+    }
+}

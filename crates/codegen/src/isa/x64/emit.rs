@@ -1,0 +1,1188 @@
+//! Binary emission of x86-64 instructions.
+//!
+//! Every instruction is built from a few encoding helpers:
+//! `emit_modrm_op` (legacy prefixes, REX, opcode bytes, ModRM/SIB and
+//! displacement, RIP-relative label fixups) and `emit_opcode_reg` (opcodes
+//! with the register in the low three bits), plus immediates. Encodings
+//! follow the Intel SDM, volume 2.
+
+use super::args::*;
+use super::inst::*;
+use crate::machinst::buffer::{CodeOffset, LabelUse, MachBuffer, MachLabel, Reloc};
+use crate::machinst::reg::Reg;
+use smallvec::{smallvec, SmallVec};
+
+/// Label-use kinds on x86-64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum X64LabelUse {
+    /// A 1-byte displacement relative to the end of the byte (`jmp rel8`).
+    JmpRel8,
+    /// A 4-byte displacement relative to the start of the field, plus the
+    /// addend already stored in the field (`-4` for a field at the end of
+    /// the instruction, `-4 - n` when `n` immediate bytes follow it).
+    PCRel32,
+}
+
+impl LabelUse for X64LabelUse {
+    const ALIGN: CodeOffset = 1;
+    fn max_pos_range(self) -> CodeOffset {
+        match self {
+            X64LabelUse::JmpRel8 => 128,
+            X64LabelUse::PCRel32 => 0x7fff_ffff,
+        }
+    }
+    fn max_neg_range(self) -> CodeOffset {
+        match self {
+            X64LabelUse::JmpRel8 => 127,
+            X64LabelUse::PCRel32 => 0x8000_0000,
+        }
+    }
+    fn patch_size(self) -> CodeOffset {
+        match self {
+            X64LabelUse::JmpRel8 => 1,
+            X64LabelUse::PCRel32 => 4,
+        }
+    }
+    fn patch(self, buffer: &mut [u8], use_offset: CodeOffset, label_offset: CodeOffset) {
+        let pc_rel = label_offset.wrapping_sub(use_offset);
+        match self {
+            X64LabelUse::JmpRel8 => {
+                if let Some(b) = buffer.first_mut() {
+                    *b = pc_rel.wrapping_sub(1) as u8;
+                }
+            }
+            X64LabelUse::PCRel32 => {
+                if let Some(field) = buffer.get_mut(0..4) {
+                    let addend = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+                    field.copy_from_slice(&pc_rel.wrapping_add(addend).to_le_bytes());
+                }
+            }
+        }
+    }
+    fn shrink_branch(self, branch: &[u8]) -> Option<(SmallVec<[u8; 8]>, CodeOffset, Self)> {
+        if self != X64LabelUse::PCRel32 {
+            return None;
+        }
+        match branch {
+            // jmp rel32 => jmp rel8
+            [0xe9, _, _, _, _] => Some((smallvec![0xeb, 0], 1, X64LabelUse::JmpRel8)),
+            // jcc rel32 => jcc rel8
+            [0x0f, op, _, _, _, _] if op & 0xf0 == 0x80 => {
+                Some((smallvec![0x70 | (op & 0xf), 0], 1, X64LabelUse::JmpRel8))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The bytes of `ud2`, the trapping instruction (for
+/// `MachBuffer::emit_deferred_traps`).
+pub const UD2: [u8; 2] = [0x0f, 0x0b];
+
+/// Function-level facts emission needs beyond the instruction itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmitState {
+    /// Bytes per regalloc2 spill slot.
+    pub spillslot_bytes: u32,
+    /// Offset from rsp of spill slot 0 (0 with the VCode layer's frame
+    /// picture, where the spill area is at the bottom of the frame).
+    pub spill_base: i32,
+}
+
+impl Default for EmitState {
+    fn default() -> Self {
+        EmitState {
+            spillslot_bytes: 8,
+            spill_base: 0,
+        }
+    }
+}
+
+impl EmitState {
+    /// `[rsp + spill_base + slot * spillslot_bytes]`.
+    pub fn spill_slot_amode(&self, slot: u32) -> Amode {
+        let off = self.spill_base as i64 + slot as i64 * self.spillslot_bytes as i64;
+        // Frames are far below 2 GiB (the frame layout reports larger ones
+        // as errors before emission).
+        debug_assert!(i32::try_from(off).is_ok());
+        let off = off.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        Amode::imm_reg(off, super::regs::rsp())
+    }
+}
+
+/// The hardware encoding of an allocated register.
+fn enc(r: Reg) -> u8 {
+    debug_assert!(r.is_real(), "emitting a virtual register {r:?}");
+    r.to_real_reg().map_or(0, |p| p.hw_enc() as u8) & 15
+}
+
+/// The r/m operand of a ModRM-encoded instruction.
+#[derive(Clone, Copy)]
+enum Rm<'a> {
+    /// A register (hardware encoding).
+    Reg(u8),
+    Mem(&'a Amode),
+}
+
+impl<'a> Rm<'a> {
+    fn of(rm: &'a RegMem) -> Rm<'a> {
+        match rm {
+            RegMem::Reg(r) => Rm::Reg(enc(*r)),
+            RegMem::Mem(a) => Rm::Mem(a),
+        }
+    }
+}
+
+/// Encoding parameters of one ModRM instruction.
+#[derive(Clone, Copy)]
+struct Op<'o> {
+    /// Legacy prefixes (lock, 66, F2/F3), in order.
+    prefixes: &'o [u8],
+    /// REX.W.
+    w: bool,
+    /// Opcode bytes (including 0F / 0F 3A escapes): `opcode[..opcode_len]`.
+    opcode: [u8; 3],
+    opcode_len: u8,
+    /// The register operand(s) are 8-bit: spl/bpl/sil/dil need a REX prefix.
+    byte_regs: bool,
+    /// Only the r/m operand is 8-bit (movzx/movsx from a byte register).
+    byte_rm_only: bool,
+    /// Whether the ModRM.reg field holds a register (vs. an opcode digit).
+    reg_is_reg: bool,
+}
+
+const P66: &[u8] = &[0x66];
+const NOPFX: &[u8] = &[];
+
+fn size_prefix(size: OperandSize) -> &'static [u8] {
+    if size == OperandSize::Size16 {
+        P66
+    } else {
+        NOPFX
+    }
+}
+
+/// Emits `prefixes REX opcode ModRM [SIB] [disp]`. `reg` is the ModRM.reg
+/// field (a register encoding or an opcode digit). `imm_bytes` is the size
+/// of the immediate the caller emits right after (needed for RIP-relative
+/// displacements, which are relative to the end of the instruction).
+fn emit_modrm_op(
+    buf: &mut MachBuffer<X64LabelUse>,
+    st: &EmitState,
+    op: Op<'_>,
+    reg: u8,
+    rm: Rm<'_>,
+    imm_bytes: u8,
+) {
+    if let Rm::Mem(Amode::SpillSlot { slot }) = rm {
+        let resolved = st.spill_slot_amode(*slot);
+        return emit_modrm_op(buf, st, op, reg, Rm::Mem(&resolved), imm_bytes);
+    }
+    buf.put_data(op.prefixes);
+    // REX: 0100WRXB.
+    let mut rex = 0u8;
+    if op.w {
+        rex |= 8;
+    }
+    if reg & 8 != 0 {
+        rex |= 4;
+    }
+    let mut force = op.byte_regs && op.reg_is_reg && !op.byte_rm_only && (4..8).contains(&reg);
+    match rm {
+        Rm::Reg(r) => {
+            if r & 8 != 0 {
+                rex |= 1;
+            }
+            force |= op.byte_regs && (4..8).contains(&r);
+        }
+        Rm::Mem(Amode::ImmReg { base, .. }) => {
+            if enc(*base) & 8 != 0 {
+                rex |= 1;
+            }
+        }
+        Rm::Mem(Amode::ImmRegRegShift { base, index, .. }) => {
+            if enc(*base) & 8 != 0 {
+                rex |= 1;
+            }
+            if enc(*index) & 8 != 0 {
+                rex |= 2;
+            }
+        }
+        Rm::Mem(Amode::RipRelative { .. } | Amode::Constant(_) | Amode::SpillSlot { .. }) => {}
+    }
+    if rex != 0 || force {
+        buf.put1(0x40 | rex);
+    }
+    buf.put_data(&op.opcode[..op.opcode_len as usize]);
+    let reg3 = (reg & 7) << 3;
+    match rm {
+        Rm::Reg(r) => buf.put1(0xc0 | reg3 | (r & 7)),
+        Rm::Mem(Amode::ImmReg { simm32, base, .. }) => {
+            let b = enc(*base);
+            let (mode, disp) = disp_mode(*simm32, b);
+            if b & 7 == 4 {
+                // rsp/r12 as base need a SIB byte (index = none).
+                buf.put1(mode | reg3 | 4);
+                buf.put1((4 << 3) | (b & 7));
+            } else {
+                buf.put1(mode | reg3 | (b & 7));
+            }
+            put_disp(buf, disp, *simm32);
+        }
+        Rm::Mem(Amode::ImmRegRegShift {
+            simm32,
+            base,
+            index,
+            shift,
+            ..
+        }) => {
+            let (b, i) = (enc(*base), enc(*index));
+            debug_assert!(i != 4, "rsp cannot be an index register");
+            let (mode, disp) = disp_mode(*simm32, b);
+            buf.put1(mode | reg3 | 4);
+            buf.put1(((shift & 3) << 6) | ((i & 7) << 3) | (b & 7));
+            put_disp(buf, disp, *simm32);
+        }
+        Rm::Mem(Amode::RipRelative { target }) => {
+            buf.put1(reg3 | 5);
+            put_rip_disp(buf, *target, imm_bytes);
+        }
+        Rm::Mem(Amode::SpillSlot { .. }) => {
+            // Resolved at the top of this function.
+            debug_assert!(false, "unresolved spill slot");
+        }
+        Rm::Mem(Amode::Constant(c)) => {
+            buf.put1(reg3 | 5);
+            // An unregistered constant gets a fresh label that is never
+            // bound, which `finish` reports as an error.
+            let target = match buf.get_label_for_constant(*c) {
+                Some(l) => l,
+                None => {
+                    debug_assert!(false, "constant {c:?} not registered");
+                    buf.get_label()
+                }
+            };
+            put_rip_disp(buf, target, imm_bytes);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Disp {
+    None,
+    D8,
+    D32,
+}
+
+/// ModRM.mod and displacement size for `[base + disp]`: rbp/r13 as base
+/// cannot use mod=00 (that means RIP/disp32-only), so they get a disp8 of 0.
+fn disp_mode(disp: i32, base: u8) -> (u8, Disp) {
+    if disp == 0 && base & 7 != 5 {
+        (0x00, Disp::None)
+    } else if i8::try_from(disp).is_ok() {
+        (0x40, Disp::D8)
+    } else {
+        (0x80, Disp::D32)
+    }
+}
+
+fn put_disp(buf: &mut MachBuffer<X64LabelUse>, d: Disp, v: i32) {
+    match d {
+        Disp::None => {}
+        Disp::D8 => buf.put1(v as u8),
+        Disp::D32 => buf.put4(v as u32),
+    }
+}
+
+fn put_rip_disp(buf: &mut MachBuffer<X64LabelUse>, target: MachLabel, imm_bytes: u8) {
+    let off = buf.cur_offset();
+    buf.use_label_at_offset(off, target, X64LabelUse::PCRel32);
+    buf.put4((-4i32 - imm_bytes as i32) as u32);
+}
+
+/// Emits `prefixes REX opcode+reg` (push, pop, bswap, mov r, imm).
+fn emit_opcode_reg(
+    buf: &mut MachBuffer<X64LabelUse>,
+    prefixes: &[u8],
+    w: bool,
+    opcode: &[u8],
+    reg: u8,
+) {
+    buf.put_data(prefixes);
+    let rex = if w { 8 } else { 0 } | if reg & 8 != 0 { 1 } else { 0 };
+    if rex != 0 {
+        buf.put1(0x40 | rex);
+    }
+    if let Some((last, init)) = opcode.split_last() {
+        buf.put_data(init);
+        buf.put1(last | (reg & 7));
+    }
+}
+
+/// Emits an immediate of `bytes` bytes (1, 2 or 4).
+fn put_imm(buf: &mut MachBuffer<X64LabelUse>, bytes: u8, v: i32) {
+    match bytes {
+        1 => buf.put1(v as u8),
+        2 => buf.put2(v as u16),
+        _ => buf.put4(v as u32),
+    }
+}
+
+/// Size of the full-width immediate of an operation (imm16 for 16-bit ops,
+/// imm32 sign-extended for 64-bit ones).
+fn imm_bytes(size: OperandSize) -> u8 {
+    match size {
+        OperandSize::Size8 => 1,
+        OperandSize::Size16 => 2,
+        _ => 4,
+    }
+}
+
+fn is_w(size: OperandSize) -> bool {
+    size == OperandSize::Size64
+}
+
+fn is8(size: OperandSize) -> bool {
+    size == OperandSize::Size8
+}
+
+/// A ModRM op with the register in ModRM.reg.
+fn op_r<'o>(prefixes: &'o [u8], w: bool, opcode: &[u8], byte_regs: bool) -> Op<'o> {
+    let mut o = op_d(prefixes, w, opcode, byte_regs);
+    o.reg_is_reg = true;
+    o
+}
+
+/// A ModRM op with a full-width register in ModRM.reg and an 8-bit r/m.
+fn op_rm8(w: bool, opcode: &[u8]) -> Op<'static> {
+    let mut o = op_r(NOPFX, w, opcode, true);
+    o.byte_rm_only = true;
+    o
+}
+
+/// A ModRM op with an opcode digit in ModRM.reg.
+fn op_d<'o>(prefixes: &'o [u8], w: bool, opcode: &[u8], byte_regs: bool) -> Op<'o> {
+    debug_assert!(!opcode.is_empty() && opcode.len() <= 3);
+    let mut bytes = [0u8; 3];
+    let n = opcode.len().min(3);
+    bytes[..n].copy_from_slice(&opcode[..n]);
+    Op {
+        prefixes,
+        w,
+        opcode: bytes,
+        opcode_len: n as u8,
+        byte_regs,
+        byte_rm_only: false,
+        reg_is_reg: false,
+    }
+}
+
+fn jmp(buf: &mut MachBuffer<X64LabelUse>, target: MachLabel) {
+    let start = buf.cur_offset();
+    buf.put1(0xe9);
+    buf.use_label_at_offset(start + 1, target, X64LabelUse::PCRel32);
+    buf.put4(-4i32 as u32);
+    buf.add_uncond_branch(start, start + 5, target);
+}
+
+fn jcc(buf: &mut MachBuffer<X64LabelUse>, cc: CC, target: MachLabel) {
+    let start = buf.cur_offset();
+    buf.put_data(&[0x0f, 0x80 | cc.enc()]);
+    buf.use_label_at_offset(start + 2, target, X64LabelUse::PCRel32);
+    buf.put4(-4i32 as u32);
+    let mut inv = [0x0f, 0x80 | cc.invert().enc(), 0, 0, 0, 0];
+    inv[2..].copy_from_slice(&(-4i32).to_le_bytes());
+    buf.add_cond_branch(start, start + 6, target, &inv);
+}
+
+impl MInst {
+    /// The trap code of the memory operand of this instruction, if any.
+    fn mem_trap(&self) -> Option<kiln_ir::TrapCode> {
+        let rm = |r: &RegMem| match r {
+            RegMem::Mem(a) => a.trap_code(),
+            RegMem::Reg(_) => None,
+        };
+        let rmi = |r: &RegMemImm| match r {
+            RegMemImm::Mem(a) => a.trap_code(),
+            _ => None,
+        };
+        match self {
+            MInst::AluRmiR { src2, .. } | MInst::CmpRmiR { src2, .. } => rmi(src2),
+            MInst::Push64 { src } => rmi(src),
+            MInst::AluRM { addr, .. }
+            | MInst::Xchg { addr, .. }
+            | MInst::LockCmpxchg { addr, .. }
+            | MInst::LockXadd { addr, .. } => addr.trap_code(),
+            MInst::Mov64MR { src, .. } => src.trap_code(),
+            MInst::MovRM { dst, .. } | MInst::MovImmM { dst, .. } | MInst::XmmStore { dst, .. } => {
+                dst.trap_code()
+            }
+            MInst::Imul { src2, .. }
+            | MInst::MulWide { src2, .. }
+            | MInst::XmmRmR { src2, .. }
+            | MInst::XmmCmp { src2, .. } => rm(src2),
+            MInst::ImulImm { src, .. }
+            | MInst::MovzxRmR { src, .. }
+            | MInst::MovsxRmR { src, .. }
+            | MInst::BitCount { src, .. }
+            | MInst::XmmMovRM { src, .. }
+            | MInst::XmmRound { src, .. }
+            | MInst::GprToXmm { src, .. }
+            | MInst::XmmToGpr { src, .. } => rm(src),
+            MInst::Cmove { consequent, .. } => rm(consequent),
+            MInst::JmpUnknown { target } | MInst::CallUnknown { target, .. } => rm(target),
+            _ => None,
+        }
+    }
+
+    /// Emits the instruction with the default [`EmitState`] (8-byte spill
+    /// slots at `rsp + 8 * n`). See [`MInst::emit_with_state`].
+    pub fn emit(&self, buf: &mut MachBuffer<X64LabelUse>) {
+        self.emit_with_state(buf, &EmitState::default());
+    }
+
+    /// Emits the instruction. All registers must be physical (after
+    /// allocation); operands constrained to be equal (reused) must be.
+    /// Records traps (at the instruction's first byte), relocations and call
+    /// sites in `buf`, and registers branches for the buffer's peepholes.
+    /// `st` resolves spill-slot addresses.
+    pub fn emit_with_state(&self, buf: &mut MachBuffer<X64LabelUse>, st: &EmitState) {
+        match self {
+            MInst::Div { trap, .. } => buf.add_trap(*trap),
+            MInst::Ud2 { code } => buf.add_trap(*code),
+            _ => {
+                if let Some(code) = self.mem_trap() {
+                    buf.add_trap(code);
+                }
+            }
+        }
+        match self {
+            MInst::AluRmiR {
+                size,
+                op,
+                src1,
+                src2,
+                dst,
+            } => {
+                debug_assert_eq!(*src1, dst.to_reg());
+                alu_rmi(buf, st, *size, op.digit(), enc(dst.to_reg()), src2);
+            }
+            MInst::AluRM {
+                size,
+                op,
+                src,
+                addr,
+            } => {
+                let opc = op.digit() * 8 + if is8(*size) { 0 } else { 1 };
+                let o = op_r(size_prefix(*size), is_w(*size), &[opc], is8(*size));
+                emit_modrm_op(buf, st, o, enc(*src), Rm::Mem(addr), 0);
+            }
+            MInst::CmpRmiR {
+                size,
+                op: CmpOp::Cmp,
+                src1,
+                src2,
+            } => alu_rmi(buf, st, *size, 7, enc(*src1), src2),
+            MInst::CmpRmiR {
+                size,
+                op: CmpOp::Test,
+                src1,
+                src2,
+            } => {
+                let b8 = is8(*size);
+                let pfx = size_prefix(*size);
+                let w = is_w(*size);
+                match src2 {
+                    RegMemImm::Imm(i) => {
+                        let o = op_d(pfx, w, &[if b8 { 0xf6 } else { 0xf7 }], b8);
+                        emit_modrm_op(buf, st, o, 0, Rm::Reg(enc(*src1)), 0);
+                        put_imm(buf, imm_bytes(*size), *i);
+                    }
+                    RegMemImm::Reg(r) => {
+                        let o = op_r(pfx, w, &[if b8 { 0x84 } else { 0x85 }], b8);
+                        emit_modrm_op(buf, st, o, enc(*r), Rm::Reg(enc(*src1)), 0);
+                    }
+                    RegMemImm::Mem(a) => {
+                        let o = op_r(pfx, w, &[if b8 { 0x84 } else { 0x85 }], b8);
+                        emit_modrm_op(buf, st, o, enc(*src1), Rm::Mem(a), 0);
+                    }
+                }
+            }
+            MInst::Imul {
+                size,
+                src1,
+                src2,
+                dst,
+            } => {
+                debug_assert_eq!(*src1, dst.to_reg());
+                let o = op_r(size_prefix(*size), is_w(*size), &[0x0f, 0xaf], false);
+                emit_modrm_op(buf, st, o, enc(dst.to_reg()), Rm::of(src2), 0);
+            }
+            MInst::ImulImm {
+                size,
+                src,
+                imm,
+                dst,
+            } => {
+                // No 8-bit form: the low byte of a 32-bit product is the same.
+                let size = &if is8(*size) {
+                    OperandSize::Size32
+                } else {
+                    *size
+                };
+                let pfx = size_prefix(*size);
+                if i8::try_from(*imm).is_ok() {
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(pfx, is_w(*size), &[0x6b], false),
+                        enc(dst.to_reg()),
+                        Rm::of(src),
+                        1,
+                    );
+                    buf.put1(*imm as u8);
+                } else {
+                    let n = imm_bytes(*size).max(2);
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(pfx, is_w(*size), &[0x69], false),
+                        enc(dst.to_reg()),
+                        Rm::of(src),
+                        n,
+                    );
+                    put_imm(buf, n, *imm);
+                }
+            }
+            MInst::MulWide {
+                size, signed, src2, ..
+            } => {
+                let o = op_d(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[if is8(*size) { 0xf6 } else { 0xf7 }],
+                    is8(*size),
+                );
+                emit_modrm_op(buf, st, o, if *signed { 5 } else { 4 }, Rm::of(src2), 0);
+            }
+            MInst::Div {
+                size,
+                signed,
+                divisor,
+                ..
+            } => {
+                let o = op_d(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[if is8(*size) { 0xf6 } else { 0xf7 }],
+                    is8(*size),
+                );
+                emit_modrm_op(buf, st, o, if *signed { 7 } else { 6 }, Rm::of(divisor), 0);
+            }
+            MInst::SignExtendData { size, .. } => match size {
+                OperandSize::Size8 => buf.put_data(&[0x66, 0x98]),
+                OperandSize::Size16 => buf.put_data(&[0x66, 0x99]),
+                OperandSize::Size32 => buf.put1(0x99),
+                OperandSize::Size64 => buf.put_data(&[0x48, 0x99]),
+            },
+            MInst::Unary { size, op, src, dst } => {
+                debug_assert_eq!(*src, dst.to_reg());
+                let o = op_d(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[if is8(*size) { 0xf6 } else { 0xf7 }],
+                    is8(*size),
+                );
+                let digit = if *op == UnaryOp::Neg { 3 } else { 2 };
+                emit_modrm_op(buf, st, o, digit, Rm::Reg(enc(dst.to_reg())), 0);
+            }
+            MInst::Shift {
+                size,
+                kind,
+                src,
+                amount,
+                dst,
+            } => {
+                debug_assert_eq!(*src, dst.to_reg());
+                let b8 = is8(*size);
+                let rm = Rm::Reg(enc(dst.to_reg()));
+                match amount {
+                    ShiftAmount::Cl(_) => {
+                        let o = op_d(
+                            size_prefix(*size),
+                            is_w(*size),
+                            &[if b8 { 0xd2 } else { 0xd3 }],
+                            b8,
+                        );
+                        emit_modrm_op(buf, st, o, kind.digit(), rm, 0);
+                    }
+                    ShiftAmount::Imm(n) => {
+                        let o = op_d(
+                            size_prefix(*size),
+                            is_w(*size),
+                            &[if b8 { 0xc0 } else { 0xc1 }],
+                            b8,
+                        );
+                        emit_modrm_op(buf, st, o, kind.digit(), rm, 1);
+                        buf.put1(*n);
+                    }
+                }
+            }
+            MInst::Lea { size, addr, dst } => {
+                let w = *size != OperandSize::Size32;
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, w, &[0x8d], false),
+                    enc(dst.to_reg()),
+                    Rm::Mem(addr),
+                    0,
+                );
+            }
+            MInst::MovRR { size, src, dst } => {
+                let w = *size == OperandSize::Size64;
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, w, &[0x89], false),
+                    enc(*src),
+                    Rm::Reg(enc(dst.to_reg())),
+                    0,
+                );
+            }
+            MInst::MovImm { size, imm, dst } => {
+                let d = enc(dst.to_reg());
+                if *size != OperandSize::Size64 || *imm <= u32::MAX as u64 {
+                    emit_opcode_reg(buf, NOPFX, false, &[0xb8], d);
+                    buf.put4(*imm as u32);
+                } else if let Ok(s) = i32::try_from(*imm as i64) {
+                    emit_modrm_op(buf, st, op_d(NOPFX, true, &[0xc7], false), 0, Rm::Reg(d), 4);
+                    buf.put4(s as u32);
+                } else {
+                    emit_opcode_reg(buf, NOPFX, true, &[0xb8], d);
+                    buf.put8(*imm);
+                }
+            }
+            MInst::MovzxRmR { ext, src, dst } => {
+                let d = enc(dst.to_reg());
+                let w = ext.dst_bytes() == 8;
+                match ext {
+                    ExtMode::BL | ExtMode::BQ => {
+                        emit_modrm_op(buf, st, op_rm8(w, &[0x0f, 0xb6]), d, Rm::of(src), 0)
+                    }
+                    ExtMode::WL | ExtMode::WQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, w, &[0x0f, 0xb7], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
+                    ExtMode::LQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, false, &[0x8b], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
+                }
+            }
+            MInst::MovsxRmR { ext, src, dst } => {
+                let d = enc(dst.to_reg());
+                let w = ext.dst_bytes() == 8;
+                match ext {
+                    ExtMode::BL | ExtMode::BQ => {
+                        emit_modrm_op(buf, st, op_rm8(w, &[0x0f, 0xbe]), d, Rm::of(src), 0)
+                    }
+                    ExtMode::WL | ExtMode::WQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, w, &[0x0f, 0xbf], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
+                    ExtMode::LQ => emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, true, &[0x63], false),
+                        d,
+                        Rm::of(src),
+                        0,
+                    ),
+                }
+            }
+            MInst::Mov64MR { src, dst } => {
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, true, &[0x8b], false),
+                    enc(dst.to_reg()),
+                    Rm::Mem(src),
+                    0,
+                );
+            }
+            MInst::MovRM { size, src, dst } => {
+                let o = op_r(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[if is8(*size) { 0x88 } else { 0x89 }],
+                    is8(*size),
+                );
+                emit_modrm_op(buf, st, o, enc(*src), Rm::Mem(dst), 0);
+            }
+            MInst::MovImmM { size, imm, dst } => {
+                let n = imm_bytes(*size);
+                let o = op_d(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[if is8(*size) { 0xc6 } else { 0xc7 }],
+                    false,
+                );
+                emit_modrm_op(buf, st, o, 0, Rm::Mem(dst), n);
+                put_imm(buf, n, *imm);
+            }
+            MInst::Setcc { cc, dst } => {
+                let o = op_d(NOPFX, false, &[0x0f, 0x90 | cc.enc()], true);
+                emit_modrm_op(buf, st, o, 0, Rm::Reg(enc(dst.to_reg())), 0);
+            }
+            MInst::Cmove {
+                size,
+                cc,
+                consequent,
+                alternative,
+                dst,
+            } => {
+                debug_assert_eq!(*alternative, dst.to_reg());
+                let o = op_r(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[0x0f, 0x40 | cc.enc()],
+                    false,
+                );
+                emit_modrm_op(buf, st, o, enc(dst.to_reg()), Rm::of(consequent), 0);
+            }
+            MInst::JmpKnown { dst } => jmp(buf, *dst),
+            MInst::JmpIf { cc, taken } => jcc(buf, *cc, *taken),
+            MInst::JmpCond {
+                cc,
+                taken,
+                not_taken,
+            } => {
+                jcc(buf, *cc, *taken);
+                jmp(buf, *not_taken);
+            }
+            MInst::JmpUnknown { target } => {
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(NOPFX, false, &[0xff], false),
+                    4,
+                    Rm::of(target),
+                    0,
+                );
+            }
+            MInst::JmpTableSeq {
+                idx,
+                tmp1,
+                tmp2,
+                default,
+                targets,
+            } => {
+                let (i, t1, t2) = (enc(*idx), enc(tmp1.to_reg()), enc(tmp2.to_reg()));
+                // The index is bounded by the target count, a u32 in CLIF;
+                // saturate so an oversized table still compares correctly.
+                let len = i32::try_from(targets.len()).unwrap_or(i32::MAX);
+                alu_rmi(buf, st, OperandSize::Size64, 7, i, &RegMemImm::Imm(len));
+                // jae default (not registered as a branch: code follows).
+                let s = buf.cur_offset();
+                buf.put_data(&[0x0f, 0x80 | CC::NB.enc()]);
+                buf.use_label_at_offset(s + 2, *default, X64LabelUse::PCRel32);
+                buf.put4(-4i32 as u32);
+                let table = buf.get_label();
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, true, &[0x8d], false),
+                    t1,
+                    Rm::Mem(&Amode::rip_relative(table)),
+                    0,
+                );
+                let entry = Amode::imm_reg_reg_shift(0, tmp1.to_reg(), *idx, 2);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, true, &[0x63], false),
+                    t2,
+                    Rm::Mem(&entry),
+                    0,
+                );
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, true, &[0x03], false),
+                    t2,
+                    Rm::Reg(t1),
+                    0,
+                );
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(NOPFX, false, &[0xff], false),
+                    4,
+                    Rm::Reg(t2),
+                    0,
+                );
+                buf.bind_label(table);
+                for (n, l) in targets.iter().enumerate() {
+                    let off = buf.cur_offset();
+                    buf.use_label_at_offset(off, *l, X64LabelUse::PCRel32);
+                    buf.put4((4 * n) as u32);
+                }
+            }
+            MInst::CallKnown { target, .. } => {
+                buf.put1(0xe8);
+                buf.add_reloc(Reloc::X86CallPCRel4, (*target).into(), -4);
+                buf.put4(0);
+                buf.add_call_site();
+            }
+            MInst::CallUnknown { target, .. } => {
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(NOPFX, false, &[0xff], false),
+                    2,
+                    Rm::of(target),
+                    0,
+                );
+                buf.add_call_site();
+            }
+            MInst::LoadExtName {
+                target,
+                offset,
+                dst,
+            } => {
+                emit_opcode_reg(buf, NOPFX, true, &[0xb8], enc(dst.to_reg()));
+                buf.add_reloc(Reloc::Abs8, *target, *offset);
+                buf.put8(0);
+            }
+            MInst::Ret { .. } => buf.put1(0xc3),
+            MInst::Ud2 { .. } => buf.put_data(&UD2),
+            MInst::TrapIf { cc, code } => {
+                // Not registered as a branch: the stub is never the
+                // fallthrough, so no peephole applies.
+                let stub = buf.defer_trap(*code);
+                let s = buf.cur_offset();
+                buf.put_data(&[0x0f, 0x80 | cc.enc()]);
+                buf.use_label_at_offset(s + 2, stub, X64LabelUse::PCRel32);
+                buf.put4(-4i32 as u32);
+            }
+            MInst::Args { .. } => {}
+            MInst::Push64 { src } => match src {
+                RegMemImm::Reg(r) => emit_opcode_reg(buf, NOPFX, false, &[0x50], enc(*r)),
+                RegMemImm::Mem(a) => emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(NOPFX, false, &[0xff], false),
+                    6,
+                    Rm::Mem(a),
+                    0,
+                ),
+                RegMemImm::Imm(i) => {
+                    if i8::try_from(*i).is_ok() {
+                        buf.put_data(&[0x6a, *i as u8]);
+                    } else {
+                        buf.put1(0x68);
+                        buf.put4(*i as u32);
+                    }
+                }
+            },
+            MInst::Pop64 { dst } => emit_opcode_reg(buf, NOPFX, false, &[0x58], enc(dst.to_reg())),
+            MInst::Bswap { size, src, dst } => {
+                debug_assert_eq!(*src, dst.to_reg());
+                let d = enc(dst.to_reg());
+                match size {
+                    OperandSize::Size8 => {}
+                    OperandSize::Size16 => {
+                        emit_modrm_op(buf, st, op_d(P66, false, &[0xc1], false), 0, Rm::Reg(d), 1);
+                        buf.put1(8);
+                    }
+                    _ => emit_opcode_reg(buf, NOPFX, is_w(*size), &[0x0f, 0xc8], d),
+                }
+            }
+            MInst::BitCount { size, op, src, dst } => {
+                let (pfx, opc): (&[u8], u8) = match (op, *size == OperandSize::Size16) {
+                    (BitOp::Bsr, false) => (NOPFX, 0xbd),
+                    (BitOp::Bsr, true) => (P66, 0xbd),
+                    (BitOp::Bsf, false) => (NOPFX, 0xbc),
+                    (BitOp::Bsf, true) => (P66, 0xbc),
+                    (BitOp::Lzcnt, false) => (&[0xf3], 0xbd),
+                    (BitOp::Lzcnt, true) => (&[0x66, 0xf3], 0xbd),
+                    (BitOp::Tzcnt, false) => (&[0xf3], 0xbc),
+                    (BitOp::Tzcnt, true) => (&[0x66, 0xf3], 0xbc),
+                    (BitOp::Popcnt, false) => (&[0xf3], 0xb8),
+                    (BitOp::Popcnt, true) => (&[0x66, 0xf3], 0xb8),
+                };
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(pfx, is_w(*size), &[0x0f, opc], false),
+                    enc(dst.to_reg()),
+                    Rm::of(src),
+                    0,
+                );
+            }
+            MInst::Xchg {
+                size,
+                operand,
+                addr,
+                dst,
+            } => {
+                debug_assert_eq!(*operand, dst.to_reg());
+                let o = op_r(
+                    size_prefix(*size),
+                    is_w(*size),
+                    &[if is8(*size) { 0x86 } else { 0x87 }],
+                    is8(*size),
+                );
+                emit_modrm_op(buf, st, o, enc(*operand), Rm::Mem(addr), 0);
+            }
+            MInst::LockCmpxchg {
+                size,
+                replacement,
+                addr,
+                ..
+            } => {
+                let pfx: &[u8] = if *size == OperandSize::Size16 {
+                    &[0xf0, 0x66]
+                } else {
+                    &[0xf0]
+                };
+                let o = op_r(
+                    pfx,
+                    is_w(*size),
+                    &[0x0f, if is8(*size) { 0xb0 } else { 0xb1 }],
+                    is8(*size),
+                );
+                emit_modrm_op(buf, st, o, enc(*replacement), Rm::Mem(addr), 0);
+            }
+            MInst::LockXadd {
+                size,
+                operand,
+                addr,
+                dst_old,
+            } => {
+                debug_assert_eq!(*operand, dst_old.to_reg());
+                let pfx: &[u8] = if *size == OperandSize::Size16 {
+                    &[0xf0, 0x66]
+                } else {
+                    &[0xf0]
+                };
+                let o = op_r(
+                    pfx,
+                    is_w(*size),
+                    &[0x0f, if is8(*size) { 0xc0 } else { 0xc1 }],
+                    is8(*size),
+                );
+                emit_modrm_op(buf, st, o, enc(*operand), Rm::Mem(addr), 0);
+            }
+            MInst::Mfence => buf.put_data(&[0x0f, 0xae, 0xf0]),
+            MInst::Nop { len } => {
+                for _ in 0..*len {
+                    buf.put1(0x90);
+                }
+            }
+            MInst::XmmRmR {
+                op,
+                src1,
+                src2,
+                dst,
+            } => {
+                debug_assert_eq!(*src1, dst.to_reg());
+                let (p, opc) = op.encoding();
+                let pfx = p.map(|p| [p]);
+                let pfx: &[u8] = pfx.as_ref().map_or(NOPFX, |p| p);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(pfx, false, &[0x0f, opc], false),
+                    enc(dst.to_reg()),
+                    Rm::of(src2),
+                    0,
+                );
+            }
+            MInst::XmmMovRM { op, src, dst } => {
+                let (p, opc, _) = op.encoding();
+                let pfx = p.map(|p| [p]);
+                let pfx: &[u8] = pfx.as_ref().map_or(NOPFX, |p| p);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(pfx, false, &[0x0f, opc], false),
+                    enc(dst.to_reg()),
+                    Rm::of(src),
+                    0,
+                );
+            }
+            MInst::XmmStore { op, src, dst } => {
+                let (p, _, opc) = op.encoding();
+                let pfx = p.map(|p| [p]);
+                let pfx: &[u8] = pfx.as_ref().map_or(NOPFX, |p| p);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(pfx, false, &[0x0f, opc], false),
+                    enc(*src),
+                    Rm::Mem(dst),
+                    0,
+                );
+            }
+            MInst::XmmRound {
+                double,
+                src,
+                imm,
+                dst,
+            } => {
+                let opc = [0x0f, 0x3a, if *double { 0x0b } else { 0x0a }];
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &opc, false),
+                    enc(dst.to_reg()),
+                    Rm::of(src),
+                    1,
+                );
+                buf.put1(*imm);
+            }
+            MInst::XmmCmp { double, src1, src2 } => {
+                let pfx = if *double { P66 } else { NOPFX };
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(pfx, false, &[0x0f, 0x2e], false),
+                    enc(*src1),
+                    Rm::of(src2),
+                    0,
+                );
+            }
+            MInst::GprToXmm {
+                op,
+                src_size,
+                src,
+                dst,
+            } => {
+                let (pfx, opc): (&[u8], u8) = match op {
+                    GprToXmmOp::Mov => (P66, 0x6e),
+                    GprToXmmOp::Cvtsi2ss => (&[0xf3], 0x2a),
+                    GprToXmmOp::Cvtsi2sd => (&[0xf2], 0x2a),
+                };
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(pfx, is_w(*src_size), &[0x0f, opc], false),
+                    enc(dst.to_reg()),
+                    Rm::of(src),
+                    0,
+                );
+            }
+            MInst::XmmToGpr {
+                op,
+                dst_size,
+                src,
+                dst,
+            } => {
+                let w = is_w(*dst_size);
+                let d = enc(dst.to_reg());
+                match (op, src) {
+                    (XmmToGprOp::Mov, RegMem::Reg(s)) => {
+                        emit_modrm_op(
+                            buf,
+                            st,
+                            op_r(P66, w, &[0x0f, 0x7e], false),
+                            enc(*s),
+                            Rm::Reg(d),
+                            0,
+                        );
+                    }
+                    // Loading the bits from memory is a plain load.
+                    (XmmToGprOp::Mov, RegMem::Mem(a)) => {
+                        emit_modrm_op(buf, st, op_r(NOPFX, w, &[0x8b], false), d, Rm::Mem(a), 0);
+                    }
+                    (XmmToGprOp::Cvttss2si, _) => {
+                        emit_modrm_op(
+                            buf,
+                            st,
+                            op_r(&[0xf3], w, &[0x0f, 0x2c], false),
+                            d,
+                            Rm::of(src),
+                            0,
+                        );
+                    }
+                    (XmmToGprOp::Cvttsd2si, _) => {
+                        emit_modrm_op(
+                            buf,
+                            st,
+                            op_r(&[0xf2], w, &[0x0f, 0x2c], false),
+                            d,
+                            Rm::of(src),
+                            0,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The ALU family (add/or/adc/sbb/and/sub/xor/cmp) with `digit`:
+/// `op reg, r/m` or `op r/m(reg), imm`.
+fn alu_rmi(
+    buf: &mut MachBuffer<X64LabelUse>,
+    st: &EmitState,
+    size: OperandSize,
+    digit: u8,
+    reg: u8,
+    src: &RegMemImm,
+) {
+    let b8 = is8(size);
+    let pfx = size_prefix(size);
+    let w = is_w(size);
+    match src {
+        RegMemImm::Imm(i) => {
+            if b8 {
+                emit_modrm_op(buf, st, op_d(pfx, w, &[0x80], true), digit, Rm::Reg(reg), 1);
+                buf.put1(*i as u8);
+            } else if i8::try_from(*i).is_ok() {
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(pfx, w, &[0x83], false),
+                    digit,
+                    Rm::Reg(reg),
+                    1,
+                );
+                buf.put1(*i as u8);
+            } else {
+                let n = imm_bytes(size);
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_d(pfx, w, &[0x81], false),
+                    digit,
+                    Rm::Reg(reg),
+                    n,
+                );
+                put_imm(buf, n, *i);
+            }
+        }
+        RegMemImm::Reg(r) => {
+            let opc = digit * 8 + if b8 { 2 } else { 3 };
+            emit_modrm_op(buf, st, op_r(pfx, w, &[opc], b8), reg, Rm::Reg(enc(*r)), 0);
+        }
+        RegMemImm::Mem(a) => {
+            let opc = digit * 8 + if b8 { 2 } else { 3 };
+            emit_modrm_op(buf, st, op_r(pfx, w, &[opc], b8), reg, Rm::Mem(a), 0);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The order in which a function's blocks are lowered and emitted, with
+//! critical edges split.
+//!
+//! regalloc2 needs a CFG without critical edges (an edge from a block with
+//! several successors to a block with several predecessors): the moves for
+//! block arguments on such an edge would have nowhere to go. This module
+//! takes the IR's CFG in an abstract form (block count, entry, successors of
+//! each block in branch order) and produces the lowered block sequence:
+//!
+//! - every IR block reachable from the entry, once;
+//! - one new block on each critical edge (from a reachable block), which the
+//!   lowering fills with just a jump carrying the edge's block arguments;
+//! - in reverse postorder of the resulting graph (entry first; a block comes
+//!   after all its forward-edge predecessors), so that lowering can walk it
+//!   backward and see uses before defs.
+//!
+//! Parallel edges (a conditional branch with both targets the same block)
+//! count as separate edges: each is critical and gets its own block.
+//! Unreachable IR blocks are left out (regalloc2 rejects them).
+//!
+//! Lowered block `i` becomes VCode block `i`.
+
+use super::vcode::{BlockIndex, Ranges};
+
+/// One block of the lowered function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoweredBlock {
+    /// The IR block with this index.
+    Orig { block: u32 },
+    /// A new block on the critical edge `pred -> succ`, which is the
+    /// `succ_idx`-th target of `pred`'s terminator (IR block indices).
+    CriticalEdge { pred: u32, succ: u32, succ_idx: u32 },
+}
+
+/// The lowering order of a function's blocks; see the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct BlockLoweringOrder {
+    blocks: Vec<LoweredBlock>,
+    succs: Vec<BlockIndex>,
+    succ_ranges: Ranges,
+    /// IR block index -> lowered index, `u32::MAX` if unreachable.
+    orig_map: Vec<u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl BlockLoweringOrder {
+    /// Computes the order for a CFG of `num_blocks` IR blocks, entered at
+    /// `entry`, where `succs(b)` lists block `b`'s successors in the order of
+    /// its terminator's targets. Successor indices out of range are ignored
+    /// (the verifier rejects such functions earlier).
+    pub fn new<S: AsRef<[u32]>>(num_blocks: usize, entry: u32, succs: impl Fn(u32) -> S) -> Self {
+        let mut order = BlockLoweringOrder::default();
+        if (entry as usize) >= num_blocks {
+            return order;
+        }
+        // Flatten the CFG: edge e = edge_ranges[b] + k targets flat[e].
+        let mut flat: Vec<u32> = Vec::new();
+        let mut edge_src: Vec<u32> = Vec::new();
+        let mut edge_ranges = Ranges::default();
+        for b in 0..num_blocks as u32 {
+            flat.extend(
+                succs(b)
+                    .as_ref()
+                    .iter()
+                    .copied()
+                    .filter(|&s| (s as usize) < num_blocks),
+            );
+            edge_src.resize(flat.len(), b);
+            edge_ranges.push_end(flat.len());
+        }
+
+        // Reachability, then predecessor counts over reachable sources only.
+        let mut reachable = vec![false; num_blocks];
+        let mut stack = vec![entry];
+        reachable[entry as usize] = true;
+        while let Some(b) = stack.pop() {
+            for &s in &flat[edge_ranges.get(b as usize)] {
+                if !reachable[s as usize] {
+                    reachable[s as usize] = true;
+                    stack.push(s);
+                }
+            }
+        }
+        let mut npreds = vec![0u32; num_blocks];
+        for b in (0..num_blocks).filter(|&b| reachable[b]) {
+            for &s in &flat[edge_ranges.get(b)] {
+                npreds[s as usize] += 1;
+            }
+        }
+        let critical = |b: usize, e: usize| -> bool {
+            edge_ranges.get(b).len() > 1 && npreds[flat[e] as usize] > 1
+        };
+
+        // Nodes of the expanded graph: IR block b is node b; the edge block
+        // of critical edge e is node num_blocks + e. Iterative DFS for the
+        // postorder.
+        let num_nodes = num_blocks + flat.len();
+        // The k-th successor of a node, if it has that many.
+        let node_succ = |node: usize, k: usize| -> Option<usize> {
+            if node < num_blocks {
+                let edges = edge_ranges.get(node);
+                let e = edges.start + k;
+                (e < edges.end).then(|| {
+                    if critical(node, e) {
+                        num_blocks + e
+                    } else {
+                        flat[e] as usize
+                    }
+                })
+            } else {
+                (k == 0).then(|| flat[node - num_blocks] as usize)
+            }
+        };
+        let mut visited = vec![false; num_nodes];
+        let mut postorder: Vec<usize> = Vec::new();
+        // (node, index of the next successor to visit)
+        let mut dfs: Vec<(usize, usize)> = vec![(entry as usize, 0)];
+        visited[entry as usize] = true;
+        while let Some((node, next)) = dfs.last_mut() {
+            match node_succ(*node, *next) {
+                Some(s) => {
+                    *next += 1;
+                    if !visited[s] {
+                        visited[s] = true;
+                        dfs.push((s, 0));
+                    }
+                }
+                None => {
+                    postorder.push(*node);
+                    dfs.pop();
+                }
+            }
+        }
+
+        // Reverse postorder is the lowering order.
+        let mut lowered_of_node = vec![NONE; num_nodes];
+        for (i, &node) in postorder.iter().rev().enumerate() {
+            lowered_of_node[node] = i as u32;
+            order.blocks.push(if node < num_blocks {
+                LoweredBlock::Orig { block: node as u32 }
+            } else {
+                let e = node - num_blocks;
+                let pred = edge_src[e];
+                LoweredBlock::CriticalEdge {
+                    pred,
+                    succ: flat[e],
+                    succ_idx: (e - edge_ranges.get(pred as usize).start) as u32,
+                }
+            });
+        }
+        order.orig_map = lowered_of_node[..num_blocks].to_vec();
+        for &node in postorder.iter().rev() {
+            let mut k = 0;
+            while let Some(succ) = node_succ(node, k) {
+                order
+                    .succs
+                    .push(BlockIndex::new(lowered_of_node[succ] as usize));
+                k += 1;
+            }
+            order.succ_ranges.push_end(order.succs.len());
+        }
+        order
+    }
+
+    /// The lowered blocks, in order; lowered block `i` is VCode block `i`.
+    pub fn lowered_order(&self) -> &[LoweredBlock] {
+        &self.blocks
+    }
+
+    /// The successors of lowered block `block`, in its terminator's order
+    /// (a critical edge's target is replaced by the edge's block).
+    pub fn succ_indices(&self, block: BlockIndex) -> &[BlockIndex] {
+        &self.succs[self.succ_ranges.get(block.index())]
+    }
+
+    /// The lowered index of IR block `block`, or `None` if it is
+    /// unreachable (and so not lowered).
+    pub fn lowered_index_for_block(&self, block: u32) -> Option<BlockIndex> {
+        match self.orig_map.get(block as usize) {
+            Some(&i) if i != NONE => Some(BlockIndex::new(i as usize)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(n: usize, cfg: &[&[u32]]) -> BlockLoweringOrder {
+        BlockLoweringOrder::new(n, 0, |b| cfg[b as usize].to_vec())
+    }
+
+    /// Checks the invariants: entry first, no critical edges, successors
+    /// consistent with the IR CFG.
+    fn check(o: &BlockLoweringOrder, cfg: &[&[u32]]) {
+        let n = o.lowered_order().len();
+        assert_eq!(o.lowered_order()[0], LoweredBlock::Orig { block: 0 });
+        let mut npreds = vec![0; n];
+        for b in 0..n {
+            for s in o.succ_indices(BlockIndex::new(b)) {
+                npreds[s.index()] += 1;
+            }
+        }
+        for b in 0..n {
+            let succs = o.succ_indices(BlockIndex::new(b));
+            if succs.len() > 1 {
+                assert!(
+                    succs.iter().all(|s| npreds[s.index()] == 1),
+                    "critical edge left"
+                );
+            }
+            match o.lowered_order()[b] {
+                LoweredBlock::Orig { block } => {
+                    let ir = cfg[block as usize];
+                    assert_eq!(succs.len(), ir.len());
+                    for (k, s) in succs.iter().enumerate() {
+                        let target = match o.lowered_order()[s.index()] {
+                            LoweredBlock::Orig { block } => block,
+                            LoweredBlock::CriticalEdge {
+                                pred,
+                                succ,
+                                succ_idx,
+                            } => {
+                                assert_eq!((pred, succ_idx as usize), (block, k));
+                                succ
+                            }
+                        };
+                        assert_eq!(target, ir[k]);
+                    }
+                }
+                LoweredBlock::CriticalEdge { succ, .. } => {
+                    assert_eq!(succs, &[o.lowered_index_for_block(succ).unwrap()]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn splits_critical_edges_in_rpo() {
+        // 0 -> 1, 2; 1 -> 2. Edge 0->2 is critical.
+        let cfg: &[&[u32]] = &[&[1, 2], &[2], &[]];
+        let o = order(3, cfg);
+        check(&o, cfg);
+        assert_eq!(o.lowered_order().len(), 4);
+        assert!(o.lowered_order().contains(&LoweredBlock::CriticalEdge {
+            pred: 0,
+            succ: 2,
+            succ_idx: 1
+        }));
+        // Block 2 comes after both paths into it.
+        let b2 = o.lowered_index_for_block(2).unwrap().index();
+        assert_eq!(b2, 3);
+    }
+
+    #[test]
+    fn loops_parallel_edges_and_unreachable_blocks() {
+        // 0 -> 1; 1 -> 1, 2 (loop back edge is critical: 1 has two preds);
+        // 2 -> 3, 3 (parallel edges, both critical); 3 -> ret; 4 unreachable
+        // and jumps to 3 (must not count as a pred).
+        let cfg: &[&[u32]] = &[&[1], &[1, 2], &[3, 3], &[], &[3]];
+        let o = order(5, cfg);
+        check(&o, cfg);
+        assert_eq!(o.lowered_index_for_block(4), None);
+        let edges = o
+            .lowered_order()
+            .iter()
+            .filter(|b| matches!(b, LoweredBlock::CriticalEdge { .. }))
+            .count();
+        assert_eq!(edges, 3);
+        // A diamond without critical edges is left alone.
+        let cfg: &[&[u32]] = &[&[1, 2], &[3], &[3], &[]];
+        let o = order(4, cfg);
+        check(&o, cfg);
+        assert_eq!(o.lowered_order().len(), 4);
+        // Bad entry: empty order, no panic; out-of-range successors ignored.
+        assert!(BlockLoweringOrder::new(0, 0, |_| Vec::new())
+            .lowered_order()
+            .is_empty());
+        let o = BlockLoweringOrder::new(1, 0, |_| vec![7]);
+        assert_eq!(o.lowered_order().len(), 1);
+    }
+}
