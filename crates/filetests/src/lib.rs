@@ -12,7 +12,9 @@
 //! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
 //! [`check_run_directives`].
 
+pub mod divergences;
 pub mod filecheck;
+pub mod interpret;
 
 use kiln_ir::{DataValue, Function, Inst};
 use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
@@ -79,6 +81,7 @@ impl Runner {
         let mut r = Self::empty();
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
+        r.register(Box::new(interpret::InterpretTest));
         r
     }
 
