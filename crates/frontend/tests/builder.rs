@@ -9,6 +9,13 @@ use kiln_ir::{
 
 type R = Result<(), BuildError>;
 
+/// Every function a test finalizes must pass the verifier.
+fn verify(func: &Function) {
+    if let Err(e) = kiln_ir::verifier::verify_function(func) {
+        panic!("verifier:\n{e}\n{func}");
+    }
+}
+
 fn sig(params: &[Type], returns: &[Type]) -> Signature {
     let mut s = Signature::new(CallConv::SystemV);
     s.params = params.iter().map(|&t| AbiParam::new(t)).collect();
@@ -111,6 +118,7 @@ pub fn build_fib(seal_early: bool) -> Result<(Function, [Block; 4]), BuildError>
         b.seal_all_blocks();
     }
     b.finalize()?;
+    verify(&func);
     Ok((func, [entry, header, body, exit]))
 }
 
@@ -224,6 +232,7 @@ fn counting_loop_two_variables() -> R {
     let s = b.use_var(sum)?;
     b.ins().return_(&[s])?;
     b.finalize()?;
+    verify(&func);
 
     let dfg = &func.stencil.dfg;
     assert_eq!(dfg.block_params(lp).len(), 2);
@@ -288,6 +297,7 @@ fn nested_ifs() -> R {
     b.ins().return_(&[r])?;
     b.seal_all_blocks();
     b.finalize()?;
+    verify(&func);
 
     let dfg = &func.stencil.dfg;
     assert_eq!(dfg.block_params(join1).len(), 1);
@@ -319,6 +329,7 @@ fn use_before_def_reads_zero_at_block_start() -> R {
     let zv = b.use_var(z)?;
     b.ins().return_(&[xv, yv, zv])?;
     b.finalize()?;
+    verify(&func);
     assert_eq!(
         opcodes(&func, entry),
         [
@@ -373,6 +384,7 @@ fn long_chain_does_not_overflow() -> R {
     let x = b.use_var(v)?;
     b.ins().return_(&[x])?;
     b.finalize()?;
+    verify(&func);
     assert_eq!(x, p);
     assert!(func
         .stencil
@@ -402,6 +414,7 @@ fn unreachable_cycle_terminates() -> R {
     b.ins().jump(a, &[])?;
     b.seal_all_blocks();
     b.finalize()?;
+    verify(&func);
     // Whatever `x` became, the add uses a value defined by an instruction
     // (a zero), not a dangling alias.
     let dfg = &func.stencil.dfg;
@@ -448,6 +461,7 @@ fn block_params_from_user_and_ssa_keep_branch_args_aligned() -> R {
     let r = b.use_var(v)?;
     b.ins().return_(&[r])?;
     b.finalize()?;
+    verify(&func);
     let dfg = &func.stencil.dfg;
     assert_eq!(dfg.block_params(lp), [cur, up]);
     assert_eq!(branch_args(&func, entry)[0], [p, k]);
@@ -471,6 +485,7 @@ fn sugar_expands_to_real_opcodes() -> R {
     let z = b.ins().stack_load(Type::I64, ss, 8)?;
     b.ins().return_(&[z])?;
     b.finalize()?;
+    verify(&func);
     assert_eq!(
         opcodes(&func, entry),
         [
@@ -505,6 +520,7 @@ fn iconst_immediates_are_zero_extended() -> R {
     let v = b.ins().iconst(Type::I8, -1)?;
     b.ins().return_(&[v])?;
     b.finalize()?;
+    verify(&func);
     let inst = func.stencil.layout.first_inst(entry).unwrap();
     assert!(matches!(
         func.stencil.dfg.insts[inst],
@@ -528,6 +544,7 @@ fn srclocs_are_relative_to_the_first() -> R {
     b.set_srcloc(SourceLoc::default());
     let r = b.ins().return_(&[])?;
     b.finalize()?;
+    verify(&func);
     assert_eq!(func.params.base_srcloc(), SourceLoc::new(100));
     assert_eq!(func.stencil.rel_srcloc(n1).bits(), 0);
     assert_eq!(func.stencil.rel_srcloc(n2).bits(), 30);
@@ -565,6 +582,7 @@ fn imported_functions_use_the_name_table() -> R {
     ));
     b.ins().return_(&[r2])?;
     b.finalize()?;
+    verify(&func);
     let dfg = &func.stencil.dfg;
     let names: Vec<_> = [f1, f2, f3]
         .iter()
@@ -736,6 +754,7 @@ fn br_table_declares_each_target_once() -> R {
     assert_eq!(b.predecessors(t0).len(), 1);
     assert_eq!(b.predecessors(join).len(), 2);
     b.finalize()?;
+    verify(&func);
     assert_eq!(func.stencil.dfg.block_params(join).len(), 1);
     assert!(func.stencil.dfg.block_params(t0).is_empty());
     Ok(())
@@ -755,6 +774,7 @@ fn context_is_reusable() -> R {
         let y = b.ins().imul_imm(x, 3)?;
         b.ins().return_(&[y])?;
         b.finalize()?;
+        verify(&func);
         assert_eq!(func.stencil.dfg.num_insts(), 3);
     }
     Ok(())

@@ -103,34 +103,6 @@ fn fib_runs() -> R {
     Ok(())
 }
 
-#[test]
-fn fib_prints() -> R {
-    let f = fib(true)?;
-    let expected = "\
-function %fib(i32) -> i32 system_v {
-block0(v0: i32):
-    v1 = iconst.i32 0
-    v2 = iconst.i32 1
-    jump block1(v1, v1, v2)  ; v1 = 0, v1 = 0, v2 = 1
-
-block1(v3: i32, v5: i32, v6: i32):
-    v4 = icmp slt v3, v0
-    brif v4, block2, block3
-
-block2:
-    v7 = iadd.i32 v5, v6
-    v8 = iconst.i32 1
-    v9 = iadd.i32 v3, v8  ; v8 = 1
-    jump block1(v9, v6, v7)
-
-block3:
-    return v5
-}
-";
-    assert_eq!(f.to_string(), expected);
-    Ok(())
-}
-
 /// Collatz steps of `x` (u64), bounded: nested ifs in a loop, two
 /// variables, an early exit through `br_table`-free control flow.
 fn collatz() -> R<Function> {
@@ -223,10 +195,8 @@ fn collatz_runs() -> R {
 fn switch_memory_and_calls_run() -> R {
     let mut ctx = FunctionBuilderContext::new();
     // u0:1(x) = x * 7 - 3
-    let mut callee = Function::with_name_signature(
-        UserFuncName::user(0, 1),
-        sig(&[Type::I64], &[Type::I64]),
-    );
+    let mut callee =
+        Function::with_name_signature(UserFuncName::user(0, 1), sig(&[Type::I64], &[Type::I64]));
     {
         let mut b = FunctionBuilder::new(&mut callee, &mut ctx);
         let e = b.create_block();

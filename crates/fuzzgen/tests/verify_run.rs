@@ -25,6 +25,22 @@ impl XorShift {
     }
 }
 
+/// `KILN_FUZZGEN_SEED` and `KILN_FUZZGEN_COUNT` override a test's seed and
+/// number of programs (for longer local runs).
+fn seed(default: u64) -> u64 {
+    std::env::var("KILN_FUZZGEN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn count(default: usize) -> usize {
+    std::env::var("KILN_FUZZGEN_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 fn verified(f: &Function, what: &str) {
     if let Err(e) = verify_function(f) {
         panic!("{what}: verifier:\n{e}\n{f}");
@@ -63,7 +79,7 @@ fn check_many(config: &Config, seed: u64, count: usize) -> u64 {
 
 #[test]
 fn default_config_verifies_and_runs() {
-    let fuel = check_many(&Config::default(), std::env::var("SEED").map(|s| s.parse().unwrap()).unwrap_or(0x1234_5678), std::env::var("COUNT").map(|s| s.parse().unwrap()).unwrap_or(1000));
+    let fuel = check_many(&Config::default(), seed(0x1234_5678), count(1000));
     assert!(fuel > 100_000, "{fuel}");
 }
 
@@ -74,7 +90,11 @@ fn integer_only_verifies_and_runs() {
 
 #[test]
 fn with_i128_verifies_and_runs() {
-    check_many(&Config::default().with_i128(), std::env::var("SEED").map(|s| s.parse().unwrap()).unwrap_or(0xfeed_f00d), std::env::var("COUNT").map(|s| s.parse().unwrap()).unwrap_or(500));
+    check_many(
+        &Config::default().with_i128(),
+        seed(0xfeed_f00d),
+        count(500),
+    );
 }
 
 #[test]
