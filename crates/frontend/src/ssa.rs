@@ -147,7 +147,7 @@ impl SsaBuilder {
         while let Some(call) = self.calls.pop() {
             match call {
                 Call::UseVar(block) => self.lookup(func, var, ty, block),
-                Call::Finish(param, block) => self.finish(func, var, ty, param, block),
+                Call::Finish(param, block) => self.finish(func, ty, param, block),
             }
         }
     }
@@ -201,8 +201,7 @@ impl SsaBuilder {
         }
     }
 
-    fn finish(&mut self, func: &mut Function, var: Variable, ty: Type, param: Value, block: Block) {
-        let _ = var;
+    fn finish(&mut self, func: &mut Function, ty: Type, param: Value, block: Block) {
         let dfg = &mut func.stencil.dfg;
         let n = self.blocks[block].preds.len();
         let start = self.results.len().saturating_sub(n);

@@ -24,33 +24,37 @@ impl Mutation {
 }
 
 /// Applies one mutation chosen by `bytes`: a parameters-only change or a
-/// single-instruction change. `None` if the function offers neither.
-pub fn generate_mutation(func: &mut Function, bytes: &[u8]) -> Option<Mutation> {
+/// single-instruction change (falling back to the former when no
+/// instruction can be changed).
+pub fn generate_mutation(func: &mut Function, bytes: &[u8]) -> Mutation {
     let mut input = Input::new(bytes);
     if input.ratio(1, 2) {
-        mutate_params(func, &mut input).or_else(|| mutate_stencil(func, &mut input))
+        mutate_params(func, &mut input)
     } else {
-        mutate_stencil(func, &mut input).or_else(|| mutate_params(func, &mut input))
+        mutate_stencil(func, &mut input).unwrap_or_else(|| mutate_params(func, &mut input))
     }
 }
 
 /// Changes only the parameters: moves a callee's user name to another index
 /// through `reset_user_func_name`, or moves the base source location.
-pub fn mutate_params(func: &mut Function, input: &mut Input) -> Option<Mutation> {
+pub fn mutate_params(func: &mut Function, input: &mut Input) -> Mutation {
     let n = func.params.num_user_named_funcs();
     if n > 0 && input.ratio(3, 4) {
-        let (r, old) = func.params.user_named_funcs().nth(input.below(n))?;
-        // A neighbouring index, else any free one (the table forbids
-        // duplicates).
-        let tries = [
-            old.index.wrapping_add(1),
-            old.index.wrapping_sub(1),
-            input.u32(),
-        ];
-        for index in tries {
-            let new = UserExternalName::new(old.namespace, index);
-            if new != old && func.params.reset_user_func_name(r, new) {
-                return Some(Mutation::ParamsOnly(format!("renamed {old} to {new}")));
+        let pick = input.below(n);
+        let entry = func.params.user_named_funcs().nth(pick);
+        if let Some((r, old)) = entry {
+            // A neighbouring index, else any free one (the table forbids
+            // duplicates).
+            let tries = [
+                old.index.wrapping_add(1),
+                old.index.wrapping_sub(1),
+                input.u32(),
+            ];
+            for index in tries {
+                let new = UserExternalName::new(old.namespace, index);
+                if new != old && func.params.reset_user_func_name(r, new) {
+                    return Mutation::ParamsOnly(format!("renamed {old} to {new}"));
+                }
             }
         }
     }
@@ -65,7 +69,7 @@ pub fn mutate_params(func: &mut Function, input: &mut Input) -> Option<Mutation>
         new = SourceLoc::new(0);
     }
     func.params.set_base_srcloc(new);
-    Some(Mutation::ParamsOnly(format!("base srcloc {old} -> {new}")))
+    Mutation::ParamsOnly(format!("base srcloc {old} -> {new}"))
 }
 
 /// Integer binary opcodes with identical type constraints.
