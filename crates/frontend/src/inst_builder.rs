@@ -90,6 +90,12 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
         self.one(InstructionData::Unary { opcode, arg }, ctrl)
     }
 
+    /// `Unary` with two results: `isplit` (low, high).
+    pub fn unary2(self, opcode: Opcode, ctrl: Option<Type>, arg: Value) -> R<(Value, Value)> {
+        expect_format(opcode, InstructionFormat::Unary)?;
+        self.two(InstructionData::Unary { opcode, arg }, ctrl)
+    }
+
     /// `Unary` without results: `set_pinned_reg`.
     pub fn unary_effect(self, opcode: Opcode, arg: Value) -> R<Inst> {
         expect_format(opcode, InstructionFormat::Unary)?;
@@ -587,6 +593,11 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
 
     pub fn store(self, flags: MemFlags, v: Value, p: Value, offset: i32) -> R<Inst> {
         self.store_op(Opcode::Store, flags, v, p, offset)
+    }
+
+    /// `bitcast.T flags x`: the same bits as another type of equal width.
+    pub fn bitcast(self, ty: Type, flags: MemFlags, x: Value) -> R<Value> {
+        self.load_no_offset(Opcode::Bitcast, ty, flags, x)
     }
 
     pub fn trapz(self, c: Value, code: TrapCode) -> R<Inst> {

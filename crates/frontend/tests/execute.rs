@@ -5,8 +5,8 @@ use kiln_frontend::{BuildError, FunctionBuilder, FunctionBuilderContext, Variabl
 use kiln_interpreter::Interpreter;
 use kiln_ir::verifier::verify_function;
 use kiln_ir::{
-    AbiParam, CallConv, DataValue, Function, IntCC, Opcode, Signature, StackSlotData, Type,
-    UserExternalName, UserFuncName,
+    AbiParam, CallConv, DataValue, Function, Ieee64, IntCC, MemFlags, Opcode, Signature,
+    StackSlotData, Type, UserExternalName, UserFuncName,
 };
 
 type R<T = ()> = Result<T, BuildError>;
@@ -274,12 +274,22 @@ fn switch_memory_and_calls_run() -> R {
     Ok(())
 }
 
-/// Unsigned integer widths through extends and reduces.
+/// Integer widths through extends, reduces, `isplit`, and a `bitcast`.
 #[test]
 fn conversions_run() -> R {
     let mut func = Function::with_name_signature(
         UserFuncName::testcase("conv"),
-        sig(&[Type::I8], &[Type::I64, Type::I64, Type::I16]),
+        sig(
+            &[Type::I8, Type::F64],
+            &[
+                Type::I64,
+                Type::I64,
+                Type::I16,
+                Type::I64,
+                Type::I64,
+                Type::I64,
+            ],
+        ),
     );
     let mut ctx = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut ctx);
@@ -291,12 +301,27 @@ fn conversions_run() -> R {
     let u = b.ins().unary(Opcode::Uextend, Some(Type::I64), x)?;
     let s = b.ins().unary(Opcode::Sextend, Some(Type::I64), x)?;
     let r = b.ins().unary(Opcode::Ireduce, Some(Type::I16), s)?;
-    b.ins().return_(&[u, s, r])?;
+    let fx = b.block_params(e)[1];
+    let bits = b.ins().bitcast(Type::I64, MemFlags::new(), fx)?;
+    let wide = b.ins().unary(Opcode::Sextend, Some(Type::I128), s)?;
+    let (lo, hi) = b.ins().unary2(Opcode::Isplit, None, wide)?;
+    b.ins().return_(&[u, s, r, bits, lo, hi])?;
     b.finalize()?;
     let f = verified(func);
     assert_eq!(
-        run(&[&f], "conv", &[DataValue::I8(-2)]),
-        [DataValue::I64(254), DataValue::I64(-2), DataValue::I16(-2)]
+        run(
+            &[&f],
+            "conv",
+            &[DataValue::I8(-2), DataValue::F64(Ieee64::with_float(1.5))]
+        ),
+        [
+            DataValue::I64(254),
+            DataValue::I64(-2),
+            DataValue::I16(-2),
+            DataValue::I64(1.5f64.to_bits() as i64),
+            DataValue::I64(-2),
+            DataValue::I64(-1)
+        ]
     );
     Ok(())
 }
