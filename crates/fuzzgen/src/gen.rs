@@ -6,7 +6,7 @@ use kiln_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use kiln_ir::dfg::resolve_constraint;
 use kiln_ir::{
     AbiParam, Block, Constraint, DataValue, FloatCC, FuncRef, Function, Ieee32, Ieee64,
-    InstructionData, InstructionFormat, IntCC, Opcode, Signature, SourceLoc, StackSlot,
+    InstructionData, InstructionFormat, IntCC, MemFlags, Opcode, Signature, SourceLoc, StackSlot,
     StackSlotData, TrapCode, Type, UserExternalName, UserFuncName, Value,
 };
 use smallvec::SmallVec;
@@ -251,14 +251,15 @@ fn gen_function(
         .iter()
         .copied()
         .filter(|&op| {
-            matches!(
+            (matches!(
                 op.format(),
                 InstructionFormat::Unary
                     | InstructionFormat::Binary
                     | InstructionFormat::Ternary
                     | InstructionFormat::IntCompare
                     | InstructionFormat::FloatCompare
-            ) && (config.allow_traps || !op.can_trap() || is_division(op))
+            ) || op == Opcode::Bitcast)
+                && (config.allow_traps || !op.can_trap() || is_division(op))
                 && !op.is_call()
                 && !op.is_terminator()
                 && op.info().ctrl.is_some()
@@ -611,6 +612,21 @@ impl Gen<'_, '_, '_, '_> {
             let Some(&op) = self.input.choose(&self.ops) else {
                 break;
             };
+            if op == Opcode::Bitcast {
+                // Between an integer and a float of the same width.
+                let from = match ty {
+                    Type::I32 => Type::F32,
+                    Type::I64 => Type::F64,
+                    Type::F32 => Type::I32,
+                    Type::F64 => Type::I64,
+                    _ => continue,
+                };
+                if self.types.contains(&from) {
+                    let x = self.value_of(from)?;
+                    return Ok(self.b.ins().bitcast(ty, MemFlags::new(), x)?);
+                }
+                continue;
+            }
             if let Some((ctrl, arg_tys)) = self.plan(op, ty) {
                 return self.build_op(op, ty, ctrl, &arg_tys);
             }

@@ -60,7 +60,7 @@ pub struct Config {
     /// f16 and f128 are ignored).
     pub types: Vec<Type>,
     /// Opcodes of the `Unary`, `Binary`, `Ternary`, `IntCompare` and
-    /// `FloatCompare` formats that arithmetic may use. Constants, control
+    /// `FloatCompare` formats (and `bitcast`) that arithmetic may use. Constants, control
     /// flow, memory and calls are governed by the flags below.
     pub opcodes: Vec<Opcode>,
     /// Allow operations that may trap at run time (other than division,
@@ -161,6 +161,7 @@ impl Config {
         Opcode::FcvtFromSint,
         Opcode::FcvtToUint,
         Opcode::FcvtToSint,
+        Opcode::Bitcast,
     ];
 
     /// Only integer types and opcodes (what a young backend lowers first).
