@@ -134,9 +134,35 @@ pub fn mutate_params(f: &mut Function) -> usize {
     names.len()
 }
 
-/// Runs the icache property on `func` (see the module documentation).
-/// `Err` describes a violation.
+/// Runs the icache property on `func` with the built-in mutations
+/// ([`mutate_params`], [`mutate_instruction`]); see the module
+/// documentation. `Err` describes a violation.
 pub fn check(isa: &dyn TargetIsa, func: &Function) -> Result<Checked, String> {
+    let mut renamed = func.clone();
+    let renamed_names = mutate_params(&mut renamed) > 0;
+    let mut mutated = func.clone();
+    let has_mutation = mutate_instruction(&mut mutated);
+    let mut mutations = vec![(renamed, false)];
+    if has_mutation {
+        mutations.push((mutated, true));
+    }
+    let mut checked = check_with(isa, func, &mutations)?;
+    checked.renamed_names &= renamed_names;
+    Ok(checked)
+}
+
+/// Runs the icache property on `func` with given mutations: each
+/// `(changed, key_must_change)` is a copy of `func` changed either in its
+/// parameters only (`false`: the key must stay, the lookup must hit and
+/// equal a fresh compile of `changed`, whose user relocations name only
+/// `changed`'s names) or in its stencil (`true`: the key must change and
+/// the lookup must not hit). `renamed_names` in the result is true if a
+/// parameters-only change was checked; `mutated` if a stencil change was.
+pub fn check_with(
+    isa: &dyn TargetIsa,
+    func: &Function,
+    mutations: &[(Function, bool)],
+) -> Result<Checked, String> {
     let fresh = match compile_function(isa, func) {
         Ok(c) => c,
         Err(_) => return Ok(Checked::NOT_COMPILED),
@@ -173,42 +199,40 @@ pub fn check(isa: &dyn TargetIsa, func: &Function) -> Result<Checked, String> {
         }
     }
 
-    let mut renamed = func.clone();
-    checked.renamed_names = mutate_params(&mut renamed) > 0;
-    {
-        if cache_key(isa, &renamed) != key {
+    for (changed, key_must_change) in mutations {
+        if *key_must_change {
+            checked.mutated = true;
+            if cache_key(isa, changed) == key {
+                return Err("an instruction change kept the key".into());
+            }
+            if let Ok((_, CacheOutcome::Hit)) = compile_with_cache(isa, changed, &store) {
+                return Err("an instruction change hit the cache".into());
+            }
+            continue;
+        }
+        checked.renamed_names = true;
+        if cache_key(isa, changed) != key {
             return Err("a parameters-only change changed the key".into());
         }
-        let want = compile_function(isa, &renamed)
-            .map_err(|e| format!("renamed function does not compile: {e}"))?;
+        let want = compile_function(isa, changed)
+            .map_err(|e| format!("changed function does not compile: {e}"))?;
         let (got, o) =
-            compile_with_cache(isa, &renamed, &store).map_err(|e| format!("renamed: {e}"))?;
+            compile_with_cache(isa, changed, &store).map_err(|e| format!("changed: {e}"))?;
         if o != CacheOutcome::Hit {
             return Err(format!("parameters-only change: {o:?}, expected a hit"));
         }
         if got != want {
             return Err(
-                "renamed reload differs from a fresh compile of the renamed function".into(),
+                "reload after a parameters-only change differs from a fresh compile".into(),
             );
         }
-        let new_names: Vec<_> = renamed.params.user_named_funcs().map(|(_, n)| n).collect();
+        let new_names: Vec<_> = changed.params.user_named_funcs().map(|(_, n)| n).collect();
         for r in &got.relocs {
             if let FinalName::User(n) = r.target {
                 if !new_names.contains(&n) {
                     return Err(format!("relocation names {n}, not one of the new names"));
                 }
             }
-        }
-    }
-
-    let mut mutated = func.clone();
-    if mutate_instruction(&mut mutated) {
-        checked.mutated = true;
-        if cache_key(isa, &mutated) == key {
-            return Err("an instruction change kept the key".into());
-        }
-        if let Ok((_, CacheOutcome::Hit)) = compile_with_cache(isa, &mutated, &store) {
-            return Err("an instruction change hit the cache".into());
         }
     }
     Ok(checked)
