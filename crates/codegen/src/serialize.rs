@@ -286,7 +286,20 @@ impl<'a> Reader<'a> {
     }
 
     /// Canonical unsigned LEB128 of at most `bits` bits.
+    #[inline]
     fn uleb(&mut self, bits: u32) -> Result<u64, PayloadError> {
+        // Fast path: most integers (deltas, small indices) fit one byte.
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.uleb_slow(bits)
+    }
+
+    /// The general case of [`Reader::uleb`].
+    fn uleb_slow(&mut self, bits: u32) -> Result<u64, PayloadError> {
         let mut value = 0u64;
         let mut shift = 0u32;
         loop {
@@ -313,6 +326,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32, PayloadError> {
         // `uleb(32)` never returns more than 32 bits.
         u32::try_from(self.uleb(32)?).map_err(|_| PayloadError::BadInteger)
