@@ -9,7 +9,11 @@
 //! command should drop it (return from `main`) rather than call
 //! `std::process::exit`; writes lost otherwise cost only misses.
 
-use kiln_cache::{CacheKvStore, DirectoryStore, WriteBehindStore};
+use kiln_cache::{compile_with_cache, CacheKvStore, DirectoryStore, WriteBehindStore};
+use kiln_codegen::compiled::{CompiledCode, Final};
+use kiln_codegen::isa::{compile_function, TargetIsa};
+use kiln_codegen::result::CodegenResult;
+use kiln_ir::Function;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -28,6 +32,29 @@ pub fn open_store(no_cache: bool) -> Option<Arc<dyn CacheKvStore>> {
     }
     let store = DirectoryStore::open_default()?.with_budget(DEFAULT_BUDGET);
     Some(Arc::new(WriteBehindStore::new(store, WRITE_QUEUE)))
+}
+
+/// Removes every `--no-cache` from `args`; returns whether there was one.
+/// Commands call this before parsing their own options.
+pub fn take_no_cache(args: &mut Vec<String>) -> bool {
+    let before = args.len();
+    args.retain(|a| a != "--no-cache");
+    args.len() != before
+}
+
+/// Compiles `func` through `store` when there is one (see
+/// [`open_store`]), else directly: what `kiln compile`, `kiln run` and
+/// the `test run` filetests call instead of `compile_function`. The
+/// result is the same either way.
+pub fn compile_cached(
+    isa: &dyn TargetIsa,
+    func: &Function,
+    store: Option<&dyn CacheKvStore>,
+) -> CodegenResult<CompiledCode<Final>> {
+    match store {
+        Some(store) => compile_with_cache(isa, func, store).map(|(code, _)| code),
+        None => compile_function(isa, func),
+    }
 }
 
 /// Usage of `kiln cache`.
@@ -123,6 +150,29 @@ mod tests {
     #[test]
     fn no_cache_means_no_store() {
         assert!(open_store(true).is_none());
+        let mut args: Vec<String> = ["-D", "--no-cache", "f.clif"].map(String::from).to_vec();
+        assert!(take_no_cache(&mut args));
+        assert_eq!(args, ["-D", "f.clif"]);
+        assert!(!take_no_cache(&mut args));
+    }
+
+    #[test]
+    fn compile_cached_fills_and_reuses_a_directory_store() {
+        let dir = std::env::temp_dir().join(format!("kiln-cli-cc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store: Arc<dyn CacheKvStore> =
+            Arc::new(WriteBehindStore::new(DirectoryStore::new(&dir), 16));
+        let isa = kiln_cache::mock::MockIsa::new();
+        let text =
+            "function %f(i64) -> i64 {\nblock0(v0: i64):\n    v1 = iadd v0, v0\n    return v1\n}\n";
+        let f = kiln_reader::parse_functions(text).unwrap().remove(0);
+        let direct = compile_cached(&isa, &f, None).unwrap();
+        assert_eq!(compile_cached(&isa, &f, Some(&*store)).unwrap(), direct);
+        assert_eq!(compile_cached(&isa, &f, Some(&*store)).unwrap(), direct);
+        assert_eq!(isa.compiles(), 2, "the second cached compile was a hit");
+        drop(store); // flushes the queued write
+        assert_eq!(DirectoryStore::new(&dir).disk_usage().unwrap().entries, 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
