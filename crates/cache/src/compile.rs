@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 /// The compiler version written into (and required of) every entry: the
 /// crate version and the payload format version. A build with another
 /// version reads old entries as stale.
-pub const COMPILER_VERSION: &str = concat!("kiln ", env!("CARGO_PKG_VERSION"), " payload 1");
+pub const COMPILER_VERSION: &str = concat!("kiln ", env!("CARGO_PKG_VERSION"), " payload 2");
 
 /// Flag bit 0 of the payload's first byte.
 const FLAG_VERIFIED: u8 = 1;
@@ -261,5 +261,16 @@ impl CompileCache {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiler_version_names_the_payload_format() {
+        let suffix = format!(" payload {}", kiln_codegen::serialize::PAYLOAD_VERSION);
+        assert!(COMPILER_VERSION.ends_with(&suffix), "{COMPILER_VERSION}");
     }
 }

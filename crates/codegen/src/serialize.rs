@@ -29,7 +29,7 @@ use std::num::NonZeroU8;
 /// The payload format version (first byte of every payload). Bump it on any
 /// change to the layout below; the cache mixes it into its compiler-version
 /// string, so old entries read as stale rather than damaged.
-pub const PAYLOAD_VERSION: u8 = 1;
+pub const PAYLOAD_VERSION: u8 = 2;
 
 /// Why a payload could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -242,13 +242,31 @@ pub fn serialize_compiled_into(code: &CompiledCode<Stencil>, out: &mut Vec<u8>) 
 
     put_len(out, code.srclocs.len());
     let mut prev = 0u32;
+    let mut prev_loc = 0u32;
     for s in &code.srclocs {
         put_uleb(out, u64::from(s.start.wrapping_sub(prev)));
         put_uleb(out, u64::from(s.end.wrapping_sub(s.start)));
-        // The default location (all ones) becomes 0; location n becomes n+1.
-        put_uleb(out, u64::from(s.loc.bits().wrapping_add(1)));
+        // The location as a signed step from the previous one: consecutive
+        // instructions are a few source bytes apart, so this is one byte.
+        put_uleb(
+            out,
+            u64::from(zigzag32(s.loc.bits().wrapping_sub(prev_loc))),
+        );
         prev = s.end;
+        prev_loc = s.loc.bits();
     }
+}
+
+/// A wrapping `u32` difference read as `i32`, zigzag-mapped (small
+/// magnitudes of either sign become small numbers).
+fn zigzag32(d: u32) -> u32 {
+    let d = d as i32;
+    ((d << 1) ^ (d >> 31)) as u32
+}
+
+/// The inverse of [`zigzag32`].
+fn unzigzag32(z: u32) -> u32 {
+    (z >> 1) ^ (z & 1).wrapping_neg()
 }
 
 /// The payload encoding of `code`.
@@ -326,10 +344,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, PayloadError> {
-        // `uleb(32)` never returns more than 32 bits.
-        u32::try_from(self.uleb(32)?).map_err(|_| PayloadError::BadInteger)
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u32::from(b));
+            }
+        }
+        self.u32_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn u32_slow(&mut self) -> Result<u32, PayloadError> {
+        // `uleb_slow(32)` never returns more than 32 bits.
+        u32::try_from(self.uleb_slow(32)?).map_err(|_| PayloadError::BadInteger)
     }
 
     fn sleb(&mut self) -> Result<i64, PayloadError> {
@@ -440,15 +470,21 @@ pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, Paylo
     let n = r.count(3)?;
     let mut srclocs = Vec::with_capacity(n);
     let mut prev = 0u32;
+    let mut prev_loc = 0u32;
     for _ in 0..n {
         let start = check(prev.wrapping_add(r.u32()?))?;
         let end = check(start.wrapping_add(r.u32()?))?;
         if end < start {
             return Err(PayloadError::BadOffset);
         }
-        let loc = RelSourceLoc::from_bits(r.u32()?.wrapping_sub(1));
-        srclocs.push(SrcLocRange { start, end, loc });
+        let bits = prev_loc.wrapping_add(unzigzag32(r.u32()?));
+        srclocs.push(SrcLocRange {
+            start,
+            end,
+            loc: RelSourceLoc::from_bits(bits),
+        });
         prev = end;
+        prev_loc = bits;
     }
 
     if r.remaining() != 0 {
@@ -666,6 +702,26 @@ mod tests {
     }
 
     #[test]
+    fn zigzag32_round_trips() {
+        for d in [
+            0u32,
+            1,
+            2,
+            63,
+            64,
+            u32::MAX,
+            u32::MAX - 1,
+            1 << 31,
+            (1 << 31) - 1,
+        ] {
+            assert_eq!(unzigzag32(zigzag32(d)), d);
+        }
+        assert_eq!(zigzag32(0), 0);
+        assert_eq!(zigzag32(u32::MAX), 1); // -1
+        assert_eq!(zigzag32(4), 8);
+    }
+
+    #[test]
     fn tags_cover_every_variant() {
         for (i, kind) in ALL_RELOCS.iter().enumerate() {
             assert_eq!(reloc_tag(*kind), i as u8);
@@ -806,8 +862,11 @@ mod tests {
         let good = serialize_compiled(&sample());
         assert_eq!(deserialize_compiled(&[]), Err(PayloadError::Truncated));
         let mut b = good.clone();
-        b[0] = 2;
-        assert_eq!(deserialize_compiled(&b), Err(PayloadError::Version(2)));
+        b[0] = PAYLOAD_VERSION + 1;
+        assert_eq!(
+            deserialize_compiled(&b),
+            Err(PayloadError::Version(PAYLOAD_VERSION + 1))
+        );
         let mut b = good.clone();
         b[1] = 12; // alignment
         assert_eq!(deserialize_compiled(&b), Err(PayloadError::BadAlignment));
