@@ -12,11 +12,13 @@ use crate::{CacheKey, CacheKvStore, CacheStats};
 /// With a budget, the sum of stored value lengths never exceeds it: an
 /// insert evicts least-recently-used entries (a `get` or `insert` counts as
 /// a use) until the new value fits. A value larger than the whole budget is
-/// not stored. Each operation is O(log n): recency is a counter, and a
-/// `BTreeMap` from last-use tick to key orders the entries.
+/// not stored. Recency is a counter, and a `BTreeMap` from queue tick to
+/// key orders the entries lazily: a `get` only stores the new tick in the
+/// entry (O(1)), and eviction re-queues entries used since they were
+/// queued (amortized O(log n) per operation).
 ///
 /// `get` takes the same lock as `insert` because it updates recency; the
-/// critical section is a hash lookup, a B-tree update and a copy.
+/// critical section is a hash lookup, a counter store and a copy.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
@@ -49,7 +51,11 @@ impl Hasher for DigestHasher {
 #[derive(Debug, Default)]
 struct Inner {
     map: HashMap<CacheKey, Slot, BuildHasherDefault<DigestHasher>>,
-    /// Last-use tick -> key; the first entry is the least recently used.
+    /// Queue tick -> key, one entry per key, in order of the tick under
+    /// which each key was last queued. Recency is lazy: a use only bumps
+    /// the slot's `tick` (no B-tree update on the hit path); eviction pops
+    /// the front and re-queues an entry used since it was queued, so the
+    /// entry evicted is always the least recently used.
     recency: BTreeMap<u64, CacheKey>,
     tick: u64,
     bytes: u64,
@@ -58,7 +64,10 @@ struct Inner {
 #[derive(Debug)]
 struct Slot {
     value: Box<[u8]>,
+    /// Last use.
     tick: u64,
+    /// The key of this slot's entry in `recency` (`<= tick`).
+    queued: u64,
 }
 
 impl Inner {
@@ -67,20 +76,31 @@ impl Inner {
         self.tick
     }
 
-    /// Marks `key` (present) as just used.
-    fn touch(&mut self, key: &CacheKey) {
-        let tick = self.next_tick();
-        if let Some(slot) = self.map.get_mut(key) {
-            self.recency.remove(&slot.tick);
-            slot.tick = tick;
-            self.recency.insert(tick, *key);
+    /// Evicts the least recently used entry; false if there is none.
+    fn evict_one(&mut self) -> bool {
+        while let Some((queued, victim)) = self.recency.pop_first() {
+            let Some(slot) = self.map.get_mut(&victim) else {
+                continue;
+            };
+            if slot.tick != queued {
+                // Used since it was queued: queue it again at its last use.
+                slot.queued = slot.tick;
+                let tick = slot.tick;
+                self.recency.insert(tick, victim);
+                continue;
+            }
+            if let Some(slot) = self.map.remove(&victim) {
+                self.bytes -= slot.value.len() as u64;
+            }
+            return true;
         }
+        false
     }
 
     fn remove(&mut self, key: &CacheKey) -> bool {
         match self.map.remove(key) {
             Some(slot) => {
-                self.recency.remove(&slot.tick);
+                self.recency.remove(&slot.queued);
                 self.bytes -= slot.value.len() as u64;
                 true
             }
@@ -130,7 +150,11 @@ impl MemoryStore {
 
     /// Keys from least to most recently used.
     pub fn keys_lru_order(&self) -> Vec<CacheKey> {
-        self.lock().recency.values().copied().collect()
+        let inner = self.lock();
+        let mut keys: Vec<(u64, CacheKey)> =
+            inner.map.iter().map(|(k, slot)| (slot.tick, *k)).collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k).collect()
     }
 
     /// Removes every entry.
@@ -159,8 +183,10 @@ impl MemoryStore {
 impl CacheKvStore for MemoryStore {
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
         let mut inner = self.lock();
-        let value = inner.map.get(key)?.value.to_vec();
-        inner.touch(key);
+        let tick = inner.next_tick();
+        let slot = inner.map.get_mut(key)?;
+        slot.tick = tick;
+        let value = slot.value.to_vec();
         drop(inner);
         self.stats.record_read(value.len() as u64);
         Some(Cow::Owned(value))
@@ -177,11 +203,8 @@ impl CacheKvStore for MemoryStore {
         let mut evicted = 0;
         if let Some(budget) = self.budget {
             while inner.bytes + len > budget {
-                let Some((_, victim)) = inner.recency.pop_first() else {
+                if !inner.evict_one() {
                     break;
-                };
-                if let Some(slot) = inner.map.remove(&victim) {
-                    inner.bytes -= slot.value.len() as u64;
                 }
                 evicted += 1;
             }
@@ -193,6 +216,7 @@ impl CacheKvStore for MemoryStore {
             Slot {
                 value: value.into(),
                 tick,
+                queued: tick,
             },
         );
         inner.bytes += len;
@@ -343,5 +367,54 @@ mod tests {
         assert_eq!(s.rejected(), 0);
         assert_eq!(s.store_errors, 0);
         assert!(s.hits > 0 && s.evictions > 0, "{s}");
+    }
+
+    /// The lazy recency queue evicts exactly what a plain LRU list does,
+    /// under random gets, inserts, replacements and removals.
+    #[test]
+    fn lazy_lru_matches_a_reference_model() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let budget = 1000u64;
+        let store = MemoryStore::with_budget(budget);
+        // Most recent last: (key byte, value length).
+        let mut model: Vec<(u8, u64)> = Vec::new();
+        for _ in 0..20_000 {
+            let k = next(40) as u8;
+            let key = CacheKey([k; 32]);
+            match next(10) {
+                0..=4 => {
+                    let got = store.get(&key).map(|v| v.len() as u64);
+                    let pos = model.iter().position(|(mk, _)| *mk == k);
+                    assert_eq!(got, pos.map(|p| model[p].1));
+                    if let Some(p) = pos {
+                        let e = model.remove(p);
+                        model.push(e);
+                    }
+                }
+                5..=8 => {
+                    let len = 1 + next(200);
+                    assert!(store.insert(&key, &vec![k; len as usize]));
+                    model.retain(|(mk, _)| *mk != k);
+                    while model.iter().map(|(_, l)| l).sum::<u64>() + len > budget {
+                        model.remove(0);
+                    }
+                    model.push((k, len));
+                }
+                _ => {
+                    let had = model.iter().any(|(mk, _)| *mk == k);
+                    assert_eq!(store.remove(&key), had);
+                    model.retain(|(mk, _)| *mk != k);
+                }
+            }
+            let order: Vec<CacheKey> = model.iter().map(|(k, _)| CacheKey([*k; 32])).collect();
+            assert_eq!(store.keys_lru_order(), order);
+            assert_eq!(store.bytes(), model.iter().map(|(_, l)| l).sum::<u64>());
+        }
     }
 }
