@@ -315,6 +315,8 @@ pub struct CacheBench {
     pub edited: Option<String>,
     pub edit_hits: usize,
     pub edit_misses: usize,
+    /// Time of the whole edit1 pass (a warm rebuild with one change).
+    pub edit_time: Duration,
     pub errors: usize,
     /// Median time per function of computing the cache key alone.
     pub per_key: Duration,
@@ -496,6 +498,7 @@ pub fn bench(
     let r = run_pass(&edited, &store_e, None);
     b.edit_hits = r.hits;
     b.edit_misses = r.misses;
+    b.edit_time = r.time;
     b
 }
 
@@ -551,7 +554,8 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
     ));
     match &b.edited {
         Some(name) => s.push_str(&format!(
-            "one instruction changed in one function ({name}): hits {} misses {} (expected misses: 1)\n",
+            "one instruction changed in one function ({name}): {} total; hits {} misses {} (expected misses: 1)\n",
+            fmt_dur(b.edit_time),
             b.edit_hits,
             b.edit_misses
         )),
