@@ -209,10 +209,11 @@ fn division_without_traps() {
         for op in ["udiv", "sdiv", "urem", "srem"] {
             let text = format!(
                 "function %f(i64, i64) -> i64 {{\nblock0(v0: i64, v1: i64):\n    v2 = ireduce.{ty} v0\n    v3 = ireduce.{ty} v1\n    v4 = {op} v2, v3\n    v5 = sextend.i64 v4\n    return v5\n}}\n"
-            )
+            );
+            let text = if ty != "i64" { text } else { text
             .replace("ireduce.i64 v0", "bor v0, v0")
             .replace("ireduce.i64 v1", "bor v1, v1")
-            .replace("sextend.i64 v4", "bor v4, v4");
+            .replace("sextend.i64 v4", "bor v4, v4") };
             let jit = Jit::new(&text);
             let g = jit_fn!(jit, fn(i64, i64) -> i64);
             for (a, b) in pairs() {

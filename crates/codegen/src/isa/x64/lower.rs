@@ -234,7 +234,12 @@ impl LowerBackend for X64LowerBackend<'_> {
         let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
         let mut stack_loads = Vec::new();
         if self.info.sig.has_ret_area() {
-            let r = ctx.alloc_tmp(RegClass::Int);
+            // A `return` lowered before (the walk is backward) may have
+            // created the register already.
+            let r = match state.ret_area_ptr {
+                Some(r) => r,
+                None => ctx.alloc_tmp(RegClass::Int),
+            };
             args.push((Writable::from_reg(r), abi::ret_area_reg()));
             state.ret_area_ptr = Some(r);
         }
@@ -534,7 +539,14 @@ impl Ctx<'_, '_, '_> {
             match self.info.sig.returns.get(i) {
                 Some(ArgLoc::Reg(p)) => rets.push((r, *p)),
                 Some(ArgLoc::Stack(off)) => {
-                    let base = self.state.ret_area_ptr?;
+                    let base = match self.state.ret_area_ptr {
+                        Some(r) => r,
+                        None => {
+                            let r = self.tmp();
+                            self.state.ret_area_ptr = Some(r);
+                            r
+                        }
+                    };
                     self.l.emit(store_inst(
                         f.dfg.value_type(v),
                         r,
