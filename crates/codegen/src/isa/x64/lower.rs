@@ -361,6 +361,17 @@ impl Ctx<'_, '_, '_> {
             ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
         }
     }
+    /// `r`, or a copy of it if it is already among `taken`: one vreg must
+    /// not be constrained to two fixed registers by one instruction.
+    fn unique(&mut self, r: Reg, mut taken: impl Iterator<Item = Reg>) -> Reg {
+        if !taken.any(|t| t == r) {
+            return r;
+        }
+        let c = self.l.alloc_tmp(r.class());
+        self.l.emit(MInst::gen_move(Writable::from_reg(c), r));
+        c
+    }
+
     fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
         self.l.emit(MInst::MovRR {
             size: OperandSize::Size64,
@@ -465,7 +476,10 @@ impl Ctx<'_, '_, '_> {
                 }
             }
             match locs.params.get(i)? {
-                ArgLoc::Reg(p) => uses.push((r, *p)),
+                ArgLoc::Reg(p) => {
+                    let r = self.unique(r, uses.iter().map(|u| u.0));
+                    uses.push((r, *p))
+                }
                 ArgLoc::Stack(off) => {
                     let addr = Amode::imm_reg(*off as i32, regs::rsp());
                     self.l.emit(store_inst(ty, r, addr));
@@ -537,7 +551,10 @@ impl Ctx<'_, '_, '_> {
         for (i, &v) in vals.iter().enumerate() {
             let r = self.l.put_in_reg(v);
             match self.info.sig.returns.get(i) {
-                Some(ArgLoc::Reg(p)) => rets.push((r, *p)),
+                Some(ArgLoc::Reg(p)) => {
+                    let r = self.unique(r, rets.iter().map(|u| u.0));
+                    rets.push((r, *p))
+                }
                 Some(ArgLoc::Stack(off)) => {
                     let base = match self.state.ret_area_ptr {
                         Some(r) => r,
