@@ -162,3 +162,144 @@ fn wasm_corpus_compile_or_clean_error() {
     assert!(t.panics.is_empty(), "panics: {:#?}", t.panics);
     assert!(t.errors.is_empty(), "errors: {:#?}", t.errors);
 }
+
+/// Two integer registers returned by a System V function (rax, rdx).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Pair(u64, u64);
+
+fn int_bits(v: &kiln_ir::DataValue) -> Option<(u64, u32)> {
+    use kiln_ir::DataValue as D;
+    Some(match *v {
+        D::I8(x) => (x as u8 as u64, 8),
+        D::I16(x) => (x as u16 as u64, 16),
+        D::I32(x) => (x as u32 as u64, 32),
+        D::I64(x) => (x as u64, 64),
+        _ => return None,
+    })
+}
+
+fn sext(v: u64, bits: u32) -> u64 {
+    (((v << (64 - bits)) as i64) >> (64 - bits)) as u64
+}
+
+/// Runs the `; run:` lines of the runtests whose function compiled to a
+/// leaf (no relocations) with at most six integer arguments and at most two
+/// integer results, natively, and compares with the expected values.
+#[test]
+fn runtests_execute_integer_leaf_functions() {
+    use kiln_module::memory::ExecutableMemory;
+    use kiln_reader::{Comparison, RunCommand};
+    let files = clif_files(&shared().join("runtests"));
+    if files.is_empty() {
+        return;
+    }
+    let isa = isa(true);
+    let (mut run, mut passed, mut failed) = (0usize, 0usize, Vec::new());
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(parsed) = kiln_reader::parse_test(&text, &path.to_string_lossy()) else {
+            continue;
+        };
+        // Only `test run` files meant for x86-64 (or any target).
+        let is_run = parsed.commands.iter().any(|c| c.kind == "run");
+        let x64 = parsed.targets.is_empty() || parsed.targets.iter().any(|t| t.isa == "x86_64");
+        if !is_run || !x64 {
+            continue;
+        }
+        // Compile every function first (directives may name any of them).
+        let mut compiled = BTreeMap::new();
+        for pf in &parsed.functions {
+            let Some(name) = pf.testcase_name() else {
+                continue;
+            };
+            let sig = &pf.func.stencil.signature;
+            let int = |t: kiln_ir::Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
+            if sig.params.len() > 6
+                || sig.returns.len() > 2
+                || !sig.params.iter().all(|p| int(p.value_type))
+                || !sig.returns.iter().all(|p| int(p.value_type))
+            {
+                continue;
+            }
+            if let Ok(code) = isa.compile_stencil(&pf.func.stencil) {
+                if code.relocs.is_empty() {
+                    let mut mem = ExecutableMemory::new(code.code.len().max(1)).expect("mmap");
+                    mem.bytes_mut().expect("writable")[..code.code.len()]
+                        .copy_from_slice(&code.code);
+                    mem.seal().expect("seal");
+                    let rets: Vec<u32> = sig.returns.iter().map(|r| r.value_type.bits()).collect();
+                    compiled.insert(name.to_string(), (mem, rets));
+                }
+            }
+        }
+        for pf in &parsed.functions {
+            for d in &pf.run_directives {
+                let (func, args, cmp, expected) = match &d.command {
+                    RunCommand::Run {
+                        func,
+                        args,
+                        comparison,
+                        expected,
+                    } => (func, args, *comparison, Some(expected)),
+                    RunCommand::RunTruthy { func, args } => (func, args, Comparison::Equal, None),
+                    RunCommand::Print { .. } => continue,
+                };
+                let Some((mem, rets)) = compiled.get(func.trim_start_matches('%')) else {
+                    continue;
+                };
+                let Some(a): Option<Vec<(u64, u32)>> = args.iter().map(int_bits).collect() else {
+                    continue;
+                };
+                let mut regs = [0u64; 6];
+                for (k, (v, bits)) in a.iter().enumerate() {
+                    regs[k] = sext(*v, *bits);
+                }
+                // SAFETY: the memory holds a complete leaf function compiled
+                // for this host whose System V signature takes at most six
+                // integer arguments (extra register arguments are ignored)
+                // and returns at most two integers in rax/rdx.
+                let f = unsafe {
+                    std::mem::transmute::<
+                        *const u8,
+                        extern "sysv64" fn(u64, u64, u64, u64, u64, u64) -> Pair,
+                    >(mem.base())
+                };
+                if std::env::var_os("KILN_TRACE_RUN").is_some() {
+                    eprintln!("RUN {}:{} {}", path.display(), d.line, d.text);
+                }
+                let Pair(r0, r1) = f(regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]);
+                let mask = |v: u64, bits: u32| if bits == 64 { v } else { v & ((1u64 << bits) - 1) };
+                let got: Vec<u64> = rets
+                    .iter()
+                    .zip([r0, r1])
+                    .map(|(&bits, v)| mask(v, bits))
+                    .collect();
+                let ok = match expected {
+                    Some(exp) => {
+                        let Some(e): Option<Vec<(u64, u32)>> = exp.iter().map(int_bits).collect()
+                        else {
+                            continue;
+                        };
+                        let e: Vec<u64> = e.iter().map(|(v, b)| mask(*v, *b)).collect();
+                        (e == got) == (cmp == Comparison::Equal)
+                    }
+                    None => got.first().is_some_and(|v| *v != 0),
+                };
+                run += 1;
+                if ok {
+                    passed += 1;
+                } else {
+                    failed.push(format!("{}:{}: {} -> {:x?}", path.display(), d.line, d.text, got));
+                }
+            }
+        }
+    }
+    println!("runtests executed natively: {run} directives, {passed} passed, {} failed", failed.len());
+    for f in failed.iter().take(40) {
+        println!("  FAIL {f}");
+    }
+    assert!(failed.is_empty(), "{} run directives failed", failed.len());
+}

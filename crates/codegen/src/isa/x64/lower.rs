@@ -729,6 +729,13 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn put_in_reg(&mut self, v: Value) -> Reg {
         self.l.put_in_reg(v)
     }
+    fn addr_reg(&mut self, v: Value) -> Reg {
+        let ty = self.l.value_type(v);
+        if ty != Type::I64 {
+            self.unsupported_err(format!("{ty} addresses"));
+        }
+        self.l.put_in_reg(v)
+    }
     fn output_reg(&mut self, r: Reg) -> InstOutput {
         InstOutput::one(r)
     }
