@@ -19,8 +19,10 @@ fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 fn main() {
-    let mut flags = Flags::default();
-    flags.preserve_frame_pointers = true;
+    let flags = Flags {
+        preserve_frame_pointers: true,
+        ..Flags::default()
+    };
     let isa = isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("isa");
     for dir in std::env::args().skip(1) {
         let mut paths = Vec::new();

@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn isa(checker: bool) -> Box<dyn TargetIsa> {
-    let mut flags = Flags::default();
-    flags.regalloc_checker = checker;
-    flags.preserve_frame_pointers = true;
+    let flags = Flags {
+        regalloc_checker: checker,
+        preserve_frame_pointers: true,
+        ..Flags::default()
+    };
     isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("x64 backend")
 }
 
@@ -271,7 +273,13 @@ fn runtests_execute_integer_leaf_functions() {
                     eprintln!("RUN {}:{} {}", path.display(), d.line, d.text);
                 }
                 let Pair(r0, r1) = f(regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]);
-                let mask = |v: u64, bits: u32| if bits == 64 { v } else { v & ((1u64 << bits) - 1) };
+                let mask = |v: u64, bits: u32| {
+                    if bits == 64 {
+                        v
+                    } else {
+                        v & ((1u64 << bits) - 1)
+                    }
+                };
                 let got: Vec<u64> = rets
                     .iter()
                     .zip([r0, r1])
@@ -292,12 +300,21 @@ fn runtests_execute_integer_leaf_functions() {
                 if ok {
                     passed += 1;
                 } else {
-                    failed.push(format!("{}:{}: {} -> {:x?}", path.display(), d.line, d.text, got));
+                    failed.push(format!(
+                        "{}:{}: {} -> {:x?}",
+                        path.display(),
+                        d.line,
+                        d.text,
+                        got
+                    ));
                 }
             }
         }
     }
-    println!("runtests executed natively: {run} directives, {passed} passed, {} failed", failed.len());
+    println!(
+        "runtests executed natively: {run} directives, {passed} passed, {} failed",
+        failed.len()
+    );
     for f in failed.iter().take(40) {
         println!("  FAIL {f}");
     }

@@ -45,9 +45,11 @@ fn precise_output() {
         .filter(|p| p.extension().is_some_and(|x| x == "clif"))
         .collect();
     files.sort();
-    let mut flags = Flags::default();
-    flags.regalloc_checker = true;
-    flags.preserve_frame_pointers = true;
+    let flags = Flags {
+        regalloc_checker: true,
+        preserve_frame_pointers: true,
+        ..Flags::default()
+    };
     let isa = isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("isa");
     let bless = kiln_filetests::bless_requested();
     let mut failures = Vec::new();
