@@ -37,6 +37,10 @@ fn format_fields(f: InstructionFormat) -> Option<(&'static str, &'static [&'stat
         UnaryGlobalValue => ("UnaryGlobalValue", &["gv"]),
         Trap => ("Trap", &["code"]),
         CondTrap => ("CondTrap", &["arg", "code"]),
+        FloatCompare => ("FloatCompare", &["fcc", "a", "b"]),
+        LoadNoOffset => ("LoadNoOffset", &["flags", "arg"]),
+        UnaryIeee32 => ("UnaryIeee32", &["bits32"]),
+        UnaryIeee64 => ("UnaryIeee64", &["bits64"]),
         _ => return None,
     })
 }
@@ -54,6 +58,9 @@ fn field_type(name: &str) -> &'static str {
         "flags" => "MemFlags",
         "gv" => "GlobalValue",
         "code" => "TrapCode",
+        "fcc" => "FloatCC",
+        "bits32" => "u32",
+        "bits64" => "u64",
         _ => unreachable!("unknown field {name}"),
     }
 }

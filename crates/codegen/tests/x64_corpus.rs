@@ -181,6 +181,43 @@ fn int_bits(v: &kiln_ir::DataValue) -> Option<(u64, u32)> {
     })
 }
 
+/// A scalar argument or result as (bits, width, is_float).
+fn scalar_bits(v: &kiln_ir::DataValue) -> Option<(u64, u32, bool)> {
+    use kiln_ir::DataValue as D;
+    match *v {
+        D::F32(x) => Some((x.0 as u64, 32, true)),
+        D::F64(x) => Some((x.0, 64, true)),
+        _ => int_bits(v).map(|(b, w)| (b, w, false)),
+    }
+}
+
+fn is_nan(bits: u64, width: u32) -> bool {
+    if width == 32 {
+        f32::from_bits(bits as u32).is_nan()
+    } else {
+        f64::from_bits(bits).is_nan()
+    }
+}
+
+type AnyFn = extern "sysv64" fn(
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+) -> Pair;
+type FloatFn =
+    extern "sysv64" fn(u64, u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64) -> f64;
+
 fn sext(v: u64, bits: u32) -> u64 {
     (((v << (64 - bits)) as i64) >> (64 - bits)) as u64
 }
@@ -219,11 +256,12 @@ fn runtests_execute_integer_leaf_functions() {
             };
             let sig = &pf.func.stencil.signature;
             let int = |t: kiln_ir::Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
-            if sig.params.len() > 6
-                || sig.returns.len() > 2
-                || !sig.params.iter().all(|p| int(p.value_type))
-                || !sig.returns.iter().all(|p| int(p.value_type))
-            {
+            let fl = |t: kiln_ir::Type| t == kiln_ir::Type::F32 || t == kiln_ir::Type::F64;
+            let n_int = sig.params.iter().filter(|p| int(p.value_type)).count();
+            let n_fl = sig.params.iter().filter(|p| fl(p.value_type)).count();
+            let rets_int = sig.returns.len() <= 2 && sig.returns.iter().all(|p| int(p.value_type));
+            let ret_fl = sig.returns.len() == 1 && fl(sig.returns[0].value_type);
+            if n_int > 6 || n_fl > 8 || n_int + n_fl != sig.params.len() || !(rets_int || ret_fl) {
                 continue;
             }
             if let Ok(code) = isa.compile_stencil(&pf.func.stencil) {
@@ -232,7 +270,11 @@ fn runtests_execute_integer_leaf_functions() {
                     mem.bytes_mut().expect("writable")[..code.code.len()]
                         .copy_from_slice(&code.code);
                     mem.seal().expect("seal");
-                    let rets: Vec<u32> = sig.returns.iter().map(|r| r.value_type.bits()).collect();
+                    let rets: Vec<(u32, bool)> = sig
+                        .returns
+                        .iter()
+                        .map(|r| (r.value_type.bits(), r.value_type.is_float()))
+                        .collect();
                     compiled.insert(name.to_string(), (mem, rets));
                 }
             }
@@ -252,27 +294,24 @@ fn runtests_execute_integer_leaf_functions() {
                 let Some((mem, rets)) = compiled.get(func.trim_start_matches('%')) else {
                     continue;
                 };
-                let Some(a): Option<Vec<(u64, u32)>> = args.iter().map(int_bits).collect() else {
+                let Some(a): Option<Vec<(u64, u32, bool)>> = args.iter().map(scalar_bits).collect()
+                else {
                     continue;
                 };
-                let mut regs = [0u64; 6];
-                for (k, (v, bits)) in a.iter().enumerate() {
-                    regs[k] = sext(*v, *bits);
+                let (mut iregs, mut fregs) = ([0u64; 6], [0f64; 8]);
+                let (mut ni, mut nf) = (0, 0);
+                for (v, bits, float) in &a {
+                    if *float {
+                        fregs[nf] = f64::from_bits(*v);
+                        nf += 1;
+                    } else {
+                        iregs[ni] = sext(*v, *bits);
+                        ni += 1;
+                    }
                 }
-                // SAFETY: the memory holds a complete leaf function compiled
-                // for this host whose System V signature takes at most six
-                // integer arguments (extra register arguments are ignored)
-                // and returns at most two integers in rax/rdx.
-                let f = unsafe {
-                    std::mem::transmute::<
-                        *const u8,
-                        extern "sysv64" fn(u64, u64, u64, u64, u64, u64) -> Pair,
-                    >(mem.base())
-                };
                 if std::env::var_os("KILN_TRACE_RUN").is_some() {
                     eprintln!("RUN {}:{} {}", path.display(), d.line, d.text);
                 }
-                let Pair(r0, r1) = f(regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]);
                 let mask = |v: u64, bits: u32| {
                     if bits == 64 {
                         v
@@ -280,19 +319,44 @@ fn runtests_execute_integer_leaf_functions() {
                         v & ((1u64 << bits) - 1)
                     }
                 };
-                let got: Vec<u64> = rets
-                    .iter()
-                    .zip([r0, r1])
-                    .map(|(&bits, v)| mask(v, bits))
-                    .collect();
+                let (i, f) = (iregs, fregs);
+                let got: Vec<u64> = if rets.first().is_some_and(|r| r.1) {
+                    // SAFETY: the memory holds a complete leaf function
+                    // compiled for this host; its System V signature takes
+                    // at most six integer and eight float arguments (extra
+                    // register arguments are ignored) and returns one float
+                    // in xmm0.
+                    let func = unsafe { std::mem::transmute::<*const u8, FloatFn>(mem.base()) };
+                    let r = func(
+                        i[0], i[1], i[2], i[3], i[4], i[5], f[0], f[1], f[2], f[3], f[4], f[5],
+                        f[6], f[7],
+                    );
+                    vec![mask(r.to_bits(), rets[0].0)]
+                } else {
+                    // SAFETY: as above, returning at most two integers in
+                    // rax/rdx.
+                    let func = unsafe { std::mem::transmute::<*const u8, AnyFn>(mem.base()) };
+                    let Pair(r0, r1) = func(
+                        i[0], i[1], i[2], i[3], i[4], i[5], f[0], f[1], f[2], f[3], f[4], f[5],
+                        f[6], f[7],
+                    );
+                    rets.iter()
+                        .zip([r0, r1])
+                        .map(|(&(bits, _), v)| mask(v, bits))
+                        .collect()
+                };
                 let ok = match expected {
                     Some(exp) => {
-                        let Some(e): Option<Vec<(u64, u32)>> = exp.iter().map(int_bits).collect()
+                        let Some(e): Option<Vec<(u64, u32, bool)>> =
+                            exp.iter().map(scalar_bits).collect()
                         else {
                             continue;
                         };
-                        let e: Vec<u64> = e.iter().map(|(v, b)| mask(*v, *b)).collect();
-                        (e == got) == (cmp == Comparison::Equal)
+                        let same = e.len() == got.len()
+                            && e.iter().zip(&got).all(|(&(v, b, fl), &g)| {
+                                mask(v, b) == g || (fl && is_nan(v, b) && is_nan(g, b))
+                            });
+                        same == (cmp == Comparison::Equal)
                     }
                     None => got.first().is_some_and(|v| *v != 0),
                 };

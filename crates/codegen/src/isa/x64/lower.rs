@@ -13,8 +13,8 @@ use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{
-    ExternalName, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData, IntCC,
-    MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
+    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData,
+    IntCC, MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
@@ -24,13 +24,16 @@ use smallvec::SmallVec;
 pub(crate) mod generated {
     pub use super::InstData;
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
+    pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, ShiftKind};
     pub use crate::machinst::lower::InstOutput;
     pub use crate::machinst::reg::Reg;
     pub use kiln_ir::{
-        FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef, StackSlot, TrapCode,
-        Type, Value,
+        FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef, StackSlot,
+        TrapCode, Type, Value,
     };
+    pub const F32: Type = Type::F32;
+    pub const F64: Type = Type::F64;
     pub type Unit = ();
     pub const I32: Type = Type::I32;
     pub const I64: Type = Type::I64;
@@ -132,6 +135,25 @@ pub enum InstData {
         opcode: Opcode,
         arg: Value,
         code: TrapCode,
+    },
+    FloatCompare {
+        opcode: Opcode,
+        fcc: FloatCC,
+        a: Value,
+        b: Value,
+    },
+    LoadNoOffset {
+        opcode: Opcode,
+        flags: MemFlags,
+        arg: Value,
+    },
+    UnaryIeee32 {
+        opcode: Opcode,
+        bits32: u32,
+    },
+    UnaryIeee64 {
+        opcode: Opcode,
+        bits64: u64,
     },
     Other {
         opcode: Opcode,
@@ -241,6 +263,25 @@ impl InstData {
                 opcode,
                 arg: r(arg),
                 code,
+            },
+            D::FloatCompare { opcode, cond, args } => InstData::FloatCompare {
+                opcode,
+                fcc: cond,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::LoadNoOffset { opcode, flags, arg } => InstData::LoadNoOffset {
+                opcode,
+                flags,
+                arg: r(arg),
+            },
+            D::UnaryIeee32 { opcode, imm } => InstData::UnaryIeee32 {
+                opcode,
+                bits32: imm.0,
+            },
+            D::UnaryIeee64 { opcode, imm } => InstData::UnaryIeee64 {
+                opcode,
+                bits64: imm.0,
             },
             ref other => InstData::Other {
                 opcode: other.opcode(),
@@ -456,6 +497,22 @@ impl Ctx<'_, '_, '_> {
         let c = self.l.alloc_tmp(r.class());
         self.l.emit(MInst::gen_move(Writable::from_reg(c), r));
         c
+    }
+
+    /// Moves the low 32/64 bits of a GPR into a fresh XMM register.
+    fn gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::GprToXmm {
+            op: GprToXmmOp::Mov,
+            src_size: if ty.bits() == 64 {
+                OperandSize::Size64
+            } else {
+                OperandSize::Size32
+            },
+            src: RegMem::Reg(g),
+            dst: Writable::from_reg(d),
+        });
+        d
     }
 
     fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
@@ -1079,8 +1136,13 @@ impl generated::Context for Ctx<'_, '_, '_> {
         d
     }
     fn x64_load(&mut self, ty: Type, addr: Amode) -> Reg {
-        let (d, dw) = self.w();
-        self.l.emit(load_inst(ty, addr, dw));
+        let class = if ty.is_float() {
+            RegClass::Float
+        } else {
+            RegClass::Int
+        };
+        let d = self.l.alloc_tmp(class);
+        self.l.emit(load_inst(ty, addr, Writable::from_reg(d)));
         d
     }
     fn x64_store(&mut self, size: OperandSize, src: Reg, addr: Amode) {
@@ -1124,6 +1186,224 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let n = self.x64_neg(size, a);
         // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
         self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
+    }
+    fn ty_f32_64(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::F32 || *ty == Type::F64).then_some(*ty)
+    }
+    fn u64_from_u32(&mut self, x: u32) -> u64 {
+        x as u64
+    }
+    fn x64_minmax(&mut self, ty: Type, cc: CC, a: Reg, b: Reg) -> Reg {
+        let size = self.size_of(ty);
+        self.x64_cmp(size, a, RegMemImm::Reg(b));
+        let size = self.alu_size(ty);
+        self.x64_cmove(size, cc, RegMem::Reg(a), b)
+    }
+    fn x64_clz(&mut self, ty: Type, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let (a, size) = if bits < 32 {
+            (self.extend(ty, 32, false, a), OperandSize::Size32)
+        } else {
+            (a, self.size_of(ty))
+        };
+        let wbits = if bits < 32 { 32 } else { bits };
+        // bsr gives the index of the highest set bit (ZF for zero input).
+        let (m, mw) = self.w();
+        self.l.emit(MInst::MovImm {
+            size: OperandSize::Size64,
+            imm: u64::MAX,
+            dst: mw,
+        });
+        let (t, tw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op: BitOp::Bsr,
+            src: RegMem::Reg(a),
+            dst: tw,
+        });
+        let t = self.x64_cmove(size, CC::Z, RegMem::Reg(m), t);
+        // clz = (wbits - 1) - index, minus the extension for i8/i16.
+        let n = self.x64_neg(size, t);
+        let k = wbits as i32 - 1 - (wbits - bits) as i32;
+        self.x64_alu(size, AluOp::Add, n, RegMemImm::Imm(k))
+    }
+    fn x64_ctz(&mut self, ty: Type, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let size = if bits < 32 {
+            OperandSize::Size32
+        } else {
+            self.size_of(ty)
+        };
+        let (m, mw) = self.w();
+        self.l.emit(MInst::MovImm {
+            size: OperandSize::Size32,
+            imm: bits as u64,
+            dst: mw,
+        });
+        // For i8/i16 a zero input must give `bits`: set bit `bits` first.
+        let a = if bits < 32 {
+            self.x64_alu(size, AluOp::Or, a, RegMemImm::Imm(1 << bits))
+        } else {
+            a
+        };
+        let (t, tw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op: BitOp::Bsf,
+            src: RegMem::Reg(a),
+            dst: tw,
+        });
+        self.x64_cmove(size, CC::Z, RegMem::Reg(m), t)
+    }
+    fn sse_op(&mut self, op: Opcode, ty: Type) -> SseOp {
+        let d = ty == Type::F64;
+        match (op, d) {
+            (Opcode::Fadd, false) => SseOp::Addss,
+            (Opcode::Fadd, true) => SseOp::Addsd,
+            (Opcode::Fsub, false) => SseOp::Subss,
+            (Opcode::Fsub, true) => SseOp::Subsd,
+            (Opcode::Fmul, false) => SseOp::Mulss,
+            (Opcode::Fmul, true) => SseOp::Mulsd,
+            (Opcode::Fdiv, false) => SseOp::Divss,
+            (Opcode::Fdiv, true) => SseOp::Divsd,
+            (Opcode::Sqrt, false) => SseOp::Sqrtss,
+            (Opcode::Sqrt, true) => SseOp::Sqrtsd,
+            _ => {
+                self.unsupported_err(format!("sse op {op:?}.{ty}"));
+                SseOp::Addsd
+            }
+        }
+    }
+    fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRmR {
+            op,
+            src1: a,
+            src2: b,
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fconst(&mut self, ty: Type, bits: u64) -> Reg {
+        let g = self.x64_mov_imm(Type::I64, bits);
+        self.gpr_to_xmm(ty, g)
+    }
+    fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
+        self.l.emit(store_inst(ty, src, addr));
+    }
+    fn x64_fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Reg {
+        let double = self.l.value_type(a) == Type::F64;
+        let (ra, rb) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
+        use FloatCC as F;
+        // ucomis(x, y) sets CF for x < y or unordered, ZF for x == y or
+        // unordered, PF for unordered.
+        let (x, y, first, second): (Reg, Reg, CC, Option<(CC, AluOp)>) = match cc {
+            F::Ordered => (ra, rb, CC::NP, None),
+            F::Unordered => (ra, rb, CC::P, None),
+            F::Equal => (ra, rb, CC::Z, Some((CC::NP, AluOp::And))),
+            F::NotEqual => (ra, rb, CC::NZ, Some((CC::P, AluOp::Or))),
+            F::OrderedNotEqual => (ra, rb, CC::NZ, Some((CC::NP, AluOp::And))),
+            F::UnorderedOrEqual => (ra, rb, CC::Z, None),
+            F::GreaterThan => (ra, rb, CC::NBE, None),
+            F::GreaterThanOrEqual => (ra, rb, CC::NB, None),
+            F::LessThan => (rb, ra, CC::NBE, None),
+            F::LessThanOrEqual => (rb, ra, CC::NB, None),
+            F::UnorderedOrLessThan => (ra, rb, CC::B, None),
+            F::UnorderedOrLessThanOrEqual => (ra, rb, CC::BE, None),
+            F::UnorderedOrGreaterThan => (rb, ra, CC::B, None),
+            F::UnorderedOrGreaterThanOrEqual => (rb, ra, CC::BE, None),
+        };
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(y),
+        });
+        let r1 = self.x64_setcc_zx(first);
+        match second {
+            None => r1,
+            Some((cc2, op)) => {
+                let r2 = self.x64_setcc_zx(cc2);
+                self.x64_alu(OperandSize::Size32, op, r1, RegMemImm::Reg(r2))
+            }
+        }
+    }
+    fn x64_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
+        // mask = c != 0 ? all ones : 0, moved to an XMM register; then
+        // (x & mask) | (y & !mask).
+        let size = self.size_of(cty);
+        self.x64_test(size, c, RegMemImm::Reg(c));
+        let b = self.x64_setcc_zx(CC::NZ);
+        let m = self.x64_neg(OperandSize::Size64, b);
+        let xm = self.gpr_to_xmm(Type::F64, m);
+        let t1 = self.x64_xmm_rmr(SseOp::Andpd, xm, RegMem::Reg(x));
+        let t2 = self.x64_xmm_rmr(SseOp::Andnpd, xm, RegMem::Reg(y));
+        self.x64_xmm_rmr(SseOp::Orpd, t1, RegMem::Reg(t2))
+    }
+    fn x64_fneg_abs(&mut self, ty: Type, neg: bool, x: Reg) -> Reg {
+        let sign = if ty == Type::F64 {
+            1u64 << 63
+        } else {
+            1u64 << 31
+        };
+        let bits = if neg {
+            sign
+        } else {
+            !sign
+                & if ty == Type::F64 {
+                    u64::MAX
+                } else {
+                    0xffff_ffff
+                }
+        };
+        let c = self.x64_fconst(ty, bits);
+        let op = if neg { SseOp::Xorpd } else { SseOp::Andpd };
+        self.x64_xmm_rmr(op, x, RegMem::Reg(c))
+    }
+    fn x64_bitcast(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        let fl = |t: Type| t == Type::F32 || t == Type::F64;
+        let int = |t: Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
+        match (fl(from), fl(to)) {
+            (false, true) if int(from) && from.bits() == to.bits() => self.gpr_to_xmm(to, x),
+            (true, false) if int(to) && from.bits() == to.bits() => {
+                let (d, dw) = self.w();
+                let dst_size = self.size_of(to);
+                self.l.emit(MInst::XmmToGpr {
+                    op: XmmToGprOp::Mov,
+                    dst_size,
+                    src: RegMem::Reg(x),
+                    dst: dw,
+                });
+                d
+            }
+            _ if from == to && (int(from) || fl(from)) => x,
+            _ => {
+                self.unsupported_err(format!("bitcast.{to} from {from}"));
+                x
+            }
+        }
+    }
+    fn x64_sint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        let src_size = self.size_of(from);
+        self.l.emit(MInst::GprToXmm {
+            op: if to == Type::F64 {
+                GprToXmmOp::Cvtsi2sd
+            } else {
+                GprToXmmOp::Cvtsi2ss
+            },
+            src_size,
+            src: RegMem::Reg(x),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fpromote_demote(&mut self, to: Type, x: Reg) -> Reg {
+        let op = if to == Type::F64 {
+            SseOp::Cvtss2sd
+        } else {
+            SseOp::Cvtsd2ss
+        };
+        self.x64_xmm_rmr(op, x, RegMem::Reg(x))
     }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
