@@ -509,7 +509,10 @@ block0(v0: i64, v1: i64):
         let v3 = callee([v2, a, b, v2, a, b, v2, a]);
         let (v4, v5, v6) = (v3, v3.wrapping_add(1), v3.wrapping_add(2));
         let v8 = v3.wrapping_add(4);
-        let v12 = (v4.wrapping_add(v8)).wrapping_mul(a).wrapping_add(b).wrapping_add(v2);
+        let v12 = (v4.wrapping_add(v8))
+            .wrapping_mul(a)
+            .wrapping_add(b)
+            .wrapping_add(v2);
         let want = callee([v12, a, b, v2, v3, v4, v5, v6]);
         assert_eq!(caller(a, b), want, "{a} {b}");
     }

@@ -1405,6 +1405,132 @@ impl generated::Context for Ctx<'_, '_, '_> {
         };
         self.x64_xmm_rmr(op, x, RegMem::Reg(x))
     }
+    fn x64_float_to_int_sat(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
+        let double = from == Type::F64;
+        let fconst = |v: f64| {
+            if double {
+                v.to_bits()
+            } else {
+                (v as f32).to_bits() as u64
+            }
+        };
+        let cvt = if double {
+            XmmToGprOp::Cvttsd2si
+        } else {
+            XmmToGprOp::Cvttss2si
+        };
+        let bits = to.bits();
+        // The truncating conversion at 64 bits is exact for |x| < 2^63.
+        let (t, tw) = self.w();
+        self.l.emit(MInst::XmmToGpr {
+            op: cvt,
+            dst_size: OperandSize::Size64,
+            src: RegMem::Reg(x),
+            dst: tw,
+        });
+        let mut t = t;
+        if !signed && bits == 64 {
+            // x >= 2^63: convert x - 2^63 and set the top bit.
+            let c = self.x64_fconst(from, fconst(9223372036854775808.0));
+            let sub = if double { SseOp::Subsd } else { SseOp::Subss };
+            let y = self.x64_xmm_rmr(sub, x, RegMem::Reg(c));
+            let (u, uw) = self.w();
+            self.l.emit(MInst::XmmToGpr {
+                op: cvt,
+                dst_size: OperandSize::Size64,
+                src: RegMem::Reg(y),
+                dst: uw,
+            });
+            let top = self.x64_mov_imm(Type::I64, 1 << 63);
+            let u = self.x64_alu(OperandSize::Size64, AluOp::Xor, u, RegMemImm::Reg(top));
+            self.l.emit(MInst::XmmCmp {
+                double,
+                src1: x,
+                src2: RegMem::Reg(c),
+            });
+            t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(u), t);
+        }
+        // Upper saturation: x >= 2^(n-1) (signed) or 2^n (unsigned).
+        let limit = if signed {
+            2f64.powi(bits as i32 - 1)
+        } else {
+            2f64.powi(bits as i32)
+        };
+        let max = if signed {
+            (1u64 << (bits - 1)) - 1
+        } else if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let c = self.x64_fconst(from, fconst(limit));
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(c),
+        });
+        let m = self.x64_mov_imm(Type::I64, max);
+        t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(m), t);
+        let zero = self.x64_mov_imm(Type::I64, 0);
+        if signed {
+            // Lower saturation: x < -2^(n-1) gives MIN (i64: the
+            // conversion's own result; i32: clamp).
+            if bits == 32 {
+                let lo = self.x64_fconst(from, fconst(-2147483648.0));
+                self.l.emit(MInst::XmmCmp {
+                    double,
+                    src1: lo,
+                    src2: RegMem::Reg(x),
+                });
+                let mn = self.x64_mov_imm(Type::I64, (i32::MIN as i64) as u64);
+                // lo > x (ordered): CF=0, ZF=0.
+                t = self.x64_cmove(OperandSize::Size64, CC::NBE, RegMem::Reg(mn), t);
+            }
+        } else {
+            // Negative (or NaN) gives 0: ucomis(x, 0) sets CF.
+            let z = self.x64_fconst(from, 0);
+            self.l.emit(MInst::XmmCmp {
+                double,
+                src1: x,
+                src2: RegMem::Reg(z),
+            });
+            t = self.x64_cmove(OperandSize::Size64, CC::B, RegMem::Reg(zero), t);
+        }
+        // NaN gives 0.
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(x),
+        });
+        self.x64_cmove(OperandSize::Size64, CC::P, RegMem::Reg(zero), t)
+    }
+    fn x64_uint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        if from.bits() < 64 {
+            let z = self.extend(from, 64, false, x);
+            return self.x64_sint_to_float(Type::I64, to, z);
+        }
+        // Non-negative: direct. Otherwise halve (keeping the low bit for
+        // rounding), convert, double.
+        let a = self.x64_sint_to_float(Type::I64, to, x);
+        let h = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 1);
+        let one = self.x64_alu(OperandSize::Size64, AluOp::And, x, RegMemImm::Imm(1));
+        let h = self.x64_alu(OperandSize::Size64, AluOp::Or, h, RegMemImm::Reg(one));
+        let b = self.x64_sint_to_float(Type::I64, to, h);
+        let add = if to == Type::F64 {
+            SseOp::Addsd
+        } else {
+            SseOp::Addss
+        };
+        let b2 = self.x64_xmm_rmr(add, b, RegMem::Reg(b));
+        let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
+        self.x64_fselect(Type::I64, neg, b2, a)
+    }
+    fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
+        let size = self.size_of(from);
+        self.x64_test(size, x, RegMemImm::Reg(x));
+        let b = self.x64_setcc_zx(CC::NZ);
+        self.x64_neg(OperandSize::Size64, b)
+    }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
     }
