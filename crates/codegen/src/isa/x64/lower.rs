@@ -367,25 +367,26 @@ impl LowerBackend for X64LowerBackend<'_> {
             state.ret_area_ptr = Some(r);
         }
         for (i, &p) in params.iter().enumerate() {
-            let Some(reg) = ctx.value_regs(p).first() else {
-                return Err(CodegenError::Unsupported {
-                    what: format!("parameters of type {}", f.dfg.value_type(p)),
-                });
+            let regs = ctx.value_regs(p);
+            let Some(parts) = self.info.sig.params.get(i) else {
+                return Err(CodegenError::InvalidVCode(
+                    "entry block parameters do not match the signature".into(),
+                ));
             };
-            match self.info.sig.params.get(i) {
-                Some(ArgLoc::Reg(preg)) => args.push((Writable::from_reg(reg), *preg)),
-                Some(ArgLoc::Stack(off)) => {
-                    let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
-                    stack_loads.push(load_inst(
-                        f.dfg.value_type(p),
-                        addr,
-                        Writable::from_reg(reg),
-                    ));
-                }
-                None => {
-                    return Err(CodegenError::InvalidVCode(
-                        "entry block parameters do not match the signature".into(),
-                    ))
+            let ty = f.dfg.value_type(p);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in parts.iter().enumerate() {
+                let Some(reg) = regs.regs.get(k).copied().flatten() else {
+                    return Err(CodegenError::Unsupported {
+                        what: format!("parameters of type {ty}"),
+                    });
+                };
+                match loc {
+                    ArgLoc::Reg(preg) => args.push((Writable::from_reg(reg), *preg)),
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
+                        stack_loads.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
                 }
             }
         }
@@ -609,39 +610,50 @@ impl Ctx<'_, '_, '_> {
         }
         for (i, &a) in args.iter().enumerate() {
             let ty = f.dfg.value_type(a);
-            let mut r = self.l.put_in_reg(a);
             let param = sig.params.get(i)?;
+            let mut regs: SmallVec<[Reg; 2]> =
+                self.l.put_value_in_regs(a).regs.iter().flatten().copied().collect();
             if ty.is_int() && ty.bits() < 32 {
+                let r = regs.first().copied()?;
                 match param.extension {
-                    kiln_ir::ArgumentExtension::Uext => r = self.extend(ty, 32, false, r),
-                    kiln_ir::ArgumentExtension::Sext => r = self.extend(ty, 32, true, r),
+                    kiln_ir::ArgumentExtension::Uext => regs[0] = self.extend(ty, 32, false, r),
+                    kiln_ir::ArgumentExtension::Sext => regs[0] = self.extend(ty, 32, true, r),
                     kiln_ir::ArgumentExtension::None => {}
                 }
             }
-            match locs.params.get(i)? {
-                ArgLoc::Reg(p) => {
-                    let r = self.unique(r, uses.iter().map(|u| u.0));
-                    uses.push((r, *p))
-                }
-                ArgLoc::Stack(off) => {
-                    let addr = Amode::imm_reg(*off as i32, regs::rsp());
-                    self.l.emit(store_inst(ty, r, addr));
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let parts = locs.params.get(i)?;
+            if parts.len() != regs.len() {
+                return None;
+            }
+            for (r, loc) in regs.into_iter().zip(parts.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, uses.iter().map(|u| u.0));
+                        uses.push((r, *p))
+                    }
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(*off as i32, regs::rsp());
+                        self.l.emit(store_inst(part_ty, r, addr));
+                    }
                 }
             }
         }
         let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
         let mut after = Vec::new();
         for (i, &res) in results.iter().enumerate() {
-            let reg = self.l.value_regs(res).first()?;
-            match locs.returns.get(i)? {
-                ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
-                ArgLoc::Stack(off) => {
-                    let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
-                    after.push(load_inst(
-                        f.dfg.value_type(res),
-                        addr,
-                        Writable::from_reg(reg),
-                    ));
+            let regs = self.l.value_regs(res);
+            let ty = f.dfg.value_type(res);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in locs.returns.get(i)?.iter().enumerate() {
+                let reg = regs.regs.get(k).copied().flatten()?;
+                match loc {
+                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
+                    ArgLoc::Stack(off) => {
+                        let addr =
+                            Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                        after.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
                 }
             }
         }
@@ -695,32 +707,35 @@ impl Ctx<'_, '_, '_> {
         let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
         let mut rets: SmallVec<[(Reg, PReg); 2]> = SmallVec::new();
         for (i, &v) in vals.iter().enumerate() {
-            let r = self.l.put_in_reg(v);
-            match self.info.sig.returns.get(i) {
-                Some(ArgLoc::Reg(p)) => {
-                    let r = self.unique(r, rets.iter().map(|u| u.0));
-                    rets.push((r, *p))
-                }
-                Some(ArgLoc::Stack(off)) => {
-                    let base = match self.state.ret_area_ptr {
-                        Some(r) => r,
-                        None => {
-                            let r = self.tmp();
-                            self.state.ret_area_ptr = Some(r);
-                            r
-                        }
-                    };
-                    self.l.emit(store_inst(
-                        f.dfg.value_type(v),
-                        r,
-                        Amode::imm_reg(*off as i32, base),
-                    ));
-                }
-                None => {
-                    self.l.set_error(CodegenError::InvalidVCode(
-                        "return values do not match the signature".into(),
-                    ));
-                    return Some(InstOutput::none());
+            let ty = f.dfg.value_type(v);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let regs: SmallVec<[Reg; 2]> =
+                self.l.put_value_in_regs(v).regs.iter().flatten().copied().collect();
+            let Some(parts) = self.info.sig.returns.get(i).filter(|p| p.len() == regs.len())
+            else {
+                self.l.set_error(CodegenError::InvalidVCode(
+                    "return values do not match the signature".into(),
+                ));
+                return Some(InstOutput::none());
+            };
+            for (r, loc) in regs.into_iter().zip(parts.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, rets.iter().map(|u| u.0));
+                        rets.push((r, *p))
+                    }
+                    ArgLoc::Stack(off) => {
+                        let base = match self.state.ret_area_ptr {
+                            Some(r) => r,
+                            None => {
+                                let r = self.tmp();
+                                self.state.ret_area_ptr = Some(r);
+                                r
+                            }
+                        };
+                        self.l
+                            .emit(store_inst(part_ty, r, Amode::imm_reg(*off as i32, base)));
+                    }
                 }
             }
         }
