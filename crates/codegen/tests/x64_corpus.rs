@@ -181,14 +181,24 @@ fn int_bits(v: &kiln_ir::DataValue) -> Option<(u64, u32)> {
     })
 }
 
-/// A scalar argument or result as (bits, width, is_float).
-fn scalar_bits(v: &kiln_ir::DataValue) -> Option<(u64, u32, bool)> {
+/// A scalar argument or result as register parts (bits, width, is_float):
+/// two 64-bit parts for i128.
+fn scalar_parts(v: &kiln_ir::DataValue) -> Option<Vec<(u64, u32, bool)>> {
     use kiln_ir::DataValue as D;
     match *v {
-        D::F32(x) => Some((x.0 as u64, 32, true)),
-        D::F64(x) => Some((x.0, 64, true)),
-        _ => int_bits(v).map(|(b, w)| (b, w, false)),
+        D::F32(x) => Some(vec![(x.0 as u64, 32, true)]),
+        D::F64(x) => Some(vec![(x.0, 64, true)]),
+        D::I128(x) => Some(vec![(x as u64, 64, false), ((x >> 64) as u64, 64, false)]),
+        _ => int_bits(v).map(|(b, w)| vec![(b, w, false)]),
     }
+}
+
+fn all_parts(vs: &[kiln_ir::DataValue]) -> Option<Vec<(u64, u32, bool)>> {
+    let mut out = Vec::new();
+    for v in vs {
+        out.extend(scalar_parts(v)?);
+    }
+    Some(out)
 }
 
 fn is_nan(bits: u64, width: u32) -> bool {
@@ -255,13 +265,20 @@ fn runtests_execute_integer_leaf_functions() {
                 continue;
             };
             let sig = &pf.func.stencil.signature;
-            let int = |t: kiln_ir::Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
+            // Register parts of each class (i128: two integer parts).
+            let int = |t: kiln_ir::Type| match t {
+                kiln_ir::Type::I128 => 2,
+                t if t.is_int() && t.is_scalar() && t.bits() <= 64 => 1,
+                _ => 0,
+            };
             let fl = |t: kiln_ir::Type| t == kiln_ir::Type::F32 || t == kiln_ir::Type::F64;
-            let n_int = sig.params.iter().filter(|p| int(p.value_type)).count();
+            let n_int: usize = sig.params.iter().map(|p| int(p.value_type)).sum();
             let n_fl = sig.params.iter().filter(|p| fl(p.value_type)).count();
-            let rets_int = sig.returns.len() <= 2 && sig.returns.iter().all(|p| int(p.value_type));
+            let n_params = sig.params.iter().filter(|p| int(p.value_type) > 0).count() + n_fl;
+            let ret_parts: usize = sig.returns.iter().map(|p| int(p.value_type)).sum();
+            let rets_int = ret_parts <= 2 && sig.returns.iter().all(|p| int(p.value_type) > 0);
             let ret_fl = sig.returns.len() == 1 && fl(sig.returns[0].value_type);
-            if n_int > 6 || n_fl > 8 || n_int + n_fl != sig.params.len() || !(rets_int || ret_fl) {
+            if n_int > 6 || n_fl > 8 || n_params != sig.params.len() || !(rets_int || ret_fl) {
                 continue;
             }
             if let Ok(code) = isa.compile_stencil(&pf.func.stencil) {
@@ -273,7 +290,17 @@ fn runtests_execute_integer_leaf_functions() {
                     let rets: Vec<(u32, bool)> = sig
                         .returns
                         .iter()
-                        .map(|r| (r.value_type.bits(), r.value_type.is_float()))
+                        .flat_map(|r| {
+                            let part = (r.value_type.bits().min(64), r.value_type.is_float());
+                            std::iter::repeat_n(
+                                part,
+                                if r.value_type == kiln_ir::Type::I128 {
+                                    2
+                                } else {
+                                    1
+                                },
+                            )
+                        })
                         .collect();
                     compiled.insert(name.to_string(), (mem, rets));
                 }
@@ -294,8 +321,7 @@ fn runtests_execute_integer_leaf_functions() {
                 let Some((mem, rets)) = compiled.get(func.trim_start_matches('%')) else {
                     continue;
                 };
-                let Some(a): Option<Vec<(u64, u32, bool)>> = args.iter().map(scalar_bits).collect()
-                else {
+                let Some(a) = all_parts(args) else {
                     continue;
                 };
                 let (mut iregs, mut fregs) = ([0u64; 6], [0f64; 8]);
@@ -347,9 +373,7 @@ fn runtests_execute_integer_leaf_functions() {
                 };
                 let ok = match expected {
                     Some(exp) => {
-                        let Some(e): Option<Vec<(u64, u32, bool)>> =
-                            exp.iter().map(scalar_bits).collect()
-                        else {
+                        let Some(e) = all_parts(exp) else {
                             continue;
                         };
                         let same = e.len() == got.len()

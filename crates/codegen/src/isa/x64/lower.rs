@@ -611,8 +611,14 @@ impl Ctx<'_, '_, '_> {
         for (i, &a) in args.iter().enumerate() {
             let ty = f.dfg.value_type(a);
             let param = sig.params.get(i)?;
-            let mut regs: SmallVec<[Reg; 2]> =
-                self.l.put_value_in_regs(a).regs.iter().flatten().copied().collect();
+            let mut regs: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(a)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
             if ty.is_int() && ty.bits() < 32 {
                 let r = regs.first().copied()?;
                 match param.extension {
@@ -650,8 +656,7 @@ impl Ctx<'_, '_, '_> {
                 match loc {
                     ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
                     ArgLoc::Stack(off) => {
-                        let addr =
-                            Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                        let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
                         after.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
                     }
                 }
@@ -709,9 +714,20 @@ impl Ctx<'_, '_, '_> {
         for (i, &v) in vals.iter().enumerate() {
             let ty = f.dfg.value_type(v);
             let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            let regs: SmallVec<[Reg; 2]> =
-                self.l.put_value_in_regs(v).regs.iter().flatten().copied().collect();
-            let Some(parts) = self.info.sig.returns.get(i).filter(|p| p.len() == regs.len())
+            let regs: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(v)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let Some(parts) = self
+                .info
+                .sig
+                .returns
+                .get(i)
+                .filter(|p| p.len() == regs.len())
             else {
                 self.l.set_error(CodegenError::InvalidVCode(
                     "return values do not match the signature".into(),
@@ -1545,6 +1561,109 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.x64_test(size, x, RegMemImm::Reg(x));
         let b = self.x64_setcc_zx(CC::NZ);
         self.x64_neg(OperandSize::Size64, b)
+    }
+    fn ty_i128(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I128).then_some(*ty)
+    }
+    fn put_in_reg_hi(&mut self, v: Value) -> Reg {
+        match self.l.put_value_in_regs(v).regs[1] {
+            Some(r) => r,
+            None => {
+                let ty = self.l.value_type(v);
+                self.unsupported_err(format!("high half of a {ty} value"));
+                self.tmp()
+            }
+        }
+    }
+    fn output_pair(&mut self, lo: Reg, hi: Reg) -> InstOutput {
+        InstOutput::two(lo, hi)
+    }
+    fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        // The high operation directly follows the low one (carry/borrow);
+        // allocator moves in between do not touch the flags.
+        let lo = self.x64_alu(OperandSize::Size64, lo_op, al, RegMemImm::Reg(bl));
+        let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
+        InstOutput::two(lo, hi)
+    }
+    fn x64_neg128(&mut self, a: Value) -> InstOutput {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let lo = self.x64_neg(OperandSize::Size64, al);
+        // hi = 0 - ah - borrow(neg lo); `mov` keeps the flags.
+        let z = self.x64_mov_imm(Type::I64, 0);
+        let hi = self.x64_alu(OperandSize::Size64, AluOp::Sbb, z, RegMemImm::Reg(ah));
+        InstOutput::two(lo, hi)
+    }
+    fn x64_icmp128(&mut self, cc: IntCC, a: Value, b: Value) -> Reg {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        use IntCC as I;
+        let flag = match cc {
+            I::Equal | I::NotEqual => {
+                let x = self.x64_alu(OperandSize::Size64, AluOp::Xor, al, RegMemImm::Reg(bl));
+                let y = self.x64_alu(OperandSize::Size64, AluOp::Xor, ah, RegMemImm::Reg(bh));
+                self.x64_alu(OperandSize::Size64, AluOp::Or, x, RegMemImm::Reg(y));
+                if cc == I::Equal {
+                    CC::Z
+                } else {
+                    CC::NZ
+                }
+            }
+            _ => {
+                // a < b and a >= b from cmp/sbb; the others by swapping.
+                let (swap, c) = match cc {
+                    I::SignedLessThan => (false, CC::L),
+                    I::SignedGreaterThanOrEqual => (false, CC::NL),
+                    I::SignedGreaterThan => (true, CC::L),
+                    I::SignedLessThanOrEqual => (true, CC::NL),
+                    I::UnsignedLessThan => (false, CC::B),
+                    I::UnsignedGreaterThanOrEqual => (false, CC::NB),
+                    I::UnsignedGreaterThan => (true, CC::B),
+                    _ => (true, CC::NB),
+                };
+                let (xl, xh, yl, yh) = if swap {
+                    (bl, bh, al, ah)
+                } else {
+                    (al, ah, bl, bh)
+                };
+                self.x64_cmp(OperandSize::Size64, xl, RegMemImm::Reg(yl));
+                self.x64_alu(OperandSize::Size64, AluOp::Sbb, xh, RegMemImm::Reg(yh));
+                c
+            }
+        };
+        self.x64_setcc_zx(flag)
+    }
+    fn x64_nonzero128(&mut self, c: Value) -> CC {
+        let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
+        self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
+        CC::NZ
+    }
+    fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
+        match a {
+            Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {
+                simm32: simm32.wrapping_add(off),
+                base,
+                trap,
+            },
+            Amode::ImmRegRegShift {
+                simm32,
+                base,
+                index,
+                shift,
+                trap,
+            } => Amode::ImmRegRegShift {
+                simm32: simm32.wrapping_add(off),
+                base,
+                index,
+                shift,
+                trap,
+            },
+            other => {
+                self.unsupported_err("offset of a special address".to_string());
+                other
+            }
+        }
     }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
