@@ -29,8 +29,8 @@ pub(crate) mod generated {
     pub use crate::machinst::lower::InstOutput;
     pub use crate::machinst::reg::Reg;
     pub use kiln_ir::{
-        FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef, StackSlot,
-        TrapCode, Type, Value,
+        AtomicRmwOp, FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef,
+        StackSlot, TrapCode, Type, Value,
     };
     pub const F32: Type = Type::F32;
     pub const F64: Type = Type::F64;
@@ -150,6 +150,26 @@ pub enum InstData {
     UnaryIeee32 {
         opcode: Opcode,
         bits32: u32,
+    },
+    StoreNoOffset {
+        opcode: Opcode,
+        flags: MemFlags,
+        value: Value,
+        addr: Value,
+    },
+    AtomicRmw {
+        opcode: Opcode,
+        flags: MemFlags,
+        rmw_op: kiln_ir::AtomicRmwOp,
+        addr: Value,
+        value: Value,
+    },
+    AtomicCas {
+        opcode: Opcode,
+        flags: MemFlags,
+        addr: Value,
+        expected: Value,
+        value: Value,
     },
     UnaryIeee64 {
         opcode: Opcode,
@@ -274,6 +294,39 @@ impl InstData {
                 opcode,
                 flags,
                 arg: r(arg),
+            },
+            D::StoreNoOffset {
+                opcode,
+                flags,
+                args,
+            } => InstData::StoreNoOffset {
+                opcode,
+                flags,
+                value: r(args[0]),
+                addr: r(args[1]),
+            },
+            D::AtomicRmw {
+                opcode,
+                flags,
+                op,
+                args,
+            } => InstData::AtomicRmw {
+                opcode,
+                flags,
+                rmw_op: op,
+                addr: r(args[0]),
+                value: r(args[1]),
+            },
+            D::AtomicCas {
+                opcode,
+                flags,
+                args,
+            } => InstData::AtomicCas {
+                opcode,
+                flags,
+                addr: r(args[0]),
+                expected: r(args[1]),
+                value: r(args[2]),
             },
             D::UnaryIeee32 { opcode, imm } => InstData::UnaryIeee32 {
                 opcode,
@@ -1664,6 +1717,81 @@ impl generated::Context for Ctx<'_, '_, '_> {
                 other
             }
         }
+    }
+    fn x64_atomic_rmw(
+        &mut self,
+        ty: Type,
+        op: kiln_ir::AtomicRmwOp,
+        addr: Amode,
+        operand: Reg,
+    ) -> Reg {
+        use kiln_ir::AtomicRmwOp as A;
+        let size = self.size_of(ty);
+        let (d, dw) = self.w();
+        let lop = match op {
+            A::Xchg => {
+                self.l.emit(MInst::Xchg {
+                    size,
+                    operand,
+                    addr,
+                    dst: dw,
+                });
+                return d;
+            }
+            A::Add => {
+                self.l.emit(MInst::LockXadd {
+                    size,
+                    operand,
+                    addr,
+                    dst_old: dw,
+                });
+                return d;
+            }
+            A::Sub => AtomicLoopOp::Sub,
+            A::And => AtomicLoopOp::And,
+            A::Nand => AtomicLoopOp::Nand,
+            A::Or => AtomicLoopOp::Or,
+            A::Xor => AtomicLoopOp::Xor,
+            A::Umin => AtomicLoopOp::Umin,
+            A::Umax => AtomicLoopOp::Umax,
+            A::Smin => AtomicLoopOp::Smin,
+            A::Smax => AtomicLoopOp::Smax,
+        };
+        let (_, tw) = self.w();
+        self.l.emit(MInst::AtomicRmwSeq {
+            size,
+            op: lop,
+            addr,
+            operand,
+            temp: tw,
+            dst_old: dw,
+        });
+        d
+    }
+    fn x64_atomic_cas(&mut self, ty: Type, addr: Amode, expected: Reg, repl: Reg) -> Reg {
+        let size = self.size_of(ty);
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LockCmpxchg {
+            size,
+            replacement: repl,
+            expected,
+            addr,
+            dst_old: dw,
+        });
+        d
+    }
+    fn x64_atomic_store(&mut self, ty: Type, v: Reg, addr: Amode) {
+        let size = self.size_of(ty);
+        let (_, dw) = self.w();
+        self.l.emit(MInst::Xchg {
+            size,
+            operand: v,
+            addr,
+            dst: dw,
+        });
+    }
+    fn x64_mfence(&mut self) {
+        self.l.emit(MInst::Mfence);
     }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
