@@ -1609,6 +1609,21 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
         self.x64_fselect(Type::I64, neg, b2, a)
     }
+    fn x64_clamp_narrow(&mut self, ty: Type, signed: bool, t: Reg) -> Reg {
+        let bits = ty.bits();
+        if signed {
+            let max = (1i64 << (bits - 1)) - 1;
+            let min = -(1i64 << (bits - 1));
+            let hi = self.x64_mov_imm(Type::I32, max as u64);
+            let t = self.x64_minmax(Type::I32, CC::L, t, hi);
+            let lo = self.x64_mov_imm(Type::I32, (min as i32) as u32 as u64);
+            self.x64_minmax(Type::I32, CC::NLE, t, lo)
+        } else {
+            let max = (1u64 << bits) - 1;
+            let hi = self.x64_mov_imm(Type::I32, max);
+            self.x64_minmax(Type::I32, CC::B, t, hi)
+        }
+    }
     fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
         let size = self.size_of(from);
         self.x64_test(size, x, RegMemImm::Reg(x));
