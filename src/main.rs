@@ -1,6 +1,8 @@
 //! The `kiln` command line. Argument parsing is hand-written and small:
 //! each command gets the arguments after its name.
 
+mod key;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +12,8 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 usage:
   kiln cat FILE...                 parse every function and print it back
   kiln test [--test KIND] PATH...  run filetests in files or folders
+  kiln key FILE...                 print each function's stencil key (x86_64,
+                                   default flags)
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
@@ -31,7 +35,8 @@ fn main() -> ExitCode {
         "cat" => cmd_cat(rest),
         "test" => cmd_test(rest),
         // ----- Commands other layers add (keep this block together) -----
-        "key" | "run" | "compile" | "bench" | "cache" => {
+        "key" => key::cmd_key(rest),
+        "run" | "compile" | "bench" | "cache" => {
             eprintln!("kiln: `{cmd}` is not available yet");
             ExitCode::from(2)
         }

@@ -162,7 +162,12 @@ impl DataFlowGraph {
     /// Makes `alias` another name for `original`.
     pub fn make_value_alias(&mut self, alias: Value, original: Value) {
         self.reserve_value(alias);
-        let ty = self.value_type(self.resolve_aliases(original));
+        // An alias records its type, so one step is enough (O(1) per alias).
+        let ty = if self.values.is_valid(original) {
+            self.value_type(original)
+        } else {
+            Type::INVALID
+        };
         self.values[alias] = ValueData::Alias { ty, original };
     }
 
@@ -222,6 +227,18 @@ impl DataFlowGraph {
 
     pub fn inst_results(&self, inst: Inst) -> &[Value] {
         self.value_lists.get(*self.results.get(inst))
+    }
+
+    /// The results of `inst`; `None` if its result list does not lie in the
+    /// value-list pool. Never panics, even for an out-of-range `inst`.
+    pub fn try_inst_results(&self, inst: Inst) -> Option<&[Value]> {
+        self.value_lists.try_get(*self.results.get(inst))
+    }
+
+    /// The parameters of `block`; `None` if `block` is out of range or its
+    /// list does not lie in the pool. Never panics.
+    pub fn try_block_params(&self, block: Block) -> Option<&[Value]> {
+        self.value_lists.try_get(self.blocks.get(block)?.params)
     }
 
     pub fn first_result(&self, inst: Inst) -> Option<Value> {
