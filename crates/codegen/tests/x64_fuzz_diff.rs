@@ -68,7 +68,12 @@ fn fuzzgen_functions_match_interpreter() {
         seed
     };
     let (mut generated, mut compiled, mut calls, mut fails) = (0, 0, 0, Vec::new());
-    for round in 0..1500 {
+    // `KILN_FUZZ_ROUNDS=N` runs more (or fewer) functions.
+    let rounds: usize = std::env::var("KILN_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    for round in 0..rounds {
         let len = 64 + (rand() % 1500) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
         let Ok(func) = generate(&bytes, &config) else {
@@ -174,7 +179,11 @@ fn fuzzgen_wide_and_float_functions_compile_cleanly() {
         seed
     };
     let (mut ok, mut unsupported, mut errors) = (0, 0, Vec::new());
-    for round in 0..600 {
+    let rounds: usize = std::env::var("KILN_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(600, |n: usize| n / 2);
+    for round in 0..rounds {
         let len = 64 + (rand() % 1500) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
         let Ok(func) = generate(&bytes, &config) else {
