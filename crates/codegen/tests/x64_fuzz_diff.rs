@@ -38,18 +38,7 @@ fn bits_of(v: &DataValue) -> Option<u64> {
 
 #[test]
 fn fuzzgen_functions_match_interpreter() {
-    let unsupported = [
-        Opcode::Cls,
-        Opcode::Popcnt,
-        Opcode::Bitrev,
-        Opcode::Bswap,
-        Opcode::UaddOverflow,
-        Opcode::SaddOverflow,
-        Opcode::UsubOverflow,
-        Opcode::SsubOverflow,
-        Opcode::UmulOverflow,
-        Opcode::SmulOverflow,
-    ];
+    let unsupported = [Opcode::Bitrev];
     let mut config = Config::integer_only();
     config.opcodes.retain(|o| !unsupported.contains(o));
     config.max_callees = 0;

@@ -351,6 +351,8 @@ pub struct X64LowerInfo {
     pub slot_offsets: Vec<u32>,
     /// Size of the stack-slot area (directly below rbp).
     pub slots_size: u32,
+    /// The ISA flags allow `popcnt`.
+    pub has_popcnt: bool,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -376,6 +378,7 @@ impl LowerBackend for X64LowerBackend<'_> {
     fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
+            isa_has_popcnt: self.info.has_popcnt,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -387,6 +390,7 @@ impl LowerBackend for X64LowerBackend<'_> {
     fn lower_branch(&self, ctx: &mut Lower<'_, MInst>, inst: Inst, targets: &[MachLabel]) -> bool {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
+            isa_has_popcnt: self.info.has_popcnt,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -511,6 +515,8 @@ fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
 /// The rules' context for one instruction.
 struct Ctx<'a, 'l, 'f> {
     l: &'a mut Lower<'f, MInst>,
+    /// The target has the `popcnt` instruction.
+    isa_has_popcnt: bool,
     info: &'a X64LowerInfo,
     state: &'a mut X64LowerState,
     targets: &'l [MachLabel],
@@ -1623,6 +1629,122 @@ impl generated::Context for Ctx<'_, '_, '_> {
             let hi = self.x64_mov_imm(Type::I32, max);
             self.x64_minmax(Type::I32, CC::B, t, hi)
         }
+    }
+    fn x64_bswap(&mut self, ty: Type, x: Reg) -> Reg {
+        let size = self.size_of(ty);
+        if size == OperandSize::Size8 {
+            return x;
+        }
+        let (d, dw) = self.w();
+        self.mov_to(dw, x);
+        let (e, ew) = self.w();
+        self.l.emit(MInst::Bswap {
+            size,
+            src: d,
+            dst: ew,
+        });
+        e
+    }
+    fn x64_popcnt(&mut self, ty: Type, x: Reg) -> Reg {
+        let bits = ty.bits();
+        let s64 = OperandSize::Size64;
+        let x = if bits < 64 {
+            self.extend(ty, 64, false, x)
+        } else {
+            x
+        };
+        if self.isa_has_popcnt {
+            let (d, dw) = self.w();
+            self.l.emit(MInst::BitCount {
+                size: s64,
+                op: BitOp::Popcnt,
+                src: RegMem::Reg(x),
+                dst: dw,
+            });
+            return d;
+        }
+        // SWAR: pairs, nibbles, bytes, then a multiply sums the bytes.
+        let m1 = self.x64_mov_imm(Type::I64, 0x5555_5555_5555_5555);
+        let m2 = self.x64_mov_imm(Type::I64, 0x3333_3333_3333_3333);
+        let m4 = self.x64_mov_imm(Type::I64, 0x0f0f_0f0f_0f0f_0f0f);
+        let h1 = self.x64_mov_imm(Type::I64, 0x0101_0101_0101_0101);
+        let t = self.x64_shift_imm(s64, ShiftKind::Shr, x, 1);
+        let t = self.x64_alu(s64, AluOp::And, t, RegMemImm::Reg(m1));
+        let x = self.x64_alu(s64, AluOp::Sub, x, RegMemImm::Reg(t));
+        let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m2));
+        let b = self.x64_shift_imm(s64, ShiftKind::Shr, x, 2);
+        let b = self.x64_alu(s64, AluOp::And, b, RegMemImm::Reg(m2));
+        let x = self.x64_alu(s64, AluOp::Add, a, RegMemImm::Reg(b));
+        let c = self.x64_shift_imm(s64, ShiftKind::Shr, x, 4);
+        let x = self.x64_alu(s64, AluOp::Add, x, RegMemImm::Reg(c));
+        let x = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m4));
+        let x = self.x64_imul(s64, x, RegMem::Reg(h1));
+        self.x64_shift_imm(s64, ShiftKind::Shr, x, 56)
+    }
+    fn x64_cls(&mut self, ty: Type, x: Reg) -> Reg {
+        // cls(x) = clz(x ^ (x >> (bits - 1))) - 1, on the sign-extended
+        // value so the xor clears everything above the type's width.
+        let bits = ty.bits();
+        let (size, wide) = if bits == 64 {
+            (OperandSize::Size64, x)
+        } else {
+            (OperandSize::Size32, self.extend(ty, 32, true, x))
+        };
+        let top = if bits == 64 { 63 } else { 31 };
+        let s = self.x64_shift_imm(size, ShiftKind::Sar, wide, top);
+        let y = self.x64_alu(size, AluOp::Xor, wide, RegMemImm::Reg(s));
+        let c = self.x64_clz(ty, y);
+        self.x64_alu(size, AluOp::Sub, c, RegMemImm::Imm(1))
+    }
+    fn x64_overflow(&mut self, ty: Type, op: Opcode, a: Reg, b: Reg) -> InstOutput {
+        let bits = ty.bits();
+        let signed = matches!(
+            op,
+            Opcode::SaddOverflow | Opcode::SsubOverflow | Opcode::SmulOverflow
+        );
+        let alu = match op {
+            Opcode::UaddOverflow | Opcode::SaddOverflow => Some(AluOp::Add),
+            Opcode::UsubOverflow | Opcode::SsubOverflow => Some(AluOp::Sub),
+            _ => None,
+        };
+        if bits >= 32 {
+            let size = self.size_of(ty);
+            let (r, cc) = match (alu, signed) {
+                (Some(op), s) => {
+                    let r = self.x64_alu(size, op, a, RegMemImm::Reg(b));
+                    (r, if s { CC::O } else { CC::B })
+                }
+                (None, true) => (self.x64_imul(size, a, RegMem::Reg(b)), CC::O),
+                (None, false) => {
+                    let (lo, low) = self.w();
+                    let (_, hiw) = self.w();
+                    self.l.emit(MInst::MulWide {
+                        size,
+                        signed: false,
+                        src1: a,
+                        src2: RegMem::Reg(b),
+                        dst_lo: low,
+                        dst_hi: hiw,
+                    });
+                    (lo, CC::O)
+                }
+            };
+            let f = self.x64_setcc_zx(cc);
+            return InstOutput::two(r, f);
+        }
+        // i8/i16: compute exactly at 32 bits, then check that the result
+        // fits the width (re-extending it must not change it).
+        let a = self.extend(ty, 32, signed, a);
+        let b = self.extend(ty, 32, signed, b);
+        let s32 = OperandSize::Size32;
+        let r = match alu {
+            Some(op) => self.x64_alu(s32, op, a, RegMemImm::Reg(b)),
+            None => self.x64_imul(s32, a, RegMem::Reg(b)),
+        };
+        let e = self.extend(ty, 32, signed, r);
+        self.x64_cmp(s32, e, RegMemImm::Reg(r));
+        let f = self.x64_setcc_zx(CC::NZ);
+        InstOutput::two(r, f)
     }
     fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
         let size = self.size_of(from);

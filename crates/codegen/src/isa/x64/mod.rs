@@ -209,6 +209,7 @@ impl X64Backend {
             sig,
             slot_offsets,
             slots_size,
+            has_popcnt: self.isa_flags.has("has_popcnt"),
         };
         let backend = lower::X64LowerBackend {
             info: &info,
