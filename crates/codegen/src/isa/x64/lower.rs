@@ -460,6 +460,11 @@ impl LowerBackend for X64LowerBackend<'_> {
 /// A load of a whole value of type `ty` (integer or float) into `dst`.
 fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
     match ty.bits() {
+        128 if ty.is_vector() => MInst::XmmMovRM {
+            op: XmmMovOp::Movdqu,
+            src: RegMem::Mem(addr),
+            dst,
+        },
         _ if ty == Type::F32 => MInst::XmmMovRM {
             op: XmmMovOp::Movss,
             src: RegMem::Mem(addr),
@@ -491,7 +496,13 @@ fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
 
 /// A store of a whole value of type `ty` from `src`.
 fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
-    if ty == Type::F32 {
+    if ty.is_vector() && ty.bits() == 128 {
+        MInst::XmmStore {
+            op: XmmMovOp::Movdqu,
+            src,
+            dst: addr,
+        }
+    } else if ty == Type::F32 {
         MInst::XmmStore {
             op: XmmMovOp::Movss,
             src,
@@ -1226,7 +1237,7 @@ impl generated::Context for Ctx<'_, '_, '_> {
         d
     }
     fn x64_load(&mut self, ty: Type, addr: Amode) -> Reg {
-        let class = if ty.is_float() {
+        let class = if ty.is_float() || ty.is_vector() {
             RegClass::Float
         } else {
             RegClass::Int
@@ -1276,6 +1287,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let n = self.x64_neg(size, a);
         // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
         self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
+    }
+    fn ty_vec128(&mut self, ty: &Type) -> Option<Type> {
+        (ty.is_vector() && ty.bits() == 128).then_some(*ty)
     }
     fn ty_f32_64(&mut self, ty: &Type) -> Option<Type> {
         (*ty == Type::F32 || *ty == Type::F64).then_some(*ty)
