@@ -38,9 +38,21 @@ fn bits_of(v: &DataValue) -> Option<u64> {
 
 #[test]
 fn fuzzgen_functions_match_interpreter() {
-    let unsupported = [Opcode::Bitrev];
     let mut config = Config::integer_only();
-    config.opcodes.retain(|o| !unsupported.contains(o));
+    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    differential(config, 0x2545_f491_4f6c_dd1d, 1500, true);
+}
+
+/// With i128 variables too (functions using i128 operations the backend
+/// does not lower are skipped as unsupported).
+#[test]
+fn fuzzgen_i128_functions_match_interpreter() {
+    let mut config = Config::integer_only().with_i128();
+    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    differential(config, 0x0dd1_5eed_1234_5678, 1500, false);
+}
+
+fn differential(mut config: Config, seed: u64, default_rounds: usize, all_compile: bool) {
     config.max_callees = 0;
     config.max_returns = 2;
     let flags = Flags {
@@ -49,7 +61,7 @@ fn fuzzgen_functions_match_interpreter() {
     };
     let isa: Box<dyn TargetIsa> =
         isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("isa");
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut seed = seed;
     let mut rand = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -61,7 +73,7 @@ fn fuzzgen_functions_match_interpreter() {
     let rounds: usize = std::env::var("KILN_FUZZ_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1500);
+        .unwrap_or(default_rounds);
     for round in 0..rounds {
         let len = 64 + (rand() % 1500) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
@@ -71,7 +83,12 @@ fn fuzzgen_functions_match_interpreter() {
         generated += 1;
         let code = match isa.compile_stencil(&func.stencil) {
             Ok(c) => c,
-            Err(CodegenError::Unsupported { .. }) => continue,
+            Err(CodegenError::Unsupported { what }) => {
+                if all_compile {
+                    fails.push(format!("round {round}: unsupported {what}"));
+                }
+                continue;
+            }
             Err(e) => {
                 fails.push(format!("round {round}: compile error {e}\n{func}"));
                 continue;

@@ -1791,6 +1791,74 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
         InstOutput::two(lo, hi)
     }
+    fn x64_mul128(&mut self, a: Value, b: Value) -> InstOutput {
+        let s64 = OperandSize::Size64;
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        self.l.emit(MInst::MulWide {
+            size: s64,
+            signed: false,
+            src1: al,
+            src2: RegMem::Reg(bl),
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        let t1 = self.x64_imul(s64, al, RegMem::Reg(bh));
+        let t2 = self.x64_imul(s64, ah, RegMem::Reg(bl));
+        let h = self.x64_alu(s64, AluOp::Add, hi, RegMemImm::Reg(t1));
+        let h = self.x64_alu(s64, AluOp::Add, h, RegMemImm::Reg(t2));
+        InstOutput::two(lo, h)
+    }
+    fn x64_shift128(&mut self, kind: ShiftKind, x: Value, amt: Value) -> InstOutput {
+        let s64 = OperandSize::Size64;
+        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
+        let n = self.put_in_reg(amt);
+        // n63 = n & 63; the bits crossing halves shift by 64 - n63 (none
+        // when n63 == 0); bit 6 of n selects the swapped halves.
+        let n63 = self.x64_alu(s64, AluOp::And, n, RegMemImm::Imm(63));
+        let c64 = self.x64_mov_imm(Type::I64, 64);
+        let back = self.x64_alu(s64, AluOp::Sub, c64, RegMemImm::Reg(n63));
+        let zero = self.x64_mov_imm(Type::I64, 0);
+        let (near, far) = if kind == ShiftKind::Shl {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        // `near` moves towards `far`: its crossing bits.
+        let cross_kind = if kind == ShiftKind::Shl {
+            ShiftKind::Shr
+        } else {
+            ShiftKind::Shl
+        };
+        let carry = self.x64_shift_cl(s64, cross_kind, near, back);
+        self.x64_test(s64, n63, RegMemImm::Reg(n63));
+        let carry = self.x64_cmove(s64, CC::Z, RegMem::Reg(zero), carry);
+        // Both halves shifted by n (the hardware masks to 63).
+        let near_s = self.x64_shift_cl(s64, kind, near, n);
+        let far_kind = if kind == ShiftKind::Sar {
+            ShiftKind::Shr
+        } else {
+            kind
+        };
+        let far_s = self.x64_shift_cl(s64, far_kind, far, n);
+        let far_a = self.x64_alu(s64, AluOp::Or, far_s, RegMemImm::Reg(carry));
+        // The value shifted into `near`'s place when n >= 64.
+        let fill = if kind == ShiftKind::Sar {
+            self.x64_shift_imm(s64, ShiftKind::Sar, hi, 63)
+        } else {
+            zero
+        };
+        self.x64_test(s64, n, RegMemImm::Imm(64));
+        let far_r = self.x64_cmove(s64, CC::NZ, RegMem::Reg(near_s), far_a);
+        let near_r = self.x64_cmove(s64, CC::NZ, RegMem::Reg(fill), near_s);
+        if kind == ShiftKind::Shl {
+            InstOutput::two(near_r, far_r)
+        } else {
+            InstOutput::two(far_r, near_r)
+        }
+    }
     fn x64_neg128(&mut self, a: Value) -> InstOutput {
         let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
         let lo = self.x64_neg(OperandSize::Size64, al);
