@@ -3,5 +3,6 @@
 //!
 //! This facade re-exports the layers; the `kiln` binary is the CLI.
 
+pub use kiln_filetests as filetests;
 pub use kiln_ir as ir;
 pub use kiln_reader as reader;

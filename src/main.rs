@@ -1,4 +1,126 @@
-fn main() {
-    eprintln!("kiln: no commands yet");
-    std::process::exit(2);
+//! The `kiln` command line. Argument parsing is hand-written and small:
+//! each command gets the arguments after its name.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+kiln: a caching code generator for Cranelift IR (CLIF)
+
+usage:
+  kiln cat FILE...                 parse every function and print it back
+  kiln test [--test KIND] PATH...  run filetests in files or folders
+  kiln help                        show this help
+
+`kiln test` prints PASS/FAIL/SKIP per file and ends with
+`N passed, N failed, N skipped`; it exits with status 1 if anything failed.
+Supported test kinds: cat, verifier (others are skipped with their reason).
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match cmd.as_str() {
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        "cat" => cmd_cat(rest),
+        "test" => cmd_test(rest),
+        // ----- Commands other layers add (keep this block together) -----
+        "key" | "run" | "compile" | "bench" | "cache" => {
+            eprintln!("kiln: `{cmd}` is not available yet");
+            ExitCode::from(2)
+        }
+        // -----------------------------------------------------------------
+        _ => {
+            eprintln!("kiln: unknown command `{cmd}`\n");
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `kiln cat FILE...`: prints every function; a parse error is printed
+/// with its location and makes the exit status 1.
+fn cmd_cat(args: &[String]) -> ExitCode {
+    if args.is_empty() {
+        eprintln!("kiln cat: expected at least one FILE");
+        return ExitCode::from(2);
+    }
+    let mut ok = true;
+    let mut first = true;
+    for path in args {
+        let text = match std::fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                eprintln!("kiln cat: {path}: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        match kiln::reader::parse_test(&text, path) {
+            Ok(file) => {
+                for f in &file.functions {
+                    if !first {
+                        println!();
+                    }
+                    first = false;
+                    print!("{}", f.func);
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `kiln test [--test KIND] PATH...`.
+fn cmd_test(args: &[String]) -> ExitCode {
+    let mut only: Option<String> = None;
+    let mut paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--test" {
+            match it.next() {
+                Some(k) => only = Some(k.clone()),
+                None => {
+                    eprintln!("kiln test: --test needs a KIND");
+                    return ExitCode::from(2);
+                }
+            }
+        } else if let Some(k) = a.strip_prefix("--test=") {
+            only = Some(k.to_string());
+        } else if a.starts_with("--") {
+            eprintln!("kiln test: unknown option `{a}`");
+            return ExitCode::from(2);
+        } else {
+            paths.push(PathBuf::from(a));
+        }
+    }
+    if paths.is_empty() {
+        eprintln!("kiln test: expected at least one PATH");
+        return ExitCode::from(2);
+    }
+    let runner = kiln::filetests::Runner::with_builtin();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match runner.run_paths(&paths, only.as_deref(), &mut out) {
+        Ok(sum) if sum.failed == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("kiln test: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

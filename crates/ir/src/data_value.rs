@@ -95,3 +95,33 @@ impl DataValue {
         })
     }
 }
+
+impl std::fmt::Display for DataValue {
+    /// CLIF literal syntax: integers in decimal, floats in Cranelift's hex
+    /// float form, vectors as `0x` and their bytes from last to first.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataValue::I8(x) => write!(f, "{x}"),
+            DataValue::I16(x) => write!(f, "{x}"),
+            DataValue::I32(x) => write!(f, "{x}"),
+            DataValue::I64(x) => write!(f, "{x}"),
+            DataValue::I128(x) => write!(f, "{x}"),
+            DataValue::F16(x) => write!(f, "{x}"),
+            DataValue::F32(x) => write!(f, "{x}"),
+            DataValue::F64(x) => write!(f, "{x}"),
+            DataValue::F128(x) => write!(f, "{x}"),
+            DataValue::V128(b) => write_vector(f, b),
+            DataValue::V64(b) => write_vector(f, b),
+            DataValue::V32(b) => write_vector(f, b),
+            DataValue::V16(b) => write_vector(f, b),
+        }
+    }
+}
+
+fn write_vector(f: &mut std::fmt::Formatter<'_>, bytes: &[u8]) -> std::fmt::Result {
+    f.write_str("0x")?;
+    for b in bytes.iter().rev() {
+        write!(f, "{b:02x}")?;
+    }
+    Ok(())
+}

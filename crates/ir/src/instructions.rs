@@ -370,8 +370,8 @@ define_opcodes! {
     Sload8 "sload8" Load ctrl(WIDE_INT) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
     Uload16 "uload16" Load ctrl(WIDE_INT) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
     Sload16 "sload16" Load ctrl(WIDE_INT) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
-    Uload32 "uload32" Load ctrl(WIDE_INT) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
-    Sload32 "sload32" Load ctrl(WIDE_INT) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
+    Uload32 "uload32" Load ctrl() tv() args(ADDR) res(Fixed(Type::I64)) [CAN_LOAD | CAN_TRAP];
+    Sload32 "sload32" Load ctrl() tv() args(ADDR) res(Fixed(Type::I64)) [CAN_LOAD | CAN_TRAP];
     Uload8x8 "uload8x8" Load ctrl(INT_VECTOR) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
     Sload8x8 "sload8x8" Load ctrl(INT_VECTOR) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];
     Uload16x4 "uload16x4" Load ctrl(INT_VECTOR) tv() args(ADDR) res(Same) [CAN_LOAD | CAN_TRAP];

@@ -23,6 +23,7 @@ pub mod memflags;
 pub mod srcloc;
 pub mod trapcode;
 pub mod types;
+pub mod write;
 
 pub use condcodes::{FloatCC, IntCC};
 pub use dfg::{BlockData, DataFlowGraph, ValueData, ValueDef};
@@ -40,3 +41,4 @@ pub use types::{Type, TypeSet};
 pub mod data_value;
 pub mod verifier;
 pub use data_value::DataValue;
+pub use write::{write_function, DisplayExternalName};

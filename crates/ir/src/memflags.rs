@@ -29,7 +29,7 @@ const BIG: u8 = 1 << 4;
 const CAN_MOVE: u8 = 1 << 5;
 const CHECKED: u8 = 1 << 6;
 
-/// The word flags, in print order.
+/// The word flags.
 const WORDS: [(&str, u8); 7] = [
     ("notrap", NOTRAP),
     ("aligned", ALIGNED),
@@ -69,10 +69,15 @@ impl MemFlags {
                 return false;
             }
             self.bits |= bit;
+            if bit == NOTRAP {
+                self.trap_code = None;
+            }
             return true;
         }
         if let Some(code) = TrapCode::parse(word) {
-            self.trap_code = Some(code);
+            // `heap_oob` is the default code: keep one representation of it.
+            self.trap_code = (code != TrapCode::HEAP_OUT_OF_BOUNDS).then_some(code);
+            self.bits &= !NOTRAP;
             return true;
         }
         false
@@ -147,15 +152,26 @@ impl MemFlags {
 }
 
 impl fmt::Display for MemFlags {
-    /// Prints the flags with a leading space before each word (empty if none).
+    /// Prints the flags with a leading space before each word (empty if
+    /// none), in Cranelift's order: the trap code (or `notrap`), `aligned`,
+    /// `readonly`, `can_move`, `big`, `little`, `checked`, the alias region.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (word, bit) in WORDS {
+        if self.notrap() {
+            f.write_str(" notrap")?;
+        } else if let Some(code) = self.trap_code {
+            write!(f, " {code}")?;
+        }
+        for (word, bit) in [
+            ("aligned", ALIGNED),
+            ("readonly", READONLY),
+            ("can_move", CAN_MOVE),
+            ("big", BIG),
+            ("little", LITTLE),
+            ("checked", CHECKED),
+        ] {
             if self.bits & bit != 0 {
                 write!(f, " {word}")?;
             }
-        }
-        if let Some(code) = self.trap_code {
-            write!(f, " {code}")?;
         }
         if let Some(region) = self.alias_region {
             write!(f, " {region}")?;

@@ -380,6 +380,15 @@ impl TypeSet {
     }
 }
 
+impl Type {
+    pub const I8X16: Type = Type(0x41);
+    pub const I16X8: Type = Type(0x32);
+    pub const I32X4: Type = Type(0x23);
+    pub const I64X2: Type = Type(0x14);
+    pub const F32X4: Type = Type(0x27);
+    pub const F64X2: Type = Type(0x18);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,13 +427,4 @@ mod tests {
         assert!(TypeSet::FLOAT_SCALAR.contains(Type::F128));
         assert!(!TypeSet::FLOAT.contains(Type::I32));
     }
-}
-
-impl Type {
-    pub const I8X16: Type = Type(0x41);
-    pub const I16X8: Type = Type(0x32);
-    pub const I32X4: Type = Type(0x23);
-    pub const I64X2: Type = Type(0x14);
-    pub const F32X4: Type = Type(0x27);
-    pub const F64X2: Type = Type(0x18);
 }

@@ -1,0 +1,652 @@
+//! Kiln's filetest runner (`kiln test PATH...`).
+//!
+//! Collects `.clif` files from files and folders (sorted), parses each file
+//! once, runs every `test <kind>` line of the file with the subtest
+//! registered for that kind, and reports one line per file: `PASS path`,
+//! `FAIL path` (with indented messages) or `SKIP path: reason`, then
+//! `N passed, N failed, N skipped`. Files run in parallel on
+//! `available_parallelism` threads; a panic while testing a file is a FAIL
+//! of that file.
+//!
+//! Built in: `test cat` and `test verifier`. Other kinds plug in through
+//! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
+//! [`check_run_directives`].
+
+pub mod filecheck;
+
+use kiln_ir::{DataValue, Function, Inst};
+use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The result of one subtest on one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    /// Failure messages, one per problem.
+    Fail(Vec<String>),
+    /// Not applicable here (e.g. a target this host cannot run).
+    Skip(String),
+}
+
+/// A kind of test (`test cat`, `test interpret`, ...).
+pub trait SubTest: Send + Sync {
+    /// The kind word after `test`.
+    fn kind(&self) -> &'static str;
+    /// Runs the subtest on every function of `file`.
+    fn run(&self, file: &TestFile, command: &TestCommand) -> Outcome;
+}
+
+/// The set of subtests `kiln test` knows.
+pub struct Runner {
+    subtests: Vec<Box<dyn SubTest>>,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Self::with_builtin()
+    }
+}
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileResult {
+    Pass,
+    Fail(Vec<String>),
+    Skip(String),
+}
+
+/// Totals of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Runner {
+    /// A runner with no subtests.
+    pub fn empty() -> Self {
+        Runner {
+            subtests: Vec::new(),
+        }
+    }
+
+    /// `test cat` and `test verifier`.
+    pub fn with_builtin() -> Self {
+        let mut r = Self::empty();
+        r.register(Box::new(CatTest));
+        r.register(Box::new(VerifierTest));
+        r
+    }
+
+    /// Adds (or replaces) the subtest for its kind.
+    pub fn register(&mut self, t: Box<dyn SubTest>) {
+        self.subtests.retain(|s| s.kind() != t.kind());
+        self.subtests.push(t);
+    }
+
+    fn find(&self, kind: &str) -> Option<&dyn SubTest> {
+        self.subtests
+            .iter()
+            .find(|s| s.kind() == kind)
+            .map(|b| &**b)
+    }
+
+    /// Tests one file's text. `only` restricts to one test kind.
+    pub fn run_text(&self, text: &str, path: &str, only: Option<&str>) -> FileResult {
+        let file = match kiln_reader::parse_test(text, path) {
+            Ok(f) => f,
+            Err(e) => return FileResult::Fail(vec![e.to_string()]),
+        };
+        let commands: Vec<&TestCommand> = file
+            .commands
+            .iter()
+            .filter(|c| only.is_none_or(|k| c.kind == k))
+            .collect();
+        if commands.is_empty() {
+            return FileResult::Skip(match only {
+                Some(k) => format!("no `test {k}` line"),
+                None => "no `test` line".into(),
+            });
+        }
+        let mut unsupported = Vec::new();
+        let mut failures = Vec::new();
+        let mut skips = Vec::new();
+        let mut ran = 0;
+        for c in commands {
+            let Some(t) = self.find(&c.kind) else {
+                if !unsupported.contains(&c.kind) {
+                    unsupported.push(c.kind.clone());
+                }
+                continue;
+            };
+            ran += 1;
+            match t.run(&file, c) {
+                Outcome::Pass => {}
+                Outcome::Fail(msgs) => {
+                    failures.extend(msgs.into_iter().map(|m| format!("test {}: {m}", c.kind)))
+                }
+                Outcome::Skip(why) => skips.push(format!("test {}: {why}", c.kind)),
+            }
+        }
+        if !failures.is_empty() {
+            FileResult::Fail(failures)
+        } else if ran == 0 {
+            let kinds: Vec<String> = unsupported.iter().map(|k| format!("`{k}`")).collect();
+            FileResult::Skip(format!("test kind {} not supported yet", kinds.join(", ")))
+        } else if skips.len() == ran {
+            FileResult::Skip(skips.join("; "))
+        } else {
+            FileResult::Pass
+        }
+    }
+
+    /// Tests one file, turning a panic into a failure.
+    pub fn run_file(&self, path: &Path, only: Option<&str>) -> FileResult {
+        let text = match std::fs::read(path) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => return FileResult::Fail(vec![format!("cannot read: {e}")]),
+        };
+        let name = path.display().to_string();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_text(&text, &name, only)
+        })) {
+            Ok(r) => r,
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic payload".into());
+                FileResult::Fail(vec![format!("panic: {msg}")])
+            }
+        }
+    }
+
+    /// Tests every `.clif` file under `paths` and writes the report to
+    /// `out`. Missing paths are failures.
+    pub fn run_paths(
+        &self,
+        paths: &[PathBuf],
+        only: Option<&str>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<Summary> {
+        let mut files = Vec::new();
+        let mut missing = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                collect_clif(p, &mut files);
+            } else if p.is_file() {
+                files.push(p.clone());
+            } else {
+                missing.push(p.clone());
+            }
+        }
+        let results = self.run_all(&files, only);
+        let mut sum = Summary::default();
+        for p in missing {
+            writeln!(out, "FAIL {}", p.display())?;
+            writeln!(out, "    no such file or directory")?;
+            sum.failed += 1;
+        }
+        for (path, r) in files.iter().zip(results) {
+            match r {
+                FileResult::Pass => {
+                    sum.passed += 1;
+                    writeln!(out, "PASS {}", path.display())?;
+                }
+                FileResult::Fail(msgs) => {
+                    sum.failed += 1;
+                    writeln!(out, "FAIL {}", path.display())?;
+                    for m in msgs {
+                        for l in m.lines() {
+                            writeln!(out, "    {l}")?;
+                        }
+                    }
+                }
+                FileResult::Skip(why) => {
+                    sum.skipped += 1;
+                    writeln!(out, "SKIP {}: {why}", path.display())?;
+                }
+            }
+        }
+        writeln!(
+            out,
+            "{} passed, {} failed, {} skipped",
+            sum.passed, sum.failed, sum.skipped
+        )?;
+        Ok(sum)
+    }
+
+    /// Runs files in parallel; results in the order of `files`.
+    pub fn run_all(&self, files: &[PathBuf], only: Option<&str>) -> Vec<FileResult> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len().max(1));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<FileResult>>> = Mutex::new(vec![None; files.len()]);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else {
+                        break;
+                    };
+                    let r = self.run_file(path, only);
+                    if let Ok(mut g) = results.lock() {
+                        g[i] = Some(r);
+                    }
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| FileResult::Fail(vec!["worker died".into()])))
+            .collect()
+    }
+}
+
+/// Every `.clif` file under `dir`, sorted by path.
+pub fn collect_clif(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut found = Vec::new();
+    walk(dir, &mut found, 0);
+    found.sort();
+    out.extend(found);
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else {
+            continue;
+        };
+        if ft.is_dir() {
+            walk(&p, out, depth + 1);
+        } else if p.extension().is_some_and(|x| x == "clif") {
+            out.push(p);
+        }
+    }
+}
+
+// ----- test cat -----
+
+/// `test cat`: prints every function; with filecheck directives the output
+/// must match them, and in every case printing is a fixed point
+/// (print → parse → print gives the same text).
+pub struct CatTest;
+
+impl SubTest for CatTest {
+    fn kind(&self) -> &'static str {
+        "cat"
+    }
+
+    fn run(&self, file: &TestFile, _: &TestCommand) -> Outcome {
+        let mut fails = Vec::new();
+        let global = match filecheck::directives(&file.preamble_comments) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Fail(vec![e]),
+        };
+        for f in &file.functions {
+            let name = f.func.name.to_string();
+            let printed = f.func.to_string();
+            if let Err(e) = fixed_point(&printed) {
+                fails.push(format!("{name}: {e}"));
+                continue;
+            }
+            let mut dirs = global.clone();
+            match filecheck::directives(&f.comments) {
+                Ok(d) => dirs.extend(d),
+                Err(e) => {
+                    fails.push(format!("{name}: {e}"));
+                    continue;
+                }
+            }
+            if let Err(e) = filecheck::check(&printed, &dirs) {
+                fails.push(format!("{name}: {e}\noutput:\n{printed}"));
+            }
+        }
+        if fails.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(fails)
+        }
+    }
+}
+
+/// Checks that `printed` parses to one function that prints identically.
+pub fn fixed_point(printed: &str) -> Result<(), String> {
+    let again = kiln_reader::parse_functions(printed)
+        .map_err(|e| format!("printed text does not parse: {e}"))?;
+    let [g] = &again[..] else {
+        return Err(format!("printed text holds {} functions", again.len()));
+    };
+    let second = g.to_string();
+    if second != printed {
+        return Err(format!(
+            "printing is not a fixed point:\n{}",
+            line_diff(printed, &second)
+        ));
+    }
+    Ok(())
+}
+
+/// The first differing lines of two texts, for messages.
+pub fn line_diff(expected: &str, actual: &str) -> String {
+    let e: Vec<&str> = expected.lines().collect();
+    let a: Vec<&str> = actual.lines().collect();
+    let mut out = String::new();
+    let n = e.len().max(a.len());
+    let mut shown = 0;
+    for i in 0..n {
+        let (x, y) = (e.get(i), a.get(i));
+        if x != y {
+            out.push_str(&format!(
+                "line {}:\n-{}\n+{}\n",
+                i + 1,
+                x.unwrap_or(&"<none>"),
+                y.unwrap_or(&"<none>")
+            ));
+            shown += 1;
+            if shown == 5 {
+                out.push_str("...\n");
+                break;
+            }
+        }
+    }
+    out
+}
+
+// ----- test verifier -----
+
+/// `test verifier`: a function without `; error:` annotations must verify;
+/// with annotations, every annotated substring must appear in an error
+/// reported at the annotated instruction, and no other error may appear.
+pub struct VerifierTest;
+
+impl SubTest for VerifierTest {
+    fn kind(&self) -> &'static str {
+        "verifier"
+    }
+
+    fn run(&self, file: &TestFile, _: &TestCommand) -> Outcome {
+        let fails: Vec<String> = file
+            .functions
+            .iter()
+            .flat_map(check_verifier_annotations)
+            .collect();
+        if fails.is_empty() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(fails)
+        }
+    }
+}
+
+/// Whether a verifier error's location names `inst` (or one of its results).
+fn error_is_at(func: &Function, inst: Inst, location: &str) -> bool {
+    location == inst.to_string()
+        || func
+            .dfg
+            .inst_results(inst)
+            .iter()
+            .any(|v| v.to_string() == location)
+}
+
+/// Compares the verifier's findings for one function with its annotations.
+pub fn check_verifier_annotations(f: &ParsedFunction) -> Vec<String> {
+    let name = f.func.name.to_string();
+    let errors = match kiln_ir::verifier::verify_function(&f.func) {
+        Ok(()) => Vec::new(),
+        Err(e) => e.0,
+    };
+    let mut fails = Vec::new();
+    let mut used = vec![false; f.error_annotations.len()];
+    for e in &errors {
+        let described = format!(
+            "{}{}: {}",
+            e.location,
+            e.context
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            e.message
+        );
+        let at = |a: &kiln_reader::ErrorAnnotation| match a.inst {
+            Some(i) => error_is_at(&f.func, i, &e.location),
+            None => true,
+        };
+        let hit = f
+            .error_annotations
+            .iter()
+            .enumerate()
+            .find(|(_, a)| at(a) && e.message.contains(&a.message));
+        match hit {
+            Some((i, _)) => used[i] = true,
+            None => {
+                let near = f.error_annotations.iter().find(|a| at(a));
+                match near {
+                    Some(a) => fails.push(format!(
+                        "{name}: line {}: the error reported here does not contain `{}`: {described}",
+                        a.line, a.message
+                    )),
+                    None => fails.push(format!("{name}: unexpected verifier error: {described}")),
+                }
+            }
+        }
+    }
+    for (a, u) in f.error_annotations.iter().zip(used) {
+        if !u {
+            fails.push(format!(
+                "{name}: line {}: expected a verifier error containing `{}`, none reported there",
+                a.line, a.message
+            ));
+        }
+    }
+    fails
+}
+
+// ----- run directives -----
+
+/// Runs a function (named without `%`) on arguments; returns its results.
+pub type Exec<'a> = dyn FnMut(&str, &[DataValue]) -> Result<Vec<DataValue>, String> + 'a;
+
+/// A failed `; run:` check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub line: usize,
+    pub message: String,
+}
+
+fn show_values(vs: &[DataValue]) -> String {
+    let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+    if vs.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+/// Evaluates `directives` with `exec` (which runs a function, named
+/// without `%`, on arguments and returns its results), comparing results
+/// with `bitwise_eq`. Each failure message reads
+/// `path:line: %f(args): expected X, got Y`, values in CLIF literal syntax.
+/// `; print:` directives are executed; only errors are reported.
+pub fn check_run_directives(
+    path: &str,
+    directives: &[RunDirective],
+    exec: &mut Exec<'_>,
+) -> Vec<Failure> {
+    let mut out = Vec::new();
+    for d in directives {
+        let (func, args) = match &d.command {
+            RunCommand::Run { func, args, .. }
+            | RunCommand::RunTruthy { func, args }
+            | RunCommand::Print { func, args } => (func, args),
+        };
+        let call = format!(
+            "%{func}({})",
+            args.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let fail = |msg: String| Failure {
+            line: d.line,
+            message: format!("{path}:{}: {call}: {msg}", d.line),
+        };
+        let got = match exec(func, args) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(fail(e));
+                continue;
+            }
+        };
+        match &d.command {
+            RunCommand::Run {
+                comparison,
+                expected,
+                ..
+            } => {
+                let equal = got.len() == expected.len()
+                    && got.iter().zip(expected).all(|(a, b)| a.bitwise_eq(b));
+                match comparison {
+                    Comparison::Equal if !equal => out.push(fail(format!(
+                        "expected {}, got {}",
+                        show_values(expected),
+                        show_values(&got)
+                    ))),
+                    Comparison::NotEqual if equal => out.push(fail(format!(
+                        "expected not {}, got {}",
+                        show_values(expected),
+                        show_values(&got)
+                    ))),
+                    _ => {}
+                }
+            }
+            RunCommand::RunTruthy { .. } => {
+                let truthy = matches!(&got[..], [v] if v.as_i128().is_some_and(|x| x != 0));
+                if !truthy {
+                    out.push(fail(format!(
+                        "expected a non-zero result, got {}",
+                        show_values(&got)
+                    )));
+                }
+            }
+            RunCommand::Print { .. } => {}
+        }
+    }
+    out
+}
+
+/// Evaluates the run directives of every function of `file`; directives
+/// that failed to parse are failures too.
+pub fn check_file_run_directives(file: &TestFile, exec: &mut Exec<'_>) -> Vec<Failure> {
+    let mut out = Vec::new();
+    for f in &file.functions {
+        for e in &f.directive_errors {
+            out.push(Failure {
+                line: e.line,
+                message: e.to_string(),
+            });
+        }
+        out.extend(check_run_directives(&file.path, &f.run_directives, exec));
+    }
+    out
+}
+
+// ----- precise output -----
+
+/// Whether `KILN_TEST_BLESS=1` asks to rewrite expectations.
+pub fn bless_requested() -> bool {
+    std::env::var("KILN_TEST_BLESS").is_ok_and(|v| v == "1")
+}
+
+/// Compares a function's expectation block with `actual` (line by line,
+/// trailing whitespace ignored).
+pub fn compare_expectation(f: &ParsedFunction, actual: &str) -> Result<(), String> {
+    let expected: Vec<String> = f
+        .expected_output
+        .as_ref()
+        .map(|e| e.lines.iter().map(|l| l.trim_end().to_string()).collect())
+        .unwrap_or_default();
+    let actual_lines: Vec<String> = actual.lines().map(|l| l.trim_end().to_string()).collect();
+    if expected == actual_lines {
+        Ok(())
+    } else {
+        Err(format!(
+            "precise output mismatch (rerun with KILN_TEST_BLESS=1 to update):\n{}",
+            line_diff(&expected.join("\n"), &actual_lines.join("\n"))
+        ))
+    }
+}
+
+/// A new expectation block for the function ending at `end_line`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectationEdit {
+    /// Line of the function's closing `}`.
+    pub end_line: usize,
+    /// Lines of the current block (inclusive), if there is one.
+    pub replace: Option<(usize, usize)>,
+    pub actual: String,
+}
+
+impl ExpectationEdit {
+    pub fn for_function(f: &ParsedFunction, actual: &str) -> Self {
+        ExpectationEdit {
+            end_line: f.locations.end_line,
+            replace: f
+                .expected_output
+                .as_ref()
+                .map(|e| (e.first_line, e.last_line)),
+            actual: actual.to_string(),
+        }
+    }
+}
+
+/// Applies expectation edits to a file's text (edits may come in any
+/// order; line numbers refer to the original text).
+pub fn apply_expectation_edits(text: &str, edits: &[ExpectationEdit]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut edits: Vec<&ExpectationEdit> = edits.iter().collect();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.end_line));
+    for e in edits {
+        let block: Vec<String> = e
+            .actual
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    ";".to_string()
+                } else {
+                    format!("; {l}")
+                }
+            })
+            .collect();
+        let (start, end) = match e.replace {
+            Some((first, last)) => (first - 1, last.min(lines.len())),
+            None => (e.end_line.min(lines.len()), e.end_line.min(lines.len())),
+        };
+        lines.splice(start..end.max(start), block);
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// Rewrites `path` with the edits applied.
+pub fn bless_file(path: &Path, edits: &[ExpectationEdit]) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    std::fs::write(path, apply_expectation_edits(&text, edits))
+}

@@ -1,0 +1,156 @@
+use kiln_filetests::*;
+use kiln_ir::DataValue;
+use kiln_reader::{parse_test, TestCommand, TestFile};
+
+const CAT: &str = "test cat
+function %f(i32) -> i32 {
+block0(v0: i32):
+    v1 = iconst.i32 7
+    v2 = iadd v0, v1
+    return v2
+}
+; check: block0(v0: i32):
+; nextln: v1 = iconst.i32 7
+; check: v2 = iadd v0, v1  ; v1 = 7
+; nextln: return v2
+";
+
+#[test]
+fn cat_pass_and_fail() {
+    let r = Runner::with_builtin();
+    assert_eq!(r.run_text(CAT, "a.clif", None), FileResult::Pass);
+    let bad = CAT.replace("; nextln: v1 = iconst.i32 7", "; nextln: v1 = iconst.i32 8");
+    match r.run_text(&bad, "a.clif", None) {
+        FileResult::Fail(m) => assert!(m[0].contains("not found"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+    // A parse error is a failure with its position.
+    match r.run_text(
+        "test cat\nfunction %f() {\nblock0:\n    v0 = bogus\n}\n",
+        "b.clif",
+        None,
+    ) {
+        FileResult::Fail(m) => assert!(m[0].starts_with("b.clif:4:10: error:"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn skips_unsupported_kinds() {
+    let r = Runner::with_builtin();
+    let text = "test interpret\ntest run\nfunction %f() {\nblock0:\n    return\n}\n";
+    assert_eq!(
+        r.run_text(text, "c.clif", None),
+        FileResult::Skip("test kind `interpret`, `run` not supported yet".into())
+    );
+    assert_eq!(
+        r.run_text(CAT, "a.clif", Some("verifier")),
+        FileResult::Skip("no `test verifier` line".into())
+    );
+}
+
+#[test]
+fn verifier_annotations() {
+    let r = Runner::with_builtin();
+    let ok =
+        "test verifier\nfunction %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n";
+    assert_eq!(r.run_text(ok, "v.clif", None), FileResult::Pass);
+    // An annotation nothing matches is a failure.
+    let annotated = ok.replace("return v0\n", "return v0 ; error: no such problem\n");
+    match r.run_text(&annotated, "v.clif", None) {
+        FileResult::Fail(m) => assert!(m[0].contains("no such problem"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+struct Boom;
+impl SubTest for Boom {
+    fn kind(&self) -> &'static str {
+        "boom"
+    }
+    fn run(&self, _: &TestFile, _: &TestCommand) -> Outcome {
+        panic!("kaboom")
+    }
+}
+
+#[test]
+fn panics_become_failures() {
+    let dir = std::env::temp_dir().join(format!("kiln-ft-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("x.clif");
+    std::fs::write(&p, "test boom\nfunction %f() {\nblock0:\n    return\n}\n").unwrap();
+    std::fs::write(dir.join("y.clif"), CAT).unwrap();
+    let mut r = Runner::with_builtin();
+    r.register(Box::new(Boom));
+    let mut out = Vec::new();
+    let sum = r
+        .run_paths(std::slice::from_ref(&dir), None, &mut out)
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        sum,
+        Summary {
+            passed: 1,
+            failed: 1,
+            skipped: 0
+        }
+    );
+    assert!(
+        out.contains("FAIL ") && out.contains("\n    panic: kaboom\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("1 passed, 1 failed, 0 skipped\n"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_directive_evaluator() {
+    let text = "function %add(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    return v2
+}
+; run: %add(1, 2) == 3
+; run: %add(1, 2) == 4
+; run: %add(0xFFFF_FFFF, 1) != 0
+; run: %add(5, 5)
+; run: %add(1) == 1
+";
+    let file = parse_test(text, "r.clif").unwrap();
+    let mut calls = 0;
+    let mut exec = |name: &str, args: &[DataValue]| -> Result<Vec<DataValue>, String> {
+        calls += 1;
+        assert_eq!(name, "add");
+        let (DataValue::I32(a), DataValue::I32(b)) = (args[0], args[1]) else {
+            return Err("bad args".into());
+        };
+        Ok(vec![DataValue::I32(a.wrapping_add(b))])
+    };
+    let fails = check_file_run_directives(&file, &mut exec);
+    assert_eq!(calls, 4);
+    let msgs: Vec<&str> = fails.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(fails.len(), 3, "{msgs:#?}");
+    assert!(msgs[0].starts_with("r.clif:10:"), "{msgs:?}");
+    assert_eq!(msgs[1], "r.clif:7: %add(1, 2): expected 4, got 3");
+    assert_eq!(msgs[2], "r.clif:8: %add(-1, 1): expected not 0, got 0");
+}
+
+#[test]
+fn bless_rewrites_blocks() {
+    let text = "test compile precise-output\nfunction %f() {\nblock0:\n    return\n}\n; old\n; lines\n\nfunction %g() {\nblock0:\n    return\n}\n";
+    let file = parse_test(text, "p.clif").unwrap();
+    let f = &file.functions[0];
+    assert!(compare_expectation(f, "old\nlines").is_ok());
+    assert!(compare_expectation(f, "new").is_err());
+    let edits = vec![
+        ExpectationEdit::for_function(&file.functions[1], "ret\n\nend"),
+        ExpectationEdit::for_function(f, "new"),
+    ];
+    let out = apply_expectation_edits(text, &edits);
+    assert_eq!(
+        out,
+        "test compile precise-output\nfunction %f() {\nblock0:\n    return\n}\n; new\n\nfunction %g() {\nblock0:\n    return\n}\n; ret\n;\n; end\n"
+    );
+    let again = parse_test(&out, "p.clif").unwrap();
+    assert!(compare_expectation(&again.functions[1], "ret\n\nend").is_ok());
+}

@@ -1,0 +1,93 @@
+//! The `kiln` binary: exit statuses and output of `cat`, `test`, `help`.
+
+use std::process::Command;
+
+fn kiln(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run kiln");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn cat_prints_and_reports_errors() {
+    let (code, out, _) = kiln(&["cat", "cranelift-like-ir/examples/gcd.clif"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("function %gcd(i64, i64) -> i64 fast {\n"),
+        "{out}"
+    );
+    assert!(out.contains("    v4 = urem.i64 v2, v3\n"), "{out}");
+
+    let bad = temp_file(
+        "bad.clif",
+        "function %f() {\nblock0:\n    v0 = iconst.i32\n}\n",
+    );
+    let (code, out, err) = kiln(&["cat", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("bad.clif:4:1: error: expected an integer immediate, found '}'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_command_summarizes_and_fails() {
+    let (code, out, _) = kiln(&["test", "cranelift-like-ir/cat"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .ends_with(" passed, 0 failed, 0 skipped"),
+        "{out}"
+    );
+
+    let failing = temp_file(
+        "fail.clif",
+        "test cat\nfunction %f() {\nblock0:\n    return\n}\n; check: nothing like this\n",
+    );
+    let (code, out, _) = kiln(&["test", "--test", "cat", failing.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL ") && out.ends_with("0 passed, 1 failed, 0 skipped\n"),
+        "{out}"
+    );
+
+    let (code, out, _) = kiln(&[
+        "test",
+        "--test",
+        "verifier",
+        "cranelift-like-ir/cat/floats.clif",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("SKIP ") && out.contains("no `test verifier` line"),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let (code, out, _) = kiln(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("kiln test [--test KIND] PATH..."));
+    assert_eq!(kiln(&[]).0, 2);
+    assert_eq!(kiln(&["frobnicate"]).0, 2);
+    assert_eq!(kiln(&["test"]).0, 2);
+}
