@@ -13,6 +13,7 @@
 //! [`check_run_directives`].
 
 pub mod filecheck;
+pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};
 use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
@@ -79,6 +80,7 @@ impl Runner {
         let mut r = Self::empty();
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
+        r.register(Box::new(run::RunTest));
         r
     }
 

@@ -5,8 +5,8 @@ use crate::jit::{FuncId, JitCallError, JitModule, LinkError};
 use crate::trampoline::{self, build_trampoline, check_signature, slot_count};
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, TargetIsa};
-use kiln_codegen::result::CodegenError;
-use kiln_ir::{DataValue, Signature, UserFuncName};
+use kiln_codegen::result::{CodegenError, CodegenResult};
+use kiln_ir::{DataValue, Function, Signature, UserFuncName};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -95,8 +95,18 @@ impl<'a> JitProgramBuilder<'a> {
         Ok(())
     }
 
-    /// Compiles trampolines, links and seals.
-    pub fn finish(mut self) -> Result<JitProgram, ProgramError> {
+    /// Compiles trampolines with the ISA, links and seals.
+    pub fn finish(self) -> Result<JitProgram, ProgramError> {
+        let isa = self.isa;
+        self.finish_with(&mut |f| compile_function(isa, f))
+    }
+
+    /// Like [`finish`](Self::finish), compiling trampolines with `compile`
+    /// (tests use this to link hand-assembled code).
+    pub fn finish_with(
+        mut self,
+        compile: &mut dyn FnMut(&Function) -> CodegenResult<CompiledCode<Final>>,
+    ) -> Result<JitProgram, ProgramError> {
         let mut sigs: Vec<(Signature, Result<FuncId, String>)> = Vec::new();
         let ptr = self.isa.pointer_type();
         for (_, _, sig) in &self.funcs {
@@ -105,7 +115,7 @@ impl<'a> JitProgramBuilder<'a> {
             }
             let t = match build_trampoline(sig, ptr) {
                 Err(e) => Err(e.to_string()),
-                Ok(f) => match compile_function(self.isa, &f) {
+                Ok(f) => match compile(&f) {
                     Ok(code) => Ok(self.module.define_anonymous_function(code)?),
                     Err(CodegenError::Unsupported { what }) => {
                         Err(format!("trampoline needs {what}"))
