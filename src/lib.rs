@@ -3,6 +3,8 @@
 //!
 //! This facade re-exports the layers; the `kiln` binary is the CLI.
 
+pub use kiln_codegen as codegen;
 pub use kiln_filetests as filetests;
 pub use kiln_ir as ir;
+pub use kiln_module as module;
 pub use kiln_reader as reader;
