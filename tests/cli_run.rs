@@ -1,0 +1,141 @@
+//! `kiln run`, `kiln compile`, `kiln bench` and `kiln test --test run`.
+
+use std::process::Command;
+
+fn kiln(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run kiln");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether the backend compiles at all yet (before the x86-64 lowering
+/// lands, everything is skipped as unsupported).
+fn backend_works() -> bool {
+    let (_, out, _) = kiln(&["compile", "cranelift-like-ir/examples/gcd.clif"]);
+    !out.contains("unsupported: x86-64 lowering")
+}
+
+#[test]
+fn trapping_run_lines_fail_with_the_trap_code() {
+    let (code, out, err) = kiln(&[
+        "test",
+        "--test",
+        "run",
+        "cranelift-like-ir/run-negative/traps.clif",
+    ]);
+    if out.contains("SKIP") {
+        assert!(out.contains("unsupported"), "{out}");
+        assert_eq!(code, 0, "{err}");
+        return;
+    }
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("FAIL cranelift-like-ir/run-negative/traps.clif"),
+        "{out}"
+    );
+    assert!(
+        out.contains("traps.clif:14: %div(1, 0): trap int_divz"),
+        "{out}"
+    );
+    assert!(
+        out.contains("traps.clif:27: %user_trap(1): trap user1"),
+        "{out}"
+    );
+    assert!(!out.contains("traps.clif:13:"), "{out}");
+    assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+}
+
+#[test]
+fn kiln_run_prints_each_line() {
+    let (code, out, err) = kiln(&["run", "cranelift-like-ir/run/calls.clif"]);
+    if !backend_works() {
+        assert!(out.contains("skipped: "), "{out}");
+        assert!(out.contains("aarch64 needs qemu"), "{out}");
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": %sum_squares(3, 4) == 25 ok\n"), "{out}");
+    assert!(out.contains("%fib(20) == 6765 ok"), "{out}");
+}
+
+#[test]
+fn kiln_compile_reports_sizes_or_reasons() {
+    let (code, out, _) = kiln(&["compile", "-D", "cranelift-like-ir/examples/gcd.clif"]);
+    if backend_works() {
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("%gcd: "), "{out}");
+        assert!(out.contains(" bytes ("), "{out}");
+        assert!(out.contains("ret"), "{out}");
+    } else {
+        assert_eq!(code, 1);
+        assert!(out.contains("%gcd: unsupported:"), "{out}");
+    }
+    let (code, _, err) = kiln(&["compile", "--target", "sparc", "x.clif"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown target"), "{err}");
+}
+
+#[test]
+fn bench_compile_prints_the_result_line() {
+    let (code, out, err) = kiln(&[
+        "bench",
+        "compile",
+        "--opt",
+        "none",
+        "--iters",
+        "1",
+        "cranelift-like-ir/run",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("RESULT compile "))
+        .expect("RESULT line");
+    let fields: Vec<&str> = line
+        .split(' ')
+        .skip(2)
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "target",
+            "opt",
+            "files",
+            "funcs",
+            "failed",
+            "clif_insts",
+            "code_bytes",
+            "median_s",
+            "min_s",
+            "funcs_per_s",
+            "insts_per_s"
+        ]
+    );
+    assert!(line.contains("target=x86_64 opt=none files=3 "), "{line}");
+    // funcs + failed = every function of the three files.
+    let get = |k: &str| -> usize {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (_, cat, _) = kiln(&[
+        "cat",
+        "cranelift-like-ir/run/calls.clif",
+        "cranelift-like-ir/run/floats.clif",
+        "cranelift-like-ir/run/integers.clif",
+    ]);
+    assert_eq!(
+        get("funcs") + get("failed"),
+        cat.matches("function ").count()
+    );
+}
