@@ -162,7 +162,12 @@ impl DataFlowGraph {
     /// Makes `alias` another name for `original`.
     pub fn make_value_alias(&mut self, alias: Value, original: Value) {
         self.reserve_value(alias);
-        let ty = self.value_type(self.resolve_aliases(original));
+        // An alias records its type, so one step is enough (O(1) per alias).
+        let ty = if self.values.is_valid(original) {
+            self.value_type(original)
+        } else {
+            Type::INVALID
+        };
         self.values[alias] = ValueData::Alias { ty, original };
     }
 

@@ -256,6 +256,16 @@ pub fn write_function(w: &mut dyn Write, func: &Function) -> fmt::Result {
     } else {
         4
     };
+    let mut order = vec![u32::MAX; func.dfg.num_insts()];
+    let mut n = 0u32;
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            if let Some(slot) = order.get_mut(inst.as_u32() as usize) {
+                *slot = n;
+                n += 1;
+            }
+        }
+    }
     for block in func.layout.blocks() {
         if any {
             writeln!(w)?;
@@ -266,7 +276,7 @@ pub fn write_function(w: &mut dyn Write, func: &Function) -> fmt::Result {
             write_aliases(w, &aliases, p, indent)?;
         }
         for inst in func.layout.block_insts(block) {
-            write_instruction(w, func, &aliases, inst, indent)?;
+            write_instruction(w, func, &aliases, &order, inst, indent)?;
         }
     }
     writeln!(w, "}}")
@@ -336,28 +346,37 @@ fn write_block_header(
     writeln!(w, ":")
 }
 
-/// The block a value is defined in, if it is defined in the layout.
-fn def_block(func: &Function, v: Value) -> Option<Block> {
+/// Where a value is defined in the layout: its block, and for results the
+/// position of the defining instruction (`None` for block parameters).
+fn def_point(func: &Function, order: &[u32], v: Value) -> Option<(Block, Option<u32>)> {
     if !func.dfg.value_is_valid(v) {
         return None;
     }
     match func.dfg.value_def(v)? {
-        ValueDef::Result(inst, _) => func.layout.inst_block(inst),
-        ValueDef::Param(block, _) => Some(block),
+        ValueDef::Result(inst, _) => Some((
+            func.layout.inst_block(inst)?,
+            order.get(inst.as_u32() as usize).copied(),
+        )),
+        ValueDef::Param(block, _) => Some((block, None)),
     }
 }
 
 /// The type suffix Cranelift prints: none for non-polymorphic opcodes and
-/// when the type-variable operand is defined in the same block; otherwise
-/// the controlling type.
-pub fn type_suffix(func: &Function, inst: Inst) -> Option<Type> {
+/// when the type-variable operand is defined earlier in the same block;
+/// otherwise the controlling type. (Cranelift only asks for the same
+/// block; "earlier" differs only for invalid SSA, where it keeps the
+/// output readable.) `order` holds each instruction's layout position.
+fn type_suffix(func: &Function, order: &[u32], inst: Inst) -> Option<Type> {
     let info = func.dfg.opcode(inst).info();
     info.ctrl?;
     if let Some(tv) = info.typevar_operand {
         let v = *func.dfg.inst_args(inst).get(tv as usize)?;
         let here = func.layout.inst_block(inst);
-        if here.is_some() && def_block(func, v) == here {
-            return None;
+        let pos = order.get(inst.as_u32() as usize).copied();
+        if let (Some(here), Some((b, def_pos))) = (here, def_point(func, order, v)) {
+            if b == here && def_pos.is_none_or(|d| Some(d) < pos) {
+                return None;
+            }
         }
     }
     let ty = func.dfg.ctrl_typevar(inst);
@@ -368,6 +387,7 @@ fn write_instruction(
     w: &mut dyn Write,
     func: &Function,
     aliases: &[Vec<Value>],
+    order: &[u32],
     inst: Inst,
     indent: usize,
 ) -> fmt::Result {
@@ -384,7 +404,7 @@ fn write_instruction(
         w.write_str(" = ")?;
     }
     let opcode = func.dfg.opcode(inst);
-    match type_suffix(func, inst) {
+    match type_suffix(func, order, inst) {
         Some(t) => write!(w, "{opcode}.{t}")?,
         None => write!(w, "{opcode}")?,
     }

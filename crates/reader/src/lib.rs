@@ -22,6 +22,7 @@ use error::ErrorSource;
 use kiln_ir::{DataValue, Function, Inst, Signature, Type, UserFuncName};
 use lexer::Tok;
 use parser::Parser;
+use std::collections::HashMap;
 
 /// A `test <kind> [options]` header line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,7 +214,7 @@ pub fn parse_test(text: &str, path: &str) -> Result<TestFile, ParseError> {
         });
     }
     // Run directives may name any function of the file.
-    let sigs: Vec<(String, Signature)> = file
+    let sigs: HashMap<String, Signature> = file
         .functions
         .iter()
         .filter_map(|f| Some((f.testcase_name()?.to_string(), f.func.signature.clone())))
@@ -373,12 +374,18 @@ fn error_annotations(comments: &[Comment], locs: &FunctionLocations) -> Vec<Erro
         let Some(msg) = c.text.trim_start().strip_prefix("error:") else {
             continue;
         };
+        // `inst_lines` is in line order: binary search, not a scan.
+        let lines = &locs.inst_lines;
         let inst = if c.trailing {
-            locs.inst_lines.iter().rev().find(|(_, l)| *l == c.line)
+            let end = lines.partition_point(|(_, l)| *l <= c.line);
+            end.checked_sub(1)
+                .map(|k| lines[k])
+                .filter(|(_, l)| *l == c.line)
         } else {
-            locs.inst_lines.iter().rev().find(|(_, l)| *l < c.line)
+            let end = lines.partition_point(|(_, l)| *l < c.line);
+            end.checked_sub(1).map(|k| lines[k])
         }
-        .map(|(i, _)| *i);
+        .map(|(i, _)| i);
         out.push(ErrorAnnotation {
             line: c.line,
             inst,
@@ -413,7 +420,7 @@ fn run_directive(
     src: &ErrorSource<'_>,
     c: &Comment,
     own: Option<&str>,
-    sigs: &[(String, Signature)],
+    sigs: &HashMap<String, Signature>,
 ) -> Result<Option<RunDirective>, ParseError> {
     let text = c.text.trim();
     let lead = c.text.len() - c.text.trim_start().len();
@@ -451,7 +458,7 @@ fn run_directive(
         Some(Tok::Name(n)) => n.to_string(),
         _ => return Err(p.err("a function name (%name) to run")),
     };
-    let Some(sig) = sigs.iter().find(|s| s.0 == func).map(|s| &s.1) else {
+    let Some(sig) = sigs.get(&func) else {
         return Err(p.err("the name of a function in this file"));
     };
     p.pos += 1;

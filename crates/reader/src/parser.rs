@@ -387,6 +387,8 @@ impl<'a> Parser<'a> {
             aliases: Vec::new(),
             suffix_checks: Vec::new(),
             in_preamble: true,
+            constant_index: HashMap::new(),
+            constants_indexed: 0,
             pending_refs: Vec::new(),
             declared: Declared::default(),
             locs: FunctionLocations {
@@ -953,13 +955,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn exception_table(
-        &mut self,
-        fp: &mut FuncParser,
-        sig_idx: usize,
-        sig: SigRef,
-    ) -> PResult<ExceptionTable> {
-        let _ = sig_idx;
+    fn exception_table(&mut self, fp: &mut FuncParser, sig: SigRef) -> PResult<ExceptionTable> {
         let normal = self.block_call(fp)?;
         self.expect(Tok::Comma, "',' and the handler list")?;
         self.expect(Tok::LBracket, "'[' to start the handler list")?;
@@ -1214,15 +1210,15 @@ impl<'a> Parser<'a> {
                                 .ok_or_else(|| self.err("a type suffix before a vector literal"))?;
                             self.constant_literal(Some(ty))?
                         };
-                        let dfg = &mut fp.func.stencil.dfg;
-                        let existing = dfg
-                            .constants
-                            .iter()
-                            .find(|(_, d)| **d == data)
-                            .map(|(c, _)| c);
-                        match existing {
-                            Some(c) => c,
-                            None => dfg.constants.push(data),
+                        // Equal literals share one constant, as in Cranelift's pool.
+                        let consts = &fp.func.stencil.dfg.constants;
+                        for (c, d) in consts.iter().skip(fp.constants_indexed) {
+                            fp.constant_index.entry(d.clone()).or_insert(c);
+                        }
+                        fp.constants_indexed = consts.len();
+                        match fp.constant_index.get(&data) {
+                            Some(&c) => c,
+                            None => fp.func.stencil.dfg.constants.push(data),
                         }
                     }
                 };
@@ -1395,10 +1391,9 @@ impl<'a> Parser<'a> {
                 let mut vals = Vec::new();
                 self.value_list_in_parens(fp, &mut vals)?;
                 comma(self)?;
-                let sidx = self.pos;
                 let sig = self.declared(fp, "sig", "signature (sigN)", SigRef::from_u32)?;
                 comma(self)?;
-                let exception = self.exception_table(fp, sidx, sig)?;
+                let exception = self.exception_table(fp, sig)?;
                 D::TryCall {
                     opcode,
                     func_ref,
@@ -1410,10 +1405,9 @@ impl<'a> Parser<'a> {
                 let mut vals = vec![self.use_value(fp)?];
                 self.value_list_in_parens(fp, &mut vals)?;
                 comma(self)?;
-                let sidx = self.pos;
                 let sig = self.declared(fp, "sig", "signature (sigN)", SigRef::from_u32)?;
                 comma(self)?;
-                let exception = self.exception_table(fp, sidx, sig)?;
+                let exception = self.exception_table(fp, sig)?;
                 D::TryCallIndirect {
                     opcode,
                     args: fp.func.stencil.dfg.make_value_list(&vals),
@@ -1563,31 +1557,64 @@ impl<'a> Parser<'a> {
 
     /// Checks forward references and resolves deferred aliases.
     fn finish(&mut self, fp: &mut FuncParser) -> PResult<()> {
-        // Aliases whose original was defined later in the text.
-        let mut pending: Vec<(Value, Value, usize)> = fp
+        // Aliases: resolve those whose original was defined later in the
+        // text, in dependency order, in linear time; reject cycles, aliases
+        // of undefined values and chains deeper than MAX_ALIAS_DEPTH (which
+        // would make every later alias lookup slow).
+        const MAX_ALIAS_DEPTH: u32 = 100;
+        let original: HashMap<Value, (Value, usize)> = fp
             .aliases
             .iter()
-            .copied()
-            .filter(|&(a, _, _)| matches!(fp.func.stencil.dfg.values[a], ValueData::Unused))
+            .map(|&(a, o, idx)| (a, (o, idx)))
             .collect();
-        while !pending.is_empty() {
-            let before = pending.len();
-            pending.retain(|&(a, o, _)| {
-                let dfg = &mut fp.func.stencil.dfg;
-                if dfg.value_def(o).is_some() {
-                    dfg.make_value_alias(a, o);
-                    false
-                } else {
-                    true
+        let mut depth: HashMap<Value, u32> = HashMap::new();
+        for &(a, _, _) in &fp.aliases {
+            let mut path: Vec<Value> = Vec::new();
+            let mut cur = a;
+            let base = loop {
+                if let Some(&d) = depth.get(&cur) {
+                    break d;
                 }
-            });
-            if pending.len() == before {
-                let (a, o, idx) = pending[0];
-                return Err(self.err_at(
-                    idx,
-                    format!("an alias of a defined value ({o} is not defined)"),
-                    format!("'{a} -> {o}'"),
-                ));
+                match original.get(&cur) {
+                    Some(&(o, idx)) => {
+                        if path.contains(&cur) || path.len() as u32 > MAX_ALIAS_DEPTH {
+                            return Err(self.err_at(
+                                idx,
+                                "an alias chain without cycles, at most 100 deep",
+                                format!("'{cur} -> {o}'"),
+                            ));
+                        }
+                        path.push(cur);
+                        cur = o;
+                    }
+                    None => {
+                        if fp.func.stencil.dfg.value_def(cur).is_none() {
+                            let (o, idx) = original[path.last().unwrap_or(&a)];
+                            return Err(self.err_at(
+                                idx,
+                                format!("an alias of a defined value ({o} is not defined)"),
+                                format!("'{} -> {o}'", path.last().unwrap_or(&a)),
+                            ));
+                        }
+                        break 0;
+                    }
+                }
+            };
+            for (k, &p) in path.iter().rev().enumerate() {
+                let d = base + k as u32 + 1;
+                if d > MAX_ALIAS_DEPTH {
+                    let (o, idx) = original[&p];
+                    return Err(self.err_at(
+                        idx,
+                        "an alias chain at most 100 deep",
+                        format!("'{p} -> {o}'"),
+                    ));
+                }
+                depth.insert(p, d);
+                let dfg = &mut fp.func.stencil.dfg;
+                if matches!(dfg.values[p], ValueData::Unused) {
+                    dfg.make_value_alias(p, original[&p].0);
+                }
             }
         }
         // A type suffix must agree with the type-variable operand.
@@ -1637,6 +1664,9 @@ pub(crate) struct FuncParser {
     block_refs: HashMap<Block, usize>,
     aliases: Vec<(Value, Value, usize)>,
     in_preamble: bool,
+    /// Constant data to handle, for sharing equal literals.
+    constant_index: HashMap<ConstantData, Constant>,
+    constants_indexed: usize,
     /// Preamble references to check at its end: kind, number, token, what.
     pending_refs: Vec<(&'static str, u32, usize, &'static str)>,
     /// (type-variable operand, suffix type, suffix token) to check.

@@ -111,9 +111,16 @@ fn check(bytes: &[u8]) -> bool {
 #[test]
 fn mutations_never_panic() {
     let seeds = seeds();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // KILN_MUTATE_ROUNDS / KILN_MUTATE_SEED allow longer or different runs.
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let mut rng = Rng(env("KILN_MUTATE_SEED", 0x9e37_79b9_7f4a_7c15) | 1);
     let mut parsed = 0;
-    let rounds = 20_000;
+    let rounds = env("KILN_MUTATE_ROUNDS", 20_000) as usize;
     for round in 0..rounds {
         let mut b = seeds[round % seeds.len()].clone();
         for _ in 0..1 + rng.below(4) {
@@ -159,4 +166,55 @@ fn seed_parses() {
     let file = kiln_reader::parse_test(SEED_TEXT, "seed.clif").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(file.functions.len(), 1);
     assert_eq!(file.functions[0].run_directives.len(), 3);
+}
+
+/// Found by the mutation test: an instruction using its own result (invalid
+/// SSA, but it parses) must keep its type suffix when printed.
+#[test]
+fn self_use_keeps_its_suffix() {
+    let text = "function %f(i128, i128) -> i128 {\nblock0(v0: i128, v1: i128):\n  v2 = sdiv.i128 v2, v1\n  return v2\n}\n";
+    check(text.as_bytes());
+    let f = kiln_reader::parse_function(text).unwrap();
+    assert!(f.to_string().contains("v2 = sdiv.i128 v2, v1\n"));
+}
+
+/// Inputs built to be slow stay fast: many forward aliases, a long alias
+/// chain (rejected), a huge single line, huge entity numbers (rejected).
+#[test]
+fn pathological_inputs_stay_fast() {
+    let start = std::time::Instant::now();
+    let n = 20_000;
+    let mut t = String::from("function %f() -> i32 {\nblock0:\n");
+    for i in 0..n {
+        t.push_str(&format!("    v{} -> v{}\n", n + i, i));
+    }
+    for i in 0..n {
+        t.push_str(&format!("    v{i} = iconst.i32 {i}\n"));
+    }
+    t.push_str(&format!("    return v{}\n}}\n", 2 * n - 1));
+    let f = kiln_reader::parse_function(&t).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.to_string().matches(" -> ").count(), n + 1);
+
+    let mut chain = String::from("function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 0\n");
+    for i in 1..n {
+        chain.push_str(&format!("    v{i} -> v{}\n", i - 1));
+    }
+    chain.push_str("    return v0\n}\n");
+    let e = kiln_reader::parse_function(&chain).unwrap_err();
+    assert!(e.expected.contains("at most 100 deep"), "{e}");
+
+    let line = "v0 = iadd v0, v0 ".repeat(50_000);
+    assert!(
+        kiln_reader::parse_function(&format!("function %f() {{\nblock0:\n{line}\n}}")).is_err()
+    );
+    assert!(kiln_reader::parse_function(
+        "function %f() {\nblock0:\n    v4000000000 = iconst.i32 0\n}"
+    )
+    .is_err());
+    assert!(kiln_reader::parse_function(
+        "function %f() {\nblock0:\n    v9000000 = iconst.i32 0\n    return\n}"
+    )
+    .is_err());
+    let secs = start.elapsed().as_secs_f64();
+    assert!(secs < 20.0, "took {secs:.1}s");
 }
