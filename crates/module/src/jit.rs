@@ -464,6 +464,9 @@ impl JitModule {
             code: None,
             signal: fault.signal,
         };
+        if fault.is_stack_overflow() {
+            info.code = Some(TrapCode::STACK_OVERFLOW);
+        }
         let Some(range) = self.code_range() else {
             return info;
         };
@@ -482,11 +485,9 @@ impl JitModule {
         info.function = Some(self.display_name(id));
         info.offset = (rel - off) as u32;
         if let Some(code) = self.code(id) {
-            info.code = code
-                .traps
-                .iter()
-                .find(|t| t.offset == info.offset)
-                .map(|t| t.code);
+            if let Some(t) = code.traps.iter().find(|t| t.offset == info.offset) {
+                info.code = Some(t.code);
+            }
         }
         info
     }

@@ -38,6 +38,22 @@ pub struct Fault {
     pub pc: usize,
     /// The signal number (SIGILL, SIGFPE, SIGSEGV or SIGBUS).
     pub signal: i32,
+    /// The faulting data address (SIGSEGV/SIGBUS), else 0.
+    pub addr: usize,
+    /// The stack pointer at the fault.
+    pub sp: usize,
+}
+
+impl Fault {
+    /// Whether this looks like a stack overflow: a memory fault within
+    /// 64 KiB of the stack pointer (a push or frame store into the guard
+    /// page).
+    pub fn is_stack_overflow(&self) -> bool {
+        const WINDOW: usize = 64 << 10;
+        matches!(self.signal, libc::SIGSEGV | libc::SIGBUS)
+            && self.addr.wrapping_add(WINDOW) >= self.sp
+            && self.addr <= self.sp.wrapping_add(WINDOW)
+    }
 }
 
 /// Why a protected call could not run or did not finish.
@@ -70,6 +86,8 @@ struct CallState {
     saved_sp: Cell<usize>,
     fault_pc: Cell<usize>,
     fault_sig: Cell<i32>,
+    fault_addr: Cell<usize>,
+    fault_sp: Cell<usize>,
 }
 
 thread_local! {
@@ -84,6 +102,8 @@ thread_local! {
             saved_sp: Cell::new(0),
             fault_pc: Cell::new(0),
             fault_sig: Cell::new(0),
+            fault_addr: Cell::new(0),
+            fault_sp: Cell::new(0),
         }
     };
 }
@@ -193,14 +213,21 @@ fn install() -> Result<Previous, String> {
 }
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    if redirect_to_landing(sig, ctx) {
+    let addr = if info.is_null() || !matches!(sig, libc::SIGSEGV | libc::SIGBUS) {
+        0
+    } else {
+        // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; for
+        // SIGSEGV and SIGBUS its address field is set.
+        unsafe { (*info).si_addr() as usize }
+    };
+    if redirect_to_landing(sig, addr, ctx) {
         return;
     }
     chain(sig, info, ctx);
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-fn redirect_to_landing(sig: libc::c_int, ctx: *mut libc::c_void) -> bool {
+fn redirect_to_landing(sig: libc::c_int, addr: usize, ctx: *mut libc::c_void) -> bool {
     if ctx.is_null() {
         return false;
     }
@@ -217,6 +244,8 @@ fn redirect_to_landing(sig: libc::c_int, ctx: *mut libc::c_void) -> bool {
             }
             s.fault_pc.set(pc);
             s.fault_sig.set(sig);
+            s.fault_addr.set(addr);
+            s.fault_sp.set(gregs[libc::REG_RSP as usize] as usize);
             // Only one fault per call: a fault in the landing path (which is
             // outside the range anyway) must not loop.
             s.active.set(false);
@@ -229,7 +258,7 @@ fn redirect_to_landing(sig: libc::c_int, ctx: *mut libc::c_void) -> bool {
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-fn redirect_to_landing(_sig: libc::c_int, _ctx: *mut libc::c_void) -> bool {
+fn redirect_to_landing(_sig: libc::c_int, _addr: usize, _ctx: *mut libc::c_void) -> bool {
     false
 }
 
@@ -303,6 +332,8 @@ pub unsafe fn call_protected(
             let f = Fault {
                 pc: s.fault_pc.get(),
                 signal: s.fault_sig.get(),
+                addr: s.fault_addr.get(),
+                sp: s.fault_sp.get(),
             };
             s.active.set(prev.0);
             s.lo.set(prev.1);

@@ -384,3 +384,33 @@ fn traps_on_several_threads() {
         }
     });
 }
+
+#[test]
+fn unbounded_recursion_is_a_stack_overflow_trap() {
+    let mut m = JitModule::new();
+    // f: call f
+    m.define_function(tc("rec"), code(&[0xe8, 0xfb, 0xff, 0xff, 0xff]))
+        .unwrap();
+    m.define_function(tc("add"), code(ADD)).unwrap();
+    let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
+    m.finalize().unwrap();
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn_scoped(s, || {
+                for _ in 0..3 {
+                    match call_int(&m, t, &tc("rec"), 0, 0) {
+                        Err(JitCallError::Trap(info)) => {
+                            assert_eq!(info.code, Some(TrapCode::STACK_OVERFLOW), "{info}");
+                            assert_eq!(info.function.as_deref(), Some("%rec"));
+                        }
+                        other => panic!("expected a stack overflow, got {other:?}"),
+                    }
+                    assert_eq!(call_int(&m, t, &tc("add"), 2, 2).unwrap(), 4);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}
