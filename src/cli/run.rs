@@ -48,6 +48,7 @@ fn run_file(file: &TestFile, out: &mut String) -> Tally {
                 t.failed += 1;
                 continue;
             }
+            IsaChoice::Ignore(_) => continue,
         };
         let prog = match build_program(file, &*isa) {
             Ok(p) => p,
