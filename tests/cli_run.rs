@@ -119,8 +119,8 @@ fn bench_compile_prints_the_result_line() {
             "insts_per_s"
         ]
     );
-    assert!(line.contains("target=x86_64 opt=none files=3 "), "{line}");
-    // funcs + failed = every function of the three files.
+    assert!(line.contains("target=x86_64 opt=none files=4 "), "{line}");
+    // funcs + failed = every function of the four files.
     let get = |k: &str| -> usize {
         line.split(' ')
             .find_map(|f| f.strip_prefix(&format!("{k}=")))
@@ -130,6 +130,7 @@ fn bench_compile_prints_the_result_line() {
     };
     let (_, cat, _) = kiln(&[
         "cat",
+        "cranelift-like-ir/run/abi.clif",
         "cranelift-like-ir/run/calls.clif",
         "cranelift-like-ir/run/floats.clif",
         "cranelift-like-ir/run/integers.clif",

@@ -293,8 +293,140 @@ block0(v0: f64, v1: f64, v2: f64):
     return "".join(s)
 
 
+# ---------------------------------------------------------------- ABI
+def abi_file():
+    s = [
+        "; Signatures that stress argument passing: stack arguments (ten integers,\n"
+        "; ten floats), mixed widths and classes, two return values, and a JIT-to-JIT\n"
+        "; call with stack arguments. Expectations from gen.py.\n",
+        HEADER,
+    ]
+    ints = ", ".join(["i64"] * 10)
+    params = ", ".join("v%d: i64" % i for i in range(10))
+    # Weighted sum: sum of (i + 1) * a_i, with iconst weights.
+    body = []
+    for i in range(10):
+        body.append("    v%d = iconst.i64 %d\n" % (40 + i, i + 1))
+        body.append("    v%d = imul v%d, v%d\n" % (50 + i, i, 40 + i))
+    acc = "v50"
+    for i in range(1, 10):
+        body.append("    v%d = iadd %s, v%d\n" % (60 + i, acc, 50 + i))
+        acc = "v%d" % (60 + i)
+    s.append(
+        "function %%many_ints(%s) -> i64 {\nblock0(%s):\n%s    return %s\n}\n"
+        % (ints, params, "".join(body), acc)
+    )
+    for args in [list(range(1, 11)), [-1] * 10, [1 << 40, 0, 0, 0, 0, 0, 0, 0, 0, -(1 << 40)]]:
+        r = sum((i + 1) * a for i, a in enumerate(args))
+        s.append(
+            "; run: %%many_ints(%s) == %s\n" % (", ".join(map(str, args)), lit(r, 64))
+        )
+    s.append(
+        """
+function %call_many() -> i64 {
+    fn0 = %many_ints(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> i64
+block0:
+"""
+    )
+    for i in range(10):
+        s.append("    v%d = iconst.i64 %d\n" % (i, 100 + i))
+    s.append(
+        "    v10 = call fn0(%s)\n    return v10\n}\n" % ", ".join("v%d" % i for i in range(10))
+    )
+    s.append("; run: %%call_many() == %d\n\n" % sum((i + 1) * (100 + i) for i in range(10)))
+
+    fl = ", ".join(["f64"] * 10)
+    params = ", ".join("v%d: f64" % i for i in range(10))
+    body = []
+    acc = "v0"
+    for i in range(1, 10):
+        body.append("    v%d = fadd %s, v%d\n" % (20 + i, acc, i))
+        acc = "v%d" % (20 + i)
+    s.append(
+        "function %%many_floats(%s) -> f64 {\nblock0(%s):\n%s    return %s\n}\n"
+        % (fl, params, "".join(body), acc)
+    )
+    for args in [[float(i) for i in range(1, 11)], [0.5 * i for i in range(10)]]:
+        r = 0.0
+        for a in args:
+            r += a
+        s.append(
+            "; run: %%many_floats(%s) == %s\n"
+            % (", ".join(fmt_f(a, 64) for a in args), fmt_f(r, 64))
+        )
+    s.append(
+        """
+function %mixed(i8, f32, i16, f64, i32, i64) -> f64 {
+block0(v0: i8, v1: f32, v2: i16, v3: f64, v4: i32, v5: i64):
+    v10 = sextend.i64 v0
+    v11 = sextend.i64 v2
+    v12 = sextend.i64 v4
+    v13 = iadd v10, v11
+    v14 = iadd v13, v12
+    v15 = iadd v14, v5
+    v16 = fcvt_from_sint.f64 v15
+    v17 = fpromote.f64 v1
+    v18 = fadd v16, v17
+    v19 = fadd v18, v3
+    return v19
+}
+"""
+    )
+    for a, b, c, d, e, f in [(1, 2.5, 3, 4.25, 5, 6), (-128, -0.5, -32768, 1e3, -(1 << 31), 1 << 40)]:
+        r = float(a + c + e + f) + f32(b)
+        r = r + d
+        s.append(
+            "; run: %%mixed(%d, %s, %d, %s, %d, %d) == %s\n"
+            % (a, fmt_f(f32(b), 32), c, fmt_f(d, 64), e, f, fmt_f(r, 64))
+        )
+    s.append(
+        """
+function %divmod(i32, i32) -> i32, i32 {
+block0(v0: i32, v1: i32):
+    v2 = udiv v0, v1
+    v3 = urem v0, v1
+    return v2, v3
+}
+"""
+    )
+    for a, b in [(17, 5), (100, 10), (-1, 7)]:
+        ua, ub = u(a, 32), u(b, 32)
+        s.append(
+            "; run: %%divmod(%d, %d) == [%s, %s]\n" % (a, b, lit(ua // ub, 32), lit(ua % ub, 32))
+        )
+    s.append(
+        """
+function %int_and_float(i64, f64) -> f64, i64 {
+block0(v0: i64, v1: f64):
+    v2 = iconst.i64 1
+    v3 = iadd v0, v2
+    v4 = fneg v1
+    return v4, v3
+}
+"""
+    )
+    for a, b in [(41, 1.5), (-1, -0.0)]:
+        s.append(
+            "; run: %%int_and_float(%d, %s) == [%s, %d]\n"
+            % (a, fmt_f(b, 64), fmt_f(-b, 64), a + 1)
+        )
+    s.append(
+        """
+function %neg8(i8) -> i8 {
+block0(v0: i8):
+    v1 = ineg v0
+    return v1
+}
+"""
+    )
+    for x in [0, 1, -128, 127]:
+        s.append("; run: %%neg8(%d) == %s\n" % (x, lit(-x, 8)))
+    return "".join(s)
+
+
 def main():
     for name, text in [
+        ("abi.clif", abi_file()),
         ("integers.clif", int_file()),
         ("calls.clif", calls_file()),
         ("floats.clif", floats_file()),
