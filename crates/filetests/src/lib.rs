@@ -12,7 +12,9 @@
 //! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
 //! [`check_run_directives`].
 
+pub mod divergences;
 pub mod filecheck;
+pub mod interpret;
 pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};
@@ -80,6 +82,7 @@ impl Runner {
         let mut r = Self::empty();
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
+        r.register(Box::new(interpret::InterpretTest));
         r.register(Box::new(run::RunTest));
         r
     }
