@@ -367,6 +367,9 @@ pub enum XmmToGprOp {
 pub enum CallTarget {
     User(kiln_ir::UserExternalNameRef),
     LibCall(LibCall),
+    KnownSymbol(kiln_ir::KnownSymbol),
+    /// The n-th test-case name of the compiled code's name list.
+    TestCase(u32),
 }
 
 impl From<CallTarget> for RelocTarget {
@@ -374,6 +377,8 @@ impl From<CallTarget> for RelocTarget {
         match c {
             CallTarget::User(u) => RelocTarget::User(u),
             CallTarget::LibCall(l) => RelocTarget::LibCall(l),
+            CallTarget::KnownSymbol(k) => RelocTarget::KnownSymbol(k),
+            CallTarget::TestCase(i) => RelocTarget::TestCase(i),
         }
     }
 }

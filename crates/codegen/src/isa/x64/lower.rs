@@ -1,0 +1,1158 @@
+//! x86-64 glue between the lowering driver and the rules of
+//! `isle-rules/x64/lower.isle`: the generated code's `Context` (extern
+//! extractors and constructors that build `MInst`s), calls, returns and the
+//! function entry under the System V ABI (see [`super::abi`]).
+
+use super::abi::{self, ArgLoc, SigLocs};
+use super::args::*;
+use super::inst::*;
+use super::regs;
+use crate::machinst::buffer::{MachLabel, RelocTarget};
+use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
+use crate::machinst::reg::{Reg, Writable};
+use crate::result::CodegenError;
+use kiln_ir::entity::EntityRef;
+use kiln_ir::{
+    ExternalName, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData, IntCC,
+    MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
+};
+use regalloc2::{PReg, RegClass};
+use smallvec::SmallVec;
+
+/// The generated rule code and the names it refers to.
+#[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
+pub(crate) mod generated {
+    pub use super::InstData;
+    pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
+    pub use crate::isa::x64::inst::{AluOp, ShiftKind};
+    pub use crate::machinst::lower::InstOutput;
+    pub use crate::machinst::reg::Reg;
+    pub use kiln_ir::{
+        FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef, StackSlot, TrapCode,
+        Type, Value,
+    };
+    pub type Unit = ();
+    pub const I32: Type = Type::I32;
+    pub const I64: Type = Type::I64;
+    pub const YES: bool = true;
+    pub const NO: bool = false;
+    include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
+}
+
+
+/// `InstructionData` flattened for the rules: every field is a named
+/// primitive (the ISLE mirror is declared in `isle-rules/prelude.isle`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstData {
+    NullAry { opcode: Opcode },
+    Unary { opcode: Opcode, arg: Value },
+    UnaryImm { opcode: Opcode, imm: Imm64 },
+    Binary { opcode: Opcode, a: Value, b: Value },
+    BinaryImm8 { opcode: Opcode, arg: Value, imm: u8 },
+    Ternary { opcode: Opcode, a: Value, b: Value, c: Value },
+    IntCompare { opcode: Opcode, cc: IntCC, a: Value, b: Value },
+    Jump { opcode: Opcode },
+    Brif { opcode: Opcode, arg: Value },
+    BranchTable { opcode: Opcode, arg: Value },
+    MultiAry { opcode: Opcode },
+    Call { opcode: Opcode, func: FuncRef },
+    CallIndirect { opcode: Opcode, sig: SigRef },
+    FuncAddr { opcode: Opcode, func: FuncRef },
+    StackLoad { opcode: Opcode, slot: StackSlot, offset: i32 },
+    Load { opcode: Opcode, flags: MemFlags, addr: Value, offset: i32 },
+    Store { opcode: Opcode, flags: MemFlags, value: Value, addr: Value, offset: i32 },
+    UnaryGlobalValue { opcode: Opcode, gv: GlobalValue },
+    Trap { opcode: Opcode, code: TrapCode },
+    CondTrap { opcode: Opcode, arg: Value, code: TrapCode },
+    Other { opcode: Opcode },
+}
+
+impl InstData {
+    fn from_ir(d: &InstructionData, dfg: &kiln_ir::DataFlowGraph) -> InstData {
+        let r = |v: Value| dfg.resolve_aliases(v);
+        use InstructionData as D;
+        match *d {
+            D::NullAry { opcode } => InstData::NullAry { opcode },
+            D::Unary { opcode, arg } => InstData::Unary { opcode, arg: r(arg) },
+            D::UnaryImm { opcode, imm } => InstData::UnaryImm { opcode, imm },
+            D::Binary { opcode, args } => InstData::Binary {
+                opcode,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::BinaryImm8 { opcode, arg, imm } => InstData::BinaryImm8 {
+                opcode,
+                arg: r(arg),
+                imm: imm.0,
+            },
+            D::Ternary { opcode, args } => InstData::Ternary {
+                opcode,
+                a: r(args[0]),
+                b: r(args[1]),
+                c: r(args[2]),
+            },
+            D::IntCompare { opcode, cond, args } => InstData::IntCompare {
+                opcode,
+                cc: cond,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::Jump { opcode, .. } => InstData::Jump { opcode },
+            D::Brif { opcode, arg, .. } => InstData::Brif { opcode, arg: r(arg) },
+            D::BranchTable { opcode, arg, .. } => InstData::BranchTable { opcode, arg: r(arg) },
+            D::MultiAry { opcode, .. } => InstData::MultiAry { opcode },
+            D::Call {
+                opcode, func_ref, ..
+            } => InstData::Call {
+                opcode,
+                func: func_ref,
+            },
+            D::CallIndirect { opcode, sig_ref, .. } => InstData::CallIndirect {
+                opcode,
+                sig: sig_ref,
+            },
+            D::FuncAddr { opcode, func_ref } => InstData::FuncAddr {
+                opcode,
+                func: func_ref,
+            },
+            D::StackLoad {
+                opcode,
+                stack_slot,
+                offset,
+            } => InstData::StackLoad {
+                opcode,
+                slot: stack_slot,
+                offset: offset.0,
+            },
+            D::Load {
+                opcode,
+                flags,
+                arg,
+                offset,
+            } => InstData::Load {
+                opcode,
+                flags,
+                addr: r(arg),
+                offset: offset.0,
+            },
+            D::Store {
+                opcode,
+                flags,
+                args,
+                offset,
+            } => InstData::Store {
+                opcode,
+                flags,
+                value: r(args[0]),
+                addr: r(args[1]),
+                offset: offset.0,
+            },
+            D::UnaryGlobalValue {
+                opcode,
+                global_value,
+            } => InstData::UnaryGlobalValue {
+                opcode,
+                gv: global_value,
+            },
+            D::Trap { opcode, code } => InstData::Trap { opcode, code },
+            D::CondTrap { opcode, arg, code } => InstData::CondTrap {
+                opcode,
+                arg: r(arg),
+                code,
+            },
+            ref other => InstData::Other {
+                opcode: other.opcode(),
+            },
+        }
+    }
+}
+
+/// Function-wide facts the x64 constructors need.
+pub struct X64LowerInfo {
+    /// The function's own signature locations.
+    pub sig: SigLocs,
+    /// Offsets of the sized stack slots from the bottom of their area.
+    pub slot_offsets: Vec<u32>,
+    /// Size of the stack-slot area (directly below rbp).
+    pub slots_size: u32,
+}
+
+/// Mutable x64 lowering state kept across instructions.
+#[derive(Default)]
+pub struct X64LowerState {
+    /// Largest outgoing argument + return area of any call.
+    pub outgoing: u32,
+    /// Test-case names referenced by relocations, by index.
+    pub testcase_names: Vec<TestcaseName>,
+    /// The hidden return-area pointer of this function, if any.
+    pub ret_area_ptr: Option<Reg>,
+}
+
+/// The x64 backend's `LowerBackend`.
+pub struct X64LowerBackend<'a> {
+    pub info: &'a X64LowerInfo,
+    pub state: std::cell::RefCell<X64LowerState>,
+}
+
+impl LowerBackend for X64LowerBackend<'_> {
+    type MInst = MInst;
+
+    fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
+        let mut state = self.state.borrow_mut();
+        let mut c = Ctx {
+            l: ctx,
+            info: self.info,
+            state: &mut state,
+            targets: &[],
+        };
+        generated::constructor_lower(&mut c, inst)
+    }
+
+    fn lower_branch(&self, ctx: &mut Lower<'_, MInst>, inst: Inst, targets: &[MachLabel]) -> bool {
+        let mut state = self.state.borrow_mut();
+        let mut c = Ctx {
+            l: ctx,
+            info: self.info,
+            state: &mut state,
+            targets,
+        };
+        generated::constructor_lower_branch(&mut c, inst).is_some()
+    }
+
+    fn gen_jump(&self, target: MachLabel) -> MInst {
+        MInst::JmpKnown { dst: target }
+    }
+
+    fn gen_entry(&self, ctx: &mut Lower<'_, MInst>) -> crate::result::CodegenResult<()> {
+        let mut state = self.state.borrow_mut();
+        let f = ctx.f;
+        let entry = f
+            .layout
+            .entry_block()
+            .ok_or_else(|| CodegenError::InvalidVCode("no entry block".into()))?;
+        let params: Vec<Value> = f.dfg.block_params(entry).to_vec();
+        let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
+        let mut stack_loads = Vec::new();
+        if self.info.sig.has_ret_area() {
+            // A `return` lowered before (the walk is backward) may have
+            // created the register already.
+            let r = match state.ret_area_ptr {
+                Some(r) => r,
+                None => ctx.alloc_tmp(RegClass::Int),
+            };
+            args.push((Writable::from_reg(r), abi::ret_area_reg()));
+            state.ret_area_ptr = Some(r);
+        }
+        for (i, &p) in params.iter().enumerate() {
+            let Some(reg) = ctx.value_regs(p).first() else {
+                return Err(CodegenError::Unsupported {
+                    what: format!("parameters of type {}", f.dfg.value_type(p)),
+                });
+            };
+            match self.info.sig.params.get(i) {
+                Some(ArgLoc::Reg(preg)) => args.push((Writable::from_reg(reg), *preg)),
+                Some(ArgLoc::Stack(off)) => {
+                    let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
+                    stack_loads.push(load_inst(f.dfg.value_type(p), addr, Writable::from_reg(reg)));
+                }
+                None => {
+                    return Err(CodegenError::InvalidVCode(
+                        "entry block parameters do not match the signature".into(),
+                    ))
+                }
+            }
+        }
+        ctx.emit(MInst::Args {
+            args: args.into_boxed_slice(),
+        });
+        for i in stack_loads {
+            ctx.emit(i);
+        }
+        Ok(())
+    }
+}
+
+/// A load of a whole value of type `ty` (integer or float) into `dst`.
+fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
+    match ty.bits() {
+        _ if ty == Type::F32 => MInst::XmmMovRM {
+            op: XmmMovOp::Movss,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        _ if ty == Type::F64 => MInst::XmmMovRM {
+            op: XmmMovOp::Movsd,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        8 => MInst::MovzxRmR {
+            ext: ExtMode::BL,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        16 => MInst::MovzxRmR {
+            ext: ExtMode::WL,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        32 => MInst::MovzxRmR {
+            ext: ExtMode::LQ,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        _ => MInst::Mov64MR { src: addr, dst },
+    }
+}
+
+/// A store of a whole value of type `ty` from `src`.
+fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
+    if ty == Type::F32 {
+        MInst::XmmStore {
+            op: XmmMovOp::Movss,
+            src,
+            dst: addr,
+        }
+    } else if ty == Type::F64 {
+        MInst::XmmStore {
+            op: XmmMovOp::Movsd,
+            src,
+            dst: addr,
+        }
+    } else {
+        MInst::MovRM {
+            size: OperandSize::from_bits(ty.bits()).unwrap_or(OperandSize::Size64),
+            src,
+            dst: addr,
+        }
+    }
+}
+
+/// The rules' context for one instruction.
+struct Ctx<'a, 'l, 'f> {
+    l: &'a mut Lower<'f, MInst>,
+    info: &'a X64LowerInfo,
+    state: &'a mut X64LowerState,
+    targets: &'l [MachLabel],
+}
+
+impl Ctx<'_, '_, '_> {
+    fn tmp(&mut self) -> Reg {
+        self.l.alloc_tmp(RegClass::Int)
+    }
+    fn w(&mut self) -> (Reg, Writable<Reg>) {
+        let r = self.tmp();
+        (r, Writable::from_reg(r))
+    }
+    fn unsupported_err(&mut self, what: String) {
+        self.l.set_error(CodegenError::Unsupported { what });
+    }
+    fn testcase_index(&mut self, name: &TestcaseName) -> u32 {
+        if let Some(i) = self.state.testcase_names.iter().position(|n| n == name) {
+            return i as u32;
+        }
+        self.state.testcase_names.push(name.clone());
+        (self.state.testcase_names.len() - 1) as u32
+    }
+    fn reloc_target(&mut self, name: &ExternalName) -> RelocTarget {
+        match name {
+            ExternalName::User(r) => RelocTarget::User(*r),
+            ExternalName::TestCase(t) => RelocTarget::TestCase(self.testcase_index(t)),
+            ExternalName::LibCall(l) => RelocTarget::LibCall(*l),
+            ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
+        }
+    }
+    /// `r`, or a copy of it if it is already among `taken`: one vreg must
+    /// not be constrained to two fixed registers by one instruction.
+    fn unique(&mut self, r: Reg, mut taken: impl Iterator<Item = Reg>) -> Reg {
+        if !taken.any(|t| t == r) {
+            return r;
+        }
+        let c = self.l.alloc_tmp(r.class());
+        self.l.emit(MInst::gen_move(Writable::from_reg(c), r));
+        c
+    }
+
+    fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
+        self.l.emit(MInst::MovRR {
+            size: OperandSize::Size64,
+            src,
+            dst,
+        });
+    }
+
+    /// Extends a narrow integer in `r` of type `from` to 32 or 64 bits.
+    fn extend(&mut self, from: Type, to_bits: u32, signed: bool, r: Reg) -> Reg {
+        let wide = to_bits == 64;
+        let ext = match (from.bits(), wide) {
+            (8, false) => ExtMode::BL,
+            (8, true) => {
+                if signed {
+                    ExtMode::BQ
+                } else {
+                    ExtMode::BL
+                }
+            }
+            (16, false) => ExtMode::WL,
+            (16, true) => {
+                if signed {
+                    ExtMode::WQ
+                } else {
+                    ExtMode::WL
+                }
+            }
+            (32, true) => ExtMode::LQ,
+            _ => return r,
+        };
+        let (d, dw) = self.w();
+        if signed {
+            self.l.emit(MInst::MovsxRmR {
+                ext,
+                src: RegMem::Reg(r),
+                dst: dw,
+            });
+        } else if ext == ExtMode::LQ {
+            // `mov r32, r32` zero-extends.
+            self.l.emit(MInst::MovRR {
+                size: OperandSize::Size32,
+                src: r,
+                dst: dw,
+            });
+        } else {
+            self.l.emit(MInst::MovzxRmR {
+                ext,
+                src: RegMem::Reg(r),
+                dst: dw,
+            });
+        }
+        d
+    }
+
+    /// Lowers `call` / `call_indirect`.
+    fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let (sig_ref, callee, args): (SigRef, Result<FuncRef, Value>, Vec<Value>) =
+            match f.dfg.insts[inst] {
+                InstructionData::Call { func_ref, args, .. } => {
+                    let sig = f.dfg.ext_funcs[func_ref].signature;
+                    (sig, Ok(func_ref), f.dfg.value_list(args).to_vec())
+                }
+                InstructionData::CallIndirect { sig_ref, args, .. } => {
+                    let all = f.dfg.value_list(args);
+                    let (callee, rest) = all.split_first()?;
+                    (sig_ref, Err(*callee), rest.to_vec())
+                }
+                _ => return None,
+            };
+        let sig = f.dfg.signatures.get(sig_ref)?;
+        let locs = match abi::sig_locs(sig) {
+            Ok(l) => l,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(InstOutput::none());
+            }
+        };
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
+        let outgoing = locs.stack_args_size + locs.ret_area_size;
+        self.state.outgoing = self.state.outgoing.max(outgoing);
+        if locs.has_ret_area() {
+            let (p, pw) = self.w();
+            self.l.emit(MInst::Lea {
+                size: OperandSize::Size64,
+                addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
+                dst: pw,
+            });
+            uses.push((p, abi::ret_area_reg()));
+        }
+        for (i, &a) in args.iter().enumerate() {
+            let ty = f.dfg.value_type(a);
+            let mut r = self.l.put_in_reg(a);
+            let param = sig.params.get(i)?;
+            if ty.is_int() && ty.bits() < 32 {
+                match param.extension {
+                    kiln_ir::ArgumentExtension::Uext => r = self.extend(ty, 32, false, r),
+                    kiln_ir::ArgumentExtension::Sext => r = self.extend(ty, 32, true, r),
+                    kiln_ir::ArgumentExtension::None => {}
+                }
+            }
+            match locs.params.get(i)? {
+                ArgLoc::Reg(p) => {
+                    let r = self.unique(r, uses.iter().map(|u| u.0));
+                    uses.push((r, *p))
+                }
+                ArgLoc::Stack(off) => {
+                    let addr = Amode::imm_reg(*off as i32, regs::rsp());
+                    self.l.emit(store_inst(ty, r, addr));
+                }
+            }
+        }
+        let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
+        let mut after = Vec::new();
+        for (i, &res) in results.iter().enumerate() {
+            let reg = self.l.value_regs(res).first()?;
+            match locs.returns.get(i)? {
+                ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
+                ArgLoc::Stack(off) => {
+                    let addr =
+                        Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                    after.push(load_inst(f.dfg.value_type(res), addr, Writable::from_reg(reg)));
+                }
+            }
+        }
+        let info = Box::new(CallInfo {
+            uses,
+            defs,
+            clobbers: abi::call_clobbers(),
+        });
+        match callee {
+            Ok(func_ref) => {
+                let data = &f.dfg.ext_funcs[func_ref];
+                let target = self.reloc_target(&data.name);
+                if data.colocated {
+                    let target = match target {
+                        RelocTarget::User(u) => CallTarget::User(u),
+                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
+                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
+                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
+                    };
+                    self.l.emit(MInst::CallKnown { target, info });
+                } else {
+                    let (t, tw) = self.w();
+                    self.l.emit(MInst::LoadExtName {
+                        target,
+                        offset: 0,
+                        dst: tw,
+                    });
+                    self.l.emit(MInst::CallUnknown {
+                        target: RegMem::Reg(t),
+                        info,
+                    });
+                }
+            }
+            Err(callee) => {
+                let t = self.l.put_in_reg(callee);
+                self.l.emit(MInst::CallUnknown {
+                    target: RegMem::Reg(t),
+                    info,
+                });
+            }
+        }
+        for i in after {
+            self.l.emit(i);
+        }
+        Some(InstOutput::none())
+    }
+
+    /// Lowers `return`.
+    fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
+        let mut rets: SmallVec<[(Reg, PReg); 2]> = SmallVec::new();
+        for (i, &v) in vals.iter().enumerate() {
+            let r = self.l.put_in_reg(v);
+            match self.info.sig.returns.get(i) {
+                Some(ArgLoc::Reg(p)) => {
+                    let r = self.unique(r, rets.iter().map(|u| u.0));
+                    rets.push((r, *p))
+                }
+                Some(ArgLoc::Stack(off)) => {
+                    let base = match self.state.ret_area_ptr {
+                        Some(r) => r,
+                        None => {
+                            let r = self.tmp();
+                            self.state.ret_area_ptr = Some(r);
+                            r
+                        }
+                    };
+                    self.l.emit(store_inst(
+                        f.dfg.value_type(v),
+                        r,
+                        Amode::imm_reg(*off as i32, base),
+                    ));
+                }
+                None => {
+                    self.l.set_error(CodegenError::InvalidVCode(
+                        "return values do not match the signature".into(),
+                    ));
+                    return Some(InstOutput::none());
+                }
+            }
+        }
+        self.l.emit(MInst::Ret { rets });
+        Some(InstOutput::none())
+    }
+
+    fn divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
+        let bits = ty.bits();
+        // i8/i16 are divided at 32 bits (x86's 8-bit division leaves the
+        // remainder in ah, which REX forms cannot address).
+        let (size, a, b) = if bits < 32 {
+            let a = self.extend(ty, 32, signed, a);
+            let b = self.extend(ty, 32, signed, b);
+            (OperandSize::Size32, a, b)
+        } else {
+            (OperandSize::from_bits(bits).unwrap_or(OperandSize::Size64), a, b)
+        };
+        // Division by zero traps with its own code, before the divide.
+        self.l.emit(MInst::CmpRmiR {
+            size,
+            op: CmpOp::Test,
+            src1: b,
+            src2: RegMemImm::Reg(b),
+        });
+        self.l.emit(MInst::TrapIf {
+            cc: CC::Z,
+            code: TrapCode::INTEGER_DIVISION_BY_ZERO,
+        });
+        let mut divisor = b;
+        if signed && rem {
+            // x % -1 == 0 for every x, and x % 1 == 0 too: divide by 1
+            // instead of -1 so that INT_MIN % -1 does not fault.
+            let (one, onew) = self.w();
+            self.l.emit(MInst::MovImm {
+                size: OperandSize::Size32,
+                imm: 1,
+                dst: onew,
+            });
+            self.l.emit(MInst::CmpRmiR {
+                size,
+                op: CmpOp::Cmp,
+                src1: b,
+                src2: RegMemImm::Imm(-1),
+            });
+            let (d, dw) = self.w();
+            self.l.emit(MInst::Cmove {
+                size: OperandSize::Size64,
+                cc: CC::Z,
+                consequent: RegMem::Reg(one),
+                alternative: b,
+                dst: dw,
+            });
+            divisor = d;
+        }
+        let (hi, hiw) = self.w();
+        if signed {
+            self.l.emit(MInst::SignExtendData {
+                size,
+                src: a,
+                dst: hiw,
+            });
+        } else {
+            self.l.emit(MInst::MovImm {
+                size: OperandSize::Size32,
+                imm: 0,
+                dst: hiw,
+            });
+        }
+        let (q, qw) = self.w();
+        let (r, rw) = self.w();
+        // A fault here can only be the overflow of INT_MIN / -1.
+        self.l.emit(MInst::Div {
+            size,
+            signed,
+            dividend_lo: a,
+            dividend_hi: hi,
+            divisor: RegMem::Reg(divisor),
+            dst_quot: qw,
+            dst_rem: rw,
+            trap: TrapCode::INTEGER_OVERFLOW,
+        });
+        if signed && !rem && bits < 32 {
+            // The 32-bit division of narrow operands cannot fault; the
+            // narrow overflow (MIN / -1 == MAX + 1) shows as a quotient
+            // that does not sign-extend from the narrow width.
+            let e = self.extend(ty, 32, true, q);
+            self.l.emit(MInst::CmpRmiR {
+                size: OperandSize::Size32,
+                op: CmpOp::Cmp,
+                src1: e,
+                src2: RegMemImm::Reg(q),
+            });
+            self.l.emit(MInst::TrapIf {
+                cc: CC::NZ,
+                code: TrapCode::INTEGER_OVERFLOW,
+            });
+        }
+        if rem {
+            r
+        } else {
+            q
+        }
+    }
+}
+
+fn cc_of(cc: IntCC) -> CC {
+    match cc {
+        IntCC::Equal => CC::Z,
+        IntCC::NotEqual => CC::NZ,
+        IntCC::SignedLessThan => CC::L,
+        IntCC::SignedGreaterThanOrEqual => CC::NL,
+        IntCC::SignedGreaterThan => CC::NLE,
+        IntCC::SignedLessThanOrEqual => CC::LE,
+        IntCC::UnsignedLessThan => CC::B,
+        IntCC::UnsignedGreaterThanOrEqual => CC::NB,
+        IntCC::UnsignedGreaterThan => CC::NBE,
+        IntCC::UnsignedLessThanOrEqual => CC::BE,
+    }
+}
+
+fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
+    match flags.trap_code() {
+        Some(code) => a.with_trap(code),
+        None => a,
+    }
+}
+
+impl generated::Context for Ctx<'_, '_, '_> {
+    fn inst_data(&mut self, inst: &Inst) -> InstData {
+        InstData::from_ir(&self.l.f.dfg.insts[*inst], &self.l.f.dfg)
+    }
+    fn first_result_type(&mut self, inst: &Inst) -> Option<Type> {
+        let v = self.l.f.dfg.first_result(*inst)?;
+        Some(self.l.f.dfg.value_type(v))
+    }
+    fn def_inst(&mut self, v: &Value) -> Option<Inst> {
+        self.l.def_inst(*v)
+    }
+    fn iconst_value(&mut self, v: &Value) -> Option<u64> {
+        self.l.iconst_value(*v)
+    }
+    fn ty_int_64(&mut self, ty: &Type) -> Option<Type> {
+        (ty.is_int() && ty.is_scalar() && ty.bits() <= 64).then_some(*ty)
+    }
+    fn ty_bits(&mut self, ty: &Type) -> u32 {
+        ty.bits()
+    }
+    fn value_type(&mut self, v: Value) -> Type {
+        self.l.value_type(v)
+    }
+    fn put_in_reg(&mut self, v: Value) -> Reg {
+        self.l.put_in_reg(v)
+    }
+    fn output_reg(&mut self, r: Reg) -> InstOutput {
+        InstOutput::one(r)
+    }
+    fn output_none(&mut self) -> InstOutput {
+        InstOutput::none()
+    }
+    fn sink_inst(&mut self, inst: Inst) {
+        self.l.sink_inst(inst)
+    }
+    fn unsupported(&mut self, inst: Inst) -> InstOutput {
+        let op = self.l.f.dfg.opcode(inst);
+        self.unsupported_err(format!("{op:?}"));
+        InstOutput::none()
+    }
+    fn ty_32_64(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I32 || *ty == Type::I64).then_some(*ty)
+    }
+    fn ty_8_16(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I8 || *ty == Type::I16).then_some(*ty)
+    }
+    fn u64_from_imm64(&mut self, imm: Imm64) -> u64 {
+        imm.bits() as u64
+    }
+    fn notrap(&mut self) -> MemFlags {
+        let mut f = MemFlags::new();
+        f.set_notrap();
+        f
+    }
+
+    fn size_of(&mut self, ty: Type) -> OperandSize {
+        OperandSize::from_bits(ty.bits()).unwrap_or(OperandSize::Size64)
+    }
+    fn alu_size(&mut self, ty: Type) -> OperandSize {
+        if ty.bits() == 64 {
+            OperandSize::Size64
+        } else {
+            OperandSize::Size32
+        }
+    }
+    fn rmi_reg(&mut self, r: Reg) -> RegMemImm {
+        RegMemImm::Reg(r)
+    }
+    fn rmi_imm(&mut self, i: i32) -> RegMemImm {
+        RegMemImm::Imm(i)
+    }
+    fn rmi_mem(&mut self, a: Amode) -> RegMemImm {
+        RegMemImm::Mem(a)
+    }
+    fn rm_reg(&mut self, r: Reg) -> RegMem {
+        RegMem::Reg(r)
+    }
+    fn rm_mem(&mut self, a: Amode) -> RegMem {
+        RegMem::Mem(a)
+    }
+    fn amode_imm_reg(&mut self, flags: MemFlags, off: i32, base: Reg) -> Amode {
+        amode_flags(Amode::imm_reg(off, base), flags)
+    }
+    fn amode_imm_reg_reg_shift(
+        &mut self,
+        flags: MemFlags,
+        off: i32,
+        base: Reg,
+        index: Reg,
+        shift: u8,
+    ) -> Amode {
+        amode_flags(Amode::imm_reg_reg_shift(off, base, index, shift), flags)
+    }
+    fn imm32_for(&mut self, ty: Type, c: u64) -> Option<i32> {
+        let bits = ty.bits();
+        if bits < 64 {
+            // A 32-bit (or narrower) operation uses the low bits only.
+            let v = c as u32 as i32;
+            Some(if bits < 32 {
+                ((v << (32 - bits)) >> (32 - bits)) as i32
+            } else {
+                v
+            })
+        } else {
+            i32::try_from(c as i64).ok()
+        }
+    }
+    fn add_offset(&mut self, off: i32, c: u64) -> Option<i32> {
+        let c = i32::try_from(c as i64).ok()?;
+        off.checked_add(c)
+    }
+    fn shift_scale(&mut self, k: u64) -> Option<u8> {
+        (k <= 3).then_some(k as u8)
+    }
+    fn shift_mask(&mut self, ty: Type, c: u64) -> u8 {
+        (c & (ty.bits() as u64 - 1)) as u8
+    }
+    fn shift_mask_i32(&mut self, ty: Type) -> i32 {
+        ty.bits() as i32 - 1
+    }
+    fn intcc_to_cc(&mut self, cc: IntCC) -> CC {
+        cc_of(cc)
+    }
+    fn cc_invert(&mut self, cc: CC) -> CC {
+        cc.invert()
+    }
+
+    fn x64_alu(&mut self, size: OperandSize, op: AluOp, a: Reg, b: RegMemImm) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::AluRmiR {
+            size,
+            op,
+            src1: a,
+            src2: b,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_imul(&mut self, size: OperandSize, a: Reg, b: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Imul {
+            size,
+            src1: a,
+            src2: b,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_imul_imm(&mut self, size: OperandSize, a: RegMem, i: i32) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::ImulImm {
+            size,
+            src: a,
+            imm: i,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_neg(&mut self, size: OperandSize, a: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Unary {
+            size,
+            op: UnaryOp::Neg,
+            src: a,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_not(&mut self, size: OperandSize, a: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Unary {
+            size,
+            op: UnaryOp::Not,
+            src: a,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_shift_cl(&mut self, size: OperandSize, kind: ShiftKind, a: Reg, amt: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Shift {
+            size,
+            kind,
+            src: a,
+            amount: ShiftAmount::Cl(amt),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_shift_imm(&mut self, size: OperandSize, kind: ShiftKind, a: Reg, amt: u8) -> Reg {
+        if amt == 0 {
+            return a;
+        }
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Shift {
+            size,
+            kind,
+            src: a,
+            amount: ShiftAmount::Imm(amt),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_lea(&mut self, size: OperandSize, addr: Amode) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Lea {
+            size,
+            addr,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_mov_imm(&mut self, ty: Type, c: u64) -> Reg {
+        let (d, dw) = self.w();
+        let size = if ty.bits() == 64 && c > u32::MAX as u64 {
+            OperandSize::Size64
+        } else {
+            OperandSize::Size32
+        };
+        let imm = if size == OperandSize::Size32 {
+            c & 0xffff_ffff
+        } else {
+            c
+        };
+        self.l.emit(MInst::MovImm { size, imm, dst: dw });
+        d
+    }
+    fn x64_cmp(&mut self, size: OperandSize, a: Reg, b: RegMemImm) {
+        self.l.emit(MInst::CmpRmiR {
+            size,
+            op: CmpOp::Cmp,
+            src1: a,
+            src2: b,
+        });
+    }
+    fn x64_test(&mut self, size: OperandSize, a: Reg, b: RegMemImm) {
+        self.l.emit(MInst::CmpRmiR {
+            size,
+            op: CmpOp::Test,
+            src1: a,
+            src2: b,
+        });
+    }
+    fn x64_setcc_zx(&mut self, cc: CC) -> Reg {
+        let (t, tw) = self.w();
+        self.l.emit(MInst::Setcc { cc, dst: tw });
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MovzxRmR {
+            ext: ExtMode::BL,
+            src: RegMem::Reg(t),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_cmove(&mut self, size: OperandSize, cc: CC, cons: RegMem, alt: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Cmove {
+            size,
+            cc,
+            consequent: cons,
+            alternative: alt,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_movzx(&mut self, ext: ExtMode, src: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MovzxRmR { ext, src, dst: dw });
+        d
+    }
+    fn x64_movsx(&mut self, ext: ExtMode, src: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MovsxRmR { ext, src, dst: dw });
+        d
+    }
+    fn x64_load(&mut self, ty: Type, addr: Amode) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(load_inst(ty, addr, dw));
+        d
+    }
+    fn x64_store(&mut self, size: OperandSize, src: Reg, addr: Amode) {
+        self.l.emit(MInst::MovRM {
+            size,
+            src,
+            dst: addr,
+        });
+    }
+    fn x64_store_imm(&mut self, size: OperandSize, imm: i32, addr: Amode) {
+        self.l.emit(MInst::MovImmM {
+            size,
+            imm,
+            dst: addr,
+        });
+    }
+    fn x64_trap_if(&mut self, cc: CC, code: TrapCode) {
+        self.l.emit(MInst::TrapIf { cc, code });
+    }
+    fn x64_ud2(&mut self, code: TrapCode) {
+        self.l.emit(MInst::Ud2 { code });
+    }
+    fn x64_uextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
+        if from.bits() >= to.bits() {
+            return r;
+        }
+        self.extend(from, to.bits().max(32), false, r)
+    }
+    fn x64_sextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
+        if from.bits() >= to.bits() {
+            return r;
+        }
+        self.extend(from, to.bits().max(32), true, r)
+    }
+    fn x64_iabs(&mut self, ty: Type, a: Reg) -> Reg {
+        let (size, a) = if ty.bits() < 32 {
+            (OperandSize::Size32, self.extend(ty, 32, true, a))
+        } else {
+            (self.size_of(ty), a)
+        };
+        let n = self.x64_neg(size, a);
+        // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
+        self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
+    }
+    fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
+        self.divrem(ty, signed, rem, a, b)
+    }
+    fn x64_mul_hi(&mut self, ty: Type, signed: bool, a: Reg, b: Reg) -> Reg {
+        let bits = ty.bits();
+        if bits < 32 {
+            // Widen, multiply at 32 bits, take the high half of the width.
+            let a = self.extend(ty, 32, signed, a);
+            let b = self.extend(ty, 32, signed, b);
+            let p = self.x64_imul(OperandSize::Size32, a, RegMem::Reg(b));
+            let kind = if signed { ShiftKind::Sar } else { ShiftKind::Shr };
+            return self.x64_shift_imm(OperandSize::Size32, kind, p, bits as u8);
+        }
+        let size = self.size_of(ty);
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        let _ = lo;
+        self.l.emit(MInst::MulWide {
+            size,
+            signed,
+            src1: a,
+            src2: RegMem::Reg(b),
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        hi
+    }
+    fn x64_stack_addr(&mut self, slot: StackSlot, off: i32) -> Reg {
+        let base = self
+            .info
+            .slot_offsets
+            .get(slot.index())
+            .copied()
+            .unwrap_or(0) as i64;
+        let disp = base - self.info.slots_size as i64 + off as i64;
+        let disp = match i32::try_from(disp) {
+            Ok(d) => d,
+            Err(_) => {
+                self.l.set_error(CodegenError::CodeTooLarge);
+                0
+            }
+        };
+        self.x64_lea(OperandSize::Size64, Amode::imm_reg(disp, regs::rbp()))
+    }
+    fn x64_func_addr(&mut self, func: FuncRef) -> Reg {
+        let name = self.l.f.dfg.ext_funcs[func].name.clone();
+        let target = self.reloc_target(&name);
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LoadExtName {
+            target,
+            offset: 0,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_symbol_value(&mut self, gv: GlobalValue) -> Option<Reg> {
+        match self.l.f.global_values.get(gv)? {
+            GlobalValueData::Symbol { name, offset, .. } => {
+                let (name, offset) = (name.clone(), offset.bits());
+                let target = self.reloc_target(&name);
+                let (d, dw) = self.w();
+                self.l.emit(MInst::LoadExtName {
+                    target,
+                    offset,
+                    dst: dw,
+                });
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+    fn x64_frame_pointer(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, regs::rbp());
+        d
+    }
+    fn x64_stack_pointer(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, regs::rsp());
+        d
+    }
+    fn x64_return_address(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Mov64MR {
+            src: Amode::imm_reg(8, regs::rbp()),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_call(inst)
+    }
+    fn x64_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return(inst)
+    }
+    fn x64_jmp(&mut self) {
+        if let Some(&t) = self.targets.first() {
+            self.l.emit(MInst::JmpKnown { dst: t });
+        }
+    }
+    fn x64_jcc(&mut self, cc: CC) {
+        if let [taken, not_taken] = *self.targets {
+            self.l.emit(MInst::JmpCond {
+                cc,
+                taken,
+                not_taken,
+            });
+        }
+    }
+    fn x64_jmp_table(&mut self, idx: Reg) {
+        let Some((&default, targets)) = self.targets.split_first() else {
+            return;
+        };
+        // Zero-extend the 32-bit index (its upper bits are undefined).
+        let (i, iw) = self.w();
+        self.l.emit(MInst::MovRR {
+            size: OperandSize::Size32,
+            src: idx,
+            dst: iw,
+        });
+        let (_, t1) = self.w();
+        let (_, t2) = self.w();
+        self.l.emit(MInst::JmpTableSeq {
+            idx: i,
+            tmp1: t1,
+            tmp2: t2,
+            default,
+            targets: targets.to_vec().into_boxed_slice(),
+        });
+    }
+}
