@@ -140,3 +140,20 @@ fn bench_compile_prints_the_result_line() {
         cat.matches("function ").count()
     );
 }
+
+#[test]
+fn kilns_own_run_tests_pass_or_skip_as_unsupported() {
+    let (code, out, err) = kiln(&["test", "--test", "run", "cranelift-like-ir/run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for line in out.lines().filter(|l| l.starts_with("SKIP")) {
+        assert!(
+            line.contains("unsupported") || line.contains("aarch64 needs qemu"),
+            "{line}"
+        );
+    }
+    if backend_works() {
+        // Integer arithmetic and calls between functions run natively.
+        assert!(out.contains("PASS cranelift-like-ir/run/integers.clif"), "{out}");
+        assert!(out.contains("PASS cranelift-like-ir/run/calls.clif"), "{out}");
+    }
+}
