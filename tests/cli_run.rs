@@ -153,7 +153,13 @@ fn kilns_own_run_tests_pass_or_skip_as_unsupported() {
     }
     if backend_works() {
         // Integer arithmetic and calls between functions run natively.
-        assert!(out.contains("PASS cranelift-like-ir/run/integers.clif"), "{out}");
-        assert!(out.contains("PASS cranelift-like-ir/run/calls.clif"), "{out}");
+        assert!(
+            out.contains("PASS cranelift-like-ir/run/integers.clif"),
+            "{out}"
+        );
+        assert!(
+            out.contains("PASS cranelift-like-ir/run/calls.clif"),
+            "{out}"
+        );
     }
 }

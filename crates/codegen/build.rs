@@ -68,7 +68,10 @@ fn generate_clif_isle() -> String {
     s.push_str("))\n\n");
     for (op, info) in Opcode::ALL.iter().zip(OPCODES) {
         // Rust keywords cannot be term names: `return` becomes `return_`.
-        let keyword = matches!(info.name, "return" | "break" | "loop" | "move" | "type" | "match");
+        let keyword = matches!(
+            info.name,
+            "return" | "break" | "loop" | "move" | "type" | "match"
+        );
         let name = if keyword {
             format!("{}_", info.name)
         } else {

@@ -9,7 +9,11 @@ fn main() {
     let mut flags = Flags::default();
     flags.regalloc_checker = true;
     let isa = isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("isa");
-    for (i, f) in kiln_reader::parse_functions(&text).expect("parse").iter().enumerate() {
+    for (i, f) in kiln_reader::parse_functions(&text)
+        .expect("parse")
+        .iter()
+        .enumerate()
+    {
         match isa.compile_stencil(&f.stencil) {
             Ok(c) => {
                 std::fs::write(format!("{}.{i}.bin", args[2]), &c.code).expect("write");

@@ -50,7 +50,20 @@ macro_rules! jit_fn {
 }
 
 const INTERESTING: [i64; 14] = [
-    0, 1, -1, 2, -2, 3, 7, 100, -100, i64::MAX, i64::MIN, 0x1234_5678_9abc_def0, i32::MIN as i64, i32::MAX as i64,
+    0,
+    1,
+    -1,
+    2,
+    -2,
+    3,
+    7,
+    100,
+    -100,
+    i64::MAX,
+    i64::MIN,
+    0x1234_5678_9abc_def0,
+    i32::MIN as i64,
+    i32::MAX as i64,
 ];
 
 fn pairs() -> impl Iterator<Item = (i64, i64)> {
@@ -62,7 +75,10 @@ fn pairs() -> impl Iterator<Item = (i64, i64)> {
 #[test]
 fn add_sub_mul_64() {
     for (op, f) in [
-        ("iadd", (|a: i64, b: i64| a.wrapping_add(b)) as fn(i64, i64) -> i64),
+        (
+            "iadd",
+            (|a: i64, b: i64| a.wrapping_add(b)) as fn(i64, i64) -> i64,
+        ),
         ("isub", |a, b| a.wrapping_sub(b)),
         ("imul", |a, b| a.wrapping_mul(b)),
         ("band", |a, b| a & b),
@@ -96,7 +112,10 @@ fn narrow_ops_32_16_8() {
         let sx = move |v: i64| (v << (64 - bits)) >> (64 - bits);
         let zx = move |v: i64| ((v as u64) << (64 - bits) >> (64 - bits)) as i64;
         for (op, f) in [
-            ("iadd", (|a: i64, b: i64, _: u32| a.wrapping_add(b)) as fn(i64, i64, u32) -> i64),
+            (
+                "iadd",
+                (|a: i64, b: i64, _: u32| a.wrapping_add(b)) as fn(i64, i64, u32) -> i64,
+            ),
             ("isub", |a, b, _| a.wrapping_sub(b)),
             ("imul", |a, b, _| a.wrapping_mul(b)),
             ("ishl", |a, b, n| a.wrapping_shl((b as u32) % n)),
@@ -158,7 +177,11 @@ fn icmp_all_conditions_and_select() {
         let jit = Jit::new(&text);
         let g = jit_fn!(jit, fn(i64, i64) -> i64);
         for (a, b) in pairs() {
-            assert_eq!(g(a, b), if f(a, b) { a } else { 100 }, "select {cc} {a} {b}");
+            assert_eq!(
+                g(a, b),
+                if f(a, b) { a } else { 100 },
+                "select {cc} {a} {b}"
+            );
         }
         // A compare against a constant, merged into the branch.
         let text = format!(
@@ -167,7 +190,13 @@ fn icmp_all_conditions_and_select() {
         if let Ok(f2) = kiln_reader::parse_function(&text) {
             // `icmp_imm` may not exist in this IR; only run when it parses.
             let code = isa().compile_stencil(&f2.stencil);
-            assert!(code.is_ok() || matches!(code, Err(kiln_codegen::result::CodegenError::Unsupported { .. })));
+            assert!(
+                code.is_ok()
+                    || matches!(
+                        code,
+                        Err(kiln_codegen::result::CodegenError::Unsupported { .. })
+                    )
+            );
         }
     }
 }
@@ -205,15 +234,24 @@ fn division_without_traps() {
     for ty in ["i8", "i16", "i32", "i64"] {
         let bits: u32 = ty[1..].parse().unwrap();
         let sx = move |v: i64| (v << (64 - bits)) >> (64 - bits);
-        let zx = move |v: i64| if bits == 64 { v } else { ((v as u64) & ((1u64 << bits) - 1)) as i64 };
+        let zx = move |v: i64| {
+            if bits == 64 {
+                v
+            } else {
+                ((v as u64) & ((1u64 << bits) - 1)) as i64
+            }
+        };
         for op in ["udiv", "sdiv", "urem", "srem"] {
             let text = format!(
                 "function %f(i64, i64) -> i64 {{\nblock0(v0: i64, v1: i64):\n    v2 = ireduce.{ty} v0\n    v3 = ireduce.{ty} v1\n    v4 = {op} v2, v3\n    v5 = sextend.i64 v4\n    return v5\n}}\n"
             );
-            let text = if ty != "i64" { text } else { text
-            .replace("ireduce.i64 v0", "bor v0, v0")
-            .replace("ireduce.i64 v1", "bor v1, v1")
-            .replace("sextend.i64 v4", "bor v4, v4") };
+            let text = if ty != "i64" {
+                text
+            } else {
+                text.replace("ireduce.i64 v0", "bor v0, v0")
+                    .replace("ireduce.i64 v1", "bor v1, v1")
+                    .replace("sextend.i64 v4", "bor v4, v4")
+            };
             let jit = Jit::new(&text);
             let g = jit_fn!(jit, fn(i64, i64) -> i64);
             for (a, b) in pairs() {
@@ -221,7 +259,11 @@ fn division_without_traps() {
                 if sb == 0 {
                     continue;
                 }
-                let min = if bits == 64 { i64::MIN } else { -(1i64 << (bits - 1)) };
+                let min = if bits == 64 {
+                    i64::MIN
+                } else {
+                    -(1i64 << (bits - 1))
+                };
                 if op == "sdiv" && sa == min && sb == -1 {
                     continue;
                 }
@@ -286,7 +328,15 @@ block4:
 ";
     let jit = Jit::new(text);
     let g = jit_fn!(jit, fn(u32) -> u32);
-    for (i, want) in [(0u32, 10u32), (1, 20), (2, 30), (3, 20), (4, 40), (100, 40), (u32::MAX, 40)] {
+    for (i, want) in [
+        (0u32, 10u32),
+        (1, 20),
+        (2, 30),
+        (3, 20),
+        (4, 40),
+        (100, 40),
+        (u32::MAX, 40),
+    ] {
         assert_eq!(g(i), want, "index {i}");
     }
 }
@@ -320,13 +370,24 @@ block0(v0: i64, v1: i64, v2: i64, v3: i64, v4: i64, v5: i64, v6: i64, v7: i64):
     let jit = Jit::new(text);
     let g = jit_fn!(jit, fn(i64, i64, i64, i64, i64, i64, i64, i64) -> i64);
     for (a, b) in pairs() {
-        let v = [a, b, a ^ b, a.wrapping_add(3), b.wrapping_sub(9), 5, a >> 3, b << 2];
+        let v = [
+            a,
+            b,
+            a ^ b,
+            a.wrapping_add(3),
+            b.wrapping_sub(9),
+            5,
+            a >> 3,
+            b << 2,
+        ];
         let m = |x: i64, y: i64| x.wrapping_mul(y);
         let r18 = m(v[0], v[1]).wrapping_add(m(v[2], v[3]));
         let r19 = m(v[4], v[5]).wrapping_add(m(v[6], v[7]));
         let r20 = m(v[0], v[7]).wrapping_add(m(v[1], v[6]));
         let r21 = m(v[2], v[5]).wrapping_add(m(v[3], v[4]));
-        let want = ((r18 ^ r19).wrapping_sub(r20 ^ r21)).wrapping_add(v[0]).wrapping_add(v[7]);
+        let want = ((r18 ^ r19).wrapping_sub(r20 ^ r21))
+            .wrapping_add(v[0])
+            .wrapping_add(v[7]);
         assert_eq!(g(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]), want);
     }
 }

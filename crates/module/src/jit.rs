@@ -517,13 +517,17 @@ impl JitModule {
         // SAFETY: forwarded from the caller's contract; the mapping stays
         // alive for the call because `self` is borrowed.
         let r = unsafe { traps::call_protected(range, t, callee, values.as_mut_ptr()) };
-        match r {
-            Ok(()) => Ok(()),
-            Err(CallError::Fault(f)) => Err(JitCallError::Trap(self.trap_info(f))),
-            Err(CallError::Setup(e)) => Err(JitCallError::Host(e)),
-            Err(CallError::UnsupportedHost) => Err(JitCallError::Host(
-                "this host cannot run x86-64 JIT code".into(),
-            )),
+        r.map_err(|e| self.call_error(e))
+    }
+
+    /// Describes a failed protected call into this module.
+    pub fn call_error(&self, e: CallError) -> JitCallError {
+        match e {
+            CallError::Fault(f) => JitCallError::Trap(self.trap_info(f)),
+            CallError::Setup(e) => JitCallError::Host(e),
+            CallError::UnsupportedHost => {
+                JitCallError::Host("this host cannot run x86-64 JIT code".into())
+            }
         }
     }
 }

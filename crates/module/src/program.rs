@@ -163,7 +163,10 @@ pub struct JitProgram {
 pub struct Entry<'p> {
     program: &'p JitProgram,
     info: &'p EntryInfo,
-    tramp: FuncId,
+    /// Addresses resolved once, so repeated calls do no lookups.
+    callee: *const u8,
+    tramp: *const u8,
+    range: std::ops::Range<usize>,
 }
 
 impl Entry<'_> {
@@ -185,21 +188,21 @@ impl Entry<'_> {
         if slots.len() < slot_count(&self.info.sig) {
             return Err(ProgramCallError::BadArguments("too few value slots".into()));
         }
-        let callee = self
-            .program
-            .module
-            .function_address(self.info.id)
-            .ok_or(ProgramCallError::Call(JitCallError::NotReady("no address")))?;
-        // SAFETY: `tramp` was built by `build_trampoline` for exactly this
-        // function's signature and compiled for the host; it reads
-        // `params.len()` slots and writes `returns.len()` slots, and `slots`
-        // has `slot_count(sig)` = max of both (checked above).
-        unsafe {
-            self.program
-                .module
-                .call_trampoline(self.tramp, callee, slots)
-                .map_err(ProgramCallError::Call)
-        }
+        // SAFETY: `tramp` is the address of the trampoline `build_trampoline`
+        // made for exactly this function's signature, compiled for the host
+        // and linked into the (finalized, borrowed, so still mapped) module
+        // whose code is `range`; it reads `params.len()` slots and writes
+        // `returns.len()` slots, and `slots` has `slot_count(sig)` = the
+        // maximum of both (checked above).
+        let r = unsafe {
+            crate::traps::call_protected(
+                self.range.clone(),
+                self.tramp,
+                self.callee,
+                slots.as_mut_ptr(),
+            )
+        };
+        r.map_err(|e| ProgramCallError::Call(self.program.module.call_error(e)))
     }
 
     /// Reads the results from slots after [`call_slots`](Self::call_slots).
@@ -229,10 +232,16 @@ impl JitProgram {
             .ok_or_else(|| ProgramCallError::UnknownFunction(name.to_string()))?;
         check_signature(&info.sig).map_err(|e| ProgramCallError::Unsupported(e.to_string()))?;
         let tramp = info.tramp.clone().map_err(ProgramCallError::Unsupported)?;
+        let not_ready = || ProgramCallError::Call(JitCallError::NotReady("no address"));
         Ok(Entry {
             program: self,
             info,
-            tramp,
+            callee: self
+                .module
+                .function_address(info.id)
+                .ok_or_else(not_ready)?,
+            tramp: self.module.function_address(tramp).ok_or_else(not_ready)?,
+            range: self.module.code_range().ok_or_else(not_ready)?,
         })
     }
 

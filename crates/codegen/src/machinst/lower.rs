@@ -196,12 +196,12 @@ pub fn regs_for_type(ty: Type) -> Option<(RegClass, usize)> {
 impl<'f, I: MachInst> Lower<'f, I> {
     /// Prepares lowering: block order, value registers, use counts, colors.
     pub fn new(f: &'f FunctionStencil, recycled: VCode<I>) -> CodegenResult<Self> {
-        let entry = f.layout.entry_block().ok_or_else(|| {
-            CodegenError::InvalidVCode("function has no entry block".to_string())
-        })?;
+        let entry = f
+            .layout
+            .entry_block()
+            .ok_or_else(|| CodegenError::InvalidVCode("function has no entry block".to_string()))?;
         let num_blocks = f.dfg.num_blocks();
-        let order =
-            BlockLoweringOrder::new(num_blocks, entry.index() as u32, |b| ir_succs(f, b));
+        let order = BlockLoweringOrder::new(num_blocks, entry.index() as u32, |b| ir_succs(f, b));
         let n = order.lowered_order().len();
         let mut builder = VCodeBuilder::reuse(recycled);
         let nvals = f.dfg.num_values();
@@ -458,7 +458,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 })?;
                 let args = self.branch_args(branch, succ_idx as usize)?;
                 self.block_succ_args[b] = vec![args];
-                self.block_rev.push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
+                self.block_rev
+                    .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
             }
             LoweredBlock::Orig { block } => {
                 let block = kiln_ir::Block::new(block as usize);

@@ -171,11 +171,7 @@ pub fn machine_env() -> MachineEnv {
     let set = |v: &[PReg]| v.iter().fold(PRegSet::empty(), |s, &p| s.with(p));
     let (pref, non_pref) = regs::allocatable_gprs();
     MachineEnv {
-        preferred_regs_by_class: [
-            set(&pref),
-            set(&regs::allocatable_xmms()),
-            PRegSet::empty(),
-        ],
+        preferred_regs_by_class: [set(&pref), set(&regs::allocatable_xmms()), PRegSet::empty()],
         non_preferred_regs_by_class: [set(&non_pref), PRegSet::empty(), PRegSet::empty()],
         scratch_by_class: [None, None, None],
         fixed_stack_slots: vec![],
@@ -244,7 +240,9 @@ pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32
             .ok_or(CodegenError::CodeTooLarge)?
             & !(align - 1);
         offs.push(at);
-        at = at.checked_add(data.size).ok_or(CodegenError::CodeTooLarge)?;
+        at = at
+            .checked_add(data.size)
+            .ok_or(CodegenError::CodeTooLarge)?;
     }
     let size = at.checked_add(15).ok_or(CodegenError::CodeTooLarge)? & !15;
     if size > (1 << 30) {

@@ -39,32 +39,103 @@ pub(crate) mod generated {
     include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
 }
 
-
 /// `InstructionData` flattened for the rules: every field is a named
 /// primitive (the ISLE mirror is declared in `isle-rules/prelude.isle`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InstData {
-    NullAry { opcode: Opcode },
-    Unary { opcode: Opcode, arg: Value },
-    UnaryImm { opcode: Opcode, imm: Imm64 },
-    Binary { opcode: Opcode, a: Value, b: Value },
-    BinaryImm8 { opcode: Opcode, arg: Value, imm: u8 },
-    Ternary { opcode: Opcode, a: Value, b: Value, c: Value },
-    IntCompare { opcode: Opcode, cc: IntCC, a: Value, b: Value },
-    Jump { opcode: Opcode },
-    Brif { opcode: Opcode, arg: Value },
-    BranchTable { opcode: Opcode, arg: Value },
-    MultiAry { opcode: Opcode },
-    Call { opcode: Opcode, func: FuncRef },
-    CallIndirect { opcode: Opcode, sig: SigRef },
-    FuncAddr { opcode: Opcode, func: FuncRef },
-    StackLoad { opcode: Opcode, slot: StackSlot, offset: i32 },
-    Load { opcode: Opcode, flags: MemFlags, addr: Value, offset: i32 },
-    Store { opcode: Opcode, flags: MemFlags, value: Value, addr: Value, offset: i32 },
-    UnaryGlobalValue { opcode: Opcode, gv: GlobalValue },
-    Trap { opcode: Opcode, code: TrapCode },
-    CondTrap { opcode: Opcode, arg: Value, code: TrapCode },
-    Other { opcode: Opcode },
+    NullAry {
+        opcode: Opcode,
+    },
+    Unary {
+        opcode: Opcode,
+        arg: Value,
+    },
+    UnaryImm {
+        opcode: Opcode,
+        imm: Imm64,
+    },
+    Binary {
+        opcode: Opcode,
+        a: Value,
+        b: Value,
+    },
+    BinaryImm8 {
+        opcode: Opcode,
+        arg: Value,
+        imm: u8,
+    },
+    Ternary {
+        opcode: Opcode,
+        a: Value,
+        b: Value,
+        c: Value,
+    },
+    IntCompare {
+        opcode: Opcode,
+        cc: IntCC,
+        a: Value,
+        b: Value,
+    },
+    Jump {
+        opcode: Opcode,
+    },
+    Brif {
+        opcode: Opcode,
+        arg: Value,
+    },
+    BranchTable {
+        opcode: Opcode,
+        arg: Value,
+    },
+    MultiAry {
+        opcode: Opcode,
+    },
+    Call {
+        opcode: Opcode,
+        func: FuncRef,
+    },
+    CallIndirect {
+        opcode: Opcode,
+        sig: SigRef,
+    },
+    FuncAddr {
+        opcode: Opcode,
+        func: FuncRef,
+    },
+    StackLoad {
+        opcode: Opcode,
+        slot: StackSlot,
+        offset: i32,
+    },
+    Load {
+        opcode: Opcode,
+        flags: MemFlags,
+        addr: Value,
+        offset: i32,
+    },
+    Store {
+        opcode: Opcode,
+        flags: MemFlags,
+        value: Value,
+        addr: Value,
+        offset: i32,
+    },
+    UnaryGlobalValue {
+        opcode: Opcode,
+        gv: GlobalValue,
+    },
+    Trap {
+        opcode: Opcode,
+        code: TrapCode,
+    },
+    CondTrap {
+        opcode: Opcode,
+        arg: Value,
+        code: TrapCode,
+    },
+    Other {
+        opcode: Opcode,
+    },
 }
 
 impl InstData {
@@ -73,7 +144,10 @@ impl InstData {
         use InstructionData as D;
         match *d {
             D::NullAry { opcode } => InstData::NullAry { opcode },
-            D::Unary { opcode, arg } => InstData::Unary { opcode, arg: r(arg) },
+            D::Unary { opcode, arg } => InstData::Unary {
+                opcode,
+                arg: r(arg),
+            },
             D::UnaryImm { opcode, imm } => InstData::UnaryImm { opcode, imm },
             D::Binary { opcode, args } => InstData::Binary {
                 opcode,
@@ -98,8 +172,14 @@ impl InstData {
                 b: r(args[1]),
             },
             D::Jump { opcode, .. } => InstData::Jump { opcode },
-            D::Brif { opcode, arg, .. } => InstData::Brif { opcode, arg: r(arg) },
-            D::BranchTable { opcode, arg, .. } => InstData::BranchTable { opcode, arg: r(arg) },
+            D::Brif { opcode, arg, .. } => InstData::Brif {
+                opcode,
+                arg: r(arg),
+            },
+            D::BranchTable { opcode, arg, .. } => InstData::BranchTable {
+                opcode,
+                arg: r(arg),
+            },
             D::MultiAry { opcode, .. } => InstData::MultiAry { opcode },
             D::Call {
                 opcode, func_ref, ..
@@ -107,7 +187,9 @@ impl InstData {
                 opcode,
                 func: func_ref,
             },
-            D::CallIndirect { opcode, sig_ref, .. } => InstData::CallIndirect {
+            D::CallIndirect {
+                opcode, sig_ref, ..
+            } => InstData::CallIndirect {
                 opcode,
                 sig: sig_ref,
             },
@@ -253,7 +335,11 @@ impl LowerBackend for X64LowerBackend<'_> {
                 Some(ArgLoc::Reg(preg)) => args.push((Writable::from_reg(reg), *preg)),
                 Some(ArgLoc::Stack(off)) => {
                     let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
-                    stack_loads.push(load_inst(f.dfg.value_type(p), addr, Writable::from_reg(reg)));
+                    stack_loads.push(load_inst(
+                        f.dfg.value_type(p),
+                        addr,
+                        Writable::from_reg(reg),
+                    ));
                 }
                 None => {
                     return Err(CodegenError::InvalidVCode(
@@ -493,9 +579,12 @@ impl Ctx<'_, '_, '_> {
             match locs.returns.get(i)? {
                 ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
                 ArgLoc::Stack(off) => {
-                    let addr =
-                        Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
-                    after.push(load_inst(f.dfg.value_type(res), addr, Writable::from_reg(reg)));
+                    let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                    after.push(load_inst(
+                        f.dfg.value_type(res),
+                        addr,
+                        Writable::from_reg(reg),
+                    ));
                 }
             }
         }
@@ -591,7 +680,11 @@ impl Ctx<'_, '_, '_> {
             let b = self.extend(ty, 32, signed, b);
             (OperandSize::Size32, a, b)
         } else {
-            (OperandSize::from_bits(bits).unwrap_or(OperandSize::Size64), a, b)
+            (
+                OperandSize::from_bits(bits).unwrap_or(OperandSize::Size64),
+                a,
+                b,
+            )
         };
         // Division by zero traps with its own code, before the divide.
         self.l.emit(MInst::CmpRmiR {
@@ -1035,7 +1128,11 @@ impl generated::Context for Ctx<'_, '_, '_> {
             let a = self.extend(ty, 32, signed, a);
             let b = self.extend(ty, 32, signed, b);
             let p = self.x64_imul(OperandSize::Size32, a, RegMem::Reg(b));
-            let kind = if signed { ShiftKind::Sar } else { ShiftKind::Shr };
+            let kind = if signed {
+                ShiftKind::Sar
+            } else {
+                ShiftKind::Shr
+            };
             return self.x64_shift_imm(OperandSize::Size32, kind, p, bits as u8);
         }
         let size = self.size_of(ty);

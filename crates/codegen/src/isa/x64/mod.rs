@@ -174,7 +174,8 @@ impl X64Sink<'_> {
 
 impl EmitSink<MInst> for X64Sink<'_> {
     fn begin_block(&mut self, block: BlockIndex, _frame: &FrameLayout) -> CodegenResult<()> {
-        self.buf.bind_label(MachLabel::from_block(block.index() as u32));
+        self.buf
+            .bind_label(MachLabel::from_block(block.index() as u32));
         Ok(())
     }
 
