@@ -49,6 +49,15 @@ fn trapping_run_lines_fail_with_the_trap_code() {
         "{out}"
     );
     assert!(!out.contains("traps.clif:13:"), "{out}");
+    assert!(!out.contains("traps.clif:37:"), "{out}");
+    assert!(
+        out.contains("traps.clif:38: %sdiv(-9223372036854775808, -1): trap int_ovf"),
+        "{out}"
+    );
+    assert!(
+        out.contains("traps.clif:45: %load(0): trap heap_oob"),
+        "{out}"
+    );
     assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
 }
 
