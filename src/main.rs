@@ -2,6 +2,7 @@
 //! each command gets the arguments after its name.
 
 mod cli;
+mod key;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ usage:
   kiln compile [--target T] [--opt O] [--set K=V]... [-D] FILE...
                                    compile; print code sizes (-D: disassembly)
   kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
+  kiln key FILE...                 print each function's stencil key (x86_64,
+                                   default flags)
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
@@ -37,10 +40,11 @@ fn main() -> ExitCode {
         "cat" => cmd_cat(rest),
         "test" => cmd_test(rest),
         // ----- Commands other layers add (keep this block together) -----
+        "key" => key::cmd_key(rest),
         "run" => cli::run::main(rest),
         "compile" => cli::compile::main(rest),
         "bench" => cli::bench::main(rest),
-        "key" | "cache" => {
+        "cache" => {
             eprintln!("kiln: `{cmd}` is not available yet");
             ExitCode::from(2)
         }

@@ -91,3 +91,59 @@ fn help_and_usage_errors() {
     assert_eq!(kiln(&["frobnicate"]).0, 2);
     assert_eq!(kiln(&["test"]).0, 2);
 }
+
+#[test]
+fn key_ignores_names_and_srcloc_base_but_not_code() {
+    let text = "\
+function %a(i32) -> i32 {
+    fn0 = u0:7(i32) -> i32
+block0(v0: i32):
+@0010 v1 = call fn0(v0)
+@0014 v2 = iadd v1, v0
+@0018 return v2
+}
+
+function %renamed(i32) -> i32 {
+    fn0 = u0:99(i32) -> i32
+block0(v10: i32):
+@0110 v11 = call fn0(v10)
+@0114 v12 = iadd v11, v10
+@0118 return v12
+}
+
+function %different(i32) -> i32 {
+    fn0 = u0:7(i32) -> i32
+block0(v0: i32):
+@0010 v1 = call fn0(v0)
+@0014 v2 = isub v1, v0
+@0018 return v2
+}
+";
+    let p = temp_file("key.clif", text);
+    let (code, out, err) = kiln(&["key", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let keys: Vec<(&str, &str)> = out
+        .lines()
+        .map(|l| l.split_once(' ').expect("name and key"))
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(keys[0].0, "%a");
+    assert_eq!(keys[0].1.len(), 64);
+    assert!(keys[0].1.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        keys[0].1, keys[1].1,
+        "name, callee name and srcloc base are parameters"
+    );
+    assert_ne!(keys[0].1, keys[2].1, "iadd -> isub must change the key");
+}
+
+#[test]
+fn key_reports_parse_errors() {
+    let p = temp_file("bad-key.clif", "function %f() {\nblock0:\n  v0 = iadd\n}\n");
+    let (code, _, err) = kiln(&["key", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad-key.clif:4:1: error: expected a value"),
+        "{err}"
+    );
+}

@@ -106,11 +106,24 @@ impl Runner {
             Ok(f) => f,
             Err(e) => return FileResult::Fail(vec![e.to_string()]),
         };
-        let commands: Vec<&TestCommand> = file
+        let mut commands: Vec<&TestCommand> = file
             .commands
             .iter()
             .filter(|c| only.is_none_or(|k| c.kind == k))
             .collect();
+        // `--test interpret` on a file that only says `test run` asks for its
+        // run lines to be checked by the interpreter, the reference semantics.
+        let requested_interpret;
+        if commands.is_empty() && only == Some("interpret") {
+            if let Some(run) = file.commands.iter().find(|c| c.kind == "run") {
+                requested_interpret = TestCommand {
+                    kind: "interpret".to_string(),
+                    options: Vec::new(),
+                    line: run.line,
+                };
+                commands.push(&requested_interpret);
+            }
+        }
         if commands.is_empty() {
             return FileResult::Skip(match only {
                 Some(k) => format!("no `test {k}` line"),
@@ -565,7 +578,18 @@ pub fn check_file_run_directives(file: &TestFile, exec: &mut Exec<'_>) -> Vec<Fa
                 message: e.to_string(),
             });
         }
-        out.extend(check_run_directives(&file.path, &f.run_directives, exec));
+        // Like Cranelift, a directive runs the function it follows, whatever
+        // name it spells (the corpus has directives that misname theirs).
+        let own_name = match &f.func.name {
+            kiln_ir::UserFuncName::Testcase(t) => t.as_str().to_string(),
+            other => other.to_string(),
+        };
+        let mut own = |_: &str, args: &[DataValue]| exec(&own_name, args);
+        out.extend(check_run_directives(
+            &file.path,
+            &f.run_directives,
+            &mut own,
+        ));
     }
     out
 }

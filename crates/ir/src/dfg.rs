@@ -229,6 +229,18 @@ impl DataFlowGraph {
         self.value_lists.get(*self.results.get(inst))
     }
 
+    /// The results of `inst`; `None` if its result list does not lie in the
+    /// value-list pool. Never panics, even for an out-of-range `inst`.
+    pub fn try_inst_results(&self, inst: Inst) -> Option<&[Value]> {
+        self.value_lists.try_get(*self.results.get(inst))
+    }
+
+    /// The parameters of `block`; `None` if `block` is out of range or its
+    /// list does not lie in the pool. Never panics.
+    pub fn try_block_params(&self, block: Block) -> Option<&[Value]> {
+        self.value_lists.try_get(self.blocks.get(block)?.params)
+    }
+
     pub fn first_result(&self, inst: Inst) -> Option<Value> {
         self.inst_results(inst).first().copied()
     }

@@ -565,6 +565,13 @@ impl ValueListPool {
     pub fn get(&self, list: ValueList) -> &[Value] {
         &self.data[list.start as usize..(list.start + list.len) as usize]
     }
+    /// Like `get`, but `None` for a list that does not lie in this pool
+    /// (the verifier and the stencil key never panic on such a list).
+    #[inline]
+    pub fn try_get(&self, list: ValueList) -> Option<&[Value]> {
+        let start = list.start as usize;
+        self.data.get(start..start.checked_add(list.len as usize)?)
+    }
     #[inline]
     pub fn get_mut(&mut self, list: ValueList) -> &mut [Value] {
         &mut self.data[list.start as usize..(list.start + list.len) as usize]
@@ -632,6 +639,12 @@ impl BlockArgPool {
     #[inline]
     pub fn get(&self, list: BlockArgList) -> &[BlockArg] {
         &self.data[list.start as usize..(list.start + list.len) as usize]
+    }
+    /// Like `get`, but `None` for a list that does not lie in this pool.
+    #[inline]
+    pub fn try_get(&self, list: BlockArgList) -> Option<&[BlockArg]> {
+        let start = list.start as usize;
+        self.data.get(start..start.checked_add(list.len as usize)?)
     }
     #[inline]
     pub fn get_mut(&mut self, list: BlockArgList) -> &mut [BlockArg] {

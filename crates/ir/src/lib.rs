@@ -12,12 +12,15 @@
 
 pub mod condcodes;
 pub mod dfg;
+pub mod dominator_tree;
 pub mod entities;
 pub mod entity;
 pub mod extname;
+pub mod flowgraph;
 pub mod function;
 pub mod immediates;
 pub mod instructions;
+pub mod key;
 pub mod layout;
 pub mod memflags;
 pub mod srcloc;
@@ -39,6 +42,8 @@ pub use srcloc::{RelSourceLoc, SourceLoc};
 pub use trapcode::TrapCode;
 pub use types::{Type, TypeSet};
 pub mod data_value;
+#[cfg(test)]
+pub(crate) mod test_util;
 pub mod verifier;
 pub use data_value::DataValue;
 pub use write::{write_function, DisplayExternalName};

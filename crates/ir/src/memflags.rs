@@ -61,6 +61,16 @@ impl MemFlags {
         self.bits
     }
 
+    /// Replaces the flag-word bits wholesale, without any consistency check
+    /// (for decoders and tests; the verifier rejects `little` with `big` and
+    /// unknown bits).
+    pub fn set_word_bits_unchecked(&mut self, bits: u8) {
+        self.bits = bits;
+    }
+
+    /// The mask of every defined flag-word bit.
+    pub const KNOWN_WORD_BITS: u8 = NOTRAP | ALIGNED | READONLY | LITTLE | BIG | CAN_MOVE | CHECKED;
+
     /// Sets a flag given its text word; false if the word is not a flag or
     /// conflicts with one already set (`little` with `big`).
     pub fn set_by_name(&mut self, word: &str) -> bool {
