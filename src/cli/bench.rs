@@ -6,7 +6,7 @@ use super::common::{collect_files, inst_count, isa_for_file, load, on_big_stack,
 use kiln::codegen::isa::{compile_function, TargetIsa};
 use kiln::codegen::settings::{Arch, Flags, IsaFlags};
 use kiln::filetests::run::{build_program, BuildOutcome};
-use kiln::ir::{DataValue, Function, UserFuncName};
+use kiln::ir::{DataValue, Function};
 use kiln::reader::{Comparison, RunCommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -412,7 +412,8 @@ fn run_kernels(
                         .join(", ")
                 );
                 rows += 1;
-                let entry = match prog.entry(&UserFuncName::testcase(func.as_str())) {
+                // A directive runs the function it follows.
+                let entry = match prog.entry(&f.func.name) {
                     Ok(e) => e,
                     Err(e) => {
                         println!("{kname} {call}: {e}");

@@ -3,7 +3,7 @@
 
 use super::common::{load, on_big_stack};
 use kiln::filetests::run::{build_program, host_targets, BuildOutcome, IsaChoice};
-use kiln::ir::{DataValue, UserFuncName};
+use kiln::ir::DataValue;
 use kiln::reader::{Comparison, RunCommand, TestFile};
 use std::process::ExitCode;
 
@@ -83,7 +83,8 @@ fn run_file(file: &TestFile, out: &mut String) -> Tally {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                let got = prog.call(&UserFuncName::testcase(func.as_str()), args);
+                // Like Cranelift, a directive runs the function it follows.
+                let got = prog.call(&f.func.name, args);
                 let line = match (&d.command, got) {
                     (_, Err(e)) => {
                         t.failed += 1;

@@ -163,24 +163,37 @@ pub fn run_on_isa_with(
 ) -> Result<(), BuildOutcome> {
     let prog = build_program_with(file, isa, compile)?;
     // A directive whose function cannot be called here (a vector
-    // signature, say) makes the whole file unsupported, not failed.
-    for f in &file.functions {
-        for d in &f.run_directives {
-            let func = match &d.command {
-                kiln_reader::RunCommand::Run { func, .. }
-                | kiln_reader::RunCommand::RunTruthy { func, .. }
-                | kiln_reader::RunCommand::Print { func, .. } => func,
-            };
-            if let Err(ProgramCallError::Unsupported(why)) =
-                prog.entry(&UserFuncName::testcase(func.as_str()))
-            {
-                return Err(BuildOutcome::Skip(format!("%{func}: {why}")));
-            }
+    // signature, say) makes the whole file unsupported, not failed. Like
+    // Cranelift, a directive runs the function it follows.
+    for f in file
+        .functions
+        .iter()
+        .filter(|f| !f.run_directives.is_empty())
+    {
+        if let Err(ProgramCallError::Unsupported(why)) = prog.entry(&f.func.name) {
+            return Err(BuildOutcome::Skip(format!("{}: {why}", f.func.name)));
         }
     }
+    // The evaluator names functions as `check_file_run_directives` does:
+    // a test-case name without `%`, a user name as `u0:1`.
+    let by_name: std::collections::HashMap<String, &UserFuncName> = file
+        .functions
+        .iter()
+        .map(|f| {
+            let key = match &f.func.name {
+                UserFuncName::Testcase(t) => t.as_str().to_string(),
+                other => other.to_string(),
+            };
+            (key, &f.func.name)
+        })
+        .collect();
     let mut exec = |name: &str, args: &[kiln_ir::DataValue]| {
-        prog.call(&UserFuncName::testcase(name), args)
-            .map_err(|e| e.to_string())
+        let func = by_name
+            .get(name)
+            .copied()
+            .cloned()
+            .unwrap_or_else(|| UserFuncName::testcase(name));
+        prog.call(&func, args).map_err(|e| e.to_string())
     };
     let failures = check_file_run_directives(file, &mut exec);
     if failures.is_empty() {

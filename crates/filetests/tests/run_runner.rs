@@ -204,3 +204,33 @@ fn real_backend_never_passes_silently() {
         Outcome::Pass => panic!("a trapping file passed"),
     }
 }
+
+#[test]
+fn a_directive_runs_the_function_it_follows() {
+    // The corpus has directives that misname their function; Cranelift
+    // runs the function the directive follows, and so does Kiln.
+    let text = "test run
+function %add1(i32, i32) -> i32 {
+    fn0 = %add(i32, i32) -> i32
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0, v1)
+    v3 = iconst.i32 1
+    v4 = iadd v2, v3
+    return v4
+}
+
+function %add(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    return v2
+}
+; run: %add1(2, 3) == 5
+";
+    let file = kiln_reader::parse_test(text, "m.clif").unwrap();
+    let isa = isa();
+    match run_on_isa_with(&file, &*isa, &mut fake_compile) {
+        Ok(()) => {}
+        Err(BuildOutcome::Fail(m)) => panic!("failed: {m:?}"),
+        Err(BuildOutcome::Skip(m)) => panic!("skipped: {m}"),
+    }
+}
