@@ -120,8 +120,20 @@ fn bench_compile_prints_the_result_line() {
             "insts_per_s"
         ]
     );
-    assert!(line.contains("target=x86_64 opt=none files=4 "), "{line}");
-    // funcs + failed = every function of the four files.
+    let files: Vec<String> = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cranelift-like-ir/run"),
+    )
+    .unwrap()
+    .filter_map(|e| {
+        let p = e.ok()?.path();
+        (p.extension()? == "clif").then(|| p.to_string_lossy().into_owned())
+    })
+    .collect();
+    assert!(
+        line.contains(&format!("target=x86_64 opt=none files={} ", files.len())),
+        "{line}"
+    );
+    // funcs + failed = every function of the files.
     let get = |k: &str| -> usize {
         line.split(' ')
             .find_map(|f| f.strip_prefix(&format!("{k}=")))
@@ -129,13 +141,9 @@ fn bench_compile_prints_the_result_line() {
             .parse()
             .unwrap()
     };
-    let (_, cat, _) = kiln(&[
-        "cat",
-        "cranelift-like-ir/run/abi.clif",
-        "cranelift-like-ir/run/calls.clif",
-        "cranelift-like-ir/run/floats.clif",
-        "cranelift-like-ir/run/integers.clif",
-    ]);
+    let mut cat_args = vec!["cat"];
+    cat_args.extend(files.iter().map(String::as_str));
+    let (_, cat, _) = kiln(&cat_args);
     assert_eq!(
         get("funcs") + get("failed"),
         cat.matches("function ").count()
