@@ -1,0 +1,735 @@
+//! The function generator.
+
+use crate::input::Input;
+use crate::{Config, GenError};
+use kiln_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use kiln_ir::dfg::resolve_constraint;
+use kiln_ir::{
+    AbiParam, Block, Constraint, DataValue, FloatCC, FuncRef, Function, Ieee32, Ieee64,
+    InstructionData, InstructionFormat, IntCC, MemFlags, Opcode, Signature, SourceLoc, StackSlot,
+    StackSlotData, TrapCode, Type, UserExternalName, UserFuncName, Value,
+};
+use smallvec::SmallVec;
+
+/// Inputs shorter than this are rejected rather than turned into trivial
+/// functions.
+const MIN_INPUT: usize = 4;
+
+/// Size of the stack slot loads and stores use, and its alignment (log2).
+const SLOT_SIZE: u32 = 64;
+const SLOT_ALIGN_SHIFT: u8 = 4;
+
+/// A generated function with everything needed to run it.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// The function under test, named `u1:0`.
+    pub main: Function,
+    /// The callees `u1:1..` it may call, in order.
+    pub callees: Vec<Function>,
+    /// Arguments for one call of `main`.
+    pub args: Vec<DataValue>,
+}
+
+impl Program {
+    /// Every function of the program, `main` first.
+    pub fn functions(&self) -> impl Iterator<Item = &Function> {
+        std::iter::once(&self.main).chain(&self.callees)
+    }
+}
+
+/// Builds one valid function (`u1:0`) from `bytes`. Its callees are only
+/// declared; see [`generate_program`] for their bodies.
+pub fn generate(bytes: &[u8], config: &Config) -> Result<Function, GenError> {
+    let mut input = Input::new(bytes);
+    let mut ctx = FunctionBuilderContext::new();
+    Ok(gen_main(&mut input, config, &mut ctx, bytes.len())?.0)
+}
+
+/// Builds `main` exactly as [`generate`] does from the same bytes, then the
+/// callees' bodies (straight-line code and loops, no calls) and arguments.
+pub fn generate_program(bytes: &[u8], config: &Config) -> Result<Program, GenError> {
+    let mut input = Input::new(bytes);
+    let mut ctx = FunctionBuilderContext::new();
+    let (main, callee_sigs) = gen_main(&mut input, config, &mut ctx, bytes.len())?;
+    let callee_config = Config {
+        max_callees: 0,
+        max_statements: config.max_statements / 4,
+        max_depth: config.max_depth.min(1),
+        ..config.clone()
+    };
+    let types = scalar_types(config);
+    let mut callees = Vec::with_capacity(callee_sigs.len());
+    for (i, (sig, _)) in callee_sigs.into_iter().enumerate() {
+        let name = UserFuncName::user(1, i as u32 + 1);
+        callees.push(gen_function(
+            &mut input,
+            &callee_config,
+            &types,
+            &mut ctx,
+            name,
+            sig,
+            &[],
+        )?);
+    }
+    let args = main
+        .stencil
+        .signature
+        .params
+        .iter()
+        .map(|p| gen_data_value(&mut input, p.value_type))
+        .collect();
+    Ok(Program {
+        main,
+        callees,
+        args,
+    })
+}
+
+type CalleeSigs = Vec<(Signature, bool)>;
+
+fn gen_main(
+    input: &mut Input,
+    config: &Config,
+    ctx: &mut FunctionBuilderContext,
+    len: usize,
+) -> Result<(Function, CalleeSigs), GenError> {
+    if len < MIN_INPUT {
+        return Err(GenError::NotEnoughData);
+    }
+    let types = scalar_types(config);
+    let n_callees = input.range(0, config.max_callees);
+    let callee_sigs: CalleeSigs = (0..n_callees)
+        .map(|_| {
+            let sig = gen_signature(input, config, &types, 4, 2);
+            (sig, input.ratio(1, 2))
+        })
+        .collect();
+    let sig = gen_signature(input, config, &types, config.max_params, config.max_returns);
+    let main = gen_function(
+        input,
+        config,
+        &types,
+        ctx,
+        UserFuncName::user(1, 0),
+        sig,
+        &callee_sigs,
+    )?;
+    Ok((main, callee_sigs))
+}
+
+/// The configured types the generator can produce values of.
+fn scalar_types(config: &Config) -> Vec<Type> {
+    let mut types: Vec<Type> = config
+        .types
+        .iter()
+        .copied()
+        .filter(|t| t.is_scalar() && (t.is_int() || *t == Type::F32 || *t == Type::F64))
+        .collect();
+    types.dedup();
+    if types.is_empty() {
+        types.push(Type::I32);
+    }
+    types
+}
+
+fn gen_signature(
+    input: &mut Input,
+    config: &Config,
+    types: &[Type],
+    max_params: usize,
+    max_returns: usize,
+) -> Signature {
+    let mut sig = Signature::new(config.call_conv);
+    for _ in 0..input.range(0, max_params) {
+        sig.params
+            .push(AbiParam::new(*input.choose(types).unwrap_or(&Type::I32)));
+    }
+    for _ in 0..input.range(0, max_returns) {
+        sig.returns
+            .push(AbiParam::new(*input.choose(types).unwrap_or(&Type::I32)));
+    }
+    sig
+}
+
+fn gen_float_bits(input: &mut Input, ty: Type) -> u64 {
+    let f: f64 = match input.below(10) {
+        0 => 0.0,
+        1 => -0.0,
+        2 => 1.0,
+        3 => -2.5,
+        4 => f64::INFINITY,
+        5 => f64::NEG_INFINITY,
+        6 => f64::NAN,
+        7 => 1e10,
+        8 => (input.u16() as i16) as f64 / 16.0,
+        _ => {
+            return if ty == Type::F32 {
+                input.u32() as u64
+            } else {
+                input.u64()
+            }
+        }
+    };
+    if ty == Type::F32 {
+        (f as f32).to_bits() as u64
+    } else {
+        f.to_bits()
+    }
+}
+
+fn gen_data_value(input: &mut Input, ty: Type) -> DataValue {
+    match ty {
+        Type::F32 => DataValue::F32(Ieee32(gen_float_bits(input, ty) as u32)),
+        Type::F64 => DataValue::F64(Ieee64(gen_float_bits(input, ty))),
+        _ => {
+            let x = input.interesting_i64() as i128;
+            let x = if ty == Type::I128 && input.ratio(1, 2) {
+                x << 64 | input.u64() as i128
+            } else {
+                x
+            };
+            DataValue::from_integer(x, ty).unwrap_or(DataValue::I32(0))
+        }
+    }
+}
+
+/// Statement kinds, weighted by repetition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stmt {
+    Assign,
+    If,
+    Loop,
+    Switch,
+    Store,
+    Load,
+    Call,
+    /// `trapz` / `trapnz`, only when traps are allowed.
+    CondTrap,
+}
+
+const STMTS: &[Stmt] = &[
+    Stmt::Assign,
+    Stmt::Assign,
+    Stmt::Assign,
+    Stmt::Assign,
+    Stmt::Assign,
+    Stmt::If,
+    Stmt::Loop,
+    Stmt::Switch,
+    Stmt::Store,
+    Stmt::Load,
+    Stmt::Call,
+    Stmt::CondTrap,
+];
+
+struct Gen<'i, 'd, 'c, 'a> {
+    input: &'i mut Input<'d>,
+    config: &'c Config,
+    types: &'c [Type],
+    /// Arithmetic opcodes usable in this configuration.
+    ops: Vec<Opcode>,
+    b: FunctionBuilder<'a>,
+    /// Variables the body may assign (loop counters are not among them).
+    vars: Vec<(Variable, Type)>,
+    callees: Vec<(FuncRef, Signature)>,
+    slot: Option<StackSlot>,
+    statements_left: usize,
+}
+
+fn gen_function(
+    input: &mut Input,
+    config: &Config,
+    types: &[Type],
+    ctx: &mut FunctionBuilderContext,
+    name: UserFuncName,
+    sig: Signature,
+    callee_sigs: &[(Signature, bool)],
+) -> Result<Function, GenError> {
+    let mut func = Function::with_name_signature(name, sig);
+    let ops = config
+        .opcodes
+        .iter()
+        .copied()
+        .filter(|&op| {
+            (matches!(
+                op.format(),
+                InstructionFormat::Unary
+                    | InstructionFormat::Binary
+                    | InstructionFormat::Ternary
+                    | InstructionFormat::IntCompare
+                    | InstructionFormat::FloatCompare
+            ) || op == Opcode::Bitcast)
+                && (config.allow_traps || !op.can_trap() || is_division(op))
+                && !op.is_call()
+                && !op.is_terminator()
+                && op.info().ctrl.is_some()
+                && !op.info().results.is_empty()
+        })
+        .collect();
+    let b = FunctionBuilder::new(&mut func, ctx);
+    let mut g = Gen {
+        input,
+        config,
+        types,
+        ops,
+        b,
+        vars: Vec::new(),
+        callees: Vec::new(),
+        slot: None,
+        statements_left: config.max_statements,
+    };
+    g.body(callee_sigs)?;
+    g.b.finalize()?;
+    Ok(func)
+}
+
+fn is_division(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem
+    )
+}
+
+impl Gen<'_, '_, '_, '_> {
+    fn body(&mut self, callee_sigs: &[(Signature, bool)]) -> Result<(), GenError> {
+        for (i, (sig, colocated)) in callee_sigs.iter().enumerate() {
+            let sig_ref = self.b.import_signature(sig.clone());
+            let f = self.b.import_function(
+                UserExternalName::new(1, i as u32 + 1),
+                sig_ref,
+                *colocated,
+            )?;
+            self.callees.push((f, sig.clone()));
+        }
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry)?;
+        self.b.switch_to_block(entry)?;
+        self.b.seal_block(entry)?;
+        self.srcloc();
+        let params: SmallVec<[Value; 8]> = self.b.block_params(entry).into();
+        for p in params {
+            let ty = self.b.func.stencil.dfg.value_type(p);
+            let var = self.b.declare_var(ty)?;
+            self.b.def_var(var, p)?;
+            self.vars.push((var, ty));
+        }
+        for &ty in self.types {
+            for _ in 0..self.config.vars_per_type {
+                let var = self.b.declare_var(ty)?;
+                let c = self.constant(ty)?;
+                self.b.def_var(var, c)?;
+                self.vars.push((var, ty));
+            }
+        }
+        if self.config.stack_memory {
+            let slot = self
+                .b
+                .create_sized_stack_slot(StackSlotData::new(SLOT_SIZE, SLOT_ALIGN_SHIFT));
+            // Zero the slot so every load reads defined bytes.
+            let zero = self.b.ins().iconst(Type::I64, 0)?;
+            for off in (0..SLOT_SIZE).step_by(8) {
+                self.b.ins().stack_store(zero, slot, off as i32)?;
+            }
+            self.slot = Some(slot);
+        }
+        self.statements(0)?;
+        self.srcloc();
+        let rets: SmallVec<[Type; 4]> = self
+            .b
+            .func
+            .stencil
+            .signature
+            .returns
+            .iter()
+            .map(|p| p.value_type)
+            .collect();
+        let mut vals = SmallVec::<[Value; 4]>::new();
+        for ty in rets {
+            vals.push(self.value_of(ty)?);
+        }
+        self.b.ins().return_(&vals)?;
+        self.b.seal_all_blocks();
+        Ok(())
+    }
+
+    fn srcloc(&mut self) {
+        if self.config.srclocs && self.input.ratio(3, 4) {
+            let loc = 1 + self.input.u16() as u32;
+            self.b.set_srcloc(SourceLoc::new(loc));
+        } else {
+            self.b.set_srcloc(SourceLoc::default());
+        }
+    }
+
+    fn statements(&mut self, depth: usize) -> Result<(), GenError> {
+        let n = self.input.range(0, if depth == 0 { 16 } else { 6 });
+        for _ in 0..n {
+            if self.statements_left == 0 {
+                break;
+            }
+            self.statements_left -= 1;
+            self.srcloc();
+            self.statement(depth)?;
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, depth: usize) -> Result<(), GenError> {
+        let nested = depth < self.config.max_depth;
+        let kinds: SmallVec<[Stmt; 16]> = STMTS
+            .iter()
+            .copied()
+            .filter(|k| match k {
+                Stmt::Assign => true,
+                Stmt::If | Stmt::Loop => nested,
+                Stmt::Switch => nested && self.config.switches,
+                Stmt::Store | Stmt::Load => self.slot.is_some(),
+                Stmt::Call => !self.callees.is_empty(),
+                Stmt::CondTrap => self.config.allow_traps,
+            })
+            .collect();
+        match self.input.choose(&kinds).copied().unwrap_or(Stmt::Assign) {
+            Stmt::Assign => self.assign(),
+            Stmt::If => self.if_else(depth),
+            Stmt::Loop => self.bounded_loop(depth),
+            Stmt::Switch => self.switch(depth),
+            Stmt::Store => self.store(),
+            Stmt::Load => self.load(),
+            Stmt::Call => self.call(),
+            Stmt::CondTrap => {
+                let c = self.condition()?;
+                let op = if self.input.ratio(1, 2) {
+                    Opcode::Trapz
+                } else {
+                    Opcode::Trapnz
+                };
+                let code = TrapCode::user(1 + self.input.below(200) as u8)
+                    .unwrap_or(TrapCode::INTEGER_OVERFLOW);
+                self.b.ins().cond_trap(op, c, code)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn assign(&mut self) -> Result<(), GenError> {
+        let Some(&(var, ty)) = self.input.choose(&self.vars) else {
+            return Ok(());
+        };
+        let v = self.expr(ty)?;
+        self.b.def_var(var, v)?;
+        Ok(())
+    }
+
+    fn if_else(&mut self, depth: usize) -> Result<(), GenError> {
+        let c = self.condition()?;
+        let then_b = self.b.create_block();
+        let else_b = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(c, then_b, &[], else_b, &[])?;
+        for arm in [then_b, else_b] {
+            self.b.switch_to_block(arm)?;
+            self.b.seal_block(arm)?;
+            self.statements(depth + 1)?;
+            self.b.ins().jump(join, &[])?;
+        }
+        self.b.switch_to_block(join)?;
+        self.b.seal_block(join)?;
+        Ok(())
+    }
+
+    /// `for counter in 0..n { body }`, with a counter variable only the
+    /// loop itself writes.
+    fn bounded_loop(&mut self, depth: usize) -> Result<(), GenError> {
+        let n = self
+            .input
+            .range(0, self.config.max_loop_iterations as usize) as i64;
+        let counter = self.b.declare_var(Type::I32)?;
+        let zero = self.b.ins().iconst(Type::I32, 0)?;
+        self.b.def_var(counter, zero)?;
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(header, &[])?;
+
+        self.b.switch_to_block(header)?;
+        let i = self.b.use_var(counter)?;
+        let more = self.b.ins().icmp_imm(IntCC::UnsignedLessThan, i, n)?;
+        self.b.ins().brif(more, body, &[], exit, &[])?;
+
+        self.b.switch_to_block(body)?;
+        self.b.seal_block(body)?;
+        self.statements(depth + 1)?;
+        let i = self.b.use_var(counter)?;
+        let next = self.b.ins().iadd_imm(i, 1)?;
+        self.b.def_var(counter, next)?;
+        self.b.ins().jump(header, &[])?;
+        self.b.seal_block(header)?;
+
+        self.b.switch_to_block(exit)?;
+        self.b.seal_block(exit)?;
+        Ok(())
+    }
+
+    fn switch(&mut self, depth: usize) -> Result<(), GenError> {
+        let n_arms = self.input.range(1, 3);
+        let arms: SmallVec<[Block; 4]> = (0..n_arms).map(|_| self.b.create_block()).collect();
+        let default = self.b.create_block();
+        let join = self.b.create_block();
+        // Every arm is reachable; some appear more than once, in any order.
+        let mut table: SmallVec<[Block; 8]> = arms.iter().copied().collect();
+        for _ in 0..self.input.range(0, 2) {
+            table.push(*self.input.choose(&arms).unwrap_or(&default));
+        }
+        for i in (1..table.len()).rev() {
+            let j = self.input.below(i + 1);
+            table.swap(i, j);
+        }
+        // Half the time an index in range (or one past: the default).
+        let index = if self.input.ratio(1, 2) {
+            let k = self.input.range(0, table.len());
+            self.b.ins().iconst(Type::I32, k as i64)?
+        } else {
+            self.value_of(Type::I32)?
+        };
+        self.b.ins().br_table(index, default, &table)?;
+        for block in arms.iter().copied().chain([default]) {
+            self.b.switch_to_block(block)?;
+            self.b.seal_block(block)?;
+            self.statements(depth + 1)?;
+            self.b.ins().jump(join, &[])?;
+        }
+        self.b.switch_to_block(join)?;
+        self.b.seal_block(join)?;
+        Ok(())
+    }
+
+    /// A type and an in-bounds, naturally aligned offset for an access.
+    fn access(&mut self) -> (Type, i32) {
+        let ty = *self.input.choose(self.types).unwrap_or(&Type::I32);
+        let size = ty.bytes().max(1);
+        let slots = (SLOT_SIZE / size) as usize;
+        let offset = self.input.below(slots) as u32 * size;
+        (ty, offset as i32)
+    }
+
+    fn store(&mut self) -> Result<(), GenError> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let (ty, offset) = self.access();
+        let v = self.value_of(ty)?;
+        self.b.ins().stack_store(v, slot, offset)?;
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<(), GenError> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let (ty, offset) = self.access();
+        let v = self.b.ins().stack_load(ty, slot, offset)?;
+        if let Some(var) = self.var_of(ty) {
+            self.b.def_var(var, v)?;
+        }
+        Ok(())
+    }
+
+    fn call(&mut self) -> Result<(), GenError> {
+        let Some((f, sig)) = self.input.choose(&self.callees).cloned() else {
+            return Ok(());
+        };
+        let mut args = SmallVec::<[Value; 8]>::new();
+        for p in &sig.params {
+            args.push(self.value_of(p.value_type)?);
+        }
+        let inst = self.b.ins().call(f, &args)?;
+        let results: SmallVec<[Value; 4]> = self.b.inst_results(inst).into();
+        for r in results {
+            let ty = self.b.func.stencil.dfg.value_type(r);
+            if let Some(var) = self.var_of(ty) {
+                self.b.def_var(var, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A branch condition: an integer value, or a comparison.
+    fn condition(&mut self) -> Result<Value, GenError> {
+        let ints: SmallVec<[Type; 8]> = self.types.iter().copied().filter(|t| t.is_int()).collect();
+        let ty = *self.input.choose(&ints).unwrap_or(&Type::I32);
+        let x = self.value_of(ty)?;
+        if self.input.ratio(1, 2) {
+            let y = self.value_of(ty)?;
+            let cc = *self.input.choose(IntCC::ALL).unwrap_or(&IntCC::Equal);
+            Ok(self.b.ins().icmp(cc, x, y)?)
+        } else {
+            Ok(x)
+        }
+    }
+
+    /// A variable of type `ty`, if any.
+    fn var_of(&mut self, ty: Type) -> Option<Variable> {
+        let candidates: SmallVec<[Variable; 8]> = self
+            .vars
+            .iter()
+            .filter(|(_, t)| *t == ty)
+            .map(|(v, _)| *v)
+            .collect();
+        self.input.choose(&candidates).copied()
+    }
+
+    /// A value of type `ty`: mostly a variable, sometimes a constant.
+    fn value_of(&mut self, ty: Type) -> Result<Value, GenError> {
+        if self.input.ratio(7, 8) {
+            if let Some(var) = self.var_of(ty) {
+                return Ok(self.b.use_var(var)?);
+            }
+        }
+        self.constant(ty)
+    }
+
+    fn constant(&mut self, ty: Type) -> Result<Value, GenError> {
+        Ok(match ty {
+            Type::F32 => {
+                let bits = gen_float_bits(self.input, ty) as u32;
+                self.b.ins().f32const(f32::from_bits(bits))?
+            }
+            Type::F64 => {
+                let bits = gen_float_bits(self.input, ty);
+                self.b.ins().f64const(f64::from_bits(bits))?
+            }
+            _ => {
+                let imm = self.input.interesting_i64();
+                self.b.ins().iconst(ty, imm)?
+            }
+        })
+    }
+
+    /// An expression of type `ty` from the configured opcodes, or a
+    /// constant if none fits.
+    fn expr(&mut self, ty: Type) -> Result<Value, GenError> {
+        for _ in 0..3 {
+            let Some(&op) = self.input.choose(&self.ops) else {
+                break;
+            };
+            if op == Opcode::Bitcast {
+                // Between an integer and a float of the same width.
+                let from = match ty {
+                    Type::I32 => Type::F32,
+                    Type::I64 => Type::F64,
+                    Type::F32 => Type::I32,
+                    Type::F64 => Type::I64,
+                    _ => continue,
+                };
+                if self.types.contains(&from) {
+                    let x = self.value_of(from)?;
+                    return Ok(self.b.ins().bitcast(ty, MemFlags::new(), x)?);
+                }
+                continue;
+            }
+            if let Some((ctrl, arg_tys)) = self.plan(op, ty) {
+                return self.build_op(op, ty, ctrl, &arg_tys);
+            }
+        }
+        self.value_of(ty)
+    }
+
+    /// Chooses a controlling type and operand types so that `op` produces
+    /// a `ty`, from the opcode table's constraints alone.
+    fn plan(&mut self, op: Opcode, ty: Type) -> Option<(Type, SmallVec<[Type; 3]>)> {
+        let info = op.info();
+        let set = info.ctrl?;
+        let ctrls: SmallVec<[Type; 8]> = self
+            .types
+            .iter()
+            .copied()
+            .filter(|&t| {
+                set.contains(t)
+                    && info
+                        .results
+                        .iter()
+                        .any(|&c| resolve_constraint(c, t) == Some(ty))
+            })
+            .collect();
+        let ctrl = *self.input.choose(&ctrls)?;
+        let mut arg_tys = SmallVec::new();
+        for &c in info.args {
+            let t = match c {
+                Constraint::Free(s) => self.pick_type(|t| s.contains(t))?,
+                Constraint::NarrowerInt => {
+                    self.pick_type(|t| t.is_int() && t.bits() < ctrl.bits())?
+                }
+                Constraint::WiderInt => self.pick_type(|t| t.is_int() && t.bits() > ctrl.bits())?,
+                Constraint::OtherFloat => {
+                    self.pick_type(|t| t.is_float() && t.bits() != ctrl.bits())?
+                }
+                other => resolve_constraint(other, ctrl)?,
+            };
+            if !self.types.contains(&t) && !t.is_int() {
+                return None;
+            }
+            arg_tys.push(t);
+        }
+        Some((ctrl, arg_tys))
+    }
+
+    fn pick_type(&mut self, f: impl Fn(Type) -> bool) -> Option<Type> {
+        let c: SmallVec<[Type; 8]> = self.types.iter().copied().filter(|&t| f(t)).collect();
+        self.input.choose(&c).copied()
+    }
+
+    fn build_op(
+        &mut self,
+        op: Opcode,
+        ty: Type,
+        ctrl: Type,
+        arg_tys: &[Type],
+    ) -> Result<Value, GenError> {
+        let mut args = SmallVec::<[Value; 3]>::new();
+        for &t in arg_tys {
+            args.push(self.value_of(t)?);
+        }
+        if is_division(op) && !self.config.allow_traps {
+            // Nonzero divisor; for signed division also positive, which
+            // rules out INT_MIN / -1.
+            let mut d = args[1];
+            if matches!(op, Opcode::Sdiv | Opcode::Srem) {
+                d = self.b.ins().ushr_imm(d, 1)?;
+            }
+            args[1] = self.b.ins().bor_imm(d, 1)?;
+        }
+        let data = match (op.format(), &args[..]) {
+            (InstructionFormat::Unary, &[arg]) => InstructionData::Unary { opcode: op, arg },
+            (InstructionFormat::Binary, &[x, y]) => InstructionData::Binary {
+                opcode: op,
+                args: [x, y],
+            },
+            (InstructionFormat::Ternary, &[x, y, z]) => InstructionData::Ternary {
+                opcode: op,
+                args: [x, y, z],
+            },
+            (InstructionFormat::IntCompare, &[x, y]) => InstructionData::IntCompare {
+                opcode: op,
+                cond: *self.input.choose(IntCC::ALL).unwrap_or(&IntCC::Equal),
+                args: [x, y],
+            },
+            (InstructionFormat::FloatCompare, &[x, y]) => InstructionData::FloatCompare {
+                opcode: op,
+                cond: *self.input.choose(FloatCC::ALL).unwrap_or(&FloatCC::Equal),
+                args: [x, y],
+            },
+            _ => return self.value_of(ty),
+        };
+        let inst = self.b.ins().build(data, Some(ctrl))?;
+        let dfg = &self.b.func.stencil.dfg;
+        match dfg
+            .inst_results(inst)
+            .iter()
+            .copied()
+            .find(|&r| dfg.value_type(r) == ty)
+        {
+            Some(v) => Ok(v),
+            None => self.value_of(ty),
+        }
+    }
+}
