@@ -1,0 +1,171 @@
+//! Differential testing: random programs from `kiln-fuzzgen`, compiled for
+//! the host and run natively through the JIT, against the interpreter (the
+//! reference semantics). Results must agree bit for bit.
+//!
+//! The backend does not lower every opcode yet, so the opcode set adapts:
+//! an opcode reported `Unsupported` is removed from the generator's config
+//! and the program is counted as skipped. `KILN_DIFF_SEED` and
+//! `KILN_DIFF_COUNT` override the seed and the number of programs.
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use kiln::codegen::isa::{compile_function, lookup};
+use kiln::codegen::result::CodegenError;
+use kiln::codegen::settings::{Arch, Flags, IsaFlags};
+use kiln::ir::{Opcode, Type};
+use kiln::module::JitProgramBuilder;
+use kiln_fuzzgen::{generate_program, Config};
+use kiln_interpreter::{Config as InterpConfig, Interpreter};
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn bytes(&mut self, max_len: usize) -> Vec<u8> {
+        let len = 4 + (self.next() as usize % max_len);
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Default, Debug)]
+struct Stats {
+    ran: usize,
+    skipped: usize,
+    removed: Vec<String>,
+    /// Disagreements: program number, native and interpreter results,
+    /// arguments and the program text.
+    mismatches: Vec<String>,
+}
+
+fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
+    let isa = lookup(Flags::default(), IsaFlags::baseline(Arch::X86_64)).unwrap();
+    let mut rng = XorShift(seed);
+    let mut stats = Stats::default();
+    for i in 0..count {
+        let bytes = rng.bytes(1200);
+        let Ok(p) = generate_program(&bytes, &config) else {
+            continue;
+        };
+        let mut builder = JitProgramBuilder::new(&*isa);
+        let mut unsupported = None;
+        for f in p.functions() {
+            match compile_function(&*isa, f) {
+                Ok(code) => builder
+                    .define(f.name.clone(), f.stencil.signature.clone(), code)
+                    .unwrap_or_else(|e| panic!("#{i}: {e}")),
+                Err(CodegenError::Unsupported { what }) => {
+                    unsupported = Some(what);
+                    break;
+                }
+                Err(e) => panic!("#{i}: {}: {e}\n{f}", f.name),
+            }
+        }
+        if let Some(what) = unsupported {
+            stats.skipped += 1;
+            // Stop generating an opcode the backend lacks.
+            let name = what.split(['.', ' ']).next().unwrap_or("");
+            if let Some(op) = Opcode::from_name(name) {
+                if config.opcodes.contains(&op) {
+                    config.opcodes.retain(|o| *o != op);
+                    stats.removed.push(name.to_string());
+                }
+            }
+            if what.contains("type f") || what.contains("f32") || what.contains("f64") {
+                config.types.retain(|t| !t.is_float());
+            }
+            continue;
+        }
+        let prog = builder
+            .finish()
+            .unwrap_or_else(|e| panic!("#{i}: link: {e}"));
+        let native = match prog.call(&p.main.name, &p.args) {
+            Ok(r) => r,
+            Err(kiln::module::ProgramCallError::Unsupported(_)) => {
+                stats.skipped += 1;
+                continue;
+            }
+            Err(e) => panic!(
+                "#{i}: native call failed: {e}\nargs {:?}\n{}",
+                p.args, p.main
+            ),
+        };
+        let mut interp = Interpreter::with_config(
+            p.functions(),
+            InterpConfig {
+                fuel: 10_000_000,
+                ..InterpConfig::default()
+            },
+        );
+        let want = interp
+            .call_by_name("u1:0", &p.args)
+            .unwrap_or_else(|e| panic!("#{i}: interpreter: {e}"));
+        let same =
+            native.len() == want.len() && native.iter().zip(&want).all(|(a, b)| a.bitwise_eq(b));
+        stats.ran += 1;
+        if !same {
+            let mut text = String::new();
+            for f in p.functions() {
+                text.push_str(&f.to_string());
+            }
+            stats.mismatches.push(format!(
+                "#{i} (seed {seed:#x}): native {native:?} != interpreter {want:?}\nargs {:?}\n{text}",
+                p.args
+            ));
+        }
+    }
+    stats
+}
+
+fn report(stats: &Stats) {
+    eprintln!(
+        "ran {}, skipped {}, mismatches {}; opcodes removed as unsupported: {:?}",
+        stats.ran,
+        stats.skipped,
+        stats.mismatches.len(),
+        stats.removed
+    );
+    if let Some(first) = stats.mismatches.first() {
+        panic!(
+            "{} of {} programs disagree; the first:\n{first}",
+            stats.mismatches.len(),
+            stats.ran
+        );
+    }
+}
+
+#[test]
+fn integer_programs_agree_with_the_interpreter() {
+    let stats = differential(
+        Config::integer_only(),
+        env_or("KILN_DIFF_SEED", 0x5eed_0001),
+        env_or("KILN_DIFF_COUNT", 400),
+    );
+    report(&stats);
+    assert!(stats.ran > 0, "no program ran");
+}
+
+#[test]
+fn programs_with_floats_agree_with_the_interpreter() {
+    let mut config = Config::default();
+    config.types.retain(|t| *t != Type::I128);
+    let stats = differential(
+        config,
+        env_or("KILN_DIFF_SEED", 0x5eed_0002),
+        env_or("KILN_DIFF_COUNT", 200),
+    );
+    report(&stats);
+    assert!(stats.ran + stats.skipped > 0);
+}
