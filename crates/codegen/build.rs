@@ -37,6 +37,13 @@ fn format_fields(f: InstructionFormat) -> Option<(&'static str, &'static [&'stat
         UnaryGlobalValue => ("UnaryGlobalValue", &["gv"]),
         Trap => ("Trap", &["code"]),
         CondTrap => ("CondTrap", &["arg", "code"]),
+        FloatCompare => ("FloatCompare", &["fcc", "a", "b"]),
+        LoadNoOffset => ("LoadNoOffset", &["flags", "arg"]),
+        StoreNoOffset => ("StoreNoOffset", &["flags", "value", "addr"]),
+        AtomicRmw => ("AtomicRmw", &["flags", "rmw_op", "addr", "value"]),
+        AtomicCas => ("AtomicCas", &["flags", "addr", "expected", "value"]),
+        UnaryIeee32 => ("UnaryIeee32", &["bits32"]),
+        UnaryIeee64 => ("UnaryIeee64", &["bits64"]),
         _ => return None,
     })
 }
@@ -44,7 +51,8 @@ fn format_fields(f: InstructionFormat) -> Option<(&'static str, &'static [&'stat
 /// The ISLE type of an extractor argument by its field name.
 fn field_type(name: &str) -> &'static str {
     match name {
-        "arg" | "a" | "b" | "c" | "value" | "addr" => "Value",
+        "arg" | "a" | "b" | "c" | "value" | "addr" | "expected" => "Value",
+        "rmw_op" => "AtomicRmwOp",
         "imm" => "Imm64",
         "cc" => "IntCC",
         "func" => "FuncRef",
@@ -54,6 +62,9 @@ fn field_type(name: &str) -> &'static str {
         "flags" => "MemFlags",
         "gv" => "GlobalValue",
         "code" => "TrapCode",
+        "fcc" => "FloatCC",
+        "bits32" => "u32",
+        "bits64" => "u64",
         _ => unreachable!("unknown field {name}"),
     }
 }

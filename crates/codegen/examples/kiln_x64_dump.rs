@@ -6,8 +6,10 @@ use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let text = std::fs::read_to_string(&args[1]).expect("read");
-    let mut flags = Flags::default();
-    flags.regalloc_checker = true;
+    let flags = Flags {
+        regalloc_checker: true,
+        ..Flags::default()
+    };
     let isa = isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("isa");
     for (i, f) in kiln_reader::parse_functions(&text)
         .expect("parse")

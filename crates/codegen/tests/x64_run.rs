@@ -8,9 +8,11 @@ use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 use kiln_module::memory::ExecutableMemory;
 
 fn isa() -> Box<dyn TargetIsa> {
-    let mut flags = Flags::default();
-    flags.regalloc_checker = true;
-    flags.preserve_frame_pointers = true;
+    let flags = Flags {
+        regalloc_checker: true,
+        preserve_frame_pointers: true,
+        ..Flags::default()
+    };
     isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("x64 backend")
 }
 
@@ -150,7 +152,8 @@ fn narrow_ops_32_16_8() {
 
 #[test]
 fn icmp_all_conditions_and_select() {
-    let conds: [(&str, fn(i64, i64) -> bool); 10] = [
+    type Cond = (&'static str, fn(i64, i64) -> bool);
+    let conds: [Cond; 10] = [
         ("eq", |a, b| a == b),
         ("ne", |a, b| a != b),
         ("slt", |a, b| a < b),
@@ -389,5 +392,128 @@ block0(v0: i64, v1: i64, v2: i64, v3: i64, v4: i64, v5: i64, v6: i64, v7: i64):
             .wrapping_add(v[0])
             .wrapping_add(v[7]);
         assert_eq!(g(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]), want);
+    }
+}
+
+/// Several functions of one CLIF text placed in one executable region, with
+/// `%name` relocations (calls and `func_addr`) resolved between them.
+struct Module {
+    mem: ExecutableMemory,
+    offsets: std::collections::HashMap<String, usize>,
+}
+
+impl Module {
+    fn new(text: &str) -> Module {
+        use kiln_codegen::machinst::buffer::{Reloc, RelocTarget};
+        let funcs = kiln_reader::parse_functions(text).expect("parse");
+        let mut codes = Vec::new();
+        let mut offsets = std::collections::HashMap::new();
+        let mut at = 0usize;
+        for f in &funcs {
+            let code = isa()
+                .compile_stencil(&f.stencil)
+                .unwrap_or_else(|e| panic!("compile {}: {e}", f.name));
+            let name = f.name.to_string().trim_start_matches('%').to_string();
+            offsets.insert(name, at);
+            at = (at + code.code.len() + 15) & !15;
+            codes.push(code);
+        }
+        let mut mem = ExecutableMemory::new(at.max(1)).expect("mmap");
+        let base = mem.base() as usize;
+        let bytes = mem.bytes_mut().expect("writable");
+        for (code, f) in codes.iter().zip(&funcs) {
+            let start = offsets[f.name.to_string().trim_start_matches('%')];
+            bytes[start..start + code.code.len()].copy_from_slice(&code.code);
+            for r in &code.relocs {
+                let RelocTarget::TestCase(i) = r.target else {
+                    panic!("unexpected relocation target {:?}", r.target);
+                };
+                let target = base + offsets[code.testcase_names[i as usize].as_str()];
+                let at = start + r.offset as usize;
+                let value = (target as i64).wrapping_add(r.addend);
+                match r.kind {
+                    Reloc::X86CallPCRel4 | Reloc::X86PCRel4 => {
+                        let rel = value - (base + at) as i64;
+                        bytes[at..at + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+                    }
+                    Reloc::Abs8 => bytes[at..at + 8].copy_from_slice(&value.to_le_bytes()),
+                    k => panic!("unexpected relocation kind {k:?}"),
+                }
+            }
+        }
+        mem.seal().expect("seal");
+        Module { mem, offsets }
+    }
+    fn addr(&self, name: &str) -> *const u8 {
+        // SAFETY: the offset is inside the mapping (a function start).
+        unsafe { self.mem.base().add(self.offsets[name]) }
+    }
+}
+
+#[test]
+fn calls_between_functions() {
+    let text = "function %callee(i64, i64, i64, i64, i64, i64, i64, i64) -> i64 {
+block0(v0: i64, v1: i64, v2: i64, v3: i64, v4: i64, v5: i64, v6: i64, v7: i64):
+    v8 = isub v0, v1
+    v9 = imul v8, v7
+    v10 = iadd v9, v6
+    v11 = bxor v10, v2
+    v12 = iadd v11, v3
+    v13 = iadd v12, v4
+    v14 = iadd v13, v5
+    return v14
+}
+
+function %many_rets(i64) -> i64, i64, i64, i64, i64 {
+block0(v0: i64):
+    v1 = iconst.i64 1
+    v2 = iadd v0, v1
+    v3 = iadd v2, v1
+    v4 = iadd v3, v1
+    v5 = iadd v4, v1
+    return v0, v2, v3, v4, v5
+}
+
+function %caller(i64, i64) -> i64 {
+    sig0 = (i64, i64, i64, i64, i64, i64, i64, i64) -> i64
+    fn0 = colocated %callee(i64, i64, i64, i64, i64, i64, i64, i64) -> i64
+    fn1 = %callee(i64, i64, i64, i64, i64, i64, i64, i64) -> i64
+    fn2 = colocated %many_rets(i64) -> i64, i64, i64, i64, i64
+block0(v0: i64, v1: i64):
+    v2 = call fn0(v0, v1, v0, v1, v0, v1, v0, v1)
+    v3 = call fn1(v2, v0, v1, v2, v0, v1, v2, v0)
+    v4, v5, v6, v7, v8 = call fn2(v3)
+    v9 = iadd v4, v8
+    v10 = imul v9, v0
+    v11 = iadd v10, v1
+    v12 = iadd v11, v2
+    v13 = func_addr.i64 fn0
+    v14 = call_indirect sig0, v13(v12, v0, v1, v2, v3, v4, v5, v6)
+    return v14
+}
+";
+    let m = Module::new(text);
+    // SAFETY: the region holds the three functions with their relocations
+    // resolved; `caller` takes and returns integers (System V).
+    let caller = unsafe {
+        std::mem::transmute::<*const u8, extern "sysv64" fn(i64, i64) -> i64>(m.addr("caller"))
+    };
+    let callee = |a: [i64; 8]| {
+        (((a[0].wrapping_sub(a[1])).wrapping_mul(a[7])).wrapping_add(a[6]) ^ a[2])
+            .wrapping_add(a[3])
+            .wrapping_add(a[4])
+            .wrapping_add(a[5])
+    };
+    for (a, b) in pairs() {
+        let v2 = callee([a, b, a, b, a, b, a, b]);
+        let v3 = callee([v2, a, b, v2, a, b, v2, a]);
+        let (v4, v5, v6) = (v3, v3.wrapping_add(1), v3.wrapping_add(2));
+        let v8 = v3.wrapping_add(4);
+        let v12 = (v4.wrapping_add(v8))
+            .wrapping_mul(a)
+            .wrapping_add(b)
+            .wrapping_add(v2);
+        let want = callee([v12, a, b, v2, v3, v4, v5, v6]);
+        assert_eq!(caller(a, b), want, "{a} {b}");
     }
 }

@@ -48,8 +48,10 @@ use kiln_ir::{
 };
 use regalloc2::{OperandConstraint, OperandKind, OperandPos, RegClass, VReg};
 
-/// The registers a rule produced for an instruction's results (at most two
-/// results are returned this way; calls define their results directly).
+/// The registers a rule produced for an instruction's results, flat: the
+/// register parts of the first result (two for `i128`), then those of the
+/// next (at most two registers in all; calls define their results
+/// directly).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstOutput {
     pub regs: [Option<Reg>; 2],
@@ -62,6 +64,11 @@ impl InstOutput {
     pub fn one(r: Reg) -> Self {
         InstOutput {
             regs: [Some(r), None],
+        }
+    }
+    pub fn two(a: Reg, b: Reg) -> Self {
+        InstOutput {
+            regs: [Some(a), Some(b)],
         }
     }
 }
@@ -508,16 +515,18 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     let Some(out) = out else {
                         return Err(self.unsupported(inst));
                     };
+                    // The output registers are flat: the parts of result
+                    // 0 (two for i128), then those of result 1.
                     let results: Vec<Value> = self.f.dfg.inst_results(inst).to_vec();
-                    for (i, r) in results.iter().enumerate() {
-                        let Some(out_reg) = out.regs.get(i).copied().flatten() else {
-                            continue;
-                        };
-                        let Some(vreg) = self.value_regs[r.index()].first() else {
-                            continue;
-                        };
-                        if out_reg != vreg {
-                            self.set_alias(vreg, out_reg);
+                    let mut k = 0;
+                    for r in &results {
+                        for vreg in self.value_regs[r.index()].regs.into_iter().flatten() {
+                            if let Some(out_reg) = out.regs.get(k).copied().flatten() {
+                                if out_reg != vreg {
+                                    self.set_alias(vreg, out_reg);
+                                }
+                            }
+                            k += 1;
                         }
                     }
                     self.flush_seq(self.f.rel_srcloc(inst));

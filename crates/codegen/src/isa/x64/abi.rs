@@ -15,7 +15,8 @@
 //!   `[area + 8 * k]` for the k-th overflowing return in signature order.
 //!   This is Kiln's reading of Cranelift's `enable_multi_ret_implicit_sret`;
 //!   it only matters between Kiln-compiled functions.
-//! * `i128` arguments/returns are not supported yet (`Unsupported`).
+//! * `i128` takes two integer registers (low half first) if both are
+//!   free, else two consecutive 16-byte-aligned stack slots (System V).
 //! * `CallConv::Fast`, `SystemV` and `Tail` all use this convention (`Tail`
 //!   without guaranteed tail calls: `return_call` is unsupported); other
 //!   conventions are `Unsupported`.
@@ -59,16 +60,20 @@ pub enum ArgLoc {
     Stack(u32),
 }
 
-/// The locations of a signature's parameters and returns.
+/// The locations of a signature's parameters and returns: one location per
+/// register part (two for `i128`, low half first).
 #[derive(Clone, Debug, Default)]
 pub struct SigLocs {
-    pub params: Vec<ArgLoc>,
-    pub returns: Vec<ArgLoc>,
+    pub params: Vec<Parts>,
+    pub returns: Vec<Parts>,
     /// Bytes of stack arguments (a multiple of 16).
     pub stack_args_size: u32,
     /// Bytes of the return area (0: no hidden pointer).
     pub ret_area_size: u32,
 }
+
+/// The locations of one value's register parts.
+pub type Parts = smallvec::SmallVec<[ArgLoc; 2]>;
 
 impl SigLocs {
     pub fn has_ret_area(&self) -> bool {
@@ -85,12 +90,14 @@ fn check_call_conv(cc: CallConv) -> CodegenResult<()> {
     }
 }
 
-fn class_of(ty: Type) -> CodegenResult<bool> {
-    // true: integer class.
+/// The register class of a value (`true`: integer) and its part count.
+fn class_of(ty: Type) -> CodegenResult<(bool, usize)> {
     if ty.is_int() && ty.is_scalar() && ty.bits() <= 64 {
-        Ok(true)
+        Ok((true, 1))
+    } else if ty == Type::I128 {
+        Ok((true, 2))
     } else if ty == Type::F32 || ty == Type::F64 {
-        Ok(false)
+        Ok((false, 1))
     } else {
         Err(CodegenError::Unsupported {
             what: format!("arguments or returns of type {ty}"),
@@ -98,47 +105,54 @@ fn class_of(ty: Type) -> CodegenResult<bool> {
     }
 }
 
+/// Assigns `n` parts of one value: registers from `regs[*used..]` if all
+/// `n` fit, else consecutive stack slots (16-aligned for two parts).
+fn assign(n: usize, regs: &[PReg], used: &mut usize, stack: &mut u32) -> Parts {
+    let mut parts = Parts::new();
+    if *used + n <= regs.len() {
+        for k in 0..n {
+            parts.push(ArgLoc::Reg(regs[*used + k]));
+        }
+        *used += n;
+    } else {
+        if n == 2 {
+            *stack = (*stack + 15) & !15;
+        }
+        for _ in 0..n {
+            parts.push(ArgLoc::Stack(*stack));
+            *stack += 8;
+        }
+    }
+    parts
+}
+
 /// Computes the System V locations of a signature.
 pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
     check_call_conv(sig.call_conv)?;
     let mut locs = SigLocs::default();
+    let int_rets: Vec<PReg> = regs::SYSV_INT_RETS.iter().map(|&e| gpr_preg(e)).collect();
+    let fl_rets: Vec<PReg> = regs::SYSV_FLOAT_RETS.iter().map(|&e| xmm_preg(e)).collect();
+    let int_args: Vec<PReg> = regs::SYSV_INT_ARGS.iter().map(|&e| gpr_preg(e)).collect();
+    let fl_args: Vec<PReg> = regs::SYSV_FLOAT_ARGS.iter().map(|&e| xmm_preg(e)).collect();
     // Returns first: they decide whether a hidden pointer is needed.
     let (mut ni, mut nf, mut area) = (0usize, 0usize, 0u32);
     for r in &sig.returns {
-        let loc = if class_of(r.value_type)? {
-            if ni < regs::SYSV_INT_RETS.len() {
-                ni += 1;
-                ArgLoc::Reg(gpr_preg(regs::SYSV_INT_RETS[ni - 1]))
-            } else {
-                area += 8;
-                ArgLoc::Stack(area - 8)
-            }
-        } else if nf < regs::SYSV_FLOAT_RETS.len() {
-            nf += 1;
-            ArgLoc::Reg(xmm_preg(regs::SYSV_FLOAT_RETS[nf - 1]))
+        let (int, n) = class_of(r.value_type)?;
+        let loc = if int {
+            assign(n, &int_rets, &mut ni, &mut area)
         } else {
-            area += 8;
-            ArgLoc::Stack(area - 8)
+            assign(n, &fl_rets, &mut nf, &mut area)
         };
         locs.returns.push(loc);
     }
-    locs.ret_area_size = area;
+    locs.ret_area_size = (area + 15) & !15;
     let (mut ni, mut nf, mut stack) = (usize::from(area > 0), 0usize, 0u32);
     for p in &sig.params {
-        let loc = if class_of(p.value_type)? {
-            if ni < regs::SYSV_INT_ARGS.len() {
-                ni += 1;
-                ArgLoc::Reg(gpr_preg(regs::SYSV_INT_ARGS[ni - 1]))
-            } else {
-                stack += 8;
-                ArgLoc::Stack(stack - 8)
-            }
-        } else if nf < regs::SYSV_FLOAT_ARGS.len() {
-            nf += 1;
-            ArgLoc::Reg(xmm_preg(regs::SYSV_FLOAT_ARGS[nf - 1]))
+        let (int, n) = class_of(p.value_type)?;
+        let loc = if int {
+            assign(n, &int_args, &mut ni, &mut stack)
         } else {
-            stack += 8;
-            ArgLoc::Stack(stack - 8)
+            assign(n, &fl_args, &mut nf, &mut stack)
         };
         locs.params.push(loc);
     }

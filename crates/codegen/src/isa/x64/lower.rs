@@ -13,8 +13,8 @@ use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{
-    ExternalName, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData, IntCC,
-    MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
+    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData,
+    IntCC, MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
@@ -24,13 +24,16 @@ use smallvec::SmallVec;
 pub(crate) mod generated {
     pub use super::InstData;
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
+    pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, ShiftKind};
     pub use crate::machinst::lower::InstOutput;
     pub use crate::machinst::reg::Reg;
     pub use kiln_ir::{
-        FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef, StackSlot, TrapCode,
-        Type, Value,
+        AtomicRmwOp, FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef,
+        StackSlot, TrapCode, Type, Value,
     };
+    pub const F32: Type = Type::F32;
+    pub const F64: Type = Type::F64;
     pub type Unit = ();
     pub const I32: Type = Type::I32;
     pub const I64: Type = Type::I64;
@@ -132,6 +135,45 @@ pub enum InstData {
         opcode: Opcode,
         arg: Value,
         code: TrapCode,
+    },
+    FloatCompare {
+        opcode: Opcode,
+        fcc: FloatCC,
+        a: Value,
+        b: Value,
+    },
+    LoadNoOffset {
+        opcode: Opcode,
+        flags: MemFlags,
+        arg: Value,
+    },
+    UnaryIeee32 {
+        opcode: Opcode,
+        bits32: u32,
+    },
+    StoreNoOffset {
+        opcode: Opcode,
+        flags: MemFlags,
+        value: Value,
+        addr: Value,
+    },
+    AtomicRmw {
+        opcode: Opcode,
+        flags: MemFlags,
+        rmw_op: kiln_ir::AtomicRmwOp,
+        addr: Value,
+        value: Value,
+    },
+    AtomicCas {
+        opcode: Opcode,
+        flags: MemFlags,
+        addr: Value,
+        expected: Value,
+        value: Value,
+    },
+    UnaryIeee64 {
+        opcode: Opcode,
+        bits64: u64,
     },
     Other {
         opcode: Opcode,
@@ -242,6 +284,58 @@ impl InstData {
                 arg: r(arg),
                 code,
             },
+            D::FloatCompare { opcode, cond, args } => InstData::FloatCompare {
+                opcode,
+                fcc: cond,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::LoadNoOffset { opcode, flags, arg } => InstData::LoadNoOffset {
+                opcode,
+                flags,
+                arg: r(arg),
+            },
+            D::StoreNoOffset {
+                opcode,
+                flags,
+                args,
+            } => InstData::StoreNoOffset {
+                opcode,
+                flags,
+                value: r(args[0]),
+                addr: r(args[1]),
+            },
+            D::AtomicRmw {
+                opcode,
+                flags,
+                op,
+                args,
+            } => InstData::AtomicRmw {
+                opcode,
+                flags,
+                rmw_op: op,
+                addr: r(args[0]),
+                value: r(args[1]),
+            },
+            D::AtomicCas {
+                opcode,
+                flags,
+                args,
+            } => InstData::AtomicCas {
+                opcode,
+                flags,
+                addr: r(args[0]),
+                expected: r(args[1]),
+                value: r(args[2]),
+            },
+            D::UnaryIeee32 { opcode, imm } => InstData::UnaryIeee32 {
+                opcode,
+                bits32: imm.0,
+            },
+            D::UnaryIeee64 { opcode, imm } => InstData::UnaryIeee64 {
+                opcode,
+                bits64: imm.0,
+            },
             ref other => InstData::Other {
                 opcode: other.opcode(),
             },
@@ -326,25 +420,26 @@ impl LowerBackend for X64LowerBackend<'_> {
             state.ret_area_ptr = Some(r);
         }
         for (i, &p) in params.iter().enumerate() {
-            let Some(reg) = ctx.value_regs(p).first() else {
-                return Err(CodegenError::Unsupported {
-                    what: format!("parameters of type {}", f.dfg.value_type(p)),
-                });
+            let regs = ctx.value_regs(p);
+            let Some(parts) = self.info.sig.params.get(i) else {
+                return Err(CodegenError::InvalidVCode(
+                    "entry block parameters do not match the signature".into(),
+                ));
             };
-            match self.info.sig.params.get(i) {
-                Some(ArgLoc::Reg(preg)) => args.push((Writable::from_reg(reg), *preg)),
-                Some(ArgLoc::Stack(off)) => {
-                    let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
-                    stack_loads.push(load_inst(
-                        f.dfg.value_type(p),
-                        addr,
-                        Writable::from_reg(reg),
-                    ));
-                }
-                None => {
-                    return Err(CodegenError::InvalidVCode(
-                        "entry block parameters do not match the signature".into(),
-                    ))
+            let ty = f.dfg.value_type(p);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in parts.iter().enumerate() {
+                let Some(reg) = regs.regs.get(k).copied().flatten() else {
+                    return Err(CodegenError::Unsupported {
+                        what: format!("parameters of type {ty}"),
+                    });
+                };
+                match loc {
+                    ArgLoc::Reg(preg) => args.push((Writable::from_reg(reg), *preg)),
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
+                        stack_loads.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
                 }
             }
         }
@@ -458,6 +553,22 @@ impl Ctx<'_, '_, '_> {
         c
     }
 
+    /// Moves the low 32/64 bits of a GPR into a fresh XMM register.
+    fn gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::GprToXmm {
+            op: GprToXmmOp::Mov,
+            src_size: if ty.bits() == 64 {
+                OperandSize::Size64
+            } else {
+                OperandSize::Size32
+            },
+            src: RegMem::Reg(g),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+
     fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
         self.l.emit(MInst::MovRR {
             size: OperandSize::Size64,
@@ -552,39 +663,55 @@ impl Ctx<'_, '_, '_> {
         }
         for (i, &a) in args.iter().enumerate() {
             let ty = f.dfg.value_type(a);
-            let mut r = self.l.put_in_reg(a);
             let param = sig.params.get(i)?;
+            let mut regs: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(a)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
             if ty.is_int() && ty.bits() < 32 {
+                let r = regs.first().copied()?;
                 match param.extension {
-                    kiln_ir::ArgumentExtension::Uext => r = self.extend(ty, 32, false, r),
-                    kiln_ir::ArgumentExtension::Sext => r = self.extend(ty, 32, true, r),
+                    kiln_ir::ArgumentExtension::Uext => regs[0] = self.extend(ty, 32, false, r),
+                    kiln_ir::ArgumentExtension::Sext => regs[0] = self.extend(ty, 32, true, r),
                     kiln_ir::ArgumentExtension::None => {}
                 }
             }
-            match locs.params.get(i)? {
-                ArgLoc::Reg(p) => {
-                    let r = self.unique(r, uses.iter().map(|u| u.0));
-                    uses.push((r, *p))
-                }
-                ArgLoc::Stack(off) => {
-                    let addr = Amode::imm_reg(*off as i32, regs::rsp());
-                    self.l.emit(store_inst(ty, r, addr));
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let parts = locs.params.get(i)?;
+            if parts.len() != regs.len() {
+                return None;
+            }
+            for (r, loc) in regs.into_iter().zip(parts.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, uses.iter().map(|u| u.0));
+                        uses.push((r, *p))
+                    }
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(*off as i32, regs::rsp());
+                        self.l.emit(store_inst(part_ty, r, addr));
+                    }
                 }
             }
         }
         let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
         let mut after = Vec::new();
         for (i, &res) in results.iter().enumerate() {
-            let reg = self.l.value_regs(res).first()?;
-            match locs.returns.get(i)? {
-                ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
-                ArgLoc::Stack(off) => {
-                    let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
-                    after.push(load_inst(
-                        f.dfg.value_type(res),
-                        addr,
-                        Writable::from_reg(reg),
-                    ));
+            let regs = self.l.value_regs(res);
+            let ty = f.dfg.value_type(res);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in locs.returns.get(i)?.iter().enumerate() {
+                let reg = regs.regs.get(k).copied().flatten()?;
+                match loc {
+                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                        after.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
                 }
             }
         }
@@ -638,32 +765,46 @@ impl Ctx<'_, '_, '_> {
         let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
         let mut rets: SmallVec<[(Reg, PReg); 2]> = SmallVec::new();
         for (i, &v) in vals.iter().enumerate() {
-            let r = self.l.put_in_reg(v);
-            match self.info.sig.returns.get(i) {
-                Some(ArgLoc::Reg(p)) => {
-                    let r = self.unique(r, rets.iter().map(|u| u.0));
-                    rets.push((r, *p))
-                }
-                Some(ArgLoc::Stack(off)) => {
-                    let base = match self.state.ret_area_ptr {
-                        Some(r) => r,
-                        None => {
-                            let r = self.tmp();
-                            self.state.ret_area_ptr = Some(r);
-                            r
-                        }
-                    };
-                    self.l.emit(store_inst(
-                        f.dfg.value_type(v),
-                        r,
-                        Amode::imm_reg(*off as i32, base),
-                    ));
-                }
-                None => {
-                    self.l.set_error(CodegenError::InvalidVCode(
-                        "return values do not match the signature".into(),
-                    ));
-                    return Some(InstOutput::none());
+            let ty = f.dfg.value_type(v);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let regs: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(v)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let Some(parts) = self
+                .info
+                .sig
+                .returns
+                .get(i)
+                .filter(|p| p.len() == regs.len())
+            else {
+                self.l.set_error(CodegenError::InvalidVCode(
+                    "return values do not match the signature".into(),
+                ));
+                return Some(InstOutput::none());
+            };
+            for (r, loc) in regs.into_iter().zip(parts.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, rets.iter().map(|u| u.0));
+                        rets.push((r, *p))
+                    }
+                    ArgLoc::Stack(off) => {
+                        let base = match self.state.ret_area_ptr {
+                            Some(r) => r,
+                            None => {
+                                let r = self.tmp();
+                                self.state.ret_area_ptr = Some(r);
+                                r
+                            }
+                        };
+                        self.l
+                            .emit(store_inst(part_ty, r, Amode::imm_reg(*off as i32, base)));
+                    }
                 }
             }
         }
@@ -822,6 +963,13 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn put_in_reg(&mut self, v: Value) -> Reg {
         self.l.put_in_reg(v)
     }
+    fn addr_reg(&mut self, v: Value) -> Reg {
+        let ty = self.l.value_type(v);
+        if ty != Type::I64 {
+            self.unsupported_err(format!("{ty} addresses"));
+        }
+        self.l.put_in_reg(v)
+    }
     fn output_reg(&mut self, r: Reg) -> InstOutput {
         InstOutput::one(r)
     }
@@ -895,7 +1043,7 @@ impl generated::Context for Ctx<'_, '_, '_> {
             // A 32-bit (or narrower) operation uses the low bits only.
             let v = c as u32 as i32;
             Some(if bits < 32 {
-                ((v << (32 - bits)) >> (32 - bits)) as i32
+                (v << (32 - bits)) >> (32 - bits)
             } else {
                 v
             })
@@ -1072,8 +1220,13 @@ impl generated::Context for Ctx<'_, '_, '_> {
         d
     }
     fn x64_load(&mut self, ty: Type, addr: Amode) -> Reg {
-        let (d, dw) = self.w();
-        self.l.emit(load_inst(ty, addr, dw));
+        let class = if ty.is_float() {
+            RegClass::Float
+        } else {
+            RegClass::Int
+        };
+        let d = self.l.alloc_tmp(class);
+        self.l.emit(load_inst(ty, addr, Writable::from_reg(d)));
         d
     }
     fn x64_store(&mut self, size: OperandSize, src: Reg, addr: Amode) {
@@ -1117,6 +1270,543 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let n = self.x64_neg(size, a);
         // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
         self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
+    }
+    fn ty_f32_64(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::F32 || *ty == Type::F64).then_some(*ty)
+    }
+    fn u64_from_u32(&mut self, x: u32) -> u64 {
+        x as u64
+    }
+    fn x64_minmax(&mut self, ty: Type, cc: CC, a: Reg, b: Reg) -> Reg {
+        let size = self.size_of(ty);
+        self.x64_cmp(size, a, RegMemImm::Reg(b));
+        let size = self.alu_size(ty);
+        self.x64_cmove(size, cc, RegMem::Reg(a), b)
+    }
+    fn x64_clz(&mut self, ty: Type, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let (a, size) = if bits < 32 {
+            (self.extend(ty, 32, false, a), OperandSize::Size32)
+        } else {
+            (a, self.size_of(ty))
+        };
+        let wbits = if bits < 32 { 32 } else { bits };
+        // bsr gives the index of the highest set bit (ZF for zero input).
+        let (m, mw) = self.w();
+        self.l.emit(MInst::MovImm {
+            size: OperandSize::Size64,
+            imm: u64::MAX,
+            dst: mw,
+        });
+        let (t, tw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op: BitOp::Bsr,
+            src: RegMem::Reg(a),
+            dst: tw,
+        });
+        let t = self.x64_cmove(size, CC::Z, RegMem::Reg(m), t);
+        // clz = (wbits - 1) - index, minus the extension for i8/i16.
+        let n = self.x64_neg(size, t);
+        let k = wbits as i32 - 1 - (wbits - bits) as i32;
+        self.x64_alu(size, AluOp::Add, n, RegMemImm::Imm(k))
+    }
+    fn x64_ctz(&mut self, ty: Type, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let size = if bits < 32 {
+            OperandSize::Size32
+        } else {
+            self.size_of(ty)
+        };
+        let (m, mw) = self.w();
+        self.l.emit(MInst::MovImm {
+            size: OperandSize::Size32,
+            imm: bits as u64,
+            dst: mw,
+        });
+        // For i8/i16 a zero input must give `bits`: set bit `bits` first.
+        let a = if bits < 32 {
+            self.x64_alu(size, AluOp::Or, a, RegMemImm::Imm(1 << bits))
+        } else {
+            a
+        };
+        let (t, tw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op: BitOp::Bsf,
+            src: RegMem::Reg(a),
+            dst: tw,
+        });
+        self.x64_cmove(size, CC::Z, RegMem::Reg(m), t)
+    }
+    fn sse_op(&mut self, op: Opcode, ty: Type) -> SseOp {
+        let d = ty == Type::F64;
+        match (op, d) {
+            (Opcode::Fadd, false) => SseOp::Addss,
+            (Opcode::Fadd, true) => SseOp::Addsd,
+            (Opcode::Fsub, false) => SseOp::Subss,
+            (Opcode::Fsub, true) => SseOp::Subsd,
+            (Opcode::Fmul, false) => SseOp::Mulss,
+            (Opcode::Fmul, true) => SseOp::Mulsd,
+            (Opcode::Fdiv, false) => SseOp::Divss,
+            (Opcode::Fdiv, true) => SseOp::Divsd,
+            (Opcode::Sqrt, false) => SseOp::Sqrtss,
+            (Opcode::Sqrt, true) => SseOp::Sqrtsd,
+            _ => {
+                self.unsupported_err(format!("sse op {op:?}.{ty}"));
+                SseOp::Addsd
+            }
+        }
+    }
+    fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRmR {
+            op,
+            src1: a,
+            src2: b,
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fconst(&mut self, ty: Type, bits: u64) -> Reg {
+        let g = self.x64_mov_imm(Type::I64, bits);
+        self.gpr_to_xmm(ty, g)
+    }
+    fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
+        self.l.emit(store_inst(ty, src, addr));
+    }
+    fn x64_fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Reg {
+        let double = self.l.value_type(a) == Type::F64;
+        let (ra, rb) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
+        use FloatCC as F;
+        // ucomis(x, y) sets CF for x < y or unordered, ZF for x == y or
+        // unordered, PF for unordered.
+        let (x, y, first, second): (Reg, Reg, CC, Option<(CC, AluOp)>) = match cc {
+            F::Ordered => (ra, rb, CC::NP, None),
+            F::Unordered => (ra, rb, CC::P, None),
+            F::Equal => (ra, rb, CC::Z, Some((CC::NP, AluOp::And))),
+            F::NotEqual => (ra, rb, CC::NZ, Some((CC::P, AluOp::Or))),
+            F::OrderedNotEqual => (ra, rb, CC::NZ, Some((CC::NP, AluOp::And))),
+            F::UnorderedOrEqual => (ra, rb, CC::Z, None),
+            F::GreaterThan => (ra, rb, CC::NBE, None),
+            F::GreaterThanOrEqual => (ra, rb, CC::NB, None),
+            F::LessThan => (rb, ra, CC::NBE, None),
+            F::LessThanOrEqual => (rb, ra, CC::NB, None),
+            F::UnorderedOrLessThan => (ra, rb, CC::B, None),
+            F::UnorderedOrLessThanOrEqual => (ra, rb, CC::BE, None),
+            F::UnorderedOrGreaterThan => (rb, ra, CC::B, None),
+            F::UnorderedOrGreaterThanOrEqual => (rb, ra, CC::BE, None),
+        };
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(y),
+        });
+        let r1 = self.x64_setcc_zx(first);
+        match second {
+            None => r1,
+            Some((cc2, op)) => {
+                let r2 = self.x64_setcc_zx(cc2);
+                self.x64_alu(OperandSize::Size32, op, r1, RegMemImm::Reg(r2))
+            }
+        }
+    }
+    fn x64_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
+        // mask = c != 0 ? all ones : 0, moved to an XMM register; then
+        // (x & mask) | (y & !mask).
+        let size = self.size_of(cty);
+        self.x64_test(size, c, RegMemImm::Reg(c));
+        let b = self.x64_setcc_zx(CC::NZ);
+        let m = self.x64_neg(OperandSize::Size64, b);
+        let xm = self.gpr_to_xmm(Type::F64, m);
+        let t1 = self.x64_xmm_rmr(SseOp::Andpd, xm, RegMem::Reg(x));
+        let t2 = self.x64_xmm_rmr(SseOp::Andnpd, xm, RegMem::Reg(y));
+        self.x64_xmm_rmr(SseOp::Orpd, t1, RegMem::Reg(t2))
+    }
+    fn x64_fneg_abs(&mut self, ty: Type, neg: bool, x: Reg) -> Reg {
+        let sign = if ty == Type::F64 {
+            1u64 << 63
+        } else {
+            1u64 << 31
+        };
+        let bits = if neg {
+            sign
+        } else {
+            !sign
+                & if ty == Type::F64 {
+                    u64::MAX
+                } else {
+                    0xffff_ffff
+                }
+        };
+        let c = self.x64_fconst(ty, bits);
+        let op = if neg { SseOp::Xorpd } else { SseOp::Andpd };
+        self.x64_xmm_rmr(op, x, RegMem::Reg(c))
+    }
+    fn x64_bitcast(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        let fl = |t: Type| t == Type::F32 || t == Type::F64;
+        let int = |t: Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
+        match (fl(from), fl(to)) {
+            (false, true) if int(from) && from.bits() == to.bits() => self.gpr_to_xmm(to, x),
+            (true, false) if int(to) && from.bits() == to.bits() => {
+                let (d, dw) = self.w();
+                let dst_size = self.size_of(to);
+                self.l.emit(MInst::XmmToGpr {
+                    op: XmmToGprOp::Mov,
+                    dst_size,
+                    src: RegMem::Reg(x),
+                    dst: dw,
+                });
+                d
+            }
+            _ if from == to && (int(from) || fl(from)) => x,
+            _ => {
+                self.unsupported_err(format!("bitcast.{to} from {from}"));
+                x
+            }
+        }
+    }
+    fn x64_sint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        let src_size = self.size_of(from);
+        self.l.emit(MInst::GprToXmm {
+            op: if to == Type::F64 {
+                GprToXmmOp::Cvtsi2sd
+            } else {
+                GprToXmmOp::Cvtsi2ss
+            },
+            src_size,
+            src: RegMem::Reg(x),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fpromote_demote(&mut self, to: Type, x: Reg) -> Reg {
+        let op = if to == Type::F64 {
+            SseOp::Cvtss2sd
+        } else {
+            SseOp::Cvtsd2ss
+        };
+        self.x64_xmm_rmr(op, x, RegMem::Reg(x))
+    }
+    fn x64_float_to_int_sat(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
+        let double = from == Type::F64;
+        let fconst = |v: f64| {
+            if double {
+                v.to_bits()
+            } else {
+                (v as f32).to_bits() as u64
+            }
+        };
+        let cvt = if double {
+            XmmToGprOp::Cvttsd2si
+        } else {
+            XmmToGprOp::Cvttss2si
+        };
+        let bits = to.bits();
+        // The truncating conversion at 64 bits is exact for |x| < 2^63.
+        let (t, tw) = self.w();
+        self.l.emit(MInst::XmmToGpr {
+            op: cvt,
+            dst_size: OperandSize::Size64,
+            src: RegMem::Reg(x),
+            dst: tw,
+        });
+        let mut t = t;
+        if !signed && bits == 64 {
+            // x >= 2^63: convert x - 2^63 and set the top bit.
+            let c = self.x64_fconst(from, fconst(9223372036854775808.0));
+            let sub = if double { SseOp::Subsd } else { SseOp::Subss };
+            let y = self.x64_xmm_rmr(sub, x, RegMem::Reg(c));
+            let (u, uw) = self.w();
+            self.l.emit(MInst::XmmToGpr {
+                op: cvt,
+                dst_size: OperandSize::Size64,
+                src: RegMem::Reg(y),
+                dst: uw,
+            });
+            let top = self.x64_mov_imm(Type::I64, 1 << 63);
+            let u = self.x64_alu(OperandSize::Size64, AluOp::Xor, u, RegMemImm::Reg(top));
+            self.l.emit(MInst::XmmCmp {
+                double,
+                src1: x,
+                src2: RegMem::Reg(c),
+            });
+            t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(u), t);
+        }
+        // Upper saturation: x >= 2^(n-1) (signed) or 2^n (unsigned).
+        let limit = if signed {
+            2f64.powi(bits as i32 - 1)
+        } else {
+            2f64.powi(bits as i32)
+        };
+        let max = if signed {
+            (1u64 << (bits - 1)) - 1
+        } else if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let c = self.x64_fconst(from, fconst(limit));
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(c),
+        });
+        let m = self.x64_mov_imm(Type::I64, max);
+        t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(m), t);
+        let zero = self.x64_mov_imm(Type::I64, 0);
+        if signed {
+            // Lower saturation: x < -2^(n-1) gives MIN (i64: the
+            // conversion's own result; i32: clamp).
+            if bits == 32 {
+                let lo = self.x64_fconst(from, fconst(-2147483648.0));
+                self.l.emit(MInst::XmmCmp {
+                    double,
+                    src1: lo,
+                    src2: RegMem::Reg(x),
+                });
+                let mn = self.x64_mov_imm(Type::I64, (i32::MIN as i64) as u64);
+                // lo > x (ordered): CF=0, ZF=0.
+                t = self.x64_cmove(OperandSize::Size64, CC::NBE, RegMem::Reg(mn), t);
+            }
+        } else {
+            // Negative (or NaN) gives 0: ucomis(x, 0) sets CF.
+            let z = self.x64_fconst(from, 0);
+            self.l.emit(MInst::XmmCmp {
+                double,
+                src1: x,
+                src2: RegMem::Reg(z),
+            });
+            t = self.x64_cmove(OperandSize::Size64, CC::B, RegMem::Reg(zero), t);
+        }
+        // NaN gives 0.
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(x),
+        });
+        self.x64_cmove(OperandSize::Size64, CC::P, RegMem::Reg(zero), t)
+    }
+    fn x64_uint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        if from.bits() < 64 {
+            let z = self.extend(from, 64, false, x);
+            return self.x64_sint_to_float(Type::I64, to, z);
+        }
+        // Non-negative: direct. Otherwise halve (keeping the low bit for
+        // rounding), convert, double.
+        let a = self.x64_sint_to_float(Type::I64, to, x);
+        let h = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 1);
+        let one = self.x64_alu(OperandSize::Size64, AluOp::And, x, RegMemImm::Imm(1));
+        let h = self.x64_alu(OperandSize::Size64, AluOp::Or, h, RegMemImm::Reg(one));
+        let b = self.x64_sint_to_float(Type::I64, to, h);
+        let add = if to == Type::F64 {
+            SseOp::Addsd
+        } else {
+            SseOp::Addss
+        };
+        let b2 = self.x64_xmm_rmr(add, b, RegMem::Reg(b));
+        let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
+        self.x64_fselect(Type::I64, neg, b2, a)
+    }
+    fn x64_clamp_narrow(&mut self, ty: Type, signed: bool, t: Reg) -> Reg {
+        let bits = ty.bits();
+        if signed {
+            let max = (1i64 << (bits - 1)) - 1;
+            let min = -(1i64 << (bits - 1));
+            let hi = self.x64_mov_imm(Type::I32, max as u64);
+            let t = self.x64_minmax(Type::I32, CC::L, t, hi);
+            let lo = self.x64_mov_imm(Type::I32, (min as i32) as u32 as u64);
+            self.x64_minmax(Type::I32, CC::NLE, t, lo)
+        } else {
+            let max = (1u64 << bits) - 1;
+            let hi = self.x64_mov_imm(Type::I32, max);
+            self.x64_minmax(Type::I32, CC::B, t, hi)
+        }
+    }
+    fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
+        let size = self.size_of(from);
+        self.x64_test(size, x, RegMemImm::Reg(x));
+        let b = self.x64_setcc_zx(CC::NZ);
+        self.x64_neg(OperandSize::Size64, b)
+    }
+    fn ty_i128(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I128).then_some(*ty)
+    }
+    fn put_in_reg_hi(&mut self, v: Value) -> Reg {
+        match self.l.put_value_in_regs(v).regs[1] {
+            Some(r) => r,
+            None => {
+                let ty = self.l.value_type(v);
+                self.unsupported_err(format!("high half of a {ty} value"));
+                self.tmp()
+            }
+        }
+    }
+    fn output_pair(&mut self, lo: Reg, hi: Reg) -> InstOutput {
+        InstOutput::two(lo, hi)
+    }
+    fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        // The high operation directly follows the low one (carry/borrow);
+        // allocator moves in between do not touch the flags.
+        let lo = self.x64_alu(OperandSize::Size64, lo_op, al, RegMemImm::Reg(bl));
+        let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
+        InstOutput::two(lo, hi)
+    }
+    fn x64_neg128(&mut self, a: Value) -> InstOutput {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let lo = self.x64_neg(OperandSize::Size64, al);
+        // hi = 0 - ah - borrow(neg lo); `mov` keeps the flags.
+        let z = self.x64_mov_imm(Type::I64, 0);
+        let hi = self.x64_alu(OperandSize::Size64, AluOp::Sbb, z, RegMemImm::Reg(ah));
+        InstOutput::two(lo, hi)
+    }
+    fn x64_icmp128(&mut self, cc: IntCC, a: Value, b: Value) -> Reg {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        use IntCC as I;
+        let flag = match cc {
+            I::Equal | I::NotEqual => {
+                let x = self.x64_alu(OperandSize::Size64, AluOp::Xor, al, RegMemImm::Reg(bl));
+                let y = self.x64_alu(OperandSize::Size64, AluOp::Xor, ah, RegMemImm::Reg(bh));
+                self.x64_alu(OperandSize::Size64, AluOp::Or, x, RegMemImm::Reg(y));
+                if cc == I::Equal {
+                    CC::Z
+                } else {
+                    CC::NZ
+                }
+            }
+            _ => {
+                // a < b and a >= b from cmp/sbb; the others by swapping.
+                let (swap, c) = match cc {
+                    I::SignedLessThan => (false, CC::L),
+                    I::SignedGreaterThanOrEqual => (false, CC::NL),
+                    I::SignedGreaterThan => (true, CC::L),
+                    I::SignedLessThanOrEqual => (true, CC::NL),
+                    I::UnsignedLessThan => (false, CC::B),
+                    I::UnsignedGreaterThanOrEqual => (false, CC::NB),
+                    I::UnsignedGreaterThan => (true, CC::B),
+                    _ => (true, CC::NB),
+                };
+                let (xl, xh, yl, yh) = if swap {
+                    (bl, bh, al, ah)
+                } else {
+                    (al, ah, bl, bh)
+                };
+                self.x64_cmp(OperandSize::Size64, xl, RegMemImm::Reg(yl));
+                self.x64_alu(OperandSize::Size64, AluOp::Sbb, xh, RegMemImm::Reg(yh));
+                c
+            }
+        };
+        self.x64_setcc_zx(flag)
+    }
+    fn x64_nonzero128(&mut self, c: Value) -> CC {
+        let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
+        self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
+        CC::NZ
+    }
+    fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
+        match a {
+            Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {
+                simm32: simm32.wrapping_add(off),
+                base,
+                trap,
+            },
+            Amode::ImmRegRegShift {
+                simm32,
+                base,
+                index,
+                shift,
+                trap,
+            } => Amode::ImmRegRegShift {
+                simm32: simm32.wrapping_add(off),
+                base,
+                index,
+                shift,
+                trap,
+            },
+            other => {
+                self.unsupported_err("offset of a special address".to_string());
+                other
+            }
+        }
+    }
+    fn x64_atomic_rmw(
+        &mut self,
+        ty: Type,
+        op: kiln_ir::AtomicRmwOp,
+        addr: Amode,
+        operand: Reg,
+    ) -> Reg {
+        use kiln_ir::AtomicRmwOp as A;
+        let size = self.size_of(ty);
+        let (d, dw) = self.w();
+        let lop = match op {
+            A::Xchg => {
+                self.l.emit(MInst::Xchg {
+                    size,
+                    operand,
+                    addr,
+                    dst: dw,
+                });
+                return d;
+            }
+            A::Add => {
+                self.l.emit(MInst::LockXadd {
+                    size,
+                    operand,
+                    addr,
+                    dst_old: dw,
+                });
+                return d;
+            }
+            A::Sub => AtomicLoopOp::Sub,
+            A::And => AtomicLoopOp::And,
+            A::Nand => AtomicLoopOp::Nand,
+            A::Or => AtomicLoopOp::Or,
+            A::Xor => AtomicLoopOp::Xor,
+            A::Umin => AtomicLoopOp::Umin,
+            A::Umax => AtomicLoopOp::Umax,
+            A::Smin => AtomicLoopOp::Smin,
+            A::Smax => AtomicLoopOp::Smax,
+        };
+        let (_, tw) = self.w();
+        self.l.emit(MInst::AtomicRmwSeq {
+            size,
+            op: lop,
+            addr,
+            operand,
+            temp: tw,
+            dst_old: dw,
+        });
+        d
+    }
+    fn x64_atomic_cas(&mut self, ty: Type, addr: Amode, expected: Reg, repl: Reg) -> Reg {
+        let size = self.size_of(ty);
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LockCmpxchg {
+            size,
+            replacement: repl,
+            expected,
+            addr,
+            dst_old: dw,
+        });
+        d
+    }
+    fn x64_atomic_store(&mut self, ty: Type, v: Reg, addr: Amode) {
+        let size = self.size_of(ty);
+        let (_, dw) = self.w();
+        self.l.emit(MInst::Xchg {
+            size,
+            operand: v,
+            addr,
+            dst: dw,
+        });
+    }
+    fn x64_mfence(&mut self) {
+        self.l.emit(MInst::Mfence);
     }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
