@@ -278,3 +278,49 @@ impl SubTest for RunTest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(c: IsaChoice) -> String {
+        match c {
+            IsaChoice::Isa(i) => format!("isa {}", i.isa_flags()),
+            IsaChoice::Skip(w) => format!("skip {w}"),
+            IsaChoice::Fail(w) => format!("fail {w}"),
+            IsaChoice::Ignore(w) => format!("ignore {w}"),
+        }
+    }
+
+    #[test]
+    fn isa_choice_reasons() {
+        let none: [(&str, Option<&str>); 0] = [];
+        assert_eq!(
+            reason(choose_isa("riscv64", none, &[], true)),
+            "ignore target riscv64 is not supported"
+        );
+        assert_eq!(
+            reason(choose_isa("aarch64", none, &[], true)),
+            "skip aarch64 needs qemu (not wired yet)"
+        );
+        assert_eq!(
+            reason(choose_isa("x86_64", [("no_such_setting", None)], &[], true)),
+            "skip setting no_such_setting: unknown setting `no_such_setting`"
+        );
+        assert!(
+            reason(choose_isa("x86_64", none, &["has_lse".to_string()], true))
+                .starts_with("skip target x86_64 flag has_lse")
+        );
+        if IsaFlags::host().is_some_and(|h| h.has("has_avx")) {
+            let r = reason(choose_isa(
+                "x86_64",
+                [("opt_level", Some("speed"))],
+                &["has_avx".to_string()],
+                true,
+            ));
+            assert!(r.starts_with("isa x86_64") && r.contains("has_avx"), "{r}");
+            // Only the requested flags, not every host feature.
+            assert!(!r.contains("has_avx512f"), "{r}");
+        }
+    }
+}
