@@ -11,10 +11,11 @@
 use kiln::codegen::isa::{compile_function, lookup};
 use kiln::codegen::result::CodegenError;
 use kiln::codegen::settings::{Arch, Flags, IsaFlags};
+use kiln::ir::{DataValue, TrapCode};
 use kiln::ir::{Opcode, Type};
-use kiln::module::JitProgramBuilder;
+use kiln::module::{JitCallError, JitProgramBuilder, ProgramCallError};
 use kiln_fuzzgen::{generate_program, Config};
-use kiln_interpreter::{Config as InterpConfig, Interpreter};
+use kiln_interpreter::{Config as InterpConfig, InterpError, Interpreter};
 
 struct XorShift(u64);
 
@@ -45,6 +46,9 @@ struct Stats {
     ran: usize,
     skipped: usize,
     removed: Vec<String>,
+    /// Programs that trapped (in both, with the same code, unless listed
+    /// as a mismatch).
+    trapped: usize,
     /// Disagreements: program number, native and interpreter results,
     /// arguments and the program text.
     mismatches: Vec<String>,
@@ -91,17 +95,20 @@ fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
         let prog = builder
             .finish()
             .unwrap_or_else(|e| panic!("#{i}: link: {e}"));
-        let native = match prog.call(&p.main.name, &p.args) {
-            Ok(r) => r,
-            Err(kiln::module::ProgramCallError::Unsupported(_)) => {
-                stats.skipped += 1;
-                continue;
-            }
-            Err(e) => panic!(
-                "#{i}: native call failed: {e}\nargs {:?}\n{}",
-                p.args, p.main
-            ),
-        };
+        // Results, or the trap code (None: a fault without a declared code).
+        let native: Result<Vec<DataValue>, Option<TrapCode>> =
+            match prog.call(&p.main.name, &p.args) {
+                Ok(r) => Ok(r),
+                Err(ProgramCallError::Call(JitCallError::Trap(t))) => Err(t.code),
+                Err(ProgramCallError::Unsupported(_)) => {
+                    stats.skipped += 1;
+                    continue;
+                }
+                Err(e) => panic!(
+                    "#{i}: native call failed: {e}\nargs {:?}\n{}",
+                    p.args, p.main
+                ),
+            };
         let mut interp = Interpreter::with_config(
             p.functions(),
             InterpConfig {
@@ -109,11 +116,24 @@ fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
                 ..InterpConfig::default()
             },
         );
-        let want = interp
-            .call_by_name("u1:0", &p.args)
-            .unwrap_or_else(|e| panic!("#{i}: interpreter: {e}"));
-        let same =
-            native.len() == want.len() && native.iter().zip(&want).all(|(a, b)| a.bitwise_eq(b));
+        let want: Result<Vec<DataValue>, Option<TrapCode>> =
+            match interp.call_by_name("u1:0", &p.args) {
+                Ok(r) => Ok(r),
+                Err(InterpError::Trap(code)) => Err(Some(code)),
+                Err(_) => {
+                    // Out of fuel, a limit or an interpreter gap: no verdict.
+                    stats.skipped += 1;
+                    continue;
+                }
+            };
+        let same = match (&native, &want) {
+            (Ok(a), Ok(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.bitwise_eq(y)),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        };
+        if want.is_err() {
+            stats.trapped += 1;
+        }
         stats.ran += 1;
         if !same {
             let mut text = String::new();
@@ -131,8 +151,9 @@ fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
 
 fn report(stats: &Stats) {
     eprintln!(
-        "ran {}, skipped {}, mismatches {}; opcodes removed as unsupported: {:?}",
+        "ran {} ({} trapped), skipped {}, mismatches {}; opcodes removed as unsupported: {:?}",
         stats.ran,
+        stats.trapped,
         stats.skipped,
         stats.mismatches.len(),
         stats.removed
@@ -168,4 +189,19 @@ fn programs_with_floats_agree_with_the_interpreter() {
     );
     report(&stats);
     assert!(stats.ran + stats.skipped > 0);
+}
+
+#[test]
+fn trapping_programs_trap_with_the_same_code() {
+    let config = Config {
+        allow_traps: true,
+        ..Config::integer_only()
+    };
+    let stats = differential(
+        config,
+        env_or("KILN_DIFF_SEED", 0x5eed_0003),
+        env_or("KILN_DIFF_COUNT", 400),
+    );
+    report(&stats);
+    assert!(stats.ran > 0, "no program ran");
 }
