@@ -172,3 +172,39 @@ fn kilns_own_run_tests_pass_or_skip_as_unsupported() {
         );
     }
 }
+
+#[test]
+fn bench_kernels_checks_and_times_run_lines() {
+    let (code, out, err) = kiln(&[
+        "bench",
+        "kernels",
+        "--runs",
+        "1",
+        "--min-batch-ms",
+        "1",
+        "../shared/clif/kernels/fib_iter.clif",
+    ]);
+    if !std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/clif/kernels/fib_iter.clif")
+        .exists()
+    {
+        return;
+    }
+    if !backend_works() {
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("RESULT kernel "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0]
+            .starts_with("RESULT kernel name=fib_iter call=%fib_iter(90) opt=speed ns_per_call="),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.iter().all(|l| l.ends_with(" check=ok")), "{out}");
+    assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
+}
