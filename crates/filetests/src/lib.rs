@@ -12,6 +12,7 @@
 //! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
 //! [`check_run_directives`].
 
+pub mod compile;
 pub mod divergences;
 pub mod filecheck;
 pub mod interpret;
@@ -77,13 +78,14 @@ impl Runner {
         }
     }
 
-    /// `test cat` and `test verifier`.
+    /// `test cat`, `test verifier`, `test interpret` and `test compile`.
     pub fn with_builtin() -> Self {
         let mut r = Self::empty();
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
         r.register(Box::new(interpret::InterpretTest));
         r.register(Box::new(run::RunTest));
+        r.register(Box::new(compile::CompileTest));
         r
     }
 

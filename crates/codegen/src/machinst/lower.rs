@@ -38,7 +38,7 @@
 use super::blockorder::{BlockLoweringOrder, LoweredBlock};
 use super::buffer::MachLabel;
 use super::inst::{MachInst, OperandVisitor};
-use super::reg::Reg;
+use super::reg::{Reg, Writable};
 use super::vcode::{BlockIndex, VCode, VCodeBuilder};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::entity::EntityRef;
@@ -577,7 +577,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
     }
 
     fn build(mut self) -> CodegenResult<VCode<I>> {
-        let n = self.order.lowered_order().len();
         let entry = self
             .order
             .lowered_index_for_block(self.f.layout.entry_block().map_or(0, |b| b.index() as u32));
@@ -599,8 +598,28 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 }
             }
             for (mut inst, loc) in insts {
-                let mut renamer = Renamer { lower: &self };
+                let mut renamer = Renamer {
+                    lower: &self,
+                    index: 0,
+                    fixed_uses: Vec::new(),
+                    dups: Vec::new(),
+                };
                 inst.get_operands(&mut renamer);
+                let dups = renamer.dups;
+                if !dups.is_empty() {
+                    // After renaming, one vreg may be used in two different
+                    // fixed registers by one instruction (two returned
+                    // values that became the same register): regalloc2
+                    // needs a copy for each extra use.
+                    let mut fixes = Vec::with_capacity(dups.len());
+                    for (i, reg) in dups {
+                        let copy = self.builder.alloc_vreg(reg.class())?;
+                        self.builder
+                            .push(I::gen_move(Writable::from_reg(copy), reg, reg.class()), loc)?;
+                        fixes.push((i, copy));
+                    }
+                    inst.get_operands(&mut Patcher { fixes, index: 0 });
+                }
                 self.builder.push(inst, loc)?;
             }
             let succs: Vec<BlockIndex> = self.order.succ_indices(BlockIndex::new(b)).to_vec();
@@ -613,7 +632,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
             }
             self.builder.end_block()?;
         }
-        let _ = n;
         self.builder.build()
     }
 }
@@ -623,12 +641,45 @@ fn vreg_index(r: Reg) -> usize {
 }
 
 /// Renames operands through the alias table before an instruction enters
-/// the VCode.
+/// the VCode, and finds uses of one register in two different fixed
+/// registers.
 struct Renamer<'a, 'f, I: MachInst> {
     lower: &'a Lower<'f, I>,
+    index: usize,
+    fixed_uses: Vec<(Reg, regalloc2::PReg)>,
+    /// (operand index, register) of uses that need a copy.
+    dups: Vec<(usize, Reg)>,
 }
 
 impl<I: MachInst> OperandVisitor for Renamer<'_, '_, I> {
+    fn add_operand(
+        &mut self,
+        reg: &mut Reg,
+        constraint: OperandConstraint,
+        kind: OperandKind,
+        _pos: OperandPos,
+    ) {
+        *reg = self.lower.resolve(*reg);
+        if let (OperandKind::Use, OperandConstraint::FixedReg(p)) = (kind, constraint) {
+            if reg.is_virtual() {
+                if self.fixed_uses.iter().any(|&(r, q)| r == *reg && q != p) {
+                    self.dups.push((self.index, *reg));
+                } else {
+                    self.fixed_uses.push((*reg, p));
+                }
+            }
+        }
+        self.index += 1;
+    }
+}
+
+/// Replaces the operands at given indices.
+struct Patcher {
+    fixes: Vec<(usize, Reg)>,
+    index: usize,
+}
+
+impl OperandVisitor for Patcher {
     fn add_operand(
         &mut self,
         reg: &mut Reg,
@@ -636,6 +687,9 @@ impl<I: MachInst> OperandVisitor for Renamer<'_, '_, I> {
         _kind: OperandKind,
         _pos: OperandPos,
     ) {
-        *reg = self.lower.resolve(*reg);
+        if let Some(&(_, r)) = self.fixes.iter().find(|(i, _)| *i == self.index) {
+            *reg = r;
+        }
+        self.index += 1;
     }
 }
