@@ -82,12 +82,11 @@ fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
             // Stop generating an opcode the backend lacks.
             let name = what.split(['.', ' ']).next().unwrap_or("");
             match Opcode::from_name(name) {
-                Some(op) => {
-                    if config.opcodes.contains(&op) {
-                        config.opcodes.retain(|o| *o != op);
-                        stats.removed.push(name.to_string());
-                    }
+                Some(op) if config.opcodes.contains(&op) => {
+                    config.opcodes.retain(|o| *o != op);
+                    stats.removed.push(name.to_string());
                 }
+                Some(_) => {}
                 // A type the backend cannot pass: stop generating floats
                 // if that is the one.
                 None if what.contains("type f") => {
