@@ -6,4 +6,5 @@
 pub use kiln_codegen as codegen;
 pub use kiln_filetests as filetests;
 pub use kiln_ir as ir;
+pub use kiln_module as module;
 pub use kiln_reader as reader;

@@ -16,6 +16,7 @@ pub mod compile;
 pub mod divergences;
 pub mod filecheck;
 pub mod interpret;
+pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};
 use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
@@ -83,6 +84,7 @@ impl Runner {
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
         r.register(Box::new(interpret::InterpretTest));
+        r.register(Box::new(run::RunTest));
         r.register(Box::new(compile::CompileTest));
         r
     }

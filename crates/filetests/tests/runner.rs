@@ -38,10 +38,10 @@ fn cat_pass_and_fail() {
 #[test]
 fn skips_unsupported_kinds() {
     let r = Runner::with_builtin();
-    let text = "test run\nfunction %f() {\nblock0:\n    return\n}\n";
+    let text = "test bogus\nfunction %f() {\nblock0:\n    return\n}\n";
     assert_eq!(
         r.run_text(text, "c.clif", None),
-        FileResult::Skip("test kind `run` not supported yet".into())
+        FileResult::Skip("test kind `bogus` not supported yet".into())
     );
     // `test interpret` is built in: with it, the file runs.
     let text = "test interpret\ntest run\nfunction %f() {\nblock0:\n    return\n}\n";
