@@ -1760,6 +1760,72 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let f = self.x64_setcc_zx(CC::NZ);
         InstOutput::two(r, f)
     }
+    fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
+        if ty == Type::F32 || ty == Type::F64 {
+            let (c, x, y) = (self.put_in_reg(c), self.put_in_reg(x), self.put_in_reg(y));
+            let a = self.x64_xmm_rmr(SseOp::Andpd, c, RegMem::Reg(x));
+            let b = self.x64_xmm_rmr(SseOp::Andnpd, c, RegMem::Reg(y));
+            return Some(InstOutput::one(self.x64_xmm_rmr(
+                SseOp::Orpd,
+                a,
+                RegMem::Reg(b),
+            )));
+        }
+        let halves: &[bool] = match ty {
+            t if t == Type::I128 => &[false, true],
+            t if t.is_int() && t.is_scalar() && t.bits() <= 64 => &[false],
+            _ => return None,
+        };
+        let s64 = OperandSize::Size64;
+        let mut out = InstOutput::none();
+        for (k, &hi) in halves.iter().enumerate() {
+            let get = |me: &mut Self, v: Value| {
+                if hi {
+                    me.put_in_reg_hi(v)
+                } else {
+                    me.put_in_reg(v)
+                }
+            };
+            let (c, x, y) = (get(self, c), get(self, x), get(self, y));
+            let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(c));
+            let nc = self.x64_not(s64, c);
+            let b = self.x64_alu(s64, AluOp::And, nc, RegMemImm::Reg(y));
+            out.regs[k] = Some(self.x64_alu(s64, AluOp::Or, a, RegMemImm::Reg(b)));
+        }
+        Some(out)
+    }
+    fn x64_fcopysign(&mut self, ty: Type, x: Reg, y: Reg) -> Reg {
+        let sign = if ty == Type::F64 {
+            1u64 << 63
+        } else {
+            1u64 << 31
+        };
+        let m = self.x64_fconst(ty, sign);
+        let a = self.x64_xmm_rmr(SseOp::Andnpd, m, RegMem::Reg(x));
+        let b = self.x64_xmm_rmr(SseOp::Andpd, m, RegMem::Reg(y));
+        self.x64_xmm_rmr(SseOp::Orpd, a, RegMem::Reg(b))
+    }
+    fn x64_clz_ctz128(&mut self, leading: bool, x: Value) -> InstOutput {
+        let s64 = OperandSize::Size64;
+        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
+        // The half counted first, and the one that continues the count
+        // (plus 64) when the first is all zeros.
+        let (first, second) = if leading { (hi, lo) } else { (lo, hi) };
+        let count = |me: &mut Self, r: Reg| {
+            if leading {
+                me.x64_clz(Type::I64, r)
+            } else {
+                me.x64_ctz(Type::I64, r)
+            }
+        };
+        let c1 = count(self, first);
+        let c2 = count(self, second);
+        let c2 = self.x64_alu(s64, AluOp::Add, c2, RegMemImm::Imm(64));
+        self.x64_test(s64, first, RegMemImm::Reg(first));
+        let r = self.x64_cmove(s64, CC::Z, RegMem::Reg(c2), c1);
+        let z = self.x64_mov_imm(Type::I64, 0);
+        InstOutput::two(r, z)
+    }
     fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
         let size = self.size_of(from);
         self.x64_test(size, x, RegMemImm::Reg(x));
