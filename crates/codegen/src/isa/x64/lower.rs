@@ -353,6 +353,8 @@ pub struct X64LowerInfo {
     pub slots_size: u32,
     /// The ISA flags allow `popcnt`.
     pub has_popcnt: bool,
+    /// The ISA flags allow SSE4.1.
+    pub has_sse41: bool,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -379,6 +381,7 @@ impl LowerBackend for X64LowerBackend<'_> {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
             isa_has_popcnt: self.info.has_popcnt,
+            isa_has_sse41: self.info.has_sse41,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -391,6 +394,7 @@ impl LowerBackend for X64LowerBackend<'_> {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
             isa_has_popcnt: self.info.has_popcnt,
+            isa_has_sse41: self.info.has_sse41,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -528,6 +532,8 @@ struct Ctx<'a, 'l, 'f> {
     l: &'a mut Lower<'f, MInst>,
     /// The target has the `popcnt` instruction.
     isa_has_popcnt: bool,
+    /// The target has SSE4.1 (`roundss`/`roundsd`).
+    isa_has_sse41: bool,
     info: &'a X64LowerInfo,
     state: &'a mut X64LowerState,
     targets: &'l [MachLabel],
@@ -1825,6 +1831,44 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let r = self.x64_cmove(s64, CC::Z, RegMem::Reg(c2), c1);
         let z = self.x64_mov_imm(Type::I64, 0);
         InstOutput::two(r, z)
+    }
+    fn x64_fminmax(&mut self, ty: Type, max: bool, a: Reg, b: Reg) -> Reg {
+        // min/maxs return their second operand on NaN or equal inputs. Both
+        // operand orders combined give the right signed zero (or for min:
+        // -0 wins; and for max: +0 wins); a NaN input yields a NaN (a + b).
+        let d = ty == Type::F64;
+        let op = match (max, d) {
+            (false, false) => SseOp::Minss,
+            (false, true) => SseOp::Minsd,
+            (true, false) => SseOp::Maxss,
+            (true, true) => SseOp::Maxsd,
+        };
+        let m1 = self.x64_xmm_rmr(op, a, RegMem::Reg(b));
+        let m2 = self.x64_xmm_rmr(op, b, RegMem::Reg(a));
+        let comb = if max { SseOp::Andpd } else { SseOp::Orpd };
+        let r = self.x64_xmm_rmr(comb, m1, RegMem::Reg(m2));
+        let add = if d { SseOp::Addsd } else { SseOp::Addss };
+        let nan = self.x64_xmm_rmr(add, a, RegMem::Reg(b));
+        self.l.emit(MInst::XmmCmp {
+            double: d,
+            src1: a,
+            src2: RegMem::Reg(b),
+        });
+        let p = self.x64_setcc_zx(CC::P);
+        self.x64_fselect(Type::I32, p, nan, r)
+    }
+    fn x64_round(&mut self, ty: Type, mode: u8, x: Reg) -> Option<Reg> {
+        if !self.isa_has_sse41 {
+            return None;
+        }
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRound {
+            double: ty == Type::F64,
+            src: RegMem::Reg(x),
+            imm: mode,
+            dst: Writable::from_reg(d),
+        });
+        Some(d)
     }
     fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
         let size = self.size_of(from);

@@ -210,6 +210,7 @@ impl X64Backend {
             slot_offsets,
             slots_size,
             has_popcnt: self.isa_flags.has("has_popcnt"),
+            has_sse41: self.isa_flags.has("has_sse41"),
         };
         let backend = lower::X64LowerBackend {
             info: &info,
