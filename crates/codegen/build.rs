@@ -134,6 +134,9 @@ fn main() {
         "../../isle-rules/prelude.isle",
         "../../isle-rules/x64/inst.isle",
         "../../isle-rules/x64/lower.isle",
+        "../../isle-rules/x64/lower_float.isle",
+        "../../isle-rules/x64/lower_control.isle",
+        "../../isle-rules/x64/lower_i128.isle",
     ];
     let mut sources: Vec<(String, String)> = Vec::new();
     sources.push(("<generated>/clif.isle".to_string(), clif));
