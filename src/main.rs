@@ -1,6 +1,7 @@
 //! The `kiln` command line. Argument parsing is hand-written and small:
 //! each command gets the arguments after its name.
 
+mod cli;
 mod key;
 
 use std::path::PathBuf;
@@ -12,6 +13,10 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 usage:
   kiln cat FILE...                 parse every function and print it back
   kiln test [--test KIND] PATH...  run filetests in files or folders
+  kiln run FILE...                 compile for the host and run `; run:` lines
+  kiln compile [--target T] [--opt O] [--set K=V]... [-D] FILE...
+                                   compile; print code sizes (-D: disassembly)
+  kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
   kiln key FILE...                 print each function's stencil key (x86_64,
                                    default flags)
   kiln cache stats|clear           inspect or empty the on-disk compilation cache
@@ -20,7 +25,8 @@ usage:
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
 `N passed, N failed, N skipped`; it exits with status 1 if anything failed.
-Supported test kinds: cat, verifier, cache (others are skipped with their reason).
+Supported test kinds: cat, verifier, interpret, run, compile, cache (others are skipped
+with their reason).
 ";
 
 fn main() -> ExitCode {
@@ -42,10 +48,9 @@ fn main() -> ExitCode {
         "bench" if rest.first().is_some_and(|s| s == "cache") => {
             kiln::cli::bench_cache::cmd_bench_cache(&rest[1..])
         }
-        "run" | "compile" | "bench" => {
-            eprintln!("kiln: `{cmd}` is not available yet");
-            ExitCode::from(2)
-        }
+        "run" => cli::run::main(rest),
+        "compile" => cli::compile::main(rest),
+        "bench" => cli::bench::main(rest),
         // -----------------------------------------------------------------
         _ => {
             eprintln!("kiln: unknown command `{cmd}`\n");

@@ -13,9 +13,11 @@
 //! [`check_run_directives`].
 
 pub mod cache;
+pub mod compile;
 pub mod divergences;
 pub mod filecheck;
 pub mod interpret;
+pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};
 use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
@@ -77,13 +79,15 @@ impl Runner {
         }
     }
 
-    /// `test cat` and `test verifier`.
+    /// `test cat`, `test verifier`, `test interpret` and `test compile`.
     pub fn with_builtin() -> Self {
         let mut r = Self::empty();
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
         r.register(Box::new(cache::CacheTest::new()));
         r.register(Box::new(interpret::InterpretTest));
+        r.register(Box::new(run::RunTest));
+        r.register(Box::new(compile::CompileTest));
         r
     }
 

@@ -38,10 +38,10 @@ fn cat_pass_and_fail() {
 #[test]
 fn skips_unsupported_kinds() {
     let r = Runner::with_builtin();
-    let text = "test run\nfunction %f() {\nblock0:\n    return\n}\n";
+    let text = "test bogus\nfunction %f() {\nblock0:\n    return\n}\n";
     assert_eq!(
         r.run_text(text, "c.clif", None),
-        FileResult::Skip("test kind `run` not supported yet".into())
+        FileResult::Skip("test kind `bogus` not supported yet".into())
     );
     // `test interpret` is built in: with it, the file runs.
     let text = "test interpret\ntest run\nfunction %f() {\nblock0:\n    return\n}\n";
@@ -156,4 +156,41 @@ fn bless_rewrites_blocks() {
     );
     let again = parse_test(&out, "p.clif").unwrap();
     assert!(compare_expectation(&again.functions[1], "ret\n\nend").is_ok());
+}
+
+/// The golden `test compile precise-output` files of the repository
+/// (`cranelift-like-ir/compile`): every file passes; re-bless with
+/// `KILN_TEST_BLESS=1`.
+#[test]
+fn compile_precise_output_files() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/compile");
+    let mut files = Vec::new();
+    collect_clif(&dir, &mut files);
+    assert!(!files.is_empty(), "no compile tests in {}", dir.display());
+    let r = Runner::with_builtin();
+    for f in files {
+        match r.run_file(&f, None) {
+            FileResult::Pass => {}
+            other => panic!("{}: {other:?}", f.display()),
+        }
+    }
+}
+
+#[test]
+fn compile_skips_other_targets_and_unsupported() {
+    let r = Runner::with_builtin();
+    let text = "test compile\ntarget aarch64\nfunction %f() {\nblock0:\n    return\n}\n";
+    assert!(matches!(
+        r.run_text(text, "a.clif", None),
+        FileResult::Skip(_)
+    ));
+    let text =
+        "test compile\ntarget x86_64\nfunction %f(i64x2) {\nblock0(v0: i64x2):\n    return\n}\n";
+    match r.run_text(text, "b.clif", None) {
+        FileResult::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let text = "test compile\ntarget x86_64\nfunction %f(i64) -> i64 {\nblock0(v0: i64):\n    return v0\n}\n";
+    assert_eq!(r.run_text(text, "c.clif", None), FileResult::Pass);
 }

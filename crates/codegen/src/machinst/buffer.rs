@@ -752,16 +752,29 @@ impl<L: LabelUse> MachBuffer<L> {
         self.labels_at_tail = labels;
         self.labels_at_tail_off = b.start;
         // Records never point into a branch, but keep srcloc ranges tidy.
+        // Srclocs, traps and relocs are recorded in increasing offset order
+        // (emission only appends; truncation only removes the tail), so
+        // only their tails can reach into the branch: trimming from the end
+        // keeps this O(removed) instead of O(function) per branch.
         let start = b.start;
-        for s in &mut self.srclocs {
-            s.end = s.end.min(start);
+        for s in self.srclocs.iter_mut().rev() {
+            if s.end <= start {
+                break;
+            }
+            s.end = start;
         }
-        self.srclocs.retain(|s| s.start < s.end);
+        while self.srclocs.last().is_some_and(|s| s.start >= s.end) {
+            self.srclocs.pop();
+        }
         if let Some((s, _)) = &mut self.cur_srcloc {
             *s = (*s).min(start);
         }
-        self.traps.retain(|t| t.offset < start);
-        self.relocs.retain(|r| r.offset < start);
+        while self.traps.last().is_some_and(|t| t.offset >= start) {
+            self.traps.pop();
+        }
+        while self.relocs.last().is_some_and(|r| r.offset >= start) {
+            self.relocs.pop();
+        }
     }
 
     fn lazily_clear_labels_at_tail_at(&mut self, off: CodeOffset) {

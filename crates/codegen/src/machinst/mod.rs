@@ -4,6 +4,7 @@ pub mod abi;
 pub mod blockorder;
 pub mod buffer;
 pub mod inst;
+pub mod lower;
 pub mod reg;
 pub mod regalloc;
 pub mod vcode;

@@ -988,6 +988,113 @@ impl MInst {
                 emit_modrm_op(buf, st, o, enc(*operand), Rm::Mem(addr), 0);
             }
             MInst::Mfence => buf.put_data(&[0x0f, 0xae, 0xf0]),
+            MInst::AtomicRmwSeq {
+                size,
+                op,
+                addr,
+                operand,
+                temp,
+                dst_old,
+            } => {
+                let rax = dst_old;
+                let wide = if *size == OperandSize::Size64 {
+                    OperandSize::Size64
+                } else {
+                    OperandSize::Size32
+                };
+                let load = match size {
+                    OperandSize::Size8 => MInst::MovzxRmR {
+                        ext: ExtMode::BL,
+                        src: RegMem::Mem(addr.clone()),
+                        dst: *rax,
+                    },
+                    OperandSize::Size16 => MInst::MovzxRmR {
+                        ext: ExtMode::WL,
+                        src: RegMem::Mem(addr.clone()),
+                        dst: *rax,
+                    },
+                    OperandSize::Size32 => MInst::MovzxRmR {
+                        ext: ExtMode::LQ,
+                        src: RegMem::Mem(addr.clone()),
+                        dst: *rax,
+                    },
+                    OperandSize::Size64 => MInst::Mov64MR {
+                        src: addr.clone(),
+                        dst: *rax,
+                    },
+                };
+                load.emit_with_state(buf, st);
+                let again = buf.get_label();
+                buf.bind_label(again);
+                MInst::MovRR {
+                    size: OperandSize::Size64,
+                    src: rax.to_reg(),
+                    dst: *temp,
+                }
+                .emit_with_state(buf, st);
+                let alu = |op: AluOp| MInst::AluRmiR {
+                    size: wide,
+                    op,
+                    src1: temp.to_reg(),
+                    src2: RegMemImm::Reg(*operand),
+                    dst: *temp,
+                };
+                let minmax = |cc: CC| {
+                    [
+                        MInst::CmpRmiR {
+                            size: *size,
+                            op: CmpOp::Cmp,
+                            src1: temp.to_reg(),
+                            src2: RegMemImm::Reg(*operand),
+                        },
+                        MInst::Cmove {
+                            size: wide,
+                            cc,
+                            consequent: RegMem::Reg(*operand),
+                            alternative: temp.to_reg(),
+                            dst: *temp,
+                        },
+                    ]
+                };
+                let seq: Vec<MInst> = match op {
+                    AtomicLoopOp::Add => vec![alu(AluOp::Add)],
+                    AtomicLoopOp::Sub => vec![alu(AluOp::Sub)],
+                    AtomicLoopOp::And => vec![alu(AluOp::And)],
+                    AtomicLoopOp::Or => vec![alu(AluOp::Or)],
+                    AtomicLoopOp::Xor => vec![alu(AluOp::Xor)],
+                    AtomicLoopOp::Nand => vec![
+                        alu(AluOp::And),
+                        MInst::Unary {
+                            size: wide,
+                            op: UnaryOp::Not,
+                            src: temp.to_reg(),
+                            dst: *temp,
+                        },
+                    ],
+                    // Take the operand when the old value is not already
+                    // the result.
+                    AtomicLoopOp::Umin => minmax(CC::NBE).to_vec(),
+                    AtomicLoopOp::Umax => minmax(CC::B).to_vec(),
+                    AtomicLoopOp::Smin => minmax(CC::NLE).to_vec(),
+                    AtomicLoopOp::Smax => minmax(CC::L).to_vec(),
+                };
+                for i in &seq {
+                    i.emit_with_state(buf, st);
+                }
+                MInst::LockCmpxchg {
+                    size: *size,
+                    replacement: temp.to_reg(),
+                    expected: rax.to_reg(),
+                    addr: addr.clone(),
+                    dst_old: *rax,
+                }
+                .emit_with_state(buf, st);
+                // jnz again (not registered as a branch: it is internal).
+                let s = buf.cur_offset();
+                buf.put_data(&[0x0f, 0x80 | CC::NZ.enc()]);
+                buf.use_label_at_offset(s + 2, again, X64LabelUse::PCRel32);
+                buf.put4(-4i32 as u32);
+            }
             MInst::Nop { len } => {
                 for _ in 0..*len {
                     buf.put1(0x90);

@@ -70,6 +70,21 @@ pub enum CmpOp {
     Test,
 }
 
+/// The operation of an [`MInst::AtomicRmwSeq`] compare-and-swap loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicLoopOp {
+    Add,
+    Sub,
+    And,
+    Nand,
+    Or,
+    Xor,
+    Umin,
+    Umax,
+    Smin,
+    Smax,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
     Neg,
@@ -367,6 +382,9 @@ pub enum XmmToGprOp {
 pub enum CallTarget {
     User(kiln_ir::UserExternalNameRef),
     LibCall(LibCall),
+    KnownSymbol(kiln_ir::KnownSymbol),
+    /// The n-th test-case name of the compiled code's name list.
+    TestCase(u32),
 }
 
 impl From<CallTarget> for RelocTarget {
@@ -374,6 +392,8 @@ impl From<CallTarget> for RelocTarget {
         match c {
             CallTarget::User(u) => RelocTarget::User(u),
             CallTarget::LibCall(l) => RelocTarget::LibCall(l),
+            CallTarget::KnownSymbol(k) => RelocTarget::KnownSymbol(k),
+            CallTarget::TestCase(i) => RelocTarget::TestCase(i),
         }
     }
 }
@@ -641,6 +661,17 @@ pub enum MInst {
     },
     /// `mfence`.
     Mfence,
+    /// An atomic read-modify-write as a compare-and-swap loop:
+    /// `rax = [addr]; loop: temp = op(rax, operand); lock cmpxchg [addr],
+    /// temp; jnz loop`. `dst_old` (rax) receives the old value.
+    AtomicRmwSeq {
+        size: OperandSize,
+        op: AtomicLoopOp,
+        addr: Amode,
+        operand: Reg,
+        temp: Writable<Reg>,
+        dst_old: Writable<Reg>,
+    },
     /// `nop` bytes of total length `len` (one-byte nops).
     Nop { len: u8 },
     /// `dst = op(src1, src2)` for SSE binary ops; dst reuses src1.
@@ -958,6 +989,18 @@ impl MInst {
                 let i = v.use_(operand);
                 v.amode(addr);
                 v.reuse(dst, i);
+            }
+            MInst::AtomicRmwSeq {
+                addr,
+                operand,
+                temp,
+                dst_old,
+                ..
+            } => {
+                v.amode(addr);
+                v.use_(operand);
+                v.op(temp.reg_mut(), Def, Early, C::Reg);
+                v.op(dst_old.reg_mut(), Def, Early, fixed(rax));
             }
             MInst::LockCmpxchg {
                 replacement,
@@ -1394,6 +1437,21 @@ impl MInst {
                 w(dst_old, size.bytes())
             ),
             MInst::Mfence => "mfence".to_string(),
+            MInst::AtomicRmwSeq {
+                size,
+                op,
+                addr,
+                operand,
+                temp,
+                dst_old,
+            } => format!(
+                "atomic_rmw_seq {op:?} {} ptr {}, {} ; temp {} old {}",
+                size.ptr_name(),
+                addr.pretty(),
+                show_reg(*operand, size.bytes()),
+                show_reg(temp.to_reg(), 8),
+                show_reg(dst_old.to_reg(), 8)
+            ),
             MInst::Nop { len } => format!("nop ; len={len}"),
             MInst::XmmRmR { op, src2, dst, .. } => {
                 format!(

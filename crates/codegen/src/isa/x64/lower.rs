@@ -1,0 +1,2259 @@
+//! x86-64 glue between the lowering driver and the rules of
+//! `isle-rules/x64/lower.isle`: the generated code's `Context` (extern
+//! extractors and constructors that build `MInst`s), calls, returns and the
+//! function entry under the System V ABI (see [`super::abi`]).
+
+use super::abi::{self, ArgLoc, SigLocs};
+use super::args::*;
+use super::inst::*;
+use super::regs;
+use crate::machinst::buffer::{MachLabel, RelocTarget};
+use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
+use crate::machinst::reg::{Reg, Writable};
+use crate::result::CodegenError;
+use kiln_ir::entity::EntityRef;
+use kiln_ir::{
+    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData,
+    IntCC, MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
+};
+use regalloc2::{PReg, RegClass};
+use smallvec::SmallVec;
+
+/// The generated rule code and the names it refers to.
+#[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
+pub(crate) mod generated {
+    pub use super::InstData;
+    pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
+    pub use crate::isa::x64::inst::SseOp;
+    pub use crate::isa::x64::inst::{AluOp, ShiftKind};
+    pub use crate::machinst::lower::InstOutput;
+    pub use crate::machinst::reg::Reg;
+    pub use kiln_ir::{
+        AtomicRmwOp, FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef,
+        StackSlot, TrapCode, Type, Value,
+    };
+    pub const F32: Type = Type::F32;
+    pub const F64: Type = Type::F64;
+    pub type Unit = ();
+    pub const I32: Type = Type::I32;
+    pub const I64: Type = Type::I64;
+    pub const YES: bool = true;
+    pub const NO: bool = false;
+    include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
+}
+
+/// `InstructionData` flattened for the rules: every field is a named
+/// primitive (the ISLE mirror is declared in `isle-rules/prelude.isle`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstData {
+    NullAry {
+        opcode: Opcode,
+    },
+    Unary {
+        opcode: Opcode,
+        arg: Value,
+    },
+    UnaryImm {
+        opcode: Opcode,
+        imm: Imm64,
+    },
+    Binary {
+        opcode: Opcode,
+        a: Value,
+        b: Value,
+    },
+    BinaryImm8 {
+        opcode: Opcode,
+        arg: Value,
+        imm: u8,
+    },
+    Ternary {
+        opcode: Opcode,
+        a: Value,
+        b: Value,
+        c: Value,
+    },
+    IntCompare {
+        opcode: Opcode,
+        cc: IntCC,
+        a: Value,
+        b: Value,
+    },
+    Jump {
+        opcode: Opcode,
+    },
+    Brif {
+        opcode: Opcode,
+        arg: Value,
+    },
+    BranchTable {
+        opcode: Opcode,
+        arg: Value,
+    },
+    MultiAry {
+        opcode: Opcode,
+    },
+    Call {
+        opcode: Opcode,
+        func: FuncRef,
+    },
+    CallIndirect {
+        opcode: Opcode,
+        sig: SigRef,
+    },
+    FuncAddr {
+        opcode: Opcode,
+        func: FuncRef,
+    },
+    StackLoad {
+        opcode: Opcode,
+        slot: StackSlot,
+        offset: i32,
+    },
+    Load {
+        opcode: Opcode,
+        flags: MemFlags,
+        addr: Value,
+        offset: i32,
+    },
+    Store {
+        opcode: Opcode,
+        flags: MemFlags,
+        value: Value,
+        addr: Value,
+        offset: i32,
+    },
+    UnaryGlobalValue {
+        opcode: Opcode,
+        gv: GlobalValue,
+    },
+    Trap {
+        opcode: Opcode,
+        code: TrapCode,
+    },
+    CondTrap {
+        opcode: Opcode,
+        arg: Value,
+        code: TrapCode,
+    },
+    FloatCompare {
+        opcode: Opcode,
+        fcc: FloatCC,
+        a: Value,
+        b: Value,
+    },
+    LoadNoOffset {
+        opcode: Opcode,
+        flags: MemFlags,
+        arg: Value,
+    },
+    UnaryIeee32 {
+        opcode: Opcode,
+        bits32: u32,
+    },
+    StoreNoOffset {
+        opcode: Opcode,
+        flags: MemFlags,
+        value: Value,
+        addr: Value,
+    },
+    AtomicRmw {
+        opcode: Opcode,
+        flags: MemFlags,
+        rmw_op: kiln_ir::AtomicRmwOp,
+        addr: Value,
+        value: Value,
+    },
+    AtomicCas {
+        opcode: Opcode,
+        flags: MemFlags,
+        addr: Value,
+        expected: Value,
+        value: Value,
+    },
+    UnaryIeee64 {
+        opcode: Opcode,
+        bits64: u64,
+    },
+    Other {
+        opcode: Opcode,
+    },
+}
+
+impl InstData {
+    fn from_ir(d: &InstructionData, dfg: &kiln_ir::DataFlowGraph) -> InstData {
+        let r = |v: Value| dfg.resolve_aliases(v);
+        use InstructionData as D;
+        match *d {
+            D::NullAry { opcode } => InstData::NullAry { opcode },
+            D::Unary { opcode, arg } => InstData::Unary {
+                opcode,
+                arg: r(arg),
+            },
+            D::UnaryImm { opcode, imm } => InstData::UnaryImm { opcode, imm },
+            D::Binary { opcode, args } => InstData::Binary {
+                opcode,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::BinaryImm8 { opcode, arg, imm } => InstData::BinaryImm8 {
+                opcode,
+                arg: r(arg),
+                imm: imm.0,
+            },
+            D::Ternary { opcode, args } => InstData::Ternary {
+                opcode,
+                a: r(args[0]),
+                b: r(args[1]),
+                c: r(args[2]),
+            },
+            D::IntCompare { opcode, cond, args } => InstData::IntCompare {
+                opcode,
+                cc: cond,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::Jump { opcode, .. } => InstData::Jump { opcode },
+            D::Brif { opcode, arg, .. } => InstData::Brif {
+                opcode,
+                arg: r(arg),
+            },
+            D::BranchTable { opcode, arg, .. } => InstData::BranchTable {
+                opcode,
+                arg: r(arg),
+            },
+            D::MultiAry { opcode, .. } => InstData::MultiAry { opcode },
+            D::Call {
+                opcode, func_ref, ..
+            } => InstData::Call {
+                opcode,
+                func: func_ref,
+            },
+            D::CallIndirect {
+                opcode, sig_ref, ..
+            } => InstData::CallIndirect {
+                opcode,
+                sig: sig_ref,
+            },
+            D::FuncAddr { opcode, func_ref } => InstData::FuncAddr {
+                opcode,
+                func: func_ref,
+            },
+            D::StackLoad {
+                opcode,
+                stack_slot,
+                offset,
+            } => InstData::StackLoad {
+                opcode,
+                slot: stack_slot,
+                offset: offset.0,
+            },
+            D::Load {
+                opcode,
+                flags,
+                arg,
+                offset,
+            } => InstData::Load {
+                opcode,
+                flags,
+                addr: r(arg),
+                offset: offset.0,
+            },
+            D::Store {
+                opcode,
+                flags,
+                args,
+                offset,
+            } => InstData::Store {
+                opcode,
+                flags,
+                value: r(args[0]),
+                addr: r(args[1]),
+                offset: offset.0,
+            },
+            D::UnaryGlobalValue {
+                opcode,
+                global_value,
+            } => InstData::UnaryGlobalValue {
+                opcode,
+                gv: global_value,
+            },
+            D::Trap { opcode, code } => InstData::Trap { opcode, code },
+            D::CondTrap { opcode, arg, code } => InstData::CondTrap {
+                opcode,
+                arg: r(arg),
+                code,
+            },
+            D::FloatCompare { opcode, cond, args } => InstData::FloatCompare {
+                opcode,
+                fcc: cond,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            D::LoadNoOffset { opcode, flags, arg } => InstData::LoadNoOffset {
+                opcode,
+                flags,
+                arg: r(arg),
+            },
+            D::StoreNoOffset {
+                opcode,
+                flags,
+                args,
+            } => InstData::StoreNoOffset {
+                opcode,
+                flags,
+                value: r(args[0]),
+                addr: r(args[1]),
+            },
+            D::AtomicRmw {
+                opcode,
+                flags,
+                op,
+                args,
+            } => InstData::AtomicRmw {
+                opcode,
+                flags,
+                rmw_op: op,
+                addr: r(args[0]),
+                value: r(args[1]),
+            },
+            D::AtomicCas {
+                opcode,
+                flags,
+                args,
+            } => InstData::AtomicCas {
+                opcode,
+                flags,
+                addr: r(args[0]),
+                expected: r(args[1]),
+                value: r(args[2]),
+            },
+            D::UnaryIeee32 { opcode, imm } => InstData::UnaryIeee32 {
+                opcode,
+                bits32: imm.0,
+            },
+            D::UnaryIeee64 { opcode, imm } => InstData::UnaryIeee64 {
+                opcode,
+                bits64: imm.0,
+            },
+            ref other => InstData::Other {
+                opcode: other.opcode(),
+            },
+        }
+    }
+}
+
+/// Function-wide facts the x64 constructors need.
+pub struct X64LowerInfo {
+    /// The function's own signature locations.
+    pub sig: SigLocs,
+    /// Offsets of the sized stack slots from the bottom of their area.
+    pub slot_offsets: Vec<u32>,
+    /// Size of the stack-slot area (directly below rbp).
+    pub slots_size: u32,
+    /// The ISA flags allow `popcnt`.
+    pub has_popcnt: bool,
+    /// The ISA flags allow SSE4.1.
+    pub has_sse41: bool,
+}
+
+/// Mutable x64 lowering state kept across instructions.
+#[derive(Default)]
+pub struct X64LowerState {
+    /// Largest outgoing argument + return area of any call.
+    pub outgoing: u32,
+    /// Test-case names referenced by relocations, by index.
+    pub testcase_names: Vec<TestcaseName>,
+    /// The hidden return-area pointer of this function, if any.
+    pub ret_area_ptr: Option<Reg>,
+}
+
+/// The x64 backend's `LowerBackend`.
+pub struct X64LowerBackend<'a> {
+    pub info: &'a X64LowerInfo,
+    pub state: std::cell::RefCell<X64LowerState>,
+}
+
+impl LowerBackend for X64LowerBackend<'_> {
+    type MInst = MInst;
+
+    fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
+        let mut state = self.state.borrow_mut();
+        let mut c = Ctx {
+            isa_has_popcnt: self.info.has_popcnt,
+            isa_has_sse41: self.info.has_sse41,
+            l: ctx,
+            info: self.info,
+            state: &mut state,
+            targets: &[],
+        };
+        generated::constructor_lower(&mut c, inst)
+    }
+
+    fn lower_branch(&self, ctx: &mut Lower<'_, MInst>, inst: Inst, targets: &[MachLabel]) -> bool {
+        let mut state = self.state.borrow_mut();
+        let mut c = Ctx {
+            isa_has_popcnt: self.info.has_popcnt,
+            isa_has_sse41: self.info.has_sse41,
+            l: ctx,
+            info: self.info,
+            state: &mut state,
+            targets,
+        };
+        generated::constructor_lower_branch(&mut c, inst).is_some()
+    }
+
+    fn gen_jump(&self, target: MachLabel) -> MInst {
+        MInst::JmpKnown { dst: target }
+    }
+
+    fn gen_entry(&self, ctx: &mut Lower<'_, MInst>) -> crate::result::CodegenResult<()> {
+        let mut state = self.state.borrow_mut();
+        let f = ctx.f;
+        let entry = f
+            .layout
+            .entry_block()
+            .ok_or_else(|| CodegenError::InvalidVCode("no entry block".into()))?;
+        let params: Vec<Value> = f.dfg.block_params(entry).to_vec();
+        let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
+        let mut stack_loads = Vec::new();
+        if self.info.sig.has_ret_area() {
+            // A `return` lowered before (the walk is backward) may have
+            // created the register already.
+            let r = match state.ret_area_ptr {
+                Some(r) => r,
+                None => ctx.alloc_tmp(RegClass::Int),
+            };
+            args.push((Writable::from_reg(r), abi::ret_area_reg()));
+            state.ret_area_ptr = Some(r);
+        }
+        for (i, &p) in params.iter().enumerate() {
+            let regs = ctx.value_regs(p);
+            let Some(parts) = self.info.sig.params.get(i) else {
+                return Err(CodegenError::InvalidVCode(
+                    "entry block parameters do not match the signature".into(),
+                ));
+            };
+            let ty = f.dfg.value_type(p);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in parts.iter().enumerate() {
+                let Some(reg) = regs.regs.get(k).copied().flatten() else {
+                    return Err(CodegenError::Unsupported {
+                        what: format!("parameters of type {ty}"),
+                    });
+                };
+                match loc {
+                    ArgLoc::Reg(preg) => args.push((Writable::from_reg(reg), *preg)),
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
+                        stack_loads.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
+                }
+            }
+        }
+        ctx.emit(MInst::Args {
+            args: args.into_boxed_slice(),
+        });
+        for i in stack_loads {
+            ctx.emit(i);
+        }
+        Ok(())
+    }
+}
+
+/// A load of a whole value of type `ty` (integer or float) into `dst`.
+fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
+    match ty.bits() {
+        128 if ty.is_vector() => MInst::XmmMovRM {
+            op: XmmMovOp::Movdqu,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        _ if ty == Type::F32 => MInst::XmmMovRM {
+            op: XmmMovOp::Movss,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        _ if ty == Type::F64 => MInst::XmmMovRM {
+            op: XmmMovOp::Movsd,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        8 => MInst::MovzxRmR {
+            ext: ExtMode::BL,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        16 => MInst::MovzxRmR {
+            ext: ExtMode::WL,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        32 => MInst::MovzxRmR {
+            ext: ExtMode::LQ,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        _ => MInst::Mov64MR { src: addr, dst },
+    }
+}
+
+/// A store of a whole value of type `ty` from `src`.
+fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
+    if ty.is_vector() && ty.bits() == 128 {
+        MInst::XmmStore {
+            op: XmmMovOp::Movdqu,
+            src,
+            dst: addr,
+        }
+    } else if ty == Type::F32 {
+        MInst::XmmStore {
+            op: XmmMovOp::Movss,
+            src,
+            dst: addr,
+        }
+    } else if ty == Type::F64 {
+        MInst::XmmStore {
+            op: XmmMovOp::Movsd,
+            src,
+            dst: addr,
+        }
+    } else {
+        MInst::MovRM {
+            size: OperandSize::from_bits(ty.bits()).unwrap_or(OperandSize::Size64),
+            src,
+            dst: addr,
+        }
+    }
+}
+
+/// The rules' context for one instruction.
+struct Ctx<'a, 'l, 'f> {
+    l: &'a mut Lower<'f, MInst>,
+    /// The target has the `popcnt` instruction.
+    isa_has_popcnt: bool,
+    /// The target has SSE4.1 (`roundss`/`roundsd`).
+    isa_has_sse41: bool,
+    info: &'a X64LowerInfo,
+    state: &'a mut X64LowerState,
+    targets: &'l [MachLabel],
+}
+
+impl Ctx<'_, '_, '_> {
+    fn tmp(&mut self) -> Reg {
+        self.l.alloc_tmp(RegClass::Int)
+    }
+    fn w(&mut self) -> (Reg, Writable<Reg>) {
+        let r = self.tmp();
+        (r, Writable::from_reg(r))
+    }
+    fn unsupported_err(&mut self, what: String) {
+        self.l.set_error(CodegenError::Unsupported { what });
+    }
+    fn testcase_index(&mut self, name: &TestcaseName) -> u32 {
+        if let Some(i) = self.state.testcase_names.iter().position(|n| n == name) {
+            return i as u32;
+        }
+        self.state.testcase_names.push(name.clone());
+        (self.state.testcase_names.len() - 1) as u32
+    }
+    fn reloc_target(&mut self, name: &ExternalName) -> RelocTarget {
+        match name {
+            ExternalName::User(r) => RelocTarget::User(*r),
+            ExternalName::TestCase(t) => RelocTarget::TestCase(self.testcase_index(t)),
+            ExternalName::LibCall(l) => RelocTarget::LibCall(*l),
+            ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
+        }
+    }
+    /// `r`, or a copy of it if it is already among `taken`: one vreg must
+    /// not be constrained to two fixed registers by one instruction.
+    fn unique(&mut self, r: Reg, mut taken: impl Iterator<Item = Reg>) -> Reg {
+        if !taken.any(|t| t == r) {
+            return r;
+        }
+        let c = self.l.alloc_tmp(r.class());
+        self.l.emit(MInst::gen_move(Writable::from_reg(c), r));
+        c
+    }
+
+    /// Moves the low 32/64 bits of a GPR into a fresh XMM register.
+    fn gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::GprToXmm {
+            op: GprToXmmOp::Mov,
+            src_size: if ty.bits() == 64 {
+                OperandSize::Size64
+            } else {
+                OperandSize::Size32
+            },
+            src: RegMem::Reg(g),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+
+    fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
+        self.l.emit(MInst::MovRR {
+            size: OperandSize::Size64,
+            src,
+            dst,
+        });
+    }
+
+    /// Extends a narrow integer in `r` of type `from` to 32 or 64 bits.
+    fn extend(&mut self, from: Type, to_bits: u32, signed: bool, r: Reg) -> Reg {
+        let wide = to_bits == 64;
+        let ext = match (from.bits(), wide) {
+            (8, false) => ExtMode::BL,
+            (8, true) => {
+                if signed {
+                    ExtMode::BQ
+                } else {
+                    ExtMode::BL
+                }
+            }
+            (16, false) => ExtMode::WL,
+            (16, true) => {
+                if signed {
+                    ExtMode::WQ
+                } else {
+                    ExtMode::WL
+                }
+            }
+            (32, true) => ExtMode::LQ,
+            _ => return r,
+        };
+        let (d, dw) = self.w();
+        if signed {
+            self.l.emit(MInst::MovsxRmR {
+                ext,
+                src: RegMem::Reg(r),
+                dst: dw,
+            });
+        } else if ext == ExtMode::LQ {
+            // `mov r32, r32` zero-extends.
+            self.l.emit(MInst::MovRR {
+                size: OperandSize::Size32,
+                src: r,
+                dst: dw,
+            });
+        } else {
+            self.l.emit(MInst::MovzxRmR {
+                ext,
+                src: RegMem::Reg(r),
+                dst: dw,
+            });
+        }
+        d
+    }
+
+    /// Lowers `call` / `call_indirect`.
+    fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let (sig_ref, callee, args): (SigRef, Result<FuncRef, Value>, Vec<Value>) =
+            match f.dfg.insts[inst] {
+                InstructionData::Call { func_ref, args, .. } => {
+                    let sig = f.dfg.ext_funcs[func_ref].signature;
+                    (sig, Ok(func_ref), f.dfg.value_list(args).to_vec())
+                }
+                InstructionData::CallIndirect { sig_ref, args, .. } => {
+                    let all = f.dfg.value_list(args);
+                    let (callee, rest) = all.split_first()?;
+                    (sig_ref, Err(*callee), rest.to_vec())
+                }
+                _ => return None,
+            };
+        let sig = f.dfg.signatures.get(sig_ref)?;
+        let locs = match abi::sig_locs(sig) {
+            Ok(l) => l,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(InstOutput::none());
+            }
+        };
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
+        let outgoing = locs.stack_args_size + locs.ret_area_size;
+        self.state.outgoing = self.state.outgoing.max(outgoing);
+        if locs.has_ret_area() {
+            let (p, pw) = self.w();
+            self.l.emit(MInst::Lea {
+                size: OperandSize::Size64,
+                addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
+                dst: pw,
+            });
+            uses.push((p, abi::ret_area_reg()));
+        }
+        for (i, &a) in args.iter().enumerate() {
+            let ty = f.dfg.value_type(a);
+            let param = sig.params.get(i)?;
+            let mut regs: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(a)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            if ty.is_int() && ty.bits() < 32 {
+                let r = regs.first().copied()?;
+                match param.extension {
+                    kiln_ir::ArgumentExtension::Uext => regs[0] = self.extend(ty, 32, false, r),
+                    kiln_ir::ArgumentExtension::Sext => regs[0] = self.extend(ty, 32, true, r),
+                    kiln_ir::ArgumentExtension::None => {}
+                }
+            }
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let parts = locs.params.get(i)?;
+            if parts.len() != regs.len() {
+                return None;
+            }
+            for (r, loc) in regs.into_iter().zip(parts.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, uses.iter().map(|u| u.0));
+                        uses.push((r, *p))
+                    }
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(*off as i32, regs::rsp());
+                        self.l.emit(store_inst(part_ty, r, addr));
+                    }
+                }
+            }
+        }
+        let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
+        let mut after = Vec::new();
+        for (i, &res) in results.iter().enumerate() {
+            let regs = self.l.value_regs(res);
+            let ty = f.dfg.value_type(res);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in locs.returns.get(i)?.iter().enumerate() {
+                let reg = regs.regs.get(k).copied().flatten()?;
+                match loc {
+                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                        after.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
+                }
+            }
+        }
+        let info = Box::new(CallInfo {
+            uses,
+            defs,
+            clobbers: abi::call_clobbers(),
+        });
+        match callee {
+            Ok(func_ref) => {
+                let data = &f.dfg.ext_funcs[func_ref];
+                let target = self.reloc_target(&data.name);
+                if data.colocated {
+                    let target = match target {
+                        RelocTarget::User(u) => CallTarget::User(u),
+                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
+                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
+                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
+                    };
+                    self.l.emit(MInst::CallKnown { target, info });
+                } else {
+                    let (t, tw) = self.w();
+                    self.l.emit(MInst::LoadExtName {
+                        target,
+                        offset: 0,
+                        dst: tw,
+                    });
+                    self.l.emit(MInst::CallUnknown {
+                        target: RegMem::Reg(t),
+                        info,
+                    });
+                }
+            }
+            Err(callee) => {
+                let t = self.l.put_in_reg(callee);
+                self.l.emit(MInst::CallUnknown {
+                    target: RegMem::Reg(t),
+                    info,
+                });
+            }
+        }
+        for i in after {
+            self.l.emit(i);
+        }
+        Some(InstOutput::none())
+    }
+
+    /// Lowers `return`.
+    fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
+        let mut rets: SmallVec<[(Reg, PReg); 2]> = SmallVec::new();
+        for (i, &v) in vals.iter().enumerate() {
+            let ty = f.dfg.value_type(v);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let regs: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(v)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let Some(parts) = self
+                .info
+                .sig
+                .returns
+                .get(i)
+                .filter(|p| p.len() == regs.len())
+            else {
+                self.l.set_error(CodegenError::InvalidVCode(
+                    "return values do not match the signature".into(),
+                ));
+                return Some(InstOutput::none());
+            };
+            for (r, loc) in regs.into_iter().zip(parts.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, rets.iter().map(|u| u.0));
+                        rets.push((r, *p))
+                    }
+                    ArgLoc::Stack(off) => {
+                        let base = match self.state.ret_area_ptr {
+                            Some(r) => r,
+                            None => {
+                                let r = self.tmp();
+                                self.state.ret_area_ptr = Some(r);
+                                r
+                            }
+                        };
+                        self.l
+                            .emit(store_inst(part_ty, r, Amode::imm_reg(*off as i32, base)));
+                    }
+                }
+            }
+        }
+        self.l.emit(MInst::Ret { rets });
+        Some(InstOutput::none())
+    }
+
+    fn divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
+        let bits = ty.bits();
+        // i8/i16 are divided at 32 bits (x86's 8-bit division leaves the
+        // remainder in ah, which REX forms cannot address).
+        let (size, a, b) = if bits < 32 {
+            let a = self.extend(ty, 32, signed, a);
+            let b = self.extend(ty, 32, signed, b);
+            (OperandSize::Size32, a, b)
+        } else {
+            (
+                OperandSize::from_bits(bits).unwrap_or(OperandSize::Size64),
+                a,
+                b,
+            )
+        };
+        // Division by zero traps with its own code, before the divide.
+        self.l.emit(MInst::CmpRmiR {
+            size,
+            op: CmpOp::Test,
+            src1: b,
+            src2: RegMemImm::Reg(b),
+        });
+        self.l.emit(MInst::TrapIf {
+            cc: CC::Z,
+            code: TrapCode::INTEGER_DIVISION_BY_ZERO,
+        });
+        let mut divisor = b;
+        if signed && rem {
+            // x % -1 == 0 for every x, and x % 1 == 0 too: divide by 1
+            // instead of -1 so that INT_MIN % -1 does not fault.
+            let (one, onew) = self.w();
+            self.l.emit(MInst::MovImm {
+                size: OperandSize::Size32,
+                imm: 1,
+                dst: onew,
+            });
+            self.l.emit(MInst::CmpRmiR {
+                size,
+                op: CmpOp::Cmp,
+                src1: b,
+                src2: RegMemImm::Imm(-1),
+            });
+            let (d, dw) = self.w();
+            self.l.emit(MInst::Cmove {
+                size: OperandSize::Size64,
+                cc: CC::Z,
+                consequent: RegMem::Reg(one),
+                alternative: b,
+                dst: dw,
+            });
+            divisor = d;
+        }
+        let (hi, hiw) = self.w();
+        if signed {
+            self.l.emit(MInst::SignExtendData {
+                size,
+                src: a,
+                dst: hiw,
+            });
+        } else {
+            self.l.emit(MInst::MovImm {
+                size: OperandSize::Size32,
+                imm: 0,
+                dst: hiw,
+            });
+        }
+        let (q, qw) = self.w();
+        let (r, rw) = self.w();
+        // A fault here can only be the overflow of INT_MIN / -1.
+        self.l.emit(MInst::Div {
+            size,
+            signed,
+            dividend_lo: a,
+            dividend_hi: hi,
+            divisor: RegMem::Reg(divisor),
+            dst_quot: qw,
+            dst_rem: rw,
+            trap: TrapCode::INTEGER_OVERFLOW,
+        });
+        if signed && !rem && bits < 32 {
+            // The 32-bit division of narrow operands cannot fault; the
+            // narrow overflow (MIN / -1 == MAX + 1) shows as a quotient
+            // that does not sign-extend from the narrow width.
+            let e = self.extend(ty, 32, true, q);
+            self.l.emit(MInst::CmpRmiR {
+                size: OperandSize::Size32,
+                op: CmpOp::Cmp,
+                src1: e,
+                src2: RegMemImm::Reg(q),
+            });
+            self.l.emit(MInst::TrapIf {
+                cc: CC::NZ,
+                code: TrapCode::INTEGER_OVERFLOW,
+            });
+        }
+        if rem {
+            r
+        } else {
+            q
+        }
+    }
+}
+
+fn cc_of(cc: IntCC) -> CC {
+    match cc {
+        IntCC::Equal => CC::Z,
+        IntCC::NotEqual => CC::NZ,
+        IntCC::SignedLessThan => CC::L,
+        IntCC::SignedGreaterThanOrEqual => CC::NL,
+        IntCC::SignedGreaterThan => CC::NLE,
+        IntCC::SignedLessThanOrEqual => CC::LE,
+        IntCC::UnsignedLessThan => CC::B,
+        IntCC::UnsignedGreaterThanOrEqual => CC::NB,
+        IntCC::UnsignedGreaterThan => CC::NBE,
+        IntCC::UnsignedLessThanOrEqual => CC::BE,
+    }
+}
+
+fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
+    match flags.trap_code() {
+        Some(code) => a.with_trap(code),
+        None => a,
+    }
+}
+
+impl generated::Context for Ctx<'_, '_, '_> {
+    fn inst_data(&mut self, inst: &Inst) -> InstData {
+        InstData::from_ir(&self.l.f.dfg.insts[*inst], &self.l.f.dfg)
+    }
+    fn first_result_type(&mut self, inst: &Inst) -> Option<Type> {
+        let v = self.l.f.dfg.first_result(*inst)?;
+        Some(self.l.f.dfg.value_type(v))
+    }
+    fn def_inst(&mut self, v: &Value) -> Option<Inst> {
+        self.l.def_inst(*v)
+    }
+    fn iconst_value(&mut self, v: &Value) -> Option<u64> {
+        self.l.iconst_value(*v)
+    }
+    fn ty_int_64(&mut self, ty: &Type) -> Option<Type> {
+        (ty.is_int() && ty.is_scalar() && ty.bits() <= 64).then_some(*ty)
+    }
+    fn ty_bits(&mut self, ty: &Type) -> u32 {
+        ty.bits()
+    }
+    fn value_type(&mut self, v: Value) -> Type {
+        self.l.value_type(v)
+    }
+    fn put_in_reg(&mut self, v: Value) -> Reg {
+        self.l.put_in_reg(v)
+    }
+    fn addr_reg(&mut self, v: Value) -> Reg {
+        let ty = self.l.value_type(v);
+        if ty != Type::I64 {
+            self.unsupported_err(format!("{ty} addresses"));
+        }
+        self.l.put_in_reg(v)
+    }
+    fn output_reg(&mut self, r: Reg) -> InstOutput {
+        InstOutput::one(r)
+    }
+    fn output_none(&mut self) -> InstOutput {
+        InstOutput::none()
+    }
+    fn sink_inst(&mut self, inst: Inst) {
+        self.l.sink_inst(inst)
+    }
+    fn unsupported(&mut self, inst: Inst) -> InstOutput {
+        let op = self.l.f.dfg.opcode(inst);
+        self.unsupported_err(format!("{op:?}"));
+        InstOutput::none()
+    }
+    fn ty_32_64(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I32 || *ty == Type::I64).then_some(*ty)
+    }
+    fn ty_8_16(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I8 || *ty == Type::I16).then_some(*ty)
+    }
+    fn u64_from_imm64(&mut self, imm: Imm64) -> u64 {
+        imm.bits() as u64
+    }
+    fn notrap(&mut self) -> MemFlags {
+        let mut f = MemFlags::new();
+        f.set_notrap();
+        f
+    }
+
+    fn size_of(&mut self, ty: Type) -> OperandSize {
+        OperandSize::from_bits(ty.bits()).unwrap_or(OperandSize::Size64)
+    }
+    fn alu_size(&mut self, ty: Type) -> OperandSize {
+        if ty.bits() == 64 {
+            OperandSize::Size64
+        } else {
+            OperandSize::Size32
+        }
+    }
+    fn rmi_reg(&mut self, r: Reg) -> RegMemImm {
+        RegMemImm::Reg(r)
+    }
+    fn rmi_imm(&mut self, i: i32) -> RegMemImm {
+        RegMemImm::Imm(i)
+    }
+    fn rmi_mem(&mut self, a: Amode) -> RegMemImm {
+        RegMemImm::Mem(a)
+    }
+    fn rm_reg(&mut self, r: Reg) -> RegMem {
+        RegMem::Reg(r)
+    }
+    fn rm_mem(&mut self, a: Amode) -> RegMem {
+        RegMem::Mem(a)
+    }
+    fn amode_imm_reg(&mut self, flags: MemFlags, off: i32, base: Reg) -> Amode {
+        amode_flags(Amode::imm_reg(off, base), flags)
+    }
+    fn amode_imm_reg_reg_shift(
+        &mut self,
+        flags: MemFlags,
+        off: i32,
+        base: Reg,
+        index: Reg,
+        shift: u8,
+    ) -> Amode {
+        amode_flags(Amode::imm_reg_reg_shift(off, base, index, shift), flags)
+    }
+    fn imm32_for(&mut self, ty: Type, c: u64) -> Option<i32> {
+        let bits = ty.bits();
+        if bits < 64 {
+            // A 32-bit (or narrower) operation uses the low bits only.
+            let v = c as u32 as i32;
+            Some(if bits < 32 {
+                (v << (32 - bits)) >> (32 - bits)
+            } else {
+                v
+            })
+        } else {
+            i32::try_from(c as i64).ok()
+        }
+    }
+    fn add_offset(&mut self, off: i32, c: u64) -> Option<i32> {
+        let c = i32::try_from(c as i64).ok()?;
+        off.checked_add(c)
+    }
+    fn shift_scale(&mut self, k: u64) -> Option<u8> {
+        (k <= 3).then_some(k as u8)
+    }
+    fn shift_mask(&mut self, ty: Type, c: u64) -> u8 {
+        (c & (ty.bits() as u64 - 1)) as u8
+    }
+    fn shift_mask_i32(&mut self, ty: Type) -> i32 {
+        ty.bits() as i32 - 1
+    }
+    fn intcc_to_cc(&mut self, cc: IntCC) -> CC {
+        cc_of(cc)
+    }
+    fn cc_invert(&mut self, cc: CC) -> CC {
+        cc.invert()
+    }
+
+    fn x64_alu(&mut self, size: OperandSize, op: AluOp, a: Reg, b: RegMemImm) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::AluRmiR {
+            size,
+            op,
+            src1: a,
+            src2: b,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_imul(&mut self, size: OperandSize, a: Reg, b: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Imul {
+            size,
+            src1: a,
+            src2: b,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_imul_imm(&mut self, size: OperandSize, a: RegMem, i: i32) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::ImulImm {
+            size,
+            src: a,
+            imm: i,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_neg(&mut self, size: OperandSize, a: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Unary {
+            size,
+            op: UnaryOp::Neg,
+            src: a,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_not(&mut self, size: OperandSize, a: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Unary {
+            size,
+            op: UnaryOp::Not,
+            src: a,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_shift_cl(&mut self, size: OperandSize, kind: ShiftKind, a: Reg, amt: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Shift {
+            size,
+            kind,
+            src: a,
+            amount: ShiftAmount::Cl(amt),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_shift_imm(&mut self, size: OperandSize, kind: ShiftKind, a: Reg, amt: u8) -> Reg {
+        if amt == 0 {
+            return a;
+        }
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Shift {
+            size,
+            kind,
+            src: a,
+            amount: ShiftAmount::Imm(amt),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_lea(&mut self, size: OperandSize, addr: Amode) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Lea {
+            size,
+            addr,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_mov_imm(&mut self, ty: Type, c: u64) -> Reg {
+        let (d, dw) = self.w();
+        let size = if ty.bits() == 64 && c > u32::MAX as u64 {
+            OperandSize::Size64
+        } else {
+            OperandSize::Size32
+        };
+        let imm = if size == OperandSize::Size32 {
+            c & 0xffff_ffff
+        } else {
+            c
+        };
+        self.l.emit(MInst::MovImm { size, imm, dst: dw });
+        d
+    }
+    fn x64_cmp(&mut self, size: OperandSize, a: Reg, b: RegMemImm) {
+        self.l.emit(MInst::CmpRmiR {
+            size,
+            op: CmpOp::Cmp,
+            src1: a,
+            src2: b,
+        });
+    }
+    fn x64_test(&mut self, size: OperandSize, a: Reg, b: RegMemImm) {
+        self.l.emit(MInst::CmpRmiR {
+            size,
+            op: CmpOp::Test,
+            src1: a,
+            src2: b,
+        });
+    }
+    fn x64_setcc_zx(&mut self, cc: CC) -> Reg {
+        let (t, tw) = self.w();
+        self.l.emit(MInst::Setcc { cc, dst: tw });
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MovzxRmR {
+            ext: ExtMode::BL,
+            src: RegMem::Reg(t),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_cmove(&mut self, size: OperandSize, cc: CC, cons: RegMem, alt: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Cmove {
+            size,
+            cc,
+            consequent: cons,
+            alternative: alt,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_movzx(&mut self, ext: ExtMode, src: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MovzxRmR { ext, src, dst: dw });
+        d
+    }
+    fn x64_movsx(&mut self, ext: ExtMode, src: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MovsxRmR { ext, src, dst: dw });
+        d
+    }
+    fn x64_load(&mut self, ty: Type, addr: Amode) -> Reg {
+        let class = if ty.is_float() || ty.is_vector() {
+            RegClass::Float
+        } else {
+            RegClass::Int
+        };
+        let d = self.l.alloc_tmp(class);
+        self.l.emit(load_inst(ty, addr, Writable::from_reg(d)));
+        d
+    }
+    fn x64_store(&mut self, size: OperandSize, src: Reg, addr: Amode) {
+        self.l.emit(MInst::MovRM {
+            size,
+            src,
+            dst: addr,
+        });
+    }
+    fn x64_store_imm(&mut self, size: OperandSize, imm: i32, addr: Amode) {
+        self.l.emit(MInst::MovImmM {
+            size,
+            imm,
+            dst: addr,
+        });
+    }
+    fn x64_trap_if(&mut self, cc: CC, code: TrapCode) {
+        self.l.emit(MInst::TrapIf { cc, code });
+    }
+    fn x64_ud2(&mut self, code: TrapCode) {
+        self.l.emit(MInst::Ud2 { code });
+    }
+    fn x64_uextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
+        if from.bits() >= to.bits() {
+            return r;
+        }
+        self.extend(from, to.bits().max(32), false, r)
+    }
+    fn x64_sextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
+        if from.bits() >= to.bits() {
+            return r;
+        }
+        self.extend(from, to.bits().max(32), true, r)
+    }
+    fn x64_iabs(&mut self, ty: Type, a: Reg) -> Reg {
+        let (size, a) = if ty.bits() < 32 {
+            (OperandSize::Size32, self.extend(ty, 32, true, a))
+        } else {
+            (self.size_of(ty), a)
+        };
+        let n = self.x64_neg(size, a);
+        // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
+        self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
+    }
+    fn ty_vec128(&mut self, ty: &Type) -> Option<Type> {
+        (ty.is_vector() && ty.bits() == 128).then_some(*ty)
+    }
+    fn ty_f32_64(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::F32 || *ty == Type::F64).then_some(*ty)
+    }
+    fn u64_from_u32(&mut self, x: u32) -> u64 {
+        x as u64
+    }
+    fn x64_minmax(&mut self, ty: Type, cc: CC, a: Reg, b: Reg) -> Reg {
+        let size = self.size_of(ty);
+        self.x64_cmp(size, a, RegMemImm::Reg(b));
+        let size = self.alu_size(ty);
+        self.x64_cmove(size, cc, RegMem::Reg(a), b)
+    }
+    fn x64_clz(&mut self, ty: Type, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let (a, size) = if bits < 32 {
+            (self.extend(ty, 32, false, a), OperandSize::Size32)
+        } else {
+            (a, self.size_of(ty))
+        };
+        let wbits = if bits < 32 { 32 } else { bits };
+        // bsr gives the index of the highest set bit (ZF for zero input).
+        let (m, mw) = self.w();
+        self.l.emit(MInst::MovImm {
+            size: OperandSize::Size64,
+            imm: u64::MAX,
+            dst: mw,
+        });
+        let (t, tw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op: BitOp::Bsr,
+            src: RegMem::Reg(a),
+            dst: tw,
+        });
+        let t = self.x64_cmove(size, CC::Z, RegMem::Reg(m), t);
+        // clz = (wbits - 1) - index, minus the extension for i8/i16.
+        let n = self.x64_neg(size, t);
+        let k = wbits as i32 - 1 - (wbits - bits) as i32;
+        self.x64_alu(size, AluOp::Add, n, RegMemImm::Imm(k))
+    }
+    fn x64_ctz(&mut self, ty: Type, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let size = if bits < 32 {
+            OperandSize::Size32
+        } else {
+            self.size_of(ty)
+        };
+        let (m, mw) = self.w();
+        self.l.emit(MInst::MovImm {
+            size: OperandSize::Size32,
+            imm: bits as u64,
+            dst: mw,
+        });
+        // For i8/i16 a zero input must give `bits`: set bit `bits` first.
+        let a = if bits < 32 {
+            self.x64_alu(size, AluOp::Or, a, RegMemImm::Imm(1 << bits))
+        } else {
+            a
+        };
+        let (t, tw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op: BitOp::Bsf,
+            src: RegMem::Reg(a),
+            dst: tw,
+        });
+        self.x64_cmove(size, CC::Z, RegMem::Reg(m), t)
+    }
+    fn sse_op(&mut self, op: Opcode, ty: Type) -> SseOp {
+        let d = ty == Type::F64;
+        match (op, d) {
+            (Opcode::Fadd, false) => SseOp::Addss,
+            (Opcode::Fadd, true) => SseOp::Addsd,
+            (Opcode::Fsub, false) => SseOp::Subss,
+            (Opcode::Fsub, true) => SseOp::Subsd,
+            (Opcode::Fmul, false) => SseOp::Mulss,
+            (Opcode::Fmul, true) => SseOp::Mulsd,
+            (Opcode::Fdiv, false) => SseOp::Divss,
+            (Opcode::Fdiv, true) => SseOp::Divsd,
+            (Opcode::Sqrt, false) => SseOp::Sqrtss,
+            (Opcode::Sqrt, true) => SseOp::Sqrtsd,
+            _ => {
+                self.unsupported_err(format!("sse op {op:?}.{ty}"));
+                SseOp::Addsd
+            }
+        }
+    }
+    fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRmR {
+            op,
+            src1: a,
+            src2: b,
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fconst(&mut self, ty: Type, bits: u64) -> Reg {
+        let g = self.x64_mov_imm(Type::I64, bits);
+        self.gpr_to_xmm(ty, g)
+    }
+    fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
+        self.l.emit(store_inst(ty, src, addr));
+    }
+    fn x64_fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Reg {
+        let double = self.l.value_type(a) == Type::F64;
+        let (ra, rb) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
+        use FloatCC as F;
+        // ucomis(x, y) sets CF for x < y or unordered, ZF for x == y or
+        // unordered, PF for unordered.
+        let (x, y, first, second): (Reg, Reg, CC, Option<(CC, AluOp)>) = match cc {
+            F::Ordered => (ra, rb, CC::NP, None),
+            F::Unordered => (ra, rb, CC::P, None),
+            F::Equal => (ra, rb, CC::Z, Some((CC::NP, AluOp::And))),
+            F::NotEqual => (ra, rb, CC::NZ, Some((CC::P, AluOp::Or))),
+            F::OrderedNotEqual => (ra, rb, CC::NZ, Some((CC::NP, AluOp::And))),
+            F::UnorderedOrEqual => (ra, rb, CC::Z, None),
+            F::GreaterThan => (ra, rb, CC::NBE, None),
+            F::GreaterThanOrEqual => (ra, rb, CC::NB, None),
+            F::LessThan => (rb, ra, CC::NBE, None),
+            F::LessThanOrEqual => (rb, ra, CC::NB, None),
+            F::UnorderedOrLessThan => (ra, rb, CC::B, None),
+            F::UnorderedOrLessThanOrEqual => (ra, rb, CC::BE, None),
+            F::UnorderedOrGreaterThan => (rb, ra, CC::B, None),
+            F::UnorderedOrGreaterThanOrEqual => (rb, ra, CC::BE, None),
+        };
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(y),
+        });
+        let r1 = self.x64_setcc_zx(first);
+        match second {
+            None => r1,
+            Some((cc2, op)) => {
+                let r2 = self.x64_setcc_zx(cc2);
+                self.x64_alu(OperandSize::Size32, op, r1, RegMemImm::Reg(r2))
+            }
+        }
+    }
+    fn x64_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
+        // mask = c != 0 ? all ones : 0, moved to an XMM register; then
+        // (x & mask) | (y & !mask).
+        let size = self.size_of(cty);
+        self.x64_test(size, c, RegMemImm::Reg(c));
+        let b = self.x64_setcc_zx(CC::NZ);
+        let m = self.x64_neg(OperandSize::Size64, b);
+        let xm = self.gpr_to_xmm(Type::F64, m);
+        let t1 = self.x64_xmm_rmr(SseOp::Andpd, xm, RegMem::Reg(x));
+        let t2 = self.x64_xmm_rmr(SseOp::Andnpd, xm, RegMem::Reg(y));
+        self.x64_xmm_rmr(SseOp::Orpd, t1, RegMem::Reg(t2))
+    }
+    fn x64_fneg_abs(&mut self, ty: Type, neg: bool, x: Reg) -> Reg {
+        let sign = if ty == Type::F64 {
+            1u64 << 63
+        } else {
+            1u64 << 31
+        };
+        let bits = if neg {
+            sign
+        } else {
+            !sign
+                & if ty == Type::F64 {
+                    u64::MAX
+                } else {
+                    0xffff_ffff
+                }
+        };
+        let c = self.x64_fconst(ty, bits);
+        let op = if neg { SseOp::Xorpd } else { SseOp::Andpd };
+        self.x64_xmm_rmr(op, x, RegMem::Reg(c))
+    }
+    fn x64_bitcast(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        let fl = |t: Type| t == Type::F32 || t == Type::F64;
+        let int = |t: Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
+        match (fl(from), fl(to)) {
+            (false, true) if int(from) && from.bits() == to.bits() => self.gpr_to_xmm(to, x),
+            (true, false) if int(to) && from.bits() == to.bits() => {
+                let (d, dw) = self.w();
+                let dst_size = self.size_of(to);
+                self.l.emit(MInst::XmmToGpr {
+                    op: XmmToGprOp::Mov,
+                    dst_size,
+                    src: RegMem::Reg(x),
+                    dst: dw,
+                });
+                d
+            }
+            _ if from == to && (int(from) || fl(from)) => x,
+            _ => {
+                self.unsupported_err(format!("bitcast.{to} from {from}"));
+                x
+            }
+        }
+    }
+    fn x64_sint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        let src_size = self.size_of(from);
+        self.l.emit(MInst::GprToXmm {
+            op: if to == Type::F64 {
+                GprToXmmOp::Cvtsi2sd
+            } else {
+                GprToXmmOp::Cvtsi2ss
+            },
+            src_size,
+            src: RegMem::Reg(x),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fpromote_demote(&mut self, to: Type, x: Reg) -> Reg {
+        let op = if to == Type::F64 {
+            SseOp::Cvtss2sd
+        } else {
+            SseOp::Cvtsd2ss
+        };
+        self.x64_xmm_rmr(op, x, RegMem::Reg(x))
+    }
+    fn x64_float_to_int_sat(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
+        let double = from == Type::F64;
+        let fconst = |v: f64| {
+            if double {
+                v.to_bits()
+            } else {
+                (v as f32).to_bits() as u64
+            }
+        };
+        let cvt = if double {
+            XmmToGprOp::Cvttsd2si
+        } else {
+            XmmToGprOp::Cvttss2si
+        };
+        let bits = to.bits();
+        // The truncating conversion at 64 bits is exact for |x| < 2^63.
+        let (t, tw) = self.w();
+        self.l.emit(MInst::XmmToGpr {
+            op: cvt,
+            dst_size: OperandSize::Size64,
+            src: RegMem::Reg(x),
+            dst: tw,
+        });
+        let mut t = t;
+        if !signed && bits == 64 {
+            // x >= 2^63: convert x - 2^63 and set the top bit.
+            let c = self.x64_fconst(from, fconst(9223372036854775808.0));
+            let sub = if double { SseOp::Subsd } else { SseOp::Subss };
+            let y = self.x64_xmm_rmr(sub, x, RegMem::Reg(c));
+            let (u, uw) = self.w();
+            self.l.emit(MInst::XmmToGpr {
+                op: cvt,
+                dst_size: OperandSize::Size64,
+                src: RegMem::Reg(y),
+                dst: uw,
+            });
+            let top = self.x64_mov_imm(Type::I64, 1 << 63);
+            let u = self.x64_alu(OperandSize::Size64, AluOp::Xor, u, RegMemImm::Reg(top));
+            self.l.emit(MInst::XmmCmp {
+                double,
+                src1: x,
+                src2: RegMem::Reg(c),
+            });
+            t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(u), t);
+        }
+        // Upper saturation: x >= 2^(n-1) (signed) or 2^n (unsigned).
+        let limit = if signed {
+            2f64.powi(bits as i32 - 1)
+        } else {
+            2f64.powi(bits as i32)
+        };
+        let max = if signed {
+            (1u64 << (bits - 1)) - 1
+        } else if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let c = self.x64_fconst(from, fconst(limit));
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(c),
+        });
+        let m = self.x64_mov_imm(Type::I64, max);
+        t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(m), t);
+        let zero = self.x64_mov_imm(Type::I64, 0);
+        if signed {
+            // Lower saturation: x < -2^(n-1) gives MIN (i64: the
+            // conversion's own result; i32: clamp).
+            if bits == 32 {
+                let lo = self.x64_fconst(from, fconst(-2147483648.0));
+                self.l.emit(MInst::XmmCmp {
+                    double,
+                    src1: lo,
+                    src2: RegMem::Reg(x),
+                });
+                let mn = self.x64_mov_imm(Type::I64, (i32::MIN as i64) as u64);
+                // lo > x (ordered): CF=0, ZF=0.
+                t = self.x64_cmove(OperandSize::Size64, CC::NBE, RegMem::Reg(mn), t);
+            }
+        } else {
+            // Negative (or NaN) gives 0: ucomis(x, 0) sets CF.
+            let z = self.x64_fconst(from, 0);
+            self.l.emit(MInst::XmmCmp {
+                double,
+                src1: x,
+                src2: RegMem::Reg(z),
+            });
+            t = self.x64_cmove(OperandSize::Size64, CC::B, RegMem::Reg(zero), t);
+        }
+        // NaN gives 0.
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(x),
+        });
+        self.x64_cmove(OperandSize::Size64, CC::P, RegMem::Reg(zero), t)
+    }
+    fn x64_uint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
+        if from.bits() < 64 {
+            let z = self.extend(from, 64, false, x);
+            return self.x64_sint_to_float(Type::I64, to, z);
+        }
+        // Non-negative: direct. Otherwise halve (keeping the low bit for
+        // rounding), convert, double.
+        let a = self.x64_sint_to_float(Type::I64, to, x);
+        let h = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 1);
+        let one = self.x64_alu(OperandSize::Size64, AluOp::And, x, RegMemImm::Imm(1));
+        let h = self.x64_alu(OperandSize::Size64, AluOp::Or, h, RegMemImm::Reg(one));
+        let b = self.x64_sint_to_float(Type::I64, to, h);
+        let add = if to == Type::F64 {
+            SseOp::Addsd
+        } else {
+            SseOp::Addss
+        };
+        let b2 = self.x64_xmm_rmr(add, b, RegMem::Reg(b));
+        let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
+        self.x64_fselect(Type::I64, neg, b2, a)
+    }
+    fn x64_clamp_narrow(&mut self, ty: Type, signed: bool, t: Reg) -> Reg {
+        let bits = ty.bits();
+        if signed {
+            let max = (1i64 << (bits - 1)) - 1;
+            let min = -(1i64 << (bits - 1));
+            let hi = self.x64_mov_imm(Type::I32, max as u64);
+            let t = self.x64_minmax(Type::I32, CC::L, t, hi);
+            let lo = self.x64_mov_imm(Type::I32, (min as i32) as u32 as u64);
+            self.x64_minmax(Type::I32, CC::NLE, t, lo)
+        } else {
+            let max = (1u64 << bits) - 1;
+            let hi = self.x64_mov_imm(Type::I32, max);
+            self.x64_minmax(Type::I32, CC::B, t, hi)
+        }
+    }
+    fn x64_bswap(&mut self, ty: Type, x: Reg) -> Reg {
+        let size = self.size_of(ty);
+        if size == OperandSize::Size8 {
+            return x;
+        }
+        let (d, dw) = self.w();
+        self.mov_to(dw, x);
+        let (e, ew) = self.w();
+        self.l.emit(MInst::Bswap {
+            size,
+            src: d,
+            dst: ew,
+        });
+        e
+    }
+    fn x64_popcnt(&mut self, ty: Type, x: Reg) -> Reg {
+        let bits = ty.bits();
+        let s64 = OperandSize::Size64;
+        let x = if bits < 64 {
+            self.extend(ty, 64, false, x)
+        } else {
+            x
+        };
+        if self.isa_has_popcnt {
+            let (d, dw) = self.w();
+            self.l.emit(MInst::BitCount {
+                size: s64,
+                op: BitOp::Popcnt,
+                src: RegMem::Reg(x),
+                dst: dw,
+            });
+            return d;
+        }
+        // SWAR: pairs, nibbles, bytes, then a multiply sums the bytes.
+        let m1 = self.x64_mov_imm(Type::I64, 0x5555_5555_5555_5555);
+        let m2 = self.x64_mov_imm(Type::I64, 0x3333_3333_3333_3333);
+        let m4 = self.x64_mov_imm(Type::I64, 0x0f0f_0f0f_0f0f_0f0f);
+        let h1 = self.x64_mov_imm(Type::I64, 0x0101_0101_0101_0101);
+        let t = self.x64_shift_imm(s64, ShiftKind::Shr, x, 1);
+        let t = self.x64_alu(s64, AluOp::And, t, RegMemImm::Reg(m1));
+        let x = self.x64_alu(s64, AluOp::Sub, x, RegMemImm::Reg(t));
+        let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m2));
+        let b = self.x64_shift_imm(s64, ShiftKind::Shr, x, 2);
+        let b = self.x64_alu(s64, AluOp::And, b, RegMemImm::Reg(m2));
+        let x = self.x64_alu(s64, AluOp::Add, a, RegMemImm::Reg(b));
+        let c = self.x64_shift_imm(s64, ShiftKind::Shr, x, 4);
+        let x = self.x64_alu(s64, AluOp::Add, x, RegMemImm::Reg(c));
+        let x = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m4));
+        let x = self.x64_imul(s64, x, RegMem::Reg(h1));
+        self.x64_shift_imm(s64, ShiftKind::Shr, x, 56)
+    }
+    fn x64_cls(&mut self, ty: Type, x: Reg) -> Reg {
+        // cls(x) = clz(x ^ (x >> (bits - 1))) - 1, on the sign-extended
+        // value so the xor clears everything above the type's width.
+        let bits = ty.bits();
+        let (size, wide) = if bits == 64 {
+            (OperandSize::Size64, x)
+        } else {
+            (OperandSize::Size32, self.extend(ty, 32, true, x))
+        };
+        let top = if bits == 64 { 63 } else { 31 };
+        let s = self.x64_shift_imm(size, ShiftKind::Sar, wide, top);
+        let y = self.x64_alu(size, AluOp::Xor, wide, RegMemImm::Reg(s));
+        let c = self.x64_clz(ty, y);
+        self.x64_alu(size, AluOp::Sub, c, RegMemImm::Imm(1))
+    }
+    fn x64_overflow(&mut self, ty: Type, op: Opcode, a: Reg, b: Reg) -> InstOutput {
+        let bits = ty.bits();
+        let signed = matches!(
+            op,
+            Opcode::SaddOverflow | Opcode::SsubOverflow | Opcode::SmulOverflow
+        );
+        let alu = match op {
+            Opcode::UaddOverflow | Opcode::SaddOverflow => Some(AluOp::Add),
+            Opcode::UsubOverflow | Opcode::SsubOverflow => Some(AluOp::Sub),
+            _ => None,
+        };
+        if bits >= 32 {
+            let size = self.size_of(ty);
+            let (r, cc) = match (alu, signed) {
+                (Some(op), s) => {
+                    let r = self.x64_alu(size, op, a, RegMemImm::Reg(b));
+                    (r, if s { CC::O } else { CC::B })
+                }
+                (None, true) => (self.x64_imul(size, a, RegMem::Reg(b)), CC::O),
+                (None, false) => {
+                    let (lo, low) = self.w();
+                    let (_, hiw) = self.w();
+                    self.l.emit(MInst::MulWide {
+                        size,
+                        signed: false,
+                        src1: a,
+                        src2: RegMem::Reg(b),
+                        dst_lo: low,
+                        dst_hi: hiw,
+                    });
+                    (lo, CC::O)
+                }
+            };
+            let f = self.x64_setcc_zx(cc);
+            return InstOutput::two(r, f);
+        }
+        // i8/i16: compute exactly at 32 bits, then check that the result
+        // fits the width (re-extending it must not change it).
+        let a = self.extend(ty, 32, signed, a);
+        let b = self.extend(ty, 32, signed, b);
+        let s32 = OperandSize::Size32;
+        let r = match alu {
+            Some(op) => self.x64_alu(s32, op, a, RegMemImm::Reg(b)),
+            None => self.x64_imul(s32, a, RegMem::Reg(b)),
+        };
+        let e = self.extend(ty, 32, signed, r);
+        self.x64_cmp(s32, e, RegMemImm::Reg(r));
+        let f = self.x64_setcc_zx(CC::NZ);
+        InstOutput::two(r, f)
+    }
+    fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
+        if ty == Type::F32 || ty == Type::F64 {
+            let (c, x, y) = (self.put_in_reg(c), self.put_in_reg(x), self.put_in_reg(y));
+            let a = self.x64_xmm_rmr(SseOp::Andpd, c, RegMem::Reg(x));
+            let b = self.x64_xmm_rmr(SseOp::Andnpd, c, RegMem::Reg(y));
+            return Some(InstOutput::one(self.x64_xmm_rmr(
+                SseOp::Orpd,
+                a,
+                RegMem::Reg(b),
+            )));
+        }
+        let halves: &[bool] = match ty {
+            t if t == Type::I128 => &[false, true],
+            t if t.is_int() && t.is_scalar() && t.bits() <= 64 => &[false],
+            _ => return None,
+        };
+        let s64 = OperandSize::Size64;
+        let mut out = InstOutput::none();
+        for (k, &hi) in halves.iter().enumerate() {
+            let get = |me: &mut Self, v: Value| {
+                if hi {
+                    me.put_in_reg_hi(v)
+                } else {
+                    me.put_in_reg(v)
+                }
+            };
+            let (c, x, y) = (get(self, c), get(self, x), get(self, y));
+            let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(c));
+            let nc = self.x64_not(s64, c);
+            let b = self.x64_alu(s64, AluOp::And, nc, RegMemImm::Reg(y));
+            out.regs[k] = Some(self.x64_alu(s64, AluOp::Or, a, RegMemImm::Reg(b)));
+        }
+        Some(out)
+    }
+    fn x64_fcopysign(&mut self, ty: Type, x: Reg, y: Reg) -> Reg {
+        let sign = if ty == Type::F64 {
+            1u64 << 63
+        } else {
+            1u64 << 31
+        };
+        let m = self.x64_fconst(ty, sign);
+        let a = self.x64_xmm_rmr(SseOp::Andnpd, m, RegMem::Reg(x));
+        let b = self.x64_xmm_rmr(SseOp::Andpd, m, RegMem::Reg(y));
+        self.x64_xmm_rmr(SseOp::Orpd, a, RegMem::Reg(b))
+    }
+    fn x64_clz_ctz128(&mut self, leading: bool, x: Value) -> InstOutput {
+        let s64 = OperandSize::Size64;
+        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
+        // The half counted first, and the one that continues the count
+        // (plus 64) when the first is all zeros.
+        let (first, second) = if leading { (hi, lo) } else { (lo, hi) };
+        let count = |me: &mut Self, r: Reg| {
+            if leading {
+                me.x64_clz(Type::I64, r)
+            } else {
+                me.x64_ctz(Type::I64, r)
+            }
+        };
+        let c1 = count(self, first);
+        let c2 = count(self, second);
+        let c2 = self.x64_alu(s64, AluOp::Add, c2, RegMemImm::Imm(64));
+        self.x64_test(s64, first, RegMemImm::Reg(first));
+        let r = self.x64_cmove(s64, CC::Z, RegMem::Reg(c2), c1);
+        let z = self.x64_mov_imm(Type::I64, 0);
+        InstOutput::two(r, z)
+    }
+    fn x64_fminmax(&mut self, ty: Type, max: bool, a: Reg, b: Reg) -> Reg {
+        // min/maxs return their second operand on NaN or equal inputs. Both
+        // operand orders combined give the right signed zero (or for min:
+        // -0 wins; and for max: +0 wins); a NaN input yields a NaN (a + b).
+        let d = ty == Type::F64;
+        let op = match (max, d) {
+            (false, false) => SseOp::Minss,
+            (false, true) => SseOp::Minsd,
+            (true, false) => SseOp::Maxss,
+            (true, true) => SseOp::Maxsd,
+        };
+        let m1 = self.x64_xmm_rmr(op, a, RegMem::Reg(b));
+        let m2 = self.x64_xmm_rmr(op, b, RegMem::Reg(a));
+        let comb = if max { SseOp::Andpd } else { SseOp::Orpd };
+        let r = self.x64_xmm_rmr(comb, m1, RegMem::Reg(m2));
+        let add = if d { SseOp::Addsd } else { SseOp::Addss };
+        let nan = self.x64_xmm_rmr(add, a, RegMem::Reg(b));
+        self.l.emit(MInst::XmmCmp {
+            double: d,
+            src1: a,
+            src2: RegMem::Reg(b),
+        });
+        let p = self.x64_setcc_zx(CC::P);
+        self.x64_fselect(Type::I32, p, nan, r)
+    }
+    fn x64_round(&mut self, ty: Type, mode: u8, x: Reg) -> Option<Reg> {
+        if !self.isa_has_sse41 {
+            return None;
+        }
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRound {
+            double: ty == Type::F64,
+            src: RegMem::Reg(x),
+            imm: mode,
+            dst: Writable::from_reg(d),
+        });
+        Some(d)
+    }
+    fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
+        let size = self.size_of(from);
+        self.x64_test(size, x, RegMemImm::Reg(x));
+        let b = self.x64_setcc_zx(CC::NZ);
+        self.x64_neg(OperandSize::Size64, b)
+    }
+    fn ty_i128(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::I128).then_some(*ty)
+    }
+    fn put_in_reg_hi(&mut self, v: Value) -> Reg {
+        match self.l.put_value_in_regs(v).regs[1] {
+            Some(r) => r,
+            None => {
+                let ty = self.l.value_type(v);
+                self.unsupported_err(format!("high half of a {ty} value"));
+                self.tmp()
+            }
+        }
+    }
+    fn output_pair(&mut self, lo: Reg, hi: Reg) -> InstOutput {
+        InstOutput::two(lo, hi)
+    }
+    fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        // The high operation directly follows the low one (carry/borrow);
+        // allocator moves in between do not touch the flags.
+        let lo = self.x64_alu(OperandSize::Size64, lo_op, al, RegMemImm::Reg(bl));
+        let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
+        InstOutput::two(lo, hi)
+    }
+    fn x64_mul128(&mut self, a: Value, b: Value) -> InstOutput {
+        let s64 = OperandSize::Size64;
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        self.l.emit(MInst::MulWide {
+            size: s64,
+            signed: false,
+            src1: al,
+            src2: RegMem::Reg(bl),
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        let t1 = self.x64_imul(s64, al, RegMem::Reg(bh));
+        let t2 = self.x64_imul(s64, ah, RegMem::Reg(bl));
+        let h = self.x64_alu(s64, AluOp::Add, hi, RegMemImm::Reg(t1));
+        let h = self.x64_alu(s64, AluOp::Add, h, RegMemImm::Reg(t2));
+        InstOutput::two(lo, h)
+    }
+    fn x64_shift128(&mut self, kind: ShiftKind, x: Value, amt: Value) -> InstOutput {
+        let s64 = OperandSize::Size64;
+        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
+        let n = self.put_in_reg(amt);
+        // n63 = n & 63; the bits crossing halves shift by 64 - n63 (none
+        // when n63 == 0); bit 6 of n selects the swapped halves.
+        let n63 = self.x64_alu(s64, AluOp::And, n, RegMemImm::Imm(63));
+        let c64 = self.x64_mov_imm(Type::I64, 64);
+        let back = self.x64_alu(s64, AluOp::Sub, c64, RegMemImm::Reg(n63));
+        let zero = self.x64_mov_imm(Type::I64, 0);
+        let (near, far) = if kind == ShiftKind::Shl {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
+        // `near` moves towards `far`: its crossing bits.
+        let cross_kind = if kind == ShiftKind::Shl {
+            ShiftKind::Shr
+        } else {
+            ShiftKind::Shl
+        };
+        let carry = self.x64_shift_cl(s64, cross_kind, near, back);
+        self.x64_test(s64, n63, RegMemImm::Reg(n63));
+        let carry = self.x64_cmove(s64, CC::Z, RegMem::Reg(zero), carry);
+        // Both halves shifted by n (the hardware masks to 63).
+        let near_s = self.x64_shift_cl(s64, kind, near, n);
+        let far_kind = if kind == ShiftKind::Sar {
+            ShiftKind::Shr
+        } else {
+            kind
+        };
+        let far_s = self.x64_shift_cl(s64, far_kind, far, n);
+        let far_a = self.x64_alu(s64, AluOp::Or, far_s, RegMemImm::Reg(carry));
+        // The value shifted into `near`'s place when n >= 64.
+        let fill = if kind == ShiftKind::Sar {
+            self.x64_shift_imm(s64, ShiftKind::Sar, hi, 63)
+        } else {
+            zero
+        };
+        self.x64_test(s64, n, RegMemImm::Imm(64));
+        let far_r = self.x64_cmove(s64, CC::NZ, RegMem::Reg(near_s), far_a);
+        let near_r = self.x64_cmove(s64, CC::NZ, RegMem::Reg(fill), near_s);
+        if kind == ShiftKind::Shl {
+            InstOutput::two(near_r, far_r)
+        } else {
+            InstOutput::two(far_r, near_r)
+        }
+    }
+    fn x64_neg128(&mut self, a: Value) -> InstOutput {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let lo = self.x64_neg(OperandSize::Size64, al);
+        // hi = 0 - ah - borrow(neg lo); `mov` keeps the flags.
+        let z = self.x64_mov_imm(Type::I64, 0);
+        let hi = self.x64_alu(OperandSize::Size64, AluOp::Sbb, z, RegMemImm::Reg(ah));
+        InstOutput::two(lo, hi)
+    }
+    fn x64_icmp128(&mut self, cc: IntCC, a: Value, b: Value) -> Reg {
+        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
+        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
+        use IntCC as I;
+        let flag = match cc {
+            I::Equal | I::NotEqual => {
+                let x = self.x64_alu(OperandSize::Size64, AluOp::Xor, al, RegMemImm::Reg(bl));
+                let y = self.x64_alu(OperandSize::Size64, AluOp::Xor, ah, RegMemImm::Reg(bh));
+                self.x64_alu(OperandSize::Size64, AluOp::Or, x, RegMemImm::Reg(y));
+                if cc == I::Equal {
+                    CC::Z
+                } else {
+                    CC::NZ
+                }
+            }
+            _ => {
+                // a < b and a >= b from cmp/sbb; the others by swapping.
+                let (swap, c) = match cc {
+                    I::SignedLessThan => (false, CC::L),
+                    I::SignedGreaterThanOrEqual => (false, CC::NL),
+                    I::SignedGreaterThan => (true, CC::L),
+                    I::SignedLessThanOrEqual => (true, CC::NL),
+                    I::UnsignedLessThan => (false, CC::B),
+                    I::UnsignedGreaterThanOrEqual => (false, CC::NB),
+                    I::UnsignedGreaterThan => (true, CC::B),
+                    _ => (true, CC::NB),
+                };
+                let (xl, xh, yl, yh) = if swap {
+                    (bl, bh, al, ah)
+                } else {
+                    (al, ah, bl, bh)
+                };
+                self.x64_cmp(OperandSize::Size64, xl, RegMemImm::Reg(yl));
+                self.x64_alu(OperandSize::Size64, AluOp::Sbb, xh, RegMemImm::Reg(yh));
+                c
+            }
+        };
+        self.x64_setcc_zx(flag)
+    }
+    fn x64_nonzero128(&mut self, c: Value) -> CC {
+        let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
+        self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
+        CC::NZ
+    }
+    fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
+        match a {
+            Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {
+                simm32: simm32.wrapping_add(off),
+                base,
+                trap,
+            },
+            Amode::ImmRegRegShift {
+                simm32,
+                base,
+                index,
+                shift,
+                trap,
+            } => Amode::ImmRegRegShift {
+                simm32: simm32.wrapping_add(off),
+                base,
+                index,
+                shift,
+                trap,
+            },
+            other => {
+                self.unsupported_err("offset of a special address".to_string());
+                other
+            }
+        }
+    }
+    fn x64_atomic_rmw(
+        &mut self,
+        ty: Type,
+        op: kiln_ir::AtomicRmwOp,
+        addr: Amode,
+        operand: Reg,
+    ) -> Reg {
+        use kiln_ir::AtomicRmwOp as A;
+        let size = self.size_of(ty);
+        let (d, dw) = self.w();
+        let lop = match op {
+            A::Xchg => {
+                self.l.emit(MInst::Xchg {
+                    size,
+                    operand,
+                    addr,
+                    dst: dw,
+                });
+                return d;
+            }
+            A::Add => {
+                self.l.emit(MInst::LockXadd {
+                    size,
+                    operand,
+                    addr,
+                    dst_old: dw,
+                });
+                return d;
+            }
+            A::Sub => AtomicLoopOp::Sub,
+            A::And => AtomicLoopOp::And,
+            A::Nand => AtomicLoopOp::Nand,
+            A::Or => AtomicLoopOp::Or,
+            A::Xor => AtomicLoopOp::Xor,
+            A::Umin => AtomicLoopOp::Umin,
+            A::Umax => AtomicLoopOp::Umax,
+            A::Smin => AtomicLoopOp::Smin,
+            A::Smax => AtomicLoopOp::Smax,
+        };
+        let (_, tw) = self.w();
+        self.l.emit(MInst::AtomicRmwSeq {
+            size,
+            op: lop,
+            addr,
+            operand,
+            temp: tw,
+            dst_old: dw,
+        });
+        d
+    }
+    fn x64_atomic_cas(&mut self, ty: Type, addr: Amode, expected: Reg, repl: Reg) -> Reg {
+        let size = self.size_of(ty);
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LockCmpxchg {
+            size,
+            replacement: repl,
+            expected,
+            addr,
+            dst_old: dw,
+        });
+        d
+    }
+    fn x64_atomic_store(&mut self, ty: Type, v: Reg, addr: Amode) {
+        let size = self.size_of(ty);
+        let (_, dw) = self.w();
+        self.l.emit(MInst::Xchg {
+            size,
+            operand: v,
+            addr,
+            dst: dw,
+        });
+    }
+    fn x64_mfence(&mut self) {
+        self.l.emit(MInst::Mfence);
+    }
+    fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
+        self.divrem(ty, signed, rem, a, b)
+    }
+    fn x64_mul_hi(&mut self, ty: Type, signed: bool, a: Reg, b: Reg) -> Reg {
+        let bits = ty.bits();
+        if bits < 32 {
+            // Widen, multiply at 32 bits, take the high half of the width.
+            let a = self.extend(ty, 32, signed, a);
+            let b = self.extend(ty, 32, signed, b);
+            let p = self.x64_imul(OperandSize::Size32, a, RegMem::Reg(b));
+            let kind = if signed {
+                ShiftKind::Sar
+            } else {
+                ShiftKind::Shr
+            };
+            return self.x64_shift_imm(OperandSize::Size32, kind, p, bits as u8);
+        }
+        let size = self.size_of(ty);
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        let _ = lo;
+        self.l.emit(MInst::MulWide {
+            size,
+            signed,
+            src1: a,
+            src2: RegMem::Reg(b),
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        hi
+    }
+    fn x64_stack_addr(&mut self, slot: StackSlot, off: i32) -> Reg {
+        let base = self
+            .info
+            .slot_offsets
+            .get(slot.index())
+            .copied()
+            .unwrap_or(0) as i64;
+        let disp = base - self.info.slots_size as i64 + off as i64;
+        let disp = match i32::try_from(disp) {
+            Ok(d) => d,
+            Err(_) => {
+                self.l.set_error(CodegenError::CodeTooLarge);
+                0
+            }
+        };
+        self.x64_lea(OperandSize::Size64, Amode::imm_reg(disp, regs::rbp()))
+    }
+    fn x64_func_addr(&mut self, func: FuncRef) -> Reg {
+        let name = self.l.f.dfg.ext_funcs[func].name.clone();
+        let target = self.reloc_target(&name);
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LoadExtName {
+            target,
+            offset: 0,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_symbol_value(&mut self, gv: GlobalValue) -> Option<Reg> {
+        match self.l.f.global_values.get(gv)? {
+            GlobalValueData::Symbol { name, offset, .. } => {
+                let (name, offset) = (name.clone(), offset.bits());
+                let target = self.reloc_target(&name);
+                let (d, dw) = self.w();
+                self.l.emit(MInst::LoadExtName {
+                    target,
+                    offset,
+                    dst: dw,
+                });
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+    fn x64_frame_pointer(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, regs::rbp());
+        d
+    }
+    fn x64_stack_pointer(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, regs::rsp());
+        d
+    }
+    fn x64_return_address(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Mov64MR {
+            src: Amode::imm_reg(8, regs::rbp()),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_call(inst)
+    }
+    fn x64_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return(inst)
+    }
+    fn x64_jmp(&mut self) {
+        if let Some(&t) = self.targets.first() {
+            self.l.emit(MInst::JmpKnown { dst: t });
+        }
+    }
+    fn x64_jcc(&mut self, cc: CC) {
+        if let [taken, not_taken] = *self.targets {
+            self.l.emit(MInst::JmpCond {
+                cc,
+                taken,
+                not_taken,
+            });
+        }
+    }
+    fn x64_jmp_table(&mut self, idx: Reg) {
+        let Some((&default, targets)) = self.targets.split_first() else {
+            return;
+        };
+        // Zero-extend the 32-bit index (its upper bits are undefined).
+        let (i, iw) = self.w();
+        self.l.emit(MInst::MovRR {
+            size: OperandSize::Size32,
+            src: idx,
+            dst: iw,
+        });
+        let (_, t1) = self.w();
+        let (_, t2) = self.w();
+        self.l.emit(MInst::JmpTableSeq {
+            idx: i,
+            tmp1: t1,
+            tmp2: t2,
+            default,
+            targets: targets.to_vec().into_boxed_slice(),
+        });
+    }
+}

@@ -1,0 +1,695 @@
+//! The lowering driver: IR (`FunctionStencil`) to VCode, target-independent.
+//!
+//! # Design
+//!
+//! * **Block order**: [`BlockLoweringOrder`] over the IR CFG (branch
+//!   destinations in `branch_destinations` order) gives the VCode blocks:
+//!   reachable IR blocks in reverse postorder plus one edge block per
+//!   critical edge. An edge block holds a single jump that carries the edge's
+//!   block arguments; the predecessor's branch passes none on that edge.
+//! * **Registers**: every IR value gets its virtual register(s) up front,
+//!   by type class (integers up to 64 bits and pointers: one `Int`; `i128`:
+//!   two `Int`; floats and vectors: one `Float`). Instructions read operands
+//!   through these registers.
+//! * **Backward walk**: blocks are lowered in reverse lowering order and the
+//!   instructions of each block from its terminator up. Every use of a value
+//!   (an operand read through `put_in_reg`, a branch argument) is therefore
+//!   seen before its definition — definitions dominate uses and precede them
+//!   in reverse postorder. An instruction without side effects none of whose
+//!   results was used is skipped, which also removes instructions that a
+//!   user merged into itself (an `iconst` folded into an immediate, an `icmp`
+//!   feeding a `brif`, an `iadd` folded into an addressing mode).
+//! * **Merging loads** ("colors"): each instruction has a side-effect epoch
+//!   (`color_before`): the number of side-effecting instructions before it
+//!   in its block. A load may be merged into its user only if its result has
+//!   a single use, it is in the same block and no side-effecting
+//!   instruction lies between them (`color_before(user) == color_before(load)
+//!   + 1`). The user then calls `sink_inst`, and the walk skips the load.
+//! * **Results**: a rule returns the register holding each result. The
+//!   driver does not copy it into the value's register: it records an alias
+//!   (value vreg -> result register) and renames every operand and branch
+//!   argument through the alias table when the instructions are handed to
+//!   the [`VCodeBuilder`] after the walk. No moves are generated.
+//! * **Errors**: rules cannot return errors, so target constructors record
+//!   the first error in [`Lower::error`]; the driver reports it after the
+//!   rule returns. An instruction no rule matches is
+//!   `CodegenError::Unsupported { what: "opcode.type" }`.
+
+use super::blockorder::{BlockLoweringOrder, LoweredBlock};
+use super::buffer::MachLabel;
+use super::inst::{MachInst, OperandVisitor};
+use super::reg::{Reg, Writable};
+use super::vcode::{BlockIndex, VCode, VCodeBuilder};
+use crate::result::{CodegenError, CodegenResult};
+use kiln_ir::entity::EntityRef;
+use kiln_ir::{
+    BlockArg, FunctionStencil, Inst, InstructionData, Opcode, OpcodeFlags, RelSourceLoc, Type,
+    Value, ValueDef, OPCODES,
+};
+use regalloc2::{OperandConstraint, OperandKind, OperandPos, RegClass, VReg};
+
+/// The registers a rule produced for an instruction's results, flat: the
+/// register parts of the first result (two for `i128`), then those of the
+/// next (at most two registers in all; calls define their results
+/// directly).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstOutput {
+    pub regs: [Option<Reg>; 2],
+}
+
+impl InstOutput {
+    pub fn none() -> Self {
+        InstOutput::default()
+    }
+    pub fn one(r: Reg) -> Self {
+        InstOutput {
+            regs: [Some(r), None],
+        }
+    }
+    pub fn two(a: Reg, b: Reg) -> Self {
+        InstOutput {
+            regs: [Some(a), Some(b)],
+        }
+    }
+}
+
+/// The registers of one IR value (two for `i128`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ValueRegs {
+    pub regs: [Option<Reg>; 2],
+}
+
+impl ValueRegs {
+    pub fn first(&self) -> Option<Reg> {
+        self.regs[0]
+    }
+}
+
+/// The target side of lowering.
+pub trait LowerBackend {
+    type MInst: MachInst;
+
+    /// Lowers a non-branch instruction; `None` if no rule applies.
+    fn lower(&self, ctx: &mut Lower<'_, Self::MInst>, inst: Inst) -> Option<InstOutput>;
+
+    /// Lowers a block-ending branch (`jump`, `brif`, `br_table`) to the
+    /// successor labels `targets` (in `branch_destinations` order); `false`
+    /// if no rule applies.
+    fn lower_branch(
+        &self,
+        ctx: &mut Lower<'_, Self::MInst>,
+        inst: Inst,
+        targets: &[MachLabel],
+    ) -> bool;
+
+    /// An unconditional jump (for edge blocks).
+    fn gen_jump(&self, target: MachLabel) -> Self::MInst;
+
+    /// Emits the function entry: defines the entry block's parameters (the
+    /// function arguments) from their ABI locations.
+    fn gen_entry(&self, ctx: &mut Lower<'_, Self::MInst>) -> CodegenResult<()>;
+}
+
+/// Whether an instruction has an effect beyond its results (so it must be
+/// lowered even if unused, and it separates colors). Loads count, so that a
+/// load is never moved across another memory access or trap.
+pub fn has_side_effect(f: &FunctionStencil, inst: Inst) -> bool {
+    let flags = OPCODES[f.dfg.insts[inst].opcode() as usize].flags;
+    [
+        OpcodeFlags::TERMINATOR,
+        OpcodeFlags::BRANCH,
+        OpcodeFlags::CALL,
+        OpcodeFlags::RETURN,
+        OpcodeFlags::CAN_TRAP,
+        OpcodeFlags::CAN_LOAD,
+        OpcodeFlags::CAN_STORE,
+        OpcodeFlags::SIDE_EFFECTS,
+    ]
+    .iter()
+    .any(|x| flags.contains(*x))
+}
+
+/// Whether an instruction must be lowered even if its results are unused:
+/// every side effect except a load that cannot trap.
+fn must_lower(f: &FunctionStencil, inst: Inst) -> bool {
+    if let InstructionData::Load { flags, .. } = &f.dfg.insts[inst] {
+        return flags.trap_code().is_some();
+    }
+    has_side_effect(f, inst)
+}
+
+/// The state of lowering one function.
+pub struct Lower<'f, I: MachInst> {
+    /// The function being lowered.
+    pub f: &'f FunctionStencil,
+    /// The VCode block order.
+    pub order: BlockLoweringOrder,
+    builder: VCodeBuilder<I>,
+    /// Registers of each value (by value index).
+    value_regs: Vec<ValueRegs>,
+    /// Number of uses of each value (operands and branch arguments).
+    value_uses: Vec<u32>,
+    /// Whether a lowered instruction (or branch) has read the value.
+    value_used: Vec<bool>,
+    /// Side-effect epoch of each instruction within its block.
+    color_before: Vec<u32>,
+    /// Instructions merged into a user; skipped by the walk.
+    inst_sunk: Vec<bool>,
+    /// The instruction being lowered.
+    cur_inst: Option<Inst>,
+    /// Instructions emitted for the current IR instruction, in order.
+    cur_seq: Vec<I>,
+    /// The current block's instructions, in reverse.
+    block_rev: Vec<(I, RelSourceLoc)>,
+    /// Final per-block instruction lists (forward), by VCode block.
+    block_insts: Vec<Vec<(I, RelSourceLoc)>>,
+    /// Branch arguments per VCode block and successor.
+    block_succ_args: Vec<Vec<Vec<Reg>>>,
+    /// Vreg renaming: `aliases[vreg - first]` is the register that replaces
+    /// it, if any.
+    aliases: Vec<Option<Reg>>,
+    first_vreg: usize,
+    /// The first error a target constructor hit (reported after the rule).
+    pub error: Option<CodegenError>,
+}
+
+/// The IR successors of a block, in branch order.
+fn ir_succs(f: &FunctionStencil, block: u32) -> Vec<u32> {
+    let b = kiln_ir::Block::new(block as usize);
+    match f.layout.last_inst(b) {
+        Some(last) => f
+            .dfg
+            .branch_destinations(last)
+            .iter()
+            .map(|c| c.block.index() as u32)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The register class of a type, and how many registers it needs.
+pub fn regs_for_type(ty: Type) -> Option<(RegClass, usize)> {
+    if ty == Type::I128 {
+        Some((RegClass::Int, 2))
+    } else if ty.is_int() && ty.is_scalar() {
+        Some((RegClass::Int, 1))
+    } else if ty.is_float() || ty.is_vector() {
+        Some((RegClass::Float, 1))
+    } else {
+        None
+    }
+}
+
+impl<'f, I: MachInst> Lower<'f, I> {
+    /// Prepares lowering: block order, value registers, use counts, colors.
+    pub fn new(f: &'f FunctionStencil, recycled: VCode<I>) -> CodegenResult<Self> {
+        let entry = f
+            .layout
+            .entry_block()
+            .ok_or_else(|| CodegenError::InvalidVCode("function has no entry block".to_string()))?;
+        let num_blocks = f.dfg.num_blocks();
+        let order = BlockLoweringOrder::new(num_blocks, entry.index() as u32, |b| ir_succs(f, b));
+        let n = order.lowered_order().len();
+        let mut builder = VCodeBuilder::reuse(recycled);
+        let nvals = f.dfg.num_values();
+        let mut value_regs = vec![ValueRegs::default(); nvals];
+        let mut first_vreg = None;
+        for (i, vr) in value_regs.iter_mut().enumerate() {
+            let v = Value::new(i);
+            if !matches!(
+                f.dfg.values[v],
+                kiln_ir::ValueData::Inst { .. } | kiln_ir::ValueData::Param { .. }
+            ) {
+                continue;
+            }
+            if let Some((class, count)) = regs_for_type(f.dfg.value_type(v)) {
+                for slot in vr.regs.iter_mut().take(count) {
+                    let r = builder.alloc_vreg(class)?;
+                    first_vreg.get_or_insert(vreg_index(r));
+                    *slot = Some(r);
+                }
+            }
+        }
+        let mut value_uses = vec![0u32; nvals];
+        let ninsts = f.dfg.num_insts();
+        let mut color_before = vec![0u32; ninsts];
+        for lb in order.lowered_order() {
+            let LoweredBlock::Orig { block } = *lb else {
+                continue;
+            };
+            let block = kiln_ir::Block::new(block as usize);
+            let mut color = 0u32;
+            for inst in f.layout.block_insts(block) {
+                color_before[inst.index()] = color;
+                if has_side_effect(f, inst) {
+                    color += 1;
+                }
+                for &a in f.dfg.inst_args(inst) {
+                    value_uses[f.dfg.resolve_aliases(a).index()] += 1;
+                }
+                for call in f.dfg.branch_destinations(inst) {
+                    for a in f.dfg.block_call_args(*call) {
+                        if let BlockArg::Value(v) = a {
+                            value_uses[f.dfg.resolve_aliases(*v).index()] += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let first = first_vreg.unwrap_or(0);
+        Ok(Lower {
+            f,
+            block_insts: (0..n).map(|_| Vec::new()).collect(),
+            block_succ_args: (0..n).map(|_| Vec::new()).collect(),
+            order,
+            builder,
+            value_regs,
+            value_uses,
+            value_used: vec![false; nvals],
+            color_before,
+            inst_sunk: vec![false; ninsts],
+            cur_inst: None,
+            cur_seq: Vec::new(),
+            block_rev: Vec::new(),
+            aliases: Vec::new(),
+            first_vreg: first,
+            error: None,
+        })
+    }
+
+    /// Records the first error of a target constructor.
+    pub fn set_error(&mut self, e: CodegenError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    /// A fresh virtual register (on overflow, records the error and returns
+    /// a placeholder so the rule can finish).
+    pub fn alloc_tmp(&mut self, class: RegClass) -> Reg {
+        match self.builder.alloc_vreg(class) {
+            Ok(r) => r,
+            Err(e) => {
+                self.set_error(e);
+                Reg::from(VReg::new(0, class))
+            }
+        }
+    }
+
+    /// Appends a machine instruction to the current instruction's sequence.
+    pub fn emit(&mut self, inst: I) {
+        self.cur_seq.push(inst);
+    }
+
+    /// The instruction being lowered.
+    pub fn cur_inst(&self) -> Option<Inst> {
+        self.cur_inst
+    }
+
+    /// The registers of a value, marking it used.
+    pub fn put_value_in_regs(&mut self, v: Value) -> ValueRegs {
+        let v = self.f.dfg.resolve_aliases(v);
+        self.value_used[v.index()] = true;
+        self.value_regs[v.index()]
+    }
+
+    /// The (first) register of a value, marking it used. A value without a
+    /// register (an unsupported type) records an error.
+    pub fn put_in_reg(&mut self, v: Value) -> Reg {
+        match self.put_value_in_regs(v).first() {
+            Some(r) => r,
+            None => {
+                let ty = self.f.dfg.value_type(v);
+                self.set_error(CodegenError::Unsupported {
+                    what: format!("values of type {ty}"),
+                });
+                Reg::from(VReg::new(0, RegClass::Int))
+            }
+        }
+    }
+
+    /// The registers of a value without marking it used (for defining it).
+    pub fn value_regs(&self, v: Value) -> ValueRegs {
+        self.value_regs[self.f.dfg.resolve_aliases(v).index()]
+    }
+
+    /// The type of a value.
+    pub fn value_type(&self, v: Value) -> Type {
+        self.f.dfg.value_type(v)
+    }
+
+    /// The instruction defining `v`, if a user may look through it: a
+    /// pure instruction, or a load that can be merged into the current
+    /// instruction (single use, same block, no side effect in between).
+    pub fn def_inst(&self, v: Value) -> Option<Inst> {
+        let v = self.f.dfg.resolve_aliases(v);
+        let ValueDef::Result(inst, _) = self.f.dfg.value_def(v)? else {
+            return None;
+        };
+        if self.inst_sunk[inst.index()] {
+            return None;
+        }
+        if !has_side_effect(self.f, inst) {
+            return Some(inst);
+        }
+        let cur = self.cur_inst?;
+        let is_load = matches!(self.f.dfg.insts[inst], InstructionData::Load { .. })
+            && OPCODES[self.f.dfg.opcode(inst) as usize]
+                .flags
+                .contains(OpcodeFlags::CAN_LOAD);
+        let same_block = self.f.layout.inst_block(inst) == self.f.layout.inst_block(cur);
+        (is_load
+            && same_block
+            && self.value_uses[v.index()] == 1
+            && self.color_before[cur.index()] == self.color_before[inst.index()] + 1)
+            .then_some(inst)
+    }
+
+    /// Marks an instruction as merged into the current one.
+    pub fn sink_inst(&mut self, inst: Inst) {
+        self.inst_sunk[inst.index()] = true;
+    }
+
+    /// The constant of an `iconst` defining `v`, zero-extended from its type.
+    pub fn iconst_value(&self, v: Value) -> Option<u64> {
+        let v = self.f.dfg.resolve_aliases(v);
+        let ValueDef::Result(inst, _) = self.f.dfg.value_def(v)? else {
+            return None;
+        };
+        match self.f.dfg.insts[inst] {
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => Some(imm.zero_extend_from(self.f.dfg.value_type(v).bits())),
+            _ => None,
+        }
+    }
+
+    /// Runs the backward walk over all blocks and builds the VCode.
+    pub fn lower<B: LowerBackend<MInst = I>>(mut self, backend: &B) -> CodegenResult<VCode<I>> {
+        let n = self.order.lowered_order().len();
+        for b in (0..n).rev() {
+            self.lower_block(backend, b)?;
+        }
+        self.build()
+    }
+
+    fn take_error(&mut self) -> CodegenResult<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves the current instruction's sequence into the block (reversed).
+    fn flush_seq(&mut self, srcloc: RelSourceLoc) {
+        while let Some(i) = self.cur_seq.pop() {
+            self.block_rev.push((i, srcloc));
+        }
+    }
+
+    /// Branch arguments of destination `k` of `branch`, marking them used.
+    fn branch_args(&mut self, branch: Inst, k: usize) -> CodegenResult<Vec<Reg>> {
+        let call = self.f.dfg.branch_destinations(branch)[k];
+        let mut out = Vec::new();
+        for a in self.f.dfg.block_call_args(call).to_vec() {
+            match a {
+                BlockArg::Value(v) => {
+                    let regs = self.put_value_in_regs(v);
+                    if regs.first().is_none() {
+                        return Err(CodegenError::Unsupported {
+                            what: format!("block argument of type {}", self.f.dfg.value_type(v)),
+                        });
+                    }
+                    out.extend(regs.regs.iter().flatten().copied());
+                }
+                _ => {
+                    return Err(CodegenError::Unsupported {
+                        what: "try_call block arguments".to_string(),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn unsupported(&self, inst: Inst) -> CodegenError {
+        let op = self.f.dfg.opcode(inst);
+        let name = OPCODES[op as usize].name;
+        let ty = self.f.dfg.ctrl_typevar(inst);
+        let what = if ty.is_invalid() {
+            name.to_string()
+        } else {
+            format!("{name}.{ty}")
+        };
+        CodegenError::Unsupported { what }
+    }
+
+    fn lower_block<B: LowerBackend<MInst = I>>(
+        &mut self,
+        backend: &B,
+        b: usize,
+    ) -> CodegenResult<()> {
+        self.block_rev.clear();
+        let vb = BlockIndex::new(b);
+        let succs: Vec<BlockIndex> = self.order.succ_indices(vb).to_vec();
+        let labels: Vec<MachLabel> = succs
+            .iter()
+            .map(|s| MachLabel::from_block(s.index() as u32))
+            .collect();
+        match self.order.lowered_order()[b] {
+            LoweredBlock::CriticalEdge { pred, succ_idx, .. } => {
+                let pred = kiln_ir::Block::new(pred as usize);
+                let branch = self.f.layout.last_inst(pred).ok_or_else(|| {
+                    CodegenError::InvalidVCode("edge from an empty block".to_string())
+                })?;
+                let args = self.branch_args(branch, succ_idx as usize)?;
+                self.block_succ_args[b] = vec![args];
+                self.block_rev
+                    .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
+            }
+            LoweredBlock::Orig { block } => {
+                let block = kiln_ir::Block::new(block as usize);
+                let mut insts: Vec<Inst> = self.f.layout.block_insts(block).collect();
+                // The terminator: a branch goes through `lower_branch`.
+                let mut succ_args = Vec::with_capacity(succs.len());
+                if let Some(&last) = insts.last() {
+                    let op = self.f.dfg.opcode(last);
+                    if matches!(op, Opcode::Jump | Opcode::Brif | Opcode::BrTable) {
+                        insts.pop();
+                        for (k, s) in succs.iter().enumerate() {
+                            let is_edge = matches!(
+                                self.order.lowered_order()[s.index()],
+                                LoweredBlock::CriticalEdge { .. }
+                            );
+                            succ_args.push(if is_edge {
+                                Vec::new()
+                            } else {
+                                self.branch_args(last, k)?
+                            });
+                        }
+                        self.cur_inst = Some(last);
+                        self.cur_seq.clear();
+                        let ok = backend.lower_branch(self, last, &labels);
+                        self.take_error()?;
+                        if !ok {
+                            return Err(self.unsupported(last));
+                        }
+                        self.flush_seq(self.f.rel_srcloc(last));
+                    }
+                }
+                self.block_succ_args[b] = succ_args;
+                for &inst in insts.iter().rev() {
+                    if self.inst_sunk[inst.index()] {
+                        continue;
+                    }
+                    let results = self.f.dfg.inst_results(inst);
+                    let used = results.iter().any(|r| self.value_used[r.index()]);
+                    if !used && !must_lower(self.f, inst) {
+                        continue;
+                    }
+                    self.cur_inst = Some(inst);
+                    self.cur_seq.clear();
+                    let out = backend.lower(self, inst);
+                    self.take_error()?;
+                    let Some(out) = out else {
+                        return Err(self.unsupported(inst));
+                    };
+                    // The output registers are flat: the parts of result
+                    // 0 (two for i128), then those of result 1.
+                    let results: Vec<Value> = self.f.dfg.inst_results(inst).to_vec();
+                    let mut k = 0;
+                    for r in &results {
+                        for vreg in self.value_regs[r.index()].regs.into_iter().flatten() {
+                            if let Some(out_reg) = out.regs.get(k).copied().flatten() {
+                                if out_reg != vreg {
+                                    self.set_alias(vreg, out_reg);
+                                }
+                            }
+                            k += 1;
+                        }
+                    }
+                    self.flush_seq(self.f.rel_srcloc(inst));
+                }
+                if self.f.layout.entry_block() == Some(block) {
+                    self.cur_inst = None;
+                    self.cur_seq.clear();
+                    backend.gen_entry(self)?;
+                    self.take_error()?;
+                    self.flush_seq(RelSourceLoc::default());
+                }
+                self.cur_inst = None;
+            }
+        }
+        let mut list = std::mem::take(&mut self.block_rev);
+        list.reverse();
+        self.block_insts[b] = list;
+        Ok(())
+    }
+
+    fn set_alias(&mut self, from: Reg, to: Reg) {
+        let i = vreg_index(from) - self.first_vreg;
+        if self.aliases.len() <= i {
+            self.aliases.resize(i + 1, None);
+        }
+        self.aliases[i] = Some(to);
+    }
+
+    fn resolve(&self, mut r: Reg) -> Reg {
+        // Alias chains are acyclic (an alias always points at a register
+        // defined earlier in the program); bound the walk anyway.
+        for _ in 0..self.aliases.len() + 1 {
+            if !r.is_virtual() {
+                return r;
+            }
+            let idx = vreg_index(r);
+            match idx
+                .checked_sub(self.first_vreg)
+                .and_then(|i| self.aliases.get(i))
+                .copied()
+                .flatten()
+            {
+                Some(to) => r = to,
+                None => return r,
+            }
+        }
+        r
+    }
+
+    fn build(mut self) -> CodegenResult<VCode<I>> {
+        let entry = self
+            .order
+            .lowered_index_for_block(self.f.layout.entry_block().map_or(0, |b| b.index() as u32));
+        let block_insts = std::mem::take(&mut self.block_insts);
+        let block_succ_args = std::mem::take(&mut self.block_succ_args);
+        for (b, (insts, succ_args)) in block_insts.into_iter().zip(block_succ_args).enumerate() {
+            let vb = self.builder.start_block()?;
+            if Some(vb) == entry {
+                self.builder.set_entry(vb);
+            }
+            if let LoweredBlock::Orig { block } = self.order.lowered_order()[b] {
+                let block = kiln_ir::Block::new(block as usize);
+                if self.f.layout.entry_block() != Some(block) {
+                    for &p in self.f.dfg.block_params(block) {
+                        for r in self.value_regs[p.index()].regs.iter().flatten() {
+                            self.builder.add_block_param(*r)?;
+                        }
+                    }
+                }
+            }
+            for (mut inst, loc) in insts {
+                let mut renamer = Renamer {
+                    lower: &self,
+                    index: 0,
+                    fixed_uses: Vec::new(),
+                    dups: Vec::new(),
+                };
+                inst.get_operands(&mut renamer);
+                let dups = renamer.dups;
+                if !dups.is_empty() {
+                    // After renaming, one vreg may be used in two different
+                    // fixed registers by one instruction (two returned
+                    // values that became the same register): regalloc2
+                    // needs a copy for each extra use.
+                    let mut fixes = Vec::with_capacity(dups.len());
+                    for (i, reg) in dups {
+                        let copy = self.builder.alloc_vreg(reg.class())?;
+                        self.builder
+                            .push(I::gen_move(Writable::from_reg(copy), reg, reg.class()), loc)?;
+                        fixes.push((i, copy));
+                    }
+                    inst.get_operands(&mut Patcher { fixes, index: 0 });
+                }
+                self.builder.push(inst, loc)?;
+            }
+            let succs: Vec<BlockIndex> = self.order.succ_indices(BlockIndex::new(b)).to_vec();
+            for (k, s) in succs.iter().enumerate() {
+                let args: Vec<Reg> = succ_args
+                    .get(k)
+                    .map(|a| a.iter().map(|r| self.resolve(*r)).collect())
+                    .unwrap_or_default();
+                self.builder.add_succ(*s, &args)?;
+            }
+            self.builder.end_block()?;
+        }
+        self.builder.build()
+    }
+}
+
+fn vreg_index(r: Reg) -> usize {
+    r.to_virtual_reg().map_or(0, |v| v.vreg())
+}
+
+/// Renames operands through the alias table before an instruction enters
+/// the VCode, and finds uses of one register in two different fixed
+/// registers.
+struct Renamer<'a, 'f, I: MachInst> {
+    lower: &'a Lower<'f, I>,
+    index: usize,
+    fixed_uses: Vec<(Reg, regalloc2::PReg)>,
+    /// (operand index, register) of uses that need a copy.
+    dups: Vec<(usize, Reg)>,
+}
+
+impl<I: MachInst> OperandVisitor for Renamer<'_, '_, I> {
+    fn add_operand(
+        &mut self,
+        reg: &mut Reg,
+        constraint: OperandConstraint,
+        kind: OperandKind,
+        _pos: OperandPos,
+    ) {
+        *reg = self.lower.resolve(*reg);
+        if let (OperandKind::Use, OperandConstraint::FixedReg(p)) = (kind, constraint) {
+            if reg.is_virtual() {
+                if self.fixed_uses.iter().any(|&(r, q)| r == *reg && q != p) {
+                    self.dups.push((self.index, *reg));
+                } else {
+                    self.fixed_uses.push((*reg, p));
+                }
+            }
+        }
+        self.index += 1;
+    }
+}
+
+/// Replaces the operands at given indices.
+struct Patcher {
+    fixes: Vec<(usize, Reg)>,
+    index: usize,
+}
+
+impl OperandVisitor for Patcher {
+    fn add_operand(
+        &mut self,
+        reg: &mut Reg,
+        _constraint: OperandConstraint,
+        _kind: OperandKind,
+        _pos: OperandPos,
+    ) {
+        if let Some(&(_, r)) = self.fixes.iter().find(|(i, _)| *i == self.index) {
+            *reg = r;
+        }
+        self.index += 1;
+    }
+}

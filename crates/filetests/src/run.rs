@@ -1,0 +1,326 @@
+//! `test run`: compile every function of a file for the host, link them into
+//! one JIT program, and evaluate the `; run:` directives natively.
+//!
+//! Per `target` line (or once for the host when the file has none):
+//! targets other than x86-64 are skipped (aarch64 would need qemu); the
+//! `set` lines in force and the target's ISA flags configure the ISA (the
+//! x86-64 baseline plus the requested flags, as Cranelift's `test run`
+//! does); a flag the host lacks skips the target. A function the backend
+//! does not support (`CodegenError::Unsupported`) skips the file with that
+//! reason; any other compile or link error fails it. A call that traps is a
+//! failure naming the trap code, never a crash of the test process.
+
+use crate::{check_file_run_directives, Outcome, SubTest};
+use kiln_codegen::compiled::{CompiledCode, Final};
+use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
+use kiln_codegen::result::{CodegenError, CodegenResult};
+use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_ir::{Function, UserFuncName};
+use kiln_module::{JitProgram, JitProgramBuilder, ProgramCallError};
+use kiln_reader::{Setting, TestCommand, TestFile};
+
+/// Stack size of the thread that runs JIT code (deep recursion in tests).
+pub const RUN_STACK_BYTES: usize = 64 << 20;
+
+/// The outcome of choosing an ISA for a target line.
+pub enum IsaChoice {
+    Isa(Box<dyn TargetIsa>),
+    /// Not runnable or not supported here; the reason.
+    Skip(String),
+    /// The settings are wrong.
+    Fail(String),
+    /// A target Kiln does not know at all (s390x, riscv64, pulley...):
+    /// skipped silently, as Cranelift does for targets compiled out.
+    Ignore(String),
+}
+
+/// Builds the ISA for `arch` with `settings` (`set` lines, then
+/// overrides) and `isa_flags` (words of a `target` line). With
+/// `require_host`, the target must be the host and the host must have every
+/// requested flag.
+pub fn choose_isa<'a>(
+    arch: &str,
+    settings: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+    isa_flags: &[String],
+    require_host: bool,
+) -> IsaChoice {
+    let Some(a) = Arch::parse(arch) else {
+        return IsaChoice::Ignore(format!("target {arch} is not supported"));
+    };
+    if require_host && Arch::host() != Some(a) {
+        return IsaChoice::Skip(match a {
+            Arch::Aarch64 => "aarch64 needs qemu (not wired yet)".to_string(),
+            _ => format!("target {arch} is not the host"),
+        });
+    }
+    let mut flags = Flags::default();
+    for (name, value) in settings {
+        if let Err(e) = flags.set(name, value) {
+            return IsaChoice::Skip(format!("setting {name}: {e}"));
+        }
+    }
+    let mut isa_f = IsaFlags::baseline(a);
+    for w in isa_flags {
+        let (name, value) = match w.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (w.as_str(), None),
+        };
+        if let Err(e) = isa_f.set(name, value) {
+            return IsaChoice::Skip(format!("target {arch} flag {w}: {e}"));
+        }
+    }
+    if require_host {
+        let host = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(a));
+        let missing = isa_f.missing_from(&host);
+        if !missing.is_empty() {
+            return IsaChoice::Skip(format!("host lacks {}", missing.join(", ")));
+        }
+    }
+    match lookup(flags, isa_f) {
+        Ok(isa) => IsaChoice::Isa(isa),
+        Err(CodegenError::Unsupported { what }) => IsaChoice::Skip(format!("unsupported: {what}")),
+        Err(e) => IsaChoice::Fail(e.to_string()),
+    }
+}
+
+fn settings_iter(s: &[Setting]) -> impl Iterator<Item = (&str, Option<&str>)> {
+    s.iter().map(|s| (s.name.as_str(), s.value.as_deref()))
+}
+
+/// One runnable configuration of a file: a label and its ISA choice.
+pub fn host_targets(file: &TestFile) -> Vec<(String, IsaChoice)> {
+    if file.targets.is_empty() {
+        let host = Arch::host().map_or("host", |a| a.name());
+        return vec![(
+            format!("target {host}"),
+            choose_isa(host, settings_iter(&file.settings), &[], true),
+        )];
+    }
+    file.targets
+        .iter()
+        .map(|t| {
+            let mut label = format!("target {}", t.isa);
+            for f in &t.flags {
+                label.push(' ');
+                label.push_str(f);
+            }
+            (
+                label,
+                choose_isa(&t.isa, settings_iter(&t.settings), &t.flags, true),
+            )
+        })
+        .collect()
+}
+
+/// Why a file could not be run on one ISA.
+pub enum BuildOutcome {
+    Skip(String),
+    Fail(Vec<String>),
+}
+
+/// A compiler of functions (and trampolines) to final code.
+pub type CompileFn<'a> = dyn FnMut(&Function) -> CodegenResult<CompiledCode<Final>> + 'a;
+
+/// Compiles and links every function of `file` with `isa`.
+pub fn build_program(file: &TestFile, isa: &dyn TargetIsa) -> Result<JitProgram, BuildOutcome> {
+    build_program_with(file, isa, &mut |f| compile_function(isa, f))
+}
+
+/// Like [`build_program`], compiling with `compile`.
+pub fn build_program_with(
+    file: &TestFile,
+    isa: &dyn TargetIsa,
+    compile: &mut CompileFn<'_>,
+) -> Result<JitProgram, BuildOutcome> {
+    let mut b = JitProgramBuilder::new(isa);
+    for f in &file.functions {
+        let name = f.func.name.to_string();
+        let code = match compile(&f.func) {
+            Ok(c) => c,
+            Err(CodegenError::Unsupported { what }) => {
+                return Err(BuildOutcome::Skip(format!("{name}: unsupported: {what}")))
+            }
+            Err(e) => return Err(BuildOutcome::Fail(vec![format!("{name}: {e}")])),
+        };
+        if let Err(e) = b.define(f.func.name.clone(), f.func.signature.clone(), code) {
+            return Err(BuildOutcome::Fail(vec![format!("{name}: {e}")]));
+        }
+    }
+    b.finish_with(compile)
+        .map_err(|e| BuildOutcome::Fail(vec![e.to_string()]))
+}
+
+/// Runs a file's directives on one ISA.
+pub fn run_on_isa(file: &TestFile, isa: &dyn TargetIsa) -> Result<(), BuildOutcome> {
+    run_on_isa_with(file, isa, &mut |f| compile_function(isa, f))
+}
+
+/// Like [`run_on_isa`], compiling with `compile`.
+pub fn run_on_isa_with(
+    file: &TestFile,
+    isa: &dyn TargetIsa,
+    compile: &mut CompileFn<'_>,
+) -> Result<(), BuildOutcome> {
+    let prog = build_program_with(file, isa, compile)?;
+    // A directive whose function cannot be called here (a vector
+    // signature, say) makes the whole file unsupported, not failed. Like
+    // Cranelift, a directive runs the function it follows.
+    for f in file
+        .functions
+        .iter()
+        .filter(|f| !f.run_directives.is_empty())
+    {
+        if let Err(ProgramCallError::Unsupported(why)) = prog.entry(&f.func.name) {
+            return Err(BuildOutcome::Skip(format!("{}: {why}", f.func.name)));
+        }
+    }
+    // The evaluator names functions as `check_file_run_directives` does:
+    // a test-case name without `%`, a user name as `u0:1`.
+    let by_name: std::collections::HashMap<String, &UserFuncName> = file
+        .functions
+        .iter()
+        .map(|f| {
+            let key = match &f.func.name {
+                UserFuncName::Testcase(t) => t.as_str().to_string(),
+                other => other.to_string(),
+            };
+            (key, &f.func.name)
+        })
+        .collect();
+    let mut exec = |name: &str, args: &[kiln_ir::DataValue]| {
+        let func = by_name
+            .get(name)
+            .copied()
+            .cloned()
+            .unwrap_or_else(|| UserFuncName::testcase(name));
+        prog.call(&func, args).map_err(|e| e.to_string())
+    };
+    let failures = check_file_run_directives(file, &mut exec);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(BuildOutcome::Fail(
+            failures.into_iter().map(|f| f.message).collect(),
+        ))
+    }
+}
+
+/// Runs `test run` on a parsed file (on the current thread).
+pub fn run_file(file: &TestFile) -> Outcome {
+    let mut skips: Vec<String> = Vec::new();
+    let mut ignored: Vec<String> = Vec::new();
+    let mut fails = Vec::new();
+    let mut ran = 0;
+    for (label, choice) in host_targets(file) {
+        let isa = match choice {
+            IsaChoice::Isa(i) => i,
+            IsaChoice::Skip(why) => {
+                let msg = format!("{label}: {why}");
+                if !skips.contains(&msg) {
+                    skips.push(msg);
+                }
+                continue;
+            }
+            IsaChoice::Fail(why) => {
+                fails.push(format!("{label}: {why}"));
+                continue;
+            }
+            IsaChoice::Ignore(why) => {
+                ignored.push(why);
+                continue;
+            }
+        };
+        match run_on_isa(file, &*isa) {
+            Ok(()) => ran += 1,
+            Err(BuildOutcome::Skip(why)) => skips.push(format!("{label}: {why}")),
+            Err(BuildOutcome::Fail(msgs)) => {
+                fails.extend(msgs.into_iter().map(|m| format!("{label}: {m}")))
+            }
+        }
+    }
+    if !fails.is_empty() {
+        Outcome::Fail(fails)
+    } else if ran == 0 {
+        Outcome::Skip(if !skips.is_empty() {
+            skips.join("; ")
+        } else if !ignored.is_empty() {
+            ignored.join("; ")
+        } else {
+            "no target to run".into()
+        })
+    } else {
+        Outcome::Pass
+    }
+}
+
+/// `test run`.
+pub struct RunTest;
+
+impl SubTest for RunTest {
+    fn kind(&self) -> &'static str {
+        "run"
+    }
+
+    fn run(&self, file: &TestFile, _: &TestCommand) -> Outcome {
+        // JIT code runs on a thread with a large stack; a panic there is a
+        // failure of this file.
+        std::thread::scope(|s| {
+            let h = std::thread::Builder::new()
+                .name("kiln-test-run".into())
+                .stack_size(RUN_STACK_BYTES)
+                .spawn_scoped(s, || run_file(file));
+            match h {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Outcome::Fail(vec!["panic while running".into()])),
+                Err(e) => Outcome::Fail(vec![format!("cannot start the run thread: {e}")]),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(c: IsaChoice) -> String {
+        match c {
+            IsaChoice::Isa(i) => format!("isa {}", i.isa_flags()),
+            IsaChoice::Skip(w) => format!("skip {w}"),
+            IsaChoice::Fail(w) => format!("fail {w}"),
+            IsaChoice::Ignore(w) => format!("ignore {w}"),
+        }
+    }
+
+    #[test]
+    fn isa_choice_reasons() {
+        let none: [(&str, Option<&str>); 0] = [];
+        assert_eq!(
+            reason(choose_isa("riscv64", none, &[], true)),
+            "ignore target riscv64 is not supported"
+        );
+        assert_eq!(
+            reason(choose_isa("aarch64", none, &[], true)),
+            "skip aarch64 needs qemu (not wired yet)"
+        );
+        assert_eq!(
+            reason(choose_isa("x86_64", [("no_such_setting", None)], &[], true)),
+            "skip setting no_such_setting: unknown setting `no_such_setting`"
+        );
+        assert!(
+            reason(choose_isa("x86_64", none, &["has_lse".to_string()], true))
+                .starts_with("skip target x86_64 flag has_lse")
+        );
+        if IsaFlags::host().is_some_and(|h| h.has("has_avx")) {
+            let r = reason(choose_isa(
+                "x86_64",
+                [("opt_level", Some("speed"))],
+                &["has_avx".to_string()],
+                true,
+            ));
+            assert!(r.starts_with("isa x86_64") && r.contains("has_avx"), "{r}");
+            // Only the requested flags, not every host feature.
+            assert!(!r.contains("has_avx512f"), "{r}");
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The `test run` runner on hand-assembled code: passing directives,
+//! mismatches, calls between functions, and traps reported as failures
+//! (not crashes).
+#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+
+use kiln_codegen::compiled::{CompiledCode, Final, FinalName, Relocation};
+use kiln_codegen::isa::lookup;
+use kiln_codegen::machinst::buffer::{MachTrap, Reloc};
+use kiln_codegen::result::{CodegenError, CodegenResult};
+use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_filetests::run::{run_file, run_on_isa_with, BuildOutcome};
+use kiln_filetests::Outcome;
+use kiln_ir::{Function, TestcaseName, TrapCode, UserFuncName};
+
+fn code(bytes: &[u8]) -> CompiledCode<Final> {
+    CompiledCode {
+        code: bytes.to_vec(),
+        relocs: vec![],
+        traps: vec![],
+        call_sites: vec![],
+        srclocs: vec![],
+        testcase_names: vec![],
+        alignment: 1,
+        frame_size: 0,
+    }
+}
+
+/// Integer trampoline: two integer slots in, one out.
+const TRAMP_INT2: &[u8] = &[
+    0x53, 0x48, 0x89, 0xf3, 0x48, 0x89, 0xf8, 0x48, 0x8b, 0x3b, 0x48, 0x8b, 0x73, 0x10, 0xff, 0xd0,
+    0x48, 0x89, 0x03, 0x5b, 0xc3,
+];
+
+/// Stands in for the backend: fixed machine code per function name.
+fn fake_compile(f: &Function) -> CodegenResult<CompiledCode<Final>> {
+    let name = match &f.name {
+        UserFuncName::Testcase(t) => t.as_str().to_string(),
+        UserFuncName::User(u) => u.to_string(),
+    };
+    Ok(match name.as_str() {
+        // mov eax, edi; add eax, esi; ret
+        "add" => code(&[0x89, 0xf8, 0x01, 0xf0, 0xc3]),
+        // sub rsp, 8; call %add; add eax, 1; add rsp, 8; ret
+        "add1" => {
+            let mut c = code(&[
+                0x48, 0x83, 0xec, 0x08, 0xe8, 0, 0, 0, 0, 0x83, 0xc0, 0x01, 0x48, 0x83, 0xc4, 0x08,
+                0xc3,
+            ]);
+            c.relocs.push(Relocation {
+                offset: 5,
+                kind: Reloc::X86CallPCRel4,
+                target: FinalName::TestCase(TestcaseName::new("add")),
+                addend: -4,
+            });
+            c
+        }
+        // ud2, declared as a division-by-zero trap
+        "divz" => {
+            let mut c = code(&[0x0f, 0x0b]);
+            c.traps.push(MachTrap {
+                offset: 0,
+                code: TrapCode::INTEGER_DIVISION_BY_ZERO,
+            });
+            c
+        }
+        "kiln_trampoline" => code(TRAMP_INT2),
+        "vec" => {
+            return Err(CodegenError::Unsupported {
+                what: "type i32x4".into(),
+            })
+        }
+        other => {
+            return Err(CodegenError::Emit(format!("no fake code for {other}")));
+        }
+    })
+}
+
+const GOOD: &str = "test run
+target x86_64
+
+function %add(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    return v2
+}
+; run: %add(1, 2) == 3
+; run: %add(-1, 1) == 0
+; run: %add(0x7fffffff, 1) == -2147483648
+
+function %add1(i32, i32) -> i32 {
+    fn0 = %add(i32, i32) -> i32
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0, v1)
+    v3 = iconst.i32 1
+    v4 = iadd v2, v3
+    return v4
+}
+; run: %add1(40, 1) == 42
+";
+
+const BAD: &str = "test run
+target x86_64
+
+function %add(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    return v2
+}
+; run: %add(1, 2) == 4
+; run: %add(1, 2) == 3
+
+function %divz(i32) -> i32 {
+block0(v0: i32):
+    trap int_divz
+}
+; run: %divz(1) == 1
+";
+
+fn isa() -> Box<dyn kiln_codegen::isa::TargetIsa> {
+    lookup(Flags::default(), IsaFlags::baseline(Arch::X86_64)).unwrap()
+}
+
+#[test]
+fn passing_directives_and_calls_between_functions() {
+    let file = kiln_reader::parse_test(GOOD, "good.clif").unwrap();
+    let isa = isa();
+    match run_on_isa_with(&file, &*isa, &mut fake_compile) {
+        Ok(()) => {}
+        Err(BuildOutcome::Fail(m)) => panic!("failed: {m:?}"),
+        Err(BuildOutcome::Skip(m)) => panic!("skipped: {m}"),
+    }
+}
+
+#[test]
+fn mismatches_and_traps_fail_with_line_and_trap_code() {
+    let file = kiln_reader::parse_test(BAD, "bad.clif").unwrap();
+    let isa = isa();
+    let msgs = match run_on_isa_with(&file, &*isa, &mut fake_compile) {
+        Err(BuildOutcome::Fail(m)) => m,
+        Ok(()) => panic!("a trapping file passed"),
+        Err(BuildOutcome::Skip(m)) => panic!("skipped: {m}"),
+    };
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert_eq!(msgs[0], "bad.clif:9: %add(1, 2): expected 4, got 3");
+    assert!(
+        msgs[1].starts_with("bad.clif:16: %divz(1): trap int_divz at %divz+0x0"),
+        "{}",
+        msgs[1]
+    );
+    // The process survived the trap and can keep running code.
+    let good = kiln_reader::parse_test(GOOD, "good.clif").unwrap();
+    assert!(run_on_isa_with(&good, &*isa, &mut fake_compile).is_ok());
+}
+
+#[test]
+fn unsupported_functions_skip_the_file() {
+    let text = "test run
+function %vec(i32) -> i32 {
+block0(v0: i32):
+    return v0
+}
+; run: %vec(1) == 1
+";
+    let file = kiln_reader::parse_test(text, "v.clif").unwrap();
+    let isa = isa();
+    match run_on_isa_with(&file, &*isa, &mut fake_compile) {
+        Err(BuildOutcome::Skip(why)) => assert_eq!(why, "%vec: unsupported: type i32x4"),
+        _ => panic!("expected a skip"),
+    }
+}
+
+#[test]
+fn non_host_targets_are_skipped_with_a_reason() {
+    let text = "test run
+target aarch64
+function %f() -> i32 {
+block0:
+    v0 = iconst.i32 1
+    return v0
+}
+; run: %f() == 1
+";
+    let file = kiln_reader::parse_test(text, "a.clif").unwrap();
+    assert_eq!(
+        run_file(&file),
+        Outcome::Skip("target aarch64: aarch64 needs qemu (not wired yet)".into())
+    );
+}
+
+#[test]
+fn real_backend_never_passes_silently() {
+    // With the real backend a file either runs (and must then pass or
+    // fail on its merits) or is skipped as unsupported.
+    let good = kiln_reader::parse_test(GOOD, "good.clif").unwrap();
+    match run_file(&good) {
+        Outcome::Pass => {}
+        Outcome::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
+        Outcome::Fail(m) => panic!("{m:?}"),
+    }
+    let bad = kiln_reader::parse_test(BAD, "bad.clif").unwrap();
+    match run_file(&bad) {
+        Outcome::Fail(m) => assert!(m.iter().any(|m| m.contains("trap int_divz")), "{m:?}"),
+        Outcome::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
+        Outcome::Pass => panic!("a trapping file passed"),
+    }
+}
+
+#[test]
+fn a_directive_runs_the_function_it_follows() {
+    // The corpus has directives that misname their function; Cranelift
+    // runs the function the directive follows, and so does Kiln.
+    let text = "test run
+function %add1(i32, i32) -> i32 {
+    fn0 = %add(i32, i32) -> i32
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0, v1)
+    v3 = iconst.i32 1
+    v4 = iadd v2, v3
+    return v4
+}
+
+function %add(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    return v2
+}
+; run: %add1(2, 3) == 5
+";
+    let file = kiln_reader::parse_test(text, "m.clif").unwrap();
+    let isa = isa();
+    match run_on_isa_with(&file, &*isa, &mut fake_compile) {
+        Ok(()) => {}
+        Err(BuildOutcome::Fail(m)) => panic!("failed: {m:?}"),
+        Err(BuildOutcome::Skip(m)) => panic!("skipped: {m}"),
+    }
+}

@@ -1,0 +1,496 @@
+//! `kiln bench compile` and `kiln bench kernels`: the same work and the same
+//! `RESULT` lines as `../shared/peer-bench`, so Kiln/Cranelift ratios are one
+//! division.
+
+use super::common::{collect_files, inst_count, isa_for_file, load, on_big_stack, Args, IsaConfig};
+use kiln::codegen::isa::{compile_function, TargetIsa};
+use kiln::codegen::settings::{Arch, Flags, IsaFlags};
+use kiln::filetests::run::{build_program, BuildOutcome};
+use kiln::ir::{DataValue, Function};
+use kiln::reader::{Comparison, RunCommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+pub const USAGE: &str = "\
+kiln bench compile [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--iters N]
+                   [--host-features] [--verify] [--all-files] [--set NAME=VALUE]... [-v] FILES...
+  Compile throughput, measured like `peer-bench compile`: each function is compiled once
+  (failures, code size), then N timed iterations compile every function that succeeded
+  (only the compile call is timed). Settings: the file's `set` lines and first `target`
+  line for the architecture, then --opt (default speed) and --set. The verifier is off
+  unless --verify. Files whose target lines do not name the architecture are skipped
+  unless --all-files. Unsupported functions count as failed.
+kiln bench kernels [--opt speed|none|speed_and_size] [--runs N] [--min-batch-ms MS] [FILES...]
+  JIT-compiles each kernel for the host (default: ../shared/clif/kernels), checks its
+  `; run:` lines, then times batches of calls (median and minimum ns per call).";
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    match v.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2,
+    }
+}
+
+fn fmt_dur(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.3} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else if s >= 1e-6 {
+        format!("{:.3} us", s * 1e6)
+    } else {
+        format!("{:.1} ns", s * 1e9)
+    }
+}
+
+fn fmt_rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.3} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.3} k", x / 1e3)
+    } else {
+        format!("{x:.1} ")
+    }
+}
+
+pub fn main(raw: &[String]) -> ExitCode {
+    match raw.first().map(String::as_str) {
+        Some("compile") => report(compile(&raw[1..])),
+        Some("kernels") => report(kernels(&raw[1..])),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(r: Result<bool, String>) -> ExitCode {
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("kiln bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct CorpusFunc {
+    file: usize,
+    func: Function,
+    insts: usize,
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+fn compile(raw: &[String]) -> Result<bool, String> {
+    let args = Args::parse(
+        raw,
+        &["target", "opt", "iters", "set"],
+        &[
+            "host-features",
+            "verify",
+            "all-files",
+            "verbose",
+            "help",
+            "-v",
+        ],
+    )?;
+    if args.flag("help") || args.positional.is_empty() {
+        println!("{USAGE}");
+        return Ok(!args.positional.is_empty() || args.flag("help"));
+    }
+    let arch_name = args.get("target").unwrap_or("x86_64");
+    let arch = Arch::parse(arch_name).ok_or_else(|| format!("unknown --target {arch_name}"))?;
+    let opt = args.get("opt").unwrap_or("speed").to_string();
+    if !["none", "speed", "speed_and_size"].contains(&opt.as_str()) {
+        return Err("--opt must be none, speed or speed_and_size".into());
+    }
+    let iters: usize = args
+        .get("iters")
+        .unwrap_or("5")
+        .parse()
+        .map_err(|_| "--iters needs a number")?;
+    let verbose = args.flag("verbose") || args.flag("-v");
+    let cfg = IsaConfig {
+        arch,
+        opt_level: Some(opt.clone()),
+        extra_sets: args.get_all("set"),
+        host_features: args.flag("host-features"),
+        verify: Some(args.flag("verify")),
+    };
+    let paths = collect_files(&args.positional)?;
+
+    // Load: parse (timed) and choose each file's ISA.
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut isas: Vec<Box<dyn TargetIsa>> = Vec::new();
+    let mut funcs: Vec<CorpusFunc> = Vec::new();
+    let mut skipped: Vec<(PathBuf, String)> = Vec::new();
+    let mut parse_errors: Vec<(PathBuf, String)> = Vec::new();
+    let (mut parse_time, mut bytes_read) = (Duration::ZERO, 0usize);
+    for p in &paths {
+        let t0 = Instant::now();
+        let loaded = load(p);
+        parse_time += t0.elapsed();
+        let (file, n) = match loaded {
+            Ok(x) => x,
+            Err(e) => {
+                parse_errors.push((p.clone(), e));
+                continue;
+            }
+        };
+        bytes_read += n;
+        if !args.flag("all-files") && !super::common::file_wants(&file, arch) {
+            skipped.push((p.clone(), format!("no `target {}` line", arch.name())));
+            continue;
+        }
+        let isa = match isa_for_file(&cfg, &file) {
+            Ok(i) => i,
+            Err(e) => {
+                skipped.push((p.clone(), format!("ISA: {e}")));
+                continue;
+            }
+        };
+        let idx = files.len();
+        files.push(p.clone());
+        isas.push(isa);
+        for f in file.functions {
+            let insts = inst_count(&f.func);
+            funcs.push(CorpusFunc {
+                file: idx,
+                func: f.func,
+                insts,
+            });
+        }
+    }
+
+    // Warm-up (untimed): which functions compile, and their code size.
+    let mut ok = vec![false; funcs.len()];
+    let (mut code_bytes, mut clif_insts) = (0usize, 0usize);
+    let mut failures = Vec::new();
+    for (i, cf) in funcs.iter().enumerate() {
+        let isa = &*isas[cf.file];
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compile_function(isa, &cf.func).map(|c| c.code.len())
+        }));
+        let what = format!("{}: {}", files[cf.file].display(), cf.func.name);
+        match r {
+            Ok(Ok(size)) => {
+                ok[i] = true;
+                code_bytes += size;
+                clif_insts += cf.insts;
+            }
+            Ok(Err(e)) => failures.push(format!("{what}: {e}")),
+            Err(p) => failures.push(format!("{what}: panicked: {}", panic_message(&*p))),
+        }
+    }
+    let nfuncs = ok.iter().filter(|x| **x).count();
+
+    // Timed iterations: only the compile call is inside the timer.
+    let mut per_iter = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let mut total = Duration::ZERO;
+        for (i, cf) in funcs.iter().enumerate() {
+            if !ok[i] {
+                continue;
+            }
+            let isa = &*isas[cf.file];
+            let t0 = Instant::now();
+            let r = compile_function(isa, &cf.func);
+            total += t0.elapsed();
+            std::hint::black_box(r.is_ok());
+        }
+        per_iter.push(total);
+    }
+    let min = per_iter.iter().min().copied().unwrap_or_default();
+    let max = per_iter.iter().max().copied().unwrap_or_default();
+    let med = median(&mut per_iter);
+    let secs = med.as_secs_f64().max(1e-12);
+
+    println!(
+        "kiln bench compile: target {} (baseline + file target flags{}), opt_level={opt}, verifier {}",
+        arch.name(),
+        if cfg.host_features { ", host features" } else { "" },
+        if args.flag("verify") { "on" } else { "off" }
+    );
+    println!(
+        "files: {} used, {} skipped, {} parse errors; CLIF text {} bytes parsed in {}",
+        files.len(),
+        skipped.len(),
+        parse_errors.len(),
+        bytes_read,
+        fmt_dur(parse_time)
+    );
+    println!(
+        "functions: {nfuncs} compiled, {} failed to compile",
+        failures.len()
+    );
+    println!("CLIF instructions (compiled functions): {clif_insts}");
+    println!("machine code bytes: {code_bytes}");
+    println!(
+        "compile time per iteration: median {} (min {}, max {}) over {iters} iterations",
+        fmt_dur(med),
+        fmt_dur(min),
+        fmt_dur(max)
+    );
+    println!(
+        "throughput: {}functions/s, {}CLIF instructions/s, {}code bytes/s",
+        fmt_rate(nfuncs as f64 / secs),
+        fmt_rate(clif_insts as f64 / secs),
+        fmt_rate(code_bytes as f64 / secs)
+    );
+    println!(
+        "RESULT compile target={} opt={opt} files={} funcs={nfuncs} failed={} clif_insts={clif_insts} code_bytes={code_bytes} median_s={secs:.6} min_s={:.6} funcs_per_s={:.0} insts_per_s={:.0}",
+        arch.name(),
+        files.len(),
+        failures.len(),
+        min.as_secs_f64(),
+        nfuncs as f64 / secs,
+        clif_insts as f64 / secs
+    );
+    if verbose {
+        for (p, why) in &skipped {
+            println!("skipped {}: {why}", p.display());
+        }
+        for (p, e) in &parse_errors {
+            println!("parse error {}: {e}", p.display());
+        }
+        for f in &failures {
+            println!("compile error {f}");
+        }
+    } else if !failures.is_empty() || !parse_errors.is_empty() {
+        println!("(use -v to list skipped files, parse and compile errors)");
+    }
+    Ok(true)
+}
+
+fn default_kernel_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/clif/kernels")
+}
+
+fn show(vs: &[DataValue]) -> String {
+    let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+    if vs.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+fn kernels(raw: &[String]) -> Result<bool, String> {
+    let args = Args::parse(raw, &["opt", "runs", "min-batch-ms"], &["help", "verbose"])?;
+    if args.flag("help") {
+        println!("{USAGE}");
+        return Ok(true);
+    }
+    let opt = args.get("opt").unwrap_or("speed").to_string();
+    let runs: usize = args
+        .get("runs")
+        .unwrap_or("11")
+        .parse()
+        .map_err(|_| "--runs needs a number")?;
+    let min_batch_ms: f64 = args
+        .get("min-batch-ms")
+        .unwrap_or("20")
+        .parse()
+        .map_err(|_| "--min-batch-ms needs a number")?;
+    let min_batch = Duration::from_secs_f64(min_batch_ms / 1e3);
+    let inputs = if args.positional.is_empty() {
+        vec![default_kernel_dir().to_string_lossy().to_string()]
+    } else {
+        args.positional.clone()
+    };
+    let paths = collect_files(&inputs)?;
+    on_big_stack(move || run_kernels(&paths, &opt, runs.max(1), min_batch))?
+}
+
+fn run_kernels(
+    paths: &[PathBuf],
+    opt: &str,
+    runs: usize,
+    min_batch: Duration,
+) -> Result<bool, String> {
+    let host = Arch::host().ok_or("this host is not a Kiln target")?;
+    println!(
+        "kiln bench kernels: host {} (host features), opt_level={opt}",
+        host.name()
+    );
+    println!(
+        "{:<14} {:<30} {:>22} {:>5} {:>14} {:>14} {:>10} {:>10}",
+        "kernel",
+        "call",
+        "result",
+        "check",
+        "ns/call (med)",
+        "ns/call (min)",
+        "calls/bat",
+        "jit time"
+    );
+    let (mut rows, mut failures) = (0usize, 0usize);
+    for p in paths {
+        let file = match load(p) {
+            Ok((f, _)) => f,
+            Err(e) => {
+                println!("{}: parse error: {e}", p.display());
+                failures += 1;
+                continue;
+            }
+        };
+        let mut flags = Flags::default();
+        for s in &file.settings {
+            let _ = flags.set(&s.name, s.value.as_deref());
+        }
+        flags
+            .set("opt_level", Some(opt))
+            .map_err(|e| e.to_string())?;
+        flags.enable_verifier = false;
+        let isa_flags = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(host));
+        let isa = match kiln::codegen::isa::lookup(flags, isa_flags) {
+            Ok(i) => i,
+            Err(e) => {
+                println!("{}: ISA: {e}", p.display());
+                failures += 1;
+                continue;
+            }
+        };
+        let t0 = Instant::now();
+        let nrun = file
+            .functions
+            .iter()
+            .flat_map(|f| &f.run_directives)
+            .filter(|d| matches!(d.command, RunCommand::Run { .. }))
+            .count();
+        let prog = match build_program(&file, &*isa) {
+            Ok(p) => p,
+            Err(BuildOutcome::Skip(why)) => {
+                println!("{}: not run (counted as failed): {why}", p.display());
+                rows += nrun;
+                failures += nrun.max(1);
+                continue;
+            }
+            Err(BuildOutcome::Fail(m)) => {
+                println!("{}: JIT error: {}", p.display(), m.join("; "));
+                rows += nrun;
+                failures += nrun.max(1);
+                continue;
+            }
+        };
+        let jit_time = t0.elapsed();
+        let kname = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for f in &file.functions {
+            for d in &f.run_directives {
+                let RunCommand::Run {
+                    func,
+                    args,
+                    comparison,
+                    expected,
+                } = &d.command
+                else {
+                    continue;
+                };
+                let call = format!(
+                    "%{func}({})",
+                    args.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                rows += 1;
+                // A directive runs the function it follows.
+                let entry = match prog.entry(&f.func.name) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        println!("{kname} {call}: {e}");
+                        failures += 1;
+                        continue;
+                    }
+                };
+                let template = entry.make_slots(args).map_err(|e| e.to_string())?;
+                let mut slots = template.clone();
+                let result = entry
+                    .call_slots(&mut slots)
+                    .and_then(|()| entry.read_results(&slots));
+                let (ok, shown) = match &result {
+                    Ok(got) => {
+                        let equal = got.len() == expected.len()
+                            && got.iter().zip(expected).all(|(a, b)| a.bitwise_eq(b));
+                        (equal == (*comparison == Comparison::Equal), show(got))
+                    }
+                    Err(e) => (false, e.to_string()),
+                };
+                if !ok || result.is_err() {
+                    failures += 1;
+                    println!("{kname:<14} {call:<30} {shown:>22} {:>5}", "FAIL");
+                    println!(
+                        "RESULT kernel name={kname} call={} opt={opt} ns_per_call=0 ns_min=0 check=fail",
+                        call.replace(' ', "")
+                    );
+                    continue;
+                }
+                // Calibrate the batch size, then time `runs` batches.
+                let mut reps: u64 = 1;
+                loop {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        slots.copy_from_slice(&template);
+                        let _ = entry.call_slots(&mut slots);
+                    }
+                    let el = t.elapsed();
+                    if el >= min_batch || reps >= 1 << 30 {
+                        break;
+                    }
+                    let scale = if el.is_zero() {
+                        100.0
+                    } else {
+                        (min_batch.as_secs_f64() / el.as_secs_f64() * 1.2).min(100.0)
+                    };
+                    reps = ((reps as f64) * scale).ceil().max(reps as f64 + 1.0) as u64;
+                }
+                let mut times = Vec::with_capacity(runs);
+                for _ in 0..runs {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        slots.copy_from_slice(&template);
+                        let _ = entry.call_slots(std::hint::black_box(&mut slots));
+                    }
+                    times.push(t.elapsed());
+                }
+                let min_t = times.iter().min().copied().unwrap_or_default();
+                let med = median(&mut times);
+                let ns = med.as_secs_f64() * 1e9 / reps as f64;
+                let ns_min = min_t.as_secs_f64() * 1e9 / reps as f64;
+                println!(
+                    "{kname:<14} {call:<30} {shown:>22} {:>5} {ns:>14.1} {ns_min:>14.1} {reps:>10} {:>10}",
+                    "ok",
+                    fmt_dur(jit_time)
+                );
+                println!(
+                    "RESULT kernel name={kname} call={} opt={opt} ns_per_call={ns:.1} ns_min={ns_min:.1} check=ok",
+                    call.replace(' ', "")
+                );
+            }
+        }
+    }
+    println!(
+        "{} passed, {} failed",
+        rows.saturating_sub(failures.min(rows)),
+        failures
+    );
+    Ok(failures == 0)
+}

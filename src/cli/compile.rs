@@ -1,0 +1,97 @@
+//! `kiln compile [--target T] [--opt O] [--set k=v]... [-D] FILE...`.
+
+use super::common::{inst_count, isa_for_file, load, Args, IsaConfig};
+use super::disas::disassemble_x64;
+use kiln::codegen::isa::compile_function;
+use kiln::codegen::settings::Arch;
+use std::process::ExitCode;
+
+pub const USAGE: &str = "\
+kiln compile [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] FILE...
+  Compiles every function of each file (settings: the file's `set` lines and its first
+  `target` line for the architecture, then --opt and --set) and prints each function's
+  code size; -D adds the disassembly with relocations and trap sites. Exit status 1 if
+  any function failed to compile (unsupported features included).";
+
+pub fn main(raw: &[String]) -> ExitCode {
+    let args = match Args::parse(raw, &["target", "opt", "set"], &["-D", "help", "-h"]) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("kiln compile: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.flag("help") || args.flag("-h") || args.positional.is_empty() {
+        println!("{USAGE}");
+        return if args.positional.is_empty() && !args.flag("help") && !args.flag("-h") {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let arch_name = args.get("target").unwrap_or("x86_64");
+    let Some(arch) = Arch::parse(arch_name) else {
+        eprintln!("kiln compile: unknown target `{arch_name}`");
+        return ExitCode::from(2);
+    };
+    let cfg = IsaConfig {
+        arch,
+        opt_level: args.get("opt").map(str::to_string),
+        extra_sets: args.get_all("set"),
+        host_features: false,
+        verify: None,
+    };
+    let disas = args.flag("-D");
+    let mut failed = 0usize;
+    let (mut funcs, mut bytes) = (0usize, 0usize);
+    for path in &args.positional {
+        let file = match load(std::path::Path::new(path)) {
+            Ok((f, _)) => f,
+            Err(e) => {
+                eprintln!("{e}");
+                failed += 1;
+                continue;
+            }
+        };
+        let isa = match isa_for_file(&cfg, &file) {
+            Ok(i) => i,
+            Err(e) => {
+                println!("{path}: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        for f in &file.functions {
+            let name = f.func.name.to_string();
+            match compile_function(&*isa, &f.func) {
+                Ok(code) => {
+                    funcs += 1;
+                    bytes += code.code.len();
+                    println!(
+                        "{path}: {name}: {} bytes ({} CLIF instructions, frame {} bytes)",
+                        code.code.len(),
+                        inst_count(&f.func),
+                        code.frame_size
+                    );
+                    if disas {
+                        if arch == Arch::X86_64 {
+                            print!("{}", disassemble_x64(&code));
+                        } else {
+                            println!("  (no disassembler for {})", arch.name());
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("{path}: {name}: {e}");
+                }
+            }
+        }
+    }
+    println!("{funcs} functions compiled ({bytes} bytes), {failed} failed");
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,183 @@
+//! `kiln run FILE...`: compile a file's functions for the host and run its
+//! `; run:` lines, printing each result.
+
+use super::common::{load, on_big_stack};
+use kiln::filetests::run::{build_program, host_targets, BuildOutcome, IsaChoice};
+use kiln::ir::DataValue;
+use kiln::reader::{Comparison, RunCommand, TestFile};
+use std::process::ExitCode;
+
+pub const USAGE: &str = "\
+kiln run FILE...
+  Compiles every function of each file for the host (per x86_64 `target`
+  line, or once if there is none) and runs its `; run:` and `; print:`
+  lines, printing `%f(1, 2) == 3 ok` or the mismatch. Exit status 1 if any
+  line failed or a file could not be compiled; unsupported files are
+  reported as skipped.";
+
+fn show(vs: &[DataValue]) -> String {
+    let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
+    if vs.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+/// Counts of one file.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+fn run_file(file: &TestFile, out: &mut String) -> Tally {
+    use std::fmt::Write;
+    let mut t = Tally::default();
+    for (label, choice) in host_targets(file) {
+        let isa = match choice {
+            IsaChoice::Isa(i) => i,
+            IsaChoice::Skip(why) => {
+                let _ = writeln!(out, "{}: {label}: skipped: {why}", file.path);
+                t.skipped += 1;
+                continue;
+            }
+            IsaChoice::Fail(why) => {
+                let _ = writeln!(out, "{}: {label}: error: {why}", file.path);
+                t.failed += 1;
+                continue;
+            }
+            IsaChoice::Ignore(_) => continue,
+        };
+        let prog = match build_program(file, &*isa) {
+            Ok(p) => p,
+            Err(BuildOutcome::Skip(why)) => {
+                let _ = writeln!(out, "{}: {label}: skipped: {why}", file.path);
+                t.skipped += 1;
+                continue;
+            }
+            Err(BuildOutcome::Fail(msgs)) => {
+                for m in msgs {
+                    let _ = writeln!(out, "{}: {label}: error: {m}", file.path);
+                }
+                t.failed += 1;
+                continue;
+            }
+        };
+        for f in &file.functions {
+            for e in &f.directive_errors {
+                let _ = writeln!(out, "{e}");
+                t.failed += 1;
+            }
+            for d in &f.run_directives {
+                let (func, args) = match &d.command {
+                    RunCommand::Run { func, args, .. }
+                    | RunCommand::RunTruthy { func, args }
+                    | RunCommand::Print { func, args } => (func, args),
+                };
+                let call = format!(
+                    "%{func}({})",
+                    args.iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                // Like Cranelift, a directive runs the function it follows.
+                let got = prog.call(&f.func.name, args);
+                let line = match (&d.command, got) {
+                    (_, Err(e)) => {
+                        t.failed += 1;
+                        format!("{call}: FAIL: {e}")
+                    }
+                    (
+                        RunCommand::Run {
+                            comparison,
+                            expected,
+                            ..
+                        },
+                        Ok(got),
+                    ) => {
+                        let equal = got.len() == expected.len()
+                            && got.iter().zip(expected).all(|(a, b)| a.bitwise_eq(b));
+                        let op = match comparison {
+                            Comparison::Equal => "==",
+                            Comparison::NotEqual => "!=",
+                        };
+                        let pass = equal == (*comparison == Comparison::Equal);
+                        if pass {
+                            t.ok += 1;
+                            format!("{call} {op} {} ok", show(expected))
+                        } else {
+                            t.failed += 1;
+                            format!("{call} {op} {} FAIL: got {}", show(expected), show(&got))
+                        }
+                    }
+                    (RunCommand::RunTruthy { .. }, Ok(got)) => {
+                        if matches!(&got[..], [v] if v.as_i128().is_some_and(|x| x != 0)) {
+                            t.ok += 1;
+                            format!("{call} ok ({})", show(&got))
+                        } else {
+                            t.failed += 1;
+                            format!("{call} FAIL: expected non-zero, got {}", show(&got))
+                        }
+                    }
+                    (RunCommand::Print { .. }, Ok(got)) => {
+                        t.ok += 1;
+                        format!("{call} -> {}", show(&got))
+                    }
+                };
+                let _ = writeln!(out, "{}:{}: {line}", file.path, d.line);
+            }
+        }
+    }
+    t
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return if args.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let mut total = Tally::default();
+    for path in args {
+        let file = match load(std::path::Path::new(path)) {
+            Ok((f, _)) => f,
+            Err(e) => {
+                eprintln!("{e}");
+                total.failed += 1;
+                continue;
+            }
+        };
+        let r = on_big_stack(|| {
+            let mut out = String::new();
+            let t = run_file(&file, &mut out);
+            (t, out)
+        });
+        match r {
+            Ok((t, out)) => {
+                print!("{out}");
+                total.ok += t.ok;
+                total.failed += t.failed;
+                total.skipped += t.skipped;
+            }
+            Err(e) => {
+                eprintln!("{path}: {e}");
+                total.failed += 1;
+            }
+        }
+    }
+    println!(
+        "{} ok, {} failed, {} skipped",
+        total.ok, total.failed, total.skipped
+    );
+    if total.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,210 @@
+//! `kiln run`, `kiln compile`, `kiln bench` and `kiln test --test run`.
+
+use std::process::Command;
+
+fn kiln(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run kiln");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether the backend compiles at all yet (before the x86-64 lowering
+/// lands, everything is skipped as unsupported).
+fn backend_works() -> bool {
+    let (_, out, _) = kiln(&["compile", "cranelift-like-ir/examples/gcd.clif"]);
+    !out.contains("unsupported: x86-64 lowering")
+}
+
+#[test]
+fn trapping_run_lines_fail_with_the_trap_code() {
+    let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/traps.clif"]);
+    if out.contains("SKIP") {
+        assert!(out.contains("unsupported"), "{out}");
+        assert_eq!(code, 0, "{err}");
+        return;
+    }
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAIL tests/negative/traps.clif"), "{out}");
+    assert!(
+        out.contains("traps.clif:15: %div(1, 0): trap int_divz"),
+        "{out}"
+    );
+    assert!(
+        out.contains("traps.clif:28: %user_trap(1): trap user1"),
+        "{out}"
+    );
+    assert!(!out.contains("traps.clif:14:"), "{out}");
+    assert!(!out.contains("traps.clif:38:"), "{out}");
+    assert!(
+        out.contains("traps.clif:39: %sdiv(-9223372036854775808, -1): trap int_ovf"),
+        "{out}"
+    );
+    assert!(
+        out.contains("traps.clif:46: %load(0): trap heap_oob"),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed, 0 skipped\n"), "{out}");
+}
+
+#[test]
+fn kiln_run_prints_each_line() {
+    let (code, out, err) = kiln(&["run", "cranelift-like-ir/run/calls.clif"]);
+    if !backend_works() {
+        assert!(out.contains("skipped: "), "{out}");
+        assert!(out.contains("aarch64 needs qemu"), "{out}");
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(": %sum_squares(3, 4) == 25 ok\n"), "{out}");
+    assert!(out.contains("%fib(20) == 6765 ok"), "{out}");
+}
+
+#[test]
+fn kiln_compile_reports_sizes_or_reasons() {
+    let (code, out, _) = kiln(&["compile", "-D", "cranelift-like-ir/examples/gcd.clif"]);
+    if backend_works() {
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("%gcd: "), "{out}");
+        assert!(out.contains(" bytes ("), "{out}");
+        assert!(out.contains("ret"), "{out}");
+    } else {
+        assert_eq!(code, 1);
+        assert!(out.contains("%gcd: unsupported:"), "{out}");
+    }
+    let (code, _, err) = kiln(&["compile", "--target", "sparc", "x.clif"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown target"), "{err}");
+}
+
+#[test]
+fn bench_compile_prints_the_result_line() {
+    let (code, out, err) = kiln(&[
+        "bench",
+        "compile",
+        "--opt",
+        "none",
+        "--iters",
+        "1",
+        "cranelift-like-ir/run",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("RESULT compile "))
+        .expect("RESULT line");
+    let fields: Vec<&str> = line
+        .split(' ')
+        .skip(2)
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "target",
+            "opt",
+            "files",
+            "funcs",
+            "failed",
+            "clif_insts",
+            "code_bytes",
+            "median_s",
+            "min_s",
+            "funcs_per_s",
+            "insts_per_s"
+        ]
+    );
+    let files: Vec<String> = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cranelift-like-ir/run"),
+    )
+    .unwrap()
+    .filter_map(|e| {
+        let p = e.ok()?.path();
+        (p.extension()? == "clif").then(|| p.to_string_lossy().into_owned())
+    })
+    .collect();
+    assert!(
+        line.contains(&format!("target=x86_64 opt=none files={} ", files.len())),
+        "{line}"
+    );
+    // funcs + failed = every function of the files.
+    let get = |k: &str| -> usize {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut cat_args = vec!["cat"];
+    cat_args.extend(files.iter().map(String::as_str));
+    let (_, cat, _) = kiln(&cat_args);
+    assert_eq!(
+        get("funcs") + get("failed"),
+        cat.matches("function ").count()
+    );
+}
+
+#[test]
+fn kilns_own_run_tests_pass_or_skip_as_unsupported() {
+    let (code, out, err) = kiln(&["test", "--test", "run", "cranelift-like-ir/run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for line in out.lines().filter(|l| l.starts_with("SKIP")) {
+        assert!(
+            line.contains("unsupported") || line.contains("aarch64 needs qemu"),
+            "{line}"
+        );
+    }
+    if backend_works() {
+        // Integer arithmetic and calls between functions run natively.
+        assert!(
+            out.contains("PASS cranelift-like-ir/run/integers.clif"),
+            "{out}"
+        );
+        assert!(
+            out.contains("PASS cranelift-like-ir/run/calls.clif"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn bench_kernels_checks_and_times_run_lines() {
+    let (code, out, err) = kiln(&[
+        "bench",
+        "kernels",
+        "--runs",
+        "1",
+        "--min-batch-ms",
+        "1",
+        "../shared/clif/kernels/fib_iter.clif",
+    ]);
+    if !std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/clif/kernels/fib_iter.clif")
+        .exists()
+    {
+        return;
+    }
+    if !backend_works() {
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("RESULT kernel "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0]
+            .starts_with("RESULT kernel name=fib_iter call=%fib_iter(90) opt=speed ns_per_call="),
+        "{}",
+        lines[0]
+    );
+    assert!(lines.iter().all(|l| l.ends_with(" check=ok")), "{out}");
+    assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
+}
