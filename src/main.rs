@@ -13,6 +13,7 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 usage:
   kiln cat FILE...                 parse every function and print it back
   kiln test [--test KIND] PATH...  run filetests in files or folders
+  (test, run and compile use the on-disk cache; --no-cache turns it off)
   kiln run FILE...                 compile for the host and run `; run:` lines
   kiln compile [--target T] [--opt O] [--set K=V]... [-D] FILE...
                                    compile; print code sizes (-D: disassembly)
@@ -105,6 +106,8 @@ fn cmd_cat(args: &[String]) -> ExitCode {
 fn cmd_test(args: &[String]) -> ExitCode {
     let mut only: Option<String> = None;
     let mut paths = Vec::new();
+    let mut args = args.to_vec();
+    let no_cache = kiln::cli::cache::take_no_cache(&mut args);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--test" {
@@ -129,14 +132,21 @@ fn cmd_test(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     }
     let runner = kiln::filetests::Runner::with_builtin();
+    // `test run` compiles through the on-disk cache unless --no-cache.
+    let store = kiln::cli::cache::open_store(no_cache);
+    kiln::filetests::run::set_compile_store(store.clone());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match runner.run_paths(&paths, only.as_deref(), &mut out) {
+    let status = match runner.run_paths(&paths, only.as_deref(), &mut out) {
         Ok(sum) if sum.failed == 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
         Err(e) => {
             eprintln!("kiln test: {e}");
             ExitCode::from(1)
         }
-    }
+    };
+    // Drop the last references: queued cache writes are flushed.
+    kiln::filetests::run::set_compile_store(None);
+    drop(store);
+    status
 }

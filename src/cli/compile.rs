@@ -2,18 +2,21 @@
 
 use super::common::{inst_count, isa_for_file, load, Args, IsaConfig};
 use super::disas::disassemble_x64;
-use kiln::codegen::isa::compile_function;
 use kiln::codegen::settings::Arch;
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln compile [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] FILE...
+kiln compile [--no-cache] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] FILE...
   Compiles every function of each file (settings: the file's `set` lines and its first
   `target` line for the architecture, then --opt and --set) and prints each function's
   code size; -D adds the disassembly with relocations and trap sites. Exit status 1 if
   any function failed to compile (unsupported features included).";
 
 pub fn main(raw: &[String]) -> ExitCode {
+    let mut raw = raw.to_vec();
+    let no_cache = kiln::cli::cache::take_no_cache(&mut raw);
+    let store = kiln::cli::cache::open_store(no_cache);
+    let raw = &raw[..];
     let args = match Args::parse(raw, &["target", "opt", "set"], &["-D", "help", "-h"]) {
         Ok(a) => a,
         Err(e) => {
@@ -63,7 +66,7 @@ pub fn main(raw: &[String]) -> ExitCode {
         };
         for f in &file.functions {
             let name = f.func.name.to_string();
-            match compile_function(&*isa, &f.func) {
+            match kiln::cli::cache::compile_cached(&*isa, &f.func, store.as_deref()) {
                 Ok(code) => {
                     funcs += 1;
                     bytes += code.code.len();

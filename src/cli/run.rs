@@ -8,7 +8,7 @@ use kiln::reader::{Comparison, RunCommand, TestFile};
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln run FILE...
+kiln run [--no-cache] FILE...
   Compiles every function of each file for the host (per x86_64 `target`
   line, or once if there is none) and runs its `; run:` and `; print:`
   lines, printing `%f(1, 2) == 3 ok` or the mismatch. Exit status 1 if any
@@ -135,6 +135,18 @@ fn run_file(file: &TestFile, out: &mut String) -> Tally {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
+    let mut args = args.to_vec();
+    let no_cache = kiln::cli::cache::take_no_cache(&mut args);
+    let store = kiln::cli::cache::open_store(no_cache);
+    kiln::filetests::run::set_compile_store(store.clone());
+    let status = run_main(&args);
+    // Drop the last references: queued cache writes are flushed.
+    kiln::filetests::run::set_compile_store(None);
+    drop(store);
+    status
+}
+
+fn run_main(args: &[String]) -> ExitCode {
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return if args.is_empty() {

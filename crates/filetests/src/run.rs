@@ -121,9 +121,39 @@ pub enum BuildOutcome {
 /// A compiler of functions (and trampolines) to final code.
 pub type CompileFn<'a> = dyn FnMut(&Function) -> CodegenResult<CompiledCode<Final>> + 'a;
 
+/// The compilation cache [`build_program`] and [`run_on_isa`] compile
+/// through, if any (set by `kiln test` and `kiln run`).
+static COMPILE_STORE: std::sync::RwLock<Option<std::sync::Arc<dyn kiln_cache::CacheKvStore>>> =
+    std::sync::RwLock::new(None);
+
+/// Sets the store [`build_program`] and [`run_on_isa`] compile through
+/// (`None`: compile directly); returns the previous one. Clear it before
+/// exiting and drop the last `Arc`, so that queued writes are flushed.
+pub fn set_compile_store(
+    store: Option<std::sync::Arc<dyn kiln_cache::CacheKvStore>>,
+) -> Option<std::sync::Arc<dyn kiln_cache::CacheKvStore>> {
+    match COMPILE_STORE.write() {
+        Ok(mut g) => std::mem::replace(&mut *g, store),
+        Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), store),
+    }
+}
+
+/// Compiles through the store set with [`set_compile_store`], if any.
+/// The final code is the same either way.
+pub fn compile_default(isa: &dyn TargetIsa, f: &Function) -> CodegenResult<CompiledCode<Final>> {
+    let store = match COMPILE_STORE.read() {
+        Ok(g) => g.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    match store {
+        Some(store) => kiln_cache::compile_with_cache(isa, f, &*store).map(|(code, _)| code),
+        None => compile_function(isa, f),
+    }
+}
+
 /// Compiles and links every function of `file` with `isa`.
 pub fn build_program(file: &TestFile, isa: &dyn TargetIsa) -> Result<JitProgram, BuildOutcome> {
-    build_program_with(file, isa, &mut |f| compile_function(isa, f))
+    build_program_with(file, isa, &mut |f| compile_default(isa, f))
 }
 
 /// Like [`build_program`], compiling with `compile`.
@@ -152,7 +182,7 @@ pub fn build_program_with(
 
 /// Runs a file's directives on one ISA.
 pub fn run_on_isa(file: &TestFile, isa: &dyn TargetIsa) -> Result<(), BuildOutcome> {
-    run_on_isa_with(file, isa, &mut |f| compile_function(isa, f))
+    run_on_isa_with(file, isa, &mut |f| compile_default(isa, f))
 }
 
 /// Like [`run_on_isa`], compiling with `compile`.
