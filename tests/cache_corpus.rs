@@ -189,3 +189,52 @@ fn icache_property_over_the_corpus() {
     );
     assert!(mocked > 2000 && renamed > 20 && mutated > 1000);
 }
+
+/// Two processes compile the corpus into one `DirectoryStore` at once
+/// through `compile_with_cache`: no error, no rejected (torn) entry, and
+/// afterwards every function reloads to its fresh code. The test re-runs
+/// its own binary with `KILN_CACHE_CORPUS_CHILD` set.
+#[test]
+fn two_processes_fill_one_directory_store_with_real_code() {
+    use kiln::cache::DirectoryStore;
+    if let Ok(dir) = std::env::var("KILN_CACHE_CORPUS_CHILD") {
+        let store = DirectoryStore::new(dir);
+        for (f, isa, fresh) in compiled_corpus().iter().take(400) {
+            let (code, _) = compile_with_cache(&**isa, f, &store).unwrap();
+            assert_eq!(&code, fresh);
+        }
+        let s = store.stats().snapshot();
+        assert_eq!((s.rejected(), s.store_errors), (0, 0), "{s}");
+        return;
+    }
+    let corpus = compiled_corpus();
+    if corpus.is_empty() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-corpus-2proc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let exe = std::env::current_exe().unwrap();
+    let spawn = || {
+        std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "two_processes_fill_one_directory_store_with_real_code",
+            ])
+            .env("KILN_CACHE_CORPUS_CHILD", &dir)
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn(), spawn());
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let store = DirectoryStore::new(&dir);
+    for (f, isa, fresh) in corpus.iter().take(400) {
+        let (code, outcome) = compile_with_cache(&**isa, f, &store).unwrap();
+        assert_eq!(outcome, CacheOutcome::Hit, "{}", f.name);
+        assert_eq!(&code, fresh);
+    }
+    let usage = store.disk_usage().unwrap();
+    assert_eq!(usage.temp_files, 0);
+    assert!(usage.entries > 300, "{usage}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
