@@ -12,7 +12,9 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 
 usage:
   kiln cat FILE...                 parse every function and print it back
-  kiln test [--test KIND] PATH...  run filetests in files or folders
+  kiln test [--test KIND] [--target ISA] PATH...
+                                   run filetests in files or folders
+                                   (--target: only that ISA's `target` lines)
   kiln run FILE...                 compile for the host and run `; run:` lines
   kiln compile [--target T] [--opt O] [--set K=V]... [-D] FILE...
                                    compile; print code sizes (-D: disassembly)
@@ -101,6 +103,7 @@ fn cmd_cat(args: &[String]) -> ExitCode {
 /// `kiln test [--test KIND] PATH...`.
 fn cmd_test(args: &[String]) -> ExitCode {
     let mut only: Option<String> = None;
+    let mut target: Option<String> = None;
     let mut paths = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -114,6 +117,14 @@ fn cmd_test(args: &[String]) -> ExitCode {
             }
         } else if let Some(k) = a.strip_prefix("--test=") {
             only = Some(k.to_string());
+        } else if a == "--target" {
+            match it.next() {
+                Some(t) => target = Some(t.clone()),
+                None => {
+                    eprintln!("kiln test: --target needs an ISA (x86_64, aarch64)");
+                    return ExitCode::from(2);
+                }
+            }
         } else if a.starts_with("--") {
             eprintln!("kiln test: unknown option `{a}`");
             return ExitCode::from(2);
@@ -125,7 +136,10 @@ fn cmd_test(args: &[String]) -> ExitCode {
         eprintln!("kiln test: expected at least one PATH");
         return ExitCode::from(2);
     }
-    let runner = kiln::filetests::Runner::with_builtin();
+    let mut runner = kiln::filetests::Runner::with_builtin();
+    if let Some(t) = &target {
+        runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(t)));
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match runner.run_paths(&paths, only.as_deref(), &mut out) {

@@ -147,3 +147,18 @@ fn key_reports_parse_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn test_target_option_selects_target_lines() {
+    let text = "test run\ntarget aarch64\n\nfunction %f() -> i32 {\nblock0:\n    v0 = iconst.i32 7\n    return v0\n}\n; run: %f() == 7\n";
+    let p = temp_file("only-aarch64.clif", text);
+    let (code, out, _) = kiln(&["test", "--target", "x86_64", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no `target x86_64` line"), "{out}");
+    assert!(out.contains("0 passed, 0 failed, 1 skipped"), "{out}");
+    let both = text.replace("target aarch64\n", "target aarch64\ntarget x86_64\n");
+    let p = temp_file("both-targets.clif", &both);
+    let (code, out, _) = kiln(&["test", "--target", "x86_64", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 passed, 0 failed, 0 skipped"), "{out}");
+}

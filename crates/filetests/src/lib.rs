@@ -84,7 +84,7 @@ impl Runner {
         r.register(Box::new(CatTest));
         r.register(Box::new(VerifierTest));
         r.register(Box::new(interpret::InterpretTest));
-        r.register(Box::new(run::RunTest));
+        r.register(Box::new(run::RunTest::default()));
         r.register(Box::new(compile::CompileTest));
         r
     }
