@@ -12,8 +12,11 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 
 usage:
   kiln cat FILE...                 parse every function and print it back
-  kiln test [--test KIND] PATH...  run filetests in files or folders
-  (test, run and compile use the on-disk cache; --no-cache turns it off)
+  kiln test [--test KIND] [--target ISA] PATH...
+                                   run filetests in files or folders
+                                   (--target: only that ISA's `target` lines)
+                                   (test, run and compile use the on-disk cache;
+                                   --no-cache turns it off)
   kiln run FILE...                 compile for the host and run `; run:` lines
   kiln compile [--target T] [--opt O] [--set K=V]... [-D] FILE...
                                    compile; print code sizes (-D: disassembly)
@@ -105,6 +108,7 @@ fn cmd_cat(args: &[String]) -> ExitCode {
 /// `kiln test [--test KIND] PATH...`.
 fn cmd_test(args: &[String]) -> ExitCode {
     let mut only: Option<String> = None;
+    let mut target: Option<String> = None;
     let mut paths = Vec::new();
     let mut args = args.to_vec();
     let no_cache = kiln::cli::cache::take_no_cache(&mut args);
@@ -120,6 +124,14 @@ fn cmd_test(args: &[String]) -> ExitCode {
             }
         } else if let Some(k) = a.strip_prefix("--test=") {
             only = Some(k.to_string());
+        } else if a == "--target" {
+            match it.next() {
+                Some(t) => target = Some(t.clone()),
+                None => {
+                    eprintln!("kiln test: --target needs an ISA (x86_64, aarch64)");
+                    return ExitCode::from(2);
+                }
+            }
         } else if a.starts_with("--") {
             eprintln!("kiln test: unknown option `{a}`");
             return ExitCode::from(2);
@@ -131,7 +143,10 @@ fn cmd_test(args: &[String]) -> ExitCode {
         eprintln!("kiln test: expected at least one PATH");
         return ExitCode::from(2);
     }
-    let runner = kiln::filetests::Runner::with_builtin();
+    let mut runner = kiln::filetests::Runner::with_builtin();
+    if let Some(t) = &target {
+        runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(t)));
+    }
     // `test run` compiles through the on-disk cache unless --no-cache.
     let store = kiln::cli::cache::open_store(no_cache);
     kiln::filetests::run::set_compile_store(store.clone());

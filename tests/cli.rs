@@ -86,7 +86,7 @@ fn test_command_summarizes_and_fails() {
 fn help_and_usage_errors() {
     let (code, out, _) = kiln(&["--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("kiln test [--test KIND] PATH..."));
+    assert!(out.contains("kiln test [--test KIND] [--target ISA] PATH..."));
     assert_eq!(kiln(&[]).0, 2);
     assert_eq!(kiln(&["frobnicate"]).0, 2);
     assert_eq!(kiln(&["test"]).0, 2);
@@ -146,4 +146,19 @@ fn key_reports_parse_errors() {
         err.contains("bad-key.clif:4:1: error: expected a value"),
         "{err}"
     );
+}
+
+#[test]
+fn test_target_option_selects_target_lines() {
+    let text = "test run\ntarget aarch64\n\nfunction %f() -> i32 {\nblock0:\n    v0 = iconst.i32 7\n    return v0\n}\n; run: %f() == 7\n";
+    let p = temp_file("only-aarch64.clif", text);
+    let (code, out, _) = kiln(&["test", "--target", "x86_64", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no `target x86_64` line"), "{out}");
+    assert!(out.contains("0 passed, 0 failed, 1 skipped"), "{out}");
+    let both = text.replace("target aarch64\n", "target aarch64\ntarget x86_64\n");
+    let p = temp_file("both-targets.clif", &both);
+    let (code, out, _) = kiln(&["test", "--target", "x86_64", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 passed, 0 failed, 0 skipped"), "{out}");
 }

@@ -86,7 +86,7 @@ impl Runner {
         r.register(Box::new(VerifierTest));
         r.register(Box::new(cache::CacheTest::new()));
         r.register(Box::new(interpret::InterpretTest));
-        r.register(Box::new(run::RunTest));
+        r.register(Box::new(run::RunTest::default()));
         r.register(Box::new(compile::CompileTest));
         r
     }

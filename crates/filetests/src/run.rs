@@ -237,11 +237,27 @@ pub fn run_on_isa_with(
 
 /// Runs `test run` on a parsed file (on the current thread).
 pub fn run_file(file: &TestFile) -> Outcome {
+    run_file_for(file, None)
+}
+
+/// Runs `test run` on a parsed file, only on the `target` lines of ISA
+/// `only_isa` when given (`kiln test --target x86_64`).
+pub fn run_file_for(file: &TestFile, only_isa: Option<&str>) -> Outcome {
     let mut skips: Vec<String> = Vec::new();
     let mut ignored: Vec<String> = Vec::new();
     let mut fails = Vec::new();
     let mut ran = 0;
     for (label, choice) in host_targets(file) {
+        if let Some(want) = only_isa {
+            let isa_name = label.split_whitespace().nth(1).unwrap_or("");
+            if isa_name != want {
+                let why = format!("no `target {want}` line");
+                if !ignored.contains(&why) {
+                    ignored.push(why);
+                }
+                continue;
+            }
+        }
         let isa = match choice {
             IsaChoice::Isa(i) => i,
             IsaChoice::Skip(why) => {
@@ -283,8 +299,20 @@ pub fn run_file(file: &TestFile) -> Outcome {
     }
 }
 
-/// `test run`.
-pub struct RunTest;
+/// `test run`, on every target line or only those of one ISA.
+#[derive(Default)]
+pub struct RunTest {
+    only_isa: Option<String>,
+}
+
+impl RunTest {
+    /// Runs only the `target` lines naming `isa` (e.g. `x86_64`).
+    pub fn for_isa(isa: &str) -> Self {
+        RunTest {
+            only_isa: Some(isa.to_string()),
+        }
+    }
+}
 
 impl SubTest for RunTest {
     fn kind(&self) -> &'static str {
@@ -298,7 +326,7 @@ impl SubTest for RunTest {
             let h = std::thread::Builder::new()
                 .name("kiln-test-run".into())
                 .stack_size(RUN_STACK_BYTES)
-                .spawn_scoped(s, || run_file(file));
+                .spawn_scoped(s, || run_file_for(file, self.only_isa.as_deref()));
             match h {
                 Ok(h) => h
                     .join()

@@ -109,7 +109,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             fuel: 100_000_000,
-            max_call_depth: 10_000,
+            max_call_depth: 100_000,
             memory_limit: DEFAULT_MEMORY_LIMIT,
         }
     }
