@@ -14,12 +14,17 @@
 //! - [`WriteBehindStore`], which moves any store's inserts onto a
 //!   background thread (file creation can cost a millisecond);
 //! - [`CacheStats`], the counters behind `kiln cache stats`;
-//! - [`lookup`] and [`store_entry`], which join a store and the envelope.
+//! - [`lookup`] and [`store_entry`], which join a store and the envelope;
+//! - the compile layer ([`compile`]): [`compile_with_cache`] (key, lookup,
+//!   decode + `apply_params` on a hit; verify, compile, encode, store on a
+//!   miss) and [`CompileCache`];
+//! - [`icache`], the reload/rename/mutation property shared by the fuzz
+//!   target and the tests, and [`mock`], a stand-in backend.
 //!
-//! The payload is opaque: the code generator serializes its
-//! `CompiledCode<Stencil>` into bytes and this crate never looks inside. This
-//! crate does not depend on the code generator; `compile_with_cache` will be
-//! built on top of [`lookup`] and [`store_entry`].
+//! The storage layer treats the payload as opaque bytes. The compile layer
+//! fills it with a flags byte and `kiln_codegen::serialize`'s encoding of
+//! `CompiledCode<Stencil>`. This crate depends on the code generator, and
+//! the code generator does not depend on it.
 //!
 //! Two rules hold everywhere in this crate:
 //!
