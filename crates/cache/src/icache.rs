@@ -19,7 +19,7 @@
 //!    one stored before, which in a fresh store it cannot).
 //!
 //! A function that does not compile (verifier error, unsupported feature)
-//! ends the check early with [`Checked::NotCompiled`]: only the cache is
+//! ends the check early with [`Checked::NOT_COMPILED`]: only the cache is
 //! under test here.
 
 use crate::compile::{cache_key, compile_with_cache, decode_payload, encode_payload, CacheOutcome};
