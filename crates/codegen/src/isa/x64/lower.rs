@@ -19,6 +19,9 @@ use kiln_ir::{
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+#[path = "lower_float.rs"]
+mod lower_float;
+
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
 pub(crate) mod generated {
@@ -1856,6 +1859,15 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         let p = self.x64_setcc_zx(CC::P);
         self.x64_fselect(Type::I32, p, nan, r)
+    }
+    fn x64_fcvt_checks(&mut self, from: Type, to: Type, signed: bool, x: Reg) {
+        self.fcvt_trap_checks(from, to, signed, x)
+    }
+    fn x64_fma(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        self.fma_float(ty, a, b, c)
+    }
+    fn x64_round_libcall(&mut self, ty: Type, mode: u8, x: Reg) -> Reg {
+        self.round_libcall(ty, mode, x)
     }
     fn x64_round(&mut self, ty: Type, mode: u8, x: Reg) -> Option<Reg> {
         if !self.isa_has_sse41 {

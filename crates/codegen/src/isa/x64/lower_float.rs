@@ -1,0 +1,127 @@
+//! Float lowering helpers beyond the SSE2 core (rules in
+//! `isle-rules/x64/lower_float.isle`): trapping float-to-int conversions,
+//! `fma` and rounding through libcalls.
+
+use super::*;
+use crate::machinst::buffer::LibCall;
+
+impl Ctx<'_, '_, '_> {
+    /// The float constant `v` of type `ty` (f32 or f64) in an XMM register.
+    fn float_const(&mut self, ty: Type, v: f64) -> Reg {
+        let bits = if ty == Type::F64 {
+            v.to_bits()
+        } else {
+            (v as f32).to_bits() as u64
+        };
+        <Self as generated::Context>::x64_fconst(self, ty, bits)
+    }
+
+    /// Checks before a trapping `fcvt_to_{s,u}int` of `x` (type `from`) to
+    /// the integer type `to`: NaN traps with `bad_toint`, a value whose
+    /// truncation does not fit `to` with `int_ovf`.
+    pub(super) fn fcvt_trap_checks(&mut self, from: Type, to: Type, signed: bool, x: Reg) {
+        let double = from == Type::F64;
+        let n = to.bits() as i32;
+        // ucomis x, x: PF set iff x is NaN.
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(x),
+        });
+        self.l.emit(MInst::TrapIf {
+            cc: CC::P,
+            code: TrapCode::BAD_CONVERSION_TO_INTEGER,
+        });
+        // Lower bound. Signed: the smallest valid value is -2^(n-1); every
+        // x > -2^(n-1) - 1 truncates into range. That bound is used when the
+        // float type represents it exactly (n - 1 < mantissa bits); otherwise
+        // the next float below -2^(n-1) is already at least 1 away, so
+        // x >= -2^(n-1) is the exact condition. Unsigned: x > -1.
+        let mantissa = if double { 53 } else { 24 };
+        let (lo, inclusive) = if !signed {
+            (-1.0, false)
+        } else if n - 1 < mantissa {
+            (-(2f64.powi(n - 1)) - 1.0, false)
+        } else {
+            (-(2f64.powi(n - 1)), true)
+        };
+        let c = self.float_const(from, lo);
+        // ucomis x, c: CF = x < c (x is not NaN here), ZF = x == c.
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(c),
+        });
+        self.l.emit(MInst::TrapIf {
+            cc: if inclusive { CC::B } else { CC::BE },
+            code: TrapCode::INTEGER_OVERFLOW,
+        });
+        // Upper bound: x < 2^(n-1) (signed) or 2^n (unsigned), both exact.
+        let hi = 2f64.powi(if signed { n - 1 } else { n });
+        let c = self.float_const(from, hi);
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1: x,
+            src2: RegMem::Reg(c),
+        });
+        self.l.emit(MInst::TrapIf {
+            cc: CC::NB,
+            code: TrapCode::INTEGER_OVERFLOW,
+        });
+    }
+
+    /// Calls the runtime routine `lc` with float arguments in xmm0.. and
+    /// returns its xmm0 result.
+    fn float_libcall(&mut self, lc: LibCall, args: &[Reg]) -> Reg {
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        for (i, &a) in args.iter().enumerate() {
+            let a = self.unique(a, uses.iter().map(|u| u.0));
+            uses.push((a, regs::xmm_preg(i as u8)));
+        }
+        let d = self.l.alloc_tmp(RegClass::Float);
+        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
+        defs.push((Writable::from_reg(d), regs::xmm_preg(0)));
+        let info = Box::new(CallInfo {
+            uses,
+            defs,
+            clobbers: abi::call_clobbers(),
+        });
+        let (t, tw) = self.w();
+        self.l.emit(MInst::LoadExtName {
+            target: RelocTarget::LibCall(lc),
+            offset: 0,
+            dst: tw,
+        });
+        self.l.emit(MInst::CallUnknown {
+            target: RegMem::Reg(t),
+            info,
+        });
+        d
+    }
+
+    /// `a * b + c` with one rounding.
+    pub(super) fn fma_float(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        let lc = if ty == Type::F64 {
+            LibCall::FmaF64
+        } else {
+            LibCall::FmaF32
+        };
+        self.float_libcall(lc, &[a, b, c])
+    }
+
+    /// `nearest` (0), `floor` (1), `ceil` (2), `trunc` (3) through libcalls.
+    pub(super) fn round_libcall(&mut self, ty: Type, mode: u8, x: Reg) -> Reg {
+        let d = ty == Type::F64;
+        let lc = match (mode, d) {
+            (0, false) => LibCall::NearestF32,
+            (0, true) => LibCall::NearestF64,
+            (1, false) => LibCall::FloorF32,
+            (1, true) => LibCall::FloorF64,
+            (2, false) => LibCall::CeilF32,
+            (2, true) => LibCall::CeilF64,
+            (_, false) => LibCall::TruncF32,
+            (_, true) => LibCall::TruncF64,
+        };
+        self.float_libcall(lc, &[x])
+    }
+}
