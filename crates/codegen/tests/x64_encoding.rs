@@ -1616,3 +1616,29 @@ impl DefaultCall for Box<CallInfo> {
         })
     }
 }
+
+/// VEX-encoded FMA3 scalar forms, every register triple (the 3-byte VEX
+/// prefix with inverted R/B and vvvv, W selecting single/double).
+#[test]
+fn vex_fma() {
+    let mut c = Checker::new();
+    for (double, n) in [(false, "vfmadd213ss"), (true, "vfmadd213sd")] {
+        for d in 0..16u8 {
+            for b in 0..16u8 {
+                for s in 0..16u8 {
+                    c.check(
+                        MInst::XmmFma {
+                            double,
+                            a: xmm(d),
+                            b: xmm(b),
+                            c: xmm(s),
+                            dst: w(xmm(d)),
+                        },
+                        format!("{n} {}, {}, {}", xn(d), xn(b), xn(s)),
+                    );
+                }
+            }
+        }
+    }
+    c.finish(2 * 16 * 16 * 16);
+}

@@ -721,6 +721,15 @@ pub enum MInst {
         src: RegMem,
         dst: Writable<Reg>,
     },
+    /// `vfmadd213ss`/`vfmadd213sd dst, b, c` (FMA, VEX-encoded):
+    /// `dst = a * b + c` with one rounding; dst reuses `a`.
+    XmmFma {
+        double: bool,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+        dst: Writable<Reg>,
+    },
 }
 
 /// Byte width used by ops without an 8-bit form (Size8 is done at 32).
@@ -1024,6 +1033,12 @@ impl MInst {
             MInst::XmmCmp { src1, src2, .. } => {
                 v.use_(src1);
                 v.rm(src2);
+            }
+            MInst::XmmFma { a, b, c, dst, .. } => {
+                let i = v.use_(a);
+                v.use_(b);
+                v.use_(c);
+                v.reuse(dst, i);
             }
         }
 
@@ -1528,6 +1543,16 @@ impl MInst {
                     XmmToGprOp::Cvttsd2si => ("cvttsd2si", 8),
                 };
                 format!("{n} {}, {}", w(dst, b), src.pretty(sb))
+            }
+            MInst::XmmFma {
+                double, b, c, dst, ..
+            } => {
+                let n = if *double {
+                    "vfmadd213sd"
+                } else {
+                    "vfmadd213ss"
+                };
+                format!("{n} {}, {}, {}", w(dst, 16), r(b, 16), r(c, 16))
             }
         }
     }

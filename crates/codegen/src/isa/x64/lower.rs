@@ -358,6 +358,8 @@ pub struct X64LowerInfo {
     pub has_popcnt: bool,
     /// The ISA flags allow SSE4.1.
     pub has_sse41: bool,
+    /// The ISA flags allow FMA3 (`vfmadd*`).
+    pub has_fma: bool,
 }
 
 /// Mutable x64 lowering state kept across instructions.

@@ -101,6 +101,17 @@ impl Ctx<'_, '_, '_> {
 
     /// `a * b + c` with one rounding.
     pub(super) fn fma_float(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        if self.info.has_fma {
+            let d = self.l.alloc_tmp(RegClass::Float);
+            self.l.emit(MInst::XmmFma {
+                double: ty == Type::F64,
+                a,
+                b,
+                c,
+                dst: Writable::from_reg(d),
+            });
+            return d;
+        }
         let lc = if ty == Type::F64 {
             LibCall::FmaF64
         } else {
