@@ -428,7 +428,8 @@ impl MInst {
             | MInst::XmmMovRM { src, .. }
             | MInst::XmmRound { src, .. }
             | MInst::GprToXmm { src, .. }
-            | MInst::XmmToGpr { src, .. } => rm(src),
+            | MInst::XmmToGpr { src, .. }
+            | MInst::XmmPinsrw { src, .. } => rm(src),
             MInst::Cmove { consequent, .. } => rm(consequent),
             MInst::JmpUnknown { target } | MInst::CallUnknown { target, .. } => rm(target),
             _ => None,
@@ -1254,6 +1255,43 @@ impl MInst {
                     l: false,
                 };
                 emit_vex_rr(buf, vex, 0xa9, enc(dst.to_reg()), enc(*b), enc(*c));
+            }
+            MInst::XmmPinsrw { src, dst } => {
+                // 66 0F C4 /r ib
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &[0x0f, 0xc4], false),
+                    enc(dst.to_reg()),
+                    Rm::of(src),
+                    1,
+                );
+                buf.put1(0);
+            }
+            MInst::F16Store { src, tmp, dst } => {
+                // pextrw r32, xmm, 0: 66 0F C5 /r ib (reg = GPR, rm = XMM)
+                let t = enc(tmp.to_reg());
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &[0x0f, 0xc5], false),
+                    t,
+                    Rm::Reg(enc(*src)),
+                    1,
+                );
+                buf.put1(0);
+                if let Some(code) = dst.trap_code() {
+                    buf.add_trap(code);
+                }
+                // mov r/m16, r16: 66 89 /r
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &[0x89], false),
+                    t,
+                    Rm::Mem(dst),
+                    0,
+                );
             }
         }
     }

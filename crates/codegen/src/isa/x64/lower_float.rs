@@ -2,6 +2,7 @@
 //! `isle-rules/x64/lower_float.isle`): trapping float-to-int conversions,
 //! `fma` and rounding through libcalls.
 
+use super::generated::Context as _;
 use super::*;
 use crate::machinst::buffer::LibCall;
 
@@ -134,5 +135,129 @@ impl Ctx<'_, '_, '_> {
             (_, true) => LibCall::TruncF64,
         };
         self.float_libcall(lc, &[x])
+    }
+}
+
+impl Ctx<'_, '_, '_> {
+    /// A store of `src` (type `ty`) to `addr`; an `f16` needs a temporary
+    /// GPR (baseline SSE2 has no 16-bit store from an XMM register).
+    pub(super) fn emit_store(&mut self, ty: Type, src: Reg, addr: Amode) {
+        let inst = if ty == Type::F16 {
+            let (_, tmp) = self.w();
+            MInst::F16Store {
+                src,
+                tmp,
+                dst: addr,
+            }
+        } else {
+            store_inst(ty, src, addr)
+        };
+        self.l.emit(inst);
+    }
+
+    /// The 128 bits `hi:lo` of two GPRs in one XMM register.
+    fn gprs_to_xmm128(&mut self, lo: Reg, hi: Reg) -> Reg {
+        let xl = self.gpr_to_xmm(Type::F64, lo);
+        let xh = self.gpr_to_xmm(Type::F64, hi);
+        <Self as generated::Context>::x64_xmm_rmr(self, SseOp::Punpcklqdq, xl, RegMem::Reg(xh))
+    }
+
+    /// The low and high 64 bits of an XMM register in two GPRs.
+    fn xmm128_to_gprs(&mut self, x: Reg) -> (Reg, Reg) {
+        let movq = |s: &mut Self, src: Reg| {
+            let (d, dw) = s.w();
+            s.l.emit(MInst::XmmToGpr {
+                op: XmmToGprOp::Mov,
+                dst_size: OperandSize::Size64,
+                src: RegMem::Reg(src),
+                dst: dw,
+            });
+            d
+        };
+        let lo = movq(self, x);
+        let h = <Self as generated::Context>::x64_xmm_rmr(self, SseOp::Unpckhpd, x, RegMem::Reg(x));
+        let hi = movq(self, h);
+        (lo, hi)
+    }
+
+    /// `f16const` / `f128const`.
+    pub(super) fn wide_fconst(&mut self, inst: Inst) -> Reg {
+        let f = self.l.f;
+        match &f.dfg.insts[inst] {
+            InstructionData::UnaryIeee16 { imm, .. } => {
+                let g = self.x64_mov_imm(Type::I32, imm.0 as u64);
+                self.gpr_to_xmm(Type::F32, g)
+            }
+            InstructionData::UnaryConst { constant, .. } => {
+                let bytes = f.dfg.constants.get(*constant).map(|d| d.0.as_slice());
+                let bits = match bytes {
+                    Some(b) if b.len() == 16 => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(b);
+                        u128::from_le_bytes(a)
+                    }
+                    _ => {
+                        self.unsupported_err("f128const without 16 bytes of data".into());
+                        0
+                    }
+                };
+                let lo = self.x64_mov_imm(Type::I64, bits as u64);
+                let hi = self.x64_mov_imm(Type::I64, (bits >> 64) as u64);
+                self.gprs_to_xmm128(lo, hi)
+            }
+            _ => {
+                self.unsupported_err(format!("constant {}", f.dfg.insts[inst].opcode()));
+                self.l.alloc_tmp(RegClass::Float)
+            }
+        }
+    }
+
+    /// `bitcast` between i16 and f16 or i128 and f128.
+    pub(super) fn wide_bitcast(&mut self, to: Type, x: Value) -> Option<InstOutput> {
+        let from = self.l.value_type(x);
+        match (from, to) {
+            (Type::I16, Type::F16) => {
+                let r = self.l.put_in_reg(x);
+                Some(InstOutput::one(self.gpr_to_xmm(Type::F32, r)))
+            }
+            (Type::F16, Type::I16) => {
+                let r = self.l.put_in_reg(x);
+                let (d, dw) = self.w();
+                self.l.emit(MInst::XmmToGpr {
+                    op: XmmToGprOp::Mov,
+                    dst_size: OperandSize::Size32,
+                    src: RegMem::Reg(r),
+                    dst: dw,
+                });
+                Some(InstOutput::one(d))
+            }
+            (Type::I128, Type::F128) => {
+                let regs = self.l.put_value_in_regs(x).regs;
+                let (lo, hi) = (regs[0]?, regs[1]?);
+                Some(InstOutput::one(self.gprs_to_xmm128(lo, hi)))
+            }
+            (Type::F128, Type::I128) => {
+                let r = self.l.put_in_reg(x);
+                let (lo, hi) = self.xmm128_to_gprs(r);
+                Some(InstOutput::two(lo, hi))
+            }
+            (Type::F16, Type::F16) | (Type::F128, Type::F128) => {
+                Some(InstOutput::one(self.l.put_in_reg(x)))
+            }
+            _ => None,
+        }
+    }
+
+    /// `select` of f16/f128 values on an integer condition `c` (type
+    /// `cty`): a full 128-bit mask, `(x & m) | (y & !m)`.
+    pub(super) fn wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
+        let size = self.size_of(cty);
+        self.x64_test(size, c, RegMemImm::Reg(c));
+        let b = self.x64_setcc_zx(CC::NZ);
+        let m = self.x64_neg(OperandSize::Size64, b);
+        let xm = self.gprs_to_xmm128(m, m);
+        let t1 = self.x64_xmm_rmr(SseOp::Andpd, xm, RegMem::Reg(x));
+        let t2 = self.x64_xmm_rmr(SseOp::Andnpd, xm, RegMem::Reg(y));
+        self.x64_xmm_rmr(SseOp::Orpd, t1, RegMem::Reg(t2))
     }
 }
