@@ -680,6 +680,49 @@ def float_traps_file():
     return "".join(s)
 
 
+def wide_float_calls_file():
+    s = [
+        "; f16 and f128 across calls: ten float arguments (the last two on the\n"
+        "; stack), three float returns (the third through the return area), and a\n"
+        "; float value live across the call (every XMM register is clobbered).\n"
+        "; Expectations from gen.py.\n",
+        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\n"
+        "set enable_multi_ret_implicit_sret=true\ntarget x86_64\ntarget aarch64\n\n",
+    ]
+    for ft, it, n, pairs_ in [
+        ("f16", "i16", 16, [(0x7E01, 0x8000), (0x3C00, 0xFC00), (1, 0x7C01)]),
+        ("f128", "i128", 128, [((0x7FFF8 << 108) | 0x1234, 1 << 127), (0x3FFF << 112, 0xFFFF << 112), (1, (0x7FFF << 112) | 5)]),
+    ]:
+        params = ", ".join([ft] * 10)
+        vs = ", ".join("v%d: %s" % (i, ft) for i in range(10))
+        s.append(
+            "function %%pick10_%s(%s) -> %s, %s, %s {\nblock0(%s):\n    return v9, v8, v0\n}\n\n"
+            % (ft, params, ft, ft, ft, vs)
+        )
+        s.append(
+            "function %%call10_%s(%s, %s, i32) -> %s, %s, %s {\n"
+            "    fn0 = %%pick10_%s(%s) -> %s, %s, %s\n"
+            "block0(v0: %s, v1: %s, v2: i32):\n"
+            "    v3 = bitcast.%s v0\n    v4 = bitcast.%s v1\n"
+            "    v5, v6, v7 = call fn0(v4, v3, v4, v3, v4, v3, v4, v3, v4, v3)\n"
+            "    v8 = select v2, v3, v7\n"
+            "    v9 = bitcast.%s v5\n    v10 = bitcast.%s v6\n    v11 = bitcast.%s v8\n"
+            "    return v9, v10, v11\n}\n"
+            % (ft, it, it, it, it, it, ft, params, ft, ft, ft, it, it, ft, ft, it, it, it)
+        )
+        for a, b in pairs_:
+            for c in (0, 1):
+                # pick10 returns (arg9, arg8, arg0) = (a, b, b); the third
+                # result is replaced by a when c != 0.
+                r = (a, b, a if c else b)
+                s.append(
+                    "; run: %%call10_%s(%s, %s, %d) == [%s]\n"
+                    % (ft, lit(a, n), lit(b, n), c, ", ".join(lit(x, n) for x in r))
+                )
+        s.append("\n")
+    return "".join(s)
+
+
 def main():
     for name, text in [
         ("i128.clif", i128_file()),
@@ -690,6 +733,7 @@ def main():
         ("rounding.clif", rounding_file()),
         ("fma.clif", fma_file()),
         ("float-edges.clif", float_edges_file()),
+        ("wide-float-calls.clif", wide_float_calls_file()),
     ]:
         with open(os.path.join(HERE, name), "w") as f:
             f.write(text)
