@@ -1865,8 +1865,8 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let p = self.x64_setcc_zx(CC::P);
         self.x64_fselect(Type::I32, p, nan, r)
     }
-    fn x64_fcvt_checks(&mut self, from: Type, to: Type, signed: bool, x: Reg) {
-        self.fcvt_trap_checks(from, to, signed, x)
+    fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
+        self.fcvt_checked(from, to, signed, x)
     }
     fn x64_fma(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
         self.fma_float(ty, a, b, c)

@@ -20,7 +20,7 @@ impl Ctx<'_, '_, '_> {
     /// Checks before a trapping `fcvt_to_{s,u}int` of `x` (type `from`) to
     /// the integer type `to`: NaN traps with `bad_toint`, a value whose
     /// truncation does not fit `to` with `int_ovf`.
-    pub(super) fn fcvt_trap_checks(&mut self, from: Type, to: Type, signed: bool, x: Reg) {
+    fn fcvt_trap_checks(&mut self, from: Type, to: Type, signed: bool, x: Reg) {
         let double = from == Type::F64;
         let n = to.bits() as i32;
         // ucomis x, x: PF set iff x is NaN.
@@ -69,6 +69,36 @@ impl Ctx<'_, '_, '_> {
             cc: CC::NB,
             code: TrapCode::INTEGER_OVERFLOW,
         });
+    }
+
+    /// A trapping `fcvt_to_{s,u}int` of `x` (type `from`) to `to`.
+    pub(super) fn fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
+        self.fcvt_trap_checks(from, to, signed, x);
+        let n = to.bits();
+        if !signed && n == 64 {
+            // Values in [2^63, 2^64) need the adjusted conversion of the
+            // saturating sequence, which is exact in range.
+            return <Self as generated::Context>::x64_float_to_int_sat(self, from, to, false, x);
+        }
+        // In range, a truncating conversion is exact: at 32 bits for signed
+        // i8..i32, at 64 bits for i64 and unsigned i8..i32 (< 2^32).
+        let size = if n == 64 || !signed {
+            OperandSize::Size64
+        } else {
+            OperandSize::Size32
+        };
+        let (d, dw) = self.w();
+        self.l.emit(MInst::XmmToGpr {
+            op: if from == Type::F64 {
+                XmmToGprOp::Cvttsd2si
+            } else {
+                XmmToGprOp::Cvttss2si
+            },
+            dst_size: size,
+            src: RegMem::Reg(x),
+            dst: dw,
+        });
+        d
     }
 
     /// Calls the runtime routine `lc` with float arguments in xmm0.. and
