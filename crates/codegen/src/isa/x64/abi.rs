@@ -17,6 +17,10 @@
 //!   it only matters between Kiln-compiled functions.
 //! * `i128` takes two integer registers (low half first) if both are
 //!   free, else two consecutive 16-byte-aligned stack slots (System V).
+//! * `f16` and `f128` take one XMM register like f32/f64 (`f16` in the low
+//!   16 bits, `f128` in all 128: GCC/LLVM's convention for `_Float16` and
+//!   `__float128`); on the stack `f16` takes an 8-byte slot and `f128` a
+//!   16-byte-aligned 16-byte slot.
 //! * `CallConv::Fast`, `SystemV` and `Tail` all use this convention (`Tail`
 //!   without guaranteed tail calls: `return_call` is unsupported); other
 //!   conventions are `Unsupported`.
