@@ -476,6 +476,252 @@ block0(v0: i64, v1: i64):
         s.append("; run: %%widen(%d, %d) == %s\n" % (lo, hi, lit(u(lo, 64) | (u(hi, 64) << 64), 128)))
     return "".join(s)
 
+# ---------------------------------------------------------------- float edges
+def f32_bits(x):
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def f32_from_bits(b):
+    return struct.unpack("<f", struct.pack("<I", b))[0]
+
+
+def f64_bits(x):
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def f64_from_bits(b):
+    return struct.unpack("<d", struct.pack("<Q", b))[0]
+
+
+def representable(v, bits):
+    """Whether the integer v is exactly a float of the given width."""
+    x = float(v)
+    return int(x) == v and (bits == 64 or f32(x) == x)
+
+
+def next_toward(x, bits, up):
+    """The neighbouring float of x (nonzero, finite) in the given direction."""
+    if bits == 32:
+        b = f32_bits(x)
+        away = (x > 0) == up  # moving away from zero increases the magnitude
+        return f32_from_bits(b + 1 if away else b - 1)
+    return math.nextafter(x, math.inf if up else -math.inf)
+
+
+def fcvt_edges(bits, n, signed):
+    """(valid inputs, inputs that overflow) of a trapping conversion."""
+    if signed:
+        lo_bad, hi_bad = -(2 ** (n - 1)) - 1, 2 ** (n - 1)
+        if representable(lo_bad, bits):
+            lo = [float(lo_bad)]
+            ok = [next_toward(float(lo_bad), bits, True)]
+        else:
+            lo = [next_toward(float(-(2 ** (n - 1))), bits, False)]
+            ok = [float(-(2 ** (n - 1)))]
+    else:
+        lo, hi_bad = [-1.0], 2 ** n
+        ok = [next_toward(-1.0, bits, True), -0.0, 0.0]
+    ok.append(next_toward(float(hi_bad), bits, False))
+    ok += [1.5, -1.5] if signed else [1.5]
+    bad = lo + [float(hi_bad), 2.0 * hi_bad]
+    return ok, bad
+
+
+def fmt_any(x, bits):
+    if x != x:
+        return "+NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return fmt_f(x, bits)
+
+
+FLOAT_EDGE_HEADER = (
+    "test interpret\ntest run\nset enable_llvm_abi_extensions=true\n"
+    "target x86_64\ntarget x86_64 has_sse41 has_avx has_fma\ntarget aarch64\n\n"
+)
+
+
+def float_edges_file():
+    s = [
+        "; Float edge cases: conversions at the limits of every integer width\n"
+        "; (trapping forms just inside the range, saturating forms on both sides,\n"
+        "; NaN and infinities), bitwise operations, fneg/fabs/fcopysign on NaN\n"
+        "; payloads and signed zeros, and f16/f128 bit patterns through select and\n"
+        "; memory. Expectations from gen.py (integer arithmetic on the IEEE bit\n"
+        "; patterns from struct). Inputs that must trap are checked by\n"
+        "; crates/filetests/tests/float_traps.rs.\n",
+        FLOAT_EDGE_HEADER,
+    ]
+    for bits in (32, 64):
+        t = "f%d" % bits
+        for n in (8, 16, 32, 64):
+            it = "i%d" % n
+            for signed in (True, False):
+                op = "fcvt_to_%sint" % ("s" if signed else "u")
+                ok, bad = fcvt_edges(bits, n, signed)
+                name = "%s_%s_%s" % (op, t, it)
+                s.append(
+                    "function %%%s(%s) -> %s {\nblock0(v0: %s):\n"
+                    "    v1 = %s.%s v0\n    return v1\n}\n" % (name, t, it, t, op, it)
+                )
+                for x in ok:
+                    s.append("; run: %%%s(%s) == %s\n" % (name, fmt_f(x, bits), lit(int(x), n)))
+                s.append("\n")
+                sat = op + "_sat"
+                name = "%s_%s_%s" % (sat, t, it)
+                s.append(
+                    "function %%%s(%s) -> %s {\nblock0(v0: %s):\n"
+                    "    v1 = %s.%s v0\n    return v1\n}\n" % (name, t, it, t, sat, it)
+                )
+                lo_int = -(2 ** (n - 1)) if signed else 0
+                hi_int = 2 ** (n - 1) - 1 if signed else 2 ** n - 1
+                for x in ok + bad + [math.inf, -math.inf, math.nan]:
+                    r = 0 if x != x else max(lo_int, min(hi_int, int(x) if not math.isinf(x) else (hi_int if x > 0 else lo_int)))
+                    s.append("; run: %%%s(%s) == %s\n" % (name, fmt_any(x, bits), lit(r, n)))
+                s.append("\n")
+
+    # Bitwise operations and sign manipulation on bit patterns (through
+    # bitcast, so that NaN payloads are compared exactly).
+    pats = {
+        32: [0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00001, 0x7F800001, 0xFFFFFFFF, 0x3F800000, 0x007FFFFF],
+        64: [0, 1 << 63, 0x7FF0000000000000, 0xFFF0000000000000, 0x7FF8000000000001,
+             0x7FF0000000000001, (1 << 64) - 1, 0x3FF0000000000000, 0x000FFFFFFFFFFFFF],
+    }
+    for bits in (32, 64):
+        t, it = "f%d" % bits, "i%d" % bits
+        mask = (1 << bits) - 1
+        sign = 1 << (bits - 1)
+        vs = pats[bits]
+        binops = {
+            "band": lambda a, b: a & b,
+            "bor": lambda a, b: a | b,
+            "bxor": lambda a, b: a ^ b,
+            "fcopysign": lambda a, b: (a & ~sign & mask) | (b & sign),
+        }
+        for op, f in binops.items():
+            name = "%s_bits_%s" % (op, t)
+            s.append(
+                "function %%%s(%s, %s) -> %s {\nblock0(v0: %s, v1: %s):\n"
+                "    v2 = bitcast.%s v0\n    v3 = bitcast.%s v1\n    v4 = %s v2, v3\n"
+                "    v5 = bitcast.%s v4\n    return v5\n}\n"
+                % (name, it, it, it, it, it, t, t, op, it)
+            )
+            for i, a in enumerate(vs):
+                b = vs[(i * 4 + 3) % len(vs)]
+                s.append("; run: %%%s(%s, %s) == %s\n" % (name, lit(a, bits), lit(b, bits), lit(f(a, b), bits)))
+            s.append("\n")
+        unops = {
+            "bnot": lambda a: ~a & mask,
+            "fneg": lambda a: a ^ sign,
+            "fabs": lambda a: a & ~sign & mask,
+        }
+        for op, f in unops.items():
+            name = "%s_bits_%s" % (op, t)
+            s.append(
+                "function %%%s(%s) -> %s {\nblock0(v0: %s):\n"
+                "    v1 = bitcast.%s v0\n    v2 = %s v1\n    v3 = bitcast.%s v2\n    return v3\n}\n"
+                % (name, it, it, it, t, op, it)
+            )
+            for a in vs:
+                s.append("; run: %%%s(%s) == %s\n" % (name, lit(a, bits), lit(f(a), bits)))
+            s.append("\n")
+
+    # f16 and f128 bit patterns through select and a stack slot.
+    for ft, it, n, vs in [
+        ("f16", "i16", 16, [0, 0x8000, 0x7C00, 0xFC00, 0x7E01, 0x7C01, 0x3C00, 0x0001]),
+        ("f128", "i128", 128, [0, 1 << 127, 0x7FFF << 112, 0xFFFF << 112, (0x7FFF8 << 108) | 0x1234,
+                               (0x7FFF << 112) | 1, 0x3FFF << 112, 1]),
+    ]:
+        name = "select_mem_%s" % ft
+        s.append(
+            "function %%%s(i32, %s, %s) -> %s {\n    ss0 = explicit_slot 32\n"
+            "block0(v0: i32, v1: %s, v2: %s):\n"
+            "    v3 = bitcast.%s v1\n    v4 = bitcast.%s v2\n    v5 = select v0, v3, v4\n"
+            "    v6 = stack_addr.i64 ss0\n    store notrap v5, v6+16\n    v7 = load.%s notrap v6+16\n"
+            "    v8 = bitcast.%s v7\n    return v8\n}\n"
+            % (name, it, it, it, it, it, ft, ft, ft, it)
+        )
+        for i, a in enumerate(vs):
+            b = vs[(i * 3 + 1) % len(vs)]
+            for c in (0, 1, -7):
+                r = a if c != 0 else b
+                s.append("; run: %%%s(%d, %s, %s) == %s\n" % (name, c, lit(a, n), lit(b, n), lit(r, n)))
+        s.append("\n")
+    return "".join(s)
+
+
+def float_traps_file():
+    """Inputs on which the trapping conversions must trap; each directive is
+    preceded by the trap code it must raise (checked by
+    crates/filetests/tests/float_traps.rs, not by `kiln test`)."""
+    s = [
+        "; Trapping float-to-int conversions: every directive must trap with the\n"
+        "; code named on the line before it. Generated by\n"
+        "; cranelift-like-ir/run/gen.py.\n",
+        "test run\ntarget x86_64\n\n",
+    ]
+    for bits in (32, 64):
+        t = "f%d" % bits
+        for n in (8, 16, 32, 64):
+            it = "i%d" % n
+            for signed in (True, False):
+                op = "fcvt_to_%sint" % ("s" if signed else "u")
+                _, bad = fcvt_edges(bits, n, signed)
+                name = "%s_%s_%s" % (op, t, it)
+                s.append(
+                    "function %%%s(%s) -> %s {\nblock0(v0: %s):\n"
+                    "    v1 = %s.%s v0\n    return v1\n}\n" % (name, t, it, t, op, it)
+                )
+                cases = [(x, "int_ovf") for x in bad + [math.inf, -math.inf]]
+                cases.append((math.nan, "bad_toint"))
+                for x, code in cases:
+                    s.append("; expect trap %s\n; run: %%%s(%s) == 0\n" % (code, name, fmt_any(x, bits)))
+                s.append("\n")
+    return "".join(s)
+
+
+def wide_float_calls_file():
+    s = [
+        "; f16 and f128 across calls: ten float arguments (the last two on the\n"
+        "; stack), three float returns (the third through the return area), and a\n"
+        "; float value live across the call (every XMM register is clobbered).\n"
+        "; Expectations from gen.py.\n",
+        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\n"
+        "set enable_multi_ret_implicit_sret=true\ntarget x86_64\ntarget aarch64\n\n",
+    ]
+    for ft, it, n, pairs_ in [
+        ("f16", "i16", 16, [(0x7E01, 0x8000), (0x3C00, 0xFC00), (1, 0x7C01)]),
+        ("f128", "i128", 128, [((0x7FFF8 << 108) | 0x1234, 1 << 127), (0x3FFF << 112, 0xFFFF << 112), (1, (0x7FFF << 112) | 5)]),
+    ]:
+        params = ", ".join([ft] * 10)
+        vs = ", ".join("v%d: %s" % (i, ft) for i in range(10))
+        s.append(
+            "function %%pick10_%s(%s) -> %s, %s, %s {\nblock0(%s):\n    return v9, v8, v0\n}\n\n"
+            % (ft, params, ft, ft, ft, vs)
+        )
+        s.append(
+            "function %%call10_%s(%s, %s, i32) -> %s, %s, %s {\n"
+            "    fn0 = %%pick10_%s(%s) -> %s, %s, %s\n"
+            "block0(v0: %s, v1: %s, v2: i32):\n"
+            "    v3 = bitcast.%s v0\n    v4 = bitcast.%s v1\n"
+            "    v5, v6, v7 = call fn0(v4, v3, v4, v3, v4, v3, v4, v3, v4, v3)\n"
+            "    v8 = select v2, v3, v7\n"
+            "    v9 = bitcast.%s v5\n    v10 = bitcast.%s v6\n    v11 = bitcast.%s v8\n"
+            "    return v9, v10, v11\n}\n"
+            % (ft, it, it, it, it, it, ft, params, ft, ft, ft, it, it, ft, ft, it, it, it)
+        )
+        for a, b in pairs_:
+            for c in (0, 1):
+                # pick10 returns (arg9, arg8, arg0) = (a, b, b); the third
+                # result is replaced by a when c != 0.
+                r = (a, b, a if c else b)
+                s.append(
+                    "; run: %%call10_%s(%s, %s, %d) == [%s]\n"
+                    % (ft, lit(a, n), lit(b, n), c, ", ".join(lit(x, n) for x in r))
+                )
+        s.append("\n")
+    return "".join(s)
+
 
 def main():
     for name, text in [
@@ -486,9 +732,14 @@ def main():
         ("floats.clif", floats_file()),
         ("rounding.clif", rounding_file()),
         ("fma.clif", fma_file()),
+        ("float-edges.clif", float_edges_file()),
+        ("wide-float-calls.clif", wide_float_calls_file()),
     ]:
         with open(os.path.join(HERE, name), "w") as f:
             f.write(text)
+    traps = os.path.join(HERE, "..", "..", "crates", "filetests", "tests", "float-traps.clif")
+    with open(traps, "w") as f:
+        f.write(float_traps_file())
 
 
 if __name__ == "__main__":

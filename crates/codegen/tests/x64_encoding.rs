@@ -1616,3 +1616,87 @@ impl DefaultCall for Box<CallInfo> {
         })
     }
 }
+
+/// VEX-encoded FMA3 scalar forms, every register triple (the 3-byte VEX
+/// prefix with inverted R/B and vvvv, W selecting single/double).
+#[test]
+fn vex_fma() {
+    let mut c = Checker::new();
+    for (double, n) in [(false, "vfmadd213ss"), (true, "vfmadd213sd")] {
+        for d in 0..16u8 {
+            for b in 0..16u8 {
+                for s in 0..16u8 {
+                    c.check(
+                        MInst::XmmFma {
+                            double,
+                            a: xmm(d),
+                            b: xmm(b),
+                            c: xmm(s),
+                            dst: w(xmm(d)),
+                        },
+                        format!("{n} {}, {}, {}", xn(d), xn(b), xn(s)),
+                    );
+                }
+            }
+        }
+    }
+    c.finish(2 * 16 * 16 * 16);
+}
+
+/// f16 moves: `pinsrw xmm, m16/r32, 0` and the SSE2 16-bit store sequence
+/// `pextrw r32, xmm, 0; mov word ptr [m], r16` (its trap record is on the
+/// `mov`, the instruction that can fault).
+#[test]
+fn f16_moves() {
+    let mut c = Checker::new();
+    let mems = amodes(false);
+    for d in 0..16u8 {
+        for s in 0..16u8 {
+            c.check(
+                MInst::XmmPinsrw {
+                    src: RegMem::Reg(gpr(s)),
+                    dst: w(xmm(d)),
+                },
+                format!("pinsrw {}, {}, 0x0", xn(d), R32[s as usize]),
+            );
+        }
+        for m in &mems {
+            c.check(
+                MInst::XmmPinsrw {
+                    src: RegMem::Mem(m.amode.clone()),
+                    dst: w(xmm(d)),
+                },
+                format!("pinsrw {}, word ptr {}, 0x0", xn(d), m.text),
+            );
+            for t in [0u8, 5, 9, 15] {
+                c.check(
+                    MInst::F16Store {
+                        src: xmm(d),
+                        tmp: w(gpr(t)),
+                        dst: m.amode.clone(),
+                    },
+                    format!(
+                        "pextrw {}, {}, 0x0; mov word ptr {}, {}",
+                        R32[t as usize],
+                        xn(d),
+                        m.text,
+                        R16[t as usize]
+                    ),
+                );
+            }
+        }
+    }
+    c.finish(1000);
+
+    // The trap of a trapping f16 store is recorded at the `mov`.
+    let mut buf = MachBuffer::new();
+    let inst = MInst::F16Store {
+        src: xmm(1),
+        tmp: w(gpr(0)),
+        dst: Amode::imm_reg(0, gpr(7)).with_trap(TrapCode::HEAP_OUT_OF_BOUNDS),
+    };
+    inst.emit(&mut buf);
+    let f = buf.finish().expect("finish");
+    assert_eq!(f.traps.len(), 1);
+    assert_eq!(f.traps[0].offset, 5, "pextrw eax, xmm1, 0 is 5 bytes");
+}

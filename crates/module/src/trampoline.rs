@@ -18,8 +18,8 @@
 //! trampoline through one type, `extern "sysv64" fn(*const u8, *mut u128)`.
 
 use kiln_ir::{
-    AbiParam, ArgumentPurpose, CallConv, DataValue, Function, Ieee32, Ieee64, InstructionData,
-    MemFlags, Offset32, Opcode, Signature, Type, UserFuncName,
+    AbiParam, ArgumentPurpose, CallConv, DataValue, Function, Ieee128, Ieee16, Ieee32, Ieee64,
+    InstructionData, MemFlags, Offset32, Opcode, Signature, Type, UserFuncName,
 };
 
 /// The slot size of the values array.
@@ -42,7 +42,15 @@ fn check_type(ty: Type) -> Result<(), UnsupportedSignature> {
         )));
     }
     match ty {
-        Type::I8 | Type::I16 | Type::I32 | Type::I64 | Type::I128 | Type::F32 | Type::F64 => Ok(()),
+        Type::I8
+        | Type::I16
+        | Type::I32
+        | Type::I64
+        | Type::I128
+        | Type::F16
+        | Type::F32
+        | Type::F64
+        | Type::F128 => Ok(()),
         _ => Err(UnsupportedSignature(format!(
             "type {ty} in a called signature"
         ))),
@@ -177,7 +185,9 @@ pub fn decode_results(sig: &Signature, slots: &[u128]) -> Result<Vec<DataValue>,
             let bits = *slots.get(i).ok_or("too few value slots")?;
             let ty = p.value_type;
             Ok(match ty {
+                Type::F16 => DataValue::F16(Ieee16(bits as u16)),
                 Type::F32 => DataValue::F32(Ieee32(bits as u32)),
+                Type::F128 => DataValue::F128(Ieee128(bits)),
                 Type::F64 => DataValue::F64(Ieee64(bits as u64)),
                 _ => DataValue::from_integer(bits as i128, ty)
                     .ok_or_else(|| format!("result type {ty} is not supported"))?,

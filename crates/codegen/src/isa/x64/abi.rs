@@ -17,6 +17,10 @@
 //!   it only matters between Kiln-compiled functions.
 //! * `i128` takes two integer registers (low half first) if both are
 //!   free, else two consecutive 16-byte-aligned stack slots (System V).
+//! * `f16` and `f128` take one XMM register like f32/f64 (`f16` in the low
+//!   16 bits, `f128` in all 128: GCC/LLVM's convention for `_Float16` and
+//!   `__float128`); on the stack `f16` takes an 8-byte slot and `f128` a
+//!   16-byte-aligned 16-byte slot.
 //! * `CallConv::Fast`, `SystemV` and `Tail` all use this convention (`Tail`
 //!   without guaranteed tail calls: `return_call` is unsupported); other
 //!   conventions are `Unsupported`.
@@ -96,7 +100,7 @@ fn class_of(ty: Type) -> CodegenResult<(bool, usize)> {
         Ok((true, 1))
     } else if ty == Type::I128 {
         Ok((true, 2))
-    } else if ty == Type::F32 || ty == Type::F64 {
+    } else if ty == Type::F32 || ty == Type::F64 || ty == Type::F16 || ty == Type::F128 {
         Ok((false, 1))
     } else {
         Err(CodegenError::Unsupported {
@@ -126,6 +130,20 @@ fn assign(n: usize, regs: &[PReg], used: &mut usize, stack: &mut u32) -> Parts {
     parts
 }
 
+/// Assigns one float value: the next XMM register, else a stack slot
+/// (8 bytes; an `f128` takes a 16-aligned 16-byte slot, as System V passes
+/// `__float128` in memory). `f16` travels in the low 16 bits of an XMM
+/// register, `f128` in the whole register (GCC/LLVM's convention).
+fn assign_float(ty: Type, regs: &[PReg], used: &mut usize, stack: &mut u32) -> Parts {
+    if ty == Type::F128 && *used >= regs.len() {
+        *stack = (*stack + 15) & !15;
+        let parts = Parts::from_slice(&[ArgLoc::Stack(*stack)]);
+        *stack += 16;
+        return parts;
+    }
+    assign(1, regs, used, stack)
+}
+
 /// Computes the System V locations of a signature.
 pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
     check_call_conv(sig.call_conv)?;
@@ -141,7 +159,7 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
         let loc = if int {
             assign(n, &int_rets, &mut ni, &mut area)
         } else {
-            assign(n, &fl_rets, &mut nf, &mut area)
+            assign_float(r.value_type, &fl_rets, &mut nf, &mut area)
         };
         locs.returns.push(loc);
     }
@@ -152,7 +170,7 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
         let loc = if int {
             assign(n, &int_args, &mut ni, &mut stack)
         } else {
-            assign(n, &fl_args, &mut nf, &mut stack)
+            assign_float(p.value_type, &fl_args, &mut nf, &mut stack)
         };
         locs.params.push(loc);
     }

@@ -428,7 +428,8 @@ impl MInst {
             | MInst::XmmMovRM { src, .. }
             | MInst::XmmRound { src, .. }
             | MInst::GprToXmm { src, .. }
-            | MInst::XmmToGpr { src, .. } => rm(src),
+            | MInst::XmmToGpr { src, .. }
+            | MInst::XmmPinsrw { src, .. } => rm(src),
             MInst::Cmove { consequent, .. } => rm(consequent),
             MInst::JmpUnknown { target } | MInst::CallUnknown { target, .. } => rm(target),
             _ => None,
@@ -1238,6 +1239,60 @@ impl MInst {
                     }
                 }
             }
+            MInst::XmmFma {
+                double,
+                a,
+                b,
+                c,
+                dst,
+            } => {
+                debug_assert_eq!(*a, dst.to_reg());
+                // VEX.LIG.66.0F38.W0/W1 A9 /r
+                let vex = Vex {
+                    pp: 1,
+                    map: 2,
+                    w: *double,
+                    l: false,
+                };
+                emit_vex_rr(buf, vex, 0xa9, enc(dst.to_reg()), enc(*b), enc(*c));
+            }
+            MInst::XmmPinsrw { src, dst } => {
+                // 66 0F C4 /r ib
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &[0x0f, 0xc4], false),
+                    enc(dst.to_reg()),
+                    Rm::of(src),
+                    1,
+                );
+                buf.put1(0);
+            }
+            MInst::F16Store { src, tmp, dst } => {
+                // pextrw r32, xmm, 0: 66 0F C5 /r ib (reg = GPR, rm = XMM)
+                let t = enc(tmp.to_reg());
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &[0x0f, 0xc5], false),
+                    t,
+                    Rm::Reg(enc(*src)),
+                    1,
+                );
+                buf.put1(0);
+                if let Some(code) = dst.trap_code() {
+                    buf.add_trap(code);
+                }
+                // mov r/m16, r16: 66 89 /r
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(P66, false, &[0x89], false),
+                    t,
+                    Rm::Mem(dst),
+                    0,
+                );
+            }
         }
     }
 }
@@ -1292,4 +1347,38 @@ fn alu_rmi(
             emit_modrm_op(buf, st, op_r(pfx, w, &[opc], b8), reg, Rm::Mem(a), 0);
         }
     }
+}
+
+/// The fields of a VEX prefix besides the registers.
+#[derive(Clone, Copy)]
+struct Vex {
+    /// Implied legacy prefix: 0 none, 1 = 66, 2 = F3, 3 = F2.
+    pp: u8,
+    /// Opcode map: 1 = 0F, 2 = 0F 38, 3 = 0F 3A.
+    map: u8,
+    /// VEX.W.
+    w: bool,
+    /// VEX.L (256-bit).
+    l: bool,
+}
+
+/// Emits a VEX-encoded instruction with register operands only:
+/// `VEX opcode ModRM(reg, rm)` with `vvvv` naming the second source.
+/// Uses the 2-byte form (C5) when it can express the prefix (map 0F,
+/// W0, no REX.B/X), the 3-byte form (C4) otherwise.
+fn emit_vex_rr(buf: &mut MachBuffer<X64LabelUse>, vex: Vex, opcode: u8, reg: u8, vvvv: u8, rm: u8) {
+    let r_inv = if reg & 8 != 0 { 0 } else { 0x80 };
+    let b_inv = if rm & 8 != 0 { 0 } else { 0x20 };
+    let x_inv = 0x40;
+    let tail = ((!vvvv & 15) << 3) | (u8::from(vex.l) << 2) | (vex.pp & 3);
+    if vex.map == 1 && !vex.w && rm & 8 == 0 {
+        buf.put1(0xc5);
+        buf.put1(r_inv | tail);
+    } else {
+        buf.put1(0xc4);
+        buf.put1(r_inv | x_inv | b_inv | (vex.map & 31));
+        buf.put1((u8::from(vex.w) << 7) | tail);
+    }
+    buf.put1(opcode);
+    buf.put1(0xc0 | ((reg & 7) << 3) | (rm & 7));
 }

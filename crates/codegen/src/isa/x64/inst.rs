@@ -194,6 +194,10 @@ pub enum SseOp {
     Sqrtsd,
     Cvtss2sd,
     Cvtsd2ss,
+    /// `punpcklqdq`: dst.hi = src2.lo (dst.lo kept).
+    Punpcklqdq,
+    /// `unpckhpd`: dst.lo = dst.hi, dst.hi = src2.hi.
+    Unpckhpd,
 }
 
 impl SseOp {
@@ -228,6 +232,8 @@ impl SseOp {
             Sqrtsd => (Some(0xf2), 0x51),
             Cvtss2sd => (Some(0xf3), 0x5a),
             Cvtsd2ss => (Some(0xf2), 0x5a),
+            Punpcklqdq => (Some(0x66), 0x6c),
+            Unpckhpd => (Some(0x66), 0x15),
         }
     }
     pub fn name(self) -> &'static str {
@@ -260,6 +266,8 @@ impl SseOp {
             Sqrtsd => "sqrtsd",
             Cvtss2sd => "cvtss2sd",
             Cvtsd2ss => "cvtsd2ss",
+            Punpcklqdq => "punpcklqdq",
+            Unpckhpd => "unpckhpd",
         }
     }
     /// Bytes read from memory by the second operand.
@@ -271,7 +279,7 @@ impl SseOp {
             _ => 16,
         }
     }
-    pub const ALL: [SseOp; 27] = [
+    pub const ALL: [SseOp; 29] = [
         SseOp::Addss,
         SseOp::Addsd,
         SseOp::Subss,
@@ -299,6 +307,8 @@ impl SseOp {
         SseOp::Sqrtsd,
         SseOp::Cvtss2sd,
         SseOp::Cvtsd2ss,
+        SseOp::Punpcklqdq,
+        SseOp::Unpckhpd,
     ];
 }
 
@@ -721,6 +731,26 @@ pub enum MInst {
         src: RegMem,
         dst: Writable<Reg>,
     },
+    /// `vfmadd213ss`/`vfmadd213sd dst, b, c` (FMA, VEX-encoded):
+    /// `dst = a * b + c` with one rounding; dst reuses `a`.
+    XmmFma {
+        double: bool,
+        a: Reg,
+        b: Reg,
+        c: Reg,
+        dst: Writable<Reg>,
+    },
+    /// `pinsrw dst, r32/m16, 0`: the low 16 bits of dst from `src` (an f16
+    /// load or move in). dst is a pure def (the upper bits are unspecified).
+    XmmPinsrw { src: RegMem, dst: Writable<Reg> },
+    /// Store the low 16 bits of an XMM register (an f16) without SSE4.1:
+    /// `pextrw tmp, src, 0; mov word ptr [dst], tmp`. The trap record of
+    /// `dst` is at the `mov`.
+    F16Store {
+        src: Reg,
+        tmp: Writable<Reg>,
+        dst: Amode,
+    },
 }
 
 /// Byte width used by ops without an 8-bit form (Size8 is done at 32).
@@ -1024,6 +1054,21 @@ impl MInst {
             MInst::XmmCmp { src1, src2, .. } => {
                 v.use_(src1);
                 v.rm(src2);
+            }
+            MInst::XmmFma { a, b, c, dst, .. } => {
+                let i = v.use_(a);
+                v.use_(b);
+                v.use_(c);
+                v.reuse(dst, i);
+            }
+            MInst::XmmPinsrw { src, dst } => {
+                v.rm(src);
+                v.def(dst);
+            }
+            MInst::F16Store { src, tmp, dst } => {
+                v.use_(src);
+                v.amode(dst);
+                v.op(tmp.reg_mut(), Def, Early, C::Reg);
             }
         }
 
@@ -1529,6 +1574,30 @@ impl MInst {
                 };
                 format!("{n} {}, {}", w(dst, b), src.pretty(sb))
             }
+            MInst::XmmFma {
+                double, b, c, dst, ..
+            } => {
+                let n = if *double {
+                    "vfmadd213sd"
+                } else {
+                    "vfmadd213ss"
+                };
+                format!("{n} {}, {}, {}", w(dst, 16), r(b, 16), r(c, 16))
+            }
+            MInst::XmmPinsrw { src, dst } => {
+                let s = match src {
+                    RegMem::Reg(g) => r(g, 4),
+                    RegMem::Mem(_) => src.pretty(2),
+                };
+                format!("pinsrw {}, {s}, 0x0", w(dst, 16))
+            }
+            MInst::F16Store { src, tmp, dst } => format!(
+                "pextrw {}, {}, 0x0; mov word ptr {}, {}",
+                w(tmp, 4),
+                r(src, 16),
+                dst.pretty(),
+                w(tmp, 2)
+            ),
         }
     }
 }

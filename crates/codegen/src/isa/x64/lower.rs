@@ -19,6 +19,9 @@ use kiln_ir::{
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+#[path = "lower_float.rs"]
+mod lower_float;
+
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
 pub(crate) mod generated {
@@ -355,6 +358,8 @@ pub struct X64LowerInfo {
     pub has_popcnt: bool,
     /// The ISA flags allow SSE4.1.
     pub has_sse41: bool,
+    /// The ISA flags allow FMA3 (`vfmadd*`).
+    pub has_fma: bool,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -464,8 +469,12 @@ impl LowerBackend for X64LowerBackend<'_> {
 /// A load of a whole value of type `ty` (integer or float) into `dst`.
 fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
     match ty.bits() {
-        128 if ty.is_vector() => MInst::XmmMovRM {
+        128 if ty.is_vector() || ty == Type::F128 => MInst::XmmMovRM {
             op: XmmMovOp::Movdqu,
+            src: RegMem::Mem(addr),
+            dst,
+        },
+        _ if ty == Type::F16 => MInst::XmmPinsrw {
             src: RegMem::Mem(addr),
             dst,
         },
@@ -500,7 +509,7 @@ fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
 
 /// A store of a whole value of type `ty` from `src`.
 fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
-    if ty.is_vector() && ty.bits() == 128 {
+    if (ty.is_vector() && ty.bits() == 128) || ty == Type::F128 {
         MInst::XmmStore {
             op: XmmMovOp::Movdqu,
             src,
@@ -716,7 +725,7 @@ impl Ctx<'_, '_, '_> {
                     }
                     ArgLoc::Stack(off) => {
                         let addr = Amode::imm_reg(*off as i32, regs::rsp());
-                        self.l.emit(store_inst(part_ty, r, addr));
+                        self.emit_store(part_ty, r, addr);
                     }
                 }
             }
@@ -825,8 +834,7 @@ impl Ctx<'_, '_, '_> {
                                 r
                             }
                         };
-                        self.l
-                            .emit(store_inst(part_ty, r, Amode::imm_reg(*off as i32, base)));
+                        self.emit_store(part_ty, r, Amode::imm_reg(*off as i32, base));
                     }
                 }
             }
@@ -1399,7 +1407,7 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.gpr_to_xmm(ty, g)
     }
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
-        self.l.emit(store_inst(ty, src, addr));
+        self.emit_store(ty, src, addr);
     }
     fn x64_fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Reg {
         let double = self.l.value_type(a) == Type::F64;
@@ -1856,6 +1864,27 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         let p = self.x64_setcc_zx(CC::P);
         self.x64_fselect(Type::I32, p, nan, r)
+    }
+    fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
+        self.fcvt_checked(from, to, signed, x)
+    }
+    fn x64_fma(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        self.fma_float(ty, a, b, c)
+    }
+    fn x64_round_libcall(&mut self, ty: Type, mode: u8, x: Reg) -> Reg {
+        self.round_libcall(ty, mode, x)
+    }
+    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
+    }
+    fn x64_wide_fconst(&mut self, inst: Inst) -> Reg {
+        self.wide_fconst(inst)
+    }
+    fn x64_wide_bitcast(&mut self, to: Type, x: Value) -> Option<InstOutput> {
+        self.wide_bitcast(to, x)
+    }
+    fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
+        self.wide_fselect(cty, c, x, y)
     }
     fn x64_round(&mut self, ty: Type, mode: u8, x: Reg) -> Option<Reg> {
         if !self.isa_has_sse41 {

@@ -211,6 +211,7 @@ impl X64Backend {
             slots_size,
             has_popcnt: self.isa_flags.has("has_popcnt"),
             has_sse41: self.isa_flags.has("has_sse41"),
+            has_fma: self.isa_flags.has("has_fma"),
         };
         let backend = lower::X64LowerBackend {
             info: &info,
