@@ -19,6 +19,9 @@ use kiln_ir::{
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+#[path = "lower_i128.rs"]
+mod lower_i128;
+
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
 pub(crate) mod generated {
@@ -2020,6 +2023,28 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
         self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
         CC::NZ
+    }
+    // Integer operations beyond the core (`lower_i128.rs`).
+    fn x64_i128_unary(&mut self, op: Opcode, x: Value) -> InstOutput {
+        self.lower_i128_unary(op, x)
+    }
+    fn x64_i128_binary(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
+        self.lower_i128_binary(op, a, b)
+    }
+    fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
+        self.lower_bitrev(ty, x)
+    }
+    fn x64_bmask_wide(&mut self, to: Type, x: Value) -> InstOutput {
+        self.lower_bmask_wide(to, x)
+    }
+    fn x64_carry(&mut self, ty: Type, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
+        self.lower_carry(ty, op, a, b, c)
+    }
+    fn x64_overflow128(&mut self, i: Inst, op: Opcode, a: Value, b: Value) -> InstOutput {
+        self.lower_overflow128(i, op, a, b, None)
+    }
+    fn x64_carry128(&mut self, i: Inst, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
+        self.lower_overflow128(i, op, a, b, Some(c))
     }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
