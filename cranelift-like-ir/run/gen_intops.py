@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+"""Generates intops.clif: the integer operations beyond the core (bit
+reversal, carry-in/borrow-in overflow forms at every width; i128 byte swap,
+population count, leading sign bits, absolute value, bmask, bitcast,
+min/max, rotates, division and overflow arithmetic).
+
+Every expected value is computed here in Python on unbounded integers,
+independently of Kiln. Run: python3 gen_intops.py
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WIDTHS = (8, 16, 32, 64, 128)
+
+
+def u(x, n):
+    return x & ((1 << n) - 1)
+
+
+def s(x, n):
+    x = u(x, n)
+    return x - (1 << n) if x >> (n - 1) else x
+
+
+def lit(x, n):
+    return str(s(x, n))
+
+
+def interesting(n):
+    m = (1 << n) - 1
+    vals = [0, 1, m, m >> 1, 1 << (n - 1), 0x5A, (0x0123456789ABCDEF0FEDCBA987654321 & m) | 1]
+    if n >= 16:
+        vals.append(0xF00F & m)
+    if n == 128:
+        vals += [1 << 64, (1 << 64) - 1, 0xFFFFFFFFFFFFFFFF0000000000000001, 3 << 62]
+    out = []
+    for v in vals:
+        if u(v, n) not in out:
+            out.append(u(v, n))
+    return out
+
+
+def pairs(n):
+    vs = interesting(n)
+    return [(a, b) for i, a in enumerate(vs) for b in vs[i % 2 :: 2]]
+
+
+def func(name, params, rets, body):
+    args = ", ".join("v%d: %s" % (i, t) for i, t in enumerate(params))
+    return "function %%%s(%s) -> %s {\nblock0(%s):\n%s}\n" % (
+        name,
+        ", ".join(params),
+        ", ".join(rets),
+        args,
+        body,
+    )
+
+
+def run(name, args, res):
+    r = res[0] if len(res) == 1 else "[%s]" % ", ".join(res)
+    return "; run: %%%s(%s) == %s\n" % (name, ", ".join(args), r)
+
+
+# ------------------------------------------------------------- semantics
+def bitrev(x, n):
+    return int(format(u(x, n), "0%db" % n)[::-1], 2)
+
+
+def bswap(x, n):
+    return int.from_bytes(u(x, n).to_bytes(n // 8, "little"), "big")
+
+
+def popcnt(x, n):
+    return bin(u(x, n)).count("1")
+
+
+def cls(x, n):
+    x = u(x, n)
+    sign = x >> (n - 1)
+    c = 0
+    for i in range(n - 2, -1, -1):
+        if (x >> i) & 1 != sign:
+            break
+        c += 1
+    return c
+
+
+def rotl(x, k, n):
+    k %= n
+    x = u(x, n)
+    return u((x << k) | (x >> (n - k)), n)
+
+
+def carry(op, a, b, c, n):
+    """(result, overflow) of the add/sub overflow forms; c is 0 or 1."""
+    if op.startswith("uadd"):
+        r = u(a, n) + u(b, n) + c
+        return u(r, n), int(r >= 1 << n)
+    if op.startswith("usub"):
+        r = u(a, n) - u(b, n) - c
+        return u(r, n), int(r < 0)
+    if op.startswith("sadd"):
+        r = s(a, n) + s(b, n) + c
+    else:
+        r = s(a, n) - s(b, n) - c
+    return u(r, n), int(not -(1 << (n - 1)) <= r < (1 << (n - 1)))
+
+
+def tdiv(a, b):
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+# ------------------------------------------------------------- the file
+def intops_file():
+    out = [
+        "; Integer operations beyond the core: bitrev at every width, the\n"
+        "; carry-in / borrow-in overflow forms at every width, and the rest of\n"
+        "; i128 (bswap, popcnt, cls, iabs, bmask, bitcast, min/max, rotates,\n"
+        "; division, overflow arithmetic). Expectations from gen_intops.py.\n",
+        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\ntarget x86_64\n\n",
+    ]
+    for n in WIDTHS:
+        t = "i%d" % n
+        name = "bitrev_%s" % t
+        out.append(func(name, [t], [t], "    v1 = bitrev v0\n    return v1\n"))
+        for x in interesting(n):
+            out.append(run(name, [lit(x, n)], [lit(bitrev(x, n), n)]))
+        out.append("\n")
+
+    for n in WIDTHS:
+        t = "i%d" % n
+        for op in ("uadd_overflow_cin", "sadd_overflow_cin", "usub_overflow_bin", "ssub_overflow_bin"):
+            name = "%s_%s" % (op, t)
+            out.append(
+                func(
+                    name,
+                    [t, t, "i8"],
+                    [t, "i8"],
+                    "    v3, v4 = %s v0, v1, v2\n    return v3, v4\n" % op,
+                )
+            )
+            for k, (a, b) in enumerate(pairs(n)):
+                # Any non-zero carry byte counts as a carry of one.
+                cin = (0, 1, 2, 0x80)[k % 4]
+                r, f = carry(op, a, b, int(cin != 0), n)
+                out.append(run(name, [lit(a, n), lit(b, n), lit(cin, 8)], [lit(r, n), str(f)]))
+            out.append("\n")
+
+    n = 128
+    t = "i128"
+    for op in ("uadd_overflow", "sadd_overflow", "usub_overflow", "ssub_overflow"):
+        name = "%s_i128" % op
+        out.append(func(name, [t, t], [t, "i8"], "    v2, v3 = %s v0, v1\n    return v2, v3\n" % op))
+        for a, b in pairs(n):
+            r, f = carry(op, a, b, 0, n)
+            out.append(run(name, [lit(a, n), lit(b, n)], [lit(r, n), str(f)]))
+        out.append("\n")
+
+    unary = {
+        "bswap": lambda x: bswap(x, n),
+        "popcnt": lambda x: popcnt(x, n),
+        "cls": lambda x: cls(x, n),
+        "iabs": lambda x: abs(s(x, n)),
+    }
+    for op, f in unary.items():
+        name = "%s_i128" % op
+        out.append(func(name, [t], [t], "    v1 = %s v0\n    return v1\n" % op))
+        for x in interesting(n):
+            out.append(run(name, [lit(x, n)], [lit(f(x), n)]))
+        out.append("\n")
+
+    name = "bitcast_i128"
+    out.append(func(name, [t], [t], "    v1 = bitcast.i128 v0\n    return v1\n"))
+    for x in interesting(n):
+        out.append(run(name, [lit(x, n)], [lit(x, n)]))
+    out.append("\n")
+
+    for fw, tw in ((128, 8), (128, 64), (128, 128), (8, 128), (64, 128)):
+        name = "bmask_i%d_i%d" % (fw, tw)
+        out.append(
+            func(name, ["i%d" % fw], ["i%d" % tw], "    v1 = bmask.i%d v0\n    return v1\n" % tw)
+        )
+        for x in interesting(fw):
+            out.append(run(name, [lit(x, fw)], [lit(-1 if x else 0, tw)]))
+        out.append("\n")
+
+    binary = {
+        "smin": lambda a, b: min(s(a, n), s(b, n)),
+        "smax": lambda a, b: max(s(a, n), s(b, n)),
+        "umin": lambda a, b: min(a, b),
+        "umax": lambda a, b: max(a, b),
+        "udiv": lambda a, b: None if b == 0 else a // b,
+        "urem": lambda a, b: None if b == 0 else a % b,
+        "sdiv": lambda a, b: None
+        if b == 0 or (s(a, n) == -(1 << 127) and s(b, n) == -1)
+        else tdiv(s(a, n), s(b, n)),
+        "srem": lambda a, b: None
+        if b == 0
+        else s(a, n) - tdiv(s(a, n), s(b, n)) * s(b, n),
+    }
+    div_pairs = pairs(n) + [
+        (u(-100, n), 7),
+        (100, u(-7, n)),
+        (1 << 127, u(-1, n)),
+        (u(-(10**30), n), 10**12 + 39),
+        ((1 << 127) + 12345, 1 << 64),
+    ]
+    for op, f in binary.items():
+        name = "%s_i128" % op
+        out.append(func(name, [t, t], [t], "    v2 = %s v0, v1\n    return v2\n" % op))
+        for a, b in div_pairs if op.endswith(("div", "rem")) else pairs(n):
+            r = f(a, b)
+            if r is None:
+                continue
+            out.append(run(name, [lit(a, n), lit(b, n)], [lit(r, n)]))
+        out.append("\n")
+
+    amounts = [0, 1, 5, 63, 64, 65, 100, 127, 128, 129, 200, 255]
+    x_vals = [1, 0x0123456789ABCDEF0FEDCBA987654321, 1 << 127, u(-2, n)]
+    for amt_ty in ("i8", "i64", "i128"):
+        aw = int(amt_ty[1:])
+        for op in ("rotl", "rotr"):
+            name = "%s_i128_%s" % (op, amt_ty)
+            out.append(func(name, [t, amt_ty], [t], "    v2 = %s v0, v1\n    return v2\n" % op))
+            for x in x_vals:
+                for k in amounts:
+                    kk = u(k, aw)
+                    r = rotl(x, kk, n) if op == "rotl" else rotl(x, -kk, n)
+                    out.append(run(name, [lit(x, n), lit(kk, aw)], [lit(r, n)]))
+            out.append("\n")
+    return "".join(out)
+
+
+def main():
+    with open(os.path.join(HERE, "intops.clif"), "w") as f:
+        f.write(intops_file())
+
+
+if __name__ == "__main__":
+    main()
