@@ -115,9 +115,11 @@ def tdiv(a, b):
 def intops_file():
     out = [
         "; Integer operations beyond the core: bitrev at every width, the\n"
-        "; carry-in / borrow-in overflow forms at every width, and the rest of\n"
-        "; i128 (bswap, popcnt, cls, iabs, bmask, bitcast, min/max, rotates,\n"
-        "; division, overflow arithmetic). Expectations from gen_intops.py.\n",
+        "; carry-in / borrow-in overflow forms at every width, uadd_overflow_trap,\n"
+        "; and the rest of i128 (bswap, popcnt, cls, iabs, bmask, bitcast,\n"
+        "; min/max, rotates, division, overflow arithmetic, umulhi/smulhi,\n"
+        "; extending loads and truncating stores). Expectations from\n"
+        "; gen_intops.py.\n",
         "test interpret\ntest run\nset enable_llvm_abi_extensions=true\ntarget x86_64\n\n",
     ]
     for n in WIDTHS:
@@ -214,6 +216,62 @@ def intops_file():
             if r is None:
                 continue
             out.append(run(name, [lit(a, n), lit(b, n)], [lit(r, n)]))
+        out.append("\n")
+
+    # High multiplication and multiplication overflow.
+    mul_pairs = pairs(n) + [(u(-3, n), 5), (1 << 64, 1 << 63), (1 << 63, u(-(1 << 64), n))]
+    for op in ("umulhi", "smulhi"):
+        name = "%s_i128" % op
+        out.append(func(name, [t, t], [t], "    v2 = %s v0, v1\n    return v2\n" % op))
+        for a, b in mul_pairs:
+            p = a * b if op == "umulhi" else s(a, n) * s(b, n)
+            out.append(run(name, [lit(a, n), lit(b, n)], [lit(p >> n, n)]))
+        out.append("\n")
+    for op in ("umul_overflow", "smul_overflow"):
+        name = "%s_i128" % op
+        out.append(func(name, [t, t], [t, "i8"], "    v2, v3 = %s v0, v1\n    return v2, v3\n" % op))
+        for a, b in mul_pairs:
+            if op == "umul_overflow":
+                p = a * b
+                f = int(p >= 1 << n)
+            else:
+                p = s(a, n) * s(b, n)
+                f = int(not -(1 << (n - 1)) <= p < (1 << (n - 1)))
+            out.append(run(name, [lit(a, n), lit(b, n)], [lit(p, n), str(f)]))
+        out.append("\n")
+
+    # Extending loads and truncating stores through a stack slot.
+    for bits, op in ((8, "uload8"), (16, "uload16"), (8, "sload8"), (16, "sload16")):
+        name = "%s_i128" % op
+        out.append(
+            "function %%%s(i64) -> i128 {\n    ss0 = explicit_slot 16\nblock0(v0: i64):\n"
+            "    v1 = stack_addr.i64 ss0\n    store v0, v1\n    v2 = %s.i128 v1\n    return v2\n}\n"
+            % (name, op)
+        )
+        for x in interesting(64):
+            v = u(x, bits) if op[0] == "u" else s(x, bits)
+            out.append(run(name, [lit(x, 64)], [lit(v, n)]))
+        out.append("\n")
+    for bits in (8, 16, 32):
+        name = "istore%d_i128" % bits
+        out.append(
+            "function %%%s(i128) -> i64 {\n    ss0 = explicit_slot 16\nblock0(v0: i128):\n"
+            "    v1 = stack_addr.i64 ss0\n    v2 = iconst.i64 -1\n    store v2, v1\n"
+            "    istore%d v0, v1\n    v3 = load.i64 v1\n    return v3\n}\n" % (name, bits)
+        )
+        for x in interesting(n):
+            v = (u(-1, 64) >> bits << bits) | u(x, bits)
+            out.append(run(name, [lit(x, n)], [lit(v, 64)]))
+        out.append("\n")
+
+    # Add with a trap on carry: the non-trapping results.
+    for w in (32, 64):
+        tw = "i%d" % w
+        name = "uadd_overflow_trap_%s" % tw
+        out.append(func(name, [tw, tw], [tw], "    v2 = uadd_overflow_trap v0, v1, user1\n    return v2\n"))
+        for a, b in pairs(w):
+            if a + b < 1 << w:
+                out.append(run(name, [lit(a, w), lit(b, w)], [lit(a + b, w)]))
         out.append("\n")
 
     amounts = [0, 1, 5, 63, 64, 65, 100, 127, 128, 129, 200, 255]

@@ -2046,6 +2046,15 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_carry128(&mut self, i: Inst, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
         self.lower_overflow128(i, op, a, b, Some(c))
     }
+    fn x64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.lower_mulhi128(signed, a, b)
+    }
+    fn x64_mul_overflow128(&mut self, i: Inst, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.lower_mul_overflow128(i, signed, a, b)
+    }
+    fn x64_uadd_overflow_trap(&mut self, i: Inst) -> Option<InstOutput> {
+        self.lower_uadd_overflow_trap(i)
+    }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
             Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {

@@ -330,25 +330,7 @@ impl Ctx<'_, '_, '_> {
         let l = self.x64_alu(S64, lo_op, al, RegMemImm::Reg(bl));
         let h = self.x64_alu(S64, hi_op, ah, RegMemImm::Reg(bh));
         let f = self.x64_setcc_zx(if signed { CC::O } else { CC::B });
-        let func = self.l.f;
-        let results = func.dfg.inst_results(inst);
-        let (Some(&v), Some(&flag)) = (results.first(), results.get(1)) else {
-            self.unsupported_err(format!("{op} without two results"));
-            return InstOutput::none();
-        };
-        let vr = self.l.value_regs(v);
-        let fr = self.l.value_regs(flag);
-        let targets = [(vr.regs[0], l), (vr.regs[1], h), (fr.regs[0], f)];
-        for (dst, src) in targets {
-            match dst {
-                Some(d) => self.mov_to(Writable::from_reg(d), src),
-                None => {
-                    self.unsupported_err(format!("{op}.i128 result registers"));
-                    return InstOutput::none();
-                }
-            }
-        }
-        InstOutput::none()
+        self.define_results128(inst, l, h, f)
     }
 }
 
@@ -359,5 +341,136 @@ fn add_signed(op: Opcode) -> (bool, bool) {
         Opcode::SaddOverflow | Opcode::SaddOverflowCin => (true, true),
         Opcode::UsubOverflow | Opcode::UsubOverflowBin => (false, false),
         _ => (false, true),
+    }
+}
+
+impl Ctx<'_, '_, '_> {
+    /// `uadd_overflow_trap` (i32/i64): the sum, trapping with the
+    /// instruction's code when it carries out.
+    pub(super) fn lower_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
+        let func = self.l.f;
+        let InstructionData::IntAddTrap { args, code, .. } = func.dfg.insts[inst] else {
+            return None;
+        };
+        let ty = self.l.value_type(args[0]);
+        if ty != Type::I32 && ty != Type::I64 {
+            return None;
+        }
+        let (a, b) = (self.put_in_reg(args[0]), self.put_in_reg(args[1]));
+        let size = self.size_of(ty);
+        let r = self.x64_alu(size, AluOp::Add, a, RegMemImm::Reg(b));
+        self.x64_trap_if(CC::B, code);
+        Some(InstOutput::one(r))
+    }
+
+    /// The 256-bit product of two i128 values as four 64-bit words, low
+    /// first. The four partial products come first (`mul` writes the
+    /// flags), then the two carry chains that add up the middle words.
+    fn mul_256(&mut self, a: Value, b: Value) -> [Reg; 4] {
+        let (a0, a1) = self.halves(a);
+        let (b0, b1) = self.halves(b);
+        let wide = |me: &mut Self, x: Reg, y: Reg| {
+            let (lo, low) = me.w();
+            let (hi, hiw) = me.w();
+            me.l.emit(MInst::MulWide {
+                size: S64,
+                signed: false,
+                src1: x,
+                src2: RegMem::Reg(y),
+                dst_lo: low,
+                dst_hi: hiw,
+            });
+            (lo, hi)
+        };
+        let p00 = wide(self, a0, b0);
+        let p01 = wide(self, a0, b1);
+        let p10 = wide(self, a1, b0);
+        let p11 = wide(self, a1, b1);
+        // w1 = p00.hi + p01.lo + p10.lo, w2 = p01.hi + p10.hi + p11.lo,
+        // w3 = p11.hi, with the carries between them.
+        let w1 = self.x64_alu(S64, AluOp::Add, p00.1, RegMemImm::Reg(p01.0));
+        let w2 = self.x64_alu(S64, AluOp::Adc, p01.1, RegMemImm::Reg(p11.0));
+        let w3 = self.x64_alu(S64, AluOp::Adc, p11.1, RegMemImm::Imm(0));
+        let w1 = self.x64_alu(S64, AluOp::Add, w1, RegMemImm::Reg(p10.0));
+        let w2 = self.x64_alu(S64, AluOp::Adc, w2, RegMemImm::Reg(p10.1));
+        let w3 = self.x64_alu(S64, AluOp::Adc, w3, RegMemImm::Imm(0));
+        [p00.0, w1, w2, w3]
+    }
+
+    /// The signed high half of the 256-bit product from the unsigned one:
+    /// subtract `b` if `a < 0` and `a` if `b < 0` (mod 2^128).
+    fn signed_high(&mut self, a: Value, b: Value, hi: (Reg, Reg)) -> (Reg, Reg) {
+        let (a0, a1) = self.halves(a);
+        let (b0, b1) = self.halves(b);
+        let (mut l, mut h) = hi;
+        for (sign_of, (x0, x1)) in [(a1, (b0, b1)), (b1, (a0, a1))] {
+            let m = self.x64_shift_imm(S64, ShiftKind::Sar, sign_of, 63);
+            let t0 = self.x64_alu(S64, AluOp::And, x0, RegMemImm::Reg(m));
+            let t1 = self.x64_alu(S64, AluOp::And, x1, RegMemImm::Reg(m));
+            l = self.x64_alu(S64, AluOp::Sub, l, RegMemImm::Reg(t0));
+            h = self.x64_alu(S64, AluOp::Sbb, h, RegMemImm::Reg(t1));
+        }
+        (l, h)
+    }
+
+    /// `umulhi`/`smulhi` of i128 values.
+    pub(super) fn lower_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
+        let [_, _, w2, w3] = self.mul_256(a, b);
+        let (l, h) = if signed {
+            self.signed_high(a, b, (w2, w3))
+        } else {
+            (w2, w3)
+        };
+        InstOutput::two(l, h)
+    }
+
+    /// `umul_overflow`/`smul_overflow` of i128 values: the low half of the
+    /// product, and whether the high half is not the extension of it.
+    pub(super) fn lower_mul_overflow128(
+        &mut self,
+        inst: Inst,
+        signed: bool,
+        a: Value,
+        b: Value,
+    ) -> InstOutput {
+        let [w0, w1, w2, w3] = self.mul_256(a, b);
+        let (x2, x3) = if signed {
+            let (h0, h1) = self.signed_high(a, b, (w2, w3));
+            // The high half must equal the sign of the low half.
+            let s = self.x64_shift_imm(S64, ShiftKind::Sar, w1, 63);
+            let x2 = self.x64_alu(S64, AluOp::Xor, h0, RegMemImm::Reg(s));
+            let x3 = self.x64_alu(S64, AluOp::Xor, h1, RegMemImm::Reg(s));
+            (x2, x3)
+        } else {
+            (w2, w3)
+        };
+        self.x64_alu(S64, AluOp::Or, x2, RegMemImm::Reg(x3));
+        let f = self.x64_setcc_zx(CC::NZ);
+        self.define_results128(inst, w0, w1, f)
+    }
+
+    /// Defines the results of an instruction producing an i128 and an i8
+    /// (three registers, more than an `InstOutput` holds) by copying into
+    /// the values' own registers.
+    fn define_results128(&mut self, inst: Inst, lo: Reg, hi: Reg, flag: Reg) -> InstOutput {
+        let func = self.l.f;
+        let results = func.dfg.inst_results(inst);
+        let op = func.dfg.insts[inst].opcode();
+        let (Some(&v), Some(&fv)) = (results.first(), results.get(1)) else {
+            self.unsupported_err(format!("{op} without two results"));
+            return InstOutput::none();
+        };
+        let vr = self.l.value_regs(v);
+        let fr = self.l.value_regs(fv);
+        for (dst, src) in [(vr.regs[0], lo), (vr.regs[1], hi), (fr.regs[0], flag)] {
+            match dst {
+                Some(d) => self.mov_to(Writable::from_reg(d), src),
+                None => {
+                    self.unsupported_err(format!("{op}.i128 result registers"));
+                    return InstOutput::none();
+                }
+            }
+        }
+        InstOutput::none()
     }
 }

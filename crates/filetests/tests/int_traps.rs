@@ -1,6 +1,8 @@
-//! i128 division is a libcall on x86-64, but its traps are the generated
-//! code's: a zero divisor traps `int_divz` and `sdiv` of INT_MIN by -1
-//! traps `int_ovf` before the call, while `srem` of INT_MIN by -1 is 0.
+//! Integer traps raised by generated code. i128 division is a libcall on
+//! x86-64, but its traps are the generated code's: a zero divisor traps
+//! `int_divz` and `sdiv` of INT_MIN by -1 traps `int_ovf` before the call,
+//! while `srem` of INT_MIN by -1 is 0. `uadd_overflow_trap` traps with its
+//! own code on a carry.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 use kiln_filetests::run::run_file;
@@ -74,4 +76,35 @@ fn signed_overflow_traps_only_for_sdiv() {
         "%sdiv({MIN}, -18446744073709551617) == 9223372036854775807"
     ));
     expect_pass("%udiv(-1, -1) == 1");
+}
+
+#[test]
+fn uadd_overflow_trap_traps_on_carry_with_its_code() {
+    for (ty, max) in [("i32", "4294967295"), ("i64", "18446744073709551615")] {
+        let text = format!(
+            "test run
+target x86_64
+
+function %f(i{b}, i{b}) -> i{b} {{
+block0(v0: i{b}, v1: i{b}):
+    v2 = uadd_overflow_trap v0, v1, user7
+    return v2
+}}
+; run: %f({max}, 1) == 0
+",
+            b = &ty[1..]
+        );
+        let file = kiln_reader::parse_test(&text, "t.clif").unwrap();
+        match run_file(&file) {
+            Outcome::Fail(m) => assert!(m.len() == 1 && m[0].contains("trap user7"), "{m:?}"),
+            other => panic!("{ty}: expected trap user7, got {other:?}"),
+        }
+        // Without a carry the sum comes back (all ones, printed signed).
+        let ok = text.replace(
+            &format!("%f({max}, 1) == 0"),
+            &format!("%f({max}, 0) == -1"),
+        );
+        let file = kiln_reader::parse_test(&ok, "t.clif").unwrap();
+        assert!(matches!(run_file(&file), Outcome::Pass), "{ty}");
+    }
 }
