@@ -2055,6 +2055,19 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_uadd_overflow_trap(&mut self, i: Inst) -> Option<InstOutput> {
         self.lower_uadd_overflow_trap(i)
     }
+    fn x64_atomic_cas128(&mut self, addr: Amode, e: Value, v: Value) -> InstOutput {
+        self.lower_atomic_cas128(addr, e, v)
+    }
+    fn x64_atomic_load128(&mut self, addr: Amode) -> InstOutput {
+        self.lower_atomic_load128(addr)
+    }
+    fn x64_atomic_rmw128(&mut self, op: kiln_ir::AtomicRmwOp, addr: Amode, v: Value) -> InstOutput {
+        self.lower_atomic_rmw128(Some(op), addr, v)
+    }
+    fn x64_atomic_store128(&mut self, addr: Amode, v: Value) -> InstOutput {
+        self.lower_atomic_rmw128(None, addr, v);
+        InstOutput::none()
+    }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
             Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {

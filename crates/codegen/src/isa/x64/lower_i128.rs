@@ -11,7 +11,7 @@
 
 use super::generated::Context;
 use super::*;
-use kiln_ir::LibCall;
+use kiln_ir::{AtomicRmwOp, LibCall};
 
 const S64: OperandSize = OperandSize::Size64;
 const S32: OperandSize = OperandSize::Size32;
@@ -472,5 +472,93 @@ impl Ctx<'_, '_, '_> {
             }
         }
         InstOutput::none()
+    }
+}
+
+impl Ctx<'_, '_, '_> {
+    /// `atomic_cas.i128`: `lock cmpxchg16b` with the expected value in
+    /// rdx:rax and the replacement in rcx:rbx; the old value comes back.
+    pub(super) fn lower_atomic_cas128(&mut self, addr: Amode, e: Value, r: Value) -> InstOutput {
+        let (el, eh) = self.halves(e);
+        let (rl, rh) = self.halves(r);
+        self.cmpxchg16b(addr, [el, eh, rl, rh])
+    }
+
+    /// `atomic_load.i128`: a compare-and-swap of 0 with 0 reads the value
+    /// atomically (and writes back the same value when it is 0).
+    pub(super) fn lower_atomic_load128(&mut self, addr: Amode) -> InstOutput {
+        let z: [Reg; 4] = std::array::from_fn(|_| self.x64_mov_imm(Type::I64, 0));
+        self.cmpxchg16b(addr, z)
+    }
+
+    fn cmpxchg16b(&mut self, addr: Amode, regs: [Reg; 4]) -> InstOutput {
+        // One vreg cannot sit in two fixed registers.
+        let mut taken: SmallVec<[Reg; 4]> = SmallVec::new();
+        for r in regs {
+            let r = self.unique(r, taken.iter().copied());
+            taken.push(r);
+        }
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        self.l.emit(MInst::LockCmpxchg16b(Box::new(Cmpxchg16bArgs {
+            addr,
+            expected_lo: taken[0],
+            expected_hi: taken[1],
+            replacement_lo: taken[2],
+            replacement_hi: taken[3],
+            dst_lo: low,
+            dst_hi: hiw,
+        })));
+        InstOutput::two(lo, hi)
+    }
+
+    /// `atomic_rmw.i128` (`op` `None`: the exchange of `atomic_store`): a
+    /// `lock cmpxchg16b` loop; returns the old value.
+    pub(super) fn lower_atomic_rmw128(
+        &mut self,
+        op: Option<AtomicRmwOp>,
+        addr: Amode,
+        v: Value,
+    ) -> InstOutput {
+        use AtomicRmwOp as A;
+        let op = match op {
+            None | Some(A::Xchg) => None,
+            Some(A::Add) => Some(AtomicLoopOp::Add),
+            Some(A::Sub) => Some(AtomicLoopOp::Sub),
+            Some(A::And) => Some(AtomicLoopOp::And),
+            Some(A::Nand) => Some(AtomicLoopOp::Nand),
+            Some(A::Or) => Some(AtomicLoopOp::Or),
+            Some(A::Xor) => Some(AtomicLoopOp::Xor),
+            Some(A::Umin) => Some(AtomicLoopOp::Umin),
+            Some(A::Umax) => Some(AtomicLoopOp::Umax),
+            Some(A::Smin) => Some(AtomicLoopOp::Smin),
+            Some(A::Smax) => Some(AtomicLoopOp::Smax),
+        };
+        let (vl, vh) = self.halves(v);
+        // The first guess of the old value: two plain loads (cmpxchg16b
+        // checks it and reloads it when it was torn or stale).
+        let old_lo = self.x64_load(Type::I64, addr.clone());
+        let hi_addr = self.amode_offset(addr.clone(), 8);
+        let old_hi = self.x64_load(Type::I64, hi_addr);
+        let (_, temp) = self.w();
+        let (_, new_lo) = self.w();
+        let (_, new_hi) = self.w();
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        self.l
+            .emit(MInst::AtomicRmw128Seq(Box::new(AtomicRmw128Args {
+                op,
+                addr,
+                old_lo,
+                old_hi,
+                operand_lo: vl,
+                operand_hi: vh,
+                temp,
+                new_lo,
+                new_hi,
+                dst_lo: low,
+                dst_hi: hiw,
+            })));
+        InstOutput::two(lo, hi)
     }
 }
