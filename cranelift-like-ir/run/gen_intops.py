@@ -118,7 +118,7 @@ def intops_file():
         "; carry-in / borrow-in overflow forms at every width, uadd_overflow_trap,\n"
         "; and the rest of i128 (bswap, popcnt, cls, iabs, bmask, bitcast,\n"
         "; min/max, rotates, division, overflow arithmetic, umulhi/smulhi,\n"
-        "; extending loads and truncating stores). Expectations from\n"
+        "; extending loads and truncating stores, atomics). Expectations from\n"
         "; gen_intops.py.\n",
         "test interpret\ntest run\nset enable_llvm_abi_extensions=true\ntarget x86_64\n\n",
     ]
@@ -273,6 +273,57 @@ def intops_file():
             if a + b < 1 << w:
                 out.append(run(name, [lit(a, w), lit(b, w)], [lit(a + b, w)]))
         out.append("\n")
+
+    # Atomics through a 16-byte stack slot (lock cmpxchg16b on x86-64).
+    rmw = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "and": lambda a, b: a & b,
+        "nand": lambda a, b: ~(a & b),
+        "or": lambda a, b: a | b,
+        "xor": lambda a, b: a ^ b,
+        "xchg": lambda a, b: b,
+        "umin": lambda a, b: min(u(a, n), u(b, n)),
+        "umax": lambda a, b: max(u(a, n), u(b, n)),
+        "smin": lambda a, b: min(s(a, n), s(b, n)),
+        "smax": lambda a, b: max(s(a, n), s(b, n)),
+    }
+    slot = "    ss0 = explicit_slot 16\n"
+    for op, f in rmw.items():
+        for what, ret in (("old", "v3"), ("mem", "v4")):
+            name = "atomic_rmw_%s_i128_%s" % (op, what)
+            out.append(
+                "function %%%s(i128, i128) -> i128 {\n%sblock0(v0: i128, v1: i128):\n"
+                "    v2 = stack_addr.i64 ss0\n    store v0, v2\n"
+                "    v3 = atomic_rmw.i128 %s v2, v1\n    v4 = load.i128 v2\n    return %s\n}\n"
+                % (name, slot, op, ret)
+            )
+            for a, b in pairs(n)[::3]:
+                r = a if what == "old" else f(a, b)
+                out.append(run(name, [lit(a, n), lit(b, n)], [lit(r, n)]))
+            out.append("\n")
+    for what, ret in (("old", "v4"), ("mem", "v5")):
+        name = "atomic_cas_i128_%s" % what
+        out.append(
+            "function %%%s(i128, i128, i128) -> i128 {\n%sblock0(v0: i128, v1: i128, v2: i128):\n"
+            "    v3 = stack_addr.i64 ss0\n    store v0, v3\n"
+            "    v4 = atomic_cas.i128 v3, v1, v2\n    v5 = load.i128 v3\n    return %s\n}\n"
+            % (name, slot, ret)
+        )
+        for a, e, r in [(5, 5, 7), (5, 6, 7), (u(-1, n), u(-1, n), 1 << 64), (1 << 64, 1, 3), (0, 0, 0)]:
+            exp = a if what == "old" else (r if a == e else a)
+            out.append(run(name, [lit(a, n), lit(e, n), lit(r, n)], [lit(exp, n)]))
+        out.append("\n")
+    name = "atomic_load_store_i128"
+    out.append(
+        "function %%%s(i128, i128) -> i128 {\n%sblock0(v0: i128, v1: i128):\n"
+        "    v2 = stack_addr.i64 ss0\n    store v0, v2\n    v3 = atomic_load.i128 v2\n"
+        "    atomic_store v1, v2\n    v4 = load.i128 v2\n    v5 = bxor v3, v4\n    return v5\n}\n"
+        % (name, slot)
+    )
+    for a, b in pairs(n)[::2]:
+        out.append(run(name, [lit(a, n), lit(b, n)], [lit(a ^ b, n)]))
+    out.append("\n")
 
     amounts = [0, 1, 5, 63, 64, 65, 100, 127, 128, 129, 200, 255]
     x_vals = [1, 0x0123456789ABCDEF0FEDCBA987654321, 1 << 127, u(-2, n)]
