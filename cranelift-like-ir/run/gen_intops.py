@@ -8,6 +8,7 @@ Every expected value is computed here in Python on unbounded integers,
 independently of Kiln. Run: python3 gen_intops.py
 """
 import os
+import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WIDTHS = (8, 16, 32, 64, 128)
@@ -33,6 +34,9 @@ def interesting(n):
         vals.append(0xF00F & m)
     if n == 128:
         vals += [1 << 64, (1 << 64) - 1, 0xFFFFFFFFFFFFFFFF0000000000000001, 3 << 62]
+    # A few pseudo-random values too (fixed seed: the file is stable).
+    rng = random.Random(n)
+    vals += [rng.getrandbits(n) for _ in range(3)]
     out = []
     for v in vals:
         if u(v, n) not in out:
