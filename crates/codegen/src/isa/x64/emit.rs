@@ -431,6 +431,7 @@ impl MInst {
             | MInst::XmmToGpr { src, .. } => rm(src),
             MInst::Cmove { consequent, .. } => rm(consequent),
             MInst::JmpUnknown { target } | MInst::CallUnknown { target, .. } => rm(target),
+            MInst::LockCmpxchg16b(a) => a.addr.trap_code(),
             _ => None,
         }
     }
