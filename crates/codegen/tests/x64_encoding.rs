@@ -1700,3 +1700,78 @@ fn f16_moves() {
     assert_eq!(f.traps.len(), 1);
     assert_eq!(f.traps[0].offset, 5, "pextrw eax, xmm1, 0 is 5 bytes");
 }
+
+#[test]
+fn cmpxchg16b_and_128_bit_atomic_loop() {
+    let mut c = Checker::new();
+    let (rax, rcx, rdx, rbx) = (gpr(0), gpr(1), gpr(2), gpr(3));
+    for m in amodes(false) {
+        c.check(
+            MInst::LockCmpxchg16b(Box::new(Cmpxchg16bArgs {
+                addr: m.amode.clone(),
+                expected_lo: rax,
+                expected_hi: rdx,
+                replacement_lo: rbx,
+                replacement_hi: rcx,
+                dst_lo: w(rax),
+                dst_hi: w(rdx),
+            })),
+            format!("lock cmpxchg16b xmmword ptr {}", m.text),
+        );
+    }
+    // The loop: copy the old value into rcx:rbx, combine it with the
+    // operand (r9:r8), cmpxchg16b, and jump back to the start while the
+    // memory changed under it.
+    let (r8, r9, r10) = (gpr(8), gpr(9), gpr(10));
+    let addr = Amode::imm_reg(16, gpr(7));
+    let body = |ops: &str| {
+        format!("mov rbx, rax; mov rcx, rdx; {ops}lock cmpxchg16b xmmword ptr [rdi+0x10]; jne 0x0")
+    };
+    let cases: [(Option<AtomicLoopOp>, &str); 11] = [
+        (None, "mov rbx, r8; mov rcx, r9; "),
+        (Some(AtomicLoopOp::Add), "add rbx, r8; adc rcx, r9; "),
+        (Some(AtomicLoopOp::Sub), "sub rbx, r8; sbb rcx, r9; "),
+        (Some(AtomicLoopOp::And), "and rbx, r8; and rcx, r9; "),
+        (Some(AtomicLoopOp::Or), "or rbx, r8; or rcx, r9; "),
+        (Some(AtomicLoopOp::Xor), "xor rbx, r8; xor rcx, r9; "),
+        (
+            Some(AtomicLoopOp::Nand),
+            "and rbx, r8; and rcx, r9; not rbx; not rcx; ",
+        ),
+        (
+            Some(AtomicLoopOp::Umin),
+            "cmp rbx, r8; mov r10, rcx; sbb r10, r9; cmovae rbx, r8; cmovae rcx, r9; ",
+        ),
+        (
+            Some(AtomicLoopOp::Umax),
+            "cmp rbx, r8; mov r10, rcx; sbb r10, r9; cmovb rbx, r8; cmovb rcx, r9; ",
+        ),
+        (
+            Some(AtomicLoopOp::Smin),
+            "cmp rbx, r8; mov r10, rcx; sbb r10, r9; cmovge rbx, r8; cmovge rcx, r9; ",
+        ),
+        (
+            Some(AtomicLoopOp::Smax),
+            "cmp rbx, r8; mov r10, rcx; sbb r10, r9; cmovl rbx, r8; cmovl rcx, r9; ",
+        ),
+    ];
+    for (op, ops) in cases {
+        c.check(
+            MInst::AtomicRmw128Seq(Box::new(AtomicRmw128Args {
+                op,
+                addr: addr.clone(),
+                old_lo: rax,
+                old_hi: rdx,
+                operand_lo: r8,
+                operand_hi: r9,
+                temp: w(r10),
+                new_lo: w(rbx),
+                new_hi: w(rcx),
+                dst_lo: w(rax),
+                dst_hi: w(rdx),
+            })),
+            body(ops),
+        );
+    }
+    c.finish(20);
+}

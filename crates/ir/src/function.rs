@@ -220,10 +220,14 @@ pub enum LibCall {
     ElfTlsGetAddr,
     ElfTlsGetOffset,
     X86Pshufb,
+    UdivI128,
+    SdivI128,
+    UremI128,
+    SremI128,
 }
 
 impl LibCall {
-    pub const ALL: [LibCall; 18] = [
+    pub const ALL: [LibCall; 22] = [
         LibCall::Probestack,
         LibCall::CeilF32,
         LibCall::CeilF64,
@@ -242,6 +246,10 @@ impl LibCall {
         LibCall::ElfTlsGetAddr,
         LibCall::ElfTlsGetOffset,
         LibCall::X86Pshufb,
+        LibCall::UdivI128,
+        LibCall::SdivI128,
+        LibCall::UremI128,
+        LibCall::SremI128,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -263,6 +271,10 @@ impl LibCall {
             LibCall::ElfTlsGetAddr => "ElfTlsGetAddr",
             LibCall::ElfTlsGetOffset => "ElfTlsGetOffset",
             LibCall::X86Pshufb => "X86Pshufb",
+            LibCall::UdivI128 => "UdivI128",
+            LibCall::SdivI128 => "SdivI128",
+            LibCall::UremI128 => "UremI128",
+            LibCall::SremI128 => "SremI128",
         }
     }
     pub fn parse(s: &str) -> Option<LibCall> {
@@ -290,6 +302,10 @@ impl LibCall {
             LibCall::ElfTlsGetAddr => "__tls_get_addr",
             LibCall::ElfTlsGetOffset => "__tls_get_offset",
             LibCall::X86Pshufb => "__kiln_x86_pshufb",
+            LibCall::UdivI128 => "__udivti3",
+            LibCall::SdivI128 => "__divti3",
+            LibCall::UremI128 => "__umodti3",
+            LibCall::SremI128 => "__modti3",
         }
     }
 }

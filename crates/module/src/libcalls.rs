@@ -37,6 +37,34 @@ extern "C" fn fma_f64(a: f64, b: f64, c: f64) -> f64 {
     a.mul_add(b, c)
 }
 
+// i128 division: the halves arrive as four 64-bit arguments (low, high of
+// the dividend, then of the divisor) and the result returns in rax:rdx.
+// Generated code traps on a zero divisor and on `sdiv` overflow before it
+// calls; `srem` of INT_MIN by -1 is 0.
+fn i128_of(lo: u64, hi: u64) -> u128 {
+    (hi as u128) << 64 | lo as u128
+}
+extern "C" fn udiv_i128(al: u64, ah: u64, bl: u64, bh: u64) -> u128 {
+    i128_of(al, ah).checked_div(i128_of(bl, bh)).unwrap_or(0)
+}
+extern "C" fn urem_i128(al: u64, ah: u64, bl: u64, bh: u64) -> u128 {
+    i128_of(al, ah).checked_rem(i128_of(bl, bh)).unwrap_or(0)
+}
+extern "C" fn sdiv_i128(al: u64, ah: u64, bl: u64, bh: u64) -> u128 {
+    let (a, b) = (i128_of(al, ah) as i128, i128_of(bl, bh) as i128);
+    if b == 0 {
+        return 0;
+    }
+    a.wrapping_div(b) as u128
+}
+extern "C" fn srem_i128(al: u64, ah: u64, bl: u64, bh: u64) -> u128 {
+    let (a, b) = (i128_of(al, ah) as i128, i128_of(bl, bh) as i128);
+    if b == 0 {
+        return 0;
+    }
+    a.wrapping_rem(b) as u128
+}
+
 /// The address of the function implementing `lc`, if this runtime has one.
 pub fn libcall_address(lc: LibCall) -> Option<usize> {
     Some(match lc {
@@ -54,6 +82,10 @@ pub fn libcall_address(lc: LibCall) -> Option<usize> {
         LibCall::Memset => libc::memset as *const () as usize,
         LibCall::Memmove => libc::memmove as *const () as usize,
         LibCall::Memcmp => libc::memcmp as *const () as usize,
+        LibCall::UdivI128 => udiv_i128 as *const () as usize,
+        LibCall::SdivI128 => sdiv_i128 as *const () as usize,
+        LibCall::UremI128 => urem_i128 as *const () as usize,
+        LibCall::SremI128 => srem_i128 as *const () as usize,
         LibCall::Probestack
         | LibCall::ElfTlsGetAddr
         | LibCall::ElfTlsGetOffset
@@ -81,6 +113,22 @@ mod tests {
         let e = f64::EPSILON;
         assert_eq!(fma_f64(1.0 + e, 1.0 - e, -1.0), -(e * e));
         assert_eq!(fma_f32(2.0, 3.0, 1.0), 7.0);
+    }
+
+    #[test]
+    fn i128_division() {
+        let m = u64::MAX;
+        // -7 / 2 == -3, -7 % 2 == -1 (truncating), as two halves.
+        assert_eq!(sdiv_i128(-7i64 as u64, m, 2, 0) as i128, -3);
+        assert_eq!(srem_i128(-7i64 as u64, m, 2, 0) as i128, -1);
+        // INT_MIN % -1 == 0.
+        assert_eq!(srem_i128(0, 1 << 63, m, m), 0);
+        // 2^127 / 3 and its remainder, unsigned.
+        let a = 1u128 << 127;
+        assert_eq!(udiv_i128(0, 1 << 63, 3, 0), a / 3);
+        assert_eq!(urem_i128(0, 1 << 63, 3, 0), a % 3);
+        assert_eq!(udiv_i128(5, 0, 0, 1), 0);
+        assert_eq!(urem_i128(5, 0, 0, 1), 5);
     }
 
     #[test]

@@ -432,6 +432,7 @@ impl MInst {
             | MInst::XmmPinsrw { src, .. } => rm(src),
             MInst::Cmove { consequent, .. } => rm(consequent),
             MInst::JmpUnknown { target } | MInst::CallUnknown { target, .. } => rm(target),
+            MInst::LockCmpxchg16b(a) => a.addr.trap_code(),
             _ => None,
         }
     }
@@ -1293,8 +1294,116 @@ impl MInst {
                     0,
                 );
             }
+            MInst::LockCmpxchg16b(a) => emit_cmpxchg16b(buf, st, &a.addr),
+            MInst::AtomicRmw128Seq(a) => {
+                let AtomicRmw128Args {
+                    op,
+                    addr,
+                    old_lo,
+                    old_hi,
+                    operand_lo,
+                    operand_hi,
+                    temp,
+                    new_lo,
+                    new_hi,
+                    ..
+                } = &**a;
+                let s64 = OperandSize::Size64;
+                let again = buf.get_label();
+                buf.bind_label(again);
+                let mov = |src: Reg, dst: crate::machinst::reg::Writable<Reg>| MInst::MovRR {
+                    size: s64,
+                    src,
+                    dst,
+                };
+                let alu =
+                    |op: AluOp, d: crate::machinst::reg::Writable<Reg>, src: Reg| MInst::AluRmiR {
+                        size: s64,
+                        op,
+                        src1: d.to_reg(),
+                        src2: RegMemImm::Reg(src),
+                        dst: d,
+                    };
+                let not = |d: crate::machinst::reg::Writable<Reg>| MInst::Unary {
+                    size: s64,
+                    op: UnaryOp::Not,
+                    src: d.to_reg(),
+                    dst: d,
+                };
+                let pair = |lo: AluOp, hi: AluOp| {
+                    vec![alu(lo, *new_lo, *operand_lo), alu(hi, *new_hi, *operand_hi)]
+                };
+                // Take the operand when `cc` holds after the 128-bit
+                // compare of the old value with it (flags of old - operand).
+                let minmax = |cc: CC| {
+                    vec![
+                        MInst::CmpRmiR {
+                            size: s64,
+                            op: CmpOp::Cmp,
+                            src1: new_lo.to_reg(),
+                            src2: RegMemImm::Reg(*operand_lo),
+                        },
+                        mov(new_hi.to_reg(), *temp),
+                        alu(AluOp::Sbb, *temp, *operand_hi),
+                        MInst::Cmove {
+                            size: s64,
+                            cc,
+                            consequent: RegMem::Reg(*operand_lo),
+                            alternative: new_lo.to_reg(),
+                            dst: *new_lo,
+                        },
+                        MInst::Cmove {
+                            size: s64,
+                            cc,
+                            consequent: RegMem::Reg(*operand_hi),
+                            alternative: new_hi.to_reg(),
+                            dst: *new_hi,
+                        },
+                    ]
+                };
+                let mut seq = vec![mov(*old_lo, *new_lo), mov(*old_hi, *new_hi)];
+                seq.extend(match op {
+                    None => vec![mov(*operand_lo, *new_lo), mov(*operand_hi, *new_hi)],
+                    Some(AtomicLoopOp::Add) => pair(AluOp::Add, AluOp::Adc),
+                    Some(AtomicLoopOp::Sub) => pair(AluOp::Sub, AluOp::Sbb),
+                    Some(AtomicLoopOp::And) => pair(AluOp::And, AluOp::And),
+                    Some(AtomicLoopOp::Or) => pair(AluOp::Or, AluOp::Or),
+                    Some(AtomicLoopOp::Xor) => pair(AluOp::Xor, AluOp::Xor),
+                    Some(AtomicLoopOp::Nand) => {
+                        let mut v = pair(AluOp::And, AluOp::And);
+                        v.push(not(*new_lo));
+                        v.push(not(*new_hi));
+                        v
+                    }
+                    Some(AtomicLoopOp::Umin) => minmax(CC::NB),
+                    Some(AtomicLoopOp::Umax) => minmax(CC::B),
+                    Some(AtomicLoopOp::Smin) => minmax(CC::NL),
+                    Some(AtomicLoopOp::Smax) => minmax(CC::L),
+                });
+                for i in &seq {
+                    i.emit_with_state(buf, st);
+                }
+                emit_cmpxchg16b(buf, st, addr);
+                // jnz again (internal to the sequence, like AtomicRmwSeq's).
+                let s = buf.cur_offset();
+                buf.put_data(&[0x0f, 0x80 | CC::NZ.enc()]);
+                buf.use_label_at_offset(s + 2, again, X64LabelUse::PCRel32);
+                buf.put4(-4i32 as u32);
+            }
         }
     }
+}
+
+/// `lock cmpxchg16b [addr]` (F0 REX.W 0F C7 /1).
+fn emit_cmpxchg16b(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, addr: &Amode) {
+    emit_modrm_op(
+        buf,
+        st,
+        op_d(&[0xf0], true, &[0x0f, 0xc7], false),
+        1,
+        Rm::Mem(addr),
+        0,
+    );
 }
 
 /// The ALU family (add/or/adc/sbb/and/sub/xor/cmp) with `digit`:

@@ -751,6 +751,45 @@ pub enum MInst {
         tmp: Writable<Reg>,
         dst: Amode,
     },
+    /// `lock cmpxchg16b [addr]` (operands boxed to keep `MInst` small).
+    LockCmpxchg16b(Box<Cmpxchg16bArgs>),
+    /// A 128-bit atomic read-modify-write loop (see [`AtomicRmw128Args`]).
+    AtomicRmw128Seq(Box<AtomicRmw128Args>),
+}
+
+/// Operands of [`MInst::LockCmpxchg16b`]: compares rdx:rax
+/// (`expected_hi:lo`) with the 16 bytes at `addr` and stores rcx:rbx
+/// (`replacement_hi:lo`) if they are equal; rdx:rax (`dst_hi:lo`) receive
+/// the old value either way. `addr` must be 16-byte aligned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cmpxchg16bArgs {
+    pub addr: Amode,
+    pub expected_lo: Reg,
+    pub expected_hi: Reg,
+    pub replacement_lo: Reg,
+    pub replacement_hi: Reg,
+    pub dst_lo: Writable<Reg>,
+    pub dst_hi: Writable<Reg>,
+}
+
+/// Operands of [`MInst::AtomicRmw128Seq`]. With the current value in
+/// rdx:rax (`old_hi:lo`, loaded before): `loop: rcx:rbx = op(rdx:rax,
+/// operand); lock cmpxchg16b [addr]; jnz loop`. `op` `None` exchanges.
+/// `new_lo`/`new_hi` are rbx/rcx, `temp` a scratch for min/max;
+/// `dst_hi:lo` (rdx:rax) receive the old value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AtomicRmw128Args {
+    pub op: Option<AtomicLoopOp>,
+    pub addr: Amode,
+    pub old_lo: Reg,
+    pub old_hi: Reg,
+    pub operand_lo: Reg,
+    pub operand_hi: Reg,
+    pub temp: Writable<Reg>,
+    pub new_lo: Writable<Reg>,
+    pub new_hi: Writable<Reg>,
+    pub dst_lo: Writable<Reg>,
+    pub dst_hi: Writable<Reg>,
 }
 
 /// Byte width used by ops without an 8-bit form (Size8 is done at 32).
@@ -1069,6 +1108,53 @@ impl MInst {
                 v.use_(src);
                 v.amode(dst);
                 v.op(tmp.reg_mut(), Def, Early, C::Reg);
+            }
+            MInst::LockCmpxchg16b(args) => {
+                let Cmpxchg16bArgs {
+                    addr,
+                    expected_lo,
+                    expected_hi,
+                    replacement_lo,
+                    replacement_hi,
+                    dst_lo,
+                    dst_hi,
+                } = &mut **args;
+                use super::regs::enc::{RBX, RCX, RDX};
+                v.op(expected_lo, Use, Early, fixed(rax));
+                v.op(expected_hi, Use, Early, fixed(RDX));
+                v.op(replacement_lo, Use, Early, fixed(RBX));
+                v.op(replacement_hi, Use, Early, fixed(RCX));
+                v.amode(addr);
+                v.op(dst_lo.reg_mut(), Def, Late, fixed(rax));
+                v.op(dst_hi.reg_mut(), Def, Late, fixed(RDX));
+            }
+            MInst::AtomicRmw128Seq(args) => {
+                let AtomicRmw128Args {
+                    addr,
+                    old_lo,
+                    old_hi,
+                    operand_lo,
+                    operand_hi,
+                    temp,
+                    new_lo,
+                    new_hi,
+                    dst_lo,
+                    dst_hi,
+                    ..
+                } = &mut **args;
+                // Everything read inside the loop is an early use and the
+                // loop's registers are early defs, so they never share.
+                use super::regs::enc::{RBX, RCX, RDX};
+                v.op(old_lo, Use, Early, fixed(rax));
+                v.op(old_hi, Use, Early, fixed(RDX));
+                v.amode(addr);
+                v.use_(operand_lo);
+                v.use_(operand_hi);
+                v.op(temp.reg_mut(), Def, Early, C::Reg);
+                v.op(new_lo.reg_mut(), Def, Early, fixed(RBX));
+                v.op(new_hi.reg_mut(), Def, Early, fixed(RCX));
+                v.op(dst_lo.reg_mut(), Def, Late, fixed(rax));
+                v.op(dst_hi.reg_mut(), Def, Late, fixed(RDX));
             }
         }
 
@@ -1597,6 +1683,17 @@ impl MInst {
                 r(src, 16),
                 dst.pretty(),
                 w(tmp, 2)
+            ),
+            MInst::LockCmpxchg16b(a) => {
+                format!("lock cmpxchg16b xmmword ptr {}", a.addr.pretty())
+            }
+            MInst::AtomicRmw128Seq(a) => format!(
+                "atomic_rmw128_seq {} xmmword ptr {}, {}:{} ; temp {}",
+                a.op.map_or("Xchg".to_string(), |o| format!("{o:?}")),
+                a.addr.pretty(),
+                r(&a.operand_hi, 8),
+                r(&a.operand_lo, 8),
+                w(&a.temp, 8)
             ),
         }
     }

@@ -21,6 +21,8 @@ use smallvec::SmallVec;
 
 #[path = "lower_float.rs"]
 mod lower_float;
+#[path = "lower_i128.rs"]
+mod lower_i128;
 
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
@@ -2049,6 +2051,50 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
         self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
         CC::NZ
+    }
+    // Integer operations beyond the core (`lower_i128.rs`).
+    fn x64_i128_unary(&mut self, op: Opcode, x: Value) -> InstOutput {
+        self.lower_i128_unary(op, x)
+    }
+    fn x64_i128_binary(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
+        self.lower_i128_binary(op, a, b)
+    }
+    fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
+        self.lower_bitrev(ty, x)
+    }
+    fn x64_bmask_wide(&mut self, to: Type, x: Value) -> InstOutput {
+        self.lower_bmask_wide(to, x)
+    }
+    fn x64_carry(&mut self, ty: Type, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
+        self.lower_carry(ty, op, a, b, c)
+    }
+    fn x64_overflow128(&mut self, i: Inst, op: Opcode, a: Value, b: Value) -> InstOutput {
+        self.lower_overflow128(i, op, a, b, None)
+    }
+    fn x64_carry128(&mut self, i: Inst, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
+        self.lower_overflow128(i, op, a, b, Some(c))
+    }
+    fn x64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.lower_mulhi128(signed, a, b)
+    }
+    fn x64_mul_overflow128(&mut self, i: Inst, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.lower_mul_overflow128(i, signed, a, b)
+    }
+    fn x64_uadd_overflow_trap(&mut self, i: Inst) -> Option<InstOutput> {
+        self.lower_uadd_overflow_trap(i)
+    }
+    fn x64_atomic_cas128(&mut self, addr: Amode, e: Value, v: Value) -> InstOutput {
+        self.lower_atomic_cas128(addr, e, v)
+    }
+    fn x64_atomic_load128(&mut self, addr: Amode) -> InstOutput {
+        self.lower_atomic_load128(addr)
+    }
+    fn x64_atomic_rmw128(&mut self, op: kiln_ir::AtomicRmwOp, addr: Amode, v: Value) -> InstOutput {
+        self.lower_atomic_rmw128(Some(op), addr, v)
+    }
+    fn x64_atomic_store128(&mut self, addr: Amode, v: Value) -> InstOutput {
+        self.lower_atomic_rmw128(None, addr, v);
+        InstOutput::none()
     }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
