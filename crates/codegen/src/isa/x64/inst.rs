@@ -406,6 +406,18 @@ pub struct CallInfo {
     pub uses: SmallVec<[(Reg, PReg); 8]>,
     pub defs: SmallVec<[(Writable<Reg>, PReg); 4]>,
     pub clobbers: PRegSet,
+    /// Bytes of stack arguments the callee pops (`tail` convention): the
+    /// call is followed by `sub rsp, callee_pop` to restore the frame.
+    pub callee_pop: u32,
+}
+
+/// The callee of a `ReturnCall`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnCallTarget {
+    /// `jmp rel32` with an `X86CallPCRel4` relocation.
+    Known(CallTarget),
+    /// `jmp r` (the register is fixed to r11, see [`MInst::ReturnCall`]).
+    Reg(Reg),
 }
 
 /// An x86-64 machine instruction. Register fields hold virtual registers
@@ -721,6 +733,18 @@ pub enum MInst {
         src: RegMem,
         dst: Writable<Reg>,
     },
+    /// A tail call (`return_call`): the callee's register arguments are
+    /// `uses` (fixed registers), its `stack_args` bytes of stack arguments
+    /// are already stored at `[rsp, rsp + stack_args)`. Emission (which
+    /// needs the frame, see `control::emit_return_call`) restores the
+    /// callee-saved registers, moves the stack arguments into the caller's
+    /// incoming argument area, tears the frame down and jumps. Uses rax and
+    /// r10 as scratch; an indirect target is fixed to r11.
+    ReturnCall {
+        target: ReturnCallTarget,
+        uses: SmallVec<[(Reg, PReg); 8]>,
+        stack_args: u32,
+    },
 }
 
 /// Byte width used by ops without an 8-bit form (Size8 is done at 32).
@@ -1025,6 +1049,14 @@ impl MInst {
                 v.use_(src1);
                 v.rm(src2);
             }
+            MInst::ReturnCall { target, uses, .. } => {
+                if let ReturnCallTarget::Reg(r) = target {
+                    v.op(r, Use, Early, fixed(super::regs::enc::R11));
+                }
+                for (r, p) in uses.iter_mut() {
+                    v.op(r, Use, Early, C::FixedReg(*p));
+                }
+            }
         }
 
         fn call_operands<F: FnMut(&mut Reg, OperandConstraint, OperandKind, OperandPos)>(
@@ -1061,6 +1093,7 @@ impl MInst {
         matches!(
             self,
             MInst::Ret { .. }
+                | MInst::ReturnCall { .. }
                 | MInst::JmpKnown { .. }
                 | MInst::JmpCond { .. }
                 | MInst::JmpUnknown { .. }
@@ -1529,6 +1562,16 @@ impl MInst {
                 };
                 format!("{n} {}, {}", w(dst, b), src.pretty(sb))
             }
+            MInst::ReturnCall {
+                target, stack_args, ..
+            } => match target {
+                ReturnCallTarget::Known(t) => {
+                    format!("return_call {t:?} ; stack_args={stack_args}")
+                }
+                ReturnCallTarget::Reg(r) => {
+                    format!("return_call {} ; stack_args={stack_args}", show_reg(*r, 8))
+                }
+            },
         }
     }
 }

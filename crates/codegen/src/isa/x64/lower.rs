@@ -19,6 +19,9 @@ use kiln_ir::{
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+#[path = "lower_control.rs"]
+mod lower_control;
+
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
 pub(crate) mod generated {
@@ -424,7 +427,7 @@ impl LowerBackend for X64LowerBackend<'_> {
                 Some(r) => r,
                 None => ctx.alloc_tmp(RegClass::Int),
             };
-            args.push((Writable::from_reg(r), abi::ret_area_reg()));
+            args.push((Writable::from_reg(r), self.info.sig.ret_area_reg));
             state.ret_area_ptr = Some(r);
         }
         for (i, &p) in params.iter().enumerate() {
@@ -682,7 +685,7 @@ impl Ctx<'_, '_, '_> {
                 addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
                 dst: pw,
             });
-            uses.push((p, abi::ret_area_reg()));
+            uses.push((p, locs.ret_area_reg));
         }
         for (i, &a) in args.iter().enumerate() {
             let ty = f.dfg.value_type(a);
@@ -742,6 +745,7 @@ impl Ctx<'_, '_, '_> {
             uses,
             defs,
             clobbers: abi::call_clobbers(),
+            callee_pop: locs.callee_pop,
         });
         match callee {
             Ok(func_ref) => {
@@ -2220,6 +2224,12 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_return(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_return(inst)
+    }
+    fn x64_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return_call(inst)
+    }
+    fn x64_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_uadd_overflow_trap(inst)
     }
     fn x64_jmp(&mut self) {
         if let Some(&t) = self.targets.first() {
