@@ -1733,6 +1733,7 @@ mod tests {
                 uses: smallvec::smallvec![(v(30), regs::gpr_preg(enc::RDI))],
                 defs: smallvec::smallvec![(wv(31), regs::gpr_preg(enc::RAX))],
                 clobbers: regs::sysv_clobbers(),
+                callee_pop: 0,
             })
         };
         let s64 = OperandSize::Size64;
