@@ -156,9 +156,11 @@ fn return_call_sequence() {
     let f = frame();
     assert_eq!((f.csr_offset, f.frame_size), (48, 64));
     let inst = MInst::ReturnCall {
-        target: ReturnCallTarget::Reg(gpr(enc::R11)),
-        uses: smallvec![],
-        stack_args: 32,
+        info: Box::new(ReturnCallInfo {
+            target: ReturnCallTarget::Reg(gpr(enc::R11)),
+            uses: smallvec![],
+            stack_args: 32,
+        }),
     };
     // rbp = rsp + 64; our incoming arguments end at rbp + 16 + 16 =
     // rsp + 0x60, so the callee's 32 bytes go to rsp+0x40..0x60 and the
@@ -191,9 +193,11 @@ fn return_call_sequence() {
     let mut f = X64Frame::new(48, 0, vec![], 0).unwrap();
     f.callee_pop = 0;
     let inst = MInst::ReturnCall {
-        target: ReturnCallTarget::Known(CallTarget::TestCase(0)),
-        uses: smallvec![],
-        stack_args: 48,
+        info: Box::new(ReturnCallInfo {
+            target: ReturnCallTarget::Known(CallTarget::TestCase(0)),
+            uses: smallvec![],
+            stack_args: 48,
+        }),
     };
     let (text, relocs) = emit_frame(&inst, &f);
     assert_eq!(f.frame_size, 48);

@@ -64,10 +64,8 @@ pub fn emit_frame_dependent(
             buf.put_data(&n.to_le_bytes());
             true
         }
-        MInst::ReturnCall {
-            target, stack_args, ..
-        } => {
-            emit_return_call(buf, st, frame, target, *stack_args);
+        MInst::ReturnCall { info } => {
+            emit_return_call(buf, st, frame, &info.target, info.stack_args);
             true
         }
         _ => false,

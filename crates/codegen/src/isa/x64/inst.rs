@@ -411,6 +411,16 @@ pub struct CallInfo {
     pub callee_pop: u32,
 }
 
+/// Operands of a `ReturnCall` (boxed to keep `MInst` small).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnCallInfo {
+    pub target: ReturnCallTarget,
+    /// Register arguments in their fixed registers.
+    pub uses: SmallVec<[(Reg, PReg); 8]>,
+    /// Bytes of stack arguments staged at `[rsp, rsp + stack_args)`.
+    pub stack_args: u32,
+}
+
 /// The callee of a `ReturnCall`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReturnCallTarget {
@@ -740,11 +750,7 @@ pub enum MInst {
     /// callee-saved registers, moves the stack arguments into the caller's
     /// incoming argument area, tears the frame down and jumps. Uses rax and
     /// r10 as scratch; an indirect target is fixed to r11.
-    ReturnCall {
-        target: ReturnCallTarget,
-        uses: SmallVec<[(Reg, PReg); 8]>,
-        stack_args: u32,
-    },
+    ReturnCall { info: Box<ReturnCallInfo> },
 }
 
 /// Byte width used by ops without an 8-bit form (Size8 is done at 32).
@@ -1049,7 +1055,8 @@ impl MInst {
                 v.use_(src1);
                 v.rm(src2);
             }
-            MInst::ReturnCall { target, uses, .. } => {
+            MInst::ReturnCall { info } => {
+                let ReturnCallInfo { target, uses, .. } = &mut **info;
                 if let ReturnCallTarget::Reg(r) = target {
                     v.op(r, Use, Early, fixed(super::regs::enc::R11));
                 }
@@ -1562,14 +1569,16 @@ impl MInst {
                 };
                 format!("{n} {}, {}", w(dst, b), src.pretty(sb))
             }
-            MInst::ReturnCall {
-                target, stack_args, ..
-            } => match target {
+            MInst::ReturnCall { info } => match &info.target {
                 ReturnCallTarget::Known(t) => {
-                    format!("return_call {t:?} ; stack_args={stack_args}")
+                    format!("return_call {t:?} ; stack_args={}", info.stack_args)
                 }
                 ReturnCallTarget::Reg(r) => {
-                    format!("return_call {} ; stack_args={stack_args}", show_reg(*r, 8))
+                    format!(
+                        "return_call {} ; stack_args={}",
+                        show_reg(*r, 8),
+                        info.stack_args
+                    )
                 }
             },
         }

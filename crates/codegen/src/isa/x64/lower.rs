@@ -2231,6 +2231,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_uadd_overflow_trap(inst)
     }
+    fn x64_try_call(&mut self, inst: Inst) -> Option<()> {
+        self.gen_try_call(inst)
+    }
     fn x64_jmp(&mut self) {
         if let Some(&t) = self.targets.first() {
             self.l.emit(MInst::JmpKnown { dst: t });
