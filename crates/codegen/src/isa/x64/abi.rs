@@ -10,15 +10,19 @@
 //! * Integer returns in rax, rdx; float returns in xmm0, xmm1.
 //! * More returns than that (of either class) use a *return area*: the
 //!   caller passes a hidden pointer as the **first integer argument** (rdi,
-//!   shifting the others), the first returns that fit still come back in
+//!   or rcx on Windows, shifting the others), the first returns that fit still come back in
 //!   registers, and every further return is stored by the callee at
 //!   `[area + 8 * k]` for the k-th overflowing return in signature order.
 //!   This is Kiln's reading of Cranelift's `enable_multi_ret_implicit_sret`;
 //!   it only matters between Kiln-compiled functions.
 //! * `i128` takes two integer registers (low half first) if both are
 //!   free, else two consecutive 16-byte-aligned stack slots (System V).
-//! * `CallConv::Fast`, `SystemV` and `Tail` all use this convention (`Tail`
-//!   without guaranteed tail calls: `return_call` is unsupported); other
+//! * `CallConv::Fast` and `SystemV` use this convention; `Tail` (the callee
+//!   pops its stack arguments), `Winch` (the last result in a register, the
+//!   others in the return area in reverse order) and `WindowsFastcall`
+//!   (positional rcx/rdx/r8/r9 and xmm0-3, 32-byte shadow space, more
+//!   callee-saved registers) are variations described as data by
+//!   [`Convention`]; see docs/lowering.md, "Calling conventions". Other
 //!   conventions are `Unsupported`.
 //! * Narrow integer arguments with an `uext`/`sext` attribute are extended
 //!   to 32 bits by the caller.
@@ -31,7 +35,7 @@
 //!   saved rbp                   <- rbp
 //!   sized stack slots           [rbp - slots_size, rbp)    (16-aligned area)
 //!   padding to 16
-//!   clobbered callee-saves      [rsp + outgoing + spill_area ...]
+//!   clobbered callee-saves      [rsp + align16(outgoing + spill_area) ...]
 //!   spill slots                 [rsp + outgoing + 8 * n]
 //!   outgoing arguments/returns  [rsp, rsp + outgoing)
 //!                               <- rsp (16-byte aligned, fixed after the prologue)
@@ -40,8 +44,10 @@
 //! The prologue is always `push rbp; mov rbp, rsp` (a frame pointer is
 //! required with `preserve_frame_pointers` and keeps stack slots at fixed
 //! rbp offsets known during lowering), then `sub rsp, N` and `mov`s of the
-//! callee-saved registers the allocator used (rbx, r12-r15). The epilogue
-//! reloads them, then `mov rsp, rbp; pop rbp; ret`. rsp stays 16-byte
+//! callee-saved registers the allocator used (the convention's set: rbx,
+//! r12-r15, plus rsi, rdi and 16-byte `movdqu` saves of xmm6-15 on
+//! Windows). The epilogue reloads them, then `mov rsp, rbp; pop rbp; ret`
+//! (`ret n` when the function pops its stack arguments). rsp stays 16-byte
 //! aligned between the prologue and the epilogue, so every call site is
 //! aligned. No stack probes yet: frames larger than a guard page are not
 //! probed.
