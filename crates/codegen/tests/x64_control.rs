@@ -289,3 +289,135 @@ fn xmm_callee_saves_take_16_bytes() {
         ]
     );
 }
+
+/// A windows_fastcall function under register pressure (18 live floats,
+/// 14 live integers: the allocator needs xmm6-15 and the callee-saved
+/// GPRs), called natively with the Windows x64 convention from inline
+/// assembly that fills every Windows callee-saved register (rbx, rsi, rdi,
+/// r12-r15, xmm6-15) with a marker first and reads them back after the
+/// call: all must survive, and the result must be right.
+#[test]
+fn windows_fastcall_preserves_its_callee_saved_registers() {
+    use kiln_codegen::isa::{self as kisa};
+    use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+    use kiln_module::memory::ExecutableMemory;
+
+    let mut t = String::from(
+        "function %wpress(i64, i64) -> i64 windows_fastcall {\nblock0(v0: i64, v1: i64):\n",
+    );
+    for i in 0..14 {
+        t += &format!("    v{} = iconst.i64 {}\n", 10 + i, i + 3);
+        t += &format!("    v{} = imul v0, v{}\n", 30 + i, 10 + i);
+        t += &format!("    v{} = iadd v{}, v1\n", 50 + i, 30 + i);
+    }
+    for i in 0..18 {
+        t += &format!("    v{} = fcvt_from_sint.f64 v{}\n", 70 + i, 50 + i % 14);
+        t += &format!("    v{} = iconst.i64 {}\n", 100 + i, i + 1);
+        t += &format!("    v{} = fcvt_from_sint.f64 v{}\n", 140 + i, 100 + i);
+        t += &format!("    v{} = fmul v{}, v{}\n", 120 + i, 70 + i, 140 + i);
+    }
+    t += "    v200 = fadd v120, v121\n";
+    for i in 2..18 {
+        t += &format!(
+            "    v{} = fadd v{}, v{}\n",
+            200 + i - 1,
+            200 + i - 2,
+            120 + i
+        );
+    }
+    t += "    v300 = fcvt_to_sint_sat.i64 v216\n";
+    t += "    v301 = iadd v50, v51\n";
+    for i in 2..14 {
+        t += &format!("    v{} = iadd v{}, v{}\n", 300 + i, 300 + i - 1, 50 + i);
+    }
+    t += "    v400 = iadd v300, v313\n    return v400\n}\n";
+    let (a, b) = (3i64, -5i64);
+    let ints: Vec<i64> = (0..14).map(|i| a * (i + 3) + b).collect();
+    let fsum: f64 = (0..18)
+        .map(|i| ints[i % 14] as f64 * (i + 1) as f64)
+        .fold(None, |acc: Option<f64>, x| Some(acc.map_or(x, |s| s + x)))
+        .unwrap();
+    let want = fsum as i64 + ints.iter().sum::<i64>();
+
+    let f = kiln_reader::parse_function(&t).expect("parse");
+    let flags = Flags {
+        regalloc_checker: true,
+        preserve_frame_pointers: true,
+        ..Flags::default()
+    };
+    let isa = kisa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).unwrap();
+    let code = isa.compile_stencil(&f.stencil).expect("compile");
+    assert!(code.relocs.is_empty());
+    let text = disasm(&code.code).join("\n");
+    if std::env::var("KILN_SHOW").is_ok() {
+        println!("{text}");
+    }
+    // The pressure makes the allocator use every callee-saved register;
+    // the prologue saves them all (so the check below is meaningful).
+    let prologue: Vec<&str> = text.lines().take(24).collect();
+    for r in ["rbx", "rsi", "rdi", "r12", "r15", "xmm6", "xmm11", "xmm15"] {
+        assert!(
+            prologue.iter().any(|l| l.starts_with("mov")
+                && l.contains("[rsp+")
+                && l.ends_with(&format!(", {r}"))),
+            "{r} not saved in\n{text}"
+        );
+    }
+    let mut mem = ExecutableMemory::new(code.code.len()).expect("mmap");
+    mem.bytes_mut().expect("writable")[..code.code.len()].copy_from_slice(&code.code);
+    mem.seal().expect("seal");
+
+    // buf[0..7]: rbx, rsi, rdi, r12..r15 markers; buf[8..28]: xmm6..15
+    // (two words each); buf[32..]: the same registers after the call.
+    let mut buf = [0u64; 64];
+    for (k, w) in buf.iter_mut().take(28).enumerate() {
+        *w = 0x5a5a_0000_0000_0000 | (k as u64 * 0x0101_0101 + 0x1234);
+    }
+    let result: i64;
+    // SAFETY: the code is a complete windows_fastcall function taking two
+    // integers (rcx, rdx) and returning one (rax). The assembly saves
+    // every register it changes that Rust expects preserved (rbp, rbx,
+    // rsi, rdi, r12-r15) on the stack, aligns rsp to 16 and reserves the
+    // 32-byte shadow space for the call, and declares every Windows
+    // volatile register (and xmm6-15, which it loads) as clobbered.
+    unsafe {
+        std::arch::asm!(
+            "push rbp", "push rbx", "push r12", "push r13", "push r14", "push r15",
+            "push rsi", "push rdi",
+            "mov rbp, rsp",
+            "and rsp, -16",
+            "push r10", "push r10",
+            "mov rbx, [r10]", "mov rsi, [r10+8]", "mov rdi, [r10+16]",
+            "mov r12, [r10+24]", "mov r13, [r10+32]", "mov r14, [r10+40]", "mov r15, [r10+48]",
+            "movdqu xmm6, [r10+64]", "movdqu xmm7, [r10+80]", "movdqu xmm8, [r10+96]",
+            "movdqu xmm9, [r10+112]", "movdqu xmm10, [r10+128]", "movdqu xmm11, [r10+144]",
+            "movdqu xmm12, [r10+160]", "movdqu xmm13, [r10+176]", "movdqu xmm14, [r10+192]",
+            "movdqu xmm15, [r10+208]",
+            "sub rsp, 32",
+            "call r11",
+            "add rsp, 32",
+            "pop r10", "pop r10",
+            "mov [r10+256], rbx", "mov [r10+264], rsi", "mov [r10+272], rdi",
+            "mov [r10+280], r12", "mov [r10+288], r13", "mov [r10+296], r14", "mov [r10+304], r15",
+            "movdqu [r10+320], xmm6", "movdqu [r10+336], xmm7", "movdqu [r10+352], xmm8",
+            "movdqu [r10+368], xmm9", "movdqu [r10+384], xmm10", "movdqu [r10+400], xmm11",
+            "movdqu [r10+416], xmm12", "movdqu [r10+432], xmm13", "movdqu [r10+448], xmm14",
+            "movdqu [r10+464], xmm15",
+            "mov rsp, rbp",
+            "pop rdi", "pop rsi", "pop r15", "pop r14", "pop r13", "pop r12", "pop rbx", "pop rbp",
+            in("r10") buf.as_mut_ptr(),
+            inout("r11") mem.base() => _,
+            inout("rcx") a => _,
+            inout("rdx") b => _,
+            out("rax") result,
+            out("r8") _, out("r9") _,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
+            out("xmm5") _, out("xmm6") _, out("xmm7") _, out("xmm8") _, out("xmm9") _,
+            out("xmm10") _, out("xmm11") _, out("xmm12") _, out("xmm13") _, out("xmm14") _,
+            out("xmm15") _,
+        );
+    }
+    assert_eq!(result, want);
+    assert_eq!(&buf[32..39], &buf[0..7], "GPR callee-saves");
+    assert_eq!(&buf[40..60], &buf[8..28], "XMM callee-saves");
+}
