@@ -89,6 +89,15 @@ fn winch_returns_last_in_a_register_the_rest_reversed() {
     assert_eq!(l.ret_area_size, 16);
     assert_eq!(l.ret_area_reg, regs::gpr_preg(enc::RDI));
     assert_eq!(flat(&l.params), vec![g(enc::RSI), g(enc::RDX)]);
+    // Winch code preserves nothing: a call clobbers every allocatable
+    // register, callee-saved ones included.
+    let all = abi::call_clobbers_for(abi::convention(CallConv::Winch).unwrap());
+    for e in [enc::RBX, enc::R12, enc::R15, enc::RAX] {
+        assert!(all.contains(regs::gpr_preg(e)));
+    }
+    let sysv = abi::call_clobbers_for(abi::convention(CallConv::SystemV).unwrap());
+    assert!(!sysv.contains(regs::gpr_preg(enc::RBX)));
+    assert!(sysv.contains(regs::xmm_preg(15)));
     let l = abi::sig_locs(&sig(CallConv::Winch, &[], &[F64])).unwrap();
     assert_eq!(flat(&l.returns), vec![x(0)]);
     assert_eq!(l.ret_area_size, 0);

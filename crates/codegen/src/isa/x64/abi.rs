@@ -117,6 +117,10 @@ pub struct Convention {
     /// Winch: only the *last* return value comes back in a register; every
     /// other one goes to the return area, the first at the highest offset.
     pub winch_returns: bool,
+    /// Callers must assume the callee preserves no register (Winch-compiled
+    /// code does not restore callee-saved registers), so a call clobbers
+    /// every allocatable register.
+    pub clobbers_all: bool,
 }
 
 const SYSV_CSRS: [u8; 5] = [enc::RBX, enc::R12, enc::R13, enc::R14, enc::R15];
@@ -143,6 +147,7 @@ pub const SYSTEM_V: Convention = Convention {
     callee_saved_gprs: &SYSV_CSRS,
     callee_saved_xmms: &[],
     winch_returns: false,
+    clobbers_all: false,
 };
 
 /// `tail`: System V registers, but the callee pops its stack arguments,
@@ -153,9 +158,11 @@ pub const TAIL: Convention = Convention {
 };
 
 /// `winch`: System V arguments; results as Winch expects them (the last in
-/// rax/xmm0, the others in the return area in reverse order).
+/// rax/xmm0, the others in the return area in reverse order); a call to it
+/// clobbers every register.
 pub const WINCH: Convention = Convention {
     winch_returns: true,
+    clobbers_all: true,
     ..SYSTEM_V
 };
 
@@ -171,6 +178,7 @@ pub const WINDOWS_FASTCALL: Convention = Convention {
     callee_saved_gprs: &WIN_CSRS,
     callee_saved_xmms: &WIN_CSR_XMMS,
     winch_returns: false,
+    clobbers_all: false,
 };
 
 /// The convention of `cc`, or `Unsupported`.
@@ -344,6 +352,21 @@ pub fn callee_saved(conv: &Convention) -> PRegSet {
 /// register.
 pub fn call_clobbers() -> PRegSet {
     regs::sysv_clobbers()
+}
+
+/// The registers a call to a function of `conv` clobbers: the System V set
+/// (a superset of Windows' volatile registers, so conservative for
+/// `windows_fastcall`), or every allocatable register when the callee
+/// preserves nothing.
+pub fn call_clobbers_for(conv: &Convention) -> PRegSet {
+    if conv.clobbers_all {
+        let (pref, non_pref) = regs::allocatable_gprs();
+        pref.iter()
+            .chain(non_pref.iter())
+            .fold(regs::sysv_clobbers(), |s, &p| s.with(p))
+    } else {
+        regs::sysv_clobbers()
+    }
 }
 
 /// The allocator's view of the registers: every GPR except rsp and rbp

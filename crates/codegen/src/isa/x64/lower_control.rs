@@ -286,7 +286,7 @@ impl Ctx<'_, '_, '_> {
         let info = Box::new(CallInfo {
             uses,
             defs,
-            clobbers: abi::call_clobbers(),
+            clobbers: abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?),
             callee_pop: locs.callee_pop,
         });
         match callee {
