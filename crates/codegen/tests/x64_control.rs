@@ -113,6 +113,10 @@ fn tail_is_system_v_with_callee_pop() {
     assert_eq!(t.callee_pop, 32);
     assert_eq!(s.callee_pop, 0);
     assert!(abi::sig_locs(&sig(CallConv::PreserveAll, &[], &[])).is_err());
+    // `ret imm16` limits what a `tail` callee can pop.
+    let many = vec![Type::I64; 6 + 8192];
+    assert!(abi::sig_locs(&sig(CallConv::Tail, &many, &[])).is_err());
+    assert!(abi::sig_locs(&sig(CallConv::SystemV, &many, &[])).is_ok());
 }
 
 fn disasm(data: &[u8]) -> Vec<String> {

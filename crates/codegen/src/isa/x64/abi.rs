@@ -328,6 +328,15 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
     }
     locs.stack_args_size = (args.stack + 15) & !15;
     locs.callee_pop = if conv.callee_pops {
+        // `ret imm16` pops at most 65535 bytes.
+        if locs.stack_args_size > u32::from(u16::MAX) {
+            return Err(CodegenError::Unsupported {
+                what: format!(
+                    "{} bytes of stack arguments with a callee-pops convention",
+                    locs.stack_args_size
+                ),
+            });
+        }
         locs.stack_args_size
     } else {
         0
