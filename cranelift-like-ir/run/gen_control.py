@@ -362,7 +362,8 @@ def conv_file():
         "; registers, shadow space, stack arguments after it, one return\n"
         "; register plus the return area), winch (the last result in a\n"
         "; register, the others in the return area in reverse order) and\n"
-        "; System V. Expectations from gen_control.py.\n"
+        "; System V; try_call without handlers (results as block arguments).\n"
+        "; Expectations from gen_control.py.\n"
         "test run\ntarget x86_64\n\n"
     )
     # windows_fastcall with 7 mixed args: positions 0..3 in registers,
@@ -487,6 +488,81 @@ block0(v0: i64, v1: f64):
         r = (a + 1) * 10000 + int(x + 0.5) * 1000 + a * 100 + int(-x) * 10 + 3 * a
         out.append("; run: %%call_winch5(%d, %s) == %d\n" % (a, fmt_f(x), r))
     assert (fmt_f(6.5), fmt_f(7.0)) == ("0x1.ap2", "0x1.cp2")
+
+    # try_call without handlers: the normal-return block receives the
+    # results (`retN`, mixed with plain values), including results that
+    # come back through the return area, an i128, and a `tail` callee
+    # that pops ten stack arguments.
+    out.append(
+        """
+function %tc_callee(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> i64, i128, i64, i64 tail {
+block0(v0: i64, v1: i64, v2: i64, v3: i64, v4: i64, v5: i64, v6: i64, v7: i64, v8: i64, v9: i64, v10: i64, v11: i64, v12: i64, v13: i64, v14: i64, v15: i64):
+    v20 = iadd v0, v15
+    v21 = sextend.i128 v14
+    v22 = imul v1, v13
+    v23 = isub v2, v12
+    return v20, v21, v22, v23
+}
+
+function %tc_caller(i64) -> i64 {
+    sig0 = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> i64, i128, i64, i64 tail
+    fn0 = %tc_callee(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> i64, i128, i64, i64 tail
+block0(v0: i64):
+    v1 = iconst.i64 7
+    v2 = iconst.i64 -3
+    try_call fn0(v0, v1, v0, v1, v0, v1, v0, v1, v0, v1, v0, v1, v0, v2, v0, v1), sig0, block1(ret2, v0, ret0, ret1, ret3), []
+
+block1(v3: i64, v4: i64, v5: i64, v6: i128, v7: i64):
+    v8, v9 = isplit v6
+    v10 = imul_imm v3, 1000
+    v11 = iadd v10, v5
+    v12 = imul_imm v7, 100
+    v13 = iadd v11, v12
+    v14 = iadd v13, v8
+    v15 = iadd v14, v9
+    v16 = iadd v15, v4
+    return v16
+}
+"""
+    )
+    for a in [0, 1, -9, 123456]:
+        # callee(v0=a, v1=7, v2=a, ..., v12=a, v13=-3, v14=a, v15=7)
+        r0 = a + 7
+        r1 = a  # sextend of v14 = a
+        r2 = 7 * -3
+        r3 = a - a
+        lo = r1 & M64
+        hi = M64 if r1 < 0 else 0
+        res = s64(r2 * 1000 + r0 + r3 * 100 + s64(lo) + s64(hi) + a)
+        out.append("; run: %%tc_caller(%d) == %d\n" % (a, res))
+
+    out.append(
+        """
+function %tc_inc(i64) -> i64 tail {
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+
+function %tc_indirect(i64) -> i64 {
+    sig0 = (i64) -> i64 tail
+    fn0 = %tc_inc(i64) -> i64 tail
+block0(v0: i64):
+    v1 = func_addr.i64 fn0
+    try_call_indirect v1(v0), sig0, block1(ret0), []
+
+block1(v2: i64):
+    v3 = imul_imm v2, 2
+    return v3
+}
+"""
+    )
+    out.append(
+        "".join(
+            "; run: %%tc_indirect(%d) == %d\n" % (a, s64((a + 1) * 2))
+            for a in [0, 20, -1]
+        )
+    )
     return "".join(out)
 
 
