@@ -278,7 +278,17 @@ fn runtests_execute_integer_leaf_functions() {
             let ret_parts: usize = sig.returns.iter().map(|p| int(p.value_type)).sum();
             let rets_int = ret_parts <= 2 && sig.returns.iter().all(|p| int(p.value_type) > 0);
             let ret_fl = sig.returns.len() == 1 && fl(sig.returns[0].value_type);
-            if n_int > 6 || n_fl > 8 || n_params != sig.params.len() || !(rets_int || ret_fl) {
+            // Called natively as System V functions.
+            let sysv = matches!(
+                sig.call_conv,
+                kiln_ir::CallConv::Fast | kiln_ir::CallConv::SystemV | kiln_ir::CallConv::Tail
+            );
+            if !sysv
+                || n_int > 6
+                || n_fl > 8
+                || n_params != sig.params.len()
+                || !(rets_int || ret_fl)
+            {
                 continue;
             }
             if let Ok(code) = isa.compile_stencil(&pf.func.stencil) {

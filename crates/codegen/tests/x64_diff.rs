@@ -20,7 +20,13 @@ type Fn6 = extern "sysv64" fn(u64, u64, u64, u64, u64, u64) -> Pair;
 fn eligible(f: &Function) -> bool {
     let sig = &f.stencil.signature;
     let int = |t: Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
-    if sig.params.len() > 6
+    // Called natively as System V functions.
+    let sysv = matches!(
+        sig.call_conv,
+        kiln_ir::CallConv::Fast | kiln_ir::CallConv::SystemV | kiln_ir::CallConv::Tail
+    );
+    if !sysv
+        || sig.params.len() > 6
         || sig.returns.is_empty()
         || sig.returns.len() > 2
         || !sig.params.iter().all(|p| int(p.value_type))

@@ -1613,6 +1613,7 @@ impl DefaultCall for Box<CallInfo> {
             uses: smallvec![],
             defs: smallvec![],
             clobbers: regs::sysv_clobbers(),
+            callee_pop: 0,
         })
     }
 }

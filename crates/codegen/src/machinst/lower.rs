@@ -171,6 +171,10 @@ pub struct Lower<'f, I: MachInst> {
     first_vreg: usize,
     /// The first error a target constructor hit (reported after the rule).
     pub error: Option<CodegenError>,
+    /// Registers of the results of each `try_call` (per result, its
+    /// parts), allocated on first use: block arguments `retN` read them,
+    /// the target's call defines them.
+    try_call_rets: Vec<(Inst, Vec<Vec<Reg>>)>,
 }
 
 /// The IR successors of a block, in branch order.
@@ -274,6 +278,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             aliases: Vec::new(),
             first_vreg: first,
             error: None,
+            try_call_rets: Vec::new(),
         })
     }
 
@@ -423,14 +428,54 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     }
                     out.extend(regs.regs.iter().flatten().copied());
                 }
+                BlockArg::TryCallRet(i) => {
+                    let rets = self.try_call_ret_regs(branch)?;
+                    let regs = rets.get(i as usize).ok_or_else(|| {
+                        CodegenError::InvalidVCode("try_call result out of range".to_string())
+                    })?;
+                    out.extend(regs.iter().copied());
+                }
                 _ => {
                     return Err(CodegenError::Unsupported {
-                        what: "try_call block arguments".to_string(),
+                        what: "try_call exception handlers (exnN block arguments): Kiln has no unwinder or handler tables".to_string(),
                     })
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The registers of the results of `try_call` instruction `inst` (one
+    /// list of parts per result of its signature), allocated on first use.
+    pub fn try_call_ret_regs(&mut self, inst: Inst) -> CodegenResult<Vec<Vec<Reg>>> {
+        if let Some((_, r)) = self.try_call_rets.iter().find(|(i, _)| *i == inst) {
+            return Ok(r.clone());
+        }
+        let f = self.f;
+        let sig = match &f.dfg.insts[inst] {
+            InstructionData::TryCall { exception, .. }
+            | InstructionData::TryCallIndirect { exception, .. } => f
+                .dfg
+                .exception_tables
+                .get(*exception)
+                .and_then(|t| f.dfg.signatures.get(t.sig)),
+            _ => None,
+        }
+        .ok_or_else(|| CodegenError::InvalidVCode("try_call without a signature".to_string()))?;
+        let mut rets = Vec::with_capacity(sig.returns.len());
+        for r in &sig.returns {
+            let (class, n) =
+                regs_for_type(r.value_type).ok_or_else(|| CodegenError::Unsupported {
+                    what: format!("try_call result of type {}", r.value_type),
+                })?;
+            let mut parts = Vec::with_capacity(n);
+            for _ in 0..n {
+                parts.push(self.builder.alloc_vreg(class)?);
+            }
+            rets.push(parts);
+        }
+        self.try_call_rets.push((inst, rets.clone()));
+        Ok(rets)
     }
 
     fn unsupported(&self, inst: Inst) -> CodegenError {
@@ -475,7 +520,14 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 let mut succ_args = Vec::with_capacity(succs.len());
                 if let Some(&last) = insts.last() {
                     let op = self.f.dfg.opcode(last);
-                    if matches!(op, Opcode::Jump | Opcode::Brif | Opcode::BrTable) {
+                    if matches!(
+                        op,
+                        Opcode::Jump
+                            | Opcode::Brif
+                            | Opcode::BrTable
+                            | Opcode::TryCall
+                            | Opcode::TryCallIndirect
+                    ) {
                         insts.pop();
                         for (k, s) in succs.iter().enumerate() {
                             let is_edge = matches!(

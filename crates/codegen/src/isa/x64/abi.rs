@@ -10,7 +10,7 @@
 //! * Integer returns in rax, rdx; float returns in xmm0, xmm1.
 //! * More returns than that (of either class) use a *return area*: the
 //!   caller passes a hidden pointer as the **first integer argument** (rdi,
-//!   shifting the others), the first returns that fit still come back in
+//!   or rcx on Windows, shifting the others), the first returns that fit still come back in
 //!   registers, and every further return is stored by the callee at
 //!   `[area + 8 * k]` for the k-th overflowing return in signature order.
 //!   This is Kiln's reading of Cranelift's `enable_multi_ret_implicit_sret`;
@@ -21,8 +21,12 @@
 //!   16 bits, `f128` in all 128: GCC/LLVM's convention for `_Float16` and
 //!   `__float128`); on the stack `f16` takes an 8-byte slot and `f128` a
 //!   16-byte-aligned 16-byte slot.
-//! * `CallConv::Fast`, `SystemV` and `Tail` all use this convention (`Tail`
-//!   without guaranteed tail calls: `return_call` is unsupported); other
+//! * `CallConv::Fast` and `SystemV` use this convention; `Tail` (the callee
+//!   pops its stack arguments), `Winch` (the last result in a register, the
+//!   others in the return area in reverse order) and `WindowsFastcall`
+//!   (positional rcx/rdx/r8/r9 and xmm0-3, 32-byte shadow space, more
+//!   callee-saved registers) are variations described as data by
+//!   [`Convention`]; see docs/lowering.md, "Calling conventions". Other
 //!   conventions are `Unsupported`.
 //! * Narrow integer arguments with an `uext`/`sext` attribute are extended
 //!   to 32 bits by the caller.
@@ -35,7 +39,7 @@
 //!   saved rbp                   <- rbp
 //!   sized stack slots           [rbp - slots_size, rbp)    (16-aligned area)
 //!   padding to 16
-//!   clobbered callee-saves      [rsp + outgoing + spill_area ...]
+//!   clobbered callee-saves      [rsp + align16(outgoing + spill_area) ...]
 //!   spill slots                 [rsp + outgoing + 8 * n]
 //!   outgoing arguments/returns  [rsp, rsp + outgoing)
 //!                               <- rsp (16-byte aligned, fixed after the prologue)
@@ -44,8 +48,10 @@
 //! The prologue is always `push rbp; mov rbp, rsp` (a frame pointer is
 //! required with `preserve_frame_pointers` and keeps stack slots at fixed
 //! rbp offsets known during lowering), then `sub rsp, N` and `mov`s of the
-//! callee-saved registers the allocator used (rbx, r12-r15). The epilogue
-//! reloads them, then `mov rsp, rbp; pop rbp; ret`. rsp stays 16-byte
+//! callee-saved registers the allocator used (the convention's set: rbx,
+//! r12-r15, plus rsi, rdi and 16-byte `movdqu` saves of xmm6-15 on
+//! Windows). The epilogue reloads them, then `mov rsp, rbp; pop rbp; ret`
+//! (`ret n` when the function pops its stack arguments). rsp stays 16-byte
 //! aligned between the prologue and the epilogue, so every call site is
 //! aligned. No stack probes yet: frames larger than a guard page are not
 //! probed.
@@ -53,7 +59,7 @@
 use super::regs::{self, enc, gpr_preg, xmm_preg};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::{CallConv, Signature, Type};
-use regalloc2::{MachineEnv, PReg, PRegSet};
+use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
 
 /// Where one argument or return value lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +80,11 @@ pub struct SigLocs {
     pub stack_args_size: u32,
     /// Bytes of the return area (0: no hidden pointer).
     pub ret_area_size: u32,
+    /// Bytes of stack arguments the callee pops on return (`tail`).
+    pub callee_pop: u32,
+    /// The register of the hidden return-area pointer (the convention's
+    /// first integer argument register).
+    pub ret_area_reg: PReg,
 }
 
 /// The locations of one value's register parts.
@@ -85,9 +96,102 @@ impl SigLocs {
     }
 }
 
-fn check_call_conv(cc: CallConv) -> CodegenResult<()> {
+/// A calling convention as data: everything `sig_locs`, the frame and the
+/// call/return lowering need to know about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Convention {
+    /// Integer argument registers (hardware encodings), in order.
+    pub int_args: &'static [u8],
+    /// Float argument registers (xmm numbers), in order.
+    pub float_args: &'static [u8],
+    /// Argument *k* takes position *k* of `int_args` or `float_args`
+    /// (Windows); otherwise the two classes are counted independently.
+    pub positional: bool,
+    /// Integer and float return registers, in order.
+    pub int_rets: &'static [u8],
+    pub float_rets: &'static [u8],
+    /// Bytes the caller reserves at the bottom of the stack-argument area
+    /// before the first stack argument (Windows' 32-byte shadow space).
+    pub shadow: u32,
+    /// The callee pops its stack arguments (`ret n`).
+    pub callee_pops: bool,
+    /// Callee-saved GPRs (besides rbp) and XMM registers.
+    pub callee_saved_gprs: &'static [u8],
+    pub callee_saved_xmms: &'static [u8],
+    /// Winch: only the *last* return value comes back in a register; every
+    /// other one goes to the return area, the first at the highest offset.
+    pub winch_returns: bool,
+    /// Callers must assume the callee preserves no register (Winch-compiled
+    /// code does not restore callee-saved registers), so a call clobbers
+    /// every allocatable register.
+    pub clobbers_all: bool,
+}
+
+const SYSV_CSRS: [u8; 5] = [enc::RBX, enc::R12, enc::R13, enc::R14, enc::R15];
+const WIN_CSRS: [u8; 7] = [
+    enc::RBX,
+    enc::RSI,
+    enc::RDI,
+    enc::R12,
+    enc::R13,
+    enc::R14,
+    enc::R15,
+];
+const WIN_CSR_XMMS: [u8; 10] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/// System V AMD64 (also `fast`).
+pub const SYSTEM_V: Convention = Convention {
+    int_args: &regs::SYSV_INT_ARGS,
+    float_args: &regs::SYSV_FLOAT_ARGS,
+    positional: false,
+    int_rets: &regs::SYSV_INT_RETS,
+    float_rets: &regs::SYSV_FLOAT_RETS,
+    shadow: 0,
+    callee_pops: false,
+    callee_saved_gprs: &SYSV_CSRS,
+    callee_saved_xmms: &[],
+    winch_returns: false,
+    clobbers_all: false,
+};
+
+/// `tail`: System V registers, but the callee pops its stack arguments,
+/// which makes `return_call` with any number of stack arguments possible.
+pub const TAIL: Convention = Convention {
+    callee_pops: true,
+    ..SYSTEM_V
+};
+
+/// `winch`: System V arguments; results as Winch expects them (the last in
+/// rax/xmm0, the others in the return area in reverse order); a call to it
+/// clobbers every register.
+pub const WINCH: Convention = Convention {
+    winch_returns: true,
+    clobbers_all: true,
+    ..SYSTEM_V
+};
+
+/// Windows x64 (`windows_fastcall`).
+pub const WINDOWS_FASTCALL: Convention = Convention {
+    int_args: &[enc::RCX, enc::RDX, enc::R8, enc::R9],
+    float_args: &[0, 1, 2, 3],
+    positional: true,
+    int_rets: &[enc::RAX],
+    float_rets: &[0],
+    shadow: 32,
+    callee_pops: false,
+    callee_saved_gprs: &WIN_CSRS,
+    callee_saved_xmms: &WIN_CSR_XMMS,
+    winch_returns: false,
+    clobbers_all: false,
+};
+
+/// The convention of `cc`, or `Unsupported`.
+pub fn convention(cc: CallConv) -> CodegenResult<&'static Convention> {
     match cc {
-        CallConv::Fast | CallConv::SystemV | CallConv::Tail => Ok(()),
+        CallConv::Fast | CallConv::SystemV => Ok(&SYSTEM_V),
+        CallConv::Tail => Ok(&TAIL),
+        CallConv::Winch => Ok(&WINCH),
+        CallConv::WindowsFastcall => Ok(&WINDOWS_FASTCALL),
         other => Err(CodegenError::Unsupported {
             what: format!("calling convention {}", other.as_str()),
         }),
@@ -144,57 +248,152 @@ fn assign_float(ty: Type, regs: &[PReg], used: &mut usize, stack: &mut u32) -> P
     assign(1, regs, used, stack)
 }
 
-/// Computes the System V locations of a signature.
-pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
-    check_call_conv(sig.call_conv)?;
-    let mut locs = SigLocs::default();
-    let int_rets: Vec<PReg> = regs::SYSV_INT_RETS.iter().map(|&e| gpr_preg(e)).collect();
-    let fl_rets: Vec<PReg> = regs::SYSV_FLOAT_RETS.iter().map(|&e| xmm_preg(e)).collect();
-    let int_args: Vec<PReg> = regs::SYSV_INT_ARGS.iter().map(|&e| gpr_preg(e)).collect();
-    let fl_args: Vec<PReg> = regs::SYSV_FLOAT_ARGS.iter().map(|&e| xmm_preg(e)).collect();
-    // Returns first: they decide whether a hidden pointer is needed.
-    let (mut ni, mut nf, mut area) = (0usize, 0usize, 0u32);
-    for r in &sig.returns {
-        let (int, n) = class_of(r.value_type)?;
-        let loc = if int {
-            assign(n, &int_rets, &mut ni, &mut area)
+/// Register-or-stack assignment for one list (arguments or returns) of a
+/// convention.
+struct Assigner {
+    ints: Vec<PReg>,
+    floats: Vec<PReg>,
+    positional: bool,
+    ni: usize,
+    nf: usize,
+    stack: u32,
+}
+
+impl Assigner {
+    fn new(ints: &[u8], floats: &[u8], positional: bool, stack: u32) -> Self {
+        Assigner {
+            ints: ints.iter().map(|&e| gpr_preg(e)).collect(),
+            floats: floats.iter().map(|&e| xmm_preg(e)).collect(),
+            positional,
+            ni: 0,
+            nf: 0,
+            stack,
+        }
+    }
+    /// Consumes one integer register (the hidden return-area pointer).
+    fn skip_int(&mut self) {
+        self.ni += 1;
+        if self.positional {
+            self.nf += 1;
+        }
+    }
+    fn value(&mut self, ty: Type, int: bool, n: usize) -> CodegenResult<Parts> {
+        if self.positional {
+            if n != 1 {
+                return Err(CodegenError::Unsupported {
+                    what: "i128 arguments or returns with a positional convention".into(),
+                });
+            }
+            // Both classes advance together: position k is int_args[k] or
+            // float_args[k].
+            let (regs, mut used) = if int {
+                (&self.ints, self.ni)
+            } else {
+                (&self.floats, self.nf)
+            };
+            let p = assign(1, regs, &mut used, &mut self.stack);
+            if matches!(p[0], ArgLoc::Reg(_)) {
+                self.ni += 1;
+                self.nf += 1;
+            }
+            return Ok(p);
+        }
+        Ok(if int {
+            assign(n, &self.ints, &mut self.ni, &mut self.stack)
         } else {
-            assign_float(r.value_type, &fl_rets, &mut nf, &mut area)
+            assign_float(ty, &self.floats, &mut self.nf, &mut self.stack)
+        })
+    }
+}
+
+/// Computes the locations of a signature under its calling convention.
+pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
+    let conv = convention(sig.call_conv)?;
+    let mut locs = SigLocs::default();
+    // Returns first: they decide whether a hidden pointer is needed.
+    let mut rets = Assigner::new(conv.int_rets, conv.float_rets, false, 0);
+    let last = sig.returns.len().checked_sub(1);
+    for (i, r) in sig.returns.iter().enumerate() {
+        let (int, n) = class_of(r.value_type)?;
+        let loc = if conv.winch_returns && Some(i) != last {
+            // Winch: everything but the last value goes to memory.
+            let mut none = 0usize;
+            assign(n, &[], &mut none, &mut rets.stack)
+        } else {
+            rets.value(r.value_type, int, n)?
         };
         locs.returns.push(loc);
     }
+    let area = rets.stack;
+    if conv.winch_returns {
+        // The first return value at the highest offset.
+        for parts in locs.returns.iter_mut() {
+            for p in parts.iter_mut() {
+                if let ArgLoc::Stack(off) = p {
+                    *off = area - *off - 8;
+                }
+            }
+        }
+    }
     locs.ret_area_size = (area + 15) & !15;
-    let (mut ni, mut nf, mut stack) = (usize::from(area > 0), 0usize, 0u32);
+    let mut args = Assigner::new(conv.int_args, conv.float_args, conv.positional, conv.shadow);
+    if area > 0 {
+        args.skip_int();
+    }
     for p in &sig.params {
         let (int, n) = class_of(p.value_type)?;
-        let loc = if int {
-            assign(n, &int_args, &mut ni, &mut stack)
-        } else {
-            assign_float(p.value_type, &fl_args, &mut nf, &mut stack)
-        };
-        locs.params.push(loc);
+        locs.params.push(args.value(p.value_type, int, n)?);
     }
-    locs.stack_args_size = (stack + 15) & !15;
+    locs.stack_args_size = (args.stack + 15) & !15;
+    locs.callee_pop = if conv.callee_pops {
+        // `ret imm16` pops at most 65535 bytes.
+        if locs.stack_args_size > u32::from(u16::MAX) {
+            return Err(CodegenError::Unsupported {
+                what: format!(
+                    "{} bytes of stack arguments with a callee-pops convention",
+                    locs.stack_args_size
+                ),
+            });
+        }
+        locs.stack_args_size
+    } else {
+        0
+    };
+    locs.ret_area_reg = gpr_preg(conv.int_args.first().copied().unwrap_or(enc::RDI));
     Ok(locs)
 }
 
-/// The register holding the hidden return-area pointer.
-pub fn ret_area_reg() -> PReg {
-    gpr_preg(enc::RDI)
-}
-
-/// Callee-saved registers the allocator may use (rbp is the frame pointer
-/// and never allocated).
-pub fn callee_saved() -> PRegSet {
-    [enc::RBX, enc::R12, enc::R13, enc::R14, enc::R15]
+/// Callee-saved registers of `conv` the allocator may use (rbp is the
+/// frame pointer and never allocated).
+pub fn callee_saved(conv: &Convention) -> PRegSet {
+    let g = conv
+        .callee_saved_gprs
         .iter()
-        .fold(PRegSet::empty(), |s, &e| s.with(gpr_preg(e)))
+        .fold(PRegSet::empty(), |s, &e| s.with(gpr_preg(e)));
+    conv.callee_saved_xmms
+        .iter()
+        .fold(g, |s, &e| s.with(xmm_preg(e)))
 }
 
 /// The registers a call clobbers: all caller-saved GPRs and every XMM
 /// register.
 pub fn call_clobbers() -> PRegSet {
     regs::sysv_clobbers()
+}
+
+/// The registers a call to a function of `conv` clobbers: the System V set
+/// (a superset of Windows' volatile registers, so conservative for
+/// `windows_fastcall`), or every allocatable register when the callee
+/// preserves nothing.
+pub fn call_clobbers_for(conv: &Convention) -> PRegSet {
+    if conv.clobbers_all {
+        let (pref, non_pref) = regs::allocatable_gprs();
+        pref.iter()
+            .chain(non_pref.iter())
+            .fold(regs::sysv_clobbers(), |s, &p| s.with(p))
+    } else {
+        regs::sysv_clobbers()
+    }
 }
 
 /// The allocator's view of the registers: every GPR except rsp and rbp
@@ -217,27 +416,38 @@ pub struct X64Frame {
     pub outgoing: u32,
     /// Spill area above it.
     pub spill_area: u32,
-    /// Callee-saved registers to save, at `[rsp + csr_offset + 8 k]`.
+    /// Callee-saved registers to save: GPRs first (8 bytes each), then XMM
+    /// registers (16 bytes each), from `[rsp + csr_offset]` up.
     pub csrs: Vec<PReg>,
     pub csr_offset: u32,
     /// Bytes of the sized stack-slot area directly below rbp.
     pub slots_size: u32,
     /// Total `sub rsp` of the prologue (keeps rsp 16-byte aligned).
     pub frame_size: u32,
+    /// Bytes of stack arguments this function pops on return (`ret n`).
+    pub callee_pop: u32,
 }
 
 impl X64Frame {
     pub fn new(
         outgoing: u32,
         spill_area: u32,
-        csrs: Vec<PReg>,
+        mut csrs: Vec<PReg>,
         slots_size: u32,
     ) -> CodegenResult<Self> {
+        // GPRs first, so that the 16-byte XMM saves follow 8-byte ones
+        // at a 16-aligned offset after padding.
+        csrs.sort_by_key(|p| (p.class() != RegClass::Int, p.hw_enc()));
         let csr_offset = outgoing
             .checked_add(spill_area)
             .ok_or(CodegenError::CodeTooLarge)?;
+        let csr_offset = csr_offset
+            .checked_add(15)
+            .ok_or(CodegenError::CodeTooLarge)?
+            & !15;
+        let csr_bytes: u32 = csrs.iter().map(|p| csr_save_bytes(*p)).sum();
         let low = csr_offset
-            .checked_add(8 * csrs.len() as u32)
+            .checked_add(csr_bytes)
             .and_then(|x| x.checked_add(15))
             .ok_or(CodegenError::CodeTooLarge)?
             & !15;
@@ -254,7 +464,27 @@ impl X64Frame {
             csr_offset,
             slots_size,
             frame_size,
+            callee_pop: 0,
         })
+    }
+
+    /// Each saved register with its offset from rsp.
+    pub fn csr_slots(&self) -> impl Iterator<Item = (PReg, i32)> + '_ {
+        let mut at = self.csr_offset;
+        self.csrs.iter().map(move |&p| {
+            let off = at as i32;
+            at += csr_save_bytes(p);
+            (p, off)
+        })
+    }
+}
+
+/// Bytes of the save slot of a callee-saved register.
+fn csr_save_bytes(p: PReg) -> u32 {
+    if p.class() == RegClass::Int {
+        8
+    } else {
+        16
     }
 }
 

@@ -843,13 +843,14 @@ impl MInst {
                     buf.put4((4 * n) as u32);
                 }
             }
-            MInst::CallKnown { target, .. } => {
+            MInst::CallKnown { target, info } => {
                 buf.put1(0xe8);
                 buf.add_reloc(Reloc::X86CallPCRel4, (*target).into(), -4);
                 buf.put4(0);
                 buf.add_call_site();
+                callee_pop_fixup(buf, st, info);
             }
-            MInst::CallUnknown { target, .. } => {
+            MInst::CallUnknown { target, info } => {
                 emit_modrm_op(
                     buf,
                     st,
@@ -859,6 +860,7 @@ impl MInst {
                     0,
                 );
                 buf.add_call_site();
+                callee_pop_fixup(buf, st, info);
             }
             MInst::LoadExtName {
                 target,
@@ -1390,6 +1392,10 @@ impl MInst {
                 buf.use_label_at_offset(s + 2, again, X64LabelUse::PCRel32);
                 buf.put4(-4i32 as u32);
             }
+            // Needs the frame: emitted by `control::emit_return_call`
+            // through the function's sink. Reaching this point is a misuse;
+            // trap rather than fall through.
+            MInst::ReturnCall { .. } => buf.put_data(&UD2),
         }
     }
 }
@@ -1404,6 +1410,15 @@ fn emit_cmpxchg16b(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, addr: &Amo
         Rm::Mem(addr),
         0,
     );
+}
+
+/// `sub rsp, n` after a call whose callee popped `n` bytes of stack
+/// arguments (restores the fixed frame).
+fn callee_pop_fixup(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, info: &CallInfo) {
+    if info.callee_pop > 0 {
+        let n = i32::try_from(info.callee_pop).unwrap_or(i32::MAX);
+        alu_rmi(buf, st, OperandSize::Size64, 5, 4, &RegMemImm::Imm(n));
+    }
 }
 
 /// The ALU family (add/or/adc/sbb/and/sub/xor/cmp) with `digit`:

@@ -416,6 +416,28 @@ pub struct CallInfo {
     pub uses: SmallVec<[(Reg, PReg); 8]>,
     pub defs: SmallVec<[(Writable<Reg>, PReg); 4]>,
     pub clobbers: PRegSet,
+    /// Bytes of stack arguments the callee pops (`tail` convention): the
+    /// call is followed by `sub rsp, callee_pop` to restore the frame.
+    pub callee_pop: u32,
+}
+
+/// Operands of a `ReturnCall` (boxed to keep `MInst` small).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReturnCallInfo {
+    pub target: ReturnCallTarget,
+    /// Register arguments in their fixed registers.
+    pub uses: SmallVec<[(Reg, PReg); 8]>,
+    /// Bytes of stack arguments staged at `[rsp, rsp + stack_args)`.
+    pub stack_args: u32,
+}
+
+/// The callee of a `ReturnCall`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReturnCallTarget {
+    /// `jmp rel32` with an `X86CallPCRel4` relocation.
+    Known(CallTarget),
+    /// `jmp r` (the register is fixed to r11, see [`MInst::ReturnCall`]).
+    Reg(Reg),
 }
 
 /// An x86-64 machine instruction. Register fields hold virtual registers
@@ -755,6 +777,14 @@ pub enum MInst {
     LockCmpxchg16b(Box<Cmpxchg16bArgs>),
     /// A 128-bit atomic read-modify-write loop (see [`AtomicRmw128Args`]).
     AtomicRmw128Seq(Box<AtomicRmw128Args>),
+    /// A tail call (`return_call`): the callee's register arguments are
+    /// `uses` (fixed registers), its `stack_args` bytes of stack arguments
+    /// are already stored at `[rsp, rsp + stack_args)`. Emission (which
+    /// needs the frame, see `control::emit_return_call`) restores the
+    /// callee-saved registers, moves the stack arguments into the caller's
+    /// incoming argument area, tears the frame down and jumps. Uses rax and
+    /// r10 as scratch; an indirect target is fixed to r11.
+    ReturnCall { info: Box<ReturnCallInfo> },
 }
 
 /// Operands of [`MInst::LockCmpxchg16b`]: compares rdx:rax
@@ -1156,6 +1186,15 @@ impl MInst {
                 v.op(dst_lo.reg_mut(), Def, Late, fixed(rax));
                 v.op(dst_hi.reg_mut(), Def, Late, fixed(RDX));
             }
+            MInst::ReturnCall { info } => {
+                let ReturnCallInfo { target, uses, .. } = &mut **info;
+                if let ReturnCallTarget::Reg(r) = target {
+                    v.op(r, Use, Early, fixed(super::regs::enc::R11));
+                }
+                for (r, p) in uses.iter_mut() {
+                    v.op(r, Use, Early, C::FixedReg(*p));
+                }
+            }
         }
 
         fn call_operands<F: FnMut(&mut Reg, OperandConstraint, OperandKind, OperandPos)>(
@@ -1192,6 +1231,7 @@ impl MInst {
         matches!(
             self,
             MInst::Ret { .. }
+                | MInst::ReturnCall { .. }
                 | MInst::JmpKnown { .. }
                 | MInst::JmpCond { .. }
                 | MInst::JmpUnknown { .. }
@@ -1695,6 +1735,18 @@ impl MInst {
                 r(&a.operand_lo, 8),
                 w(&a.temp, 8)
             ),
+            MInst::ReturnCall { info } => match &info.target {
+                ReturnCallTarget::Known(t) => {
+                    format!("return_call {t:?} ; stack_args={}", info.stack_args)
+                }
+                ReturnCallTarget::Reg(r) => {
+                    format!(
+                        "return_call {} ; stack_args={}",
+                        show_reg(*r, 8),
+                        info.stack_args
+                    )
+                }
+            },
         }
     }
 }
@@ -1856,6 +1908,7 @@ mod tests {
                 uses: smallvec::smallvec![(v(30), regs::gpr_preg(enc::RDI))],
                 defs: smallvec::smallvec![(wv(31), regs::gpr_preg(enc::RAX))],
                 clobbers: regs::sysv_clobbers(),
+                callee_pop: 0,
             })
         };
         let s64 = OperandSize::Size64;

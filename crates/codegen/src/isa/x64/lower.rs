@@ -19,6 +19,8 @@ use kiln_ir::{
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+#[path = "lower_control.rs"]
+mod lower_control;
 #[path = "lower_float.rs"]
 mod lower_float;
 #[path = "lower_i128.rs"]
@@ -431,7 +433,7 @@ impl LowerBackend for X64LowerBackend<'_> {
                 Some(r) => r,
                 None => ctx.alloc_tmp(RegClass::Int),
             };
-            args.push((Writable::from_reg(r), abi::ret_area_reg()));
+            args.push((Writable::from_reg(r), self.info.sig.ret_area_reg));
             state.ret_area_ptr = Some(r);
         }
         for (i, &p) in params.iter().enumerate() {
@@ -693,7 +695,7 @@ impl Ctx<'_, '_, '_> {
                 addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
                 dst: pw,
             });
-            uses.push((p, abi::ret_area_reg()));
+            uses.push((p, locs.ret_area_reg));
         }
         for (i, &a) in args.iter().enumerate() {
             let ty = f.dfg.value_type(a);
@@ -752,7 +754,8 @@ impl Ctx<'_, '_, '_> {
         let info = Box::new(CallInfo {
             uses,
             defs,
-            clobbers: abi::call_clobbers(),
+            clobbers: abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?),
+            callee_pop: locs.callee_pop,
         });
         match callee {
             Ok(func_ref) => {
@@ -2080,9 +2083,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_mul_overflow128(&mut self, i: Inst, signed: bool, a: Value, b: Value) -> InstOutput {
         self.lower_mul_overflow128(i, signed, a, b)
     }
-    fn x64_uadd_overflow_trap(&mut self, i: Inst) -> Option<InstOutput> {
-        self.lower_uadd_overflow_trap(i)
-    }
     fn x64_atomic_cas128(&mut self, addr: Amode, e: Value, v: Value) -> InstOutput {
         self.lower_atomic_cas128(addr, e, v)
     }
@@ -2295,6 +2295,15 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_return(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_return(inst)
+    }
+    fn x64_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return_call(inst)
+    }
+    fn x64_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_uadd_overflow_trap(inst)
+    }
+    fn x64_try_call(&mut self, inst: Inst) -> Option<()> {
+        self.gen_try_call(inst)
     }
     fn x64_jmp(&mut self) {
         if let Some(&t) = self.targets.first() {

@@ -116,6 +116,7 @@ impl Ctx<'_, '_, '_> {
             uses,
             defs,
             clobbers: abi::call_clobbers(),
+            callee_pop: 0,
         });
         let (t, tw) = self.w();
         self.l.emit(MInst::LoadExtName {

@@ -264,6 +264,7 @@ impl Ctx<'_, '_, '_> {
                 uses,
                 defs,
                 clobbers: abi::call_clobbers(),
+                callee_pop: 0,
             }),
         });
         InstOutput::two(lo, hi)
@@ -345,24 +346,6 @@ fn add_signed(op: Opcode) -> (bool, bool) {
 }
 
 impl Ctx<'_, '_, '_> {
-    /// `uadd_overflow_trap` (i32/i64): the sum, trapping with the
-    /// instruction's code when it carries out.
-    pub(super) fn lower_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
-        let func = self.l.f;
-        let InstructionData::IntAddTrap { args, code, .. } = func.dfg.insts[inst] else {
-            return None;
-        };
-        let ty = self.l.value_type(args[0]);
-        if ty != Type::I32 && ty != Type::I64 {
-            return None;
-        }
-        let (a, b) = (self.put_in_reg(args[0]), self.put_in_reg(args[1]));
-        let size = self.size_of(ty);
-        let r = self.x64_alu(size, AluOp::Add, a, RegMemImm::Reg(b));
-        self.x64_trap_if(CC::B, code);
-        Some(InstOutput::one(r))
-    }
-
     /// The 256-bit product of two i128 values as four 64-bit words, low
     /// first. The four partial products come first (`mul` writes the
     /// flags), then the two carry chains that add up the middle words.

@@ -2,6 +2,7 @@
 
 pub mod abi;
 pub mod args;
+pub mod control;
 pub mod emit;
 pub mod inst;
 pub mod lower;
@@ -36,7 +37,7 @@ impl MachInst for MInst {
 
     fn is_term(&self) -> MachTerminator {
         match self {
-            MInst::Ret { .. } | MInst::Ud2 { .. } => MachTerminator::Ret,
+            MInst::Ret { .. } | MInst::Ud2 { .. } | MInst::ReturnCall { .. } => MachTerminator::Ret,
             _ if self.is_terminator() => MachTerminator::Branch,
             _ => MachTerminator::None,
         }
@@ -138,26 +139,15 @@ impl X64Sink<'_> {
             }
             .emit_with_state(self.buf, &self.st);
         }
-        for (k, &r) in self.frame.csrs.iter().enumerate() {
-            let addr = Amode::imm_reg((self.frame.csr_offset + 8 * k as u32) as i32, rsp());
-            MInst::MovRM {
-                size: OperandSize::Size64,
-                src: Reg::from(r),
-                dst: addr,
-            }
-            .emit_with_state(self.buf, &self.st);
+        for (r, off) in self.frame.csr_slots() {
+            control::save_csr(r, off).emit_with_state(self.buf, &self.st);
         }
     }
 
     fn epilogue(&mut self) {
         use regs::{rbp, rsp};
-        for (k, &r) in self.frame.csrs.iter().enumerate() {
-            let addr = Amode::imm_reg((self.frame.csr_offset + 8 * k as u32) as i32, rsp());
-            MInst::Mov64MR {
-                src: addr,
-                dst: Writable::from_reg(Reg::from(r)),
-            }
-            .emit_with_state(self.buf, &self.st);
+        for (r, off) in self.frame.csr_slots() {
+            control::restore_csr(r, off).emit_with_state(self.buf, &self.st);
         }
         MInst::MovRR {
             size: OperandSize::Size64,
@@ -187,7 +177,9 @@ impl EmitSink<MInst> for X64Sink<'_> {
         if !loc.is_default() {
             self.buf.start_srcloc(loc);
         }
-        inst.emit_with_state(self.buf, &self.st);
+        if !control::emit_frame_dependent(inst, self.buf, &self.st, self.frame) {
+            inst.emit_with_state(self.buf, &self.st);
+        }
         if !loc.is_default() {
             self.buf.end_srcloc();
         }
@@ -240,13 +232,15 @@ impl X64Backend {
             ..RegallocConfig::default()
         };
         let output = regalloc::run(&vcode, &self.env, &config, &mut cx.regalloc)?;
-        let layout = FrameLayout::compute(&vcode, output, 0, abi::callee_saved(), 16)?;
-        let frame = X64Frame::new(
+        let conv = abi::convention(f.signature.call_conv)?;
+        let layout = FrameLayout::compute(&vcode, output, 0, abi::callee_saved(conv), 16)?;
+        let mut frame = X64Frame::new(
             state.outgoing,
             layout.spill_area_size,
             layout.clobbered_callee_saves.clone(),
             info.slots_size,
         )?;
+        frame.callee_pop = info.sig.callee_pop;
         let mut buf = MachBuffer::<X64LabelUse>::new();
         buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
         let mut sink = X64Sink {

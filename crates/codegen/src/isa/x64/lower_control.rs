@@ -1,0 +1,358 @@
+//! Control-flow lowering beyond the core (rules in
+//! `isle-rules/x64/lower_control.isle`): tail calls, `try_call` without
+//! handlers and the trapping add.
+//! A child module of `lower` so that it can extend the rules' `Ctx`.
+
+use super::abi::{self, ArgLoc};
+use super::*;
+use regalloc2::PRegSet;
+
+impl Ctx<'_, '_, '_> {
+    fn unsupported_out(&mut self, what: impl Into<String>) -> Option<InstOutput> {
+        self.unsupported_err(what.into());
+        Some(InstOutput::none())
+    }
+
+    /// Lowers `return_call` / `return_call_indirect` to `MInst::ReturnCall`.
+    ///
+    /// Allowed when the tail call can reuse this function's return
+    /// contract: the callee's returns are in the same locations as ours
+    /// (its results flow straight to our caller; a return area is our own
+    /// incoming one, passed on), the callee pops its stack arguments or has
+    /// none, and none of our callee-saved registers (restored before the
+    /// jump) nor the sequence's scratch registers (rax, r10, r11) carries a
+    /// callee argument. Everything else is `Unsupported`.
+    pub(super) fn gen_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let (sig_ref, callee, args): (SigRef, Result<FuncRef, Value>, Vec<Value>) =
+            match f.dfg.insts[inst] {
+                InstructionData::Call { func_ref, args, .. } => {
+                    let sig = f.dfg.ext_funcs[func_ref].signature;
+                    (sig, Ok(func_ref), f.dfg.value_list(args).to_vec())
+                }
+                InstructionData::CallIndirect { sig_ref, args, .. } => {
+                    let all = f.dfg.value_list(args);
+                    let (callee, rest) = all.split_first()?;
+                    (sig_ref, Err(*callee), rest.to_vec())
+                }
+                _ => return None,
+            };
+        let sig = f.dfg.signatures.get(sig_ref)?;
+        let locs = match abi::sig_locs(sig) {
+            Ok(l) => l,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(InstOutput::none());
+            }
+        };
+        let own = &self.info.sig;
+        if locs.returns != own.returns || locs.ret_area_size != own.ret_area_size {
+            return self.unsupported_out(format!(
+                "return_call to a {} callee whose returns are not where ours are",
+                sig.call_conv.as_str()
+            ));
+        }
+        if locs.stack_args_size > 0 && locs.callee_pop != locs.stack_args_size {
+            return self.unsupported_out(format!(
+                "return_call with stack arguments to a {} callee (only `tail` callees pop them)",
+                sig.call_conv.as_str()
+            ));
+        }
+        let own_conv = match abi::convention(f.signature.call_conv) {
+            Ok(c) => c,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(InstOutput::none());
+            }
+        };
+        let mut reserved = abi::callee_saved(own_conv);
+        for e in [regs::enc::RAX, regs::enc::R10, regs::enc::R11] {
+            reserved.add(regs::gpr_preg(e));
+        }
+        let mut arg_regs = PRegSet::empty();
+        if locs.has_ret_area() {
+            arg_regs.add(locs.ret_area_reg);
+        }
+        for loc in locs.params.iter().flatten() {
+            if let ArgLoc::Reg(p) = loc {
+                arg_regs.add(*p);
+            }
+        }
+        if arg_regs.into_iter().any(|p| reserved.contains(p)) {
+            return self.unsupported_out(format!(
+                "return_call from a {} function to a {} callee (argument registers are callee-saved)",
+                f.signature.call_conv.as_str(),
+                sig.call_conv.as_str()
+            ));
+        }
+
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        self.state.outgoing = self.state.outgoing.max(locs.stack_args_size);
+        if locs.has_ret_area() {
+            let p = match self.state.ret_area_ptr {
+                Some(r) => r,
+                None => {
+                    let r = self.tmp();
+                    self.state.ret_area_ptr = Some(r);
+                    r
+                }
+            };
+            uses.push((p, locs.ret_area_reg));
+        }
+        if !self.marshal_args(sig, &locs, &args, &mut uses) {
+            return None;
+        }
+        let target = match callee {
+            Ok(func_ref) => {
+                let data = &f.dfg.ext_funcs[func_ref];
+                let target = self.reloc_target(&data.name);
+                if data.colocated {
+                    ReturnCallTarget::Known(match target {
+                        RelocTarget::User(u) => CallTarget::User(u),
+                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
+                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
+                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
+                    })
+                } else {
+                    let (t, tw) = self.w();
+                    self.l.emit(MInst::LoadExtName {
+                        target,
+                        offset: 0,
+                        dst: tw,
+                    });
+                    ReturnCallTarget::Reg(t)
+                }
+            }
+            Err(callee) => {
+                let t = self.l.put_in_reg(callee);
+                ReturnCallTarget::Reg(self.unique(t, uses.iter().map(|u| u.0)))
+            }
+        };
+        self.l.emit(MInst::ReturnCall {
+            info: Box::new(ReturnCallInfo {
+                target,
+                uses,
+                stack_args: locs.stack_args_size,
+            }),
+        });
+        Some(InstOutput::none())
+    }
+
+    /// Puts call arguments where `locs` wants them: register parts into
+    /// `uses` (fixed-register uses of the call), stack parts stored at
+    /// `[rsp + offset]` (the outgoing area). `false` if the operands do not
+    /// match the signature.
+    fn marshal_args(
+        &mut self,
+        sig: &kiln_ir::Signature,
+        locs: &abi::SigLocs,
+        args: &[Value],
+        uses: &mut SmallVec<[(Reg, PReg); 8]>,
+    ) -> bool {
+        let f = self.l.f;
+        for (i, &a) in args.iter().enumerate() {
+            let ty = f.dfg.value_type(a);
+            let Some(param) = sig.params.get(i) else {
+                return false;
+            };
+            let mut parts: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(a)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            if ty.is_int() && ty.bits() < 32 {
+                let Some(r) = parts.first().copied() else {
+                    return false;
+                };
+                match param.extension {
+                    kiln_ir::ArgumentExtension::Uext => parts[0] = self.extend(ty, 32, false, r),
+                    kiln_ir::ArgumentExtension::Sext => parts[0] = self.extend(ty, 32, true, r),
+                    kiln_ir::ArgumentExtension::None => {}
+                }
+            }
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let Some(plocs) = locs.params.get(i) else {
+                return false;
+            };
+            if plocs.len() != parts.len() {
+                return false;
+            }
+            for (r, loc) in parts.into_iter().zip(plocs.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, uses.iter().map(|u| u.0));
+                        uses.push((r, *p));
+                    }
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg(*off as i32, regs::rsp());
+                        self.l.emit(store_inst(part_ty, r, addr));
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Lowers a `try_call` / `try_call_indirect` without exception
+    /// handlers: a call whose results (the `retN` block arguments) are the
+    /// driver's `try_call_ret_regs`, then a jump to the normal-return block.
+    /// With handlers it is `Unsupported`: Kiln has no unwinder and records
+    /// no handler tables, and compiling it as a plain call would silently
+    /// never catch.
+    pub(super) fn gen_try_call(&mut self, inst: Inst) -> Option<()> {
+        let f = self.l.f;
+        let (callee, args, exception): (Result<FuncRef, Value>, Vec<Value>, _) =
+            match f.dfg.insts[inst] {
+                InstructionData::TryCall {
+                    func_ref,
+                    args,
+                    exception,
+                    ..
+                } => (Ok(func_ref), f.dfg.value_list(args).to_vec(), exception),
+                InstructionData::TryCallIndirect {
+                    args, exception, ..
+                } => {
+                    let all = f.dfg.value_list(args);
+                    let (callee, rest) = all.split_first()?;
+                    (Err(*callee), rest.to_vec(), exception)
+                }
+                _ => return None,
+            };
+        let table = f.dfg.exception_tables.get(exception)?;
+        if table.targets.len() != 1 {
+            self.unsupported_err(
+                "try_call with exception handlers (Kiln has no unwinder or handler tables)"
+                    .to_string(),
+            );
+            return Some(());
+        }
+        let &[normal] = self.targets else {
+            return None;
+        };
+        let sig = f.dfg.signatures.get(table.sig)?;
+        let locs = match abi::sig_locs(sig) {
+            Ok(l) => l,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(());
+            }
+        };
+        let rets = match self.l.try_call_ret_regs(inst) {
+            Ok(r) => r,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(());
+            }
+        };
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
+        self.state.outgoing = self
+            .state
+            .outgoing
+            .max(locs.stack_args_size + locs.ret_area_size);
+        if locs.has_ret_area() {
+            let (p, pw) = self.w();
+            self.l.emit(MInst::Lea {
+                size: OperandSize::Size64,
+                addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
+                dst: pw,
+            });
+            uses.push((p, locs.ret_area_reg));
+        }
+        if !self.marshal_args(sig, &locs, &args, &mut uses) {
+            return None;
+        }
+        let mut after = Vec::new();
+        for (i, parts) in rets.iter().enumerate() {
+            let ty = sig.returns.get(i)?.value_type;
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let plocs = locs.returns.get(i)?;
+            if plocs.len() != parts.len() {
+                return None;
+            }
+            for (&reg, loc) in parts.iter().zip(plocs.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
+                    ArgLoc::Stack(off) => {
+                        let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
+                        after.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
+                    }
+                }
+            }
+        }
+        let info = Box::new(CallInfo {
+            uses,
+            defs,
+            clobbers: abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?),
+            callee_pop: locs.callee_pop,
+        });
+        match callee {
+            Ok(func_ref) => {
+                let data = &f.dfg.ext_funcs[func_ref];
+                let target = self.reloc_target(&data.name);
+                if data.colocated {
+                    let target = match target {
+                        RelocTarget::User(u) => CallTarget::User(u),
+                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
+                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
+                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
+                    };
+                    self.l.emit(MInst::CallKnown { target, info });
+                } else {
+                    let (t, tw) = self.w();
+                    self.l.emit(MInst::LoadExtName {
+                        target,
+                        offset: 0,
+                        dst: tw,
+                    });
+                    self.l.emit(MInst::CallUnknown {
+                        target: RegMem::Reg(t),
+                        info,
+                    });
+                }
+            }
+            Err(callee) => {
+                let t = self.l.put_in_reg(callee);
+                self.l.emit(MInst::CallUnknown {
+                    target: RegMem::Reg(t),
+                    info,
+                });
+            }
+        }
+        for i in after {
+            self.l.emit(i);
+        }
+        self.l.emit(MInst::JmpKnown { dst: normal });
+        Some(())
+    }
+
+    /// Lowers `uadd_overflow_trap` (i32/i64).
+    pub(super) fn gen_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let InstructionData::IntAddTrap { args, code, .. } = f.dfg.insts[inst] else {
+            return None;
+        };
+        let ty = f.dfg.value_type(args[0]);
+        let size = match ty {
+            Type::I32 => OperandSize::Size32,
+            Type::I64 => OperandSize::Size64,
+            _ => return None,
+        };
+        let a = self.l.put_in_reg(args[0]);
+        let b = self.l.put_in_reg(args[1]);
+        let (d, dw) = self.w();
+        self.l.emit(MInst::AluRmiR {
+            size,
+            op: AluOp::Add,
+            src1: a,
+            src2: RegMemImm::Reg(b),
+            dst: dw,
+        });
+        // Register moves the allocator may insert here keep the flags.
+        self.l.emit(MInst::TrapIf { cc: CC::B, code });
+        Some(InstOutput::one(d))
+    }
+}
