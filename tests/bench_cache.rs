@@ -108,3 +108,25 @@ fn cli_reports_no_functions_as_failure() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn directory_store_gives_the_same_outcomes() {
+    use kiln::cli::bench_cache::{bench_with_store, StoreKind};
+    let paths = collect_paths(&["cranelift-like-ir/cache/names.clif".to_string()]);
+    let corpus = load_corpus(&paths, &BenchOptions::default());
+    let isa: Arc<dyn TargetIsa> = Arc::new(MockIsa::new());
+    let funcs: Vec<_> = corpus
+        .funcs
+        .into_iter()
+        .map(|(f, _)| (f, Arc::clone(&isa)))
+        .collect();
+    let n = funcs.len();
+    let b = bench_with_store(funcs, corpus.names, 1, StoreKind::Directory);
+    assert_eq!((b.funcs, b.failed, b.errors), (n, 0, 0));
+    assert_eq!((b.warm_hits, b.warm_misses, b.warm_mismatches), (n, 0, 0));
+    assert_eq!(
+        (b.renamed_hits, b.renamed_misses, b.renamed_mismatches),
+        (n, 0, 0)
+    );
+    assert!(b.store_entries > 0 && b.store_bytes > 0, "entries on disk");
+}

@@ -16,7 +16,9 @@
 //! call sites, source locations) must be equal; the count of differences
 //! is printed as `code mismatches`.
 
-use kiln_cache::{compile_with_cache, CacheKvStore, CacheOutcome, MemoryStore};
+use kiln_cache::{
+    compile_with_cache, CacheKey, CacheKvStore, CacheOutcome, DirectoryStore, MemoryStore,
+};
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
 use kiln_codegen::settings::{Arch, Flags, IsaFlags};
@@ -50,6 +52,77 @@ pub struct BenchOptions {
     /// Compile with `kiln_cache::mock::MockIsa` instead of the x86-64
     /// backend (measures the cache machinery alone).
     pub mock: bool,
+    /// The store measured (`--store memory|dir`).
+    pub store: StoreKind,
+}
+
+/// Which store `kiln bench cache` measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreKind {
+    #[default]
+    Memory,
+    /// A `DirectoryStore` in a fresh temporary folder (removed afterwards).
+    Directory,
+}
+
+/// A store of either kind, fresh for each pass that needs an empty one.
+enum BenchStore {
+    Memory(MemoryStore),
+    Directory(DirectoryStore, std::path::PathBuf),
+}
+
+impl BenchStore {
+    fn fresh(kind: StoreKind) -> BenchStore {
+        match kind {
+            StoreKind::Memory => BenchStore::Memory(MemoryStore::new()),
+            StoreKind::Directory => {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let root = std::env::temp_dir()
+                    .join(format!("kiln-bench-cache-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&root);
+                BenchStore::Directory(DirectoryStore::new(&root), root)
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            BenchStore::Memory(m) => m.len(),
+            BenchStore::Directory(d, _) => d.disk_usage().map_or(0, |u| u.entries as usize),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        match self {
+            BenchStore::Memory(m) => m.bytes(),
+            BenchStore::Directory(d, _) => d.disk_usage().map_or(0, |u| u.entry_bytes),
+        }
+    }
+
+    fn inner(&self) -> &dyn CacheKvStore {
+        match self {
+            BenchStore::Memory(m) => m,
+            BenchStore::Directory(d, _) => d,
+        }
+    }
+}
+
+impl CacheKvStore for BenchStore {
+    fn get(&self, key: &CacheKey) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.inner().get(key)
+    }
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+        self.inner().insert(key, value)
+    }
+}
+
+impl Drop for BenchStore {
+    fn drop(&mut self) {
+        if let BenchStore::Directory(_, root) = self {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
 }
 
 impl Default for BenchOptions {
@@ -61,6 +134,7 @@ impl Default for BenchOptions {
             all_files: false,
             sets: Vec::new(),
             mock: false,
+            store: StoreKind::Memory,
         }
     }
 }
@@ -385,6 +459,16 @@ pub fn bench(
     names: Vec<String>,
     iters: usize,
 ) -> CacheBench {
+    bench_with_store(funcs, names, iters, StoreKind::Memory)
+}
+
+/// [`bench`] with the store of `kind`.
+pub fn bench_with_store(
+    funcs: Vec<(Function, Arc<dyn TargetIsa>)>,
+    names: Vec<String>,
+    iters: usize,
+    kind: StoreKind,
+) -> CacheBench {
     let iters = iters.max(1);
     let mut b = CacheBench::default();
     let mut kept = Vec::new();
@@ -420,9 +504,9 @@ pub fn bench(
 
     let mut cold_t = Vec::new();
     let mut miss_each = Vec::new();
-    let mut store = MemoryStore::new();
+    let mut store = BenchStore::fresh(kind);
     for _ in 0..iters {
-        store = MemoryStore::new();
+        store = BenchStore::fresh(kind);
         let r = run_pass(&funcs, &store, None);
         cold_t.push(r.time);
         miss_each.push(per(r.miss_time, r.misses));
@@ -491,7 +575,7 @@ pub fn bench(
             break;
         }
     }
-    let store_e = MemoryStore::new();
+    let store_e = BenchStore::fresh(kind);
     for (f, isa) in &funcs {
         let _ = compile_with_cache(&**isa, f, &store_e);
     }
@@ -629,6 +713,13 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String
             "--verify" => o.verify = true,
             "--all-files" => o.all_files = true,
             "--mock-backend" => o.mock = true,
+            "--store" => {
+                o.store = match value("--store")?.as_str() {
+                    "memory" => StoreKind::Memory,
+                    "dir" | "directory" => StoreKind::Directory,
+                    other => return Err(format!("--store {other}: expected memory or dir")),
+                }
+            }
             "--target" => {
                 let t = value("--target")?;
                 if t != "x86_64" {
@@ -662,7 +753,7 @@ pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
             *isa = Arc::clone(&mock);
         }
     }
-    let b = bench(corpus.funcs, corpus.names, opts.iters);
+    let b = bench_with_store(corpus.funcs, corpus.names, opts.iters, opts.store);
     let opt = opts.opt_level.as_deref().unwrap_or("file");
     println!(
         "kiln bench cache: kiln {}, target x86_64{}, opt_level={opt}",
