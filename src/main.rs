@@ -24,7 +24,8 @@ usage:
   kiln key FILE...                 print each function's stencil key (x86_64,
                                    default flags)
   kiln cache stats|clear           inspect or empty the on-disk compilation cache
-  kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line)
+  kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
+                                   --store memory|dir picks the store)
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
