@@ -30,55 +30,78 @@
 //!
 //! # Encoding (version [`KEY_VERSION`])
 //!
-//! All integers are fixed-width little-endian. `str`/`bytes` are a `u32`
-//! length then the bytes. A *ref* to a renumbered entity is the `u32`
-//! canonical number; a reference that is out of range of its table (only in
-//! functions that do not verify) is `u32::MAX` followed by the raw `u32`
-//! index.
+//! The header is fixed-width: `u32` little-endian integers, and `str`/
+//! `bytes` as a `u32` length then the bytes. The stencil after it is
+//! compact, because SHA-256 time is proportional to its length: `uv` is an
+//! unsigned LEB128 varint, `sv` a zigzag-encoded signed varint, `u8` one
+//! byte, `blob` a `uv` length then the bytes. A *ref* to a renumbered entity
+//! is `uv (number + 1)` (`uv 0` means "none" where the reference is
+//! optional). Anything out of range of its table, or a list missing from
+//! its pool (only in functions that do not verify), is written as the
+//! escape `uv u64::MAX` followed by `uv` raw index, a value no in-range
+//! field can take.
 //!
 //! ```text
 //! key      = sha256(header ‖ stencil)
 //! header   = u32 KEY_VERSION ‖ str compiler-version ‖ str triple ‖ bytes flags
-//! stencil  = 'S' sig(signature)
-//!            'L' (u8 0 | u8 1 ‖ ref gv)            stack_limit
-//!            block*                                layout order
-//!            'E'
-//!            entity-def*                           canonical order, see below
-//!            'Z'
-//! block    = 'B' u8 cold ‖ u32 n ‖ u16 param-type × n ‖ inst* ‖ 'b'
-//! inst     = 'I' u8 opcode ‖ u8 format ‖ u32 rel-srcloc ‖ u16 ctrl-type
-//!            ‖ u32 n ‖ u16 result-type × n ‖ payload(format)
-//! sig      = u8 call-conv ‖ u32 n ‖ abi × n ‖ u32 m ‖ abi × m
-//! abi      = u16 type ‖ u8 extension ‖ u8 purpose [‖ u32 sarg-size]
-//! memflags = u8 word-bits ‖ u8 effective-trap-code (0 = notrap) ‖ ref region (u32::MAX-1 = none)
-//! blockcall= ref block ‖ u32 n ‖ (u8 0 ‖ ref value | u8 1 ‖ u32 retN | u8 2 ‖ u32 exnN) × n
+//! stencil  = sig(signature) ‖ (uv 0 | ref gv)      stack_limit
+//!            block* ‖ u8 0                         layout order
+//!            entity-def* ‖ 'Z'                     canonical order, see below
+//! block    = u8 (1 + cold) ‖ uv n ‖ uv param-type × n ‖ inst* ‖ u8 0
+//! inst     = u8 (opcode + 1)                       the variant is the opcode's format
+//!            | u8 0xFF ‖ u8 opcode ‖ u8 format     any other variant
+//!            then srcloc ‖ uv ctrl-type ‖ results ‖ payload(format)
+//!          | u8 0xFE ‖ uv inst-index               a laid-out instruction missing from the DFG
+//! srcloc   = uv 0 (default) | uv (zigzag(rel - previous rel) + 1)
+//! results  = u8 0 (none) | u8 1 (one, of the controlling type) | uv (n + 2) ‖ uv type × n
+//! value    = sv (defined - canonical number)       see below
+//! sig      = u8 call-conv ‖ uv n ‖ abi × n ‖ uv m ‖ abi × m
+//! abi      = uv type ‖ u8 extension ‖ u8 purpose [‖ uv sarg-size]
+//! memflags = u8 word-bits ‖ u8 effective-trap-code (0 = notrap) ‖ (uv 0 | ref region)
+//! blockcall= ref block ‖ uv n ‖ (u8 0 ‖ value | u8 1 ‖ uv retN | u8 2 ‖ uv exnN) × n
 //! ```
+//!
+//! Opcodes stay below 0xFD (a test checks it), so 0 (end of block), 0xFE
+//! and 0xFF never clash with `opcode + 1`. Every field's presence and
+//! length follows from what precedes it, so the encoding can be decoded
+//! back: distinct canonical stencils give distinct byte strings.
 //!
 //! Canonical numbers: instructions have none (their position in the walk
 //! is their identity); blocks in layout order; values in definition order
 //! (each block's parameters, then each instruction's results, in layout
 //! order); a value used but not defined in the layout gets the next number
-//! at its first use. Stack slots, dynamic stack slots, dynamic types, global
-//! values, signatures, external functions and alias regions get numbers in
-//! order of first reference during the walk, and their definitions are
-//! emitted after the body, in canonical order per kind, as
-//! `tag ‖ u32 number ‖ data` (tags `k` `D` `d` `g` `s` `f` `r`), repeating
-//! over the kinds until no new entity has been referenced (a global value
-//! may reference another one, an external function a signature).
+//! at its first use. A value operand is written relative to `defined`, the
+//! count of block parameters and results written so far (including the
+//! current instruction's): operands are mostly recent values, so this is
+//! usually one byte. Stack slots, dynamic stack slots, dynamic types,
+//! global values, signatures, external functions and alias regions get
+//! numbers in order of first reference during the walk, and their
+//! definitions are emitted after the body, in canonical order per kind, as
+//! `tag ‖ data` (tags `k` `D` `d` `g` `s` `f` `r`; the number is the
+//! position among the definitions of its kind), repeating over the kinds
+//! until no new entity has been referenced (a global value may reference
+//! another one, an external function a signature).
 //!
 //! Payloads follow the `InstructionData` variant field by field: value
-//! operands as refs (a variable list as `u32 n ‖ ref × n`), immediates at
-//! their natural width (`Imm64` as i64 — zero-extended from the controlling
-//! type's width for an integer constant and from the global type for
-//! `iadd_imm` global values, so that `iconst.i8 -1` and `iconst.i8 255`,
-//! the same constant, share a key —, `Offset32` as i32, `Uimm8` as u8,
-//! IEEE floats as their bits), condition codes, atomic operations and trap
-//! codes as one byte, constants and shuffle masks inline as `bytes`, jump
-//! tables inline as `u32 n ‖ blockcall × n` (default first), exception
-//! tables inline as `ref sig ‖ u32 n ‖ blockcall × n ‖ u32 m ‖ item × m`
-//! (`item = u8 0 ‖ u32 tag | u8 1 | u8 2 ‖ ref value`). Jump tables,
-//! exception tables, constants and shuffle immediates therefore have no
-//! numbers at all: only their contents count.
+//! operands as above (a variable list as `uv n ‖ value × n`), immediates
+//! at their natural width as varints (`Imm64` as `sv` — sign-extended from
+//! the controlling type's width for an integer constant and from the
+//! global type for `iadd_imm` global values, so that `iconst.i8 -1` and
+//! `iconst.i8 255`, the same constant, share a key —, `Offset32` as `sv`,
+//! `Uimm8` as `u8`, IEEE floats as their raw little-endian bits), condition
+//! codes, atomic operations and trap codes as one byte, constants and
+//! shuffle masks inline as `blob`, jump tables inline as
+//! `uv n ‖ blockcall × n` (default first), exception tables inline as
+//! `ref sig ‖ uv n ‖ blockcall × n ‖ uv m ‖ item × m`
+//! (`item = u8 0 ‖ uv tag | u8 1 | u8 2 ‖ value`). Entity definitions:
+//! stack slot `u8 kind ‖ uv size ‖ u8 align-shift ‖ (u8 0 | u8 1 ‖ u64
+//! key)`; dynamic slot `u8 kind ‖ ref dyn-type`; dynamic type `uv type ‖
+//! ref gv`; global value `u8 0` (vmctx) `| u8 1 ‖ ref base ‖ sv offset ‖ uv
+//! type ‖ memflags | u8 2 ‖ ref base ‖ sv imm ‖ uv type | u8 3 ‖ name ‖ sv
+//! offset ‖ u8 colocated ‖ u8 tls | u8 4 ‖ uv vector-type`; external
+//! function `name ‖ ref sig ‖ u8 colocated ‖ u8 patchable`; signature
+//! `sig`; alias region `u64 id ‖ blob name`; `name = u8 0 ‖ uv user-ref |
+//! u8 1 ‖ blob testcase | u8 2 ‖ u8 libcall | u8 3 ‖ u8 known-symbol`.
 //!
 //! Types are [`Type::repr`]; opcodes are `Opcode as u8`, formats the
 //! variant's position in `InstructionData`, call conventions, extensions,
@@ -91,9 +114,11 @@
 //!
 //! One numbering walk over the layout (block parameters and instruction
 //! results only) fills dense `Vec<u32>` tables; then one walk writes the
-//! encoding straight into the hasher through a 2 KiB buffer. No text, no
-//! hashing maps, no allocation beyond the renumbering tables, which a
-//! [`StencilKeyer`] keeps across calls.
+//! encoding into a reused buffer, which is hashed with a single `update`.
+//! No text, no hashing maps, no allocation once a [`StencilKeyer`]'s
+//! tables and buffer have grown. Version 1 wrote fixed-width integers and
+//! was about three times longer (4.4 KB against 1.5 KB per function on the
+//! wasm corpus); SHA-256 time is proportional to that length.
 
 use crate::dfg::ValueData;
 use crate::entities::*;
