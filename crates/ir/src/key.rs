@@ -410,11 +410,7 @@ impl StencilKeyer {
     /// number would often take two.
     #[inline]
     fn value_ref(&mut self, s: &FunctionStencil, v: Value) {
-        let r = if s.dfg.value_is_valid(v) {
-            s.dfg.resolve_aliases(v)
-        } else {
-            v
-        };
+        let r = resolve(s, v);
         match self.values.get_mut(r.index()) {
             Some(slot) => {
                 if *slot == NONE {
@@ -558,8 +554,9 @@ impl StencilKeyer {
             return;
         };
         let op = data.opcode();
+        let info = op.info();
         let format = format_tag(data);
-        if format == op.format() as u8 {
+        if format == info.format as u8 {
             self.out.u8(op as u8 + 1);
         } else {
             self.out.u8(OP_ODD);
@@ -577,11 +574,12 @@ impl StencilKeyer {
                 .uv((((delta << 1) ^ (delta >> 31)) as u32 as u64) + 1);
             self.prev_loc = loc;
         }
-        let ctrl = ctrl_type(s, inst, data);
+        let results = dfg.try_inst_results(inst);
+        let ctrl = ctrl_type(s, results, data, info);
         self.out.ty(ctrl);
         // Results: 0 = none, 1 = one result of the controlling type (the
         // common cases), else n + 2 and the n types.
-        match dfg.try_inst_results(inst) {
+        match results {
             Some([]) => self.out.u8(0),
             Some(&[r]) if value_type(s, r) == ctrl => {
                 self.out.u8(1);
@@ -908,26 +906,32 @@ fn value_type(s: &FunctionStencil, v: Value) -> Type {
     }
 }
 
+/// `v` with aliases resolved, in one table look-up for a value that is not
+/// an alias (nearly all of them); out-of-range values are returned as is.
+#[inline]
+fn resolve(s: &FunctionStencil, v: Value) -> Value {
+    match s.dfg.values.get(v) {
+        Some(ValueData::Alias { .. }) => s.dfg.resolve_aliases(v),
+        _ => v,
+    }
+}
+
 /// The controlling type, computed without any unchecked look-up.
-fn ctrl_type(s: &FunctionStencil, inst: Inst, data: &InstructionData) -> Type {
-    let info = data.opcode().info();
+#[inline]
+fn ctrl_type(
+    s: &FunctionStencil,
+    results: Option<&[Value]>,
+    data: &InstructionData,
+    info: &crate::instructions::OpcodeInfo,
+) -> Type {
     if info.ctrl.is_none() {
         return Type::INVALID;
     }
     match info.typevar_operand {
         Some(tv) => crate::verifier::checked_args(data, &s.dfg)
             .and_then(|a| a.get(tv as usize).copied())
-            .map_or(Type::INVALID, |v| {
-                let r = if s.dfg.value_is_valid(v) {
-                    s.dfg.resolve_aliases(v)
-                } else {
-                    v
-                };
-                value_type(s, r)
-            }),
-        None => s
-            .dfg
-            .try_inst_results(inst)
+            .map_or(Type::INVALID, |v| value_type(s, resolve(s, v))),
+        None => results
             .and_then(|r| r.first().copied())
             .map_or(Type::INVALID, |r| value_type(s, r)),
     }
