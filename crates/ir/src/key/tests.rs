@@ -722,5 +722,5 @@ fn opcode_bytes_leave_room_for_the_markers() {
     // An instruction starts with `opcode + 1`; 0, `OP_MISSING` and `OP_ODD`
     // must stay free for the decoder to tell them apart.
     assert!(Opcode::ALL.len() + 1 < usize::from(super::OP_MISSING));
-    assert!(OP_END == 0 && OP_MISSING < OP_ODD);
+    const { assert!(OP_END == 0 && OP_MISSING < OP_ODD) };
 }
