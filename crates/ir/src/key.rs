@@ -257,15 +257,12 @@ impl Enc {
     }
     #[inline(never)]
     fn uv_long(&mut self, mut v: u64) {
-        let mut tmp = [0u8; 10];
-        let mut n = 0;
+        // Byte by byte: a slice copy of 2–10 bytes would call `memmove`.
         while v >= 0x80 {
-            tmp[n] = (v as u8) | 0x80;
+            self.buf.push((v as u8) | 0x80);
             v >>= 7;
-            n += 1;
         }
-        tmp[n] = v as u8;
-        self.buf.extend_from_slice(&tmp[..=n]);
+        self.buf.push(v as u8);
     }
     /// Signed: zigzag, then LEB128 (small magnitudes of either sign are
     /// short).
