@@ -47,14 +47,16 @@
 //! stencil  = sig(signature) ‖ (uv 0 | ref gv)      stack_limit
 //!            block* ‖ u8 0                         layout order
 //!            entity-def* ‖ 'Z'                     canonical order, see below
-//! block    = u8 (1 + cold) ‖ uv n ‖ uv param-type × n ‖ inst* ‖ u8 0
+//! block    = u8 (1 + cold) ‖ uv n ‖ def × n ‖ inst* ‖ u8 0
 //! inst     = u8 (opcode + 1)                       the variant is the opcode's format
 //!            | u8 0xFF ‖ u8 opcode ‖ u8 format     any other variant
 //!            then srcloc ‖ uv ctrl-type ‖ results ‖ payload(format)
 //!          | u8 0xFE ‖ uv inst-index               a laid-out instruction missing from the DFG
 //! srcloc   = uv 0 (default) | uv (zigzag(rel - previous rel) + 1)
-//! results  = u8 0 (none) | u8 1 (one, of the controlling type) | uv (n + 2) ‖ uv type × n
-//! value    = sv (defined - canonical number)       see below
+//! results  = u8 0 (none) | u8 1 (one fresh result of the controlling type) | uv (n + 2) ‖ def × n
+//! def      = uv (type << 1)                        first mention: takes the next number
+//!          | uv (type << 1 | 1) ‖ value            already mentioned (or out of range)
+//! value    = uv 0 (first mention: takes the next number) | uv (next number - number)
 //! sig      = u8 call-conv ‖ uv n ‖ abi × n ‖ uv m ‖ abi × m
 //! abi      = uv type ‖ u8 extension ‖ u8 purpose [‖ uv sarg-size]
 //! memflags = u8 word-bits ‖ u8 effective-trap-code (0 = notrap) ‖ (uv 0 | ref region)
@@ -67,13 +69,14 @@
 //! back: distinct canonical stencils give distinct byte strings.
 //!
 //! Canonical numbers: instructions have none (their position in the walk
-//! is their identity); blocks in layout order; values in definition order
-//! (each block's parameters, then each instruction's results, in layout
-//! order); a value used but not defined in the layout gets the next number
-//! at its first use. A value operand is written relative to `defined`, the
-//! count of block parameters and results written so far (including the
-//! current instruction's): operands are mostly recent values, so this is
-//! usually one byte. Stack slots, dynamic stack slots, dynamic types,
+//! is their identity); blocks in layout order; values in order of first
+//! mention in the walk (each block's parameters, then each instruction's
+//! results, then its operands, in layout order; usually definition order).
+//! A definition at a value's first mention takes the next number and
+//! writes only its type; an operand is `uv 0` at a first mention (a
+//! forward reference, or a value never defined in the layout) and else its
+//! distance back from the next number to be given, usually one byte since
+//! operands are mostly recent values. Stack slots, dynamic stack slots, dynamic types,
 //! global values, signatures, external functions and alias regions get
 //! numbers in order of first reference during the walk, and their
 //! definitions are emitted after the body, in canonical order per kind, as
@@ -112,9 +115,9 @@
 //!
 //! # Cost
 //!
-//! One numbering walk over the layout (block parameters and instruction
-//! results only) fills dense `Vec<u32>` tables; then one walk writes the
-//! encoding into a reused buffer, which is hashed with a single `update`.
+//! A walk over the layout's blocks numbers them; then one walk writes the
+//! encoding into a reused buffer, numbering values in dense `Vec<u32>`
+//! tables as it goes, and the buffer is hashed with a single `update`.
 //! No text, no hashing maps, no allocation once a [`StencilKeyer`]'s
 //! tables and buffer have grown. Version 1 wrote fixed-width integers and
 //! was about three times longer (4.4 KB against 1.5 KB per function on the
