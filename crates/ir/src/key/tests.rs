@@ -724,3 +724,46 @@ fn opcode_bytes_leave_room_for_the_markers() {
     assert!(Opcode::ALL.len() + 1 < usize::from(super::OP_MISSING));
     const { assert!(OP_END == 0 && OP_MISSING < OP_ODD) };
 }
+
+/// A function whose layout puts uses before their definitions: block1,
+/// laid out second, uses two constants defined in block2, laid out last
+/// (block2 is block1's only predecessor, so this verifies). Those values are
+/// numbered at their first use, and their definitions then name the number
+/// they already carry. `junk` reserves unused value numbers first, which
+/// shifts every raw value number.
+fn forward_refs(first: usize, second: usize, junk: u32) -> Function {
+    let mut fb = FB::new(&[Type::I32], &[Type::I32]);
+    let (_, _) = fb.entry();
+    if junk > 0 {
+        fb.func.dfg.reserve_value(Value::from_u32(junk));
+    }
+    let b1 = fb.block();
+    let b2 = fb.block();
+    fb.switch(fb.func.layout.entry_block().unwrap());
+    fb.jump(b2, &[]);
+    fb.switch(b2);
+    let consts = [fb.iconst(Type::I32, 1), fb.iconst(Type::I32, 2)];
+    fb.jump(b1, &[]);
+    fb.switch(b1);
+    let s = fb.binary(Opcode::Iadd, consts[first], consts[second]);
+    fb.ret(&[s]);
+    fb.func
+}
+
+#[test]
+fn forward_references_are_canonical_and_distinguished() {
+    let f = forward_refs(0, 1, 0);
+    if let Err(e) = crate::verifier::verify_function(&f) {
+        panic!("{e}");
+    }
+    let k = key(&f);
+    assert_eq!(
+        k,
+        key(&forward_refs(0, 1, 7)),
+        "renumbering changed the key"
+    );
+    // Which forward-referenced value each operand is must count.
+    assert_ne!(k, key(&forward_refs(1, 0, 0)));
+    assert_ne!(key(&forward_refs(0, 0, 0)), key(&forward_refs(1, 1, 0)));
+    assert_ne!(key(&forward_refs(0, 0, 0)), k);
+}
