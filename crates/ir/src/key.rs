@@ -180,8 +180,9 @@ pub fn stencil_key(stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey 
 /// Marks "no number yet" in the renumbering tables.
 const NONE: u32 = u32::MAX;
 /// The varint written before the raw index of a reference that is out of
-/// range of its table (or a list missing from its pool). No in-range
-/// encoding produces it: refs and counts stay below 2^34.
+/// range of its table (or a list missing from its pool). It only appears
+/// where a ref, a value or a count is expected, and those stay below 2^33
+/// when in range, so it cannot be mistaken for one.
 const ESCAPE: u64 = u64::MAX;
 
 /// A dense renumbering table: original index -> canonical number, plus the
