@@ -159,12 +159,12 @@ fn bless_rewrites_blocks() {
 }
 
 /// The golden `test compile precise-output` files of the repository
-/// (`cranelift-like-ir/compile`): every file passes; re-bless with
+/// (`cranelift-like-ir/x64`): every file passes; re-bless with
 /// `KILN_TEST_BLESS=1`.
 #[test]
 fn compile_precise_output_files() {
     let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/compile");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/x64");
     let mut files = Vec::new();
     collect_clif(&dir, &mut files);
     assert!(!files.is_empty(), "no compile tests in {}", dir.display());
