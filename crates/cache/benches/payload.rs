@@ -33,6 +33,7 @@ fn sample() -> CompiledCode<Stencil> {
                 code: TrapCode::HEAP_OUT_OF_BOUNDS,
             })
             .collect(),
+        exception_sites: Vec::new(),
         call_sites: (0..12)
             .map(|i| MachCallSite {
                 ret_addr: 45 + i * 160,

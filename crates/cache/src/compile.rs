@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 /// The compiler version written into (and required of) every entry: the
 /// crate version and the payload format version. A build with another
 /// version reads old entries as stale.
-pub const COMPILER_VERSION: &str = concat!("kiln ", env!("CARGO_PKG_VERSION"), " payload 2");
+pub const COMPILER_VERSION: &str = concat!("kiln ", env!("CARGO_PKG_VERSION"), " payload 3");
 
 /// Flag bit 0 of the payload's first byte.
 const FLAG_VERIFIED: u8 = 1;

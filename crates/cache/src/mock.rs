@@ -65,6 +65,7 @@ impl TargetIsa for MockIsa {
             code: Vec::new(),
             relocs: Vec::new(),
             traps: Vec::new(),
+            exception_sites: Vec::new(),
             call_sites: Vec::new(),
             srclocs: Vec::new(),
             testcase_names: Vec::new(),

@@ -66,6 +66,31 @@ pub struct SrcLocRange<P: CompilePhase> {
     pub loc: P::SourceLoc,
 }
 
+/// The exception handlers of one `try_call` site, for an unwinder.
+///
+/// Every register is clobbered across such a call, so an unwinder that has
+/// found the handler only restores the frame (`rbp` of the frame that made
+/// the call, and `rsp = rbp - fp_to_sp`), puts the payloads in the
+/// payload registers (x64: rax, rdx) and jumps to `handler`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionCallSite {
+    /// Offset, from the start of the code, of the call's return address.
+    pub ret_addr: u32,
+    /// Bytes from the frame pointer down to the stack pointer at the call
+    /// (Kiln's frame keeps `rsp` fixed after the prologue).
+    pub fp_to_sp: u32,
+    /// Handlers in match order.
+    pub handlers: Vec<ExceptionHandler>,
+}
+
+/// One entry of an [`ExceptionCallSite`]: exceptions with tag `tag` (any
+/// tag for `None`, the `default:` entry) continue at code offset `handler`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionHandler {
+    pub tag: Option<u32>,
+    pub handler: u32,
+}
+
 /// Machine code with everything needed to link, run and debug it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CompiledCode<P: CompilePhase> {
@@ -73,6 +98,10 @@ pub struct CompiledCode<P: CompilePhase> {
     pub relocs: Vec<Relocation<P>>,
     pub traps: Vec<MachTrap>,
     pub call_sites: Vec<MachCallSite>,
+    /// Exception tables of `try_call` sites with handlers, by return
+    /// address. No lowering records any yet (a `try_call` with handlers is
+    /// `Unsupported`), but the payload and `apply_params` carry them.
+    pub exception_sites: Vec<ExceptionCallSite>,
     pub srclocs: Vec<SrcLocRange<P>>,
     /// Test-case names (`%foo`) that `RelocTarget::TestCase(i)` refers to.
     pub testcase_names: Vec<TestcaseName>,
@@ -110,6 +139,7 @@ impl CompiledCode<Stencil> {
                 .collect(),
             traps: buf.traps,
             call_sites: buf.call_sites,
+            exception_sites: Vec::new(),
             srclocs: buf
                 .srclocs
                 .into_iter()
@@ -162,6 +192,7 @@ impl CompiledCode<Stencil> {
             relocs,
             traps: self.traps,
             call_sites: self.call_sites,
+            exception_sites: self.exception_sites,
             srclocs: self
                 .srclocs
                 .into_iter()

@@ -20,7 +20,9 @@
 //!   test-case references past the name list and an alignment that is not
 //!   a power of two.
 
-use crate::compiled::{CompiledCode, Relocation, SrcLocRange, Stencil};
+use crate::compiled::{
+    CompiledCode, ExceptionCallSite, ExceptionHandler, Relocation, SrcLocRange, Stencil,
+};
 use crate::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
 use kiln_ir::{KnownSymbol, LibCall, RelSourceLoc, TestcaseName, TrapCode, UserExternalNameRef};
 use std::fmt;
@@ -29,7 +31,7 @@ use std::num::NonZeroU8;
 /// The payload format version (first byte of every payload). Bump it on any
 /// change to the layout below; the cache mixes it into its compiler-version
 /// string, so old entries read as stale rather than damaged.
-pub const PAYLOAD_VERSION: u8 = 2;
+pub const PAYLOAD_VERSION: u8 = 3;
 
 /// Why a payload could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +177,11 @@ pub fn serialized_size_hint(code: &CompiledCode<Stencil>) -> usize {
         + code.relocs.len() * 18
         + code.traps.len() * 6
         + code.call_sites.len() * 5
+        + code
+            .exception_sites
+            .iter()
+            .map(|e| 15 + e.handlers.len() * 10)
+            .sum::<usize>()
         + code.srclocs.len() * 15
         + code
             .testcase_names
@@ -238,6 +245,20 @@ pub fn serialize_compiled_into(code: &CompiledCode<Stencil>, out: &mut Vec<u8>) 
     for c in &code.call_sites {
         put_uleb(out, u64::from(c.ret_addr.wrapping_sub(prev)));
         prev = c.ret_addr;
+    }
+
+    put_len(out, code.exception_sites.len());
+    let mut prev = 0u32;
+    for e in &code.exception_sites {
+        put_uleb(out, u64::from(e.ret_addr.wrapping_sub(prev)));
+        prev = e.ret_addr;
+        put_uleb(out, u64::from(e.fp_to_sp));
+        put_len(out, e.handlers.len());
+        for h in &e.handlers {
+            // 0 is `default`; a tag t is t + 1 (up to 2^32, 33 bits).
+            put_uleb(out, h.tag.map_or(0, |t| u64::from(t) + 1));
+            put_uleb(out, u64::from(h.handler));
+        }
     }
 
     put_len(out, code.srclocs.len());
@@ -467,6 +488,32 @@ pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, Paylo
         call_sites.push(MachCallSite { ret_addr });
     }
 
+    // return-address delta, fp-to-sp distance, handler count: >= 3 bytes.
+    let n = r.count(3)?;
+    let mut exception_sites = Vec::with_capacity(n);
+    let mut prev = 0u32;
+    for _ in 0..n {
+        let ret_addr = check(prev.wrapping_add(r.u32()?))?;
+        prev = ret_addr;
+        let fp_to_sp = r.u32()?;
+        // tag, handler offset: >= 2 bytes.
+        let m = r.count(2)?;
+        let mut handlers = Vec::with_capacity(m);
+        for _ in 0..m {
+            let tag = match r.uleb(33)? {
+                0 => None,
+                t => Some(u32::try_from(t - 1).map_err(|_| PayloadError::BadInteger)?),
+            };
+            let handler = check(r.u32()?)?;
+            handlers.push(ExceptionHandler { tag, handler });
+        }
+        exception_sites.push(ExceptionCallSite {
+            ret_addr,
+            fp_to_sp,
+            handlers,
+        });
+    }
+
     let n = r.count(3)?;
     let mut srclocs = Vec::with_capacity(n);
     let mut prev = 0u32;
@@ -495,6 +542,7 @@ pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, Paylo
         relocs,
         traps,
         call_sites,
+        exception_sites,
         srclocs,
         testcase_names,
         alignment,
@@ -599,6 +647,28 @@ mod tests {
             .into_iter()
             .map(|ret_addr| MachCallSite { ret_addr })
             .collect();
+        let n = rng.below(4);
+        let exception_sites = offsets(rng, n)
+            .into_iter()
+            .map(|ret_addr| {
+                let m = rng.below(4);
+                ExceptionCallSite {
+                    ret_addr,
+                    fp_to_sp: rng.next() as u32 >> rng.below(32),
+                    handlers: offsets(rng, m)
+                        .into_iter()
+                        .map(|handler| ExceptionHandler {
+                            tag: match rng.below(3) {
+                                0 => None,
+                                1 => Some(u32::MAX - rng.below(2) as u32),
+                                _ => Some(rng.below(5) as u32),
+                            },
+                            handler,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
         let n = rng.below(12);
         let mut bounds = offsets(rng, 2 * n);
         bounds.sort_unstable();
@@ -619,6 +689,7 @@ mod tests {
             relocs,
             traps,
             call_sites,
+            exception_sites,
             srclocs,
             testcase_names: names,
             alignment: 1 << rng.below(8),
@@ -666,6 +737,20 @@ mod tests {
                 code: TrapCode::INTEGER_DIVISION_BY_ZERO,
             }],
             call_sites: vec![MachCallSite { ret_addr: 9 }],
+            exception_sites: vec![ExceptionCallSite {
+                ret_addr: 9,
+                fp_to_sp: 16,
+                handlers: vec![
+                    ExceptionHandler {
+                        tag: Some(u32::MAX),
+                        handler: 11,
+                    },
+                    ExceptionHandler {
+                        tag: None,
+                        handler: 13,
+                    },
+                ],
+            }],
             srclocs: vec![
                 SrcLocRange {
                     start: 0,
@@ -698,7 +783,23 @@ mod tests {
         // First reloc: 4 relocs, delta 5, kind 4 (X86CallPLTRel4), user
         // tag 0, ref 3, addend -4 zigzag = 7.
         assert_eq!(&bytes[25..31], &[4, 5, 4, 0, 3, 7]);
+        // The exception table: 1 site, return address 9, fp-to-sp 16, 2
+        // handlers: tag u32::MAX as 2^32 (five LEB128 bytes) at 11, then
+        // default (0) at 13.
+        let table = [1, 9, 16, 2, 0x80, 0x80, 0x80, 0x80, 0x10, 11, 0, 13];
+        let at = bytes
+            .windows(table.len())
+            .position(|w| w == table)
+            .expect("exception table encoding");
         assert!(bytes.len() < serialized_size_hint(&code));
+        // A handler past the end of the code (13 -> 14) is rejected.
+        let mut b = bytes.clone();
+        b[at + 11] = 14;
+        assert_eq!(deserialize_compiled(&b), Err(PayloadError::BadOffset));
+        // A tag of 2^32 (encoded 2^32 + 1) does not fit a u32.
+        let mut b = bytes.clone();
+        b[at + 4] = 0x81;
+        assert_eq!(deserialize_compiled(&b), Err(PayloadError::BadInteger));
     }
 
     #[test]
@@ -754,13 +855,14 @@ mod tests {
             relocs: Vec::new(),
             traps: Vec::new(),
             call_sites: Vec::new(),
+            exception_sites: Vec::new(),
             srclocs: Vec::new(),
             testcase_names: Vec::new(),
             alignment: 1,
             frame_size: 0,
         };
         let bytes = serialize_compiled(&code);
-        assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(deserialize_compiled(&bytes), Ok(code));
     }
 

@@ -163,8 +163,7 @@ fn bless_rewrites_blocks() {
 /// `KILN_TEST_BLESS=1`.
 #[test]
 fn compile_precise_output_files() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/x64");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/x64");
     let mut files = Vec::new();
     collect_clif(&dir, &mut files);
     assert!(!files.is_empty(), "no compile tests in {}", dir.display());

@@ -11,6 +11,7 @@ fn code(bytes: &[u8]) -> CompiledCode<Final> {
         code: bytes.to_vec(),
         relocs: vec![],
         traps: vec![],
+        exception_sites: Vec::new(),
         call_sites: vec![],
         srclocs: vec![],
         testcase_names: vec![],

@@ -121,6 +121,7 @@ impl TargetIsa for MockIsa {
             relocs,
             traps,
             call_sites,
+            exception_sites: Vec::new(),
             srclocs,
             testcase_names,
             alignment: 16,
