@@ -99,8 +99,7 @@ pub struct CompiledCode<P: CompilePhase> {
     pub traps: Vec<MachTrap>,
     pub call_sites: Vec<MachCallSite>,
     /// Exception tables of `try_call` sites with handlers, by return
-    /// address. No lowering records any yet (a `try_call` with handlers is
-    /// `Unsupported`), but the payload and `apply_params` carry them.
+    /// address (offsets relative to the code, like everything here).
     pub exception_sites: Vec<ExceptionCallSite>,
     pub srclocs: Vec<SrcLocRange<P>>,
     /// Test-case names (`%foo`) that `RelocTarget::TestCase(i)` refers to.
@@ -139,7 +138,7 @@ impl CompiledCode<Stencil> {
                 .collect(),
             traps: buf.traps,
             call_sites: buf.call_sites,
-            exception_sites: Vec::new(),
+            exception_sites: buf.exception_sites,
             srclocs: buf
                 .srclocs
                 .into_iter()

@@ -253,6 +253,7 @@ fn ret_pops_and_calls_restore_rsp() {
             defs: smallvec![],
             clobbers: regs::sysv_clobbers(),
             callee_pop: 0x30,
+            try_call: None,
         }),
     }
     .emit(&mut buf);

@@ -1528,6 +1528,7 @@ fn spill_and_reload() {
     let st = EmitState {
         spillslot_bytes: 16,
         spill_base: 32,
+        frame_size: 0,
     };
     assert_eq!(
         text(
@@ -1614,6 +1615,7 @@ impl DefaultCall for Box<CallInfo> {
             defs: smallvec![],
             clobbers: regs::sysv_clobbers(),
             callee_pop: 0,
+            try_call: None,
         })
     }
 }

@@ -202,8 +202,18 @@ pub struct MachBufferFinalized {
     /// Sorted by `start`, non-overlapping, relative to the function's base.
     pub srclocs: Vec<MachSrcLoc>,
     pub call_sites: Vec<MachCallSite>,
+    /// Handler tables of `try_call` sites, by return address.
+    pub exception_sites: Vec<crate::compiled::ExceptionCallSite>,
     /// Required alignment of the code's start, in bytes (a power of two).
     pub alignment: u32,
+}
+
+/// A `try_call` site whose handlers are labels until [`MachBuffer::finish`].
+#[derive(Clone, Debug)]
+struct PendingExceptionSite {
+    ret_addr: CodeOffset,
+    fp_to_sp: u32,
+    handlers: Vec<(Option<u32>, MachLabel)>,
 }
 
 /// Errors from [`MachBuffer::finish`]. These come from code the user can
@@ -331,6 +341,7 @@ pub struct MachBuffer<L: LabelUse> {
     srclocs: Vec<MachSrcLoc>,
     cur_srcloc: Option<(CodeOffset, RelSourceLoc)>,
     call_sites: Vec<MachCallSite>,
+    exception_sites: Vec<PendingExceptionSite>,
     /// Branches that end contiguously at the tail of the code.
     latest_branches: Vec<Branch>,
     /// Every branch still in the code: (start, end, fixup index), in order.
@@ -377,6 +388,7 @@ impl<L: LabelUse> MachBuffer<L> {
             srclocs: Vec::new(),
             cur_srcloc: None,
             call_sites: Vec::new(),
+            exception_sites: Vec::new(),
             latest_branches: Vec::new(),
             all_branches: Vec::new(),
             shrink_branches: true,
@@ -404,6 +416,7 @@ impl<L: LabelUse> MachBuffer<L> {
         self.srclocs.clear();
         self.cur_srcloc = None;
         self.call_sites.clear();
+        self.exception_sites.clear();
         self.latest_branches.clear();
         self.all_branches.clear();
         self.shrink_branches = true;
@@ -968,6 +981,21 @@ impl<L: LabelUse> MachBuffer<L> {
         self.call_sites.push(MachCallSite { ret_addr });
     }
 
+    /// The call just emitted (return address = the current offset) is a
+    /// `try_call`: `handlers` (tag or `None` for default, handler label) in
+    /// match order; the stack pointer there is `fp_to_sp` bytes below the
+    /// frame pointer.
+    pub fn add_exception_site(&mut self, fp_to_sp: u32, handlers: &[(Option<u32>, MachLabel)]) {
+        for (_, l) in handlers {
+            self.ensure_label(*l);
+        }
+        self.exception_sites.push(PendingExceptionSite {
+            ret_addr: self.cur_offset(),
+            fp_to_sp,
+            handlers: handlers.to_vec(),
+        });
+    }
+
     /// Code from here on comes from `loc`, until `end_srcloc`.
     pub fn start_srcloc(&mut self, loc: RelSourceLoc) {
         self.end_srcloc();
@@ -1121,6 +1149,9 @@ impl<L: LabelUse> MachBuffer<L> {
         for c in self.call_sites.iter_mut() {
             c.ret_addr = m(c.ret_addr);
         }
+        for e in self.exception_sites.iter_mut() {
+            e.ret_addr = m(e.ret_addr);
+        }
         self.all_branches.clear();
         self.latest_branches.clear();
         self.labels_at_tail.clear();
@@ -1195,12 +1226,28 @@ impl<L: LabelUse> MachBuffer<L> {
             });
         }
         self.srclocs.sort_by_key(|s| s.start);
+        let mut exception_sites = Vec::with_capacity(self.exception_sites.len());
+        for e in &self.exception_sites {
+            let mut handlers = Vec::with_capacity(e.handlers.len());
+            for &(tag, label) in &e.handlers {
+                let handler = self
+                    .label_offset(label)
+                    .ok_or(BufferError::UnboundLabel(label))?;
+                handlers.push(crate::compiled::ExceptionHandler { tag, handler });
+            }
+            exception_sites.push(crate::compiled::ExceptionCallSite {
+                ret_addr: e.ret_addr,
+                fp_to_sp: e.fp_to_sp,
+                handlers,
+            });
+        }
         Ok(MachBufferFinalized {
             data: self.data,
             relocs: self.relocs,
             traps: self.traps,
             srclocs: self.srclocs,
             call_sites: self.call_sites,
+            exception_sites,
             alignment: self.min_alignment,
         })
     }

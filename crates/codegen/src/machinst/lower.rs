@@ -175,6 +175,8 @@ pub struct Lower<'f, I: MachInst> {
     /// parts), allocated on first use: block arguments `retN` read them,
     /// the target's call defines them.
     try_call_rets: Vec<(Inst, Vec<Vec<Reg>>)>,
+    /// Registers of the exception payloads of each `try_call`.
+    try_call_exns: Vec<(Inst, [Reg; 2])>,
 }
 
 /// The IR successors of a block, in branch order.
@@ -279,6 +281,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             first_vreg: first,
             error: None,
             try_call_rets: Vec::new(),
+            try_call_exns: Vec::new(),
         })
     }
 
@@ -435,14 +438,31 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     })?;
                     out.extend(regs.iter().copied());
                 }
-                _ => {
-                    return Err(CodegenError::Unsupported {
-                        what: "try_call exception handlers (exnN block arguments): Kiln has no unwinder or handler tables".to_string(),
-                    })
+                BlockArg::TryCallExn(i) => {
+                    let exn = self.try_call_exn_regs(branch)?;
+                    let r = exn.get(i as usize).copied().ok_or_else(|| {
+                        CodegenError::InvalidVCode("try_call payload out of range".to_string())
+                    })?;
+                    out.push(r);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The registers of the exception payloads (`exn0`, `exn1`) of
+    /// `try_call` instruction `inst`, allocated on first use; the backend
+    /// defines them in its payload registers at the call.
+    pub fn try_call_exn_regs(&mut self, inst: Inst) -> CodegenResult<[Reg; 2]> {
+        if let Some((_, r)) = self.try_call_exns.iter().find(|(i, _)| *i == inst) {
+            return Ok(*r);
+        }
+        let r = [
+            self.builder.alloc_vreg(RegClass::Int)?,
+            self.builder.alloc_vreg(RegClass::Int)?,
+        ];
+        self.try_call_exns.push((inst, r));
+        Ok(r)
     }
 
     /// The registers of the results of `try_call` instruction `inst` (one

@@ -87,6 +87,8 @@ pub struct EmitState {
     /// Offset from rsp of spill slot 0 (0 with the VCode layer's frame
     /// picture, where the spill area is at the bottom of the frame).
     pub spill_base: i32,
+    /// Bytes from rbp down to rsp after the prologue (for exception sites).
+    pub frame_size: u32,
 }
 
 impl Default for EmitState {
@@ -94,6 +96,7 @@ impl Default for EmitState {
         EmitState {
             spillslot_bytes: 8,
             spill_base: 0,
+            frame_size: 0,
         }
     }
 }
@@ -848,7 +851,9 @@ impl MInst {
                 buf.add_reloc(Reloc::X86CallPCRel4, (*target).into(), -4);
                 buf.put4(0);
                 buf.add_call_site();
+                try_call_site(buf, st, info);
                 callee_pop_fixup(buf, st, info);
+                try_call_normal(buf, info);
             }
             MInst::CallUnknown { target, info } => {
                 emit_modrm_op(
@@ -860,7 +865,9 @@ impl MInst {
                     0,
                 );
                 buf.add_call_site();
+                try_call_site(buf, st, info);
                 callee_pop_fixup(buf, st, info);
+                try_call_normal(buf, info);
             }
             MInst::LoadExtName {
                 target,
@@ -1414,6 +1421,21 @@ fn emit_cmpxchg16b(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, addr: &Amo
 
 /// `sub rsp, n` after a call whose callee popped `n` bytes of stack
 /// arguments (restores the fixed frame).
+/// Records the handler table of a `try_call` whose call was just emitted.
+fn try_call_site(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, info: &CallInfo) {
+    if let Some(t) = &info.try_call {
+        buf.add_exception_site(st.frame_size, &t.handlers);
+    }
+}
+
+/// A `try_call` ends its block: on a normal return, jump to its
+/// normal-return block.
+fn try_call_normal(buf: &mut MachBuffer<X64LabelUse>, info: &CallInfo) {
+    if let Some(t) = &info.try_call {
+        jmp(buf, t.normal);
+    }
+}
+
 fn callee_pop_fixup(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, info: &CallInfo) {
     if info.callee_pop > 0 {
         let n = i32::try_from(info.callee_pop).unwrap_or(i32::MAX);

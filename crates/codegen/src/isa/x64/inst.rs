@@ -419,6 +419,34 @@ pub struct CallInfo {
     /// Bytes of stack arguments the callee pops (`tail` convention): the
     /// call is followed by `sub rsp, callee_pop` to restore the frame.
     pub callee_pop: u32,
+    /// For a `try_call` with handlers: the call ends its block, continues
+    /// at `normal` on return and records these handlers.
+    pub try_call: Option<Box<TryCallInfo>>,
+}
+
+/// How a `try_call` call with handlers prints after `call target`:
+/// `; jmp normal; handlers [tag1: label, default: label]`.
+fn try_call_suffix(info: &CallInfo) -> String {
+    let Some(t) = &info.try_call else {
+        return String::new();
+    };
+    let hs: Vec<String> = t
+        .handlers
+        .iter()
+        .map(|(tag, l)| match tag {
+            Some(n) => format!("tag{n}: {l}"),
+            None => format!("default: {l}"),
+        })
+        .collect();
+    format!("; jmp {}; handlers [{}]", t.normal, hs.join(", "))
+}
+
+/// The successors of a `try_call` call with handlers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TryCallInfo {
+    pub normal: MachLabel,
+    /// Tag (`None` = default) and handler label, in match order.
+    pub handlers: Vec<(Option<u32>, MachLabel)>,
 }
 
 /// Operands of a `ReturnCall` (boxed to keep `MInst` small).
@@ -1237,6 +1265,10 @@ impl MInst {
                 | MInst::JmpUnknown { .. }
                 | MInst::JmpTableSeq { .. }
                 | MInst::Ud2 { .. }
+        ) || matches!(
+            self,
+            MInst::CallKnown { info, .. } | MInst::CallUnknown { info, .. }
+                if info.try_call.is_some()
         )
     }
 
@@ -1549,8 +1581,12 @@ impl MInst {
                     t.join(", ")
                 )
             }
-            MInst::CallKnown { target, .. } => format!("call {target:?}"),
-            MInst::CallUnknown { target, .. } => format!("call {}", target.pretty(8)),
+            MInst::CallKnown { target, info } => {
+                format!("call {target:?}{}", try_call_suffix(info))
+            }
+            MInst::CallUnknown { target, info } => {
+                format!("call {}{}", target.pretty(8), try_call_suffix(info))
+            }
             MInst::LoadExtName {
                 target,
                 offset,
@@ -1909,6 +1945,7 @@ mod tests {
                 defs: smallvec::smallvec![(wv(31), regs::gpr_preg(enc::RAX))],
                 clobbers: regs::sysv_clobbers(),
                 callee_pop: 0,
+                try_call: None,
             })
         };
         let s64 = OperandSize::Size64;

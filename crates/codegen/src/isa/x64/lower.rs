@@ -756,6 +756,7 @@ impl Ctx<'_, '_, '_> {
             defs,
             clobbers: abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?),
             callee_pop: locs.callee_pop,
+            try_call: None,
         });
         match callee {
             Ok(func_ref) => {

@@ -196,12 +196,17 @@ impl Ctx<'_, '_, '_> {
         true
     }
 
-    /// Lowers a `try_call` / `try_call_indirect` without exception
-    /// handlers: a call whose results (the `retN` block arguments) are the
-    /// driver's `try_call_ret_regs`, then a jump to the normal-return block.
-    /// With handlers it is `Unsupported`: Kiln has no unwinder and records
-    /// no handler tables, and compiling it as a plain call would silently
-    /// never catch.
+    /// Lowers a `try_call` / `try_call_indirect`: a call whose results
+    /// (the `retN` block arguments) are the driver's `try_call_ret_regs`.
+    /// Without handlers it is a plain call followed by a jump to the
+    /// normal-return block. With handlers (`tagN:` / `default:`) the call
+    /// itself ends the block: it clobbers every allocatable register (an
+    /// unwinder restores only rsp and rbp), defines the payloads `exn0` /
+    /// `exn1` in rax / rdx, records its handler labels with the tags for
+    /// the exception table, and jumps to the normal block on return.
+    /// Register results in rax/rdx or stack results alongside handlers are
+    /// `Unsupported` (they would need to share the payload registers or
+    /// code after the terminating call).
     pub(super) fn gen_try_call(&mut self, inst: Inst) -> Option<()> {
         let f = self.l.f;
         let (callee, args, exception): (Result<FuncRef, Value>, Vec<Value>, _) =
@@ -222,16 +227,24 @@ impl Ctx<'_, '_, '_> {
                 _ => return None,
             };
         let table = f.dfg.exception_tables.get(exception)?;
-        if table.targets.len() != 1 {
-            self.unsupported_err(
-                "try_call with exception handlers (Kiln has no unwinder or handler tables)"
-                    .to_string(),
-            );
-            return Some(());
-        }
-        let &[normal] = self.targets else {
+        let normal = *self.targets.first()?;
+        if self.targets.len() != table.targets.len() {
             return None;
-        };
+        }
+        // Handler items in order name `targets[1..]`; `context` items are
+        // not destinations.
+        let mut handlers: Vec<(Option<u32>, MachLabel)> = Vec::new();
+        for item in &table.items {
+            let tag = match item {
+                kiln_ir::ExceptionTableItem::Tag(t) => Some(*t),
+                kiln_ir::ExceptionTableItem::Default => None,
+                kiln_ir::ExceptionTableItem::Context(_) => continue,
+            };
+            handlers.push((tag, *self.targets.get(1 + handlers.len())?));
+        }
+        if 1 + handlers.len() != self.targets.len() {
+            return None;
+        }
         let sig = f.dfg.signatures.get(table.sig)?;
         let locs = match abi::sig_locs(sig) {
             Ok(l) => l,
@@ -283,11 +296,48 @@ impl Ctx<'_, '_, '_> {
                 }
             }
         }
+        let mut clobbers = abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?);
+        let try_call = if handlers.is_empty() {
+            None
+        } else {
+            let payload = [
+                regs::gpr_preg(regs::enc::RAX),
+                regs::gpr_preg(regs::enc::RDX),
+            ];
+            if !after.is_empty() || defs.iter().any(|(_, p)| payload.contains(p)) {
+                self.unsupported_err(
+                    "try_call with handlers and results in stack slots or in the payload registers (rax, rdx)"
+                        .to_string(),
+                );
+                return Some(());
+            }
+            let exn = match self.l.try_call_exn_regs(inst) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.l.set_error(e);
+                    return Some(());
+                }
+            };
+            for (r, p) in exn.into_iter().zip(payload) {
+                defs.push((Writable::from_reg(r), p));
+            }
+            let (pref, non_pref) = regs::allocatable_gprs();
+            for p in pref
+                .into_iter()
+                .chain(non_pref)
+                .chain(regs::allocatable_xmms())
+            {
+                clobbers.add(p);
+            }
+            Some(Box::new(TryCallInfo { normal, handlers }))
+        };
+        let ends_block = try_call.is_some();
         let info = Box::new(CallInfo {
             uses,
             defs,
-            clobbers: abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?),
+            clobbers,
             callee_pop: locs.callee_pop,
+            try_call,
         });
         match callee {
             Ok(func_ref) => {
@@ -321,6 +371,9 @@ impl Ctx<'_, '_, '_> {
                     info,
                 });
             }
+        }
+        if ends_block {
+            return Some(());
         }
         for i in after {
             self.l.emit(i);

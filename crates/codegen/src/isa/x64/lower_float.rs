@@ -117,6 +117,7 @@ impl Ctx<'_, '_, '_> {
             defs,
             clobbers: abi::call_clobbers(),
             callee_pop: 0,
+            try_call: None,
         });
         let (t, tw) = self.w();
         self.l.emit(MInst::LoadExtName {

@@ -265,6 +265,7 @@ impl Ctx<'_, '_, '_> {
                 defs,
                 clobbers: abi::call_clobbers(),
                 callee_pop: 0,
+                try_call: None,
             }),
         });
         InstOutput::two(lo, hi)

@@ -248,6 +248,7 @@ impl X64Backend {
             st: EmitState {
                 spillslot_bytes: layout.spillslot_bytes,
                 spill_base: frame.outgoing as i32,
+                frame_size: frame.frame_size,
             },
             frame: &frame,
         };
