@@ -122,17 +122,73 @@ fn no_handlers_no_table() {
 }
 
 #[test]
-fn results_in_payload_registers_are_unsupported() {
-    let f = kiln_reader::parse_function(
+fn result_in_rax_shares_the_payload_register() {
+    let code = compile(
         "function %f(i64, i64) -> i64 system_v {
              sig0 = (i64) -> i64 system_v
          block0(v0: i64, v1: i64):
-             try_call_indirect v1(v0), sig0, block1(ret0), [ default: block1(exn0) ]
+             try_call_indirect v1(v0), sig0, block1(ret0), [ default: block2(exn0, exn1) ]
          block1(v2: i64):
              return v2
+         block2(v3: i64, v4: i64):
+             v5 = isub v3, v4
+             return v5
          }",
-    )
-    .expect("parse");
-    let err = isa().compile_stencil(&f.stencil).expect_err("unsupported");
-    assert!(err.to_string().contains("payload registers"), "{err}");
+    );
+    let insts = decode(&code.code);
+    let [site] = &code.exception_sites[..] else {
+        panic!("one exception site expected");
+    };
+    let [ExceptionHandler { tag: None, handler }] = site.handlers[..] else {
+        panic!("one default handler expected: {:?}", site.handlers);
+    };
+    // exn0 - exn1 straight from rax and rdx.
+    let sub = at(&insts, handler);
+    assert_eq!(sub.mnemonic(), Mnemonic::Sub);
+    assert_eq!(
+        (sub.op0_register(), sub.op1_register()),
+        (Register::RAX, Register::RDX)
+    );
+}
+
+#[test]
+fn handler_address_is_the_recorded_handler() {
+    let code = compile(
+        "function %f(i64, i64) -> i64 system_v {
+             sig0 = (i64) system_v
+         block0(v0: i64, v1: i64):
+             jump block1
+         block1:
+             v2 = get_exception_handler_address.i64 block1, 1
+             store v2, v0
+             try_call_indirect v1(v0), sig0, block2, [ tag3: block3, default: block4 ]
+         block2:
+             v3 = iconst.i64 1
+             return v3
+         block3:
+             v4 = iconst.i64 3
+             return v4
+         block4:
+             v5 = iconst.i64 4
+             return v5
+         }",
+    );
+    let insts = decode(&code.code);
+    let [site] = &code.exception_sites[..] else {
+        panic!("one exception site expected");
+    };
+    let lea = insts
+        .iter()
+        .find(|i| i.mnemonic() == Mnemonic::Lea)
+        .expect("lea of the handler");
+    assert!(lea.is_ip_rel_memory_operand());
+    // Handler 1 is the default one (block4, returning 4).
+    assert_eq!(site.handlers[1].tag, None);
+    assert_eq!(
+        lea.ip_rel_memory_address(),
+        u64::from(site.handlers[1].handler)
+    );
+    let mv = at(&insts, site.handlers[1].handler);
+    assert_eq!(mv.mnemonic(), Mnemonic::Mov);
+    assert_eq!(mv.immediate(1), 4);
 }

@@ -102,6 +102,18 @@ pub trait LowerBackend {
         targets: &[MachLabel],
     ) -> bool;
 
+    /// For a `try_call` with handlers: per exception payload (`exn0`,
+    /// `exn1`), the result part (result index, part index) that the ABI
+    /// returns in the same register, if any; the two then share one
+    /// virtual register (one is defined on return, the other on unwind).
+    fn try_call_payload_shares(
+        &self,
+        _f: &FunctionStencil,
+        _inst: Inst,
+    ) -> [Option<(usize, usize)>; 2] {
+        [None, None]
+    }
+
     /// An unconditional jump (for edge blocks).
     fn gen_jump(&self, target: MachLabel) -> Self::MInst;
 
@@ -417,7 +429,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
     }
 
     /// Branch arguments of destination `k` of `branch`, marking them used.
-    fn branch_args(&mut self, branch: Inst, k: usize) -> CodegenResult<Vec<Reg>> {
+    fn branch_args<B: LowerBackend<MInst = I>>(
+        &mut self,
+        backend: &B,
+        branch: Inst,
+        k: usize,
+    ) -> CodegenResult<Vec<Reg>> {
         let call = self.f.dfg.branch_destinations(branch)[k];
         let mut out = Vec::new();
         for a in self.f.dfg.block_call_args(call).to_vec() {
@@ -439,7 +456,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     out.extend(regs.iter().copied());
                 }
                 BlockArg::TryCallExn(i) => {
-                    let exn = self.try_call_exn_regs(branch)?;
+                    let shares = backend.try_call_payload_shares(self.f, branch);
+                    let exn = self.try_call_exn_regs(branch, shares)?;
                     let r = exn.get(i as usize).copied().ok_or_else(|| {
                         CodegenError::InvalidVCode("try_call payload out of range".to_string())
                     })?;
@@ -452,15 +470,27 @@ impl<'f, I: MachInst> Lower<'f, I> {
 
     /// The registers of the exception payloads (`exn0`, `exn1`) of
     /// `try_call` instruction `inst`, allocated on first use; the backend
-    /// defines them in its payload registers at the call.
-    pub fn try_call_exn_regs(&mut self, inst: Inst) -> CodegenResult<[Reg; 2]> {
+    /// defines them in its payload registers at the call. Payload `k`
+    /// reuses result part `shares[k]` (see
+    /// [`LowerBackend::try_call_payload_shares`]) when that is `Some`.
+    pub fn try_call_exn_regs(
+        &mut self,
+        inst: Inst,
+        shares: [Option<(usize, usize)>; 2],
+    ) -> CodegenResult<[Reg; 2]> {
         if let Some((_, r)) = self.try_call_exns.iter().find(|(i, _)| *i == inst) {
             return Ok(*r);
         }
-        let r = [
-            self.builder.alloc_vreg(RegClass::Int)?,
-            self.builder.alloc_vreg(RegClass::Int)?,
-        ];
+        let rets = self.try_call_ret_regs(inst)?;
+        let mut pick = |share: Option<(usize, usize)>| -> CodegenResult<Reg> {
+            match share {
+                Some((i, j)) => rets.get(i).and_then(|p| p.get(j)).copied().ok_or_else(|| {
+                    CodegenError::InvalidVCode("try_call payload share out of range".to_string())
+                }),
+                None => self.builder.alloc_vreg(RegClass::Int),
+            }
+        };
+        let r = [pick(shares[0])?, pick(shares[1])?];
         self.try_call_exns.push((inst, r));
         Ok(r)
     }
@@ -528,7 +558,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 let branch = self.f.layout.last_inst(pred).ok_or_else(|| {
                     CodegenError::InvalidVCode("edge from an empty block".to_string())
                 })?;
-                let args = self.branch_args(branch, succ_idx as usize)?;
+                let args = self.branch_args(backend, branch, succ_idx as usize)?;
                 self.block_succ_args[b] = vec![args];
                 self.block_rev
                     .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
@@ -557,7 +587,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             succ_args.push(if is_edge {
                                 Vec::new()
                             } else {
-                                self.branch_args(last, k)?
+                                self.branch_args(backend, last, k)?
                             });
                         }
                         self.cur_inst = Some(last);

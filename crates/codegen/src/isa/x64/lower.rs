@@ -386,6 +386,14 @@ pub struct X64LowerBackend<'a> {
 impl LowerBackend for X64LowerBackend<'_> {
     type MInst = MInst;
 
+    fn try_call_payload_shares(
+        &self,
+        f: &kiln_ir::FunctionStencil,
+        inst: Inst,
+    ) -> [Option<(usize, usize)>; 2] {
+        lower_control::payload_shares(f, inst)
+    }
+
     fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
@@ -2302,6 +2310,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_uadd_overflow_trap(inst)
+    }
+    fn x64_exception_handler_address(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_exception_handler_address(inst)
     }
     fn x64_try_call(&mut self, inst: Inst) -> Option<()> {
         self.gen_try_call(inst)

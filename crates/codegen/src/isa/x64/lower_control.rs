@@ -204,9 +204,9 @@ impl Ctx<'_, '_, '_> {
     /// unwinder restores only rsp and rbp), defines the payloads `exn0` /
     /// `exn1` in rax / rdx, records its handler labels with the tags for
     /// the exception table, and jumps to the normal block on return.
-    /// Register results in rax/rdx or stack results alongside handlers are
-    /// `Unsupported` (they would need to share the payload registers or
-    /// code after the terminating call).
+    /// A register result in rax/rdx shares its virtual register with the
+    /// payload there (`payload_shares`). Stack results alongside handlers
+    /// are `Unsupported` (they would need code after the terminating call).
     pub(super) fn gen_try_call(&mut self, inst: Inst) -> Option<()> {
         let f = self.l.f;
         let (callee, args, exception): (Result<FuncRef, Value>, Vec<Value>, _) =
@@ -300,26 +300,27 @@ impl Ctx<'_, '_, '_> {
         let try_call = if handlers.is_empty() {
             None
         } else {
-            let payload = [
-                regs::gpr_preg(regs::enc::RAX),
-                regs::gpr_preg(regs::enc::RDX),
-            ];
-            if !after.is_empty() || defs.iter().any(|(_, p)| payload.contains(p)) {
+            if !after.is_empty() {
                 self.unsupported_err(
-                    "try_call with handlers and results in stack slots or in the payload registers (rax, rdx)"
-                        .to_string(),
+                    "try_call with handlers and results in stack slots".to_string(),
                 );
                 return Some(());
             }
-            let exn = match self.l.try_call_exn_regs(inst) {
+            let exn = match self.l.try_call_exn_regs(inst, payload_shares(f, inst)) {
                 Ok(r) => r,
                 Err(e) => {
                     self.l.set_error(e);
                     return Some(());
                 }
             };
-            for (r, p) in exn.into_iter().zip(payload) {
-                defs.push((Writable::from_reg(r), p));
+            for (r, p) in exn.into_iter().zip(PAYLOAD_REGS) {
+                // A result in the payload register is the same register
+                // (`payload_shares`): defined once.
+                match defs.iter().find(|(_, d)| *d == p) {
+                    Some((w, _)) if w.to_reg() == r => {}
+                    Some(_) => return None,
+                    None => defs.push((Writable::from_reg(r), p)),
+                }
             }
             let (pref, non_pref) = regs::allocatable_gprs();
             for p in pref
@@ -382,6 +383,35 @@ impl Ctx<'_, '_, '_> {
         Some(())
     }
 
+    /// Lowers `get_exception_handler_address block, n`: the address of the
+    /// code where handler `n` (in table order, the normal return not
+    /// counted) of the `try_call` ending `block` is entered, i.e. the label
+    /// of that successor (a split edge block where there is one), as the
+    /// exception table records it.
+    pub(super) fn gen_exception_handler_address(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let InstructionData::ExceptionHandlerAddress { block, imm, .. } = f.dfg.insts[inst] else {
+            return None;
+        };
+        let last = f.layout.last_inst(block)?;
+        if !matches!(
+            f.dfg.opcode(last),
+            Opcode::TryCall | Opcode::TryCallIndirect
+        ) {
+            return None;
+        }
+        let n = usize::try_from(imm.bits()).ok()?;
+        let vb = self.l.order.lowered_index_for_block(block.index() as u32)?;
+        let succ = *self.l.order.succ_indices(vb).get(n.checked_add(1)?)?;
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Lea {
+            size: OperandSize::Size64,
+            addr: Amode::rip_relative(MachLabel::from_block(succ.index() as u32)),
+            dst: dw,
+        });
+        Some(InstOutput::one(d))
+    }
+
     /// Lowers `uadd_overflow_trap` (i32/i64).
     pub(super) fn gen_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
         let f = self.l.f;
@@ -408,4 +438,39 @@ impl Ctx<'_, '_, '_> {
         self.l.emit(MInst::TrapIf { cc: CC::B, code });
         Some(InstOutput::one(d))
     }
+}
+
+/// The registers that carry the exception payloads `exn0`, `exn1` into a
+/// handler (as in Cranelift's x64 backend).
+pub(super) const PAYLOAD_REGS: [PReg; 2] = [
+    regs::gpr_preg(regs::enc::RAX),
+    regs::gpr_preg(regs::enc::RDX),
+];
+
+/// Per payload register, the result part (result index, part index) of
+/// `try_call` `inst` that the ABI returns in it, if any.
+pub(super) fn payload_shares(
+    f: &kiln_ir::FunctionStencil,
+    inst: Inst,
+) -> [Option<(usize, usize)>; 2] {
+    let sig = match &f.dfg.insts[inst] {
+        InstructionData::TryCall { exception, .. }
+        | InstructionData::TryCallIndirect { exception, .. } => f
+            .dfg
+            .exception_tables
+            .get(*exception)
+            .and_then(|t| f.dfg.signatures.get(t.sig)),
+        _ => None,
+    };
+    let Some(locs) = sig.and_then(|s| abi::sig_locs(s).ok()) else {
+        return [None, None];
+    };
+    PAYLOAD_REGS.map(|p| {
+        locs.returns.iter().enumerate().find_map(|(i, parts)| {
+            parts
+                .iter()
+                .position(|l| matches!(l, ArgLoc::Reg(r) if *r == p))
+                .map(|j| (i, j))
+        })
+    })
 }
