@@ -766,6 +766,18 @@ impl Ctx<'_, '_, '_> {
             callee_pop: locs.callee_pop,
             try_call: None,
         });
+        self.emit_call_to(callee, info);
+        for i in after {
+            self.l.emit(i);
+        }
+        Some(InstOutput::none())
+    }
+
+    /// Emits the call instruction for a direct (`Ok`) or indirect (`Err`)
+    /// callee: `call rel32` for colocated functions, else the address is
+    /// materialized (`movabs` + relocation) and called through a register.
+    fn emit_call_to(&mut self, callee: Result<FuncRef, Value>, info: Box<CallInfo>) {
+        let f = self.l.f;
         match callee {
             Ok(func_ref) => {
                 let data = &f.dfg.ext_funcs[func_ref];
@@ -799,10 +811,6 @@ impl Ctx<'_, '_, '_> {
                 });
             }
         }
-        for i in after {
-            self.l.emit(i);
-        }
-        Some(InstOutput::none())
     }
 
     /// Lowers `return`.

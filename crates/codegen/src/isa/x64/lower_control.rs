@@ -340,39 +340,7 @@ impl Ctx<'_, '_, '_> {
             callee_pop: locs.callee_pop,
             try_call,
         });
-        match callee {
-            Ok(func_ref) => {
-                let data = &f.dfg.ext_funcs[func_ref];
-                let target = self.reloc_target(&data.name);
-                if data.colocated {
-                    let target = match target {
-                        RelocTarget::User(u) => CallTarget::User(u),
-                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
-                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
-                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
-                    };
-                    self.l.emit(MInst::CallKnown { target, info });
-                } else {
-                    let (t, tw) = self.w();
-                    self.l.emit(MInst::LoadExtName {
-                        target,
-                        offset: 0,
-                        dst: tw,
-                    });
-                    self.l.emit(MInst::CallUnknown {
-                        target: RegMem::Reg(t),
-                        info,
-                    });
-                }
-            }
-            Err(callee) => {
-                let t = self.l.put_in_reg(callee);
-                self.l.emit(MInst::CallUnknown {
-                    target: RegMem::Reg(t),
-                    info,
-                });
-            }
-        }
+        self.emit_call_to(callee, info);
         if ends_block {
             return Some(());
         }
