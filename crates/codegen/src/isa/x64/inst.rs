@@ -397,6 +397,17 @@ pub enum CallTarget {
     TestCase(u32),
 }
 
+impl From<RelocTarget> for CallTarget {
+    fn from(r: RelocTarget) -> CallTarget {
+        match r {
+            RelocTarget::User(u) => CallTarget::User(u),
+            RelocTarget::LibCall(l) => CallTarget::LibCall(l),
+            RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
+            RelocTarget::TestCase(i) => CallTarget::TestCase(i),
+        }
+    }
+}
+
 impl From<CallTarget> for RelocTarget {
     fn from(c: CallTarget) -> RelocTarget {
         match c {

@@ -668,22 +668,61 @@ impl Ctx<'_, '_, '_> {
         d
     }
 
+    /// The signature, the callee (a function reference, or the value of an
+    /// indirect call) and the arguments of `call`, `call_indirect` and
+    /// their `return_call` forms.
+    fn call_parts(&self, inst: Inst) -> Option<(SigRef, Result<FuncRef, Value>, Vec<Value>)> {
+        let f = self.l.f;
+        match f.dfg.insts[inst] {
+            InstructionData::Call { func_ref, args, .. } => {
+                let sig = f.dfg.ext_funcs.get(func_ref)?.signature;
+                Some((sig, Ok(func_ref), f.dfg.value_list(args).to_vec()))
+            }
+            InstructionData::CallIndirect { sig_ref, args, .. } => {
+                let all = f.dfg.value_list(args);
+                let (callee, rest) = all.split_first()?;
+                Some((sig_ref, Err(*callee), rest.to_vec()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Calls the runtime routine `lc` (System V) with `args` in the given
+    /// registers; `rets` name the registers its results arrive in.
+    pub(super) fn emit_libcall(
+        &mut self,
+        lc: kiln_ir::LibCall,
+        args: &[(Reg, PReg)],
+        rets: &[(Writable<Reg>, PReg)],
+    ) {
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        for &(r, p) in args {
+            let r = self.unique(r, uses.iter().map(|u| u.0));
+            uses.push((r, p));
+        }
+        let info = Box::new(CallInfo {
+            uses,
+            defs: rets.iter().copied().collect(),
+            clobbers: abi::call_clobbers(),
+            callee_pop: 0,
+            try_call: None,
+        });
+        let (t, tw) = self.w();
+        self.l.emit(MInst::LoadExtName {
+            target: RelocTarget::LibCall(lc),
+            offset: 0,
+            dst: tw,
+        });
+        self.l.emit(MInst::CallUnknown {
+            target: RegMem::Reg(t),
+            info,
+        });
+    }
+
     /// Lowers `call` / `call_indirect`.
     fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
         let f = self.l.f;
-        let (sig_ref, callee, args): (SigRef, Result<FuncRef, Value>, Vec<Value>) =
-            match f.dfg.insts[inst] {
-                InstructionData::Call { func_ref, args, .. } => {
-                    let sig = f.dfg.ext_funcs[func_ref].signature;
-                    (sig, Ok(func_ref), f.dfg.value_list(args).to_vec())
-                }
-                InstructionData::CallIndirect { sig_ref, args, .. } => {
-                    let all = f.dfg.value_list(args);
-                    let (callee, rest) = all.split_first()?;
-                    (sig_ref, Err(*callee), rest.to_vec())
-                }
-                _ => return None,
-            };
+        let (sig_ref, callee, args) = self.call_parts(inst)?;
         let sig = f.dfg.signatures.get(sig_ref)?;
         let locs = match abi::sig_locs(sig) {
             Ok(l) => l,
@@ -705,42 +744,8 @@ impl Ctx<'_, '_, '_> {
             });
             uses.push((p, locs.ret_area_reg));
         }
-        for (i, &a) in args.iter().enumerate() {
-            let ty = f.dfg.value_type(a);
-            let param = sig.params.get(i)?;
-            let mut regs: SmallVec<[Reg; 2]> = self
-                .l
-                .put_value_in_regs(a)
-                .regs
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            if ty.is_int() && ty.bits() < 32 {
-                let r = regs.first().copied()?;
-                match param.extension {
-                    kiln_ir::ArgumentExtension::Uext => regs[0] = self.extend(ty, 32, false, r),
-                    kiln_ir::ArgumentExtension::Sext => regs[0] = self.extend(ty, 32, true, r),
-                    kiln_ir::ArgumentExtension::None => {}
-                }
-            }
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            let parts = locs.params.get(i)?;
-            if parts.len() != regs.len() {
-                return None;
-            }
-            for (r, loc) in regs.into_iter().zip(parts.iter()) {
-                match loc {
-                    ArgLoc::Reg(p) => {
-                        let r = self.unique(r, uses.iter().map(|u| u.0));
-                        uses.push((r, *p))
-                    }
-                    ArgLoc::Stack(off) => {
-                        let addr = Amode::imm_reg(*off as i32, regs::rsp());
-                        self.emit_store(part_ty, r, addr);
-                    }
-                }
-            }
+        if !self.marshal_args(sig, &locs, &args, &mut uses) {
+            return None;
         }
         let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
         let mut after = Vec::new();
@@ -783,12 +788,7 @@ impl Ctx<'_, '_, '_> {
                 let data = &f.dfg.ext_funcs[func_ref];
                 let target = self.reloc_target(&data.name);
                 if data.colocated {
-                    let target = match target {
-                        RelocTarget::User(u) => CallTarget::User(u),
-                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
-                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
-                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
-                    };
+                    let target = CallTarget::from(target);
                     self.l.emit(MInst::CallKnown { target, info });
                 } else {
                     let (t, tw) = self.w();

@@ -24,19 +24,7 @@ impl Ctx<'_, '_, '_> {
     /// callee argument. Everything else is `Unsupported`.
     pub(super) fn gen_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
         let f = self.l.f;
-        let (sig_ref, callee, args): (SigRef, Result<FuncRef, Value>, Vec<Value>) =
-            match f.dfg.insts[inst] {
-                InstructionData::Call { func_ref, args, .. } => {
-                    let sig = f.dfg.ext_funcs[func_ref].signature;
-                    (sig, Ok(func_ref), f.dfg.value_list(args).to_vec())
-                }
-                InstructionData::CallIndirect { sig_ref, args, .. } => {
-                    let all = f.dfg.value_list(args);
-                    let (callee, rest) = all.split_first()?;
-                    (sig_ref, Err(*callee), rest.to_vec())
-                }
-                _ => return None,
-            };
+        let (sig_ref, callee, args) = self.call_parts(inst)?;
         let sig = f.dfg.signatures.get(sig_ref)?;
         let locs = match abi::sig_locs(sig) {
             Ok(l) => l,
@@ -107,12 +95,7 @@ impl Ctx<'_, '_, '_> {
                 let data = &f.dfg.ext_funcs[func_ref];
                 let target = self.reloc_target(&data.name);
                 if data.colocated {
-                    ReturnCallTarget::Known(match target {
-                        RelocTarget::User(u) => CallTarget::User(u),
-                        RelocTarget::LibCall(l) => CallTarget::LibCall(l),
-                        RelocTarget::KnownSymbol(k) => CallTarget::KnownSymbol(k),
-                        RelocTarget::TestCase(i) => CallTarget::TestCase(i),
-                    })
+                    ReturnCallTarget::Known(CallTarget::from(target))
                 } else {
                     let (t, tw) = self.w();
                     self.l.emit(MInst::LoadExtName {
@@ -142,7 +125,7 @@ impl Ctx<'_, '_, '_> {
     /// `uses` (fixed-register uses of the call), stack parts stored at
     /// `[rsp + offset]` (the outgoing area). `false` if the operands do not
     /// match the signature.
-    fn marshal_args(
+    pub(super) fn marshal_args(
         &mut self,
         sig: &kiln_ir::Signature,
         locs: &abi::SigLocs,
@@ -188,7 +171,7 @@ impl Ctx<'_, '_, '_> {
                     }
                     ArgLoc::Stack(off) => {
                         let addr = Amode::imm_reg(*off as i32, regs::rsp());
-                        self.l.emit(store_inst(part_ty, r, addr));
+                        self.emit_store(part_ty, r, addr);
                     }
                 }
             }

@@ -104,31 +104,13 @@ impl Ctx<'_, '_, '_> {
     /// Calls the runtime routine `lc` with float arguments in xmm0.. and
     /// returns its xmm0 result.
     fn float_libcall(&mut self, lc: LibCall, args: &[Reg]) -> Reg {
-        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
-        for (i, &a) in args.iter().enumerate() {
-            let a = self.unique(a, uses.iter().map(|u| u.0));
-            uses.push((a, regs::xmm_preg(i as u8)));
-        }
+        let args: SmallVec<[(Reg, PReg); 4]> = args
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (a, regs::xmm_preg(i as u8)))
+            .collect();
         let d = self.l.alloc_tmp(RegClass::Float);
-        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
-        defs.push((Writable::from_reg(d), regs::xmm_preg(0)));
-        let info = Box::new(CallInfo {
-            uses,
-            defs,
-            clobbers: abi::call_clobbers(),
-            callee_pop: 0,
-            try_call: None,
-        });
-        let (t, tw) = self.w();
-        self.l.emit(MInst::LoadExtName {
-            target: RelocTarget::LibCall(lc),
-            offset: 0,
-            dst: tw,
-        });
-        self.l.emit(MInst::CallUnknown {
-            target: RegMem::Reg(t),
-            info,
-        });
+        self.emit_libcall(lc, &args, &[(Writable::from_reg(d), regs::xmm_preg(0))]);
         d
     }
 

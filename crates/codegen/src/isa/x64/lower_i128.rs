@@ -237,37 +237,19 @@ impl Ctx<'_, '_, '_> {
             Opcode::Urem => LibCall::UremI128,
             _ => LibCall::SremI128,
         };
-        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
-        for (r, p) in [
-            (al, regs::enc::RDI),
-            (ah, regs::enc::RSI),
-            (bl, regs::enc::RDX),
-            (bh, regs::enc::RCX),
-        ] {
-            let r = self.unique(r, uses.iter().map(|u| u.0));
-            uses.push((r, regs::gpr_preg(p)));
-        }
+        let args = [
+            (al, regs::gpr_preg(regs::enc::RDI)),
+            (ah, regs::gpr_preg(regs::enc::RSI)),
+            (bl, regs::gpr_preg(regs::enc::RDX)),
+            (bh, regs::gpr_preg(regs::enc::RCX)),
+        ];
         let (lo, low) = self.w();
         let (hi, hiw) = self.w();
-        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
-        defs.push((low, regs::gpr_preg(regs::enc::RAX)));
-        defs.push((hiw, regs::gpr_preg(regs::enc::RDX)));
-        let (t, tw) = self.w();
-        self.l.emit(MInst::LoadExtName {
-            target: RelocTarget::LibCall(lc),
-            offset: 0,
-            dst: tw,
-        });
-        self.l.emit(MInst::CallUnknown {
-            target: RegMem::Reg(t),
-            info: Box::new(CallInfo {
-                uses,
-                defs,
-                clobbers: abi::call_clobbers(),
-                callee_pop: 0,
-                try_call: None,
-            }),
-        });
+        let rets = [
+            (low, regs::gpr_preg(regs::enc::RAX)),
+            (hiw, regs::gpr_preg(regs::enc::RDX)),
+        ];
+        self.emit_libcall(lc, &args, &rets);
         InstOutput::two(lo, hi)
     }
 
