@@ -20,16 +20,8 @@ pub fn cmd_key(args: &[String]) -> ExitCode {
     };
     let mut ok = true;
     for path in args {
-        let text = match std::fs::read(path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => {
-                eprintln!("kiln key: {path}: {e}");
-                ok = false;
-                continue;
-            }
-        };
-        match kiln::reader::parse_test(&text, path) {
-            Ok(file) => {
+        match crate::cli::common::load(std::path::Path::new(path)) {
+            Ok((file, _)) => {
                 for f in &file.functions {
                     println!("{} {}", f.func.name, stencil_key(&f.func.stencil, &target));
                 }

@@ -75,16 +75,8 @@ fn cmd_cat(args: &[String]) -> ExitCode {
     let mut ok = true;
     let mut first = true;
     for path in args {
-        let text = match std::fs::read(path) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => {
-                eprintln!("kiln cat: {path}: {e}");
-                ok = false;
-                continue;
-            }
-        };
-        match kiln::reader::parse_test(&text, path) {
-            Ok(file) => {
+        match cli::common::load(std::path::Path::new(path)) {
+            Ok((file, _)) => {
                 for f in &file.functions {
                     if !first {
                         println!();
