@@ -22,10 +22,7 @@ use kiln_cache::{
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
 use kiln_codegen::settings::{Arch, Flags, IsaFlags};
-use kiln_ir::{
-    ExternalName, Function, GlobalValueData, InstructionData, Opcode, UserExternalName,
-    UserFuncName,
-};
+use kiln_ir::{ExternalName, Function, GlobalValueData, UserExternalName, UserFuncName};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -334,36 +331,10 @@ pub fn rename_params(f: &mut Function, salt: u32) {
     }
 }
 
-/// Changes exactly one instruction: bit 0 of the first `iconst`
-/// immediate, else the first `iadd` <-> `isub`. False if there is none.
+/// Changes exactly one instruction (see
+/// `kiln_cache::icache::mutate_instruction`). False if nothing qualifies.
 pub fn edit_one_inst(f: &mut Function) -> bool {
-    let insts: Vec<_> = f
-        .stencil
-        .layout
-        .blocks()
-        .flat_map(|b| f.stencil.layout.block_insts(b).collect::<Vec<_>>())
-        .collect();
-    for &inst in &insts {
-        if let InstructionData::UnaryImm {
-            opcode: Opcode::Iconst,
-            imm,
-        } = &mut f.stencil.dfg.insts[inst]
-        {
-            imm.0 ^= 1;
-            return true;
-        }
-    }
-    for &inst in &insts {
-        if let InstructionData::Binary { opcode, .. } = &mut f.stencil.dfg.insts[inst] {
-            match *opcode {
-                Opcode::Iadd => *opcode = Opcode::Isub,
-                Opcode::Isub => *opcode = Opcode::Iadd,
-                _ => continue,
-            }
-            return true;
-        }
-    }
-    false
+    kiln_cache::icache::mutate_instruction(f)
 }
 
 /// The figures of one run.
