@@ -233,6 +233,13 @@ pub struct StencilKeyer {
     /// The previous non-default relative source location in the walk;
     /// source locations are written as deltas from it.
     prev_loc: u32,
+    /// Length of the header at the start of `out` in the current run.
+    header_len: usize,
+    /// The header of the previous key and the SHA-256 state after hashing
+    /// it: a compile loop keys every function for the same target, so the
+    /// header (about 100 bytes, two compression rounds) is hashed once.
+    prefix: Vec<u8>,
+    prefix_state: Sha256,
 }
 
 /// The encoding buffer. Writing the whole encoding first and hashing it
@@ -315,7 +322,17 @@ impl StencilKeyer {
     /// Computes the key of `stencil` for `target`.
     pub fn key(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey {
         self.run(stencil, target);
-        StencilKey(Sha256::digest(&self.out.buf).into())
+        let (header, body) = self.out.buf.split_at(self.header_len);
+        if self.prefix != header {
+            self.prefix.clear();
+            self.prefix.extend_from_slice(header);
+            self.prefix_state = Sha256::new_with_prefix(header);
+        }
+        // SHA-256 is a stream: resuming from the state after the header
+        // gives the digest of header ‖ body.
+        let mut hasher = self.prefix_state.clone();
+        hasher.update(body);
+        StencilKey(hasher.finalize().into())
     }
 
     /// The exact bytes the key hashes (header and canonical stencil), for
@@ -342,6 +359,7 @@ impl StencilKeyer {
             out.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
             out.buf.extend_from_slice(s);
         }
+        self.header_len = self.out.buf.len();
         self.reset(stencil);
         self.number_blocks(stencil);
         self.encode(stencil);

@@ -6,6 +6,7 @@ use crate::compiled::{CompiledCode, Final, Stencil};
 use crate::result::{CodegenError, CodegenResult};
 use crate::settings::{Arch, Flags, IsaFlags};
 use kiln_ir::{Function, FunctionStencil, Type};
+use std::borrow::Cow;
 
 /// A configured target: everything needed to compile stencils for it.
 ///
@@ -27,15 +28,22 @@ pub trait TargetIsa: Send + Sync {
     }
 
     /// Canonical bytes of every setting that can change machine code; part
-    /// of the stencil key.
-    fn key_flags(&self) -> Vec<u8> {
-        let mut v = self.flags().key_bytes();
-        v.extend(self.isa_flags().key_bytes());
-        v
+    /// of the stencil key. Computed on every cache lookup, so a backend
+    /// should compute them once and lend them (`Cow::Borrowed`).
+    fn key_flags(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(key_flag_bytes(self.flags(), self.isa_flags()))
     }
 
     /// Compiles a stencil to machine code.
     fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>>;
+}
+
+/// The canonical settings bytes of `flags` and `isa_flags`, as
+/// [`TargetIsa::key_flags`] returns them.
+pub fn key_flag_bytes(flags: &Flags, isa_flags: &IsaFlags) -> Vec<u8> {
+    let mut v = flags.key_bytes();
+    v.extend(isa_flags.key_bytes());
+    v
 }
 
 /// Looks up a backend for `arch` with the given settings.

@@ -331,6 +331,35 @@ fn keyer_reuse_gives_the_same_keys() {
     assert_eq!(kb, key(&b.func));
 }
 
+/// The keyer resumes SHA-256 from a cached state after the header: a
+/// change of target between calls must not reuse the old state.
+#[test]
+fn keyer_reuse_across_targets_rehashes_the_header() {
+    let a = build(Opts::default());
+    let other = KeyTarget {
+        triple: "x86_64-unknown-linux-gnu",
+        flags: &[1, 2, 3, 5],
+    };
+    let longer = KeyTarget {
+        triple: "aarch64-unknown-linux-gnu",
+        flags: &[1, 2, 3, 4, 0],
+    };
+    let mut k = StencilKeyer::new();
+    let mut keys = Vec::new();
+    for t in [&TARGET, &other, &longer, &TARGET, &longer] {
+        let got = k.key(&a.func.stencil, t);
+        assert_eq!(got, stencil_key(&a.func.stencil, t));
+        let bytes = k.encoding(&a.func.stencil, t);
+        assert_eq!(got.0, <[u8; 32]>::from(Sha256::digest(&bytes)));
+        keys.push(got);
+    }
+    assert_ne!(keys[0], keys[1]);
+    assert_ne!(keys[0], keys[2]);
+    assert_ne!(keys[1], keys[2]);
+    assert_eq!(keys[0], keys[3]);
+    assert_eq!(keys[2], keys[4]);
+}
+
 type Mutation = (&'static str, fn(&mut Built));
 
 fn set_data(b: &mut Built, inst: Inst, f: impl FnOnce(&mut InstructionData)) {

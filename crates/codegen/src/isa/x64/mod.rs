@@ -85,12 +85,16 @@ use std::cell::RefCell;
 pub struct X64Backend {
     flags: Flags,
     isa_flags: IsaFlags,
+    /// `key_flag_bytes(flags, isa_flags)`, computed once: every cache
+    /// lookup reads them.
+    key_flags: Vec<u8>,
     env: regalloc2::MachineEnv,
 }
 
 /// Creates the x86-64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
     Ok(Box::new(X64Backend {
+        key_flags: super::key_flag_bytes(&flags, &isa_flags),
         flags,
         isa_flags,
         env: abi::machine_env(),
@@ -276,6 +280,9 @@ impl TargetIsa for X64Backend {
     }
     fn isa_flags(&self) -> &IsaFlags {
         &self.isa_flags
+    }
+    fn key_flags(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.key_flags)
     }
     fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>> {
         COMPILE_CTX.with(|cx| match cx.try_borrow_mut() {
