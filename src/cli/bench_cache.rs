@@ -366,6 +366,12 @@ pub struct CacheBench {
     pub edit_misses: usize,
     /// Time of the whole edit1 pass (a warm rebuild with one change).
     pub edit_time: Duration,
+    /// Plain compile of the edited function alone (median).
+    pub edited_compile: Duration,
+    /// The edit1 rebuild through `compile_many_with_cache` on
+    /// `rebuild_threads` threads (median over the iterations).
+    pub rebuild_parallel: Duration,
+    pub rebuild_threads: usize,
     pub errors: usize,
     /// Median time per function of computing the cache key alone.
     pub per_key: Duration,
@@ -551,9 +557,11 @@ pub fn bench_with_store(
     }
 
     let mut edited = funcs.clone();
+    let mut edited_index = None;
     for (i, (f, _)) in edited.iter_mut().enumerate() {
         if edit_one_inst(f) {
             b.edited = names.get(i).cloned();
+            edited_index = Some(i);
             break;
         }
     }
@@ -565,6 +573,41 @@ pub fn bench_with_store(
     b.edit_hits = r.hits;
     b.edit_misses = r.misses;
     b.edit_time = r.time;
+
+    // The module rebuild on every core: a fresh copy of the unedited store
+    // per iteration (filling it is not timed), then one parallel pass over
+    // the edited module. The functions are cloned first, as in the
+    // sequential passes.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    b.rebuild_threads = threads;
+    let mut rebuild_t = Vec::new();
+    for _ in 0..iters {
+        let store_p = BenchStore::fresh(kind);
+        for (f, isa) in &funcs {
+            let _ = compile_with_cache(&**isa, f, &store_p);
+        }
+        let module = std::hint::black_box(edited.clone());
+        let jobs: Vec<kiln_cache::many::Job> = module
+            .iter()
+            .map(|(f, isa)| (&**isa as &dyn TargetIsa, f))
+            .collect();
+        let t0 = Instant::now();
+        let results = kiln_cache::compile_many_with_cache(&jobs, &store_p, threads);
+        rebuild_t.push(t0.elapsed());
+        std::hint::black_box(results);
+    }
+    b.rebuild_parallel = median(&mut rebuild_t);
+    if let Some(i) = edited_index {
+        let (f, isa) = &edited[i];
+        let mut one = Vec::new();
+        for _ in 0..iters.max(5) {
+            let f = std::hint::black_box(f.clone());
+            let t0 = Instant::now();
+            std::hint::black_box(compile_function(&**isa, &f).is_ok());
+            one.push(t0.elapsed());
+        }
+        b.edited_compile = median(&mut one);
+    }
     b
 }
 
@@ -626,6 +669,22 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
             b.edit_misses
         )),
         None => s.push_str("one instruction changed: no function with an iconst/iadd/isub to edit\n"),
+    }
+    if b.edited.is_some() {
+        let one = b.edited_compile.as_secs_f64().max(1e-12);
+        s.push_str(&format!(
+            "module rebuild, one function changed: {} sequential, {} on {} threads; that is {:.1}x / {:.1}x an average miss ({}), {:.0}x / {:.0}x compiling the edited function alone ({}); cold build {}\n",
+            fmt_dur(b.edit_time),
+            fmt_dur(b.rebuild_parallel),
+            b.rebuild_threads,
+            b.edit_time.as_secs_f64() / b.per_miss.as_secs_f64().max(1e-12),
+            b.rebuild_parallel.as_secs_f64() / b.per_miss.as_secs_f64().max(1e-12),
+            fmt_dur(b.per_miss),
+            b.edit_time.as_secs_f64() / one,
+            b.rebuild_parallel.as_secs_f64() / one,
+            fmt_dur(b.edited_compile),
+            fmt_dur(b.cold)
+        ));
     }
     s.push_str(&format!(
         "store: {} entries, {} bytes ({} bytes per entry)\n",

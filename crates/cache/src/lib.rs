@@ -82,6 +82,7 @@ pub mod directory;
 pub mod entry;
 pub mod icache;
 mod key;
+pub mod many;
 pub mod memory;
 pub mod mock;
 mod stats;
@@ -101,6 +102,7 @@ pub use compile::{
 pub use directory::{DirectoryStore, DiskUsage};
 pub use entry::{decode_entry, encode_entry, EntryError};
 pub use key::{CacheKey, ParseKeyError};
+pub use many::compile_many_with_cache;
 pub use memory::MemoryStore;
 pub use stats::{CacheStats, CacheStatsSnapshot};
 pub use write_behind::WriteBehindStore;

@@ -1,0 +1,131 @@
+//! Compiling many functions through one cache on several threads: the
+//! warm rebuild of a module, where nearly every function is a hit and the
+//! hits (key, lookup, decode, `apply_params`) are independent.
+//!
+//! Work is handed out in small chunks from a shared counter, so one slow
+//! miss does not hold up a thread's share of hits; results come back in
+//! input order, so the outcome does not depend on the thread count.
+
+use crate::compile::{compile_with_cache, CacheOutcome, CompileError};
+use crate::CacheKvStore;
+use kiln_codegen::compiled::{CompiledCode, Final};
+use kiln_codegen::isa::TargetIsa;
+use kiln_ir::Function;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// One compile job: a function and the target to compile it for.
+pub type Job<'a> = (&'a dyn TargetIsa, &'a Function);
+
+/// The result of one job, as [`compile_with_cache`] returns it.
+pub type JobResult = Result<(CompiledCode<Final>, CacheOutcome), CompileError>;
+
+/// Functions taken from the shared counter at a time: small enough to
+/// balance a few expensive misses among many cheap hits, large enough
+/// that the counter is not contended.
+const CHUNK: usize = 8;
+
+/// Compiles every job through `store` with up to `threads` threads (1 or
+/// fewer: on the calling thread) and returns the results in job order.
+/// Each result is exactly what [`compile_with_cache`] gives for that job.
+pub fn compile_many_with_cache(
+    jobs: &[Job<'_>],
+    store: &dyn CacheKvStore,
+    threads: usize,
+) -> Vec<JobResult> {
+    let threads = threads.min(jobs.len().div_ceil(CHUNK)).max(1);
+    if threads == 1 {
+        return jobs
+            .iter()
+            .map(|&(isa, func)| compile_with_cache(isa, func, store))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<(usize, JobResult)>> = Mutex::new(Vec::with_capacity(jobs.len()));
+    let work = || {
+        let mut mine = Vec::new();
+        loop {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= jobs.len() {
+                break;
+            }
+            for (i, &(isa, func)) in jobs.iter().enumerate().skip(start).take(CHUNK) {
+                mine.push((i, compile_with_cache(isa, func, store)));
+            }
+        }
+        // A poisoned lock means another worker panicked; its panic is
+        // re-raised by the scope below, so the data here does not matter.
+        done.lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .append(&mut mine);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_unstable_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockIsa;
+    use crate::MemoryStore;
+
+    fn funcs(n: usize) -> Vec<Function> {
+        (0..n)
+            .map(|i| {
+                let text = format!(
+                    "function u0:{i}(i32) -> i32 {{\nblock0(v0: i32):\n    v1 = iconst.i32 {c}\n    v2 = iadd v0, v1\n    return v2\n}}\n",
+                    c = i % 7
+                );
+                kiln_reader::parse_function(&text).expect("test function parses")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn results_are_in_job_order_and_match_one_thread() {
+        let isa = MockIsa::new();
+        let fs = funcs(61);
+        let jobs: Vec<Job> = fs.iter().map(|f| (&isa as &dyn TargetIsa, f)).collect();
+        let serial_store = MemoryStore::new();
+        let serial = compile_many_with_cache(&jobs, &serial_store, 1);
+        for threads in [2, 3, 8] {
+            let store = MemoryStore::new();
+            let cold = compile_many_with_cache(&jobs, &store, threads);
+            let warm = compile_many_with_cache(&jobs, &store, threads);
+            assert_eq!(cold.len(), jobs.len());
+            for ((s, c), w) in serial.iter().zip(&cold).zip(&warm) {
+                let (s, c, w) = (
+                    s.as_ref().unwrap(),
+                    c.as_ref().unwrap(),
+                    w.as_ref().unwrap(),
+                );
+                assert_eq!(s.0, c.0, "threads={threads}: same code as one thread");
+                assert_eq!(c.0, w.0);
+                assert!(w.1.is_hit(), "threads={threads}: the second pass hits");
+            }
+            // 7 distinct constants: 7 distinct stencils, so 7 entries.
+            assert_eq!(store.len(), 7);
+            let stats = store.stats().snapshot();
+            assert_eq!(stats.hits + stats.misses, 2 * jobs.len() as u64);
+        }
+    }
+
+    #[test]
+    fn empty_and_tiny_inputs() {
+        let isa = MockIsa::new();
+        let store = MemoryStore::new();
+        assert!(compile_many_with_cache(&[], &store, 4).is_empty());
+        let fs = funcs(1);
+        let jobs: Vec<Job> = vec![(&isa, &fs[0])];
+        let r = compile_many_with_cache(&jobs, &store, 4);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].is_ok());
+    }
+}
