@@ -24,6 +24,7 @@ usage:
   kiln key FILE...                 print each function's stencil key (x86_64,
                                    default flags)
   kiln cache stats|clear           inspect or empty the on-disk compilation cache
+                                   (stats --zero: reset the lifetime counters)
   kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
                                    --store memory|dir picks the store)
   kiln help                        show this help
@@ -142,7 +143,7 @@ fn cmd_test(args: &[String]) -> ExitCode {
     }
     // `test run` compiles through the on-disk cache unless --no-cache.
     let store = kiln::cli::cache::open_store(no_cache);
-    kiln::filetests::run::set_compile_store(store.clone());
+    kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let status = match runner.run_paths(&paths, only.as_deref(), &mut out) {
@@ -153,7 +154,8 @@ fn cmd_test(args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     };
-    // Drop the last references: queued cache writes are flushed.
+    // Drop the last references: queued cache writes are flushed and this
+    // process's counters recorded.
     kiln::filetests::run::set_compile_store(None);
     drop(store);
     status

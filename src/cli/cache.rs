@@ -5,11 +5,16 @@
 //! (else `$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln`), behind a
 //! [`WriteBehindStore`] so that creating entry files (about 1 ms each on
 //! this VM's ext4) happens off the compile thread. `--no-cache` turns it
-//! off. Queued writes are flushed when the returned `Arc` is dropped, so a
-//! command should drop it (return from `main`) rather than call
-//! `std::process::exit`; writes lost otherwise cost only misses.
+//! off. The returned [`OpenStore`] guard, when dropped, flushes the queued
+//! writes and records this process's counters into the folder's lifetime
+//! statistics (`kiln cache stats`), so a command should drop it (return
+//! from `main`) rather than call `std::process::exit`; writes and counts
+//! lost otherwise cost only misses and an undercount.
 
-use kiln_cache::{compile_with_cache, CacheKvStore, DirectoryStore, WriteBehindStore};
+use kiln_cache::directory::LifetimeStats;
+use kiln_cache::{
+    compile_with_cache, CacheKvStore, CacheStatsSnapshot, DirectoryStore, WriteBehindStore,
+};
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, TargetIsa};
 use kiln_codegen::result::CodegenResult;
@@ -23,15 +28,64 @@ pub const DEFAULT_BUDGET: u64 = 1 << 30;
 /// Entries queued for writing before inserts are dropped (and counted).
 const WRITE_QUEUE: usize = 4096;
 
+/// The on-disk store of one command. Dropping it flushes queued writes
+/// and, if the process looked anything up, records its counters with
+/// [`DirectoryStore::record_process_stats`] (failures are ignored: the
+/// counts are for people).
+pub struct OpenStore {
+    store: Arc<WriteBehindStore<DirectoryStore>>,
+}
+
+impl OpenStore {
+    /// Wraps `store` (a fresh directory store) as the compiling commands do.
+    pub fn new(store: DirectoryStore) -> Self {
+        OpenStore {
+            store: Arc::new(WriteBehindStore::new(store, WRITE_QUEUE)),
+        }
+    }
+
+    /// A shared handle, e.g. for `kiln_filetests::run::set_compile_store`.
+    /// Drop every clone before this guard so that nothing is written
+    /// after the counters are recorded.
+    pub fn shared(&self) -> Arc<dyn CacheKvStore> {
+        self.store.clone()
+    }
+
+    /// The store to compile through.
+    pub fn as_dyn(&self) -> &dyn CacheKvStore {
+        &*self.store
+    }
+
+    /// The directory store underneath.
+    pub fn directory(&self) -> &DirectoryStore {
+        self.store.inner()
+    }
+
+    /// Flushes queued writes and returns this process's counters so far.
+    pub fn flushed_stats(&self) -> CacheStatsSnapshot {
+        self.store.flush();
+        self.store.inner().stats().snapshot()
+    }
+}
+
+impl Drop for OpenStore {
+    fn drop(&mut self) {
+        let stats = self.flushed_stats();
+        if stats.lookups() > 0 {
+            let _ = self.store.inner().record_process_stats(&stats);
+        }
+    }
+}
+
 /// The store compiling commands use: `None` with `--no-cache` or when no
 /// cache folder is known (no `$KILN_CACHE_DIR`, `$XDG_CACHE_HOME` or
 /// `$HOME`).
-pub fn open_store(no_cache: bool) -> Option<Arc<dyn CacheKvStore>> {
+pub fn open_store(no_cache: bool) -> Option<OpenStore> {
     if no_cache {
         return None;
     }
     let store = DirectoryStore::open_default()?.with_budget(DEFAULT_BUDGET);
-    Some(Arc::new(WriteBehindStore::new(store, WRITE_QUEUE)))
+    Some(OpenStore::new(store))
 }
 
 /// Removes every `--no-cache` from `args`; returns whether there was one.
@@ -60,8 +114,10 @@ pub fn compile_cached(
 /// Usage of `kiln cache`.
 pub const USAGE: &str = "\
 usage:
-  kiln cache stats     where the on-disk cache is, its entries and bytes
-  kiln cache clear     remove every entry (all format versions)
+  kiln cache stats         where the on-disk cache is, its entries and bytes, and the
+                           lifetime counters of every process that used it
+  kiln cache stats --zero  reset the lifetime counters (entries are kept)
+  kiln cache clear         remove every entry (all format versions); counters are kept
 The folder is $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
 ";
 
@@ -77,20 +133,34 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["stats"] => match store.disk_usage() {
-            Ok(u) => {
-                print!("{}", format_stats(&store, &u));
+        ["stats"] => {
+            let lifetime = store.read_lifetime_stats();
+            match store.disk_usage().and_then(|u| Ok((u, lifetime?))) {
+                Ok((u, lifetime)) => {
+                    print!("{}", format_stats(&store, &u, &lifetime));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("kiln cache stats: {}: {e}", store.root().display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        ["stats", "--zero" | "-z"] => match store.zero_stats() {
+            Ok(()) => {
+                println!("zeroed the lifetime counters of {}", store.root().display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("kiln cache stats: {}: {e}", store.root().display());
+                eprintln!("kiln cache stats --zero: {}: {e}", store.root().display());
                 ExitCode::from(1)
             }
         },
         ["clear"] => match store.clear() {
             Ok(u) => {
                 println!(
-                    "cleared {}: removed {} entries ({} bytes in all)",
+                    "cleared {}: removed {} entries ({} bytes in all); \
+                     lifetime counters kept (`kiln cache stats --zero` resets them)",
                     store.root().display(),
                     u.entries,
                     u.total_bytes()
@@ -114,7 +184,11 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
 }
 
 /// The text of `kiln cache stats`.
-pub fn format_stats(store: &DirectoryStore, u: &kiln_cache::DiskUsage) -> String {
+pub fn format_stats(
+    store: &DirectoryStore,
+    u: &kiln_cache::DiskUsage,
+    lifetime: &LifetimeStats,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!("cache folder:    {}\n", store.root().display()));
     s.push_str(&format!(
@@ -138,7 +212,39 @@ pub fn format_stats(store: &DirectoryStore, u: &kiln_cache::DiskUsage) -> String
         "budget:          {} bytes (soft; oldest entries evicted first)\n",
         DEFAULT_BUDGET
     ));
-    s.push_str("hit/miss counters are per process (not persisted); see `kiln bench cache`\n");
+    let t = &lifetime.totals;
+    s.push_str("lifetime counters (every process since the last `kiln cache stats --zero`):\n");
+    s.push_str(&format!("  hits:          {}\n", t.hits));
+    s.push_str(&format!("  misses:        {}\n", t.misses));
+    s.push_str(&format!(
+        "  hit rate:      {}\n",
+        t.hit_rate()
+            .map(|r| format!("{:.1}%", r * 100.0))
+            .unwrap_or_else(|| "-".to_string())
+    ));
+    s.push_str(&format!(
+        "  rejected:      {} ({} damaged, {} stale)\n",
+        t.rejected(),
+        t.rejected_damaged,
+        t.rejected_stale
+    ));
+    s.push_str(&format!("  stores:        {}\n", t.stores));
+    s.push_str(&format!("  store errors:  {}\n", t.store_errors));
+    s.push_str(&format!("  evictions:     {}\n", t.evictions));
+    s.push_str(&format!("  bytes read:    {}\n", t.bytes_read));
+    s.push_str(&format!("  bytes written: {}\n", t.bytes_written));
+    let saved = t.time_saved.as_secs_f64();
+    s.push_str(&if saved < 1.0 {
+        format!("  time saved:    {:.3} ms\n", saved * 1e3)
+    } else {
+        format!("  time saved:    {saved:.3} s\n")
+    });
+    if lifetime.ignored_files > 0 {
+        s.push_str(&format!(
+            "  ({} unreadable statistics files ignored)\n",
+            lifetime.ignored_files
+        ));
+    }
     s
 }
 
@@ -160,8 +266,8 @@ mod tests {
     fn compile_cached_fills_and_reuses_a_directory_store() {
         let dir = std::env::temp_dir().join(format!("kiln-cli-cc-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store: Arc<dyn CacheKvStore> =
-            Arc::new(WriteBehindStore::new(DirectoryStore::new(&dir), 16));
+        let guard = OpenStore::new(DirectoryStore::new(&dir));
+        let store = guard.shared();
         let isa = kiln_cache::mock::MockIsa::new();
         let text =
             "function %f(i64) -> i64 {\nblock0(v0: i64):\n    v1 = iadd v0, v0\n    return v1\n}\n";
@@ -170,8 +276,15 @@ mod tests {
         assert_eq!(compile_cached(&isa, &f, Some(&*store)).unwrap(), direct);
         assert_eq!(compile_cached(&isa, &f, Some(&*store)).unwrap(), direct);
         assert_eq!(isa.compiles(), 2, "the second cached compile was a hit");
-        drop(store); // flushes the queued write
-        assert_eq!(DirectoryStore::new(&dir).disk_usage().unwrap().entries, 1);
+        drop(store);
+        drop(guard); // flushes the queued write and records the counters
+        let reopened = DirectoryStore::new(&dir);
+        assert_eq!(reopened.disk_usage().unwrap().entries, 1);
+        let lifetime = reopened.lifetime_stats();
+        assert_eq!((lifetime.hits, lifetime.misses, lifetime.stores), (1, 1, 1));
+        // A process that looked nothing up records nothing.
+        drop(OpenStore::new(DirectoryStore::new(&dir)));
+        assert_eq!(reopened.read_lifetime_stats().unwrap().process_files, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -190,8 +303,24 @@ mod tests {
             ));
         }
         let u = store.disk_usage().unwrap();
-        let text = format_stats(&store, &u);
+        store
+            .record_process_stats(&kiln_cache::CacheStatsSnapshot {
+                hits: 3,
+                misses: 1,
+                rejected_stale: 1,
+                stores: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        let text = format_stats(&store, &u, &store.read_lifetime_stats().unwrap());
         assert!(text.contains("entries:         3 ("), "{text}");
+        assert!(text.contains("  hits:          3\n"), "{text}");
+        assert!(text.contains("  hit rate:      75.0%\n"), "{text}");
+        assert!(
+            text.contains("  rejected:      1 (0 damaged, 1 stale)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("not persisted"), "{text}");
         assert!(text.contains(&dir.display().to_string()), "{text}");
         let cleared = store.clear().unwrap();
         assert_eq!(cleared.entries, 3);

@@ -66,7 +66,11 @@ pub fn main(raw: &[String]) -> ExitCode {
         };
         for f in &file.functions {
             let name = f.func.name.to_string();
-            match kiln::cli::cache::compile_cached(&*isa, &f.func, store.as_deref()) {
+            match kiln::cli::cache::compile_cached(
+                &*isa,
+                &f.func,
+                store.as_ref().map(|s| s.as_dyn()),
+            ) {
                 Ok(code) => {
                     funcs += 1;
                     bytes += code.code.len();

@@ -138,9 +138,10 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut args = args.to_vec();
     let no_cache = kiln::cli::cache::take_no_cache(&mut args);
     let store = kiln::cli::cache::open_store(no_cache);
-    kiln::filetests::run::set_compile_store(store.clone());
+    kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let status = run_main(&args);
-    // Drop the last references: queued cache writes are flushed.
+    // Drop the last references: queued cache writes are flushed and this
+    // process's counters recorded.
     kiln::filetests::run::set_compile_store(None);
     drop(store);
     status
