@@ -40,14 +40,16 @@
 
 use crate::entry::EntryError;
 use crate::stencil_key::{KeyTarget, StencilKeyer};
-use crate::{lookup, store_entry, CacheKey, CacheKvStore, CacheStats, CacheStatsSnapshot, Lookup};
-use kiln_codegen::compiled::{CompiledCode, Final, Stencil};
+use crate::{
+    lookup_with, store_entry, CacheKey, CacheKvStore, CacheStats, CacheStatsSnapshot, LookupWith,
+};
+use kiln_codegen::compiled::{ApplyParamsError, CompiledCode, Final, Stencil};
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::serialize::{
-    deserialize_compiled, serialize_compiled_into, serialized_size_hint,
+    deserialize_compiled, deserialize_final, serialize_compiled_into, serialized_size_hint,
 };
-use kiln_ir::Function;
+use kiln_ir::{Function, FunctionParameters};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +125,22 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(bool, CompiledCode<Stencil>)> {
     Some((flags & FLAG_VERIFIED != 0, code))
 }
 
+/// Decodes a cache payload straight into final code for `params` (see
+/// [`deserialize_final`]): `None` for any payload defect, as
+/// [`decode_payload`]; otherwise the verified flag and what
+/// `apply_params(params)` would return for the decoded stencil code.
+pub fn decode_payload_final(
+    bytes: &[u8],
+    params: &FunctionParameters,
+) -> Option<(bool, Result<CompiledCode<Final>, ApplyParamsError>)> {
+    let (&flags, rest) = bytes.split_first()?;
+    if flags & !FLAG_VERIFIED != 0 {
+        return None;
+    }
+    let code = deserialize_final(rest, params).ok()?;
+    Some((flags & FLAG_VERIFIED != 0, code))
+}
+
 fn verify(func: &Function) -> Result<(), CompileError> {
     kiln_ir::verifier::verify_function(func).map_err(|e| CodegenError::Verifier(e.to_string()))
 }
@@ -131,8 +149,24 @@ fn finish(
     code: CompiledCode<Stencil>,
     func: &Function,
 ) -> Result<CompiledCode<Final>, CompileError> {
-    code.apply_params(&func.params)
-        .map_err(|e| CodegenError::Emit(e.to_string()))
+    code.apply_params(&func.params).map_err(apply_error)
+}
+
+fn apply_error(e: ApplyParamsError) -> CompileError {
+    CodegenError::Emit(e.to_string())
+}
+
+/// What the hit path takes out of a valid entry while the store lends it.
+struct Decoded {
+    /// The final code, or `apply_params`' error.
+    code: Result<CompiledCode<Final>, ApplyParamsError>,
+    /// The recorded compile time.
+    saved: Option<Duration>,
+    /// For an entry made without the verifier, when the caller wants it:
+    /// the payload with the verified flag set, to store once the function
+    /// passes. (Encoding is a bijection, so this is exactly what
+    /// re-encoding the decoded code with the flag would produce.)
+    mark_verified: Option<Vec<u8>>,
 }
 
 /// Compiles `func` for `isa` through `store`.
@@ -161,37 +195,42 @@ pub fn compile_with_key(
     key: &CacheKey,
 ) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
     let want_verify = isa.flags().enable_verifier;
-    let outcome = match lookup(store, key, COMPILER_VERSION) {
-        Lookup::Hit(hit) => match decode_payload(hit.payload()) {
-            Some((verified, code)) => {
-                let saved = hit.compile_time();
-                if want_verify && !verified {
-                    verify(func)?;
-                    // Remember it, so later hits skip the verifier.
-                    store_entry(
-                        store,
-                        key,
-                        COMPILER_VERSION,
-                        &encode_payload(&code, true),
-                        saved,
-                    );
-                }
-                drop(hit);
-                let code = finish(code, func)?;
-                if let (Some(stats), Some(saved)) = (store.cache_stats(), saved) {
-                    stats.record_hit_saved(saved);
-                }
-                return Ok((code, CacheOutcome::Hit));
+    // The hit path decodes inside the store's callback, straight from the
+    // bytes it lends and straight into final code.
+    let looked = lookup_with(store, key, COMPILER_VERSION, |view| {
+        let (verified, code) = decode_payload_final(view.payload, &func.params)?;
+        let mark_verified = (want_verify && !verified).then(|| {
+            let mut payload = view.payload.to_vec();
+            payload[0] |= FLAG_VERIFIED;
+            payload
+        });
+        Some(Decoded {
+            code,
+            saved: view.compile_time(),
+            mark_verified,
+        })
+    });
+    let outcome = match looked {
+        LookupWith::Hit(Some(hit)) => {
+            if let Some(payload) = hit.mark_verified {
+                verify(func)?;
+                // Remember it, so later hits skip the verifier.
+                store_entry(store, key, COMPILER_VERSION, &payload, hit.saved);
             }
-            None => {
-                if let Some(stats) = store.cache_stats() {
-                    stats.record_payload_rejected();
-                }
-                CacheOutcome::Rejected(EntryError::BadPayload)
+            let code = hit.code.map_err(apply_error)?;
+            if let (Some(stats), Some(saved)) = (store.cache_stats(), hit.saved) {
+                stats.record_hit_saved(saved);
             }
-        },
-        Lookup::Miss => CacheOutcome::Miss,
-        Lookup::Rejected(error) => CacheOutcome::Rejected(error),
+            return Ok((code, CacheOutcome::Hit));
+        }
+        LookupWith::Hit(None) => {
+            if let Some(stats) = store.cache_stats() {
+                stats.record_payload_rejected();
+            }
+            CacheOutcome::Rejected(EntryError::BadPayload)
+        }
+        LookupWith::Miss => CacheOutcome::Miss,
+        LookupWith::Rejected(error) => CacheOutcome::Rejected(error),
     };
     let start = Instant::now();
     if want_verify {

@@ -125,6 +125,17 @@ impl<S: CacheKvStore + 'static> CacheKvStore for WriteBehindStore<S> {
         }
     }
 
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        let queued = self.shared.lock().get(key).cloned();
+        match queued {
+            Some(value) => {
+                f(&value);
+                true
+            }
+            None => self.shared.inner.get_with(key, f),
+        }
+    }
+
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         let Some(sender) = &self.sender else {
             return self.shared.inner.insert(key, value);
