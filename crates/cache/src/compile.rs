@@ -47,7 +47,7 @@ use kiln_codegen::compiled::{ApplyParamsError, CompiledCode, Final, Stencil};
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::serialize::{
-    deserialize_compiled, deserialize_final, serialize_compiled_into, serialized_size_hint,
+    deserialize_compiled, deserialize_final_into, serialize_compiled_into, serialized_size_hint,
 };
 use kiln_ir::{Function, FunctionParameters};
 use std::cell::RefCell;
@@ -133,12 +133,26 @@ pub fn decode_payload_final(
     bytes: &[u8],
     params: &FunctionParameters,
 ) -> Option<(bool, Result<CompiledCode<Final>, ApplyParamsError>)> {
+    let mut out = CompiledCode::empty();
+    let (verified, applied) = decode_payload_final_into(bytes, params, &mut out)?;
+    Some((verified, applied.map(|()| out)))
+}
+
+/// [`decode_payload_final`] into `out` (see
+/// `kiln_codegen::serialize::deserialize_final_into`): the hit path's
+/// form, which builds the code where the caller keeps it.
+#[inline]
+pub fn decode_payload_final_into(
+    bytes: &[u8],
+    params: &FunctionParameters,
+    out: &mut CompiledCode<Final>,
+) -> Option<(bool, Result<(), ApplyParamsError>)> {
     let (&flags, rest) = bytes.split_first()?;
     if flags & !FLAG_VERIFIED != 0 {
         return None;
     }
-    let code = deserialize_final(rest, params).ok()?;
-    Some((flags & FLAG_VERIFIED != 0, code))
+    let applied = deserialize_final_into(rest, params, out).ok()?;
+    Some((flags & FLAG_VERIFIED != 0, applied))
 }
 
 fn verify(func: &Function) -> Result<(), CompileError> {
@@ -156,10 +170,11 @@ fn apply_error(e: ApplyParamsError) -> CompileError {
     CodegenError::Emit(e.to_string())
 }
 
-/// What the hit path takes out of a valid entry while the store lends it.
+/// What the hit path takes out of a valid entry while the store lends it
+/// (besides the code, which is decoded in place).
 struct Decoded {
-    /// The final code, or `apply_params`' error.
-    code: Result<CompiledCode<Final>, ApplyParamsError>,
+    /// `Err` if `apply_params` would fail.
+    applied: Result<(), ApplyParamsError>,
     /// The recorded compile time.
     saved: Option<Duration>,
     /// For an entry made without the verifier, when the caller wants it:
@@ -197,15 +212,16 @@ pub fn compile_with_key(
     let want_verify = isa.flags().enable_verifier;
     // The hit path decodes inside the store's callback, straight from the
     // bytes it lends and straight into final code.
+    let mut code = CompiledCode::empty();
     let looked = lookup_with(store, key, COMPILER_VERSION, |view| {
-        let (verified, code) = decode_payload_final(view.payload, &func.params)?;
+        let (verified, applied) = decode_payload_final_into(view.payload, &func.params, &mut code)?;
         let mark_verified = (want_verify && !verified).then(|| {
             let mut payload = view.payload.to_vec();
             payload[0] |= FLAG_VERIFIED;
             payload
         });
         Some(Decoded {
-            code,
+            applied,
             saved: view.compile_time(),
             mark_verified,
         })
@@ -217,7 +233,7 @@ pub fn compile_with_key(
                 // Remember it, so later hits skip the verifier.
                 store_entry(store, key, COMPILER_VERSION, &payload, hit.saved);
             }
-            let code = hit.code.map_err(apply_error)?;
+            hit.applied.map_err(apply_error)?;
             if let (Some(stats), Some(saved)) = (store.cache_stats(), hit.saved) {
                 stats.record_hit_saved(saved);
             }

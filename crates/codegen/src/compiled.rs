@@ -110,6 +110,24 @@ pub struct CompiledCode<P: CompilePhase> {
     pub frame_size: u32,
 }
 
+impl<P: CompilePhase> CompiledCode<P> {
+    /// No code and no records (alignment 1): allocates nothing. A value to
+    /// decode into (see `serialize::deserialize_final_into`).
+    pub fn empty() -> Self {
+        CompiledCode {
+            code: Vec::new(),
+            relocs: Vec::new(),
+            traps: Vec::new(),
+            call_sites: Vec::new(),
+            exception_sites: Vec::new(),
+            srclocs: Vec::new(),
+            testcase_names: Vec::new(),
+            alignment: 1,
+            frame_size: 0,
+        }
+    }
+}
+
 impl CompiledCode<Stencil> {
     /// Builds stencil code from a finished buffer.
     pub fn from_buffer(

@@ -493,7 +493,9 @@ impl Resolve for WithParams<'_> {
 /// Decodes a payload made by [`serialize_compiled`]. Any defect is an
 /// error, never a panic; see the module documentation for what is checked.
 pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, PayloadError> {
-    decode(bytes, &mut AsStencil)
+    let mut out = CompiledCode::empty();
+    decode_into(bytes, &mut AsStencil, &mut out)?;
+    Ok(out)
 }
 
 /// Decodes a payload straight into final code for `params`: the same as
@@ -508,24 +510,38 @@ pub fn deserialize_final(
     bytes: &[u8],
     params: &FunctionParameters,
 ) -> Result<Result<CompiledCode<Final>, ApplyParamsError>, PayloadError> {
+    let mut out = CompiledCode::empty();
+    Ok(deserialize_final_into(bytes, params, &mut out)?.map(|()| out))
+}
+
+/// [`deserialize_final`] into `out`, which the caller owns, so that the
+/// (large) code value is built where it will stay rather than moved out
+/// through the layers of results. Every field of `out` is overwritten on
+/// success; on any error its contents are unspecified (but valid).
+pub fn deserialize_final_into(
+    bytes: &[u8],
+    params: &FunctionParameters,
+    out: &mut CompiledCode<Final>,
+) -> Result<Result<(), ApplyParamsError>, PayloadError> {
     let mut resolve = WithParams {
         params,
         base: params.base_srcloc(),
         error: None,
     };
-    let code = decode(bytes, &mut resolve)?;
+    decode_into(bytes, &mut resolve, out)?;
     Ok(match resolve.error {
-        None => Ok(code),
+        None => Ok(()),
         Some(error) => Err(error),
     })
 }
 
 /// The decoder behind [`deserialize_compiled`] and [`deserialize_final`].
 #[inline(always)]
-fn decode<R: Resolve>(
+fn decode_into<R: Resolve>(
     bytes: &[u8],
     resolve: &mut R,
-) -> Result<CompiledCode<R::Phase>, PayloadError> {
+    out: &mut CompiledCode<R::Phase>,
+) -> Result<(), PayloadError> {
     let mut r = Reader { bytes, pos: 0 };
     let version = r.byte()?;
     if version != PAYLOAD_VERSION {
@@ -684,17 +700,16 @@ fn decode<R: Resolve>(
     if r.remaining() != 0 {
         return Err(PayloadError::TrailingBytes);
     }
-    Ok(CompiledCode {
-        code,
-        relocs,
-        traps,
-        call_sites,
-        exception_sites,
-        srclocs,
-        testcase_names,
-        alignment,
-        frame_size,
-    })
+    out.code = code;
+    out.relocs = relocs;
+    out.traps = traps;
+    out.call_sites = call_sites;
+    out.exception_sites = exception_sites;
+    out.srclocs = srclocs;
+    out.testcase_names = testcase_names;
+    out.alignment = alignment;
+    out.frame_size = frame_size;
+    Ok(())
 }
 
 #[cfg(test)]
