@@ -216,7 +216,14 @@ impl MemoryStore {
 
 impl CacheKvStore for MemoryStore {
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
-        self.get_shared(key).map(|value| Cow::Owned(value.to_vec()))
+        // Copied under the read lock: no reference count to bump and drop.
+        let inner = self.read();
+        let slot = inner.map.get(key)?;
+        slot.tick.store(self.next_tick(), Ordering::Relaxed);
+        let value = slot.value.to_vec();
+        drop(inner);
+        self.stats.record_read(value.len() as u64);
+        Some(Cow::Owned(value))
     }
 
     fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
