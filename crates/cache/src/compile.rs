@@ -1,13 +1,21 @@
 //! The compile layer: `compile_with_cache` and [`CompileCache`].
 //!
 //! ```text
-//! Function.stencil --key--> lookup --hit--> decode payload --+
-//!            \                                               |
-//!             --miss/rejected--> verify --> compile_stencil  |
-//!                          --> serialize --> store_entry ----+
-//!                                                            v
-//!                              apply_params(&Function.params) -> CompiledCode<Final>
+//! Function.stencil --key--> lookup_with --hit--> decode payload with Function.params --+
+//!            \                                                                         |
+//!             --miss/rejected--> verify --> compile_stencil                            |
+//!                          --> serialize --> store_entry                               |
+//!                          --> apply_params(&Function.params) ------------------------+
+//!                                                                                      v
+//!                                                                   CompiledCode<Final>
 //! ```
+//!
+//! On a hit the payload is decoded straight into the final code
+//! (`deserialize_final_into`: names resolved and source locations made
+//! absolute record by record), from the bytes the store lends, into the
+//! value that is returned. It is exactly `apply_params` of the decoded
+//! stencil code, errors included (a test in `kiln_codegen::serialize`
+//! checks this on valid and corrupted payloads).
 //!
 //! # What is stored
 //!
@@ -187,12 +195,12 @@ struct Decoded {
 /// Compiles `func` for `isa` through `store`.
 ///
 /// Computes the key, looks it up, and on a hit decodes the stored stencil
-/// code and applies the function's parameters; on a miss (or an unusable
+/// code with the function's parameters applied; on a miss (or an unusable
 /// entry) verifies (if `enable_verifier`), compiles the stencil, stores
 /// the result with its compile time and applies the parameters. The store
 /// never causes an error: a failed insert is counted by the store and
-/// ignored. The final code is the same on both paths (`apply_params` is
-/// the only road to it).
+/// ignored. The final code is the same on both paths (`apply_params` and
+/// the decoder share `resolve_target` and `RelSourceLoc::expand`).
 pub fn compile_with_cache(
     isa: &dyn TargetIsa,
     func: &Function,

@@ -14,10 +14,12 @@
 //! - [`WriteBehindStore`], which moves any store's inserts onto a
 //!   background thread (file creation can cost a millisecond);
 //! - [`CacheStats`], the counters behind `kiln cache stats`;
-//! - [`lookup`] and [`store_entry`], which join a store and the envelope;
+//! - [`lookup`] and [`store_entry`], which join a store and the envelope,
+//!   and [`lookup_with`], which validates bytes the store lends
+//!   ([`CacheKvStore::get_with`]) instead of bytes it returns;
 //! - the compile layer ([`compile`]): [`compile_with_cache`] (key, lookup,
-//!   decode + `apply_params` on a hit; verify, compile, encode, store on a
-//!   miss) and [`CompileCache`];
+//!   decode straight into final code on a hit; verify, compile, encode,
+//!   store, `apply_params` on a miss) and [`CompileCache`];
 //! - [`icache`], the reload/rename/mutation property shared by the fuzz
 //!   target and the tests, and [`mock`], a stand-in backend.
 //!

@@ -20,11 +20,13 @@ use crate::{CacheKey, CacheKvStore, CacheStats};
 ///
 /// The map sits behind an `RwLock`. A lookup takes only the read lock:
 /// recency is an atomic tick per slot, drawn from a store-wide atomic
-/// clock, so readers never wait for each other. Values are `Arc<[u8]>`:
-/// [`CacheKvStore::get_with`] clones the `Arc` under the lock and lends
-/// the bytes after releasing it (a hit copies nothing, and the callback
-/// may use the store); [`CacheKvStore::get`] has to return owned bytes
-/// and copies them.
+/// clock, so readers never wait for each other (two concurrent hits on one
+/// key may leave the older of their two ticks: recency between
+/// simultaneous uses is approximate, nothing else is). Values are
+/// `Arc<[u8]>`: [`CacheKvStore::get_with`] clones the `Arc` under the lock
+/// and lends the bytes after releasing it (a hit copies nothing, and the
+/// callback may use the store); [`CacheKvStore::get`] has to return owned
+/// bytes and copies them under the read lock.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,

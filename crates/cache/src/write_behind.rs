@@ -248,6 +248,27 @@ mod tests {
     }
 
     #[test]
+    fn get_with_serves_queued_then_written_values() {
+        let store = WriteBehindStore::new(Gated::default(), 8);
+        assert!(store_entry(&store, &k(1), "v", b"queued", None));
+        let mut seen = Vec::new();
+        // Pending: lent from the queue.
+        assert!(store.get_with(&k(1), &mut |b| seen = b.to_vec()));
+        assert_eq!(crate::decode_entry(&k(1), "v", &seen), Ok(&b"queued"[..]));
+        store.inner().open.store(true, Ordering::Release);
+        store.flush();
+        // Written: lent by the inner store.
+        let mut again = Vec::new();
+        assert!(store.get_with(&k(1), &mut |b| again = b.to_vec()));
+        assert_eq!(again, seen);
+        assert!(!store.get_with(&k(2), &mut |_| panic!("nothing stored")));
+        match crate::lookup_with(&store, &k(1), "v", |view| view.payload.to_vec()) {
+            crate::LookupWith::Hit(p) => assert_eq!(p, b"queued"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn full_queue_drops_and_counts_without_blocking() {
         let store = WriteBehindStore::new(Gated::default(), 2);
         let accepted = (0..10).filter(|&i| store.insert(&k(i), b"entry")).count();
