@@ -225,7 +225,10 @@ pub fn compile_with_key(
         let (verified, applied) = decode_payload_final_into(view.payload, &func.params, &mut code)?;
         let mark_verified = (want_verify && !verified).then(|| {
             let mut payload = view.payload.to_vec();
-            payload[0] |= FLAG_VERIFIED;
+            // The flags byte (the payload decoded, so it has one).
+            if let Some(flags) = payload.first_mut() {
+                *flags |= FLAG_VERIFIED;
+            }
             payload
         });
         Some(Decoded {

@@ -517,7 +517,9 @@ pub fn deserialize_final(
 /// [`deserialize_final`] into `out`, which the caller owns, so that the
 /// (large) code value is built where it will stay rather than moved out
 /// through the layers of results. Every field of `out` is overwritten on
-/// success; on any error its contents are unspecified (but valid).
+/// success. On a payload error `out` is left as it was; with an
+/// `apply_params` error it holds the decoded code with placeholder names,
+/// which must not be used.
 pub fn deserialize_final_into(
     bytes: &[u8],
     params: &FunctionParameters,
