@@ -1,13 +1,21 @@
 //! The compile layer: `compile_with_cache` and [`CompileCache`].
 //!
 //! ```text
-//! Function.stencil --key--> lookup --hit--> decode payload --+
-//!            \                                               |
-//!             --miss/rejected--> verify --> compile_stencil  |
-//!                          --> serialize --> store_entry ----+
-//!                                                            v
-//!                              apply_params(&Function.params) -> CompiledCode<Final>
+//! Function.stencil --key--> lookup_with --hit--> decode payload with Function.params --+
+//!            \                                                                         |
+//!             --miss/rejected--> verify --> compile_stencil                            |
+//!                          --> serialize --> store_entry                               |
+//!                          --> apply_params(&Function.params) ------------------------+
+//!                                                                                      v
+//!                                                                   CompiledCode<Final>
 //! ```
+//!
+//! On a hit the payload is decoded straight into the final code
+//! (`deserialize_final_into`: names resolved and source locations made
+//! absolute record by record), from the bytes the store lends, into the
+//! value that is returned. It is exactly `apply_params` of the decoded
+//! stencil code, errors included (a test in `kiln_codegen::serialize`
+//! checks this on valid and corrupted payloads).
 //!
 //! # What is stored
 //!
@@ -40,14 +48,16 @@
 
 use crate::entry::EntryError;
 use crate::stencil_key::{KeyTarget, StencilKeyer};
-use crate::{lookup, store_entry, CacheKey, CacheKvStore, CacheStats, CacheStatsSnapshot, Lookup};
-use kiln_codegen::compiled::{CompiledCode, Final, Stencil};
+use crate::{
+    lookup_with, store_entry, CacheKey, CacheKvStore, CacheStats, CacheStatsSnapshot, LookupWith,
+};
+use kiln_codegen::compiled::{ApplyParamsError, CompiledCode, Final, Stencil};
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::serialize::{
-    deserialize_compiled, serialize_compiled_into, serialized_size_hint,
+    deserialize_compiled, deserialize_final_into, serialize_compiled_into, serialized_size_hint,
 };
-use kiln_ir::Function;
+use kiln_ir::{Function, FunctionParameters};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +133,36 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(bool, CompiledCode<Stencil>)> {
     Some((flags & FLAG_VERIFIED != 0, code))
 }
 
+/// Decodes a cache payload straight into final code for `params` (see
+/// [`deserialize_final`]): `None` for any payload defect, as
+/// [`decode_payload`]; otherwise the verified flag and what
+/// `apply_params(params)` would return for the decoded stencil code.
+pub fn decode_payload_final(
+    bytes: &[u8],
+    params: &FunctionParameters,
+) -> Option<(bool, Result<CompiledCode<Final>, ApplyParamsError>)> {
+    let mut out = CompiledCode::empty();
+    let (verified, applied) = decode_payload_final_into(bytes, params, &mut out)?;
+    Some((verified, applied.map(|()| out)))
+}
+
+/// [`decode_payload_final`] into `out` (see
+/// `kiln_codegen::serialize::deserialize_final_into`): the hit path's
+/// form, which builds the code where the caller keeps it.
+#[inline]
+pub fn decode_payload_final_into(
+    bytes: &[u8],
+    params: &FunctionParameters,
+    out: &mut CompiledCode<Final>,
+) -> Option<(bool, Result<(), ApplyParamsError>)> {
+    let (&flags, rest) = bytes.split_first()?;
+    if flags & !FLAG_VERIFIED != 0 {
+        return None;
+    }
+    let applied = deserialize_final_into(rest, params, out).ok()?;
+    Some((flags & FLAG_VERIFIED != 0, applied))
+}
+
 fn verify(func: &Function) -> Result<(), CompileError> {
     kiln_ir::verifier::verify_function(func).map_err(|e| CodegenError::Verifier(e.to_string()))
 }
@@ -131,19 +171,36 @@ fn finish(
     code: CompiledCode<Stencil>,
     func: &Function,
 ) -> Result<CompiledCode<Final>, CompileError> {
-    code.apply_params(&func.params)
-        .map_err(|e| CodegenError::Emit(e.to_string()))
+    code.apply_params(&func.params).map_err(apply_error)
+}
+
+fn apply_error(e: ApplyParamsError) -> CompileError {
+    CodegenError::Emit(e.to_string())
+}
+
+/// What the hit path takes out of a valid entry while the store lends it
+/// (besides the code, which is decoded in place).
+struct Decoded {
+    /// `Err` if `apply_params` would fail.
+    applied: Result<(), ApplyParamsError>,
+    /// The recorded compile time.
+    saved: Option<Duration>,
+    /// For an entry made without the verifier, when the caller wants it:
+    /// the payload with the verified flag set, to store once the function
+    /// passes. (Encoding is a bijection, so this is exactly what
+    /// re-encoding the decoded code with the flag would produce.)
+    mark_verified: Option<Vec<u8>>,
 }
 
 /// Compiles `func` for `isa` through `store`.
 ///
 /// Computes the key, looks it up, and on a hit decodes the stored stencil
-/// code and applies the function's parameters; on a miss (or an unusable
+/// code with the function's parameters applied; on a miss (or an unusable
 /// entry) verifies (if `enable_verifier`), compiles the stencil, stores
 /// the result with its compile time and applies the parameters. The store
 /// never causes an error: a failed insert is counted by the store and
-/// ignored. The final code is the same on both paths (`apply_params` is
-/// the only road to it).
+/// ignored. The final code is the same on both paths (`apply_params` and
+/// the decoder share `resolve_target` and `RelSourceLoc::expand`).
 pub fn compile_with_cache(
     isa: &dyn TargetIsa,
     func: &Function,
@@ -161,37 +218,46 @@ pub fn compile_with_key(
     key: &CacheKey,
 ) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
     let want_verify = isa.flags().enable_verifier;
-    let outcome = match lookup(store, key, COMPILER_VERSION) {
-        Lookup::Hit(hit) => match decode_payload(hit.payload()) {
-            Some((verified, code)) => {
-                let saved = hit.compile_time();
-                if want_verify && !verified {
-                    verify(func)?;
-                    // Remember it, so later hits skip the verifier.
-                    store_entry(
-                        store,
-                        key,
-                        COMPILER_VERSION,
-                        &encode_payload(&code, true),
-                        saved,
-                    );
-                }
-                drop(hit);
-                let code = finish(code, func)?;
-                if let (Some(stats), Some(saved)) = (store.cache_stats(), saved) {
-                    stats.record_hit_saved(saved);
-                }
-                return Ok((code, CacheOutcome::Hit));
+    // The hit path decodes inside the store's callback, straight from the
+    // bytes it lends and straight into final code.
+    let mut code = CompiledCode::empty();
+    let looked = lookup_with(store, key, COMPILER_VERSION, |view| {
+        let (verified, applied) = decode_payload_final_into(view.payload, &func.params, &mut code)?;
+        let mark_verified = (want_verify && !verified).then(|| {
+            let mut payload = view.payload.to_vec();
+            // The flags byte (the payload decoded, so it has one).
+            if let Some(flags) = payload.first_mut() {
+                *flags |= FLAG_VERIFIED;
             }
-            None => {
-                if let Some(stats) = store.cache_stats() {
-                    stats.record_payload_rejected();
-                }
-                CacheOutcome::Rejected(EntryError::BadPayload)
+            payload
+        });
+        Some(Decoded {
+            applied,
+            saved: view.compile_time(),
+            mark_verified,
+        })
+    });
+    let outcome = match looked {
+        LookupWith::Hit(Some(hit)) => {
+            if let Some(payload) = hit.mark_verified {
+                verify(func)?;
+                // Remember it, so later hits skip the verifier.
+                store_entry(store, key, COMPILER_VERSION, &payload, hit.saved);
             }
-        },
-        Lookup::Miss => CacheOutcome::Miss,
-        Lookup::Rejected(error) => CacheOutcome::Rejected(error),
+            hit.applied.map_err(apply_error)?;
+            if let (Some(stats), Some(saved)) = (store.cache_stats(), hit.saved) {
+                stats.record_hit_saved(saved);
+            }
+            return Ok((code, CacheOutcome::Hit));
+        }
+        LookupWith::Hit(None) => {
+            if let Some(stats) = store.cache_stats() {
+                stats.record_payload_rejected();
+            }
+            CacheOutcome::Rejected(EntryError::BadPayload)
+        }
+        LookupWith::Miss => CacheOutcome::Miss,
+        LookupWith::Rejected(error) => CacheOutcome::Rejected(error),
     };
     let start = Instant::now();
     if want_verify {

@@ -14,10 +14,12 @@
 //! - [`WriteBehindStore`], which moves any store's inserts onto a
 //!   background thread (file creation can cost a millisecond);
 //! - [`CacheStats`], the counters behind `kiln cache stats`;
-//! - [`lookup`] and [`store_entry`], which join a store and the envelope;
+//! - [`lookup`] and [`store_entry`], which join a store and the envelope,
+//!   and [`lookup_with`], which validates bytes the store lends
+//!   ([`CacheKvStore::get_with`]) instead of bytes it returns;
 //! - the compile layer ([`compile`]): [`compile_with_cache`] (key, lookup,
-//!   decode + `apply_params` on a hit; verify, compile, encode, store on a
-//!   miss) and [`CompileCache`];
+//!   decode straight into final code on a hit; verify, compile, encode,
+//!   store, `apply_params` on a miss) and [`CompileCache`];
 //! - [`icache`], the reload/rename/mutation property shared by the fuzz
 //!   target and the tests, and [`mock`], a stand-in backend.
 //!
@@ -129,6 +131,27 @@ pub trait CacheKvStore: Send + Sync {
     /// [`entry::decode_entry`], or use [`lookup`].
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>>;
 
+    /// Calls `f` with the bytes stored under `key` (at most once) and
+    /// returns whether there were any. The same bytes as [`get`], lent
+    /// rather than returned: a store that shares its values (such as
+    /// [`MemoryStore`]) overrides it to skip the copy `get` must make.
+    /// The default calls `get`. [`lookup_with`], and so the compile layer,
+    /// reads through this method.
+    ///
+    /// Implementations should not hold a lock while `f` runs: `f` may use
+    /// the store (a hit can rewrite its entry).
+    ///
+    /// [`get`]: CacheKvStore::get
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        match self.get(key) {
+            Some(bytes) => {
+                f(&bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stores `value` under `key`, replacing any previous value. Returns
     /// whether it was stored; failures are counted, never reported.
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool;
@@ -149,6 +172,9 @@ impl<S: CacheKvStore + ?Sized> CacheKvStore for &S {
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
         (**self).get(key)
     }
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        (**self).get_with(key, f)
+    }
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         (**self).insert(key, value)
     }
@@ -164,6 +190,9 @@ impl<S: CacheKvStore + ?Sized> CacheKvStore for Arc<S> {
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
         (**self).get(key)
     }
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        (**self).get_with(key, f)
+    }
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         (**self).insert(key, value)
     }
@@ -178,6 +207,9 @@ impl<S: CacheKvStore + ?Sized> CacheKvStore for Arc<S> {
 impl<S: CacheKvStore + ?Sized> CacheKvStore for Box<S> {
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
         (**self).get(key)
+    }
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        (**self).get_with(key, f)
     }
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         (**self).insert(key, value)
@@ -274,6 +306,61 @@ pub fn lookup<'s, S: CacheKvStore + ?Sized>(
     }
 }
 
+/// The outcome of [`lookup_with`]: like [`Lookup`], with the hit already
+/// handed to the caller's function.
+#[derive(Debug)]
+pub enum LookupWith<R> {
+    /// A valid entry: what the caller's function returned for it.
+    Hit(R),
+    /// Nothing stored (or nothing readable).
+    Miss,
+    /// Something was stored but rejected by the envelope.
+    Rejected(EntryError),
+}
+
+/// [`lookup`] through [`CacheKvStore::get_with`]: validates the entry the
+/// same way and counts the same outcome, then calls `f` with the validated
+/// view while the store lends the bytes, so a store that shares its values
+/// serves a hit without copying it. `f` runs only for a valid entry.
+pub fn lookup_with<S: CacheKvStore + ?Sized, R>(
+    store: &S,
+    key: &CacheKey,
+    compiler_version: &str,
+    f: impl FnOnce(entry::EntryView<'_>) -> R,
+) -> LookupWith<R> {
+    let mut f = Some(f);
+    let mut outcome = None;
+    let found = store.get_with(key, &mut |bytes| {
+        // A store that calls back more than once is served once.
+        if outcome.is_some() {
+            return;
+        }
+        outcome = Some(
+            match entry::decode_entry_view(key, compiler_version, bytes) {
+                Ok(view) => match f.take() {
+                    Some(f) => LookupWith::Hit(f(view)),
+                    None => LookupWith::Miss,
+                },
+                Err(error) => LookupWith::Rejected(error),
+            },
+        );
+    });
+    let outcome = match outcome {
+        Some(outcome) if found => outcome,
+        // No bytes (or a store that said so but called back anyway, or
+        // said it had bytes without lending them): a miss.
+        _ => LookupWith::Miss,
+    };
+    if let Some(stats) = store.cache_stats() {
+        match &outcome {
+            LookupWith::Hit(_) => stats.record_hit(),
+            LookupWith::Miss => stats.record_miss(),
+            LookupWith::Rejected(error) => stats.record_rejected(error.is_stale()),
+        }
+    }
+    outcome
+}
+
 /// Encodes `payload` in an envelope and inserts it under `key`. Returns
 /// whether it was stored. An encoding failure (payload over
 /// [`entry::MAX_PAYLOAD_LEN`]) is counted as a store error.
@@ -361,6 +448,82 @@ mod tests {
         let none: Arc<dyn CacheKvStore> = Arc::new(Canned(None));
         assert!(matches!(lookup(&none, &k, V), Lookup::Miss));
         assert!(!store_entry(&none, &k, V, b"x", None));
+    }
+
+    #[test]
+    fn lookup_with_counts_like_lookup() {
+        let store = MemoryStore::new();
+        let k = CacheKey([9; 32]);
+        let mut calls = 0;
+        assert!(matches!(
+            lookup_with(&store, &k, V, |_| calls += 1),
+            LookupWith::Miss
+        ));
+        assert!(store_entry(
+            &store,
+            &k,
+            V,
+            b"lent",
+            Some(Duration::from_millis(2))
+        ));
+        match lookup_with(&store, &k, V, |view| {
+            (view.payload.to_vec(), view.compile_time())
+        }) {
+            LookupWith::Hit((payload, time)) => {
+                assert_eq!(payload, b"lent");
+                assert_eq!(time, Some(Duration::from_millis(2)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            lookup_with(&store, &k, "kiln-other", |_| calls += 1),
+            LookupWith::Rejected(EntryError::CompilerMismatch)
+        ));
+        assert!(store.insert(&k, b"garbage"));
+        assert!(matches!(
+            lookup_with(&store, &k, V, |_| calls += 1),
+            LookupWith::Rejected(EntryError::BadMagic)
+        ));
+        assert_eq!(calls, 0, "f runs only for a valid entry");
+        let s = store.stats().snapshot();
+        assert_eq!((s.hits, s.misses), (1, 3));
+        assert_eq!((s.rejected_stale, s.rejected_damaged), (1, 1));
+        assert_eq!(
+            s.bytes_read,
+            (entry::ENVELOPE_OVERHEAD + V.len() + 4 + 7) as u64 * 2 - 7
+        );
+    }
+
+    #[test]
+    fn get_with_default_and_overrides_lend_the_same_bytes() {
+        let k = CacheKey([3; 32]);
+        let bytes = encode_entry(&k, V, b"default").unwrap();
+        // The default method, through the forwarding impls.
+        let canned: Box<dyn CacheKvStore> = Box::new(Canned(Some(bytes.clone())));
+        let shared: Arc<dyn CacheKvStore> = Arc::new(Canned(Some(bytes.clone())));
+        for store in [&*canned, &*shared, &&*canned as &dyn CacheKvStore] {
+            let mut seen = Vec::new();
+            assert!(store.get_with(&k, &mut |b| seen = b.to_vec()));
+            assert_eq!(seen, bytes);
+            match lookup_with(store, &k, V, |view| view.payload.to_vec()) {
+                LookupWith::Hit(p) => assert_eq!(p, b"default"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let none = Canned(None);
+        assert!(!none.get_with(&k, &mut |_| panic!("no bytes")));
+        // MemoryStore lends without holding its lock: the callback may
+        // use the store, as a hit that rewrites its entry does.
+        let store = MemoryStore::new();
+        assert!(store.insert(&k, &bytes));
+        let mut inner_hit = false;
+        assert!(store.get_with(&k, &mut |b| {
+            assert_eq!(b, &bytes[..]);
+            assert!(store.insert(&k, b));
+            inner_hit = store.get(&k).is_some();
+        }));
+        assert!(inner_hit);
+        assert_eq!(store.len(), 1);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::{CacheKey, CacheKvStore, CacheStats};
 
@@ -17,11 +18,20 @@ use crate::{CacheKey, CacheKvStore, CacheStats};
 /// entry (O(1)), and eviction re-queues entries used since they were
 /// queued (amortized O(log n) per operation).
 ///
-/// `get` takes the same lock as `insert` because it updates recency; the
-/// critical section is a hash lookup, a counter store and a copy.
+/// The map sits behind an `RwLock`. A lookup takes only the read lock:
+/// recency is an atomic tick per slot, drawn from a store-wide atomic
+/// clock, so readers never wait for each other (two concurrent hits on one
+/// key may leave the older of their two ticks: recency between
+/// simultaneous uses is approximate, nothing else is). Values are
+/// `Arc<[u8]>`: [`CacheKvStore::get_with`] clones the `Arc` under the lock
+/// and lends the bytes after releasing it (a hit copies nothing, and the
+/// callback may use the store); [`CacheKvStore::get`] has to return owned
+/// bytes and copies them under the read lock.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
+    /// The recency clock: every use takes the next value.
+    clock: AtomicU64,
     budget: Option<u64>,
     stats: CacheStats,
 }
@@ -57,35 +67,36 @@ struct Inner {
     /// the front and re-queues an entry used since it was queued, so the
     /// entry evicted is always the least recently used.
     recency: BTreeMap<u64, CacheKey>,
-    tick: u64,
     bytes: u64,
 }
 
 #[derive(Debug)]
 struct Slot {
-    value: Box<[u8]>,
-    /// Last use.
-    tick: u64,
+    value: Arc<[u8]>,
+    /// Last use: set under the read lock by a lookup, read under the
+    /// write lock (which excludes every lookup) by eviction.
+    tick: AtomicU64,
     /// The key of this slot's entry in `recency` (`<= tick`).
     queued: u64,
 }
 
-impl Inner {
-    fn next_tick(&mut self) -> u64 {
-        self.tick += 1;
-        self.tick
+impl Slot {
+    fn tick(&self) -> u64 {
+        self.tick.load(Ordering::Relaxed)
     }
+}
 
+impl Inner {
     /// Evicts the least recently used entry; false if there is none.
     fn evict_one(&mut self) -> bool {
         while let Some((queued, victim)) = self.recency.pop_first() {
             let Some(slot) = self.map.get_mut(&victim) else {
                 continue;
             };
-            if slot.tick != queued {
+            let tick = slot.tick();
+            if tick != queued {
                 // Used since it was queued: queue it again at its last use.
-                slot.queued = slot.tick;
-                let tick = slot.tick;
+                slot.queued = tick;
                 self.recency.insert(tick, victim);
                 continue;
             }
@@ -130,7 +141,7 @@ impl MemoryStore {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.read().map.len()
     }
 
     /// True if there are no entries.
@@ -140,19 +151,22 @@ impl MemoryStore {
 
     /// Sum of the stored value lengths.
     pub fn bytes(&self) -> u64 {
-        self.lock().bytes
+        self.read().bytes
     }
 
     /// True if `key` is present (does not count as a use).
     pub fn contains(&self, key: &CacheKey) -> bool {
-        self.lock().map.contains_key(key)
+        self.read().map.contains_key(key)
     }
 
     /// Keys from least to most recently used.
     pub fn keys_lru_order(&self) -> Vec<CacheKey> {
-        let inner = self.lock();
-        let mut keys: Vec<(u64, CacheKey)> =
-            inner.map.iter().map(|(k, slot)| (slot.tick, *k)).collect();
+        let inner = self.read();
+        let mut keys: Vec<(u64, CacheKey)> = inner
+            .map
+            .iter()
+            .map(|(k, slot)| (slot.tick(), *k))
+            .collect();
         keys.sort_unstable();
         keys.into_iter().map(|(_, k)| k).collect()
     }
@@ -170,26 +184,58 @@ impl MemoryStore {
         &self.stats
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// The next recency tick (unique, increasing).
+    fn next_tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn lock(&self) -> RwLockWriteGuard<'_, Inner> {
         // A panic while holding the lock cannot leave `Inner` inconsistent
         // in a way that matters more than losing the cache, and the cache
         // must never take compilation down: keep going with the data.
         self.inner
-            .lock()
+            .write()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The value under `key`, counted as a use and as a read.
+    fn get_shared(&self, key: &CacheKey) -> Option<Arc<[u8]>> {
+        let inner = self.read();
+        let slot = inner.map.get(key)?;
+        slot.tick.store(self.next_tick(), Ordering::Relaxed);
+        let value = Arc::clone(&slot.value);
+        drop(inner);
+        self.stats.record_read(value.len() as u64);
+        Some(value)
     }
 }
 
 impl CacheKvStore for MemoryStore {
     fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
-        let mut inner = self.lock();
-        let tick = inner.next_tick();
-        let slot = inner.map.get_mut(key)?;
-        slot.tick = tick;
+        // Copied under the read lock: no reference count to bump and drop.
+        let inner = self.read();
+        let slot = inner.map.get(key)?;
+        slot.tick.store(self.next_tick(), Ordering::Relaxed);
         let value = slot.value.to_vec();
         drop(inner);
         self.stats.record_read(value.len() as u64);
         Some(Cow::Owned(value))
+    }
+
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        match self.get_shared(key) {
+            Some(value) => {
+                f(&value);
+                true
+            }
+            None => false,
+        }
     }
 
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
@@ -209,13 +255,13 @@ impl CacheKvStore for MemoryStore {
                 evicted += 1;
             }
         }
-        let tick = inner.next_tick();
+        let tick = self.next_tick();
         inner.recency.insert(tick, *key);
         inner.map.insert(
             *key,
             Slot {
                 value: value.into(),
-                tick,
+                tick: AtomicU64::new(tick),
                 queued: tick,
             },
         );
@@ -328,7 +374,7 @@ mod tests {
         let sum: u64 = inner.map.values().map(|s| s.value.len() as u64).sum();
         assert_eq!(sum, inner.bytes);
         for (tick, key) in &inner.recency {
-            assert_eq!(inner.map[key].tick, *tick);
+            assert_eq!(inner.map[key].tick(), *tick);
         }
     }
 

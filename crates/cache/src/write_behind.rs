@@ -125,6 +125,17 @@ impl<S: CacheKvStore + 'static> CacheKvStore for WriteBehindStore<S> {
         }
     }
 
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        let queued = self.shared.lock().get(key).cloned();
+        match queued {
+            Some(value) => {
+                f(&value);
+                true
+            }
+            None => self.shared.inner.get_with(key, f),
+        }
+    }
+
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         let Some(sender) = &self.sender else {
             return self.shared.inner.insert(key, value);
@@ -234,6 +245,27 @@ mod tests {
         assert_eq!(store.inner().store.len(), 10);
         let s = store.cache_stats().unwrap().snapshot();
         assert_eq!((s.stores, s.hits, s.store_errors), (10, 10, 0));
+    }
+
+    #[test]
+    fn get_with_serves_queued_then_written_values() {
+        let store = WriteBehindStore::new(Gated::default(), 8);
+        assert!(store_entry(&store, &k(1), "v", b"queued", None));
+        let mut seen = Vec::new();
+        // Pending: lent from the queue.
+        assert!(store.get_with(&k(1), &mut |b| seen = b.to_vec()));
+        assert_eq!(crate::decode_entry(&k(1), "v", &seen), Ok(&b"queued"[..]));
+        store.inner().open.store(true, Ordering::Release);
+        store.flush();
+        // Written: lent by the inner store.
+        let mut again = Vec::new();
+        assert!(store.get_with(&k(1), &mut |b| again = b.to_vec()));
+        assert_eq!(again, seen);
+        assert!(!store.get_with(&k(2), &mut |_| panic!("nothing stored")));
+        match crate::lookup_with(&store, &k(1), "v", |view| view.payload.to_vec()) {
+            crate::LookupWith::Hit(p) => assert_eq!(p, b"queued"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

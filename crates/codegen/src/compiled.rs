@@ -110,6 +110,24 @@ pub struct CompiledCode<P: CompilePhase> {
     pub frame_size: u32,
 }
 
+impl<P: CompilePhase> CompiledCode<P> {
+    /// No code and no records (alignment 1): allocates nothing. A value to
+    /// decode into (see `serialize::deserialize_final_into`).
+    pub fn empty() -> Self {
+        CompiledCode {
+            code: Vec::new(),
+            relocs: Vec::new(),
+            traps: Vec::new(),
+            call_sites: Vec::new(),
+            exception_sites: Vec::new(),
+            srclocs: Vec::new(),
+            testcase_names: Vec::new(),
+            alignment: 1,
+            frame_size: 0,
+        }
+    }
+}
+
 impl CompiledCode<Stencil> {
     /// Builds stencil code from a finished buffer.
     pub fn from_buffer(
@@ -164,21 +182,7 @@ impl CompiledCode<Stencil> {
         let base = params.base_srcloc();
         let mut relocs = Vec::with_capacity(self.relocs.len());
         for r in self.relocs {
-            let target = match r.target {
-                RelocTarget::User(name_ref) => FinalName::User(
-                    params
-                        .user_func_name(name_ref)
-                        .ok_or(ApplyParamsError::MissingName(name_ref))?,
-                ),
-                RelocTarget::LibCall(l) => FinalName::LibCall(l),
-                RelocTarget::KnownSymbol(k) => FinalName::KnownSymbol(k),
-                RelocTarget::TestCase(i) => FinalName::TestCase(
-                    self.testcase_names
-                        .get(i as usize)
-                        .cloned()
-                        .ok_or(ApplyParamsError::MissingTestCase(i))?,
-                ),
-            };
+            let target = resolve_target(r.target, params, &self.testcase_names)?;
             relocs.push(Relocation {
                 offset: r.offset,
                 kind: r.kind,
@@ -206,6 +210,33 @@ impl CompiledCode<Stencil> {
             frame_size: self.frame_size,
         })
     }
+}
+
+/// Resolves one stencil relocation target through `params` (and the
+/// code's test-case names): what [`CompiledCode::apply_params`] does to each
+/// relocation, shared with the cache's decoder
+/// ([`crate::serialize::deserialize_final`]).
+#[inline]
+pub fn resolve_target(
+    target: RelocTarget,
+    params: &FunctionParameters,
+    testcase_names: &[TestcaseName],
+) -> Result<FinalName, ApplyParamsError> {
+    Ok(match target {
+        RelocTarget::User(name_ref) => FinalName::User(
+            params
+                .user_func_name(name_ref)
+                .ok_or(ApplyParamsError::MissingName(name_ref))?,
+        ),
+        RelocTarget::LibCall(l) => FinalName::LibCall(l),
+        RelocTarget::KnownSymbol(k) => FinalName::KnownSymbol(k),
+        RelocTarget::TestCase(i) => FinalName::TestCase(
+            testcase_names
+                .get(i as usize)
+                .cloned()
+                .ok_or(ApplyParamsError::MissingTestCase(i))?,
+        ),
+    })
 }
 
 /// Stencil code and parameters that do not belong together.

@@ -21,10 +21,14 @@
 //!   a power of two.
 
 use crate::compiled::{
-    CompiledCode, ExceptionCallSite, ExceptionHandler, Relocation, SrcLocRange, Stencil,
+    resolve_target, ApplyParamsError, CompilePhase, CompiledCode, ExceptionCallSite,
+    ExceptionHandler, Final, FinalName, Relocation, SrcLocRange, Stencil,
 };
 use crate::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
-use kiln_ir::{KnownSymbol, LibCall, RelSourceLoc, TestcaseName, TrapCode, UserExternalNameRef};
+use kiln_ir::{
+    FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName, TrapCode,
+    UserExternalNameRef,
+};
 use std::fmt;
 use std::num::NonZeroU8;
 
@@ -305,16 +309,19 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn remaining(&self) -> usize {
         self.bytes.len() - self.pos
     }
 
+    #[inline(always)]
     fn byte(&mut self) -> Result<u8, PayloadError> {
         let b = *self.bytes.get(self.pos).ok_or(PayloadError::Truncated)?;
         self.pos += 1;
         Ok(b)
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], PayloadError> {
         if n > self.remaining() {
             return Err(PayloadError::Truncated);
@@ -325,7 +332,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Canonical unsigned LEB128 of at most `bits` bits.
-    #[inline]
+    #[inline(always)]
     fn uleb(&mut self, bits: u32) -> Result<u64, PayloadError> {
         // Fast path: most integers (deltas, small indices) fit one byte.
         if let Some(&b) = self.bytes.get(self.pos) {
@@ -334,35 +341,11 @@ impl<'a> Reader<'a> {
                 return Ok(u64::from(b));
             }
         }
-        self.uleb_slow(bits)
-    }
-
-    /// The general case of [`Reader::uleb`].
-    fn uleb_slow(&mut self, bits: u32) -> Result<u64, PayloadError> {
-        let mut value = 0u64;
-        let mut shift = 0u32;
-        loop {
-            let byte = self.byte()?;
-            let low = u64::from(byte & 0x7f);
-            if shift >= bits {
-                // Longer than any value of `bits` bits needs.
-                return Err(PayloadError::BadInteger);
-            }
-            if bits - shift < 7 && low >> (bits - shift) != 0 {
-                // Bits above `bits`.
-                return Err(PayloadError::BadInteger);
-            }
-            value |= low << shift;
-            if byte & 0x80 == 0 {
-                // A final zero byte after the first one is a padded
-                // (non-canonical) encoding.
-                if byte == 0 && shift > 0 {
-                    return Err(PayloadError::BadInteger);
-                }
-                return Ok(value);
-            }
-            shift += 7;
-        }
+        // The slow path takes the position by value, so that the reader
+        // never escapes and stays in registers.
+        let (value, pos) = uleb_slow(self.bytes, self.pos, bits)?;
+        self.pos = pos;
+        Ok(value)
     }
 
     #[inline(always)]
@@ -373,22 +356,33 @@ impl<'a> Reader<'a> {
                 return Ok(u32::from(b));
             }
         }
-        self.u32_slow()
+        let (value, pos) = u32_slow(self.bytes, self.pos)?;
+        self.pos = pos;
+        Ok(value)
     }
 
-    #[cold]
-    #[inline(never)]
-    fn u32_slow(&mut self) -> Result<u32, PayloadError> {
-        // `uleb_slow(32)` never returns more than 32 bits.
-        u32::try_from(self.uleb_slow(32)?).map_err(|_| PayloadError::BadInteger)
+    /// The next three bytes, if they are there and each is a whole
+    /// (one-byte) LEB128 integer: the common shape of a source-location
+    /// range.
+    #[inline(always)]
+    fn three_small(&mut self) -> Option<(u32, u32, u32)> {
+        match self.bytes.get(self.pos..self.pos.wrapping_add(3)) {
+            Some(&[a, b, c]) if (a | b | c) < 0x80 => {
+                self.pos += 3;
+                Some((u32::from(a), u32::from(b), u32::from(c)))
+            }
+            _ => None,
+        }
     }
 
+    #[inline(always)]
     fn sleb(&mut self) -> Result<i64, PayloadError> {
         let z = self.uleb(64)?;
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
     /// A count of records that each need at least `min_size` bytes.
+    #[inline(always)]
     fn count(&mut self, min_size: usize) -> Result<usize, PayloadError> {
         let n = self.u32()? as usize;
         match n.checked_mul(min_size) {
@@ -398,9 +392,158 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The general case of [`Reader::uleb`]: the value and the position after
+/// it.
+#[inline(never)]
+fn uleb_slow(bytes: &[u8], mut pos: usize, bits: u32) -> Result<(u64, usize), PayloadError> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let byte = *bytes.get(pos).ok_or(PayloadError::Truncated)?;
+        pos += 1;
+        let low = u64::from(byte & 0x7f);
+        if shift >= bits {
+            // Longer than any value of `bits` bits needs.
+            return Err(PayloadError::BadInteger);
+        }
+        if bits - shift < 7 && low >> (bits - shift) != 0 {
+            // Bits above `bits`.
+            return Err(PayloadError::BadInteger);
+        }
+        value |= low << shift;
+        if byte & 0x80 == 0 {
+            // A final zero byte after the first one is a padded
+            // (non-canonical) encoding.
+            if byte == 0 && shift > 0 {
+                return Err(PayloadError::BadInteger);
+            }
+            return Ok((value, pos));
+        }
+        shift += 7;
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn u32_slow(bytes: &[u8], pos: usize) -> Result<(u32, usize), PayloadError> {
+    // `uleb_slow(.., 32)` never returns more than 32 bits.
+    let (value, pos) = uleb_slow(bytes, pos, 32)?;
+    Ok((
+        u32::try_from(value).map_err(|_| PayloadError::BadInteger)?,
+        pos,
+    ))
+}
+
+/// How [`decode`] turns stored relocation targets and source locations
+/// into those of the phase it produces.
+trait Resolve {
+    type Phase: CompilePhase + Copy;
+    fn target(
+        &mut self,
+        target: RelocTarget,
+        testcase_names: &[TestcaseName],
+    ) -> <Self::Phase as CompilePhase>::RelocName;
+    fn loc(&self, loc: RelSourceLoc) -> <Self::Phase as CompilePhase>::SourceLoc;
+}
+
+/// Keeps the stencil's names and relative locations.
+struct AsStencil;
+
+impl Resolve for AsStencil {
+    type Phase = Stencil;
+    #[inline(always)]
+    fn target(&mut self, target: RelocTarget, _: &[TestcaseName]) -> RelocTarget {
+        target
+    }
+    #[inline(always)]
+    fn loc(&self, loc: RelSourceLoc) -> RelSourceLoc {
+        loc
+    }
+}
+
+/// Applies a function's parameters while decoding, as
+/// [`CompiledCode::apply_params`] would afterwards. A name that does not
+/// resolve is remembered (the first one, as `apply_params` reports it) and
+/// decoding goes on, so that a payload defect later on still wins.
+struct WithParams<'p> {
+    params: &'p FunctionParameters,
+    base: SourceLoc,
+    error: Option<ApplyParamsError>,
+}
+
+impl Resolve for WithParams<'_> {
+    type Phase = Final;
+    #[inline(always)]
+    fn target(&mut self, target: RelocTarget, testcase_names: &[TestcaseName]) -> FinalName {
+        match resolve_target(target, self.params, testcase_names) {
+            Ok(name) => name,
+            Err(error) => {
+                self.error.get_or_insert(error);
+                // A placeholder: the result is discarded for the error.
+                FinalName::KnownSymbol(KnownSymbol::ElfGlobalOffsetTable)
+            }
+        }
+    }
+    #[inline(always)]
+    fn loc(&self, loc: RelSourceLoc) -> SourceLoc {
+        loc.expand(self.base)
+    }
+}
+
 /// Decodes a payload made by [`serialize_compiled`]. Any defect is an
 /// error, never a panic; see the module documentation for what is checked.
 pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, PayloadError> {
+    let mut out = CompiledCode::empty();
+    decode_into(bytes, &mut AsStencil, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a payload straight into final code for `params`: the same as
+/// `deserialize_compiled(bytes)?.apply_params(params)`, without building
+/// the stencil code first (names are resolved and source locations made
+/// absolute as each record is read).
+///
+/// The outer error is a payload defect (the same [`PayloadError`] that
+/// [`deserialize_compiled`] returns, whatever the parameters); the inner
+/// one is the error `apply_params` would return for a payload that decodes.
+pub fn deserialize_final(
+    bytes: &[u8],
+    params: &FunctionParameters,
+) -> Result<Result<CompiledCode<Final>, ApplyParamsError>, PayloadError> {
+    let mut out = CompiledCode::empty();
+    Ok(deserialize_final_into(bytes, params, &mut out)?.map(|()| out))
+}
+
+/// [`deserialize_final`] into `out`, which the caller owns, so that the
+/// (large) code value is built where it will stay rather than moved out
+/// through the layers of results. Every field of `out` is overwritten on
+/// success. On a payload error `out` is left as it was; with an
+/// `apply_params` error it holds the decoded code with placeholder names,
+/// which must not be used.
+pub fn deserialize_final_into(
+    bytes: &[u8],
+    params: &FunctionParameters,
+    out: &mut CompiledCode<Final>,
+) -> Result<Result<(), ApplyParamsError>, PayloadError> {
+    let mut resolve = WithParams {
+        params,
+        base: params.base_srcloc(),
+        error: None,
+    };
+    decode_into(bytes, &mut resolve, out)?;
+    Ok(match resolve.error {
+        None => Ok(()),
+        Some(error) => Err(error),
+    })
+}
+
+/// The decoder behind [`deserialize_compiled`] and [`deserialize_final`].
+#[inline(always)]
+fn decode_into<R: Resolve>(
+    bytes: &[u8],
+    resolve: &mut R,
+    out: &mut CompiledCode<R::Phase>,
+) -> Result<(), PayloadError> {
     let mut r = Reader { bytes, pos: 0 };
     let version = r.byte()?;
     if version != PAYLOAD_VERSION {
@@ -461,7 +604,7 @@ pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, Paylo
         relocs.push(Relocation {
             offset,
             kind,
-            target,
+            target: resolve.target(target, &testcase_names),
             addend,
         });
     }
@@ -515,21 +658,43 @@ pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, Paylo
     }
 
     let n = r.count(3)?;
-    let mut srclocs = Vec::with_capacity(n);
+    // Filled first and then overwritten in place: a tighter loop than
+    // `push` (the capacity check and length update go away).
+    let placeholder = SrcLocRange {
+        start: 0,
+        end: 0,
+        loc: resolve.loc(RelSourceLoc::default()),
+    };
+    let mut srclocs = vec![placeholder; n];
     let mut prev = 0u32;
     let mut prev_loc = 0u32;
-    for _ in 0..n {
-        let start = check(prev.wrapping_add(r.u32()?))?;
-        let end = check(start.wrapping_add(r.u32()?))?;
-        if end < start {
-            return Err(PayloadError::BadOffset);
-        }
-        let bits = prev_loc.wrapping_add(unzigzag32(r.u32()?));
-        srclocs.push(SrcLocRange {
+    for slot in &mut srclocs {
+        let (start, end, step) = match r.three_small() {
+            // The usual record: three one-byte fields, and the only
+            // possible defect is an offset (`BadOffset` in any case).
+            Some((d_start, len, step)) => {
+                let start = prev.wrapping_add(d_start);
+                let end = start.wrapping_add(len);
+                if end < start || end > code_len {
+                    return Err(PayloadError::BadOffset);
+                }
+                (start, end, step)
+            }
+            None => {
+                let start = check(prev.wrapping_add(r.u32()?))?;
+                let end = check(start.wrapping_add(r.u32()?))?;
+                if end < start {
+                    return Err(PayloadError::BadOffset);
+                }
+                (start, end, r.u32()?)
+            }
+        };
+        let bits = prev_loc.wrapping_add(unzigzag32(step));
+        *slot = SrcLocRange {
             start,
             end,
-            loc: RelSourceLoc::from_bits(bits),
-        });
+            loc: resolve.loc(RelSourceLoc::from_bits(bits)),
+        };
         prev = end;
         prev_loc = bits;
     }
@@ -537,17 +702,16 @@ pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, Paylo
     if r.remaining() != 0 {
         return Err(PayloadError::TrailingBytes);
     }
-    Ok(CompiledCode {
-        code,
-        relocs,
-        traps,
-        call_sites,
-        exception_sites,
-        srclocs,
-        testcase_names,
-        alignment,
-        frame_size,
-    })
+    out.code = code;
+    out.relocs = relocs;
+    out.traps = traps;
+    out.call_sites = call_sites;
+    out.exception_sites = exception_sites;
+    out.srclocs = srclocs;
+    out.testcase_names = testcase_names;
+    out.alignment = alignment;
+    out.frame_size = frame_size;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -947,6 +1111,55 @@ mod tests {
             rejected > 20_000 && accepted > 0,
             "{rejected} rejected, {accepted} accepted"
         );
+    }
+
+    /// Parameters with `names` user names and a base location (sometimes
+    /// the default one).
+    fn random_params(rng: &mut Rng) -> FunctionParameters {
+        let mut params = FunctionParameters::new();
+        for i in 0..rng.below(6) {
+            params.ensure_user_func_name(kiln_ir::UserExternalName::new(
+                rng.below(3) as u32,
+                i as u32 * 7,
+            ));
+        }
+        if rng.below(4) != 0 {
+            params.set_base_srcloc(SourceLoc::new(rng.next() as u32));
+        }
+        params
+    }
+
+    /// `deserialize_final` is `deserialize_compiled` + `apply_params`,
+    /// result for result (errors included, and a payload defect wins over
+    /// a missing name), on valid and on corrupted payloads.
+    #[test]
+    fn deserialize_final_equals_decode_then_apply_params() {
+        let mut rng = Rng(0x5EED_F1A1);
+        let mut compared = [0usize; 3];
+        for round in 0..3000 {
+            let code = if round == 0 {
+                sample()
+            } else {
+                random_code(&mut rng)
+            };
+            let mut bytes = serialize_compiled(&code);
+            if round % 3 == 2 && !bytes.is_empty() {
+                for _ in 0..1 + rng.below(3) {
+                    let i = rng.below(bytes.len() as u64) as usize;
+                    bytes[i] = rng.next() as u8;
+                }
+            }
+            let params = random_params(&mut rng);
+            let fused = deserialize_final(&bytes, &params);
+            let split = deserialize_compiled(&bytes).map(|c| c.apply_params(&params));
+            assert_eq!(fused, split, "round {round}");
+            compared[match &split {
+                Ok(Ok(_)) => 0,
+                Ok(Err(_)) => 1,
+                Err(_) => 2,
+            }] += 1;
+        }
+        assert!(compared.iter().all(|&n| n > 100), "{compared:?}");
     }
 
     #[test]
