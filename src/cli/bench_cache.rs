@@ -116,6 +116,17 @@ impl CacheKvStore for BenchStore {
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         self.inner().insert(key, value)
     }
+    // Forwarded so the bench takes the stores' own paths: the lent-bytes
+    // hit path and the counters every real caller pays for.
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        self.inner().get_with(key, f)
+    }
+    fn remove(&self, key: &CacheKey) -> bool {
+        self.inner().remove(key)
+    }
+    fn cache_stats(&self) -> Option<&kiln_cache::CacheStats> {
+        self.inner().cache_stats()
+    }
 }
 
 impl Drop for BenchStore {
