@@ -20,10 +20,9 @@ pub type Job<'a> = (&'a dyn TargetIsa, &'a Function);
 /// The result of one job, as [`compile_with_cache`] returns it.
 pub type JobResult = Result<(CompiledCode<Final>, CacheOutcome), CompileError>;
 
-/// Functions taken from the shared counter at a time: small enough to
-/// balance a few expensive misses among many cheap hits, large enough
-/// that the counter is not contended.
-const CHUNK: usize = 8;
+/// Fewest jobs worth a second thread: a hit costs well under a
+/// microsecond on small functions, less than starting a thread.
+const MIN_JOBS_PER_THREAD: usize = 64;
 
 /// Compiles every job through `store` with up to `threads` threads (1 or
 /// fewer: on the calling thread) and returns the results in job order.
@@ -33,7 +32,11 @@ pub fn compile_many_with_cache(
     store: &dyn CacheKvStore,
     threads: usize,
 ) -> Vec<JobResult> {
-    let threads = threads.min(jobs.len().div_ceil(CHUNK)).max(1);
+    let threads = threads.min(jobs.len() / MIN_JOBS_PER_THREAD).max(1);
+    // Functions taken from the shared counter at a time: about eight
+    // chunks per thread, so a few expensive misses among many cheap hits
+    // still balance, and the counter is touched rarely.
+    let chunk = (jobs.len() / (threads * 8)).clamp(1, 64);
     if threads == 1 {
         return jobs
             .iter()
@@ -45,11 +48,11 @@ pub fn compile_many_with_cache(
     let work = || {
         let mut mine = Vec::new();
         loop {
-            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            let start = next.fetch_add(chunk, Ordering::Relaxed);
             if start >= jobs.len() {
                 break;
             }
-            for (i, &(isa, func)) in jobs.iter().enumerate().skip(start).take(CHUNK) {
+            for (i, &(isa, func)) in jobs.iter().enumerate().skip(start).take(chunk) {
                 mine.push((i, compile_with_cache(isa, func, store)));
             }
         }
@@ -91,7 +94,7 @@ mod tests {
     #[test]
     fn results_are_in_job_order_and_match_one_thread() {
         let isa = MockIsa::new();
-        let fs = funcs(61);
+        let fs = funcs(301);
         let jobs: Vec<Job> = fs.iter().map(|f| (&isa as &dyn TargetIsa, f)).collect();
         let serial_store = MemoryStore::new();
         let serial = compile_many_with_cache(&jobs, &serial_store, 1);
