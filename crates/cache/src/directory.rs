@@ -300,13 +300,13 @@ impl DirectoryStore {
                 "file larger than any cache entry",
             ));
         }
-        // The capacity is bounded above; `take` bounds the read even if the
-        // file grows meanwhile (it cannot: entries are never rewritten in
-        // place, only replaced by rename).
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        (&mut file)
-            .take(MAX_ENTRY_LEN as u64 + 1)
-            .read_to_end(&mut bytes)?;
+        // Entries are never rewritten in place, only replaced by rename, so
+        // an open file keeps the length `fstat` gave: read exactly that
+        // (one `read` call, no second one to find the end). A file that is
+        // shorter after all is an error; anything else wrong with the
+        // bytes is caught by the entry's checksum.
+        let mut bytes = vec![0; meta.len() as usize];
+        file.read_exact(&mut bytes)?;
         let now = SystemTime::now();
         let stale = meta
             .modified()
