@@ -1,10 +1,10 @@
 //! An in-process store with an optional byte budget and per-shard LRU
 //! eviction.
 //!
-//! The store is split into [`SHARDS`] shards by the first byte of the key
+//! The store is split into 16 shards (`SHARDS`) by the first byte of the key
 //! (keys are SHA-256 digests, so the shards fill evenly). A lookup touches
 //! only its key's shard: the shard's read lock and the shard's recency
-//! clock, on a cache line of their own, and the per-thread shard of the
+//! clock, in a 128-byte block of their own, and the per-thread shard of the
 //! [`CacheStats`]. Nothing store-wide is written on the hit path, so
 //! threads looking up different keys do not make one cache line ping-pong
 //! between cores (a store-wide lock, clock and counters did: two threads

@@ -12,10 +12,10 @@ use std::time::Duration;
 /// benchmarks, never used to make decisions that need ordering. Take a
 /// consistent-enough copy with [`CacheStats::snapshot`].
 ///
-/// The counters are split into [`SHARDS`] cache-line-aligned shards, and
-/// each thread records into the shard of its own [thread slot](thread_slot):
+/// The counters are split into 16 cache-line-aligned shards, and
+/// each thread records into the shard of its own thread slot:
 /// threads running at the same time use different shards (up to
-/// [`SHARDS`] of them), so a hit on one thread never writes a cache line
+/// 16 of them), so a hit on one thread never writes a cache line
 /// another thread is writing (one shared line made the hit path of
 /// several threads slower than one thread's). [`CacheStats::snapshot`]
 /// sums the shards, so totals stay exact: every record lands in exactly one
