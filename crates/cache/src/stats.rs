@@ -1,5 +1,7 @@
-//! Cache statistics: lock-free counters and a plain snapshot to print.
+//! Cache statistics: lock-free, per-thread-sharded counters and a plain
+//! snapshot to print.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,6 +12,17 @@ use std::time::Duration;
 /// benchmarks, never used to make decisions that need ordering. Take a
 /// consistent-enough copy with [`CacheStats::snapshot`].
 ///
+/// The counters are split into 16 cache-line-aligned shards, and
+/// each thread records into the shard of its own thread slot:
+/// threads running at the same time use different shards (up to
+/// 16 of them), so a hit on one thread never writes a cache line
+/// another thread is writing (one shared line made the hit path of
+/// several threads slower than one thread's). [`CacheStats::snapshot`]
+/// sums the shards, so totals stay exact: every record lands in exactly one
+/// shard. A snapshot taken while other threads record is a sum of
+/// per-counter values read at slightly different moments (as before: the
+/// counters were never read together atomically).
+///
 /// Accounting rules:
 /// - every [`lookup`](crate::lookup) counts exactly one hit or one miss;
 /// - a *rejected* entry (damaged, stale or foreign, see
@@ -18,8 +31,18 @@ use std::time::Duration;
 /// - `stores` counts entries actually written, `store_errors` every failed
 ///   read or write inside a store (I/O errors, full disk, oversized entries);
 ///   an absent entry is a miss, not an error.
-#[derive(Debug, Default)]
 pub struct CacheStats {
+    shards: [Shard; SHARDS],
+}
+
+/// Number of counter shards in a [`CacheStats`] (a power of two).
+const SHARDS: usize = 16;
+
+/// One thread's share of the counters, alone on its cache lines (128
+/// bytes: adjacent-line prefetchers fetch lines in pairs).
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard {
     hits: AtomicU64,
     misses: AtomicU64,
     rejected_damaged: AtomicU64,
@@ -32,14 +55,9 @@ pub struct CacheStats {
     time_saved_ns: AtomicU64,
 }
 
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
-}
-
-impl CacheStats {
-    /// All counters at zero.
-    pub const fn new() -> Self {
-        CacheStats {
+impl Shard {
+    const fn new() -> Self {
+        Shard {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             rejected_damaged: AtomicU64::new(0),
@@ -53,76 +71,8 @@ impl CacheStats {
         }
     }
 
-    /// One lookup found a valid entry.
-    pub fn record_hit(&self) {
-        bump(&self.hits, 1);
-    }
-
-    /// One lookup found nothing usable.
-    pub fn record_miss(&self) {
-        bump(&self.misses, 1);
-    }
-
-    /// One lookup found an entry and rejected it. Counts a miss too.
-    /// `stale` is true for a version or compiler mismatch (a foreign entry),
-    /// false for damage (bad magic, truncation, checksum, ...).
-    pub fn record_rejected(&self, stale: bool) {
-        bump(&self.misses, 1);
-        if stale {
-            bump(&self.rejected_stale, 1);
-        } else {
-            bump(&self.rejected_damaged, 1);
-        }
-    }
-
-    /// The envelope of a hit was valid but the layer above could not use
-    /// the payload (for example its deserializer failed). Turns one counted
-    /// hit into a damaged rejection (and a miss).
-    pub fn record_payload_rejected(&self) {
-        // Saturate at zero rather than wrap if a caller misuses it.
-        let _ = self
-            .hits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| h.checked_sub(1));
-        self.record_rejected(false);
-    }
-
-    /// One entry written.
-    pub fn record_store(&self, bytes: u64) {
-        bump(&self.stores, 1);
-        bump(&self.bytes_written, bytes);
-    }
-
-    /// A store operation failed (I/O error, full disk, entry too large...).
-    /// Never fatal: the compile goes on without the cache.
-    pub fn record_store_error(&self) {
-        bump(&self.store_errors, 1);
-    }
-
-    /// Bytes read back from a store (valid or not).
-    pub fn record_read(&self, bytes: u64) {
-        bump(&self.bytes_read, bytes);
-    }
-
-    /// Entries evicted to respect a budget.
-    pub fn record_evictions(&self, count: u64) {
-        bump(&self.evictions, count);
-    }
-
-    /// A hit avoided a compile that took `saved` when the entry was made
-    /// (the compile layer reads it from [`Hit::compile_time`](crate::Hit::compile_time)).
-    pub fn record_hit_saved(&self, saved: Duration) {
-        let ns = u64::try_from(saved.as_nanos()).unwrap_or(u64::MAX);
-        // Saturating add so that a bogus huge value cannot wrap the total.
-        let _ = self
-            .time_saved_ns
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                Some(t.saturating_add(ns))
-            });
-    }
-
-    /// Zero every counter (`--zero-stats`).
-    pub fn reset(&self) {
-        for counter in [
+    fn counters(&self) -> [&AtomicU64; 10] {
+        [
             &self.hits,
             &self.misses,
             &self.rejected_damaged,
@@ -133,25 +83,213 @@ impl CacheStats {
             &self.bytes_written,
             &self.evictions,
             &self.time_saved_ns,
-        ] {
-            counter.store(0, Ordering::Relaxed);
+        ]
+    }
+}
+
+/// Thread slots: bit `i` set while a live thread holds slot `i`.
+static SLOTS_IN_USE: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's slot, claimed on the thread's first record and released
+/// when the thread exits.
+struct ThreadSlot(usize);
+
+impl ThreadSlot {
+    /// The lowest free slot, so that threads alive together get distinct
+    /// slots (with more than 64 live threads, slots are shared: still
+    /// correct, only some counting contends).
+    fn claim() -> ThreadSlot {
+        let mut used = SLOTS_IN_USE.load(Ordering::Relaxed);
+        loop {
+            if used == u64::MAX {
+                return ThreadSlot(usize::MAX);
+            }
+            let slot = (!used).trailing_zeros();
+            match SLOTS_IN_USE.compare_exchange_weak(
+                used,
+                used | 1 << slot,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return ThreadSlot(slot as usize),
+                Err(now) => used = now,
+            }
+        }
+    }
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        if self.0 < 64 {
+            SLOTS_IN_USE.fetch_and(!(1 << self.0), Ordering::Relaxed);
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: ThreadSlot = ThreadSlot::claim();
+    /// `SLOT` cached without a destructor check (`usize::MAX`: not yet read).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The calling thread's shard index in `0..SHARDS`.
+#[inline]
+fn thread_slot() -> usize {
+    SHARD.with(|cached| {
+        let shard = cached.get();
+        if shard != usize::MAX {
+            return shard;
+        }
+        // During thread teardown the slot may be gone: use shard 0 then
+        // (still exact, only shared).
+        let shard = SLOT.try_with(|slot| slot.0 % SHARDS).unwrap_or(0);
+        cached.set(shard);
+        shard
+    })
+}
+
+impl Default for CacheStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CacheStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CacheStats").field(&self.snapshot()).finish()
+    }
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// `counter -= 1` unless it is zero; true if it was decremented.
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+impl CacheStats {
+    /// All counters at zero.
+    pub const fn new() -> Self {
+        CacheStats {
+            shards: [const { Shard::new() }; SHARDS],
         }
     }
 
-    /// A copy of all counters.
+    /// The calling thread's shard.
+    #[inline]
+    fn mine(&self) -> &Shard {
+        &self.shards[thread_slot() % SHARDS]
+    }
+
+    /// One lookup found a valid entry.
+    pub fn record_hit(&self) {
+        bump(&self.mine().hits, 1);
+    }
+
+    /// One lookup found nothing usable.
+    pub fn record_miss(&self) {
+        bump(&self.mine().misses, 1);
+    }
+
+    /// One lookup found an entry and rejected it. Counts a miss too.
+    /// `stale` is true for a version or compiler mismatch (a foreign entry),
+    /// false for damage (bad magic, truncation, checksum, ...).
+    pub fn record_rejected(&self, stale: bool) {
+        let shard = self.mine();
+        bump(&shard.misses, 1);
+        if stale {
+            bump(&shard.rejected_stale, 1);
+        } else {
+            bump(&shard.rejected_damaged, 1);
+        }
+    }
+
+    /// The envelope of a hit was valid but the layer above could not use
+    /// the payload (for example its deserializer failed). Turns one counted
+    /// hit into a damaged rejection (and a miss).
+    pub fn record_payload_rejected(&self) {
+        // The hit was normally counted by this thread, in its own shard;
+        // otherwise take it from another shard. Saturate at zero rather
+        // than wrap if a caller misuses it (no hit anywhere).
+        let mine = thread_slot() % SHARDS;
+        if !take_one(&self.shards[mine].hits) {
+            let _ = (1..SHARDS).any(|i| take_one(&self.shards[(mine + i) % SHARDS].hits));
+        }
+        self.record_rejected(false);
+    }
+
+    /// One entry written.
+    pub fn record_store(&self, bytes: u64) {
+        let shard = self.mine();
+        bump(&shard.stores, 1);
+        bump(&shard.bytes_written, bytes);
+    }
+
+    /// A store operation failed (I/O error, full disk, entry too large...).
+    /// Never fatal: the compile goes on without the cache.
+    pub fn record_store_error(&self) {
+        bump(&self.mine().store_errors, 1);
+    }
+
+    /// Bytes read back from a store (valid or not).
+    pub fn record_read(&self, bytes: u64) {
+        bump(&self.mine().bytes_read, bytes);
+    }
+
+    /// Entries evicted to respect a budget.
+    pub fn record_evictions(&self, count: u64) {
+        bump(&self.mine().evictions, count);
+    }
+
+    /// A hit avoided a compile that took `saved` when the entry was made
+    /// (the compile layer reads it from [`Hit::compile_time`](crate::Hit::compile_time)).
+    pub fn record_hit_saved(&self, saved: Duration) {
+        let ns = u64::try_from(saved.as_nanos()).unwrap_or(u64::MAX);
+        // Saturating add so that a bogus huge value cannot wrap the total
+        // (each shard saturates, and `snapshot` sums them saturating: a
+        // saturated shard means the true total is past `u64::MAX` too).
+        let _ = self
+            .mine()
+            .time_saved_ns
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(t.saturating_add(ns))
+            });
+    }
+
+    /// Zero every counter (`--zero-stats`).
+    pub fn reset(&self) {
+        for shard in &self.shards {
+            for counter in shard.counters() {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A copy of all counters (the sums over the shards).
     pub fn snapshot(&self) -> CacheStatsSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut sums = [0u64; 10];
+        for shard in &self.shards {
+            for (sum, counter) in sums.iter_mut().zip(shard.counters()) {
+                *sum = sum.saturating_add(counter.load(Ordering::Relaxed));
+            }
+        }
+        let [hits, misses, rejected_damaged, rejected_stale, stores, store_errors, bytes_read, bytes_written, evictions, time_saved_ns] =
+            sums;
         CacheStatsSnapshot {
-            hits: get(&self.hits),
-            misses: get(&self.misses),
-            rejected_damaged: get(&self.rejected_damaged),
-            rejected_stale: get(&self.rejected_stale),
-            stores: get(&self.stores),
-            store_errors: get(&self.store_errors),
-            bytes_read: get(&self.bytes_read),
-            bytes_written: get(&self.bytes_written),
-            evictions: get(&self.evictions),
-            time_saved: Duration::from_nanos(get(&self.time_saved_ns)),
+            hits,
+            misses,
+            rejected_damaged,
+            rejected_stale,
+            stores,
+            store_errors,
+            bytes_read,
+            bytes_written,
+            evictions,
+            time_saved: Duration::from_nanos(time_saved_ns),
         }
     }
 }
@@ -268,6 +406,49 @@ mod tests {
     #[test]
     fn payload_rejection_never_underflows() {
         let stats = CacheStats::new();
+        stats.record_payload_rejected();
+        let s = stats.snapshot();
+        assert_eq!((s.hits, s.misses, s.rejected_damaged), (0, 1, 1));
+    }
+
+    #[test]
+    fn exact_totals_from_many_threads() {
+        let stats = CacheStats::new();
+        std::thread::scope(|s| {
+            for t in 0..24u64 {
+                let stats = &stats;
+                s.spawn(move || {
+                    for _ in 0..2_000 {
+                        stats.record_hit();
+                        stats.record_read(t + 1);
+                        stats.record_hit_saved(Duration::from_nanos(3));
+                    }
+                    stats.record_miss();
+                    stats.record_rejected(t % 2 == 0);
+                    stats.record_store(t);
+                    stats.record_store_error();
+                    stats.record_evictions(2);
+                });
+            }
+        });
+        let s = stats.snapshot();
+        assert_eq!(s.hits, 24 * 2_000);
+        assert_eq!(s.bytes_read, 2_000 * (1..=24).sum::<u64>());
+        assert_eq!(s.time_saved, Duration::from_nanos(24 * 2_000 * 3));
+        assert_eq!(s.misses, 48);
+        assert_eq!((s.rejected_stale, s.rejected_damaged), (12, 12));
+        assert_eq!((s.stores, s.bytes_written), (24, (0..24).sum::<u64>()));
+        assert_eq!((s.store_errors, s.evictions), (24, 48));
+    }
+
+    #[test]
+    fn payload_rejection_takes_a_hit_counted_by_another_thread() {
+        let stats = CacheStats::new();
+        // This thread takes its slot first, so the other one gets another.
+        stats.record_store_error();
+        std::thread::scope(|s| {
+            s.spawn(|| stats.record_hit());
+        });
         stats.record_payload_rejected();
         let s = stats.snapshot();
         assert_eq!((s.hits, s.misses, s.rejected_damaged), (0, 1, 1));
