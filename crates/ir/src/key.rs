@@ -50,10 +50,12 @@
 //! block    = u8 (1 + cold) ‖ uv n ‖ def × n ‖ inst* ‖ u8 0
 //! inst     = u8 (opcode + 1)                       the variant is the opcode's format
 //!            | u8 0xFF ‖ u8 opcode ‖ u8 format     any other variant
-//!            then srcloc ‖ uv ctrl-type ‖ results ‖ payload(format)
+//!            then srcloc ‖ head ‖ payload(format)
 //!          | u8 0xFE ‖ uv inst-index               a laid-out instruction missing from the DFG
 //! srcloc   = uv 0 (default) | uv (zigzag(rel - previous rel) + 1)
-//! results  = u8 0 (none) | u8 1 (one fresh result of the controlling type) | uv (n + 2) ‖ def × n
+//! head     = uv 0                                  no result; controlling type implied
+//!          | uv (type + 2)                         one fresh result of that type; controlling type implied
+//!          | uv 1 ‖ uv ctrl-type ‖ uv n ‖ def × n  anything else
 //! def      = uv (type << 1)                        first mention: takes the next number
 //!          | uv (type << 1 | 1) ‖ value            already mentioned (or out of range)
 //! value    = uv 0 (first mention: takes the next number) | uv (next number - number)
@@ -68,12 +70,26 @@
 //! length follows from what precedes it, so the encoding can be decoded
 //! back: distinct canonical stencils give distinct byte strings.
 //!
+//! The controlling type is computed, not stored: `INVALID` for an opcode
+//! that is not polymorphic, else the type of the opcode's typevar operand
+//! (after alias resolution; `INVALID` if the variant or its list has no
+//! such operand), else the type of the first result (`INVALID` if none).
+//! The short heads (`uv 0`, `uv (type + 2)`) leave it out, and the decoder
+//! recomputes it by the same rule from the opcode, the head's result type
+//! and the payload. That needs the typevar operand's type to be in the
+//! encoding before the instruction, so the short heads are only written
+//! when the typevar operand is missing or out of range, or is a value
+//! that a `def` (or a short head) has typed earlier in the walk; a value
+//! so far mentioned only as an operand (`uv 0`) has no type in the
+//! encoding, and its instruction takes the long head. A short head also
+//! needs its result list in the pool, and the single result fresh.
+//!
 //! Canonical numbers: instructions have none (their position in the walk
 //! is their identity); blocks in layout order; values in order of first
 //! mention in the walk (each block's parameters, then each instruction's
 //! results, then its operands, in layout order; usually definition order).
 //! A definition at a value's first mention takes the next number and
-//! writes only its type; an operand is `uv 0` at a first mention (a
+//! writes only its type (a short head's one result too); an operand is `uv 0` at a first mention (a
 //! forward reference, or a value never defined in the layout) and else its
 //! distance back from the next number to be given, usually one byte since
 //! operands are mostly recent values. Stack slots, dynamic stack slots, dynamic types,
@@ -138,7 +154,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Version of the key encoding; bump on any change to it.
-pub const KEY_VERSION: u32 = 2;
+pub const KEY_VERSION: u32 = 3;
 
 /// The compiler version mixed into every key.
 pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -179,6 +195,9 @@ pub fn stencil_key(stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey 
 
 /// Marks "no number yet" in the renumbering tables.
 const NONE: u32 = u32::MAX;
+/// Set in a value's number while the encoding does not hold its type (it
+/// was first mentioned as an operand). Numbers stay far below 2^31.
+const UNTYPED: u32 = 1 << 31;
 /// The varint written before the raw index of a reference that is out of
 /// range of its table (or a list missing from its pool). It only appears
 /// where a ref, a value or a count is expected, and those stay below 2^33
@@ -405,11 +424,12 @@ impl StencilKeyer {
         match self.values.get_mut(r.index()) {
             Some(slot) => {
                 if *slot == NONE {
-                    *slot = self.next_value;
+                    // Numbered, but its type is not in the encoding (yet).
+                    *slot = self.next_value | UNTYPED;
                     self.next_value += 1;
                     self.out.u8(0);
                 } else {
-                    self.out.uv(u64::from(self.next_value - *slot));
+                    self.out.uv(u64::from(self.next_value - (*slot & !UNTYPED)));
                 }
             }
             None => self.out.escape(r.as_u32()),
@@ -429,16 +449,59 @@ impl StencilKeyer {
     #[inline]
     fn define(&mut self, v: Value, ty: Type) {
         let t = u64::from(ty.repr()) << 1;
-        if self.is_fresh(v) {
-            self.values[v.index()] = self.next_value;
-            self.next_value += 1;
-            self.out.uv(t);
-        } else {
-            self.out.uv(t | 1);
-            match self.values.get(v.index()) {
-                Some(&n) => self.out.uv(u64::from(self.next_value - n)),
-                None => self.out.escape(v.as_u32()),
+        match self.values.get_mut(v.index()) {
+            Some(slot) if *slot == NONE => {
+                *slot = self.next_value;
+                self.next_value += 1;
+                self.out.uv(t);
             }
+            Some(slot) => {
+                // The encoding now holds the value's type.
+                *slot &= !UNTYPED;
+                let n = *slot;
+                self.out.uv(t | 1);
+                self.out.uv(u64::from(self.next_value - n));
+            }
+            None => {
+                self.out.uv(t | 1);
+                self.out.escape(v.as_u32());
+            }
+        }
+    }
+
+    /// The controlling type, and whether a decoder can infer it from the
+    /// opcode, the head and the payload (see the module doc): always,
+    /// except for a typevar operand that is in range and present but whose
+    /// type the encoding does not hold yet (it has no number, or was first
+    /// mentioned as an operand and not defined since).
+    #[inline]
+    fn ctrl_type(
+        &self,
+        s: &FunctionStencil,
+        results: Option<&[Value]>,
+        data: &InstructionData,
+        info: &crate::instructions::OpcodeInfo,
+    ) -> (Type, bool) {
+        if info.ctrl.is_none() {
+            return (Type::INVALID, true);
+        }
+        match info.typevar_operand {
+            Some(tv) => match typevar_operand(data, tv, &s.dfg) {
+                None => (Type::INVALID, true),
+                Some(v) => {
+                    let r = resolve(s, v);
+                    match self.values.get(r.index()) {
+                        None => (Type::INVALID, true),
+                        Some(&n) => (value_type(s, r), n & UNTYPED == 0),
+                    }
+                }
+            },
+            None => (
+                results
+                    .and_then(|r| r.first().copied())
+                    .map_or(Type::INVALID, |r| value_type(s, r)),
+                true,
+            ),
         }
     }
 
@@ -593,24 +656,30 @@ impl StencilKeyer {
             self.prev_loc = loc;
         }
         let results = dfg.try_inst_results(inst);
-        let ctrl = ctrl_type(s, results, data, info);
-        self.out.ty(ctrl);
-        // Results: 0 = none, 1 = one fresh result of the controlling type
-        // (the common cases), else n + 2 and n definitions.
+        let (ctrl, implied) = self.ctrl_type(s, results, data, info);
+        // The head: `uv 0` no result, `uv (type + 2)` one fresh result of
+        // that type (both with the controlling type implied), else `uv 1`,
+        // the controlling type and the result definitions.
         match results {
-            Some([]) => self.out.u8(0),
-            Some(&[r]) if value_type(s, r) == ctrl && self.is_fresh(r) => {
+            Some([]) if implied => self.out.u8(0),
+            Some(&[r]) if implied && self.is_fresh(r) => {
                 self.values[r.index()] = self.next_value;
                 self.next_value += 1;
-                self.out.u8(1);
+                self.out.uv(u64::from(value_type(s, r).repr()) + 2);
             }
-            Some(rs) => {
-                self.out.uv(rs.len() as u64 + 2);
-                for &r in rs {
-                    self.define(r, value_type(s, r));
+            _ => {
+                self.out.u8(1);
+                self.out.ty(ctrl);
+                match results {
+                    Some(rs) => {
+                        self.out.uv(rs.len() as u64);
+                        for &r in rs {
+                            self.define(r, value_type(s, r));
+                        }
+                    }
+                    None => self.out.escape(NONE),
                 }
             }
-            None => self.out.escape(NONE),
         }
         use InstructionData::*;
         match *data {
@@ -934,24 +1003,40 @@ fn resolve(s: &FunctionStencil, v: Value) -> Value {
     }
 }
 
-/// The controlling type, computed without any unchecked look-up.
+/// The typevar operand `tv` of `data`; `None` if the variant has no such
+/// operand or its list is missing from the pool.
 #[inline]
-fn ctrl_type(
-    s: &FunctionStencil,
-    results: Option<&[Value]>,
+fn typevar_operand(
     data: &InstructionData,
-    info: &crate::instructions::OpcodeInfo,
-) -> Type {
-    if info.ctrl.is_none() {
-        return Type::INVALID;
-    }
-    match info.typevar_operand {
-        Some(tv) => crate::verifier::checked_args(data, &s.dfg)
-            .and_then(|a| a.get(tv as usize).copied())
-            .map_or(Type::INVALID, |v| value_type(s, resolve(s, v))),
-        None => results
-            .and_then(|r| r.first().copied())
-            .map_or(Type::INVALID, |r| value_type(s, r)),
+    tv: u8,
+    dfg: &crate::dfg::DataFlowGraph,
+) -> Option<Value> {
+    use InstructionData::*;
+    let tv = usize::from(tv);
+    match data {
+        Unary { arg, .. }
+        | BinaryImm8 { arg, .. }
+        | Brif { arg, .. }
+        | BranchTable { arg, .. }
+        | Load { arg, .. }
+        | LoadNoOffset { arg, .. }
+        | CondTrap { arg, .. } => (tv == 0).then_some(*arg),
+        Binary { args, .. }
+        | TernaryImm8 { args, .. }
+        | Shuffle { args, .. }
+        | IntCompare { args, .. }
+        | FloatCompare { args, .. }
+        | Store { args, .. }
+        | StoreNoOffset { args, .. }
+        | AtomicRmw { args, .. }
+        | IntAddTrap { args, .. } => args.get(tv).copied(),
+        Ternary { args, .. } | AtomicCas { args, .. } => args.get(tv).copied(),
+        MultiAry { args, .. }
+        | Call { args, .. }
+        | CallIndirect { args, .. }
+        | TryCall { args, .. }
+        | TryCallIndirect { args, .. } => dfg.value_lists.try_get(*args)?.get(tv).copied(),
+        _ => None,
     }
 }
 

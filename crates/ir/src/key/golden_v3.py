@@ -1,7 +1,8 @@
-# Independent re-derivation of the `golden_key` test value (KEY_VERSION 2):
-# run `python3 golden_v2.py`; it prints the encoding and its SHA-256.
+# Independent re-derivation of the `golden_key` test value (KEY_VERSION 3):
+# run `python3 golden_v3.py`; it prints the encoding and its SHA-256.
 # Independent re-encoding of the golden_key function from the documented
-# KEY_VERSION 2 format (docs/cache.md, "The stencil key").
+# KEY_VERSION 3 format (the module doc of key.rs; docs/cache.md, "The
+# stencil key").
 import hashlib, struct
 def u32(v): return struct.pack('<I', v)
 def s(b): return u32(len(b)) + b
@@ -12,16 +13,21 @@ def uv(v):
     return out + bytes([v])
 def sv(v): return uv((v << 1) ^ (v >> 63) if v >= 0 else ((-v) << 1) - 1)
 def fresh(ty): return uv(ty << 1)  # a definition at its first mention
+def one_result(ty): return uv(ty + 2)  # short head: one fresh result, ctrl implied
+NO_RESULT = uv(0)                      # short head: no result, ctrl implied
 I32 = 3
 RETURN, ICONST, IADD = 3, 16, 23   # positions in the opcode table
-e = u32(2) + s(b'0.1.0') + s(b'x86_64-unknown-linux-gnu') + s(b'')
+e = u32(3) + s(b'0.1.0') + s(b'x86_64-unknown-linux-gnu') + s(b'')
 abi = uv(I32) + bytes([0, 0])
 e += bytes([0]) + uv(1) + abi + uv(1) + abi      # sig: fast, (i32) -> i32
 e += uv(0)                                       # no stack_limit
 e += bytes([1]) + uv(1) + fresh(I32)             # block0(v0: i32); next number 1
-e += bytes([ICONST + 1, 0]) + uv(I32) + bytes([1]) + sv(1)          # v1 = 1; next 2
-e += bytes([IADD + 1, 0]) + uv(I32) + bytes([1]) + uv(3 - 0) + uv(3 - 1)  # v2; next 3
-e += bytes([RETURN + 1, 0]) + uv(0) + bytes([0]) + uv(1) + uv(3 - 2)
+# iconst: ctrl from its result (no typevar operand); v1 = 1; next 2
+e += bytes([ICONST + 1, 0]) + one_result(I32) + sv(1)
+# iadd: ctrl from v0, typed by its definition; v2; next 3
+e += bytes([IADD + 1, 0]) + one_result(I32) + uv(3 - 0) + uv(3 - 1)
+# return: not polymorphic, no result; list of one value, v2
+e += bytes([RETURN + 1, 0]) + NO_RESULT + uv(1) + uv(3 - 2)
 e += bytes([0, 0]) + b'Z'                        # end of block, end of blocks, no entities
 print(e.hex())
 print(hashlib.sha256(e).hexdigest())
