@@ -436,12 +436,6 @@ impl StencilKeyer {
         }
     }
 
-    /// Whether `v` would get a fresh number at this point of the walk.
-    #[inline]
-    fn is_fresh(&self, v: Value) -> bool {
-        self.values.get(v.index()) == Some(&NONE)
-    }
-
     /// A definition (block parameter or result) of type `ty`: `uv (ty <<
     /// 1)` when it is the value's first mention, which numbers it; else
     /// (a forward reference in an unusual layout, a value defined twice or
@@ -466,42 +460,6 @@ impl StencilKeyer {
                 self.out.uv(t | 1);
                 self.out.escape(v.as_u32());
             }
-        }
-    }
-
-    /// The controlling type, and whether a decoder can infer it from the
-    /// opcode, the head and the payload (see the module doc): always,
-    /// except for a typevar operand that is in range and present but whose
-    /// type the encoding does not hold yet (it has no number, or was first
-    /// mentioned as an operand and not defined since).
-    #[inline]
-    fn ctrl_type(
-        &self,
-        s: &FunctionStencil,
-        results: Option<&[Value]>,
-        data: &InstructionData,
-        info: &crate::instructions::OpcodeInfo,
-    ) -> (Type, bool) {
-        if info.ctrl.is_none() {
-            return (Type::INVALID, true);
-        }
-        match info.typevar_operand {
-            Some(tv) => match typevar_operand(data, tv, &s.dfg) {
-                None => (Type::INVALID, true),
-                Some(v) => {
-                    let r = resolve(s, v);
-                    match self.values.get(r.index()) {
-                        None => (Type::INVALID, true),
-                        Some(&n) => (value_type(s, r), n & UNTYPED == 0),
-                    }
-                }
-            },
-            None => (
-                results
-                    .and_then(|r| r.first().copied())
-                    .map_or(Type::INVALID, |r| value_type(s, r)),
-                true,
-            ),
         }
     }
 
@@ -635,52 +593,99 @@ impl StencilKeyer {
             return;
         };
         let op = data.opcode();
-        let info = op.info();
+        // `op as u8` indexes a 256-entry table: no bounds check.
+        let k = OP_KEY_INFO[op as u8 as usize];
         let format = format_tag(data);
-        if format == info.format as u8 {
-            self.out.u8(op as u8 + 1);
+        // Opcode, source location and the short head usually take a byte
+        // each: written in one go below when they do.
+        let op_byte = if u16::from(format) == k & FORMAT_MASK {
+            op as u8 + 1
         } else {
             self.out.u8(OP_ODD);
             self.out.u8(op as u8);
-            self.out.u8(format);
-        }
+            format
+        };
         // Relative source location as a delta from the previous one: 0 is
         // the default location, else zigzag(delta) + 1.
         let loc = s.srclocs.get(inst).bits();
-        if loc == u32::MAX {
-            self.out.u8(0);
+        let loc_code = if loc == u32::MAX {
+            0
         } else {
             let delta = loc.wrapping_sub(self.prev_loc) as i32;
-            self.out
-                .uv((((delta << 1) ^ (delta >> 31)) as u32 as u64) + 1);
             self.prev_loc = loc;
-        }
+            (((delta << 1) ^ (delta >> 31)) as u32 as u64) + 1
+        };
         let results = dfg.try_inst_results(inst);
-        let (ctrl, implied) = self.ctrl_type(s, results, data, info);
+        // The controlling type, and whether a decoder can recompute it
+        // (see the module doc): always, except from a typevar operand that
+        // is in range and present but whose type the encoding does not
+        // hold yet (no number, or first mentioned as an operand and not
+        // defined since).
+        let (ctrl, implied) = if k & HAS_TV != 0 {
+            match typevar_operand(data, (k >> TV_SHIFT) as u8, dfg) {
+                None => (Type::INVALID, true),
+                Some(v) => {
+                    let (r, ty) = resolve_typed(s, v);
+                    match self.values.get(r.index()) {
+                        None => (Type::INVALID, true),
+                        Some(&n) => (ty, n & UNTYPED == 0),
+                    }
+                }
+            }
+        } else {
+            (Type::INVALID, true)
+        };
         // The head: `uv 0` no result, `uv (type + 2)` one fresh result of
         // that type (both with the controlling type implied), else `uv 1`,
         // the controlling type and the result definitions.
-        match results {
-            Some([]) if implied => self.out.u8(0),
-            Some(&[r]) if implied && self.is_fresh(r) => {
-                self.values[r.index()] = self.next_value;
-                self.next_value += 1;
-                self.out.uv(u64::from(value_type(s, r).repr()) + 2);
-            }
-            _ => {
-                self.out.u8(1);
-                self.out.ty(ctrl);
-                match results {
-                    Some(rs) => {
-                        self.out.uv(rs.len() as u64);
-                        for &r in rs {
-                            self.define(r, value_type(s, r));
-                        }
-                    }
-                    None => self.out.escape(NONE),
+        let (ctrl, head) = match results {
+            Some([]) if implied => (ctrl, 0),
+            Some(&[r]) if implied => match self.values.get_mut(r.index()) {
+                Some(slot) if *slot == NONE => {
+                    *slot = self.next_value;
+                    self.next_value += 1;
+                    let ty = value_type(s, r);
+                    // Without a typevar operand, a polymorphic opcode's
+                    // controlling type is its first result's.
+                    let ctrl = if k & FROM_RESULT != 0 { ty } else { ctrl };
+                    (ctrl, u64::from(ty.repr()) + 2)
                 }
-            }
+                _ => (ctrl, 1),
+            },
+            _ => (ctrl, 1),
+        };
+        if loc_code < 0x80 && head < 0x80 {
+            self.out
+                .buf
+                .extend_from_slice(&[op_byte, loc_code as u8, head as u8]);
+        } else {
+            self.out.u8(op_byte);
+            self.out.uv(loc_code);
+            self.out.uv(head);
         }
+        let ctrl = if head == 1 {
+            // The long head.
+            let ctrl = if k & FROM_RESULT != 0 {
+                results
+                    .and_then(|r| r.first().copied())
+                    .map_or(Type::INVALID, |r| value_type(s, r))
+            } else {
+                ctrl
+            };
+            self.out.ty(ctrl);
+            match results {
+                Some(rs) => {
+                    self.out.uv(rs.len() as u64);
+                    for &r in rs {
+                        self.define(r, value_type(s, r));
+                    }
+                }
+                None => self.out.escape(NONE),
+            }
+            ctrl
+        } else {
+            ctrl
+        };
         use InstructionData::*;
         match *data {
             NullAry { .. } => {}
@@ -1000,6 +1005,49 @@ fn resolve(s: &FunctionStencil, v: Value) -> Value {
     match s.dfg.values.get(v) {
         Some(ValueData::Alias { .. }) => s.dfg.resolve_aliases(v),
         _ => v,
+    }
+}
+
+/// Per opcode, what the encoder needs from its `OpcodeInfo`, indexed by
+/// `Opcode as u8` (256 entries, so no bounds check): its format's tag in
+/// the low bits, `HAS_TV` with the typevar operand's index above
+/// `TV_SHIFT`, or `FROM_RESULT` for a polymorphic opcode without one.
+static OP_KEY_INFO: [u16; 256] = op_key_info();
+const FORMAT_MASK: u16 = 0x3F;
+const HAS_TV: u16 = 0x40;
+const FROM_RESULT: u16 = 0x80;
+const TV_SHIFT: u16 = 8;
+
+const fn op_key_info() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < OPCODES.len() {
+        let info = &OPCODES[i];
+        let mut e = info.format as u16;
+        if info.ctrl.is_some() {
+            e |= match info.typevar_operand {
+                Some(tv) => HAS_TV | (tv as u16) << TV_SHIFT,
+                None => FROM_RESULT,
+            };
+        }
+        t[i] = e;
+        i += 1;
+    }
+    t
+}
+
+/// `v` with aliases resolved and its type, in one table look-up for a value
+/// that is not an alias (nearly all of them); out-of-range values are
+/// returned as is, with type `INVALID`.
+#[inline]
+fn resolve_typed(s: &FunctionStencil, v: Value) -> (Value, Type) {
+    match s.dfg.values.get(v) {
+        Some(ValueData::Inst { ty, .. }) | Some(ValueData::Param { ty, .. }) => (v, *ty),
+        Some(ValueData::Alias { .. }) => {
+            let r = s.dfg.resolve_aliases(v);
+            (r, value_type(s, r))
+        }
+        _ => (v, Type::INVALID),
     }
 }
 
