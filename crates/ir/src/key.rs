@@ -263,36 +263,84 @@ pub struct StencilKeyer {
 
 /// The encoding buffer. Writing the whole encoding first and hashing it
 /// with one `update` lets SHA-256 run over long contiguous input (its
-/// per-call overhead and block-buffer copies disappear), and a `Vec` that
-/// is kept across calls costs one capacity check per write.
+/// per-call overhead and block-buffer copies disappear).
+///
+/// The writes do not grow the buffer: `buf` is zero-filled scratch, `pos`
+/// the end of the encoding, and a write is a store plus a bounds check
+/// whose failure path is a panic. Unlike `Vec::push`, whose growth path is
+/// a call that returns, that leaves nothing to merge after each byte, and
+/// the compiler keeps the encoder's state in registers. Room is made ahead
+/// with [`Enc::room`]: once per instruction for its fixed-size fields (at
+/// most [`INST_ROOM`] bytes), and once per element of anything of
+/// variable length, which also leaves room for fixed-size fields after
+/// it. A missing `room` could only panic, never write out of bounds; the
+/// malformed-stencil tests exercise the long paths.
 #[derive(Default, Clone, Debug)]
 struct Enc {
     buf: Vec<u8>,
+    pos: usize,
 }
 
+/// Room made per instruction; its fixed-size fields take at most 82 bytes
+/// (3 opcode, 5 source location, 3 short head or 19 long head before the
+/// definitions, 62 for the largest fixed payload, `AtomicCas`: 17 of
+/// memory flags with an escaped region and 3 escaped values of 15).
+const INST_ROOM: usize = 128;
+/// Room made per element of a variable-length part (a definition, a
+/// value, a block call's head or argument, a signature parameter, an
+/// entity definition's fixed fields: at most 47 bytes each), and left
+/// after a blob.
+const ELEM_ROOM: usize = 64;
+
 impl Enc {
+    fn clear(&mut self) {
+        self.pos = 0;
+    }
+    /// The encoding so far.
+    fn bytes_written(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+    /// Makes sure the next `n` bytes can be written.
+    #[inline(always)]
+    fn room(&mut self, n: usize) {
+        if self.buf.len() - self.pos < n {
+            self.grow(n);
+        }
+    }
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let len = (self.pos + n).max(2 * self.buf.len()).max(1024);
+        self.buf.resize(len, 0);
+    }
     #[inline(always)]
     fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+        self.buf[self.pos] = v;
+        self.pos += 1;
+    }
+    /// Fixed-size raw bytes (floats, stack-slot keys, region ids).
+    #[inline(always)]
+    fn raw<const N: usize>(&mut self, b: [u8; N]) {
+        self.buf[self.pos..self.pos + N].copy_from_slice(&b);
+        self.pos += N;
     }
     /// Unsigned LEB128. Nearly everything written (counts, types, small
     /// refs) is below 128 and takes the one-byte path.
     #[inline(always)]
     fn uv(&mut self, v: u64) {
         if v < 0x80 {
-            self.buf.push(v as u8);
+            self.u8(v as u8);
         } else {
             self.uv_long(v);
         }
     }
     #[inline(never)]
     fn uv_long(&mut self, mut v: u64) {
-        // Byte by byte: a slice copy of 2–10 bytes would call `memmove`.
         while v >= 0x80 {
-            self.buf.push((v as u8) | 0x80);
+            self.u8((v as u8) | 0x80);
             v >>= 7;
         }
-        self.buf.push(v as u8);
+        self.u8(v as u8);
     }
     /// Signed: zigzag, then LEB128 (small magnitudes of either sign are
     /// short).
@@ -300,9 +348,18 @@ impl Enc {
     fn sv(&mut self, v: i64) {
         self.uv(((v << 1) ^ (v >> 63)) as u64);
     }
+    /// A `blob`; makes its own room, and leaves [`ELEM_ROOM`] after it.
     fn bytes(&mut self, b: &[u8]) {
+        self.room(10 + b.len() + ELEM_ROOM);
         self.uv(b.len() as u64);
-        self.buf.extend_from_slice(b);
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+    /// Header bytes, as they are; makes its own room.
+    fn raw_slice(&mut self, b: &[u8]) {
+        self.room(b.len() + ELEM_ROOM);
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
     }
     #[inline(always)]
     fn ty(&mut self, t: Type) {
@@ -341,7 +398,7 @@ impl StencilKeyer {
     /// Computes the key of `stencil` for `target`.
     pub fn key(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey {
         self.run(stencil, target);
-        let (header, body) = self.out.buf.split_at(self.header_len);
+        let (header, body) = self.out.bytes_written().split_at(self.header_len);
         if self.prefix != header {
             self.prefix.clear();
             self.prefix.extend_from_slice(header);
@@ -360,25 +417,25 @@ impl StencilKeyer {
     /// compile path.
     pub fn encoding(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> Vec<u8> {
         self.run(stencil, target);
-        self.out.buf.clone()
+        self.out.bytes_written().to_vec()
     }
 
     fn run(&mut self, stencil: &FunctionStencil, target: &KeyTarget) {
-        self.out.buf.clear();
-        // About 10 bytes per instruction on real code: one allocation for a
+        self.out.clear();
+        // About 9 bytes per instruction on real code: one allocation for a
         // fresh keyer instead of a dozen doublings, none for a reused one.
-        self.out.buf.reserve(256 + 16 * stencil.dfg.num_insts());
+        self.out.room(256 + 16 * stencil.dfg.num_insts());
         let out = &mut self.out;
-        out.buf.extend_from_slice(&KEY_VERSION.to_le_bytes());
+        out.raw_slice(&KEY_VERSION.to_le_bytes());
         for s in [
             COMPILER_VERSION.as_bytes(),
             target.triple.as_bytes(),
             target.flags,
         ] {
-            out.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.buf.extend_from_slice(s);
+            out.raw_slice(&(s.len() as u32).to_le_bytes());
+            out.raw_slice(s);
         }
-        self.header_len = self.out.buf.len();
+        self.header_len = self.out.pos;
         self.reset(stencil);
         self.number_blocks(stencil);
         self.encode(stencil);
@@ -465,6 +522,7 @@ impl StencilKeyer {
 
     fn encode(&mut self, s: &FunctionStencil) {
         write_sig(&mut self.out, &s.signature);
+        self.out.room(ELEM_ROOM);
         match s.stack_limit {
             None => self.out.uv(0),
             Some(gv) => write_ref(&mut self.out, &mut self.global_values, gv.index()),
@@ -479,11 +537,13 @@ impl StencilKeyer {
                 continue;
             };
             // 1 or 2 (cold) opens a block; 0 ends the list.
+            self.out.room(ELEM_ROOM);
             self.out.u8(1 + data.cold as u8);
             match s.dfg.try_block_params(block) {
                 Some(params) => {
                     self.out.uv(params.len() as u64);
                     for &p in params {
+                        self.out.room(ELEM_ROOM);
                         self.define(p, value_type(s, p));
                     }
                 }
@@ -497,8 +557,10 @@ impl StencilKeyer {
                 ibudget -= 1;
                 self.encode_inst(s, inst);
             }
+            self.out.room(ELEM_ROOM);
             self.out.u8(OP_END);
         }
+        self.out.room(ELEM_ROOM);
         self.out.u8(0);
         self.encode_entities(s);
     }
@@ -515,12 +577,14 @@ impl StencilKeyer {
     }
 
     fn block_call(&mut self, s: &FunctionStencil, bc: &BlockCall) {
+        self.out.room(ELEM_ROOM);
         write_ref(&mut self.out, &mut self.blocks, bc.block.index());
         match s.dfg.block_args.try_get(bc.args) {
             None => self.out.escape(NONE),
             Some(args) => {
                 self.out.uv(args.len() as u64);
                 for a in args {
+                    self.out.room(ELEM_ROOM);
                     match *a {
                         BlockArg::Value(v) => {
                             self.out.u8(0);
@@ -541,11 +605,13 @@ impl StencilKeyer {
     }
 
     fn value_list(&mut self, s: &FunctionStencil, list: ValueList) {
+        self.out.room(ELEM_ROOM);
         match s.dfg.value_lists.try_get(list) {
             None => self.out.escape(NONE),
             Some(vs) => {
                 self.out.uv(vs.len() as u64);
                 for &v in vs {
+                    self.out.room(ELEM_ROOM);
                     self.value_ref(s, v);
                 }
             }
@@ -553,6 +619,7 @@ impl StencilKeyer {
     }
 
     fn exception_table(&mut self, s: &FunctionStencil, et: ExceptionTable) {
+        self.out.room(ELEM_ROOM);
         let Some(t) = s.dfg.exception_tables.get(et) else {
             self.out.escape(et.as_u32());
             return;
@@ -562,8 +629,10 @@ impl StencilKeyer {
         for bc in &t.targets {
             self.block_call(s, bc);
         }
+        self.out.room(ELEM_ROOM);
         self.out.uv(t.items.len() as u64);
         for item in &t.items {
+            self.out.room(ELEM_ROOM);
             match *item {
                 ExceptionTableItem::Tag(n) => {
                     self.out.u8(0);
@@ -587,6 +656,7 @@ impl StencilKeyer {
 
     fn encode_inst(&mut self, s: &FunctionStencil, inst: Inst) {
         let dfg = &s.dfg;
+        self.out.room(INST_ROOM);
         let Some(data) = dfg.insts.get(inst) else {
             self.out.u8(OP_MISSING);
             self.out.uv(u64::from(inst.as_u32()));
@@ -655,9 +725,7 @@ impl StencilKeyer {
             _ => (ctrl, 1),
         };
         if loc_code < 0x80 && head < 0x80 {
-            self.out
-                .buf
-                .extend_from_slice(&[op_byte, loc_code as u8, head as u8]);
+            self.out.raw([op_byte, loc_code as u8, head as u8]);
         } else {
             self.out.u8(op_byte);
             self.out.uv(loc_code);
@@ -677,11 +745,14 @@ impl StencilKeyer {
                 Some(rs) => {
                     self.out.uv(rs.len() as u64);
                     for &r in rs {
+                        self.out.room(ELEM_ROOM);
                         self.define(r, value_type(s, r));
                     }
                 }
                 None => self.out.escape(NONE),
             }
+            // Room again for the payload's fixed-size fields.
+            self.out.room(INST_ROOM);
             ctrl
         } else {
             ctrl
@@ -698,9 +769,9 @@ impl StencilKeyer {
             } else {
                 imm.0
             }),
-            UnaryIeee16 { imm, .. } => self.out.buf.extend_from_slice(&imm.0.to_le_bytes()),
-            UnaryIeee32 { imm, .. } => self.out.buf.extend_from_slice(&imm.0.to_le_bytes()),
-            UnaryIeee64 { imm, .. } => self.out.buf.extend_from_slice(&imm.0.to_le_bytes()),
+            UnaryIeee16 { imm, .. } => self.out.raw(imm.0.to_le_bytes()),
+            UnaryIeee32 { imm, .. } => self.out.raw(imm.0.to_le_bytes()),
+            UnaryIeee64 { imm, .. } => self.out.raw(imm.0.to_le_bytes()),
             UnaryConst { constant, .. } => {
                 self.constant(dfg.constants.get(constant), constant.as_u32())
             }
@@ -748,6 +819,7 @@ impl StencilKeyer {
             }
             BranchTable { arg, table, .. } => {
                 self.value_ref(s, arg);
+                self.out.room(ELEM_ROOM);
                 match dfg.jump_tables.get(table) {
                     Some(t) => {
                         self.out.uv(t.entries.len() as u64);
@@ -867,6 +939,7 @@ impl StencilKeyer {
             let before = ss + dss + dt + gv + sig + fun + reg;
             while let Some(&orig) = self.stack_slots.order.get(ss) {
                 ss += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &s.sized_stack_slots.as_slice()[orig as usize];
                 let out = &mut self.out;
                 out.u8(b'k');
@@ -877,12 +950,13 @@ impl StencilKeyer {
                     None => out.u8(0),
                     Some(k) => {
                         out.u8(1);
-                        out.buf.extend_from_slice(&k.to_le_bytes());
+                        out.raw(k.to_le_bytes());
                     }
                 }
             }
             while let Some(&orig) = self.dyn_slots.order.get(dss) {
                 dss += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &s.dynamic_stack_slots.as_slice()[orig as usize];
                 self.out.u8(b'D');
                 self.out.u8(slot_kind(d.kind));
@@ -890,6 +964,7 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.dyn_types.order.get(dt) {
                 dt += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &dfg.dynamic_types.as_slice()[orig as usize];
                 self.out.u8(b'd');
                 self.out.ty(d.base_vector_ty);
@@ -901,6 +976,7 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.global_values.order.get(gv) {
                 gv += 1;
+                self.out.room(ELEM_ROOM);
                 self.out.u8(b'g');
                 match &s.global_values.as_slice()[orig as usize] {
                     GlobalValueData::VMContext => self.out.u8(0),
@@ -951,6 +1027,7 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.funcs.order.get(fun) {
                 fun += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &dfg.ext_funcs.as_slice()[orig as usize];
                 self.out.u8(b'f');
                 write_name(&mut self.out, &d.name);
@@ -960,20 +1037,23 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.sigs.order.get(sig) {
                 sig += 1;
+                self.out.room(ELEM_ROOM);
                 self.out.u8(b's');
                 write_sig(&mut self.out, &dfg.signatures.as_slice()[orig as usize]);
             }
             while let Some(&orig) = self.regions.order.get(reg) {
                 reg += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &dfg.alias_regions.as_slice()[orig as usize];
                 self.out.u8(b'r');
-                self.out.buf.extend_from_slice(&d.id.to_le_bytes());
+                self.out.raw(d.id.to_le_bytes());
                 self.out.bytes(d.name.as_bytes());
             }
             if ss + dss + dt + gv + sig + fun + reg == before {
                 break;
             }
         }
+        self.out.room(ELEM_ROOM);
         self.out.u8(b'Z');
     }
 }
@@ -1107,14 +1187,19 @@ fn write_abi(out: &mut Enc, p: &AbiParam) {
     }
 }
 
+/// Makes its own room, and leaves [`ELEM_ROOM`] - 10 after it.
 fn write_sig(out: &mut Enc, sig: &Signature) {
+    out.room(ELEM_ROOM);
     out.u8(sig.call_conv as u8);
     out.uv(sig.params.len() as u64);
     for p in &sig.params {
+        out.room(ELEM_ROOM);
         write_abi(out, p);
     }
+    out.room(ELEM_ROOM);
     out.uv(sig.returns.len() as u64);
     for p in &sig.returns {
+        out.room(ELEM_ROOM);
         write_abi(out, p);
     }
 }
