@@ -48,20 +48,24 @@
 //!            block* ‖ u8 0                         layout order
 //!            entity-def* ‖ 'Z'                     canonical order, see below
 //! block    = u8 (1 + cold) ‖ uv n ‖ def × n ‖ inst* ‖ u8 0
-//! inst     = u8 (opcode + 1)                       the variant is the opcode's format
-//!            | u8 0xFF ‖ u8 opcode ‖ u8 format     any other variant
-//!            then srcloc ‖ head ‖ payload(format)
+//! inst     = op ‖ uv (head << 1 | same) ‖ [srcloc unless same] ‖ [long if head = 1] ‖ payload(format)
 //!          | u8 0xFE ‖ uv inst-index               a laid-out instruction missing from the DFG
+//! op       = u8 (opcode + 1)                       the variant is the opcode's format
+//!          | u8 0xFF ‖ u8 opcode ‖ u8 format       any other variant
+//! same     = 1 when srcloc would be uv 1 (the previous source location again), else 0
 //! srcloc   = uv 0 (default) | uv (zigzag(rel - previous rel) + 1)
-//! head     = uv 0                                  no result; controlling type implied
-//!          | uv (type + 2)                         one fresh result of that type; controlling type implied
-//!          | uv 1 ‖ uv ctrl-type ‖ uv n ‖ def × n  anything else
+//!                                                  previous: the last non-default one, 0 at the start
+//! head     = 0                                     no result; controlling type implied
+//!          | type + 2                              one fresh result of that type; controlling type implied
+//!          | 1                                     anything else: the long head
+//! long     = uv ctrl-type ‖ uv n ‖ def × n
 //! def      = uv (type << 1)                        first mention: takes the next number
 //!          | uv (type << 1 | 1) ‖ value            already mentioned (or out of range)
 //! value    = uv 0 (first mention: takes the next number) | uv (next number - number)
 //! sig      = u8 call-conv ‖ uv n ‖ abi × n ‖ uv m ‖ abi × m
-//! abi      = uv type ‖ u8 extension ‖ u8 purpose [‖ uv sarg-size]
-//! memflags = u8 word-bits ‖ u8 effective-trap-code (0 = notrap) ‖ (uv 0 | ref region)
+//! abi      = uv type ‖ u8 (extension << 3 | purpose) [‖ uv sarg-size]
+//! memflags = u8 word-bits ‖ [u8 effective-trap-code, unless notrap is in the word bits]
+//!            ‖ (uv 0 | ref region)
 //! blockcall= ref block ‖ uv n ‖ (u8 0 ‖ value | u8 1 ‖ uv retN | u8 2 ‖ uv exnN) × n
 //! ```
 //!
@@ -74,7 +78,7 @@
 //! that is not polymorphic, else the type of the opcode's typevar operand
 //! (after alias resolution; `INVALID` if the variant or its list has no
 //! such operand), else the type of the first result (`INVALID` if none).
-//! The short heads (`uv 0`, `uv (type + 2)`) leave it out, and the decoder
+//! The short heads (0 and `type + 2`) leave it out, and the decoder
 //! recomputes it by the same rule from the opcode, the head's result type
 //! and the payload. That needs the typevar operand's type to be in the
 //! encoding before the instruction, so the short heads are only written
@@ -89,7 +93,8 @@
 //! mention in the walk (each block's parameters, then each instruction's
 //! results, then its operands, in layout order; usually definition order).
 //! A definition at a value's first mention takes the next number and
-//! writes only its type (a short head's one result too); an operand is `uv 0` at a first mention (a
+//! writes only its type (a short head's one result too); an operand is
+//! `uv 0` at a first mention (a
 //! forward reference, or a value never defined in the layout) and else its
 //! distance back from the next number to be given, usually one byte since
 //! operands are mostly recent values. Stack slots, dynamic stack slots, dynamic types,
@@ -119,7 +124,7 @@
 //! type ‖ memflags | u8 2 ‖ ref base ‖ sv imm ‖ uv type | u8 3 ‖ name ‖ sv
 //! offset ‖ u8 colocated ‖ u8 tls | u8 4 ‖ uv vector-type`; external
 //! function `name ‖ ref sig ‖ u8 colocated ‖ u8 patchable`; signature
-//! `sig`; alias region `u64 id ‖ blob name`; `name = u8 0 ‖ uv user-ref |
+//! `sig`; alias region `uv id ‖ blob name`; `name = u8 0 ‖ uv user-ref |
 //! u8 1 ‖ blob testcase | u8 2 ‖ u8 libcall | u8 3 ‖ u8 known-symbol`.
 //!
 //! Types are [`Type::repr`]; opcodes are `Opcode as u8`, formats the
@@ -566,10 +571,13 @@ impl StencilKeyer {
     }
 
     fn memflags(&mut self, f: MemFlags) {
-        self.out.u8(f.word_bits());
-        // The effective code: an explicit `heap_oob` is the default, and
-        // `notrap` makes any code moot.
-        self.out.u8(f.trap_code().map_or(0, |c| c.as_raw().get()));
+        // The effective trap code: an explicit `heap_oob` is the default,
+        // and `notrap` (in the word bits) makes any code moot: then it is
+        // left out.
+        match f.trap_code() {
+            None => self.out.u8(f.word_bits()),
+            Some(c) => self.out.raw([f.word_bits(), c.as_raw().get()]),
+        }
         match f.alias_region() {
             None => self.out.uv(0),
             Some(r) => write_ref(&mut self.out, &mut self.regions, r.index()),
@@ -724,12 +732,21 @@ impl StencilKeyer {
             },
             _ => (ctrl, 1),
         };
-        if loc_code < 0x80 && head < 0x80 {
-            self.out.raw([op_byte, loc_code as u8, head as u8]);
+        // The head's low bit says "same source location as the previous
+        // one" (`srcloc` = 1, about half the instructions): then the
+        // source location is left out.
+        let same_loc = loc_code == 1;
+        let head2 = head << 1 | same_loc as u64;
+        if same_loc && head2 < 0x80 {
+            self.out.raw([op_byte, head2 as u8]);
+        } else if loc_code < 0x80 && head2 < 0x80 {
+            self.out.raw([op_byte, head2 as u8, loc_code as u8]);
         } else {
             self.out.u8(op_byte);
-            self.out.uv(loc_code);
-            self.out.uv(head);
+            self.out.uv(head2);
+            if !same_loc {
+                self.out.uv(loc_code);
+            }
         }
         let ctrl = if head == 1 {
             // The long head.
@@ -1046,7 +1063,7 @@ impl StencilKeyer {
                 self.out.room(ELEM_ROOM);
                 let d = &dfg.alias_regions.as_slice()[orig as usize];
                 self.out.u8(b'r');
-                self.out.raw(d.id.to_le_bytes());
+                self.out.uv(d.id);
                 self.out.bytes(d.name.as_bytes());
             }
             if ss + dss + dt + gv + sig + fun + reg == before {
@@ -1170,20 +1187,21 @@ fn typevar_operand(
 
 fn write_abi(out: &mut Enc, p: &AbiParam) {
     out.ty(p.value_type);
-    out.u8(match p.extension {
+    let ext = match p.extension {
         ArgumentExtension::None => 0,
         ArgumentExtension::Uext => 1,
         ArgumentExtension::Sext => 2,
-    });
+    };
+    // Extension and purpose in one byte: `extension << 3 | purpose`.
     match p.purpose {
-        ArgumentPurpose::Normal => out.u8(0),
+        ArgumentPurpose::Normal => out.u8(ext << 3),
         ArgumentPurpose::StructArgument(n) => {
-            out.u8(1);
+            out.u8(ext << 3 | 1);
             out.uv(u64::from(n));
         }
-        ArgumentPurpose::StructReturn => out.u8(2),
-        ArgumentPurpose::VMContext => out.u8(3),
-        ArgumentPurpose::StackLimit => out.u8(4),
+        ArgumentPurpose::StructReturn => out.u8(ext << 3 | 2),
+        ArgumentPurpose::VMContext => out.u8(ext << 3 | 3),
+        ArgumentPurpose::StackLimit => out.u8(ext << 3 | 4),
     }
 }
 

@@ -672,8 +672,8 @@ fn golden_key() {
     // with Python's hashlib); it shares no code with the encoder. The
     // expected encoding, for a diff when this fails:
     let expected_encoding = "0300000005000000302e312e30180000007838365f36342d756e6b6e6f776e2d\
-        6c696e75782d676e750000000000010300000103000000010106110005021800\
-        050302040000010100005a";
+        6c696e75782d676e75000000000001030001030000010106110a0002180a0003\
+        02040000010100005a";
     let bytes = StencilKeyer::new().encoding(
         &fb.func.stencil,
         &KeyTarget {
@@ -685,7 +685,7 @@ fn golden_key() {
     assert_eq!(hex, expected_encoding.replace(' ', ""));
     assert_eq!(
         k.to_string(),
-        "7371c88bfd9af5c1d19e52a6e1a9188fe6dad66686f8d89ba1589605c4e620d7"
+        "13a1248ab57e36ac6fc8bdee7157c786fb0a738b9f32114bb493fd3d8041325d"
     );
 }
 
@@ -820,9 +820,51 @@ fn untyped_typevar_operand_keeps_the_controlling_type() {
         key(&undefined_typevar_operand(Type::I32)),
         key(&undefined_typevar_operand(Type::I64))
     );
-    // The long head: `uv 1 ‖ uv ctrl-type ‖ uv 1 ‖ def`.
+    // The long head: `uv (1 << 1) ‖ srcloc ‖ uv ctrl-type ‖ uv 1 ‖ def`.
     let bytes =
         StencilKeyer::new().encoding(&undefined_typevar_operand(Type::I64).stencil, &TARGET);
-    let iadd = [Opcode::Iadd as u8 + 1, 0, 1, Type::I64.repr() as u8, 1];
+    let iadd = [Opcode::Iadd as u8 + 1, 2, 0, Type::I64.repr() as u8, 1];
     assert!(bytes.windows(iadd.len()).any(|w| w == iadd), "{bytes:x?}");
+}
+
+#[test]
+fn a_repeated_source_location_is_a_head_bit() {
+    // block0: v0 = iconst.i32 1 @5; v1 = iconst.i32 2 @5; v2 = iconst.i32 3 @7;
+    //   v3 = iconst.i32 4 (default); v4 = iconst.i32 5 @7; return
+    // The first location set becomes the base: relative locations 0, 0, 2,
+    // default, 2.
+    let mut fb = FB::new(&[], &[]);
+    fb.entry();
+    for (imm, loc) in [
+        (1, Some(5)),
+        (2, Some(5)),
+        (3, Some(7)),
+        (4, None),
+        (5, Some(7)),
+    ] {
+        fb.iconst(Type::I32, imm);
+        if let Some(loc) = loc {
+            let inst = fb
+                .func
+                .layout
+                .last_inst(fb.func.layout.entry_block().unwrap())
+                .unwrap();
+            fb.func.set_srcloc(inst, SourceLoc::new(loc));
+        }
+    }
+    let bytes = StencilKeyer::new().encoding(&fb.func.stencil, &TARGET);
+    let op = Opcode::Iconst as u8 + 1;
+    let head = (Type::I32.repr() as u8 + 2) << 1;
+    #[rustfmt::skip]
+    let expected = [
+        op, head | 1, 2,             // @5 = rel 0, the start's previous: the head bit, no srcloc
+        op, head | 1, 4,             // @5 again
+        op, head, 2 * 2 + 1, 6,      // @7: delta 2
+        op, head, 0, 8,              // default
+        op, head | 1, 10,            // @7 again (the default does not count)
+    ];
+    assert!(
+        bytes.windows(expected.len()).any(|w| w == expected),
+        "{bytes:x?}"
+    );
 }
