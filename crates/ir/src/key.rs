@@ -48,18 +48,24 @@
 //!            block* ‖ u8 0                         layout order
 //!            entity-def* ‖ 'Z'                     canonical order, see below
 //! block    = u8 (1 + cold) ‖ uv n ‖ def × n ‖ inst* ‖ u8 0
-//! inst     = u8 (opcode + 1)                       the variant is the opcode's format
-//!            | u8 0xFF ‖ u8 opcode ‖ u8 format     any other variant
-//!            then srcloc ‖ uv ctrl-type ‖ results ‖ payload(format)
+//! inst     = op ‖ uv (head << 1 | same) ‖ [srcloc unless same] ‖ [long if head = 1] ‖ payload(format)
 //!          | u8 0xFE ‖ uv inst-index               a laid-out instruction missing from the DFG
+//! op       = u8 (opcode + 1)                       the variant is the opcode's format
+//!          | u8 0xFF ‖ u8 opcode ‖ u8 format       any other variant
+//! same     = 1 when srcloc would be uv 1 (the previous source location again), else 0
 //! srcloc   = uv 0 (default) | uv (zigzag(rel - previous rel) + 1)
-//! results  = u8 0 (none) | u8 1 (one fresh result of the controlling type) | uv (n + 2) ‖ def × n
+//!                                                  previous: the last non-default one, 0 at the start
+//! head     = 0                                     no result; controlling type implied
+//!          | type + 2                              one fresh result of that type; controlling type implied
+//!          | 1                                     anything else: the long head
+//! long     = uv ctrl-type ‖ uv n ‖ def × n
 //! def      = uv (type << 1)                        first mention: takes the next number
 //!          | uv (type << 1 | 1) ‖ value            already mentioned (or out of range)
 //! value    = uv 0 (first mention: takes the next number) | uv (next number - number)
 //! sig      = u8 call-conv ‖ uv n ‖ abi × n ‖ uv m ‖ abi × m
-//! abi      = uv type ‖ u8 extension ‖ u8 purpose [‖ uv sarg-size]
-//! memflags = u8 word-bits ‖ u8 effective-trap-code (0 = notrap) ‖ (uv 0 | ref region)
+//! abi      = uv type ‖ u8 (extension << 3 | purpose) [‖ uv sarg-size]
+//! memflags = u8 word-bits ‖ [u8 effective-trap-code, unless notrap is in the word bits]
+//!            ‖ (uv 0 | ref region)
 //! blockcall= ref block ‖ uv n ‖ (u8 0 ‖ value | u8 1 ‖ uv retN | u8 2 ‖ uv exnN) × n
 //! ```
 //!
@@ -68,12 +74,27 @@
 //! length follows from what precedes it, so the encoding can be decoded
 //! back: distinct canonical stencils give distinct byte strings.
 //!
+//! The controlling type is computed, not stored: `INVALID` for an opcode
+//! that is not polymorphic, else the type of the opcode's typevar operand
+//! (after alias resolution; `INVALID` if the variant or its list has no
+//! such operand), else the type of the first result (`INVALID` if none).
+//! The short heads (0 and `type + 2`) leave it out, and the decoder
+//! recomputes it by the same rule from the opcode, the head's result type
+//! and the payload. That needs the typevar operand's type to be in the
+//! encoding before the instruction, so the short heads are only written
+//! when the typevar operand is missing or out of range, or is a value
+//! that a `def` (or a short head) has typed earlier in the walk; a value
+//! so far mentioned only as an operand (`uv 0`) has no type in the
+//! encoding, and its instruction takes the long head. A short head also
+//! needs its result list in the pool, and the single result fresh.
+//!
 //! Canonical numbers: instructions have none (their position in the walk
 //! is their identity); blocks in layout order; values in order of first
 //! mention in the walk (each block's parameters, then each instruction's
 //! results, then its operands, in layout order; usually definition order).
 //! A definition at a value's first mention takes the next number and
-//! writes only its type; an operand is `uv 0` at a first mention (a
+//! writes only its type (a short head's one result too); an operand is
+//! `uv 0` at a first mention (a
 //! forward reference, or a value never defined in the layout) and else its
 //! distance back from the next number to be given, usually one byte since
 //! operands are mostly recent values. Stack slots, dynamic stack slots, dynamic types,
@@ -103,7 +124,7 @@
 //! type ‖ memflags | u8 2 ‖ ref base ‖ sv imm ‖ uv type | u8 3 ‖ name ‖ sv
 //! offset ‖ u8 colocated ‖ u8 tls | u8 4 ‖ uv vector-type`; external
 //! function `name ‖ ref sig ‖ u8 colocated ‖ u8 patchable`; signature
-//! `sig`; alias region `u64 id ‖ blob name`; `name = u8 0 ‖ uv user-ref |
+//! `sig`; alias region `uv id ‖ blob name`; `name = u8 0 ‖ uv user-ref |
 //! u8 1 ‖ blob testcase | u8 2 ‖ u8 libcall | u8 3 ‖ u8 known-symbol`.
 //!
 //! Types are [`Type::repr`]; opcodes are `Opcode as u8`, formats the
@@ -121,7 +142,11 @@
 //! No text, no hashing maps, no allocation once a [`StencilKeyer`]'s
 //! tables and buffer have grown. Version 1 wrote fixed-width integers and
 //! was about three times longer (4.4 KB against 1.5 KB per function on the
-//! wasm corpus); SHA-256 time is proportional to that length.
+//! wasm corpus for version 2, 1.18 KB for version 3); SHA-256 time is
+//! proportional to that length. Per instruction the walk reads the opcode
+//! information from a 256-entry table (no bounds check), each value's
+//! `ValueData` once, and writes opcode, head and source location in one
+//! store; see the private `Enc` for the writes.
 
 use crate::dfg::ValueData;
 use crate::entities::*;
@@ -138,7 +163,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Version of the key encoding; bump on any change to it.
-pub const KEY_VERSION: u32 = 2;
+pub const KEY_VERSION: u32 = 3;
 
 /// The compiler version mixed into every key.
 pub const COMPILER_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -179,6 +204,9 @@ pub fn stencil_key(stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey 
 
 /// Marks "no number yet" in the renumbering tables.
 const NONE: u32 = u32::MAX;
+/// Set in a value's number while the encoding does not hold its type (it
+/// was first mentioned as an operand). Numbers stay far below 2^31.
+const UNTYPED: u32 = 1 << 31;
 /// The varint written before the raw index of a reference that is out of
 /// range of its table (or a list missing from its pool). It only appears
 /// where a ref, a value or a count is expected, and those stay below 2^33
@@ -244,36 +272,84 @@ pub struct StencilKeyer {
 
 /// The encoding buffer. Writing the whole encoding first and hashing it
 /// with one `update` lets SHA-256 run over long contiguous input (its
-/// per-call overhead and block-buffer copies disappear), and a `Vec` that
-/// is kept across calls costs one capacity check per write.
+/// per-call overhead and block-buffer copies disappear).
+///
+/// The writes do not grow the buffer: `buf` is zero-filled scratch, `pos`
+/// the end of the encoding, and a write is a store plus a bounds check
+/// whose failure path is a panic. Unlike `Vec::push`, whose growth path is
+/// a call that returns, that leaves nothing to merge after each byte, and
+/// the compiler keeps the encoder's state in registers. Room is made ahead
+/// with [`Enc::room`]: once per instruction for its fixed-size fields (at
+/// most [`INST_ROOM`] bytes), and once per element of anything of
+/// variable length, which also leaves room for fixed-size fields after
+/// it. A missing `room` could only panic, never write out of bounds; the
+/// malformed-stencil tests exercise the long paths.
 #[derive(Default, Clone, Debug)]
 struct Enc {
     buf: Vec<u8>,
+    pos: usize,
 }
 
+/// Room made per instruction; its fixed-size fields take at most 82 bytes
+/// (3 opcode, 5 source location, 3 short head or 19 long head before the
+/// definitions, 62 for the largest fixed payload, `AtomicCas`: 17 of
+/// memory flags with an escaped region and 3 escaped values of 15).
+const INST_ROOM: usize = 128;
+/// Room made per element of a variable-length part (a definition, a
+/// value, a block call's head or argument, a signature parameter, an
+/// entity definition's fixed fields: at most 47 bytes each), and left
+/// after a blob.
+const ELEM_ROOM: usize = 64;
+
 impl Enc {
+    fn clear(&mut self) {
+        self.pos = 0;
+    }
+    /// The encoding so far.
+    fn bytes_written(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+    /// Makes sure the next `n` bytes can be written.
+    #[inline(always)]
+    fn room(&mut self, n: usize) {
+        if self.buf.len() - self.pos < n {
+            self.grow(n);
+        }
+    }
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let len = (self.pos + n).max(2 * self.buf.len()).max(1024);
+        self.buf.resize(len, 0);
+    }
     #[inline(always)]
     fn u8(&mut self, v: u8) {
-        self.buf.push(v);
+        self.buf[self.pos] = v;
+        self.pos += 1;
+    }
+    /// Fixed-size raw bytes (floats, stack-slot keys, region ids).
+    #[inline(always)]
+    fn raw<const N: usize>(&mut self, b: [u8; N]) {
+        self.buf[self.pos..self.pos + N].copy_from_slice(&b);
+        self.pos += N;
     }
     /// Unsigned LEB128. Nearly everything written (counts, types, small
     /// refs) is below 128 and takes the one-byte path.
     #[inline(always)]
     fn uv(&mut self, v: u64) {
         if v < 0x80 {
-            self.buf.push(v as u8);
+            self.u8(v as u8);
         } else {
             self.uv_long(v);
         }
     }
     #[inline(never)]
     fn uv_long(&mut self, mut v: u64) {
-        // Byte by byte: a slice copy of 2–10 bytes would call `memmove`.
         while v >= 0x80 {
-            self.buf.push((v as u8) | 0x80);
+            self.u8((v as u8) | 0x80);
             v >>= 7;
         }
-        self.buf.push(v as u8);
+        self.u8(v as u8);
     }
     /// Signed: zigzag, then LEB128 (small magnitudes of either sign are
     /// short).
@@ -281,9 +357,18 @@ impl Enc {
     fn sv(&mut self, v: i64) {
         self.uv(((v << 1) ^ (v >> 63)) as u64);
     }
+    /// A `blob`; makes its own room, and leaves [`ELEM_ROOM`] after it.
     fn bytes(&mut self, b: &[u8]) {
+        self.room(10 + b.len() + ELEM_ROOM);
         self.uv(b.len() as u64);
-        self.buf.extend_from_slice(b);
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+    /// Header bytes, as they are; makes its own room.
+    fn raw_slice(&mut self, b: &[u8]) {
+        self.room(b.len() + ELEM_ROOM);
+        self.buf[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
     }
     #[inline(always)]
     fn ty(&mut self, t: Type) {
@@ -322,7 +407,7 @@ impl StencilKeyer {
     /// Computes the key of `stencil` for `target`.
     pub fn key(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> StencilKey {
         self.run(stencil, target);
-        let (header, body) = self.out.buf.split_at(self.header_len);
+        let (header, body) = self.out.bytes_written().split_at(self.header_len);
         if self.prefix != header {
             self.prefix.clear();
             self.prefix.extend_from_slice(header);
@@ -341,25 +426,25 @@ impl StencilKeyer {
     /// compile path.
     pub fn encoding(&mut self, stencil: &FunctionStencil, target: &KeyTarget) -> Vec<u8> {
         self.run(stencil, target);
-        self.out.buf.clone()
+        self.out.bytes_written().to_vec()
     }
 
     fn run(&mut self, stencil: &FunctionStencil, target: &KeyTarget) {
-        self.out.buf.clear();
-        // About 10 bytes per instruction on real code: one allocation for a
+        self.out.clear();
+        // About 9 bytes per instruction on real code: one allocation for a
         // fresh keyer instead of a dozen doublings, none for a reused one.
-        self.out.buf.reserve(256 + 16 * stencil.dfg.num_insts());
+        self.out.room(256 + 16 * stencil.dfg.num_insts());
         let out = &mut self.out;
-        out.buf.extend_from_slice(&KEY_VERSION.to_le_bytes());
+        out.raw_slice(&KEY_VERSION.to_le_bytes());
         for s in [
             COMPILER_VERSION.as_bytes(),
             target.triple.as_bytes(),
             target.flags,
         ] {
-            out.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.buf.extend_from_slice(s);
+            out.raw_slice(&(s.len() as u32).to_le_bytes());
+            out.raw_slice(s);
         }
-        self.header_len = self.out.buf.len();
+        self.header_len = self.out.pos;
         self.reset(stencil);
         self.number_blocks(stencil);
         self.encode(stencil);
@@ -405,21 +490,16 @@ impl StencilKeyer {
         match self.values.get_mut(r.index()) {
             Some(slot) => {
                 if *slot == NONE {
-                    *slot = self.next_value;
+                    // Numbered, but its type is not in the encoding (yet).
+                    *slot = self.next_value | UNTYPED;
                     self.next_value += 1;
                     self.out.u8(0);
                 } else {
-                    self.out.uv(u64::from(self.next_value - *slot));
+                    self.out.uv(u64::from(self.next_value - (*slot & !UNTYPED)));
                 }
             }
             None => self.out.escape(r.as_u32()),
         }
-    }
-
-    /// Whether `v` would get a fresh number at this point of the walk.
-    #[inline]
-    fn is_fresh(&self, v: Value) -> bool {
-        self.values.get(v.index()) == Some(&NONE)
     }
 
     /// A definition (block parameter or result) of type `ty`: `uv (ty <<
@@ -429,21 +509,29 @@ impl StencilKeyer {
     #[inline]
     fn define(&mut self, v: Value, ty: Type) {
         let t = u64::from(ty.repr()) << 1;
-        if self.is_fresh(v) {
-            self.values[v.index()] = self.next_value;
-            self.next_value += 1;
-            self.out.uv(t);
-        } else {
-            self.out.uv(t | 1);
-            match self.values.get(v.index()) {
-                Some(&n) => self.out.uv(u64::from(self.next_value - n)),
-                None => self.out.escape(v.as_u32()),
+        match self.values.get_mut(v.index()) {
+            Some(slot) if *slot == NONE => {
+                *slot = self.next_value;
+                self.next_value += 1;
+                self.out.uv(t);
+            }
+            Some(slot) => {
+                // The encoding now holds the value's type.
+                *slot &= !UNTYPED;
+                let n = *slot;
+                self.out.uv(t | 1);
+                self.out.uv(u64::from(self.next_value - n));
+            }
+            None => {
+                self.out.uv(t | 1);
+                self.out.escape(v.as_u32());
             }
         }
     }
 
     fn encode(&mut self, s: &FunctionStencil) {
         write_sig(&mut self.out, &s.signature);
+        self.out.room(ELEM_ROOM);
         match s.stack_limit {
             None => self.out.uv(0),
             Some(gv) => write_ref(&mut self.out, &mut self.global_values, gv.index()),
@@ -458,11 +546,13 @@ impl StencilKeyer {
                 continue;
             };
             // 1 or 2 (cold) opens a block; 0 ends the list.
+            self.out.room(ELEM_ROOM);
             self.out.u8(1 + data.cold as u8);
             match s.dfg.try_block_params(block) {
                 Some(params) => {
                     self.out.uv(params.len() as u64);
                     for &p in params {
+                        self.out.room(ELEM_ROOM);
                         self.define(p, value_type(s, p));
                     }
                 }
@@ -476,17 +566,22 @@ impl StencilKeyer {
                 ibudget -= 1;
                 self.encode_inst(s, inst);
             }
+            self.out.room(ELEM_ROOM);
             self.out.u8(OP_END);
         }
+        self.out.room(ELEM_ROOM);
         self.out.u8(0);
         self.encode_entities(s);
     }
 
     fn memflags(&mut self, f: MemFlags) {
-        self.out.u8(f.word_bits());
-        // The effective code: an explicit `heap_oob` is the default, and
-        // `notrap` makes any code moot.
-        self.out.u8(f.trap_code().map_or(0, |c| c.as_raw().get()));
+        // The effective trap code: an explicit `heap_oob` is the default,
+        // and `notrap` (in the word bits) makes any code moot: then it is
+        // left out.
+        match f.trap_code() {
+            None => self.out.u8(f.word_bits()),
+            Some(c) => self.out.raw([f.word_bits(), c.as_raw().get()]),
+        }
         match f.alias_region() {
             None => self.out.uv(0),
             Some(r) => write_ref(&mut self.out, &mut self.regions, r.index()),
@@ -494,12 +589,14 @@ impl StencilKeyer {
     }
 
     fn block_call(&mut self, s: &FunctionStencil, bc: &BlockCall) {
+        self.out.room(ELEM_ROOM);
         write_ref(&mut self.out, &mut self.blocks, bc.block.index());
         match s.dfg.block_args.try_get(bc.args) {
             None => self.out.escape(NONE),
             Some(args) => {
                 self.out.uv(args.len() as u64);
                 for a in args {
+                    self.out.room(ELEM_ROOM);
                     match *a {
                         BlockArg::Value(v) => {
                             self.out.u8(0);
@@ -520,11 +617,13 @@ impl StencilKeyer {
     }
 
     fn value_list(&mut self, s: &FunctionStencil, list: ValueList) {
+        self.out.room(ELEM_ROOM);
         match s.dfg.value_lists.try_get(list) {
             None => self.out.escape(NONE),
             Some(vs) => {
                 self.out.uv(vs.len() as u64);
                 for &v in vs {
+                    self.out.room(ELEM_ROOM);
                     self.value_ref(s, v);
                 }
             }
@@ -532,6 +631,7 @@ impl StencilKeyer {
     }
 
     fn exception_table(&mut self, s: &FunctionStencil, et: ExceptionTable) {
+        self.out.room(ELEM_ROOM);
         let Some(t) = s.dfg.exception_tables.get(et) else {
             self.out.escape(et.as_u32());
             return;
@@ -541,8 +641,10 @@ impl StencilKeyer {
         for bc in &t.targets {
             self.block_call(s, bc);
         }
+        self.out.room(ELEM_ROOM);
         self.out.uv(t.items.len() as u64);
         for item in &t.items {
+            self.out.room(ELEM_ROOM);
             match *item {
                 ExceptionTableItem::Tag(n) => {
                     self.out.u8(0);
@@ -566,52 +668,116 @@ impl StencilKeyer {
 
     fn encode_inst(&mut self, s: &FunctionStencil, inst: Inst) {
         let dfg = &s.dfg;
+        self.out.room(INST_ROOM);
         let Some(data) = dfg.insts.get(inst) else {
             self.out.u8(OP_MISSING);
             self.out.uv(u64::from(inst.as_u32()));
             return;
         };
         let op = data.opcode();
-        let info = op.info();
+        // `op as u8` indexes a 256-entry table: no bounds check.
+        let k = OP_KEY_INFO[op as u8 as usize];
         let format = format_tag(data);
-        if format == info.format as u8 {
-            self.out.u8(op as u8 + 1);
+        // Opcode, source location and the short head usually take a byte
+        // each: written in one go below when they do.
+        let op_byte = if u16::from(format) == k & FORMAT_MASK {
+            op as u8 + 1
         } else {
             self.out.u8(OP_ODD);
             self.out.u8(op as u8);
-            self.out.u8(format);
-        }
+            format
+        };
         // Relative source location as a delta from the previous one: 0 is
         // the default location, else zigzag(delta) + 1.
         let loc = s.srclocs.get(inst).bits();
-        if loc == u32::MAX {
-            self.out.u8(0);
+        let loc_code = if loc == u32::MAX {
+            0
         } else {
             let delta = loc.wrapping_sub(self.prev_loc) as i32;
-            self.out
-                .uv((((delta << 1) ^ (delta >> 31)) as u32 as u64) + 1);
             self.prev_loc = loc;
-        }
+            (((delta << 1) ^ (delta >> 31)) as u32 as u64) + 1
+        };
         let results = dfg.try_inst_results(inst);
-        let ctrl = ctrl_type(s, results, data, info);
-        self.out.ty(ctrl);
-        // Results: 0 = none, 1 = one fresh result of the controlling type
-        // (the common cases), else n + 2 and n definitions.
-        match results {
-            Some([]) => self.out.u8(0),
-            Some(&[r]) if value_type(s, r) == ctrl && self.is_fresh(r) => {
-                self.values[r.index()] = self.next_value;
-                self.next_value += 1;
-                self.out.u8(1);
-            }
-            Some(rs) => {
-                self.out.uv(rs.len() as u64 + 2);
-                for &r in rs {
-                    self.define(r, value_type(s, r));
+        // The controlling type, and whether a decoder can recompute it
+        // (see the module doc): always, except from a typevar operand that
+        // is in range and present but whose type the encoding does not
+        // hold yet (no number, or first mentioned as an operand and not
+        // defined since).
+        let (ctrl, implied) = if k & HAS_TV != 0 {
+            match typevar_operand(data, (k >> TV_SHIFT) as u8, dfg) {
+                None => (Type::INVALID, true),
+                Some(v) => {
+                    let (r, ty) = resolve_typed(s, v);
+                    match self.values.get(r.index()) {
+                        None => (Type::INVALID, true),
+                        Some(&n) => (ty, n & UNTYPED == 0),
+                    }
                 }
             }
-            None => self.out.escape(NONE),
+        } else {
+            (Type::INVALID, true)
+        };
+        // The head: `uv 0` no result, `uv (type + 2)` one fresh result of
+        // that type (both with the controlling type implied), else `uv 1`,
+        // the controlling type and the result definitions.
+        let (ctrl, head) = match results {
+            Some([]) if implied => (ctrl, 0),
+            Some(&[r]) if implied => match self.values.get_mut(r.index()) {
+                Some(slot) if *slot == NONE => {
+                    *slot = self.next_value;
+                    self.next_value += 1;
+                    let ty = value_type(s, r);
+                    // Without a typevar operand, a polymorphic opcode's
+                    // controlling type is its first result's.
+                    let ctrl = if k & FROM_RESULT != 0 { ty } else { ctrl };
+                    (ctrl, u64::from(ty.repr()) + 2)
+                }
+                _ => (ctrl, 1),
+            },
+            _ => (ctrl, 1),
+        };
+        // The head's low bit says "same source location as the previous
+        // one" (`srcloc` = 1, about half the instructions): then the
+        // source location is left out.
+        let same_loc = loc_code == 1;
+        let head2 = head << 1 | same_loc as u64;
+        if same_loc && head2 < 0x80 {
+            self.out.raw([op_byte, head2 as u8]);
+        } else if loc_code < 0x80 && head2 < 0x80 {
+            self.out.raw([op_byte, head2 as u8, loc_code as u8]);
+        } else {
+            self.out.u8(op_byte);
+            self.out.uv(head2);
+            if !same_loc {
+                self.out.uv(loc_code);
+            }
         }
+        let ctrl = if head == 1 {
+            // The long head.
+            let ctrl = if k & FROM_RESULT != 0 {
+                results
+                    .and_then(|r| r.first().copied())
+                    .map_or(Type::INVALID, |r| value_type(s, r))
+            } else {
+                ctrl
+            };
+            self.out.ty(ctrl);
+            match results {
+                Some(rs) => {
+                    self.out.uv(rs.len() as u64);
+                    for &r in rs {
+                        self.out.room(ELEM_ROOM);
+                        self.define(r, value_type(s, r));
+                    }
+                }
+                None => self.out.escape(NONE),
+            }
+            // Room again for the payload's fixed-size fields.
+            self.out.room(INST_ROOM);
+            ctrl
+        } else {
+            ctrl
+        };
         use InstructionData::*;
         match *data {
             NullAry { .. } => {}
@@ -624,9 +790,9 @@ impl StencilKeyer {
             } else {
                 imm.0
             }),
-            UnaryIeee16 { imm, .. } => self.out.buf.extend_from_slice(&imm.0.to_le_bytes()),
-            UnaryIeee32 { imm, .. } => self.out.buf.extend_from_slice(&imm.0.to_le_bytes()),
-            UnaryIeee64 { imm, .. } => self.out.buf.extend_from_slice(&imm.0.to_le_bytes()),
+            UnaryIeee16 { imm, .. } => self.out.raw(imm.0.to_le_bytes()),
+            UnaryIeee32 { imm, .. } => self.out.raw(imm.0.to_le_bytes()),
+            UnaryIeee64 { imm, .. } => self.out.raw(imm.0.to_le_bytes()),
             UnaryConst { constant, .. } => {
                 self.constant(dfg.constants.get(constant), constant.as_u32())
             }
@@ -674,6 +840,7 @@ impl StencilKeyer {
             }
             BranchTable { arg, table, .. } => {
                 self.value_ref(s, arg);
+                self.out.room(ELEM_ROOM);
                 match dfg.jump_tables.get(table) {
                     Some(t) => {
                         self.out.uv(t.entries.len() as u64);
@@ -793,6 +960,7 @@ impl StencilKeyer {
             let before = ss + dss + dt + gv + sig + fun + reg;
             while let Some(&orig) = self.stack_slots.order.get(ss) {
                 ss += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &s.sized_stack_slots.as_slice()[orig as usize];
                 let out = &mut self.out;
                 out.u8(b'k');
@@ -803,12 +971,13 @@ impl StencilKeyer {
                     None => out.u8(0),
                     Some(k) => {
                         out.u8(1);
-                        out.buf.extend_from_slice(&k.to_le_bytes());
+                        out.raw(k.to_le_bytes());
                     }
                 }
             }
             while let Some(&orig) = self.dyn_slots.order.get(dss) {
                 dss += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &s.dynamic_stack_slots.as_slice()[orig as usize];
                 self.out.u8(b'D');
                 self.out.u8(slot_kind(d.kind));
@@ -816,6 +985,7 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.dyn_types.order.get(dt) {
                 dt += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &dfg.dynamic_types.as_slice()[orig as usize];
                 self.out.u8(b'd');
                 self.out.ty(d.base_vector_ty);
@@ -827,6 +997,7 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.global_values.order.get(gv) {
                 gv += 1;
+                self.out.room(ELEM_ROOM);
                 self.out.u8(b'g');
                 match &s.global_values.as_slice()[orig as usize] {
                     GlobalValueData::VMContext => self.out.u8(0),
@@ -877,6 +1048,7 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.funcs.order.get(fun) {
                 fun += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &dfg.ext_funcs.as_slice()[orig as usize];
                 self.out.u8(b'f');
                 write_name(&mut self.out, &d.name);
@@ -886,20 +1058,23 @@ impl StencilKeyer {
             }
             while let Some(&orig) = self.sigs.order.get(sig) {
                 sig += 1;
+                self.out.room(ELEM_ROOM);
                 self.out.u8(b's');
                 write_sig(&mut self.out, &dfg.signatures.as_slice()[orig as usize]);
             }
             while let Some(&orig) = self.regions.order.get(reg) {
                 reg += 1;
+                self.out.room(ELEM_ROOM);
                 let d = &dfg.alias_regions.as_slice()[orig as usize];
                 self.out.u8(b'r');
-                self.out.buf.extend_from_slice(&d.id.to_le_bytes());
+                self.out.uv(d.id);
                 self.out.bytes(d.name.as_bytes());
             }
             if ss + dss + dt + gv + sig + fun + reg == before {
                 break;
             }
         }
+        self.out.room(ELEM_ROOM);
         self.out.u8(b'Z');
     }
 }
@@ -934,54 +1109,119 @@ fn resolve(s: &FunctionStencil, v: Value) -> Value {
     }
 }
 
-/// The controlling type, computed without any unchecked look-up.
-#[inline]
-fn ctrl_type(
-    s: &FunctionStencil,
-    results: Option<&[Value]>,
-    data: &InstructionData,
-    info: &crate::instructions::OpcodeInfo,
-) -> Type {
-    if info.ctrl.is_none() {
-        return Type::INVALID;
+/// Per opcode, what the encoder needs from its `OpcodeInfo`, indexed by
+/// `Opcode as u8` (256 entries, so no bounds check): its format's tag in
+/// the low bits, `HAS_TV` with the typevar operand's index above
+/// `TV_SHIFT`, or `FROM_RESULT` for a polymorphic opcode without one.
+static OP_KEY_INFO: [u16; 256] = op_key_info();
+const FORMAT_MASK: u16 = 0x3F;
+const HAS_TV: u16 = 0x40;
+const FROM_RESULT: u16 = 0x80;
+const TV_SHIFT: u16 = 8;
+
+const fn op_key_info() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < OPCODES.len() {
+        let info = &OPCODES[i];
+        let mut e = info.format as u16;
+        if info.ctrl.is_some() {
+            e |= match info.typevar_operand {
+                Some(tv) => HAS_TV | (tv as u16) << TV_SHIFT,
+                None => FROM_RESULT,
+            };
+        }
+        t[i] = e;
+        i += 1;
     }
-    match info.typevar_operand {
-        Some(tv) => crate::verifier::checked_args(data, &s.dfg)
-            .and_then(|a| a.get(tv as usize).copied())
-            .map_or(Type::INVALID, |v| value_type(s, resolve(s, v))),
-        None => results
-            .and_then(|r| r.first().copied())
-            .map_or(Type::INVALID, |r| value_type(s, r)),
+    t
+}
+
+/// `v` with aliases resolved and its type, in one table look-up for a value
+/// that is not an alias (nearly all of them); out-of-range values are
+/// returned as is, with type `INVALID`.
+#[inline]
+fn resolve_typed(s: &FunctionStencil, v: Value) -> (Value, Type) {
+    match s.dfg.values.get(v) {
+        Some(ValueData::Inst { ty, .. }) | Some(ValueData::Param { ty, .. }) => (v, *ty),
+        Some(ValueData::Alias { .. }) => {
+            let r = s.dfg.resolve_aliases(v);
+            (r, value_type(s, r))
+        }
+        _ => (v, Type::INVALID),
+    }
+}
+
+/// The typevar operand `tv` of `data`; `None` if the variant has no such
+/// operand or its list is missing from the pool.
+#[inline]
+fn typevar_operand(
+    data: &InstructionData,
+    tv: u8,
+    dfg: &crate::dfg::DataFlowGraph,
+) -> Option<Value> {
+    use InstructionData::*;
+    let tv = usize::from(tv);
+    match data {
+        Unary { arg, .. }
+        | BinaryImm8 { arg, .. }
+        | Brif { arg, .. }
+        | BranchTable { arg, .. }
+        | Load { arg, .. }
+        | LoadNoOffset { arg, .. }
+        | CondTrap { arg, .. } => (tv == 0).then_some(*arg),
+        Binary { args, .. }
+        | TernaryImm8 { args, .. }
+        | Shuffle { args, .. }
+        | IntCompare { args, .. }
+        | FloatCompare { args, .. }
+        | Store { args, .. }
+        | StoreNoOffset { args, .. }
+        | AtomicRmw { args, .. }
+        | IntAddTrap { args, .. } => args.get(tv).copied(),
+        Ternary { args, .. } | AtomicCas { args, .. } => args.get(tv).copied(),
+        MultiAry { args, .. }
+        | Call { args, .. }
+        | CallIndirect { args, .. }
+        | TryCall { args, .. }
+        | TryCallIndirect { args, .. } => dfg.value_lists.try_get(*args)?.get(tv).copied(),
+        _ => None,
     }
 }
 
 fn write_abi(out: &mut Enc, p: &AbiParam) {
     out.ty(p.value_type);
-    out.u8(match p.extension {
+    let ext = match p.extension {
         ArgumentExtension::None => 0,
         ArgumentExtension::Uext => 1,
         ArgumentExtension::Sext => 2,
-    });
+    };
+    // Extension and purpose in one byte: `extension << 3 | purpose`.
     match p.purpose {
-        ArgumentPurpose::Normal => out.u8(0),
+        ArgumentPurpose::Normal => out.u8(ext << 3),
         ArgumentPurpose::StructArgument(n) => {
-            out.u8(1);
+            out.u8(ext << 3 | 1);
             out.uv(u64::from(n));
         }
-        ArgumentPurpose::StructReturn => out.u8(2),
-        ArgumentPurpose::VMContext => out.u8(3),
-        ArgumentPurpose::StackLimit => out.u8(4),
+        ArgumentPurpose::StructReturn => out.u8(ext << 3 | 2),
+        ArgumentPurpose::VMContext => out.u8(ext << 3 | 3),
+        ArgumentPurpose::StackLimit => out.u8(ext << 3 | 4),
     }
 }
 
+/// Makes its own room, and leaves [`ELEM_ROOM`] - 10 after it.
 fn write_sig(out: &mut Enc, sig: &Signature) {
+    out.room(ELEM_ROOM);
     out.u8(sig.call_conv as u8);
     out.uv(sig.params.len() as u64);
     for p in &sig.params {
+        out.room(ELEM_ROOM);
         write_abi(out, p);
     }
+    out.room(ELEM_ROOM);
     out.uv(sig.returns.len() as u64);
     for p in &sig.returns {
+        out.room(ELEM_ROOM);
         write_abi(out, p);
     }
 }

@@ -665,15 +665,15 @@ fn golden_key() {
         },
     );
     assert_eq!(COMPILER_VERSION, "0.1.0");
-    assert_eq!(KEY_VERSION, 2);
-    // Re-derived for version 2 from the documented format alone by
-    // `golden_v2.py` beside this file (it builds the byte stream by hand,
+    assert_eq!(KEY_VERSION, 3);
+    // Re-derived for version 3 from the documented format alone by
+    // `golden_v3.py` beside this file (it builds the byte stream by hand,
     // with the opcode positions read off the opcode table, and hashes it
     // with Python's hashlib); it shares no code with the encoder. The
     // expected encoding, for a diff when this fails:
-    let expected_encoding = "0200000005000000302e312e30180000007838365f36342d756e6b6e6f776e2d\
-        6c696e75782d676e750000000000010300000103000000010106110003010218\
-        000301030204000000010100005a";
+    let expected_encoding = "0300000005000000302e312e30180000007838365f36342d756e6b6e6f776e2d\
+        6c696e75782d676e75000000000001030001030000010106110a0002180a0003\
+        02040000010100005a";
     let bytes = StencilKeyer::new().encoding(
         &fb.func.stencil,
         &KeyTarget {
@@ -685,7 +685,7 @@ fn golden_key() {
     assert_eq!(hex, expected_encoding.replace(' ', ""));
     assert_eq!(
         k.to_string(),
-        "cd6a80ad283dae801bbae48f1571d673bdc0d8a3fcc7bc892d7ab2a73150a258"
+        "13a1248ab57e36ac6fc8bdee7157c786fb0a738b9f32114bb493fd3d8041325d"
     );
 }
 
@@ -795,4 +795,76 @@ fn forward_references_are_canonical_and_distinguished() {
     assert_ne!(k, key(&forward_refs(1, 0, 0)));
     assert_ne!(key(&forward_refs(0, 0, 0)), key(&forward_refs(1, 1, 0)));
     assert_ne!(key(&forward_refs(0, 0, 0)), k);
+}
+
+/// `v2 = iadd v1, v1` where `v1` is the result of a detached `iconst` of
+/// type `ty`: the operand is never defined in the layout, so its type is
+/// in the encoding only through the controlling type of the long head.
+fn undefined_typevar_operand(ty: Type) -> Function {
+    let mut fb = FB::new(&[], &[]);
+    fb.entry();
+    let d = fb.func.dfg.make_inst(InstructionData::UnaryImm {
+        opcode: Opcode::Iconst,
+        imm: Imm64(1),
+    });
+    fb.func.dfg.make_inst_results(d, ty);
+    let v = fb.func.dfg.first_result(d).unwrap();
+    fb.binary(Opcode::Iadd, v, v);
+    fb.ret(&[]);
+    fb.func
+}
+
+#[test]
+fn untyped_typevar_operand_keeps_the_controlling_type() {
+    assert_ne!(
+        key(&undefined_typevar_operand(Type::I32)),
+        key(&undefined_typevar_operand(Type::I64))
+    );
+    // The long head: `uv (1 << 1) ‖ srcloc ‖ uv ctrl-type ‖ uv 1 ‖ def`.
+    let bytes =
+        StencilKeyer::new().encoding(&undefined_typevar_operand(Type::I64).stencil, &TARGET);
+    let iadd = [Opcode::Iadd as u8 + 1, 2, 0, Type::I64.repr() as u8, 1];
+    assert!(bytes.windows(iadd.len()).any(|w| w == iadd), "{bytes:x?}");
+}
+
+#[test]
+fn a_repeated_source_location_is_a_head_bit() {
+    // block0: v0 = iconst.i32 1 @5; v1 = iconst.i32 2 @5; v2 = iconst.i32 3 @7;
+    //   v3 = iconst.i32 4 (default); v4 = iconst.i32 5 @7; return
+    // The first location set becomes the base: relative locations 0, 0, 2,
+    // default, 2.
+    let mut fb = FB::new(&[], &[]);
+    fb.entry();
+    for (imm, loc) in [
+        (1, Some(5)),
+        (2, Some(5)),
+        (3, Some(7)),
+        (4, None),
+        (5, Some(7)),
+    ] {
+        fb.iconst(Type::I32, imm);
+        if let Some(loc) = loc {
+            let inst = fb
+                .func
+                .layout
+                .last_inst(fb.func.layout.entry_block().unwrap())
+                .unwrap();
+            fb.func.set_srcloc(inst, SourceLoc::new(loc));
+        }
+    }
+    let bytes = StencilKeyer::new().encoding(&fb.func.stencil, &TARGET);
+    let op = Opcode::Iconst as u8 + 1;
+    let head = (Type::I32.repr() as u8 + 2) << 1;
+    #[rustfmt::skip]
+    let expected = [
+        op, head | 1, 2,             // @5 = rel 0, the start's previous: the head bit, no srcloc
+        op, head | 1, 4,             // @5 again
+        op, head, 2 * 2 + 1, 6,      // @7: delta 2
+        op, head, 0, 8,              // default
+        op, head | 1, 10,            // @7 again (the default does not count)
+    ];
+    assert!(
+        bytes.windows(expected.len()).any(|w| w == expected),
+        "{bytes:x?}"
+    );
 }
