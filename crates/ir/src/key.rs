@@ -124,7 +124,9 @@
 //! type ‖ memflags | u8 2 ‖ ref base ‖ sv imm ‖ uv type | u8 3 ‖ name ‖ sv
 //! offset ‖ u8 colocated ‖ u8 tls | u8 4 ‖ uv vector-type`; external
 //! function `name ‖ ref sig ‖ u8 colocated ‖ u8 patchable`; signature
-//! `sig`; alias region `uv id ‖ blob name`; `name = u8 0 ‖ uv user-ref |
+//! `sig`; alias region `uv id` (its name is a label for readers and
+//! cannot change machine code, so it is left out: functions that differ
+//! only in region names share an entry); `name = u8 0 ‖ uv user-ref |
 //! u8 1 ‖ blob testcase | u8 2 ‖ u8 libcall | u8 3 ‖ u8 known-symbol`.
 //!
 //! Types are [`Type::repr`]; opcodes are `Opcode as u8`, formats the
@@ -1068,7 +1070,6 @@ impl StencilKeyer {
                 let d = &dfg.alias_regions.as_slice()[orig as usize];
                 self.out.u8(b'r');
                 self.out.uv(d.id);
-                self.out.bytes(d.name.as_bytes());
             }
             if ss + dss + dt + gv + sig + fun + reg == before {
                 break;

@@ -297,6 +297,17 @@ fn insensitive_to_name_params_and_base_srcloc() {
     assert_eq!(key(&moved.func), k, "moved function");
 }
 
+/// Alias-region names label regions for readers; only the id can matter
+/// to code generation.
+#[test]
+fn insensitive_to_alias_region_names() {
+    let a = build(Opts::default());
+    let mut b = build(Opts::default());
+    let r = b.region;
+    b.func.dfg.alias_regions[r].name = "renamed region".into();
+    assert_eq!(key(&a.func), key(&b.func));
+}
+
 #[test]
 fn insensitive_to_numbering_unused_entities_detached_insts_and_aliases() {
     let a = build(Opts::default());
