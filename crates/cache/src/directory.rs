@@ -321,24 +321,7 @@ impl DirectoryStore {
 
     fn write(&self, path: &Path, value: &[u8]) -> io::Result<()> {
         let folder = path.parent().unwrap_or(&self.dir);
-        let temp = self.temp_path(folder);
-        let open = || OpenOptions::new().write(true).create_new(true).open(&temp);
-        let mut file = match open() {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(folder)?;
-                open()?
-            }
-            Err(e) => return Err(e),
-        };
-        let written = file.write_all(value).and_then(|()| {
-            drop(file);
-            fs::rename(&temp, path)
-        });
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        written
+        write_via_temp(&self.temp_path(folder), folder, path, value)
     }
 
     /// Updates this process's size estimate after writing `len` bytes into
@@ -602,6 +585,29 @@ pub(crate) fn location_from_env(var: impl Fn(&str) -> Option<OsString>) -> Optio
         }
     }
     nonempty("HOME").map(|home| PathBuf::from(home).join(".cache").join("kiln"))
+}
+
+/// Writes `bytes` to the new file `temp` in `folder` (creating the folder
+/// if it is missing) and renames it to `path`, so that a reader sees the
+/// whole file or none; the temporary file is removed on failure.
+fn write_via_temp(temp: &Path, folder: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let open = || OpenOptions::new().write(true).create_new(true).open(temp);
+    let mut file = match open() {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(folder)?;
+            open()?
+        }
+        Err(e) => return Err(e),
+    };
+    let written = file.write_all(bytes).and_then(|()| {
+        drop(file);
+        fs::rename(temp, path)
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(temp);
+    }
+    written
 }
 
 impl CacheKvStore for DirectoryStore {
@@ -886,23 +892,7 @@ impl DirectoryStore {
     /// `dir/name`. The temporary file is removed on failure.
     fn write_stats_file(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
         let temp = dir.join(format!("{TEMP_PREFIX}{}", self.unique_token()));
-        let open = || OpenOptions::new().write(true).create_new(true).open(&temp);
-        let mut file = match open() {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir)?;
-                open()?
-            }
-            Err(e) => return Err(e),
-        };
-        let written = file.write_all(bytes).and_then(|()| {
-            drop(file);
-            fs::rename(&temp, dir.join(name))
-        });
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        written
+        write_via_temp(&temp, dir, &dir.join(name), bytes)
     }
 
     /// Records one process's counters: writes them as one new file

@@ -331,29 +331,26 @@ impl MemoryStore {
     ) -> (u64, RwLockWriteGuard<'a, Inner>) {
         let fits = || self.bytes.load(Ordering::Relaxed) + len <= budget;
         let mut evicted = 0;
-        while !fits() {
-            let Some(freed) = home_inner.evict_one() else {
-                break;
-            };
-            self.bytes.fetch_sub(freed, Ordering::Relaxed);
-            evicted += 1;
-        }
-        if fits() {
+        // Evicts from one shard, least recently used first, until the
+        // entry fits or the shard is empty; says whether it fits.
+        let mut drain = |inner: &mut Inner| {
+            while !fits() {
+                let Some(freed) = inner.evict_one() else {
+                    return false;
+                };
+                self.bytes.fetch_sub(freed, Ordering::Relaxed);
+                evicted += 1;
+            }
+            true
+        };
+        if drain(&mut home_inner) {
             return (evicted, home_inner);
         }
         // The home shard is empty: one shard lock at a time (the writer
         // mutex keeps every other writer out meanwhile).
         drop(home_inner);
         for i in 1..SHARDS {
-            let mut inner = self.shards[(home + i) % SHARDS].write();
-            while !fits() {
-                let Some(freed) = inner.evict_one() else {
-                    break;
-                };
-                self.bytes.fetch_sub(freed, Ordering::Relaxed);
-                evicted += 1;
-            }
-            if fits() {
+            if drain(&mut self.shards[(home + i) % SHARDS].write()) {
                 break;
             }
         }

@@ -1014,17 +1014,7 @@ mod tests {
 
     #[test]
     fn empty_code_round_trips() {
-        let code = CompiledCode {
-            code: Vec::new(),
-            relocs: Vec::new(),
-            traps: Vec::new(),
-            call_sites: Vec::new(),
-            exception_sites: Vec::new(),
-            srclocs: Vec::new(),
-            testcase_names: Vec::new(),
-            alignment: 1,
-            frame_size: 0,
-        };
+        let code = CompiledCode::<Stencil>::empty();
         let bytes = serialize_compiled(&code);
         assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(deserialize_compiled(&bytes), Ok(code));

@@ -931,8 +931,20 @@ impl InstructionData {
         }
     }
 
-    /// The value operands, fixed ones first, then variable ones.
+    /// The value operands, fixed ones first, then variable ones. Panics
+    /// if the instruction's value list does not lie in `pool`.
     pub fn arguments<'a>(&'a self, pool: &'a ValueListPool) -> &'a [Value] {
+        match self.try_arguments(pool) {
+            Some(args) => args,
+            None => panic!("value list of a {} lies outside its pool", self.opcode()),
+        }
+    }
+
+    /// [`arguments`](Self::arguments), or `None` for a value list that does
+    /// not lie in `pool` (the verifier and the stencil key never panic on
+    /// such a list).
+    #[inline]
+    pub fn try_arguments<'a>(&'a self, pool: &'a ValueListPool) -> Option<&'a [Value]> {
         use InstructionData::*;
         match self {
             Unary { arg, .. }
@@ -941,7 +953,7 @@ impl InstructionData {
             | BranchTable { arg, .. }
             | Load { arg, .. }
             | LoadNoOffset { arg, .. }
-            | CondTrap { arg, .. } => std::slice::from_ref(arg),
+            | CondTrap { arg, .. } => Some(std::slice::from_ref(arg)),
             Binary { args, .. }
             | TernaryImm8 { args, .. }
             | Shuffle { args, .. }
@@ -950,14 +962,14 @@ impl InstructionData {
             | Store { args, .. }
             | StoreNoOffset { args, .. }
             | AtomicRmw { args, .. }
-            | IntAddTrap { args, .. } => args,
-            Ternary { args, .. } | AtomicCas { args, .. } => args,
+            | IntAddTrap { args, .. } => Some(args),
+            Ternary { args, .. } | AtomicCas { args, .. } => Some(args),
             MultiAry { args, .. }
             | Call { args, .. }
             | CallIndirect { args, .. }
             | TryCall { args, .. }
-            | TryCallIndirect { args, .. } => pool.get(*args),
-            _ => &[],
+            | TryCallIndirect { args, .. } => pool.try_get(*args),
+            _ => Some(&[]),
         }
     }
 

@@ -1161,33 +1161,9 @@ fn typevar_operand(
     tv: u8,
     dfg: &crate::dfg::DataFlowGraph,
 ) -> Option<Value> {
-    use InstructionData::*;
-    let tv = usize::from(tv);
-    match data {
-        Unary { arg, .. }
-        | BinaryImm8 { arg, .. }
-        | Brif { arg, .. }
-        | BranchTable { arg, .. }
-        | Load { arg, .. }
-        | LoadNoOffset { arg, .. }
-        | CondTrap { arg, .. } => (tv == 0).then_some(*arg),
-        Binary { args, .. }
-        | TernaryImm8 { args, .. }
-        | Shuffle { args, .. }
-        | IntCompare { args, .. }
-        | FloatCompare { args, .. }
-        | Store { args, .. }
-        | StoreNoOffset { args, .. }
-        | AtomicRmw { args, .. }
-        | IntAddTrap { args, .. } => args.get(tv).copied(),
-        Ternary { args, .. } | AtomicCas { args, .. } => args.get(tv).copied(),
-        MultiAry { args, .. }
-        | Call { args, .. }
-        | CallIndirect { args, .. }
-        | TryCall { args, .. }
-        | TryCallIndirect { args, .. } => dfg.value_lists.try_get(*args)?.get(tv).copied(),
-        _ => None,
-    }
+    data.try_arguments(&dfg.value_lists)?
+        .get(usize::from(tv))
+        .copied()
 }
 
 fn write_abi(out: &mut Enc, p: &AbiParam) {

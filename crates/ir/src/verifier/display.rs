@@ -18,15 +18,7 @@ pub(crate) fn checked_args<'a>(
     data: &'a InstructionData,
     dfg: &'a DataFlowGraph,
 ) -> Option<&'a [crate::Value]> {
-    use InstructionData::*;
-    match data {
-        MultiAry { args, .. }
-        | Call { args, .. }
-        | CallIndirect { args, .. }
-        | TryCall { args, .. }
-        | TryCallIndirect { args, .. } => dfg.value_lists.try_get(*args),
-        _ => Some(data.arguments(&dfg.value_lists)),
-    }
+    data.try_arguments(&dfg.value_lists)
 }
 
 fn list(out: &mut String, dfg: &DataFlowGraph, l: ValueList) {
