@@ -1,19 +1,21 @@
 //! The compile layer: `compile_with_cache` and [`CompileCache`].
 //!
 //! ```text
-//! Function.stencil --key--> lookup_with --hit--> decode payload -----------+
-//!            \                                                            |
-//!             --miss/rejected--> verify --> compile_stencil               |
-//!                          --> serialize --> store_entry -----------------+
-//!                                                                         v
-//!                              apply_params(&Function.params) -> CompiledCode<Final>
+//! Function.stencil --key--> lookup_with --hit--> decode payload with Function.params --+
+//!            \                                                                         |
+//!             --miss/rejected--> verify --> compile_stencil                            |
+//!                          --> serialize --> store_entry                               |
+//!                          --> apply_params(&Function.params) ------------------------+
+//!                                                                                      v
+//!                                                                   CompiledCode<Final>
 //! ```
 //!
-//! On a hit the payload is decoded from the bytes the store lends (no
-//! copy of the entry), into `CompiledCode<Stencil>`; both paths then go
-//! through `apply_params`, the only road to final code. (Decoding straight
-//! into final code was tried: no measurable gain on the wasm corpus, about
-//! 70 ns on a 0.45 µs runtests hit, not worth a second road.)
+//! On a hit the payload is decoded straight into the final code
+//! (`deserialize_final_into`: names resolved and source locations made
+//! absolute record by record), from the bytes the store lends, into the
+//! value that is returned. It is exactly `apply_params` of the decoded
+//! stencil code, errors included (a test in `kiln_codegen::serialize`
+//! checks this on valid and corrupted payloads).
 //!
 //! # What is stored
 //!
@@ -53,9 +55,9 @@ use kiln_codegen::compiled::{ApplyParamsError, CompiledCode, Final, Stencil};
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::serialize::{
-    deserialize_compiled, serialize_compiled_into, serialized_size_hint,
+    deserialize_compiled, deserialize_final_into, serialize_compiled_into, serialized_size_hint,
 };
-use kiln_ir::Function;
+use kiln_ir::{Function, FunctionParameters};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,6 +133,36 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(bool, CompiledCode<Stencil>)> {
     Some((flags & FLAG_VERIFIED != 0, code))
 }
 
+/// Decodes a cache payload straight into final code for `params` (see
+/// [`deserialize_final`]): `None` for any payload defect, as
+/// [`decode_payload`]; otherwise the verified flag and what
+/// `apply_params(params)` would return for the decoded stencil code.
+pub fn decode_payload_final(
+    bytes: &[u8],
+    params: &FunctionParameters,
+) -> Option<(bool, Result<CompiledCode<Final>, ApplyParamsError>)> {
+    let mut out = CompiledCode::empty();
+    let (verified, applied) = decode_payload_final_into(bytes, params, &mut out)?;
+    Some((verified, applied.map(|()| out)))
+}
+
+/// [`decode_payload_final`] into `out` (see
+/// `kiln_codegen::serialize::deserialize_final_into`): the hit path's
+/// form, which builds the code where the caller keeps it.
+#[inline]
+pub fn decode_payload_final_into(
+    bytes: &[u8],
+    params: &FunctionParameters,
+    out: &mut CompiledCode<Final>,
+) -> Option<(bool, Result<(), ApplyParamsError>)> {
+    let (&flags, rest) = bytes.split_first()?;
+    if flags & !FLAG_VERIFIED != 0 {
+        return None;
+    }
+    let applied = deserialize_final_into(rest, params, out).ok()?;
+    Some((flags & FLAG_VERIFIED != 0, applied))
+}
+
 fn verify(func: &Function) -> Result<(), CompileError> {
     kiln_ir::verifier::verify_function(func).map_err(|e| CodegenError::Verifier(e.to_string()))
 }
@@ -146,10 +178,11 @@ fn apply_error(e: ApplyParamsError) -> CompileError {
     CodegenError::Emit(e.to_string())
 }
 
-/// What the hit path takes out of a valid entry while the store lends it.
+/// What the hit path takes out of a valid entry while the store lends it
+/// (besides the code, which is decoded in place).
 struct Decoded {
-    /// The stored stencil code.
-    code: CompiledCode<Stencil>,
+    /// `Err` if `apply_params` would fail.
+    applied: Result<(), ApplyParamsError>,
     /// The recorded compile time.
     saved: Option<Duration>,
     /// For an entry made without the verifier, when the caller wants it:
@@ -166,8 +199,8 @@ struct Decoded {
 /// entry) verifies (if `enable_verifier`), compiles the stencil, stores
 /// the result with its compile time and applies the parameters. The store
 /// never causes an error: a failed insert is counted by the store and
-/// ignored. The final code is the same on both paths: both end in
-/// `apply_params`.
+/// ignored. The final code is the same on both paths (`apply_params` and
+/// the decoder share `resolve_target` and `RelSourceLoc::expand`).
 pub fn compile_with_cache(
     isa: &dyn TargetIsa,
     func: &Function,
@@ -185,10 +218,11 @@ pub fn compile_with_key(
     key: &CacheKey,
 ) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
     let want_verify = isa.flags().enable_verifier;
-    // The hit path decodes inside the store's callback, from the bytes it
-    // lends; the parameters are applied after, as on the miss path.
+    // The hit path decodes inside the store's callback, straight from the
+    // bytes it lends and straight into final code.
+    let mut code = CompiledCode::empty();
     let looked = lookup_with(store, key, COMPILER_VERSION, |view| {
-        let (verified, code) = decode_payload(view.payload)?;
+        let (verified, applied) = decode_payload_final_into(view.payload, &func.params, &mut code)?;
         let mark_verified = (want_verify && !verified).then(|| {
             let mut payload = view.payload.to_vec();
             // The flags byte (the payload decoded, so it has one).
@@ -198,7 +232,7 @@ pub fn compile_with_key(
             payload
         });
         Some(Decoded {
-            code,
+            applied,
             saved: view.compile_time(),
             mark_verified,
         })
@@ -210,7 +244,7 @@ pub fn compile_with_key(
                 // Remember it, so later hits skip the verifier.
                 store_entry(store, key, COMPILER_VERSION, &payload, hit.saved);
             }
-            let code = finish(hit.code, func)?;
+            hit.applied.map_err(apply_error)?;
             if let (Some(stats), Some(saved)) = (store.cache_stats(), hit.saved) {
                 stats.record_hit_saved(saved);
             }

@@ -18,8 +18,8 @@
 //!   and [`lookup_with`], which validates bytes the store lends
 //!   ([`CacheKvStore::get_with`]) instead of bytes it returns;
 //! - the compile layer ([`compile`]): [`compile_with_cache`] (key, lookup,
-//!   decode from the lent bytes on a hit; verify, compile, encode, store
-//!   on a miss; `apply_params` on both) and [`CompileCache`];
+//!   decode straight into final code on a hit; verify, compile, encode,
+//!   store, `apply_params` on a miss) and [`CompileCache`];
 //! - [`icache`], the reload/rename/mutation property shared by the fuzz
 //!   target and the tests, and [`mock`], a stand-in backend.
 //!

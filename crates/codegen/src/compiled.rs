@@ -112,7 +112,7 @@ pub struct CompiledCode<P: CompilePhase> {
 
 impl<P: CompilePhase> CompiledCode<P> {
     /// No code and no records (alignment 1): allocates nothing. A value to
-    /// decode into (see `serialize::deserialize_compiled`).
+    /// decode into (see `serialize::deserialize_final_into`).
     pub fn empty() -> Self {
         CompiledCode {
             code: Vec::new(),
@@ -214,7 +214,8 @@ impl CompiledCode<Stencil> {
 
 /// Resolves one stencil relocation target through `params` (and the
 /// code's test-case names): what [`CompiledCode::apply_params`] does to each
-/// relocation.
+/// relocation, shared with the cache's decoder
+/// ([`crate::serialize::deserialize_final`]).
 #[inline]
 pub fn resolve_target(
     target: RelocTarget,

@@ -21,10 +21,14 @@
 //!   a power of two.
 
 use crate::compiled::{
-    CompiledCode, ExceptionCallSite, ExceptionHandler, Relocation, SrcLocRange, Stencil,
+    resolve_target, ApplyParamsError, CompilePhase, CompiledCode, ExceptionCallSite,
+    ExceptionHandler, Final, FinalName, Relocation, SrcLocRange, Stencil,
 };
 use crate::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
-use kiln_ir::{KnownSymbol, LibCall, RelSourceLoc, TestcaseName, TrapCode, UserExternalNameRef};
+use kiln_ir::{
+    FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName, TrapCode,
+    UserExternalNameRef,
+};
 use std::fmt;
 use std::num::NonZeroU8;
 
@@ -430,18 +434,116 @@ fn u32_slow(bytes: &[u8], pos: usize) -> Result<(u32, usize), PayloadError> {
     ))
 }
 
+/// How [`decode`] turns stored relocation targets and source locations
+/// into those of the phase it produces.
+trait Resolve {
+    type Phase: CompilePhase + Copy;
+    fn target(
+        &mut self,
+        target: RelocTarget,
+        testcase_names: &[TestcaseName],
+    ) -> <Self::Phase as CompilePhase>::RelocName;
+    fn loc(&self, loc: RelSourceLoc) -> <Self::Phase as CompilePhase>::SourceLoc;
+}
+
+/// Keeps the stencil's names and relative locations.
+struct AsStencil;
+
+impl Resolve for AsStencil {
+    type Phase = Stencil;
+    #[inline(always)]
+    fn target(&mut self, target: RelocTarget, _: &[TestcaseName]) -> RelocTarget {
+        target
+    }
+    #[inline(always)]
+    fn loc(&self, loc: RelSourceLoc) -> RelSourceLoc {
+        loc
+    }
+}
+
+/// Applies a function's parameters while decoding, as
+/// [`CompiledCode::apply_params`] would afterwards. A name that does not
+/// resolve is remembered (the first one, as `apply_params` reports it) and
+/// decoding goes on, so that a payload defect later on still wins.
+struct WithParams<'p> {
+    params: &'p FunctionParameters,
+    base: SourceLoc,
+    error: Option<ApplyParamsError>,
+}
+
+impl Resolve for WithParams<'_> {
+    type Phase = Final;
+    #[inline(always)]
+    fn target(&mut self, target: RelocTarget, testcase_names: &[TestcaseName]) -> FinalName {
+        match resolve_target(target, self.params, testcase_names) {
+            Ok(name) => name,
+            Err(error) => {
+                self.error.get_or_insert(error);
+                // A placeholder: the result is discarded for the error.
+                FinalName::KnownSymbol(KnownSymbol::ElfGlobalOffsetTable)
+            }
+        }
+    }
+    #[inline(always)]
+    fn loc(&self, loc: RelSourceLoc) -> SourceLoc {
+        loc.expand(self.base)
+    }
+}
+
 /// Decodes a payload made by [`serialize_compiled`]. Any defect is an
 /// error, never a panic; see the module documentation for what is checked.
 pub fn deserialize_compiled(bytes: &[u8]) -> Result<CompiledCode<Stencil>, PayloadError> {
     let mut out = CompiledCode::empty();
-    decode_into(bytes, &mut out)?;
+    decode_into(bytes, &mut AsStencil, &mut out)?;
     Ok(out)
 }
 
-/// The decoder behind [`deserialize_compiled`]: every field of `out` is
-/// overwritten on success and left as it was on error.
+/// Decodes a payload straight into final code for `params`: the same as
+/// `deserialize_compiled(bytes)?.apply_params(params)`, without building
+/// the stencil code first (names are resolved and source locations made
+/// absolute as each record is read).
+///
+/// The outer error is a payload defect (the same [`PayloadError`] that
+/// [`deserialize_compiled`] returns, whatever the parameters); the inner
+/// one is the error `apply_params` would return for a payload that decodes.
+pub fn deserialize_final(
+    bytes: &[u8],
+    params: &FunctionParameters,
+) -> Result<Result<CompiledCode<Final>, ApplyParamsError>, PayloadError> {
+    let mut out = CompiledCode::empty();
+    Ok(deserialize_final_into(bytes, params, &mut out)?.map(|()| out))
+}
+
+/// [`deserialize_final`] into `out`, which the caller owns, so that the
+/// (large) code value is built where it will stay rather than moved out
+/// through the layers of results. Every field of `out` is overwritten on
+/// success. On a payload error `out` is left as it was; with an
+/// `apply_params` error it holds the decoded code with placeholder names,
+/// which must not be used.
+pub fn deserialize_final_into(
+    bytes: &[u8],
+    params: &FunctionParameters,
+    out: &mut CompiledCode<Final>,
+) -> Result<Result<(), ApplyParamsError>, PayloadError> {
+    let mut resolve = WithParams {
+        params,
+        base: params.base_srcloc(),
+        error: None,
+    };
+    decode_into(bytes, &mut resolve, out)?;
+    Ok(match resolve.error {
+        None => Ok(()),
+        Some(error) => Err(error),
+    })
+}
+
+/// The decoder behind [`deserialize_compiled`] and [`deserialize_final`].
 #[inline(always)]
-fn decode_into(bytes: &[u8], out: &mut CompiledCode<Stencil>) -> Result<(), PayloadError> {
+fn decode_into<R: Resolve>(
+    bytes: &[u8],
+    resolve: &mut R,
+    out: &mut CompiledCode<R::Phase>,
+) -> Result<(), PayloadError> {
     let mut r = Reader { bytes, pos: 0 };
     let version = r.byte()?;
     if version != PAYLOAD_VERSION {
@@ -502,7 +604,7 @@ fn decode_into(bytes: &[u8], out: &mut CompiledCode<Stencil>) -> Result<(), Payl
         relocs.push(Relocation {
             offset,
             kind,
-            target,
+            target: resolve.target(target, &testcase_names),
             addend,
         });
     }
@@ -561,7 +663,7 @@ fn decode_into(bytes: &[u8], out: &mut CompiledCode<Stencil>) -> Result<(), Payl
     let placeholder = SrcLocRange {
         start: 0,
         end: 0,
-        loc: RelSourceLoc::default(),
+        loc: resolve.loc(RelSourceLoc::default()),
     };
     let mut srclocs = vec![placeholder; n];
     let mut prev = 0u32;
@@ -591,7 +693,7 @@ fn decode_into(bytes: &[u8], out: &mut CompiledCode<Stencil>) -> Result<(), Payl
         *slot = SrcLocRange {
             start,
             end,
-            loc: RelSourceLoc::from_bits(bits),
+            loc: resolve.loc(RelSourceLoc::from_bits(bits)),
         };
         prev = end;
         prev_loc = bits;
@@ -999,6 +1101,55 @@ mod tests {
             rejected > 20_000 && accepted > 0,
             "{rejected} rejected, {accepted} accepted"
         );
+    }
+
+    /// Parameters with `names` user names and a base location (sometimes
+    /// the default one).
+    fn random_params(rng: &mut Rng) -> FunctionParameters {
+        let mut params = FunctionParameters::new();
+        for i in 0..rng.below(6) {
+            params.ensure_user_func_name(kiln_ir::UserExternalName::new(
+                rng.below(3) as u32,
+                i as u32 * 7,
+            ));
+        }
+        if rng.below(4) != 0 {
+            params.set_base_srcloc(SourceLoc::new(rng.next() as u32));
+        }
+        params
+    }
+
+    /// `deserialize_final` is `deserialize_compiled` + `apply_params`,
+    /// result for result (errors included, and a payload defect wins over
+    /// a missing name), on valid and on corrupted payloads.
+    #[test]
+    fn deserialize_final_equals_decode_then_apply_params() {
+        let mut rng = Rng(0x5EED_F1A1);
+        let mut compared = [0usize; 3];
+        for round in 0..3000 {
+            let code = if round == 0 {
+                sample()
+            } else {
+                random_code(&mut rng)
+            };
+            let mut bytes = serialize_compiled(&code);
+            if round % 3 == 2 && !bytes.is_empty() {
+                for _ in 0..1 + rng.below(3) {
+                    let i = rng.below(bytes.len() as u64) as usize;
+                    bytes[i] = rng.next() as u8;
+                }
+            }
+            let params = random_params(&mut rng);
+            let fused = deserialize_final(&bytes, &params);
+            let split = deserialize_compiled(&bytes).map(|c| c.apply_params(&params));
+            assert_eq!(fused, split, "round {round}");
+            compared[match &split {
+                Ok(Ok(_)) => 0,
+                Ok(Err(_)) => 1,
+                Err(_) => 2,
+            }] += 1;
+        }
+        assert!(compared.iter().all(|&n| n > 100), "{compared:?}");
     }
 
     #[test]
