@@ -27,6 +27,7 @@ usage:
                                    (stats --zero: reset the lifetime counters)
   kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
                                    --store memory|dir picks the store)
+  kiln bench key [OPTIONS] PATH...   the stencil key alone: hot, fresh clone, bytes
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
@@ -51,6 +52,9 @@ fn main() -> ExitCode {
         // ----- Commands other layers add (keep this block together) -----
         "key" => key::cmd_key(rest),
         "cache" => kiln::cli::cache::cmd_cache(rest),
+        "bench" if rest.first().is_some_and(|s| s == "key") => {
+            kiln::cli::bench_cache::cmd_bench_key(&rest[1..])
+        }
         "bench" if rest.first().is_some_and(|s| s == "cache") => {
             kiln::cli::bench_cache::cmd_bench_cache(&rest[1..])
         }

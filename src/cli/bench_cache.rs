@@ -826,3 +826,72 @@ pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `kiln bench key ARGS...`: the stencil key alone over a corpus (the
+/// same options and files as `kiln bench cache`). Per function: the key
+/// computed 5 times in a row (hot: the function and the keyer's tables in
+/// the CPU caches), the key of a fresh clone (as `kiln bench cache` and
+/// peer-bench time a hit), and the bytes hashed. Minimum over `--iters`
+/// passes of the per-function mean. Ends with a `RESULT key ...` line.
+pub fn cmd_bench_key(args: &[String]) -> ExitCode {
+    let (opts, files) = match parse_args(args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("kiln bench key: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let corpus = load_corpus(&collect_paths(&files), &opts);
+    let funcs = &corpus.funcs;
+    if funcs.is_empty() {
+        eprintln!("kiln bench key: no functions");
+        return ExitCode::from(1);
+    }
+    const REPEAT: u32 = 5;
+    let n = funcs.len();
+    let (mut hot, mut cloned) = (Duration::MAX, Duration::MAX);
+    for _ in 0..opts.iters.max(1) {
+        let t0 = Instant::now();
+        for (f, isa) in funcs {
+            for _ in 0..REPEAT {
+                std::hint::black_box(kiln_cache::cache_key(&**isa, f));
+            }
+        }
+        hot = hot.min(per(t0.elapsed() / REPEAT, n));
+        let mut t = Duration::ZERO;
+        for (f, isa) in funcs {
+            let f = std::hint::black_box(f.clone());
+            let t0 = Instant::now();
+            std::hint::black_box(kiln_cache::cache_key(&**isa, &f));
+            t += t0.elapsed();
+        }
+        cloned = cloned.min(per(t, n));
+    }
+    let mut keyer = kiln_ir::key::StencilKeyer::new();
+    let bytes: usize = funcs
+        .iter()
+        .map(|(f, isa)| {
+            let flags = isa.key_flags();
+            let target = kiln_ir::key::KeyTarget {
+                triple: isa.triple(),
+                flags: &flags,
+            };
+            keyer.encoding(&f.stencil, &target).len()
+        })
+        .sum();
+    println!(
+        "kiln bench key: {n} functions from {} files; per function: hot {}, fresh clone {}, {} bytes hashed (header included); min of {} passes",
+        corpus.files,
+        fmt_dur(hot),
+        fmt_dur(cloned),
+        bytes / n,
+        opts.iters.max(1)
+    );
+    println!(
+        "RESULT key funcs={n} hot_us={:.3} cloned_us={:.3} bytes_per_key={}",
+        hot.as_secs_f64() * 1e6,
+        cloned.as_secs_f64() * 1e6,
+        bytes / n
+    );
+    ExitCode::SUCCESS
+}
