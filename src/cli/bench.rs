@@ -3,10 +3,12 @@
 //! division.
 
 use super::common::{collect_files, inst_count, isa_for_file, load, on_big_stack, Args, IsaConfig};
+use super::run::show;
+use kiln::cli::bench_cache::{fmt_dur, median};
 use kiln::codegen::isa::{compile_function, TargetIsa};
 use kiln::codegen::settings::{Arch, Flags, IsaFlags};
 use kiln::filetests::run::{build_program, BuildOutcome};
-use kiln::ir::{DataValue, Function};
+use kiln::ir::Function;
 use kiln::reader::{Comparison, RunCommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,28 +26,6 @@ kiln bench compile [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [
 kiln bench kernels [--opt speed|none|speed_and_size] [--runs N] [--min-batch-ms MS] [FILES...]
   JIT-compiles each kernel for the host (default: ../shared/clif/kernels), checks its
   `; run:` lines, then times batches of calls (median and minimum ns per call).";
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    match v.len() {
-        0 => Duration::ZERO,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2,
-    }
-}
-
-fn fmt_dur(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s >= 1.0 {
-        format!("{s:.3} s")
-    } else if s >= 1e-3 {
-        format!("{:.3} ms", s * 1e3)
-    } else if s >= 1e-6 {
-        format!("{:.3} us", s * 1e6)
-    } else {
-        format!("{:.1} ns", s * 1e9)
-    }
-}
 
 fn fmt_rate(x: f64) -> String {
     if x >= 1e6 {
@@ -279,15 +259,6 @@ fn compile(raw: &[String]) -> Result<bool, String> {
 
 fn default_kernel_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/clif/kernels")
-}
-
-fn show(vs: &[DataValue]) -> String {
-    let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
-    if vs.len() == 1 {
-        parts[0].clone()
-    } else {
-        format!("[{}]", parts.join(", "))
-    }
 }
 
 fn kernels(raw: &[String]) -> Result<bool, String> {

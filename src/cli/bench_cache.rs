@@ -434,7 +434,8 @@ fn run_pass(
     r
 }
 
-fn median(v: &mut [Duration]) -> Duration {
+/// The median of `v` (sorted in place); zero for an empty slice.
+pub fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     match v.len() {
         0 => Duration::ZERO,
@@ -622,7 +623,8 @@ pub fn bench_with_store(
     b
 }
 
-fn fmt_dur(d: Duration) -> String {
+/// A duration in the unit that suits it (s, ms, us or ns).
+pub fn fmt_dur(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s >= 1.0 {
         format!("{s:.3} s")

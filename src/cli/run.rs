@@ -15,7 +15,8 @@ kiln run [--no-cache] FILE...
   line failed or a file could not be compiled; unsupported files are
   reported as skipped.";
 
-fn show(vs: &[DataValue]) -> String {
+/// Values as `; run:` lines write them: one bare, several in brackets.
+pub(crate) fn show(vs: &[DataValue]) -> String {
     let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
     if vs.len() == 1 {
         parts[0].clone()

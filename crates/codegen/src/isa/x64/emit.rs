@@ -668,55 +668,20 @@ impl MInst {
                     buf.put8(*imm);
                 }
             }
-            MInst::MovzxRmR { ext, src, dst } => {
-                let d = enc(dst.to_reg());
+            MInst::MovzxRmR { ext, src, dst } | MInst::MovsxRmR { ext, src, dst } => {
+                let signed = matches!(self, MInst::MovsxRmR { .. });
                 let w = ext.dst_bytes() == 8;
-                match ext {
-                    ExtMode::BL | ExtMode::BQ => {
-                        emit_modrm_op(buf, st, op_rm8(w, &[0x0f, 0xb6]), d, Rm::of(src), 0)
-                    }
-                    ExtMode::WL | ExtMode::WQ => emit_modrm_op(
-                        buf,
-                        st,
-                        op_r(NOPFX, w, &[0x0f, 0xb7], false),
-                        d,
-                        Rm::of(src),
-                        0,
-                    ),
-                    ExtMode::LQ => emit_modrm_op(
-                        buf,
-                        st,
-                        op_r(NOPFX, false, &[0x8b], false),
-                        d,
-                        Rm::of(src),
-                        0,
-                    ),
-                }
-            }
-            MInst::MovsxRmR { ext, src, dst } => {
-                let d = enc(dst.to_reg());
-                let w = ext.dst_bytes() == 8;
-                match ext {
-                    ExtMode::BL | ExtMode::BQ => {
-                        emit_modrm_op(buf, st, op_rm8(w, &[0x0f, 0xbe]), d, Rm::of(src), 0)
-                    }
-                    ExtMode::WL | ExtMode::WQ => emit_modrm_op(
-                        buf,
-                        st,
-                        op_r(NOPFX, w, &[0x0f, 0xbf], false),
-                        d,
-                        Rm::of(src),
-                        0,
-                    ),
-                    ExtMode::LQ => emit_modrm_op(
-                        buf,
-                        st,
-                        op_r(NOPFX, true, &[0x63], false),
-                        d,
-                        Rm::of(src),
-                        0,
-                    ),
-                }
+                let op = match (ext, signed) {
+                    (ExtMode::BL | ExtMode::BQ, false) => op_rm8(w, &[0x0f, 0xb6]),
+                    (ExtMode::BL | ExtMode::BQ, true) => op_rm8(w, &[0x0f, 0xbe]),
+                    (ExtMode::WL | ExtMode::WQ, false) => op_r(NOPFX, w, &[0x0f, 0xb7], false),
+                    (ExtMode::WL | ExtMode::WQ, true) => op_r(NOPFX, w, &[0x0f, 0xbf], false),
+                    // A 32-bit mov zero-extends into the full register;
+                    // sign extension is movsxd (REX.W 63).
+                    (ExtMode::LQ, false) => op_r(NOPFX, false, &[0x8b], false),
+                    (ExtMode::LQ, true) => op_r(NOPFX, true, &[0x63], false),
+                };
+                emit_modrm_op(buf, st, op, enc(dst.to_reg()), Rm::of(src), 0)
             }
             MInst::Mov64MR { src, dst } => {
                 emit_modrm_op(
