@@ -168,59 +168,31 @@ pub trait CacheKvStore: Send + Sync {
     }
 }
 
-impl<S: CacheKvStore + ?Sized> CacheKvStore for &S {
-    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
-        (**self).get(key)
-    }
-    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
-        (**self).get_with(key, f)
-    }
-    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
-        (**self).insert(key, value)
-    }
-    fn remove(&self, key: &CacheKey) -> bool {
-        (**self).remove(key)
-    }
-    fn cache_stats(&self) -> Option<&CacheStats> {
-        (**self).cache_stats()
-    }
+/// Forwards every method (provided ones included, so an override in `S`
+/// is not lost) through a pointer to a store.
+macro_rules! forward_store {
+    ($($ptr:ty),*) => {$(
+        impl<S: CacheKvStore + ?Sized> CacheKvStore for $ptr {
+            fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+                (**self).get(key)
+            }
+            fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+                (**self).get_with(key, f)
+            }
+            fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+                (**self).insert(key, value)
+            }
+            fn remove(&self, key: &CacheKey) -> bool {
+                (**self).remove(key)
+            }
+            fn cache_stats(&self) -> Option<&CacheStats> {
+                (**self).cache_stats()
+            }
+        }
+    )*};
 }
 
-impl<S: CacheKvStore + ?Sized> CacheKvStore for Arc<S> {
-    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
-        (**self).get(key)
-    }
-    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
-        (**self).get_with(key, f)
-    }
-    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
-        (**self).insert(key, value)
-    }
-    fn remove(&self, key: &CacheKey) -> bool {
-        (**self).remove(key)
-    }
-    fn cache_stats(&self) -> Option<&CacheStats> {
-        (**self).cache_stats()
-    }
-}
-
-impl<S: CacheKvStore + ?Sized> CacheKvStore for Box<S> {
-    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
-        (**self).get(key)
-    }
-    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
-        (**self).get_with(key, f)
-    }
-    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
-        (**self).insert(key, value)
-    }
-    fn remove(&self, key: &CacheKey) -> bool {
-        (**self).remove(key)
-    }
-    fn cache_stats(&self) -> Option<&CacheStats> {
-        (**self).cache_stats()
-    }
-}
+forward_store!(&S, Arc<S>, Box<S>);
 
 /// The outcome of [`lookup`].
 #[derive(Debug)]
@@ -279,29 +251,34 @@ pub fn lookup<'s, S: CacheKvStore + ?Sized>(
     key: &CacheKey,
     compiler_version: &str,
 ) -> Lookup<'s> {
-    let stats = store.cache_stats();
-    let Some(bytes) = store.get(key) else {
-        if let Some(stats) = stats {
-            stats.record_miss();
-        }
-        return Lookup::Miss;
-    };
-    match entry::parse(key, compiler_version, &bytes) {
-        Ok((payload, compile_time_ns)) => {
-            if let Some(stats) = stats {
-                stats.record_hit();
-            }
-            Lookup::Hit(Hit {
+    let outcome = match store.get(key) {
+        None => Lookup::Miss,
+        Some(bytes) => match entry::parse(key, compiler_version, &bytes) {
+            Ok((payload, compile_time_ns)) => Lookup::Hit(Hit {
                 bytes,
                 payload,
                 compile_time_ns,
-            })
-        }
-        Err(error) => {
-            if let Some(stats) = stats {
-                stats.record_rejected(error.is_stale());
-            }
-            Lookup::Rejected(error)
+            }),
+            Err(error) => Lookup::Rejected(error),
+        },
+    };
+    let counted = match &outcome {
+        Lookup::Hit(_) => Ok(true),
+        Lookup::Miss => Ok(false),
+        Lookup::Rejected(error) => Err(error),
+    };
+    count_lookup(store, counted);
+    outcome
+}
+
+/// Counts one lookup in the store's statistics (if it keeps any):
+/// `Ok(true)` a hit, `Ok(false)` a miss, `Err` a rejected entry.
+fn count_lookup<S: CacheKvStore + ?Sized>(store: &S, outcome: Result<bool, &EntryError>) {
+    if let Some(stats) = store.cache_stats() {
+        match outcome {
+            Ok(true) => stats.record_hit(),
+            Ok(false) => stats.record_miss(),
+            Err(error) => stats.record_rejected(error.is_stale()),
         }
     }
 }
@@ -351,13 +328,12 @@ pub fn lookup_with<S: CacheKvStore + ?Sized, R>(
         // said it had bytes without lending them): a miss.
         _ => LookupWith::Miss,
     };
-    if let Some(stats) = store.cache_stats() {
-        match &outcome {
-            LookupWith::Hit(_) => stats.record_hit(),
-            LookupWith::Miss => stats.record_miss(),
-            LookupWith::Rejected(error) => stats.record_rejected(error.is_stale()),
-        }
-    }
+    let counted = match &outcome {
+        LookupWith::Hit(_) => Ok(true),
+        LookupWith::Miss => Ok(false),
+        LookupWith::Rejected(error) => Err(error),
+    };
+    count_lookup(store, counted);
     outcome
 }
 
