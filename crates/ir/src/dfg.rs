@@ -396,6 +396,20 @@ impl DataFlowGraph {
         }
     }
 
+    /// The signature of a `try_call`/`try_call_indirect`'s exception
+    /// table (what its normal-return block arguments follow); `None` for
+    /// other instructions or a table or signature out of range.
+    pub fn try_call_signature(&self, inst: Inst) -> Option<&Signature> {
+        match self.insts.get(inst)? {
+            InstructionData::TryCall { exception, .. }
+            | InstructionData::TryCallIndirect { exception, .. } => self
+                .exception_tables
+                .get(*exception)
+                .and_then(|t| self.signatures.get(t.sig)),
+            _ => None,
+        }
+    }
+
     /// Appends a value list to the pool.
     pub fn make_value_list(&mut self, values: &[Value]) -> ValueList {
         self.value_lists.alloc(values)

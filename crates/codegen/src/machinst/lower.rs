@@ -502,16 +502,9 @@ impl<'f, I: MachInst> Lower<'f, I> {
             return Ok(r.clone());
         }
         let f = self.f;
-        let sig = match &f.dfg.insts[inst] {
-            InstructionData::TryCall { exception, .. }
-            | InstructionData::TryCallIndirect { exception, .. } => f
-                .dfg
-                .exception_tables
-                .get(*exception)
-                .and_then(|t| f.dfg.signatures.get(t.sig)),
-            _ => None,
-        }
-        .ok_or_else(|| CodegenError::InvalidVCode("try_call without a signature".to_string()))?;
+        let sig = f.dfg.try_call_signature(inst).ok_or_else(|| {
+            CodegenError::InvalidVCode("try_call without a signature".to_string())
+        })?;
         let mut rets = Vec::with_capacity(sig.returns.len());
         for r in &sig.returns {
             let (class, n) =

@@ -733,18 +733,7 @@ impl Ctx<'_, '_, '_> {
         };
         let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
         let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
-        let outgoing = locs.stack_args_size + locs.ret_area_size;
-        self.state.outgoing = self.state.outgoing.max(outgoing);
-        if locs.has_ret_area() {
-            let (p, pw) = self.w();
-            self.l.emit(MInst::Lea {
-                size: OperandSize::Size64,
-                addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
-                dst: pw,
-            });
-            uses.push((p, locs.ret_area_reg));
-        }
-        if !self.marshal_args(sig, &locs, &args, &mut uses) {
+        if !self.call_site_args(sig, &locs, &args, &mut uses) {
             return None;
         }
         let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();

@@ -121,6 +121,34 @@ impl Ctx<'_, '_, '_> {
         Some(InstOutput::none())
     }
 
+    /// The argument side of a non-tail call site: reserves the outgoing
+    /// area (stack arguments and the return area), points the hidden
+    /// return-area register at it when the signature has one, and
+    /// marshals `args` (see [`Self::marshal_args`]). `false` if the
+    /// operands do not match the signature.
+    pub(super) fn call_site_args(
+        &mut self,
+        sig: &kiln_ir::Signature,
+        locs: &abi::SigLocs,
+        args: &[Value],
+        uses: &mut SmallVec<[(Reg, PReg); 8]>,
+    ) -> bool {
+        self.state.outgoing = self
+            .state
+            .outgoing
+            .max(locs.stack_args_size + locs.ret_area_size);
+        if locs.has_ret_area() {
+            let (p, pw) = self.w();
+            self.l.emit(MInst::Lea {
+                size: OperandSize::Size64,
+                addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
+                dst: pw,
+            });
+            uses.push((p, locs.ret_area_reg));
+        }
+        self.marshal_args(sig, locs, args, uses)
+    }
+
     /// Puts call arguments where `locs` wants them: register parts into
     /// `uses` (fixed-register uses of the call), stack parts stored at
     /// `[rsp + offset]` (the outgoing area). `false` if the operands do not
@@ -245,20 +273,7 @@ impl Ctx<'_, '_, '_> {
         };
         let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
         let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
-        self.state.outgoing = self
-            .state
-            .outgoing
-            .max(locs.stack_args_size + locs.ret_area_size);
-        if locs.has_ret_area() {
-            let (p, pw) = self.w();
-            self.l.emit(MInst::Lea {
-                size: OperandSize::Size64,
-                addr: Amode::imm_reg(locs.stack_args_size as i32, regs::rsp()),
-                dst: pw,
-            });
-            uses.push((p, locs.ret_area_reg));
-        }
-        if !self.marshal_args(sig, &locs, &args, &mut uses) {
+        if !self.call_site_args(sig, &locs, &args, &mut uses) {
             return None;
         }
         let mut after = Vec::new();
@@ -404,15 +419,7 @@ pub(super) fn payload_shares(
     f: &kiln_ir::FunctionStencil,
     inst: Inst,
 ) -> [Option<(usize, usize)>; 2] {
-    let sig = match &f.dfg.insts[inst] {
-        InstructionData::TryCall { exception, .. }
-        | InstructionData::TryCallIndirect { exception, .. } => f
-            .dfg
-            .exception_tables
-            .get(*exception)
-            .and_then(|t| f.dfg.signatures.get(t.sig)),
-        _ => None,
-    };
+    let sig = f.dfg.try_call_signature(inst);
     let Some(locs) = sig.and_then(|s| abi::sig_locs(s).ok()) else {
         return [None, None];
     };
