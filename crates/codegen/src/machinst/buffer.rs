@@ -683,22 +683,7 @@ impl<L: LabelUse> MachBuffer<L> {
     /// (`end` = current offset) to `target`. Its label use must be the last
     /// one recorded.
     pub fn add_uncond_branch(&mut self, start: CodeOffset, end: CodeOffset, target: MachLabel) {
-        debug_assert_eq!(end, self.cur_offset());
-        debug_assert!(self
-            .fixups
-            .last()
-            .is_some_and(|f| f.offset >= start && f.offset < end));
-        let labels_at_start = self.labels_before(start);
-        self.prepare_branch(start);
-        self.all_branches.push((start, end, self.fixups.len() - 1));
-        self.latest_branches.push(Branch {
-            start,
-            end,
-            target,
-            fixup: self.fixups.len() - 1,
-            inverted: None,
-            labels_at_start,
-        });
+        self.add_branch(start, end, target, None);
     }
 
     /// Registers the conditional branch just emitted in `start..end` to
@@ -711,8 +696,20 @@ impl<L: LabelUse> MachBuffer<L> {
         target: MachLabel,
         inverted: &[u8],
     ) {
-        debug_assert_eq!(end, self.cur_offset());
         debug_assert_eq!(inverted.len(), (end - start) as usize);
+        self.add_branch(start, end, target, Some(SmallVec::from_slice(inverted)));
+    }
+
+    /// Records a branch just emitted in `start..end` whose label use is the
+    /// last one recorded; `inverted` as for [`Self::add_cond_branch`].
+    fn add_branch(
+        &mut self,
+        start: CodeOffset,
+        end: CodeOffset,
+        target: MachLabel,
+        inverted: Option<SmallVec<[u8; 8]>>,
+    ) {
+        debug_assert_eq!(end, self.cur_offset());
         debug_assert!(self
             .fixups
             .last()
@@ -725,7 +722,7 @@ impl<L: LabelUse> MachBuffer<L> {
             end,
             target,
             fixup: self.fixups.len() - 1,
-            inverted: Some(SmallVec::from_slice(inverted)),
+            inverted,
             labels_at_start,
         });
     }
