@@ -86,6 +86,27 @@ pub struct Config {
     /// Attach source locations.
     pub srclocs: bool,
     pub call_conv: CallConv,
+    /// Loads and stores of every width (`load`, `uload8` ... `sload32`,
+    /// `store`, `istore8` ...) through `stack_addr` pointers into the slot.
+    pub pointer_memory: bool,
+    /// `atomic_rmw` (every op), `atomic_cas`, `atomic_load`,
+    /// `atomic_store` and `fence` on aligned slot addresses.
+    pub atomics: bool,
+    /// `func_addr` + `call_indirect` besides direct calls.
+    pub indirect_calls: bool,
+    /// Some callees use the `tail` convention and may end in
+    /// `return_call` / `return_call_indirect` to a later `tail` callee
+    /// with the same returns.
+    pub tail_calls: bool,
+    /// Callees may call callees with a higher number (acyclic, so calls
+    /// stay bounded).
+    pub nested_calls: bool,
+    /// After every float operation whose NaN result CLIF leaves open
+    /// (arithmetic, rounding, min/max, conversions between float types),
+    /// replace a NaN by the canonical quiet NaN (`fcmp uno` + `select`),
+    /// as Cranelift's NaN canonicalization does. Results can then be
+    /// compared bit for bit, including `fneg`/`fabs`/`fcopysign` of NaNs.
+    pub canonicalize_nans: bool,
 }
 
 impl Config {
@@ -135,6 +156,38 @@ impl Config {
         Opcode::SmulOverflow,
     ];
 
+    /// Integer opcodes beyond the default set: carries and borrows, bit
+    /// selects, the spectre-guard select and splitting/joining i128.
+    pub const EXTRA_INT_OPCODES: &'static [Opcode] = &[
+        Opcode::SelectSpectreGuard,
+        Opcode::Bitselect,
+        Opcode::Iconcat,
+        Opcode::Isplit,
+        Opcode::UaddOverflowCin,
+        Opcode::SaddOverflowCin,
+        Opcode::UsubOverflowBin,
+        Opcode::SsubOverflowBin,
+    ];
+
+    /// Float opcodes whose NaN results CLIF leaves unspecified (sign and
+    /// payload); see [`Config::canonicalize_nans`].
+    pub const NAN_PRODUCING: &'static [Opcode] = &[
+        Opcode::Fadd,
+        Opcode::Fsub,
+        Opcode::Fmul,
+        Opcode::Fdiv,
+        Opcode::Sqrt,
+        Opcode::Fma,
+        Opcode::Fmin,
+        Opcode::Fmax,
+        Opcode::Ceil,
+        Opcode::Floor,
+        Opcode::Trunc,
+        Opcode::Nearest,
+        Opcode::Fpromote,
+        Opcode::Fdemote,
+    ];
+
     /// The float opcodes of the default set.
     pub const FLOAT_OPCODES: &'static [Opcode] = &[
         Opcode::Fadd,
@@ -169,6 +222,37 @@ impl Config {
         Config {
             types: vec![Type::I8, Type::I16, Type::I32, Type::I64],
             opcodes: Self::INT_OPCODES.to_vec(),
+            ..Self::default()
+        }
+    }
+
+    /// Everything the generator can make: every integer width including
+    /// i128, f32 and f64, every scalar opcode, pointer memory, atomics,
+    /// direct, indirect, nested and tail calls, traps, and canonical NaNs
+    /// (for differential testing).
+    pub fn everything() -> Self {
+        let mut opcodes = Self::INT_OPCODES.to_vec();
+        opcodes.extend_from_slice(Self::EXTRA_INT_OPCODES);
+        opcodes.extend_from_slice(Self::FLOAT_OPCODES);
+        opcodes.push(Opcode::UaddOverflowTrap);
+        Config {
+            types: vec![
+                Type::I8,
+                Type::I16,
+                Type::I32,
+                Type::I64,
+                Type::I128,
+                Type::F32,
+                Type::F64,
+            ],
+            opcodes,
+            allow_traps: true,
+            pointer_memory: true,
+            atomics: true,
+            indirect_calls: true,
+            tail_calls: true,
+            nested_calls: true,
+            canonicalize_nans: true,
             ..Self::default()
         }
     }
@@ -213,6 +297,12 @@ impl Default for Config {
             switches: true,
             srclocs: true,
             call_conv: CallConv::SystemV,
+            pointer_memory: false,
+            atomics: false,
+            indirect_calls: false,
+            tail_calls: false,
+            nested_calls: false,
+            canonicalize_nans: false,
         }
     }
 }
