@@ -681,6 +681,9 @@ impl Gen<'_, '_, '_, '_> {
             (true, 3) if ty.bits() > 32 => (Opcode::Istore32, 4),
             _ => (Opcode::Store, ty.bytes()),
         };
+        if !self.config.allows_typed(op, ty) {
+            return Ok(());
+        }
         let offset = self.input.below((SLOT_SIZE / bytes) as usize) as i32 * bytes as i32;
         let v = self.value_of(ty)?;
         let (p, off) = self.slot_pointer(slot, offset)?;
@@ -705,6 +708,9 @@ impl Gen<'_, '_, '_, '_> {
             (true, 6) if ty.bits() > 32 => (Opcode::Sload32, 4),
             _ => (Opcode::Load, ty.bytes()),
         };
+        if !self.config.allows_typed(op, ty) {
+            return Ok(());
+        }
         let offset = self.input.below((SLOT_SIZE / bytes) as usize) as i32 * bytes as i32;
         let (p, off) = self.slot_pointer(slot, offset)?;
         let flags = self.mem_flags();
@@ -737,7 +743,18 @@ impl Gen<'_, '_, '_, '_> {
             flags.set_notrap();
             flags.set_aligned();
         }
-        let result = match self.input.below(5) {
+        let kind = self.input.below(5);
+        let op = [
+            Opcode::AtomicRmw,
+            Opcode::AtomicCas,
+            Opcode::AtomicLoad,
+            Opcode::AtomicStore,
+            Opcode::Fence,
+        ][kind];
+        if !self.config.allows_typed(op, ty) {
+            return Ok(());
+        }
+        let result = match kind {
             0 => {
                 let op = *self
                     .input
@@ -860,7 +877,10 @@ impl Gen<'_, '_, '_, '_> {
                 break;
             };
             if op == Opcode::UaddOverflowTrap {
-                if !matches!(ty, Type::I32 | Type::I64) || !self.config.allow_traps {
+                if !matches!(ty, Type::I32 | Type::I64)
+                    || !self.config.allow_traps
+                    || !self.config.allows_typed(op, ty)
+                {
                     continue;
                 }
                 let x = self.value_of(ty)?;
@@ -878,7 +898,7 @@ impl Gen<'_, '_, '_, '_> {
                     Type::F64 => Type::I64,
                     _ => continue,
                 };
-                if self.types.contains(&from) {
+                if self.types.contains(&from) && self.config.allows_typed(op, ty) {
                     let x = self.value_of(from)?;
                     return Ok(self.b.ins().bitcast(ty, MemFlags::new(), x)?);
                 }
@@ -902,6 +922,7 @@ impl Gen<'_, '_, '_, '_> {
             .copied()
             .filter(|&t| {
                 set.contains(t)
+                    && self.config.allows_typed(op, t)
                     && info
                         .results
                         .iter()
@@ -923,6 +944,9 @@ impl Gen<'_, '_, '_, '_> {
                 other => resolve_constraint(other, ctrl)?,
             };
             if !self.types.contains(&t) && !t.is_int() {
+                return None;
+            }
+            if !self.config.allows_typed(op, t) {
                 return None;
             }
             arg_tys.push(t);

@@ -107,6 +107,11 @@ pub struct Config {
     /// as Cranelift's NaN canonicalization does. Results can then be
     /// compared bit for bit, including `fneg`/`fabs`/`fcopysign` of NaNs.
     pub canonicalize_nans: bool,
+    /// `(opcode, type)` pairs never to generate (what a backend does not
+    /// lower yet): the opcode is left out wherever its controlling type or
+    /// the type of any operand is that type. Memory and atomic opcodes are
+    /// matched by their access type.
+    pub excluded: Vec<(Opcode, Type)>,
 }
 
 impl Config {
@@ -269,6 +274,11 @@ impl Config {
     pub fn allows(&self, op: Opcode) -> bool {
         self.opcodes.contains(&op)
     }
+
+    /// Whether `op` with controlling (or access) type `ty` may appear.
+    pub fn allows_typed(&self, op: Opcode, ty: Type) -> bool {
+        !self.excluded.contains(&(op, ty))
+    }
 }
 
 impl Default for Config {
@@ -303,6 +313,7 @@ impl Default for Config {
             tail_calls: false,
             nested_calls: false,
             canonicalize_nans: false,
+            excluded: Vec::new(),
         }
     }
 }
