@@ -28,6 +28,11 @@ usage:
   kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
                                    --store memory|dir picks the store)
   kiln bench key [OPTIONS] PATH...   the stencil key alone: hot, fresh clone, bytes
+  kiln fuzz [--target T] [--opt LEVEL] [--seconds N] [--seed S] [--set K=V]...
+                                   differential fuzzing: native code vs the
+                                   interpreter on random programs; failures are
+                                   written as `test run` files
+  kiln reduce [-o OUT] FILE        shrink a failing test file while it fails
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
         "run" => cli::run::main(rest),
         "compile" => cli::compile::main(rest),
         "bench" => cli::bench::main(rest),
+        "fuzz" => cli::fuzz::fuzz_main(rest),
+        "reduce" => cli::fuzz::reduce_main(rest),
         // -----------------------------------------------------------------
         _ => {
             eprintln!("kiln: unknown command `{cmd}`\n");

@@ -144,7 +144,8 @@ fn garbage_wrapper(target: &UserFuncName, sig: &Signature) -> Result<Function, S
         })
         .map_err(e)?;
     let block = b.create_block();
-    b.append_block_params_for_function_params(block).map_err(e)?;
+    b.append_block_params_for_function_params(block)
+        .map_err(e)?;
     b.switch_to_block(block).map_err(e)?;
     b.seal_block(block).map_err(e)?;
     let params: Vec<Value> = b.block_params(block).to_vec();

@@ -153,10 +153,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
                 let mut path = None;
                 if let Some(dir) = &opts.out_dir {
                     if written < opts.max_failures {
-                        let p = dir.join(format!(
-                            "fuzz-{:x}-{}.clif",
-                            opts.seed, stats.programs
-                        ));
+                        let p = dir.join(format!("fuzz-{:x}-{}.clif", opts.seed, stats.programs));
                         if std::fs::create_dir_all(dir)
                             .and_then(|_| std::fs::write(&p, &text))
                             .is_ok()

@@ -16,9 +16,18 @@ fn args_text(args: &[DataValue]) -> String {
 /// A `; run:` line for `entry(args)` expecting `want`. A trap cannot be
 /// written as an expectation; then the line asserts the results native
 /// code returned instead are wrong (`!=`), after a comment naming the trap.
-pub fn run_line(entry: &str, args: &[DataValue], want: &CallResult, native: Option<&CallResult>) -> String {
+pub fn run_line(
+    entry: &str,
+    args: &[DataValue],
+    want: &CallResult,
+    native: Option<&CallResult>,
+) -> String {
     match (want, native) {
-        (Ok(v), _) => format!("; run: {entry}({}) == [{}]\n", args_text(args), args_text(v)),
+        (Ok(v), _) => format!(
+            "; run: {entry}({}) == [{}]\n",
+            args_text(args),
+            args_text(v)
+        ),
         (Err(stop), Some(Ok(got))) => format!(
             "; the interpreter stops with {} here\n; run: {entry}({}) != [{}]\n",
             show(&Err(stop.clone())),
@@ -74,11 +83,7 @@ pub fn write_failure(case: &Case, f: &Failure, settings: &[String], header: &str
         runs.push((args.clone(), want.clone(), f.native.clone()));
     }
     let text = format!("{header}\n{}: {}", f.kind, f.message);
-    let text: String = text
-        .lines()
-        .take(30)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text: String = text.lines().take(30).collect::<Vec<_>>().join("\n");
     write_case(case, f.opt, settings, &text, &runs)
 }
 

@@ -513,11 +513,26 @@ impl Gen<'_, '_, '_, '_> {
             Stmt::PtrLoad => self.ptr_load(),
             Stmt::Atomic => self.atomic(),
             Stmt::CondTrap => {
-                let c = self.condition()?;
                 let op = if self.input.ratio(1, 2) {
                     Opcode::Trapz
                 } else {
                     Opcode::Trapnz
+                };
+                // Mostly a condition that rarely fires (`x == k` for
+                // `trapnz`, `x != k` for `trapz`), so that code after the
+                // trap runs too; sometimes any condition.
+                let c = if self.input.ratio(3, 4) {
+                    let x = self.value_of(Type::I32)?;
+                    let k = self.input.interesting_i64();
+                    let cc = if op == Opcode::Trapnz {
+                        IntCC::Equal
+                    } else {
+                        IntCC::NotEqual
+                    };
+                    let k = self.b.ins().iconst(Type::I32, k)?;
+                    self.b.ins().icmp(cc, x, k)?
+                } else {
+                    self.condition()?
                 };
                 let code = TrapCode::user(1 + self.input.below(200) as u8)
                     .unwrap_or(TrapCode::INTEGER_OVERFLOW);
@@ -970,7 +985,8 @@ impl Gen<'_, '_, '_, '_> {
         for &t in arg_tys {
             args.push(self.value_of(t)?);
         }
-        if is_division(op) && !self.config.allow_traps {
+        // With traps allowed, a quarter of the divisions stay unguarded.
+        if is_division(op) && (!self.config.allow_traps || self.input.ratio(3, 4)) {
             // Nonzero divisor; for signed division also positive, which
             // rules out INT_MIN / -1.
             let mut d = args[1];
