@@ -50,7 +50,6 @@ pub const KNOWN_UNSUPPORTED: &[(Opcode, Type)] = &[
     // A float select on an i128 condition (excluding the pair leaves out
     // every select with an i128 operand).
     (Opcode::Select, Type::I128),
-    (Opcode::SelectSpectreGuard, Type::I128),
     // The spectre-guard select of floats.
     (Opcode::SelectSpectreGuard, Type::F32),
     (Opcode::SelectSpectreGuard, Type::F64),
