@@ -32,7 +32,7 @@ usage:
                                    differential fuzzing: native code vs the
                                    interpreter on random programs; failures are
                                    written as `test run` files
-  kiln reduce [-o OUT] FILE        shrink a failing test file while it fails
+  kiln reduce [--out OUT] FILE     shrink a failing test file while it fails
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with

@@ -23,7 +23,7 @@ kiln fuzz [--target x86_64] [--opt none|speed|speed_and_size|both] [--seconds N]
   --target aarch64 is rejected: Kiln has no aarch64 backend yet.";
 
 pub const REDUCE_USAGE: &str = "\
-kiln reduce [-o OUT] [--max-checks N] FILE
+kiln reduce [--out OUT] [--max-checks N] FILE
   Shrinks a failing test file while its failure reproduces (a verifier error, a compiler
   error or panic, or native code disagreeing with the interpreter on a `; run:` line):
   removes functions, instructions and blocks, replaces values with constants, turns
@@ -192,7 +192,7 @@ fn fuzz(args: &Args) -> Result<bool, String> {
 }
 
 pub fn reduce_main(raw: &[String]) -> ExitCode {
-    let args = match Args::parse(raw, &["max-checks", "o"], &["help", "-h"]) {
+    let args = match Args::parse(raw, &["max-checks", "out"], &["help", "-h"]) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("kiln reduce: {e}\n{REDUCE_USAGE}");
@@ -223,7 +223,7 @@ pub fn reduce_main(raw: &[String]) -> ExitCode {
     };
     match kiln_difftest::reduce::reduce(&text, path, max_checks) {
         Ok(r) => {
-            let out = args.get("o");
+            let out = args.get("out");
             match out {
                 Some(o) => {
                     if let Err(e) = std::fs::write(o, &r.text) {

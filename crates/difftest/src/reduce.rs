@@ -77,6 +77,39 @@ struct Eval {
         Option<crate::check::CallResult>,
     )>,
     insts: usize,
+    /// What the reduction minimizes: (instructions other than constants,
+    /// block parameters, all instructions, text length). Every accepted
+    /// edit makes it strictly smaller, so the reduction terminates.
+    cost: (usize, usize, usize, usize),
+}
+
+/// Instructions that are not constants (`iconst`, `f32const`,
+/// `f64const`, or a `sextend`/`iconcat` of `iconst`s, the i128 constant
+/// idioms).
+fn non_constant_insts(funcs: &[Function]) -> usize {
+    use kiln_ir::{Opcode, ValueDef};
+    let mut n = 0;
+    for f in funcs {
+        let dfg = &f.stencil.dfg;
+        for b in f.layout.blocks() {
+            for inst in f.layout.block_insts(b) {
+                let constant = match dfg.opcode(inst) {
+                    Opcode::Iconst | Opcode::F32const | Opcode::F64const => true,
+                    Opcode::Sextend | Opcode::Iconcat => dfg.inst_args(inst).iter().all(|&a| {
+                        matches!(
+                            dfg.value_def(dfg.resolve_aliases(a)),
+                            Some(ValueDef::Result(i, _)) if dfg.opcode(i) == Opcode::Iconst
+                        )
+                    }),
+                    _ => false,
+                };
+                if !constant {
+                    n += 1;
+                }
+            }
+        }
+    }
+    n
 }
 
 fn count_insts(funcs: &[Function]) -> usize {
@@ -108,6 +141,16 @@ fn evaluate(text: &str, checker: &Checker) -> Option<Eval> {
     let file = kiln_reader::parse_test(text, "candidate").ok()?;
     let funcs: Vec<Function> = file.functions.iter().map(|f| f.func.clone()).collect();
     let insts = count_insts(&funcs);
+    let params: usize = funcs
+        .iter()
+        .map(|f| {
+            f.layout
+                .blocks()
+                .map(|b| f.stencil.dfg.block_params(b).len())
+                .sum::<usize>()
+        })
+        .sum();
+    let cost = (non_constant_insts(&funcs), params, insts, text.len());
     for f in &funcs {
         if let Err(e) = verify_function(f) {
             return Some(Eval {
@@ -115,6 +158,7 @@ fn evaluate(text: &str, checker: &Checker) -> Option<Eval> {
                 message: format!("{}: {e}", f.name),
                 runs: Vec::new(),
                 insts,
+                cost,
             });
         }
     }
@@ -149,6 +193,7 @@ fn evaluate(text: &str, checker: &Checker) -> Option<Eval> {
                 message: f.message,
                 runs,
                 insts,
+                cost,
             })
         }
         _ => None,
@@ -263,8 +308,13 @@ impl Reducer<'_> {
         }
         self.checks += 1;
         let text = candidate.join("\n") + "\n";
+        // `KILN_REDUCE_TRACE=FILE` writes each candidate there before it
+        // runs, so a candidate that kills the process can be found.
+        if let Some(p) = std::env::var_os("KILN_REDUCE_TRACE") {
+            let _ = std::fs::write(p, &text);
+        }
         match evaluate(&text, self.checker) {
-            Some(e) if e.kind == self.kind => {
+            Some(e) if e.kind == self.kind && e.cost < self.best.cost => {
                 self.lines = candidate;
                 self.best = e;
                 true
@@ -363,6 +413,61 @@ impl Reducer<'_> {
                 continue;
             }
             i += 1;
+        }
+        progress
+    }
+
+    /// Removes runs of `size` instruction lines at once (not block
+    /// headers or terminators), for sizes halving down to 2: most of a
+    /// big program goes in few checks.
+    fn chunks(&mut self) -> bool {
+        let mut progress = false;
+        let mut size = 64;
+        while size >= 2 {
+            let mut i = 0;
+            while i < self.lines.len() {
+                let mut take = Vec::new();
+                let mut j = i;
+                while j < self.lines.len() && take.len() < size {
+                    if self.lines[j].starts_with("function ") || self.lines[j].trim_end() == "}" {
+                        j += 1;
+                        break;
+                    }
+                    let t = inst_text(&self.lines[j]);
+                    let (_, op) = parse_inst(t);
+                    let keep = t.is_empty()
+                        || t.starts_with(';')
+                        || is_block_header(t)
+                        || t.contains(" -> ")
+                        || matches!(
+                            op,
+                            "jump"
+                                | "brif"
+                                | "br_table"
+                                | "return"
+                                | "return_call"
+                                | "return_call_indirect"
+                        );
+                    if !keep && matches!(self.locate(j), Some((_, true))) {
+                        take.push(j);
+                    }
+                    j += 1;
+                }
+                if take.len() < 2 {
+                    i = j.max(i + 1);
+                    continue;
+                }
+                let mut c = self.lines.clone();
+                for &k in take.iter().rev() {
+                    c.remove(k);
+                }
+                if !self.try_lines(c) {
+                    i = j.max(i + 1);
+                } else {
+                    progress = true;
+                }
+            }
+            size /= 2;
         }
         progress
     }
@@ -496,6 +601,375 @@ impl Reducer<'_> {
     }
 }
 
+/// Positions where `name` (like `block3`) occurs as a whole word.
+fn word_positions(line: &str, name: &str) -> Vec<usize> {
+    let bytes = line.as_bytes();
+    line.match_indices(name)
+        .map(|(i, _)| i)
+        .filter(|&i| {
+            let before = i == 0 || !(bytes[i - 1] as char).is_ascii_alphanumeric();
+            let after = bytes
+                .get(i + name.len())
+                .is_none_or(|&c| !(c as char).is_ascii_alphanumeric());
+            before && after
+        })
+        .collect()
+}
+
+/// The block name of a header line (`block3(v1: i32):` -> `block3`).
+fn header_name(text: &str) -> &str {
+    text.split(['(', ':']).next().unwrap_or("").trim()
+}
+
+/// Line ranges of a function's blocks: (name, header line, end exclusive).
+fn blocks_of(lines: &[String], range: (usize, usize)) -> Vec<(String, usize, usize)> {
+    let mut out: Vec<(String, usize, usize)> = Vec::new();
+    for i in range.0 + 1..range.1 {
+        let t = inst_text(&lines[i]);
+        if is_block_header(t) {
+            if let Some(last) = out.last_mut() {
+                last.2 = i;
+            }
+            out.push((header_name(t).to_string(), i, range.1));
+        }
+    }
+    out
+}
+
+impl Reducer<'_> {
+    /// Drops a parameter of a called function: from its signature and
+    /// entry block, from the callers' `sigN` declarations and from their
+    /// `call fnM(...)` / `call_indirect sigN, vX(...)` argument lists.
+    fn callee_params(&mut self) -> bool {
+        let mut progress = false;
+        let mut gi = 0;
+        loop {
+            let fs = functions(&self.lines);
+            let Some(&grange) = fs.get(gi) else { break };
+            let head = self.lines[grange.0].clone();
+            let name = head
+                .strip_prefix("function ")
+                .and_then(|h| h.split('(').next())
+                .unwrap_or("")
+                .to_string();
+            let n_params = head.find('(').map_or(0, |o| {
+                let inner = &head[o + 1..];
+                let close = inner.find(')').unwrap_or(0);
+                if inner[..close].trim().is_empty() {
+                    0
+                } else {
+                    inner[..close].split(',').count()
+                }
+            });
+            if has_run_lines(&self.lines, grange) || name.is_empty() {
+                gi += 1;
+                continue;
+            }
+            let mut changed = false;
+            for k in 0..n_params {
+                if let Some(c) = self.drop_callee_param(&fs, gi, &name, k) {
+                    if self.try_lines(c) {
+                        changed = true;
+                        progress = true;
+                        break;
+                    }
+                }
+            }
+            if !changed {
+                gi += 1;
+            }
+        }
+        progress
+    }
+
+    fn drop_callee_param(
+        &self,
+        fs: &[(usize, usize)],
+        gi: usize,
+        name: &str,
+        k: usize,
+    ) -> Option<Vec<String>> {
+        let mut c = self.lines.clone();
+        let grange = fs[gi];
+        let open = c[grange.0].find('(')?;
+        c[grange.0] = drop_list_item(&c[grange.0], open, k)?;
+        let hdr = (grange.0 + 1..grange.1).find(|&i| is_block_header(inst_text(&c[i])))?;
+        let open = c[hdr].find('(')?;
+        c[hdr] = drop_list_item(&c[hdr], open, k)?.replace("()", "");
+        for (fi, &(start, end)) in fs.iter().enumerate() {
+            if fi == gi {
+                continue;
+            }
+            // `fnM = [colocated] %name sigN` declarations.
+            let mut refs = Vec::new();
+            for line in &c[start + 1..end] {
+                let t = inst_text(line);
+                let Some((lhs, rhs)) = t.split_once(" = ") else {
+                    continue;
+                };
+                let words: Vec<&str> = rhs.split_whitespace().collect();
+                if lhs.starts_with("fn") && words.contains(&name) {
+                    if let Some(sig) = words.last() {
+                        refs.push((lhs.trim().to_string(), sig.to_string()));
+                    }
+                }
+            }
+            for (fnref, sig) in refs {
+                for line in c.iter_mut().take(end).skip(start + 1) {
+                    let t = inst_text(line).to_string();
+                    if t.starts_with(&format!("{sig} = (")) {
+                        let o = line.find('(')?;
+                        *line = drop_list_item(line, o, k)?;
+                        continue;
+                    }
+                    for &pos in word_positions(line, &fnref).iter().rev() {
+                        let o = pos + fnref.len();
+                        if line.as_bytes().get(o) == Some(&b'(') {
+                            *line = drop_list_item(line, o, k)?;
+                        }
+                    }
+                    if t.contains("call_indirect") {
+                        for &pos in word_positions(line, &sig).iter().rev() {
+                            let o = line[pos..].find('(')? + pos;
+                            *line = drop_list_item(line, o, k)?;
+                        }
+                    }
+                }
+            }
+        }
+        Some(c)
+    }
+
+    /// When one side traps: ends a block early with that `trap`, in place
+    /// of an instruction (a call, say) and everything after it in its
+    /// block.
+    fn traps_early(&mut self) -> bool {
+        let mut codes = Vec::new();
+        if let Some((_, want, native)) = self.best.runs.first() {
+            for r in std::iter::once(want).chain(native.as_ref()) {
+                if let Err(crate::check::Stop::Trap(Some(c))) = r {
+                    codes.push(c.to_string());
+                }
+            }
+        }
+        if codes.is_empty() {
+            return false;
+        }
+        let mut progress = false;
+        let mut i = 0;
+        while i < self.lines.len() {
+            let t = inst_text(&self.lines[i]).to_string();
+            let in_body = matches!(self.locate(i), Some((_, true)));
+            if !in_body
+                || t.is_empty()
+                || t.starts_with(';')
+                || is_block_header(&t)
+                || t.contains(" -> ")
+            {
+                i += 1;
+                continue;
+            }
+            let mut end = i + 1;
+            while end < self.lines.len() {
+                let u = inst_text(&self.lines[end]);
+                if is_block_header(u) || self.lines[end].trim_end() == "}" {
+                    break;
+                }
+                end += 1;
+            }
+            let mut done = false;
+            for code in &codes {
+                let mut c = self.lines.clone();
+                c.splice(i..end, [format!("    trap {code}")]);
+                if self.try_lines(c) {
+                    done = true;
+                    break;
+                }
+            }
+            if done {
+                progress = true;
+            }
+            i += 1;
+        }
+        progress
+    }
+
+    /// Removes every block unreachable from its function's entry, all at
+    /// once (unreachable blocks may use each other's values).
+    fn remove_unreachable(&mut self) -> bool {
+        let funcs = self.parsed();
+        let fs = functions(&self.lines);
+        let mut drop = Vec::new();
+        for (fi, f) in funcs.iter().enumerate() {
+            let Some(&range) = fs.get(fi) else { continue };
+            let Some(entry) = f.layout.entry_block() else {
+                continue;
+            };
+            let dfg = &f.stencil.dfg;
+            let mut seen = std::collections::HashSet::new();
+            let mut stack = vec![entry];
+            while let Some(b) = stack.pop() {
+                if !seen.insert(b) {
+                    continue;
+                }
+                for inst in f.layout.block_insts(b) {
+                    for call in dfg.branch_destinations(inst) {
+                        stack.push(call.block);
+                    }
+                }
+            }
+            for (name, start, end) in blocks_of(&self.lines, range) {
+                let live = f
+                    .layout
+                    .blocks()
+                    .any(|b| seen.contains(&b) && b.to_string() == name);
+                if !live {
+                    drop.push((start, end));
+                }
+            }
+        }
+        if drop.is_empty() {
+            return false;
+        }
+        let mut c = self.lines.clone();
+        for &(a, b) in drop.iter().rev() {
+            c.drain(a..b);
+        }
+        self.try_lines(c)
+    }
+
+    /// Replaces a block parameter by a constant: the parameter goes from
+    /// the header and the matching argument from every branch to it.
+    fn block_params(&mut self) -> bool {
+        let mut progress = false;
+        let mut fi = 0;
+        loop {
+            let fs = functions(&self.lines);
+            let Some(&range) = fs.get(fi) else { break };
+            let mut changed = false;
+            for (bi, (name, hdr, _)) in blocks_of(&self.lines, range).into_iter().enumerate() {
+                if bi == 0 {
+                    continue;
+                }
+                let text = inst_text(&self.lines[hdr]).to_string();
+                let Some(open) = text.find('(') else { continue };
+                let params: Vec<String> = text[open + 1..]
+                    .trim_end_matches(':')
+                    .trim_end_matches(')')
+                    .split(", ")
+                    .map(str::to_string)
+                    .collect();
+                for (k, p) in params.iter().enumerate() {
+                    let Some((v, ty)) = p.split_once(": ") else {
+                        continue;
+                    };
+                    let (Some(n), Some(ty)) = (
+                        v.trim()
+                            .strip_prefix('v')
+                            .and_then(|x| x.parse::<u32>().ok()),
+                        Type::parse(ty.trim()),
+                    ) else {
+                        continue;
+                    };
+                    let mut fresh = self
+                        .parsed()
+                        .get(fi)
+                        .map_or(0, |f| f.stencil.dfg.num_values() as u32 + 1);
+                    let Some(consts) = constant_lines(n, ty, 0, &mut fresh) else {
+                        continue;
+                    };
+                    let mut c = self.lines.clone();
+                    let Some(h) = drop_list_item(&text, open, k) else {
+                        continue;
+                    };
+                    c[hdr] = format!("    {}", h.replace("()", ""));
+                    let mut ok = true;
+                    for (i, line) in c.iter_mut().enumerate().take(range.1).skip(range.0 + 1) {
+                        if i == hdr {
+                            continue;
+                        }
+                        let positions = word_positions(line, &name);
+                        for &pos in positions.iter().rev() {
+                            let open = pos + name.len();
+                            if line.as_bytes().get(open) == Some(&b'(') {
+                                match drop_list_item(line, open, k) {
+                                    Some(l) => *line = l.replace(&format!("{name}()"), &name),
+                                    None => ok = false,
+                                }
+                            }
+                        }
+                    }
+                    if !ok {
+                        continue;
+                    }
+                    c.splice(hdr + 1..hdr + 1, consts);
+                    if self.try_lines(c) {
+                        progress = true;
+                        changed = true;
+                        break;
+                    }
+                }
+                if changed {
+                    break;
+                }
+            }
+            if !changed {
+                fi += 1;
+            }
+        }
+        progress
+    }
+
+    /// Retargets branches to a block that only jumps on (and has no
+    /// parameters) to that jump's destination, and removes the block.
+    fn thread_jumps(&mut self) -> bool {
+        let mut progress = false;
+        let mut fi = 0;
+        loop {
+            let fs = functions(&self.lines);
+            let Some(&range) = fs.get(fi) else { break };
+            let mut changed = false;
+            for (bi, (name, hdr, end)) in blocks_of(&self.lines, range).into_iter().enumerate() {
+                if bi == 0 || inst_text(&self.lines[hdr]).contains('(') {
+                    continue;
+                }
+                let body: Vec<&str> = self.lines[hdr + 1..end]
+                    .iter()
+                    .map(|l| inst_text(l))
+                    .filter(|t| !t.is_empty() && !t.starts_with(';'))
+                    .collect();
+                let [only] = body[..] else { continue };
+                let Some(dest) = only.strip_prefix("jump ") else {
+                    continue;
+                };
+                let dest = dest.trim().to_string();
+                if header_name(&dest) == name {
+                    continue;
+                }
+                let mut c = self.lines.clone();
+                for (i, line) in c.iter_mut().enumerate().take(range.1).skip(range.0 + 1) {
+                    if i >= hdr && i < end {
+                        continue;
+                    }
+                    for &pos in word_positions(line, &name).iter().rev() {
+                        line.replace_range(pos..pos + name.len(), &dest);
+                    }
+                }
+                c.drain(hdr..end);
+                if self.try_lines(c) {
+                    progress = true;
+                    changed = true;
+                    break;
+                }
+            }
+            if !changed {
+                fi += 1;
+            }
+        }
+        progress
+    }
+}
+
 /// The index of the comma separating two block calls (outside parens).
 fn split_top_level(s: &str) -> Option<usize> {
     let mut depth = 0i32;
@@ -555,8 +1029,14 @@ pub fn reduce(text: &str, path: &str, max_checks: usize) -> Result<Reduced, Redu
     loop {
         let mut progress = false;
         progress |= r.remove_functions();
-        progress |= r.instructions();
+        progress |= r.remove_unreachable();
+        progress |= r.traps_early();
+        progress |= r.callee_params();
+        progress |= r.thread_jumps();
+        progress |= r.block_params();
         progress |= r.remove_blocks();
+        progress |= r.chunks();
+        progress |= r.instructions();
         progress |= entry_params_to_constants(&mut r);
         if !progress || r.checks >= r.max_checks {
             break;
@@ -622,7 +1102,8 @@ fn entry_params_to_constants(r: &mut Reducer<'_>) -> bool {
             if line.starts_with("function ") {
                 break;
             }
-            if line.trim_start().starts_with("; run:") {
+            let t = line.trim_start();
+            if t.starts_with("; run:") || t.starts_with("; print:") {
                 match line.find('(').and_then(|o| drop_list_item(line, o, k)) {
                     Some(l) => *line = l,
                     None => ok = false,
@@ -708,27 +1189,51 @@ fn constant_value_lines(n: u32, ty: Type, v: &DataValue, fresh: &mut u32) -> Opt
 /// The reduced file: its lines with the run line's expectation replaced
 /// by the interpreter's results.
 fn finish(r: &Reducer<'_>) -> String {
+    let text = r.lines.join("\n") + "\n";
+    let Ok(file) = kiln_reader::parse_test(&text, "reduced") else {
+        return text;
+    };
     let mut out = String::new();
-    let mut replaced = false;
-    for l in &r.lines {
+    // The header (comments, test, set and target lines) as it was.
+    let stale = format!("; {}:", r.kind);
+    for l in r.lines.iter().take_while(|l| !l.starts_with("function ")) {
         let t = l.trim_start();
-        if t.starts_with("; run:") || t.starts_with("; print:") {
-            if let (Some((args, want, native)), false) = (r.best.runs.first(), replaced) {
-                let name = t
-                    .split_once(':')
-                    .map(|x| x.1.trim())
-                    .and_then(|s| s.split('(').next())
-                    .unwrap_or("%f0");
-                out.push_str(&run_line(name, args, want, native.as_ref()));
-                replaced = true;
-                continue;
-            }
+        if t.starts_with(&stale) {
+            // The original failure's message, now out of date.
+            let msg = r.best.message.lines().next().unwrap_or("");
+            out.push_str(&format!("; reduced by `kiln reduce`: {}: {msg}\n", r.kind));
+        } else if !t.starts_with("; the interpreter stops with") {
+            out.push_str(l);
+            out.push('\n');
         }
-        if t.starts_with("; the interpreter stops with") {
+    }
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    // The functions as Kiln prints them, the run line after the entry.
+    for (i, f) in file.functions.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&f.func.to_string());
+        if f.run_directives.is_empty() {
             continue;
         }
-        out.push_str(l);
-        out.push('\n');
+        match r.best.runs.first() {
+            Some((args, want, native)) => {
+                out.push_str(&run_line(
+                    &f.func.name.to_string(),
+                    args,
+                    want,
+                    native.as_ref(),
+                ));
+            }
+            None => {
+                for d in &f.run_directives {
+                    out.push_str(&format!("; {}\n", d.text));
+                }
+            }
+        }
     }
     out
 }

@@ -15,7 +15,8 @@ fn args_text(args: &[DataValue]) -> String {
 
 /// A `; run:` line for `entry(args)` expecting `want`. A trap cannot be
 /// written as an expectation; then the line asserts the results native
-/// code returned instead are wrong (`!=`), after a comment naming the trap.
+/// code returned instead are wrong (`!=`), or, when native code stopped
+/// too, is a `; print:` line; a comment names the interpreter's trap.
 pub fn run_line(
     entry: &str,
     args: &[DataValue],
@@ -34,8 +35,10 @@ pub fn run_line(
             args_text(args),
             args_text(got)
         ),
+        // Both stop (with different traps): a `print` line runs the call
+        // in either test kind, and either stop fails it.
         (Err(stop), _) => format!(
-            "; the interpreter stops with {} on {entry}({})\n",
+            "; the interpreter stops with {} here\n; print: {entry}({})\n",
             show(&Err(stop.clone())),
             args_text(args)
         ),
