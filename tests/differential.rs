@@ -206,6 +206,7 @@ fn the_fuzz_loop_runs_clean() {
             settings: Vec::new(),
             out_dir: None,
             max_failures: 0,
+            stop_after: None,
         },
         &mut |_| {},
     );

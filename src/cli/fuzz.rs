@@ -12,14 +12,15 @@ use std::time::Duration;
 
 pub const FUZZ_USAGE: &str = "\
 kiln fuzz [--target x86_64] [--opt none|speed|speed_and_size|both] [--seconds N] [--seed S]
-          [--programs N] [--set NAME=VALUE]... [--out DIR] [--coverage]
+          [--programs N] [--stop-after N] [--set NAME=VALUE]... [--out DIR] [--coverage]
   Generates random programs (kiln-fuzzgen: every integer width, floats, every opcode Kiln
   lowers, calls, memory, atomics, traps) from the seed, runs each on several argument
   vectors in the interpreter and as native code (--opt both: at none and speed, the
   default) and compares results and trap codes bit for bit. Prints programs and native
   calls per second and opcode coverage (--coverage: the full table). Each failure is
   written to DIR (default fuzz-failures/) as a self-contained `test run` file that
-  `kiln test` and `kiln reduce` take. Exit status 1 if anything failed.
+  `kiln test` and `kiln reduce` take (--stop-after N: stop at the N-th failure). Exit
+  status 1 if anything failed.
   --target aarch64 is rejected: Kiln has no aarch64 backend yet.";
 
 pub const REDUCE_USAGE: &str = "\
@@ -65,7 +66,16 @@ fn parse_num<T: std::str::FromStr>(args: &Args, name: &str, default: T) -> Resul
 pub fn fuzz_main(raw: &[String]) -> ExitCode {
     let args = match Args::parse(
         raw,
-        &["target", "opt", "seconds", "seed", "programs", "set", "out"],
+        &[
+            "target",
+            "opt",
+            "seconds",
+            "seed",
+            "programs",
+            "stop-after",
+            "set",
+            "out",
+        ],
         &["coverage", "help", "-h"],
     ) {
         Ok(a) => a,
@@ -102,6 +112,10 @@ fn fuzz(args: &Args) -> Result<bool, String> {
         Some(_) => Some(parse_num(args, "programs", 0)?),
         None => None,
     };
+    let stop_after: Option<usize> = match args.get("stop-after") {
+        Some(_) => Some(parse_num(args, "stop-after", 1)?),
+        None => None,
+    };
     let sets = args.get_all("set");
     let mut flags = Flags::default();
     for w in &sets {
@@ -123,6 +137,7 @@ fn fuzz(args: &Args) -> Result<bool, String> {
         settings: sets.clone(),
         out_dir: Some(out.clone()),
         max_failures: 20,
+        stop_after,
     };
     let levels: Vec<&str> = opts.iter().map(|o| opt_name(*o)).collect();
     eprintln!(

@@ -38,6 +38,8 @@ pub struct Options {
     pub out_dir: Option<PathBuf>,
     /// Write at most this many failure files.
     pub max_failures: usize,
+    /// Stop once this many failures were found.
+    pub stop_after: Option<usize>,
 }
 
 /// A failure found, with its test file.
@@ -113,6 +115,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
         stats.elapsed = start.elapsed();
         if stats.elapsed >= opts.time_limit
             || opts.max_programs.is_some_and(|m| stats.programs >= m)
+            || opts.stop_after.is_some_and(|m| stats.failures.len() >= m)
         {
             break;
         }

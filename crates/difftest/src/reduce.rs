@@ -382,7 +382,18 @@ impl Reducer<'_> {
                 continue;
             }
             let text = inst_text(&self.lines[i]).to_string();
-            if text.is_empty() || is_block_header(&text) || text.contains(" -> ") {
+            if text.contains(" -> ") {
+                // An alias nothing uses any more.
+                let mut c = self.lines.clone();
+                c.remove(i);
+                if self.try_lines(c) {
+                    progress = true;
+                    continue;
+                }
+                i += 1;
+                continue;
+            }
+            if text.is_empty() || is_block_header(&text) {
                 i += 1;
                 continue;
             }
@@ -401,6 +412,10 @@ impl Reducer<'_> {
                     progress = true;
                     continue;
                 }
+            }
+            if is_const && results.len() == 1 && self.merge_constant(i, fi, results[0]) {
+                progress = true;
+                continue;
             }
             if !results.is_empty() && !is_const {
                 if self.replace_with_constants(i, fi, &results) {
@@ -484,10 +499,64 @@ impl Reducer<'_> {
         Some((fi, body))
     }
 
+    /// Makes constant `vN` another name (`vN -> vM`) for a parameter or
+    /// constant of the same type defined earlier in the entry block.
+    fn merge_constant(&mut self, i: usize, fi: usize, n: u32) -> bool {
+        let funcs = self.parsed();
+        let Some(f) = funcs.get(fi) else { return false };
+        let dfg = &f.stencil.dfg;
+        let v = Value::from_u32(n);
+        if !dfg.value_is_valid(v) {
+            return false;
+        }
+        let ty = dfg.value_type(v);
+        let Some(entry) = f.layout.entry_block() else {
+            return false;
+        };
+        let mut candidates: Vec<Value> = dfg.block_params(entry).to_vec();
+        for inst in f.layout.block_insts(entry) {
+            candidates.extend(dfg.inst_results(inst).iter().copied());
+        }
+        for other in candidates {
+            if other == v || dfg.value_type(other) != ty {
+                continue;
+            }
+            let mut c = self.lines.clone();
+            c[i] = format!("    v{n} -> {other}");
+            if self.try_lines(c) {
+                return true;
+            }
+        }
+        false
+    }
+
     fn replace_with_constants(&mut self, i: usize, fi: usize, results: &[u32]) -> bool {
         let funcs = self.parsed();
         let Some(f) = funcs.get(fi) else { return false };
         let dfg = &f.stencil.dfg;
+        // A single result: try each operand of the same type in its place
+        // (`vR -> vA`), so chains of operations shrink.
+        if let [n] = results {
+            let v = Value::from_u32(*n);
+            if let Some(kiln_ir::ValueDef::Result(inst, _)) =
+                dfg.value_is_valid(v).then(|| dfg.value_def(v)).flatten()
+            {
+                let ty = dfg.value_type(v);
+                let operands: Vec<Value> = dfg
+                    .inst_args(inst)
+                    .iter()
+                    .map(|&a| dfg.resolve_aliases(a))
+                    .filter(|&a| dfg.value_type(a) == ty)
+                    .collect();
+                for a in operands {
+                    let mut c = self.lines.clone();
+                    c[i] = format!("    v{n} -> {a}");
+                    if self.try_lines(c) {
+                        return true;
+                    }
+                }
+            }
+        }
         let mut fresh = dfg.num_values() as u32 + 1;
         for k in [0i64, 1, -1] {
             let mut new = Vec::new();
@@ -637,6 +706,110 @@ fn blocks_of(lines: &[String], range: (usize, usize)) -> Vec<(String, usize, usi
 }
 
 impl Reducer<'_> {
+    /// Moves a block that has one predecessor, which reaches it by a
+    /// plain `jump`, into that predecessor in place of the jump.
+    fn merge_blocks(&mut self) -> bool {
+        let mut progress = false;
+        let mut fi = 0;
+        loop {
+            let fs = functions(&self.lines);
+            let Some(&range) = fs.get(fi) else { break };
+            let blocks = blocks_of(&self.lines, range);
+            let mut changed = false;
+            for (bi, (name, hdr, end)) in blocks.iter().enumerate() {
+                if bi == 0 || inst_text(&self.lines[*hdr]).contains('(') {
+                    continue;
+                }
+                let uses: Vec<usize> = (range.0 + 1..range.1)
+                    .filter(|&i| i != *hdr && !word_positions(&self.lines[i], name).is_empty())
+                    .collect();
+                let [jump_line] = uses[..] else { continue };
+                if inst_text(&self.lines[jump_line]) != format!("jump {name}") {
+                    continue;
+                }
+                if jump_line > *hdr && jump_line < *end {
+                    continue;
+                }
+                let body: Vec<String> = self.lines[hdr + 1..*end].to_vec();
+                let mut c = self.lines.clone();
+                if jump_line < *hdr {
+                    c.drain(*hdr..*end);
+                    c.splice(jump_line..=jump_line, body);
+                } else {
+                    c.splice(jump_line..=jump_line, body);
+                    c.drain(*hdr..*end);
+                }
+                if self.try_lines(c) {
+                    progress = true;
+                    changed = true;
+                    break;
+                }
+            }
+            if !changed {
+                fi += 1;
+            }
+        }
+        progress
+    }
+
+    /// When the entry only calls another function without arguments and
+    /// returns its results, the run lines call that function instead and
+    /// the entry goes.
+    fn promote_callee(&mut self) -> bool {
+        let fs = functions(&self.lines);
+        let Some(&entry) = fs.iter().find(|r| has_run_lines(&self.lines, **r)) else {
+            return false;
+        };
+        let funcs = self.parsed();
+        let Some(ei) = fs.iter().position(|r| *r == entry) else {
+            return false;
+        };
+        let Some(f) = funcs.get(ei) else { return false };
+        let dfg = &f.stencil.dfg;
+        let insts: Vec<_> = f
+            .layout
+            .blocks()
+            .flat_map(|b| f.layout.block_insts(b))
+            .collect();
+        let [call, ret] = insts[..] else { return false };
+        if dfg.opcode(call) != kiln_ir::Opcode::Call
+            || dfg.opcode(ret) != kiln_ir::Opcode::Return
+            || !dfg.inst_args(call).is_empty()
+            || dfg.inst_args(ret) != dfg.inst_results(call)
+        {
+            return false;
+        }
+        let kiln_ir::InstructionData::Call { func_ref, .. } = dfg.insts[call] else {
+            return false;
+        };
+        let kiln_ir::ExternalName::TestCase(t) = &dfg.ext_funcs[func_ref].name else {
+            return false;
+        };
+        let callee = format!("%{}", t.as_str());
+        let Some(ci) = fs
+            .iter()
+            .position(|r| self.lines[r.0].starts_with(&format!("function {callee}(")))
+        else {
+            return false;
+        };
+        let entry_name = f.name.to_string();
+        // Run lines after the entry, renamed.
+        let mut runs = Vec::new();
+        let mut after = entry.1 + 1;
+        while after < self.lines.len() && !self.lines[after].starts_with("function ") {
+            let l = &self.lines[after];
+            if l.trim_start().starts_with(';') {
+                runs.push(l.replace(&format!("{entry_name}("), &format!("{callee}(")));
+            }
+            after += 1;
+        }
+        let mut c = self.lines.clone();
+        c.drain(entry.0..after);
+        let callee_end = fs[ci].1;
+        c.splice(callee_end + 1..callee_end + 1, runs);
+        self.try_lines(c)
+    }
+
     /// Drops a parameter of a called function: from its signature and
     /// entry block, from the callers' `sigN` declarations and from their
     /// `call fnM(...)` / `call_indirect sigN, vX(...)` argument lists.
@@ -666,12 +839,37 @@ impl Reducer<'_> {
                 continue;
             }
             let mut changed = false;
-            for k in 0..n_params {
-                if let Some(c) = self.drop_callee_param(&fs, gi, &name, k) {
+            'params: for k in 0..n_params {
+                // The parameter's value and type, from the entry block.
+                let hdr =
+                    (grange.0 + 1..grange.1).find(|&i| is_block_header(inst_text(&self.lines[i])));
+                let param = hdr.and_then(|h| {
+                    let t = inst_text(&self.lines[h]);
+                    let inner = t.split_once('(')?.1.split(')').next()?;
+                    let item = inner.split(", ").nth(k)?;
+                    let (v, ty) = item.split_once(": ")?;
+                    Some((v.strip_prefix('v')?.parse::<u32>().ok()?, Type::parse(ty)?))
+                });
+                let fresh0 = self
+                    .parsed()
+                    .get(gi)
+                    .map_or(0, |f| f.stencil.dfg.num_values() as u32 + 1);
+                // Unused: drop it. Used: it becomes a constant (0, then 1).
+                for konst in [None, Some(0i64), Some(1)] {
+                    let Some(mut c) = self.drop_callee_param(&fs, gi, &name, k) else {
+                        continue 'params;
+                    };
+                    if let (Some(kv), Some((n, ty)), Some(h)) = (konst, param, hdr) {
+                        let mut fresh = fresh0;
+                        let Some(ls) = constant_lines(n, ty, kv, &mut fresh) else {
+                            continue;
+                        };
+                        c.splice(h + 1..h + 1, ls);
+                    }
                     if self.try_lines(c) {
                         changed = true;
                         progress = true;
-                        break;
+                        break 'params;
                     }
                 }
             }
@@ -1026,20 +1224,38 @@ pub fn reduce(text: &str, path: &str, max_checks: usize) -> Result<Reduced, Redu
     if !r.try_lines(lines) {
         r.lines = text.lines().map(str::to_string).collect();
     }
-    loop {
-        let mut progress = false;
-        progress |= r.remove_functions();
-        progress |= r.remove_unreachable();
-        progress |= r.traps_early();
-        progress |= r.callee_params();
-        progress |= r.thread_jumps();
-        progress |= r.block_params();
-        progress |= r.remove_blocks();
-        progress |= r.chunks();
-        progress |= r.instructions();
-        progress |= entry_params_to_constants(&mut r);
-        if !progress || r.checks >= r.max_checks {
+    // Rounds of every pass until one changes nothing; then the text is
+    // printed afresh (aliases resolved to lines of their own, canonical
+    // layout), which can open new edits, and the rounds go on.
+    for _ in 0..4 {
+        loop {
+            let mut progress = false;
+            progress |= r.remove_functions();
+            progress |= r.remove_unreachable();
+            progress |= r.traps_early();
+            progress |= r.callee_params();
+            progress |= r.thread_jumps();
+            progress |= r.merge_blocks();
+            progress |= r.promote_callee();
+            progress |= r.block_params();
+            progress |= r.remove_blocks();
+            progress |= r.chunks();
+            progress |= r.instructions();
+            progress |= entry_params_to_constants(&mut r);
+            if !progress || r.checks >= r.max_checks {
+                break;
+            }
+        }
+        let printed: Vec<String> = finish(&r).lines().map(str::to_string).collect();
+        if printed == r.lines || r.checks >= r.max_checks {
             break;
+        }
+        match evaluate(&(printed.join("\n") + "\n"), r.checker) {
+            Some(e) if e.kind == r.kind => {
+                r.lines = printed;
+                r.best = e;
+            }
+            _ => break,
         }
     }
     let text = finish(&r);
