@@ -18,6 +18,7 @@ pub mod coverage;
 pub mod fuzz;
 pub mod reduce;
 pub mod rng;
+pub mod targets;
 pub mod testfile;
 
 pub use case::Case;
