@@ -153,7 +153,7 @@ fn fuzz(args: &Args) -> Result<bool, String> {
     let mut ticks = 0u64;
     let stats = run(&checker, &options, &mut |s| {
         ticks += 1;
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             eprintln!(
                 "  {:.0} s: {} programs, {} failures",
                 s.elapsed.as_secs_f64(),

@@ -417,11 +417,9 @@ impl Reducer<'_> {
                 progress = true;
                 continue;
             }
-            if !results.is_empty() && !is_const {
-                if self.replace_with_constants(i, fi, &results) {
-                    progress = true;
-                    continue;
-                }
+            if !results.is_empty() && !is_const && self.replace_with_constants(i, fi, &results) {
+                progress = true;
+                continue;
             }
             if self.simplify_terminator(i, fi, &text, &op) {
                 progress = true;
@@ -693,8 +691,8 @@ fn header_name(text: &str) -> &str {
 /// Line ranges of a function's blocks: (name, header line, end exclusive).
 fn blocks_of(lines: &[String], range: (usize, usize)) -> Vec<(String, usize, usize)> {
     let mut out: Vec<(String, usize, usize)> = Vec::new();
-    for i in range.0 + 1..range.1 {
-        let t = inst_text(&lines[i]);
+    for (i, line) in lines.iter().enumerate().take(range.1).skip(range.0 + 1) {
+        let t = inst_text(line);
         if is_block_header(t) {
             if let Some(last) = out.last_mut() {
                 last.2 = i;
