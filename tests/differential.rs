@@ -207,6 +207,7 @@ fn the_fuzz_loop_runs_clean() {
             out_dir: None,
             max_failures: 0,
             stop_after: None,
+            hang_seconds: None,
         },
         &mut |_| {},
     );

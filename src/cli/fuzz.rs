@@ -19,8 +19,9 @@ kiln fuzz [--target x86_64] [--opt none|speed|speed_and_size|both] [--seconds N]
   default) and compares results and trap codes bit for bit. Prints programs and native
   calls per second and opcode coverage (--coverage: the full table). Each failure is
   written to DIR (default fuzz-failures/) as a self-contained `test run` file that
-  `kiln test` and `kiln reduce` take (--stop-after N: stop at the N-th failure). Exit
-  status 1 if anything failed.
+  `kiln test` and `kiln reduce` take (--stop-after N: stop at the N-th failure). A
+  program that takes over 60 s (native code that never returns) is written there too and
+  ends the run. Exit status 1 if anything failed.
   --target aarch64 is rejected: Kiln has no aarch64 backend yet.";
 
 pub const REDUCE_USAGE: &str = "\
@@ -138,6 +139,7 @@ fn fuzz(args: &Args) -> Result<bool, String> {
         out_dir: Some(out.clone()),
         max_failures: 20,
         stop_after,
+        hang_seconds: Some(60),
     };
     let levels: Vec<&str> = opts.iter().map(|o| opt_name(*o)).collect();
     eprintln!(

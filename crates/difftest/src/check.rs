@@ -168,28 +168,7 @@ impl Checker {
 
     /// What the interpreter says for each vector (`None`: no verdict).
     pub fn expectations(&self, case: &Case) -> Vec<Option<CallResult>> {
-        let mut interp = Interpreter::with_config(
-            case.functions.iter(),
-            InterpConfig {
-                fuel: self.fuel,
-                ..InterpConfig::default()
-            },
-        );
-        let name = case.entry.to_string();
-        let name = name.trim_start_matches('%');
-        case.arg_sets
-            .iter()
-            .map(|args| match interp.call_by_name(name, args) {
-                Ok(r) => Some(Ok(r)),
-                // An access outside every stack slot: natively that is
-                // some random address (generated programs never do it;
-                // reduced candidates can), so there is nothing to compare
-                // and running it could kill the process.
-                Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS)) => None,
-                Err(InterpError::Trap(c)) => Some(Err(Stop::Trap(Some(c)))),
-                Err(_) => None,
-            })
-            .collect()
+        expectations(case, self.fuel)
     }
 
     /// Runs `case` everywhere and compares.
@@ -277,6 +256,33 @@ impl Checker {
             traps: traps / self.targets.len().max(1),
         }
     }
+}
+
+/// What the interpreter says for each vector of `case` with `fuel`
+/// instructions per call (`None`: no verdict).
+pub fn expectations(case: &Case, fuel: u64) -> Vec<Option<CallResult>> {
+    let mut interp = Interpreter::with_config(
+        case.functions.iter(),
+        InterpConfig {
+            fuel,
+            ..InterpConfig::default()
+        },
+    );
+    let name = case.entry.to_string();
+    let name = name.trim_start_matches('%');
+    case.arg_sets
+        .iter()
+        .map(|args| match interp.call_by_name(name, args) {
+            Ok(r) => Some(Ok(r)),
+            // An access outside every stack slot: natively that is
+            // some random address (generated programs never do it;
+            // reduced candidates can), so there is nothing to compare
+            // and running it could kill the process.
+            Err(InterpError::Trap(TrapCode::HEAP_OUT_OF_BOUNDS)) => None,
+            Err(InterpError::Trap(c)) => Some(Err(Stop::Trap(Some(c)))),
+            Err(_) => None,
+        })
+        .collect()
 }
 
 fn fail(kind: FailureKind, opt: OptLevel, message: String) -> Verdict {

@@ -9,6 +9,8 @@ use crate::testfile;
 use kiln_fuzzgen::{generate_program, Config};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Argument vectors per generated function.
@@ -40,6 +42,56 @@ pub struct Options {
     pub max_failures: usize,
     /// Stop once this many failures were found.
     pub stop_after: Option<usize>,
+    /// A watchdog: if one program takes longer than this (native code
+    /// that never returns, say, where the interpreter finished), write it
+    /// as a failure file (it is regenerated from the generator's state)
+    /// and end the process with status 1.
+    pub hang_seconds: Option<u64>,
+}
+
+/// What the watchdog sees of the loop.
+#[derive(Default)]
+struct Watch {
+    /// The generator's state before the current program.
+    state: AtomicU64,
+    /// The current program's number.
+    program: AtomicU64,
+    /// Bumped once per program.
+    beat: AtomicU64,
+    done: AtomicBool,
+}
+
+/// Regenerates program `program` from the generator state before it and
+/// writes it as a failure file; returns the file's path or text.
+fn write_hang(opts: &Options, state: u64, program: u64, limit: u64) -> String {
+    let mut rng = Rng::new(state);
+    let len = 64 + rng.below(1500);
+    let bytes = rng.bytes(len);
+    let Ok(p) = generate_program(&bytes, &crate::generator_config()) else {
+        return "(the program could not be regenerated)".into();
+    };
+    let case = case::from_program(&p, &mut rng, VECTORS);
+    let runs: Vec<_> = crate::check::expectations(&case, 2_000_000)
+        .into_iter()
+        .zip(&case.arg_sets)
+        .filter_map(|(w, a)| Some((a.clone(), w?, None)))
+        .collect();
+    let header = format!(
+        "Found by `kiln fuzz --seed {}` (program {program}): compiling or running it took          longer than {limit} s (the interpreter finishes every run line below).",
+        opts.seed
+    );
+    let opt = kiln_codegen::settings::OptLevel::None;
+    let text = testfile::write_case(&case, opt, &opts.settings, &header, &runs);
+    if let Some(dir) = &opts.out_dir {
+        let path = dir.join(format!("fuzz-{:x}-{program}-hang.clif", opts.seed));
+        if std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&path, &text))
+            .is_ok()
+        {
+            return path.display().to_string();
+        }
+    }
+    text
 }
 
 /// A failure found, with its test file.
@@ -111,6 +163,31 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
     let start = Instant::now();
     let mut last = start;
     let mut written = 0;
+    let watch = Arc::new(Watch::default());
+    if let Some(limit) = opts.hang_seconds {
+        let w = Arc::clone(&watch);
+        let o = opts.clone();
+        std::thread::spawn(move || {
+            let (mut seen, mut still) = (u64::MAX, 0);
+            while !w.done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                let beat = w.beat.load(Ordering::Relaxed);
+                if beat != seen {
+                    (seen, still) = (beat, 0);
+                    continue;
+                }
+                still += 1;
+                if still >= limit && !w.done.load(Ordering::Relaxed) {
+                    let program = w.program.load(Ordering::Relaxed);
+                    let at = write_hang(&o, w.state.load(Ordering::Relaxed), program, limit);
+                    eprintln!(
+                        "kiln fuzz: program {program} did not finish in {limit} s (a hang in                          native code or the compiler); written to {at}"
+                    );
+                    std::process::exit(1);
+                }
+            }
+        });
+    }
     loop {
         stats.elapsed = start.elapsed();
         if stats.elapsed >= opts.time_limit
@@ -123,6 +200,9 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
             last = Instant::now();
             progress(&stats);
         }
+        watch.state.store(rng.state(), Ordering::Relaxed);
+        watch.program.store(stats.programs + 1, Ordering::Relaxed);
+        watch.beat.fetch_add(1, Ordering::Relaxed);
         let len = 64 + rng.below(1500);
         let bytes = rng.bytes(len);
         let Ok(p) = generate_program(&bytes, &config) else {
@@ -175,6 +255,41 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
             }
         }
     }
+    watch.done.store(true, Ordering::Relaxed);
     stats.elapsed = start.elapsed();
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The watchdog's report regenerates the program the loop was on: the
+    /// same generator state gives the same case, written as a test file
+    /// with run lines.
+    #[test]
+    fn a_hang_report_regenerates_the_program() {
+        let dir = std::env::temp_dir().join(format!("kiln-hang-{}", std::process::id()));
+        let opts = Options {
+            seed: 9,
+            time_limit: Duration::from_secs(1),
+            max_programs: None,
+            settings: vec!["opt_level=none".into()],
+            out_dir: Some(dir.clone()),
+            max_failures: 1,
+            stop_after: None,
+            hang_seconds: Some(60),
+        };
+        let at = write_hang(&opts, 12345, 7, 60);
+        assert!(at.ends_with("fuzz-9-7-hang.clif"), "{at}");
+        let text = std::fs::read_to_string(&at).unwrap();
+        assert!(text.contains("longer than 60 s"));
+        let file = kiln_reader::parse_test(&text, "hang").unwrap();
+        let entry = file.functions.last().unwrap();
+        assert!(!entry.run_directives.is_empty());
+        // Same state, same text.
+        assert_eq!(write_hang(&opts, 12345, 7, 60), at);
+        assert_eq!(std::fs::read_to_string(&at).unwrap(), text);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
