@@ -1,7 +1,7 @@
 //! `kiln reduce`: shrinks a failing CLIF test file while its failure
 //! reproduces (in the spirit of Cranelift's bugpoint).
 //!
-//! The failure is what [`evaluate`] sees: a verifier error, a compiler
+//! The failure is what the reducer evaluates: a verifier error, a compiler
 //! panic or error, or native code disagreeing with the interpreter on a
 //! `; run:` line's arguments (the expected values written on the line are
 //! not trusted: the interpreter decides). A candidate counts only if it

@@ -11,7 +11,13 @@
 //! signed division, so `INT_MIN / -1` cannot happen).
 //!
 //! [`generate_program`] also builds the callees' bodies and arguments, so
-//! the result can run in the interpreter. [`generate_mutation`] makes the two kinds of
+//! the result can run in the interpreter. [`Config::everything`] turns on
+//! the rest: i128 and floats, pointer loads and stores of every width,
+//! atomics, `call_indirect`, calls between callees (acyclic), `tail`
+//! callees ending in `return_call`, `uadd_overflow_trap`, and NaN
+//! canonicalization after float arithmetic (so results compare bit for
+//! bit). The crate never decides what a backend supports: a user leaves
+//! pairs out with [`Config::excluded`]. [`generate_mutation`] makes the two kinds of
 //! change the cache fuzzer needs: one that leaves the stencil (and so the
 //! cache key) alone, and one that changes a single instruction.
 
