@@ -110,6 +110,9 @@ fn gen_main(
     let mut callee_sigs: CalleeSigs = Vec::with_capacity(n_callees);
     for i in 0..n_callees {
         let mut sig = gen_signature(input, config, &types, 4, 2);
+        if config.mixed_call_convs && input.ratio(1, 2) {
+            sig.call_conv = CallConv::Fast;
+        }
         if config.tail_calls && input.ratio(1, 2) {
             sig.call_conv = CallConv::Tail;
             // Share the returns of an earlier `tail` callee half the

@@ -107,6 +107,8 @@ pub struct Config {
     /// Callees may call callees with a higher number (acyclic, so calls
     /// stay bounded).
     pub nested_calls: bool,
+    /// Callees that are not `tail` use `fast` or `system_v` at random.
+    pub mixed_call_convs: bool,
     /// After every float operation whose NaN result CLIF leaves open
     /// (arithmetic, rounding, min/max, conversions between float types),
     /// replace a NaN by the canonical quiet NaN (`fcmp uno` + `select`),
@@ -263,6 +265,7 @@ impl Config {
             indirect_calls: true,
             tail_calls: true,
             nested_calls: true,
+            mixed_call_convs: true,
             canonicalize_nans: true,
             ..Self::default()
         }
@@ -318,6 +321,7 @@ impl Default for Config {
             indirect_calls: false,
             tail_calls: false,
             nested_calls: false,
+            mixed_call_convs: false,
             canonicalize_nans: false,
             excluded: Vec::new(),
         }
