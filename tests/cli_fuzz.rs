@@ -82,6 +82,29 @@ fn aarch64_is_rejected_naming_the_missing_backend() {
     assert!(t.contains("no aarch64 backend"), "{t}");
 }
 
+/// A backend that says `Unsupported` to something the generator makes
+/// fails the run (never a silent skip).
+#[test]
+fn unsupported_is_a_failure() {
+    let dir = scratch("unsupported");
+    let out = kiln(&[
+        "fuzz",
+        "--set",
+        "test_fault=unsupported_iadd",
+        "--programs",
+        "50",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.to_lowercase().contains("unsupported iadd"), "{t}");
+    assert!(
+        t.contains("outside kiln_difftest::KNOWN_UNSUPPORTED"),
+        "{t}"
+    );
+}
+
 #[test]
 fn bad_options_are_errors() {
     for args in [
