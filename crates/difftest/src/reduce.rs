@@ -715,20 +715,41 @@ impl Reducer<'_> {
             let blocks = blocks_of(&self.lines, range);
             let mut changed = false;
             for (bi, (name, hdr, end)) in blocks.iter().enumerate() {
-                if bi == 0 || inst_text(&self.lines[*hdr]).contains('(') {
+                if bi == 0 {
                     continue;
                 }
                 let uses: Vec<usize> = (range.0 + 1..range.1)
                     .filter(|&i| i != *hdr && !word_positions(&self.lines[i], name).is_empty())
                     .collect();
                 let [jump_line] = uses[..] else { continue };
-                if inst_text(&self.lines[jump_line]) != format!("jump {name}") {
+                let jump = inst_text(&self.lines[jump_line]).to_string();
+                let Some(target) = jump.strip_prefix("jump ") else {
+                    continue;
+                };
+                if header_name(target) != name || (jump_line > *hdr && jump_line < *end) {
                     continue;
                 }
-                if jump_line > *hdr && jump_line < *end {
+                // Parameters become aliases of the jump's arguments.
+                let list = |t: &str| -> Vec<String> {
+                    t.split_once('(')
+                        .map(|x| x.1.trim_end_matches(':').trim_end_matches(')'))
+                        .unwrap_or("")
+                        .split(", ")
+                        .filter(|x| !x.is_empty())
+                        .map(|x| x.split(':').next().unwrap_or("").trim().to_string())
+                        .collect()
+                };
+                let params = list(inst_text(&self.lines[*hdr]));
+                let args = list(target);
+                if params.len() != args.len() {
                     continue;
                 }
-                let body: Vec<String> = self.lines[hdr + 1..*end].to_vec();
+                let mut body: Vec<String> = params
+                    .iter()
+                    .zip(&args)
+                    .map(|(p, a)| format!("    {p} -> {a}"))
+                    .collect();
+                body.extend(self.lines[hdr + 1..*end].iter().cloned());
                 let mut c = self.lines.clone();
                 if jump_line < *hdr {
                     c.drain(*hdr..*end);
