@@ -6,7 +6,8 @@
 //! interpreter cannot evaluate (`InterpError::Unsupported`: an opcode or
 //! type it does not implement) makes the file SKIP with that reason, never
 //! PASS; every other error (a trap, running out of fuel, a malformed
-//! function) is a FAIL of that directive.
+//! function) is a FAIL of that directive. A file without any `; run:`
+//! directive checks nothing: SKIP with that reason.
 
 use crate::{check_file_run_directives, Outcome, SubTest};
 use kiln_interpreter::{InterpError, Interpreter};
@@ -26,6 +27,13 @@ impl SubTest for InterpretTest {
     }
 
     fn run(&self, file: &TestFile, _command: &TestCommand) -> Outcome {
+        let checks = file
+            .functions
+            .iter()
+            .any(|f| !f.run_directives.is_empty() || !f.directive_errors.is_empty());
+        if !checks {
+            return Outcome::Skip("no `; run:` directive: nothing to check".into());
+        }
         let mut interp = Interpreter::new(file.functions.iter().map(|f| &f.func));
         let mut reasons: Vec<String> = Vec::new();
         let path = file.path.clone();

@@ -48,6 +48,16 @@ pub fn key_flag_bytes(flags: &Flags, isa_flags: &IsaFlags) -> Vec<u8> {
 
 /// Looks up a backend for `arch` with the given settings.
 pub fn lookup(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
+    // A setting is honoured or rejected, never accepted and ignored: no
+    // backend pads basic blocks yet.
+    if flags.bb_padding_log2_minus_one != 0 {
+        return Err(CodegenError::Unsupported {
+            what: format!(
+                "setting bb_padding_log2_minus_one={} (block padding is not implemented)",
+                flags.bb_padding_log2_minus_one
+            ),
+        });
+    }
     match isa_flags.arch() {
         Arch::X86_64 => x64::isa_builder(flags, isa_flags),
         Arch::Aarch64 => Err(CodegenError::Unsupported {
