@@ -362,7 +362,14 @@ impl Runner {
         let mut kinds: Vec<KindResult> = Vec::new();
         for c in commands {
             let (outcome, targets) = match self.find(&c.kind) {
-                Some(t) => t.run_targets(&file, c),
+                // A panic in one kind is that kind's failure; the others
+                // still run.
+                Some(t) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    t.run_targets(&file, c)
+                }))
+                .unwrap_or_else(|payload| {
+                    (Outcome::Fail(vec![panic_message(&*payload)]), Vec::new())
+                }),
                 None => (
                     Outcome::Skip(format!("test kind `{}` not supported yet", c.kind)),
                     Vec::new(),
@@ -402,14 +409,7 @@ impl Runner {
             self.report_text(&text, &name, only)
         })) {
             Ok(r) => r,
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic payload".into());
-                FileReport::of(FileResult::Fail(vec![format!("panic: {msg}")]))
-            }
+            Err(payload) => FileReport::of(FileResult::Fail(vec![panic_message(&*payload)])),
         }
     }
 
@@ -500,6 +500,16 @@ impl Runner {
             })
             .collect()
     }
+}
+
+/// `panic: message` for a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".into());
+    format!("panic: {msg}")
 }
 
 /// The worse of two outcomes of the same kind: FAIL over SKIP over PASS
