@@ -2,10 +2,17 @@
 
 use std::process::Command;
 
+/// A cache folder of this test process's own, so no run reads the user's
+/// cache (or stale entries of another build).
+fn cache_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("kiln-test-cache-{}", std::process::id()))
+}
+
 fn kiln(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KILN_CACHE_DIR", cache_dir())
         .output()
         .expect("run kiln");
     (

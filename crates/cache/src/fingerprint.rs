@@ -44,6 +44,7 @@ impl Default for Fnv128 {
 }
 
 impl Fnv128 {
+    /// Hashes `bytes` into the state.
     pub fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u128::from(b);
@@ -51,6 +52,7 @@ impl Fnv128 {
         }
     }
 
+    /// The hash of everything written so far.
     pub fn finish(&self) -> u128 {
         self.0
     }

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod compile;
 pub mod divergences;
 pub mod filecheck;
+pub mod floors;
 pub mod interpret;
 pub mod run;
 

@@ -117,11 +117,22 @@ pub fn label_isa(label: &str) -> &str {
 
 /// One runnable configuration of a file: a label and its ISA choice.
 pub fn host_targets(file: &TestFile) -> Vec<(String, IsaChoice)> {
+    host_targets_with(file, &[])
+}
+
+/// [`host_targets`] with `overrides` applied after the file's `set` lines
+/// (`name`, `value`), as a command line's `--set` would.
+pub fn host_targets_with(file: &TestFile, overrides: &[Setting]) -> Vec<(String, IsaChoice)> {
     if file.targets.is_empty() {
         let host = Arch::host().map_or("host", |a| a.name());
         return vec![(
             format!("target {host}"),
-            choose_isa(host, settings_iter(&file.settings), &[], true),
+            choose_isa(
+                host,
+                settings_iter(&file.settings).chain(settings_iter(overrides)),
+                &[],
+                true,
+            ),
         )];
     }
     file.targets
@@ -134,7 +145,12 @@ pub fn host_targets(file: &TestFile) -> Vec<(String, IsaChoice)> {
             }
             (
                 label,
-                choose_isa(&t.isa, settings_iter(&t.settings), &t.flags, true),
+                choose_isa(
+                    &t.isa,
+                    settings_iter(&t.settings).chain(settings_iter(overrides)),
+                    &t.flags,
+                    true,
+                ),
             )
         })
         .collect()
@@ -322,6 +338,15 @@ pub fn run_file_for(file: &TestFile, only_isa: Option<&str>) -> Outcome {
 /// [`run_file_for`] with the verdict of every target line it considered
 /// (lines of other ISAs than `only_isa` are left out).
 pub fn run_file_targets(file: &TestFile, only_isa: Option<&str>) -> (Outcome, Vec<TargetResult>) {
+    run_file_targets_with(file, only_isa, &[])
+}
+
+/// [`run_file_targets`] with setting `overrides` after the file's own.
+pub fn run_file_targets_with(
+    file: &TestFile,
+    only_isa: Option<&str>,
+    overrides: &[Setting],
+) -> (Outcome, Vec<TargetResult>) {
     let directives: usize = file.functions.iter().map(|f| f.run_directives.len()).sum();
     let directive_errors = file
         .functions
@@ -335,7 +360,7 @@ pub fn run_file_targets(file: &TestFile, only_isa: Option<&str>) -> (Outcome, Ve
     }
     let mut targets = Vec::new();
     let mut other_isa = false;
-    for (label, choice) in host_targets(file) {
+    for (label, choice) in host_targets_with(file, overrides) {
         if let Some(want) = only_isa {
             if label_isa(&label) != want {
                 other_isa = true;
@@ -402,10 +427,12 @@ fn fold_targets(targets: &[TargetResult]) -> Outcome {
     }
 }
 
-/// `test run`, on every target line or only those of one ISA.
+/// `test run`, on every target line or only those of one ISA, with
+/// optional setting overrides.
 #[derive(Default)]
 pub struct RunTest {
     only_isa: Option<String>,
+    overrides: Vec<Setting>,
 }
 
 impl RunTest {
@@ -413,7 +440,19 @@ impl RunTest {
     pub fn for_isa(isa: &str) -> Self {
         RunTest {
             only_isa: Some(isa.to_string()),
+            overrides: Vec::new(),
         }
+    }
+
+    /// Applies `name=value` after every file's own `set` lines (as a
+    /// command line's `--set`); a bad one fails every file, naming it.
+    pub fn with_setting(mut self, name: &str, value: Option<&str>) -> Self {
+        self.overrides.push(Setting {
+            name: name.to_string(),
+            value: value.map(str::to_string),
+            line: 0,
+        });
+        self
     }
 }
 
@@ -433,7 +472,9 @@ impl SubTest for RunTest {
             let h = std::thread::Builder::new()
                 .name("kiln-test-run".into())
                 .stack_size(RUN_STACK_BYTES)
-                .spawn_scoped(s, || run_file_targets(file, self.only_isa.as_deref()));
+                .spawn_scoped(s, || {
+                    run_file_targets_with(file, self.only_isa.as_deref(), &self.overrides)
+                });
             match h {
                 Ok(h) => h.join().unwrap_or_else(|_| {
                     (
