@@ -745,7 +745,8 @@ pub struct Failure {
     pub message: String,
 }
 
-fn show_values(vs: &[DataValue]) -> String {
+/// Values as `; run:` lines write them: one bare, several in brackets.
+pub fn show_values(vs: &[DataValue]) -> String {
     let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
     if vs.len() == 1 {
         parts[0].clone()

@@ -107,3 +107,49 @@ fn full_and_native_runs_agree_on_which_files_ran_native_code() {
     }
     assert!(ran > 0);
 }
+
+#[test]
+fn divergent_lines_are_checked_against_kilns_own_values() {
+    let path = runtests().join("i128-conversion.clif");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let name = path.display().to_string();
+    let r = Runner::with_builtin();
+    let report = r.report_text(&text, &name, Some("interpret"));
+    match report.kind("interpret") {
+        Some(Outcome::Skip(why)) => {
+            assert!(
+                why.starts_with("known divergence on line(s) 14, 28, 40 "),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let edit = |line: usize, from: &str, to: &str| {
+        let mut l = lines.clone();
+        let new = l[line - 1].replace(from, to);
+        assert_ne!(new, l[line - 1]);
+        l[line - 1] = &new;
+        let t = l.join("\n");
+        r.report_text(&t, &name, Some("interpret"))
+    };
+    // Another line of a function with a divergence is checked as written.
+    match edit(9, "== 0", "== 5").kind("interpret") {
+        Some(Outcome::Fail(m)) => assert!(m[0].contains(":9: "), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+    // A divergent line whose result is not Kiln's documented one fails.
+    match edit(14, "0x1.fffffep127", "0x1.0p100").kind("interpret") {
+        Some(Outcome::Fail(m)) => {
+            assert!(
+                m[0].contains(":14: ") && m[0].contains("Kiln's documented result"),
+                "{m:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match edit(28, "0x1.fffffep127", "0x1.0p100").kind("interpret") {
+        Some(Outcome::Fail(m)) => assert!(m[0].contains("is trap int_ovf, got"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+}
