@@ -276,3 +276,33 @@ fn bad_settings_fail_naming_them() {
         }
     }
 }
+
+#[test]
+fn valid_settings_kiln_does_not_implement_are_skips_not_passes() {
+    let r = Runner::with_builtin();
+    let body = "function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n; run: %f() == 1\n";
+    for setting in [
+        "bb_padding_log2_minus_one=3",
+        "log2_min_function_alignment=4",
+    ] {
+        let text = format!("test run\nset {setting}\ntarget x86_64\n{body}");
+        match r.run_text(&text, "s.clif", None) {
+            FileResult::Skip(why) => {
+                assert!(
+                    why.contains(&format!("setting {setting} (not implemented)")),
+                    "{why}"
+                )
+            }
+            other => panic!("{setting}: {other:?}"),
+        }
+    }
+    // Out of the setting's range: a bad value, a failure.
+    let text = format!("test run\nset bb_padding_log2_minus_one=300\ntarget x86_64\n{body}");
+    assert!(matches!(
+        r.run_text(&text, "s.clif", None),
+        FileResult::Fail(_)
+    ));
+    // The VNNI flags are known (they permit instructions Kiln never emits).
+    let text = format!("test compile\ntarget x86_64 has_avx has_avx_vnni\n{body}; check: ret\n");
+    assert_eq!(r.run_text(&text, "v.clif", None), FileResult::Pass);
+}
