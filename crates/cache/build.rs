@@ -13,8 +13,13 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/fingerprint.rs");
     for input in fingerprint::INPUTS {
-        // A folder is scanned recursively for changes.
-        println!("cargo:rerun-if-changed={}", root.join(input).display());
+        // A folder is scanned recursively for changes. A missing path would
+        // make cargo rerun this script (and rebuild its dependents) on
+        // every build, so only existing inputs are watched.
+        let path = root.join(input);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     match fingerprint::compute(&root, fingerprint::INPUTS) {
         Ok(fp) => println!("cargo:rustc-env=KILN_COMPILER_FINGERPRINT={fp}"),

@@ -35,6 +35,14 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 #[test]
+fn every_input_exists() {
+    // A missing watched path makes cargo rebuild on every invocation.
+    for input in INPUTS {
+        assert!(workspace_root().join(input).exists(), "{input}");
+    }
+}
+
+#[test]
 fn the_built_fingerprint_is_the_hash_of_the_current_sources() {
     let now = compute(&workspace_root(), INPUTS).unwrap();
     assert_eq!(
