@@ -2,10 +2,11 @@
 
 use std::process::Command;
 
-/// A cache folder of this test process's own, so no run reads the user's
-/// cache (or stale entries of another build).
+/// A fresh cache folder of this test process's own (under cargo's
+/// `target/tmp`), so no run reads the user's cache.
 fn cache_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("kiln-test-cache-{}", std::process::id()))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kiln-test-cache-{}", std::process::id()))
 }
 
 fn kiln(args: &[&str]) -> (i32, String, String) {
