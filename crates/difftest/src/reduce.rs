@@ -417,7 +417,20 @@ impl Reducer<'_> {
                 progress = true;
                 continue;
             }
-            if !results.is_empty() && !is_const && self.replace_with_constants(i, fi, &results) {
+            // Addresses are never replaced: a constant address is harmless
+            // to the interpreter (it reports the access and gives no
+            // verdict), but native code that takes another path (the bug
+            // being reduced) would store to it or call it and kill the
+            // process.
+            let address = matches!(
+                op.as_str(),
+                "stack_addr" | "func_addr" | "symbol_value" | "global_value"
+            );
+            if !results.is_empty()
+                && !is_const
+                && !address
+                && self.replace_with_constants(i, fi, &results)
+            {
                 progress = true;
                 continue;
             }
