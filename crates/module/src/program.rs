@@ -1,7 +1,8 @@
 //! A linked set of functions plus one trampoline per signature: the unit
 //! `test run`, `kiln run` and `kiln bench kernels` execute.
 
-use crate::jit::{FuncId, JitCallError, JitModule, LinkError};
+use crate::jit::{JitCallError, JitModule};
+use crate::module::{FuncId, LinkError, Module};
 use crate::trampoline::{self, build_trampoline, check_signature, slot_count};
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, TargetIsa};
@@ -90,7 +91,7 @@ impl<'a> JitProgramBuilder<'a> {
         sig: Signature,
         code: CompiledCode<Final>,
     ) -> Result<(), LinkError> {
-        let id = self.module.define_function(name.clone(), code)?;
+        let id = self.module.define_named_function(name.clone(), code)?;
         self.funcs.push((name, id, sig));
         Ok(())
     }
