@@ -8,6 +8,7 @@ pub use kiln_codegen as codegen;
 pub use kiln_filetests as filetests;
 pub use kiln_ir as ir;
 pub use kiln_module as module;
+pub use kiln_object as object;
 pub use kiln_reader as reader;
 
 /// Command implementations the `kiln` binary dispatches to. Declared

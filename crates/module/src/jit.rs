@@ -140,12 +140,9 @@ fn unknown_signature() -> Signature {
 }
 
 /// The symbol name of a function defined by `UserFuncName`: `%f` is `f`
-/// (so test-case references find it), `u0:3` is `u0:3`.
+/// (so test-case references find it), `u0:3` is `u0_3`.
 fn symbol_of(name: &UserFuncName) -> String {
-    match name {
-        UserFuncName::Testcase(t) => t.as_str().to_string(),
-        UserFuncName::User(u) => u.to_string(),
-    }
+    crate::clif::clif_symbol_name(name)
 }
 
 impl JitModule {

@@ -16,6 +16,7 @@
 //! needs are compiled, through the caller's ISA), or leave a mapping both
 //! writable and executable.
 
+pub mod clif;
 pub mod jit;
 pub mod libcalls;
 pub mod memory;

@@ -549,6 +549,11 @@ impl Declarations {
         }
     }
 
+    /// What the user name `name` refers to through the bindings alone.
+    pub fn resolve_user(&self, name: &UserExternalName) -> Option<FuncOrDataId> {
+        self.user_names.get(name).copied()
+    }
+
     /// What a relocation target refers to, if it is declared.
     ///
     /// `User` names go through the bindings made with

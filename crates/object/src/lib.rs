@@ -152,7 +152,13 @@ impl ObjectModule {
                     } else {
                         text
                     };
-                    let align = u64::from(code.alignment.max(1)).next_power_of_two();
+                    // At least the alignment the target's toolchains give
+                    // functions (16 on x86-64 for the decoders' sake).
+                    let min = match self.arch {
+                        Arch::X86_64 => 16,
+                        Arch::Aarch64 => 4,
+                    };
+                    let align = u64::from(code.alignment.max(min)).next_power_of_two();
                     let offset = obj.append_section_data(section, &code.code, align);
                     func_place.push(Some((section, offset)));
                     obj.add_symbol(Symbol {
