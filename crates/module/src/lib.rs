@@ -16,6 +16,8 @@
 //! needs are compiled, through the caller's ISA), or leave a mapping both
 //! writable and executable.
 
+#![warn(missing_docs)]
+
 pub mod clif;
 pub mod jit;
 pub mod libcalls;

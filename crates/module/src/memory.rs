@@ -5,7 +5,9 @@ use std::fmt;
 /// An error from the operating system while mapping code.
 #[derive(Debug)]
 pub struct MemoryError {
+    /// The call that failed (`mmap`, `mprotect`).
     pub op: &'static str,
+    /// The operating system's error.
     pub source: std::io::Error,
 }
 
@@ -77,10 +79,12 @@ impl ExecutableMemory {
         self.ptr
     }
 
+    /// The mapping's length in bytes (whole pages).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the mapping has no bytes (never, in practice).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -164,6 +168,7 @@ impl ExecutableMemory {
         Ok(())
     }
 
+    /// Whether the mapping has been sealed.
     pub fn is_sealed(&self) -> bool {
         self.sealed
     }

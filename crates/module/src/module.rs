@@ -321,6 +321,8 @@ pub enum ModuleError {
     Memory(MemoryError),
     /// The object writer failed or the target is not supported.
     Backend(String),
+    /// Compiling a function for the module failed.
+    Compile(kiln_codegen::result::CodegenError),
 }
 
 /// The former name of [`ModuleError`] (the JIT linker's errors).
@@ -375,6 +377,7 @@ impl fmt::Display for ModuleError {
             AlreadyFinalized => write!(f, "the module is already finalized"),
             Memory(e) => write!(f, "{e}"),
             Backend(w) => f.write_str(w),
+            Compile(e) => write!(f, "compiling: {e}"),
         }
     }
 }

@@ -14,11 +14,14 @@ use std::fmt;
 /// Why a program could not be built.
 #[derive(Debug)]
 pub enum ProgramError {
+    /// Declaring, defining or linking failed.
     Link(LinkError),
     /// A trampoline failed to compile for a reason other than an
     /// unsupported feature (those only make calls with that signature fail).
     Trampoline {
+        /// The signature it was for.
         signature: String,
+        /// Why it failed.
         error: CodegenError,
     },
 }
@@ -45,6 +48,7 @@ impl From<LinkError> for ProgramError {
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProgramCallError {
+    /// No function of that name.
     UnknownFunction(String),
     /// The function's signature cannot be called through a trampoline here.
     Unsupported(String),
@@ -171,6 +175,7 @@ pub struct Entry<'p> {
 }
 
 impl Entry<'_> {
+    /// The function's signature.
     pub fn signature(&self) -> &Signature {
         &self.info.sig
     }
