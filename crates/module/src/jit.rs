@@ -145,6 +145,19 @@ fn symbol_of(name: &UserFuncName) -> String {
     crate::clif::clif_symbol_name(name)
 }
 
+/// Whether a relocation of `kind` to `t` goes through a veneer when the
+/// target lies outside the mapping: calls, and PC-relative references to
+/// functions (jumping through the veneer reaches the function). A
+/// PC-relative reference to imported *data* must reach the data itself, so
+/// it is resolved directly (and is `OutOfRange` if too far).
+fn veneered(kind: Reloc, t: Target) -> bool {
+    match kind {
+        Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4 => true,
+        Reloc::X86PCRel4 => !matches!(t, Target::Data(_)),
+        _ => false,
+    }
+}
+
 impl JitModule {
     /// An empty module whose imports resolve through the process's symbols.
     pub fn new() -> Self {
@@ -401,7 +414,7 @@ impl JitModule {
             let Some(code) = c else { continue };
             for (r, &t) in code.relocs.iter().zip(&targets[i]) {
                 match r.kind {
-                    Reloc::X86PCRel4 | Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4 => {
+                    _ if veneered(r.kind, t) => {
                         if let Some(Sym::External(a)) = sym_of(t, &no_data) {
                             if !veneers.contains(&a) {
                                 veneers.push(a);
@@ -522,10 +535,7 @@ impl JitModule {
                 let p = base + start + field;
                 let s = sym_of(t, &data_off).unwrap_or(Sym::External(0));
                 let sym_addr = match (r.kind, s) {
-                    (
-                        Reloc::X86PCRel4 | Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4,
-                        Sym::External(a),
-                    ) => {
+                    (kind, Sym::External(a)) if veneered(kind, t) => {
                         let k = veneers.iter().position(|&v| v == a).unwrap_or(0);
                         base + veneer_start + 16 * k
                     }

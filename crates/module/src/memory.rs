@@ -26,9 +26,11 @@ pub struct ExecutableMemory {
     sealed: bool,
 }
 
-// SAFETY: the mapping is owned exclusively by this value; after `seal` it is
-// immutable, so sharing `&ExecutableMemory` across threads is sound, and
-// moving it to another thread moves the sole owner.
+// SAFETY: the mapping is owned exclusively by this value; after `seal` Rust
+// code never writes to it (a writable data part left by `seal_regions` is
+// written only by JIT code, through raw pointers the embedder was handed),
+// so sharing `&ExecutableMemory` across threads is sound, and moving it to
+// another thread moves the sole owner.
 unsafe impl Send for ExecutableMemory {}
 // SAFETY: see above; no method mutates through `&self`.
 unsafe impl Sync for ExecutableMemory {}

@@ -350,3 +350,74 @@ fn nothing_after_finalize() {
     ));
     assert!(matches!(m.finalize(), Err(ModuleError::AlreadyFinalized)));
 }
+
+static IMPORTED_VALUE: i64 = 4242;
+
+#[test]
+fn data_imports_and_pc_relative_references_to_data() {
+    if !host_is_x64() {
+        return;
+    }
+    use kiln_codegen::compiled::{FinalName, Relocation};
+    use kiln_codegen::machinst::buffer::Reloc;
+    use kiln_ir::UserExternalName;
+    let mut m = JitModule::new();
+    // u0:0 reads imported data u1:0 (movabs); u0:1 and u0:2 are hand-made:
+    // `mov rax, [rip + u1:1]` and `mov rax, [rip + u1:1@GOT]; mov rax, [rax]`.
+    let read_import = m
+        .declare_function("read_import", Linkage::Local, &sig(0, 1))
+        .unwrap();
+    let pcrel = m
+        .declare_function("pcrel", Linkage::Local, &sig(0, 1))
+        .unwrap();
+    let got = m
+        .declare_function("got", Linkage::Local, &sig(0, 1))
+        .unwrap();
+    let imported = m
+        .declare_data("kiln_imported_value", Linkage::Import, false)
+        .unwrap();
+    let local = m
+        .declare_data("local_value", Linkage::Local, false)
+        .unwrap();
+    m.define_symbol(
+        "kiln_imported_value",
+        &IMPORTED_VALUE as *const i64 as *const u8,
+    );
+    let mut d = DataDescription::new();
+    d.define(77i64.to_le_bytes().to_vec().into_boxed_slice());
+    d.set_align(8);
+    m.define_data(local, &d).unwrap();
+    let (f, c) = compile(
+        "function u0:0() -> i64 system_v {\n    gv0 = symbol u1:0\nblock0:\n    v0 = symbol_value.i64 gv0\n    v1 = load.i64 v0\n    return v1\n}",
+    );
+    m.define_function(read_import, &f.signature, c).unwrap();
+    let hand = |bytes: &[u8], kind| CompiledCode::<Final> {
+        code: bytes.to_vec(),
+        relocs: vec![Relocation {
+            offset: 3,
+            kind,
+            target: FinalName::User(UserExternalName::new(1, local.as_u32())),
+            addend: -4,
+        }],
+        ..CompiledCode::empty()
+    };
+    let s = sig(0, 1);
+    m.define_function(
+        pcrel,
+        &s,
+        hand(&[0x48, 0x8b, 0x05, 0, 0, 0, 0, 0xc3], Reloc::X86PCRel4),
+    )
+    .unwrap();
+    let got_code = [0x48, 0x8b, 0x05, 0, 0, 0, 0, 0x48, 0x8b, 0x00, 0xc3];
+    m.define_function(got, &s, hand(&got_code, Reloc::X86GOTPCRel4))
+        .unwrap();
+    m.finalize().unwrap();
+    let (p, size) = m.get_finalized_data(imported).unwrap();
+    assert_eq!((p as *const i64, size), (&IMPORTED_VALUE as *const i64, 0));
+    for (id, want) in [(read_import, 4242), (pcrel, 77), (got, 77)] {
+        // SAFETY: each is `() -> i64` system_v code in a live module.
+        let f: extern "sysv64" fn() -> i64 =
+            unsafe { std::mem::transmute(m.get_finalized_function(id).unwrap()) };
+        assert_eq!(f(), want);
+    }
+}
