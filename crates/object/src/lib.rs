@@ -34,8 +34,8 @@ use kiln_codegen::machinst::buffer::Reloc;
 use kiln_codegen::settings::Arch;
 use kiln_ir::{KnownSymbol, Signature};
 use kiln_module::{
-    module::final_name_string, DataDescription, DataId, Declarations, FuncId, Init, Linkage,
-    Module, ModuleError, Target,
+    module::final_name_string, DataDescription, DataId, Declarations, FuncId, FuncOrDataId, Init,
+    Linkage, Module, ModuleError, Target,
 };
 use object::elf;
 use object::write::{
@@ -238,6 +238,13 @@ impl ObjectModule {
                 Target::Known(KnownSymbol::ElfGlobalOffsetTable) => "_GLOBAL_OFFSET_TABLE_",
                 Target::Known(KnownSymbol::CoffTlsIndex) => "_tls_index",
             };
+            // A declaration of that name (a module defining `memcpy`
+            // itself) is the symbol; otherwise one undefined symbol.
+            match self.decls.get_name(name) {
+                Some(FuncOrDataId::Func(f)) => return func_syms[f.index()],
+                Some(FuncOrDataId::Data(d)) => return data_syms[d.index()],
+                None => {}
+            }
             *extra
                 .entry(name)
                 .or_insert_with(|| obj.add_symbol(undefined(name, SymbolKind::Unknown)))
