@@ -230,7 +230,7 @@ impl JitModule {
         let id = self.decls.declare_function(&sym, Linkage::Local, &sig)?;
         self.decls.define_function_deferred(id, &sig)?;
         if let UserFuncName::User(u) = &name {
-            self.decls.bind_user_name(*u, FuncOrDataId::Func(id));
+            self.decls.bind_user_name(*u, FuncOrDataId::Func(id))?;
         }
         self.labels.insert(id, name.to_string());
         self.store_code(id, code);
@@ -267,7 +267,7 @@ impl JitModule {
             .decls
             .declare_function(&sym, Linkage::Import, &unknown_signature())?;
         if let UserFuncName::User(u) = &name {
-            self.decls.bind_user_name(*u, FuncOrDataId::Func(id));
+            self.decls.bind_user_name(*u, FuncOrDataId::Func(id))?;
         }
         self.labels.insert(id, name.to_string());
         self.symbols.insert(sym, addr as usize);

@@ -500,9 +500,24 @@ impl Declarations {
         id
     }
 
-    /// Makes relocations to `name` resolve to `id`.
-    pub fn bind_user_name(&mut self, name: UserExternalName, id: FuncOrDataId) {
-        self.user_names.insert(name, id);
+    /// Makes relocations to `name` resolve to `id`. Binding a name again
+    /// to another declaration is an error (code already defined may refer
+    /// to it).
+    pub fn bind_user_name(
+        &mut self,
+        name: UserExternalName,
+        id: FuncOrDataId,
+    ) -> Result<(), ModuleError> {
+        match self.user_names.insert(name, id) {
+            Some(old) if old != id => {
+                self.user_names.insert(name, old);
+                Err(ModuleError::IncompatibleDeclaration {
+                    name: name.to_string(),
+                    reason: format!("bound to {old:?}, then to {id:?}"),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The declaration with symbol name `name`.
@@ -799,8 +814,7 @@ pub trait Module {
         name: UserExternalName,
         id: FuncOrDataId,
     ) -> Result<(), ModuleError> {
-        self.declarations_mut()?.bind_user_name(name, id);
-        Ok(())
+        self.declarations_mut()?.bind_user_name(name, id)
     }
 
     /// Defines a declared function with finished code compiled from a

@@ -421,3 +421,23 @@ fn data_imports_and_pc_relative_references_to_data() {
         assert_eq!(f(), want);
     }
 }
+
+#[test]
+fn rebinding_a_user_name_is_an_error() {
+    use kiln_module::FuncOrDataId;
+    let mut m = JitModule::new();
+    let a = m.declare_function("a", Linkage::Local, &sig(0, 0)).unwrap();
+    let b = m.declare_function("b", Linkage::Local, &sig(0, 0)).unwrap();
+    let u = kiln_ir::UserExternalName::new(0, 9);
+    m.bind_user_name(u, FuncOrDataId::Func(a)).unwrap();
+    m.bind_user_name(u, FuncOrDataId::Func(a)).unwrap();
+    let e = m.bind_user_name(u, FuncOrDataId::Func(b)).unwrap_err();
+    assert!(
+        matches!(e, ModuleError::IncompatibleDeclaration { .. }),
+        "{e}"
+    );
+    assert_eq!(
+        m.declarations().resolve_user(&u),
+        Some(FuncOrDataId::Func(a))
+    );
+}
