@@ -193,6 +193,33 @@ pub struct MachCallSite {
     pub ret_addr: CodeOffset,
 }
 
+/// The exception handlers of one `try_call` site, for an unwinder.
+///
+/// Every allocatable register is clobbered across such a call, so an
+/// unwinder that has found the handler only restores the frame (the frame
+/// pointer of the frame that made the call, and the stack pointer at
+/// `FP - fp_to_sp`), puts the payloads in the target's payload registers
+/// and jumps to `handler`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionCallSite {
+    /// Offset, from the start of the code, of the call's return address.
+    pub ret_addr: u32,
+    /// Bytes from the frame pointer down to the stack pointer at the call
+    /// (the frame keeps SP fixed after the prologue: `FrameLayout`'s
+    /// `fixed_frame_size`).
+    pub fp_to_sp: u32,
+    /// Handlers in match order.
+    pub handlers: Vec<ExceptionHandler>,
+}
+
+/// One entry of an [`ExceptionCallSite`]: exceptions with tag `tag` (any
+/// tag for `None`, the `default:` entry) continue at code offset `handler`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionHandler {
+    pub tag: Option<u32>,
+    pub handler: u32,
+}
+
 /// The result of [`MachBuffer::finish`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MachBufferFinalized {
@@ -203,7 +230,7 @@ pub struct MachBufferFinalized {
     pub srclocs: Vec<MachSrcLoc>,
     pub call_sites: Vec<MachCallSite>,
     /// Handler tables of `try_call` sites, by return address.
-    pub exception_sites: Vec<crate::compiled::ExceptionCallSite>,
+    pub exception_sites: Vec<ExceptionCallSite>,
     /// Required alignment of the code's start, in bytes (a power of two).
     pub alignment: u32,
 }
@@ -1230,9 +1257,9 @@ impl<L: LabelUse> MachBuffer<L> {
                 let handler = self
                     .label_offset(label)
                     .ok_or(BufferError::UnboundLabel(label))?;
-                handlers.push(crate::compiled::ExceptionHandler { tag, handler });
+                handlers.push(ExceptionHandler { tag, handler });
             }
-            exception_sites.push(crate::compiled::ExceptionCallSite {
+            exception_sites.push(ExceptionCallSite {
                 ret_addr: e.ret_addr,
                 fp_to_sp: e.fp_to_sp,
                 handlers,
