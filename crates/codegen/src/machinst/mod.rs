@@ -5,6 +5,7 @@ pub mod blockorder;
 pub mod buffer;
 pub mod compile;
 pub mod inst;
+pub mod isle;
 pub mod lower;
 pub mod reg;
 pub mod regalloc;

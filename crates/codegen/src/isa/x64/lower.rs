@@ -13,8 +13,8 @@ use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{
-    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData,
-    IntCC, MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
+    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Inst, InstructionData, IntCC,
+    MemFlags, Opcode, SigRef, StackSlot, TrapCode, Type, Value,
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
@@ -29,325 +29,13 @@ mod lower_i128;
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
 pub(crate) mod generated {
-    pub use super::InstData;
+    crate::machinst::isle::isle_prelude_names!();
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
     pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, ShiftKind};
-    pub use crate::machinst::lower::InstOutput;
-    pub use crate::machinst::reg::Reg;
-    pub use kiln_ir::{
-        AtomicRmwOp, FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef,
-        StackSlot, TrapCode, Type, Value,
-    };
-    pub const F32: Type = Type::F32;
-    pub const F64: Type = Type::F64;
-    pub type Unit = ();
-    pub const I32: Type = Type::I32;
-    pub const I64: Type = Type::I64;
     pub const YES: bool = true;
     pub const NO: bool = false;
     include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
-}
-
-/// `InstructionData` flattened for the rules: every field is a named
-/// primitive (the ISLE mirror is declared in `isle-rules/prelude.isle`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InstData {
-    NullAry {
-        opcode: Opcode,
-    },
-    Unary {
-        opcode: Opcode,
-        arg: Value,
-    },
-    UnaryImm {
-        opcode: Opcode,
-        imm: Imm64,
-    },
-    Binary {
-        opcode: Opcode,
-        a: Value,
-        b: Value,
-    },
-    BinaryImm8 {
-        opcode: Opcode,
-        arg: Value,
-        imm: u8,
-    },
-    Ternary {
-        opcode: Opcode,
-        a: Value,
-        b: Value,
-        c: Value,
-    },
-    IntCompare {
-        opcode: Opcode,
-        cc: IntCC,
-        a: Value,
-        b: Value,
-    },
-    Jump {
-        opcode: Opcode,
-    },
-    Brif {
-        opcode: Opcode,
-        arg: Value,
-    },
-    BranchTable {
-        opcode: Opcode,
-        arg: Value,
-    },
-    MultiAry {
-        opcode: Opcode,
-    },
-    Call {
-        opcode: Opcode,
-        func: FuncRef,
-    },
-    CallIndirect {
-        opcode: Opcode,
-        sig: SigRef,
-    },
-    FuncAddr {
-        opcode: Opcode,
-        func: FuncRef,
-    },
-    StackLoad {
-        opcode: Opcode,
-        slot: StackSlot,
-        offset: i32,
-    },
-    Load {
-        opcode: Opcode,
-        flags: MemFlags,
-        addr: Value,
-        offset: i32,
-    },
-    Store {
-        opcode: Opcode,
-        flags: MemFlags,
-        value: Value,
-        addr: Value,
-        offset: i32,
-    },
-    UnaryGlobalValue {
-        opcode: Opcode,
-        gv: GlobalValue,
-    },
-    Trap {
-        opcode: Opcode,
-        code: TrapCode,
-    },
-    CondTrap {
-        opcode: Opcode,
-        arg: Value,
-        code: TrapCode,
-    },
-    FloatCompare {
-        opcode: Opcode,
-        fcc: FloatCC,
-        a: Value,
-        b: Value,
-    },
-    LoadNoOffset {
-        opcode: Opcode,
-        flags: MemFlags,
-        arg: Value,
-    },
-    UnaryIeee32 {
-        opcode: Opcode,
-        bits32: u32,
-    },
-    StoreNoOffset {
-        opcode: Opcode,
-        flags: MemFlags,
-        value: Value,
-        addr: Value,
-    },
-    AtomicRmw {
-        opcode: Opcode,
-        flags: MemFlags,
-        rmw_op: kiln_ir::AtomicRmwOp,
-        addr: Value,
-        value: Value,
-    },
-    AtomicCas {
-        opcode: Opcode,
-        flags: MemFlags,
-        addr: Value,
-        expected: Value,
-        value: Value,
-    },
-    UnaryIeee64 {
-        opcode: Opcode,
-        bits64: u64,
-    },
-    Other {
-        opcode: Opcode,
-    },
-}
-
-impl InstData {
-    fn from_ir(d: &InstructionData, dfg: &kiln_ir::DataFlowGraph) -> InstData {
-        let r = |v: Value| dfg.resolve_aliases(v);
-        use InstructionData as D;
-        match *d {
-            D::NullAry { opcode } => InstData::NullAry { opcode },
-            D::Unary { opcode, arg } => InstData::Unary {
-                opcode,
-                arg: r(arg),
-            },
-            D::UnaryImm { opcode, imm } => InstData::UnaryImm { opcode, imm },
-            D::Binary { opcode, args } => InstData::Binary {
-                opcode,
-                a: r(args[0]),
-                b: r(args[1]),
-            },
-            D::BinaryImm8 { opcode, arg, imm } => InstData::BinaryImm8 {
-                opcode,
-                arg: r(arg),
-                imm: imm.0,
-            },
-            D::Ternary { opcode, args } => InstData::Ternary {
-                opcode,
-                a: r(args[0]),
-                b: r(args[1]),
-                c: r(args[2]),
-            },
-            D::IntCompare { opcode, cond, args } => InstData::IntCompare {
-                opcode,
-                cc: cond,
-                a: r(args[0]),
-                b: r(args[1]),
-            },
-            D::Jump { opcode, .. } => InstData::Jump { opcode },
-            D::Brif { opcode, arg, .. } => InstData::Brif {
-                opcode,
-                arg: r(arg),
-            },
-            D::BranchTable { opcode, arg, .. } => InstData::BranchTable {
-                opcode,
-                arg: r(arg),
-            },
-            D::MultiAry { opcode, .. } => InstData::MultiAry { opcode },
-            D::Call {
-                opcode, func_ref, ..
-            } => InstData::Call {
-                opcode,
-                func: func_ref,
-            },
-            D::CallIndirect {
-                opcode, sig_ref, ..
-            } => InstData::CallIndirect {
-                opcode,
-                sig: sig_ref,
-            },
-            D::FuncAddr { opcode, func_ref } => InstData::FuncAddr {
-                opcode,
-                func: func_ref,
-            },
-            D::StackLoad {
-                opcode,
-                stack_slot,
-                offset,
-            } => InstData::StackLoad {
-                opcode,
-                slot: stack_slot,
-                offset: offset.0,
-            },
-            D::Load {
-                opcode,
-                flags,
-                arg,
-                offset,
-            } => InstData::Load {
-                opcode,
-                flags,
-                addr: r(arg),
-                offset: offset.0,
-            },
-            D::Store {
-                opcode,
-                flags,
-                args,
-                offset,
-            } => InstData::Store {
-                opcode,
-                flags,
-                value: r(args[0]),
-                addr: r(args[1]),
-                offset: offset.0,
-            },
-            D::UnaryGlobalValue {
-                opcode,
-                global_value,
-            } => InstData::UnaryGlobalValue {
-                opcode,
-                gv: global_value,
-            },
-            D::Trap { opcode, code } => InstData::Trap { opcode, code },
-            D::CondTrap { opcode, arg, code } => InstData::CondTrap {
-                opcode,
-                arg: r(arg),
-                code,
-            },
-            D::FloatCompare { opcode, cond, args } => InstData::FloatCompare {
-                opcode,
-                fcc: cond,
-                a: r(args[0]),
-                b: r(args[1]),
-            },
-            D::LoadNoOffset { opcode, flags, arg } => InstData::LoadNoOffset {
-                opcode,
-                flags,
-                arg: r(arg),
-            },
-            D::StoreNoOffset {
-                opcode,
-                flags,
-                args,
-            } => InstData::StoreNoOffset {
-                opcode,
-                flags,
-                value: r(args[0]),
-                addr: r(args[1]),
-            },
-            D::AtomicRmw {
-                opcode,
-                flags,
-                op,
-                args,
-            } => InstData::AtomicRmw {
-                opcode,
-                flags,
-                rmw_op: op,
-                addr: r(args[0]),
-                value: r(args[1]),
-            },
-            D::AtomicCas {
-                opcode,
-                flags,
-                args,
-            } => InstData::AtomicCas {
-                opcode,
-                flags,
-                addr: r(args[0]),
-                expected: r(args[1]),
-                value: r(args[2]),
-            },
-            D::UnaryIeee32 { opcode, imm } => InstData::UnaryIeee32 {
-                opcode,
-                bits32: imm.0,
-            },
-            D::UnaryIeee64 { opcode, imm } => InstData::UnaryIeee64 {
-                opcode,
-                bits64: imm.0,
-            },
-            ref other => InstData::Other {
-                opcode: other.opcode(),
-            },
-        }
-    }
 }
 
 /// Function-wide facts the x64 constructors need.
@@ -371,8 +59,6 @@ pub struct X64LowerInfo {
 pub struct X64LowerState {
     /// Largest outgoing argument + return area of any call.
     pub outgoing: u32,
-    /// Test-case names referenced by relocations, by index.
-    pub testcase_names: Vec<TestcaseName>,
     /// The hidden return-area pointer of this function, if any.
     pub ret_area_ptr: Option<Reg>,
 }
@@ -571,20 +257,8 @@ impl Ctx<'_, '_, '_> {
     fn unsupported_err(&mut self, what: String) {
         self.l.set_error(CodegenError::Unsupported { what });
     }
-    fn testcase_index(&mut self, name: &TestcaseName) -> u32 {
-        if let Some(i) = self.state.testcase_names.iter().position(|n| n == name) {
-            return i as u32;
-        }
-        self.state.testcase_names.push(name.clone());
-        (self.state.testcase_names.len() - 1) as u32
-    }
     fn reloc_target(&mut self, name: &ExternalName) -> RelocTarget {
-        match name {
-            ExternalName::User(r) => RelocTarget::User(*r),
-            ExternalName::TestCase(t) => RelocTarget::TestCase(self.testcase_index(t)),
-            ExternalName::LibCall(l) => RelocTarget::LibCall(*l),
-            ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
-        }
+        self.l.reloc_target(name)
     }
     /// `r`, or a copy of it if it is already among `taken`: one vreg must
     /// not be constrained to two fixed registers by one instruction.
@@ -980,65 +654,14 @@ fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
 }
 
 impl generated::Context for Ctx<'_, '_, '_> {
-    fn inst_data(&mut self, inst: &Inst) -> InstData {
-        InstData::from_ir(&self.l.f.dfg.insts[*inst], &self.l.f.dfg)
-    }
-    fn first_result_type(&mut self, inst: &Inst) -> Option<Type> {
-        let v = self.l.f.dfg.first_result(*inst)?;
-        Some(self.l.f.dfg.value_type(v))
-    }
-    fn def_inst(&mut self, v: &Value) -> Option<Inst> {
-        self.l.def_inst(*v)
-    }
-    fn iconst_value(&mut self, v: &Value) -> Option<u64> {
-        self.l.iconst_value(*v)
-    }
-    fn ty_int_64(&mut self, ty: &Type) -> Option<Type> {
-        (ty.is_int() && ty.is_scalar() && ty.bits() <= 64).then_some(*ty)
-    }
-    fn ty_bits(&mut self, ty: &Type) -> u32 {
-        ty.bits()
-    }
-    fn value_type(&mut self, v: Value) -> Type {
-        self.l.value_type(v)
-    }
-    fn put_in_reg(&mut self, v: Value) -> Reg {
-        self.l.put_in_reg(v)
-    }
+    crate::machinst::isle::isle_prelude_methods!();
+
     fn addr_reg(&mut self, v: Value) -> Reg {
         let ty = self.l.value_type(v);
         if ty != Type::I64 {
             self.unsupported_err(format!("{ty} addresses"));
         }
         self.l.put_in_reg(v)
-    }
-    fn output_reg(&mut self, r: Reg) -> InstOutput {
-        InstOutput::one(r)
-    }
-    fn output_none(&mut self) -> InstOutput {
-        InstOutput::none()
-    }
-    fn sink_inst(&mut self, inst: Inst) {
-        self.l.sink_inst(inst)
-    }
-    fn unsupported(&mut self, inst: Inst) -> InstOutput {
-        let op = self.l.f.dfg.opcode(inst);
-        self.unsupported_err(format!("{op:?}"));
-        InstOutput::none()
-    }
-    fn ty_32_64(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::I32 || *ty == Type::I64).then_some(*ty)
-    }
-    fn ty_8_16(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::I8 || *ty == Type::I16).then_some(*ty)
-    }
-    fn u64_from_imm64(&mut self, imm: Imm64) -> u64 {
-        imm.bits() as u64
-    }
-    fn notrap(&mut self) -> MemFlags {
-        let mut f = MemFlags::new();
-        f.set_notrap();
-        f
     }
 
     fn size_of(&mut self, ty: Type) -> OperandSize {
@@ -1312,15 +935,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let n = self.x64_neg(size, a);
         // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
         self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
-    }
-    fn ty_vec128(&mut self, ty: &Type) -> Option<Type> {
-        (ty.is_vector() && ty.bits() == 128).then_some(*ty)
-    }
-    fn ty_f32_64(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::F32 || *ty == Type::F64).then_some(*ty)
-    }
-    fn u64_from_u32(&mut self, x: u32) -> u64 {
-        x as u64
     }
     fn x64_minmax(&mut self, ty: Type, cc: CC, a: Reg, b: Reg) -> Reg {
         let size = self.size_of(ty);
@@ -1915,22 +1529,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.x64_test(size, x, RegMemImm::Reg(x));
         let b = self.x64_setcc_zx(CC::NZ);
         self.x64_neg(OperandSize::Size64, b)
-    }
-    fn ty_i128(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::I128).then_some(*ty)
-    }
-    fn put_in_reg_hi(&mut self, v: Value) -> Reg {
-        match self.l.put_value_in_regs(v).regs[1] {
-            Some(r) => r,
-            None => {
-                let ty = self.l.value_type(v);
-                self.unsupported_err(format!("high half of a {ty} value"));
-                self.tmp()
-            }
-        }
-    }
-    fn output_pair(&mut self, lo: Reg, hi: Reg) -> InstOutput {
-        InstOutput::two(lo, hi)
     }
     fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
         let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));

@@ -123,7 +123,7 @@ impl X64Backend {
             info: &info,
             state: RefCell::new(lower::X64LowerState::default()),
         };
-        let vcode = Lower::new(f, recycled)?.lower(&backend)?;
+        let (vcode, testcase_names) = Lower::new(f, recycled)?.lower(&backend)?;
         let state = backend.state.into_inner();
         Ok(Lowered {
             vcode,
@@ -133,7 +133,7 @@ impl X64Backend {
                 callee_saved: abi::callee_saved(conv),
                 callee_pop: info.sig.callee_pop,
             },
-            testcase_names: state.testcase_names,
+            testcase_names,
         })
     }
 
