@@ -239,7 +239,11 @@ fn generate_inst_data_rs() -> String {
         )
         .unwrap();
         for (name, _, expr) in flat.fields {
-            write!(s, " {name}: {expr},").unwrap();
+            if name == expr {
+                write!(s, " {name},").unwrap();
+            } else {
+                write!(s, " {name}: {expr},").unwrap();
+            }
         }
         s.push_str(" },\n");
     }
