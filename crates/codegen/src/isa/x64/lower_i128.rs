@@ -33,8 +33,8 @@ impl Ctx<'_, '_, '_> {
 
     /// Counts leading zeros of the 128-bit value `hi:lo` (0..=128).
     fn clz_pair(&mut self, lo: Reg, hi: Reg) -> Reg {
-        let c_hi = self.x64_clz(Type::I64, hi);
-        let c_lo = self.x64_clz(Type::I64, lo);
+        let c_hi = super::generated::constructor_x64_clz(self, Type::I64, hi);
+        let c_lo = super::generated::constructor_x64_clz(self, Type::I64, lo);
         let c_lo = self.x64_alu(S64, AluOp::Add, c_lo, RegMemImm::Imm(64));
         self.x64_test(S64, hi, RegMemImm::Reg(hi));
         self.x64_cmove(S64, CC::Z, RegMem::Reg(c_lo), c_hi)
@@ -96,8 +96,8 @@ impl Ctx<'_, '_, '_> {
                 InstOutput::two(l, h)
             }
             Opcode::Popcnt => {
-                let a = self.x64_popcnt(Type::I64, lo);
-                let b = self.x64_popcnt(Type::I64, hi);
+                let a = super::generated::constructor_x64_popcnt(self, Type::I64, lo);
+                let b = super::generated::constructor_x64_popcnt(self, Type::I64, hi);
                 let s = self.x64_alu(S64, AluOp::Add, a, RegMemImm::Reg(b));
                 let z = self.x64_mov_imm(Type::I64, 0);
                 InstOutput::two(s, z)
