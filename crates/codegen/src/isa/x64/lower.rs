@@ -33,6 +33,7 @@ pub(crate) mod generated {
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
     pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, BitOp, RoundMode, ShiftKind};
+    pub use crate::settings::TestFault;
     include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
 }
 
@@ -50,6 +51,8 @@ pub struct X64LowerInfo {
     pub has_sse41: bool,
     /// The ISA flags allow FMA3 (`vfmadd*`).
     pub has_fma: bool,
+    /// The test-only planted bug, if any (the `test_fault` setting).
+    pub test_fault: crate::settings::TestFault,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -646,6 +649,9 @@ fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
 impl generated::Context for Ctx<'_, '_, '_> {
     crate::machinst::isle::isle_prelude_methods!();
 
+    fn test_fault(&mut self) -> crate::settings::TestFault {
+        self.info.test_fault
+    }
     fn use_popcnt(&mut self) -> bool {
         self.info.has_popcnt
     }
