@@ -1263,56 +1263,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let c = generated::constructor_x64_clz(self, ty, y);
         self.x64_alu(size, AluOp::Sub, c, RegMemImm::Imm(1))
     }
-    fn x64_overflow(&mut self, ty: Type, op: Opcode, a: Reg, b: Reg) -> InstOutput {
-        let bits = ty.bits();
-        let signed = matches!(
-            op,
-            Opcode::SaddOverflow | Opcode::SsubOverflow | Opcode::SmulOverflow
-        );
-        let alu = match op {
-            Opcode::UaddOverflow | Opcode::SaddOverflow => Some(AluOp::Add),
-            Opcode::UsubOverflow | Opcode::SsubOverflow => Some(AluOp::Sub),
-            _ => None,
-        };
-        if bits >= 32 {
-            let size = self.size_of(ty);
-            let (r, cc) = match (alu, signed) {
-                (Some(op), s) => {
-                    let r = self.x64_alu(size, op, a, RegMemImm::Reg(b));
-                    (r, if s { CC::O } else { CC::B })
-                }
-                (None, true) => (self.x64_imul(size, a, RegMem::Reg(b)), CC::O),
-                (None, false) => {
-                    let (lo, low) = self.w();
-                    let (_, hiw) = self.w();
-                    self.l.emit(MInst::MulWide {
-                        size,
-                        signed: false,
-                        src1: a,
-                        src2: RegMem::Reg(b),
-                        dst_lo: low,
-                        dst_hi: hiw,
-                    });
-                    (lo, CC::O)
-                }
-            };
-            let f = self.x64_setcc_zx(cc);
-            return InstOutput::two(r, f);
-        }
-        // i8/i16: compute exactly at 32 bits, then check that the result
-        // fits the width (re-extending it must not change it).
-        let a = self.extend(ty, 32, signed, a);
-        let b = self.extend(ty, 32, signed, b);
-        let s32 = OperandSize::Size32;
-        let r = match alu {
-            Some(op) => self.x64_alu(s32, op, a, RegMemImm::Reg(b)),
-            None => self.x64_imul(s32, a, RegMem::Reg(b)),
-        };
-        let e = self.extend(ty, 32, signed, r);
-        self.x64_cmp(s32, e, RegMemImm::Reg(r));
-        let f = self.x64_setcc_zx(CC::NZ);
-        InstOutput::two(r, f)
-    }
     fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
         if ty == Type::F32 || ty == Type::F64 {
             let (c, x, y) = (self.put_in_reg(c), self.put_in_reg(x), self.put_in_reg(y));
@@ -1534,11 +1484,24 @@ impl generated::Context for Ctx<'_, '_, '_> {
         CC::NZ
     }
     // Integer operations beyond the core (`lower_i128.rs`).
-    fn x64_i128_unary(&mut self, op: Opcode, x: Value) -> InstOutput {
-        self.lower_i128_unary(op, x)
+    fn x64_rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
+        self.rotate128(right, x, amt)
     }
-    fn x64_i128_binary(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
-        self.lower_i128_binary(op, a, b)
+    fn x64_divrem128(&mut self, signed: bool, rem: bool, a: Value, b: Value) -> InstOutput {
+        self.divrem128(signed, rem, a, b)
+    }
+    fn x64_umul_lo(&mut self, size: OperandSize, a: Reg, b: RegMem) -> Reg {
+        let (lo, low) = self.w();
+        let (_, hiw) = self.w();
+        self.l.emit(MInst::MulWide {
+            size,
+            signed: false,
+            src1: a,
+            src2: b,
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        lo
     }
     fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
         self.lower_bitrev(ty, x)
