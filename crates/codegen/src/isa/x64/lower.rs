@@ -680,14 +680,15 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         d
     }
-    fn x64_ucomis(&mut self, a: Value, b: Value) {
-        let double = self.l.value_type(a) == Type::F64;
-        let (src1, src2) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
+    fn x64_ucomis(&mut self, ty: Type, src1: Reg, src2: Reg) {
         self.l.emit(MInst::XmmCmp {
-            double,
+            double: ty == Type::F64,
             src1,
             src2: RegMem::Reg(src2),
         });
+    }
+    fn x64_gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
+        self.gpr_to_xmm(ty, g)
     }
     fn x64_round(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
@@ -987,22 +988,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         }
         self.extend(from, to.bits().max(32), true, r)
     }
-    fn x64_iabs(&mut self, ty: Type, a: Reg) -> Reg {
-        let (size, a) = if ty.bits() < 32 {
-            (OperandSize::Size32, self.extend(ty, 32, true, a))
-        } else {
-            (self.size_of(ty), a)
-        };
-        let n = self.x64_neg(size, a);
-        // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
-        self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
-    }
-    fn x64_minmax(&mut self, ty: Type, cc: CC, a: Reg, b: Reg) -> Reg {
-        let size = self.size_of(ty);
-        self.x64_cmp(size, a, RegMemImm::Reg(b));
-        let size = self.alu_size(ty);
-        self.x64_cmove(size, cc, RegMem::Reg(a), b)
-    }
     fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
         self.l.emit(MInst::XmmRmR {
@@ -1019,38 +1004,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
         self.emit_store(ty, src, addr);
-    }
-    fn x64_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
-        // mask = c != 0 ? all ones : 0, moved to an XMM register; then
-        // (x & mask) | (y & !mask).
-        let size = self.size_of(cty);
-        self.x64_test(size, c, RegMemImm::Reg(c));
-        let b = self.x64_setcc_zx(CC::NZ);
-        let m = self.x64_neg(OperandSize::Size64, b);
-        let xm = self.gpr_to_xmm(Type::F64, m);
-        let t1 = self.x64_xmm_rmr(SseOp::Andpd, xm, RegMem::Reg(x));
-        let t2 = self.x64_xmm_rmr(SseOp::Andnpd, xm, RegMem::Reg(y));
-        self.x64_xmm_rmr(SseOp::Orpd, t1, RegMem::Reg(t2))
-    }
-    fn x64_fneg_abs(&mut self, ty: Type, neg: bool, x: Reg) -> Reg {
-        let sign = if ty == Type::F64 {
-            1u64 << 63
-        } else {
-            1u64 << 31
-        };
-        let bits = if neg {
-            sign
-        } else {
-            !sign
-                & if ty == Type::F64 {
-                    u64::MAX
-                } else {
-                    0xffff_ffff
-                }
-        };
-        let c = self.x64_fconst(ty, bits);
-        let op = if neg { SseOp::Xorpd } else { SseOp::Andpd };
-        self.x64_xmm_rmr(op, x, RegMem::Reg(c))
     }
     fn x64_bitcast(&mut self, from: Type, to: Type, x: Reg) -> Reg {
         let fl = |t: Type| t == Type::F32 || t == Type::F64;
@@ -1216,7 +1169,7 @@ impl generated::Context for Ctx<'_, '_, '_> {
         };
         let b2 = self.x64_xmm_rmr(add, b, RegMem::Reg(b));
         let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
-        self.x64_fselect(Type::I64, neg, b2, a)
+        generated::constructor_x64_fselect(self, Type::I64, neg, b2, a)
     }
     fn x64_clamp_narrow(&mut self, ty: Type, signed: bool, t: Reg) -> Reg {
         let bits = ty.bits();
@@ -1224,13 +1177,13 @@ impl generated::Context for Ctx<'_, '_, '_> {
             let max = (1i64 << (bits - 1)) - 1;
             let min = -(1i64 << (bits - 1));
             let hi = self.x64_mov_imm(Type::I32, max as u64);
-            let t = self.x64_minmax(Type::I32, CC::L, t, hi);
+            let t = generated::constructor_x64_minmax(self, Type::I32, CC::L, t, hi);
             let lo = self.x64_mov_imm(Type::I32, (min as i32) as u32 as u64);
-            self.x64_minmax(Type::I32, CC::NLE, t, lo)
+            generated::constructor_x64_minmax(self, Type::I32, CC::NLE, t, lo)
         } else {
             let max = (1u64 << bits) - 1;
             let hi = self.x64_mov_imm(Type::I32, max);
-            self.x64_minmax(Type::I32, CC::B, t, hi)
+            generated::constructor_x64_minmax(self, Type::I32, CC::B, t, hi)
         }
     }
     fn x64_bswap(&mut self, ty: Type, x: Reg) -> Reg {
@@ -1247,21 +1200,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             dst: ew,
         });
         e
-    }
-    fn x64_cls(&mut self, ty: Type, x: Reg) -> Reg {
-        // cls(x) = clz(x ^ (x >> (bits - 1))) - 1, on the sign-extended
-        // value so the xor clears everything above the type's width.
-        let bits = ty.bits();
-        let (size, wide) = if bits == 64 {
-            (OperandSize::Size64, x)
-        } else {
-            (OperandSize::Size32, self.extend(ty, 32, true, x))
-        };
-        let top = if bits == 64 { 63 } else { 31 };
-        let s = self.x64_shift_imm(size, ShiftKind::Sar, wide, top);
-        let y = self.x64_alu(size, AluOp::Xor, wide, RegMemImm::Reg(s));
-        let c = generated::constructor_x64_clz(self, ty, y);
-        self.x64_alu(size, AluOp::Sub, c, RegMemImm::Imm(1))
     }
     fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
         if ty == Type::F32 || ty == Type::F64 {
@@ -1297,42 +1235,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         }
         Some(out)
     }
-    fn x64_fcopysign(&mut self, ty: Type, x: Reg, y: Reg) -> Reg {
-        let sign = if ty == Type::F64 {
-            1u64 << 63
-        } else {
-            1u64 << 31
-        };
-        let m = self.x64_fconst(ty, sign);
-        let a = self.x64_xmm_rmr(SseOp::Andnpd, m, RegMem::Reg(x));
-        let b = self.x64_xmm_rmr(SseOp::Andpd, m, RegMem::Reg(y));
-        self.x64_xmm_rmr(SseOp::Orpd, a, RegMem::Reg(b))
-    }
-    fn x64_fminmax(&mut self, ty: Type, max: bool, a: Reg, b: Reg) -> Reg {
-        // min/maxs return their second operand on NaN or equal inputs. Both
-        // operand orders combined give the right signed zero (or for min:
-        // -0 wins; and for max: +0 wins); a NaN input yields a NaN (a + b).
-        let d = ty == Type::F64;
-        let op = match (max, d) {
-            (false, false) => SseOp::Minss,
-            (false, true) => SseOp::Minsd,
-            (true, false) => SseOp::Maxss,
-            (true, true) => SseOp::Maxsd,
-        };
-        let m1 = self.x64_xmm_rmr(op, a, RegMem::Reg(b));
-        let m2 = self.x64_xmm_rmr(op, b, RegMem::Reg(a));
-        let comb = if max { SseOp::Andpd } else { SseOp::Orpd };
-        let r = self.x64_xmm_rmr(comb, m1, RegMem::Reg(m2));
-        let add = if d { SseOp::Addsd } else { SseOp::Addss };
-        let nan = self.x64_xmm_rmr(add, a, RegMem::Reg(b));
-        self.l.emit(MInst::XmmCmp {
-            double: d,
-            src1: a,
-            src2: RegMem::Reg(b),
-        });
-        let p = self.x64_setcc_zx(CC::P);
-        self.x64_fselect(Type::I32, p, nan, r)
-    }
     fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
         self.fcvt_checked(from, to, signed, x)
     }
@@ -1347,12 +1249,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
         self.wide_fselect(cty, c, x, y)
-    }
-    fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
-        let size = self.size_of(from);
-        self.x64_test(size, x, RegMemImm::Reg(x));
-        let b = self.x64_setcc_zx(CC::NZ);
-        self.x64_neg(OperandSize::Size64, b)
     }
     fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
         let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
@@ -1509,14 +1405,28 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_bmask_wide(&mut self, to: Type, x: Value) -> InstOutput {
         self.lower_bmask_wide(to, x)
     }
-    fn x64_carry(&mut self, ty: Type, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
-        self.lower_carry(ty, op, a, b, c)
+    fn x64_overflow128(
+        &mut self,
+        i: Inst,
+        lo_op: AluOp,
+        hi_op: AluOp,
+        cc: CC,
+        a: Value,
+        b: Value,
+    ) -> InstOutput {
+        self.lower_overflow128(i, (lo_op, hi_op, cc), a, b, None)
     }
-    fn x64_overflow128(&mut self, i: Inst, op: Opcode, a: Value, b: Value) -> InstOutput {
-        self.lower_overflow128(i, op, a, b, None)
-    }
-    fn x64_carry128(&mut self, i: Inst, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
-        self.lower_overflow128(i, op, a, b, Some(c))
+    fn x64_carry128(
+        &mut self,
+        i: Inst,
+        lo_op: AluOp,
+        hi_op: AluOp,
+        cc: CC,
+        a: Value,
+        b: Value,
+        c: Value,
+    ) -> InstOutput {
+        self.lower_overflow128(i, (lo_op, hi_op, cc), a, b, Some(c))
     }
     fn x64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
         self.lower_mulhi128(signed, a, b)
