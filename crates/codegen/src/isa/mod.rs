@@ -1,6 +1,9 @@
 //! Target ISAs and the compile entry points.
 
+pub mod builder;
 pub mod x64;
+
+pub use builder::{IsaBuilder, Unknown};
 
 use crate::compiled::{CompiledCode, Final, Stencil};
 pub use crate::machinst::compile::Context;
