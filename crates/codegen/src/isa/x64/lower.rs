@@ -1205,15 +1205,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
         self.wide_fselect(cty, c, x, y)
     }
-    fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        // The high operation directly follows the low one (carry/borrow);
-        // allocator moves in between do not touch the flags.
-        let lo = self.x64_alu(OperandSize::Size64, lo_op, al, RegMemImm::Reg(bl));
-        let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
-        InstOutput::two(lo, hi)
-    }
     fn x64_mul128(&mut self, a: Value, b: Value) -> InstOutput {
         let s64 = OperandSize::Size64;
         let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
@@ -1281,58 +1272,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         } else {
             InstOutput::two(far_r, near_r)
         }
-    }
-    fn x64_neg128(&mut self, a: Value) -> InstOutput {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let lo = self.x64_neg(OperandSize::Size64, al);
-        // hi = 0 - ah - borrow(neg lo); `mov` keeps the flags.
-        let z = self.x64_mov_imm(Type::I64, 0);
-        let hi = self.x64_alu(OperandSize::Size64, AluOp::Sbb, z, RegMemImm::Reg(ah));
-        InstOutput::two(lo, hi)
-    }
-    fn x64_icmp128(&mut self, cc: IntCC, a: Value, b: Value) -> Reg {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        use IntCC as I;
-        let flag = match cc {
-            I::Equal | I::NotEqual => {
-                let x = self.x64_alu(OperandSize::Size64, AluOp::Xor, al, RegMemImm::Reg(bl));
-                let y = self.x64_alu(OperandSize::Size64, AluOp::Xor, ah, RegMemImm::Reg(bh));
-                self.x64_alu(OperandSize::Size64, AluOp::Or, x, RegMemImm::Reg(y));
-                if cc == I::Equal {
-                    CC::Z
-                } else {
-                    CC::NZ
-                }
-            }
-            _ => {
-                // a < b and a >= b from cmp/sbb; the others by swapping.
-                let (swap, c) = match cc {
-                    I::SignedLessThan => (false, CC::L),
-                    I::SignedGreaterThanOrEqual => (false, CC::NL),
-                    I::SignedGreaterThan => (true, CC::L),
-                    I::SignedLessThanOrEqual => (true, CC::NL),
-                    I::UnsignedLessThan => (false, CC::B),
-                    I::UnsignedGreaterThanOrEqual => (false, CC::NB),
-                    I::UnsignedGreaterThan => (true, CC::B),
-                    _ => (true, CC::NB),
-                };
-                let (xl, xh, yl, yh) = if swap {
-                    (bl, bh, al, ah)
-                } else {
-                    (al, ah, bl, bh)
-                };
-                self.x64_cmp(OperandSize::Size64, xl, RegMemImm::Reg(yl));
-                self.x64_alu(OperandSize::Size64, AluOp::Sbb, xh, RegMemImm::Reg(yh));
-                c
-            }
-        };
-        self.x64_setcc_zx(flag)
-    }
-    fn x64_nonzero128(&mut self, c: Value) -> CC {
-        let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
-        self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
-        CC::NZ
     }
     // Integer operations beyond the core (`lower_i128.rs`).
     fn x64_rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
