@@ -84,6 +84,7 @@ pub mod directory;
 pub mod entry;
 pub mod icache;
 mod key;
+mod lifetime;
 pub mod many;
 pub mod memory;
 pub mod mock;
