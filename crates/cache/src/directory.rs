@@ -187,6 +187,34 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<(PathBuf, String, fs::Metadata)
     Ok(out)
 }
 
+/// Opens `path` for reading if it is a regular file: `Ok(None)` if it is
+/// missing, an `InvalidData` error if it is anything else (a FIFO, a
+/// socket, a device, a folder). The open does not block (`O_NONBLOCK`:
+/// opening a FIFO with no writer would wait forever), and the type is
+/// checked on the opened file, so it cannot change in between.
+pub(crate) fn open_regular(path: &Path) -> io::Result<Option<(File, fs::Metadata)>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok(Some((file, meta)))
+}
+
 /// Removes a file; one already gone counts as removed by someone else.
 pub(crate) fn remove_file_quiet(path: &Path) -> io::Result<bool> {
     match fs::remove_file(path) {
@@ -296,12 +324,9 @@ impl DirectoryStore {
     }
 
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some((mut file, meta)) = open_regular(path)? else {
+            return Ok(None);
         };
-        let meta = file.metadata()?;
         if meta.len() > MAX_ENTRY_LEN as u64 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -85,11 +85,14 @@ pub mod entry;
 pub mod icache;
 mod key;
 mod lifetime;
+pub mod mac;
 pub mod many;
 pub mod memory;
 pub mod mock;
+pub mod redis;
 mod stats;
 pub mod stencil_key;
+pub mod tiered;
 pub mod write_behind;
 
 use std::borrow::Cow;
@@ -105,9 +108,12 @@ pub use compile::{
 pub use directory::{DirectoryStore, DiskUsage};
 pub use entry::{decode_entry, encode_entry, EntryError};
 pub use key::{CacheKey, ParseKeyError};
+pub use mac::{HmacKey, MacStore};
 pub use many::compile_many_with_cache;
 pub use memory::MemoryStore;
+pub use redis::{RedisConfig, RedisStore};
 pub use stats::{CacheStats, CacheStatsSnapshot};
+pub use tiered::TieredStore;
 pub use write_behind::WriteBehindStore;
 
 /// A key-value store of encoded cache entries.
@@ -153,6 +159,26 @@ pub trait CacheKvStore: Send + Sync {
         }
     }
 
+    /// Whether [`get_many`] reads many keys at once (one round trip to a
+    /// server); callers with many keys in hand (a module's functions)
+    /// then compute every key first and fetch them together. False by
+    /// default: a local store answers each key as cheaply alone.
+    ///
+    /// [`get_many`]: CacheKvStore::get_many
+    fn batched_reads(&self) -> bool {
+        false
+    }
+
+    /// The values stored under `keys`, in order, fetched together: `None`
+    /// if this store has no batched read (the default), else one
+    /// `Option` per key, as [`get`] would return it. Untrusted bytes, as
+    /// from [`get`].
+    ///
+    /// [`get`]: CacheKvStore::get
+    fn get_many(&self, _keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+        None
+    }
+
     /// Stores `value` under `key`, replacing any previous value. Returns
     /// whether it was stored; failures are counted, never reported.
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool;
@@ -179,6 +205,12 @@ macro_rules! forward_store {
             }
             fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
                 (**self).get_with(key, f)
+            }
+            fn batched_reads(&self) -> bool {
+                (**self).batched_reads()
+            }
+            fn get_many(&self, keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+                (**self).get_many(keys)
             }
             fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
                 (**self).insert(key, value)

@@ -6,14 +6,15 @@
 //! argument. Kept apart from the entry store (`directory.rs`): the two
 //! share the root and a few file helpers, nothing else.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use crate::directory::{
-    age, is_hex, list, remove_file_quiet, write_via_temp, DirectoryStore, FUTURE_SKEW, TEMP_PREFIX,
+    age, is_hex, list, open_regular, remove_file_quiet, write_via_temp, DirectoryStore,
+    FUTURE_SKEW, TEMP_PREFIX,
 };
 use crate::CacheStatsSnapshot;
 
@@ -183,10 +184,9 @@ pub struct LifetimeStats {
 /// Reads a whole small file; `Ok(None)` if missing, `Err(InvalidData)` if
 /// longer than [`STATS_MAX_FILE_LEN`].
 fn read_small(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    // Not a plain `File::open`: a FIFO planted here must not block.
+    let Some((file, _)) = open_regular(path)? else {
+        return Ok(None);
     };
     let mut bytes = Vec::new();
     file.take(STATS_MAX_FILE_LEN + 1).read_to_end(&mut bytes)?;
@@ -531,6 +531,7 @@ impl DirectoryStore {
 mod tests {
     use super::*;
     use crate::{CacheKey, CacheKvStore, DiskUsage};
+    use std::fs::File;
 
     fn temp_root(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(

@@ -5,9 +5,18 @@
 //! Work is handed out in small chunks from a shared counter, so one slow
 //! miss does not hold up a thread's share of hits; results come back in
 //! input order, so the outcome does not depend on the thread count.
+//!
+//! A store with batched reads ([`CacheKvStore::batched_reads`], e.g. a
+//! Redis server) is asked for every job's entry at once, before any
+//! compiling: the module's lookups cost one round trip, not one per
+//! function. Each job then looks its key up in what came back (and
+//! inserts into the store as usual), so the outcome is the same as
+//! without the batch.
 
-use crate::compile::{compile_with_cache, CacheOutcome, CompileError};
-use crate::CacheKvStore;
+use std::borrow::Cow;
+
+use crate::compile::{cache_key, compile_with_cache, compile_with_key, CacheOutcome, CompileError};
+use crate::{CacheKey, CacheKvStore, CacheStats};
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::TargetIsa;
 use kiln_ir::Function;
@@ -32,6 +41,54 @@ pub fn compile_many_with_cache(
     store: &dyn CacheKvStore,
     threads: usize,
 ) -> Vec<JobResult> {
+    if store.batched_reads() && !jobs.is_empty() {
+        let keys: Vec<CacheKey> = jobs.iter().map(|&(isa, f)| cache_key(isa, f)).collect();
+        if let Some(values) = store.get_many(&keys) {
+            if values.len() == keys.len() {
+                return run_jobs(jobs, threads, |i, isa, func| {
+                    let one = Prefetched {
+                        store,
+                        value: values[i].as_deref(),
+                    };
+                    compile_with_key(isa, func, &one, &keys[i])
+                });
+            }
+        }
+    }
+    run_jobs(jobs, threads, |_, isa, func| {
+        compile_with_cache(isa, func, store)
+    })
+}
+
+/// One job's view of a batched store: its lookup answered from the batch,
+/// everything else passed to the store.
+struct Prefetched<'a> {
+    store: &'a dyn CacheKvStore,
+    value: Option<&'a [u8]>,
+}
+
+impl CacheKvStore for Prefetched<'_> {
+    fn get(&self, _key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+        self.value.map(Cow::Borrowed)
+    }
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+        self.store.insert(key, value)
+    }
+    fn remove(&self, key: &CacheKey) -> bool {
+        self.store.remove(key)
+    }
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        self.store.cache_stats()
+    }
+}
+
+/// Runs `compile(index, isa, func)` for every job on up to `threads`
+/// threads; results in job order.
+fn run_jobs(
+    jobs: &[Job<'_>],
+    threads: usize,
+    compile: impl Fn(usize, &dyn TargetIsa, &Function) -> JobResult + Sync,
+) -> Vec<JobResult> {
     let threads = threads.min(jobs.len() / MIN_JOBS_PER_THREAD).max(1);
     // Functions taken from the shared counter at a time: about eight
     // chunks per thread, so a few expensive misses among many cheap hits
@@ -40,7 +97,8 @@ pub fn compile_many_with_cache(
     if threads == 1 {
         return jobs
             .iter()
-            .map(|&(isa, func)| compile_with_cache(isa, func, store))
+            .enumerate()
+            .map(|(i, &(isa, func))| compile(i, isa, func))
             .collect();
     }
     let next = AtomicUsize::new(0);
@@ -53,7 +111,7 @@ pub fn compile_many_with_cache(
                 break;
             }
             for (i, &(isa, func)) in jobs.iter().enumerate().skip(start).take(chunk) {
-                mine.push((i, compile_with_cache(isa, func, store)));
+                mine.push((i, compile(i, isa, func)));
             }
         }
         // A poisoned lock means another worker panicked; its panic is

@@ -136,6 +136,24 @@ impl<S: CacheKvStore + 'static> CacheKvStore for WriteBehindStore<S> {
         }
     }
 
+    fn batched_reads(&self) -> bool {
+        self.shared.inner.batched_reads()
+    }
+
+    fn get_many(&self, keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+        let mut values = self.shared.inner.get_many(keys)?;
+        // A queued value is newer than anything the store holds.
+        let pending = self.shared.lock();
+        if !pending.is_empty() {
+            for (key, value) in keys.iter().zip(&mut values) {
+                if let Some(queued) = pending.get(key) {
+                    *value = Some(queued.to_vec());
+                }
+            }
+        }
+        Some(values)
+    }
+
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         let Some(sender) = &self.sender else {
             return self.shared.inner.insert(key, value);
