@@ -216,6 +216,8 @@ pub struct RedisStore {
     timeouts: AtomicU64,
     /// Operations not attempted because the server had just failed.
     skipped: AtomicU64,
+    /// Requests sent (a pipeline is one).
+    round_trips: AtomicU64,
     warned: AtomicBool,
     warn: Warn,
 }
@@ -274,6 +276,7 @@ impl RedisStore {
             failures: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
             warned: AtomicBool::new(false),
             warn: Box::new(move |reason| {
                 eprintln!(
@@ -331,6 +334,12 @@ impl RedisStore {
             self.failures.load(Ordering::Relaxed),
             self.timeouts.load(Ordering::Relaxed),
         )
+    }
+
+    /// Requests sent to the server (a pipeline of many commands is one),
+    /// including failed ones; administrative calls are not counted.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     fn connect(&self) -> Result<Connection, RedisError> {
@@ -393,6 +402,7 @@ impl RedisStore {
                 }
             },
         };
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         match op(&mut con) {
             Ok(value) => {
                 let mut pool = self.lock_pool();
