@@ -14,6 +14,7 @@
 //! without the batch.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::compile::{cache_key, compile_with_cache, compile_with_key, CacheOutcome, CompileError};
 use crate::{CacheKey, CacheKvStore, CacheStats};
@@ -70,6 +71,72 @@ struct Prefetched<'a> {
 impl CacheKvStore for Prefetched<'_> {
     fn get(&self, _key: &CacheKey) -> Option<Cow<'_, [u8]>> {
         self.value.map(Cow::Borrowed)
+    }
+    fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
+        self.store.insert(key, value)
+    }
+    fn remove(&self, key: &CacheKey) -> bool {
+        self.store.remove(key)
+    }
+    fn cache_stats(&self) -> Option<&CacheStats> {
+        self.store.cache_stats()
+    }
+}
+
+/// A store with the entries of some functions fetched ahead in one batch
+/// (for callers that compile a module's functions one by one, in their
+/// own order: `kiln compile`, `kiln run`). Lookups of the fetched keys are
+/// answered from the batch, others go to the store; inserts and removals
+/// go to the store. A store without batched reads is used as it is.
+///
+/// The batch is not updated: a key looked up twice (two functions with
+/// the same stencil) misses twice if it missed in the batch, which costs
+/// a compile, never a wrong result.
+pub struct PrefetchedStore<'a> {
+    store: &'a dyn CacheKvStore,
+    fetched: HashMap<CacheKey, Option<Vec<u8>>>,
+}
+
+impl<'a> PrefetchedStore<'a> {
+    /// Fetches the entries of `funcs` for `isa` from `store` in one batch,
+    /// if the store batches its reads (the keys are computed only then).
+    pub fn fetch<'f>(
+        store: &'a dyn CacheKvStore,
+        isa: &dyn TargetIsa,
+        funcs: impl IntoIterator<Item = &'f Function>,
+    ) -> Self {
+        let mut fetched = HashMap::new();
+        if store.batched_reads() {
+            let keys: Vec<CacheKey> = funcs.into_iter().map(|f| cache_key(isa, f)).collect();
+            if let Some(values) = store.get_many(&keys) {
+                fetched.extend(keys.into_iter().zip(values));
+            }
+        }
+        PrefetchedStore { store, fetched }
+    }
+
+    /// Keys answered from the batch.
+    pub fn fetched(&self) -> usize {
+        self.fetched.len()
+    }
+}
+
+impl CacheKvStore for PrefetchedStore<'_> {
+    fn get(&self, key: &CacheKey) -> Option<Cow<'_, [u8]>> {
+        match self.fetched.get(key) {
+            Some(value) => value.as_deref().map(Cow::Borrowed),
+            None => self.store.get(key),
+        }
+    }
+    fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
+        match self.fetched.get(key) {
+            Some(Some(value)) => {
+                f(value);
+                true
+            }
+            Some(None) => false,
+            None => self.store.get_with(key, f),
+        }
     }
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         self.store.insert(key, value)

@@ -38,7 +38,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::{Connection, RedisError, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Connection, IntoConnectionInfo, RedisError, Value};
 
 use crate::checksum::xxh64;
 use crate::entry::{FORMAT_VERSION, MAX_ENTRY_LEN};
@@ -255,11 +256,18 @@ impl RedisStore {
                 reason: "expected redis://host[:port][/db]".to_string(),
             });
         }
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(|e| RedisStoreError::BadUrl {
-                url: shown_url.clone(),
-                reason: e.to_string(),
-            })?;
+        let bad_url = |e: RedisError| RedisStoreError::BadUrl {
+            url: shown_url.clone(),
+            reason: e.to_string(),
+        };
+        // No Nagle delay: requests are small and answered at once.
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(bad_url)?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(bad_url)?;
         let prefix = format!(
             "{KEY_PREFIX}e{FORMAT_VERSION}:{:016x}:",
             xxh64(config.namespace.as_bytes())
@@ -470,7 +478,15 @@ impl RedisStore {
     /// versions: keys `kiln:e*`); the lifetime counters are kept. Returns
     /// how many keys were removed.
     pub fn clear(&self) -> Result<u64, RedisStoreError> {
-        let pattern = format!("{KEY_PREFIX}e*");
+        self.remove_matching(&format!("{KEY_PREFIX}e*"))
+    }
+
+    /// Removes the entries of this store's namespace only.
+    pub fn clear_namespace(&self) -> Result<u64, RedisStoreError> {
+        self.remove_matching(&format!("{}*", self.prefix))
+    }
+
+    fn remove_matching(&self, pattern: &str) -> Result<u64, RedisStoreError> {
         self.admin(|con| {
             let mut removed = 0u64;
             let mut cursor = 0u64;
@@ -478,7 +494,7 @@ impl RedisStore {
                 let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
-                    .arg(&pattern)
+                    .arg(pattern)
                     .arg("COUNT")
                     .arg(1000)
                     .query(con)?;
