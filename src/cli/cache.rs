@@ -157,18 +157,36 @@ impl OpenStore {
 
 impl Drop for OpenStore {
     fn drop(&mut self) {
-        let stats = self.flushed_stats();
+        let dir_stats = self.flushed_stats();
+        // With tiers, the lookups are counted by the tiered store and each
+        // tier counts its own reads and writes: record both.
+        let outcomes = match (&self.server, self.store.cache_stats()) {
+            (Some(_), Some(tiered)) => Some(tiered.snapshot()),
+            _ => None,
+        };
+        let merged = |store: CacheStatsSnapshot| match &outcomes {
+            Some(o) => CacheStatsSnapshot {
+                hits: o.hits,
+                misses: o.misses,
+                rejected_damaged: o.rejected_damaged,
+                rejected_stale: o.rejected_stale,
+                time_saved: o.time_saved,
+                ..store
+            },
+            None => store,
+        };
         if let Some(dir) = self.directory() {
+            let stats = merged(dir_stats);
             if stats.lookups() > 0 {
                 let _ = dir.record_process_stats(&stats);
             }
         }
         if let Some(server) = self.server() {
-            let s = server.stats().snapshot();
+            let stats = merged(server.stats().snapshot());
             // A server that failed is not waited on again at exit.
-            if s.lookups() + s.stores > 0 && server.unavailable() == 0 {
-                let _ =
-                    server.record_process_stats(&s, &[("unauthenticated", self.unauthenticated())]);
+            if stats.lookups() + stats.stores > 0 && server.unavailable() == 0 {
+                let _ = server
+                    .record_process_stats(&stats, &[("unauthenticated", self.unauthenticated())]);
             }
         }
     }
