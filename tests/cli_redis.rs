@@ -190,7 +190,9 @@ fn a_server_down_is_one_warning_and_the_same_output() {
 #[test]
 fn bad_settings_are_rejected_with_their_names() {
     let dir = temp("bad");
-    let cases: [(&[(&str, &str)], &[&str], &str); 5] = [
+    // (environment, arguments, what the error must name)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 5] = [
         (
             &[],
             &["compile", "--cache", "http://x/0", FILE],

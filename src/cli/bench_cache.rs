@@ -74,7 +74,8 @@ pub enum StoreKind {
 enum BenchStore {
     Memory(MemoryStore),
     Directory(DirectoryStore, std::path::PathBuf),
-    Redis(RedisStore),
+    // Boxed: the server store is much larger than the others.
+    Redis(Box<RedisStore>),
 }
 
 impl BenchStore {
@@ -100,7 +101,7 @@ impl BenchStore {
                     std::process::id()
                 );
                 match RedisConfig::from_env(url, &namespace).and_then(RedisStore::open) {
-                    Ok(store) => BenchStore::Redis(store),
+                    Ok(store) => BenchStore::Redis(Box::new(store)),
                     // Checked by `cmd_bench_cache` before any pass.
                     Err(_) => BenchStore::Memory(MemoryStore::new()),
                 }
@@ -128,7 +129,7 @@ impl BenchStore {
         match self {
             BenchStore::Memory(m) => m,
             BenchStore::Directory(d, _) => d,
-            BenchStore::Redis(r) => r,
+            BenchStore::Redis(r) => &**r,
         }
     }
 }

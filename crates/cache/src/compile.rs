@@ -40,7 +40,16 @@
 //! it on; such a hit verifies the function once (an error is returned as
 //! from a fresh compile) and rewrites the entry with the flag set, so later
 //! hits skip it. Name-table problems (a relocation naming a reference the
-//! function's table lacks) are caught by `apply_params` on both paths.
+//! function's table lacks) are caught by `apply_params`: an error on the
+//! miss path, a miss on the hit path.
+//!
+//! # Entries that do not fit
+//!
+//! A hit is used only if the decoded code fits the function ([`fits`]):
+//! names resolve, relocations, traps, call sites and handlers lie inside
+//! the code, relocations are the target's, the alignment is sane. Anything
+//! else is a forged or damaged entry that slipped past the checksum, and
+//! is a miss (`Rejected(BadPayload)`), compiled afresh, never an error.
 //!
 //! # Counting
 //!

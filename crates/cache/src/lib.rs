@@ -13,6 +13,13 @@
 //!   rename, safe with many processes, LRU eviction by mtime);
 //! - [`WriteBehindStore`], which moves any store's inserts onto a
 //!   background thread (file creation can cost a millisecond);
+//! - [`RedisStore`], a store on a Redis server shared by a build farm
+//!   (pooled connections, pipelined [`CacheKvStore::get_many`], bounded
+//!   waits: a server that is down or slow means misses, never a hang),
+//!   [`TieredStore`] (memory, then directory, then server; lower hits
+//!   fill upper tiers) and [`MacStore`] (entries tagged with HMAC-SHA256
+//!   under a user's secret, so a shared store's other writers cannot
+//!   forge hits);
 //! - [`CacheStats`], the counters behind `kiln cache stats`;
 //! - [`lookup`] and [`store_entry`], which join a store and the envelope,
 //!   and [`lookup_with`], which validates bytes the store lends
@@ -34,6 +41,9 @@
 //!    goes through [`entry::decode_entry`] (via [`lookup`]); truncated,
 //!    corrupted, stale (other format or compiler version) or foreign data,
 //!    or an entry stored under another key, is a counted miss.
+//!    An entry that decodes but does not fit the function it is looked up
+//!    for (a name it lacks, a record past the code) is a miss too
+//!    ([`compile::fits`]).
 //! 2. **Never fail compilation because of the store.** Store operations do
 //!    not return errors to the compiler: a failed read is a miss, a failed
 //!    write (full disk, permissions, a directory deleted underneath) is

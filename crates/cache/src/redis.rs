@@ -70,6 +70,9 @@ pub const STATS_KEY: &str = "kiln:stats";
 /// Most keys sent in one pipeline.
 pub const MAX_BATCH: usize = 1024;
 
+/// Largest value read or written: an entry and a MAC tag.
+const MAX_VALUE_LEN: usize = MAX_ENTRY_LEN + crate::mac::TAG_LEN;
+
 /// Connections kept for reuse; more are opened when threads need them and
 /// closed when returned to a full pool.
 const POOL_MAX: usize = 16;
@@ -368,9 +371,8 @@ impl RedisStore {
         match *down {
             Some(until) if Instant::now() < until => true,
             Some(_) => {
-                // Retry once: the first caller after the pause tries, and
-                // the others wait for its verdict by seeing `down` again if
-                // it fails.
+                // The pause is over: try again (a failure starts a new
+                // pause).
                 *down = None;
                 false
             }
@@ -462,7 +464,7 @@ impl RedisStore {
         for value in values {
             out.push(match value {
                 Value::Nil => None,
-                Value::BulkString(bytes) if bytes.len() <= MAX_ENTRY_LEN + 64 => {
+                Value::BulkString(bytes) if bytes.len() <= MAX_VALUE_LEN => {
                     self.stats.record_read(bytes.len() as u64);
                     Some(bytes)
                 }
@@ -619,7 +621,7 @@ impl CacheKvStore for RedisStore {
     }
 
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
-        if value.len() > MAX_ENTRY_LEN + 64 {
+        if value.len() > MAX_VALUE_LEN {
             self.stats.record_store_error();
             return false;
         }
