@@ -183,10 +183,17 @@ impl Drop for OpenStore {
         }
         if let Some(server) = self.server() {
             let stats = merged(server.stats().snapshot());
-            // A server that failed is not waited on again at exit.
-            if stats.lookups() + stats.stores > 0 && server.unavailable() == 0 {
-                let _ = server
-                    .record_process_stats(&stats, &[("unauthenticated", self.unauthenticated())]);
+            // A server that has just failed is not waited on again at
+            // exit; one that failed earlier in the run and answers again
+            // gets the count of operations it missed.
+            if stats.lookups() + stats.stores > 0 && !server.is_pausing() {
+                let _ = server.record_process_stats(
+                    &stats,
+                    &[
+                        ("unauthenticated", self.unauthenticated()),
+                        ("unavailable", server.unavailable()),
+                    ],
+                );
             }
         }
     }

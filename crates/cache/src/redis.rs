@@ -366,6 +366,13 @@ impl RedisStore {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the store is pausing after a failure (operations are
+    /// misses without a request until the pause ends).
+    pub fn is_pausing(&self) -> bool {
+        let down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        down.is_some_and(|until| Instant::now() < until)
+    }
+
     fn is_down(&self) -> bool {
         let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         match *down {

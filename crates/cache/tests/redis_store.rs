@@ -219,6 +219,7 @@ fn a_slow_server_costs_bounded_waits_and_a_usable_one_still_hits() {
     assert_eq!(count(&outcomes, |o| *o == CacheOutcome::Miss), 100);
     let (failures, timeouts) = store.failures();
     assert_eq!((failures, timeouts), (1, 1), "one timeout, then left alone");
+    assert!(store.is_pausing());
     assert_eq!(warnings.load(Ordering::Relaxed), 1);
     eprintln!("slow server: 100 functions in {took:?} (one 200 ms timeout)");
 
@@ -230,6 +231,7 @@ fn a_slow_server_costs_bounded_waits_and_a_usable_one_still_hits() {
     let warm = build(&isa, &funcs, &want, &store, 2);
     assert_eq!(count(&warm, |o| o.is_hit()), 100);
     assert_eq!(store.unavailable(), 0);
+    assert!(!store.is_pausing());
 }
 
 #[test]
