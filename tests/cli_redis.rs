@@ -228,3 +228,77 @@ fn bad_settings_are_rejected_with_their_names() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_secret_shares_entries_only_with_holders_of_it() {
+    let Some(server) = start_server("cli secret") else {
+        return;
+    };
+    let url = url(&server);
+    let (a, b, c) = (temp("sa"), temp("sb"), temp("sc"));
+    let secret = [("KILN_CACHE_SECRET", "the farm's secret, 32 bytes long")];
+    let other = [("KILN_CACHE_SECRET", "somebody else's secret value")];
+    let (code, out_a, err) = kiln(&a, &secret, &["compile", "--cache", &url, FILE]);
+    assert_eq!(code, 0, "{err}");
+    let (_, stats, _) = kiln(&a, &[], &["cache", "--cache", &url, "stats"]);
+    let compiled = counter(&stats, "misses").unwrap();
+    // The same secret: hits.
+    let (code, out_b, _) = kiln(&b, &secret, &["compile", "--cache", &url, FILE]);
+    assert_eq!((code, &out_b), (0, &out_a));
+    let (_, stats, _) = kiln(&a, &[], &["cache", "--cache", &url, "stats"]);
+    assert_eq!(counter(&stats, "hits"), Some(compiled), "{stats}");
+    // Another secret: every entry is unauthenticated, a miss, recompiled,
+    // and the output is the same.
+    let (code, out_c, _) = kiln(&c, &other, &["compile", "--cache", &url, FILE]);
+    assert_eq!((code, &out_c), (0, &out_a));
+    let (_, stats, _) = kiln(&a, &[], &["cache", "--cache", &url, "stats"]);
+    assert_eq!(counter(&stats, "hits"), Some(compiled), "{stats}");
+    assert_eq!(counter(&stats, "misses"), Some(2 * compiled), "{stats}");
+    assert_eq!(
+        counter(&stats, "unauthenticated"),
+        Some(compiled),
+        "{stats}"
+    );
+    for d in [a, b, c] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn a_fifo_at_an_entry_path_does_not_hang_kiln_run() {
+    let dir = temp("fifo");
+    let (code, first, _) = kiln(&dir, &[], &["run", FILE]);
+    assert_eq!(code, 0);
+    // Replace every entry file with a FIFO.
+    let mut planted = 0;
+    for folder in std::fs::read_dir(dir.join("v1")).unwrap().flatten() {
+        for entry in std::fs::read_dir(folder.path()).unwrap().flatten() {
+            let path = entry.path();
+            std::fs::remove_file(&path).unwrap();
+            let made = Command::new("mkfifo").arg(&path).status().unwrap();
+            assert!(made.success());
+            planted += 1;
+        }
+    }
+    assert!(planted > 0, "kiln run stored nothing");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", FILE])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KILN_CACHE_DIR", &dir)
+        .env_remove("KILN_CACHE_URL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("kiln run blocked on a FIFO in the cache folder");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), first);
+    let _ = std::fs::remove_dir_all(&dir);
+}
