@@ -36,12 +36,15 @@ use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
 kiln bench cache [--opt none|speed] [--iters N] [--verify] [--all-files]
-                 [--set NAME[=VALUE]]... [--mock-backend] FILE|DIR|@LIST...
+                 [--set NAME[=VALUE]]... [--mock-backend]
+                 [--store memory|dir|redis://HOST:PORT/DB] FILE|DIR|@LIST...
   Measures compile_with_cache with an in-memory store (plain, cold, warm,
   renamed names table, one instruction edited) and prints peer-bench's
   `RESULT cache ...` line. Target: x86_64 (files whose `target` lines name
   only other targets are skipped unless --all-files). --mock-backend compiles
-  with kiln_cache::mock::MockIsa: what remains is the cache's own cost.";
+  with kiln_cache::mock::MockIsa: what remains is the cache's own cost.
+  --store (or --cache) picks the store; a redis:// URL (default:
+  $KILN_CACHE_URL when set) measures a server, in a namespace of its own.";
 
 /// Options of one run.
 #[derive(Clone, Debug)]
@@ -817,6 +820,7 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
 /// Parses the arguments of `kiln bench cache`.
 pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String> {
     let mut o = BenchOptions::default();
+    let mut store_given = false;
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -842,8 +846,9 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String
             "--verify" => o.verify = true,
             "--all-files" => o.all_files = true,
             "--mock-backend" => o.mock = true,
-            "--store" => {
-                o.store = match value("--store")?.as_str() {
+            "--store" | "--cache" => {
+                store_given = true;
+                o.store = match value(a)?.as_str() {
                     "memory" => StoreKind::Memory,
                     "dir" | "directory" => StoreKind::Directory,
                     url if url.starts_with("redis://") => StoreKind::Redis(url.to_string()),
@@ -866,6 +871,22 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String
     }
     if files.is_empty() {
         return Err("expected FILE, DIR or @LIST".into());
+    }
+    if !store_given {
+        // As for the compiling commands: a shared server named in the
+        // environment is the store measured.
+        if let Some(url) = std::env::var(crate::cli::cache::CACHE_URL_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            if !url.starts_with("redis://") {
+                return Err(format!(
+                    "{}={url}: expected redis://HOST:PORT/DB",
+                    crate::cli::cache::CACHE_URL_ENV
+                ));
+            }
+            o.store = StoreKind::Redis(url);
+        }
     }
     Ok((o, files))
 }
