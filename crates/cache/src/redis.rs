@@ -388,8 +388,34 @@ impl RedisStore {
     }
 
     fn fail(&self, error: &RedisError) {
+        self.pause(&error.to_string(), error.is_timeout());
+    }
+
+    /// A reply that says the server will not serve this client at all
+    /// (no or wrong password, no permission, still loading its data):
+    /// handled like a failure (see [`RedisStore::unavailable`]), not as a
+    /// miss per key.
+    fn refused(&self, values: &[Value]) -> bool {
+        let refusal = values.iter().find_map(|v| match v {
+            Value::ServerError(e)
+                if matches!(e.code(), "NOAUTH" | "WRONGPASS" | "NOPERM" | "LOADING") =>
+            {
+                Some(format!("{} {}", e.code(), e.details().unwrap_or("")))
+            }
+            _ => None,
+        });
+        match refusal {
+            Some(reason) => {
+                self.pause(reason.trim_end(), false);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn pause(&self, reason: &str, timed_out: bool) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        if error.is_timeout() {
+        if timed_out {
             self.timeouts.fetch_add(1, Ordering::Relaxed);
         }
         *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -397,7 +423,7 @@ impl RedisStore {
         // Every pooled connection may be as dead as this one.
         self.lock_pool().clear();
         if !self.warned.swap(true, Ordering::Relaxed) {
-            (self.warn)(&error.to_string());
+            (self.warn)(reason);
         }
     }
 
@@ -463,6 +489,10 @@ impl RedisStore {
             out.extend(keys.iter().map(|_| None));
             return;
         };
+        if self.refused(&values) {
+            out.extend(keys.iter().map(|_| None));
+            return;
+        }
         if values.len() != keys.len() {
             self.stats.record_store_error();
             out.extend(keys.iter().map(|_| None));
@@ -636,6 +666,10 @@ impl CacheKvStore for RedisStore {
         pipe.ignore_errors();
         pipe.cmd("SET").arg(self.redis_key(key)).arg(value);
         match self.with_conn(|con| pipe.query::<Vec<Value>>(con)) {
+            Some(replies) if self.refused(&replies) => {
+                self.stats.record_store_error();
+                false
+            }
             Some(replies) if matches!(replies.as_slice(), [Value::Okay]) => {
                 self.stats.record_store(value.len() as u64);
                 true

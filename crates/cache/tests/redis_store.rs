@@ -304,6 +304,40 @@ fn corrupted_truncated_and_swapped_values_are_misses_and_get_rewritten() {
 }
 
 #[test]
+fn passwords_and_database_numbers_in_the_url_are_honoured() {
+    let Some(server) =
+        RedisServer::start_with("redis password", None, &["--requirepass", "s3cret-pw"])
+    else {
+        return;
+    };
+    let isa = MockIsa::new();
+    let funcs = module(30, 7);
+    let want = plain(&isa, &funcs);
+    let warnings = Arc::new(AtomicUsize::new(0));
+    let port = server.port;
+    // Without the password: refused, so misses and one warning.
+    let anonymous = store_for(&format!("redis://127.0.0.1:{port}/0"), &warnings);
+    let outcomes = build(&isa, &funcs, &want, &anonymous, 1);
+    assert_eq!(count(&outcomes, |o| *o == CacheOutcome::Miss), 30);
+    assert_eq!(warnings.load(Ordering::Relaxed), 1);
+    // With it: databases 1 and 2 are separate caches.
+    let db1 = store_for(&format!("redis://:s3cret-pw@127.0.0.1:{port}/1"), &warnings);
+    let db2 = store_for(&format!("redis://:s3cret-pw@127.0.0.1:{port}/2"), &warnings);
+    assert_eq!(db1.url(), format!("redis://:***@127.0.0.1:{port}/1"));
+    build(&isa, &funcs, &want, &db1, 1);
+    let hits = build(&isa, &funcs, &want, &db1, 1);
+    assert_eq!(count(&hits, |o| o.is_hit()), 30);
+    let other = build(&isa, &funcs, &want, &db2, 1);
+    assert_eq!(count(&other, |o| *o == CacheOutcome::Miss), 30);
+    assert_eq!(
+        warnings.load(Ordering::Relaxed),
+        1,
+        "no failure with the password"
+    );
+    assert_eq!(db1.count_entries().unwrap(), (30, 30));
+}
+
+#[test]
 fn two_machines_share_work_through_one_server() {
     let Some(server) = RedisServer::start("redis two machines") else {
         return;

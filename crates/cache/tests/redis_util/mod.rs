@@ -41,6 +41,12 @@ impl RedisServer {
 
     /// [`RedisServer::start`] on `port` if given (else a free one).
     pub fn start_on(test: &str, port: Option<u16>) -> Option<RedisServer> {
+        Self::start_with(test, port, &[])
+    }
+
+    /// [`RedisServer::start_on`] with extra `redis-server` arguments. With
+    /// `--requirepass`, readiness is seen as the `-NOAUTH` reply to PING.
+    pub fn start_with(test: &str, port: Option<u16>, extra: &[&str]) -> Option<RedisServer> {
         let installed = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -67,6 +73,7 @@ impl RedisServer {
                         .args(["--bind", "127.0.0.1"])
                         .args(["--save", "", "--appendonly", "no"])
                         .args(["--daemonize", "no", "--loglevel", "warning"])
+                        .args(extra)
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
                         .spawn()
@@ -95,7 +102,7 @@ impl RedisServer {
                 let mut reply = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok()
                     && s.read_exact(&mut reply).is_ok()
-                    && &reply == b"+PONG\r\n"
+                    && (&reply == b"+PONG\r\n" || reply.starts_with(b"-NOAUTH"))
                 {
                     return true;
                 }
