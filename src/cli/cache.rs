@@ -1,13 +1,19 @@
 //! `kiln cache stats|clear` and the store every compiling command uses.
 //!
 //! `kiln compile`, `kiln run` and `kiln test` compile through
-//! [`open_store`]: the on-disk [`DirectoryStore`] at `$KILN_CACHE_DIR`
-//! (else `$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln`), behind a
-//! [`WriteBehindStore`] so that creating entry files (about 1 ms each on
-//! this VM's ext4) happens off the compile thread. `--no-cache` turns it
-//! off. The returned [`OpenStore`] guard, when dropped, flushes the queued
+//! [`take_and_open_store`]: the on-disk [`DirectoryStore`] at
+//! `$KILN_CACHE_DIR` (else `$XDG_CACHE_HOME/kiln`, else
+//! `$HOME/.cache/kiln`), behind a [`WriteBehindStore`] so that creating
+//! entry files (about 1 ms each on this VM's ext4) happens off the compile
+//! thread. `--no-cache` turns it off. With `--cache redis://...` (or
+//! `$KILN_CACHE_URL`) a [`TieredStore`] of memory, that folder and the
+//! server (also behind a write-behind queue) is used instead; with
+//! `$KILN_CACHE_SECRET` (or `$KILN_CACHE_SECRET_FILE`) every value on disk
+//! and on the server carries an HMAC ([`MacStore`]). A bad URL, timeout
+//! or secret setting is an error naming it. The returned [`OpenStore`]
+//! guard, when dropped, flushes the queued
 //! writes and records this process's counters into the folder's lifetime
-//! statistics (`kiln cache stats`), so a command should drop it (return
+//! statistics (and the server's, `kiln cache stats`), so a command should drop it (return
 //! from `main`) rather than call `std::process::exit`; writes and counts
 //! lost otherwise cost only misses and an undercount.
 
