@@ -193,6 +193,16 @@ pub trait CacheKvStore: Send + Sync {
     /// whether it was stored; failures are counted, never reported.
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool;
 
+    /// Stores every `(key, value)` as [`insert`] would; returns how many
+    /// were stored. The default inserts one by one; a store on a server
+    /// sends them together ([`WriteBehindStore`]'s worker writes what has
+    /// queued up with one call).
+    ///
+    /// [`insert`]: CacheKvStore::insert
+    fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+        entries.iter().filter(|(k, v)| self.insert(k, v)).count()
+    }
+
     /// Removes the value under `key`; returns whether one was removed.
     /// Stores that cannot remove may keep the default (does nothing).
     fn remove(&self, _key: &CacheKey) -> bool {
@@ -224,6 +234,9 @@ macro_rules! forward_store {
             }
             fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
                 (**self).insert(key, value)
+            }
+            fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+                (**self).insert_many(entries)
             }
             fn remove(&self, key: &CacheKey) -> bool {
                 (**self).remove(key)

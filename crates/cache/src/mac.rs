@@ -294,6 +294,13 @@ impl<S: CacheKvStore> CacheKvStore for MacStore<S> {
         self.inner.insert(key, &self.seal(key, value))
     }
 
+    fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+        let sealed: Vec<(CacheKey, Vec<u8>)> =
+            entries.iter().map(|(k, v)| (*k, self.seal(k, v))).collect();
+        let refs: Vec<(CacheKey, &[u8])> = sealed.iter().map(|(k, v)| (*k, &v[..])).collect();
+        self.inner.insert_many(&refs)
+    }
+
     fn remove(&self, key: &CacheKey) -> bool {
         self.inner.remove(key)
     }

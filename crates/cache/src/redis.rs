@@ -658,29 +658,49 @@ impl CacheKvStore for RedisStore {
     }
 
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
-        if value.len() > MAX_VALUE_LEN {
-            self.stats.record_store_error();
-            return false;
+        self.insert_many(&[(*key, value)]) == 1
+    }
+
+    /// One pipeline of `SET`s per [`MAX_BATCH`] entries.
+    fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+        let mut stored = 0;
+        for chunk in entries.chunks(MAX_BATCH) {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            let mut sent = Vec::with_capacity(chunk.len());
+            for (key, value) in chunk {
+                if value.len() > MAX_VALUE_LEN {
+                    self.stats.record_store_error();
+                    continue;
+                }
+                pipe.cmd("SET").arg(self.redis_key(key)).arg(*value);
+                sent.push(value.len());
+            }
+            if sent.is_empty() {
+                continue;
+            }
+            let replies = self
+                .with_conn(|con| pipe.query::<Vec<Value>>(con))
+                .filter(|replies| replies.len() == sent.len() && !self.refused(replies));
+            let Some(replies) = replies else {
+                // Not sent, or refused as a whole.
+                for _ in &sent {
+                    self.stats.record_store_error();
+                }
+                continue;
+            };
+            for (reply, len) in replies.iter().zip(&sent) {
+                if matches!(reply, Value::Okay) {
+                    self.stats.record_store(*len as u64);
+                    stored += 1;
+                } else {
+                    // Refused by the server: out of memory under
+                    // `noeviction`, a read-only replica.
+                    self.stats.record_store_error();
+                }
+            }
         }
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        pipe.cmd("SET").arg(self.redis_key(key)).arg(value);
-        match self.with_conn(|con| pipe.query::<Vec<Value>>(con)) {
-            Some(replies) if self.refused(&replies) => {
-                self.stats.record_store_error();
-                false
-            }
-            Some(replies) if matches!(replies.as_slice(), [Value::Okay]) => {
-                self.stats.record_store(value.len() as u64);
-                true
-            }
-            // Refused by the server (out of memory with `noeviction`, a
-            // read-only replica) or not sent.
-            _ => {
-                self.stats.record_store_error();
-                false
-            }
-        }
+        stored
     }
 
     fn remove(&self, key: &CacheKey) -> bool {

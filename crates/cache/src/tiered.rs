@@ -195,6 +195,15 @@ impl CacheKvStore for TieredStore {
         any
     }
 
+    fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+        // Stored in at least one tier: the most any tier stored.
+        self.tiers
+            .iter()
+            .map(|tier| tier.insert_many(entries))
+            .max()
+            .unwrap_or(0)
+    }
+
     fn remove(&self, key: &CacheKey) -> bool {
         let mut any = false;
         for tier in &self.tiers {

@@ -95,6 +95,29 @@ fn a_module_costs_one_round_trip_and_namespaces_keep_versions_apart() {
         1,
         "a warm module's lookups are one pipeline"
     );
+    // Batched inserts: one pipeline per 1024 entries.
+    let many: Vec<(CacheKey, Vec<u8>)> = (0..1500u32)
+        .map(|i| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            k[31] = 0xee;
+            (CacheKey(k), i.to_le_bytes().to_vec())
+        })
+        .collect();
+    let refs: Vec<(CacheKey, &[u8])> = many.iter().map(|(k, v)| (*k, &v[..])).collect();
+    let before = store.round_trips();
+    assert_eq!(store.insert_many(&refs), 1500);
+    assert_eq!(store.round_trips() - before, 2);
+    let keys: Vec<CacheKey> = many.iter().map(|(k, _)| *k).collect();
+    let back = store.get_many(&keys).unwrap();
+    assert!(back
+        .iter()
+        .zip(&many)
+        .all(|(b, (_, v))| b.as_deref() == Some(&v[..])));
+    for key in &keys {
+        assert!(store.remove(key));
+    }
+
     // One function at a time: one round trip each.
     let before = store.round_trips();
     for f in &funcs[..10] {
@@ -110,7 +133,7 @@ fn a_module_costs_one_round_trip_and_namespaces_keep_versions_apart() {
 
     // Lifetime counters on the server, then clear and zero.
     let s = store.stats().snapshot();
-    assert_eq!((s.hits, s.misses, s.stores), (310, 300, 300));
+    assert_eq!((s.hits, s.misses, s.stores), (310, 300, 1800));
     store
         .record_process_stats(&s, &[("unavailable", 0)])
         .unwrap();
