@@ -83,7 +83,11 @@ fn kiln(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String
         .env("KILN_CACHE_DIR", dir)
         .env_remove("KILN_CACHE_URL")
         .env_remove("KILN_CACHE_SECRET")
-        .env_remove("KILN_CACHE_SECRET_FILE");
+        .env_remove("KILN_CACHE_SECRET_FILE")
+        // Generous waits: a loaded machine must not turn a live server
+        // into misses (a case's own settings come after and win).
+        .env("KILN_CACHE_CONNECT_TIMEOUT_MS", "5000")
+        .env("KILN_CACHE_TIMEOUT_MS", "5000");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -21,13 +21,13 @@ use kiln_cache::mac::TAG_LEN;
 use kiln_cache::mock::MockIsa;
 use kiln_cache::{
     cache_key, compile_with_cache, CacheKey, CacheKvStore, CacheOutcome, DirectoryStore,
-    EntryError, HmacKey, MacStore, MemoryStore, RedisConfig, RedisStore, COMPILER_VERSION,
+    EntryError, HmacKey, MacStore, MemoryStore, RedisStore, COMPILER_VERSION,
 };
 use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
 use kiln_codegen::machinst::buffer::Reloc;
 use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 use kiln_ir::Function;
-use redis_util::{module, RedisServer};
+use redis_util::{generous, module, RedisServer};
 
 /// Functions with a call (names, relocations, call sites) and leaf
 /// functions (no names at all).
@@ -221,7 +221,7 @@ fn forged_entries_in_redis() {
     for (salt, (name, isa)) in isas().into_iter().enumerate() {
         for mac in [None, Some(secret())] {
             let label = format!("redis/{name}/mac={}", mac.is_some());
-            let store = RedisStore::open(RedisConfig::new(&server.url(), &label)).unwrap();
+            let store = RedisStore::open(generous(&server.url(), &label)).unwrap();
             run(&label, &*isa, Arc::new(store), mac, 3 + salt as u64);
         }
     }

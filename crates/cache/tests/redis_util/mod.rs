@@ -16,6 +16,16 @@ use std::time::{Duration, Instant};
 
 use kiln_ir::Function;
 
+/// A configuration with waits long enough that a loaded machine does not
+/// turn a live server into misses (the defaults are for builds, where a
+/// miss is cheap; a test that expects hits must not be flaky).
+pub fn generous(url: &str, namespace: &str) -> kiln_cache::RedisConfig {
+    let mut config = kiln_cache::RedisConfig::new(url, namespace);
+    config.connect_timeout = Duration::from_secs(5);
+    config.request_timeout = Duration::from_secs(5);
+    config
+}
+
 /// A `redis-server` on a loopback port of its own, killed on drop.
 pub struct RedisServer {
     child: Option<Child>,
