@@ -53,7 +53,7 @@
 //!
 //! # Counting
 //!
-//! Outcomes are counted in the store's [`CacheStats`] (via [`lookup`]):
+//! Outcomes are counted in the store's [`CacheStats`] (via [`lookup`](crate::lookup)):
 //! one hit or one miss per call, a rejected entry also as damaged or stale,
 //! a payload that fails to decode turns the hit into a damaged rejection,
 //! and a successful hit adds the entry's recorded compile time to
@@ -157,7 +157,7 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(bool, CompiledCode<Stencil>)> {
 }
 
 /// Decodes a cache payload straight into final code for `params` (see
-/// [`deserialize_final`]): `None` for any payload defect, as
+/// [`deserialize_final`](kiln_codegen::serialize::deserialize_final)): `None` for any payload defect, as
 /// [`decode_payload`]; otherwise the verified flag and what
 /// `apply_params(params)` would return for the decoded stencil code.
 pub fn decode_payload_final(
@@ -206,7 +206,8 @@ fn apply_error(e: ApplyParamsError) -> CompileError {
 /// the loader reserve absurd amounts of memory.
 pub const MAX_ENTRY_ALIGNMENT: u32 = 4096;
 
-/// Bytes a relocation of `kind` patches, and whether `arch` uses it.
+/// Bytes a relocation of `kind` patches, and whether `arch` uses it. (No
+/// wildcard: a new kind must be placed here.)
 fn reloc_fits(kind: Reloc, arch: Arch) -> (u32, bool) {
     match kind {
         Reloc::Abs4 => (4, true),
@@ -218,7 +219,13 @@ fn reloc_fits(kind: Reloc, arch: Arch) -> (u32, bool) {
         | Reloc::Aarch64AdrPrelPgHi21
         | Reloc::Aarch64AddAbsLo12Nc
         | Reloc::Aarch64AdrGotPage21
-        | Reloc::Aarch64Ld64GotLo12Nc => (4, arch == Arch::Aarch64),
+        | Reloc::Aarch64Ld64GotLo12Nc
+        | Reloc::Aarch64Jump26
+        | Reloc::Aarch64Ldst8AbsLo12Nc
+        | Reloc::Aarch64Ldst16AbsLo12Nc
+        | Reloc::Aarch64Ldst32AbsLo12Nc
+        | Reloc::Aarch64Ldst64AbsLo12Nc
+        | Reloc::Aarch64Ldst128AbsLo12Nc => (4, arch == Arch::Aarch64),
     }
 }
 
