@@ -16,7 +16,8 @@ usage:
                                    run filetests in files or folders
                                    (--target: only that ISA's `target` lines)
                                    (test, run and compile use the on-disk cache;
-                                   --no-cache turns it off)
+                                   --no-cache turns it off; --cache redis://HOST:PORT/DB
+                                   or KILN_CACHE_URL adds a shared server)
   kiln run FILE...                 compile for the host and run `; run:` lines
   kiln compile [--target T] [--opt O] [--set K=V]... [-D] [-o OUT.o] FILE...
                                    compile; print code sizes (-D: disassembly,
@@ -24,10 +25,10 @@ usage:
   kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
   kiln key FILE...                 print each function's stencil key (x86_64,
                                    default flags)
-  kiln cache stats|clear           inspect or empty the on-disk compilation cache
+  kiln cache stats|clear           inspect or empty the on-disk (and shared) cache
                                    (stats --zero: reset the lifetime counters)
   kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
-                                   --store memory|dir picks the store)
+                                   --store memory|dir|redis://... picks the store)
   kiln bench key [OPTIONS] PATH...   the stencil key alone: hot, fresh clone, bytes
   kiln fuzz [--target T] [--opt LEVEL] [--seconds N] [--seed S] [--set K=V]...
                                    differential fuzzing: native code vs the
@@ -117,7 +118,10 @@ fn cmd_test(args: &[String]) -> ExitCode {
     let mut target: Option<String> = None;
     let mut paths = Vec::new();
     let mut args = args.to_vec();
-    let no_cache = kiln::cli::cache::take_no_cache(&mut args);
+    let store = match kiln::cli::cache::take_and_open_store(&mut args, "kiln test") {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--test" {
@@ -153,8 +157,8 @@ fn cmd_test(args: &[String]) -> ExitCode {
     if let Some(t) = &target {
         runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(t)));
     }
-    // `test run` compiles through the on-disk cache unless --no-cache.
-    let store = kiln::cli::cache::open_store(no_cache);
+    // `test run` compiles through the on-disk cache (and a shared server
+    // with --cache or KILN_CACHE_URL) unless --no-cache.
     kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
