@@ -1,5 +1,6 @@
 //! Target ISAs and the compile entry points.
 
+pub mod aarch64;
 pub mod x64;
 
 use crate::compiled::{CompiledCode, Final, Stencil};
