@@ -2,6 +2,7 @@
 //! encoders (`args`), the machine instruction (`inst`) and its encoder
 //! (`emit`), checked against an independent decoder in `emit_tests`.
 
+pub mod abi;
 pub mod args;
 pub mod emit;
 pub mod inst;
