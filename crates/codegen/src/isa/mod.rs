@@ -64,9 +64,7 @@ pub fn key_flag_bytes(flags: &Flags, isa_flags: &IsaFlags) -> Vec<u8> {
 pub fn lookup(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
     match isa_flags.arch() {
         Arch::X86_64 => x64::isa_builder(flags, isa_flags),
-        Arch::Aarch64 => Err(CodegenError::Unsupported {
-            what: "target aarch64 (no backend yet)".to_string(),
-        }),
+        Arch::Aarch64 => aarch64::isa_builder(flags, isa_flags),
     }
 }
 

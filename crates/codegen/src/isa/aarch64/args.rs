@@ -298,6 +298,9 @@ pub enum AMode {
     SpOffset { off: i64 },
     /// An offset from the frame pointer (incoming stack arguments).
     FpOffset { off: i64 },
+    /// An offset into the sized stack-slot area; resolved with the frame
+    /// layout (`sp + stackslots_offset + off`).
+    SlotOffset { off: i64 },
     /// A regalloc2 spill slot; resolved with the frame layout.
     SpillSlot { slot: u32 },
     /// The literal-pool or PC-relative form: `ldr rt, label`.

@@ -404,6 +404,7 @@ fn frame_base(mem: AMode, frame: &FrameLayout) -> Option<(Reg, i64)> {
     match mem {
         AMode::SpOffset { off } => Some((regs::sp(), off)),
         AMode::FpOffset { off } => Some((regs::fp(), off)),
+        AMode::SlotOffset { off } => Some((regs::sp(), frame.stackslots_offset() as i64 + off)),
         AMode::SpillSlot { slot } => Some((
             regs::sp(),
             frame.spillslot_offset(regalloc2::SpillSlot::new(slot as usize)) as i64,
@@ -495,7 +496,10 @@ fn emit_ldst(
             buf.use_label_at_offset(off, label, A64LabelUse::Branch19);
             put(buf, enc_ldr_literal(lopc, lv, rt));
         }
-        AMode::SpOffset { .. } | AMode::FpOffset { .. } | AMode::SpillSlot { .. } => {
+        AMode::SpOffset { .. }
+        | AMode::FpOffset { .. }
+        | AMode::SlotOffset { .. }
+        | AMode::SpillSlot { .. } => {
             unreachable!("resolved by frame_base")
         }
     }
@@ -956,6 +960,16 @@ pub fn emit(
             put(buf, 0);
         }
         MInst::Brk => put(buf, 0xd420_0000),
+        MInst::Args { .. } => {}
+        MInst::TrapIf { kind, code } => {
+            // Not registered as a branch: the island is never the
+            // fallthrough.
+            let stub = buf.defer_trap(code);
+            let (word, use_kind) = enc_cond_br(kind)?;
+            let off = buf.cur_offset();
+            buf.use_label_at_offset(off, stub, use_kind);
+            put(buf, word);
+        }
         MInst::FpuRR { op, size, rd, rn } => {
             let opcode = match op {
                 FpuOp1::Mov => 0b000000,

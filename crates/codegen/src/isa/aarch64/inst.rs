@@ -418,6 +418,10 @@ pub enum MInst {
         defs: Vec<(Writable<Reg>, PReg)>,
         clobbers: PRegSet,
     },
+    /// Defines the function's register arguments at entry (emits nothing).
+    Args { args: Vec<(Writable<Reg>, PReg)> },
+    /// `b.<cond>` to a trap island that holds `udf` with `code`.
+    TrapIf { kind: CondBrKind, code: TrapCode },
     /// `udf #code`: a trap whose code is recorded at this offset.
     Udf { code: TrapCode },
     /// `brk #0`: a debugger trap.
@@ -585,6 +589,16 @@ impl MInst {
                     v.reg_fixed_def(r, *p);
                 }
             }
+            MInst::Args { args } => {
+                for (r, p) in args {
+                    v.reg_fixed_def(r, *p);
+                }
+            }
+            MInst::TrapIf { kind, .. } => {
+                if let Some(r) = kind.reg_mut() {
+                    v.reg_use(r);
+                }
+            }
             MInst::Jump { .. } | MInst::Udf { .. } | MInst::Brk => {}
         }
     }
@@ -715,6 +729,7 @@ fn amode_operands(mem: &mut AMode, v: &mut impl OperandVisitor) {
         }
         AMode::SpOffset { .. }
         | AMode::FpOffset { .. }
+        | AMode::SlotOffset { .. }
         | AMode::SpillSlot { .. }
         | AMode::Label { .. } => {}
     }

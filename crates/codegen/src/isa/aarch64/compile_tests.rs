@@ -1,0 +1,49 @@
+//! Whole functions through the pipeline, disassembled by the independent
+//! decoder: the frame, the rules' instruction choices, calls and returns.
+
+use crate::isa::{compile_function, lookup};
+use crate::settings::{Arch, Flags, IsaFlags};
+use yaxpeax_arch::{Decoder, U8Reader};
+use yaxpeax_arm::armv8::a64::InstDecoder;
+
+/// Compiles the single function in `clif` for aarch64 and disassembles it.
+pub(crate) fn disasm_fn(clif: &str) -> Vec<String> {
+    let f = kiln_reader::parse_function(clif).unwrap();
+    let isa = lookup(Flags::default(), IsaFlags::baseline(Arch::Aarch64)).unwrap();
+    let code = compile_function(&*isa, &f).unwrap_or_else(|e| panic!("{e}"));
+    let d = InstDecoder::default();
+    code.code
+        .chunks(4)
+        .map(|c| {
+            let mut r = U8Reader::new(c);
+            d.decode(&mut r)
+                .map(|i| i.to_string())
+                .unwrap_or_else(|e| format!("<{e:?}>"))
+        })
+        .collect()
+}
+
+#[test]
+fn leaf_add_with_immediates() {
+    let got = disasm_fn(
+        "function %f(i64, i32) -> i64, i32 {
+         block0(v0: i64, v1: i32):
+           v2 = iconst.i64 4095
+           v3 = iadd v0, v2
+           v4 = iconst.i32 0xff00
+           v5 = band v1, v4
+           return v3, v5
+         }",
+    );
+    assert_eq!(
+        got,
+        [
+            "stp x29, x30, [sp, #-0x10]!",
+            "mov x29, sp",
+            "add x0, x0, #0xfff",
+            "and w1, w1, #0xff00",
+            "ldp x29, x30, [sp], #0x10",
+            "ret"
+        ]
+    );
+}
