@@ -13,8 +13,8 @@ use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{
-    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Inst, InstructionData, IntCC,
-    MemFlags, Opcode, SigRef, StackSlot, TrapCode, Type, Value,
+    ExternalName, FuncRef, GlobalValue, GlobalValueData, Inst, InstructionData, IntCC, MemFlags,
+    Opcode, SigRef, StackSlot, TrapCode, Type, Value,
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
@@ -32,9 +32,8 @@ pub(crate) mod generated {
     crate::machinst::isle::isle_prelude_names!();
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
     pub use crate::isa::x64::inst::SseOp;
-    pub use crate::isa::x64::inst::{AluOp, ShiftKind};
-    pub const YES: bool = true;
-    pub const NO: bool = false;
+    pub use crate::isa::x64::inst::{AluOp, BitOp, RoundMode, ShiftKind};
+    pub use crate::settings::TestFault;
     include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
 }
 
@@ -52,6 +51,8 @@ pub struct X64LowerInfo {
     pub has_sse41: bool,
     /// The ISA flags allow FMA3 (`vfmadd*`).
     pub has_fma: bool,
+    /// The test-only planted bug, if any (the `test_fault` setting).
+    pub test_fault: crate::settings::TestFault,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -83,8 +84,6 @@ impl LowerBackend for X64LowerBackend<'_> {
     fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
-            isa_has_popcnt: self.info.has_popcnt,
-            isa_has_sse41: self.info.has_sse41,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -96,8 +95,6 @@ impl LowerBackend for X64LowerBackend<'_> {
     fn lower_branch(&self, ctx: &mut Lower<'_, MInst>, inst: Inst, targets: &[MachLabel]) -> bool {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
-            isa_has_popcnt: self.info.has_popcnt,
-            isa_has_sse41: self.info.has_sse41,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -237,10 +234,6 @@ fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
 /// The rules' context for one instruction.
 struct Ctx<'a, 'l, 'f> {
     l: &'a mut Lower<'f, MInst>,
-    /// The target has the `popcnt` instruction.
-    isa_has_popcnt: bool,
-    /// The target has SSE4.1 (`roundss`/`roundsd`).
-    isa_has_sse41: bool,
     info: &'a X64LowerInfo,
     state: &'a mut X64LowerState,
     targets: &'l [MachLabel],
@@ -656,6 +649,74 @@ fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
 impl generated::Context for Ctx<'_, '_, '_> {
     crate::machinst::isle::isle_prelude_methods!();
 
+    fn test_fault(&mut self) -> crate::settings::TestFault {
+        self.info.test_fault
+    }
+    fn use_popcnt(&mut self) -> bool {
+        self.info.has_popcnt
+    }
+    fn use_sse41(&mut self) -> bool {
+        self.info.has_sse41
+    }
+    fn use_fma(&mut self) -> bool {
+        self.info.has_fma
+    }
+    fn ty_bits_u64(&mut self, ty: Type) -> u64 {
+        ty.bits() as u64
+    }
+    fn ty_bits_minus_one(&mut self, ty: Type) -> i32 {
+        ty.bits() as i32 - 1
+    }
+    fn ty_bit_above(&mut self, ty: Type) -> i32 {
+        1 << ty.bits().min(30)
+    }
+    fn x64_bitcount(&mut self, size: OperandSize, op: BitOp, src: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op,
+            src,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_ucomis(&mut self, a: Value, b: Value) {
+        let double = self.l.value_type(a) == Type::F64;
+        let (src1, src2) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
+        self.l.emit(MInst::XmmCmp {
+            double,
+            src1,
+            src2: RegMem::Reg(src2),
+        });
+    }
+    fn x64_round(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRound {
+            double: ty == Type::F64,
+            src: RegMem::Reg(x),
+            imm: mode.imm(),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_round_libcall(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
+        self.round_libcall(ty, mode, x)
+    }
+    fn x64_vfmadd(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmFma {
+            double: ty == Type::F64,
+            a,
+            b,
+            c,
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fma_libcall(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        self.fma_libcall(ty, a, b, c)
+    }
+
     fn addr_reg(&mut self, v: Value) -> Reg {
         let ty = self.l.value_type(v);
         if ty != Type::I64 {
@@ -942,81 +1003,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let size = self.alu_size(ty);
         self.x64_cmove(size, cc, RegMem::Reg(a), b)
     }
-    fn x64_clz(&mut self, ty: Type, a: Reg) -> Reg {
-        let bits = ty.bits();
-        let (a, size) = if bits < 32 {
-            (self.extend(ty, 32, false, a), OperandSize::Size32)
-        } else {
-            (a, self.size_of(ty))
-        };
-        let wbits = if bits < 32 { 32 } else { bits };
-        // bsr gives the index of the highest set bit (ZF for zero input).
-        let (m, mw) = self.w();
-        self.l.emit(MInst::MovImm {
-            size: OperandSize::Size64,
-            imm: u64::MAX,
-            dst: mw,
-        });
-        let (t, tw) = self.w();
-        self.l.emit(MInst::BitCount {
-            size,
-            op: BitOp::Bsr,
-            src: RegMem::Reg(a),
-            dst: tw,
-        });
-        let t = self.x64_cmove(size, CC::Z, RegMem::Reg(m), t);
-        // clz = (wbits - 1) - index, minus the extension for i8/i16.
-        let n = self.x64_neg(size, t);
-        let k = wbits as i32 - 1 - (wbits - bits) as i32;
-        self.x64_alu(size, AluOp::Add, n, RegMemImm::Imm(k))
-    }
-    fn x64_ctz(&mut self, ty: Type, a: Reg) -> Reg {
-        let bits = ty.bits();
-        let size = if bits < 32 {
-            OperandSize::Size32
-        } else {
-            self.size_of(ty)
-        };
-        let (m, mw) = self.w();
-        self.l.emit(MInst::MovImm {
-            size: OperandSize::Size32,
-            imm: bits as u64,
-            dst: mw,
-        });
-        // For i8/i16 a zero input must give `bits`: set bit `bits` first.
-        let a = if bits < 32 {
-            self.x64_alu(size, AluOp::Or, a, RegMemImm::Imm(1 << bits))
-        } else {
-            a
-        };
-        let (t, tw) = self.w();
-        self.l.emit(MInst::BitCount {
-            size,
-            op: BitOp::Bsf,
-            src: RegMem::Reg(a),
-            dst: tw,
-        });
-        self.x64_cmove(size, CC::Z, RegMem::Reg(m), t)
-    }
-    fn sse_op(&mut self, op: Opcode, ty: Type) -> SseOp {
-        let d = ty == Type::F64;
-        match (op, d) {
-            (Opcode::Fadd, false) => SseOp::Addss,
-            (Opcode::Fadd, true) => SseOp::Addsd,
-            (Opcode::Fsub, false) => SseOp::Subss,
-            (Opcode::Fsub, true) => SseOp::Subsd,
-            (Opcode::Fmul, false) => SseOp::Mulss,
-            (Opcode::Fmul, true) => SseOp::Mulsd,
-            (Opcode::Fdiv, false) => SseOp::Divss,
-            (Opcode::Fdiv, true) => SseOp::Divsd,
-            (Opcode::Sqrt, false) => SseOp::Sqrtss,
-            (Opcode::Sqrt, true) => SseOp::Sqrtsd,
-            _ => {
-                self.unsupported_err(format!("sse op {op:?}.{ty}"));
-                SseOp::Addsd
-            }
-        }
-    }
     fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
         self.l.emit(MInst::XmmRmR {
@@ -1033,42 +1019,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
         self.emit_store(ty, src, addr);
-    }
-    fn x64_fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Reg {
-        let double = self.l.value_type(a) == Type::F64;
-        let (ra, rb) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
-        use FloatCC as F;
-        // ucomis(x, y) sets CF for x < y or unordered, ZF for x == y or
-        // unordered, PF for unordered.
-        let (x, y, first, second): (Reg, Reg, CC, Option<(CC, AluOp)>) = match cc {
-            F::Ordered => (ra, rb, CC::NP, None),
-            F::Unordered => (ra, rb, CC::P, None),
-            F::Equal => (ra, rb, CC::Z, Some((CC::NP, AluOp::And))),
-            F::NotEqual => (ra, rb, CC::NZ, Some((CC::P, AluOp::Or))),
-            F::OrderedNotEqual => (ra, rb, CC::NZ, Some((CC::NP, AluOp::And))),
-            F::UnorderedOrEqual => (ra, rb, CC::Z, None),
-            F::GreaterThan => (ra, rb, CC::NBE, None),
-            F::GreaterThanOrEqual => (ra, rb, CC::NB, None),
-            F::LessThan => (rb, ra, CC::NBE, None),
-            F::LessThanOrEqual => (rb, ra, CC::NB, None),
-            F::UnorderedOrLessThan => (ra, rb, CC::B, None),
-            F::UnorderedOrLessThanOrEqual => (ra, rb, CC::BE, None),
-            F::UnorderedOrGreaterThan => (rb, ra, CC::B, None),
-            F::UnorderedOrGreaterThanOrEqual => (rb, ra, CC::BE, None),
-        };
-        self.l.emit(MInst::XmmCmp {
-            double,
-            src1: x,
-            src2: RegMem::Reg(y),
-        });
-        let r1 = self.x64_setcc_zx(first);
-        match second {
-            None => r1,
-            Some((cc2, op)) => {
-                let r2 = self.x64_setcc_zx(cc2);
-                self.x64_alu(OperandSize::Size32, op, r1, RegMemImm::Reg(r2))
-            }
-        }
     }
     fn x64_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
         // mask = c != 0 ? all ones : 0, moved to an XMM register; then
@@ -1298,42 +1248,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         e
     }
-    fn x64_popcnt(&mut self, ty: Type, x: Reg) -> Reg {
-        let bits = ty.bits();
-        let s64 = OperandSize::Size64;
-        let x = if bits < 64 {
-            self.extend(ty, 64, false, x)
-        } else {
-            x
-        };
-        if self.isa_has_popcnt {
-            let (d, dw) = self.w();
-            self.l.emit(MInst::BitCount {
-                size: s64,
-                op: BitOp::Popcnt,
-                src: RegMem::Reg(x),
-                dst: dw,
-            });
-            return d;
-        }
-        // SWAR: pairs, nibbles, bytes, then a multiply sums the bytes.
-        let m1 = self.x64_mov_imm(Type::I64, 0x5555_5555_5555_5555);
-        let m2 = self.x64_mov_imm(Type::I64, 0x3333_3333_3333_3333);
-        let m4 = self.x64_mov_imm(Type::I64, 0x0f0f_0f0f_0f0f_0f0f);
-        let h1 = self.x64_mov_imm(Type::I64, 0x0101_0101_0101_0101);
-        let t = self.x64_shift_imm(s64, ShiftKind::Shr, x, 1);
-        let t = self.x64_alu(s64, AluOp::And, t, RegMemImm::Reg(m1));
-        let x = self.x64_alu(s64, AluOp::Sub, x, RegMemImm::Reg(t));
-        let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m2));
-        let b = self.x64_shift_imm(s64, ShiftKind::Shr, x, 2);
-        let b = self.x64_alu(s64, AluOp::And, b, RegMemImm::Reg(m2));
-        let x = self.x64_alu(s64, AluOp::Add, a, RegMemImm::Reg(b));
-        let c = self.x64_shift_imm(s64, ShiftKind::Shr, x, 4);
-        let x = self.x64_alu(s64, AluOp::Add, x, RegMemImm::Reg(c));
-        let x = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m4));
-        let x = self.x64_imul(s64, x, RegMem::Reg(h1));
-        self.x64_shift_imm(s64, ShiftKind::Shr, x, 56)
-    }
     fn x64_cls(&mut self, ty: Type, x: Reg) -> Reg {
         // cls(x) = clz(x ^ (x >> (bits - 1))) - 1, on the sign-extended
         // value so the xor clears everything above the type's width.
@@ -1346,58 +1260,8 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let top = if bits == 64 { 63 } else { 31 };
         let s = self.x64_shift_imm(size, ShiftKind::Sar, wide, top);
         let y = self.x64_alu(size, AluOp::Xor, wide, RegMemImm::Reg(s));
-        let c = self.x64_clz(ty, y);
+        let c = generated::constructor_x64_clz(self, ty, y);
         self.x64_alu(size, AluOp::Sub, c, RegMemImm::Imm(1))
-    }
-    fn x64_overflow(&mut self, ty: Type, op: Opcode, a: Reg, b: Reg) -> InstOutput {
-        let bits = ty.bits();
-        let signed = matches!(
-            op,
-            Opcode::SaddOverflow | Opcode::SsubOverflow | Opcode::SmulOverflow
-        );
-        let alu = match op {
-            Opcode::UaddOverflow | Opcode::SaddOverflow => Some(AluOp::Add),
-            Opcode::UsubOverflow | Opcode::SsubOverflow => Some(AluOp::Sub),
-            _ => None,
-        };
-        if bits >= 32 {
-            let size = self.size_of(ty);
-            let (r, cc) = match (alu, signed) {
-                (Some(op), s) => {
-                    let r = self.x64_alu(size, op, a, RegMemImm::Reg(b));
-                    (r, if s { CC::O } else { CC::B })
-                }
-                (None, true) => (self.x64_imul(size, a, RegMem::Reg(b)), CC::O),
-                (None, false) => {
-                    let (lo, low) = self.w();
-                    let (_, hiw) = self.w();
-                    self.l.emit(MInst::MulWide {
-                        size,
-                        signed: false,
-                        src1: a,
-                        src2: RegMem::Reg(b),
-                        dst_lo: low,
-                        dst_hi: hiw,
-                    });
-                    (lo, CC::O)
-                }
-            };
-            let f = self.x64_setcc_zx(cc);
-            return InstOutput::two(r, f);
-        }
-        // i8/i16: compute exactly at 32 bits, then check that the result
-        // fits the width (re-extending it must not change it).
-        let a = self.extend(ty, 32, signed, a);
-        let b = self.extend(ty, 32, signed, b);
-        let s32 = OperandSize::Size32;
-        let r = match alu {
-            Some(op) => self.x64_alu(s32, op, a, RegMemImm::Reg(b)),
-            None => self.x64_imul(s32, a, RegMem::Reg(b)),
-        };
-        let e = self.extend(ty, 32, signed, r);
-        self.x64_cmp(s32, e, RegMemImm::Reg(r));
-        let f = self.x64_setcc_zx(CC::NZ);
-        InstOutput::two(r, f)
     }
     fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
         if ty == Type::F32 || ty == Type::F64 {
@@ -1444,27 +1308,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let b = self.x64_xmm_rmr(SseOp::Andpd, m, RegMem::Reg(y));
         self.x64_xmm_rmr(SseOp::Orpd, a, RegMem::Reg(b))
     }
-    fn x64_clz_ctz128(&mut self, leading: bool, x: Value) -> InstOutput {
-        let s64 = OperandSize::Size64;
-        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
-        // The half counted first, and the one that continues the count
-        // (plus 64) when the first is all zeros.
-        let (first, second) = if leading { (hi, lo) } else { (lo, hi) };
-        let count = |me: &mut Self, r: Reg| {
-            if leading {
-                me.x64_clz(Type::I64, r)
-            } else {
-                me.x64_ctz(Type::I64, r)
-            }
-        };
-        let c1 = count(self, first);
-        let c2 = count(self, second);
-        let c2 = self.x64_alu(s64, AluOp::Add, c2, RegMemImm::Imm(64));
-        self.x64_test(s64, first, RegMemImm::Reg(first));
-        let r = self.x64_cmove(s64, CC::Z, RegMem::Reg(c2), c1);
-        let z = self.x64_mov_imm(Type::I64, 0);
-        InstOutput::two(r, z)
-    }
     fn x64_fminmax(&mut self, ty: Type, max: bool, a: Reg, b: Reg) -> Reg {
         // min/maxs return their second operand on NaN or equal inputs. Both
         // operand orders combined give the right signed zero (or for min:
@@ -1493,12 +1336,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
         self.fcvt_checked(from, to, signed, x)
     }
-    fn x64_fma(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
-        self.fma_float(ty, a, b, c)
-    }
-    fn x64_round_libcall(&mut self, ty: Type, mode: u8, x: Reg) -> Reg {
-        self.round_libcall(ty, mode, x)
-    }
     fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
         (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
     }
@@ -1510,19 +1347,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
         self.wide_fselect(cty, c, x, y)
-    }
-    fn x64_round(&mut self, ty: Type, mode: u8, x: Reg) -> Option<Reg> {
-        if !self.isa_has_sse41 {
-            return None;
-        }
-        let d = self.l.alloc_tmp(RegClass::Float);
-        self.l.emit(MInst::XmmRound {
-            double: ty == Type::F64,
-            src: RegMem::Reg(x),
-            imm: mode,
-            dst: Writable::from_reg(d),
-        });
-        Some(d)
     }
     fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
         let size = self.size_of(from);
@@ -1660,11 +1484,24 @@ impl generated::Context for Ctx<'_, '_, '_> {
         CC::NZ
     }
     // Integer operations beyond the core (`lower_i128.rs`).
-    fn x64_i128_unary(&mut self, op: Opcode, x: Value) -> InstOutput {
-        self.lower_i128_unary(op, x)
+    fn x64_rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
+        self.rotate128(right, x, amt)
     }
-    fn x64_i128_binary(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
-        self.lower_i128_binary(op, a, b)
+    fn x64_divrem128(&mut self, signed: bool, rem: bool, a: Value, b: Value) -> InstOutput {
+        self.divrem128(signed, rem, a, b)
+    }
+    fn x64_umul_lo(&mut self, size: OperandSize, a: Reg, b: RegMem) -> Reg {
+        let (lo, low) = self.w();
+        let (_, hiw) = self.w();
+        self.l.emit(MInst::MulWide {
+            size,
+            signed: false,
+            src1: a,
+            src2: b,
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        lo
     }
     fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
         self.lower_bitrev(ty, x)
