@@ -26,8 +26,6 @@ pub(crate) mod generated {
     pub use crate::isa::aarch64::inst::{
         AluOp, AluOp3, BitOp, CSelOp, FpuOp1, FpuOp2, LoadKind, StoreKind,
     };
-    pub const YES: bool = true;
-    pub const NO: bool = false;
     include!(concat!(env!("OUT_DIR"), "/isle_aarch64.rs"));
 }
 
