@@ -17,6 +17,7 @@ pub mod compile;
 pub mod divergences;
 pub mod filecheck;
 pub mod interpret;
+pub mod qemu;
 pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};

@@ -2,7 +2,7 @@
 //! one JIT program, and evaluate the `; run:` directives natively.
 //!
 //! Per `target` line (or once for the host when the file has none):
-//! targets other than x86-64 are skipped (aarch64 would need qemu); the
+//! aarch64 runs under qemu-user on other hosts (`qemu.rs`); other targets that are not the host are skipped; the
 //! `set` lines in force and the target's ISA flags configure the ISA (the
 //! x86-64 baseline plus the requested flags, as Cranelift's `test run`
 //! does); a flag the host lacks skips the target. A function the backend
@@ -48,11 +48,19 @@ pub fn choose_isa<'a>(
     let Some(a) = Arch::parse(arch) else {
         return IsaChoice::Ignore(format!("target {arch} is not supported"));
     };
+    // aarch64 code runs under qemu-user on another host (`qemu.rs`).
+    let emulated = require_host && Arch::host() != Some(a) && a == Arch::Aarch64;
     if require_host && Arch::host() != Some(a) {
-        return IsaChoice::Skip(match a {
-            Arch::Aarch64 => "aarch64 needs qemu (not wired yet)".to_string(),
-            _ => format!("target {arch} is not the host"),
-        });
+        if !emulated {
+            return IsaChoice::Skip(format!("target {arch} is not the host"));
+        }
+        if !crate::qemu::tools_available() {
+            return IsaChoice::Skip(format!(
+                "aarch64 needs {} and {} on this host",
+                crate::qemu::QEMU,
+                crate::qemu::GCC
+            ));
+        }
     }
     let mut flags = Flags::default();
     for (name, value) in settings {
@@ -70,7 +78,7 @@ pub fn choose_isa<'a>(
             return IsaChoice::Skip(format!("target {arch} flag {w}: {e}"));
         }
     }
-    if require_host {
+    if require_host && !emulated {
         let host = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(a));
         let missing = isa_f.missing_from(&host);
         if !missing.is_empty() {
@@ -209,6 +217,9 @@ pub fn run_on_isa_with(
     isa: &dyn TargetIsa,
     compile: &mut CompileFn<'_>,
 ) -> Result<(), BuildOutcome> {
+    if Arch::host() != Some(isa.arch()) {
+        return crate::qemu::run_on_qemu(file, isa, compile);
+    }
     let prog = build_program_with(file, isa, compile)?;
     // A directive whose function cannot be called here (a vector
     // signature, say) makes the whole file unsupported, not failed. Like
@@ -375,10 +386,13 @@ mod tests {
             reason(choose_isa("riscv64", none, &[], true)),
             "ignore target riscv64 is not supported"
         );
-        assert_eq!(
-            reason(choose_isa("aarch64", none, &[], true)),
-            "skip aarch64 needs qemu (not wired yet)"
-        );
+        // Under qemu when the cross tools are there, else a skip naming them.
+        let a64 = reason(choose_isa("aarch64", none, &[], true));
+        if crate::qemu::tools_available() {
+            assert!(a64.starts_with("isa aarch64"), "{a64}");
+        } else {
+            assert!(a64.starts_with("skip aarch64 needs qemu-aarch64"), "{a64}");
+        }
         assert_eq!(
             reason(choose_isa("x86_64", [("no_such_setting", None)], &[], true)),
             "skip setting no_such_setting: unknown setting `no_such_setting`"

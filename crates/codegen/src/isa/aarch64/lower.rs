@@ -523,6 +523,16 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn imm12_from(&mut self, c: u64) -> Option<Imm12> {
         Imm12::maybe_from_u64(c)
     }
+    fn imm12_for_cmp(&mut self, cc: IntCC, ty: Type, c: u64) -> Option<Imm12> {
+        let bits = ty.bits();
+        let v = if bits < 32 && self.intcc_signed(cc) {
+            let sh = 64 - bits;
+            ((((c << sh) as i64) >> sh) as u64) & 0xffff_ffff
+        } else {
+            c
+        };
+        Imm12::maybe_from_u64(v)
+    }
     fn imm12_from_neg(&mut self, ty: Type, c: u64) -> Option<Imm12> {
         let bits = ty.bits().max(32);
         let mask = if bits == 64 {
