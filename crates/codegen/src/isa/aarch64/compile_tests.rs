@@ -47,3 +47,24 @@ fn leaf_add_with_immediates() {
         ]
     );
 }
+
+/// A narrow signed compare with a constant that is negative at its width
+/// (192 as an i8 is -64): the constant is extended as the register is, so
+/// it cannot be the unsigned immediate #0xc0.
+#[test]
+fn narrow_signed_compare_constant() {
+    let got = disasm_fn(
+        "function %f(i8) -> i8 {
+         block0(v0: i8):
+           v1 = iconst.i8 192
+           v2 = icmp sge v0, v1
+           return v2
+         }",
+    );
+    assert!(got.iter().any(|l| l.starts_with("sxtb")), "{got:#?}");
+    assert!(
+        !got.iter()
+            .any(|l| l.contains("#0xc0") && l.starts_with("cmp")),
+        "{got:#?}"
+    );
+}

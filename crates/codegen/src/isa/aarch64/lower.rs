@@ -1095,7 +1095,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (low, low_inclusive, high) = if signed {
             let min = -(2f64.powi(ibits as i32 - 1));
             let high = 2f64.powi(ibits as i32 - 1);
-            if fty == Type::F64 && ibits == 32 {
+            // MIN - 1 is exact when the integer is narrower than the
+            // significand (f64: up to 32 bits; f32: up to 16).
+            if (fty == Type::F64 && ibits <= 32) || (fty == Type::F32 && ibits <= 16) {
                 (min - 1.0, false, high)
             } else {
                 (min, true, high)
@@ -1194,5 +1196,87 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn a64_stack(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_stack(inst)
+    }
+
+    fn fsize_int(&mut self, ty: Type) -> OperandSize {
+        size_of_ty(ty)
+    }
+
+    /// `copysign(a, b)`: the magnitude bits of `a` with the sign bit of `b`,
+    /// in the integer unit (`bfxil`-free: and/or with the sign mask).
+    fn a64_copysign(&mut self, ty: Type, a: Reg, b: Reg) -> Reg {
+        let s = fsize(ty);
+        let size = size_of_ty(ty);
+        let x = self.a64_mov_from_fpu(s, a);
+        let y = self.a64_mov_from_fpu(s, b);
+        let sign = 1u64 << (ty.bits() - 1);
+        let mag = ImmLogic::maybe_from_u64(sign - 1, size).expect("a run of ones");
+        let sgn = ImmLogic::maybe_from_u64(sign, size).expect("a single bit");
+        let m = self.a64_logic_imm(size, AluOp::And, x, mag);
+        let g = self.a64_logic_imm(size, AluOp::And, y, sgn);
+        let r = self.rrr(size, AluOp::Orr, m, g);
+        self.a64_mov_to_fpu(s, r)
+    }
+
+    /// Rotate of an i8/i16 by a register amount: `(x >> k) | (x << (n - k))`
+    /// on the zero-extended value, `k` taken modulo `n` (a left rotate
+    /// right-rotates by `n - k`).
+    fn a64_rotate_narrow(&mut self, ty: Type, left: bool, a: Reg, amt: Reg) -> Reg {
+        let n = ty.bits();
+        let s32 = OperandSize::Size32;
+        let x = self.extend(ty, false, 32, a);
+        let mask = ImmLogic::maybe_from_u64(u64::from(n - 1), s32).expect("a run of ones");
+        let k0 = self.a64_logic_imm(s32, AluOp::And, amt, mask);
+        let k = if left {
+            let nk = self.rrr(s32, AluOp::Sub, regs::zr(), k0);
+            self.a64_logic_imm(s32, AluOp::And, nk, mask)
+        } else {
+            k0
+        };
+        let nn = self.constant(u64::from(n), s32);
+        let back = self.rrr(s32, AluOp::Sub, nn, k);
+        let lo = self.rrr(s32, AluOp::Lsrv, x, k);
+        let hi = self.rrr(s32, AluOp::Lslv, x, back);
+        self.rrr(s32, AluOp::Orr, lo, hi)
+    }
+
+    /// Clamps a 32-bit conversion result to the range of `ty` (i8/i16).
+    fn a64_clamp(&mut self, ty: Type, signed: bool, r: Reg) -> Reg {
+        let n = ty.bits();
+        let s32 = OperandSize::Size32;
+        let (lo, hi) = if signed {
+            (
+                (1u64 << (n - 1)).wrapping_neg() & 0xffff_ffff,
+                (1u64 << (n - 1)) - 1,
+            )
+        } else {
+            (0, (1u64 << n) - 1)
+        };
+        let h = self.constant(hi, s32);
+        self.a64_cmp(s32, r, h);
+        let c = if signed { Cond::Gt } else { Cond::Hi };
+        let r = self.a64_csel(s32, CSelOp::Csel, c, h, r);
+        if !signed {
+            return r;
+        }
+        let l = self.constant(lo, s32);
+        self.a64_cmp(s32, r, l);
+        self.a64_csel(s32, CSelOp::Csel, Cond::Lt, l, r)
+    }
+
+    fn a64_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let InstructionData::IntAddTrap { args, code, .. } = f.dfg.insts[inst] else {
+            return None;
+        };
+        let ty = f.dfg.value_type(f.dfg.first_result(inst)?);
+        if ty != Type::I32 && ty != Type::I64 {
+            return None;
+        }
+        let a = self.l.put_in_reg(args[0]);
+        let b = self.l.put_in_reg(args[1]);
+        let r = self.rrr(size_of_ty(ty), AluOp::Adds, a, b);
+        self.trap_if(CondBrKind::Cond(Cond::Hs), code);
+        Some(InstOutput::one(r))
     }
 }
