@@ -140,7 +140,7 @@ pub fn run_on_qemu(
                 }
                 _ => {
                     return Err(BuildOutcome::Skip(format!(
-                        "{name}: relocation {:?} to {:?} is not linked under qemu yet",
+                        "{name}: unsupported by the qemu harness: relocation {:?} to {:?}",
                         r.kind, r.target
                     )))
                 }
@@ -188,13 +188,13 @@ pub fn run_on_qemu(
         let name = &names[call.func];
         if !matches!(sig.call_conv, CallConv::Fast | CallConv::SystemV) {
             return Err(BuildOutcome::Skip(format!(
-                "{name}: calling convention {} is not callable from the qemu harness",
+                "{name}: unsupported by the qemu harness: calling convention {}",
                 sig.call_conv.as_str()
             )));
         }
         if sig.returns.len() > 1 {
             return Err(BuildOutcome::Skip(format!(
-                "{name}: {} results are not callable from the qemu harness yet",
+                "{name}: unsupported by the qemu harness: {} results",
                 sig.returns.len()
             )));
         }
@@ -205,7 +205,7 @@ pub fn run_on_qemu(
         let params: Option<Vec<&str>> = sig.params.iter().map(|p| c_type(p.value_type)).collect();
         let (Some(ret), Some(params)) = (ret, params) else {
             return Err(BuildOutcome::Skip(format!(
-                "{name}: a signature the qemu harness cannot call ({sig:?})"
+                "{name}: unsupported by the qemu harness: signature {sig:?}"
             )));
         };
         if declared.insert(call.func) {
@@ -232,7 +232,7 @@ pub fn run_on_qemu(
                 Some(v) => args.push(v),
                 None => {
                     return Err(BuildOutcome::Skip(format!(
-                        "{}: argument {a} has no C form",
+                        "{}: unsupported by the qemu harness: argument {a}",
                         names[call.func]
                     )))
                 }
