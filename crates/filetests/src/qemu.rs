@@ -15,10 +15,12 @@
 use crate::check_file_run_directives;
 use crate::run::{BuildOutcome, CompileFn};
 use kiln_codegen::compiled::FinalName;
+use kiln_codegen::isa::aarch64::abi::{self, ArgLoc};
+use kiln_codegen::isa::aarch64::regs;
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::machinst::buffer::Reloc;
 use kiln_codegen::result::CodegenError;
-use kiln_ir::{CallConv, DataValue, Ieee32, Ieee64, Type, UserFuncName};
+use kiln_ir::{DataValue, Ieee32, Ieee64, Type, UserFuncName};
 use kiln_reader::TestFile;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -54,20 +56,55 @@ fn c_type(ty: Type) -> Option<&'static str> {
     })
 }
 
-/// A C expression for `v` as a value of type `ty`.
-fn c_value(ty: Type, v: &DataValue) -> Option<String> {
-    let bits = v.to_bits()?;
-    Some(match ty {
-        Type::F32 => format!("f32_bits(0x{:x}u)", bits as u32),
-        Type::F64 => format!("f64_bits(0x{:x}ull)", bits as u64),
-        Type::I128 => format!(
-            "(__int128)(((unsigned __int128)0x{:x}ull << 64) | 0x{:x}ull)",
-            (bits >> 64) as u64,
-            bits as u64
-        ),
-        _ => format!("({})0x{:x}ull", c_type(ty)?, bits as u64),
-    })
-}
+/// `kiln_invoke(f, ia, fa, oi, of, ra, sa, sa_bytes)`: copies `sa_bytes`
+/// (a multiple of 16) of stack arguments from `sa` below the stack
+/// pointer, calls `f` with x0-x7 = `ia[..]`, d0-d7 = `fa[..]` and x8 =
+/// `ra`, then stores x0-x7 and d0-d7 to `oi` and `of` (a callee that pops
+/// its stack arguments is fine: sp is restored from x29).
+const INVOKE_SHIM: &str = "
+.balign 16
+.globl kiln_invoke
+kiln_invoke:
+  stp x29, x30, [sp, #-32]!
+  mov x29, sp
+  stp x19, x20, [sp, #16]
+  mov x19, x3
+  mov x20, x4
+  mov x16, x0
+  mov x8, x5
+  sub sp, sp, x7
+  mov x9, #0
+1:
+  cmp x9, x7
+  b.ge 2f
+  ldr x10, [x6, x9]
+  str x10, [sp, x9]
+  add x9, x9, #8
+  b 1b
+2:
+  ldp d0, d1, [x2]
+  ldp d2, d3, [x2, #16]
+  ldp d4, d5, [x2, #32]
+  ldp d6, d7, [x2, #48]
+  mov x17, x1
+  ldp x0, x1, [x17]
+  ldp x2, x3, [x17, #16]
+  ldp x4, x5, [x17, #32]
+  ldp x6, x7, [x17, #48]
+  blr x16
+  stp x0, x1, [x19]
+  stp x2, x3, [x19, #16]
+  stp x4, x5, [x19, #32]
+  stp x6, x7, [x19, #48]
+  stp d0, d1, [x20]
+  stp d2, d3, [x20, #16]
+  stp d4, d5, [x20, #32]
+  stp d6, d7, [x20, #48]
+  mov sp, x29
+  ldp x19, x20, [sp, #16]
+  ldp x29, x30, [sp], #32
+  ret
+";
 
 /// The symbol of the `i`-th function of the file.
 fn sym(i: usize) -> String {
@@ -85,10 +122,8 @@ static float f32_bits(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
 static double f64_bits(uint64_t b) { double d; memcpy(&d, &b, 8); return d; }
 static void out_f32(int k, float f) { uint32_t b; memcpy(&b, &f, 4); printf("%d ok %x\n", k, b); }
 static void out_f64(int k, double d) { uint64_t b; memcpy(&b, &d, 8); printf("%d ok %llx\n", k, (unsigned long long)b); }
-static void out_int(int k, unsigned long long v) { printf("%d ok %llx\n", k, v); }
-static void out_i128(int k, __int128 v) {
-  printf("%d ok %llx:%llx\n", k, (unsigned long long)((unsigned __int128)v >> 64), (unsigned long long)v);
-}
+extern void kiln_invoke(void (*f)(void), uint64_t *ia, uint64_t *fa, uint64_t *oi,
+                        uint64_t *of, uint64_t *ra, uint64_t *sa, uint64_t sa_bytes);
 "#;
 
 /// One call the harness makes.
@@ -179,76 +214,92 @@ pub fn run_on_qemu(
     if calls.is_empty() {
         return Ok(());
     }
-    // The harness: one guarded call per directive.
+    // The harness: one guarded call per directive, through `kiln_invoke`
+    // (x0-x7 and d0-d7 loaded from arrays, x8 = a return area, every
+    // result register stored back), so any register signature works.
+    asm.push_str(INVOKE_SHIM);
     let mut c = String::from(HARNESS_PRELUDE);
-    let mut declared = std::collections::HashSet::new();
-    for call in &calls {
-        let f = &file.functions[call.func].func;
-        let sig = &f.signature;
-        let name = &names[call.func];
-        if !matches!(sig.call_conv, CallConv::Fast | CallConv::SystemV) {
-            return Err(BuildOutcome::Skip(format!(
-                "{name}: unsupported by the qemu harness: calling convention {}",
-                sig.call_conv.as_str()
-            )));
-        }
-        if sig.returns.len() > 1 {
-            return Err(BuildOutcome::Skip(format!(
-                "{name}: unsupported by the qemu harness: {} results",
-                sig.returns.len()
-            )));
-        }
-        let ret = match sig.returns.first() {
-            Some(r) => c_type(r.value_type),
-            None => Some("void"),
-        };
-        let params: Option<Vec<&str>> = sig.params.iter().map(|p| c_type(p.value_type)).collect();
-        let (Some(ret), Some(params)) = (ret, params) else {
-            return Err(BuildOutcome::Skip(format!(
-                "{name}: unsupported by the qemu harness: signature {sig:?}"
-            )));
-        };
-        if declared.insert(call.func) {
-            let ps = if params.is_empty() {
-                "void".to_string()
-            } else {
-                params.join(", ")
-            };
-            let _ = writeln!(c, "extern {ret} {}({ps});", sym(call.func));
-        }
+    // The integer register class, named through a register.
+    let int_class = regs::xreg_preg(0).class();
+    for (i, _) in file.functions.iter().enumerate() {
+        let _ = writeln!(c, "extern void {}(void);", sym(i));
     }
     c.push_str(
-        "int main(void) {\n  struct sigaction sa; memset(&sa, 0, sizeof sa);\n  \
-         sa.sa_handler = on_signal; sa.sa_flags = SA_NODEFER;\n  \
+        "int main(void) {\n  struct sigaction act; memset(&act, 0, sizeof act);\n  \
+         act.sa_handler = on_signal; act.sa_flags = SA_NODEFER;\n  \
          int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};\n  \
-         for (int i = 0; i < 5; i++) sigaction(sigs[i], &sa, 0);\n  int sig;\n",
+         for (int i = 0; i < 5; i++) sigaction(sigs[i], &act, 0);\n  int sig;\n  \
+         static uint64_t ia[8], fa[8], oi[8], of[8], ra[64], sa[64];\n",
     );
     for (k, call) in calls.iter().enumerate() {
         let f = &file.functions[call.func].func;
-        let sig = &f.signature;
-        let mut args = Vec::new();
-        for (p, a) in sig.params.iter().zip(&call.args) {
-            match c_value(p.value_type, a) {
-                Some(v) => args.push(v),
-                None => {
-                    return Err(BuildOutcome::Skip(format!(
-                        "{}: unsupported by the qemu harness: argument {a}",
-                        names[call.func]
-                    )))
+        let name = &names[call.func];
+        let locs = abi::sig_locs(&f.signature).map_err(|e| {
+            BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {e}"))
+        })?;
+        if locs.stack_args_size > 512 || locs.ret_area_size > 512 {
+            return Err(BuildOutcome::Skip(format!(
+                "{name}: unsupported by the qemu harness: more than 512 bytes of stack arguments or results"
+            )));
+        }
+        let mut body = String::from("memset(ia, 0, 64); memset(fa, 0, 64); memset(sa, 0, 512); ");
+        for ((p, parts), a) in f.signature.params.iter().zip(&locs.params).zip(&call.args) {
+            let ty = p.value_type;
+            if c_type(ty).is_none() {
+                return Err(BuildOutcome::Skip(format!(
+                    "{name}: unsupported by the qemu harness: {ty} arguments"
+                )));
+            }
+            let bits = a.to_bits().unwrap_or(0);
+            for (n, loc) in parts.iter().enumerate() {
+                let word = (bits >> (64 * n)) as u64;
+                match loc {
+                    ArgLoc::Reg(r) => {
+                        let arr = if r.class() == int_class { "ia" } else { "fa" };
+                        let _ = write!(body, "{arr}[{}] = 0x{word:x}ull; ", r.hw_enc());
+                    }
+                    ArgLoc::Stack(off) => {
+                        // Little-endian: the value's low bytes at its offset.
+                        let size = (ty.bytes() as usize).min(8);
+                        let _ = write!(
+                            body,
+                            "{{ uint64_t w = 0x{word:x}ull; memcpy((char *)sa + {off}, &w, {size}); }} "
+                        );
+                    }
                 }
             }
         }
-        let invoke = format!("{}({})", sym(call.func), args.join(", "));
-        let body = match sig.returns.first().map(|r| r.value_type) {
-            None => format!("{invoke}; printf(\"{k} ok\\n\");"),
-            Some(Type::F32) => format!("out_f32({k}, {invoke});"),
-            Some(Type::F64) => format!("out_f64({k}, {invoke});"),
-            Some(Type::I128) => format!("out_i128({k}, {invoke});"),
-            Some(t) => format!(
-                "out_int({k}, (unsigned long long)(uint{}_t){invoke});",
-                t.bits()
-            ),
-        };
+        let mut rets = Vec::new();
+        for (r, parts) in f.signature.returns.iter().zip(&locs.returns) {
+            if c_type(r.value_type).is_none() {
+                return Err(BuildOutcome::Skip(format!(
+                    "{name}: unsupported by the qemu harness: {} results",
+                    r.value_type
+                )));
+            }
+            rets.push(
+                parts
+                    .iter()
+                    .map(|loc| match loc {
+                        ArgLoc::Reg(p) if p.class() == int_class => {
+                            format!("oi[{}]", p.hw_enc())
+                        }
+                        ArgLoc::Reg(p) => format!("of[{}]", p.hw_enc()),
+                        ArgLoc::Stack(off) => format!("ra[{}]", off / 8),
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let _ = write!(
+            body,
+            "kiln_invoke({}, ia, fa, oi, of, ra, sa, {}); printf(\"{k} ok\");",
+            sym(call.func),
+            locs.stack_args_size
+        );
+        for part in rets.iter().flatten() {
+            let _ = write!(body, " printf(\" %llx\", (unsigned long long){part});");
+        }
+        body.push_str(" printf(\"\\n\");");
         let _ = writeln!(
             c,
             "  if ((sig = sigsetjmp(jb, 1)) == 0) {{ {body} }} else printf(\"{k} trap %d\\n\", sig);\n  fflush(stdout);"
@@ -267,14 +318,15 @@ pub fn run_on_qemu(
             continue;
         };
         let rest = it.next().unwrap_or("");
-        let ret_ty = file.functions[calls[k].func]
+        let rets: Vec<Type> = file.functions[calls[k].func]
             .func
             .signature
             .returns
-            .first()
-            .map(|r| r.value_type);
+            .iter()
+            .map(|r| r.value_type)
+            .collect();
         results[k] = Some(match kind {
-            "ok" => parse_result(ret_ty, rest)
+            "ok" => parse_results(&rets, rest)
                 .ok_or_else(|| format!("unreadable result `{rest}` from the harness")),
             _ => Err(format!("trapped under qemu (signal {rest})")),
         });
@@ -298,22 +350,26 @@ pub fn run_on_qemu(
     }
 }
 
-fn parse_result(ty: Option<Type>, text: &str) -> Option<Vec<DataValue>> {
-    let Some(ty) = ty else {
-        return Some(Vec::new());
-    };
-    let v = match ty {
-        Type::F32 => DataValue::F32(Ieee32(u32::from_str_radix(text, 16).ok()?)),
-        Type::F64 => DataValue::F64(Ieee64(u64::from_str_radix(text, 16).ok()?)),
-        Type::I128 => {
-            let (hi, lo) = text.split_once(':')?;
-            let hi = u64::from_str_radix(hi, 16).ok()? as u128;
-            let lo = u64::from_str_radix(lo, 16).ok()? as u128;
-            DataValue::I128(((hi << 64) | lo) as i128)
-        }
-        _ => DataValue::from_integer(u64::from_str_radix(text, 16).ok()? as i128, ty)?,
-    };
-    Some(vec![v])
+/// The results of one call from the words the harness printed (one per
+/// register part: an `i128` takes two, low first).
+fn parse_results(tys: &[Type], text: &str) -> Option<Vec<DataValue>> {
+    let mut words = text
+        .split_whitespace()
+        .map(|w| u64::from_str_radix(w, 16).ok());
+    let mut out = Vec::with_capacity(tys.len());
+    for &ty in tys {
+        let w = words.next()??;
+        out.push(match ty {
+            Type::F32 => DataValue::F32(Ieee32(w as u32)),
+            Type::F64 => DataValue::F64(Ieee64(w)),
+            Type::I128 => {
+                let hi = words.next()??;
+                DataValue::I128((((hi as u128) << 64) | w as u128) as i128)
+            }
+            _ => DataValue::from_integer(w as i128, ty)?,
+        });
+    }
+    Some(out)
 }
 
 /// A fresh scratch directory for one file's build.
