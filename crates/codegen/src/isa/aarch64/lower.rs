@@ -1279,4 +1279,51 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.trap_if(CondBrKind::Cond(Cond::Hs), code);
         Some(InstOutput::one(r))
     }
+
+    fn a64_icmp128(&mut self, cc: IntCC, alo: Reg, ahi: Reg, blo: Reg, bhi: Reg) -> Cond {
+        let s64 = OperandSize::Size64;
+        match cc {
+            IntCC::Equal | IntCC::NotEqual => {
+                self.a64_cmp(s64, alo, blo);
+                // Z stays set only if the high halves are equal too.
+                self.l.emit(MInst::CCmp {
+                    size: s64,
+                    rn: ahi,
+                    rm: bhi,
+                    nzcv: 0,
+                    cond: Cond::Eq,
+                });
+                self.intcc_to_cond(cc)
+            }
+            _ => {
+                // a < b as a 128-bit subtraction's flags; `>`/`<=` swap.
+                let swap = matches!(
+                    cc,
+                    IntCC::SignedGreaterThan
+                        | IntCC::SignedLessThanOrEqual
+                        | IntCC::UnsignedGreaterThan
+                        | IntCC::UnsignedLessThanOrEqual
+                );
+                let (xl, xh, yl, yh) = if swap {
+                    (blo, bhi, alo, ahi)
+                } else {
+                    (alo, ahi, blo, bhi)
+                };
+                self.a64_cmp(s64, xl, yl);
+                self.l.emit(MInst::AluRRR {
+                    op: AluOp::Sbcs,
+                    size: s64,
+                    rd: Writable::from_reg(regs::zr()),
+                    rn: xh,
+                    rm: yh,
+                });
+                match cc {
+                    IntCC::SignedLessThan | IntCC::SignedGreaterThan => Cond::Lt,
+                    IntCC::SignedGreaterThanOrEqual | IntCC::SignedLessThanOrEqual => Cond::Ge,
+                    IntCC::UnsignedLessThan | IntCC::UnsignedGreaterThan => Cond::Lo,
+                    _ => Cond::Hs,
+                }
+            }
+        }
+    }
 }
