@@ -136,7 +136,7 @@ pub enum Reloc {
     X86CallPCRel4,
     /// x86 call through the PLT, PC-relative 4-byte.
     X86CallPLTRel4,
-    /// x86 GOT-relative PC-relative 4-byte (`mov reg, [rip + sym@GOTPCREL]`).
+    /// x86 GOT-relative PC-relative 4-byte (a load of the symbol's GOT entry).
     X86GOTPCRel4,
     /// aarch64 `bl`/`b` 26-bit word offset.
     Aarch64Call26,
@@ -957,8 +957,8 @@ impl<L: LabelUse> MachBuffer<L> {
     }
 
     /// Emits every deferred trap stub here: binds its label, records the
-    /// trap and emits `trap_insn` (the ISA's trapping instruction, e.g. x64
-    /// `ud2`). The function emitter calls this once after the last block;
+    /// trap and emits `trap_insn` (the target's trapping instruction, from
+    /// `Backend::trap_bytes`). The function emitter calls this once after the last block;
     /// a deferred trap never emitted makes `finish` report an unbound label.
     pub fn emit_deferred_traps(&mut self, trap_insn: &[u8]) {
         let traps = std::mem::take(&mut self.deferred_traps);

@@ -29,6 +29,7 @@ macro_rules! isle_prelude_names {
             SigRef, StackSlot, TrapCode, Type, Value,
         };
         pub type Unit = ();
+        pub const I8: Type = Type::I8;
         pub const I32: Type = Type::I32;
         pub const I64: Type = Type::I64;
         pub const F32: Type = Type::F32;

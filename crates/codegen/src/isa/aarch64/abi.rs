@@ -348,9 +348,32 @@ fn save_kind(p: PReg) -> (PairKind, StoreKind, LoadKind) {
     }
 }
 
+/// Return-address protection the ISA flags ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameProtection {
+    /// `sign_return_address` (Kiln always saves x30, so `_all` changes
+    /// nothing more): sign x30 at entry, authenticate before `ret`.
+    pub sign_return_address: bool,
+    /// `sign_return_address_with_bkey`: with key B instead of A.
+    pub with_bkey: bool,
+    /// `use_bti`: the entry is a `bti c` landing pad (`pac*sp` is one too).
+    pub use_bti: bool,
+}
+
 /// The prologue for `frame`.
-pub fn gen_prologue(frame: &FrameLayout, out: &mut Vec<MInst>) {
+pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MInst>) {
     let sp = regs::sp();
+    if prot.sign_return_address {
+        out.push(MInst::Hint {
+            op: if prot.with_bkey {
+                HintOp::Pacibsp
+            } else {
+                HintOp::Paciasp
+            },
+        });
+    } else if prot.use_bti {
+        out.push(MInst::Hint { op: HintOp::BtiC });
+    }
     out.push(MInst::StorePair {
         kind: PairKind::X64,
         rt: regs::fp(),
@@ -385,7 +408,7 @@ pub fn gen_prologue(frame: &FrameLayout, out: &mut Vec<MInst>) {
 }
 
 /// The epilogue for `frame` (before `ret`).
-pub fn gen_epilogue(frame: &FrameLayout, out: &mut Vec<MInst>) {
+pub fn gen_epilogue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MInst>) {
     let sp = regs::sp();
     for (p, q, off) in csr_groups(frame) {
         let (pair, _, load) = save_kind(p);
@@ -419,6 +442,17 @@ pub fn gen_epilogue(frame: &FrameLayout, out: &mut Vec<MInst>) {
         rt2: Writable::from_reg(regs::lr()),
         mem: PairAMode::PostIndexed { rn: sp, simm: 16 },
     });
+    // Authenticate with the sp the entry signed with (before popping
+    // stack arguments).
+    if prot.sign_return_address {
+        out.push(MInst::Hint {
+            op: if prot.with_bkey {
+                HintOp::Autibsp
+            } else {
+                HintOp::Autiasp
+            },
+        });
+    }
     sp_adjust(false, frame.callee_pop, out);
 }
 

@@ -68,3 +68,45 @@ fn narrow_signed_compare_constant() {
         "{got:#?}"
     );
 }
+
+/// `sign_return_address` signs x30 first thing and authenticates it after
+/// the frame is popped; `use_bti` alone puts a `bti c` landing pad first.
+#[test]
+fn return_address_signing_and_bti() {
+    let f = kiln_reader::parse_function(
+        "function %f(i64) -> i64 {
+         block0(v0: i64):
+           return v0
+         }",
+    )
+    .unwrap();
+    let d = InstDecoder::default();
+    let run = |flags: &[&str]| -> Vec<String> {
+        let mut isa_flags = IsaFlags::baseline(Arch::Aarch64);
+        for fl in flags {
+            isa_flags.set(fl, None).unwrap();
+        }
+        let isa = lookup(Flags::default(), isa_flags).unwrap();
+        let code = compile_function(&*isa, &f).unwrap();
+        code.code
+            .chunks(4)
+            .map(|c| d.decode(&mut U8Reader::new(c)).unwrap().to_string())
+            .collect()
+    };
+    let signed = run(&["sign_return_address"]);
+    assert_eq!(signed.first().map(String::as_str), Some("hint #0x19"));
+    assert_eq!(
+        &signed[signed.len() - 3..],
+        ["ldp x29, x30, [sp], #0x10", "hint #0x1d", "ret"]
+    );
+    let bkey = run(&["sign_return_address", "sign_return_address_with_bkey"]);
+    assert_eq!(bkey.first().map(String::as_str), Some("hint #0x1b"));
+    assert!(bkey.contains(&"hint #0x1f".to_string()));
+    let bti = run(&["use_bti"]);
+    assert_eq!(bti.first().map(String::as_str), Some("hint #0x22"));
+    let plain = run(&[]);
+    assert_eq!(
+        plain.first().map(String::as_str),
+        Some("stp x29, x30, [sp, #-0x10]!")
+    );
+}

@@ -960,6 +960,17 @@ pub fn emit(
             put(buf, 0);
         }
         MInst::Brk => put(buf, 0xd420_0000),
+        MInst::Hint { op } => {
+            // HINT #imm: CRm:op2 at bits 5..12 of 0xd503201f.
+            let imm = match op {
+                HintOp::Paciasp => 25,
+                HintOp::Pacibsp => 27,
+                HintOp::Autiasp => 29,
+                HintOp::Autibsp => 31,
+                HintOp::BtiC => 34,
+            };
+            put(buf, 0xd503_201f | (imm << 5));
+        }
         MInst::Args { .. } => {}
         MInst::TrapIf { kind, code } => {
             // Not registered as a branch: the island is never the

@@ -840,6 +840,33 @@ fn control_and_traps() {
     check(&[
         (MInst::Ret { rets: vec![] }, "ret"),
         (MInst::Brk, "brk #0x0"),
+        // The decoder names hint-space instructions by number: paciasp is
+        // HINT #25, pacibsp #27, autiasp #29, autibsp #31, bti c #34.
+        (
+            MInst::Hint {
+                op: HintOp::Paciasp,
+            },
+            "hint #0x19",
+        ),
+        (
+            MInst::Hint {
+                op: HintOp::Pacibsp,
+            },
+            "hint #0x1b",
+        ),
+        (
+            MInst::Hint {
+                op: HintOp::Autiasp,
+            },
+            "hint #0x1d",
+        ),
+        (
+            MInst::Hint {
+                op: HintOp::Autibsp,
+            },
+            "hint #0x1f",
+        ),
+        (MInst::Hint { op: HintOp::BtiC }, "hint #0x22"),
         (
             MInst::Udf {
                 code: TrapCode::INTEGER_DIVISION_BY_ZERO,

@@ -244,6 +244,22 @@ impl CondBrKind {
     }
 }
 
+/// Instructions in the hint space (no-ops on cores without the feature):
+/// pointer authentication of the return address and BTI landing pads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HintOp {
+    /// Sign x30 with key A and sp (`paciasp`).
+    Paciasp,
+    /// Sign x30 with key B and sp (`pacibsp`).
+    Pacibsp,
+    /// Authenticate x30 with key A and sp (`autiasp`).
+    Autiasp,
+    /// Authenticate x30 with key B and sp (`autibsp`).
+    Autibsp,
+    /// A landing pad for calls (`bti c`).
+    BtiC,
+}
+
 /// An aarch64 machine instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MInst {
@@ -426,6 +442,8 @@ pub enum MInst {
     Udf { code: TrapCode },
     /// `brk #0`: a debugger trap.
     Brk,
+    /// A hint-space instruction (pointer authentication, BTI).
+    Hint { op: HintOp },
     /// `op rd, rn` on FP registers.
     FpuRR {
         op: FpuOp1,
@@ -599,7 +617,7 @@ impl MInst {
                     v.reg_use(r);
                 }
             }
-            MInst::Jump { .. } | MInst::Udf { .. } | MInst::Brk => {}
+            MInst::Jump { .. } | MInst::Udf { .. } | MInst::Brk | MInst::Hint { .. } => {}
         }
     }
 

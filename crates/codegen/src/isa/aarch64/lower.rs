@@ -17,7 +17,13 @@ use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
 /// The generated rule code and the names it refers to.
-#[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
+#[allow(
+    clippy::all,
+    dead_code,
+    unused_imports,
+    unused_parens,
+    irrefutable_let_patterns
+)]
 pub(crate) mod generated {
     crate::machinst::isle::isle_prelude_names!();
     pub use crate::isa::aarch64::args::{

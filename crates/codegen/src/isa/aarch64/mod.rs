@@ -124,12 +124,20 @@ pub struct A64Backend {
     /// `key_flag_bytes(flags, isa_flags)`, computed once.
     key_flags: Vec<u8>,
     env: regalloc2::MachineEnv,
+    /// Return-address signing and BTI, from the ISA flags.
+    protection: abi::FrameProtection,
 }
 
 /// Creates the aarch64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
     Ok(Box::new(A64Backend {
         key_flags: super::key_flag_bytes(&flags, &isa_flags),
+        protection: abi::FrameProtection {
+            sign_return_address: isa_flags.has("sign_return_address")
+                || isa_flags.has("sign_return_address_all"),
+            with_bkey: isa_flags.has("sign_return_address_with_bkey"),
+            use_bti: isa_flags.has("use_bti"),
+        },
         flags,
         isa_flags,
         env: abi::machine_env(),
@@ -199,11 +207,11 @@ impl Backend for A64Backend {
     }
 
     fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
-        abi::gen_prologue(frame, out)
+        abi::gen_prologue(frame, self.protection, out)
     }
 
     fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
-        abi::gen_epilogue(frame, out)
+        abi::gen_epilogue(frame, self.protection, out)
     }
 
     fn is_epilogue_return(inst: &MInst) -> bool {

@@ -163,78 +163,27 @@ impl Ctx<'_, '_, '_> {
         InstOutput::two(lo, hi)
     }
 
-    /// The add/sub overflow family with a carry or borrow in (`cin`,
-    /// `Some` for the `_cin`/`_bin` forms) at i8..i64. Returns the result
-    /// and the overflow flag.
-    pub(super) fn lower_carry(
-        &mut self,
-        ty: Type,
-        op: Opcode,
-        a: Value,
-        b: Value,
-        cin: Value,
-    ) -> InstOutput {
-        let (add, signed) = add_signed(op);
-        let alu = if add { AluOp::Adc } else { AluOp::Sbb };
-        let (a, b, c) = (self.put_in_reg(a), self.put_in_reg(b), self.put_in_reg(cin));
-        let bits = ty.bits();
-        if bits >= 32 {
-            let size = self.size_of(ty);
-            self.carry_in(c);
-            let r = self.x64_alu(size, alu, a, RegMemImm::Reg(b));
-            let f = self.x64_setcc_zx(if signed { CC::O } else { CC::B });
-            return InstOutput::two(r, f);
-        }
-        // i8/i16: exact at 32 bits, then the result must fit the width.
-        let a = self.extend(ty, 32, signed, a);
-        let b = self.extend(ty, 32, signed, b);
-        self.carry_in(c);
-        let r = self.x64_alu(S32, alu, a, RegMemImm::Reg(b));
-        let e = self.extend(ty, 32, signed, r);
-        self.x64_cmp(S32, e, RegMemImm::Reg(r));
-        let f = self.x64_setcc_zx(CC::NZ);
-        InstOutput::two(r, f)
-    }
-
     /// The i128 add/sub overflow family, with or without carry/borrow in.
     /// The results (an i128 and an i8 flag: three registers) are defined
     /// directly in the instruction's value registers.
     pub(super) fn lower_overflow128(
         &mut self,
         inst: Inst,
-        op: Opcode,
+        (lo_op, hi_op, cc): (AluOp, AluOp, CC),
         a: Value,
         b: Value,
         cin: Option<Value>,
     ) -> InstOutput {
-        let (add, signed) = add_signed(op);
         let (al, ah) = self.halves(a);
         let (bl, bh) = self.halves(b);
-        let lo_op = match (add, cin.is_some()) {
-            (true, false) => AluOp::Add,
-            (true, true) => AluOp::Adc,
-            (false, false) => AluOp::Sub,
-            (false, true) => AluOp::Sbb,
-        };
-        let hi_op = if add { AluOp::Adc } else { AluOp::Sbb };
         if let Some(c) = cin {
             let c = self.put_in_reg(c);
             self.carry_in(c);
         }
         let l = self.x64_alu(S64, lo_op, al, RegMemImm::Reg(bl));
         let h = self.x64_alu(S64, hi_op, ah, RegMemImm::Reg(bh));
-        let f = self.x64_setcc_zx(if signed { CC::O } else { CC::B });
+        let f = self.x64_setcc_zx(cc);
         self.define_results128(inst, l, h, f)
-    }
-}
-
-/// (is an addition, is signed) for the add/sub overflow opcodes.
-fn add_signed(op: Opcode) -> (bool, bool) {
-    match op {
-        Opcode::UaddOverflow | Opcode::UaddOverflowCin => (true, false),
-        Opcode::SaddOverflow | Opcode::SaddOverflowCin => (true, true),
-        Opcode::UsubOverflow | Opcode::UsubOverflowBin => (false, false),
-        _ => (false, true),
     }
 }
 
