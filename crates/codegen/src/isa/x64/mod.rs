@@ -285,6 +285,8 @@ impl TargetIsa for X64Backend {
         std::borrow::Cow::Borrowed(&self.key_flags)
     }
     fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>> {
+        let optimized = crate::opt::optimize(&self.flags, stencil);
+        let stencil = optimized.as_ref().unwrap_or(stencil);
         COMPILE_CTX.with(|cx| match cx.try_borrow_mut() {
             Ok(mut cx) => self.compile_with(stencil, &mut cx),
             // Re-entrant use on this thread: compile with fresh buffers.
