@@ -17,6 +17,8 @@ pub mod compile;
 pub mod divergences;
 pub mod filecheck;
 pub mod interpret;
+pub mod optimize;
+mod overrides;
 pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};
@@ -47,6 +49,8 @@ pub trait SubTest: Send + Sync {
 /// The set of subtests `kiln test` knows.
 pub struct Runner {
     subtests: Vec<Box<dyn SubTest>>,
+    /// `--set`/`--opt` settings applied over every file's (`overrides.rs`).
+    overrides: Vec<kiln_reader::Setting>,
 }
 
 impl Default for Runner {
@@ -76,6 +80,7 @@ impl Runner {
     pub fn empty() -> Self {
         Runner {
             subtests: Vec::new(),
+            overrides: Vec::new(),
         }
     }
 
@@ -88,6 +93,7 @@ impl Runner {
         r.register(Box::new(interpret::InterpretTest));
         r.register(Box::new(run::RunTest::default()));
         r.register(Box::new(compile::CompileTest));
+        r.register(Box::new(optimize::OptimizeTest));
         r
     }
 
@@ -106,10 +112,11 @@ impl Runner {
 
     /// Tests one file's text. `only` restricts to one test kind.
     pub fn run_text(&self, text: &str, path: &str, only: Option<&str>) -> FileResult {
-        let file = match kiln_reader::parse_test(text, path) {
+        let mut file = match kiln_reader::parse_test(text, path) {
             Ok(f) => f,
             Err(e) => return FileResult::Fail(vec![e.to_string()]),
         };
+        overrides::apply(&mut file, &self.overrides);
         let mut commands: Vec<&TestCommand> = file
             .commands
             .iter()

@@ -85,6 +85,8 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     time("licm", &mut stats, t);
     let t = Instant::now();
     remat::run(func, &mut stats);
+    // Hoisting and rematerialization leave originals without uses.
+    cleanup::dce(func, &mut stats);
     time("remat", &mut stats, t);
     stats
 }

@@ -16,7 +16,7 @@ use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
 use kiln_ir::{
     Block, EntityRef, ExceptionTableItem, FunctionStencil, Imm64, Inst, InstructionData,
-    InstructionFormat, IntCC, MemFlags, Opcode, Type, Value, ValueDef,
+    InstructionFormat, IntCC, MemFlags, Opcode, Type, Value, ValueData, ValueDef,
 };
 use std::collections::HashMap;
 
@@ -566,6 +566,13 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
             }
         }
     }
+    // Every use now names its representative: drop the aliases so they do
+    // not show in printed output (their old instructions left the layout).
+    for (_, d) in func.dfg.values.iter_mut() {
+        if matches!(d, ValueData::Alias { .. }) {
+            *d = ValueData::Unused;
+        }
+    }
 }
 
 fn int_bits(ty: Type) -> Option<u32> {
@@ -709,8 +716,9 @@ impl generated::Context for Pass<'_> {
             Opcode::Popcnt => u64::from((a & m).count_ones()),
             Opcode::Clz => u64::from((a & m).leading_zeros() - (64 - bits)),
             Opcode::Ctz => u64::from((a | !m).trailing_zeros()),
+            // The operand has its own type; `a` is zero-extended from it.
             Opcode::Bmask => {
-                if a & m != 0 {
+                if a != 0 {
                     m
                 } else {
                     0
