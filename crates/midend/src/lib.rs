@@ -28,16 +28,20 @@ pub struct OptOptions {
     /// Eliminate redundant loads and forward stores to loads, using alias
     /// regions (`enable_alias_analysis`).
     pub alias_analysis: bool,
-    /// Rewrite fuel per function, on top of a per-instruction allowance:
-    /// each rule application that builds a new instruction spends one.
-    pub fuel: u32,
+    /// Rule fuel per function: `fuel_base + fuel_per_inst * instructions`.
+    /// Each rule run on a value spends one; at zero the rules stop (the
+    /// function stays correct, only less simplified). With the depth limit
+    /// on nested rewrites this bounds the rules' work whatever they say.
+    pub fuel_base: u32,
+    pub fuel_per_inst: u32,
 }
 
 impl Default for OptOptions {
     fn default() -> Self {
         OptOptions {
             alias_analysis: true,
-            fuel: 10_000,
+            fuel_base: 10_000,
+            fuel_per_inst: 4,
         }
     }
 }

@@ -526,7 +526,9 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
         table: HashMap::new(),
         undo: Vec::new(),
         pos: Inst::new(0),
-        fuel: opts.fuel.saturating_add(ninsts.saturating_mul(4)),
+        fuel: opts
+            .fuel_base
+            .saturating_add(ninsts.saturating_mul(opts.fuel_per_inst)),
         depth: 0,
         stats,
     };
