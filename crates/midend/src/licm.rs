@@ -7,8 +7,8 @@
 //! header's only predecessor outside the loop), created when missing. Then,
 //! inner loops first, every instruction of the loop that is safe to execute
 //! speculatively and whose operands are all defined outside the loop moves
-//! to the end of the preheader. Constants stay (rematerialization would
-//! bring them back anyway).
+//! to the end of the preheader. Constants move with their users
+//! (rematerialization later copies them back next to in-loop uses).
 
 use crate::simplify::{clobber, is_plain_load, is_state_reading, Clobber};
 use crate::{OptOptions, OptStats};
@@ -156,7 +156,9 @@ fn make_preheader(func: &mut FunctionStencil, cfg: &ControlFlowGraph, l: &Loop) 
 fn hoistable(func: &FunctionStencil, inst: Inst, clobbered: &LoopMem) -> bool {
     let data = &func.dfg.insts[inst];
     let op = data.opcode();
-    if !func.dfg.has_results(inst) || op == Opcode::Iconst {
+    // Constants move too, so their users can; rematerialization then puts a
+    // copy back next to each block's uses.
+    if !func.dfg.has_results(inst) {
         return false;
     }
     if op.is_pure() {

@@ -6,9 +6,9 @@
 //! constant defined elsewhere gets its own copy, placed before its first
 //! use there; the copies in the defining block stay.
 
+use crate::simplify::FxHashMap;
 use crate::OptStats;
 use kiln_ir::{BlockArg, FunctionStencil, Inst, InstructionData, Opcode, Value, ValueDef};
-use std::collections::HashMap;
 
 /// The `iconst` defining `v` if it lives in another block than `here`.
 fn foreign_const(func: &FunctionStencil, v: Value, here: kiln_ir::Block) -> Option<Inst> {
@@ -26,12 +26,25 @@ fn foreign_const(func: &FunctionStencil, v: Value, here: kiln_ir::Block) -> Opti
 
 pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats) {
     let blocks: Vec<_> = func.layout.blocks().collect();
-    let mut copies: HashMap<Value, Value> = HashMap::new();
+    let mut copies: FxHashMap<Value, Value> = FxHashMap::default();
     for b in blocks {
         copies.clear();
         let mut cursor = func.layout.first_inst(b);
         while let Some(inst) = cursor {
             cursor = func.layout.next_inst(inst);
+            // Most instructions use no constant from another block: check
+            // that without allocating first.
+            let foreign = |v: Value| copies.contains_key(&v) || foreign_const(func, v, b).is_some();
+            let needs = func.dfg.inst_args(inst).iter().any(|&v| foreign(v))
+                || func.dfg.branch_destinations(inst).iter().any(|d| {
+                    func.dfg.block_call_args(*d).iter().any(|a| match a {
+                        BlockArg::Value(v) => foreign(*v),
+                        _ => false,
+                    })
+                });
+            if !needs {
+                continue;
+            }
             // Operands first, then branch arguments of this instruction.
             let mut data = func.dfg.insts[inst];
             let mut pool = std::mem::take(&mut func.dfg.value_lists);

@@ -19,6 +19,42 @@ use kiln_ir::{
     InstructionFormat, IntCC, MemFlags, Opcode, Type, Value, ValueData, ValueDef,
 };
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast non-cryptographic hasher for the GVN table (keys are small
+/// plain data; no adversary chooses them and iteration order is unused).
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The defining instruction of a value, as the rules see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,7 +245,7 @@ fn memory_entry_states(
 
 struct Pass<'a> {
     func: &'a mut FunctionStencil,
-    table: HashMap<Key, Value>,
+    table: FxHashMap<Key, Value>,
     undo: Vec<Key>,
     /// New instructions go before this one.
     pos: Inst,
@@ -523,7 +559,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
     let ninsts = func.dfg.num_insts() as u32;
     let mut pass = Pass {
         func,
-        table: HashMap::new(),
+        table: FxHashMap::default(),
         undo: Vec::new(),
         pos: Inst::new(0),
         fuel: opts
