@@ -61,6 +61,14 @@ fn fuzzgen_i128_functions_match_interpreter() {
     differential(config, 0x0dd1_5eed_1234_5678, 1500, false, OptLevel::None);
 }
 
+/// i128 functions at `opt_level=speed`.
+#[test]
+fn fuzzgen_i128_functions_at_speed_match_interpreter() {
+    let mut config = Config::integer_only().with_i128();
+    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    differential(config, 0x5eed_0dd1_8765_4321, 1500, false, OptLevel::Speed);
+}
+
 fn differential(
     mut config: Config,
     seed: u64,
