@@ -10,11 +10,13 @@
 //! to the end of the preheader. Constants move with their users
 //! (rematerialization later copies them back next to in-loop uses).
 
-use crate::simplify::{clobber, is_plain_load, is_state_reading, Clobber};
+use crate::simplify::{clobber, is_plain_load, is_state_reading, Clobber, FxHashMap};
 use crate::{OptOptions, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
-use kiln_ir::{Block, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, ValueDef};
+use kiln_ir::{
+    Block, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Type, Value, ValueDef,
+};
 
 struct Loop {
     header: Block,
@@ -179,6 +181,23 @@ fn hoistable(func: &FunctionStencil, inst: Inst, clobbered: &LoopMem) -> bool {
     }
 }
 
+/// The key under which hoisted copies merge: single-result pure
+/// instructions, operands resolved through aliases made so far.
+fn merge_key(func: &mut FunctionStencil, inst: Inst) -> Option<(InstructionData, Type)> {
+    let op = func.dfg.insts[inst].opcode();
+    if !op.is_pure() || func.dfg.inst_results(inst).len() != 1 {
+        return None;
+    }
+    let mut data = func.dfg.insts[inst];
+    let mut pool = std::mem::take(&mut func.dfg.value_lists);
+    for a in data.arguments_mut(&mut pool) {
+        *a = func.dfg.resolve_aliases(*a);
+    }
+    func.dfg.value_lists = pool;
+    func.dfg.insts[inst] = data;
+    Some((data, func.dfg.ctrl_typevar(inst)))
+}
+
 /// The memory a loop may write.
 struct LoopMem {
     alias_analysis: bool,
@@ -210,6 +229,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
     // Inner loops first: a loop nested in another is smaller.
     loops.sort_by_key(|l| l.size);
     let rpo: Vec<Block> = dt.cfg_rpo().to_vec();
+    let mut aliased = false;
     for l in &loops {
         let Some(ph) = preheader(func, &cfg, l) else {
             continue;
@@ -237,6 +257,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
                 }
             }
         }
+        let mut hoisted: FxHashMap<(InstructionData, Type), Value> = FxHashMap::default();
         for &b in rpo.iter().filter(|b| l.body[b.index()]) {
             let mut cursor = func.layout.first_inst(b);
             while let Some(inst) = cursor {
@@ -256,9 +277,23 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
                     continue;
                 }
                 func.layout.remove_inst(inst);
-                func.layout.insert_inst_before(inst, ph_term);
                 stats.hoisted += 1;
+                // Equal instructions hoisted from sibling blocks (which GVN
+                // could not merge) meet in the preheader: keep one.
+                if let Some(key) = merge_key(func, inst) {
+                    if let Some(&v) = hoisted.get(&key) {
+                        let r = func.dfg.inst_results(inst)[0];
+                        func.dfg.make_value_alias(r, v);
+                        aliased = true;
+                        continue;
+                    }
+                    hoisted.insert(key, func.dfg.inst_results(inst)[0]);
+                }
+                func.layout.insert_inst_before(inst, ph_term);
             }
         }
+    }
+    if aliased {
+        crate::simplify::drop_aliases(func);
     }
 }

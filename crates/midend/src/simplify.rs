@@ -593,7 +593,13 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
             }
         }
     }
-    let func = pass.func;
+    drop_aliases(pass.func);
+}
+
+/// Rewrites every use of an alias to its representative, then drops the
+/// aliases so they do not show in printed output (the instructions that
+/// defined them have left the layout).
+pub(crate) fn drop_aliases(func: &mut FunctionStencil) {
     func.dfg.resolve_all_aliases();
     // Exception-table contexts are operands too.
     for t in func.dfg.exception_tables.keys() {
@@ -604,8 +610,6 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
             }
         }
     }
-    // Every use now names its representative: drop the aliases so they do
-    // not show in printed output (their old instructions left the layout).
     for (_, d) in func.dfg.values.iter_mut() {
         if matches!(d, ValueData::Alias { .. }) {
             *d = ValueData::Unused;
