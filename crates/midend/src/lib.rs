@@ -6,7 +6,7 @@
 //! `build.rs`), constant branch and trap folding, redundant-load
 //! elimination and store-to-load forwarding by alias region,
 //! unreachable-block removal, dead-code elimination, loop-invariant code
-//! motion and constant rematerialization. `docs/optimizer.md` describes the
+//! motion, loop rotation and constant rematerialization. `docs/optimizer.md` describes the
 //! design and its measurements.
 //!
 //! Must never: change what a function computes (including which trap it
@@ -17,6 +17,7 @@
 mod cleanup;
 mod licm;
 mod remat;
+mod rotate;
 mod simplify;
 
 use kiln_ir::FunctionStencil;
@@ -60,6 +61,8 @@ pub struct OptStats {
     pub blocks_removed: u32,
     pub dead_removed: u32,
     pub hoisted: u32,
+    /// Loops turned from top-tested into bottom-tested.
+    pub rotated: u32,
     pub rematerialized: u32,
     /// Whether the rules ran out of fuel (the function is still correct,
     /// just less simplified).
@@ -87,6 +90,9 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     let t = Instant::now();
     licm::run(func, opts, &mut stats);
     time("licm", &mut stats, t);
+    let t = Instant::now();
+    rotate::run(func, &mut stats);
+    time("rotate", &mut stats, t);
     let t = Instant::now();
     remat::run(func, &mut stats);
     // Hoisting and rematerialization leave originals without uses.

@@ -41,6 +41,8 @@ fn differential(mut config: Config, seed: u64, n: usize, opts: OptOptions) -> (u
         seed
     };
     let (mut checked, mut calls) = (0, 0);
+    // How often each transformation fired, so a run shows what it covered.
+    let mut fired = [0u32; 6];
     let mut fails = Vec::new();
     for round in 0..n {
         let len = 64 + (rand() % 1500) as usize;
@@ -48,7 +50,17 @@ fn differential(mut config: Config, seed: u64, n: usize, opts: OptOptions) -> (u
         let Ok(func) = generate(&bytes, &config) else {
             continue;
         };
-        let (stencil, _) = optimized(&func.stencil, &opts);
+        let (stencil, stats) = optimized(&func.stencil, &opts);
+        for (n, x) in fired.iter_mut().zip([
+            stats.simplified,
+            stats.gvn_hits,
+            stats.loads_removed,
+            stats.branches_folded,
+            stats.hoisted,
+            stats.rotated,
+        ]) {
+            *n += x;
+        }
         let opt = Function {
             name: func.name.clone(),
             stencil,
@@ -93,8 +105,15 @@ fn differential(mut config: Config, seed: u64, n: usize, opts: OptOptions) -> (u
         }
     }
     println!(
-        "mid-end interpreter differential: {checked} functions, {calls} calls, {} failures",
-        fails.len()
+        "mid-end interpreter differential: {checked} functions, {calls} calls, {} failures \
+         (rules {}, gvn {}, loads {}, branches {}, hoisted {}, rotated {})",
+        fails.len(),
+        fired[0],
+        fired[1],
+        fired[2],
+        fired[3],
+        fired[4],
+        fired[5]
     );
     for f in fails.iter().take(2) {
         println!("FAIL {f}");
