@@ -16,6 +16,35 @@ pub enum OptLevel {
     SpeedAndSize,
 }
 
+/// Test-only fault injection (`set test_fault=...`): planted code-generation
+/// bugs that let the test suite prove it notices them. Never use it for
+/// anything but tests of the tests; it changes the code Kiln emits, so it is
+/// part of [`Flags::key_bytes`] like any other setting.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum TestFault {
+    /// No fault (setting value `none`).
+    #[default]
+    Off,
+    /// `unsupported_iadd`: the x86-64 lowering of `iadd` reports
+    /// `CodegenError::Unsupported`, as if its rule were missing.
+    UnsupportedIadd,
+    /// `swap_icmp_operands`: the x86-64 lowering of an integer compare of
+    /// 8 to 64 bits (`icmp`, also when fused into a branch or select)
+    /// compares its operands the wrong way round: wrong code.
+    SwapIcmpOperands,
+}
+
+impl TestFault {
+    /// The setting value naming this fault.
+    pub fn name(self) -> &'static str {
+        match self {
+            TestFault::Off => "none",
+            TestFault::UnsupportedIadd => "unsupported_iadd",
+            TestFault::SwapIcmpOperands => "swap_icmp_operands",
+        }
+    }
+}
+
 /// An error in a `set` or `target` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SettingError {
@@ -66,6 +95,8 @@ pub struct Flags {
     pub enable_table_access_spectre_mitigation: bool,
     pub bb_padding_log2_minus_one: u8,
     pub log2_min_function_alignment: u8,
+    /// Test-only planted bug (see [`TestFault`]).
+    pub test_fault: TestFault,
 }
 
 impl Default for Flags {
@@ -89,6 +120,7 @@ impl Default for Flags {
             enable_table_access_spectre_mitigation: true,
             bb_padding_log2_minus_one: 0,
             log2_min_function_alignment: 0,
+            test_fault: TestFault::Off,
         }
     }
 }
@@ -177,6 +209,20 @@ impl Flags {
             "log2_min_function_alignment" => {
                 self.log2_min_function_alignment = parse_u8(name, value, 16)?
             }
+            "test_fault" => {
+                self.test_fault = match value {
+                    Some("none") => TestFault::Off,
+                    Some("unsupported_iadd") => TestFault::UnsupportedIadd,
+                    Some("swap_icmp_operands") => TestFault::SwapIcmpOperands,
+                    _ => {
+                        return Err(SettingError::BadValue {
+                            name: name.into(),
+                            value: value.unwrap_or("").into(),
+                            expected: "none, unsupported_iadd or swap_icmp_operands",
+                        })
+                    }
+                }
+            }
             // Settings that never change the code Kiln emits.
             "enable_incremental_compilation_cache_checks" | "machine_code_cfg_info" => {
                 parse_bool(name, value)?;
@@ -190,7 +236,7 @@ impl Flags {
     /// The canonical encoding of every setting that can change machine code.
     pub fn key_bytes(&self) -> Vec<u8> {
         vec![
-            1, // encoding version
+            2, // encoding version
             self.opt_level as u8,
             self.preserve_frame_pointers as u8,
             self.is_pic as u8,
@@ -207,6 +253,7 @@ impl Flags {
             self.enable_table_access_spectre_mitigation as u8,
             self.bb_padding_log2_minus_one,
             self.log2_min_function_alignment,
+            self.test_fault as u8,
         ]
     }
 }
@@ -475,6 +522,25 @@ mod tests {
         assert!(f.set("no_such_flag", None).is_err());
         assert!(f.set("opt_level", Some("fast")).is_err());
         assert_ne!(f.key_bytes(), Flags::default().key_bytes());
+    }
+
+    #[test]
+    fn test_fault_parses_and_changes_the_key() {
+        let mut f = Flags::default();
+        assert_eq!(f.test_fault, TestFault::Off);
+        let mut keys = vec![f.key_bytes()];
+        for v in ["unsupported_iadd", "swap_icmp_operands"] {
+            f.set("test_fault", Some(v)).unwrap();
+            assert_eq!(f.test_fault.name(), v);
+            keys.push(f.key_bytes());
+        }
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 3, "every fault has its own key bytes");
+        f.set("test_fault", Some("none")).unwrap();
+        assert_eq!(f.key_bytes(), Flags::default().key_bytes());
+        let e = f.set("test_fault", Some("everything")).unwrap_err();
+        assert!(e.to_string().contains("test_fault"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub(crate) mod generated {
     pub use crate::isa::x64::inst::{AluOp, ShiftKind};
     pub use crate::machinst::lower::InstOutput;
     pub use crate::machinst::reg::Reg;
+    pub use crate::settings::TestFault;
     pub use kiln_ir::{
         AtomicRmwOp, FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef,
         StackSlot, TrapCode, Type, Value,
@@ -364,6 +365,8 @@ pub struct X64LowerInfo {
     pub has_sse41: bool,
     /// The ISA flags allow FMA3 (`vfmadd*`).
     pub has_fma: bool,
+    /// The test-only planted bug, if any (the `test_fault` setting).
+    pub test_fault: crate::settings::TestFault,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -980,6 +983,9 @@ fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
 }
 
 impl generated::Context for Ctx<'_, '_, '_> {
+    fn test_fault(&mut self) -> crate::settings::TestFault {
+        self.info.test_fault
+    }
     fn inst_data(&mut self, inst: &Inst) -> InstData {
         InstData::from_ir(&self.l.f.dfg.insts[*inst], &self.l.f.dfg)
     }

@@ -208,6 +208,7 @@ impl X64Backend {
             has_popcnt: self.isa_flags.has("has_popcnt"),
             has_sse41: self.isa_flags.has("has_sse41"),
             has_fma: self.isa_flags.has("has_fma"),
+            test_fault: self.flags.test_fault,
         };
         let backend = lower::X64LowerBackend {
             info: &info,
