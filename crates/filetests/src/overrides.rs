@@ -43,3 +43,42 @@ pub(crate) fn apply(file: &mut TestFile, overrides: &[Setting]) {
         t.settings.extend(overrides.iter().cloned());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_and_bad_values_are_errors() {
+        let mut r = Runner::empty();
+        let e = r
+            .set_overrides(&["no_such_flag=1".to_string()])
+            .unwrap_err();
+        assert!(e.contains("no_such_flag"), "{e}");
+        let e = r
+            .set_overrides(&["opt_level=fast".to_string()])
+            .unwrap_err();
+        assert!(e.contains("opt_level"), "{e}");
+        assert!(r.set_overrides(&["opt_level=speed".to_string()]).is_ok());
+    }
+
+    #[test]
+    fn overrides_come_after_the_file_and_target_settings() {
+        let text = "test optimize\nset opt_level=none\ntarget x86_64\n\nfunction %f() {\nblock0:\n    return\n}\n";
+        let mut file = kiln_reader::parse_test(text, "t.clif").expect("parses");
+        let mut r = Runner::empty();
+        r.set_overrides(&["opt_level=speed".to_string()])
+            .expect("valid");
+        apply(&mut file, &r.overrides);
+        let last = |s: &[Setting]| s.last().map(|s| (s.name.clone(), s.value.clone()));
+        let want = Some(("opt_level".to_string(), Some("speed".to_string())));
+        assert_eq!(last(&file.settings), want);
+        assert_eq!(last(&file.targets[0].settings), want);
+        // Applied in order, the override wins.
+        let mut flags = Flags::default();
+        for s in &file.targets[0].settings {
+            flags.set(&s.name, s.value.as_deref()).expect("valid");
+        }
+        assert_eq!(flags.opt_level, kiln_codegen::settings::OptLevel::Speed);
+    }
+}
