@@ -129,22 +129,23 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats) {
             return;
         };
         tried.push(c.header);
-        let uses = collect_uses(func);
-        if rotate(func, &dt, &c, &uses) {
+        if rotate(func, &dt, &c) {
             stats.rotated += 1;
         }
     }
 }
 
-/// Every use of every value (operands and jump/brif arguments); a value
-/// also used by another kind of branch argument maps to `None`, and loops
-/// whose header values are used there are left alone.
-fn collect_uses(func: &FunctionStencil) -> FxHashMap<Value, Option<Vec<Use>>> {
-    let mut uses: FxHashMap<Value, Option<Vec<Use>>> = FxHashMap::default();
+/// The uses of `values` (operands and jump/brif arguments); a value also
+/// used by another kind of branch argument maps to `None`, and loops whose
+/// header values are used there are left alone. One scan of the function,
+/// allocating only for the few values asked about.
+fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Option<Vec<Use>>> {
+    let mut uses: FxHashMap<Value, Option<Vec<Use>>> =
+        values.iter().map(|&v| (v, Some(Vec::new()))).collect();
     for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
             for (i, &a) in func.dfg.inst_args(inst).iter().enumerate() {
-                if let Some(u) = uses.entry(a).or_insert_with(|| Some(Vec::new())) {
+                if let Some(Some(u)) = uses.get_mut(&a) {
                     u.push(Use::Operand(inst, i));
                 }
             }
@@ -155,10 +156,9 @@ fn collect_uses(func: &FunctionStencil) -> FxHashMap<Value, Option<Vec<Use>>> {
             for (d, bc) in func.dfg.branch_destinations(inst).iter().enumerate() {
                 for (k, a) in func.dfg.block_call_args(*bc).iter().enumerate() {
                     if let BlockArg::Value(v) = a {
-                        let e = uses.entry(*v).or_insert_with(|| Some(Vec::new()));
-                        match (plain, e) {
-                            (true, Some(u)) => u.push(Use::BranchArg(inst, d, k)),
-                            (false, e) => *e = None,
+                        match (plain, uses.get_mut(v)) {
+                            (true, Some(Some(u))) => u.push(Use::BranchArg(inst, d, k)),
+                            (false, Some(e)) => *e = None,
                             _ => {}
                         }
                     }
@@ -178,12 +178,7 @@ fn calls_mut(data: &mut InstructionData) -> &mut [BlockCall] {
     }
 }
 
-fn rotate(
-    func: &mut FunctionStencil,
-    dt: &DominatorTree,
-    c: &Candidate,
-    uses: &FxHashMap<Value, Option<Vec<Use>>>,
-) -> bool {
+fn rotate(func: &mut FunctionStencil, dt: &DominatorTree, c: &Candidate) -> bool {
     let h = c.header;
     let term = func
         .layout
@@ -195,6 +190,7 @@ fn rotate(
     for &i in &body_insts {
         defined.extend_from_slice(func.dfg.inst_results(i));
     }
+    let uses = collect_uses(func, &defined);
     let mut to_body: Vec<(Value, Vec<Use>)> = Vec::new();
     let mut to_exit: Vec<(Value, Vec<Use>)> = Vec::new();
     for &v in &defined {
