@@ -81,17 +81,21 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
         stats.times.push((name, t.elapsed()));
     };
     let t = Instant::now();
-    simplify::run(func, opts, &mut stats);
+    let unreachable = simplify::run(func, opts, &mut stats);
     time("gvn+rules", &mut stats, t);
     let t = Instant::now();
-    cleanup::remove_unreachable(func, &mut stats);
+    if unreachable || stats.branches_folded > 0 {
+        cleanup::remove_unreachable(func, &mut stats);
+    }
     cleanup::dce(func, &mut stats);
     time("dce", &mut stats, t);
     let t = Instant::now();
-    licm::run(func, opts, &mut stats);
+    let has_loops = licm::run(func, opts, &mut stats);
     time("licm", &mut stats, t);
     let t = Instant::now();
-    rotate::run(func, &mut stats);
+    if has_loops {
+        rotate::run(func, &mut stats);
+    }
     time("rotate", &mut stats, t);
     let t = Instant::now();
     remat::run(func, &mut stats);

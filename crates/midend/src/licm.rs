@@ -205,12 +205,14 @@ struct LoopMem {
     regions: Vec<bool>,
 }
 
-pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) {
+/// Returns whether the function has loops (rotation has nothing to do
+/// otherwise).
+pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) -> bool {
     let cfg = ControlFlowGraph::with_function(func);
     let dt = DominatorTree::with_function(func, &cfg);
     let loops = find_loops(func, &cfg, &dt);
     if loops.is_empty() {
-        return;
+        return false;
     }
     let mut changed = false;
     for l in &loops {
@@ -296,4 +298,5 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
     if aliased {
         crate::simplify::drop_aliases(func);
     }
+    true
 }

@@ -538,10 +538,13 @@ impl Pass<'_> {
     }
 }
 
-/// Runs GVN and the rules over the function.
-pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) {
+/// Runs GVN and the rules over the function. Returns whether some block of
+/// the layout was unreachable on entry (then unreachable-block removal has
+/// work even if no branch was folded).
+pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) -> bool {
     let cfg = ControlFlowGraph::with_function(func);
     let dt = DominatorTree::with_function(func, &cfg);
+    let unreachable = dt.cfg_rpo().len() != func.layout.blocks().count();
     let nblocks = func.dfg.num_blocks();
     // Dominator-tree children, in reverse post-order.
     let mut children: Vec<Vec<Block>> = vec![Vec::new(); nblocks];
@@ -573,7 +576,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
         Leave(usize),
     }
     let Some(&entry) = dt.cfg_rpo().first() else {
-        return;
+        return unreachable;
     };
     let mut stack = vec![Step::Enter(entry)];
     while let Some(step) = stack.pop() {
@@ -594,6 +597,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
         }
     }
     drop_aliases(pass.func);
+    unreachable
 }
 
 /// Rewrites every use of an alias to its representative, then drops the
