@@ -479,19 +479,19 @@ impl Pass<'_> {
                     offset,
                 } = data
                 {
-                    if c != Clobber::All || flags.alias_region().is_none() {
-                        let key = Key {
-                            data: InstructionData::Load {
-                                opcode: Opcode::Load,
-                                flags: key_flags(flags),
-                                arg: addr,
-                                offset,
-                            },
-                            ty: self.func.dfg.value_type(value),
-                            mem: state.version(flags),
-                        };
-                        self.insert(key, value);
-                    }
+                    // A later `load` of the same type from the same place,
+                    // reading the version this store made, sees `value`.
+                    let key = Key {
+                        data: InstructionData::Load {
+                            opcode: Opcode::Load,
+                            flags: key_flags(flags),
+                            arg: addr,
+                            offset,
+                        },
+                        ty: self.func.dfg.value_type(value),
+                        mem: state.version(flags),
+                    };
+                    self.insert(key, value);
                 }
             }
             let single = self.func.dfg.inst_results(inst).len() == 1;
