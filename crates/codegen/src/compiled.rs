@@ -8,6 +8,9 @@
 //! from the first to the second, so a cache hit and a fresh compile finish
 //! through the same code.
 
+/// Exception records are made by the `MachBuffer`; they are part of the
+/// compiled code's public shape, so they are re-exported here.
+pub use crate::machinst::buffer::{ExceptionCallSite, ExceptionHandler};
 use crate::machinst::buffer::{MachCallSite, MachReloc, MachTrap, Reloc, RelocTarget};
 use kiln_ir::{
     FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName,
@@ -64,31 +67,6 @@ pub struct SrcLocRange<P: CompilePhase> {
     pub start: u32,
     pub end: u32,
     pub loc: P::SourceLoc,
-}
-
-/// The exception handlers of one `try_call` site, for an unwinder.
-///
-/// Every register is clobbered across such a call, so an unwinder that has
-/// found the handler only restores the frame (`rbp` of the frame that made
-/// the call, and `rsp = rbp - fp_to_sp`), puts the payloads in the
-/// payload registers (x64: rax, rdx) and jumps to `handler`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ExceptionCallSite {
-    /// Offset, from the start of the code, of the call's return address.
-    pub ret_addr: u32,
-    /// Bytes from the frame pointer down to the stack pointer at the call
-    /// (Kiln's frame keeps `rsp` fixed after the prologue).
-    pub fp_to_sp: u32,
-    /// Handlers in match order.
-    pub handlers: Vec<ExceptionHandler>,
-}
-
-/// One entry of an [`ExceptionCallSite`]: exceptions with tag `tag` (any
-/// tag for `None`, the `default:` entry) continue at code offset `handler`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ExceptionHandler {
-    pub tag: Option<u32>,
-    pub handler: u32,
 }
 
 /// Machine code with everything needed to link, run and debug it.

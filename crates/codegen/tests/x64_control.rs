@@ -5,12 +5,15 @@
 //! x64 rules and the tail-call sequence documented in docs/lowering.md.
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, MemorySizeOptions};
-use kiln_codegen::isa::x64::abi::{self, ArgLoc, X64Frame};
+use kiln_codegen::isa::x64::abi::{self, ArgLoc};
 use kiln_codegen::isa::x64::emit::EmitState;
 use kiln_codegen::isa::x64::regs::{self, enc, gpr};
 use kiln_codegen::isa::x64::*;
+use kiln_codegen::machinst::abi::{FrameLayout, FrameRequest};
 use kiln_codegen::machinst::buffer::{MachBuffer, Reloc};
+use kiln_codegen::machinst::compile::Backend;
 use kiln_ir::{AbiParam, CallConv, Signature, Type};
+use regalloc2::PReg;
 use smallvec::smallvec;
 
 fn sig(cc: CallConv, params: &[Type], returns: &[Type]) -> Signature {
@@ -141,7 +144,7 @@ fn disasm(data: &[u8]) -> Vec<String> {
     out
 }
 
-fn emit_frame(inst: &MInst, frame: &X64Frame) -> (Vec<String>, Vec<(u32, Reloc)>) {
+fn emit_frame(inst: &MInst, frame: &FrameLayout) -> (Vec<String>, Vec<(u32, Reloc)>) {
     let mut buf = MachBuffer::<X64LabelUse>::new();
     let st = EmitState::default();
     assert!(control::emit_frame_dependent(inst, &mut buf, &st, frame));
@@ -150,24 +153,50 @@ fn emit_frame(inst: &MInst, frame: &X64Frame) -> (Vec<String>, Vec<(u32, Reloc)>
     (disasm(&f.data), relocs)
 }
 
+/// The x86-64 frame for an outgoing area, a spill area (8-byte slots),
+/// callee-saves, a stack-slot area and a callee pop.
+fn x64_frame(
+    outgoing: u32,
+    spill_bytes: u32,
+    csrs: Vec<PReg>,
+    slots: u32,
+    callee_pop: u32,
+) -> FrameLayout {
+    let request = FrameRequest {
+        outgoing_args_size: outgoing,
+        stackslots_size: slots,
+        callee_pop,
+        ..FrameRequest::default()
+    };
+    FrameLayout::with_spills(
+        8,
+        spill_bytes / 8,
+        csrs,
+        false,
+        &request,
+        &X64Backend::FRAME_SHAPE,
+    )
+    .unwrap()
+}
+
 /// A frame of 64 bytes (32 outgoing, one spill slot, rbx and r12 saved at
 /// rsp+0x30) that pops 16 bytes of its own stack arguments.
-fn frame() -> X64Frame {
-    let mut f = X64Frame::new(
+fn frame() -> FrameLayout {
+    x64_frame(
         32,
         8,
         vec![regs::gpr_preg(enc::R12), regs::gpr_preg(enc::RBX)],
         0,
+        16,
     )
-    .unwrap();
-    f.callee_pop = 16;
-    f
 }
 
 #[test]
 fn return_call_sequence() {
     let f = frame();
-    assert_eq!((f.csr_offset, f.frame_size), (48, 64));
+    assert_eq!((f.csr_offset, f.fixed_frame_size), (48, 64));
+    // The whole frame counts the saves once: 64 plus return address and rbp.
+    assert_eq!(f.total_size(), 80);
     let inst = MInst::ReturnCall {
         info: Box::new(ReturnCallInfo {
             target: ReturnCallTarget::Reg(gpr(enc::R11)),
@@ -203,8 +232,7 @@ fn return_call_sequence() {
 
     // More stack arguments than we received: the destination overlaps the
     // staged copy and starts below rbp (copied from the top down).
-    let mut f = X64Frame::new(48, 0, vec![], 0).unwrap();
-    f.callee_pop = 0;
+    let f = x64_frame(48, 0, vec![], 0, 0);
     let inst = MInst::ReturnCall {
         info: Box::new(ReturnCallInfo {
             target: ReturnCallTarget::Known(CallTarget::TestCase(0)),
@@ -213,7 +241,7 @@ fn return_call_sequence() {
         }),
     };
     let (text, relocs) = emit_frame(&inst, &f);
-    assert_eq!(f.frame_size, 48);
+    assert_eq!(f.fixed_frame_size, 48);
     // top = 48 + 16 = 0x40; destination 0x10..0x40 above source 0..0x30.
     assert_eq!(
         &text[..4],
@@ -237,7 +265,7 @@ fn ret_pops_and_calls_restore_rsp() {
     assert_eq!(text, vec!["ret 0x10"]);
     // Without stack arguments to pop, `Ret` is left to the generic encoder.
     let mut buf = MachBuffer::<X64LabelUse>::new();
-    let plain = X64Frame::new(0, 0, vec![], 0).unwrap();
+    let plain = x64_frame(0, 0, vec![], 0, 0);
     assert!(!control::emit_frame_dependent(
         &MInst::Ret { rets: smallvec![] },
         &mut buf,
@@ -263,7 +291,7 @@ fn ret_pops_and_calls_restore_rsp() {
 
 #[test]
 fn xmm_callee_saves_take_16_bytes() {
-    let f = X64Frame::new(
+    let f = x64_frame(
         0,
         8,
         vec![
@@ -272,8 +300,8 @@ fn xmm_callee_saves_take_16_bytes() {
             regs::xmm_preg(6),
         ],
         16,
-    )
-    .unwrap();
+        0,
+    );
     // GPRs first at 16 (after the aligned spill area), then 16-byte slots.
     let slots: Vec<_> = f.csr_slots().collect();
     assert_eq!(
@@ -284,11 +312,11 @@ fn xmm_callee_saves_take_16_bytes() {
             (regs::xmm_preg(7), 40)
         ]
     );
-    assert_eq!(f.frame_size, 64 + 16);
+    assert_eq!(f.fixed_frame_size, 64 + 16);
     let mut buf = MachBuffer::<X64LabelUse>::new();
     for (r, off) in f.csr_slots() {
-        control::save_csr(r, off).emit(&mut buf);
-        control::restore_csr(r, off).emit(&mut buf);
+        control::save_csr(r, off as i32).emit(&mut buf);
+        control::restore_csr(r, off as i32).emit(&mut buf);
     }
     let f = buf.finish().unwrap();
     assert_eq!(

@@ -289,11 +289,14 @@ impl Gen<'_> {
                             let b = cx
                                 .body
                                 .map
-                                .get(&Binding::ExtractOut {
-                                    src: *src,
-                                    term: *term,
-                                    idx,
-                                })
+                                .get(&(
+                                    Binding::ExtractOut {
+                                        src: *src,
+                                        term: *term,
+                                        idx,
+                                    },
+                                    t.args[idx],
+                                ))
                                 .copied();
                             self.var(cx, b)
                         })
@@ -397,11 +400,14 @@ impl Gen<'_> {
                     let b = cx
                         .body
                         .map
-                        .get(&Binding::Field {
-                            src,
-                            variant: idx,
-                            field: fi,
-                        })
+                        .get(&(
+                            Binding::Field {
+                                src,
+                                variant: idx,
+                                field: fi,
+                            },
+                            *fty,
+                        ))
                         .copied();
                     let var = self.var(cx, b);
                     if var != "_" {

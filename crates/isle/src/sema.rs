@@ -144,19 +144,21 @@ pub struct RuleIr {
 pub struct TermBody {
     pub binds: Vec<Binding>,
     pub bind_types: Vec<TypeId>,
-    pub(crate) map: HashMap<Binding, BindId>,
+    /// Interning table. Keyed by type too: constants are bindings of their
+    /// bits alone, and `false: bool` must not share `0: u8`'s binding.
+    pub(crate) map: HashMap<(Binding, TypeId), BindId>,
     pub rules: Vec<RuleIr>,
 }
 
 impl TermBody {
     fn intern(&mut self, b: Binding, ty: TypeId) -> BindId {
-        if let Some(&id) = self.map.get(&b) {
+        if let Some(&id) = self.map.get(&(b.clone(), ty)) {
             return id;
         }
         let id = self.binds.len();
         self.binds.push(b.clone());
         self.bind_types.push(ty);
-        self.map.insert(b, id);
+        self.map.insert((b, ty), id);
         id
     }
 }

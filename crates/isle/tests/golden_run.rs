@@ -169,3 +169,23 @@ fn extern_constants() {
     assert_eq!(constructor_type_bits(&mut cx, Type(8)), 0);
     assert_eq!(constructor_default_type(&mut cx), I64);
 }
+
+mod literals {
+    include!("golden/literals.rs");
+    pub struct Cx;
+    impl Context for Cx {}
+}
+
+#[test]
+fn literals_golden_keeps_types_apart() {
+    use literals::{constructor_make, constructor_pick, Cx, Out};
+    let out = |b, n, m| Out::Out { flag: b, n, m };
+    assert_eq!(constructor_make(&mut Cx, 0), out(false, 0, 0));
+    assert_eq!(constructor_make(&mut Cx, 1), out(true, 1, 1));
+    assert_eq!(constructor_make(&mut Cx, 2), out(false, 1, 0));
+    assert_eq!(constructor_make(&mut Cx, 9), out(true, 0, 1));
+    assert_eq!(constructor_pick(&mut Cx, false, 0), 10);
+    assert_eq!(constructor_pick(&mut Cx, true, 0), 11);
+    assert_eq!(constructor_pick(&mut Cx, false, 1), 12);
+    assert_eq!(constructor_pick(&mut Cx, true, 1), 13);
+}

@@ -1,8 +1,12 @@
 //! Target ISAs and the compile entry points.
 
+pub mod builder;
 pub mod x64;
 
+pub use builder::{HeaderError, IsaBuilder, Unknown};
+
 use crate::compiled::{CompiledCode, Final, Stencil};
+pub use crate::machinst::compile::Context;
 use crate::result::{CodegenError, CodegenResult};
 use crate::settings::{Arch, Flags, IsaFlags};
 use kiln_ir::{Function, FunctionStencil, Type};
@@ -36,6 +40,18 @@ pub trait TargetIsa: Send + Sync {
 
     /// Compiles a stencil to machine code.
     fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>>;
+
+    /// Compiles a stencil reusing the buffers of `cx` (keep one context per
+    /// thread and pass it to every call). A target without reusable buffers
+    /// compiles as [`TargetIsa::compile_stencil`] does.
+    fn compile_stencil_with(
+        &self,
+        stencil: &FunctionStencil,
+        cx: &mut Context,
+    ) -> CodegenResult<CompiledCode<Stencil>> {
+        let _ = cx;
+        self.compile_stencil(stencil)
+    }
 }
 
 /// The canonical settings bytes of `flags` and `isa_flags`, as

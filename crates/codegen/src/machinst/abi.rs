@@ -1,26 +1,61 @@
-//! The target-independent part of the ABI: the frame layout that register
-//! allocation determines.
+//! The target-independent frame: one [`FrameLayout`] per function, computed
+//! once after register allocation and read by everything that needs to know
+//! where things are on the stack — the target's prologue, epilogue and
+//! frame-dependent sequences (returns that pop arguments, tail calls), spill
+//! and reload offsets, exception records, and the frame description that
+//! unwind information will be generated from.
 //!
 //! # Frame picture (stack grows down; offsets grow up from SP)
 //!
 //! ```text
 //!   incoming stack arguments
-//!   return address            (pushed by the call, or in LR on aarch64)
-//!   saved frame pointer       <- FP (the target's prologue sets this up)
-//!   clobbered callee-saves    (clobbered_callee_saves, saved by the prologue)
-//!   sized stack slots         stackslots_size bytes, at SP + spill_area_size
-//!   spill slots               spill_area_size bytes, slot n at SP + n * slot bytes
-//!                             <- SP after the prologue
+//!   setup area                setup_area_size bytes: return address and saved
+//!                             frame pointer <- FP points at the saved FP
+//!   sized stack slots         stackslots_size bytes, directly below FP
+//!   padding to stack_align
+//!   clobbered callee-saves    from SP + csr_offset, in save order
+//!   padding to stack_align
+//!   spill slots               spill_area_size bytes from SP + outgoing_args_size
+//!   outgoing arguments        outgoing_args_size bytes from SP
+//!                             <- SP after the prologue (fixed until the epilogue)
 //! ```
 //!
-//! The target's prologue/epilogue generators read this struct; the
-//! emission driver passes it to every `EmitSink` call so spill and reload
-//! instructions can turn slot indices into offsets.
+//! `fixed_frame_size` is FP - SP after the prologue: what the prologue
+//! subtracts from SP once the setup area is in place. The whole frame is
+//! `setup_area_size + fixed_frame_size` bytes ([`FrameLayout::total_size`]).
 
 use super::inst::MachInst;
 use super::vcode::VCode;
 use crate::result::{CodegenError, CodegenResult};
-use regalloc2::{Edit, Function, OperandKind, Output, PReg, PRegSet, SpillSlot};
+use regalloc2::{Edit, Function, OperandKind, Output, PReg, PRegSet, RegClass, SpillSlot};
+
+/// What lowering and the target's ABI say about a function's frame before
+/// register allocation; [`FrameLayout::compute`] completes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameRequest {
+    /// Largest outgoing argument (and return) area of any call.
+    pub outgoing_args_size: u32,
+    /// Bytes of the sized stack-slot area (a multiple of `stack_align`).
+    pub stackslots_size: u32,
+    /// The convention's callee-saved registers (the `MachineEnv` does not
+    /// say which are).
+    pub callee_saved: PRegSet,
+    /// Bytes of stack arguments the function pops when it returns.
+    pub callee_pop: u32,
+}
+
+/// The target's fixed frame facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameShape {
+    /// Stack alignment at call sites (a power of two).
+    pub stack_align: u32,
+    /// Bytes the call and the frame-pointer setup push above the frame
+    /// (a return address and a saved frame pointer: 16 on 64-bit targets).
+    pub setup_area_size: u32,
+    /// Bytes of one callee-save slot, by `RegClass` index (Int, Float,
+    /// Vector).
+    pub save_bytes: [u32; 3],
+}
 
 /// The frame of one function after register allocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,33 +66,42 @@ pub struct FrameLayout {
     pub num_spillslots: u32,
     /// `num_spillslots * spillslot_bytes`.
     pub spill_area_size: u32,
-    /// Bytes of the function's sized stack slots (from lowering).
+    /// Outgoing argument area at the bottom of the frame.
+    pub outgoing_args_size: u32,
+    /// Bytes of the function's sized stack slots (directly below FP).
     pub stackslots_size: u32,
-    /// Spill area plus stack slot area, rounded up to the stack alignment:
-    /// what the prologue subtracts from SP after saving registers.
-    pub fixed_frame_size: u32,
-    /// Callee-saved registers the function writes, in `PReg::index` order;
-    /// the prologue saves them and the epilogues restore them.
+    /// Callee-saved registers the function writes, in save order (integer
+    /// registers first, then by hardware encoding); the prologue saves them
+    /// and every epilogue restores them.
     pub clobbered_callee_saves: Vec<PReg>,
+    /// Offset from SP of the first callee-save slot.
+    pub csr_offset: u32,
+    /// Bytes of one save slot, by register class index.
+    pub save_bytes: [u32; 3],
+    /// FP - SP after the prologue.
+    pub fixed_frame_size: u32,
+    /// Return address and saved frame pointer above FP.
+    pub setup_area_size: u32,
+    /// Bytes of stack arguments popped on return.
+    pub callee_pop: u32,
     /// Whether the function contains a call (`MachInst::is_call`).
     pub has_calls: bool,
 }
 
+/// Frames are kept well below 2 GiB so that every SP/FP offset fits an
+/// `i32` displacement with room for the argument areas above them.
+const MAX_FRAME: u32 = i32::MAX as u32 / 2;
+
 impl FrameLayout {
-    /// Computes the layout from the VCode and regalloc2's output.
-    ///
-    /// `callee_saved` is the target ABI's set of callee-saved registers (the
-    /// `MachineEnv` does not say which are); a register counts as clobbered
-    /// if any def operand, regalloc edit or instruction clobber set writes
-    /// it. `stack_align` must be a power of two.
+    /// Computes the layout from the VCode and regalloc2's output: a
+    /// register counts as clobbered if any def operand, regalloc edit or
+    /// instruction clobber set writes it.
     pub fn compute<I: MachInst>(
         vcode: &VCode<I>,
         output: &Output,
-        stackslots_size: u32,
-        callee_saved: PRegSet,
-        stack_align: u32,
+        request: &FrameRequest,
+        shape: &FrameShape,
     ) -> CodegenResult<FrameLayout> {
-        debug_assert!(stack_align.is_power_of_two());
         let mut written = PRegSet::empty();
         let mut has_calls = false;
         for i in 0..vcode.num_insts() {
@@ -78,27 +122,72 @@ impl FrameLayout {
                 written.add(preg);
             }
         }
-        let clobbered_callee_saves: Vec<PReg> = (written & callee_saved).into_iter().collect();
-
-        let spillslot_bytes = I::SPILLSLOT_BYTES;
+        let csrs: Vec<PReg> = (written & request.callee_saved).into_iter().collect();
         let num_spillslots = u32::try_from(output.num_spillslots).map_err(|_| too_large())?;
+        Self::with_spills(
+            I::SPILLSLOT_BYTES,
+            num_spillslots,
+            csrs,
+            has_calls,
+            request,
+            shape,
+        )
+    }
+
+    /// The layout for a known spill count and set of callee-saves (what
+    /// [`FrameLayout::compute`] finishes with; tests build frames directly).
+    pub fn with_spills(
+        spillslot_bytes: u32,
+        num_spillslots: u32,
+        mut clobbered_callee_saves: Vec<PReg>,
+        has_calls: bool,
+        request: &FrameRequest,
+        shape: &FrameShape,
+    ) -> CodegenResult<FrameLayout> {
+        let align = shape.stack_align;
+        debug_assert!(align.is_power_of_two());
+        let align_up = |x: u32| {
+            x.checked_add(align - 1)
+                .map(|x| x & !(align - 1))
+                .ok_or_else(too_large)
+        };
+        // Integer registers first, so that wider vector saves follow the
+        // 8-byte ones.
+        clobbered_callee_saves.sort_by_key(|p| (p.class() != RegClass::Int, p.hw_enc()));
         let spill_area_size = num_spillslots
             .checked_mul(spillslot_bytes)
             .ok_or_else(too_large)?;
-        let unaligned = spill_area_size
-            .checked_add(stackslots_size)
+        let csr_offset = align_up(
+            request
+                .outgoing_args_size
+                .checked_add(spill_area_size)
+                .ok_or_else(too_large)?,
+        )?;
+        let csr_bytes = clobbered_callee_saves
+            .iter()
+            .try_fold(0u32, |acc, p| {
+                acc.checked_add(shape.save_bytes[p.class() as usize])
+            })
             .ok_or_else(too_large)?;
-        let fixed_frame_size = unaligned
-            .checked_add(stack_align - 1)
-            .ok_or_else(too_large)?
-            & !(stack_align - 1);
+        let below_slots = align_up(csr_offset.checked_add(csr_bytes).ok_or_else(too_large)?)?;
+        let fixed_frame_size = below_slots
+            .checked_add(request.stackslots_size)
+            .ok_or_else(too_large)?;
+        if fixed_frame_size > MAX_FRAME {
+            return Err(too_large());
+        }
         Ok(FrameLayout {
             spillslot_bytes,
             num_spillslots,
             spill_area_size,
-            stackslots_size,
-            fixed_frame_size,
+            outgoing_args_size: request.outgoing_args_size,
+            stackslots_size: request.stackslots_size,
             clobbered_callee_saves,
+            csr_offset,
+            save_bytes: shape.save_bytes,
+            fixed_frame_size,
+            setup_area_size: shape.setup_area_size,
+            callee_pop: request.callee_pop,
             has_calls,
         })
     }
@@ -106,12 +195,28 @@ impl FrameLayout {
     /// Offset of spill slot `slot` from SP after the prologue.
     pub fn spillslot_offset(&self, slot: SpillSlot) -> u32 {
         debug_assert!((slot.index() as u32) < self.num_spillslots.max(1));
-        slot.index() as u32 * self.spillslot_bytes
+        self.outgoing_args_size + slot.index() as u32 * self.spillslot_bytes
     }
 
     /// Offset of the sized stack slot area from SP after the prologue.
     pub fn stackslots_offset(&self) -> u32 {
-        self.spill_area_size
+        self.fixed_frame_size - self.stackslots_size
+    }
+
+    /// Each saved callee-save register with its slot's offset from SP.
+    pub fn csr_slots(&self) -> impl Iterator<Item = (PReg, u32)> + '_ {
+        let mut at = self.csr_offset;
+        self.clobbered_callee_saves.iter().map(move |&p| {
+            let off = at;
+            at += self.save_bytes[p.class() as usize];
+            (p, off)
+        })
+    }
+
+    /// Bytes of stack the function occupies: the setup area plus the fixed
+    /// frame (callee-saves are inside the fixed frame, counted once).
+    pub fn total_size(&self) -> u32 {
+        self.setup_area_size + self.fixed_frame_size
     }
 }
 

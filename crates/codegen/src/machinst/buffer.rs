@@ -136,7 +136,7 @@ pub enum Reloc {
     X86CallPCRel4,
     /// x86 call through the PLT, PC-relative 4-byte.
     X86CallPLTRel4,
-    /// x86 GOT-relative PC-relative 4-byte (`mov reg, [rip + sym@GOTPCREL]`).
+    /// x86 GOT-relative PC-relative 4-byte (a load of the symbol's GOT entry).
     X86GOTPCRel4,
     /// aarch64 `bl`/`b` 26-bit word offset.
     Aarch64Call26,
@@ -205,6 +205,33 @@ pub struct MachCallSite {
     pub ret_addr: CodeOffset,
 }
 
+/// The exception handlers of one `try_call` site, for an unwinder.
+///
+/// Every allocatable register is clobbered across such a call, so an
+/// unwinder that has found the handler only restores the frame (the frame
+/// pointer of the frame that made the call, and the stack pointer at
+/// `FP - fp_to_sp`), puts the payloads in the target's payload registers
+/// and jumps to `handler`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionCallSite {
+    /// Offset, from the start of the code, of the call's return address.
+    pub ret_addr: u32,
+    /// Bytes from the frame pointer down to the stack pointer at the call
+    /// (the frame keeps SP fixed after the prologue: `FrameLayout`'s
+    /// `fixed_frame_size`).
+    pub fp_to_sp: u32,
+    /// Handlers in match order.
+    pub handlers: Vec<ExceptionHandler>,
+}
+
+/// One entry of an [`ExceptionCallSite`]: exceptions with tag `tag` (any
+/// tag for `None`, the `default:` entry) continue at code offset `handler`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExceptionHandler {
+    pub tag: Option<u32>,
+    pub handler: u32,
+}
+
 /// The result of [`MachBuffer::finish`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MachBufferFinalized {
@@ -215,7 +242,7 @@ pub struct MachBufferFinalized {
     pub srclocs: Vec<MachSrcLoc>,
     pub call_sites: Vec<MachCallSite>,
     /// Handler tables of `try_call` sites, by return address.
-    pub exception_sites: Vec<crate::compiled::ExceptionCallSite>,
+    pub exception_sites: Vec<ExceptionCallSite>,
     /// Required alignment of the code's start, in bytes (a power of two).
     pub alignment: u32,
 }
@@ -942,8 +969,8 @@ impl<L: LabelUse> MachBuffer<L> {
     }
 
     /// Emits every deferred trap stub here: binds its label, records the
-    /// trap and emits `trap_insn` (the ISA's trapping instruction, e.g. x64
-    /// `ud2`). The function emitter calls this once after the last block;
+    /// trap and emits `trap_insn` (the target's trapping instruction, from
+    /// `Backend::trap_bytes`). The function emitter calls this once after the last block;
     /// a deferred trap never emitted makes `finish` report an unbound label.
     pub fn emit_deferred_traps(&mut self, trap_insn: &[u8]) {
         let traps = std::mem::take(&mut self.deferred_traps);
@@ -1242,9 +1269,9 @@ impl<L: LabelUse> MachBuffer<L> {
                 let handler = self
                     .label_offset(label)
                     .ok_or(BufferError::UnboundLabel(label))?;
-                handlers.push(crate::compiled::ExceptionHandler { tag, handler });
+                handlers.push(ExceptionHandler { tag, handler });
             }
-            exception_sites.push(crate::compiled::ExceptionCallSite {
+            exception_sites.push(ExceptionCallSite {
                 ret_addr: e.ret_addr,
                 fp_to_sp: e.fp_to_sp,
                 handlers,

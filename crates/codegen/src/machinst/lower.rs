@@ -37,14 +37,15 @@
 
 use super::blockorder::{BlockLoweringOrder, LoweredBlock};
 use super::buffer::MachLabel;
+use super::buffer::RelocTarget;
 use super::inst::{MachInst, OperandVisitor};
 use super::reg::{Reg, Writable};
 use super::vcode::{BlockIndex, VCode, VCodeBuilder};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{
-    BlockArg, FunctionStencil, Inst, InstructionData, Opcode, OpcodeFlags, RelSourceLoc, Type,
-    Value, ValueDef, OPCODES,
+    BlockArg, ExternalName, FunctionStencil, Inst, InstructionData, Opcode, OpcodeFlags,
+    RelSourceLoc, TestcaseName, Type, Value, ValueDef, OPCODES,
 };
 use regalloc2::{OperandConstraint, OperandKind, OperandPos, RegClass, VReg};
 
@@ -189,6 +190,9 @@ pub struct Lower<'f, I: MachInst> {
     try_call_rets: Vec<(Inst, Vec<Vec<Reg>>)>,
     /// Registers of the exception payloads of each `try_call`.
     try_call_exns: Vec<(Inst, [Reg; 2])>,
+    /// Test-case names referenced by relocations, by index
+    /// (`RelocTarget::TestCase(i)`).
+    testcase_names: Vec<TestcaseName>,
 }
 
 /// The IR successors of a block, in branch order.
@@ -294,6 +298,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             error: None,
             try_call_rets: Vec::new(),
             try_call_exns: Vec::new(),
+            testcase_names: Vec::new(),
         })
     }
 
@@ -346,6 +351,29 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 Reg::from(VReg::new(0, RegClass::Int))
             }
         }
+    }
+
+    /// The second register of a two-register value (the high half of an
+    /// `i128`), marking it used; records an error for other values.
+    pub fn put_in_reg_hi(&mut self, v: Value) -> Reg {
+        match self.put_value_in_regs(v).regs[1] {
+            Some(r) => r,
+            None => {
+                let ty = self.f.dfg.value_type(v);
+                self.set_error(CodegenError::Unsupported {
+                    what: format!("high half of a {ty} value"),
+                });
+                self.alloc_tmp(RegClass::Int)
+            }
+        }
+    }
+
+    /// Records that no rule lowers `inst` (the rules' `unsupported` term).
+    pub fn unsupported_inst(&mut self, inst: Inst) {
+        let op = self.f.dfg.opcode(inst);
+        self.set_error(CodegenError::Unsupported {
+            what: format!("{op:?}"),
+        });
     }
 
     /// The registers of a value without marking it used (for defining it).
@@ -405,13 +433,38 @@ impl<'f, I: MachInst> Lower<'f, I> {
         }
     }
 
-    /// Runs the backward walk over all blocks and builds the VCode.
-    pub fn lower<B: LowerBackend<MInst = I>>(mut self, backend: &B) -> CodegenResult<VCode<I>> {
+    /// Runs the backward walk over all blocks and builds the VCode;
+    /// returns it with the test-case names its relocations refer to.
+    pub fn lower<B: LowerBackend<MInst = I>>(
+        mut self,
+        backend: &B,
+    ) -> CodegenResult<(VCode<I>, Vec<TestcaseName>)> {
         let n = self.order.lowered_order().len();
         for b in (0..n).rev() {
             self.lower_block(backend, b)?;
         }
-        self.build()
+        let names = std::mem::take(&mut self.testcase_names);
+        Ok((self.build()?, names))
+    }
+
+    /// The relocation target for `name`; test-case names are interned
+    /// (each distinct name once, by index).
+    pub fn reloc_target(&mut self, name: &ExternalName) -> RelocTarget {
+        match name {
+            ExternalName::User(r) => RelocTarget::User(*r),
+            ExternalName::TestCase(t) => {
+                let i = match self.testcase_names.iter().position(|n| n == t) {
+                    Some(i) => i,
+                    None => {
+                        self.testcase_names.push(t.clone());
+                        self.testcase_names.len() - 1
+                    }
+                };
+                RelocTarget::TestCase(i as u32)
+            }
+            ExternalName::LibCall(l) => RelocTarget::LibCall(*l),
+            ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
+        }
     }
 
     fn take_error(&mut self) -> CodegenResult<()> {

@@ -3,7 +3,9 @@
 pub mod abi;
 pub mod blockorder;
 pub mod buffer;
+pub mod compile;
 pub mod inst;
+pub mod isle;
 pub mod lower;
 pub mod reg;
 pub mod regalloc;

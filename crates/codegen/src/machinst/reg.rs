@@ -6,7 +6,8 @@
 //! VReg with index `i` denotes the physical register `PReg::from_index(i)`.
 //! Real virtual registers handed out by the lowering must therefore start at
 //! index `PINNED_VREGS`. This lets an instruction name a physical register
-//! (e.g. `rsp` in an address, or a fixed register after allocation) with the
+//! (e.g. the stack pointer in an address, or a fixed register after
+//! allocation) with the
 //! same field type it uses for virtual registers, and lets the allocator
 //! adapter rewrite a virtual `Reg` in place into a physical one.
 

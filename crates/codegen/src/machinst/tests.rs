@@ -8,21 +8,29 @@
 //!   `fixed_nonallocatable`;
 //! - `r7`: regalloc2's dedicated scratch register.
 //!
-//! Each test builds VCode by hand (or randomly), runs regalloc2 with its
-//! checker, emits the allocated stream, and runs an interpreter over both
-//! the virtual-register VCode and the allocated stream: they must agree.
+//! Each test builds VCode by hand (or randomly) and compiles it through the
+//! one pipeline every target uses (`compile::compile_lowered`: regalloc2
+//! with its checker, the frame layout, prologue and epilogues, emission into
+//! a `MachBuffer`) with [`ToyBackend`], which records the emitted stream;
+//! an interpreter runs both the virtual-register VCode and that stream
+//! (prologue and epilogue included): they must agree.
 
-use super::abi::FrameLayout;
+use super::abi::{FrameLayout, FrameRequest, FrameShape};
+use super::buffer::{CodeOffset, LabelUse, MachBuffer, MachLabel};
+use super::compile::{self, Backend, Context, Lowered};
 use super::inst::{MachInst, MachTerminator, OperandVisitor, OperandVisitorExt};
 use super::reg::{Reg, Writable};
 use super::regalloc::{self, RegallocConfig, RegallocContext};
-use super::vcode::{AllocatedStream, BlockIndex, InsnIndex, VCode, VCodeBuilder};
-use crate::result::CodegenError;
-use kiln_ir::RelSourceLoc;
+use super::vcode::{
+    AllocatedStream, BlockIndex, EmitInfo, EmitSink, InsnIndex, VCode, VCodeBuilder,
+};
+use crate::result::{CodegenError, CodegenResult};
+use kiln_ir::{FunctionStencil, RelSourceLoc};
 use regalloc2::{
     Algorithm, Allocation, Edit, Function, MachineEnv, Output, PReg, PRegSet, ProgPoint, RegClass,
     SpillSlot,
 };
+use std::cell::RefCell;
 
 fn r(n: usize) -> PReg {
     PReg::new(n, RegClass::Int)
@@ -126,6 +134,16 @@ enum ToyInst {
         a: Reg,
         b: Reg,
     },
+    /// Prologue: stores callee-saved `src` at frame offset `off`.
+    SaveCsr {
+        src: PReg,
+        off: u32,
+    },
+    /// Epilogue: reloads callee-saved `dst` from frame offset `off`.
+    RestoreCsr {
+        dst: PReg,
+        off: u32,
+    },
     /// Malformed on purpose: `b` "reuses" operand 0, which is a def.
     BadReuse {
         a: Writable<Reg>,
@@ -173,7 +191,11 @@ impl MachInst for ToyInst {
                 }
                 v.reg_fixed_def(ret, r(0));
             }
-            ToyInst::Spill { .. } | ToyInst::Reload { .. } | ToyInst::Jump { .. } => {}
+            ToyInst::Spill { .. }
+            | ToyInst::Reload { .. }
+            | ToyInst::Jump { .. }
+            | ToyInst::SaveCsr { .. }
+            | ToyInst::RestoreCsr { .. } => {}
             ToyInst::CondBr { cond, .. } => v.reg_use(cond),
             ToyInst::Ret { srcs } => {
                 for (i, s) in srcs.iter_mut().enumerate() {
@@ -355,7 +377,11 @@ fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
                     let a: Vec<i64> = args.iter().map(|&x| get(&vals, x)).collect();
                     set(&mut vals, ret, call_result(func, &a))
                 }
-                ToyInst::Spill { .. } | ToyInst::Reload { .. } | ToyInst::BadReuse { .. } => {
+                ToyInst::Spill { .. }
+                | ToyInst::Reload { .. }
+                | ToyInst::SaveCsr { .. }
+                | ToyInst::RestoreCsr { .. }
+                | ToyInst::BadReuse { .. } => {
                     panic!("unexpected {:?}", v.inst(InsnIndex::new(i)))
                 }
                 ToyInst::Jump { target } => next = Some((0, target)),
@@ -392,8 +418,8 @@ const CALLEE_SENTINEL: i64 = 0x5a5a_0000;
 
 /// Runs the allocated stream on a machine with eight integer and eight float
 /// registers (a register file indexed by `PReg::index`) and a frame of spill
-/// slots, modelling the prologue/epilogue from `frame` and checking that
-/// callee-saved registers survive.
+/// slots laid out by `frame`, running the prologue and epilogues the
+/// pipeline emitted and checking that callee-saved registers survive.
 fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i64]) -> Vec<i64> {
     let mut regs: Vec<i64> = (0..PReg::NUM_INDEX as i64).map(|i| GARBAGE + i).collect();
     let callee = [r(4), r(5), f(3)];
@@ -402,20 +428,16 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
     }
     regs[SP] = SP_VALUE;
     regs[..args.len()].copy_from_slice(args);
-    // Prologue: save what the frame layout says is clobbered.
-    let saved: Vec<(usize, i64)> = frame
-        .clobbered_callee_saves
-        .iter()
-        .map(|p| (p.index(), regs[p.index()]))
-        .collect();
-    let mut stack = vec![None::<i64>; frame.num_spillslots as usize];
+    // The frame in 8-byte words from SP: spill slots and callee-save slots.
+    let mut stack = vec![None::<i64>; frame.fixed_frame_size as usize / 8];
     let phys = |reg: Reg| {
         reg.to_real_reg()
             .expect("physical after allocation")
             .index()
     };
     let wphys = |reg: Writable<Reg>| phys(reg.to_reg());
-    let mut pc = s.block_starts[0];
+    // The prologue comes before block 0.
+    let mut pc = 0;
     let mut steps = 0;
     loop {
         steps += 1;
@@ -521,9 +543,6 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
                         regs[i]
                     })
                     .collect();
-                for (p, x) in &saved {
-                    regs[*p] = *x;
-                }
                 for p in callee {
                     assert_eq!(
                         regs[p.index()],
@@ -533,6 +552,10 @@ fn interp_allocated(s: &AllocatedStream<ToyInst>, frame: &FrameLayout, args: &[i
                 }
                 assert_eq!(regs[SP], SP_VALUE, "non-allocatable sp written");
                 return out;
+            }
+            ToyInst::SaveCsr { src, off } => stack[*off as usize / 8] = Some(regs[src.index()]),
+            ToyInst::RestoreCsr { dst, off } => {
+                regs[dst.index()] = stack[*off as usize / 8].expect("restore of an unsaved slot")
             }
             ToyInst::BadReuse { .. } => panic!("malformed instruction allocated"),
         }
@@ -544,38 +567,169 @@ struct Compiled {
     stream: AllocatedStream<ToyInst>,
     frame: FrameLayout,
     num_edits: usize,
+    /// Code offset of each instruction of `stream`, and the code.
+    offsets: Vec<CodeOffset>,
+    code: Vec<u8>,
+    frame_size: u32,
+}
+
+/// The toy target: its "encoding" is one tag byte per instruction plus a
+/// 4-byte absolute label field per branch target, and it records the
+/// stream it is given so the tests can run it.
+struct ToyBackend {
+    env: MachineEnv,
+    config: RegallocConfig,
+    record: RefCell<ToyRecord>,
+}
+
+#[derive(Default)]
+struct ToyRecord {
+    stream: AllocatedStream<ToyInst>,
+    offsets: Vec<CodeOffset>,
+    frame: Option<FrameLayout>,
+}
+
+/// A 4-byte field holding a label's code offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ToyLabelUse;
+
+impl LabelUse for ToyLabelUse {
+    const ALIGN: CodeOffset = 1;
+    fn max_pos_range(self) -> CodeOffset {
+        CodeOffset::MAX
+    }
+    fn max_neg_range(self) -> CodeOffset {
+        CodeOffset::MAX
+    }
+    fn patch_size(self) -> CodeOffset {
+        4
+    }
+    fn patch(self, buffer: &mut [u8], _use_offset: CodeOffset, label_offset: CodeOffset) {
+        buffer.copy_from_slice(&label_offset.to_le_bytes());
+    }
+}
+
+fn toy_label(block: &BlockIndex) -> MachLabel {
+    MachLabel::from_block(block.index() as u32)
+}
+
+impl Backend for ToyBackend {
+    type Inst = ToyInst;
+    type LabelUse = ToyLabelUse;
+    type EmitState = ();
+    const FRAME_SHAPE: FrameShape = FrameShape {
+        stack_align: 16,
+        setup_area_size: 16,
+        save_bytes: [8, 8, 8],
+    };
+
+    fn machine_env(&self) -> &MachineEnv {
+        &self.env
+    }
+    fn regalloc_config(&self) -> RegallocConfig {
+        self.config
+    }
+    fn lower(&self, _f: &FunctionStencil, _: VCode<ToyInst>) -> CodegenResult<Lowered<ToyInst>> {
+        Err(CodegenError::Unsupported {
+            what: "the toy target has no rules (its VCode is built by hand)".into(),
+        })
+    }
+    fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<ToyInst>) {
+        self.record.borrow_mut().frame = Some(frame.clone());
+        out.extend(
+            frame
+                .csr_slots()
+                .map(|(src, off)| ToyInst::SaveCsr { src, off }),
+        );
+    }
+    fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<ToyInst>) {
+        out.extend(
+            frame
+                .csr_slots()
+                .map(|(dst, off)| ToyInst::RestoreCsr { dst, off }),
+        );
+    }
+    fn is_epilogue_return(inst: &ToyInst) -> bool {
+        matches!(inst, ToyInst::Ret { .. })
+    }
+    fn emit_state(&self, _frame: &FrameLayout) {}
+    fn emit_inst(
+        &self,
+        inst: &ToyInst,
+        info: &EmitInfo<'_>,
+        _state: &mut (),
+        buf: &mut MachBuffer<ToyLabelUse>,
+    ) -> CodegenResult<()> {
+        let mut rec = self.record.borrow_mut();
+        rec.offsets.push(buf.cur_offset());
+        rec.stream.emit(inst, *info)?;
+        buf.put1(0xa0);
+        let targets: &[&BlockIndex] = match inst {
+            ToyInst::Jump { target } => &[target],
+            ToyInst::CondBr {
+                taken, not_taken, ..
+            } => &[taken, not_taken],
+            _ => &[],
+        };
+        for t in targets {
+            buf.use_label_at_offset(buf.cur_offset(), toy_label(t), ToyLabelUse);
+            buf.put4(0);
+        }
+        Ok(())
+    }
+    fn begin_block(&self, block: BlockIndex, _state: &mut ()) {
+        let mut rec = self.record.borrow_mut();
+        let frame = rec.frame.clone().unwrap_or_default();
+        rec.stream
+            .begin_block(block, &frame)
+            .expect("recording cannot fail");
+    }
+    fn trap_bytes(&self) -> &'static [u8] {
+        &[0xff]
+    }
 }
 
 fn compile_with(
     vcode: VCode<ToyInst>,
     algorithm: Algorithm,
     dedicated_scratch: bool,
-    ctx: &mut RegallocContext,
+    ctx: &mut Context,
 ) -> Result<Compiled, CodegenError> {
-    let env = toy_env(dedicated_scratch);
-    let config = RegallocConfig {
-        algorithm,
-        run_checker: true,
-        validate_ssa: true,
+    let backend = ToyBackend {
+        env: toy_env(dedicated_scratch),
+        config: RegallocConfig {
+            algorithm,
+            run_checker: true,
+            validate_ssa: true,
+        },
+        record: RefCell::default(),
     };
     let virt = vcode.clone();
-    let mut vcode = vcode;
-    let output = regalloc::run(&vcode, &env, &config, ctx)?;
-    let frame = FrameLayout::compute(&vcode, output, 0, callee_saved(), 16)?;
-    let mut stream = AllocatedStream::default();
-    vcode.emit(output, &env, &frame, &mut stream)?;
+    let lowered = Lowered {
+        vcode,
+        frame: FrameRequest {
+            callee_saved: callee_saved(),
+            ..FrameRequest::default()
+        },
+        testcase_names: vec![],
+    };
+    let code = compile::compile_lowered(&backend, lowered, ctx)?;
+    let rec = backend.record.into_inner();
     Ok(Compiled {
         virt,
-        stream,
-        frame,
-        num_edits: output.edits.len(),
+        stream: rec.stream,
+        frame: rec.frame.expect("the pipeline asked for a prologue"),
+        num_edits: ctx.regalloc_output().edits.len(),
+        offsets: rec.offsets,
+        code: code.code,
+        frame_size: code.frame_size,
     })
 }
 
 /// Compiles with every configuration and checks both interpreters agree on
 /// every input. Returns the Ion/dedicated-scratch compilation.
 fn check_all(vcode: &VCode<ToyInst>, inputs: &[Vec<i64>]) -> Compiled {
-    let mut ctx = RegallocContext::default();
+    let mut ctx = Context::new();
     let mut first = None;
     for algorithm in [Algorithm::Ion, Algorithm::Fastalloc] {
         for scratch in [true, false] {
@@ -936,7 +1090,7 @@ fn srclocs_and_stream_origins() {
 
 #[test]
 fn context_and_builder_reuse() {
-    let mut ctx = RegallocContext::default();
+    let mut ctx = Context::new();
     let first = compile_with(pressure(12), Algorithm::Ion, true, &mut ctx).unwrap();
     let second = compile_with(sum_loop(), Algorithm::Ion, true, &mut ctx).unwrap();
     assert_eq!(
@@ -1094,7 +1248,7 @@ fn regalloc_errors_are_typed() {
     ret(&mut b, vec![x]);
     b.end_block().unwrap();
     let v = b.build().unwrap();
-    let mut ctx = RegallocContext::default();
+    let mut ctx = Context::new();
     match compile_with(v, Algorithm::Ion, true, &mut ctx) {
         Err(CodegenError::Regalloc(msg)) => assert!(msg.contains("SSA"), "{msg}"),
         Err(e) => panic!("wrong error {e}"),
@@ -1150,7 +1304,11 @@ fn stack_to_stack_edit_uses_scratch() {
         inst_alloc_offsets: vec![0],
         ..Output::default()
     };
-    let frame = FrameLayout::compute(&v, &out, 0, callee_saved(), 16).unwrap();
+    let request = FrameRequest {
+        callee_saved: callee_saved(),
+        ..FrameRequest::default()
+    };
+    let frame = FrameLayout::compute(&v, &out, &request, &ToyBackend::FRAME_SHAPE).unwrap();
     assert_eq!(frame.fixed_frame_size, 16);
     let mut stream = AllocatedStream::default();
     v.clone()
@@ -1745,4 +1903,53 @@ fn random_cfgs_through_block_order() {
         with_edge_blocks > 100,
         "only {with_edge_blocks} programs split edges"
     );
+}
+
+#[test]
+fn pipeline_binds_labels_and_reports_the_frame_once() {
+    // Under pressure r4/r5 are saved: the prologue and the epilogue are
+    // real instructions in the stream, and the reported frame size counts
+    // their slots once (inside the fixed frame).
+    let c = check_all(&pressure(24), &[vec![5]]);
+    let saves = c
+        .stream
+        .insts
+        .iter()
+        .take_while(|i| matches!(i, ToyInst::SaveCsr { .. }))
+        .count();
+    assert_eq!(saves, 2);
+    assert_eq!(c.stream.block_starts[0], saves, "prologue before block 0");
+    assert!(c
+        .stream
+        .insts
+        .iter()
+        .any(|i| matches!(i, ToyInst::RestoreCsr { .. })));
+    assert_eq!(c.frame_size, 16 + c.frame.fixed_frame_size);
+    let slots = c.frame.fixed_frame_size - c.frame.csr_offset;
+    assert!(slots >= 16, "both saves inside the fixed frame");
+
+    // Every branch's label field holds the code offset of its target
+    // block's first instruction.
+    let c = check_all(&sum_loop(), &[vec![4, 2]]);
+    let block_offset = |b: &BlockIndex| c.offsets[c.stream.block_starts[b.index()]];
+    let field = |at: CodeOffset| {
+        let at = at as usize;
+        u32::from_le_bytes(c.code[at..at + 4].try_into().unwrap())
+    };
+    let mut branches = 0;
+    for (i, inst) in c.stream.insts.iter().enumerate() {
+        let at = c.offsets[i];
+        let targets: Vec<&BlockIndex> = match inst {
+            ToyInst::Jump { target } => vec![target],
+            ToyInst::CondBr {
+                taken, not_taken, ..
+            } => vec![taken, not_taken],
+            _ => continue,
+        };
+        for (k, t) in targets.into_iter().enumerate() {
+            assert_eq!(field(at + 1 + 4 * k as u32), block_offset(t), "inst {i}");
+            branches += 1;
+        }
+    }
+    assert!(branches >= 2, "sum_loop has a back edge and an exit");
 }

@@ -436,6 +436,9 @@ pub enum EmitOrigin<'a> {
     },
     /// A move, spill or reload inserted by register allocation.
     Edit,
+    /// Part of the prologue or an epilogue, made by the pipeline from the
+    /// frame layout.
+    Frame,
 }
 
 /// What an [`EmitSink`] gets with each instruction.
@@ -513,7 +516,7 @@ impl<I: MachInst> EmitSink<I> for AllocatedStream<I> {
                 self.allocs.extend_from_slice(allocs);
                 Some(index)
             }
-            EmitOrigin::Edit => None,
+            EmitOrigin::Edit | EmitOrigin::Frame => None,
         });
         self.alloc_ranges.push_end(self.allocs.len());
         Ok(())

@@ -45,6 +45,10 @@
 //!                               <- rsp (16-byte aligned, fixed after the prologue)
 //! ```
 //!
+//! This is the target-neutral `FrameLayout` (machinst/abi.rs) with x86-64's
+//! `FrameShape` (16-byte alignment, a 16-byte setup area, 8-byte GPR and
+//! 16-byte XMM save slots), computed once by the pipeline.
+//!
 //! The prologue is always `push rbp; mov rbp, rsp` (a frame pointer is
 //! required with `preserve_frame_pointers` and keeps stack slots at fixed
 //! rbp offsets known during lowering), then `sub rsp, N` and `mov`s of the
@@ -59,7 +63,7 @@
 use super::regs::{self, enc, gpr_preg, xmm_preg};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::{CallConv, Signature, Type};
-use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
+use regalloc2::{MachineEnv, PReg, PRegSet};
 
 /// Where one argument or return value lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,85 +410,6 @@ pub fn machine_env() -> MachineEnv {
         non_preferred_regs_by_class: [set(&non_pref), PRegSet::empty(), PRegSet::empty()],
         scratch_by_class: [None, None, None],
         fixed_stack_slots: vec![],
-    }
-}
-
-/// The sizes the prologue needs, fixed after register allocation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct X64Frame {
-    /// Outgoing argument/return area at the bottom of the frame.
-    pub outgoing: u32,
-    /// Spill area above it.
-    pub spill_area: u32,
-    /// Callee-saved registers to save: GPRs first (8 bytes each), then XMM
-    /// registers (16 bytes each), from `[rsp + csr_offset]` up.
-    pub csrs: Vec<PReg>,
-    pub csr_offset: u32,
-    /// Bytes of the sized stack-slot area directly below rbp.
-    pub slots_size: u32,
-    /// Total `sub rsp` of the prologue (keeps rsp 16-byte aligned).
-    pub frame_size: u32,
-    /// Bytes of stack arguments this function pops on return (`ret n`).
-    pub callee_pop: u32,
-}
-
-impl X64Frame {
-    pub fn new(
-        outgoing: u32,
-        spill_area: u32,
-        mut csrs: Vec<PReg>,
-        slots_size: u32,
-    ) -> CodegenResult<Self> {
-        // GPRs first, so that the 16-byte XMM saves follow 8-byte ones
-        // at a 16-aligned offset after padding.
-        csrs.sort_by_key(|p| (p.class() != RegClass::Int, p.hw_enc()));
-        let csr_offset = outgoing
-            .checked_add(spill_area)
-            .ok_or(CodegenError::CodeTooLarge)?;
-        let csr_offset = csr_offset
-            .checked_add(15)
-            .ok_or(CodegenError::CodeTooLarge)?
-            & !15;
-        let csr_bytes: u32 = csrs.iter().map(|p| csr_save_bytes(*p)).sum();
-        let low = csr_offset
-            .checked_add(csr_bytes)
-            .and_then(|x| x.checked_add(15))
-            .ok_or(CodegenError::CodeTooLarge)?
-            & !15;
-        let frame_size = low
-            .checked_add(slots_size)
-            .ok_or(CodegenError::CodeTooLarge)?;
-        if frame_size > i32::MAX as u32 / 2 {
-            return Err(CodegenError::CodeTooLarge);
-        }
-        Ok(X64Frame {
-            outgoing,
-            spill_area,
-            csrs,
-            csr_offset,
-            slots_size,
-            frame_size,
-            callee_pop: 0,
-        })
-    }
-
-    /// Each saved register with its offset from rsp.
-    pub fn csr_slots(&self) -> impl Iterator<Item = (PReg, i32)> + '_ {
-        let mut at = self.csr_offset;
-        self.csrs.iter().map(move |&p| {
-            let off = at as i32;
-            at += csr_save_bytes(p);
-            (p, off)
-        })
-    }
-}
-
-/// Bytes of the save slot of a callee-saved register.
-fn csr_save_bytes(p: PReg) -> u32 {
-    if p.class() == RegClass::Int {
-        8
-    } else {
-        16
     }
 }
 

@@ -1,19 +1,62 @@
-//! Frame-dependent emission for control flow: callee-saved register saves,
-//! `ret n` of the `tail` convention and the tail-call sequence of
-//! `MInst::ReturnCall` (see `docs/lowering.md`, "The `tail` convention").
+//! Frame-dependent code for control flow: the prologue and epilogue,
+//! callee-saved register saves, `ret n` of the `tail` convention and the
+//! tail-call sequence of `MInst::ReturnCall` (see `docs/lowering.md`, "The
+//! `tail` convention").
 //!
-//! These need the final frame (`X64Frame`), known only after register
-//! allocation, so the function's sink calls [`emit_frame_dependent`] before
-//! the generic encoder.
+//! These need the final frame (`FrameLayout`), known only after register
+//! allocation; the pipeline (`machinst/compile.rs`) asks for the prologue
+//! and epilogue, and the encoder calls [`emit_frame_dependent`] before the
+//! generic one.
 
-use super::abi::X64Frame;
 use super::args::*;
 use super::emit::{EmitState, X64LabelUse};
 use super::inst::*;
 use super::regs::{self, enc};
+use crate::machinst::abi::FrameLayout;
 use crate::machinst::buffer::{MachBuffer, Reloc};
 use crate::machinst::reg::{Reg, Writable};
 use regalloc2::{PReg, RegClass};
+
+/// `push rbp; mov rbp, rsp; sub rsp, N` and the callee-save stores.
+pub fn gen_prologue(frame: &FrameLayout, out: &mut Vec<MInst>) {
+    out.push(MInst::Push64 {
+        src: RegMemImm::Reg(regs::rbp()),
+    });
+    out.push(MInst::MovRR {
+        size: OperandSize::Size64,
+        src: regs::rsp(),
+        dst: Writable::from_reg(regs::rbp()),
+    });
+    if frame.fixed_frame_size > 0 {
+        out.push(MInst::AluRmiR {
+            size: OperandSize::Size64,
+            op: AluOp::Sub,
+            src1: regs::rsp(),
+            // Below 1 GiB (FrameLayout::compute).
+            src2: RegMemImm::Imm(frame.fixed_frame_size as i32),
+            dst: Writable::from_reg(regs::rsp()),
+        });
+    }
+    for (r, off) in frame.csr_slots() {
+        out.push(save_csr(r, off as i32));
+    }
+}
+
+/// The callee-save reloads, then `mov rsp, rbp; pop rbp` (the `ret` is the
+/// return instruction itself).
+pub fn gen_epilogue(frame: &FrameLayout, out: &mut Vec<MInst>) {
+    for (r, off) in frame.csr_slots() {
+        out.push(restore_csr(r, off as i32));
+    }
+    out.push(MInst::MovRR {
+        size: OperandSize::Size64,
+        src: regs::rbp(),
+        dst: Writable::from_reg(regs::rsp()),
+    });
+    out.push(MInst::Pop64 {
+        dst: Writable::from_reg(regs::rbp()),
+    });
+}
 
 /// Stores callee-saved register `r` at `[rsp + off]` (16 bytes for XMM).
 pub fn save_csr(r: PReg, off: i32) -> MInst {
@@ -54,7 +97,7 @@ pub fn emit_frame_dependent(
     inst: &MInst,
     buf: &mut MachBuffer<X64LabelUse>,
     st: &EmitState,
-    frame: &X64Frame,
+    frame: &FrameLayout,
 ) -> bool {
     match inst {
         MInst::Ret { .. } if frame.callee_pop > 0 => {
@@ -96,13 +139,13 @@ fn gpr(e: u8) -> Reg {
 fn emit_return_call(
     buf: &mut MachBuffer<X64LabelUse>,
     st: &EmitState,
-    frame: &X64Frame,
+    frame: &FrameLayout,
     target: &ReturnCallTarget,
     n_new: u32,
 ) {
     let put = |buf: &mut MachBuffer<X64LabelUse>, i: MInst| i.emit_with_state(buf, st);
     for (r, off) in frame.csr_slots() {
-        put(buf, restore_csr(r, off));
+        put(buf, restore_csr(r, off as i32));
     }
     let (rax, r10) = (gpr(enc::RAX), gpr(enc::R10));
     put(
@@ -119,9 +162,9 @@ fn emit_return_call(
             dst: Writable::from_reg(regs::rbp()),
         },
     );
-    // All offsets fit: the frame is below 1 GiB (X64Frame::new) and the
-    // argument areas are bounded by the outgoing area inside it.
-    let top = frame.frame_size as i64 + 16 + frame.callee_pop as i64;
+    // All offsets fit: the frame is below 1 GiB (FrameLayout::compute) and
+    // the argument areas are bounded by the outgoing area inside it.
+    let top = frame.fixed_frame_size as i64 + 16 + frame.callee_pop as i64;
     let dst_base = top - n_new as i64;
     let off = |x: i64| i32::try_from(x).unwrap_or(i32::MAX);
     for k in (0..n_new / 8).rev() {

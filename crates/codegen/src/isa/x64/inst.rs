@@ -128,6 +128,29 @@ impl ShiftKind {
     ];
 }
 
+/// The rounding of `roundss`/`roundsd` (and of the libcalls used without
+/// SSE4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoundMode {
+    Nearest,
+    Floor,
+    Ceil,
+    Trunc,
+}
+
+impl RoundMode {
+    /// The instruction's immediate: the rounding control in bits 0-1 (with
+    /// bit 2 clear: use it, not MXCSR's).
+    pub fn imm(self) -> u8 {
+        match self {
+            RoundMode::Nearest => 0,
+            RoundMode::Floor => 1,
+            RoundMode::Ceil => 2,
+            RoundMode::Trunc => 3,
+        }
+    }
+}
+
 /// Bit-counting operations `dst = op(src)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BitOp {

@@ -13,8 +13,8 @@ use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{
-    ExternalName, FloatCC, FuncRef, GlobalValue, GlobalValueData, Imm64, Inst, InstructionData,
-    IntCC, MemFlags, Opcode, SigRef, StackSlot, TestcaseName, TrapCode, Type, Value,
+    ExternalName, FuncRef, GlobalValue, GlobalValueData, Inst, InstructionData, IntCC, MemFlags,
+    Opcode, SigRef, StackSlot, TrapCode, Type, Value,
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
@@ -29,326 +29,12 @@ mod lower_i128;
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
 pub(crate) mod generated {
-    pub use super::InstData;
+    crate::machinst::isle::isle_prelude_names!();
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
     pub use crate::isa::x64::inst::SseOp;
-    pub use crate::isa::x64::inst::{AluOp, ShiftKind};
-    pub use crate::machinst::lower::InstOutput;
-    pub use crate::machinst::reg::Reg;
+    pub use crate::isa::x64::inst::{AluOp, BitOp, RoundMode, ShiftKind};
     pub use crate::settings::TestFault;
-    pub use kiln_ir::{
-        AtomicRmwOp, FloatCC, FuncRef, GlobalValue, Imm64, Inst, IntCC, MemFlags, Opcode, SigRef,
-        StackSlot, TrapCode, Type, Value,
-    };
-    pub const F32: Type = Type::F32;
-    pub const F64: Type = Type::F64;
-    pub type Unit = ();
-    pub const I32: Type = Type::I32;
-    pub const I64: Type = Type::I64;
-    pub const YES: bool = true;
-    pub const NO: bool = false;
     include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
-}
-
-/// `InstructionData` flattened for the rules: every field is a named
-/// primitive (the ISLE mirror is declared in `isle-rules/prelude.isle`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InstData {
-    NullAry {
-        opcode: Opcode,
-    },
-    Unary {
-        opcode: Opcode,
-        arg: Value,
-    },
-    UnaryImm {
-        opcode: Opcode,
-        imm: Imm64,
-    },
-    Binary {
-        opcode: Opcode,
-        a: Value,
-        b: Value,
-    },
-    BinaryImm8 {
-        opcode: Opcode,
-        arg: Value,
-        imm: u8,
-    },
-    Ternary {
-        opcode: Opcode,
-        a: Value,
-        b: Value,
-        c: Value,
-    },
-    IntCompare {
-        opcode: Opcode,
-        cc: IntCC,
-        a: Value,
-        b: Value,
-    },
-    Jump {
-        opcode: Opcode,
-    },
-    Brif {
-        opcode: Opcode,
-        arg: Value,
-    },
-    BranchTable {
-        opcode: Opcode,
-        arg: Value,
-    },
-    MultiAry {
-        opcode: Opcode,
-    },
-    Call {
-        opcode: Opcode,
-        func: FuncRef,
-    },
-    CallIndirect {
-        opcode: Opcode,
-        sig: SigRef,
-    },
-    FuncAddr {
-        opcode: Opcode,
-        func: FuncRef,
-    },
-    StackLoad {
-        opcode: Opcode,
-        slot: StackSlot,
-        offset: i32,
-    },
-    Load {
-        opcode: Opcode,
-        flags: MemFlags,
-        addr: Value,
-        offset: i32,
-    },
-    Store {
-        opcode: Opcode,
-        flags: MemFlags,
-        value: Value,
-        addr: Value,
-        offset: i32,
-    },
-    UnaryGlobalValue {
-        opcode: Opcode,
-        gv: GlobalValue,
-    },
-    Trap {
-        opcode: Opcode,
-        code: TrapCode,
-    },
-    CondTrap {
-        opcode: Opcode,
-        arg: Value,
-        code: TrapCode,
-    },
-    FloatCompare {
-        opcode: Opcode,
-        fcc: FloatCC,
-        a: Value,
-        b: Value,
-    },
-    LoadNoOffset {
-        opcode: Opcode,
-        flags: MemFlags,
-        arg: Value,
-    },
-    UnaryIeee32 {
-        opcode: Opcode,
-        bits32: u32,
-    },
-    StoreNoOffset {
-        opcode: Opcode,
-        flags: MemFlags,
-        value: Value,
-        addr: Value,
-    },
-    AtomicRmw {
-        opcode: Opcode,
-        flags: MemFlags,
-        rmw_op: kiln_ir::AtomicRmwOp,
-        addr: Value,
-        value: Value,
-    },
-    AtomicCas {
-        opcode: Opcode,
-        flags: MemFlags,
-        addr: Value,
-        expected: Value,
-        value: Value,
-    },
-    UnaryIeee64 {
-        opcode: Opcode,
-        bits64: u64,
-    },
-    Other {
-        opcode: Opcode,
-    },
-}
-
-impl InstData {
-    fn from_ir(d: &InstructionData, dfg: &kiln_ir::DataFlowGraph) -> InstData {
-        let r = |v: Value| dfg.resolve_aliases(v);
-        use InstructionData as D;
-        match *d {
-            D::NullAry { opcode } => InstData::NullAry { opcode },
-            D::Unary { opcode, arg } => InstData::Unary {
-                opcode,
-                arg: r(arg),
-            },
-            D::UnaryImm { opcode, imm } => InstData::UnaryImm { opcode, imm },
-            D::Binary { opcode, args } => InstData::Binary {
-                opcode,
-                a: r(args[0]),
-                b: r(args[1]),
-            },
-            D::BinaryImm8 { opcode, arg, imm } => InstData::BinaryImm8 {
-                opcode,
-                arg: r(arg),
-                imm: imm.0,
-            },
-            D::Ternary { opcode, args } => InstData::Ternary {
-                opcode,
-                a: r(args[0]),
-                b: r(args[1]),
-                c: r(args[2]),
-            },
-            D::IntCompare { opcode, cond, args } => InstData::IntCompare {
-                opcode,
-                cc: cond,
-                a: r(args[0]),
-                b: r(args[1]),
-            },
-            D::Jump { opcode, .. } => InstData::Jump { opcode },
-            D::Brif { opcode, arg, .. } => InstData::Brif {
-                opcode,
-                arg: r(arg),
-            },
-            D::BranchTable { opcode, arg, .. } => InstData::BranchTable {
-                opcode,
-                arg: r(arg),
-            },
-            D::MultiAry { opcode, .. } => InstData::MultiAry { opcode },
-            D::Call {
-                opcode, func_ref, ..
-            } => InstData::Call {
-                opcode,
-                func: func_ref,
-            },
-            D::CallIndirect {
-                opcode, sig_ref, ..
-            } => InstData::CallIndirect {
-                opcode,
-                sig: sig_ref,
-            },
-            D::FuncAddr { opcode, func_ref } => InstData::FuncAddr {
-                opcode,
-                func: func_ref,
-            },
-            D::StackLoad {
-                opcode,
-                stack_slot,
-                offset,
-            } => InstData::StackLoad {
-                opcode,
-                slot: stack_slot,
-                offset: offset.0,
-            },
-            D::Load {
-                opcode,
-                flags,
-                arg,
-                offset,
-            } => InstData::Load {
-                opcode,
-                flags,
-                addr: r(arg),
-                offset: offset.0,
-            },
-            D::Store {
-                opcode,
-                flags,
-                args,
-                offset,
-            } => InstData::Store {
-                opcode,
-                flags,
-                value: r(args[0]),
-                addr: r(args[1]),
-                offset: offset.0,
-            },
-            D::UnaryGlobalValue {
-                opcode,
-                global_value,
-            } => InstData::UnaryGlobalValue {
-                opcode,
-                gv: global_value,
-            },
-            D::Trap { opcode, code } => InstData::Trap { opcode, code },
-            D::CondTrap { opcode, arg, code } => InstData::CondTrap {
-                opcode,
-                arg: r(arg),
-                code,
-            },
-            D::FloatCompare { opcode, cond, args } => InstData::FloatCompare {
-                opcode,
-                fcc: cond,
-                a: r(args[0]),
-                b: r(args[1]),
-            },
-            D::LoadNoOffset { opcode, flags, arg } => InstData::LoadNoOffset {
-                opcode,
-                flags,
-                arg: r(arg),
-            },
-            D::StoreNoOffset {
-                opcode,
-                flags,
-                args,
-            } => InstData::StoreNoOffset {
-                opcode,
-                flags,
-                value: r(args[0]),
-                addr: r(args[1]),
-            },
-            D::AtomicRmw {
-                opcode,
-                flags,
-                op,
-                args,
-            } => InstData::AtomicRmw {
-                opcode,
-                flags,
-                rmw_op: op,
-                addr: r(args[0]),
-                value: r(args[1]),
-            },
-            D::AtomicCas {
-                opcode,
-                flags,
-                args,
-            } => InstData::AtomicCas {
-                opcode,
-                flags,
-                addr: r(args[0]),
-                expected: r(args[1]),
-                value: r(args[2]),
-            },
-            D::UnaryIeee32 { opcode, imm } => InstData::UnaryIeee32 {
-                opcode,
-                bits32: imm.0,
-            },
-            D::UnaryIeee64 { opcode, imm } => InstData::UnaryIeee64 {
-                opcode,
-                bits64: imm.0,
-            },
-            ref other => InstData::Other {
-                opcode: other.opcode(),
-            },
-        }
-    }
 }
 
 /// Function-wide facts the x64 constructors need.
@@ -374,8 +60,6 @@ pub struct X64LowerInfo {
 pub struct X64LowerState {
     /// Largest outgoing argument + return area of any call.
     pub outgoing: u32,
-    /// Test-case names referenced by relocations, by index.
-    pub testcase_names: Vec<TestcaseName>,
     /// The hidden return-area pointer of this function, if any.
     pub ret_area_ptr: Option<Reg>,
 }
@@ -400,8 +84,6 @@ impl LowerBackend for X64LowerBackend<'_> {
     fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
-            isa_has_popcnt: self.info.has_popcnt,
-            isa_has_sse41: self.info.has_sse41,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -413,8 +95,6 @@ impl LowerBackend for X64LowerBackend<'_> {
     fn lower_branch(&self, ctx: &mut Lower<'_, MInst>, inst: Inst, targets: &[MachLabel]) -> bool {
         let mut state = self.state.borrow_mut();
         let mut c = Ctx {
-            isa_has_popcnt: self.info.has_popcnt,
-            isa_has_sse41: self.info.has_sse41,
             l: ctx,
             info: self.info,
             state: &mut state,
@@ -554,10 +234,6 @@ fn store_inst(ty: Type, src: Reg, addr: Amode) -> MInst {
 /// The rules' context for one instruction.
 struct Ctx<'a, 'l, 'f> {
     l: &'a mut Lower<'f, MInst>,
-    /// The target has the `popcnt` instruction.
-    isa_has_popcnt: bool,
-    /// The target has SSE4.1 (`roundss`/`roundsd`).
-    isa_has_sse41: bool,
     info: &'a X64LowerInfo,
     state: &'a mut X64LowerState,
     targets: &'l [MachLabel],
@@ -571,23 +247,25 @@ impl Ctx<'_, '_, '_> {
         let r = self.tmp();
         (r, Writable::from_reg(r))
     }
+    /// One-operand `mul`/`imul`: (low, high) halves of the product.
+    fn mul_wide(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> (Reg, Reg) {
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        self.l.emit(MInst::MulWide {
+            size,
+            signed,
+            src1: a,
+            src2: b,
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        (lo, hi)
+    }
     fn unsupported_err(&mut self, what: String) {
         self.l.set_error(CodegenError::Unsupported { what });
     }
-    fn testcase_index(&mut self, name: &TestcaseName) -> u32 {
-        if let Some(i) = self.state.testcase_names.iter().position(|n| n == name) {
-            return i as u32;
-        }
-        self.state.testcase_names.push(name.clone());
-        (self.state.testcase_names.len() - 1) as u32
-    }
     fn reloc_target(&mut self, name: &ExternalName) -> RelocTarget {
-        match name {
-            ExternalName::User(r) => RelocTarget::User(*r),
-            ExternalName::TestCase(t) => RelocTarget::TestCase(self.testcase_index(t)),
-            ExternalName::LibCall(l) => RelocTarget::LibCall(*l),
-            ExternalName::KnownSymbol(k) => RelocTarget::KnownSymbol(*k),
-        }
+        self.l.reloc_target(name)
     }
     /// `r`, or a copy of it if it is already among `taken`: one vreg must
     /// not be constrained to two fixed registers by one instruction.
@@ -983,68 +661,102 @@ fn amode_flags(a: Amode, flags: MemFlags) -> Amode {
 }
 
 impl generated::Context for Ctx<'_, '_, '_> {
+    crate::machinst::isle::isle_prelude_methods!();
+
     fn test_fault(&mut self) -> crate::settings::TestFault {
         self.info.test_fault
     }
-    fn inst_data(&mut self, inst: &Inst) -> InstData {
-        InstData::from_ir(&self.l.f.dfg.insts[*inst], &self.l.f.dfg)
+    fn use_popcnt(&mut self) -> bool {
+        self.info.has_popcnt
     }
-    fn first_result_type(&mut self, inst: &Inst) -> Option<Type> {
-        let v = self.l.f.dfg.first_result(*inst)?;
-        Some(self.l.f.dfg.value_type(v))
+    fn use_sse41(&mut self) -> bool {
+        self.info.has_sse41
     }
-    fn def_inst(&mut self, v: &Value) -> Option<Inst> {
-        self.l.def_inst(*v)
+    fn use_fma(&mut self) -> bool {
+        self.info.has_fma
     }
-    fn iconst_value(&mut self, v: &Value) -> Option<u64> {
-        self.l.iconst_value(*v)
+    fn ty_bits_u64(&mut self, ty: Type) -> u64 {
+        ty.bits() as u64
     }
-    fn ty_int_64(&mut self, ty: &Type) -> Option<Type> {
-        (ty.is_int() && ty.is_scalar() && ty.bits() <= 64).then_some(*ty)
+    fn ty_bits_minus_one(&mut self, ty: Type) -> i32 {
+        ty.bits() as i32 - 1
     }
-    fn ty_bits(&mut self, ty: &Type) -> u32 {
-        ty.bits()
+    fn ty_bit_above(&mut self, ty: Type) -> i32 {
+        1 << ty.bits().min(30)
     }
-    fn value_type(&mut self, v: Value) -> Type {
-        self.l.value_type(v)
+    fn ty_bits_u8(&mut self, ty: Type) -> u8 {
+        ty.bits().min(255) as u8
     }
-    fn put_in_reg(&mut self, v: Value) -> Reg {
-        self.l.put_in_reg(v)
+    fn ty_smax_u64(&mut self, ty: Type) -> u64 {
+        (1u64 << (ty.bits().clamp(1, 64) - 1)) - 1
     }
+    fn ty_smin_u64(&mut self, ty: Type) -> u64 {
+        // The i32 bits of -(2^(bits-1)).
+        (-(1i64 << (ty.bits().clamp(1, 32) - 1)) as i32) as u32 as u64
+    }
+    fn ty_umax_u64(&mut self, ty: Type) -> u64 {
+        u64::MAX >> (64 - ty.bits().clamp(1, 64))
+    }
+    fn x64_mul_wide_lo(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> Reg {
+        self.mul_wide(size, signed, a, b).0
+    }
+    fn x64_mul_wide_hi(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> Reg {
+        self.mul_wide(size, signed, a, b).1
+    }
+    fn x64_bitcount(&mut self, size: OperandSize, op: BitOp, src: RegMem) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::BitCount {
+            size,
+            op,
+            src,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_ucomis(&mut self, ty: Type, src1: Reg, src2: Reg) {
+        self.l.emit(MInst::XmmCmp {
+            double: ty == Type::F64,
+            src1,
+            src2: RegMem::Reg(src2),
+        });
+    }
+    fn x64_gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
+        self.gpr_to_xmm(ty, g)
+    }
+    fn x64_round(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmRound {
+            double: ty == Type::F64,
+            src: RegMem::Reg(x),
+            imm: mode.imm(),
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_round_libcall(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
+        self.round_libcall(ty, mode, x)
+    }
+    fn x64_vfmadd(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::XmmFma {
+            double: ty == Type::F64,
+            a,
+            b,
+            c,
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_fma_libcall(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
+        self.fma_libcall(ty, a, b, c)
+    }
+
     fn addr_reg(&mut self, v: Value) -> Reg {
         let ty = self.l.value_type(v);
         if ty != Type::I64 {
             self.unsupported_err(format!("{ty} addresses"));
         }
         self.l.put_in_reg(v)
-    }
-    fn output_reg(&mut self, r: Reg) -> InstOutput {
-        InstOutput::one(r)
-    }
-    fn output_none(&mut self) -> InstOutput {
-        InstOutput::none()
-    }
-    fn sink_inst(&mut self, inst: Inst) {
-        self.l.sink_inst(inst)
-    }
-    fn unsupported(&mut self, inst: Inst) -> InstOutput {
-        let op = self.l.f.dfg.opcode(inst);
-        self.unsupported_err(format!("{op:?}"));
-        InstOutput::none()
-    }
-    fn ty_32_64(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::I32 || *ty == Type::I64).then_some(*ty)
-    }
-    fn ty_8_16(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::I8 || *ty == Type::I16).then_some(*ty)
-    }
-    fn u64_from_imm64(&mut self, imm: Imm64) -> u64 {
-        imm.bits() as u64
-    }
-    fn notrap(&mut self) -> MemFlags {
-        let mut f = MemFlags::new();
-        f.set_notrap();
-        f
     }
 
     fn size_of(&mut self, ty: Type) -> OperandSize {
@@ -1309,106 +1021,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         }
         self.extend(from, to.bits().max(32), true, r)
     }
-    fn x64_iabs(&mut self, ty: Type, a: Reg) -> Reg {
-        let (size, a) = if ty.bits() < 32 {
-            (OperandSize::Size32, self.extend(ty, 32, true, a))
-        } else {
-            (self.size_of(ty), a)
-        };
-        let n = self.x64_neg(size, a);
-        // After `neg`, S is set iff -a < 0, i.e. a > 0: then take a.
-        self.x64_cmove(size, CC::S, RegMem::Reg(a), n)
-    }
-    fn ty_vec128(&mut self, ty: &Type) -> Option<Type> {
-        (ty.is_vector() && ty.bits() == 128).then_some(*ty)
-    }
-    fn ty_f32_64(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::F32 || *ty == Type::F64).then_some(*ty)
-    }
-    fn u64_from_u32(&mut self, x: u32) -> u64 {
-        x as u64
-    }
-    fn x64_minmax(&mut self, ty: Type, cc: CC, a: Reg, b: Reg) -> Reg {
-        let size = self.size_of(ty);
-        self.x64_cmp(size, a, RegMemImm::Reg(b));
-        let size = self.alu_size(ty);
-        self.x64_cmove(size, cc, RegMem::Reg(a), b)
-    }
-    fn x64_clz(&mut self, ty: Type, a: Reg) -> Reg {
-        let bits = ty.bits();
-        let (a, size) = if bits < 32 {
-            (self.extend(ty, 32, false, a), OperandSize::Size32)
-        } else {
-            (a, self.size_of(ty))
-        };
-        let wbits = if bits < 32 { 32 } else { bits };
-        // bsr gives the index of the highest set bit (ZF for zero input).
-        let (m, mw) = self.w();
-        self.l.emit(MInst::MovImm {
-            size: OperandSize::Size64,
-            imm: u64::MAX,
-            dst: mw,
-        });
-        let (t, tw) = self.w();
-        self.l.emit(MInst::BitCount {
-            size,
-            op: BitOp::Bsr,
-            src: RegMem::Reg(a),
-            dst: tw,
-        });
-        let t = self.x64_cmove(size, CC::Z, RegMem::Reg(m), t);
-        // clz = (wbits - 1) - index, minus the extension for i8/i16.
-        let n = self.x64_neg(size, t);
-        let k = wbits as i32 - 1 - (wbits - bits) as i32;
-        self.x64_alu(size, AluOp::Add, n, RegMemImm::Imm(k))
-    }
-    fn x64_ctz(&mut self, ty: Type, a: Reg) -> Reg {
-        let bits = ty.bits();
-        let size = if bits < 32 {
-            OperandSize::Size32
-        } else {
-            self.size_of(ty)
-        };
-        let (m, mw) = self.w();
-        self.l.emit(MInst::MovImm {
-            size: OperandSize::Size32,
-            imm: bits as u64,
-            dst: mw,
-        });
-        // For i8/i16 a zero input must give `bits`: set bit `bits` first.
-        let a = if bits < 32 {
-            self.x64_alu(size, AluOp::Or, a, RegMemImm::Imm(1 << bits))
-        } else {
-            a
-        };
-        let (t, tw) = self.w();
-        self.l.emit(MInst::BitCount {
-            size,
-            op: BitOp::Bsf,
-            src: RegMem::Reg(a),
-            dst: tw,
-        });
-        self.x64_cmove(size, CC::Z, RegMem::Reg(m), t)
-    }
-    fn sse_op(&mut self, op: Opcode, ty: Type) -> SseOp {
-        let d = ty == Type::F64;
-        match (op, d) {
-            (Opcode::Fadd, false) => SseOp::Addss,
-            (Opcode::Fadd, true) => SseOp::Addsd,
-            (Opcode::Fsub, false) => SseOp::Subss,
-            (Opcode::Fsub, true) => SseOp::Subsd,
-            (Opcode::Fmul, false) => SseOp::Mulss,
-            (Opcode::Fmul, true) => SseOp::Mulsd,
-            (Opcode::Fdiv, false) => SseOp::Divss,
-            (Opcode::Fdiv, true) => SseOp::Divsd,
-            (Opcode::Sqrt, false) => SseOp::Sqrtss,
-            (Opcode::Sqrt, true) => SseOp::Sqrtsd,
-            _ => {
-                self.unsupported_err(format!("sse op {op:?}.{ty}"));
-                SseOp::Addsd
-            }
-        }
-    }
     fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
         self.l.emit(MInst::XmmRmR {
@@ -1425,74 +1037,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
         self.emit_store(ty, src, addr);
-    }
-    fn x64_fcmp(&mut self, cc: FloatCC, a: Value, b: Value) -> Reg {
-        let double = self.l.value_type(a) == Type::F64;
-        let (ra, rb) = (self.l.put_in_reg(a), self.l.put_in_reg(b));
-        use FloatCC as F;
-        // ucomis(x, y) sets CF for x < y or unordered, ZF for x == y or
-        // unordered, PF for unordered.
-        let (x, y, first, second): (Reg, Reg, CC, Option<(CC, AluOp)>) = match cc {
-            F::Ordered => (ra, rb, CC::NP, None),
-            F::Unordered => (ra, rb, CC::P, None),
-            F::Equal => (ra, rb, CC::Z, Some((CC::NP, AluOp::And))),
-            F::NotEqual => (ra, rb, CC::NZ, Some((CC::P, AluOp::Or))),
-            F::OrderedNotEqual => (ra, rb, CC::NZ, Some((CC::NP, AluOp::And))),
-            F::UnorderedOrEqual => (ra, rb, CC::Z, None),
-            F::GreaterThan => (ra, rb, CC::NBE, None),
-            F::GreaterThanOrEqual => (ra, rb, CC::NB, None),
-            F::LessThan => (rb, ra, CC::NBE, None),
-            F::LessThanOrEqual => (rb, ra, CC::NB, None),
-            F::UnorderedOrLessThan => (ra, rb, CC::B, None),
-            F::UnorderedOrLessThanOrEqual => (ra, rb, CC::BE, None),
-            F::UnorderedOrGreaterThan => (rb, ra, CC::B, None),
-            F::UnorderedOrGreaterThanOrEqual => (rb, ra, CC::BE, None),
-        };
-        self.l.emit(MInst::XmmCmp {
-            double,
-            src1: x,
-            src2: RegMem::Reg(y),
-        });
-        let r1 = self.x64_setcc_zx(first);
-        match second {
-            None => r1,
-            Some((cc2, op)) => {
-                let r2 = self.x64_setcc_zx(cc2);
-                self.x64_alu(OperandSize::Size32, op, r1, RegMemImm::Reg(r2))
-            }
-        }
-    }
-    fn x64_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
-        // mask = c != 0 ? all ones : 0, moved to an XMM register; then
-        // (x & mask) | (y & !mask).
-        let size = self.size_of(cty);
-        self.x64_test(size, c, RegMemImm::Reg(c));
-        let b = self.x64_setcc_zx(CC::NZ);
-        let m = self.x64_neg(OperandSize::Size64, b);
-        let xm = self.gpr_to_xmm(Type::F64, m);
-        let t1 = self.x64_xmm_rmr(SseOp::Andpd, xm, RegMem::Reg(x));
-        let t2 = self.x64_xmm_rmr(SseOp::Andnpd, xm, RegMem::Reg(y));
-        self.x64_xmm_rmr(SseOp::Orpd, t1, RegMem::Reg(t2))
-    }
-    fn x64_fneg_abs(&mut self, ty: Type, neg: bool, x: Reg) -> Reg {
-        let sign = if ty == Type::F64 {
-            1u64 << 63
-        } else {
-            1u64 << 31
-        };
-        let bits = if neg {
-            sign
-        } else {
-            !sign
-                & if ty == Type::F64 {
-                    u64::MAX
-                } else {
-                    0xffff_ffff
-                }
-        };
-        let c = self.x64_fconst(ty, bits);
-        let op = if neg { SseOp::Xorpd } else { SseOp::Andpd };
-        self.x64_xmm_rmr(op, x, RegMem::Reg(c))
     }
     fn x64_bitcast(&mut self, from: Type, to: Type, x: Reg) -> Reg {
         let fl = |t: Type| t == Type::F32 || t == Type::F64;
@@ -1531,14 +1075,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             dst: Writable::from_reg(d),
         });
         d
-    }
-    fn x64_fpromote_demote(&mut self, to: Type, x: Reg) -> Reg {
-        let op = if to == Type::F64 {
-            SseOp::Cvtss2sd
-        } else {
-            SseOp::Cvtsd2ss
-        };
-        self.x64_xmm_rmr(op, x, RegMem::Reg(x))
     }
     fn x64_float_to_int_sat(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
         let double = from == Type::F64;
@@ -1639,42 +1175,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         self.x64_cmove(OperandSize::Size64, CC::P, RegMem::Reg(zero), t)
     }
-    fn x64_uint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
-        if from.bits() < 64 {
-            let z = self.extend(from, 64, false, x);
-            return self.x64_sint_to_float(Type::I64, to, z);
-        }
-        // Non-negative: direct. Otherwise halve (keeping the low bit for
-        // rounding), convert, double.
-        let a = self.x64_sint_to_float(Type::I64, to, x);
-        let h = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 1);
-        let one = self.x64_alu(OperandSize::Size64, AluOp::And, x, RegMemImm::Imm(1));
-        let h = self.x64_alu(OperandSize::Size64, AluOp::Or, h, RegMemImm::Reg(one));
-        let b = self.x64_sint_to_float(Type::I64, to, h);
-        let add = if to == Type::F64 {
-            SseOp::Addsd
-        } else {
-            SseOp::Addss
-        };
-        let b2 = self.x64_xmm_rmr(add, b, RegMem::Reg(b));
-        let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
-        self.x64_fselect(Type::I64, neg, b2, a)
-    }
-    fn x64_clamp_narrow(&mut self, ty: Type, signed: bool, t: Reg) -> Reg {
-        let bits = ty.bits();
-        if signed {
-            let max = (1i64 << (bits - 1)) - 1;
-            let min = -(1i64 << (bits - 1));
-            let hi = self.x64_mov_imm(Type::I32, max as u64);
-            let t = self.x64_minmax(Type::I32, CC::L, t, hi);
-            let lo = self.x64_mov_imm(Type::I32, (min as i32) as u32 as u64);
-            self.x64_minmax(Type::I32, CC::NLE, t, lo)
-        } else {
-            let max = (1u64 << bits) - 1;
-            let hi = self.x64_mov_imm(Type::I32, max);
-            self.x64_minmax(Type::I32, CC::B, t, hi)
-        }
-    }
     fn x64_bswap(&mut self, ty: Type, x: Reg) -> Reg {
         let size = self.size_of(ty);
         if size == OperandSize::Size8 {
@@ -1690,206 +1190,8 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         e
     }
-    fn x64_popcnt(&mut self, ty: Type, x: Reg) -> Reg {
-        let bits = ty.bits();
-        let s64 = OperandSize::Size64;
-        let x = if bits < 64 {
-            self.extend(ty, 64, false, x)
-        } else {
-            x
-        };
-        if self.isa_has_popcnt {
-            let (d, dw) = self.w();
-            self.l.emit(MInst::BitCount {
-                size: s64,
-                op: BitOp::Popcnt,
-                src: RegMem::Reg(x),
-                dst: dw,
-            });
-            return d;
-        }
-        // SWAR: pairs, nibbles, bytes, then a multiply sums the bytes.
-        let m1 = self.x64_mov_imm(Type::I64, 0x5555_5555_5555_5555);
-        let m2 = self.x64_mov_imm(Type::I64, 0x3333_3333_3333_3333);
-        let m4 = self.x64_mov_imm(Type::I64, 0x0f0f_0f0f_0f0f_0f0f);
-        let h1 = self.x64_mov_imm(Type::I64, 0x0101_0101_0101_0101);
-        let t = self.x64_shift_imm(s64, ShiftKind::Shr, x, 1);
-        let t = self.x64_alu(s64, AluOp::And, t, RegMemImm::Reg(m1));
-        let x = self.x64_alu(s64, AluOp::Sub, x, RegMemImm::Reg(t));
-        let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m2));
-        let b = self.x64_shift_imm(s64, ShiftKind::Shr, x, 2);
-        let b = self.x64_alu(s64, AluOp::And, b, RegMemImm::Reg(m2));
-        let x = self.x64_alu(s64, AluOp::Add, a, RegMemImm::Reg(b));
-        let c = self.x64_shift_imm(s64, ShiftKind::Shr, x, 4);
-        let x = self.x64_alu(s64, AluOp::Add, x, RegMemImm::Reg(c));
-        let x = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(m4));
-        let x = self.x64_imul(s64, x, RegMem::Reg(h1));
-        self.x64_shift_imm(s64, ShiftKind::Shr, x, 56)
-    }
-    fn x64_cls(&mut self, ty: Type, x: Reg) -> Reg {
-        // cls(x) = clz(x ^ (x >> (bits - 1))) - 1, on the sign-extended
-        // value so the xor clears everything above the type's width.
-        let bits = ty.bits();
-        let (size, wide) = if bits == 64 {
-            (OperandSize::Size64, x)
-        } else {
-            (OperandSize::Size32, self.extend(ty, 32, true, x))
-        };
-        let top = if bits == 64 { 63 } else { 31 };
-        let s = self.x64_shift_imm(size, ShiftKind::Sar, wide, top);
-        let y = self.x64_alu(size, AluOp::Xor, wide, RegMemImm::Reg(s));
-        let c = self.x64_clz(ty, y);
-        self.x64_alu(size, AluOp::Sub, c, RegMemImm::Imm(1))
-    }
-    fn x64_overflow(&mut self, ty: Type, op: Opcode, a: Reg, b: Reg) -> InstOutput {
-        let bits = ty.bits();
-        let signed = matches!(
-            op,
-            Opcode::SaddOverflow | Opcode::SsubOverflow | Opcode::SmulOverflow
-        );
-        let alu = match op {
-            Opcode::UaddOverflow | Opcode::SaddOverflow => Some(AluOp::Add),
-            Opcode::UsubOverflow | Opcode::SsubOverflow => Some(AluOp::Sub),
-            _ => None,
-        };
-        if bits >= 32 {
-            let size = self.size_of(ty);
-            let (r, cc) = match (alu, signed) {
-                (Some(op), s) => {
-                    let r = self.x64_alu(size, op, a, RegMemImm::Reg(b));
-                    (r, if s { CC::O } else { CC::B })
-                }
-                (None, true) => (self.x64_imul(size, a, RegMem::Reg(b)), CC::O),
-                (None, false) => {
-                    let (lo, low) = self.w();
-                    let (_, hiw) = self.w();
-                    self.l.emit(MInst::MulWide {
-                        size,
-                        signed: false,
-                        src1: a,
-                        src2: RegMem::Reg(b),
-                        dst_lo: low,
-                        dst_hi: hiw,
-                    });
-                    (lo, CC::O)
-                }
-            };
-            let f = self.x64_setcc_zx(cc);
-            return InstOutput::two(r, f);
-        }
-        // i8/i16: compute exactly at 32 bits, then check that the result
-        // fits the width (re-extending it must not change it).
-        let a = self.extend(ty, 32, signed, a);
-        let b = self.extend(ty, 32, signed, b);
-        let s32 = OperandSize::Size32;
-        let r = match alu {
-            Some(op) => self.x64_alu(s32, op, a, RegMemImm::Reg(b)),
-            None => self.x64_imul(s32, a, RegMem::Reg(b)),
-        };
-        let e = self.extend(ty, 32, signed, r);
-        self.x64_cmp(s32, e, RegMemImm::Reg(r));
-        let f = self.x64_setcc_zx(CC::NZ);
-        InstOutput::two(r, f)
-    }
-    fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
-        if ty == Type::F32 || ty == Type::F64 {
-            let (c, x, y) = (self.put_in_reg(c), self.put_in_reg(x), self.put_in_reg(y));
-            let a = self.x64_xmm_rmr(SseOp::Andpd, c, RegMem::Reg(x));
-            let b = self.x64_xmm_rmr(SseOp::Andnpd, c, RegMem::Reg(y));
-            return Some(InstOutput::one(self.x64_xmm_rmr(
-                SseOp::Orpd,
-                a,
-                RegMem::Reg(b),
-            )));
-        }
-        let halves: &[bool] = match ty {
-            t if t == Type::I128 => &[false, true],
-            t if t.is_int() && t.is_scalar() && t.bits() <= 64 => &[false],
-            _ => return None,
-        };
-        let s64 = OperandSize::Size64;
-        let mut out = InstOutput::none();
-        for (k, &hi) in halves.iter().enumerate() {
-            let get = |me: &mut Self, v: Value| {
-                if hi {
-                    me.put_in_reg_hi(v)
-                } else {
-                    me.put_in_reg(v)
-                }
-            };
-            let (c, x, y) = (get(self, c), get(self, x), get(self, y));
-            let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(c));
-            let nc = self.x64_not(s64, c);
-            let b = self.x64_alu(s64, AluOp::And, nc, RegMemImm::Reg(y));
-            out.regs[k] = Some(self.x64_alu(s64, AluOp::Or, a, RegMemImm::Reg(b)));
-        }
-        Some(out)
-    }
-    fn x64_fcopysign(&mut self, ty: Type, x: Reg, y: Reg) -> Reg {
-        let sign = if ty == Type::F64 {
-            1u64 << 63
-        } else {
-            1u64 << 31
-        };
-        let m = self.x64_fconst(ty, sign);
-        let a = self.x64_xmm_rmr(SseOp::Andnpd, m, RegMem::Reg(x));
-        let b = self.x64_xmm_rmr(SseOp::Andpd, m, RegMem::Reg(y));
-        self.x64_xmm_rmr(SseOp::Orpd, a, RegMem::Reg(b))
-    }
-    fn x64_clz_ctz128(&mut self, leading: bool, x: Value) -> InstOutput {
-        let s64 = OperandSize::Size64;
-        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
-        // The half counted first, and the one that continues the count
-        // (plus 64) when the first is all zeros.
-        let (first, second) = if leading { (hi, lo) } else { (lo, hi) };
-        let count = |me: &mut Self, r: Reg| {
-            if leading {
-                me.x64_clz(Type::I64, r)
-            } else {
-                me.x64_ctz(Type::I64, r)
-            }
-        };
-        let c1 = count(self, first);
-        let c2 = count(self, second);
-        let c2 = self.x64_alu(s64, AluOp::Add, c2, RegMemImm::Imm(64));
-        self.x64_test(s64, first, RegMemImm::Reg(first));
-        let r = self.x64_cmove(s64, CC::Z, RegMem::Reg(c2), c1);
-        let z = self.x64_mov_imm(Type::I64, 0);
-        InstOutput::two(r, z)
-    }
-    fn x64_fminmax(&mut self, ty: Type, max: bool, a: Reg, b: Reg) -> Reg {
-        // min/maxs return their second operand on NaN or equal inputs. Both
-        // operand orders combined give the right signed zero (or for min:
-        // -0 wins; and for max: +0 wins); a NaN input yields a NaN (a + b).
-        let d = ty == Type::F64;
-        let op = match (max, d) {
-            (false, false) => SseOp::Minss,
-            (false, true) => SseOp::Minsd,
-            (true, false) => SseOp::Maxss,
-            (true, true) => SseOp::Maxsd,
-        };
-        let m1 = self.x64_xmm_rmr(op, a, RegMem::Reg(b));
-        let m2 = self.x64_xmm_rmr(op, b, RegMem::Reg(a));
-        let comb = if max { SseOp::Andpd } else { SseOp::Orpd };
-        let r = self.x64_xmm_rmr(comb, m1, RegMem::Reg(m2));
-        let add = if d { SseOp::Addsd } else { SseOp::Addss };
-        let nan = self.x64_xmm_rmr(add, a, RegMem::Reg(b));
-        self.l.emit(MInst::XmmCmp {
-            double: d,
-            src1: a,
-            src2: RegMem::Reg(b),
-        });
-        let p = self.x64_setcc_zx(CC::P);
-        self.x64_fselect(Type::I32, p, nan, r)
-    }
     fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
         self.fcvt_checked(from, to, signed, x)
-    }
-    fn x64_fma(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
-        self.fma_float(ty, a, b, c)
-    }
-    fn x64_round_libcall(&mut self, ty: Type, mode: u8, x: Reg) -> Reg {
-        self.round_libcall(ty, mode, x)
     }
     fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
         (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
@@ -1902,50 +1204,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
         self.wide_fselect(cty, c, x, y)
-    }
-    fn x64_round(&mut self, ty: Type, mode: u8, x: Reg) -> Option<Reg> {
-        if !self.isa_has_sse41 {
-            return None;
-        }
-        let d = self.l.alloc_tmp(RegClass::Float);
-        self.l.emit(MInst::XmmRound {
-            double: ty == Type::F64,
-            src: RegMem::Reg(x),
-            imm: mode,
-            dst: Writable::from_reg(d),
-        });
-        Some(d)
-    }
-    fn x64_bmask(&mut self, from: Type, x: Reg) -> Reg {
-        let size = self.size_of(from);
-        self.x64_test(size, x, RegMemImm::Reg(x));
-        let b = self.x64_setcc_zx(CC::NZ);
-        self.x64_neg(OperandSize::Size64, b)
-    }
-    fn ty_i128(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::I128).then_some(*ty)
-    }
-    fn put_in_reg_hi(&mut self, v: Value) -> Reg {
-        match self.l.put_value_in_regs(v).regs[1] {
-            Some(r) => r,
-            None => {
-                let ty = self.l.value_type(v);
-                self.unsupported_err(format!("high half of a {ty} value"));
-                self.tmp()
-            }
-        }
-    }
-    fn output_pair(&mut self, lo: Reg, hi: Reg) -> InstOutput {
-        InstOutput::two(lo, hi)
-    }
-    fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        // The high operation directly follows the low one (carry/borrow);
-        // allocator moves in between do not touch the flags.
-        let lo = self.x64_alu(OperandSize::Size64, lo_op, al, RegMemImm::Reg(bl));
-        let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
-        InstOutput::two(lo, hi)
     }
     fn x64_mul128(&mut self, a: Value, b: Value) -> InstOutput {
         let s64 = OperandSize::Size64;
@@ -2015,64 +1273,12 @@ impl generated::Context for Ctx<'_, '_, '_> {
             InstOutput::two(far_r, near_r)
         }
     }
-    fn x64_neg128(&mut self, a: Value) -> InstOutput {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let lo = self.x64_neg(OperandSize::Size64, al);
-        // hi = 0 - ah - borrow(neg lo); `mov` keeps the flags.
-        let z = self.x64_mov_imm(Type::I64, 0);
-        let hi = self.x64_alu(OperandSize::Size64, AluOp::Sbb, z, RegMemImm::Reg(ah));
-        InstOutput::two(lo, hi)
-    }
-    fn x64_icmp128(&mut self, cc: IntCC, a: Value, b: Value) -> Reg {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        use IntCC as I;
-        let flag = match cc {
-            I::Equal | I::NotEqual => {
-                let x = self.x64_alu(OperandSize::Size64, AluOp::Xor, al, RegMemImm::Reg(bl));
-                let y = self.x64_alu(OperandSize::Size64, AluOp::Xor, ah, RegMemImm::Reg(bh));
-                self.x64_alu(OperandSize::Size64, AluOp::Or, x, RegMemImm::Reg(y));
-                if cc == I::Equal {
-                    CC::Z
-                } else {
-                    CC::NZ
-                }
-            }
-            _ => {
-                // a < b and a >= b from cmp/sbb; the others by swapping.
-                let (swap, c) = match cc {
-                    I::SignedLessThan => (false, CC::L),
-                    I::SignedGreaterThanOrEqual => (false, CC::NL),
-                    I::SignedGreaterThan => (true, CC::L),
-                    I::SignedLessThanOrEqual => (true, CC::NL),
-                    I::UnsignedLessThan => (false, CC::B),
-                    I::UnsignedGreaterThanOrEqual => (false, CC::NB),
-                    I::UnsignedGreaterThan => (true, CC::B),
-                    _ => (true, CC::NB),
-                };
-                let (xl, xh, yl, yh) = if swap {
-                    (bl, bh, al, ah)
-                } else {
-                    (al, ah, bl, bh)
-                };
-                self.x64_cmp(OperandSize::Size64, xl, RegMemImm::Reg(yl));
-                self.x64_alu(OperandSize::Size64, AluOp::Sbb, xh, RegMemImm::Reg(yh));
-                c
-            }
-        };
-        self.x64_setcc_zx(flag)
-    }
-    fn x64_nonzero128(&mut self, c: Value) -> CC {
-        let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
-        self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
-        CC::NZ
-    }
     // Integer operations beyond the core (`lower_i128.rs`).
-    fn x64_i128_unary(&mut self, op: Opcode, x: Value) -> InstOutput {
-        self.lower_i128_unary(op, x)
+    fn x64_rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
+        self.rotate128(right, x, amt)
     }
-    fn x64_i128_binary(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
-        self.lower_i128_binary(op, a, b)
+    fn x64_divrem128(&mut self, signed: bool, rem: bool, a: Value, b: Value) -> InstOutput {
+        self.divrem128(signed, rem, a, b)
     }
     fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
         self.lower_bitrev(ty, x)
@@ -2080,14 +1286,28 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_bmask_wide(&mut self, to: Type, x: Value) -> InstOutput {
         self.lower_bmask_wide(to, x)
     }
-    fn x64_carry(&mut self, ty: Type, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
-        self.lower_carry(ty, op, a, b, c)
+    fn x64_overflow128(
+        &mut self,
+        i: Inst,
+        lo_op: AluOp,
+        hi_op: AluOp,
+        cc: CC,
+        a: Value,
+        b: Value,
+    ) -> InstOutput {
+        self.lower_overflow128(i, (lo_op, hi_op, cc), a, b, None)
     }
-    fn x64_overflow128(&mut self, i: Inst, op: Opcode, a: Value, b: Value) -> InstOutput {
-        self.lower_overflow128(i, op, a, b, None)
-    }
-    fn x64_carry128(&mut self, i: Inst, op: Opcode, a: Value, b: Value, c: Value) -> InstOutput {
-        self.lower_overflow128(i, op, a, b, Some(c))
+    fn x64_carry128(
+        &mut self,
+        i: Inst,
+        lo_op: AluOp,
+        hi_op: AluOp,
+        cc: CC,
+        a: Value,
+        b: Value,
+        c: Value,
+    ) -> InstOutput {
+        self.lower_overflow128(i, (lo_op, hi_op, cc), a, b, Some(c))
     }
     fn x64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
         self.lower_mulhi128(signed, a, b)
@@ -2211,34 +1431,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
-    }
-    fn x64_mul_hi(&mut self, ty: Type, signed: bool, a: Reg, b: Reg) -> Reg {
-        let bits = ty.bits();
-        if bits < 32 {
-            // Widen, multiply at 32 bits, take the high half of the width.
-            let a = self.extend(ty, 32, signed, a);
-            let b = self.extend(ty, 32, signed, b);
-            let p = self.x64_imul(OperandSize::Size32, a, RegMem::Reg(b));
-            let kind = if signed {
-                ShiftKind::Sar
-            } else {
-                ShiftKind::Shr
-            };
-            return self.x64_shift_imm(OperandSize::Size32, kind, p, bits as u8);
-        }
-        let size = self.size_of(ty);
-        let (lo, low) = self.w();
-        let (hi, hiw) = self.w();
-        let _ = lo;
-        self.l.emit(MInst::MulWide {
-            size,
-            signed,
-            src1: a,
-            src2: RegMem::Reg(b),
-            dst_lo: low,
-            dst_hi: hiw,
-        });
-        hi
     }
     fn x64_stack_addr(&mut self, slot: StackSlot, off: i32) -> Reg {
         let base = self

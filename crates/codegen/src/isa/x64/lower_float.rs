@@ -114,19 +114,9 @@ impl Ctx<'_, '_, '_> {
         d
     }
 
-    /// `a * b + c` with one rounding.
-    pub(super) fn fma_float(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
-        if self.info.has_fma {
-            let d = self.l.alloc_tmp(RegClass::Float);
-            self.l.emit(MInst::XmmFma {
-                double: ty == Type::F64,
-                a,
-                b,
-                c,
-                dst: Writable::from_reg(d),
-            });
-            return d;
-        }
+    /// `a * b + c` with one rounding, through the runtime (targets without
+    /// FMA3).
+    pub(super) fn fma_libcall(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
         let lc = if ty == Type::F64 {
             LibCall::FmaF64
         } else {
@@ -135,18 +125,18 @@ impl Ctx<'_, '_, '_> {
         self.float_libcall(lc, &[a, b, c])
     }
 
-    /// `nearest` (0), `floor` (1), `ceil` (2), `trunc` (3) through libcalls.
-    pub(super) fn round_libcall(&mut self, ty: Type, mode: u8, x: Reg) -> Reg {
+    /// Rounding through the runtime (targets without SSE4.1).
+    pub(super) fn round_libcall(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
         let d = ty == Type::F64;
         let lc = match (mode, d) {
-            (0, false) => LibCall::NearestF32,
-            (0, true) => LibCall::NearestF64,
-            (1, false) => LibCall::FloorF32,
-            (1, true) => LibCall::FloorF64,
-            (2, false) => LibCall::CeilF32,
-            (2, true) => LibCall::CeilF64,
-            (_, false) => LibCall::TruncF32,
-            (_, true) => LibCall::TruncF64,
+            (RoundMode::Nearest, false) => LibCall::NearestF32,
+            (RoundMode::Nearest, true) => LibCall::NearestF64,
+            (RoundMode::Floor, false) => LibCall::FloorF32,
+            (RoundMode::Floor, true) => LibCall::FloorF64,
+            (RoundMode::Ceil, false) => LibCall::CeilF32,
+            (RoundMode::Ceil, true) => LibCall::CeilF64,
+            (RoundMode::Trunc, false) => LibCall::TruncF32,
+            (RoundMode::Trunc, true) => LibCall::TruncF64,
         };
         self.float_libcall(lc, &[x])
     }

@@ -31,15 +31,6 @@ impl Ctx<'_, '_, '_> {
         self.x64_neg(S32, z);
     }
 
-    /// Counts leading zeros of the 128-bit value `hi:lo` (0..=128).
-    fn clz_pair(&mut self, lo: Reg, hi: Reg) -> Reg {
-        let c_hi = self.x64_clz(Type::I64, hi);
-        let c_lo = self.x64_clz(Type::I64, lo);
-        let c_lo = self.x64_alu(S64, AluOp::Add, c_lo, RegMemImm::Imm(64));
-        self.x64_test(S64, hi, RegMemImm::Reg(hi));
-        self.x64_cmove(S64, CC::Z, RegMem::Reg(c_lo), c_hi)
-    }
-
     /// Reverses the bits of a 32- or 64-bit register: adjacent bits,
     /// pairs and nibbles are swapped with masks and shifts, then the bytes
     /// with `bswap`.
@@ -80,54 +71,6 @@ impl Ctx<'_, '_, '_> {
         self.x64_shift_imm(S32, ShiftKind::Shr, r, (32 - bits) as u8)
     }
 
-    /// One-operand i128 operations: `bswap`, `popcnt`, `bitrev`, `iabs`,
-    /// `cls`.
-    pub(super) fn lower_i128_unary(&mut self, op: Opcode, x: Value) -> InstOutput {
-        let (lo, hi) = self.halves(x);
-        match op {
-            Opcode::Bswap => {
-                let l = self.x64_bswap(Type::I64, hi);
-                let h = self.x64_bswap(Type::I64, lo);
-                InstOutput::two(l, h)
-            }
-            Opcode::Bitrev => {
-                let l = self.bitrev_reg(S64, hi);
-                let h = self.bitrev_reg(S64, lo);
-                InstOutput::two(l, h)
-            }
-            Opcode::Popcnt => {
-                let a = self.x64_popcnt(Type::I64, lo);
-                let b = self.x64_popcnt(Type::I64, hi);
-                let s = self.x64_alu(S64, AluOp::Add, a, RegMemImm::Reg(b));
-                let z = self.x64_mov_imm(Type::I64, 0);
-                InstOutput::two(s, z)
-            }
-            Opcode::Iabs => {
-                // (x ^ s) - s with s = x >> 127 (all ones or zero).
-                let s = self.x64_shift_imm(S64, ShiftKind::Sar, hi, 63);
-                let xl = self.x64_alu(S64, AluOp::Xor, lo, RegMemImm::Reg(s));
-                let xh = self.x64_alu(S64, AluOp::Xor, hi, RegMemImm::Reg(s));
-                let l = self.x64_alu(S64, AluOp::Sub, xl, RegMemImm::Reg(s));
-                let h = self.x64_alu(S64, AluOp::Sbb, xh, RegMemImm::Reg(s));
-                InstOutput::two(l, h)
-            }
-            Opcode::Cls => {
-                // clz(x ^ (x >> 127)) - 1: the sign bit itself is not counted.
-                let s = self.x64_shift_imm(S64, ShiftKind::Sar, hi, 63);
-                let yl = self.x64_alu(S64, AluOp::Xor, lo, RegMemImm::Reg(s));
-                let yh = self.x64_alu(S64, AluOp::Xor, hi, RegMemImm::Reg(s));
-                let c = self.clz_pair(yl, yh);
-                let c = self.x64_alu(S64, AluOp::Sub, c, RegMemImm::Imm(1));
-                let z = self.x64_mov_imm(Type::I64, 0);
-                InstOutput::two(c, z)
-            }
-            other => {
-                self.unsupported_err(format!("{other}.i128"));
-                InstOutput::none()
-            }
-        }
-    }
-
     /// `bmask` where the input or the result is an i128.
     pub(super) fn lower_bmask_wide(&mut self, to: Type, x: Value) -> InstOutput {
         let from = self.l.value_type(x);
@@ -148,42 +91,9 @@ impl Ctx<'_, '_, '_> {
         }
     }
 
-    /// Two-operand i128 operations: min/max, rotates, division.
-    pub(super) fn lower_i128_binary(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
-        match op {
-            Opcode::Smin | Opcode::Smax | Opcode::Umin | Opcode::Umax => {
-                let (al, ah) = self.halves(a);
-                let (bl, bh) = self.halves(b);
-                // cmp/sbb leaves the flags of the 128-bit a - b.
-                self.x64_cmp(S64, al, RegMemImm::Reg(bl));
-                self.x64_alu(S64, AluOp::Sbb, ah, RegMemImm::Reg(bh));
-                let lt = if matches!(op, Opcode::Smin | Opcode::Smax) {
-                    CC::L
-                } else {
-                    CC::B
-                };
-                // a < b ? a : b for min, a < b ? b : a for max.
-                let ((cl, ch), (xl, xh)) = if matches!(op, Opcode::Smin | Opcode::Umin) {
-                    ((al, ah), (bl, bh))
-                } else {
-                    ((bl, bh), (al, ah))
-                };
-                let l = self.x64_cmove(S64, lt, RegMem::Reg(cl), xl);
-                let h = self.x64_cmove(S64, lt, RegMem::Reg(ch), xh);
-                InstOutput::two(l, h)
-            }
-            Opcode::Rotl | Opcode::Rotr => self.rotate128(op == Opcode::Rotr, a, b),
-            Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem => self.divrem128(op, a, b),
-            other => {
-                self.unsupported_err(format!("{other}.i128"));
-                InstOutput::none()
-            }
-        }
-    }
-
     /// Rotates an i128 left (or right) by the low 7 bits of `amt` (any
     /// integer type; an i128 amount uses its low half).
-    fn rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
+    pub(super) fn rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
         let (lo, hi) = self.halves(x);
         let n = self.put_in_reg(amt);
         // A right rotate by n is a left rotate by -n (mod 128).
@@ -215,12 +125,12 @@ impl Ctx<'_, '_, '_> {
     /// the four halves in rdi, rsi, rdx, rcx; the result in rax:rdx). The
     /// traps happen here, before the call: division by zero, and for
     /// `sdiv` the overflow of `INT_MIN / -1` (`srem` gives 0 for it).
-    fn divrem128(&mut self, op: Opcode, a: Value, b: Value) -> InstOutput {
+    pub(super) fn divrem128(&mut self, signed: bool, rem: bool, a: Value, b: Value) -> InstOutput {
         let (al, ah) = self.halves(a);
         let (bl, bh) = self.halves(b);
         self.x64_alu(S64, AluOp::Or, bl, RegMemImm::Reg(bh));
         self.x64_trap_if(CC::Z, TrapCode::INTEGER_DIVISION_BY_ZERO);
-        if op == Opcode::Sdiv {
+        if signed && !rem {
             // Zero iff b == -1 (both halves all ones).
             let m = self.x64_alu(S64, AluOp::And, bl, RegMemImm::Reg(bh));
             let m = self.x64_not(S64, m);
@@ -231,11 +141,11 @@ impl Ctx<'_, '_, '_> {
             self.x64_alu(S64, AluOp::Or, k, RegMemImm::Reg(m));
             self.x64_trap_if(CC::Z, TrapCode::INTEGER_OVERFLOW);
         }
-        let lc = match op {
-            Opcode::Udiv => LibCall::UdivI128,
-            Opcode::Sdiv => LibCall::SdivI128,
-            Opcode::Urem => LibCall::UremI128,
-            _ => LibCall::SremI128,
+        let lc = match (signed, rem) {
+            (false, false) => LibCall::UdivI128,
+            (true, false) => LibCall::SdivI128,
+            (false, true) => LibCall::UremI128,
+            (true, true) => LibCall::SremI128,
         };
         let args = [
             (al, regs::gpr_preg(regs::enc::RDI)),
@@ -253,78 +163,27 @@ impl Ctx<'_, '_, '_> {
         InstOutput::two(lo, hi)
     }
 
-    /// The add/sub overflow family with a carry or borrow in (`cin`,
-    /// `Some` for the `_cin`/`_bin` forms) at i8..i64. Returns the result
-    /// and the overflow flag.
-    pub(super) fn lower_carry(
-        &mut self,
-        ty: Type,
-        op: Opcode,
-        a: Value,
-        b: Value,
-        cin: Value,
-    ) -> InstOutput {
-        let (add, signed) = add_signed(op);
-        let alu = if add { AluOp::Adc } else { AluOp::Sbb };
-        let (a, b, c) = (self.put_in_reg(a), self.put_in_reg(b), self.put_in_reg(cin));
-        let bits = ty.bits();
-        if bits >= 32 {
-            let size = self.size_of(ty);
-            self.carry_in(c);
-            let r = self.x64_alu(size, alu, a, RegMemImm::Reg(b));
-            let f = self.x64_setcc_zx(if signed { CC::O } else { CC::B });
-            return InstOutput::two(r, f);
-        }
-        // i8/i16: exact at 32 bits, then the result must fit the width.
-        let a = self.extend(ty, 32, signed, a);
-        let b = self.extend(ty, 32, signed, b);
-        self.carry_in(c);
-        let r = self.x64_alu(S32, alu, a, RegMemImm::Reg(b));
-        let e = self.extend(ty, 32, signed, r);
-        self.x64_cmp(S32, e, RegMemImm::Reg(r));
-        let f = self.x64_setcc_zx(CC::NZ);
-        InstOutput::two(r, f)
-    }
-
     /// The i128 add/sub overflow family, with or without carry/borrow in.
     /// The results (an i128 and an i8 flag: three registers) are defined
     /// directly in the instruction's value registers.
     pub(super) fn lower_overflow128(
         &mut self,
         inst: Inst,
-        op: Opcode,
+        (lo_op, hi_op, cc): (AluOp, AluOp, CC),
         a: Value,
         b: Value,
         cin: Option<Value>,
     ) -> InstOutput {
-        let (add, signed) = add_signed(op);
         let (al, ah) = self.halves(a);
         let (bl, bh) = self.halves(b);
-        let lo_op = match (add, cin.is_some()) {
-            (true, false) => AluOp::Add,
-            (true, true) => AluOp::Adc,
-            (false, false) => AluOp::Sub,
-            (false, true) => AluOp::Sbb,
-        };
-        let hi_op = if add { AluOp::Adc } else { AluOp::Sbb };
         if let Some(c) = cin {
             let c = self.put_in_reg(c);
             self.carry_in(c);
         }
         let l = self.x64_alu(S64, lo_op, al, RegMemImm::Reg(bl));
         let h = self.x64_alu(S64, hi_op, ah, RegMemImm::Reg(bh));
-        let f = self.x64_setcc_zx(if signed { CC::O } else { CC::B });
+        let f = self.x64_setcc_zx(cc);
         self.define_results128(inst, l, h, f)
-    }
-}
-
-/// (is an addition, is signed) for the add/sub overflow opcodes.
-fn add_signed(op: Opcode) -> (bool, bool) {
-    match op {
-        Opcode::UaddOverflow | Opcode::UaddOverflowCin => (true, false),
-        Opcode::SaddOverflow | Opcode::SaddOverflowCin => (true, true),
-        Opcode::UsubOverflow | Opcode::UsubOverflowBin => (false, false),
-        _ => (false, true),
     }
 }
 

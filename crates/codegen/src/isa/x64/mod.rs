@@ -69,14 +69,14 @@ impl MachInst for MInst {
 
 use crate::compiled::{CompiledCode, Stencil};
 use crate::isa::TargetIsa;
-use crate::machinst::abi::FrameLayout;
-use crate::machinst::buffer::{MachBuffer, MachLabel};
+use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape};
+use crate::machinst::buffer::MachBuffer;
+use crate::machinst::compile::{self, Backend, Context, Lowered};
 use crate::machinst::lower::Lower;
-use crate::machinst::regalloc::{self, RegallocConfig, RegallocContext};
-use crate::machinst::vcode::{BlockIndex, EmitInfo, EmitSink, VCode};
-use crate::result::{CodegenError, CodegenResult};
+use crate::machinst::regalloc::RegallocConfig;
+use crate::machinst::vcode::{EmitInfo, VCode};
+use crate::result::CodegenResult;
 use crate::settings::{Arch, Flags, IsaFlags};
-use abi::X64Frame;
 use emit::EmitState;
 use kiln_ir::FunctionStencil;
 use std::cell::RefCell;
@@ -101,105 +101,15 @@ pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn T
     }))
 }
 
-/// Buffers reused from one compiled function to the next (per thread).
-#[derive(Default)]
-struct CompileContext {
-    regalloc: RegallocContext,
-    vcode: Option<VCode<MInst>>,
-}
-
-thread_local! {
-    static COMPILE_CTX: RefCell<CompileContext> = RefCell::new(CompileContext::default());
-}
-
-/// Emits the allocated instruction stream into a `MachBuffer`, adding the
-/// epilogue before each return.
-struct X64Sink<'a> {
-    buf: &'a mut MachBuffer<X64LabelUse>,
-    st: EmitState,
-    frame: &'a X64Frame,
-}
-
-impl X64Sink<'_> {
-    fn prologue(&mut self) {
-        use regs::{rbp, rsp};
-        MInst::Push64 {
-            src: RegMemImm::Reg(rbp()),
-        }
-        .emit_with_state(self.buf, &self.st);
-        MInst::MovRR {
-            size: OperandSize::Size64,
-            src: rsp(),
-            dst: Writable::from_reg(rbp()),
-        }
-        .emit_with_state(self.buf, &self.st);
-        if self.frame.frame_size > 0 {
-            MInst::AluRmiR {
-                size: OperandSize::Size64,
-                op: AluOp::Sub,
-                src1: rsp(),
-                src2: RegMemImm::Imm(self.frame.frame_size as i32),
-                dst: Writable::from_reg(rsp()),
-            }
-            .emit_with_state(self.buf, &self.st);
-        }
-        for (r, off) in self.frame.csr_slots() {
-            control::save_csr(r, off).emit_with_state(self.buf, &self.st);
-        }
-    }
-
-    fn epilogue(&mut self) {
-        use regs::{rbp, rsp};
-        for (r, off) in self.frame.csr_slots() {
-            control::restore_csr(r, off).emit_with_state(self.buf, &self.st);
-        }
-        MInst::MovRR {
-            size: OperandSize::Size64,
-            src: rbp(),
-            dst: Writable::from_reg(rsp()),
-        }
-        .emit_with_state(self.buf, &self.st);
-        MInst::Pop64 {
-            dst: Writable::from_reg(rbp()),
-        }
-        .emit_with_state(self.buf, &self.st);
-    }
-}
-
-impl EmitSink<MInst> for X64Sink<'_> {
-    fn begin_block(&mut self, block: BlockIndex, _frame: &FrameLayout) -> CodegenResult<()> {
-        self.buf
-            .bind_label(MachLabel::from_block(block.index() as u32));
-        Ok(())
-    }
-
-    fn emit(&mut self, inst: &MInst, info: EmitInfo<'_>) -> CodegenResult<()> {
-        if matches!(inst, MInst::Ret { .. }) {
-            self.epilogue();
-        }
-        let loc = info.srcloc;
-        if !loc.is_default() {
-            self.buf.start_srcloc(loc);
-        }
-        if !control::emit_frame_dependent(inst, self.buf, &self.st, self.frame) {
-            inst.emit_with_state(self.buf, &self.st);
-        }
-        if !loc.is_default() {
-            self.buf.end_srcloc();
-        }
-        Ok(())
-    }
-}
-
 impl X64Backend {
-    /// Lowers a function to VCode (for listings and tests) and returns it
-    /// with the lowering state.
+    /// Lowers a function to VCode with the x86-64 rules.
     fn lower_to_vcode(
         &self,
         f: &FunctionStencil,
         recycled: VCode<MInst>,
-    ) -> CodegenResult<(VCode<MInst>, lower::X64LowerInfo, lower::X64LowerState)> {
+    ) -> CodegenResult<Lowered<MInst>> {
         let sig = abi::sig_locs(&f.signature)?;
+        let conv = abi::convention(f.signature.call_conv)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let info = lower::X64LowerInfo {
             sig,
@@ -214,61 +124,89 @@ impl X64Backend {
             info: &info,
             state: RefCell::new(lower::X64LowerState::default()),
         };
-        let vcode = Lower::new(f, recycled)?.lower(&backend)?;
+        let (vcode, testcase_names) = Lower::new(f, recycled)?.lower(&backend)?;
         let state = backend.state.into_inner();
-        Ok((vcode, info, state))
+        Ok(Lowered {
+            vcode,
+            frame: FrameRequest {
+                outgoing_args_size: state.outgoing,
+                stackslots_size: info.slots_size,
+                callee_saved: abi::callee_saved(conv),
+                callee_pop: info.sig.callee_pop,
+            },
+            testcase_names,
+        })
     }
 
     /// The VCode listing of a function after lowering (before allocation).
     pub fn vcode_listing(&self, f: &FunctionStencil) -> CodegenResult<String> {
-        let (vcode, _, _) = self.lower_to_vcode(f, VCode::default())?;
-        Ok(vcode.to_string())
+        Ok(self.lower_to_vcode(f, VCode::default())?.vcode.to_string())
+    }
+}
+
+impl Backend for X64Backend {
+    type Inst = MInst;
+    type LabelUse = X64LabelUse;
+    type EmitState = EmitState;
+
+    /// `call` pushes the return address and the prologue pushes rbp; the
+    /// 16-byte XMM saves use `movdqu`, so their slots need no alignment.
+    const FRAME_SHAPE: FrameShape = FrameShape {
+        stack_align: 16,
+        setup_area_size: 16,
+        save_bytes: [8, 16, 16],
+    };
+
+    fn machine_env(&self) -> &regalloc2::MachineEnv {
+        &self.env
     }
 
-    fn compile_with(
-        &self,
-        f: &FunctionStencil,
-        cx: &mut CompileContext,
-    ) -> CodegenResult<CompiledCode<Stencil>> {
-        let recycled = cx.vcode.take().unwrap_or_default();
-        let (mut vcode, info, state) = self.lower_to_vcode(f, recycled)?;
-        let config = RegallocConfig {
+    fn regalloc_config(&self) -> RegallocConfig {
+        RegallocConfig {
             run_checker: self.flags.regalloc_checker,
             ..RegallocConfig::default()
-        };
-        let output = regalloc::run(&vcode, &self.env, &config, &mut cx.regalloc)?;
-        let conv = abi::convention(f.signature.call_conv)?;
-        let layout = FrameLayout::compute(&vcode, output, 0, abi::callee_saved(conv), 16)?;
-        let mut frame = X64Frame::new(
-            state.outgoing,
-            layout.spill_area_size,
-            layout.clobbered_callee_saves.clone(),
-            info.slots_size,
-        )?;
-        frame.callee_pop = info.sig.callee_pop;
-        let mut buf = MachBuffer::<X64LabelUse>::new();
-        buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
-        let mut sink = X64Sink {
-            buf: &mut buf,
-            st: EmitState {
-                spillslot_bytes: layout.spillslot_bytes,
-                spill_base: frame.outgoing as i32,
-                frame_size: frame.frame_size,
-            },
-            frame: &frame,
-        };
-        sink.prologue();
-        vcode.emit(output, &self.env, &layout, &mut sink)?;
-        buf.emit_deferred_traps(&emit::UD2);
-        let done = buf
-            .finish()
-            .map_err(|e| CodegenError::Emit(e.to_string()))?;
-        cx.vcode = Some(vcode);
-        Ok(CompiledCode::from_buffer(
-            done,
-            state.testcase_names,
-            frame.frame_size + 16 + 8 * frame.csrs.len() as u32,
-        ))
+        }
+    }
+
+    fn lower(&self, f: &FunctionStencil, recycled: VCode<MInst>) -> CodegenResult<Lowered<MInst>> {
+        self.lower_to_vcode(f, recycled)
+    }
+
+    fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
+        control::gen_prologue(frame, out)
+    }
+
+    fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
+        control::gen_epilogue(frame, out)
+    }
+
+    fn is_epilogue_return(inst: &MInst) -> bool {
+        matches!(inst, MInst::Ret { .. })
+    }
+
+    fn emit_state(&self, frame: &FrameLayout) -> EmitState {
+        EmitState {
+            spillslot_bytes: frame.spillslot_bytes,
+            spill_base: frame.outgoing_args_size as i32,
+            frame_size: frame.fixed_frame_size,
+        }
+    }
+
+    fn emit_inst(
+        &self,
+        inst: &MInst,
+        info: &EmitInfo<'_>,
+        state: &mut EmitState,
+        buf: &mut MachBuffer<X64LabelUse>,
+    ) -> CodegenResult<()> {
+        if !control::emit_frame_dependent(inst, buf, state, info.frame) {
+            inst.emit_with_state(buf, state);
+        }
+        Ok(())
+    }
+
+    fn trap_bytes(&self) -> &'static [u8] {
+        &emit::UD2
     }
 }
 
@@ -286,12 +224,16 @@ impl TargetIsa for X64Backend {
         std::borrow::Cow::Borrowed(&self.key_flags)
     }
     fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>> {
+        compile::with_thread_context(|cx| self.compile_stencil_with(stencil, cx))
+    }
+    fn compile_stencil_with(
+        &self,
+        stencil: &FunctionStencil,
+        cx: &mut Context,
+    ) -> CodegenResult<CompiledCode<Stencil>> {
+        // The mid-end (opt_level != none), after the key was taken.
         let optimized = crate::opt::optimize(&self.flags, stencil);
         let stencil = optimized.as_ref().unwrap_or(stencil);
-        COMPILE_CTX.with(|cx| match cx.try_borrow_mut() {
-            Ok(mut cx) => self.compile_with(stencil, &mut cx),
-            // Re-entrant use on this thread: compile with fresh buffers.
-            Err(_) => self.compile_with(stencil, &mut CompileContext::default()),
-        })
+        compile::compile(self, stencil, cx)
     }
 }
