@@ -17,7 +17,8 @@ usage:
                                    (--target: only that ISA's `target` lines;
                                    --opt/--set: applied over each file's settings)
                                    (test, run and compile use the on-disk cache;
-                                   --no-cache turns it off)
+                                   --no-cache turns it off; --cache redis://HOST:PORT/DB
+                                   or KILN_CACHE_URL adds a shared server)
   kiln run FILE...                 compile for the host and run `; run:` lines
   kiln compile [--target T] [--opt O] [--set K=V]... [-D] [-p] [-o OUT.o] FILE...
                                    compile; print code sizes (-D: disassembly,
@@ -26,11 +27,16 @@ usage:
   kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
   kiln key FILE...                 print each function's stencil key (x86_64,
                                    default flags)
-  kiln cache stats|clear           inspect or empty the on-disk compilation cache
+  kiln cache stats|clear           inspect or empty the on-disk (and shared) cache
                                    (stats --zero: reset the lifetime counters)
   kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
-                                   --store memory|dir picks the store)
+                                   --store memory|dir|redis://... picks the store)
   kiln bench key [OPTIONS] PATH...   the stencil key alone: hot, fresh clone, bytes
+  kiln fuzz [--target T] [--opt LEVEL] [--seconds N] [--seed S] [--set K=V]...
+                                   differential fuzzing: native code vs the
+                                   interpreter on random programs; failures are
+                                   written as `test run` files
+  kiln reduce [--out OUT] FILE     shrink a failing test file while it fails
   kiln help                        show this help
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
@@ -64,6 +70,8 @@ fn main() -> ExitCode {
         "run" => cli::run::main(rest),
         "compile" => cli::compile::main(rest),
         "bench" => cli::bench::main(rest),
+        "fuzz" => cli::fuzz::fuzz_main(rest),
+        "reduce" => cli::fuzz::reduce_main(rest),
         // -----------------------------------------------------------------
         _ => {
             eprintln!("kiln: unknown command `{cmd}`\n");
@@ -113,7 +121,10 @@ fn cmd_test(args: &[String]) -> ExitCode {
     let mut paths = Vec::new();
     let mut sets: Vec<String> = Vec::new();
     let mut args = args.to_vec();
-    let no_cache = kiln::cli::cache::take_no_cache(&mut args);
+    let store = match kiln::cli::cache::take_and_open_store(&mut args, "kiln test") {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--test" {
@@ -166,8 +177,8 @@ fn cmd_test(args: &[String]) -> ExitCode {
     if let Some(t) = &target {
         runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(t)));
     }
-    // `test run` compiles through the on-disk cache unless --no-cache.
-    let store = kiln::cli::cache::open_store(no_cache);
+    // `test run` compiles through the on-disk cache (and a shared server
+    // with --cache or KILN_CACHE_URL) unless --no-cache.
     kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -4,4 +4,5 @@ pub mod bench;
 pub mod common;
 pub mod compile;
 pub mod disas;
+pub mod fuzz;
 pub mod run;

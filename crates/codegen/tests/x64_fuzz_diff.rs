@@ -8,7 +8,7 @@ use kiln_codegen::result::CodegenError;
 use kiln_codegen::settings::{Arch, Flags, IsaFlags, OptLevel};
 use kiln_fuzzgen::{generate, Config};
 use kiln_interpreter::Interpreter;
-use kiln_ir::{DataValue, Opcode, Type};
+use kiln_ir::{DataValue, Type};
 use kiln_module::memory::ExecutableMemory;
 
 #[repr(C)]
@@ -38,8 +38,7 @@ fn bits_of(v: &DataValue) -> Option<u64> {
 
 #[test]
 fn fuzzgen_functions_match_interpreter() {
-    let mut config = Config::integer_only();
-    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    let config = Config::integer_only();
     differential(config, 0x2545_f491_4f6c_dd1d, 1500, true, OptLevel::None);
 }
 
@@ -47,8 +46,7 @@ fn fuzzgen_functions_match_interpreter() {
 /// the interpreter on the original function.
 #[test]
 fn fuzzgen_functions_at_speed_match_interpreter() {
-    let mut config = Config::integer_only();
-    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    let config = Config::integer_only();
     differential(config, 0x7f4a_7c15_2545_f491, 1500, true, OptLevel::Speed);
 }
 
@@ -56,16 +54,14 @@ fn fuzzgen_functions_at_speed_match_interpreter() {
 /// does not lower are skipped as unsupported).
 #[test]
 fn fuzzgen_i128_functions_match_interpreter() {
-    let mut config = Config::integer_only().with_i128();
-    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    let config = Config::integer_only().with_i128();
     differential(config, 0x0dd1_5eed_1234_5678, 1500, false, OptLevel::None);
 }
 
 /// i128 functions at `opt_level=speed`.
 #[test]
 fn fuzzgen_i128_functions_at_speed_match_interpreter() {
-    let mut config = Config::integer_only().with_i128();
-    config.opcodes.retain(|o| *o != Opcode::Bitrev);
+    let config = Config::integer_only().with_i128();
     differential(config, 0x5eed_0dd1_8765_4321, 1500, false, OptLevel::Speed);
 }
 
