@@ -12,15 +12,17 @@ kiln: a caching code generator for Cranelift IR (CLIF)
 
 usage:
   kiln cat FILE...                 parse every function and print it back
-  kiln test [--test KIND] [--target ISA] PATH...
+  kiln test [--test KIND] [--target ISA] [--opt O] [--set K=V]... PATH...
                                    run filetests in files or folders
-                                   (--target: only that ISA's `target` lines)
+                                   (--target: only that ISA's `target` lines;
+                                   --opt/--set: applied over each file's settings)
                                    (test, run and compile use the on-disk cache;
                                    --no-cache turns it off; --cache redis://HOST:PORT/DB
                                    or KILN_CACHE_URL adds a shared server)
   kiln run FILE...                 compile for the host and run `; run:` lines
-  kiln compile [--target T] [--opt O] [--set K=V]... [-D] [-o OUT.o] FILE...
+  kiln compile [--target T] [--opt O] [--set K=V]... [-D] [-p] [-o OUT.o] FILE...
                                    compile; print code sizes (-D: disassembly,
+                                   -p: the CLIF the backend lowers, after the mid-end,
                                    -o: write an ELF object)
   kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
   kiln key FILE...                 print each function's stencil key (x86_64,
@@ -39,7 +41,7 @@ usage:
 
 `kiln test` prints PASS/FAIL/SKIP per file and ends with
 `N passed, N failed, N skipped`; it exits with status 1 if anything failed.
-Supported test kinds: cat, verifier, interpret, run, compile, cache (others are skipped
+Supported test kinds: cat, verifier, interpret, run, compile, cache, optimize (others are skipped
 with their reason).
 ";
 
@@ -117,6 +119,7 @@ fn cmd_test(args: &[String]) -> ExitCode {
     let mut only: Option<String> = None;
     let mut target: Option<String> = None;
     let mut paths = Vec::new();
+    let mut sets: Vec<String> = Vec::new();
     let mut args = args.to_vec();
     let store = match kiln::cli::cache::take_and_open_store(&mut args, "kiln test") {
         Ok(store) => store,
@@ -142,6 +145,19 @@ fn cmd_test(args: &[String]) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+        } else if a == "--set" || a == "--opt" {
+            match it.next() {
+                Some(v) if a == "--set" => sets.push(v.clone()),
+                Some(v) => sets.push(format!("opt_level={v}")),
+                None => {
+                    eprintln!("kiln test: {a} needs a value");
+                    return ExitCode::from(2);
+                }
+            }
+        } else if let Some(v) = a.strip_prefix("--set=") {
+            sets.push(v.to_string());
+        } else if let Some(v) = a.strip_prefix("--opt=") {
+            sets.push(format!("opt_level={v}"));
         } else if a.starts_with("--") {
             eprintln!("kiln test: unknown option `{a}`");
             return ExitCode::from(2);
@@ -154,6 +170,10 @@ fn cmd_test(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut runner = kiln::filetests::Runner::with_builtin();
+    if let Err(e) = runner.set_overrides(&sets) {
+        eprintln!("kiln test: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(t) = &target {
         runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(t)));
     }
