@@ -2,10 +2,18 @@
 
 use std::process::Command;
 
+/// A fresh cache folder of this test process's own (under cargo's
+/// `target/tmp`), so no run reads the user's cache.
+fn cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kiln-test-cache-{}", std::process::id()))
+}
+
 fn kiln(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KILN_CACHE_DIR", cache_dir())
         .output()
         .expect("run kiln");
     (

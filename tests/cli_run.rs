@@ -2,10 +2,18 @@
 
 use std::process::Command;
 
+/// A fresh cache folder of this test process's own (under cargo's
+/// `target/tmp`), so no run reads the user's cache.
+fn cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kiln-test-cache-{}", std::process::id()))
+}
+
 fn kiln(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("KILN_CACHE_DIR", cache_dir())
         .output()
         .expect("run kiln");
     (
@@ -15,21 +23,22 @@ fn kiln(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Whether the backend compiles at all yet (before the x86-64 lowering
-/// lands, everything is skipped as unsupported).
-fn backend_works() -> bool {
-    let (_, out, _) = kiln(&["compile", "cranelift-like-ir/examples/gcd.clif"]);
-    !out.contains("unsupported: x86-64 lowering")
+/// The shared corpus beside the checkout (CI always has it).
+fn shared(path: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(path);
+    assert!(
+        p.exists(),
+        "{} is missing: the shared corpus must sit beside the checkout",
+        p.display()
+    );
+    format!("../shared/{path}")
 }
 
 #[test]
 fn trapping_run_lines_fail_with_the_trap_code() {
     let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/traps.clif"]);
-    if out.contains("SKIP") {
-        assert!(out.contains("unsupported"), "{out}");
-        assert_eq!(code, 0, "{err}");
-        return;
-    }
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAIL tests/negative/traps.clif"), "{out}");
     assert!(
@@ -56,11 +65,6 @@ fn trapping_run_lines_fail_with_the_trap_code() {
 #[test]
 fn kiln_run_prints_each_line() {
     let (code, out, err) = kiln(&["run", "cranelift-like-ir/run/calls.clif"]);
-    if !backend_works() {
-        assert!(out.contains("skipped: "), "{out}");
-        assert!(out.contains("aarch64 needs qemu"), "{out}");
-        return;
-    }
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(": %sum_squares(3, 4) == 25 ok\n"), "{out}");
     assert!(out.contains("%fib(20) == 6765 ok"), "{out}");
@@ -69,15 +73,20 @@ fn kiln_run_prints_each_line() {
 #[test]
 fn kiln_compile_reports_sizes_or_reasons() {
     let (code, out, _) = kiln(&["compile", "-D", "cranelift-like-ir/examples/gcd.clif"]);
-    if backend_works() {
-        assert_eq!(code, 0, "{out}");
-        assert!(out.contains("%gcd: "), "{out}");
-        assert!(out.contains(" bytes ("), "{out}");
-        assert!(out.contains("ret"), "{out}");
-    } else {
-        assert_eq!(code, 1);
-        assert!(out.contains("%gcd: unsupported:"), "{out}");
-    }
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("%gcd: "), "{out}");
+    assert!(out.contains(" bytes ("), "{out}");
+    assert!(out.contains("ret"), "{out}");
+    // A lowering rule made unsupported (the test-only fault) is reported
+    // with its reason and fails the command.
+    let (code, out, _) = kiln(&[
+        "compile",
+        "--set",
+        "test_fault=unsupported_iadd",
+        "cranelift-like-ir/run/calls.clif",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unsupported: Iadd"), "{out}");
     let (code, _, err) = kiln(&["compile", "--target", "sparc", "x.clif"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown target"), "{err}");
@@ -151,30 +160,29 @@ fn bench_compile_prints_the_result_line() {
 }
 
 #[test]
-fn kilns_own_run_tests_pass_or_skip_as_unsupported() {
+fn kilns_own_run_tests_all_pass_natively() {
     let (code, out, err) = kiln(&["test", "--test", "run", "cranelift-like-ir/run"]);
     assert_eq!(code, 0, "{out}{err}");
-    for line in out.lines().filter(|l| l.starts_with("SKIP")) {
-        assert!(
-            line.contains("unsupported") || line.contains("aarch64 needs qemu"),
-            "{line}"
-        );
-    }
-    if backend_works() {
-        // Integer arithmetic and calls between functions run natively.
-        assert!(
-            out.contains("PASS cranelift-like-ir/run/integers.clif"),
-            "{out}"
-        );
-        assert!(
-            out.contains("PASS cranelift-like-ir/run/calls.clif"),
-            "{out}"
-        );
-    }
+    // Every file runs natively on x86-64: a skip is a regression.
+    assert!(!out.contains("\nSKIP "), "{out}");
+    let last = out.lines().last().unwrap_or("");
+    assert!(last.ends_with(" passed, 0 failed, 0 skipped"), "{out}");
+    assert!(
+        out.contains("PASS cranelift-like-ir/run/integers.clif"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS cranelift-like-ir/run/calls.clif"),
+        "{out}"
+    );
+    // The per-kind and per-target lines come before the closing line.
+    assert!(out.contains("\nrun: "), "{out}");
+    assert!(out.contains("\nrun targets: "), "{out}");
 }
 
 #[test]
 fn bench_kernels_checks_and_times_run_lines() {
+    let kernel = shared("clif/kernels/fib_iter.clif");
     let (code, out, err) = kiln(&[
         "bench",
         "kernels",
@@ -182,17 +190,8 @@ fn bench_kernels_checks_and_times_run_lines() {
         "1",
         "--min-batch-ms",
         "1",
-        "../shared/clif/kernels/fib_iter.clif",
+        &kernel,
     ]);
-    if !std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/clif/kernels/fib_iter.clif")
-        .exists()
-    {
-        return;
-    }
-    if !backend_works() {
-        return;
-    }
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out
         .lines()

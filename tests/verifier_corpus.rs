@@ -11,10 +11,16 @@
 use std::path::{Path, PathBuf};
 
 fn corpus_root() -> PathBuf {
-    match std::env::var_os("KILN_CLIF_CORPUS") {
+    let root = match std::env::var_os("KILN_CLIF_CORPUS") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/clif"),
-    }
+    };
+    assert!(
+        root.is_dir(),
+        "corpus {} not found: the shared corpus must sit beside the checkout (CI always has it)",
+        root.display()
+    );
+    root
 }
 
 fn clif_files(dir: &Path, out: &mut Vec<PathBuf>) {

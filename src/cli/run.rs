@@ -39,7 +39,7 @@ fn run_file(file: &TestFile, out: &mut String) -> Tally {
     for (label, choice) in host_targets(file) {
         let isa = match choice {
             IsaChoice::Isa(i) => i,
-            IsaChoice::Skip(why) => {
+            IsaChoice::Skip(why) | IsaChoice::NotHere(why) => {
                 let _ = writeln!(out, "{}: {label}: skipped: {why}", file.path);
                 t.skipped += 1;
                 continue;

@@ -68,9 +68,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The compiler version written into (and required of) every entry: the
-/// crate version and the payload format version. A build with another
-/// version reads old entries as stale.
-pub const COMPILER_VERSION: &str = concat!("kiln ", env!("CARGO_PKG_VERSION"), " payload 3");
+/// crate version, the payload format version and the compiler fingerprint
+/// (a hash of the sources that decide code, [`crate::fingerprint`]). A
+/// build with another version reads old entries as stale: after any change
+/// to code generation the next compile is a miss.
+pub const COMPILER_VERSION: &str = concat!(
+    "kiln ",
+    env!("CARGO_PKG_VERSION"),
+    " payload 3 fp ",
+    env!("KILN_COMPILER_FINGERPRINT")
+);
 
 /// Flag bit 0 of the payload's first byte.
 const FLAG_VERIFIED: u8 = 1;
@@ -222,11 +229,24 @@ pub fn compile_with_key(
     store: &dyn CacheKvStore,
     key: &CacheKey,
 ) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
+    compile_as_version(isa, func, store, key, COMPILER_VERSION)
+}
+
+/// [`compile_with_key`] as a build whose compiler version is `version`
+/// (tests use it to play two builds against one store).
+#[doc(hidden)]
+pub fn compile_as_version(
+    isa: &dyn TargetIsa,
+    func: &Function,
+    store: &dyn CacheKvStore,
+    key: &CacheKey,
+    version: &str,
+) -> Result<(CompiledCode<Final>, CacheOutcome), CompileError> {
     let want_verify = isa.flags().enable_verifier;
     // The hit path decodes inside the store's callback, straight from the
     // bytes it lends and straight into final code.
     let mut code = CompiledCode::empty();
-    let looked = lookup_with(store, key, COMPILER_VERSION, |view| {
+    let looked = lookup_with(store, key, version, |view| {
         let (verified, applied) = decode_payload_final_into(view.payload, &func.params, &mut code)?;
         let mark_verified = (want_verify && !verified).then(|| {
             let mut payload = view.payload.to_vec();
@@ -247,7 +267,7 @@ pub fn compile_with_key(
             if let Some(payload) = hit.mark_verified {
                 verify(func)?;
                 // Remember it, so later hits skip the verifier.
-                store_entry(store, key, COMPILER_VERSION, &payload, hit.saved);
+                store_entry(store, key, version, &payload, hit.saved);
             }
             hit.applied.map_err(apply_error)?;
             if let (Some(stats), Some(saved)) = (store.cache_stats(), hit.saved) {
@@ -273,7 +293,7 @@ pub fn compile_with_key(
     store_entry(
         store,
         key,
-        COMPILER_VERSION,
+        version,
         &encode_payload(&code, want_verify),
         Some(elapsed),
     );
@@ -340,8 +360,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compiler_version_names_the_payload_format() {
-        let suffix = format!(" payload {}", kiln_codegen::serialize::PAYLOAD_VERSION);
-        assert!(COMPILER_VERSION.ends_with(&suffix), "{COMPILER_VERSION}");
+    fn compiler_version_names_the_payload_format_and_the_fingerprint() {
+        let part = format!(" payload {} fp ", kiln_codegen::serialize::PAYLOAD_VERSION);
+        assert!(COMPILER_VERSION.contains(&part), "{COMPILER_VERSION}");
+        let fp = COMPILER_VERSION.rsplit(' ').next().unwrap_or("");
+        assert_eq!(fp, env!("KILN_COMPILER_FINGERPRINT"));
+        assert_eq!(fp.len(), 16, "{COMPILER_VERSION}");
     }
 }

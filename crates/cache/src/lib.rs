@@ -20,6 +20,8 @@
 //! - the compile layer ([`compile`]): [`compile_with_cache`] (key, lookup,
 //!   decode straight into final code on a hit; verify, compile, encode,
 //!   store, `apply_params` on a miss) and [`CompileCache`];
+//! - [`fingerprint`], the build-time hash of the code generator's sources
+//!   that [`COMPILER_VERSION`] carries, so another build's code is stale;
 //! - [`icache`], the reload/rename/mutation property shared by the fuzz
 //!   target and the tests, and [`mock`], a stand-in backend.
 //!
@@ -82,6 +84,7 @@ mod checksum;
 pub mod compile;
 pub mod directory;
 pub mod entry;
+pub mod fingerprint;
 pub mod icache;
 mod key;
 pub mod many;

@@ -203,8 +203,10 @@ impl Flags {
             "enable_table_access_spectre_mitigation" => {
                 self.enable_table_access_spectre_mitigation = parse_bool(name, value)?
             }
+            // Any u8, as in Cranelift; the backends reject the values they
+            // do not implement (`isa::lookup`).
             "bb_padding_log2_minus_one" => {
-                self.bb_padding_log2_minus_one = parse_u8(name, value, 16)?
+                self.bb_padding_log2_minus_one = parse_u8(name, value, u8::MAX)?
             }
             "log2_min_function_alignment" => {
                 self.log2_min_function_alignment = parse_u8(name, value, 16)?
@@ -323,6 +325,10 @@ const X86_FLAGS: &[&str] = &[
     "has_avx512vbmi",
     "has_avx512f",
     "has_cmpxchg16b",
+    // Flags that only permit instructions Kiln never emits (VNNI dot
+    // products): honoured trivially, the code is the same either way.
+    "has_avx_vnni",
+    "has_avx512vnni",
 ];
 
 const AARCH64_FLAGS: &[&str] = &[
@@ -481,7 +487,8 @@ impl IsaFlags {
                 "avx2" => "has_avx2", "fma" => "has_fma", "bmi1" => "has_bmi1",
                 "bmi2" => "has_bmi2", "lzcnt" => "has_lzcnt", "avx512f" => "has_avx512f",
                 "avx512vl" => "has_avx512vl", "avx512dq" => "has_avx512dq",
-                "avx512vbmi" => "has_avx512vbmi", "avx512bitalg" => "has_avx512bitalg"
+                "avx512vbmi" => "has_avx512vbmi", "avx512bitalg" => "has_avx512bitalg",
+                "avxvnni" => "has_avx_vnni", "avx512vnni" => "has_avx512vnni"
             );
         }
         Some(f)

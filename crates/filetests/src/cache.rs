@@ -11,7 +11,9 @@
 //! call sites, absolute source locations) must be identical.
 //!
 //! A function the backend does not support skips the file with the
-//! backend's reason; any other compile error fails it.
+//! backend's reason; any other compile error fails it, and so does a bad
+//! setting or flag (named). Every target must run for a PASS; a file
+//! without any `; cache:` line checks nothing and is SKIP.
 
 use crate::{Outcome, SubTest};
 use kiln_cache::{compile_with_cache, CacheOutcome, MemoryStore};
@@ -74,19 +76,27 @@ fn settings_iter(s: &[Setting]) -> impl Iterator<Item = (&str, Option<&str>)> {
     s.iter().map(|s| (s.name.as_str(), s.value.as_deref()))
 }
 
-/// The ISA for `arch` with `set` settings and `target` words; `Err` is a
-/// skip reason.
+/// Why a target has no ISA.
+enum NoIsa {
+    /// A target or setting value Kiln does not implement: the reason.
+    Skip(String),
+    /// A bad setting or flag: the error, naming it.
+    Fail(String),
+}
+
+/// The ISA for `arch` with `set` settings and `target` words.
 fn build_isa<'a>(
     arch: &str,
     settings: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     words: &[String],
-) -> Result<Box<dyn TargetIsa>, String> {
-    let a = Arch::parse(arch).ok_or_else(|| format!("target {arch} is not supported"))?;
+) -> Result<Box<dyn TargetIsa>, NoIsa> {
+    let a =
+        Arch::parse(arch).ok_or_else(|| NoIsa::Skip(format!("target {arch} is not supported")))?;
     let mut flags = Flags::default();
     for (name, value) in settings {
         flags
             .set(name, value)
-            .map_err(|e| format!("setting {name}: {e}"))?;
+            .map_err(|e| NoIsa::Fail(format!("setting {name}: {e}")))?;
     }
     let mut isa_flags = IsaFlags::baseline(a);
     for w in words {
@@ -96,13 +106,16 @@ fn build_isa<'a>(
         };
         isa_flags
             .set(name, value)
-            .map_err(|e| format!("target {arch} flag {w}: {e}"))?;
+            .map_err(|e| NoIsa::Fail(format!("target {arch} flag {w}: {e}")))?;
     }
-    lookup(flags, isa_flags).map_err(|e| e.to_string())
+    lookup(flags, isa_flags).map_err(|e| match e {
+        CodegenError::Unsupported { what } => NoIsa::Skip(format!("unsupported: {what}")),
+        e => NoIsa::Fail(e.to_string()),
+    })
 }
 
-/// An ISA, or why there is none (a skip reason).
-type IsaOrSkip = Result<Arc<dyn TargetIsa>, String>;
+/// An ISA, or why there is none.
+type IsaOrSkip = Result<Arc<dyn TargetIsa>, NoIsa>;
 
 /// Every (label, ISA) the file asks for.
 fn targets(file: &TestFile) -> Vec<(String, IsaOrSkip)> {
@@ -200,28 +213,34 @@ impl SubTest for CacheTest {
         if let Some(isa) = &self.isa {
             return run_on(file, &**isa, "given ISA");
         }
+        let expectations = file
+            .functions
+            .iter()
+            .any(|f| !matches!(expectation(&f.comments), Ok(None)));
+        if !expectations {
+            return Outcome::Skip("no `; cache: hit|miss` line: nothing to check".into());
+        }
         let mut fails = Vec::new();
         let mut skips = Vec::new();
-        let mut ran = false;
         for (label, isa) in targets(file) {
             match isa {
-                Err(reason) => skips.push(format!("{label}: {reason}")),
+                Err(NoIsa::Skip(reason)) => skips.push(format!("{label}: {reason}")),
+                Err(NoIsa::Fail(e)) => fails.push(format!("{label}: {e}")),
                 Ok(isa) => match run_on(file, &*isa, &label) {
-                    Outcome::Pass => ran = true,
-                    Outcome::Fail(f) => {
-                        ran = true;
-                        fails.extend(f);
-                    }
+                    Outcome::Pass => {}
+                    Outcome::Fail(f) => fails.extend(f),
                     Outcome::Skip(reason) => skips.push(reason),
                 },
             }
         }
+        // Every target must run: a target that could not is a skip of the
+        // kind, never hidden behind one that passed.
         if !fails.is_empty() {
             Outcome::Fail(fails)
-        } else if ran {
-            Outcome::Pass
-        } else {
+        } else if !skips.is_empty() {
             Outcome::Skip(skips.join("; "))
+        } else {
+            Outcome::Pass
         }
     }
 }

@@ -1,13 +1,18 @@
 //! `test compile [precise-output]`: compiles every function of the file for
-//! each `target x86_64` line (other targets are skipped with the reason)
-//! with the regalloc2 checker on.
+//! each `target x86_64` line, with that line's ISA flags and the `set`
+//! lines in force, and the regalloc2 checker on. Other targets have no
+//! backend and are left out; a file without an x86_64 target is SKIP.
 //!
-//! Without `precise-output` a function passes if it compiles or fails with
-//! a clean `Unsupported` error (reported as a skip). With `precise-output`
-//! the function's listing — the disassembly (iced-x86, Intel syntax), then
-//! its relocations and trap records, or `error: ...` — must equal the `; `
-//! comment block after the function; `KILN_TEST_BLESS=1` rewrites those
-//! blocks in the file instead.
+//! A function's listing is the disassembly (iced-x86, Intel syntax), then
+//! its relocations and trap records. With `precise-output` the listing, or
+//! `error: ...`, must equal the `; ` comment block after the function;
+//! `KILN_TEST_BLESS=1` rewrites those blocks in the file instead. Without
+//! it, the file's and the function's filecheck directives (`check:`,
+//! `nextln:`, `not:` ..., as in `test cat`) must match the listing, and a
+//! compile error other than `Unsupported` fails the file. A file with
+//! nothing to check (no `precise-output`, no directive) is SKIP with that
+//! reason once it compiled; an unsupported function makes it SKIP with the
+//! backend's reason. A bad setting or flag fails the file, naming it.
 
 use crate::{bless_file, bless_requested, compare_expectation, ExpectationEdit, Outcome, SubTest};
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
@@ -54,46 +59,74 @@ impl SubTest for CompileTest {
 
     fn run(&self, file: &TestFile, command: &TestCommand) -> Outcome {
         let precise = command.options.iter().any(|o| o == "precise-output");
-        let Some(target) = file.targets.iter().find(|t| t.isa == "x86_64") else {
-            return Outcome::Skip(
-                "test compile: no x86_64 target (only x86_64 has a backend)".into(),
-            );
-        };
-        let mut flags = Flags {
-            regalloc_checker: true,
-            ..Flags::default()
-        };
-        for s in file.settings.iter().chain(&target.settings) {
-            if flags.set(&s.name, s.value.as_deref()).is_err() {
-                return Outcome::Skip(format!("test compile: unknown setting {}", s.name));
-            }
+        let targets: Vec<_> = file.targets.iter().filter(|t| t.isa == "x86_64").collect();
+        if targets.is_empty() {
+            return Outcome::Skip("no x86_64 target (only x86_64 has a backend)".into());
         }
-        let isa = match kiln_codegen::isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)) {
-            Ok(isa) => isa,
-            Err(e) => return Outcome::Skip(format!("test compile: {e}")),
+        let global = match crate::filecheck::directives(&file.preamble_comments) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Fail(vec![e]),
         };
         let bless = precise && bless_requested();
         let (mut fails, mut skips, mut edits) = (Vec::new(), Vec::new(), Vec::new());
-        for f in &file.functions {
-            let result = isa.compile_stencil(&f.func.stencil);
-            if !precise {
-                match result {
-                    Ok(_) => {}
-                    Err(CodegenError::Unsupported { what }) => {
-                        skips.push(format!("{}: unsupported {what}", f.func.name))
-                    }
-                    Err(e) => fails.push(format!("{}: {e}", f.func.name)),
+        let mut checked = false;
+        for target in &targets {
+            let isa = match build_isa(target) {
+                Ok(isa) => isa,
+                Err(Outcome::Fail(m)) => {
+                    fails.extend(m);
+                    continue;
                 }
-                continue;
-            }
-            let actual = match result {
-                Ok(code) => listing(&code),
-                Err(e) => format!("error: {e}\n"),
+                Err(Outcome::Skip(why)) => {
+                    skips.push(why);
+                    continue;
+                }
+                Err(Outcome::Pass) => continue,
             };
-            if bless {
-                edits.push(ExpectationEdit::for_function(f, &actual));
-            } else if let Err(e) = compare_expectation(f, &actual) {
-                fails.push(format!("{}: {e}", f.func.name));
+            let label = target_label(target);
+            for f in &file.functions {
+                let name = &f.func.name;
+                let result = isa.compile_stencil(&f.func.stencil);
+                if precise {
+                    checked = true;
+                    let actual = match result {
+                        Ok(code) => listing(&code),
+                        Err(e) => format!("error: {e}\n"),
+                    };
+                    if bless {
+                        edits.push(ExpectationEdit::for_function(f, &actual));
+                    } else if let Err(e) = compare_expectation(f, &actual) {
+                        fails.push(format!("{label}: {name}: {e}"));
+                    }
+                    continue;
+                }
+                let code = match result {
+                    Ok(c) => c,
+                    Err(CodegenError::Unsupported { what }) => {
+                        skips.push(format!("{label}: {name}: unsupported: {what}"));
+                        continue;
+                    }
+                    Err(e) => {
+                        fails.push(format!("{label}: {name}: {e}"));
+                        continue;
+                    }
+                };
+                let mut dirs = global.clone();
+                match crate::filecheck::directives(&f.comments) {
+                    Ok(d) => dirs.extend(d),
+                    Err(e) => {
+                        fails.push(format!("{name}: {e}"));
+                        continue;
+                    }
+                }
+                if dirs.is_empty() {
+                    continue;
+                }
+                checked = true;
+                let text = listing(&code);
+                if let Err(e) = crate::filecheck::check(&text, &dirs) {
+                    fails.push(format!("{label}: {name}: {e}\nlisting:\n{text}"));
+                }
             }
         }
         if bless && !edits.is_empty() {
@@ -105,8 +138,61 @@ impl SubTest for CompileTest {
             Outcome::Fail(fails)
         } else if !skips.is_empty() {
             Outcome::Skip(skips.join("; "))
+        } else if !checked {
+            Outcome::Skip(
+                "nothing to check: no `precise-output` and no `check:` directive \
+                 (every function compiled)"
+                    .into(),
+            )
         } else {
             Outcome::Pass
         }
+    }
+}
+
+fn target_label(t: &kiln_reader::Target) -> String {
+    let mut label = format!("target {}", t.isa);
+    for f in &t.flags {
+        label.push(' ');
+        label.push_str(f);
+    }
+    label
+}
+
+/// The ISA of one `target x86_64` line: the `set` lines in force, the
+/// line's flags, and the regalloc2 checker. `Err(Fail)` names a bad setting
+/// or flag; `Err(Skip)` is a configuration Kiln does not implement.
+fn build_isa(
+    target: &kiln_reader::Target,
+) -> Result<Box<dyn kiln_codegen::isa::TargetIsa>, Outcome> {
+    let label = target_label(target);
+    let mut flags = Flags {
+        regalloc_checker: true,
+        ..Flags::default()
+    };
+    for s in &target.settings {
+        if let Err(e) = flags.set(&s.name, s.value.as_deref()) {
+            return Err(Outcome::Fail(vec![format!(
+                "{label}: setting {}: {e}",
+                s.name
+            )]));
+        }
+    }
+    let mut isa_flags = IsaFlags::baseline(Arch::X86_64);
+    for w in &target.flags {
+        let (name, value) = match w.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (w.as_str(), None),
+        };
+        if let Err(e) = isa_flags.set(name, value) {
+            return Err(Outcome::Fail(vec![format!("{label}: flag {w}: {e}")]));
+        }
+    }
+    match kiln_codegen::isa::lookup(flags, isa_flags) {
+        Ok(isa) => Ok(isa),
+        Err(CodegenError::Unsupported { what }) => {
+            Err(Outcome::Skip(format!("{label}: unsupported: {what}")))
+        }
+        Err(e) => Err(Outcome::Fail(vec![format!("{label}: {e}")])),
     }
 }

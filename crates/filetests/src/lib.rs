@@ -3,10 +3,19 @@
 //! Collects `.clif` files from files and folders (sorted), parses each file
 //! once, runs every `test <kind>` line of the file with the subtest
 //! registered for that kind, and reports one line per file: `PASS path`,
-//! `FAIL path` (with indented messages) or `SKIP path: reason`, then
-//! `N passed, N failed, N skipped`. Files run in parallel on
-//! `available_parallelism` threads; a panic while testing a file is a FAIL
-//! of that file.
+//! `FAIL path` (with indented messages) or `SKIP path: reason`. Files run in
+//! parallel on `available_parallelism` threads; a panic while testing a
+//! file is a FAIL of that file.
+//!
+//! Verdicts are per kind, then per file ([`fold_kinds`], `docs/testing.md`):
+//! a file is PASS only when every kind it lists ran and passed; FAIL when
+//! one failed; otherwise SKIP with the reason of every kind that did not
+//! pass (a kind with no implementation is skipped with that reason). After
+//! the file lines come the per-kind counts
+//! (`run: N passed, N failed, N skipped; interpret: ...`), the per-target
+//! counts of `test run` (`run targets: x86_64: N passed, N failed, N
+//! unsupported, N not runnable here; ...`) and, last, the closing line
+//! `N passed, N failed, N skipped` (files; CI scripts read it).
 //!
 //! Built in: `test cat` and `test verifier`. Other kinds plug in through
 //! [`SubTest`] and [`Runner::register`]; for `; run:` lines they use
@@ -16,6 +25,7 @@ pub mod cache;
 pub mod compile;
 pub mod divergences;
 pub mod filecheck;
+pub mod floors;
 pub mod interpret;
 pub mod run;
 
@@ -42,6 +52,15 @@ pub trait SubTest: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Runs the subtest on every function of `file`.
     fn run(&self, file: &TestFile, command: &TestCommand) -> Outcome;
+    /// [`SubTest::run`] with the verdict of each `target` line, for kinds
+    /// that judge targets separately (`test run`); others report none.
+    fn run_targets(
+        &self,
+        file: &TestFile,
+        command: &TestCommand,
+    ) -> (Outcome, Vec<run::TargetResult>) {
+        (self.run(file, command), Vec::new())
+    }
 }
 
 /// The set of subtests `kiln test` knows.
@@ -63,12 +82,214 @@ pub enum FileResult {
     Skip(String),
 }
 
-/// Totals of a run.
+/// The outcome of one listed kind of a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindResult {
+    /// The kind word (`run`, `interpret`, ...).
+    pub kind: String,
+    pub outcome: Outcome,
+    /// Per-target verdicts (`test run` only).
+    pub targets: Vec<run::TargetResult>,
+}
+
+/// Every kind's result for one file, and the file's verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileReport {
+    pub kinds: Vec<KindResult>,
+    pub verdict: FileResult,
+}
+
+impl FileReport {
+    fn of(verdict: FileResult) -> Self {
+        FileReport {
+            kinds: Vec::new(),
+            verdict,
+        }
+    }
+
+    /// The outcome of `kind` in this file, if it listed that kind.
+    pub fn kind(&self, kind: &str) -> Option<&Outcome> {
+        self.kinds
+            .iter()
+            .find(|k| k.kind == kind)
+            .map(|k| &k.outcome)
+    }
+}
+
+/// Passed/failed/skipped counts (of files, or of one kind's files).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Pass => self.passed += 1,
+            Outcome::Fail(_) => self.failed += 1,
+            Outcome::Skip(_) => self.skipped += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+/// Target-line counts of one ISA under `test run`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetCounts {
+    pub passed: usize,
+    pub failed: usize,
+    /// Runnable here, not supported by Kiln yet.
+    pub unsupported: usize,
+    /// Not runnable on this machine.
+    pub not_here: usize,
+}
+
+impl std::fmt::Display for TargetCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} unsupported, {} not runnable here",
+            self.passed, self.failed, self.unsupported, self.not_here
+        )
+    }
+}
+
+/// Totals of a run: files (the closing line), per kind, and per target
+/// ISA of `test run`, in first-seen order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub kinds: Vec<(String, Counts)>,
+    pub run_targets: Vec<(String, TargetCounts)>,
+}
+
+impl Summary {
+    /// The counts of one kind (zero if no file listed it).
+    pub fn kind(&self, kind: &str) -> Counts {
+        self.kinds
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
+    }
+
+    /// The `test run` target-line counts of one ISA.
+    pub fn run_target(&self, isa: &str) -> TargetCounts {
+        self.run_targets
+            .iter()
+            .find(|(k, _)| k == isa)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
+    }
+
+    fn add(&mut self, r: &FileReport) {
+        match &r.verdict {
+            FileResult::Pass => self.passed += 1,
+            FileResult::Fail(_) => self.failed += 1,
+            FileResult::Skip(_) => self.skipped += 1,
+        }
+        for k in &r.kinds {
+            let i = match self.kinds.iter().position(|(n, _)| *n == k.kind) {
+                Some(i) => i,
+                None => {
+                    self.kinds.push((k.kind.clone(), Counts::default()));
+                    self.kinds.len() - 1
+                }
+            };
+            self.kinds[i].1.add(&k.outcome);
+            if k.kind != "run" {
+                continue;
+            }
+            for t in &k.targets {
+                let i = match self.run_targets.iter().position(|(n, _)| n == t.isa()) {
+                    Some(i) => i,
+                    None => {
+                        self.run_targets
+                            .push((t.isa().to_string(), TargetCounts::default()));
+                        self.run_targets.len() - 1
+                    }
+                };
+                let c = &mut self.run_targets[i].1;
+                match t.verdict {
+                    run::TargetVerdict::Passed => c.passed += 1,
+                    run::TargetVerdict::Failed(_) => c.failed += 1,
+                    run::TargetVerdict::Unsupported(_) => c.unsupported += 1,
+                    run::TargetVerdict::NotHere(_) => c.not_here += 1,
+                }
+            }
+        }
+    }
+
+    /// The per-kind line, the `test run` per-target line (if any target
+    /// was seen) and the closing line, each ending with a newline.
+    pub fn lines(&self) -> String {
+        let mut out = String::new();
+        if !self.kinds.is_empty() {
+            let parts: Vec<String> = self
+                .kinds
+                .iter()
+                .map(|(k, c)| format!("{k}: {c}"))
+                .collect();
+            out.push_str(&parts.join("; "));
+            out.push('\n');
+        }
+        if !self.run_targets.is_empty() {
+            let mut targets = self.run_targets.clone();
+            targets.sort_by(|a, b| a.0.cmp(&b.0));
+            let parts: Vec<String> = targets.iter().map(|(k, c)| format!("{k}: {c}")).collect();
+            out.push_str(&format!("run targets: {}\n", parts.join("; ")));
+        }
+        out.push_str(&format!(
+            "{} passed, {} failed, {} skipped\n",
+            self.passed, self.failed, self.skipped
+        ));
+        out
+    }
+}
+
+/// A file's verdict from its kinds' outcomes: FAIL if any kind failed
+/// (with every message, prefixed `test KIND:`); PASS if every kind passed;
+/// otherwise SKIP with the reason of every kind that did not pass, and the
+/// kinds that did pass named at the end (`[passed: run]`).
+pub fn fold_kinds(kinds: &[KindResult]) -> FileResult {
+    let mut failures = Vec::new();
+    let mut skips = Vec::new();
+    let mut passed = Vec::new();
+    for k in kinds {
+        match &k.outcome {
+            Outcome::Pass => passed.push(k.kind.as_str()),
+            Outcome::Fail(msgs) => {
+                failures.extend(msgs.iter().map(|m| format!("test {}: {m}", k.kind)))
+            }
+            Outcome::Skip(why) => skips.push(format!("test {}: {why}", k.kind)),
+        }
+    }
+    if !failures.is_empty() {
+        FileResult::Fail(failures)
+    } else if skips.is_empty() && !passed.is_empty() {
+        FileResult::Pass
+    } else if skips.is_empty() {
+        FileResult::Skip("no test kind".into())
+    } else {
+        let mut why = skips.join("; ");
+        if !passed.is_empty() {
+            why.push_str(&format!(" [passed: {}]", passed.join(", ")));
+        }
+        FileResult::Skip(why)
+    }
 }
 
 impl Runner {
@@ -106,9 +327,14 @@ impl Runner {
 
     /// Tests one file's text. `only` restricts to one test kind.
     pub fn run_text(&self, text: &str, path: &str, only: Option<&str>) -> FileResult {
+        self.report_text(text, path, only).verdict
+    }
+
+    /// [`Runner::run_text`] with every kind's outcome.
+    pub fn report_text(&self, text: &str, path: &str, only: Option<&str>) -> FileReport {
         let file = match kiln_reader::parse_test(text, path) {
             Ok(f) => f,
-            Err(e) => return FileResult::Fail(vec![e.to_string()]),
+            Err(e) => return FileReport::of(FileResult::Fail(vec![e.to_string()])),
         };
         let mut commands: Vec<&TestCommand> = file
             .commands
@@ -129,62 +355,62 @@ impl Runner {
             }
         }
         if commands.is_empty() {
-            return FileResult::Skip(match only {
+            return FileReport::of(FileResult::Skip(match only {
                 Some(k) => format!("no `test {k}` line"),
                 None => "no `test` line".into(),
-            });
+            }));
         }
-        let mut unsupported = Vec::new();
-        let mut failures = Vec::new();
-        let mut skips = Vec::new();
-        let mut ran = 0;
+        let mut kinds: Vec<KindResult> = Vec::new();
         for c in commands {
-            let Some(t) = self.find(&c.kind) else {
-                if !unsupported.contains(&c.kind) {
-                    unsupported.push(c.kind.clone());
-                }
-                continue;
+            let (outcome, targets) = match self.find(&c.kind) {
+                // A panic in one kind is that kind's failure; the others
+                // still run.
+                Some(t) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    t.run_targets(&file, c)
+                }))
+                .unwrap_or_else(|payload| {
+                    (Outcome::Fail(vec![panic_message(&*payload)]), Vec::new())
+                }),
+                None => (
+                    Outcome::Skip(format!("test kind `{}` not supported yet", c.kind)),
+                    Vec::new(),
+                ),
             };
-            ran += 1;
-            match t.run(&file, c) {
-                Outcome::Pass => {}
-                Outcome::Fail(msgs) => {
-                    failures.extend(msgs.into_iter().map(|m| format!("test {}: {m}", c.kind)))
+            // A kind listed twice (with different options) counts once,
+            // with the worse outcome.
+            match kinds.iter_mut().find(|k| k.kind == c.kind) {
+                Some(k) => {
+                    k.outcome = worse(std::mem::replace(&mut k.outcome, Outcome::Pass), outcome);
+                    k.targets.extend(targets);
                 }
-                Outcome::Skip(why) => skips.push(format!("test {}: {why}", c.kind)),
+                None => kinds.push(KindResult {
+                    kind: c.kind.clone(),
+                    outcome,
+                    targets,
+                }),
             }
         }
-        if !failures.is_empty() {
-            FileResult::Fail(failures)
-        } else if ran == 0 {
-            let kinds: Vec<String> = unsupported.iter().map(|k| format!("`{k}`")).collect();
-            FileResult::Skip(format!("test kind {} not supported yet", kinds.join(", ")))
-        } else if skips.len() == ran {
-            FileResult::Skip(skips.join("; "))
-        } else {
-            FileResult::Pass
-        }
+        let verdict = fold_kinds(&kinds);
+        FileReport { kinds, verdict }
     }
 
     /// Tests one file, turning a panic into a failure.
     pub fn run_file(&self, path: &Path, only: Option<&str>) -> FileResult {
+        self.report_file(path, only).verdict
+    }
+
+    /// [`Runner::run_file`] with every kind's outcome.
+    pub fn report_file(&self, path: &Path, only: Option<&str>) -> FileReport {
         let text = match std::fs::read(path) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => return FileResult::Fail(vec![format!("cannot read: {e}")]),
+            Err(e) => return FileReport::of(FileResult::Fail(vec![format!("cannot read: {e}")])),
         };
         let name = path.display().to_string();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.run_text(&text, &name, only)
+            self.report_text(&text, &name, only)
         })) {
             Ok(r) => r,
-            Err(payload) => {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic payload".into());
-                FileResult::Fail(vec![format!("panic: {msg}")])
-            }
+            Err(payload) => FileReport::of(FileResult::Fail(vec![panic_message(&*payload)])),
         }
     }
 
@@ -207,7 +433,7 @@ impl Runner {
                 missing.push(p.clone());
             }
         }
-        let results = self.run_all(&files, only);
+        let results = self.report_all(&files, only);
         let mut sum = Summary::default();
         for p in missing {
             writeln!(out, "FAIL {}", p.display())?;
@@ -215,13 +441,12 @@ impl Runner {
             sum.failed += 1;
         }
         for (path, r) in files.iter().zip(results) {
-            match r {
+            sum.add(&r);
+            match r.verdict {
                 FileResult::Pass => {
-                    sum.passed += 1;
                     writeln!(out, "PASS {}", path.display())?;
                 }
                 FileResult::Fail(msgs) => {
-                    sum.failed += 1;
                     writeln!(out, "FAIL {}", path.display())?;
                     for m in msgs {
                         for l in m.lines() {
@@ -230,26 +455,29 @@ impl Runner {
                     }
                 }
                 FileResult::Skip(why) => {
-                    sum.skipped += 1;
                     writeln!(out, "SKIP {}: {why}", path.display())?;
                 }
             }
         }
-        writeln!(
-            out,
-            "{} passed, {} failed, {} skipped",
-            sum.passed, sum.failed, sum.skipped
-        )?;
+        out.write_all(sum.lines().as_bytes())?;
         Ok(sum)
     }
 
-    /// Runs files in parallel; results in the order of `files`.
+    /// Runs files in parallel; verdicts in the order of `files`.
     pub fn run_all(&self, files: &[PathBuf], only: Option<&str>) -> Vec<FileResult> {
+        self.report_all(files, only)
+            .into_iter()
+            .map(|r| r.verdict)
+            .collect()
+    }
+
+    /// Runs files in parallel; reports in the order of `files`.
+    pub fn report_all(&self, files: &[PathBuf], only: Option<&str>) -> Vec<FileReport> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(files.len().max(1));
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<FileResult>>> = Mutex::new(vec![None; files.len()]);
+        let results: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; files.len()]);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| loop {
@@ -257,7 +485,7 @@ impl Runner {
                     let Some(path) = files.get(i) else {
                         break;
                     };
-                    let r = self.run_file(path, only);
+                    let r = self.report_file(path, only);
                     if let Ok(mut g) = results.lock() {
                         g[i] = Some(r);
                     }
@@ -268,8 +496,35 @@ impl Runner {
             .into_inner()
             .unwrap_or_default()
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| FileResult::Fail(vec!["worker died".into()])))
+            .map(|r| {
+                r.unwrap_or_else(|| FileReport::of(FileResult::Fail(vec!["worker died".into()])))
+            })
             .collect()
+    }
+}
+
+/// `panic: message` for a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".into());
+    format!("panic: {msg}")
+}
+
+/// The worse of two outcomes of the same kind: FAIL over SKIP over PASS
+/// (messages of two failures are kept together).
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    match (a, b) {
+        (Outcome::Fail(mut x), Outcome::Fail(y)) => {
+            x.extend(y);
+            Outcome::Fail(x)
+        }
+        (f @ Outcome::Fail(_), _) | (_, f @ Outcome::Fail(_)) => f,
+        (Outcome::Skip(x), Outcome::Skip(y)) => Outcome::Skip(format!("{x}; {y}")),
+        (s @ Outcome::Skip(_), _) | (_, s @ Outcome::Skip(_)) => s,
+        _ => Outcome::Pass,
     }
 }
 
@@ -490,7 +745,8 @@ pub struct Failure {
     pub message: String,
 }
 
-fn show_values(vs: &[DataValue]) -> String {
+/// Values as `; run:` lines write them: one bare, several in brackets.
+pub fn show_values(vs: &[DataValue]) -> String {
     let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
     if vs.len() == 1 {
         parts[0].clone()

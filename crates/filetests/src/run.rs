@@ -1,15 +1,32 @@
 //! `test run`: compile every function of a file for the host, link them into
 //! one JIT program, and evaluate the `; run:` directives natively.
 //!
-//! Per `target` line (or once for the host when the file has none):
-//! targets other than x86-64 are skipped (aarch64 would need qemu); the
-//! `set` lines in force and the target's ISA flags configure the ISA (the
-//! x86-64 baseline plus the requested flags, as Cranelift's `test run`
-//! does); a flag the host lacks skips the target. A function the backend
-//! does not support (`CodegenError::Unsupported`) skips the file with that
-//! reason; so does a link error that is only the missing exception-throwing
-//! runtime `%__cranelift_throw`; any other compile or link error fails it. A call that traps is a
-//! failure naming the trap code, never a crash of the test process.
+//! Per `target` line (or once for the host when the file has none), each
+//! target gets one [`TargetVerdict`]:
+//! - **not runnable here** ([`IsaChoice::NotHere`]): another architecture
+//!   (aarch64 would need qemu), a flag the host CPU lacks, or a target Kiln
+//!   does not know at all (s390x, riscv64, pulley, ...). No compiler could
+//!   execute it on this machine; Cranelift skips such targets too.
+//! - **unsupported** ([`IsaChoice::Skip`], [`BuildOutcome::Skip`]): the host
+//!   could run it but Kiln cannot yet (a `CodegenError::Unsupported`, a
+//!   vector signature, a setting value Kiln does not implement, the missing
+//!   exception-throwing runtime `%__cranelift_throw`).
+//! - **failed**: a bad setting or flag (named), any other compile or link
+//!   error, a wrong result, or a trap (a failure naming the trap code, never
+//!   a crash of the test process).
+//! - **passed**: every directive ran natively and matched.
+//!
+//! The kind's outcome ([`run_file_for`]): FAIL if any target failed; SKIP
+//! with every reason if any host target was unsupported (a gap of Kiln's,
+//! so the file is not PASS even when another target ran) or if no target
+//! ran; otherwise PASS. So a file listing `target x86_64` and `target
+//! aarch64` is PASS on an x86-64 host when x86_64 passed; the aarch64 part
+//! shows in the per-target counts (see `docs/testing.md`).
+//!
+//! A file without any `; run:` directive checks nothing: SKIP with that
+//! reason. The `set` lines in force and the target's ISA flags configure
+//! the ISA (the x86-64 baseline plus the requested flags, as Cranelift's
+//! `test run` does).
 
 use crate::{check_file_run_directives, Outcome, SubTest};
 use kiln_codegen::compiled::{CompiledCode, Final};
@@ -26,12 +43,17 @@ pub const RUN_STACK_BYTES: usize = 64 << 20;
 /// The outcome of choosing an ISA for a target line.
 pub enum IsaChoice {
     Isa(Box<dyn TargetIsa>),
-    /// Not runnable or not supported here; the reason.
+    /// The host could run this target but Kiln cannot (a setting value or
+    /// target Kiln does not implement); the reason.
     Skip(String),
-    /// The settings are wrong.
+    /// Another architecture than the host's, or a CPU flag the host lacks:
+    /// no compiler could run it on this machine; the reason.
+    NotHere(String),
+    /// The settings are wrong (unknown name, malformed value): the error,
+    /// naming the setting.
     Fail(String),
-    /// A target Kiln does not know at all (s390x, riscv64, pulley...):
-    /// skipped silently, as Cranelift does for targets compiled out.
+    /// A target Kiln does not know at all (s390x, riscv64, pulley...), as
+    /// Cranelift skips targets compiled out of it.
     Ignore(String),
 }
 
@@ -49,7 +71,7 @@ pub fn choose_isa<'a>(
         return IsaChoice::Ignore(format!("target {arch} is not supported"));
     };
     if require_host && Arch::host() != Some(a) {
-        return IsaChoice::Skip(match a {
+        return IsaChoice::NotHere(match a {
             Arch::Aarch64 => "aarch64 needs qemu (not wired yet)".to_string(),
             _ => format!("target {arch} is not the host"),
         });
@@ -57,7 +79,7 @@ pub fn choose_isa<'a>(
     let mut flags = Flags::default();
     for (name, value) in settings {
         if let Err(e) = flags.set(name, value) {
-            return IsaChoice::Skip(format!("setting {name}: {e}"));
+            return IsaChoice::Fail(format!("setting {name}: {e}"));
         }
     }
     let mut isa_f = IsaFlags::baseline(a);
@@ -67,14 +89,14 @@ pub fn choose_isa<'a>(
             None => (w.as_str(), None),
         };
         if let Err(e) = isa_f.set(name, value) {
-            return IsaChoice::Skip(format!("target {arch} flag {w}: {e}"));
+            return IsaChoice::Fail(format!("target {arch} flag {w}: {e}"));
         }
     }
     if require_host {
         let host = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(a));
         let missing = isa_f.missing_from(&host);
         if !missing.is_empty() {
-            return IsaChoice::Skip(format!("host lacks {}", missing.join(", ")));
+            return IsaChoice::NotHere(format!("host lacks {}", missing.join(", ")));
         }
     }
     match lookup(flags, isa_f) {
@@ -88,13 +110,29 @@ fn settings_iter(s: &[Setting]) -> impl Iterator<Item = (&str, Option<&str>)> {
     s.iter().map(|s| (s.name.as_str(), s.value.as_deref()))
 }
 
+/// The architecture word of a [`host_targets`] label (`target x86_64 ...`).
+pub fn label_isa(label: &str) -> &str {
+    label.split_whitespace().nth(1).unwrap_or("")
+}
+
 /// One runnable configuration of a file: a label and its ISA choice.
 pub fn host_targets(file: &TestFile) -> Vec<(String, IsaChoice)> {
+    host_targets_with(file, &[])
+}
+
+/// [`host_targets`] with `overrides` applied after the file's `set` lines
+/// (`name`, `value`), as a command line's `--set` would.
+pub fn host_targets_with(file: &TestFile, overrides: &[Setting]) -> Vec<(String, IsaChoice)> {
     if file.targets.is_empty() {
         let host = Arch::host().map_or("host", |a| a.name());
         return vec![(
             format!("target {host}"),
-            choose_isa(host, settings_iter(&file.settings), &[], true),
+            choose_isa(
+                host,
+                settings_iter(&file.settings).chain(settings_iter(overrides)),
+                &[],
+                true,
+            ),
         )];
     }
     file.targets
@@ -107,7 +145,12 @@ pub fn host_targets(file: &TestFile) -> Vec<(String, IsaChoice)> {
             }
             (
                 label,
-                choose_isa(&t.isa, settings_iter(&t.settings), &t.flags, true),
+                choose_isa(
+                    &t.isa,
+                    settings_iter(&t.settings).chain(settings_iter(overrides)),
+                    &t.flags,
+                    true,
+                ),
             )
         })
         .collect()
@@ -253,6 +296,34 @@ pub fn run_on_isa_with(
     }
 }
 
+/// What happened on one target line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetVerdict {
+    Passed,
+    Failed(Vec<String>),
+    /// Runnable here, but Kiln cannot yet: a gap of Kiln's.
+    Unsupported(String),
+    /// Not runnable on this machine (other architecture, missing CPU flag,
+    /// unknown target).
+    NotHere(String),
+}
+
+/// The verdict of one target line of a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetResult {
+    /// `target x86_64 has_avx` (or `target x86_64` for a file without
+    /// target lines, run on the host).
+    pub label: String,
+    pub verdict: TargetVerdict,
+}
+
+impl TargetResult {
+    /// The architecture word of the label (`x86_64`, `aarch64`, ...).
+    pub fn isa(&self) -> &str {
+        label_isa(&self.label)
+    }
+}
+
 /// Runs `test run` on a parsed file (on the current thread).
 pub fn run_file(file: &TestFile) -> Outcome {
     run_file_for(file, None)
@@ -261,66 +332,107 @@ pub fn run_file(file: &TestFile) -> Outcome {
 /// Runs `test run` on a parsed file, only on the `target` lines of ISA
 /// `only_isa` when given (`kiln test --target x86_64`).
 pub fn run_file_for(file: &TestFile, only_isa: Option<&str>) -> Outcome {
-    let mut skips: Vec<String> = Vec::new();
-    let mut ignored: Vec<String> = Vec::new();
-    let mut fails = Vec::new();
-    let mut ran = 0;
-    for (label, choice) in host_targets(file) {
+    run_file_targets(file, only_isa).0
+}
+
+/// [`run_file_for`] with the verdict of every target line it considered
+/// (lines of other ISAs than `only_isa` are left out).
+pub fn run_file_targets(file: &TestFile, only_isa: Option<&str>) -> (Outcome, Vec<TargetResult>) {
+    run_file_targets_with(file, only_isa, &[])
+}
+
+/// [`run_file_targets`] with setting `overrides` after the file's own.
+pub fn run_file_targets_with(
+    file: &TestFile,
+    only_isa: Option<&str>,
+    overrides: &[Setting],
+) -> (Outcome, Vec<TargetResult>) {
+    let directives: usize = file.functions.iter().map(|f| f.run_directives.len()).sum();
+    let directive_errors = file
+        .functions
+        .iter()
+        .any(|f| !f.directive_errors.is_empty());
+    if directives == 0 && !directive_errors {
+        return (
+            Outcome::Skip("no `; run:` directive: nothing to check".into()),
+            Vec::new(),
+        );
+    }
+    let mut targets = Vec::new();
+    let mut other_isa = false;
+    for (label, choice) in host_targets_with(file, overrides) {
         if let Some(want) = only_isa {
-            let isa_name = label.split_whitespace().nth(1).unwrap_or("");
-            if isa_name != want {
-                let why = format!("no `target {want}` line");
-                if !ignored.contains(&why) {
-                    ignored.push(why);
-                }
+            if label_isa(&label) != want {
+                other_isa = true;
                 continue;
             }
         }
-        let isa = match choice {
-            IsaChoice::Isa(i) => i,
-            IsaChoice::Skip(why) => {
-                let msg = format!("{label}: {why}");
-                if !skips.contains(&msg) {
-                    skips.push(msg);
-                }
-                continue;
-            }
-            IsaChoice::Fail(why) => {
-                fails.push(format!("{label}: {why}"));
-                continue;
-            }
-            IsaChoice::Ignore(why) => {
-                ignored.push(why);
-                continue;
-            }
+        let verdict = match choice {
+            IsaChoice::Isa(isa) => match run_on_isa(file, &*isa) {
+                Ok(()) => TargetVerdict::Passed,
+                Err(BuildOutcome::Skip(why)) => TargetVerdict::Unsupported(why),
+                Err(BuildOutcome::Fail(msgs)) => TargetVerdict::Failed(msgs),
+            },
+            IsaChoice::Skip(why) => TargetVerdict::Unsupported(why),
+            IsaChoice::NotHere(why) | IsaChoice::Ignore(why) => TargetVerdict::NotHere(why),
+            IsaChoice::Fail(why) => TargetVerdict::Failed(vec![why]),
         };
-        match run_on_isa(file, &*isa) {
-            Ok(()) => ran += 1,
-            Err(BuildOutcome::Skip(why)) => skips.push(format!("{label}: {why}")),
-            Err(BuildOutcome::Fail(msgs)) => {
-                fails.extend(msgs.into_iter().map(|m| format!("{label}: {m}")))
+        targets.push(TargetResult { label, verdict });
+    }
+    let outcome = if targets.is_empty() && other_isa {
+        Outcome::Skip(format!("no `target {}` line", only_isa.unwrap_or("")))
+    } else {
+        fold_targets(&targets)
+    };
+    (outcome, targets)
+}
+
+/// The kind's outcome from its targets' verdicts (see the module comment).
+fn fold_targets(targets: &[TargetResult]) -> Outcome {
+    let mut fails = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    let (mut passed, mut unsupported) = (0, 0);
+    for t in targets {
+        let label = &t.label;
+        match &t.verdict {
+            TargetVerdict::Passed => passed += 1,
+            TargetVerdict::Failed(msgs) => {
+                fails.extend(msgs.iter().map(|m| format!("{label}: {m}")))
+            }
+            TargetVerdict::Unsupported(why) => {
+                unsupported += 1;
+                let msg = format!("{label}: {why}");
+                if !reasons.contains(&msg) {
+                    reasons.push(msg);
+                }
+            }
+            TargetVerdict::NotHere(why) => {
+                let msg = format!("{label}: {why}");
+                if !reasons.contains(&msg) {
+                    reasons.push(msg);
+                }
             }
         }
     }
     if !fails.is_empty() {
         Outcome::Fail(fails)
-    } else if ran == 0 {
-        Outcome::Skip(if !skips.is_empty() {
-            skips.join("; ")
-        } else if !ignored.is_empty() {
-            ignored.join("; ")
-        } else {
+    } else if unsupported > 0 || passed == 0 {
+        Outcome::Skip(if reasons.is_empty() {
             "no target to run".into()
+        } else {
+            reasons.join("; ")
         })
     } else {
         Outcome::Pass
     }
 }
 
-/// `test run`, on every target line or only those of one ISA.
+/// `test run`, on every target line or only those of one ISA, with
+/// optional setting overrides.
 #[derive(Default)]
 pub struct RunTest {
     only_isa: Option<String>,
+    overrides: Vec<Setting>,
 }
 
 impl RunTest {
@@ -328,7 +440,19 @@ impl RunTest {
     pub fn for_isa(isa: &str) -> Self {
         RunTest {
             only_isa: Some(isa.to_string()),
+            overrides: Vec::new(),
         }
+    }
+
+    /// Applies `name=value` after every file's own `set` lines (as a
+    /// command line's `--set`); a bad one fails every file, naming it.
+    pub fn with_setting(mut self, name: &str, value: Option<&str>) -> Self {
+        self.overrides.push(Setting {
+            name: name.to_string(),
+            value: value.map(str::to_string),
+            line: 0,
+        });
+        self
     }
 }
 
@@ -337,19 +461,31 @@ impl SubTest for RunTest {
         "run"
     }
 
-    fn run(&self, file: &TestFile, _: &TestCommand) -> Outcome {
+    fn run(&self, file: &TestFile, command: &TestCommand) -> Outcome {
+        self.run_targets(file, command).0
+    }
+
+    fn run_targets(&self, file: &TestFile, _: &TestCommand) -> (Outcome, Vec<TargetResult>) {
         // JIT code runs on a thread with a large stack; a panic there is a
         // failure of this file.
         std::thread::scope(|s| {
             let h = std::thread::Builder::new()
                 .name("kiln-test-run".into())
                 .stack_size(RUN_STACK_BYTES)
-                .spawn_scoped(s, || run_file_for(file, self.only_isa.as_deref()));
+                .spawn_scoped(s, || {
+                    run_file_targets_with(file, self.only_isa.as_deref(), &self.overrides)
+                });
             match h {
-                Ok(h) => h
-                    .join()
-                    .unwrap_or_else(|_| Outcome::Fail(vec!["panic while running".into()])),
-                Err(e) => Outcome::Fail(vec![format!("cannot start the run thread: {e}")]),
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    (
+                        Outcome::Fail(vec!["panic while running".into()]),
+                        Vec::new(),
+                    )
+                }),
+                Err(e) => (
+                    Outcome::Fail(vec![format!("cannot start the run thread: {e}")]),
+                    Vec::new(),
+                ),
             }
         })
     }
@@ -363,6 +499,7 @@ mod tests {
         match c {
             IsaChoice::Isa(i) => format!("isa {}", i.isa_flags()),
             IsaChoice::Skip(w) => format!("skip {w}"),
+            IsaChoice::NotHere(w) => format!("not here {w}"),
             IsaChoice::Fail(w) => format!("fail {w}"),
             IsaChoice::Ignore(w) => format!("ignore {w}"),
         }
@@ -377,15 +514,15 @@ mod tests {
         );
         assert_eq!(
             reason(choose_isa("aarch64", none, &[], true)),
-            "skip aarch64 needs qemu (not wired yet)"
+            "not here aarch64 needs qemu (not wired yet)"
         );
         assert_eq!(
             reason(choose_isa("x86_64", [("no_such_setting", None)], &[], true)),
-            "skip setting no_such_setting: unknown setting `no_such_setting`"
+            "fail setting no_such_setting: unknown setting `no_such_setting`"
         );
         assert!(
             reason(choose_isa("x86_64", none, &["has_lse".to_string()], true))
-                .starts_with("skip target x86_64 flag has_lse")
+                .starts_with("fail target x86_64 flag has_lse")
         );
         if IsaFlags::host().is_some_and(|h| h.has("has_avx")) {
             let r = reason(choose_isa(

@@ -1,7 +1,7 @@
-//! `test cache` against `kiln_cache::mock::MockIsa` (the x86-64 lowering
-//! is not on main yet): the mock emits a relocation per call naming its
-//! callee and a srcloc range per instruction, so a reload must carry the
-//! new function's names and source locations to equal a fresh compile.
+//! `test cache` against `kiln_cache::mock::MockIsa`: the mock emits a
+//! relocation per call naming its callee and a srcloc range per
+//! instruction, so a reload must carry the new function's names and source
+//! locations to equal a fresh compile. Also the real backend's verdicts.
 
 use kiln_cache::mock::MockIsa;
 use kiln_filetests::cache::{expectation, CacheTest, Expect};
@@ -93,13 +93,49 @@ fn malformed_expectations_fail() {
 }
 
 #[test]
-fn without_a_backend_the_file_is_skipped() {
-    // The real x86-64 backend: until it lowers, every file is a skip
-    // naming the reason (never a pass).
+fn with_the_real_backend_the_file_passes() {
+    // The real x86-64 backend lowers everything in this file: a skip
+    // (Unsupported) would be a regression.
     let r = Runner::with_builtin().run_file(&corpus("names.clif"), None);
-    match r {
-        FileResult::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
-        FileResult::Pass => {} // the backend has landed
+    assert_eq!(r, FileResult::Pass);
+}
+
+#[test]
+fn with_the_real_backend_bad_settings_fail_and_nothing_to_check_skips() {
+    let body = "function %f(i64) -> i64 {\nblock0(v0: i64):\n    return v0\n}\n";
+    let r = Runner::with_builtin();
+    match r.run_text(
+        &format!("test cache\ntarget x86_64\n{body}"),
+        "n.clif",
+        None,
+    ) {
+        FileResult::Skip(why) => assert!(why.contains("nothing to check"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let checked = format!("{body}; cache: miss\n");
+    assert_eq!(
+        r.run_text(
+            &format!("test cache\ntarget x86_64\n{checked}"),
+            "c.clif",
+            None
+        ),
+        FileResult::Pass
+    );
+    match r.run_text(
+        &format!("test cache\nset no_such_setting\ntarget x86_64\n{checked}"),
+        "b.clif",
+        None,
+    ) {
+        FileResult::Fail(m) => assert!(m[0].contains("no_such_setting"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+    // A target without a backend is a skip even when x86_64 passed.
+    match r.run_text(
+        &format!("test cache\ntarget x86_64\ntarget aarch64\n{checked}"),
+        "a.clif",
+        None,
+    ) {
+        FileResult::Skip(why) => assert!(why.contains("aarch64"), "{why}"),
         other => panic!("{other:?}"),
     }
 }

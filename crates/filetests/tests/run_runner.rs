@@ -190,19 +190,51 @@ block0:
 
 #[test]
 fn real_backend_never_passes_silently() {
-    // With the real backend a file either runs (and must then pass or
-    // fail on its merits) or is skipped as unsupported.
+    // With the real backend these files run natively: the good one must
+    // pass and the trapping one must fail. A skip (Unsupported) would be a
+    // regression of the backend, so it fails this test.
     let good = kiln_reader::parse_test(GOOD, "good.clif").unwrap();
-    match run_file(&good) {
-        Outcome::Pass => {}
-        Outcome::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
-        Outcome::Fail(m) => panic!("{m:?}"),
-    }
+    assert_eq!(run_file(&good), Outcome::Pass);
     let bad = kiln_reader::parse_test(BAD, "bad.clif").unwrap();
     match run_file(&bad) {
         Outcome::Fail(m) => assert!(m.iter().any(|m| m.contains("trap int_divz")), "{m:?}"),
-        Outcome::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
-        Outcome::Pass => panic!("a trapping file passed"),
+        other => panic!("the trapping file must fail: {other:?}"),
+    }
+}
+
+#[test]
+fn an_unsupported_rule_is_a_skip_with_the_reason_and_wrong_code_fails() {
+    use kiln_filetests::run::RunTest;
+    use kiln_filetests::SubTest;
+    let good = kiln_reader::parse_test(GOOD, "good.clif").unwrap();
+    let cmd = &good.commands[0];
+    let faulty = RunTest::default().with_setting("test_fault", Some("unsupported_iadd"));
+    match faulty.run(&good, cmd) {
+        Outcome::Skip(why) => assert!(why.contains("unsupported: Iadd"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let text = "test run
+function %lt(i64, i64) -> i8 {
+block0(v0: i64, v1: i64):
+    v2 = icmp slt v0, v1
+    return v2
+}
+; run: %lt(1, 2) == 1
+";
+    let file = kiln_reader::parse_test(text, "lt.clif").unwrap();
+    assert_eq!(
+        RunTest::default().run(&file, &file.commands[0]),
+        Outcome::Pass
+    );
+    let swapped = RunTest::default().with_setting("test_fault", Some("swap_icmp_operands"));
+    match swapped.run(&file, &file.commands[0]) {
+        Outcome::Fail(m) => assert!(m[0].contains("expected 1, got 0"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+    let bad = RunTest::default().with_setting("test_fault", Some("everything"));
+    match bad.run(&file, &file.commands[0]) {
+        Outcome::Fail(m) => assert!(m[0].contains("test_fault"), "{m:?}"),
+        other => panic!("{other:?}"),
     }
 }
 

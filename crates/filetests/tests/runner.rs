@@ -41,11 +41,37 @@ fn skips_unsupported_kinds() {
     let text = "test bogus\nfunction %f() {\nblock0:\n    return\n}\n";
     assert_eq!(
         r.run_text(text, "c.clif", None),
-        FileResult::Skip("test kind `bogus` not supported yet".into())
+        FileResult::Skip("test bogus: test kind `bogus` not supported yet".into())
     );
-    // `test interpret` is built in: with it, the file runs.
-    let text = "test interpret\ntest run\nfunction %f() {\nblock0:\n    return\n}\n";
-    assert_eq!(r.run_text(text, "c.clif", None), FileResult::Pass);
+    // A kind without an implementation makes the file SKIP even when
+    // another kind passed: PASS means every listed kind ran and passed.
+    let text = format!("test bogus\n{CAT}");
+    assert_eq!(
+        r.run_text(&text, "c.clif", None),
+        FileResult::Skip("test bogus: test kind `bogus` not supported yet [passed: cat]".into())
+    );
+    // `test interpret` and `test run` are built in: with them the file
+    // runs, but run lines are what they check: none is a skip.
+    let text = "test interpret\ntest run\nfunction %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n";
+    assert_eq!(
+        r.run_text(text, "c.clif", None),
+        FileResult::Skip(
+            "test interpret: no `; run:` directive: nothing to check; \
+             test run: no `; run:` directive: nothing to check"
+                .into()
+        )
+    );
+    let text = format!("{text}; run: %f() == 1\n");
+    assert_eq!(r.run_text(&text, "c.clif", None), FileResult::Pass);
+    let wrong = text.replace("== 1", "== 2");
+    match r.run_text(&wrong, "c.clif", None) {
+        FileResult::Fail(m) => {
+            assert_eq!(m.len(), 2, "both kinds fail: {m:?}");
+            assert!(m[0].starts_with("test interpret:"), "{m:?}");
+            assert!(m[1].starts_with("test run:"), "{m:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         r.run_text(CAT, "a.clif", Some("verifier")),
         FileResult::Skip("no `test verifier` line".into())
@@ -90,16 +116,22 @@ fn panics_become_failures() {
         .run_paths(std::slice::from_ref(&dir), None, &mut out)
         .unwrap();
     let out = String::from_utf8(out).unwrap();
+    assert_eq!((sum.passed, sum.failed, sum.skipped), (1, 1, 0));
+    // The panicking kind is counted as that kind's failure.
     assert_eq!(
-        sum,
-        Summary {
-            passed: 1,
+        sum.kind("boom"),
+        Counts {
+            passed: 0,
             failed: 1,
             skipped: 0
         }
     );
     assert!(
-        out.contains("FAIL ") && out.contains("\n    panic: kaboom\n"),
+        out.contains("\nboom: 0 passed, 1 failed, 0 skipped; cat: 1 passed, 0 failed, 0 skipped\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL ") && out.contains("\n    test boom: panic: kaboom\n"),
         "{out}"
     );
     assert!(out.ends_with("1 passed, 1 failed, 0 skipped\n"), "{out}");
@@ -190,6 +222,87 @@ fn compile_skips_other_targets_and_unsupported() {
         FileResult::Skip(why) => assert!(why.contains("unsupported"), "{why}"),
         other => panic!("{other:?}"),
     }
+    // Compiles, but nothing is checked: a skip that says so.
     let text = "test compile\ntarget x86_64\nfunction %f(i64) -> i64 {\nblock0(v0: i64):\n    return v0\n}\n";
-    assert_eq!(r.run_text(text, "c.clif", None), FileResult::Pass);
+    match r.run_text(text, "c.clif", None) {
+        FileResult::Skip(why) => assert!(why.contains("nothing to check"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+const POPCNT: &str = "function %f(i64) -> i64 {
+block0(v0: i64):
+    v1 = popcnt v0
+    return v1
+}
+";
+
+#[test]
+fn compile_honours_check_lines_and_target_flags() {
+    let r = Runner::with_builtin();
+    // With `has_popcnt` the backend uses the instruction...
+    let text = format!("test compile\ntarget x86_64 has_popcnt\n{POPCNT}; check: popcnt\n");
+    assert_eq!(r.run_text(&text, "p.clif", None), FileResult::Pass);
+    // ...and without it, it does not: the same check fails, naming it.
+    let text = format!("test compile\ntarget x86_64\n{POPCNT}; check: popcnt\n");
+    match r.run_text(&text, "p.clif", None) {
+        FileResult::Fail(m) => assert!(m[0].contains("popcnt"), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+    let text = format!("test compile\ntarget x86_64\n{POPCNT}; not: popcnt\n");
+    assert_eq!(r.run_text(&text, "p.clif", None), FileResult::Pass);
+}
+
+#[test]
+fn bad_settings_fail_naming_them() {
+    let r = Runner::with_builtin();
+    let body = "function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n; run: %f() == 1\n; check: ret\n";
+    for (kind, line) in [
+        ("compile", "set no_such_setting\ntarget x86_64"),
+        ("compile", "set opt_level=fastest\ntarget x86_64"),
+        ("compile", "target x86_64 has_no_such_flag"),
+        ("run", "set no_such_setting\ntarget x86_64"),
+        ("run", "target x86_64 has_no_such_flag"),
+    ] {
+        let text = format!("test {kind}\n{line}\n{body}");
+        match r.run_text(&text, "s.clif", None) {
+            FileResult::Fail(m) => {
+                let named = ["no_such_setting", "opt_level", "has_no_such_flag"]
+                    .iter()
+                    .any(|n| m[0].contains(n) && line.contains(n));
+                assert!(named, "{kind} / {line}: {m:?}");
+            }
+            other => panic!("{kind} / {line}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn valid_settings_kiln_does_not_implement_are_skips_not_passes() {
+    let r = Runner::with_builtin();
+    let body = "function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n; run: %f() == 1\n";
+    for setting in [
+        "bb_padding_log2_minus_one=3",
+        "log2_min_function_alignment=4",
+    ] {
+        let text = format!("test run\nset {setting}\ntarget x86_64\n{body}");
+        match r.run_text(&text, "s.clif", None) {
+            FileResult::Skip(why) => {
+                assert!(
+                    why.contains(&format!("setting {setting} (not implemented)")),
+                    "{why}"
+                )
+            }
+            other => panic!("{setting}: {other:?}"),
+        }
+    }
+    // Out of the setting's range: a bad value, a failure.
+    let text = format!("test run\nset bb_padding_log2_minus_one=300\ntarget x86_64\n{body}");
+    assert!(matches!(
+        r.run_text(&text, "s.clif", None),
+        FileResult::Fail(_)
+    ));
+    // The VNNI flags are known (they permit instructions Kiln never emits).
+    let text = format!("test compile\ntarget x86_64 has_avx has_avx_vnni\n{body}; check: ret\n");
+    assert_eq!(r.run_text(&text, "v.clif", None), FileResult::Pass);
 }
