@@ -36,6 +36,42 @@ fn shared(path: &str) -> String {
     format!("../shared/{path}")
 }
 
+/// A fault outside JIT code during a run line (a call through a bad
+/// pointer, a stack overflow inside a libcall) is a named trap; the run goes
+/// on to the next file and ends with the summary (issue 14, item 7).
+#[test]
+fn faults_outside_jit_code_are_traps_and_the_run_goes_on() {
+    let (code, out, err) = kiln(&[
+        "test",
+        "--test",
+        "run",
+        "tests/negative/bad_call.clif",
+        "tests/negative/libcall_overflow.clif",
+        "tests/negative/traps.clif",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "bad_call.clif:12: %ci(0): trap bad_call_target: call to 0x0 returning to %ci+"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("bad_call.clif:13: %ci(1): trap bad_call_target: call to 0x1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("libcall_overflow.clif:18: %rec(100, 0): trap stk_ovf"),
+        "{out}"
+    );
+    // The file after them still ran.
+    assert!(
+        out.contains("traps.clif:15: %div(1, 0): trap int_divz"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 3 failed, 0 skipped"), "{out}");
+}
+
 #[test]
 fn trapping_run_lines_fail_with_the_trap_code() {
     let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/traps.clif"]);

@@ -18,6 +18,6 @@ pub mod program;
 pub mod trampoline;
 pub mod traps;
 
-pub use jit::{FuncId, JitCallError, JitModule, LinkError, TrapInfo, Unresolved};
+pub use jit::{FuncId, JitCallError, JitModule, LinkError, Outside, TrapInfo, Unresolved};
 pub use memory::{ExecutableMemory, MemoryError};
 pub use program::{Entry, JitProgram, JitProgramBuilder, ProgramCallError, ProgramError};
