@@ -72,6 +72,38 @@ fn faults_outside_jit_code_are_traps_and_the_run_goes_on() {
     assert!(out.contains("0 passed, 3 failed, 0 skipped"), "{out}");
 }
 
+/// Stack-limit checks (issue 14, item 2): one frame deeper than
+/// `cranelift-like-ir/run/stack-limit.clif` (which passes) traps in the
+/// prologue with `stk_ovf`; a large frame traps before it is reserved, with
+/// the limit above the stack pointer or within the frame.
+#[test]
+fn stack_limit_traps_one_frame_past_the_limit() {
+    let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/stack_limit.clif"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("stack_limit.clif:50: %start(64, 65536): trap stk_ovf at %rec+"),
+        "{out}"
+    );
+    for line in [
+        "%big_start(1, 65536): trap stk_ovf at %big+",
+        "%big_start(0, 1000): trap stk_ovf at %big+",
+        "%big_start(0, -100000): trap stk_ovf at %big+",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let (code, out, err) = kiln(&[
+        "test",
+        "--test",
+        "run",
+        "cranelift-like-ir/run/stack-limit.clif",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PASS cranelift-like-ir/run/stack-limit.clif"),
+        "{out}"
+    );
+}
+
 #[test]
 fn trapping_run_lines_fail_with_the_trap_code() {
     let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/traps.clif"]);

@@ -111,6 +111,7 @@ impl X64Backend {
         let sig = abi::sig_locs(&f.signature)?;
         let conv = abi::convention(f.signature.call_conv)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
+        let stack_limit = abi::stack_limit(f, &sig)?;
         let info = lower::X64LowerInfo {
             sig,
             slot_offsets,
@@ -133,6 +134,7 @@ impl X64Backend {
                 stackslots_size: info.slots_size,
                 callee_saved: abi::callee_saved(conv),
                 callee_pop: info.sig.callee_pop,
+                stack_limit,
             },
             testcase_names,
         })
@@ -173,7 +175,12 @@ impl Backend for X64Backend {
     }
 
     fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
-        control::gen_prologue(frame, out)
+        let probe = control::ProbeConfig {
+            enabled: self.flags.enable_probestack,
+            inline: self.flags.probestack_inline,
+            guard_size: 1u32 << self.flags.probestack_size_log2.min(30),
+        };
+        control::gen_prologue(frame, probe, out)
     }
 
     fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
