@@ -55,7 +55,13 @@ struct Stats {
 }
 
 fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
-    let isa = lookup(Flags::default(), IsaFlags::baseline(Arch::X86_64)).unwrap();
+    // Generated programs may return more values than the return registers
+    // hold: through a return area, as the setting allows.
+    let mut flags = Flags::default();
+    flags
+        .set("enable_multi_ret_implicit_sret", Some("true"))
+        .unwrap();
+    let isa = lookup(flags, IsaFlags::baseline(Arch::X86_64)).unwrap();
     let mut rng = XorShift(seed);
     let mut stats = Stats::default();
     for i in 0..count {

@@ -57,6 +57,9 @@ fn differential(mut config: Config, seed: u64, default_rounds: usize, all_compil
     config.max_returns = 2;
     let flags = Flags {
         regalloc_checker: true,
+        // Generated and hand-written functions return more values than
+        // the return registers hold: through a return area.
+        enable_multi_ret_implicit_sret: true,
         ..Flags::default()
     };
     let isa: Box<dyn TargetIsa> =
@@ -211,6 +214,9 @@ fn fuzzgen_wide_and_float_functions_compile_cleanly() {
     config.max_callees = 2;
     let flags = Flags {
         regalloc_checker: true,
+        // Generated and hand-written functions return more values than
+        // the return registers hold: through a return area.
+        enable_multi_ret_implicit_sret: true,
         ..Flags::default()
     };
     let isa: Box<dyn TargetIsa> =
