@@ -18,8 +18,9 @@ usage:
                                    (test, run and compile use the on-disk cache;
                                    --no-cache turns it off)
   kiln run FILE...                 compile for the host and run `; run:` lines
-  kiln compile [--target T] [--opt O] [--set K=V]... [-D] FILE...
-                                   compile; print code sizes (-D: disassembly)
+  kiln compile [--target T] [--opt O] [--set K=V]... [-D] [-o OUT.o] FILE...
+                                   compile; print code sizes (-D: disassembly,
+                                   -o: write an ELF object)
   kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
   kiln key FILE...                 print each function's stencil key (x86_64,
                                    default flags)

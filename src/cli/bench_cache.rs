@@ -459,7 +459,7 @@ pub fn bench(
     bench_with_store(funcs, names, iters, StoreKind::Memory)
 }
 
-/// [`bench`] with the store of `kind`.
+/// [`bench()`] with the store of `kind`.
 pub fn bench_with_store(
     funcs: Vec<(Function, Arc<dyn TargetIsa>)>,
     names: Vec<String>,

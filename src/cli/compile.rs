@@ -1,4 +1,4 @@
-//! `kiln compile [--target T] [--opt O] [--set k=v]... [-D] FILE...`.
+//! `kiln compile [--target T] [--opt O] [--set k=v]... [-D] [-o OUT.o] FILE...`.
 
 use super::common::{inst_count, isa_for_file, load, Args, IsaConfig};
 use super::disas::disassemble_x64;
@@ -6,16 +6,27 @@ use kiln::codegen::settings::Arch;
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln compile [--no-cache] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] FILE...
+kiln compile [--no-cache] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] [-o OUT.o] FILE...
   Compiles every function of each file (settings: the file's `set` lines and its first
   `target` line for the architecture, then --opt and --set) and prints each function's
   code size; -D adds the disassembly with relocations and trap sites. Exit status 1 if
-  any function failed to compile (unsupported features included).";
+  any function failed to compile (unsupported features included).
+  -o OUT.o writes every function into one relocatable ELF object, one exported symbol
+  each: `%name` is `name`, `uN:M` is `uN_M`; callees and symbols no file defines are
+  imports of the same name (docs/module.md). Nothing is written if anything failed.";
 
 pub fn main(raw: &[String]) -> ExitCode {
     let mut raw = raw.to_vec();
     let no_cache = kiln::cli::cache::take_no_cache(&mut raw);
     let store = kiln::cli::cache::open_store(no_cache);
+    let output = match take_output(&mut raw) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("kiln compile: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut for_object = Vec::new();
     let raw = &raw[..];
     let args = match Args::parse(raw, &["target", "opt", "set"], &["-D", "help", "-h"]) {
         Ok(a) => a,
@@ -87,6 +98,9 @@ pub fn main(raw: &[String]) -> ExitCode {
                             println!("  (no disassembler for {})", arch.name());
                         }
                     }
+                    if output.is_some() {
+                        for_object.push((f.func.clone(), code));
+                    }
                 }
                 Err(e) => {
                     failed += 1;
@@ -96,9 +110,62 @@ pub fn main(raw: &[String]) -> ExitCode {
         }
     }
     println!("{funcs} functions compiled ({bytes} bytes), {failed} failed");
+    if let Some(out) = output {
+        if failed > 0 {
+            eprintln!("kiln compile: not writing {out}: {failed} failed");
+        } else if let Err(e) = write_object(arch, for_object, &out) {
+            eprintln!("kiln compile: {out}: {e}");
+            return ExitCode::from(1);
+        } else {
+            println!("wrote {out}");
+        }
+    }
     if failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Removes `-o PATH` / `-oPATH` / `--output PATH` from the arguments.
+fn take_output(raw: &mut Vec<String>) -> Result<Option<String>, String> {
+    let mut out = None;
+    let mut i = 0;
+    while i < raw.len() {
+        let a = raw[i].as_str();
+        if a == "--" {
+            break;
+        }
+        if a == "-o" || a == "--output" {
+            if i + 1 >= raw.len() {
+                return Err(format!("{a} needs a file name"));
+            }
+            out = Some(raw.remove(i + 1));
+            raw.remove(i);
+        } else if let Some(p) = a.strip_prefix("-o").filter(|p| !p.is_empty()) {
+            out = Some(p.to_string());
+            raw.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the compiled functions as one ELF object (naming: see
+/// `kiln_module::clif`).
+fn write_object(
+    arch: Arch,
+    funcs: Vec<(
+        kiln::ir::Function,
+        kiln::codegen::compiled::CompiledCode<kiln::codegen::compiled::Final>,
+    )>,
+    out: &str,
+) -> Result<(), String> {
+    let mut m = kiln::object::ObjectModule::new(arch);
+    let (fs, codes): (Vec<_>, Vec<_>) = funcs.into_iter().unzip();
+    let refs = fs.iter().zip(codes).collect();
+    kiln::module::clif::define_clif_functions(&mut m, refs).map_err(|e| e.to_string())?;
+    let bytes = m.finish().map_err(|e| e.to_string())?;
+    std::fs::write(out, bytes).map_err(|e| e.to_string())
 }

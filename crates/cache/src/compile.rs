@@ -44,7 +44,7 @@
 //!
 //! # Counting
 //!
-//! Outcomes are counted in the store's [`CacheStats`] (via [`lookup`]):
+//! Outcomes are counted in the store's [`CacheStats`] (via [`lookup`](crate::lookup)):
 //! one hit or one miss per call, a rejected entry also as damaged or stale,
 //! a payload that fails to decode turns the hit into a damaged rejection,
 //! and a successful hit adds the entry's recorded compile time to
@@ -146,7 +146,7 @@ pub fn decode_payload(bytes: &[u8]) -> Option<(bool, CompiledCode<Stencil>)> {
 }
 
 /// Decodes a cache payload straight into final code for `params` (see
-/// [`deserialize_final`]): `None` for any payload defect, as
+/// [`deserialize_final`](kiln_codegen::serialize::deserialize_final)): `None` for any payload defect, as
 /// [`decode_payload`]; otherwise the verified flag and what
 /// `apply_params(params)` would return for the decoded stencil code.
 pub fn decode_payload_final(

@@ -106,6 +106,12 @@ fn reloc_tag(kind: Reloc) -> u8 {
         Reloc::Aarch64AddAbsLo12Nc => 8,
         Reloc::Aarch64AdrGotPage21 => 9,
         Reloc::Aarch64Ld64GotLo12Nc => 10,
+        Reloc::Aarch64Jump26 => 11,
+        Reloc::Aarch64Ldst8AbsLo12Nc => 12,
+        Reloc::Aarch64Ldst16AbsLo12Nc => 13,
+        Reloc::Aarch64Ldst32AbsLo12Nc => 14,
+        Reloc::Aarch64Ldst64AbsLo12Nc => 15,
+        Reloc::Aarch64Ldst128AbsLo12Nc => 16,
     }
 }
 
@@ -122,6 +128,12 @@ fn reloc_from_tag(tag: u8) -> Option<Reloc> {
         8 => Reloc::Aarch64AddAbsLo12Nc,
         9 => Reloc::Aarch64AdrGotPage21,
         10 => Reloc::Aarch64Ld64GotLo12Nc,
+        11 => Reloc::Aarch64Jump26,
+        12 => Reloc::Aarch64Ldst8AbsLo12Nc,
+        13 => Reloc::Aarch64Ldst16AbsLo12Nc,
+        14 => Reloc::Aarch64Ldst32AbsLo12Nc,
+        15 => Reloc::Aarch64Ldst64AbsLo12Nc,
+        16 => Reloc::Aarch64Ldst128AbsLo12Nc,
         _ => return None,
     })
 }
@@ -733,7 +745,7 @@ mod tests {
         }
     }
 
-    const ALL_RELOCS: [Reloc; 11] = [
+    const ALL_RELOCS: [Reloc; 17] = [
         Reloc::Abs4,
         Reloc::Abs8,
         Reloc::X86PCRel4,
@@ -745,6 +757,12 @@ mod tests {
         Reloc::Aarch64AddAbsLo12Nc,
         Reloc::Aarch64AdrGotPage21,
         Reloc::Aarch64Ld64GotLo12Nc,
+        Reloc::Aarch64Jump26,
+        Reloc::Aarch64Ldst8AbsLo12Nc,
+        Reloc::Aarch64Ldst16AbsLo12Nc,
+        Reloc::Aarch64Ldst32AbsLo12Nc,
+        Reloc::Aarch64Ldst64AbsLo12Nc,
+        Reloc::Aarch64Ldst128AbsLo12Nc,
     ];
 
     /// Random but valid stencil code: offsets within the code, in any order

@@ -20,7 +20,12 @@ pub enum BuildError {
     BlockNotSealed(Block),
     /// A branch to a block that is already sealed (all its predecessors were
     /// declared known).
-    BranchToSealedBlock { from: Block, to: Block },
+    BranchToSealedBlock {
+        /// The branching block.
+        from: Block,
+        /// The sealed destination.
+        to: Block,
+    },
     /// A block parameter added to a block that already has instructions.
     BlockParamAfterInsts(Block),
     /// A block, signature, function reference, stack slot or global value
@@ -30,23 +35,36 @@ pub enum BuildError {
     InvalidValue(Value),
     /// An opcode passed to a method of another instruction format.
     WrongFormat {
+        /// The opcode.
         opcode: Opcode,
+        /// The format of the method called.
         expected: InstructionFormat,
     },
     /// A polymorphic opcode without a type operand and no explicit type.
     MissingControllingType(Opcode),
     /// A controlling type outside the opcode's type set.
-    BadControllingType { opcode: Opcode, ty: Type },
+    BadControllingType {
+        /// The opcode.
+        opcode: Opcode,
+        /// The type given.
+        ty: Type,
+    },
     /// An operand whose type violates the opcode's constraint.
     OperandType {
+        /// The opcode.
         opcode: Opcode,
+        /// The operand's position.
         index: usize,
+        /// The operand's type.
         found: Type,
     },
     /// Wrong number of call arguments or returned values.
     ArgumentCount {
+        /// The call or return.
         opcode: Opcode,
+        /// How many the signature has.
         expected: usize,
+        /// How many were given.
         found: usize,
     },
     /// An instruction method that must return a value used on an opcode
@@ -56,20 +74,37 @@ pub enum BuildError {
     UndeclaredVariable(Variable),
     /// `def_var` with a value of another type than the variable's.
     VariableType {
+        /// The variable.
         var: Variable,
+        /// Its declared type.
         expected: Type,
+        /// The value's type.
         found: Type,
     },
     /// A type that cannot be used here (e.g. a zero of an unknown type).
     UnsupportedType(Type),
     /// At `finalize`: a branch passes arguments that do not match its
     /// destination's parameters in number or type.
-    BranchArgs { inst: Inst, block: Block },
+    BranchArgs {
+        /// The branch.
+        inst: Inst,
+        /// The destination.
+        block: Block,
+    },
+    /// A `Switch` case given twice, or that does not fit the type of the
+    /// value switched on.
+    SwitchCase {
+        /// The case.
+        index: u128,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            BuildError::SwitchCase { index, reason } => write!(f, "switch case {index}: {reason}"),
             BuildError::NoCurrentBlock => write!(f, "no current block: call switch_to_block first"),
             BuildError::BlockFilled(b) => write!(f, "{b} already ends in a terminator"),
             BuildError::BlockNotFilled(b) => write!(f, "{b} was started but has no terminator"),

@@ -23,6 +23,7 @@ pub struct FunctionBuilderContext {
 }
 
 impl FunctionBuilderContext {
+    /// An empty context (reused across functions to keep its allocations).
     pub fn new() -> Self {
         Self::default()
     }
@@ -89,6 +90,7 @@ impl<'a> FunctionBuilder<'a> {
         self.pointer_type
     }
 
+    /// Sets the pointer type (the type of `stack_load`/`stack_store` addresses).
     pub fn set_pointer_type(&mut self, ty: Type) {
         self.pointer_type = ty;
     }
@@ -159,6 +161,7 @@ impl<'a> FunctionBuilder<'a> {
         }
     }
 
+    /// Whether `block` has been sealed (all its predecessors are known).
     pub fn is_sealed(&self, block: Block) -> bool {
         self.ctx.ssa.is_sealed(block)
     }
@@ -279,6 +282,7 @@ impl<'a> FunctionBuilder<'a> {
 
     // ----- Declarations -----
 
+    /// Adds a signature for calls (`call_indirect`, imported functions).
     pub fn import_signature(&mut self, sig: Signature) -> SigRef {
         self.func.stencil.import_signature(sig)
     }
@@ -315,10 +319,12 @@ impl<'a> FunctionBuilder<'a> {
         }
     }
 
+    /// Adds a stack slot.
     pub fn create_sized_stack_slot(&mut self, data: StackSlotData) -> StackSlot {
         self.func.stencil.create_sized_stack_slot(data)
     }
 
+    /// Adds a global value (`symbol`, `vmctx`, loads from them, ...).
     pub fn create_global_value(&mut self, data: GlobalValueData) -> GlobalValue {
         self.func.stencil.create_global_value(data)
     }
@@ -328,6 +334,7 @@ impl<'a> FunctionBuilder<'a> {
         self.srcloc = loc;
     }
 
+    /// The source location given to instructions built from now on.
     pub fn srcloc(&self) -> SourceLoc {
         self.srcloc
     }

@@ -547,50 +547,62 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
         self.unary_imm(Opcode::Iconst, ty, imm)
     }
 
+    /// `f16const` from the raw bits.
     pub fn f16const(self, bits: u16) -> R<Value> {
         self.unary_ieee16(Opcode::F16const, Ieee16(bits))
     }
 
+    /// `f32const`.
     pub fn f32const(self, x: f32) -> R<Value> {
         self.unary_ieee32(Opcode::F32const, Ieee32::with_float(x))
     }
 
+    /// `f64const`.
     pub fn f64const(self, x: f64) -> R<Value> {
         self.unary_ieee64(Opcode::F64const, Ieee64::with_float(x))
     }
 
+    /// `icmp cond, x, y` (an `i8` 0 or 1).
     pub fn icmp(self, cond: IntCC, x: Value, y: Value) -> R<Value> {
         self.int_compare(cond, x, y)
     }
 
+    /// `fcmp cond, x, y` (an `i8` 0 or 1).
     pub fn fcmp(self, cond: FloatCC, x: Value, y: Value) -> R<Value> {
         self.float_compare(cond, x, y)
     }
 
+    /// `select c, x, y`: `x` if `c` is non-zero, else `y`.
     pub fn select(self, c: Value, x: Value, y: Value) -> R<Value> {
         self.ternary(Opcode::Select, c, x, y)
     }
 
+    /// `return vals...` (`return` is a Rust keyword).
     pub fn return_(self, vals: &[Value]) -> R<Inst> {
         self.multi_ary(Opcode::Return, vals)
     }
 
+    /// `call fn(args...)`; the results are `inst_results(inst)`.
     pub fn call(self, func_ref: FuncRef, args: &[Value]) -> R<Inst> {
         self.call_op(Opcode::Call, func_ref, args)
     }
 
+    /// `return_call fn(args...)`: a tail call.
     pub fn return_call(self, func_ref: FuncRef, args: &[Value]) -> R<Inst> {
         self.call_op(Opcode::ReturnCall, func_ref, args)
     }
 
+    /// `call_indirect sig, callee(args...)`.
     pub fn call_indirect(self, sig_ref: SigRef, callee: Value, args: &[Value]) -> R<Inst> {
         self.call_indirect_op(Opcode::CallIndirect, sig_ref, callee, args)
     }
 
+    /// `load.ty flags p+offset`.
     pub fn load(self, ty: Type, flags: MemFlags, p: Value, offset: i32) -> R<Value> {
         self.load_op(Opcode::Load, ty, flags, p, offset)
     }
 
+    /// `store flags v, p+offset`.
     pub fn store(self, flags: MemFlags, v: Value, p: Value, offset: i32) -> R<Inst> {
         self.store_op(Opcode::Store, flags, v, p, offset)
     }
@@ -600,10 +612,12 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
         self.load_no_offset(Opcode::Bitcast, ty, flags, x)
     }
 
+    /// `trapz c, code`: traps if `c` is zero.
     pub fn trapz(self, c: Value, code: TrapCode) -> R<Inst> {
         self.cond_trap(Opcode::Trapz, c, code)
     }
 
+    /// `trapnz c, code`: traps if `c` is non-zero.
     pub fn trapnz(self, c: Value, code: TrapCode) -> R<Inst> {
         self.cond_trap(Opcode::Trapnz, c, code)
     }
@@ -621,58 +635,72 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
         b.ins().binary(opcode, x, c)
     }
 
+    /// `x + imm`.
     pub fn iadd_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Iadd, x, imm)
     }
 
+    /// `x * imm`.
     pub fn imul_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Imul, x, imm)
     }
 
+    /// `x / imm`, unsigned.
     pub fn udiv_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Udiv, x, imm)
     }
 
+    /// `x / imm`, signed.
     pub fn sdiv_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Sdiv, x, imm)
     }
 
+    /// `x % imm`, unsigned.
     pub fn urem_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Urem, x, imm)
     }
 
+    /// `x % imm`, signed.
     pub fn srem_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Srem, x, imm)
     }
 
+    /// `x & imm`.
     pub fn band_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Band, x, imm)
     }
 
+    /// `x | imm`.
     pub fn bor_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Bor, x, imm)
     }
 
+    /// `x ^ imm`.
     pub fn bxor_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Bxor, x, imm)
     }
 
+    /// `x << imm`.
     pub fn ishl_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Ishl, x, imm)
     }
 
+    /// `x >> imm`, logical.
     pub fn ushr_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Ushr, x, imm)
     }
 
+    /// `x >> imm`, arithmetic.
     pub fn sshr_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Sshr, x, imm)
     }
 
+    /// `x` rotated left by `imm`.
     pub fn rotl_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Rotl, x, imm)
     }
 
+    /// `x` rotated right by `imm`.
     pub fn rotr_imm(self, x: Value, imm: i64) -> R<Value> {
         self.binary_imm(Opcode::Rotr, x, imm)
     }
@@ -711,3 +739,6 @@ impl<'short, 'a> InstBuilder<'short, 'a> {
         b.ins().store(MemFlags::trusted(), v, addr, offset)
     }
 }
+
+// One method per opcode, generated by build.rs from the opcode table.
+include!(concat!(env!("OUT_DIR"), "/opcode_methods.rs"));

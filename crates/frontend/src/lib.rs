@@ -67,14 +67,18 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod frontend;
 mod inst_builder;
 mod ssa;
+mod switch;
 
 pub use error::BuildError;
 pub use frontend::{FunctionBuilder, FunctionBuilderContext};
 pub use inst_builder::InstBuilder;
+pub use switch::Switch;
 
 kiln_ir::entity!(
     /// A variable of the source language, turned into SSA values by the builder.

@@ -1,36 +1,35 @@
-//! The JIT linker: many compiled functions in one executable mapping, with
-//! their relocations resolved.
+//! The JIT: a [`Module`] whose functions and data live in one mapping of
+//! this process, with their relocations resolved.
 //!
-//! Functions are defined by name (`UserFuncName`: test-case names `%f` and
-//! user names `u0:3`, the same keys `FinalName` relocation targets resolve
-//! to) or anonymously (trampolines). [`JitModule::finalize`] places them in
-//! one [`ExecutableMemory`] (each at its required alignment, at least 16),
-//! resolves every relocation, and seals the memory read+execute.
+//! Functions and data are declared and defined through the [`Module`]
+//! trait, or, for code built from CLIF files, defined directly by
+//! `UserFuncName` ([`JitModule::define_named_function`]: test-case names
+//! `%f` and user names `u0:3` are then the keys relocation targets resolve
+//! to, and references are checked at finalize instead of at definition).
+//! [`Module::finalize`] places everything in one [`ExecutableMemory`]:
+//! code (each function at its alignment, at least 16), veneers and GOT
+//! slots read+execute, then read-only data, then writable data (never
+//! executable); it resolves every relocation and seals the mapping.
 //!
-//! Targets outside the module (libcalls, [`JitModule::define_external`]
-//! addresses) are usually more than 2 GiB away from the mapping, so a
-//! PC-relative call to one goes through a veneer in the mapping
-//! (`jmp [rip+0]; .quad target`), and a GOT-relative reference through an
-//! 8-byte slot holding the address.
+//! Imports resolve through [`JitModule::define_symbol`] entries, then the
+//! user's lookup ([`JitModule::set_symbol_lookup`]), then the process's own
+//! symbols (`dlsym`). Targets outside the mapping (libcalls, imports) are
+//! usually more than 2 GiB away, so a PC-relative call to one goes through
+//! a veneer in the mapping (`jmp [rip+0]; .quad target`), and a
+//! GOT-relative reference through an 8-byte slot holding the address.
 
 use crate::libcalls::libcall_address;
-use crate::memory::{ExecutableMemory, MemoryError};
+use crate::memory::{page_size, ExecutableMemory};
+use crate::module::{
+    final_name_string, DataDescription, DataId, Declarations, FuncId, FuncOrDataId, Linkage,
+    Module, ModuleError, Target,
+};
 use crate::traps::{self, CallError, Fault};
-use kiln_codegen::compiled::{CompiledCode, Final, FinalName};
+use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::machinst::buffer::Reloc;
-use kiln_ir::{TrapCode, UserFuncName};
+use kiln_ir::{CallConv, Signature, TrapCode, UserFuncName};
 use std::collections::HashMap;
 use std::fmt;
-
-/// A function of a [`JitModule`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FuncId(u32);
-
-impl FuncId {
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
 
 /// A relocation target that nothing defines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,64 +39,6 @@ pub struct Unresolved {
     /// The name it refers to.
     pub target: String,
 }
-
-/// Why a module could not be linked.
-#[derive(Debug)]
-pub enum LinkError {
-    /// Two definitions of one name.
-    Duplicate(String),
-    /// Names referenced but not defined (all of them).
-    Unresolved(Vec<Unresolved>),
-    /// A PC-relative displacement that does not fit its field.
-    OutOfRange {
-        from: String,
-        offset: u32,
-        target: String,
-        delta: i64,
-    },
-    /// A relocation kind this linker does not handle on this target.
-    UnsupportedReloc { from: String, kind: Reloc },
-    /// A relocation whose field lies outside the function's code.
-    BadOffset { from: String, offset: u32 },
-    /// The module was already finalized (no more definitions).
-    AlreadyFinalized,
-    /// The operating system refused the mapping.
-    Memory(MemoryError),
-}
-
-impl fmt::Display for LinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkError::Duplicate(n) => write!(f, "duplicate definition of {n}"),
-            LinkError::Unresolved(v) => {
-                write!(f, "unresolved symbols:")?;
-                for u in v {
-                    write!(f, " {} (from {})", u.target, u.from)?;
-                }
-                Ok(())
-            }
-            LinkError::OutOfRange {
-                from,
-                offset,
-                target,
-                delta,
-            } => write!(
-                f,
-                "{from}+{offset:#x}: displacement {delta:#x} to {target} does not fit 32 bits"
-            ),
-            LinkError::UnsupportedReloc { from, kind } => {
-                write!(f, "{from}: unsupported relocation kind {kind:?}")
-            }
-            LinkError::BadOffset { from, offset } => {
-                write!(f, "{from}: relocation at {offset:#x} is outside the code")
-            }
-            LinkError::AlreadyFinalized => write!(f, "the module is already finalized"),
-            LinkError::Memory(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for LinkError {}
 
 /// Where a fault happened, and the trap it was (if the code declared one).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,190 +118,389 @@ impl fmt::Display for JitCallError {
 
 impl std::error::Error for JitCallError {}
 
-enum Body {
-    Code(Box<CompiledCode<Final>>),
-    External(usize),
-}
-
-struct Entry {
-    name: Option<UserFuncName>,
-    body: Body,
-    /// Offset in the mapping (code entries, after finalize).
-    offset: usize,
-}
-
-/// Where a relocation's symbol lives.
+/// Where a relocation's symbol lives: an offset in the mapping, or an
+/// address outside it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Sym {
-    Internal(FuncId),
+    Internal(usize),
     External(usize),
 }
 
-/// Many functions in one executable mapping.
-#[derive(Default)]
+/// A user-supplied symbol lookup for imports.
+pub type SymbolLookup = Box<dyn Fn(&str) -> Option<*const u8> + Send + Sync>;
+
+/// Many functions and data objects in one mapping of this process.
 pub struct JitModule {
-    entries: Vec<Entry>,
-    by_name: HashMap<UserFuncName, FuncId>,
+    decls: Declarations,
+    /// Code by `FuncId` (`None`: not defined, or an import).
+    code: Vec<Option<Box<CompiledCode<Final>>>>,
+    /// Contents by `DataId`.
+    data: Vec<Option<DataDescription>>,
+    /// Names shown in errors and trap reports (`%f`, `u0:3`) for functions
+    /// defined by `UserFuncName`.
+    labels: HashMap<FuncId, String>,
+    /// Addresses given with `define_symbol` / `define_external`.
+    symbols: HashMap<String, usize>,
+    lookup: Option<SymbolLookup>,
+    process_symbols: bool,
     memory: Option<ExecutableMemory>,
+    /// Length of the read+execute part of the mapping.
+    exec_len: usize,
+    /// Addresses after finalize, by id.
+    func_addrs: Vec<usize>,
+    data_addrs: Vec<usize>,
     /// Code entries sorted by offset: (offset, len, id).
     placed: Vec<(usize, usize, FuncId)>,
 }
 
+impl Default for JitModule {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The signature recorded for functions defined without one (hand-made
+/// code, trampolines, externals): the declaration and the definition use
+/// it alike, so no mismatch can be reported for them.
+fn unknown_signature() -> Signature {
+    Signature::new(CallConv::SystemV)
+}
+
+/// The symbol name of a function defined by `UserFuncName`: `%f` is `f`
+/// (so test-case references find it), `u0:3` is `u0_3`.
+fn symbol_of(name: &UserFuncName) -> String {
+    crate::clif::clif_symbol_name(name)
+}
+
+/// Whether a relocation of `kind` to `t` goes through a veneer when the
+/// target lies outside the mapping: calls, and PC-relative references to
+/// functions (jumping through the veneer reaches the function). A
+/// PC-relative reference to imported *data* must reach the data itself, so
+/// it is resolved directly (and is `OutOfRange` if too far).
+fn veneered(kind: Reloc, t: Target) -> bool {
+    match kind {
+        Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4 => true,
+        Reloc::X86PCRel4 => !matches!(t, Target::Data(_)),
+        _ => false,
+    }
+}
+
 impl JitModule {
+    /// An empty module whose imports resolve through the process's symbols.
     pub fn new() -> Self {
-        Self::default()
+        JitModule {
+            decls: Declarations::new(),
+            code: Vec::new(),
+            data: Vec::new(),
+            labels: HashMap::new(),
+            symbols: HashMap::new(),
+            lookup: None,
+            process_symbols: true,
+            memory: None,
+            exec_len: 0,
+            func_addrs: Vec::new(),
+            data_addrs: Vec::new(),
+            placed: Vec::new(),
+        }
     }
 
-    fn push(&mut self, name: Option<UserFuncName>, body: Body) -> Result<FuncId, LinkError> {
+    /// Makes the import `name` resolve to `addr` (checked before the
+    /// lookup and the process's symbols).
+    pub fn define_symbol(&mut self, name: &str, addr: *const u8) {
+        self.symbols.insert(name.to_string(), addr as usize);
+    }
+
+    /// Resolves imports through `lookup` after [`define_symbol`]
+    /// entries and before the process's symbols.
+    ///
+    /// [`define_symbol`]: Self::define_symbol
+    pub fn set_symbol_lookup(&mut self, lookup: SymbolLookup) {
+        self.lookup = Some(lookup);
+    }
+
+    /// Whether imports may resolve to the process's own symbols (`dlsym`;
+    /// on by default).
+    pub fn set_process_symbols(&mut self, on: bool) {
+        self.process_symbols = on;
+    }
+
+    fn not_finalized(&self) -> Result<(), ModuleError> {
         if self.memory.is_some() {
-            return Err(LinkError::AlreadyFinalized);
+            Err(ModuleError::AlreadyFinalized)
+        } else {
+            Ok(())
         }
-        let id = FuncId(self.entries.len() as u32);
-        if let Some(n) = &name {
-            if self.by_name.contains_key(n) {
-                return Err(LinkError::Duplicate(n.to_string()));
-            }
-            self.by_name.insert(n.clone(), id);
-        }
-        self.entries.push(Entry {
-            name,
-            body,
-            offset: 0,
-        });
-        Ok(id)
     }
 
-    /// Defines a named function.
-    pub fn define_function(
+    fn store_code(&mut self, id: FuncId, code: CompiledCode<Final>) {
+        if self.code.len() <= id.index() {
+            self.code.resize_with(id.index() + 1, || None);
+        }
+        self.code[id.index()] = Some(Box::new(code));
+    }
+
+    /// Defines a function by its CLIF name (`%f` or `u0:3`), for code
+    /// whose callees may be defined later: references are resolved (and
+    /// all unresolved ones reported) at finalize. Defining a name twice is
+    /// [`ModuleError::Duplicate`].
+    pub fn define_named_function(
         &mut self,
         name: UserFuncName,
         code: CompiledCode<Final>,
-    ) -> Result<FuncId, LinkError> {
-        self.push(Some(name), Body::Code(Box::new(code)))
+    ) -> Result<FuncId, ModuleError> {
+        self.not_finalized()?;
+        let sym = symbol_of(&name);
+        if self.decls.get_name(&sym).is_some() {
+            return Err(ModuleError::Duplicate(name.to_string()));
+        }
+        let sig = unknown_signature();
+        let id = self.decls.declare_function(&sym, Linkage::Local, &sig)?;
+        self.decls.define_function_deferred(id, &sig)?;
+        if let UserFuncName::User(u) = &name {
+            self.decls.bind_user_name(*u, FuncOrDataId::Func(id))?;
+        }
+        self.labels.insert(id, name.to_string());
+        self.store_code(id, code);
+        Ok(id)
     }
 
-    /// Defines a function nothing can refer to by name (e.g. a trampoline).
+    /// Defines a function nothing can refer to by name (e.g. a
+    /// trampoline); its references are resolved at finalize.
     pub fn define_anonymous_function(
         &mut self,
         code: CompiledCode<Final>,
-    ) -> Result<FuncId, LinkError> {
-        self.push(None, Body::Code(Box::new(code)))
+    ) -> Result<FuncId, ModuleError> {
+        self.not_finalized()?;
+        let sig = unknown_signature();
+        let id = self.decls.declare_anonymous_function(&sig);
+        self.decls.define_function_deferred(id, &sig)?;
+        self.store_code(id, code);
+        Ok(id)
     }
 
-    /// Makes `name` resolve to a function outside the module (for example a
-    /// Rust `extern "C"` function).
+    /// Makes the CLIF name `name` resolve to a function outside the
+    /// module (for example a Rust `extern "C"` function).
     pub fn define_external(
         &mut self,
         name: UserFuncName,
         addr: *const u8,
-    ) -> Result<FuncId, LinkError> {
-        self.push(Some(name), Body::External(addr as usize))
+    ) -> Result<FuncId, ModuleError> {
+        self.not_finalized()?;
+        let sym = symbol_of(&name);
+        if self.decls.get_name(&sym).is_some() {
+            return Err(ModuleError::Duplicate(name.to_string()));
+        }
+        let id = self
+            .decls
+            .declare_function(&sym, Linkage::Import, &unknown_signature())?;
+        if let UserFuncName::User(u) = &name {
+            self.decls.bind_user_name(*u, FuncOrDataId::Func(id))?;
+        }
+        self.labels.insert(id, name.to_string());
+        self.symbols.insert(sym, addr as usize);
+        Ok(id)
     }
 
-    /// The id of a named function.
+    /// The id of a function defined by CLIF name.
     pub fn func_id(&self, name: &UserFuncName) -> Option<FuncId> {
-        self.by_name.get(name).copied()
+        match self.decls.get_name(&symbol_of(name))? {
+            FuncOrDataId::Func(f) => Some(f),
+            FuncOrDataId::Data(_) => None,
+        }
     }
 
     fn display_name(&self, id: FuncId) -> String {
-        match &self.entries[id.index()].name {
-            Some(n) => n.to_string(),
-            None => format!("<anonymous #{}>", id.0),
+        match self.labels.get(&id) {
+            Some(l) => l.clone(),
+            None => self.decls.function_name(id),
         }
     }
 
-    fn resolve(&self, target: &FinalName) -> Option<Sym> {
-        let by = |n: UserFuncName| {
-            self.by_name
-                .get(&n)
-                .map(|&id| match self.entries[id.index()].body {
-                    Body::Code(_) => Sym::Internal(id),
-                    Body::External(a) => Sym::External(a),
-                })
-        };
-        match target {
-            FinalName::User(u) => by(UserFuncName::User(*u)),
-            FinalName::TestCase(t) => by(UserFuncName::Testcase(t.clone())),
-            FinalName::LibCall(l) => libcall_address(*l).map(Sym::External),
-            FinalName::KnownSymbol(_) => None,
+    /// Finds an import: [`define_symbol`](Self::define_symbol) entries,
+    /// the lookup, then the process.
+    fn find_symbol(&self, name: &str) -> Option<usize> {
+        if let Some(&a) = self.symbols.get(name) {
+            return Some(a);
         }
+        if let Some(l) = &self.lookup {
+            if let Some(p) = l(name) {
+                return Some(p as usize);
+            }
+        }
+        if self.process_symbols {
+            let c = std::ffi::CString::new(name).ok()?;
+            // SAFETY: `c` is a NUL-terminated string that outlives the
+            // call; RTLD_DEFAULT searches the global scope and returns null
+            // if nothing matches.
+            let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) };
+            if !p.is_null() {
+                return Some(p as usize);
+            }
+        }
+        None
     }
 
-    fn target_name(target: &FinalName) -> String {
-        match target {
-            FinalName::User(u) => u.to_string(),
-            FinalName::TestCase(t) => t.to_string(),
-            FinalName::LibCall(l) => format!("libcall {}", l.symbol()),
-            FinalName::KnownSymbol(k) => format!("known symbol {k:?}"),
-        }
-    }
+    /// Places everything, resolves relocations and seals the memory.
+    fn link(&mut self) -> Result<(), ModuleError> {
+        self.not_finalized()?;
+        self.decls.check_all_defined()?;
+        let nf = self.decls.functions().count();
+        let nd = self.decls.data_objects().count();
+        self.code.resize_with(nf, || None);
+        self.data.resize_with(nd, || None);
 
-    /// Places every function, resolves relocations and seals the memory.
-    /// Every unresolved name is reported at once.
-    pub fn finalize(&mut self) -> Result<(), LinkError> {
-        if self.memory.is_some() {
-            return Err(LinkError::AlreadyFinalized);
-        }
-        // Resolve all targets first.
-        let mut unresolved = Vec::new();
-        let mut resolved: Vec<Vec<Sym>> = Vec::with_capacity(self.entries.len());
-        let mut veneers: Vec<usize> = Vec::new();
-        let mut got: Vec<Sym> = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            let mut syms = Vec::new();
-            if let Body::Code(code) = &e.body {
-                for r in &code.relocs {
-                    match self.resolve(&r.target) {
-                        Some(s) => {
-                            match (r.kind, s) {
-                                (
-                                    Reloc::X86PCRel4 | Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4,
-                                    Sym::External(a),
-                                ) if !veneers.contains(&a) => veneers.push(a),
-                                (Reloc::X86GOTPCRel4, s) if !got.contains(&s) => got.push(s),
-                                _ => {}
-                            }
-                            syms.push(s);
-                        }
-                        None => {
-                            unresolved.push(Unresolved {
-                                from: self.display_name(FuncId(i as u32)),
-                                target: Self::target_name(&r.target),
-                            });
-                            syms.push(Sym::External(0));
-                        }
-                    }
+        // Imports first: every one must resolve, named in the error.
+        let mut func_ext: Vec<Option<usize>> = vec![None; nf];
+        let mut data_ext: Vec<Option<usize>> = vec![None; nd];
+        let mut missing = Vec::new();
+        for (id, d) in self.decls.functions() {
+            if d.linkage == Linkage::Import {
+                let name = d.name.clone().unwrap_or_default();
+                match self.find_symbol(&name) {
+                    Some(a) => func_ext[id.index()] = Some(a),
+                    None => missing.push(name),
                 }
             }
-            resolved.push(syms);
         }
-        if !unresolved.is_empty() {
-            return Err(LinkError::Unresolved(unresolved));
+        for (id, d) in self.decls.data_objects() {
+            if d.linkage == Linkage::Import {
+                let name = d.name.clone().unwrap_or_default();
+                match self.find_symbol(&name) {
+                    Some(a) => data_ext[id.index()] = Some(a),
+                    None => missing.push(name),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ModuleError::UnresolvedImports(missing));
         }
 
-        // Layout: functions, then veneers (16 bytes each), then GOT slots.
+        // Layout: functions, veneers (16 bytes each), GOT slots | read-only
+        // data | writable data, the three parts page-aligned.
         let mut off = 0usize;
+        let mut func_off = vec![0usize; nf];
         let mut placed = Vec::new();
-        for (i, e) in self.entries.iter_mut().enumerate() {
-            if let Body::Code(code) = &e.body {
+        for (i, c) in self.code.iter().enumerate() {
+            if let Some(code) = c {
                 let align = (code.alignment as usize).max(16).next_power_of_two();
                 off = off.div_ceil(align) * align;
-                e.offset = off;
+                func_off[i] = off;
                 placed.push((off, code.code.len(), FuncId(i as u32)));
                 off += code.code.len();
             }
         }
-        let veneer_start = off.div_ceil(16) * 16;
+        let code_end = off;
+
+        // Resolve every code relocation.
+        let sym_of = |t: Target, data_off: &[usize]| -> Option<Sym> {
+            Some(match t {
+                Target::Func(f) => match func_ext[f.index()] {
+                    Some(a) => Sym::External(a),
+                    None => Sym::Internal(func_off[f.index()]),
+                },
+                Target::Data(d) => match data_ext[d.index()] {
+                    Some(a) => Sym::External(a),
+                    None => Sym::Internal(data_off[d.index()]),
+                },
+                Target::LibCall(l) => Sym::External(libcall_address(l)?),
+                Target::Known(_) => return None,
+            })
+        };
+        // Data offsets are not known yet; resolve targets to `Target`s now
+        // and to `Sym`s after the data layout.
+        let mut unresolved = Vec::new();
+        let mut targets: Vec<Vec<Target>> = vec![Vec::new(); nf];
+        for (i, c) in self.code.iter().enumerate() {
+            let Some(code) = c else { continue };
+            for r in &code.relocs {
+                let t = self.decls.resolve(&r.target);
+                match t {
+                    Some(t @ (Target::Func(_) | Target::Data(_))) => targets[i].push(t),
+                    Some(Target::LibCall(l)) if libcall_address(l).is_some() => {
+                        targets[i].push(Target::LibCall(l))
+                    }
+                    _ => {
+                        unresolved.push(Unresolved {
+                            from: self.display_name(FuncId(i as u32)),
+                            target: final_name_string(&r.target),
+                        });
+                        targets[i].push(Target::LibCall(kiln_ir::LibCall::Memcpy));
+                    }
+                }
+            }
+        }
+        if !unresolved.is_empty() {
+            return Err(ModuleError::Unresolved(unresolved));
+        }
+        // Veneers and GOT slots (their targets do not depend on data
+        // offsets except for GOT slots of internal data, keyed by Target).
+        let mut veneers: Vec<usize> = Vec::new();
+        let mut got: Vec<Target> = Vec::new();
+        let no_data = vec![0usize; nd];
+        for (i, c) in self.code.iter().enumerate() {
+            let Some(code) = c else { continue };
+            for (r, &t) in code.relocs.iter().zip(&targets[i]) {
+                match r.kind {
+                    _ if veneered(r.kind, t) => {
+                        if let Some(Sym::External(a)) = sym_of(t, &no_data) {
+                            if !veneers.contains(&a) {
+                                veneers.push(a);
+                            }
+                        }
+                    }
+                    Reloc::X86GOTPCRel4 if !got.contains(&t) => got.push(t),
+                    _ => {}
+                }
+            }
+        }
+        let page = page_size();
+        let veneer_start = code_end.div_ceil(16) * 16;
         let got_start = veneer_start + 16 * veneers.len();
-        let total = got_start + 8 * got.len();
-        let mut mem = ExecutableMemory::new(total).map_err(LinkError::Memory)?;
+        let exec_len = (got_start + 8 * got.len()).div_ceil(page) * page;
+        let mut data_off = vec![0usize; nd];
+        let mut cursor = exec_len;
+        for writable in [false, true] {
+            if writable {
+                cursor = cursor.div_ceil(page) * page;
+            }
+            for (id, d) in self.decls.data_objects() {
+                if d.writable != writable {
+                    continue;
+                }
+                let Some(desc) = &self.data[id.index()] else {
+                    continue;
+                };
+                let align = desc.align.unwrap_or(1).max(1) as usize;
+                cursor = cursor.div_ceil(align) * align;
+                data_off[id.index()] = cursor;
+                cursor += desc.size();
+            }
+            if !writable {
+                cursor = cursor.div_ceil(page) * page;
+            }
+        }
+        let readonly_end = {
+            // The read-only part ends where the first writable page starts.
+            let mut end = exec_len;
+            for (id, d) in self.decls.data_objects() {
+                if !d.writable {
+                    if let Some(desc) = &self.data[id.index()] {
+                        end = end.max(data_off[id.index()] + desc.size());
+                    }
+                }
+            }
+            end.div_ceil(page) * page
+        };
+        let total = cursor.max(readonly_end).max(1);
+
+        let mut mem = ExecutableMemory::new(total).map_err(ModuleError::Memory)?;
         let base = mem.base() as usize;
-        let addr_of = |entries: &[Entry], s: Sym| match s {
-            Sym::Internal(id) => base + entries[id.index()].offset,
+        let addr = |s: Sym| match s {
+            Sym::Internal(o) => base + o,
             Sym::External(a) => a,
         };
         let Some(bytes) = mem.bytes_mut() else {
-            return Err(LinkError::AlreadyFinalized);
+            return Err(ModuleError::AlreadyFinalized);
         };
         for (k, &target) in veneers.iter().enumerate() {
             let at = veneer_start + 16 * k;
@@ -369,15 +509,37 @@ impl JitModule {
             bytes[at + 6..at + 14].copy_from_slice(&(target as u64).to_le_bytes());
             bytes[at + 14..at + 16].copy_from_slice(&[0xcc, 0xcc]);
         }
-        for (k, &s) in got.iter().enumerate() {
+        for (k, &t) in got.iter().enumerate() {
             let at = got_start + 8 * k;
-            bytes[at..at + 8].copy_from_slice(&(addr_of(&self.entries, s) as u64).to_le_bytes());
+            let a = sym_of(t, &data_off).map(addr).unwrap_or(0);
+            bytes[at..at + 8].copy_from_slice(&(a as u64).to_le_bytes());
         }
-        for (i, e) in self.entries.iter().enumerate() {
-            let Body::Code(code) = &e.body else { continue };
-            let start = e.offset;
+        // Data contents and their address relocations.
+        for (id, _) in self.decls.data_objects() {
+            let Some(desc) = &self.data[id.index()] else {
+                continue;
+            };
+            let at = data_off[id.index()];
+            if let crate::module::Init::Bytes { contents } = &desc.init {
+                bytes[at..at + contents.len()].copy_from_slice(contents);
+            }
+            for &(o, f) in &desc.function_relocs {
+                let a = sym_of(Target::Func(f), &data_off).map(addr).unwrap_or(0);
+                let p = at + o as usize;
+                bytes[p..p + 8].copy_from_slice(&(a as u64).to_le_bytes());
+            }
+            for &(o, d, addend) in &desc.data_relocs {
+                let a = sym_of(Target::Data(d), &data_off).map(addr).unwrap_or(0);
+                let p = at + o as usize;
+                let v = (a as i64).wrapping_add(addend) as u64;
+                bytes[p..p + 8].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        for (i, c) in self.code.iter().enumerate() {
+            let Some(code) = c else { continue };
+            let start = func_off[i];
             bytes[start..start + code.code.len()].copy_from_slice(&code.code);
-            for (r, &s) in code.relocs.iter().zip(&resolved[i]) {
+            for (r, &t) in code.relocs.iter().zip(&targets[i]) {
                 let from = || self.display_name(FuncId(i as u32));
                 let size = match r.kind {
                     Reloc::Abs8 => 8,
@@ -387,64 +549,95 @@ impl JitModule {
                     | Reloc::X86CallPLTRel4
                     | Reloc::X86GOTPCRel4 => 4,
                     kind => {
-                        return Err(LinkError::UnsupportedReloc { from: from(), kind });
+                        return Err(ModuleError::UnsupportedReloc { from: from(), kind });
                     }
                 };
                 let field = r.offset as usize;
                 if field + size > code.code.len() {
-                    return Err(LinkError::BadOffset {
+                    return Err(ModuleError::BadOffset {
                         from: from(),
                         offset: r.offset,
                     });
                 }
                 let p = base + start + field;
+                let s = sym_of(t, &data_off).unwrap_or(Sym::External(0));
                 let sym_addr = match (r.kind, s) {
-                    (
-                        Reloc::X86PCRel4 | Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4,
-                        Sym::External(a),
-                    ) => {
+                    (kind, Sym::External(a)) if veneered(kind, t) => {
                         let k = veneers.iter().position(|&v| v == a).unwrap_or(0);
                         base + veneer_start + 16 * k
                     }
-                    (Reloc::X86GOTPCRel4, s) => {
-                        let k = got.iter().position(|&g| g == s).unwrap_or(0);
+                    (Reloc::X86GOTPCRel4, _) => {
+                        let k = got.iter().position(|&g| g == t).unwrap_or(0);
                         base + got_start + 8 * k
                     }
-                    (_, s) => addr_of(&self.entries, s),
+                    (_, s) => addr(s),
                 };
                 let value = (sym_addr as i128) + (r.addend as i128);
                 let at = start + field;
+                let out_of_range = |delta: i128| ModuleError::OutOfRange {
+                    from: from(),
+                    offset: r.offset,
+                    target: final_name_string(&r.target),
+                    delta: delta as i64,
+                };
                 match r.kind {
                     Reloc::Abs8 => {
                         bytes[at..at + 8].copy_from_slice(&(value as u64).to_le_bytes());
                     }
                     Reloc::Abs4 => {
-                        let v = u32::try_from(value).map_err(|_| LinkError::OutOfRange {
-                            from: from(),
-                            offset: r.offset,
-                            target: Self::target_name(&r.target),
-                            delta: value as i64,
-                        })?;
+                        let v = u32::try_from(value).map_err(|_| out_of_range(value))?;
                         bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
                     }
                     _ => {
                         let delta = value - p as i128;
-                        let v = i32::try_from(delta).map_err(|_| LinkError::OutOfRange {
-                            from: from(),
-                            offset: r.offset,
-                            target: Self::target_name(&r.target),
-                            delta: delta as i64,
-                        })?;
+                        let v = i32::try_from(delta).map_err(|_| out_of_range(delta))?;
                         bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
                     }
                 }
             }
         }
-        mem.seal().map_err(LinkError::Memory)?;
+        mem.seal_regions(exec_len, readonly_end - exec_len)
+            .map_err(ModuleError::Memory)?;
         placed.sort();
         self.placed = placed;
+        self.exec_len = exec_len;
+        self.func_addrs = (0..nf)
+            .map(|i| func_ext[i].unwrap_or(base + func_off[i]))
+            .collect();
+        self.data_addrs = (0..nd)
+            .map(|i| data_ext[i].unwrap_or(base + data_off[i]))
+            .collect();
         self.memory = Some(mem);
         Ok(())
+    }
+
+    /// The address of a function after finalize (imports give the address
+    /// they resolved to).
+    pub fn get_finalized_function(&self, id: FuncId) -> Option<*const u8> {
+        self.memory.as_ref()?;
+        self.func_addrs.get(id.index()).map(|&a| a as *const u8)
+    }
+
+    /// The address and size of a data object after finalize. Writable data
+    /// may be written through the pointer; read-only data must not be.
+    /// Imports have size 0 (their size is not known).
+    pub fn get_finalized_data(&self, id: DataId) -> Option<(*mut u8, usize)> {
+        self.memory.as_ref()?;
+        let a = *self.data_addrs.get(id.index())?;
+        let size = self
+            .data
+            .get(id.index())
+            .and_then(|d| d.as_ref())
+            .map_or(0, |d| d.size());
+        Some((a as *mut u8, size))
+    }
+
+    /// Unmaps the module's code and data (what dropping it does, spelled
+    /// out). Pointers obtained from it dangle afterwards; calling through
+    /// them is undefined behaviour, which is why getting them out of the
+    /// module is only possible as raw pointers.
+    pub fn free_memory(self) {
+        drop(self);
     }
 
     /// Whether [`finalize`](Self::finalize) succeeded.
@@ -455,12 +648,7 @@ impl JitModule {
     /// The address of a function (after finalize). Externals give their
     /// own address.
     pub fn function_address(&self, id: FuncId) -> Option<*const u8> {
-        let mem = self.memory.as_ref()?;
-        let e = self.entries.get(id.index())?;
-        Some(match e.body {
-            Body::Code(_) => (mem.base() as usize + e.offset) as *const u8,
-            Body::External(a) => a as *const u8,
-        })
+        self.get_finalized_function(id)
     }
 
     /// The address of a named function (after finalize).
@@ -470,16 +658,13 @@ impl JitModule {
 
     /// The compiled code of a function defined with code.
     pub fn code(&self, id: FuncId) -> Option<&CompiledCode<Final>> {
-        match &self.entries.get(id.index())?.body {
-            Body::Code(c) => Some(c),
-            Body::External(_) => None,
-        }
+        self.code.get(id.index())?.as_deref()
     }
 
-    /// The address range of the mapping (after finalize).
+    /// The address range of the mapping's code part (after finalize).
     pub fn code_range(&self) -> Option<std::ops::Range<usize>> {
         let m = self.memory.as_ref()?;
-        Some(m.base() as usize..m.base() as usize + m.len())
+        Some(m.base() as usize..m.base() as usize + self.exec_len)
     }
 
     /// Describes a fault at `pc`: the function holding it and the trap code
@@ -584,5 +769,42 @@ impl JitModule {
                 JitCallError::Host("this host cannot run x86-64 JIT code".into())
             }
         }
+    }
+}
+
+impl Module for JitModule {
+    fn declarations(&self) -> &Declarations {
+        &self.decls
+    }
+
+    fn declarations_mut(&mut self) -> Result<&mut Declarations, ModuleError> {
+        self.not_finalized()?;
+        Ok(&mut self.decls)
+    }
+
+    fn define_function(
+        &mut self,
+        id: FuncId,
+        signature: &Signature,
+        code: CompiledCode<Final>,
+    ) -> Result<(), ModuleError> {
+        self.not_finalized()?;
+        self.decls.define_function(id, signature, &code)?;
+        self.store_code(id, code);
+        Ok(())
+    }
+
+    fn define_data(&mut self, id: DataId, data: &DataDescription) -> Result<(), ModuleError> {
+        self.not_finalized()?;
+        self.decls.define_data(id, data)?;
+        if self.data.len() <= id.index() {
+            self.data.resize_with(id.index() + 1, || None);
+        }
+        self.data[id.index()] = Some(data.clone());
+        Ok(())
+    }
+
+    fn finalize(&mut self) -> Result<(), ModuleError> {
+        self.link()
     }
 }

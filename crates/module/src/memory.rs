@@ -5,7 +5,9 @@ use std::fmt;
 /// An error from the operating system while mapping code.
 #[derive(Debug)]
 pub struct MemoryError {
+    /// The call that failed (`mmap`, `mprotect`).
     pub op: &'static str,
+    /// The operating system's error.
     pub source: std::io::Error,
 }
 
@@ -24,14 +26,17 @@ pub struct ExecutableMemory {
     sealed: bool,
 }
 
-// SAFETY: the mapping is owned exclusively by this value; after `seal` it is
-// immutable, so sharing `&ExecutableMemory` across threads is sound, and
-// moving it to another thread moves the sole owner.
+// SAFETY: the mapping is owned exclusively by this value; after `seal` Rust
+// code never writes to it (a writable data part left by `seal_regions` is
+// written only by JIT code, through raw pointers the embedder was handed),
+// so sharing `&ExecutableMemory` across threads is sound, and moving it to
+// another thread moves the sole owner.
 unsafe impl Send for ExecutableMemory {}
 // SAFETY: see above; no method mutates through `&self`.
 unsafe impl Sync for ExecutableMemory {}
 
-fn page_size() -> usize {
+/// The host's page size (4096 if it cannot be read).
+pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n <= 0 {
@@ -76,10 +81,12 @@ impl ExecutableMemory {
         self.ptr
     }
 
+    /// The mapping's length in bytes (whole pages).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the mapping has no bytes (never, in practice).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -117,6 +124,53 @@ impl ExecutableMemory {
         Ok(())
     }
 
+    /// Seals the mapping in three page-aligned parts: `[0, exec_len)`
+    /// read+execute (code), `[exec_len, exec_len + readonly_len)` read-only
+    /// (constant data), the rest read+write (writable data, never
+    /// executable). `exec_len` and `readonly_len` must be multiples of the
+    /// page size.
+    pub fn seal_regions(
+        &mut self,
+        exec_len: usize,
+        readonly_len: usize,
+    ) -> Result<(), MemoryError> {
+        if self.sealed {
+            return Ok(());
+        }
+        let page = page_size();
+        if !exec_len.is_multiple_of(page)
+            || !readonly_len.is_multiple_of(page)
+            || exec_len + readonly_len > self.len
+        {
+            return Err(MemoryError {
+                op: "seal_regions",
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            });
+        }
+        let parts = [
+            (0, exec_len, libc::PROT_READ | libc::PROT_EXEC),
+            (exec_len, readonly_len, libc::PROT_READ),
+        ];
+        for (start, len, prot) in parts {
+            if len == 0 {
+                continue;
+            }
+            // SAFETY: `start..start + len` lies inside the mapping (checked
+            // above) and is page-aligned; no Rust reference into the
+            // mapping outlives this call (`bytes_mut` borrows `self`).
+            let r = unsafe { libc::mprotect(self.ptr.add(start) as *mut libc::c_void, len, prot) };
+            if r != 0 {
+                return Err(MemoryError {
+                    op: "mprotect",
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+        }
+        self.sealed = true;
+        Ok(())
+    }
+
+    /// Whether the mapping has been sealed.
     pub fn is_sealed(&self) -> bool {
         self.sealed
     }

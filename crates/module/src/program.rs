@@ -1,7 +1,8 @@
 //! A linked set of functions plus one trampoline per signature: the unit
 //! `test run`, `kiln run` and `kiln bench kernels` execute.
 
-use crate::jit::{FuncId, JitCallError, JitModule, LinkError};
+use crate::jit::{JitCallError, JitModule};
+use crate::module::{FuncId, LinkError, Module};
 use crate::trampoline::{self, build_trampoline, check_signature, slot_count};
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, TargetIsa};
@@ -13,11 +14,14 @@ use std::fmt;
 /// Why a program could not be built.
 #[derive(Debug)]
 pub enum ProgramError {
+    /// Declaring, defining or linking failed.
     Link(LinkError),
     /// A trampoline failed to compile for a reason other than an
     /// unsupported feature (those only make calls with that signature fail).
     Trampoline {
+        /// The signature it was for.
         signature: String,
+        /// Why it failed.
         error: CodegenError,
     },
 }
@@ -44,6 +48,7 @@ impl From<LinkError> for ProgramError {
 /// Why a call failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProgramCallError {
+    /// No function of that name.
     UnknownFunction(String),
     /// The function's signature cannot be called through a trampoline here.
     Unsupported(String),
@@ -90,7 +95,7 @@ impl<'a> JitProgramBuilder<'a> {
         sig: Signature,
         code: CompiledCode<Final>,
     ) -> Result<(), LinkError> {
-        let id = self.module.define_function(name.clone(), code)?;
+        let id = self.module.define_named_function(name.clone(), code)?;
         self.funcs.push((name, id, sig));
         Ok(())
     }
@@ -170,6 +175,7 @@ pub struct Entry<'p> {
 }
 
 impl Entry<'_> {
+    /// The function's signature.
     pub fn signature(&self) -> &Signature {
         &self.info.sig
     }

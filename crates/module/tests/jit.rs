@@ -4,7 +4,7 @@
 use kiln_codegen::compiled::{CompiledCode, Final, FinalName, Relocation};
 use kiln_codegen::machinst::buffer::{MachTrap, Reloc};
 use kiln_ir::{LibCall, TestcaseName, TrapCode, UserExternalName, UserFuncName};
-use kiln_module::{FuncId, JitCallError, JitModule, LinkError, Outside};
+use kiln_module::{FuncId, JitCallError, JitModule, LinkError, Module, Outside};
 
 fn code(bytes: &[u8]) -> CompiledCode<Final> {
     CompiledCode {
@@ -90,7 +90,7 @@ fn call_int(
 #[test]
 fn calls_a_function_through_a_trampoline() {
     let mut m = JitModule::new();
-    m.define_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     assert_eq!(call_int(&m, t, &tc("add"), 2, 3).unwrap() as i32, 5);
@@ -114,11 +114,12 @@ fn pc_relative_call_between_functions() {
     let mut m = JitModule::new();
     // The caller comes first so the call goes forwards; the user-named one
     // after the callee so it goes backwards.
-    m.define_function(tc("caller"), caller).unwrap();
-    m.define_function(tc("add"), code(ADD)).unwrap();
-    m.define_function(UserFuncName::user(0, 7), code(ADD))
+    m.define_named_function(tc("caller"), caller).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(UserFuncName::user(0, 7), code(ADD))
         .unwrap();
-    m.define_function(tc("user_caller"), user_caller).unwrap();
+    m.define_named_function(tc("user_caller"), user_caller)
+        .unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     assert_eq!(call_int(&m, t, &tc("caller"), 40, 1).unwrap() as i32, 42);
@@ -149,8 +150,8 @@ fn abs8_and_veneered_libcalls() {
         -4,
     ));
     let mut m = JitModule::new();
-    m.define_function(tc("floor"), floor).unwrap();
-    m.define_function(tc("nearest"), nearest).unwrap();
+    m.define_named_function(tc("floor"), floor).unwrap();
+    m.define_named_function(tc("nearest"), nearest).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_F64)).unwrap();
     m.finalize().unwrap();
     let run = |name: &str, x: f64| {
@@ -176,8 +177,8 @@ fn got_relative_reference() {
         -4,
     ));
     let mut m = JitModule::new();
-    m.define_function(tc("via_got"), f).unwrap();
-    m.define_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(tc("via_got"), f).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     assert_eq!(call_int(&m, t, &tc("via_got"), 20, 22).unwrap() as i32, 42);
@@ -202,7 +203,7 @@ fn external_rust_function() {
     let mut m = JitModule::new();
     m.define_external(UserFuncName::user(1, 0), triple as *const u8)
         .unwrap();
-    m.define_function(tc("f"), f).unwrap();
+    m.define_named_function(tc("f"), f).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     assert_eq!(call_int(&m, t, &tc("f"), 14, 0).unwrap(), 42);
@@ -211,10 +212,10 @@ fn external_rust_function() {
 #[test]
 fn alignment_is_respected() {
     let mut m = JitModule::new();
-    let a = m.define_function(tc("a"), code(&[0xc3])).unwrap();
+    let a = m.define_named_function(tc("a"), code(&[0xc3])).unwrap();
     let mut c = code(ADD);
     c.alignment = 64;
-    let b = m.define_function(tc("b"), c).unwrap();
+    let b = m.define_named_function(tc("b"), c).unwrap();
     m.finalize().unwrap();
     assert_eq!(m.function_address(b).unwrap() as usize % 64, 0);
     assert_eq!(m.function_address(a).unwrap() as usize % 16, 0);
@@ -236,9 +237,9 @@ fn link_errors_are_typed() {
         FinalName::LibCall(LibCall::X86Pshufb),
         0,
     ));
-    m.define_function(tc("f"), f).unwrap();
+    m.define_named_function(tc("f"), f).unwrap();
     assert!(matches!(
-        m.define_function(tc("f"), code(ADD)),
+        m.define_named_function(tc("f"), code(ADD)),
         Err(LinkError::Duplicate(n)) if n == "%f"
     ));
     match m.finalize() {
@@ -260,7 +261,7 @@ fn link_errors_are_typed() {
         FinalName::TestCase(TestcaseName::new("f")),
         1 << 40,
     ));
-    m.define_function(tc("f"), f).unwrap();
+    m.define_named_function(tc("f"), f).unwrap();
     assert!(matches!(m.finalize(), Err(LinkError::OutOfRange { .. })));
 
     // A field past the end of the code.
@@ -272,14 +273,14 @@ fn link_errors_are_typed() {
         FinalName::TestCase(TestcaseName::new("f")),
         0,
     ));
-    m.define_function(tc("f"), f).unwrap();
+    m.define_named_function(tc("f"), f).unwrap();
     assert!(matches!(m.finalize(), Err(LinkError::BadOffset { .. })));
 
     // No definitions after finalize.
     let mut m = JitModule::new();
     m.finalize().unwrap();
     assert!(matches!(
-        m.define_function(tc("g"), code(ADD)),
+        m.define_named_function(tc("g"), code(ADD)),
         Err(LinkError::AlreadyFinalized)
     ));
 }
@@ -292,12 +293,12 @@ fn trap_module() -> (JitModule, FuncId) {
         offset: 2,
         code: TrapCode::INTEGER_DIVISION_BY_ZERO,
     });
-    m.define_function(tc("ud2"), t).unwrap();
+    m.define_named_function(tc("ud2"), t).unwrap();
     // mov eax, edi; cdq; idiv esi; ret  (SIGFPE when esi == 0)
-    m.define_function(tc("div"), code(&[0x89, 0xf8, 0x99, 0xf7, 0xfe, 0xc3]))
+    m.define_named_function(tc("div"), code(&[0x89, 0xf8, 0x99, 0xf7, 0xfe, 0xc3]))
         .unwrap();
     // mov eax, [0]  (SIGSEGV)
-    m.define_function(tc("segv"), code(&[0x8b, 0x04, 0x25, 0, 0, 0, 0, 0xc3]))
+    m.define_named_function(tc("segv"), code(&[0x8b, 0x04, 0x25, 0, 0, 0, 0, 0xc3]))
         .unwrap();
     // A caller that traps two frames deep:
     // push rbp; mov rbp, rsp; push r12; push rbx; mov r12, 1234; call %ud2; ...
@@ -311,8 +312,8 @@ fn trap_module() -> (JitModule, FuncId) {
         FinalName::TestCase(TestcaseName::new("ud2")),
         -4,
     ));
-    m.define_function(tc("deep"), deep).unwrap();
-    m.define_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(tc("deep"), deep).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
     let tramp = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     (m, tramp)
@@ -390,9 +391,9 @@ fn traps_on_several_threads() {
 fn unbounded_recursion_is_a_stack_overflow_trap() {
     let mut m = JitModule::new();
     // f: call f
-    m.define_function(tc("rec"), code(&[0xe8, 0xfb, 0xff, 0xff, 0xff]))
+    m.define_named_function(tc("rec"), code(&[0xe8, 0xfb, 0xff, 0xff, 0xff]))
         .unwrap();
-    m.define_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     std::thread::scope(|s| {

@@ -148,6 +148,18 @@ pub enum Reloc {
     Aarch64AdrGotPage21,
     /// aarch64 `ldr` low 12 bits of the symbol's GOT entry.
     Aarch64Ld64GotLo12Nc,
+    /// aarch64 `b` (tail call) 26-bit word offset.
+    Aarch64Jump26,
+    /// aarch64 `ldrb`/`strb` low 12 bits of the symbol (byte scaled).
+    Aarch64Ldst8AbsLo12Nc,
+    /// aarch64 `ldrh`/`strh` low 12 bits of the symbol, scaled by 2.
+    Aarch64Ldst16AbsLo12Nc,
+    /// aarch64 32-bit `ldr`/`str` low 12 bits of the symbol, scaled by 4.
+    Aarch64Ldst32AbsLo12Nc,
+    /// aarch64 64-bit `ldr`/`str` low 12 bits of the symbol, scaled by 8.
+    Aarch64Ldst64AbsLo12Nc,
+    /// aarch64 128-bit `ldr`/`str` low 12 bits of the symbol, scaled by 16.
+    Aarch64Ldst128AbsLo12Nc,
 }
 
 pub use kiln_ir::LibCall;
