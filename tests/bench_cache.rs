@@ -4,7 +4,7 @@
 
 use kiln::cache::mock::MockIsa;
 use kiln::cli::bench_cache::{
-    bench, collect_paths, edit_one_inst, load_corpus, rename_params, report, BenchOptions,
+    bench, edit_one_inst, load_corpus, rename_params, report, BenchOptions,
 };
 use kiln::codegen::isa::TargetIsa;
 use std::sync::Arc;
@@ -13,10 +13,11 @@ use std::sync::Arc;
 fn passes_on_a_mock_backend() {
     // (Not edits.clif: there the edited %base becomes %immediate, which
     // is already stored, so the "edit" hits.)
-    let paths = collect_paths(&[
+    let paths = kiln::filetests::collect_files(&[
         "cranelift-like-ir/cache/names.clif".to_string(),
         "cranelift-like-ir/cache/srclocs.clif".to_string(),
-    ]);
+    ])
+    .unwrap();
     let corpus = load_corpus(&paths, &BenchOptions::default());
     assert!(corpus.parse_errors.is_empty(), "{:?}", corpus.parse_errors);
     let isa: Arc<dyn TargetIsa> = Arc::new(MockIsa::new());
@@ -112,7 +113,8 @@ fn cli_reports_no_functions_as_failure() {
 #[test]
 fn directory_store_gives_the_same_outcomes() {
     use kiln::cli::bench_cache::{bench_with_store, StoreKind};
-    let paths = collect_paths(&["cranelift-like-ir/cache/names.clif".to_string()]);
+    let paths = kiln::filetests::collect_files(&["cranelift-like-ir/cache/names.clif".to_string()])
+        .unwrap();
     let corpus = load_corpus(&paths, &BenchOptions::default());
     let isa: Arc<dyn TargetIsa> = Arc::new(MockIsa::new());
     let funcs: Vec<_> = corpus

@@ -18,7 +18,7 @@ use kiln::cache::entry::decode_entry;
 use kiln::cache::{
     cache_key, compile_with_cache, CacheKvStore, CacheOutcome, MemoryStore, COMPILER_VERSION,
 };
-use kiln::cli::bench_cache::{collect_paths, load_corpus, rename_params, BenchOptions};
+use kiln::cli::bench_cache::{load_corpus, rename_params, BenchOptions};
 use kiln::codegen::compiled::{CompiledCode, Final};
 use kiln::codegen::isa::{compile_function, TargetIsa};
 use kiln::codegen::serialize::deserialize_compiled;
@@ -45,7 +45,7 @@ type Compiled = Vec<(Function, Arc<dyn TargetIsa>, CompiledCode<Final>)>;
 /// Every corpus function that compiles, with its fresh final code.
 fn compiled_corpus() -> Compiled {
     let dir = runtests_dir();
-    let paths = collect_paths(&[dir.display().to_string()]);
+    let paths = kiln::filetests::collect_files(&[dir.display().to_string()]).unwrap();
     let opts = BenchOptions {
         opt_level: None,
         verify: true,
@@ -162,7 +162,7 @@ fn damaged_entries_are_misses_and_recompiled() {
 #[test]
 fn icache_property_over_the_corpus() {
     let dir = runtests_dir();
-    let paths = collect_paths(&[dir.display().to_string()]);
+    let paths = kiln::filetests::collect_files(&[dir.display().to_string()]).unwrap();
     let corpus = load_corpus(
         &paths,
         &BenchOptions {

@@ -24,11 +24,11 @@ use kiln_cache::{
     compile_with_cache, CacheKey, CacheKvStore, CacheOutcome, DirectoryStore, MemoryStore,
 };
 use kiln_codegen::compiled::{CompiledCode, Final};
-use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
-use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_codegen::isa::{compile_function, IsaBuilder, TargetIsa, Unknown};
+use kiln_codegen::settings::Arch;
 use kiln_ir::{ExternalName, Function, GlobalValueData, UserExternalName, UserFuncName};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -161,64 +161,29 @@ pub struct Corpus {
     pub parse_errors: Vec<(PathBuf, String)>,
 }
 
-/// Expands FILE, DIR (every `.clif` below it) and `@LIST` (one path per
-/// line, relative to the list's folder) arguments.
-pub fn collect_paths(args: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for a in args {
-        if let Some(list) = a.strip_prefix('@') {
-            let base = Path::new(list).parent().unwrap_or(Path::new("."));
-            if let Ok(text) = std::fs::read_to_string(list) {
-                for line in text.lines().map(str::trim) {
-                    if !line.is_empty() && !line.starts_with('#') {
-                        out.push(base.join(line));
-                    }
-                }
-            }
-        } else {
-            let p = PathBuf::from(a);
-            if p.is_dir() {
-                kiln_filetests::collect_clif(&p, &mut out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn build_isa<'a>(
     settings: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     words: &[String],
     opts: &BenchOptions,
 ) -> Result<Box<dyn TargetIsa>, String> {
-    let mut flags = Flags::default();
-    for (name, value) in settings {
-        // Like peer-bench: a file setting Kiln does not know is ignored.
-        let _ = flags.set(name, value);
-    }
+    let mut b = IsaBuilder::new(Arch::X86_64);
+    // Like peer-bench: a file setting Kiln does not know is ignored.
+    b.settings(settings, Unknown::Ignore)
+        .map_err(|e| e.to_string())?;
     if let Some(o) = &opts.opt_level {
-        flags
+        b.flags
             .set("opt_level", Some(o))
             .map_err(|e| format!("--opt {o}: {e}"))?;
     }
-    flags.enable_verifier = opts.verify;
+    b.flags.enable_verifier = opts.verify;
     for (name, value) in &opts.sets {
-        flags
+        b.flags
             .set(name, value.as_deref())
             .map_err(|e| format!("--set {name}: {e}"))?;
     }
-    let mut isa_flags = IsaFlags::baseline(Arch::X86_64);
-    for w in words {
-        let (name, value) = match w.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (w.as_str(), None),
-        };
-        isa_flags
-            .set(name, value)
-            .map_err(|e| format!("target flag {w}: {e}"))?;
-    }
-    lookup(flags, isa_flags).map_err(|e| e.to_string())
+    b.target_words(words, Unknown::Reject)
+        .map_err(|e| e.to_string())?;
+    b.finish().map_err(|e| e.to_string())
 }
 
 /// Turns references by test-case name to functions of the same file into
@@ -799,7 +764,13 @@ pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let paths = collect_paths(&files);
+    let paths = match kiln_filetests::collect_files(&files) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kiln bench cache: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut corpus = load_corpus(&paths, &opts);
     if opts.mock {
         let mock: Arc<dyn TargetIsa> = Arc::new(kiln_cache::mock::MockIsa::new());
@@ -843,7 +814,14 @@ pub fn cmd_bench_key(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let corpus = load_corpus(&collect_paths(&files), &opts);
+    let paths = match kiln_filetests::collect_files(&files) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kiln bench key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let corpus = load_corpus(&paths, &opts);
     let funcs = &corpus.funcs;
     if funcs.is_empty() {
         eprintln!("kiln bench key: no functions");

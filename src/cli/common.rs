@@ -1,11 +1,12 @@
 //! Helpers shared by the commands: arguments, input files, ISAs.
 
-use kiln::codegen::isa::{lookup, TargetIsa};
+use kiln::codegen::isa::builder::split_word;
+use kiln::codegen::isa::{IsaBuilder, TargetIsa, Unknown};
 use kiln::codegen::result::CodegenError;
-use kiln::codegen::settings::{Arch, Flags, IsaFlags};
+use kiln::codegen::settings::{Arch, IsaFlags};
 use kiln::ir::Function;
 use kiln::reader::TestFile;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `--name value`, `--name=value`, boolean flags and positionals.
 pub struct Args {
@@ -82,63 +83,7 @@ impl Args {
     }
 }
 
-/// Expands FILES arguments: `.clif` files, folders (recursive, sorted) and
-/// `@list.txt` files (one path per line, `#` comments; relative paths are
-/// tried against the list's folder and then its ancestors, as peer-bench
-/// does).
-pub fn collect_files(args: &[String]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for a in args {
-        if let Some(list) = a.strip_prefix('@') {
-            let list = PathBuf::from(list);
-            let text = std::fs::read_to_string(&list)
-                .map_err(|e| format!("reading list file {}: {e}", list.display()))?;
-            let base = list.parent().unwrap_or(Path::new(".")).to_path_buf();
-            for line in text.lines() {
-                let line = line.split('#').next().unwrap_or("").trim();
-                if line.is_empty() {
-                    continue;
-                }
-                let p = PathBuf::from(line);
-                let resolved = if p.is_absolute() {
-                    p
-                } else {
-                    let mut found = None;
-                    let mut dir = Some(base.as_path());
-                    while let Some(d) = dir {
-                        let cand = d.join(&p);
-                        if cand.exists() {
-                            found = Some(cand);
-                            break;
-                        }
-                        dir = d.parent();
-                    }
-                    found.ok_or_else(|| {
-                        format!("{}: listed file {} not found", list.display(), p.display())
-                    })?
-                };
-                push_path(&resolved, &mut out)?;
-            }
-        } else {
-            push_path(Path::new(a), &mut out)?;
-        }
-    }
-    Ok(out)
-}
-
-fn push_path(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    if p.is_dir() {
-        let mut v = Vec::new();
-        kiln::filetests::collect_clif(p, &mut v);
-        out.extend(v);
-        Ok(())
-    } else if p.exists() {
-        out.push(p.to_path_buf());
-        Ok(())
-    } else {
-        Err(format!("no such file or directory: {}", p.display()))
-    }
-}
+pub use kiln::filetests::collect_files;
 
 /// Reads and parses a file.
 pub fn load(path: &Path) -> Result<(TestFile, usize), String> {
@@ -171,13 +116,6 @@ pub struct IsaConfig {
     pub verify: Option<bool>,
 }
 
-fn split_word(w: &str) -> (&str, Option<&str>) {
-    match w.split_once('=') {
-        Some((n, v)) => (n, Some(v)),
-        None => (w, None),
-    }
-}
-
 /// Whether a file should be compiled for `arch`: it has no target line, or
 /// one naming `arch`.
 pub fn file_wants(file: &TestFile, arch: Arch) -> bool {
@@ -197,32 +135,33 @@ pub fn isa_for_file(cfg: &IsaConfig, file: &TestFile) -> Result<Box<dyn TargetIs
         .iter()
         .find(|t| Arch::parse(&t.isa) == Some(cfg.arch));
     let settings = t.map_or(&file.settings, |t| &t.settings);
-    let mut flags = Flags::default();
-    for s in settings {
-        let _ = flags.set(&s.name, s.value.as_deref());
+    let mut b = IsaBuilder::new(cfg.arch);
+    if cfg.host_features && Arch::host() == Some(cfg.arch) {
+        b = b.with_isa_flags(IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(cfg.arch)));
     }
+    // Words meant for other targets or unknown to Kiln are ignored here.
+    let set_lines = settings
+        .iter()
+        .map(|s| (s.name.as_str(), s.value.as_deref()));
+    b.settings(set_lines, Unknown::Ignore)
+        .map_err(|e| e.to_string())?;
     if let Some(o) = &cfg.opt_level {
-        flags.set("opt_level", Some(o)).map_err(|e| e.to_string())?;
+        b.flags
+            .set("opt_level", Some(o))
+            .map_err(|e| e.to_string())?;
     }
     if let Some(v) = cfg.verify {
-        flags.enable_verifier = v;
+        b.flags.enable_verifier = v;
     }
     for w in &cfg.extra_sets {
         let (n, v) = split_word(w);
-        flags.set(n, v).map_err(|e| format!("--set {w}: {e}"))?;
+        b.flags.set(n, v).map_err(|e| format!("--set {w}: {e}"))?;
     }
-    let mut isa_flags = if cfg.host_features && Arch::host() == Some(cfg.arch) {
-        IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(cfg.arch))
-    } else {
-        IsaFlags::baseline(cfg.arch)
-    };
     if let Some(t) = t {
-        for w in &t.flags {
-            let (n, v) = split_word(w);
-            let _ = isa_flags.set(n, v);
-        }
+        b.target_words(&t.flags, Unknown::Ignore)
+            .map_err(|e| e.to_string())?;
     }
-    lookup(flags, isa_flags).map_err(|e| match e {
+    b.finish().map_err(|e| match e {
         CodegenError::Unsupported { what } => format!("unsupported: {what}"),
         e => e.to_string(),
     })

@@ -17,9 +17,9 @@
 
 use crate::{Outcome, SubTest};
 use kiln_cache::{compile_with_cache, CacheOutcome, MemoryStore};
-use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
+use kiln_codegen::isa::{compile_function, IsaBuilder, TargetIsa, Unknown};
 use kiln_codegen::result::CodegenError;
-use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_codegen::settings::Arch;
 use kiln_reader::{Comment, Setting, TestCommand, TestFile};
 use std::sync::Arc;
 
@@ -92,23 +92,11 @@ fn build_isa<'a>(
 ) -> Result<Box<dyn TargetIsa>, NoIsa> {
     let a =
         Arch::parse(arch).ok_or_else(|| NoIsa::Skip(format!("target {arch} is not supported")))?;
-    let mut flags = Flags::default();
-    for (name, value) in settings {
-        flags
-            .set(name, value)
-            .map_err(|e| NoIsa::Fail(format!("setting {name}: {e}")))?;
-    }
-    let mut isa_flags = IsaFlags::baseline(a);
-    for w in words {
-        let (name, value) = match w.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (w.as_str(), None),
-        };
-        isa_flags
-            .set(name, value)
-            .map_err(|e| NoIsa::Fail(format!("target {arch} flag {w}: {e}")))?;
-    }
-    lookup(flags, isa_flags).map_err(|e| match e {
+    let mut b = IsaBuilder::new(a);
+    b.settings(settings, Unknown::Reject)
+        .and_then(|b| b.target_words(words, Unknown::Reject))
+        .map_err(|e| NoIsa::Fail(e.to_string()))?;
+    b.finish().map_err(|e| match e {
         CodegenError::Unsupported { what } => NoIsa::Skip(format!("unsupported: {what}")),
         e => NoIsa::Fail(e.to_string()),
     })

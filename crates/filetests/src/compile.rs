@@ -17,8 +17,9 @@
 use crate::{bless_file, bless_requested, compare_expectation, ExpectationEdit, Outcome, SubTest};
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use kiln_codegen::compiled::{CompiledCode, Stencil};
+use kiln_codegen::isa::{HeaderError, IsaBuilder, Unknown};
 use kiln_codegen::result::CodegenError;
-use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_codegen::settings::Arch;
 use kiln_reader::{TestCommand, TestFile};
 use std::path::Path;
 
@@ -166,29 +167,29 @@ fn build_isa(
     target: &kiln_reader::Target,
 ) -> Result<Box<dyn kiln_codegen::isa::TargetIsa>, Outcome> {
     let label = target_label(target);
-    let mut flags = Flags {
-        regalloc_checker: true,
-        ..Flags::default()
-    };
-    for s in &target.settings {
-        if let Err(e) = flags.set(&s.name, s.value.as_deref()) {
+    let mut b = IsaBuilder::new(Arch::X86_64);
+    b.flags.regalloc_checker = true;
+    let set_lines = target
+        .settings
+        .iter()
+        .map(|s| (s.name.as_str(), s.value.as_deref()));
+    let built = b
+        .settings(set_lines, Unknown::Reject)
+        .and_then(|b| b.target_words(&target.flags, Unknown::Reject));
+    match built {
+        Err(HeaderError::Setting { name, error }) => {
             return Err(Outcome::Fail(vec![format!(
-                "{label}: setting {}: {e}",
-                s.name
+                "{label}: setting {name}: {error}"
             )]));
         }
-    }
-    let mut isa_flags = IsaFlags::baseline(Arch::X86_64);
-    for w in &target.flags {
-        let (name, value) = match w.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (w.as_str(), None),
-        };
-        if let Err(e) = isa_flags.set(name, value) {
-            return Err(Outcome::Fail(vec![format!("{label}: flag {w}: {e}")]));
+        Err(HeaderError::TargetFlag { word, error, .. }) => {
+            return Err(Outcome::Fail(vec![format!(
+                "{label}: flag {word}: {error}"
+            )]));
         }
+        Ok(_) => {}
     }
-    match kiln_codegen::isa::lookup(flags, isa_flags) {
+    match b.finish() {
         Ok(isa) => Ok(isa),
         Err(CodegenError::Unsupported { what }) => {
             Err(Outcome::Skip(format!("{label}: unsupported: {what}")))

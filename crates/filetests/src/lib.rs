@@ -528,6 +528,65 @@ fn worse(a: Outcome, b: Outcome) -> Outcome {
     }
 }
 
+/// Expands file arguments — the one collector of the CLI and the bench
+/// commands: `.clif` files, folders (recursive, sorted) and
+/// `@list.txt` files (one path per line, `#` comments; relative paths are
+/// tried against the list's folder and then its ancestors, as peer-bench
+/// does).
+pub fn collect_files(args: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for a in args {
+        if let Some(list) = a.strip_prefix('@') {
+            let list = PathBuf::from(list);
+            let text = std::fs::read_to_string(&list)
+                .map_err(|e| format!("reading list file {}: {e}", list.display()))?;
+            let base = list.parent().unwrap_or(Path::new(".")).to_path_buf();
+            for line in text.lines() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let p = PathBuf::from(line);
+                let resolved = if p.is_absolute() {
+                    p
+                } else {
+                    let mut found = None;
+                    let mut dir = Some(base.as_path());
+                    while let Some(d) = dir {
+                        let cand = d.join(&p);
+                        if cand.exists() {
+                            found = Some(cand);
+                            break;
+                        }
+                        dir = d.parent();
+                    }
+                    found.ok_or_else(|| {
+                        format!("{}: listed file {} not found", list.display(), p.display())
+                    })?
+                };
+                push_path(&resolved, &mut out)?;
+            }
+        } else {
+            push_path(Path::new(a), &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn push_path(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    if p.is_dir() {
+        let mut v = Vec::new();
+        collect_clif(p, &mut v);
+        out.extend(v);
+        Ok(())
+    } else if p.exists() {
+        out.push(p.to_path_buf());
+        Ok(())
+    } else {
+        Err(format!("no such file or directory: {}", p.display()))
+    }
+}
+
 /// Every `.clif` file under `dir`, sorted by path.
 pub fn collect_clif(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut found = Vec::new();

@@ -30,9 +30,9 @@
 
 use crate::{check_file_run_directives, Outcome, SubTest};
 use kiln_codegen::compiled::{CompiledCode, Final};
-use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
+use kiln_codegen::isa::{compile_function, IsaBuilder, TargetIsa, Unknown};
 use kiln_codegen::result::{CodegenError, CodegenResult};
-use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_codegen::settings::{Arch, IsaFlags};
 use kiln_ir::{Function, UserFuncName};
 use kiln_module::{JitProgram, JitProgramBuilder, LinkError, ProgramCallError, ProgramError};
 use kiln_reader::{Setting, TestCommand, TestFile};
@@ -76,30 +76,21 @@ pub fn choose_isa<'a>(
             _ => format!("target {arch} is not the host"),
         });
     }
-    let mut flags = Flags::default();
-    for (name, value) in settings {
-        if let Err(e) = flags.set(name, value) {
-            return IsaChoice::Fail(format!("setting {name}: {e}"));
-        }
-    }
-    let mut isa_f = IsaFlags::baseline(a);
-    for w in isa_flags {
-        let (name, value) = match w.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (w.as_str(), None),
-        };
-        if let Err(e) = isa_f.set(name, value) {
-            return IsaChoice::Fail(format!("target {arch} flag {w}: {e}"));
-        }
+    let mut b = IsaBuilder::new(a);
+    let built = b
+        .settings(settings, Unknown::Reject)
+        .and_then(|b| b.target_words(isa_flags, Unknown::Reject));
+    if let Err(e) = built {
+        return IsaChoice::Fail(e.to_string());
     }
     if require_host {
         let host = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(a));
-        let missing = isa_f.missing_from(&host);
+        let missing = b.isa_flags.missing_from(&host);
         if !missing.is_empty() {
             return IsaChoice::NotHere(format!("host lacks {}", missing.join(", ")));
         }
     }
-    match lookup(flags, isa_f) {
+    match b.finish() {
         Ok(isa) => IsaChoice::Isa(isa),
         Err(CodegenError::Unsupported { what }) => IsaChoice::Skip(format!("unsupported: {what}")),
         Err(e) => IsaChoice::Fail(e.to_string()),

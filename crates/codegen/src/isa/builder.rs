@@ -8,7 +8,8 @@
 
 use super::{lookup, TargetIsa};
 use crate::result::CodegenResult;
-use crate::settings::{Arch, Flags, IsaFlags};
+use crate::settings::{Arch, Flags, IsaFlags, SettingError};
+use std::fmt;
 
 /// What to do with a setting or target flag that Kiln does not accept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +19,32 @@ pub enum Unknown {
     /// Leave the setting at its default.
     Ignore,
 }
+
+/// A header word Kiln does not accept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// A `set` line.
+    Setting { name: String, error: SettingError },
+    /// A word of a `target` line.
+    TargetFlag {
+        arch: Arch,
+        word: String,
+        error: SettingError,
+    },
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderError::Setting { name, error } => write!(f, "setting {name}: {error}"),
+            HeaderError::TargetFlag { arch, word, error } => {
+                write!(f, "target {} flag {word}: {error}", arch.name())
+            }
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
 
 /// Settings and ISA flags being assembled for one target.
 #[derive(Clone, Debug)]
@@ -55,11 +82,14 @@ impl IsaBuilder {
         &mut self,
         settings: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
         unknown: Unknown,
-    ) -> Result<&mut Self, String> {
+    ) -> Result<&mut Self, HeaderError> {
         for (name, value) in settings {
-            if let Err(e) = self.flags.set(name, value) {
+            if let Err(error) = self.flags.set(name, value) {
                 if unknown == Unknown::Reject {
-                    return Err(format!("setting {name}: {e}"));
+                    return Err(HeaderError::Setting {
+                        name: name.to_string(),
+                        error,
+                    });
                 }
             }
         }
@@ -72,13 +102,16 @@ impl IsaBuilder {
         &mut self,
         words: &[String],
         unknown: Unknown,
-    ) -> Result<&mut Self, String> {
+    ) -> Result<&mut Self, HeaderError> {
         for w in words {
             let (name, value) = split_word(w);
-            if let Err(e) = self.isa_flags.set(name, value) {
+            if let Err(error) = self.isa_flags.set(name, value) {
                 if unknown == Unknown::Reject {
-                    let arch = self.isa_flags.arch().name();
-                    return Err(format!("target {arch} flag {w}: {e}"));
+                    return Err(HeaderError::TargetFlag {
+                        arch: self.isa_flags.arch(),
+                        word: w.clone(),
+                        error,
+                    });
                 }
             }
         }
@@ -129,12 +162,17 @@ mod tests {
         let mut b = IsaBuilder::new(Arch::X86_64);
         let e = b
             .settings([("no_such_setting", Some("1"))], Unknown::Reject)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("setting no_such_setting:"), "{e}");
         let e = b
             .target_words(&words(&["has_nothing"]), Unknown::Reject)
             .unwrap_err();
-        assert!(e.starts_with("target x86_64 flag has_nothing:"), "{e}");
+        assert!(matches!(&e, HeaderError::TargetFlag { word, .. } if word == "has_nothing"));
+        assert!(
+            e.to_string().starts_with("target x86_64 flag has_nothing:"),
+            "{e}"
+        );
         let before = (b.flags.key_bytes(), b.isa_flags.key_bytes());
         b.settings([("no_such_setting", Some("1"))], Unknown::Ignore)
             .unwrap()

@@ -3,7 +3,7 @@
 pub mod builder;
 pub mod x64;
 
-pub use builder::{IsaBuilder, Unknown};
+pub use builder::{HeaderError, IsaBuilder, Unknown};
 
 use crate::compiled::{CompiledCode, Final, Stencil};
 pub use crate::machinst::compile::Context;

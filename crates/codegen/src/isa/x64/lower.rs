@@ -247,6 +247,20 @@ impl Ctx<'_, '_, '_> {
         let r = self.tmp();
         (r, Writable::from_reg(r))
     }
+    /// One-operand `mul`/`imul`: (low, high) halves of the product.
+    fn mul_wide(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> (Reg, Reg) {
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        self.l.emit(MInst::MulWide {
+            size,
+            signed,
+            src1: a,
+            src2: b,
+            dst_lo: low,
+            dst_hi: hiw,
+        });
+        (lo, hi)
+    }
     fn unsupported_err(&mut self, what: String) {
         self.l.set_error(CodegenError::Unsupported { what });
     }
@@ -670,6 +684,25 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn ty_bit_above(&mut self, ty: Type) -> i32 {
         1 << ty.bits().min(30)
     }
+    fn ty_bits_u8(&mut self, ty: Type) -> u8 {
+        ty.bits().min(255) as u8
+    }
+    fn ty_smax_u64(&mut self, ty: Type) -> u64 {
+        (1u64 << (ty.bits().clamp(1, 64) - 1)) - 1
+    }
+    fn ty_smin_u64(&mut self, ty: Type) -> u64 {
+        // The i32 bits of -(2^(bits-1)).
+        (-(1i64 << (ty.bits().clamp(1, 32) - 1)) as i32) as u32 as u64
+    }
+    fn ty_umax_u64(&mut self, ty: Type) -> u64 {
+        u64::MAX >> (64 - ty.bits().clamp(1, 64))
+    }
+    fn x64_mul_wide_lo(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> Reg {
+        self.mul_wide(size, signed, a, b).0
+    }
+    fn x64_mul_wide_hi(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> Reg {
+        self.mul_wide(size, signed, a, b).1
+    }
     fn x64_bitcount(&mut self, size: OperandSize, op: BitOp, src: RegMem) -> Reg {
         let (d, dw) = self.w();
         self.l.emit(MInst::BitCount {
@@ -1043,14 +1076,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         d
     }
-    fn x64_fpromote_demote(&mut self, to: Type, x: Reg) -> Reg {
-        let op = if to == Type::F64 {
-            SseOp::Cvtss2sd
-        } else {
-            SseOp::Cvtsd2ss
-        };
-        self.x64_xmm_rmr(op, x, RegMem::Reg(x))
-    }
     fn x64_float_to_int_sat(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
         let double = from == Type::F64;
         let fconst = |v: f64| {
@@ -1150,42 +1175,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         self.x64_cmove(OperandSize::Size64, CC::P, RegMem::Reg(zero), t)
     }
-    fn x64_uint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
-        if from.bits() < 64 {
-            let z = self.extend(from, 64, false, x);
-            return self.x64_sint_to_float(Type::I64, to, z);
-        }
-        // Non-negative: direct. Otherwise halve (keeping the low bit for
-        // rounding), convert, double.
-        let a = self.x64_sint_to_float(Type::I64, to, x);
-        let h = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 1);
-        let one = self.x64_alu(OperandSize::Size64, AluOp::And, x, RegMemImm::Imm(1));
-        let h = self.x64_alu(OperandSize::Size64, AluOp::Or, h, RegMemImm::Reg(one));
-        let b = self.x64_sint_to_float(Type::I64, to, h);
-        let add = if to == Type::F64 {
-            SseOp::Addsd
-        } else {
-            SseOp::Addss
-        };
-        let b2 = self.x64_xmm_rmr(add, b, RegMem::Reg(b));
-        let neg = self.x64_shift_imm(OperandSize::Size64, ShiftKind::Shr, x, 63);
-        generated::constructor_x64_fselect(self, Type::I64, neg, b2, a)
-    }
-    fn x64_clamp_narrow(&mut self, ty: Type, signed: bool, t: Reg) -> Reg {
-        let bits = ty.bits();
-        if signed {
-            let max = (1i64 << (bits - 1)) - 1;
-            let min = -(1i64 << (bits - 1));
-            let hi = self.x64_mov_imm(Type::I32, max as u64);
-            let t = generated::constructor_x64_minmax(self, Type::I32, CC::L, t, hi);
-            let lo = self.x64_mov_imm(Type::I32, (min as i32) as u32 as u64);
-            generated::constructor_x64_minmax(self, Type::I32, CC::NLE, t, lo)
-        } else {
-            let max = (1u64 << bits) - 1;
-            let hi = self.x64_mov_imm(Type::I32, max);
-            generated::constructor_x64_minmax(self, Type::I32, CC::B, t, hi)
-        }
-    }
     fn x64_bswap(&mut self, ty: Type, x: Reg) -> Reg {
         let size = self.size_of(ty);
         if size == OperandSize::Size8 {
@@ -1201,40 +1190,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         e
     }
-    fn x64_bitselect(&mut self, ty: Type, c: Value, x: Value, y: Value) -> Option<InstOutput> {
-        if ty == Type::F32 || ty == Type::F64 {
-            let (c, x, y) = (self.put_in_reg(c), self.put_in_reg(x), self.put_in_reg(y));
-            let a = self.x64_xmm_rmr(SseOp::Andpd, c, RegMem::Reg(x));
-            let b = self.x64_xmm_rmr(SseOp::Andnpd, c, RegMem::Reg(y));
-            return Some(InstOutput::one(self.x64_xmm_rmr(
-                SseOp::Orpd,
-                a,
-                RegMem::Reg(b),
-            )));
-        }
-        let halves: &[bool] = match ty {
-            t if t == Type::I128 => &[false, true],
-            t if t.is_int() && t.is_scalar() && t.bits() <= 64 => &[false],
-            _ => return None,
-        };
-        let s64 = OperandSize::Size64;
-        let mut out = InstOutput::none();
-        for (k, &hi) in halves.iter().enumerate() {
-            let get = |me: &mut Self, v: Value| {
-                if hi {
-                    me.put_in_reg_hi(v)
-                } else {
-                    me.put_in_reg(v)
-                }
-            };
-            let (c, x, y) = (get(self, c), get(self, x), get(self, y));
-            let a = self.x64_alu(s64, AluOp::And, x, RegMemImm::Reg(c));
-            let nc = self.x64_not(s64, c);
-            let b = self.x64_alu(s64, AluOp::And, nc, RegMemImm::Reg(y));
-            out.regs[k] = Some(self.x64_alu(s64, AluOp::Or, a, RegMemImm::Reg(b)));
-        }
-        Some(out)
-    }
     fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
         self.fcvt_checked(from, to, signed, x)
     }
@@ -1249,15 +1204,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
         self.wide_fselect(cty, c, x, y)
-    }
-    fn x64_alu128(&mut self, lo_op: AluOp, hi_op: AluOp, a: Value, b: Value) -> InstOutput {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        // The high operation directly follows the low one (carry/borrow);
-        // allocator moves in between do not touch the flags.
-        let lo = self.x64_alu(OperandSize::Size64, lo_op, al, RegMemImm::Reg(bl));
-        let hi = self.x64_alu(OperandSize::Size64, hi_op, ah, RegMemImm::Reg(bh));
-        InstOutput::two(lo, hi)
     }
     fn x64_mul128(&mut self, a: Value, b: Value) -> InstOutput {
         let s64 = OperandSize::Size64;
@@ -1327,77 +1273,12 @@ impl generated::Context for Ctx<'_, '_, '_> {
             InstOutput::two(far_r, near_r)
         }
     }
-    fn x64_neg128(&mut self, a: Value) -> InstOutput {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let lo = self.x64_neg(OperandSize::Size64, al);
-        // hi = 0 - ah - borrow(neg lo); `mov` keeps the flags.
-        let z = self.x64_mov_imm(Type::I64, 0);
-        let hi = self.x64_alu(OperandSize::Size64, AluOp::Sbb, z, RegMemImm::Reg(ah));
-        InstOutput::two(lo, hi)
-    }
-    fn x64_icmp128(&mut self, cc: IntCC, a: Value, b: Value) -> Reg {
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        use IntCC as I;
-        let flag = match cc {
-            I::Equal | I::NotEqual => {
-                let x = self.x64_alu(OperandSize::Size64, AluOp::Xor, al, RegMemImm::Reg(bl));
-                let y = self.x64_alu(OperandSize::Size64, AluOp::Xor, ah, RegMemImm::Reg(bh));
-                self.x64_alu(OperandSize::Size64, AluOp::Or, x, RegMemImm::Reg(y));
-                if cc == I::Equal {
-                    CC::Z
-                } else {
-                    CC::NZ
-                }
-            }
-            _ => {
-                // a < b and a >= b from cmp/sbb; the others by swapping.
-                let (swap, c) = match cc {
-                    I::SignedLessThan => (false, CC::L),
-                    I::SignedGreaterThanOrEqual => (false, CC::NL),
-                    I::SignedGreaterThan => (true, CC::L),
-                    I::SignedLessThanOrEqual => (true, CC::NL),
-                    I::UnsignedLessThan => (false, CC::B),
-                    I::UnsignedGreaterThanOrEqual => (false, CC::NB),
-                    I::UnsignedGreaterThan => (true, CC::B),
-                    _ => (true, CC::NB),
-                };
-                let (xl, xh, yl, yh) = if swap {
-                    (bl, bh, al, ah)
-                } else {
-                    (al, ah, bl, bh)
-                };
-                self.x64_cmp(OperandSize::Size64, xl, RegMemImm::Reg(yl));
-                self.x64_alu(OperandSize::Size64, AluOp::Sbb, xh, RegMemImm::Reg(yh));
-                c
-            }
-        };
-        self.x64_setcc_zx(flag)
-    }
-    fn x64_nonzero128(&mut self, c: Value) -> CC {
-        let (l, h) = (self.put_in_reg(c), self.put_in_reg_hi(c));
-        self.x64_alu(OperandSize::Size64, AluOp::Or, l, RegMemImm::Reg(h));
-        CC::NZ
-    }
     // Integer operations beyond the core (`lower_i128.rs`).
     fn x64_rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
         self.rotate128(right, x, amt)
     }
     fn x64_divrem128(&mut self, signed: bool, rem: bool, a: Value, b: Value) -> InstOutput {
         self.divrem128(signed, rem, a, b)
-    }
-    fn x64_umul_lo(&mut self, size: OperandSize, a: Reg, b: RegMem) -> Reg {
-        let (lo, low) = self.w();
-        let (_, hiw) = self.w();
-        self.l.emit(MInst::MulWide {
-            size,
-            signed: false,
-            src1: a,
-            src2: b,
-            dst_lo: low,
-            dst_hi: hiw,
-        });
-        lo
     }
     fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
         self.lower_bitrev(ty, x)
@@ -1550,34 +1431,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
         self.divrem(ty, signed, rem, a, b)
-    }
-    fn x64_mul_hi(&mut self, ty: Type, signed: bool, a: Reg, b: Reg) -> Reg {
-        let bits = ty.bits();
-        if bits < 32 {
-            // Widen, multiply at 32 bits, take the high half of the width.
-            let a = self.extend(ty, 32, signed, a);
-            let b = self.extend(ty, 32, signed, b);
-            let p = self.x64_imul(OperandSize::Size32, a, RegMem::Reg(b));
-            let kind = if signed {
-                ShiftKind::Sar
-            } else {
-                ShiftKind::Shr
-            };
-            return self.x64_shift_imm(OperandSize::Size32, kind, p, bits as u8);
-        }
-        let size = self.size_of(ty);
-        let (lo, low) = self.w();
-        let (hi, hiw) = self.w();
-        let _ = lo;
-        self.l.emit(MInst::MulWide {
-            size,
-            signed,
-            src1: a,
-            src2: RegMem::Reg(b),
-            dst_lo: low,
-            dst_hi: hiw,
-        });
-        hi
     }
     fn x64_stack_addr(&mut self, slot: StackSlot, off: i32) -> Reg {
         let base = self
