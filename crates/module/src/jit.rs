@@ -64,11 +64,17 @@ pub enum Outside {
     /// Control went to an address that is not executable (a call through a
     /// null or bogus pointer); `function`/`offset` name the return address
     /// the call pushed, when it is in the module.
-    BadCallTarget { target: usize },
+    BadCallTarget {
+        /// The address control went to.
+        target: usize,
+    },
     /// A memory fault in a callee outside JIT code (a libcall or external
     /// function): a stack overflow (`stk_ovf`) or a bad address
     /// (`heap_oob`).
-    InCallee { pc: usize },
+    InCallee {
+        /// The faulting instruction's address.
+        pc: usize,
+    },
 }
 
 impl fmt::Display for TrapInfo {

@@ -427,8 +427,8 @@ const CALL_ARG: &[u8] = &[
 fn call_through_a_bad_pointer_is_a_trap() {
     static DATA: [u8; 16] = [0; 16];
     let mut m = JitModule::new();
-    m.define_function(tc("ci"), code(CALL_ARG)).unwrap();
-    m.define_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(tc("ci"), code(CALL_ARG)).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     // Null, a small bogus address, an unmapped high address, and mapped
@@ -492,8 +492,8 @@ fn calls_external(target: *const u8) -> (JitModule, FuncId) {
     ));
     let mut m = JitModule::new();
     m.define_external(UserFuncName::user(1, 0), target).unwrap();
-    m.define_function(tc("f"), f).unwrap();
-    m.define_function(tc("add"), code(ADD)).unwrap();
+    m.define_named_function(tc("f"), f).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
     let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
     m.finalize().unwrap();
     (m, t)
