@@ -75,11 +75,12 @@ fn a_clean_run_reports_speed_and_full_coverage() {
 }
 
 #[test]
-fn aarch64_is_rejected_naming_the_missing_backend() {
+fn aarch64_is_rejected_naming_what_is_missing() {
     let out = kiln(&["fuzz", "--target", "aarch64", "--seconds", "1"]);
     assert_eq!(out.status.code(), Some(2));
     let t = text(&out);
-    assert!(t.contains("no aarch64 backend"), "{t}");
+    assert!(t.contains("--target aarch64: not supported yet"), "{t}");
+    assert!(t.contains("qemu"), "{t}");
 }
 
 /// A backend that says `Unsupported` to something the generator makes

@@ -22,7 +22,8 @@ kiln fuzz [--target x86_64] [--opt none|speed|speed_and_size|both] [--seconds N]
   `kiln test` and `kiln reduce` take (--stop-after N: stop at the N-th failure). A
   program that takes over 60 s (native code that never returns) is written there too and
   ends the run. Exit status 1 if anything failed.
-  --target aarch64 is rejected: Kiln has no aarch64 backend yet.";
+  --target aarch64 is rejected for now: the checker runs code in this process, and
+  batching aarch64 functions into one qemu run is not built yet.";
 
 pub const REDUCE_USAGE: &str = "\
 kiln reduce [--out OUT] [--max-checks N] FILE
