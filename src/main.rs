@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             Err(e) => usage_error("key", &e),
         },
         Command::Cache(c) => {
-            let args: Vec<String> = match c {
+            let url = c.url;
+            let mut args: Vec<String> = match c.command {
                 CacheCommand::Stats { zero, cache_budget } => {
                     if let Some(b) = cache_budget {
                         kiln::cli::cache::set_budget(b);
@@ -44,16 +45,19 @@ fn main() -> ExitCode {
                 }
                 CacheCommand::Clear => vec!["clear".to_string()],
             };
+            if let Some(u) = url {
+                args.extend(["--cache".to_string(), u]);
+            }
             kiln::cli::cache::cmd_cache(&args)
         }
+        Command::Fuzz(a) => cli::fuzz::fuzz_main(&a.to_argv()),
+        Command::Reduce(a) => cli::fuzz::reduce_main(&a.to_argv()),
         Command::Run(a) => {
             a.cache.apply();
             match expand_lists(&a.inputs.paths) {
                 Ok(files) => {
                     let mut v = Vec::new();
-                    if a.cache.no_cache {
-                        v.push("--no-cache".to_string());
-                    }
+                    a.cache.push_argv(&mut v);
                     v.extend(files);
                     cli::run::main(&v)
                 }
@@ -162,8 +166,12 @@ fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
             t.arch.name(),
         )));
     }
-    // `test run` compiles through the on-disk cache unless --no-cache.
-    let store = kiln::cli::cache::open_store(a.cache.no_cache);
+    // `test run` compiles through the on-disk cache (and a shared server
+    // with --cache or KILN_CACHE_URL) unless --no-cache.
+    let store = match kiln::cli::cache::open_stores(&a.cache.cache_args()) {
+        Ok(s) => s,
+        Err(e) => return usage_error("test", &e),
+    };
     kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

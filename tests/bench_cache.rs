@@ -132,3 +132,18 @@ fn directory_store_gives_the_same_outcomes() {
     );
     assert!(b.store_entries > 0 && b.store_bytes > 0, "entries on disk");
 }
+
+#[test]
+fn store_option_accepts_a_server_url_and_rejects_others() {
+    use kiln::cli::bench_cache::{parse_args, StoreKind};
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for flag in ["--store", "--cache"] {
+        let (o, files) = parse_args(&args(&[flag, "redis://127.0.0.1:1/0", "f.clif"])).unwrap();
+        assert_eq!(o.store, StoreKind::Redis("redis://127.0.0.1:1/0".into()));
+        assert_eq!(files, ["f.clif"]);
+    }
+    let (o, _) = parse_args(&args(&["--store", "dir", "f.clif"])).unwrap();
+    assert_eq!(o.store, StoreKind::Directory);
+    let err = parse_args(&args(&["--store", "http://x", "f.clif"])).unwrap_err();
+    assert!(err.contains("http://x"), "{err}");
+}

@@ -1,38 +1,31 @@
 //! Differential testing: random programs from `kiln-fuzzgen`, compiled for
-//! the host and run natively through the JIT, against the interpreter (the
-//! reference semantics). Results must agree bit for bit.
+//! the host at `opt_level=none` and `speed` and run natively through the
+//! JIT, against the interpreter (the reference semantics), through
+//! `kiln-difftest`.
 //!
-//! The backend does not lower every opcode yet, so the opcode set adapts:
-//! an opcode reported `Unsupported` is removed from the generator's config
-//! and the program is counted as skipped. `KILN_DIFF_SEED` and
-//! `KILN_DIFF_COUNT` override the seed and the number of programs.
+//! Each program is called with six argument vectors (the generator's, then
+//! edge values: 0, ±1, MIN, MAX, shift widths ±1, ±0.0, NaNs with sign and
+//! payload, subnormals, ...); programs whose entry takes narrow integers
+//! are called half the time through a wrapper that passes them with
+//! garbage upper bits. Results are compared bit for bit: the generator
+//! replaces NaNs CLIF leaves open by the canonical NaN in the IR, so
+//! `fneg`/`fabs`/`fcopysign`/`bitcast`/loads/stores/`select` of NaNs must
+//! match exactly. Trap codes must match.
+//!
+//! Nothing is filtered at run time: an `Unsupported` from the backend is a
+//! failure here (the generator leaves out exactly
+//! `kiln_difftest::KNOWN_UNSUPPORTED`, and a test checks that list is
+//! still needed). `KILN_DIFF_SEED` and `KILN_DIFF_COUNT` override the seed
+//! and the number of programs.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
-use kiln::codegen::isa::{compile_function, lookup};
-use kiln::codegen::result::CodegenError;
-use kiln::codegen::settings::{Arch, Flags, IsaFlags};
-use kiln::ir::{DataValue, TrapCode};
-use kiln::ir::{Opcode, Type};
-use kiln::module::{JitCallError, JitProgramBuilder, ProgramCallError};
+use kiln::codegen::settings::{Arch, Flags, OptLevel};
+use kiln::ir::Type;
+use kiln_difftest::case::from_program;
+use kiln_difftest::fuzz::{run, Options, Stats, VECTORS};
+use kiln_difftest::{Checker, Coverage, Rng, Verdict};
 use kiln_fuzzgen::{generate_program, Config};
-use kiln_interpreter::{Config as InterpConfig, InterpError, Interpreter};
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn bytes(&mut self, max_len: usize) -> Vec<u8> {
-        let len = 4 + (self.next() as usize % max_len);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
+use std::time::Duration;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -41,155 +34,92 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-#[derive(Default, Debug)]
-struct Stats {
-    ran: usize,
-    skipped: usize,
-    removed: Vec<String>,
-    /// Programs that trapped (in both, with the same code, unless listed
-    /// as a mismatch).
-    trapped: usize,
-    /// Disagreements: program number, native and interpreter results,
-    /// arguments and the program text.
-    mismatches: Vec<String>,
+fn checker() -> Checker {
+    Checker::new(
+        Arch::X86_64,
+        &Flags {
+            regalloc_checker: true,
+            ..Flags::default()
+        },
+        &[OptLevel::None, OptLevel::Speed],
+    )
+    .expect("x86-64 host")
 }
 
+/// Checks `count` programs of `config`; every one must agree (or have no
+/// interpreter verdict), none may be unsupported.
 fn differential(mut config: Config, seed: u64, count: usize) -> Stats {
-    let isa = lookup(Flags::default(), IsaFlags::baseline(Arch::X86_64)).unwrap();
-    let mut rng = XorShift(seed);
+    let known = kiln_difftest::KNOWN_UNSUPPORTED.to_vec();
+    config.excluded.extend(known);
+    let checker = checker();
+    let mut rng = Rng::new(seed);
     let mut stats = Stats::default();
+    let mut failures = Vec::new();
+    let mut unsupported = Vec::new();
     for i in 0..count {
-        let bytes = rng.bytes(1200);
-        let Ok(p) = generate_program(&bytes, &config) else {
+        let len = 64 + rng.below(1500);
+        let Ok(p) = generate_program(&rng.bytes(len), &config) else {
             continue;
         };
-        let mut builder = JitProgramBuilder::new(&*isa);
-        let mut unsupported = None;
-        for f in p.functions() {
-            match compile_function(&*isa, f) {
-                Ok(code) => builder
-                    .define(f.name.clone(), f.stencil.signature.clone(), code)
-                    .unwrap_or_else(|e| panic!("#{i}: {e}")),
-                Err(CodegenError::Unsupported { what }) => {
-                    unsupported = Some(what);
-                    break;
-                }
-                Err(e) => panic!("#{i}: {}: {e}\n{f}", f.name),
-            }
+        let case = from_program(&p, &mut rng, VECTORS);
+        stats.programs += 1;
+        for f in &case.functions {
+            stats.coverage.add_function(f);
         }
-        if let Some(what) = unsupported {
-            stats.skipped += 1;
-            // Stop generating an opcode the backend lacks.
-            let name = what.split(['.', ' ']).next().unwrap_or("");
-            match Opcode::from_name(name) {
-                Some(op) if config.opcodes.contains(&op) => {
-                    config.opcodes.retain(|o| *o != op);
-                    stats.removed.push(name.to_string());
-                }
-                Some(_) => {}
-                // A type the backend cannot pass: stop generating floats
-                // if that is the one.
-                None if what.contains("type f") => {
-                    config.types.retain(|t| !t.is_float());
-                    stats.removed.push(what.clone());
-                }
-                None => {}
+        match checker.check(&case) {
+            Verdict::Agree {
+                vectors,
+                native_calls,
+                traps,
+            } => {
+                stats.agree += 1;
+                stats.vectors += vectors as u64;
+                stats.native_calls += native_calls as u64;
+                stats.traps += traps as u64;
             }
-            continue;
-        }
-        let prog = builder
-            .finish()
-            .unwrap_or_else(|e| panic!("#{i}: link: {e}"));
-        // Results, or the trap code (None: a fault without a declared code).
-        let native: Result<Vec<DataValue>, Option<TrapCode>> =
-            match prog.call(&p.main.name, &p.args) {
-                Ok(r) => Ok(r),
-                Err(ProgramCallError::Call(JitCallError::Trap(t))) => Err(t.code),
-                Err(ProgramCallError::Unsupported(_)) => {
-                    stats.skipped += 1;
-                    continue;
-                }
-                Err(e) => panic!(
-                    "#{i}: native call failed: {e}\nargs {:?}\n{}",
-                    p.args, p.main
-                ),
-            };
-        let mut interp = Interpreter::with_config(
-            p.functions(),
-            InterpConfig {
-                fuel: 10_000_000,
-                ..InterpConfig::default()
-            },
-        );
-        let want: Result<Vec<DataValue>, Option<TrapCode>> =
-            match interp.call_by_name("u1:0", &p.args) {
-                Ok(r) => Ok(r),
-                Err(InterpError::Trap(code)) => Err(Some(code)),
-                Err(_) => {
-                    // Out of fuel, a limit or an interpreter gap: no verdict.
-                    stats.skipped += 1;
-                    continue;
-                }
-            };
-        let same = match (&native, &want) {
-            (Ok(a), Ok(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y)),
-            (Err(a), Err(b)) => a == b,
-            _ => false,
-        };
-        if want.is_err() {
-            stats.trapped += 1;
-        }
-        stats.ran += 1;
-        if !same {
-            let mut text = String::new();
-            for f in p.functions() {
-                text.push_str(&f.to_string());
+            Verdict::NoVerdict(_) => stats.no_verdict += 1,
+            Verdict::Unsupported(w) => unsupported.push(format!("#{i}: {w}")),
+            Verdict::Fail(f) => {
+                let text = kiln_difftest::testfile::write_failure(
+                    &case,
+                    &f,
+                    &[],
+                    &format!("#{i} of seed {seed:#x}"),
+                );
+                failures.push(text);
             }
-            stats.mismatches.push(format!(
-                "#{i} (seed {seed:#x}): native {native:?} != interpreter {want:?}\nargs {:?}\n{text}",
-                p.args
-            ));
         }
     }
-    stats
-}
-
-/// Bitwise equality, except that any two NaNs of one type are equal: CLIF
-/// leaves the payload and sign of a NaN produced by arithmetic unspecified
-/// (x86 produces the negative "indefinite" NaN, the interpreter the
-/// canonical positive one), as Cranelift's own differential fuzzer allows.
-fn same_value(a: &DataValue, b: &DataValue) -> bool {
-    match (a, b) {
-        (DataValue::F32(x), DataValue::F32(y)) => {
-            let nan = |v: u32| v & 0x7f80_0000 == 0x7f80_0000 && v & 0x007f_ffff != 0;
-            x == y || (nan(x.0) && nan(y.0))
-        }
-        (DataValue::F64(x), DataValue::F64(y)) => {
-            let nan = |v: u64| {
-                v & 0x7ff0_0000_0000_0000 == 0x7ff0_0000_0000_0000 && v & 0x000f_ffff_ffff_ffff != 0
-            };
-            x == y || (nan(x.0) && nan(y.0))
-        }
-        _ => a.bitwise_eq(b),
-    }
-}
-
-fn report(stats: &Stats) {
     eprintln!(
-        "ran {} ({} trapped), skipped {}, mismatches {}; opcodes removed as unsupported: {:?}",
-        stats.ran,
-        stats.trapped,
-        stats.skipped,
-        stats.mismatches.len(),
-        stats.removed
+        "{} programs: {} agree, {} argument vectors, {} native calls, {} trapped, {} no verdict; {} opcodes",
+        stats.programs,
+        stats.agree,
+        stats.vectors,
+        stats.native_calls,
+        stats.traps,
+        stats.no_verdict,
+        stats.coverage.opcodes.len()
     );
-    if let Some(first) = stats.mismatches.first() {
+    assert!(
+        unsupported.is_empty(),
+        "{} programs hit an Unsupported outside KNOWN_UNSUPPORTED, the first: {}",
+        unsupported.len(),
+        unsupported[0]
+    );
+    if let Some(first) = failures.first() {
         panic!(
-            "{} of {} programs disagree; the first:\n{first}",
-            stats.mismatches.len(),
-            stats.ran
+            "{} of {} programs disagree; the first, as a test file:\n{first}",
+            failures.len(),
+            stats.programs
         );
     }
+    assert!(
+        stats.agree * 10 >= stats.programs * 9,
+        "only {} of {} programs got a verdict",
+        stats.agree,
+        stats.programs
+    );
+    stats
 }
 
 #[test]
@@ -197,23 +127,28 @@ fn integer_programs_agree_with_the_interpreter() {
     let stats = differential(
         Config::integer_only(),
         env_or("KILN_DIFF_SEED", 0x5eed_0001),
-        env_or("KILN_DIFF_COUNT", 400),
+        env_or("KILN_DIFF_COUNT", 300),
     );
-    report(&stats);
-    assert!(stats.ran > 0, "no program ran");
+    assert!(stats
+        .coverage
+        .opcodes
+        .contains_key(&kiln::ir::Opcode::Bitrev));
 }
 
 #[test]
 fn programs_with_floats_agree_with_the_interpreter() {
-    let mut config = Config::default();
-    config.types.retain(|t| *t != Type::I128);
+    let config = Config {
+        canonicalize_nans: true,
+        ..Config::default()
+    };
     let stats = differential(
         config,
         env_or("KILN_DIFF_SEED", 0x5eed_0002),
-        env_or("KILN_DIFF_COUNT", 200),
+        env_or("KILN_DIFF_COUNT", 300),
     );
-    report(&stats);
-    assert!(stats.ran + stats.skipped > 0);
+    for t in [Type::F32, Type::F64] {
+        assert!(stats.coverage.types.get(&t).copied().unwrap_or(0) > 100);
+    }
 }
 
 #[test]
@@ -225,8 +160,105 @@ fn trapping_programs_trap_with_the_same_code() {
     let stats = differential(
         config,
         env_or("KILN_DIFF_SEED", 0x5eed_0003),
-        env_or("KILN_DIFF_COUNT", 400),
+        env_or("KILN_DIFF_COUNT", 300),
     );
-    report(&stats);
-    assert!(stats.ran > 0, "no program ran");
+    assert!(stats.traps > 20, "{} traps", stats.traps);
+}
+
+/// Everything the generator makes: i128, floats, pointer memory of every
+/// width, atomics, direct/indirect/nested/tail calls, traps. Every opcode
+/// Kiln supports must appear.
+#[test]
+fn everything_agrees_and_covers_every_supported_opcode() {
+    let stats = differential(
+        Config::everything(),
+        env_or("KILN_DIFF_SEED", 0x5eed_0004),
+        env_or("KILN_DIFF_COUNT", 1500),
+    );
+    let missing = stats.coverage.missing(&kiln_difftest::expected_opcodes());
+    assert!(missing.is_empty(), "never generated: {missing:?}");
+    for t in [
+        Type::I8,
+        Type::I16,
+        Type::I32,
+        Type::I64,
+        Type::I128,
+        Type::F32,
+        Type::F64,
+    ] {
+        assert!(
+            stats.coverage.types.get(&t).copied().unwrap_or(0) > 100,
+            "{t} rare"
+        );
+    }
+}
+
+/// The seeded loop behind `kiln fuzz` finds nothing either, and its
+/// coverage report names every supported opcode.
+#[test]
+fn the_fuzz_loop_runs_clean() {
+    let stats = run(
+        &checker(),
+        &Options {
+            seed: 3,
+            time_limit: Duration::from_secs(600),
+            max_programs: Some(300),
+            settings: Vec::new(),
+            out_dir: None,
+            max_failures: 0,
+            stop_after: None,
+            hang_seconds: None,
+        },
+        &mut |_| {},
+    );
+    assert_eq!(stats.programs, 300);
+    assert!(stats.failures.is_empty(), "{}", stats.failures[0].text);
+    assert!(stats.unsupported.is_empty(), "{:?}", stats.unsupported);
+    let report = stats.coverage.report();
+    for op in kiln_difftest::expected_opcodes() {
+        assert!(
+            report.contains(&format!(" {}=", op.name())),
+            "{} missing from the report",
+            op.name()
+        );
+    }
+    let _ = Coverage::default();
+}
+
+/// `KNOWN_UNSUPPORTED` is exact: each entry, let back into the generator,
+/// makes the backend report `Unsupported` for that opcode (so a backend
+/// that learns it fails this test until the entry goes).
+#[test]
+fn known_unsupported_list_is_still_needed() {
+    let checker = checker();
+    for &(op, ty) in kiln_difftest::KNOWN_UNSUPPORTED {
+        let mut config = Config::everything();
+        config.excluded = kiln_difftest::KNOWN_UNSUPPORTED
+            .iter()
+            .copied()
+            .filter(|e| *e != (op, ty))
+            .collect();
+        // Only this opcode in arithmetic, so it appears often.
+        config.opcodes = vec![op];
+        let mut rng = Rng::new(op as u64 * 131 + ty.bits() as u64);
+        let mut hit = false;
+        for _ in 0..2000 {
+            let len = 64 + rng.below(1500);
+            let Ok(p) = generate_program(&rng.bytes(len), &config) else {
+                continue;
+            };
+            let case = from_program(&p, &mut rng, 1);
+            if let Verdict::Unsupported(w) = checker.check(&case) {
+                if w.starts_with(op.name()) {
+                    hit = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            hit,
+            "KNOWN_UNSUPPORTED lists ({}, {ty}) but the backend never reported it unsupported",
+            op.name()
+        );
+    }
 }

@@ -24,6 +24,10 @@ Environment:
                      else $HOME/.cache/kiln)
   KILN_CACHE_BUDGET  the cache's size budget in bytes, or with a K, M or G
                      suffix (default 1G); --cache-budget overrides it
+  KILN_CACHE_URL     a shared cache server, redis://HOST:PORT/DB (as --cache)
+  KILN_CACHE_SECRET  (or KILN_CACHE_SECRET_FILE) authenticates cache entries
+  KILN_CACHE_CONNECT_TIMEOUT_MS, KILN_CACHE_TIMEOUT_MS
+                     the shared server's timeouts
   KILN_TEST_BLESS    set to 1: `kiln test` rewrites failing `test compile`
                      expectations (precise-output) with the actual output"
     };
@@ -83,9 +87,129 @@ pub enum Command {
     /// Print each function's stencil key (x86_64, default flags).
     #[command(after_help = "Example:\n  kiln key cranelift-like-ir/examples/gcd.clif")]
     Key(KeyArgs),
-    /// Inspect or empty the on-disk compilation cache.
-    #[command(subcommand)]
-    Cache(CacheCommand),
+    /// Inspect or empty the on-disk (and shared) compilation cache.
+    Cache(CacheArgs),
+    /// Differential fuzzing: native code vs the interpreter on random programs.
+    #[command(after_help = concat!(
+        "Example:\n  kiln fuzz --seconds 60 --seed 7 --out fuzz-failures\n\n",
+        "Each failure is written to --out as a `test run` file that `kiln test` and\n",
+        "`kiln reduce` take. Exit status: 0 nothing failed, 1 a failure, 2 a usage error."
+    ))]
+    Fuzz(FuzzArgs),
+    /// Shrink a failing test file while its failure reproduces.
+    #[command(after_help = concat!(
+        "Example:\n  kiln reduce --out small.clif fuzz-failures/fail-0.clif\n\n",
+        "Exit status: 0 reduced, 1 FILE does not fail, 2 a usage error."
+    ))]
+    Reduce(ReduceArgs),
+}
+
+/// `kiln fuzz --opt`: one level or `both` (none and speed).
+#[derive(ValueEnum, Clone, Copy, Debug)]
+#[value(rename_all = "snake_case")]
+pub enum FuzzOpt {
+    None,
+    Speed,
+    SpeedAndSize,
+    Both,
+}
+
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    /// Target architecture or triple (Kiln fuzzes x86_64 only).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: Option<Target>,
+    /// Optimization level(s) compared with the interpreter [default: both].
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub opt: Option<FuzzOpt>,
+    /// A setting (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// How long to run [default: 10].
+    #[arg(long, value_name = "N")]
+    pub seconds: Option<f64>,
+    /// The first seed (decimal or 0x hex) [default: 1].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<String>,
+    /// Stop after this many programs.
+    #[arg(long, value_name = "N")]
+    pub programs: Option<String>,
+    /// Stop at the N-th failure.
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<String>,
+    /// Folder for failures [default: fuzz-failures].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the full opcode coverage table.
+    #[arg(long)]
+    pub coverage: bool,
+}
+
+impl FuzzArgs {
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(t) = self.target {
+            v.extend(["--target".into(), t.arch.name().into()]);
+        }
+        if let Some(o) = self.opt {
+            let name = match o {
+                FuzzOpt::None => "none",
+                FuzzOpt::Speed => "speed",
+                FuzzOpt::SpeedAndSize => "speed_and_size",
+                FuzzOpt::Both => "both",
+            };
+            v.extend(["--opt".into(), name.into()]);
+        }
+        for s in &self.sets {
+            v.extend(["--set".into(), s.clone()]);
+        }
+        if let Some(n) = self.seconds {
+            v.extend(["--seconds".into(), n.to_string()]);
+        }
+        for (name, val) in [
+            ("--seed", &self.seed),
+            ("--programs", &self.programs),
+            ("--stop-after", &self.stop_after),
+        ] {
+            if let Some(x) = val {
+                v.extend([name.into(), x.clone()]);
+            }
+        }
+        if let Some(o) = &self.out {
+            v.extend(["--out".into(), o.display().to_string()]);
+        }
+        if self.coverage {
+            v.push("--coverage".into());
+        }
+        v
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ReduceArgs {
+    /// Write the reduced file here instead of standard output.
+    #[arg(long, value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// The most reproduction checks to try [default: 20000].
+    #[arg(long, value_name = "N")]
+    pub max_checks: Option<String>,
+    /// The failing test file.
+    pub file: String,
+}
+
+impl ReduceArgs {
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(o) = &self.out {
+            v.extend(["--out".into(), o.display().to_string()]);
+        }
+        if let Some(n) = &self.max_checks {
+            v.extend(["--max-checks".into(), n.clone()]);
+        }
+        v.push("--".into());
+        v.push(self.file.clone());
+        v
+    }
 }
 
 const TEST_HELP: &str = concat!(
@@ -206,9 +330,13 @@ impl CodegenOpts {
 /// The on-disk cache options of `test`, `run` and `compile`.
 #[derive(Args, Debug, Clone)]
 pub struct CacheOpts {
-    /// Compile without the on-disk cache.
+    /// Compile without any cache (on-disk or shared).
     #[arg(long)]
     pub no_cache: bool,
+    /// A shared cache server besides the on-disk cache (default:
+    /// $KILN_CACHE_URL).
+    #[arg(long = "cache", value_name = "redis://HOST:PORT/DB")]
+    pub url: Option<String>,
     /// The cache's size budget: bytes, or with a K, M or G suffix; least
     /// recently used entries go beyond it.
     #[arg(long, value_name = "SIZE", env = "KILN_CACHE_BUDGET", value_parser = parse_size)]
@@ -216,10 +344,34 @@ pub struct CacheOpts {
 }
 
 impl CacheOpts {
-    /// Makes the budget the one [`kiln::cli::cache::open_store`] uses.
+    /// Makes the budget the one [`kiln::cli::cache::open_stores`] uses.
     pub fn apply(&self) {
         if let Some(b) = self.cache_budget {
             kiln::cli::cache::set_budget(b);
+        }
+    }
+
+    /// The options as the commands' own argument vectors spell them.
+    pub fn push_argv(&self, v: &mut Vec<String>) {
+        if self.no_cache {
+            v.push("--no-cache".into());
+        }
+        if let Some(u) = &self.url {
+            v.extend(["--cache".into(), u.clone()]);
+        }
+    }
+
+    /// For [`kiln::cli::cache::open_stores`] (the URL defaults to
+    /// `$KILN_CACHE_URL`).
+    pub fn cache_args(&self) -> kiln::cli::cache::CacheArgs {
+        let url = self.url.clone().or_else(|| {
+            std::env::var(kiln::cli::cache::CACHE_URL_ENV)
+                .ok()
+                .filter(|u| !u.is_empty())
+        });
+        kiln::cli::cache::CacheArgs {
+            no_cache: self.no_cache,
+            url,
         }
     }
 }
@@ -328,9 +480,7 @@ impl CompileArgs {
     /// The argument vector `cli::compile::main` reads.
     pub fn to_argv(&self, files: Vec<String>) -> Vec<String> {
         let mut v = Vec::new();
-        if self.cache.no_cache {
-            v.push("--no-cache".into());
-        }
+        self.cache.push_argv(&mut v);
         self.codegen.push_argv(&mut v);
         if self.disas {
             v.push("-D".into());
@@ -442,11 +592,15 @@ impl BenchKernelsArgs {
     }
 }
 
-/// `--store` of `bench cache`.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum StoreArg {
-    Memory,
-    Dir,
+/// `--store` of `bench cache`: `memory`, `dir` or a `redis://` URL.
+pub fn parse_store(s: &str) -> Result<String, String> {
+    match s {
+        "memory" | "dir" | "directory" => Ok(s.to_string()),
+        u if u.starts_with("redis://") => Ok(u.to_string()),
+        _ => Err(format!(
+            "unknown store `{s}` (valid: memory, dir, redis://HOST:PORT/DB)"
+        )),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -472,9 +626,10 @@ pub struct BenchCacheArgs {
     /// Compile with a mock backend: what remains is the cache's own cost.
     #[arg(long)]
     pub mock_backend: bool,
-    /// The store measured.
-    #[arg(long, value_enum)]
-    pub store: Option<StoreArg>,
+    /// The store measured: memory, dir or redis://HOST:PORT/DB (default:
+    /// $KILN_CACHE_URL if set, else memory).
+    #[arg(long, alias = "cache", value_name = "STORE", value_parser = parse_store)]
+    pub store: Option<String>,
     #[command(flatten)]
     pub inputs: Inputs,
 }
@@ -508,19 +663,21 @@ impl BenchCacheArgs {
                 v.push(name.into());
             }
         }
-        if let Some(s) = self.store {
-            v.extend([
-                "--store".into(),
-                match s {
-                    StoreArg::Memory => "memory",
-                    StoreArg::Dir => "dir",
-                }
-                .into(),
-            ]);
+        if let Some(s) = &self.store {
+            v.extend(["--store".into(), s.clone()]);
         }
         v.extend(self.inputs.paths.iter().cloned());
         Ok(v)
     }
+}
+
+#[derive(Args, Debug)]
+pub struct CacheArgs {
+    /// Also the shared server (default: $KILN_CACHE_URL).
+    #[arg(long = "cache", global = true, value_name = "redis://HOST:PORT/DB")]
+    pub url: Option<String>,
+    #[command(subcommand)]
+    pub command: CacheCommand,
 }
 
 #[derive(Subcommand, Debug)]

@@ -22,6 +22,7 @@
 
 use kiln_cache::{
     compile_with_cache, CacheKey, CacheKvStore, CacheOutcome, DirectoryStore, MemoryStore,
+    RedisConfig, RedisStore,
 };
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, IsaBuilder, TargetIsa, Unknown};
@@ -35,12 +36,15 @@ use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
 kiln bench cache [--opt none|speed] [--iters N] [--verify] [--all-files]
-                 [--set NAME[=VALUE]]... [--mock-backend] FILE|DIR|@LIST...
+                 [--set NAME[=VALUE]]... [--mock-backend]
+                 [--store memory|dir|redis://HOST:PORT/DB] FILE|DIR|@LIST...
   Measures compile_with_cache with an in-memory store (plain, cold, warm,
   renamed names table, one instruction edited) and prints peer-bench's
   `RESULT cache ...` line. Target: x86_64 (files whose `target` lines name
   only other targets are skipped unless --all-files). --mock-backend compiles
-  with kiln_cache::mock::MockIsa: what remains is the cache's own cost.";
+  with kiln_cache::mock::MockIsa: what remains is the cache's own cost.
+  --store (or --cache) picks the store; a redis:// URL (default:
+  $KILN_CACHE_URL when set) measures a server, in a namespace of its own.";
 
 /// Options of one run.
 #[derive(Clone, Debug)]
@@ -58,22 +62,27 @@ pub struct BenchOptions {
 }
 
 /// Which store `kiln bench cache` measures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum StoreKind {
     #[default]
     Memory,
     /// A `DirectoryStore` in a fresh temporary folder (removed afterwards).
     Directory,
+    /// A `RedisStore` on the server at this URL, in a fresh namespace
+    /// (its keys removed afterwards).
+    Redis(String),
 }
 
 /// A store of either kind, fresh for each pass that needs an empty one.
 enum BenchStore {
     Memory(MemoryStore),
     Directory(DirectoryStore, std::path::PathBuf),
+    // Boxed: the server store is much larger than the others.
+    Redis(Box<RedisStore>),
 }
 
 impl BenchStore {
-    fn fresh(kind: StoreKind) -> BenchStore {
+    fn fresh(kind: &StoreKind) -> BenchStore {
         match kind {
             StoreKind::Memory => BenchStore::Memory(MemoryStore::new()),
             StoreKind::Directory => {
@@ -84,6 +93,22 @@ impl BenchStore {
                 let _ = std::fs::remove_dir_all(&root);
                 BenchStore::Directory(DirectoryStore::new(&root), root)
             }
+            StoreKind::Redis(url) => {
+                static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // A namespace of its own: the passes start empty and
+                // nobody else's entries are touched.
+                let namespace = format!(
+                    "{} bench {} {n}",
+                    kiln_cache::COMPILER_VERSION,
+                    std::process::id()
+                );
+                match RedisConfig::from_env(url, &namespace).and_then(RedisStore::open) {
+                    Ok(store) => BenchStore::Redis(Box::new(store)),
+                    // Checked by `cmd_bench_cache` before any pass.
+                    Err(_) => BenchStore::Memory(MemoryStore::new()),
+                }
+            }
         }
     }
 
@@ -91,6 +116,7 @@ impl BenchStore {
         match self {
             BenchStore::Memory(m) => m.len(),
             BenchStore::Directory(d, _) => d.disk_usage().map_or(0, |u| u.entries as usize),
+            BenchStore::Redis(r) => r.count_entries().map_or(0, |(mine, _)| mine as usize),
         }
     }
 
@@ -98,6 +124,7 @@ impl BenchStore {
         match self {
             BenchStore::Memory(m) => m.bytes(),
             BenchStore::Directory(d, _) => d.disk_usage().map_or(0, |u| u.entry_bytes),
+            BenchStore::Redis(r) => r.stats().snapshot().bytes_written,
         }
     }
 
@@ -105,6 +132,7 @@ impl BenchStore {
         match self {
             BenchStore::Memory(m) => m,
             BenchStore::Directory(d, _) => d,
+            BenchStore::Redis(r) => &**r,
         }
     }
 }
@@ -124,6 +152,12 @@ impl CacheKvStore for BenchStore {
     fn remove(&self, key: &CacheKey) -> bool {
         self.inner().remove(key)
     }
+    fn batched_reads(&self) -> bool {
+        self.inner().batched_reads()
+    }
+    fn get_many(&self, keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+        self.inner().get_many(keys)
+    }
     fn cache_stats(&self) -> Option<&kiln_cache::CacheStats> {
         self.inner().cache_stats()
     }
@@ -131,8 +165,14 @@ impl CacheKvStore for BenchStore {
 
 impl Drop for BenchStore {
     fn drop(&mut self) {
-        if let BenchStore::Directory(_, root) = self {
-            let _ = std::fs::remove_dir_all(root);
+        match self {
+            BenchStore::Directory(_, root) => {
+                let _ = std::fs::remove_dir_all(root);
+            }
+            BenchStore::Redis(r) => {
+                let _ = r.clear_namespace();
+            }
+            BenchStore::Memory(_) => {}
         }
     }
 }
@@ -349,6 +389,12 @@ pub struct CacheBench {
     pub rebuild_parallel: Duration,
     pub rebuild_threads: usize,
     pub errors: usize,
+    /// The unedited module rebuilt from the warm store through
+    /// `compile_many_with_cache` (batched lookups where the store batches),
+    /// on one thread and on `rebuild_threads` (medians).
+    pub warm_module_1t: Duration,
+    pub warm_module: Duration,
+    pub warm_module_hits: usize,
     /// Median time per function of computing the cache key alone.
     pub per_key: Duration,
     pub store_entries: usize,
@@ -466,9 +512,9 @@ pub fn bench_with_store(
 
     let mut cold_t = Vec::new();
     let mut miss_each = Vec::new();
-    let mut store = BenchStore::fresh(kind);
+    let mut store = BenchStore::fresh(&kind);
     for _ in 0..iters {
-        store = BenchStore::fresh(kind);
+        store = BenchStore::fresh(&kind);
         let r = run_pass(&funcs, &store, None);
         cold_t.push(r.time);
         miss_each.push(per(r.miss_time, r.misses));
@@ -494,6 +540,29 @@ pub fn bench_with_store(
     }
     b.warm = median(&mut warm_t);
     b.per_hit = median(&mut hit_each);
+
+    // The warm module build: the whole module at once, as a build system
+    // hands it over (one batch of lookups for a server).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut one_t, mut all_t) = (Vec::new(), Vec::new());
+    for _ in 0..iters {
+        for (n, times) in [(1, &mut one_t), (threads, &mut all_t)] {
+            let module = std::hint::black_box(funcs.clone());
+            let jobs: Vec<kiln_cache::many::Job> = module
+                .iter()
+                .map(|(f, isa)| (&**isa as &dyn TargetIsa, f))
+                .collect();
+            let t0 = Instant::now();
+            let results = kiln_cache::compile_many_with_cache(&jobs, &store, n);
+            times.push(t0.elapsed());
+            b.warm_module_hits = results
+                .iter()
+                .filter(|r| r.as_ref().is_ok_and(|(_, o)| o.is_hit()))
+                .count();
+        }
+    }
+    b.warm_module_1t = median(&mut one_t);
+    b.warm_module = median(&mut all_t);
 
     let mut key_t = Vec::new();
     for _ in 0..iters {
@@ -542,7 +611,7 @@ pub fn bench_with_store(
             break;
         }
     }
-    let store_e = BenchStore::fresh(kind);
+    let store_e = BenchStore::fresh(&kind);
     for (f, isa) in &funcs {
         let _ = compile_with_cache(&**isa, f, &store_e);
     }
@@ -559,7 +628,7 @@ pub fn bench_with_store(
     b.rebuild_threads = threads;
     let mut rebuild_t = Vec::new();
     for _ in 0..iters {
-        let store_p = BenchStore::fresh(kind);
+        let store_p = BenchStore::fresh(&kind);
         for (f, isa) in &funcs {
             let _ = compile_with_cache(&**isa, f, &store_p);
         }
@@ -630,6 +699,15 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
         b.warm_misses,
         100.0 * rate(b.warm_hits),
         b.warm_mismatches
+    ));
+    s.push_str(&format!(
+        "warm module build (compile_many_with_cache, lookups batched if the store batches): {} on 1 thread ({} per function), {} on {} threads ({} per function); hits {}\n",
+        fmt_dur(b.warm_module_1t),
+        fmt_dur(per(b.warm_module_1t, n)),
+        fmt_dur(b.warm_module),
+        b.rebuild_threads,
+        fmt_dur(per(b.warm_module, n)),
+        b.warm_module_hits
     ));
     s.push_str(&format!(
         "renamed names table:        {} total; hits {} misses {} (hit rate {:.2}%), code mismatches {}\n",
@@ -707,6 +785,7 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
 /// Parses the arguments of `kiln bench cache`.
 pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String> {
     let mut o = BenchOptions::default();
+    let mut store_given = false;
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -732,11 +811,17 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String
             "--verify" => o.verify = true,
             "--all-files" => o.all_files = true,
             "--mock-backend" => o.mock = true,
-            "--store" => {
-                o.store = match value("--store")?.as_str() {
+            "--store" | "--cache" => {
+                store_given = true;
+                o.store = match value(a)?.as_str() {
                     "memory" => StoreKind::Memory,
                     "dir" | "directory" => StoreKind::Directory,
-                    other => return Err(format!("--store {other}: expected memory or dir")),
+                    url if url.starts_with("redis://") => StoreKind::Redis(url.to_string()),
+                    other => {
+                        return Err(format!(
+                            "--store {other}: expected memory, dir or redis://HOST:PORT/DB"
+                        ))
+                    }
                 }
             }
             "--target" => {
@@ -751,6 +836,22 @@ pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String
     }
     if files.is_empty() {
         return Err("expected FILE, DIR or @LIST".into());
+    }
+    if !store_given {
+        // As for the compiling commands: a shared server named in the
+        // environment is the store measured.
+        if let Some(url) = std::env::var(crate::cli::cache::CACHE_URL_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            if !url.starts_with("redis://") {
+                return Err(format!(
+                    "{}={url}: expected redis://HOST:PORT/DB",
+                    crate::cli::cache::CACHE_URL_ENV
+                ));
+            }
+            o.store = StoreKind::Redis(url);
+        }
     }
     Ok((o, files))
 }
@@ -778,10 +879,25 @@ pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
             *isa = Arc::clone(&mock);
         }
     }
+    if let StoreKind::Redis(url) = &opts.store {
+        // A server that cannot be reached would make every pass a miss.
+        let reachable = RedisConfig::from_env(url, "kiln bench ping")
+            .and_then(RedisStore::open)
+            .and_then(|r| r.count_entries().map(|_| ()));
+        if let Err(e) = reachable {
+            eprintln!("kiln bench cache: --store {url}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let store_name = match &opts.store {
+        StoreKind::Memory => "memory".to_string(),
+        StoreKind::Directory => "directory".to_string(),
+        StoreKind::Redis(url) => kiln_cache::redis::redacted_url(url),
+    };
     let b = bench_with_store(corpus.funcs, corpus.names, opts.iters, opts.store);
     let opt = opts.opt_level.as_deref().unwrap_or("file");
     println!(
-        "kiln bench cache: kiln {}, target x86_64{}, opt_level={opt}",
+        "kiln bench cache: kiln {}, target x86_64{}, opt_level={opt}, store {store_name}",
         env!("CARGO_PKG_VERSION"),
         if opts.mock { " (mock backend)" } else { "" }
     );

@@ -1,19 +1,27 @@
 //! `kiln cache stats|clear` and the store every compiling command uses.
 //!
 //! `kiln compile`, `kiln run` and `kiln test` compile through
-//! [`open_store`]: the on-disk [`DirectoryStore`] at `$KILN_CACHE_DIR`
-//! (else `$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln`), behind a
-//! [`WriteBehindStore`] so that creating entry files (about 1 ms each on
-//! this VM's ext4) happens off the compile thread. `--no-cache` turns it
-//! off. The returned [`OpenStore`] guard, when dropped, flushes the queued
+//! [`take_and_open_store`]: the on-disk [`DirectoryStore`] at
+//! `$KILN_CACHE_DIR` (else `$XDG_CACHE_HOME/kiln`, else
+//! `$HOME/.cache/kiln`), behind a [`WriteBehindStore`] so that creating
+//! entry files (about 1 ms each on this VM's ext4) happens off the compile
+//! thread. `--no-cache` turns it off. With `--cache redis://...` (or
+//! `$KILN_CACHE_URL`) a [`TieredStore`] of memory, that folder and the
+//! server (also behind a write-behind queue) is used instead; with
+//! `$KILN_CACHE_SECRET` (or `$KILN_CACHE_SECRET_FILE`) every value on disk
+//! and on the server carries an HMAC ([`MacStore`]). A bad URL, timeout
+//! or secret setting is an error naming it. The returned [`OpenStore`]
+//! guard, when dropped, flushes the queued
 //! writes and records this process's counters into the folder's lifetime
-//! statistics (`kiln cache stats`), so a command should drop it (return
+//! statistics (and the server's, `kiln cache stats`), so a command should drop it (return
 //! from `main`) rather than call `std::process::exit`; writes and counts
 //! lost otherwise cost only misses and an undercount.
 
 use kiln_cache::directory::LifetimeStats;
+use kiln_cache::mac::{secret_from_env, HmacKey};
 use kiln_cache::{
-    compile_with_cache, CacheKvStore, CacheStatsSnapshot, DirectoryStore, WriteBehindStore,
+    compile_with_cache, CacheKvStore, CacheStatsSnapshot, DirectoryStore, MacStore, MemoryStore,
+    RedisConfig, RedisStore, TieredStore, WriteBehindStore, COMPILER_VERSION,
 };
 use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, TargetIsa};
@@ -42,19 +50,88 @@ pub fn budget() -> u64 {
 /// Entries queued for writing before inserts are dropped (and counted).
 const WRITE_QUEUE: usize = 4096;
 
-/// The on-disk store of one command. Dropping it flushes queued writes
-/// and, if the process looked anything up, records its counters with
-/// [`DirectoryStore::record_process_stats`] (failures are ignored: the
+/// The environment variable naming a shared cache server.
+pub const CACHE_URL_ENV: &str = "KILN_CACHE_URL";
+
+/// Mixed into every MAC tag, so tags made for another purpose under the
+/// same secret are not accepted.
+pub const MAC_CONTEXT: &[u8] = b"kiln cache entry";
+
+/// Budget of the in-process tier in front of a shared server.
+const MEMORY_TIER_BUDGET: u64 = 256 << 20;
+
+/// A store behind a write-behind queue (and a MAC when a secret is set).
+type Queued = WriteBehindStore<Arc<dyn CacheKvStore>>;
+
+/// The stores of one command. Dropping it flushes queued writes and, if
+/// the process looked anything up, records its counters: into the
+/// folder's lifetime statistics ([`DirectoryStore::record_process_stats`])
+/// and, with a server, into the server's (failures are ignored: the
 /// counts are for people).
 pub struct OpenStore {
-    store: Arc<WriteBehindStore<DirectoryStore>>,
+    /// What compiles go through: the directory tier alone, or memory,
+    /// directory and server tiers.
+    store: Arc<dyn CacheKvStore>,
+    dir: Option<(Arc<DirectoryStore>, Arc<Queued>)>,
+    server: Option<(Arc<RedisStore>, Arc<Queued>)>,
+    /// The MAC layers, for their counts of rejected entries.
+    macs: Vec<Arc<MacStore<Arc<dyn CacheKvStore>>>>,
 }
 
 impl OpenStore {
     /// Wraps `store` (a fresh directory store) as the compiling commands do.
     pub fn new(store: DirectoryStore) -> Self {
+        Self::build(Some(store), None, None)
+    }
+
+    /// The tiers for a directory and/or a server, entries authenticated
+    /// under `secret` when given.
+    pub fn build(
+        dir: Option<DirectoryStore>,
+        server: Option<RedisStore>,
+        secret: Option<HmacKey>,
+    ) -> Self {
+        let mut macs = Vec::new();
+        let mut queue = |inner: Arc<dyn CacheKvStore>| -> Arc<Queued> {
+            let inner: Arc<dyn CacheKvStore> = match &secret {
+                Some(key) => {
+                    let mac = Arc::new(MacStore::new(inner, key.clone(), MAC_CONTEXT));
+                    macs.push(Arc::clone(&mac));
+                    mac
+                }
+                None => inner,
+            };
+            Arc::new(WriteBehindStore::new(inner, WRITE_QUEUE))
+        };
+        let dir = dir.map(|d| {
+            let d = Arc::new(d);
+            let q = queue(d.clone());
+            (d, q)
+        });
+        let server = server.map(|r| {
+            let r = Arc::new(r);
+            let q = queue(r.clone());
+            (r, q)
+        });
+        let store: Arc<dyn CacheKvStore> = match (&dir, &server) {
+            (Some((_, q)), None) => q.clone(),
+            _ => {
+                let mut tiers: Vec<Arc<dyn CacheKvStore>> =
+                    vec![Arc::new(MemoryStore::with_budget(MEMORY_TIER_BUDGET))];
+                tiers.extend(dir.iter().map(|(_, q)| q.clone() as Arc<dyn CacheKvStore>));
+                tiers.extend(
+                    server
+                        .iter()
+                        .map(|(_, q)| q.clone() as Arc<dyn CacheKvStore>),
+                );
+                Arc::new(TieredStore::new(COMPILER_VERSION, tiers))
+            }
+        };
         OpenStore {
-            store: Arc::new(WriteBehindStore::new(store, WRITE_QUEUE)),
+            store,
+            dir,
+            server,
+            macs,
         }
     }
 
@@ -70,30 +147,166 @@ impl OpenStore {
         &*self.store
     }
 
-    /// The directory store underneath.
-    pub fn directory(&self) -> &DirectoryStore {
-        self.store.inner()
+    /// The directory store underneath, if there is one.
+    pub fn directory(&self) -> Option<&DirectoryStore> {
+        self.dir.as_ref().map(|(d, _)| &**d)
     }
 
-    /// Flushes queued writes and returns this process's counters so far.
+    /// The shared server's store, if there is one.
+    pub fn server(&self) -> Option<&RedisStore> {
+        self.server.as_ref().map(|(r, _)| &**r)
+    }
+
+    /// Entries rejected for a missing or wrong MAC so far.
+    pub fn unauthenticated(&self) -> u64 {
+        self.macs.iter().map(|m| m.unauthenticated()).sum()
+    }
+
+    /// Flushes queued writes and returns this process's directory
+    /// counters so far (zero without a directory).
     pub fn flushed_stats(&self) -> CacheStatsSnapshot {
-        self.store.flush();
-        self.store.inner().stats().snapshot()
+        let queues = self.dir.iter().map(|(_, q)| q);
+        for q in queues.chain(self.server.iter().map(|(_, q)| q)) {
+            q.flush();
+        }
+        self.directory()
+            .map(|d| d.stats().snapshot())
+            .unwrap_or_default()
     }
 }
 
 impl Drop for OpenStore {
     fn drop(&mut self) {
-        let stats = self.flushed_stats();
-        if stats.lookups() > 0 {
-            let _ = self.store.inner().record_process_stats(&stats);
+        let dir_stats = self.flushed_stats();
+        // With tiers, the lookups are counted by the tiered store and each
+        // tier counts its own reads and writes: record both.
+        let outcomes = match (&self.server, self.store.cache_stats()) {
+            (Some(_), Some(tiered)) => Some(tiered.snapshot()),
+            _ => None,
+        };
+        let merged = |store: CacheStatsSnapshot| match &outcomes {
+            Some(o) => CacheStatsSnapshot {
+                hits: o.hits,
+                misses: o.misses,
+                rejected_damaged: o.rejected_damaged,
+                rejected_stale: o.rejected_stale,
+                time_saved: o.time_saved,
+                ..store
+            },
+            None => store,
+        };
+        if let Some(dir) = self.directory() {
+            let stats = merged(dir_stats);
+            if stats.lookups() > 0 {
+                let _ = dir.record_process_stats(&stats);
+            }
+        }
+        if let Some(server) = self.server() {
+            let stats = merged(server.stats().snapshot());
+            // A server that has just failed is not waited on again at
+            // exit; one that failed earlier in the run and answers again
+            // gets the count of operations it missed.
+            if stats.lookups() + stats.stores > 0 && !server.is_pausing() {
+                let _ = server.record_process_stats(
+                    &stats,
+                    &[
+                        ("unauthenticated", self.unauthenticated()),
+                        ("unavailable", server.unavailable()),
+                    ],
+                );
+            }
         }
     }
 }
 
-/// The store compiling commands use: `None` with `--no-cache` or when no
-/// cache folder is known (no `$KILN_CACHE_DIR`, `$XDG_CACHE_HOME` or
-/// `$HOME`).
+/// The cache options of a compiling command: `--no-cache`, and
+/// `--cache URL` (else `$KILN_CACHE_URL`) for a shared server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheArgs {
+    pub no_cache: bool,
+    pub url: Option<String>,
+}
+
+/// Removes `--no-cache`, `--cache URL` and `--cache=URL` from `args` and
+/// returns them; the URL defaults to `$KILN_CACHE_URL`.
+pub fn take_cache_args(args: &mut Vec<String>) -> Result<CacheArgs, String> {
+    let mut out = CacheArgs {
+        no_cache: take_no_cache(args),
+        url: None,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--cache" {
+            if i + 1 >= args.len() {
+                return Err("--cache needs a URL (redis://host:port/db)".to_string());
+            }
+            out.url = Some(args.remove(i + 1));
+            args.remove(i);
+        } else if let Some(url) = args[i].strip_prefix("--cache=") {
+            out.url = Some(url.to_string());
+            args.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+    if out.url.is_none() {
+        out.url = std::env::var(CACHE_URL_ENV).ok().filter(|u| !u.is_empty());
+    }
+    Ok(out)
+}
+
+/// The shared server's store for `url`, with the timeouts from the
+/// environment.
+pub fn open_server(url: &str) -> Result<RedisStore, String> {
+    let config = RedisConfig::from_env(url, COMPILER_VERSION).map_err(|e| e.to_string())?;
+    RedisStore::open(config).map_err(|e| e.to_string())
+}
+
+/// The stores for `args`: `None` with `--no-cache`; otherwise the on-disk
+/// directory (when a folder is known) and the server (when a URL is
+/// given), entries authenticated when `$KILN_CACHE_SECRET` or
+/// `$KILN_CACHE_SECRET_FILE` is set. A bad URL, timeout setting or
+/// secret is an error (naming it), never ignored.
+pub fn open_stores(args: &CacheArgs) -> Result<Option<OpenStore>, String> {
+    if args.no_cache {
+        if args.url.is_some() {
+            // Both given: --no-cache wins, but say so.
+            eprintln!(
+                "kiln: --no-cache: the shared cache ({CACHE_URL_ENV} or --cache) is not used"
+            );
+        }
+        return Ok(None);
+    }
+    let secret = secret_from_env().map_err(|e| e.to_string())?;
+    let server = match &args.url {
+        Some(url) => Some(open_server(url)?),
+        None => None,
+    };
+    let dir = DirectoryStore::open_default().map(|d| d.with_budget(budget()));
+    if dir.is_none() && server.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(OpenStore::build(dir, server, secret)))
+}
+
+/// What every compiling command calls first: takes the cache options out
+/// of `args` and opens the stores; on a bad option or setting prints the
+/// error (prefixed with `cmd`) and gives the exit code to return.
+pub fn take_and_open_store(
+    args: &mut Vec<String>,
+    cmd: &str,
+) -> Result<Option<OpenStore>, ExitCode> {
+    take_cache_args(args)
+        .and_then(|a| open_stores(&a))
+        .map_err(|e| {
+            eprintln!("{cmd}: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// The store compiling commands use without a server: `None` with
+/// `--no-cache` or when no cache folder is known (no `$KILN_CACHE_DIR`,
+/// `$XDG_CACHE_HOME` or `$HOME`).
 pub fn open_store(no_cache: bool) -> Option<OpenStore> {
     if no_cache {
         return None;
@@ -128,64 +341,147 @@ pub fn compile_cached(
 /// Usage of `kiln cache`.
 pub const USAGE: &str = "\
 usage:
-  kiln cache stats         where the on-disk cache is, its entries and bytes, and the
-                           lifetime counters of every process that used it
-  kiln cache stats --zero  reset the lifetime counters (entries are kept)
-  kiln cache clear         remove every entry (all format versions); counters are kept
+  kiln cache [--cache URL] stats         where the on-disk cache is, its entries and bytes,
+                                         and the lifetime counters of every process that used it
+  kiln cache [--cache URL] stats --zero  reset the lifetime counters (entries are kept)
+  kiln cache [--cache URL] clear         remove every entry (all format versions); counters
+                                         are kept
 The folder is $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
+With --cache redis://HOST:PORT/DB (or $KILN_CACHE_URL) the shared server is shown
+or cleared too (every Kiln entry on it: keys kiln:e*).
 ";
+
+/// Runs `op` on the folder and the server (whichever exist); prints each
+/// error, and returns failure if any.
+fn for_each_store(
+    dir: &Option<DirectoryStore>,
+    server: &Option<RedisStore>,
+    what: &str,
+    mut on_dir: impl FnMut(&DirectoryStore) -> Result<String, String>,
+    mut on_server: impl FnMut(&RedisStore) -> Result<String, String>,
+) -> ExitCode {
+    let mut ok = true;
+    if let Some(d) = dir {
+        match on_dir(d) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("kiln cache {what}: {}: {e}", d.root().display());
+                ok = false;
+            }
+        }
+    }
+    if let Some(r) = server {
+        match on_server(r) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("kiln cache {what}: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
 
 /// `kiln cache ARGS...`.
 pub fn cmd_cache(args: &[String]) -> ExitCode {
-    let Some(store) = DirectoryStore::open_default() else {
-        eprintln!("kiln cache: no cache folder (set KILN_CACHE_DIR or HOME)");
-        return ExitCode::from(2);
+    let mut args = args.to_vec();
+    let cache = match take_cache_args(&mut args) {
+        Ok(c) if !c.no_cache => c,
+        Ok(_) => {
+            eprintln!("kiln cache: --no-cache makes no sense here\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("kiln cache: {e}");
+            return ExitCode::from(2);
+        }
     };
+    let server = match cache.url.as_deref().map(open_server).transpose() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("kiln cache: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = DirectoryStore::open_default();
+    if dir.is_none() && server.is_none() {
+        eprintln!("kiln cache: no cache folder (set KILN_CACHE_DIR or HOME) and no server ({CACHE_URL_ENV})");
+        return ExitCode::from(2);
+    }
     match args
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["stats"] => {
-            let lifetime = store.read_lifetime_stats();
-            match store.disk_usage().and_then(|u| Ok((u, lifetime?))) {
-                Ok((u, lifetime)) => {
-                    print!("{}", format_stats(&store, &u, &lifetime));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kiln cache stats: {}: {e}", store.root().display());
-                    ExitCode::from(1)
-                }
-            }
-        }
-        ["stats", "--zero" | "-z"] => match store.zero_stats() {
-            Ok(()) => {
-                println!("zeroed the lifetime counters of {}", store.root().display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("kiln cache stats --zero: {}: {e}", store.root().display());
-                ExitCode::from(1)
-            }
-        },
-        ["clear"] => match store.clear() {
-            Ok(u) => {
-                println!(
-                    "cleared {}: removed {} entries ({} bytes in all); \
-                     lifetime counters kept (`kiln cache stats --zero` resets them)",
-                    store.root().display(),
-                    u.entries,
-                    u.total_bytes()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("kiln cache clear: {}: {e}", store.root().display());
-                ExitCode::from(1)
-            }
-        },
+        ["stats"] => for_each_store(
+            &dir,
+            &server,
+            "stats",
+            |store| {
+                let lifetime = store.read_lifetime_stats();
+                store
+                    .disk_usage()
+                    .and_then(|u| Ok((u, lifetime?)))
+                    .map(|(u, lifetime)| format_stats(store, &u, &lifetime))
+                    .map_err(|e| e.to_string())
+            },
+            |r| server_stats(r).map_err(|e| e.to_string()),
+        ),
+        ["stats", "--zero" | "-z"] => for_each_store(
+            &dir,
+            &server,
+            "stats --zero",
+            |store| {
+                store
+                    .zero_stats()
+                    .map(|()| {
+                        format!(
+                            "zeroed the lifetime counters of {}\n",
+                            store.root().display()
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+            },
+            |r| {
+                r.zero_stats()
+                    .map(|()| format!("zeroed the lifetime counters of {}\n", r.url()))
+                    .map_err(|e| e.to_string())
+            },
+        ),
+        ["clear"] => for_each_store(
+            &dir,
+            &server,
+            "clear",
+            |store| {
+                store
+                    .clear()
+                    .map(|u| {
+                        format!(
+                            "cleared {}: removed {} entries ({} bytes in all); \
+                             lifetime counters kept (`kiln cache stats --zero` resets them)\n",
+                            store.root().display(),
+                            u.entries,
+                            u.total_bytes()
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+            },
+            |r| {
+                r.clear()
+                    .map(|n| {
+                        format!(
+                            "cleared {}: removed {n} entries; lifetime counters kept\n",
+                            r.url()
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+            },
+        ),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -195,6 +491,45 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The shared server's part of `kiln cache stats`.
+pub fn server_stats(r: &RedisStore) -> Result<String, kiln_cache::redis::RedisStoreError> {
+    let (mine, all) = r.count_entries()?;
+    let memory = r.server_memory()?;
+    let lifetime = r.lifetime_stats()?;
+    let mut s = String::new();
+    s.push_str(&format!("shared cache:    {}\n", r.url()));
+    s.push_str(&format!(
+        "entries:         {mine} of this compiler version ({all} Kiln entries in all)\n"
+    ));
+    s.push_str(&format!(
+        "server memory:   {} bytes used; maxmemory {}; policy {}\n",
+        memory.used,
+        if memory.max == 0 {
+            "none".to_string()
+        } else {
+            format!("{} bytes", memory.max)
+        },
+        memory.policy
+    ));
+    if memory.max == 0 || !memory.policy.starts_with("allkeys-") {
+        s.push_str(
+            "                 (not set up as a cache: set maxmemory and \
+             maxmemory-policy allkeys-lru, see docs/cache.md)\n",
+        );
+    }
+    s.push_str(
+        "lifetime counters (every process that used the server since the last \
+         `kiln cache stats --zero`):\n",
+    );
+    if lifetime.is_empty() {
+        s.push_str("  (none yet)\n");
+    }
+    for (name, value) in &lifetime {
+        s.push_str(&format!("  {:<16} {value}\n", format!("{name}:")));
+    }
+    Ok(s)
 }
 
 /// The text of `kiln cache stats`.

@@ -6,7 +6,7 @@ use kiln::codegen::settings::Arch;
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln compile [--no-cache] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] [-o OUT.o] FILE...
+kiln compile [--no-cache] [--cache URL] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] [-o OUT.o] FILE...
   Compiles every function of each file (settings: the file's `set` lines and its first
   `target` line for the architecture, then --opt and --set) and prints each function's
   code size; -D adds the disassembly with relocations and trap sites. Exit status 1 if
@@ -17,8 +17,10 @@ kiln compile [--no-cache] [--target x86_64|aarch64] [--opt none|speed|speed_and_
 
 pub fn main(raw: &[String]) -> ExitCode {
     let mut raw = raw.to_vec();
-    let no_cache = kiln::cli::cache::take_no_cache(&mut raw);
-    let store = kiln::cli::cache::open_store(no_cache);
+    let store = match kiln::cli::cache::take_and_open_store(&mut raw, "kiln compile") {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     let output = match take_output(&mut raw) {
         Ok(o) => o,
         Err(e) => {
@@ -75,12 +77,19 @@ pub fn main(raw: &[String]) -> ExitCode {
                 continue;
             }
         };
+        // A shared server answers the file's lookups in one round trip.
+        let fetched = store.as_ref().map(|s| {
+            let funcs = file.functions.iter().map(|f| &f.func);
+            kiln::cache::many::PrefetchedStore::fetch(s.as_dyn(), &*isa, funcs)
+        });
         for f in &file.functions {
             let name = f.func.name.to_string();
             match kiln::cli::cache::compile_cached(
                 &*isa,
                 &f.func,
-                store.as_ref().map(|s| s.as_dyn()),
+                fetched
+                    .as_ref()
+                    .map(|s| s as &dyn kiln::cache::CacheKvStore),
             ) {
                 Ok(code) => {
                     funcs += 1;

@@ -8,7 +8,7 @@ use kiln::reader::{Comparison, RunCommand, TestFile};
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln run [--no-cache] FILE|@LIST...
+kiln run [--no-cache] [--cache redis://HOST:PORT/DB] FILE|@LIST...
   Compiles every function of each file for the host (per x86_64 `target`
   line, or once if there is none) and runs its `; run:` and `; print:`
   lines, printing `%f(1, 2) == 3 ok` or the mismatch. Exit status 1 if any
@@ -152,8 +152,10 @@ fn run_file(file: &TestFile, out: &mut String) -> Tally {
 
 pub fn main(args: &[String]) -> ExitCode {
     let mut args = args.to_vec();
-    let no_cache = kiln::cli::cache::take_no_cache(&mut args);
-    let store = kiln::cli::cache::open_store(no_cache);
+    let store = match kiln::cli::cache::take_and_open_store(&mut args, "kiln run") {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
     kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let status = run_main(&args);
     // Drop the last references: queued cache writes are flushed and this

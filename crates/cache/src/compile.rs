@@ -40,7 +40,16 @@
 //! it on; such a hit verifies the function once (an error is returned as
 //! from a fresh compile) and rewrites the entry with the flag set, so later
 //! hits skip it. Name-table problems (a relocation naming a reference the
-//! function's table lacks) are caught by `apply_params` on both paths.
+//! function's table lacks) are caught by `apply_params`: an error on the
+//! miss path, a miss on the hit path.
+//!
+//! # Entries that do not fit
+//!
+//! A hit is used only if the decoded code fits the function ([`fits`]):
+//! names resolve, relocations, traps, call sites and handlers lie inside
+//! the code, relocations are the target's, the alignment is sane. Anything
+//! else is a forged or damaged entry that slipped past the checksum, and
+//! is a miss (`Rejected(BadPayload)`), compiled afresh, never an error.
 //!
 //! # Counting
 //!
@@ -58,10 +67,12 @@ use crate::{
 };
 use kiln_codegen::compiled::{ApplyParamsError, CompiledCode, Final, Stencil};
 use kiln_codegen::isa::TargetIsa;
+use kiln_codegen::machinst::buffer::Reloc;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::serialize::{
     deserialize_compiled, deserialize_final_into, serialize_compiled_into, serialized_size_hint,
 };
+use kiln_codegen::settings::Arch;
 use kiln_ir::{Function, FunctionParameters};
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -190,6 +201,65 @@ fn apply_error(e: ApplyParamsError) -> CompileError {
     CodegenError::Emit(e.to_string())
 }
 
+/// Largest code alignment an entry may ask for: a page. The code
+/// generator asks for 16 or 32; more is forged or damaged, and would make
+/// the loader reserve absurd amounts of memory.
+pub const MAX_ENTRY_ALIGNMENT: u32 = 4096;
+
+/// Bytes a relocation of `kind` patches, and whether `arch` uses it. (No
+/// wildcard: a new kind must be placed here.)
+fn reloc_fits(kind: Reloc, arch: Arch) -> (u32, bool) {
+    match kind {
+        Reloc::Abs4 => (4, true),
+        Reloc::Abs8 => (8, true),
+        Reloc::X86PCRel4 | Reloc::X86CallPCRel4 | Reloc::X86CallPLTRel4 | Reloc::X86GOTPCRel4 => {
+            (4, arch == Arch::X86_64)
+        }
+        Reloc::Aarch64Call26
+        | Reloc::Aarch64AdrPrelPgHi21
+        | Reloc::Aarch64AddAbsLo12Nc
+        | Reloc::Aarch64AdrGotPage21
+        | Reloc::Aarch64Ld64GotLo12Nc
+        | Reloc::Aarch64Jump26
+        | Reloc::Aarch64Ldst8AbsLo12Nc
+        | Reloc::Aarch64Ldst16AbsLo12Nc
+        | Reloc::Aarch64Ldst32AbsLo12Nc
+        | Reloc::Aarch64Ldst64AbsLo12Nc
+        | Reloc::Aarch64Ldst128AbsLo12Nc => (4, arch == Arch::Aarch64),
+    }
+}
+
+/// Whether decoded code makes sense as a function for `arch`: every
+/// relocation patches bytes inside the code with a kind of this target,
+/// every trap lies on a code byte, every call site's return address and
+/// every exception handler lies within the code, and the alignment is at
+/// most [`MAX_ENTRY_ALIGNMENT`]. (Names are checked by `apply_params`;
+/// source-location ranges and record order by the payload decoder.) The
+/// code the backend produces always fits; a stored entry that does not
+/// is forged or damaged and is treated as a miss.
+pub fn fits(code: &CompiledCode<Final>, arch: Arch) -> bool {
+    let len = code.code.len();
+    let Ok(len) = u32::try_from(len) else {
+        return false;
+    };
+    let within = |offset: u32, size: u32| offset.checked_add(size).is_some_and(|end| end <= len);
+    code.alignment <= MAX_ENTRY_ALIGNMENT
+        && code.relocs.iter().all(|r| {
+            let (size, ours) = reloc_fits(r.kind, arch);
+            ours && within(r.offset, size)
+        })
+        && code.traps.iter().all(|t| t.offset < len)
+        && code
+            .call_sites
+            .iter()
+            .all(|c| c.ret_addr > 0 && c.ret_addr <= len)
+        && code.exception_sites.iter().all(|site| {
+            site.ret_addr > 0
+                && site.ret_addr <= len
+                && site.handlers.iter().all(|h| h.handler < len)
+        })
+}
+
 /// What the hit path takes out of a valid entry while the store lends it
 /// (besides the code, which is decoded in place).
 struct Decoded {
@@ -248,6 +318,13 @@ pub fn compile_as_version(
     let mut code = CompiledCode::empty();
     let looked = lookup_with(store, key, version, |view| {
         let (verified, applied) = decode_payload_final_into(view.payload, &func.params, &mut code)?;
+        // An entry that decodes but does not fit this function (a name
+        // the function lacks, a record past the code, another target's
+        // relocation) is a miss, compiled afresh: never an error, never
+        // code handed on.
+        if applied.is_err() || !fits(&code, isa.arch()) {
+            return None;
+        }
         let mark_verified = (want_verify && !verified).then(|| {
             let mut payload = view.payload.to_vec();
             // The flags byte (the payload decoded, so it has one).

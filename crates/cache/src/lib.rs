@@ -13,6 +13,13 @@
 //!   rename, safe with many processes, LRU eviction by mtime);
 //! - [`WriteBehindStore`], which moves any store's inserts onto a
 //!   background thread (file creation can cost a millisecond);
+//! - [`RedisStore`], a store on a Redis server shared by a build farm
+//!   (pooled connections, pipelined [`CacheKvStore::get_many`], bounded
+//!   waits: a server that is down or slow means misses, never a hang),
+//!   [`TieredStore`] (memory, then directory, then server; lower hits
+//!   fill upper tiers) and [`MacStore`] (entries tagged with HMAC-SHA256
+//!   under a user's secret, so a shared store's other writers cannot
+//!   forge hits);
 //! - [`CacheStats`], the counters behind `kiln cache stats`;
 //! - [`lookup`] and [`store_entry`], which join a store and the envelope,
 //!   and [`lookup_with`], which validates bytes the store lends
@@ -36,6 +43,9 @@
 //!    goes through [`entry::decode_entry`] (via [`lookup`]); truncated,
 //!    corrupted, stale (other format or compiler version) or foreign data,
 //!    or an entry stored under another key, is a counted miss.
+//!    An entry that decodes but does not fit the function it is looked up
+//!    for (a name it lacks, a record past the code) is a miss too
+//!    ([`compile::fits`]).
 //! 2. **Never fail compilation because of the store.** Store operations do
 //!    not return errors to the compiler: a failed read is a miss, a failed
 //!    write (full disk, permissions, a directory deleted underneath) is
@@ -87,11 +97,15 @@ pub mod entry;
 pub mod fingerprint;
 pub mod icache;
 mod key;
+mod lifetime;
+pub mod mac;
 pub mod many;
 pub mod memory;
 pub mod mock;
+pub mod redis;
 mod stats;
 pub mod stencil_key;
+pub mod tiered;
 pub mod write_behind;
 
 use std::borrow::Cow;
@@ -107,9 +121,12 @@ pub use compile::{
 pub use directory::{DirectoryStore, DiskUsage};
 pub use entry::{decode_entry, encode_entry, EntryError};
 pub use key::{CacheKey, ParseKeyError};
+pub use mac::{HmacKey, MacStore};
 pub use many::compile_many_with_cache;
 pub use memory::MemoryStore;
+pub use redis::{RedisConfig, RedisStore};
 pub use stats::{CacheStats, CacheStatsSnapshot};
+pub use tiered::TieredStore;
 pub use write_behind::WriteBehindStore;
 
 /// A key-value store of encoded cache entries.
@@ -155,9 +172,39 @@ pub trait CacheKvStore: Send + Sync {
         }
     }
 
+    /// Whether [`get_many`] reads many keys at once (one round trip to a
+    /// server); callers with many keys in hand (a module's functions)
+    /// then compute every key first and fetch them together. False by
+    /// default: a local store answers each key as cheaply alone.
+    ///
+    /// [`get_many`]: CacheKvStore::get_many
+    fn batched_reads(&self) -> bool {
+        false
+    }
+
+    /// The values stored under `keys`, in order, fetched together: `None`
+    /// if this store has no batched read (the default), else one
+    /// `Option` per key, as [`get`] would return it. Untrusted bytes, as
+    /// from [`get`].
+    ///
+    /// [`get`]: CacheKvStore::get
+    fn get_many(&self, _keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+        None
+    }
+
     /// Stores `value` under `key`, replacing any previous value. Returns
     /// whether it was stored; failures are counted, never reported.
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool;
+
+    /// Stores every `(key, value)` as [`insert`] would; returns how many
+    /// were stored. The default inserts one by one; a store on a server
+    /// sends them together ([`WriteBehindStore`]'s worker writes what has
+    /// queued up with one call).
+    ///
+    /// [`insert`]: CacheKvStore::insert
+    fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+        entries.iter().filter(|(k, v)| self.insert(k, v)).count()
+    }
 
     /// Removes the value under `key`; returns whether one was removed.
     /// Stores that cannot remove may keep the default (does nothing).
@@ -182,8 +229,17 @@ macro_rules! forward_store {
             fn get_with(&self, key: &CacheKey, f: &mut dyn FnMut(&[u8])) -> bool {
                 (**self).get_with(key, f)
             }
+            fn batched_reads(&self) -> bool {
+                (**self).batched_reads()
+            }
+            fn get_many(&self, keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+                (**self).get_many(keys)
+            }
             fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
                 (**self).insert(key, value)
+            }
+            fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+                (**self).insert_many(entries)
             }
             fn remove(&self, key: &CacheKey) -> bool {
                 (**self).remove(key)

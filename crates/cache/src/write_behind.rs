@@ -21,6 +21,9 @@ use crate::{CacheKey, CacheKvStore, CacheStats};
 /// One queued insert.
 type Job = (CacheKey, Arc<[u8]>);
 
+/// Most queued inserts the worker writes with one `insert_many`.
+const WRITE_BATCH: usize = 256;
+
 #[derive(Debug)]
 struct Shared<S> {
     inner: S,
@@ -59,20 +62,54 @@ impl<S: CacheKvStore + 'static> WriteBehindStore<S> {
         let worker = std::thread::Builder::new()
             .name("kiln-cache-writer".into())
             .spawn(move || {
-                for (key, value) in receiver {
-                    let current = worker_shared
-                        .lock()
-                        .get(&key)
-                        .is_some_and(|v| Arc::ptr_eq(v, &value));
-                    // A newer value for this key is queued behind us, or the
-                    // key was removed: skip the write.
-                    if current {
-                        worker_shared.inner.insert(&key, &value);
+                // Jobs are written in batches of what has queued up (one
+                // `insert_many`: one round trip for a server store).
+                let mut batch: Vec<Job> = Vec::new();
+                while let Ok(first) = receiver.recv() {
+                    batch.clear();
+                    batch.push(first);
+                    while batch.len() < WRITE_BATCH {
+                        match receiver.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
                     }
-                    let mut pending = worker_shared.lock();
-                    if pending.get(&key).is_some_and(|v| Arc::ptr_eq(v, &value)) {
-                        pending.remove(&key);
+                    // A job whose key has a newer value queued behind it,
+                    // or was removed, is skipped.
+                    let current: Vec<&Job> = {
+                        let pending = worker_shared.lock();
+                        batch
+                            .iter()
+                            .filter(|(key, value)| {
+                                pending.get(key).is_some_and(|v| Arc::ptr_eq(v, value))
+                            })
+                            .collect()
+                    };
+                    if !current.is_empty() {
+                        let entries: Vec<(CacheKey, &[u8])> =
+                            current.iter().map(|(k, v)| (*k, &v[..])).collect();
+                        worker_shared.inner.insert_many(&entries);
                     }
+                    // Done: off the pending list. A key removed while its
+                    // batch was being written is removed again, so that a
+                    // `remove` still cancels a queued write.
+                    let mut undo = Vec::new();
+                    {
+                        let mut pending = worker_shared.lock();
+                        for (key, value) in current {
+                            match pending.get(key) {
+                                Some(v) if Arc::ptr_eq(v, value) => {
+                                    pending.remove(key);
+                                }
+                                Some(_) => {} // a newer value follows
+                                None => undo.push(*key),
+                            }
+                        }
+                    }
+                    for key in &undo {
+                        worker_shared.inner.remove(key);
+                    }
+                    let pending = worker_shared.lock();
                     if pending.is_empty() {
                         worker_shared.drained.notify_all();
                     }
@@ -136,6 +173,24 @@ impl<S: CacheKvStore + 'static> CacheKvStore for WriteBehindStore<S> {
         }
     }
 
+    fn batched_reads(&self) -> bool {
+        self.shared.inner.batched_reads()
+    }
+
+    fn get_many(&self, keys: &[CacheKey]) -> Option<Vec<Option<Vec<u8>>>> {
+        let mut values = self.shared.inner.get_many(keys)?;
+        // A queued value is newer than anything the store holds.
+        let pending = self.shared.lock();
+        if !pending.is_empty() {
+            for (key, value) in keys.iter().zip(&mut values) {
+                if let Some(queued) = pending.get(key) {
+                    *value = Some(queued.to_vec());
+                }
+            }
+        }
+        Some(values)
+    }
+
     fn insert(&self, key: &CacheKey, value: &[u8]) -> bool {
         let Some(sender) = &self.sender else {
             return self.shared.inner.insert(key, value);
@@ -157,6 +212,10 @@ impl<S: CacheKvStore + 'static> CacheKvStore for WriteBehindStore<S> {
                 false
             }
         }
+    }
+
+    fn insert_many(&self, entries: &[(CacheKey, &[u8])]) -> usize {
+        entries.iter().filter(|(k, v)| self.insert(k, v)).count()
     }
 
     fn remove(&self, key: &CacheKey) -> bool {

@@ -164,6 +164,54 @@ fn vanished_files_and_directories_are_misses() {
     assert_eq!(s.misses, 2);
 }
 
+/// Runs `f` on a thread and fails the test if it takes more than ten
+/// seconds (a blocked `open` would otherwise hang the test run).
+fn within_ten_seconds<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}: still blocked after 10 s"))
+}
+
+#[test]
+fn a_fifo_or_folder_at_an_entry_path_is_a_miss_at_once() {
+    let dir = TempDir::new("fifo");
+    let store = Arc::new(DirectoryStore::new(dir.path()));
+    assert!(store_entry(&*store, &key(1), COMPILER, b"x", None));
+    assert!(store_entry(&*store, &key(2), COMPILER, b"x", None));
+    let fifo = store.entry_path(&key(1));
+    fs::remove_file(&fifo).unwrap();
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "mkfifo {} failed (coreutils is part of every CI image)",
+        fifo.display()
+    );
+    let folder = store.entry_path(&key(2));
+    fs::remove_file(&folder).unwrap();
+    fs::create_dir(&folder).unwrap();
+    let s = Arc::clone(&store);
+    let (fifo_lookup, folder_lookup, lent) =
+        within_ten_seconds("lookup of a FIFO entry", move || {
+            let a = matches!(lookup(&*s, &key(1), COMPILER), Lookup::Miss);
+            let b = matches!(lookup(&*s, &key(2), COMPILER), Lookup::Miss);
+            let lent = s.get_with(&key(1), &mut |_| panic!("bytes from a FIFO"));
+            (a, b, lent)
+        });
+    assert!(fifo_lookup && folder_lookup && !lent);
+    let stats = store.stats().snapshot();
+    assert_eq!(stats.misses, 2);
+    assert_eq!(stats.store_errors, 3, "an odd file is counted");
+    // An insert replaces the FIFO (rename over it) and then hits.
+    assert!(store_entry(&*store, &key(1), COMPILER, b"fresh", None));
+    assert_eq!(
+        lookup(&*store, &key(1), COMPILER).hit().unwrap().payload(),
+        b"fresh"
+    );
+}
+
 #[test]
 fn failed_writes_are_counted_ignored_and_leave_no_temp_files() {
     let dir = TempDir::new("failwrite");

@@ -187,8 +187,23 @@ pub fn compile_default(isa: &dyn TargetIsa, f: &Function) -> CodegenResult<Compi
 }
 
 /// Compiles and links every function of `file` with `isa`.
+/// With a store that batches reads (a shared server), the file's
+/// lookups are fetched in one round trip first.
 pub fn build_program(file: &TestFile, isa: &dyn TargetIsa) -> Result<JitProgram, BuildOutcome> {
-    build_program_with(file, isa, &mut |f| compile_default(isa, f))
+    let store = match COMPILE_STORE.read() {
+        Ok(g) => g.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    match store {
+        Some(store) if store.batched_reads() => {
+            let funcs = file.functions.iter().map(|f| &f.func);
+            let fetched = kiln_cache::many::PrefetchedStore::fetch(&*store, isa, funcs);
+            build_program_with(file, isa, &mut |f| {
+                kiln_cache::compile_with_cache(isa, f, &fetched).map(|(code, _)| code)
+            })
+        }
+        _ => build_program_with(file, isa, &mut |f| compile_default(isa, f)),
+    }
 }
 
 /// Like [`build_program`], compiling with `compile`.

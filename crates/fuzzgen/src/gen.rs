@@ -5,9 +5,9 @@ use crate::{Config, GenError};
 use kiln_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use kiln_ir::dfg::resolve_constraint;
 use kiln_ir::{
-    AbiParam, Block, Constraint, DataValue, FloatCC, FuncRef, Function, Ieee32, Ieee64,
-    InstructionData, InstructionFormat, IntCC, MemFlags, Opcode, Signature, SourceLoc, StackSlot,
-    StackSlotData, TrapCode, Type, UserExternalName, UserFuncName, Value,
+    AbiParam, AtomicRmwOp, Block, CallConv, Constraint, DataValue, FloatCC, FuncRef, Function,
+    Ieee32, Ieee64, InstructionData, InstructionFormat, IntCC, MemFlags, Opcode, SigRef, Signature,
+    SourceLoc, StackSlot, StackSlotData, TrapCode, Type, UserExternalName, UserFuncName, Value,
 };
 use smallvec::SmallVec;
 
@@ -59,16 +59,22 @@ pub fn generate_program(bytes: &[u8], config: &Config) -> Result<Program, GenErr
     };
     let types = scalar_types(config);
     let mut callees = Vec::with_capacity(callee_sigs.len());
-    for (i, (sig, _)) in callee_sigs.into_iter().enumerate() {
+    for (i, (_, sig, _)) in callee_sigs.iter().enumerate() {
         let name = UserFuncName::user(1, i as u32 + 1);
+        // A callee may call only callees after it, so calls are acyclic.
+        let later: &[Callee] = if config.nested_calls {
+            &callee_sigs[i + 1..]
+        } else {
+            &[]
+        };
         callees.push(gen_function(
             &mut input,
             &callee_config,
             &types,
             &mut ctx,
             name,
-            sig,
-            &[],
+            sig.clone(),
+            later,
         )?);
     }
     let args = main
@@ -85,7 +91,10 @@ pub fn generate_program(bytes: &[u8], config: &Config) -> Result<Program, GenErr
     })
 }
 
-type CalleeSigs = Vec<(Signature, bool)>;
+/// A callee: its number `N` (named `u1:N`), signature and whether it is
+/// colocated.
+type Callee = (u32, Signature, bool);
+type CalleeSigs = Vec<Callee>;
 
 fn gen_main(
     input: &mut Input,
@@ -98,12 +107,28 @@ fn gen_main(
     }
     let types = scalar_types(config);
     let n_callees = input.range(0, config.max_callees);
-    let callee_sigs: CalleeSigs = (0..n_callees)
-        .map(|_| {
-            let sig = gen_signature(input, config, &types, 4, 2);
-            (sig, input.ratio(1, 2))
-        })
-        .collect();
+    let mut callee_sigs: CalleeSigs = Vec::with_capacity(n_callees);
+    for i in 0..n_callees {
+        let mut sig = gen_signature(input, config, &types, 4, 2);
+        if config.mixed_call_convs && input.ratio(1, 2) {
+            sig.call_conv = CallConv::Fast;
+        }
+        if config.tail_calls && input.ratio(1, 2) {
+            sig.call_conv = CallConv::Tail;
+            // Share the returns of an earlier `tail` callee half the
+            // time, so that one can tail-call the other.
+            let earlier = callee_sigs
+                .iter()
+                .rev()
+                .find(|(_, s, _): &&Callee| s.call_conv == CallConv::Tail);
+            if let Some((_, e, _)) = earlier {
+                if input.ratio(1, 2) {
+                    sig.returns = e.returns.clone();
+                }
+            }
+        }
+        callee_sigs.push((i as u32 + 1, sig, input.ratio(1, 2)));
+    }
     let sig = gen_signature(input, config, &types, config.max_params, config.max_returns);
     let main = gen_function(
         input,
@@ -152,6 +177,47 @@ fn gen_signature(
 }
 
 fn gen_float_bits(input: &mut Input, ty: Type) -> u64 {
+    // Bit patterns that arithmetic cannot be trusted to get right by
+    // accident: NaNs with a sign and a payload, subnormals, the extremes.
+    match input.below(14) {
+        10 => {
+            return if ty == Type::F32 {
+                0xffc0_0001 // -NaN:0x1 (quiet, negative, payload)
+            } else {
+                0xfff8_0000_0000_0001
+            };
+        }
+        11 => {
+            return if ty == Type::F32 {
+                0x7f80_0001 // a signalling NaN
+            } else {
+                0x7ff0_0000_0000_0001
+            };
+        }
+        12 => {
+            // The smallest and largest subnormals, either sign.
+            let sign = input.ratio(1, 2);
+            return if ty == Type::F32 {
+                let m = if input.ratio(1, 2) { 1 } else { 0x007f_ffff };
+                m | if sign { 0x8000_0000 } else { 0 }
+            } else {
+                let m = if input.ratio(1, 2) {
+                    1
+                } else {
+                    0x000f_ffff_ffff_ffff
+                };
+                m | if sign { 1 << 63 } else { 0 }
+            };
+        }
+        13 => {
+            return if ty == Type::F32 {
+                f32::MAX.to_bits() as u64
+            } else {
+                f64::MIN_POSITIVE.to_bits()
+            }
+        }
+        _ => {}
+    }
     let f: f64 = match input.below(10) {
         0 => 0.0,
         1 => -0.0,
@@ -205,6 +271,11 @@ enum Stmt {
     Call,
     /// `trapz` / `trapnz`, only when traps are allowed.
     CondTrap,
+    /// A load or store of any width through a `stack_addr` pointer.
+    PtrStore,
+    PtrLoad,
+    /// An atomic operation or a fence.
+    Atomic,
 }
 
 const STMTS: &[Stmt] = &[
@@ -220,6 +291,9 @@ const STMTS: &[Stmt] = &[
     Stmt::Load,
     Stmt::Call,
     Stmt::CondTrap,
+    Stmt::PtrStore,
+    Stmt::PtrLoad,
+    Stmt::Atomic,
 ];
 
 struct Gen<'i, 'd, 'c, 'a> {
@@ -231,7 +305,7 @@ struct Gen<'i, 'd, 'c, 'a> {
     b: FunctionBuilder<'a>,
     /// Variables the body may assign (loop counters are not among them).
     vars: Vec<(Variable, Type)>,
-    callees: Vec<(FuncRef, Signature)>,
+    callees: Vec<(FuncRef, SigRef, Signature)>,
     slot: Option<StackSlot>,
     statements_left: usize,
 }
@@ -243,7 +317,7 @@ fn gen_function(
     ctx: &mut FunctionBuilderContext,
     name: UserFuncName,
     sig: Signature,
-    callee_sigs: &[(Signature, bool)],
+    callee_sigs: &[Callee],
 ) -> Result<Function, GenError> {
     let mut func = Function::with_name_signature(name, sig);
     let ops = config
@@ -258,7 +332,8 @@ fn gen_function(
                     | InstructionFormat::Ternary
                     | InstructionFormat::IntCompare
                     | InstructionFormat::FloatCompare
-            ) || op == Opcode::Bitcast)
+            ) || op == Opcode::Bitcast
+                || op == Opcode::UaddOverflowTrap)
                 && (config.allow_traps || !op.can_trap() || is_division(op))
                 && !op.is_call()
                 && !op.is_terminator()
@@ -291,15 +366,13 @@ fn is_division(op: Opcode) -> bool {
 }
 
 impl Gen<'_, '_, '_, '_> {
-    fn body(&mut self, callee_sigs: &[(Signature, bool)]) -> Result<(), GenError> {
-        for (i, (sig, colocated)) in callee_sigs.iter().enumerate() {
+    fn body(&mut self, callee_sigs: &[Callee]) -> Result<(), GenError> {
+        for (n, sig, colocated) in callee_sigs {
             let sig_ref = self.b.import_signature(sig.clone());
-            let f = self.b.import_function(
-                UserExternalName::new(1, i as u32 + 1),
-                sig_ref,
-                *colocated,
-            )?;
-            self.callees.push((f, sig.clone()));
+            let f = self
+                .b
+                .import_function(UserExternalName::new(1, *n), sig_ref, *colocated)?;
+            self.callees.push((f, sig_ref, sig.clone()));
         }
         let entry = self.b.create_block();
         self.b.append_block_params_for_function_params(entry)?;
@@ -343,13 +416,54 @@ impl Gen<'_, '_, '_, '_> {
             .iter()
             .map(|p| p.value_type)
             .collect();
-        let mut vals = SmallVec::<[Value; 4]>::new();
-        for ty in rets {
-            vals.push(self.value_of(ty)?);
+        if !self.tail_call(&rets)? {
+            let mut vals = SmallVec::<[Value; 4]>::new();
+            for ty in rets {
+                vals.push(self.value_of(ty)?);
+            }
+            self.b.ins().return_(&vals)?;
         }
-        self.b.ins().return_(&vals)?;
         self.b.seal_all_blocks();
         Ok(())
+    }
+
+    /// In a `tail` function, sometimes ends with `return_call` (or
+    /// `return_call_indirect`) to a `tail` callee with the same returns.
+    fn tail_call(&mut self, rets: &[Type]) -> Result<bool, GenError> {
+        if !self.config.tail_calls
+            || self.b.func.stencil.signature.call_conv != CallConv::Tail
+            || !self.input.ratio(1, 2)
+        {
+            return Ok(false);
+        }
+        let targets: SmallVec<[(FuncRef, SigRef, Signature); 4]> = self
+            .callees
+            .iter()
+            .filter(|(_, _, s)| {
+                s.call_conv == CallConv::Tail
+                    && s.returns
+                        .iter()
+                        .map(|p| p.value_type)
+                        .eq(rets.iter().copied())
+            })
+            .cloned()
+            .collect();
+        let Some((f, sig_ref, sig)) = self.input.choose(&targets).cloned() else {
+            return Ok(false);
+        };
+        let mut args = SmallVec::<[Value; 8]>::new();
+        for p in &sig.params {
+            args.push(self.value_of(p.value_type)?);
+        }
+        if self.config.indirect_calls && self.input.ratio(1, 2) {
+            let addr = self.b.ins().func_addr(Type::I64, f)?;
+            self.b
+                .ins()
+                .call_indirect_op(Opcode::ReturnCallIndirect, sig_ref, addr, &args)?;
+        } else {
+            self.b.ins().return_call(f, &args)?;
+        }
+        Ok(true)
     }
 
     fn srcloc(&mut self) {
@@ -386,6 +500,8 @@ impl Gen<'_, '_, '_, '_> {
                 Stmt::Store | Stmt::Load => self.slot.is_some(),
                 Stmt::Call => !self.callees.is_empty(),
                 Stmt::CondTrap => self.config.allow_traps,
+                Stmt::PtrStore | Stmt::PtrLoad => self.slot.is_some() && self.config.pointer_memory,
+                Stmt::Atomic => self.slot.is_some() && self.config.atomics,
             })
             .collect();
         match self.input.choose(&kinds).copied().unwrap_or(Stmt::Assign) {
@@ -396,12 +512,30 @@ impl Gen<'_, '_, '_, '_> {
             Stmt::Store => self.store(),
             Stmt::Load => self.load(),
             Stmt::Call => self.call(),
+            Stmt::PtrStore => self.ptr_store(),
+            Stmt::PtrLoad => self.ptr_load(),
+            Stmt::Atomic => self.atomic(),
             Stmt::CondTrap => {
-                let c = self.condition()?;
                 let op = if self.input.ratio(1, 2) {
                     Opcode::Trapz
                 } else {
                     Opcode::Trapnz
+                };
+                // Mostly a condition that rarely fires (`x == k` for
+                // `trapnz`, `x != k` for `trapz`), so that code after the
+                // trap runs too; sometimes any condition.
+                let c = if self.input.ratio(3, 4) {
+                    let x = self.value_of(Type::I32)?;
+                    let k = self.input.interesting_i64();
+                    let cc = if op == Opcode::Trapnz {
+                        IntCC::Equal
+                    } else {
+                        IntCC::NotEqual
+                    };
+                    let k = self.b.ins().iconst(Type::I32, k)?;
+                    self.b.ins().icmp(cc, x, k)?
+                } else {
+                    self.condition()?
                 };
                 let code = TrapCode::user(1 + self.input.below(200) as u8)
                     .unwrap_or(TrapCode::INTEGER_OVERFLOW);
@@ -534,15 +668,163 @@ impl Gen<'_, '_, '_, '_> {
         Ok(())
     }
 
+    /// A pointer into the slot (`stack_addr`, sometimes at an offset)
+    /// and the remaining offset such that `ptr + off` is `offset`.
+    fn slot_pointer(&mut self, slot: StackSlot, offset: i32) -> Result<(Value, i32), GenError> {
+        let split = if self.input.ratio(1, 2) { offset } else { 0 };
+        let p = self.b.ins().stack_addr(Type::I64, slot, split)?;
+        Ok((p, offset - split))
+    }
+
+    fn mem_flags(&mut self) -> MemFlags {
+        let mut flags = MemFlags::new();
+        if self.input.ratio(1, 2) {
+            flags.set_notrap();
+        }
+        if self.input.ratio(1, 2) {
+            flags.set_aligned();
+        }
+        flags
+    }
+
+    /// `istore8/16/32` of a wider integer, or `store` of any type.
+    fn ptr_store(&mut self) -> Result<(), GenError> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let (ty, _) = self.access();
+        let (op, bytes) = match (ty.is_int() && ty.bits() <= 64, self.input.below(4)) {
+            (true, 1) if ty.bits() > 8 => (Opcode::Istore8, 1),
+            (true, 2) if ty.bits() > 16 => (Opcode::Istore16, 2),
+            (true, 3) if ty.bits() > 32 => (Opcode::Istore32, 4),
+            _ => (Opcode::Store, ty.bytes()),
+        };
+        if !self.config.allows_typed(op, ty) {
+            return Ok(());
+        }
+        let offset = self.input.below((SLOT_SIZE / bytes) as usize) as i32 * bytes as i32;
+        let v = self.value_of(ty)?;
+        let (p, off) = self.slot_pointer(slot, offset)?;
+        let flags = self.mem_flags();
+        self.b.ins().store_op(op, flags, v, p, off)?;
+        Ok(())
+    }
+
+    /// `uload8` ... `sload32` into a wider integer, or `load` of any type.
+    fn ptr_load(&mut self) -> Result<(), GenError> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let (ty, _) = self.access();
+        let narrow = ty.is_int() && ty.bits() <= 64;
+        let (op, bytes) = match (narrow, self.input.below(7)) {
+            (true, 1) if ty.bits() > 8 => (Opcode::Uload8, 1),
+            (true, 2) if ty.bits() > 8 => (Opcode::Sload8, 1),
+            (true, 3) if ty.bits() > 16 => (Opcode::Uload16, 2),
+            (true, 4) if ty.bits() > 16 => (Opcode::Sload16, 2),
+            (true, 5) if ty.bits() > 32 => (Opcode::Uload32, 4),
+            (true, 6) if ty.bits() > 32 => (Opcode::Sload32, 4),
+            _ => (Opcode::Load, ty.bytes()),
+        };
+        if !self.config.allows_typed(op, ty) {
+            return Ok(());
+        }
+        let offset = self.input.below((SLOT_SIZE / bytes) as usize) as i32 * bytes as i32;
+        let (p, off) = self.slot_pointer(slot, offset)?;
+        let flags = self.mem_flags();
+        let v = self.b.ins().load_op(op, ty, flags, p, off)?;
+        if let Some(var) = self.var_of(ty) {
+            self.b.def_var(var, v)?;
+        }
+        Ok(())
+    }
+
+    /// An atomic read-modify-write, compare-and-swap, load or store on a
+    /// naturally aligned slot address, or a fence.
+    fn atomic(&mut self) -> Result<(), GenError> {
+        let Some(slot) = self.slot else {
+            return Ok(());
+        };
+        let ints: SmallVec<[Type; 4]> = self
+            .types
+            .iter()
+            .copied()
+            .filter(|t| t.is_int() && t.bits() <= 64)
+            .collect();
+        let Some(&ty) = self.input.choose(&ints) else {
+            return Ok(());
+        };
+        let offset = self.input.below((SLOT_SIZE / ty.bytes()) as usize) as i32 * ty.bytes() as i32;
+        let p = self.b.ins().stack_addr(Type::I64, slot, offset)?;
+        let mut flags = MemFlags::new();
+        if self.input.ratio(1, 2) {
+            flags.set_notrap();
+            flags.set_aligned();
+        }
+        let kind = self.input.below(5);
+        let op = [
+            Opcode::AtomicRmw,
+            Opcode::AtomicCas,
+            Opcode::AtomicLoad,
+            Opcode::AtomicStore,
+            Opcode::Fence,
+        ][kind];
+        if !self.config.allows_typed(op, ty) {
+            return Ok(());
+        }
+        let result = match kind {
+            0 => {
+                let op = *self
+                    .input
+                    .choose(&AtomicRmwOp::ALL)
+                    .unwrap_or(&AtomicRmwOp::Add);
+                let v = self.value_of(ty)?;
+                Some(self.b.ins().atomic_rmw(ty, flags, op, p, v)?)
+            }
+            1 => {
+                let e = self.value_of(ty)?;
+                let r = self.value_of(ty)?;
+                Some(self.b.ins().atomic_cas(flags, p, e, r)?)
+            }
+            2 => Some(
+                self.b
+                    .ins()
+                    .load_no_offset(Opcode::AtomicLoad, ty, flags, p)?,
+            ),
+            3 => {
+                let v = self.value_of(ty)?;
+                self.b
+                    .ins()
+                    .store_no_offset(Opcode::AtomicStore, flags, v, p)?;
+                None
+            }
+            _ => {
+                self.b.ins().nullary(Opcode::Fence, None)?;
+                None
+            }
+        };
+        if let Some(v) = result {
+            if let Some(var) = self.var_of(ty) {
+                self.b.def_var(var, v)?;
+            }
+        }
+        Ok(())
+    }
+
     fn call(&mut self) -> Result<(), GenError> {
-        let Some((f, sig)) = self.input.choose(&self.callees).cloned() else {
+        let Some((f, sig_ref, sig)) = self.input.choose(&self.callees).cloned() else {
             return Ok(());
         };
         let mut args = SmallVec::<[Value; 8]>::new();
         for p in &sig.params {
             args.push(self.value_of(p.value_type)?);
         }
-        let inst = self.b.ins().call(f, &args)?;
+        let inst = if self.config.indirect_calls && self.input.ratio(1, 3) {
+            let addr = self.b.ins().func_addr(Type::I64, f)?;
+            self.b.ins().call_indirect(sig_ref, addr, &args)?
+        } else {
+            self.b.ins().call(f, &args)?
+        };
         let results: SmallVec<[Value; 4]> = self.b.inst_results(inst).into();
         for r in results {
             let ty = self.b.func.stencil.dfg.value_type(r);
@@ -612,6 +894,19 @@ impl Gen<'_, '_, '_, '_> {
             let Some(&op) = self.input.choose(&self.ops) else {
                 break;
             };
+            if op == Opcode::UaddOverflowTrap {
+                if !matches!(ty, Type::I32 | Type::I64)
+                    || !self.config.allow_traps
+                    || !self.config.allows_typed(op, ty)
+                {
+                    continue;
+                }
+                let x = self.value_of(ty)?;
+                let y = self.value_of(ty)?;
+                let code = TrapCode::user(1 + self.input.below(200) as u8)
+                    .unwrap_or(TrapCode::INTEGER_OVERFLOW);
+                return Ok(self.b.ins().int_add_trap(x, y, code)?);
+            }
             if op == Opcode::Bitcast {
                 // Between an integer and a float of the same width.
                 let from = match ty {
@@ -621,7 +916,7 @@ impl Gen<'_, '_, '_, '_> {
                     Type::F64 => Type::I64,
                     _ => continue,
                 };
-                if self.types.contains(&from) {
+                if self.types.contains(&from) && self.config.allows_typed(op, ty) {
                     let x = self.value_of(from)?;
                     return Ok(self.b.ins().bitcast(ty, MemFlags::new(), x)?);
                 }
@@ -645,6 +940,7 @@ impl Gen<'_, '_, '_, '_> {
             .copied()
             .filter(|&t| {
                 set.contains(t)
+                    && self.config.allows_typed(op, t)
                     && info
                         .results
                         .iter()
@@ -668,6 +964,9 @@ impl Gen<'_, '_, '_, '_> {
             if !self.types.contains(&t) && !t.is_int() {
                 return None;
             }
+            if !self.config.allows_typed(op, t) {
+                return None;
+            }
             arg_tys.push(t);
         }
         Some((ctrl, arg_tys))
@@ -689,7 +988,8 @@ impl Gen<'_, '_, '_, '_> {
         for &t in arg_tys {
             args.push(self.value_of(t)?);
         }
-        if is_division(op) && !self.config.allow_traps {
+        // With traps allowed, a quarter of the divisions stay unguarded.
+        if is_division(op) && (!self.config.allow_traps || self.input.ratio(3, 4)) {
             // Nonzero divisor; for signed division also positive, which
             // rules out INT_MIN / -1.
             let mut d = args[1];
@@ -728,8 +1028,28 @@ impl Gen<'_, '_, '_, '_> {
             .copied()
             .find(|&r| dfg.value_type(r) == ty)
         {
+            Some(v)
+                if ty.is_float()
+                    && self.config.canonicalize_nans
+                    && crate::Config::NAN_PRODUCING.contains(&op) =>
+            {
+                self.canonical_nan(ty, v)
+            }
             Some(v) => Ok(v),
             None => self.value_of(ty),
         }
+    }
+
+    /// `v`, or the canonical quiet NaN if `v` is a NaN.
+    fn canonical_nan(&mut self, ty: Type, v: Value) -> Result<Value, GenError> {
+        let is_nan = self.b.ins().fcmp(FloatCC::Unordered, v, v)?;
+        let canon = if ty == Type::F32 {
+            self.b.ins().f32const(f32::from_bits(0x7fc0_0000))?
+        } else {
+            self.b
+                .ins()
+                .f64const(f64::from_bits(0x7ff8_0000_0000_0000))?
+        };
+        Ok(self.b.ins().select(is_nan, canon, v)?)
     }
 }

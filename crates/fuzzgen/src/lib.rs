@@ -11,7 +11,13 @@
 //! signed division, so `INT_MIN / -1` cannot happen).
 //!
 //! [`generate_program`] also builds the callees' bodies and arguments, so
-//! the result can run in the interpreter. [`generate_mutation`] makes the two kinds of
+//! the result can run in the interpreter. [`Config::everything`] turns on
+//! the rest: i128 and floats, pointer loads and stores of every width,
+//! atomics, `call_indirect`, calls between callees (acyclic), `tail`
+//! callees ending in `return_call`, `uadd_overflow_trap`, and NaN
+//! canonicalization after float arithmetic (so results compare bit for
+//! bit). The crate never decides what a backend supports: a user leaves
+//! pairs out with [`Config::excluded`]. [`generate_mutation`] makes the two kinds of
 //! change the cache fuzzer needs: one that leaves the stencil (and so the
 //! cache key) alone, and one that changes a single instruction.
 
@@ -86,6 +92,34 @@ pub struct Config {
     /// Attach source locations.
     pub srclocs: bool,
     pub call_conv: CallConv,
+    /// Loads and stores of every width (`load`, `uload8` ... `sload32`,
+    /// `store`, `istore8` ...) through `stack_addr` pointers into the slot.
+    pub pointer_memory: bool,
+    /// `atomic_rmw` (every op), `atomic_cas`, `atomic_load`,
+    /// `atomic_store` and `fence` on aligned slot addresses.
+    pub atomics: bool,
+    /// `func_addr` + `call_indirect` besides direct calls.
+    pub indirect_calls: bool,
+    /// Some callees use the `tail` convention and may end in
+    /// `return_call` / `return_call_indirect` to a later `tail` callee
+    /// with the same returns.
+    pub tail_calls: bool,
+    /// Callees may call callees with a higher number (acyclic, so calls
+    /// stay bounded).
+    pub nested_calls: bool,
+    /// Callees that are not `tail` use `fast` or `system_v` at random.
+    pub mixed_call_convs: bool,
+    /// After every float operation whose NaN result CLIF leaves open
+    /// (arithmetic, rounding, min/max, conversions between float types),
+    /// replace a NaN by the canonical quiet NaN (`fcmp uno` + `select`),
+    /// as Cranelift's NaN canonicalization does. Results can then be
+    /// compared bit for bit, including `fneg`/`fabs`/`fcopysign` of NaNs.
+    pub canonicalize_nans: bool,
+    /// `(opcode, type)` pairs never to generate (what a backend does not
+    /// lower yet): the opcode is left out wherever its controlling type or
+    /// the type of any operand is that type. Memory and atomic opcodes are
+    /// matched by their access type.
+    pub excluded: Vec<(Opcode, Type)>,
 }
 
 impl Config {
@@ -135,6 +169,38 @@ impl Config {
         Opcode::SmulOverflow,
     ];
 
+    /// Integer opcodes beyond the default set: carries and borrows, bit
+    /// selects, the spectre-guard select and splitting/joining i128.
+    pub const EXTRA_INT_OPCODES: &'static [Opcode] = &[
+        Opcode::SelectSpectreGuard,
+        Opcode::Bitselect,
+        Opcode::Iconcat,
+        Opcode::Isplit,
+        Opcode::UaddOverflowCin,
+        Opcode::SaddOverflowCin,
+        Opcode::UsubOverflowBin,
+        Opcode::SsubOverflowBin,
+    ];
+
+    /// Float opcodes whose NaN results CLIF leaves unspecified (sign and
+    /// payload); see [`Config::canonicalize_nans`].
+    pub const NAN_PRODUCING: &'static [Opcode] = &[
+        Opcode::Fadd,
+        Opcode::Fsub,
+        Opcode::Fmul,
+        Opcode::Fdiv,
+        Opcode::Sqrt,
+        Opcode::Fma,
+        Opcode::Fmin,
+        Opcode::Fmax,
+        Opcode::Ceil,
+        Opcode::Floor,
+        Opcode::Trunc,
+        Opcode::Nearest,
+        Opcode::Fpromote,
+        Opcode::Fdemote,
+    ];
+
     /// The float opcodes of the default set.
     pub const FLOAT_OPCODES: &'static [Opcode] = &[
         Opcode::Fadd,
@@ -173,6 +239,38 @@ impl Config {
         }
     }
 
+    /// Everything the generator can make: every integer width including
+    /// i128, f32 and f64, every scalar opcode, pointer memory, atomics,
+    /// direct, indirect, nested and tail calls, traps, and canonical NaNs
+    /// (for differential testing).
+    pub fn everything() -> Self {
+        let mut opcodes = Self::INT_OPCODES.to_vec();
+        opcodes.extend_from_slice(Self::EXTRA_INT_OPCODES);
+        opcodes.extend_from_slice(Self::FLOAT_OPCODES);
+        opcodes.push(Opcode::UaddOverflowTrap);
+        Config {
+            types: vec![
+                Type::I8,
+                Type::I16,
+                Type::I32,
+                Type::I64,
+                Type::I128,
+                Type::F32,
+                Type::F64,
+            ],
+            opcodes,
+            allow_traps: true,
+            pointer_memory: true,
+            atomics: true,
+            indirect_calls: true,
+            tail_calls: true,
+            nested_calls: true,
+            mixed_call_convs: true,
+            canonicalize_nans: true,
+            ..Self::default()
+        }
+    }
+
     /// Adds `i128` to the types.
     pub fn with_i128(mut self) -> Self {
         if !self.types.contains(&Type::I128) {
@@ -184,6 +282,11 @@ impl Config {
     /// Whether `op` may appear in arithmetic.
     pub fn allows(&self, op: Opcode) -> bool {
         self.opcodes.contains(&op)
+    }
+
+    /// Whether `op` with controlling (or access) type `ty` may appear.
+    pub fn allows_typed(&self, op: Opcode, ty: Type) -> bool {
+        !self.excluded.contains(&(op, ty))
     }
 }
 
@@ -213,6 +316,14 @@ impl Default for Config {
             switches: true,
             srclocs: true,
             call_conv: CallConv::SystemV,
+            pointer_memory: false,
+            atomics: false,
+            indirect_calls: false,
+            tail_calls: false,
+            nested_calls: false,
+            mixed_call_convs: false,
+            canonicalize_nans: false,
+            excluded: Vec::new(),
         }
     }
 }

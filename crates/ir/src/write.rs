@@ -282,17 +282,15 @@ pub fn write_function(w: &mut dyn Write, func: &Function) -> fmt::Result {
     writeln!(w, "}}")
 }
 
-/// For each value, the aliases that name it directly.
+/// For each value, the aliases that name it directly. The map has one
+/// entry per value (empty `Vec`s do not allocate), so its length bounds
+/// the number of aliases `write_aliases` may print for any one value.
 fn alias_map(dfg: &DataFlowGraph) -> Vec<Vec<Value>> {
-    let mut map: Vec<Vec<Value>> = Vec::new();
+    let mut map: Vec<Vec<Value>> = vec![Vec::new(); dfg.values.len()];
     for (v, data) in dfg.values.iter() {
         if let ValueData::Alias { original, .. } = *data {
-            let i = original.as_u32() as usize;
-            if i < dfg.values.len() {
-                if map.len() <= i {
-                    map.resize(i + 1, Vec::new());
-                }
-                map[i].push(v);
+            if let Some(list) = map.get_mut(original.as_u32() as usize) {
+                list.push(v);
             }
         }
     }
@@ -306,7 +304,9 @@ fn write_aliases(
     indent: usize,
 ) -> fmt::Result {
     // Depth-first, in the same order as Cranelift; the alias graph of a
-    // well-formed DFG is a forest, and the step bound guards cycles.
+    // well-formed DFG is a forest, and the step bound guards cycles. The
+    // bound is the number of values (the map's length), never fewer than
+    // the aliases that exist: a value may have any number of them.
     let mut stack = vec![target];
     let mut steps = 0usize;
     while let Some(t) = stack.pop() {
@@ -760,5 +760,20 @@ mod tests {
             format!("{:36}v2 = iadd v0, v1  ; v1 = -1", "@02ff")
         );
         assert_eq!(lines[7], format!("{:36}v9 -> v2", ""));
+    }
+
+    #[test]
+    fn a_value_prints_all_its_aliases() {
+        // Regression: the walk was bounded by the alias map's length
+        // (here 1, only `v0` is aliased), so two of three aliases printed.
+        let (mut f, [_, i1, ..]) = sample();
+        let v0 = f.dfg.inst_args(i1)[0];
+        for n in [9, 5, 6] {
+            f.dfg.make_value_alias(Value::from_u32(n), v0);
+        }
+        let text = f.to_string();
+        for n in [9, 5, 6] {
+            assert!(text.contains(&format!("v{n} -> v0")), "{text}");
+        }
     }
 }

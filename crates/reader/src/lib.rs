@@ -565,8 +565,17 @@ fn literal(p: &mut Parser<'_>, ty: Type) -> Result<DataValue, ParseError> {
                 Some(Tok::Number(n)) if n.starts_with("0x") => {
                     let bits = scalar_bits(n, Type::I128, false)
                         .map_err(|e| p.err(format!("a vector literal ({e})")))?;
+                    // A 0x literal holds at most 16 bytes; wider vector
+                    // types (i64x4, ...) are rejected, not sliced past the
+                    // end (found by the `reader` fuzz target).
+                    let bytes = bits.to_le_bytes();
+                    let Some(lanes) = bytes.get(..ty.bytes() as usize) else {
+                        return Err(
+                            p.err(format!("a vector type of 2, 4, 8 or 16 bytes, not {ty}"))
+                        );
+                    };
                     p.pos += 1;
-                    kiln_ir::ConstantData(bits.to_le_bytes()[..ty.bytes() as usize].to_vec())
+                    kiln_ir::ConstantData(lanes.to_vec())
                 }
                 _ => return Err(p.err(format!("a {ty} literal ([lanes] or 0x...)"))),
             }

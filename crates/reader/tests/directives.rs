@@ -178,3 +178,21 @@ fn out_of_range_run_values_are_errors() {
     );
     assert_eq!(f.run_directives.len(), 1);
 }
+
+/// Found by the `reader` fuzz target (9.9 million executions in): a `0x`
+/// literal for a vector wider than 16 bytes sliced past the end of the
+/// 16 literal bytes and panicked. It is a directive error now.
+#[test]
+fn hex_literals_for_vectors_wider_than_16_bytes_are_errors() {
+    let t = parse_test(
+        "function %f(i64x4) -> i32 {\nblock0(v0: i64x4):\n    v1 = iconst.i32 0\n    return v1\n}\n; run: %f(0x1) == 0\n",
+        "w.clif",
+    )
+    .unwrap();
+    let f = &t.functions[0];
+    assert_eq!(f.directive_errors.len(), 1);
+    assert!(f.directive_errors[0]
+        .to_string()
+        .contains("2, 4, 8 or 16 bytes, not i64x4"));
+    assert!(f.run_directives.is_empty());
+}
