@@ -340,6 +340,7 @@ const AARCH64_FLAGS: &[&str] = &[
     "use_bti",
     "has_fp16",
     "has_dotprod",
+    "has_i8mm",
 ];
 
 /// Presets: a name that turns on several flags.

@@ -27,6 +27,7 @@ pub mod divergences;
 pub mod filecheck;
 pub mod floors;
 pub mod interpret;
+pub mod qemu;
 pub mod run;
 
 use kiln_ir::{DataValue, Function, Inst};

@@ -4,7 +4,9 @@
 //! Per `target` line (or once for the host when the file has none), each
 //! target gets one [`TargetVerdict`]:
 //! - **not runnable here** ([`IsaChoice::NotHere`]): another architecture
-//!   (aarch64 would need qemu), a flag the host CPU lacks, or a target Kiln
+//!   (aarch64 runs under qemu-user instead, see `qemu.rs`, when
+//!   `qemu-aarch64` and `aarch64-linux-gnu-gcc` are installed), a flag the
+//!   host CPU lacks, or a target Kiln
 //!   does not know at all (s390x, riscv64, pulley, ...). No compiler could
 //!   execute it on this machine; Cranelift skips such targets too.
 //! - **unsupported** ([`IsaChoice::Skip`], [`BuildOutcome::Skip`]): the host
@@ -70,11 +72,19 @@ pub fn choose_isa<'a>(
     let Some(a) = Arch::parse(arch) else {
         return IsaChoice::Ignore(format!("target {arch} is not supported"));
     };
+    // aarch64 code runs under qemu-user on another host (`qemu.rs`).
+    let emulated = require_host && Arch::host() != Some(a) && a == Arch::Aarch64;
     if require_host && Arch::host() != Some(a) {
-        return IsaChoice::NotHere(match a {
-            Arch::Aarch64 => "aarch64 needs qemu (not wired yet)".to_string(),
-            _ => format!("target {arch} is not the host"),
-        });
+        if !emulated {
+            return IsaChoice::NotHere(format!("target {arch} is not the host"));
+        }
+        if !crate::qemu::tools_available() {
+            return IsaChoice::NotHere(format!(
+                "aarch64 needs {} and {} on this host",
+                crate::qemu::QEMU,
+                crate::qemu::GCC
+            ));
+        }
     }
     let mut b = IsaBuilder::new(a);
     let built = b
@@ -83,7 +93,7 @@ pub fn choose_isa<'a>(
     if let Err(e) = built {
         return IsaChoice::Fail(e.to_string());
     }
-    if require_host {
+    if require_host && !emulated {
         let host = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(a));
         let missing = b.isa_flags.missing_from(&host);
         if !missing.is_empty() {
@@ -258,6 +268,9 @@ pub fn run_on_isa_with(
     isa: &dyn TargetIsa,
     compile: &mut CompileFn<'_>,
 ) -> Result<(), BuildOutcome> {
+    if Arch::host() != Some(isa.arch()) {
+        return crate::qemu::run_on_qemu(file, isa, compile);
+    }
     let prog = build_program_with(file, isa, compile)?;
     // A directive whose function cannot be called here (a vector
     // signature, say) makes the whole file unsupported, not failed. Like
@@ -518,10 +531,16 @@ mod tests {
             reason(choose_isa("riscv64", none, &[], true)),
             "ignore target riscv64 is not supported"
         );
-        assert_eq!(
-            reason(choose_isa("aarch64", none, &[], true)),
-            "not here aarch64 needs qemu (not wired yet)"
-        );
+        // Under qemu when the cross tools are there, else not runnable here.
+        let a64 = reason(choose_isa("aarch64", none, &[], true));
+        if crate::qemu::tools_available() {
+            assert!(a64.starts_with("isa aarch64"), "{a64}");
+        } else {
+            assert!(
+                a64.starts_with("not here aarch64 needs qemu-aarch64"),
+                "{a64}"
+            );
+        }
         assert_eq!(
             reason(choose_isa("x86_64", [("no_such_setting", None)], &[], true)),
             "fail setting no_such_setting: unknown setting `no_such_setting`"

@@ -1,5 +1,6 @@
 //! Target ISAs and the compile entry points.
 
+pub mod aarch64;
 pub mod builder;
 pub mod x64;
 
@@ -81,9 +82,7 @@ pub fn lookup(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn Target
     }
     match isa_flags.arch() {
         Arch::X86_64 => x64::isa_builder(flags, isa_flags),
-        Arch::Aarch64 => Err(CodegenError::Unsupported {
-            what: "target aarch64 (no backend yet)".to_string(),
-        }),
+        Arch::Aarch64 => aarch64::isa_builder(flags, isa_flags),
     }
 }
 

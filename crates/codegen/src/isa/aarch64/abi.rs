@@ -1,0 +1,522 @@
+//! AAPCS64 and its variants as data, and the aarch64 frame.
+//!
+//! # Arguments and returns
+//!
+//! * Integer arguments in x0–x7, FP arguments in v0–v7, counted
+//!   independently; returns likewise in x0–x7 / v0–v7.
+//! * `i128` takes an even/odd register pair (x0/x1, x2/x3, ...; the next
+//!   register number is rounded up to even), else a 16-byte-aligned stack
+//!   slot, after which no further integer argument goes in a register
+//!   (AAPCS64 C.12–C.13).
+//! * Stack arguments: `system_v`, `fast` and `tail` give every argument an
+//!   8-byte slot (16 for `i128`); `apple_aarch64` packs them at their
+//!   natural size and alignment, and its callers extend narrow integer
+//!   arguments to 32 bits (Apple's ARM64 ABI differences). The first stack
+//!   argument is at `[sp]` at the call, `[x29 + 16]` in the callee.
+//! * Returns that do not fit the registers go to a return area whose
+//!   address the caller passes in x8 (the indirect-result register); the
+//!   k-th overflowing return is at `[x8 + offset]` in signature order.
+//! * `tail`: the callee pops its stack arguments.
+//!
+//! # Frame (stack grows down)
+//!
+//! ```text
+//!   incoming stack arguments    [x29 + 16 ...]
+//!   saved x30 (lr)              [x29 + 8]
+//!   saved x29                   <- x29
+//!   sized stack slots           [sp + stackslots_offset ...]  (directly below x29)
+//!   clobbered callee-saves      [sp + csr_offset ...]  (x19–x28, d8–d15)
+//!   spill slots                 [sp + outgoing + 8 * n]
+//!   outgoing arguments          [sp, sp + outgoing)
+//!                               <- sp (16-byte aligned after the prologue)
+//! ```
+//!
+//! The prologue is `stp x29, x30, [sp, #-16]!; mov x29, sp; sub sp, sp, #N`
+//! then `stp`/`str` of the callee-saved registers the allocator used (in
+//! pairs where two are adjacent in the save order); the epilogue reloads
+//! them, then `mov sp, x29; ldp x29, x30, [sp], #16` (`add sp, sp, #pop`
+//! for `tail`) before `ret`.
+
+use super::args::*;
+use super::inst::*;
+use super::regs::{self, vreg_preg, xreg_preg};
+use crate::machinst::abi::FrameLayout;
+use crate::machinst::reg::{Reg, Writable};
+use crate::result::{CodegenError, CodegenResult};
+use kiln_ir::{ArgumentExtension, CallConv, Signature, Type};
+use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
+
+/// Where one argument or return value (part) lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgLoc {
+    Reg(PReg),
+    /// Byte offset in the stack argument area (arguments) or the return
+    /// area (returns).
+    Stack(u32),
+}
+
+/// One location per register part (two for `i128`, low half first).
+pub type Parts = smallvec::SmallVec<[ArgLoc; 2]>;
+
+/// The locations of a signature's parameters and returns.
+#[derive(Clone, Debug, Default)]
+pub struct SigLocs {
+    pub params: Vec<Parts>,
+    pub returns: Vec<Parts>,
+    /// Bytes of stack arguments (a multiple of 16).
+    pub stack_args_size: u32,
+    /// Bytes of the return area (0: none, no x8 pointer).
+    pub ret_area_size: u32,
+    /// Bytes of stack arguments the callee pops (`tail`).
+    pub callee_pop: u32,
+    /// Narrow integer arguments the caller must extend to 32 bits.
+    pub caller_extends: bool,
+}
+
+impl SigLocs {
+    pub fn has_ret_area(&self) -> bool {
+        self.ret_area_size > 0
+    }
+}
+
+/// A calling convention as data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Convention {
+    /// Stack arguments take their natural size and alignment (Apple)
+    /// instead of 8-byte slots.
+    pub packed_stack_args: bool,
+    /// The caller sign- or zero-extends narrow arguments (per their
+    /// `sext`/`uext` attribute) to 32 bits.
+    pub caller_extends: bool,
+    /// The callee pops its stack arguments.
+    pub callee_pops: bool,
+}
+
+/// AAPCS64 as on Linux (`system_v`; also `fast`).
+pub const SYSTEM_V: Convention = Convention {
+    packed_stack_args: false,
+    caller_extends: false,
+    callee_pops: false,
+};
+
+/// Apple's variant of AAPCS64 (`apple_aarch64`).
+pub const APPLE: Convention = Convention {
+    packed_stack_args: true,
+    caller_extends: true,
+    callee_pops: false,
+};
+
+/// `tail`: AAPCS64 registers; the callee pops its stack arguments.
+pub const TAIL: Convention = Convention {
+    callee_pops: true,
+    ..SYSTEM_V
+};
+
+/// The convention of `cc` on aarch64, or `Unsupported`.
+pub fn convention(cc: CallConv) -> CodegenResult<&'static Convention> {
+    match cc {
+        CallConv::Fast | CallConv::SystemV => Ok(&SYSTEM_V),
+        CallConv::AppleAarch64 => Ok(&APPLE),
+        CallConv::Tail => Ok(&TAIL),
+        other => Err(CodegenError::Unsupported {
+            what: format!("calling convention {} on aarch64", other.as_str()),
+        }),
+    }
+}
+
+/// `(integer?, parts)` of a value type, or `Unsupported`.
+fn class_of(ty: Type) -> CodegenResult<(bool, usize)> {
+    if ty.is_int() && ty.is_scalar() && ty.bits() <= 64 {
+        Ok((true, 1))
+    } else if ty == Type::I128 {
+        Ok((true, 2))
+    } else if ty == Type::F32 || ty == Type::F64 {
+        Ok((false, 1))
+    } else {
+        Err(CodegenError::Unsupported {
+            what: format!("arguments or returns of type {ty} on aarch64"),
+        })
+    }
+}
+
+/// Register-or-stack assignment of one list (arguments or returns).
+struct Assigner {
+    conv: Convention,
+    next_int: usize,
+    next_float: usize,
+    stack: u32,
+}
+
+impl Assigner {
+    fn stack_slot(&mut self, bytes: u32) -> u32 {
+        let (size, align) = if self.conv.packed_stack_args {
+            (bytes, bytes)
+        } else {
+            (bytes.max(8), bytes.max(8))
+        };
+        self.stack = (self.stack + align - 1) & !(align - 1);
+        let at = self.stack;
+        self.stack += size;
+        at
+    }
+
+    fn value(&mut self, ty: Type) -> CodegenResult<Parts> {
+        let (int, n) = class_of(ty)?;
+        let mut parts = Parts::new();
+        if int && n == 2 {
+            // C.12: round up to an even register; C.13: all or nothing.
+            let start = (self.next_int + 1) & !1;
+            if start + 2 <= regs::INT_ARGS.len() {
+                parts.push(ArgLoc::Reg(xreg_preg(regs::INT_ARGS[start])));
+                parts.push(ArgLoc::Reg(xreg_preg(regs::INT_ARGS[start + 1])));
+                self.next_int = start + 2;
+            } else {
+                self.next_int = regs::INT_ARGS.len();
+                self.stack = (self.stack + 15) & !15;
+                parts.push(ArgLoc::Stack(self.stack));
+                parts.push(ArgLoc::Stack(self.stack + 8));
+                self.stack += 16;
+            }
+        } else if int {
+            if let Some(&e) = regs::INT_ARGS.get(self.next_int) {
+                parts.push(ArgLoc::Reg(xreg_preg(e)));
+                self.next_int += 1;
+            } else {
+                parts.push(ArgLoc::Stack(self.stack_slot(ty.bytes())));
+            }
+        } else if let Some(&e) = regs::FLOAT_ARGS.get(self.next_float) {
+            parts.push(ArgLoc::Reg(vreg_preg(e)));
+            self.next_float += 1;
+        } else {
+            parts.push(ArgLoc::Stack(self.stack_slot(ty.bytes())));
+        }
+        Ok(parts)
+    }
+}
+
+/// The locations of a signature's values under its convention.
+pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
+    let conv = *convention(sig.call_conv)?;
+    let mut locs = SigLocs {
+        caller_extends: conv.caller_extends,
+        ..SigLocs::default()
+    };
+    // Returns: registers first, the rest in the return area (8-byte slots).
+    let mut rets = Assigner {
+        conv: SYSTEM_V,
+        next_int: 0,
+        next_float: 0,
+        stack: 0,
+    };
+    for r in &sig.returns {
+        locs.returns.push(rets.value(r.value_type)?);
+    }
+    locs.ret_area_size = (rets.stack + 15) & !15;
+    let mut args = Assigner {
+        conv,
+        next_int: 0,
+        next_float: 0,
+        stack: 0,
+    };
+    for p in &sig.params {
+        locs.params.push(args.value(p.value_type)?);
+    }
+    locs.stack_args_size = (args.stack + 15) & !15;
+    if conv.callee_pops {
+        locs.callee_pop = locs.stack_args_size;
+    }
+    Ok(locs)
+}
+
+/// Whether a narrow argument of `ty` with `ext` must be extended by the
+/// caller under `locs`' convention, and how (`Some(signed)`).
+pub fn caller_extension(locs: &SigLocs, ty: Type, ext: ArgumentExtension) -> Option<bool> {
+    if !locs.caller_extends || !ty.is_int() || ty.bits() >= 32 {
+        return None;
+    }
+    match ext {
+        ArgumentExtension::Uext => Some(false),
+        ArgumentExtension::Sext => Some(true),
+        ArgumentExtension::None => None,
+    }
+}
+
+/// The allocator's registers: see `regs::allocatable_xregs`.
+pub fn machine_env() -> MachineEnv {
+    let set = |v: &[PReg]| v.iter().fold(PRegSet::empty(), |s, &p| s.with(p));
+    let (xp, xn) = regs::allocatable_xregs();
+    let (vp, vn) = regs::allocatable_vregs();
+    MachineEnv {
+        preferred_regs_by_class: [set(&xp), set(&vp), PRegSet::empty()],
+        non_preferred_regs_by_class: [set(&xn), set(&vn), PRegSet::empty()],
+        scratch_by_class: [None, None, None],
+        fixed_stack_slots: vec![],
+    }
+}
+
+/// Offsets of the sized stack slots from the bottom of their area, and the
+/// area's size (16-byte aligned; each slot aligned to at most 16).
+pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32>, u32)> {
+    let mut offs = Vec::with_capacity(f.sized_stack_slots.len());
+    let mut at: u32 = 0;
+    for (_, data) in f.sized_stack_slots.iter() {
+        let align = 1u32 << data.align_shift.min(4);
+        at = at
+            .checked_add(align - 1)
+            .ok_or(CodegenError::CodeTooLarge)?
+            & !(align - 1);
+        offs.push(at);
+        at = at
+            .checked_add(data.size)
+            .ok_or(CodegenError::CodeTooLarge)?;
+    }
+    let size = at.checked_add(15).ok_or(CodegenError::CodeTooLarge)? & !15;
+    if size > (1 << 30) {
+        return Err(CodegenError::CodeTooLarge);
+    }
+    Ok((offs, size))
+}
+
+fn sp_adjust(sub: bool, amount: u32, out: &mut Vec<MInst>) {
+    if amount == 0 {
+        return;
+    }
+    let op = if sub { AluOp::Sub } else { AluOp::Add };
+    let sp = regs::sp();
+    let mut rest = amount as u64;
+    // At most two 12-bit immediates (low, then shifted) for frames below
+    // 16 MiB; larger ones go through x16.
+    if rest >= 1 << 24 {
+        out.extend(MInst::load_constant(
+            Writable::from_reg(regs::ip0()),
+            rest,
+            OperandSize::Size64,
+        ));
+        out.push(MInst::AluRRRExtend {
+            op,
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(sp),
+            rn: sp,
+            rm: regs::ip0(),
+            extend: ExtendOp::Uxtx,
+            amt: 0,
+        });
+        return;
+    }
+    for part in [rest & !0xfff, rest & 0xfff] {
+        if part != 0 {
+            if let Some(imm) = Imm12::maybe_from_u64(part) {
+                out.push(MInst::AluRRImm12 {
+                    op,
+                    size: OperandSize::Size64,
+                    rd: Writable::from_reg(sp),
+                    rn: sp,
+                    imm,
+                });
+            }
+            rest -= part;
+        }
+    }
+    debug_assert_eq!(rest, 0);
+}
+
+/// Pairs the callee-save slots: consecutive registers of one class in
+/// consecutive 8-byte slots go through one `stp`/`ldp`.
+fn csr_groups(frame: &FrameLayout) -> Vec<(PReg, Option<PReg>, u32)> {
+    let slots: Vec<(PReg, u32)> = frame.csr_slots().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < slots.len() {
+        let (p, off) = slots[i];
+        if let Some(&(q, off2)) = slots.get(i + 1) {
+            if q.class() == p.class() && off2 == off + 8 && off % 8 == 0 && off + 8 < 512 {
+                out.push((p, Some(q), off));
+                i += 2;
+                continue;
+            }
+        }
+        out.push((p, None, off));
+        i += 1;
+    }
+    out
+}
+
+fn save_kind(p: PReg) -> (PairKind, StoreKind, LoadKind) {
+    match p.class() {
+        RegClass::Int => (PairKind::X64, StoreKind::Store64, LoadKind::Load64),
+        _ => (PairKind::D64, StoreKind::FpuStore64, LoadKind::FpuLoad64),
+    }
+}
+
+/// Return-address protection the ISA flags ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameProtection {
+    /// `sign_return_address` (Kiln always saves x30, so `_all` changes
+    /// nothing more): sign x30 at entry, authenticate before `ret`.
+    pub sign_return_address: bool,
+    /// `sign_return_address_with_bkey`: with key B instead of A.
+    pub with_bkey: bool,
+    /// `use_bti`: the entry is a `bti c` landing pad (`pac*sp` is one too).
+    pub use_bti: bool,
+}
+
+/// The prologue for `frame`.
+pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MInst>) {
+    let sp = regs::sp();
+    if prot.sign_return_address {
+        out.push(MInst::Hint {
+            op: if prot.with_bkey {
+                HintOp::Pacibsp
+            } else {
+                HintOp::Paciasp
+            },
+        });
+    } else if prot.use_bti {
+        out.push(MInst::Hint { op: HintOp::BtiC });
+    }
+    out.push(MInst::StorePair {
+        kind: PairKind::X64,
+        rt: regs::fp(),
+        rt2: regs::lr(),
+        mem: PairAMode::PreIndexed { rn: sp, simm: -16 },
+    });
+    out.push(MInst::Mov {
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(regs::fp()),
+        rm: sp,
+    });
+    sp_adjust(true, frame.fixed_frame_size, out);
+    for (p, q, off) in csr_groups(frame) {
+        let (pair, store, _) = save_kind(p);
+        match q {
+            Some(q) => out.push(MInst::StorePair {
+                kind: pair,
+                rt: Reg::from(p),
+                rt2: Reg::from(q),
+                mem: PairAMode::SignedOffset {
+                    rn: sp,
+                    simm: off as i16,
+                },
+            }),
+            None => out.push(MInst::Store {
+                kind: store,
+                rd: Reg::from(p),
+                mem: AMode::SpOffset { off: off as i64 },
+            }),
+        }
+    }
+}
+
+/// The epilogue for `frame` (before `ret`).
+pub fn gen_epilogue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MInst>) {
+    let sp = regs::sp();
+    for (p, q, off) in csr_groups(frame) {
+        let (pair, _, load) = save_kind(p);
+        match q {
+            Some(q) => out.push(MInst::LoadPair {
+                kind: pair,
+                rt: Writable::from_reg(Reg::from(p)),
+                rt2: Writable::from_reg(Reg::from(q)),
+                mem: PairAMode::SignedOffset {
+                    rn: sp,
+                    simm: off as i16,
+                },
+            }),
+            None => out.push(MInst::Load {
+                kind: load,
+                rd: Writable::from_reg(Reg::from(p)),
+                mem: AMode::SpOffset { off: off as i64 },
+            }),
+        }
+    }
+    if frame.fixed_frame_size > 0 {
+        out.push(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(sp),
+            rm: regs::fp(),
+        });
+    }
+    out.push(MInst::LoadPair {
+        kind: PairKind::X64,
+        rt: Writable::from_reg(regs::fp()),
+        rt2: Writable::from_reg(regs::lr()),
+        mem: PairAMode::PostIndexed { rn: sp, simm: 16 },
+    });
+    // Authenticate with the sp the entry signed with (before popping
+    // stack arguments).
+    if prot.sign_return_address {
+        out.push(MInst::Hint {
+            op: if prot.with_bkey {
+                HintOp::Autibsp
+            } else {
+                HintOp::Autiasp
+            },
+        });
+    }
+    sp_adjust(false, frame.callee_pop, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_ir::AbiParam;
+
+    fn sig(cc: CallConv, params: &[Type], rets: &[Type]) -> Signature {
+        let mut s = Signature::new(cc);
+        s.params = params.iter().map(|&t| AbiParam::new(t)).collect();
+        s.returns = rets.iter().map(|&t| AbiParam::new(t)).collect();
+        s
+    }
+
+    fn reg(n: u8) -> ArgLoc {
+        ArgLoc::Reg(xreg_preg(n))
+    }
+
+    #[test]
+    fn i128_takes_an_even_pair() {
+        let l = sig_locs(&sig(CallConv::SystemV, &[Type::I64, Type::I128], &[])).unwrap();
+        assert_eq!(l.params[1].as_slice(), &[reg(2), reg(3)]);
+        // x7 is left free, and the i128 goes to the stack, 16-aligned.
+        let many = [Type::I64; 7];
+        let mut p = many.to_vec();
+        p.push(Type::I128);
+        p.push(Type::I64);
+        let l = sig_locs(&sig(CallConv::SystemV, &p, &[])).unwrap();
+        assert_eq!(
+            l.params[7].as_slice(),
+            &[ArgLoc::Stack(0), ArgLoc::Stack(8)]
+        );
+        assert_eq!(l.params[8].as_slice(), &[ArgLoc::Stack(16)]);
+        assert_eq!(l.stack_args_size, 32);
+    }
+
+    #[test]
+    fn apple_packs_stack_arguments() {
+        let mut p = vec![Type::I64; 8];
+        p.extend([Type::I8, Type::I32, Type::I16, Type::I64]);
+        let linux = sig_locs(&sig(CallConv::SystemV, &p, &[])).unwrap();
+        let apple = sig_locs(&sig(CallConv::AppleAarch64, &p, &[])).unwrap();
+        let offs = |l: &SigLocs| -> Vec<ArgLoc> { l.params[8..].iter().map(|x| x[0]).collect() };
+        assert_eq!(offs(&linux), [0, 8, 16, 24].map(ArgLoc::Stack).to_vec());
+        assert_eq!(offs(&apple), [0, 4, 8, 16].map(ArgLoc::Stack).to_vec());
+        assert!(apple.caller_extends && !linux.caller_extends);
+    }
+
+    #[test]
+    fn floats_count_apart_and_returns_overflow_to_x8_area() {
+        let l = sig_locs(&sig(
+            CallConv::Fast,
+            &[Type::F64, Type::I32, Type::F32],
+            &[Type::I64; 9],
+        ))
+        .unwrap();
+        assert_eq!(l.params[0][0], ArgLoc::Reg(vreg_preg(0)));
+        assert_eq!(l.params[1][0], reg(0));
+        assert_eq!(l.params[2][0], ArgLoc::Reg(vreg_preg(1)));
+        assert_eq!(l.returns[8][0], ArgLoc::Stack(0));
+        assert_eq!(l.ret_area_size, 16);
+        let t = sig_locs(&sig(CallConv::Tail, &[Type::I64; 10], &[])).unwrap();
+        assert_eq!(t.callee_pop, 16);
+        assert!(convention(CallConv::WindowsFastcall).is_err());
+    }
+}

@@ -1,0 +1,762 @@
+//! The aarch64 machine instruction: one variant per encoding class (not per
+//! mnemonic), each with an opcode enum that selects the class's opcode bits
+//! in `emit.rs`, and the operand visitor that tells register allocation what
+//! each variant reads and writes.
+
+use super::args::*;
+use super::regs;
+use crate::machinst::buffer::{MachLabel, RelocTarget};
+use crate::machinst::inst::{OperandVisitor, OperandVisitorExt};
+use crate::machinst::reg::{Reg, Writable};
+use kiln_ir::TrapCode;
+use regalloc2::{PReg, PRegSet};
+
+/// Two-register-source integer operations (shifted/extended register forms
+/// and, for the first eight, the 12-bit and logical immediate forms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AluOp {
+    Add,
+    Sub,
+    Adds,
+    Subs,
+    And,
+    Orr,
+    Eor,
+    Ands,
+    Bic,
+    Orn,
+    Eon,
+    Bics,
+    Adc,
+    Adcs,
+    Sbc,
+    Sbcs,
+    Lslv,
+    Lsrv,
+    Asrv,
+    Rorv,
+    Udiv,
+    Sdiv,
+    Smulh,
+    Umulh,
+}
+
+/// Three-source multiply-accumulate operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AluOp3 {
+    Madd,
+    Msub,
+    /// 32x32 -> 64 signed multiply-add (`smaddl`).
+    Smaddl,
+    Umaddl,
+}
+
+/// One-source bit operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BitOp {
+    Rbit,
+    Clz,
+    Cls,
+    Rev16,
+    /// Byte reverse within 32-bit words (`rev32`, or `rev` at 32 bits).
+    Rev32,
+    /// Byte reverse of 64 bits (`rev` at 64 bits).
+    Rev64,
+}
+
+/// Conditional select family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CSelOp {
+    Csel,
+    Csinc,
+    Csinv,
+    Csneg,
+}
+
+/// Wide moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MoveWideOp {
+    Movn,
+    Movz,
+}
+
+/// Bitfield moves (the base of shifts by immediate and extensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BfmOp {
+    Sbfm,
+    Bfm,
+    Ubfm,
+}
+
+/// One-source FP operations (`fmov`/`fabs`/`fneg`/`fsqrt`/rounding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FpuOp1 {
+    Mov,
+    Abs,
+    Neg,
+    Sqrt,
+    /// Round to nearest, ties to even (`frintn`).
+    RintN,
+    /// Toward +inf (`frintp`).
+    RintP,
+    /// Toward -inf (`frintm`).
+    RintM,
+    /// Toward zero (`frintz`).
+    RintZ,
+}
+
+/// Two-source FP operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FpuOp2 {
+    Mul,
+    Div,
+    Add,
+    Sub,
+    Max,
+    Min,
+}
+
+/// Three-source fused FP operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FpuOp3 {
+    /// `rn * rm + ra`
+    Fmadd,
+    /// `ra - rn * rm`
+    Fmsub,
+    /// `-(rn * rm) - ra`
+    Fnmadd,
+    /// `rn * rm - ra`
+    Fnmsub,
+}
+
+/// What a load reads and how it extends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LoadKind {
+    ULoad8,
+    SLoad8,
+    ULoad16,
+    SLoad16,
+    ULoad32,
+    SLoad32,
+    Load64,
+    FpuLoad16,
+    FpuLoad32,
+    FpuLoad64,
+    FpuLoad128,
+}
+
+impl LoadKind {
+    /// Bytes accessed.
+    pub fn bytes(self) -> u32 {
+        match self {
+            LoadKind::ULoad8 | LoadKind::SLoad8 => 1,
+            LoadKind::ULoad16 | LoadKind::SLoad16 | LoadKind::FpuLoad16 => 2,
+            LoadKind::ULoad32 | LoadKind::SLoad32 | LoadKind::FpuLoad32 => 4,
+            LoadKind::Load64 | LoadKind::FpuLoad64 => 8,
+            LoadKind::FpuLoad128 => 16,
+        }
+    }
+    pub fn is_fpu(self) -> bool {
+        matches!(
+            self,
+            LoadKind::FpuLoad16 | LoadKind::FpuLoad32 | LoadKind::FpuLoad64 | LoadKind::FpuLoad128
+        )
+    }
+}
+
+/// What a store writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    Store8,
+    Store16,
+    Store32,
+    Store64,
+    FpuStore16,
+    FpuStore32,
+    FpuStore64,
+    FpuStore128,
+}
+
+impl StoreKind {
+    pub fn bytes(self) -> u32 {
+        match self {
+            StoreKind::Store8 => 1,
+            StoreKind::Store16 | StoreKind::FpuStore16 => 2,
+            StoreKind::Store32 | StoreKind::FpuStore32 => 4,
+            StoreKind::Store64 | StoreKind::FpuStore64 => 8,
+            StoreKind::FpuStore128 => 16,
+        }
+    }
+    pub fn is_fpu(self) -> bool {
+        matches!(
+            self,
+            StoreKind::FpuStore16
+                | StoreKind::FpuStore32
+                | StoreKind::FpuStore64
+                | StoreKind::FpuStore128
+        )
+    }
+}
+
+/// Register kinds of `ldp`/`stp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PairKind {
+    /// Two x registers.
+    X64,
+    /// Two d registers.
+    D64,
+}
+
+/// The condition a conditional branch tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CondBrKind {
+    /// `b.cond`
+    Cond(Cond),
+    /// `cbz rt`
+    Zero(Reg, OperandSize),
+    /// `cbnz rt`
+    NotZero(Reg, OperandSize),
+    /// `tbz rt, #bit`
+    BitClear(Reg, u8),
+    /// `tbnz rt, #bit`
+    BitSet(Reg, u8),
+}
+
+impl CondBrKind {
+    /// The branch taken exactly when this one is not.
+    pub fn invert(self) -> CondBrKind {
+        match self {
+            CondBrKind::Cond(c) => CondBrKind::Cond(c.invert()),
+            CondBrKind::Zero(r, s) => CondBrKind::NotZero(r, s),
+            CondBrKind::NotZero(r, s) => CondBrKind::Zero(r, s),
+            CondBrKind::BitClear(r, b) => CondBrKind::BitSet(r, b),
+            CondBrKind::BitSet(r, b) => CondBrKind::BitClear(r, b),
+        }
+    }
+    fn reg_mut(&mut self) -> Option<&mut Reg> {
+        match self {
+            CondBrKind::Cond(_) => None,
+            CondBrKind::Zero(r, _)
+            | CondBrKind::NotZero(r, _)
+            | CondBrKind::BitClear(r, _)
+            | CondBrKind::BitSet(r, _) => Some(r),
+        }
+    }
+}
+
+/// Instructions in the hint space (no-ops on cores without the feature):
+/// pointer authentication of the return address and BTI landing pads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HintOp {
+    /// Sign x30 with key A and sp (`paciasp`).
+    Paciasp,
+    /// Sign x30 with key B and sp (`pacibsp`).
+    Pacibsp,
+    /// Authenticate x30 with key A and sp (`autiasp`).
+    Autiasp,
+    /// Authenticate x30 with key B and sp (`autibsp`).
+    Autibsp,
+    /// A landing pad for calls (`bti c`).
+    BtiC,
+}
+
+/// An aarch64 machine instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MInst {
+    /// `op rd, rn, rm`
+    AluRRR {
+        op: AluOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+    },
+    /// `op rd, rn, rm, shift #amt`
+    AluRRRShift {
+        op: AluOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+        shift: ShiftOpAndAmt,
+    },
+    /// `op rd|sp, rn|sp, rm, extend #amt` (add/sub families only).
+    AluRRRExtend {
+        op: AluOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+        extend: ExtendOp,
+        amt: u8,
+    },
+    /// `op rd|sp, rn|sp, #imm12{, lsl #12}` (add/sub families only).
+    AluRRImm12 {
+        op: AluOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        imm: Imm12,
+    },
+    /// `op rd|sp, rn, #bitmask` (and/orr/eor; ands writes xzr, not sp).
+    AluRRImmLogic {
+        op: AluOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        imm: ImmLogic,
+    },
+    /// `lsl|lsr|asr|ror rd, rn, #amt`
+    AluRRImmShift {
+        op: ShiftOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        amt: u8,
+    },
+    /// `op rd, rn, rm, ra`
+    AluRRRR {
+        op: AluOp3,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+        ra: Reg,
+    },
+    /// `op rd, rn`
+    BitRR {
+        op: BitOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+    /// A bitfield move with explicit fields (extensions, extracts).
+    Bfm {
+        op: BfmOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        immr: u8,
+        imms: u8,
+    },
+    /// `movz`/`movn rd, #imm16, lsl #shift`
+    MovWide {
+        op: MoveWideOp,
+        size: OperandSize,
+        rd: Writable<Reg>,
+        imm: MoveWideConst,
+    },
+    /// `movk rd, #imm16, lsl #shift`: keeps the other bits of `rn`, which
+    /// is allocated to `rd`.
+    MovK {
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        imm: MoveWideConst,
+    },
+    /// A register copy: `mov rd, rm` (`orr`, or `add #0` when either is sp).
+    Mov {
+        size: OperandSize,
+        rd: Writable<Reg>,
+        rm: Reg,
+    },
+    /// `csel`/`csinc`/`csinv`/`csneg rd, rn, rm, cond`
+    CSel {
+        op: CSelOp,
+        size: OperandSize,
+        cond: Cond,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+    },
+    /// `ccmp rn, rm, #nzcv, cond`
+    CCmp {
+        size: OperandSize,
+        rn: Reg,
+        rm: Reg,
+        nzcv: u8,
+        cond: Cond,
+    },
+    /// A load into `rd`.
+    Load {
+        kind: LoadKind,
+        rd: Writable<Reg>,
+        mem: AMode,
+    },
+    /// A store of `rd`.
+    Store {
+        kind: StoreKind,
+        rd: Reg,
+        mem: AMode,
+    },
+    /// `ldp rt, rt2, mem`
+    LoadPair {
+        kind: PairKind,
+        rt: Writable<Reg>,
+        rt2: Writable<Reg>,
+        mem: PairAMode,
+    },
+    /// `stp rt, rt2, mem`
+    StorePair {
+        kind: PairKind,
+        rt: Reg,
+        rt2: Reg,
+        mem: PairAMode,
+    },
+    /// The address `mem` denotes, into `rd` (frame offsets, spill slots).
+    LoadAddr { rd: Writable<Reg>, mem: AMode },
+    /// `adr rd, label`
+    Adr { rd: Writable<Reg>, label: MachLabel },
+    /// `b target`
+    Jump { target: MachLabel },
+    /// A two-way branch: `b<cond> taken; b not_taken` (the buffer drops
+    /// the second when `not_taken` follows).
+    CondBr {
+        kind: CondBrKind,
+        taken: MachLabel,
+        not_taken: MachLabel,
+    },
+    /// `b<cond> target` alone, inside a sequence (never a block end).
+    OneWayCondBr { kind: CondBrKind, target: MachLabel },
+    /// `ret` (the epilogue is placed before it).
+    Ret { rets: Vec<(Reg, PReg)> },
+    /// `bl target` with a `CALL26` relocation.
+    Call {
+        target: RelocTarget,
+        uses: Vec<(Reg, PReg)>,
+        defs: Vec<(Writable<Reg>, PReg)>,
+        clobbers: PRegSet,
+    },
+    /// `blr rn`
+    CallInd {
+        rn: Reg,
+        uses: Vec<(Reg, PReg)>,
+        defs: Vec<(Writable<Reg>, PReg)>,
+        clobbers: PRegSet,
+    },
+    /// Defines the function's register arguments at entry (emits nothing).
+    Args { args: Vec<(Writable<Reg>, PReg)> },
+    /// `b.<cond>` to a trap island that holds `udf` with `code`.
+    TrapIf { kind: CondBrKind, code: TrapCode },
+    /// `udf #code`: a trap whose code is recorded at this offset.
+    Udf { code: TrapCode },
+    /// `brk #0`: a debugger trap.
+    Brk,
+    /// A hint-space instruction (pointer authentication, BTI).
+    Hint { op: HintOp },
+    /// `op rd, rn` on FP registers.
+    FpuRR {
+        op: FpuOp1,
+        size: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `op rd, rn, rm` on FP registers.
+    FpuRRR {
+        op: FpuOp2,
+        size: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+    },
+    /// `op rd, rn, rm, ra` on FP registers.
+    FpuRRRR {
+        op: FpuOp3,
+        size: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+        ra: Reg,
+    },
+    /// `fcmp rn, rm`
+    FpuCmp { size: ScalarSize, rn: Reg, rm: Reg },
+    /// `fcsel rd, rn, rm, cond`
+    FpuCSel {
+        size: ScalarSize,
+        cond: Cond,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+    },
+    /// `fcvt rd, rn` between FP widths.
+    FpuCvt {
+        from: ScalarSize,
+        to: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `fcvtzs`/`fcvtzu rd, rn`: FP to integer, toward zero, saturating.
+    FpuToInt {
+        signed: bool,
+        from: ScalarSize,
+        to: OperandSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `scvtf`/`ucvtf rd, rn`: integer to FP.
+    IntToFpu {
+        signed: bool,
+        from: OperandSize,
+        to: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `fmov s|d rd, w|x rn`: integer bits to an FP register.
+    MovToFpu {
+        size: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `fmov w|x rd, s|d rn`: FP bits to an integer register.
+    MovFromFpu {
+        size: ScalarSize,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
+}
+
+impl MInst {
+    /// Visits every register operand (see `machinst::inst`).
+    pub fn get_operands(&mut self, v: &mut impl OperandVisitor) {
+        match self {
+            MInst::AluRRR { rd, rn, rm, .. }
+            | MInst::AluRRRShift { rd, rn, rm, .. }
+            | MInst::AluRRRExtend { rd, rn, rm, .. }
+            | MInst::CSel { rd, rn, rm, .. }
+            | MInst::FpuRRR { rd, rn, rm, .. }
+            | MInst::FpuCSel { rd, rn, rm, .. } => {
+                v.reg_use(rn);
+                v.reg_use(rm);
+                v.reg_def(rd);
+            }
+            MInst::AluRRImm12 { rd, rn, .. }
+            | MInst::AluRRImmLogic { rd, rn, .. }
+            | MInst::AluRRImmShift { rd, rn, .. }
+            | MInst::BitRR { rd, rn, .. }
+            | MInst::Bfm { rd, rn, .. }
+            | MInst::FpuRR { rd, rn, .. }
+            | MInst::FpuCvt { rd, rn, .. }
+            | MInst::FpuToInt { rd, rn, .. }
+            | MInst::IntToFpu { rd, rn, .. }
+            | MInst::MovToFpu { rd, rn, .. }
+            | MInst::MovFromFpu { rd, rn, .. } => {
+                v.reg_use(rn);
+                v.reg_def(rd);
+            }
+            MInst::Mov { rd, rm, .. } => {
+                v.reg_use(rm);
+                v.reg_def(rd);
+            }
+            MInst::AluRRRR { rd, rn, rm, ra, .. } | MInst::FpuRRRR { rd, rn, rm, ra, .. } => {
+                v.reg_use(rn);
+                v.reg_use(rm);
+                v.reg_use(ra);
+                v.reg_def(rd);
+            }
+            MInst::MovWide { rd, .. } | MInst::Adr { rd, .. } => v.reg_def(rd),
+            MInst::MovK { rd, rn, .. } => {
+                v.reg_use(rn);
+                v.reg_reuse_def(rd, 0);
+            }
+            MInst::CCmp { rn, rm, .. } | MInst::FpuCmp { rn, rm, .. } => {
+                v.reg_use(rn);
+                v.reg_use(rm);
+            }
+            MInst::Load { rd, mem, .. } | MInst::LoadAddr { rd, mem } => {
+                amode_operands(mem, v);
+                v.reg_def(rd);
+            }
+            MInst::Store { rd, mem, .. } => {
+                v.reg_use(rd);
+                amode_operands(mem, v);
+            }
+            MInst::LoadPair { rt, rt2, mem, .. } => {
+                pair_operands(mem, v);
+                v.reg_def(rt);
+                v.reg_def(rt2);
+            }
+            MInst::StorePair { rt, rt2, mem, .. } => {
+                v.reg_use(rt);
+                v.reg_use(rt2);
+                pair_operands(mem, v);
+            }
+            MInst::CondBr { kind, .. } | MInst::OneWayCondBr { kind, .. } => {
+                if let Some(r) = kind.reg_mut() {
+                    v.reg_use(r);
+                }
+            }
+            MInst::Ret { rets } => {
+                for (r, p) in rets {
+                    v.reg_fixed_late_use(r, *p);
+                }
+            }
+            MInst::Call { uses, defs, .. } => {
+                for (r, p) in uses {
+                    v.reg_fixed_use(r, *p);
+                }
+                for (r, p) in defs {
+                    v.reg_fixed_def(r, *p);
+                }
+            }
+            MInst::CallInd { rn, uses, defs, .. } => {
+                v.reg_use(rn);
+                for (r, p) in uses {
+                    v.reg_fixed_use(r, *p);
+                }
+                for (r, p) in defs {
+                    v.reg_fixed_def(r, *p);
+                }
+            }
+            MInst::Args { args } => {
+                for (r, p) in args {
+                    v.reg_fixed_def(r, *p);
+                }
+            }
+            MInst::TrapIf { kind, .. } => {
+                if let Some(r) = kind.reg_mut() {
+                    v.reg_use(r);
+                }
+            }
+            MInst::Jump { .. } | MInst::Udf { .. } | MInst::Brk | MInst::Hint { .. } => {}
+        }
+    }
+
+    /// Registers a call clobbers beyond its defs.
+    pub fn clobbers(&self) -> PRegSet {
+        match self {
+            MInst::Call { clobbers, defs, .. } | MInst::CallInd { clobbers, defs, .. } => {
+                let mut c = *clobbers;
+                for (_, p) in defs {
+                    c.remove(*p);
+                }
+                c
+            }
+            _ => PRegSet::empty(),
+        }
+    }
+
+    /// A whole-register copy for the register class of `dst`.
+    pub fn gen_move(dst: Writable<Reg>, src: Reg) -> MInst {
+        match src.class() {
+            regalloc2::RegClass::Int => MInst::Mov {
+                size: OperandSize::Size64,
+                rd: dst,
+                rm: src,
+            },
+            // A 128-bit copy would need the vector form; FP values are at
+            // most 64 bits wide in the scalar set.
+            _ => MInst::FpuRR {
+                op: FpuOp1::Mov,
+                size: ScalarSize::Size64,
+                rd: dst,
+                rn: src,
+            },
+        }
+    }
+
+    /// A load of an immediate: `movz`/`movn` and `movk`s, or one `orr` with
+    /// a logical immediate. Uses `rd` as its own scratch.
+    pub fn load_constant(rd: Writable<Reg>, value: u64, size: OperandSize) -> Vec<MInst> {
+        let value = match size {
+            OperandSize::Size32 => value & 0xffff_ffff,
+            OperandSize::Size64 => value,
+        };
+        let chunks = size.bits() / 16;
+        let chunk = |v: u64, i: u32| ((v >> (16 * i)) & 0xffff) as u16;
+        let zeros = (0..chunks).filter(|&i| chunk(value, i) == 0).count();
+        let ones = (0..chunks).filter(|&i| chunk(value, i) == 0xffff).count();
+        // One instruction when possible: movz, movn, or orr with a bitmask.
+        if let Some(imm) = MoveWideConst::maybe_from_u64(value) {
+            if imm.shift as u32 * 16 < size.bits() {
+                return vec![MInst::MovWide {
+                    op: MoveWideOp::Movz,
+                    size,
+                    rd,
+                    imm,
+                }];
+            }
+        }
+        let inverted = match size {
+            OperandSize::Size32 => !value & 0xffff_ffff,
+            OperandSize::Size64 => !value,
+        };
+        if let Some(imm) = MoveWideConst::maybe_from_u64(inverted) {
+            if imm.shift as u32 * 16 < size.bits() {
+                return vec![MInst::MovWide {
+                    op: MoveWideOp::Movn,
+                    size,
+                    rd,
+                    imm,
+                }];
+            }
+        }
+        if let Some(imm) = ImmLogic::maybe_from_u64(value, size) {
+            return vec![MInst::AluRRImmLogic {
+                op: AluOp::Orr,
+                size,
+                rd,
+                rn: regs::zr(),
+                imm,
+            }];
+        }
+        // Otherwise start from whichever of movz/movn leaves fewer chunks
+        // to patch with movk.
+        let use_movn = ones > zeros;
+        let skip = if use_movn { 0xffff } else { 0 };
+        let mut out = Vec::with_capacity(4);
+        for i in 0..chunks {
+            let c = chunk(value, i);
+            if c == skip {
+                continue;
+            }
+            let shift = i as u8;
+            if out.is_empty() {
+                let (op, bits) = if use_movn {
+                    (MoveWideOp::Movn, !c)
+                } else {
+                    (MoveWideOp::Movz, c)
+                };
+                out.push(MInst::MovWide {
+                    op,
+                    size,
+                    rd,
+                    imm: MoveWideConst { bits, shift },
+                });
+            } else {
+                out.push(MInst::MovK {
+                    size,
+                    rd,
+                    rn: rd.to_reg(),
+                    imm: MoveWideConst { bits: c, shift },
+                });
+            }
+        }
+        out
+    }
+}
+
+fn amode_operands(mem: &mut AMode, v: &mut impl OperandVisitor) {
+    match mem {
+        AMode::UnsignedOffset { rn, .. }
+        | AMode::Unscaled { rn, .. }
+        | AMode::PreIndexed { rn, .. }
+        | AMode::PostIndexed { rn, .. } => v.reg_use(rn),
+        AMode::RegReg { rn, rm, .. } | AMode::RegExtended { rn, rm, .. } => {
+            v.reg_use(rn);
+            v.reg_use(rm);
+        }
+        AMode::SpOffset { .. }
+        | AMode::FpOffset { .. }
+        | AMode::SlotOffset { .. }
+        | AMode::SpillSlot { .. }
+        | AMode::Label { .. } => {}
+    }
+}
+
+fn pair_operands(mem: &mut PairAMode, v: &mut impl OperandVisitor) {
+    match mem {
+        PairAMode::SignedOffset { rn, .. }
+        | PairAMode::PreIndexed { rn, .. }
+        | PairAMode::PostIndexed { rn, .. } => v.reg_use(rn),
+    }
+}

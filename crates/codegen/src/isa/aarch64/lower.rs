@@ -1,0 +1,1335 @@
+//! aarch64 glue between the lowering driver and the rules of
+//! `isle-rules/aarch64/`: the generated code's `Context` (extern
+//! constructors that emit `MInst`s), calls, returns and the function entry
+//! under AAPCS64 (see [`super::abi`]).
+
+use super::abi::{self, ArgLoc, SigLocs};
+use super::args::*;
+use super::inst::*;
+use super::regs;
+use crate::machinst::buffer::MachLabel;
+use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
+use crate::machinst::reg::{Reg, Writable};
+use crate::result::{CodegenError, CodegenResult};
+use kiln_ir::entity::EntityRef;
+use kiln_ir::{FloatCC, Inst, InstructionData, IntCC, TrapCode, Type, Value};
+use regalloc2::{PReg, RegClass};
+use smallvec::SmallVec;
+
+/// The generated rule code and the names it refers to.
+#[allow(
+    clippy::all,
+    dead_code,
+    unused_imports,
+    unused_parens,
+    irrefutable_let_patterns
+)]
+pub(crate) mod generated {
+    crate::machinst::isle::isle_prelude_names!();
+    pub use crate::isa::aarch64::args::{
+        AMode, Cond, Imm12, ImmLogic, OperandSize, ScalarSize, ShiftOp,
+    };
+    pub use crate::isa::aarch64::inst::{
+        AluOp, AluOp3, BitOp, CSelOp, FpuOp1, FpuOp2, LoadKind, StoreKind,
+    };
+    include!(concat!(env!("OUT_DIR"), "/isle_aarch64.rs"));
+}
+
+/// Function-wide facts the constructors need.
+pub struct A64LowerInfo {
+    /// The function's own signature locations.
+    pub sig: SigLocs,
+    /// Offsets of the sized stack slots from the bottom of their area.
+    pub slot_offsets: Vec<u32>,
+}
+
+/// Mutable lowering state kept across instructions.
+#[derive(Default)]
+pub struct A64LowerState {
+    /// Largest outgoing argument + return area of any call.
+    pub outgoing: u32,
+    /// The hidden return-area pointer (x8 at entry), if any.
+    pub ret_area_ptr: Option<Reg>,
+}
+
+/// The aarch64 `LowerBackend`.
+pub struct A64LowerBackend<'a> {
+    pub info: &'a A64LowerInfo,
+    pub state: std::cell::RefCell<A64LowerState>,
+}
+
+impl LowerBackend for A64LowerBackend<'_> {
+    type MInst = MInst;
+
+    fn lower(&self, ctx: &mut Lower<'_, MInst>, inst: Inst) -> Option<InstOutput> {
+        let mut state = self.state.borrow_mut();
+        let mut c = Ctx {
+            l: ctx,
+            info: self.info,
+            state: &mut state,
+            targets: &[],
+        };
+        generated::constructor_lower(&mut c, inst)
+    }
+
+    fn lower_branch(&self, ctx: &mut Lower<'_, MInst>, inst: Inst, targets: &[MachLabel]) -> bool {
+        let mut state = self.state.borrow_mut();
+        let mut c = Ctx {
+            l: ctx,
+            info: self.info,
+            state: &mut state,
+            targets,
+        };
+        generated::constructor_lower_branch(&mut c, inst).is_some()
+    }
+
+    fn gen_jump(&self, target: MachLabel) -> MInst {
+        MInst::Jump { target }
+    }
+
+    fn gen_entry(&self, ctx: &mut Lower<'_, MInst>) -> CodegenResult<()> {
+        let mut state = self.state.borrow_mut();
+        let f = ctx.f;
+        let entry = f
+            .layout
+            .entry_block()
+            .ok_or_else(|| CodegenError::InvalidVCode("no entry block".into()))?;
+        let params: Vec<Value> = f.dfg.block_params(entry).to_vec();
+        let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
+        let mut stack_loads = Vec::new();
+        if self.info.sig.has_ret_area() {
+            let r = match state.ret_area_ptr {
+                Some(r) => r,
+                None => ctx.alloc_tmp(RegClass::Int),
+            };
+            args.push((
+                Writable::from_reg(r),
+                regs::xreg_preg(regs::INDIRECT_RESULT_ENC),
+            ));
+            state.ret_area_ptr = Some(r);
+        }
+        for (i, &p) in params.iter().enumerate() {
+            let vregs = ctx.value_regs(p);
+            let Some(parts) = self.info.sig.params.get(i) else {
+                return Err(CodegenError::InvalidVCode(
+                    "entry block parameters do not match the signature".into(),
+                ));
+            };
+            let ty = f.dfg.value_type(p);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in parts.iter().enumerate() {
+                let Some(reg) = vregs.regs.get(k).copied().flatten() else {
+                    return Err(CodegenError::Unsupported {
+                        what: format!("parameters of type {ty}"),
+                    });
+                };
+                match loc {
+                    ArgLoc::Reg(preg) => args.push((Writable::from_reg(reg), *preg)),
+                    ArgLoc::Stack(off) => stack_loads.push(MInst::Load {
+                        kind: load_kind_of(part_ty),
+                        rd: Writable::from_reg(reg),
+                        mem: AMode::FpOffset {
+                            off: 16 + *off as i64,
+                        },
+                    }),
+                }
+            }
+        }
+        ctx.emit(MInst::Args { args });
+        for i in stack_loads {
+            ctx.emit(i);
+        }
+        Ok(())
+    }
+}
+
+/// The load that reads a whole value of `ty`.
+fn load_kind_of(ty: Type) -> LoadKind {
+    match ty {
+        Type::F32 => LoadKind::FpuLoad32,
+        Type::F64 => LoadKind::FpuLoad64,
+        _ => match ty.bits() {
+            8 => LoadKind::ULoad8,
+            16 => LoadKind::ULoad16,
+            32 => LoadKind::ULoad32,
+            _ => LoadKind::Load64,
+        },
+    }
+}
+
+/// The store that writes a whole value of `ty`.
+fn store_kind_of(ty: Type) -> StoreKind {
+    match ty {
+        Type::F32 => StoreKind::FpuStore32,
+        Type::F64 => StoreKind::FpuStore64,
+        _ => match ty.bits() {
+            8 => StoreKind::Store8,
+            16 => StoreKind::Store16,
+            32 => StoreKind::Store32,
+            _ => StoreKind::Store64,
+        },
+    }
+}
+
+fn size_of_ty(ty: Type) -> OperandSize {
+    OperandSize::from_bits(ty.bits())
+}
+
+fn fsize(ty: Type) -> ScalarSize {
+    if ty == Type::F32 {
+        ScalarSize::Size32
+    } else {
+        ScalarSize::Size64
+    }
+}
+
+/// The rules' context for one instruction.
+struct Ctx<'a, 'l, 'f> {
+    l: &'a mut Lower<'f, MInst>,
+    info: &'a A64LowerInfo,
+    state: &'a mut A64LowerState,
+    targets: &'l [MachLabel],
+}
+
+impl Ctx<'_, '_, '_> {
+    fn w(&mut self, class: RegClass) -> (Reg, Writable<Reg>) {
+        let r = self.l.alloc_tmp(class);
+        (r, Writable::from_reg(r))
+    }
+    fn wi(&mut self) -> (Reg, Writable<Reg>) {
+        self.w(RegClass::Int)
+    }
+
+    /// `r`, or a copy of it if it is already among `taken`: one vreg must
+    /// not be constrained to two fixed registers by one instruction.
+    fn unique(&mut self, r: Reg, mut taken: impl Iterator<Item = Reg>) -> Reg {
+        if !taken.any(|t| t == r) {
+            return r;
+        }
+        let (c, cw) = self.w(r.class());
+        self.l.emit(MInst::gen_move(cw, r));
+        c
+    }
+
+    /// Emits the constant `value` (zero-extended from `size`) into a fresh
+    /// register, each step into its own vreg (VCode is SSA).
+    fn constant(&mut self, value: u64, size: OperandSize) -> Reg {
+        let (first, fw) = self.wi();
+        let seq = MInst::load_constant(fw, value, size);
+        let mut cur = first;
+        for (i, inst) in seq.into_iter().enumerate() {
+            let inst = match inst {
+                MInst::MovK { size, imm, .. } if i > 0 => {
+                    let (next, nw) = self.wi();
+                    let k = MInst::MovK {
+                        size,
+                        rd: nw,
+                        rn: cur,
+                        imm,
+                    };
+                    cur = next;
+                    k
+                }
+                other => other,
+            };
+            self.l.emit(inst);
+        }
+        cur
+    }
+
+    fn rrr(&mut self, size: OperandSize, op: AluOp, rn: Reg, rm: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRR {
+            op,
+            size,
+            rd: dw,
+            rn,
+            rm,
+        });
+        d
+    }
+
+    fn cmp_imm(&mut self, size: OperandSize, rn: Reg, value: u64) {
+        let imm = Imm12::maybe_from_u64(value).unwrap_or(Imm12 {
+            bits: 0,
+            shift12: false,
+        });
+        debug_assert_eq!(imm.value(), value);
+        self.l.emit(MInst::AluRRImm12 {
+            op: AluOp::Subs,
+            size,
+            rd: Writable::from_reg(regs::zr()),
+            rn,
+            imm,
+        });
+    }
+
+    /// `r` (of type `from`) extended to 32 or 64 bits; unchanged when it is
+    /// already that wide.
+    fn extend(&mut self, from: Type, signed: bool, to_bits: u32, r: Reg) -> Reg {
+        let bits = from.bits();
+        if bits >= to_bits || bits >= 64 {
+            return r;
+        }
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::Bfm {
+            op: if signed { BfmOp::Sbfm } else { BfmOp::Ubfm },
+            size: OperandSize::from_bits(to_bits),
+            rd: dw,
+            rn: r,
+            immr: 0,
+            imms: (bits - 1) as u8,
+        });
+        d
+    }
+
+    fn trap_if(&mut self, kind: CondBrKind, code: TrapCode) {
+        self.l.emit(MInst::TrapIf { kind, code });
+    }
+
+    /// Loads an FP constant with the bits `bits` of `size`.
+    fn fconst(&mut self, size: ScalarSize, bits: u64) -> Reg {
+        let opsize = if size == ScalarSize::Size32 {
+            OperandSize::Size32
+        } else {
+            OperandSize::Size64
+        };
+        let g = self.constant(bits, opsize);
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::MovToFpu {
+            size,
+            rd: dw,
+            rn: g,
+        });
+        d
+    }
+
+    /// The signature, callee and arguments of a call.
+    fn call_parts(
+        &self,
+        inst: Inst,
+    ) -> Option<(kiln_ir::SigRef, Result<kiln_ir::FuncRef, Value>, Vec<Value>)> {
+        let f = self.l.f;
+        match f.dfg.insts[inst] {
+            InstructionData::Call { func_ref, args, .. } => {
+                let sig = f.dfg.ext_funcs.get(func_ref)?.signature;
+                Some((sig, Ok(func_ref), f.dfg.value_list(args).to_vec()))
+            }
+            InstructionData::CallIndirect { sig_ref, args, .. } => {
+                let all = f.dfg.value_list(args);
+                let (callee, rest) = all.split_first()?;
+                Some((sig_ref, Err(*callee), rest.to_vec()))
+            }
+            _ => None,
+        }
+    }
+
+    fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let (sig_ref, callee, args) = self.call_parts(inst)?;
+        let sig = f.dfg.signatures.get(sig_ref)?;
+        let locs = match abi::sig_locs(sig) {
+            Ok(l) => l,
+            Err(e) => {
+                self.l.set_error(e);
+                return Some(InstOutput::none());
+            }
+        };
+        if locs.callee_pop > 0 {
+            self.l.set_error(CodegenError::Unsupported {
+                what: "calls to tail-convention functions with stack arguments on aarch64".into(),
+            });
+            return Some(InstOutput::none());
+        }
+        self.state.outgoing = self
+            .state
+            .outgoing
+            .max(locs.stack_args_size + locs.ret_area_size);
+        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
+        if locs.has_ret_area() {
+            let (p, pw) = self.wi();
+            self.l.emit(MInst::LoadAddr {
+                rd: pw,
+                mem: AMode::SpOffset {
+                    off: locs.stack_args_size as i64,
+                },
+            });
+            uses.push((p, regs::xreg_preg(regs::INDIRECT_RESULT_ENC)));
+        }
+        for (i, &a) in args.iter().enumerate() {
+            let ty = f.dfg.value_type(a);
+            let param = sig.params.get(i)?;
+            let mut parts: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(a)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            if let Some(signed) = abi::caller_extension(&locs, ty, param.extension) {
+                parts[0] = self.extend(ty, signed, 32, parts[0]);
+            }
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let plocs = locs.params.get(i)?;
+            if plocs.len() != parts.len() {
+                return None;
+            }
+            for (r, loc) in parts.into_iter().zip(plocs.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, uses.iter().map(|u| u.0));
+                        uses.push((r, *p));
+                    }
+                    ArgLoc::Stack(off) => self.l.emit(MInst::Store {
+                        kind: store_kind_of(part_ty),
+                        rd: r,
+                        mem: AMode::SpOffset { off: *off as i64 },
+                    }),
+                }
+            }
+        }
+        let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
+        let mut defs = Vec::new();
+        let mut after = Vec::new();
+        for (i, &res) in results.iter().enumerate() {
+            let vregs = self.l.value_regs(res);
+            let ty = f.dfg.value_type(res);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            for (k, loc) in locs.returns.get(i)?.iter().enumerate() {
+                let reg = vregs.regs.get(k).copied().flatten()?;
+                match loc {
+                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
+                    ArgLoc::Stack(off) => after.push(MInst::Load {
+                        kind: load_kind_of(part_ty),
+                        rd: Writable::from_reg(reg),
+                        mem: AMode::SpOffset {
+                            off: (locs.stack_args_size + off) as i64,
+                        },
+                    }),
+                }
+            }
+        }
+        let clobbers = regs::aapcs_clobbers();
+        let uses = uses.into_vec();
+        match callee {
+            Ok(func_ref) => {
+                let name = f.dfg.ext_funcs[func_ref].name.clone();
+                let target = self.l.reloc_target(&name);
+                self.l.emit(MInst::Call {
+                    target,
+                    uses,
+                    defs,
+                    clobbers,
+                });
+            }
+            Err(v) => {
+                let rn = self.l.put_in_reg(v);
+                self.l.emit(MInst::CallInd {
+                    rn,
+                    uses,
+                    defs,
+                    clobbers,
+                });
+            }
+        }
+        for i in after {
+            self.l.emit(i);
+        }
+        Some(InstOutput::none())
+    }
+
+    fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
+        let mut rets: Vec<(Reg, PReg)> = Vec::new();
+        for (i, &v) in vals.iter().enumerate() {
+            let ty = f.dfg.value_type(v);
+            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
+            let parts: SmallVec<[Reg; 2]> = self
+                .l
+                .put_value_in_regs(v)
+                .regs
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let Some(locs) = self
+                .info
+                .sig
+                .returns
+                .get(i)
+                .filter(|p| p.len() == parts.len())
+            else {
+                self.l.set_error(CodegenError::InvalidVCode(
+                    "return values do not match the signature".into(),
+                ));
+                return Some(InstOutput::none());
+            };
+            for (r, loc) in parts.into_iter().zip(locs.iter()) {
+                match loc {
+                    ArgLoc::Reg(p) => {
+                        let r = self.unique(r, rets.iter().map(|u| u.0));
+                        rets.push((r, *p));
+                    }
+                    ArgLoc::Stack(off) => {
+                        let base = match self.state.ret_area_ptr {
+                            Some(b) => b,
+                            None => {
+                                let (b, _) = self.wi();
+                                self.state.ret_area_ptr = Some(b);
+                                b
+                            }
+                        };
+                        self.l.emit(MInst::Store {
+                            kind: store_kind_of(part_ty),
+                            rd: r,
+                            mem: AMode::UnsignedOffset {
+                                rn: base,
+                                uimm: *off,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        self.l.emit(MInst::Ret { rets });
+        Some(InstOutput::none())
+    }
+
+    fn gen_stack(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let InstructionData::StackLoad {
+            stack_slot, offset, ..
+        } = f.dfg.insts[inst]
+        else {
+            return None;
+        };
+        let base = *self.info.slot_offsets.get(stack_slot.index())? as i64;
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::LoadAddr {
+            rd: dw,
+            mem: AMode::SlotOffset {
+                off: base + i64::from(offset.0),
+            },
+        });
+        Some(InstOutput::one(d))
+    }
+}
+
+impl generated::Context for Ctx<'_, '_, '_> {
+    crate::machinst::isle::isle_prelude_methods!();
+
+    fn size_of(&mut self, ty: Type) -> OperandSize {
+        size_of_ty(ty)
+    }
+    fn fsize_of(&mut self, ty: Type) -> ScalarSize {
+        fsize(ty)
+    }
+    fn imm12_from(&mut self, c: u64) -> Option<Imm12> {
+        Imm12::maybe_from_u64(c)
+    }
+    fn imm12_for_cmp(&mut self, cc: IntCC, ty: Type, c: u64) -> Option<Imm12> {
+        let bits = ty.bits();
+        let v = if bits < 32 && self.intcc_signed(cc) {
+            let sh = 64 - bits;
+            ((((c << sh) as i64) >> sh) as u64) & 0xffff_ffff
+        } else {
+            c
+        };
+        Imm12::maybe_from_u64(v)
+    }
+    fn imm12_from_neg(&mut self, ty: Type, c: u64) -> Option<Imm12> {
+        let bits = ty.bits().max(32);
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1 << bits) - 1
+        };
+        // Only for types of 32/64 bits: a narrow add wraps at its width
+        // anyway, but the negation must be taken at the operation width.
+        let ext = if ty.bits() < 32 {
+            // Sign-extend the narrow constant so `-c` is small.
+            let sh = 64 - ty.bits();
+            (((c << sh) as i64) >> sh) as u64
+        } else {
+            c
+        };
+        let neg = ext.wrapping_neg() & mask;
+        if neg == 0 {
+            return None;
+        }
+        Imm12::maybe_from_u64(neg)
+    }
+    fn imm_logic(&mut self, ty: Type, c: u64) -> Option<ImmLogic> {
+        let size = size_of_ty(ty);
+        // A narrow value's upper bits are free: replicate the constant's
+        // sign so that more constants have an encoding is not needed; only
+        // its own bits matter, so try it zero- and one-extended.
+        let bits = ty.bits();
+        if bits < 32 {
+            let m = (1u64 << bits) - 1;
+            return ImmLogic::maybe_from_u64(c & m, size)
+                .or_else(|| ImmLogic::maybe_from_u64((c & m) | !m, size));
+        }
+        ImmLogic::maybe_from_u64(c, size)
+    }
+    fn shift_amt(&mut self, ty: Type, k: u64) -> u8 {
+        (k & (ty.bits() as u64 - 1)) as u8
+    }
+    fn top_bit(&mut self, ty: Type) -> u8 {
+        (ty.bits() - 1) as u8
+    }
+    fn rotl_amt(&mut self, ty: Type, k: u64) -> u8 {
+        let b = ty.bits() as u64;
+        ((b - (k & (b - 1))) & (b - 1)) as u8
+    }
+    fn ty_bits_of(&mut self, ty: Type) -> u32 {
+        ty.bits()
+    }
+    fn ty_bytes(&mut self, ty: Type) -> u32 {
+        ty.bytes()
+    }
+    fn imm12_zero(&mut self) -> Imm12 {
+        Imm12 {
+            bits: 0,
+            shift12: false,
+        }
+    }
+    fn load_kind(&mut self, ty: Type) -> LoadKind {
+        load_kind_of(ty)
+    }
+    fn store_kind(&mut self, ty: Type) -> StoreKind {
+        store_kind_of(ty)
+    }
+    fn amode(&mut self, bytes: u32, addr: Value, off: i32) -> AMode {
+        let aty = self.l.value_type(addr);
+        if aty != Type::I64 {
+            self.l.set_error(CodegenError::Unsupported {
+                what: format!("{aty} addresses on aarch64"),
+            });
+        }
+        let base = self.l.put_in_reg(addr);
+        let off = i64::from(off);
+        if off >= 0 && off % i64::from(bytes) == 0 && off / i64::from(bytes) < 4096 {
+            AMode::UnsignedOffset {
+                rn: base,
+                uimm: off as u32,
+            }
+        } else if (-256..256).contains(&off) {
+            AMode::Unscaled {
+                rn: base,
+                simm: off as i16,
+            }
+        } else {
+            let o = self.constant(off as u64, OperandSize::Size64);
+            AMode::RegReg {
+                rn: base,
+                rm: o,
+                scaled: false,
+            }
+        }
+    }
+    fn zr(&mut self) -> Reg {
+        regs::zr()
+    }
+    fn cond_invert(&mut self, c: Cond) -> Cond {
+        c.invert()
+    }
+    fn intcc_to_cond(&mut self, cc: IntCC) -> Cond {
+        match cc {
+            IntCC::Equal => Cond::Eq,
+            IntCC::NotEqual => Cond::Ne,
+            IntCC::SignedLessThan => Cond::Lt,
+            IntCC::SignedGreaterThanOrEqual => Cond::Ge,
+            IntCC::SignedGreaterThan => Cond::Gt,
+            IntCC::SignedLessThanOrEqual => Cond::Le,
+            IntCC::UnsignedLessThan => Cond::Lo,
+            IntCC::UnsignedGreaterThanOrEqual => Cond::Hs,
+            IntCC::UnsignedGreaterThan => Cond::Hi,
+            IntCC::UnsignedLessThanOrEqual => Cond::Ls,
+        }
+    }
+    fn intcc_signed(&mut self, cc: IntCC) -> bool {
+        matches!(
+            cc,
+            IntCC::SignedLessThan
+                | IntCC::SignedGreaterThanOrEqual
+                | IntCC::SignedGreaterThan
+                | IntCC::SignedLessThanOrEqual
+        )
+    }
+    /// The conditions one `fcmp` answers with one flag test (after
+    /// `fcmp a, b`: eq Z; lt N!=V (unordered sets V, so `mi` is the ordered
+    /// less-than); ...).
+    fn floatcc_to_cond(&mut self, cc: FloatCC) -> Option<Cond> {
+        Some(match cc {
+            FloatCC::Ordered => Cond::Vc,
+            FloatCC::Unordered => Cond::Vs,
+            FloatCC::Equal => Cond::Eq,
+            FloatCC::NotEqual => Cond::Ne,
+            FloatCC::LessThan => Cond::Mi,
+            FloatCC::LessThanOrEqual => Cond::Ls,
+            FloatCC::GreaterThan => Cond::Gt,
+            FloatCC::GreaterThanOrEqual => Cond::Ge,
+            FloatCC::UnorderedOrLessThan => Cond::Lt,
+            FloatCC::UnorderedOrLessThanOrEqual => Cond::Le,
+            FloatCC::UnorderedOrGreaterThan => Cond::Hi,
+            FloatCC::UnorderedOrGreaterThanOrEqual => Cond::Pl,
+            FloatCC::OrderedNotEqual | FloatCC::UnorderedOrEqual => return None,
+        })
+    }
+
+    fn a64_rrr(&mut self, size: OperandSize, op: AluOp, rn: Reg, rm: Reg) -> Reg {
+        self.rrr(size, op, rn, rm)
+    }
+    fn a64_rrr_shift(
+        &mut self,
+        size: OperandSize,
+        op: AluOp,
+        rn: Reg,
+        rm: Reg,
+        sop: ShiftOp,
+        amt: u8,
+    ) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRRShift {
+            op,
+            size,
+            rd: dw,
+            rn,
+            rm,
+            shift: ShiftOpAndAmt { op: sop, amt },
+        });
+        d
+    }
+    fn a64_imm12(&mut self, size: OperandSize, op: AluOp, rn: Reg, imm: Imm12) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRImm12 {
+            op,
+            size,
+            rd: dw,
+            rn,
+            imm,
+        });
+        d
+    }
+    fn a64_logic_imm(&mut self, size: OperandSize, op: AluOp, rn: Reg, imm: ImmLogic) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRImmLogic {
+            op,
+            size,
+            rd: dw,
+            rn,
+            imm,
+        });
+        d
+    }
+    fn a64_shift_imm(&mut self, size: OperandSize, op: ShiftOp, rn: Reg, amt: u8) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRImmShift {
+            op,
+            size,
+            rd: dw,
+            rn,
+            amt,
+        });
+        d
+    }
+    fn a64_rrrr(&mut self, size: OperandSize, op: AluOp3, rn: Reg, rm: Reg, ra: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRRR {
+            op,
+            size,
+            rd: dw,
+            rn,
+            rm,
+            ra,
+        });
+        d
+    }
+    fn a64_bit(&mut self, size: OperandSize, op: BitOp, rn: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::BitRR {
+            op,
+            size,
+            rd: dw,
+            rn,
+        });
+        d
+    }
+    fn a64_csel(&mut self, size: OperandSize, op: CSelOp, cond: Cond, rn: Reg, rm: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::CSel {
+            op,
+            size,
+            cond,
+            rd: dw,
+            rn,
+            rm,
+        });
+        d
+    }
+    fn a64_fcsel(&mut self, size: ScalarSize, cond: Cond, rn: Reg, rm: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::FpuCSel {
+            size,
+            cond,
+            rd: dw,
+            rn,
+            rm,
+        });
+        d
+    }
+    fn a64_bfm(&mut self, size: OperandSize, signed: bool, rn: Reg, immr: u8, imms: u8) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::Bfm {
+            op: if signed { BfmOp::Sbfm } else { BfmOp::Ubfm },
+            size,
+            rd: dw,
+            rn,
+            immr,
+            imms,
+        });
+        d
+    }
+    fn a64_const(&mut self, ty: Type, c: u64) -> Reg {
+        self.constant(c, size_of_ty(ty))
+    }
+    fn a64_load(&mut self, kind: LoadKind, mem: AMode) -> Reg {
+        let class = if kind.is_fpu() {
+            RegClass::Float
+        } else {
+            RegClass::Int
+        };
+        let (d, dw) = self.w(class);
+        self.l.emit(MInst::Load { kind, rd: dw, mem });
+        d
+    }
+    fn a64_store(&mut self, kind: StoreKind, rd: Reg, mem: AMode) {
+        self.l.emit(MInst::Store { kind, rd, mem });
+    }
+    fn a64_fpu_rr(&mut self, size: ScalarSize, op: FpuOp1, rn: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::FpuRR {
+            op,
+            size,
+            rd: dw,
+            rn,
+        });
+        d
+    }
+    fn a64_fpu_rrr(&mut self, size: ScalarSize, op: FpuOp2, rn: Reg, rm: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::FpuRRR {
+            op,
+            size,
+            rd: dw,
+            rn,
+            rm,
+        });
+        d
+    }
+    fn a64_fmadd(&mut self, size: ScalarSize, rn: Reg, rm: Reg, ra: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::FpuRRRR {
+            op: FpuOp3::Fmadd,
+            size,
+            rd: dw,
+            rn,
+            rm,
+            ra,
+        });
+        d
+    }
+    fn a64_fcvt(&mut self, from: ScalarSize, to: ScalarSize, rn: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::FpuCvt {
+            from,
+            to,
+            rd: dw,
+            rn,
+        });
+        d
+    }
+    fn a64_fcvt_to_int(&mut self, signed: bool, from: ScalarSize, to: OperandSize, rn: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::FpuToInt {
+            signed,
+            from,
+            to,
+            rd: dw,
+            rn,
+        });
+        d
+    }
+    fn a64_int_to_fcvt(&mut self, signed: bool, from: OperandSize, to: ScalarSize, rn: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::IntToFpu {
+            signed,
+            from,
+            to,
+            rd: dw,
+            rn,
+        });
+        d
+    }
+    fn a64_mov_to_fpu(&mut self, size: ScalarSize, rn: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::MovToFpu { size, rd: dw, rn });
+        d
+    }
+    fn a64_mov_from_fpu(&mut self, size: ScalarSize, rn: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::MovFromFpu { size, rd: dw, rn });
+        d
+    }
+    fn a64_cmp(&mut self, size: OperandSize, rn: Reg, rm: Reg) {
+        self.l.emit(MInst::AluRRR {
+            op: AluOp::Subs,
+            size,
+            rd: Writable::from_reg(regs::zr()),
+            rn,
+            rm,
+        });
+    }
+    fn a64_cmp_imm(&mut self, size: OperandSize, rn: Reg, imm: Imm12) {
+        self.cmp_imm(size, rn, imm.value());
+    }
+    fn a64_fcmp(&mut self, size: ScalarSize, rn: Reg, rm: Reg) {
+        self.l.emit(MInst::FpuCmp { size, rn, rm });
+    }
+    fn a64_extend(&mut self, from: Type, signed: bool, to_bits: u32, r: Reg) -> Reg {
+        self.extend(from, signed, to_bits, r)
+    }
+
+    /// Division with CLIF's traps: by zero (`int_divz`), and for signed
+    /// division `MIN / -1` (`int_ovf`); the remainder is `a - (a / b) * b`
+    /// (`msub`), which is 0 for `MIN % -1` without a trap.
+    fn a64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
+        let bits = ty.bits();
+        let size = size_of_ty(ty);
+        let a = self.extend(ty, signed, 32, a);
+        let b = self.extend(ty, signed, 32, b);
+        self.trap_if(
+            CondBrKind::Zero(b, size),
+            TrapCode::INTEGER_DIVISION_BY_ZERO,
+        );
+        if signed && !rem {
+            // cmn b, #1 (Z: b == -1); ccmp a, MIN, #0, eq (Z: a == MIN too).
+            self.l.emit(MInst::AluRRImm12 {
+                op: AluOp::Adds,
+                size,
+                rd: Writable::from_reg(regs::zr()),
+                rn: b,
+                imm: Imm12 {
+                    bits: 1,
+                    shift12: false,
+                },
+            });
+            let min = (1u64 << (bits - 1)).wrapping_neg();
+            let m = self.constant(min, size);
+            self.l.emit(MInst::CCmp {
+                size,
+                rn: a,
+                rm: m,
+                nzcv: 0,
+                cond: Cond::Eq,
+            });
+            self.trap_if(CondBrKind::Cond(Cond::Eq), TrapCode::INTEGER_OVERFLOW);
+        }
+        let op = if signed { AluOp::Sdiv } else { AluOp::Udiv };
+        let q = self.rrr(size, op, a, b);
+        if !rem {
+            return q;
+        }
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRRR {
+            op: AluOp3::Msub,
+            size,
+            rd: dw,
+            rn: q,
+            rm: b,
+            ra: a,
+        });
+        d
+    }
+
+    fn a64_mulhi(&mut self, ty: Type, signed: bool, a: Reg, b: Reg) -> Reg {
+        let bits = ty.bits();
+        if bits == 64 {
+            let op = if signed { AluOp::Smulh } else { AluOp::Umulh };
+            return self.rrr(OperandSize::Size64, op, a, b);
+        }
+        // Extend to 64 bits, multiply exactly, take the high half.
+        let a = self.extend(ty, signed, 64, a);
+        let b = self.extend(ty, signed, 64, b);
+        let (p, pw) = self.wi();
+        self.l.emit(MInst::AluRRRR {
+            op: AluOp3::Madd,
+            size: OperandSize::Size64,
+            rd: pw,
+            rn: a,
+            rm: b,
+            ra: regs::zr(),
+        });
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::AluRRImmShift {
+            op: if signed { ShiftOp::Asr } else { ShiftOp::Lsr },
+            size: OperandSize::Size64,
+            rd: dw,
+            rn: p,
+            amt: bits as u8,
+        });
+        d
+    }
+
+    /// Shifts by a register amount: the hardware masks the amount to 32 or
+    /// 64 bits; narrow types mask it to their own width and extend the
+    /// value for right shifts.
+    fn a64_shift_reg(&mut self, ty: Type, op: ShiftOp, a: Reg, amt: Reg) -> Reg {
+        let bits = ty.bits();
+        let size = size_of_ty(ty);
+        let (a, amt) = if bits < 32 {
+            let a = match op {
+                ShiftOp::Lsr => self.extend(ty, false, 32, a),
+                ShiftOp::Asr => self.extend(ty, true, 32, a),
+                _ => a,
+            };
+            let mask = ImmLogic::maybe_from_u64(u64::from(bits - 1), OperandSize::Size32)
+                .expect("bits - 1 is a run of ones");
+            let (m, mw) = self.wi();
+            self.l.emit(MInst::AluRRImmLogic {
+                op: AluOp::And,
+                size: OperandSize::Size32,
+                rd: mw,
+                rn: amt,
+                imm: mask,
+            });
+            (a, m)
+        } else {
+            (a, amt)
+        };
+        let alu = match op {
+            ShiftOp::Lsl => AluOp::Lslv,
+            ShiftOp::Lsr => AluOp::Lsrv,
+            ShiftOp::Asr => AluOp::Asrv,
+            ShiftOp::Ror => AluOp::Rorv,
+        };
+        self.rrr(size, alu, a, amt)
+    }
+
+    /// clz/cls/ctz/bitrev/bswap at any width from the 32/64-bit forms.
+    fn a64_count(&mut self, ty: Type, op: BitOp, trailing: bool, a: Reg) -> Reg {
+        let bits = ty.bits();
+        let size = size_of_ty(ty);
+        let w = size.bits();
+        let bit = |s: &mut Self, op, r| {
+            let (d, dw) = s.wi();
+            s.l.emit(MInst::BitRR {
+                op,
+                size,
+                rd: dw,
+                rn: r,
+            });
+            d
+        };
+        match (op, trailing) {
+            (BitOp::Clz, false) | (BitOp::Cls, false) => {
+                // Narrow: extend, count at 32, subtract the extra bits.
+                let signed = op == BitOp::Cls;
+                let x = self.extend(ty, signed, 32, a);
+                let c = bit(self, op, x);
+                if bits < w {
+                    let imm = Imm12::maybe_from_u64(u64::from(w - bits)).unwrap_or(Imm12 {
+                        bits: 0,
+                        shift12: false,
+                    });
+                    return self.a64_imm12(size, AluOp::Sub, c, imm);
+                }
+                c
+            }
+            (BitOp::Clz, true) => {
+                // ctz = clz(rbit(x)); a narrow value gets a stop bit at
+                // its width so the count never exceeds it.
+                let x = if bits < w {
+                    let stop = ImmLogic::maybe_from_u64(1u64 << bits, size)
+                        .expect("a single bit is a logical immediate");
+                    self.a64_logic_imm(size, AluOp::Orr, a, stop)
+                } else {
+                    a
+                };
+                let r = bit(self, BitOp::Rbit, x);
+                bit(self, BitOp::Clz, r)
+            }
+            (BitOp::Rbit, _) => {
+                let r = bit(self, BitOp::Rbit, a);
+                if bits < w {
+                    return self.a64_shift_imm(size, ShiftOp::Lsr, r, (w - bits) as u8);
+                }
+                r
+            }
+            _ => {
+                // bswap
+                match bits {
+                    16 => bit(self, BitOp::Rev16, a),
+                    32 => bit(self, BitOp::Rev32, a),
+                    64 => bit(self, BitOp::Rev64, a),
+                    _ => a,
+                }
+            }
+        }
+    }
+
+    /// `fcvt_to_sint`/`fcvt_to_uint`: trap on NaN (`bad_toint`) and on
+    /// values outside the integer range (`int_ovf`), then convert.
+    fn a64_fcvt_to_int_trap(&mut self, signed: bool, fty: Type, ity: Type, a: Reg) -> Reg {
+        let fs = fsize(fty);
+        let ibits = ity.bits();
+        self.l.emit(MInst::FpuCmp {
+            size: fs,
+            rn: a,
+            rm: a,
+        });
+        self.trap_if(
+            CondBrKind::Cond(Cond::Vs),
+            TrapCode::BAD_CONVERSION_TO_INTEGER,
+        );
+        // Exclusive bounds as floats: trap unless low < a < high (low is
+        // exclusive -1 for unsigned, and MIN - 1 or an inclusive MIN for
+        // signed depending on whether MIN - 1 is representable).
+        let (low, low_inclusive, high) = if signed {
+            let min = -(2f64.powi(ibits as i32 - 1));
+            let high = 2f64.powi(ibits as i32 - 1);
+            // MIN - 1 is exact when the integer is narrower than the
+            // significand (f64: up to 32 bits; f32: up to 16).
+            if (fty == Type::F64 && ibits <= 32) || (fty == Type::F32 && ibits <= 16) {
+                (min - 1.0, false, high)
+            } else {
+                (min, true, high)
+            }
+        } else {
+            (-1.0, false, 2f64.powi(ibits as i32))
+        };
+        let bits_of = |v: f64| -> u64 {
+            if fs == ScalarSize::Size32 {
+                u64::from((v as f32).to_bits())
+            } else {
+                v.to_bits()
+            }
+        };
+        let lo = self.fconst(fs, bits_of(low));
+        self.l.emit(MInst::FpuCmp {
+            size: fs,
+            rn: a,
+            rm: lo,
+        });
+        // Trap when a < low (inclusive bound) or a <= low (exclusive).
+        let c = if low_inclusive { Cond::Lt } else { Cond::Le };
+        self.trap_if(CondBrKind::Cond(c), TrapCode::INTEGER_OVERFLOW);
+        let hi = self.fconst(fs, bits_of(high));
+        self.l.emit(MInst::FpuCmp {
+            size: fs,
+            rn: a,
+            rm: hi,
+        });
+        self.trap_if(CondBrKind::Cond(Cond::Ge), TrapCode::INTEGER_OVERFLOW);
+        self.a64_fcvt_to_int(signed, fs, size_of_ty(ity), a)
+    }
+
+    fn a64_fcmp_bool(&mut self, cc: FloatCC, size: ScalarSize, a: Reg, b: Reg) -> Reg {
+        self.l.emit(MInst::FpuCmp { size, rn: a, rm: b });
+        let cset = |s: &mut Self, c: Cond| {
+            s.a64_csel(
+                OperandSize::Size32,
+                CSelOp::Csinc,
+                c.invert(),
+                regs::zr(),
+                regs::zr(),
+            )
+        };
+        match self.floatcc_to_cond(cc) {
+            Some(c) => cset(self, c),
+            None => {
+                // one = mi | gt; ueq = eq | vs.
+                let (c1, c2) = if cc == FloatCC::OrderedNotEqual {
+                    (Cond::Mi, Cond::Gt)
+                } else {
+                    (Cond::Eq, Cond::Vs)
+                };
+                let x = cset(self, c1);
+                let y = cset(self, c2);
+                self.rrr(OperandSize::Size32, AluOp::Orr, x, y)
+            }
+        }
+    }
+
+    fn a64_jump(&mut self) {
+        if let Some(&target) = self.targets.first() {
+            self.l.emit(MInst::Jump { target });
+        }
+    }
+    fn a64_condbr(&mut self, cond: Cond) {
+        if let [taken, not_taken] = *self.targets {
+            self.l.emit(MInst::CondBr {
+                kind: CondBrKind::Cond(cond),
+                taken,
+                not_taken,
+            });
+        }
+    }
+    fn a64_brnz(&mut self, ty: Type, r: Reg) {
+        let r = self.extend(ty, false, 32, r);
+        if let [taken, not_taken] = *self.targets {
+            self.l.emit(MInst::CondBr {
+                kind: CondBrKind::NotZero(r, size_of_ty(ty)),
+                taken,
+                not_taken,
+            });
+        }
+    }
+    fn a64_udf(&mut self, code: TrapCode) {
+        self.l.emit(MInst::Udf { code });
+    }
+    fn a64_trap_if(&mut self, cond: Cond, code: TrapCode) {
+        self.trap_if(CondBrKind::Cond(cond), code);
+    }
+    fn a64_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_call(inst)
+    }
+    fn a64_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return(inst)
+    }
+    fn a64_stack(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_stack(inst)
+    }
+
+    fn fsize_int(&mut self, ty: Type) -> OperandSize {
+        size_of_ty(ty)
+    }
+
+    /// `copysign(a, b)`: the magnitude bits of `a` with the sign bit of `b`,
+    /// in the integer unit (`bfxil`-free: and/or with the sign mask).
+    fn a64_copysign(&mut self, ty: Type, a: Reg, b: Reg) -> Reg {
+        let s = fsize(ty);
+        let size = size_of_ty(ty);
+        let x = self.a64_mov_from_fpu(s, a);
+        let y = self.a64_mov_from_fpu(s, b);
+        let sign = 1u64 << (ty.bits() - 1);
+        let mag = ImmLogic::maybe_from_u64(sign - 1, size).expect("a run of ones");
+        let sgn = ImmLogic::maybe_from_u64(sign, size).expect("a single bit");
+        let m = self.a64_logic_imm(size, AluOp::And, x, mag);
+        let g = self.a64_logic_imm(size, AluOp::And, y, sgn);
+        let r = self.rrr(size, AluOp::Orr, m, g);
+        self.a64_mov_to_fpu(s, r)
+    }
+
+    /// Rotate of an i8/i16 by a register amount: `(x >> k) | (x << (n - k))`
+    /// on the zero-extended value, `k` taken modulo `n` (a left rotate
+    /// right-rotates by `n - k`).
+    fn a64_rotate_narrow(&mut self, ty: Type, left: bool, a: Reg, amt: Reg) -> Reg {
+        let n = ty.bits();
+        let s32 = OperandSize::Size32;
+        let x = self.extend(ty, false, 32, a);
+        let mask = ImmLogic::maybe_from_u64(u64::from(n - 1), s32).expect("a run of ones");
+        let k0 = self.a64_logic_imm(s32, AluOp::And, amt, mask);
+        let k = if left {
+            let nk = self.rrr(s32, AluOp::Sub, regs::zr(), k0);
+            self.a64_logic_imm(s32, AluOp::And, nk, mask)
+        } else {
+            k0
+        };
+        let nn = self.constant(u64::from(n), s32);
+        let back = self.rrr(s32, AluOp::Sub, nn, k);
+        let lo = self.rrr(s32, AluOp::Lsrv, x, k);
+        let hi = self.rrr(s32, AluOp::Lslv, x, back);
+        self.rrr(s32, AluOp::Orr, lo, hi)
+    }
+
+    /// Clamps a 32-bit conversion result to the range of `ty` (i8/i16).
+    fn a64_clamp(&mut self, ty: Type, signed: bool, r: Reg) -> Reg {
+        let n = ty.bits();
+        let s32 = OperandSize::Size32;
+        let (lo, hi) = if signed {
+            (
+                (1u64 << (n - 1)).wrapping_neg() & 0xffff_ffff,
+                (1u64 << (n - 1)) - 1,
+            )
+        } else {
+            (0, (1u64 << n) - 1)
+        };
+        let h = self.constant(hi, s32);
+        self.a64_cmp(s32, r, h);
+        let c = if signed { Cond::Gt } else { Cond::Hi };
+        let r = self.a64_csel(s32, CSelOp::Csel, c, h, r);
+        if !signed {
+            return r;
+        }
+        let l = self.constant(lo, s32);
+        self.a64_cmp(s32, r, l);
+        self.a64_csel(s32, CSelOp::Csel, Cond::Lt, l, r)
+    }
+
+    fn a64_uadd_overflow_trap(&mut self, inst: Inst) -> Option<InstOutput> {
+        let f = self.l.f;
+        let InstructionData::IntAddTrap { args, code, .. } = f.dfg.insts[inst] else {
+            return None;
+        };
+        let ty = f.dfg.value_type(f.dfg.first_result(inst)?);
+        if ty != Type::I32 && ty != Type::I64 {
+            return None;
+        }
+        let a = self.l.put_in_reg(args[0]);
+        let b = self.l.put_in_reg(args[1]);
+        let r = self.rrr(size_of_ty(ty), AluOp::Adds, a, b);
+        self.trap_if(CondBrKind::Cond(Cond::Hs), code);
+        Some(InstOutput::one(r))
+    }
+
+    fn a64_icmp128(&mut self, cc: IntCC, alo: Reg, ahi: Reg, blo: Reg, bhi: Reg) -> Cond {
+        let s64 = OperandSize::Size64;
+        match cc {
+            IntCC::Equal | IntCC::NotEqual => {
+                self.a64_cmp(s64, alo, blo);
+                // Z stays set only if the high halves are equal too.
+                self.l.emit(MInst::CCmp {
+                    size: s64,
+                    rn: ahi,
+                    rm: bhi,
+                    nzcv: 0,
+                    cond: Cond::Eq,
+                });
+                self.intcc_to_cond(cc)
+            }
+            _ => {
+                // a < b as a 128-bit subtraction's flags; `>`/`<=` swap.
+                let swap = matches!(
+                    cc,
+                    IntCC::SignedGreaterThan
+                        | IntCC::SignedLessThanOrEqual
+                        | IntCC::UnsignedGreaterThan
+                        | IntCC::UnsignedLessThanOrEqual
+                );
+                let (xl, xh, yl, yh) = if swap {
+                    (blo, bhi, alo, ahi)
+                } else {
+                    (alo, ahi, blo, bhi)
+                };
+                self.a64_cmp(s64, xl, yl);
+                self.l.emit(MInst::AluRRR {
+                    op: AluOp::Sbcs,
+                    size: s64,
+                    rd: Writable::from_reg(regs::zr()),
+                    rn: xh,
+                    rm: yh,
+                });
+                match cc {
+                    IntCC::SignedLessThan | IntCC::SignedGreaterThan => Cond::Lt,
+                    IntCC::SignedGreaterThanOrEqual | IntCC::SignedLessThanOrEqual => Cond::Ge,
+                    IntCC::UnsignedLessThan | IntCC::UnsignedGreaterThan => Cond::Lo,
+                    _ => Cond::Hs,
+                }
+            }
+        }
+    }
+}
