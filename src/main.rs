@@ -17,6 +17,12 @@ fn main() -> ExitCode {
             // Help and --version go to stdout with status 0; a usage error
             // to stderr with status 2 (clap's own convention too).
             let _ = e.print();
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument | clap::error::ErrorKind::InvalidSubcommand
+            ) {
+                eprintln!("{}", valid_choices());
+            }
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
@@ -84,6 +90,35 @@ fn main() -> ExitCode {
             },
         },
     }
+}
+
+/// After an unknown option or command: the commands, or the options of
+/// the command the arguments name.
+fn valid_choices() -> String {
+    use clap::CommandFactory;
+    let mut c = Cli::command();
+    for a in std::env::args().skip(1) {
+        if a.starts_with('-') {
+            continue;
+        }
+        match c.find_subcommand(&a) {
+            Some(sub) => c = sub.clone(),
+            None => break,
+        }
+    }
+    let subs: Vec<String> = c
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    if !subs.is_empty() {
+        return format!("valid commands: {}", subs.join(", "));
+    }
+    let opts: Vec<String> = c
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .chain(["--help".to_string()])
+        .collect();
+    format!("valid options: {}", opts.join(", "))
 }
 
 fn prefixed(first: &str, rest: Vec<String>) -> Vec<String> {
