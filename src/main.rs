@@ -196,6 +196,16 @@ fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
     }
     a.cache.apply();
     let mut runner = kiln::filetests::Runner::with_builtin();
+    // --opt, then --set, over each file's settings (as in `kiln compile`).
+    let mut sets: Vec<String> = a
+        .opt
+        .iter()
+        .map(|o| format!("opt_level={}", o.name()))
+        .collect();
+    sets.extend(a.sets.iter().cloned());
+    if let Err(e) = runner.set_overrides(&sets) {
+        return usage_error("test", &e.to_string());
+    }
     if let Some(t) = &a.target {
         runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(
             t.arch.name(),

@@ -97,6 +97,16 @@ fn help_and_usage_errors() {
     assert!(out.contains("Usage: kiln <COMMAND>"), "{out}");
     assert!(out.contains("KILN_CACHE_DIR"), "{out}");
     assert_eq!(kiln(&[]).0, 2);
+    // Settings over each file's: an unknown name or bad value is refused.
+    let (code, _, err) = kiln(&["test", "--set", "no_such_flag=1", "cranelift-like-ir/cat"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no_such_flag"), "{err}");
+    let (code, _, err) = kiln(&["test", "--opt", "fastest", "cranelift-like-ir/cat"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("fastest") && err.contains("speed_and_size"),
+        "{err}"
+    );
     assert_eq!(kiln(&["frobnicate"]).0, 2);
     assert_eq!(kiln(&["test"]).0, 2);
 }
@@ -170,4 +180,17 @@ fn test_target_option_selects_target_lines() {
     let (code, out, _) = kiln(&["test", "--target", "x86_64", p.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 passed, 0 failed, 0 skipped"), "{out}");
+}
+
+#[test]
+fn compile_p_prints_what_the_backend_lowers() {
+    let file = "cranelift-like-ir/optimize/arith.clif";
+    let (code, out, _) = kiln(&["compile", "--no-cache", "--opt", "speed", "-p", file]);
+    assert_eq!(code, 0, "{out}");
+    // 7 * -3 folded, the multiply gone.
+    assert!(out.contains("iconst.i32 -21"), "{out}");
+    assert!(!out.contains("imul v1, v2"), "{out}");
+    let (code, out, _) = kiln(&["compile", "--no-cache", "--opt", "none", "-p", file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("imul v1, v2"), "{out}");
 }

@@ -314,7 +314,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
 
     // Every folder of isle-rules/ is an ISA: its `*.isle` files, with the
-    // generated CLIF terms and the prelude, become `isle_<isa>.rs`.
+    // generated CLIF terms and the prelude, become `isle_<isa>.rs`. Except
+    // `opts/`: the mid-end's rules, compiled by `crates/midend/build.rs`.
     let rules = std::path::Path::new("../../isle-rules");
     let prelude = rules.join("prelude.isle");
     println!("cargo:rerun-if-changed={}", rules.display());
@@ -323,7 +324,7 @@ fn main() {
     let mut isas: Vec<std::path::PathBuf> = std::fs::read_dir(rules)
         .expect("read isle-rules/")
         .map(|e| e.expect("read isle-rules/ entry").path())
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "opts"))
         .collect();
     isas.sort();
     for dir in isas {

@@ -421,7 +421,15 @@ pub struct KeyArgs {
 }
 
 /// The test kinds `--test` accepts: the ones Kiln implements.
-pub const TEST_KINDS: [&str; 6] = ["cat", "verifier", "interpret", "run", "compile", "cache"];
+pub const TEST_KINDS: [&str; 7] = [
+    "cat",
+    "verifier",
+    "interpret",
+    "run",
+    "compile",
+    "cache",
+    "optimize",
+];
 
 /// `kiln test --format`.
 #[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -442,6 +450,14 @@ pub struct TestArgs {
     /// `test run`: only the `target` lines of this architecture (or triple).
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
+    /// Optimization level over each file's settings (`test run`,
+    /// `test compile`, `test optimize`...).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub opt: Option<OptLevel>,
+    /// A setting over each file's, applied after --opt (repeatable); an
+    /// unknown name or bad value is refused.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -467,6 +483,10 @@ pub struct CompileArgs {
     /// Print the disassembly with relocations and trap sites.
     #[arg(short = 'D', long = "disassemble")]
     pub disas: bool,
+    /// Print each function as the backend lowers it (after the mid-end
+    /// when opt_level is not none).
+    #[arg(short = 'p', long = "print-ir")]
+    pub print_ir: bool,
     /// Write every function into one relocatable ELF object.
     #[arg(short = 'o', long = "output", value_name = "OUT.o")]
     pub output: Option<PathBuf>,
@@ -484,6 +504,9 @@ impl CompileArgs {
         self.codegen.push_argv(&mut v);
         if self.disas {
             v.push("-D".into());
+        }
+        if self.print_ir {
+            v.push("-p".into());
         }
         if let Some(o) = &self.output {
             v.extend(["-o".into(), o.display().to_string()]);

@@ -6,11 +6,12 @@ use kiln::codegen::settings::Arch;
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln compile [--no-cache] [--cache URL] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] [-o OUT.o] FILE...
+kiln compile [--no-cache] [--cache URL] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] [-p] [-o OUT.o] FILE...
   Compiles every function of each file (settings: the file's `set` lines and its first
   `target` line for the architecture, then --opt and --set) and prints each function's
   code size; -D adds the disassembly with relocations and trap sites. Exit status 1 if
-  any function failed to compile (unsupported features included).
+  any function failed to compile (unsupported features included). -p prints each function
+  as the backend lowers it: after the mid-end when opt_level is not none.
   -o OUT.o writes every function into one relocatable ELF object, one exported symbol
   each: `%name` is `name`, `uN:M` is `uN_M`; callees and symbols no file defines are
   imports of the same name (docs/module.md). Nothing is written if anything failed.";
@@ -30,7 +31,7 @@ pub fn main(raw: &[String]) -> ExitCode {
     };
     let mut for_object = Vec::new();
     let raw = &raw[..];
-    let args = match Args::parse(raw, &["target", "opt", "set"], &["-D", "help", "-h"]) {
+    let args = match Args::parse(raw, &["target", "opt", "set"], &["-D", "-p", "help", "-h"]) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("kiln compile: {e}\n{USAGE}");
@@ -58,6 +59,7 @@ pub fn main(raw: &[String]) -> ExitCode {
         verify: None,
     };
     let disas = args.flag("-D");
+    let print_ir = args.flag("-p");
     let mut failed = 0usize;
     let (mut funcs, mut bytes) = (0usize, 0usize);
     for path in &args.positional {
@@ -84,6 +86,9 @@ pub fn main(raw: &[String]) -> ExitCode {
         });
         for f in &file.functions {
             let name = f.func.name.to_string();
+            if print_ir {
+                print!("{}", lowered_clif(isa.flags(), &f.func));
+            }
             match kiln::cli::cache::compile_cached(
                 &*isa,
                 &f.func,
@@ -133,6 +138,20 @@ pub fn main(raw: &[String]) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The function as the backend lowers it: the mid-end's output when the
+/// flags ask for it, else the input.
+fn lowered_clif(flags: &kiln::codegen::settings::Flags, f: &kiln::ir::Function) -> String {
+    match kiln::codegen::opt::optimize(flags, &f.stencil) {
+        Some(stencil) => kiln::ir::Function {
+            name: f.name.clone(),
+            stencil,
+            params: f.params.clone(),
+        }
+        .to_string(),
+        None => f.to_string(),
     }
 }
 

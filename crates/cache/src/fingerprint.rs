@@ -31,6 +31,10 @@ pub const INPUTS: &[&str] = &[
     "crates/isle/Cargo.toml",
     "crates/ir/src",
     "crates/ir/Cargo.toml",
+    // The mid-end (opt_level=speed) rewrites functions before lowering.
+    "crates/midend/src",
+    "crates/midend/build.rs",
+    "crates/midend/Cargo.toml",
     "isle-rules",
     // Dependency versions (regalloc2 decides register allocation).
     "Cargo.lock",

@@ -5,7 +5,7 @@
 
 use kiln_codegen::isa::{self, TargetIsa};
 use kiln_codegen::result::CodegenError;
-use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+use kiln_codegen::settings::{Arch, Flags, IsaFlags, OptLevel};
 use kiln_fuzzgen::{generate, Config};
 use kiln_interpreter::Interpreter;
 use kiln_ir::{DataValue, Type};
@@ -38,26 +38,45 @@ fn bits_of(v: &DataValue) -> Option<u64> {
 
 #[test]
 fn fuzzgen_functions_match_interpreter() {
-    differential(Config::integer_only(), 0x2545_f491_4f6c_dd1d, 1500, true);
+    let config = Config::integer_only();
+    differential(config, 0x2545_f491_4f6c_dd1d, 1500, true, OptLevel::None);
+}
+
+/// The same at `opt_level=speed`: the mid-end's output, natively, against
+/// the interpreter on the original function.
+#[test]
+fn fuzzgen_functions_at_speed_match_interpreter() {
+    let config = Config::integer_only();
+    differential(config, 0x7f4a_7c15_2545_f491, 1500, true, OptLevel::Speed);
 }
 
 /// With i128 variables too (functions using i128 operations the backend
 /// does not lower are skipped as unsupported).
 #[test]
 fn fuzzgen_i128_functions_match_interpreter() {
-    differential(
-        Config::integer_only().with_i128(),
-        0x0dd1_5eed_1234_5678,
-        1500,
-        false,
-    );
+    let config = Config::integer_only().with_i128();
+    differential(config, 0x0dd1_5eed_1234_5678, 1500, false, OptLevel::None);
 }
 
-fn differential(mut config: Config, seed: u64, default_rounds: usize, all_compile: bool) {
+/// i128 functions at `opt_level=speed`.
+#[test]
+fn fuzzgen_i128_functions_at_speed_match_interpreter() {
+    let config = Config::integer_only().with_i128();
+    differential(config, 0x5eed_0dd1_8765_4321, 1500, false, OptLevel::Speed);
+}
+
+fn differential(
+    mut config: Config,
+    seed: u64,
+    default_rounds: usize,
+    all_compile: bool,
+    opt_level: OptLevel,
+) {
     config.max_callees = 0;
     config.max_returns = 2;
     let flags = Flags {
         regalloc_checker: true,
+        opt_level,
         ..Flags::default()
     };
     let isa: Box<dyn TargetIsa> =

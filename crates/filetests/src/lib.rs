@@ -27,6 +27,8 @@ pub mod divergences;
 pub mod filecheck;
 pub mod floors;
 pub mod interpret;
+pub mod optimize;
+mod overrides;
 pub mod qemu;
 pub mod run;
 
@@ -67,6 +69,8 @@ pub trait SubTest: Send + Sync {
 /// The set of subtests `kiln test` knows.
 pub struct Runner {
     subtests: Vec<Box<dyn SubTest>>,
+    /// `--set`/`--opt` settings applied over every file's (`overrides.rs`).
+    overrides: Vec<kiln_reader::Setting>,
 }
 
 impl Default for Runner {
@@ -299,6 +303,7 @@ impl Runner {
     pub fn empty() -> Self {
         Runner {
             subtests: Vec::new(),
+            overrides: Vec::new(),
         }
     }
 
@@ -311,6 +316,7 @@ impl Runner {
         r.register(Box::new(interpret::InterpretTest));
         r.register(Box::new(run::RunTest::default()));
         r.register(Box::new(compile::CompileTest));
+        r.register(Box::new(optimize::OptimizeTest));
         r
     }
 
@@ -334,10 +340,11 @@ impl Runner {
 
     /// [`Runner::run_text`] with every kind's outcome.
     pub fn report_text(&self, text: &str, path: &str, only: Option<&str>) -> FileReport {
-        let file = match kiln_reader::parse_test(text, path) {
+        let mut file = match kiln_reader::parse_test(text, path) {
             Ok(f) => f,
             Err(e) => return FileReport::of(FileResult::Fail(vec![e.to_string()])),
         };
+        overrides::apply(&mut file, &self.overrides);
         let mut commands: Vec<&TestCommand> = file
             .commands
             .iter()

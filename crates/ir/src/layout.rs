@@ -88,6 +88,25 @@ impl Layout {
         true
     }
 
+    /// Removes an empty block from the layout (it stays in the DFG).
+    /// Returns false if the block is not inserted or still has instructions.
+    pub fn remove_block(&mut self, block: Block) -> bool {
+        let node = *self.blocks.get(block);
+        if !node.inserted || node.first_inst.is_some() {
+            return false;
+        }
+        match node.prev.expand() {
+            Some(p) => self.blocks.get_mut(p).next = node.next,
+            None => self.first_block = node.next,
+        }
+        match node.next.expand() {
+            Some(n) => self.blocks.get_mut(n).prev = node.prev,
+            None => self.last_block = node.prev,
+        }
+        *self.blocks.get_mut(block) = BlockNode::default();
+        true
+    }
+
     /// Blocks in layout order.
     pub fn blocks(&self) -> Blocks<'_> {
         Blocks {

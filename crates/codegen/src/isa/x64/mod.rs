@@ -224,13 +224,16 @@ impl TargetIsa for X64Backend {
         std::borrow::Cow::Borrowed(&self.key_flags)
     }
     fn compile_stencil(&self, stencil: &FunctionStencil) -> CodegenResult<CompiledCode<Stencil>> {
-        compile::with_thread_context(|cx| compile::compile(self, stencil, cx))
+        compile::with_thread_context(|cx| self.compile_stencil_with(stencil, cx))
     }
     fn compile_stencil_with(
         &self,
         stencil: &FunctionStencil,
         cx: &mut Context,
     ) -> CodegenResult<CompiledCode<Stencil>> {
+        // The mid-end (opt_level != none), after the key was taken.
+        let optimized = crate::opt::optimize(&self.flags, stencil);
+        let stencil = optimized.as_ref().unwrap_or(stencil);
         compile::compile(self, stencil, cx)
     }
 }

@@ -1,0 +1,108 @@
+//! Unreachable-block removal and dead-code elimination.
+
+use crate::simplify::{is_plain_load, is_state_reading};
+use crate::OptStats;
+use kiln_ir::dominator_tree::DominatorTree;
+use kiln_ir::flowgraph::ControlFlowGraph;
+use kiln_ir::{
+    BlockArg, EntityRef, ExceptionTableItem, FunctionStencil, Inst, InstructionData, ValueDef,
+};
+
+/// Removes the blocks that cannot be reached from the entry (after branch
+/// folding some are). Values they define have no reachable uses, since a
+/// reachable use would be dominated by its (then reachable) definition.
+pub(crate) fn remove_unreachable(func: &mut FunctionStencil, stats: &mut OptStats) {
+    let cfg = ControlFlowGraph::with_function(func);
+    let dt = DominatorTree::with_function(func, &cfg);
+    let blocks: Vec<_> = func.layout.blocks().collect();
+    for b in blocks {
+        if dt.is_reachable(b) {
+            continue;
+        }
+        while let Some(i) = func.layout.first_inst(b) {
+            func.layout.remove_inst(i);
+        }
+        func.layout.remove_block(b);
+        stats.blocks_removed += 1;
+    }
+}
+
+/// Whether `inst` may be deleted when its results are unused: pure
+/// instructions and loads that cannot trap.
+fn removable(func: &FunctionStencil, inst: Inst) -> bool {
+    let data = &func.dfg.insts[inst];
+    let op = data.opcode();
+    if op.is_pure() {
+        return func.dfg.has_results(inst) || !is_state_reading(op);
+    }
+    match data {
+        InstructionData::Load { flags, .. } => is_plain_load(op) && flags.notrap(),
+        _ => false,
+    }
+}
+
+/// Deletes instructions whose results are never used, transitively.
+pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats) {
+    let mut uses = vec![0u32; func.dfg.num_values()];
+    let blocks: Vec<_> = func.layout.blocks().collect();
+    let count = |v: kiln_ir::Value, uses: &mut Vec<u32>| {
+        if let Some(u) = uses.get_mut(v.index()) {
+            *u += 1;
+        }
+    };
+    for &b in &blocks {
+        for inst in func.layout.block_insts(b) {
+            for &a in func.dfg.inst_args(inst) {
+                count(a, &mut uses);
+            }
+            for dest in func.dfg.branch_destinations(inst) {
+                for arg in func.dfg.block_call_args(*dest) {
+                    if let BlockArg::Value(v) = arg {
+                        count(*v, &mut uses);
+                    }
+                }
+            }
+            if let InstructionData::TryCall { exception, .. }
+            | InstructionData::TryCallIndirect { exception, .. } = func.dfg.insts[inst]
+            {
+                if let Some(t) = func.dfg.exception_tables.get(exception) {
+                    for item in &t.items {
+                        if let ExceptionTableItem::Context(v) = item {
+                            count(*v, &mut uses);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut work: Vec<Inst> = Vec::new();
+    for &b in &blocks {
+        work.extend(func.layout.block_insts(b));
+    }
+    let dead = |func: &FunctionStencil, inst: Inst, uses: &[u32]| {
+        func.layout.inst_block(inst).is_some()
+            && removable(func, inst)
+            && func
+                .dfg
+                .inst_results(inst)
+                .iter()
+                .all(|r| uses.get(r.index()).copied().unwrap_or(0) == 0)
+    };
+    while let Some(inst) = work.pop() {
+        if !dead(func, inst, &uses) {
+            continue;
+        }
+        func.layout.remove_inst(inst);
+        stats.dead_removed += 1;
+        for &a in func.dfg.inst_args(inst) {
+            if let Some(u) = uses.get_mut(a.index()) {
+                *u = u.saturating_sub(1);
+                if *u == 0 {
+                    if let Some(ValueDef::Result(def, _)) = func.dfg.value_def(a) {
+                        work.push(def);
+                    }
+                }
+            }
+        }
+    }
+}

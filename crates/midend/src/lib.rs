@@ -1,0 +1,113 @@
+//! Kiln's mid-end: target-independent optimization of a `FunctionStencil`.
+//!
+//! Owns: the optimization pipeline run when `opt_level` is not `none`
+//! ([`optimize`]): global value numbering with rule-based simplification
+//! (the rules are in `isle-rules/opts/`, compiled by this crate's
+//! `build.rs`), constant branch and trap folding, redundant-load
+//! elimination and store-to-load forwarding by alias region,
+//! unreachable-block removal, dead-code elimination, loop-invariant code
+//! motion, loop rotation and constant rematerialization. `docs/optimizer.md` describes the
+//! design and its measurements.
+//!
+//! Must never: change what a function computes (including which trap it
+//! raises and when), read `FunctionParameters` (it sees stencils only, so
+//! the cache key taken before it stays valid), depend on a target, or loop
+//! without bound (the rules run under fuel and a depth limit).
+
+mod cleanup;
+mod licm;
+mod remat;
+mod rotate;
+mod simplify;
+
+use kiln_ir::FunctionStencil;
+use std::time::{Duration, Instant};
+
+/// What the mid-end may do.
+#[derive(Clone, Copy, Debug)]
+pub struct OptOptions {
+    /// Eliminate redundant loads and forward stores to loads, using alias
+    /// regions (`enable_alias_analysis`).
+    pub alias_analysis: bool,
+    /// Rule fuel per function: `fuel_base + fuel_per_inst * instructions`.
+    /// Each rule run on a value spends one; at zero the rules stop (the
+    /// function stays correct, only less simplified). With the depth limit
+    /// on nested rewrites this bounds the rules' work whatever they say.
+    pub fuel_base: u32,
+    pub fuel_per_inst: u32,
+}
+
+impl Default for OptOptions {
+    fn default() -> Self {
+        OptOptions {
+            alias_analysis: true,
+            fuel_base: 10_000,
+            fuel_per_inst: 4,
+        }
+    }
+}
+
+/// Counters and per-pass times of one run.
+#[derive(Clone, Debug, Default)]
+pub struct OptStats {
+    /// Values replaced by a rule's result.
+    pub simplified: u32,
+    /// Instructions replaced by an equal dominating one.
+    pub gvn_hits: u32,
+    /// Loads replaced by an earlier load or a stored value.
+    pub loads_removed: u32,
+    /// Branches and conditional traps decided at compile time.
+    pub branches_folded: u32,
+    pub blocks_removed: u32,
+    pub dead_removed: u32,
+    pub hoisted: u32,
+    /// Loops turned from top-tested into bottom-tested.
+    pub rotated: u32,
+    pub rematerialized: u32,
+    /// Whether the rules ran out of fuel (the function is still correct,
+    /// just less simplified).
+    pub fuel_exhausted: bool,
+    /// Time spent in each pass, in pipeline order.
+    pub times: Vec<(&'static str, Duration)>,
+}
+
+/// Optimizes `func` in place.
+pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
+    let mut stats = OptStats::default();
+    if func.layout.entry_block().is_none() {
+        return stats;
+    }
+    let time = |name: &'static str, stats: &mut OptStats, t: Instant| {
+        stats.times.push((name, t.elapsed()));
+    };
+    let t = Instant::now();
+    let unreachable = simplify::run(func, opts, &mut stats);
+    time("gvn+rules", &mut stats, t);
+    let t = Instant::now();
+    if unreachable || stats.branches_folded > 0 {
+        cleanup::remove_unreachable(func, &mut stats);
+    }
+    cleanup::dce(func, &mut stats);
+    time("dce", &mut stats, t);
+    let t = Instant::now();
+    let has_loops = licm::run(func, opts, &mut stats);
+    time("licm", &mut stats, t);
+    let t = Instant::now();
+    if has_loops {
+        rotate::run(func, &mut stats);
+    }
+    time("rotate", &mut stats, t);
+    let t = Instant::now();
+    remat::run(func, &mut stats);
+    // Hoisting and rematerialization leave originals without uses.
+    cleanup::dce(func, &mut stats);
+    time("remat", &mut stats, t);
+    stats
+}
+
+/// Returns an optimized copy of `func`.
+pub fn optimized(func: &FunctionStencil, opts: &OptOptions) -> (FunctionStencil, OptStats) {
+    let mut f = func.clone();
+    let stats = optimize(&mut f, opts);
+    (f, stats)
+}

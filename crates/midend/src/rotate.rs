@@ -1,0 +1,328 @@
+//! Loop rotation: a loop tested at the top (`H: c = ...; brif c, B, X` and
+//! every latch `jump H(args)`) becomes a loop tested at the bottom. Each
+//! latch gets a copy of the header's instructions (its parameters replaced
+//! by the latch's arguments) and branches with the copied condition straight
+//! to `B` or `X`; `H` then runs once, as the entry test. One conditional
+//! branch per iteration instead of a test at the top plus a jump back.
+//!
+//! Restricted to the shape where this is simple and cheap: a header of at
+//! most `MAX_HEADER` pure instructions ending in `brif`, one successor in
+//! the loop and one outside, each with `H` as its only predecessor, and
+//! latches ending in `jump`. Values of `H` used elsewhere become parameters
+//! of `B` and `X` (they are dominated by exactly one of them, since those
+//! are `H`'s only successors), so SSA form holds without a general repair.
+
+use crate::simplify::{is_state_reading, FxHashMap};
+use crate::OptStats;
+use kiln_ir::dominator_tree::DominatorTree;
+use kiln_ir::flowgraph::ControlFlowGraph;
+use kiln_ir::{Block, BlockArg, BlockCall, FunctionStencil, Inst, InstructionData, Opcode, Value};
+
+/// Header instructions copied into each latch at most.
+const MAX_HEADER: usize = 8;
+/// Latches per loop at most (each gets a copy).
+const MAX_LATCHES: usize = 2;
+
+/// A use of a value: an operand of an instruction, or an argument of one of
+/// a jump's or brif's block calls.
+#[derive(Clone, Copy)]
+enum Use {
+    Operand(Inst, usize),
+    BranchArg(Inst, usize, usize),
+}
+
+fn value_args(func: &FunctionStencil, bc: BlockCall) -> Option<Vec<Value>> {
+    func.dfg
+        .block_call_args(bc)
+        .iter()
+        .map(|a| match a {
+            BlockArg::Value(v) => Some(*v),
+            _ => None,
+        })
+        .collect()
+}
+
+struct Candidate {
+    header: Block,
+    body: Block,
+    exit: Block,
+    latches: Vec<(Block, Inst)>,
+}
+
+fn candidate(
+    func: &FunctionStencil,
+    cfg: &ControlFlowGraph,
+    dt: &DominatorTree,
+    h: Block,
+) -> Option<Candidate> {
+    let latches: Vec<(Block, Inst)> = cfg
+        .preds(h)
+        .iter()
+        .filter(|p| dt.is_reachable(p.block) && dt.block_dominates(h, p.block))
+        .map(|p| (p.block, p.inst))
+        .collect();
+    if latches.is_empty() || latches.len() > MAX_LATCHES {
+        return None;
+    }
+    let term = func.layout.last_inst(h)?;
+    let InstructionData::Brif { blocks, .. } = func.dfg.insts[term] else {
+        return None;
+    };
+    let mut n = 0;
+    for inst in func.layout.block_insts(h) {
+        if inst == term {
+            break;
+        }
+        let op = func.dfg.insts[inst].opcode();
+        if !op.is_pure() || is_state_reading(op) {
+            return None;
+        }
+        n += 1;
+        if n > MAX_HEADER {
+            return None;
+        }
+    }
+    let (t, f) = (blocks[0].block, blocks[1].block);
+    // The body successor is the one that reaches a latch: dominated by h
+    // and dominating every latch.
+    let in_loop = |b: Block| b != h && latches.iter().all(|&(l, _)| dt.block_dominates(b, l));
+    let (body, exit) = match (in_loop(t), in_loop(f)) {
+        (true, false) => (t, f),
+        (false, true) => (f, t),
+        _ => return None,
+    };
+    if body == exit || exit == h {
+        return None;
+    }
+    let single_pred = |b: Block| cfg.preds(b).len() == 1 && cfg.preds(b)[0].block == h;
+    if !single_pred(body) || !single_pred(exit) {
+        return None;
+    }
+    for &(l, inst) in &latches {
+        if l == h || !matches!(func.dfg.insts[inst], InstructionData::Jump { .. }) {
+            return None;
+        }
+    }
+    Some(Candidate {
+        header: h,
+        body,
+        exit,
+        latches,
+    })
+}
+
+/// Rotations per function at most: each recomputes the CFG, the dominator
+/// tree and the use lists (linear), so this bounds the pass's cost.
+const MAX_ROTATIONS: usize = 8;
+
+pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats) {
+    let mut tried: Vec<Block> = Vec::new();
+    for _ in 0..MAX_ROTATIONS {
+        let cfg = ControlFlowGraph::with_function(func);
+        let dt = DominatorTree::with_function(func, &cfg);
+        let Some(c) = dt
+            .cfg_rpo()
+            .iter()
+            .filter(|h| !tried.contains(h))
+            .find_map(|&h| candidate(func, &cfg, &dt, h))
+        else {
+            return;
+        };
+        tried.push(c.header);
+        if rotate(func, &dt, &c) {
+            stats.rotated += 1;
+        }
+    }
+}
+
+/// The uses of `values` (operands and jump/brif arguments); a value also
+/// used by another kind of branch argument maps to `None`, and loops whose
+/// header values are used there are left alone. One scan of the function,
+/// allocating only for the few values asked about.
+fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Option<Vec<Use>>> {
+    let mut uses: FxHashMap<Value, Option<Vec<Use>>> =
+        values.iter().map(|&v| (v, Some(Vec::new()))).collect();
+    for b in func.layout.blocks() {
+        for inst in func.layout.block_insts(b) {
+            for (i, &a) in func.dfg.inst_args(inst).iter().enumerate() {
+                if let Some(Some(u)) = uses.get_mut(&a) {
+                    u.push(Use::Operand(inst, i));
+                }
+            }
+            let plain = matches!(
+                func.dfg.insts[inst],
+                InstructionData::Jump { .. } | InstructionData::Brif { .. }
+            );
+            for (d, bc) in func.dfg.branch_destinations(inst).iter().enumerate() {
+                for (k, a) in func.dfg.block_call_args(*bc).iter().enumerate() {
+                    if let BlockArg::Value(v) = a {
+                        match (plain, uses.get_mut(v)) {
+                            (true, Some(Some(u))) => u.push(Use::BranchArg(inst, d, k)),
+                            (false, Some(e)) => *e = None,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    uses
+}
+
+/// The block calls of a jump or brif, mutably.
+fn calls_mut(data: &mut InstructionData) -> &mut [BlockCall] {
+    match data {
+        InstructionData::Jump { destination, .. } => std::slice::from_mut(destination),
+        InstructionData::Brif { blocks, .. } => blocks,
+        _ => &mut [],
+    }
+}
+
+fn rotate(func: &mut FunctionStencil, dt: &DominatorTree, c: &Candidate) -> bool {
+    let h = c.header;
+    let term = func
+        .layout
+        .last_inst(h)
+        .expect("candidate header has a terminator");
+    // Values of h (parameters and results) used outside h.
+    let mut defined: Vec<Value> = func.dfg.block_params(h).to_vec();
+    let body_insts: Vec<Inst> = func.layout.block_insts(h).filter(|&i| i != term).collect();
+    for &i in &body_insts {
+        defined.extend_from_slice(func.dfg.inst_results(i));
+    }
+    let uses = collect_uses(func, &defined);
+    let mut to_body: Vec<(Value, Vec<Use>)> = Vec::new();
+    let mut to_exit: Vec<(Value, Vec<Use>)> = Vec::new();
+    for &v in &defined {
+        let Some(list) = uses.get(&v) else {
+            continue;
+        };
+        let Some(list) = list else {
+            return false; // used by a br_table or try_call argument
+        };
+        let (mut in_body, mut in_exit) = (Vec::new(), Vec::new());
+        for u in list {
+            let inst = match *u {
+                Use::Operand(i, _) | Use::BranchArg(i, _, _) => i,
+            };
+            let Some(b) = func.layout.inst_block(inst) else {
+                continue;
+            };
+            if b == h {
+                continue;
+            }
+            if dt.block_dominates(c.body, b) {
+                in_body.push(*u);
+            } else if dt.block_dominates(c.exit, b) {
+                in_exit.push(*u);
+            } else {
+                return false; // cannot happen with single-predecessor successors
+            }
+        }
+        if !in_body.is_empty() {
+            to_body.push((v, in_body));
+        }
+        if !in_exit.is_empty() {
+            to_exit.push((v, in_exit));
+        }
+    }
+    // New parameters of body and exit stand for h's values there.
+    let rename = |func: &mut FunctionStencil, block: Block, list: &[(Value, Vec<Use>)]| {
+        let mut params = Vec::new();
+        for (v, us) in list {
+            let ty = func.dfg.value_type(*v);
+            let p = func.dfg.append_block_param(block, ty);
+            params.push(p);
+            for u in us {
+                match *u {
+                    Use::Operand(inst, i) => {
+                        let mut data = func.dfg.insts[inst];
+                        let mut pool = std::mem::take(&mut func.dfg.value_lists);
+                        data.arguments_mut(&mut pool)[i] = p;
+                        func.dfg.value_lists = pool;
+                        func.dfg.insts[inst] = data;
+                    }
+                    Use::BranchArg(inst, d, k) => {
+                        let mut data = func.dfg.insts[inst];
+                        let bc = calls_mut(&mut data)[d];
+                        func.dfg.block_args.get_mut(bc.args)[k] = BlockArg::Value(p);
+                    }
+                }
+            }
+        }
+        params
+    };
+    rename(func, c.body, &to_body);
+    rename(func, c.exit, &to_exit);
+    // h's brif passes its values to the new parameters.
+    let extend = |func: &mut FunctionStencil, bc: BlockCall, map: &dyn Fn(Value) -> Value| {
+        let mut args: Vec<BlockArg> = func.dfg.block_call_args(bc).to_vec();
+        for a in &mut args {
+            if let BlockArg::Value(v) = a {
+                *v = map(*v);
+            }
+        }
+        let list = if bc.block == c.body {
+            &to_body
+        } else {
+            &to_exit
+        };
+        args.extend(list.iter().map(|(v, _)| BlockArg::Value(map(*v))));
+        func.dfg.block_call(bc.block, &args)
+    };
+    let InstructionData::Brif {
+        opcode,
+        arg: cond,
+        blocks,
+    } = func.dfg.insts[term]
+    else {
+        return false;
+    };
+    let new_blocks = [
+        extend(func, blocks[0], &|v| v),
+        extend(func, blocks[1], &|v| v),
+    ];
+    func.dfg.insts[term] = InstructionData::Brif {
+        opcode,
+        arg: cond,
+        blocks: new_blocks,
+    };
+    // Each latch: a copy of h's instructions, then the copied test.
+    let params: Vec<Value> = func.dfg.block_params(h).to_vec();
+    for &(_, jump) in &c.latches {
+        let InstructionData::Jump { destination, .. } = func.dfg.insts[jump] else {
+            continue;
+        };
+        let Some(args) = value_args(func, destination) else {
+            continue;
+        };
+        let mut map: FxHashMap<Value, Value> = params.iter().copied().zip(args).collect();
+        for &i in &body_insts {
+            let mut data = func.dfg.insts[i];
+            let mut pool = std::mem::take(&mut func.dfg.value_lists);
+            for a in data.arguments_mut(&mut pool) {
+                if let Some(&m) = map.get(a) {
+                    *a = m;
+                }
+            }
+            func.dfg.value_lists = pool;
+            let ctrl = func.dfg.ctrl_typevar(i);
+            let copy = func.dfg.make_inst(data);
+            func.dfg.make_inst_results(copy, ctrl);
+            func.layout.insert_inst_before(copy, jump);
+            let loc = func.rel_srcloc(i);
+            func.srclocs.set(copy, loc);
+            let olds: Vec<Value> = func.dfg.inst_results(i).to_vec();
+            let news: Vec<Value> = func.dfg.inst_results(copy).to_vec();
+            map.extend(olds.into_iter().zip(news));
+        }
+        let m = |v: Value| map.get(&v).copied().unwrap_or(v);
+        let new_blocks = [extend(func, blocks[0], &m), extend(func, blocks[1], &m)];
+        func.dfg.insts[jump] = InstructionData::Brif {
+            opcode: Opcode::Brif,
+            arg: m(cond),
+            blocks: new_blocks,
+        };
+    }
+    true
+}

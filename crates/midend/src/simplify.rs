@@ -1,0 +1,894 @@
+//! Global value numbering with rule-based simplification, constant branch
+//! and trap folding, and (behind `alias_analysis`) redundant-load
+//! elimination and store-to-load forwarding.
+//!
+//! One walk over the dominator tree in pre-order. Each instruction's
+//! operands are first replaced by their representatives; then a pure
+//! instruction is offered to the rules (`isle-rules/opts/`), and if no rule
+//! rewrites it, looked up in a scoped table of the instructions that
+//! dominate it. The table is scoped by the dominator tree, so a hit always
+//! dominates the instruction it replaces. Replaced values become aliases of
+//! their representatives; `resolve_all_aliases` rewrites the remaining uses
+//! at the end.
+
+use crate::{OptOptions, OptStats};
+use kiln_ir::dominator_tree::DominatorTree;
+use kiln_ir::flowgraph::ControlFlowGraph;
+use kiln_ir::{
+    Block, EntityRef, ExceptionTableItem, FunctionStencil, Imm64, Inst, InstructionData,
+    InstructionFormat, IntCC, MemFlags, Opcode, Type, Value, ValueData, ValueDef,
+};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast non-cryptographic hasher for the GVN table (keys are small
+/// plain data; no adversary chooses them and iteration order is unused).
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The defining instruction of a value, as the rules see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstData {
+    Unary {
+        opcode: Opcode,
+        a: Value,
+    },
+    Binary {
+        opcode: Opcode,
+        a: Value,
+        b: Value,
+    },
+    Ternary {
+        opcode: Opcode,
+        a: Value,
+        b: Value,
+        c: Value,
+    },
+    IntCompare {
+        opcode: Opcode,
+        cc: IntCC,
+        a: Value,
+        b: Value,
+    },
+}
+
+#[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
+mod generated {
+    pub use super::InstData;
+    pub use kiln_ir::{IntCC, Opcode, Type, Value};
+    pub const I8: Type = Type::I8;
+    include!(concat!(env!("OUT_DIR"), "/isle_opts.rs"));
+}
+
+/// Nesting limit of rule applications that build instructions which are
+/// simplified in turn; with the fuel, what makes any rule set terminate.
+const MAX_DEPTH: u32 = 6;
+
+/// A GVN key: the instruction (operands resolved, memory flags reduced to
+/// what decides aliasing), its controlling type, and for loads the memory
+/// version it reads.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    data: InstructionData,
+    ty: Type,
+    mem: u32,
+}
+
+/// Memory versions at a program point: one per alias region, and one for
+/// accesses without a region (changed by every store).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct MemState {
+    global: u32,
+    regions: Vec<u32>,
+}
+
+/// What an instruction does to memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Clobber {
+    Nothing,
+    Region(usize),
+    All,
+}
+
+/// The memory effect of `inst`: plain loads read only; a store with an
+/// alias region writes that region; every other instruction that can write
+/// memory, calls, fences and atomics clobber everything.
+pub(crate) fn clobber(func: &FunctionStencil, inst: Inst) -> Clobber {
+    let data = &func.dfg.insts[inst];
+    let op = data.opcode();
+    if let InstructionData::Store { flags, .. } = data {
+        return match flags.alias_region() {
+            Some(r) => Clobber::Region(r.index()),
+            None => Clobber::All,
+        };
+    }
+    if is_plain_load(op) {
+        return Clobber::Nothing;
+    }
+    if op.can_store() || op.can_load() || op.is_call() || op.other_side_effects() {
+        Clobber::All
+    } else {
+        Clobber::Nothing
+    }
+}
+
+/// Loads with the `Load` format (no atomics).
+pub(crate) fn is_plain_load(op: Opcode) -> bool {
+    op.format() == InstructionFormat::Load && op.can_load()
+}
+
+/// Pure opcodes whose result depends on more than their operands.
+pub(crate) fn is_state_reading(op: Opcode) -> bool {
+    op.format() == InstructionFormat::NullAry
+        || matches!(op, Opcode::GetExceptionHandlerAddress | Opcode::TlsValue)
+}
+
+impl MemState {
+    fn fresh(n: u32, regions: usize) -> MemState {
+        MemState {
+            global: n,
+            regions: vec![n; regions],
+        }
+    }
+    fn apply(&mut self, c: Clobber, next: &mut u32) {
+        match c {
+            Clobber::Nothing => {}
+            Clobber::Region(r) => {
+                *next += 1;
+                self.global = *next;
+                if let Some(slot) = self.regions.get_mut(r) {
+                    *slot = *next;
+                }
+            }
+            Clobber::All => {
+                *next += 1;
+                *self = MemState::fresh(*next, self.regions.len());
+            }
+        }
+    }
+    /// The version a load with these flags reads.
+    fn version(&self, flags: MemFlags) -> u32 {
+        if flags.readonly() {
+            return 0;
+        }
+        match flags.alias_region() {
+            Some(r) => self.regions.get(r.index()).copied().unwrap_or(self.global),
+            None => self.global,
+        }
+    }
+}
+
+/// Flags with only what decides whether two accesses see the same bytes.
+fn key_flags(flags: MemFlags) -> MemFlags {
+    let mut k = MemFlags::new();
+    k.set_alias_region(flags.alias_region());
+    if let Some(e) = flags.explicit_endianness() {
+        k.set_endianness(e);
+    }
+    if flags.readonly() {
+        k.set_readonly();
+    }
+    k
+}
+
+/// Memory state at the entry of each reachable block: a merge whose
+/// predecessors agree (all visited before in reverse post-order) keeps
+/// their state; any other block (loop headers, disagreeing merges) starts
+/// from fresh versions. Conservative and needs one pass.
+fn memory_entry_states(
+    func: &FunctionStencil,
+    cfg: &ControlFlowGraph,
+    dt: &DominatorTree,
+    next: &mut u32,
+) -> Vec<Option<MemState>> {
+    let n = func.dfg.num_blocks();
+    let regions = func.dfg.alias_regions.len();
+    let mut entry: Vec<Option<MemState>> = vec![None; n];
+    let mut exit: Vec<Option<MemState>> = vec![None; n];
+    for &b in dt.cfg_rpo() {
+        let preds = cfg.preds(b);
+        let mut state: Option<MemState> = None;
+        let mut agree = !preds.is_empty();
+        for p in preds {
+            match (&exit[p.block.index()], &state) {
+                (None, _) => agree = false,
+                (Some(s), None) => state = Some(s.clone()),
+                (Some(s), Some(t)) if s != t => agree = false,
+                _ => {}
+            }
+        }
+        let mut s = match state {
+            Some(s) if agree => s,
+            _ => {
+                *next += 1;
+                MemState::fresh(*next, regions)
+            }
+        };
+        entry[b.index()] = Some(s.clone());
+        for inst in func.layout.block_insts(b) {
+            s.apply(clobber(func, inst), next);
+        }
+        exit[b.index()] = Some(s);
+    }
+    entry
+}
+
+struct Pass<'a> {
+    func: &'a mut FunctionStencil,
+    table: FxHashMap<Key, Value>,
+    undo: Vec<Key>,
+    /// New instructions go before this one.
+    pos: Inst,
+    fuel: u32,
+    depth: u32,
+    stats: &'a mut OptStats,
+}
+
+impl Pass<'_> {
+    fn resolve(&self, v: Value) -> Value {
+        self.func.dfg.resolve_aliases(v)
+    }
+
+    fn insert(&mut self, key: Key, v: Value) {
+        if self.table.insert(key, v).is_none() {
+            self.undo.push(key);
+        }
+    }
+
+    /// The GVN key of a pure instruction, `None` if it must not be merged.
+    fn pure_key(&self, inst: Inst) -> Option<Key> {
+        let data = self.func.dfg.insts[inst];
+        let op = data.opcode();
+        if !op.is_pure() || is_state_reading(op) || !self.func.dfg.has_results(inst) {
+            return None;
+        }
+        Some(Key {
+            data,
+            ty: self.func.dfg.ctrl_typevar(inst),
+            mem: 0,
+        })
+    }
+
+    /// Builds `data` before the current instruction (or finds an equal one
+    /// that dominates it) and simplifies it, returning its value.
+    fn build(&mut self, data: InstructionData, ty: Type) -> Value {
+        let op = data.opcode();
+        let ctrl = match op.info().typevar_operand {
+            Some(i) => {
+                let mut d = data;
+                let mut pool = std::mem::take(&mut self.func.dfg.value_lists);
+                let v = d.arguments_mut(&mut pool).get(i as usize).copied();
+                self.func.dfg.value_lists = pool;
+                v.map_or(ty, |v| self.func.dfg.value_type(v))
+            }
+            None => ty,
+        };
+        let key = Key {
+            data,
+            ty: ctrl,
+            mem: 0,
+        };
+        if let Some(&v) = self.table.get(&key) {
+            return v;
+        }
+        let dfg = &mut self.func.dfg;
+        let inst = dfg.make_inst(data);
+        dfg.make_inst_results(inst, ctrl);
+        let v = dfg
+            .first_result(inst)
+            .expect("built instructions have a result");
+        debug_assert_eq!(dfg.value_type(v), ty, "rule built {op} of the wrong type");
+        self.func.layout.insert_inst_before(inst, self.pos);
+        let loc = self.func.rel_srcloc(self.pos);
+        self.func.srclocs.set(inst, loc);
+        if let Some(w) = self.try_simplify(v) {
+            self.func.layout.remove_inst(inst);
+            self.func.dfg.make_value_alias(v, w);
+            return w;
+        }
+        self.insert(key, v);
+        v
+    }
+
+    /// Runs the rules on `v` if fuel and depth allow.
+    fn try_simplify(&mut self, v: Value) -> Option<Value> {
+        if self.fuel == 0 {
+            self.stats.fuel_exhausted = true;
+            return None;
+        }
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.fuel -= 1;
+        self.depth += 1;
+        let r = generated::constructor_simplify(self, v);
+        self.depth -= 1;
+        let r = r.map(|w| self.resolve(w)).filter(|&w| w != v);
+        if r.is_some() {
+            self.stats.simplified += 1;
+        }
+        r
+    }
+
+    /// Replaces every result of `inst` by the results of `by` (or `v`).
+    fn replace(&mut self, inst: Inst, with: &[Value]) {
+        let results: smallvec::SmallVec<[Value; 4]> =
+            self.func.dfg.inst_results(inst).iter().copied().collect();
+        for (r, w) in results.iter().zip(with) {
+            self.func.dfg.make_value_alias(*r, *w);
+        }
+        self.func.layout.remove_inst(inst);
+    }
+
+    fn resolve_args(&mut self, inst: Inst) {
+        let mut data = self.func.dfg.insts[inst];
+        let mut pool = std::mem::take(&mut self.func.dfg.value_lists);
+        let mut changed = false;
+        for a in data.arguments_mut(&mut pool) {
+            let r = self.func.dfg.resolve_aliases(*a);
+            if r != *a {
+                *a = r;
+                changed = true;
+            }
+        }
+        self.func.dfg.value_lists = pool;
+        if changed {
+            self.func.dfg.insts[inst] = data;
+        }
+    }
+
+    /// Simplifies a condition operand repeatedly (each step is strictly
+    /// smaller, and the loop is bounded anyway).
+    fn simplify_cond(&mut self, mut c: Value) -> Value {
+        for _ in 0..4 {
+            match generated::constructor_simplify_cond(self, c) {
+                Some(d) if d != c => c = d,
+                _ => break,
+            }
+        }
+        c
+    }
+
+    /// Processes one block; `mem` is its memory state at entry.
+    fn block(&mut self, block: Block, mem: &mut Option<MemState>, next_version: &mut u32) {
+        let mut cursor = self.func.layout.first_inst(block);
+        while let Some(inst) = cursor {
+            cursor = self.func.layout.next_inst(inst);
+            self.pos = inst;
+            self.resolve_args(inst);
+            let data = self.func.dfg.insts[inst];
+            let op = data.opcode();
+            match data {
+                InstructionData::Brif { arg, blocks, .. } => {
+                    let c = self.simplify_cond(arg);
+                    match generated::constructor_cond_const(self, c) {
+                        Some(t) => {
+                            let destination = if t { blocks[0] } else { blocks[1] };
+                            self.func.dfg.insts[inst] = InstructionData::Jump {
+                                opcode: Opcode::Jump,
+                                destination,
+                            };
+                            self.stats.branches_folded += 1;
+                        }
+                        None => {
+                            self.func.dfg.insts[inst] = InstructionData::Brif {
+                                opcode: op,
+                                arg: c,
+                                blocks,
+                            };
+                        }
+                    }
+                    continue;
+                }
+                InstructionData::CondTrap { arg, code, .. } => {
+                    let c = self.simplify_cond(arg);
+                    match generated::constructor_cond_const(self, c) {
+                        Some(t) => {
+                            self.stats.branches_folded += 1;
+                            if t == (op == Opcode::Trapnz) {
+                                // Always traps: the rest of the block is dead.
+                                self.func.dfg.insts[inst] = InstructionData::Trap {
+                                    opcode: Opcode::Trap,
+                                    code,
+                                };
+                                while let Some(dead) = cursor {
+                                    cursor = self.func.layout.next_inst(dead);
+                                    self.func.layout.remove_inst(dead);
+                                }
+                            } else {
+                                self.func.layout.remove_inst(inst);
+                            }
+                        }
+                        None => {
+                            self.func.dfg.insts[inst] = InstructionData::CondTrap {
+                                opcode: op,
+                                arg: c,
+                                code,
+                            };
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(state) = mem.as_mut() {
+                if let InstructionData::Load {
+                    flags, arg, offset, ..
+                } = data
+                {
+                    if is_plain_load(op) && self.func.dfg.inst_results(inst).len() == 1 {
+                        let key = Key {
+                            data: InstructionData::Load {
+                                opcode: op,
+                                flags: key_flags(flags),
+                                arg,
+                                offset,
+                            },
+                            ty: self.func.dfg.ctrl_typevar(inst),
+                            mem: state.version(flags),
+                        };
+                        match self.table.get(&key) {
+                            Some(&v) => {
+                                self.replace(inst, &[v]);
+                                self.stats.loads_removed += 1;
+                            }
+                            None => {
+                                let r = self.func.dfg.inst_results(inst)[0];
+                                self.insert(key, r);
+                            }
+                        }
+                        continue;
+                    }
+                }
+                let c = clobber(self.func, inst);
+                state.apply(c, next_version);
+                if let InstructionData::Store {
+                    opcode: Opcode::Store,
+                    flags,
+                    args: [value, addr],
+                    offset,
+                } = data
+                {
+                    // A later `load` of the same type from the same place,
+                    // reading the version this store made, sees `value`.
+                    let key = Key {
+                        data: InstructionData::Load {
+                            opcode: Opcode::Load,
+                            flags: key_flags(flags),
+                            arg: addr,
+                            offset,
+                        },
+                        ty: self.func.dfg.value_type(value),
+                        mem: state.version(flags),
+                    };
+                    self.insert(key, value);
+                }
+            }
+            let single = self.func.dfg.inst_results(inst).len() == 1;
+            let divides = matches!(
+                op,
+                Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem
+            );
+            if single && (op.is_pure() || divides) && !is_state_reading(op) {
+                let v = self.func.dfg.inst_results(inst)[0];
+                if let Some(w) = self.try_simplify(v) {
+                    self.replace(inst, &[w]);
+                    continue;
+                }
+            }
+            if let Some(key) = self.pure_key(inst) {
+                match self.table.get(&key) {
+                    Some(&v) => {
+                        let results: smallvec::SmallVec<[Value; 4]> =
+                            self.func.dfg.inst_results(inst).iter().copied().collect();
+                        // Multi-result instructions map to their first
+                        // result; the others follow in order.
+                        let ValueDef::Result(other, _) = self
+                            .func
+                            .dfg
+                            .value_def(v)
+                            .expect("table values are defined")
+                        else {
+                            continue;
+                        };
+                        let others: smallvec::SmallVec<[Value; 4]> =
+                            self.func.dfg.inst_results(other).iter().copied().collect();
+                        if others.len() == results.len() {
+                            self.replace(inst, &others);
+                            self.stats.gvn_hits += 1;
+                        }
+                    }
+                    None => {
+                        let r = self.func.dfg.inst_results(inst)[0];
+                        self.insert(key, r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs GVN and the rules over the function. Returns whether some block of
+/// the layout was unreachable on entry (then unreachable-block removal has
+/// work even if no branch was folded).
+pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) -> bool {
+    let cfg = ControlFlowGraph::with_function(func);
+    let dt = DominatorTree::with_function(func, &cfg);
+    let unreachable = dt.cfg_rpo().len() != func.layout.blocks().count();
+    let nblocks = func.dfg.num_blocks();
+    // Dominator-tree children, in reverse post-order.
+    let mut children: Vec<Vec<Block>> = vec![Vec::new(); nblocks];
+    for &b in dt.cfg_rpo() {
+        if let Some(p) = dt.idom(b) {
+            children[p.index()].push(b);
+        }
+    }
+    let mut next_version = 0u32;
+    let mut entries = if opts.alias_analysis {
+        memory_entry_states(func, &cfg, &dt, &mut next_version)
+    } else {
+        Vec::new()
+    };
+    let ninsts = func.dfg.num_insts() as u32;
+    let mut pass = Pass {
+        func,
+        table: FxHashMap::default(),
+        undo: Vec::new(),
+        pos: Inst::new(0),
+        fuel: opts
+            .fuel_base
+            .saturating_add(ninsts.saturating_mul(opts.fuel_per_inst)),
+        depth: 0,
+        stats,
+    };
+    enum Step {
+        Enter(Block),
+        Leave(usize),
+    }
+    let Some(&entry) = dt.cfg_rpo().first() else {
+        return unreachable;
+    };
+    let mut stack = vec![Step::Enter(entry)];
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Enter(b) => {
+                stack.push(Step::Leave(pass.undo.len()));
+                let mut mem = entries.get_mut(b.index()).and_then(Option::take);
+                pass.block(b, &mut mem, &mut next_version);
+                for &c in children[b.index()].iter().rev() {
+                    stack.push(Step::Enter(c));
+                }
+            }
+            Step::Leave(mark) => {
+                for k in pass.undo.drain(mark..) {
+                    pass.table.remove(&k);
+                }
+            }
+        }
+    }
+    drop_aliases(pass.func);
+    unreachable
+}
+
+/// Rewrites every use of an alias to its representative, then drops the
+/// aliases so they do not show in printed output (the instructions that
+/// defined them have left the layout).
+pub(crate) fn drop_aliases(func: &mut FunctionStencil) {
+    func.dfg.resolve_all_aliases();
+    // Exception-table contexts are operands too.
+    for t in func.dfg.exception_tables.keys() {
+        for i in 0..func.dfg.exception_tables[t].items.len() {
+            if let ExceptionTableItem::Context(v) = func.dfg.exception_tables[t].items[i] {
+                let r = func.dfg.resolve_aliases(v);
+                func.dfg.exception_tables[t].items[i] = ExceptionTableItem::Context(r);
+            }
+        }
+    }
+    for (_, d) in func.dfg.values.iter_mut() {
+        if matches!(d, ValueData::Alias { .. }) {
+            *d = ValueData::Unused;
+        }
+    }
+}
+
+fn int_bits(ty: Type) -> Option<u32> {
+    (ty.is_int() && ty.is_scalar() && ty.bits() <= 64).then(|| ty.bits())
+}
+
+fn mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+fn sext(x: u64, bits: u32) -> i64 {
+    if bits >= 64 {
+        x as i64
+    } else {
+        let s = 64 - bits;
+        ((x << s) as i64) >> s
+    }
+}
+
+impl generated::Context for Pass<'_> {
+    fn value_inst(&mut self, v: &Value) -> Option<(Type, InstData)> {
+        let v = self.resolve(*v);
+        let ValueDef::Result(inst, _) = self.func.dfg.value_def(v)? else {
+            return None;
+        };
+        if self.func.dfg.inst_results(inst).len() != 1 {
+            return None;
+        }
+        let ty = self.func.dfg.value_type(v);
+        let r = |x: Value| self.func.dfg.resolve_aliases(x);
+        let d = match self.func.dfg.insts[inst] {
+            InstructionData::Unary { opcode, arg } => InstData::Unary { opcode, a: r(arg) },
+            InstructionData::Binary { opcode, args } => InstData::Binary {
+                opcode,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            InstructionData::Ternary { opcode, args } => InstData::Ternary {
+                opcode,
+                a: r(args[0]),
+                b: r(args[1]),
+                c: r(args[2]),
+            },
+            InstructionData::IntCompare { opcode, cond, args } => InstData::IntCompare {
+                opcode,
+                cc: cond,
+                a: r(args[0]),
+                b: r(args[1]),
+            },
+            _ => return None,
+        };
+        Some((ty, d))
+    }
+    fn make_unary(&mut self, opcode: Opcode, ty: Type, arg: Value) -> Value {
+        self.build(InstructionData::Unary { opcode, arg }, ty)
+    }
+    fn make_binary(&mut self, opcode: Opcode, ty: Type, a: Value, b: Value) -> Value {
+        self.build(
+            InstructionData::Binary {
+                opcode,
+                args: [a, b],
+            },
+            ty,
+        )
+    }
+    fn make_ternary(&mut self, opcode: Opcode, ty: Type, a: Value, b: Value, c: Value) -> Value {
+        self.build(
+            InstructionData::Ternary {
+                opcode,
+                args: [a, b, c],
+            },
+            ty,
+        )
+    }
+    fn make_intcompare(
+        &mut self,
+        opcode: Opcode,
+        ty: Type,
+        cc: IntCC,
+        a: Value,
+        b: Value,
+    ) -> Value {
+        self.build(
+            InstructionData::IntCompare {
+                opcode,
+                cond: cc,
+                args: [a, b],
+            },
+            ty,
+        )
+    }
+    fn iconst_of(&mut self, v: &Value) -> Option<(Type, u64)> {
+        let v = self.resolve(*v);
+        let ValueDef::Result(inst, _) = self.func.dfg.value_def(v)? else {
+            return None;
+        };
+        match self.func.dfg.insts[inst] {
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => {
+                let ty = self.func.dfg.value_type(v);
+                Some((ty, imm.zero_extend_from(ty.bits())))
+            }
+            _ => None,
+        }
+    }
+    fn make_iconst(&mut self, ty: Type, c: u64) -> Value {
+        let c = c & mask(ty.bits());
+        self.build(
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm: Imm64(c as i64),
+            },
+            ty,
+        )
+    }
+    fn int_ty(&mut self, ty: &Type) -> Option<Type> {
+        int_bits(*ty).map(|_| *ty)
+    }
+    fn ty_bits(&mut self, ty: Type) -> u32 {
+        ty.bits()
+    }
+    fn ty_mask(&mut self, ty: Type) -> u64 {
+        mask(ty.bits())
+    }
+    fn value_type(&mut self, v: Value) -> Type {
+        self.func.dfg.value_type(v)
+    }
+    fn fold_unary(&mut self, op: Opcode, ty: Type, a: u64) -> Option<u64> {
+        let bits = int_bits(ty)?;
+        let m = mask(bits);
+        let r = match op {
+            Opcode::Ineg => a.wrapping_neg(),
+            Opcode::Bnot => !a,
+            Opcode::Iabs => sext(a, bits).unsigned_abs(),
+            Opcode::Popcnt => u64::from((a & m).count_ones()),
+            Opcode::Clz => u64::from((a & m).leading_zeros() - (64 - bits)),
+            Opcode::Ctz => u64::from((a | !m).trailing_zeros()),
+            // The operand has its own type; `a` is zero-extended from it.
+            Opcode::Bmask => {
+                if a != 0 {
+                    m
+                } else {
+                    0
+                }
+            }
+            _ => return None,
+        };
+        Some(r & m)
+    }
+    fn fold_binary(&mut self, op: Opcode, ty: Type, a: u64, b: u64) -> Option<u64> {
+        let bits = int_bits(ty)?;
+        let m = mask(bits);
+        let (a, b) = (a & m, b);
+        let (sa, sb) = (sext(a, bits), sext(b & m, bits));
+        let sh = (b & u64::from(bits - 1)) as u32;
+        let r = match op {
+            Opcode::Iadd => a.wrapping_add(b),
+            Opcode::Isub => a.wrapping_sub(b),
+            Opcode::Imul => a.wrapping_mul(b),
+            Opcode::Band => a & b,
+            Opcode::Bor => a | b,
+            Opcode::Bxor => a ^ b,
+            Opcode::Ishl => a << sh,
+            Opcode::Ushr => a >> sh,
+            Opcode::Sshr => (sa >> sh) as u64,
+            Opcode::Rotl => {
+                if sh == 0 {
+                    a
+                } else {
+                    (a << sh) | (a >> (bits - sh))
+                }
+            }
+            Opcode::Rotr => {
+                if sh == 0 {
+                    a
+                } else {
+                    (a >> sh) | (a << (bits - sh))
+                }
+            }
+            Opcode::Udiv if b & m != 0 => a / (b & m),
+            Opcode::Urem if b & m != 0 => a % (b & m),
+            Opcode::Sdiv if sb != 0 && !(sb == -1 && sa == sext(1 << (bits - 1), bits)) => {
+                sa.wrapping_div(sb) as u64
+            }
+            Opcode::Srem if sb != 0 && sb != -1 => sa.wrapping_rem(sb) as u64,
+            Opcode::Umin => a.min(b & m),
+            Opcode::Umax => a.max(b & m),
+            Opcode::Smin => sa.min(sb) as u64,
+            Opcode::Smax => sa.max(sb) as u64,
+            Opcode::Umulhi => ((u128::from(a) * u128::from(b & m)) >> bits) as u64,
+            Opcode::Smulhi => ((i128::from(sa) * i128::from(sb)) >> bits) as u64,
+            _ => return None,
+        };
+        Some(r & m)
+    }
+    fn fold_icmp(&mut self, cc: IntCC, ty: Type, a: u64, b: u64) -> u64 {
+        let bits = ty.bits().min(64);
+        let (sa, sb) = (sext(a, bits), sext(b, bits));
+        let r = match cc {
+            IntCC::Equal => a == b,
+            IntCC::NotEqual => a != b,
+            IntCC::SignedLessThan => sa < sb,
+            IntCC::SignedGreaterThanOrEqual => sa >= sb,
+            IntCC::SignedGreaterThan => sa > sb,
+            IntCC::SignedLessThanOrEqual => sa <= sb,
+            IntCC::UnsignedLessThan => a < b,
+            IntCC::UnsignedGreaterThanOrEqual => a >= b,
+            IntCC::UnsignedGreaterThan => a > b,
+            IntCC::UnsignedLessThanOrEqual => a <= b,
+        };
+        u64::from(r)
+    }
+    fn u64_neg(&mut self, ty: Type, c: u64) -> u64 {
+        c.wrapping_neg() & mask(ty.bits())
+    }
+    fn u64_and(&mut self, a: u64, b: u64) -> u64 {
+        a & b
+    }
+    fn u64_sub1(&mut self, a: u64) -> u64 {
+        a.wrapping_sub(1)
+    }
+    fn u64_from_u8(&mut self, a: u8) -> u64 {
+        u64::from(a)
+    }
+    fn pow2(&mut self, c: &u64) -> Option<u8> {
+        (c.is_power_of_two() && *c > 1).then(|| c.trailing_zeros() as u8)
+    }
+    fn is_mask(&mut self, ty: Type, c: u64) -> bool {
+        int_bits(ty).is_some_and(|b| c == mask(b))
+    }
+    fn shift_amount_reduced(&mut self, ty: Type, c: u64) -> Option<u64> {
+        let bits = u64::from(ty.bits());
+        (c >= bits).then(|| c & (bits - 1))
+    }
+    fn sign_extend(&mut self, from: Type, to: Type, c: u64) -> u64 {
+        (sext(c, from.bits()) as u64) & mask(to.bits())
+    }
+    fn cc_swap(&mut self, cc: IntCC) -> IntCC {
+        cc.swap_args()
+    }
+    fn cc_inverse(&mut self, cc: IntCC) -> IntCC {
+        cc.complement()
+    }
+    fn cc_reflexive(&mut self, cc: IntCC) -> u64 {
+        u64::from(matches!(
+            cc,
+            IntCC::Equal
+                | IntCC::SignedGreaterThanOrEqual
+                | IntCC::SignedLessThanOrEqual
+                | IntCC::UnsignedGreaterThanOrEqual
+                | IntCC::UnsignedLessThanOrEqual
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sext_and_mask() {
+        assert_eq!(sext(0xff, 8), -1);
+        assert_eq!(sext(0x7f, 8), 127);
+        assert_eq!(mask(64), u64::MAX);
+        assert_eq!(mask(8), 0xff);
+    }
+}
