@@ -36,6 +36,74 @@ fn shared(path: &str) -> String {
     format!("../shared/{path}")
 }
 
+/// A fault outside JIT code during a run line (a call through a bad
+/// pointer, a stack overflow inside a libcall) is a named trap; the run goes
+/// on to the next file and ends with the summary (issue 14, item 7).
+#[test]
+fn faults_outside_jit_code_are_traps_and_the_run_goes_on() {
+    let (code, out, err) = kiln(&[
+        "test",
+        "--test",
+        "run",
+        "tests/negative/bad_call.clif",
+        "tests/negative/libcall_overflow.clif",
+        "tests/negative/traps.clif",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "bad_call.clif:12: %ci(0): trap bad_call_target: call to 0x0 returning to %ci+"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("bad_call.clif:13: %ci(1): trap bad_call_target: call to 0x1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("libcall_overflow.clif:18: %rec(100, 0): trap stk_ovf"),
+        "{out}"
+    );
+    // The file after them still ran.
+    assert!(
+        out.contains("traps.clif:15: %div(1, 0): trap int_divz"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 3 failed, 0 skipped"), "{out}");
+}
+
+/// Stack-limit checks (issue 14, item 2): one frame deeper than
+/// `cranelift-like-ir/run/stack-limit.clif` (which passes) traps in the
+/// prologue with `stk_ovf`; a large frame traps before it is reserved, with
+/// the limit above the stack pointer or within the frame.
+#[test]
+fn stack_limit_traps_one_frame_past_the_limit() {
+    let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/stack_limit.clif"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("stack_limit.clif:50: %start(64, 65536): trap stk_ovf at %rec+"),
+        "{out}"
+    );
+    for line in [
+        "%big_start(1, 65536): trap stk_ovf at %big+",
+        "%big_start(0, 1000): trap stk_ovf at %big+",
+        "%big_start(0, -100000): trap stk_ovf at %big+",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let (code, out, err) = kiln(&[
+        "test",
+        "--test",
+        "run",
+        "cranelift-like-ir/run/stack-limit.clif",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PASS cranelift-like-ir/run/stack-limit.clif"),
+        "{out}"
+    );
+}
+
 #[test]
 fn trapping_run_lines_fail_with_the_trap_code() {
     let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/traps.clif"]);

@@ -39,6 +39,9 @@ fn checker() -> Checker {
         Arch::X86_64,
         &Flags {
             regalloc_checker: true,
+            // Generated programs may return more values than the return
+            // registers hold: through a return area, as the setting allows.
+            enable_multi_ret_implicit_sret: true,
             ..Flags::default()
         },
         &[OptLevel::None, OptLevel::Speed],

@@ -124,7 +124,7 @@ def intops_file():
         "; min/max, rotates, division, overflow arithmetic, umulhi/smulhi,\n"
         "; extending loads and truncating stores, atomics). Expectations from\n"
         "; gen_intops.py.\n",
-        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\ntarget x86_64\n\n",
+        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\nset enable_multi_ret_implicit_sret\ntarget x86_64\n\n",
     ]
     for n in WIDTHS:
         t = "i%d" % n

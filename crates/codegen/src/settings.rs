@@ -73,7 +73,69 @@ impl fmt::Display for SettingError {
 
 impl std::error::Error for SettingError {}
 
-/// Shared settings, independent of the target.
+/// `regalloc_algorithm`: regalloc2's backtracking allocator (Ion) or its
+/// single-pass allocator (Fastalloc).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum RegallocAlgorithm {
+    #[default]
+    Backtracking,
+    SinglePass,
+}
+
+/// `tls_model`. Kiln lowers no TLS access, so only `none` is implemented;
+/// `isa::lookup` rejects the others.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum TlsModel {
+    #[default]
+    None,
+    ElfGd,
+    Macho,
+    Coff,
+}
+
+/// `libcall_call_conv`: the convention of calls to libcalls. Kiln calls
+/// them with System V (the ISA default on its targets); `isa::lookup`
+/// rejects a convention it would not honour.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum LibcallCallConv {
+    #[default]
+    IsaDefault,
+    Fast,
+    Cold,
+    SystemV,
+    WindowsFastcall,
+    AppleAarch64,
+    Probestack,
+}
+
+impl TlsModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsModel::None => "none",
+            TlsModel::ElfGd => "elf_gd",
+            TlsModel::Macho => "macho",
+            TlsModel::Coff => "coff",
+        }
+    }
+}
+
+impl LibcallCallConv {
+    pub fn name(self) -> &'static str {
+        match self {
+            LibcallCallConv::IsaDefault => "isa_default",
+            LibcallCallConv::Fast => "fast",
+            LibcallCallConv::Cold => "cold",
+            LibcallCallConv::SystemV => "system_v",
+            LibcallCallConv::WindowsFastcall => "windows_fastcall",
+            LibcallCallConv::AppleAarch64 => "apple_aarch64",
+            LibcallCallConv::Probestack => "probestack",
+        }
+    }
+}
+
+/// Shared settings, independent of the target. Which ones Kiln honours,
+/// and how, is listed in `docs/settings.md`; a value Kiln does not
+/// implement is rejected by `isa::lookup` with an error naming it.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Flags {
     pub opt_level: OptLevel,
@@ -95,6 +157,9 @@ pub struct Flags {
     pub enable_table_access_spectre_mitigation: bool,
     pub bb_padding_log2_minus_one: u8,
     pub log2_min_function_alignment: u8,
+    pub regalloc_algorithm: RegallocAlgorithm,
+    pub tls_model: TlsModel,
+    pub libcall_call_conv: LibcallCallConv,
     /// Test-only planted bug (see [`TestFault`]).
     pub test_fault: TestFault,
 }
@@ -114,12 +179,17 @@ impl Default for Flags {
             probestack_size_log2: 12,
             enable_nan_canonicalization: false,
             enable_pinned_reg: false,
-            unwind_info: true,
+            // Kiln emits no unwind information yet: its default says so
+            // (Cranelift's is true), and `unwind_info=true` is rejected.
+            unwind_info: false,
             enable_alias_analysis: true,
             enable_heap_access_spectre_mitigation: true,
             enable_table_access_spectre_mitigation: true,
             bb_padding_log2_minus_one: 0,
             log2_min_function_alignment: 0,
+            regalloc_algorithm: RegallocAlgorithm::Backtracking,
+            tls_model: TlsModel::None,
+            libcall_call_conv: LibcallCallConv::IsaDefault,
             test_fault: TestFault::Off,
         }
     }
@@ -135,6 +205,75 @@ fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, SettingError> {
             expected: "true or false",
         }),
     }
+}
+
+fn bad(name: &str, value: Option<&str>, expected: &'static str) -> SettingError {
+    SettingError::BadValue {
+        name: name.into(),
+        value: value.unwrap_or("").into(),
+        expected,
+    }
+}
+
+/// The settings whose value (as set) Kiln does not implement, each with
+/// why; `isa::lookup` rejects a configuration that has any.
+pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
+    let mut v = Vec::new();
+    let mut no = |on: bool, setting: String, why: &'static str| {
+        if on {
+            v.push((setting, why));
+        }
+    };
+    no(
+        flags.bb_padding_log2_minus_one != 0,
+        format!(
+            "bb_padding_log2_minus_one={}",
+            flags.bb_padding_log2_minus_one
+        ),
+        "no backend pads blocks",
+    );
+    no(
+        flags.log2_min_function_alignment != 0,
+        format!(
+            "log2_min_function_alignment={}",
+            flags.log2_min_function_alignment
+        ),
+        "functions are not aligned beyond their code's needs",
+    );
+    no(
+        flags.is_pic,
+        "is_pic=true".into(),
+        "Kiln emits absolute relocations, no GOT-relative forms",
+    );
+    no(
+        flags.enable_nan_canonicalization,
+        "enable_nan_canonicalization=true".into(),
+        "float results are not canonicalized",
+    );
+    no(
+        flags.enable_pinned_reg,
+        "enable_pinned_reg=true".into(),
+        "no register is pinned (get_pinned_reg/set_pinned_reg are unsupported)",
+    );
+    no(
+        flags.unwind_info,
+        "unwind_info=true".into(),
+        "Kiln emits no unwind information yet",
+    );
+    no(
+        flags.tls_model != TlsModel::None,
+        format!("tls_model={}", flags.tls_model.name()),
+        "Kiln lowers no thread-local access",
+    );
+    no(
+        !matches!(
+            flags.libcall_call_conv,
+            LibcallCallConv::IsaDefault | LibcallCallConv::SystemV | LibcallCallConv::Fast
+        ),
+        format!("libcall_call_conv={}", flags.libcall_call_conv.name()),
+        "libcalls are called with System V",
+    );
+    v
 }
 
 fn parse_u8(name: &str, value: Option<&str>, max: u8) -> Result<u8, SettingError> {
@@ -229,7 +368,40 @@ impl Flags {
             "enable_incremental_compilation_cache_checks" | "machine_code_cfg_info" => {
                 parse_bool(name, value)?;
             }
-            "regalloc_algorithm" | "tls_model" | "libcall_call_conv" => {}
+            "regalloc_algorithm" => {
+                self.regalloc_algorithm = match value {
+                    Some("backtracking") => RegallocAlgorithm::Backtracking,
+                    Some("single_pass") => RegallocAlgorithm::SinglePass,
+                    _ => return Err(bad(name, value, "backtracking or single_pass")),
+                }
+            }
+            "tls_model" => {
+                self.tls_model = match value {
+                    Some("none") => TlsModel::None,
+                    Some("elf_gd") => TlsModel::ElfGd,
+                    Some("macho") => TlsModel::Macho,
+                    Some("coff") => TlsModel::Coff,
+                    _ => return Err(bad(name, value, "none, elf_gd, macho or coff")),
+                }
+            }
+            "libcall_call_conv" => {
+                self.libcall_call_conv = match value {
+                    Some("isa_default") => LibcallCallConv::IsaDefault,
+                    Some("fast") => LibcallCallConv::Fast,
+                    Some("cold") => LibcallCallConv::Cold,
+                    Some("system_v") => LibcallCallConv::SystemV,
+                    Some("windows_fastcall") => LibcallCallConv::WindowsFastcall,
+                    Some("apple_aarch64") => LibcallCallConv::AppleAarch64,
+                    Some("probestack") => LibcallCallConv::Probestack,
+                    _ => {
+                        return Err(bad(
+                            name,
+                            value,
+                            "isa_default, fast, cold, system_v, windows_fastcall, apple_aarch64 or probestack",
+                        ))
+                    }
+                }
+            }
             _ => return Err(SettingError::UnknownSetting(name.to_string())),
         }
         Ok(())
@@ -238,7 +410,7 @@ impl Flags {
     /// The canonical encoding of every setting that can change machine code.
     pub fn key_bytes(&self) -> Vec<u8> {
         vec![
-            2, // encoding version
+            3, // encoding version
             self.opt_level as u8,
             self.preserve_frame_pointers as u8,
             self.is_pic as u8,
@@ -256,6 +428,9 @@ impl Flags {
             self.bb_padding_log2_minus_one,
             self.log2_min_function_alignment,
             self.test_fault as u8,
+            self.regalloc_algorithm as u8,
+            self.tls_model as u8,
+            self.libcall_call_conv as u8,
         ]
     }
 }
@@ -518,6 +693,80 @@ impl fmt::Display for IsaFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each valid value Kiln does not implement is rejected when the ISA
+    /// is built, naming the setting; the implemented values of the same
+    /// settings build an ISA.
+    #[test]
+    fn unimplemented_values_are_rejected_by_name() {
+        assert!(unimplemented_settings(&Flags::default()).is_empty());
+        for (name, value) in [
+            ("is_pic", "true"),
+            ("enable_nan_canonicalization", "true"),
+            ("enable_pinned_reg", "true"),
+            ("unwind_info", "true"),
+            ("tls_model", "elf_gd"),
+            ("tls_model", "coff"),
+            ("libcall_call_conv", "windows_fastcall"),
+            ("libcall_call_conv", "cold"),
+            ("bb_padding_log2_minus_one", "1"),
+            ("log2_min_function_alignment", "5"),
+        ] {
+            let mut f = Flags::default();
+            f.set(name, Some(value)).unwrap();
+            let e = crate::isa::lookup(f, IsaFlags::baseline(Arch::X86_64))
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted"));
+            let text = e.to_string();
+            assert!(
+                matches!(e, crate::result::CodegenError::Unsupported { .. }),
+                "{text}"
+            );
+            assert!(text.contains(&format!("{name}={value}")), "{text}");
+        }
+        for (name, value) in [
+            ("is_pic", "false"),
+            ("unwind_info", "false"),
+            ("tls_model", "none"),
+            ("libcall_call_conv", "isa_default"),
+            ("libcall_call_conv", "system_v"),
+            ("regalloc_algorithm", "single_pass"),
+            ("regalloc_algorithm", "backtracking"),
+        ] {
+            let mut f = Flags::default();
+            f.set(name, Some(value)).unwrap();
+            assert!(
+                crate::isa::lookup(f, IsaFlags::baseline(Arch::X86_64)).is_ok(),
+                "{name}={value}"
+            );
+        }
+        // Outside the domain: a bad value naming the setting.
+        for (name, value) in [
+            ("regalloc_algorithm", "graph_coloring"),
+            ("tls_model", "initial_exec"),
+            ("libcall_call_conv", "stdcall"),
+        ] {
+            let e = Flags::default().set(name, Some(value)).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
+
+    #[test]
+    fn new_settings_change_the_key() {
+        let mut keys = vec![Flags::default().key_bytes()];
+        for (name, value) in [
+            ("regalloc_algorithm", "single_pass"),
+            ("tls_model", "elf_gd"),
+            ("libcall_call_conv", "system_v"),
+        ] {
+            let mut f = Flags::default();
+            f.set(name, Some(value)).unwrap();
+            keys.push(f.key_bytes());
+        }
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 4);
+    }
 
     #[test]
     fn flags_parse_and_reject() {

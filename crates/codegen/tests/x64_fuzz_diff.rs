@@ -77,6 +77,9 @@ fn differential(
     let flags = Flags {
         regalloc_checker: true,
         opt_level,
+        // Generated and hand-written functions return more values than
+        // the return registers hold: through a return area.
+        enable_multi_ret_implicit_sret: true,
         ..Flags::default()
     };
     let isa: Box<dyn TargetIsa> =
@@ -231,6 +234,9 @@ fn fuzzgen_wide_and_float_functions_compile_cleanly() {
     config.max_callees = 2;
     let flags = Flags {
         regalloc_checker: true,
+        // Generated and hand-written functions return more values than
+        // the return registers hold: through a return area.
+        enable_multi_ret_implicit_sret: true,
         ..Flags::default()
     };
     let isa: Box<dyn TargetIsa> =

@@ -11,6 +11,9 @@ fn isa() -> Box<dyn TargetIsa> {
     let flags = Flags {
         regalloc_checker: true,
         preserve_frame_pointers: true,
+        // Some functions return more values than the return registers
+        // hold: through a return area.
+        enable_multi_ret_implicit_sret: true,
         ..Flags::default()
     };
     isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("x64 backend")

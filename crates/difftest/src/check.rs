@@ -147,8 +147,12 @@ impl Checker {
         }
         let mut targets = Vec::new();
         for &opt in opts {
+            // Generated programs may return more values than the return
+            // registers hold; the checker always allows a return area, and
+            // failure files say so (`testfile::write_case`).
             let f = Flags {
                 opt_level: opt,
+                enable_multi_ret_implicit_sret: true,
                 ..flags.clone()
             };
             let isa = lookup(f, IsaFlags::baseline(arch)).map_err(|e| e.to_string())?;

@@ -100,7 +100,11 @@ pub fn icache(data: &[u8], x64: &dyn TargetIsa) {
 
 /// The x86-64 ISA with default flags (for [`icache`]).
 pub fn x64_isa() -> Box<dyn TargetIsa> {
-    lookup(Flags::default(), IsaFlags::baseline(Arch::X86_64)).expect("x86-64 backend")
+    let flags = Flags {
+        enable_multi_ret_implicit_sret: true,
+        ..Flags::default()
+    };
+    lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("x86-64 backend")
 }
 
 /// `differential`: the program the bytes generate (with its argument

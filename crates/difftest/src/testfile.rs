@@ -61,6 +61,7 @@ pub fn write_case(
     }
     s.push_str("test interpret\ntest run\n");
     let _ = writeln!(s, "set opt_level={}", opt_name(opt));
+    s.push_str("set enable_multi_ret_implicit_sret\n");
     for set in settings {
         let _ = writeln!(s, "set {set}");
     }

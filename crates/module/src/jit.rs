@@ -52,17 +52,50 @@ pub struct TrapInfo {
     pub code: Option<TrapCode>,
     /// The signal raised.
     pub signal: i32,
+    /// Where the fault was, if not in JIT code.
+    pub outside: Option<Outside>,
+}
+
+/// A fault in code reached from a protected call but outside the module's
+/// code: `function`/`offset` of [`TrapInfo`] then name the JIT call site
+/// when it is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outside {
+    /// Control went to an address that is not executable (a call through a
+    /// null or bogus pointer); `function`/`offset` name the return address
+    /// the call pushed, when it is in the module.
+    BadCallTarget {
+        /// The address control went to.
+        target: usize,
+    },
+    /// A memory fault in a callee outside JIT code (a libcall or external
+    /// function): a stack overflow (`stk_ovf`) or a bad address
+    /// (`heap_oob`).
+    InCallee {
+        /// The faulting instruction's address.
+        pc: usize,
+    },
 }
 
 impl fmt::Display for TrapInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(c) => write!(f, "trap {c}")?,
-            None => write!(f, "unexpected fault")?,
+        match (&self.code, &self.outside) {
+            (Some(c), _) => write!(f, "trap {c}")?,
+            (None, Some(Outside::BadCallTarget { .. })) => write!(f, "trap bad_call_target")?,
+            (None, _) => write!(f, "unexpected fault")?,
         }
-        match &self.function {
-            Some(n) => write!(f, " at {n}+{:#x}", self.offset)?,
-            None => write!(f, " in JIT memory")?,
+        match (&self.outside, &self.function) {
+            (None, Some(n)) => write!(f, " at {n}+{:#x}", self.offset)?,
+            (None, None) => write!(f, " in JIT memory")?,
+            (Some(Outside::BadCallTarget { target }), n) => {
+                write!(f, ": call to {target:#x}")?;
+                if let Some(n) = n {
+                    write!(f, " returning to {n}+{:#x}", self.offset)?;
+                }
+            }
+            (Some(Outside::InCallee { pc }), _) => {
+                write!(f, " in code called from JIT code (pc {pc:#x})")?
+            }
         }
         write!(f, " ({})", traps::signal_name(self.signal))
     }
@@ -641,40 +674,68 @@ impl JitModule {
     }
 
     /// Describes a fault at `pc`: the function holding it and the trap code
-    /// declared at that offset.
+    /// declared at that offset; for a fault outside the module's code
+    /// ([`Fault::in_jit`] false), what kind of fault it was.
     pub fn trap_info(&self, fault: Fault) -> TrapInfo {
         let mut info = TrapInfo {
             function: None,
             offset: 0,
             code: None,
             signal: fault.signal,
+            outside: None,
         };
         if fault.is_stack_overflow() {
             info.code = Some(TrapCode::STACK_OVERFLOW);
         }
-        let Some(range) = self.code_range() else {
-            return info;
-        };
-        if !range.contains(&fault.pc) {
+        if !fault.in_jit {
+            if fault.is_bad_jump() {
+                info.code = None;
+                info.outside = Some(Outside::BadCallTarget { target: fault.pc });
+                self.locate(fault.return_addr, &mut info);
+            } else {
+                info.outside = Some(Outside::InCallee { pc: fault.pc });
+                if info.code.is_none() {
+                    // A bad data address in a callee (e.g. `memcpy` through
+                    // a pointer the JIT code passed).
+                    info.code = Some(TrapCode::HEAP_OUT_OF_BOUNDS);
+                }
+            }
             return info;
         }
-        let rel = fault.pc - range.start;
-        let i = self.placed.partition_point(|&(off, _, _)| off <= rel);
-        if i == 0 {
-            return info;
-        }
-        let (off, len, id) = self.placed[i - 1];
-        if rel >= off + len {
-            return info;
-        }
-        info.function = Some(self.display_name(id));
-        info.offset = (rel - off) as u32;
-        if let Some(code) = self.code(id) {
-            if let Some(t) = code.traps.iter().find(|t| t.offset == info.offset) {
-                info.code = Some(t.code);
+        if let Some((id, _)) = self.placed_at(fault.pc) {
+            self.locate(fault.pc, &mut info);
+            if let Some(code) = self.code(id) {
+                if let Some(t) = code.traps.iter().find(|t| t.offset == info.offset) {
+                    info.code = Some(t.code);
+                }
             }
         }
         info
+    }
+
+    /// The function placed at `pc` and `pc`'s offset in it, if any.
+    fn placed_at(&self, pc: usize) -> Option<(FuncId, usize)> {
+        let range = self.code_range()?;
+        if !range.contains(&pc) {
+            return None;
+        }
+        let rel = pc - range.start;
+        let i = self.placed.partition_point(|&(off, _, _)| off <= rel);
+        if i == 0 {
+            return None;
+        }
+        let (off, len, id) = self.placed[i - 1];
+        (rel < off + len).then_some((id, rel - off))
+    }
+
+    /// Fills `function`/`offset` for `pc`; false if it is in no function.
+    fn locate(&self, pc: usize, info: &mut TrapInfo) -> bool {
+        let Some((id, off)) = self.placed_at(pc) else {
+            return false;
+        };
+        info.function = Some(self.display_name(id));
+        info.offset = off as u32;
+        true
     }
 
     /// Calls `trampoline(callee, values)`; a trap or fault in the module's

@@ -27,7 +27,7 @@ pub mod program;
 pub mod trampoline;
 pub mod traps;
 
-pub use jit::{JitCallError, JitModule, SymbolLookup, TrapInfo, Unresolved};
+pub use jit::{JitCallError, JitModule, Outside, SymbolLookup, TrapInfo, Unresolved};
 pub use memory::{ExecutableMemory, MemoryError};
 pub use module::{
     DataDecl, DataDescription, DataId, Declarations, FuncId, FuncOrDataId, FunctionDecl, Init,

@@ -2,7 +2,8 @@
 //!
 //! Float rounding and fused multiply-add are implemented in Rust with the
 //! exact IEEE semantics CLIF requires (`nearest` rounds half to even); the
-//! memory functions are the C library's.
+//! memory functions are the C library's. The stack probe is a few
+//! instructions of assembly, because its convention is not C's.
 
 use kiln_ir::LibCall;
 
@@ -65,6 +66,55 @@ extern "C" fn srem_i128(al: u64, ah: u64, bl: u64, bh: u64) -> u128 {
     a.wrapping_rem(b) as u128
 }
 
+// `LibCall::Probestack` (`__kiln_probestack`): called from a prologue with
+// eax = the frame size about to be reserved; touches one word in every
+// 4 KiB page below the caller's stack pointer, top page first, so that the
+// guard page below a thread's stack faults before the frame can step over
+// it. rsp moves with the probe (nothing is stored below it); every
+// register but r11 and the flags is preserved. The pages are counted from
+// this function's own frame, 16 bytes below the caller's rsp, so the
+// lowest store may be up to 16 bytes below the caller's future frame:
+// conservative, never short.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl kiln_module_probestack",
+    ".hidden kiln_module_probestack",
+    ".type kiln_module_probestack,@function",
+    "kiln_module_probestack:",
+    "push rbp",
+    "mov rbp, rsp",
+    "mov r11d, eax",
+    "2:",
+    "cmp r11, 4096",
+    "jb 3f",
+    "sub rsp, 4096",
+    "mov dword ptr [rsp], 0",
+    "sub r11, 4096",
+    "jmp 2b",
+    "3:",
+    "mov rsp, rbp",
+    "pop rbp",
+    "ret",
+    ".size kiln_module_probestack, .-kiln_module_probestack",
+);
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+extern "sysv64" {
+    fn kiln_module_probestack();
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn probestack_address() -> Option<usize> {
+    Some(kiln_module_probestack as *const () as usize)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn probestack_address() -> Option<usize> {
+    None
+}
+
 /// The address of the function implementing `lc`, if this runtime has one.
 pub fn libcall_address(lc: LibCall) -> Option<usize> {
     Some(match lc {
@@ -86,10 +136,8 @@ pub fn libcall_address(lc: LibCall) -> Option<usize> {
         LibCall::SdivI128 => sdiv_i128 as *const () as usize,
         LibCall::UremI128 => urem_i128 as *const () as usize,
         LibCall::SremI128 => srem_i128 as *const () as usize,
-        LibCall::Probestack
-        | LibCall::ElfTlsGetAddr
-        | LibCall::ElfTlsGetOffset
-        | LibCall::X86Pshufb => return None,
+        LibCall::Probestack => return probestack_address(),
+        LibCall::ElfTlsGetAddr | LibCall::ElfTlsGetOffset | LibCall::X86Pshufb => return None,
     })
 }
 
@@ -136,11 +184,9 @@ mod tests {
         for lc in LibCall::ALL {
             let want = !matches!(
                 lc,
-                LibCall::Probestack
-                    | LibCall::ElfTlsGetAddr
-                    | LibCall::ElfTlsGetOffset
-                    | LibCall::X86Pshufb
-            );
+                LibCall::ElfTlsGetAddr | LibCall::ElfTlsGetOffset | LibCall::X86Pshufb
+            ) && (lc != LibCall::Probestack
+                || cfg!(all(target_arch = "x86_64", target_os = "linux")));
             assert_eq!(libcall_address(lc).is_some(), want, "{lc:?}");
         }
     }

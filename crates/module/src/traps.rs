@@ -21,12 +21,25 @@
 //!    from the entry stub. The signal mask is restored by `rt_sigreturn` as
 //!    well, so no `sigsetjmp`/`siglongjmp` (which Rust cannot express
 //!    soundly) is involved.
-//! 3. Any other fault is passed on to the handler that was installed before
+//! 3. A memory fault (SIGSEGV/SIGBUS) *outside* the JIT code range is ours
+//!    too when a protected call is active on the thread and the interrupted
+//!    stack pointer lies below the entry stub's saved stack pointer: the
+//!    faulting code was reached from the protected call (a libcall that ran
+//!    into the guard page, a `call_indirect` through a null or bogus
+//!    pointer). It is abandoned the same way. For a jump to a bad address
+//!    (fault address = PC) the return address on top of the stack, pushed
+//!    by the faulting call, names the JIT call site. The handler runs on an
+//!    alternate signal stack, which [`call_protected`] installs for the
+//!    thread if it has none, so a fault on the guard page can be handled.
+//! 4. Any other fault is passed on to the handler that was installed before
 //!    ours (for example Rust's stack-overflow handler), or, if there was none,
 //!    the default action is restored so the fault kills the process as usual.
 //!
-//! JIT frames own no resources, so abandoning them is sound. The frames of
-//! the entry stub and of Rust callers above it are untouched.
+//! JIT frames own no resources, so abandoning them is sound. Abandoning a
+//! callee outside JIT code (case 3) is sound for Kiln's libcalls (pure
+//! arithmetic and `mem*`, which hold no locks or allocations); an external
+//! Rust function called from JIT code must not fault while it holds one.
+//! The frames of the entry stub and of Rust callers above it are untouched.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -42,6 +55,13 @@ pub struct Fault {
     pub addr: usize,
     /// The stack pointer at the fault.
     pub sp: usize,
+    /// Whether the PC was inside the protected JIT code range; if not, the
+    /// fault happened in code called from it (a libcall, a bad call target).
+    pub in_jit: bool,
+    /// For a fault outside JIT code whose PC is the fault address (a call
+    /// or jump to a bad address): the return address on top of the stack,
+    /// i.e. the JIT call site when it was a call; else 0.
+    pub return_addr: usize,
 }
 
 impl Fault {
@@ -53,6 +73,13 @@ impl Fault {
         matches!(self.signal, libc::SIGSEGV | libc::SIGBUS)
             && self.addr.wrapping_add(WINDOW) >= self.sp
             && self.addr <= self.sp.wrapping_add(WINDOW)
+    }
+
+    /// Whether this is an instruction fetch from an unmapped or
+    /// non-executable address outside JIT code: control reached a bad
+    /// address (a call through a null or bogus pointer).
+    pub fn is_bad_jump(&self) -> bool {
+        !self.in_jit && matches!(self.signal, libc::SIGSEGV | libc::SIGBUS) && self.addr == self.pc
     }
 }
 
@@ -88,6 +115,8 @@ struct CallState {
     fault_sig: Cell<i32>,
     fault_addr: Cell<usize>,
     fault_sp: Cell<usize>,
+    fault_in_jit: Cell<bool>,
+    fault_ret: Cell<usize>,
 }
 
 thread_local! {
@@ -104,8 +133,100 @@ thread_local! {
             fault_sig: Cell::new(0),
             fault_addr: Cell::new(0),
             fault_sp: Cell::new(0),
+            fault_in_jit: Cell::new(false),
+            fault_ret: Cell::new(0),
         }
     };
+}
+
+/// An alternate signal stack Kiln installed for this thread, unmapped (after
+/// being disabled) when the thread exits.
+struct AltStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if self.base.is_null() {
+            return;
+        }
+        // SAFETY: disabling the thread's alternate stack (SS_DISABLE with no
+        // new stack) is always valid; the mapping was made by `ensure_alt_stack`
+        // for exactly `len` bytes and nothing else refers to it once disabled.
+        unsafe {
+            let ss = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            libc::sigaltstack(&ss, std::ptr::null_mut());
+            libc::munmap(self.base, self.len);
+        }
+    }
+}
+
+thread_local! {
+    // Not touched by the signal handler (it has a destructor).
+    static ALT_STACK: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes sure this thread has an alternate signal stack, so that the handler
+/// can run when the fault is a stack overflow (Rust's threads have one; a
+/// thread made by C code may not).
+fn ensure_alt_stack() -> Result<(), String> {
+    ALT_STACK.with(|slot| {
+        if slot.borrow().is_some() {
+            return Ok(());
+        }
+        // SAFETY: querying the current alternate stack into a valid stack_t.
+        let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; a null new stack only queries.
+        if unsafe { libc::sigaltstack(std::ptr::null(), &mut cur) } != 0 {
+            return Err(format!("sigaltstack: {}", std::io::Error::last_os_error()));
+        }
+        if cur.ss_flags & libc::SS_DISABLE == 0 {
+            // Someone (Rust's runtime) already installed one; keep it.
+            *slot.borrow_mut() = Some(AltStack {
+                base: std::ptr::null_mut(),
+                len: 0,
+            });
+            return Ok(());
+        }
+        let len = (libc::SIGSTKSZ).max(64 << 10);
+        // SAFETY: a fresh private anonymous read-write mapping.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!(
+                "alternate signal stack: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let ss = libc::stack_t {
+            ss_sp: base,
+            ss_flags: 0,
+            ss_size: len,
+        };
+        // SAFETY: `ss` describes the mapping just made, which stays mapped
+        // until `AltStack::drop` disables it first.
+        if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: the mapping is unused.
+            unsafe { libc::munmap(base, len) };
+            return Err(format!("sigaltstack: {e}"));
+        }
+        *slot.borrow_mut() = Some(AltStack { base, len });
+        Ok(())
+    })
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -237,15 +358,34 @@ fn redirect_to_landing(sig: libc::c_int, addr: usize, ctx: *mut libc::c_void) ->
     // the handler runs.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let pc = gregs[libc::REG_RIP as usize] as usize;
+    let sp = gregs[libc::REG_RSP as usize] as usize;
     STATE
         .try_with(|s| {
-            if !s.active.get() || pc < s.lo.get() || pc >= s.hi.get() {
+            if !s.active.get() {
                 return false;
+            }
+            let in_jit = pc >= s.lo.get() && pc < s.hi.get();
+            // Outside JIT code, only memory faults reached from the protected
+            // call (the stack is below the entry stub's) are ours.
+            let reached_from_call =
+                sp < s.saved_sp.get() && matches!(sig, libc::SIGSEGV | libc::SIGBUS);
+            if !(in_jit || reached_from_call) {
+                return false;
+            }
+            let mut ret = 0;
+            if !in_jit && addr == pc && sp.is_multiple_of(8) {
+                // SAFETY: control jumped to a bad address; `sp` is below the
+                // entry stub's stack pointer, on this thread's stack, and the
+                // word at `sp` was just written by the faulting call (or is a
+                // live word of the JIT frame for a jump), so it is mapped.
+                ret = unsafe { std::ptr::read_volatile(sp as *const usize) };
             }
             s.fault_pc.set(pc);
             s.fault_sig.set(sig);
             s.fault_addr.set(addr);
-            s.fault_sp.set(gregs[libc::REG_RSP as usize] as usize);
+            s.fault_sp.set(sp);
+            s.fault_in_jit.set(in_jit);
+            s.fault_ret.set(ret);
             // Only one fault per call: a fault in the landing path (which is
             // outside the range anyway) must not loop.
             s.active.set(false);
@@ -316,6 +456,7 @@ pub unsafe fn call_protected(
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         install_handlers().map_err(CallError::Setup)?;
+        ensure_alt_stack().map_err(CallError::Setup)?;
         let (prev, sp_slot) = STATE.with(|s| {
             let prev = (s.active.get(), s.lo.get(), s.hi.get(), s.saved_sp.get());
             s.lo.set(code_range.start);
@@ -334,6 +475,8 @@ pub unsafe fn call_protected(
                 signal: s.fault_sig.get(),
                 addr: s.fault_addr.get(),
                 sp: s.fault_sp.get(),
+                in_jit: s.fault_in_jit.get(),
+                return_addr: s.fault_ret.get(),
             };
             s.active.set(prev.0);
             s.lo.set(prev.1);

@@ -4,7 +4,7 @@
 use kiln_codegen::compiled::{CompiledCode, Final, FinalName, Relocation};
 use kiln_codegen::machinst::buffer::{MachTrap, Reloc};
 use kiln_ir::{LibCall, TestcaseName, TrapCode, UserExternalName, UserFuncName};
-use kiln_module::{FuncId, JitCallError, JitModule, LinkError, Module};
+use kiln_module::{FuncId, JitCallError, JitModule, LinkError, Module, Outside};
 
 fn code(bytes: &[u8]) -> CompiledCode<Final> {
     CompiledCode {
@@ -415,4 +415,167 @@ fn unbounded_recursion_is_a_stack_overflow_trap() {
             .join()
             .unwrap();
     });
+}
+
+/// `mov rax, rdi; sub rsp, 8; call rax; add rsp, 8; ret`: calls the
+/// address in its first argument (a `call_indirect`).
+const CALL_ARG: &[u8] = &[
+    0x48, 0x89, 0xf8, 0x48, 0x83, 0xec, 0x08, 0xff, 0xd0, 0x48, 0x83, 0xc4, 0x08, 0xc3,
+];
+
+#[test]
+fn call_through_a_bad_pointer_is_a_trap() {
+    static DATA: [u8; 16] = [0; 16];
+    let mut m = JitModule::new();
+    m.define_named_function(tc("ci"), code(CALL_ARG)).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
+    let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
+    m.finalize().unwrap();
+    // Null, a small bogus address, an unmapped high address, and mapped
+    // but non-executable data.
+    let data = DATA.as_ptr() as i64;
+    for target in [0i64, 1, 0x7fff_dead_0000, data] {
+        match call_int(&m, t, &tc("ci"), target, 0) {
+            Err(JitCallError::Trap(info)) => {
+                assert_eq!(
+                    info.outside,
+                    Some(Outside::BadCallTarget {
+                        target: target as usize
+                    }),
+                    "{info}"
+                );
+                assert_eq!(info.code, None);
+                // The return address the call pushed: after `call rax`.
+                assert_eq!(info.function.as_deref(), Some("%ci"), "{info}");
+                assert_eq!(info.offset, 9, "{info}");
+                let text = info.to_string();
+                assert!(text.starts_with("trap bad_call_target"), "{text}");
+            }
+            other => panic!("expected a bad call trap for {target:#x}, got {other:?}"),
+        }
+        // The thread's state is intact: the next call works.
+        assert_eq!(call_int(&m, t, &tc("add"), 2, 3).unwrap(), 5);
+    }
+}
+
+#[inline(never)]
+fn rust_recurse(n: u64) -> u64 {
+    let buf = std::hint::black_box([n; 32]);
+    if n == 0 {
+        0
+    } else {
+        buf[5] + rust_recurse(n - 1) + 1
+    }
+}
+
+extern "C" fn deep(n: i64) -> i64 {
+    rust_recurse(n as u64) as i64
+}
+
+extern "C" fn load(p: i64) -> i64 {
+    // SAFETY: deliberately reads the address the JIT code passed, to fault
+    // inside a callee outside JIT code.
+    unsafe { std::ptr::read_volatile(p as *const i64) }
+}
+
+/// A module whose `%f` calls external function `u1:0` with its argument.
+fn calls_external(target: *const u8) -> (JitModule, FuncId) {
+    // sub rsp, 8; call u1:0; add rsp, 8; ret
+    let mut f = code(&[
+        0x48, 0x83, 0xec, 0x08, 0xe8, 0, 0, 0, 0, 0x48, 0x83, 0xc4, 0x08, 0xc3,
+    ]);
+    f.relocs.push(reloc(
+        5,
+        Reloc::X86CallPCRel4,
+        FinalName::User(UserExternalName::new(1, 0)),
+        -4,
+    ));
+    let mut m = JitModule::new();
+    m.define_external(UserFuncName::user(1, 0), target).unwrap();
+    m.define_named_function(tc("f"), f).unwrap();
+    m.define_named_function(tc("add"), code(ADD)).unwrap();
+    let t = m.define_anonymous_function(code(TRAMP_INT2)).unwrap();
+    m.finalize().unwrap();
+    (m, t)
+}
+
+fn expect_callee_overflow(m: &JitModule, t: FuncId) {
+    for _ in 0..3 {
+        match call_int(m, t, &tc("f"), i64::MAX, 0) {
+            Err(JitCallError::Trap(info)) => {
+                assert_eq!(info.code, Some(TrapCode::STACK_OVERFLOW), "{info}");
+                assert!(
+                    matches!(info.outside, Some(Outside::InCallee { .. })),
+                    "{info}"
+                );
+            }
+            other => panic!("expected a stack overflow, got {other:?}"),
+        }
+        assert_eq!(call_int(m, t, &tc("add"), 2, 2).unwrap(), 4);
+    }
+    // A shallow call still returns normally.
+    // sum of (k + 1) for k in 1..=10
+    assert_eq!(call_int(m, t, &tc("f"), 10, 0).unwrap(), 65);
+}
+
+#[test]
+fn stack_overflow_inside_a_callee_is_a_trap() {
+    let (m, t) = calls_external(deep as *const u8);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn_scoped(s, || expect_callee_overflow(&m, t))
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}
+
+#[test]
+fn stack_overflow_on_a_thread_without_an_alternate_stack() {
+    let (m, t) = calls_external(deep as *const u8);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn_scoped(s, || {
+                // Take away the alternate signal stack Rust gave this
+                // thread: the protected call must install its own, or the
+                // overflow could not be handled at all.
+                let off = libc::stack_t {
+                    ss_sp: std::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                let mut old: libc::stack_t =
+                    // SAFETY: an all-zero stack_t is a valid value to fill.
+                    unsafe { std::mem::zeroed() };
+                // SAFETY: disabling the alternate stack of this thread; Rust
+                // frees its own mapping at thread exit regardless.
+                assert_eq!(unsafe { libc::sigaltstack(&off, &mut old) }, 0);
+                expect_callee_overflow(&m, t);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}
+
+#[test]
+fn bad_address_inside_a_callee_is_a_trap() {
+    let (m, t) = calls_external(load as *const u8);
+    match call_int(&m, t, &tc("f"), 16, 0) {
+        Err(JitCallError::Trap(info)) => {
+            assert_eq!(info.code, Some(TrapCode::HEAP_OUT_OF_BOUNDS), "{info}");
+            assert!(
+                matches!(info.outside, Some(Outside::InCallee { .. })),
+                "{info}"
+            );
+        }
+        other => panic!("expected a memory fault trap, got {other:?}"),
+    }
+    let x = 77i64;
+    assert_eq!(
+        call_int(&m, t, &tc("f"), &x as *const i64 as i64, 0).unwrap(),
+        77
+    );
 }

@@ -65,20 +65,16 @@ pub fn key_flag_bytes(flags: &Flags, isa_flags: &IsaFlags) -> Vec<u8> {
 
 /// Looks up a backend for `arch` with the given settings.
 pub fn lookup(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
-    // A setting is honoured or rejected, never accepted and ignored: no
-    // backend pads basic blocks or raises function alignment yet.
-    for (name, value) in [
-        ("bb_padding_log2_minus_one", flags.bb_padding_log2_minus_one),
-        (
-            "log2_min_function_alignment",
-            flags.log2_min_function_alignment,
-        ),
-    ] {
-        if value != 0 {
-            return Err(CodegenError::Unsupported {
-                what: format!("setting {name}={value} (not implemented)"),
-            });
-        }
+    // A setting is honoured or rejected, never accepted and ignored
+    // (docs/settings.md): a valid value Kiln does not implement is
+    // `Unsupported`, naming the setting and why.
+    if let Some((setting, why)) = crate::settings::unimplemented_settings(&flags)
+        .into_iter()
+        .next()
+    {
+        return Err(CodegenError::Unsupported {
+            what: format!("setting {setting} (not implemented: {why})"),
+        });
     }
     match isa_flags.arch() {
         Arch::X86_64 => x64::isa_builder(flags, isa_flags),

@@ -42,6 +42,66 @@ pub struct FrameRequest {
     pub callee_saved: PRegSet,
     /// Bytes of stack arguments the function pops when it returns.
     pub callee_pop: u32,
+    /// Where the function's stack limit comes from, if it has one.
+    pub stack_limit: Option<StackLimit>,
+}
+
+/// Where a stack-limit chain starts: the value of an incoming argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitBase {
+    /// An argument in a register (the prologue runs before anything can
+    /// overwrite it).
+    Reg(PReg),
+    /// A pointer-sized incoming stack argument at FP + this offset.
+    FpOffset(i32),
+}
+
+/// One step of a stack-limit chain, applied to the pointer-sized value so
+/// far (the global value chain `load`/`iadd_imm` of the IR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitStep {
+    /// Replace the value by the pointer-sized word at value + offset.
+    Load(i32),
+    /// Add a constant.
+    Add(i32),
+}
+
+/// How the prologue computes the stack limit: a base and up to
+/// [`StackLimit::MAX_STEPS`] steps (plain data, so requests stay `Copy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackLimit {
+    pub base: LimitBase,
+    steps: [LimitStep; StackLimit::MAX_STEPS],
+    len: u8,
+}
+
+impl StackLimit {
+    /// Longest chain a prologue computes (the wasm corpus uses two loads).
+    pub const MAX_STEPS: usize = 8;
+
+    /// The limit is the base value itself.
+    pub fn new(base: LimitBase) -> Self {
+        StackLimit {
+            base,
+            steps: [LimitStep::Add(0); StackLimit::MAX_STEPS],
+            len: 0,
+        }
+    }
+
+    /// Appends a step; false if the chain is already at its maximum.
+    pub fn push(&mut self, step: LimitStep) -> bool {
+        let Some(slot) = self.steps.get_mut(self.len as usize) else {
+            return false;
+        };
+        *slot = step;
+        self.len += 1;
+        true
+    }
+
+    /// The steps, first applied first.
+    pub fn steps(&self) -> &[LimitStep] {
+        &self.steps[..self.len as usize]
+    }
 }
 
 /// The target's fixed frame facts.
@@ -86,6 +146,8 @@ pub struct FrameLayout {
     pub callee_pop: u32,
     /// Whether the function contains a call (`MachInst::is_call`).
     pub has_calls: bool,
+    /// The stack limit the prologue checks against, if any.
+    pub stack_limit: Option<StackLimit>,
 }
 
 /// Frames are kept well below 2 GiB so that every SP/FP offset fits an
@@ -189,6 +251,7 @@ impl FrameLayout {
             setup_area_size: shape.setup_area_size,
             callee_pop: request.callee_pop,
             has_calls,
+            stack_limit: request.stack_limit,
         })
     }
 
@@ -217,6 +280,13 @@ impl FrameLayout {
     /// frame (callee-saves are inside the fixed frame, counted once).
     pub fn total_size(&self) -> u32 {
         self.setup_area_size + self.fixed_frame_size
+    }
+
+    /// Whether the prologue must check the stack limit: the function has
+    /// one and its frame either reserves stack or calls (a leaf with an
+    /// empty fixed frame adds nothing the caller did not already check).
+    pub fn needs_stack_check(&self) -> bool {
+        self.stack_limit.is_some() && (self.fixed_frame_size > 0 || self.has_calls)
     }
 }
 

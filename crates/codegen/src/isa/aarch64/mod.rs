@@ -28,8 +28,9 @@ use crate::machinst::lower::Lower;
 use crate::machinst::reg::{Reg, Writable};
 use crate::machinst::regalloc::RegallocConfig;
 use crate::machinst::vcode::{EmitInfo, VCode};
-use crate::result::CodegenResult;
+use crate::result::{CodegenError, CodegenResult};
 use crate::settings::{Arch, Flags, IsaFlags};
+use kiln_ir::ArgumentPurpose;
 use kiln_ir::FunctionStencil;
 use regalloc2::{PReg, PRegSet, RegClass, SpillSlot};
 use std::cell::RefCell;
@@ -150,6 +151,22 @@ impl A64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
+        // Stack-limit checks and stack probes exist on x86-64 only so far;
+        // a request for them is unsupported here, never silently dropped.
+        if f.stack_limit.is_some()
+            || f.signature
+                .special_param_index(ArgumentPurpose::StackLimit)
+                .is_some()
+        {
+            return Err(CodegenError::Unsupported {
+                what: "stack_limit on aarch64 (no stack-limit check yet)".into(),
+            });
+        }
+        if self.flags.enable_probestack {
+            return Err(CodegenError::Unsupported {
+                what: "setting enable_probestack on aarch64 (no stack probes yet)".into(),
+            });
+        }
         let sig = abi::sig_locs(&f.signature)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
@@ -167,6 +184,7 @@ impl A64Backend {
                 stackslots_size: slots_size,
                 callee_saved: regs::aapcs_callee_saved(),
                 callee_pop,
+                stack_limit: None,
             },
             testcase_names,
         })

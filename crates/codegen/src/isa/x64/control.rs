@@ -12,13 +12,54 @@ use super::args::*;
 use super::emit::{EmitState, X64LabelUse};
 use super::inst::*;
 use super::regs::{self, enc};
-use crate::machinst::abi::FrameLayout;
+use crate::machinst::abi::{FrameLayout, LimitBase, LimitStep, StackLimit};
 use crate::machinst::buffer::{MachBuffer, Reloc};
 use crate::machinst::reg::{Reg, Writable};
+use kiln_ir::TrapCode;
 use regalloc2::{PReg, RegClass};
 
-/// `push rbp; mov rbp, rsp; sub rsp, N` and the callee-save stores.
-pub fn gen_prologue(frame: &FrameLayout, out: &mut Vec<MInst>) {
+/// Stack probing as the settings ask for it (`enable_probestack`,
+/// `probestack_strategy`, `probestack_size_log2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeConfig {
+    pub enabled: bool,
+    pub inline: bool,
+    /// Bytes of the guard page (a power of two).
+    pub guard_size: u32,
+}
+
+impl ProbeConfig {
+    /// No probes.
+    pub const OFF: ProbeConfig = ProbeConfig {
+        enabled: false,
+        inline: false,
+        guard_size: 4096,
+    };
+
+    /// The probe a frame of `frame_size` bytes needs, if any: none below
+    /// one guard page (the frame cannot step over it), inline stores for up
+    /// to [`PROBE_MAX_UNROLL`] pages, a loop beyond, or a call to the probe
+    /// function with the `outline` strategy.
+    pub fn probe_for(&self, frame_size: u32) -> Option<ProbeKind> {
+        if !self.enabled || frame_size < self.guard_size {
+            return None;
+        }
+        Some(if !self.inline {
+            ProbeKind::Outline
+        } else if frame_size / self.guard_size <= PROBE_MAX_UNROLL {
+            ProbeKind::Unrolled
+        } else {
+            ProbeKind::Loop
+        })
+    }
+}
+
+/// Pages probed with straight-line stores; larger frames use the loop.
+pub const PROBE_MAX_UNROLL: u32 = 4;
+
+/// `push rbp; mov rbp, rsp`, the stack-limit check, the stack probe,
+/// `sub rsp, N` and the callee-save stores.
+pub fn gen_prologue(frame: &FrameLayout, probe: ProbeConfig, out: &mut Vec<MInst>) {
     out.push(MInst::Push64 {
         src: RegMemImm::Reg(regs::rbp()),
     });
@@ -27,6 +68,16 @@ pub fn gen_prologue(frame: &FrameLayout, out: &mut Vec<MInst>) {
         src: regs::rsp(),
         dst: Writable::from_reg(regs::rbp()),
     });
+    if let (true, Some(limit)) = (frame.needs_stack_check(), frame.stack_limit) {
+        gen_stack_check(&limit, frame.fixed_frame_size, out);
+    }
+    if let Some(kind) = probe.probe_for(frame.fixed_frame_size) {
+        out.push(MInst::StackProbe {
+            frame_size: frame.fixed_frame_size,
+            guard_size: probe.guard_size,
+            kind,
+        });
+    }
     if frame.fixed_frame_size > 0 {
         out.push(MInst::AluRmiR {
             size: OperandSize::Size64,
@@ -39,6 +90,72 @@ pub fn gen_prologue(frame: &FrameLayout, out: &mut Vec<MInst>) {
     }
     for (r, off) in frame.csr_slots() {
         out.push(save_csr(r, off as i32));
+    }
+}
+
+/// Frames at least this large compare the stack pointer itself with the
+/// limit before adding the frame size to the limit (as Cranelift does), so
+/// the sum cannot wrap past a limit close to the top of the address space.
+const LARGE_FRAME: u32 = 32 << 10;
+
+/// Traps with `stk_ovf` unless `rsp - frame_size >= limit`, before the
+/// frame is reserved (nothing below rsp is touched). The limit is computed
+/// in r11: caller-saved and no argument register of any convention Kiln
+/// implements, so the arguments are still intact afterwards.
+fn gen_stack_check(limit: &StackLimit, frame_size: u32, out: &mut Vec<MInst>) {
+    let r11 = regs::gpr(enc::R11);
+    let w11 = Writable::from_reg(r11);
+    match limit.base {
+        LimitBase::Reg(p) => out.push(MInst::MovRR {
+            size: OperandSize::Size64,
+            src: Reg::from(p),
+            dst: w11,
+        }),
+        LimitBase::FpOffset(off) => out.push(MInst::Mov64MR {
+            src: Amode::imm_reg(off, regs::rbp()),
+            dst: w11,
+        }),
+    }
+    for step in limit.steps() {
+        match *step {
+            LimitStep::Load(off) => out.push(MInst::Mov64MR {
+                src: Amode::imm_reg(off, r11),
+                dst: w11,
+            }),
+            LimitStep::Add(imm) => out.push(MInst::AluRmiR {
+                size: OperandSize::Size64,
+                op: AluOp::Add,
+                src1: r11,
+                src2: RegMemImm::Imm(imm),
+                dst: w11,
+            }),
+        }
+    }
+    let check = |out: &mut Vec<MInst>| {
+        out.push(MInst::CmpRmiR {
+            size: OperandSize::Size64,
+            op: CmpOp::Cmp,
+            src1: regs::rsp(),
+            src2: RegMemImm::Reg(r11),
+        });
+        out.push(MInst::TrapIf {
+            cc: CC::B,
+            code: TrapCode::STACK_OVERFLOW,
+        });
+    };
+    if frame_size >= LARGE_FRAME || frame_size == 0 {
+        check(out);
+    }
+    if frame_size > 0 {
+        out.push(MInst::AluRmiR {
+            size: OperandSize::Size64,
+            op: AluOp::Add,
+            src1: r11,
+            // Below 1 GiB (FrameLayout::compute).
+            src2: RegMemImm::Imm(frame_size as i32),
+            dst: w11,
+        });
+        check(out);
     }
 }
 

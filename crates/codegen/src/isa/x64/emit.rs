@@ -79,6 +79,70 @@ impl LabelUse for X64LabelUse {
 /// `MachBuffer::emit_deferred_traps`).
 pub const UD2: [u8; 2] = [0x0f, 0x0b];
 
+/// The probe sequences of [`MInst::StackProbe`]. Right after `mov rbp,
+/// rsp`, for a frame of `frame` bytes and pages of `guard` bytes (both
+/// below 2 GiB; `guard` a power of two, `frame >= guard`):
+///
+/// - `Unrolled`: `mov dword [rsp - k*guard], 0` for k = 1..=frame/guard,
+///   top page first, so the first store that reaches the guard page faults;
+/// - `Loop`: `mov r11, rsp; sub r11, n*guard; 1: sub rsp, guard; mov dword
+///   [rsp], 0; cmp rsp, r11; jne 1b; mov rsp, rbp` (rsp moves with the
+///   probe, so nothing is stored below it);
+/// - `Outline`: `mov eax, frame; call __kiln_probestack` (the callee
+///   touches the pages below its caller's rsp and preserves every register
+///   but r11).
+pub fn emit_stack_probe(
+    buf: &mut MachBuffer<X64LabelUse>,
+    frame: u32,
+    guard: u32,
+    kind: ProbeKind,
+) {
+    let pages = frame / guard.max(1);
+    match kind {
+        ProbeKind::Unrolled => {
+            for k in 1..=pages {
+                let disp = (k as i64 * guard as i64).min(i32::MAX as i64) as i32;
+                // C7 /0 with [rsp + disp32] (SIB base rsp), imm32 0.
+                buf.put_data(&[0xc7, 0x84, 0x24]);
+                buf.put4((-disp) as u32);
+                buf.put4(0);
+            }
+        }
+        ProbeKind::Loop => {
+            let total = pages.saturating_mul(guard);
+            // mov r11, rsp
+            buf.put_data(&[0x4c, 0x8b, 0xdc]);
+            // sub r11, imm32
+            buf.put_data(&[0x49, 0x81, 0xeb]);
+            buf.put4(total);
+            // 1: sub rsp, imm32
+            buf.put_data(&[0x48, 0x81, 0xec]);
+            buf.put4(guard);
+            // mov dword [rsp], 0
+            buf.put_data(&[0xc7, 0x04, 0x24, 0, 0, 0, 0]);
+            // cmp rsp, r11
+            buf.put_data(&[0x4c, 0x39, 0xdc]);
+            // jne 1b: back over the 19 bytes of the loop.
+            buf.put_data(&[0x75, (-19i8) as u8]);
+            // mov rsp, rbp
+            buf.put_data(&[0x48, 0x89, 0xec]);
+        }
+        ProbeKind::Outline => {
+            // mov eax, imm32
+            buf.put1(0xb8);
+            buf.put4(frame);
+            // call rel32 to the probe function.
+            buf.put1(0xe8);
+            buf.add_reloc(
+                Reloc::X86CallPCRel4,
+                crate::machinst::buffer::RelocTarget::LibCall(kiln_ir::LibCall::Probestack),
+                -4,
+            );
+            buf.put4(0);
+        }
+    }
+}
+
 /// Function-level facts emission needs beyond the instruction itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmitState {
@@ -854,6 +918,11 @@ impl MInst {
                 buf.use_label_at_offset(s + 2, stub, X64LabelUse::PCRel32);
                 buf.put4(-4i32 as u32);
             }
+            MInst::StackProbe {
+                frame_size,
+                guard_size,
+                kind,
+            } => emit_stack_probe(buf, *frame_size, *guard_size, *kind),
             MInst::Args { .. } => {}
             MInst::Push64 { src } => match src {
                 RegMemImm::Reg(r) => emit_opcode_reg(buf, NOPFX, false, &[0x50], enc(*r)),

@@ -502,6 +502,17 @@ pub enum ReturnCallTarget {
     Reg(Reg),
 }
 
+/// How [`MInst::StackProbe`] touches the pages of a large frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// One store per page, below rsp (a few pages).
+    Unrolled,
+    /// A loop moving rsp down a page at a time and storing (many pages).
+    Loop,
+    /// `mov eax, frame_size; call __kiln_probestack` (LibCall::Probestack).
+    Outline,
+}
+
 /// An x86-64 machine instruction. Register fields hold virtual registers
 /// before allocation and physical ones after; `emit` requires physical.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -706,6 +717,15 @@ pub enum MInst {
     /// (see `MachBuffer::defer_trap`; the function emitter must call
     /// `emit_deferred_traps(&emit::UD2)` after the last block).
     TrapIf { cc: CC, code: TrapCode },
+    /// Prologue only (after `mov rbp, rsp`, before `sub rsp, frame_size`):
+    /// touch every `guard_size` page of the frame about to be reserved, so
+    /// that a frame larger than the guard page cannot step over it. Uses
+    /// r11 (and eax for `Outline`); see `control::gen_prologue`.
+    StackProbe {
+        frame_size: u32,
+        guard_size: u32,
+        kind: ProbeKind,
+    },
     /// Pseudo-instruction at the function entry defining the incoming
     /// arguments in their fixed registers. Emits nothing.
     Args { args: Box<[(Writable<Reg>, PReg)]> },
@@ -1115,6 +1135,9 @@ impl MInst {
             | MInst::Nop { .. } => {}
             MInst::JmpUnknown { target } => v.rm(target),
             MInst::TrapIf { .. } => {}
+            // Prologue only: emitted after allocation, its fixed scratch
+            // registers are not operands.
+            MInst::StackProbe { .. } => {}
             MInst::Args { args } => {
                 for (r, p) in args.iter_mut() {
                     v.op(r.reg_mut(), Def, Late, C::FixedReg(*p));
@@ -1629,6 +1652,11 @@ impl MInst {
             MInst::Ret { .. } => "ret".to_string(),
             MInst::Ud2 { code } => format!("ud2 ; trap={code}"),
             MInst::TrapIf { cc, code } => format!("j{cc} trap ; trap={code}"),
+            MInst::StackProbe {
+                frame_size,
+                guard_size,
+                kind,
+            } => format!("probe_stack {kind:?} frame={frame_size} guard={guard_size}"),
             MInst::Args { args } => {
                 let a: Vec<String> = args
                     .iter()

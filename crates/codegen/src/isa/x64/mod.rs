@@ -76,7 +76,7 @@ use crate::machinst::lower::Lower;
 use crate::machinst::regalloc::RegallocConfig;
 use crate::machinst::vcode::{EmitInfo, VCode};
 use crate::result::CodegenResult;
-use crate::settings::{Arch, Flags, IsaFlags};
+use crate::settings::{Arch, Flags, IsaFlags, RegallocAlgorithm};
 use emit::EmitState;
 use kiln_ir::FunctionStencil;
 use std::cell::RefCell;
@@ -108,9 +108,12 @@ impl X64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
+        self.check_llvm_abi_extensions(f)?;
         let sig = abi::sig_locs(&f.signature)?;
+        self.check_implicit_sret(f, &sig)?;
         let conv = abi::convention(f.signature.call_conv)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
+        let stack_limit = abi::stack_limit(f, &sig)?;
         let info = lower::X64LowerInfo {
             sig,
             slot_offsets,
@@ -133,9 +136,61 @@ impl X64Backend {
                 stackslots_size: info.slots_size,
                 callee_saved: abi::callee_saved(conv),
                 callee_pop: info.sig.callee_pop,
+                stack_limit,
             },
             testcase_names,
         })
+    }
+
+    /// `enable_llvm_abi_extensions` is what lets a `windows_fastcall`
+    /// signature carry an `i128` (in two registers, as LLVM does); without
+    /// it such a signature, of the function or of a call it makes, is
+    /// rejected naming the setting, as in Cranelift.
+    fn check_llvm_abi_extensions(&self, f: &FunctionStencil) -> CodegenResult<()> {
+        if self.flags.enable_llvm_abi_extensions {
+            return Ok(());
+        }
+        let sigs = std::iter::once(&f.signature).chain(f.dfg.signatures.values());
+        for sig in sigs {
+            let wide = sig
+                .params
+                .iter()
+                .chain(&sig.returns)
+                .any(|p| p.value_type == kiln_ir::Type::I128);
+            if sig.call_conv == kiln_ir::CallConv::WindowsFastcall && wide {
+                return Err(crate::result::CodegenError::Unsupported {
+                    what: "i128 in a windows_fastcall signature without \
+                           enable_llvm_abi_extensions"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// More returns than the return registers hold need a return area
+    /// passed as a hidden pointer; Cranelift does that only with
+    /// `enable_multi_ret_implicit_sret` and otherwise rejects the
+    /// signature. So does Kiln, naming the setting.
+    fn check_implicit_sret(&self, f: &FunctionStencil, own: &abi::SigLocs) -> CodegenResult<()> {
+        if self.flags.enable_multi_ret_implicit_sret {
+            return Ok(());
+        }
+        let mut needs_area = own.has_ret_area();
+        for sig in f.dfg.signatures.values() {
+            if needs_area {
+                break;
+            }
+            needs_area = abi::sig_locs(sig)?.has_ret_area();
+        }
+        if needs_area {
+            return Err(crate::result::CodegenError::Unsupported {
+                what: "more return values than return registers without \
+                       enable_multi_ret_implicit_sret"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The VCode listing of a function after lowering (before allocation).
@@ -164,6 +219,10 @@ impl Backend for X64Backend {
     fn regalloc_config(&self) -> RegallocConfig {
         RegallocConfig {
             run_checker: self.flags.regalloc_checker,
+            algorithm: match self.flags.regalloc_algorithm {
+                RegallocAlgorithm::Backtracking => regalloc2::Algorithm::Ion,
+                RegallocAlgorithm::SinglePass => regalloc2::Algorithm::Fastalloc,
+            },
             ..RegallocConfig::default()
         }
     }
@@ -173,7 +232,12 @@ impl Backend for X64Backend {
     }
 
     fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
-        control::gen_prologue(frame, out)
+        let probe = control::ProbeConfig {
+            enabled: self.flags.enable_probestack,
+            inline: self.flags.probestack_inline,
+            guard_size: 1u32 << self.flags.probestack_size_log2.min(30),
+        };
+        control::gen_prologue(frame, probe, out)
     }
 
     fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
