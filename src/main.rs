@@ -1,84 +1,151 @@
-//! The `kiln` command line. Argument parsing is hand-written and small:
-//! each command gets the arguments after its name.
+//! The `kiln` command line. The grammar (subcommands, options, help) is
+//! `cli::args`, on clap; this file dispatches to the commands.
 
 mod cli;
 mod key;
 
+use clap::Parser;
+use cli::args::{BenchCommand, CacheCommand, Cli, Command};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-kiln: a caching code generator for Cranelift IR (CLIF)
-
-usage:
-  kiln cat FILE...                 parse every function and print it back
-  kiln test [--test KIND] [--target ISA] [--opt O] [--set K=V]... PATH...
-                                   run filetests in files or folders
-                                   (--target: only that ISA's `target` lines;
-                                   --opt/--set: applied over each file's settings)
-                                   (test, run and compile use the on-disk cache;
-                                   --no-cache turns it off; --cache redis://HOST:PORT/DB
-                                   or KILN_CACHE_URL adds a shared server)
-  kiln run FILE...                 compile for the host and run `; run:` lines
-  kiln compile [--target T] [--opt O] [--set K=V]... [-D] [-p] [-o OUT.o] FILE...
-                                   compile; print code sizes (-D: disassembly,
-                                   -p: the CLIF the backend lowers, after the mid-end,
-                                   -o: write an ELF object)
-  kiln bench compile|kernels ...   compile throughput / kernel speed (RESULT lines)
-  kiln key FILE...                 print each function's stencil key (x86_64,
-                                   default flags)
-  kiln cache stats|clear           inspect or empty the on-disk (and shared) cache
-                                   (stats --zero: reset the lifetime counters)
-  kiln bench cache [OPTIONS] PATH... cache hit/miss figures (peer-bench's RESULT line;
-                                   --store memory|dir|redis://... picks the store)
-  kiln bench key [OPTIONS] PATH...   the stencil key alone: hot, fresh clone, bytes
-  kiln fuzz [--target T] [--opt LEVEL] [--seconds N] [--seed S] [--set K=V]...
-                                   differential fuzzing: native code vs the
-                                   interpreter on random programs; failures are
-                                   written as `test run` files
-  kiln reduce [--out OUT] FILE     shrink a failing test file while it fails
-  kiln help                        show this help
-
-`kiln test` prints PASS/FAIL/SKIP per file and ends with
-`N passed, N failed, N skipped`; it exits with status 1 if anything failed.
-Supported test kinds: cat, verifier, interpret, run, compile, cache, optimize (others are skipped
-with their reason).
-";
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((cmd, rest)) = args.split_first() else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
+    cli::pipe::quiet_broken_pipe();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and --version go to stdout with status 0; a usage error
+            // to stderr with status 2 (clap's own convention too).
+            let _ = e.print();
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument | clap::error::ErrorKind::InvalidSubcommand
+            ) {
+                eprintln!("{}", valid_choices());
+            }
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
     };
-    match cmd.as_str() {
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
+    match cli.command {
+        Command::Cat(a) => match expand_lists(&a.inputs.paths) {
+            Ok(files) => cmd_cat(&files),
+            Err(e) => usage_error("cat", &e),
+        },
+        Command::Test(a) => cmd_test(a),
+        Command::Key(a) => match expand_lists(&a.inputs.paths) {
+            Ok(files) => key::cmd_key(&files),
+            Err(e) => usage_error("key", &e),
+        },
+        Command::Cache(c) => {
+            let url = c.url;
+            let mut args: Vec<String> = match c.command {
+                CacheCommand::Stats { zero, cache_budget } => {
+                    if let Some(b) = cache_budget {
+                        kiln::cli::cache::set_budget(b);
+                    }
+                    let mut v = vec!["stats".to_string()];
+                    if zero {
+                        v.push("--zero".into());
+                    }
+                    v
+                }
+                CacheCommand::Clear => vec!["clear".to_string()],
+            };
+            if let Some(u) = url {
+                args.extend(["--cache".to_string(), u]);
+            }
+            kiln::cli::cache::cmd_cache(&args)
         }
-        "cat" => cmd_cat(rest),
-        "test" => cmd_test(rest),
-        // ----- Commands other layers add (keep this block together) -----
-        "key" => key::cmd_key(rest),
-        "cache" => kiln::cli::cache::cmd_cache(rest),
-        "bench" if rest.first().is_some_and(|s| s == "key") => {
-            kiln::cli::bench_cache::cmd_bench_key(&rest[1..])
+        Command::Fuzz(a) => cli::fuzz::fuzz_main(&a.to_argv()),
+        Command::Reduce(a) => cli::fuzz::reduce_main(&a.to_argv()),
+        Command::Run(a) => {
+            a.cache.apply();
+            match expand_lists(&a.inputs.paths) {
+                Ok(files) => {
+                    let mut v = Vec::new();
+                    a.cache.push_argv(&mut v);
+                    v.extend(files);
+                    cli::run::main(&v)
+                }
+                Err(e) => usage_error("run", &e),
+            }
         }
-        "bench" if rest.first().is_some_and(|s| s == "cache") => {
-            kiln::cli::bench_cache::cmd_bench_cache(&rest[1..])
+        Command::Compile(a) => {
+            a.cache.apply();
+            match expand_lists(&a.inputs.paths) {
+                Ok(files) => cli::compile::main(&a.to_argv(files)),
+                Err(e) => usage_error("compile", &e),
+            }
         }
-        "run" => cli::run::main(rest),
-        "compile" => cli::compile::main(rest),
-        "bench" => cli::bench::main(rest),
-        "fuzz" => cli::fuzz::fuzz_main(rest),
-        "reduce" => cli::fuzz::reduce_main(rest),
-        // -----------------------------------------------------------------
-        _ => {
-            eprintln!("kiln: unknown command `{cmd}`\n");
-            eprint!("{USAGE}");
-            ExitCode::from(2)
+        Command::Bench(b) => match b {
+            BenchCommand::Compile(a) => cli::bench::main(&prefixed("compile", a.to_argv())),
+            BenchCommand::Kernels(a) => cli::bench::main(&prefixed("kernels", a.to_argv())),
+            BenchCommand::Cache(a) => match a.to_argv() {
+                Ok(v) => kiln::cli::bench_cache::cmd_bench_cache(&v),
+                Err(e) => usage_error("bench cache", &e),
+            },
+            BenchCommand::Key(a) => match a.to_argv() {
+                Ok(v) => kiln::cli::bench_cache::cmd_bench_key(&v),
+                Err(e) => usage_error("bench key", &e),
+            },
+        },
+    }
+}
+
+/// After an unknown option or command: the commands, or the options of
+/// the command the arguments name.
+fn valid_choices() -> String {
+    use clap::CommandFactory;
+    let mut c = Cli::command();
+    for a in std::env::args().skip(1) {
+        if a.starts_with('-') {
+            continue;
+        }
+        match c.find_subcommand(&a) {
+            Some(sub) => c = sub.clone(),
+            None => break,
         }
     }
+    let subs: Vec<String> = c
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    if !subs.is_empty() {
+        return format!("valid commands: {}", subs.join(", "));
+    }
+    let opts: Vec<String> = c
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .chain(["--help".to_string()])
+        .collect();
+    format!("valid options: {}", opts.join(", "))
+}
+
+fn prefixed(first: &str, rest: Vec<String>) -> Vec<String> {
+    let mut v = vec![first.to_string()];
+    v.extend(rest);
+    v
+}
+
+fn usage_error(cmd: &str, e: &str) -> ExitCode {
+    eprintln!("kiln {cmd}: {e}");
+    ExitCode::from(2)
+}
+
+/// Replaces each `@LIST` argument by the files it names (see
+/// `kiln_filetests::collect_files`); other arguments stay as they are, so
+/// each command reports a missing or unreadable file in its own way.
+fn expand_lists(args: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.starts_with('@') {
+            let files = cli::common::collect_files(std::slice::from_ref(a))?;
+            out.extend(files.into_iter().map(|p| p.display().to_string()));
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// `kiln cat FILE...`: prints every function; a parse error is printed
@@ -114,77 +181,69 @@ fn cmd_cat(args: &[String]) -> ExitCode {
     }
 }
 
-/// `kiln test [--test KIND] PATH...`.
-fn cmd_test(args: &[String]) -> ExitCode {
-    let mut only: Option<String> = None;
-    let mut target: Option<String> = None;
+/// `kiln test [--test KIND] [--target T] [--format F] PATH...`.
+fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
     let mut paths = Vec::new();
-    let mut sets: Vec<String> = Vec::new();
-    let mut args = args.to_vec();
-    let store = match kiln::cli::cache::take_and_open_store(&mut args, "kiln test") {
-        Ok(store) => store,
-        Err(code) => return code,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--test" {
-            match it.next() {
-                Some(k) => only = Some(k.clone()),
-                None => {
-                    eprintln!("kiln test: --test needs a KIND");
-                    return ExitCode::from(2);
-                }
+    for p in &a.inputs.paths {
+        if p.starts_with('@') {
+            match cli::common::collect_files(std::slice::from_ref(p)) {
+                Ok(files) => paths.extend(files),
+                Err(e) => return usage_error("test", &e),
             }
-        } else if let Some(k) = a.strip_prefix("--test=") {
-            only = Some(k.to_string());
-        } else if a == "--target" {
-            match it.next() {
-                Some(t) => target = Some(t.clone()),
-                None => {
-                    eprintln!("kiln test: --target needs an ISA (x86_64, aarch64)");
-                    return ExitCode::from(2);
-                }
-            }
-        } else if a == "--set" || a == "--opt" {
-            match it.next() {
-                Some(v) if a == "--set" => sets.push(v.clone()),
-                Some(v) => sets.push(format!("opt_level={v}")),
-                None => {
-                    eprintln!("kiln test: {a} needs a value");
-                    return ExitCode::from(2);
-                }
-            }
-        } else if let Some(v) = a.strip_prefix("--set=") {
-            sets.push(v.to_string());
-        } else if let Some(v) = a.strip_prefix("--opt=") {
-            sets.push(format!("opt_level={v}"));
-        } else if a.starts_with("--") {
-            eprintln!("kiln test: unknown option `{a}`");
-            return ExitCode::from(2);
         } else {
-            paths.push(PathBuf::from(a));
+            paths.push(PathBuf::from(p));
         }
     }
-    if paths.is_empty() {
-        eprintln!("kiln test: expected at least one PATH");
-        return ExitCode::from(2);
-    }
+    a.cache.apply();
     let mut runner = kiln::filetests::Runner::with_builtin();
+    // --opt, then --set, over each file's settings (as in `kiln compile`).
+    let mut sets: Vec<String> = a
+        .opt
+        .iter()
+        .map(|o| format!("opt_level={}", o.name()))
+        .collect();
+    sets.extend(a.sets.iter().cloned());
     if let Err(e) = runner.set_overrides(&sets) {
-        eprintln!("kiln test: {e}");
-        return ExitCode::from(2);
+        return usage_error("test", &e.to_string());
     }
-    if let Some(t) = &target {
-        runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(t)));
+    if let Some(t) = &a.target {
+        runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(
+            t.arch.name(),
+        )));
     }
     // `test run` compiles through the on-disk cache (and a shared server
     // with --cache or KILN_CACHE_URL) unless --no-cache.
+    let store = match kiln::cli::cache::open_stores(&a.cache.cache_args()) {
+        Ok(s) => s,
+        Err(e) => return usage_error("test", &e),
+    };
     kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let status = match runner.run_paths(&paths, only.as_deref(), &mut out) {
+    let total = paths
+        .iter()
+        .map(|p| {
+            if p.is_dir() {
+                let mut v = Vec::new();
+                kiln::filetests::collect_clif(p, &mut v);
+                v.len()
+            } else {
+                usize::from(p.is_file())
+            }
+        })
+        .sum();
+    let progress = cli::progress::Progress::new("kiln test", total);
+    let tick = |_: usize, p: &std::path::Path| progress.tick(p);
+    let only = a.kind.as_deref();
+    let result = match a.format {
+        cli::args::Format::Text => runner.run_paths_with(&paths, only, &tick, &mut out),
+        cli::args::Format::Json => cli::json::run_json(&runner, &paths, only, &tick, &mut out),
+    };
+    progress.finish();
+    let status = match result {
         Ok(sum) if sum.failed == 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kiln test: {e}");
             ExitCode::from(1)

@@ -94,7 +94,8 @@ fn test_command_summarizes_and_fails() {
 fn help_and_usage_errors() {
     let (code, out, _) = kiln(&["--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("kiln test [--test KIND] [--target ISA] [--opt O] [--set K=V]... PATH..."));
+    assert!(out.contains("Usage: kiln <COMMAND>"), "{out}");
+    assert!(out.contains("KILN_CACHE_DIR"), "{out}");
     assert_eq!(kiln(&[]).0, 2);
     // Settings over each file's: an unknown name or bad value is refused.
     let (code, _, err) = kiln(&["test", "--set", "no_such_flag=1", "cranelift-like-ir/cat"]);
@@ -102,7 +103,10 @@ fn help_and_usage_errors() {
     assert!(err.contains("no_such_flag"), "{err}");
     let (code, _, err) = kiln(&["test", "--opt", "fastest", "cranelift-like-ir/cat"]);
     assert_eq!(code, 2);
-    assert!(err.contains("opt_level"), "{err}");
+    assert!(
+        err.contains("fastest") && err.contains("speed_and_size"),
+        "{err}"
+    );
     assert_eq!(kiln(&["frobnicate"]).0, 2);
     assert_eq!(kiln(&["test"]).0, 2);
 }

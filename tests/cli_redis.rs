@@ -202,7 +202,11 @@ fn bad_settings_are_rejected_with_their_names() {
             &["compile", "--cache", "http://x/0", FILE],
             "http://x/0",
         ),
-        (&[], &["compile", FILE, "--cache"], "--cache needs a URL"),
+        (
+            &[],
+            &["compile", FILE, "--cache"],
+            "a value is required for '--cache",
+        ),
         (
             &[
                 ("KILN_CACHE_URL", "redis://127.0.0.1:1/0"),

@@ -157,6 +157,9 @@ fn compile(raw: &[String]) -> Result<bool, String> {
         }
     }
 
+    // Progress on a terminal (stderr): the warm-up pass, then each timed
+    // iteration; drawn between iterations, never inside a timer.
+    let progress = super::progress::Progress::new("kiln bench compile", iters + 1);
     // Warm-up (untimed): which functions compile, and their code size.
     let mut ok = vec![false; funcs.len()];
     let (mut code_bytes, mut clif_insts) = (0usize, 0usize);
@@ -178,6 +181,7 @@ fn compile(raw: &[String]) -> Result<bool, String> {
         }
     }
     let nfuncs = ok.iter().filter(|x| **x).count();
+    progress.tick(std::path::Path::new("warm-up"));
 
     // Timed iterations: only the compile call is inside the timer.
     let mut per_iter = Vec::with_capacity(iters);
@@ -194,7 +198,9 @@ fn compile(raw: &[String]) -> Result<bool, String> {
             std::hint::black_box(r.is_ok());
         }
         per_iter.push(total);
+        progress.tick(std::path::Path::new("timed iteration"));
     }
+    progress.finish();
     let min = per_iter.iter().min().copied().unwrap_or_default();
     let max = per_iter.iter().max().copied().unwrap_or_default();
     let med = median(&mut per_iter);

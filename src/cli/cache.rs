@@ -33,6 +33,20 @@ use std::sync::Arc;
 /// Soft size limit of the default on-disk cache.
 pub const DEFAULT_BUDGET: u64 = 1 << 30;
 
+/// The budget in force: [`DEFAULT_BUDGET`] unless the command line
+/// (`--cache-budget`, `$KILN_CACHE_BUDGET`) set another with [`set_budget`].
+static BUDGET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_BUDGET);
+
+/// Sets the budget [`open_store`] gives the on-disk store.
+pub fn set_budget(bytes: u64) {
+    BUDGET.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The budget in force (see [`set_budget`]).
+pub fn budget() -> u64 {
+    BUDGET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Entries queued for writing before inserts are dropped (and counted).
 const WRITE_QUEUE: usize = 4096;
 
@@ -268,7 +282,7 @@ pub fn open_stores(args: &CacheArgs) -> Result<Option<OpenStore>, String> {
         Some(url) => Some(open_server(url)?),
         None => None,
     };
-    let dir = DirectoryStore::open_default().map(|d| d.with_budget(DEFAULT_BUDGET));
+    let dir = DirectoryStore::open_default().map(|d| d.with_budget(budget()));
     if dir.is_none() && server.is_none() {
         return Ok(None);
     }
@@ -297,7 +311,7 @@ pub fn open_store(no_cache: bool) -> Option<OpenStore> {
     if no_cache {
         return None;
     }
-    let store = DirectoryStore::open_default()?.with_budget(DEFAULT_BUDGET);
+    let store = DirectoryStore::open_default()?.with_budget(budget());
     Some(OpenStore::new(store))
 }
 
@@ -545,7 +559,7 @@ pub fn format_stats(
     ));
     s.push_str(&format!(
         "budget:          {} bytes (soft; oldest entries evicted first)\n",
-        DEFAULT_BUDGET
+        budget()
     ));
     let t = &lifetime.totals;
     s.push_str("lifetime counters (every process since the last `kiln cache stats --zero`):\n");

@@ -9,7 +9,7 @@ use kiln::reader::{Comparison, RunCommand, TestFile};
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
-kiln run [--no-cache] [--cache redis://HOST:PORT/DB] FILE...
+kiln run [--no-cache] [--cache redis://HOST:PORT/DB] FILE|@LIST...
   Compiles every function of each file once per `target` line (or for the
   host if there is none) and runs its `; run:` and `; print:` lines,
   printing `%f(1, 2) == 3 ok` or the mismatch. Host code runs in this
@@ -39,6 +39,21 @@ struct Tally {
 fn run_file(file: &TestFile, out: &mut String) -> Tally {
     use std::fmt::Write;
     let mut t = Tally::default();
+    // Only run lines are run: a file without any (say a `test compile`
+    // file) is not compiled at all, so it cannot fail to link.
+    if file
+        .functions
+        .iter()
+        .all(|f| f.run_directives.is_empty() && f.directive_errors.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "{}: skipped: no `; run:` or `; print:` lines to run",
+            file.path
+        );
+        t.skipped += 1;
+        return t;
+    }
     for (label, choice) in host_targets(file) {
         let isa = match choice {
             IsaChoice::Isa(i) => i,

@@ -200,7 +200,8 @@ impl Summary {
             .unwrap_or_default()
     }
 
-    fn add(&mut self, r: &FileReport) {
+    /// Counts one file's report.
+    pub fn add(&mut self, r: &FileReport) {
         match &r.verdict {
             FileResult::Pass => self.passed += 1,
             FileResult::Fail(_) => self.failed += 1,
@@ -368,6 +369,10 @@ impl Runner {
                 None => "no `test` line".into(),
             }));
         }
+        // A header without functions checks nothing: never a PASS.
+        if file.functions.is_empty() {
+            return FileReport::of(FileResult::Skip("no functions to check".into()));
+        }
         let mut kinds: Vec<KindResult> = Vec::new();
         for c in commands {
             let (outcome, targets) = match self.find(&c.kind) {
@@ -430,6 +435,18 @@ impl Runner {
         only: Option<&str>,
         out: &mut dyn Write,
     ) -> std::io::Result<Summary> {
+        self.run_paths_with(paths, only, &|_, _| {}, out)
+    }
+
+    /// [`Runner::run_paths`], calling `on_done(index, path)` as each file
+    /// finishes (progress display; the report is the same).
+    pub fn run_paths_with(
+        &self,
+        paths: &[PathBuf],
+        only: Option<&str>,
+        on_done: &(dyn Fn(usize, &Path) + Sync),
+        out: &mut dyn Write,
+    ) -> std::io::Result<Summary> {
         let mut files = Vec::new();
         let mut missing = Vec::new();
         for p in paths {
@@ -438,14 +455,18 @@ impl Runner {
             } else if p.is_file() {
                 files.push(p.clone());
             } else {
-                missing.push(p.clone());
+                missing.push((p.clone(), unusable_path(p)));
             }
         }
-        let results = self.report_all(&files, only);
+        let results: Vec<FileReport> = self
+            .report_all_timed(&files, only, on_done)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
         let mut sum = Summary::default();
-        for p in missing {
+        for (p, why) in missing {
             writeln!(out, "FAIL {}", p.display())?;
-            writeln!(out, "    no such file or directory")?;
+            writeln!(out, "    {why}")?;
             sum.failed += 1;
         }
         for (path, r) in files.iter().zip(results) {
@@ -481,11 +502,27 @@ impl Runner {
 
     /// Runs files in parallel; reports in the order of `files`.
     pub fn report_all(&self, files: &[PathBuf], only: Option<&str>) -> Vec<FileReport> {
+        self.report_all_timed(files, only, &|_, _| {})
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    /// [`Runner::report_all`] with each file's wall time, calling
+    /// `on_done(index, path)` as each file finishes (from worker threads:
+    /// progress display).
+    pub fn report_all_timed(
+        &self,
+        files: &[PathBuf],
+        only: Option<&str>,
+        on_done: &(dyn Fn(usize, &Path) + Sync),
+    ) -> Vec<(FileReport, std::time::Duration)> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(files.len().max(1));
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; files.len()]);
+        let results: Mutex<Vec<Option<(FileReport, std::time::Duration)>>> =
+            Mutex::new(vec![None; files.len()]);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| loop {
@@ -493,9 +530,12 @@ impl Runner {
                     let Some(path) = files.get(i) else {
                         break;
                     };
+                    let t0 = std::time::Instant::now();
                     let r = self.report_file(path, only);
+                    let took = t0.elapsed();
+                    on_done(i, path);
                     if let Ok(mut g) = results.lock() {
-                        g[i] = Some(r);
+                        g[i] = Some((r, took));
                     }
                 });
             }
@@ -505,9 +545,23 @@ impl Runner {
             .unwrap_or_default()
             .into_iter()
             .map(|r| {
-                r.unwrap_or_else(|| FileReport::of(FileResult::Fail(vec!["worker died".into()])))
+                r.unwrap_or_else(|| {
+                    (
+                        FileReport::of(FileResult::Fail(vec!["worker died".into()])),
+                        std::time::Duration::ZERO,
+                    )
+                })
             })
             .collect()
+    }
+}
+
+/// Why a path that is neither a folder nor a regular file cannot be tested.
+pub fn unusable_path(p: &Path) -> &'static str {
+    if p.exists() {
+        "not a regular file or folder (a device, socket or pipe)"
+    } else {
+        "no such file or directory"
     }
 }
 
