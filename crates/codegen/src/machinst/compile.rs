@@ -150,12 +150,17 @@ pub fn with_thread_context<R>(f: impl FnOnce(&mut Context) -> R) -> R {
 /// Compiles `f` for `backend`: lower, allocate, lay out the frame, emit.
 pub fn compile<B: Backend>(
     backend: &B,
+    flags: &crate::settings::Flags,
     f: &FunctionStencil,
     cx: &mut Context,
 ) -> CodegenResult<CompiledCode<Stencil>>
 where
     B::Inst: Send + 'static,
 {
+    // The mid-end (opt_level != none) runs here, once for every target,
+    // after the cache key was taken from the unoptimized stencil.
+    let optimized = crate::opt::optimize(flags, f);
+    let f = optimized.as_ref().unwrap_or(f);
     let recycled: VCode<B::Inst> = Context::take(&mut cx.vcode);
     let lowered = backend.lower(f, recycled)?;
     compile_lowered(backend, lowered, cx)

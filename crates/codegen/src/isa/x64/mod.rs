@@ -295,9 +295,6 @@ impl TargetIsa for X64Backend {
         stencil: &FunctionStencil,
         cx: &mut Context,
     ) -> CodegenResult<CompiledCode<Stencil>> {
-        // The mid-end (opt_level != none), after the key was taken.
-        let optimized = crate::opt::optimize(&self.flags, stencil);
-        let stencil = optimized.as_ref().unwrap_or(stencil);
-        compile::compile(self, stencil, cx)
+        compile::compile(self, &self.flags, stencil, cx)
     }
 }
