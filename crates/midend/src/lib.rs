@@ -15,6 +15,7 @@
 //! without bound (the rules run under fuel and a depth limit).
 
 mod cleanup;
+mod ivsr;
 mod licm;
 mod remat;
 mod rotate;
@@ -35,6 +36,8 @@ pub struct OptOptions {
     /// on nested rewrites this bounds the rules' work whatever they say.
     pub fuel_base: u32,
     pub fuel_per_inst: u32,
+    /// Strength-reduce induction-variable arithmetic in loops (`ivsr.rs`).
+    pub strength_reduction: bool,
 }
 
 impl Default for OptOptions {
@@ -43,6 +46,7 @@ impl Default for OptOptions {
             alias_analysis: true,
             fuel_base: 10_000,
             fuel_per_inst: 4,
+            strength_reduction: true,
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct OptStats {
     pub blocks_removed: u32,
     pub dead_removed: u32,
     pub hoisted: u32,
+    /// Induction-variable expressions turned into variables of their own.
+    pub strength_reduced: u32,
     /// Loops turned from top-tested into bottom-tested.
     pub rotated: u32,
     pub rematerialized: u32,
@@ -91,6 +97,10 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     time("dce", &mut stats, t);
     let t = Instant::now();
     let has_loops = licm::run(func, opts, &mut stats);
+    if stats.strength_reduced > 0 {
+        // The replaced chains are dead; rotation copies what stays in headers.
+        cleanup::dce(func, &mut stats);
+    }
     time("licm", &mut stats, t);
     let t = Instant::now();
     if has_loops {
