@@ -116,11 +116,18 @@ impl Affine {
         r.has_mul = self.has_mul;
         Some(r)
     }
-    /// The key under which equal forms share one new variable.
-    fn key(&self) -> (Option<u32>, u64, [(Value, u64); MAX_TERMS], u64) {
+    /// The key under which forms share one new variable (the constant
+    /// apart).
+    fn key(&self) -> (Option<u32>, u64, [(Value, u64); MAX_TERMS]) {
         let mut t = self.terms;
         t[..self.nterms as usize].sort_by_key(|x| x.0.index());
-        (self.iv, self.scale, t, self.konst)
+        (self.iv, self.scale, t)
+    }
+    /// `base + iv*{1,2,4,8} + disp`: an address mode or one `lea`, nothing
+    /// to gain from a variable of its own.
+    fn addressable(&self) -> bool {
+        matches!(self.scale, 1 | 2 | 4 | 8)
+            && (self.nterms == 0 || (self.nterms == 1 && self.terms[0].1 == 1))
     }
 }
 
@@ -476,29 +483,39 @@ pub(crate) fn run_loop(
         }
     }
     // Worth a new variable: a chain of at least two instructions, or a
-    // multiply (one `iadd` per iteration replaces it).
+    // multiply, that an addressing mode (`base + index*{1,2,4,8} + disp`,
+    // on x86-64 and aarch64 alike) or one `lea` cannot absorb; one `iadd`
+    // per iteration then replaces it. Forms that differ only in their
+    // constant share one variable: the others become `iadd var, delta`,
+    // which addressing modes absorb.
     let mut chosen: Vec<(Value, Affine)> = Vec::new();
-    let mut groups: FxHashMap<(Option<u32>, u64, [(Value, u64); MAX_TERMS], u64), usize> =
+    let mut groups: FxHashMap<(Option<u32>, u64, [(Value, u64); MAX_TERMS]), usize> =
         FxHashMap::default();
     let mut replace: FxHashMap<Value, usize> = FxHashMap::default();
+    let mut offset: Vec<(Value, usize, u64)> = Vec::new();
     for &v in &defined {
         let f = forms[&v];
-        if !used.contains_key(&v) || !(f.ops >= 2 || f.has_mul) {
+        if !used.contains_key(&v) || !(f.ops >= 2 || f.has_mul) || f.addressable() {
             continue;
         }
         let key = f.key();
-        let idx = match groups.get(&key) {
-            Some(&i) => i,
+        match groups.get(&key) {
+            Some(&i) if chosen[i].1.konst == f.konst => {
+                replace.insert(v, i);
+            }
+            Some(&i) => {
+                let m = mask(func.dfg.value_type(v)).expect("affine values are integers");
+                offset.push((v, i, f.konst.wrapping_sub(chosen[i].1.konst) & m));
+            }
             None => {
                 if chosen.len() == MAX_NEW_IVS {
                     continue;
                 }
                 groups.insert(key, chosen.len());
+                replace.insert(v, chosen.len());
                 chosen.push((v, f));
-                chosen.len() - 1
             }
-        };
-        replace.insert(v, idx);
+        }
     }
     if chosen.is_empty() {
         return false;
@@ -606,6 +623,24 @@ pub(crate) fn run_loop(
                 }
             }
         }
+    }
+    // Forms a constant away from a variable: `iadd var, delta` in place of
+    // their definition.
+    for (v, i, delta) in offset {
+        let Some(ValueDef::Result(def, _)) = func.dfg.value_def(v) else {
+            continue;
+        };
+        let ty = func.dfg.value_type(v);
+        let mut b = Builder {
+            func,
+            before: def,
+            ty,
+        };
+        let d = b.iconst(delta);
+        func.dfg.insts[def] = InstructionData::Binary {
+            opcode: Opcode::Iadd,
+            args: [new_params[i], d],
+        };
     }
     stats.strength_reduced += chosen.len() as u32;
     true
