@@ -20,6 +20,7 @@ mod licm;
 mod remat;
 mod rotate;
 mod simplify;
+mod unroll;
 
 use kiln_ir::FunctionStencil;
 use std::time::{Duration, Instant};
@@ -38,6 +39,9 @@ pub struct OptOptions {
     pub fuel_per_inst: u32,
     /// Strength-reduce induction-variable arithmetic in loops (`ivsr.rs`).
     pub strength_reduction: bool,
+    /// Unroll small single-block loops by two (`unroll.rs`); off when
+    /// optimizing for size too.
+    pub unroll: bool,
 }
 
 impl Default for OptOptions {
@@ -47,6 +51,7 @@ impl Default for OptOptions {
             fuel_base: 10_000,
             fuel_per_inst: 4,
             strength_reduction: true,
+            unroll: true,
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct OptStats {
     pub strength_reduced: u32,
     /// Loops turned from top-tested into bottom-tested.
     pub rotated: u32,
+    /// Single-block loops unrolled by two.
+    pub unrolled: u32,
     pub rematerialized: u32,
     /// Whether the rules ran out of fuel (the function is still correct,
     /// just less simplified).
@@ -107,6 +114,11 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
         rotate::run(func, &mut stats);
     }
     time("rotate", &mut stats, t);
+    let t = Instant::now();
+    if has_loops && opts.unroll {
+        unroll::run(func, &mut stats);
+    }
+    time("unroll", &mut stats, t);
     let t = Instant::now();
     remat::run(func, &mut stats);
     // Hoisting and rematerialization leave originals without uses.

@@ -61,7 +61,7 @@ enum Found {
 /// duplication (the copy runs exactly when the original would have), so
 /// loads, stores and traps are fine; calls are not worth their size, and
 /// instructions with value lists would share their list with the copy.
-fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
+pub(crate) fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
     use kiln_ir::InstructionFormat as F;
     let op = func.dfg.insts[inst].opcode();
     !op.is_call()
