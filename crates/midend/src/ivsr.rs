@@ -412,7 +412,10 @@ pub(crate) fn run_loop(
             ) {
                 continue;
             }
-            let r = func.dfg.first_result(inst).expect("arithmetic has a result");
+            let r = func
+                .dfg
+                .first_result(inst)
+                .expect("arithmetic has a result");
             let Some(m) = mask(func.dfg.value_type(r)) else {
                 continue;
             };
@@ -439,9 +442,12 @@ pub(crate) fn run_loop(
                     }),
                     _ => None,
                 },
-                Opcode::Ishl => b
-                    .is_const()
-                    .and_then(|c| a.scaled(1u64 << (c & u64::from(func.dfg.value_type(r).bits() - 1)), m)),
+                Opcode::Ishl => b.is_const().and_then(|c| {
+                    a.scaled(
+                        1u64 << (c & u64::from(func.dfg.value_type(r).bits() - 1)),
+                        m,
+                    )
+                }),
                 _ => None,
             };
             if let Some(f) = f {

@@ -260,11 +260,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
             }
         }
         let mut hoisted: FxHashMap<(InstructionData, Type), Value> = FxHashMap::default();
-        let blocks: Vec<Block> = rpo
-            .iter()
-            .copied()
-            .filter(|b| l.body[b.index()])
-            .collect();
+        let blocks: Vec<Block> = rpo.iter().copied().filter(|b| l.body[b.index()]).collect();
         for &b in &blocks {
             let mut cursor = func.layout.first_inst(b);
             while let Some(inst) = cursor {

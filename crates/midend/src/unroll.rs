@@ -15,9 +15,7 @@
 
 use crate::rotate::copyable;
 use crate::OptStats;
-use kiln_ir::{
-    BlockArg, ExceptionTableItem, FunctionStencil, InstructionData, Value, ValueDef,
-};
+use kiln_ir::{BlockArg, ExceptionTableItem, FunctionStencil, InstructionData, Value, ValueDef};
 
 /// Instructions of a loop body copied at most.
 const MAX_INSTS: usize = 12;
