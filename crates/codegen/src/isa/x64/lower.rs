@@ -279,53 +279,6 @@ impl Ctx<'_, '_, '_> {
         });
     }
 
-    /// Extends a narrow integer in `r` of type `from` to 32 or 64 bits.
-    fn extend(&mut self, from: Type, to_bits: u32, signed: bool, r: Reg) -> Reg {
-        let wide = to_bits == 64;
-        let ext = match (from.bits(), wide) {
-            (8, false) => ExtMode::BL,
-            (8, true) => {
-                if signed {
-                    ExtMode::BQ
-                } else {
-                    ExtMode::BL
-                }
-            }
-            (16, false) => ExtMode::WL,
-            (16, true) => {
-                if signed {
-                    ExtMode::WQ
-                } else {
-                    ExtMode::WL
-                }
-            }
-            (32, true) => ExtMode::LQ,
-            _ => return r,
-        };
-        let (d, dw) = self.w();
-        if signed {
-            self.l.emit(MInst::MovsxRmR {
-                ext,
-                src: RegMem::Reg(r),
-                dst: dw,
-            });
-        } else if ext == ExtMode::LQ {
-            // `mov r32, r32` zero-extends.
-            self.l.emit(MInst::MovRR {
-                size: OperandSize::Size32,
-                src: r,
-                dst: dw,
-            });
-        } else {
-            self.l.emit(MInst::MovzxRmR {
-                ext,
-                src: RegMem::Reg(r),
-                dst: dw,
-            });
-        }
-        d
-    }
-
     /// The signature, the callee (a function reference, or the value of an
     /// indirect call) and the arguments of `call`, `call_indirect` and
     /// their `return_call` forms.
@@ -866,17 +819,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             src2: b,
         });
     }
-    fn x64_setcc_zx(&mut self, cc: CC) -> Reg {
-        let (t, tw) = self.w();
-        self.l.emit(MInst::Setcc { cc, dst: tw });
-        let (d, dw) = self.w();
-        self.l.emit(MInst::MovzxRmR {
-            ext: ExtMode::BL,
-            src: RegMem::Reg(t),
-            dst: dw,
-        });
-        d
-    }
     fn x64_cmove(&mut self, size: OperandSize, cc: CC, cons: RegMem, alt: Reg) -> Reg {
         let (d, dw) = self.w();
         self.l.emit(MInst::Cmove {
@@ -927,18 +869,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_ud2(&mut self, code: TrapCode) {
         self.l.emit(MInst::Ud2 { code });
-    }
-    fn x64_uextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
-        if from.bits() >= to.bits() {
-            return r;
-        }
-        self.extend(from, to.bits().max(32), false, r)
-    }
-    fn x64_sextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
-        if from.bits() >= to.bits() {
-            return r;
-        }
-        self.extend(from, to.bits().max(32), true, r)
     }
     fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
@@ -1074,6 +1004,23 @@ impl generated::Context for Ctx<'_, '_, '_> {
         vh: Reg,
     ) -> RegPair {
         self.atomic_rmw128_seq(None, addr, [old_lo, old_hi, vl, vh])
+    }
+    fn x64_setcc(&mut self, cc: CC) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::Setcc { cc, dst });
+        d
+    }
+    fn ty_wider(&mut self, a: Type, b: Type) -> bool {
+        a.bits() > b.bits()
+    }
+    fn x64_mov32(&mut self, src: Reg) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::MovRR {
+            size: OperandSize::Size32,
+            src,
+            dst,
+        });
+        d
     }
     fn x64_bswap_raw(&mut self, size: OperandSize, src: Reg) -> Reg {
         let (d, dst) = self.w();
