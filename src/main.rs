@@ -146,6 +146,15 @@ fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
             paths.push(PathBuf::from(p));
         }
     }
+    // `test run` runs Linux-convention code (natively or under
+    // qemu-user); an Apple triple's convention cannot be run here.
+    if let Err(e) = a
+        .codegen
+        .target
+        .linux_only("`kiln test` runs code for Linux; compile Apple code with `kiln compile`")
+    {
+        return usage_error("test", &e);
+    }
     let mut runner = kiln::filetests::Runner::with_builtin();
     // --opt, then --set, over each file's settings (as in `kiln compile`).
     let mut sets: Vec<String> = a

@@ -151,11 +151,85 @@ fn triples_are_targets() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(plain, triple);
+    // gcd has register arguments only, where Apple's convention and
+    // AAPCS64 agree (the difference: `an_apple_triple_selects_...`).
     for t in ["aarch64-unknown-linux-gnu", "aarch64-apple-darwin"] {
         let (code, a, err) = kiln(&["compile", "--no-cache", "--target", t, f]);
         let (_, b, _) = kiln(&["compile", "--no-cache", "--target", "aarch64", f]);
         assert_eq!(code, 0, "{t}: {err}");
         assert_eq!(a, b, "{t}");
+    }
+}
+
+/// Two `i8` arguments past the eight argument registers: AAPCS64 (Linux)
+/// gives each stack argument an 8-byte slot, Apple's variant packs them at
+/// their size, so the loads of `v8` and `v9` differ.
+const NARROW_STACK_ARGS: &str = "test compile\ntarget aarch64\n\n\
+function %ninth(i64, i64, i64, i64, i64, i64, i64, i64, i8, i8) -> i8 {\n\
+block0(v0: i64, v1: i64, v2: i64, v3: i64, v4: i64, v5: i64, v6: i64, v7: i64, v8: i8, v9: i8):\n\
+    v10 = iadd v8, v9\n\
+    return v10\n\
+}\n";
+
+#[test]
+fn an_apple_triple_selects_the_apple_convention() {
+    let f = temp("narrow-stack-args.clif", NARROW_STACK_ARGS);
+    let f = f.to_str().unwrap();
+    let print = |t: &str| {
+        let (code, out, err) = kiln(&["compile", "--no-cache", "-p", "--target", t, f]);
+        assert_eq!(code, 0, "{t}: {out}{err}");
+        out
+    };
+    for t in ["aarch64-apple-darwin", "aarch64-apple-ios"] {
+        assert!(print(t).contains("-> i8 apple_aarch64 {"), "{t}");
+    }
+    for t in ["aarch64", "aarch64-unknown-linux-gnu"] {
+        assert!(print(t).contains("-> i8 system_v {"), "{t}");
+    }
+    // The code differs (where the stack arguments are read) and so does
+    // the cache key: the convention is part of the signature.
+    use kiln::codegen::isa::{compile_function, IsaBuilder};
+    use kiln::codegen::settings::Arch;
+    use kiln::ir::CallConv;
+    let isa = IsaBuilder::new(Arch::Aarch64).finish().unwrap();
+    let build = |cc: Option<CallConv>| {
+        let mut file =
+            kiln::reader::parse_test_with_call_conv(NARROW_STACK_ARGS, "n.clif", cc).unwrap();
+        let func = file.functions.remove(0).func;
+        let code = compile_function(&*isa, &func).unwrap().code.clone();
+        (
+            func.signature.call_conv,
+            code,
+            kiln::cache::cache_key(&*isa, &func),
+        )
+    };
+    let (linux_cc, linux, linux_key) = build(None);
+    let (apple_cc, apple, apple_key) = build(Some(CallConv::AppleAarch64));
+    assert_eq!(linux_cc, CallConv::SystemV);
+    assert_eq!(apple_cc, CallConv::AppleAarch64);
+    assert_ne!(
+        linux, apple,
+        "narrow stack arguments are read from other offsets"
+    );
+    assert_ne!(linux_key, apple_key);
+
+    // Commands that run or generate Linux code refuse an Apple triple.
+    for args in [
+        vec!["test", "--target", "aarch64-apple-darwin", f],
+        vec![
+            "compile",
+            "--no-cache",
+            "-o",
+            "/dev/null",
+            "--target",
+            "aarch64-apple-darwin",
+            f,
+        ],
+        vec!["fuzz", "--target", "aarch64-apple-darwin", "--seconds", "0"],
+    ] {
+        let (code, _, err) = kiln(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("aarch64-apple-darwin"), "{args:?}: {err}");
     }
 }
 

@@ -191,27 +191,39 @@ pub struct Inputs {
 }
 
 /// A target: a plain architecture name or a triple.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub arch: Arch,
+    /// The calling convention of signatures that name none, when the
+    /// triple's default differs from the one Kiln takes from a file's
+    /// `target` lines (`apple_aarch64` for an Apple AArch64 triple, as
+    /// Cranelift's `CallConv::triple_default`); `None` otherwise.
+    pub default_call_conv: Option<kiln::ir::CallConv>,
+    /// The name as given (for messages).
+    pub name: String,
 }
 
 /// The triples and names `--target` accepts.
 pub const TARGET_CHOICES: &str = "x86_64, aarch64, x86_64-unknown-linux-gnu, \
-aarch64-unknown-linux-gnu, aarch64-apple-darwin";
+aarch64-unknown-linux-gnu, aarch64-apple-darwin (or another Apple AArch64 triple)";
 
 /// Parses `--target`: `x86_64`, `aarch64`, or a triple `target-lexicon`
 /// reads whose architecture Kiln has a backend for and whose operating
-/// system uses the calling convention Kiln implements (System V on
-/// x86-64, AAPCS64 on Linux; Apple's AArch64 ABI is AAPCS64 apart from
-/// variadic calls and stack argument packing, neither of which Kiln's
-/// filetests use, so it maps to the same backend).
+/// system uses a calling convention Kiln implements: System V on Linux
+/// (x86-64 and AArch64), and Apple's AArch64 variant on Apple systems
+/// (`target-lexicon`'s `default_calling_convention`, as Cranelift), which
+/// becomes the default convention of the files' signatures.
 pub fn parse_target(s: &str) -> Result<Target, String> {
+    let name = s.to_string();
     if let Some(arch) = Arch::parse(s) {
-        return Ok(Target { arch });
+        return Ok(Target {
+            arch,
+            default_call_conv: None,
+            name,
+        });
     }
     use std::str::FromStr;
-    use target_lexicon::{Architecture, Triple};
+    use target_lexicon::{Architecture, CallingConvention, OperatingSystem, Triple};
     let bad = || format!("unknown target `{s}` (valid: {TARGET_CHOICES})");
     let t = Triple::from_str(s).map_err(|_| bad())?;
     let arch = match t.architecture {
@@ -219,16 +231,16 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         Architecture::Aarch64(_) => Arch::Aarch64,
         _ => return Err(bad()),
     };
-    let os_ok = matches!(
-        (arch, t.operating_system),
-        (_, target_lexicon::OperatingSystem::Linux)
-            | (Arch::Aarch64, target_lexicon::OperatingSystem::Darwin(_))
-            | (Arch::Aarch64, target_lexicon::OperatingSystem::MacOSX(_))
-    );
-    if !os_ok {
-        return Err(bad());
-    }
-    Ok(Target { arch })
+    let default_call_conv = match (t.operating_system, t.default_calling_convention()) {
+        (OperatingSystem::Linux, Ok(CallingConvention::SystemV)) => None,
+        (_, Ok(CallingConvention::AppleAarch64)) => Some(kiln::ir::CallConv::AppleAarch64),
+        _ => return Err(bad()),
+    };
+    Ok(Target {
+        arch,
+        default_call_conv,
+        name,
+    })
 }
 
 /// `--opt` levels.
@@ -254,7 +266,8 @@ impl OptLevel {
 #[derive(Args, Debug, Clone, Default)]
 pub struct TargetArg {
     /// Target architecture or triple [possible values: x86_64, aarch64,
-    /// x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, aarch64-apple-darwin].
+    /// x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, aarch64-apple-darwin
+    /// (signatures default to apple_aarch64)].
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
 }
@@ -262,7 +275,25 @@ pub struct TargetArg {
 impl TargetArg {
     /// The architecture named, else x86_64.
     pub fn arch(&self) -> Arch {
-        self.target.map_or(Arch::X86_64, |t| t.arch)
+        self.target.as_ref().map_or(Arch::X86_64, |t| t.arch)
+    }
+
+    /// The default calling convention the triple sets for the files'
+    /// signatures (see [`Target::default_call_conv`]).
+    pub fn default_call_conv(&self) -> Option<kiln::ir::CallConv> {
+        self.target.as_ref().and_then(|t| t.default_call_conv)
+    }
+
+    /// An error for a command that cannot honour the triple's calling
+    /// convention (it runs or generates Linux-convention code).
+    pub fn linux_only(&self, what: &str) -> Result<(), String> {
+        match &self.target {
+            Some(t) if t.default_call_conv.is_some() => Err(format!(
+                "--target {}: {what} (use aarch64 or aarch64-unknown-linux-gnu)",
+                t.name
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -579,7 +610,7 @@ impl BenchCacheArgs {
     /// `$KILN_CACHE_URL`'s server, else memory.
     pub fn options(&self) -> Result<kiln::cli::bench_cache::BenchOptions, String> {
         use kiln::cli::bench_cache::{default_store, BenchOptions};
-        if let Some(t) = self.codegen.target.target {
+        if let Some(t) = &self.codegen.target.target {
             if t.arch != Arch::X86_64 {
                 return Err(format!(
                     "--target {}: only x86_64 is measured",

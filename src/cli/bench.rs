@@ -3,7 +3,9 @@
 //! division.
 
 use super::args::{BenchCompileArgs, BenchKernelsArgs};
-use super::common::{collect_files, inst_count, isa_for_file, load, on_big_stack, IsaConfig};
+use super::common::{
+    collect_files, inst_count, isa_for_file, load, load_with, on_big_stack, IsaConfig,
+};
 use super::run::show;
 use kiln::cli::bench_cache::{fmt_dur, median};
 use kiln::codegen::isa::{compile_function, TargetIsa};
@@ -90,7 +92,7 @@ fn compile(a: &BenchCompileArgs) -> Result<bool, String> {
     let (mut parse_time, mut bytes_read) = (Duration::ZERO, 0usize);
     for p in &paths {
         let t0 = Instant::now();
-        let loaded = load(p);
+        let loaded = load_with(p, a.codegen.target.default_call_conv());
         parse_time += t0.elapsed();
         let (file, n) = match loaded {
             Ok(x) => x,

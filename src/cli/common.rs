@@ -35,10 +35,19 @@ pub use kiln::filetests::collect_files;
 
 /// Reads and parses a file.
 pub fn load(path: &Path) -> Result<(TestFile, usize), String> {
+    load_with(path, None)
+}
+
+/// Reads and parses a file; signatures that name no calling convention
+/// get `default_call_conv` when given (a `--target` triple's).
+pub fn load_with(
+    path: &Path,
+    default_call_conv: Option<kiln::ir::CallConv>,
+) -> Result<(TestFile, usize), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let name = path.display().to_string();
-    kiln::reader::parse_test(&text, &name)
+    kiln::reader::parse_test_with_call_conv(&text, &name, default_call_conv)
         .map(|f| (f, bytes.len()))
         .map_err(|e| e.to_string())
 }

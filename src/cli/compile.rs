@@ -1,7 +1,7 @@
 //! `kiln compile [--target T] [--opt O] [--set k=v]... [-D] [-p] [-o OUT.o] FILE...`.
 
 use super::args::CompileArgs;
-use super::common::{expand_lists, inst_count, isa_for_file, load, usage_error, IsaConfig};
+use super::common::{expand_lists, inst_count, isa_for_file, load_with, usage_error, IsaConfig};
 use super::disas::disassemble_x64;
 use kiln::codegen::settings::Arch;
 use std::process::ExitCode;
@@ -26,6 +26,16 @@ pub fn main(a: &CompileArgs) -> ExitCode {
         Err(e) => return usage_error("compile", &e),
     };
     let output = a.output.as_ref().map(|p| p.display().to_string());
+    if output.is_some() {
+        if let Err(e) = a
+            .codegen
+            .target
+            .linux_only("-o writes ELF objects for Linux; Mach-O is not supported")
+        {
+            return usage_error("compile", &e);
+        }
+    }
+    let call_conv = a.codegen.target.default_call_conv();
     let mut for_object = Vec::new();
     let arch = a.codegen.target.arch();
     let cfg = IsaConfig {
@@ -39,7 +49,7 @@ pub fn main(a: &CompileArgs) -> ExitCode {
     let mut failed = 0usize;
     let (mut funcs, mut bytes) = (0usize, 0usize);
     for path in &files {
-        let file = match load(std::path::Path::new(path)) {
+        let file = match load_with(std::path::Path::new(path), call_conv) {
             Ok((f, _)) => f,
             Err(e) => {
                 eprintln!("{e}");

@@ -40,6 +40,8 @@ pub fn fuzz_main(a: &FuzzArgs) -> ExitCode {
 }
 
 fn fuzz(a: &FuzzArgs) -> Result<bool, String> {
+    a.target
+        .linux_only("the generated programs use the Linux conventions")?;
     let arch = a.target.arch();
     let opts = levels(a.opt);
     let seconds = a.seconds;
