@@ -199,7 +199,7 @@ fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
     let only = a.kind.as_deref();
     let result = match a.format {
         cli::args::Format::Text => runner.run_paths_with(&paths, only, &tick, &mut out),
-        cli::args::Format::Json => cli::json::run_json(&runner, &paths, only, &tick, &mut out),
+        cli::args::Format::Json => cli::json::run_json(&runner, &paths, only, &progress, &mut out),
     };
     progress.finish();
     let status = match result {

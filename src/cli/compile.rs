@@ -3,7 +3,9 @@
 use super::args::CompileArgs;
 use super::common::{expand_lists, inst_count, isa_for_file, load_with, usage_error, IsaConfig};
 use super::disas::disassemble_x64;
+use super::progress::Progress;
 use kiln::codegen::settings::Arch;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 /// `kiln compile`: every function of each file (settings: the file's
@@ -48,67 +50,80 @@ pub fn main(a: &CompileArgs) -> ExitCode {
     let (disas, print_ir) = (a.disas, a.print_ir);
     let mut failed = 0usize;
     let (mut funcs, mut bytes) = (0usize, 0usize);
+    // Progress on a terminal (stderr): files done out of all; each file's
+    // output is printed above the line.
+    let progress = Progress::new("kiln compile", files.len());
     for path in &files {
-        let file = match load_with(std::path::Path::new(path), call_conv) {
-            Ok((f, _)) => f,
-            Err(e) => {
-                eprintln!("{e}");
-                failed += 1;
-                continue;
-            }
-        };
-        let isa = match isa_for_file(&cfg, &file) {
-            Ok(i) => i,
-            Err(e) => {
-                println!("{path}: {e}");
-                failed += 1;
-                continue;
-            }
-        };
-        // A shared server answers the file's lookups in one round trip.
-        let fetched = store.as_ref().map(|s| {
-            let funcs = file.functions.iter().map(|f| &f.func);
-            kiln::cache::many::PrefetchedStore::fetch(s.as_dyn(), &*isa, funcs)
-        });
-        for f in &file.functions {
-            let name = f.func.name.to_string();
-            if print_ir {
-                print!("{}", lowered_clif(isa.flags(), &f.func));
-            }
-            match kiln::cli::cache::compile_cached(
-                &*isa,
-                &f.func,
-                fetched
-                    .as_ref()
-                    .map(|s| s as &dyn kiln::cache::CacheKvStore),
-            ) {
-                Ok(code) => {
-                    funcs += 1;
-                    bytes += code.code.len();
-                    println!(
-                        "{path}: {name}: {} bytes ({} CLIF instructions, frame {} bytes)",
-                        code.code.len(),
-                        inst_count(&f.func),
-                        code.frame_size
-                    );
-                    if disas {
-                        if arch == Arch::X86_64 {
-                            print!("{}", disassemble_x64(&code));
-                        } else {
-                            println!("  (no disassembler for {})", arch.name());
+        let (mut out, mut err) = (String::new(), String::new());
+        'file: {
+            let file = match load_with(std::path::Path::new(path), call_conv) {
+                Ok((f, _)) => f,
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                    failed += 1;
+                    break 'file;
+                }
+            };
+            let isa = match isa_for_file(&cfg, &file) {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = writeln!(out, "{path}: {e}");
+                    failed += 1;
+                    break 'file;
+                }
+            };
+            // A shared server answers the file's lookups in one round trip.
+            let fetched = store.as_ref().map(|s| {
+                let funcs = file.functions.iter().map(|f| &f.func);
+                kiln::cache::many::PrefetchedStore::fetch(s.as_dyn(), &*isa, funcs)
+            });
+            for f in &file.functions {
+                let name = f.func.name.to_string();
+                if print_ir {
+                    out.push_str(&lowered_clif(isa.flags(), &f.func));
+                }
+                match kiln::cli::cache::compile_cached(
+                    &*isa,
+                    &f.func,
+                    fetched
+                        .as_ref()
+                        .map(|s| s as &dyn kiln::cache::CacheKvStore),
+                ) {
+                    Ok(code) => {
+                        funcs += 1;
+                        bytes += code.code.len();
+                        let _ = writeln!(
+                            out,
+                            "{path}: {name}: {} bytes ({} CLIF instructions, frame {} bytes)",
+                            code.code.len(),
+                            inst_count(&f.func),
+                            code.frame_size
+                        );
+                        if disas {
+                            if arch == Arch::X86_64 {
+                                out.push_str(&disassemble_x64(&code));
+                            } else {
+                                let _ = writeln!(out, "  (no disassembler for {})", arch.name());
+                            }
+                        }
+                        if output.is_some() {
+                            for_object.push((f.func.clone(), code));
                         }
                     }
-                    if output.is_some() {
-                        for_object.push((f.func.clone(), code));
+                    Err(e) => {
+                        failed += 1;
+                        let _ = writeln!(out, "{path}: {name}: {e}");
                     }
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("{path}: {name}: {e}");
                 }
             }
         }
+        progress.above(|| {
+            print!("{out}");
+            eprint!("{err}");
+        });
+        progress.tick(std::path::Path::new(path));
     }
+    progress.finish();
     println!("{funcs} functions compiled ({bytes} bytes), {failed} failed");
     if let Some(out) = output {
         if failed > 0 {
