@@ -173,7 +173,12 @@ Examples:
 
 A file is PASS when every test kind it lists ran and passed, FAIL if any
 failed, otherwise SKIP with the reason (docs/testing.md). The log ends with
-`N passed, N failed, N skipped`.
+`N passed, N failed, N skipped`. --format json streams one object a line
+per file (path, verdict, reason, duration_ms).
+
+--target keeps only the `test run` target lines of that architecture (an
+Apple triple is refused: `test run` runs Linux code); --opt, then --set,
+apply over each file's settings.
 
 Exit status: 0 nothing failed, 1 a file failed, 2 a usage error.
 
@@ -475,8 +480,6 @@ pub struct TestArgs {
     #[arg(long = "test", value_name = "KIND",
           value_parser = clap::builder::PossibleValuesParser::new(TEST_KINDS))]
     pub kind: Option<String>,
-    /// `test run`: only the `target` lines of this architecture; `--opt`
-    /// and `--set` apply over each file's settings.
     #[command(flatten)]
     pub codegen: CodegenOpts,
     /// Output format.
@@ -525,14 +528,19 @@ pub enum BenchCommand {
         "Each function is compiled once (failures, code size), then N timed iterations\n",
         "compile every function that succeeded (only the compile call is timed). The\n",
         "verifier is off unless --verify. Files whose target lines do not name the\n",
-        "architecture are skipped unless --all-files. Unsupported functions count as failed."
+        "architecture are skipped unless --all-files. Unsupported functions count as failed.\n",
+        "--opt defaults to speed."
     ))]
     Compile(BenchCompileArgs),
     /// JIT kernels: check their run lines, then time batches of calls.
-    #[command(after_help = "Example:\n  kiln bench kernels --runs 11 ../shared/clif/kernels")]
+    #[command(
+        after_help = "Example:\n  kiln bench kernels --runs 11 ../shared/clif/kernels\n\n--opt defaults to speed."
+    )]
     Kernels(BenchKernelsArgs),
     /// Cache hit/miss figures (peer-bench's `RESULT cache` line).
-    #[command(after_help = "Example:\n  kiln bench cache --store memory ../shared/clif/runtests")]
+    #[command(
+        after_help = "Example:\n  kiln bench cache --store memory ../shared/clif/runtests\n\nOnly x86_64 is measured."
+    )]
     Cache(BenchCacheArgs),
     /// The stencil key alone: hot, fresh clone, bytes.
     #[command(after_help = "Example:\n  kiln bench key ../shared/clif/runtests")]
@@ -541,7 +549,6 @@ pub enum BenchCommand {
 
 #[derive(Args, Debug)]
 pub struct BenchCompileArgs {
-    /// --opt defaults to speed here.
     #[command(flatten)]
     pub codegen: CodegenOpts,
     /// Timed iterations (at least 1).
@@ -565,7 +572,6 @@ pub struct BenchCompileArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchKernelsArgs {
-    /// --opt defaults to speed here.
     #[command(flatten)]
     pub opt: OptArg,
     /// Timed runs per kernel (the median is reported).
@@ -581,7 +587,6 @@ pub struct BenchKernelsArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchCacheArgs {
-    /// Only x86_64 is measured.
     #[command(flatten)]
     pub codegen: CodegenOpts,
     /// Timed iterations (at least 1).
