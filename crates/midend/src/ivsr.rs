@@ -2,11 +2,11 @@
 //!
 //! A basic induction variable is a parameter `p` of a loop header that every
 //! latch advances by the same constant (`jump h(.., iadd p, c, ..)`). Values
-//! of the loop that are affine in one such `p`, `s*p + (invariant terms) +
-//! k` with a constant scale `s`, built from `iadd`, `isub`, `ineg`, `imul` by
-//! a constant and `ishl` by a constant, are recomputed every iteration: in
-//! matmul's inner loop `a + ((i<<6) + k)*4` costs three instructions and `b
-//! + ((k<<6) + j)*4` four. Such a value becomes a header parameter of its
+//! of the loop that are affine in one such `p` (`s*p`, plus invariant
+//! terms, plus a constant, with a constant scale `s`), built from `iadd`,
+//! `isub`, `ineg`, `imul` by a constant and `ishl` by a constant, are
+//! recomputed every iteration: in matmul's inner loop `a + ((i<<6) + k)*4`
+//! costs three instructions and `b + ((k<<6) + j)*4` four. Such a value becomes a header parameter of its
 //! own, started in the preheader at `s*init + terms + k` and advanced by one
 //! `iadd` of `s*c` on each latch; its in-loop uses read the parameter and the
 //! old chain dies (DCE). The initial value is computed in the preheader,
@@ -29,6 +29,9 @@ const MAX_TERMS: usize = 3;
 /// New induction variables per loop at most (each holds a register across
 /// the loop).
 const MAX_NEW_IVS: usize = 4;
+
+/// An affine form without its constant: variable, scale, sorted terms.
+type FormKey = (Option<u32>, u64, [(Value, u64); MAX_TERMS]);
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Affine {
@@ -118,7 +121,7 @@ impl Affine {
     }
     /// The key under which forms share one new variable (the constant
     /// apart).
-    fn key(&self) -> (Option<u32>, u64, [(Value, u64); MAX_TERMS]) {
+    fn key(&self) -> FormKey {
         let mut t = self.terms;
         t[..self.nterms as usize].sort_by_key(|x| x.0.index());
         (self.iv, self.scale, t)
@@ -495,8 +498,7 @@ pub(crate) fn run_loop(
     // constant share one variable: the others become `iadd var, delta`,
     // which addressing modes absorb.
     let mut chosen: Vec<(Value, Affine)> = Vec::new();
-    let mut groups: FxHashMap<(Option<u32>, u64, [(Value, u64); MAX_TERMS]), usize> =
-        FxHashMap::default();
+    let mut groups: FxHashMap<FormKey, usize> = FxHashMap::default();
     let mut replace: FxHashMap<Value, usize> = FxHashMap::default();
     let mut offset: Vec<(Value, usize, u64)> = Vec::new();
     for &v in &defined {
