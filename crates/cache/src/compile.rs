@@ -86,7 +86,7 @@ use std::time::{Duration, Instant};
 pub const COMPILER_VERSION: &str = concat!(
     "kiln ",
     env!("CARGO_PKG_VERSION"),
-    " payload 3 fp ",
+    " payload 4 fp ",
     env!("KILN_COMPILER_FINGERPRINT")
 );
 
@@ -258,7 +258,52 @@ pub fn fits(code: &CompiledCode<Final>, arch: Arch) -> bool {
                 && site.ret_addr <= len
                 && site.handlers.iter().all(|h| h.handler < len)
         })
+        && unwind_fits(&code.unwind, len)
 }
+
+/// Whether a frame description could be Kiln's: ops in offset order
+/// within the code, every restored state remembered before, sizes and
+/// registers a frame can have. A forged description would misdirect a
+/// native unwinder or the throw path, so it is a miss, never registered.
+fn unwind_fits(ops: &[kiln_codegen::unwind::UnwindEntry], len: u32) -> bool {
+    use kiln_codegen::unwind::UnwindOp;
+    let mut depth = 0u32;
+    let mut prev = 0u32;
+    for e in ops {
+        if e.offset < prev || e.offset > len {
+            return false;
+        }
+        prev = e.offset;
+        let ok = match e.op {
+            UnwindOp::PushFrameRegs { size } | UnwindOp::DefineFrame { size } => {
+                size == 16
+            }
+            UnwindOp::SaveReg { reg, below_cfa } => {
+                reg.hw_enc() < 32 && below_cfa > 16 && below_cfa <= MAX_FRAME_BYTES
+            }
+            UnwindOp::RestoreFrameRegs { sp_to_cfa } | UnwindOp::SpToCfa { sp_to_cfa } => {
+                sp_to_cfa.unsigned_abs() <= MAX_FRAME_BYTES
+            }
+            UnwindOp::RememberState => {
+                depth += 1;
+                depth <= 1
+            }
+            UnwindOp::RestoreState => {
+                let was = depth;
+                depth = depth.saturating_sub(1);
+                was == 1
+            }
+            UnwindOp::ToggleReturnAddressSigned => true,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Frames are below 1 GiB (`FrameLayout`); offsets beyond are forged.
+const MAX_FRAME_BYTES: u32 = 1 << 30;
 
 /// What the hit path takes out of a valid entry while the store lends it
 /// (besides the code, which is decoded in place).

@@ -149,6 +149,10 @@ pub struct JitModule {
     symbols: HashMap<String, usize>,
     lookup: Option<SymbolLookup>,
     process_symbols: bool,
+    /// The code's `.eh_frame`, registered with the process unwinder.
+    /// Declared before `memory` so it is deregistered before the code is
+    /// unmapped (fields drop in declaration order).
+    frames: Option<crate::unwind::RegisteredFrames>,
     memory: Option<ExecutableMemory>,
     /// Length of the read+execute part of the mapping.
     exec_len: usize,
@@ -202,6 +206,7 @@ impl JitModule {
             symbols: HashMap::new(),
             lookup: None,
             process_symbols: true,
+            frames: None,
             memory: None,
             exec_len: 0,
             func_addrs: Vec::new(),
@@ -604,6 +609,17 @@ impl JitModule {
         }
         mem.seal_regions(exec_len, readonly_end - exec_len)
             .map_err(ModuleError::Memory)?;
+        if let Some(arch) = kiln_codegen::settings::Arch::host() {
+            let placed_code: Vec<(usize, &CompiledCode<Final>)> = self
+                .code
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((base + func_off[i], c.as_deref()?)))
+                .collect();
+            let table = crate::unwind::eh_frame_for(arch, &placed_code)
+                .map_err(|e| ModuleError::Unwind(e.to_string()))?;
+            self.frames = table.map(crate::unwind::RegisteredFrames::register);
+        }
         placed.sort();
         self.placed = placed;
         self.exec_len = exec_len;
