@@ -294,6 +294,8 @@ fn unwind_fits(ops: &[kiln_codegen::unwind::UnwindEntry], len: u32) -> bool {
                 was == 1
             }
             UnwindOp::ToggleReturnAddressSigned => true,
+            UnwindOp::ReturnAddressIn { reg } | UnwindOp::NotSaved { reg } => reg.hw_enc() < 32,
+            UnwindOp::ReturnAddressAt { below_cfa } => below_cfa == 8,
         };
         if !ok {
             return false;

@@ -327,6 +327,20 @@ pub fn serialize_compiled_into(code: &CompiledCode<Stencil>, out: &mut Vec<u8>) 
             }
             UnwindOp::RestoreState => out.push(6),
             UnwindOp::ToggleReturnAddressSigned => out.push(7),
+            UnwindOp::ReturnAddressIn { reg } => {
+                out.push(8);
+                out.push(reg.class() as u8);
+                out.push(reg.hw_enc() as u8);
+            }
+            UnwindOp::ReturnAddressAt { below_cfa } => {
+                out.push(9);
+                put_uleb(out, u64::from(below_cfa));
+            }
+            UnwindOp::NotSaved { reg } => {
+                out.push(10);
+                out.push(reg.class() as u8);
+                out.push(reg.hw_enc() as u8);
+            }
         }
     }
 }
@@ -586,6 +600,21 @@ pub fn deserialize_final_into(
     })
 }
 
+/// A machine register: class byte (0 int, 1 float, 2 vector), encoding.
+fn read_preg(r: &mut Reader<'_>) -> Result<PReg, PayloadError> {
+    let class = match r.byte()? {
+        0 => RegClass::Int,
+        1 => RegClass::Float,
+        2 => RegClass::Vector,
+        _ => return Err(PayloadError::BadTag),
+    };
+    let enc = r.byte()?;
+    if usize::from(enc) > PReg::MAX {
+        return Err(PayloadError::BadTag);
+    }
+    Ok(PReg::new(usize::from(enc), class))
+}
+
 /// The decoder behind [`deserialize_compiled`] and [`deserialize_final`].
 #[inline(always)]
 fn decode_into<R: Resolve>(
@@ -759,22 +788,10 @@ fn decode_into<R: Resolve>(
         let op = match r.byte()? {
             0 => UnwindOp::PushFrameRegs { size: r.u32()? },
             1 => UnwindOp::DefineFrame { size: r.u32()? },
-            2 => {
-                let class = match r.byte()? {
-                    0 => RegClass::Int,
-                    1 => RegClass::Float,
-                    2 => RegClass::Vector,
-                    _ => return Err(PayloadError::BadTag),
-                };
-                let enc = r.byte()?;
-                if usize::from(enc) >= PReg::MAX + 1 {
-                    return Err(PayloadError::BadTag);
-                }
-                UnwindOp::SaveReg {
-                    reg: PReg::new(usize::from(enc), class),
-                    below_cfa: r.u32()?,
-                }
-            }
+            2 => UnwindOp::SaveReg {
+                reg: read_preg(&mut r)?,
+                below_cfa: r.u32()?,
+            },
             3 => UnwindOp::RememberState,
             4 => UnwindOp::RestoreFrameRegs {
                 sp_to_cfa: small(r.sleb()?)?,
@@ -784,6 +801,15 @@ fn decode_into<R: Resolve>(
             },
             6 => UnwindOp::RestoreState,
             7 => UnwindOp::ToggleReturnAddressSigned,
+            8 => UnwindOp::ReturnAddressIn {
+                reg: read_preg(&mut r)?,
+            },
+            9 => UnwindOp::ReturnAddressAt {
+                below_cfa: r.u32()?,
+            },
+            10 => UnwindOp::NotSaved {
+                reg: read_preg(&mut r)?,
+            },
             _ => return Err(PayloadError::BadTag),
         };
         unwind.push(UnwindEntry { offset, op });
@@ -914,7 +940,11 @@ mod tests {
             .map(|offset| {
                 let small = rng.next() as u32 >> rng.below(32);
                 let signed = (rng.next() as i32) >> rng.below(32);
-                let op = match rng.below(8) {
+                let reg = PReg::new(
+                    rng.below(64) as usize,
+                    [RegClass::Int, RegClass::Float, RegClass::Vector][rng.below(3) as usize],
+                );
+                let op = match rng.below(11) {
                     0 => UnwindOp::PushFrameRegs { size: small },
                     1 => UnwindOp::DefineFrame { size: small },
                     2 => UnwindOp::SaveReg {
@@ -929,6 +959,9 @@ mod tests {
                     4 => UnwindOp::RestoreFrameRegs { sp_to_cfa: signed },
                     5 => UnwindOp::SpToCfa { sp_to_cfa: signed },
                     6 => UnwindOp::ToggleReturnAddressSigned,
+                    7 => UnwindOp::ReturnAddressIn { reg },
+                    8 => UnwindOp::ReturnAddressAt { below_cfa: small },
+                    9 => UnwindOp::NotSaved { reg },
                     _ => UnwindOp::RestoreState,
                 };
                 UnwindEntry { offset, op }

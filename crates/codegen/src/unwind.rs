@@ -54,6 +54,13 @@ pub enum UnwindOp {
     /// The return address was signed or authenticated (aarch64 pointer
     /// authentication: `DW_CFA_AARCH64_negate_ra_state`).
     ToggleReturnAddressSigned,
+    /// A copy of the return address is in `reg` (a tail call moving it).
+    ReturnAddressIn { reg: PReg },
+    /// The return address is at CFA - `below_cfa` again.
+    ReturnAddressAt { below_cfa: u32 },
+    /// `reg` still holds the caller's value (code reached before the
+    /// prologue saved it, such as a stack-limit trap).
+    NotSaved { reg: PReg },
 }
 
 /// An [`UnwindOp`] at a code offset.
@@ -87,6 +94,8 @@ pub struct Row {
     pub saves: Vec<(PReg, u32)>,
     /// Whether the return address is signed (aarch64).
     pub ra_signed: bool,
+    /// A register holding the return address (then `ra_saved` is `None`).
+    pub ra_reg: Option<PReg>,
 }
 
 /// The target facts the neutral ops need.
@@ -212,18 +221,21 @@ pub fn fde(
     len: u32,
 ) -> Result<FrameDescriptionEntry, UnwindError> {
     let mut fde = FrameDescriptionEntry::new(address, len);
+    let mut saved = Vec::new();
     for e in ops {
-        for i in instructions(target, e.op)? {
+        for i in instructions(target, e.op, &mut saved)? {
             fde.add_instruction(e.offset, i);
         }
     }
     Ok(fde)
 }
 
-/// The call-frame instructions of one op.
+/// The call-frame instructions of one op; `saved` tracks the registers
+/// with a save rule (the frame registers' restore ends them).
 pub fn instructions(
     target: CfiTarget,
     op: UnwindOp,
+    saved: &mut Vec<Register>,
 ) -> Result<Vec<CallFrameInstruction>, UnwindError> {
     use CallFrameInstruction as I;
     Ok(match op {
@@ -240,19 +252,40 @@ pub fn instructions(
             let r = target
                 .dwarf(reg)
                 .ok_or_else(|| UnwindError(format!("no DWARF number for {reg:?}")))?;
+            if !saved.contains(&r) {
+                saved.push(r);
+            }
             vec![I::Offset(r, -(below_cfa as i32))]
         }
         UnwindOp::RememberState => vec![I::RememberState],
         UnwindOp::RestoreFrameRegs { sp_to_cfa } => {
+            // The callee-saves were reloaded before the frame registers:
+            // they hold their own values (and the CFA may move next).
             let mut v = vec![I::Cfa(target.sp(), sp_to_cfa), I::SameValue(target.fp())];
             if target.has_link_register() {
                 v.push(I::SameValue(target.ra()));
             }
+            v.extend(saved.iter().copied().map(I::SameValue));
             v
         }
         UnwindOp::SpToCfa { sp_to_cfa } => vec![I::Cfa(target.sp(), sp_to_cfa)],
         UnwindOp::RestoreState => vec![I::RestoreState],
         UnwindOp::ToggleReturnAddressSigned => vec![I::NegateRaState],
+        UnwindOp::ReturnAddressIn { reg } => {
+            let r = target
+                .dwarf(reg)
+                .ok_or_else(|| UnwindError(format!("no DWARF number for {reg:?}")))?;
+            vec![I::Register(target.ra(), r)]
+        }
+        UnwindOp::ReturnAddressAt { below_cfa } => {
+            vec![I::Offset(target.ra(), -(below_cfa as i32))]
+        }
+        UnwindOp::NotSaved { reg } => {
+            let r = target
+                .dwarf(reg)
+                .ok_or_else(|| UnwindError(format!("no DWARF number for {reg:?}")))?;
+            vec![I::SameValue(r)]
+        }
     })
 }
 
@@ -272,6 +305,7 @@ pub fn rows(target: CfiTarget, ops: &[UnwindEntry], len: u32) -> Vec<Row> {
         },
         saves: Vec::new(),
         ra_signed: false,
+        ra_reg: None,
     };
     let mut stack: Vec<Row> = Vec::new();
     let mut out: Vec<Row> = Vec::new();
@@ -304,6 +338,7 @@ pub fn rows(target: CfiTarget, ops: &[UnwindEntry], len: u32) -> Vec<Row> {
                 cur.cfa_base = CfaBase::Sp;
                 cur.cfa_offset = sp_to_cfa;
                 cur.fp_saved = None;
+                cur.saves.clear();
                 if target.has_link_register() {
                     cur.ra_saved = None;
                 }
@@ -313,6 +348,15 @@ pub fn rows(target: CfiTarget, ops: &[UnwindEntry], len: u32) -> Vec<Row> {
                 cur.cfa_offset = sp_to_cfa;
             }
             UnwindOp::ToggleReturnAddressSigned => cur.ra_signed = !cur.ra_signed,
+            UnwindOp::ReturnAddressIn { reg } => {
+                cur.ra_reg = Some(reg);
+                cur.ra_saved = None;
+            }
+            UnwindOp::ReturnAddressAt { below_cfa } => {
+                cur.ra_reg = None;
+                cur.ra_saved = Some(below_cfa);
+            }
+            UnwindOp::NotSaved { reg } => cur.saves.retain(|(r, _)| *r != reg),
             UnwindOp::RestoreState => {
                 if let Some(mut r) = stack.pop() {
                     r.start = cur.start;
@@ -363,8 +407,9 @@ pub fn describe(target: CfiTarget, ops: &[UnwindEntry], len: u32, out: &mut Stri
         (_, n) => format!("r{n}"),
     };
     let _ = writeln!(out, "cie: cfa={}+{}", name(target.sp()), target.entry_cfa_offset());
+    let mut saved = Vec::new();
     for e in ops {
-        let Ok(insts) = instructions(target, e.op) else {
+        let Ok(insts) = instructions(target, e.op, &mut saved) else {
             let _ = writeln!(out, "{:#06x}: {:?} (not expressible)", e.offset, e.op);
             continue;
         };
@@ -379,6 +424,9 @@ pub fn describe(target: CfiTarget, ops: &[UnwindEntry], len: u32, out: &mut Stri
                 CallFrameInstruction::RememberState => "remember_state".to_string(),
                 CallFrameInstruction::RestoreState => "restore_state".to_string(),
                 CallFrameInstruction::NegateRaState => "negate_ra_state".to_string(),
+                CallFrameInstruction::Register(a, b) => {
+                    format!("register {} in {}", name(a), name(b))
+                }
                 other => format!("{other:?}"),
             };
             let _ = writeln!(out, "{:#06x}: {text}", e.offset);
@@ -402,6 +450,10 @@ pub fn describe(target: CfiTarget, ops: &[UnwindEntry], len: u32, out: &mut Stri
         }
         if r.ra_signed {
             out.push_str(" ra_signed");
+        }
+        if let Some(p) = r.ra_reg {
+            let n = target.dwarf(p).map_or("?".to_string(), |d| format!("r{}", d.0));
+            let _ = write!(out, " ra={n}");
         }
         for (p, below) in &r.saves {
             let n = target.dwarf(*p).map_or("?".to_string(), |d| format!("r{}", d.0));

@@ -403,7 +403,8 @@ pub struct MachBuffer<L: LabelUse> {
     pool: Vec<(Vec<u8>, u32)>,
     pool_labels: Vec<Option<MachLabel>>,
     /// Out-of-line trap stubs requested with `defer_trap`.
-    deferred_traps: Vec<(MachLabel, TrapCode)>,
+    /// With the number of unwind ops recorded when each was requested.
+    deferred_traps: Vec<(MachLabel, TrapCode, usize)>,
     min_alignment: u32,
     /// Earliest offset by which some pending forward label use must be
     /// resolved (conservative; `u32::MAX` if none).
@@ -991,7 +992,7 @@ impl<L: LabelUse> MachBuffer<L> {
     /// [`emit_deferred_traps`](Self::emit_deferred_traps).
     pub fn defer_trap(&mut self, code: TrapCode) -> MachLabel {
         let l = self.get_label();
-        self.deferred_traps.push((l, code));
+        self.deferred_traps.push((l, code, self.unwind.len()));
         l
     }
 
@@ -1001,10 +1002,33 @@ impl<L: LabelUse> MachBuffer<L> {
     /// a deferred trap never emitted makes `finish` report an unbound label.
     pub fn emit_deferred_traps(&mut self, trap_insn: &[u8]) {
         let traps = std::mem::take(&mut self.deferred_traps);
-        for (label, code) in traps {
+        // Stubs run in the body's frame, except those requested before the
+        // prologue had saved every callee-save (a stack-limit check): there
+        // the later saves are described as not made yet.
+        let saved = |ops: &[UnwindEntry]| -> Vec<regalloc2::PReg> {
+            ops.iter()
+                .filter_map(|e| match e.op {
+                    UnwindOp::SaveReg { reg, .. } => Some(reg),
+                    _ => None,
+                })
+                .collect()
+        };
+        let all_saved = saved(&self.unwind);
+        for (label, code, ops_then) in traps {
             self.bind_label(label);
+            let then = saved(&self.unwind[..ops_then.min(self.unwind.len())]);
+            let missing: Vec<_> = all_saved.iter().filter(|r| !then.contains(r)).copied().collect();
+            if !missing.is_empty() {
+                self.add_unwind(UnwindOp::RememberState);
+                for reg in missing {
+                    self.add_unwind(UnwindOp::NotSaved { reg });
+                }
+            }
             self.add_trap(code);
             self.put_data(trap_insn);
+            if self.unwind.last().is_some_and(|_| then.len() < all_saved.len()) {
+                self.add_unwind(UnwindOp::RestoreState);
+            }
         }
     }
 

@@ -322,6 +322,11 @@ fn emit_return_call(
             dst: Writable::from_reg(r10),
         },
     );
+    // The argument copy may overwrite the return address's slot; r10 keeps
+    // it until it is stored below the new arguments.
+    if let Some(reg) = r10.to_real_reg() {
+        buf.add_unwind(UnwindOp::ReturnAddressIn { reg });
+    }
     put(
         buf,
         MInst::Mov64MR {
@@ -374,6 +379,7 @@ fn emit_return_call(
     );
     // rsp is on the (moved) return address, as at a callee's entry.
     buf.add_unwind(UnwindOp::SpToCfa { sp_to_cfa: 8 });
+    buf.add_unwind(UnwindOp::ReturnAddressAt { below_cfa: 8 });
     match target {
         ReturnCallTarget::Known(t) => {
             // jmp rel32, resolved like a call.
