@@ -26,6 +26,7 @@ pub mod memory;
 pub mod module;
 pub mod program;
 pub mod trampoline;
+pub mod throw;
 pub mod traps;
 pub mod unwind;
 
