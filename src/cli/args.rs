@@ -429,6 +429,7 @@ pub const TEST_KINDS: [&str; 7] = [
     "compile",
     "cache",
     "optimize",
+    "unwind",
 ];
 
 /// `kiln test --format`.

@@ -491,4 +491,44 @@ mod tests {
         assert_eq!(fp, env!("KILN_COMPILER_FINGERPRINT"));
         assert_eq!(fp.len(), 16, "{COMPILER_VERSION}");
     }
+
+    /// A frame description must fit its code: Kiln's own passes, forged
+    /// ones (out of order, past the end, impossible sizes, unbalanced
+    /// states) are misses.
+    #[test]
+    fn unwind_ops_must_fit() {
+        use kiln_codegen::unwind::{PReg, RegClass, UnwindEntry, UnwindOp};
+        let e = |offset, op| UnwindEntry { offset, op };
+        let good = vec![
+            e(1, UnwindOp::PushFrameRegs { size: 16 }),
+            e(4, UnwindOp::DefineFrame { size: 16 }),
+            e(
+                9,
+                UnwindOp::SaveReg {
+                    reg: PReg::new(3, RegClass::Int),
+                    below_cfa: 24,
+                },
+            ),
+            e(10, UnwindOp::RememberState),
+            e(14, UnwindOp::RestoreFrameRegs { sp_to_cfa: 8 }),
+            e(15, UnwindOp::RestoreState),
+        ];
+        assert!(unwind_fits(&good, 20));
+        assert!(!unwind_fits(&good, 14), "past the end");
+        let mut swapped = good.clone();
+        swapped.swap(0, 1);
+        assert!(!unwind_fits(&swapped, 20), "out of order");
+        let mut big = good.clone();
+        big[0].op = UnwindOp::PushFrameRegs { size: 24 };
+        assert!(!unwind_fits(&big, 20), "setup area");
+        let mut unbalanced = good.clone();
+        unbalanced.remove(3);
+        assert!(!unwind_fits(&unbalanced, 20), "restore without remember");
+        let mut far = good;
+        far[2].op = UnwindOp::SaveReg {
+            reg: PReg::new(3, RegClass::Int),
+            below_cfa: u32::MAX,
+        };
+        assert!(!unwind_fits(&far, 20), "slot beyond any frame");
+    }
 }

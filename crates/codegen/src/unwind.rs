@@ -22,7 +22,8 @@ use gimli::write::{
     Address, CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry,
 };
 use gimli::{Encoding, Format, Register};
-use regalloc2::{PReg, RegClass};
+/// The register type the ops name (re-exported for consumers).
+pub use regalloc2::{PReg, RegClass};
 use std::fmt;
 
 /// One change of the frame description, effective from the code offset it
