@@ -1529,7 +1529,6 @@ fn spill_and_reload() {
         spillslot_bytes: 16,
         spill_base: 32,
         frame_size: 0,
-        unwind: Vec::new(),
     };
     assert_eq!(
         text(
