@@ -578,7 +578,7 @@ block2:
     let mut dec = Decoder::with_ip(64, &good.code, 0, DecoderOptions::NONE);
     while dec.can_decode() {
         bounds.push(dec.ip() as u32);
-        dec.decode();
+        let _ = dec.decode();
     }
     let mut bad = Vec::new();
     for i in 0..good.unwind.len() {
