@@ -275,9 +275,7 @@ fn unwind_fits(ops: &[kiln_codegen::unwind::UnwindEntry], len: u32) -> bool {
         }
         prev = e.offset;
         let ok = match e.op {
-            UnwindOp::PushFrameRegs { size } | UnwindOp::DefineFrame { size } => {
-                size == 16
-            }
+            UnwindOp::PushFrameRegs { size } | UnwindOp::DefineFrame { size } => size == 16,
             UnwindOp::SaveReg { reg, below_cfa } => {
                 reg.hw_enc() < 32 && below_cfa > 16 && below_cfa <= MAX_FRAME_BYTES
             }

@@ -11,8 +11,8 @@
 /// Exception records are made by the `MachBuffer`; they are part of the
 /// compiled code's public shape, so they are re-exported here.
 pub use crate::machinst::buffer::{ExceptionCallSite, ExceptionHandler};
-use crate::unwind::UnwindEntry;
 use crate::machinst::buffer::{MachCallSite, MachReloc, MachTrap, Reloc, RelocTarget};
+use crate::unwind::UnwindEntry;
 use kiln_ir::{
     FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName,
     UserExternalName, UserExternalNameRef,

@@ -26,11 +26,11 @@ use crate::compiled::{
 };
 use crate::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
 use crate::unwind::{UnwindEntry, UnwindOp};
-use regalloc2::{PReg, RegClass};
 use kiln_ir::{
     FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName, TrapCode,
     UserExternalNameRef,
 };
+use regalloc2::{PReg, RegClass};
 use std::fmt;
 use std::num::NonZeroU8;
 

@@ -18,9 +18,7 @@
 //! their instructions an op follows).
 
 use crate::settings::Arch;
-use gimli::write::{
-    Address, CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry,
-};
+use gimli::write::{Address, CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry};
 use gimli::{Encoding, Format, Register};
 /// The register type the ops name (re-exported for consumers).
 pub use regalloc2::{PReg, RegClass};
@@ -407,7 +405,12 @@ pub fn describe(target: CfiTarget, ops: &[UnwindEntry], len: u32, out: &mut Stri
         (Arch::Aarch64, 31) => "sp".to_string(),
         (_, n) => format!("r{n}"),
     };
-    let _ = writeln!(out, "cie: cfa={}+{}", name(target.sp()), target.entry_cfa_offset());
+    let _ = writeln!(
+        out,
+        "cie: cfa={}+{}",
+        name(target.sp()),
+        target.entry_cfa_offset()
+    );
     let mut saved = Vec::new();
     for e in ops {
         let Ok(insts) = instructions(target, e.op, &mut saved) else {
@@ -453,11 +456,15 @@ pub fn describe(target: CfiTarget, ops: &[UnwindEntry], len: u32, out: &mut Stri
             out.push_str(" ra_signed");
         }
         if let Some(p) = r.ra_reg {
-            let n = target.dwarf(p).map_or("?".to_string(), |d| format!("r{}", d.0));
+            let n = target
+                .dwarf(p)
+                .map_or("?".to_string(), |d| format!("r{}", d.0));
             let _ = write!(out, " ra={n}");
         }
         for (p, below) in &r.saves {
-            let n = target.dwarf(*p).map_or("?".to_string(), |d| format!("r{}", d.0));
+            let n = target
+                .dwarf(*p)
+                .map_or("?".to_string(), |d| format!("r{}", d.0));
             let _ = write!(out, " {n}=[cfa-{below}]");
         }
         out.push('\n');
@@ -514,7 +521,10 @@ mod tests {
     fn dwarf_numbers_follow_the_psabi() {
         let t = CfiTarget::new(Arch::X86_64);
         let g = |n| t.dwarf(PReg::new(n, RegClass::Int)).unwrap().0;
-        assert_eq!([g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(12)], [0, 2, 1, 3, 7, 6, 4, 5, 12]);
+        assert_eq!(
+            [g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7), g(12)],
+            [0, 2, 1, 3, 7, 6, 4, 5, 12]
+        );
         assert_eq!(t.dwarf(PReg::new(3, RegClass::Float)).unwrap().0, 20);
         let a = CfiTarget::new(Arch::Aarch64);
         assert_eq!(a.dwarf(PReg::new(19, RegClass::Int)).unwrap().0, 19);
@@ -529,7 +539,10 @@ mod tests {
         let t = CfiTarget::new(Arch::X86_64);
         let mut table = FrameTable::default();
         let cie_id = table.add_cie(cie(t));
-        table.add_fde(cie_id, fde(t, &x64_ops(), Address::Constant(0x1000), 30).unwrap());
+        table.add_fde(
+            cie_id,
+            fde(t, &x64_ops(), Address::Constant(0x1000), 30).unwrap(),
+        );
         let mut eh = EhFrame(EndianVec::new(gimli::LittleEndian));
         table.write_eh_frame(&mut eh).unwrap();
         let bytes = eh.0.into_vec();

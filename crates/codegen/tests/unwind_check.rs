@@ -74,7 +74,11 @@ impl State {
     fn join(&self, o: &State) -> State {
         State {
             sp: if self.sp == o.sp { self.sp } else { None },
-            rbp: if self.rbp == o.rbp { self.rbp } else { Rbp::Other },
+            rbp: if self.rbp == o.rbp {
+                self.rbp
+            } else {
+                Rbp::Other
+            },
             saved_rbp: if self.saved_rbp == o.saved_rbp {
                 self.saved_rbp
             } else {
@@ -89,17 +93,27 @@ impl State {
             dirty: self.dirty.union(&o.dirty).copied().collect(),
             ra_at: self.ra_at.intersection(&o.ra_at).copied().collect(),
             ra_moved: self.ra_moved || o.ra_moved,
-            ra_reg: if self.ra_reg == o.ra_reg { self.ra_reg } else { None },
+            ra_reg: if self.ra_reg == o.ra_reg {
+                self.ra_reg
+            } else {
+                None
+            },
         }
     }
 }
 
 fn is_rsp(r: Register) -> bool {
-    matches!(r, Register::RSP | Register::ESP | Register::SP | Register::SPL)
+    matches!(
+        r,
+        Register::RSP | Register::ESP | Register::SP | Register::SPL
+    )
 }
 
 fn is_rbp(r: Register) -> bool {
-    matches!(r, Register::RBP | Register::EBP | Register::BP | Register::BPL)
+    matches!(
+        r,
+        Register::RBP | Register::EBP | Register::BP | Register::BPL
+    )
 }
 
 /// (class, hardware encoding) of a register as Kiln's PReg spells it.
@@ -187,7 +201,9 @@ fn check_row(row: &Row, st: &State, off: u64) -> Result<(), String> {
     match (row.ra_reg, row.ra_saved) {
         (Some(p), _) => {
             if st.ra_reg != Some((p.class() as u8, p.hw_enc() as u8)) {
-                return Err(format!("{off:#x}: return address said to be in {p:?} ({st:?})"));
+                return Err(format!(
+                    "{off:#x}: return address said to be in {p:?} ({st:?})"
+                ));
             }
         }
         (None, Some(r)) if st.ra_at.contains(&(cfa + i64::from(r))) => {}
@@ -414,14 +430,12 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                         Rbp::Other
                     };
                 }
-                Mnemonic::Mov if op0_reg.is_some_and(is_rsp) => {
-                    match (ins.op1_kind(), st.rbp) {
-                        (OpKind::Register, Rbp::Frame(f)) if is_rbp(ins.op1_register()) => {
-                            st.sp = Some(f)
-                        }
-                        _ => return Err(format!("{off:#x}: rsp loaded from elsewhere")),
+                Mnemonic::Mov if op0_reg.is_some_and(is_rsp) => match (ins.op1_kind(), st.rbp) {
+                    (OpKind::Register, Rbp::Frame(f)) if is_rbp(ins.op1_register()) => {
+                        st.sp = Some(f)
                     }
-                }
+                    _ => return Err(format!("{off:#x}: rsp loaded from elsewhere")),
+                },
                 Mnemonic::Mov | Mnemonic::Movdqu
                     if ins.op_count() == 2 && ins.op0_kind() == OpKind::Memory =>
                 {
@@ -521,7 +535,12 @@ fn check_corpus(dirs: &[PathBuf], isa: &dyn TargetIsa) -> (usize, usize) {
             }
         }
     }
-    assert!(errors.is_empty(), "{} functions fail:\n{}", errors.len(), errors[..errors.len().min(20)].join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} functions fail:\n{}",
+        errors.len(),
+        errors[..errors.len().min(20)].join("\n")
+    );
     (funcs, bounds)
 }
 
@@ -544,7 +563,9 @@ fn runtests_and_own_files_unwind_info_matches_the_code() {
     ];
     for probe in [None, Some("inline"), Some("outline")] {
         let (f, b) = check_corpus(&dirs, &*isa(probe));
-        println!("runtests + cranelift-like-ir (probestack {probe:?}): {f} functions, {b} boundaries");
+        println!(
+            "runtests + cranelift-like-ir (probestack {probe:?}): {f} functions, {b} boundaries"
+        );
         assert!(f >= 1486, "only {f} functions checked");
     }
 }
@@ -585,7 +606,12 @@ block2:
         // The op one instruction early.
         let mut c = good.clone();
         let at = c.unwind[i].offset;
-        c.unwind[i].offset = bounds.iter().copied().filter(|&b| b < at).max().unwrap_or(0);
+        c.unwind[i].offset = bounds
+            .iter()
+            .copied()
+            .filter(|&b| b < at)
+            .max()
+            .unwrap_or(0);
         if !matches!(c.unwind[i].op, UnwindOp::RememberState) {
             bad.push(c);
         }
@@ -605,9 +631,15 @@ block2:
         bad.push(c);
     }
     let mut removed = good.clone();
-    removed.unwind.retain(|e| !matches!(e.op, UnwindOp::RestoreState));
+    removed
+        .unwind
+        .retain(|e| !matches!(e.op, UnwindOp::RestoreState));
     bad.push(removed);
     for (k, c) in bad.iter().enumerate() {
-        assert!(check_function(c).is_err(), "corruption {k} not caught: {:?}", c.unwind);
+        assert!(
+            check_function(c).is_err(),
+            "corruption {k} not caught: {:?}",
+            c.unwind
+        );
     }
 }

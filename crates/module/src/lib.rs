@@ -25,8 +25,8 @@ pub mod libcalls;
 pub mod memory;
 pub mod module;
 pub mod program;
-pub mod trampoline;
 pub mod throw;
+pub mod trampoline;
 pub mod traps;
 pub mod unwind;
 

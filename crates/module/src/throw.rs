@@ -123,10 +123,7 @@ pub unsafe fn find_handler(
     exit_pc: usize,
     tag: u32,
 ) -> Result<Landing, NoHandler> {
-    let tables: Vec<Arc<ModuleTables>> = REGISTRY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let tables: Vec<Arc<ModuleTables>> = REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let lookup = |pc: usize| {
         tables.iter().find_map(|m| {
             let i = m.funcs.partition_point(|f| f.start <= pc);

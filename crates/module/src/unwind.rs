@@ -54,7 +54,8 @@ pub fn eh_frame_for(
         if code.unwind.is_empty() {
             continue;
         }
-        let len = u32::try_from(code.code.len()).map_err(|_| FrameError("function too large".into()))?;
+        let len =
+            u32::try_from(code.code.len()).map_err(|_| FrameError("function too large".into()))?;
         table.add_fde(
             cie_id,
             fde(target, &code.unwind, Address::Constant(addr as u64), len)?,

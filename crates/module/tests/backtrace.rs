@@ -127,7 +127,11 @@ fn native_unwinder_walks_through_every_kiln_frame_and_out() {
     let w = walk_through_chain(true);
     // 5+1 = 6; inner: 18 -> callback 1018 + 6 = 1024; middle: + 6 = 1030; outer: + 1.
     assert_eq!(w.result, 1031);
-    assert_eq!(w.end_code, URC_END_OF_STACK, "the walk did not reach the end: {:x?}", w.ips);
+    assert_eq!(
+        w.end_code, URC_END_OF_STACK,
+        "the walk did not reach the end: {:x?}",
+        w.ips
+    );
     let in_fn = |ip: usize| w.ranges.iter().position(|r| r.contains(&(ip - 1)));
     let kiln: Vec<(usize, usize)> = w
         .ips

@@ -369,7 +369,8 @@ impl ObjectModule {
         // Symbol k of the FDE addresses is places[k].
         let mut places: Vec<(SectionId, u64)> = Vec::new();
         for (id, _) in self.decls.functions() {
-            let (Some(place), Some(Some(code))) = (func_place[id.index()], self.code.get(id.index()))
+            let (Some(place), Some(Some(code))) =
+                (func_place[id.index()], self.code.get(id.index()))
             else {
                 continue;
             };
@@ -400,11 +401,7 @@ impl ObjectModule {
             .write_eh_frame(&mut eh)
             .map_err(|e| ModuleError::Unwind(e.to_string()))?;
         let w = eh.0;
-        let section = obj.add_section(
-            Vec::new(),
-            b".eh_frame".to_vec(),
-            SectionKind::ReadOnlyData,
-        );
+        let section = obj.add_section(Vec::new(), b".eh_frame".to_vec(), SectionKind::ReadOnlyData);
         obj.append_section_data(section, w.bytes.slice(), 8);
         let r_type = match self.arch {
             Arch::X86_64 => elf::R_X86_64_PC32,

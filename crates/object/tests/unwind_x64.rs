@@ -149,7 +149,11 @@ fn link(unwind_info: bool, tag: &str) -> Option<PathBuf> {
         .arg(&exe)
         .output()
         .unwrap();
-    assert!(out.status.success(), "cc: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(exe)
 }
 
@@ -169,7 +173,9 @@ fn linked_program_backtraces_through_kiln_frames() {
 
     // The control: without `.eh_frame` the walk stops at the first Kiln
     // frame.
-    let Some(exe) = link(false, "off") else { return };
+    let Some(exe) = link(false, "off") else {
+        return;
+    };
     let run = Command::new(&exe).output().unwrap();
     let text = String::from_utf8(run.stdout).unwrap();
     assert!(text.starts_with("inner | 0 frames after outer"), "{text}");
@@ -187,7 +193,9 @@ fn gdb_shows_the_kiln_frames() {
         return;
     }
     let out = Command::new("gdb")
-        .args(["-nx", "-batch", "-ex", "break cb", "-ex", "run", "-ex", "bt"])
+        .args([
+            "-nx", "-batch", "-ex", "break cb", "-ex", "run", "-ex", "bt",
+        ])
         .arg(&exe)
         .output()
         .unwrap();

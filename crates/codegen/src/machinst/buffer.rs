@@ -1017,7 +1017,11 @@ impl<L: LabelUse> MachBuffer<L> {
         for (label, code, ops_then) in traps {
             self.bind_label(label);
             let then = saved(&self.unwind[..ops_then.min(self.unwind.len())]);
-            let missing: Vec<_> = all_saved.iter().filter(|r| !then.contains(r)).copied().collect();
+            let missing: Vec<_> = all_saved
+                .iter()
+                .filter(|r| !then.contains(r))
+                .copied()
+                .collect();
             if !missing.is_empty() {
                 self.add_unwind(UnwindOp::RememberState);
                 for reg in missing {
@@ -1026,7 +1030,11 @@ impl<L: LabelUse> MachBuffer<L> {
             }
             self.add_trap(code);
             self.put_data(trap_insn);
-            if self.unwind.last().is_some_and(|_| then.len() < all_saved.len()) {
+            if self
+                .unwind
+                .last()
+                .is_some_and(|_| then.len() < all_saved.len())
+            {
                 self.add_unwind(UnwindOp::RestoreState);
             }
         }

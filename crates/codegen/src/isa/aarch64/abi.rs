@@ -42,9 +42,9 @@ use super::inst::*;
 use super::regs::{self, vreg_preg, xreg_preg};
 use crate::machinst::abi::FrameLayout;
 use crate::machinst::compile::FramePart;
-use crate::unwind::UnwindOp;
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
+use crate::unwind::UnwindOp;
 use kiln_ir::{ArgumentExtension, CallConv, Signature, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
 
@@ -419,16 +419,20 @@ pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MI
 pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mut Vec<UnwindOp>) {
     let sp = regs::sp();
     let setup = frame.setup_area_size;
-    let below = |off: i64| u32::try_from(i64::from(setup) + i64::from(frame.fixed_frame_size) - off).ok();
+    let below =
+        |off: i64| u32::try_from(i64::from(setup) + i64::from(frame.fixed_frame_size) - off).ok();
     let mut save = |r: Reg, off: i64| {
         if let (Some(reg), Some(below_cfa)) = (r.to_real_reg(), below(off)) {
             out.push(UnwindOp::SaveReg { reg, below_cfa });
         }
     };
     match (part, inst) {
-        (_, MInst::Hint { op: HintOp::Paciasp | HintOp::Pacibsp | HintOp::Autiasp | HintOp::Autibsp }) => {
-            out.push(UnwindOp::ToggleReturnAddressSigned)
-        }
+        (
+            _,
+            MInst::Hint {
+                op: HintOp::Paciasp | HintOp::Pacibsp | HintOp::Autiasp | HintOp::Autibsp,
+            },
+        ) => out.push(UnwindOp::ToggleReturnAddressSigned),
         (
             FramePart::Prologue,
             MInst::StorePair {
@@ -437,7 +441,9 @@ pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mu
                 ..
             },
         ) if *rt == regs::fp() && *rn == sp => out.push(UnwindOp::PushFrameRegs { size: setup }),
-        (FramePart::Prologue, MInst::Mov { rd, rm, .. }) if rd.to_reg() == regs::fp() && *rm == sp => {
+        (FramePart::Prologue, MInst::Mov { rd, rm, .. })
+            if rd.to_reg() == regs::fp() && *rm == sp =>
+        {
             out.push(UnwindOp::DefineFrame { size: setup })
         }
         (
@@ -474,17 +480,38 @@ pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mu
         // `sp_adjust(false, callee_pop)` after the frame registers: the
         // high part (a multiple of 4096) first, then the low part, or one
         // add through x16 for 16 MiB and more.
-        (FramePart::Epilogue, MInst::AluRRImm12 { op: AluOp::Add, rd, rn, imm, .. })
-            if rd.to_reg() == sp && *rn == sp =>
-        {
+        (
+            FramePart::Epilogue,
+            MInst::AluRRImm12 {
+                op: AluOp::Add,
+                rd,
+                rn,
+                imm,
+                ..
+            },
+        ) if rd.to_reg() == sp && *rn == sp => {
             let pop = u64::from(frame.callee_pop);
-            let moved = if imm.value() == pop & !0xfff { pop & !0xfff } else { pop };
-            out.push(UnwindOp::SpToCfa { sp_to_cfa: -(moved as i32) });
+            let moved = if imm.value() == pop & !0xfff {
+                pop & !0xfff
+            } else {
+                pop
+            };
+            out.push(UnwindOp::SpToCfa {
+                sp_to_cfa: -(moved as i32),
+            });
         }
-        (FramePart::Epilogue, MInst::AluRRRExtend { op: AluOp::Add, rd, rn, .. })
-            if rd.to_reg() == sp && *rn == sp =>
-        {
-            out.push(UnwindOp::SpToCfa { sp_to_cfa: -(frame.callee_pop as i32) });
+        (
+            FramePart::Epilogue,
+            MInst::AluRRRExtend {
+                op: AluOp::Add,
+                rd,
+                rn,
+                ..
+            },
+        ) if rd.to_reg() == sp && *rn == sp => {
+            out.push(UnwindOp::SpToCfa {
+                sp_to_cfa: -(frame.callee_pop as i32),
+            });
         }
         _ => {}
     }

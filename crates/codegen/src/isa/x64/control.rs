@@ -15,8 +15,8 @@ use super::regs::{self, enc};
 use crate::machinst::abi::{FrameLayout, LimitBase, LimitStep, StackLimit};
 use crate::machinst::buffer::{MachBuffer, Reloc};
 use crate::machinst::compile::FramePart;
-use crate::unwind::UnwindOp;
 use crate::machinst::reg::{Reg, Writable};
+use crate::unwind::UnwindOp;
 use kiln_ir::TrapCode;
 use regalloc2::{PReg, RegClass};
 
@@ -186,9 +186,12 @@ pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mu
     let is = |r: Reg, p: Reg| r == p;
     let setup = frame.setup_area_size;
     match (part, inst) {
-        (FramePart::Prologue, MInst::Push64 { src: RegMemImm::Reg(r) }) if is(*r, regs::rbp()) => {
-            out.push(UnwindOp::PushFrameRegs { size: setup })
-        }
+        (
+            FramePart::Prologue,
+            MInst::Push64 {
+                src: RegMemImm::Reg(r),
+            },
+        ) if is(*r, regs::rbp()) => out.push(UnwindOp::PushFrameRegs { size: setup }),
         (FramePart::Prologue, MInst::MovRR { src, dst, .. })
             if is(*src, regs::rsp()) && is(dst.to_reg(), regs::rbp()) =>
         {
@@ -208,7 +211,8 @@ pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mu
             },
         ) if is(*base, regs::rsp()) => {
             if let Some(reg) = src.to_real_reg() {
-                let below = i64::from(setup) + i64::from(frame.fixed_frame_size) - i64::from(*simm32);
+                let below =
+                    i64::from(setup) + i64::from(frame.fixed_frame_size) - i64::from(*simm32);
                 if let Ok(below_cfa) = u32::try_from(below) {
                     out.push(UnwindOp::SaveReg { reg, below_cfa });
                 }
