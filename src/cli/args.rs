@@ -454,7 +454,7 @@ pub struct KeyArgs {
 }
 
 /// The test kinds `--test` accepts: the ones Kiln implements.
-pub const TEST_KINDS: [&str; 7] = [
+pub const TEST_KINDS: [&str; 8] = [
     "cat",
     "verifier",
     "interpret",
@@ -462,6 +462,7 @@ pub const TEST_KINDS: [&str; 7] = [
     "compile",
     "cache",
     "optimize",
+    "unwind",
 ];
 
 /// `kiln test --format`.

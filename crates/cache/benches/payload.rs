@@ -50,6 +50,7 @@ fn sample() -> CompiledCode<Stencil> {
         code,
         alignment: 16,
         frame_size: 64,
+        unwind: Vec::new(),
     }
 }
 

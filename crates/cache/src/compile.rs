@@ -86,7 +86,7 @@ use std::time::{Duration, Instant};
 pub const COMPILER_VERSION: &str = concat!(
     "kiln ",
     env!("CARGO_PKG_VERSION"),
-    " payload 3 fp ",
+    " payload 4 fp ",
     env!("KILN_COMPILER_FINGERPRINT")
 );
 
@@ -258,7 +258,52 @@ pub fn fits(code: &CompiledCode<Final>, arch: Arch) -> bool {
                 && site.ret_addr <= len
                 && site.handlers.iter().all(|h| h.handler < len)
         })
+        && unwind_fits(&code.unwind, len)
 }
+
+/// Whether a frame description could be Kiln's: ops in offset order
+/// within the code, every restored state remembered before, sizes and
+/// registers a frame can have. A forged description would misdirect a
+/// native unwinder or the throw path, so it is a miss, never registered.
+fn unwind_fits(ops: &[kiln_codegen::unwind::UnwindEntry], len: u32) -> bool {
+    use kiln_codegen::unwind::UnwindOp;
+    let mut depth = 0u32;
+    let mut prev = 0u32;
+    for e in ops {
+        if e.offset < prev || e.offset > len {
+            return false;
+        }
+        prev = e.offset;
+        let ok = match e.op {
+            UnwindOp::PushFrameRegs { size } | UnwindOp::DefineFrame { size } => size == 16,
+            UnwindOp::SaveReg { reg, below_cfa } => {
+                reg.hw_enc() < 32 && below_cfa > 16 && below_cfa <= MAX_FRAME_BYTES
+            }
+            UnwindOp::RestoreFrameRegs { sp_to_cfa } | UnwindOp::SpToCfa { sp_to_cfa } => {
+                sp_to_cfa.unsigned_abs() <= MAX_FRAME_BYTES
+            }
+            UnwindOp::RememberState => {
+                depth += 1;
+                depth <= 1
+            }
+            UnwindOp::RestoreState => {
+                let was = depth;
+                depth = depth.saturating_sub(1);
+                was == 1
+            }
+            UnwindOp::ToggleReturnAddressSigned => true,
+            UnwindOp::ReturnAddressIn { reg } | UnwindOp::NotSaved { reg } => reg.hw_enc() < 32,
+            UnwindOp::ReturnAddressAt { below_cfa } => below_cfa == 8,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Frames are below 1 GiB (`FrameLayout`); offsets beyond are forged.
+const MAX_FRAME_BYTES: u32 = 1 << 30;
 
 /// What the hit path takes out of a valid entry while the store lends it
 /// (besides the code, which is decoded in place).
@@ -443,5 +488,45 @@ mod tests {
         let fp = COMPILER_VERSION.rsplit(' ').next().unwrap_or("");
         assert_eq!(fp, env!("KILN_COMPILER_FINGERPRINT"));
         assert_eq!(fp.len(), 16, "{COMPILER_VERSION}");
+    }
+
+    /// A frame description must fit its code: Kiln's own passes, forged
+    /// ones (out of order, past the end, impossible sizes, unbalanced
+    /// states) are misses.
+    #[test]
+    fn unwind_ops_must_fit() {
+        use kiln_codegen::unwind::{PReg, RegClass, UnwindEntry, UnwindOp};
+        let e = |offset, op| UnwindEntry { offset, op };
+        let good = vec![
+            e(1, UnwindOp::PushFrameRegs { size: 16 }),
+            e(4, UnwindOp::DefineFrame { size: 16 }),
+            e(
+                9,
+                UnwindOp::SaveReg {
+                    reg: PReg::new(3, RegClass::Int),
+                    below_cfa: 24,
+                },
+            ),
+            e(10, UnwindOp::RememberState),
+            e(14, UnwindOp::RestoreFrameRegs { sp_to_cfa: 8 }),
+            e(15, UnwindOp::RestoreState),
+        ];
+        assert!(unwind_fits(&good, 20));
+        assert!(!unwind_fits(&good, 14), "past the end");
+        let mut swapped = good.clone();
+        swapped.swap(0, 1);
+        assert!(!unwind_fits(&swapped, 20), "out of order");
+        let mut big = good.clone();
+        big[0].op = UnwindOp::PushFrameRegs { size: 24 };
+        assert!(!unwind_fits(&big, 20), "setup area");
+        let mut unbalanced = good.clone();
+        unbalanced.remove(3);
+        assert!(!unwind_fits(&unbalanced, 20), "restore without remember");
+        let mut far = good;
+        far[2].op = UnwindOp::SaveReg {
+            reg: PReg::new(3, RegClass::Int),
+            below_cfa: u32::MAX,
+        };
+        assert!(!unwind_fits(&far, 20), "slot beyond any frame");
     }
 }

@@ -71,6 +71,7 @@ impl TargetIsa for MockIsa {
             testcase_names: Vec::new(),
             alignment: 16,
             frame_size: 0,
+            unwind: Vec::new(),
         };
         for block in s.layout.blocks() {
             for inst in s.layout.block_insts(block) {

@@ -89,8 +89,8 @@ block0(v0: i64, v1: i64):
     let f = kiln_reader::parse_functions(text).unwrap().remove(0);
     let key = cache_key(&*isa, &f);
     let (a, b) = (
-        "kiln 0.1.0 payload 3 fp 00000000000000aa",
-        "kiln 0.1.0 payload 3 fp 00000000000000bb",
+        "kiln 0.1.0 payload 4 fp 00000000000000aa",
+        "kiln 0.1.0 payload 4 fp 00000000000000bb",
     );
     let store = MemoryStore::new();
     // Build A fills the entry; build A hits it.

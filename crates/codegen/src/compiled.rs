@@ -12,6 +12,7 @@
 /// compiled code's public shape, so they are re-exported here.
 pub use crate::machinst::buffer::{ExceptionCallSite, ExceptionHandler};
 use crate::machinst::buffer::{MachCallSite, MachReloc, MachTrap, Reloc, RelocTarget};
+use crate::unwind::UnwindEntry;
 use kiln_ir::{
     FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName,
     UserExternalName, UserExternalNameRef,
@@ -86,6 +87,9 @@ pub struct CompiledCode<P: CompilePhase> {
     pub alignment: u32,
     /// Bytes of stack the function's frame uses (for reports).
     pub frame_size: u32,
+    /// Where the frame is at each instruction boundary, as changes at code
+    /// offsets (`crate::unwind`; empty when `unwind_info` is off).
+    pub unwind: Vec<UnwindEntry>,
 }
 
 impl<P: CompilePhase> CompiledCode<P> {
@@ -102,6 +106,7 @@ impl<P: CompilePhase> CompiledCode<P> {
             testcase_names: Vec::new(),
             alignment: 1,
             frame_size: 0,
+            unwind: Vec::new(),
         }
     }
 }
@@ -147,6 +152,7 @@ impl CompiledCode<Stencil> {
             testcase_names,
             alignment: buf.alignment,
             frame_size,
+            unwind: buf.unwind,
         }
     }
 
@@ -186,6 +192,7 @@ impl CompiledCode<Stencil> {
             testcase_names: self.testcase_names,
             alignment: self.alignment,
             frame_size: self.frame_size,
+            unwind: self.unwind,
         })
     }
 }

@@ -16,3 +16,4 @@ pub mod opt;
 pub mod result;
 pub mod serialize;
 pub mod settings;
+pub mod unwind;

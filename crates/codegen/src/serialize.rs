@@ -25,17 +25,19 @@ use crate::compiled::{
     ExceptionHandler, Final, FinalName, Relocation, SrcLocRange, Stencil,
 };
 use crate::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
+use crate::unwind::{UnwindEntry, UnwindOp};
 use kiln_ir::{
     FunctionParameters, KnownSymbol, LibCall, RelSourceLoc, SourceLoc, TestcaseName, TrapCode,
     UserExternalNameRef,
 };
+use regalloc2::{PReg, RegClass};
 use std::fmt;
 use std::num::NonZeroU8;
 
 /// The payload format version (first byte of every payload). Bump it on any
 /// change to the layout below; the cache mixes it into its compiler-version
 /// string, so old entries read as stale rather than damaged.
-pub const PAYLOAD_VERSION: u8 = 3;
+pub const PAYLOAD_VERSION: u8 = 4;
 
 /// Why a payload could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -199,6 +201,7 @@ pub fn serialized_size_hint(code: &CompiledCode<Stencil>) -> usize {
             .map(|e| 15 + e.handlers.len() * 10)
             .sum::<usize>()
         + code.srclocs.len() * 15
+        + code.unwind.len() * 13
         + code
             .testcase_names
             .iter()
@@ -291,6 +294,54 @@ pub fn serialize_compiled_into(code: &CompiledCode<Stencil>, out: &mut Vec<u8>) 
         );
         prev = s.end;
         prev_loc = s.loc.bits();
+    }
+
+    put_len(out, code.unwind.len());
+    let mut prev = 0u32;
+    for u in &code.unwind {
+        put_uleb(out, u64::from(u.offset.wrapping_sub(prev)));
+        prev = u.offset;
+        match u.op {
+            UnwindOp::PushFrameRegs { size } => {
+                out.push(0);
+                put_uleb(out, u64::from(size));
+            }
+            UnwindOp::DefineFrame { size } => {
+                out.push(1);
+                put_uleb(out, u64::from(size));
+            }
+            UnwindOp::SaveReg { reg, below_cfa } => {
+                out.push(2);
+                out.push(reg.class() as u8);
+                out.push(reg.hw_enc() as u8);
+                put_uleb(out, u64::from(below_cfa));
+            }
+            UnwindOp::RememberState => out.push(3),
+            UnwindOp::RestoreFrameRegs { sp_to_cfa } => {
+                out.push(4);
+                put_sleb(out, i64::from(sp_to_cfa));
+            }
+            UnwindOp::SpToCfa { sp_to_cfa } => {
+                out.push(5);
+                put_sleb(out, i64::from(sp_to_cfa));
+            }
+            UnwindOp::RestoreState => out.push(6),
+            UnwindOp::ToggleReturnAddressSigned => out.push(7),
+            UnwindOp::ReturnAddressIn { reg } => {
+                out.push(8);
+                out.push(reg.class() as u8);
+                out.push(reg.hw_enc() as u8);
+            }
+            UnwindOp::ReturnAddressAt { below_cfa } => {
+                out.push(9);
+                put_uleb(out, u64::from(below_cfa));
+            }
+            UnwindOp::NotSaved { reg } => {
+                out.push(10);
+                out.push(reg.class() as u8);
+                out.push(reg.hw_enc() as u8);
+            }
+        }
     }
 }
 
@@ -549,6 +600,21 @@ pub fn deserialize_final_into(
     })
 }
 
+/// A machine register: class byte (0 int, 1 float, 2 vector), encoding.
+fn read_preg(r: &mut Reader<'_>) -> Result<PReg, PayloadError> {
+    let class = match r.byte()? {
+        0 => RegClass::Int,
+        1 => RegClass::Float,
+        2 => RegClass::Vector,
+        _ => return Err(PayloadError::BadTag),
+    };
+    let enc = r.byte()?;
+    if usize::from(enc) > PReg::MAX {
+        return Err(PayloadError::BadTag);
+    }
+    Ok(PReg::new(usize::from(enc), class))
+}
+
 /// The decoder behind [`deserialize_compiled`] and [`deserialize_final`].
 #[inline(always)]
 fn decode_into<R: Resolve>(
@@ -711,9 +777,48 @@ fn decode_into<R: Resolve>(
         prev_loc = bits;
     }
 
+    // offset delta, tag: >= 2 bytes.
+    let n = r.count(2)?;
+    let mut unwind = Vec::with_capacity(n);
+    let mut prev = 0u32;
+    for _ in 0..n {
+        let offset = check(prev.wrapping_add(r.u32()?))?;
+        prev = offset;
+        let small = |v: i64| i32::try_from(v).map_err(|_| PayloadError::BadInteger);
+        let op = match r.byte()? {
+            0 => UnwindOp::PushFrameRegs { size: r.u32()? },
+            1 => UnwindOp::DefineFrame { size: r.u32()? },
+            2 => UnwindOp::SaveReg {
+                reg: read_preg(&mut r)?,
+                below_cfa: r.u32()?,
+            },
+            3 => UnwindOp::RememberState,
+            4 => UnwindOp::RestoreFrameRegs {
+                sp_to_cfa: small(r.sleb()?)?,
+            },
+            5 => UnwindOp::SpToCfa {
+                sp_to_cfa: small(r.sleb()?)?,
+            },
+            6 => UnwindOp::RestoreState,
+            7 => UnwindOp::ToggleReturnAddressSigned,
+            8 => UnwindOp::ReturnAddressIn {
+                reg: read_preg(&mut r)?,
+            },
+            9 => UnwindOp::ReturnAddressAt {
+                below_cfa: r.u32()?,
+            },
+            10 => UnwindOp::NotSaved {
+                reg: read_preg(&mut r)?,
+            },
+            _ => return Err(PayloadError::BadTag),
+        };
+        unwind.push(UnwindEntry { offset, op });
+    }
+
     if r.remaining() != 0 {
         return Err(PayloadError::TrailingBytes);
     }
+    out.unwind = unwind;
     out.code = code;
     out.relocs = relocs;
     out.traps = traps;
@@ -829,6 +934,39 @@ mod tests {
             .into_iter()
             .map(|ret_addr| MachCallSite { ret_addr })
             .collect();
+        let n = rng.below(7);
+        let unwind = offsets(rng, n)
+            .into_iter()
+            .map(|offset| {
+                let small = rng.next() as u32 >> rng.below(32);
+                let signed = (rng.next() as i32) >> rng.below(32);
+                let reg = PReg::new(
+                    rng.below(64) as usize,
+                    [RegClass::Int, RegClass::Float, RegClass::Vector][rng.below(3) as usize],
+                );
+                let op = match rng.below(11) {
+                    0 => UnwindOp::PushFrameRegs { size: small },
+                    1 => UnwindOp::DefineFrame { size: small },
+                    2 => UnwindOp::SaveReg {
+                        reg: PReg::new(
+                            rng.below(64) as usize,
+                            [RegClass::Int, RegClass::Float, RegClass::Vector]
+                                [rng.below(3) as usize],
+                        ),
+                        below_cfa: small,
+                    },
+                    3 => UnwindOp::RememberState,
+                    4 => UnwindOp::RestoreFrameRegs { sp_to_cfa: signed },
+                    5 => UnwindOp::SpToCfa { sp_to_cfa: signed },
+                    6 => UnwindOp::ToggleReturnAddressSigned,
+                    7 => UnwindOp::ReturnAddressIn { reg },
+                    8 => UnwindOp::ReturnAddressAt { below_cfa: small },
+                    9 => UnwindOp::NotSaved { reg },
+                    _ => UnwindOp::RestoreState,
+                };
+                UnwindEntry { offset, op }
+            })
+            .collect();
         let n = rng.below(4);
         let exception_sites = offsets(rng, n)
             .into_iter()
@@ -880,6 +1018,7 @@ mod tests {
             } else {
                 rng.next() as u32
             },
+            unwind,
         }
     }
 
@@ -948,6 +1087,27 @@ mod tests {
             testcase_names: vec![TestcaseName::new("callee")],
             alignment: 16,
             frame_size: 16,
+            unwind: vec![
+                UnwindEntry {
+                    offset: 1,
+                    op: UnwindOp::PushFrameRegs { size: 16 },
+                },
+                UnwindEntry {
+                    offset: 4,
+                    op: UnwindOp::DefineFrame { size: 16 },
+                },
+                UnwindEntry {
+                    offset: 8,
+                    op: UnwindOp::SaveReg {
+                        reg: PReg::new(15, RegClass::Float),
+                        below_cfa: 48,
+                    },
+                },
+                UnwindEntry {
+                    offset: 10,
+                    op: UnwindOp::RestoreFrameRegs { sp_to_cfa: -8 },
+                },
+            ],
         }
     }
 
@@ -1034,7 +1194,7 @@ mod tests {
     fn empty_code_round_trips() {
         let code = CompiledCode::<Stencil>::empty();
         let bytes = serialize_compiled(&code);
-        assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(deserialize_compiled(&bytes), Ok(code));
     }
 

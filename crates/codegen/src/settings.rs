@@ -179,9 +179,8 @@ impl Default for Flags {
             probestack_size_log2: 12,
             enable_nan_canonicalization: false,
             enable_pinned_reg: false,
-            // Kiln emits no unwind information yet: its default says so
-            // (Cranelift's is true), and `unwind_info=true` is rejected.
-            unwind_info: false,
+            // As in Cranelift: every function carries its frame description.
+            unwind_info: true,
             enable_alias_analysis: true,
             enable_heap_access_spectre_mitigation: true,
             enable_table_access_spectre_mitigation: true,
@@ -254,11 +253,6 @@ pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
         flags.enable_pinned_reg,
         "enable_pinned_reg=true".into(),
         "no register is pinned (get_pinned_reg/set_pinned_reg are unsupported)",
-    );
-    no(
-        flags.unwind_info,
-        "unwind_info=true".into(),
-        "Kiln emits no unwind information yet",
     );
     no(
         flags.tls_model != TlsModel::None,
@@ -704,7 +698,6 @@ mod tests {
             ("is_pic", "true"),
             ("enable_nan_canonicalization", "true"),
             ("enable_pinned_reg", "true"),
-            ("unwind_info", "true"),
             ("tls_model", "elf_gd"),
             ("tls_model", "coff"),
             ("libcall_call_conv", "windows_fastcall"),
@@ -727,6 +720,7 @@ mod tests {
         for (name, value) in [
             ("is_pic", "false"),
             ("unwind_info", "false"),
+            ("unwind_info", "true"),
             ("tls_model", "none"),
             ("libcall_call_conv", "isa_default"),
             ("libcall_call_conv", "system_v"),

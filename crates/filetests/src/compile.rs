@@ -151,7 +151,7 @@ impl SubTest for CompileTest {
     }
 }
 
-fn target_label(t: &kiln_reader::Target) -> String {
+pub(crate) fn target_label(t: &kiln_reader::Target) -> String {
     let mut label = format!("target {}", t.isa);
     for f in &t.flags {
         label.push(' ');
@@ -166,8 +166,16 @@ fn target_label(t: &kiln_reader::Target) -> String {
 fn build_isa(
     target: &kiln_reader::Target,
 ) -> Result<Box<dyn kiln_codegen::isa::TargetIsa>, Outcome> {
+    build_isa_for(Arch::X86_64, target)
+}
+
+/// Like [`build_isa`] for the target line's architecture `arch`.
+pub(crate) fn build_isa_for(
+    arch: Arch,
+    target: &kiln_reader::Target,
+) -> Result<Box<dyn kiln_codegen::isa::TargetIsa>, Outcome> {
     let label = target_label(target);
-    let mut b = IsaBuilder::new(Arch::X86_64);
+    let mut b = IsaBuilder::new(arch);
     b.flags.regalloc_checker = true;
     let set_lines = target
         .settings

@@ -31,6 +31,7 @@ pub mod optimize;
 mod overrides;
 pub mod qemu;
 pub mod run;
+pub mod unwind;
 
 use kiln_ir::{DataValue, Function, Inst};
 use kiln_reader::{Comparison, ParsedFunction, RunCommand, RunDirective, TestCommand, TestFile};
@@ -317,6 +318,7 @@ impl Runner {
         r.register(Box::new(run::RunTest::default()));
         r.register(Box::new(compile::CompileTest));
         r.register(Box::new(optimize::OptimizeTest));
+        r.register(Box::new(unwind::UnwindTest));
         r
     }
 

@@ -11,8 +11,9 @@
 //!   execute it on this machine; Cranelift skips such targets too.
 //! - **unsupported** ([`IsaChoice::Skip`], [`BuildOutcome::Skip`]): the host
 //!   could run it but Kiln cannot yet (a `CodegenError::Unsupported`, a
-//!   vector signature, a setting value Kiln does not implement, the missing
-//!   exception-throwing runtime `%__cranelift_throw`).
+//!   vector signature, a setting value Kiln does not implement, the
+//!   exception-throwing runtime `%__cranelift_throw` on a host where Kiln
+//!   has none: it has one for x86-64, `kiln_module::throw`).
 //! - **failed**: a bad setting or flag (named), any other compile or link
 //!   error, a wrong result, or a trap (a failure naming the trap code, never
 //!   a crash of the test process).
@@ -241,8 +242,8 @@ pub fn build_program_with(
             if v.iter().all(|u| u.target == THROW_RUNTIME) =>
         {
             BuildOutcome::Skip(format!(
-                "unsupported: {THROW_RUNTIME} (called by {}): Kiln records try_call \
-                 handler tables but provides no unwinder to throw with",
+                "unsupported: {THROW_RUNTIME} (called by {}): Kiln's throw runtime \
+                 exists for x86-64 hosts only",
                 v.iter()
                     .map(|u| u.from.as_str())
                     .collect::<Vec<_>>()
@@ -254,7 +255,8 @@ pub fn build_program_with(
 }
 
 /// The throwing runtime that Cranelift's exception runtests call; Kiln
-/// does not provide it yet, so linking against it is a skip, not a failure.
+/// provides it on x86-64 hosts (`kiln_module::throw`); elsewhere linking
+/// against it is a skip, not a failure.
 const THROW_RUNTIME: &str = "%__cranelift_throw";
 
 /// Runs a file's directives on one ISA.

@@ -287,7 +287,6 @@ fn valid_settings_kiln_does_not_implement_are_skips_not_passes() {
         "is_pic=true",
         "enable_nan_canonicalization=true",
         "enable_pinned_reg=true",
-        "unwind_info=true",
         "tls_model=elf_gd",
         "libcall_call_conv=windows_fastcall",
     ] {

@@ -149,6 +149,13 @@ pub struct JitModule {
     symbols: HashMap<String, usize>,
     lookup: Option<SymbolLookup>,
     process_symbols: bool,
+    /// The code's `.eh_frame`, registered with the process unwinder.
+    /// Declared before `memory` so it is deregistered before the code is
+    /// unmapped (fields drop in declaration order).
+    frames: Option<crate::unwind::RegisteredFrames>,
+    /// The functions' exception tables and unwind rows, registered with
+    /// the throw path (`crate::throw`), likewise dropped before `memory`.
+    throw_tables: Option<crate::throw::ThrowTables>,
     memory: Option<ExecutableMemory>,
     /// Length of the read+execute part of the mapping.
     exec_len: usize,
@@ -202,6 +209,8 @@ impl JitModule {
             symbols: HashMap::new(),
             lookup: None,
             process_symbols: true,
+            frames: None,
+            throw_tables: None,
             memory: None,
             exec_len: 0,
             func_addrs: Vec::new(),
@@ -323,10 +332,15 @@ impl JitModule {
     }
 
     /// Finds an import: [`define_symbol`](Self::define_symbol) entries,
-    /// the lookup, then the process.
+    /// Kiln's throw runtime (`__cranelift_throw`), the lookup, then the
+    /// process.
     fn find_symbol(&self, name: &str) -> Option<usize> {
         if let Some(&a) = self.symbols.get(name) {
             return Some(a);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if name == crate::throw::THROW_SYMBOL {
+            return Some(crate::throw::kiln_throw as *const () as usize);
         }
         if let Some(l) = &self.lookup {
             if let Some(p) = l(name) {
@@ -604,6 +618,21 @@ impl JitModule {
         }
         mem.seal_regions(exec_len, readonly_end - exec_len)
             .map_err(ModuleError::Memory)?;
+        if let Some(arch) = kiln_codegen::settings::Arch::host() {
+            let placed_code: Vec<(usize, &CompiledCode<Final>)> = self
+                .code
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((base + func_off[i], c.as_deref()?)))
+                .collect();
+            let table = crate::unwind::eh_frame_for(arch, &placed_code)
+                .map_err(|e| ModuleError::Unwind(e.to_string()))?;
+            self.frames = table.map(crate::unwind::RegisteredFrames::register);
+            self.throw_tables = Some(crate::throw::ThrowTables::register(
+                kiln_codegen::unwind::CfiTarget::new(arch),
+                &placed_code,
+            ));
+        }
         placed.sort();
         self.placed = placed;
         self.exec_len = exec_len;

@@ -8,8 +8,9 @@
 //! read+execute — never writable and executable at once), relocation
 //! patching ([`JitModule`]), runtime support functions that generated code
 //! may call ([`libcalls`]), calling compiled code of any signature through
-//! per-signature trampolines ([`trampoline`], [`JitProgram`]), and turning
-//! traps in generated code into errors ([`traps`]).
+//! per-signature trampolines ([`trampoline`], [`JitProgram`]), turning
+//! traps in generated code into errors ([`traps`]), and registering the
+//! code's unwind information with the process unwinder ([`unwind`]).
 //!
 //! Must never: lower anything (it consumes `CompiledCode<Final>`: a cache
 //! hit and a fresh compile arrive the same way; only the trampolines it
@@ -24,8 +25,10 @@ pub mod libcalls;
 pub mod memory;
 pub mod module;
 pub mod program;
+pub mod throw;
 pub mod trampoline;
 pub mod traps;
+pub mod unwind;
 
 pub use jit::{JitCallError, JitModule, Outside, SymbolLookup, TrapInfo, Unresolved};
 pub use memory::{ExecutableMemory, MemoryError};

@@ -323,6 +323,8 @@ pub enum ModuleError {
     Backend(String),
     /// Compiling a function for the module failed.
     Compile(kiln_codegen::result::CodegenError),
+    /// The functions' unwind information could not be written.
+    Unwind(String),
 }
 
 /// The former name of [`ModuleError`] (the JIT linker's errors).
@@ -378,6 +380,7 @@ impl fmt::Display for ModuleError {
             Memory(e) => write!(f, "{e}"),
             Backend(w) => f.write_str(w),
             Compile(e) => write!(f, "compiling: {e}"),
+            Unwind(e) => write!(f, "{e}"),
         }
     }
 }

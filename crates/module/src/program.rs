@@ -135,6 +135,16 @@ impl<'a> JitProgramBuilder<'a> {
             };
             sigs.push((sig.clone(), t));
         }
+        // Kiln's throw runtime is there for CLIF code that names it
+        // (`%__cranelift_throw`) unless the program defines that name.
+        #[cfg(target_arch = "x86_64")]
+        {
+            let name = UserFuncName::testcase(crate::throw::THROW_SYMBOL);
+            if self.module.func_id(&name).is_none() {
+                self.module
+                    .define_external(name, crate::throw::kiln_throw as *const u8)?;
+            }
+        }
         self.module.finalize()?;
         let mut entries = HashMap::new();
         for (name, id, sig) in self.funcs {

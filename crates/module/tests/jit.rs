@@ -17,6 +17,7 @@ fn code(bytes: &[u8]) -> CompiledCode<Final> {
         testcase_names: vec![],
         alignment: 1,
         frame_size: 0,
+        unwind: Vec::new(),
     }
 }
 

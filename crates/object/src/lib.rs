@@ -304,6 +304,8 @@ impl ObjectModule {
             }
         }
 
+        self.write_eh_frame(&mut obj, &func_place)?;
+
         // Data relocations: absolute 64-bit addresses.
         let abs64 = match self.arch {
             Arch::X86_64 => elf::R_X86_64_64,
@@ -342,6 +344,129 @@ impl ObjectModule {
         }
         obj.write()
             .map_err(|e| ModuleError::Backend(format!("writing the object: {e}")))
+    }
+}
+
+impl ObjectModule {
+    /// Writes `.eh_frame`: one CIE and one FDE per defined function that
+    /// carries unwind ops (`CompiledCode::unwind`), each FDE's start a
+    /// 32-bit PC-relative pointer relocated against the function's section
+    /// (`R_X86_64_PC32` / `R_AARCH64_PREL32`), as compilers emit it, so
+    /// the linker builds `.eh_frame_hdr` and debuggers and unwinders find
+    /// Kiln frames in the linked program.
+    fn write_eh_frame(
+        &self,
+        obj: &mut Object<'_>,
+        func_place: &[Option<(SectionId, u64)>],
+    ) -> Result<(), ModuleError> {
+        use gimli::write::{Address, FrameTable};
+        use kiln_codegen::unwind::{cie, fde, CfiTarget};
+        let target = CfiTarget::new(self.arch);
+        let mut table = FrameTable::default();
+        let mut cie = cie(target);
+        cie.fde_address_encoding = gimli::DW_EH_PE_pcrel | gimli::DW_EH_PE_sdata4;
+        let cie_id = table.add_cie(cie);
+        // Symbol k of the FDE addresses is places[k].
+        let mut places: Vec<(SectionId, u64)> = Vec::new();
+        for (id, _) in self.decls.functions() {
+            let (Some(place), Some(Some(code))) =
+                (func_place[id.index()], self.code.get(id.index()))
+            else {
+                continue;
+            };
+            if code.unwind.is_empty() {
+                continue;
+            }
+            let fde = fde(
+                target,
+                &code.unwind,
+                Address::Symbol {
+                    symbol: places.len(),
+                    addend: 0,
+                },
+                code.code.len() as u32,
+            )
+            .map_err(|e| ModuleError::Unwind(format!("{}: {e}", self.decls.function_name(id))))?;
+            places.push(place);
+            table.add_fde(cie_id, fde);
+        }
+        if places.is_empty() {
+            return Ok(());
+        }
+        let mut eh = gimli::write::EhFrame(EhWriter {
+            bytes: gimli::write::EndianVec::new(gimli::LittleEndian),
+            relocs: Vec::new(),
+        });
+        table
+            .write_eh_frame(&mut eh)
+            .map_err(|e| ModuleError::Unwind(e.to_string()))?;
+        let w = eh.0;
+        let section = obj.add_section(Vec::new(), b".eh_frame".to_vec(), SectionKind::ReadOnlyData);
+        obj.append_section_data(section, w.bytes.slice(), 8);
+        let r_type = match self.arch {
+            Arch::X86_64 => elf::R_X86_64_PC32,
+            Arch::Aarch64 => elf::R_AARCH64_PREL32,
+        };
+        for (offset, k, addend) in w.relocs {
+            let (fsec, foff) = places[k];
+            let symbol = obj.section_symbol(fsec);
+            obj.add_relocation(
+                section,
+                Relocation {
+                    offset: offset as u64,
+                    symbol,
+                    addend: foff as i64 + addend,
+                    flags: RelocationFlags::Elf { r_type },
+                },
+            )
+            .map_err(|e| ModuleError::Backend(format!(".eh_frame: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// A gimli writer that turns symbol-relative `.eh_frame` pointers into
+/// relocations: (offset in the section, symbol index, addend).
+struct EhWriter {
+    bytes: gimli::write::EndianVec<gimli::LittleEndian>,
+    relocs: Vec<(usize, usize, i64)>,
+}
+
+impl gimli::write::Writer for EhWriter {
+    type Endian = gimli::LittleEndian;
+
+    fn endian(&self) -> Self::Endian {
+        gimli::LittleEndian
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> gimli::write::Result<()> {
+        self.bytes.write(bytes)
+    }
+
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> gimli::write::Result<()> {
+        self.bytes.write_at(offset, bytes)
+    }
+
+    fn write_eh_pointer(
+        &mut self,
+        address: gimli::write::Address,
+        eh_pe: gimli::DwEhPe,
+        size: u8,
+    ) -> gimli::write::Result<()> {
+        match address {
+            gimli::write::Address::Symbol { symbol, addend }
+                if eh_pe == (gimli::DW_EH_PE_pcrel | gimli::DW_EH_PE_sdata4) =>
+            {
+                self.relocs.push((self.len(), symbol, addend));
+                self.write_udata(0, 4)
+            }
+            gimli::write::Address::Symbol { .. } => Err(gimli::write::Error::InvalidAddress),
+            constant => self.bytes.write_eh_pointer(constant, eh_pe, size),
+        }
     }
 }
 

@@ -44,6 +44,7 @@
 //!
 //! The offsets of all records are offsets in the function's code.
 
+use crate::unwind::{UnwindEntry, UnwindOp};
 use kiln_ir::{RelSourceLoc, TrapCode, UserExternalNameRef};
 use smallvec::SmallVec;
 use std::collections::HashMap;
@@ -245,6 +246,8 @@ pub struct MachBufferFinalized {
     pub exception_sites: Vec<ExceptionCallSite>,
     /// Required alignment of the code's start, in bytes (a power of two).
     pub alignment: u32,
+    /// Frame-description changes, in offset order (`crate::unwind`).
+    pub unwind: Vec<UnwindEntry>,
 }
 
 /// A `try_call` site whose handlers are labels until [`MachBuffer::finish`].
@@ -381,6 +384,8 @@ pub struct MachBuffer<L: LabelUse> {
     cur_srcloc: Option<(CodeOffset, RelSourceLoc)>,
     call_sites: Vec<MachCallSite>,
     exception_sites: Vec<PendingExceptionSite>,
+    /// Frame-description changes recorded with `add_unwind`.
+    unwind: Vec<UnwindEntry>,
     /// Branches that end contiguously at the tail of the code.
     latest_branches: Vec<Branch>,
     /// Every branch still in the code: (start, end, fixup index), in order.
@@ -398,7 +403,8 @@ pub struct MachBuffer<L: LabelUse> {
     pool: Vec<(Vec<u8>, u32)>,
     pool_labels: Vec<Option<MachLabel>>,
     /// Out-of-line trap stubs requested with `defer_trap`.
-    deferred_traps: Vec<(MachLabel, TrapCode)>,
+    /// With the number of unwind ops recorded when each was requested.
+    deferred_traps: Vec<(MachLabel, TrapCode, usize)>,
     min_alignment: u32,
     /// Earliest offset by which some pending forward label use must be
     /// resolved (conservative; `u32::MAX` if none).
@@ -428,6 +434,7 @@ impl<L: LabelUse> MachBuffer<L> {
             cur_srcloc: None,
             call_sites: Vec::new(),
             exception_sites: Vec::new(),
+            unwind: Vec::new(),
             latest_branches: Vec::new(),
             all_branches: Vec::new(),
             shrink_branches: true,
@@ -456,6 +463,7 @@ impl<L: LabelUse> MachBuffer<L> {
         self.cur_srcloc = None;
         self.call_sites.clear();
         self.exception_sites.clear();
+        self.unwind.clear();
         self.latest_branches.clear();
         self.all_branches.clear();
         self.shrink_branches = true;
@@ -474,6 +482,18 @@ impl<L: LabelUse> MachBuffer<L> {
     /// Requires the start of the code to be aligned to `align` bytes.
     pub fn set_min_alignment(&mut self, align: u32) {
         self.min_alignment = self.min_alignment.max(align.max(1).next_power_of_two());
+    }
+
+    /// Records that the frame description changes at the current offset
+    /// (after the instruction just emitted).
+    pub fn add_unwind(&mut self, op: UnwindOp) {
+        let offset = self.cur_offset();
+        self.unwind.push(UnwindEntry { offset, op });
+    }
+
+    /// Removes the recorded unwind ops (the `unwind_info` setting is off).
+    pub fn clear_unwind(&mut self) {
+        self.unwind.clear();
     }
 
     /// The current offset (where the next byte goes).
@@ -818,6 +838,14 @@ impl<L: LabelUse> MachBuffer<L> {
         if let Some((s, _)) = &mut self.cur_srcloc {
             *s = (*s).min(start);
         }
+        // An unwind op recorded after the removed branch takes effect where
+        // the branch started (nothing in between executes).
+        for u in self.unwind.iter_mut().rev() {
+            if u.offset <= start {
+                break;
+            }
+            u.offset = start;
+        }
         while self.traps.last().is_some_and(|t| t.offset >= start) {
             self.traps.pop();
         }
@@ -964,7 +992,7 @@ impl<L: LabelUse> MachBuffer<L> {
     /// [`emit_deferred_traps`](Self::emit_deferred_traps).
     pub fn defer_trap(&mut self, code: TrapCode) -> MachLabel {
         let l = self.get_label();
-        self.deferred_traps.push((l, code));
+        self.deferred_traps.push((l, code, self.unwind.len()));
         l
     }
 
@@ -974,10 +1002,41 @@ impl<L: LabelUse> MachBuffer<L> {
     /// a deferred trap never emitted makes `finish` report an unbound label.
     pub fn emit_deferred_traps(&mut self, trap_insn: &[u8]) {
         let traps = std::mem::take(&mut self.deferred_traps);
-        for (label, code) in traps {
+        // Stubs run in the body's frame, except those requested before the
+        // prologue had saved every callee-save (a stack-limit check): there
+        // the later saves are described as not made yet.
+        let saved = |ops: &[UnwindEntry]| -> Vec<regalloc2::PReg> {
+            ops.iter()
+                .filter_map(|e| match e.op {
+                    UnwindOp::SaveReg { reg, .. } => Some(reg),
+                    _ => None,
+                })
+                .collect()
+        };
+        let all_saved = saved(&self.unwind);
+        for (label, code, ops_then) in traps {
             self.bind_label(label);
+            let then = saved(&self.unwind[..ops_then.min(self.unwind.len())]);
+            let missing: Vec<_> = all_saved
+                .iter()
+                .filter(|r| !then.contains(r))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                self.add_unwind(UnwindOp::RememberState);
+                for reg in missing {
+                    self.add_unwind(UnwindOp::NotSaved { reg });
+                }
+            }
             self.add_trap(code);
             self.put_data(trap_insn);
+            if self
+                .unwind
+                .last()
+                .is_some_and(|_| then.len() < all_saved.len())
+            {
+                self.add_unwind(UnwindOp::RestoreState);
+            }
         }
     }
 
@@ -1188,6 +1247,9 @@ impl<L: LabelUse> MachBuffer<L> {
         for e in self.exception_sites.iter_mut() {
             e.ret_addr = m(e.ret_addr);
         }
+        for u in self.unwind.iter_mut() {
+            u.offset = m(u.offset);
+        }
         self.all_branches.clear();
         self.latest_branches.clear();
         self.labels_at_tail.clear();
@@ -1285,6 +1347,7 @@ impl<L: LabelUse> MachBuffer<L> {
             call_sites: self.call_sites,
             exception_sites,
             alignment: self.min_alignment,
+            unwind: self.unwind,
         })
     }
 }

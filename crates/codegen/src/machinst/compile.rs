@@ -27,6 +27,7 @@ use super::regalloc::{self, RegallocConfig, RegallocContext};
 use super::vcode::{BlockIndex, EmitInfo, EmitOrigin, EmitSink, VCode};
 use crate::compiled::{CompiledCode, Stencil};
 use crate::result::{CodegenError, CodegenResult};
+use crate::unwind::UnwindOp;
 use kiln_ir::{FunctionStencil, RelSourceLoc, TestcaseName};
 use regalloc2::{MachineEnv, Output};
 use std::any::Any;
@@ -77,6 +78,20 @@ pub trait Backend {
     /// reloads, SP/FP restore), appended to `out`.
     fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<Self::Inst>);
 
+    /// The frame-description changes `inst`, an instruction of the prologue
+    /// (`part` says which sequence), makes, computed from `frame` and
+    /// appended to `out`; the pipeline records them at the offset after
+    /// the instruction (`crate::unwind`). A backend without unwind
+    /// information records nothing.
+    fn frame_unwind(
+        &self,
+        _inst: &Self::Inst,
+        _part: FramePart,
+        _frame: &FrameLayout,
+        _out: &mut Vec<UnwindOp>,
+    ) {
+    }
+
     /// Whether the pipeline must put the epilogue before `inst`: a plain
     /// return. (Tail calls tear the frame down in their own sequence;
     /// traps never return.)
@@ -103,6 +118,13 @@ pub trait Backend {
 
     /// The bytes of the trapping instruction used for deferred trap islands.
     fn trap_bytes(&self) -> &'static [u8];
+}
+
+/// Which frame sequence an instruction belongs to ([`Backend::frame_unwind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FramePart {
+    Prologue,
+    Epilogue,
 }
 
 /// Buffers kept from one compilation to the next; see the module docs.
@@ -163,7 +185,13 @@ where
     let f = optimized.as_ref().unwrap_or(f);
     let recycled: VCode<B::Inst> = Context::take(&mut cx.vcode);
     let lowered = backend.lower(f, recycled)?;
-    compile_lowered(backend, lowered, cx)
+    let mut code = compile_lowered(backend, lowered, cx)?;
+    // `unwind_info=false`: the function carries no frame description (it
+    // is neither registered with the JIT nor written to `.eh_frame`).
+    if !flags.unwind_info {
+        code.unwind.clear();
+    }
+    Ok(code)
 }
 
 /// The pipeline after lowering: allocation, frame layout and emission.
@@ -196,7 +224,7 @@ where
     };
     sink.seq.clear();
     backend.gen_prologue(&frame, &mut sink.seq);
-    sink.emit_seq(&frame)?;
+    sink.emit_seq(&frame, FramePart::Prologue)?;
     vcode.emit(output, env, &frame, &mut sink)?;
     let seq = std::mem::take(&mut sink.seq);
     buf.emit_deferred_traps(backend.trap_bytes());
@@ -223,16 +251,21 @@ struct PipelineSink<'a, B: Backend> {
 }
 
 impl<B: Backend> PipelineSink<'_, B> {
-    /// Emits and empties `seq`.
-    fn emit_seq(&mut self, frame: &FrameLayout) -> CodegenResult<()> {
+    /// Emits and empties `seq`, recording its frame-description changes.
+    fn emit_seq(&mut self, frame: &FrameLayout, part: FramePart) -> CodegenResult<()> {
         let info = EmitInfo {
             origin: EmitOrigin::Frame,
             srcloc: RelSourceLoc::default(),
             frame,
         };
+        let mut ops = Vec::new();
         for inst in &self.seq {
             self.backend
                 .emit_inst(inst, &info, &mut self.state, self.buf)?;
+            self.backend.frame_unwind(inst, part, frame, &mut ops);
+            for op in ops.drain(..) {
+                self.buf.add_unwind(op);
+            }
         }
         self.seq.clear();
         Ok(())
@@ -248,9 +281,13 @@ impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
     }
 
     fn emit(&mut self, inst: &B::Inst, info: EmitInfo<'_>) -> CodegenResult<()> {
-        if inst.is_term() == MachTerminator::Ret && B::is_epilogue_return(inst) {
+        let epilogue = inst.is_term() == MachTerminator::Ret && B::is_epilogue_return(inst);
+        if epilogue {
+            // The body's description holds again after the return (the
+            // next block is entered from the body).
+            self.buf.add_unwind(UnwindOp::RememberState);
             self.backend.gen_epilogue(info.frame, &mut self.seq);
-            self.emit_seq(info.frame)?;
+            self.emit_seq(info.frame, FramePart::Epilogue)?;
         }
         let loc = info.srcloc;
         if !loc.is_default() {
@@ -260,6 +297,9 @@ impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
             .emit_inst(inst, &info, &mut self.state, self.buf)?;
         if !loc.is_default() {
             self.buf.end_srcloc();
+        }
+        if epilogue {
+            self.buf.add_unwind(UnwindOp::RestoreState);
         }
         Ok(())
     }

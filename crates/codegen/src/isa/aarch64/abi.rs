@@ -41,8 +41,10 @@ use super::args::*;
 use super::inst::*;
 use super::regs::{self, vreg_preg, xreg_preg};
 use crate::machinst::abi::FrameLayout;
+use crate::machinst::compile::FramePart;
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
+use crate::unwind::UnwindOp;
 use kiln_ir::{ArgumentExtension, CallConv, Signature, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
 
@@ -404,6 +406,114 @@ pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MI
                 mem: AMode::SpOffset { off: off as i64 },
             }),
         }
+    }
+}
+
+/// The frame-description change of a prologue or epilogue instruction
+/// (`Backend::frame_unwind`), from `frame`: `stp x29, x30, [sp, #-16]!`
+/// stores the setup area, `mov x29, sp` makes x29 the CFA base, each
+/// callee-save store records its slot(s) (`setup + fixed - off` below the
+/// CFA), `pac*sp`/`aut*sp` toggle the signed state of the return address,
+/// the epilogue's `ldp x29, x30, [sp], #16` leaves sp at the CFA and the
+/// `add sp` of a callee-popped argument area moves sp above it.
+pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mut Vec<UnwindOp>) {
+    let sp = regs::sp();
+    let setup = frame.setup_area_size;
+    let below =
+        |off: i64| u32::try_from(i64::from(setup) + i64::from(frame.fixed_frame_size) - off).ok();
+    let mut save = |r: Reg, off: i64| {
+        if let (Some(reg), Some(below_cfa)) = (r.to_real_reg(), below(off)) {
+            out.push(UnwindOp::SaveReg { reg, below_cfa });
+        }
+    };
+    match (part, inst) {
+        (
+            _,
+            MInst::Hint {
+                op: HintOp::Paciasp | HintOp::Pacibsp | HintOp::Autiasp | HintOp::Autibsp,
+            },
+        ) => out.push(UnwindOp::ToggleReturnAddressSigned),
+        (
+            FramePart::Prologue,
+            MInst::StorePair {
+                rt,
+                mem: PairAMode::PreIndexed { rn, .. },
+                ..
+            },
+        ) if *rt == regs::fp() && *rn == sp => out.push(UnwindOp::PushFrameRegs { size: setup }),
+        (FramePart::Prologue, MInst::Mov { rd, rm, .. })
+            if rd.to_reg() == regs::fp() && *rm == sp =>
+        {
+            out.push(UnwindOp::DefineFrame { size: setup })
+        }
+        (
+            FramePart::Prologue,
+            MInst::StorePair {
+                rt,
+                rt2,
+                mem: PairAMode::SignedOffset { rn, simm },
+                ..
+            },
+        ) if *rn == sp => {
+            // Both pair kinds store two 8-byte halves.
+            save(*rt, i64::from(*simm));
+            save(*rt2, i64::from(*simm) + 8);
+        }
+        (
+            FramePart::Prologue,
+            MInst::Store {
+                rd,
+                mem: AMode::SpOffset { off },
+                ..
+            },
+        ) => save(*rd, *off),
+        (
+            FramePart::Epilogue,
+            MInst::LoadPair {
+                rt,
+                mem: PairAMode::PostIndexed { rn, .. },
+                ..
+            },
+        ) if rt.to_reg() == regs::fp() && *rn == sp => {
+            out.push(UnwindOp::RestoreFrameRegs { sp_to_cfa: 0 })
+        }
+        // `sp_adjust(false, callee_pop)` after the frame registers: the
+        // high part (a multiple of 4096) first, then the low part, or one
+        // add through x16 for 16 MiB and more.
+        (
+            FramePart::Epilogue,
+            MInst::AluRRImm12 {
+                op: AluOp::Add,
+                rd,
+                rn,
+                imm,
+                ..
+            },
+        ) if rd.to_reg() == sp && *rn == sp => {
+            let pop = u64::from(frame.callee_pop);
+            let moved = if imm.value() == pop & !0xfff {
+                pop & !0xfff
+            } else {
+                pop
+            };
+            out.push(UnwindOp::SpToCfa {
+                sp_to_cfa: -(moved as i32),
+            });
+        }
+        (
+            FramePart::Epilogue,
+            MInst::AluRRRExtend {
+                op: AluOp::Add,
+                rd,
+                rn,
+                ..
+            },
+        ) if rd.to_reg() == sp && *rn == sp => {
+            out.push(UnwindOp::SpToCfa {
+                sp_to_cfa: -(frame.callee_pop as i32),
+            });
+        }
+        _ => {}
     }
 }
 

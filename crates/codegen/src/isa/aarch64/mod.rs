@@ -236,6 +236,16 @@ impl Backend for A64Backend {
         matches!(inst, MInst::Ret { .. })
     }
 
+    fn frame_unwind(
+        &self,
+        inst: &MInst,
+        part: compile::FramePart,
+        frame: &FrameLayout,
+        out: &mut Vec<crate::unwind::UnwindOp>,
+    ) {
+        abi::frame_unwind(inst, part, frame, out)
+    }
+
     fn emit_state(&self, _frame: &FrameLayout) {}
 
     fn emit_inst(

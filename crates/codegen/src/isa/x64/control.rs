@@ -14,7 +14,9 @@ use super::inst::*;
 use super::regs::{self, enc};
 use crate::machinst::abi::{FrameLayout, LimitBase, LimitStep, StackLimit};
 use crate::machinst::buffer::{MachBuffer, Reloc};
+use crate::machinst::compile::FramePart;
 use crate::machinst::reg::{Reg, Writable};
+use crate::unwind::UnwindOp;
 use kiln_ir::TrapCode;
 use regalloc2::{PReg, RegClass};
 
@@ -175,6 +177,55 @@ pub fn gen_epilogue(frame: &FrameLayout, out: &mut Vec<MInst>) {
     });
 }
 
+/// The frame-description change of a prologue or epilogue instruction
+/// (`Backend::frame_unwind`), from `frame`: `push rbp` stores the setup
+/// area, `mov rbp, rsp` makes rbp the CFA base, each callee-save store
+/// records its slot (at `rsp + off`, i.e. `setup + fixed - off` below the
+/// CFA), and the epilogue's `pop rbp` leaves rsp on the return address.
+pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mut Vec<UnwindOp>) {
+    let is = |r: Reg, p: Reg| r == p;
+    let setup = frame.setup_area_size;
+    match (part, inst) {
+        (
+            FramePart::Prologue,
+            MInst::Push64 {
+                src: RegMemImm::Reg(r),
+            },
+        ) if is(*r, regs::rbp()) => out.push(UnwindOp::PushFrameRegs { size: setup }),
+        (FramePart::Prologue, MInst::MovRR { src, dst, .. })
+            if is(*src, regs::rsp()) && is(dst.to_reg(), regs::rbp()) =>
+        {
+            out.push(UnwindOp::DefineFrame { size: setup })
+        }
+        (
+            FramePart::Prologue,
+            MInst::MovRM {
+                src,
+                dst: Amode::ImmReg { simm32, base, .. },
+                ..
+            }
+            | MInst::XmmStore {
+                src,
+                dst: Amode::ImmReg { simm32, base, .. },
+                ..
+            },
+        ) if is(*base, regs::rsp()) => {
+            if let Some(reg) = src.to_real_reg() {
+                let below =
+                    i64::from(setup) + i64::from(frame.fixed_frame_size) - i64::from(*simm32);
+                if let Ok(below_cfa) = u32::try_from(below) {
+                    out.push(UnwindOp::SaveReg { reg, below_cfa });
+                }
+            }
+        }
+        (FramePart::Epilogue, MInst::Pop64 { dst }) if is(dst.to_reg(), regs::rbp()) => {
+            // Only the return address (8 bytes) is left above rsp.
+            out.push(UnwindOp::RestoreFrameRegs { sp_to_cfa: 8 })
+        }
+        _ => {}
+    }
+}
+
 /// Stores callee-saved register `r` at `[rsp + off]` (16 bytes for XMM).
 pub fn save_csr(r: PReg, off: i32) -> MInst {
     let dst = Amode::imm_reg(off, regs::rsp());
@@ -261,6 +312,9 @@ fn emit_return_call(
     n_new: u32,
 ) {
     let put = |buf: &mut MachBuffer<X64LabelUse>, i: MInst| i.emit_with_state(buf, st);
+    // The frame is torn down here as in an epilogue; the description of
+    // the body holds again after the jump.
+    buf.add_unwind(UnwindOp::RememberState);
     for (r, off) in frame.csr_slots() {
         put(buf, restore_csr(r, off as i32));
     }
@@ -272,6 +326,11 @@ fn emit_return_call(
             dst: Writable::from_reg(r10),
         },
     );
+    // The argument copy may overwrite the return address's slot; r10 keeps
+    // it until it is stored below the new arguments.
+    if let Some(reg) = r10.to_real_reg() {
+        buf.add_unwind(UnwindOp::ReturnAddressIn { reg });
+    }
     put(
         buf,
         MInst::Mov64MR {
@@ -279,6 +338,10 @@ fn emit_return_call(
             dst: Writable::from_reg(regs::rbp()),
         },
     );
+    // rbp is the caller's again; rsp has not moved since the prologue.
+    buf.add_unwind(UnwindOp::RestoreFrameRegs {
+        sp_to_cfa: frame.total_size() as i32,
+    });
     // All offsets fit: the frame is below 1 GiB (FrameLayout::compute) and
     // the argument areas are bounded by the outgoing area inside it.
     let top = frame.fixed_frame_size as i64 + 16 + frame.callee_pop as i64;
@@ -318,6 +381,9 @@ fn emit_return_call(
             dst: Writable::from_reg(regs::rsp()),
         },
     );
+    // rsp is on the (moved) return address, as at a callee's entry.
+    buf.add_unwind(UnwindOp::SpToCfa { sp_to_cfa: 8 });
+    buf.add_unwind(UnwindOp::ReturnAddressAt { below_cfa: 8 });
     match target {
         ReturnCallTarget::Known(t) => {
             // jmp rel32, resolved like a call.
@@ -332,4 +398,5 @@ fn emit_return_call(
             },
         ),
     }
+    buf.add_unwind(UnwindOp::RestoreState);
 }

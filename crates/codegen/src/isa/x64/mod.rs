@@ -248,6 +248,16 @@ impl Backend for X64Backend {
         matches!(inst, MInst::Ret { .. })
     }
 
+    fn frame_unwind(
+        &self,
+        inst: &MInst,
+        part: compile::FramePart,
+        frame: &FrameLayout,
+        out: &mut Vec<crate::unwind::UnwindOp>,
+    ) {
+        control::frame_unwind(inst, part, frame, out)
+    }
+
     fn emit_state(&self, frame: &FrameLayout) -> EmitState {
         EmitState {
             spillslot_bytes: frame.spillslot_bytes,
