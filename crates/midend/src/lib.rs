@@ -67,6 +67,8 @@ pub struct OptStats {
     pub loads_removed: u32,
     /// Branches and conditional traps decided at compile time.
     pub branches_folded: u32,
+    /// Conditional traps dominated by an identical one.
+    pub traps_removed: u32,
     pub blocks_removed: u32,
     pub dead_removed: u32,
     pub hoisted: u32,

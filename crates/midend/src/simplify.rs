@@ -430,11 +430,27 @@ impl Pass<'_> {
                             }
                         }
                         None => {
-                            self.func.dfg.insts[inst] = InstructionData::CondTrap {
+                            let data = InstructionData::CondTrap {
                                 opcode: op,
                                 arg: c,
                                 code,
                             };
+                            // A dominating identical trap already tested
+                            // `c`: execution only gets here if it did not
+                            // trap, so this one cannot either (wasm's
+                            // repeated bounds check of one index).
+                            let key = Key {
+                                data,
+                                ty: Type::INVALID,
+                                mem: 0,
+                            };
+                            if self.table.contains_key(&key) {
+                                self.func.layout.remove_inst(inst);
+                                self.stats.traps_removed += 1;
+                            } else {
+                                self.func.dfg.insts[inst] = data;
+                                self.insert(key, c);
+                            }
                         }
                     }
                     continue;

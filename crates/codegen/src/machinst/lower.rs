@@ -406,9 +406,14 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 .flags
                 .contains(OpcodeFlags::CAN_LOAD);
         let same_block = self.f.layout.inst_block(inst) == self.f.layout.inst_block(cur);
+        // A load whose register a later instruction already asked for (a
+        // rule that looked through its one user, e.g. an address `(a + ld)
+        // + 16` folded into an access) must stay a load of its own: merged
+        // here it would never define that register.
         (is_load
             && same_block
             && self.value_uses[v.index()] == 1
+            && !self.value_used[v.index()]
             && self.color_before[cur.index()] == self.color_before[inst.index()] + 1)
             .then_some(inst)
     }

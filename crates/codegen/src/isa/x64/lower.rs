@@ -169,6 +169,41 @@ impl LowerBackend for X64LowerBackend<'_> {
 }
 
 /// A load of a whole value of type `ty` (integer or float) into `dst`.
+/// Whether the register of the `i32` value `v` is known to hold zeros in
+/// its upper 32 bits, so that `uextend.i64 v` needs no instruction. True
+/// when `v` is the result of an operation whose every `i32` lowering ends
+/// in a 32-bit register write (x86-64 clears bits 63..32 on those): the
+/// 32-bit ALU operations, shifts, `lea`, `imul`, loads of at most 32 bits and
+/// `iconst`. Block parameters, function arguments and `ireduce` results
+/// (which keep the wider register) are not: their upper bits are undefined.
+fn upper32_zeroed(f: &kiln_ir::FunctionStencil, v: Value) -> bool {
+    let v = f.dfg.resolve_aliases(v);
+    if f.dfg.value_type(v) != Type::I32 {
+        return false;
+    }
+    let Some(kiln_ir::ValueDef::Result(inst, 0)) = f.dfg.value_def(v) else {
+        return false;
+    };
+    matches!(
+        f.dfg.opcode(inst),
+        Opcode::Iadd
+            | Opcode::Isub
+            | Opcode::Imul
+            | Opcode::Band
+            | Opcode::Bor
+            | Opcode::Bxor
+            | Opcode::Bnot
+            | Opcode::Ineg
+            | Opcode::Ishl
+            | Opcode::Ushr
+            | Opcode::Sshr
+            | Opcode::Load
+            | Opcode::Uload8
+            | Opcode::Uload16
+            | Opcode::Iconst
+    )
+}
+
 fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
     match ty.bits() {
         128 if ty.is_vector() || ty == Type::F128 => MInst::XmmMovRM {
@@ -621,6 +656,13 @@ impl generated::Context for Ctx<'_, '_, '_> {
             dst: Writable::from_reg(d),
         });
         d
+    }
+
+    fn zero_upper32(&mut self, v: Value) -> bool {
+        upper32_zeroed(self.l.f, v)
+    }
+    fn intcc_swap(&mut self, cc: IntCC) -> IntCC {
+        cc.swap_args()
     }
 
     fn addr_reg(&mut self, v: Value) -> Reg {
