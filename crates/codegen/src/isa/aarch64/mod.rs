@@ -13,6 +13,8 @@ pub mod regs;
 mod compile_tests;
 #[cfg(test)]
 mod emit_tests;
+#[cfg(test)]
+mod island_tests;
 
 pub use args::*;
 pub use emit::A64LabelUse;
@@ -21,7 +23,7 @@ pub use inst::*;
 use crate::compiled::{CompiledCode, Stencil};
 use crate::isa::TargetIsa;
 use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape};
-use crate::machinst::buffer::MachBuffer;
+use crate::machinst::buffer::{MachBuffer, MachLabel};
 use crate::machinst::compile::{self, Backend, Context, Lowered};
 use crate::machinst::inst::{MachInst, MachTerminator, OperandVisitor};
 use crate::machinst::lower::Lower;
@@ -250,6 +252,15 @@ impl Backend for A64Backend {
 
     fn trap_bytes(&self) -> &'static [u8] {
         &emit::UDF
+    }
+
+    /// The longest `emit` sequence is a few words (a 64-bit constant into
+    /// x16 and an add, a call with its extension moves); 256 bytes bounds
+    /// every variant with room to spare.
+    const MAX_INST_BYTES: u32 = 256;
+
+    fn island_jump(&self, target: MachLabel) -> Option<MInst> {
+        Some(MInst::Jump { target })
     }
 }
 
