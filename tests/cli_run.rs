@@ -284,3 +284,45 @@ fn bench_kernels_checks_and_times_run_lines() {
     assert!(lines.iter().all(|l| l.ends_with(" check=ok")), "{out}");
     assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
 }
+
+#[test]
+fn bench_kernels_for_a_foreign_target_checks_under_qemu_untimed() {
+    if std::env::consts::ARCH == "aarch64" {
+        return; // the native path (timed) is the test above
+    }
+    let kernel = shared("clif/kernels/fib_iter.clif");
+    let (code, out, err) = kiln(&["bench", "kernels", "--target", "aarch64", &kernel]);
+    if !kiln::filetests::qemu::tools_available() {
+        // Without the cross tools the kernel cannot run: a failure saying
+        // so, never a pass.
+        assert_eq!(code, 1, "{out}{err}");
+        eprintln!("SKIP: the aarch64 cross tools are not installed");
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no timings"), "{out}");
+    assert!(
+        out.contains("RESULT kernel name=fib_iter target=aarch64 opt=speed run_lines=2 check=ok"),
+        "{out}"
+    );
+    assert!(!out.contains("ns_per_call"), "{out}");
+    assert!(
+        out.ends_with("2 passed, 0 failed (run lines, target aarch64, untimed)\n"),
+        "{out}"
+    );
+    // A wrong expectation fails the kernel.
+    let text = std::fs::read_to_string(&kernel).unwrap();
+    let bad = text.replace("; run: %fib_iter(90) == ", "; run: %fib_iter(90) == 1");
+    assert_ne!(bad, text);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad_fib_iter.clif");
+    std::fs::write(&path, bad).unwrap();
+    let (code, out, _) = kiln(&[
+        "bench",
+        "kernels",
+        "--target",
+        "aarch64",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("check=fail"), "{out}");
+}

@@ -584,6 +584,10 @@ impl BenchCompileArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchKernelsArgs {
+    /// Target architecture or triple (default: the host). A target this
+    /// host cannot run (aarch64 on x86-64) is checked under qemu, untimed.
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    pub target: Option<Target>,
     /// Optimization level.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub opt: Option<OptLevel>,
@@ -608,6 +612,9 @@ impl BenchKernelsArgs {
         ];
         if let Some(o) = self.opt {
             v.extend(["--opt".into(), o.name().into()]);
+        }
+        if let Some(t) = self.target {
+            v.extend(["--target".into(), t.arch.name().into()]);
         }
         v.push("--".into());
         v.extend(self.paths.iter().cloned());
