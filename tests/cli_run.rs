@@ -91,6 +91,18 @@ fn stack_limit_traps_one_frame_past_the_limit() {
     ] {
         assert!(out.contains(line), "{line}\n{out}");
     }
+    // The aarch64 prologue's check traps at the same depths (under qemu,
+    // which reports the signal of its `udf`).
+    if kiln::filetests::qemu::tools_available() {
+        for line in [
+            "%start(64, 65536): trapped under qemu (signal 4)",
+            "%big_start(1, 65536): trapped under qemu (signal 4)",
+            "%big_start(0, 1000): trapped under qemu (signal 4)",
+            "%big_start(0, -100000): trapped under qemu (signal 4)",
+        ] {
+            assert!(out.contains(line), "{line}\n{out}");
+        }
+    }
     let (code, out, err) = kiln(&[
         "test",
         "--test",
