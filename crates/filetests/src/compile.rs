@@ -112,9 +112,7 @@ impl SubTest for CompileTest {
             .filter_map(|t| Arch::parse(&t.isa).map(|a| (a, t)))
             .collect();
         if targets.is_empty() {
-            return Outcome::Skip(
-                "no x86_64 or aarch64 target (the ISAs with a backend)".into(),
-            );
+            return Outcome::Skip("no x86_64 or aarch64 target (the ISAs with a backend)".into());
         }
         let global = match crate::filecheck::directives(&file.preamble_comments) {
             Ok(d) => d,
