@@ -81,7 +81,7 @@ fn stack_limit_traps_one_frame_past_the_limit() {
     let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/stack_limit.clif"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("stack_limit.clif:50: %start(64, 65536): trap stk_ovf at %rec+"),
+        out.contains("stack_limit.clif:51: %start(64, 65536): trap stk_ovf at %rec+"),
         "{out}"
     );
     for line in [
