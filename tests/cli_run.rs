@@ -81,7 +81,7 @@ fn stack_limit_traps_one_frame_past_the_limit() {
     let (code, out, err) = kiln(&["test", "--test", "run", "tests/negative/stack_limit.clif"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("stack_limit.clif:50: %start(64, 65536): trap stk_ovf at %rec+"),
+        out.contains("stack_limit.clif:51: %start(64, 65536): trap stk_ovf at %rec+"),
         "{out}"
     );
     for line in [
@@ -90,6 +90,18 @@ fn stack_limit_traps_one_frame_past_the_limit() {
         "%big_start(0, -100000): trap stk_ovf at %big+",
     ] {
         assert!(out.contains(line), "{line}\n{out}");
+    }
+    // The aarch64 prologue's check traps at the same depths (under qemu,
+    // which reports the signal of its `udf`).
+    if kiln::filetests::qemu::tools_available() {
+        for line in [
+            "%start(64, 65536): trapped under qemu (signal 4)",
+            "%big_start(1, 65536): trapped under qemu (signal 4)",
+            "%big_start(0, 1000): trapped under qemu (signal 4)",
+            "%big_start(0, -100000): trapped under qemu (signal 4)",
+        ] {
+            assert!(out.contains(line), "{line}\n{out}");
+        }
     }
     let (code, out, err) = kiln(&[
         "test",
@@ -283,4 +295,46 @@ fn bench_kernels_checks_and_times_run_lines() {
     );
     assert!(lines.iter().all(|l| l.ends_with(" check=ok")), "{out}");
     assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
+}
+
+#[test]
+fn bench_kernels_for_a_foreign_target_checks_under_qemu_untimed() {
+    if std::env::consts::ARCH == "aarch64" {
+        return; // the native path (timed) is the test above
+    }
+    let kernel = shared("clif/kernels/fib_iter.clif");
+    let (code, out, err) = kiln(&["bench", "kernels", "--target", "aarch64", &kernel]);
+    if !kiln::filetests::qemu::tools_available() {
+        // Without the cross tools the kernel cannot run: a failure saying
+        // so, never a pass.
+        assert_eq!(code, 1, "{out}{err}");
+        eprintln!("SKIP: the aarch64 cross tools are not installed");
+        return;
+    }
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no timings"), "{out}");
+    assert!(
+        out.contains("RESULT kernel name=fib_iter target=aarch64 opt=speed run_lines=2 check=ok"),
+        "{out}"
+    );
+    assert!(!out.contains("ns_per_call"), "{out}");
+    assert!(
+        out.ends_with("2 passed, 0 failed (run lines, target aarch64, untimed)\n"),
+        "{out}"
+    );
+    // A wrong expectation fails the kernel.
+    let text = std::fs::read_to_string(&kernel).unwrap();
+    let bad = text.replace("; run: %fib_iter(90) == ", "; run: %fib_iter(90) == 1");
+    assert_ne!(bad, text);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad_fib_iter.clif");
+    std::fs::write(&path, bad).unwrap();
+    let (code, out, _) = kiln(&[
+        "bench",
+        "kernels",
+        "--target",
+        "aarch64",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("check=fail"), "{out}");
 }

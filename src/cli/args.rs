@@ -535,7 +535,7 @@ pub enum BenchCommand {
     Compile(BenchCompileArgs),
     /// JIT kernels: check their run lines, then time batches of calls.
     #[command(
-        after_help = "Example:\n  kiln bench kernels --runs 11 ../shared/clif/kernels\n\n--opt defaults to speed."
+        after_help = "Example:\n  kiln bench kernels --runs 11 ../shared/clif/kernels\n  kiln bench kernels --target aarch64 ../shared/clif/kernels-wasm\n\n--opt defaults to speed. A --target the host cannot run (aarch64 on x86-64) is checked\nunder qemu only, with no timings (an emulator's clock means nothing)."
     )]
     Kernels(BenchKernelsArgs),
     /// Cache hit/miss figures (peer-bench's `RESULT cache` line).
@@ -573,6 +573,10 @@ pub struct BenchCompileArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchKernelsArgs {
+    /// A target this host cannot run (aarch64 on x86-64) is checked under
+    /// qemu, untimed.
+    #[command(flatten)]
+    pub target: TargetArg,
     #[command(flatten)]
     pub opt: OptArg,
     /// Timed runs per kernel (the median is reported).

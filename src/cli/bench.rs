@@ -247,7 +247,80 @@ fn kernels(a: &BenchKernelsArgs) -> Result<bool, String> {
         a.paths.clone()
     };
     let paths = collect_files(&inputs)?;
+    if let Some(t) = &a.target.target {
+        if Arch::host() != Some(t.arch) {
+            a.target
+                .linux_only("bench kernels runs Linux-convention code under qemu")?;
+            let arch = t.arch;
+            return on_big_stack(move || check_kernels_untimed(&paths, &opt, arch))?;
+        }
+    }
     on_big_stack(move || run_kernels(&paths, &opt, runs.max(1), min_batch))?
+}
+
+/// `bench kernels --target T` for a target this host cannot run: each
+/// kernel file is compiled for T and its `; run:` lines are checked where
+/// T's code runs (under qemu, one link and one run per file, through the
+/// filetest runner). Nothing is timed: an emulator's clock says nothing
+/// about the code.
+fn check_kernels_untimed(paths: &[PathBuf], opt: &str, arch: Arch) -> Result<bool, String> {
+    println!(
+        "kiln bench kernels: target {} (baseline features), opt_level={opt}, checked under qemu: \
+         correctness only, no timings (an emulator's timings mean nothing)",
+        arch.name()
+    );
+    let (mut rows, mut failures) = (0usize, 0usize);
+    for p in paths {
+        let file = match load(p) {
+            Ok((f, _)) => f,
+            Err(e) => {
+                println!("{}: parse error: {e}", p.display());
+                failures += 1;
+                continue;
+            }
+        };
+        let mut flags = Flags::default();
+        for s in &file.settings {
+            let _ = flags.set(&s.name, s.value.as_deref());
+        }
+        flags
+            .set("opt_level", Some(opt))
+            .map_err(|e| e.to_string())?;
+        let isa = kiln::codegen::isa::lookup(flags, IsaFlags::baseline(arch))
+            .map_err(|e| format!("{}: ISA: {e}", p.display()))?;
+        let nrun = file
+            .functions
+            .iter()
+            .flat_map(|f| &f.run_directives)
+            .filter(|d| matches!(d.command, RunCommand::Run { .. }))
+            .count();
+        let kname = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        rows += nrun;
+        let verdict = match kiln::filetests::run::run_on_isa(&file, &*isa) {
+            Ok(()) => "ok".to_string(),
+            Err(BuildOutcome::Skip(why)) => format!("fail (not run: {why})"),
+            Err(BuildOutcome::Fail(m)) => format!("fail ({})", m.join("; ")),
+        };
+        if verdict != "ok" {
+            failures += nrun.max(1);
+        }
+        println!("{kname:<14} {nrun:>3} run lines  {verdict}");
+        println!(
+            "RESULT kernel name={kname} target={} opt={opt} run_lines={nrun} check={}",
+            arch.name(),
+            if verdict == "ok" { "ok" } else { "fail" }
+        );
+    }
+    println!(
+        "{} passed, {} failed (run lines, target {}, untimed)",
+        rows.saturating_sub(failures.min(rows)),
+        failures,
+        arch.name()
+    );
+    Ok(failures == 0)
 }
 
 fn run_kernels(

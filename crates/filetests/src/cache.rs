@@ -1,8 +1,12 @@
 //! `test cache`: hit/miss expectations of the compilation cache.
 //!
 //! The file's functions are compiled in order through ONE [`MemoryStore`]
-//! with [`compile_with_cache`], once per `target` line (a fresh store per
-//! target; the host's x86-64 when there is none). A function followed by a
+//! with [`compile_with_cache`], once per `target` line (the host's x86-64
+//! when there is none). The store is shared by all the file's target
+//! lines, so a file with several (`target x86_64`, `target aarch64`,
+//! `target aarch64 sign_return_address`) also checks that their keys
+//! differ: an expected miss on a later target would otherwise be served
+//! the earlier target's code. A function followed by a
 //! comment line `; cache: hit` must be served from the cache (an earlier
 //! function of the file had the same stencil); `; cache: miss` must be
 //! compiled. Functions without such a line are compiled and not checked.
@@ -117,16 +121,18 @@ fn targets(file: &TestFile) -> Vec<(String, IsaOrSkip)> {
         .iter()
         .map(|t| {
             (
-                format!("target {}", t.isa),
+                std::iter::once(format!("target {}", t.isa))
+                    .chain(t.flags.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 build_isa(&t.isa, settings_iter(&t.settings), &t.flags).map(Arc::from),
             )
         })
         .collect()
 }
 
-/// Runs the file's functions through one store on `isa`.
-fn run_on(file: &TestFile, isa: &dyn TargetIsa, label: &str) -> Outcome {
-    let store = MemoryStore::new();
+/// Runs the file's functions through `store` on `isa`.
+fn run_on(file: &TestFile, isa: &dyn TargetIsa, label: &str, store: &MemoryStore) -> Outcome {
     let mut fails = Vec::new();
     for f in &file.functions {
         let name = f.func.name.to_string();
@@ -137,7 +143,7 @@ fn run_on(file: &TestFile, isa: &dyn TargetIsa, label: &str) -> Outcome {
                 continue;
             }
         };
-        let (code, outcome) = match compile_with_cache(isa, &f.func, &store) {
+        let (code, outcome) = match compile_with_cache(isa, &f.func, store) {
             Ok(r) => r,
             Err(CodegenError::Unsupported { what }) => {
                 return Outcome::Skip(format!("{label}: {name}: unsupported: {what}"))
@@ -199,7 +205,7 @@ impl SubTest for CacheTest {
 
     fn run(&self, file: &TestFile, _: &TestCommand) -> Outcome {
         if let Some(isa) = &self.isa {
-            return run_on(file, &**isa, "given ISA");
+            return run_on(file, &**isa, "given ISA", &MemoryStore::new());
         }
         let expectations = file
             .functions
@@ -210,11 +216,12 @@ impl SubTest for CacheTest {
         }
         let mut fails = Vec::new();
         let mut skips = Vec::new();
+        let store = MemoryStore::new();
         for (label, isa) in targets(file) {
             match isa {
                 Err(NoIsa::Skip(reason)) => skips.push(format!("{label}: {reason}")),
                 Err(NoIsa::Fail(e)) => fails.push(format!("{label}: {e}")),
-                Ok(isa) => match run_on(file, &*isa, &label) {
+                Ok(isa) => match run_on(file, &*isa, &label, &store) {
                     Outcome::Pass => {}
                     Outcome::Fail(f) => fails.extend(f),
                     Outcome::Skip(reason) => skips.push(reason),

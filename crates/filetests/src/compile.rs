@@ -1,10 +1,14 @@
 //! `test compile [precise-output]`: compiles every function of the file for
-//! each `target x86_64` line, with that line's ISA flags and the `set`
-//! lines in force, and the regalloc2 checker on. Other targets have no
-//! backend and are left out; a file without an x86_64 target is SKIP.
+//! each `target x86_64` and `target aarch64` line, with that line's ISA
+//! flags and the `set` lines in force, and the regalloc2 checker on. Other
+//! targets have no backend and are left out; a file without an x86_64 or
+//! aarch64 target is SKIP.
 //!
-//! A function's listing is the disassembly (iced-x86, Intel syntax), then
-//! its relocations and trap records. With `precise-output` the listing, or
+//! A function's listing is the disassembly by an independent decoder
+//! (iced-x86 in Intel syntax for x86-64, yaxpeax-arm for aarch64, one
+//! 4-byte word a line; a word it cannot decode, like island data, is shown
+//! as `.word`), then its relocations and trap records. With
+//! `precise-output` the listing, or
 //! `error: ...`, must equal the `; ` comment block after the function;
 //! `KILN_TEST_BLESS=1` rewrites those blocks in the file instead. Without
 //! it, the file's and the function's filecheck directives (`check:`,
@@ -26,7 +30,57 @@ use std::path::Path;
 /// The `test compile` subtest.
 pub struct CompileTest;
 
-/// The listing compared by `precise-output`.
+/// The listing compared by `precise-output`, for `arch`'s code.
+pub fn listing_for(arch: Arch, code: &CompiledCode<Stencil>) -> String {
+    match arch {
+        Arch::X86_64 => listing(code),
+        Arch::Aarch64 => listing_aarch64(code),
+    }
+}
+
+/// The aarch64 listing: each 4-byte word decoded by yaxpeax-arm (PC-relative
+/// operands as `$+0x..` from the word), then relocations and traps.
+pub fn listing_aarch64(code: &CompiledCode<Stencil>) -> String {
+    use yaxpeax_arch::{Decoder as _, U8Reader};
+    use yaxpeax_arm::armv8::a64::InstDecoder;
+    let dec = InstDecoder::default();
+    let mut out = String::new();
+    let words = code.code.chunks_exact(4);
+    let tail = words.remainder();
+    for (i, w) in words.enumerate() {
+        let mut r = U8Reader::new(w);
+        let text = match dec.decode(&mut r) {
+            Ok(ins) => ins.to_string(),
+            Err(_) => format!(
+                ".word 0x{:08x}",
+                u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+            ),
+        };
+        out.push_str(&format!("{:4x}: {text}\n", 4 * i));
+    }
+    for (k, b) in tail.iter().enumerate() {
+        out.push_str(&format!(
+            "{:4x}: .byte 0x{b:02x}\n",
+            code.code.len() - tail.len() + k
+        ));
+    }
+    records(code, &mut out);
+    out
+}
+
+fn records(code: &CompiledCode<Stencil>, out: &mut String) {
+    for r in &code.relocs {
+        out.push_str(&format!(
+            "reloc {:#x}: {:?} {:?} {:+}\n",
+            r.offset, r.kind, r.target, r.addend
+        ));
+    }
+    for t in &code.traps {
+        out.push_str(&format!("trap {:#x}: {}\n", t.offset, t.code));
+    }
+}
+
+/// The x86-64 listing compared by `precise-output`.
 pub fn listing(code: &CompiledCode<Stencil>) -> String {
     let mut out = String::new();
     let mut dec = Decoder::with_ip(64, &code.code, 0, DecoderOptions::NONE);
@@ -41,15 +95,7 @@ pub fn listing(code: &CompiledCode<Stencil>) -> String {
         fmt.format(&ins, &mut text);
         out.push_str(&format!("{:4x}: {text}\n", ins.ip()));
     }
-    for r in &code.relocs {
-        out.push_str(&format!(
-            "reloc {:#x}: {:?} {:?} {:+}\n",
-            r.offset, r.kind, r.target, r.addend
-        ));
-    }
-    for t in &code.traps {
-        out.push_str(&format!("trap {:#x}: {}\n", t.offset, t.code));
-    }
+    records(code, &mut out);
     out
 }
 
@@ -60,9 +106,13 @@ impl SubTest for CompileTest {
 
     fn run(&self, file: &TestFile, command: &TestCommand) -> Outcome {
         let precise = command.options.iter().any(|o| o == "precise-output");
-        let targets: Vec<_> = file.targets.iter().filter(|t| t.isa == "x86_64").collect();
+        let targets: Vec<_> = file
+            .targets
+            .iter()
+            .filter_map(|t| Arch::parse(&t.isa).map(|a| (a, t)))
+            .collect();
         if targets.is_empty() {
-            return Outcome::Skip("no x86_64 target (only x86_64 has a backend)".into());
+            return Outcome::Skip("no x86_64 or aarch64 target (the ISAs with a backend)".into());
         }
         let global = match crate::filecheck::directives(&file.preamble_comments) {
             Ok(d) => d,
@@ -71,8 +121,8 @@ impl SubTest for CompileTest {
         let bless = precise && bless_requested();
         let (mut fails, mut skips, mut edits) = (Vec::new(), Vec::new(), Vec::new());
         let mut checked = false;
-        for target in &targets {
-            let isa = match build_isa(target) {
+        for &(arch, target) in &targets {
+            let isa = match build_isa(arch, target) {
                 Ok(isa) => isa,
                 Err(Outcome::Fail(m)) => {
                     fails.extend(m);
@@ -91,7 +141,7 @@ impl SubTest for CompileTest {
                 if precise {
                     checked = true;
                     let actual = match result {
-                        Ok(code) => listing(&code),
+                        Ok(code) => listing_for(arch, &code),
                         Err(e) => format!("error: {e}\n"),
                     };
                     if bless {
@@ -124,7 +174,7 @@ impl SubTest for CompileTest {
                     continue;
                 }
                 checked = true;
-                let text = listing(&code);
+                let text = listing_for(arch, &code);
                 if let Err(e) = crate::filecheck::check(&text, &dirs) {
                     fails.push(format!("{label}: {name}: {e}\nlisting:\n{text}"));
                 }
@@ -160,13 +210,14 @@ pub(crate) fn target_label(t: &kiln_reader::Target) -> String {
     label
 }
 
-/// The ISA of one `target x86_64` line: the `set` lines in force, the
+/// The ISA of one `target` line of `arch`: the `set` lines in force, the
 /// line's flags, and the regalloc2 checker. `Err(Fail)` names a bad setting
 /// or flag; `Err(Skip)` is a configuration Kiln does not implement.
 fn build_isa(
+    arch: Arch,
     target: &kiln_reader::Target,
 ) -> Result<Box<dyn kiln_codegen::isa::TargetIsa>, Outcome> {
-    build_isa_for(Arch::X86_64, target)
+    build_isa_for(arch, target)
 }
 
 /// Like [`build_isa`] for the target line's architecture `arch`.

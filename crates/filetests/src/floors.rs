@@ -48,15 +48,26 @@ pub const TARGETS_PASSED: &str = "runtests_x86_64_targets_passed";
 /// against its floors: no failure, and neither count below its floor.
 /// Every problem is reported, with the numbers.
 pub fn check_runtests(sum: &Summary, floors: &Floors) -> Result<(), Vec<String>> {
+    check_runtests_for("x86_64", sum, floors)
+}
+
+/// [`check_runtests`] for a `--test run --target <isa>` run: the floors
+/// `runtests_<isa>_files_passed` and `runtests_<isa>_targets_passed`
+/// (aarch64's count runs under qemu on other hosts).
+pub fn check_runtests_for(isa: &str, sum: &Summary, floors: &Floors) -> Result<(), Vec<String>> {
     let mut errs = Vec::new();
     if sum.failed > 0 {
         errs.push(format!("{} files failed", sum.failed));
     }
     let counts = [
-        (FILES_PASSED, sum.passed),
-        (TARGETS_PASSED, sum.run_target("x86_64").passed),
+        (format!("runtests_{isa}_files_passed"), sum.passed),
+        (
+            format!("runtests_{isa}_targets_passed"),
+            sum.run_target(isa).passed,
+        ),
     ];
     for (name, got) in counts {
+        let name = name.as_str();
         match floors.get(name) {
             None => errs.push(format!("no floor `{name}` in the floors file")),
             Some(floor) if got < floor => errs.push(format!(
@@ -107,5 +118,27 @@ mod tests {
         sum.failed = 1;
         assert_eq!(check_runtests(&sum, &f).unwrap_err().len(), 2);
         assert!(check_runtests(&sum, &Floors::default()).is_err());
+        // The aarch64 floors are separate names with their own counts.
+        let a =
+            Floors::parse("runtests_aarch64_files_passed 5\nruntests_aarch64_targets_passed 6\n")
+                .unwrap();
+        let mut sum = Summary {
+            passed: 5,
+            ..Summary::default()
+        };
+        sum.run_targets.push((
+            "aarch64".into(),
+            crate::TargetCounts {
+                passed: 6,
+                ..Default::default()
+            },
+        ));
+        assert_eq!(check_runtests_for("aarch64", &sum, &a), Ok(()));
+        assert!(check_runtests(&sum, &a).is_err());
+        sum.run_targets[0].1.passed = 4;
+        assert_eq!(
+            check_runtests_for("aarch64", &sum, &a).unwrap_err(),
+            vec!["runtests_aarch64_targets_passed: 4 is below the floor 6 (2 fewer)".to_string()]
+        );
     }
 }

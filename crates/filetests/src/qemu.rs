@@ -1,26 +1,30 @@
 //! `test run` for aarch64 on a non-aarch64 host: every function of a file is
-//! compiled, written as one assembly file of raw instruction words (calls
-//! between the file's functions become `bl` to their symbols), linked with
-//! a generated C harness by `aarch64-linux-gnu-gcc`, and run once under
-//! `qemu-aarch64`; the harness performs every `; run:` call of the file
-//! and prints the results, which are read back and checked like native
-//! results. One link and one qemu run per file.
+//! compiled and written into one relocatable aarch64 ELF object by Kiln's
+//! own object writer (`kiln_object::ObjectModule`; calls between the file's
+//! functions are `R_AARCH64_CALL26` relocations to their symbols, libcalls
+//! imports of the C library's), linked with a generated C harness by
+//! `aarch64-linux-gnu-gcc`, and run once under `qemu-aarch64`; the harness
+//! performs every `; run:` call of the file and prints the results, which
+//! are read back and checked like native results. One link and one qemu
+//! run per file.
 //!
 //! A call that traps (SIGILL from `udf`, SIGSEGV, ...) is caught by the
 //! harness and reported as a failure naming the signal. What the harness
-//! cannot call through C (several results, vector or f16/f128 values, a
-//! convention C does not use) skips the file with the reason, as does a
-//! relocation other than a call between the file's own functions.
+//! cannot call through C (vector or f16/f128 values, more than 512 bytes of
+//! stack arguments) skips the file with the reason, as does a relocation to
+//! a name the file does not define.
 
 use crate::check_file_run_directives;
 use crate::run::{BuildOutcome, CompileFn};
-use kiln_codegen::compiled::FinalName;
+use kiln_codegen::compiled::{CompiledCode, Final, FinalName};
 use kiln_codegen::isa::aarch64::abi::{self, ArgLoc};
 use kiln_codegen::isa::aarch64::regs;
 use kiln_codegen::isa::TargetIsa;
-use kiln_codegen::machinst::buffer::Reloc;
 use kiln_codegen::result::CodegenError;
-use kiln_ir::{DataValue, Ieee32, Ieee64, Type, UserFuncName};
+use kiln_codegen::settings::Arch;
+use kiln_ir::{DataValue, Ieee32, Ieee64, Type, UserExternalName, UserFuncName};
+use kiln_module::module::{FuncOrDataId, Linkage, Module};
+use kiln_object::ObjectModule;
 use kiln_reader::TestFile;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -60,8 +64,11 @@ fn c_type(ty: Type) -> Option<&'static str> {
 /// (a multiple of 16) of stack arguments from `sa` below the stack
 /// pointer, calls `f` with x0-x7 = `ia[..]`, d0-d7 = `fa[..]` and x8 =
 /// `ra`, then stores x0-x7 and d0-d7 to `oi` and `of` (a callee that pops
-/// its stack arguments is fine: sp is restored from x29).
+/// its stack arguments is fine: sp is restored from x29). A top-level
+/// `__asm__` of the C harness, so the link has two inputs: the harness and
+/// Kiln's object.
 const INVOKE_SHIM: &str = "
+.text
 .balign 16
 .globl kiln_invoke
 kiln_invoke:
@@ -106,6 +113,11 @@ kiln_invoke:
   ret
 ";
 
+/// The user-name namespace the harness gives the file's own functions in
+/// the object (`kiln_fn_<index>`), so that a test-case name like `%main` or
+/// `%abs` never meets the C library's symbol of the same name.
+const HARNESS_NS: u32 = u32::MAX;
+
 /// The symbol of the `i`-th function of the file.
 fn sym(i: usize) -> String {
     format!("kiln_fn_{i}")
@@ -147,58 +159,23 @@ pub fn run_on_qemu(
         })
         .collect();
     // Compile everything first: an unsupported function skips the file.
-    let mut asm = String::from(".text\n");
+    let mut codes = Vec::with_capacity(file.functions.len());
     for (i, f) in file.functions.iter().enumerate() {
         let name = &names[i];
-        let code = match compile(&f.func) {
+        let mut code = match compile(&f.func) {
             Ok(c) => c,
             Err(CodegenError::Unsupported { what }) => {
                 return Err(BuildOutcome::Skip(format!("{name}: unsupported: {what}")))
             }
             Err(e) => return Err(BuildOutcome::Fail(vec![format!("{name}: {e}")])),
         };
-        let mut calls = std::collections::HashMap::new();
-        for r in &code.relocs {
-            let target = match (&r.kind, &r.target) {
-                (Reloc::Aarch64Call26, FinalName::TestCase(t)) => {
-                    names.iter().position(|n| n == t.as_str())
-                }
-                (Reloc::Aarch64Call26, FinalName::User(u)) => {
-                    let u = u.to_string();
-                    names.iter().position(|n| *n == u)
-                }
-                _ => None,
-            };
-            match target {
-                Some(t) if r.addend == 0 => {
-                    calls.insert(r.offset, t);
-                }
-                _ => {
-                    return Err(BuildOutcome::Skip(format!(
-                        "{name}: unsupported by the qemu harness: relocation {:?} to {:?}",
-                        r.kind, r.target
-                    )))
-                }
-            }
-        }
-        let _ = writeln!(asm, ".balign 16\n.globl {0}\n{0}:", sym(i));
-        let words = code.code.chunks_exact(4);
-        let tail = words.remainder();
-        for (k, w) in words.enumerate() {
-            match calls.get(&(4 * k as u32)) {
-                Some(&t) => {
-                    let _ = writeln!(asm, "  bl {}", sym(t));
-                }
-                None => {
-                    let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                    let _ = writeln!(asm, "  .inst 0x{word:08x}");
-                }
-            }
-        }
-        for b in tail {
-            let _ = writeln!(asm, "  .byte 0x{b:02x}");
-        }
+        retarget_relocs(&mut code, &names).map_err(|why| {
+            BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {why}"))
+        })?;
+        codes.push(code);
     }
+    let object = write_object(file, codes)
+        .map_err(|e| BuildOutcome::Fail(vec![format!("writing the aarch64 object: {e}")]))?;
     // Pass 1: record the calls the directives make.
     let mut calls: Vec<Call> = Vec::new();
     let mut record = |name: &str, args: &[DataValue]| {
@@ -217,8 +194,12 @@ pub fn run_on_qemu(
     // The harness: one guarded call per directive, through `kiln_invoke`
     // (x0-x7 and d0-d7 loaded from arrays, x8 = a return area, every
     // result register stored back), so any register signature works.
-    asm.push_str(INVOKE_SHIM);
     let mut c = String::from(HARNESS_PRELUDE);
+    c.push_str("__asm__(\"");
+    for line in INVOKE_SHIM.lines() {
+        let _ = write!(c, "{line}\\n");
+    }
+    c.push_str("\");\n");
     // The integer register class, named through a register.
     let int_class = regs::xreg_preg(0).class();
     for (i, _) in file.functions.iter().enumerate() {
@@ -306,7 +287,7 @@ pub fn run_on_qemu(
         );
     }
     c.push_str("  return 0;\n}\n");
-    let output = link_and_run(&asm, &c)?;
+    let output = link_and_run(&object, &c)?;
     // Pass 2: replay the directives with the results.
     let mut results: Vec<Option<Result<Vec<DataValue>, String>>> = vec![None; calls.len()];
     for line in output.lines() {
@@ -350,6 +331,50 @@ pub fn run_on_qemu(
     }
 }
 
+/// Points every relocation to one of the file's functions at that
+/// function's harness name (`HARNESS_NS`); libcalls stay (the C library
+/// defines them). Anything else is not something the harness can link.
+fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<(), String> {
+    for r in &mut code.relocs {
+        let own = match &r.target {
+            FinalName::TestCase(t) => names.iter().position(|n| n == t.as_str()),
+            FinalName::User(u) => {
+                let u = u.to_string();
+                names.iter().position(|n| *n == u)
+            }
+            FinalName::LibCall(_) => continue,
+            FinalName::KnownSymbol(_) => None,
+        };
+        match own {
+            Some(k) => r.target = FinalName::User(UserExternalName::new(HARNESS_NS, k as u32)),
+            None => return Err(format!("relocation {:?} to {:?}", r.kind, r.target)),
+        }
+    }
+    Ok(())
+}
+
+/// The file's functions as one relocatable aarch64 ELF object, function
+/// `i` exported as `kiln_fn_<i>`.
+fn write_object(
+    file: &TestFile,
+    codes: Vec<CompiledCode<Final>>,
+) -> Result<Vec<u8>, kiln_module::module::ModuleError> {
+    let mut m = ObjectModule::new(Arch::Aarch64);
+    let mut ids = Vec::with_capacity(codes.len());
+    for (i, f) in file.functions.iter().enumerate() {
+        let id = m.declare_function(&sym(i), Linkage::Export, &f.func.stencil.signature)?;
+        m.bind_user_name(
+            UserExternalName::new(HARNESS_NS, i as u32),
+            FuncOrDataId::Func(id),
+        )?;
+        ids.push(id);
+    }
+    for ((f, code), id) in file.functions.iter().zip(codes).zip(ids) {
+        m.define_function(id, &f.func.stencil.signature, code)?;
+    }
+    m.finish()
+}
+
 /// The results of one call from the words the harness printed (one per
 /// register part: an `i128` takes two, low first).
 fn parse_results(tys: &[Type], text: &str) -> Option<Vec<DataValue>> {
@@ -385,21 +410,23 @@ fn scratch_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Links `asm` with the harness `c` and runs it under qemu; its stdout.
-fn link_and_run(asm: &str, c: &str) -> Result<String, BuildOutcome> {
+/// Links the object `funcs` with the harness `c` and runs it under qemu;
+/// its stdout.
+fn link_and_run(funcs: &[u8], c: &str) -> Result<String, BuildOutcome> {
     let fail = |what: String| BuildOutcome::Fail(vec![what]);
     let dir = scratch_dir().map_err(|e| fail(format!("scratch directory: {e}")))?;
     let result = (|| {
-        let s = dir.join("funcs.s");
+        let o = dir.join("funcs.o");
         let h = dir.join("harness.c");
         let exe = dir.join("prog");
-        std::fs::write(&s, asm).map_err(|e| fail(format!("writing {}: {e}", s.display())))?;
+        std::fs::write(&o, funcs).map_err(|e| fail(format!("writing {}: {e}", o.display())))?;
         std::fs::write(&h, c).map_err(|e| fail(format!("writing {}: {e}", h.display())))?;
         let out = Command::new(GCC)
             .args(["-O1", "-static", "-o"])
             .arg(&exe)
             .arg(&h)
-            .arg(&s)
+            .arg(&o)
+            .arg("-lm")
             .output()
             .map_err(|e| fail(format!("{GCC}: {e}")))?;
         if !out.status.success() {

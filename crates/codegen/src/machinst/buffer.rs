@@ -29,13 +29,17 @@
 //!   target is close enough by its short form ([`LabelUse::shrink_branch`],
 //!   x64 rel32 -> rel8), iterating to a fixpoint and moving every offset.
 //!   [`MachBuffer::set_branch_shrinking`] turns it off.
-//! * **Islands.** For ISAs with short label ranges (aarch64), the emitter
-//!   asks [`MachBuffer::island_needed`] after each instruction and, if so,
-//!   jumps around an [`MachBuffer::emit_island`] that holds pending
-//!   constants and veneers. Never needed for x64.
+//! * **Islands.** For ISAs with short label ranges (aarch64: 14-bit `tbz`,
+//!   19-bit `b.cond`/`cbz`/`ldr` literal, 26-bit `b`), the pipeline
+//!   (`machinst/compile.rs`) asks [`MachBuffer::island_needed`] before each
+//!   instruction and, if so, jumps around an [`MachBuffer::emit_island`]
+//!   that holds the deferred trap stubs, pending constants and veneers. A
+//!   use is pending while its label is unbound or bound out of its
+//!   backward range; the island deadline is the earliest pending use's
+//!   forward range, less the worst-case island size. Never needed for x64.
 //! * **Out-of-line traps.** [`MachBuffer::defer_trap`] gives a label for a
-//!   trap stub that [`MachBuffer::emit_deferred_traps`] places after the
-//!   code.
+//!   trap stub that the next island or [`MachBuffer::emit_deferred_traps`]
+//!   (after the code) places.
 //! * **Constants.** [`MachBuffer::add_constant`] (or the pooled
 //!   [`VCodeConstants`] via [`MachBuffer::get_label_for_constant`]) returns a
 //!   label; the data is emitted, aligned, after the code in `finish`.
@@ -54,6 +58,10 @@ use std::fmt;
 pub type CodeOffset = u32;
 
 const UNKNOWN_OFFSET: CodeOffset = u32::MAX;
+
+/// Upper bound on the size of a target's trapping instruction (the stubs of
+/// [`MachBuffer::defer_trap`] count this much towards an island).
+pub const MAX_TRAP_BYTES: CodeOffset = 8;
 
 /// A position in the code that branches and RIP/PC-relative references can
 /// target.
@@ -599,7 +607,7 @@ impl<L: LabelUse> MachBuffer<L> {
     /// emitted or about to be) refer to `label`.
     pub fn use_label_at_offset(&mut self, offset: CodeOffset, label: MachLabel, kind: L) {
         self.ensure_label(label);
-        if self.label_offset(label).is_none() {
+        if !self.bound_in_range(offset, label, kind) {
             self.note_pending(offset, kind);
         }
         self.fixups.push(Fixup {
@@ -607,6 +615,17 @@ impl<L: LabelUse> MachBuffer<L> {
             label,
             kind,
         });
+    }
+
+    /// Whether `label` is bound and a `kind` use at `offset` reaches it.
+    /// Anything else (unbound, or bound behind the use beyond its backward
+    /// range) must be resolved by an island before the use's deadline.
+    fn bound_in_range(&self, offset: CodeOffset, label: MachLabel, kind: L) -> bool {
+        match self.label_offset(label) {
+            Some(target) if target >= offset => target - offset <= kind.max_pos_range(),
+            Some(target) => offset - target <= kind.max_neg_range(),
+            None => false,
+        }
     }
 
     fn note_pending(&mut self, offset: CodeOffset, kind: L) {
@@ -634,17 +653,27 @@ impl<L: LabelUse> MachBuffer<L> {
                 >= self.island_deadline
     }
 
-    /// Emits an island at the current offset: all pending constants, then a
-    /// veneer for every pending label use that could not otherwise reach
-    /// its label within `distance` more bytes; uses of labels already bound
-    /// and in range are patched now. The caller must branch around the
-    /// island (emit a jump to a fresh label, call this, bind the label).
-    pub fn emit_island(&mut self, distance: CodeOffset) {
+    /// Emits an island at the current offset: the deferred trap stubs (each
+    /// `trap_insn`, see [`defer_trap`](Self::defer_trap)), all pending
+    /// constants, then a veneer for every pending label use that could not
+    /// otherwise reach its label within `distance` more bytes; uses of
+    /// labels already bound and in range are patched now. The caller must
+    /// branch around the island (emit a jump to a fresh label, call this,
+    /// bind the label).
+    ///
+    /// A pooled constant ([`get_label_for_constant`](Self::get_label_for_constant))
+    /// used again after the island gets a fresh copy in a later island or
+    /// after the code: a literal load cannot take a veneer, so every use
+    /// must find its copy within its own range.
+    pub fn emit_island(&mut self, distance: CodeOffset, trap_insn: &[u8]) {
         // Branch peepholes never look across an island, and the island's
         // aligned data forbids shrinking branches later.
         self.latest_branches.clear();
         self.all_branches.clear();
         self.had_island = true;
+        // Labels are bound directly: `bind_label` would run the branch
+        // peepholes, which must not see the island.
+        self.emit_trap_stubs(trap_insn, false);
         let constants = std::mem::take(&mut self.constants);
         for (bytes, align, label) in &constants {
             self.align_to(*align, 0);
@@ -652,6 +681,9 @@ impl<L: LabelUse> MachBuffer<L> {
             let off = self.cur_offset();
             self.label_offsets[label.0 as usize] = off;
             self.put_data(bytes);
+        }
+        for l in &mut self.pool_labels {
+            *l = None;
         }
         let fixups = std::mem::take(&mut self.fixups);
         let horizon = self
@@ -707,7 +739,7 @@ impl<L: LabelUse> MachBuffer<L> {
                 let f = &self.fixups[i];
                 (f.offset, f.label, f.kind)
             };
-            if self.label_offset(label).is_none() {
+            if !self.bound_in_range(offset, label, kind) {
                 self.note_pending(offset, kind);
             }
         }
@@ -992,6 +1024,8 @@ impl<L: LabelUse> MachBuffer<L> {
     /// [`emit_deferred_traps`](Self::emit_deferred_traps).
     pub fn defer_trap(&mut self, code: TrapCode) -> MachLabel {
         let l = self.get_label();
+        // The stub goes into the next island or after the code.
+        self.island_worst_size = self.island_worst_size.saturating_add(MAX_TRAP_BYTES);
         self.deferred_traps.push((l, code, self.unwind.len()));
         l
     }
@@ -1001,6 +1035,13 @@ impl<L: LabelUse> MachBuffer<L> {
     /// `Backend::trap_bytes`). The function emitter calls this once after the last block;
     /// a deferred trap never emitted makes `finish` report an unbound label.
     pub fn emit_deferred_traps(&mut self, trap_insn: &[u8]) {
+        self.emit_trap_stubs(trap_insn, true);
+    }
+
+    /// The stubs of every deferred trap, here (after the code, or in an
+    /// island when `peepholes` is false: the label is then bound without
+    /// running the branch peepholes).
+    fn emit_trap_stubs(&mut self, trap_insn: &[u8], peepholes: bool) {
         let traps = std::mem::take(&mut self.deferred_traps);
         // Stubs run in the body's frame, except those requested before the
         // prologue had saved every callee-save (a stack-limit check): there
@@ -1015,7 +1056,11 @@ impl<L: LabelUse> MachBuffer<L> {
         };
         let all_saved = saved(&self.unwind);
         for (label, code, ops_then) in traps {
-            self.bind_label(label);
+            if peepholes {
+                self.bind_label(label);
+            } else {
+                self.label_offsets[label.0 as usize] = self.cur_offset();
+            }
             let then = saved(&self.unwind[..ops_then.min(self.unwind.len())]);
             let missing: Vec<_> = all_saved
                 .iter()
@@ -1669,7 +1714,7 @@ mod tests {
         b.bind_label(near); // 13
         assert!(!b.island_needed(10));
         assert!(b.island_needed(90));
-        b.emit_island(90);
+        b.emit_island(90, &[]);
         // `near` was patched in place; `far` got a veneer at 13.
         assert_eq!(rel_at(b.data(), 5), 13 - 9);
         assert_eq!(rel_at(b.data(), 1), 13 - 5);

@@ -118,6 +118,18 @@ pub trait Backend {
 
     /// The bytes of the trapping instruction used for deferred trap islands.
     fn trap_bytes(&self) -> &'static [u8];
+
+    /// Upper bound on the bytes `emit_inst` writes for one instruction: the
+    /// pipeline places an island before any instruction that could carry a
+    /// pending label use out of its range.
+    const MAX_INST_BYTES: u32 = 1024;
+
+    /// An unconditional jump to `target`, used to jump over an island.
+    /// `None` for targets whose label uses reach across any function (x86
+    /// rel32): their buffer never asks for an island.
+    fn island_jump(&self, _target: MachLabel) -> Option<Self::Inst> {
+        None
+    }
 }
 
 /// Which frame sequence an instruction belongs to ([`Backend::frame_unwind`]).
@@ -259,15 +271,40 @@ impl<B: Backend> PipelineSink<'_, B> {
             frame,
         };
         let mut ops = Vec::new();
-        for inst in &self.seq {
+        for i in 0..self.seq.len() {
+            self.maybe_island(info.frame)?;
             self.backend
-                .emit_inst(inst, &info, &mut self.state, self.buf)?;
-            self.backend.frame_unwind(inst, part, frame, &mut ops);
+                .emit_inst(&self.seq[i], &info, &mut self.state, self.buf)?;
+            self.backend.frame_unwind(&self.seq[i], part, frame, &mut ops);
             for op in ops.drain(..) {
                 self.buf.add_unwind(op);
             }
         }
         self.seq.clear();
+        Ok(())
+    }
+
+    /// Emits an island (jumped over) if the next instruction could carry a
+    /// pending label use out of range.
+    fn maybe_island(&mut self, frame: &FrameLayout) -> CodegenResult<()> {
+        // Room for the instruction and the jump over the island.
+        let distance = 2 * B::MAX_INST_BYTES;
+        if !self.buf.island_needed(distance) {
+            return Ok(());
+        }
+        let after = self.buf.get_label();
+        let Some(jump) = self.backend.island_jump(after) else {
+            return Ok(());
+        };
+        let info = EmitInfo {
+            origin: EmitOrigin::Frame,
+            srcloc: RelSourceLoc::default(),
+            frame,
+        };
+        self.backend
+            .emit_inst(&jump, &info, &mut self.state, self.buf)?;
+        self.buf.emit_island(distance, self.backend.trap_bytes());
+        self.buf.bind_label(after);
         Ok(())
     }
 }
@@ -289,6 +326,7 @@ impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
             self.backend.gen_epilogue(info.frame, &mut self.seq);
             self.emit_seq(info.frame, FramePart::Epilogue)?;
         }
+        self.maybe_island(info.frame)?;
         let loc = info.srcloc;
         if !loc.is_default() {
             self.buf.start_srcloc(loc);

@@ -40,12 +40,12 @@
 use super::args::*;
 use super::inst::*;
 use super::regs::{self, vreg_preg, xreg_preg};
-use crate::machinst::abi::FrameLayout;
+use crate::machinst::abi::{FrameLayout, LimitBase, LimitStep, StackLimit};
 use crate::machinst::compile::FramePart;
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
 use crate::unwind::UnwindOp;
-use kiln_ir::{ArgumentExtension, CallConv, Signature, Type};
+use kiln_ir::{ArgumentExtension, CallConv, Signature, TrapCode, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
 
 /// Where one argument or return value (part) lives.
@@ -387,6 +387,9 @@ pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MI
         rd: Writable::from_reg(regs::fp()),
         rm: sp,
     });
+    if let (true, Some(limit)) = (frame.needs_stack_check(), frame.stack_limit) {
+        gen_stack_check(&limit, frame.fixed_frame_size, out);
+    }
     sp_adjust(true, frame.fixed_frame_size, out);
     for (p, q, off) in csr_groups(frame) {
         let (pair, store, _) = save_kind(p);
@@ -514,6 +517,114 @@ pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mu
             });
         }
         _ => {}
+    }
+}
+
+/// Frames at least this large compare sp itself with the limit before
+/// adding the frame size to the limit (as on x86-64), so the sum cannot
+/// wrap past a limit close to the top of the address space.
+const LARGE_FRAME: u32 = 32 << 10;
+
+/// Traps with `stk_ovf` unless `sp - frame_size >= limit`, before the
+/// frame is reserved. The limit is computed in x17 with x16 as scratch
+/// (the intra-procedure-call registers: no argument lives there), so the
+/// arguments are intact afterwards.
+fn gen_stack_check(limit: &StackLimit, frame_size: u32, out: &mut Vec<MInst>) {
+    let (x16, x17) = (regs::ip0(), regs::ip1());
+    let (w16, w17) = (Writable::from_reg(x16), Writable::from_reg(x17));
+    let s64 = OperandSize::Size64;
+    // x17 = [base + off], legal for any 32-bit offset.
+    let load = |base: Reg, off: i32, out: &mut Vec<MInst>| {
+        let mem = if off >= 0 && off % 8 == 0 && off < 8 * 4096 {
+            AMode::UnsignedOffset {
+                rn: base,
+                uimm: off as u32,
+            }
+        } else if (-256..256).contains(&off) {
+            AMode::Unscaled {
+                rn: base,
+                simm: off as i16,
+            }
+        } else {
+            out.extend(MInst::load_constant(w16, off as i64 as u64, s64));
+            AMode::RegReg {
+                rn: base,
+                rm: x16,
+                scaled: false,
+            }
+        };
+        out.push(MInst::Load {
+            kind: LoadKind::Load64,
+            rd: w17,
+            mem,
+        });
+    };
+    // x17 += imm, legal for any 32-bit immediate.
+    let add = |imm: i64, out: &mut Vec<MInst>| {
+        let (op, mag) = if imm < 0 {
+            (AluOp::Sub, imm.unsigned_abs())
+        } else {
+            (AluOp::Add, imm as u64)
+        };
+        if let Some(imm) = Imm12::maybe_from_u64(mag) {
+            out.push(MInst::AluRRImm12 {
+                op,
+                size: s64,
+                rd: w17,
+                rn: x17,
+                imm,
+            });
+        } else {
+            out.extend(MInst::load_constant(w16, mag, s64));
+            out.push(MInst::AluRRR {
+                op,
+                size: s64,
+                rd: w17,
+                rn: x17,
+                rm: x16,
+            });
+        }
+    };
+    match limit.base {
+        LimitBase::Reg(p) => out.push(MInst::Mov {
+            size: s64,
+            rd: w17,
+            rm: Reg::from(p),
+        }),
+        LimitBase::FpOffset(off) => load(regs::fp(), off, out),
+    }
+    for step in limit.steps() {
+        match *step {
+            LimitStep::Load(off) => load(x17, off, out),
+            LimitStep::Add(imm) => add(imm as i64, out),
+        }
+    }
+    let check = |out: &mut Vec<MInst>| {
+        // cmp x16, x17 with x16 = sp (cmp's register form reads xzr, not
+        // sp, in that field).
+        out.push(MInst::Mov {
+            size: s64,
+            rd: w16,
+            rm: regs::sp(),
+        });
+        out.push(MInst::AluRRR {
+            op: AluOp::Subs,
+            size: s64,
+            rd: Writable::from_reg(regs::zr()),
+            rn: x16,
+            rm: x17,
+        });
+        out.push(MInst::TrapIf {
+            kind: CondBrKind::Cond(Cond::Lo),
+            code: TrapCode::STACK_OVERFLOW,
+        });
+    };
+    if frame_size >= LARGE_FRAME || frame_size == 0 {
+        check(out);
+    }
+    if frame_size > 0 {
+        add(frame_size as i64, out);
+        check(out);
     }
 }
 

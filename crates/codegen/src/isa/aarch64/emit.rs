@@ -7,7 +7,8 @@
 //!
 //! Branch fields are label uses of the kinds in [`A64LabelUse`]; the
 //! `MachBuffer` patches them and, for the 19- and 14-bit conditional forms,
-//! redirects an out-of-range use through a 26-bit `b` veneer in an island.
+//! redirects an out-of-range use through a 26-bit `b` veneer in an island
+//! (the pipeline places islands; `ldr` literal's constants go into them).
 
 use super::args::*;
 use super::inst::*;
@@ -23,9 +24,12 @@ use regalloc2::RegClass;
 pub enum A64LabelUse {
     /// `b`/`bl`: imm26 words at bits 0..26 (±128 MiB).
     Branch26,
-    /// `b.cond`, `cbz`, `cbnz`, `ldr` literal: imm19 words at bits 5..24
-    /// (±1 MiB).
+    /// `b.cond`, `cbz`, `cbnz`: imm19 words at bits 5..24 (±1 MiB).
     Branch19,
+    /// `ldr` literal: the same field as `Branch19`, but a load cannot go
+    /// through a veneer (it would load the veneer's `b` as data): its
+    /// constant must lie in an island within range.
+    Load19,
     /// `tbz`/`tbnz`: imm14 words at bits 5..19 (±32 KiB).
     Branch14,
     /// `adr`: a 21-bit byte offset split into immlo (bits 29..31) and immhi
@@ -39,7 +43,7 @@ impl LabelUse for A64LabelUse {
     fn max_pos_range(self) -> CodeOffset {
         match self {
             A64LabelUse::Branch26 => (1 << 27) - 4,
-            A64LabelUse::Branch19 => (1 << 20) - 4,
+            A64LabelUse::Branch19 | A64LabelUse::Load19 => (1 << 20) - 4,
             A64LabelUse::Branch14 => (1 << 15) - 4,
             A64LabelUse::Adr21 => (1 << 20) - 1,
         }
@@ -47,7 +51,7 @@ impl LabelUse for A64LabelUse {
     fn max_neg_range(self) -> CodeOffset {
         match self {
             A64LabelUse::Branch26 => 1 << 27,
-            A64LabelUse::Branch19 => 1 << 20,
+            A64LabelUse::Branch19 | A64LabelUse::Load19 => 1 << 20,
             A64LabelUse::Branch14 => 1 << 15,
             A64LabelUse::Adr21 => 1 << 20,
         }
@@ -63,7 +67,9 @@ impl LabelUse for A64LabelUse {
         let word = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
         let word = match self {
             A64LabelUse::Branch26 => (word & !0x03ff_ffff) | ((rel >> 2) & 0x03ff_ffff),
-            A64LabelUse::Branch19 => (word & !(0x7ffff << 5)) | (((rel >> 2) & 0x7ffff) << 5),
+            A64LabelUse::Branch19 | A64LabelUse::Load19 => {
+                (word & !(0x7ffff << 5)) | (((rel >> 2) & 0x7ffff) << 5)
+            }
             A64LabelUse::Branch14 => (word & !(0x3fff << 5)) | (((rel >> 2) & 0x3fff) << 5),
             A64LabelUse::Adr21 => {
                 (word & !((3 << 29) | (0x7ffff << 5)))
@@ -493,7 +499,7 @@ fn emit_ldst(
                 return Err(bad("a store or narrow load from a literal"));
             };
             let off = buf.cur_offset();
-            buf.use_label_at_offset(off, label, A64LabelUse::Branch19);
+            buf.use_label_at_offset(off, label, A64LabelUse::Load19);
             put(buf, enc_ldr_literal(lopc, lv, rt));
         }
         AMode::SpOffset { .. }

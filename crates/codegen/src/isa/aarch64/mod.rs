@@ -13,6 +13,8 @@ pub mod regs;
 mod compile_tests;
 #[cfg(test)]
 mod emit_tests;
+#[cfg(test)]
+mod island_tests;
 
 pub use args::*;
 pub use emit::A64LabelUse;
@@ -20,8 +22,8 @@ pub use inst::*;
 
 use crate::compiled::{CompiledCode, Stencil};
 use crate::isa::TargetIsa;
-use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape};
-use crate::machinst::buffer::MachBuffer;
+use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape, LimitBase};
+use crate::machinst::buffer::{MachBuffer, MachLabel};
 use crate::machinst::compile::{self, Backend, Context, Lowered};
 use crate::machinst::inst::{MachInst, MachTerminator, OperandVisitor};
 use crate::machinst::lower::Lower;
@@ -30,7 +32,6 @@ use crate::machinst::regalloc::RegallocConfig;
 use crate::machinst::vcode::{EmitInfo, VCode};
 use crate::result::{CodegenError, CodegenResult};
 use crate::settings::{Arch, Flags, IsaFlags};
-use kiln_ir::ArgumentPurpose;
 use kiln_ir::FunctionStencil;
 use regalloc2::{PReg, PRegSet, RegClass, SpillSlot};
 use std::cell::RefCell;
@@ -151,23 +152,22 @@ impl A64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
-        // Stack-limit checks and stack probes exist on x86-64 only so far;
-        // a request for them is unsupported here, never silently dropped.
-        if f.stack_limit.is_some()
-            || f.signature
-                .special_param_index(ArgumentPurpose::StackLimit)
-                .is_some()
-        {
-            return Err(CodegenError::Unsupported {
-                what: "stack_limit on aarch64 (no stack-limit check yet)".into(),
-            });
-        }
+        // Stack probes exist on x86-64 only so far; a request for them is
+        // unsupported here, never silently dropped.
         if self.flags.enable_probestack {
             return Err(CodegenError::Unsupported {
                 what: "setting enable_probestack on aarch64 (no stack probes yet)".into(),
             });
         }
         let sig = abi::sig_locs(&f.signature)?;
+        // Incoming stack arguments sit above the saved x29/x30 pair.
+        let stack_limit = crate::machinst::abi::stack_limit_chain(f, |i| {
+            match sig.params.get(i).and_then(|p| p.first()) {
+                Some(abi::ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
+                Some(abi::ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
+                None => None,
+            }
+        })?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
         let info = lower::A64LowerInfo { sig, slot_offsets };
@@ -184,7 +184,7 @@ impl A64Backend {
                 stackslots_size: slots_size,
                 callee_saved: regs::aapcs_callee_saved(),
                 callee_pop,
-                stack_limit: None,
+                stack_limit,
             },
             testcase_names,
         })
@@ -260,6 +260,15 @@ impl Backend for A64Backend {
 
     fn trap_bytes(&self) -> &'static [u8] {
         &emit::UDF
+    }
+
+    /// The longest `emit` sequence is a few words (a 64-bit constant into
+    /// x16 and an add, a call with its extension moves); 256 bytes bounds
+    /// every variant with room to spare.
+    const MAX_INST_BYTES: u32 = 256;
+
+    fn island_jump(&self, target: MachLabel) -> Option<MInst> {
+        Some(MInst::Jump { target })
     }
 }
 
