@@ -246,11 +246,6 @@ pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
         "Kiln emits absolute relocations, no GOT-relative forms",
     );
     no(
-        flags.enable_nan_canonicalization,
-        "enable_nan_canonicalization=true".into(),
-        "float results are not canonicalized",
-    );
-    no(
         flags.enable_pinned_reg,
         "enable_pinned_reg=true".into(),
         "no register is pinned (get_pinned_reg/set_pinned_reg are unsupported)",
@@ -702,7 +697,6 @@ mod tests {
         assert!(unimplemented_settings(&Flags::default()).is_empty());
         for (name, value) in [
             ("is_pic", "true"),
-            ("enable_nan_canonicalization", "true"),
             ("enable_pinned_reg", "true"),
             ("unwind_info", "true"),
             ("tls_model", "elf_gd"),
@@ -726,6 +720,7 @@ mod tests {
         }
         for (name, value) in [
             ("is_pic", "false"),
+            ("enable_nan_canonicalization", "true"),
             ("unwind_info", "false"),
             ("tls_model", "none"),
             ("libcall_call_conv", "isa_default"),
