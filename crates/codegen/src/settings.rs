@@ -246,11 +246,6 @@ pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
         "Kiln emits absolute relocations, no GOT-relative forms",
     );
     no(
-        flags.enable_pinned_reg,
-        "enable_pinned_reg=true".into(),
-        "no register is pinned (get_pinned_reg/set_pinned_reg are unsupported)",
-    );
-    no(
         flags.unwind_info,
         "unwind_info=true".into(),
         "Kiln emits no unwind information yet",
@@ -697,7 +692,6 @@ mod tests {
         assert!(unimplemented_settings(&Flags::default()).is_empty());
         for (name, value) in [
             ("is_pic", "true"),
-            ("enable_pinned_reg", "true"),
             ("unwind_info", "true"),
             ("tls_model", "elf_gd"),
             ("tls_model", "coff"),
@@ -721,6 +715,7 @@ mod tests {
         for (name, value) in [
             ("is_pic", "false"),
             ("enable_nan_canonicalization", "true"),
+            ("enable_pinned_reg", "true"),
             ("unwind_info", "false"),
             ("tls_model", "none"),
             ("libcall_call_conv", "isa_default"),

@@ -242,9 +242,13 @@ pub fn caller_extension(locs: &SigLocs, ty: Type, ext: ArgumentExtension) -> Opt
 }
 
 /// The allocator's registers: see `regs::allocatable_xregs`.
-pub fn machine_env() -> MachineEnv {
+pub fn machine_env(pinned: bool) -> MachineEnv {
     let set = |v: &[PReg]| v.iter().fold(PRegSet::empty(), |s, &p| s.with(p));
-    let (xp, xn) = regs::allocatable_xregs();
+    let (xp, mut xn) = regs::allocatable_xregs();
+    if pinned {
+        // Only get_pinned_reg/set_pinned_reg touch x28.
+        xn.retain(|&p| p != regs::xreg_preg(regs::PINNED_ENC));
+    }
     let (vp, vn) = regs::allocatable_vregs();
     MachineEnv {
         preferred_regs_by_class: [set(&xp), set(&vp), PRegSet::empty()],

@@ -132,6 +132,7 @@ pub struct A64Backend {
 /// Creates the aarch64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
     Ok(Box::new(A64Backend {
+        env: abi::machine_env(flags.enable_pinned_reg),
         key_flags: super::key_flag_bytes(&flags, &isa_flags),
         protection: abi::FrameProtection {
             sign_return_address: isa_flags.has("sign_return_address")
@@ -141,7 +142,6 @@ pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn T
         },
         flags,
         isa_flags,
-        env: abi::machine_env(),
     }))
 }
 
@@ -170,7 +170,11 @@ impl A64Backend {
         let sig = abi::sig_locs(&f.signature)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
-        let info = lower::A64LowerInfo { sig, slot_offsets };
+        let info = lower::A64LowerInfo {
+            sig,
+            slot_offsets,
+            pinned_reg: self.flags.enable_pinned_reg,
+        };
         let backend = lower::A64LowerBackend {
             info: &info,
             state: RefCell::new(lower::A64LowerState::default()),
@@ -182,7 +186,7 @@ impl A64Backend {
             frame: FrameRequest {
                 outgoing_args_size: (state.outgoing + 15) & !15,
                 stackslots_size: slots_size,
-                callee_saved: regs::aapcs_callee_saved(),
+                callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
                 stack_limit: None,
             },

@@ -53,6 +53,8 @@ pub struct X64LowerInfo {
     pub has_fma: bool,
     /// The test-only planted bug, if any (the `test_fault` setting).
     pub test_fault: crate::settings::TestFault,
+    /// `enable_pinned_reg`: r15 is the pinned register.
+    pub pinned_reg: bool,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -1480,6 +1482,19 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (d, dw) = self.w();
         self.mov_to(dw, regs::rbp());
         d
+    }
+    fn use_pinned_reg(&mut self) -> bool {
+        self.info.pinned_reg
+    }
+    fn x64_get_pinned_reg(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, regs::gpr(regs::enc::R15));
+        d
+    }
+    fn x64_set_pinned_reg(&mut self, v: Reg) {
+        // r15 is outside the allocator's set with the setting on, so this
+        // def is a fixed non-allocatable operand no value lives in.
+        self.mov_to(Writable::from_reg(regs::gpr(regs::enc::R15)), v);
     }
     fn x64_stack_pointer(&mut self) -> Reg {
         let (d, dw) = self.w();

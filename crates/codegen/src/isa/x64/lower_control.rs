@@ -53,7 +53,7 @@ impl Ctx<'_, '_, '_> {
                 return Some(InstOutput::none());
             }
         };
-        let mut reserved = abi::callee_saved(own_conv);
+        let mut reserved = abi::callee_saved(own_conv, self.info.pinned_reg);
         for e in [regs::enc::RAX, regs::enc::R10, regs::enc::R11] {
             reserved.add(regs::gpr_preg(e));
         }
