@@ -40,10 +40,10 @@
 use super::args::*;
 use super::inst::*;
 use super::regs::{self, vreg_preg, xreg_preg};
-use crate::machinst::abi::FrameLayout;
+use crate::machinst::abi::{FrameLayout, LimitBase, LimitStep, StackLimit};
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
-use kiln_ir::{ArgumentExtension, CallConv, Signature, Type};
+use kiln_ir::{ArgumentExtension, CallConv, Signature, TrapCode, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
 
 /// Where one argument or return value (part) lives.
@@ -281,7 +281,9 @@ pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32
     Ok((offs, size))
 }
 
-fn sp_adjust(sub: bool, amount: u32, out: &mut Vec<MInst>) {
+/// `sub sp, sp, #amount` (`add` when `!sub`): immediates below 16 MiB,
+/// through x16 beyond.
+pub(crate) fn sp_adjust(sub: bool, amount: u32, out: &mut Vec<MInst>) {
     if amount == 0 {
         return;
     }
@@ -365,7 +367,177 @@ pub struct FrameProtection {
 }
 
 /// The prologue for `frame`.
-pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MInst>) {
+/// `cmp sp, rm` (`subs xzr, sp, rm, uxtx`: the extended-register form,
+/// the one whose first operand may be sp).
+pub(crate) fn cmp_sp(rm: Reg) -> MInst {
+    MInst::AluRRRExtend {
+        op: AluOp::Subs,
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(regs::zr()),
+        rn: regs::sp(),
+        rm,
+        extend: ExtendOp::Uxtx,
+        amt: 0,
+    }
+}
+
+/// `rd = rd + value` (x16 holds a constant no immediate form takes).
+fn add_const(rd: Reg, value: i64, out: &mut Vec<MInst>) {
+    let (op, mag) = if value >= 0 {
+        (AluOp::Add, value as u64)
+    } else {
+        (AluOp::Sub, value.unsigned_abs())
+    };
+    if mag == 0 {
+        return;
+    }
+    if let Some(imm) = Imm12::maybe_from_u64(mag) {
+        out.push(MInst::AluRRImm12 {
+            op,
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(rd),
+            rn: rd,
+            imm,
+        });
+        return;
+    }
+    out.extend(MInst::load_constant(
+        Writable::from_reg(regs::ip0()),
+        mag,
+        OperandSize::Size64,
+    ));
+    out.push(MInst::AluRRR {
+        op,
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(rd),
+        rn: rd,
+        rm: regs::ip0(),
+    });
+}
+
+/// Frames at least this large compare sp with the limit itself before
+/// adding the frame size to the limit (as on x86-64 and in Cranelift), so
+/// the sum cannot wrap past a limit close to the top of the address space.
+const LARGE_FRAME: u32 = 32 << 10;
+
+/// Traps with `stk_ovf` unless `sp - frame_size >= limit`, before the
+/// frame is reserved (nothing below sp is touched). The limit is computed
+/// in x17 (x16 for constants): the intra-procedure-call scratch registers,
+/// never allocated and never arguments, so the arguments are still intact
+/// afterwards.
+fn gen_stack_check(limit: &StackLimit, frame_size: u32, out: &mut Vec<MInst>) {
+    let x17 = regs::ip1();
+    let w17 = Writable::from_reg(x17);
+    match limit.base {
+        LimitBase::Reg(p) => out.push(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: w17,
+            rm: Reg::from(p),
+        }),
+        LimitBase::FpOffset(off) => out.push(MInst::Load {
+            kind: LoadKind::Load64,
+            rd: w17,
+            mem: AMode::FpOffset { off: off as i64 },
+        }),
+    }
+    for step in limit.steps() {
+        match *step {
+            LimitStep::Load(off) => {
+                let mem = if off >= 0 && off % 8 == 0 && off < 8 * 4096 {
+                    AMode::UnsignedOffset {
+                        rn: x17,
+                        uimm: off as u32,
+                    }
+                } else if (-256..256).contains(&off) {
+                    AMode::Unscaled {
+                        rn: x17,
+                        simm: off as i16,
+                    }
+                } else {
+                    out.extend(MInst::load_constant(
+                        Writable::from_reg(regs::ip0()),
+                        off as i64 as u64,
+                        OperandSize::Size64,
+                    ));
+                    AMode::RegReg {
+                        rn: x17,
+                        rm: regs::ip0(),
+                        scaled: false,
+                    }
+                };
+                out.push(MInst::Load {
+                    kind: LoadKind::Load64,
+                    rd: w17,
+                    mem,
+                });
+            }
+            LimitStep::Add(imm) => add_const(x17, imm as i64, out),
+        }
+    }
+    let check = |out: &mut Vec<MInst>| {
+        out.push(cmp_sp(x17));
+        out.push(MInst::TrapIf {
+            kind: CondBrKind::Cond(Cond::Lo),
+            code: TrapCode::STACK_OVERFLOW,
+        });
+    };
+    if frame_size >= LARGE_FRAME || frame_size == 0 {
+        check(out);
+    }
+    if frame_size > 0 {
+        add_const(x17, frame_size as i64, out);
+        check(out);
+    }
+}
+
+/// Pages probed with straight-line stores; larger frames use the loop.
+pub const PROBE_MAX_UNROLL: u32 = 4;
+
+/// Touches every `guard`-sized page of a `frame_size`-byte frame from the
+/// top down, before the frame is reserved, so that a frame larger than the
+/// guard page cannot step over it: `sub sp, sp, #guard; str xzr, [sp]` per
+/// page (a loop beyond [`PROBE_MAX_UNROLL`] pages), then `mov sp, x29`.
+/// Frames smaller than a guard page need no probe.
+fn gen_probe(frame_size: u32, guard: u32, out: &mut Vec<MInst>) {
+    if guard == 0 || frame_size < guard {
+        return;
+    }
+    let pages = frame_size / guard;
+    if pages <= PROBE_MAX_UNROLL {
+        for _ in 0..pages {
+            sp_adjust(true, guard, out);
+            out.push(MInst::Store {
+                kind: StoreKind::Store64,
+                rd: regs::zr(),
+                mem: AMode::UnsignedOffset {
+                    rn: regs::sp(),
+                    uimm: 0,
+                },
+            });
+        }
+    } else {
+        out.push(MInst::StackProbeLoop {
+            total: pages * guard,
+            guard,
+        });
+    }
+    out.push(MInst::Mov {
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(regs::sp()),
+        rm: regs::fp(),
+    });
+}
+
+/// The prologue: return-address signing or BTI, `stp x29, x30, [sp,
+/// #-16]!; mov x29, sp`, the stack-limit check, the stack probe (`probe`:
+/// the guard size, when `enable_probestack` is on), `sub sp, sp, #N` and
+/// the callee-save stores.
+pub fn gen_prologue(
+    frame: &FrameLayout,
+    prot: FrameProtection,
+    probe: Option<u32>,
+    out: &mut Vec<MInst>,
+) {
     let sp = regs::sp();
     if prot.sign_return_address {
         out.push(MInst::Hint {
@@ -389,6 +561,12 @@ pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MI
         rd: Writable::from_reg(regs::fp()),
         rm: sp,
     });
+    if let (true, Some(limit)) = (frame.needs_stack_check(), frame.stack_limit) {
+        gen_stack_check(&limit, frame.fixed_frame_size, out);
+    }
+    if let Some(guard) = probe {
+        gen_probe(frame.fixed_frame_size, guard, out);
+    }
     sp_adjust(true, frame.fixed_frame_size, out);
     for (p, q, off) in csr_groups(frame) {
         let (pair, store, _) = save_kind(p);

@@ -13,6 +13,8 @@ pub mod regs;
 mod compile_tests;
 #[cfg(test)]
 mod emit_tests;
+#[cfg(test)]
+mod frame_tests;
 
 pub use args::*;
 pub use emit::A64LabelUse;
@@ -20,7 +22,7 @@ pub use inst::*;
 
 use crate::compiled::{CompiledCode, Stencil};
 use crate::isa::TargetIsa;
-use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape};
+use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape, LimitBase};
 use crate::machinst::buffer::MachBuffer;
 use crate::machinst::compile::{self, Backend, Context, Lowered};
 use crate::machinst::inst::{MachInst, MachTerminator, OperandVisitor};
@@ -30,7 +32,6 @@ use crate::machinst::regalloc::RegallocConfig;
 use crate::machinst::vcode::{EmitInfo, VCode};
 use crate::result::{CodegenError, CodegenResult};
 use crate::settings::{Arch, Flags, IsaFlags};
-use kiln_ir::ArgumentPurpose;
 use kiln_ir::FunctionStencil;
 use regalloc2::{PReg, PRegSet, RegClass, SpillSlot};
 use std::cell::RefCell;
@@ -151,23 +152,23 @@ impl A64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
-        // Stack-limit checks and stack probes exist on x86-64 only so far;
-        // a request for them is unsupported here, never silently dropped.
-        if f.stack_limit.is_some()
-            || f.signature
-                .special_param_index(ArgumentPurpose::StackLimit)
-                .is_some()
-        {
+        // Probes are inline on aarch64 (as in Cranelift): no probe
+        // function is called, so the outline strategy is refused by name.
+        if self.flags.enable_probestack && !self.flags.probestack_inline {
             return Err(CodegenError::Unsupported {
-                what: "stack_limit on aarch64 (no stack-limit check yet)".into(),
-            });
-        }
-        if self.flags.enable_probestack {
-            return Err(CodegenError::Unsupported {
-                what: "setting enable_probestack on aarch64 (no stack probes yet)".into(),
+                what: "setting probestack_strategy=outline on aarch64 (probes are inline only)"
+                    .into(),
             });
         }
         let sig = abi::sig_locs(&f.signature)?;
+        let stack_limit = crate::machinst::abi::stack_limit(f, |i| {
+            match sig.params.get(i).and_then(|p| p.first()) {
+                Some(abi::ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
+                // Incoming stack arguments are at [x29 + 16 + offset].
+                Some(abi::ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
+                None => None,
+            }
+        })?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
         let info = lower::A64LowerInfo {
@@ -188,7 +189,7 @@ impl A64Backend {
                 stackslots_size: slots_size,
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
-                stack_limit: None,
+                stack_limit,
             },
             testcase_names,
         })
@@ -229,7 +230,9 @@ impl Backend for A64Backend {
     }
 
     fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
-        abi::gen_prologue(frame, self.protection, out)
+        let probe =
+            (self.flags.enable_probestack).then(|| 1u32 << self.flags.probestack_size_log2.min(30));
+        abi::gen_prologue(frame, self.protection, probe, out)
     }
 
     fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
