@@ -241,11 +241,6 @@ pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
         "functions are not aligned beyond their code's needs",
     );
     no(
-        flags.is_pic,
-        "is_pic=true".into(),
-        "Kiln emits absolute relocations, no GOT-relative forms",
-    );
-    no(
         flags.unwind_info,
         "unwind_info=true".into(),
         "Kiln emits no unwind information yet",
@@ -691,7 +686,6 @@ mod tests {
     fn unimplemented_values_are_rejected_by_name() {
         assert!(unimplemented_settings(&Flags::default()).is_empty());
         for (name, value) in [
-            ("is_pic", "true"),
             ("unwind_info", "true"),
             ("tls_model", "elf_gd"),
             ("tls_model", "coff"),
@@ -714,6 +708,7 @@ mod tests {
         }
         for (name, value) in [
             ("is_pic", "false"),
+            ("is_pic", "true"),
             ("enable_nan_canonicalization", "true"),
             ("enable_pinned_reg", "true"),
             ("unwind_info", "false"),

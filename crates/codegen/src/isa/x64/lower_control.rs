@@ -97,12 +97,7 @@ impl Ctx<'_, '_, '_> {
                 if data.colocated {
                     ReturnCallTarget::Known(CallTarget::from(target))
                 } else {
-                    let (t, tw) = self.w();
-                    self.l.emit(MInst::LoadExtName {
-                        target,
-                        offset: 0,
-                        dst: tw,
-                    });
+                    let t = self.load_ext_name(target, 0, false);
                     ReturnCallTarget::Reg(t)
                 }
             }

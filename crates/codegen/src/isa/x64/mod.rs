@@ -123,6 +123,7 @@ impl X64Backend {
             has_fma: self.isa_flags.has("has_fma"),
             test_fault: self.flags.test_fault,
             pinned_reg: self.flags.enable_pinned_reg,
+            is_pic: self.flags.is_pic,
         };
         let backend = lower::X64LowerBackend {
             info: &info,
