@@ -912,10 +912,7 @@ fn flags_branches_calls_misc() {
                 dst: w(gpr(r)),
                 mode: ExtNameMode::Got,
             },
-            format!(
-                "mov {0}, qword ptr [0x7]; add {0}, -0x10",
-                R64[r as usize]
-            ),
+            format!("mov {0}, qword ptr [0x7]; add {0}, -0x10", R64[r as usize]),
         );
         for size in [OperandSize::Size32, OperandSize::Size64] {
             c.check(
