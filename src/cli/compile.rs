@@ -142,17 +142,17 @@ pub fn main(a: &CompileArgs) -> ExitCode {
     }
 }
 
-/// The function as the backend lowers it: the mid-end's output when the
-/// flags ask for it, else the input.
+/// The function as the backend lowers it: after NaN canonicalization and
+/// the mid-end when the flags ask for them, else the input.
 fn lowered_clif(flags: &kiln::codegen::settings::Flags, f: &kiln::ir::Function) -> String {
-    match kiln::codegen::opt::optimize(flags, &f.stencil) {
-        Some(stencil) => kiln::ir::Function {
+    match kiln::codegen::opt::prepare(flags, &f.stencil) {
+        Ok(Some(stencil)) => kiln::ir::Function {
             name: f.name.clone(),
             stencil,
             params: f.params.clone(),
         }
         .to_string(),
-        None => f.to_string(),
+        Ok(None) | Err(_) => f.to_string(),
     }
 }
 

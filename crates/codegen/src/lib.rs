@@ -12,6 +12,7 @@
 pub mod compiled;
 pub mod isa;
 pub mod machinst;
+pub mod nan_canon;
 pub mod opt;
 pub mod result;
 pub mod serialize;

@@ -5,6 +5,7 @@
 //! `opt_level` and `enable_alias_analysis` included, so an optimized
 //! stencil never needs a key of its own).
 
+use crate::result::CodegenResult;
 use crate::settings::{Flags, OptLevel};
 use kiln_ir::FunctionStencil;
 
@@ -25,4 +26,17 @@ pub fn midend_options(flags: &Flags) -> Option<kiln_midend::OptOptions> {
 pub fn optimize(flags: &Flags, f: &FunctionStencil) -> Option<FunctionStencil> {
     let opts = midend_options(flags)?;
     Some(kiln_midend::optimized(f, &opts).0)
+}
+
+/// The stencil a backend lowers: `f` rewritten by the target-neutral
+/// passes the flags ask for (NaN canonicalization, then the mid-end), or
+/// `None` when none applies. Called once per compile by the shared
+/// pipeline, after the cache key was taken from `f`.
+pub fn prepare(flags: &Flags, f: &FunctionStencil) -> CodegenResult<Option<FunctionStencil>> {
+    if !flags.enable_nan_canonicalization {
+        return Ok(optimize(flags, f));
+    }
+    let mut copy = f.clone();
+    crate::nan_canon::canonicalize_nans(&mut copy)?;
+    Ok(Some(optimize(flags, &copy).unwrap_or(copy)))
 }

@@ -240,21 +240,6 @@ pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
         "functions are not aligned beyond their code's needs",
     );
     no(
-        flags.is_pic,
-        "is_pic=true".into(),
-        "Kiln emits absolute relocations, no GOT-relative forms",
-    );
-    no(
-        flags.enable_nan_canonicalization,
-        "enable_nan_canonicalization=true".into(),
-        "float results are not canonicalized",
-    );
-    no(
-        flags.enable_pinned_reg,
-        "enable_pinned_reg=true".into(),
-        "no register is pinned (get_pinned_reg/set_pinned_reg are unsupported)",
-    );
-    no(
         flags.tls_model != TlsModel::None,
         format!("tls_model={}", flags.tls_model.name()),
         "Kiln lowers no thread-local access",
@@ -695,9 +680,6 @@ mod tests {
     fn unimplemented_values_are_rejected_by_name() {
         assert!(unimplemented_settings(&Flags::default()).is_empty());
         for (name, value) in [
-            ("is_pic", "true"),
-            ("enable_nan_canonicalization", "true"),
-            ("enable_pinned_reg", "true"),
             ("tls_model", "elf_gd"),
             ("tls_model", "coff"),
             ("libcall_call_conv", "windows_fastcall"),
@@ -719,6 +701,9 @@ mod tests {
         }
         for (name, value) in [
             ("is_pic", "false"),
+            ("is_pic", "true"),
+            ("enable_nan_canonicalization", "true"),
+            ("enable_pinned_reg", "true"),
             ("unwind_info", "false"),
             ("unwind_info", "true"),
             ("tls_model", "none"),

@@ -67,7 +67,7 @@ fn windows_fastcall_is_positional_with_shadow_space() {
     assert_eq!(l.ret_area_reg, regs::gpr_preg(enc::RCX));
     assert_eq!(flat(&l.params), vec![g(enc::RDX), g(enc::R8)]);
     // Callee-saved: rbx, rsi, rdi, r12-r15 and xmm6-15.
-    let cs = abi::callee_saved(abi::convention(CallConv::WindowsFastcall).unwrap());
+    let cs = abi::callee_saved(abi::convention(CallConv::WindowsFastcall).unwrap(), false);
     for e in [enc::RBX, enc::RSI, enc::RDI, enc::R12, enc::R15] {
         assert!(cs.contains(regs::gpr_preg(e)));
     }

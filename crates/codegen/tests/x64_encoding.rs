@@ -881,8 +881,38 @@ fn flags_branches_calls_misc() {
                 target: RelocTarget::LibCall(LibCall::FloorF32),
                 offset: 0,
                 dst: w(gpr(r)),
+                mode: ExtNameMode::Abs8,
             },
             format!("mov {}, 0x0", R64[r as usize]),
+        );
+        // is_pic: `[rip + disp32]` with the displacement relocated (0
+        // here, so the address is the next instruction's, 7).
+        c.check(
+            MInst::LoadExtName {
+                target: RelocTarget::LibCall(LibCall::FloorF32),
+                offset: 24,
+                dst: w(gpr(r)),
+                mode: ExtNameMode::RipRel,
+            },
+            format!("lea {}, [0x7]", R64[r as usize]),
+        );
+        c.check(
+            MInst::LoadExtName {
+                target: RelocTarget::LibCall(LibCall::FloorF32),
+                offset: 0,
+                dst: w(gpr(r)),
+                mode: ExtNameMode::Got,
+            },
+            format!("mov {}, qword ptr [0x7]", R64[r as usize]),
+        );
+        c.check(
+            MInst::LoadExtName {
+                target: RelocTarget::LibCall(LibCall::FloorF32),
+                offset: -16,
+                dst: w(gpr(r)),
+                mode: ExtNameMode::Got,
+            },
+            format!("mov {0}, qword ptr [0x7]; add {0}, -0x10", R64[r as usize]),
         );
         for size in [OperandSize::Size32, OperandSize::Size64] {
             c.check(

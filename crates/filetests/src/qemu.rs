@@ -123,13 +123,20 @@ fn sym(i: usize) -> String {
     format!("kiln_fn_{i}")
 }
 
-const HARNESS_PRELUDE: &str = r#"#include <stdint.h>
+const HARNESS_PRELUDE: &str = r#"#define _GNU_SOURCE
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
 #include <setjmp.h>
+#include <ucontext.h>
 static sigjmp_buf jb;
-static void on_signal(int sig) { siglongjmp(jb, sig); }
+static uintptr_t trap_pc;
+static void on_signal(int sig, siginfo_t *si, void *uc) {
+  (void)si;
+  trap_pc = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.pc;
+  siglongjmp(jb, sig);
+}
 static float f32_bits(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
 static double f64_bits(uint64_t b) { double d; memcpy(&d, &b, 8); return d; }
 static void out_f32(int k, float f) { uint32_t b; memcpy(&b, &f, 4); printf("%d ok %x\n", k, b); }
@@ -160,6 +167,9 @@ pub fn run_on_qemu(
         .collect();
     // Compile everything first: an unsupported function skips the file.
     let mut codes = Vec::with_capacity(file.functions.len());
+    // Per function: its code size and trap records, to name the trap a
+    // faulting pc stands for.
+    let mut compiled: Vec<(usize, Vec<kiln_codegen::machinst::buffer::MachTrap>)> = Vec::new();
     for (i, f) in file.functions.iter().enumerate() {
         let name = &names[i];
         let mut code = match compile(&f.func) {
@@ -172,6 +182,7 @@ pub fn run_on_qemu(
         retarget_relocs(&mut code, &names).map_err(|why| {
             BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {why}"))
         })?;
+        compiled.push((code.code.len(), code.traps.clone()));
         codes.push(code);
     }
     let object = write_object(file, codes)
@@ -205,9 +216,28 @@ pub fn run_on_qemu(
     for (i, _) in file.functions.iter().enumerate() {
         let _ = writeln!(c, "extern void {}(void);", sym(i));
     }
+    // Where each function starts and how long it is: a trap prints the
+    // function and offset of the faulting pc.
+    c.push_str("static void (*const fn_start[])(void) = {");
+    for i in 0..file.functions.len() {
+        let _ = write!(c, "{}, ", sym(i));
+    }
+    c.push_str("};\nstatic const unsigned long fn_len[] = {");
+    for (len, _) in &compiled {
+        let _ = write!(c, "{len}ul, ");
+    }
+    let _ = writeln!(
+        c,
+        "}};\nstatic void print_trap(int k, int sig) {{\n  \
+         for (int i = 0; i < {n}; i++) {{\n    \
+         uintptr_t a = (uintptr_t)fn_start[i];\n    \
+         if (trap_pc >= a && trap_pc < a + fn_len[i]) {{ printf(\"%d trap %d %d %lu\\n\", k, sig, i, (unsigned long)(trap_pc - a)); return; }}\n  \
+         }}\n  printf(\"%d trap %d\\n\", k, sig);\n}}",
+        n = file.functions.len()
+    );
     c.push_str(
         "int main(void) {\n  struct sigaction act; memset(&act, 0, sizeof act);\n  \
-         act.sa_handler = on_signal; act.sa_flags = SA_NODEFER;\n  \
+         act.sa_sigaction = on_signal; act.sa_flags = SA_NODEFER | SA_SIGINFO;\n  \
          int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};\n  \
          for (int i = 0; i < 5; i++) sigaction(sigs[i], &act, 0);\n  int sig;\n  \
          static uint64_t ia[8], fa[8], oi[8], of[8], ra[64], sa[64];\n",
@@ -283,7 +313,7 @@ pub fn run_on_qemu(
         body.push_str(" printf(\"\\n\");");
         let _ = writeln!(
             c,
-            "  if ((sig = sigsetjmp(jb, 1)) == 0) {{ {body} }} else printf(\"{k} trap %d\\n\", sig);\n  fflush(stdout);"
+            "  if ((sig = sigsetjmp(jb, 1)) == 0) {{ {body} }} else print_trap({k}, sig);\n  fflush(stdout);"
         );
     }
     c.push_str("  return 0;\n}\n");
@@ -309,7 +339,7 @@ pub fn run_on_qemu(
         results[k] = Some(match kind {
             "ok" => parse_results(&rets, rest)
                 .ok_or_else(|| format!("unreadable result `{rest}` from the harness")),
-            _ => Err(format!("trapped under qemu (signal {rest})")),
+            _ => Err(trap_message(rest, &names, &compiled)),
         });
     }
     let mut next = 0usize;
@@ -373,6 +403,34 @@ fn write_object(
         m.define_function(id, &f.func.stencil.signature, code)?;
     }
     m.finish()
+}
+
+/// What a trap line of the harness (`SIG [FUNC OFFSET]`) means: the trap
+/// code of the record at that offset, as the JIT reports it (`trap stk_ovf
+/// at %f+0x1c`), else the signal.
+fn trap_message(
+    rest: &str,
+    names: &[String],
+    compiled: &[(usize, Vec<kiln_codegen::machinst::buffer::MachTrap>)],
+) -> String {
+    let mut w = rest.split_whitespace();
+    let sig = w.next().unwrap_or("?");
+    let place = w
+        .next()
+        .and_then(|f| f.parse::<usize>().ok())
+        .zip(w.next().and_then(|o| o.parse::<u32>().ok()));
+    if let Some((f, off)) = place {
+        let code = compiled
+            .get(f)
+            .and_then(|(_, traps)| traps.iter().find(|t| t.offset == off));
+        if let (Some(t), Some(name)) = (code, names.get(f)) {
+            return format!(
+                "trap {} at %{name}+{off:#x} (under qemu, signal {sig})",
+                t.code
+            );
+        }
+    }
+    format!("trapped under qemu (signal {sig})")
 }
 
 /// The results of one call from the words the harness printed (one per

@@ -284,9 +284,6 @@ fn valid_settings_kiln_does_not_implement_are_skips_not_passes() {
     for setting in [
         "bb_padding_log2_minus_one=3",
         "log2_min_function_alignment=4",
-        "is_pic=true",
-        "enable_nan_canonicalization=true",
-        "enable_pinned_reg=true",
         "tls_model=elf_gd",
         "libcall_call_conv=windows_fastcall",
     ] {

@@ -237,8 +237,13 @@ fn signature_of(text: &str) -> kiln_ir::Signature {
 /// The whole program as an object (one `.text`, or one section per
 /// function).
 fn build_object(per_function_section: bool) -> Vec<u8> {
-    let isa = isa();
-    let mut m = ObjectModule::for_isa(&*isa);
+    build_object_for(&*isa(), per_function_section)
+}
+
+/// The program compiled by `isa` (`build_object` uses the default
+/// settings; the PIE test sets `is_pic`).
+fn build_object_for(isa: &dyn TargetIsa, per_function_section: bool) -> Vec<u8> {
+    let mut m = ObjectModule::for_isa(isa);
     m.set_per_function_section(per_function_section);
     let mut defs = Vec::new();
     for (name, linkage, text) in FUNCS {
@@ -293,7 +298,7 @@ fn build_object(per_function_section: bool) -> Vec<u8> {
     m.define_data(counter_ptr, &d).unwrap();
 
     for (id, f) in defs {
-        let code = compile_function(&*isa, &f).unwrap();
+        let code = compile_function(isa, &f).unwrap();
         m.define_function(id, &f.stencil.signature, code).unwrap();
     }
     for (name, sig, code) in pic_functions() {
@@ -406,6 +411,36 @@ fn position_independent_code_links_as_pie() {
     let dir = tmpdir("pie");
     if let Some(out) = link_and_run_with(&dir, &["-pie"], &[("main.c", main)], &[("pic.o", &obj)]) {
         assert_eq!(out, "pie says hi\n7\n");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With `is_pic`, Kiln's own lowering takes every address RIP-relative or
+/// through the GOT and calls other modules' functions through their GOT
+/// slots: the whole program links as a PIE (the compiler's default, no
+/// `-no-pie`) and runs, and no absolute relocation is left in `.text`.
+#[test]
+fn is_pic_code_links_as_pie() {
+    let mut flags = Flags::default();
+    flags.set("is_pic", Some("true")).unwrap();
+    let isa = lookup(flags, IsaFlags::baseline(Arch::X86_64)).unwrap();
+    let obj = build_object_for(&*isa, false);
+    let file = object::File::parse(&*obj).unwrap();
+    let text = file.section_by_name(".text").unwrap();
+    let mut kinds = Vec::new();
+    for (_, r) in text.relocations() {
+        let RelocationFlags::Elf { r_type } = r.flags() else {
+            panic!("not an ELF relocation")
+        };
+        kinds.push(r_type);
+    }
+    use object::elf::{R_X86_64_64, R_X86_64_GOTPCREL, R_X86_64_PC32};
+    assert!(!kinds.contains(&R_X86_64_64), "{kinds:?}");
+    assert!(kinds.contains(&R_X86_64_GOTPCREL), "{kinds:?}");
+    assert!(kinds.contains(&R_X86_64_PC32), "{kinds:?}");
+    let dir = tmpdir("is-pic");
+    if let Some(out) = link_and_run_with(&dir, &[], &[("main.c", MAIN_C)], &[("kiln.o", &obj)]) {
+        assert_eq!(out, EXPECTED);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -104,103 +104,6 @@ impl StackLimit {
     }
 }
 
-/// How a prologue finds the function's stack limit: a `stack_limit`
-/// parameter, or the `stack_limit = gv` global value chain (`vmctx`, then
-/// `load`s and `iadd_imm`s of pointer-sized values), as Cranelift does.
-/// Chains the prologue cannot compute (a symbol, a narrower load, an
-/// offset beyond 32 bits, more than `StackLimit::MAX_STEPS` steps) are
-/// `Unsupported`, never ignored. `param_base(i)` is where the target's
-/// convention puts parameter `i` (its first part) on entry.
-pub fn stack_limit_chain(
-    f: &kiln_ir::FunctionStencil,
-    param_base: impl Fn(usize) -> Option<LimitBase>,
-) -> CodegenResult<Option<StackLimit>> {
-    use kiln_ir::types::Type;
-    use kiln_ir::{ArgumentPurpose, GlobalValueData};
-    let unsupported = |what: String| CodegenError::Unsupported { what };
-    let base_of = |purpose: ArgumentPurpose| -> CodegenResult<Option<LimitBase>> {
-        let Some(i) = f.signature.special_param_index(purpose) else {
-            return Ok(None);
-        };
-        if f.signature.params[i].value_type != Type::I64 {
-            return Err(unsupported(format!(
-                "a {} stack-limit base of type {}",
-                if purpose == ArgumentPurpose::VMContext {
-                    "vmctx"
-                } else {
-                    "stack_limit"
-                },
-                f.signature.params[i].value_type
-            )));
-        }
-        Ok(param_base(i))
-    };
-    if let Some(base) = base_of(ArgumentPurpose::StackLimit)? {
-        if f.stack_limit.is_some() {
-            return Err(unsupported(
-                "both a stack_limit parameter and a stack_limit global value".into(),
-            ));
-        }
-        return Ok(Some(StackLimit::new(base)));
-    }
-    let Some(mut gv) = f.stack_limit else {
-        return Ok(None);
-    };
-    // Walk from the limit down to the vmctx, then replay the steps upwards.
-    let mut steps = Vec::new();
-    loop {
-        let Some(data) = f.global_values.get(gv) else {
-            return Err(unsupported(format!("stack_limit names a missing {gv}")));
-        };
-        match data {
-            GlobalValueData::VMContext => break,
-            GlobalValueData::Load {
-                base,
-                offset,
-                global_type,
-                ..
-            } if *global_type == Type::I64 => {
-                steps.push(LimitStep::Load(offset.0));
-                gv = *base;
-            }
-            GlobalValueData::IAddImm {
-                base,
-                offset,
-                global_type,
-            } if *global_type == Type::I64 => {
-                let imm = i32::try_from(offset.bits()).map_err(|_| {
-                    unsupported(format!("a stack_limit chain adding {}", offset.bits()))
-                })?;
-                steps.push(LimitStep::Add(imm));
-                gv = *base;
-            }
-            other => {
-                return Err(unsupported(format!(
-                    "a stack_limit chain through {gv} ({other:?})"
-                )))
-            }
-        }
-        if steps.len() > StackLimit::MAX_STEPS {
-            return Err(unsupported(format!(
-                "a stack_limit chain longer than {} steps",
-                StackLimit::MAX_STEPS
-            )));
-        }
-    }
-    let Some(base) = base_of(ArgumentPurpose::VMContext)? else {
-        return Err(unsupported(
-            "stack_limit through vmctx in a function without a vmctx parameter".into(),
-        ));
-    };
-    let mut limit = StackLimit::new(base);
-    for step in steps.into_iter().rev() {
-        if !limit.push(step) {
-            return Err(unsupported("a stack_limit chain that is too long".into()));
-        }
-    }
-    Ok(Some(limit))
-}
-
 /// The target's fixed frame facts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameShape {
@@ -385,6 +288,102 @@ impl FrameLayout {
     pub fn needs_stack_check(&self) -> bool {
         self.stack_limit.is_some() && (self.fixed_frame_size > 0 || self.has_calls)
     }
+}
+
+/// How the prologue finds the function's stack limit: a `stack_limit`
+/// parameter, or the `stack_limit = gv` global value chain (`vmctx`, then
+/// `load`s and `iadd_imm`s of pointer-sized values), as Cranelift does.
+/// `base_of(i)` is where the target's convention puts parameter `i` at
+/// entry. Chains a prologue cannot compute (a symbol, a narrower load, an
+/// offset beyond 32 bits, more than `StackLimit::MAX_STEPS` steps) are
+/// `Unsupported`, never ignored.
+pub fn stack_limit(
+    f: &kiln_ir::FunctionStencil,
+    base_of: impl Fn(usize) -> Option<LimitBase>,
+) -> CodegenResult<Option<StackLimit>> {
+    use kiln_ir::{ArgumentPurpose, GlobalValueData, Type};
+    let unsupported = |what: String| CodegenError::Unsupported { what };
+    let base_for = |purpose: ArgumentPurpose| -> CodegenResult<Option<LimitBase>> {
+        let Some(i) = f.signature.special_param_index(purpose) else {
+            return Ok(None);
+        };
+        if f.signature.params[i].value_type != Type::I64 {
+            return Err(unsupported(format!(
+                "a {} stack-limit base of type {}",
+                if purpose == ArgumentPurpose::VMContext {
+                    "vmctx"
+                } else {
+                    "stack_limit"
+                },
+                f.signature.params[i].value_type
+            )));
+        }
+        Ok(base_of(i))
+    };
+    if let Some(base) = base_for(ArgumentPurpose::StackLimit)? {
+        if f.stack_limit.is_some() {
+            return Err(unsupported(
+                "both a stack_limit parameter and a stack_limit global value".into(),
+            ));
+        }
+        return Ok(Some(StackLimit::new(base)));
+    }
+    let Some(mut gv) = f.stack_limit else {
+        return Ok(None);
+    };
+    // Walk from the limit down to the vmctx, then replay the steps upwards.
+    let mut steps = Vec::new();
+    loop {
+        let Some(data) = f.global_values.get(gv) else {
+            return Err(unsupported(format!("stack_limit names a missing {gv}")));
+        };
+        match data {
+            GlobalValueData::VMContext => break,
+            GlobalValueData::Load {
+                base,
+                offset,
+                global_type,
+                ..
+            } if *global_type == Type::I64 => {
+                steps.push(LimitStep::Load(offset.0));
+                gv = *base;
+            }
+            GlobalValueData::IAddImm {
+                base,
+                offset,
+                global_type,
+            } if *global_type == Type::I64 => {
+                let imm = i32::try_from(offset.bits()).map_err(|_| {
+                    unsupported(format!("a stack_limit chain adding {}", offset.bits()))
+                })?;
+                steps.push(LimitStep::Add(imm));
+                gv = *base;
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "a stack_limit chain through {gv} ({other:?})"
+                )))
+            }
+        }
+        if steps.len() > StackLimit::MAX_STEPS {
+            return Err(unsupported(format!(
+                "a stack_limit chain longer than {} steps",
+                StackLimit::MAX_STEPS
+            )));
+        }
+    }
+    let Some(base) = base_for(ArgumentPurpose::VMContext)? else {
+        return Err(unsupported(
+            "stack_limit through vmctx in a function without a vmctx parameter".into(),
+        ));
+    };
+    let mut limit = StackLimit::new(base);
+    for step in steps.into_iter().rev() {
+        if !limit.push(step) {
+            return Err(unsupported("a stack_limit chain that is too long".into()));
+        }
+    }
+    Ok(Some(limit))
 }
 
 fn too_large() -> CodegenError {

@@ -191,9 +191,10 @@ pub fn compile<B: Backend>(
 where
     B::Inst: Send + 'static,
 {
-    // The mid-end (opt_level != none) runs here, once for every target,
-    // after the cache key was taken from the unoptimized stencil.
-    let optimized = crate::opt::optimize(flags, f);
+    // NaN canonicalization and the mid-end (opt_level != none) run here,
+    // once for every target, after the cache key was taken from the
+    // unoptimized stencil.
+    let optimized = crate::opt::prepare(flags, f)?;
     let f = optimized.as_ref().unwrap_or(f);
     let recycled: VCode<B::Inst> = Context::take(&mut cx.vcode);
     let lowered = backend.lower(f, recycled)?;

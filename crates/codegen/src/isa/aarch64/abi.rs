@@ -244,9 +244,13 @@ pub fn caller_extension(locs: &SigLocs, ty: Type, ext: ArgumentExtension) -> Opt
 }
 
 /// The allocator's registers: see `regs::allocatable_xregs`.
-pub fn machine_env() -> MachineEnv {
+pub fn machine_env(pinned: bool) -> MachineEnv {
     let set = |v: &[PReg]| v.iter().fold(PRegSet::empty(), |s, &p| s.with(p));
-    let (xp, xn) = regs::allocatable_xregs();
+    let (xp, mut xn) = regs::allocatable_xregs();
+    if pinned {
+        // Only get_pinned_reg/set_pinned_reg touch x28.
+        xn.retain(|&p| p != regs::xreg_preg(regs::PINNED_ENC));
+    }
     let (vp, vn) = regs::allocatable_vregs();
     MachineEnv {
         preferred_regs_by_class: [set(&xp), set(&vp), PRegSet::empty()],
@@ -279,7 +283,9 @@ pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32
     Ok((offs, size))
 }
 
-fn sp_adjust(sub: bool, amount: u32, out: &mut Vec<MInst>) {
+/// `sub sp, sp, #amount` (`add` when `!sub`): immediates below 16 MiB,
+/// through x16 beyond.
+pub(crate) fn sp_adjust(sub: bool, amount: u32, out: &mut Vec<MInst>) {
     if amount == 0 {
         return;
     }
@@ -363,7 +369,177 @@ pub struct FrameProtection {
 }
 
 /// The prologue for `frame`.
-pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MInst>) {
+/// `cmp sp, rm` (`subs xzr, sp, rm, uxtx`: the extended-register form,
+/// the one whose first operand may be sp).
+pub(crate) fn cmp_sp(rm: Reg) -> MInst {
+    MInst::AluRRRExtend {
+        op: AluOp::Subs,
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(regs::zr()),
+        rn: regs::sp(),
+        rm,
+        extend: ExtendOp::Uxtx,
+        amt: 0,
+    }
+}
+
+/// `rd = rd + value` (x16 holds a constant no immediate form takes).
+fn add_const(rd: Reg, value: i64, out: &mut Vec<MInst>) {
+    let (op, mag) = if value >= 0 {
+        (AluOp::Add, value as u64)
+    } else {
+        (AluOp::Sub, value.unsigned_abs())
+    };
+    if mag == 0 {
+        return;
+    }
+    if let Some(imm) = Imm12::maybe_from_u64(mag) {
+        out.push(MInst::AluRRImm12 {
+            op,
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(rd),
+            rn: rd,
+            imm,
+        });
+        return;
+    }
+    out.extend(MInst::load_constant(
+        Writable::from_reg(regs::ip0()),
+        mag,
+        OperandSize::Size64,
+    ));
+    out.push(MInst::AluRRR {
+        op,
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(rd),
+        rn: rd,
+        rm: regs::ip0(),
+    });
+}
+
+/// Frames at least this large compare sp with the limit itself before
+/// adding the frame size to the limit (as on x86-64 and in Cranelift), so
+/// the sum cannot wrap past a limit close to the top of the address space.
+const LARGE_FRAME: u32 = 32 << 10;
+
+/// Traps with `stk_ovf` unless `sp - frame_size >= limit`, before the
+/// frame is reserved (nothing below sp is touched). The limit is computed
+/// in x17 (x16 for constants): the intra-procedure-call scratch registers,
+/// never allocated and never arguments, so the arguments are still intact
+/// afterwards.
+fn gen_stack_check(limit: &StackLimit, frame_size: u32, out: &mut Vec<MInst>) {
+    let x17 = regs::ip1();
+    let w17 = Writable::from_reg(x17);
+    match limit.base {
+        LimitBase::Reg(p) => out.push(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: w17,
+            rm: Reg::from(p),
+        }),
+        LimitBase::FpOffset(off) => out.push(MInst::Load {
+            kind: LoadKind::Load64,
+            rd: w17,
+            mem: AMode::FpOffset { off: off as i64 },
+        }),
+    }
+    for step in limit.steps() {
+        match *step {
+            LimitStep::Load(off) => {
+                let mem = if off >= 0 && off % 8 == 0 && off < 8 * 4096 {
+                    AMode::UnsignedOffset {
+                        rn: x17,
+                        uimm: off as u32,
+                    }
+                } else if (-256..256).contains(&off) {
+                    AMode::Unscaled {
+                        rn: x17,
+                        simm: off as i16,
+                    }
+                } else {
+                    out.extend(MInst::load_constant(
+                        Writable::from_reg(regs::ip0()),
+                        off as i64 as u64,
+                        OperandSize::Size64,
+                    ));
+                    AMode::RegReg {
+                        rn: x17,
+                        rm: regs::ip0(),
+                        scaled: false,
+                    }
+                };
+                out.push(MInst::Load {
+                    kind: LoadKind::Load64,
+                    rd: w17,
+                    mem,
+                });
+            }
+            LimitStep::Add(imm) => add_const(x17, imm as i64, out),
+        }
+    }
+    let check = |out: &mut Vec<MInst>| {
+        out.push(cmp_sp(x17));
+        out.push(MInst::TrapIf {
+            kind: CondBrKind::Cond(Cond::Lo),
+            code: TrapCode::STACK_OVERFLOW,
+        });
+    };
+    if frame_size >= LARGE_FRAME || frame_size == 0 {
+        check(out);
+    }
+    if frame_size > 0 {
+        add_const(x17, frame_size as i64, out);
+        check(out);
+    }
+}
+
+/// Pages probed with straight-line stores; larger frames use the loop.
+pub const PROBE_MAX_UNROLL: u32 = 4;
+
+/// Touches every `guard`-sized page of a `frame_size`-byte frame from the
+/// top down, before the frame is reserved, so that a frame larger than the
+/// guard page cannot step over it: `sub sp, sp, #guard; str xzr, [sp]` per
+/// page (a loop beyond [`PROBE_MAX_UNROLL`] pages), then `mov sp, x29`.
+/// Frames smaller than a guard page need no probe.
+fn gen_probe(frame_size: u32, guard: u32, out: &mut Vec<MInst>) {
+    if guard == 0 || frame_size < guard {
+        return;
+    }
+    let pages = frame_size / guard;
+    if pages <= PROBE_MAX_UNROLL {
+        for _ in 0..pages {
+            sp_adjust(true, guard, out);
+            out.push(MInst::Store {
+                kind: StoreKind::Store64,
+                rd: regs::zr(),
+                mem: AMode::UnsignedOffset {
+                    rn: regs::sp(),
+                    uimm: 0,
+                },
+            });
+        }
+    } else {
+        out.push(MInst::StackProbeLoop {
+            total: pages * guard,
+            guard,
+        });
+    }
+    out.push(MInst::Mov {
+        size: OperandSize::Size64,
+        rd: Writable::from_reg(regs::sp()),
+        rm: regs::fp(),
+    });
+}
+
+/// The prologue: return-address signing or BTI, `stp x29, x30, [sp,
+/// #-16]!; mov x29, sp`, the stack-limit check, the stack probe (`probe`:
+/// the guard size, when `enable_probestack` is on), `sub sp, sp, #N` and
+/// the callee-save stores.
+pub fn gen_prologue(
+    frame: &FrameLayout,
+    prot: FrameProtection,
+    probe: Option<u32>,
+    out: &mut Vec<MInst>,
+) {
     let sp = regs::sp();
     if prot.sign_return_address {
         out.push(MInst::Hint {
@@ -389,6 +565,9 @@ pub fn gen_prologue(frame: &FrameLayout, prot: FrameProtection, out: &mut Vec<MI
     });
     if let (true, Some(limit)) = (frame.needs_stack_check(), frame.stack_limit) {
         gen_stack_check(&limit, frame.fixed_frame_size, out);
+    }
+    if let Some(guard) = probe {
+        gen_probe(frame.fixed_frame_size, guard, out);
     }
     sp_adjust(true, frame.fixed_frame_size, out);
     for (p, q, off) in csr_groups(frame) {
@@ -517,114 +696,6 @@ pub fn frame_unwind(inst: &MInst, part: FramePart, frame: &FrameLayout, out: &mu
             });
         }
         _ => {}
-    }
-}
-
-/// Frames at least this large compare sp itself with the limit before
-/// adding the frame size to the limit (as on x86-64), so the sum cannot
-/// wrap past a limit close to the top of the address space.
-const LARGE_FRAME: u32 = 32 << 10;
-
-/// Traps with `stk_ovf` unless `sp - frame_size >= limit`, before the
-/// frame is reserved. The limit is computed in x17 with x16 as scratch
-/// (the intra-procedure-call registers: no argument lives there), so the
-/// arguments are intact afterwards.
-fn gen_stack_check(limit: &StackLimit, frame_size: u32, out: &mut Vec<MInst>) {
-    let (x16, x17) = (regs::ip0(), regs::ip1());
-    let (w16, w17) = (Writable::from_reg(x16), Writable::from_reg(x17));
-    let s64 = OperandSize::Size64;
-    // x17 = [base + off], legal for any 32-bit offset.
-    let load = |base: Reg, off: i32, out: &mut Vec<MInst>| {
-        let mem = if off >= 0 && off % 8 == 0 && off < 8 * 4096 {
-            AMode::UnsignedOffset {
-                rn: base,
-                uimm: off as u32,
-            }
-        } else if (-256..256).contains(&off) {
-            AMode::Unscaled {
-                rn: base,
-                simm: off as i16,
-            }
-        } else {
-            out.extend(MInst::load_constant(w16, off as i64 as u64, s64));
-            AMode::RegReg {
-                rn: base,
-                rm: x16,
-                scaled: false,
-            }
-        };
-        out.push(MInst::Load {
-            kind: LoadKind::Load64,
-            rd: w17,
-            mem,
-        });
-    };
-    // x17 += imm, legal for any 32-bit immediate.
-    let add = |imm: i64, out: &mut Vec<MInst>| {
-        let (op, mag) = if imm < 0 {
-            (AluOp::Sub, imm.unsigned_abs())
-        } else {
-            (AluOp::Add, imm as u64)
-        };
-        if let Some(imm) = Imm12::maybe_from_u64(mag) {
-            out.push(MInst::AluRRImm12 {
-                op,
-                size: s64,
-                rd: w17,
-                rn: x17,
-                imm,
-            });
-        } else {
-            out.extend(MInst::load_constant(w16, mag, s64));
-            out.push(MInst::AluRRR {
-                op,
-                size: s64,
-                rd: w17,
-                rn: x17,
-                rm: x16,
-            });
-        }
-    };
-    match limit.base {
-        LimitBase::Reg(p) => out.push(MInst::Mov {
-            size: s64,
-            rd: w17,
-            rm: Reg::from(p),
-        }),
-        LimitBase::FpOffset(off) => load(regs::fp(), off, out),
-    }
-    for step in limit.steps() {
-        match *step {
-            LimitStep::Load(off) => load(x17, off, out),
-            LimitStep::Add(imm) => add(imm as i64, out),
-        }
-    }
-    let check = |out: &mut Vec<MInst>| {
-        // cmp x16, x17 with x16 = sp (cmp's register form reads xzr, not
-        // sp, in that field).
-        out.push(MInst::Mov {
-            size: s64,
-            rd: w16,
-            rm: regs::sp(),
-        });
-        out.push(MInst::AluRRR {
-            op: AluOp::Subs,
-            size: s64,
-            rd: Writable::from_reg(regs::zr()),
-            rn: x16,
-            rm: x17,
-        });
-        out.push(MInst::TrapIf {
-            kind: CondBrKind::Cond(Cond::Lo),
-            code: TrapCode::STACK_OVERFLOW,
-        });
-    };
-    if frame_size >= LARGE_FRAME || frame_size == 0 {
-        check(out);
-    }
-    if frame_size > 0 {
-        add(frame_size as i64, out);
-        check(out);
     }
 }
 

@@ -15,7 +15,7 @@ use super::inst::*;
 use super::regs::{self, SP_ENC, ZR_ENC};
 use crate::machinst::abi::FrameLayout;
 use crate::machinst::buffer::{CodeOffset, LabelUse, MachBuffer, MachLabel, Reloc};
-use crate::machinst::reg::Reg;
+use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
 use regalloc2::RegClass;
 
@@ -966,6 +966,43 @@ pub fn emit(
             put(buf, 0);
         }
         MInst::Brk => put(buf, 0xd420_0000),
+        MInst::StackProbeLoop { total, guard } => {
+            let (sp, x17) = (regs::sp(), regs::ip1());
+            let mut seq = MInst::load_constant(
+                Writable::from_reg(x17),
+                u64::from(total),
+                OperandSize::Size64,
+            );
+            seq.push(MInst::AluRRRExtend {
+                op: AluOp::Sub,
+                size: OperandSize::Size64,
+                rd: Writable::from_reg(x17),
+                rn: sp,
+                rm: x17,
+                extend: ExtendOp::Uxtx,
+                amt: 0,
+            });
+            for i in &seq {
+                emit(i, frame, buf)?;
+            }
+            let top = buf.get_label();
+            buf.bind_label(top);
+            let mut body = Vec::new();
+            super::abi::sp_adjust(true, guard, &mut body);
+            body.push(MInst::Store {
+                kind: StoreKind::Store64,
+                rd: regs::zr(),
+                mem: AMode::UnsignedOffset { rn: sp, uimm: 0 },
+            });
+            body.push(super::abi::cmp_sp(x17));
+            body.push(MInst::OneWayCondBr {
+                kind: CondBrKind::Cond(Cond::Ne),
+                target: top,
+            });
+            for i in &body {
+                emit(i, frame, buf)?;
+            }
+        }
         MInst::Hint { op } => {
             // HINT #imm: CRm:op2 at bits 5..12 of 0xd503201f.
             let imm = match op {

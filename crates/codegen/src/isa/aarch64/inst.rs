@@ -442,6 +442,11 @@ pub enum MInst {
     Udf { code: TrapCode },
     /// `brk #0`: a debugger trap.
     Brk,
+    /// The prologue's stack-probe loop (physical registers only, after
+    /// allocation): `x17 = sp - total`, then page by page `sub sp, sp,
+    /// #guard; str xzr, [sp]` until `sp == x17` (x16 is free for a guard
+    /// too large for an immediate). The prologue puts sp back afterwards.
+    StackProbeLoop { total: u32, guard: u32 },
     /// A hint-space instruction (pointer authentication, BTI).
     Hint { op: HintOp },
     /// `op rd, rn` on FP registers.
@@ -617,7 +622,11 @@ impl MInst {
                     v.reg_use(r);
                 }
             }
-            MInst::Jump { .. } | MInst::Udf { .. } | MInst::Brk | MInst::Hint { .. } => {}
+            MInst::Jump { .. }
+            | MInst::Udf { .. }
+            | MInst::Brk
+            | MInst::Hint { .. }
+            | MInst::StackProbeLoop { .. } => {}
         }
     }
 

@@ -41,6 +41,8 @@ pub struct A64LowerInfo {
     pub sig: SigLocs,
     /// Offsets of the sized stack slots from the bottom of their area.
     pub slot_offsets: Vec<u32>,
+    /// `enable_pinned_reg`: x28 is the pinned register.
+    pub pinned_reg: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -1187,6 +1189,27 @@ impl generated::Context for Ctx<'_, '_, '_> {
                 not_taken,
             });
         }
+    }
+    fn use_pinned_reg(&mut self) -> bool {
+        self.info.pinned_reg
+    }
+    fn a64_get_pinned_reg(&mut self) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Int);
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(d),
+            rm: regs::xreg(regs::PINNED_ENC),
+        });
+        d
+    }
+    fn a64_set_pinned_reg(&mut self, v: Reg) {
+        // x28 is outside the allocator's set with the setting on, so this
+        // def is a fixed non-allocatable operand no value lives in.
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(regs::xreg(regs::PINNED_ENC)),
+            rm: v,
+        });
     }
     fn a64_udf(&mut self, code: TrapCode) {
         self.l.emit(MInst::Udf { code });

@@ -15,6 +15,8 @@ mod compile_tests;
 mod emit_tests;
 #[cfg(test)]
 mod island_tests;
+#[cfg(test)]
+mod frame_tests;
 
 pub use args::*;
 pub use emit::A64LabelUse;
@@ -132,7 +134,17 @@ pub struct A64Backend {
 
 /// Creates the aarch64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
+    // Symbols and calls are absolute (movz/movk) or `bl` on aarch64; the
+    // GOT forms (adrp + ldr) are not emitted yet, so PIC is refused here
+    // by name rather than ignored.
+    if flags.is_pic {
+        return Err(CodegenError::Unsupported {
+            what: "setting is_pic=true on aarch64 (not implemented: no GOT-relative forms yet)"
+                .into(),
+        });
+    }
     Ok(Box::new(A64Backend {
+        env: abi::machine_env(flags.enable_pinned_reg),
         key_flags: super::key_flag_bytes(&flags, &isa_flags),
         protection: abi::FrameProtection {
             sign_return_address: isa_flags.has("sign_return_address")
@@ -142,7 +154,6 @@ pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn T
         },
         flags,
         isa_flags,
-        env: abi::machine_env(),
     }))
 }
 
@@ -152,25 +163,30 @@ impl A64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
-        // Stack probes exist on x86-64 only so far; a request for them is
-        // unsupported here, never silently dropped.
-        if self.flags.enable_probestack {
+        // Probes are inline on aarch64 (as in Cranelift): no probe
+        // function is called, so the outline strategy is refused by name.
+        if self.flags.enable_probestack && !self.flags.probestack_inline {
             return Err(CodegenError::Unsupported {
-                what: "setting enable_probestack on aarch64 (no stack probes yet)".into(),
+                what: "setting probestack_strategy=outline on aarch64 (probes are inline only)"
+                    .into(),
             });
         }
         let sig = abi::sig_locs(&f.signature)?;
-        // Incoming stack arguments sit above the saved x29/x30 pair.
-        let stack_limit = crate::machinst::abi::stack_limit_chain(f, |i| {
+        let stack_limit = crate::machinst::abi::stack_limit(f, |i| {
             match sig.params.get(i).and_then(|p| p.first()) {
                 Some(abi::ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
+                // Incoming stack arguments are at [x29 + 16 + offset].
                 Some(abi::ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
                 None => None,
             }
         })?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
-        let info = lower::A64LowerInfo { sig, slot_offsets };
+        let info = lower::A64LowerInfo {
+            sig,
+            slot_offsets,
+            pinned_reg: self.flags.enable_pinned_reg,
+        };
         let backend = lower::A64LowerBackend {
             info: &info,
             state: RefCell::new(lower::A64LowerState::default()),
@@ -182,7 +198,7 @@ impl A64Backend {
             frame: FrameRequest {
                 outgoing_args_size: (state.outgoing + 15) & !15,
                 stackslots_size: slots_size,
-                callee_saved: regs::aapcs_callee_saved(),
+                callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
                 stack_limit,
             },
@@ -225,7 +241,9 @@ impl Backend for A64Backend {
     }
 
     fn gen_prologue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {
-        abi::gen_prologue(frame, self.protection, out)
+        let probe =
+            (self.flags.enable_probestack).then(|| 1u32 << self.flags.probestack_size_log2.min(30));
+        abi::gen_prologue(frame, self.protection, probe, out)
     }
 
     fn gen_epilogue(&self, frame: &FrameLayout, out: &mut Vec<MInst>) {

@@ -102,6 +102,9 @@ pub const FLOAT_ARGS: [u8; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 /// The register holding the address of an indirect result (x8).
 pub const INDIRECT_RESULT_ENC: u8 = 8;
 
+/// The pinned register of `enable_pinned_reg` (x28, as in Cranelift).
+pub const PINNED_ENC: u8 = 28;
+
 /// AAPCS64 callee-saved integer registers (x29 is saved by the frame
 /// setup, not with these).
 pub const CALLEE_SAVED_INT: [u8; 10] = [19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
@@ -109,10 +112,14 @@ pub const CALLEE_SAVED_INT: [u8; 10] = [19, 20, 21, 22, 23, 24, 25, 26, 27, 28];
 pub const CALLEE_SAVED_FLOAT: [u8; 8] = [8, 9, 10, 11, 12, 13, 14, 15];
 
 /// The callee-saved set of AAPCS64 (`system_v`, `apple_aarch64`).
-pub fn aapcs_callee_saved() -> PRegSet {
+pub fn aapcs_callee_saved(pinned: bool) -> PRegSet {
     let mut s = PRegSet::empty();
     for e in CALLEE_SAVED_INT {
-        s.add(xreg_preg(e));
+        // The pinned register is never saved or restored: a value
+        // `set_pinned_reg` writes outlives the function.
+        if !(pinned && e == PINNED_ENC) {
+            s.add(xreg_preg(e));
+        }
     }
     for e in CALLEE_SAVED_FLOAT {
         s.add(vreg_preg(e));

@@ -369,11 +369,14 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
 }
 
 /// Callee-saved registers of `conv` the allocator may use (rbp is the
-/// frame pointer and never allocated).
-pub fn callee_saved(conv: &Convention) -> PRegSet {
+/// frame pointer and never allocated). With `pinned` (`enable_pinned_reg`)
+/// r15 is the pinned register: never saved or restored, so a value
+/// `set_pinned_reg` writes outlives the function, as Cranelift does.
+pub fn callee_saved(conv: &Convention, pinned: bool) -> PRegSet {
     let g = conv
         .callee_saved_gprs
         .iter()
+        .filter(|&&e| !(pinned && e == PINNED_REG))
         .fold(PRegSet::empty(), |s, &e| s.with(gpr_preg(e)));
     conv.callee_saved_xmms
         .iter()
@@ -401,11 +404,19 @@ pub fn call_clobbers_for(conv: &Convention) -> PRegSet {
     }
 }
 
+/// The pinned register of `enable_pinned_reg` (r15, as in Cranelift).
+pub const PINNED_REG: u8 = enc::R15;
+
 /// The allocator's view of the registers: every GPR except rsp and rbp
-/// (caller-saved preferred, so leaf functions save nothing) and xmm0-15.
-pub fn machine_env() -> MachineEnv {
+/// (caller-saved preferred, so leaf functions save nothing) and xmm0-15;
+/// with `pinned` also not r15 (only `get_pinned_reg`/`set_pinned_reg`
+/// touch it).
+pub fn machine_env(pinned: bool) -> MachineEnv {
     let set = |v: &[PReg]| v.iter().fold(PRegSet::empty(), |s, &p| s.with(p));
-    let (pref, non_pref) = regs::allocatable_gprs();
+    let (pref, mut non_pref) = regs::allocatable_gprs();
+    if pinned {
+        non_pref.retain(|&p| p != gpr_preg(PINNED_REG));
+    }
     MachineEnv {
         preferred_regs_by_class: [set(&pref), set(&regs::allocatable_xmms()), PRegSet::empty()],
         non_preferred_regs_by_class: [set(&non_pref), PRegSet::empty(), PRegSet::empty()],
@@ -441,18 +452,16 @@ pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32
     Ok((offs, size))
 }
 
-/// How the prologue finds the function's stack limit (the shared
-/// [`stack_limit_chain`](crate::machinst::abi::stack_limit_chain)), with
-/// incoming stack arguments above the saved rbp and return address.
+/// How the prologue finds the function's stack limit (the target-neutral
+/// chain walk of `machinst::abi::stack_limit`, with x86-64's argument
+/// locations: a stack argument is at `[rbp + 16 + offset]`).
 pub fn stack_limit(
     f: &kiln_ir::FunctionStencil,
     sig: &SigLocs,
 ) -> CodegenResult<Option<StackLimit>> {
-    crate::machinst::abi::stack_limit_chain(f, |i| {
-        match sig.params.get(i).and_then(|p| p.first()) {
-            Some(ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
-            Some(ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
-            None => None,
-        }
+    crate::machinst::abi::stack_limit(f, |i| match sig.params.get(i).and_then(|p| p.first()) {
+        Some(ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
+        Some(ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
+        None => None,
     })
 }

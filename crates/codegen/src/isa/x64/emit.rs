@@ -902,10 +902,43 @@ impl MInst {
                 target,
                 offset,
                 dst,
+                mode: ExtNameMode::Abs8,
             } => {
                 emit_opcode_reg(buf, NOPFX, true, &[0xb8], enc(dst.to_reg()));
                 buf.add_reloc(Reloc::Abs8, *target, *offset);
                 buf.put8(0);
+            }
+            MInst::LoadExtName {
+                target,
+                offset,
+                dst,
+                mode,
+            } => {
+                // REX.W (+R), 8D lea / 8B mov, ModRM mod=00 rm=101: [rip +
+                // disp32], the displacement relocated. Lowering keeps the
+                // offset within 32 bits for these forms.
+                let r = enc(dst.to_reg());
+                buf.put1(0x48 | if r & 8 != 0 { 4 } else { 0 });
+                let got = *mode == ExtNameMode::Got;
+                buf.put1(if got { 0x8b } else { 0x8d });
+                buf.put1(((r & 7) << 3) | 0b101);
+                if got {
+                    buf.add_reloc(Reloc::X86GOTPCRel4, *target, -4);
+                } else {
+                    buf.add_reloc(Reloc::X86PCRel4, *target, offset - 4);
+                }
+                buf.put4(0);
+                if got && *offset != 0 {
+                    let imm = i32::try_from(*offset).unwrap_or(0);
+                    MInst::AluRmiR {
+                        size: OperandSize::Size64,
+                        op: AluOp::Add,
+                        src1: dst.to_reg(),
+                        src2: RegMemImm::Imm(imm),
+                        dst: *dst,
+                    }
+                    .emit_with_state(buf, st);
+                }
             }
             MInst::Ret { .. } => buf.put1(0xc3),
             MInst::Ud2 { .. } => buf.put_data(&UD2),

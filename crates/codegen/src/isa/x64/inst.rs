@@ -502,6 +502,20 @@ pub enum ReturnCallTarget {
     Reg(Reg),
 }
 
+/// How [`MInst::LoadExtName`] materializes a symbol's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtNameMode {
+    /// `movabs dst, imm64` with an `Abs8` relocation (`is_pic=false`).
+    Abs8,
+    /// `lea dst, [rip + sym + offset]` with an `X86PCRel4` relocation: a
+    /// colocated symbol with `is_pic` (the offset fits 32 bits).
+    RipRel,
+    /// `mov dst, [rip + sym@GOTPCREL]` (`X86GOTPCRel4`), then `add dst,
+    /// offset` when it is not 0: a symbol that may live in another module
+    /// with `is_pic` (the offset fits 32 bits).
+    Got,
+}
+
 /// How [`MInst::StackProbe`] touches the pages of a large frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
@@ -708,6 +722,7 @@ pub enum MInst {
         target: RelocTarget,
         offset: i64,
         dst: Writable<Reg>,
+        mode: ExtNameMode,
     },
     /// `ret`; `rets` are the returned values in their fixed registers.
     Ret { rets: SmallVec<[(Reg, PReg); 2]> },
@@ -1648,7 +1663,20 @@ impl MInst {
                 target,
                 offset,
                 dst,
+                mode: ExtNameMode::Abs8,
             } => format!("movabs {}, {target:?}+{offset}", w(dst, 8)),
+            MInst::LoadExtName {
+                target,
+                offset,
+                dst,
+                mode: ExtNameMode::RipRel,
+            } => format!("lea {}, [rip+{target:?}+{offset}]", w(dst, 8)),
+            MInst::LoadExtName {
+                target,
+                offset,
+                dst,
+                mode: ExtNameMode::Got,
+            } => format!("mov {}, [rip+{target:?}@GOTPCREL]+{offset}", w(dst, 8)),
             MInst::Ret { .. } => "ret".to_string(),
             MInst::Ud2 { code } => format!("ud2 ; trap={code}"),
             MInst::TrapIf { cc, code } => format!("j{cc} trap ; trap={code}"),

@@ -60,6 +60,11 @@ pub struct X64LowerInfo {
     pub has_fma: bool,
     /// The test-only planted bug, if any (the `test_fault` setting).
     pub test_fault: crate::settings::TestFault,
+    /// `enable_pinned_reg`: r15 is the pinned register.
+    pub pinned_reg: bool,
+    /// `is_pic`: symbol addresses are RIP-relative (colocated) or loaded
+    /// from the GOT, never absolute.
+    pub is_pic: bool,
 }
 
 /// Mutable x64 lowering state kept across instructions.
@@ -369,12 +374,7 @@ impl Ctx<'_, '_, '_> {
             callee_pop: 0,
             try_call: None,
         });
-        let (t, tw) = self.w();
-        self.l.emit(MInst::LoadExtName {
-            target: RelocTarget::LibCall(lc),
-            offset: 0,
-            dst: tw,
-        });
+        let t = self.load_ext_name(RelocTarget::LibCall(lc), 0, false);
         self.l.emit(MInst::CallUnknown {
             target: RegMem::Reg(t),
             info,
@@ -472,6 +472,36 @@ impl Ctx<'_, '_, '_> {
         Some(InstOutput::none())
     }
 
+    /// The address of `target + offset` in a new register: `movabs`, or with
+    /// `is_pic` a RIP-relative `lea` (colocated) or a GOT load (anything
+    /// that may live in another module), as Cranelift does. A PIC offset
+    /// beyond 32 bits is `Unsupported`.
+    pub(crate) fn load_ext_name(
+        &mut self,
+        target: RelocTarget,
+        offset: i64,
+        colocated: bool,
+    ) -> Reg {
+        let mode = match (self.info.is_pic, colocated) {
+            (false, _) => ExtNameMode::Abs8,
+            (true, true) => ExtNameMode::RipRel,
+            (true, false) => ExtNameMode::Got,
+        };
+        if mode != ExtNameMode::Abs8 && i32::try_from(offset.saturating_sub(4)).is_err() {
+            self.l.set_error(crate::result::CodegenError::Unsupported {
+                what: format!("symbol offset {offset} with is_pic (32 bits at most)"),
+            });
+        }
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LoadExtName {
+            target,
+            offset,
+            dst: dw,
+            mode,
+        });
+        d
+    }
+
     /// Emits the call instruction for a direct (`Ok`) or indirect (`Err`)
     /// callee: `call rel32` for colocated functions, else the address is
     /// materialized (`movabs` + relocation) and called through a register.
@@ -485,12 +515,7 @@ impl Ctx<'_, '_, '_> {
                     let target = CallTarget::from(target);
                     self.l.emit(MInst::CallKnown { target, info });
                 } else {
-                    let (t, tw) = self.w();
-                    self.l.emit(MInst::LoadExtName {
-                        target,
-                        offset: 0,
-                        dst: tw,
-                    });
+                    let t = self.load_ext_name(target, 0, false);
                     self.l.emit(MInst::CallUnknown {
                         target: RegMem::Reg(t),
                         info,
@@ -1228,28 +1253,22 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.x64_lea(OperandSize::Size64, Amode::imm_reg(disp, regs::rbp()))
     }
     fn x64_func_addr(&mut self, func: FuncRef) -> Reg {
-        let name = self.l.f.dfg.ext_funcs[func].name.clone();
+        let data = &self.l.f.dfg.ext_funcs[func];
+        let (name, colocated) = (data.name.clone(), data.colocated);
         let target = self.reloc_target(&name);
-        let (d, dw) = self.w();
-        self.l.emit(MInst::LoadExtName {
-            target,
-            offset: 0,
-            dst: dw,
-        });
-        d
+        self.load_ext_name(target, 0, colocated)
     }
     fn x64_symbol_value(&mut self, gv: GlobalValue) -> Option<Reg> {
         match self.l.f.global_values.get(gv)? {
-            GlobalValueData::Symbol { name, offset, .. } => {
-                let (name, offset) = (name.clone(), offset.bits());
+            GlobalValueData::Symbol {
+                name,
+                offset,
+                colocated,
+                ..
+            } => {
+                let (name, offset, colocated) = (name.clone(), offset.bits(), *colocated);
                 let target = self.reloc_target(&name);
-                let (d, dw) = self.w();
-                self.l.emit(MInst::LoadExtName {
-                    target,
-                    offset,
-                    dst: dw,
-                });
-                Some(d)
+                Some(self.load_ext_name(target, offset, colocated))
             }
             _ => None,
         }
@@ -1258,6 +1277,19 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (d, dw) = self.w();
         self.mov_to(dw, regs::rbp());
         d
+    }
+    fn use_pinned_reg(&mut self) -> bool {
+        self.info.pinned_reg
+    }
+    fn x64_get_pinned_reg(&mut self) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, regs::gpr(regs::enc::R15));
+        d
+    }
+    fn x64_set_pinned_reg(&mut self, v: Reg) {
+        // r15 is outside the allocator's set with the setting on, so this
+        // def is a fixed non-allocatable operand no value lives in.
+        self.mov_to(Writable::from_reg(regs::gpr(regs::enc::R15)), v);
     }
     fn x64_stack_pointer(&mut self) -> Reg {
         let (d, dw) = self.w();

@@ -53,7 +53,7 @@ impl Ctx<'_, '_, '_> {
                 return Some(InstOutput::none());
             }
         };
-        let mut reserved = abi::callee_saved(own_conv);
+        let mut reserved = abi::callee_saved(own_conv, self.info.pinned_reg);
         for e in [regs::enc::RAX, regs::enc::R10, regs::enc::R11] {
             reserved.add(regs::gpr_preg(e));
         }
@@ -97,12 +97,7 @@ impl Ctx<'_, '_, '_> {
                 if data.colocated {
                     ReturnCallTarget::Known(CallTarget::from(target))
                 } else {
-                    let (t, tw) = self.w();
-                    self.l.emit(MInst::LoadExtName {
-                        target,
-                        offset: 0,
-                        dst: tw,
-                    });
+                    let t = self.load_ext_name(target, 0, false);
                     ReturnCallTarget::Reg(t)
                 }
             }

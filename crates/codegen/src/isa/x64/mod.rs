@@ -94,10 +94,10 @@ pub struct X64Backend {
 /// Creates the x86-64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
     Ok(Box::new(X64Backend {
+        env: abi::machine_env(flags.enable_pinned_reg),
         key_flags: super::key_flag_bytes(&flags, &isa_flags),
         flags,
         isa_flags,
-        env: abi::machine_env(),
     }))
 }
 
@@ -122,6 +122,8 @@ impl X64Backend {
             has_sse41: self.isa_flags.has("has_sse41"),
             has_fma: self.isa_flags.has("has_fma"),
             test_fault: self.flags.test_fault,
+            pinned_reg: self.flags.enable_pinned_reg,
+            is_pic: self.flags.is_pic,
         };
         let backend = lower::X64LowerBackend {
             info: &info,
@@ -134,7 +136,7 @@ impl X64Backend {
             frame: FrameRequest {
                 outgoing_args_size: state.outgoing,
                 stackslots_size: info.slots_size,
-                callee_saved: abi::callee_saved(conv),
+                callee_saved: abi::callee_saved(conv, self.flags.enable_pinned_reg),
                 callee_pop: info.sig.callee_pop,
                 stack_limit,
             },
