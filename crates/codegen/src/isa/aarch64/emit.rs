@@ -1126,6 +1126,15 @@ pub fn emit(
                 enc_fp_int(sf, size.ftype(), 0b00, 0b110, rv(rn)?, rz(rd.to_reg())?),
             );
         }
+        MInst::VecMisc { op, rd, rn } => {
+            // Advanced SIMD two-register misc (cnt, Q=0 size=00) and
+            // across lanes (addv, Q=0 size=00).
+            let base = match op {
+                VecMiscOp::Cnt8B => 0x0e20_5800,
+                VecMiscOp::Addv8B => 0x0e31_b800,
+            };
+            put(buf, base | (rv(rn)? << 5) | rv(rd.to_reg())?);
+        }
     }
     Ok(())
 }

@@ -1183,3 +1183,18 @@ fn simulate_moves(text: &str, size: OperandSize) -> Option<u64> {
     }
     acc
 }
+
+#[test]
+fn population_count_vector_forms() {
+    let misc = |op, rd, rn| MInst::VecMisc {
+        op,
+        rd: wv(rd),
+        rn: v(rn),
+    };
+    check(&[
+        (misc(VecMiscOp::Cnt8B, 0, 1), "cnt v0.8b, v1.8b"),
+        (misc(VecMiscOp::Cnt8B, 31, 30), "cnt v31.8b, v30.8b"),
+        (misc(VecMiscOp::Addv8B, 0, 1), "addv b0, v1.8b"),
+        (misc(VecMiscOp::Addv8B, 17, 31), "addv b17, v31.8b"),
+    ]);
+}

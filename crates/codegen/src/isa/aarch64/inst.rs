@@ -260,6 +260,16 @@ pub enum HintOp {
     BtiC,
 }
 
+/// One-source SIMD operations on the low 64 bits of a vector register
+/// (what the scalar set needs: population count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VecMiscOp {
+    /// `cnt vd.8b, vn.8b`: set bits per byte.
+    Cnt8B,
+    /// `addv bd, vn.8b`: the sum of the eight bytes (upper bits zeroed).
+    Addv8B,
+}
+
 /// An aarch64 machine instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MInst {
@@ -513,6 +523,12 @@ pub enum MInst {
         rd: Writable<Reg>,
         rn: Reg,
     },
+    /// `op rd, rn` on vector registers.
+    VecMisc {
+        op: VecMiscOp,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
 }
 
 impl MInst {
@@ -539,7 +555,8 @@ impl MInst {
             | MInst::FpuToInt { rd, rn, .. }
             | MInst::IntToFpu { rd, rn, .. }
             | MInst::MovToFpu { rd, rn, .. }
-            | MInst::MovFromFpu { rd, rn, .. } => {
+            | MInst::MovFromFpu { rd, rn, .. }
+            | MInst::VecMisc { rd, rn, .. } => {
                 v.reg_use(rn);
                 v.reg_def(rd);
             }

@@ -16,6 +16,8 @@ use kiln_ir::{FloatCC, Inst, InstructionData, IntCC, TrapCode, Type, Value};
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+mod ops;
+
 /// The generated rule code and the names it refers to.
 #[allow(
     clippy::all,
@@ -1284,6 +1286,55 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let r = self.rrr(size_of_ty(ty), AluOp::Adds, a, b);
         self.trap_if(CondBrKind::Cond(Cond::Hs), code);
         Some(InstOutput::one(r))
+    }
+
+    fn imm12_one(&mut self) -> Imm12 {
+        Imm12 {
+            bits: 1,
+            shift12: false,
+        }
+    }
+    fn off_plus8(&mut self, off: i32) -> i32 {
+        off.wrapping_add(8)
+    }
+    fn a64_overflow128(
+        &mut self,
+        i: Inst,
+        lo_op: AluOp,
+        hi_op: AluOp,
+        cond: Cond,
+        a: Value,
+        b: Value,
+    ) -> InstOutput {
+        self.overflow128(i, (lo_op, hi_op, cond), a, b, None)
+    }
+    fn a64_carry128(
+        &mut self,
+        i: Inst,
+        add: bool,
+        op: AluOp,
+        cond: Cond,
+        a: Value,
+        b: Value,
+        c: Value,
+    ) -> InstOutput {
+        self.overflow128(i, (op, op, cond), a, b, Some((add, c)))
+    }
+    fn a64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.mulhi128(signed, a, b)
+    }
+    fn a64_mul_overflow128(&mut self, i: Inst, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.mul_overflow128(i, signed, a, b)
+    }
+    fn a64_shift128(&mut self, op: ShiftOp, lo: Reg, hi: Reg, amt: Reg) -> InstOutput {
+        let (l, h) = self.shift128_regs(op, lo, hi, amt);
+        InstOutput::two(l, h)
+    }
+    fn a64_rotate128(&mut self, left: bool, lo: Reg, hi: Reg, amt: Reg) -> InstOutput {
+        self.rotate128(left, lo, hi, amt)
+    }
+    fn a64_popcnt64(&mut self, r: Reg) -> Reg {
+        self.popcnt64(r)
     }
 
     fn a64_icmp128(&mut self, cc: IntCC, alo: Reg, ahi: Reg, blo: Reg, bhi: Reg) -> Cond {
