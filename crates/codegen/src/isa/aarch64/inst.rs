@@ -270,6 +270,25 @@ pub enum VecMiscOp {
     Addv8B,
 }
 
+/// The read-modify-write operations of the atomics: the LSE forms
+/// (`ld<op>al`, `swpal`) and the operations of the exclusive-pair loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    Add,
+    Sub,
+    And,
+    /// LSE `ldclr`: memory & !operand.
+    Clr,
+    Or,
+    Xor,
+    Nand,
+    Xchg,
+    Umin,
+    Umax,
+    Smin,
+    Smax,
+}
+
 /// An aarch64 machine instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MInst {
@@ -523,6 +542,62 @@ pub enum MInst {
         rd: Writable<Reg>,
         rn: Reg,
     },
+    /// `ldar{b,h} rt, [rn]`: a load-acquire of `bytes` (zero-extended).
+    LoadAcquire {
+        bytes: u8,
+        rt: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `stlr{b,h} rt, [rn]`: a store-release of `bytes`.
+    StoreRelease { bytes: u8, rt: Reg, rn: Reg },
+    /// `dmb ish`
+    Fence,
+    /// An LSE read-modify-write with acquire-release order:
+    /// `ld<op>al{b,h} rs, rt, [rn]` or `swpal`; `rt` gets the old value.
+    /// (Not for `Sub`/`And`/`Nand`: the lowering negates or inverts.)
+    AtomicRmwLse {
+        op: AtomicOp,
+        bytes: u8,
+        rs: Reg,
+        rt: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `casal{b,h} rs, rt, [rn]`: `rs` holds the expected value on entry
+    /// and the old value after (`old` is allocated to `expected`).
+    AtomicCasLse {
+        bytes: u8,
+        old: Writable<Reg>,
+        expected: Reg,
+        replacement: Reg,
+        rn: Reg,
+    },
+    /// A load-exclusive/store-exclusive loop computing `op` (one pseudo
+    /// instruction so nothing is spilled inside the exclusive section):
+    /// `again: ldaxr old, [addr]; new = old op operand; stlxr status, new,
+    /// [addr]; cbnz status, again`. For narrow signed min/max the operand
+    /// is sign-extended by the lowering and `new` first holds the
+    /// sign-extended old value.
+    AtomicRmwLoop {
+        op: AtomicOp,
+        bytes: u8,
+        signed: bool,
+        addr: Reg,
+        operand: Reg,
+        old: Writable<Reg>,
+        new: Writable<Reg>,
+        status: Writable<Reg>,
+    },
+    /// The compare-and-swap loop: `again: ldaxr old, [addr]; cmp old,
+    /// expected; b.ne out; stlxr status, replacement, [addr]; cbnz status,
+    /// again; out:` (`expected` is zero-extended by the lowering).
+    AtomicCasLoop {
+        bytes: u8,
+        addr: Reg,
+        expected: Reg,
+        replacement: Reg,
+        old: Writable<Reg>,
+        status: Writable<Reg>,
+    },
     /// `op rd, rn` on vector registers.
     VecMisc {
         op: VecMiscOp,
@@ -634,7 +709,66 @@ impl MInst {
                     v.reg_use(r);
                 }
             }
-            MInst::Jump { .. } | MInst::Udf { .. } | MInst::Brk | MInst::Hint { .. } => {}
+            MInst::LoadAcquire { rt, rn, .. } => {
+                v.reg_use(rn);
+                v.reg_def(rt);
+            }
+            MInst::StoreRelease { rt, rn, .. } => {
+                v.reg_use(rt);
+                v.reg_use(rn);
+            }
+            MInst::AtomicRmwLse { rs, rt, rn, .. } => {
+                v.reg_use(rs);
+                v.reg_use(rn);
+                v.reg_early_def(rt);
+            }
+            MInst::AtomicCasLse {
+                old,
+                expected,
+                replacement,
+                rn,
+                ..
+            } => {
+                v.reg_use(expected);
+                v.reg_use(replacement);
+                v.reg_use(rn);
+                v.reg_reuse_def(old, 0);
+            }
+            MInst::AtomicRmwLoop {
+                addr,
+                operand,
+                old,
+                new,
+                status,
+                ..
+            } => {
+                // The loop writes its temporaries while the inputs are
+                // still needed (the next iteration reads them again).
+                v.reg_use(addr);
+                v.reg_use(operand);
+                v.reg_early_def(old);
+                v.reg_early_def(new);
+                v.reg_early_def(status);
+            }
+            MInst::AtomicCasLoop {
+                addr,
+                expected,
+                replacement,
+                old,
+                status,
+                ..
+            } => {
+                v.reg_use(addr);
+                v.reg_use(expected);
+                v.reg_use(replacement);
+                v.reg_early_def(old);
+                v.reg_early_def(status);
+            }
+            MInst::Jump { .. }
+            | MInst::Udf { .. }
+            | MInst::Brk
+            | MInst::Hint { .. }
+            | MInst::Fence => {}
         }
     }
 

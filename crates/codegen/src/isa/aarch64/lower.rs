@@ -43,6 +43,8 @@ pub struct A64LowerInfo {
     pub sig: SigLocs,
     /// Offsets of the sized stack slots from the bottom of their area.
     pub slot_offsets: Vec<u32>,
+    /// The LSE atomics are available (`has_lse`).
+    pub has_lse: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -1335,6 +1337,35 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn a64_popcnt64(&mut self, r: Reg) -> Reg {
         self.popcnt64(r)
+    }
+    fn a64_atomic_rmw(
+        &mut self,
+        ty: Type,
+        flags: kiln_ir::MemFlags,
+        op: kiln_ir::AtomicRmwOp,
+        addr: Reg,
+        v: Reg,
+    ) -> Reg {
+        self.atomic_rmw(ty, flags, op, addr, v)
+    }
+    fn a64_atomic_cas(
+        &mut self,
+        ty: Type,
+        flags: kiln_ir::MemFlags,
+        addr: Reg,
+        e: Reg,
+        v: Reg,
+    ) -> Reg {
+        self.atomic_cas(ty, flags, addr, e, v)
+    }
+    fn a64_atomic_load(&mut self, ty: Type, flags: kiln_ir::MemFlags, addr: Reg) -> Reg {
+        self.atomic_load(ty, flags, addr)
+    }
+    fn a64_atomic_store(&mut self, ty: Type, flags: kiln_ir::MemFlags, v: Reg, addr: Reg) {
+        self.atomic_store(ty, flags, v, addr)
+    }
+    fn a64_fence(&mut self) {
+        self.l.emit(MInst::Fence);
     }
 
     fn a64_icmp128(&mut self, cc: IntCC, alo: Reg, ahi: Reg, blo: Reg, bhi: Reg) -> Cond {

@@ -170,7 +170,11 @@ impl A64Backend {
         let sig = abi::sig_locs(&f.signature)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
-        let info = lower::A64LowerInfo { sig, slot_offsets };
+        let info = lower::A64LowerInfo {
+            sig,
+            slot_offsets,
+            has_lse: self.isa_flags.has("has_lse"),
+        };
         let backend = lower::A64LowerBackend {
             info: &info,
             state: RefCell::new(lower::A64LowerState::default()),

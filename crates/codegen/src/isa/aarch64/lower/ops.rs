@@ -10,7 +10,7 @@ use crate::isa::aarch64::regs;
 use crate::machinst::lower::InstOutput;
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
-use kiln_ir::{Inst, Value};
+use kiln_ir::{AtomicRmwOp, Endianness, Inst, MemFlags, Type, Value};
 
 const S64: OperandSize = OperandSize::Size64;
 const S32: OperandSize = OperandSize::Size32;
@@ -327,5 +327,150 @@ impl Ctx<'_, '_, '_> {
             rn: s,
         });
         o
+    }
+}
+
+/// Atomics.
+impl Ctx<'_, '_, '_> {
+    /// Records an error for a big-endian atomic access (aarch64 runs
+    /// little-endian here; a byte-reversed atomic has no single form).
+    fn check_atomic_flags(&mut self, flags: MemFlags) {
+        if flags.explicit_endianness() == Some(Endianness::Big) {
+            self.l.set_error(CodegenError::Unsupported {
+                what: "big-endian atomics on aarch64".into(),
+            });
+        }
+    }
+
+    pub(super) fn atomic_rmw(
+        &mut self,
+        ty: Type,
+        flags: MemFlags,
+        op: AtomicRmwOp,
+        addr: Reg,
+        operand: Reg,
+    ) -> Reg {
+        self.check_atomic_flags(flags);
+        let bytes = ty.bytes() as u8;
+        let size = if bytes == 8 { S64 } else { S32 };
+        let (old, oldw) = self.wi();
+        if self.info.has_lse && op != AtomicRmwOp::Nand {
+            let (lop, rs) = match op {
+                AtomicRmwOp::Add => (AtomicOp::Add, operand),
+                AtomicRmwOp::Sub => (
+                    AtomicOp::Add,
+                    self.rrr(size, AluOp::Sub, regs::zr(), operand),
+                ),
+                AtomicRmwOp::And => (
+                    AtomicOp::Clr,
+                    self.rrr(size, AluOp::Orn, regs::zr(), operand),
+                ),
+                AtomicRmwOp::Or => (AtomicOp::Or, operand),
+                AtomicRmwOp::Xor => (AtomicOp::Xor, operand),
+                AtomicRmwOp::Xchg => (AtomicOp::Xchg, operand),
+                AtomicRmwOp::Umin => (AtomicOp::Umin, operand),
+                AtomicRmwOp::Umax => (AtomicOp::Umax, operand),
+                AtomicRmwOp::Smin => (AtomicOp::Smin, operand),
+                AtomicRmwOp::Smax => (AtomicOp::Smax, operand),
+                AtomicRmwOp::Nand => unreachable!("excluded above"),
+            };
+            self.l.emit(MInst::AtomicRmwLse {
+                op: lop,
+                bytes,
+                rs,
+                rt: oldw,
+                rn: addr,
+            });
+            return old;
+        }
+        let (aop, signed) = match op {
+            AtomicRmwOp::Add => (AtomicOp::Add, false),
+            AtomicRmwOp::Sub => (AtomicOp::Sub, false),
+            AtomicRmwOp::And => (AtomicOp::And, false),
+            AtomicRmwOp::Nand => (AtomicOp::Nand, false),
+            AtomicRmwOp::Or => (AtomicOp::Or, false),
+            AtomicRmwOp::Xor => (AtomicOp::Xor, false),
+            AtomicRmwOp::Xchg => (AtomicOp::Xchg, false),
+            AtomicRmwOp::Umin => (AtomicOp::Umin, false),
+            AtomicRmwOp::Umax => (AtomicOp::Umax, false),
+            AtomicRmwOp::Smin => (AtomicOp::Smin, true),
+            AtomicRmwOp::Smax => (AtomicOp::Smax, true),
+        };
+        // Compares read the operand's bits above a narrow width: extend it
+        // the way the loop compares (the loaded value is zero-extended).
+        let operand = match aop {
+            AtomicOp::Umin | AtomicOp::Umax | AtomicOp::Smin | AtomicOp::Smax => {
+                self.extend(ty, signed, 32, operand)
+            }
+            _ => operand,
+        };
+        let (_, neww) = self.wi();
+        let (_, statusw) = self.wi();
+        self.l.emit(MInst::AtomicRmwLoop {
+            op: aop,
+            bytes,
+            signed,
+            addr,
+            operand,
+            old: oldw,
+            new: neww,
+            status: statusw,
+        });
+        old
+    }
+
+    pub(super) fn atomic_cas(
+        &mut self,
+        ty: Type,
+        flags: MemFlags,
+        addr: Reg,
+        expected: Reg,
+        replacement: Reg,
+    ) -> Reg {
+        self.check_atomic_flags(flags);
+        let bytes = ty.bytes() as u8;
+        let (old, oldw) = self.wi();
+        if self.info.has_lse {
+            self.l.emit(MInst::AtomicCasLse {
+                bytes,
+                old: oldw,
+                expected,
+                replacement,
+                rn: addr,
+            });
+            return old;
+        }
+        // The loaded value is zero-extended; so must the expected one be.
+        let expected = self.extend(ty, false, 32, expected);
+        let (_, statusw) = self.wi();
+        self.l.emit(MInst::AtomicCasLoop {
+            bytes,
+            addr,
+            expected,
+            replacement,
+            old: oldw,
+            status: statusw,
+        });
+        old
+    }
+
+    pub(super) fn atomic_load(&mut self, ty: Type, flags: MemFlags, addr: Reg) -> Reg {
+        self.check_atomic_flags(flags);
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::LoadAcquire {
+            bytes: ty.bytes() as u8,
+            rt: dw,
+            rn: addr,
+        });
+        d
+    }
+
+    pub(super) fn atomic_store(&mut self, ty: Type, flags: MemFlags, v: Reg, addr: Reg) {
+        self.check_atomic_flags(flags);
+        self.l.emit(MInst::StoreRelease {
+            bytes: ty.bytes() as u8,
+            rt: v,
+            rn: addr,
+        });
     }
 }
