@@ -31,6 +31,9 @@ pub enum A64LabelUse {
     /// `adr`: a 21-bit byte offset split into immlo (bits 29..31) and immhi
     /// (bits 5..24).
     Adr21,
+    /// A 32-bit data word (jump-table entry): the label's offset from the
+    /// word plus the addend already stored in it.
+    PCRel32,
 }
 
 impl LabelUse for A64LabelUse {
@@ -42,6 +45,7 @@ impl LabelUse for A64LabelUse {
             A64LabelUse::Branch19 => (1 << 20) - 4,
             A64LabelUse::Branch14 => (1 << 15) - 4,
             A64LabelUse::Adr21 => (1 << 20) - 1,
+            A64LabelUse::PCRel32 => i32::MAX as CodeOffset,
         }
     }
     fn max_neg_range(self) -> CodeOffset {
@@ -50,6 +54,7 @@ impl LabelUse for A64LabelUse {
             A64LabelUse::Branch19 => 1 << 20,
             A64LabelUse::Branch14 => 1 << 15,
             A64LabelUse::Adr21 => 1 << 20,
+            A64LabelUse::PCRel32 => 1 << 31,
         }
     }
     fn patch_size(self) -> CodeOffset {
@@ -70,6 +75,7 @@ impl LabelUse for A64LabelUse {
                     | ((rel & 3) << 29)
                     | (((rel >> 2) & 0x7ffff) << 5)
             }
+            A64LabelUse::PCRel32 => rel.wrapping_add(word),
         };
         field.copy_from_slice(&word.to_le_bytes());
     }
@@ -1235,6 +1241,110 @@ pub fn emit(
             );
             let back = start.wrapping_sub(buf.cur_offset());
             put(buf, cbnz_w(back, rz(status.to_reg())?));
+        }
+        MInst::JmpTable {
+            idx,
+            tmp1,
+            tmp2,
+            default,
+            ref targets,
+            bti,
+        } => {
+            use crate::machinst::reg::Writable;
+            // Bounds check against the entry count (a u32; saturated so an
+            // oversized table still compares correctly), `b.hs default`.
+            let len = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+            match Imm12::maybe_from_u64(u64::from(len)) {
+                Some(imm) => put(buf, enc_addsub_imm(0, 1, 1, imm, rz(idx)?, 31)),
+                None => {
+                    for i in MInst::load_constant(tmp2, u64::from(len), OperandSize::Size32) {
+                        emit_plain(&i, buf)?;
+                    }
+                    emit_plain(
+                        &MInst::AluRRR {
+                            op: AluOp::Subs,
+                            size: OperandSize::Size32,
+                            rd: Writable::from_reg(regs::zr()),
+                            rn: idx,
+                            rm: tmp2.to_reg(),
+                        },
+                        buf,
+                    )?;
+                }
+            }
+            // Not registered as a branch: the table code follows it.
+            let (word, use_kind) = enc_cond_br(CondBrKind::Cond(Cond::Hs))?;
+            let off = buf.cur_offset();
+            buf.use_label_at_offset(off, default, use_kind);
+            put(buf, word);
+            // Under misspeculation past the check, index entry 0 instead.
+            emit_plain(
+                &MInst::CSel {
+                    op: CSelOp::Csel,
+                    size: OperandSize::Size64,
+                    cond: Cond::Hs,
+                    rd: tmp2,
+                    rn: regs::zr(),
+                    rm: idx,
+                },
+                buf,
+            )?;
+            let table = buf.get_label();
+            let off = buf.cur_offset();
+            buf.use_label_at_offset(off, table, A64LabelUse::Adr21);
+            put(buf, (0b10000 << 24) | rz(tmp1.to_reg())?);
+            if bti {
+                // Under BTI an indirect `br` must land on `bti j`: the
+                // table is one `bti j; b target` pair per entry.
+                emit_plain(
+                    &MInst::AluRRRShift {
+                        op: AluOp::Add,
+                        size: OperandSize::Size64,
+                        rd: tmp1,
+                        rn: tmp1.to_reg(),
+                        rm: tmp2.to_reg(),
+                        shift: ShiftOpAndAmt {
+                            op: ShiftOp::Lsl,
+                            amt: 3,
+                        },
+                    },
+                    buf,
+                )?;
+                put(buf, 0xd61f_0000 | (rz(tmp1.to_reg())? << 5));
+                buf.bind_label(table);
+                for l in targets.iter() {
+                    put(buf, 0xd503_249f);
+                    let off = buf.cur_offset();
+                    buf.use_label_at_offset(off, *l, A64LabelUse::Branch26);
+                    put(buf, enc_b(false));
+                }
+                return Ok(());
+            }
+            // ldrsw tmp2, [tmp1, tmp2, uxtw #2]
+            put(
+                buf,
+                0xb8a0_5800
+                    | (rz(tmp2.to_reg())? << 16)
+                    | (rs(tmp1.to_reg())? << 5)
+                    | rz(tmp2.to_reg())?,
+            );
+            emit_plain(
+                &MInst::AluRRR {
+                    op: AluOp::Add,
+                    size: OperandSize::Size64,
+                    rd: tmp1,
+                    rn: tmp1.to_reg(),
+                    rm: tmp2.to_reg(),
+                },
+                buf,
+            )?;
+            put(buf, 0xd61f_0000 | (rz(tmp1.to_reg())? << 5));
+            buf.bind_label(table);
+            for (n, l) in targets.iter().enumerate() {
+                let off = buf.cur_offset();
+                buf.use_label_at_offset(off, *l, A64LabelUse::PCRel32);
+                put(buf, (4 * n) as u32);
+            }
         }
         MInst::VecMisc { op, rd, rn } => {
             // Advanced SIMD two-register misc (cnt, Q=0 size=00) and

@@ -1357,3 +1357,56 @@ fn atomics() {
         ),
     ]);
 }
+
+/// A jump table with two entries to one label placed right after it, and
+/// the disassembly of its first `words` words plus its table words.
+fn jump_table(bti: bool, len: usize) -> (String, Vec<u32>) {
+    let mut buf = MachBuffer::<A64LabelUse>::new();
+    let target = buf.get_label();
+    let inst = MInst::JmpTable {
+        idx: x(0),
+        tmp1: wx(1),
+        tmp2: wx(2),
+        default: target,
+        targets: vec![target; len].into_boxed_slice(),
+        bti,
+    };
+    emit(&inst, &FrameLayout::default(), &mut buf).unwrap();
+    buf.bind_label(target);
+    buf.put4(0xd503_201f);
+    let done = buf.finish().unwrap();
+    let words: Vec<u32> = done
+        .data
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (disasm(&done.data), words)
+}
+
+#[test]
+fn jump_tables() {
+    // Data table: entries are offsets from the table start (0x1c) to the
+    // label after it (0x1c + 4 * 2 = 0x24): 8.
+    let (text, words) = jump_table(false, 2);
+    assert!(
+        text.starts_with(
+            "cmp w0, #0x2; b.hs $+0x20; csel x2, xzr, x0, hs; adr x1, $+0x10; \
+             ldrsw x2, [x1, w2, uxtw #2]; add x1, x1, x2; br x1"
+        ),
+        "{text}"
+    );
+    assert_eq!(&words[7..9], &[8, 8]);
+    // A count above the 12-bit immediate goes through tmp2.
+    let (text, _) = jump_table(false, 5000);
+    assert!(
+        text.starts_with("mov w2, #0x1388; cmp w0, w2; b.hs "),
+        "{text}"
+    );
+    // BTI: `bti j; b target` pairs.
+    let (text, _) = jump_table(true, 2);
+    assert_eq!(
+        text,
+        "cmp w0, #0x2; b.hs $+0x24; csel x2, xzr, x0, hs; adr x1, $+0xc; \
+         add x1, x1, x2, lsl #3; br x1; hint #0x24; b $+0xc; hint #0x24; b $+0x4; nop"
+    );
+}

@@ -598,6 +598,20 @@ pub enum MInst {
         old: Writable<Reg>,
         status: Writable<Reg>,
     },
+    /// A `br_table` dispatch: `cmp idx, #len; b.hs default; csel tmp2,
+    /// xzr, idx, hs; adr tmp1, table; ldrsw tmp2, [tmp1, tmp2, uxtw #2];
+    /// add tmp1, tmp1, tmp2; br tmp1; table: .word target - table, ...`
+    /// (`idx` is zero-extended by the lowering).
+    JmpTable {
+        idx: Reg,
+        tmp1: Writable<Reg>,
+        tmp2: Writable<Reg>,
+        default: MachLabel,
+        targets: Box<[MachLabel]>,
+        /// `use_bti`: the table is `bti j; b target` pairs instead,
+        /// reached with `add tmp1, tmp1, tmp2, lsl #3; br tmp1`.
+        bti: bool,
+    },
     /// `op rd, rn` on vector registers.
     VecMisc {
         op: VecMiscOp,
@@ -763,6 +777,13 @@ impl MInst {
                 v.reg_use(replacement);
                 v.reg_early_def(old);
                 v.reg_early_def(status);
+            }
+            MInst::JmpTable {
+                idx, tmp1, tmp2, ..
+            } => {
+                v.reg_use(idx);
+                v.reg_early_def(tmp1);
+                v.reg_early_def(tmp2);
             }
             MInst::Jump { .. }
             | MInst::Udf { .. }

@@ -45,6 +45,8 @@ pub struct A64LowerInfo {
     pub slot_offsets: Vec<u32>,
     /// The LSE atomics are available (`has_lse`).
     pub has_lse: bool,
+    /// Indirect branches must land on `bti j` (`use_bti`).
+    pub use_bti: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -1363,6 +1365,29 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn a64_atomic_store(&mut self, ty: Type, flags: kiln_ir::MemFlags, v: Reg, addr: Reg) {
         self.atomic_store(ty, flags, v, addr)
+    }
+    fn a64_br_table(&mut self, idx: Reg) {
+        let Some((&default, targets)) = self.targets.split_first() else {
+            return;
+        };
+        // The index is an i32 whose upper bits are undefined: `mov wN, wM`
+        // zero-extends it for the 64-bit table index.
+        let (i, iw) = self.wi();
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size32,
+            rd: iw,
+            rm: idx,
+        });
+        let (_, t1) = self.wi();
+        let (_, t2) = self.wi();
+        self.l.emit(MInst::JmpTable {
+            idx: i,
+            tmp1: t1,
+            tmp2: t2,
+            default,
+            targets: targets.to_vec().into_boxed_slice(),
+            bti: self.info.use_bti,
+        });
     }
     fn a64_fence(&mut self) {
         self.l.emit(MInst::Fence);

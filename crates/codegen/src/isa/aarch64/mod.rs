@@ -56,7 +56,9 @@ impl MachInst for MInst {
     fn is_term(&self) -> MachTerminator {
         match self {
             MInst::Ret { .. } | MInst::Udf { .. } => MachTerminator::Ret,
-            MInst::Jump { .. } | MInst::CondBr { .. } => MachTerminator::Branch,
+            MInst::Jump { .. } | MInst::CondBr { .. } | MInst::JmpTable { .. } => {
+                MachTerminator::Branch
+            }
             _ => MachTerminator::None,
         }
     }
@@ -174,6 +176,7 @@ impl A64Backend {
             sig,
             slot_offsets,
             has_lse: self.isa_flags.has("has_lse"),
+            use_bti: self.protection.use_bti,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
