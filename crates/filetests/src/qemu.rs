@@ -158,19 +158,23 @@ pub fn run_on_qemu(
             Err(e) => return Err(BuildOutcome::Fail(vec![format!("{name}: {e}")])),
         };
         let mut calls = std::collections::HashMap::new();
+        // 8-byte absolute addresses of the file's functions (`func_addr`
+        // literals): offset -> (function, addend).
+        let mut addrs = std::collections::HashMap::new();
         for r in &code.relocs {
-            let target = match (&r.kind, &r.target) {
-                (Reloc::Aarch64Call26, FinalName::TestCase(t)) => {
-                    names.iter().position(|n| n == t.as_str())
-                }
-                (Reloc::Aarch64Call26, FinalName::User(u)) => {
+            let callee = match &r.target {
+                FinalName::TestCase(t) => names.iter().position(|n| n == t.as_str()),
+                FinalName::User(u) => {
                     let u = u.to_string();
                     names.iter().position(|n| *n == u)
                 }
                 _ => None,
             };
-            match target {
-                Some(t) if r.addend == 0 => {
+            match (r.kind, callee) {
+                (Reloc::Abs8, Some(t)) if r.offset % 4 == 0 => {
+                    addrs.insert(r.offset, (t, r.addend));
+                }
+                (Reloc::Aarch64Call26, Some(t)) if r.addend == 0 => {
                     calls.insert(r.offset, t);
                 }
                 _ => {
@@ -184,7 +188,16 @@ pub fn run_on_qemu(
         let _ = writeln!(asm, ".balign 16\n.globl {0}\n{0}:", sym(i));
         let words = code.code.chunks_exact(4);
         let tail = words.remainder();
+        let mut skip = false;
         for (k, w) in words.enumerate() {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            if let Some(&(t, addend)) = addrs.get(&(4 * k as u32)) {
+                let _ = writeln!(asm, "  .quad {}{:+}", sym(t), addend);
+                skip = true;
+                continue;
+            }
             match calls.get(&(4 * k as u32)) {
                 Some(&t) => {
                     let _ = writeln!(asm, "  bl {}", sym(t));

@@ -1346,6 +1346,14 @@ pub fn emit(
                 put(buf, (4 * n) as u32);
             }
         }
+        MInst::LoadExtName { rd, target, offset } => {
+            // ldr rd, #8 (literal); b #12; the 8-byte address.
+            put(buf, 0x5800_0000 | (2 << 5) | rz(rd.to_reg())?);
+            put(buf, 0x1400_0003);
+            buf.add_reloc(Reloc::Abs8, target, offset);
+            put(buf, 0);
+            put(buf, 0);
+        }
         MInst::VecMisc { op, rd, rn } => {
             // Advanced SIMD two-register misc (cnt, Q=0 size=00) and
             // across lanes (addv, Q=0 size=00).

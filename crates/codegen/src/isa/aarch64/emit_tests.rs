@@ -1410,3 +1410,20 @@ fn jump_tables() {
          add x1, x1, x2, lsl #3; br x1; hint #0x24; b $+0xc; hint #0x24; b $+0x4; nop"
     );
 }
+
+#[test]
+fn symbol_address_literal() {
+    let mut buf = MachBuffer::<A64LabelUse>::new();
+    let inst = MInst::LoadExtName {
+        rd: wx(7),
+        target: RelocTarget::TestCase(0),
+        offset: 16,
+    };
+    emit(&inst, &FrameLayout::default(), &mut buf).unwrap();
+    let done = buf.finish().unwrap();
+    assert_eq!(disasm(&done.data[..8]), "ldr x7, $+0x8; b $+0xc");
+    assert_eq!(done.data.len(), 16);
+    assert_eq!(done.relocs.len(), 1);
+    assert_eq!(done.relocs[0].offset, 8);
+    assert_eq!(done.relocs[0].addend, 16);
+}

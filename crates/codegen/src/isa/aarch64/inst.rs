@@ -612,6 +612,13 @@ pub enum MInst {
         /// reached with `add tmp1, tmp1, tmp2, lsl #3; br tmp1`.
         bti: bool,
     },
+    /// The address of a symbol: `ldr rd, #8; b #12; .quad target+offset`
+    /// (an `Abs8` relocation on the literal).
+    LoadExtName {
+        rd: Writable<Reg>,
+        target: RelocTarget,
+        offset: i64,
+    },
     /// `op rd, rn` on vector registers.
     VecMisc {
         op: VecMiscOp,
@@ -659,7 +666,9 @@ impl MInst {
                 v.reg_use(ra);
                 v.reg_def(rd);
             }
-            MInst::MovWide { rd, .. } | MInst::Adr { rd, .. } => v.reg_def(rd),
+            MInst::MovWide { rd, .. } | MInst::Adr { rd, .. } | MInst::LoadExtName { rd, .. } => {
+                v.reg_def(rd)
+            }
             MInst::MovK { rd, rn, .. } => {
                 v.reg_use(rn);
                 v.reg_reuse_def(rd, 0);

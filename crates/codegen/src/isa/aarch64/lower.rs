@@ -1389,6 +1389,33 @@ impl generated::Context for Ctx<'_, '_, '_> {
             bti: self.info.use_bti,
         });
     }
+    fn a64_func_addr(&mut self, func: kiln_ir::FuncRef) -> Reg {
+        let name = self.l.f.dfg.ext_funcs[func].name.clone();
+        let target = self.l.reloc_target(&name);
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::LoadExtName {
+            rd: dw,
+            target,
+            offset: 0,
+        });
+        d
+    }
+    fn a64_symbol_value(&mut self, gv: kiln_ir::GlobalValue) -> Option<Reg> {
+        match self.l.f.global_values.get(gv)? {
+            kiln_ir::GlobalValueData::Symbol { name, offset, .. } => {
+                let (name, offset) = (name.clone(), offset.bits());
+                let target = self.l.reloc_target(&name);
+                let (d, dw) = self.wi();
+                self.l.emit(MInst::LoadExtName {
+                    rd: dw,
+                    target,
+                    offset,
+                });
+                Some(d)
+            }
+            _ => None,
+        }
+    }
     fn a64_fence(&mut self) {
         self.l.emit(MInst::Fence);
     }
