@@ -6,6 +6,7 @@ mod key;
 
 use clap::Parser;
 use cli::args::{BenchCommand, CacheCommand, Cli, Command};
+use cli::common::{expand_lists, usage_error};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,55 +38,33 @@ fn main() -> ExitCode {
             Err(e) => usage_error("key", &e),
         },
         Command::Cache(c) => {
-            let url = c.url;
-            let mut args: Vec<String> = match c.command {
-                CacheCommand::Stats { zero, cache_budget } => {
-                    if let Some(b) = cache_budget {
-                        kiln::cli::cache::set_budget(b);
-                    }
-                    let mut v = vec!["stats".to_string()];
+            use kiln::cli::cache::{cmd_cache, CacheAction};
+            let action = match c.command {
+                CacheCommand::Stats { zero, budget } => {
+                    budget.apply();
                     if zero {
-                        v.push("--zero".into());
+                        CacheAction::ZeroStats
+                    } else {
+                        CacheAction::Stats
                     }
-                    v
                 }
-                CacheCommand::Clear => vec!["clear".to_string()],
+                CacheCommand::Clear => CacheAction::Clear,
             };
-            if let Some(u) = url {
-                args.extend(["--cache".to_string(), u]);
-            }
-            kiln::cli::cache::cmd_cache(&args)
+            cmd_cache(action, c.url.or_env().as_deref())
         }
-        Command::Fuzz(a) => cli::fuzz::fuzz_main(&a.to_argv()),
-        Command::Reduce(a) => cli::fuzz::reduce_main(&a.to_argv()),
-        Command::Run(a) => {
-            a.cache.apply();
-            match expand_lists(&a.inputs.paths) {
-                Ok(files) => {
-                    let mut v = Vec::new();
-                    a.cache.push_argv(&mut v);
-                    v.extend(files);
-                    cli::run::main(&v)
-                }
-                Err(e) => usage_error("run", &e),
-            }
-        }
-        Command::Compile(a) => {
-            a.cache.apply();
-            match expand_lists(&a.inputs.paths) {
-                Ok(files) => cli::compile::main(&a.to_argv(files)),
-                Err(e) => usage_error("compile", &e),
-            }
-        }
+        Command::Fuzz(a) => cli::fuzz::fuzz_main(&a),
+        Command::Reduce(a) => cli::fuzz::reduce_main(&a),
+        Command::Run(a) => cli::run::main(&a),
+        Command::Compile(a) => cli::compile::main(&a),
         Command::Bench(b) => match b {
-            BenchCommand::Compile(a) => cli::bench::main(&prefixed("compile", a.to_argv())),
-            BenchCommand::Kernels(a) => cli::bench::main(&prefixed("kernels", a.to_argv())),
-            BenchCommand::Cache(a) => match a.to_argv() {
-                Ok(v) => kiln::cli::bench_cache::cmd_bench_cache(&v),
+            BenchCommand::Compile(a) => cli::bench::compile_main(&a),
+            BenchCommand::Kernels(a) => cli::bench::kernels_main(&a),
+            BenchCommand::Cache(a) => match a.options() {
+                Ok(o) => kiln::cli::bench_cache::cmd_bench_cache(o, &a.inputs.paths),
                 Err(e) => usage_error("bench cache", &e),
             },
-            BenchCommand::Key(a) => match a.to_argv() {
-                Ok(v) => kiln::cli::bench_cache::cmd_bench_key(&v),
+            BenchCommand::Key(a) => match a.options() {
+                Ok(o) => kiln::cli::bench_cache::cmd_bench_key(o, &a.inputs.paths),
                 Err(e) => usage_error("bench key", &e),
             },
         },
@@ -119,33 +98,6 @@ fn valid_choices() -> String {
         .chain(["--help".to_string()])
         .collect();
     format!("valid options: {}", opts.join(", "))
-}
-
-fn prefixed(first: &str, rest: Vec<String>) -> Vec<String> {
-    let mut v = vec![first.to_string()];
-    v.extend(rest);
-    v
-}
-
-fn usage_error(cmd: &str, e: &str) -> ExitCode {
-    eprintln!("kiln {cmd}: {e}");
-    ExitCode::from(2)
-}
-
-/// Replaces each `@LIST` argument by the files it names (see
-/// `kiln_filetests::collect_files`); other arguments stay as they are, so
-/// each command reports a missing or unreadable file in its own way.
-fn expand_lists(args: &[String]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for a in args {
-        if a.starts_with('@') {
-            let files = cli::common::collect_files(std::slice::from_ref(a))?;
-            out.extend(files.into_iter().map(|p| p.display().to_string()));
-        } else {
-            out.push(a.clone());
-        }
-    }
-    Ok(out)
 }
 
 /// `kiln cat FILE...`: prints every function; a parse error is printed
@@ -194,26 +146,36 @@ fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
             paths.push(PathBuf::from(p));
         }
     }
-    a.cache.apply();
+    // `test run` runs Linux-convention code (natively or under
+    // qemu-user); an Apple triple's convention cannot be run here.
+    if let Err(e) = a
+        .codegen
+        .target
+        .linux_only("`kiln test` runs code for Linux; compile Apple code with `kiln compile`")
+    {
+        return usage_error("test", &e);
+    }
     let mut runner = kiln::filetests::Runner::with_builtin();
     // --opt, then --set, over each file's settings (as in `kiln compile`).
     let mut sets: Vec<String> = a
+        .codegen
         .opt
-        .iter()
-        .map(|o| format!("opt_level={}", o.name()))
+        .name()
+        .map(|o| format!("opt_level={o}"))
+        .into_iter()
         .collect();
-    sets.extend(a.sets.iter().cloned());
+    sets.extend(a.codegen.set.sets.iter().cloned());
     if let Err(e) = runner.set_overrides(&sets) {
         return usage_error("test", &e.to_string());
     }
-    if let Some(t) = &a.target {
+    if let Some(t) = &a.codegen.target.target {
         runner.register(Box::new(kiln::filetests::run::RunTest::for_isa(
             t.arch.name(),
         )));
     }
     // `test run` compiles through the on-disk cache (and a shared server
     // with --cache or KILN_CACHE_URL) unless --no-cache.
-    let store = match kiln::cli::cache::open_stores(&a.cache.cache_args()) {
+    let store = match a.cache.open() {
         Ok(s) => s,
         Err(e) => return usage_error("test", &e),
     };
@@ -237,7 +199,7 @@ fn cmd_test(a: cli::args::TestArgs) -> ExitCode {
     let only = a.kind.as_deref();
     let result = match a.format {
         cli::args::Format::Text => runner.run_paths_with(&paths, only, &tick, &mut out),
-        cli::args::Format::Json => cli::json::run_json(&runner, &paths, only, &tick, &mut out),
+        cli::args::Format::Json => cli::json::run_json(&runner, &paths, only, &progress, &mut out),
     };
     progress.finish();
     let status = match result {

@@ -135,15 +135,13 @@ fn directory_store_gives_the_same_outcomes() {
 
 #[test]
 fn store_option_accepts_a_server_url_and_rejects_others() {
-    use kiln::cli::bench_cache::{parse_args, StoreKind};
-    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    for flag in ["--store", "--cache"] {
-        let (o, files) = parse_args(&args(&[flag, "redis://127.0.0.1:1/0", "f.clif"])).unwrap();
-        assert_eq!(o.store, StoreKind::Redis("redis://127.0.0.1:1/0".into()));
-        assert_eq!(files, ["f.clif"]);
-    }
-    let (o, _) = parse_args(&args(&["--store", "dir", "f.clif"])).unwrap();
-    assert_eq!(o.store, StoreKind::Directory);
-    let err = parse_args(&args(&["--store", "http://x", "f.clif"])).unwrap_err();
+    use kiln::cli::bench_cache::{parse_store, StoreKind};
+    assert_eq!(
+        parse_store("redis://127.0.0.1:1/0"),
+        Ok(StoreKind::Redis("redis://127.0.0.1:1/0".into()))
+    );
+    assert_eq!(parse_store("dir"), Ok(StoreKind::Directory));
+    assert_eq!(parse_store("memory"), Ok(StoreKind::Memory));
+    let err = parse_store("http://x").unwrap_err();
     assert!(err.contains("http://x"), "{err}");
 }

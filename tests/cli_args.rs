@@ -151,11 +151,85 @@ fn triples_are_targets() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(plain, triple);
+    // gcd has register arguments only, where Apple's convention and
+    // AAPCS64 agree (the difference: `an_apple_triple_selects_...`).
     for t in ["aarch64-unknown-linux-gnu", "aarch64-apple-darwin"] {
         let (code, a, err) = kiln(&["compile", "--no-cache", "--target", t, f]);
         let (_, b, _) = kiln(&["compile", "--no-cache", "--target", "aarch64", f]);
         assert_eq!(code, 0, "{t}: {err}");
         assert_eq!(a, b, "{t}");
+    }
+}
+
+/// Two `i8` arguments past the eight argument registers: AAPCS64 (Linux)
+/// gives each stack argument an 8-byte slot, Apple's variant packs them at
+/// their size, so the loads of `v8` and `v9` differ.
+const NARROW_STACK_ARGS: &str = "test compile\ntarget aarch64\n\n\
+function %ninth(i64, i64, i64, i64, i64, i64, i64, i64, i8, i8) -> i8 {\n\
+block0(v0: i64, v1: i64, v2: i64, v3: i64, v4: i64, v5: i64, v6: i64, v7: i64, v8: i8, v9: i8):\n\
+    v10 = iadd v8, v9\n\
+    return v10\n\
+}\n";
+
+#[test]
+fn an_apple_triple_selects_the_apple_convention() {
+    let f = temp("narrow-stack-args.clif", NARROW_STACK_ARGS);
+    let f = f.to_str().unwrap();
+    let print = |t: &str| {
+        let (code, out, err) = kiln(&["compile", "--no-cache", "-p", "--target", t, f]);
+        assert_eq!(code, 0, "{t}: {out}{err}");
+        out
+    };
+    for t in ["aarch64-apple-darwin", "aarch64-apple-ios"] {
+        assert!(print(t).contains("-> i8 apple_aarch64 {"), "{t}");
+    }
+    for t in ["aarch64", "aarch64-unknown-linux-gnu"] {
+        assert!(print(t).contains("-> i8 system_v {"), "{t}");
+    }
+    // The code differs (where the stack arguments are read) and so does
+    // the cache key: the convention is part of the signature.
+    use kiln::codegen::isa::{compile_function, IsaBuilder};
+    use kiln::codegen::settings::Arch;
+    use kiln::ir::CallConv;
+    let isa = IsaBuilder::new(Arch::Aarch64).finish().unwrap();
+    let build = |cc: Option<CallConv>| {
+        let mut file =
+            kiln::reader::parse_test_with_call_conv(NARROW_STACK_ARGS, "n.clif", cc).unwrap();
+        let func = file.functions.remove(0).func;
+        let code = compile_function(&*isa, &func).unwrap().code.clone();
+        (
+            func.signature.call_conv,
+            code,
+            kiln::cache::cache_key(&*isa, &func),
+        )
+    };
+    let (linux_cc, linux, linux_key) = build(None);
+    let (apple_cc, apple, apple_key) = build(Some(CallConv::AppleAarch64));
+    assert_eq!(linux_cc, CallConv::SystemV);
+    assert_eq!(apple_cc, CallConv::AppleAarch64);
+    assert_ne!(
+        linux, apple,
+        "narrow stack arguments are read from other offsets"
+    );
+    assert_ne!(linux_key, apple_key);
+
+    // Commands that run or generate Linux code refuse an Apple triple.
+    for args in [
+        vec!["test", "--target", "aarch64-apple-darwin", f],
+        vec![
+            "compile",
+            "--no-cache",
+            "-o",
+            "/dev/null",
+            "--target",
+            "aarch64-apple-darwin",
+            f,
+        ],
+        vec!["fuzz", "--target", "aarch64-apple-darwin", "--seconds", "0"],
+    ] {
+        let (code, _, err) = kiln(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("aarch64-apple-darwin"), "{args:?}: {err}");
     }
 }
 
@@ -328,4 +402,124 @@ fn readme_commands_and_sample_output() {
             assert_eq!(host(&out), host(sample), "README sample output drifted");
         }
     }
+}
+
+/// `kiln compile` and `kiln test` over many files draw a progress line on
+/// a terminal (checked under a pseudo-terminal from `script`), and write
+/// nothing of it when standard error is not a terminal.
+#[test]
+fn progress_on_a_terminal_only() {
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("SKIP progress_on_a_terminal_only: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cranelift-like-ir/x64");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "clif"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for (what, args) in [
+        ("kiln compile", vec!["compile", "--no-cache"]),
+        ("kiln test", vec!["test", "--no-cache"]),
+    ] {
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        args.extend(files.iter().cloned());
+        let line = format!(
+            "{} {}",
+            env!("CARGO_BIN_EXE_kiln"),
+            args.iter()
+                .map(|a| format!("'{a}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let tty = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env_remove("KILN_CACHE_URL")
+            .output()
+            .expect("run script");
+        let tty = String::from_utf8_lossy(&tty.stdout);
+        let n = files.len();
+        assert!(
+            tty.contains(&format!("{what} 1/{n} ")),
+            "{what}: no progress line on a terminal: {tty}"
+        );
+        assert!(tty.contains("\r\x1b[K"), "{what}: the line is not erased");
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, out, err) = kiln(&argv);
+        for s in [&out, &err] {
+            assert!(
+                !s.contains('\x1b') && !s.contains(&format!("{what} 1/")),
+                "{what}: {s}"
+            );
+        }
+        // Apart from the progress, the terminal shows what a log shows.
+        let mut plain = String::new();
+        for l in tty.split("\r\n") {
+            let l = l.rsplit("\r\x1b[K").next().unwrap_or(l);
+            if !l.is_empty() {
+                plain.push_str(l);
+                plain.push('\n');
+            }
+        }
+        let logged: String = out
+            .lines()
+            .chain(err.lines())
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut a: Vec<&str> = plain.lines().collect();
+        let mut b: Vec<&str> = logged.lines().collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{what}");
+    }
+}
+
+/// `kiln test --format json` writes each file's line as soon as it (and
+/// every file before it) is done: the first line arrives while a later
+/// file is still running (here one that never ends, killed afterwards).
+#[test]
+fn json_lines_stream_while_the_run_goes_on() {
+    let spin = temp(
+        "spin.clif",
+        "test run\ntarget x86_64\n\nfunction %spin(i64) -> i64 {\nblock0(v0: i64):\n    v5 = iconst.i64 1\n    v6 = iconst.i64 0\n    jump block1(v0)\nblock1(v1: i64):\n    v2 = iadd v1, v5\n    v3 = icmp ne v2, v6\n    brif v3, block1(v2), block2(v2)\nblock2(v4: i64):\n    return v4\n}\n; run: %spin(1) == 0\n",
+    );
+    let gcd = "cranelift-like-ir/examples/gcd.clif";
+    let mut child = cmd(&[
+        "test",
+        "--no-cache",
+        "--format",
+        "json",
+        gcd,
+        spin.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("run kiln");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    let first = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = first.expect("no JSON line within 60 s: the output is not streamed");
+    let o: serde_json::Value = serde_json::from_str(&first).expect(&first);
+    assert_eq!(o["path"], gcd, "{first}");
+    assert_eq!(o["verdict"], "pass", "{first}");
+    assert!(
+        still_running,
+        "the spinning file had ended: nothing shows streaming"
+    );
 }

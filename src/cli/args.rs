@@ -1,14 +1,13 @@
 //! The command line's grammar, on `clap` (derive): every subcommand, its
 //! options, help text with an example, and the environment variables.
 //!
-//! Parsing happens here once; a usage error (unknown option, kind,
-//! target, missing file) exits with status 2 and names the valid choices.
-//! The options that mean the same in several commands (`--target`,
-//! `--opt`, `--set`, the cache options) are defined once below and
-//! flattened into each command. Commands whose bodies still take an
-//! argument vector get one rebuilt from the parsed values
-//! ([`CompileArgs::to_argv`] and friends): only values clap accepted
-//! reach them.
+//! Parsing happens here once, and nowhere else: each command's handler
+//! takes its parsed struct. A usage error (unknown option, kind, target,
+//! missing file) exits with status 2 and names the valid choices. The
+//! options that mean the same in several commands are defined once below
+//! ([`TargetArg`], [`OptArg`], [`SetArgs`], [`CodegenOpts`] for the three,
+//! [`CacheUrl`], [`CacheBudget`], [`CacheOpts`]) and flattened into each
+//! command. `kiln fuzz --opt` is its own: it also takes `both`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kiln::codegen::settings::Arch;
@@ -104,7 +103,8 @@ pub enum Command {
     Reduce(ReduceArgs),
 }
 
-/// `kiln fuzz --opt`: one level or `both` (none and speed).
+/// `kiln fuzz --opt`: one level or `both` (none and speed). Its own
+/// option, not [`OptArg`]: it takes one more value.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 #[value(rename_all = "snake_case")]
 pub enum FuzzOpt {
@@ -116,73 +116,31 @@ pub enum FuzzOpt {
 
 #[derive(Args, Debug)]
 pub struct FuzzArgs {
-    /// Target architecture or triple (Kiln fuzzes x86_64 only).
-    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
-    pub target: Option<Target>,
+    #[command(flatten)]
+    pub target: TargetArg,
     /// Optimization level(s) compared with the interpreter [default: both].
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub opt: Option<FuzzOpt>,
-    /// A setting (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub sets: Vec<String>,
-    /// How long to run [default: 10].
-    #[arg(long, value_name = "N")]
-    pub seconds: Option<f64>,
-    /// The first seed (decimal or 0x hex) [default: 1].
-    #[arg(long, value_name = "S")]
-    pub seed: Option<String>,
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// How long to run.
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_duration)]
+    pub seconds: f64,
+    /// The first seed (decimal or 0x hex).
+    #[arg(long, value_name = "S", default_value = "1", value_parser = parse_u64)]
+    pub seed: u64,
     /// Stop after this many programs.
-    #[arg(long, value_name = "N")]
-    pub programs: Option<String>,
+    #[arg(long, value_name = "N", value_parser = parse_u64)]
+    pub programs: Option<u64>,
     /// Stop at the N-th failure.
-    #[arg(long, value_name = "N")]
-    pub stop_after: Option<String>,
-    /// Folder for failures [default: fuzz-failures].
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    #[arg(long, value_name = "N", value_parser = parse_u64)]
+    pub stop_after: Option<u64>,
+    /// Folder for failures.
+    #[arg(long, value_name = "DIR", default_value = "fuzz-failures")]
+    pub out: PathBuf,
     /// Print the full opcode coverage table.
     #[arg(long)]
     pub coverage: bool,
-}
-
-impl FuzzArgs {
-    pub fn to_argv(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        if let Some(t) = self.target {
-            v.extend(["--target".into(), t.arch.name().into()]);
-        }
-        if let Some(o) = self.opt {
-            let name = match o {
-                FuzzOpt::None => "none",
-                FuzzOpt::Speed => "speed",
-                FuzzOpt::SpeedAndSize => "speed_and_size",
-                FuzzOpt::Both => "both",
-            };
-            v.extend(["--opt".into(), name.into()]);
-        }
-        for s in &self.sets {
-            v.extend(["--set".into(), s.clone()]);
-        }
-        if let Some(n) = self.seconds {
-            v.extend(["--seconds".into(), n.to_string()]);
-        }
-        for (name, val) in [
-            ("--seed", &self.seed),
-            ("--programs", &self.programs),
-            ("--stop-after", &self.stop_after),
-        ] {
-            if let Some(x) = val {
-                v.extend([name.into(), x.clone()]);
-            }
-        }
-        if let Some(o) = &self.out {
-            v.extend(["--out".into(), o.display().to_string()]);
-        }
-        if self.coverage {
-            v.push("--coverage".into());
-        }
-        v
-    }
 }
 
 #[derive(Args, Debug)]
@@ -190,26 +148,20 @@ pub struct ReduceArgs {
     /// Write the reduced file here instead of standard output.
     #[arg(long, value_name = "OUT")]
     pub out: Option<PathBuf>,
-    /// The most reproduction checks to try [default: 20000].
-    #[arg(long, value_name = "N")]
-    pub max_checks: Option<String>,
+    /// The most reproduction checks to try.
+    #[arg(long, value_name = "N", default_value = "20000", value_parser = parse_u64)]
+    pub max_checks: u64,
     /// The failing test file.
     pub file: String,
 }
 
-impl ReduceArgs {
-    pub fn to_argv(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        if let Some(o) = &self.out {
-            v.extend(["--out".into(), o.display().to_string()]);
-        }
-        if let Some(n) = &self.max_checks {
-            v.extend(["--max-checks".into(), n.clone()]);
-        }
-        v.push("--".into());
-        v.push(self.file.clone());
-        v
+/// A number, decimal or `0x` hex (`--seed`, `--programs`...).
+pub fn parse_u64(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
     }
+    .map_err(|_| format!("`{s}` is not a number"))
 }
 
 const TEST_HELP: &str = concat!(
@@ -221,7 +173,12 @@ Examples:
 
 A file is PASS when every test kind it lists ran and passed, FAIL if any
 failed, otherwise SKIP with the reason (docs/testing.md). The log ends with
-`N passed, N failed, N skipped`.
+`N passed, N failed, N skipped`. --format json streams one object a line
+per file (path, verdict, reason, duration_ms).
+
+--target keeps only the `test run` target lines of that architecture (an
+Apple triple is refused: `test run` runs Linux code); --opt, then --set,
+apply over each file's settings.
 
 Exit status: 0 nothing failed, 1 a file failed, 2 a usage error.
 
@@ -239,27 +196,39 @@ pub struct Inputs {
 }
 
 /// A target: a plain architecture name or a triple.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub arch: Arch,
+    /// The calling convention of signatures that name none, when the
+    /// triple's default differs from the one Kiln takes from a file's
+    /// `target` lines (`apple_aarch64` for an Apple AArch64 triple, as
+    /// Cranelift's `CallConv::triple_default`); `None` otherwise.
+    pub default_call_conv: Option<kiln::ir::CallConv>,
+    /// The name as given (for messages).
+    pub name: String,
 }
 
 /// The triples and names `--target` accepts.
 pub const TARGET_CHOICES: &str = "x86_64, aarch64, x86_64-unknown-linux-gnu, \
-aarch64-unknown-linux-gnu, aarch64-apple-darwin";
+aarch64-unknown-linux-gnu, aarch64-apple-darwin (or another Apple AArch64 triple)";
 
 /// Parses `--target`: `x86_64`, `aarch64`, or a triple `target-lexicon`
 /// reads whose architecture Kiln has a backend for and whose operating
-/// system uses the calling convention Kiln implements (System V on
-/// x86-64, AAPCS64 on Linux; Apple's AArch64 ABI is AAPCS64 apart from
-/// variadic calls and stack argument packing, neither of which Kiln's
-/// filetests use, so it maps to the same backend).
+/// system uses a calling convention Kiln implements: System V on Linux
+/// (x86-64 and AArch64), and Apple's AArch64 variant on Apple systems
+/// (`target-lexicon`'s `default_calling_convention`, as Cranelift), which
+/// becomes the default convention of the files' signatures.
 pub fn parse_target(s: &str) -> Result<Target, String> {
+    let name = s.to_string();
     if let Some(arch) = Arch::parse(s) {
-        return Ok(Target { arch });
+        return Ok(Target {
+            arch,
+            default_call_conv: None,
+            name,
+        });
     }
     use std::str::FromStr;
-    use target_lexicon::{Architecture, Triple};
+    use target_lexicon::{Architecture, CallingConvention, OperatingSystem, Triple};
     let bad = || format!("unknown target `{s}` (valid: {TARGET_CHOICES})");
     let t = Triple::from_str(s).map_err(|_| bad())?;
     let arch = match t.architecture {
@@ -267,16 +236,16 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         Architecture::Aarch64(_) => Arch::Aarch64,
         _ => return Err(bad()),
     };
-    let os_ok = matches!(
-        (arch, t.operating_system),
-        (_, target_lexicon::OperatingSystem::Linux)
-            | (Arch::Aarch64, target_lexicon::OperatingSystem::Darwin(_))
-            | (Arch::Aarch64, target_lexicon::OperatingSystem::MacOSX(_))
-    );
-    if !os_ok {
-        return Err(bad());
-    }
-    Ok(Target { arch })
+    let default_call_conv = match (t.operating_system, t.default_calling_convention()) {
+        (OperatingSystem::Linux, Ok(CallingConvention::SystemV)) => None,
+        (_, Ok(CallingConvention::AppleAarch64)) => Some(kiln::ir::CallConv::AppleAarch64),
+        _ => return Err(bad()),
+    };
+    Ok(Target {
+        arch,
+        default_call_conv,
+        name,
+    })
 }
 
 /// `--opt` levels.
@@ -298,81 +267,135 @@ impl OptLevel {
     }
 }
 
-/// `--target`, `--opt`, `--set`: the same in every compiling command.
-#[derive(Args, Debug, Clone)]
-pub struct CodegenOpts {
+/// `--target`: the same in every command that takes it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TargetArg {
     /// Target architecture or triple [possible values: x86_64, aarch64,
-    /// x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, aarch64-apple-darwin].
+    /// x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, aarch64-apple-darwin
+    /// (signatures default to apple_aarch64)].
     #[arg(long, value_name = "TARGET", value_parser = parse_target)]
     pub target: Option<Target>,
+}
+
+impl TargetArg {
+    /// The architecture named, else x86_64.
+    pub fn arch(&self) -> Arch {
+        self.target.as_ref().map_or(Arch::X86_64, |t| t.arch)
+    }
+
+    /// The default calling convention the triple sets for the files'
+    /// signatures (see [`Target::default_call_conv`]).
+    pub fn default_call_conv(&self) -> Option<kiln::ir::CallConv> {
+        self.target.as_ref().and_then(|t| t.default_call_conv)
+    }
+
+    /// An error for a command that cannot honour the triple's calling
+    /// convention (it runs or generates Linux-convention code).
+    pub fn linux_only(&self, what: &str) -> Result<(), String> {
+        match &self.target {
+            Some(t) if t.default_call_conv.is_some() => Err(format!(
+                "--target {}: {what} (use aarch64 or aarch64-unknown-linux-gnu)",
+                t.name
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `--opt`: the same in every command that takes it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OptArg {
     /// Optimization level, applied after the file's `set` lines.
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub opt: Option<OptLevel>,
+}
+
+impl OptArg {
+    /// The level's name, if given.
+    pub fn name(&self) -> Option<&'static str> {
+        self.opt.map(OptLevel::name)
+    }
+}
+
+/// `--set`: the same in every command that takes it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SetArgs {
     /// A setting, applied last (repeatable), e.g. `--set enable_verifier=false`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub sets: Vec<String>,
 }
 
-impl CodegenOpts {
-    fn push_argv(&self, v: &mut Vec<String>) {
-        if let Some(t) = self.target {
-            v.extend(["--target".into(), t.arch.name().into()]);
-        }
-        if let Some(o) = self.opt {
-            v.extend(["--opt".into(), o.name().into()]);
-        }
-        for s in &self.sets {
-            v.extend(["--set".into(), s.clone()]);
-        }
+/// `--target`, `--opt`, `--set`: the options of every compiling command.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CodegenOpts {
+    #[command(flatten)]
+    pub target: TargetArg,
+    #[command(flatten)]
+    pub opt: OptArg,
+    #[command(flatten)]
+    pub set: SetArgs,
+}
+
+/// `--cache URL`: a shared cache server (also `kiln cache`'s).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CacheUrl {
+    /// A shared cache server besides the on-disk cache (default:
+    /// $KILN_CACHE_URL).
+    #[arg(long = "cache", global = true, value_name = "redis://HOST:PORT/DB")]
+    pub url: Option<String>,
+}
+
+impl CacheUrl {
+    /// The URL given, else `$KILN_CACHE_URL` when set and not empty.
+    pub fn or_env(&self) -> Option<String> {
+        self.url.clone().or_else(|| {
+            std::env::var(kiln::cli::cache::CACHE_URL_ENV)
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
     }
 }
 
-/// The on-disk cache options of `test`, `run` and `compile`.
-#[derive(Args, Debug, Clone)]
-pub struct CacheOpts {
-    /// Compile without any cache (on-disk or shared).
-    #[arg(long)]
-    pub no_cache: bool,
-    /// A shared cache server besides the on-disk cache (default:
-    /// $KILN_CACHE_URL).
-    #[arg(long = "cache", value_name = "redis://HOST:PORT/DB")]
-    pub url: Option<String>,
+/// `--cache-budget SIZE` (also `$KILN_CACHE_BUDGET`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CacheBudget {
     /// The cache's size budget: bytes, or with a K, M or G suffix; least
     /// recently used entries go beyond it.
     #[arg(long, value_name = "SIZE", env = "KILN_CACHE_BUDGET", value_parser = parse_size)]
     pub cache_budget: Option<u64>,
 }
 
-impl CacheOpts {
+impl CacheBudget {
     /// Makes the budget the one [`kiln::cli::cache::open_stores`] uses.
     pub fn apply(&self) {
         if let Some(b) = self.cache_budget {
             kiln::cli::cache::set_budget(b);
         }
     }
+}
 
-    /// The options as the commands' own argument vectors spell them.
-    pub fn push_argv(&self, v: &mut Vec<String>) {
-        if self.no_cache {
-            v.push("--no-cache".into());
-        }
-        if let Some(u) = &self.url {
-            v.extend(["--cache".into(), u.clone()]);
-        }
-    }
+/// The cache options of `test`, `run` and `compile`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CacheOpts {
+    /// Compile without any cache (on-disk or shared).
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub url: CacheUrl,
+    #[command(flatten)]
+    pub budget: CacheBudget,
+}
 
-    /// For [`kiln::cli::cache::open_stores`] (the URL defaults to
-    /// `$KILN_CACHE_URL`).
-    pub fn cache_args(&self) -> kiln::cli::cache::CacheArgs {
-        let url = self.url.clone().or_else(|| {
-            std::env::var(kiln::cli::cache::CACHE_URL_ENV)
-                .ok()
-                .filter(|u| !u.is_empty())
-        });
-        kiln::cli::cache::CacheArgs {
+impl CacheOpts {
+    /// Applies the budget and opens the stores (see
+    /// [`kiln::cli::cache::open_stores`]); a bad URL, timeout or secret
+    /// setting is an error naming it.
+    pub fn open(&self) -> Result<Option<kiln::cli::cache::OpenStore>, String> {
+        self.budget.apply();
+        kiln::cli::cache::open_stores(&kiln::cli::cache::CacheArgs {
             no_cache: self.no_cache,
-            url,
-        }
+            url: self.url.or_env(),
+        })
     }
 }
 
@@ -381,6 +404,16 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// A non-negative, finite number (seconds or milliseconds): a
+/// `Duration` cannot hold anything else.
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..1e12).contains(&x) => Ok(x),
+        Ok(_) => Err(format!("`{s}` is out of range (0 up to 1e12)")),
         Err(_) => Err(format!("`{s}` is not a number")),
     }
 }
@@ -447,17 +480,8 @@ pub struct TestArgs {
     #[arg(long = "test", value_name = "KIND",
           value_parser = clap::builder::PossibleValuesParser::new(TEST_KINDS))]
     pub kind: Option<String>,
-    /// `test run`: only the `target` lines of this architecture (or triple).
-    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
-    pub target: Option<Target>,
-    /// Optimization level over each file's settings (`test run`,
-    /// `test compile`, `test optimize`...).
-    #[arg(long, value_enum, value_name = "LEVEL")]
-    pub opt: Option<OptLevel>,
-    /// A setting over each file's, applied after --opt (repeatable); an
-    /// unknown name or bad value is refused.
-    #[arg(long = "set", value_name = "NAME=VALUE")]
-    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub codegen: CodegenOpts,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -496,27 +520,6 @@ pub struct CompileArgs {
     pub inputs: Inputs,
 }
 
-impl CompileArgs {
-    /// The argument vector `cli::compile::main` reads.
-    pub fn to_argv(&self, files: Vec<String>) -> Vec<String> {
-        let mut v = Vec::new();
-        self.cache.push_argv(&mut v);
-        self.codegen.push_argv(&mut v);
-        if self.disas {
-            v.push("-D".into());
-        }
-        if self.print_ir {
-            v.push("-p".into());
-        }
-        if let Some(o) = &self.output {
-            v.extend(["-o".into(), o.display().to_string()]);
-        }
-        v.push("--".into());
-        v.extend(files);
-        v
-    }
-}
-
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Compile throughput, measured like `peer-bench compile`.
@@ -525,14 +528,19 @@ pub enum BenchCommand {
         "Each function is compiled once (failures, code size), then N timed iterations\n",
         "compile every function that succeeded (only the compile call is timed). The\n",
         "verifier is off unless --verify. Files whose target lines do not name the\n",
-        "architecture are skipped unless --all-files. Unsupported functions count as failed."
+        "architecture are skipped unless --all-files. Unsupported functions count as failed.\n",
+        "--opt defaults to speed."
     ))]
     Compile(BenchCompileArgs),
     /// JIT kernels: check their run lines, then time batches of calls.
-    #[command(after_help = "Example:\n  kiln bench kernels --runs 11 ../shared/clif/kernels")]
+    #[command(
+        after_help = "Example:\n  kiln bench kernels --runs 11 ../shared/clif/kernels\n\n--opt defaults to speed."
+    )]
     Kernels(BenchKernelsArgs),
     /// Cache hit/miss figures (peer-bench's `RESULT cache` line).
-    #[command(after_help = "Example:\n  kiln bench cache --store memory ../shared/clif/runtests")]
+    #[command(
+        after_help = "Example:\n  kiln bench cache --store memory ../shared/clif/runtests\n\nOnly x86_64 is measured."
+    )]
     Cache(BenchCacheArgs),
     /// The stencil key alone: hot, fresh clone, bytes.
     #[command(after_help = "Example:\n  kiln bench key ../shared/clif/runtests")]
@@ -562,81 +570,25 @@ pub struct BenchCompileArgs {
     pub inputs: Inputs,
 }
 
-impl BenchCompileArgs {
-    pub fn to_argv(&self) -> Vec<String> {
-        let mut v = vec!["--iters".to_string(), self.iters.to_string()];
-        self.codegen.push_argv(&mut v);
-        for (on, name) in [
-            (self.host_features, "--host-features"),
-            (self.verify, "--verify"),
-            (self.all_files, "--all-files"),
-            (self.verbose, "--verbose"),
-        ] {
-            if on {
-                v.push(name.into());
-            }
-        }
-        v.push("--".into());
-        v.extend(self.inputs.paths.iter().cloned());
-        v
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct BenchKernelsArgs {
-    /// Optimization level.
-    #[arg(long, value_enum, value_name = "LEVEL")]
-    pub opt: Option<OptLevel>,
+    #[command(flatten)]
+    pub opt: OptArg,
     /// Timed runs per kernel (the median is reported).
     #[arg(long, default_value_t = 11, value_parser = parse_count)]
     pub runs: u64,
     /// The shortest timed batch, in milliseconds.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = parse_duration)]
     pub min_batch_ms: f64,
     /// Kernel files, folders or @lists (default: ../shared/clif/kernels).
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
 }
 
-impl BenchKernelsArgs {
-    pub fn to_argv(&self) -> Vec<String> {
-        let mut v = vec![
-            "--runs".to_string(),
-            self.runs.to_string(),
-            "--min-batch-ms".into(),
-            self.min_batch_ms.to_string(),
-        ];
-        if let Some(o) = self.opt {
-            v.extend(["--opt".into(), o.name().into()]);
-        }
-        v.push("--".into());
-        v.extend(self.paths.iter().cloned());
-        v
-    }
-}
-
-/// `--store` of `bench cache`: `memory`, `dir` or a `redis://` URL.
-pub fn parse_store(s: &str) -> Result<String, String> {
-    match s {
-        "memory" | "dir" | "directory" => Ok(s.to_string()),
-        u if u.starts_with("redis://") => Ok(u.to_string()),
-        _ => Err(format!(
-            "unknown store `{s}` (valid: memory, dir, redis://HOST:PORT/DB)"
-        )),
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct BenchCacheArgs {
-    /// Only x86_64 is measured.
-    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
-    pub target: Option<Target>,
-    /// Optimization level.
-    #[arg(long, value_enum, value_name = "LEVEL")]
-    pub opt: Option<OptLevel>,
-    /// A setting (repeatable).
-    #[arg(long = "set", value_name = "NAME[=VALUE]")]
-    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub codegen: CodegenOpts,
     /// Timed iterations (at least 1).
     #[arg(long, value_parser = parse_count)]
     pub iters: Option<u64>,
@@ -651,16 +603,19 @@ pub struct BenchCacheArgs {
     pub mock_backend: bool,
     /// The store measured: memory, dir or redis://HOST:PORT/DB (default:
     /// $KILN_CACHE_URL if set, else memory).
-    #[arg(long, alias = "cache", value_name = "STORE", value_parser = parse_store)]
-    pub store: Option<String>,
+    #[arg(long, alias = "cache", value_name = "STORE",
+          value_parser = kiln::cli::bench_cache::parse_store)]
+    pub store: Option<kiln::cli::bench_cache::StoreKind>,
     #[command(flatten)]
     pub inputs: Inputs,
 }
 
 impl BenchCacheArgs {
-    pub fn to_argv(&self) -> Result<Vec<String>, String> {
-        let mut v = Vec::new();
-        if let Some(t) = self.target {
+    /// The measurement's options; the store defaults to
+    /// `$KILN_CACHE_URL`'s server, else memory.
+    pub fn options(&self) -> Result<kiln::cli::bench_cache::BenchOptions, String> {
+        use kiln::cli::bench_cache::{default_store, BenchOptions};
+        if let Some(t) = &self.codegen.target.target {
             if t.arch != Arch::X86_64 {
                 return Err(format!(
                     "--target {}: only x86_64 is measured",
@@ -668,37 +623,37 @@ impl BenchCacheArgs {
                 ));
             }
         }
-        if let Some(o) = self.opt {
-            v.extend(["--opt".into(), o.name().into()]);
-        }
-        for s in &self.sets {
-            v.extend(["--set".into(), s.clone()]);
-        }
-        if let Some(n) = self.iters {
-            v.extend(["--iters".into(), n.to_string()]);
-        }
-        for (on, name) in [
-            (self.verify, "--verify"),
-            (self.all_files, "--all-files"),
-            (self.mock_backend, "--mock-backend"),
-        ] {
-            if on {
-                v.push(name.into());
-            }
-        }
-        if let Some(s) = &self.store {
-            v.extend(["--store".into(), s.clone()]);
-        }
-        v.extend(self.inputs.paths.iter().cloned());
-        Ok(v)
+        let store = match &self.store {
+            Some(s) => s.clone(),
+            None => default_store()?,
+        };
+        let defaults = BenchOptions::default();
+        Ok(BenchOptions {
+            opt_level: self.codegen.opt.name().map(str::to_string),
+            iters: self.iters.map_or(defaults.iters, |n| n as usize),
+            verify: self.verify,
+            all_files: self.all_files,
+            sets: self
+                .codegen
+                .set
+                .sets
+                .iter()
+                .map(|w| match w.split_once('=') {
+                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                    None => (w.clone(), None),
+                })
+                .collect(),
+            mock: self.mock_backend,
+            store,
+        })
     }
 }
 
 #[derive(Args, Debug)]
 pub struct CacheArgs {
     /// Also the shared server (default: $KILN_CACHE_URL).
-    #[arg(long = "cache", global = true, value_name = "redis://HOST:PORT/DB")]
-    pub url: Option<String>,
+    #[command(flatten)]
+    pub url: CacheUrl,
     #[command(subcommand)]
     pub command: CacheCommand,
 }
@@ -712,8 +667,8 @@ pub enum CacheCommand {
         #[arg(short, long)]
         zero: bool,
         /// The budget to report (as the compiling commands' --cache-budget).
-        #[arg(long, value_name = "SIZE", env = "KILN_CACHE_BUDGET", value_parser = parse_size)]
-        cache_budget: Option<u64>,
+        #[command(flatten)]
+        budget: CacheBudget,
     },
     /// Remove every entry (all format versions); counters are kept.
     #[command(after_help = "Example:\n  kiln cache clear")]

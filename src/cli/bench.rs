@@ -2,7 +2,10 @@
 //! `RESULT` lines as `../shared/peer-bench`, so Kiln/Cranelift ratios are one
 //! division.
 
-use super::common::{collect_files, inst_count, isa_for_file, load, on_big_stack, Args, IsaConfig};
+use super::args::{BenchCompileArgs, BenchKernelsArgs};
+use super::common::{
+    collect_files, inst_count, isa_for_file, load, load_with, on_big_stack, IsaConfig,
+};
 use super::run::show;
 use kiln::cli::bench_cache::{fmt_dur, median};
 use kiln::codegen::isa::{compile_function, TargetIsa};
@@ -14,19 +17,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-pub const USAGE: &str = "\
-kiln bench compile [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--iters N]
-                   [--host-features] [--verify] [--all-files] [--set NAME=VALUE]... [-v] FILES...
-  Compile throughput, measured like `peer-bench compile`: each function is compiled once
-  (failures, code size), then N timed iterations compile every function that succeeded
-  (only the compile call is timed). Settings: the file's `set` lines and first `target`
-  line for the architecture, then --opt (default speed) and --set. The verifier is off
-  unless --verify. Files whose target lines do not name the architecture are skipped
-  unless --all-files. Unsupported functions count as failed.
-kiln bench kernels [--opt speed|none|speed_and_size] [--runs N] [--min-batch-ms MS] [FILES...]
-  JIT-compiles each kernel for the host (default: ../shared/clif/kernels), checks its
-  `; run:` lines, then times batches of calls (median and minimum ns per call).";
-
 fn fmt_rate(x: f64) -> String {
     if x >= 1e6 {
         format!("{:.3} M", x / 1e6)
@@ -37,19 +27,22 @@ fn fmt_rate(x: f64) -> String {
     }
 }
 
-pub fn main(raw: &[String]) -> ExitCode {
-    match raw.first().map(String::as_str) {
-        Some("compile") => report(compile(&raw[1..])),
-        Some("kernels") => report(kernels(&raw[1..])),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+/// `kiln bench compile`: compile throughput, measured like `peer-bench
+/// compile`. Each function is compiled once (failures, code size), then
+/// `--iters` timed iterations compile every function that succeeded
+/// (only the compile call is timed). Settings: the file's `set` lines and
+/// first `target` line for the architecture, then --opt (default speed)
+/// and --set. The verifier is off unless --verify. Files whose target
+/// lines do not name the architecture are skipped unless --all-files.
+pub fn compile_main(a: &BenchCompileArgs) -> ExitCode {
+    report(compile(a))
+}
+
+/// `kiln bench kernels`: JIT-compiles each kernel for the host (default:
+/// ../shared/clif/kernels), checks its `; run:` lines, then times batches
+/// of calls (median and minimum ns per call).
+pub fn kernels_main(a: &BenchKernelsArgs) -> ExitCode {
+    report(kernels(a))
 }
 
 fn report(r: Result<bool, String>) -> ExitCode {
@@ -76,43 +69,19 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-fn compile(raw: &[String]) -> Result<bool, String> {
-    let args = Args::parse(
-        raw,
-        &["target", "opt", "iters", "set"],
-        &[
-            "host-features",
-            "verify",
-            "all-files",
-            "verbose",
-            "help",
-            "-v",
-        ],
-    )?;
-    if args.flag("help") || args.positional.is_empty() {
-        println!("{USAGE}");
-        return Ok(!args.positional.is_empty() || args.flag("help"));
-    }
-    let arch_name = args.get("target").unwrap_or("x86_64");
-    let arch = Arch::parse(arch_name).ok_or_else(|| format!("unknown --target {arch_name}"))?;
-    let opt = args.get("opt").unwrap_or("speed").to_string();
-    if !["none", "speed", "speed_and_size"].contains(&opt.as_str()) {
-        return Err("--opt must be none, speed or speed_and_size".into());
-    }
-    let iters: usize = args
-        .get("iters")
-        .unwrap_or("5")
-        .parse()
-        .map_err(|_| "--iters needs a number")?;
-    let verbose = args.flag("verbose") || args.flag("-v");
+fn compile(a: &BenchCompileArgs) -> Result<bool, String> {
+    let arch = a.codegen.target.arch();
+    let opt = a.codegen.opt.name().unwrap_or("speed").to_string();
+    let iters = a.iters as usize;
+    let verbose = a.verbose;
     let cfg = IsaConfig {
         arch,
         opt_level: Some(opt.clone()),
-        extra_sets: args.get_all("set"),
-        host_features: args.flag("host-features"),
-        verify: Some(args.flag("verify")),
+        extra_sets: a.codegen.set.sets.clone(),
+        host_features: a.host_features,
+        verify: Some(a.verify),
     };
-    let paths = collect_files(&args.positional)?;
+    let paths = collect_files(&a.inputs.paths)?;
 
     // Load: parse (timed) and choose each file's ISA.
     let mut files: Vec<PathBuf> = Vec::new();
@@ -123,7 +92,7 @@ fn compile(raw: &[String]) -> Result<bool, String> {
     let (mut parse_time, mut bytes_read) = (Duration::ZERO, 0usize);
     for p in &paths {
         let t0 = Instant::now();
-        let loaded = load(p);
+        let loaded = load_with(p, a.codegen.target.default_call_conv());
         parse_time += t0.elapsed();
         let (file, n) = match loaded {
             Ok(x) => x,
@@ -133,7 +102,7 @@ fn compile(raw: &[String]) -> Result<bool, String> {
             }
         };
         bytes_read += n;
-        if !args.flag("all-files") && !super::common::file_wants(&file, arch) {
+        if !a.all_files && !super::common::file_wants(&file, arch) {
             skipped.push((p.clone(), format!("no `target {}` line", arch.name())));
             continue;
         }
@@ -210,7 +179,7 @@ fn compile(raw: &[String]) -> Result<bool, String> {
         "kiln bench compile: target {} (baseline + file target flags{}), opt_level={opt}, verifier {}",
         arch.name(),
         if cfg.host_features { ", host features" } else { "" },
-        if args.flag("verify") { "on" } else { "off" }
+        if a.verify { "on" } else { "off" }
     );
     println!(
         "files: {} used, {} skipped, {} parse errors; CLIF text {} bytes parsed in {}",
@@ -267,28 +236,15 @@ fn default_kernel_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/clif/kernels")
 }
 
-fn kernels(raw: &[String]) -> Result<bool, String> {
-    let args = Args::parse(raw, &["opt", "runs", "min-batch-ms"], &["help", "verbose"])?;
-    if args.flag("help") {
-        println!("{USAGE}");
-        return Ok(true);
-    }
-    let opt = args.get("opt").unwrap_or("speed").to_string();
-    let runs: usize = args
-        .get("runs")
-        .unwrap_or("11")
-        .parse()
-        .map_err(|_| "--runs needs a number")?;
-    let min_batch_ms: f64 = args
-        .get("min-batch-ms")
-        .unwrap_or("20")
-        .parse()
-        .map_err(|_| "--min-batch-ms needs a number")?;
+fn kernels(a: &BenchKernelsArgs) -> Result<bool, String> {
+    let opt = a.opt.name().unwrap_or("speed").to_string();
+    let runs = a.runs as usize;
+    let min_batch_ms = a.min_batch_ms;
     let min_batch = Duration::from_secs_f64(min_batch_ms / 1e3);
-    let inputs = if args.positional.is_empty() {
+    let inputs = if a.paths.is_empty() {
         vec![default_kernel_dir().to_string_lossy().to_string()]
     } else {
-        args.positional.clone()
+        a.paths.clone()
     };
     let paths = collect_files(&inputs)?;
     on_big_stack(move || run_kernels(&paths, &opt, runs.max(1), min_batch))?

@@ -34,18 +34,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub const USAGE: &str = "\
-kiln bench cache [--opt none|speed] [--iters N] [--verify] [--all-files]
-                 [--set NAME[=VALUE]]... [--mock-backend]
-                 [--store memory|dir|redis://HOST:PORT/DB] FILE|DIR|@LIST...
-  Measures compile_with_cache with an in-memory store (plain, cold, warm,
-  renamed names table, one instruction edited) and prints peer-bench's
-  `RESULT cache ...` line. Target: x86_64 (files whose `target` lines name
-  only other targets are skipped unless --all-files). --mock-backend compiles
-  with kiln_cache::mock::MockIsa: what remains is the cache's own cost.
-  --store (or --cache) picks the store; a redis:// URL (default:
-  $KILN_CACHE_URL when set) measures a server, in a namespace of its own.";
-
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
@@ -782,90 +770,39 @@ pub fn report(b: &CacheBench, opt: &str, iters: usize) -> String {
     s
 }
 
-/// Parses the arguments of `kiln bench cache`.
-pub fn parse_args(args: &[String]) -> Result<(BenchOptions, Vec<String>), String> {
-    let mut o = BenchOptions::default();
-    let mut store_given = false;
-    let mut files = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--opt" => o.opt_level = Some(value("--opt")?),
-            "--iters" => {
-                o.iters = value("--iters")?
-                    .parse()
-                    .map_err(|_| "--iters needs a number".to_string())?
-            }
-            "--set" => {
-                let v = value("--set")?;
-                o.sets.push(match v.split_once('=') {
-                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                    None => (v, None),
-                });
-            }
-            "--verify" => o.verify = true,
-            "--all-files" => o.all_files = true,
-            "--mock-backend" => o.mock = true,
-            "--store" | "--cache" => {
-                store_given = true;
-                o.store = match value(a)?.as_str() {
-                    "memory" => StoreKind::Memory,
-                    "dir" | "directory" => StoreKind::Directory,
-                    url if url.starts_with("redis://") => StoreKind::Redis(url.to_string()),
-                    other => {
-                        return Err(format!(
-                            "--store {other}: expected memory, dir or redis://HOST:PORT/DB"
-                        ))
-                    }
-                }
-            }
-            "--target" => {
-                let t = value("--target")?;
-                if t != "x86_64" {
-                    return Err(format!("--target {t}: only x86_64 is supported"));
-                }
-            }
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            _ => files.push(a.clone()),
-        }
+/// Parses `kiln bench cache --store`: `memory`, `dir` (or `directory`)
+/// or a `redis://` URL.
+pub fn parse_store(s: &str) -> Result<StoreKind, String> {
+    match s {
+        "memory" => Ok(StoreKind::Memory),
+        "dir" | "directory" => Ok(StoreKind::Directory),
+        url if url.starts_with("redis://") => Ok(StoreKind::Redis(url.to_string())),
+        other => Err(format!(
+            "unknown store `{other}` (valid: memory, dir, redis://HOST:PORT/DB)"
+        )),
     }
-    if files.is_empty() {
-        return Err("expected FILE, DIR or @LIST".into());
-    }
-    if !store_given {
-        // As for the compiling commands: a shared server named in the
-        // environment is the store measured.
-        if let Some(url) = std::env::var(crate::cli::cache::CACHE_URL_ENV)
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            if !url.starts_with("redis://") {
-                return Err(format!(
-                    "{}={url}: expected redis://HOST:PORT/DB",
-                    crate::cli::cache::CACHE_URL_ENV
-                ));
-            }
-            o.store = StoreKind::Redis(url);
-        }
-    }
-    Ok((o, files))
 }
 
-/// `kiln bench cache ARGS...`.
-pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
-    let (opts, files) = match parse_args(args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("kiln bench cache: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let paths = match kiln_filetests::collect_files(&files) {
+/// The store measured without `--store`: as for the compiling commands,
+/// the shared server named in the environment, else memory.
+pub fn default_store() -> Result<StoreKind, String> {
+    match std::env::var(crate::cli::cache::CACHE_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        None => Ok(StoreKind::Memory),
+        Some(url) if url.starts_with("redis://") => Ok(StoreKind::Redis(url)),
+        Some(url) => Err(format!(
+            "{}={url}: expected redis://HOST:PORT/DB",
+            crate::cli::cache::CACHE_URL_ENV
+        )),
+    }
+}
+
+/// `kiln bench cache`: `opts` over the files, folders and `@LIST`s in
+/// `files`.
+pub fn cmd_bench_cache(opts: BenchOptions, files: &[String]) -> ExitCode {
+    let paths = match kiln_filetests::collect_files(files) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("kiln bench cache: {e}");
@@ -916,21 +853,14 @@ pub fn cmd_bench_cache(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `kiln bench key ARGS...`: the stencil key alone over a corpus (the
+/// `kiln bench key`: the stencil key alone over a corpus (the
 /// same options and files as `kiln bench cache`). Per function: the key
 /// computed 5 times in a row (hot: the function and the keyer's tables in
 /// the CPU caches), the key of a fresh clone (as `kiln bench cache` and
 /// peer-bench time a hit), and the bytes hashed. Minimum over `--iters`
 /// passes of the per-function mean. Ends with a `RESULT key ...` line.
-pub fn cmd_bench_key(args: &[String]) -> ExitCode {
-    let (opts, files) = match parse_args(args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("kiln bench key: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let paths = match kiln_filetests::collect_files(&files) {
+pub fn cmd_bench_key(opts: BenchOptions, files: &[String]) -> ExitCode {
+    let paths = match kiln_filetests::collect_files(files) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("kiln bench key: {e}");

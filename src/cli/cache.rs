@@ -1,7 +1,7 @@
 //! `kiln cache stats|clear` and the store every compiling command uses.
 //!
 //! `kiln compile`, `kiln run` and `kiln test` compile through
-//! [`take_and_open_store`]: the on-disk [`DirectoryStore`] at
+//! [`open_stores`]: the on-disk [`DirectoryStore`] at
 //! `$KILN_CACHE_DIR` (else `$XDG_CACHE_HOME/kiln`, else
 //! `$HOME/.cache/kiln`), behind a [`WriteBehindStore`] so that creating
 //! entry files (about 1 ms each on this VM's ext4) happens off the compile
@@ -227,34 +227,6 @@ pub struct CacheArgs {
     pub url: Option<String>,
 }
 
-/// Removes `--no-cache`, `--cache URL` and `--cache=URL` from `args` and
-/// returns them; the URL defaults to `$KILN_CACHE_URL`.
-pub fn take_cache_args(args: &mut Vec<String>) -> Result<CacheArgs, String> {
-    let mut out = CacheArgs {
-        no_cache: take_no_cache(args),
-        url: None,
-    };
-    let mut i = 0;
-    while i < args.len() {
-        if args[i] == "--cache" {
-            if i + 1 >= args.len() {
-                return Err("--cache needs a URL (redis://host:port/db)".to_string());
-            }
-            out.url = Some(args.remove(i + 1));
-            args.remove(i);
-        } else if let Some(url) = args[i].strip_prefix("--cache=") {
-            out.url = Some(url.to_string());
-            args.remove(i);
-        } else {
-            i += 1;
-        }
-    }
-    if out.url.is_none() {
-        out.url = std::env::var(CACHE_URL_ENV).ok().filter(|u| !u.is_empty());
-    }
-    Ok(out)
-}
-
 /// The shared server's store for `url`, with the timeouts from the
 /// environment.
 pub fn open_server(url: &str) -> Result<RedisStore, String> {
@@ -289,21 +261,6 @@ pub fn open_stores(args: &CacheArgs) -> Result<Option<OpenStore>, String> {
     Ok(Some(OpenStore::build(dir, server, secret)))
 }
 
-/// What every compiling command calls first: takes the cache options out
-/// of `args` and opens the stores; on a bad option or setting prints the
-/// error (prefixed with `cmd`) and gives the exit code to return.
-pub fn take_and_open_store(
-    args: &mut Vec<String>,
-    cmd: &str,
-) -> Result<Option<OpenStore>, ExitCode> {
-    take_cache_args(args)
-        .and_then(|a| open_stores(&a))
-        .map_err(|e| {
-            eprintln!("{cmd}: {e}");
-            ExitCode::from(2)
-        })
-}
-
 /// The store compiling commands use without a server: `None` with
 /// `--no-cache` or when no cache folder is known (no `$KILN_CACHE_DIR`,
 /// `$XDG_CACHE_HOME` or `$HOME`).
@@ -313,14 +270,6 @@ pub fn open_store(no_cache: bool) -> Option<OpenStore> {
     }
     let store = DirectoryStore::open_default()?.with_budget(budget());
     Some(OpenStore::new(store))
-}
-
-/// Removes every `--no-cache` from `args`; returns whether there was one.
-/// Commands call this before parsing their own options.
-pub fn take_no_cache(args: &mut Vec<String>) -> bool {
-    let before = args.len();
-    args.retain(|a| a != "--no-cache");
-    args.len() != before
 }
 
 /// Compiles `func` through `store` when there is one (see
@@ -337,19 +286,6 @@ pub fn compile_cached(
         None => compile_function(isa, func),
     }
 }
-
-/// Usage of `kiln cache`.
-pub const USAGE: &str = "\
-usage:
-  kiln cache [--cache URL] stats         where the on-disk cache is, its entries and bytes,
-                                         and the lifetime counters of every process that used it
-  kiln cache [--cache URL] stats --zero  reset the lifetime counters (entries are kept)
-  kiln cache [--cache URL] clear         remove every entry (all format versions); counters
-                                         are kept
-The folder is $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
-With --cache redis://HOST:PORT/DB (or $KILN_CACHE_URL) the shared server is shown
-or cleared too (every Kiln entry on it: keys kiln:e*).
-";
 
 /// Runs `op` on the folder and the server (whichever exist); prints each
 /// error, and returns failure if any.
@@ -386,21 +322,21 @@ fn for_each_store(
     }
 }
 
-/// `kiln cache ARGS...`.
-pub fn cmd_cache(args: &[String]) -> ExitCode {
-    let mut args = args.to_vec();
-    let cache = match take_cache_args(&mut args) {
-        Ok(c) if !c.no_cache => c,
-        Ok(_) => {
-            eprintln!("kiln cache: --no-cache makes no sense here\n{USAGE}");
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("kiln cache: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let server = match cache.url.as_deref().map(open_server).transpose() {
+/// What `kiln cache` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheAction {
+    /// `stats`: where the cache is, its entries and bytes, the counters.
+    Stats,
+    /// `stats --zero`: reset the lifetime counters.
+    ZeroStats,
+    /// `clear`: remove every entry.
+    Clear,
+}
+
+/// `kiln cache stats|clear`: on the folder, and on the server at `url`
+/// when given.
+pub fn cmd_cache(action: CacheAction, url: Option<&str>) -> ExitCode {
+    let server = match url.map(open_server).transpose() {
         Ok(server) => server,
         Err(e) => {
             eprintln!("kiln cache: {e}");
@@ -412,13 +348,8 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
         eprintln!("kiln cache: no cache folder (set KILN_CACHE_DIR or HOME) and no server ({CACHE_URL_ENV})");
         return ExitCode::from(2);
     }
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["stats"] => for_each_store(
+    match action {
+        CacheAction::Stats => for_each_store(
             &dir,
             &server,
             "stats",
@@ -432,7 +363,7 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
             },
             |r| server_stats(r).map_err(|e| e.to_string()),
         ),
-        ["stats", "--zero" | "-z"] => for_each_store(
+        CacheAction::ZeroStats => for_each_store(
             &dir,
             &server,
             "stats --zero",
@@ -453,7 +384,7 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
                     .map_err(|e| e.to_string())
             },
         ),
-        ["clear"] => for_each_store(
+        CacheAction::Clear => for_each_store(
             &dir,
             &server,
             "clear",
@@ -482,14 +413,6 @@ pub fn cmd_cache(args: &[String]) -> ExitCode {
                     .map_err(|e| e.to_string())
             },
         ),
-        ["help" | "--help" | "-h"] => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprint!("{USAGE}");
-            ExitCode::from(2)
-        }
     }
 }
 
@@ -605,10 +528,11 @@ mod tests {
     #[test]
     fn no_cache_means_no_store() {
         assert!(open_store(true).is_none());
-        let mut args: Vec<String> = ["-D", "--no-cache", "f.clif"].map(String::from).to_vec();
-        assert!(take_no_cache(&mut args));
-        assert_eq!(args, ["-D", "f.clif"]);
-        assert!(!take_no_cache(&mut args));
+        let args = CacheArgs {
+            no_cache: true,
+            url: None,
+        };
+        assert!(matches!(open_stores(&args), Ok(None)));
     }
 
     #[test]

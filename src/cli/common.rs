@@ -1,4 +1,4 @@
-//! Helpers shared by the commands: arguments, input files, ISAs.
+//! Helpers shared by the commands: input files, usage errors, ISAs.
 
 use kiln::codegen::isa::builder::split_word;
 use kiln::codegen::isa::{IsaBuilder, TargetIsa, Unknown};
@@ -7,90 +7,47 @@ use kiln::codegen::settings::{Arch, IsaFlags};
 use kiln::ir::Function;
 use kiln::reader::TestFile;
 use std::path::Path;
+use std::process::ExitCode;
 
-/// `--name value`, `--name=value`, boolean flags and positionals.
-pub struct Args {
-    pub positional: Vec<String>,
-    opts: Vec<(String, Option<String>)>,
+/// Replaces each `@LIST` argument by the files it names (see
+/// `kiln_filetests::collect_files`); other arguments stay as they are, so
+/// each command reports a missing or unreadable file in its own way.
+pub fn expand_lists(args: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.starts_with('@') {
+            let files = collect_files(std::slice::from_ref(a))?;
+            out.extend(files.into_iter().map(|p| p.display().to_string()));
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
 }
 
-impl Args {
-    /// `with_value`: options taking a value; `flags`: boolean options
-    /// (a flag may be spelled `-X` when listed as `-X`).
-    pub fn parse(raw: &[String], with_value: &[&str], flags: &[&str]) -> Result<Args, String> {
-        let mut positional = Vec::new();
-        let mut opts = Vec::new();
-        let mut i = 0;
-        while i < raw.len() {
-            let a = &raw[i];
-            if a == "--" {
-                positional.extend(raw[i + 1..].iter().cloned());
-                break;
-            }
-            if let Some(body) = a.strip_prefix("--") {
-                let (name, inline) = match body.split_once('=') {
-                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                    None => (body.to_string(), None),
-                };
-                if with_value.contains(&name.as_str()) {
-                    let v = match inline {
-                        Some(v) => v,
-                        None => {
-                            i += 1;
-                            raw.get(i)
-                                .cloned()
-                                .ok_or_else(|| format!("--{name} needs a value"))?
-                        }
-                    };
-                    opts.push((name, Some(v)));
-                } else if flags.contains(&name.as_str()) && inline.is_none() {
-                    opts.push((name, None));
-                } else {
-                    return Err(format!("unknown option --{name}"));
-                }
-            } else if a.starts_with('-') && a.len() > 1 {
-                if flags.contains(&a.as_str()) {
-                    opts.push((a.clone(), None));
-                } else {
-                    return Err(format!("unknown option {a}"));
-                }
-            } else {
-                positional.push(a.clone());
-            }
-            i += 1;
-        }
-        Ok(Args { positional, opts })
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    pub fn get_all(&self, name: &str) -> Vec<String> {
-        self.opts
-            .iter()
-            .filter(|(n, _)| n == name)
-            .filter_map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    pub fn flag(&self, name: &str) -> bool {
-        self.opts.iter().any(|(n, _)| n == name)
-    }
+/// Prints a usage error (`kiln CMD: E`) and gives exit status 2.
+pub fn usage_error(cmd: &str, e: &str) -> ExitCode {
+    eprintln!("kiln {cmd}: {e}");
+    ExitCode::from(2)
 }
 
 pub use kiln::filetests::collect_files;
 
 /// Reads and parses a file.
 pub fn load(path: &Path) -> Result<(TestFile, usize), String> {
+    load_with(path, None)
+}
+
+/// Reads and parses a file; signatures that name no calling convention
+/// get `default_call_conv` when given (a `--target` triple's).
+pub fn load_with(
+    path: &Path,
+    default_call_conv: Option<kiln::ir::CallConv>,
+) -> Result<(TestFile, usize), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let name = path.display().to_string();
-    kiln::reader::parse_test(&text, &name)
+    kiln::reader::parse_test_with_call_conv(&text, &name, default_call_conv)
         .map(|f| (f, bytes.len()))
         .map_err(|e| e.to_string())
 }

@@ -1,128 +1,129 @@
-//! `kiln compile [--target T] [--opt O] [--set k=v]... [-D] [-o OUT.o] FILE...`.
+//! `kiln compile [--target T] [--opt O] [--set k=v]... [-D] [-p] [-o OUT.o] FILE...`.
 
-use super::common::{inst_count, isa_for_file, load, Args, IsaConfig};
+use super::args::CompileArgs;
+use super::common::{expand_lists, inst_count, isa_for_file, load_with, usage_error, IsaConfig};
 use super::disas::disassemble_x64;
+use super::progress::Progress;
 use kiln::codegen::settings::Arch;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
-pub const USAGE: &str = "\
-kiln compile [--no-cache] [--cache URL] [--target x86_64|aarch64] [--opt none|speed|speed_and_size] [--set NAME=VALUE]... [-D] [-p] [-o OUT.o] FILE...
-  Compiles every function of each file (settings: the file's `set` lines and its first
-  `target` line for the architecture, then --opt and --set) and prints each function's
-  code size; -D adds the disassembly with relocations and trap sites. Exit status 1 if
-  any function failed to compile (unsupported features included). -p prints each function
-  as the backend lowers it: after the mid-end when opt_level is not none.
-  -o OUT.o writes every function into one relocatable ELF object, one exported symbol
-  each: `%name` is `name`, `uN:M` is `uN_M`; callees and symbols no file defines are
-  imports of the same name (docs/module.md). Nothing is written if anything failed.";
-
-pub fn main(raw: &[String]) -> ExitCode {
-    let mut raw = raw.to_vec();
-    let store = match kiln::cli::cache::take_and_open_store(&mut raw, "kiln compile") {
+/// `kiln compile`: every function of each file (settings: the file's
+/// `set` lines and its first `target` line for the architecture, then
+/// --opt and --set), printing each function's code size; -D adds the
+/// disassembly, -p the function as the backend lowers it (after the
+/// mid-end when opt_level is not none). Exit status 1 if any function
+/// failed to compile (unsupported features included). `-o OUT.o` writes
+/// every function into one relocatable ELF object, one exported symbol
+/// each: `%name` is `name`, `uN:M` is `uN_M`; callees and symbols no file
+/// defines are imports of the same name (docs/module.md). Nothing is
+/// written if anything failed.
+pub fn main(a: &CompileArgs) -> ExitCode {
+    let files = match expand_lists(&a.inputs.paths) {
+        Ok(f) => f,
+        Err(e) => return usage_error("compile", &e),
+    };
+    let store = match a.cache.open() {
         Ok(store) => store,
-        Err(code) => return code,
+        Err(e) => return usage_error("compile", &e),
     };
-    let output = match take_output(&mut raw) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("kiln compile: {e}\n{USAGE}");
-            return ExitCode::from(2);
+    let output = a.output.as_ref().map(|p| p.display().to_string());
+    if output.is_some() {
+        if let Err(e) = a
+            .codegen
+            .target
+            .linux_only("-o writes ELF objects for Linux; Mach-O is not supported")
+        {
+            return usage_error("compile", &e);
         }
-    };
-    let mut for_object = Vec::new();
-    let raw = &raw[..];
-    let args = match Args::parse(raw, &["target", "opt", "set"], &["-D", "-p", "help", "-h"]) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("kiln compile: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if args.flag("help") || args.flag("-h") || args.positional.is_empty() {
-        println!("{USAGE}");
-        return if args.positional.is_empty() && !args.flag("help") && !args.flag("-h") {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
     }
-    let arch_name = args.get("target").unwrap_or("x86_64");
-    let Some(arch) = Arch::parse(arch_name) else {
-        eprintln!("kiln compile: unknown target `{arch_name}`");
-        return ExitCode::from(2);
-    };
+    let call_conv = a.codegen.target.default_call_conv();
+    let mut for_object = Vec::new();
+    let arch = a.codegen.target.arch();
     let cfg = IsaConfig {
         arch,
-        opt_level: args.get("opt").map(str::to_string),
-        extra_sets: args.get_all("set"),
+        opt_level: a.codegen.opt.name().map(str::to_string),
+        extra_sets: a.codegen.set.sets.clone(),
         host_features: false,
         verify: None,
     };
-    let disas = args.flag("-D");
-    let print_ir = args.flag("-p");
+    let (disas, print_ir) = (a.disas, a.print_ir);
     let mut failed = 0usize;
     let (mut funcs, mut bytes) = (0usize, 0usize);
-    for path in &args.positional {
-        let file = match load(std::path::Path::new(path)) {
-            Ok((f, _)) => f,
-            Err(e) => {
-                eprintln!("{e}");
-                failed += 1;
-                continue;
-            }
-        };
-        let isa = match isa_for_file(&cfg, &file) {
-            Ok(i) => i,
-            Err(e) => {
-                println!("{path}: {e}");
-                failed += 1;
-                continue;
-            }
-        };
-        // A shared server answers the file's lookups in one round trip.
-        let fetched = store.as_ref().map(|s| {
-            let funcs = file.functions.iter().map(|f| &f.func);
-            kiln::cache::many::PrefetchedStore::fetch(s.as_dyn(), &*isa, funcs)
-        });
-        for f in &file.functions {
-            let name = f.func.name.to_string();
-            if print_ir {
-                print!("{}", lowered_clif(isa.flags(), &f.func));
-            }
-            match kiln::cli::cache::compile_cached(
-                &*isa,
-                &f.func,
-                fetched
-                    .as_ref()
-                    .map(|s| s as &dyn kiln::cache::CacheKvStore),
-            ) {
-                Ok(code) => {
-                    funcs += 1;
-                    bytes += code.code.len();
-                    println!(
-                        "{path}: {name}: {} bytes ({} CLIF instructions, frame {} bytes)",
-                        code.code.len(),
-                        inst_count(&f.func),
-                        code.frame_size
-                    );
-                    if disas {
-                        if arch == Arch::X86_64 {
-                            print!("{}", disassemble_x64(&code));
-                        } else {
-                            println!("  (no disassembler for {})", arch.name());
+    // Progress on a terminal (stderr): files done out of all; each file's
+    // output is printed above the line.
+    let progress = Progress::new("kiln compile", files.len());
+    for path in &files {
+        let (mut out, mut err) = (String::new(), String::new());
+        'file: {
+            let file = match load_with(std::path::Path::new(path), call_conv) {
+                Ok((f, _)) => f,
+                Err(e) => {
+                    let _ = writeln!(err, "{e}");
+                    failed += 1;
+                    break 'file;
+                }
+            };
+            let isa = match isa_for_file(&cfg, &file) {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = writeln!(out, "{path}: {e}");
+                    failed += 1;
+                    break 'file;
+                }
+            };
+            // A shared server answers the file's lookups in one round trip.
+            let fetched = store.as_ref().map(|s| {
+                let funcs = file.functions.iter().map(|f| &f.func);
+                kiln::cache::many::PrefetchedStore::fetch(s.as_dyn(), &*isa, funcs)
+            });
+            for f in &file.functions {
+                let name = f.func.name.to_string();
+                if print_ir {
+                    out.push_str(&lowered_clif(isa.flags(), &f.func));
+                }
+                match kiln::cli::cache::compile_cached(
+                    &*isa,
+                    &f.func,
+                    fetched
+                        .as_ref()
+                        .map(|s| s as &dyn kiln::cache::CacheKvStore),
+                ) {
+                    Ok(code) => {
+                        funcs += 1;
+                        bytes += code.code.len();
+                        let _ = writeln!(
+                            out,
+                            "{path}: {name}: {} bytes ({} CLIF instructions, frame {} bytes)",
+                            code.code.len(),
+                            inst_count(&f.func),
+                            code.frame_size
+                        );
+                        if disas {
+                            if arch == Arch::X86_64 {
+                                out.push_str(&disassemble_x64(&code));
+                            } else {
+                                let _ = writeln!(out, "  (no disassembler for {})", arch.name());
+                            }
+                        }
+                        if output.is_some() {
+                            for_object.push((f.func.clone(), code));
                         }
                     }
-                    if output.is_some() {
-                        for_object.push((f.func.clone(), code));
+                    Err(e) => {
+                        failed += 1;
+                        let _ = writeln!(out, "{path}: {name}: {e}");
                     }
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("{path}: {name}: {e}");
                 }
             }
         }
+        progress.above(|| {
+            print!("{out}");
+            eprint!("{err}");
+        });
+        progress.tick(std::path::Path::new(path));
     }
+    progress.finish();
     println!("{funcs} functions compiled ({bytes} bytes), {failed} failed");
     if let Some(out) = output {
         if failed > 0 {
@@ -153,31 +154,6 @@ fn lowered_clif(flags: &kiln::codegen::settings::Flags, f: &kiln::ir::Function) 
         .to_string(),
         None => f.to_string(),
     }
-}
-
-/// Removes `-o PATH` / `-oPATH` / `--output PATH` from the arguments.
-fn take_output(raw: &mut Vec<String>) -> Result<Option<String>, String> {
-    let mut out = None;
-    let mut i = 0;
-    while i < raw.len() {
-        let a = raw[i].as_str();
-        if a == "--" {
-            break;
-        }
-        if a == "-o" || a == "--output" {
-            if i + 1 >= raw.len() {
-                return Err(format!("{a} needs a file name"));
-            }
-            out = Some(raw.remove(i + 1));
-            raw.remove(i);
-        } else if let Some(p) = a.strip_prefix("-o").filter(|p| !p.is_empty()) {
-            out = Some(p.to_string());
-            raw.remove(i);
-        } else {
-            i += 1;
-        }
-    }
-    Ok(out)
 }
 
 /// Writes the compiled functions as one ELF object (naming: see

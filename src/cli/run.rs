@@ -1,22 +1,13 @@
 //! `kiln run FILE...`: compile a file's functions for the host and run its
 //! `; run:` lines, printing each result.
 
-use super::common::{load, on_big_stack};
+use super::args::RunArgs;
+use super::common::{expand_lists, load, on_big_stack, usage_error};
 use kiln::codegen::settings::Arch;
 use kiln::filetests::run::{build_program, host_targets, run_on_isa, BuildOutcome, IsaChoice};
 use kiln::ir::DataValue;
 use kiln::reader::{Comparison, RunCommand, TestFile};
 use std::process::ExitCode;
-
-pub const USAGE: &str = "\
-kiln run [--no-cache] [--cache redis://HOST:PORT/DB] FILE|@LIST...
-  Compiles every function of each file once per `target` line (or for the
-  host if there is none) and runs its `; run:` and `; print:` lines,
-  printing `%f(1, 2) == 3 ok` or the mismatch. Host code runs in this
-  process; aarch64 code on an x86-64 host runs under qemu-user (one line
-  per file). Exit status 1 if any
-  line failed or a file could not be compiled; unsupported files are
-  reported as skipped.";
 
 /// Values as `; run:` lines write them: one bare, several in brackets.
 pub(crate) fn show(vs: &[DataValue]) -> String {
@@ -180,14 +171,23 @@ fn run_file(file: &TestFile, out: &mut String) -> Tally {
     t
 }
 
-pub fn main(args: &[String]) -> ExitCode {
-    let mut args = args.to_vec();
-    let store = match kiln::cli::cache::take_and_open_store(&mut args, "kiln run") {
+/// `kiln run`: each file's functions compiled once per `target` line (or
+/// for the host if there is none) and its `; run:` and `; print:` lines
+/// run, printing `%f(1, 2) == 3 ok` or the mismatch. Host code runs in
+/// this process; aarch64 code on an x86-64 host runs under qemu-user (one
+/// line per file). Exit status 1 if any line failed or a file could not
+/// be compiled; unsupported files are reported as skipped.
+pub fn main(a: &RunArgs) -> ExitCode {
+    let files = match expand_lists(&a.inputs.paths) {
+        Ok(f) => f,
+        Err(e) => return usage_error("run", &e),
+    };
+    let store = match a.cache.open() {
         Ok(store) => store,
-        Err(code) => return code,
+        Err(e) => return usage_error("run", &e),
     };
     kiln::filetests::run::set_compile_store(store.as_ref().map(|s| s.shared()));
-    let status = run_main(&args);
+    let status = run_files(&files);
     // Drop the last references: queued cache writes are flushed and this
     // process's counters recorded.
     kiln::filetests::run::set_compile_store(None);
@@ -195,15 +195,7 @@ pub fn main(args: &[String]) -> ExitCode {
     status
 }
 
-fn run_main(args: &[String]) -> ExitCode {
-    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return if args.is_empty() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
+fn run_files(args: &[String]) -> ExitCode {
     let mut total = Tally::default();
     for path in args {
         let file = match load(std::path::Path::new(path)) {

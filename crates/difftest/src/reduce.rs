@@ -291,6 +291,32 @@ fn constant_lines(n: u32, ty: Type, k: i64, fresh: &mut u32) -> Option<Vec<Strin
     })
 }
 
+/// Where a pass goes after trying one position.
+struct Step {
+    /// A candidate was accepted (the text changed).
+    reduced: bool,
+    /// The position to try next.
+    next: usize,
+}
+
+impl Step {
+    /// Reduced at `pos`: the text there changed, try it again.
+    fn again(pos: usize) -> Step {
+        Step {
+            reduced: true,
+            next: pos,
+        }
+    }
+
+    /// Nothing more at `pos`: go on to the next position.
+    fn next(pos: usize) -> Step {
+        Step {
+            reduced: false,
+            next: pos + 1,
+        }
+    }
+}
+
 struct Reducer<'c> {
     checker: &'c Checker,
     kind: FailureKind,
@@ -301,6 +327,41 @@ struct Reducer<'c> {
 }
 
 impl Reducer<'_> {
+    /// The loop of every pass: tries positions from 0 on until `at` says
+    /// there is none left (`None`). Returns whether anything was reduced.
+    fn drive(&mut self, mut at: impl FnMut(&mut Self, usize) -> Option<Step>) -> bool {
+        let mut progress = false;
+        let mut pos = 0;
+        while let Some(step) = at(self, pos) {
+            progress |= step.reduced;
+            pos = step.next;
+        }
+        progress
+    }
+
+    /// A pass over the lines: `at(i)` for each line index of the current
+    /// text (which shrinks as candidates are accepted).
+    fn each_line(&mut self, mut at: impl FnMut(&mut Self, usize) -> Step) -> bool {
+        self.drive(|r, i| (i < r.lines.len()).then(|| at(r, i)))
+    }
+
+    /// A pass over the functions: `reduce_one(fi, lines)` tries to reduce
+    /// function `fi` (its first and last line) and says whether it did; a
+    /// function that changed is tried again.
+    fn each_function(
+        &mut self,
+        mut reduce_one: impl FnMut(&mut Self, usize, (usize, usize)) -> bool,
+    ) -> bool {
+        self.drive(|r, fi| {
+            let range = *functions(&r.lines).get(fi)?;
+            Some(if reduce_one(r, fi, range) {
+                Step::again(fi)
+            } else {
+                Step::next(fi)
+            })
+        })
+    }
+
     /// Accepts `candidate` if it still fails the same way.
     fn try_lines(&mut self, candidate: Vec<String>) -> bool {
         if self.checks >= self.max_checks {
@@ -331,71 +392,53 @@ impl Reducer<'_> {
     }
 
     fn remove_functions(&mut self) -> bool {
-        let mut progress = false;
-        let mut i = 0;
-        loop {
-            let fs = functions(&self.lines);
-            let Some(&range) = fs.get(i) else { break };
-            if has_run_lines(&self.lines, range) {
-                i += 1;
-                continue;
+        self.each_function(|r, _, range| {
+            if has_run_lines(&r.lines, range) {
+                return false;
             }
             // The function and the blank line after it.
             let mut end = range.1 + 1;
-            while end < self.lines.len() && self.lines[end].trim().is_empty() {
+            while end < r.lines.len() && r.lines[end].trim().is_empty() {
                 end += 1;
             }
-            let mut c = self.lines.clone();
+            let mut c = r.lines.clone();
             c.drain(range.0..end);
-            if self.try_lines(c) {
-                progress = true;
-            } else {
-                i += 1;
-            }
-        }
-        progress
+            r.try_lines(c)
+        })
     }
 
     /// One pass over the body lines of every function: remove each
     /// instruction, or replace its results by constants; simplify
     /// terminators.
     fn instructions(&mut self) -> bool {
-        let mut progress = false;
-        let mut i = 0;
-        while i < self.lines.len() {
-            let Some((fi, in_body)) = self.locate(i) else {
-                i += 1;
-                continue;
+        self.each_line(|r, i| {
+            let Some((fi, in_body)) = r.locate(i) else {
+                return Step::next(i);
             };
             if !in_body {
                 // A declaration (`ss0 = ...`, `sig0 = ...`, `fn0 = ...`).
-                let t = inst_text(&self.lines[i]).to_string();
+                let t = inst_text(&r.lines[i]).to_string();
                 if !t.is_empty() && !t.starts_with(';') && t.contains(" = ") {
-                    let mut c = self.lines.clone();
+                    let mut c = r.lines.clone();
                     c.remove(i);
-                    if self.try_lines(c) {
-                        progress = true;
-                        continue;
+                    if r.try_lines(c) {
+                        return Step::again(i);
                     }
                 }
-                i += 1;
-                continue;
+                return Step::next(i);
             }
-            let text = inst_text(&self.lines[i]).to_string();
+            let text = inst_text(&r.lines[i]).to_string();
             if text.contains(" -> ") {
                 // An alias nothing uses any more.
-                let mut c = self.lines.clone();
+                let mut c = r.lines.clone();
                 c.remove(i);
-                if self.try_lines(c) {
-                    progress = true;
-                    continue;
+                if r.try_lines(c) {
+                    return Step::again(i);
                 }
-                i += 1;
-                continue;
+                return Step::next(i);
             }
             if text.is_empty() || is_block_header(&text) {
-                i += 1;
-                continue;
+                return Step::next(i);
             }
             let (results, op) = parse_inst(&text);
             let op = op.to_string();
@@ -406,16 +449,14 @@ impl Reducer<'_> {
                 op.as_str(),
                 "jump" | "brif" | "br_table" | "return" | "return_call" | "return_call_indirect"
             ) {
-                let mut c = self.lines.clone();
+                let mut c = r.lines.clone();
                 c.remove(i);
-                if self.try_lines(c) {
-                    progress = true;
-                    continue;
+                if r.try_lines(c) {
+                    return Step::again(i);
                 }
             }
-            if is_const && results.len() == 1 && self.merge_constant(i, fi, results[0]) {
-                progress = true;
-                continue;
+            if is_const && results.len() == 1 && r.merge_constant(i, fi, results[0]) {
+                return Step::again(i);
             }
             // Addresses are never replaced: a constant address is harmless
             // to the interpreter (it reports the access and gives no
@@ -429,18 +470,15 @@ impl Reducer<'_> {
             if !results.is_empty()
                 && !is_const
                 && !address
-                && self.replace_with_constants(i, fi, &results)
+                && r.replace_with_constants(i, fi, &results)
             {
-                progress = true;
-                continue;
+                return Step::again(i);
             }
-            if self.simplify_terminator(i, fi, &text, &op) {
-                progress = true;
-                continue;
+            if r.simplify_terminator(i, fi, &text, &op) {
+                return Step::again(i);
             }
-            i += 1;
-        }
-        progress
+            Step::next(i)
+        })
     }
 
     /// Removes runs of `size` instruction lines at once (not block
@@ -450,16 +488,15 @@ impl Reducer<'_> {
         let mut progress = false;
         let mut size = 64;
         while size >= 2 {
-            let mut i = 0;
-            while i < self.lines.len() {
+            progress |= self.each_line(|r, i| {
                 let mut take = Vec::new();
                 let mut j = i;
-                while j < self.lines.len() && take.len() < size {
-                    if self.lines[j].starts_with("function ") || self.lines[j].trim_end() == "}" {
+                while j < r.lines.len() && take.len() < size {
+                    if r.lines[j].starts_with("function ") || r.lines[j].trim_end() == "}" {
                         j += 1;
                         break;
                     }
-                    let t = inst_text(&self.lines[j]);
+                    let t = inst_text(&r.lines[j]);
                     let (_, op) = parse_inst(t);
                     let keep = t.is_empty()
                         || t.starts_with(';')
@@ -474,25 +511,29 @@ impl Reducer<'_> {
                                 | "return_call"
                                 | "return_call_indirect"
                         );
-                    if !keep && matches!(self.locate(j), Some((_, true))) {
+                    if !keep && matches!(r.locate(j), Some((_, true))) {
                         take.push(j);
                     }
                     j += 1;
                 }
+                // Past the lines looked at.
+                let skip = Step {
+                    reduced: false,
+                    next: j.max(i + 1),
+                };
                 if take.len() < 2 {
-                    i = j.max(i + 1);
-                    continue;
+                    return skip;
                 }
-                let mut c = self.lines.clone();
+                let mut c = r.lines.clone();
                 for &k in take.iter().rev() {
                     c.remove(k);
                 }
-                if !self.try_lines(c) {
-                    i = j.max(i + 1);
+                if r.try_lines(c) {
+                    Step::again(i)
                 } else {
-                    progress = true;
+                    skip
                 }
-            }
+            });
             size /= 2;
         }
         progress
@@ -647,37 +688,33 @@ impl Reducer<'_> {
 
     /// Removes each block (not the entry block) with its instructions.
     fn remove_blocks(&mut self) -> bool {
-        let mut progress = false;
-        let mut i = 0;
-        while i < self.lines.len() {
-            let t = inst_text(&self.lines[i]).to_string();
-            let first_of_fn = i > 0 && self.lines[i - 1].starts_with("function ")
-                || self.lines[..i]
+        self.each_line(|r, i| {
+            let t = inst_text(&r.lines[i]).to_string();
+            let first_of_fn = i > 0 && r.lines[i - 1].starts_with("function ")
+                || r.lines[..i]
                     .iter()
                     .rev()
                     .take_while(|l| !l.starts_with("function "))
                     .all(|l| !is_block_header(inst_text(l)));
             if !is_block_header(&t) || first_of_fn {
-                i += 1;
-                continue;
+                return Step::next(i);
             }
             let mut end = i + 1;
-            while end < self.lines.len() {
-                let u = inst_text(&self.lines[end]);
-                if is_block_header(u) || self.lines[end].trim_end() == "}" {
+            while end < r.lines.len() {
+                let u = inst_text(&r.lines[end]);
+                if is_block_header(u) || r.lines[end].trim_end() == "}" {
                     break;
                 }
                 end += 1;
             }
-            let mut c = self.lines.clone();
+            let mut c = r.lines.clone();
             c.drain(i..end);
-            if self.try_lines(c) {
-                progress = true;
+            if r.try_lines(c) {
+                Step::again(i)
             } else {
-                i += 1;
+                Step::next(i)
             }
-        }
-        progress
+        })
     }
 }
 
@@ -720,22 +757,17 @@ impl Reducer<'_> {
     /// Moves a block that has one predecessor, which reaches it by a
     /// plain `jump`, into that predecessor in place of the jump.
     fn merge_blocks(&mut self) -> bool {
-        let mut progress = false;
-        let mut fi = 0;
-        loop {
-            let fs = functions(&self.lines);
-            let Some(&range) = fs.get(fi) else { break };
-            let blocks = blocks_of(&self.lines, range);
-            let mut changed = false;
+        self.each_function(|r, _, range| {
+            let blocks = blocks_of(&r.lines, range);
             for (bi, (name, hdr, end)) in blocks.iter().enumerate() {
                 if bi == 0 {
                     continue;
                 }
                 let uses: Vec<usize> = (range.0 + 1..range.1)
-                    .filter(|&i| i != *hdr && !word_positions(&self.lines[i], name).is_empty())
+                    .filter(|&i| i != *hdr && !word_positions(&r.lines[i], name).is_empty())
                     .collect();
                 let [jump_line] = uses[..] else { continue };
-                let jump = inst_text(&self.lines[jump_line]).to_string();
+                let jump = inst_text(&r.lines[jump_line]).to_string();
                 let Some(target) = jump.strip_prefix("jump ") else {
                     continue;
                 };
@@ -752,7 +784,7 @@ impl Reducer<'_> {
                         .map(|x| x.split(':').next().unwrap_or("").trim().to_string())
                         .collect()
                 };
-                let params = list(inst_text(&self.lines[*hdr]));
+                let params = list(inst_text(&r.lines[*hdr]));
                 let args = list(target);
                 if params.len() != args.len() {
                     continue;
@@ -762,8 +794,8 @@ impl Reducer<'_> {
                     .zip(&args)
                     .map(|(p, a)| format!("    {p} -> {a}"))
                     .collect();
-                body.extend(self.lines[hdr + 1..*end].iter().cloned());
-                let mut c = self.lines.clone();
+                body.extend(r.lines[hdr + 1..*end].iter().cloned());
+                let mut c = r.lines.clone();
                 if jump_line < *hdr {
                     c.drain(*hdr..*end);
                     c.splice(jump_line..=jump_line, body);
@@ -771,17 +803,12 @@ impl Reducer<'_> {
                     c.splice(jump_line..=jump_line, body);
                     c.drain(*hdr..*end);
                 }
-                if self.try_lines(c) {
-                    progress = true;
-                    changed = true;
-                    break;
+                if r.try_lines(c) {
+                    return true;
                 }
             }
-            if !changed {
-                fi += 1;
-            }
-        }
-        progress
+            false
+        })
     }
 
     /// When the entry only calls another function without arguments and
@@ -846,12 +873,9 @@ impl Reducer<'_> {
     /// entry block, from the callers' `sigN` declarations and from their
     /// `call fnM(...)` / `call_indirect sigN, vX(...)` argument lists.
     fn callee_params(&mut self) -> bool {
-        let mut progress = false;
-        let mut gi = 0;
-        loop {
-            let fs = functions(&self.lines);
-            let Some(&grange) = fs.get(gi) else { break };
-            let head = self.lines[grange.0].clone();
+        self.each_function(|r, gi, grange| {
+            let fs = functions(&r.lines);
+            let head = r.lines[grange.0].clone();
             let name = head
                 .strip_prefix("function ")
                 .and_then(|h| h.split('(').next())
@@ -866,29 +890,27 @@ impl Reducer<'_> {
                     inner[..close].split(',').count()
                 }
             });
-            if has_run_lines(&self.lines, grange) || name.is_empty() {
-                gi += 1;
-                continue;
+            if has_run_lines(&r.lines, grange) || name.is_empty() {
+                return false;
             }
-            let mut changed = false;
             'params: for k in 0..n_params {
                 // The parameter's value and type, from the entry block.
                 let hdr =
-                    (grange.0 + 1..grange.1).find(|&i| is_block_header(inst_text(&self.lines[i])));
+                    (grange.0 + 1..grange.1).find(|&i| is_block_header(inst_text(&r.lines[i])));
                 let param = hdr.and_then(|h| {
-                    let t = inst_text(&self.lines[h]);
+                    let t = inst_text(&r.lines[h]);
                     let inner = t.split_once('(')?.1.split(')').next()?;
                     let item = inner.split(", ").nth(k)?;
                     let (v, ty) = item.split_once(": ")?;
                     Some((v.strip_prefix('v')?.parse::<u32>().ok()?, Type::parse(ty)?))
                 });
-                let fresh0 = self
+                let fresh0 = r
                     .parsed()
                     .get(gi)
                     .map_or(0, |f| f.stencil.dfg.num_values() as u32 + 1);
                 // Unused: drop it. Used: it becomes a constant (0, then 1).
                 for konst in [None, Some(0i64), Some(1)] {
-                    let Some(mut c) = self.drop_callee_param(&fs, gi, &name, k) else {
+                    let Some(mut c) = r.drop_callee_param(&fs, gi, &name, k) else {
                         continue 'params;
                     };
                     if let (Some(kv), Some((n, ty)), Some(h)) = (konst, param, hdr) {
@@ -898,18 +920,13 @@ impl Reducer<'_> {
                         };
                         c.splice(h + 1..h + 1, ls);
                     }
-                    if self.try_lines(c) {
-                        changed = true;
-                        progress = true;
-                        break 'params;
+                    if r.try_lines(c) {
+                        return true;
                     }
                 }
             }
-            if !changed {
-                gi += 1;
-            }
-        }
-        progress
+            false
+        })
     }
 
     fn drop_callee_param(
@@ -985,43 +1002,38 @@ impl Reducer<'_> {
         if codes.is_empty() {
             return false;
         }
-        let mut progress = false;
-        let mut i = 0;
-        while i < self.lines.len() {
-            let t = inst_text(&self.lines[i]).to_string();
-            let in_body = matches!(self.locate(i), Some((_, true)));
+        self.each_line(|r, i| {
+            let t = inst_text(&r.lines[i]).to_string();
+            let in_body = matches!(r.locate(i), Some((_, true)));
             if !in_body
                 || t.is_empty()
                 || t.starts_with(';')
                 || is_block_header(&t)
                 || t.contains(" -> ")
             {
-                i += 1;
-                continue;
+                return Step::next(i);
             }
             let mut end = i + 1;
-            while end < self.lines.len() {
-                let u = inst_text(&self.lines[end]);
-                if is_block_header(u) || self.lines[end].trim_end() == "}" {
+            while end < r.lines.len() {
+                let u = inst_text(&r.lines[end]);
+                if is_block_header(u) || r.lines[end].trim_end() == "}" {
                     break;
                 }
                 end += 1;
             }
-            let mut done = false;
             for code in &codes {
-                let mut c = self.lines.clone();
+                let mut c = r.lines.clone();
                 c.splice(i..end, [format!("    trap {code}")]);
-                if self.try_lines(c) {
-                    done = true;
-                    break;
+                if r.try_lines(c) {
+                    // The block now ends here: go on after it.
+                    return Step {
+                        reduced: true,
+                        next: i + 1,
+                    };
                 }
             }
-            if done {
-                progress = true;
-            }
-            i += 1;
-        }
-        progress
+            Step::next(i)
+        })
     }
 
     /// Removes every block unreachable from its function's entry, all at
@@ -1071,17 +1083,12 @@ impl Reducer<'_> {
     /// Replaces a block parameter by a constant: the parameter goes from
     /// the header and the matching argument from every branch to it.
     fn block_params(&mut self) -> bool {
-        let mut progress = false;
-        let mut fi = 0;
-        loop {
-            let fs = functions(&self.lines);
-            let Some(&range) = fs.get(fi) else { break };
-            let mut changed = false;
-            for (bi, (name, hdr, _)) in blocks_of(&self.lines, range).into_iter().enumerate() {
+        self.each_function(|r, fi, range| {
+            for (bi, (name, hdr, _)) in blocks_of(&r.lines, range).into_iter().enumerate() {
                 if bi == 0 {
                     continue;
                 }
-                let text = inst_text(&self.lines[hdr]).to_string();
+                let text = inst_text(&r.lines[hdr]).to_string();
                 let Some(open) = text.find('(') else { continue };
                 let params: Vec<String> = text[open + 1..]
                     .trim_end_matches(':')
@@ -1101,14 +1108,14 @@ impl Reducer<'_> {
                     ) else {
                         continue;
                     };
-                    let mut fresh = self
+                    let mut fresh = r
                         .parsed()
                         .get(fi)
                         .map_or(0, |f| f.stencil.dfg.num_values() as u32 + 1);
                     let Some(consts) = constant_lines(n, ty, 0, &mut fresh) else {
                         continue;
                     };
-                    let mut c = self.lines.clone();
+                    let mut c = r.lines.clone();
                     let Some(h) = drop_list_item(&text, open, k) else {
                         continue;
                     };
@@ -1133,37 +1140,24 @@ impl Reducer<'_> {
                         continue;
                     }
                     c.splice(hdr + 1..hdr + 1, consts);
-                    if self.try_lines(c) {
-                        progress = true;
-                        changed = true;
-                        break;
+                    if r.try_lines(c) {
+                        return true;
                     }
                 }
-                if changed {
-                    break;
-                }
             }
-            if !changed {
-                fi += 1;
-            }
-        }
-        progress
+            false
+        })
     }
 
     /// Retargets branches to a block that only jumps on (and has no
     /// parameters) to that jump's destination, and removes the block.
     fn thread_jumps(&mut self) -> bool {
-        let mut progress = false;
-        let mut fi = 0;
-        loop {
-            let fs = functions(&self.lines);
-            let Some(&range) = fs.get(fi) else { break };
-            let mut changed = false;
-            for (bi, (name, hdr, end)) in blocks_of(&self.lines, range).into_iter().enumerate() {
-                if bi == 0 || inst_text(&self.lines[hdr]).contains('(') {
+        self.each_function(|r, _, range| {
+            for (bi, (name, hdr, end)) in blocks_of(&r.lines, range).into_iter().enumerate() {
+                if bi == 0 || inst_text(&r.lines[hdr]).contains('(') {
                     continue;
                 }
-                let body: Vec<&str> = self.lines[hdr + 1..end]
+                let body: Vec<&str> = r.lines[hdr + 1..end]
                     .iter()
                     .map(|l| inst_text(l))
                     .filter(|t| !t.is_empty() && !t.starts_with(';'))
@@ -1176,7 +1170,7 @@ impl Reducer<'_> {
                 if header_name(&dest) == name {
                     continue;
                 }
-                let mut c = self.lines.clone();
+                let mut c = r.lines.clone();
                 for (i, line) in c.iter_mut().enumerate().take(range.1).skip(range.0 + 1) {
                     if i >= hdr && i < end {
                         continue;
@@ -1186,17 +1180,12 @@ impl Reducer<'_> {
                     }
                 }
                 c.drain(hdr..end);
-                if self.try_lines(c) {
-                    progress = true;
-                    changed = true;
-                    break;
+                if r.try_lines(c) {
+                    return true;
                 }
             }
-            if !changed {
-                fi += 1;
-            }
-        }
-        progress
+            false
+        })
     }
 }
 

@@ -151,6 +151,19 @@ pub struct TestFile {
 
 /// Parses a whole test file; `path` is used in error messages.
 pub fn parse_test(text: &str, path: &str) -> Result<TestFile, ParseError> {
+    parse_test_with_call_conv(text, path, None)
+}
+
+/// [`parse_test`], with `default` (when given) as the calling convention
+/// of every signature that names none, instead of the one the file's
+/// `target` lines imply. A command line target triple whose default
+/// convention differs (`aarch64-apple-darwin`: `apple_aarch64`) passes it
+/// here, as Cranelift's reader takes the ISA's default convention.
+pub fn parse_test_with_call_conv(
+    text: &str,
+    path: &str,
+    default: Option<kiln_ir::CallConv>,
+) -> Result<TestFile, ParseError> {
     let src = ErrorSource { file: path, text };
     let mut file = TestFile {
         path: path.to_string(),
@@ -185,7 +198,7 @@ pub fn parse_test(text: &str, path: &str) -> Result<TestFile, ParseError> {
         .map_err(|e| src.error(e.line, e.col, e.expected, e.found))?;
     let eof_line = text.lines().count().max(1);
     let mut p = Parser::new(toks, src, eof_line);
-    p.default_call_conv = default_call_conv(&file.targets);
+    p.default_call_conv = default.unwrap_or_else(|| default_call_conv(&file.targets));
     let mut funcs = Vec::new();
     while !p.at_end() {
         funcs.push(p.function()?);

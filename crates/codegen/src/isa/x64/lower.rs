@@ -11,7 +11,9 @@ use crate::machinst::buffer::{MachLabel, RelocTarget};
 use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
+use generated::RegPair;
 use kiln_ir::entity::EntityRef;
+use kiln_ir::LibCall;
 use kiln_ir::{
     ExternalName, FuncRef, GlobalValue, GlobalValueData, Inst, InstructionData, IntCC, MemFlags,
     Opcode, SigRef, StackSlot, TrapCode, Type, Value,
@@ -21,10 +23,6 @@ use smallvec::SmallVec;
 
 #[path = "lower_control.rs"]
 mod lower_control;
-#[path = "lower_float.rs"]
-mod lower_float;
-#[path = "lower_i128.rs"]
-mod lower_i128;
 
 /// The generated rule code and the names it refers to.
 #[allow(clippy::all, unused_imports, unused_parens, irrefutable_let_patterns)]
@@ -33,7 +31,16 @@ pub(crate) mod generated {
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
     pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, BitOp, RoundMode, ShiftKind};
+    pub use crate::isa::x64::inst::{AtomicLoopOp, GprToXmmOp, XmmToGprOp};
     pub use crate::settings::TestFault;
+    pub use kiln_ir::LibCall;
+    pub const I16: Type = Type::I16;
+    pub const I128: Type = Type::I128;
+    pub const F16: Type = Type::F16;
+    pub const F128: Type = Type::F128;
+    pub const INTEGER_DIVISION_BY_ZERO: TrapCode = TrapCode::INTEGER_DIVISION_BY_ZERO;
+    pub const INTEGER_OVERFLOW: TrapCode = TrapCode::INTEGER_OVERFLOW;
+    pub const BAD_CONVERSION_TO_INTEGER: TrapCode = TrapCode::BAD_CONVERSION_TO_INTEGER;
     include!(concat!(env!("OUT_DIR"), "/isle_x64.rs"));
 }
 
@@ -247,20 +254,6 @@ impl Ctx<'_, '_, '_> {
         let r = self.tmp();
         (r, Writable::from_reg(r))
     }
-    /// One-operand `mul`/`imul`: (low, high) halves of the product.
-    fn mul_wide(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> (Reg, Reg) {
-        let (lo, low) = self.w();
-        let (hi, hiw) = self.w();
-        self.l.emit(MInst::MulWide {
-            size,
-            signed,
-            src1: a,
-            src2: b,
-            dst_lo: low,
-            dst_hi: hiw,
-        });
-        (lo, hi)
-    }
     fn unsupported_err(&mut self, what: String) {
         self.l.set_error(CodegenError::Unsupported { what });
     }
@@ -278,75 +271,12 @@ impl Ctx<'_, '_, '_> {
         c
     }
 
-    /// Moves the low 32/64 bits of a GPR into a fresh XMM register.
-    fn gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
-        let d = self.l.alloc_tmp(RegClass::Float);
-        self.l.emit(MInst::GprToXmm {
-            op: GprToXmmOp::Mov,
-            src_size: if ty.bits() == 64 {
-                OperandSize::Size64
-            } else {
-                OperandSize::Size32
-            },
-            src: RegMem::Reg(g),
-            dst: Writable::from_reg(d),
-        });
-        d
-    }
-
     fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
         self.l.emit(MInst::MovRR {
             size: OperandSize::Size64,
             src,
             dst,
         });
-    }
-
-    /// Extends a narrow integer in `r` of type `from` to 32 or 64 bits.
-    fn extend(&mut self, from: Type, to_bits: u32, signed: bool, r: Reg) -> Reg {
-        let wide = to_bits == 64;
-        let ext = match (from.bits(), wide) {
-            (8, false) => ExtMode::BL,
-            (8, true) => {
-                if signed {
-                    ExtMode::BQ
-                } else {
-                    ExtMode::BL
-                }
-            }
-            (16, false) => ExtMode::WL,
-            (16, true) => {
-                if signed {
-                    ExtMode::WQ
-                } else {
-                    ExtMode::WL
-                }
-            }
-            (32, true) => ExtMode::LQ,
-            _ => return r,
-        };
-        let (d, dw) = self.w();
-        if signed {
-            self.l.emit(MInst::MovsxRmR {
-                ext,
-                src: RegMem::Reg(r),
-                dst: dw,
-            });
-        } else if ext == ExtMode::LQ {
-            // `mov r32, r32` zero-extends.
-            self.l.emit(MInst::MovRR {
-                size: OperandSize::Size32,
-                src: r,
-                dst: dw,
-            });
-        } else {
-            self.l.emit(MInst::MovzxRmR {
-                ext,
-                src: RegMem::Reg(r),
-                dst: dw,
-            });
-        }
-        d
     }
 
     /// The signature, the callee (a function reference, or the value of an
@@ -366,6 +296,22 @@ impl Ctx<'_, '_, '_> {
             }
             _ => None,
         }
+    }
+
+    /// A store of `src` (type `ty`) to `addr`; an `f16` needs a temporary
+    /// GPR (baseline SSE2 has no 16-bit store from an XMM register).
+    pub(super) fn emit_store(&mut self, ty: Type, src: Reg, addr: Amode) {
+        let inst = if ty == Type::F16 {
+            let (_, tmp) = self.w();
+            MInst::F16Store {
+                src,
+                tmp,
+                dst: addr,
+            }
+        } else {
+            store_inst(ty, src, addr)
+        };
+        self.l.emit(inst);
     }
 
     /// Calls the runtime routine `lc` (System V) with `args` in the given
@@ -398,6 +344,49 @@ impl Ctx<'_, '_, '_> {
             target: RegMem::Reg(t),
             info,
         });
+    }
+
+    /// Calls the runtime routine `lc` with float arguments in xmm0.. and
+    /// returns its xmm0 result.
+    fn float_libcall(&mut self, lc: LibCall, args: &[Reg]) -> Reg {
+        let args: SmallVec<[(Reg, PReg); 4]> = args
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (a, regs::xmm_preg(i as u8)))
+            .collect();
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.emit_libcall(lc, &args, &[(Writable::from_reg(d), regs::xmm_preg(0))]);
+        d
+    }
+
+    /// The `lock cmpxchg16b` loop of an i128 read-modify-write (`op`
+    /// `None`: an exchange) from the first guess `old_lo:old_hi`.
+    fn atomic_rmw128_seq(
+        &mut self,
+        op: Option<AtomicLoopOp>,
+        addr: Amode,
+        [old_lo, old_hi, operand_lo, operand_hi]: [Reg; 4],
+    ) -> RegPair {
+        let (_, temp) = self.w();
+        let (_, new_lo) = self.w();
+        let (_, new_hi) = self.w();
+        let (lo, dst_lo) = self.w();
+        let (hi, dst_hi) = self.w();
+        self.l
+            .emit(MInst::AtomicRmw128Seq(Box::new(AtomicRmw128Args {
+                op,
+                addr,
+                old_lo,
+                old_hi,
+                operand_lo,
+                operand_hi,
+                temp,
+                new_lo,
+                new_hi,
+                dst_lo,
+                dst_hi,
+            })));
+        RegPair::Pair { lo, hi }
     }
 
     /// Lowers `call` / `call_indirect`.
@@ -534,108 +523,6 @@ impl Ctx<'_, '_, '_> {
         self.l.emit(MInst::Ret { rets });
         Some(InstOutput::none())
     }
-
-    fn divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
-        let bits = ty.bits();
-        // i8/i16 are divided at 32 bits (x86's 8-bit division leaves the
-        // remainder in ah, which REX forms cannot address).
-        let (size, a, b) = if bits < 32 {
-            let a = self.extend(ty, 32, signed, a);
-            let b = self.extend(ty, 32, signed, b);
-            (OperandSize::Size32, a, b)
-        } else {
-            (
-                OperandSize::from_bits(bits).unwrap_or(OperandSize::Size64),
-                a,
-                b,
-            )
-        };
-        // Division by zero traps with its own code, before the divide.
-        self.l.emit(MInst::CmpRmiR {
-            size,
-            op: CmpOp::Test,
-            src1: b,
-            src2: RegMemImm::Reg(b),
-        });
-        self.l.emit(MInst::TrapIf {
-            cc: CC::Z,
-            code: TrapCode::INTEGER_DIVISION_BY_ZERO,
-        });
-        let mut divisor = b;
-        if signed && rem {
-            // x % -1 == 0 for every x, and x % 1 == 0 too: divide by 1
-            // instead of -1 so that INT_MIN % -1 does not fault.
-            let (one, onew) = self.w();
-            self.l.emit(MInst::MovImm {
-                size: OperandSize::Size32,
-                imm: 1,
-                dst: onew,
-            });
-            self.l.emit(MInst::CmpRmiR {
-                size,
-                op: CmpOp::Cmp,
-                src1: b,
-                src2: RegMemImm::Imm(-1),
-            });
-            let (d, dw) = self.w();
-            self.l.emit(MInst::Cmove {
-                size: OperandSize::Size64,
-                cc: CC::Z,
-                consequent: RegMem::Reg(one),
-                alternative: b,
-                dst: dw,
-            });
-            divisor = d;
-        }
-        let (hi, hiw) = self.w();
-        if signed {
-            self.l.emit(MInst::SignExtendData {
-                size,
-                src: a,
-                dst: hiw,
-            });
-        } else {
-            self.l.emit(MInst::MovImm {
-                size: OperandSize::Size32,
-                imm: 0,
-                dst: hiw,
-            });
-        }
-        let (q, qw) = self.w();
-        let (r, rw) = self.w();
-        // A fault here can only be the overflow of INT_MIN / -1.
-        self.l.emit(MInst::Div {
-            size,
-            signed,
-            dividend_lo: a,
-            dividend_hi: hi,
-            divisor: RegMem::Reg(divisor),
-            dst_quot: qw,
-            dst_rem: rw,
-            trap: TrapCode::INTEGER_OVERFLOW,
-        });
-        if signed && !rem && bits < 32 {
-            // The 32-bit division of narrow operands cannot fault; the
-            // narrow overflow (MIN / -1 == MAX + 1) shows as a quotient
-            // that does not sign-extend from the narrow width.
-            let e = self.extend(ty, 32, true, q);
-            self.l.emit(MInst::CmpRmiR {
-                size: OperandSize::Size32,
-                op: CmpOp::Cmp,
-                src1: e,
-                src2: RegMemImm::Reg(q),
-            });
-            self.l.emit(MInst::TrapIf {
-                cc: CC::NZ,
-                code: TrapCode::INTEGER_OVERFLOW,
-            });
-        }
-        if rem {
-            r
-        } else {
-            q
-        }
-    }
 }
 
 fn cc_of(cc: IntCC) -> CC {
@@ -697,12 +584,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn ty_umax_u64(&mut self, ty: Type) -> u64 {
         u64::MAX >> (64 - ty.bits().clamp(1, 64))
     }
-    fn x64_mul_wide_lo(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> Reg {
-        self.mul_wide(size, signed, a, b).0
-    }
-    fn x64_mul_wide_hi(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> Reg {
-        self.mul_wide(size, signed, a, b).1
-    }
     fn x64_bitcount(&mut self, size: OperandSize, op: BitOp, src: RegMem) -> Reg {
         let (d, dw) = self.w();
         self.l.emit(MInst::BitCount {
@@ -720,9 +601,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             src2: RegMem::Reg(src2),
         });
     }
-    fn x64_gpr_to_xmm(&mut self, ty: Type, g: Reg) -> Reg {
-        self.gpr_to_xmm(ty, g)
-    }
     fn x64_round(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
         self.l.emit(MInst::XmmRound {
@@ -732,9 +610,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             dst: Writable::from_reg(d),
         });
         d
-    }
-    fn x64_round_libcall(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
-        self.round_libcall(ty, mode, x)
     }
     fn x64_vfmadd(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
@@ -746,9 +621,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             dst: Writable::from_reg(d),
         });
         d
-    }
-    fn x64_fma_libcall(&mut self, ty: Type, a: Reg, b: Reg, c: Reg) -> Reg {
-        self.fma_libcall(ty, a, b, c)
     }
 
     fn addr_reg(&mut self, v: Value) -> Reg {
@@ -947,17 +819,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             src2: b,
         });
     }
-    fn x64_setcc_zx(&mut self, cc: CC) -> Reg {
-        let (t, tw) = self.w();
-        self.l.emit(MInst::Setcc { cc, dst: tw });
-        let (d, dw) = self.w();
-        self.l.emit(MInst::MovzxRmR {
-            ext: ExtMode::BL,
-            src: RegMem::Reg(t),
-            dst: dw,
-        });
-        d
-    }
     fn x64_cmove(&mut self, size: OperandSize, cc: CC, cons: RegMem, alt: Reg) -> Reg {
         let (d, dw) = self.w();
         self.l.emit(MInst::Cmove {
@@ -1009,18 +870,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_ud2(&mut self, code: TrapCode) {
         self.l.emit(MInst::Ud2 { code });
     }
-    fn x64_uextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
-        if from.bits() >= to.bits() {
-            return r;
-        }
-        self.extend(from, to.bits().max(32), false, r)
-    }
-    fn x64_sextend(&mut self, from: Type, to: Type, r: Reg) -> Reg {
-        if from.bits() >= to.bits() {
-            return r;
-        }
-        self.extend(from, to.bits().max(32), true, r)
-    }
     fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
         self.l.emit(MInst::XmmRmR {
@@ -1031,302 +880,11 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         d
     }
-    fn x64_fconst(&mut self, ty: Type, bits: u64) -> Reg {
-        let g = self.x64_mov_imm(Type::I64, bits);
-        self.gpr_to_xmm(ty, g)
-    }
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
         self.emit_store(ty, src, addr);
     }
-    fn x64_bitcast(&mut self, from: Type, to: Type, x: Reg) -> Reg {
-        let fl = |t: Type| t == Type::F32 || t == Type::F64;
-        let int = |t: Type| t.is_int() && t.is_scalar() && t.bits() <= 64;
-        match (fl(from), fl(to)) {
-            (false, true) if int(from) && from.bits() == to.bits() => self.gpr_to_xmm(to, x),
-            (true, false) if int(to) && from.bits() == to.bits() => {
-                let (d, dw) = self.w();
-                let dst_size = self.size_of(to);
-                self.l.emit(MInst::XmmToGpr {
-                    op: XmmToGprOp::Mov,
-                    dst_size,
-                    src: RegMem::Reg(x),
-                    dst: dw,
-                });
-                d
-            }
-            _ if from == to && (int(from) || fl(from)) => x,
-            _ => {
-                self.unsupported_err(format!("bitcast.{to} from {from}"));
-                x
-            }
-        }
-    }
-    fn x64_sint_to_float(&mut self, from: Type, to: Type, x: Reg) -> Reg {
-        let d = self.l.alloc_tmp(RegClass::Float);
-        let src_size = self.size_of(from);
-        self.l.emit(MInst::GprToXmm {
-            op: if to == Type::F64 {
-                GprToXmmOp::Cvtsi2sd
-            } else {
-                GprToXmmOp::Cvtsi2ss
-            },
-            src_size,
-            src: RegMem::Reg(x),
-            dst: Writable::from_reg(d),
-        });
-        d
-    }
-    fn x64_float_to_int_sat(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
-        let double = from == Type::F64;
-        let fconst = |v: f64| {
-            if double {
-                v.to_bits()
-            } else {
-                (v as f32).to_bits() as u64
-            }
-        };
-        let cvt = if double {
-            XmmToGprOp::Cvttsd2si
-        } else {
-            XmmToGprOp::Cvttss2si
-        };
-        let bits = to.bits();
-        // The truncating conversion at 64 bits is exact for |x| < 2^63.
-        let (t, tw) = self.w();
-        self.l.emit(MInst::XmmToGpr {
-            op: cvt,
-            dst_size: OperandSize::Size64,
-            src: RegMem::Reg(x),
-            dst: tw,
-        });
-        let mut t = t;
-        if !signed && bits == 64 {
-            // x >= 2^63: convert x - 2^63 and set the top bit.
-            let c = self.x64_fconst(from, fconst(9223372036854775808.0));
-            let sub = if double { SseOp::Subsd } else { SseOp::Subss };
-            let y = self.x64_xmm_rmr(sub, x, RegMem::Reg(c));
-            let (u, uw) = self.w();
-            self.l.emit(MInst::XmmToGpr {
-                op: cvt,
-                dst_size: OperandSize::Size64,
-                src: RegMem::Reg(y),
-                dst: uw,
-            });
-            let top = self.x64_mov_imm(Type::I64, 1 << 63);
-            let u = self.x64_alu(OperandSize::Size64, AluOp::Xor, u, RegMemImm::Reg(top));
-            self.l.emit(MInst::XmmCmp {
-                double,
-                src1: x,
-                src2: RegMem::Reg(c),
-            });
-            t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(u), t);
-        }
-        // Upper saturation: x >= 2^(n-1) (signed) or 2^n (unsigned).
-        let limit = if signed {
-            2f64.powi(bits as i32 - 1)
-        } else {
-            2f64.powi(bits as i32)
-        };
-        let max = if signed {
-            (1u64 << (bits - 1)) - 1
-        } else if bits == 64 {
-            u64::MAX
-        } else {
-            (1u64 << bits) - 1
-        };
-        let c = self.x64_fconst(from, fconst(limit));
-        self.l.emit(MInst::XmmCmp {
-            double,
-            src1: x,
-            src2: RegMem::Reg(c),
-        });
-        let m = self.x64_mov_imm(Type::I64, max);
-        t = self.x64_cmove(OperandSize::Size64, CC::NB, RegMem::Reg(m), t);
-        let zero = self.x64_mov_imm(Type::I64, 0);
-        if signed {
-            // Lower saturation: x < -2^(n-1) gives MIN (i64: the
-            // conversion's own result; i32: clamp).
-            if bits == 32 {
-                let lo = self.x64_fconst(from, fconst(-2147483648.0));
-                self.l.emit(MInst::XmmCmp {
-                    double,
-                    src1: lo,
-                    src2: RegMem::Reg(x),
-                });
-                let mn = self.x64_mov_imm(Type::I64, (i32::MIN as i64) as u64);
-                // lo > x (ordered): CF=0, ZF=0.
-                t = self.x64_cmove(OperandSize::Size64, CC::NBE, RegMem::Reg(mn), t);
-            }
-        } else {
-            // Negative (or NaN) gives 0: ucomis(x, 0) sets CF.
-            let z = self.x64_fconst(from, 0);
-            self.l.emit(MInst::XmmCmp {
-                double,
-                src1: x,
-                src2: RegMem::Reg(z),
-            });
-            t = self.x64_cmove(OperandSize::Size64, CC::B, RegMem::Reg(zero), t);
-        }
-        // NaN gives 0.
-        self.l.emit(MInst::XmmCmp {
-            double,
-            src1: x,
-            src2: RegMem::Reg(x),
-        });
-        self.x64_cmove(OperandSize::Size64, CC::P, RegMem::Reg(zero), t)
-    }
-    fn x64_bswap(&mut self, ty: Type, x: Reg) -> Reg {
-        let size = self.size_of(ty);
-        if size == OperandSize::Size8 {
-            return x;
-        }
-        let (d, dw) = self.w();
-        self.mov_to(dw, x);
-        let (e, ew) = self.w();
-        self.l.emit(MInst::Bswap {
-            size,
-            src: d,
-            dst: ew,
-        });
-        e
-    }
-    fn x64_fcvt_checked(&mut self, from: Type, to: Type, signed: bool, x: Reg) -> Reg {
-        self.fcvt_checked(from, to, signed, x)
-    }
     fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
         (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
-    }
-    fn x64_wide_fconst(&mut self, inst: Inst) -> Reg {
-        self.wide_fconst(inst)
-    }
-    fn x64_wide_bitcast(&mut self, to: Type, x: Value) -> Option<InstOutput> {
-        self.wide_bitcast(to, x)
-    }
-    fn x64_wide_fselect(&mut self, cty: Type, c: Reg, x: Reg, y: Reg) -> Reg {
-        self.wide_fselect(cty, c, x, y)
-    }
-    fn x64_mul128(&mut self, a: Value, b: Value) -> InstOutput {
-        let s64 = OperandSize::Size64;
-        let (al, ah) = (self.put_in_reg(a), self.put_in_reg_hi(a));
-        let (bl, bh) = (self.put_in_reg(b), self.put_in_reg_hi(b));
-        let (lo, low) = self.w();
-        let (hi, hiw) = self.w();
-        self.l.emit(MInst::MulWide {
-            size: s64,
-            signed: false,
-            src1: al,
-            src2: RegMem::Reg(bl),
-            dst_lo: low,
-            dst_hi: hiw,
-        });
-        let t1 = self.x64_imul(s64, al, RegMem::Reg(bh));
-        let t2 = self.x64_imul(s64, ah, RegMem::Reg(bl));
-        let h = self.x64_alu(s64, AluOp::Add, hi, RegMemImm::Reg(t1));
-        let h = self.x64_alu(s64, AluOp::Add, h, RegMemImm::Reg(t2));
-        InstOutput::two(lo, h)
-    }
-    fn x64_shift128(&mut self, kind: ShiftKind, x: Value, amt: Value) -> InstOutput {
-        let s64 = OperandSize::Size64;
-        let (lo, hi) = (self.put_in_reg(x), self.put_in_reg_hi(x));
-        let n = self.put_in_reg(amt);
-        // n63 = n & 63; the bits crossing halves shift by 64 - n63 (none
-        // when n63 == 0); bit 6 of n selects the swapped halves.
-        let n63 = self.x64_alu(s64, AluOp::And, n, RegMemImm::Imm(63));
-        let c64 = self.x64_mov_imm(Type::I64, 64);
-        let back = self.x64_alu(s64, AluOp::Sub, c64, RegMemImm::Reg(n63));
-        let zero = self.x64_mov_imm(Type::I64, 0);
-        let (near, far) = if kind == ShiftKind::Shl {
-            (lo, hi)
-        } else {
-            (hi, lo)
-        };
-        // `near` moves towards `far`: its crossing bits.
-        let cross_kind = if kind == ShiftKind::Shl {
-            ShiftKind::Shr
-        } else {
-            ShiftKind::Shl
-        };
-        let carry = self.x64_shift_cl(s64, cross_kind, near, back);
-        self.x64_test(s64, n63, RegMemImm::Reg(n63));
-        let carry = self.x64_cmove(s64, CC::Z, RegMem::Reg(zero), carry);
-        // Both halves shifted by n (the hardware masks to 63).
-        let near_s = self.x64_shift_cl(s64, kind, near, n);
-        let far_kind = if kind == ShiftKind::Sar {
-            ShiftKind::Shr
-        } else {
-            kind
-        };
-        let far_s = self.x64_shift_cl(s64, far_kind, far, n);
-        let far_a = self.x64_alu(s64, AluOp::Or, far_s, RegMemImm::Reg(carry));
-        // The value shifted into `near`'s place when n >= 64.
-        let fill = if kind == ShiftKind::Sar {
-            self.x64_shift_imm(s64, ShiftKind::Sar, hi, 63)
-        } else {
-            zero
-        };
-        self.x64_test(s64, n, RegMemImm::Imm(64));
-        let far_r = self.x64_cmove(s64, CC::NZ, RegMem::Reg(near_s), far_a);
-        let near_r = self.x64_cmove(s64, CC::NZ, RegMem::Reg(fill), near_s);
-        if kind == ShiftKind::Shl {
-            InstOutput::two(near_r, far_r)
-        } else {
-            InstOutput::two(far_r, near_r)
-        }
-    }
-    // Integer operations beyond the core (`lower_i128.rs`).
-    fn x64_rotate128(&mut self, right: bool, x: Value, amt: Value) -> InstOutput {
-        self.rotate128(right, x, amt)
-    }
-    fn x64_divrem128(&mut self, signed: bool, rem: bool, a: Value, b: Value) -> InstOutput {
-        self.divrem128(signed, rem, a, b)
-    }
-    fn x64_bitrev(&mut self, ty: Type, x: Reg) -> Reg {
-        self.lower_bitrev(ty, x)
-    }
-    fn x64_bmask_wide(&mut self, to: Type, x: Value) -> InstOutput {
-        self.lower_bmask_wide(to, x)
-    }
-    fn x64_overflow128(
-        &mut self,
-        i: Inst,
-        lo_op: AluOp,
-        hi_op: AluOp,
-        cc: CC,
-        a: Value,
-        b: Value,
-    ) -> InstOutput {
-        self.lower_overflow128(i, (lo_op, hi_op, cc), a, b, None)
-    }
-    fn x64_carry128(
-        &mut self,
-        i: Inst,
-        lo_op: AluOp,
-        hi_op: AluOp,
-        cc: CC,
-        a: Value,
-        b: Value,
-        c: Value,
-    ) -> InstOutput {
-        self.lower_overflow128(i, (lo_op, hi_op, cc), a, b, Some(c))
-    }
-    fn x64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
-        self.lower_mulhi128(signed, a, b)
-    }
-    fn x64_mul_overflow128(&mut self, i: Inst, signed: bool, a: Value, b: Value) -> InstOutput {
-        self.lower_mul_overflow128(i, signed, a, b)
-    }
-    fn x64_atomic_cas128(&mut self, addr: Amode, e: Value, v: Value) -> InstOutput {
-        self.lower_atomic_cas128(addr, e, v)
-    }
-    fn x64_atomic_load128(&mut self, addr: Amode) -> InstOutput {
-        self.lower_atomic_load128(addr)
-    }
-    fn x64_atomic_rmw128(&mut self, op: kiln_ir::AtomicRmwOp, addr: Amode, v: Value) -> InstOutput {
-        self.lower_atomic_rmw128(Some(op), addr, v)
-    }
-    fn x64_atomic_store128(&mut self, addr: Amode, v: Value) -> InstOutput {
-        self.lower_atomic_rmw128(None, addr, v);
-        InstOutput::none()
     }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
@@ -1354,56 +912,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
             }
         }
     }
-    fn x64_atomic_rmw(
-        &mut self,
-        ty: Type,
-        op: kiln_ir::AtomicRmwOp,
-        addr: Amode,
-        operand: Reg,
-    ) -> Reg {
-        use kiln_ir::AtomicRmwOp as A;
-        let size = self.size_of(ty);
-        let (d, dw) = self.w();
-        let lop = match op {
-            A::Xchg => {
-                self.l.emit(MInst::Xchg {
-                    size,
-                    operand,
-                    addr,
-                    dst: dw,
-                });
-                return d;
-            }
-            A::Add => {
-                self.l.emit(MInst::LockXadd {
-                    size,
-                    operand,
-                    addr,
-                    dst_old: dw,
-                });
-                return d;
-            }
-            A::Sub => AtomicLoopOp::Sub,
-            A::And => AtomicLoopOp::And,
-            A::Nand => AtomicLoopOp::Nand,
-            A::Or => AtomicLoopOp::Or,
-            A::Xor => AtomicLoopOp::Xor,
-            A::Umin => AtomicLoopOp::Umin,
-            A::Umax => AtomicLoopOp::Umax,
-            A::Smin => AtomicLoopOp::Smin,
-            A::Smax => AtomicLoopOp::Smax,
-        };
-        let (_, tw) = self.w();
-        self.l.emit(MInst::AtomicRmwSeq {
-            size,
-            op: lop,
-            addr,
-            operand,
-            temp: tw,
-            dst_old: dw,
-        });
-        d
-    }
     fn x64_atomic_cas(&mut self, ty: Type, addr: Amode, expected: Reg, repl: Reg) -> Reg {
         let size = self.size_of(ty);
         let (d, dw) = self.w();
@@ -1416,21 +924,249 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         d
     }
-    fn x64_atomic_store(&mut self, ty: Type, v: Reg, addr: Amode) {
-        let size = self.size_of(ty);
-        let (_, dw) = self.w();
-        self.l.emit(MInst::Xchg {
-            size,
-            operand: v,
-            addr,
-            dst: dw,
-        });
-    }
     fn x64_mfence(&mut self) {
         self.l.emit(MInst::Mfence);
     }
-    fn x64_divrem(&mut self, ty: Type, signed: bool, rem: bool, a: Reg, b: Reg) -> Reg {
-        self.divrem(ty, signed, rem, a, b)
+    fn x64_xchg(&mut self, size: OperandSize, operand: Reg, addr: Amode) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::Xchg {
+            size,
+            operand,
+            addr,
+            dst,
+        });
+        d
+    }
+    fn x64_lock_xadd(&mut self, size: OperandSize, operand: Reg, addr: Amode) -> Reg {
+        let (d, dst_old) = self.w();
+        self.l.emit(MInst::LockXadd {
+            size,
+            operand,
+            addr,
+            dst_old,
+        });
+        d
+    }
+    fn x64_atomic_rmw_seq(
+        &mut self,
+        size: OperandSize,
+        op: AtomicLoopOp,
+        addr: Amode,
+        operand: Reg,
+    ) -> Reg {
+        let (d, dst_old) = self.w();
+        let (_, temp) = self.w();
+        self.l.emit(MInst::AtomicRmwSeq {
+            size,
+            op,
+            addr,
+            operand,
+            temp,
+            dst_old,
+        });
+        d
+    }
+    fn x64_cmpxchg16b(&mut self, addr: Amode, el: Reg, eh: Reg, rl: Reg, rh: Reg) -> RegPair {
+        // One vreg cannot sit in two fixed registers: copies where needed.
+        let eh = self.unique(eh, [el].into_iter());
+        let rl = self.unique(rl, [el, eh].into_iter());
+        let rh = self.unique(rh, [el, eh, rl].into_iter());
+        let (lo, dst_lo) = self.w();
+        let (hi, dst_hi) = self.w();
+        self.l.emit(MInst::LockCmpxchg16b(Box::new(Cmpxchg16bArgs {
+            addr,
+            expected_lo: el,
+            expected_hi: eh,
+            replacement_lo: rl,
+            replacement_hi: rh,
+            dst_lo,
+            dst_hi,
+        })));
+        RegPair::Pair { lo, hi }
+    }
+    fn x64_atomic_rmw128_seq(
+        &mut self,
+        op: AtomicLoopOp,
+        addr: Amode,
+        old_lo: Reg,
+        old_hi: Reg,
+        vl: Reg,
+        vh: Reg,
+    ) -> RegPair {
+        self.atomic_rmw128_seq(Some(op), addr, [old_lo, old_hi, vl, vh])
+    }
+    fn x64_atomic_xchg128_seq(
+        &mut self,
+        addr: Amode,
+        old_lo: Reg,
+        old_hi: Reg,
+        vl: Reg,
+        vh: Reg,
+    ) -> RegPair {
+        self.atomic_rmw128_seq(None, addr, [old_lo, old_hi, vl, vh])
+    }
+    fn x64_setcc(&mut self, cc: CC) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::Setcc { cc, dst });
+        d
+    }
+    fn ty_wider(&mut self, a: Type, b: Type) -> bool {
+        a.bits() > b.bits()
+    }
+    fn x64_mov32(&mut self, src: Reg) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::MovRR {
+            size: OperandSize::Size32,
+            src,
+            dst,
+        });
+        d
+    }
+    fn x64_bswap_raw(&mut self, size: OperandSize, src: Reg) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::Bswap { size, src, dst });
+        d
+    }
+    fn x64_mov64(&mut self, src: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.mov_to(dw, src);
+        d
+    }
+    fn x64_mul_wide(&mut self, size: OperandSize, signed: bool, a: Reg, b: RegMem) -> RegPair {
+        let (lo, dst_lo) = self.w();
+        let (hi, dst_hi) = self.w();
+        self.l.emit(MInst::MulWide {
+            size,
+            signed,
+            src1: a,
+            src2: b,
+            dst_lo,
+            dst_hi,
+        });
+        RegPair::Pair { lo, hi }
+    }
+    fn x64_sign_extend_data(&mut self, size: OperandSize, src: Reg) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::SignExtendData { size, src, dst });
+        d
+    }
+    fn x64_div(
+        &mut self,
+        size: OperandSize,
+        signed: bool,
+        lo: Reg,
+        hi: Reg,
+        divisor: RegMem,
+        trap: TrapCode,
+    ) -> RegPair {
+        let (q, dst_quot) = self.w();
+        let (r, dst_rem) = self.w();
+        self.l.emit(MInst::Div {
+            size,
+            signed,
+            dividend_lo: lo,
+            dividend_hi: hi,
+            divisor,
+            dst_quot,
+            dst_rem,
+            trap,
+        });
+        RegPair::Pair { lo: q, hi: r }
+    }
+    fn x64_libcall_i128(&mut self, lc: LibCall, al: Reg, ah: Reg, bl: Reg, bh: Reg) -> RegPair {
+        let (lo, low) = self.w();
+        let (hi, hiw) = self.w();
+        let gpr = |e| regs::gpr_preg(e);
+        let args = [
+            (al, gpr(regs::enc::RDI)),
+            (ah, gpr(regs::enc::RSI)),
+            (bl, gpr(regs::enc::RDX)),
+            (bh, gpr(regs::enc::RCX)),
+        ];
+        let rets = [(low, gpr(regs::enc::RAX)), (hiw, gpr(regs::enc::RDX))];
+        self.emit_libcall(lc, &args, &rets);
+        RegPair::Pair { lo, hi }
+    }
+    fn x64_libcall_float1(&mut self, lc: LibCall, a: Reg) -> Reg {
+        self.float_libcall(lc, &[a])
+    }
+    fn x64_libcall_float3(&mut self, lc: LibCall, a: Reg, b: Reg, c: Reg) -> Reg {
+        self.float_libcall(lc, &[a, b, c])
+    }
+    fn x64_gpr_to_xmm_op(&mut self, op: GprToXmmOp, src_size: OperandSize, src: RegMem) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::GprToXmm {
+            op,
+            src_size,
+            src,
+            dst: Writable::from_reg(d),
+        });
+        d
+    }
+    fn x64_xmm_to_gpr(&mut self, op: XmmToGprOp, dst_size: OperandSize, src: Reg) -> Reg {
+        let (d, dst) = self.w();
+        self.l.emit(MInst::XmmToGpr {
+            op,
+            dst_size,
+            src: RegMem::Reg(src),
+            dst,
+        });
+        d
+    }
+    fn float_bits(&mut self, ty: Type, v: i128) -> u64 {
+        if ty == Type::F64 {
+            (v as f64).to_bits()
+        } else {
+            (v as f32).to_bits() as u64
+        }
+    }
+    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
+        match self.l.f.dfg.insts[*inst] {
+            InstructionData::UnaryIeee16 { imm, .. } => Some(imm.0 as u64),
+            _ => None,
+        }
+    }
+    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
+        let f = self.l.f;
+        let InstructionData::UnaryConst {
+            opcode: Opcode::F128const,
+            constant,
+        } = f.dfg.insts[*inst]
+        else {
+            return None;
+        };
+        let bytes: [u8; 16] = f
+            .dfg
+            .constants
+            .get(constant)?
+            .0
+            .as_slice()
+            .try_into()
+            .ok()?;
+        let bits = u128::from_le_bytes(bytes);
+        Some((bits as u64, (bits >> 64) as u64))
+    }
+    fn unit(&mut self) {}
+    fn output_i128_and_flag(&mut self, inst: Inst, lo: Reg, hi: Reg, flag: Reg) -> InstOutput {
+        let func = self.l.f;
+        let results = func.dfg.inst_results(inst);
+        let op = func.dfg.insts[inst].opcode();
+        let (Some(&v), Some(&fv)) = (results.first(), results.get(1)) else {
+            self.unsupported_err(format!("{op} without two results"));
+            return InstOutput::none();
+        };
+        let vr = self.l.value_regs(v);
+        let fr = self.l.value_regs(fv);
+        for (dst, src) in [(vr.regs[0], lo), (vr.regs[1], hi), (fr.regs[0], flag)] {
+            match dst {
+                Some(d) => self.mov_to(Writable::from_reg(d), src),
+                None => {
+                    self.unsupported_err(format!("{op}.i128 result registers"));
+                    return InstOutput::none();
+                }
+            }
+        }
+        InstOutput::none()
     }
     fn x64_stack_addr(&mut self, slot: StackSlot, off: i32) -> Reg {
         let base = self

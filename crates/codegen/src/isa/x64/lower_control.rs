@@ -179,8 +179,12 @@ impl Ctx<'_, '_, '_> {
                     return false;
                 };
                 match param.extension {
-                    kiln_ir::ArgumentExtension::Uext => parts[0] = self.extend(ty, 32, false, r),
-                    kiln_ir::ArgumentExtension::Sext => parts[0] = self.extend(ty, 32, true, r),
+                    kiln_ir::ArgumentExtension::Uext => {
+                        parts[0] = generated::constructor_x64_uextend(self, ty, Type::I32, r)
+                    }
+                    kiln_ir::ArgumentExtension::Sext => {
+                        parts[0] = generated::constructor_x64_sextend(self, ty, Type::I32, r)
+                    }
                     kiln_ir::ArgumentExtension::None => {}
                 }
             }
