@@ -10,7 +10,8 @@
 //! harness and reported as a failure naming the signal. What the harness
 //! cannot call through C (several results, vector or f16/f128 values, a
 //! convention C does not use) skips the file with the reason, as does a
-//! relocation other than a call between the file's own functions.
+//! relocation other than a call between the file's own functions or the
+//! 8-byte address of one (written as `.quad`).
 
 use crate::check_file_run_directives;
 use crate::run::{BuildOutcome, CompileFn};
