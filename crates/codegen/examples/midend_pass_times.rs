@@ -1,5 +1,5 @@
 //! Each mid-end pass's share of compile time at `opt_level=speed`: for
-//! every `.clif` function under the given directories (frame pointers on,
+//! every `.clif` function in the given files and directories (frame pointers on,
 //! verifier and regalloc checker off), the best of `--iters N` (default 3)
 //! runs of each mid-end pass and of the backend (lowering, register
 //! allocation, emission) on the optimized function. Parsing is excluded.
@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return;
+    }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
@@ -94,15 +98,15 @@ fn main() {
     );
     for (name, t) in best.values() {
         println!(
-            "  {name:<10} {:>9.1} ms  {:>5.1}%",
-            t.as_secs_f64() * 1e3,
+            "  {name:<10} {:>11.1} us  {:>5.1}%",
+            t.as_secs_f64() * 1e6,
             100.0 * t.as_secs_f64() / total.as_secs_f64()
         );
     }
     println!(
-        "  {:<10} {:>9.1} ms  {:>5.1}%",
+        "  {:<10} {:>11.1} us  {:>5.1}%",
         "backend",
-        backend_best.as_secs_f64() * 1e3,
+        backend_best.as_secs_f64() * 1e6,
         100.0 * backend_best.as_secs_f64() / total.as_secs_f64()
     );
     println!("  (best of {iters} runs each)");

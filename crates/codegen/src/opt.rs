@@ -14,6 +14,7 @@ pub fn midend_options(flags: &Flags) -> Option<kiln_midend::OptOptions> {
         OptLevel::None => None,
         OptLevel::Speed | OptLevel::SpeedAndSize => Some(kiln_midend::OptOptions {
             alias_analysis: flags.enable_alias_analysis,
+            unroll: flags.opt_level == OptLevel::Speed,
             ..kiln_midend::OptOptions::default()
         }),
     }

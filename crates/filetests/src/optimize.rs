@@ -24,6 +24,7 @@ pub struct OptimizeTest;
 pub fn optimized_function(flags: &Flags, func: &Function) -> Function {
     let opts = kiln_midend::OptOptions {
         alias_analysis: flags.enable_alias_analysis,
+        unroll: flags.opt_level != kiln_codegen::settings::OptLevel::SpeedAndSize,
         ..kiln_midend::OptOptions::default()
     };
     let (stencil, _) = kiln_midend::optimized(&func.stencil, &opts);

@@ -15,10 +15,12 @@
 //! without bound (the rules run under fuel and a depth limit).
 
 mod cleanup;
+mod ivsr;
 mod licm;
 mod remat;
 mod rotate;
 mod simplify;
+mod unroll;
 
 use kiln_ir::FunctionStencil;
 use std::time::{Duration, Instant};
@@ -35,6 +37,11 @@ pub struct OptOptions {
     /// on nested rewrites this bounds the rules' work whatever they say.
     pub fuel_base: u32,
     pub fuel_per_inst: u32,
+    /// Strength-reduce induction-variable arithmetic in loops (`ivsr.rs`).
+    pub strength_reduction: bool,
+    /// Unroll small single-block loops by two (`unroll.rs`); off when
+    /// optimizing for size too.
+    pub unroll: bool,
 }
 
 impl Default for OptOptions {
@@ -43,6 +50,8 @@ impl Default for OptOptions {
             alias_analysis: true,
             fuel_base: 10_000,
             fuel_per_inst: 4,
+            strength_reduction: true,
+            unroll: true,
         }
     }
 }
@@ -61,8 +70,12 @@ pub struct OptStats {
     pub blocks_removed: u32,
     pub dead_removed: u32,
     pub hoisted: u32,
+    /// Induction-variable expressions turned into variables of their own.
+    pub strength_reduced: u32,
     /// Loops turned from top-tested into bottom-tested.
     pub rotated: u32,
+    /// Single-block loops unrolled by two.
+    pub unrolled: u32,
     pub rematerialized: u32,
     /// Whether the rules ran out of fuel (the function is still correct,
     /// just less simplified).
@@ -91,12 +104,21 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     time("dce", &mut stats, t);
     let t = Instant::now();
     let has_loops = licm::run(func, opts, &mut stats);
+    if stats.strength_reduced > 0 {
+        // The replaced chains are dead; rotation copies what stays in headers.
+        cleanup::dce(func, &mut stats);
+    }
     time("licm", &mut stats, t);
     let t = Instant::now();
     if has_loops {
         rotate::run(func, &mut stats);
     }
     time("rotate", &mut stats, t);
+    let t = Instant::now();
+    if has_loops && opts.unroll {
+        unroll::run(func, &mut stats);
+    }
+    time("unroll", &mut stats, t);
     let t = Instant::now();
     remat::run(func, &mut stats);
     // Hoisting and rematerialization leave originals without uses.

@@ -260,7 +260,8 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
             }
         }
         let mut hoisted: FxHashMap<(InstructionData, Type), Value> = FxHashMap::default();
-        for &b in rpo.iter().filter(|b| l.body[b.index()]) {
+        let blocks: Vec<Block> = rpo.iter().copied().filter(|b| l.body[b.index()]).collect();
+        for &b in &blocks {
             let mut cursor = func.layout.first_inst(b);
             while let Some(inst) = cursor {
                 cursor = func.layout.next_inst(inst);
@@ -293,6 +294,18 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
                 }
                 func.layout.insert_inst_before(inst, ph_term);
             }
+        }
+        // With the invariants out, what is left in terms of the induction
+        // variables; the new start values land in this loop's preheader,
+        // inside the enclosing loop, which is processed later.
+        if opts.strength_reduction {
+            let lr = crate::ivsr::LoopRef {
+                header: l.header,
+                body: &l.body,
+                blocks: &blocks,
+                preheader: ph,
+            };
+            crate::ivsr::run_loop(func, &cfg, &lr, stats);
         }
     }
     if aliased {

@@ -12,7 +12,7 @@
 //! of `B` and `X` (they are dominated by exactly one of them, since those
 //! are `H`'s only successors), so SSA form holds without a general repair.
 
-use crate::simplify::{is_state_reading, FxHashMap};
+use crate::simplify::FxHashMap;
 use crate::OptStats;
 use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
@@ -49,12 +49,35 @@ struct Candidate {
     latches: Vec<(Block, Inst)>,
 }
 
+/// What a header offers: a rotation, or first an exit edge to split (the
+/// exit has other predecessors: a new block on the edge gets the header's
+/// values as parameters instead; it runs once, when the loop ends).
+enum Found {
+    Rotate(Candidate),
+    SplitExit(Block, Block),
+}
+
+/// Whether rotation may copy `inst` into a latch. Copying is tail
+/// duplication (the copy runs exactly when the original would have), so
+/// loads, stores and traps are fine; calls are not worth their size, and
+/// instructions with value lists would share their list with the copy.
+pub(crate) fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
+    use kiln_ir::InstructionFormat as F;
+    let op = func.dfg.insts[inst].opcode();
+    !op.is_call()
+        && !op.is_terminator()
+        && !matches!(
+            op.format(),
+            F::MultiAry | F::Call | F::CallIndirect | F::TryCall | F::TryCallIndirect
+        )
+}
+
 fn candidate(
     func: &FunctionStencil,
     cfg: &ControlFlowGraph,
     dt: &DominatorTree,
     h: Block,
-) -> Option<Candidate> {
+) -> Option<Found> {
     let latches: Vec<(Block, Inst)> = cfg
         .preds(h)
         .iter()
@@ -73,8 +96,7 @@ fn candidate(
         if inst == term {
             break;
         }
-        let op = func.dfg.insts[inst].opcode();
-        if !op.is_pure() || is_state_reading(op) {
+        if !copyable(func, inst) {
             return None;
         }
         n += 1;
@@ -95,7 +117,9 @@ fn candidate(
         return None;
     }
     let single_pred = |b: Block| cfg.preds(b).len() == 1 && cfg.preds(b)[0].block == h;
-    if !single_pred(body) || !single_pred(exit) {
+    // A body block with other predecessors would need a block on the edge
+    // that every iteration then jumps through: not worth it.
+    if !single_pred(body) {
         return None;
     }
     for &(l, inst) in &latches {
@@ -103,12 +127,15 @@ fn candidate(
             return None;
         }
     }
-    Some(Candidate {
+    if !single_pred(exit) {
+        return Some(Found::SplitExit(h, exit));
+    }
+    Some(Found::Rotate(Candidate {
         header: h,
         body,
         exit,
         latches,
-    })
+    }))
 }
 
 /// Rotations per function at most: each recomputes the CFG, the dominator
@@ -117,10 +144,11 @@ const MAX_ROTATIONS: usize = 8;
 
 pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats) {
     let mut tried: Vec<Block> = Vec::new();
-    for _ in 0..MAX_ROTATIONS {
+    // Each rotation may need one split first.
+    for _ in 0..2 * MAX_ROTATIONS {
         let cfg = ControlFlowGraph::with_function(func);
         let dt = DominatorTree::with_function(func, &cfg);
-        let Some(c) = dt
+        let Some(found) = dt
             .cfg_rpo()
             .iter()
             .filter(|h| !tried.contains(h))
@@ -128,11 +156,57 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats) {
         else {
             return;
         };
+        let c = match found {
+            Found::Rotate(c) => c,
+            Found::SplitExit(h, exit) => {
+                if !split_exit(func, h, exit) {
+                    tried.push(h);
+                }
+                continue;
+            }
+        };
         tried.push(c.header);
         if rotate(func, &dt, &c) {
             stats.rotated += 1;
         }
     }
+}
+
+/// Puts a new block on the edge from `h`'s `brif` to `exit`: the brif goes
+/// to it without arguments, and it jumps to `exit` with the edge's
+/// arguments (values `h` dominates, so the new block may use them).
+fn split_exit(func: &mut FunctionStencil, h: Block, exit: Block) -> bool {
+    let Some(term) = func.layout.last_inst(h) else {
+        return false;
+    };
+    let InstructionData::Brif {
+        opcode,
+        arg,
+        mut blocks,
+    } = func.dfg.insts[term]
+    else {
+        return false;
+    };
+    let Some(k) = blocks.iter().position(|bc| bc.block == exit) else {
+        return false;
+    };
+    let s = func.dfg.make_block();
+    if !func.layout.insert_block_after(s, h) {
+        return false;
+    }
+    let jump = func.dfg.make_inst(InstructionData::Jump {
+        opcode: Opcode::Jump,
+        destination: blocks[k],
+    });
+    func.dfg.make_inst_results(jump, kiln_ir::Type::INVALID);
+    func.layout.append_inst(jump, s);
+    blocks[k] = func.dfg.block_call(s, &[]);
+    func.dfg.insts[term] = InstructionData::Brif {
+        opcode,
+        arg,
+        blocks,
+    };
+    true
 }
 
 /// The uses of `values` (operands and jump/brif arguments); a value also
