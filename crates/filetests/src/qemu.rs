@@ -12,7 +12,8 @@
 //! harness and reported as a failure naming the signal. What the harness
 //! cannot call through C (vector or f16/f128 values, more than 512 bytes of
 //! stack arguments) skips the file with the reason, as does a relocation to
-//! a name the file does not define.
+//! a name the file does not define (calls and 8-byte addresses of the
+//! file's own functions are linked by the object writer).
 
 use crate::check_file_run_directives;
 use crate::run::{BuildOutcome, CompileFn};

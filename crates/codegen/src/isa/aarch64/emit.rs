@@ -35,6 +35,9 @@ pub enum A64LabelUse {
     /// `adr`: a 21-bit byte offset split into immlo (bits 29..31) and immhi
     /// (bits 5..24).
     Adr21,
+    /// A 32-bit data word (jump-table entry): the label's offset from the
+    /// word plus the addend already stored in it.
+    PCRel32,
 }
 
 impl LabelUse for A64LabelUse {
@@ -46,6 +49,7 @@ impl LabelUse for A64LabelUse {
             A64LabelUse::Branch19 | A64LabelUse::Load19 => (1 << 20) - 4,
             A64LabelUse::Branch14 => (1 << 15) - 4,
             A64LabelUse::Adr21 => (1 << 20) - 1,
+            A64LabelUse::PCRel32 => i32::MAX as CodeOffset,
         }
     }
     fn max_neg_range(self) -> CodeOffset {
@@ -54,6 +58,7 @@ impl LabelUse for A64LabelUse {
             A64LabelUse::Branch19 | A64LabelUse::Load19 => 1 << 20,
             A64LabelUse::Branch14 => 1 << 15,
             A64LabelUse::Adr21 => 1 << 20,
+            A64LabelUse::PCRel32 => 1 << 31,
         }
     }
     fn patch_size(self) -> CodeOffset {
@@ -76,6 +81,7 @@ impl LabelUse for A64LabelUse {
                     | ((rel & 3) << 29)
                     | (((rel >> 2) & 0x7ffff) << 5)
             }
+            A64LabelUse::PCRel32 => rel.wrapping_add(word),
         };
         field.copy_from_slice(&word.to_le_bytes());
     }
@@ -1169,7 +1175,366 @@ pub fn emit(
                 enc_fp_int(sf, size.ftype(), 0b00, 0b110, rv(rn)?, rz(rd.to_reg())?),
             );
         }
+        MInst::LoadAcquire { bytes, rt, rn } => {
+            put(
+                buf,
+                (sz_bits(bytes)? << 30) | 0x08df_fc00 | (rs(rn)? << 5) | rz(rt.to_reg())?,
+            );
+        }
+        MInst::StoreRelease { bytes, rt, rn } => {
+            put(
+                buf,
+                (sz_bits(bytes)? << 30) | 0x089f_fc00 | (rs(rn)? << 5) | rz(rt)?,
+            );
+        }
+        MInst::Fence => put(buf, 0xd503_3bbf),
+        MInst::AtomicRmwLse {
+            op,
+            bytes,
+            rs: r_s,
+            rt,
+            rn,
+        } => {
+            // LD<op>AL / SWPAL: size 111000 A=1 R=1 1 Rs o3 opc 00 Rn Rt.
+            let (o3, opc) = match op {
+                AtomicOp::Add => (0, 0b000),
+                AtomicOp::Clr => (0, 0b001),
+                AtomicOp::Xor => (0, 0b010),
+                AtomicOp::Or => (0, 0b011),
+                AtomicOp::Smax => (0, 0b100),
+                AtomicOp::Smin => (0, 0b101),
+                AtomicOp::Umax => (0, 0b110),
+                AtomicOp::Umin => (0, 0b111),
+                AtomicOp::Xchg => (1, 0b000),
+                AtomicOp::Sub | AtomicOp::And | AtomicOp::Nand => {
+                    return Err(bad(format!("no LSE instruction for atomic {op:?}")))
+                }
+            };
+            put(
+                buf,
+                (sz_bits(bytes)? << 30)
+                    | 0x38e0_0000
+                    | (rz(r_s)? << 16)
+                    | (o3 << 15)
+                    | (opc << 12)
+                    | (rs(rn)? << 5)
+                    | rz(rt.to_reg())?,
+            );
+        }
+        MInst::AtomicCasLse {
+            bytes,
+            old,
+            expected,
+            replacement,
+            rn,
+        } => {
+            if old.to_reg() != expected {
+                return Err(bad("casal: old value not allocated to the expected value"));
+            }
+            put(
+                buf,
+                (sz_bits(bytes)? << 30)
+                    | 0x08e0_fc00
+                    | (rz(expected)? << 16)
+                    | (rs(rn)? << 5)
+                    | rz(replacement)?,
+            );
+        }
+        MInst::AtomicRmwLoop {
+            op,
+            bytes,
+            signed,
+            addr,
+            operand,
+            old,
+            new,
+            status,
+        } => emit_rmw_loop(buf, op, bytes, signed, addr, operand, old, new, status)?,
+        MInst::AtomicCasLoop {
+            bytes,
+            addr,
+            expected,
+            replacement,
+            old,
+            status,
+        } => {
+            let sz = sz_bits(bytes)?;
+            let size = if bytes == 8 {
+                OperandSize::Size64
+            } else {
+                OperandSize::Size32
+            };
+            let start = buf.cur_offset();
+            put(buf, ldaxr(sz, rs(addr)?, rz(old.to_reg())?));
+            emit_plain(
+                &MInst::AluRRR {
+                    op: AluOp::Subs,
+                    size,
+                    rd: crate::machinst::reg::Writable::from_reg(regs::zr()),
+                    rn: old.to_reg(),
+                    rm: expected,
+                },
+                buf,
+            )?;
+            // b.ne out: over the stlxr and the cbnz.
+            put(buf, 0x5400_0000 | (3 << 5) | Cond::Ne as u32);
+            put(
+                buf,
+                stlxr(sz, rz(status.to_reg())?, rs(addr)?, rz(replacement)?),
+            );
+            let back = start.wrapping_sub(buf.cur_offset());
+            put(buf, cbnz_w(back, rz(status.to_reg())?));
+        }
+        MInst::JmpTable {
+            idx,
+            tmp1,
+            tmp2,
+            default,
+            ref targets,
+            bti,
+        } => {
+            use crate::machinst::reg::Writable;
+            // Bounds check against the entry count (a u32; saturated so an
+            // oversized table still compares correctly), `b.hs default`.
+            let len = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+            match Imm12::maybe_from_u64(u64::from(len)) {
+                Some(imm) => put(buf, enc_addsub_imm(0, 1, 1, imm, rz(idx)?, 31)),
+                None => {
+                    for i in MInst::load_constant(tmp2, u64::from(len), OperandSize::Size32) {
+                        emit_plain(&i, buf)?;
+                    }
+                    emit_plain(
+                        &MInst::AluRRR {
+                            op: AluOp::Subs,
+                            size: OperandSize::Size32,
+                            rd: Writable::from_reg(regs::zr()),
+                            rn: idx,
+                            rm: tmp2.to_reg(),
+                        },
+                        buf,
+                    )?;
+                }
+            }
+            // Not registered as a branch: the table code follows it.
+            let (word, use_kind) = enc_cond_br(CondBrKind::Cond(Cond::Hs))?;
+            let off = buf.cur_offset();
+            buf.use_label_at_offset(off, default, use_kind);
+            put(buf, word);
+            // Under misspeculation past the check, index entry 0 instead.
+            emit_plain(
+                &MInst::CSel {
+                    op: CSelOp::Csel,
+                    size: OperandSize::Size64,
+                    cond: Cond::Hs,
+                    rd: tmp2,
+                    rn: regs::zr(),
+                    rm: idx,
+                },
+                buf,
+            )?;
+            let table = buf.get_label();
+            let off = buf.cur_offset();
+            buf.use_label_at_offset(off, table, A64LabelUse::Adr21);
+            put(buf, (0b10000 << 24) | rz(tmp1.to_reg())?);
+            if bti {
+                // Under BTI an indirect `br` must land on `bti j`: the
+                // table is one `bti j; b target` pair per entry.
+                emit_plain(
+                    &MInst::AluRRRShift {
+                        op: AluOp::Add,
+                        size: OperandSize::Size64,
+                        rd: tmp1,
+                        rn: tmp1.to_reg(),
+                        rm: tmp2.to_reg(),
+                        shift: ShiftOpAndAmt {
+                            op: ShiftOp::Lsl,
+                            amt: 3,
+                        },
+                    },
+                    buf,
+                )?;
+                put(buf, 0xd61f_0000 | (rz(tmp1.to_reg())? << 5));
+                buf.bind_label(table);
+                for l in targets.iter() {
+                    put(buf, 0xd503_249f);
+                    let off = buf.cur_offset();
+                    buf.use_label_at_offset(off, *l, A64LabelUse::Branch26);
+                    put(buf, enc_b(false));
+                }
+                return Ok(());
+            }
+            // ldrsw tmp2, [tmp1, tmp2, uxtw #2]
+            put(
+                buf,
+                0xb8a0_5800
+                    | (rz(tmp2.to_reg())? << 16)
+                    | (rs(tmp1.to_reg())? << 5)
+                    | rz(tmp2.to_reg())?,
+            );
+            emit_plain(
+                &MInst::AluRRR {
+                    op: AluOp::Add,
+                    size: OperandSize::Size64,
+                    rd: tmp1,
+                    rn: tmp1.to_reg(),
+                    rm: tmp2.to_reg(),
+                },
+                buf,
+            )?;
+            put(buf, 0xd61f_0000 | (rz(tmp1.to_reg())? << 5));
+            buf.bind_label(table);
+            for (n, l) in targets.iter().enumerate() {
+                let off = buf.cur_offset();
+                buf.use_label_at_offset(off, *l, A64LabelUse::PCRel32);
+                put(buf, (4 * n) as u32);
+            }
+        }
+        MInst::LoadExtName { rd, target, offset } => {
+            // ldr rd, #8 (literal); b #12; the 8-byte address.
+            put(buf, 0x5800_0000 | (2 << 5) | rz(rd.to_reg())?);
+            put(buf, 0x1400_0003);
+            buf.add_reloc(Reloc::Abs8, target, offset);
+            put(buf, 0);
+            put(buf, 0);
+        }
+        MInst::VecMisc { op, rd, rn } => {
+            // Advanced SIMD two-register misc (cnt, Q=0 size=00) and
+            // across lanes (addv, Q=0 size=00).
+            let base = match op {
+                VecMiscOp::Cnt8B => 0x0e20_5800,
+                VecMiscOp::Addv8B => 0x0e31_b800,
+            };
+            put(buf, base | (rv(rn)? << 5) | rv(rd.to_reg())?);
+        }
     }
+    Ok(())
+}
+
+/// The size field (bits 30..32) of a load/store of `bytes`.
+fn sz_bits(bytes: u8) -> CodegenResult<u32> {
+    match bytes {
+        1 => Ok(0),
+        2 => Ok(1),
+        4 => Ok(2),
+        8 => Ok(3),
+        _ => Err(bad(format!("an atomic access of {bytes} bytes"))),
+    }
+}
+
+/// `ldaxr{b,h} rt, [rn]`
+fn ldaxr(sz: u32, rn: u32, rt: u32) -> u32 {
+    (sz << 30) | 0x085f_fc00 | (rn << 5) | rt
+}
+
+/// `stlxr{b,h} ws, rt, [rn]`
+fn stlxr(sz: u32, ws: u32, rn: u32, rt: u32) -> u32 {
+    (sz << 30) | 0x0800_fc00 | (ws << 16) | (rn << 5) | rt
+}
+
+/// `cbnz wt, rel` for a byte offset `rel` (two's complement) from it.
+fn cbnz_w(rel: u32, rt: u32) -> u32 {
+    0x3500_0000 | (((rel >> 2) & 0x7ffff) << 5) | rt
+}
+
+/// The exclusive-pair loop of `MInst::AtomicRmwLoop`.
+#[allow(clippy::too_many_arguments)]
+fn emit_rmw_loop(
+    buf: &mut MachBuffer<A64LabelUse>,
+    op: AtomicOp,
+    bytes: u8,
+    signed: bool,
+    addr: Reg,
+    operand: Reg,
+    old: crate::machinst::reg::Writable<Reg>,
+    new: crate::machinst::reg::Writable<Reg>,
+    status: crate::machinst::reg::Writable<Reg>,
+) -> CodegenResult<()> {
+    use crate::machinst::reg::Writable;
+    let sz = sz_bits(bytes)?;
+    let size = if bytes == 8 {
+        OperandSize::Size64
+    } else {
+        OperandSize::Size32
+    };
+    let start = buf.cur_offset();
+    put(buf, ldaxr(sz, rs(addr)?, rz(old.to_reg())?));
+    let o = old.to_reg();
+    let rrr = |op, rn, rm| MInst::AluRRR {
+        op,
+        size,
+        rd: new,
+        rn,
+        rm,
+    };
+    let stored = match op {
+        AtomicOp::Add => Some(rrr(AluOp::Add, o, operand)),
+        AtomicOp::Sub => Some(rrr(AluOp::Sub, o, operand)),
+        AtomicOp::And => Some(rrr(AluOp::And, o, operand)),
+        AtomicOp::Clr => Some(rrr(AluOp::Bic, o, operand)),
+        AtomicOp::Or => Some(rrr(AluOp::Orr, o, operand)),
+        AtomicOp::Xor => Some(rrr(AluOp::Eor, o, operand)),
+        AtomicOp::Nand => {
+            emit_plain(&rrr(AluOp::And, o, operand), buf)?;
+            Some(rrr(AluOp::Orn, regs::zr(), new.to_reg()))
+        }
+        AtomicOp::Xchg => None,
+        AtomicOp::Umin | AtomicOp::Umax | AtomicOp::Smin | AtomicOp::Smax => {
+            let is_signed = matches!(op, AtomicOp::Smin | AtomicOp::Smax);
+            // The compared old value: sign-extended into `new` for a
+            // narrow signed compare (the operand already is).
+            let cmp_lhs = if is_signed && signed && bytes < 4 {
+                emit_plain(
+                    &MInst::Bfm {
+                        op: BfmOp::Sbfm,
+                        size: OperandSize::Size32,
+                        rd: new,
+                        rn: o,
+                        immr: 0,
+                        imms: (bytes * 8 - 1),
+                    },
+                    buf,
+                )?;
+                new.to_reg()
+            } else {
+                o
+            };
+            emit_plain(
+                &MInst::AluRRR {
+                    op: AluOp::Subs,
+                    size,
+                    rd: Writable::from_reg(regs::zr()),
+                    rn: cmp_lhs,
+                    rm: operand,
+                },
+                buf,
+            )?;
+            // Keep the old value when it already is the min (max).
+            let cond = match op {
+                AtomicOp::Umin => Cond::Lo,
+                AtomicOp::Umax => Cond::Hi,
+                AtomicOp::Smin => Cond::Lt,
+                _ => Cond::Gt,
+            };
+            Some(MInst::CSel {
+                op: CSelOp::Csel,
+                size,
+                cond,
+                rd: new,
+                rn: o,
+                rm: operand,
+            })
+        }
+    };
+    let value = match stored {
+        Some(i) => {
+            emit_plain(&i, buf)?;
+            new.to_reg()
+        }
+        None => operand,
+    };
+    put(buf, stlxr(sz, rz(status.to_reg())?, rs(addr)?, rz(value)?));
+    let back = start.wrapping_sub(buf.cur_offset());
+    put(buf, cbnz_w(back, rz(status.to_reg())?));
     Ok(())
 }
 

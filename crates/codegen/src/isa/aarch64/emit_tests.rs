@@ -1183,3 +1183,247 @@ fn simulate_moves(text: &str, size: OperandSize) -> Option<u64> {
     }
     acc
 }
+
+#[test]
+fn population_count_vector_forms() {
+    let misc = |op, rd, rn| MInst::VecMisc {
+        op,
+        rd: wv(rd),
+        rn: v(rn),
+    };
+    check(&[
+        (misc(VecMiscOp::Cnt8B, 0, 1), "cnt v0.8b, v1.8b"),
+        (misc(VecMiscOp::Cnt8B, 31, 30), "cnt v31.8b, v30.8b"),
+        (misc(VecMiscOp::Addv8B, 0, 1), "addv b0, v1.8b"),
+        (misc(VecMiscOp::Addv8B, 17, 31), "addv b17, v31.8b"),
+    ]);
+}
+
+#[test]
+fn atomics() {
+    let lse = |op, bytes, s, t, n| MInst::AtomicRmwLse {
+        op,
+        bytes,
+        rs: x(s),
+        rt: wx(t),
+        rn: n,
+    };
+    check(&[
+        (
+            MInst::LoadAcquire {
+                bytes: 1,
+                rt: wx(0),
+                rn: x(1),
+            },
+            "ldarb w0, [x1]",
+        ),
+        (
+            MInst::LoadAcquire {
+                bytes: 2,
+                rt: wx(3),
+                rn: sp(),
+            },
+            "ldarh w3, [sp]",
+        ),
+        (
+            MInst::LoadAcquire {
+                bytes: 4,
+                rt: w(zr()),
+                rn: x(30),
+            },
+            "ldar wzr, [x30]",
+        ),
+        (
+            MInst::LoadAcquire {
+                bytes: 8,
+                rt: wx(5),
+                rn: x(6),
+            },
+            "ldar x5, [x6]",
+        ),
+        (
+            MInst::StoreRelease {
+                bytes: 1,
+                rt: x(0),
+                rn: x(1),
+            },
+            "stlrb w0, [x1]",
+        ),
+        (
+            MInst::StoreRelease {
+                bytes: 2,
+                rt: zr(),
+                rn: sp(),
+            },
+            "stlrh wzr, [sp]",
+        ),
+        (
+            MInst::StoreRelease {
+                bytes: 4,
+                rt: x(2),
+                rn: x(3),
+            },
+            "stlr w2, [x3]",
+        ),
+        (
+            MInst::StoreRelease {
+                bytes: 8,
+                rt: x(2),
+                rn: x(3),
+            },
+            "stlr x2, [x3]",
+        ),
+        (MInst::Fence, "dmb ish"),
+        (lse(AtomicOp::Add, 8, 1, 0, x(2)), "ldaddal x1, x0, [x2]"),
+        (lse(AtomicOp::Add, 1, 1, 0, sp()), "ldaddalb w1, w0, [sp]"),
+        (lse(AtomicOp::Clr, 4, 1, 0, x(2)), "ldclral w1, w0, [x2]"),
+        (lse(AtomicOp::Xor, 2, 1, 0, x(2)), "ldeoralh w1, w0, [x2]"),
+        (lse(AtomicOp::Or, 8, 30, 29, x(28)), "ldsetal x30, x29, [x28]"),
+        (lse(AtomicOp::Smax, 8, 1, 0, x(2)), "ldsmaxal x1, x0, [x2]"),
+        (lse(AtomicOp::Smin, 1, 1, 0, x(2)), "ldsminalb w1, w0, [x2]"),
+        (lse(AtomicOp::Umax, 2, 1, 0, x(2)), "ldumaxalh w1, w0, [x2]"),
+        (lse(AtomicOp::Umin, 4, 1, 0, x(2)), "lduminal w1, w0, [x2]"),
+        (lse(AtomicOp::Xchg, 8, 1, 0, x(2)), "swpal x1, x0, [x2]"),
+        (lse(AtomicOp::Xchg, 1, 1, 0, x(2)), "swpalb w1, w0, [x2]"),
+        (
+            MInst::AtomicCasLse {
+                bytes: 8,
+                old: wx(0),
+                expected: x(0),
+                replacement: x(1),
+                rn: x(2),
+            },
+            "casal x0, x1, [x2]",
+        ),
+        (
+            MInst::AtomicCasLse {
+                bytes: 2,
+                old: wx(4),
+                expected: x(4),
+                replacement: x(5),
+                rn: sp(),
+            },
+            "casalh w4, w5, [sp]",
+        ),
+        (
+            MInst::AtomicCasLoop {
+                bytes: 4,
+                addr: x(0),
+                expected: x(1),
+                replacement: x(2),
+                old: wx(3),
+                status: wx(4),
+            },
+            "ldaxr w3, [x0]; cmp w3, w1; b.ne $+0xc; stlxr w4, w2, [x0]; cbnz w4, $-0x10",
+        ),
+        (
+            MInst::AtomicRmwLoop {
+                op: AtomicOp::Nand,
+                bytes: 8,
+                signed: false,
+                addr: x(0),
+                operand: x(1),
+                old: wx(2),
+                new: wx(3),
+                status: wx(4),
+            },
+            "ldaxr x2, [x0]; and x3, x2, x1; mvn x3, x3; stlxr w4, x3, [x0]; cbnz w4, $-0x10",
+        ),
+        (
+            MInst::AtomicRmwLoop {
+                op: AtomicOp::Smax,
+                bytes: 1,
+                signed: true,
+                addr: x(0),
+                operand: x(1),
+                old: wx(2),
+                new: wx(3),
+                status: wx(4),
+            },
+            "ldaxrb w2, [x0]; sxtb w3, w2; cmp w3, w1; csel w3, w2, w1, gt; stlxrb w4, w3, [x0]; cbnz w4, $-0x14",
+        ),
+        (
+            MInst::AtomicRmwLoop {
+                op: AtomicOp::Xchg,
+                bytes: 2,
+                signed: false,
+                addr: x(0),
+                operand: x(1),
+                old: wx(2),
+                new: wx(3),
+                status: wx(4),
+            },
+            "ldaxrh w2, [x0]; stlxrh w4, w1, [x0]; cbnz w4, $-0x8",
+        ),
+    ]);
+}
+
+/// A jump table with two entries to one label placed right after it, and
+/// the disassembly of its first `words` words plus its table words.
+fn jump_table(bti: bool, len: usize) -> (String, Vec<u32>) {
+    let mut buf = MachBuffer::<A64LabelUse>::new();
+    let target = buf.get_label();
+    let inst = MInst::JmpTable {
+        idx: x(0),
+        tmp1: wx(1),
+        tmp2: wx(2),
+        default: target,
+        targets: vec![target; len].into_boxed_slice(),
+        bti,
+    };
+    emit(&inst, &FrameLayout::default(), &mut buf).unwrap();
+    buf.bind_label(target);
+    buf.put4(0xd503_201f);
+    let done = buf.finish().unwrap();
+    let words: Vec<u32> = done
+        .data
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (disasm(&done.data), words)
+}
+
+#[test]
+fn jump_tables() {
+    // Data table: entries are offsets from the table start (0x1c) to the
+    // label after it (0x1c + 4 * 2 = 0x24): 8.
+    let (text, words) = jump_table(false, 2);
+    assert!(
+        text.starts_with(
+            "cmp w0, #0x2; b.hs $+0x20; csel x2, xzr, x0, hs; adr x1, $+0x10; \
+             ldrsw x2, [x1, w2, uxtw #2]; add x1, x1, x2; br x1"
+        ),
+        "{text}"
+    );
+    assert_eq!(&words[7..9], &[8, 8]);
+    // A count above the 12-bit immediate goes through tmp2.
+    let (text, _) = jump_table(false, 5000);
+    assert!(
+        text.starts_with("mov w2, #0x1388; cmp w0, w2; b.hs "),
+        "{text}"
+    );
+    // BTI: `bti j; b target` pairs.
+    let (text, _) = jump_table(true, 2);
+    assert_eq!(
+        text,
+        "cmp w0, #0x2; b.hs $+0x24; csel x2, xzr, x0, hs; adr x1, $+0xc; \
+         add x1, x1, x2, lsl #3; br x1; hint #0x24; b $+0xc; hint #0x24; b $+0x4; nop"
+    );
+}
+
+#[test]
+fn symbol_address_literal() {
+    let mut buf = MachBuffer::<A64LabelUse>::new();
+    let inst = MInst::LoadExtName {
+        rd: wx(7),
+        target: RelocTarget::TestCase(0),
+        offset: 16,
+    };
+    emit(&inst, &FrameLayout::default(), &mut buf).unwrap();
+    let done = buf.finish().unwrap();
+    assert_eq!(disasm(&done.data[..8]), "ldr x7, $+0x8; b $+0xc");
+    assert_eq!(done.data.len(), 16);
+    assert_eq!(done.relocs.len(), 1);
+    assert_eq!(done.relocs[0].offset, 8);
+    assert_eq!(done.relocs[0].addend, 16);
+}

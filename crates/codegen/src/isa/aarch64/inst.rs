@@ -260,6 +260,35 @@ pub enum HintOp {
     BtiC,
 }
 
+/// One-source SIMD operations on the low 64 bits of a vector register
+/// (what the scalar set needs: population count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VecMiscOp {
+    /// `cnt vd.8b, vn.8b`: set bits per byte.
+    Cnt8B,
+    /// `addv bd, vn.8b`: the sum of the eight bytes (upper bits zeroed).
+    Addv8B,
+}
+
+/// The read-modify-write operations of the atomics: the LSE forms
+/// (`ld<op>al`, `swpal`) and the operations of the exclusive-pair loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    Add,
+    Sub,
+    And,
+    /// LSE `ldclr`: memory & !operand.
+    Clr,
+    Or,
+    Xor,
+    Nand,
+    Xchg,
+    Umin,
+    Umax,
+    Smin,
+    Smax,
+}
+
 /// An aarch64 machine instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MInst {
@@ -518,6 +547,89 @@ pub enum MInst {
         rd: Writable<Reg>,
         rn: Reg,
     },
+    /// `ldar{b,h} rt, [rn]`: a load-acquire of `bytes` (zero-extended).
+    LoadAcquire {
+        bytes: u8,
+        rt: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `stlr{b,h} rt, [rn]`: a store-release of `bytes`.
+    StoreRelease { bytes: u8, rt: Reg, rn: Reg },
+    /// `dmb ish`
+    Fence,
+    /// An LSE read-modify-write with acquire-release order:
+    /// `ld<op>al{b,h} rs, rt, [rn]` or `swpal`; `rt` gets the old value.
+    /// (Not for `Sub`/`And`/`Nand`: the lowering negates or inverts.)
+    AtomicRmwLse {
+        op: AtomicOp,
+        bytes: u8,
+        rs: Reg,
+        rt: Writable<Reg>,
+        rn: Reg,
+    },
+    /// `casal{b,h} rs, rt, [rn]`: `rs` holds the expected value on entry
+    /// and the old value after (`old` is allocated to `expected`).
+    AtomicCasLse {
+        bytes: u8,
+        old: Writable<Reg>,
+        expected: Reg,
+        replacement: Reg,
+        rn: Reg,
+    },
+    /// A load-exclusive/store-exclusive loop computing `op` (one pseudo
+    /// instruction so nothing is spilled inside the exclusive section):
+    /// `again: ldaxr old, [addr]; new = old op operand; stlxr status, new,
+    /// [addr]; cbnz status, again`. For narrow signed min/max the operand
+    /// is sign-extended by the lowering and `new` first holds the
+    /// sign-extended old value.
+    AtomicRmwLoop {
+        op: AtomicOp,
+        bytes: u8,
+        signed: bool,
+        addr: Reg,
+        operand: Reg,
+        old: Writable<Reg>,
+        new: Writable<Reg>,
+        status: Writable<Reg>,
+    },
+    /// The compare-and-swap loop: `again: ldaxr old, [addr]; cmp old,
+    /// expected; b.ne out; stlxr status, replacement, [addr]; cbnz status,
+    /// again; out:` (`expected` is zero-extended by the lowering).
+    AtomicCasLoop {
+        bytes: u8,
+        addr: Reg,
+        expected: Reg,
+        replacement: Reg,
+        old: Writable<Reg>,
+        status: Writable<Reg>,
+    },
+    /// A `br_table` dispatch: `cmp idx, #len; b.hs default; csel tmp2,
+    /// xzr, idx, hs; adr tmp1, table; ldrsw tmp2, [tmp1, tmp2, uxtw #2];
+    /// add tmp1, tmp1, tmp2; br tmp1; table: .word target - table, ...`
+    /// (`idx` is zero-extended by the lowering).
+    JmpTable {
+        idx: Reg,
+        tmp1: Writable<Reg>,
+        tmp2: Writable<Reg>,
+        default: MachLabel,
+        targets: Box<[MachLabel]>,
+        /// `use_bti`: the table is `bti j; b target` pairs instead,
+        /// reached with `add tmp1, tmp1, tmp2, lsl #3; br tmp1`.
+        bti: bool,
+    },
+    /// The address of a symbol: `ldr rd, #8; b #12; .quad target+offset`
+    /// (an `Abs8` relocation on the literal).
+    LoadExtName {
+        rd: Writable<Reg>,
+        target: RelocTarget,
+        offset: i64,
+    },
+    /// `op rd, rn` on vector registers.
+    VecMisc {
+        op: VecMiscOp,
+        rd: Writable<Reg>,
+        rn: Reg,
+    },
 }
 
 impl MInst {
@@ -544,7 +656,8 @@ impl MInst {
             | MInst::FpuToInt { rd, rn, .. }
             | MInst::IntToFpu { rd, rn, .. }
             | MInst::MovToFpu { rd, rn, .. }
-            | MInst::MovFromFpu { rd, rn, .. } => {
+            | MInst::MovFromFpu { rd, rn, .. }
+            | MInst::VecMisc { rd, rn, .. } => {
                 v.reg_use(rn);
                 v.reg_def(rd);
             }
@@ -558,7 +671,9 @@ impl MInst {
                 v.reg_use(ra);
                 v.reg_def(rd);
             }
-            MInst::MovWide { rd, .. } | MInst::Adr { rd, .. } => v.reg_def(rd),
+            MInst::MovWide { rd, .. } | MInst::Adr { rd, .. } | MInst::LoadExtName { rd, .. } => {
+                v.reg_def(rd)
+            }
             MInst::MovK { rd, rn, .. } => {
                 v.reg_use(rn);
                 v.reg_reuse_def(rd, 0);
@@ -622,11 +737,74 @@ impl MInst {
                     v.reg_use(r);
                 }
             }
+            MInst::LoadAcquire { rt, rn, .. } => {
+                v.reg_use(rn);
+                v.reg_def(rt);
+            }
+            MInst::StoreRelease { rt, rn, .. } => {
+                v.reg_use(rt);
+                v.reg_use(rn);
+            }
+            MInst::AtomicRmwLse { rs, rt, rn, .. } => {
+                v.reg_use(rs);
+                v.reg_use(rn);
+                v.reg_early_def(rt);
+            }
+            MInst::AtomicCasLse {
+                old,
+                expected,
+                replacement,
+                rn,
+                ..
+            } => {
+                v.reg_use(expected);
+                v.reg_use(replacement);
+                v.reg_use(rn);
+                v.reg_reuse_def(old, 0);
+            }
+            MInst::AtomicRmwLoop {
+                addr,
+                operand,
+                old,
+                new,
+                status,
+                ..
+            } => {
+                // The loop writes its temporaries while the inputs are
+                // still needed (the next iteration reads them again).
+                v.reg_use(addr);
+                v.reg_use(operand);
+                v.reg_early_def(old);
+                v.reg_early_def(new);
+                v.reg_early_def(status);
+            }
+            MInst::AtomicCasLoop {
+                addr,
+                expected,
+                replacement,
+                old,
+                status,
+                ..
+            } => {
+                v.reg_use(addr);
+                v.reg_use(expected);
+                v.reg_use(replacement);
+                v.reg_early_def(old);
+                v.reg_early_def(status);
+            }
+            MInst::JmpTable {
+                idx, tmp1, tmp2, ..
+            } => {
+                v.reg_use(idx);
+                v.reg_early_def(tmp1);
+                v.reg_early_def(tmp2);
+            }
             MInst::Jump { .. }
             | MInst::Udf { .. }
             | MInst::Brk
             | MInst::Hint { .. }
-            | MInst::StackProbeLoop { .. } => {}
+            | MInst::StackProbeLoop { .. }
+            | MInst::Fence => {}
         }
     }
 

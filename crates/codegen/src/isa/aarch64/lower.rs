@@ -16,6 +16,8 @@ use kiln_ir::{FloatCC, Inst, InstructionData, IntCC, TrapCode, Type, Value};
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
+mod ops;
+
 /// The generated rule code and the names it refers to.
 #[allow(
     clippy::all,
@@ -43,6 +45,10 @@ pub struct A64LowerInfo {
     pub slot_offsets: Vec<u32>,
     /// `enable_pinned_reg`: x28 is the pinned register.
     pub pinned_reg: bool,
+    /// The LSE atomics are available (`has_lse`).
+    pub has_lse: bool,
+    /// Indirect branches must land on `bti j` (`use_bti`).
+    pub use_bti: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -1307,6 +1313,134 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let r = self.rrr(size_of_ty(ty), AluOp::Adds, a, b);
         self.trap_if(CondBrKind::Cond(Cond::Hs), code);
         Some(InstOutput::one(r))
+    }
+
+    fn imm12_one(&mut self) -> Imm12 {
+        Imm12 {
+            bits: 1,
+            shift12: false,
+        }
+    }
+    fn off_plus8(&mut self, off: i32) -> i32 {
+        off.wrapping_add(8)
+    }
+    fn a64_overflow128(
+        &mut self,
+        i: Inst,
+        lo_op: AluOp,
+        hi_op: AluOp,
+        cond: Cond,
+        a: Value,
+        b: Value,
+    ) -> InstOutput {
+        self.overflow128(i, (lo_op, hi_op, cond), a, b, None)
+    }
+    fn a64_carry128(
+        &mut self,
+        i: Inst,
+        add: bool,
+        op: AluOp,
+        cond: Cond,
+        a: Value,
+        b: Value,
+        c: Value,
+    ) -> InstOutput {
+        self.overflow128(i, (op, op, cond), a, b, Some((add, c)))
+    }
+    fn a64_mulhi128(&mut self, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.mulhi128(signed, a, b)
+    }
+    fn a64_mul_overflow128(&mut self, i: Inst, signed: bool, a: Value, b: Value) -> InstOutput {
+        self.mul_overflow128(i, signed, a, b)
+    }
+    fn a64_shift128(&mut self, op: ShiftOp, lo: Reg, hi: Reg, amt: Reg) -> InstOutput {
+        let (l, h) = self.shift128_regs(op, lo, hi, amt);
+        InstOutput::two(l, h)
+    }
+    fn a64_rotate128(&mut self, left: bool, lo: Reg, hi: Reg, amt: Reg) -> InstOutput {
+        self.rotate128(left, lo, hi, amt)
+    }
+    fn a64_popcnt64(&mut self, r: Reg) -> Reg {
+        self.popcnt64(r)
+    }
+    fn a64_atomic_rmw(
+        &mut self,
+        ty: Type,
+        flags: kiln_ir::MemFlags,
+        op: kiln_ir::AtomicRmwOp,
+        addr: Reg,
+        v: Reg,
+    ) -> Reg {
+        self.atomic_rmw(ty, flags, op, addr, v)
+    }
+    fn a64_atomic_cas(
+        &mut self,
+        ty: Type,
+        flags: kiln_ir::MemFlags,
+        addr: Reg,
+        e: Reg,
+        v: Reg,
+    ) -> Reg {
+        self.atomic_cas(ty, flags, addr, e, v)
+    }
+    fn a64_atomic_load(&mut self, ty: Type, flags: kiln_ir::MemFlags, addr: Reg) -> Reg {
+        self.atomic_load(ty, flags, addr)
+    }
+    fn a64_atomic_store(&mut self, ty: Type, flags: kiln_ir::MemFlags, v: Reg, addr: Reg) {
+        self.atomic_store(ty, flags, v, addr)
+    }
+    fn a64_br_table(&mut self, idx: Reg) {
+        let Some((&default, targets)) = self.targets.split_first() else {
+            return;
+        };
+        // The index is an i32 whose upper bits are undefined: `mov wN, wM`
+        // zero-extends it for the 64-bit table index.
+        let (i, iw) = self.wi();
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size32,
+            rd: iw,
+            rm: idx,
+        });
+        let (_, t1) = self.wi();
+        let (_, t2) = self.wi();
+        self.l.emit(MInst::JmpTable {
+            idx: i,
+            tmp1: t1,
+            tmp2: t2,
+            default,
+            targets: targets.to_vec().into_boxed_slice(),
+            bti: self.info.use_bti,
+        });
+    }
+    fn a64_func_addr(&mut self, func: kiln_ir::FuncRef) -> Reg {
+        let name = self.l.f.dfg.ext_funcs[func].name.clone();
+        let target = self.l.reloc_target(&name);
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::LoadExtName {
+            rd: dw,
+            target,
+            offset: 0,
+        });
+        d
+    }
+    fn a64_symbol_value(&mut self, gv: kiln_ir::GlobalValue) -> Option<Reg> {
+        match self.l.f.global_values.get(gv)? {
+            kiln_ir::GlobalValueData::Symbol { name, offset, .. } => {
+                let (name, offset) = (name.clone(), offset.bits());
+                let target = self.l.reloc_target(&name);
+                let (d, dw) = self.wi();
+                self.l.emit(MInst::LoadExtName {
+                    rd: dw,
+                    target,
+                    offset,
+                });
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+    fn a64_fence(&mut self) {
+        self.l.emit(MInst::Fence);
     }
 
     fn a64_icmp128(&mut self, cc: IntCC, alo: Reg, ahi: Reg, blo: Reg, bhi: Reg) -> Cond {

@@ -59,7 +59,9 @@ impl MachInst for MInst {
     fn is_term(&self) -> MachTerminator {
         match self {
             MInst::Ret { .. } | MInst::Udf { .. } => MachTerminator::Ret,
-            MInst::Jump { .. } | MInst::CondBr { .. } => MachTerminator::Branch,
+            MInst::Jump { .. } | MInst::CondBr { .. } | MInst::JmpTable { .. } => {
+                MachTerminator::Branch
+            }
             _ => MachTerminator::None,
         }
     }
@@ -186,6 +188,8 @@ impl A64Backend {
             sig,
             slot_offsets,
             pinned_reg: self.flags.enable_pinned_reg,
+            has_lse: self.isa_flags.has("has_lse"),
+            use_bti: self.protection.use_bti,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
