@@ -276,7 +276,8 @@ impl<B: Backend> PipelineSink<'_, B> {
             self.maybe_island(info.frame)?;
             self.backend
                 .emit_inst(&self.seq[i], &info, &mut self.state, self.buf)?;
-            self.backend.frame_unwind(&self.seq[i], part, frame, &mut ops);
+            self.backend
+                .frame_unwind(&self.seq[i], part, frame, &mut ops);
             for op in ops.drain(..) {
                 self.buf.add_unwind(op);
             }

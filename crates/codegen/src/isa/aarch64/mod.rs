@@ -14,9 +14,9 @@ mod compile_tests;
 #[cfg(test)]
 mod emit_tests;
 #[cfg(test)]
-mod island_tests;
-#[cfg(test)]
 mod frame_tests;
+#[cfg(test)]
+mod island_tests;
 
 pub use args::*;
 pub use emit::A64LabelUse;
