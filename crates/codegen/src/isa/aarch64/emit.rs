@@ -1017,6 +1017,7 @@ pub fn emit(
                 HintOp::Autiasp => 29,
                 HintOp::Autibsp => 31,
                 HintOp::BtiC => 34,
+                HintOp::Xpaclri => 7,
             };
             put(buf, 0xd503_201f | (imm << 5));
         }

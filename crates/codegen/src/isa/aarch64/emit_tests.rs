@@ -841,7 +841,7 @@ fn control_and_traps() {
         (MInst::Ret { rets: vec![] }, "ret"),
         (MInst::Brk, "brk #0x0"),
         // The decoder names hint-space instructions by number: paciasp is
-        // HINT #25, pacibsp #27, autiasp #29, autibsp #31, bti c #34.
+        // HINT #25, pacibsp #27, autiasp #29, autibsp #31, bti c #34, xpaclri #7.
         (
             MInst::Hint {
                 op: HintOp::Paciasp,
@@ -867,6 +867,13 @@ fn control_and_traps() {
             "hint #0x1f",
         ),
         (MInst::Hint { op: HintOp::BtiC }, "hint #0x22"),
+        // xpaclri is HINT #7.
+        (
+            MInst::Hint {
+                op: HintOp::Xpaclri,
+            },
+            "hint #0x7",
+        ),
         (
             MInst::Udf {
                 code: TrapCode::INTEGER_DIVISION_BY_ZERO,

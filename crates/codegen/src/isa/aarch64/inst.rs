@@ -258,6 +258,9 @@ pub enum HintOp {
     Autibsp,
     /// A landing pad for calls (`bti c`).
     BtiC,
+    /// Strip the pointer authentication code from x30 (`xpaclri`); a
+    /// no-op on cores without pointer authentication, like the others.
+    Xpaclri,
 }
 
 /// One-source SIMD operations on the low 64 bits of a vector register

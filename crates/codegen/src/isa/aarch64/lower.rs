@@ -49,6 +49,8 @@ pub struct A64LowerInfo {
     pub has_lse: bool,
     /// Indirect branches must land on `bti j` (`use_bti`).
     pub use_bti: bool,
+    /// `sign_return_address`: the x30 saved in the frame record is signed.
+    pub sign_return_address: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -1216,6 +1218,55 @@ impl generated::Context for Ctx<'_, '_, '_> {
             rd: Writable::from_reg(regs::xreg(regs::PINNED_ENC)),
             rm: v,
         });
+    }
+    fn a64_frame_pointer(&mut self) -> Reg {
+        // Every function keeps a frame record, so x29 is always its own
+        // frame pointer (the address of the saved x29/x30 pair).
+        let d = self.l.alloc_tmp(RegClass::Int);
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(d),
+            rm: regs::fp(),
+        });
+        d
+    }
+    fn a64_stack_pointer(&mut self) -> Reg {
+        // `mov xd, sp` (the encoder emits `add xd, sp, #0`).
+        let d = self.l.alloc_tmp(RegClass::Int);
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(d),
+            rm: regs::sp(),
+        });
+        d
+    }
+    fn a64_return_address(&mut self) -> Reg {
+        // x30 holds the return address only on entry (any call clobbers
+        // it), so read the copy the prologue saved at [x29, #8].
+        let mem = AMode::FpOffset { off: 8 };
+        if !self.info.sign_return_address {
+            return self.a64_load(LoadKind::Load64, mem);
+        }
+        // The saved copy carries a pointer authentication code; `xpaclri`
+        // strips it but works on x30 only. x30 is outside the allocator's
+        // set and the epilogue reloads it from the frame record, so it is
+        // free to use as the scratch here.
+        let lr = Writable::from_reg(regs::lr());
+        self.l.emit(MInst::Load {
+            kind: LoadKind::Load64,
+            rd: lr,
+            mem,
+        });
+        self.l.emit(MInst::Hint {
+            op: HintOp::Xpaclri,
+        });
+        let d = self.l.alloc_tmp(RegClass::Int);
+        self.l.emit(MInst::Mov {
+            size: OperandSize::Size64,
+            rd: Writable::from_reg(d),
+            rm: regs::lr(),
+        });
+        d
     }
     fn a64_udf(&mut self, code: TrapCode) {
         self.l.emit(MInst::Udf { code });

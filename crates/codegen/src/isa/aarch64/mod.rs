@@ -190,6 +190,7 @@ impl A64Backend {
             pinned_reg: self.flags.enable_pinned_reg,
             has_lse: self.isa_flags.has("has_lse"),
             use_bti: self.protection.use_bti,
+            sign_return_address: self.protection.sign_return_address,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
