@@ -122,7 +122,7 @@ impl SubTest for CompileTest {
         let (mut fails, mut skips, mut edits) = (Vec::new(), Vec::new(), Vec::new());
         let mut checked = false;
         for &(arch, target) in &targets {
-            let isa = match build_isa(arch, target) {
+            let isa = match build_isa_for(arch, target) {
                 Ok(isa) => isa,
                 Err(Outcome::Fail(m)) => {
                     fails.extend(m);
@@ -213,14 +213,6 @@ pub(crate) fn target_label(t: &kiln_reader::Target) -> String {
 /// The ISA of one `target` line of `arch`: the `set` lines in force, the
 /// line's flags, and the regalloc2 checker. `Err(Fail)` names a bad setting
 /// or flag; `Err(Skip)` is a configuration Kiln does not implement.
-fn build_isa(
-    arch: Arch,
-    target: &kiln_reader::Target,
-) -> Result<Box<dyn kiln_codegen::isa::TargetIsa>, Outcome> {
-    build_isa_for(arch, target)
-}
-
-/// Like [`build_isa`] for the target line's architecture `arch`.
 pub(crate) fn build_isa_for(
     arch: Arch,
     target: &kiln_reader::Target,

@@ -389,3 +389,28 @@ pub fn stack_limit(
 fn too_large() -> CodegenError {
     CodegenError::CodeTooLarge
 }
+
+/// Offsets of the sized stack slots from the bottom of their area, and the
+/// area's size: the area is 16-byte aligned and each slot aligned to its
+/// `align_shift`, at most 16 bytes (the frame pointer's alignment on every
+/// target). The same layout for every backend.
+pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32>, u32)> {
+    let mut offs = Vec::with_capacity(f.sized_stack_slots.len());
+    let mut at: u32 = 0;
+    for (_, data) in f.sized_stack_slots.iter() {
+        let align = 1u32 << data.align_shift.min(4);
+        at = at
+            .checked_add(align - 1)
+            .ok_or(CodegenError::CodeTooLarge)?
+            & !(align - 1);
+        offs.push(at);
+        at = at
+            .checked_add(data.size)
+            .ok_or(CodegenError::CodeTooLarge)?;
+    }
+    let size = at.checked_add(15).ok_or(CodegenError::CodeTooLarge)? & !15;
+    if size > (1 << 30) {
+        return Err(CodegenError::CodeTooLarge);
+    }
+    Ok((offs, size))
+}

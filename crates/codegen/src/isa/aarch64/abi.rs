@@ -260,28 +260,8 @@ pub fn machine_env(pinned: bool) -> MachineEnv {
     }
 }
 
-/// Offsets of the sized stack slots from the bottom of their area, and the
-/// area's size (16-byte aligned; each slot aligned to at most 16).
-pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32>, u32)> {
-    let mut offs = Vec::with_capacity(f.sized_stack_slots.len());
-    let mut at: u32 = 0;
-    for (_, data) in f.sized_stack_slots.iter() {
-        let align = 1u32 << data.align_shift.min(4);
-        at = at
-            .checked_add(align - 1)
-            .ok_or(CodegenError::CodeTooLarge)?
-            & !(align - 1);
-        offs.push(at);
-        at = at
-            .checked_add(data.size)
-            .ok_or(CodegenError::CodeTooLarge)?;
-    }
-    let size = at.checked_add(15).ok_or(CodegenError::CodeTooLarge)? & !15;
-    if size > (1 << 30) {
-        return Err(CodegenError::CodeTooLarge);
-    }
-    Ok((offs, size))
-}
+/// The sized stack slots sit above sp's spill area (the shared layout).
+pub use crate::machinst::abi::stack_slot_layout;
 
 /// `sub sp, sp, #amount` (`add` when `!sub`): immediates below 16 MiB,
 /// through x16 beyond.

@@ -425,32 +425,10 @@ pub fn machine_env(pinned: bool) -> MachineEnv {
     }
 }
 
-/// Offsets of the sized stack slots below rbp: `(offsets, area size)`.
-/// Slot `k` is at `[rbp - size + offsets[k]]`; the area is 16-byte aligned
-/// and each slot aligned to its `align_shift` (at most 16 bytes, rbp's
-/// alignment).
-pub fn stack_slot_layout(f: &kiln_ir::FunctionStencil) -> CodegenResult<(Vec<u32>, u32)> {
-    let mut offs = Vec::with_capacity(f.sized_stack_slots.len());
-    let mut at: u32 = 0;
-    for (_, data) in f.sized_stack_slots.iter() {
-        let align = 1u32 << data.align_shift.min(4);
-        at = at
-            .checked_add(align - 1)
-            .ok_or(CodegenError::CodeTooLarge)?
-            & !(align - 1);
-        offs.push(at);
-        at = at
-            .checked_add(data.size)
-            .ok_or(CodegenError::CodeTooLarge)?;
-    }
-    let size = at.checked_add(15).ok_or(CodegenError::CodeTooLarge)? & !15;
-    if size > (1 << 30) {
-        return Err(CodegenError::CodeTooLarge);
-    }
-    // Slots are placed top-down from rbp so that offsets count from the
-    // area's bottom.
-    Ok((offs, size))
-}
+/// The sized stack slots sit below rbp: slot `k` is at
+/// `[rbp - size + offsets[k]]` (the shared layout, aligned to at most 16
+/// bytes, rbp's alignment).
+pub use crate::machinst::abi::stack_slot_layout;
 
 /// How the prologue finds the function's stack limit (the target-neutral
 /// chain walk of `machinst::abi::stack_limit`, with x86-64's argument
