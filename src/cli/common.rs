@@ -9,13 +9,14 @@ use kiln::reader::TestFile;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Replaces each `@LIST` argument by the files it names (see
-/// `kiln_filetests::collect_files`); other arguments stay as they are, so
-/// each command reports a missing or unreadable file in its own way.
+/// Replaces each `@LIST` argument by the files it names and each directory
+/// by the `.clif` files under it (see `kiln_filetests::collect_files`);
+/// other arguments stay as they are, so each command reports a missing or
+/// unreadable file in its own way.
 pub fn expand_lists(args: &[String]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for a in args {
-        if a.starts_with('@') {
+        if a.starts_with('@') || Path::new(a).is_dir() {
             let files = collect_files(std::slice::from_ref(a))?;
             out.extend(files.into_iter().map(|p| p.display().to_string()));
         } else {
