@@ -209,6 +209,80 @@ fn upper32_zeroed(f: &kiln_ir::FunctionStencil, v: Value) -> bool {
     )
 }
 
+/// Whether `v` is a boolean, 0 or 1, whose register is zero-extended to 64
+/// bits:
+/// - an `icmp` (every scalar lowering ends in `setcc` + `movzx`, or is the
+///   `xor 1` / identity of another boolean), an `fcmp` of f32/f64 (`setcc` +
+///   `movzx`, or two combined at 32 bits);
+/// - `band` with one such operand, `bor`/`bxor` of two (done at 32 or 64
+///   bits; a narrow one never merges a load), a `uextend` of one (free or
+///   `movzx`/`mov r32`), an `iconst` 0 or 1 (`mov r32, imm`);
+/// - a block parameter every incoming argument of which is one (moves,
+///   spills and reloads copy whole registers). A parameter met again on the
+///   walk is assumed to be one (every value on the cycle is checked).
+///
+/// `depth` bounds the walk.
+fn bool_zext(
+    f: &kiln_ir::FunctionStencil,
+    v: Value,
+    depth: u32,
+    params: &mut smallvec::SmallVec<[Value; 4]>,
+) -> bool {
+    let v = f.dfg.resolve_aliases(v);
+    let ty = f.dfg.value_type(v);
+    if !ty.is_int() || ty.bits() > 64 {
+        return false;
+    }
+    match f.dfg.value_def(v) {
+        Some(kiln_ir::ValueDef::Result(inst, 0)) => {
+            let args = f.dfg.inst_args(inst);
+            match f.dfg.opcode(inst) {
+                Opcode::Icmp => true,
+                Opcode::Fcmp => matches!(f.dfg.value_type(args[0]), Type::F32 | Type::F64),
+                Opcode::Iconst => matches!(
+                    f.dfg.insts[inst],
+                    kiln_ir::InstructionData::UnaryImm { imm, .. } if imm.bits() == 0 || imm.bits() == 1
+                ),
+                Opcode::Uextend if depth > 0 => bool_zext(f, args[0], depth - 1, params),
+                Opcode::Band if depth > 0 => {
+                    bool_zext(f, args[0], depth - 1, params)
+                        || bool_zext(f, args[1], depth - 1, params)
+                }
+                Opcode::Bor | Opcode::Bxor if depth > 0 => {
+                    bool_zext(f, args[0], depth - 1, params)
+                        && bool_zext(f, args[1], depth - 1, params)
+                }
+                _ => false,
+            }
+        }
+        Some(kiln_ir::ValueDef::Param(block, idx)) if depth > 0 => {
+            if params.contains(&v) {
+                return true;
+            }
+            params.push(v);
+            let mut seen = false;
+            for b in f.layout.blocks() {
+                let Some(term) = f.layout.last_inst(b) else {
+                    continue;
+                };
+                for call in f.dfg.branch_destinations(term) {
+                    if call.block != block {
+                        continue;
+                    }
+                    match f.dfg.block_call_args(*call).get(idx) {
+                        Some(kiln_ir::BlockArg::Value(a)) if bool_zext(f, *a, depth - 1, params) => {
+                            seen = true
+                        }
+                        _ => return false,
+                    }
+                }
+            }
+            seen
+        }
+        _ => false,
+    }
+}
+
 fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
     match ty.bits() {
         128 if ty.is_vector() || ty == Type::F128 => MInst::XmmMovRM {
@@ -685,6 +759,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
 
     fn zero_upper32(&mut self, v: Value) -> bool {
         upper32_zeroed(self.l.f, v)
+    }
+    fn bool_zext(&mut self, v: Value) -> bool {
+        bool_zext(self.l.f, v, 4, &mut smallvec::SmallVec::new())
     }
     fn intcc_swap(&mut self, cc: IntCC) -> IntCC {
         cc.swap_args()
