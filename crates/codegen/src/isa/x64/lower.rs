@@ -270,7 +270,9 @@ fn bool_zext(
                         continue;
                     }
                     match f.dfg.block_call_args(*call).get(idx) {
-                        Some(kiln_ir::BlockArg::Value(a)) if bool_zext(f, *a, depth - 1, params) => {
+                        Some(kiln_ir::BlockArg::Value(a))
+                            if bool_zext(f, *a, depth - 1, params) =>
+                        {
                             seen = true
                         }
                         _ => return false,
