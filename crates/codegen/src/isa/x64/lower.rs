@@ -74,6 +74,27 @@ pub struct X64LowerState {
     pub outgoing: u32,
     /// The hidden return-area pointer of this function, if any.
     pub ret_area_ptr: Option<Reg>,
+    /// The terminators branching to each block, built on the first
+    /// `bool_zext` question about a block parameter.
+    pub branch_preds: Option<BranchPreds>,
+}
+
+/// The terminators that branch to each block.
+pub type BranchPreds = std::collections::HashMap<kiln_ir::Block, SmallVec<[Inst; 2]>>;
+
+fn branch_preds(f: &kiln_ir::FunctionStencil) -> BranchPreds {
+    let mut m = BranchPreds::new();
+    for b in f.layout.blocks() {
+        if let Some(term) = f.layout.last_inst(b) {
+            for call in f.dfg.branch_destinations(term) {
+                let e = m.entry(call.block).or_default();
+                if !e.contains(&term) {
+                    e.push(term);
+                }
+            }
+        }
+    }
+    m
 }
 
 /// The x64 backend's `LowerBackend`.
@@ -219,14 +240,16 @@ fn upper32_zeroed(f: &kiln_ir::FunctionStencil, v: Value) -> bool {
 ///   `movzx`/`mov r32`), an `iconst` 0 or 1 (`mov r32, imm`);
 /// - a block parameter every incoming argument of which is one (moves,
 ///   spills and reloads copy whole registers). A parameter met again on the
-///   walk is assumed to be one (every value on the cycle is checked).
+///   walk is assumed to be one (every value on the cycle is checked); an
+///   assumption whose check fails is dropped with all made after it.
 ///
 /// `depth` bounds the walk.
 fn bool_zext(
     f: &kiln_ir::FunctionStencil,
+    preds: &BranchPreds,
     v: Value,
     depth: u32,
-    params: &mut smallvec::SmallVec<[Value; 4]>,
+    params: &mut SmallVec<[Value; 4]>,
 ) -> bool {
     let v = f.dfg.resolve_aliases(v);
     let ty = f.dfg.value_type(v);
@@ -243,14 +266,14 @@ fn bool_zext(
                     f.dfg.insts[inst],
                     kiln_ir::InstructionData::UnaryImm { imm, .. } if imm.bits() == 0 || imm.bits() == 1
                 ),
-                Opcode::Uextend if depth > 0 => bool_zext(f, args[0], depth - 1, params),
+                Opcode::Uextend if depth > 0 => bool_zext(f, preds, args[0], depth - 1, params),
                 Opcode::Band if depth > 0 => {
-                    bool_zext(f, args[0], depth - 1, params)
-                        || bool_zext(f, args[1], depth - 1, params)
+                    bool_zext(f, preds, args[0], depth - 1, params)
+                        || bool_zext(f, preds, args[1], depth - 1, params)
                 }
                 Opcode::Bor | Opcode::Bxor if depth > 0 => {
-                    bool_zext(f, args[0], depth - 1, params)
-                        && bool_zext(f, args[1], depth - 1, params)
+                    bool_zext(f, preds, args[0], depth - 1, params)
+                        && bool_zext(f, preds, args[1], depth - 1, params)
                 }
                 _ => false,
             }
@@ -259,25 +282,31 @@ fn bool_zext(
             if params.contains(&v) {
                 return true;
             }
+            // Assumed while its arguments are checked; on failure the
+            // assumption goes, with every one made under it.
+            let mark = params.len();
             params.push(v);
             let mut seen = false;
-            for b in f.layout.blocks() {
-                let Some(term) = f.layout.last_inst(b) else {
-                    continue;
-                };
+            for &term in preds.get(&block).map_or(&[][..], |p| &p[..]) {
                 for call in f.dfg.branch_destinations(term) {
                     if call.block != block {
                         continue;
                     }
                     match f.dfg.block_call_args(*call).get(idx) {
                         Some(kiln_ir::BlockArg::Value(a))
-                            if bool_zext(f, *a, depth - 1, params) =>
+                            if bool_zext(f, preds, *a, depth - 1, params) =>
                         {
                             seen = true
                         }
-                        _ => return false,
+                        _ => {
+                            params.truncate(mark);
+                            return false;
+                        }
                     }
                 }
+            }
+            if !seen {
+                params.truncate(mark);
             }
             seen
         }
@@ -763,7 +792,12 @@ impl generated::Context for Ctx<'_, '_, '_> {
         upper32_zeroed(self.l.f, v)
     }
     fn bool_zext(&mut self, v: Value) -> bool {
-        bool_zext(self.l.f, v, 4, &mut smallvec::SmallVec::new())
+        let f = self.l.f;
+        let preds = self
+            .state
+            .branch_preds
+            .get_or_insert_with(|| branch_preds(f));
+        bool_zext(f, preds, v, 4, &mut SmallVec::new())
     }
     fn intcc_swap(&mut self, cc: IntCC) -> IntCC {
         cc.swap_args()
