@@ -392,7 +392,9 @@ fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<b
             FinalName::LibCall(_) => continue,
             FinalName::KnownSymbol(_) => None,
         };
-        let own = name.as_deref().and_then(|n| names.iter().position(|m| m == n));
+        let own = name
+            .as_deref()
+            .and_then(|n| names.iter().position(|m| m == n));
         let k = match (own, name.as_deref()) {
             (Some(k), _) => k,
             (None, Some(THROW_SYMBOL)) => {

@@ -65,9 +65,7 @@ impl MachInst for MInst {
             MInst::Jump { .. }
             | MInst::CondBr { .. }
             | MInst::JmpTable { .. }
-            | MInst::TryCall { .. } => {
-                MachTerminator::Branch
-            }
+            | MInst::TryCall { .. } => MachTerminator::Branch,
             _ => MachTerminator::None,
         }
     }
