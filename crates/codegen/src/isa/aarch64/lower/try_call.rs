@@ -95,7 +95,8 @@ impl Ctx<'_, '_, '_> {
                 .copied()
                 .collect();
             if let Some(signed) = abi::caller_extension(locs, ty, param.extension) {
-                parts[0] = self.extend(ty, signed, 32, parts[0]);
+                let first = parts.first_mut()?;
+                *first = self.extend(ty, signed, 32, *first);
             }
             let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
             let plocs = locs.params.get(i)?;
