@@ -176,7 +176,7 @@ pub fn run_on_qemu(
     let mut compiled: Vec<(usize, Vec<kiln_codegen::machinst::buffer::MachTrap>)> = Vec::new();
     // Per function: what the throw path needs, if a function names
     // `%__cranelift_throw`.
-    let mut throw_tables: Vec<ThrowTables> = Vec::new();
+    let mut throw_tables: Vec<FnThrowTables> = Vec::new();
     let mut uses_throw = false;
     for (i, f) in file.functions.iter().enumerate() {
         let name = &names[i];
@@ -191,7 +191,7 @@ pub fn run_on_qemu(
             BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {why}"))
         })?;
         compiled.push((code.code.len(), code.traps.clone()));
-        throw_tables.push(ThrowTables::of(&code));
+        throw_tables.push(FnThrowTables::of(&code));
         codes.push(code);
     }
     let object = write_object(file, codes, uses_throw)
@@ -416,14 +416,14 @@ const THROW_SYMBOL: &str = kiln_module::throw::THROW_SYMBOL;
 const THROW_C: &str = include_str!("qemu_throw.c");
 
 /// One function's tables for the harness's throw path: its unwind rows
-/// and its `try_call` sites, as `kiln_module::throw` registers them for
-/// the JIT.
-struct ThrowTables {
+/// and its `try_call` sites, as `kiln_module::throw::ThrowTables`
+/// registers them for the JIT.
+struct FnThrowTables {
     rows: Vec<kiln_codegen::unwind::Row>,
     sites: Vec<kiln_codegen::machinst::buffer::ExceptionCallSite>,
 }
 
-impl ThrowTables {
+impl FnThrowTables {
     fn of(code: &CompiledCode<Final>) -> Self {
         use kiln_codegen::unwind::{rows, CfiTarget};
         let rows = if code.unwind.is_empty() {
@@ -436,7 +436,7 @@ impl ThrowTables {
                 code.code.len() as u32,
             )
         };
-        ThrowTables {
+        FnThrowTables {
             rows,
             sites: code.exception_sites.clone(),
         }
@@ -449,7 +449,7 @@ impl ThrowTables {
 /// is x29 + offset and both the caller's x29 and the return address are
 /// saved in the frame — the only rows the walk can step, as in
 /// `kiln_module::throw::find_handler`.
-fn write_throw_tables(c: &mut String, tables: &[ThrowTables]) {
+fn write_throw_tables(c: &mut String, tables: &[FnThrowTables]) {
     use kiln_codegen::unwind::CfaBase;
     c.push_str(
         "struct kiln_row { uint32_t start, end; int32_t cfa_offset; uint32_t fp_below, ra_below; int fp_based; };\n\

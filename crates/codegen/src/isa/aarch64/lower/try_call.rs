@@ -222,7 +222,7 @@ impl Ctx<'_, '_, '_> {
         }
         let callee = match callee {
             Ok(func_ref) => {
-                let name = f.dfg.ext_funcs[func_ref].name.clone();
+                let name = f.dfg.ext_funcs.get(func_ref)?.name.clone();
                 TryCallee::Known(self.l.reloc_target(&name))
             }
             Err(v) => TryCallee::Reg(self.l.put_in_reg(v)),
