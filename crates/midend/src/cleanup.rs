@@ -62,12 +62,12 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Dce
     for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
             for &a in func.dfg.inst_args(inst) {
-                count(a, &mut uses);
+                count(a, uses);
             }
             for dest in func.dfg.branch_destinations(inst) {
                 for arg in func.dfg.block_call_args(*dest) {
                     if let BlockArg::Value(v) = arg {
-                        count(*v, &mut uses);
+                        count(*v, uses);
                     }
                 }
             }
@@ -77,7 +77,7 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Dce
                 if let Some(t) = func.dfg.exception_tables.get(exception) {
                     for item in &t.items {
                         if let ExceptionTableItem::Context(v) = item {
-                            count(*v, &mut uses);
+                            count(*v, uses);
                         }
                     }
                 }
