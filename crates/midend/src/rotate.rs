@@ -224,7 +224,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     let mut tried: Vec<Block> = Vec::new();
     let mut splits: Vec<(Block, Block)> = Vec::new();
     let mut rpo: Vec<Block> = an.dt.cfg_rpo().to_vec();
-    let (mut seen, mut stack) = (Vec::new(), Vec::new());
+    let (mut seen, mut stack, mut slot) = (Vec::new(), Vec::new(), Vec::new());
     // Whether the tree must be recomputed with the graph (after a split
     // that may have changed dominance).
     let mut recompute_tree = false;
@@ -275,7 +275,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
             }
         };
         tried.push(c.header);
-        if rotate(func, &dom, &c) {
+        if rotate(func, &dom, &c, &mut slot) {
             stats.rotated += 1;
         }
         // `rotate` may have returned after renaming some uses: the graph
@@ -317,17 +317,31 @@ fn split_exit(func: &mut FunctionStencil, h: Block, exit: Block) -> Option<Block
     Some(s)
 }
 
-/// The uses of `values` (operands and jump/brif arguments); a value also
-/// used by another kind of branch argument maps to `None`, and loops whose
-/// header values are used there are left alone. One scan of the function,
-/// allocating only for the few values asked about.
-fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Option<Vec<Use>>> {
-    let mut uses: FxHashMap<Value, Option<Vec<Use>>> =
-        values.iter().map(|&v| (v, Some(Vec::new()))).collect();
+/// The uses of `values` (operands and jump/brif arguments), by position in
+/// `values`; a value also used by another kind of branch argument gets
+/// `None`, and loops whose header values are used there are left alone.
+/// One scan of the function; `slot` maps a value's number to its position
+/// + 1 (all zero between calls, so only the asked values are touched).
+fn collect_uses(
+    func: &FunctionStencil,
+    values: &[Value],
+    slot: &mut Vec<u32>,
+) -> Vec<Option<Vec<Use>>> {
+    if slot.len() < func.dfg.num_values() {
+        slot.resize(func.dfg.num_values(), 0);
+    }
+    for (i, v) in values.iter().enumerate() {
+        slot[v.index()] = i as u32 + 1;
+    }
+    let mut uses: Vec<Option<Vec<Use>>> = values.iter().map(|_| Some(Vec::new())).collect();
+    let pos = |v: Value| match slot.get(v.index()) {
+        Some(&s) if s != 0 => Some(s as usize - 1),
+        _ => None,
+    };
     for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
             for (i, &a) in func.dfg.inst_args(inst).iter().enumerate() {
-                if let Some(Some(u)) = uses.get_mut(&a) {
+                if let Some(Some(u)) = pos(a).map(|p| &mut uses[p]) {
                     u.push(Use::Operand(inst, i));
                 }
             }
@@ -338,7 +352,7 @@ fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Op
             for (d, bc) in func.dfg.branch_destinations(inst).iter().enumerate() {
                 for (k, a) in func.dfg.block_call_args(*bc).iter().enumerate() {
                     if let BlockArg::Value(v) = a {
-                        match (plain, uses.get_mut(v)) {
+                        match (plain, pos(*v).map(|p| &mut uses[p])) {
                             (true, Some(Some(u))) => u.push(Use::BranchArg(inst, d, k)),
                             (false, Some(e)) => *e = None,
                             _ => {}
@@ -347,6 +361,9 @@ fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Op
                 }
             }
         }
+    }
+    for v in values {
+        slot[v.index()] = 0;
     }
     uses
 }
@@ -360,7 +377,7 @@ fn calls_mut(data: &mut InstructionData) -> &mut [BlockCall] {
     }
 }
 
-fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate) -> bool {
+fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate, slot: &mut Vec<u32>) -> bool {
     let h = c.header;
     let term = func
         .layout
@@ -372,13 +389,10 @@ fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate) -> bool {
     for &i in &body_insts {
         defined.extend_from_slice(func.dfg.inst_results(i));
     }
-    let uses = collect_uses(func, &defined);
+    let uses = collect_uses(func, &defined, slot);
     let mut to_body: Vec<(Value, Vec<Use>)> = Vec::new();
     let mut to_exit: Vec<(Value, Vec<Use>)> = Vec::new();
-    for &v in &defined {
-        let Some(list) = uses.get(&v) else {
-            continue;
-        };
+    for (&v, list) in defined.iter().zip(&uses) {
         let Some(list) = list else {
             return false; // used by a br_table or try_call argument
         };
