@@ -10,7 +10,11 @@ use kiln_ir::{
 /// folding some are). Values they define have no reachable uses, since a
 /// reachable use would be dominated by its (then reachable) definition.
 /// `an` is recomputed for `func` first and is stale afterwards.
-pub(crate) fn remove_unreachable(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Analyses) {
+pub(crate) fn remove_unreachable(
+    func: &mut FunctionStencil,
+    stats: &mut OptStats,
+    an: &mut Analyses,
+) {
     an.compute(func);
     let dt = &an.dt;
     let blocks: Vec<_> = func.layout.blocks().collect();

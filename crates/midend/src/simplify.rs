@@ -601,7 +601,8 @@ pub(crate) fn run(
         sc.child_start[i] += sc.child_start[i - 1];
     }
     sc.children.clear();
-    sc.children.resize(sc.child_start[nblocks + 1] as usize, Block::new(0));
+    sc.children
+        .resize(sc.child_start[nblocks + 1] as usize, Block::new(0));
     for &b in dt.cfg_rpo() {
         if let Some(p) = dt.idom(b) {
             let slot = &mut sc.child_start[p.index() + 1];
@@ -642,7 +643,8 @@ pub(crate) fn run(
                 stack.push(Step::Leave(pass.undo.len()));
                 let mut mem = entries.get_mut(b.index()).and_then(Option::take);
                 pass.block(b, &mut mem, &mut next_version);
-                let kids = sc.child_start[b.index()] as usize..sc.child_start[b.index() + 1] as usize;
+                let kids =
+                    sc.child_start[b.index()] as usize..sc.child_start[b.index() + 1] as usize;
                 for &c in sc.children[kids].iter().rev() {
                     stack.push(Step::Enter(c));
                 }
