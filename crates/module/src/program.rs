@@ -162,6 +162,31 @@ impl<'a> JitProgramBuilder<'a> {
     }
 }
 
+/// What [`repeat`] calls, and how often.
+struct Repeat {
+    tramp: *const u8,
+    callee: *const u8,
+    template: *const u128,
+    len: usize,
+    reps: u64,
+}
+
+/// A trampoline-shaped loop for [`Entry::call_slots_repeat`]: `batch`
+/// points to a [`Repeat`]; `values` has room for `len` slots.
+extern "sysv64" fn repeat(batch: *const u8, values: *mut u128) {
+    // SAFETY: `call_slots_repeat` passes a live `Repeat` and slots it
+    // checked (see there); `tramp` is the function's trampoline, with this
+    // same ABI.
+    unsafe {
+        let b = &*(batch as *const Repeat);
+        let tramp: extern "sysv64" fn(*const u8, *mut u128) = std::mem::transmute(b.tramp);
+        for _ in 0..b.reps {
+            std::ptr::copy_nonoverlapping(b.template, values, b.len);
+            tramp(b.callee, values);
+        }
+    }
+}
+
 struct EntryInfo {
     id: FuncId,
     sig: Signature,
@@ -215,6 +240,48 @@ impl Entry<'_> {
                 self.range.clone(),
                 self.tramp,
                 self.callee,
+                slots.as_mut_ptr(),
+            )
+        };
+        r.map_err(|e| ProgramCallError::Call(self.program.module.call_error(e)))
+    }
+
+    /// Calls the function `reps` times, each time on `slots` reset to
+    /// `template` (made by [`make_slots`](Self::make_slots)), inside one
+    /// protected region: what a timing loop needs. Entering the protection
+    /// (handler and alternate-stack checks, the thread's call state) costs
+    /// several nanoseconds, which [`call_slots`](Self::call_slots) in a loop
+    /// would add to every call. A trap stops the loop with its error, as in
+    /// `call_slots`.
+    pub fn call_slots_repeat(
+        &self,
+        template: &[u128],
+        slots: &mut [u128],
+        reps: u64,
+    ) -> Result<(), ProgramCallError> {
+        let n = slot_count(&self.info.sig);
+        if slots.len() < n || template.len() < n {
+            return Err(ProgramCallError::BadArguments("too few value slots".into()));
+        }
+        let batch = Repeat {
+            tramp: self.tramp,
+            callee: self.callee,
+            template: template.as_ptr(),
+            len: n,
+            reps,
+        };
+        // SAFETY: `repeat` has the trampoline ABI (`extern "sysv64"
+        // fn(*const u8, *mut u128)`) and is given a `Repeat` that outlives
+        // the call; it calls this function's trampoline (see `call_slots`)
+        // on `slots`, which has `slot_count(sig)` slots, after copying `n`
+        // slots from `template`, which has at least `n` (checked above).
+        // Its own frame holds only plain values and borrowed pointers, so a
+        // fault in the callee may abandon it like a JIT frame.
+        let r = unsafe {
+            crate::traps::call_protected(
+                self.range.clone(),
+                repeat as *const u8,
+                &batch as *const Repeat as *const u8,
                 slots.as_mut_ptr(),
             )
         };

@@ -441,3 +441,54 @@ fn rebinding_a_user_name_is_an_error() {
         Some(FuncOrDataId::Func(a))
     );
 }
+
+/// `call_slots_repeat` resets the slots before every call (a function that
+/// doubles its argument gives 2x after any number of calls, not 2^n x) and
+/// stays protected: a trap on a later call comes back as the trap error.
+#[test]
+fn repeated_calls_reset_slots_and_catch_traps() {
+    if !host_is_x64() {
+        return;
+    }
+    let text = "
+function %dbl(i64) -> i64 system_v {
+block0(v0: i64):
+    v1 = iconst.i64 100
+    v2 = icmp uge v0, v1
+    trapnz v2, user1
+    v3 = iadd v0, v0
+    return v3
+}";
+    let isa = isa();
+    let f = kiln_reader::parse_function(text).unwrap();
+    let c = compile_function(&*isa, &f).unwrap();
+    let mut b = kiln_module::JitProgramBuilder::new(&*isa);
+    b.define(f.name.clone(), f.stencil.signature.clone(), c)
+        .unwrap();
+    let prog = b.finish().unwrap();
+    let entry = prog.entry(&f.name).unwrap();
+    let template = entry.make_slots(&[kiln_ir::DataValue::I64(21)]).unwrap();
+    let mut slots = template.clone();
+    entry.call_slots_repeat(&template, &mut slots, 5).unwrap();
+    assert_eq!(
+        entry.read_results(&slots).unwrap(),
+        vec![kiln_ir::DataValue::I64(42)]
+    );
+    // Zero repetitions leave the slots alone.
+    let mut untouched = vec![7u128; slots.len()];
+    entry
+        .call_slots_repeat(&template, &mut untouched, 0)
+        .unwrap();
+    assert!(untouched.iter().all(|&s| s == 7));
+    let bad = entry.make_slots(&[kiln_ir::DataValue::I64(500)]).unwrap();
+    let r = entry.call_slots_repeat(&bad, &mut slots, 3);
+    assert!(
+        matches!(r, Err(kiln_module::ProgramCallError::Call(_))),
+        "{r:?}"
+    );
+    // Too few slots is a typed error, not a call.
+    assert!(matches!(
+        entry.call_slots_repeat(&[], &mut slots, 1),
+        Err(kiln_module::ProgramCallError::BadArguments(_))
+    ));
+}
