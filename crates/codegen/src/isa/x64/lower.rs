@@ -983,6 +983,15 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.l.emit(MInst::MovImm { size, imm, dst: dw });
         d
     }
+    fn x64_iconst(&mut self, ty: Type, c: u64) -> Reg {
+        if c == 0 {
+            let (d, dw) = self.w();
+            self.l.emit(MInst::ZeroReg { dst: dw });
+            d
+        } else {
+            self.x64_mov_imm(ty, c)
+        }
+    }
     fn x64_cmp(&mut self, size: OperandSize, a: Reg, b: RegMemImm) {
         self.l.emit(MInst::CmpRmiR {
             size,
