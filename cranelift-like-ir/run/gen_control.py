@@ -572,7 +572,7 @@ def expand_imm(text):
     out = []
     fresh = 5000
     for line in text.split("\n"):
-        m = re.match(r"^(\s+)(v\d+) = (iadd|imul)_imm (v\d+), (-?\d+)$", line)
+        m = re.match(r"^(\s+)(v\d+) = (iadd|imul|urem|bxor)_imm (v\d+), (-?\d+)$", line)
         if m:
             ind, d, op, src, k = m.groups()
             out.append("%sv%d = iconst.i64 %s" % (ind, fresh, k))
