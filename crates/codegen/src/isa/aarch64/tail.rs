@@ -43,9 +43,10 @@ use crate::result::{CodegenError, CodegenResult};
 use crate::unwind::UnwindOp;
 
 /// Stack arguments up to this many bytes are copied by straight-line
-/// `ldp`/`stp` pairs; larger areas by a loop, so the sequence stays well
-/// inside the backend's `MAX_INST_BYTES`.
-pub const INLINE_COPY_BYTES: u32 = 128;
+/// `ldp`/`stp` pairs; larger areas by a loop, so the whole sequence stays
+/// inside the backend's `MAX_INST_BYTES` (the pipeline places islands
+/// between instructions only; a test bounds the worst case).
+pub const INLINE_COPY_BYTES: u32 = 96;
 
 /// `rd = sp + value`, through `scratch` for values beyond the two 12-bit
 /// immediate forms.
@@ -95,26 +96,56 @@ fn sp_plus(rd: Reg, value: u32, scratch: Reg, out: &mut Vec<MInst>) {
     });
 }
 
-/// The callee-save reloads of the epilogue (step 1).
+/// The callee-save reloads (step 1), in pairs as in the epilogue. Slots the
+/// scaled forms cannot reach from sp (a frame with a large outgoing or
+/// spill area) are read from x10 = sp + the first slot's offset, so the
+/// sequence stays short whatever the frame size.
 fn restore_callee_saves(frame: &FrameLayout, out: &mut Vec<MInst>) {
-    let mut epi = Vec::new();
-    super::abi::gen_epilogue(frame, FrameProtection::default(), &mut epi);
-    // `gen_epilogue` reloads the callee-saves first, then tears the frame
-    // down from x29; keep only the reloads (sp-relative, not into x29/x30).
-    for i in epi {
-        let reload = match &i {
-            MInst::Load {
-                mem: AMode::SpOffset { .. },
-                ..
-            } => true,
-            MInst::LoadPair {
-                mem: PairAMode::SignedOffset { rn, .. },
-                ..
-            } => *rn == regs::sp(),
-            _ => false,
-        };
-        if reload {
-            out.push(i);
+    let slots: Vec<(regalloc2::PReg, u32)> = frame.csr_slots().collect();
+    let (Some(&(_, first)), Some(&(_, last))) = (slots.first(), slots.last()) else {
+        return;
+    };
+    // Slots are 8 bytes (d8-d15 keep their low halves); a pair reaches 504.
+    let (base, bias) = if last <= 496 {
+        (regs::sp(), 0)
+    } else {
+        let x10 = xreg(10);
+        sp_plus(x10, first, xreg(11), out);
+        (x10, first)
+    };
+    let kinds = |p: regalloc2::PReg| match p.class() {
+        regalloc2::RegClass::Int => (PairKind::X64, LoadKind::Load64),
+        _ => (PairKind::D64, LoadKind::FpuLoad64),
+    };
+    let mut i = 0;
+    while i < slots.len() {
+        let (p, off) = slots[i];
+        let off = off - bias;
+        let (pair, load) = kinds(p);
+        match slots.get(i + 1) {
+            Some(&(q, off2)) if q.class() == p.class() && off2 - bias == off + 8 && off <= 496 => {
+                out.push(MInst::LoadPair {
+                    kind: pair,
+                    rt: Writable::from_reg(Reg::from(p)),
+                    rt2: Writable::from_reg(Reg::from(q)),
+                    mem: PairAMode::SignedOffset {
+                        rn: base,
+                        simm: off as i16,
+                    },
+                });
+                i += 2;
+            }
+            _ => {
+                out.push(MInst::Load {
+                    kind: load,
+                    rd: Writable::from_reg(Reg::from(p)),
+                    mem: AMode::UnsignedOffset {
+                        rn: base,
+                        uimm: off,
+                    },
+                });
+                i += 1;
+            }
         }
     }
 }
@@ -285,4 +316,130 @@ pub fn emit_return_call(
     }
     buf.add_unwind(UnwindOp::RestoreState);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::aarch64::regs::{vreg_preg, xreg_preg};
+    use crate::machinst::buffer::RelocTarget;
+    use crate::machinst::compile::Backend;
+    use yaxpeax_arch::{Decoder, U8Reader};
+    use yaxpeax_arm::armv8::a64::InstDecoder;
+
+    /// A frame with every callee-save in use, `csr_offset` bytes above sp.
+    fn frame(csr_offset: u32, fixed: u32, pop: u32) -> FrameLayout {
+        let mut csrs: Vec<_> = regs::CALLEE_SAVED_INT.map(xreg_preg).to_vec();
+        csrs.extend(regs::CALLEE_SAVED_FLOAT.map(vreg_preg));
+        FrameLayout {
+            clobbered_callee_saves: csrs,
+            csr_offset,
+            save_bytes: [8, 8, 16],
+            fixed_frame_size: fixed,
+            setup_area_size: 16,
+            callee_pop: pop,
+            ..FrameLayout::default()
+        }
+    }
+
+    fn emit_listing(rc: &ReturnCallInfo, f: &FrameLayout, prot: FrameProtection) -> Vec<String> {
+        let mut buf = MachBuffer::<A64LabelUse>::new();
+        emit_return_call(rc, f, prot, &mut buf).unwrap();
+        let len = buf.cur_offset();
+        assert!(
+            len <= super::super::A64Backend::MAX_INST_BYTES,
+            "{len} bytes exceed MAX_INST_BYTES"
+        );
+        let done = buf.finish().unwrap();
+        let d = InstDecoder::default();
+        done.data
+            .chunks(4)
+            .map(|c| {
+                d.decode(&mut U8Reader::new(c))
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|e| panic!("undecodable word {c:02x?}: {e:?}"))
+            })
+            .collect()
+    }
+
+    const ALL: FrameProtection = FrameProtection {
+        sign_return_address: true,
+        with_bkey: true,
+        use_bti: true,
+    };
+
+    /// The longest sequences: all 18 callee-saves beyond the reach of
+    /// sp-relative pairs, a frame and argument areas needing 64-bit
+    /// constants, authentication, BTI and an indirect target, with the
+    /// largest inline copy and the smallest loop. Each fits the backend's
+    /// bound and decodes.
+    #[test]
+    fn worst_cases_fit_max_inst_bytes() {
+        let big = frame(20 << 20, 40 << 20, 1 << 24);
+        for n in [0, INLINE_COPY_BYTES, INLINE_COPY_BYTES + 16] {
+            let rc = ReturnCallInfo {
+                target: ReturnCallTarget::Reg(xreg(regs::TAIL_TARGET_ENC)),
+                uses: vec![],
+                stack_args: n,
+            };
+            let got = emit_listing(&rc, &big, ALL);
+            // The slots are read through x10 = sp + 20 MiB, in pairs.
+            assert!(got.iter().any(|l| l == "ldp x19, x20, [x10]"), "{got:?}");
+            assert!(
+                got.iter().any(|l| l == "ldp d14, d15, [x10, #0x80]"),
+                "{got:?}"
+            );
+            // autib1716 (HINT #14), then br through x16.
+            assert!(got.iter().any(|l| l == "hint #0xe"), "{got:?}");
+            assert_eq!(got[got.len() - 2..], ["mov x16, x9", "br x16"]);
+        }
+    }
+
+    /// Callee-saves near sp are reloaded from sp in pairs; the direct
+    /// branch carries a JUMP26 relocation.
+    #[test]
+    fn small_frame_reloads_from_sp() {
+        let f = frame(16, 176, 0);
+        let rc = ReturnCallInfo {
+            target: ReturnCallTarget::Known(RelocTarget::TestCase(0)),
+            uses: vec![],
+            stack_args: 16,
+        };
+        let got = emit_listing(&rc, &f, FrameProtection::default());
+        assert_eq!(
+            got,
+            [
+                "ldp x19, x20, [sp, #0x10]",
+                "ldp x21, x22, [sp, #0x20]",
+                "ldp x23, x24, [sp, #0x30]",
+                "ldp x25, x26, [sp, #0x40]",
+                "ldp x27, x28, [sp, #0x50]",
+                "ldp d8, d9, [sp, #0x60]",
+                "ldp d10, d11, [sp, #0x70]",
+                "ldp d12, d13, [sp, #0x80]",
+                "ldp d14, d15, [sp, #0x90]",
+                "ldp x29, x30, [x29]",
+                // dst = 176 + 16 + 0 - 16
+                "add x12, sp, #0xb0",
+                "ldp x10, x11, [sp]",
+                "stp x10, x11, [x12]",
+                "mov sp, x12",
+                "b $+0x0",
+            ]
+        );
+    }
+
+    /// Stack arguments that do not fit the frame's outgoing area are an
+    /// error, not a wrong copy.
+    #[test]
+    fn arguments_beyond_the_frame_are_refused() {
+        let rc = ReturnCallInfo {
+            target: ReturnCallTarget::Known(RelocTarget::TestCase(0)),
+            uses: vec![],
+            stack_args: 64,
+        };
+        let mut buf = MachBuffer::<A64LabelUse>::new();
+        let err = emit_return_call(&rc, &frame(0, 32, 0), FrameProtection::default(), &mut buf);
+        assert!(err.is_err());
+    }
 }
