@@ -174,7 +174,7 @@ pub fn emit_return_call(
     // area, inside the fixed frame, so `dst >= 16`.
     let dst = (above + o)
         .checked_sub(n)
-        .filter(|_| n % 16 == 0 && n <= frame.fixed_frame_size);
+        .filter(|_| n.is_multiple_of(16) && n <= frame.fixed_frame_size);
     let Some(dst) = dst else {
         return Err(CodegenError::Emit(format!(
             "return_call: {n} bytes of stack arguments do not fit the outgoing area of a {}-byte frame",
