@@ -16,7 +16,10 @@
 //! * Returns that do not fit the registers go to a return area whose
 //!   address the caller passes in x8 (the indirect-result register); the
 //!   k-th overflowing return is at `[x8 + offset]` in signature order.
-//! * `tail`: the callee pops its stack arguments.
+//! * `tail`: the callee pops its stack arguments; a call of a `tail`
+//!   function is followed by `sub sp, sp, #n` (part of the call's
+//!   encoding), and `return_call` may pass more stack arguments than it
+//!   received (see `super::tail`).
 //!
 //! # Frame (stack grows down)
 //!

@@ -886,6 +886,7 @@ fn control_and_traps() {
                 uses: vec![],
                 defs: vec![],
                 clobbers: Default::default(),
+                callee_pop: 0,
             },
             "blr x9",
         ),
@@ -895,8 +896,43 @@ fn control_and_traps() {
                 uses: vec![],
                 defs: vec![],
                 clobbers: Default::default(),
+                callee_pop: 0,
             },
             "bl $+0x0",
+        ),
+        // A `tail` callee popped its stack arguments: sp is put back.
+        (
+            MInst::Call {
+                target: RelocTarget::TestCase(0),
+                uses: vec![],
+                defs: vec![],
+                clobbers: Default::default(),
+                callee_pop: 48,
+            },
+            "bl $+0x0; sub sp, sp, #0x30",
+        ),
+        (
+            MInst::CallInd {
+                rn: x(3),
+                uses: vec![],
+                defs: vec![],
+                clobbers: Default::default(),
+                callee_pop: 0x1_2340,
+            },
+            "blr x3; sub sp, sp, #0x12, lsl #12; sub sp, sp, #0x340",
+        ),
+        // autia1716 is HINT #12, autib1716 HINT #14.
+        (
+            MInst::Hint {
+                op: HintOp::Autia1716,
+            },
+            "hint #0xc",
+        ),
+        (
+            MInst::Hint {
+                op: HintOp::Autib1716,
+            },
+            "hint #0xe",
         ),
     ]);
 }

@@ -261,6 +261,12 @@ pub enum HintOp {
     /// Strip the pointer authentication code from x30 (`xpaclri`); a
     /// no-op on cores without pointer authentication, like the others.
     Xpaclri,
+    /// Authenticate x17 with key A and the modifier in x16
+    /// (`autia1716`): a tail call authenticates its return address with
+    /// the entry sp while sp is still below the outgoing arguments.
+    Autia1716,
+    /// The same with key B (`autib1716`).
+    Autib1716,
 }
 
 /// One-source SIMD operations on the low 64 bits of a vector register
@@ -290,6 +296,27 @@ pub enum AtomicOp {
     Umax,
     Smin,
     Smax,
+}
+
+/// Operands of a `ReturnCall` (boxed to keep `MInst` small).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReturnCallInfo {
+    pub target: ReturnCallTarget,
+    /// Register arguments (and x8, the return-area pointer passed on).
+    pub uses: Vec<(Reg, PReg)>,
+    /// Bytes of the callee's stack arguments (a multiple of 16).
+    pub stack_args: u32,
+}
+
+/// The callee of a `ReturnCall`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReturnCallTarget {
+    /// `b target` with a `JUMP26` relocation.
+    Known(RelocTarget),
+    /// `br` through a register fixed to x9 ([`regs::TAIL_TARGET_ENC`]): a
+    /// temporary that is neither an argument register nor one the
+    /// sequence uses before the branch.
+    Reg(Reg),
 }
 
 /// An aarch64 machine instruction.
@@ -458,6 +485,9 @@ pub enum MInst {
         uses: Vec<(Reg, PReg)>,
         defs: Vec<(Writable<Reg>, PReg)>,
         clobbers: PRegSet,
+        /// Bytes of stack arguments a `tail` callee pops: `sub sp, sp, #n`
+        /// follows the call, before anything else can use sp.
+        callee_pop: u32,
     },
     /// `blr rn`
     CallInd {
@@ -465,7 +495,16 @@ pub enum MInst {
         uses: Vec<(Reg, PReg)>,
         defs: Vec<(Writable<Reg>, PReg)>,
         clobbers: PRegSet,
+        /// As for `Call`.
+        callee_pop: u32,
     },
+    /// A tail call (`return_call`, `return_call_indirect`): the callee's
+    /// register arguments are fixed uses and its stack arguments are at
+    /// `[sp, sp + stack_args)` (this frame's outgoing area). It needs the
+    /// frame and the return-address protection, so the backend emits it
+    /// (`tail::emit_return_call`): callee-saves and frame record restored,
+    /// stack arguments moved to the top of the incoming area, `b`/`br`.
+    ReturnCall { info: Box<ReturnCallInfo> },
     /// A `try_call` with handlers: `bl`/`blr` as `Call`/`CallInd`, then
     /// `b normal`; the call ends its block, its return address is an
     /// exception site whose handlers `info` lists (boxed: rare and large).
@@ -732,6 +771,15 @@ impl MInst {
                 }
                 for (r, p) in defs {
                     v.reg_fixed_def(r, *p);
+                }
+            }
+            MInst::ReturnCall { info } => {
+                let ReturnCallInfo { target, uses, .. } = &mut **info;
+                for (r, p) in uses {
+                    v.reg_fixed_use(r, *p);
+                }
+                if let ReturnCallTarget::Reg(r) = target {
+                    v.reg_fixed_use(r, regs::xreg_preg(regs::TAIL_TARGET_ENC));
                 }
             }
             MInst::TryCall { info } => {

@@ -17,6 +17,7 @@ use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
 mod ops;
+mod tail;
 mod try_call;
 
 /// The generated rule code and the names it refers to.
@@ -354,12 +355,6 @@ impl Ctx<'_, '_, '_> {
                 return Some(InstOutput::none());
             }
         };
-        if locs.callee_pop > 0 {
-            self.l.set_error(CodegenError::Unsupported {
-                what: "calls to tail-convention functions with stack arguments on aarch64".into(),
-            });
-            return Some(InstOutput::none());
-        }
         self.state.outgoing = self
             .state
             .outgoing
@@ -375,39 +370,7 @@ impl Ctx<'_, '_, '_> {
             });
             uses.push((p, regs::xreg_preg(regs::INDIRECT_RESULT_ENC)));
         }
-        for (i, &a) in args.iter().enumerate() {
-            let ty = f.dfg.value_type(a);
-            let param = sig.params.get(i)?;
-            let mut parts: SmallVec<[Reg; 2]> = self
-                .l
-                .put_value_in_regs(a)
-                .regs
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            if let Some(signed) = abi::caller_extension(&locs, ty, param.extension) {
-                parts[0] = self.extend(ty, signed, 32, parts[0]);
-            }
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            let plocs = locs.params.get(i)?;
-            if plocs.len() != parts.len() {
-                return None;
-            }
-            for (r, loc) in parts.into_iter().zip(plocs.iter()) {
-                match loc {
-                    ArgLoc::Reg(p) => {
-                        let r = self.unique(r, uses.iter().map(|u| u.0));
-                        uses.push((r, *p));
-                    }
-                    ArgLoc::Stack(off) => self.l.emit(MInst::Store {
-                        kind: store_kind_of(part_ty),
-                        rd: r,
-                        mem: AMode::SpOffset { off: *off as i64 },
-                    }),
-                }
-            }
-        }
+        self.marshal_args(sig, &locs, &args, &mut uses)?;
         let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
         let mut defs = Vec::new();
         let mut after = Vec::new();
@@ -440,6 +403,7 @@ impl Ctx<'_, '_, '_> {
                     uses,
                     defs,
                     clobbers,
+                    callee_pop: locs.callee_pop,
                 });
             }
             Err(v) => {
@@ -449,6 +413,7 @@ impl Ctx<'_, '_, '_> {
                     uses,
                     defs,
                     clobbers,
+                    callee_pop: locs.callee_pop,
                 });
             }
         }
@@ -1288,6 +1253,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn a64_return(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_return(inst)
+    }
+    fn a64_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return_call(inst)
     }
     fn a64_stack(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_stack(inst)

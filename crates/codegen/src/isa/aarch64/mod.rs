@@ -8,6 +8,7 @@ pub mod emit;
 pub mod inst;
 pub mod lower;
 pub mod regs;
+pub mod tail;
 
 #[cfg(test)]
 mod compile_tests;
@@ -61,7 +62,7 @@ impl MachInst for MInst {
 
     fn is_term(&self) -> MachTerminator {
         match self {
-            MInst::Ret { .. } | MInst::Udf { .. } => MachTerminator::Ret,
+            MInst::Ret { .. } | MInst::Udf { .. } | MInst::ReturnCall { .. } => MachTerminator::Ret,
             MInst::Jump { .. }
             | MInst::CondBr { .. }
             | MInst::JmpTable { .. }
@@ -282,6 +283,9 @@ impl Backend for A64Backend {
         _state: &mut (),
         buf: &mut MachBuffer<A64LabelUse>,
     ) -> CodegenResult<()> {
+        if let MInst::ReturnCall { info: rc } = inst {
+            return tail::emit_return_call(rc, info.frame, self.protection, buf);
+        }
         emit::emit(inst, info.frame, buf)
     }
 

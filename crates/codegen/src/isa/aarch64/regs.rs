@@ -102,6 +102,11 @@ pub const FLOAT_ARGS: [u8; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 /// The register holding the address of an indirect result (x8).
 pub const INDIRECT_RESULT_ENC: u8 = 8;
 
+/// The register an indirect tail call's target is fixed to (x9): not an
+/// argument register, and the tail-call sequence uses only x10–x17 as
+/// scratch before it branches.
+pub const TAIL_TARGET_ENC: u8 = 9;
+
 /// The pinned register of `enable_pinned_reg` (x28, as in Cranelift).
 pub const PINNED_ENC: u8 = 28;
 
