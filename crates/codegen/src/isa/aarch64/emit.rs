@@ -1399,11 +1399,13 @@ pub fn emit(
             put(buf, 0);
         }
         MInst::VecMisc { op, rd, rn } => {
-            // Advanced SIMD two-register misc (cnt, Q=0 size=00) and
-            // across lanes (addv, Q=0 size=00).
+            // Advanced SIMD two-register misc (cnt, Q=0 size=00), across
+            // lanes (addv, Q=0 size=00), and three-same `orr` (Q=1) with
+            // rm = rn, which is `mov vd.16b, vn.16b`.
             let base = match op {
                 VecMiscOp::Cnt8B => 0x0e20_5800,
                 VecMiscOp::Addv8B => 0x0e31_b800,
+                VecMiscOp::Mov16B => 0x4ea0_1c00 | (rv(rn)? << 16),
             };
             put(buf, base | (rv(rn)? << 5) | rv(rd.to_reg())?);
         }

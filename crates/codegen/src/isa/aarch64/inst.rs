@@ -271,6 +271,9 @@ pub enum VecMiscOp {
     Cnt8B,
     /// `addv bd, vn.8b`: the sum of the eight bytes (upper bits zeroed).
     Addv8B,
+    /// `mov vd.16b, vn.16b` (`orr` with both sources `vn`): a copy of the
+    /// whole 128-bit register, for vectors and f128.
+    Mov16B,
 }
 
 /// The read-modify-write operations of the atomics: the LSE forms
@@ -833,11 +836,10 @@ impl MInst {
                 rd: dst,
                 rm: src,
             },
-            // A 128-bit copy would need the vector form; FP values are at
-            // most 64 bits wide in the scalar set.
-            _ => MInst::FpuRR {
-                op: FpuOp1::Mov,
-                size: ScalarSize::Size64,
+            // The whole q register: the class also holds 128-bit vectors
+            // and f128, and the copy costs the same as `fmov d`.
+            _ => MInst::VecMisc {
+                op: VecMiscOp::Mov16B,
                 rd: dst,
                 rn: src,
             },

@@ -51,6 +51,10 @@ pub struct A64LowerInfo {
     pub use_bti: bool,
     /// `sign_return_address`: the x30 saved in the frame record is signed.
     pub sign_return_address: bool,
+    /// Some value is 128 bits wide in an FP register (a vector or f128):
+    /// calls then clobber v8–v15 too, whose upper halves callees may
+    /// change (`regs::call_clobbers`).
+    pub wide_fp_values: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -156,6 +160,7 @@ impl LowerBackend for A64LowerBackend<'_> {
 /// The load that reads a whole value of `ty`.
 fn load_kind_of(ty: Type) -> LoadKind {
     match ty {
+        _ if ty.is_vector() && ty.bits() == 128 => LoadKind::FpuLoad128,
         Type::F32 => LoadKind::FpuLoad32,
         Type::F64 => LoadKind::FpuLoad64,
         _ => match ty.bits() {
@@ -170,6 +175,7 @@ fn load_kind_of(ty: Type) -> LoadKind {
 /// The store that writes a whole value of `ty`.
 fn store_kind_of(ty: Type) -> StoreKind {
     match ty {
+        _ if ty.is_vector() && ty.bits() == 128 => StoreKind::FpuStore128,
         Type::F32 => StoreKind::FpuStore32,
         Type::F64 => StoreKind::FpuStore64,
         _ => match ty.bits() {
@@ -420,7 +426,7 @@ impl Ctx<'_, '_, '_> {
                 }
             }
         }
-        let clobbers = regs::aapcs_clobbers();
+        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
         let uses = uses.into_vec();
         match callee {
             Ok(func_ref) => {

@@ -78,6 +78,11 @@ impl MachInst for MInst {
                 size: ScalarSize::Size64,
                 rd,
                 rn,
+            }
+            | MInst::VecMisc {
+                op: VecMiscOp::Mov16B,
+                rd,
+                rn,
             } => Some((rd, rn)),
             _ => None,
         }
@@ -184,6 +189,10 @@ impl A64Backend {
         })?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
+        let wide_fp_values = (0..f.dfg.num_values() as u32).any(|i| {
+            let ty = f.dfg.value_type(kiln_ir::Value::from_u32(i));
+            ty.bits() == 128 && (ty.is_vector() || ty == kiln_ir::Type::F128)
+        });
         let info = lower::A64LowerInfo {
             sig,
             slot_offsets,
@@ -191,6 +200,7 @@ impl A64Backend {
             has_lse: self.isa_flags.has("has_lse"),
             use_bti: self.protection.use_bti,
             sign_return_address: self.protection.sign_return_address,
+            wide_fp_values,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
@@ -206,6 +216,11 @@ impl A64Backend {
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
                 stack_limit,
+                partial_call_clobbers: if wide_fp_values {
+                    regs::partially_saved()
+                } else {
+                    PRegSet::empty()
+                },
             },
             testcase_names,
         })
