@@ -1479,3 +1479,58 @@ fn q_register_forms() {
         (mov(8, 31), "mov v8.16b, v31.16b"),
     ]);
 }
+
+/// The f16/f128 moves: whole-register logic and `zip1 .2d` (f128 from two
+/// halves, select masks), the upper doubleword to a general register, and
+/// `h` loads/stores.
+#[test]
+fn f16_f128_forms() {
+    let vrrr = |op, rd, rn, rm| MInst::VecRRR {
+        op,
+        rd: wv(rd),
+        rn: v(rn),
+        rm: v(rm),
+    };
+    let hi = |rd, rn| MInst::MovFromVecHi {
+        rd: wx(rd),
+        rn: v(rn),
+    };
+    let uo = |rn, uimm| AMode::UnsignedOffset { rn, uimm };
+    let un = |rn, simm| AMode::Unscaled { rn, simm };
+    use VecAluOp::*;
+    check(&[
+        (vrrr(And16B, 0, 1, 2), "and v0.16b, v1.16b, v2.16b"),
+        (vrrr(And16B, 31, 30, 29), "and v31.16b, v30.16b, v29.16b"),
+        (vrrr(Bic16B, 3, 4, 5), "bic v3.16b, v4.16b, v5.16b"),
+        (vrrr(Bic16B, 31, 0, 31), "bic v31.16b, v0.16b, v31.16b"),
+        (vrrr(Orr16B, 6, 7, 8), "orr v6.16b, v7.16b, v8.16b"),
+        (vrrr(Zip1D2, 0, 1, 2), "zip1 v0.2d, v1.2d, v2.2d"),
+        (vrrr(Zip1D2, 31, 16, 8), "zip1 v31.2d, v16.2d, v8.2d"),
+        (hi(0, 1), "mov x0, v1.d[1]"),
+        (hi(30, 31), "mov x30, v31.d[1]"),
+        (
+            MInst::Load {
+                kind: LoadKind::FpuLoad16,
+                rd: wv(31),
+                mem: un(sp(), -2),
+            },
+            "ldur h31, [sp, #-0x2]",
+        ),
+        (
+            MInst::Store {
+                kind: StoreKind::FpuStore16,
+                rd: v(1),
+                mem: uo(x(2), 8190),
+            },
+            "str h1, [x2, #0x1ffe]",
+        ),
+        (
+            MInst::Store {
+                kind: StoreKind::FpuStore16,
+                rd: v(0),
+                mem: un(x(3), 255),
+            },
+            "stur h0, [x3, #0xff]",
+        ),
+    ]);
+}
