@@ -271,7 +271,7 @@ pub fn run_on_qemu(
                 let word = (bits >> (64 * n)) as u64;
                 // An f128 is one part of two words (a q register, or 16
                 // bytes of stack).
-                let high = (ty == Type::F128).then(|| (bits >> 64) as u64);
+                let high = (ty == Type::F128).then_some((bits >> 64) as u64);
                 match loc {
                     ArgLoc::Reg(r) if r.class() == int_class => {
                         let _ = write!(body, "ia[{}] = 0x{word:x}ull; ", r.hw_enc());
