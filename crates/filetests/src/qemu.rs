@@ -137,6 +137,9 @@ const HARNESS_PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <ucontext.h>
 static sigjmp_buf jb;
 static uintptr_t trap_pc;
+/* The directive being run (the throw path reports against it). */
+static int kiln_cur_call;
+#define KILN_NO_HANDLER 4096
 static void on_signal(int sig, siginfo_t *si, void *uc) {
   (void)si;
   trap_pc = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.pc;
@@ -175,6 +178,10 @@ pub fn run_on_qemu(
     // Per function: its code size and trap records, to name the trap a
     // faulting pc stands for.
     let mut compiled: Vec<(usize, Vec<kiln_codegen::machinst::buffer::MachTrap>)> = Vec::new();
+    // Per function: what the throw path needs, if a function names
+    // `%__cranelift_throw`.
+    let mut throw_tables: Vec<FnThrowTables> = Vec::new();
+    let mut uses_throw = false;
     for (i, f) in file.functions.iter().enumerate() {
         let name = &names[i];
         let mut code = match compile(&f.func) {
@@ -184,13 +191,14 @@ pub fn run_on_qemu(
             }
             Err(e) => return Err(BuildOutcome::Fail(vec![format!("{name}: {e}")])),
         };
-        retarget_relocs(&mut code, &names).map_err(|why| {
+        uses_throw |= retarget_relocs(&mut code, &names).map_err(|why| {
             BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {why}"))
         })?;
         compiled.push((code.code.len(), code.traps.clone()));
+        throw_tables.push(FnThrowTables::of(&code));
         codes.push(code);
     }
-    let object = write_object(file, codes)
+    let object = write_object(file, codes, uses_throw)
         .map_err(|e| BuildOutcome::Fail(vec![format!("writing the aarch64 object: {e}")]))?;
     // Pass 1: record the calls the directives make.
     let mut calls: Vec<Call> = Vec::new();
@@ -240,6 +248,10 @@ pub fn run_on_qemu(
          }}\n  printf(\"%d trap %d\\n\", k, sig);\n}}",
         n = file.functions.len()
     );
+    if uses_throw {
+        write_throw_tables(&mut c, &throw_tables);
+        c.push_str(THROW_C);
+    }
     c.push_str(
         "int main(void) {\n  struct sigaction act; memset(&act, 0, sizeof act);\n  \
          act.sa_sigaction = on_signal; act.sa_flags = SA_NODEFER | SA_SIGINFO;\n  \
@@ -338,7 +350,9 @@ pub fn run_on_qemu(
         body.push_str(" printf(\"\\n\");");
         let _ = writeln!(
             c,
-            "  if ((sig = sigsetjmp(jb, 1)) == 0) {{ {body} }} else print_trap({k}, sig);\n  fflush(stdout);"
+            "  kiln_cur_call = {k};\n  \
+             if ((sig = sigsetjmp(jb, 1)) == 0) {{ {body} }} else if (sig != KILN_NO_HANDLER) print_trap({k}, sig);\n  \
+             fflush(stdout);"
         );
     }
     c.push_str("  return 0;\n}\n");
@@ -364,6 +378,7 @@ pub fn run_on_qemu(
         results[k] = Some(match kind {
             "ok" => parse_results(&rets, rest)
                 .ok_or_else(|| format!("unreadable result `{rest}` from the harness")),
+            "nohandler" => Err(no_handler_message(rest)),
             _ => Err(trap_message(rest, &names, &compiled)),
         });
     }
@@ -388,24 +403,158 @@ pub fn run_on_qemu(
 
 /// Points every relocation to one of the file's functions at that
 /// function's harness name (`HARNESS_NS`); libcalls stay (the C library
-/// defines them). Anything else is not something the harness can link.
-fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<(), String> {
+/// defines them); `%__cranelift_throw`, when the file does not define it,
+/// goes to the harness's throw path (index `names.len()`, whether it was
+/// named is returned). Anything else is not something the harness can
+/// link.
+fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<bool, String> {
+    let mut throw = false;
     for r in &mut code.relocs {
-        let own = match &r.target {
-            FinalName::TestCase(t) => names.iter().position(|n| n == t.as_str()),
-            FinalName::User(u) => {
-                let u = u.to_string();
-                names.iter().position(|n| *n == u)
-            }
+        let name = match &r.target {
+            FinalName::TestCase(t) => Some(t.as_str().to_string()),
+            FinalName::User(u) => Some(u.to_string()),
             FinalName::LibCall(_) => continue,
             FinalName::KnownSymbol(_) => None,
         };
-        match own {
-            Some(k) => r.target = FinalName::User(UserExternalName::new(HARNESS_NS, k as u32)),
-            None => return Err(format!("relocation {:?} to {:?}", r.kind, r.target)),
+        let own = name
+            .as_deref()
+            .and_then(|n| names.iter().position(|m| m == n));
+        let k = match (own, name.as_deref()) {
+            (Some(k), _) => k,
+            (None, Some(THROW_SYMBOL)) => {
+                throw = true;
+                names.len()
+            }
+            _ => return Err(format!("relocation {:?} to {:?}", r.kind, r.target)),
+        };
+        r.target = FinalName::User(UserExternalName::new(HARNESS_NS, k as u32));
+    }
+    Ok(throw)
+}
+
+/// The runtime CLIF exception code calls (`kiln_module::throw`); the
+/// harness defines it in C (`qemu_throw.c`).
+const THROW_SYMBOL: &str = kiln_module::throw::THROW_SYMBOL;
+
+/// The walk of the harness's throw path, written after the tables.
+const THROW_C: &str = include_str!("qemu_throw.c");
+
+/// One function's tables for the harness's throw path: its unwind rows
+/// and its `try_call` sites, as `kiln_module::throw::ThrowTables`
+/// registers them for the JIT.
+struct FnThrowTables {
+    rows: Vec<kiln_codegen::unwind::Row>,
+    sites: Vec<kiln_codegen::machinst::buffer::ExceptionCallSite>,
+}
+
+impl FnThrowTables {
+    fn of(code: &CompiledCode<Final>) -> Self {
+        use kiln_codegen::unwind::{rows, CfiTarget};
+        let rows = if code.unwind.is_empty() {
+            // No unwind information: a throw cannot pass this function.
+            Vec::new()
+        } else {
+            rows(
+                CfiTarget::new(Arch::Aarch64),
+                &code.unwind,
+                code.code.len() as u32,
+            )
+        };
+        FnThrowTables {
+            rows,
+            sites: code.exception_sites.clone(),
         }
     }
-    Ok(())
+}
+
+/// The C tables `qemu_throw.c` walks: per function (in `fn_start` order)
+/// its ranges of `kiln_rows`, `kiln_sites`; per site its range of
+/// `kiln_handlers` (tag -1: `default:`). A row is `fp_based` when the CFA
+/// is x29 + offset and both the caller's x29 and the return address are
+/// saved in the frame — the only rows the walk can step, as in
+/// `kiln_module::throw::find_handler`.
+fn write_throw_tables(c: &mut String, tables: &[FnThrowTables]) {
+    use kiln_codegen::unwind::CfaBase;
+    c.push_str(
+        "struct kiln_row { uint32_t start, end; int32_t cfa_offset; uint32_t fp_below, ra_below; int fp_based; };\n\
+         struct kiln_handler { int64_t tag; uint32_t handler; };\n\
+         struct kiln_site { uint32_t ret_addr, fp_to_sp, first_handler, nhandlers; };\n\
+         struct kiln_fn { uint32_t first_row, nrows, first_site, nsites; };\n",
+    );
+    let (mut rows, mut sites, mut handlers, mut fns) =
+        (String::new(), String::new(), String::new(), String::new());
+    let (mut nrow, mut nsite, mut nhandler) = (0usize, 0usize, 0usize);
+    for t in tables {
+        let _ = write!(
+            fns,
+            "{{{nrow}, {}, {nsite}, {}}}, ",
+            t.rows.len(),
+            t.sites.len()
+        );
+        for r in &t.rows {
+            let (fp, ra) = (r.fp_saved, r.ra_saved);
+            let fp_based = r.cfa_base == CfaBase::Fp && fp.is_some() && ra.is_some();
+            let _ = write!(
+                rows,
+                "{{{}, {}, {}, {}, {}, {}}}, ",
+                r.start,
+                r.end,
+                r.cfa_offset,
+                fp.unwrap_or(0),
+                ra.unwrap_or(0),
+                i32::from(fp_based)
+            );
+            nrow += 1;
+        }
+        for s in &t.sites {
+            let _ = write!(
+                sites,
+                "{{{}, {}, {nhandler}, {}}}, ",
+                s.ret_addr,
+                s.fp_to_sp,
+                s.handlers.len()
+            );
+            nsite += 1;
+            for h in &s.handlers {
+                let tag = h.tag.map_or(-1, i64::from);
+                let _ = write!(handlers, "{{{tag}, {}}}, ", h.handler);
+                nhandler += 1;
+            }
+        }
+    }
+    // C arrays cannot be empty: a zero entry that no range points at.
+    let nonempty = |s: String, zero: &str| if s.is_empty() { zero.to_string() } else { s };
+    let _ = writeln!(c, "#define KILN_NFUNCS {}", tables.len());
+    let _ = writeln!(
+        c,
+        "static const struct kiln_row kiln_rows[] = {{{}}};",
+        nonempty(rows, "{0, 0, 0, 0, 0, 0}")
+    );
+    let _ = writeln!(
+        c,
+        "static const struct kiln_site kiln_sites[] = {{{}}};",
+        nonempty(sites, "{0, 0, 0, 0}")
+    );
+    let _ = writeln!(
+        c,
+        "static const struct kiln_handler kiln_handlers[] = {{{}}};",
+        nonempty(handlers, "{0, 0}")
+    );
+    let _ = writeln!(
+        c,
+        "static const struct kiln_fn kiln_fn_tables[] = {{{}}};",
+        nonempty(fns, "{0, 0, 0, 0}")
+    );
+}
+
+/// The message of a `nohandler TAG WHY PC` line, worded as the JIT's
+/// throw path words it when it aborts.
+fn no_handler_message(rest: &str) -> String {
+    let mut w = rest.split_whitespace();
+    let tag = w.next().unwrap_or("?");
+    let why = w.next().unwrap_or("?");
+    let pc = w.next().unwrap_or("?");
+    format!("exception with tag {tag} has no handler: {why} (pc 0x{pc}, under qemu)")
 }
 
 /// The file's functions as one relocatable aarch64 ELF object, function
@@ -413,6 +562,7 @@ fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<(
 fn write_object(
     file: &TestFile,
     codes: Vec<CompiledCode<Final>>,
+    uses_throw: bool,
 ) -> Result<Vec<u8>, kiln_module::module::ModuleError> {
     let mut m = ObjectModule::new(Arch::Aarch64);
     let mut ids = Vec::with_capacity(codes.len());
@@ -423,6 +573,26 @@ fn write_object(
             FuncOrDataId::Func(id),
         )?;
         ids.push(id);
+    }
+    if uses_throw {
+        // `__cranelift_throw(entry_fp, exit_fp, exit_pc, tag, payload1,
+        // payload2)`, defined by the harness (`qemu_throw.c`).
+        let mut sig = kiln_ir::Signature::new(kiln_ir::CallConv::SystemV);
+        for ty in [
+            Type::I64,
+            Type::I64,
+            Type::I64,
+            Type::I32,
+            Type::I64,
+            Type::I64,
+        ] {
+            sig.params.push(kiln_ir::AbiParam::new(ty));
+        }
+        let id = m.declare_function(THROW_SYMBOL, Linkage::Import, &sig)?;
+        m.bind_user_name(
+            UserExternalName::new(HARNESS_NS, file.functions.len() as u32),
+            FuncOrDataId::Func(id),
+        )?;
     }
     for ((f, code), id) in file.functions.iter().zip(codes).zip(ids) {
         m.define_function(id, &f.func.stencil.signature, code)?;

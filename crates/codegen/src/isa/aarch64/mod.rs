@@ -53,15 +53,19 @@ impl MachInst for MInst {
     }
 
     fn is_call(&self) -> bool {
-        matches!(self, MInst::Call { .. } | MInst::CallInd { .. })
+        matches!(
+            self,
+            MInst::Call { .. } | MInst::CallInd { .. } | MInst::TryCall { .. }
+        )
     }
 
     fn is_term(&self) -> MachTerminator {
         match self {
             MInst::Ret { .. } | MInst::Udf { .. } => MachTerminator::Ret,
-            MInst::Jump { .. } | MInst::CondBr { .. } | MInst::JmpTable { .. } => {
-                MachTerminator::Branch
-            }
+            MInst::Jump { .. }
+            | MInst::CondBr { .. }
+            | MInst::JmpTable { .. }
+            | MInst::TryCall { .. } => MachTerminator::Branch,
             _ => MachTerminator::None,
         }
     }
@@ -193,6 +197,13 @@ impl A64Backend {
             let ty = f.dfg.value_type(kiln_ir::Value::from_u32(i));
             ty.bits() == 128 && (ty.is_vector() || ty == kiln_ir::Type::F128)
         });
+        let has_try_call = f.dfg.insts.values().any(|d| {
+            matches!(
+                d,
+                kiln_ir::InstructionData::TryCall { .. }
+                    | kiln_ir::InstructionData::TryCallIndirect { .. }
+            )
+        });
         let info = lower::A64LowerInfo {
             sig,
             slot_offsets,
@@ -216,7 +227,10 @@ impl A64Backend {
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
                 stack_limit,
-                partial_call_clobbers: if wide_fp_values {
+                // Not with try_call: one with handlers clobbers every
+                // allocatable register (a landing pad may find any of them
+                // changed), and that must make the prologue save v8-v15.
+                partial_call_clobbers: if wide_fp_values && !has_try_call {
                     regs::partially_saved()
                 } else {
                     PRegSet::empty()
