@@ -23,7 +23,7 @@ use kiln_codegen::isa::aarch64::regs;
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::settings::Arch;
-use kiln_ir::{DataValue, Ieee32, Ieee64, Type, UserExternalName, UserFuncName};
+use kiln_ir::{DataValue, Ieee128, Ieee16, Ieee32, Ieee64, Type, UserExternalName, UserFuncName};
 use kiln_module::module::{FuncOrDataId, Linkage, Module};
 use kiln_object::ObjectModule;
 use kiln_reader::TestFile;
@@ -57,14 +57,18 @@ fn c_type(ty: Type) -> Option<&'static str> {
         Type::I128 => "__int128",
         Type::F32 => "float",
         Type::F64 => "double",
+        // Passed as bits: the harness fills and reads FP registers whole.
+        Type::F16 => "uint16_t",
+        Type::F128 => "__int128",
         _ => return None,
     })
 }
 
 /// `kiln_invoke(f, ia, fa, oi, of, ra, sa, sa_bytes)`: copies `sa_bytes`
 /// (a multiple of 16) of stack arguments from `sa` below the stack
-/// pointer, calls `f` with x0-x7 = `ia[..]`, d0-d7 = `fa[..]` and x8 =
-/// `ra`, then stores x0-x7 and d0-d7 to `oi` and `of` (a callee that pops
+/// pointer, calls `f` with x0-x7 = `ia[..]`, q0-q7 = `fa[..]` (two words
+/// each, low first: f16/f32/f64 in the low bits, f128 whole) and x8 =
+/// `ra`, then stores x0-x7 and q0-q7 to `oi` and `of` (a callee that pops
 /// its stack arguments is fine: sp is restored from x29). A top-level
 /// `__asm__` of the C harness, so the link has two inputs: the harness and
 /// Kiln's object.
@@ -90,10 +94,10 @@ kiln_invoke:
   add x9, x9, #8
   b 1b
 2:
-  ldp d0, d1, [x2]
-  ldp d2, d3, [x2, #16]
-  ldp d4, d5, [x2, #32]
-  ldp d6, d7, [x2, #48]
+  ldp q0, q1, [x2]
+  ldp q2, q3, [x2, #32]
+  ldp q4, q5, [x2, #64]
+  ldp q6, q7, [x2, #96]
   mov x17, x1
   ldp x0, x1, [x17]
   ldp x2, x3, [x17, #16]
@@ -104,10 +108,10 @@ kiln_invoke:
   stp x2, x3, [x19, #16]
   stp x4, x5, [x19, #32]
   stp x6, x7, [x19, #48]
-  stp d0, d1, [x20]
-  stp d2, d3, [x20, #16]
-  stp d4, d5, [x20, #32]
-  stp d6, d7, [x20, #48]
+  stp q0, q1, [x20]
+  stp q2, q3, [x20, #32]
+  stp q4, q5, [x20, #64]
+  stp q6, q7, [x20, #96]
   mov sp, x29
   ldp x19, x20, [sp, #16]
   ldp x29, x30, [sp], #32
@@ -253,7 +257,7 @@ pub fn run_on_qemu(
          act.sa_sigaction = on_signal; act.sa_flags = SA_NODEFER | SA_SIGINFO;\n  \
          int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};\n  \
          for (int i = 0; i < 5; i++) sigaction(sigs[i], &act, 0);\n  int sig;\n  \
-         static uint64_t ia[8], fa[8], oi[8], of[8], ra[64], sa[64];\n",
+         static uint64_t ia[8], fa[16], oi[8], of[16], ra[64], sa[64];\n",
     );
     for (k, call) in calls.iter().enumerate() {
         let f = &file.functions[call.func].func;
@@ -266,7 +270,7 @@ pub fn run_on_qemu(
                 "{name}: unsupported by the qemu harness: more than 512 bytes of stack arguments or results"
             )));
         }
-        let mut body = String::from("memset(ia, 0, 64); memset(fa, 0, 64); memset(sa, 0, 512); ");
+        let mut body = String::from("memset(ia, 0, 64); memset(fa, 0, 128); memset(sa, 0, 512); ");
         for ((p, parts), a) in f.signature.params.iter().zip(&locs.params).zip(&call.args) {
             let ty = p.value_type;
             if c_type(ty).is_none() {
@@ -277,10 +281,19 @@ pub fn run_on_qemu(
             let bits = a.to_bits().unwrap_or(0);
             for (n, loc) in parts.iter().enumerate() {
                 let word = (bits >> (64 * n)) as u64;
+                // An f128 is one part of two words (a q register, or 16
+                // bytes of stack).
+                let high = (ty == Type::F128).then_some((bits >> 64) as u64);
                 match loc {
+                    ArgLoc::Reg(r) if r.class() == int_class => {
+                        let _ = write!(body, "ia[{}] = 0x{word:x}ull; ", r.hw_enc());
+                    }
                     ArgLoc::Reg(r) => {
-                        let arr = if r.class() == int_class { "ia" } else { "fa" };
-                        let _ = write!(body, "{arr}[{}] = 0x{word:x}ull; ", r.hw_enc());
+                        let k = 2 * r.hw_enc();
+                        let _ = write!(body, "fa[{k}] = 0x{word:x}ull; ");
+                        if let Some(h) = high {
+                            let _ = write!(body, "fa[{}] = 0x{h:x}ull; ", k + 1);
+                        }
                     }
                     ArgLoc::Stack(off) => {
                         // Little-endian: the value's low bytes at its offset.
@@ -289,6 +302,13 @@ pub fn run_on_qemu(
                             body,
                             "{{ uint64_t w = 0x{word:x}ull; memcpy((char *)sa + {off}, &w, {size}); }} "
                         );
+                        if let Some(h) = high {
+                            let _ = write!(
+                                body,
+                                "{{ uint64_t w = 0x{h:x}ull; memcpy((char *)sa + {}, &w, 8); }} ",
+                                off + 8
+                            );
+                        }
                     }
                 }
             }
@@ -304,12 +324,16 @@ pub fn run_on_qemu(
             rets.push(
                 parts
                     .iter()
-                    .map(|loc| match loc {
-                        ArgLoc::Reg(p) if p.class() == int_class => {
-                            format!("oi[{}]", p.hw_enc())
-                        }
-                        ArgLoc::Reg(p) => format!("of[{}]", p.hw_enc()),
-                        ArgLoc::Stack(off) => format!("ra[{}]", off / 8),
+                    .flat_map(|loc| {
+                        // An f128 result prints as two words, low first.
+                        let words = if r.value_type == Type::F128 { 2 } else { 1 };
+                        (0..words).map(move |w| match loc {
+                            ArgLoc::Reg(p) if p.class() == int_class => {
+                                format!("oi[{}]", p.hw_enc())
+                            }
+                            ArgLoc::Reg(p) => format!("of[{}]", 2 * p.hw_enc() + w),
+                            ArgLoc::Stack(off) => format!("ra[{}]", off / 8 + w as u32),
+                        })
                     })
                     .collect::<Vec<_>>(),
             );
@@ -616,6 +640,11 @@ fn parse_results(tys: &[Type], text: &str) -> Option<Vec<DataValue>> {
         out.push(match ty {
             Type::F32 => DataValue::F32(Ieee32(w as u32)),
             Type::F64 => DataValue::F64(Ieee64(w)),
+            Type::F16 => DataValue::F16(Ieee16(w as u16)),
+            Type::F128 => {
+                let hi = words.next()??;
+                DataValue::F128(Ieee128((u128::from(hi) << 64) | u128::from(w)))
+            }
             Type::I128 => {
                 let hi = words.next()??;
                 DataValue::I128((((hi as u128) << 64) | w as u128) as i128)

@@ -135,7 +135,9 @@ fn class_of(ty: Type) -> CodegenResult<(bool, usize)> {
         Ok((true, 1))
     } else if ty == Type::I128 {
         Ok((true, 2))
-    } else if ty == Type::F32 || ty == Type::F64 {
+    } else if matches!(ty, Type::F16 | Type::F32 | Type::F64 | Type::F128) {
+        // f16 in an h register, f128 in a q register (AAPCS64 C.1); on the
+        // stack in 8 bytes, or 16 bytes 16-aligned for f128 (`stack_slot`).
         Ok((false, 1))
     } else {
         Err(CodegenError::Unsupported {

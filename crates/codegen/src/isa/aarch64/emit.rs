@@ -1423,12 +1423,32 @@ pub fn emit(
             put(buf, 0);
             put(buf, 0);
         }
+        MInst::VecRRR { op, rd, rn, rm } => {
+            // Advanced SIMD three-same logical forms (Q=1) and the
+            // permute `zip1` (Q=1, size=11).
+            let base = match op {
+                VecAluOp::And16B => 0x4e20_1c00,
+                VecAluOp::Bic16B => 0x4e60_1c00,
+                VecAluOp::Orr16B => 0x4ea0_1c00,
+                VecAluOp::Zip1D2 => 0x4ec0_3800,
+            };
+            put(
+                buf,
+                base | (rv(rm)? << 16) | (rv(rn)? << 5) | rv(rd.to_reg())?,
+            );
+        }
+        MInst::MovFromVecHi { rd, rn } => {
+            // UMOV (Q=1, imm5=11000: doubleword lane 1), printed `mov`.
+            put(buf, 0x4e18_3c00 | (rv(rn)? << 5) | rz(rd.to_reg())?);
+        }
         MInst::VecMisc { op, rd, rn } => {
-            // Advanced SIMD two-register misc (cnt, Q=0 size=00) and
-            // across lanes (addv, Q=0 size=00).
+            // Advanced SIMD two-register misc (cnt, Q=0 size=00), across
+            // lanes (addv, Q=0 size=00), and three-same `orr` (Q=1) with
+            // rm = rn, which is `mov vd.16b, vn.16b`.
             let base = match op {
                 VecMiscOp::Cnt8B => 0x0e20_5800,
                 VecMiscOp::Addv8B => 0x0e31_b800,
+                VecMiscOp::Mov16B => 0x4ea0_1c00 | (rv(rn)? << 16),
             };
             put(buf, base | (rv(rn)? << 5) | rv(rd.to_reg())?);
         }

@@ -277,6 +277,24 @@ pub enum VecMiscOp {
     Cnt8B,
     /// `addv bd, vn.8b`: the sum of the eight bytes (upper bits zeroed).
     Addv8B,
+    /// `mov vd.16b, vn.16b` (`orr` with both sources `vn`): a copy of the
+    /// whole 128-bit register, for vectors and f128.
+    Mov16B,
+}
+
+/// Three-register operations on whole 128-bit registers (f128 values and
+/// their masks; vectors as bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VecAluOp {
+    /// `and vd.16b, vn.16b, vm.16b`.
+    And16B,
+    /// `bic vd.16b, vn.16b, vm.16b`: vn & !vm.
+    Bic16B,
+    /// `orr vd.16b, vn.16b, vm.16b`.
+    Orr16B,
+    /// `zip1 vd.2d, vn.2d, vm.2d`: vd = [vn.d[0], vm.d[0]], the low
+    /// doublewords side by side (two 64-bit halves into one q register).
+    Zip1D2,
 }
 
 /// The read-modify-write operations of the atomics: the LSE forms
@@ -670,6 +688,15 @@ pub enum MInst {
         target: RelocTarget,
         offset: i64,
     },
+    /// `op rd, rn, rm` on whole vector registers.
+    VecRRR {
+        op: VecAluOp,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+    },
+    /// `mov xd, vn.d[1]` (`umov`): the upper 64 bits of a q register.
+    MovFromVecHi { rd: Writable<Reg>, rn: Reg },
     /// `op rd, rn` on vector registers.
     VecMisc {
         op: VecMiscOp,
@@ -687,6 +714,7 @@ impl MInst {
             | MInst::AluRRRExtend { rd, rn, rm, .. }
             | MInst::CSel { rd, rn, rm, .. }
             | MInst::FpuRRR { rd, rn, rm, .. }
+            | MInst::VecRRR { rd, rn, rm, .. }
             | MInst::FpuCSel { rd, rn, rm, .. } => {
                 v.reg_use(rn);
                 v.reg_use(rm);
@@ -703,6 +731,7 @@ impl MInst {
             | MInst::IntToFpu { rd, rn, .. }
             | MInst::MovToFpu { rd, rn, .. }
             | MInst::MovFromFpu { rd, rn, .. }
+            | MInst::MovFromVecHi { rd, rn }
             | MInst::VecMisc { rd, rn, .. } => {
                 v.reg_use(rn);
                 v.reg_def(rd);
@@ -903,11 +932,10 @@ impl MInst {
                 rd: dst,
                 rm: src,
             },
-            // A 128-bit copy would need the vector form; FP values are at
-            // most 64 bits wide in the scalar set.
-            _ => MInst::FpuRR {
-                op: FpuOp1::Mov,
-                size: ScalarSize::Size64,
+            // The whole q register: the class also holds 128-bit vectors
+            // and f128, and the copy costs the same as `fmov d`.
+            _ => MInst::VecMisc {
+                op: VecMiscOp::Mov16B,
                 rd: dst,
                 rn: src,
             },

@@ -33,9 +33,14 @@ pub(crate) mod generated {
     pub use crate::isa::aarch64::args::{
         AMode, Cond, Imm12, ImmLogic, OperandSize, ScalarSize, ShiftOp,
     };
+    pub use crate::isa::aarch64::inst::VecAluOp;
     pub use crate::isa::aarch64::inst::{
         AluOp, AluOp3, BitOp, CSelOp, FpuOp1, FpuOp2, LoadKind, StoreKind,
     };
+    pub const I16: Type = Type::I16;
+    pub const I128: Type = Type::I128;
+    pub const F16: Type = Type::F16;
+    pub const F128: Type = Type::F128;
     include!(concat!(env!("OUT_DIR"), "/isle_aarch64.rs"));
 }
 
@@ -53,6 +58,10 @@ pub struct A64LowerInfo {
     pub use_bti: bool,
     /// `sign_return_address`: the x30 saved in the frame record is signed.
     pub sign_return_address: bool,
+    /// Some value is 128 bits wide in an FP register (a vector or f128):
+    /// calls then clobber v8–v15 too, whose upper halves callees may
+    /// change (`regs::call_clobbers`).
+    pub wide_fp_values: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -166,6 +175,9 @@ impl LowerBackend for A64LowerBackend<'_> {
 /// The load that reads a whole value of `ty`.
 fn load_kind_of(ty: Type) -> LoadKind {
     match ty {
+        _ if ty.is_vector() && ty.bits() == 128 => LoadKind::FpuLoad128,
+        Type::F16 => LoadKind::FpuLoad16,
+        Type::F128 => LoadKind::FpuLoad128,
         Type::F32 => LoadKind::FpuLoad32,
         Type::F64 => LoadKind::FpuLoad64,
         _ => match ty.bits() {
@@ -180,6 +192,9 @@ fn load_kind_of(ty: Type) -> LoadKind {
 /// The store that writes a whole value of `ty`.
 fn store_kind_of(ty: Type) -> StoreKind {
     match ty {
+        _ if ty.is_vector() && ty.bits() == 128 => StoreKind::FpuStore128,
+        Type::F16 => StoreKind::FpuStore16,
+        Type::F128 => StoreKind::FpuStore128,
         Type::F32 => StoreKind::FpuStore32,
         Type::F64 => StoreKind::FpuStore64,
         _ => match ty.bits() {
@@ -392,7 +407,7 @@ impl Ctx<'_, '_, '_> {
                 }
             }
         }
-        let clobbers = regs::aapcs_clobbers();
+        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
         let uses = uses.into_vec();
         match callee {
             Ok(func_ref) => {
@@ -862,6 +877,41 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (d, dw) = self.w(RegClass::Float);
         self.l.emit(MInst::MovToFpu { size, rd: dw, rn });
         d
+    }
+    fn a64_vec_rrr(&mut self, op: VecAluOp, rn: Reg, rm: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::VecRRR { op, rd: dw, rn, rm });
+        d
+    }
+    fn a64_mov_from_vec_hi(&mut self, rn: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::MovFromVecHi { rd: dw, rn });
+        d
+    }
+    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
+    }
+    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
+        match self.l.f.dfg.insts[*inst] {
+            InstructionData::UnaryIeee16 { imm, .. } => Some(u64::from(imm.0)),
+            _ => None,
+        }
+    }
+    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
+        let f = self.l.f;
+        let InstructionData::UnaryConst { constant, .. } = f.dfg.insts[*inst] else {
+            return None;
+        };
+        let bytes: [u8; 16] = f
+            .dfg
+            .constants
+            .get(constant)?
+            .0
+            .as_slice()
+            .try_into()
+            .ok()?;
+        let v = u128::from_le_bytes(bytes);
+        Some((v as u64, (v >> 64) as u64))
     }
     fn a64_mov_from_fpu(&mut self, size: ScalarSize, rn: Reg) -> Reg {
         let (d, dw) = self.wi();

@@ -83,6 +83,11 @@ impl MachInst for MInst {
                 size: ScalarSize::Size64,
                 rd,
                 rn,
+            }
+            | MInst::VecMisc {
+                op: VecMiscOp::Mov16B,
+                rd,
+                rn,
             } => Some((rd, rn)),
             _ => None,
         }
@@ -189,6 +194,17 @@ impl A64Backend {
         })?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
+        let wide_fp_values = (0..f.dfg.num_values() as u32).any(|i| {
+            let ty = f.dfg.value_type(kiln_ir::Value::from_u32(i));
+            ty.bits() == 128 && (ty.is_vector() || ty == kiln_ir::Type::F128)
+        });
+        let has_try_call = f.dfg.insts.values().any(|d| {
+            matches!(
+                d,
+                kiln_ir::InstructionData::TryCall { .. }
+                    | kiln_ir::InstructionData::TryCallIndirect { .. }
+            )
+        });
         let info = lower::A64LowerInfo {
             sig,
             slot_offsets,
@@ -196,6 +212,7 @@ impl A64Backend {
             has_lse: self.isa_flags.has("has_lse"),
             use_bti: self.protection.use_bti,
             sign_return_address: self.protection.sign_return_address,
+            wide_fp_values,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
@@ -211,6 +228,14 @@ impl A64Backend {
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
                 stack_limit,
+                // Not with try_call: one with handlers clobbers every
+                // allocatable register (a landing pad may find any of them
+                // changed), and that must make the prologue save v8-v15.
+                partial_call_clobbers: if wide_fp_values && !has_try_call {
+                    regs::partially_saved()
+                } else {
+                    PRegSet::empty()
+                },
             },
             testcase_names,
         })

@@ -149,6 +149,27 @@ pub fn aapcs_clobbers() -> PRegSet {
     s
 }
 
+/// The clobbers of a call from a function that holds 128-bit values in FP
+/// registers (`wide_fp`): AAPCS64 preserves only the low 64 bits of
+/// v8–v15, and the allocator knows whole registers only, so there every
+/// FP register counts as clobbered (a vector or f128 live across a call is
+/// kept in a caller-saved register or spilled whole). Other functions keep
+/// `aapcs_clobbers`, so their f32/f64 values stay in d8–d15.
+pub fn call_clobbers(wide_fp: bool) -> PRegSet {
+    let mut s = aapcs_clobbers();
+    if wide_fp {
+        s.union_from(partially_saved());
+    }
+    s
+}
+
+/// v8–v15: callee-saved in their low 64 bits only.
+pub fn partially_saved() -> PRegSet {
+    CALLEE_SAVED_FLOAT
+        .iter()
+        .fold(PRegSet::empty(), |s, &e| s.with(vreg_preg(e)))
+}
+
 /// Integer registers the allocator may use: caller-saved first (x0–x15),
 /// then callee-saved (x19–x28). Never x16/x17 (encoder scratch), x18
 /// (platform), x29/x30 (frame and link), sp or xzr.
@@ -188,5 +209,9 @@ mod tests {
         assert!(aapcs_clobbers().contains(xreg_preg(17)));
         assert!(!aapcs_clobbers().contains(xreg_preg(19)));
         assert!(!aapcs_clobbers().contains(vreg_preg(8)));
+        assert!(call_clobbers(true).contains(vreg_preg(8)));
+        assert!(call_clobbers(true).contains(vreg_preg(15)));
+        assert!(!call_clobbers(true).contains(xreg_preg(19)));
+        assert_eq!(call_clobbers(false), aapcs_clobbers());
     }
 }

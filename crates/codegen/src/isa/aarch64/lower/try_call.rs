@@ -229,7 +229,7 @@ impl Ctx<'_, '_, '_> {
         };
         if handlers.is_empty() {
             // No handler: nothing can land here but the return.
-            let clobbers = regs::aapcs_clobbers();
+            let clobbers = regs::call_clobbers(self.info.wide_fp_values);
             match callee {
                 // A callee that pops its arguments was refused above.
                 TryCallee::Known(target) => self.l.emit(MInst::Call {
