@@ -4,7 +4,8 @@
 //!   regalloc2 checker on; each must compile or fail with a clean error
 //!   (never a panic). Unsupported reasons are counted and printed
 //!   (`cargo test -p kiln-codegen --test x64_corpus -- --nocapture`).
-//! * The same over the sql-wasm corpus with `preserve_frame_pointers`.
+//! * The same over the sql-wasm corpus with `preserve_frame_pointers`,
+//!   for x86-64 and for aarch64: every function compiles for both.
 //!
 //! The corpora live beside the repository (`../shared`, which CI always
 //! has); a missing corpus fails with a message.
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn isa(checker: bool) -> Box<dyn TargetIsa> {
+fn isa(arch: Arch, checker: bool) -> Box<dyn TargetIsa> {
     // One ISA for every file, whatever its `set` lines: the settings most
     // corpus files set (return areas, i128 across registers) are on, so
     // their functions compile as they do under their own headers.
@@ -27,7 +28,7 @@ fn isa(checker: bool) -> Box<dyn TargetIsa> {
         enable_llvm_abi_extensions: true,
         ..Flags::default()
     };
-    isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).expect("x64 backend")
+    isa::lookup(flags, IsaFlags::baseline(arch)).expect("backend")
 }
 
 #[derive(Default)]
@@ -95,14 +96,14 @@ fn clif_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn run_corpus(dir: &Path, checker: bool) -> Tally {
+fn run_corpus(dir: &Path, arch: Arch, checker: bool) -> Tally {
     let files = clif_files(dir);
     assert!(
         !files.is_empty(),
         "corpus {} not found: the shared corpus must sit beside the checkout",
         dir.display()
     );
-    let isa = isa(checker);
+    let isa = isa(arch, checker);
     let mut t = Tally::default();
     for path in files {
         t.files += 1;
@@ -154,7 +155,7 @@ fn shared() -> PathBuf {
 
 #[test]
 fn runtests_compile_or_clean_error() {
-    let t = run_corpus(&shared().join("runtests"), true);
+    let t = run_corpus(&shared().join("runtests"), Arch::X86_64, true);
     t.report("runtests");
     assert!(t.panics.is_empty(), "panics: {:#?}", t.panics);
     assert!(t.errors.is_empty(), "errors: {:#?}", t.errors);
@@ -165,11 +166,22 @@ fn runtests_compile_or_clean_error() {
 
 #[test]
 fn wasm_corpus_compile_or_clean_error() {
-    let t = run_corpus(&shared().join("wasm-corpus/sql-wasm"), true);
+    let t = run_corpus(&shared().join("wasm-corpus/sql-wasm"), Arch::X86_64, true);
     t.report("sql-wasm");
     assert!(t.panics.is_empty(), "panics: {:#?}", t.panics);
     assert!(t.errors.is_empty(), "errors: {:#?}", t.errors);
     // Every function of the wasm corpus compiles.
+    assert_eq!(t.compiled, t.functions, "{:?}", t.unsupported);
+    assert!(t.functions > 0);
+}
+
+#[test]
+fn aarch64_wasm_corpus_compile_or_clean_error() {
+    let t = run_corpus(&shared().join("wasm-corpus/sql-wasm"), Arch::Aarch64, true);
+    t.report("sql-wasm aarch64");
+    assert!(t.panics.is_empty(), "panics: {:#?}", t.panics);
+    assert!(t.errors.is_empty(), "errors: {:#?}", t.errors);
+    // Every function of the wasm corpus compiles for aarch64 too.
     assert_eq!(t.compiled, t.functions, "{:?}", t.unsupported);
     assert!(t.functions > 0);
 }
@@ -250,7 +262,7 @@ fn runtests_execute_integer_leaf_functions() {
     use kiln_reader::{Comparison, RunCommand};
     let files = clif_files(&shared().join("runtests"));
     assert!(!files.is_empty(), "../shared/clif/runtests is missing");
-    let isa = isa(true);
+    let isa = isa(Arch::X86_64, true);
     let mut compile_errors = Vec::new();
     let (mut run, mut passed, mut failed) = (0usize, 0usize, Vec::new());
     for path in files {

@@ -988,6 +988,7 @@ pub fn emit(
             // sp stays `fixed_frame_size` below x29 in the body: where a
             // throw puts it back before entering a handler.
             buf.add_exception_site(frame.fixed_frame_size, &info.handlers);
+            callee_pop_fixup(buf, info.callee_pop, frame)?;
             emit_jump(buf, info.normal);
         }
         MInst::Udf { code } => {

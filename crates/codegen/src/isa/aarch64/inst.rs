@@ -1048,6 +1048,9 @@ pub struct TryCallInfo {
     pub normal: MachLabel,
     /// Tag (`None` = `default:`) and handler label, in match order.
     pub handlers: Vec<(Option<u32>, MachLabel)>,
+    /// Bytes of stack arguments a `tail` callee pops: put back on the
+    /// normal return (a handler is entered with sp reset from x29).
+    pub callee_pop: u32,
 }
 
 fn amode_operands(mem: &mut AMode, v: &mut impl OperandVisitor) {

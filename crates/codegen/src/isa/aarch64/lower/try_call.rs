@@ -166,15 +166,6 @@ impl Ctx<'_, '_, '_> {
                 return Some(());
             }
         };
-        if locs.callee_pop > 0 {
-            // The callee pops its stack arguments; the call would need the
-            // frame fix-up the plain call path does not have yet either.
-            self.l.set_error(CodegenError::Unsupported {
-                what: "try_call to a tail-convention function with stack arguments on aarch64"
-                    .into(),
-            });
-            return Some(());
-        }
         let rets = match self.l.try_call_ret_regs(inst) {
             Ok(r) => r,
             Err(e) => {
@@ -231,20 +222,19 @@ impl Ctx<'_, '_, '_> {
             // No handler: nothing can land here but the return.
             let clobbers = regs::call_clobbers(self.info.wide_fp_values);
             match callee {
-                // A callee that pops its arguments was refused above.
                 TryCallee::Known(target) => self.l.emit(MInst::Call {
                     target,
                     uses,
                     defs,
                     clobbers,
-                    callee_pop: 0,
+                    callee_pop: locs.callee_pop,
                 }),
                 TryCallee::Reg(rn) => self.l.emit(MInst::CallInd {
                     rn,
                     uses,
                     defs,
                     clobbers,
-                    callee_pop: 0,
+                    callee_pop: locs.callee_pop,
                 }),
             }
             for i in after {
@@ -287,6 +277,7 @@ impl Ctx<'_, '_, '_> {
                 clobbers,
                 normal,
                 handlers,
+                callee_pop: locs.callee_pop,
             }),
         });
         Some(())
