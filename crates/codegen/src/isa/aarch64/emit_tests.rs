@@ -564,6 +564,32 @@ fn loads_and_stores() {
             ),
             "ldrh w0, [x1, w2, uxtw]",
         ),
+        (
+            ld(
+                Load64,
+                x(3),
+                AMode::RegExtended {
+                    rn: x(4),
+                    rm: x(5),
+                    extend: ExtendOp::Uxtw,
+                    scaled: true,
+                },
+            ),
+            "ldr x3, [x4, w5, uxtw #3]",
+        ),
+        (
+            st(
+                Store64,
+                x(6),
+                AMode::RegExtended {
+                    rn: x(7),
+                    rm: x(8),
+                    extend: ExtendOp::Uxtw,
+                    scaled: false,
+                },
+            ),
+            "str x6, [x7, w8, uxtw]",
+        ),
     ]);
 }
 

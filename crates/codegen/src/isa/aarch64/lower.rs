@@ -601,7 +601,7 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn store_kind(&mut self, ty: Type) -> StoreKind {
         store_kind_of(ty)
     }
-    fn amode(&mut self, bytes: u32, addr: Value, off: i32) -> AMode {
+    fn amode_plain(&mut self, bytes: u32, addr: Value, off: i32) -> AMode {
         let aty = self.l.value_type(addr);
         if aty != Type::I64 {
             self.l.set_error(CodegenError::Unsupported {
@@ -628,6 +628,32 @@ impl generated::Context for Ctx<'_, '_, '_> {
                 scaled: false,
             }
         }
+    }
+    fn amode_uxtw(&mut self, off: i32, base: Reg, idx: Reg, scaled: bool) -> AMode {
+        // The register-offset form has no displacement: a nonzero `off` is
+        // added to the base (one `add`/`sub`, or a constant for far ones).
+        let rn = if off == 0 {
+            base
+        } else {
+            let mag = u64::from(off.unsigned_abs());
+            let op = if off > 0 { AluOp::Add } else { AluOp::Sub };
+            match Imm12::maybe_from_u64(mag) {
+                Some(imm) => self.a64_imm12(OperandSize::Size64, op, base, imm),
+                None => {
+                    let o = self.constant(i64::from(off) as u64, OperandSize::Size64);
+                    self.rrr(OperandSize::Size64, AluOp::Add, base, o)
+                }
+            }
+        };
+        AMode::RegExtended {
+            rn,
+            rm: idx,
+            extend: ExtendOp::Uxtw,
+            scaled,
+        }
+    }
+    fn scale_matches(&mut self, bytes: u32, k: u64) -> bool {
+        bytes.is_power_of_two() && k == u64::from(bytes.trailing_zeros())
     }
     fn zr(&mut self) -> Reg {
         regs::zr()
