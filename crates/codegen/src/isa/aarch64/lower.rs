@@ -652,6 +652,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
             scaled,
         }
     }
+    fn a64_add_offset(&mut self, off: i32, c: u64) -> Option<i32> {
+        i32::try_from(i64::from(off).checked_add(c as i64)?).ok()
+    }
     fn scale_matches(&mut self, bytes: u32, k: u64) -> bool {
         bytes.is_power_of_two() && k == u64::from(bytes.trailing_zeros())
     }
