@@ -48,6 +48,7 @@ use kiln_ir::{
     RelSourceLoc, TestcaseName, Type, Value, ValueDef, OPCODES,
 };
 use regalloc2::{OperandConstraint, OperandKind, OperandPos, RegClass, VReg};
+use smallvec::SmallVec;
 
 /// The registers a rule produced for an instruction's results, flat: the
 /// register parts of the first result (two for `i128`), then those of the
@@ -493,9 +494,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
         branch: Inst,
         k: usize,
     ) -> CodegenResult<Vec<Reg>> {
-        let call = self.f.dfg.branch_destinations(branch)[k];
+        // `f` outlives `self`'s borrows: the arguments are read in place.
+        let f = self.f;
+        let call = f.dfg.branch_destinations(branch)[k];
         let mut out = Vec::new();
-        for a in self.f.dfg.block_call_args(call).to_vec() {
+        for &a in f.dfg.block_call_args(call) {
             match a {
                 BlockArg::Value(v) => {
                     let regs = self.put_value_in_regs(v);
@@ -598,8 +601,9 @@ impl<'f, I: MachInst> Lower<'f, I> {
     ) -> CodegenResult<()> {
         self.block_rev.clear();
         let vb = BlockIndex::new(b);
-        let succs: Vec<BlockIndex> = self.order.succ_indices(vb).to_vec();
-        let labels: Vec<MachLabel> = succs
+        let succs: SmallVec<[BlockIndex; 4]> =
+            self.order.succ_indices(vb).iter().copied().collect();
+        let labels: SmallVec<[MachLabel; 4]> = succs
             .iter()
             .map(|s| MachLabel::from_block(s.index() as u32))
             .collect();
@@ -616,10 +620,13 @@ impl<'f, I: MachInst> Lower<'f, I> {
             }
             LoweredBlock::Orig { block } => {
                 let block = kiln_ir::Block::new(block as usize);
-                let mut insts: Vec<Inst> = self.f.layout.block_insts(block).collect();
-                // The terminator: a branch goes through `lower_branch`.
+                let f = self.f;
+                // The walk goes from the last instruction up; a branch
+                // terminator is lowered first, through `lower_branch`, and
+                // the walk starts above it.
+                let mut next = f.layout.last_inst(block);
                 let mut succ_args = Vec::with_capacity(succs.len());
-                if let Some(&last) = insts.last() {
+                if let Some(last) = next {
                     let op = self.f.dfg.opcode(last);
                     if matches!(
                         op,
@@ -629,7 +636,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             | Opcode::TryCall
                             | Opcode::TryCallIndirect
                     ) {
-                        insts.pop();
+                        next = f.layout.prev_inst(last);
                         for (k, s) in succs.iter().enumerate() {
                             let is_edge = matches!(
                                 self.order.lowered_order()[s.index()],
@@ -652,11 +659,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     }
                 }
                 self.block_succ_args[b] = succ_args;
-                for &inst in insts.iter().rev() {
+                while let Some(inst) = next {
+                    next = f.layout.prev_inst(inst);
                     if self.inst_sunk[inst.index()] {
                         continue;
                     }
-                    let results = self.f.dfg.inst_results(inst);
+                    let results = f.dfg.inst_results(inst);
                     let used = results.iter().any(|r| self.value_used[r.index()]);
                     if !used && !must_lower(self.f, inst) {
                         continue;
@@ -670,9 +678,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     };
                     // The output registers are flat: the parts of result
                     // 0 (two for i128), then those of result 1.
-                    let results: Vec<Value> = self.f.dfg.inst_results(inst).to_vec();
                     let mut k = 0;
-                    for r in &results {
+                    for r in results {
                         for vreg in self.value_regs[r.index()].regs.into_iter().flatten() {
                             if let Some(out_reg) = out.regs.get(k).copied().flatten() {
                                 if out_reg != vreg {
@@ -708,25 +715,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
         self.aliases[i] = Some(to);
     }
 
-    fn resolve(&self, mut r: Reg) -> Reg {
-        // Alias chains are acyclic (an alias always points at a register
-        // defined earlier in the program); bound the walk anyway.
-        for _ in 0..self.aliases.len() + 1 {
-            if !r.is_virtual() {
-                return r;
-            }
-            let idx = vreg_index(r);
-            match idx
-                .checked_sub(self.first_vreg)
-                .and_then(|i| self.aliases.get(i))
-                .copied()
-                .flatten()
-            {
-                Some(to) => r = to,
-                None => return r,
-            }
-        }
-        r
+    fn resolve(&self, r: Reg) -> Reg {
+        resolve_alias(&self.aliases, self.first_vreg, r)
     }
 
     fn build(mut self) -> CodegenResult<VCode<I>> {
@@ -750,7 +740,31 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     }
                 }
             }
-            for (mut inst, loc) in insts {
+            for (inst, loc) in insts {
+                // Renamed and collected in one visit; an instruction that
+                // uses one register in two different fixed registers comes
+                // back and takes the path below.
+                let (aliases, first) = (&self.aliases, self.first_vreg);
+                let mut fixed_uses: SmallVec<[(Reg, regalloc2::PReg); 4]> = SmallVec::new();
+                let back = self
+                    .builder
+                    .push_renamed(inst, loc, |reg, constraint, kind| {
+                        *reg = resolve_alias(aliases, first, *reg);
+                        if let (OperandKind::Use, OperandConstraint::FixedReg(p)) =
+                            (kind, constraint)
+                        {
+                            if reg.is_virtual() {
+                                if fixed_uses.iter().any(|&(r, q)| r == *reg && q != p) {
+                                    return false;
+                                }
+                                fixed_uses.push((*reg, p));
+                            }
+                        }
+                        true
+                    })?;
+                let Some(mut inst) = back else {
+                    continue;
+                };
                 let mut renamer = Renamer {
                     lower: &self,
                     index: 0,
@@ -787,6 +801,29 @@ impl<'f, I: MachInst> Lower<'f, I> {
         }
         self.builder.build()
     }
+}
+
+/// The register `r` is renamed to through `aliases` (indexed from vreg
+/// `first`).
+fn resolve_alias(aliases: &[Option<Reg>], first: usize, mut r: Reg) -> Reg {
+    // Alias chains are acyclic (an alias always points at a register
+    // defined earlier in the program); bound the walk anyway.
+    for _ in 0..aliases.len() + 1 {
+        if !r.is_virtual() {
+            return r;
+        }
+        let idx = vreg_index(r);
+        match idx
+            .checked_sub(first)
+            .and_then(|i| aliases.get(i))
+            .copied()
+            .flatten()
+        {
+            Some(to) => r = to,
+            None => return r,
+        }
+    }
+    r
 }
 
 fn vreg_index(r: Reg) -> usize {
