@@ -173,10 +173,12 @@ pub struct Lower<'f, I: MachInst> {
     cur_inst: Option<Inst>,
     /// Instructions emitted for the current IR instruction, in order.
     cur_seq: Vec<I>,
-    /// The current block's instructions, in reverse.
-    block_rev: Vec<(I, RelSourceLoc)>,
-    /// Final per-block instruction lists (forward), by VCode block.
-    block_insts: Vec<Vec<(I, RelSourceLoc)>>,
+    /// Every lowered instruction in reverse program order: blocks are
+    /// lowered last to first and each from its end up, so this grows at
+    /// the end and `build` pops the function in forward order.
+    insts_rev: Vec<(I, RelSourceLoc)>,
+    /// How many of `insts_rev` each VCode block has.
+    block_len: Vec<usize>,
     /// Branch arguments per VCode block and successor.
     block_succ_args: Vec<Vec<Vec<Reg>>>,
     /// Vreg renaming: `aliases[vreg - first]` is the register that replaces
@@ -196,8 +198,9 @@ pub struct Lower<'f, I: MachInst> {
     testcase_names: Vec<TestcaseName>,
 }
 
-/// The IR successors of a block, in branch order.
-fn ir_succs(f: &FunctionStencil, block: u32) -> Vec<u32> {
+/// The IR successors of a block, in branch order (inline: most blocks have
+/// at most two).
+fn ir_succs(f: &FunctionStencil, block: u32) -> SmallVec<[u32; 4]> {
     let b = kiln_ir::Block::new(block as usize);
     match f.layout.last_inst(b) {
         Some(last) => f
@@ -206,7 +209,7 @@ fn ir_succs(f: &FunctionStencil, block: u32) -> Vec<u32> {
             .iter()
             .map(|c| c.block.index() as u32)
             .collect(),
-        None => Vec::new(),
+        None => SmallVec::new(),
     }
 }
 
@@ -282,7 +285,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
         let first = first_vreg.unwrap_or(0);
         Ok(Lower {
             f,
-            block_insts: (0..n).map(|_| Vec::new()).collect(),
+            insts_rev: Vec::with_capacity(ninsts + n),
+            block_len: vec![0; n],
             block_succ_args: (0..n).map(|_| Vec::new()).collect(),
             order,
             builder,
@@ -293,7 +297,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
             inst_sunk: vec![false; ninsts],
             cur_inst: None,
             cur_seq: Vec::new(),
-            block_rev: Vec::new(),
             aliases: Vec::new(),
             first_vreg: first,
             error: None,
@@ -483,7 +486,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// Moves the current instruction's sequence into the block (reversed).
     fn flush_seq(&mut self, srcloc: RelSourceLoc) {
         while let Some(i) = self.cur_seq.pop() {
-            self.block_rev.push((i, srcloc));
+            self.insts_rev.push((i, srcloc));
         }
     }
 
@@ -599,7 +602,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
         backend: &B,
         b: usize,
     ) -> CodegenResult<()> {
-        self.block_rev.clear();
+        let start = self.insts_rev.len();
         let vb = BlockIndex::new(b);
         let succs: SmallVec<[BlockIndex; 4]> =
             self.order.succ_indices(vb).iter().copied().collect();
@@ -615,7 +618,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 })?;
                 let args = self.branch_args(backend, branch, succ_idx as usize)?;
                 self.block_succ_args[b] = vec![args];
-                self.block_rev
+                self.insts_rev
                     .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
             }
             LoweredBlock::Orig { block } => {
@@ -701,9 +704,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 self.cur_inst = None;
             }
         }
-        let mut list = std::mem::take(&mut self.block_rev);
-        list.reverse();
-        self.block_insts[b] = list;
+        self.block_len[b] = self.insts_rev.len() - start;
         Ok(())
     }
 
@@ -723,9 +724,10 @@ impl<'f, I: MachInst> Lower<'f, I> {
         let entry = self
             .order
             .lowered_index_for_block(self.f.layout.entry_block().map_or(0, |b| b.index() as u32));
-        let block_insts = std::mem::take(&mut self.block_insts);
+        let mut insts_rev = std::mem::take(&mut self.insts_rev);
+        let block_len = std::mem::take(&mut self.block_len);
         let block_succ_args = std::mem::take(&mut self.block_succ_args);
-        for (b, (insts, succ_args)) in block_insts.into_iter().zip(block_succ_args).enumerate() {
+        for (b, (len, succ_args)) in block_len.into_iter().zip(block_succ_args).enumerate() {
             let vb = self.builder.start_block()?;
             if Some(vb) == entry {
                 self.builder.set_entry(vb);
@@ -740,7 +742,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     }
                 }
             }
-            for (inst, loc) in insts {
+            for _ in 0..len {
+                let Some((inst, loc)) = insts_rev.pop() else {
+                    return Err(CodegenError::InvalidVCode(
+                        "lowered instruction count mismatch".into(),
+                    ));
+                };
                 // Renamed and collected in one visit; an instruction that
                 // uses one register in two different fixed registers comes
                 // back and takes the path below.
