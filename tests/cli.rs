@@ -194,3 +194,13 @@ fn compile_p_prints_what_the_backend_lowers() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("imul v1, v2"), "{out}");
 }
+
+#[test]
+fn compile_accepts_a_directory() {
+    // `kiln compile DIR` compiles every .clif file below DIR, as the help
+    // says (it used to fail with "Is a directory").
+    let (code, out, err) = kiln(&["compile", "--no-cache", "cranelift-like-ir/examples"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("examples/gcd.clif: %gcd:"), "{out}");
+    assert!(out.contains("0 failed"), "{out}");
+}

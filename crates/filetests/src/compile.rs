@@ -78,6 +78,24 @@ fn records(code: &CompiledCode<Stencil>, out: &mut String) {
     for t in &code.traps {
         out.push_str(&format!("trap {:#x}: {}\n", t.offset, t.code));
     }
+    // The exception table of `try_call` sites: return address, sp's
+    // distance below the frame pointer, handlers in match order.
+    for e in &code.exception_sites {
+        let hs: Vec<String> = e
+            .handlers
+            .iter()
+            .map(|h| match h.tag {
+                Some(t) => format!("tag{t} -> {:#x}", h.handler),
+                None => format!("default -> {:#x}", h.handler),
+            })
+            .collect();
+        out.push_str(&format!(
+            "exception {:#x}: fp_to_sp {:#x}, {}\n",
+            e.ret_addr,
+            e.fp_to_sp,
+            hs.join(", ")
+        ));
+    }
 }
 
 /// The x86-64 listing compared by `precise-output`.

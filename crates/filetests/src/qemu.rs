@@ -135,6 +135,9 @@ const HARNESS_PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <ucontext.h>
 static sigjmp_buf jb;
 static uintptr_t trap_pc;
+/* The directive being run (the throw path reports against it). */
+static int kiln_cur_call;
+#define KILN_NO_HANDLER 4096
 static void on_signal(int sig, siginfo_t *si, void *uc) {
   (void)si;
   trap_pc = (uintptr_t)((ucontext_t *)uc)->uc_mcontext.pc;
@@ -300,7 +303,9 @@ pub fn run_batch(
     names: &[String],
     timeout: Option<std::time::Duration>,
 ) -> Result<Vec<CallOutcome>, String> {
-    let object = write_object(funcs).map_err(|e| format!("writing the aarch64 object: {e}"))?;
+    let uses_throw = funcs.iter().any(|f| calls_throw(&f.code));
+    let object =
+        write_object(funcs, uses_throw).map_err(|e| format!("writing the aarch64 object: {e}"))?;
     // The harness: one guarded call per directive, through `kiln_invoke`
     // (x0-x7 and d0-d7 loaded from arrays, x8 = a return area, every
     // result register stored back), so any register signature works.
@@ -334,6 +339,11 @@ pub fn run_batch(
          }}\n  printf(\"%d trap %d\\n\", k, sig);\n}}",
         n = funcs.len()
     );
+    if uses_throw {
+        let tables: Vec<FnThrowTables> = funcs.iter().map(|f| FnThrowTables::of(&f.code)).collect();
+        write_throw_tables(&mut c, &tables);
+        c.push_str(THROW_C);
+    }
     // The calls as data (a harness of a few lines whatever the number of
     // calls, so the C compiler's time does not grow with the batch): per
     // call its function, x0-x7, d0-d7, the stack-argument words and where
@@ -422,6 +432,7 @@ pub fn run_batch(
          static uint64_t ia[8], fa[8], oi[8], of[8], ra[64], sa[64];\n  \
          for (k = 0; k < NCALLS; k++) {\n    \
          const struct call *c = &calls[k];\n    \
+         kiln_cur_call = k;\n    \
          if ((sig = sigsetjmp(jb, 1)) == 0) {\n      \
          memcpy(ia, c->ia, 64); memcpy(fa, c->fa, 64); memset(sa, 0, 512);\n      \
          for (unsigned j = c->w0; j < c->w0 + c->nw; j++) memcpy((char *)sa + sws[j].off, &sws[j].w, sws[j].size);\n      \
@@ -433,7 +444,7 @@ pub fn run_batch(
          printf(\" %llx\", (unsigned long long)v);\n      \
          }\n      \
          printf(\"\\n\");\n    \
-         } else print_trap(k, sig);\n    \
+         } else if (sig != KILN_NO_HANDLER) print_trap(k, sig);\n    \
          fflush(stdout);\n  \
          }\n  \
          return 0;\n}\n",
@@ -462,6 +473,10 @@ pub fn run_batch(
                     CallOutcome::Missing(format!("unreadable result `{rest}` from the harness"))
                 }
             },
+            "nohandler" => CallOutcome::Trapped {
+                code: None,
+                message: no_handler_message(rest),
+            },
             _ => {
                 let (code, message) = trap_message(rest, names, funcs);
                 CallOutcome::Trapped { code, message }
@@ -477,36 +492,181 @@ pub fn run_batch(
 
 /// Points every relocation to one of `names` (functions `base..` of a
 /// batch) at that function's harness name (`HARNESS_NS`); libcalls stay
-/// (the C library defines them). Anything else is not something the
-/// harness can link.
+/// (the C library defines them); `%__cranelift_throw`, when the batch does
+/// not define it, goes to the harness's throw path (whether it was named
+/// is returned). Anything else is not something the harness can link.
 pub fn retarget_relocs(
     code: &mut CompiledCode<Final>,
     names: &[String],
     base: usize,
-) -> Result<(), String> {
+) -> Result<bool, String> {
+    let mut throw = false;
     for r in &mut code.relocs {
-        let own = match &r.target {
-            FinalName::TestCase(t) => names.iter().position(|n| n == t.as_str()),
-            FinalName::User(u) => {
-                let u = u.to_string();
-                names.iter().position(|n| *n == u)
-            }
+        let name = match &r.target {
+            FinalName::TestCase(t) => Some(t.as_str().to_string()),
+            FinalName::User(u) => Some(u.to_string()),
             FinalName::LibCall(_) => continue,
             FinalName::KnownSymbol(_) => None,
         };
-        match own {
-            Some(k) => {
-                r.target = FinalName::User(UserExternalName::new(HARNESS_NS, (base + k) as u32))
+        let own = name
+            .as_deref()
+            .and_then(|n| names.iter().position(|m| m == n));
+        let k = match (own, name.as_deref()) {
+            (Some(k), _) => (base + k) as u32,
+            (None, Some(THROW_SYMBOL)) => {
+                throw = true;
+                THROW_INDEX
             }
-            None => return Err(format!("relocation {:?} to {:?}", r.kind, r.target)),
+            _ => return Err(format!("relocation {:?} to {:?}", r.kind, r.target)),
+        };
+        r.target = FinalName::User(UserExternalName::new(HARNESS_NS, k));
+    }
+    Ok(throw)
+}
+
+/// The harness name (in `HARNESS_NS`) of the throw path; function indices
+/// never reach it.
+const THROW_INDEX: u32 = u32::MAX;
+
+/// Whether `code` calls the harness's throw path (after
+/// [`retarget_relocs`]).
+fn calls_throw(code: &CompiledCode<Final>) -> bool {
+    code.relocs
+        .iter()
+        .any(|r| r.target == FinalName::User(UserExternalName::new(HARNESS_NS, THROW_INDEX)))
+}
+
+/// The runtime CLIF exception code calls (`kiln_module::throw`); the
+/// harness defines it in C (`qemu_throw.c`).
+const THROW_SYMBOL: &str = kiln_module::throw::THROW_SYMBOL;
+
+/// The walk of the harness's throw path, written after the tables.
+const THROW_C: &str = include_str!("qemu_throw.c");
+
+/// One function's tables for the harness's throw path: its unwind rows
+/// and its `try_call` sites, as `kiln_module::throw::ThrowTables`
+/// registers them for the JIT.
+struct FnThrowTables {
+    rows: Vec<kiln_codegen::unwind::Row>,
+    sites: Vec<kiln_codegen::machinst::buffer::ExceptionCallSite>,
+}
+
+impl FnThrowTables {
+    fn of(code: &CompiledCode<Final>) -> Self {
+        use kiln_codegen::unwind::{rows, CfiTarget};
+        let rows = if code.unwind.is_empty() {
+            // No unwind information: a throw cannot pass this function.
+            Vec::new()
+        } else {
+            rows(
+                CfiTarget::new(Arch::Aarch64),
+                &code.unwind,
+                code.code.len() as u32,
+            )
+        };
+        FnThrowTables {
+            rows,
+            sites: code.exception_sites.clone(),
         }
     }
-    Ok(())
+}
+
+/// The C tables `qemu_throw.c` walks: per function (in `fn_start` order)
+/// its ranges of `kiln_rows`, `kiln_sites`; per site its range of
+/// `kiln_handlers` (tag -1: `default:`). A row is `fp_based` when the CFA
+/// is x29 + offset and both the caller's x29 and the return address are
+/// saved in the frame — the only rows the walk can step, as in
+/// `kiln_module::throw::find_handler`.
+fn write_throw_tables(c: &mut String, tables: &[FnThrowTables]) {
+    use kiln_codegen::unwind::CfaBase;
+    c.push_str(
+        "struct kiln_row { uint32_t start, end; int32_t cfa_offset; uint32_t fp_below, ra_below; int fp_based; };\n\
+         struct kiln_handler { int64_t tag; uint32_t handler; };\n\
+         struct kiln_site { uint32_t ret_addr, fp_to_sp, first_handler, nhandlers; };\n\
+         struct kiln_fn { uint32_t first_row, nrows, first_site, nsites; };\n",
+    );
+    let (mut rows, mut sites, mut handlers, mut fns) =
+        (String::new(), String::new(), String::new(), String::new());
+    let (mut nrow, mut nsite, mut nhandler) = (0usize, 0usize, 0usize);
+    for t in tables {
+        let _ = write!(
+            fns,
+            "{{{nrow}, {}, {nsite}, {}}}, ",
+            t.rows.len(),
+            t.sites.len()
+        );
+        for r in &t.rows {
+            let (fp, ra) = (r.fp_saved, r.ra_saved);
+            let fp_based = r.cfa_base == CfaBase::Fp && fp.is_some() && ra.is_some();
+            let _ = write!(
+                rows,
+                "{{{}, {}, {}, {}, {}, {}}}, ",
+                r.start,
+                r.end,
+                r.cfa_offset,
+                fp.unwrap_or(0),
+                ra.unwrap_or(0),
+                i32::from(fp_based)
+            );
+            nrow += 1;
+        }
+        for s in &t.sites {
+            let _ = write!(
+                sites,
+                "{{{}, {}, {nhandler}, {}}}, ",
+                s.ret_addr,
+                s.fp_to_sp,
+                s.handlers.len()
+            );
+            nsite += 1;
+            for h in &s.handlers {
+                let tag = h.tag.map_or(-1, i64::from);
+                let _ = write!(handlers, "{{{tag}, {}}}, ", h.handler);
+                nhandler += 1;
+            }
+        }
+    }
+    // C arrays cannot be empty: a zero entry that no range points at.
+    let nonempty = |s: String, zero: &str| if s.is_empty() { zero.to_string() } else { s };
+    let _ = writeln!(c, "#define KILN_NFUNCS {}", tables.len());
+    let _ = writeln!(
+        c,
+        "static const struct kiln_row kiln_rows[] = {{{}}};",
+        nonempty(rows, "{0, 0, 0, 0, 0, 0}")
+    );
+    let _ = writeln!(
+        c,
+        "static const struct kiln_site kiln_sites[] = {{{}}};",
+        nonempty(sites, "{0, 0, 0, 0}")
+    );
+    let _ = writeln!(
+        c,
+        "static const struct kiln_handler kiln_handlers[] = {{{}}};",
+        nonempty(handlers, "{0, 0}")
+    );
+    let _ = writeln!(
+        c,
+        "static const struct kiln_fn kiln_fn_tables[] = {{{}}};",
+        nonempty(fns, "{0, 0, 0, 0}")
+    );
+}
+
+/// The message of a `nohandler TAG WHY PC` line, worded as the JIT's
+/// throw path words it when it aborts.
+fn no_handler_message(rest: &str) -> String {
+    let mut w = rest.split_whitespace();
+    let tag = w.next().unwrap_or("?");
+    let why = w.next().unwrap_or("?");
+    let pc = w.next().unwrap_or("?");
+    format!("exception with tag {tag} has no handler: {why} (pc 0x{pc}, under qemu)")
 }
 
 /// The batch's functions as one relocatable aarch64 ELF object, function
 /// `i` exported as `kiln_fn_<i>`.
-fn write_object(funcs: &[BatchFunc]) -> Result<Vec<u8>, kiln_module::module::ModuleError> {
+fn write_object(
+    funcs: &[BatchFunc],
+    uses_throw: bool,
+) -> Result<Vec<u8>, kiln_module::module::ModuleError> {
     let mut m = ObjectModule::new(Arch::Aarch64);
     let mut ids = Vec::with_capacity(funcs.len());
     for (i, f) in funcs.iter().enumerate() {
@@ -516,6 +676,26 @@ fn write_object(funcs: &[BatchFunc]) -> Result<Vec<u8>, kiln_module::module::Mod
             FuncOrDataId::Func(id),
         )?;
         ids.push(id);
+    }
+    if uses_throw {
+        // `__cranelift_throw(entry_fp, exit_fp, exit_pc, tag, payload1,
+        // payload2)`, defined by the harness (`qemu_throw.c`).
+        let mut sig = kiln_ir::Signature::new(kiln_ir::CallConv::SystemV);
+        for ty in [
+            Type::I64,
+            Type::I64,
+            Type::I64,
+            Type::I32,
+            Type::I64,
+            Type::I64,
+        ] {
+            sig.params.push(kiln_ir::AbiParam::new(ty));
+        }
+        let id = m.declare_function(THROW_SYMBOL, Linkage::Import, &sig)?;
+        m.bind_user_name(
+            UserExternalName::new(HARNESS_NS, THROW_INDEX),
+            FuncOrDataId::Func(id),
+        )?;
     }
     for (f, id) in funcs.iter().zip(ids) {
         m.define_function(id, &f.signature, f.code.clone())?;

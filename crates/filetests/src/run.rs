@@ -13,7 +13,8 @@
 //!   could run it but Kiln cannot yet (a `CodegenError::Unsupported`, a
 //!   vector signature, a setting value Kiln does not implement, the
 //!   exception-throwing runtime `%__cranelift_throw` on a host where Kiln
-//!   has none: it has one for x86-64, `kiln_module::throw`).
+//!   has none: it has one for x86-64 JIT code, `kiln_module::throw`, and
+//!   one for aarch64 code under qemu, `qemu_throw.c`).
 //! - **failed**: a bad setting or flag (named), any other compile or link
 //!   error, a wrong result, or a trap (a failure naming the trap code, never
 //!   a crash of the test process).
@@ -242,7 +243,7 @@ pub fn build_program_with(
             if v.iter().all(|u| u.target == THROW_RUNTIME) =>
         {
             BuildOutcome::Skip(format!(
-                "unsupported: {THROW_RUNTIME} (called by {}): Kiln's throw runtime \
+                "unsupported: {THROW_RUNTIME} (called by {}): Kiln's JIT throw runtime \
                  exists for x86-64 hosts only",
                 v.iter()
                     .map(|u| u.from.as_str())

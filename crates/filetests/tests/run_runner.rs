@@ -274,3 +274,60 @@ block0(v0: i32, v1: i32):
         Err(BuildOutcome::Skip(m)) => panic!("skipped: {m}"),
     }
 }
+
+#[test]
+fn an_uncaught_throw_under_qemu_fails_naming_the_tag_and_the_run_goes_on() {
+    // Tag 5 meets no handler before the entry frame: that directive fails
+    // with the throw path's reason; the next directive still runs and
+    // passes (one qemu run per file).
+    let text = "test run
+set preserve_frame_pointers=true
+target aarch64
+function %thrower(i64) system_v {
+    sig0 = (i64, i64, i64, i32, i64, i64) system_v
+    fn0 = %__cranelift_throw(i64, i64, i64, i32, i64, i64) system_v
+block0(v0: i64):
+    v1 = get_frame_pointer.i64
+    v2 = iconst.i64 0
+    v3 = iconst.i32 5
+    v4 = func_addr.i64 fn0
+    call_indirect sig0, v4(v0, v1, v2, v3, v2, v2)
+    return
+}
+function %catch_other(i64) -> i64 system_v {
+    sig0 = (i64) system_v
+    fn0 = %thrower(i64) system_v
+block0(v0: i64):
+    v1 = get_frame_pointer.i64
+    try_call fn0(v1), sig0, block1, [ tag1: block2 ]
+block1:
+    return v0
+block2:
+    v2 = iconst.i64 -1
+    return v2
+}
+; run: %catch_other(7) == 7
+function %id(i64) -> i64 system_v {
+block0(v0: i64):
+    return v0
+}
+; run: %id(3) == 3
+";
+    let file = kiln_reader::parse_test(text, "uncaught.clif").unwrap();
+    match run_file(&file) {
+        Outcome::Fail(m) => {
+            assert!(kiln_filetests::qemu::tools_available());
+            assert_eq!(m.len(), 1, "{m:?}");
+            assert!(
+                m[0].contains("%catch_other(7)")
+                    && m[0].contains("exception with tag 5 has no handler: ReachedEntry"),
+                "{m:?}"
+            );
+        }
+        Outcome::Skip(why) => {
+            assert!(!kiln_filetests::qemu::tools_available(), "{why}");
+            assert!(why.contains("aarch64 needs"), "{why}");
+        }
+        other => panic!("expected a failure under qemu or a skip, got {other:?}"),
+    }
+}

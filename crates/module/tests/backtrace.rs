@@ -12,39 +12,9 @@ use kiln_module::{clif::define_clif_functions, JitModule, Module};
 use std::cell::RefCell;
 use std::ffi::c_void;
 
-const CHAIN: &str = r#"
-function %outer(i64) -> i64 {
-    fn0 = %middle(i64) -> i64
-block0(v0: i64):
-    v9 = iconst.i64 1
-    v1 = iadd v0, v9
-    v2 = call fn0(v1)
-    v3 = iadd v2, v9
-    return v3
-}
-
-function %middle(i64) -> i64 {
-    fn0 = %inner(i64) -> i64
-    ss0 = explicit_slot 64
-block0(v0: i64):
-    v1 = stack_addr.i64 ss0
-    store v0, v1
-    v2 = call fn0(v0)
-    v3 = load.i64 v1
-    v4 = iadd v2, v3
-    return v4
-}
-
-function %inner(i64) -> i64 {
-    fn0 = %rust_callback(i64) -> i64
-block0(v0: i64):
-    v9 = iconst.i64 3
-    v1 = imul v0, v9
-    v2 = call fn0(v1)
-    v3 = iadd v2, v0
-    return v3
-}
-"#;
+/// outer → middle → inner → callback, shared with the object writer's
+/// backtrace test.
+const CHAIN: &str = include_str!("callback_chain.clif");
 
 type UnwindTraceFn = extern "C" fn(*mut c_void, *mut c_void) -> i32;
 extern "C" {
@@ -96,7 +66,7 @@ fn walk_through_chain(unwind_info: bool) -> Walk {
         unwind_info
     );
     let mut m = JitModule::new();
-    m.define_symbol("rust_callback", rust_callback as *const u8);
+    m.define_symbol("callback", rust_callback as *const u8);
     let ids = define_clif_functions(&mut m, compiled).unwrap();
     m.finalize().unwrap();
     let ranges = ids

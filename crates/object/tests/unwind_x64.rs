@@ -12,39 +12,8 @@ use object::{Object, ObjectSection, RelocationFlags};
 use std::path::PathBuf;
 use std::process::Command;
 
-const CHAIN: &str = r#"
-function %outer(i64) -> i64 {
-    fn0 = %middle(i64) -> i64
-block0(v0: i64):
-    v9 = iconst.i64 1
-    v1 = iadd v0, v9
-    v2 = call fn0(v1)
-    v3 = iadd v2, v9
-    return v3
-}
-
-function %middle(i64) -> i64 {
-    fn0 = %inner(i64) -> i64
-    ss0 = explicit_slot 64
-block0(v0: i64):
-    v1 = stack_addr.i64 ss0
-    store v0, v1
-    v2 = call fn0(v0)
-    v3 = load.i64 v1
-    v4 = iadd v2, v3
-    return v4
-}
-
-function %inner(i64) -> i64 {
-    fn0 = %cb(i64) -> i64
-block0(v0: i64):
-    v9 = iconst.i64 3
-    v1 = imul v0, v9
-    v2 = call fn0(v1)
-    v3 = iadd v2, v0
-    return v3
-}
-"#;
+/// outer → middle → inner → callback (the callback is C here).
+const CHAIN: &str = include_str!("../../module/tests/callback_chain.clif");
 
 /// The object and the code size of outer, middle, inner.
 fn build(unwind_info: bool) -> (Vec<u8>, Vec<usize>) {
@@ -97,7 +66,7 @@ static const char *name_of(void *ip) {
     if (a >= (uintptr_t)inner && a < (uintptr_t)inner + INNER_SIZE) return "inner";
     return 0;
 }
-__attribute__((noinline)) int64_t cb(int64_t x) {
+__attribute__((noinline)) int64_t callback(int64_t x) {
     void *ips[64];
     int n = backtrace(ips, 64);
     int after = 0;
@@ -194,7 +163,14 @@ fn gdb_shows_the_kiln_frames() {
     }
     let out = Command::new("gdb")
         .args([
-            "-nx", "-batch", "-ex", "break cb", "-ex", "run", "-ex", "bt",
+            "-nx",
+            "-batch",
+            "-ex",
+            "break callback",
+            "-ex",
+            "run",
+            "-ex",
+            "bt",
         ])
         .arg(&exe)
         .output()
@@ -204,14 +180,14 @@ fn gdb_shows_the_kiln_frames() {
         .lines()
         .filter(|l| l.starts_with('#'))
         .filter_map(|l| {
-            ["cb", "inner", "middle", "outer", "main"]
+            ["callback", "inner", "middle", "outer", "main"]
                 .into_iter()
                 .find(|n| l.contains(&format!(" {n} (")) || l.contains(&format!(" in {n} (")))
         })
         .collect();
     assert_eq!(
         frames,
-        vec!["cb", "inner", "middle", "outer", "main"],
+        vec!["callback", "inner", "middle", "outer", "main"],
         "gdb output:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -967,6 +967,20 @@ pub fn emit(
             put(buf, 0xd63f_0000 | (rz(rn)? << 5));
             buf.add_call_site();
         }
+        MInst::TryCall { ref info } => {
+            match info.callee {
+                TryCallee::Known(target) => {
+                    buf.add_reloc(Reloc::Aarch64Call26, target, 0);
+                    put(buf, enc_b(true));
+                }
+                TryCallee::Reg(rn) => put(buf, 0xd63f_0000 | (rz(rn)? << 5)),
+            }
+            buf.add_call_site();
+            // sp stays `fixed_frame_size` below x29 in the body: where a
+            // throw puts it back before entering a handler.
+            buf.add_exception_site(frame.fixed_frame_size, &info.handlers);
+            emit_jump(buf, info.normal);
+        }
         MInst::Udf { code } => {
             buf.add_trap(code);
             put(buf, 0);

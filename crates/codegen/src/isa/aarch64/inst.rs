@@ -466,6 +466,10 @@ pub enum MInst {
         defs: Vec<(Writable<Reg>, PReg)>,
         clobbers: PRegSet,
     },
+    /// A `try_call` with handlers: `bl`/`blr` as `Call`/`CallInd`, then
+    /// `b normal`; the call ends its block, its return address is an
+    /// exception site whose handlers `info` lists (boxed: rare and large).
+    TryCall { info: Box<TryCallInfo> },
     /// Defines the function's register arguments at entry (emits nothing).
     Args { args: Vec<(Writable<Reg>, PReg)> },
     /// `b.<cond>` to a trap island that holds `udf` with `code`.
@@ -730,6 +734,17 @@ impl MInst {
                     v.reg_fixed_def(r, *p);
                 }
             }
+            MInst::TryCall { info } => {
+                if let TryCallee::Reg(rn) = &mut info.callee {
+                    v.reg_use(rn);
+                }
+                for (r, p) in &mut info.uses {
+                    v.reg_fixed_use(r, *p);
+                }
+                for (r, p) in &mut info.defs {
+                    v.reg_fixed_def(r, *p);
+                }
+            }
             MInst::Args { args } => {
                 for (r, p) in args {
                     v.reg_fixed_def(r, *p);
@@ -817,6 +832,13 @@ impl MInst {
             MInst::Call { clobbers, defs, .. } | MInst::CallInd { clobbers, defs, .. } => {
                 let mut c = *clobbers;
                 for (_, p) in defs {
+                    c.remove(*p);
+                }
+                c
+            }
+            MInst::TryCall { info } => {
+                let mut c = info.clobbers;
+                for (_, p) in &info.defs {
                     c.remove(*p);
                 }
                 c
@@ -923,6 +945,33 @@ impl MInst {
         }
         out
     }
+}
+
+/// What a `TryCall` calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryCallee {
+    /// `bl` with a `CALL26` relocation.
+    Known(RelocTarget),
+    /// `blr rn`.
+    Reg(Reg),
+}
+
+/// The operands and successors of a `TryCall`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TryCallInfo {
+    pub callee: TryCallee,
+    /// Arguments in their fixed registers.
+    pub uses: Vec<(Reg, PReg)>,
+    /// Results and the exception payloads in their fixed registers (a
+    /// payload register that also returns a result is defined once).
+    pub defs: Vec<(Writable<Reg>, PReg)>,
+    /// Every allocatable register: a throw lands in a handler with only
+    /// sp and x29 restored (see `lower/try_call.rs`).
+    pub clobbers: PRegSet,
+    /// The normal-return block.
+    pub normal: MachLabel,
+    /// Tag (`None` = `default:`) and handler label, in match order.
+    pub handlers: Vec<(Option<u32>, MachLabel)>,
 }
 
 fn amode_operands(mem: &mut AMode, v: &mut impl OperandVisitor) {

@@ -17,6 +17,7 @@ use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
 mod ops;
+mod try_call;
 
 /// The generated rule code and the names it refers to.
 #[allow(
@@ -91,6 +92,14 @@ impl LowerBackend for A64LowerBackend<'_> {
             targets,
         };
         generated::constructor_lower_branch(&mut c, inst).is_some()
+    }
+
+    fn try_call_payload_shares(
+        &self,
+        f: &kiln_ir::FunctionStencil,
+        inst: Inst,
+    ) -> [Option<(usize, usize)>; 2] {
+        try_call::payload_shares(f, inst)
     }
 
     fn gen_jump(&self, target: MachLabel) -> MInst {
@@ -1489,6 +1498,12 @@ impl generated::Context for Ctx<'_, '_, '_> {
             }
             _ => None,
         }
+    }
+    fn a64_try_call(&mut self, inst: Inst) -> Option<()> {
+        self.gen_try_call(inst)
+    }
+    fn a64_exception_handler_address(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_exception_handler_address(inst)
     }
     fn a64_fence(&mut self) {
         self.l.emit(MInst::Fence);

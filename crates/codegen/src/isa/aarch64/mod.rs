@@ -53,15 +53,19 @@ impl MachInst for MInst {
     }
 
     fn is_call(&self) -> bool {
-        matches!(self, MInst::Call { .. } | MInst::CallInd { .. })
+        matches!(
+            self,
+            MInst::Call { .. } | MInst::CallInd { .. } | MInst::TryCall { .. }
+        )
     }
 
     fn is_term(&self) -> MachTerminator {
         match self {
             MInst::Ret { .. } | MInst::Udf { .. } => MachTerminator::Ret,
-            MInst::Jump { .. } | MInst::CondBr { .. } | MInst::JmpTable { .. } => {
-                MachTerminator::Branch
-            }
+            MInst::Jump { .. }
+            | MInst::CondBr { .. }
+            | MInst::JmpTable { .. }
+            | MInst::TryCall { .. } => MachTerminator::Branch,
             _ => MachTerminator::None,
         }
     }
