@@ -224,7 +224,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
         watch.program.store(stats.programs + 1, Ordering::Relaxed);
         watch.beat.fetch_add(1, Ordering::Relaxed);
         while batch.len() < checker.batch_size()
-            && !opts.max_programs.is_some_and(|m| stats.programs >= m)
+            && opts.max_programs.is_none_or(|m| stats.programs < m)
         {
             if !batch.is_empty() && start.elapsed() >= opts.time_limit {
                 break;
