@@ -92,7 +92,9 @@ def tail_file():
         "; different numbers of stack arguments, floats on the stack, the\n"
         "; return area passed through, indirect tail calls, and normal calls of\n"
         "; a `tail` function with stack arguments. Expectations from gen_control.py.\n"
-        "test run\nset preserve_frame_pointers=true\ntarget x86_64\n\n"
+        "test run\nset preserve_frame_pointers=true\n"
+        "set enable_multi_ret_implicit_sret\ntarget x86_64\ntarget aarch64\n"
+        "target aarch64 sign_return_address\ntarget aarch64 use_bti\n\n"
     )
     out.append(
         """function %sum_to(i64, i64) -> i64 tail {
@@ -364,7 +366,7 @@ def conv_file():
         "; register, the others in the return area in reverse order) and\n"
         "; System V; try_call without handlers (results as block arguments).\n"
         "; Expectations from gen_control.py.\n"
-        "test run\ntarget x86_64\n\n"
+        "test run\nset enable_multi_ret_implicit_sret\ntarget x86_64\n\n"
     )
     # windows_fastcall with 7 mixed args: positions 0..3 in registers,
     # 4..6 on the stack after the shadow space.
@@ -572,7 +574,7 @@ def expand_imm(text):
     out = []
     fresh = 5000
     for line in text.split("\n"):
-        m = re.match(r"^(\s+)(v\d+) = (iadd|imul)_imm (v\d+), (-?\d+)$", line)
+        m = re.match(r"^(\s+)(v\d+) = (iadd|imul|urem|bxor)_imm (v\d+), (-?\d+)$", line)
         if m:
             ind, d, op, src, k = m.groups()
             out.append("%sv%d = iconst.i64 %s" % (ind, fresh, k))

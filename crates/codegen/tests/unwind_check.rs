@@ -275,6 +275,13 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
         // address.
         let mut bound: Option<u64> = None;
         let mut table: Option<u64> = None;
+        // The previous instruction was a call from the body (sp below the
+        // setup area: a call with stack arguments has an outgoing area): a
+        // `sub rsp, n` right after it puts back the `n` bytes a `tail`
+        // callee popped (no net move). The prologue's probestack call,
+        // made with sp at the setup area, is followed by the frame's own
+        // `sub rsp`.
+        let mut after_call = false;
         loop {
             if off >= len {
                 return Err(format!("{off:#x}: runs off the end of the code"));
@@ -297,6 +304,10 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
             }
             let next = ins.next_ip();
             let m = ins.mnemonic();
+            let follows_call = std::mem::replace(
+                &mut after_call,
+                m == Mnemonic::Call && st.sp.is_some_and(|s| s > 16),
+            );
             let op0_reg = (ins.op_count() > 0 && ins.op0_kind() == OpKind::Register)
                 .then(|| ins.op0_register());
             let sp_add = |st: &mut State, d: i64| st.sp = st.sp.map(|s| s + d);
@@ -414,7 +425,9 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                         return Err(format!("{off:#x}: rsp adjusted by a register"));
                     }
                     let d = ins.immediate(1) as i64;
-                    sp_add(&mut st, if m == Mnemonic::Sub { d } else { -d });
+                    if !(follows_call && m == Mnemonic::Sub) {
+                        sp_add(&mut st, if m == Mnemonic::Sub { d } else { -d });
+                    }
                 }
                 Mnemonic::Mov if op0_reg.is_some_and(is_rbp) => {
                     st.rbp = if ins.op1_kind() == OpKind::Register && is_rsp(ins.op1_register()) {

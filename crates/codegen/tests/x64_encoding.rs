@@ -723,6 +723,12 @@ fn moves_loads_stores() {
                 format!("mov {}, {}", R64[d as usize], hex(imm as i64))
             };
             c.check(MInst::imm(OperandSize::Size64, imm, w(gpr(d))), expect64);
+            if imm == 0 {
+                c.check(
+                    MInst::ZeroReg { dst: w(gpr(d)) },
+                    format!("xor {}, {}", R32[d as usize], R32[d as usize]),
+                );
+            }
             c.check(
                 MInst::imm(OperandSize::Size32, imm, w(gpr(d))),
                 format!("mov {}, {}", R32[d as usize], hex(imm as u32 as i32 as i64)),

@@ -10,7 +10,7 @@
 //!
 //! A call that traps (SIGILL from `udf`, SIGSEGV, ...) is caught by the
 //! harness and reported as a failure naming the signal. What the harness
-//! cannot call through C (vector or f16/f128 values, more than 512 bytes of
+//! cannot call through C (vector values, more than 512 bytes of
 //! stack arguments) skips the file with the reason, as does a relocation to
 //! a name the file does not define (calls and 8-byte addresses of the
 //! file's own functions are linked by the object writer).
@@ -24,7 +24,8 @@ use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::settings::Arch;
 use kiln_ir::{
-    DataValue, Ieee32, Ieee64, Signature, TrapCode, Type, UserExternalName, UserFuncName,
+    DataValue, Ieee128, Ieee16, Ieee32, Ieee64, Signature, TrapCode, Type, UserExternalName,
+    UserFuncName,
 };
 use kiln_module::module::{FuncOrDataId, Linkage, Module};
 use kiln_object::ObjectModule;
@@ -59,14 +60,18 @@ fn c_type(ty: Type) -> Option<&'static str> {
         Type::I128 => "__int128",
         Type::F32 => "float",
         Type::F64 => "double",
+        // Passed as bits: the harness fills and reads FP registers whole.
+        Type::F16 => "uint16_t",
+        Type::F128 => "__int128",
         _ => return None,
     })
 }
 
 /// `kiln_invoke(f, ia, fa, oi, of, ra, sa, sa_bytes)`: copies `sa_bytes`
 /// (a multiple of 16) of stack arguments from `sa` below the stack
-/// pointer, calls `f` with x0-x7 = `ia[..]`, d0-d7 = `fa[..]` and x8 =
-/// `ra`, then stores x0-x7 and d0-d7 to `oi` and `of` (a callee that pops
+/// pointer, calls `f` with x0-x7 = `ia[..]`, q0-q7 = `fa[..]` (two words
+/// each, low first: f16/f32/f64 in the low bits, f128 whole) and x8 =
+/// `ra`, then stores x0-x7 and q0-q7 to `oi` and `of` (a callee that pops
 /// its stack arguments is fine: sp is restored from x29). A top-level
 /// `__asm__` of the C harness, so the link has two inputs: the harness and
 /// Kiln's object.
@@ -92,10 +97,10 @@ kiln_invoke:
   add x9, x9, #8
   b 1b
 2:
-  ldp d0, d1, [x2]
-  ldp d2, d3, [x2, #16]
-  ldp d4, d5, [x2, #32]
-  ldp d6, d7, [x2, #48]
+  ldp q0, q1, [x2]
+  ldp q2, q3, [x2, #32]
+  ldp q4, q5, [x2, #64]
+  ldp q6, q7, [x2, #96]
   mov x17, x1
   ldp x0, x1, [x17]
   ldp x2, x3, [x17, #16]
@@ -106,10 +111,10 @@ kiln_invoke:
   stp x2, x3, [x19, #16]
   stp x4, x5, [x19, #32]
   stp x6, x7, [x19, #48]
-  stp d0, d1, [x20]
-  stp d2, d3, [x20, #16]
-  stp d4, d5, [x20, #32]
-  stp d6, d7, [x20, #48]
+  stp q0, q1, [x20]
+  stp q2, q3, [x20, #32]
+  stp q4, q5, [x20, #64]
+  stp q6, q7, [x20, #96]
   mov sp, x29
   ldp x19, x20, [sp, #16]
   ldp x29, x30, [sp], #32
@@ -307,7 +312,7 @@ pub fn run_batch(
     let object =
         write_object(funcs, uses_throw).map_err(|e| format!("writing the aarch64 object: {e}"))?;
     // The harness: one guarded call per directive, through `kiln_invoke`
-    // (x0-x7 and d0-d7 loaded from arrays, x8 = a return area, every
+    // (x0-x7 and q0-q7 loaded from arrays, x8 = a return area, every
     // result register stored back), so any register signature works.
     let mut c = String::from(HARNESS_PRELUDE);
     c.push_str("__asm__(\"");
@@ -346,8 +351,9 @@ pub fn run_batch(
     }
     // The calls as data (a harness of a few lines whatever the number of
     // calls, so the C compiler's time does not grow with the batch): per
-    // call its function, x0-x7, d0-d7, the stack-argument words and where
-    // each result part is (`oi`/`of` register or return-area word).
+    // call its function, x0-x7, q0-q7 (two words each, low first: f16,
+    // f32 and f64 in the low bits, f128 whole), the stack-argument words
+    // and where each result word is (`oi`/`of` word or return-area word).
     let mut table = String::from("static const struct call calls[] = {\n");
     let mut words = String::from("static const struct sw sws[] = {\n");
     let mut parts = String::from("static const unsigned short rets[] = {\n");
@@ -355,37 +361,57 @@ pub fn run_batch(
     for call in calls {
         let sig = &funcs[call.func].signature;
         let locs = abi::sig_locs(sig).map_err(|e| e.to_string())?;
-        let (mut ia, mut fa) = ([0u64; 8], [0u64; 8]);
+        let (mut ia, mut fa) = ([0u64; 8], [0u64; 16]);
         let first_word = nwords;
         for ((p, ploc), a) in sig.params.iter().zip(&locs.params).zip(&call.args) {
             let ty = p.value_type;
             let bits = a.to_bits().unwrap_or(0);
             for (n, loc) in ploc.iter().enumerate() {
                 let word = (bits >> (64 * n)) as u64;
+                // An f128 is one part of two words (a q register, or 16
+                // bytes of stack).
+                let high = (ty == Type::F128).then_some((bits >> 64) as u64);
                 match loc {
                     ArgLoc::Reg(r) if r.class() == int_class => ia[r.hw_enc() & 7] = word,
-                    ArgLoc::Reg(r) => fa[r.hw_enc() & 7] = word,
+                    ArgLoc::Reg(r) => {
+                        let q = 2 * (r.hw_enc() & 7);
+                        fa[q] = word;
+                        if let Some(h) = high {
+                            fa[q + 1] = h;
+                        }
+                    }
                     ArgLoc::Stack(off) => {
                         // Little-endian: the value's low bytes at its offset.
                         let size = (ty.bytes() as usize).min(8);
                         let _ = writeln!(words, "{{{off}, {size}, 0x{word:x}ull}},");
                         nwords += 1;
+                        if let Some(h) = high {
+                            let _ = writeln!(words, "{{{}, 8, 0x{h:x}ull}},", off + 8);
+                            nwords += 1;
+                        }
                     }
                 }
             }
         }
         let first_part = nparts;
-        for loc in locs.returns.iter().flatten() {
-            // 0: oi[i], 1: of[i], 2: ra[i] (kind << 8 | i).
-            let code = match loc {
-                ArgLoc::Reg(p) if p.class() == int_class => p.hw_enc() & 7,
-                ArgLoc::Reg(p) => 0x100 | (p.hw_enc() & 7),
-                ArgLoc::Stack(off) => 0x200 | (*off as usize / 8),
-            };
-            let _ = writeln!(parts, "{code},");
-            nparts += 1;
+        for (r, rloc) in sig.returns.iter().zip(&locs.returns) {
+            // An f128 result is read as two words, low first.
+            let nw = if r.value_type == Type::F128 { 2 } else { 1 };
+            for loc in rloc {
+                for w in 0..nw {
+                    // 0: oi[i], 1: of[i] (word i of the q array), 2: ra[i]
+                    // (kind << 8 | i).
+                    let code = match loc {
+                        ArgLoc::Reg(p) if p.class() == int_class => p.hw_enc() & 7,
+                        ArgLoc::Reg(p) => 0x100 | (2 * (p.hw_enc() & 7) + w),
+                        ArgLoc::Stack(off) => 0x200 | (*off as usize / 8 + w),
+                    };
+                    let _ = writeln!(parts, "{code},");
+                    nparts += 1;
+                }
+            }
         }
-        let hex = |a: &[u64; 8]| {
+        let hex = |a: &[u64]| {
             a.iter()
                 .map(|w| format!("0x{w:x}ull"))
                 .collect::<Vec<_>>()
@@ -410,7 +436,7 @@ pub fn run_batch(
         parts.push_str("0,\n");
     }
     c.push_str(
-        "struct call { int f; unsigned sa_bytes; unsigned w0, nw, r0, nr; uint64_t ia[8], fa[8]; };\n\
+        "struct call { int f; unsigned sa_bytes; unsigned w0, nw, r0, nr; uint64_t ia[8], fa[16]; };\n\
          struct sw { unsigned off, size; uint64_t w; };\n",
     );
     c.push_str(&table);
@@ -429,12 +455,12 @@ pub fn run_batch(
          act.sa_sigaction = on_signal; act.sa_flags = SA_NODEFER | SA_SIGINFO;\n  \
          int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};\n  \
          for (int i = 0; i < 5; i++) sigaction(sigs[i], &act, 0);\n  int sig;\n  \
-         static uint64_t ia[8], fa[8], oi[8], of[8], ra[64], sa[64];\n  \
+         static uint64_t ia[8], fa[16], oi[8], of[16], ra[64], sa[64];\n  \
          for (k = 0; k < NCALLS; k++) {\n    \
          const struct call *c = &calls[k];\n    \
          kiln_cur_call = k;\n    \
          if ((sig = sigsetjmp(jb, 1)) == 0) {\n      \
-         memcpy(ia, c->ia, 64); memcpy(fa, c->fa, 64); memset(sa, 0, 512);\n      \
+         memcpy(ia, c->ia, 64); memcpy(fa, c->fa, 128); memset(sa, 0, 512);\n      \
          for (unsigned j = c->w0; j < c->w0 + c->nw; j++) memcpy((char *)sa + sws[j].off, &sws[j].w, sws[j].size);\n      \
          kiln_invoke(fn_start[c->f], ia, fa, oi, of, ra, sa, c->sa_bytes);\n      \
          printf(\"%d ok\", k);\n      \
@@ -742,6 +768,11 @@ fn parse_results(tys: &[Type], text: &str) -> Option<Vec<DataValue>> {
         out.push(match ty {
             Type::F32 => DataValue::F32(Ieee32(w as u32)),
             Type::F64 => DataValue::F64(Ieee64(w)),
+            Type::F16 => DataValue::F16(Ieee16(w as u16)),
+            Type::F128 => {
+                let hi = words.next()??;
+                DataValue::F128(Ieee128((u128::from(hi) << 64) | u128::from(w)))
+            }
             Type::I128 => {
                 let hi = words.next()??;
                 DataValue::I128((((hi as u128) << 64) | w as u128) as i128)

@@ -127,7 +127,12 @@ impl DataFlowGraph {
         }
     }
 
+    // `#[inline]` on the small accessors below: the mid-end and lowering
+    // call them per operand from other crates, which cannot inline a
+    // non-generic function without it.
+
     /// The type of a value (through aliases).
+    #[inline]
     pub fn value_type(&self, v: Value) -> Type {
         match self.values[v] {
             ValueData::Inst { ty, .. }
@@ -139,6 +144,7 @@ impl DataFlowGraph {
 
     /// Follows aliases to the value that is actually defined. Bounded by the
     /// number of values, so a cycle of aliases cannot hang.
+    #[inline]
     pub fn resolve_aliases(&self, mut v: Value) -> Value {
         for _ in 0..=self.values.len() {
             match self.values.get(v) {
@@ -151,6 +157,7 @@ impl DataFlowGraph {
 
     /// Where a value is defined, after resolving aliases; `None` for an
     /// unused reserved number or an alias cycle.
+    #[inline]
     pub fn value_def(&self, v: Value) -> Option<ValueDef> {
         match self.values.get(self.resolve_aliases(v))? {
             ValueData::Inst { num, inst, .. } => Some(ValueDef::Result(*inst, *num as usize)),
@@ -225,6 +232,7 @@ impl DataFlowGraph {
         self.insts.push(data)
     }
 
+    #[inline]
     pub fn inst_results(&self, inst: Inst) -> &[Value] {
         self.value_lists.get(*self.results.get(inst))
     }
@@ -241,10 +249,12 @@ impl DataFlowGraph {
         self.value_lists.try_get(self.blocks.get(block)?.params)
     }
 
+    #[inline]
     pub fn first_result(&self, inst: Inst) -> Option<Value> {
         self.inst_results(inst).first().copied()
     }
 
+    #[inline]
     pub fn has_results(&self, inst: Inst) -> bool {
         !self.results.get(inst).is_empty()
     }
@@ -253,6 +263,7 @@ impl DataFlowGraph {
         self.insts[inst].opcode()
     }
 
+    #[inline]
     pub fn inst_args(&self, inst: Inst) -> &[Value] {
         self.insts[inst].arguments(&self.value_lists)
     }
@@ -374,11 +385,13 @@ impl DataFlowGraph {
         self.block_call(block, &args)
     }
 
+    #[inline]
     pub fn block_call_args(&self, call: BlockCall) -> &[BlockArg] {
         self.block_args.get(call.args)
     }
 
     /// The destinations of a terminator (empty for other instructions).
+    #[inline]
     pub fn branch_destinations(&self, inst: Inst) -> &[BlockCall] {
         match &self.insts[inst] {
             InstructionData::Jump { destination, .. } => std::slice::from_ref(destination),

@@ -933,6 +933,7 @@ impl InstructionData {
 
     /// The value operands, fixed ones first, then variable ones. Panics
     /// if the instruction's value list does not lie in `pool`.
+    #[inline]
     pub fn arguments<'a>(&'a self, pool: &'a ValueListPool) -> &'a [Value] {
         match self.try_arguments(pool) {
             Some(args) => args,
@@ -974,6 +975,7 @@ impl InstructionData {
     }
 
     /// Mutable access to the value operands.
+    #[inline]
     pub fn arguments_mut<'a>(&'a mut self, pool: &'a mut ValueListPool) -> &'a mut [Value] {
         use InstructionData::*;
         match self {

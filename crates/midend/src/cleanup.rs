@@ -1,9 +1,7 @@
 //! Unreachable-block removal and dead-code elimination.
 
 use crate::simplify::{is_plain_load, is_state_reading};
-use crate::OptStats;
-use kiln_ir::dominator_tree::DominatorTree;
-use kiln_ir::flowgraph::ControlFlowGraph;
+use crate::{Analyses, OptStats};
 use kiln_ir::{
     BlockArg, EntityRef, ExceptionTableItem, FunctionStencil, Inst, InstructionData, ValueDef,
 };
@@ -11,9 +9,14 @@ use kiln_ir::{
 /// Removes the blocks that cannot be reached from the entry (after branch
 /// folding some are). Values they define have no reachable uses, since a
 /// reachable use would be dominated by its (then reachable) definition.
-pub(crate) fn remove_unreachable(func: &mut FunctionStencil, stats: &mut OptStats) {
-    let cfg = ControlFlowGraph::with_function(func);
-    let dt = DominatorTree::with_function(func, &cfg);
+/// `an` is recomputed for `func` first and is stale afterwards.
+pub(crate) fn remove_unreachable(
+    func: &mut FunctionStencil,
+    stats: &mut OptStats,
+    an: &mut Analyses,
+) {
+    an.compute(func);
+    let dt = &an.dt;
     let blocks: Vec<_> = func.layout.blocks().collect();
     for b in blocks {
         if dt.is_reachable(b) {
@@ -41,24 +44,34 @@ fn removable(func: &FunctionStencil, inst: Inst) -> bool {
     }
 }
 
+/// DCE's buffers, kept between calls.
+#[derive(Default)]
+pub(crate) struct DceScratch {
+    uses: Vec<u32>,
+    work: Vec<Inst>,
+}
+
 /// Deletes instructions whose results are never used, transitively.
-pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats) {
-    let mut uses = vec![0u32; func.dfg.num_values()];
-    let blocks: Vec<_> = func.layout.blocks().collect();
+/// `sc` holds the use counts and work list between calls (allocations
+/// reused; its contents are not).
+pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut DceScratch) {
+    let uses = &mut sc.uses;
+    uses.clear();
+    uses.resize(func.dfg.num_values(), 0);
     let count = |v: kiln_ir::Value, uses: &mut Vec<u32>| {
         if let Some(u) = uses.get_mut(v.index()) {
             *u += 1;
         }
     };
-    for &b in &blocks {
+    for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
             for &a in func.dfg.inst_args(inst) {
-                count(a, &mut uses);
+                count(a, uses);
             }
             for dest in func.dfg.branch_destinations(inst) {
                 for arg in func.dfg.block_call_args(*dest) {
                     if let BlockArg::Value(v) = arg {
-                        count(*v, &mut uses);
+                        count(*v, uses);
                     }
                 }
             }
@@ -68,15 +81,16 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats) {
                 if let Some(t) = func.dfg.exception_tables.get(exception) {
                     for item in &t.items {
                         if let ExceptionTableItem::Context(v) = item {
-                            count(*v, &mut uses);
+                            count(*v, uses);
                         }
                     }
                 }
             }
         }
     }
-    let mut work: Vec<Inst> = Vec::new();
-    for &b in &blocks {
+    let work = &mut sc.work;
+    work.clear();
+    for b in func.layout.blocks() {
         work.extend(func.layout.block_insts(b));
     }
     let dead = |func: &FunctionStencil, inst: Inst, uses: &[u32]| {
@@ -89,7 +103,7 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats) {
                 .all(|r| uses.get(r.index()).copied().unwrap_or(0) == 0)
     };
     while let Some(inst) = work.pop() {
-        if !dead(func, inst, &uses) {
+        if !dead(func, inst, uses) {
             continue;
         }
         func.layout.remove_inst(inst);

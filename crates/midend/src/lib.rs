@@ -22,8 +22,37 @@ mod rotate;
 mod simplify;
 mod unroll;
 
+use kiln_ir::dominator_tree::DominatorTree;
+use kiln_ir::flowgraph::ControlFlowGraph;
 use kiln_ir::FunctionStencil;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
+
+/// The analyses the passes share: the control-flow graph and dominator
+/// tree of the function being optimized, plus the GVN pass's scratch
+/// tables. One per thread, kept from one function to the next so their
+/// allocations are reused (`compute` and `clear` keep capacity); which
+/// pass may reuse the graph and tree another pass computed is decided in
+/// [`optimize`].
+#[derive(Default)]
+pub(crate) struct Analyses {
+    pub(crate) cfg: ControlFlowGraph,
+    pub(crate) dt: DominatorTree,
+    pub(crate) gvn: simplify::Scratch,
+    pub(crate) dce: cleanup::DceScratch,
+}
+
+impl Analyses {
+    /// Recomputes the graph and the tree for `func`.
+    pub(crate) fn compute(&mut self, func: &FunctionStencil) {
+        self.cfg.compute(func);
+        self.dt.compute(func, &self.cfg);
+    }
+}
+
+thread_local! {
+    static ANALYSES: RefCell<Analyses> = RefCell::new(Analyses::default());
+}
 
 /// What the mid-end may do.
 #[derive(Clone, Copy, Debug)]
@@ -95,25 +124,36 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     let time = |name: &'static str, stats: &mut OptStats, t: Instant| {
         stats.times.push((name, t.elapsed()));
     };
+    // Taken out of the thread-local for the run (a re-entrant call, which
+    // nothing makes, would just start from empty tables).
+    let mut an = ANALYSES.with(|a| std::mem::take(&mut *a.borrow_mut()));
     let t = Instant::now();
-    let unreachable = simplify::run(func, opts, &mut stats);
+    let unreachable = simplify::run(func, opts, &mut stats, &mut an);
     time("gvn+rules", &mut stats, t);
     let t = Instant::now();
+    // `an` describes the function's control flow until a pass changes a
+    // terminator or the block layout. GVN changes terminators only when it
+    // folds a branch or a trap; DCE never removes a terminator.
+    let mut analyses_fresh = true;
     if unreachable || stats.branches_folded > 0 {
-        cleanup::remove_unreachable(func, &mut stats);
+        cleanup::remove_unreachable(func, &mut stats, &mut an);
+        analyses_fresh = false;
     }
-    cleanup::dce(func, &mut stats);
+    cleanup::dce(func, &mut stats, &mut an.dce);
     time("dce", &mut stats, t);
     let t = Instant::now();
-    let has_loops = licm::run(func, opts, &mut stats);
+    // LICM leaves `an` describing the function it returns (its hoisting
+    // and strength reduction move instructions and add block arguments,
+    // never edges).
+    let has_loops = licm::run(func, opts, &mut stats, &mut an, analyses_fresh);
     if stats.strength_reduced > 0 {
         // The replaced chains are dead; rotation copies what stays in headers.
-        cleanup::dce(func, &mut stats);
+        cleanup::dce(func, &mut stats, &mut an.dce);
     }
     time("licm", &mut stats, t);
     let t = Instant::now();
     if has_loops {
-        rotate::run(func, &mut stats);
+        rotate::run(func, &mut stats, &mut an);
     }
     time("rotate", &mut stats, t);
     let t = Instant::now();
@@ -124,8 +164,9 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     let t = Instant::now();
     remat::run(func, &mut stats);
     // Hoisting and rematerialization leave originals without uses.
-    cleanup::dce(func, &mut stats);
+    cleanup::dce(func, &mut stats, &mut an.dce);
     time("remat", &mut stats, t);
+    ANALYSES.with(|a| *a.borrow_mut() = an);
     stats
 }
 

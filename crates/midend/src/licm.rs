@@ -11,7 +11,7 @@
 //! (rematerialization later copies them back next to in-loop uses).
 
 use crate::simplify::{clobber, is_plain_load, is_state_reading, Clobber, FxHashMap};
-use crate::{OptOptions, OptStats};
+use crate::{Analyses, OptOptions, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
 use kiln_ir::{
@@ -207,33 +207,42 @@ struct LoopMem {
 
 /// Returns whether the function has loops (rotation has nothing to do
 /// otherwise).
-pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) -> bool {
-    let cfg = ControlFlowGraph::with_function(func);
-    let dt = DominatorTree::with_function(func, &cfg);
-    let loops = find_loops(func, &cfg, &dt);
+///
+/// `an` must describe `func` on entry when `fresh` (else it is recomputed);
+/// on return it describes the function as LICM leaves it.
+pub(crate) fn run(
+    func: &mut FunctionStencil,
+    opts: &OptOptions,
+    stats: &mut OptStats,
+    an: &mut Analyses,
+    fresh: bool,
+) -> bool {
+    if !fresh {
+        an.compute(func);
+    }
+    let loops = find_loops(func, &an.cfg, &an.dt);
     if loops.is_empty() {
         return false;
     }
     let mut changed = false;
     for l in &loops {
-        if preheader(func, &cfg, l).is_none() {
-            changed |= make_preheader(func, &cfg, l);
+        if preheader(func, &an.cfg, l).is_none() {
+            changed |= make_preheader(func, &an.cfg, l);
         }
     }
-    let (cfg, dt, mut loops) = if changed {
-        let cfg = ControlFlowGraph::with_function(func);
-        let dt = DominatorTree::with_function(func, &cfg);
-        let loops = find_loops(func, &cfg, &dt);
-        (cfg, dt, loops)
+    let mut loops = if changed {
+        an.compute(func);
+        find_loops(func, &an.cfg, &an.dt)
     } else {
-        (cfg, dt, loops)
+        loops
     };
+    let (cfg, dt) = (&an.cfg, &an.dt);
     // Inner loops first: a loop nested in another is smaller.
     loops.sort_by_key(|l| l.size);
     let rpo: Vec<Block> = dt.cfg_rpo().to_vec();
     let mut aliased = false;
     for l in &loops {
-        let Some(ph) = preheader(func, &cfg, l) else {
+        let Some(ph) = preheader(func, cfg, l) else {
             continue;
         };
         let Some(ph_term) = func.layout.last_inst(ph) else {
@@ -305,7 +314,7 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
                 blocks: &blocks,
                 preheader: ph,
             };
-            crate::ivsr::run_loop(func, &cfg, &lr, stats);
+            crate::ivsr::run_loop(func, cfg, &lr, stats);
         }
     }
     if aliased {

@@ -13,10 +13,12 @@
 //! are `H`'s only successors), so SSA form holds without a general repair.
 
 use crate::simplify::FxHashMap;
-use crate::OptStats;
+use crate::{Analyses, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
-use kiln_ir::{Block, BlockArg, BlockCall, FunctionStencil, Inst, InstructionData, Opcode, Value};
+use kiln_ir::{
+    Block, BlockArg, BlockCall, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Value,
+};
 
 /// Header instructions copied into each latch at most.
 const MAX_HEADER: usize = 8;
@@ -72,12 +74,7 @@ pub(crate) fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
         )
 }
 
-fn candidate(
-    func: &FunctionStencil,
-    cfg: &ControlFlowGraph,
-    dt: &DominatorTree,
-    h: Block,
-) -> Option<Found> {
+fn candidate(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &Dom, h: Block) -> Option<Found> {
     let latches: Vec<(Block, Inst)> = cfg
         .preds(h)
         .iter()
@@ -138,61 +135,172 @@ fn candidate(
     }))
 }
 
-/// Rotations per function at most: each recomputes the CFG, the dominator
-/// tree and the use lists (linear), so this bounds the pass's cost.
+/// Rotations per function at most: each recomputes the CFG and the
+/// reverse post-order (linear), so this bounds the pass's cost.
 const MAX_ROTATIONS: usize = 8;
 
-pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats) {
+/// Dominance during rotation, without recomputing the dominator tree.
+///
+/// Rotating a loop never changes which block dominates which: the latches'
+/// new edges go to `body` and `exit`, whose only predecessor was `h`, and
+/// every path to a latch already runs through `h`, `body` and `h`'s
+/// dominators (so `idom(body) = idom(exit) = h` stays, and `h` keeps its
+/// dominator through its outside predecessors). Splitting an exit edge adds
+/// a block `s` whose only predecessor is `h`: `s` dominates only itself
+/// while `exit` keeps a predecessor reached without passing `s` (checked
+/// before a split; otherwise the tree is recomputed), and `s` is dominated by what
+/// dominates `h`. So the tree computed before the first change, plus the
+/// list of split blocks, answers every query as a fresh tree would.
+struct Dom<'a> {
+    dt: &'a DominatorTree,
+    /// (split block, the header whose edge it splits).
+    splits: &'a [(Block, Block)],
+}
+
+impl Dom<'_> {
+    fn split_header(&self, b: Block) -> Option<Block> {
+        self.splits.iter().find(|&&(s, _)| s == b).map(|&(_, h)| h)
+    }
+    fn is_reachable(&self, b: Block) -> bool {
+        self.split_header(b).is_some() || self.dt.is_reachable(b)
+    }
+    fn block_dominates(&self, a: Block, b: Block) -> bool {
+        if a == b {
+            return true;
+        }
+        if self.split_header(a).is_some() {
+            return false;
+        }
+        match self.split_header(b) {
+            Some(h) => a == h || self.dt.block_dominates(a, h),
+            None => self.dt.block_dominates(a, b),
+        }
+    }
+}
+
+/// The reverse post-order of the reachable blocks, by the same depth-first
+/// walk as `DominatorTree::compute` (successors in `cfg` order), so the
+/// candidates are tried in the order a recomputed tree would list them.
+fn compute_rpo(
+    func: &FunctionStencil,
+    cfg: &ControlFlowGraph,
+    rpo: &mut Vec<Block>,
+    seen: &mut Vec<bool>,
+    stack: &mut Vec<(Block, u32)>,
+) {
+    rpo.clear();
+    stack.clear();
+    seen.clear();
+    let n = func.dfg.num_blocks();
+    seen.resize(n, false);
+    let Some(entry) = func.layout.entry_block() else {
+        return;
+    };
+    if entry.index() >= n {
+        return;
+    }
+    seen[entry.index()] = true;
+    stack.push((entry, 0));
+    while let Some(top) = stack.last_mut() {
+        let (block, next) = *top;
+        if let Some(&succ) = cfg.succs(block).get(next as usize) {
+            top.1 += 1;
+            if let Some(mark) = seen.get_mut(succ.index()) {
+                if !*mark {
+                    *mark = true;
+                    stack.push((succ, 0));
+                }
+            }
+        } else {
+            stack.pop();
+            rpo.push(block);
+        }
+    }
+    rpo.reverse();
+}
+
+/// `an` must describe `func` on entry; it is stale afterwards.
+pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Analyses) {
     let mut tried: Vec<Block> = Vec::new();
+    let mut splits: Vec<(Block, Block)> = Vec::new();
+    let mut rpo: Vec<Block> = an.dt.cfg_rpo().to_vec();
+    let (mut seen, mut stack, mut slot) = (Vec::new(), Vec::new(), Vec::new());
+    // Whether the tree must be recomputed with the graph (after a split
+    // that may have changed dominance).
+    let mut recompute_tree = false;
+    let mut changed = false;
     // Each rotation may need one split first.
     for _ in 0..2 * MAX_ROTATIONS {
-        let cfg = ControlFlowGraph::with_function(func);
-        let dt = DominatorTree::with_function(func, &cfg);
-        let Some(found) = dt
-            .cfg_rpo()
+        if changed {
+            an.cfg.compute(func);
+            if recompute_tree {
+                an.dt.compute(func, &an.cfg);
+                rpo.clear();
+                rpo.extend_from_slice(an.dt.cfg_rpo());
+                splits.clear();
+                recompute_tree = false;
+            } else {
+                compute_rpo(func, &an.cfg, &mut rpo, &mut seen, &mut stack);
+            }
+        }
+        let dom = Dom {
+            dt: &an.dt,
+            splits: &splits,
+        };
+        let Some(found) = rpo
             .iter()
             .filter(|h| !tried.contains(h))
-            .find_map(|&h| candidate(func, &cfg, &dt, h))
+            .find_map(|&h| candidate(func, &an.cfg, &dom, h))
         else {
             return;
         };
         let c = match found {
             Found::Rotate(c) => c,
             Found::SplitExit(h, exit) => {
-                if !split_exit(func, h, exit) {
-                    tried.push(h);
+                // The new block dominates `exit` (and the tree changes)
+                // unless `exit` has a predecessor reached without it: one
+                // that `exit` does not dominate.
+                let bypassed = an.cfg.preds(exit).iter().any(|p| {
+                    p.block != h && dom.is_reachable(p.block) && !dom.block_dominates(exit, p.block)
+                });
+                match split_exit(func, h, exit) {
+                    Some(s) => {
+                        splits.push((s, h));
+                        recompute_tree |= !bypassed;
+                        changed = true;
+                    }
+                    None => tried.push(h),
                 }
                 continue;
             }
         };
         tried.push(c.header);
-        if rotate(func, &dt, &c) {
+        if rotate(func, &dom, &c, &mut slot) {
             stats.rotated += 1;
         }
+        // `rotate` may have returned after renaming some uses: the graph
+        // is recomputed either way, as before.
+        changed = true;
     }
 }
 
 /// Puts a new block on the edge from `h`'s `brif` to `exit`: the brif goes
 /// to it without arguments, and it jumps to `exit` with the edge's
 /// arguments (values `h` dominates, so the new block may use them).
-fn split_exit(func: &mut FunctionStencil, h: Block, exit: Block) -> bool {
-    let Some(term) = func.layout.last_inst(h) else {
-        return false;
-    };
+fn split_exit(func: &mut FunctionStencil, h: Block, exit: Block) -> Option<Block> {
+    let term = func.layout.last_inst(h)?;
     let InstructionData::Brif {
         opcode,
         arg,
         mut blocks,
     } = func.dfg.insts[term]
     else {
-        return false;
+        return None;
     };
-    let Some(k) = blocks.iter().position(|bc| bc.block == exit) else {
-        return false;
-    };
+    let k = blocks.iter().position(|bc| bc.block == exit)?;
     let s = func.dfg.make_block();
     if !func.layout.insert_block_after(s, h) {
-        return false;
+        return None;
     }
     let jump = func.dfg.make_inst(InstructionData::Jump {
         opcode: Opcode::Jump,
@@ -206,20 +314,34 @@ fn split_exit(func: &mut FunctionStencil, h: Block, exit: Block) -> bool {
         arg,
         blocks,
     };
-    true
+    Some(s)
 }
 
-/// The uses of `values` (operands and jump/brif arguments); a value also
-/// used by another kind of branch argument maps to `None`, and loops whose
-/// header values are used there are left alone. One scan of the function,
-/// allocating only for the few values asked about.
-fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Option<Vec<Use>>> {
-    let mut uses: FxHashMap<Value, Option<Vec<Use>>> =
-        values.iter().map(|&v| (v, Some(Vec::new()))).collect();
+/// The uses of `values` (operands and jump/brif arguments), by position in
+/// `values`; a value also used by another kind of branch argument gets
+/// `None`, and loops whose header values are used there are left alone.
+/// One scan of the function; `slot` maps a value's number to its position
+/// + 1 (all zero between calls, so only the asked values are touched).
+fn collect_uses(
+    func: &FunctionStencil,
+    values: &[Value],
+    slot: &mut Vec<u32>,
+) -> Vec<Option<Vec<Use>>> {
+    if slot.len() < func.dfg.num_values() {
+        slot.resize(func.dfg.num_values(), 0);
+    }
+    for (i, v) in values.iter().enumerate() {
+        slot[v.index()] = i as u32 + 1;
+    }
+    let mut uses: Vec<Option<Vec<Use>>> = values.iter().map(|_| Some(Vec::new())).collect();
+    let pos = |v: Value| match slot.get(v.index()) {
+        Some(&s) if s != 0 => Some(s as usize - 1),
+        _ => None,
+    };
     for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
             for (i, &a) in func.dfg.inst_args(inst).iter().enumerate() {
-                if let Some(Some(u)) = uses.get_mut(&a) {
+                if let Some(Some(u)) = pos(a).map(|p| &mut uses[p]) {
                     u.push(Use::Operand(inst, i));
                 }
             }
@@ -230,7 +352,7 @@ fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Op
             for (d, bc) in func.dfg.branch_destinations(inst).iter().enumerate() {
                 for (k, a) in func.dfg.block_call_args(*bc).iter().enumerate() {
                     if let BlockArg::Value(v) = a {
-                        match (plain, uses.get_mut(v)) {
+                        match (plain, pos(*v).map(|p| &mut uses[p])) {
                             (true, Some(Some(u))) => u.push(Use::BranchArg(inst, d, k)),
                             (false, Some(e)) => *e = None,
                             _ => {}
@@ -239,6 +361,9 @@ fn collect_uses(func: &FunctionStencil, values: &[Value]) -> FxHashMap<Value, Op
                 }
             }
         }
+    }
+    for v in values {
+        slot[v.index()] = 0;
     }
     uses
 }
@@ -252,7 +377,7 @@ fn calls_mut(data: &mut InstructionData) -> &mut [BlockCall] {
     }
 }
 
-fn rotate(func: &mut FunctionStencil, dt: &DominatorTree, c: &Candidate) -> bool {
+fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate, slot: &mut Vec<u32>) -> bool {
     let h = c.header;
     let term = func
         .layout
@@ -264,13 +389,10 @@ fn rotate(func: &mut FunctionStencil, dt: &DominatorTree, c: &Candidate) -> bool
     for &i in &body_insts {
         defined.extend_from_slice(func.dfg.inst_results(i));
     }
-    let uses = collect_uses(func, &defined);
+    let uses = collect_uses(func, &defined, slot);
     let mut to_body: Vec<(Value, Vec<Use>)> = Vec::new();
     let mut to_exit: Vec<(Value, Vec<Use>)> = Vec::new();
-    for &v in &defined {
-        let Some(list) = uses.get(&v) else {
-            continue;
-        };
+    for (&v, list) in defined.iter().zip(&uses) {
         let Some(list) = list else {
             return false; // used by a br_table or try_call argument
         };

@@ -11,7 +11,7 @@
 //! their representatives; `resolve_all_aliases` rewrites the remaining uses
 //! at the end.
 
-use crate::{OptOptions, OptStats};
+use crate::{Analyses, OptOptions, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
 use kiln_ir::{
@@ -554,32 +554,81 @@ impl Pass<'_> {
     }
 }
 
+/// The GVN pass's tables, kept between functions (see `Analyses`): the
+/// scoped table is empty again when a run ends (every scope is left).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    table: FxHashMap<Key, Value>,
+    undo: Vec<Key>,
+    /// Dominator-tree children of each block, in reverse post-order, as
+    /// `child_start[b]..child_start[b + 1]` ranges of `children`.
+    child_start: Vec<u32>,
+    children: Vec<Block>,
+    stack: Vec<Step>,
+}
+
+enum Step {
+    Enter(Block),
+    Leave(usize),
+}
+
 /// Runs GVN and the rules over the function. Returns whether some block of
 /// the layout was unreachable on entry (then unreachable-block removal has
 /// work even if no branch was folded).
-pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut OptStats) -> bool {
-    let cfg = ControlFlowGraph::with_function(func);
-    let dt = DominatorTree::with_function(func, &cfg);
+/// `an` is recomputed for `func` first; it still describes the function
+/// afterwards unless a branch or trap was folded.
+pub(crate) fn run(
+    func: &mut FunctionStencil,
+    opts: &OptOptions,
+    stats: &mut OptStats,
+    an: &mut Analyses,
+) -> bool {
+    an.compute(func);
+    let (cfg, dt) = (&an.cfg, &an.dt);
+    let sc = &mut an.gvn;
     let unreachable = dt.cfg_rpo().len() != func.layout.blocks().count();
     let nblocks = func.dfg.num_blocks();
-    // Dominator-tree children, in reverse post-order.
-    let mut children: Vec<Vec<Block>> = vec![Vec::new(); nblocks];
+    // Dominator-tree children, in reverse post-order (counted, then
+    // placed: one flat array instead of a vector per block).
+    sc.child_start.clear();
+    sc.child_start.resize(nblocks + 2, 0);
     for &b in dt.cfg_rpo() {
         if let Some(p) = dt.idom(b) {
-            children[p.index()].push(b);
+            sc.child_start[p.index() + 2] += 1;
         }
     }
+    for i in 2..nblocks + 2 {
+        sc.child_start[i] += sc.child_start[i - 1];
+    }
+    sc.children.clear();
+    sc.children
+        .resize(sc.child_start[nblocks + 1] as usize, Block::new(0));
+    for &b in dt.cfg_rpo() {
+        if let Some(p) = dt.idom(b) {
+            let slot = &mut sc.child_start[p.index() + 1];
+            sc.children[*slot as usize] = b;
+            *slot += 1;
+        }
+    }
+    // Now child_start[p]..child_start[p + 1] are p's children.
     let mut next_version = 0u32;
     let mut entries = if opts.alias_analysis {
-        memory_entry_states(func, &cfg, &dt, &mut next_version)
+        memory_entry_states(func, cfg, dt, &mut next_version)
     } else {
         Vec::new()
     };
     let ninsts = func.dfg.num_insts() as u32;
+    let Some(&entry) = dt.cfg_rpo().first() else {
+        return unreachable;
+    };
+    sc.table.clear();
+    sc.undo.clear();
+    let mut stack = std::mem::take(&mut sc.stack);
+    stack.clear();
     let mut pass = Pass {
         func,
-        table: FxHashMap::default(),
-        undo: Vec::new(),
+        table: std::mem::take(&mut sc.table),
+        undo: std::mem::take(&mut sc.undo),
         pos: Inst::new(0),
         fuel: opts
             .fuel_base
@@ -587,21 +636,16 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
         depth: 0,
         stats,
     };
-    enum Step {
-        Enter(Block),
-        Leave(usize),
-    }
-    let Some(&entry) = dt.cfg_rpo().first() else {
-        return unreachable;
-    };
-    let mut stack = vec![Step::Enter(entry)];
+    stack.push(Step::Enter(entry));
     while let Some(step) = stack.pop() {
         match step {
             Step::Enter(b) => {
                 stack.push(Step::Leave(pass.undo.len()));
                 let mut mem = entries.get_mut(b.index()).and_then(Option::take);
                 pass.block(b, &mut mem, &mut next_version);
-                for &c in children[b.index()].iter().rev() {
+                let kids =
+                    sc.child_start[b.index()] as usize..sc.child_start[b.index() + 1] as usize;
+                for &c in sc.children[kids].iter().rev() {
                     stack.push(Step::Enter(c));
                 }
             }
@@ -612,6 +656,9 @@ pub(crate) fn run(func: &mut FunctionStencil, opts: &OptOptions, stats: &mut Opt
             }
         }
     }
+    sc.table = std::mem::take(&mut pass.table);
+    sc.undo = std::mem::take(&mut pass.undo);
+    sc.stack = stack;
     drop_aliases(pass.func);
     unreachable
 }

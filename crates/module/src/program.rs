@@ -221,6 +221,42 @@ impl Entry<'_> {
         r.map_err(|e| ProgramCallError::Call(self.program.module.call_error(e)))
     }
 
+    /// Calls the function `reps` times, restoring `slots` from `template`
+    /// (slots made by [`make_slots`](Self::make_slots)) before each call:
+    /// a benchmark batch. The fault protection is set up once for the
+    /// batch, so the per-call cost is the entry stub, the trampoline and the
+    /// function; a trap ends the batch with its error.
+    pub fn call_slots_repeat(
+        &self,
+        slots: &mut [u128],
+        template: &[u128],
+        reps: u64,
+    ) -> Result<(), ProgramCallError> {
+        let n = slot_count(&self.info.sig);
+        if slots.len() < n || template.len() != slots.len() {
+            return Err(ProgramCallError::BadArguments(
+                "too few value slots, or a template of another length".into(),
+            ));
+        }
+        let (dst, src, len) = (slots.as_mut_ptr(), template.as_ptr(), slots.len());
+        // SAFETY: `template` and `slots` are distinct borrows of `len` slots
+        // each (checked above), both live for the whole batch.
+        let restore = || unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+        // SAFETY: as in `call_slots`, for each call; `restore` leaves valid
+        // argument slots at `dst` before each one.
+        let r = unsafe {
+            crate::traps::call_protected_repeat(
+                self.range.clone(),
+                self.tramp,
+                self.callee,
+                dst,
+                reps,
+                restore,
+            )
+        };
+        r.map_err(|e| ProgramCallError::Call(self.program.module.call_error(e)))
+    }
+
     /// Reads the results from slots after [`call_slots`](Self::call_slots).
     pub fn read_results(&self, slots: &[u128]) -> Result<Vec<DataValue>, ProgramCallError> {
         trampoline::decode_results(&self.info.sig, slots).map_err(ProgramCallError::Unsupported)

@@ -453,6 +453,30 @@ pub unsafe fn call_protected(
     callee: *const u8,
     values: *mut u128,
 ) -> Result<(), CallError> {
+    // SAFETY: the caller's contract is this function's, for one call.
+    unsafe { call_protected_repeat(code_range, trampoline, callee, values, 1, || {}) }
+}
+
+/// Calls `trampoline(callee, values)` `reps` times inside one protected
+/// region, running `before` before each call (a benchmark batch: `before`
+/// restores the argument slots). The thread's call state is set up once
+/// for the batch instead of once per call; the entry stub still saves the
+/// stack pointer on every call, so a fault in any call of the batch lands
+/// as it does for [`call_protected`] and ends the batch with
+/// [`CallError::Fault`].
+///
+/// # Safety
+///
+/// As for [`call_protected`], for every call; `before` must leave `values`
+/// valid for the trampoline.
+pub unsafe fn call_protected_repeat<F: FnMut()>(
+    code_range: std::ops::Range<usize>,
+    trampoline: *const u8,
+    callee: *const u8,
+    values: *mut u128,
+    reps: u64,
+    mut before: F,
+) -> Result<(), CallError> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
         install_handlers().map_err(CallError::Setup)?;
@@ -464,11 +488,19 @@ pub unsafe fn call_protected(
             s.active.set(true);
             (prev, s.saved_sp.as_ptr())
         });
-        // SAFETY: the caller guarantees the trampoline contract; the entry
-        // stub preserves every callee-saved register and the stack pointer,
-        // also when it returns through the landing pad; `sp_slot` points to
-        // this thread's state, which outlives the call.
-        let r = unsafe { kiln_module_jit_enter(trampoline, callee, values, sp_slot) };
+        let mut r = 0;
+        for _ in 0..reps {
+            before();
+            // SAFETY: the caller guarantees the trampoline contract; the
+            // entry stub preserves every callee-saved register and the stack
+            // pointer, also when it returns through the landing pad;
+            // `sp_slot` points to this thread's state, which outlives the
+            // call.
+            r = unsafe { kiln_module_jit_enter(trampoline, callee, values, sp_slot) };
+            if r != 0 {
+                break;
+            }
+        }
         let fault = STATE.with(|s| {
             let f = Fault {
                 pc: s.fault_pc.get(),
@@ -492,7 +524,7 @@ pub unsafe fn call_protected(
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
     {
-        let _ = (code_range, trampoline, callee, values);
+        let _ = (code_range, trampoline, callee, values, reps, &mut before);
         Err(CallError::UnsupportedHost)
     }
 }

@@ -44,6 +44,12 @@ pub struct FrameRequest {
     pub callee_pop: u32,
     /// Where the function's stack limit comes from, if it has one.
     pub stack_limit: Option<StackLimit>,
+    /// Callee-saved registers that calls list as clobbered only because a
+    /// callee preserves part of them (aarch64's v8–v15, of which callees
+    /// keep the low 64 bits, in functions with 128-bit FP values). A call
+    /// does not make them need saving here: the callee keeps the part this
+    /// function's own caller relies on.
+    pub partial_call_clobbers: PRegSet,
 }
 
 /// Where a stack-limit chain starts: the value of an incoming argument.
@@ -176,7 +182,12 @@ impl FrameLayout {
                     }
                 }
             }
-            written.union_from(vcode.inst_clobbers(inst));
+            let clobbers = vcode.inst_clobbers(inst);
+            for preg in clobbers {
+                if !request.partial_call_clobbers.contains(preg) {
+                    written.add(preg);
+                }
+            }
             has_calls |= vcode.inst(inst).is_call();
         }
         for (_, Edit::Move { to, .. }) in &output.edits {

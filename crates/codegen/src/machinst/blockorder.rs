@@ -12,7 +12,12 @@
 //!   lowering fills with just a jump carrying the edge's block arguments;
 //! - in reverse postorder of the resulting graph (entry first; a block comes
 //!   after all its forward-edge predecessors), so that lowering can walk it
-//!   backward and see uses before defs.
+//!   backward and see uses before defs;
+//! - with the block of a split back edge (a loop's latch edge, run on every
+//!   iteration) right after its source, so that the hot path falls through
+//!   into it rather than jumping to a block after the rest of the function
+//!   and back. A forward edge's block comes right before its target when
+//!   the DFS reaches the target through it (its jump then falls through).
 //!
 //! Parallel edges (a conditional branch with both targets the same block)
 //! count as separate edges: each is critical and gets its own block.
@@ -113,21 +118,59 @@ impl BlockLoweringOrder {
             }
         };
         let mut visited = vec![false; num_nodes];
+        // IR blocks whose DFS visit has started and not finished: an edge
+        // into one of them is a back edge.
+        let mut on_stack = vec![false; num_blocks];
         let mut postorder: Vec<usize> = Vec::new();
+        // Edge blocks of back edges, held until their source finishes, so
+        // that each lands right after its source in the order (see below).
+        let mut held: Vec<(usize, usize)> = Vec::new();
         // (node, index of the next successor to visit)
         let mut dfs: Vec<(usize, usize)> = vec![(entry as usize, 0)];
         visited[entry as usize] = true;
+        on_stack[entry as usize] = true;
         while let Some((node, next)) = dfs.last_mut() {
-            match node_succ(*node, *next) {
+            let node = *node;
+            match node_succ(node, *next) {
                 Some(s) => {
                     *next += 1;
-                    if !visited[s] {
-                        visited[s] = true;
+                    if visited[s] {
+                        continue;
+                    }
+                    visited[s] = true;
+                    if s >= num_blocks && on_stack[flat[s - num_blocks] as usize] {
+                        // The split block of a back edge (the loop's latch
+                        // edge, taken on every iteration) has no unvisited
+                        // successor. Visited now, it would finish first and
+                        // land after everything the source reaches later: a
+                        // taken branch to a far block and a jump back. Held
+                        // until the source finishes, it follows the source
+                        // directly, so the source's branch falls through
+                        // into it (and, when the edge needs no moves, the
+                        // buffer's jump threading leaves one conditional
+                        // branch to the loop header). Finishing a leaf later
+                        // is still a DFS postorder, only with this successor
+                        // visited last.
+                        held.push((node, s));
+                    } else {
+                        if s < num_blocks {
+                            on_stack[s] = true;
+                        }
                         dfs.push((s, 0));
                     }
                 }
                 None => {
-                    postorder.push(*node);
+                    // The held blocks were pushed in successor order; popped
+                    // into the postorder they come out in successor order in
+                    // the reverse postorder.
+                    while held.last().is_some_and(|&(src, _)| src == node) {
+                        let (_, e) = held.pop().expect("checked above");
+                        postorder.push(e);
+                    }
+                    postorder.push(node);
+                    if node < num_blocks {
+                        on_stack[node] = false;
+                    }
                     dfs.pop();
                 }
             }
@@ -252,6 +295,69 @@ mod tests {
         // Block 2 comes after both paths into it.
         let b2 = o.lowered_index_for_block(2).unwrap().index();
         assert_eq!(b2, 3);
+    }
+
+    #[test]
+    fn back_edge_block_follows_its_source() {
+        // 0 -> 1; 1 -> 1 (back edge, critical), 2; 2 -> 4, 3; 3 -> 4; 4 ->
+        // ret. Visited first, the back edge's block would land after 2, 3
+        // and 4; held, it comes right after block 1.
+        let cfg: &[&[u32]] = &[&[1], &[1, 2], &[4, 3], &[4], &[]];
+        let o = order(5, cfg);
+        check(&o, cfg);
+        let b1 = o.lowered_index_for_block(1).unwrap().index();
+        assert_eq!(
+            o.lowered_order()[b1 + 1],
+            LoweredBlock::CriticalEdge {
+                pred: 1,
+                succ: 1,
+                succ_idx: 0
+            }
+        );
+        // The forward critical edge 2 -> 4 keeps its place right before its
+        // target.
+        let b4 = o.lowered_index_for_block(4).unwrap().index();
+        assert_eq!(
+            o.lowered_order()[b4 - 1],
+            LoweredBlock::CriticalEdge {
+                pred: 2,
+                succ: 4,
+                succ_idx: 0
+            }
+        );
+        // A latch that is the second target, and two back edges (to the
+        // inner and the outer header) from one block: both follow it, in
+        // branch order. 0 -> 1; 1 -> 2; 2 -> 3, 2; 3 -> 1, 4, 1 (br_table
+        // shape: parallel back edges); 4 -> ret.
+        let cfg: &[&[u32]] = &[&[1], &[2], &[3, 2], &[1, 4, 1], &[]];
+        let o = order(5, cfg);
+        check(&o, cfg);
+        let b2 = o.lowered_index_for_block(2).unwrap().index();
+        assert_eq!(
+            o.lowered_order()[b2 + 1],
+            LoweredBlock::CriticalEdge {
+                pred: 2,
+                succ: 2,
+                succ_idx: 1
+            }
+        );
+        let b3 = o.lowered_index_for_block(3).unwrap().index();
+        let after: Vec<_> = o.lowered_order()[b3 + 1..b3 + 3].to_vec();
+        assert_eq!(
+            after,
+            [
+                LoweredBlock::CriticalEdge {
+                    pred: 3,
+                    succ: 1,
+                    succ_idx: 0
+                },
+                LoweredBlock::CriticalEdge {
+                    pred: 3,
+                    succ: 1,
+                    succ_idx: 2
+                }
+            ]
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@
 //! * Returns that do not fit the registers go to a return area whose
 //!   address the caller passes in x8 (the indirect-result register); the
 //!   k-th overflowing return is at `[x8 + offset]` in signature order.
-//! * `tail`: the callee pops its stack arguments.
+//! * `tail`: the callee pops its stack arguments; a call of a `tail`
+//!   function is followed by `sub sp, sp, #n` (part of the call's
+//!   encoding), and `return_call` may pass more stack arguments than it
+//!   received (see `super::tail`).
 //!
 //! # Frame (stack grows down)
 //!
@@ -132,7 +135,9 @@ fn class_of(ty: Type) -> CodegenResult<(bool, usize)> {
         Ok((true, 1))
     } else if ty == Type::I128 {
         Ok((true, 2))
-    } else if ty == Type::F32 || ty == Type::F64 {
+    } else if matches!(ty, Type::F16 | Type::F32 | Type::F64 | Type::F128) {
+        // f16 in an h register, f128 in a q register (AAPCS64 C.1); on the
+        // stack in 8 bytes, or 16 bytes 16-aligned for f128 (`stack_slot`).
         Ok((false, 1))
     } else {
         Err(CodegenError::Unsupported {

@@ -958,14 +958,23 @@ pub fn emit(
             put(buf, word);
         }
         MInst::Ret { .. } => put(buf, 0xd65f_03c0),
-        MInst::Call { target, .. } => {
+        MInst::Call {
+            target, callee_pop, ..
+        } => {
             buf.add_reloc(Reloc::Aarch64Call26, target, 0);
             put(buf, enc_b(true));
             buf.add_call_site();
+            callee_pop_fixup(buf, callee_pop, frame)?;
         }
-        MInst::CallInd { rn, .. } => {
+        MInst::CallInd { rn, callee_pop, .. } => {
             put(buf, 0xd63f_0000 | (rz(rn)? << 5));
             buf.add_call_site();
+            callee_pop_fixup(buf, callee_pop, frame)?;
+        }
+        // Needs the return-address protection flags: emitted by the
+        // backend through `tail::emit_return_call`.
+        MInst::ReturnCall { .. } => {
+            return Err(bad("return_call is emitted by tail::emit_return_call"))
         }
         MInst::TryCall { ref info } => {
             match info.callee {
@@ -1032,6 +1041,8 @@ pub fn emit(
                 HintOp::Autibsp => 31,
                 HintOp::BtiC => 34,
                 HintOp::Xpaclri => 7,
+                HintOp::Autia1716 => 12,
+                HintOp::Autib1716 => 14,
             };
             put(buf, 0xd503_201f | (imm << 5));
         }
@@ -1412,12 +1423,32 @@ pub fn emit(
             put(buf, 0);
             put(buf, 0);
         }
+        MInst::VecRRR { op, rd, rn, rm } => {
+            // Advanced SIMD three-same logical forms (Q=1) and the
+            // permute `zip1` (Q=1, size=11).
+            let base = match op {
+                VecAluOp::And16B => 0x4e20_1c00,
+                VecAluOp::Bic16B => 0x4e60_1c00,
+                VecAluOp::Orr16B => 0x4ea0_1c00,
+                VecAluOp::Zip1D2 => 0x4ec0_3800,
+            };
+            put(
+                buf,
+                base | (rv(rm)? << 16) | (rv(rn)? << 5) | rv(rd.to_reg())?,
+            );
+        }
+        MInst::MovFromVecHi { rd, rn } => {
+            // UMOV (Q=1, imm5=11000: doubleword lane 1), printed `mov`.
+            put(buf, 0x4e18_3c00 | (rv(rn)? << 5) | rz(rd.to_reg())?);
+        }
         MInst::VecMisc { op, rd, rn } => {
-            // Advanced SIMD two-register misc (cnt, Q=0 size=00) and
-            // across lanes (addv, Q=0 size=00).
+            // Advanced SIMD two-register misc (cnt, Q=0 size=00), across
+            // lanes (addv, Q=0 size=00), and three-same `orr` (Q=1) with
+            // rm = rn, which is `mov vd.16b, vn.16b`.
             let base = match op {
                 VecMiscOp::Cnt8B => 0x0e20_5800,
                 VecMiscOp::Addv8B => 0x0e31_b800,
+                VecMiscOp::Mov16B => 0x4ea0_1c00 | (rv(rn)? << 16),
             };
             put(buf, base | (rv(rn)? << 5) | rv(rd.to_reg())?);
         }
@@ -1551,6 +1582,26 @@ fn emit_rmw_loop(
     let back = start.wrapping_sub(buf.cur_offset());
     put(buf, cbnz_w(back, rz(status.to_reg())?));
     Ok(())
+}
+
+/// After a call to a `tail` callee that popped `n` bytes of stack
+/// arguments: `sub sp, sp, #n` puts sp back at the bottom of the frame.
+fn callee_pop_fixup(
+    buf: &mut MachBuffer<A64LabelUse>,
+    n: u32,
+    frame: &FrameLayout,
+) -> CodegenResult<()> {
+    let mut seq = Vec::new();
+    super::abi::sp_adjust(true, n, &mut seq);
+    for i in &seq {
+        emit(i, frame, buf)?;
+    }
+    Ok(())
+}
+
+/// `b` (`link` false) or `bl` with a zero offset, for a relocation.
+pub(crate) fn enc_branch26(link: bool) -> u32 {
+    enc_b(link)
 }
 
 fn emit_jump(buf: &mut MachBuffer<A64LabelUse>, target: MachLabel) {

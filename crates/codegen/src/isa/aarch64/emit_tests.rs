@@ -886,6 +886,7 @@ fn control_and_traps() {
                 uses: vec![],
                 defs: vec![],
                 clobbers: Default::default(),
+                callee_pop: 0,
             },
             "blr x9",
         ),
@@ -895,8 +896,43 @@ fn control_and_traps() {
                 uses: vec![],
                 defs: vec![],
                 clobbers: Default::default(),
+                callee_pop: 0,
             },
             "bl $+0x0",
+        ),
+        // A `tail` callee popped its stack arguments: sp is put back.
+        (
+            MInst::Call {
+                target: RelocTarget::TestCase(0),
+                uses: vec![],
+                defs: vec![],
+                clobbers: Default::default(),
+                callee_pop: 48,
+            },
+            "bl $+0x0; sub sp, sp, #0x30",
+        ),
+        (
+            MInst::CallInd {
+                rn: x(3),
+                uses: vec![],
+                defs: vec![],
+                clobbers: Default::default(),
+                callee_pop: 0x1_2340,
+            },
+            "blr x3; sub sp, sp, #0x12, lsl #12; sub sp, sp, #0x340",
+        ),
+        // autia1716 is HINT #12, autib1716 HINT #14.
+        (
+            MInst::Hint {
+                op: HintOp::Autia1716,
+            },
+            "hint #0xc",
+        ),
+        (
+            MInst::Hint {
+                op: HintOp::Autib1716,
+            },
+            "hint #0xe",
         ),
     ]);
 }
@@ -1433,4 +1469,104 @@ fn symbol_address_literal() {
     assert_eq!(done.relocs.len(), 1);
     assert_eq!(done.relocs[0].offset, 8);
     assert_eq!(done.relocs[0].addend, 16);
+}
+
+/// 128-bit loads, stores and copies (wasm's `v128` moves, f128 values,
+/// spill slots): every addressing form the lowering and the allocator use,
+/// with sp and x-register bases and the offset edges of each form.
+#[test]
+fn q_register_forms() {
+    let ld = |rd, mem| MInst::Load {
+        kind: LoadKind::FpuLoad128,
+        rd: wv(rd),
+        mem,
+    };
+    let st = |rd, mem| MInst::Store {
+        kind: StoreKind::FpuStore128,
+        rd: v(rd),
+        mem,
+    };
+    let uo = |rn, uimm| AMode::UnsignedOffset { rn, uimm };
+    let un = |rn, simm| AMode::Unscaled { rn, simm };
+    let rr = |rn, rm, scaled| AMode::RegReg { rn, rm, scaled };
+    let mov = |rd, rn| MInst::VecMisc {
+        op: VecMiscOp::Mov16B,
+        rd: wv(rd),
+        rn: v(rn),
+    };
+    check(&[
+        (ld(0, uo(x(1), 0)), "ldr q0, [x1]"),
+        (ld(31, uo(x(30), 16)), "ldr q31, [x30, #0x10]"),
+        (ld(7, uo(sp(), 65520)), "ldr q7, [sp, #0xfff0]"),
+        (st(0, uo(x(1), 0)), "str q0, [x1]"),
+        (st(31, uo(x(2), 80)), "str q31, [x2, #0x50]"),
+        (st(16, uo(sp(), 65520)), "str q16, [sp, #0xfff0]"),
+        (ld(1, un(x(2), -256)), "ldur q1, [x2, #-0x100]"),
+        (ld(1, un(sp(), 255)), "ldur q1, [sp, #0xff]"),
+        (ld(2, un(x(3), 8)), "ldur q2, [x3, #0x8]"),
+        (st(3, un(x(4), -16)), "stur q3, [x4, #-0x10]"),
+        (st(30, un(sp(), 255)), "stur q30, [sp, #0xff]"),
+        (ld(4, rr(x(5), x(6), false)), "ldr q4, [x5, x6]"),
+        (ld(4, rr(sp(), x(30), true)), "ldr q4, [sp, x30, lsl #4]"),
+        (st(5, rr(x(7), x(8), false)), "str q5, [x7, x8]"),
+        (st(5, rr(x(7), x(8), true)), "str q5, [x7, x8, lsl #4]"),
+        (mov(0, 1), "mov v0.16b, v1.16b"),
+        (mov(31, 0), "mov v31.16b, v0.16b"),
+        (mov(8, 31), "mov v8.16b, v31.16b"),
+    ]);
+}
+
+/// The f16/f128 moves: whole-register logic and `zip1 .2d` (f128 from two
+/// halves, select masks), the upper doubleword to a general register, and
+/// `h` loads/stores.
+#[test]
+fn f16_f128_forms() {
+    let vrrr = |op, rd, rn, rm| MInst::VecRRR {
+        op,
+        rd: wv(rd),
+        rn: v(rn),
+        rm: v(rm),
+    };
+    let hi = |rd, rn| MInst::MovFromVecHi {
+        rd: wx(rd),
+        rn: v(rn),
+    };
+    let uo = |rn, uimm| AMode::UnsignedOffset { rn, uimm };
+    let un = |rn, simm| AMode::Unscaled { rn, simm };
+    use VecAluOp::*;
+    check(&[
+        (vrrr(And16B, 0, 1, 2), "and v0.16b, v1.16b, v2.16b"),
+        (vrrr(And16B, 31, 30, 29), "and v31.16b, v30.16b, v29.16b"),
+        (vrrr(Bic16B, 3, 4, 5), "bic v3.16b, v4.16b, v5.16b"),
+        (vrrr(Bic16B, 31, 0, 31), "bic v31.16b, v0.16b, v31.16b"),
+        (vrrr(Orr16B, 6, 7, 8), "orr v6.16b, v7.16b, v8.16b"),
+        (vrrr(Zip1D2, 0, 1, 2), "zip1 v0.2d, v1.2d, v2.2d"),
+        (vrrr(Zip1D2, 31, 16, 8), "zip1 v31.2d, v16.2d, v8.2d"),
+        (hi(0, 1), "mov x0, v1.d[1]"),
+        (hi(30, 31), "mov x30, v31.d[1]"),
+        (
+            MInst::Load {
+                kind: LoadKind::FpuLoad16,
+                rd: wv(31),
+                mem: un(sp(), -2),
+            },
+            "ldur h31, [sp, #-0x2]",
+        ),
+        (
+            MInst::Store {
+                kind: StoreKind::FpuStore16,
+                rd: v(1),
+                mem: uo(x(2), 8190),
+            },
+            "str h1, [x2, #0x1ffe]",
+        ),
+        (
+            MInst::Store {
+                kind: StoreKind::FpuStore16,
+                rd: v(0),
+                mem: un(x(3), 255),
+            },
+            "stur h0, [x3, #0xff]",
+        ),
+    ]);
 }

@@ -261,6 +261,12 @@ pub enum HintOp {
     /// Strip the pointer authentication code from x30 (`xpaclri`); a
     /// no-op on cores without pointer authentication, like the others.
     Xpaclri,
+    /// Authenticate x17 with key A and the modifier in x16
+    /// (`autia1716`): a tail call authenticates its return address with
+    /// the entry sp while sp is still below the outgoing arguments.
+    Autia1716,
+    /// The same with key B (`autib1716`).
+    Autib1716,
 }
 
 /// One-source SIMD operations on the low 64 bits of a vector register
@@ -271,6 +277,24 @@ pub enum VecMiscOp {
     Cnt8B,
     /// `addv bd, vn.8b`: the sum of the eight bytes (upper bits zeroed).
     Addv8B,
+    /// `mov vd.16b, vn.16b` (`orr` with both sources `vn`): a copy of the
+    /// whole 128-bit register, for vectors and f128.
+    Mov16B,
+}
+
+/// Three-register operations on whole 128-bit registers (f128 values and
+/// their masks; vectors as bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VecAluOp {
+    /// `and vd.16b, vn.16b, vm.16b`.
+    And16B,
+    /// `bic vd.16b, vn.16b, vm.16b`: vn & !vm.
+    Bic16B,
+    /// `orr vd.16b, vn.16b, vm.16b`.
+    Orr16B,
+    /// `zip1 vd.2d, vn.2d, vm.2d`: vd = [vn.d[0], vm.d[0]], the low
+    /// doublewords side by side (two 64-bit halves into one q register).
+    Zip1D2,
 }
 
 /// The read-modify-write operations of the atomics: the LSE forms
@@ -290,6 +314,27 @@ pub enum AtomicOp {
     Umax,
     Smin,
     Smax,
+}
+
+/// Operands of a `ReturnCall` (boxed to keep `MInst` small).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReturnCallInfo {
+    pub target: ReturnCallTarget,
+    /// Register arguments (and x8, the return-area pointer passed on).
+    pub uses: Vec<(Reg, PReg)>,
+    /// Bytes of the callee's stack arguments (a multiple of 16).
+    pub stack_args: u32,
+}
+
+/// The callee of a `ReturnCall`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReturnCallTarget {
+    /// `b target` with a `JUMP26` relocation.
+    Known(RelocTarget),
+    /// `br` through a register fixed to x9 ([`regs::TAIL_TARGET_ENC`]): a
+    /// temporary that is neither an argument register nor one the
+    /// sequence uses before the branch.
+    Reg(Reg),
 }
 
 /// An aarch64 machine instruction.
@@ -458,6 +503,9 @@ pub enum MInst {
         uses: Vec<(Reg, PReg)>,
         defs: Vec<(Writable<Reg>, PReg)>,
         clobbers: PRegSet,
+        /// Bytes of stack arguments a `tail` callee pops: `sub sp, sp, #n`
+        /// follows the call, before anything else can use sp.
+        callee_pop: u32,
     },
     /// `blr rn`
     CallInd {
@@ -465,7 +513,16 @@ pub enum MInst {
         uses: Vec<(Reg, PReg)>,
         defs: Vec<(Writable<Reg>, PReg)>,
         clobbers: PRegSet,
+        /// As for `Call`.
+        callee_pop: u32,
     },
+    /// A tail call (`return_call`, `return_call_indirect`): the callee's
+    /// register arguments are fixed uses and its stack arguments are at
+    /// `[sp, sp + stack_args)` (this frame's outgoing area). It needs the
+    /// frame and the return-address protection, so the backend emits it
+    /// (`tail::emit_return_call`): callee-saves and frame record restored,
+    /// stack arguments moved to the top of the incoming area, `b`/`br`.
+    ReturnCall { info: Box<ReturnCallInfo> },
     /// A `try_call` with handlers: `bl`/`blr` as `Call`/`CallInd`, then
     /// `b normal`; the call ends its block, its return address is an
     /// exception site whose handlers `info` lists (boxed: rare and large).
@@ -631,6 +688,15 @@ pub enum MInst {
         target: RelocTarget,
         offset: i64,
     },
+    /// `op rd, rn, rm` on whole vector registers.
+    VecRRR {
+        op: VecAluOp,
+        rd: Writable<Reg>,
+        rn: Reg,
+        rm: Reg,
+    },
+    /// `mov xd, vn.d[1]` (`umov`): the upper 64 bits of a q register.
+    MovFromVecHi { rd: Writable<Reg>, rn: Reg },
     /// `op rd, rn` on vector registers.
     VecMisc {
         op: VecMiscOp,
@@ -648,6 +714,7 @@ impl MInst {
             | MInst::AluRRRExtend { rd, rn, rm, .. }
             | MInst::CSel { rd, rn, rm, .. }
             | MInst::FpuRRR { rd, rn, rm, .. }
+            | MInst::VecRRR { rd, rn, rm, .. }
             | MInst::FpuCSel { rd, rn, rm, .. } => {
                 v.reg_use(rn);
                 v.reg_use(rm);
@@ -664,6 +731,7 @@ impl MInst {
             | MInst::IntToFpu { rd, rn, .. }
             | MInst::MovToFpu { rd, rn, .. }
             | MInst::MovFromFpu { rd, rn, .. }
+            | MInst::MovFromVecHi { rd, rn }
             | MInst::VecMisc { rd, rn, .. } => {
                 v.reg_use(rn);
                 v.reg_def(rd);
@@ -732,6 +800,15 @@ impl MInst {
                 }
                 for (r, p) in defs {
                     v.reg_fixed_def(r, *p);
+                }
+            }
+            MInst::ReturnCall { info } => {
+                let ReturnCallInfo { target, uses, .. } = &mut **info;
+                for (r, p) in uses {
+                    v.reg_fixed_use(r, *p);
+                }
+                if let ReturnCallTarget::Reg(r) = target {
+                    v.reg_fixed_use(r, regs::xreg_preg(regs::TAIL_TARGET_ENC));
                 }
             }
             MInst::TryCall { info } => {
@@ -855,11 +932,10 @@ impl MInst {
                 rd: dst,
                 rm: src,
             },
-            // A 128-bit copy would need the vector form; FP values are at
-            // most 64 bits wide in the scalar set.
-            _ => MInst::FpuRR {
-                op: FpuOp1::Mov,
-                size: ScalarSize::Size64,
+            // The whole q register: the class also holds 128-bit vectors
+            // and f128, and the copy costs the same as `fmov d`.
+            _ => MInst::VecMisc {
+                op: VecMiscOp::Mov16B,
                 rd: dst,
                 rn: src,
             },

@@ -17,6 +17,7 @@ use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
 
 mod ops;
+mod tail;
 mod try_call;
 
 /// The generated rule code and the names it refers to.
@@ -32,9 +33,14 @@ pub(crate) mod generated {
     pub use crate::isa::aarch64::args::{
         AMode, Cond, Imm12, ImmLogic, OperandSize, ScalarSize, ShiftOp,
     };
+    pub use crate::isa::aarch64::inst::VecAluOp;
     pub use crate::isa::aarch64::inst::{
         AluOp, AluOp3, BitOp, CSelOp, FpuOp1, FpuOp2, LoadKind, StoreKind,
     };
+    pub const I16: Type = Type::I16;
+    pub const I128: Type = Type::I128;
+    pub const F16: Type = Type::F16;
+    pub const F128: Type = Type::F128;
     include!(concat!(env!("OUT_DIR"), "/isle_aarch64.rs"));
 }
 
@@ -52,6 +58,10 @@ pub struct A64LowerInfo {
     pub use_bti: bool,
     /// `sign_return_address`: the x30 saved in the frame record is signed.
     pub sign_return_address: bool,
+    /// Some value is 128 bits wide in an FP register (a vector or f128):
+    /// calls then clobber v8–v15 too, whose upper halves callees may
+    /// change (`regs::call_clobbers`).
+    pub wide_fp_values: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -165,6 +175,9 @@ impl LowerBackend for A64LowerBackend<'_> {
 /// The load that reads a whole value of `ty`.
 fn load_kind_of(ty: Type) -> LoadKind {
     match ty {
+        _ if ty.is_vector() && ty.bits() == 128 => LoadKind::FpuLoad128,
+        Type::F16 => LoadKind::FpuLoad16,
+        Type::F128 => LoadKind::FpuLoad128,
         Type::F32 => LoadKind::FpuLoad32,
         Type::F64 => LoadKind::FpuLoad64,
         _ => match ty.bits() {
@@ -179,6 +192,9 @@ fn load_kind_of(ty: Type) -> LoadKind {
 /// The store that writes a whole value of `ty`.
 fn store_kind_of(ty: Type) -> StoreKind {
     match ty {
+        _ if ty.is_vector() && ty.bits() == 128 => StoreKind::FpuStore128,
+        Type::F16 => StoreKind::FpuStore16,
+        Type::F128 => StoreKind::FpuStore128,
         Type::F32 => StoreKind::FpuStore32,
         Type::F64 => StoreKind::FpuStore64,
         _ => match ty.bits() {
@@ -354,12 +370,6 @@ impl Ctx<'_, '_, '_> {
                 return Some(InstOutput::none());
             }
         };
-        if locs.callee_pop > 0 {
-            self.l.set_error(CodegenError::Unsupported {
-                what: "calls to tail-convention functions with stack arguments on aarch64".into(),
-            });
-            return Some(InstOutput::none());
-        }
         self.state.outgoing = self
             .state
             .outgoing
@@ -375,39 +385,7 @@ impl Ctx<'_, '_, '_> {
             });
             uses.push((p, regs::xreg_preg(regs::INDIRECT_RESULT_ENC)));
         }
-        for (i, &a) in args.iter().enumerate() {
-            let ty = f.dfg.value_type(a);
-            let param = sig.params.get(i)?;
-            let mut parts: SmallVec<[Reg; 2]> = self
-                .l
-                .put_value_in_regs(a)
-                .regs
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            if let Some(signed) = abi::caller_extension(&locs, ty, param.extension) {
-                parts[0] = self.extend(ty, signed, 32, parts[0]);
-            }
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            let plocs = locs.params.get(i)?;
-            if plocs.len() != parts.len() {
-                return None;
-            }
-            for (r, loc) in parts.into_iter().zip(plocs.iter()) {
-                match loc {
-                    ArgLoc::Reg(p) => {
-                        let r = self.unique(r, uses.iter().map(|u| u.0));
-                        uses.push((r, *p));
-                    }
-                    ArgLoc::Stack(off) => self.l.emit(MInst::Store {
-                        kind: store_kind_of(part_ty),
-                        rd: r,
-                        mem: AMode::SpOffset { off: *off as i64 },
-                    }),
-                }
-            }
-        }
+        self.marshal_args(sig, &locs, &args, &mut uses)?;
         let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
         let mut defs = Vec::new();
         let mut after = Vec::new();
@@ -429,7 +407,7 @@ impl Ctx<'_, '_, '_> {
                 }
             }
         }
-        let clobbers = regs::aapcs_clobbers();
+        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
         let uses = uses.into_vec();
         match callee {
             Ok(func_ref) => {
@@ -440,6 +418,7 @@ impl Ctx<'_, '_, '_> {
                     uses,
                     defs,
                     clobbers,
+                    callee_pop: locs.callee_pop,
                 });
             }
             Err(v) => {
@@ -449,6 +428,7 @@ impl Ctx<'_, '_, '_> {
                     uses,
                     defs,
                     clobbers,
+                    callee_pop: locs.callee_pop,
                 });
             }
         }
@@ -898,6 +878,41 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.l.emit(MInst::MovToFpu { size, rd: dw, rn });
         d
     }
+    fn a64_vec_rrr(&mut self, op: VecAluOp, rn: Reg, rm: Reg) -> Reg {
+        let (d, dw) = self.w(RegClass::Float);
+        self.l.emit(MInst::VecRRR { op, rd: dw, rn, rm });
+        d
+    }
+    fn a64_mov_from_vec_hi(&mut self, rn: Reg) -> Reg {
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::MovFromVecHi { rd: dw, rn });
+        d
+    }
+    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
+        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
+    }
+    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
+        match self.l.f.dfg.insts[*inst] {
+            InstructionData::UnaryIeee16 { imm, .. } => Some(u64::from(imm.0)),
+            _ => None,
+        }
+    }
+    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
+        let f = self.l.f;
+        let InstructionData::UnaryConst { constant, .. } = f.dfg.insts[*inst] else {
+            return None;
+        };
+        let bytes: [u8; 16] = f
+            .dfg
+            .constants
+            .get(constant)?
+            .0
+            .as_slice()
+            .try_into()
+            .ok()?;
+        let v = u128::from_le_bytes(bytes);
+        Some((v as u64, (v >> 64) as u64))
+    }
     fn a64_mov_from_fpu(&mut self, size: ScalarSize, rn: Reg) -> Reg {
         let (d, dw) = self.wi();
         self.l.emit(MInst::MovFromFpu { size, rd: dw, rn });
@@ -1288,6 +1303,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn a64_return(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_return(inst)
+    }
+    fn a64_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
+        self.gen_return_call(inst)
     }
     fn a64_stack(&mut self, inst: Inst) -> Option<InstOutput> {
         self.gen_stack(inst)

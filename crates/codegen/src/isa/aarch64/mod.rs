@@ -8,6 +8,7 @@ pub mod emit;
 pub mod inst;
 pub mod lower;
 pub mod regs;
+pub mod tail;
 
 #[cfg(test)]
 mod compile_tests;
@@ -61,7 +62,7 @@ impl MachInst for MInst {
 
     fn is_term(&self) -> MachTerminator {
         match self {
-            MInst::Ret { .. } | MInst::Udf { .. } => MachTerminator::Ret,
+            MInst::Ret { .. } | MInst::Udf { .. } | MInst::ReturnCall { .. } => MachTerminator::Ret,
             MInst::Jump { .. }
             | MInst::CondBr { .. }
             | MInst::JmpTable { .. }
@@ -80,6 +81,11 @@ impl MachInst for MInst {
             MInst::FpuRR {
                 op: FpuOp1::Mov,
                 size: ScalarSize::Size64,
+                rd,
+                rn,
+            }
+            | MInst::VecMisc {
+                op: VecMiscOp::Mov16B,
                 rd,
                 rn,
             } => Some((rd, rn)),
@@ -188,6 +194,17 @@ impl A64Backend {
         })?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
+        let wide_fp_values = (0..f.dfg.num_values() as u32).any(|i| {
+            let ty = f.dfg.value_type(kiln_ir::Value::from_u32(i));
+            ty.bits() == 128 && (ty.is_vector() || ty == kiln_ir::Type::F128)
+        });
+        let has_try_call = f.dfg.insts.values().any(|d| {
+            matches!(
+                d,
+                kiln_ir::InstructionData::TryCall { .. }
+                    | kiln_ir::InstructionData::TryCallIndirect { .. }
+            )
+        });
         let info = lower::A64LowerInfo {
             sig,
             slot_offsets,
@@ -195,6 +212,7 @@ impl A64Backend {
             has_lse: self.isa_flags.has("has_lse"),
             use_bti: self.protection.use_bti,
             sign_return_address: self.protection.sign_return_address,
+            wide_fp_values,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
@@ -210,6 +228,14 @@ impl A64Backend {
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,
                 stack_limit,
+                // Not with try_call: one with handlers clobbers every
+                // allocatable register (a landing pad may find any of them
+                // changed), and that must make the prologue save v8-v15.
+                partial_call_clobbers: if wide_fp_values && !has_try_call {
+                    regs::partially_saved()
+                } else {
+                    PRegSet::empty()
+                },
             },
             testcase_names,
         })
@@ -282,6 +308,9 @@ impl Backend for A64Backend {
         _state: &mut (),
         buf: &mut MachBuffer<A64LabelUse>,
     ) -> CodegenResult<()> {
+        if let MInst::ReturnCall { info: rc } = inst {
+            return tail::emit_return_call(rc, info.frame, self.protection, buf);
+        }
         emit::emit(inst, info.frame, buf)
     }
 

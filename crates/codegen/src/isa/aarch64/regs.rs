@@ -102,6 +102,11 @@ pub const FLOAT_ARGS: [u8; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
 /// The register holding the address of an indirect result (x8).
 pub const INDIRECT_RESULT_ENC: u8 = 8;
 
+/// The register an indirect tail call's target is fixed to (x9): not an
+/// argument register, and the tail-call sequence uses only x10–x17 as
+/// scratch before it branches.
+pub const TAIL_TARGET_ENC: u8 = 9;
+
 /// The pinned register of `enable_pinned_reg` (x28, as in Cranelift).
 pub const PINNED_ENC: u8 = 28;
 
@@ -144,6 +149,27 @@ pub fn aapcs_clobbers() -> PRegSet {
     s
 }
 
+/// The clobbers of a call from a function that holds 128-bit values in FP
+/// registers (`wide_fp`): AAPCS64 preserves only the low 64 bits of
+/// v8–v15, and the allocator knows whole registers only, so there every
+/// FP register counts as clobbered (a vector or f128 live across a call is
+/// kept in a caller-saved register or spilled whole). Other functions keep
+/// `aapcs_clobbers`, so their f32/f64 values stay in d8–d15.
+pub fn call_clobbers(wide_fp: bool) -> PRegSet {
+    let mut s = aapcs_clobbers();
+    if wide_fp {
+        s.union_from(partially_saved());
+    }
+    s
+}
+
+/// v8–v15: callee-saved in their low 64 bits only.
+pub fn partially_saved() -> PRegSet {
+    CALLEE_SAVED_FLOAT
+        .iter()
+        .fold(PRegSet::empty(), |s, &e| s.with(vreg_preg(e)))
+}
+
 /// Integer registers the allocator may use: caller-saved first (x0–x15),
 /// then callee-saved (x19–x28). Never x16/x17 (encoder scratch), x18
 /// (platform), x29/x30 (frame and link), sp or xzr.
@@ -183,5 +209,9 @@ mod tests {
         assert!(aapcs_clobbers().contains(xreg_preg(17)));
         assert!(!aapcs_clobbers().contains(xreg_preg(19)));
         assert!(!aapcs_clobbers().contains(vreg_preg(8)));
+        assert!(call_clobbers(true).contains(vreg_preg(8)));
+        assert!(call_clobbers(true).contains(vreg_preg(15)));
+        assert!(!call_clobbers(true).contains(xreg_preg(19)));
+        assert_eq!(call_clobbers(false), aapcs_clobbers());
     }
 }

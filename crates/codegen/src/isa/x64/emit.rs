@@ -719,6 +719,17 @@ impl MInst {
                     0,
                 );
             }
+            MInst::ZeroReg { dst } => {
+                let d = enc(dst.to_reg());
+                emit_modrm_op(
+                    buf,
+                    st,
+                    op_r(NOPFX, false, &[0x31], false),
+                    d,
+                    Rm::Reg(d),
+                    0,
+                );
+            }
             MInst::MovImm { size, imm, dst } => {
                 let d = enc(dst.to_reg());
                 if *size != OperandSize::Size64 || *imm <= u32::MAX as u64 {

@@ -637,6 +637,12 @@ pub enum MInst {
         imm: u64,
         dst: Writable<Reg>,
     },
+    /// `xor r32, r32`: zero the whole register. Shorter than `mov r32, 0`
+    /// and recognised by the CPU as independent of the old value (no
+    /// execution unit needed), but it writes the flags, so only an
+    /// `iconst` lowered at its own place (never between a compare and its
+    /// user) emits it.
+    ZeroReg { dst: Writable<Reg> },
     /// Zero-extending load/extension (`movzx`, or `mov r32, r/m32` for LQ).
     MovzxRmR {
         ext: ExtMode,
@@ -1109,9 +1115,10 @@ impl MInst {
                 v.use_(src);
                 v.def(dst);
             }
-            MInst::MovImm { dst, .. } | MInst::Setcc { dst, .. } | MInst::Pop64 { dst } => {
-                v.def(dst)
-            }
+            MInst::MovImm { dst, .. }
+            | MInst::ZeroReg { dst }
+            | MInst::Setcc { dst, .. }
+            | MInst::Pop64 { dst } => v.def(dst),
             MInst::LoadExtName { dst, .. } => v.def(dst),
             MInst::MovzxRmR { src, dst, .. }
             | MInst::MovsxRmR { src, dst, .. }
@@ -1568,6 +1575,7 @@ impl MInst {
                 let b = if *size == OperandSize::Size64 { 8 } else { 4 };
                 format!("mov {}, {}", w(dst, b), r(src, b))
             }
+            MInst::ZeroReg { dst } => format!("xor {}, {}", w(dst, 4), w(dst, 4)),
             MInst::MovImm { size, imm, dst } => {
                 // Mirrors the encoding choice of `emit`.
                 if *size != OperandSize::Size64 || *imm <= u32::MAX as u64 {

@@ -74,6 +74,27 @@ pub struct X64LowerState {
     pub outgoing: u32,
     /// The hidden return-area pointer of this function, if any.
     pub ret_area_ptr: Option<Reg>,
+    /// The terminators branching to each block, built on the first
+    /// `bool_zext` question about a block parameter.
+    pub branch_preds: Option<BranchPreds>,
+}
+
+/// The terminators that branch to each block.
+pub type BranchPreds = std::collections::HashMap<kiln_ir::Block, SmallVec<[Inst; 2]>>;
+
+fn branch_preds(f: &kiln_ir::FunctionStencil) -> BranchPreds {
+    let mut m = BranchPreds::new();
+    for b in f.layout.blocks() {
+        if let Some(term) = f.layout.last_inst(b) {
+            for call in f.dfg.branch_destinations(term) {
+                let e = m.entry(call.block).or_default();
+                if !e.contains(&term) {
+                    e.push(term);
+                }
+            }
+        }
+    }
+    m
 }
 
 /// The x64 backend's `LowerBackend`.
@@ -207,6 +228,90 @@ fn upper32_zeroed(f: &kiln_ir::FunctionStencil, v: Value) -> bool {
             | Opcode::Uload16
             | Opcode::Iconst
     )
+}
+
+/// Whether `v` is a boolean, 0 or 1, whose register is zero-extended to 64
+/// bits:
+/// - an `icmp` (every scalar lowering ends in `setcc` + `movzx`, or is the
+///   `xor 1` / identity of another boolean), an `fcmp` of f32/f64 (`setcc` +
+///   `movzx`, or two combined at 32 bits);
+/// - `band` with one such operand, `bor`/`bxor` of two (done at 32 or 64
+///   bits; a narrow one never merges a load), a `uextend` of one (free or
+///   `movzx`/`mov r32`), an `iconst` 0 or 1 (`mov r32, imm`);
+/// - a block parameter every incoming argument of which is one (moves,
+///   spills and reloads copy whole registers). A parameter met again on the
+///   walk is assumed to be one (every value on the cycle is checked); an
+///   assumption whose check fails is dropped with all made after it.
+///
+/// `depth` bounds the walk.
+fn bool_zext(
+    f: &kiln_ir::FunctionStencil,
+    preds: &BranchPreds,
+    v: Value,
+    depth: u32,
+    params: &mut SmallVec<[Value; 4]>,
+) -> bool {
+    let v = f.dfg.resolve_aliases(v);
+    let ty = f.dfg.value_type(v);
+    if !ty.is_int() || ty.bits() > 64 {
+        return false;
+    }
+    match f.dfg.value_def(v) {
+        Some(kiln_ir::ValueDef::Result(inst, 0)) => {
+            let args = f.dfg.inst_args(inst);
+            match f.dfg.opcode(inst) {
+                Opcode::Icmp => true,
+                Opcode::Fcmp => matches!(f.dfg.value_type(args[0]), Type::F32 | Type::F64),
+                Opcode::Iconst => matches!(
+                    f.dfg.insts[inst],
+                    kiln_ir::InstructionData::UnaryImm { imm, .. } if imm.bits() == 0 || imm.bits() == 1
+                ),
+                Opcode::Uextend if depth > 0 => bool_zext(f, preds, args[0], depth - 1, params),
+                Opcode::Band if depth > 0 => {
+                    bool_zext(f, preds, args[0], depth - 1, params)
+                        || bool_zext(f, preds, args[1], depth - 1, params)
+                }
+                Opcode::Bor | Opcode::Bxor if depth > 0 => {
+                    bool_zext(f, preds, args[0], depth - 1, params)
+                        && bool_zext(f, preds, args[1], depth - 1, params)
+                }
+                _ => false,
+            }
+        }
+        Some(kiln_ir::ValueDef::Param(block, idx)) if depth > 0 => {
+            if params.contains(&v) {
+                return true;
+            }
+            // Assumed while its arguments are checked; on failure the
+            // assumption goes, with every one made under it.
+            let mark = params.len();
+            params.push(v);
+            let mut seen = false;
+            for &term in preds.get(&block).map_or(&[][..], |p| &p[..]) {
+                for call in f.dfg.branch_destinations(term) {
+                    if call.block != block {
+                        continue;
+                    }
+                    match f.dfg.block_call_args(*call).get(idx) {
+                        Some(kiln_ir::BlockArg::Value(a))
+                            if bool_zext(f, preds, *a, depth - 1, params) =>
+                        {
+                            seen = true
+                        }
+                        _ => {
+                            params.truncate(mark);
+                            return false;
+                        }
+                    }
+                }
+            }
+            if !seen {
+                params.truncate(mark);
+            }
+            seen
+        }
+        _ => false,
+    }
 }
 
 fn load_inst(ty: Type, addr: Amode, dst: Writable<Reg>) -> MInst {
@@ -686,6 +791,14 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn zero_upper32(&mut self, v: Value) -> bool {
         upper32_zeroed(self.l.f, v)
     }
+    fn bool_zext(&mut self, v: Value) -> bool {
+        let f = self.l.f;
+        let preds = self
+            .state
+            .branch_preds
+            .get_or_insert_with(|| branch_preds(f));
+        bool_zext(f, preds, v, 4, &mut SmallVec::new())
+    }
     fn intcc_swap(&mut self, cc: IntCC) -> IntCC {
         cc.swap_args()
     }
@@ -869,6 +982,15 @@ impl generated::Context for Ctx<'_, '_, '_> {
         };
         self.l.emit(MInst::MovImm { size, imm, dst: dw });
         d
+    }
+    fn x64_iconst(&mut self, ty: Type, c: u64) -> Reg {
+        if c == 0 {
+            let (d, dw) = self.w();
+            self.l.emit(MInst::ZeroReg { dst: dw });
+            d
+        } else {
+            self.x64_mov_imm(ty, c)
+        }
     }
     fn x64_cmp(&mut self, size: OperandSize, a: Reg, b: RegMemImm) {
         self.l.emit(MInst::CmpRmiR {

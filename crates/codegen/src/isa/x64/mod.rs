@@ -139,6 +139,7 @@ impl X64Backend {
                 callee_saved: abi::callee_saved(conv, self.flags.enable_pinned_reg),
                 callee_pop: info.sig.callee_pop,
                 stack_limit,
+                ..FrameRequest::default()
             },
             testcase_names,
         })

@@ -229,19 +229,22 @@ impl Ctx<'_, '_, '_> {
         };
         if handlers.is_empty() {
             // No handler: nothing can land here but the return.
-            let clobbers = regs::aapcs_clobbers();
+            let clobbers = regs::call_clobbers(self.info.wide_fp_values);
             match callee {
+                // A callee that pops its arguments was refused above.
                 TryCallee::Known(target) => self.l.emit(MInst::Call {
                     target,
                     uses,
                     defs,
                     clobbers,
+                    callee_pop: 0,
                 }),
                 TryCallee::Reg(rn) => self.l.emit(MInst::CallInd {
                     rn,
                     uses,
                     defs,
                     clobbers,
+                    callee_pop: 0,
                 }),
             }
             for i in after {
