@@ -3,13 +3,15 @@
 //! object, calls that return (integers, an i128 pair, floats, a stack
 //! argument), a trap reported with its trap code, and a call that never
 //! returns: the run is killed at the timeout, that call and every later
-//! one come back `Missing`, the earlier ones keep their results.
+//! one come back `Missing`, the earlier ones keep their results. f16 and
+//! f128 values go in h/q registers and (f128) 16 bytes of stack, and come
+//! back whole.
 //! Skipped, saying so, where the cross tools are missing.
 
 use kiln_codegen::isa::{compile_function, lookup};
 use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 use kiln_filetests::qemu::{self, BatchCall, BatchFunc, CallOutcome};
-use kiln_ir::{DataValue, Ieee64, TrapCode};
+use kiln_ir::{DataValue, Ieee128, Ieee16, Ieee64, TrapCode};
 use std::time::{Duration, Instant};
 
 const FUNCS: &str = "
@@ -49,9 +51,25 @@ block1(v1: i64):
 }
 ";
 
+const WIDE_FP: &str = "
+function %swap(f128, f16, f128) -> f16, f128, f128 {
+block0(v0: f128, v1: f16, v2: f128):
+    return v1, v2, v0
+}
+
+function %ninth(f128, f128, f128, f128, f128, f128, f128, f128, f128) -> f128 {
+block0(v0: f128, v1: f128, v2: f128, v3: f128, v4: f128, v5: f128, v6: f128, v7: f128, v8: f128):
+    return v8
+}
+";
+
 fn batch() -> (Vec<BatchFunc>, Vec<String>) {
+    batch_of(FUNCS)
+}
+
+fn batch_of(text: &str) -> (Vec<BatchFunc>, Vec<String>) {
     let isa = lookup(Flags::default(), IsaFlags::baseline(Arch::Aarch64)).unwrap();
-    let funcs = kiln_reader::parse_functions(FUNCS).unwrap();
+    let funcs = kiln_reader::parse_functions(text).unwrap();
     let names: Vec<String> = funcs
         .iter()
         .map(|f| f.name.to_string().trim_start_matches('%').to_string())
@@ -126,6 +144,23 @@ fn one_run_returns_traps_and_survives_a_hang() {
             other => panic!("expected no result after the hang, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn f16_and_f128_pass_and_return_whole() {
+    if !qemu::tools_available() {
+        eprintln!("SKIP: {} and {} are not installed", qemu::GCC, qemu::QEMU);
+        return;
+    }
+    let (funcs, names) = batch_of(WIDE_FP);
+    // Both halves of every f128 differ, so a lost or swapped word shows.
+    let q = |n: u128| DataValue::F128(Ieee128((n << 64) | (n * 0x1111) | 0x8000_0000_0000_0000));
+    let h = DataValue::F16(Ieee16(0xbc01));
+    let ninth: Vec<DataValue> = (1..=9).map(q).collect();
+    let calls = vec![call(0, vec![q(1), h, q(2)]), call(1, ninth)];
+    let out = qemu::run_batch(&funcs, &calls, &names, Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(out[0], CallOutcome::Returned(vec![h, q(2), q(1)]));
+    assert_eq!(out[1], CallOutcome::Returned(vec![q(9)]));
 }
 
 #[test]
