@@ -2,7 +2,7 @@
 
 use super::args::CompileArgs;
 use super::common::{expand_lists, inst_count, isa_for_file, load_with, usage_error, IsaConfig};
-use super::disas::disassemble_x64;
+use super::disas::{disassemble_aarch64, disassemble_x64};
 use super::progress::Progress;
 use kiln::codegen::settings::Arch;
 use std::fmt::Write as _;
@@ -100,11 +100,10 @@ pub fn main(a: &CompileArgs) -> ExitCode {
                             code.frame_size
                         );
                         if disas {
-                            if arch == Arch::X86_64 {
-                                out.push_str(&disassemble_x64(&code));
-                            } else {
-                                let _ = writeln!(out, "  (no disassembler for {})", arch.name());
-                            }
+                            out.push_str(&match arch {
+                                Arch::X86_64 => disassemble_x64(&code),
+                                Arch::Aarch64 => disassemble_aarch64(&code),
+                            });
                         }
                         if output.is_some() {
                             for_object.push((f.func.clone(), code));

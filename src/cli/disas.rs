@@ -1,5 +1,5 @@
-//! Disassembly of compiled x86-64 code (iced-x86, Intel syntax), with
-//! relocations and trap sites annotated.
+//! Disassembly of compiled code (x86-64: iced-x86, Intel syntax; aarch64:
+//! yaxpeax-arm), with relocations and trap sites annotated.
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use kiln::codegen::compiled::{CompiledCode, Final, FinalName};
@@ -33,22 +33,61 @@ pub fn disassemble_x64(code: &CompiledCode<Final>) -> String {
             .map(|b| format!("{b:02x}"))
             .collect();
         let _ = writeln!(out, "  {start:4x}:  {bytes:<22} {text}");
-        for r in code
-            .relocs
-            .iter()
-            .filter(|r| (start..end).contains(&(r.offset as usize)))
-        {
-            let _ = writeln!(
-                out,
-                "        ; reloc {:?} {}{:+}",
-                r.kind,
-                target_name(&r.target),
-                r.addend
-            );
-        }
-        for t in code.traps.iter().filter(|t| t.offset as usize == start) {
-            let _ = writeln!(out, "        ; trap {}", t.code);
-        }
+        annotate(code, start..end, &mut out);
     }
+    out
+}
+
+/// The relocations and trap sites of the instruction at `range`.
+fn annotate(code: &CompiledCode<Final>, range: std::ops::Range<usize>, out: &mut String) {
+    for r in code
+        .relocs
+        .iter()
+        .filter(|r| range.contains(&(r.offset as usize)))
+    {
+        let _ = writeln!(
+            out,
+            "        ; reloc {:?} {}{:+}",
+            r.kind,
+            target_name(&r.target),
+            r.addend
+        );
+    }
+    for t in code
+        .traps
+        .iter()
+        .filter(|t| t.offset as usize == range.start)
+    {
+        let _ = writeln!(out, "        ; trap {}", t.code);
+    }
+}
+
+/// The aarch64 listing: one line per 4-byte word (offset, the word in
+/// memory order, yaxpeax-arm's text; a word it cannot decode, such as island
+/// data, as `.word`), then its relocations and trap code, if any.
+pub fn disassemble_aarch64(code: &CompiledCode<Final>) -> String {
+    use yaxpeax_arch::{Decoder as _, U8Reader};
+    let dec = yaxpeax_arm::armv8::a64::InstDecoder::default();
+    let mut out = String::new();
+    let words = code.code.chunks_exact(4);
+    let tail = words.remainder();
+    for (i, w) in words.enumerate() {
+        let start = 4 * i;
+        let text = match dec.decode(&mut U8Reader::new(w)) {
+            Ok(ins) => ins.to_string(),
+            Err(_) => format!(
+                ".word 0x{:08x}",
+                u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+            ),
+        };
+        let bytes: String = w.iter().map(|b| format!("{b:02x}")).collect();
+        let _ = writeln!(out, "  {start:4x}:  {bytes:<10} {text}");
+        annotate(code, start..start + 4, &mut out);
+    }
+    let start = code.code.len() - tail.len();
+    for (k, b) in tail.iter().enumerate() {
+        let _ = writeln!(out, "  {:4x}:  {b:02x}         .byte", start + k);
+    }
+    annotate(code, start..code.code.len(), &mut out);
     out
 }

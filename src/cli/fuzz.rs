@@ -70,7 +70,8 @@ fn fuzz(a: &FuzzArgs) -> Result<bool, String> {
         out_dir: Some(out.clone()),
         max_failures: 20,
         stop_after,
-        hang_seconds: Some(60),
+        // Under qemu a batch of programs is one beat of the watchdog.
+        hang_seconds: Some(if checker.qemu { 240 } else { 60 }),
     };
     let levels: Vec<&str> = opts.iter().map(|o| opt_name(*o)).collect();
     eprintln!(
@@ -96,7 +97,7 @@ fn fuzz(a: &FuzzArgs) -> Result<bool, String> {
         }
     });
     print!("{}", stats.summary());
-    let expected = kiln_difftest::expected_opcodes();
+    let expected = kiln_difftest::expected_opcodes_for(arch);
     let missing = stats.coverage.missing(&expected);
     println!(
         "opcode coverage: {} of {} supported opcodes generated{}",

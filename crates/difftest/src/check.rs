@@ -11,8 +11,9 @@ use kiln_codegen::compiled::{CompiledCode, Final};
 use kiln_codegen::isa::{compile_function, lookup, TargetIsa};
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::settings::{Arch, Flags, IsaFlags, OptLevel};
+use kiln_filetests::qemu;
 use kiln_interpreter::{Config as InterpConfig, InterpError, Interpreter};
-use kiln_ir::{DataValue, TrapCode};
+use kiln_ir::{DataValue, TrapCode, UserFuncName};
 use kiln_module::{JitCallError, JitProgramBuilder, ProgramCallError};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -116,7 +117,22 @@ pub struct Checker {
     pub targets: Vec<Target>,
     /// Interpreter instructions per call.
     pub fuel: u64,
+    /// The targets' code runs under qemu-user (aarch64 on another host),
+    /// many cases to one run ([`Checker::check_many`]), instead of in
+    /// this process.
+    pub qemu: bool,
+    /// The targets' architecture.
+    pub arch: Arch,
 }
+
+/// Cases per qemu run: one object, one link and one emulator start for
+/// all of them (a case is about 3 functions, called with 6 vectors at each
+/// level).
+pub const QEMU_BATCH: usize = 200;
+
+/// How long one qemu run of a batch may take before it is killed (the
+/// call it was in is reported as a hang, the cases after it run again).
+pub const QEMU_TIMEOUT_SECS: u64 = 30;
 
 /// The name of an optimization level as `set opt_level=` spells it.
 pub fn opt_name(o: OptLevel) -> &'static str {
@@ -129,21 +145,24 @@ pub fn opt_name(o: OptLevel) -> &'static str {
 
 impl Checker {
     /// Targets for `arch` at each of `opts`, with `flags` (its opt level is
-    /// replaced). Only the host architecture can run native code here: the
-    /// aarch64 backend's code would need the qemu batching of issue 13's
-    /// harness, which the checker does not drive yet, and the error says so.
+    /// replaced). The host's code runs in this process; aarch64 code on
+    /// another host runs under qemu-user (`kiln_filetests::qemu`), which
+    /// must be installed, with its cross linker.
     pub fn new(arch: Arch, flags: &Flags, opts: &[OptLevel]) -> Result<Checker, String> {
-        if arch == Arch::Aarch64 {
-            return Err(
-                "--target aarch64: not supported yet: the checker runs native code in \
-                 this process, and aarch64 code would need batching into one qemu run"
-                    .to_string(),
-            );
-        }
-        if Arch::host() != Some(arch) {
+        let qemu = Arch::host() != Some(arch);
+        if qemu && arch != Arch::Aarch64 {
             return Err(format!(
                 "--target {}: not the host, so its code cannot run here",
                 arch.name()
+            ));
+        }
+        if qemu && !qemu::tools_available() {
+            return Err(format!(
+                "--target {}: its code runs under {} here, linked by {}; install them \
+                 (apt-get install qemu-user gcc-aarch64-linux-gnu)",
+                arch.name(),
+                qemu::QEMU,
+                qemu::GCC
             ));
         }
         let mut targets = Vec::new();
@@ -162,6 +181,8 @@ impl Checker {
         Ok(Checker {
             targets,
             fuel: 2_000_000,
+            qemu,
+            arch,
         })
     }
 
@@ -176,8 +197,33 @@ impl Checker {
         expectations(case, self.fuel)
     }
 
+    /// How many cases [`Checker::check_many`] is best given at once.
+    pub fn batch_size(&self) -> usize {
+        if self.qemu {
+            QEMU_BATCH
+        } else {
+            1
+        }
+    }
+
+    /// The verdict on each case, in order: under qemu all of them in one
+    /// run, else one after the other.
+    pub fn check_many(&self, cases: &[Case]) -> Vec<Verdict> {
+        if self.qemu {
+            self.check_qemu(cases)
+        } else {
+            cases.iter().map(|c| self.check(c)).collect()
+        }
+    }
+
     /// Runs `case` everywhere and compares.
     pub fn check(&self, case: &Case) -> Verdict {
+        if self.qemu {
+            return self
+                .check_qemu(std::slice::from_ref(case))
+                .pop()
+                .unwrap_or_else(|| fail(FailureKind::Link, OptLevel::None, "no verdict".into()));
+        }
         let want = self.expectations(case);
         if !want.is_empty() && want.iter().all(|w| w.is_none()) {
             return Verdict::NoVerdict("no argument vector finished in the interpreter".into());
@@ -261,6 +307,176 @@ impl Checker {
             traps: traps / self.targets.len().max(1),
         }
     }
+
+    /// Every case's functions at every level, compiled into one aarch64
+    /// object and called (every vector with an interpreter verdict) by one
+    /// harness in one qemu run; then each call compared with the
+    /// interpreter. A run that stops early or times out charges the call
+    /// it was in (a hang or crash of that case), and the cases after it
+    /// are checked again in a new run.
+    fn check_qemu(&self, cases: &[Case]) -> Vec<Verdict> {
+        /// A call of the batch: which case, level and vector it checks.
+        struct Pending {
+            case: usize,
+            opt: OptLevel,
+            want: CallResult,
+        }
+        let mut verdicts: Vec<Option<Verdict>> = (0..cases.len()).map(|_| None).collect();
+        let mut funcs: Vec<qemu::BatchFunc> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut calls: Vec<qemu::BatchCall> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut vectors = vec![0usize; cases.len()];
+        'case: for (ci, case) in cases.iter().enumerate() {
+            let want = self.expectations(case);
+            if !want.is_empty() && want.iter().all(|w| w.is_none()) {
+                verdicts[ci] = Some(Verdict::NoVerdict(
+                    "no argument vector finished in the interpreter".into(),
+                ));
+                continue;
+            }
+            vectors[ci] = want.iter().filter(|w| w.is_some()).count();
+            let Some(entry) = case.functions.iter().position(|f| f.name == case.entry) else {
+                verdicts[ci] = Some(fail(
+                    FailureKind::Link,
+                    OptLevel::None,
+                    format!("no entry function {}", case.entry),
+                ));
+                continue;
+            };
+            if let Err(why) = qemu::check_signature(&case.functions[entry].stencil.signature) {
+                verdicts[ci] = Some(Verdict::Unsupported(format!("qemu harness: {why}")));
+                continue;
+            }
+            let case_names: Vec<String> = case
+                .functions
+                .iter()
+                .map(|f| match &f.name {
+                    UserFuncName::Testcase(t) => t.as_str().to_string(),
+                    other => other.to_string(),
+                })
+                .collect();
+            let (mut cf, mut cn, mut cc, mut cp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for t in &self.targets {
+                let base = funcs.len() + cf.len();
+                for (f, name) in case.functions.iter().zip(&case_names) {
+                    let mut code = match compile_caught(&*t.isa, f) {
+                        Ok(c) => c,
+                        Err(v) => {
+                            verdicts[ci] = Some(v(t.opt));
+                            continue 'case;
+                        }
+                    };
+                    if let Err(why) = qemu::retarget_relocs(&mut code, &case_names, base) {
+                        verdicts[ci] = Some(Verdict::Unsupported(format!("qemu harness: {why}")));
+                        continue 'case;
+                    }
+                    cf.push(qemu::BatchFunc {
+                        signature: f.stencil.signature.clone(),
+                        code,
+                    });
+                    cn.push(name.clone());
+                }
+                for (args, w) in case.arg_sets.iter().zip(&want) {
+                    let Some(w) = w else { continue };
+                    cc.push(qemu::BatchCall {
+                        func: base + entry,
+                        args: args.clone(),
+                    });
+                    cp.push(Pending {
+                        case: ci,
+                        opt: t.opt,
+                        want: w.clone(),
+                    });
+                }
+            }
+            funcs.extend(cf);
+            names.extend(cn);
+            calls.extend(cc);
+            pending.extend(cp);
+        }
+        let timeout = std::time::Duration::from_secs(QEMU_TIMEOUT_SECS);
+        let outcomes = if calls.is_empty() {
+            Vec::new()
+        } else {
+            match qemu::run_batch(&funcs, &calls, &names, Some(timeout)) {
+                Ok(o) => o,
+                Err(e) => {
+                    for p in &pending {
+                        verdicts[p.case].get_or_insert_with(|| {
+                            fail(FailureKind::Link, p.opt, format!("qemu batch: {e}"))
+                        });
+                    }
+                    Vec::new()
+                }
+            }
+        };
+        // The first call without an output is where the run stopped.
+        let stop = outcomes
+            .iter()
+            .position(|o| matches!(o, qemu::CallOutcome::Missing(_)));
+        let mut rerun: Vec<usize> = Vec::new();
+        let (mut native_calls, mut traps) = (vec![0usize; cases.len()], vec![0usize; cases.len()]);
+        for (k, (p, outcome)) in pending.iter().zip(&outcomes).enumerate() {
+            if verdicts[p.case].is_some() {
+                continue;
+            }
+            if stop.is_some_and(|s| k > s) {
+                if !rerun.contains(&p.case) {
+                    rerun.push(p.case);
+                }
+                continue;
+            }
+            let got: CallResult = match outcome {
+                qemu::CallOutcome::Returned(v) => Ok(v.clone()),
+                qemu::CallOutcome::Trapped { code, .. } => Err(Stop::Trap(*code)),
+                qemu::CallOutcome::Missing(why) => Err(Stop::Other(why.clone())),
+            };
+            native_calls[p.case] += 1;
+            if !same(&got, &p.want) {
+                let case = &cases[p.case];
+                let args = &calls[k].args;
+                verdicts[p.case] = Some(Verdict::Fail(Failure {
+                    kind: FailureKind::Mismatch,
+                    opt: p.opt,
+                    message: format!(
+                        "{}({}): native (under qemu) {} != interpreter {}",
+                        case.entry,
+                        args.iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        show(&got),
+                        show(&p.want)
+                    ),
+                    args: Some(args.clone()),
+                    expected: Some(p.want.clone()),
+                    native: Some(got),
+                }));
+            } else if p.want.is_err() {
+                traps[p.case] += 1;
+            }
+        }
+        rerun.retain(|&c| verdicts[c].is_none());
+        if !rerun.is_empty() {
+            let again: Vec<Case> = rerun.iter().map(|&c| cases[c].clone()).collect();
+            for (c, v) in rerun.iter().zip(self.check_qemu(&again)) {
+                verdicts[*c] = Some(v);
+            }
+        }
+        let levels = self.targets.len().max(1);
+        verdicts
+            .into_iter()
+            .enumerate()
+            .map(|(c, v)| {
+                v.unwrap_or(Verdict::Agree {
+                    vectors: vectors[c],
+                    native_calls: native_calls[c],
+                    traps: traps[c] / levels,
+                })
+            })
+            .collect()
+    }
 }
 
 /// What the interpreter says for each vector of `case` with `fuel`
@@ -288,6 +504,43 @@ pub fn expectations(case: &Case, fuel: u64) -> Vec<Option<CallResult>> {
             Err(_) => None,
         })
         .collect()
+}
+
+/// Compiles `f`, turning a panic, a verifier error or another compile
+/// error into the verdict it means at a level (and `Unsupported` into
+/// that verdict).
+fn compile_caught(
+    isa: &dyn TargetIsa,
+    f: &kiln_ir::Function,
+) -> Result<CompiledCode<Final>, Box<dyn Fn(OptLevel) -> Verdict>> {
+    let r = match catch_unwind(AssertUnwindSafe(|| compile_function(isa, f))) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            let what = format!("{}: {msg}", f.name);
+            return Err(Box::new(move |o| fail(FailureKind::Panic, o, what.clone())));
+        }
+    };
+    r.map_err(|e| -> Box<dyn Fn(OptLevel) -> Verdict> {
+        let name = f.name.to_string();
+        match e {
+            CodegenError::Unsupported { what } => {
+                Box::new(move |_| Verdict::Unsupported(what.clone()))
+            }
+            CodegenError::Verifier(e) => {
+                let m = format!("{name}: {e}");
+                Box::new(move |o| fail(FailureKind::Verifier, o, m.clone()))
+            }
+            e => {
+                let m = format!("{name}: {e}");
+                Box::new(move |o| fail(FailureKind::Compile, o, m.clone()))
+            }
+        }
+    })
 }
 
 fn fail(kind: FailureKind, opt: OptLevel, message: String) -> Verdict {

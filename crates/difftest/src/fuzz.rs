@@ -6,6 +6,7 @@ use crate::check::{Checker, Failure, Verdict};
 use crate::coverage::Coverage;
 use crate::rng::Rng;
 use crate::testfile;
+use kiln_codegen::settings::Arch;
 use kiln_fuzzgen::{generate_program, Config};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,11 +64,18 @@ struct Watch {
 
 /// Regenerates program `program` from the generator state before it and
 /// writes it as a failure file; returns the file's path or text.
-fn write_hang(opts: &Options, state: u64, program: u64, limit: u64) -> String {
+fn write_hang(
+    opts: &Options,
+    arch: Arch,
+    config: &Config,
+    state: u64,
+    program: u64,
+    limit: u64,
+) -> String {
     let mut rng = Rng::new(state);
     let len = 64 + rng.below(1500);
     let bytes = rng.bytes(len);
-    let Ok(p) = generate_program(&bytes, &crate::generator_config()) else {
+    let Ok(p) = generate_program(&bytes, config) else {
         return "(the program could not be regenerated)".into();
     };
     let case = case::from_program(&p, &mut rng, VECTORS);
@@ -81,7 +89,7 @@ fn write_hang(opts: &Options, state: u64, program: u64, limit: u64) -> String {
         opts.seed
     );
     let opt = kiln_codegen::settings::OptLevel::None;
-    let text = testfile::write_case(&case, opt, &opts.settings, &header, &runs);
+    let text = testfile::write_case_for(arch, &case, opt, &opts.settings, &header, &runs);
     if let Some(dir) = &opts.out_dir {
         let path = dir.join(format!("fuzz-{:x}-{program}-hang.clif", opts.seed));
         if std::fs::create_dir_all(dir)
@@ -157,7 +165,7 @@ impl Stats {
 /// and checks each with `checker`. `progress` is called about once a
 /// second.
 pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) -> Stats {
-    let config = crate::generator_config();
+    let config = crate::generator_config_for(checker.arch);
     let mut rng = Rng::new(opts.seed);
     let mut stats = Stats::default();
     let start = Instant::now();
@@ -167,6 +175,8 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
     if let Some(limit) = opts.hang_seconds {
         let w = Arc::clone(&watch);
         let o = opts.clone();
+        let c = config.clone();
+        let arch = checker.arch;
         std::thread::spawn(move || {
             let (mut seen, mut still) = (u64::MAX, 0);
             while !w.done.load(Ordering::Relaxed) {
@@ -179,7 +189,14 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
                 still += 1;
                 if still >= limit && !w.done.load(Ordering::Relaxed) {
                     let program = w.program.load(Ordering::Relaxed);
-                    let at = write_hang(&o, w.state.load(Ordering::Relaxed), program, limit);
+                    let at = write_hang(
+                        &o,
+                        arch,
+                        &c,
+                        w.state.load(Ordering::Relaxed),
+                        program,
+                        limit,
+                    );
                     eprintln!(
                         "kiln fuzz: program {program} did not finish in {limit} s (a hang in                          native code or the compiler); written to {at}"
                     );
@@ -200,58 +217,79 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
             last = Instant::now();
             progress(&stats);
         }
+        // A batch of programs (one under the host, many to one qemu run
+        // for aarch64 elsewhere), generated within the limits.
+        let mut batch: Vec<(u64, Case)> = Vec::new();
         watch.state.store(rng.state(), Ordering::Relaxed);
         watch.program.store(stats.programs + 1, Ordering::Relaxed);
         watch.beat.fetch_add(1, Ordering::Relaxed);
-        let len = 64 + rng.below(1500);
-        let bytes = rng.bytes(len);
-        let Ok(p) = generate_program(&bytes, &config) else {
-            continue;
-        };
-        let case = case::from_program(&p, &mut rng, VECTORS);
-        stats.programs += 1;
-        stats.functions += case.functions.len() as u64;
-        for f in &case.functions {
-            stats.coverage.add_function(f);
-        }
-        match checker.check(&case) {
-            Verdict::Agree {
-                vectors,
-                native_calls,
-                traps,
-            } => {
-                stats.agree += 1;
-                stats.vectors += vectors as u64;
-                stats.native_calls += native_calls as u64;
-                stats.traps += traps as u64;
+        while batch.len() < checker.batch_size()
+            && opts.max_programs.is_none_or(|m| stats.programs < m)
+        {
+            if !batch.is_empty() && start.elapsed() >= opts.time_limit {
+                break;
             }
-            Verdict::Unsupported(what) => *stats.unsupported.entry(what).or_default() += 1,
-            Verdict::NoVerdict(_) => stats.no_verdict += 1,
-            Verdict::Fail(failure) => {
-                let header = format!(
-                    "Found by `kiln fuzz --seed {}` (program {}).",
-                    opts.seed, stats.programs
-                );
-                let text = testfile::write_failure(&case, &failure, &opts.settings, &header);
-                let mut path = None;
-                if let Some(dir) = &opts.out_dir {
-                    if written < opts.max_failures {
-                        let p = dir.join(format!("fuzz-{:x}-{}.clif", opts.seed, stats.programs));
-                        if std::fs::create_dir_all(dir)
-                            .and_then(|_| std::fs::write(&p, &text))
-                            .is_ok()
-                        {
-                            written += 1;
-                            path = Some(p);
+            let len = 64 + rng.below(1500);
+            let bytes = rng.bytes(len);
+            let Ok(p) = generate_program(&bytes, &config) else {
+                continue;
+            };
+            let case = case::from_program(&p, &mut rng, VECTORS);
+            stats.programs += 1;
+            stats.functions += case.functions.len() as u64;
+            for f in &case.functions {
+                stats.coverage.add_function(f);
+            }
+            batch.push((stats.programs, case));
+        }
+        let cases: Vec<Case> = batch.iter().map(|(_, c)| c.clone()).collect();
+        let verdicts = checker.check_many(&cases);
+        for ((program, case), verdict) in batch.iter().zip(verdicts) {
+            match verdict {
+                Verdict::Agree {
+                    vectors,
+                    native_calls,
+                    traps,
+                } => {
+                    stats.agree += 1;
+                    stats.vectors += vectors as u64;
+                    stats.native_calls += native_calls as u64;
+                    stats.traps += traps as u64;
+                }
+                Verdict::Unsupported(what) => *stats.unsupported.entry(what).or_default() += 1,
+                Verdict::NoVerdict(_) => stats.no_verdict += 1,
+                Verdict::Fail(failure) => {
+                    let header = format!(
+                        "Found by `kiln fuzz --seed {}` (program {program}).",
+                        opts.seed
+                    );
+                    let text = testfile::write_failure_for(
+                        checker.arch,
+                        case,
+                        &failure,
+                        &opts.settings,
+                        &header,
+                    );
+                    let mut path = None;
+                    if let Some(dir) = &opts.out_dir {
+                        if written < opts.max_failures {
+                            let p = dir.join(format!("fuzz-{:x}-{program}.clif", opts.seed));
+                            if std::fs::create_dir_all(dir)
+                                .and_then(|_| std::fs::write(&p, &text))
+                                .is_ok()
+                            {
+                                written += 1;
+                                path = Some(p);
+                            }
                         }
                     }
+                    stats.failures.push(Found {
+                        program: *program,
+                        failure,
+                        text,
+                        path,
+                    });
                 }
-                stats.failures.push(Found {
-                    program: stats.programs,
-                    failure,
-                    text,
-                    path,
-                });
             }
         }
     }
@@ -280,7 +318,8 @@ mod tests {
             stop_after: None,
             hang_seconds: Some(60),
         };
-        let at = write_hang(&opts, 12345, 7, 60);
+        let config = crate::generator_config();
+        let at = write_hang(&opts, Arch::X86_64, &config, 12345, 7, 60);
         assert!(at.ends_with("fuzz-9-7-hang.clif"), "{at}");
         let text = std::fs::read_to_string(&at).unwrap();
         assert!(text.contains("longer than 60 s"));
@@ -288,7 +327,7 @@ mod tests {
         let entry = file.functions.last().unwrap();
         assert!(!entry.run_directives.is_empty());
         // Same state, same text.
-        assert_eq!(write_hang(&opts, 12345, 7, 60), at);
+        assert_eq!(write_hang(&opts, Arch::X86_64, &config, 12345, 7, 60), at);
         assert_eq!(std::fs::read_to_string(&at).unwrap(), text);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -2,6 +2,7 @@
 
 use crate::case::Case;
 use crate::check::{opt_name, show, CallResult, Failure, Stop};
+use kiln_codegen::settings::Arch;
 use kiln_codegen::settings::OptLevel;
 use kiln_ir::DataValue;
 use std::fmt::Write;
@@ -47,8 +48,21 @@ pub fn run_line(
 
 /// The text of a test file: `test interpret` and `test run` at `opt`
 /// with the extra `settings` (`name=value`), every function of `case`
-/// (the entry last), and one run line per `(args, expectation)`.
+/// (the entry last), and one run line per `(args, expectation)`; its
+/// target is x86-64 ([`write_case_for`] names another).
 pub fn write_case(
+    case: &Case,
+    opt: OptLevel,
+    settings: &[String],
+    header: &str,
+    runs: &[(Vec<DataValue>, CallResult, Option<CallResult>)],
+) -> String {
+    write_case_for(Arch::X86_64, case, opt, settings, header, runs)
+}
+
+/// [`write_case`] with a `target` line for `arch`.
+pub fn write_case_for(
+    arch: Arch,
     case: &Case,
     opt: OptLevel,
     settings: &[String],
@@ -65,7 +79,7 @@ pub fn write_case(
     for set in settings {
         let _ = writeln!(s, "set {set}");
     }
-    s.push_str("target x86_64\n");
+    let _ = writeln!(s, "target {}", arch.name());
     let entry = case.entry.to_string();
     for f in &case.functions {
         s.push('\n');
@@ -82,13 +96,24 @@ pub fn write_case(
 /// A failure report: the failure's message as a header and, for a
 /// mismatch, the vector that disagreed.
 pub fn write_failure(case: &Case, f: &Failure, settings: &[String], header: &str) -> String {
+    write_failure_for(Arch::X86_64, case, f, settings, header)
+}
+
+/// [`write_failure`] with a `target` line for `arch`.
+pub fn write_failure_for(
+    arch: Arch,
+    case: &Case,
+    f: &Failure,
+    settings: &[String],
+    header: &str,
+) -> String {
     let mut runs = Vec::new();
     if let (Some(args), Some(want)) = (&f.args, &f.expected) {
         runs.push((args.clone(), want.clone(), f.native.clone()));
     }
     let text = format!("{header}\n{}: {}", f.kind, f.message);
     let text: String = text.lines().take(30).collect::<Vec<_>>().join("\n");
-    write_case(case, f.opt, settings, &text, &runs)
+    write_case_for(arch, case, f.opt, settings, &text, &runs)
 }
 
 /// Whether a stop is a trap.

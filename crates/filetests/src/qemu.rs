@@ -10,7 +10,7 @@
 //!
 //! A call that traps (SIGILL from `udf`, SIGSEGV, ...) is caught by the
 //! harness and reported as a failure naming the signal. What the harness
-//! cannot call through C (vector or f16/f128 values, more than 512 bytes of
+//! cannot call through C (vector values, more than 512 bytes of
 //! stack arguments) skips the file with the reason, as does a relocation to
 //! a name the file does not define (calls and 8-byte addresses of the
 //! file's own functions are linked by the object writer).
@@ -23,7 +23,10 @@ use kiln_codegen::isa::aarch64::regs;
 use kiln_codegen::isa::TargetIsa;
 use kiln_codegen::result::CodegenError;
 use kiln_codegen::settings::Arch;
-use kiln_ir::{DataValue, Ieee128, Ieee16, Ieee32, Ieee64, Type, UserExternalName, UserFuncName};
+use kiln_ir::{
+    DataValue, Ieee128, Ieee16, Ieee32, Ieee64, Signature, TrapCode, Type, UserExternalName,
+    UserFuncName,
+};
 use kiln_module::module::{FuncOrDataId, Linkage, Module};
 use kiln_object::ObjectModule;
 use kiln_reader::TestFile;
@@ -153,10 +156,55 @@ extern void kiln_invoke(void (*f)(void), uint64_t *ia, uint64_t *fa, uint64_t *o
                         uint64_t *of, uint64_t *ra, uint64_t *sa, uint64_t sa_bytes);
 "#;
 
-/// One call the harness makes.
-struct Call {
-    func: usize,
-    args: Vec<DataValue>,
+/// One function of a batch: its signature and its code (relocations
+/// between the batch's functions already point at `HARNESS_NS` names, see
+/// [`retarget_relocs`]).
+pub struct BatchFunc {
+    pub signature: Signature,
+    pub code: CompiledCode<Final>,
+}
+
+/// One call the harness makes: function `func` of the batch with `args`.
+pub struct BatchCall {
+    pub func: usize,
+    pub args: Vec<DataValue>,
+}
+
+/// How one call of a batch ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallOutcome {
+    /// It returned these values.
+    Returned(Vec<DataValue>),
+    /// It stopped with a signal; `code` is the trap record at the faulting
+    /// pc, if there is one; `message` says it as the JIT would.
+    Trapped {
+        code: Option<TrapCode>,
+        message: String,
+    },
+    /// The harness printed nothing (or nothing readable) for it: the run
+    /// stopped early, timed out, or the output was damaged.
+    Missing(String),
+}
+
+/// Whether the harness can call a function of signature `sig`: every
+/// parameter and result a scalar C type, at most 512 bytes of stack
+/// arguments and of return area. The error says what it cannot do.
+pub fn check_signature(sig: &Signature) -> Result<(), String> {
+    let locs = abi::sig_locs(sig).map_err(|e| e.to_string())?;
+    if locs.stack_args_size > 512 || locs.ret_area_size > 512 {
+        return Err("more than 512 bytes of stack arguments or results".into());
+    }
+    for p in &sig.params {
+        if c_type(p.value_type).is_none() {
+            return Err(format!("{} arguments", p.value_type));
+        }
+    }
+    for r in &sig.returns {
+        if c_type(r.value_type).is_none() {
+            return Err(format!("{} results", r.value_type));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a file's directives on `isa` (aarch64) under qemu.
@@ -174,14 +222,7 @@ pub fn run_on_qemu(
         })
         .collect();
     // Compile everything first: an unsupported function skips the file.
-    let mut codes = Vec::with_capacity(file.functions.len());
-    // Per function: its code size and trap records, to name the trap a
-    // faulting pc stands for.
-    let mut compiled: Vec<(usize, Vec<kiln_codegen::machinst::buffer::MachTrap>)> = Vec::new();
-    // Per function: what the throw path needs, if a function names
-    // `%__cranelift_throw`.
-    let mut throw_tables: Vec<FnThrowTables> = Vec::new();
-    let mut uses_throw = false;
+    let mut funcs = Vec::with_capacity(file.functions.len());
     for (i, f) in file.functions.iter().enumerate() {
         let name = &names[i];
         let mut code = match compile(&f.func) {
@@ -191,20 +232,19 @@ pub fn run_on_qemu(
             }
             Err(e) => return Err(BuildOutcome::Fail(vec![format!("{name}: {e}")])),
         };
-        uses_throw |= retarget_relocs(&mut code, &names).map_err(|why| {
+        retarget_relocs(&mut code, &names, 0).map_err(|why| {
             BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {why}"))
         })?;
-        compiled.push((code.code.len(), code.traps.clone()));
-        throw_tables.push(FnThrowTables::of(&code));
-        codes.push(code);
+        funcs.push(BatchFunc {
+            signature: f.func.stencil.signature.clone(),
+            code,
+        });
     }
-    let object = write_object(file, codes, uses_throw)
-        .map_err(|e| BuildOutcome::Fail(vec![format!("writing the aarch64 object: {e}")]))?;
     // Pass 1: record the calls the directives make.
-    let mut calls: Vec<Call> = Vec::new();
+    let mut calls: Vec<BatchCall> = Vec::new();
     let mut record = |name: &str, args: &[DataValue]| {
         if let Some(func) = names.iter().position(|n| n == name) {
-            calls.push(Call {
+            calls.push(BatchCall {
                 func,
                 args: args.to_vec(),
             });
@@ -215,173 +255,27 @@ pub fn run_on_qemu(
     if calls.is_empty() {
         return Ok(());
     }
-    // The harness: one guarded call per directive, through `kiln_invoke`
-    // (x0-x7 and d0-d7 loaded from arrays, x8 = a return area, every
-    // result register stored back), so any register signature works.
-    let mut c = String::from(HARNESS_PRELUDE);
-    c.push_str("__asm__(\"");
-    for line in INVOKE_SHIM.lines() {
-        let _ = write!(c, "{line}\\n");
-    }
-    c.push_str("\");\n");
-    // The integer register class, named through a register.
-    let int_class = regs::xreg_preg(0).class();
-    for (i, _) in file.functions.iter().enumerate() {
-        let _ = writeln!(c, "extern void {}(void);", sym(i));
-    }
-    // Where each function starts and how long it is: a trap prints the
-    // function and offset of the faulting pc.
-    c.push_str("static void (*const fn_start[])(void) = {");
-    for i in 0..file.functions.len() {
-        let _ = write!(c, "{}, ", sym(i));
-    }
-    c.push_str("};\nstatic const unsigned long fn_len[] = {");
-    for (len, _) in &compiled {
-        let _ = write!(c, "{len}ul, ");
-    }
-    let _ = writeln!(
-        c,
-        "}};\nstatic void print_trap(int k, int sig) {{\n  \
-         for (int i = 0; i < {n}; i++) {{\n    \
-         uintptr_t a = (uintptr_t)fn_start[i];\n    \
-         if (trap_pc >= a && trap_pc < a + fn_len[i]) {{ printf(\"%d trap %d %d %lu\\n\", k, sig, i, (unsigned long)(trap_pc - a)); return; }}\n  \
-         }}\n  printf(\"%d trap %d\\n\", k, sig);\n}}",
-        n = file.functions.len()
-    );
-    if uses_throw {
-        write_throw_tables(&mut c, &throw_tables);
-        c.push_str(THROW_C);
-    }
-    c.push_str(
-        "int main(void) {\n  struct sigaction act; memset(&act, 0, sizeof act);\n  \
-         act.sa_sigaction = on_signal; act.sa_flags = SA_NODEFER | SA_SIGINFO;\n  \
-         int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};\n  \
-         for (int i = 0; i < 5; i++) sigaction(sigs[i], &act, 0);\n  int sig;\n  \
-         static uint64_t ia[8], fa[16], oi[8], of[16], ra[64], sa[64];\n",
-    );
-    for (k, call) in calls.iter().enumerate() {
-        let f = &file.functions[call.func].func;
-        let name = &names[call.func];
-        let locs = abi::sig_locs(&f.signature).map_err(|e| {
-            BuildOutcome::Skip(format!("{name}: unsupported by the qemu harness: {e}"))
+    for call in &calls {
+        check_signature(&funcs[call.func].signature).map_err(|why| {
+            BuildOutcome::Skip(format!(
+                "{}: unsupported by the qemu harness: {why}",
+                names[call.func]
+            ))
         })?;
-        if locs.stack_args_size > 512 || locs.ret_area_size > 512 {
-            return Err(BuildOutcome::Skip(format!(
-                "{name}: unsupported by the qemu harness: more than 512 bytes of stack arguments or results"
-            )));
-        }
-        let mut body = String::from("memset(ia, 0, 64); memset(fa, 0, 128); memset(sa, 0, 512); ");
-        for ((p, parts), a) in f.signature.params.iter().zip(&locs.params).zip(&call.args) {
-            let ty = p.value_type;
-            if c_type(ty).is_none() {
-                return Err(BuildOutcome::Skip(format!(
-                    "{name}: unsupported by the qemu harness: {ty} arguments"
-                )));
-            }
-            let bits = a.to_bits().unwrap_or(0);
-            for (n, loc) in parts.iter().enumerate() {
-                let word = (bits >> (64 * n)) as u64;
-                // An f128 is one part of two words (a q register, or 16
-                // bytes of stack).
-                let high = (ty == Type::F128).then_some((bits >> 64) as u64);
-                match loc {
-                    ArgLoc::Reg(r) if r.class() == int_class => {
-                        let _ = write!(body, "ia[{}] = 0x{word:x}ull; ", r.hw_enc());
-                    }
-                    ArgLoc::Reg(r) => {
-                        let k = 2 * r.hw_enc();
-                        let _ = write!(body, "fa[{k}] = 0x{word:x}ull; ");
-                        if let Some(h) = high {
-                            let _ = write!(body, "fa[{}] = 0x{h:x}ull; ", k + 1);
-                        }
-                    }
-                    ArgLoc::Stack(off) => {
-                        // Little-endian: the value's low bytes at its offset.
-                        let size = (ty.bytes() as usize).min(8);
-                        let _ = write!(
-                            body,
-                            "{{ uint64_t w = 0x{word:x}ull; memcpy((char *)sa + {off}, &w, {size}); }} "
-                        );
-                        if let Some(h) = high {
-                            let _ = write!(
-                                body,
-                                "{{ uint64_t w = 0x{h:x}ull; memcpy((char *)sa + {}, &w, 8); }} ",
-                                off + 8
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        let mut rets = Vec::new();
-        for (r, parts) in f.signature.returns.iter().zip(&locs.returns) {
-            if c_type(r.value_type).is_none() {
-                return Err(BuildOutcome::Skip(format!(
-                    "{name}: unsupported by the qemu harness: {} results",
-                    r.value_type
-                )));
-            }
-            rets.push(
-                parts
-                    .iter()
-                    .flat_map(|loc| {
-                        // An f128 result prints as two words, low first.
-                        let words = if r.value_type == Type::F128 { 2 } else { 1 };
-                        (0..words).map(move |w| match loc {
-                            ArgLoc::Reg(p) if p.class() == int_class => {
-                                format!("oi[{}]", p.hw_enc())
-                            }
-                            ArgLoc::Reg(p) => format!("of[{}]", 2 * p.hw_enc() + w),
-                            ArgLoc::Stack(off) => format!("ra[{}]", off / 8 + w as u32),
-                        })
-                    })
-                    .collect::<Vec<_>>(),
-            );
-        }
-        let _ = write!(
-            body,
-            "kiln_invoke({}, ia, fa, oi, of, ra, sa, {}); printf(\"{k} ok\");",
-            sym(call.func),
-            locs.stack_args_size
-        );
-        for part in rets.iter().flatten() {
-            let _ = write!(body, " printf(\" %llx\", (unsigned long long){part});");
-        }
-        body.push_str(" printf(\"\\n\");");
-        let _ = writeln!(
-            c,
-            "  kiln_cur_call = {k};\n  \
-             if ((sig = sigsetjmp(jb, 1)) == 0) {{ {body} }} else if (sig != KILN_NO_HANDLER) print_trap({k}, sig);\n  \
-             fflush(stdout);"
-        );
     }
-    c.push_str("  return 0;\n}\n");
-    let output = link_and_run(&object, &c)?;
+    let outcomes =
+        run_batch(&funcs, &calls, &names, None).map_err(|e| BuildOutcome::Fail(vec![e]))?;
     // Pass 2: replay the directives with the results.
-    let mut results: Vec<Option<Result<Vec<DataValue>, String>>> = vec![None; calls.len()];
-    for line in output.lines() {
-        let mut it = line.splitn(3, ' ');
-        let (Some(k), Some(kind)) = (it.next(), it.next()) else {
-            continue;
-        };
-        let Some(k) = k.parse::<usize>().ok().filter(|&k| k < calls.len()) else {
-            continue;
-        };
-        let rest = it.next().unwrap_or("");
-        let rets: Vec<Type> = file.functions[calls[k].func]
-            .func
-            .signature
-            .returns
-            .iter()
-            .map(|r| r.value_type)
-            .collect();
-        results[k] = Some(match kind {
-            "ok" => parse_results(&rets, rest)
-                .ok_or_else(|| format!("unreadable result `{rest}` from the harness")),
-            "nohandler" => Err(no_handler_message(rest)),
-            _ => Err(trap_message(rest, &names, &compiled)),
-        });
-    }
+    let mut results: Vec<Option<Result<Vec<DataValue>, String>>> = outcomes
+        .into_iter()
+        .map(|o| {
+            Some(match o {
+                CallOutcome::Returned(v) => Ok(v),
+                CallOutcome::Trapped { message, .. } => Err(message),
+                CallOutcome::Missing(why) => Err(why),
+            })
+        })
+        .collect();
     let mut next = 0usize;
     let mut replay = |_: &str, _: &[DataValue]| {
         let r = results
@@ -401,13 +295,237 @@ pub fn run_on_qemu(
     }
 }
 
-/// Points every relocation to one of the file's functions at that
-/// function's harness name (`HARNESS_NS`); libcalls stay (the C library
-/// defines them); `%__cranelift_throw`, when the file does not define it,
-/// goes to the harness's throw path (index `names.len()`, whether it was
-/// named is returned). Anything else is not something the harness can
-/// link.
-fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<bool, String> {
+/// Writes `funcs` into one aarch64 object (function `i` as `kiln_fn_<i>`),
+/// links it with a harness that makes every call of `calls` (each guarded:
+/// a signal is caught and reported, and the next call runs), runs it once
+/// under qemu (killed after `timeout`, if given) and returns each call's
+/// outcome, in order. `names[i]` names function `i` in trap messages.
+/// Every called function must pass [`check_signature`]. An error is a
+/// failure of the object writer, the link or the emulator itself.
+pub fn run_batch(
+    funcs: &[BatchFunc],
+    calls: &[BatchCall],
+    names: &[String],
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<CallOutcome>, String> {
+    let uses_throw = funcs.iter().any(|f| calls_throw(&f.code));
+    let object =
+        write_object(funcs, uses_throw).map_err(|e| format!("writing the aarch64 object: {e}"))?;
+    // The harness: one guarded call per directive, through `kiln_invoke`
+    // (x0-x7 and q0-q7 loaded from arrays, x8 = a return area, every
+    // result register stored back), so any register signature works.
+    let mut c = String::from(HARNESS_PRELUDE);
+    c.push_str("__asm__(\"");
+    for line in INVOKE_SHIM.lines() {
+        let _ = write!(c, "{line}\\n");
+    }
+    c.push_str("\");\n");
+    // The integer register class, named through a register.
+    let int_class = regs::xreg_preg(0).class();
+    for i in 0..funcs.len() {
+        let _ = writeln!(c, "extern void {}(void);", sym(i));
+    }
+    // Where each function starts and how long it is: a trap prints the
+    // function and offset of the faulting pc.
+    c.push_str("static void (*const fn_start[])(void) = {");
+    for i in 0..funcs.len() {
+        let _ = write!(c, "{}, ", sym(i));
+    }
+    c.push_str("};\nstatic const unsigned long fn_len[] = {");
+    for f in funcs {
+        let _ = write!(c, "{}ul, ", f.code.code.len());
+    }
+    let _ = writeln!(
+        c,
+        "}};\nstatic void print_trap(int k, int sig) {{\n  \
+         for (int i = 0; i < {n}; i++) {{\n    \
+         uintptr_t a = (uintptr_t)fn_start[i];\n    \
+         if (trap_pc >= a && trap_pc < a + fn_len[i]) {{ printf(\"%d trap %d %d %lu\\n\", k, sig, i, (unsigned long)(trap_pc - a)); return; }}\n  \
+         }}\n  printf(\"%d trap %d\\n\", k, sig);\n}}",
+        n = funcs.len()
+    );
+    if uses_throw {
+        let tables: Vec<FnThrowTables> = funcs.iter().map(|f| FnThrowTables::of(&f.code)).collect();
+        write_throw_tables(&mut c, &tables);
+        c.push_str(THROW_C);
+    }
+    // The calls as data (a harness of a few lines whatever the number of
+    // calls, so the C compiler's time does not grow with the batch): per
+    // call its function, x0-x7, q0-q7 (two words each, low first: f16,
+    // f32 and f64 in the low bits, f128 whole), the stack-argument words
+    // and where each result word is (`oi`/`of` word or return-area word).
+    let mut table = String::from("static const struct call calls[] = {\n");
+    let mut words = String::from("static const struct sw sws[] = {\n");
+    let mut parts = String::from("static const unsigned short rets[] = {\n");
+    let (mut nwords, mut nparts) = (0usize, 0usize);
+    for call in calls {
+        let sig = &funcs[call.func].signature;
+        let locs = abi::sig_locs(sig).map_err(|e| e.to_string())?;
+        let (mut ia, mut fa) = ([0u64; 8], [0u64; 16]);
+        let first_word = nwords;
+        for ((p, ploc), a) in sig.params.iter().zip(&locs.params).zip(&call.args) {
+            let ty = p.value_type;
+            let bits = a.to_bits().unwrap_or(0);
+            for (n, loc) in ploc.iter().enumerate() {
+                let word = (bits >> (64 * n)) as u64;
+                // An f128 is one part of two words (a q register, or 16
+                // bytes of stack).
+                let high = (ty == Type::F128).then_some((bits >> 64) as u64);
+                match loc {
+                    ArgLoc::Reg(r) if r.class() == int_class => ia[r.hw_enc() & 7] = word,
+                    ArgLoc::Reg(r) => {
+                        let q = 2 * (r.hw_enc() & 7);
+                        fa[q] = word;
+                        if let Some(h) = high {
+                            fa[q + 1] = h;
+                        }
+                    }
+                    ArgLoc::Stack(off) => {
+                        // Little-endian: the value's low bytes at its offset.
+                        let size = (ty.bytes() as usize).min(8);
+                        let _ = writeln!(words, "{{{off}, {size}, 0x{word:x}ull}},");
+                        nwords += 1;
+                        if let Some(h) = high {
+                            let _ = writeln!(words, "{{{}, 8, 0x{h:x}ull}},", off + 8);
+                            nwords += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let first_part = nparts;
+        for (r, rloc) in sig.returns.iter().zip(&locs.returns) {
+            // An f128 result is read as two words, low first.
+            let nw = if r.value_type == Type::F128 { 2 } else { 1 };
+            for loc in rloc {
+                for w in 0..nw {
+                    // 0: oi[i], 1: of[i] (word i of the q array), 2: ra[i]
+                    // (kind << 8 | i).
+                    let code = match loc {
+                        ArgLoc::Reg(p) if p.class() == int_class => p.hw_enc() & 7,
+                        ArgLoc::Reg(p) => 0x100 | (2 * (p.hw_enc() & 7) + w),
+                        ArgLoc::Stack(off) => 0x200 | (*off as usize / 8 + w),
+                    };
+                    let _ = writeln!(parts, "{code},");
+                    nparts += 1;
+                }
+            }
+        }
+        let hex = |a: &[u64]| {
+            a.iter()
+                .map(|w| format!("0x{w:x}ull"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let _ = writeln!(
+            table,
+            "{{{}, {}, {first_word}, {}, {first_part}, {}, {{{}}}, {{{}}}}},",
+            call.func,
+            locs.stack_args_size,
+            nwords - first_word,
+            nparts - first_part,
+            hex(&ia),
+            hex(&fa)
+        );
+    }
+    // Empty initializers are not C; a dummy entry that nothing reads.
+    if nwords == 0 {
+        words.push_str("{0, 0, 0},\n");
+    }
+    if nparts == 0 {
+        parts.push_str("0,\n");
+    }
+    c.push_str(
+        "struct call { int f; unsigned sa_bytes; unsigned w0, nw, r0, nr; uint64_t ia[8], fa[16]; };\n\
+         struct sw { unsigned off, size; uint64_t w; };\n",
+    );
+    c.push_str(&table);
+    c.push_str("};\n");
+    c.push_str(&words);
+    c.push_str("};\n");
+    c.push_str(&parts);
+    c.push_str("};\n");
+    let _ = writeln!(
+        c,
+        "static volatile int k;\nenum {{ NCALLS = {} }};",
+        calls.len()
+    );
+    c.push_str(
+        "int main(void) {\n  struct sigaction act; memset(&act, 0, sizeof act);\n  \
+         act.sa_sigaction = on_signal; act.sa_flags = SA_NODEFER | SA_SIGINFO;\n  \
+         int sigs[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};\n  \
+         for (int i = 0; i < 5; i++) sigaction(sigs[i], &act, 0);\n  int sig;\n  \
+         static uint64_t ia[8], fa[16], oi[8], of[16], ra[64], sa[64];\n  \
+         for (k = 0; k < NCALLS; k++) {\n    \
+         const struct call *c = &calls[k];\n    \
+         kiln_cur_call = k;\n    \
+         if ((sig = sigsetjmp(jb, 1)) == 0) {\n      \
+         memcpy(ia, c->ia, 64); memcpy(fa, c->fa, 128); memset(sa, 0, 512);\n      \
+         for (unsigned j = c->w0; j < c->w0 + c->nw; j++) memcpy((char *)sa + sws[j].off, &sws[j].w, sws[j].size);\n      \
+         kiln_invoke(fn_start[c->f], ia, fa, oi, of, ra, sa, c->sa_bytes);\n      \
+         printf(\"%d ok\", k);\n      \
+         for (unsigned j = c->r0; j < c->r0 + c->nr; j++) {\n        \
+         unsigned r = rets[j], i = r & 0xff;\n        \
+         uint64_t v = (r >> 8) == 0 ? oi[i] : (r >> 8) == 1 ? of[i] : ra[i];\n        \
+         printf(\" %llx\", (unsigned long long)v);\n      \
+         }\n      \
+         printf(\"\\n\");\n    \
+         } else if (sig != KILN_NO_HANDLER) print_trap(k, sig);\n    \
+         fflush(stdout);\n  \
+         }\n  \
+         return 0;\n}\n",
+    );
+    let (output, stopped) = link_and_run(&object, &c, timeout)?;
+    let mut results: Vec<Option<CallOutcome>> = vec![None; calls.len()];
+    for line in output.lines() {
+        let mut it = line.splitn(3, ' ');
+        let (Some(k), Some(kind)) = (it.next(), it.next()) else {
+            continue;
+        };
+        let Some(k) = k.parse::<usize>().ok().filter(|&k| k < calls.len()) else {
+            continue;
+        };
+        let rest = it.next().unwrap_or("");
+        let rets: Vec<Type> = funcs[calls[k].func]
+            .signature
+            .returns
+            .iter()
+            .map(|r| r.value_type)
+            .collect();
+        results[k] = Some(match kind {
+            "ok" => match parse_results(&rets, rest) {
+                Some(v) => CallOutcome::Returned(v),
+                None => {
+                    CallOutcome::Missing(format!("unreadable result `{rest}` from the harness"))
+                }
+            },
+            "nohandler" => CallOutcome::Trapped {
+                code: None,
+                message: no_handler_message(rest),
+            },
+            _ => {
+                let (code, message) = trap_message(rest, names, funcs);
+                CallOutcome::Trapped { code, message }
+            }
+        });
+    }
+    let why = stopped.unwrap_or_else(|| "no result from the qemu run (it stopped early)".into());
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| CallOutcome::Missing(why.clone())))
+        .collect())
+}
+
+/// Points every relocation to one of `names` (functions `base..` of a
+/// batch) at that function's harness name (`HARNESS_NS`); libcalls stay
+/// (the C library defines them); `%__cranelift_throw`, when the batch does
+/// not define it, goes to the harness's throw path (whether it was named
+/// is returned). Anything else is not something the harness can link.
+pub fn retarget_relocs(
+    code: &mut CompiledCode<Final>,
+    names: &[String],
+    base: usize,
+) -> Result<bool, String> {
     let mut throw = false;
     for r in &mut code.relocs {
         let name = match &r.target {
@@ -420,16 +538,28 @@ fn retarget_relocs(code: &mut CompiledCode<Final>, names: &[String]) -> Result<b
             .as_deref()
             .and_then(|n| names.iter().position(|m| m == n));
         let k = match (own, name.as_deref()) {
-            (Some(k), _) => k,
+            (Some(k), _) => (base + k) as u32,
             (None, Some(THROW_SYMBOL)) => {
                 throw = true;
-                names.len()
+                THROW_INDEX
             }
             _ => return Err(format!("relocation {:?} to {:?}", r.kind, r.target)),
         };
-        r.target = FinalName::User(UserExternalName::new(HARNESS_NS, k as u32));
+        r.target = FinalName::User(UserExternalName::new(HARNESS_NS, k));
     }
     Ok(throw)
+}
+
+/// The harness name (in `HARNESS_NS`) of the throw path; function indices
+/// never reach it.
+const THROW_INDEX: u32 = u32::MAX;
+
+/// Whether `code` calls the harness's throw path (after
+/// [`retarget_relocs`]).
+fn calls_throw(code: &CompiledCode<Final>) -> bool {
+    code.relocs
+        .iter()
+        .any(|r| r.target == FinalName::User(UserExternalName::new(HARNESS_NS, THROW_INDEX)))
 }
 
 /// The runtime CLIF exception code calls (`kiln_module::throw`); the
@@ -557,17 +687,16 @@ fn no_handler_message(rest: &str) -> String {
     format!("exception with tag {tag} has no handler: {why} (pc 0x{pc}, under qemu)")
 }
 
-/// The file's functions as one relocatable aarch64 ELF object, function
+/// The batch's functions as one relocatable aarch64 ELF object, function
 /// `i` exported as `kiln_fn_<i>`.
 fn write_object(
-    file: &TestFile,
-    codes: Vec<CompiledCode<Final>>,
+    funcs: &[BatchFunc],
     uses_throw: bool,
 ) -> Result<Vec<u8>, kiln_module::module::ModuleError> {
     let mut m = ObjectModule::new(Arch::Aarch64);
-    let mut ids = Vec::with_capacity(codes.len());
-    for (i, f) in file.functions.iter().enumerate() {
-        let id = m.declare_function(&sym(i), Linkage::Export, &f.func.stencil.signature)?;
+    let mut ids = Vec::with_capacity(funcs.len());
+    for (i, f) in funcs.iter().enumerate() {
+        let id = m.declare_function(&sym(i), Linkage::Export, &f.signature)?;
         m.bind_user_name(
             UserExternalName::new(HARNESS_NS, i as u32),
             FuncOrDataId::Func(id),
@@ -590,24 +719,20 @@ fn write_object(
         }
         let id = m.declare_function(THROW_SYMBOL, Linkage::Import, &sig)?;
         m.bind_user_name(
-            UserExternalName::new(HARNESS_NS, file.functions.len() as u32),
+            UserExternalName::new(HARNESS_NS, THROW_INDEX),
             FuncOrDataId::Func(id),
         )?;
     }
-    for ((f, code), id) in file.functions.iter().zip(codes).zip(ids) {
-        m.define_function(id, &f.func.stencil.signature, code)?;
+    for (f, id) in funcs.iter().zip(ids) {
+        m.define_function(id, &f.signature, f.code.clone())?;
     }
     m.finish()
 }
 
 /// What a trap line of the harness (`SIG [FUNC OFFSET]`) means: the trap
-/// code of the record at that offset, as the JIT reports it (`trap stk_ovf
-/// at %f+0x1c`), else the signal.
-fn trap_message(
-    rest: &str,
-    names: &[String],
-    compiled: &[(usize, Vec<kiln_codegen::machinst::buffer::MachTrap>)],
-) -> String {
+/// code of the record at that offset and the message the JIT would give
+/// (`trap stk_ovf at %f+0x1c`), else the signal.
+fn trap_message(rest: &str, names: &[String], funcs: &[BatchFunc]) -> (Option<TrapCode>, String) {
     let mut w = rest.split_whitespace();
     let sig = w.next().unwrap_or("?");
     let place = w
@@ -615,17 +740,20 @@ fn trap_message(
         .and_then(|f| f.parse::<usize>().ok())
         .zip(w.next().and_then(|o| o.parse::<u32>().ok()));
     if let Some((f, off)) = place {
-        let code = compiled
+        let code = funcs
             .get(f)
-            .and_then(|(_, traps)| traps.iter().find(|t| t.offset == off));
+            .and_then(|func| func.code.traps.iter().find(|t| t.offset == off));
         if let (Some(t), Some(name)) = (code, names.get(f)) {
-            return format!(
-                "trap {} at %{name}+{off:#x} (under qemu, signal {sig})",
-                t.code
+            return (
+                Some(t.code),
+                format!(
+                    "trap {} at %{name}+{off:#x} (under qemu, signal {sig})",
+                    t.code
+                ),
             );
         }
     }
-    format!("trapped under qemu (signal {sig})")
+    (None, format!("trapped under qemu (signal {sig})"))
 }
 
 /// The results of one call from the words the harness printed (one per
@@ -669,16 +797,21 @@ fn scratch_dir() -> std::io::Result<PathBuf> {
 }
 
 /// Links the object `funcs` with the harness `c` and runs it under qemu;
-/// its stdout.
-fn link_and_run(funcs: &[u8], c: &str) -> Result<String, BuildOutcome> {
-    let fail = |what: String| BuildOutcome::Fail(vec![what]);
-    let dir = scratch_dir().map_err(|e| fail(format!("scratch directory: {e}")))?;
+/// its stdout, and why it stopped if it did not exit by itself (killed
+/// after `timeout`).
+fn link_and_run(
+    funcs: &[u8],
+    c: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<(String, Option<String>), String> {
+    let dir = scratch_dir().map_err(|e| format!("scratch directory: {e}"))?;
     let result = (|| {
         let o = dir.join("funcs.o");
         let h = dir.join("harness.c");
         let exe = dir.join("prog");
-        std::fs::write(&o, funcs).map_err(|e| fail(format!("writing {}: {e}", o.display())))?;
-        std::fs::write(&h, c).map_err(|e| fail(format!("writing {}: {e}", h.display())))?;
+        let out_path = dir.join("out.txt");
+        std::fs::write(&o, funcs).map_err(|e| format!("writing {}: {e}", o.display()))?;
+        std::fs::write(&h, c).map_err(|e| format!("writing {}: {e}", h.display()))?;
         let out = Command::new(GCC)
             .args(["-O1", "-static", "-o"])
             .arg(&exe)
@@ -686,18 +819,45 @@ fn link_and_run(funcs: &[u8], c: &str) -> Result<String, BuildOutcome> {
             .arg(&o)
             .arg("-lm")
             .output()
-            .map_err(|e| fail(format!("{GCC}: {e}")))?;
+            .map_err(|e| format!("{GCC}: {e}"))?;
         if !out.status.success() {
-            return Err(fail(format!(
+            return Err(format!(
                 "{GCC} failed: {}",
                 String::from_utf8_lossy(&out.stderr)
-            )));
+            ));
         }
-        let out = Command::new(QEMU)
+        // stdout goes to a file, so a run killed on timeout keeps what it
+        // printed (the harness flushes after every call).
+        let file = std::fs::File::create(&out_path)
+            .map_err(|e| format!("creating {}: {e}", out_path.display()))?;
+        let mut child = Command::new(QEMU)
             .arg(&exe)
-            .output()
-            .map_err(|e| fail(format!("{QEMU}: {e}")))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            .stdout(file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{QEMU}: {e}"))?;
+        let start = std::time::Instant::now();
+        let mut stopped = None;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) => {}
+                Err(e) => return Err(format!("{QEMU}: {e}")),
+            }
+            if let Some(limit) = timeout.filter(|&l| start.elapsed() >= l) {
+                let _ = child.kill();
+                let _ = child.wait();
+                stopped = Some(format!(
+                    "no result: the qemu run did not finish in {} s and was killed",
+                    limit.as_secs()
+                ));
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let text =
+            std::fs::read(&out_path).map_err(|e| format!("reading {}: {e}", out_path.display()))?;
+        Ok((String::from_utf8_lossy(&text).into_owned(), stopped))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result

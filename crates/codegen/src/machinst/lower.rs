@@ -48,6 +48,7 @@ use kiln_ir::{
     RelSourceLoc, TestcaseName, Type, Value, ValueDef, OPCODES,
 };
 use regalloc2::{OperandConstraint, OperandKind, OperandPos, RegClass, VReg};
+use smallvec::SmallVec;
 
 /// The registers a rule produced for an instruction's results, flat: the
 /// register parts of the first result (two for `i128`), then those of the
@@ -172,10 +173,12 @@ pub struct Lower<'f, I: MachInst> {
     cur_inst: Option<Inst>,
     /// Instructions emitted for the current IR instruction, in order.
     cur_seq: Vec<I>,
-    /// The current block's instructions, in reverse.
-    block_rev: Vec<(I, RelSourceLoc)>,
-    /// Final per-block instruction lists (forward), by VCode block.
-    block_insts: Vec<Vec<(I, RelSourceLoc)>>,
+    /// Every lowered instruction in reverse program order: blocks are
+    /// lowered last to first and each from its end up, so this grows at
+    /// the end and `build` pops the function in forward order.
+    insts_rev: Vec<(I, RelSourceLoc)>,
+    /// How many of `insts_rev` each VCode block has.
+    block_len: Vec<usize>,
     /// Branch arguments per VCode block and successor.
     block_succ_args: Vec<Vec<Vec<Reg>>>,
     /// Vreg renaming: `aliases[vreg - first]` is the register that replaces
@@ -195,8 +198,9 @@ pub struct Lower<'f, I: MachInst> {
     testcase_names: Vec<TestcaseName>,
 }
 
-/// The IR successors of a block, in branch order.
-fn ir_succs(f: &FunctionStencil, block: u32) -> Vec<u32> {
+/// The IR successors of a block, in branch order (inline: most blocks have
+/// at most two).
+fn ir_succs(f: &FunctionStencil, block: u32) -> SmallVec<[u32; 4]> {
     let b = kiln_ir::Block::new(block as usize);
     match f.layout.last_inst(b) {
         Some(last) => f
@@ -205,7 +209,7 @@ fn ir_succs(f: &FunctionStencil, block: u32) -> Vec<u32> {
             .iter()
             .map(|c| c.block.index() as u32)
             .collect(),
-        None => Vec::new(),
+        None => SmallVec::new(),
     }
 }
 
@@ -281,7 +285,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
         let first = first_vreg.unwrap_or(0);
         Ok(Lower {
             f,
-            block_insts: (0..n).map(|_| Vec::new()).collect(),
+            insts_rev: Vec::with_capacity(ninsts + n),
+            block_len: vec![0; n],
             block_succ_args: (0..n).map(|_| Vec::new()).collect(),
             order,
             builder,
@@ -292,7 +297,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
             inst_sunk: vec![false; ninsts],
             cur_inst: None,
             cur_seq: Vec::new(),
-            block_rev: Vec::new(),
             aliases: Vec::new(),
             first_vreg: first,
             error: None,
@@ -482,7 +486,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// Moves the current instruction's sequence into the block (reversed).
     fn flush_seq(&mut self, srcloc: RelSourceLoc) {
         while let Some(i) = self.cur_seq.pop() {
-            self.block_rev.push((i, srcloc));
+            self.insts_rev.push((i, srcloc));
         }
     }
 
@@ -493,9 +497,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
         branch: Inst,
         k: usize,
     ) -> CodegenResult<Vec<Reg>> {
-        let call = self.f.dfg.branch_destinations(branch)[k];
+        // `f` outlives `self`'s borrows: the arguments are read in place.
+        let f = self.f;
+        let call = f.dfg.branch_destinations(branch)[k];
         let mut out = Vec::new();
-        for a in self.f.dfg.block_call_args(call).to_vec() {
+        for &a in f.dfg.block_call_args(call) {
             match a {
                 BlockArg::Value(v) => {
                     let regs = self.put_value_in_regs(v);
@@ -596,10 +602,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
         backend: &B,
         b: usize,
     ) -> CodegenResult<()> {
-        self.block_rev.clear();
+        let start = self.insts_rev.len();
         let vb = BlockIndex::new(b);
-        let succs: Vec<BlockIndex> = self.order.succ_indices(vb).to_vec();
-        let labels: Vec<MachLabel> = succs
+        let succs: SmallVec<[BlockIndex; 4]> =
+            self.order.succ_indices(vb).iter().copied().collect();
+        let labels: SmallVec<[MachLabel; 4]> = succs
             .iter()
             .map(|s| MachLabel::from_block(s.index() as u32))
             .collect();
@@ -611,15 +618,18 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 })?;
                 let args = self.branch_args(backend, branch, succ_idx as usize)?;
                 self.block_succ_args[b] = vec![args];
-                self.block_rev
+                self.insts_rev
                     .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
             }
             LoweredBlock::Orig { block } => {
                 let block = kiln_ir::Block::new(block as usize);
-                let mut insts: Vec<Inst> = self.f.layout.block_insts(block).collect();
-                // The terminator: a branch goes through `lower_branch`.
+                let f = self.f;
+                // The walk goes from the last instruction up; a branch
+                // terminator is lowered first, through `lower_branch`, and
+                // the walk starts above it.
+                let mut next = f.layout.last_inst(block);
                 let mut succ_args = Vec::with_capacity(succs.len());
-                if let Some(&last) = insts.last() {
+                if let Some(last) = next {
                     let op = self.f.dfg.opcode(last);
                     if matches!(
                         op,
@@ -629,7 +639,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             | Opcode::TryCall
                             | Opcode::TryCallIndirect
                     ) {
-                        insts.pop();
+                        next = f.layout.prev_inst(last);
                         for (k, s) in succs.iter().enumerate() {
                             let is_edge = matches!(
                                 self.order.lowered_order()[s.index()],
@@ -652,11 +662,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     }
                 }
                 self.block_succ_args[b] = succ_args;
-                for &inst in insts.iter().rev() {
+                while let Some(inst) = next {
+                    next = f.layout.prev_inst(inst);
                     if self.inst_sunk[inst.index()] {
                         continue;
                     }
-                    let results = self.f.dfg.inst_results(inst);
+                    let results = f.dfg.inst_results(inst);
                     let used = results.iter().any(|r| self.value_used[r.index()]);
                     if !used && !must_lower(self.f, inst) {
                         continue;
@@ -670,9 +681,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     };
                     // The output registers are flat: the parts of result
                     // 0 (two for i128), then those of result 1.
-                    let results: Vec<Value> = self.f.dfg.inst_results(inst).to_vec();
                     let mut k = 0;
-                    for r in &results {
+                    for r in results {
                         for vreg in self.value_regs[r.index()].regs.into_iter().flatten() {
                             if let Some(out_reg) = out.regs.get(k).copied().flatten() {
                                 if out_reg != vreg {
@@ -694,9 +704,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 self.cur_inst = None;
             }
         }
-        let mut list = std::mem::take(&mut self.block_rev);
-        list.reverse();
-        self.block_insts[b] = list;
+        self.block_len[b] = self.insts_rev.len() - start;
         Ok(())
     }
 
@@ -708,34 +716,18 @@ impl<'f, I: MachInst> Lower<'f, I> {
         self.aliases[i] = Some(to);
     }
 
-    fn resolve(&self, mut r: Reg) -> Reg {
-        // Alias chains are acyclic (an alias always points at a register
-        // defined earlier in the program); bound the walk anyway.
-        for _ in 0..self.aliases.len() + 1 {
-            if !r.is_virtual() {
-                return r;
-            }
-            let idx = vreg_index(r);
-            match idx
-                .checked_sub(self.first_vreg)
-                .and_then(|i| self.aliases.get(i))
-                .copied()
-                .flatten()
-            {
-                Some(to) => r = to,
-                None => return r,
-            }
-        }
-        r
+    fn resolve(&self, r: Reg) -> Reg {
+        resolve_alias(&self.aliases, self.first_vreg, r)
     }
 
     fn build(mut self) -> CodegenResult<VCode<I>> {
         let entry = self
             .order
             .lowered_index_for_block(self.f.layout.entry_block().map_or(0, |b| b.index() as u32));
-        let block_insts = std::mem::take(&mut self.block_insts);
+        let mut insts_rev = std::mem::take(&mut self.insts_rev);
+        let block_len = std::mem::take(&mut self.block_len);
         let block_succ_args = std::mem::take(&mut self.block_succ_args);
-        for (b, (insts, succ_args)) in block_insts.into_iter().zip(block_succ_args).enumerate() {
+        for (b, (len, succ_args)) in block_len.into_iter().zip(block_succ_args).enumerate() {
             let vb = self.builder.start_block()?;
             if Some(vb) == entry {
                 self.builder.set_entry(vb);
@@ -750,7 +742,36 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     }
                 }
             }
-            for (mut inst, loc) in insts {
+            for _ in 0..len {
+                let Some((inst, loc)) = insts_rev.pop() else {
+                    return Err(CodegenError::InvalidVCode(
+                        "lowered instruction count mismatch".into(),
+                    ));
+                };
+                // Renamed and collected in one visit; an instruction that
+                // uses one register in two different fixed registers comes
+                // back and takes the path below.
+                let (aliases, first) = (&self.aliases, self.first_vreg);
+                let mut fixed_uses: SmallVec<[(Reg, regalloc2::PReg); 4]> = SmallVec::new();
+                let back = self
+                    .builder
+                    .push_renamed(inst, loc, |reg, constraint, kind| {
+                        *reg = resolve_alias(aliases, first, *reg);
+                        if let (OperandKind::Use, OperandConstraint::FixedReg(p)) =
+                            (kind, constraint)
+                        {
+                            if reg.is_virtual() {
+                                if fixed_uses.iter().any(|&(r, q)| r == *reg && q != p) {
+                                    return false;
+                                }
+                                fixed_uses.push((*reg, p));
+                            }
+                        }
+                        true
+                    })?;
+                let Some(mut inst) = back else {
+                    continue;
+                };
                 let mut renamer = Renamer {
                     lower: &self,
                     index: 0,
@@ -787,6 +808,29 @@ impl<'f, I: MachInst> Lower<'f, I> {
         }
         self.builder.build()
     }
+}
+
+/// The register `r` is renamed to through `aliases` (indexed from vreg
+/// `first`).
+fn resolve_alias(aliases: &[Option<Reg>], first: usize, mut r: Reg) -> Reg {
+    // Alias chains are acyclic (an alias always points at a register
+    // defined earlier in the program); bound the walk anyway.
+    for _ in 0..aliases.len() + 1 {
+        if !r.is_virtual() {
+            return r;
+        }
+        let idx = vreg_index(r);
+        match idx
+            .checked_sub(first)
+            .and_then(|i| aliases.get(i))
+            .copied()
+            .flatten()
+        {
+            Some(to) => r = to,
+            None => return r,
+        }
+    }
+    r
 }
 
 fn vreg_index(r: Reg) -> usize {

@@ -40,13 +40,13 @@
 //!   `validate_ssa` is on.
 
 use super::abi::FrameLayout;
-use super::inst::{AllocRewriter, MachInst, MachTerminator, OperandCollector};
+use super::inst::{AllocRewriter, MachInst, MachTerminator, OperandCollector, OperandVisitor};
 use super::reg::{Reg, Writable, PINNED_VREGS};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::RelSourceLoc;
 use regalloc2::{
     Allocation, Edit, Function, InstPosition, InstRange, MachineEnv, Operand, OperandConstraint,
-    OperandKind, Output, PRegSet, ProgPoint, RegClass, VReg,
+    OperandKind, OperandPos, Output, PRegSet, ProgPoint, RegClass, VReg,
 };
 use std::ops::Range;
 
@@ -726,6 +726,48 @@ impl<I: MachInst> VCodeBuilder<I> {
         Ok(())
     }
 
+    /// [`push`](Self::push), with each operand register first passed to
+    /// `rename` (which may rewrite it) in the same visit that collects the
+    /// operands: one `get_operands` walk instead of two. If `rename`
+    /// returns `false` for any operand, nothing is pushed and the
+    /// instruction (renamed so far) is handed back, for the caller to
+    /// push another way.
+    pub fn push_renamed<F>(
+        &mut self,
+        mut inst: I,
+        srcloc: RelSourceLoc,
+        rename: F,
+    ) -> CodegenResult<Option<I>>
+    where
+        F: FnMut(&mut Reg, OperandConstraint, OperandKind) -> bool,
+    {
+        self.expect_open("push")?;
+        let start = self.vcode.operands.len();
+        let mut visitor = RenamingCollector {
+            collector: OperandCollector {
+                operands: &mut self.vcode.operands,
+            },
+            rename,
+            ok: true,
+        };
+        inst.get_operands(&mut visitor);
+        if !visitor.ok {
+            self.vcode.operands.truncate(start);
+            return Ok(Some(inst));
+        }
+        let index = InsnIndex::new(self.vcode.insts.len());
+        self.vcode
+            .operand_ranges
+            .push_end(self.vcode.operands.len());
+        let clobbers = inst.clobbers();
+        if clobbers != PRegSet::empty() {
+            self.vcode.clobbers.push((index, clobbers));
+        }
+        self.vcode.insts.push(inst);
+        self.vcode.srclocs.push(srcloc);
+        Ok(None)
+    }
+
     /// Adds a successor edge to the open block, passing `args` to the
     /// target's block params. Edges are numbered in the order they are
     /// added, which must be the order the terminator names its targets.
@@ -951,6 +993,31 @@ impl<I: MachInst> VCodeBuilder<I> {
     fn expect_virtual(&self, reg: Reg) -> CodegenResult<VReg> {
         reg.to_virtual_reg()
             .ok_or_else(|| invalid("a block param or branch argument is a physical register"))
+    }
+}
+
+/// The visitor of [`VCodeBuilder::push_renamed`]: renames, then collects.
+struct RenamingCollector<'a, F> {
+    collector: OperandCollector<'a>,
+    rename: F,
+    ok: bool,
+}
+
+impl<F> OperandVisitor for RenamingCollector<'_, F>
+where
+    F: FnMut(&mut Reg, OperandConstraint, OperandKind) -> bool,
+{
+    fn add_operand(
+        &mut self,
+        reg: &mut Reg,
+        constraint: OperandConstraint,
+        kind: OperandKind,
+        pos: OperandPos,
+    ) {
+        if !(self.rename)(reg, constraint, kind) {
+            self.ok = false;
+        }
+        self.collector.add_operand(reg, constraint, kind, pos);
     }
 }
 
