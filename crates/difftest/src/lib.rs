@@ -59,8 +59,7 @@ pub const KNOWN_UNSUPPORTED: &[(Opcode, Type)] = &[
 
 /// What the aarch64 backend does not lower yet besides
 /// [`KNOWN_UNSUPPORTED`] (issue 13): i128 division and remainder (libcalls)
-/// and i128 min/max. `return_call` and `return_call_indirect` are left out
-/// too (`Config::tail_calls` off, see [`generator_config_for`]).
+/// and i128 min/max.
 pub const AARCH64_GAPS: &[(Opcode, Type)] = &[
     (Opcode::Sdiv, Type::I128),
     (Opcode::Udiv, Type::I128),
@@ -81,13 +80,12 @@ pub fn generator_config() -> Config {
 }
 
 /// The generator configuration for `arch`'s backend: x86-64's is
-/// [`generator_config`]; aarch64's also leaves out [`AARCH64_GAPS`] and
-/// tail calls, which it does not lower yet.
+/// [`generator_config`]; aarch64's also leaves out [`AARCH64_GAPS`],
+/// which it does not lower yet.
 pub fn generator_config_for(arch: Arch) -> Config {
     let mut c = generator_config();
     if arch == Arch::Aarch64 {
         c.excluded.extend_from_slice(AARCH64_GAPS);
-        c.tail_calls = false;
     }
     c
 }
