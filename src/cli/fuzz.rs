@@ -25,9 +25,8 @@ fn levels(o: Option<FuzzOpt>) -> Vec<OptLevel> {
 /// compared bit for bit. Each failure is written to `--out` as a
 /// self-contained `test run` file; a program that takes over 60 s is
 /// written there too and ends the run. Exit status 1 if anything failed.
-/// `--target aarch64` is rejected for now: the checker runs code in this
-/// process, and batching aarch64 functions into one qemu run is not built
-/// yet.
+/// `--target aarch64` runs the native side under qemu, many programs to
+/// one object and one qemu run (`kiln_difftest`, `filetests::qemu`).
 pub fn fuzz_main(a: &FuzzArgs) -> ExitCode {
     match fuzz(a) {
         Ok(true) => ExitCode::SUCCESS,
