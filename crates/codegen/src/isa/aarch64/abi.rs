@@ -120,7 +120,10 @@ pub const TAIL: Convention = Convention {
 /// The convention of `cc` on aarch64, or `Unsupported`.
 pub fn convention(cc: CallConv) -> CodegenResult<&'static Convention> {
     match cc {
-        CallConv::Fast | CallConv::SystemV => Ok(&SYSTEM_V),
+        // Windows on Arm64 passes fixed arguments as AAPCS64 does; its one
+        // difference, x18 reserved for the platform, Kiln never allocates.
+        // (Cranelift accepts `windows_fastcall` on aarch64 the same way.)
+        CallConv::Fast | CallConv::SystemV | CallConv::WindowsFastcall => Ok(&SYSTEM_V),
         CallConv::AppleAarch64 => Ok(&APPLE),
         CallConv::Tail => Ok(&TAIL),
         other => Err(CodegenError::Unsupported {
@@ -777,6 +780,11 @@ mod tests {
         assert_eq!(offs(&linux), [0, 8, 16, 24].map(ArgLoc::Stack).to_vec());
         assert_eq!(offs(&apple), [0, 4, 8, 16].map(ArgLoc::Stack).to_vec());
         assert!(apple.caller_extends && !linux.caller_extends);
+        // windows_fastcall is AAPCS64 on aarch64.
+        let windows = sig_locs(&sig(CallConv::WindowsFastcall, &p, &[])).unwrap();
+        assert_eq!(offs(&windows), offs(&linux));
+        assert_eq!(windows.params[0], linux.params[0]);
+        assert!(!windows.caller_extends);
     }
 
     #[test]
@@ -794,6 +802,6 @@ mod tests {
         assert_eq!(l.ret_area_size, 16);
         let t = sig_locs(&sig(CallConv::Tail, &[Type::I64; 10], &[])).unwrap();
         assert_eq!(t.callee_pop, 16);
-        assert!(convention(CallConv::WindowsFastcall).is_err());
+        assert!(convention(CallConv::Winch).is_err());
     }
 }
