@@ -204,3 +204,20 @@ fn compile_accepts_a_directory() {
     assert!(out.contains("examples/gcd.clif: %gcd:"), "{out}");
     assert!(out.contains("0 failed"), "{out}");
 }
+
+#[test]
+fn bench_kernels_rejects_a_setting_it_cannot_take() {
+    // A kernel file's `set` line that Kiln does not know is a failure that
+    // names it, never silently dropped (the timings would be for other
+    // settings than the file asks for).
+    let f = temp_file(
+        "bench-bad-set.clif",
+        "test run\nset no_such_setting=1\ntarget x86_64\nfunction %f() -> i64 {\nblock0:\n    v0 = iconst.i64 1\n    return v0\n}\n; run: %f() == 1\n",
+    );
+    let (code, out, err) = kiln(&["bench", "kernels", f.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("setting no_such_setting") || err.contains("setting no_such_setting"),
+        "{out}{err}"
+    );
+}

@@ -279,13 +279,14 @@ fn check_kernels_untimed(paths: &[PathBuf], opt: &str, arch: Arch) -> Result<boo
                 continue;
             }
         };
-        let mut flags = Flags::default();
-        for s in &file.settings {
-            let _ = flags.set(&s.name, s.value.as_deref());
-        }
-        flags
-            .set("opt_level", Some(opt))
-            .map_err(|e| e.to_string())?;
+        let flags = match kernel_flags(&file, opt) {
+            Ok(f) => f,
+            Err(e) => {
+                println!("{}: {e}", p.display());
+                failures += 1;
+                continue;
+            }
+        };
         let isa = kiln::codegen::isa::lookup(flags, IsaFlags::baseline(arch))
             .map_err(|e| format!("{}: ISA: {e}", p.display()))?;
         let nrun = file
@@ -355,13 +356,14 @@ fn run_kernels(
                 continue;
             }
         };
-        let mut flags = Flags::default();
-        for s in &file.settings {
-            let _ = flags.set(&s.name, s.value.as_deref());
-        }
-        flags
-            .set("opt_level", Some(opt))
-            .map_err(|e| e.to_string())?;
+        let mut flags = match kernel_flags(&file, opt) {
+            Ok(f) => f,
+            Err(e) => {
+                println!("{}: {e}", p.display());
+                failures += 1;
+                continue;
+            }
+        };
         flags.enable_verifier = false;
         let isa_flags = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(host));
         let isa = match kiln::codegen::isa::lookup(flags, isa_flags) {
@@ -501,4 +503,19 @@ fn run_kernels(
         failures
     );
     Ok(failures == 0)
+}
+
+/// A kernel file's `set` lines, then `opt_level`: a setting Kiln does not
+/// know or cannot take is an error naming it, never skipped.
+fn kernel_flags(file: &kiln::reader::TestFile, opt: &str) -> Result<Flags, String> {
+    let mut flags = Flags::default();
+    for s in &file.settings {
+        flags
+            .set(&s.name, s.value.as_deref())
+            .map_err(|e| format!("setting {}: {e}", s.name))?;
+    }
+    flags
+        .set("opt_level", Some(opt))
+        .map_err(|e| e.to_string())?;
+    Ok(flags)
 }
