@@ -217,6 +217,17 @@ impl BlockLoweringOrder {
         &self.succs[self.succ_ranges.get(block.index())]
     }
 
+    /// Where `block`'s successor edges start in the flat list of all edges
+    /// (edge `k` of `block` is number `succ_edge_base(block) + k`).
+    pub fn succ_edge_base(&self, block: BlockIndex) -> usize {
+        self.succ_ranges.get(block.index()).start
+    }
+
+    /// The number of successor edges over all blocks.
+    pub fn num_succ_edges(&self) -> usize {
+        self.succs.len()
+    }
+
     /// The lowered index of IR block `block`, or `None` if it is
     /// unreachable (and so not lowered).
     pub fn lowered_index_for_block(&self, block: u32) -> Option<BlockIndex> {
