@@ -146,15 +146,6 @@ pub struct A64Backend {
 
 /// Creates the aarch64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
-    // Symbols and calls are absolute (movz/movk) or `bl` on aarch64; the
-    // GOT forms (adrp + ldr) are not emitted yet, so PIC is refused here
-    // by name rather than ignored.
-    if flags.is_pic {
-        return Err(CodegenError::Unsupported {
-            what: "setting is_pic=true on aarch64 (not implemented: no GOT-relative forms yet)"
-                .into(),
-        });
-    }
     Ok(Box::new(A64Backend {
         env: abi::machine_env(flags.enable_pinned_reg),
         key_flags: super::key_flag_bytes(&flags, &isa_flags),
@@ -213,6 +204,7 @@ impl A64Backend {
             use_bti: self.protection.use_bti,
             sign_return_address: self.protection.sign_return_address,
             wide_fp_values,
+            is_pic: self.flags.is_pic,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
