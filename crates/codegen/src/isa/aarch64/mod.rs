@@ -166,8 +166,9 @@ impl A64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
-        // Probes are inline on aarch64 (as in Cranelift): no probe
-        // function is called, so the outline strategy is refused by name.
+        // Probes are inline on aarch64: no probe function is called, so the
+        // outline strategy is refused by name. Cranelift has none either
+        // (its aarch64 `gen_probestack` is `unimplemented!`).
         if self.flags.enable_probestack && !self.flags.probestack_inline {
             return Err(CodegenError::Unsupported {
                 what: "setting probestack_strategy=outline on aarch64 (probes are inline only)"
