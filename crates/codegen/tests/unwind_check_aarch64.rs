@@ -13,13 +13,16 @@
 //! whether x30's copy is signed (`paciasp`/`pacibsp` sign it with sp at the
 //! CFA, `autiasp`/`autibsp` and `autia1716`/`autib1716` with x16 = CFA
 //! authenticate it), and what each 8-byte stack slot holds after
-//! `stp`/`str` (pre-/post-index writeback included). At each boundary the
-//! row in force must agree: its CFA rule must give the entry CFA (a tail
-//! call that moved sp may give another one, but only once every register is
-//! back in place), the return address, the caller's x29 and every save must
-//! be where the row says, the return address signed exactly when the row
-//! says so. `ret` needs sp at the CFA and x29/x30 restored. A control test
-//! shows that wrong rows are caught.
+//! `stp`/`str` (pre-/post-index writeback included). Loops that walk frame
+//! addresses (stack probes, the argument copy of a tail call) run
+//! concretely, their exit decided by the compare of two known addresses.
+//! At each boundary the row in force must agree: its CFA rule must give
+//! the entry CFA (also while a tail call moves sp to the callee's
+//! arguments), the return address, the caller's x29 and every save must be
+//! where the row says, the return address signed exactly when the row says
+//! so. `ret` needs sp at or above the CFA (a `tail` callee pops its stack
+//! arguments) and x29/x30 restored; a tail call needs x29/x30 restored. A
+//! control test shows that wrong rows are caught.
 
 use kiln_codegen::compiled::{CompiledCode, Stencil};
 use kiln_codegen::isa::{self, TargetIsa};
@@ -66,10 +69,6 @@ struct State {
     regs: BTreeMap<Key, V>,
     /// 8-byte stack slots by how far below the CFA they start.
     mem: BTreeMap<i64, V>,
-    /// A tail-call sequence reloaded x29/x30 from the frame record
-    /// (`ldp x29, x30, [x29]`): from here sp may move to the callee's
-    /// incoming arguments, and the rows with it.
-    tail_seq: bool,
 }
 
 impl State {
@@ -78,7 +77,6 @@ impl State {
             sp: Some(0),
             regs: BTreeMap::new(),
             mem: BTreeMap::new(),
-            tail_seq: false,
         }
     }
 
@@ -116,7 +114,6 @@ impl State {
                 .filter(|(k, v)| o.mem.get(k) == Some(v))
                 .map(|(k, v)| (*k, *v))
                 .collect(),
-            tail_seq: self.tail_seq || o.tail_seq,
         }
     }
 
@@ -263,12 +260,11 @@ fn check_row(row: &Row, st: &State, off: u64) -> Result<(), String> {
             row.ra_reg, row.ra_saved
         ));
     }
+    // The CFA is sp at entry everywhere, also while a tail call moves sp
+    // to the callee's arguments (`tail`: the caller takes sp back as
+    // CFA + what we pop, whoever returns to it).
     if cfa != 0 {
-        // Only a tail call moves the CFA, once the frame is gone.
-        let gone = row.fp_saved.is_none() && row.ra_saved.is_none() && row.saves.is_empty();
-        if !gone || !st.tail_seq {
-            return Err(format!("{off:#x}: CFA described {cfa} bytes off"));
-        }
+        return Err(format!("{off:#x}: CFA described {cfa} bytes off ({st:?})"));
     }
     match row.fp_saved {
         Some(b) => {
@@ -307,7 +303,7 @@ fn val(st: &State, r: Reg) -> V {
     }
 }
 
-fn write(st: &mut State, r: Reg, v: V, off: u64) -> Result<(), String> {
+fn write(st: &mut State, r: Reg, v: V) {
     match (r, v) {
         (Reg::Sp, V::Addr(n)) => st.sp = Some(n),
         // A probe loop's variable move: the row must not need sp there.
@@ -316,8 +312,6 @@ fn write(st: &mut State, r: Reg, v: V, off: u64) -> Result<(), String> {
         (Reg::R(k, 16), V::Orig(o)) if o == k => st.set(k, v),
         (Reg::R(k, _), _) => st.set(k, V::Other),
     }
-    let _ = off;
-    Ok(())
 }
 
 /// Registers a call may change (AAPCS64: x0–x18, x30, v0–v7, v16–v31).
@@ -420,7 +414,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                 "ret" => {
                     // sp at the CFA, or above it by the stack arguments a
                     // `tail` callee pops.
-                    if !st.sp.is_some_and(|sp| sp <= 0)
+                    if st.sp.is_none_or(|sp| sp > 0)
                         || st.get(FP) != V::Orig(FP)
                         || st.get(LR) != V::Orig(LR)
                     {
@@ -515,18 +509,14 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                         }
                         st.set(X17, V::Orig(LR));
                     }
-                    Some(7) => {
-                        // xpaclri strips x30's signature.
-                        if st.get(LR) == V::SignedRa {
-                            st.set(LR, V::Orig(LR));
-                        }
-                    }
+                    // xpaclri strips x30's signature.
+                    Some(7) if st.get(LR) == V::SignedRa => st.set(LR, V::Orig(LR)),
                     _ => {}
                 },
                 "adr" => {
                     table = pcrel(&ops[1], off);
                     if let Some(r) = r0 {
-                        write(&mut st, r, V::Other, off)?;
+                        write(&mut st, r, V::Other);
                     }
                 }
                 "cmp" | "cmn" | "tst" | "ccmp" | "ccmn" | "fcmp" | "fcmpe" | "fccmp" => {
@@ -550,7 +540,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                         (None, Some(c)) if m == "mov" || m == "movz" => V::Const(c as u64),
                         _ => V::Other,
                     };
-                    write(&mut st, dst, v, off)?;
+                    write(&mut st, dst, v);
                 }
                 "movk" => {
                     let dst = r0.ok_or_else(|| format!("{off:#x}: movk"))?;
@@ -564,7 +554,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                         }
                         _ => V::Other,
                     };
-                    write(&mut st, dst, v, off)?;
+                    write(&mut st, dst, v);
                 }
                 "add" | "sub" if ops.len() >= 3 => {
                     let dst = r0.ok_or_else(|| format!("{off:#x}: {m} to {}", ops[0]))?;
@@ -593,7 +583,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                     if dst == Reg::Sp && follows_call && m == "sub" {
                         // The callee popped these bytes; they come back.
                     } else {
-                        write(&mut st, dst, v, off)?;
+                        write(&mut st, dst, v);
                     }
                 }
                 _ if m.starts_with("st") && !m.contains('x') => {
@@ -633,14 +623,11 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                             (V::Addr(n), Some(d)) => V::Addr(n - d),
                             _ => V::Other,
                         };
-                        write(&mut st, base, v, off)?;
+                        write(&mut st, base, v);
                     }
                 }
                 _ if m.starts_with("ld") && ops.iter().any(|o| o.starts_with('[')) => {
                     let mi = ops.iter().position(|o| o.starts_with('[')).unwrap();
-                    if m == "ldp" && ops[..mi] == ["x29", "x30"] && ops[mi] == "[x29]" {
-                        st.tail_seq = true;
-                    }
                     let parsed = mem_operand(&ops[mi]);
                     let post = ops.get(mi + 1).and_then(|t| imm(t));
                     let plain = matches!(m.as_str(), "ldr" | "ldp" | "ldur");
@@ -663,7 +650,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                             }
                             _ => V::Other,
                         };
-                        write(&mut st, r, v, off)?;
+                        write(&mut st, r, v);
                         let w = match r {
                             Reg::R(_, w) => w,
                             Reg::Sp => 8,
@@ -677,7 +664,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                                 (V::Addr(n), Some(d)) => V::Addr(n - d),
                                 _ => V::Other,
                             };
-                            write(&mut st, base, v, off)?;
+                            write(&mut st, base, v);
                         }
                     }
                 }
@@ -694,7 +681,7 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                             Some(Reg::Sp) if i == 0 => {
                                 return Err(format!("{off:#x}: unexpected write to sp: {m}"))
                             }
-                            Some(r @ Reg::R(..)) => write(&mut st, r, V::Other, off)?,
+                            Some(r @ Reg::R(..)) => write(&mut st, r, V::Other),
                             _ => {}
                         }
                     }
