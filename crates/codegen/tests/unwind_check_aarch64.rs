@@ -6,7 +6,8 @@
 //!
 //! The code is decoded with yaxpeax-arm (an independent decoder; its text
 //! is what the simulation reads) along the control flow from the entry
-//! (direct and conditional branches, jump tables read from the code). The
+//! (direct and conditional branches, jump tables read from the code, and
+//! the handlers of `try_call` sites, entered as a throw enters them). The
 //! simulation tracks, in bytes below the CFA (sp at entry), where sp points
 //! and which registers hold addresses in the frame, which hold their
 //! caller's value (x29, x30 = the return address, x19–x28, d8–d15) and
@@ -454,6 +455,29 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                 "bl" | "blr" => {
                     clobber_call(&mut st);
                     after_call = true;
+                    // A `try_call`: its handlers are entered by a throw with
+                    // x29 restored, sp = x29 - fp_to_sp and every other
+                    // register unknown (the frame's slots are intact).
+                    for site in code
+                        .exception_sites
+                        .iter()
+                        .filter(|e| u64::from(e.ret_addr) == next)
+                    {
+                        let V::Addr(f) = st.get(FP) else {
+                            return Err(format!("{off:#x}: try_call without x29 on the frame"));
+                        };
+                        let mut h = st.clone();
+                        for n in (0..=28).chain([30]) {
+                            h.set((INT, n), V::Other);
+                        }
+                        for n in 0..32 {
+                            h.set((FLOAT, n), V::Other);
+                        }
+                        h.sp = Some(f + i64::from(site.fp_to_sp));
+                        for e in &site.handlers {
+                            work.push((u64::from(e.handler), h.clone()));
+                        }
+                    }
                 }
                 "br" => {
                     if st.get(FP) == V::Orig(FP) && st.get(LR) == V::Orig(LR) && table.is_none() {
