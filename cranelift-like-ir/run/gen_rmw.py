@@ -3,7 +3,8 @@
 lowers to one read-modify-write instruction (`add [p], x`, `sub [p], imm`,
 ...), and the shapes it must not merge: the operation's result used again,
 a store to another pointer (that may be the same address) between the load
-and the store, different offsets, a narrow load.
+and the store, different offsets. Also a load merged into a multiply by a
+constant.
 
 Each function gets a pointer to a stack slot holding `a`, updates it and
 returns the value read back (plus a second value where the shape needs
@@ -152,6 +153,22 @@ def main():
             a, b = rng.choice(samples(n)), rng.choice(samples(n))
             out.append("; run: %%%s(%d, %d) == %d" % (name, s(a, n), s(b, n), s(a - b, n)))
         out.append("")
+
+    # A load merged into a multiply by a constant (`imul r, [m], imm`).
+    for n in (32, 64):
+        for c in (3, -7, 0x12345):
+            name = "imul_load%d_%s" % (n, ("m%x" % -c) if c < 0 else ("%x" % c))
+            body = [
+                "store.i%d v0, v90+8" % n,
+                "v1 = load.i%d v90+8" % n,
+                "v2 = iconst.i%d %d" % (n, c),
+                "v3 = imul v1, v2",
+                "store v3, v90",
+            ]
+            out += frame(n, body, "0", (name, "i%d" % n, "v0: i%d" % n))
+            for a in rng.sample(samples(n), 3):
+                out.append("; run: %%%s(%d) == %d" % (name, s(a, n), s(a * c, n)))
+            out.append("")
 
     with open(os.path.join(HERE, "rmw.clif"), "w") as fh:
         fh.write("\n".join(out))
