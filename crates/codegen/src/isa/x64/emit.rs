@@ -557,14 +557,35 @@ impl MInst {
                 // /digit iw/id: as `alu_rmi`'s immediate forms, on memory.
                 let (pfx, w) = (size_prefix(*size), is_w(*size));
                 if is8(*size) {
-                    emit_modrm_op(buf, st, op_d(pfx, w, &[0x80], false), op.digit(), Rm::Mem(addr), 1);
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_d(pfx, w, &[0x80], false),
+                        op.digit(),
+                        Rm::Mem(addr),
+                        1,
+                    );
                     buf.put1(*imm as u8);
                 } else if i8::try_from(*imm).is_ok() {
-                    emit_modrm_op(buf, st, op_d(pfx, w, &[0x83], false), op.digit(), Rm::Mem(addr), 1);
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_d(pfx, w, &[0x83], false),
+                        op.digit(),
+                        Rm::Mem(addr),
+                        1,
+                    );
                     buf.put1(*imm as u8);
                 } else {
                     let n = imm_bytes(*size);
-                    emit_modrm_op(buf, st, op_d(pfx, w, &[0x81], false), op.digit(), Rm::Mem(addr), n);
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_d(pfx, w, &[0x81], false),
+                        op.digit(),
+                        Rm::Mem(addr),
+                        n,
+                    );
                     put_imm(buf, n, *imm);
                 }
             }
