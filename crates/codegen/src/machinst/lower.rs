@@ -426,6 +426,18 @@ impl<'f, I: MachInst> Lower<'f, I> {
             .then_some(inst)
     }
 
+    /// The instruction defining `v` as `def_inst` gives it, when `v` has
+    /// exactly one use (the current instruction's) and no register was
+    /// asked for it: a rule may then absorb that instruction entirely,
+    /// and the driver skips it since its value is never used.
+    pub fn single_use_def(&self, v: Value) -> Option<Inst> {
+        let r = self.f.dfg.resolve_aliases(v);
+        if self.value_uses[r.index()] != 1 || self.value_used[r.index()] {
+            return None;
+        }
+        self.def_inst(r)
+    }
+
     /// Marks an instruction as merged into the current one.
     pub fn sink_inst(&mut self, inst: Inst) {
         self.inst_sunk[inst.index()] = true;
