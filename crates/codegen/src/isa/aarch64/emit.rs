@@ -1649,7 +1649,12 @@ fn emit_op128(
         rn,
         rm,
     };
-    let pair = |lo_op, hi_op| [rrr(lo_op, 0, old[0], operand[0]), rrr(hi_op, 1, old[1], operand[1])];
+    let pair = |lo_op, hi_op| {
+        [
+            rrr(lo_op, 0, old[0], operand[0]),
+            rrr(hi_op, 1, old[1], operand[1]),
+        ]
+    };
     let seq: Vec<MInst> = match op {
         AtomicOp::Add => pair(AluOp::Adds, AluOp::Adc).into(),
         AtomicOp::Sub => pair(AluOp::Subs, AluOp::Sbc).into(),
@@ -1744,7 +1749,8 @@ fn emit_rmw128_casp(buf: &mut MachBuffer<A64LabelUse>, a: &AtomicRmw128Args) -> 
     if (o0, o1, n0, n1) != (0, 1, 2, 3) {
         return Err(bad("caspal loop registers are not x0:x1 and x2:x3"));
     }
-    let op = a.op.ok_or_else(|| bad("caspal loop without an operation"))?;
+    let op =
+        a.op.ok_or_else(|| bad("caspal loop without an operation"))?;
     emit_pair(
         buf,
         PairKind::X64,

@@ -511,28 +511,30 @@ impl Ctx<'_, '_, '_> {
         let unused = Writable::from_reg(zr);
         match op {
             None if self.info.has_lse => {
-                self.l.emit(MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
-                    addr,
-                    expected: None,
-                    replacement: None,
-                    old: [lo_w, hi_w],
-                    store: [unused, unused],
-                    status: unused,
-                })));
+                self.l
+                    .emit(MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+                        addr,
+                        expected: None,
+                        replacement: None,
+                        old: [lo_w, hi_w],
+                        store: [unused, unused],
+                        status: unused,
+                    })));
             }
             Some(op) if self.info.has_lse => {
                 let (_, n0) = self.wi();
                 let (_, n1) = self.wi();
                 let (_, c0) = self.wi();
                 let (_, c1) = self.wi();
-                self.l.emit(MInst::AtomicRmw128Casp(Box::new(AtomicRmw128Args {
-                    op: Some(op),
-                    addr,
-                    operand,
-                    old: [lo_w, hi_w],
-                    new: [n0, n1],
-                    scratch: [c0, c1],
-                })));
+                self.l
+                    .emit(MInst::AtomicRmw128Casp(Box::new(AtomicRmw128Args {
+                        op: Some(op),
+                        addr,
+                        operand,
+                        old: [lo_w, hi_w],
+                        new: [n0, n1],
+                        scratch: [c0, c1],
+                    })));
             }
             _ => {
                 // `new` is written only when something is computed.
@@ -542,14 +544,15 @@ impl Ctx<'_, '_, '_> {
                     [unused, unused]
                 };
                 let (_, status) = self.wi();
-                self.l.emit(MInst::AtomicRmw128Loop(Box::new(AtomicRmw128Args {
-                    op,
-                    addr,
-                    operand,
-                    old: [lo_w, hi_w],
-                    new,
-                    scratch: [status, unused],
-                })));
+                self.l
+                    .emit(MInst::AtomicRmw128Loop(Box::new(AtomicRmw128Args {
+                        op,
+                        addr,
+                        operand,
+                        old: [lo_w, hi_w],
+                        new,
+                        scratch: [status, unused],
+                    })));
             }
         }
         InstOutput::two(lo, hi)
@@ -577,26 +580,28 @@ impl Ctx<'_, '_, '_> {
                 let r = self.unique(r, ins.iter().copied());
                 ins.push(r);
             }
-            self.l.emit(MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
-                addr,
-                expected: Some([ins[0], ins[1]]),
-                replacement: Some([ins[2], ins[3]]),
-                old: [lo_w, hi_w],
-                store: [unused, unused],
-                status: unused,
-            })));
+            self.l
+                .emit(MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+                    addr,
+                    expected: Some([ins[0], ins[1]]),
+                    replacement: Some([ins[2], ins[3]]),
+                    old: [lo_w, hi_w],
+                    store: [unused, unused],
+                    status: unused,
+                })));
         } else {
             let (_, s0) = self.wi();
             let (_, s1) = self.wi();
             let (_, status) = self.wi();
-            self.l.emit(MInst::AtomicCas128Loop(Box::new(AtomicCas128Args {
-                addr,
-                expected: Some([expected.0, expected.1]),
-                replacement: Some([replacement.0, replacement.1]),
-                old: [lo_w, hi_w],
-                store: [s0, s1],
-                status,
-            })));
+            self.l
+                .emit(MInst::AtomicCas128Loop(Box::new(AtomicCas128Args {
+                    addr,
+                    expected: Some([expected.0, expected.1]),
+                    replacement: Some([replacement.0, replacement.1]),
+                    old: [lo_w, hi_w],
+                    store: [s0, s1],
+                    status,
+                })));
         }
         InstOutput::two(lo, hi)
     }
