@@ -114,6 +114,18 @@ def main():
         for e in (a, u(a + 1)):
             o.append("; run: %%atomic_cas_same(%s, %s) == [%s, %s]\n" % (lit(a), lit(e), lit(a), lit(a)))
     o.append("\n")
+    # The address's register also is both halves of the expected value
+    # (one vreg in x0, x1 and the address with LSE). A stack address never
+    # equals these stored values, so nothing is swapped.
+    o.append("function %%atomic_cas_addr(i128, i128) -> i128, i128 {\n%s"
+             "block0(v0: i128, v1: i128):\n    v3 = stack_addr.i64 ss0\n"
+             "    store.i128 notrap aligned v0, v3\n"
+             "    v2 = iconcat v3, v3\n"
+             "    v4 = atomic_cas v3, v2, v1\n"
+             "    v5 = load.i128 notrap aligned v3\n    return v4, v5\n}\n" % slot)
+    for a in V:
+        o.append("; run: %%atomic_cas_addr(%s, %s) == [%s, %s]\n" % (lit(a), lit(u(~a)), lit(a), lit(a)))
+    o.append("\n")
     o.append("function %%atomic_load(i128) -> i128 {\n%s"
              "block0(v0: i128):\n    v1 = stack_addr.i64 ss0\n"
              "    store.i128 notrap aligned v0, v1\n"
