@@ -1763,8 +1763,8 @@ fn emit_rmw128_casp(buf: &mut MachBuffer<A64LabelUse>, a: &AtomicRmw128Args) -> 
         },
     )?;
     let start = buf.cur_offset();
-    for i in 0..2 {
-        emit_plain(&MInst::gen_move(a.scratch[i], old[i]), buf)?;
+    for (&copy, &o) in a.scratch.iter().zip(&old) {
+        emit_plain(&MInst::gen_move(copy, o), buf)?;
     }
     emit_op128(buf, op, old, a.operand, a.new)?;
     put(buf, caspal(0, 2, rs(a.addr)?));
