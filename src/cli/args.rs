@@ -90,7 +90,10 @@ pub enum Command {
     Cache(CacheArgs),
     /// Differential fuzzing: native code vs the interpreter on random programs.
     #[command(after_help = concat!(
-        "Example:\n  kiln fuzz --seconds 60 --seed 7 --out fuzz-failures\n\n",
+        "Example:\n  kiln fuzz --seconds 60 --seed 7 --out fuzz-failures\n",
+        "  kiln fuzz --target aarch64 --set has_lse=true --seconds 60\n\n",
+        "--set takes shared settings and, as clif-util does, the target's ISA flags\n",
+        "(has_lse, has_bmi2, ...); failure files keep the flags on their `target` line.\n",
         "Each failure is written to --out as a `test run` file that `kiln test` and\n",
         "`kiln reduce` take. Exit status: 0 nothing failed, 1 a failure, 2 a usage error."
     ))]

@@ -3,7 +3,7 @@
 use kiln::codegen::isa::builder::split_word;
 use kiln::codegen::isa::{IsaBuilder, TargetIsa, Unknown};
 use kiln::codegen::result::CodegenError;
-use kiln::codegen::settings::{Arch, IsaFlags};
+use kiln::codegen::settings::{Arch, Flags, IsaFlags, SettingError};
 use kiln::ir::Function;
 use kiln::reader::TestFile;
 use std::path::Path;
@@ -123,6 +123,36 @@ pub fn isa_for_file(cfg: &IsaConfig, file: &TestFile) -> Result<Box<dyn TargetIs
         CodegenError::Unsupported { what } => format!("unsupported: {what}"),
         e => e.to_string(),
     })
+}
+
+/// Where a `--set` word went ([`apply_set_word`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetWord {
+    /// A shared setting (`enable_verifier`, `preserve_frame_pointers`...).
+    Shared,
+    /// An ISA flag of the target (`has_lse`, `has_bmi2`, `sign_return_address`).
+    Isa,
+}
+
+/// Applies one `--set NAME[=VALUE]` word: a shared setting if Kiln has one
+/// by that name, else an ISA flag of `isa`'s target (Cranelift's
+/// `clif-util --set` routes the words its shared settings do not know to
+/// the target's ISA flags the same way). A name that is neither is an
+/// error naming it and the target; a bad value is an error naming it.
+pub fn apply_set_word(flags: &mut Flags, isa: &mut IsaFlags, w: &str) -> Result<SetWord, String> {
+    let (n, v) = split_word(w);
+    match flags.set(n, v) {
+        Ok(()) => Ok(SetWord::Shared),
+        Err(SettingError::UnknownSetting(_)) => match isa.set(n, v) {
+            Ok(()) => Ok(SetWord::Isa),
+            Err(SettingError::UnknownSetting(_)) => Err(format!(
+                "--set {w}: unknown setting `{n}` (neither a shared setting nor an {} ISA flag)",
+                isa.arch().name()
+            )),
+            Err(e) => Err(format!("--set {w}: {e}")),
+        },
+        Err(e) => Err(format!("--set {w}: {e}")),
+    }
 }
 
 /// Runs `f` on a thread with a large stack (JIT code may recurse deeply).

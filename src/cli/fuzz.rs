@@ -3,6 +3,7 @@
 //! `kiln-difftest`, this is only argument handling and printing.
 
 use super::args::{FuzzArgs, FuzzOpt, ReduceArgs};
+use super::common::{apply_set_word, SetWord};
 use kiln::codegen::settings::{Arch, Flags, IsaFlags, OptLevel};
 use kiln_difftest::check::{opt_name, Checker};
 use kiln_difftest::fuzz::{run, Options};
@@ -47,30 +48,44 @@ fn fuzz(a: &FuzzArgs) -> Result<bool, String> {
     let seed = a.seed;
     let programs = a.programs;
     let stop_after = a.stop_after.map(|n| n as usize);
-    let sets = a.set.sets.clone();
+    // `--set` words are shared settings or, failing that, ISA flags of the
+    // target (`--set has_lse=true`), as in Cranelift's clif-util. Only the
+    // shared ones become `set` lines of failure files; the ISA flags go on
+    // their `target` line with the checker's other features.
     let mut flags = Flags::default();
-    for w in &sets {
-        let (n, v) = match w.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (w.as_str(), None),
-        };
-        if n == "opt_level" {
-            return Err(format!("--set {w}: use --opt"));
-        }
-        flags.set(n, v).map_err(|e| format!("--set {w}: {e}"))?;
-    }
-    let checker = if a.host_features {
+    let mut isa = if a.host_features {
         if Arch::host() != Some(arch) {
             return Err(format!(
                 "--host-features: the target {} is not this machine",
                 arch.name()
             ));
         }
-        let isa = IsaFlags::host().ok_or("--host-features: this host is not a Kiln target")?;
-        Checker::with_isa_flags(&flags, &opts, isa)?
+        IsaFlags::host().ok_or("--host-features: this host is not a Kiln target")?
     } else {
-        Checker::new(arch, &flags, &opts)?
+        IsaFlags::baseline(arch)
     };
+    let mut sets = Vec::new();
+    for w in &a.set.sets {
+        if w.split_once('=').map_or(w.as_str(), |(n, _)| n) == "opt_level" {
+            return Err(format!("--set {w}: use --opt"));
+        }
+        if apply_set_word(&mut flags, &mut isa, w)? == SetWord::Shared {
+            sets.push(w.clone());
+        }
+    }
+    // Native code runs in this process: a feature this machine lacks would
+    // be an illegal instruction, not a finding.
+    if Arch::host() == Some(arch) {
+        let host = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(arch));
+        let missing = isa.missing_from(&host);
+        if !missing.is_empty() {
+            return Err(format!(
+                "--set {}: this machine lacks it, so the code cannot run here",
+                missing.join(", ")
+            ));
+        }
+    }
+    let checker = Checker::with_isa_flags(&flags, &opts, isa)?;
     let out = a.out.clone();
     let options = Options {
         seed,

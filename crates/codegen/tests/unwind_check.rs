@@ -11,8 +11,11 @@
 //! must agree: a CFA on rsp + n needs rsp = CFA - n, on rbp + n needs rbp
 //! = CFA - n; a saved caller's rbp must be where `push rbp` put it and a
 //! row without one needs rbp to hold the caller's value; each saved
-//! callee-save must have been stored at the slot the row names. A control
-//! test shows a wrong description is caught.
+//! callee-save must have been stored at the slot the row names. The walk
+//! also enters the handlers of `try_call` sites as a throw enters them
+//! (`kiln_module::throw`: rbp of the frame that made the call, rsp =
+//! rbp - fp_to_sp, every other register clobbered). A control test shows
+//! a wrong description is caught, also one at a handler only.
 
 use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic, OpKind, Register};
 use kiln_codegen::compiled::{CompiledCode, Stencil};
@@ -21,6 +24,7 @@ use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 use kiln_codegen::unwind::{rows, CfaBase, CfiTarget, Row, UnwindOp};
 use regalloc2::RegClass;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod unwind_common;
 use unwind_common::{check_corpus, root};
@@ -258,9 +262,19 @@ fn rsp_disp(ins: &Instruction, op: u32) -> Option<i64> {
         .then(|| ins.memory_displacement64() as i64)
 }
 
+/// `try_call` handlers entered by [`check_function`] (all threads), so the
+/// corpus tests can show the walk reached some.
+static HANDLERS_ENTERED: AtomicUsize = AtomicUsize::new(0);
+
 /// Checks `code`'s unwind information against its machine code; returns
 /// the number of instruction boundaries checked.
 fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
+    check_walk(code, true)
+}
+
+/// [`check_function`], entering `try_call` handlers only if
+/// `walk_handlers` (the control test shows what that adds).
+fn check_walk(code: &CompiledCode<Stencil>, walk_handlers: bool) -> Result<usize, String> {
     let len = code.code.len() as u64;
     let rows = rows(CfiTarget::new(Arch::X86_64), &code.unwind, len as u32);
     let row_at = |off: u64| {
@@ -376,7 +390,33 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
                     break;
                 }
                 Mnemonic::Ud2 | Mnemonic::Int3 => break,
-                Mnemonic::Call => {}
+                Mnemonic::Call => {
+                    // A `try_call`: a throw enters each handler with rbp
+                    // restored, rsp = rbp - fp_to_sp and every other
+                    // register clobbered (the frame's slots are intact).
+                    for site in code
+                        .exception_sites
+                        .iter()
+                        .filter(|e| walk_handlers && u64::from(e.ret_addr) == next)
+                    {
+                        let Rbp::Frame(f) = st.rbp else {
+                            return Err(format!("{off:#x}: try_call without rbp on the frame"));
+                        };
+                        let mut h = st.clone();
+                        for n in 0..16u8 {
+                            if n != 4 && n != 5 {
+                                h.dirty.insert((RegClass::Int as u8, n));
+                            }
+                            h.dirty.insert((RegClass::Float as u8, n));
+                        }
+                        h.ra_reg = None;
+                        h.sp = Some(f + i64::from(site.fp_to_sp));
+                        for e in &site.handlers {
+                            HANDLERS_ENTERED.fetch_add(1, Ordering::Relaxed);
+                            work.push((u64::from(e.handler), h.clone()));
+                        }
+                    }
+                }
                 _ if is_jcc(m) && is_direct(&ins) => {
                     work.push((ins.near_branch_target(), st.clone()));
                 }
@@ -530,6 +570,10 @@ fn runtests_and_own_files_unwind_info_matches_the_code() {
         );
         assert!(f >= 1486, "only {f} functions checked");
     }
+    // throw.clif, try_call.clif and Kiln's own try-call files have handlers.
+    let h = HANDLERS_ENTERED.load(Ordering::Relaxed);
+    println!("try_call handlers entered: {h}");
+    assert!(h >= 10, "only {h} try_call handlers walked");
 }
 
 /// The checker catches wrong information: each single corruption of a
@@ -604,4 +648,49 @@ block2:
             c.unwind
         );
     }
+}
+
+/// A wrong row at a `try_call` handler is caught: the handler's first
+/// instruction is described as if rsp were at the return address (an
+/// epilogue's row). No normal path reaches that instruction, so the walk
+/// without handlers accepts the same corruption.
+#[test]
+fn checker_rejects_a_wrong_row_at_a_handler() {
+    let isa = isa(None);
+    let f = &kiln_reader::parse_functions(
+        "function %f(i64) -> i64 {
+    sig0 = (i64) -> i64
+    fn0 = %g(i64) -> i64
+block0(v0: i64):
+    v1 = iconst.i64 3
+    try_call fn0(v0), sig0, block1(ret0), [ default: block2(exn0) ]
+block1(v2: i64):
+    v3 = iadd v2, v1
+    return v3
+block2(v4: i64):
+    v5 = iadd v4, v0
+    return v5
+}",
+    )
+    .unwrap()[0];
+    let good = isa.compile_stencil(&f.stencil).unwrap();
+    check_function(&good).unwrap();
+    let site = good.exception_sites.first().expect("an exception site");
+    let handler = site.handlers.first().expect("a handler").handler;
+    let mut dec = Decoder::with_ip(64, &good.code, u64::from(handler), DecoderOptions::NONE);
+    dec.set_position(handler as usize).unwrap();
+    let after = dec.decode().next_ip() as u32;
+    let mut bad = good.clone();
+    for (offset, op) in [
+        (handler, UnwindOp::RememberState),
+        (handler, UnwindOp::SpToCfa { sp_to_cfa: 8 }),
+        (after, UnwindOp::RestoreState),
+    ] {
+        let at = bad.unwind.partition_point(|e| e.offset <= offset);
+        bad.unwind.insert(at, kiln_codegen::unwind::UnwindEntry { offset, op });
+    }
+    let e = check_function(&bad).expect_err("a wrong row at the handler");
+    assert!(e.starts_with(&format!("{handler:#x}:")), "{e}");
+    check_walk(&bad, false).expect("only the handler sees the corruption");
+    check_walk(&good, false).unwrap();
 }
