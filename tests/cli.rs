@@ -221,3 +221,35 @@ fn bench_kernels_rejects_a_setting_it_cannot_take() {
         "{out}{err}"
     );
 }
+
+/// `kiln compile --set` takes the target's ISA flags too (as clif-util
+/// does), applied after the file's `target` line: `has_lse` turns an
+/// atomic add into `ldaddal`, `has_lse=false` turns a target line's off
+/// again, and a flag of another target is an error naming it.
+#[test]
+fn compile_set_takes_isa_flags_after_the_target_line() {
+    let body = "function %f(i64, i64) -> i64 {\nblock0(v0: i64, v1: i64):\n    v2 = atomic_rmw.i64 add v0, v1\n    return v2\n}\n";
+    let plain = temp_file("lse-plain.clif", &format!("target aarch64\n{body}"));
+    let lse = temp_file("lse-on.clif", &format!("target aarch64 has_lse\n{body}"));
+    let compile = |f: &std::path::Path, set: Option<&str>| {
+        let mut args = vec!["compile", "--no-cache", "-D", "--target", "aarch64"];
+        if let Some(s) = set {
+            args.extend(["--set", s]);
+        }
+        args.push(f.to_str().unwrap());
+        kiln(&args)
+    };
+    let (code, out, err) = compile(&plain, None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ldaxr") && !out.contains("ldaddal"), "{out}");
+    let (code, out, err) = compile(&plain, Some("has_lse=true"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ldaddal") && !out.contains("ldaxr"), "{out}");
+    let (code, out, err) = compile(&lse, Some("has_lse=false"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ldaxr") && !out.contains("ldaddal"), "{out}");
+    let (code, out, err) = compile(&plain, Some("has_bmi2"));
+    assert_ne!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("--set has_bmi2") && all.contains("`has_bmi2`"), "{all}");
+}

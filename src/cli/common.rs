@@ -66,7 +66,8 @@ pub struct IsaConfig {
     pub arch: Arch,
     /// `--opt`, applied after the file's settings.
     pub opt_level: Option<String>,
-    /// `--set` words, applied last.
+    /// `--set` words, applied last (shared settings, else ISA flags of the
+    /// target: [`apply_set_word`]).
     pub extra_sets: Vec<String>,
     /// Start from the host's features instead of the baseline.
     pub host_features: bool,
@@ -111,13 +112,24 @@ pub fn isa_for_file(cfg: &IsaConfig, file: &TestFile) -> Result<Box<dyn TargetIs
     if let Some(v) = cfg.verify {
         b.flags.enable_verifier = v;
     }
+    // `--set` words that name ISA flags (`has_lse`) apply after the
+    // target line's, like the shared ones after the `set` lines.
+    let mut isa_sets = Vec::new();
     for w in &cfg.extra_sets {
-        let (n, v) = split_word(w);
-        b.flags.set(n, v).map_err(|e| format!("--set {w}: {e}"))?;
+        let mut scratch = b.isa_flags.clone();
+        if apply_set_word(&mut b.flags, &mut scratch, w)? == SetWord::Isa {
+            isa_sets.push(w);
+        }
     }
     if let Some(t) = t {
         b.target_words(&t.flags, Unknown::Ignore)
             .map_err(|e| e.to_string())?;
+    }
+    for w in isa_sets {
+        let (n, v) = split_word(w);
+        b.isa_flags
+            .set(n, v)
+            .map_err(|e| format!("--set {w}: {e}"))?;
     }
     b.finish().map_err(|e| match e {
         CodegenError::Unsupported { what } => format!("unsupported: {what}"),

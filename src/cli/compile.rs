@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 /// `kiln compile`: every function of each file (settings: the file's
 /// `set` lines and its first `target` line for the architecture, then
-/// --opt and --set), printing each function's code size; -D adds the
+/// --opt and --set, whose ISA flags such as `has_lse` apply after the
+/// target line's), printing each function's code size; -D adds the
 /// disassembly, -p the function as the backend lowers it (after the
 /// mid-end when opt_level is not none). Exit status 1 if any function
 /// failed to compile (unsupported features included). `-o OUT.o` writes
