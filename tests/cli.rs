@@ -251,5 +251,8 @@ fn compile_set_takes_isa_flags_after_the_target_line() {
     let (code, out, err) = compile(&plain, Some("has_bmi2"));
     assert_ne!(code, 0, "{out}{err}");
     let all = format!("{out}{err}");
-    assert!(all.contains("--set has_bmi2") && all.contains("`has_bmi2`"), "{all}");
+    assert!(
+        all.contains("--set has_bmi2") && all.contains("`has_bmi2`"),
+        "{all}"
+    );
 }

@@ -184,14 +184,23 @@ fn bad_options_are_errors() {
     // An ISA flag of another target, or of none, is rejected by name, and
     // so is a bad value for a real one.
     for (args, name) in [
-        (&["fuzz", "--target", "aarch64", "--set", "has_bmi2"][..], "has_bmi2"),
+        (
+            &["fuzz", "--target", "aarch64", "--set", "has_bmi2"][..],
+            "has_bmi2",
+        ),
         (&["fuzz", "--set", "has_lse=true"], "has_lse"),
-        (&["fuzz", "--target", "aarch64", "--set", "has_lse=maybe"], "has_lse"),
+        (
+            &["fuzz", "--target", "aarch64", "--set", "has_lse=maybe"],
+            "has_lse",
+        ),
     ] {
         let out = kiln(args);
         let t = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
-        assert!(t.contains(&format!("--set {}", args[args.len() - 1])), "{t}");
+        assert!(
+            t.contains(&format!("--set {}", args[args.len() - 1])),
+            "{t}"
+        );
         assert!(t.contains(&format!("`{name}`")), "{t}");
     }
 }
@@ -211,7 +220,15 @@ fn aarch64_isa_flags_from_set_are_honoured() {
     let run = |name: &str, cpu: Option<&str>, lse: bool| {
         let dir = scratch(name);
         let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
-        c.args(["fuzz", "--target", "aarch64", "--programs", "200", "--seed", "3"]);
+        c.args([
+            "fuzz",
+            "--target",
+            "aarch64",
+            "--programs",
+            "200",
+            "--seed",
+            "3",
+        ]);
         c.args(["--stop-after", "1", "--out", dir.to_str().unwrap()]);
         if lse {
             c.args(["--set", "has_lse=true"]);
@@ -240,7 +257,10 @@ fn aarch64_isa_flags_from_set_are_honoured() {
         .find(|p| p.extension().is_some_and(|x| x == "clif"))
         .unwrap_or_else(|| panic!("no failure file: {t}"));
     let body = std::fs::read_to_string(&file).unwrap();
-    assert!(body.lines().any(|l| l == "target aarch64 has_lse"), "{body}");
+    assert!(
+        body.lines().any(|l| l == "target aarch64 has_lse"),
+        "{body}"
+    );
     assert!(!body.contains("set has_lse"), "{body}");
 }
 

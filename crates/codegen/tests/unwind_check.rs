@@ -687,7 +687,8 @@ block2(v4: i64):
         (after, UnwindOp::RestoreState),
     ] {
         let at = bad.unwind.partition_point(|e| e.offset <= offset);
-        bad.unwind.insert(at, kiln_codegen::unwind::UnwindEntry { offset, op });
+        bad.unwind
+            .insert(at, kiln_codegen::unwind::UnwindEntry { offset, op });
     }
     let e = check_function(&bad).expect_err("a wrong row at the handler");
     assert!(e.starts_with(&format!("{handler:#x}:")), "{e}");
