@@ -107,12 +107,8 @@ pub trait CallGlue<'f> {
     /// The target ABI's locations for `sig`.
     fn sig_locs(&self, sig: &Signature) -> CodegenResult<SigLocs>;
 
-    /// The function's outgoing-area size so far (the largest of any call).
-    fn outgoing_area(&mut self) -> &mut u32;
-
-    /// The register holding the function's incoming return-area pointer,
-    /// once something has asked for it.
-    fn ret_area_ptr_slot(&mut self) -> &mut Option<Reg>;
+    /// The function's call bookkeeping, kept across instructions.
+    fn call_state(&mut self) -> &mut CallState;
 
     /// `r` (an integer of type `ty` narrower than 32 bits) extended to 32
     /// bits, signed or not, in a new register.
@@ -140,6 +136,30 @@ pub trait CallGlue<'f> {
     }
 }
 
+/// What call lowering keeps across a function's instructions (in each
+/// target's lowering state).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallState {
+    /// Largest outgoing argument + return area of any call (bytes).
+    pub outgoing: u32,
+    /// The register holding the incoming return-area pointer, once
+    /// something has asked for it.
+    pub ret_area_ptr: Option<Reg>,
+}
+
+/// `Some(v)` for `Ok(v)`; an error is recorded in `Lower` (the first one
+/// recorded is the function's error, whatever the rule returns) and gives
+/// `None`.
+fn recorded<'f, C: CallGlue<'f>, T>(c: &mut C, r: CodegenResult<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            c.lower().set_error(e);
+            None
+        }
+    }
+}
+
 /// `r`, or a copy of it if it is already among `taken`: one vreg must not
 /// be constrained to two fixed registers by one instruction.
 pub fn distinct_use<I: MachInst>(
@@ -159,11 +179,11 @@ pub fn distinct_use<I: MachInst>(
 /// (the entry defines it; lowering runs backwards, so a `return` or a tail
 /// call may ask first).
 pub fn incoming_ret_area_ptr<'f, C: CallGlue<'f>>(c: &mut C) -> Reg {
-    if let Some(r) = *c.ret_area_ptr_slot() {
+    if let Some(r) = c.call_state().ret_area_ptr {
         return r;
     }
     let r = c.lower().alloc_tmp(RegClass::Int);
-    *c.ret_area_ptr_slot() = Some(r);
+    c.call_state().ret_area_ptr = Some(r);
     r
 }
 
@@ -242,8 +262,10 @@ pub fn call_site_args<'f, C: CallGlue<'f>>(
     locs: &SigLocs,
     args: &[Value],
 ) -> Option<CallUses> {
-    let area = c.outgoing_area();
-    *area = (*area).max(locs.stack_args_size + locs.ret_area_size);
+    let state = c.call_state();
+    state.outgoing = state
+        .outgoing
+        .max(locs.stack_args_size + locs.ret_area_size);
     let mut uses = CallUses::new();
     if locs.has_ret_area() {
         let p = c.outgoing_addr(locs.stack_args_size);
@@ -298,18 +320,14 @@ pub struct CallSite<I> {
 
 /// The shared half of `call` / `call_indirect` `inst`: arguments marshalled
 /// and results paired with their locations. `None` if the instruction does
-/// not match its signature; `Err` for a signature the ABI rejects.
-pub fn call_setup<'f, C: CallGlue<'f>>(
-    c: &mut C,
-    inst: Inst,
-) -> Option<CodegenResult<CallSite<C::I>>> {
+/// not match its signature or the ABI rejects the signature (that error is
+/// recorded).
+pub fn call_setup<'f, C: CallGlue<'f>>(c: &mut C, inst: Inst) -> Option<CallSite<C::I>> {
     let f = c.lower().f;
     let (sig_ref, callee, args) = call_parts(f, inst)?;
     let sig = f.dfg.signatures.get(sig_ref)?;
-    let locs = match c.sig_locs(sig) {
-        Ok(l) => l,
-        Err(e) => return Some(Err(e)),
-    };
+    let r = c.sig_locs(sig);
+    let locs = recorded(c, r)?;
     let uses = call_site_args(c, sig, &locs, &args)?;
     let results = f.dfg.inst_results(inst).iter().map(|&res| {
         let ty = f.dfg.value_type(res);
@@ -325,14 +343,14 @@ pub fn call_setup<'f, C: CallGlue<'f>>(
     });
     let results: Vec<_> = results.collect();
     let (defs, after) = call_results(c, &locs, results)?;
-    Some(Ok(CallSite {
+    Some(CallSite {
         callee,
         call_conv: sig.call_conv,
         locs,
         uses,
         defs,
         after,
-    }))
+    })
 }
 
 /// A `return_call` / `return_call_indirect` ready for the target's
@@ -351,47 +369,44 @@ pub struct TailCallSite {
 /// the callee's returns are where ours are (its results flow straight to
 /// our caller; a return area is our own incoming one, passed on), the
 /// callee pops its stack arguments (`tail`) or has none, and the target's
-/// own [`CallGlue::check_tail_call`] holds. Anything else is
-/// `Err(Unsupported)`. The new stack arguments are stored in the outgoing
+/// own [`CallGlue::check_tail_call`] holds. Anything else records
+/// `Unsupported` and gives `None`, as does an operand mismatch. The new stack arguments are stored in the outgoing
 /// area first and moved by the target's sequence, which keeps every store
 /// above sp.
 pub fn return_call_setup<'f, C: CallGlue<'f>>(
     c: &mut C,
     own: &SigLocs,
     inst: Inst,
-) -> Option<CodegenResult<TailCallSite>> {
+) -> Option<TailCallSite> {
     let f = c.lower().f;
     let (sig_ref, callee, args) = call_parts(f, inst)?;
     let sig = f.dfg.signatures.get(sig_ref)?;
-    let locs = match c.sig_locs(sig) {
-        Ok(l) => l,
-        Err(e) => return Some(Err(e)),
-    };
-    let unsupported = |what: String| Some(Err(CodegenError::Unsupported { what }));
-    if locs.returns != own.returns || locs.ret_area_size != own.ret_area_size {
-        return unsupported(format!(
+    let r = c.sig_locs(sig);
+    let locs = recorded(c, r)?;
+    let unsupported = |what: String| Err(CodegenError::Unsupported { what });
+    let allowed = if locs.returns != own.returns || locs.ret_area_size != own.ret_area_size {
+        unsupported(format!(
             "return_call to a {} callee whose returns are not where ours are",
             sig.call_conv.as_str()
-        ));
-    }
-    if locs.stack_args_size > 0 && locs.callee_pop != locs.stack_args_size {
-        return unsupported(format!(
+        ))
+    } else if locs.stack_args_size > 0 && locs.callee_pop != locs.stack_args_size {
+        unsupported(format!(
             "return_call with stack arguments to a {} callee (only `tail` callees pop them)",
             sig.call_conv.as_str()
-        ));
-    }
-    if let Err(e) = c.check_tail_call(sig, &locs) {
-        return Some(Err(e));
-    }
-    let area = c.outgoing_area();
-    *area = (*area).max(locs.stack_args_size);
+        ))
+    } else {
+        c.check_tail_call(sig, &locs)
+    };
+    recorded(c, allowed)?;
+    let state = c.call_state();
+    state.outgoing = state.outgoing.max(locs.stack_args_size);
     let mut uses = CallUses::new();
     if locs.has_ret_area() {
         let p = incoming_ret_area_ptr(c);
         uses.push((p, locs.ret_area_reg));
     }
     marshal_args(c, sig, &locs, &args, &mut uses)?;
-    Some(Ok(TailCallSite { callee, locs, uses }))
+    Some(TailCallSite { callee, locs, uses })
 }
 
 /// The callee, arguments and destinations of a `try_call` /
@@ -482,24 +497,21 @@ pub struct TryCallLowering<I> {
 /// returns in a payload register shares its virtual register with the
 /// payload ([`payload_shares`]) and is defined once. Results in the return
 /// area alongside handlers are `Unsupported` (they would need code between
-/// the terminating call and the normal block).
+/// the terminating call and the normal block). Errors are recorded and
+/// give `None`, as does an operand mismatch.
 pub fn try_call_setup<'f, C: CallGlue<'f>>(
     c: &mut C,
     inst: Inst,
     targets: &[MachLabel],
     payload_regs: [PReg; 2],
-) -> Option<CodegenResult<TryCallLowering<C::I>>> {
+) -> Option<TryCallLowering<C::I>> {
     let f = c.lower().f;
     let site = try_call_site(f, inst, targets)?;
     let sig = f.dfg.signatures.get(site.sig)?;
-    let locs = match c.sig_locs(sig) {
-        Ok(l) => l,
-        Err(e) => return Some(Err(e)),
-    };
-    let rets = match c.lower().try_call_ret_regs(inst) {
-        Ok(r) => r,
-        Err(e) => return Some(Err(e)),
-    };
+    let r = c.sig_locs(sig);
+    let locs = recorded(c, r)?;
+    let r = c.lower().try_call_ret_regs(inst);
+    let rets = recorded(c, r)?;
     let uses = call_site_args(c, sig, &locs, &site.args)?;
     let mut results = Vec::with_capacity(rets.len());
     for (i, parts) in rets.into_iter().enumerate() {
@@ -508,15 +520,14 @@ pub fn try_call_setup<'f, C: CallGlue<'f>>(
     let (mut defs, after) = call_results(c, &locs, results)?;
     if !site.handlers.is_empty() {
         if !after.is_empty() {
-            return Some(Err(CodegenError::Unsupported {
+            let e = CodegenError::Unsupported {
                 what: "try_call with handlers and results in stack slots".into(),
-            }));
+            };
+            return recorded(c, Err(e));
         }
         let shares = payload_shares(Some(&locs), payload_regs);
-        let exn = match c.lower().try_call_exn_regs(inst, shares) {
-            Ok(r) => r,
-            Err(e) => return Some(Err(e)),
-        };
+        let r = c.lower().try_call_exn_regs(inst, shares);
+        let exn = recorded(c, r)?;
         for (r, p) in exn.into_iter().zip(payload_regs) {
             match defs.iter().find(|(_, d)| *d == p) {
                 Some((w, _)) if w.to_reg() == r => {}
@@ -525,7 +536,7 @@ pub fn try_call_setup<'f, C: CallGlue<'f>>(
             }
         }
     }
-    Some(Ok(TryCallLowering {
+    Some(TryCallLowering {
         callee: site.callee,
         call_conv: sig.call_conv,
         locs,
@@ -534,7 +545,7 @@ pub fn try_call_setup<'f, C: CallGlue<'f>>(
         after,
         normal: site.normal,
         handlers: site.handlers,
-    }))
+    })
 }
 
 /// Per payload register, the result part (result index, part index) of a
@@ -582,12 +593,13 @@ pub fn exception_handler_label<I: MachInst>(l: &Lower<'_, I>, inst: Inst) -> Opt
 
 /// The operands of `return vals` in a function with locations `own`:
 /// register parts as fixed uses of the return, parts in the return area
-/// stored through the incoming return-area pointer on the way.
+/// stored through the incoming return-area pointer on the way. `None`
+/// (recorded as an error) if they do not match the signature.
 pub fn return_uses<'f, C: CallGlue<'f>>(
     c: &mut C,
     own: &SigLocs,
     vals: &[Value],
-) -> CodegenResult<SmallVec<[(Reg, PReg); 2]>> {
+) -> Option<SmallVec<[(Reg, PReg); 2]>> {
     let mut rets: SmallVec<[(Reg, PReg); 2]> = SmallVec::new();
     for (i, &v) in vals.iter().enumerate() {
         let l = c.lower();
@@ -600,9 +612,8 @@ pub fn return_uses<'f, C: CallGlue<'f>>(
             .copied()
             .collect();
         let Some(plocs) = own.returns.get(i).filter(|p| p.len() == parts.len()) else {
-            return Err(CodegenError::InvalidVCode(
-                "return values do not match the signature".into(),
-            ));
+            let e = CodegenError::InvalidVCode("return values do not match the signature".into());
+            return recorded(c, Err(e));
         };
         for (r, loc) in parts.into_iter().zip(plocs.iter()) {
             match loc {
@@ -617,18 +628,18 @@ pub fn return_uses<'f, C: CallGlue<'f>>(
             }
         }
     }
-    Ok(rets)
+    Some(rets)
 }
 
 /// The function entry with locations `sig`: the fixed-register definitions
 /// of the arguments (the return-area pointer first, created in
-/// `ret_area_ptr` unless a `return` made it already), and the loads of the
-/// stack arguments, `load_param(part type, destination, offset in the
-/// incoming argument area)`, to emit after them.
+/// `state` unless a `return` made it already), and the loads of the stack
+/// arguments, `load_param(part type, destination, offset in the incoming
+/// argument area)`, to emit after them.
 pub fn entry_args<I: MachInst>(
     ctx: &mut Lower<'_, I>,
     sig: &SigLocs,
-    ret_area_ptr: &mut Option<Reg>,
+    state: &mut CallState,
     mut load_param: impl FnMut(Type, Writable<Reg>, u32) -> I,
 ) -> CodegenResult<(Vec<(Writable<Reg>, PReg)>, Vec<I>)> {
     let f = ctx.f;
@@ -639,12 +650,12 @@ pub fn entry_args<I: MachInst>(
     let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
     let mut stack_loads = Vec::new();
     if sig.has_ret_area() {
-        let r = match *ret_area_ptr {
+        let r = match state.ret_area_ptr {
             Some(r) => r,
             None => ctx.alloc_tmp(RegClass::Int),
         };
         args.push((Writable::from_reg(r), sig.ret_area_reg));
-        *ret_area_ptr = Some(r);
+        state.ret_area_ptr = Some(r);
     }
     for (i, &p) in f.dfg.block_params(entry).iter().enumerate() {
         let vregs = ctx.value_regs(p);

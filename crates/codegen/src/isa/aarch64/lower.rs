@@ -8,7 +8,7 @@ use super::args::*;
 use super::inst::*;
 use super::regs;
 use crate::machinst::buffer::MachLabel;
-use crate::machinst::call::{self, CallGlue};
+use crate::machinst::call::{self, CallGlue, CallState};
 use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
@@ -67,10 +67,8 @@ pub struct A64LowerInfo {
 /// Mutable lowering state kept across instructions.
 #[derive(Default)]
 pub struct A64LowerState {
-    /// Largest outgoing argument + return area of any call.
-    pub outgoing: u32,
-    /// The hidden return-area pointer (x8 at entry), if any.
-    pub ret_area_ptr: Option<Reg>,
+    /// The outgoing area and the incoming return-area pointer.
+    pub call: CallState,
 }
 
 /// The aarch64 `LowerBackend`.
@@ -118,18 +116,16 @@ impl LowerBackend for A64LowerBackend<'_> {
 
     fn gen_entry(&self, ctx: &mut Lower<'_, MInst>) -> CodegenResult<()> {
         let mut state = self.state.borrow_mut();
-        let (args, stack_loads) = call::entry_args(
-            ctx,
-            &self.info.sig,
-            &mut state.ret_area_ptr,
-            |ty, rd, off| MInst::Load {
-                kind: load_kind_of(ty),
-                rd,
-                mem: AMode::FpOffset {
-                    off: 16 + off as i64,
-                },
-            },
-        )?;
+        let (args, stack_loads) =
+            call::entry_args(ctx, &self.info.sig, &mut state.call, |ty, rd, off| {
+                MInst::Load {
+                    kind: load_kind_of(ty),
+                    rd,
+                    mem: AMode::FpOffset {
+                        off: 16 + off as i64,
+                    },
+                }
+            })?;
         ctx.emit(MInst::Args { args });
         for i in stack_loads {
             ctx.emit(i);
@@ -303,13 +299,7 @@ impl Ctx<'_, '_, '_> {
     /// Lowers `call` / `call_indirect` (the shared half in
     /// [`call::call_setup`]).
     fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
-        let site = match call::call_setup(self, inst)? {
-            Ok(s) => s,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(InstOutput::none());
-            }
-        };
+        let site = call::call_setup(self, inst)?;
         let clobbers = regs::call_clobbers(self.info.wide_fp_values);
         let (uses, defs) = (site.uses.into_vec(), site.defs.into_vec());
         match site.callee {
@@ -344,12 +334,8 @@ impl Ctx<'_, '_, '_> {
     fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
         let vals: Vec<Value> = self.l.f.dfg.inst_args(inst).to_vec();
         let info = self.info;
-        match call::return_uses(self, &info.sig, &vals) {
-            Ok(rets) => self.l.emit(MInst::Ret {
-                rets: rets.into_vec(),
-            }),
-            Err(e) => self.l.set_error(e),
-        }
+        let rets = call::return_uses(self, &info.sig, &vals)?.into_vec();
+        self.l.emit(MInst::Ret { rets });
         Some(InstOutput::none())
     }
 
@@ -381,11 +367,8 @@ impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
     fn sig_locs(&self, sig: &kiln_ir::Signature) -> CodegenResult<SigLocs> {
         abi::sig_locs(sig)
     }
-    fn outgoing_area(&mut self) -> &mut u32 {
-        &mut self.state.outgoing
-    }
-    fn ret_area_ptr_slot(&mut self) -> &mut Option<Reg> {
-        &mut self.state.ret_area_ptr
+    fn call_state(&mut self) -> &mut CallState {
+        &mut self.state.call
     }
     fn extend_arg(&mut self, ty: Type, signed: bool, r: Reg) -> Reg {
         self.extend(ty, signed, 32, r)

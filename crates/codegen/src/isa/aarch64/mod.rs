@@ -223,7 +223,7 @@ impl A64Backend {
         Ok(Lowered {
             vcode,
             frame: FrameRequest {
-                outgoing_args_size: (state.outgoing + 15) & !15,
+                outgoing_args_size: (state.call.outgoing + 15) & !15,
                 stackslots_size: slots_size,
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,

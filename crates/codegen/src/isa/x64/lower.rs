@@ -8,7 +8,7 @@ use super::args::*;
 use super::inst::*;
 use super::regs;
 use crate::machinst::buffer::{MachLabel, RelocTarget};
-use crate::machinst::call::{self, CallGlue};
+use crate::machinst::call::{self, CallGlue, CallState};
 use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
@@ -71,10 +71,8 @@ pub struct X64LowerInfo {
 /// Mutable x64 lowering state kept across instructions.
 #[derive(Default)]
 pub struct X64LowerState {
-    /// Largest outgoing argument + return area of any call.
-    pub outgoing: u32,
-    /// The hidden return-area pointer of this function, if any.
-    pub ret_area_ptr: Option<Reg>,
+    /// The outgoing area and the incoming return-area pointer.
+    pub call: CallState,
     /// The terminators branching to each block, built on the first
     /// `bool_zext` question about a block parameter.
     pub branch_preds: Option<BranchPreds>,
@@ -145,12 +143,10 @@ impl LowerBackend for X64LowerBackend<'_> {
         let mut state = self.state.borrow_mut();
         // A `return` lowered before (the walk is backward) may have created
         // the return-area register already.
-        let (args, stack_loads) = call::entry_args(
-            ctx,
-            &self.info.sig,
-            &mut state.ret_area_ptr,
-            |ty, rd, off| load_inst(ty, Amode::imm_reg(16 + off as i32, regs::rbp()), rd),
-        )?;
+        let (args, stack_loads) =
+            call::entry_args(ctx, &self.info.sig, &mut state.call, |ty, rd, off| {
+                load_inst(ty, Amode::imm_reg(16 + off as i32, regs::rbp()), rd)
+            })?;
         ctx.emit(MInst::Args {
             args: args.into_boxed_slice(),
         });
@@ -475,13 +471,7 @@ impl Ctx<'_, '_, '_> {
     /// Lowers `call` / `call_indirect` (the shared half in
     /// [`call::call_setup`]).
     fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
-        let site = match call::call_setup(self, inst)? {
-            Ok(s) => s,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(InstOutput::none());
-            }
-        };
+        let site = call::call_setup(self, inst)?;
         let info = Box::new(CallInfo {
             uses: site.uses,
             defs: site.defs,
@@ -560,10 +550,8 @@ impl Ctx<'_, '_, '_> {
     fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
         let vals: Vec<Value> = self.l.f.dfg.inst_args(inst).to_vec();
         let info = self.info;
-        match call::return_uses(self, &info.sig, &vals) {
-            Ok(rets) => self.l.emit(MInst::Ret { rets }),
-            Err(e) => self.l.set_error(e),
-        }
+        let rets = call::return_uses(self, &info.sig, &vals)?;
+        self.l.emit(MInst::Ret { rets });
         Some(InstOutput::none())
     }
 }
@@ -576,11 +564,8 @@ impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
     fn sig_locs(&self, sig: &kiln_ir::Signature) -> crate::result::CodegenResult<SigLocs> {
         abi::sig_locs(sig)
     }
-    fn outgoing_area(&mut self) -> &mut u32 {
-        &mut self.state.outgoing
-    }
-    fn ret_area_ptr_slot(&mut self) -> &mut Option<Reg> {
-        &mut self.state.ret_area_ptr
+    fn call_state(&mut self) -> &mut CallState {
+        &mut self.state.call
     }
     fn extend_arg(&mut self, ty: Type, signed: bool, r: Reg) -> Reg {
         if signed {

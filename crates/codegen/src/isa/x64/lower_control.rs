@@ -14,13 +14,7 @@ impl Ctx<'_, '_, '_> {
     /// [`Self::tail_call_regs_free`]).
     pub(super) fn gen_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
         let info = self.info;
-        let site = match call::return_call_setup(self, &info.sig, inst)? {
-            Ok(s) => s,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(InstOutput::none());
-            }
-        };
+        let site = call::return_call_setup(self, &info.sig, inst)?;
         let target = match site.callee {
             Ok(func_ref) => {
                 let data = &self.l.f.dfg.ext_funcs[func_ref];
@@ -93,13 +87,7 @@ impl Ctx<'_, '_, '_> {
     /// the normal block on return.
     pub(super) fn gen_try_call(&mut self, inst: Inst) -> Option<()> {
         let targets = self.targets;
-        let site = match call::try_call_setup(self, inst, targets, PAYLOAD_REGS)? {
-            Ok(s) => s,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(());
-            }
-        };
+        let site = call::try_call_setup(self, inst, targets, PAYLOAD_REGS)?;
         let mut clobbers = abi::call_clobbers_for(abi::convention(site.call_conv).ok()?);
         let try_call = if site.handlers.is_empty() {
             None

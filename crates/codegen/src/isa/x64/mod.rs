@@ -134,7 +134,7 @@ impl X64Backend {
         Ok(Lowered {
             vcode,
             frame: FrameRequest {
-                outgoing_args_size: state.outgoing,
+                outgoing_args_size: state.call.outgoing,
                 stackslots_size: info.slots_size,
                 callee_saved: abi::callee_saved(conv, self.flags.enable_pinned_reg),
                 callee_pop: info.sig.callee_pop,

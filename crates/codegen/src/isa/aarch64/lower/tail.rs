@@ -17,13 +17,7 @@ impl Ctx<'_, '_, '_> {
     /// its own.
     pub(super) fn gen_return_call(&mut self, inst: Inst) -> Option<InstOutput> {
         let info = self.info;
-        let site = match call::return_call_setup(self, &info.sig, inst)? {
-            Ok(s) => s,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(InstOutput::none());
-            }
-        };
+        let site = call::return_call_setup(self, &info.sig, inst)?;
         let target = match site.callee {
             Ok(func_ref) => {
                 let name = self.l.f.dfg.ext_funcs[func_ref].name.clone();

@@ -64,13 +64,7 @@ impl Ctx<'_, '_, '_> {
     /// [`call::try_call_setup`]. See the module docs.
     pub(super) fn gen_try_call(&mut self, inst: Inst) -> Option<()> {
         let targets = self.targets;
-        let site = match call::try_call_setup(self, inst, targets, PAYLOAD_REGS)? {
-            Ok(s) => s,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(());
-            }
-        };
+        let site = call::try_call_setup(self, inst, targets, PAYLOAD_REGS)?;
         let callee = match site.callee {
             Ok(func_ref) => {
                 let name = self.l.f.dfg.ext_funcs.get(func_ref)?.name.clone();
