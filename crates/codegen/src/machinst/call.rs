@@ -680,3 +680,111 @@ pub fn entry_args<I: MachInst>(
     }
     Ok((args, stack_loads))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(clif: &str) -> kiln_ir::FunctionStencil {
+        kiln_reader::parse_function(clif).unwrap().stencil
+    }
+
+    /// The `try_call` (or call) ending the entry block.
+    fn last_inst(f: &kiln_ir::FunctionStencil) -> Inst {
+        let entry = f.layout.entry_block().unwrap();
+        f.layout.last_inst(entry).unwrap()
+    }
+
+    fn reg(n: usize) -> PReg {
+        PReg::new(n, RegClass::Int)
+    }
+
+    #[test]
+    fn caller_extension_only_for_narrow_ints_with_an_attribute() {
+        let mut locs = SigLocs {
+            caller_extends: true,
+            ..SigLocs::default()
+        };
+        let ext = |l: &SigLocs, ty, e| l.caller_extension(ty, e);
+        assert_eq!(ext(&locs, Type::I8, ArgumentExtension::Sext), Some(true));
+        assert_eq!(ext(&locs, Type::I16, ArgumentExtension::Uext), Some(false));
+        assert_eq!(ext(&locs, Type::I16, ArgumentExtension::None), None);
+        assert_eq!(ext(&locs, Type::I32, ArgumentExtension::Sext), None);
+        assert_eq!(ext(&locs, Type::F16, ArgumentExtension::Uext), None);
+        locs.caller_extends = false;
+        assert_eq!(ext(&locs, Type::I8, ArgumentExtension::Sext), None);
+    }
+
+    #[test]
+    fn payload_shares_find_the_result_part_in_each_payload_register() {
+        let mut locs = SigLocs::default();
+        let two = |a, b| -> Parts { [a, b].into_iter().collect() };
+        locs.returns = vec![
+            two(ArgLoc::Reg(reg(3)), ArgLoc::Reg(reg(0))),
+            [ArgLoc::Stack(0)].into_iter().collect(),
+            [ArgLoc::Reg(reg(1))].into_iter().collect(),
+        ];
+        assert_eq!(
+            payload_shares(Some(&locs), [reg(0), reg(1)]),
+            [Some((0, 1)), Some((2, 0))]
+        );
+        assert_eq!(
+            payload_shares(Some(&locs), [reg(5), reg(3)]),
+            [None, Some((0, 0))]
+        );
+        assert_eq!(payload_shares(None, [reg(0), reg(1)]), [None, None]);
+    }
+
+    #[test]
+    fn call_parts_split_callee_and_arguments() {
+        let f = parse(
+            "function %f(i64, i32) {
+                 sig0 = (i32)
+                 fn0 = %g(i32)
+             block0(v0: i64, v1: i32):
+                 call fn0(v1)
+                 call_indirect sig0, v0(v1)
+                 return
+             }",
+        );
+        let entry = f.layout.entry_block().unwrap();
+        let insts: Vec<Inst> = f.layout.block_insts(entry).collect();
+        let v = f.dfg.block_params(entry).to_vec();
+        let (sig, callee, args) = call_parts(&f, insts[0]).unwrap();
+        assert!(matches!(callee, Ok(_)));
+        assert_eq!(args, vec![v[1]]);
+        assert_eq!(f.dfg.signatures[sig].params.len(), 1);
+        let (_, callee, args) = call_parts(&f, insts[1]).unwrap();
+        assert_eq!(callee, Err(v[0]));
+        assert_eq!(args, vec![v[1]]);
+        assert!(call_parts(&f, insts[2]).is_none(), "return is no call");
+    }
+
+    #[test]
+    fn try_call_site_pairs_handlers_with_labels_in_table_order() {
+        let f = parse(
+            "function %f(i64) -> i64 tail {
+                 sig0 = (i64) tail
+                 fn0 = %g(i64) tail
+             block0(v0: i64):
+                 try_call fn0(v0), sig0, block1(), [ tag7: block2(exn0), context v0, default: block3(exn0) ]
+             block1:
+                 return v0
+             block2(v1: i64):
+                 return v1
+             block3(v2: i64):
+                 return v2
+             }",
+        );
+        let inst = last_inst(&f);
+        let labels: Vec<MachLabel> = (10..13).map(MachLabel::from_block).collect();
+        let site = try_call_site(&f, inst, &labels).unwrap();
+        assert_eq!(site.normal, labels[0]);
+        assert_eq!(site.handlers, vec![(Some(7), labels[1]), (None, labels[2])]);
+        assert_eq!(site.args.len(), 1);
+        assert!(matches!(site.callee, Ok(_)));
+        // A successor list that does not match the table is no site.
+        assert!(try_call_site(&f, inst, &labels[..2]).is_none());
+        assert!(try_call_site(&f, inst, &[]).is_none());
+    }
+}
