@@ -814,31 +814,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         self.l.emit(MInst::MovFromVecHi { rd: dw, rn });
         d
     }
-    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
-    }
-    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
-        match self.l.f.dfg.insts[*inst] {
-            InstructionData::UnaryIeee16 { imm, .. } => Some(u64::from(imm.0)),
-            _ => None,
-        }
-    }
-    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
-        let f = self.l.f;
-        let InstructionData::UnaryConst { constant, .. } = f.dfg.insts[*inst] else {
-            return None;
-        };
-        let bytes: [u8; 16] = f
-            .dfg
-            .constants
-            .get(constant)?
-            .0
-            .as_slice()
-            .try_into()
-            .ok()?;
-        let v = u128::from_le_bytes(bytes);
-        Some((v as u64, (v >> 64) as u64))
-    }
     fn a64_mov_from_fpu(&mut self, size: ScalarSize, rn: Reg) -> Reg {
         let (d, dw) = self.wi();
         self.l.emit(MInst::MovFromFpu { size, rd: dw, rn });

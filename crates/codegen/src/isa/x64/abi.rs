@@ -61,7 +61,6 @@
 //! and `sub rsp, N` (`control.rs`, `docs/frame.md`).
 
 use super::regs::{self, enc, gpr_preg, xmm_preg};
-use crate::machinst::abi::{LimitBase, StackLimit};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::{CallConv, Signature, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet};
@@ -401,17 +400,3 @@ pub fn machine_env(pinned: bool) -> MachineEnv {
 /// `[rbp - size + offsets[k]]` (the shared layout, aligned to at most 16
 /// bytes, rbp's alignment).
 pub use crate::machinst::abi::stack_slot_layout;
-
-/// How the prologue finds the function's stack limit (the target-neutral
-/// chain walk of `machinst::abi::stack_limit`, with x86-64's argument
-/// locations: a stack argument is at `[rbp + 16 + offset]`).
-pub fn stack_limit(
-    f: &kiln_ir::FunctionStencil,
-    sig: &SigLocs,
-) -> CodegenResult<Option<StackLimit>> {
-    crate::machinst::abi::stack_limit(f, |i| match sig.params.get(i).and_then(|p| p.first()) {
-        Some(ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
-        Some(ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
-        None => None,
-    })
-}

@@ -984,9 +984,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
         self.emit_store(ty, src, addr);
     }
-    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
-    }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
             Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {
@@ -1220,32 +1217,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         } else {
             (v as f32).to_bits() as u64
         }
-    }
-    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
-        match self.l.f.dfg.insts[*inst] {
-            InstructionData::UnaryIeee16 { imm, .. } => Some(imm.0 as u64),
-            _ => None,
-        }
-    }
-    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
-        let f = self.l.f;
-        let InstructionData::UnaryConst {
-            opcode: Opcode::F128const,
-            constant,
-        } = f.dfg.insts[*inst]
-        else {
-            return None;
-        };
-        let bytes: [u8; 16] = f
-            .dfg
-            .constants
-            .get(constant)?
-            .0
-            .as_slice()
-            .try_into()
-            .ok()?;
-        let bits = u128::from_le_bytes(bytes);
-        Some((bits as u64, (bits >> 64) as u64))
     }
     fn unit(&mut self) {}
     fn output_i128_and_flag(&mut self, inst: Inst, lo: Reg, hi: Reg, flag: Reg) -> InstOutput {
