@@ -160,6 +160,18 @@ fn recorded<'f, C: CallGlue<'f>, T>(c: &mut C, r: CodegenResult<T>) -> Option<T>
     }
 }
 
+/// Signature `sig_ref` of the function being lowered and its locations;
+/// `None` if there is no such signature or the ABI rejects it (recorded).
+fn signature_locs<'f, C: CallGlue<'f>>(
+    c: &mut C,
+    sig_ref: SigRef,
+) -> Option<(&'f Signature, SigLocs)> {
+    let f = c.lower().f;
+    let sig = f.dfg.signatures.get(sig_ref)?;
+    let r = c.sig_locs(sig);
+    Some((sig, recorded(c, r)?))
+}
+
 /// `r`, or a copy of it if it is already among `taken`: one vreg must not
 /// be constrained to two fixed registers by one instruction.
 pub fn distinct_use<I: MachInst>(
@@ -325,9 +337,7 @@ pub struct CallSite<I> {
 pub fn call_setup<'f, C: CallGlue<'f>>(c: &mut C, inst: Inst) -> Option<CallSite<C::I>> {
     let f = c.lower().f;
     let (sig_ref, callee, args) = call_parts(f, inst)?;
-    let sig = f.dfg.signatures.get(sig_ref)?;
-    let r = c.sig_locs(sig);
-    let locs = recorded(c, r)?;
+    let (sig, locs) = signature_locs(c, sig_ref)?;
     let uses = call_site_args(c, sig, &locs, &args)?;
     let results = f.dfg.inst_results(inst).iter().map(|&res| {
         let ty = f.dfg.value_type(res);
@@ -356,7 +366,9 @@ pub fn call_setup<'f, C: CallGlue<'f>>(c: &mut C, inst: Inst) -> Option<CallSite
 /// A `return_call` / `return_call_indirect` ready for the target's
 /// frame-dependent sequence.
 pub struct TailCallSite {
-    pub callee: Result<FuncRef, Value>,
+    /// A function reference, or the register of an indirect callee (never
+    /// one of `uses`' registers).
+    pub callee: Result<FuncRef, Reg>,
     pub locs: SigLocs,
     /// Argument registers and the (passed-on) return-area pointer.
     pub uses: CallUses,
@@ -380,9 +392,7 @@ pub fn return_call_setup<'f, C: CallGlue<'f>>(
 ) -> Option<TailCallSite> {
     let f = c.lower().f;
     let (sig_ref, callee, args) = call_parts(f, inst)?;
-    let sig = f.dfg.signatures.get(sig_ref)?;
-    let r = c.sig_locs(sig);
-    let locs = recorded(c, r)?;
+    let (sig, locs) = signature_locs(c, sig_ref)?;
     let unsupported = |what: String| Err(CodegenError::Unsupported { what });
     let allowed = if locs.returns != own.returns || locs.ret_area_size != own.ret_area_size {
         unsupported(format!(
@@ -406,6 +416,11 @@ pub fn return_call_setup<'f, C: CallGlue<'f>>(
         uses.push((p, locs.ret_area_reg));
     }
     marshal_args(c, sig, &locs, &args, &mut uses)?;
+    let callee = callee.map_err(|v| {
+        let l = c.lower();
+        let r = l.put_in_reg(v);
+        distinct_use(l, r, uses.iter().map(|u| u.0))
+    });
     Some(TailCallSite { callee, locs, uses })
 }
 
@@ -507,9 +522,7 @@ pub fn try_call_setup<'f, C: CallGlue<'f>>(
 ) -> Option<TryCallLowering<C::I>> {
     let f = c.lower().f;
     let site = try_call_site(f, inst, targets)?;
-    let sig = f.dfg.signatures.get(site.sig)?;
-    let r = c.sig_locs(sig);
-    let locs = recorded(c, r)?;
+    let (sig, locs) = signature_locs(c, site.sig)?;
     let r = c.lower().try_call_ret_regs(inst);
     let rets = recorded(c, r)?;
     let uses = call_site_args(c, sig, &locs, &site.args)?;

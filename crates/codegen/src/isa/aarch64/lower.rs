@@ -197,12 +197,6 @@ impl Ctx<'_, '_, '_> {
         self.w(RegClass::Int)
     }
 
-    /// `r`, or a copy of it if it is already among `taken`
-    /// ([`call::distinct_use`]).
-    fn unique(&mut self, r: Reg, taken: impl Iterator<Item = Reg>) -> Reg {
-        call::distinct_use(self.l, r, taken)
-    }
-
     /// Emits the constant `value` (zero-extended from `size`) into a fresh
     /// register, each step into its own vreg (VCode is SSA).
     fn constant(&mut self, value: u64, size: OperandSize) -> Reg {

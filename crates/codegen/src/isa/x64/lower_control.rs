@@ -26,10 +26,7 @@ impl Ctx<'_, '_, '_> {
                     ReturnCallTarget::Reg(t)
                 }
             }
-            Err(callee) => {
-                let t = self.l.put_in_reg(callee);
-                ReturnCallTarget::Reg(self.unique(t, site.uses.iter().map(|u| u.0)))
-            }
+            Err(r) => ReturnCallTarget::Reg(r),
         };
         self.l.emit(MInst::ReturnCall {
             info: Box::new(ReturnCallInfo {

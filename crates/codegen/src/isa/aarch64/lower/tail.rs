@@ -23,10 +23,7 @@ impl Ctx<'_, '_, '_> {
                 let name = self.l.f.dfg.ext_funcs[func_ref].name.clone();
                 ReturnCallTarget::Known(self.l.reloc_target(&name))
             }
-            Err(v) => {
-                let t = self.l.put_in_reg(v);
-                ReturnCallTarget::Reg(self.unique(t, site.uses.iter().map(|u| u.0)))
-            }
+            Err(r) => ReturnCallTarget::Reg(r),
         };
         self.l.emit(MInst::ReturnCall {
             info: Box::new(ReturnCallInfo {
