@@ -21,7 +21,9 @@ use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 use kiln_codegen::unwind::{rows, CfaBase, CfiTarget, Row, UnwindOp};
 use regalloc2::RegClass;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+
+mod unwind_common;
+use unwind_common::{check_corpus, root};
 
 /// What rbp holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -489,20 +491,6 @@ fn check_function(code: &CompiledCode<Stencil>) -> Result<usize, String> {
     Ok(checked)
 }
 
-fn clif_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            clif_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "clif") {
-            out.push(p);
-        }
-    }
-}
-
 fn isa(probe: Option<&str>) -> Box<dyn TargetIsa> {
     let mut flags = Flags {
         preserve_frame_pointers: true,
@@ -518,52 +506,13 @@ fn isa(probe: Option<&str>) -> Box<dyn TargetIsa> {
     isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).unwrap()
 }
 
-/// Compiles and checks every function under `dirs`; returns (functions
-/// checked, boundaries checked).
-fn check_corpus(dirs: &[PathBuf], isa: &dyn TargetIsa) -> (usize, usize) {
-    let mut files = Vec::new();
-    for d in dirs {
-        clif_files(d, &mut files);
-    }
-    assert!(!files.is_empty(), "no corpus under {dirs:?}");
-    files.sort();
-    let (mut funcs, mut bounds) = (0, 0);
-    let mut errors = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let Ok(parsed) = kiln_reader::parse_test(&text, &path.to_string_lossy()) else {
-            continue;
-        };
-        for pf in parsed.functions {
-            let Ok(code) = isa.compile_stencil(&pf.func.stencil) else {
-                continue;
-            };
-            assert!(!code.unwind.is_empty(), "{}: no unwind ops", pf.func.name);
-            match check_function(&code) {
-                Ok(n) => {
-                    funcs += 1;
-                    bounds += n;
-                }
-                Err(e) => errors.push(format!("{} {}: {e}", path.display(), pf.func.name)),
-            }
-        }
-    }
-    assert!(
-        errors.is_empty(),
-        "{} functions fail:\n{}",
-        errors.len(),
-        errors[..errors.len().min(20)].join("\n")
-    );
-    (funcs, bounds)
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 #[test]
 fn wasm_corpus_unwind_info_matches_the_code() {
-    let (f, b) = check_corpus(&[root().join("../shared/clif/wasm-corpus")], &*isa(None));
+    let (f, b) = check_corpus(
+        &[root().join("../shared/clif/wasm-corpus")],
+        &*isa(None),
+        check_function,
+    );
     println!("wasm corpus: {f} functions, {b} instruction boundaries checked");
     assert!(f >= 2602, "only {f} functions checked");
 }
@@ -575,7 +524,7 @@ fn runtests_and_own_files_unwind_info_matches_the_code() {
         root().join("cranelift-like-ir"),
     ];
     for probe in [None, Some("inline"), Some("outline")] {
-        let (f, b) = check_corpus(&dirs, &*isa(probe));
+        let (f, b) = check_corpus(&dirs, &*isa(probe), check_function);
         println!(
             "runtests + cranelift-like-ir (probestack {probe:?}): {f} functions, {b} boundaries"
         );

@@ -580,3 +580,46 @@ fn bad_address_inside_a_callee_is_a_trap() {
         77
     );
 }
+
+/// aarch64 code compiled with `is_pic` takes addresses through GOT slots
+/// (`adrp :got:` + `ldr :got_lo12:`). This JIT places x86-64 code only and
+/// builds no aarch64 GOT: it refuses the code with a typed error naming the
+/// relocation, never patches it wrongly.
+#[test]
+fn aarch64_pic_code_is_refused_by_relocation_kind() {
+    use kiln_codegen::settings::{Arch, Flags, IsaFlags};
+    let mut flags = Flags::default();
+    flags.set("is_pic", Some("true")).unwrap();
+    let isa = kiln_codegen::isa::lookup(flags, IsaFlags::baseline(Arch::Aarch64)).unwrap();
+    let f = kiln_reader::parse_function(
+        "function u0:0() -> i64 system_v {
+    gv0 = symbol u1:0
+block0:
+    v0 = symbol_value.i64 gv0
+    return v0
+}",
+    )
+    .unwrap();
+    let code = kiln_codegen::isa::compile_function(&*isa, &f).unwrap();
+    let mut m = JitModule::new();
+    let id = m
+        .declare_function("f", kiln_module::Linkage::Export, &f.stencil.signature)
+        .unwrap();
+    m.declare_data("d", kiln_module::Linkage::Export, false)
+        .unwrap();
+    m.define_function(id, &f.stencil.signature, code).unwrap();
+    let mut d = kiln_module::DataDescription::new();
+    d.define(vec![0u8; 8].into_boxed_slice());
+    let did = match m.declarations().get_name("d") {
+        Some(kiln_module::FuncOrDataId::Data(d)) => d,
+        other => panic!("d is data: {other:?}"),
+    };
+    m.define_data(did, &d).unwrap();
+    match m.finalize() {
+        Err(LinkError::UnsupportedReloc { from, kind }) => {
+            assert_eq!(from, "f");
+            assert_eq!(kind, Reloc::Aarch64AdrGotPage21);
+        }
+        other => panic!("expected the GOT relocation refused, got {other:?}"),
+    }
+}

@@ -1416,13 +1416,42 @@ pub fn emit(
                 put(buf, (4 * n) as u32);
             }
         }
-        MInst::LoadExtName { rd, target, offset } => {
-            // ldr rd, #8 (literal); b #12; the 8-byte address.
-            put(buf, 0x5800_0000 | (2 << 5) | rz(rd.to_reg())?);
-            put(buf, 0x1400_0003);
-            buf.add_reloc(Reloc::Abs8, target, offset);
-            put(buf, 0);
-            put(buf, 0);
+        MInst::LoadExtName {
+            rd,
+            target,
+            offset,
+            mode,
+        } => {
+            let d = rz(rd.to_reg())?;
+            match mode {
+                ExtNameMode::Literal => {
+                    // ldr rd, #8 (literal); b #12; the 8-byte address.
+                    put(buf, 0x5800_0000 | (2 << 5) | d);
+                    put(buf, 0x1400_0003);
+                    buf.add_reloc(Reloc::Abs8, target, offset);
+                    put(buf, 0);
+                    put(buf, 0);
+                }
+                ExtNameMode::PcRel => {
+                    // adrp rd, page; add rd, rd, #lo12 (64-bit add
+                    // immediate); the linker fills both fields.
+                    buf.add_reloc(Reloc::Aarch64AdrPrelPgHi21, target, offset);
+                    put(buf, 0x9000_0000 | d);
+                    buf.add_reloc(Reloc::Aarch64AddAbsLo12Nc, target, offset);
+                    put(buf, 0x9100_0000 | (d << 5) | d);
+                }
+                ExtNameMode::Got => {
+                    if offset != 0 {
+                        return Err(bad("a GOT load carries no offset"));
+                    }
+                    // adrp rd, GOT page; ldr rd, [rd, #slot lo12] (64-bit
+                    // unsigned-offset load, the field scaled by 8).
+                    buf.add_reloc(Reloc::Aarch64AdrGotPage21, target, 0);
+                    put(buf, 0x9000_0000 | d);
+                    buf.add_reloc(Reloc::Aarch64Ld64GotLo12Nc, target, 0);
+                    put(buf, 0xf940_0000 | (d << 5) | d);
+                }
+            }
         }
         MInst::VecRRR { op, rd, rn, rm } => {
             // Advanced SIMD three-same logical forms (Q=1) and the

@@ -9,7 +9,7 @@ use super::emit::{emit, A64LabelUse};
 use super::inst::*;
 use super::regs::{fp, lr, sp, vreg, xreg, zr};
 use crate::machinst::abi::FrameLayout;
-use crate::machinst::buffer::{MachBuffer, RelocTarget};
+use crate::machinst::buffer::{MachBuffer, Reloc, RelocTarget};
 use crate::machinst::reg::{Reg, Writable};
 use kiln_ir::TrapCode;
 use yaxpeax_arch::{Decoder, U8Reader};
@@ -1487,6 +1487,7 @@ fn symbol_address_literal() {
         rd: wx(7),
         target: RelocTarget::TestCase(0),
         offset: 16,
+        mode: ExtNameMode::Literal,
     };
     emit(&inst, &FrameLayout::default(), &mut buf).unwrap();
     let done = buf.finish().unwrap();
@@ -1495,6 +1496,66 @@ fn symbol_address_literal() {
     assert_eq!(done.relocs.len(), 1);
     assert_eq!(done.relocs[0].offset, 8);
     assert_eq!(done.relocs[0].addend, 16);
+}
+
+/// The `is_pic` forms of a symbol address, across low, high and
+/// callee-saved registers: `adrp` + `add` (PC-relative, the offset in both
+/// relocations' addends) and `adrp` + `ldr` of the GOT slot (no offset).
+#[test]
+fn symbol_address_pic_forms() {
+    for r in [0u8, 7, 15, 19, 28] {
+        for (mode, offset, second, kinds) in [
+            (
+                ExtNameMode::PcRel,
+                -24i64,
+                format!("add x{r}, x{r}, #0x0"),
+                [Reloc::Aarch64AdrPrelPgHi21, Reloc::Aarch64AddAbsLo12Nc],
+            ),
+            (
+                ExtNameMode::Got,
+                0,
+                format!("ldr x{r}, [x{r}]"),
+                [Reloc::Aarch64AdrGotPage21, Reloc::Aarch64Ld64GotLo12Nc],
+            ),
+        ] {
+            let mut buf = MachBuffer::<A64LabelUse>::new();
+            let inst = MInst::LoadExtName {
+                rd: wx(r),
+                target: RelocTarget::TestCase(3),
+                offset,
+                mode,
+            };
+            emit(&inst, &FrameLayout::default(), &mut buf).unwrap();
+            let done = buf.finish().unwrap();
+            assert_eq!(
+                disasm(&done.data),
+                format!("adrp x{r}, $+0x0; {second}"),
+                "{mode:?}"
+            );
+            let got: Vec<_> = done
+                .relocs
+                .iter()
+                .map(|x| (x.offset, x.kind, x.target, x.addend))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (0, kinds[0], RelocTarget::TestCase(3), offset),
+                    (4, kinds[1], RelocTarget::TestCase(3), offset)
+                ],
+                "{mode:?}"
+            );
+        }
+    }
+    // A GOT slot holds the symbol itself: an offset there is a lowering bug.
+    let mut buf = MachBuffer::<A64LabelUse>::new();
+    let inst = MInst::LoadExtName {
+        rd: wx(1),
+        target: RelocTarget::TestCase(0),
+        offset: 8,
+        mode: ExtNameMode::Got,
+    };
+    assert!(emit(&inst, &FrameLayout::default(), &mut buf).is_err());
 }
 
 /// 128-bit loads, stores and copies (wasm's `v128` moves, f128 values,

@@ -337,6 +337,25 @@ pub enum ReturnCallTarget {
     Reg(Reg),
 }
 
+/// How `MInst::LoadExtName` forms a symbol's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtNameMode {
+    /// `ldr rd, #8; b #12; .quad target+offset`: an `Abs8` relocation on
+    /// the literal (`is_pic=false`).
+    Literal,
+    /// `adrp rd, target+offset; add rd, rd, :lo12:target+offset`
+    /// (`Aarch64AdrPrelPgHi21` + `Aarch64AddAbsLo12Nc`): PC-relative, for a
+    /// colocated symbol with `is_pic` (it cannot be preempted, so it needs
+    /// no GOT slot; as x86-64's RIP-relative `lea`).
+    PcRel,
+    /// `adrp rd, :got:target; ldr rd, [rd, :got_lo12:target]`
+    /// (`Aarch64AdrGotPage21` + `Aarch64Ld64GotLo12Nc`): the address from the
+    /// symbol's GOT slot, for anything that may live in another module with
+    /// `is_pic`. A GOT slot holds the symbol itself, so the offset must be
+    /// 0 here: lowering adds it afterwards.
+    Got,
+}
+
 /// An aarch64 machine instruction.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MInst {
@@ -681,12 +700,12 @@ pub enum MInst {
         /// reached with `add tmp1, tmp1, tmp2, lsl #3; br tmp1`.
         bti: bool,
     },
-    /// The address of a symbol: `ldr rd, #8; b #12; .quad target+offset`
-    /// (an `Abs8` relocation on the literal).
+    /// The address of `target + offset`, formed as `mode` says.
     LoadExtName {
         rd: Writable<Reg>,
         target: RelocTarget,
         offset: i64,
+        mode: ExtNameMode,
     },
     /// `op rd, rn, rm` on whole vector registers.
     VecRRR {

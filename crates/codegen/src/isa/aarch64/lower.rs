@@ -7,7 +7,7 @@ use super::abi::{self, SigLocs};
 use super::args::*;
 use super::inst::*;
 use super::regs;
-use crate::machinst::buffer::MachLabel;
+use crate::machinst::buffer::{MachLabel, RelocTarget};
 use crate::machinst::call::{self, CallGlue, CallState};
 use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
 use crate::machinst::reg::{Reg, Writable};
@@ -62,6 +62,9 @@ pub struct A64LowerInfo {
     /// calls then clobber v8–v15 too, whose upper halves callees may
     /// change (`regs::call_clobbers`).
     pub wide_fp_values: bool,
+    /// `is_pic`: symbol addresses are PC-relative (colocated) or loaded
+    /// from the GOT, never absolute.
+    pub is_pic: bool,
 }
 
 /// Mutable lowering state kept across instructions.
@@ -233,6 +236,53 @@ impl Ctx<'_, '_, '_> {
             rm,
         });
         d
+    }
+
+    /// The address of `target + offset` in a new register: the literal
+    /// form, or with `is_pic` `adrp` + `add` (colocated) or a GOT load
+    /// followed by the offset (anything that may live in another module).
+    /// Cranelift takes colocated symbols through the GOT too; Kiln keeps
+    /// them PC-relative as its x86-64 backend does (a colocated symbol binds
+    /// inside the module, so it needs no slot).
+    fn load_ext_name(&mut self, target: RelocTarget, offset: i64, colocated: bool) -> Reg {
+        let mode = match (self.info.is_pic, colocated) {
+            (false, _) => ExtNameMode::Literal,
+            (true, true) => ExtNameMode::PcRel,
+            (true, false) => ExtNameMode::Got,
+        };
+        let (d, dw) = self.wi();
+        self.l.emit(MInst::LoadExtName {
+            rd: dw,
+            target,
+            offset: if mode == ExtNameMode::Got { 0 } else { offset },
+            mode,
+        });
+        if mode != ExtNameMode::Got || offset == 0 {
+            return d;
+        }
+        let s64 = OperandSize::Size64;
+        let (op, magnitude) = if offset < 0 {
+            (AluOp::Sub, offset.unsigned_abs())
+        } else {
+            (AluOp::Add, offset as u64)
+        };
+        match Imm12::maybe_from_u64(magnitude) {
+            Some(imm) => {
+                let (r, rw) = self.wi();
+                self.l.emit(MInst::AluRRImm12 {
+                    op,
+                    size: s64,
+                    rd: rw,
+                    rn: d,
+                    imm,
+                });
+                r
+            }
+            None => {
+                let c = self.constant(offset as u64, s64);
+                self.rrr(s64, AluOp::Add, d, c)
+            }
+        }
     }
 
     fn cmp_imm(&mut self, size: OperandSize, rn: Reg, value: u64) {
@@ -1386,28 +1436,22 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
     }
     fn a64_func_addr(&mut self, func: kiln_ir::FuncRef) -> Reg {
-        let name = self.l.f.dfg.ext_funcs[func].name.clone();
+        let data = &self.l.f.dfg.ext_funcs[func];
+        let (name, colocated) = (data.name.clone(), data.colocated);
         let target = self.l.reloc_target(&name);
-        let (d, dw) = self.wi();
-        self.l.emit(MInst::LoadExtName {
-            rd: dw,
-            target,
-            offset: 0,
-        });
-        d
+        self.load_ext_name(target, 0, colocated)
     }
     fn a64_symbol_value(&mut self, gv: kiln_ir::GlobalValue) -> Option<Reg> {
         match self.l.f.global_values.get(gv)? {
-            kiln_ir::GlobalValueData::Symbol { name, offset, .. } => {
-                let (name, offset) = (name.clone(), offset.bits());
+            kiln_ir::GlobalValueData::Symbol {
+                name,
+                offset,
+                colocated,
+                ..
+            } => {
+                let (name, offset, colocated) = (name.clone(), offset.bits(), *colocated);
                 let target = self.l.reloc_target(&name);
-                let (d, dw) = self.wi();
-                self.l.emit(MInst::LoadExtName {
-                    rd: dw,
-                    target,
-                    offset,
-                });
-                Some(d)
+                Some(self.load_ext_name(target, offset, colocated))
             }
             _ => None,
         }

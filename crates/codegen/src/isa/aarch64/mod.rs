@@ -146,15 +146,6 @@ pub struct A64Backend {
 
 /// Creates the aarch64 backend.
 pub fn isa_builder(flags: Flags, isa_flags: IsaFlags) -> CodegenResult<Box<dyn TargetIsa>> {
-    // Symbols and calls are absolute (movz/movk) or `bl` on aarch64; the
-    // GOT forms (adrp + ldr) are not emitted yet, so PIC is refused here
-    // by name rather than ignored.
-    if flags.is_pic {
-        return Err(CodegenError::Unsupported {
-            what: "setting is_pic=true on aarch64 (not implemented: no GOT-relative forms yet)"
-                .into(),
-        });
-    }
     Ok(Box::new(A64Backend {
         env: abi::machine_env(flags.enable_pinned_reg),
         key_flags: super::key_flag_bytes(&flags, &isa_flags),
@@ -175,8 +166,9 @@ impl A64Backend {
         f: &FunctionStencil,
         recycled: VCode<MInst>,
     ) -> CodegenResult<Lowered<MInst>> {
-        // Probes are inline on aarch64 (as in Cranelift): no probe
-        // function is called, so the outline strategy is refused by name.
+        // Probes are inline on aarch64: no probe function is called, so the
+        // outline strategy is refused by name. Cranelift has none either
+        // (its aarch64 `gen_probestack` is `unimplemented!`).
         if self.flags.enable_probestack && !self.flags.probestack_inline {
             return Err(CodegenError::Unsupported {
                 what: "setting probestack_strategy=outline on aarch64 (probes are inline only)"
@@ -207,6 +199,7 @@ impl A64Backend {
             use_bti: self.protection.use_bti,
             sign_return_address: self.protection.sign_return_address,
             wide_fp_values,
+            is_pic: self.flags.is_pic,
         };
         let backend = lower::A64LowerBackend {
             info: &info,
