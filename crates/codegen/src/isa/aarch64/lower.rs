@@ -344,35 +344,53 @@ impl Ctx<'_, '_, '_> {
     /// [`call::call_setup`]).
     fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
         let site = call::call_setup(self, inst)?;
-        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
-        let (uses, defs) = (site.uses.into_vec(), site.defs.into_vec());
-        match site.callee {
-            Ok(func_ref) => {
-                let name = self.l.f.dfg.ext_funcs[func_ref].name.clone();
-                let target = self.l.reloc_target(&name);
-                self.l.emit(MInst::Call {
-                    target,
-                    uses,
-                    defs,
-                    clobbers,
-                    callee_pop: site.locs.callee_pop,
-                });
-            }
-            Err(v) => {
-                let rn = self.l.put_in_reg(v);
-                self.l.emit(MInst::CallInd {
-                    rn,
-                    uses,
-                    defs,
-                    clobbers,
-                    callee_pop: site.locs.callee_pop,
-                });
-            }
-        }
+        let callee = self.callee(site.callee)?;
+        self.emit_call(callee, site.uses, site.defs, site.locs.callee_pop);
         for i in site.after {
             self.l.emit(i);
         }
         Some(InstOutput::none())
+    }
+
+    /// `bl` to a function reference, or `blr` to the register of an
+    /// indirect callee's value.
+    fn callee(&mut self, callee: Result<kiln_ir::FuncRef, Value>) -> Option<TryCallee> {
+        Some(match callee {
+            Ok(func_ref) => {
+                let name = self.l.f.dfg.ext_funcs.get(func_ref)?.name.clone();
+                TryCallee::Known(self.l.reloc_target(&name))
+            }
+            Err(v) => TryCallee::Reg(self.l.put_in_reg(v)),
+        })
+    }
+
+    /// Emits a call that returns normally (`MInst::Call` / `CallInd`),
+    /// clobbering what AAPCS64 lets a callee change.
+    fn emit_call(
+        &mut self,
+        callee: TryCallee,
+        uses: call::CallUses,
+        defs: call::CallDefs,
+        callee_pop: u32,
+    ) {
+        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
+        let (uses, defs) = (uses.into_vec(), defs.into_vec());
+        self.l.emit(match callee {
+            TryCallee::Known(target) => MInst::Call {
+                target,
+                uses,
+                defs,
+                clobbers,
+                callee_pop,
+            },
+            TryCallee::Reg(rn) => MInst::CallInd {
+                rn,
+                uses,
+                defs,
+                clobbers,
+                callee_pop,
+            },
+        });
     }
 
     fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {

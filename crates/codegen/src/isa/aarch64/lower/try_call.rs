@@ -65,33 +65,10 @@ impl Ctx<'_, '_, '_> {
     pub(super) fn gen_try_call(&mut self, inst: Inst) -> Option<()> {
         let targets = self.targets;
         let site = call::try_call_setup(self, inst, targets, PAYLOAD_REGS)?;
-        let callee = match site.callee {
-            Ok(func_ref) => {
-                let name = self.l.f.dfg.ext_funcs.get(func_ref)?.name.clone();
-                TryCallee::Known(self.l.reloc_target(&name))
-            }
-            Err(v) => TryCallee::Reg(self.l.put_in_reg(v)),
-        };
-        let (uses, defs) = (site.uses.into_vec(), site.defs.into_vec());
+        let callee = self.callee(site.callee)?;
         if site.handlers.is_empty() {
             // No handler: nothing can land here but the return.
-            let clobbers = regs::call_clobbers(self.info.wide_fp_values);
-            match callee {
-                TryCallee::Known(target) => self.l.emit(MInst::Call {
-                    target,
-                    uses,
-                    defs,
-                    clobbers,
-                    callee_pop: site.locs.callee_pop,
-                }),
-                TryCallee::Reg(rn) => self.l.emit(MInst::CallInd {
-                    rn,
-                    uses,
-                    defs,
-                    clobbers,
-                    callee_pop: site.locs.callee_pop,
-                }),
-            }
+            self.emit_call(callee, site.uses, site.defs, site.locs.callee_pop);
             for i in site.after {
                 self.l.emit(i);
             }
@@ -105,8 +82,8 @@ impl Ctx<'_, '_, '_> {
         self.l.emit(MInst::TryCall {
             info: Box::new(TryCallInfo {
                 callee,
-                uses,
-                defs,
+                uses: site.uses.into_vec(),
+                defs: site.defs.into_vec(),
                 clobbers,
                 normal: site.normal,
                 handlers: site.handlers,
