@@ -644,6 +644,9 @@ pub fn return_uses<'f, C: CallGlue<'f>>(
     Some(rets)
 }
 
+/// The fixed-register definitions of a function's arguments at entry.
+pub type EntryArgs = Vec<(Writable<Reg>, PReg)>;
+
 /// The function entry with locations `sig`: the fixed-register definitions
 /// of the arguments (the return-area pointer first, created in
 /// `state` unless a `return` made it already), and the loads of the stack
@@ -654,13 +657,13 @@ pub fn entry_args<I: MachInst>(
     sig: &SigLocs,
     state: &mut CallState,
     mut load_param: impl FnMut(Type, Writable<Reg>, u32) -> I,
-) -> CodegenResult<(Vec<(Writable<Reg>, PReg)>, Vec<I>)> {
+) -> CodegenResult<(EntryArgs, Vec<I>)> {
     let f = ctx.f;
     let entry = f
         .layout
         .entry_block()
         .ok_or_else(|| CodegenError::InvalidVCode("no entry block".into()))?;
-    let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
+    let mut args = EntryArgs::new();
     let mut stack_loads = Vec::new();
     if sig.has_ret_area() {
         let r = match state.ret_area_ptr {
@@ -764,7 +767,7 @@ mod tests {
         let insts: Vec<Inst> = f.layout.block_insts(entry).collect();
         let v = f.dfg.block_params(entry).to_vec();
         let (sig, callee, args) = call_parts(&f, insts[0]).unwrap();
-        assert!(matches!(callee, Ok(_)));
+        assert!(callee.is_ok());
         assert_eq!(args, vec![v[1]]);
         assert_eq!(f.dfg.signatures[sig].params.len(), 1);
         let (_, callee, args) = call_parts(&f, insts[1]).unwrap();
@@ -795,7 +798,7 @@ mod tests {
         assert_eq!(site.normal, labels[0]);
         assert_eq!(site.handlers, vec![(Some(7), labels[1]), (None, labels[2])]);
         assert_eq!(site.args.len(), 1);
-        assert!(matches!(site.callee, Ok(_)));
+        assert!(site.callee.is_ok());
         // A successor list that does not match the table is no site.
         assert!(try_call_site(&f, inst, &labels[..2]).is_none());
         assert!(try_call_site(&f, inst, &[]).is_none());
