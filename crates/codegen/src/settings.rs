@@ -224,12 +224,12 @@ pub fn unimplemented_settings(flags: &Flags) -> Vec<(String, &'static str)> {
         }
     };
     no(
-        flags.bb_padding_log2_minus_one != 0,
+        flags.bb_padding_log2_minus_one > 24,
         format!(
             "bb_padding_log2_minus_one={}",
             flags.bb_padding_log2_minus_one
         ),
-        "no backend pads blocks",
+        "at most 24 (8 MiB of no-ops per block)",
     );
     no(
         flags.log2_min_function_alignment != 0,
@@ -684,7 +684,7 @@ mod tests {
             ("tls_model", "coff"),
             ("libcall_call_conv", "windows_fastcall"),
             ("libcall_call_conv", "cold"),
-            ("bb_padding_log2_minus_one", "1"),
+            ("bb_padding_log2_minus_one", "25"),
             ("log2_min_function_alignment", "5"),
         ] {
             let mut f = Flags::default();

@@ -343,6 +343,18 @@ fn alu_family() {
                         format!("{name} {} ptr {}, {}", ptr(b), m.text, rn(d, b)),
                     );
                 }
+                // Read-modify-write with an immediate (imm8 and imm32 forms).
+                for &i in &imms {
+                    c.check(
+                        MInst::AluMI {
+                            size,
+                            op,
+                            imm: i as i32,
+                            addr: m.amode.clone(),
+                        },
+                        format!("{name} {} ptr {}, {}", ptr(b), m.text, imm_at(i, b)),
+                    );
+                }
             }
         }
         // cmp and test
@@ -463,6 +475,19 @@ fn addressing_modes_exhaustive() {
             },
             format!("mov {} ptr [{{L}}], -0x2", ptr(b)),
         );
+        // The immediate follows the displacement: rip-relative offsets
+        // must account for it (1 byte, or the operand size up to 4).
+        for imm in [3i32, 0x1234] {
+            c.check(
+                MInst::AluMI {
+                    size,
+                    op: AluOp::Add,
+                    imm,
+                    addr: rip.clone(),
+                },
+                format!("add {} ptr [{{L}}], {}", ptr(b), imm_at(i64::from(imm), b)),
+            );
+        }
         c.check(
             MInst::CmpRmiR {
                 size,

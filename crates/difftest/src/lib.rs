@@ -58,18 +58,10 @@ pub const KNOWN_UNSUPPORTED: &[(Opcode, Type)] = &[
 ];
 
 /// What the aarch64 backend does not lower yet besides
-/// [`KNOWN_UNSUPPORTED`] (issue 13): i128 division and remainder (libcalls)
-/// and i128 min/max.
-pub const AARCH64_GAPS: &[(Opcode, Type)] = &[
-    (Opcode::Sdiv, Type::I128),
-    (Opcode::Udiv, Type::I128),
-    (Opcode::Srem, Type::I128),
-    (Opcode::Urem, Type::I128),
-    (Opcode::Smin, Type::I128),
-    (Opcode::Smax, Type::I128),
-    (Opcode::Umin, Type::I128),
-    (Opcode::Umax, Type::I128),
-];
+/// [`KNOWN_UNSUPPORTED`] (issue 13): nothing today (i128 division,
+/// remainder and min/max were the last; they are lowered since). A pair
+/// listed here is left out of `kiln fuzz --target aarch64`.
+pub const AARCH64_GAPS: &[(Opcode, Type)] = &[];
 
 /// The generator configuration of differential testing: everything the
 /// generator can make, minus [`KNOWN_UNSUPPORTED`].

@@ -282,7 +282,7 @@ fn valid_settings_kiln_does_not_implement_are_skips_not_passes() {
     let r = Runner::with_builtin();
     let body = "function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n; run: %f() == 1\n";
     for setting in [
-        "bb_padding_log2_minus_one=3",
+        "bb_padding_log2_minus_one=25",
         "log2_min_function_alignment=4",
         "tls_model=elf_gd",
         "libcall_call_conv=windows_fastcall",

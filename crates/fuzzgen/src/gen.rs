@@ -745,15 +745,11 @@ impl Gen<'_, '_, '_, '_> {
         let Some(slot) = self.slot else {
             return Ok(());
         };
-        let ints: SmallVec<[Type; 4]> = self
-            .types
-            .iter()
-            .copied()
-            .filter(|t| t.is_int() && t.bits() <= 64)
-            .collect();
+        let ints: SmallVec<[Type; 4]> = self.types.iter().copied().filter(|t| t.is_int()).collect();
         let Some(&ty) = self.input.choose(&ints) else {
             return Ok(());
         };
+        // Natural alignment (16 bytes for i128: the slot's alignment).
         let offset = self.input.below((SLOT_SIZE / ty.bytes()) as usize) as i32 * ty.bytes() as i32;
         let p = self.b.ins().stack_addr(Type::I64, slot, offset)?;
         let mut flags = MemFlags::new();

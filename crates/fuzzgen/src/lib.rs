@@ -96,7 +96,8 @@ pub struct Config {
     /// `store`, `istore8` ...) through `stack_addr` pointers into the slot.
     pub pointer_memory: bool,
     /// `atomic_rmw` (every op), `atomic_cas`, `atomic_load`,
-    /// `atomic_store` and `fence` on aligned slot addresses.
+    /// `atomic_store` (every integer type, i128 too) and `fence` on
+    /// naturally aligned slot addresses.
     pub atomics: bool,
     /// `func_addr` + `call_indirect` besides direct calls.
     pub indirect_calls: bool,

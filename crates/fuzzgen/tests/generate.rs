@@ -334,3 +334,59 @@ fn traps_only_when_allowed() {
     }
     assert!(seen > 50, "{seen}");
 }
+
+/// Atomics come in every integer type of the configuration, i128 too, at
+/// naturally aligned offsets of the slot (16 bytes for i128: `ldaxp`,
+/// `caspal` and `cmpxchg16b` fault on anything less).
+#[test]
+fn atomics_cover_i128_aligned() {
+    let config = Config {
+        types: vec![Type::I8, Type::I128],
+        atomics: true,
+        ..Config::default()
+    };
+    let mut rng = XorShift(99);
+    let mut by_type = std::collections::HashMap::<(Opcode, Type), usize>::new();
+    for _ in 0..400 {
+        let f = generate(&rng.bytes(800), &config).unwrap();
+        let dfg = &f.stencil.dfg;
+        for block in f.stencil.layout.blocks() {
+            for inst in f.stencil.layout.block_insts(block) {
+                let op = dfg.opcode(inst);
+                let (addr, ty) = match op {
+                    Opcode::AtomicRmw | Opcode::AtomicCas | Opcode::AtomicLoad => (
+                        dfg.inst_args(inst)[0],
+                        dfg.value_type(dfg.first_result(inst).unwrap()),
+                    ),
+                    Opcode::AtomicStore => {
+                        let a = dfg.inst_args(inst);
+                        (a[1], dfg.value_type(a[0]))
+                    }
+                    _ => continue,
+                };
+                *by_type.entry((op, ty)).or_default() += 1;
+                let kiln_ir::ValueDef::Result(sa, _) = dfg.value_def(addr).unwrap() else {
+                    panic!("atomic address is a parameter");
+                };
+                assert_eq!(dfg.opcode(sa), Opcode::StackAddr);
+                let kiln_ir::InstructionData::StackLoad { offset, .. } = dfg.insts[sa] else {
+                    panic!("stack_addr without an offset");
+                };
+                assert_eq!(offset.0 % ty.bytes() as i32, 0, "{op} {ty} at {}", offset.0);
+            }
+        }
+    }
+    for op in [
+        Opcode::AtomicRmw,
+        Opcode::AtomicCas,
+        Opcode::AtomicLoad,
+        Opcode::AtomicStore,
+    ] {
+        for ty in [Type::I8, Type::I128] {
+            assert!(
+                by_type.get(&(op, ty)).copied().unwrap_or(0) > 5,
+                "{op} {ty}: {by_type:?}"
+            );
+        }
+    }
+}

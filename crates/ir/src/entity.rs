@@ -96,6 +96,20 @@ impl<K: EntityRef, V> PrimaryMap<K, V> {
         self.elems.push(v);
         k
     }
+    /// A copy with room for `extra` more entities before the first
+    /// reallocation (a pass that copies a function and then adds to it
+    /// would otherwise copy every element twice).
+    pub fn clone_with_headroom(&self, extra: usize) -> Self
+    where
+        V: Clone,
+    {
+        let mut elems = Vec::with_capacity(self.elems.len() + extra);
+        elems.extend_from_slice(&self.elems);
+        Self {
+            elems,
+            unused: PhantomData,
+        }
+    }
     /// The key the next `push` will return.
     pub fn next_key(&self) -> K {
         K::new(self.elems.len())
@@ -215,6 +229,17 @@ impl<K: EntityRef, V: Clone> SecondaryMap<K, V> {
     /// Resizes to exactly `n` slots, filling with the default.
     pub fn resize(&mut self, n: usize) {
         self.elems.resize(n, self.default.clone());
+    }
+    /// A copy with room for `extra` more slots (see
+    /// [`PrimaryMap::clone_with_headroom`]).
+    pub fn clone_with_headroom(&self, extra: usize) -> Self {
+        let mut elems = Vec::with_capacity(self.elems.len() + extra);
+        elems.extend_from_slice(&self.elems);
+        Self {
+            elems,
+            default: self.default.clone(),
+            unused: PhantomData,
+        }
     }
     /// Number of slots materialized (not the number of keys ever read).
     pub fn capacity_len(&self) -> usize {

@@ -135,6 +135,7 @@ impl ControlFlowGraph {
 
     /// The successors of `block`, in branch-destination order (duplicates
     /// kept: `brif v0, block1, block1` lists `block1` twice).
+    #[inline]
     pub fn succs(&self, block: Block) -> &[Block] {
         let b = block.index();
         match (self.succ_start.get(b), self.succ_start.get(b + 1)) {
@@ -145,6 +146,7 @@ impl ControlFlowGraph {
 
     /// The predecessors of `block`, grouped by predecessor block in layout
     /// order.
+    #[inline]
     pub fn preds(&self, block: Block) -> &[BlockPredecessor] {
         let b = block.index();
         match (self.pred_start.get(b), self.pred_start.get(b + 1)) {

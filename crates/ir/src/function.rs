@@ -53,6 +53,32 @@ impl FunctionStencil {
     pub fn rel_srcloc(&self, inst: Inst) -> RelSourceLoc {
         *self.srclocs.get(inst)
     }
+
+    /// A copy for a pass that adds instructions, values and blocks: the
+    /// growing tables get room for about half as many again, so the first
+    /// additions do not copy them a second time (`Clone` allocates exactly).
+    pub fn clone_with_headroom(&self) -> Self {
+        let FunctionStencil {
+            signature,
+            sized_stack_slots,
+            dynamic_stack_slots,
+            global_values,
+            dfg,
+            layout,
+            srclocs,
+            stack_limit,
+        } = self;
+        FunctionStencil {
+            signature: signature.clone(),
+            sized_stack_slots: sized_stack_slots.clone(),
+            dynamic_stack_slots: dynamic_stack_slots.clone(),
+            global_values: global_values.clone(),
+            dfg: dfg.clone_with_headroom(),
+            layout: layout.clone_with_headroom(),
+            srclocs: srclocs.clone_with_headroom(srclocs.capacity_len() / 2 + 8),
+            stack_limit: *stack_limit,
+        }
+    }
 }
 
 /// The parts of a function that never change its machine code.

@@ -550,6 +550,13 @@ pub struct ValueListPool {
 }
 
 impl ValueListPool {
+    /// A copy with room for `extra` more entries (see
+    /// `PrimaryMap::clone_with_headroom`).
+    pub fn clone_with_headroom(&self, extra: usize) -> Self {
+        let mut data = Vec::with_capacity(self.data.len() + extra);
+        data.extend_from_slice(&self.data);
+        Self { data }
+    }
     pub fn alloc(&mut self, values: &[Value]) -> ValueList {
         if values.is_empty() {
             return ValueList::default();
@@ -625,6 +632,13 @@ pub struct BlockArgPool {
 }
 
 impl BlockArgPool {
+    /// A copy with room for `extra` more entries (see
+    /// `PrimaryMap::clone_with_headroom`).
+    pub fn clone_with_headroom(&self, extra: usize) -> Self {
+        let mut data = Vec::with_capacity(self.data.len() + extra);
+        data.extend_from_slice(&self.data);
+        Self { data }
+    }
     pub fn alloc(&mut self, args: &[BlockArg]) -> BlockArgList {
         if args.is_empty() {
             return BlockArgList::default();

@@ -37,6 +37,23 @@ impl Layout {
         *self = Self::default();
     }
 
+    /// A copy with room for about half as many blocks and instructions
+    /// again (see `DataFlowGraph::clone_with_headroom`).
+    pub fn clone_with_headroom(&self) -> Self {
+        let Layout {
+            blocks,
+            insts,
+            first_block,
+            last_block,
+        } = self;
+        Layout {
+            blocks: blocks.clone_with_headroom(blocks.capacity_len() / 2 + 8),
+            insts: insts.clone_with_headroom(insts.capacity_len() / 2 + 8),
+            first_block: *first_block,
+            last_block: *last_block,
+        }
+    }
+
     pub fn entry_block(&self) -> Option<Block> {
         self.first_block.expand()
     }

@@ -172,7 +172,9 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
 
 /// Returns an optimized copy of `func`.
 pub fn optimized(func: &FunctionStencil, opts: &OptOptions) -> (FunctionStencil, OptStats) {
-    let mut f = func.clone();
+    // The passes add instructions (rules, remat, rotation): a copy with
+    // room to grow avoids copying the tables again on the first addition.
+    let mut f = func.clone_with_headroom();
     let stats = optimize(&mut f, opts);
     (f, stats)
 }

@@ -182,10 +182,16 @@ fn hoistable(func: &FunctionStencil, inst: Inst, clobbered: &LoopMem) -> bool {
 }
 
 /// The key under which hoisted copies merge: single-result pure
-/// instructions, operands resolved through aliases made so far.
+/// instructions and loads, operands resolved through aliases made so far.
+///
+/// A load is only hoisted when the loop does not write its memory, and
+/// hoisted instructions go to the end of the preheader one after the other
+/// (stores never move), so two equal hoisted loads read the same bytes:
+/// wasm's heap base and bound, reloaded by every inner loop of a nest, meet
+/// in the outer preheader as one load.
 fn merge_key(func: &mut FunctionStencil, inst: Inst) -> Option<(InstructionData, Type)> {
     let op = func.dfg.insts[inst].opcode();
-    if !op.is_pure() || func.dfg.inst_results(inst).len() != 1 {
+    if !(op.is_pure() || is_plain_load(op)) || func.dfg.inst_results(inst).len() != 1 {
         return None;
     }
     let mut data = func.dfg.insts[inst];

@@ -75,19 +75,25 @@ pub(crate) fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
 }
 
 fn candidate(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &Dom, h: Block) -> Option<Found> {
-    let latches: Vec<(Block, Inst)> = cfg
-        .preds(h)
-        .iter()
-        .filter(|p| dt.is_reachable(p.block) && dt.block_dominates(h, p.block))
-        .map(|p| (p.block, p.inst))
-        .collect();
-    if latches.is_empty() || latches.len() > MAX_LATCHES {
-        return None;
-    }
+    // The terminator first: it is one load, and most blocks are not
+    // headers ending in `brif` (this runs for every block on every round).
     let term = func.layout.last_inst(h)?;
     let InstructionData::Brif { blocks, .. } = func.dfg.insts[term] else {
         return None;
     };
+    let is_latch = |p: &&kiln_ir::flowgraph::BlockPredecessor| {
+        dt.is_reachable(p.block) && dt.block_dominates(h, p.block)
+    };
+    let preds = cfg.preds(h);
+    let n_latches = preds.iter().filter(is_latch).count();
+    if n_latches == 0 || n_latches > MAX_LATCHES {
+        return None;
+    }
+    let latches: Vec<(Block, Inst)> = preds
+        .iter()
+        .filter(is_latch)
+        .map(|p| (p.block, p.inst))
+        .collect();
     let mut n = 0;
     for inst in func.layout.block_insts(h) {
         if inst == term {
@@ -320,10 +326,12 @@ fn split_exit(func: &mut FunctionStencil, h: Block, exit: Block) -> Option<Block
 /// The uses of `values` (operands and jump/brif arguments), by position in
 /// `values`; a value also used by another kind of branch argument gets
 /// `None`, and loops whose header values are used there are left alone.
-/// One scan of the function; `slot` maps a value's number to its position
+/// One scan of the blocks `h` dominates; `slot` maps a value's number to its position
 /// + 1 (all zero between calls, so only the asked values are touched).
 fn collect_uses(
     func: &FunctionStencil,
+    dt: &Dom,
+    h: Block,
     values: &[Value],
     slot: &mut Vec<u32>,
 ) -> Vec<Option<Vec<Use>>> {
@@ -339,6 +347,13 @@ fn collect_uses(
         _ => None,
     };
     for b in func.layout.blocks() {
+        // A value of `h` is used only where `h` dominates (SSA; branch
+        // arguments sit in their predecessor block, which `h` dominates
+        // too), so other reachable blocks need no scan. This scan ran over
+        // the whole function once per rotation.
+        if dt.is_reachable(b) && !dt.block_dominates(h, b) {
+            continue;
+        }
         for inst in func.layout.block_insts(b) {
             for (i, &a) in func.dfg.inst_args(inst).iter().enumerate() {
                 if let Some(Some(u)) = pos(a).map(|p| &mut uses[p]) {
@@ -389,7 +404,7 @@ fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate, slot: &mut Vec<u3
     for &i in &body_insts {
         defined.extend_from_slice(func.dfg.inst_results(i));
     }
-    let uses = collect_uses(func, &defined, slot);
+    let uses = collect_uses(func, dt, h, &defined, slot);
     let mut to_body: Vec<(Value, Vec<Use>)> = Vec::new();
     let mut to_exit: Vec<(Value, Vec<Use>)> = Vec::new();
     for (&v, list) in defined.iter().zip(&uses) {

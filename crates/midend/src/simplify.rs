@@ -87,6 +87,8 @@ mod generated {
     pub use super::InstData;
     pub use kiln_ir::{IntCC, Opcode, Type, Value};
     pub const I8: Type = Type::I8;
+    pub const I32: Type = Type::I32;
+    pub const I64: Type = Type::I64;
     include!(concat!(env!("OUT_DIR"), "/isle_opts.rs"));
 }
 
@@ -160,20 +162,20 @@ impl MemState {
             regions: vec![n; regions],
         }
     }
-    fn apply(&mut self, c: Clobber, next: &mut u32) {
+    /// Applies the effect of `inst`. The version a write creates is named
+    /// after the instruction (`inst_version`), so the walk of `run`
+    /// reproduces exactly the states `memory_entry_states` computed.
+    fn apply(&mut self, c: Clobber, inst: Inst) {
+        let n = inst_version(inst);
         match c {
             Clobber::Nothing => {}
             Clobber::Region(r) => {
-                *next += 1;
-                self.global = *next;
+                self.global = n;
                 if let Some(slot) = self.regions.get_mut(r) {
-                    *slot = *next;
+                    *slot = n;
                 }
             }
-            Clobber::All => {
-                *next += 1;
-                *self = MemState::fresh(*next, self.regions.len());
-            }
+            Clobber::All => *self = MemState::fresh(n, self.regions.len()),
         }
     }
     /// The version a load with these flags reads.
@@ -201,42 +203,69 @@ fn key_flags(flags: MemFlags) -> MemFlags {
     k
 }
 
-/// Memory state at the entry of each reachable block: a merge whose
-/// predecessors agree (all visited before in reverse post-order) keeps
-/// their state; any other block (loop headers, disagreeing merges) starts
-/// from fresh versions. Conservative and needs one pass.
+/// The version a memory write by `inst` creates (0 is `readonly` memory).
+fn inst_version(inst: Inst) -> u32 {
+    inst.index() as u32 + 1
+}
+
+/// The version a block entry gives to memory whose state its predecessors
+/// do not agree on; above every instruction's (`ninsts`: the instruction
+/// count when the pass starts; instructions the rules build never write).
+fn block_version(block: Block, ninsts: u32) -> u32 {
+    ninsts + 1 + block.index() as u32
+}
+
+/// Memory state at the entry of each reachable block, one pass in reverse
+/// post-order. A block whose predecessors were all visited keeps, per alias
+/// region (and for the global version), the version they agree on and gets
+/// its own fresh version where they differ; a block with an unvisited
+/// predecessor (a loop header) starts fresh everywhere. Conservative, and
+/// needs no iteration.
+///
+/// Soundness, per region: by induction over the order, a version `v` in the
+/// state at a point means that on every path from the entry to it, the last
+/// write to the region was the instruction named `v` (or, for a block's
+/// fresh version, that no write happened since that block was entered). A
+/// merge keeps `v` only when every predecessor's exit has it.
 fn memory_entry_states(
     func: &FunctionStencil,
     cfg: &ControlFlowGraph,
     dt: &DominatorTree,
-    next: &mut u32,
+    ninsts: u32,
 ) -> Vec<Option<MemState>> {
     let n = func.dfg.num_blocks();
     let regions = func.dfg.alias_regions.len();
     let mut entry: Vec<Option<MemState>> = vec![None; n];
     let mut exit: Vec<Option<MemState>> = vec![None; n];
     for &b in dt.cfg_rpo() {
+        let fresh = block_version(b, ninsts);
         let preds = cfg.preds(b);
         let mut state: Option<MemState> = None;
-        let mut agree = !preds.is_empty();
+        let mut all_visited = !preds.is_empty();
         for p in preds {
-            match (&exit[p.block.index()], &state) {
-                (None, _) => agree = false,
+            match (&exit[p.block.index()], &mut state) {
+                (None, _) => all_visited = false,
                 (Some(s), None) => state = Some(s.clone()),
-                (Some(s), Some(t)) if s != t => agree = false,
-                _ => {}
+                (Some(s), Some(t)) => {
+                    // Keep only what this predecessor agrees with.
+                    if s.global != t.global {
+                        t.global = fresh;
+                    }
+                    for (a, b) in t.regions.iter_mut().zip(&s.regions) {
+                        if a != b {
+                            *a = fresh;
+                        }
+                    }
+                }
             }
         }
         let mut s = match state {
-            Some(s) if agree => s,
-            _ => {
-                *next += 1;
-                MemState::fresh(*next, regions)
-            }
+            Some(s) if all_visited => s,
+            _ => MemState::fresh(fresh, regions),
         };
         entry[b.index()] = Some(s.clone());
         for inst in func.layout.block_insts(b) {
-            s.apply(clobber(func, inst), next);
+            s.apply(clobber(func, inst), inst);
         }
         exit[b.index()] = Some(s);
     }
@@ -380,7 +409,7 @@ impl Pass<'_> {
     }
 
     /// Processes one block; `mem` is its memory state at entry.
-    fn block(&mut self, block: Block, mem: &mut Option<MemState>, next_version: &mut u32) {
+    fn block(&mut self, block: Block, mem: &mut Option<MemState>) {
         let mut cursor = self.func.layout.first_inst(block);
         while let Some(inst) = cursor {
             cursor = self.func.layout.next_inst(inst);
@@ -487,7 +516,7 @@ impl Pass<'_> {
                     }
                 }
                 let c = clobber(self.func, inst);
-                state.apply(c, next_version);
+                state.apply(c, inst);
                 if let InstructionData::Store {
                     opcode: Opcode::Store,
                     flags,
@@ -611,13 +640,12 @@ pub(crate) fn run(
         }
     }
     // Now child_start[p]..child_start[p + 1] are p's children.
-    let mut next_version = 0u32;
+    let ninsts = func.dfg.num_insts() as u32;
     let mut entries = if opts.alias_analysis {
-        memory_entry_states(func, cfg, dt, &mut next_version)
+        memory_entry_states(func, cfg, dt, ninsts)
     } else {
         Vec::new()
     };
-    let ninsts = func.dfg.num_insts() as u32;
     let Some(&entry) = dt.cfg_rpo().first() else {
         return unreachable;
     };
@@ -642,7 +670,7 @@ pub(crate) fn run(
             Step::Enter(b) => {
                 stack.push(Step::Leave(pass.undo.len()));
                 let mut mem = entries.get_mut(b.index()).and_then(Option::take);
-                pass.block(b, &mut mem, &mut next_version);
+                pass.block(b, &mut mem);
                 let kids =
                     sc.child_start[b.index()] as usize..sc.child_start[b.index() + 1] as usize;
                 for &c in sc.children[kids].iter().rev() {
@@ -906,6 +934,9 @@ impl generated::Context for Pass<'_> {
     fn u64_and(&mut self, a: u64, b: u64) -> u64 {
         a & b
     }
+    fn u64_add(&mut self, a: u64, b: u64) -> u64 {
+        a.wrapping_add(b)
+    }
     fn u64_sub1(&mut self, a: u64) -> u64 {
         a.wrapping_sub(1)
     }
@@ -917,6 +948,27 @@ impl generated::Context for Pass<'_> {
     }
     fn is_mask(&mut self, ty: Type, c: u64) -> bool {
         int_bits(ty).is_some_and(|b| c == mask(b))
+    }
+    fn udiv_short_mul(&mut self, ty: Type, d: u64) -> Option<u64> {
+        udiv_magic(ty, d).and_then(|m| (!m.long).then_some(m.mul))
+    }
+    fn udiv_long_mul(&mut self, ty: Type, d: u64) -> Option<u64> {
+        udiv_magic(ty, d).and_then(|m| m.long.then_some(m.mul))
+    }
+    fn udiv_shift(&mut self, ty: Type, d: u64) -> u64 {
+        udiv_magic(ty, d).map_or(0, |m| u64::from(m.shift))
+    }
+    fn udiv_by_magic(&mut self, ty: Type, d: u64) -> bool {
+        udiv_magic(ty, d).is_some()
+    }
+    fn fits_in(&mut self, ty: Type, c: u64) -> bool {
+        int_bits(ty).is_some_and(|b| c & !mask(b) == 0)
+    }
+    fn shift_clears_above(&mut self, wide: Type, narrow: Type, k: u64) -> bool {
+        match (int_bits(wide), int_bits(narrow)) {
+            (Some(w), Some(n)) if n < w => k % u64::from(w) >= u64::from(w - n),
+            _ => false,
+        }
     }
     fn shift_amount_reduced(&mut self, ty: Type, c: u64) -> Option<u64> {
         let bits = u64::from(ty.bits());
@@ -943,9 +995,155 @@ impl generated::Context for Pass<'_> {
     }
 }
 
+/// How `x / d` (unsigned, `N`-bit, `d` a constant that is neither 0, 1
+/// nor a power of two) is computed with a multiply (Granlund and
+/// Montgomery, "Division by invariant integers using multiplication", 1994).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct UdivMagic {
+    /// `false`: `q = (x * mul) >> (N + shift)` with `mul < 2^N` (the high
+    /// half of an `N`-bit multiply, shifted). `true`: the multiplier
+    /// `2^N + mul` has `N + 1` bits and `shift` is `ceil(log2 d)`; see the
+    /// rules in `isle-rules/opts/arith.isle` for the sequences.
+    pub(crate) long: bool,
+    pub(crate) mul: u64,
+    pub(crate) shift: u32,
+}
+
+/// The multiplier for division by `d` in `ty` (i32 and i64 only, `2 < d <=
+/// 2^(N-1)`, not a power of two), or `None`.
+///
+/// Short form: for the smallest `s` with `m = ceil(2^(N+s) / d) < 2^N` and
+/// `m*d - 2^(N+s) <= 2^s`, `floor(x/d) = floor(x*m / 2^(N+s))` for every
+/// `x < 2^N`: the error `x*(m*d - 2^(N+s)) / (d*2^(N+s))` stays below
+/// `1/d`, too little to reach the next multiple of `d`. When no such `s`
+/// exists, `l = ceil(log2 d)` and `m = ceil(2^(N+l) / d)` satisfy the same
+/// bound with `2^N <= m < 2^(N+1)`; `mul` is then `m - 2^N`.
+pub(crate) fn udiv_magic(ty: Type, d: u64) -> Option<UdivMagic> {
+    let n = match int_bits(ty) {
+        Some(b @ (32 | 64)) => b,
+        _ => return None,
+    };
+    let d = d & mask(n);
+    // Above 2^(N-1) the quotient is 0 or 1 and `l` would be N (the long
+    // multiplier would need 2N + 1 bits): left to the divide instruction.
+    if d < 3 || d.is_power_of_two() || d > 1 << (n - 1) {
+        return None;
+    }
+    let d128 = u128::from(d);
+    let top = 1u128 << n;
+    for s in 0..n {
+        let p = 1u128 << (n + s);
+        let m = p.div_ceil(d128);
+        if m >= top {
+            break;
+        }
+        if m * d128 - p <= 1u128 << s {
+            return Some(UdivMagic {
+                long: false,
+                mul: m as u64,
+                shift: s,
+            });
+        }
+    }
+    let l = 64 - (d - 1).leading_zeros();
+    let m = (1u128 << (n + l)).div_ceil(d128);
+    debug_assert!(m >= top && m < 2 * top);
+    Some(UdivMagic {
+        long: true,
+        mul: (m - top) as u64,
+        shift: l,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sequences the rules build, evaluated exactly as the machine
+    /// would (wrapping in their types).
+    fn divide(ty: Type, x: u64, d: u64) -> u64 {
+        let m = udiv_magic(ty, d).expect("a magic divisor");
+        if ty == Type::I32 {
+            let xe = x & 0xffff_ffff;
+            let q = if m.long {
+                ((xe.wrapping_mul(m.mul) >> 32) + xe) >> m.shift
+            } else {
+                xe.wrapping_mul(m.mul) >> (32 + m.shift)
+            };
+            q & 0xffff_ffff
+        } else {
+            let hi = |a: u64, b: u64| ((u128::from(a) * u128::from(b)) >> 64) as u64;
+            if m.long {
+                let t = hi(x, m.mul);
+                (t + ((x - t) >> 1)) >> (m.shift - 1)
+            } else {
+                hi(x, m.mul) >> m.shift
+            }
+        }
+    }
+
+    #[test]
+    fn udiv_magic_matches_division() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut divisors: Vec<u64> = (3..2000).collect();
+        divisors.extend([
+            7919,
+            104729,
+            0x7fff_ffff,
+            0x8000_0001,
+            0xffff_fffe,
+            0xffff_ffff,
+            641,
+            6_700_417,
+            u64::MAX,
+            u64::MAX - 1,
+            (1 << 63) + 1,
+            274_177,
+            0x1_0000_0001,
+        ]);
+        for _ in 0..2000 {
+            divisors.push(next() >> (next() % 64));
+        }
+        for ty in [Type::I32, Type::I64] {
+            let m = mask(ty.bits());
+            let mut long = 0;
+            for &d0 in &divisors {
+                let d = d0 & m;
+                if d < 3 || d.is_power_of_two() || d > m / 2 {
+                    assert_eq!(udiv_magic(ty, d), None);
+                    continue;
+                }
+                long += usize::from(udiv_magic(ty, d).unwrap().long);
+                let mut xs = vec![0, 1, d - 1, d, d + 1, m, m - 1, m / d * d, m / d * d - 1];
+                for _ in 0..64 {
+                    xs.push(next() & m);
+                }
+                for x in xs {
+                    let x = x & m;
+                    assert_eq!(divide(ty, x, d), x / d, "{ty} {x} / {d}");
+                }
+            }
+            assert!(long > 0, "both forms are exercised for {ty}");
+        }
+        // The multipliers Cranelift's and GCC's output show for i32.
+        assert_eq!(
+            udiv_magic(Type::I32, 1000),
+            Some(UdivMagic {
+                long: false,
+                mul: 0x1062_4dd3,
+                shift: 6
+            })
+        );
+        assert_eq!(udiv_magic(Type::I32, 7).map(|m| m.long), Some(true));
+        assert_eq!(udiv_magic(Type::I8, 7), None);
+        assert_eq!(udiv_magic(Type::I32, 8), None);
+    }
 
     #[test]
     fn sext_and_mask() {

@@ -183,13 +183,14 @@ impl FrameLayout {
                     }
                 }
             }
-            let clobbers = vcode.inst_clobbers(inst);
+            has_calls |= vcode.inst(inst).is_call();
+        }
+        for clobbers in vcode.all_clobbers() {
             for preg in clobbers {
                 if !request.partial_call_clobbers.contains(preg) {
                     written.add(preg);
                 }
             }
-            has_calls |= vcode.inst(inst).is_call();
         }
         for (_, Edit::Move { to, .. }) in &output.edits {
             if let Some(preg) = to.as_reg() {

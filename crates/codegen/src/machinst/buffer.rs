@@ -1213,13 +1213,39 @@ impl<L: LabelUse> MachBuffer<L> {
             let n = ends.partition_point(|&e| e <= x);
             x - cum[n]
         };
+        // The same map for offsets asked in rising order (srclocs, fixups,
+        // traps, unwind rows: one per instruction or more), by a cursor that
+        // moves forward, so most lookups cost a compare instead of a binary
+        // search; an offset below the cursor's falls back to the search.
+        struct Cursor<'a> {
+            ends: &'a [CodeOffset],
+            cum: &'a [CodeOffset],
+            n: usize,
+        }
+        impl Cursor<'_> {
+            fn map(&mut self, x: CodeOffset) -> CodeOffset {
+                if self.n > 0 && self.ends[self.n - 1] > x {
+                    self.n = self.ends.partition_point(|&e| e <= x);
+                } else {
+                    while self.n < self.ends.len() && self.ends[self.n] <= x {
+                        self.n += 1;
+                    }
+                }
+                x - self.cum[self.n]
+            }
+        }
         loop {
             let mut changed = false;
+            let mut at = Cursor {
+                ends: &ends,
+                cum: &cum,
+                n: 0,
+            };
             for c in cands.iter_mut() {
                 if c.shrunk {
                     continue;
                 }
-                let use_at = new_off(&cum, c.start) + c.use_off;
+                let use_at = at.map(c.start) + c.use_off;
                 let mut target = new_off(&cum, c.target);
                 if c.target >= c.end {
                     // The branch's own saving moves a later target closer.
@@ -1262,38 +1288,52 @@ impl<L: LabelUse> MachBuffer<L> {
         data.extend_from_slice(&self.data[pos..]);
         self.data = data;
         // Move every offset.
-        let m = |x: CodeOffset| new_off(&cum, x);
+        let cursor = || Cursor {
+            ends: &ends,
+            cum: &cum,
+            n: 0,
+        };
+        let mut m = cursor();
         for o in self.label_offsets.iter_mut() {
             if *o != UNKNOWN_OFFSET {
-                *o = m(*o);
+                *o = m.map(*o);
             }
         }
+        let mut m = cursor();
         for f in self.fixups.iter_mut() {
-            f.offset = m(f.offset);
+            f.offset = m.map(f.offset);
         }
+        let mut m = cursor();
         for c in cands.iter().filter(|c| c.shrunk) {
             let f = &mut self.fixups[c.fixup];
-            f.offset = m(c.start) + c.use_off;
+            f.offset = m.map(c.start) + c.use_off;
             f.kind = c.kind;
         }
+        let mut m = cursor();
         for r in self.relocs.iter_mut() {
-            r.offset = m(r.offset);
+            r.offset = m.map(r.offset);
         }
+        let mut m = cursor();
         for t in self.traps.iter_mut() {
-            t.offset = m(t.offset);
+            t.offset = m.map(t.offset);
         }
+        // Starts and ends each rise: two cursors.
+        let (mut ms, mut me) = (cursor(), cursor());
         for s in self.srclocs.iter_mut() {
-            s.start = m(s.start);
-            s.end = m(s.end);
+            s.start = ms.map(s.start);
+            s.end = me.map(s.end);
         }
+        let mut m = cursor();
         for c in self.call_sites.iter_mut() {
-            c.ret_addr = m(c.ret_addr);
+            c.ret_addr = m.map(c.ret_addr);
         }
+        let mut m = cursor();
         for e in self.exception_sites.iter_mut() {
-            e.ret_addr = m(e.ret_addr);
+            e.ret_addr = m.map(e.ret_addr);
         }
+        let mut m = cursor();
         for u in self.unwind.iter_mut() {
-            u.offset = m(u.offset);
+            u.offset = m.map(u.offset);
         }
         self.all_branches.clear();
         self.latest_branches.clear();

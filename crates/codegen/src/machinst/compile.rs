@@ -119,6 +119,12 @@ pub trait Backend {
     /// The bytes of the trapping instruction used for deferred trap islands.
     fn trap_bytes(&self) -> &'static [u8];
 
+    /// The bytes of one no-op instruction, for `bb_padding_log2_minus_one`
+    /// (empty: the target cannot pad blocks, and asking it to is an error).
+    fn nop_bytes(&self) -> &'static [u8] {
+        &[]
+    }
+
     /// Upper bound on the bytes `emit_inst` writes for one instruction: the
     /// pipeline places an island before any instruction that could carry a
     /// pending label use out of its range.
@@ -198,7 +204,8 @@ where
     let f = optimized.as_ref().unwrap_or(f);
     let recycled: VCode<B::Inst> = Context::take(&mut cx.vcode);
     let lowered = backend.lower(f, recycled)?;
-    let mut code = compile_lowered(backend, lowered, cx)?;
+    let padding = block_padding(flags.bb_padding_log2_minus_one)?;
+    let mut code = emit_lowered(backend, lowered, cx, padding)?;
     // `unwind_info=false`: the function carries no frame description (it
     // is neither registered with the JIT nor written to `.eh_frame`).
     if !flags.unwind_info {
@@ -218,6 +225,38 @@ pub fn compile_lowered<B: Backend>(
 where
     B::Inst: Send + 'static,
 {
+    emit_lowered(backend, lowered, cx, 0)
+}
+
+/// Bytes of no-ops between blocks for `bb_padding_log2_minus_one = n`:
+/// `1 << (n - 1)` (none for 0), as Cranelift pads to stress branch ranges
+/// and islands. Above 1 << 23 bytes per block is refused by name: the code
+/// of a function would not fit the buffer's 32-bit offsets for long.
+pub fn block_padding(log2_minus_one: u8) -> CodegenResult<u32> {
+    match log2_minus_one {
+        0 => Ok(0),
+        n @ 1..=24 => Ok(1 << (n - 1)),
+        n => Err(CodegenError::Unsupported {
+            what: format!("bb_padding_log2_minus_one={n} (at most 24: 8 MiB per block)"),
+        }),
+    }
+}
+
+/// [`compile_lowered`] with `padding` bytes of no-ops between blocks.
+fn emit_lowered<B: Backend>(
+    backend: &B,
+    lowered: Lowered<B::Inst>,
+    cx: &mut Context,
+    padding: u32,
+) -> CodegenResult<CompiledCode<Stencil>>
+where
+    B::Inst: Send + 'static,
+{
+    if padding > 0 && backend.nop_bytes().is_empty() {
+        return Err(CodegenError::Unsupported {
+            what: "bb_padding_log2_minus_one on a target without a no-op".into(),
+        });
+    }
     let Lowered {
         mut vcode,
         frame: request,
@@ -234,6 +273,7 @@ where
         buf: &mut buf,
         state: backend.emit_state(&frame),
         seq,
+        padding,
     };
     sink.seq.clear();
     backend.gen_prologue(&frame, &mut sink.seq);
@@ -261,6 +301,9 @@ struct PipelineSink<'a, B: Backend> {
     state: B::EmitState,
     /// Prologue/epilogue scratch list.
     seq: Vec<B::Inst>,
+    /// Bytes of no-ops placed before every block but the first
+    /// (`bb_padding_log2_minus_one`).
+    padding: u32,
 }
 
 impl<B: Backend> PipelineSink<'_, B> {
@@ -312,7 +355,23 @@ impl<B: Backend> PipelineSink<'_, B> {
 }
 
 impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
-    fn begin_block(&mut self, block: BlockIndex, _frame: &FrameLayout) -> CodegenResult<()> {
+    fn begin_block(&mut self, block: BlockIndex, frame: &FrameLayout) -> CodegenResult<()> {
+        if self.padding > 0 && block.index() > 0 {
+            // In chunks of at most one instruction's bound, each preceded
+            // by the island check, so padding never carries a pending
+            // branch out of range.
+            let nop = self.backend.nop_bytes();
+            let per_chunk = (B::MAX_INST_BYTES as usize / nop.len()).max(1);
+            let mut left = (self.padding as usize).div_ceil(nop.len());
+            while left > 0 {
+                self.maybe_island(frame)?;
+                let n = left.min(per_chunk);
+                for _ in 0..n {
+                    self.buf.put_data(nop);
+                }
+                left -= n;
+            }
+        }
         self.buf
             .bind_label(MachLabel::from_block(block.index() as u32));
         self.backend.begin_block(block, &mut self.state);

@@ -179,8 +179,11 @@ pub struct Lower<'f, I: MachInst> {
     insts_rev: Vec<(I, RelSourceLoc)>,
     /// How many of `insts_rev` each VCode block has.
     block_len: Vec<usize>,
-    /// Branch arguments per VCode block and successor.
-    block_succ_args: Vec<Vec<Vec<Reg>>>,
+    /// Branch arguments of every edge, flat (no vector per block or edge):
+    /// edge `e` (numbered as in `BlockLoweringOrder::succ_edge_base`) has
+    /// `succ_arg_regs[succ_arg_spans[e].0..succ_arg_spans[e].1]`.
+    succ_arg_regs: Vec<Reg>,
+    succ_arg_spans: Vec<(u32, u32)>,
     /// Vreg renaming: `aliases[vreg - first]` is the register that replaces
     /// it, if any.
     aliases: Vec<Option<Reg>>,
@@ -287,7 +290,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
             f,
             insts_rev: Vec::with_capacity(ninsts + n),
             block_len: vec![0; n],
-            block_succ_args: (0..n).map(|_| Vec::new()).collect(),
+            succ_arg_regs: Vec::new(),
+            succ_arg_spans: vec![(0, 0); order.num_succ_edges()],
             order,
             builder,
             value_regs,
@@ -422,6 +426,18 @@ impl<'f, I: MachInst> Lower<'f, I> {
             .then_some(inst)
     }
 
+    /// The instruction defining `v` as `def_inst` gives it, when `v` has
+    /// exactly one use (the current instruction's) and no register was
+    /// asked for it: a rule may then absorb that instruction entirely,
+    /// and the driver skips it since its value is never used.
+    pub fn single_use_def(&self, v: Value) -> Option<Inst> {
+        let r = self.f.dfg.resolve_aliases(v);
+        if self.value_uses[r.index()] != 1 || self.value_used[r.index()] {
+            return None;
+        }
+        self.def_inst(r)
+    }
+
     /// Marks an instruction as merged into the current one.
     pub fn sink_inst(&mut self, inst: Inst) {
         self.inst_sunk[inst.index()] = true;
@@ -496,11 +512,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
         backend: &B,
         branch: Inst,
         k: usize,
-    ) -> CodegenResult<Vec<Reg>> {
+    ) -> CodegenResult<(u32, u32)> {
         // `f` outlives `self`'s borrows: the arguments are read in place.
         let f = self.f;
         let call = f.dfg.branch_destinations(branch)[k];
-        let mut out = Vec::new();
+        let start = self.succ_arg_regs.len() as u32;
         for &a in f.dfg.block_call_args(call) {
             match a {
                 BlockArg::Value(v) => {
@@ -510,14 +526,15 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             what: format!("block argument of type {}", self.f.dfg.value_type(v)),
                         });
                     }
-                    out.extend(regs.regs.iter().flatten().copied());
+                    self.succ_arg_regs
+                        .extend(regs.regs.iter().flatten().copied());
                 }
                 BlockArg::TryCallRet(i) => {
                     let rets = self.try_call_ret_regs(branch)?;
                     let regs = rets.get(i as usize).ok_or_else(|| {
                         CodegenError::InvalidVCode("try_call result out of range".to_string())
                     })?;
-                    out.extend(regs.iter().copied());
+                    self.succ_arg_regs.extend(regs.iter().copied());
                 }
                 BlockArg::TryCallExn(i) => {
                     let shares = backend.try_call_payload_shares(self.f, branch);
@@ -525,11 +542,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     let r = exn.get(i as usize).copied().ok_or_else(|| {
                         CodegenError::InvalidVCode("try_call payload out of range".to_string())
                     })?;
-                    out.push(r);
+                    self.succ_arg_regs.push(r);
                 }
             }
         }
-        Ok(out)
+        Ok((start, self.succ_arg_regs.len() as u32))
     }
 
     /// The registers of the exception payloads (`exn0`, `exn1`) of
@@ -616,8 +633,9 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 let branch = self.f.layout.last_inst(pred).ok_or_else(|| {
                     CodegenError::InvalidVCode("edge from an empty block".to_string())
                 })?;
-                let args = self.branch_args(backend, branch, succ_idx as usize)?;
-                self.block_succ_args[b] = vec![args];
+                let span = self.branch_args(backend, branch, succ_idx as usize)?;
+                let edge = self.order.succ_edge_base(vb);
+                self.succ_arg_spans[edge] = span;
                 self.insts_rev
                     .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
             }
@@ -628,7 +646,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 // terminator is lowered first, through `lower_branch`, and
                 // the walk starts above it.
                 let mut next = f.layout.last_inst(block);
-                let mut succ_args = Vec::with_capacity(succs.len());
                 if let Some(last) = next {
                     let op = self.f.dfg.opcode(last);
                     if matches!(
@@ -640,16 +657,17 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             | Opcode::TryCallIndirect
                     ) {
                         next = f.layout.prev_inst(last);
+                        let base = self.order.succ_edge_base(vb);
                         for (k, s) in succs.iter().enumerate() {
                             let is_edge = matches!(
                                 self.order.lowered_order()[s.index()],
                                 LoweredBlock::CriticalEdge { .. }
                             );
-                            succ_args.push(if is_edge {
-                                Vec::new()
-                            } else {
-                                self.branch_args(backend, last, k)?
-                            });
+                            // An edge block carries the arguments itself.
+                            if !is_edge {
+                                self.succ_arg_spans[base + k] =
+                                    self.branch_args(backend, last, k)?;
+                            }
                         }
                         self.cur_inst = Some(last);
                         self.cur_seq.clear();
@@ -661,7 +679,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
                         self.flush_seq(self.f.rel_srcloc(last));
                     }
                 }
-                self.block_succ_args[b] = succ_args;
                 while let Some(inst) = next {
                     next = f.layout.prev_inst(inst);
                     if self.inst_sunk[inst.index()] {
@@ -726,8 +743,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
             .lowered_index_for_block(self.f.layout.entry_block().map_or(0, |b| b.index() as u32));
         let mut insts_rev = std::mem::take(&mut self.insts_rev);
         let block_len = std::mem::take(&mut self.block_len);
-        let block_succ_args = std::mem::take(&mut self.block_succ_args);
-        for (b, (len, succ_args)) in block_len.into_iter().zip(block_succ_args).enumerate() {
+        let mut args: Vec<Reg> = Vec::new();
+        for (b, len) in block_len.into_iter().enumerate() {
             let vb = self.builder.start_block()?;
             if Some(vb) == entry {
                 self.builder.set_entry(vb);
@@ -796,13 +813,17 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 }
                 self.builder.push(inst, loc)?;
             }
-            let succs: Vec<BlockIndex> = self.order.succ_indices(BlockIndex::new(b)).to_vec();
-            for (k, s) in succs.iter().enumerate() {
-                let args: Vec<Reg> = succ_args
-                    .get(k)
-                    .map(|a| a.iter().map(|r| self.resolve(*r)).collect())
-                    .unwrap_or_default();
-                self.builder.add_succ(*s, &args)?;
+            let vb = BlockIndex::new(b);
+            let base = self.order.succ_edge_base(vb);
+            for (k, &s) in self.order.succ_indices(vb).iter().enumerate() {
+                let (start, end) = self.succ_arg_spans[base + k];
+                args.clear();
+                args.extend(
+                    self.succ_arg_regs[start as usize..end as usize]
+                        .iter()
+                        .map(|&r| resolve_alias(&self.aliases, self.first_vreg, r)),
+                );
+                self.builder.add_succ(s, &args)?;
             }
             self.builder.end_block()?;
         }

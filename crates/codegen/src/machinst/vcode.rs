@@ -69,6 +69,13 @@ impl Default for Ranges {
 }
 
 impl Ranges {
+    /// No ranges yet, with room for `n` before reallocating.
+    pub fn with_capacity(n: usize) -> Self {
+        let mut bounds = Vec::with_capacity(n + 1);
+        bounds.push(0);
+        Ranges { bounds }
+    }
+
     /// Number of ranges.
     #[inline]
     pub fn len(&self) -> usize {
@@ -158,6 +165,13 @@ impl<I: MachInst> Default for VCode<I> {
 }
 
 impl<I: MachInst> VCode<I> {
+    /// The clobber sets of every instruction that has one (calls), in
+    /// instruction order: the same sets `inst_clobbers` answers one
+    /// instruction at a time, without a search per instruction.
+    pub fn all_clobbers(&self) -> impl Iterator<Item = PRegSet> + '_ {
+        self.clobbers.iter().map(|&(_, set)| set)
+    }
+
     /// Empties this VCode, keeping its buffers for the next function.
     pub fn clear(&mut self) {
         self.insts.clear();

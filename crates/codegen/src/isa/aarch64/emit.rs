@@ -1312,6 +1312,32 @@ pub fn emit(
             let back = start.wrapping_sub(buf.cur_offset());
             put(buf, cbnz_w(back, rz(status.to_reg())?));
         }
+        MInst::AtomicRmw128Loop(ref a) => emit_rmw128_loop(buf, a)?,
+        MInst::AtomicRmw128Casp(ref a) => emit_rmw128_casp(buf, a)?,
+        MInst::AtomicCas128Loop(ref a) => emit_cas128_loop(buf, a)?,
+        MInst::AtomicCas128Lse(ref a) => {
+            // casp pairs are fixed: x0:x1 expected/old, x2:x3 replacement
+            // (x0:x1 again for the atomic load).
+            let fixed = |r: Reg, n: u32| -> CodegenResult<()> {
+                if rz(r)? != n {
+                    return Err(bad(format!("caspal operand {r:?} is not x{n}")));
+                }
+                Ok(())
+            };
+            fixed(a.old[0].to_reg(), 0)?;
+            fixed(a.old[1].to_reg(), 1)?;
+            let rt = match (a.expected, a.replacement) {
+                (Some(e), Some(r)) => {
+                    fixed(e[0], 0)?;
+                    fixed(e[1], 1)?;
+                    fixed(r[0], 2)?;
+                    fixed(r[1], 3)?;
+                    2
+                }
+                _ => 0,
+            };
+            put(buf, caspal(0, rt, rs(a.addr)?));
+        }
         MInst::JmpTable {
             idx,
             tmp1,
@@ -1611,6 +1637,239 @@ fn emit_rmw_loop(
     put(buf, stlxr(sz, rz(status.to_reg())?, rs(addr)?, rz(value)?));
     let back = start.wrapping_sub(buf.cur_offset());
     put(buf, cbnz_w(back, rz(status.to_reg())?));
+    Ok(())
+}
+
+/// `ldaxp xt, xt2, [xn]`
+fn ldaxp(rt: u32, rt2: u32, rn: u32) -> u32 {
+    0xc87f_8000 | (rt2 << 10) | (rn << 5) | rt
+}
+
+/// `stlxp ws, xt, xt2, [xn]`
+fn stlxp(ws: u32, rt: u32, rt2: u32, rn: u32) -> u32 {
+    0xc820_8000 | (ws << 16) | (rt2 << 10) | (rn << 5) | rt
+}
+
+/// `caspal xs, xs+1, xt, xt+1, [xn]` (`s` and `t` even).
+fn caspal(s: u32, t: u32, rn: u32) -> u32 {
+    0x4860_fc00 | (s << 16) | (rn << 5) | t
+}
+
+/// `b.cond rel` for a byte offset `rel` (two's complement) from it.
+fn b_cond(rel: u32, cond: Cond) -> u32 {
+    0x5400_0000 | (((rel >> 2) & 0x7ffff) << 5) | cond as u32
+}
+
+/// `new = old op operand` on register pairs (low, high), for the i128
+/// atomic loops. `Xchg` copies the operand. The flags are clobbered.
+fn emit_op128(
+    buf: &mut MachBuffer<A64LabelUse>,
+    op: AtomicOp,
+    old: [Reg; 2],
+    operand: [Reg; 2],
+    new: [crate::machinst::reg::Writable<Reg>; 2],
+) -> CodegenResult<()> {
+    use crate::machinst::reg::Writable;
+    let s64 = OperandSize::Size64;
+    let rrr = |op, i: usize, rn, rm| MInst::AluRRR {
+        op,
+        size: s64,
+        rd: new[i],
+        rn,
+        rm,
+    };
+    let pair = |lo_op, hi_op| {
+        [
+            rrr(lo_op, 0, old[0], operand[0]),
+            rrr(hi_op, 1, old[1], operand[1]),
+        ]
+    };
+    let seq: Vec<MInst> = match op {
+        AtomicOp::Add => pair(AluOp::Adds, AluOp::Adc).into(),
+        AtomicOp::Sub => pair(AluOp::Subs, AluOp::Sbc).into(),
+        AtomicOp::And => pair(AluOp::And, AluOp::And).into(),
+        AtomicOp::Clr => pair(AluOp::Bic, AluOp::Bic).into(),
+        AtomicOp::Or => pair(AluOp::Orr, AluOp::Orr).into(),
+        AtomicOp::Xor => pair(AluOp::Eor, AluOp::Eor).into(),
+        AtomicOp::Nand => {
+            let mut v: Vec<MInst> = pair(AluOp::And, AluOp::And).into();
+            v.push(rrr(AluOp::Orn, 0, regs::zr(), new[0].to_reg()));
+            v.push(rrr(AluOp::Orn, 1, regs::zr(), new[1].to_reg()));
+            v
+        }
+        AtomicOp::Xchg => (0..2)
+            .map(|i| MInst::Mov {
+                size: s64,
+                rd: new[i],
+                rm: operand[i],
+            })
+            .collect(),
+        AtomicOp::Umin | AtomicOp::Umax | AtomicOp::Smin | AtomicOp::Smax => {
+            // Keep the old value when `old < operand` (min) or `old >=
+            // operand` (max): the flags of the 128-bit subtraction.
+            let cond = match op {
+                AtomicOp::Umin => Cond::Lo,
+                AtomicOp::Umax => Cond::Hs,
+                AtomicOp::Smin => Cond::Lt,
+                _ => Cond::Ge,
+            };
+            let zr = Writable::from_reg(regs::zr());
+            let csel = |i: usize| MInst::CSel {
+                op: CSelOp::Csel,
+                size: s64,
+                cond,
+                rd: new[i],
+                rn: old[i],
+                rm: operand[i],
+            };
+            vec![
+                MInst::AluRRR {
+                    op: AluOp::Subs,
+                    size: s64,
+                    rd: zr,
+                    rn: old[0],
+                    rm: operand[0],
+                },
+                MInst::AluRRR {
+                    op: AluOp::Sbcs,
+                    size: s64,
+                    rd: zr,
+                    rn: old[1],
+                    rm: operand[1],
+                },
+                csel(0),
+                csel(1),
+            ]
+        }
+    };
+    for i in &seq {
+        emit_plain(i, buf)?;
+    }
+    Ok(())
+}
+
+/// The exclusive-pair loop of `MInst::AtomicRmw128Loop`.
+fn emit_rmw128_loop(buf: &mut MachBuffer<A64LabelUse>, a: &AtomicRmw128Args) -> CodegenResult<()> {
+    let old = [a.old[0].to_reg(), a.old[1].to_reg()];
+    let status = rz(a.scratch[0].to_reg())?;
+    let addr = rs(a.addr)?;
+    let start = buf.cur_offset();
+    put(buf, ldaxp(rz(old[0])?, rz(old[1])?, addr));
+    let stored = match a.op {
+        None => old,
+        Some(AtomicOp::Xchg) => a.operand,
+        Some(op) => {
+            emit_op128(buf, op, old, a.operand, a.new)?;
+            [a.new[0].to_reg(), a.new[1].to_reg()]
+        }
+    };
+    put(buf, stlxp(status, rz(stored[0])?, rz(stored[1])?, addr));
+    let back = start.wrapping_sub(buf.cur_offset());
+    put(buf, cbnz_w(back, status));
+    Ok(())
+}
+
+/// The `caspal` loop of `MInst::AtomicRmw128Casp`.
+fn emit_rmw128_casp(buf: &mut MachBuffer<A64LabelUse>, a: &AtomicRmw128Args) -> CodegenResult<()> {
+    let old = [a.old[0].to_reg(), a.old[1].to_reg()];
+    let copy = [a.scratch[0].to_reg(), a.scratch[1].to_reg()];
+    let (o0, o1) = (rz(old[0])?, rz(old[1])?);
+    let (n0, n1) = (rz(a.new[0].to_reg())?, rz(a.new[1].to_reg())?);
+    if (o0, o1, n0, n1) != (0, 1, 2, 3) {
+        return Err(bad("caspal loop registers are not x0:x1 and x2:x3"));
+    }
+    let op =
+        a.op.ok_or_else(|| bad("caspal loop without an operation"))?;
+    emit_pair(
+        buf,
+        PairKind::X64,
+        1,
+        old[0],
+        old[1],
+        PairAMode::SignedOffset {
+            rn: a.addr,
+            simm: 0,
+        },
+    )?;
+    let start = buf.cur_offset();
+    for (&copy, &o) in a.scratch.iter().zip(&old) {
+        emit_plain(&MInst::gen_move(copy, o), buf)?;
+    }
+    emit_op128(buf, op, old, a.operand, a.new)?;
+    put(buf, caspal(0, 2, rs(a.addr)?));
+    emit_plain(
+        &MInst::AluRRR {
+            op: AluOp::Subs,
+            size: OperandSize::Size64,
+            rd: crate::machinst::reg::Writable::from_reg(regs::zr()),
+            rn: old[0],
+            rm: copy[0],
+        },
+        buf,
+    )?;
+    emit_plain(
+        &MInst::CCmp {
+            size: OperandSize::Size64,
+            rn: old[1],
+            rm: copy[1],
+            nzcv: 0,
+            cond: Cond::Eq,
+        },
+        buf,
+    )?;
+    let back = start.wrapping_sub(buf.cur_offset());
+    put(buf, b_cond(back, Cond::Ne));
+    Ok(())
+}
+
+/// The exclusive-pair loop of `MInst::AtomicCas128Loop`.
+fn emit_cas128_loop(buf: &mut MachBuffer<A64LabelUse>, a: &AtomicCas128Args) -> CodegenResult<()> {
+    let (Some(e), Some(r)) = (a.expected, a.replacement) else {
+        return Err(bad("i128 compare-and-swap loop without operands"));
+    };
+    let old = [a.old[0].to_reg(), a.old[1].to_reg()];
+    let status = rz(a.status.to_reg())?;
+    let addr = rs(a.addr)?;
+    let s64 = OperandSize::Size64;
+    let start = buf.cur_offset();
+    put(buf, ldaxp(rz(old[0])?, rz(old[1])?, addr));
+    emit_plain(
+        &MInst::AluRRR {
+            op: AluOp::Subs,
+            size: s64,
+            rd: crate::machinst::reg::Writable::from_reg(regs::zr()),
+            rn: old[0],
+            rm: e[0],
+        },
+        buf,
+    )?;
+    emit_plain(
+        &MInst::CCmp {
+            size: s64,
+            rn: old[1],
+            rm: e[1],
+            nzcv: 0,
+            cond: Cond::Eq,
+        },
+        buf,
+    )?;
+    for i in 0..2 {
+        emit_plain(
+            &MInst::CSel {
+                op: CSelOp::Csel,
+                size: s64,
+                cond: Cond::Eq,
+                rd: a.store[i],
+                rn: r[i],
+                rm: old[i],
+            },
+            buf,
+        )?;
+    }
+    let st = [rz(a.store[0].to_reg())?, rz(a.store[1].to_reg())?];
+    put(buf, stlxp(status, st[0], st[1], addr));
+    let back = start.wrapping_sub(buf.cur_offset());
+    put(buf, cbnz_w(back, status));
     Ok(())
 }
 

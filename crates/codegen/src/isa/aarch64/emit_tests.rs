@@ -1657,3 +1657,125 @@ fn f16_f128_forms() {
         ),
     ]);
 }
+
+fn rmw128(op: Option<AtomicOp>, addr: Reg, new: [u8; 2], scratch: [u8; 2]) -> AtomicRmw128Args {
+    let wz = |n: u8| if n == 31 { w(zr()) } else { wx(n) };
+    AtomicRmw128Args {
+        op,
+        addr,
+        operand: if op.is_some() {
+            [x(6), x(7)]
+        } else {
+            [zr(), zr()]
+        },
+        old: [wx(0), wx(1)],
+        new: [wz(new[0]), wz(new[1])],
+        scratch: [wz(scratch[0]), wz(scratch[1])],
+    }
+}
+
+/// The i128 atomics: `ldaxp`/`stlxp` loops, `caspal` and its loop, and the
+/// 128-bit compare (`cmp` + `sbcs`/`ccmp`) inside them. Texts checked
+/// against binutils too (`aarch64-linux-gnu-objdump`).
+#[test]
+fn atomics_i128() {
+    use AtomicOp::*;
+    let lp = |op, addr, new| MInst::AtomicRmw128Loop(Box::new(rmw128(op, addr, new, [8, 31])));
+    let casp = |op| MInst::AtomicRmw128Casp(Box::new(rmw128(Some(op), x(9), [2, 3], [4, 5])));
+    check(&[
+        (
+            lp(Some(Add), x(10), [2, 3]),
+            "ldaxp x0, x1, [x10]; adds x2, x0, x6; adc x3, x1, x7; stlxp w8, x2, x3, [x10]; cbnz w8, $-0x10",
+        ),
+        (
+            lp(Some(Sub), sp(), [2, 3]),
+            "ldaxp x0, x1, [sp]; subs x2, x0, x6; sbc x3, x1, x7; stlxp w8, x2, x3, [sp]; cbnz w8, $-0x10",
+        ),
+        (
+            lp(Some(Nand), x(10), [2, 3]),
+            "ldaxp x0, x1, [x10]; and x2, x0, x6; and x3, x1, x7; mvn x2, x2; mvn x3, x3; stlxp w8, x2, x3, [x10]; cbnz w8, $-0x18",
+        ),
+        (
+            lp(Some(Smin), x(10), [2, 3]),
+            "ldaxp x0, x1, [x10]; cmp x0, x6; sbcs xzr, x1, x7; csel x2, x0, x6, lt; csel x3, x1, x7, lt; stlxp w8, x2, x3, [x10]; cbnz w8, $-0x18",
+        ),
+        (
+            lp(Some(Umax), x(10), [2, 3]),
+            "ldaxp x0, x1, [x10]; cmp x0, x6; sbcs xzr, x1, x7; csel x2, x0, x6, hs; csel x3, x1, x7, hs; stlxp w8, x2, x3, [x10]; cbnz w8, $-0x18",
+        ),
+        (
+            lp(Some(Xchg), x(10), [31, 31]),
+            "ldaxp x0, x1, [x10]; stlxp w8, x6, x7, [x10]; cbnz w8, $-0x8",
+        ),
+        // The atomic load stores what it read back.
+        (
+            lp(None, x(30), [31, 31]),
+            "ldaxp x0, x1, [x30]; stlxp w8, x0, x1, [x30]; cbnz w8, $-0x8",
+        ),
+        (
+            casp(Or),
+            "ldp x0, x1, [x9]; mov x4, x0; mov x5, x1; orr x2, x0, x6; orr x3, x1, x7; caspal x0, x1, x2, x3, [x9]; cmp x0, x4; ccmp x1, x5, #0x0, eq; b.ne $-0x1c",
+        ),
+        (
+            casp(Xchg),
+            "ldp x0, x1, [x9]; mov x4, x0; mov x5, x1; mov x2, x6; mov x3, x7; caspal x0, x1, x2, x3, [x9]; cmp x0, x4; ccmp x1, x5, #0x0, eq; b.ne $-0x1c",
+        ),
+        (
+            MInst::AtomicCas128Loop(Box::new(AtomicCas128Args {
+                addr: x(10),
+                expected: Some([x(2), x(3)]),
+                replacement: Some([x(4), x(5)]),
+                old: [wx(0), wx(1)],
+                store: [wx(6), wx(7)],
+                status: wx(8),
+            })),
+            "ldaxp x0, x1, [x10]; cmp x0, x2; ccmp x1, x3, #0x0, eq; csel x6, x4, x0, eq; csel x7, x5, x1, eq; stlxp w8, x6, x7, [x10]; cbnz w8, $-0x18",
+        ),
+        (
+            MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+                addr: sp(),
+                expected: Some([x(0), x(1)]),
+                replacement: Some([x(2), x(3)]),
+                old: [wx(0), wx(1)],
+                store: [w(zr()), w(zr())],
+                status: w(zr()),
+            })),
+            "caspal x0, x1, x2, x3, [sp]",
+        ),
+        (
+            MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+                addr: x(13),
+                expected: None,
+                replacement: None,
+                old: [wx(0), wx(1)],
+                store: [w(zr()), w(zr())],
+                status: w(zr()),
+            })),
+            "caspal x0, x1, x0, x1, [x13]",
+        ),
+    ]);
+}
+
+/// `casp` takes even/odd pairs: the emitter refuses registers the
+/// operand constraints should have fixed, instead of encoding another pair.
+#[test]
+fn casp_pairs_are_checked() {
+    let frame = FrameLayout::default();
+    let bad_lse = MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+        addr: x(13),
+        expected: Some([x(0), x(1)]),
+        replacement: Some([x(4), x(5)]),
+        old: [wx(0), wx(1)],
+        store: [w(zr()), w(zr())],
+        status: w(zr()),
+    }));
+    let bad_loop =
+        MInst::AtomicRmw128Casp(Box::new(rmw128(Some(AtomicOp::Add), x(9), [4, 5], [2, 3])));
+    for inst in [bad_lse, bad_loop] {
+        let mut buf = MachBuffer::<A64LabelUse>::new();
+        assert!(
+            emit(&inst, &frame, &mut buf).is_err(),
+            "{inst:?} was encoded"
+        );
+    }
+}

@@ -316,6 +316,40 @@ pub enum AtomicOp {
     Smax,
 }
 
+/// Operands of `AtomicRmw128Loop` / `AtomicRmw128Casp` (boxed to keep
+/// `MInst` small). Pairs are (low, high).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AtomicRmw128Args {
+    /// `None`: store the loaded value back (atomic load, exclusive loop
+    /// only).
+    pub op: Option<AtomicOp>,
+    pub addr: Reg,
+    /// The operand (`xzr` twice when `op` is `None`).
+    pub operand: [Reg; 2],
+    /// The old value: the result.
+    pub old: [Writable<Reg>; 2],
+    /// The value stored.
+    pub new: [Writable<Reg>; 2],
+    /// The exclusive loop's status in `scratch[0]` (`scratch[1]` unused);
+    /// the `casp` loop's copy of the expected value in both.
+    pub scratch: [Writable<Reg>; 2],
+}
+
+/// Operands of `AtomicCas128Loop` / `AtomicCas128Lse`. Pairs are (low,
+/// high).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AtomicCas128Args {
+    pub addr: Reg,
+    /// `None` for the LSE atomic load.
+    pub expected: Option<[Reg; 2]>,
+    pub replacement: Option<[Reg; 2]>,
+    pub old: [Writable<Reg>; 2],
+    /// The exclusive loop's values to store and its status (unused with
+    /// LSE).
+    pub store: [Writable<Reg>; 2],
+    pub status: Writable<Reg>,
+}
+
 /// Operands of a `ReturnCall` (boxed to keep `MInst` small).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReturnCallInfo {
@@ -686,6 +720,35 @@ pub enum MInst {
         old: Writable<Reg>,
         status: Writable<Reg>,
     },
+    /// An i128 read-modify-write as a load-exclusive/store-exclusive pair
+    /// loop (one pseudo instruction so nothing is spilled inside the
+    /// exclusive section): `again: ldaxp old_lo, old_hi, [addr]; new = old
+    /// op operand; stlxp status, new_lo, new_hi, [addr]; cbnz status,
+    /// again`. `Xchg` stores the operand itself; `op` `None` stores the
+    /// loaded value back (an atomic load: `ldaxp` alone is single-copy
+    /// atomic only when the paired store-exclusive succeeds).
+    AtomicRmw128Loop(Box<AtomicRmw128Args>),
+    /// An i128 read-modify-write with LSE: a `caspal` loop from a first
+    /// guess read with `ldp` (checked by the `caspal`, which returns the
+    /// current value when the guess was stale or torn): `ldp x0, x1,
+    /// [addr]; again: mov status(expected copy); new(x2:x3) = old(x0:x1) op
+    /// operand; caspal x0, x1, x2, x3, [addr]; cmp + ccmp against the
+    /// copy; b.ne again`. `casp` needs even/odd register pairs: `old` is
+    /// x0:x1 and `new` x2:x3 (fixed early defs); `copy` holds the guess.
+    AtomicRmw128Casp(Box<AtomicRmw128Args>),
+    /// The i128 compare-and-swap without LSE: `again: ldaxp old_lo,
+    /// old_hi, [addr]; cmp old_lo, expected_lo; ccmp old_hi, expected_hi,
+    /// #0, eq; csel store_lo, replacement_lo, old_lo, eq; csel store_hi,
+    /// replacement_hi, old_hi, eq; stlxp status, store_lo, store_hi,
+    /// [addr]; cbnz status, again`: a failed compare stores the old value
+    /// back so that the load it returns is single-copy atomic.
+    AtomicCas128Loop(Box<AtomicCas128Args>),
+    /// `caspal x0, x1, x2, x3, [addr]` (LSE): expected in x0:x1,
+    /// replacement in x2:x3, the old value back in x0:x1. With `load`, an
+    /// atomic load: `caspal x0, x1, x0, x1, [addr]` compares with whatever
+    /// x0:x1 hold and writes back the same value when it matches (no
+    /// operands besides the address; `old` are early defs of x0:x1).
+    AtomicCas128Lse(Box<AtomicCas128Args>),
     /// A `br_table` dispatch: `cmp idx, #len; b.hs default; csel tmp2,
     /// xzr, idx, hs; adr tmp1, table; ldrsw tmp2, [tmp1, tmp2, uxtw #2];
     /// add tmp1, tmp1, tmp2; br tmp1; table: .word target - table, ...`
@@ -905,6 +968,98 @@ impl MInst {
                 v.reg_use(replacement);
                 v.reg_early_def(old);
                 v.reg_early_def(status);
+            }
+            MInst::AtomicRmw128Loop(a) => {
+                // Everything read inside the loop is an early use and
+                // everything written an early def: none of them share.
+                let AtomicRmw128Args {
+                    op,
+                    addr,
+                    operand,
+                    old,
+                    new,
+                    scratch,
+                } = &mut **a;
+                v.reg_use(addr);
+                if op.is_some() {
+                    v.reg_use(&mut operand[0]);
+                    v.reg_use(&mut operand[1]);
+                }
+                v.reg_early_def(&mut old[0]);
+                v.reg_early_def(&mut old[1]);
+                if op.is_some_and(|o| o != AtomicOp::Xchg) {
+                    v.reg_early_def(&mut new[0]);
+                    v.reg_early_def(&mut new[1]);
+                }
+                v.reg_early_def(&mut scratch[0]);
+            }
+            MInst::AtomicRmw128Casp(a) => {
+                let AtomicRmw128Args {
+                    addr,
+                    operand,
+                    old,
+                    new,
+                    scratch,
+                    ..
+                } = &mut **a;
+                let early = regalloc2::OperandPos::Early;
+                let fixed = |n| regalloc2::OperandConstraint::FixedReg(regs::xreg_preg(n));
+                v.reg_use(addr);
+                v.reg_use(&mut operand[0]);
+                v.reg_use(&mut operand[1]);
+                v.def_operand(&mut old[0], fixed(0), early);
+                v.def_operand(&mut old[1], fixed(1), early);
+                v.def_operand(&mut new[0], fixed(2), early);
+                v.def_operand(&mut new[1], fixed(3), early);
+                v.reg_early_def(&mut scratch[0]);
+                v.reg_early_def(&mut scratch[1]);
+            }
+            MInst::AtomicCas128Loop(a) => {
+                let AtomicCas128Args {
+                    addr,
+                    expected,
+                    replacement,
+                    old,
+                    store,
+                    status,
+                } = &mut **a;
+                v.reg_use(addr);
+                for r in expected.iter_mut().chain(replacement.iter_mut()).flatten() {
+                    v.reg_use(r);
+                }
+                v.reg_early_def(&mut old[0]);
+                v.reg_early_def(&mut old[1]);
+                v.reg_early_def(&mut store[0]);
+                v.reg_early_def(&mut store[1]);
+                v.reg_early_def(status);
+            }
+            MInst::AtomicCas128Lse(a) => {
+                let AtomicCas128Args {
+                    addr,
+                    expected,
+                    replacement,
+                    old,
+                    ..
+                } = &mut **a;
+                v.reg_use(addr);
+                match (expected, replacement) {
+                    (Some(e), Some(r)) => {
+                        v.reg_fixed_use(&mut e[0], regs::xreg_preg(0));
+                        v.reg_fixed_use(&mut e[1], regs::xreg_preg(1));
+                        v.reg_fixed_use(&mut r[0], regs::xreg_preg(2));
+                        v.reg_fixed_use(&mut r[1], regs::xreg_preg(3));
+                        v.reg_fixed_def(&mut old[0], regs::xreg_preg(0));
+                        v.reg_fixed_def(&mut old[1], regs::xreg_preg(1));
+                    }
+                    _ => {
+                        // The atomic load: x0:x1 are read as they are, so
+                        // they hold no input (early defs keep `addr` out).
+                        let early = regalloc2::OperandPos::Early;
+                        let fixed = |n| regalloc2::OperandConstraint::FixedReg(regs::xreg_preg(n));
+                        v.def_operand(&mut old[0], fixed(0), early);
+                        v.def_operand(&mut old[1], fixed(1), early);
+                    }
+                }
             }
             MInst::JmpTable {
                 idx, tmp1, tmp2, ..

@@ -200,6 +200,12 @@ impl Ctx<'_, '_, '_> {
         self.w(RegClass::Int)
     }
 
+    /// `r`, or a copy of it if it is already among `taken`
+    /// ([`call::distinct_use`]).
+    fn unique(&mut self, r: Reg, taken: impl Iterator<Item = Reg>) -> Reg {
+        call::distinct_use(self.l, r, taken)
+    }
+
     /// Emits the constant `value` (zero-extended from `size`) into a fresh
     /// register, each step into its own vreg (VCode is SSA).
     fn constant(&mut self, value: u64, size: OperandSize) -> Reg {
@@ -1429,6 +1435,41 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn a64_atomic_store(&mut self, ty: Type, flags: kiln_ir::MemFlags, v: Reg, addr: Reg) {
         self.atomic_store(ty, flags, v, addr)
+    }
+    fn a64_atomic_rmw128(
+        &mut self,
+        flags: kiln_ir::MemFlags,
+        op: kiln_ir::AtomicRmwOp,
+        addr: Reg,
+        lo: Reg,
+        hi: Reg,
+    ) -> InstOutput {
+        self.atomic_rmw128(flags, Some(op), addr, Some((lo, hi)))
+    }
+    fn a64_atomic_load128(&mut self, flags: kiln_ir::MemFlags, addr: Reg) -> InstOutput {
+        self.atomic_rmw128(flags, None, addr, None)
+    }
+    fn a64_atomic_cas128(
+        &mut self,
+        flags: kiln_ir::MemFlags,
+        addr: Reg,
+        el: Reg,
+        eh: Reg,
+        rl: Reg,
+        rh: Reg,
+    ) -> InstOutput {
+        self.atomic_cas128(flags, addr, (el, eh), (rl, rh))
+    }
+    fn a64_divrem128(
+        &mut self,
+        signed: bool,
+        rem: bool,
+        al: Reg,
+        ah: Reg,
+        bl: Reg,
+        bh: Reg,
+    ) -> InstOutput {
+        self.divrem128(signed, rem, (al, ah), (bl, bh))
     }
     fn a64_br_table(&mut self, idx: Reg) {
         let Some((&default, targets)) = self.targets.split_first() else {

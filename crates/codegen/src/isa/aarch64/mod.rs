@@ -305,6 +305,11 @@ impl Backend for A64Backend {
         &emit::UDF
     }
 
+    fn nop_bytes(&self) -> &'static [u8] {
+        // `nop`
+        &[0x1f, 0x20, 0x03, 0xd5]
+    }
+
     /// The longest `emit` sequence is a few words (a 64-bit constant into
     /// x16 and an add, a call with its extension moves); 256 bytes bounds
     /// every variant with room to spare.

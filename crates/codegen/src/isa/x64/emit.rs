@@ -477,6 +477,7 @@ impl MInst {
             MInst::AluRmiR { src2, .. } | MInst::CmpRmiR { src2, .. } => rmi(src2),
             MInst::Push64 { src } => rmi(src),
             MInst::AluRM { addr, .. }
+            | MInst::AluMI { addr, .. }
             | MInst::Xchg { addr, .. }
             | MInst::LockCmpxchg { addr, .. }
             | MInst::LockXadd { addr, .. } => addr.trap_code(),
@@ -545,6 +546,48 @@ impl MInst {
                 let opc = op.digit() * 8 + if is8(*size) { 0 } else { 1 };
                 let o = op_r(size_prefix(*size), is_w(*size), &[opc], is8(*size));
                 emit_modrm_op(buf, st, o, enc(*src), Rm::Mem(addr), 0);
+            }
+            MInst::AluMI {
+                size,
+                op,
+                imm,
+                addr,
+            } => {
+                // 80 /digit ib (8-bit), 83 /digit ib (sign-extended), 81
+                // /digit iw/id: as `alu_rmi`'s immediate forms, on memory.
+                let (pfx, w) = (size_prefix(*size), is_w(*size));
+                if is8(*size) {
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_d(pfx, w, &[0x80], false),
+                        op.digit(),
+                        Rm::Mem(addr),
+                        1,
+                    );
+                    buf.put1(*imm as u8);
+                } else if i8::try_from(*imm).is_ok() {
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_d(pfx, w, &[0x83], false),
+                        op.digit(),
+                        Rm::Mem(addr),
+                        1,
+                    );
+                    buf.put1(*imm as u8);
+                } else {
+                    let n = imm_bytes(*size);
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_d(pfx, w, &[0x81], false),
+                        op.digit(),
+                        Rm::Mem(addr),
+                        n,
+                    );
+                    put_imm(buf, n, *imm);
+                }
             }
             MInst::CmpRmiR {
                 size,

@@ -546,6 +546,14 @@ pub enum MInst {
         src: Reg,
         addr: Amode,
     },
+    /// `[addr] = [addr] op imm` (read-modify-write in memory; the immediate
+    /// is sign-extended to 64 bits at Size64).
+    AluMI {
+        size: OperandSize,
+        op: AluOp,
+        imm: i32,
+        addr: Amode,
+    },
     /// `cmp src1, src2` / `test src1, src2`: sets flags only.
     CmpRmiR {
         size: OperandSize,
@@ -1039,6 +1047,7 @@ impl MInst {
                 v.use_(src);
                 v.amode(addr);
             }
+            MInst::AluMI { addr, .. } => v.amode(addr),
             MInst::CmpRmiR { src1, src2, .. } => {
                 v.use_(src1);
                 v.rmi(src2);
@@ -1493,6 +1502,18 @@ impl MInst {
                     r(src, b)
                 )
             }
+            MInst::AluMI {
+                size,
+                op,
+                imm,
+                addr,
+            } => format!(
+                "{} {} ptr {}, {}",
+                op.name(),
+                size.ptr_name(),
+                addr.pretty(),
+                RegMemImm::Imm(*imm).pretty(size.bytes())
+            ),
             MInst::CmpRmiR {
                 size,
                 op,

@@ -965,6 +965,36 @@ impl generated::Context for Ctx<'_, '_, '_> {
             dst: addr,
         });
     }
+    fn x64_alu_mem(&mut self, size: OperandSize, op: AluOp, src: RegMemImm, addr: Amode) {
+        match src {
+            RegMemImm::Imm(imm) => self.l.emit(MInst::AluMI {
+                size,
+                op,
+                imm,
+                addr,
+            }),
+            RegMemImm::Reg(src) => self.l.emit(MInst::AluRM {
+                size,
+                op,
+                src,
+                addr,
+            }),
+            // x86 has no memory-to-memory form: load the source first.
+            RegMemImm::Mem(m) => {
+                let (r, rw) = self.w();
+                self.l.emit(MInst::Mov64MR { src: m, dst: rw });
+                self.l.emit(MInst::AluRM {
+                    size,
+                    op,
+                    src: r,
+                    addr,
+                });
+            }
+        }
+    }
+    fn single_use_inst(&mut self, v: &Value) -> Option<Inst> {
+        self.l.single_use_def(*v)
+    }
     fn x64_trap_if(&mut self, cc: CC, code: TrapCode) {
         self.l.emit(MInst::TrapIf { cc, code });
     }

@@ -286,6 +286,11 @@ impl Backend for X64Backend {
     fn trap_bytes(&self) -> &'static [u8] {
         &emit::UD2
     }
+
+    fn nop_bytes(&self) -> &'static [u8] {
+        // `nop`
+        &[0x90]
+    }
 }
 
 impl TargetIsa for X64Backend {

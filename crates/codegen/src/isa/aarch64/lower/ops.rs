@@ -473,4 +473,213 @@ impl Ctx<'_, '_, '_> {
             rn: addr,
         });
     }
+
+    /// The operation of an i128 atomic read-modify-write loop.
+    fn atomic_op128(op: AtomicRmwOp) -> AtomicOp {
+        match op {
+            AtomicRmwOp::Add => AtomicOp::Add,
+            AtomicRmwOp::Sub => AtomicOp::Sub,
+            AtomicRmwOp::And => AtomicOp::And,
+            AtomicRmwOp::Nand => AtomicOp::Nand,
+            AtomicRmwOp::Or => AtomicOp::Or,
+            AtomicRmwOp::Xor => AtomicOp::Xor,
+            AtomicRmwOp::Xchg => AtomicOp::Xchg,
+            AtomicRmwOp::Umin => AtomicOp::Umin,
+            AtomicRmwOp::Umax => AtomicOp::Umax,
+            AtomicRmwOp::Smin => AtomicOp::Smin,
+            AtomicRmwOp::Smax => AtomicOp::Smax,
+        }
+    }
+
+    /// An i128 read-modify-write (`op` `None`: an atomic load) returning
+    /// the old value: a `caspal` loop with LSE (not for the load, which is
+    /// one `caspal`), an `ldaxp`/`stlxp` loop otherwise. The address must
+    /// be 16-byte aligned (both fault otherwise, as `cmpxchg16b` does).
+    pub(super) fn atomic_rmw128(
+        &mut self,
+        flags: MemFlags,
+        op: Option<AtomicRmwOp>,
+        addr: Reg,
+        operand: Option<(Reg, Reg)>,
+    ) -> InstOutput {
+        self.check_atomic_flags(flags);
+        let (lo, lo_w) = self.wi();
+        let (hi, hi_w) = self.wi();
+        let zr = regs::zr();
+        let op = op.map(Self::atomic_op128);
+        let operand = operand.map_or([zr, zr], |(l, h)| [l, h]);
+        let unused = Writable::from_reg(zr);
+        match op {
+            None if self.info.has_lse => {
+                self.l
+                    .emit(MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+                        addr,
+                        expected: None,
+                        replacement: None,
+                        old: [lo_w, hi_w],
+                        store: [unused, unused],
+                        status: unused,
+                    })));
+            }
+            Some(op) if self.info.has_lse => {
+                let (_, n0) = self.wi();
+                let (_, n1) = self.wi();
+                let (_, c0) = self.wi();
+                let (_, c1) = self.wi();
+                self.l
+                    .emit(MInst::AtomicRmw128Casp(Box::new(AtomicRmw128Args {
+                        op: Some(op),
+                        addr,
+                        operand,
+                        old: [lo_w, hi_w],
+                        new: [n0, n1],
+                        scratch: [c0, c1],
+                    })));
+            }
+            _ => {
+                // `new` is written only when something is computed.
+                let new = if op.is_some_and(|o| o != AtomicOp::Xchg) {
+                    [self.wi().1, self.wi().1]
+                } else {
+                    [unused, unused]
+                };
+                let (_, status) = self.wi();
+                self.l
+                    .emit(MInst::AtomicRmw128Loop(Box::new(AtomicRmw128Args {
+                        op,
+                        addr,
+                        operand,
+                        old: [lo_w, hi_w],
+                        new,
+                        scratch: [status, unused],
+                    })));
+            }
+        }
+        InstOutput::two(lo, hi)
+    }
+
+    /// The i128 compare-and-swap: one `caspal` with LSE (its register
+    /// pairs are x0:x1 and x2:x3), an `ldaxp`/`stlxp` loop otherwise.
+    pub(super) fn atomic_cas128(
+        &mut self,
+        flags: MemFlags,
+        addr: Reg,
+        expected: (Reg, Reg),
+        replacement: (Reg, Reg),
+    ) -> InstOutput {
+        self.check_atomic_flags(flags);
+        let (lo, lo_w) = self.wi();
+        let (hi, hi_w) = self.wi();
+        let unused = Writable::from_reg(regs::zr());
+        if self.info.has_lse {
+            // Four fixed registers: one vreg may not be constrained to two
+            // of them (`iconcat x, x`, or the same value expected and
+            // stored).
+            let mut ins: Vec<Reg> = Vec::with_capacity(4);
+            for r in [expected.0, expected.1, replacement.0, replacement.1] {
+                let r = self.unique(r, ins.iter().copied());
+                ins.push(r);
+            }
+            self.l
+                .emit(MInst::AtomicCas128Lse(Box::new(AtomicCas128Args {
+                    addr,
+                    expected: Some([ins[0], ins[1]]),
+                    replacement: Some([ins[2], ins[3]]),
+                    old: [lo_w, hi_w],
+                    store: [unused, unused],
+                    status: unused,
+                })));
+        } else {
+            let (_, s0) = self.wi();
+            let (_, s1) = self.wi();
+            let (_, status) = self.wi();
+            self.l
+                .emit(MInst::AtomicCas128Loop(Box::new(AtomicCas128Args {
+                    addr,
+                    expected: Some([expected.0, expected.1]),
+                    replacement: Some([replacement.0, replacement.1]),
+                    old: [lo_w, hi_w],
+                    store: [s0, s1],
+                    status,
+                })));
+        }
+        InstOutput::two(lo, hi)
+    }
+
+    /// i128 `udiv`/`sdiv`/`urem`/`srem`: the traps, then the runtime
+    /// routine (`__udivti3`, `__divti3`, `__umodti3`, `__modti3`; AAPCS64
+    /// passes the halves in x0..x3 and returns x0:x1). A zero divisor
+    /// traps with `int_divz`; `sdiv` of `MIN` by -1 with `int_ovf`; `srem`
+    /// of it is 0 (the routine computes it without faulting).
+    pub(super) fn divrem128(
+        &mut self,
+        signed: bool,
+        rem: bool,
+        a: (Reg, Reg),
+        b: (Reg, Reg),
+    ) -> InstOutput {
+        let (al, ah) = a;
+        let (bl, bh) = b;
+        let any = self.rrr(S64, AluOp::Orr, bl, bh);
+        self.trap_if(
+            CondBrKind::Zero(any, S64),
+            kiln_ir::TrapCode::INTEGER_DIVISION_BY_ZERO,
+        );
+        if signed && !rem {
+            // b == -1: (bl & bh) + 1 == 0 (`cmn`); then a == MIN: al == 0
+            // (`ccmp` with xzr) and ah == 1 << 63 (`ccmp`). Z survives only
+            // when all three hold.
+            let both = self.rrr(S64, AluOp::And, bl, bh);
+            self.l.emit(MInst::AluRRImm12 {
+                op: AluOp::Adds,
+                size: S64,
+                rd: Writable::from_reg(regs::zr()),
+                rn: both,
+                imm: Imm12 {
+                    bits: 1,
+                    shift12: false,
+                },
+            });
+            self.l.emit(MInst::CCmp {
+                size: S64,
+                rn: al,
+                rm: regs::zr(),
+                nzcv: 0,
+                cond: Cond::Eq,
+            });
+            let min = self.constant(1 << 63, S64);
+            self.l.emit(MInst::CCmp {
+                size: S64,
+                rn: ah,
+                rm: min,
+                nzcv: 0,
+                cond: Cond::Eq,
+            });
+            self.trap_if(
+                CondBrKind::Cond(Cond::Eq),
+                kiln_ir::TrapCode::INTEGER_OVERFLOW,
+            );
+        }
+        let lc = match (signed, rem) {
+            (false, false) => kiln_ir::LibCall::UdivI128,
+            (true, false) => kiln_ir::LibCall::SdivI128,
+            (false, true) => kiln_ir::LibCall::UremI128,
+            (true, true) => kiln_ir::LibCall::SremI128,
+        };
+        let mut uses: Vec<(Reg, regalloc2::PReg)> = Vec::with_capacity(4);
+        for (i, r) in [al, ah, bl, bh].into_iter().enumerate() {
+            let r = self.unique(r, uses.iter().map(|u| u.0));
+            uses.push((r, regs::xreg_preg(i as u8)));
+        }
+        let (lo, lo_w) = self.wi();
+        let (hi, hi_w) = self.wi();
+        self.l.emit(MInst::Call {
+            target: crate::machinst::buffer::RelocTarget::LibCall(lc),
+            uses,
+            defs: vec![(lo_w, regs::xreg_preg(0)), (hi_w, regs::xreg_preg(1))],
+            clobbers: regs::call_clobbers(self.info.wide_fp_values),
+            callee_pop: 0,
+        });
+        InstOutput::two(lo, hi)
+    }
 }
