@@ -124,6 +124,52 @@ fn unsupported_is_a_failure() {
     );
 }
 
+/// `--host-features` compiles with this machine's ISA features: the banner
+/// names them, a planted bug's failure file keeps them on its `target`
+/// line (so `kiln test` and `kiln reduce` compile it the same way), and a
+/// target that is not this machine is a usage error naming the option.
+#[test]
+fn host_features_are_used_and_kept_in_failure_files() {
+    let host = kiln::codegen::settings::IsaFlags::host().expect("x86-64 host");
+    let dir = scratch("host-features");
+    let out = kiln(&[
+        "fuzz",
+        "--host-features",
+        "--set",
+        "test_fault=swap_icmp_operands",
+        "--stop-after",
+        "1",
+        "--seconds",
+        "60",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("target {host},")), "{t}");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "clif"))
+        .unwrap_or_else(|| panic!("no failure file: {t}"));
+    let body = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        body.lines().any(|l| l == format!("target {host}")),
+        "{body}"
+    );
+    let out = kiln(&[
+        "fuzz",
+        "--target",
+        "aarch64",
+        "--host-features",
+        "--programs",
+        "1",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("--host-features"), "{t}");
+}
+
 #[test]
 fn bad_options_are_errors() {
     for args in [

@@ -96,8 +96,9 @@ BINOPS = {
 def int_file():
     out = [
         "; Integer arithmetic at every width; expectations from gen.py (Python,\n"
-        "; wrapping two's-complement semantics, shift amounts modulo the width).\n",
-        HEADER,
+        "; wrapping two's-complement semantics, shift amounts modulo the width).\n"
+        "; The has_bmi2 target runs the variable shifts as shlx/shrx/sarx.\n",
+        HEADER.replace("target x86_64\n", "target x86_64\ntarget x86_64 has_bmi2\n"),
     ]
     for n in (8, 16, 32, 64):
         t = "i%d" % n

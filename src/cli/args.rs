@@ -141,6 +141,11 @@ pub struct FuzzArgs {
     /// Print the full opcode coverage table.
     #[arg(long)]
     pub coverage: bool,
+    /// Compile with this machine's ISA features (BMI2, AVX, ...) instead of
+    /// the target's baseline, as `kiln bench kernels` does; the host must
+    /// be the target.
+    #[arg(long)]
+    pub host_features: bool,
 }
 
 #[derive(Args, Debug)]

@@ -3,7 +3,7 @@
 //! `kiln-difftest`, this is only argument handling and printing.
 
 use super::args::{FuzzArgs, FuzzOpt, ReduceArgs};
-use kiln::codegen::settings::{Flags, OptLevel};
+use kiln::codegen::settings::{Arch, Flags, IsaFlags, OptLevel};
 use kiln_difftest::check::{opt_name, Checker};
 use kiln_difftest::fuzz::{run, Options};
 use std::process::ExitCode;
@@ -59,7 +59,18 @@ fn fuzz(a: &FuzzArgs) -> Result<bool, String> {
         }
         flags.set(n, v).map_err(|e| format!("--set {w}: {e}"))?;
     }
-    let checker = Checker::new(arch, &flags, &opts)?;
+    let checker = if a.host_features {
+        if Arch::host() != Some(arch) {
+            return Err(format!(
+                "--host-features: the target {} is not this machine",
+                arch.name()
+            ));
+        }
+        let isa = IsaFlags::host().ok_or("--host-features: this host is not a Kiln target")?;
+        Checker::with_isa_flags(&flags, &opts, isa)?
+    } else {
+        Checker::new(arch, &flags, &opts)?
+    };
     let out = a.out.clone();
     let options = Options {
         seed,
@@ -75,7 +86,7 @@ fn fuzz(a: &FuzzArgs) -> Result<bool, String> {
     let levels: Vec<&str> = opts.iter().map(|o| opt_name(*o)).collect();
     eprintln!(
         "kiln fuzz: seed {seed:#x}, target {}, opt_level {}, {seconds} s{}",
-        arch.name(),
+        checker.isa_flags,
         levels.join(" and "),
         if sets.is_empty() {
             String::new()

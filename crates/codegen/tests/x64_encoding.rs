@@ -1707,6 +1707,40 @@ fn vex_fma() {
     c.finish(2 * 16 * 16 * 16);
 }
 
+/// BMI2 shifts `shlx`/`shrx`/`sarx dst, src, count`, 32 and 64 bits, every
+/// register triple (VEX.pp selecting the shift, vvvv the count, W the
+/// width; the 3-byte prefix always, map 0F 38).
+#[test]
+fn bmi2_shifts() {
+    let mut c = Checker::new();
+    for (kind, n) in [
+        (ShiftXKind::Shlx, "shlx"),
+        (ShiftXKind::Shrx, "shrx"),
+        (ShiftXKind::Sarx, "sarx"),
+    ] {
+        for size in [OperandSize::Size32, OperandSize::Size64] {
+            let b = bits(size);
+            for d in 0..16u8 {
+                for s in 0..16u8 {
+                    for a in 0..16u8 {
+                        c.check(
+                            MInst::ShiftX {
+                                size,
+                                kind,
+                                src: gpr(s),
+                                amount: gpr(a),
+                                dst: w(gpr(d)),
+                            },
+                            format!("{n} {}, {}, {}", rn(d, b), rn(s, b), rn(a, b)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    c.finish(3 * 2 * 16 * 16 * 16);
+}
+
 /// f16 moves: `pinsrw xmm, m16/r32, 0` and the SSE2 16-bit store sequence
 /// `pextrw r32, xmm, 0; mov word ptr [m], r16` (its trap record is on the
 /// `mov`, the instruction that can fault).

@@ -123,6 +123,9 @@ pub struct Checker {
     pub qemu: bool,
     /// The targets' architecture.
     pub arch: Arch,
+    /// The ISA features the targets compile with (the baseline unless
+    /// [`Checker::with_isa_flags`] chose others).
+    pub isa_flags: IsaFlags,
 }
 
 /// Cases per qemu run: one object, one link and one emulator start for
@@ -149,6 +152,18 @@ impl Checker {
     /// another host runs under qemu-user (`kiln_filetests::qemu`), which
     /// must be installed, with its cross linker.
     pub fn new(arch: Arch, flags: &Flags, opts: &[OptLevel]) -> Result<Checker, String> {
+        Checker::with_isa_flags(flags, opts, IsaFlags::baseline(arch))
+    }
+
+    /// [`Checker::new`] compiling with the ISA features `isa_flags` (of
+    /// their architecture), e.g. the host's (BMI2, AVX, ...) instead of
+    /// the baseline, so the lowerings that need them are checked too.
+    pub fn with_isa_flags(
+        flags: &Flags,
+        opts: &[OptLevel],
+        isa_flags: IsaFlags,
+    ) -> Result<Checker, String> {
+        let arch = isa_flags.arch();
         let qemu = Arch::host() != Some(arch);
         if qemu && arch != Arch::Aarch64 {
             return Err(format!(
@@ -175,7 +190,7 @@ impl Checker {
                 enable_multi_ret_implicit_sret: true,
                 ..flags.clone()
             };
-            let isa = lookup(f, IsaFlags::baseline(arch)).map_err(|e| e.to_string())?;
+            let isa = lookup(f, isa_flags.clone()).map_err(|e| e.to_string())?;
             targets.push(Target { opt, isa });
         }
         Ok(Checker {
@@ -183,6 +198,7 @@ impl Checker {
             fuel: 2_000_000,
             qemu,
             arch,
+            isa_flags,
         })
     }
 

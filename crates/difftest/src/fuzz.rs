@@ -6,7 +6,7 @@ use crate::check::{Checker, Failure, Verdict};
 use crate::coverage::Coverage;
 use crate::rng::Rng;
 use crate::testfile;
-use kiln_codegen::settings::Arch;
+use kiln_codegen::settings::IsaFlags;
 use kiln_fuzzgen::{generate_program, Config};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ struct Watch {
 /// writes it as a failure file; returns the file's path or text.
 fn write_hang(
     opts: &Options,
-    arch: Arch,
+    isa: &IsaFlags,
     config: &Config,
     state: u64,
     program: u64,
@@ -89,7 +89,7 @@ fn write_hang(
         opts.seed
     );
     let opt = kiln_codegen::settings::OptLevel::None;
-    let text = testfile::write_case_for(arch, &case, opt, &opts.settings, &header, &runs);
+    let text = testfile::write_case_for(isa, &case, opt, &opts.settings, &header, &runs);
     if let Some(dir) = &opts.out_dir {
         let path = dir.join(format!("fuzz-{:x}-{program}-hang.clif", opts.seed));
         if std::fs::create_dir_all(dir)
@@ -176,7 +176,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
         let w = Arc::clone(&watch);
         let o = opts.clone();
         let c = config.clone();
-        let arch = checker.arch;
+        let isa = checker.isa_flags.clone();
         std::thread::spawn(move || {
             let (mut seen, mut still) = (u64::MAX, 0);
             while !w.done.load(Ordering::Relaxed) {
@@ -191,7 +191,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
                     let program = w.program.load(Ordering::Relaxed);
                     let at = write_hang(
                         &o,
-                        arch,
+                        &isa,
                         &c,
                         w.state.load(Ordering::Relaxed),
                         program,
@@ -264,7 +264,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
                         opts.seed
                     );
                     let text = testfile::write_failure_for(
-                        checker.arch,
+                        &checker.isa_flags,
                         case,
                         &failure,
                         &opts.settings,
@@ -301,6 +301,7 @@ pub fn run(checker: &Checker, opts: &Options, progress: &mut dyn FnMut(&Stats)) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln_codegen::settings::Arch;
 
     /// The watchdog's report regenerates the program the loop was on: the
     /// same generator state gives the same case, written as a test file
@@ -319,7 +320,14 @@ mod tests {
             hang_seconds: Some(60),
         };
         let config = crate::generator_config();
-        let at = write_hang(&opts, Arch::X86_64, &config, 12345, 7, 60);
+        let at = write_hang(
+            &opts,
+            &IsaFlags::baseline(Arch::X86_64),
+            &config,
+            12345,
+            7,
+            60,
+        );
         assert!(at.ends_with("fuzz-9-7-hang.clif"), "{at}");
         let text = std::fs::read_to_string(&at).unwrap();
         assert!(text.contains("longer than 60 s"));
@@ -327,7 +335,17 @@ mod tests {
         let entry = file.functions.last().unwrap();
         assert!(!entry.run_directives.is_empty());
         // Same state, same text.
-        assert_eq!(write_hang(&opts, Arch::X86_64, &config, 12345, 7, 60), at);
+        assert_eq!(
+            write_hang(
+                &opts,
+                &IsaFlags::baseline(Arch::X86_64),
+                &config,
+                12345,
+                7,
+                60
+            ),
+            at
+        );
         assert_eq!(std::fs::read_to_string(&at).unwrap(), text);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -21,7 +21,7 @@
 use crate::case::Case;
 use crate::check::{Checker, FailureKind, Verdict};
 use crate::testfile::run_line;
-use kiln_codegen::settings::{Arch, Flags};
+use kiln_codegen::settings::{Arch, Flags, IsaFlags};
 use kiln_ir::verifier::verify_function;
 use kiln_ir::{DataValue, Function, Ieee32, Ieee64, Type, Value};
 use kiln_reader::{RunCommand, TestFile};
@@ -1210,7 +1210,26 @@ pub fn reduce(text: &str, path: &str, max_checks: usize) -> Result<Reduced, Redu
         kiln_reader::parse_test(text, path).map_err(|e| ReduceError::Parse(e.to_string()))?;
     let flags = file_flags(&file).map_err(ReduceError::Setup)?;
     let arch = Arch::host().ok_or_else(|| ReduceError::Setup("no backend for this host".into()))?;
-    let checker = Checker::new(arch, &flags, &[flags.opt_level]).map_err(ReduceError::Setup)?;
+    // The host's `target` line may name ISA features (a `kiln fuzz
+    // --host-features` failure does): compile with them, as it failed.
+    let mut isa_flags = IsaFlags::baseline(arch);
+    if let Some(t) = file
+        .targets
+        .iter()
+        .find(|t| Arch::parse(&t.isa) == Some(arch))
+    {
+        for w in &t.flags {
+            let (n, v) = match w.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (w.as_str(), None),
+            };
+            isa_flags
+                .set(n, v)
+                .map_err(|e| ReduceError::Setup(format!("line {}: {e}", t.line)))?;
+        }
+    }
+    let checker = Checker::with_isa_flags(&flags, &[flags.opt_level], isa_flags)
+        .map_err(ReduceError::Setup)?;
     let first = evaluate(text, &checker).ok_or(ReduceError::NoFailure)?;
     let insts_before = first.insts;
     // Keep only the run line that fails (if the failure is a mismatch).

@@ -2,8 +2,8 @@
 
 use crate::case::Case;
 use crate::check::{opt_name, show, CallResult, Failure, Stop};
-use kiln_codegen::settings::Arch;
 use kiln_codegen::settings::OptLevel;
+use kiln_codegen::settings::{Arch, IsaFlags};
 use kiln_ir::DataValue;
 use std::fmt::Write;
 
@@ -57,12 +57,20 @@ pub fn write_case(
     header: &str,
     runs: &[(Vec<DataValue>, CallResult, Option<CallResult>)],
 ) -> String {
-    write_case_for(Arch::X86_64, case, opt, settings, header, runs)
+    write_case_for(
+        &IsaFlags::baseline(Arch::X86_64),
+        case,
+        opt,
+        settings,
+        header,
+        runs,
+    )
 }
 
-/// [`write_case`] with a `target` line for `arch`.
+/// [`write_case`] with a `target` line for `isa` (the architecture and the
+/// ISA features the code was compiled with, so the file reproduces them).
 pub fn write_case_for(
-    arch: Arch,
+    isa: &IsaFlags,
     case: &Case,
     opt: OptLevel,
     settings: &[String],
@@ -79,7 +87,7 @@ pub fn write_case_for(
     for set in settings {
         let _ = writeln!(s, "set {set}");
     }
-    let _ = writeln!(s, "target {}", arch.name());
+    let _ = writeln!(s, "target {isa}");
     let entry = case.entry.to_string();
     for f in &case.functions {
         s.push('\n');
@@ -96,12 +104,12 @@ pub fn write_case_for(
 /// A failure report: the failure's message as a header and, for a
 /// mismatch, the vector that disagreed.
 pub fn write_failure(case: &Case, f: &Failure, settings: &[String], header: &str) -> String {
-    write_failure_for(Arch::X86_64, case, f, settings, header)
+    write_failure_for(&IsaFlags::baseline(Arch::X86_64), case, f, settings, header)
 }
 
-/// [`write_failure`] with a `target` line for `arch`.
+/// [`write_failure`] with a `target` line for `isa`.
 pub fn write_failure_for(
-    arch: Arch,
+    isa: &IsaFlags,
     case: &Case,
     f: &Failure,
     settings: &[String],
@@ -113,7 +121,7 @@ pub fn write_failure_for(
     }
     let text = format!("{header}\n{}: {}", f.kind, f.message);
     let text: String = text.lines().take(30).collect::<Vec<_>>().join("\n");
-    write_case_for(arch, case, f.opt, settings, &text, &runs)
+    write_case_for(isa, case, f.opt, settings, &text, &runs)
 }
 
 /// Whether a stop is a trap.

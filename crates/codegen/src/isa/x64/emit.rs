@@ -740,6 +740,23 @@ impl MInst {
                     }
                 }
             }
+            MInst::ShiftX {
+                size,
+                kind,
+                src,
+                amount,
+                dst,
+            } => {
+                // VEX.LZ.{66 shlx, F2 shrx, F3 sarx}.0F38.W0/W1 F7 /r:
+                // ModRM.reg = dst, ModRM.rm = src, vvvv = the count.
+                let vex = Vex {
+                    pp: kind.vex_pp(),
+                    map: 2,
+                    w: *size == OperandSize::Size64,
+                    l: false,
+                };
+                emit_vex_rr(buf, vex, 0xf7, enc(dst.to_reg()), enc(*amount), enc(*src));
+            }
             MInst::Lea { size, addr, dst } => {
                 let w = *size != OperandSize::Size32;
                 emit_modrm_op(

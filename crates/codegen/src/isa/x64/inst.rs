@@ -128,6 +128,43 @@ impl ShiftKind {
     ];
 }
 
+/// The BMI2 shifts with the count in any register (`MInst::ShiftX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShiftXKind {
+    Shlx,
+    Shrx,
+    Sarx,
+}
+
+impl ShiftXKind {
+    /// The BMI2 form of a shift; rotates have none (`rorx` takes an
+    /// immediate count only).
+    pub fn of(kind: ShiftKind) -> Option<ShiftXKind> {
+        match kind {
+            ShiftKind::Shl => Some(ShiftXKind::Shlx),
+            ShiftKind::Shr => Some(ShiftXKind::Shrx),
+            ShiftKind::Sar => Some(ShiftXKind::Sarx),
+            ShiftKind::Rol | ShiftKind::Ror => None,
+        }
+    }
+    /// The implied legacy prefix in VEX.pp: 66 (1), F2 (3), F3 (2).
+    pub fn vex_pp(self) -> u8 {
+        match self {
+            ShiftXKind::Shlx => 1,
+            ShiftXKind::Shrx => 3,
+            ShiftXKind::Sarx => 2,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ShiftXKind::Shlx => "shlx",
+            ShiftXKind::Shrx => "shrx",
+            ShiftXKind::Sarx => "sarx",
+        }
+    }
+    pub const ALL: [ShiftXKind; 3] = [ShiftXKind::Shlx, ShiftXKind::Shrx, ShiftXKind::Sarx];
+}
+
 /// The rounding of `roundss`/`roundsd` (and of the libcalls used without
 /// SSE4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -625,6 +662,18 @@ pub enum MInst {
         amount: ShiftAmount,
         dst: Writable<Reg>,
     },
+    /// `shlx`/`shrx`/`sarx dst, src, amount` (BMI2, VEX-encoded; Size32
+    /// or Size64): the count may be in any register (the hardware masks
+    /// it to 5 or 6 bits, as `shl cl` does) and `dst` is a fresh register,
+    /// so a variable shift needs neither rcx nor a copy of `src`. Flags
+    /// are left untouched.
+    ShiftX {
+        size: OperandSize,
+        kind: ShiftXKind,
+        src: Reg,
+        amount: Reg,
+        dst: Writable<Reg>,
+    },
     /// `dst = lea addr` (Size32 or Size64; others as Size64).
     Lea {
         size: OperandSize,
@@ -1116,6 +1165,13 @@ impl MInst {
                 }
                 v.reuse(dst, i);
             }
+            MInst::ShiftX {
+                src, amount, dst, ..
+            } => {
+                v.use_(src);
+                v.use_(amount);
+                v.def(dst);
+            }
             MInst::Lea { addr, dst, .. } => {
                 v.amode(addr);
                 v.def(dst);
@@ -1587,6 +1643,22 @@ impl MInst {
                     ShiftAmount::Imm(i) => pretty_imm(*i as i8 as i64),
                 };
                 format!("{} {}, {a}", kind.name(), w(dst, size.bytes()))
+            }
+            MInst::ShiftX {
+                size,
+                kind,
+                src,
+                amount,
+                dst,
+            } => {
+                let b = size.bytes();
+                format!(
+                    "{} {}, {}, {}",
+                    kind.name(),
+                    w(dst, b),
+                    r(src, b),
+                    r(amount, b)
+                )
             }
             MInst::Lea { size, addr, dst } => {
                 let b = if *size == OperandSize::Size32 { 4 } else { 8 };

@@ -59,6 +59,8 @@ pub struct X64LowerInfo {
     pub has_sse41: bool,
     /// The ISA flags allow FMA3 (`vfmadd*`).
     pub has_fma: bool,
+    /// The ISA flags allow BMI2 (`shlx`/`shrx`/`sarx`).
+    pub has_bmi2: bool,
     /// The test-only planted bug, if any (the `test_fault` setting).
     pub test_fault: crate::settings::TestFault,
     /// `enable_pinned_reg`: r15 is the pinned register.
@@ -639,6 +641,9 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn use_fma(&mut self) -> bool {
         self.info.has_fma
     }
+    fn use_bmi2(&mut self) -> bool {
+        self.info.has_bmi2
+    }
     fn ty_bits_u64(&mut self, ty: Type) -> u64 {
         ty.bits() as u64
     }
@@ -853,6 +858,21 @@ impl generated::Context for Ctx<'_, '_, '_> {
             kind,
             src: a,
             amount: ShiftAmount::Cl(amt),
+            dst: dw,
+        });
+        d
+    }
+    fn x64_shiftx(&mut self, size: OperandSize, kind: ShiftKind, a: Reg, amt: Reg) -> Reg {
+        let Some(kind) = ShiftXKind::of(kind) else {
+            // Rotates have no BMI2 form with a register count.
+            return self.x64_shift_cl(size, kind, a, amt);
+        };
+        let (d, dw) = self.w();
+        self.l.emit(MInst::ShiftX {
+            size,
+            kind,
+            src: a,
+            amount: amt,
             dst: dw,
         });
         d

@@ -122,6 +122,7 @@ impl X64Backend {
             has_popcnt: self.isa_flags.has("has_popcnt"),
             has_sse41: self.isa_flags.has("has_sse41"),
             has_fma: self.isa_flags.has("has_fma"),
+            has_bmi2: self.isa_flags.has("has_bmi2"),
             test_fault: self.flags.test_fault,
             pinned_reg: self.flags.enable_pinned_reg,
             is_pic: self.flags.is_pic,
