@@ -24,6 +24,7 @@
 //! subtracts from SP once the setup area is in place. The whole frame is
 //! `setup_area_size + fixed_frame_size` bytes ([`FrameLayout::total_size`]).
 
+use super::call::{ArgLoc, SigLocs};
 use super::inst::MachInst;
 use super::vcode::VCode;
 use crate::result::{CodegenError, CodegenResult};
@@ -305,14 +306,21 @@ impl FrameLayout {
 /// How the prologue finds the function's stack limit: a `stack_limit`
 /// parameter, or the `stack_limit = gv` global value chain (`vmctx`, then
 /// `load`s and `iadd_imm`s of pointer-sized values), as Cranelift does.
-/// `base_of(i)` is where the target's convention puts parameter `i` at
-/// entry. Chains a prologue cannot compute (a symbol, a narrower load, an
+/// The parameters are where `sig` (the target ABI's locations of the
+/// function's own signature) puts them at entry, a stack argument at
+/// `FP + stack_args_at + offset`. Chains a prologue cannot compute (a symbol, a narrower load, an
 /// offset beyond 32 bits, more than `StackLimit::MAX_STEPS` steps) are
 /// `Unsupported`, never ignored.
 pub fn stack_limit(
     f: &kiln_ir::FunctionStencil,
-    base_of: impl Fn(usize) -> Option<LimitBase>,
+    sig: &SigLocs,
+    stack_args_at: i32,
 ) -> CodegenResult<Option<StackLimit>> {
+    let base_of = |i: usize| match sig.params.get(i).and_then(|p| p.first()) {
+        Some(ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
+        Some(ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(stack_args_at + *off as i32)),
+        None => None,
+    };
     use kiln_ir::{ArgumentPurpose, GlobalValueData, Type};
     let unsupported = |what: String| CodegenError::Unsupported { what };
     let base_for = |purpose: ArgumentPurpose| -> CodegenResult<Option<LimitBase>> {

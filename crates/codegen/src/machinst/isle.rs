@@ -114,6 +114,36 @@ macro_rules! isle_prelude_methods {
         fn u64_from_u32(&mut self, x: u32) -> u64 {
             x as u64
         }
+        fn ty_f16_128(&mut self, ty: &kiln_ir::Type) -> Option<kiln_ir::Type> {
+            (*ty == kiln_ir::Type::F16 || *ty == kiln_ir::Type::F128).then_some(*ty)
+        }
+        fn f16const_bits(&mut self, inst: &kiln_ir::Inst) -> Option<u64> {
+            match self.l.f.dfg.insts[*inst] {
+                kiln_ir::InstructionData::UnaryIeee16 { imm, .. } => Some(u64::from(imm.0)),
+                _ => None,
+            }
+        }
+        /// The low and high 64 bits of an `f128const`'s 16 bytes.
+        fn f128const_bits(&mut self, inst: &kiln_ir::Inst) -> Option<(u64, u64)> {
+            let f = self.l.f;
+            let kiln_ir::InstructionData::UnaryConst {
+                opcode: kiln_ir::Opcode::F128const,
+                constant,
+            } = f.dfg.insts[*inst]
+            else {
+                return None;
+            };
+            let bytes: [u8; 16] = f
+                .dfg
+                .constants
+                .get(constant)?
+                .0
+                .as_slice()
+                .try_into()
+                .ok()?;
+            let bits = u128::from_le_bytes(bytes);
+            Some((bits as u64, (bits >> 64) as u64))
+        }
         fn notrap(&mut self) -> kiln_ir::MemFlags {
             let mut f = kiln_ir::MemFlags::new();
             f.set_notrap();

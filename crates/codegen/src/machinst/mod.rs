@@ -3,6 +3,7 @@
 pub mod abi;
 pub mod blockorder;
 pub mod buffer;
+pub mod call;
 pub mod compile;
 pub mod inst;
 pub mod isle;

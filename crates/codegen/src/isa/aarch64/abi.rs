@@ -48,41 +48,10 @@ use crate::machinst::compile::FramePart;
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
 use crate::unwind::UnwindOp;
-use kiln_ir::{ArgumentExtension, CallConv, Signature, TrapCode, Type};
+use kiln_ir::{CallConv, Signature, TrapCode, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet, RegClass};
 
-/// Where one argument or return value (part) lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgLoc {
-    Reg(PReg),
-    /// Byte offset in the stack argument area (arguments) or the return
-    /// area (returns).
-    Stack(u32),
-}
-
-/// One location per register part (two for `i128`, low half first).
-pub type Parts = smallvec::SmallVec<[ArgLoc; 2]>;
-
-/// The locations of a signature's parameters and returns.
-#[derive(Clone, Debug, Default)]
-pub struct SigLocs {
-    pub params: Vec<Parts>,
-    pub returns: Vec<Parts>,
-    /// Bytes of stack arguments (a multiple of 16).
-    pub stack_args_size: u32,
-    /// Bytes of the return area (0: none, no x8 pointer).
-    pub ret_area_size: u32,
-    /// Bytes of stack arguments the callee pops (`tail`).
-    pub callee_pop: u32,
-    /// Narrow integer arguments the caller must extend to 32 bits.
-    pub caller_extends: bool,
-}
-
-impl SigLocs {
-    pub fn has_ret_area(&self) -> bool {
-        self.ret_area_size > 0
-    }
-}
+pub use crate::machinst::call::{ArgLoc, Parts, SigLocs};
 
 /// A calling convention as data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +178,7 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
     let conv = *convention(sig.call_conv)?;
     let mut locs = SigLocs {
         caller_extends: conv.caller_extends,
+        ret_area_reg: xreg_preg(regs::INDIRECT_RESULT_ENC),
         ..SigLocs::default()
     };
     // Returns: registers first, the rest in the return area (8-byte slots).
@@ -236,19 +206,6 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
         locs.callee_pop = locs.stack_args_size;
     }
     Ok(locs)
-}
-
-/// Whether a narrow argument of `ty` with `ext` must be extended by the
-/// caller under `locs`' convention, and how (`Some(signed)`).
-pub fn caller_extension(locs: &SigLocs, ty: Type, ext: ArgumentExtension) -> Option<bool> {
-    if !locs.caller_extends || !ty.is_int() || ty.bits() >= 32 {
-        return None;
-    }
-    match ext {
-        ArgumentExtension::Uext => Some(false),
-        ArgumentExtension::Sext => Some(true),
-        ArgumentExtension::None => None,
-    }
 }
 
 /// The allocator's registers: see `regs::allocatable_xregs`.

@@ -3,18 +3,18 @@
 //! constructors that emit `MInst`s), calls, returns and the function entry
 //! under AAPCS64 (see [`super::abi`]).
 
-use super::abi::{self, ArgLoc, SigLocs};
+use super::abi::{self, SigLocs};
 use super::args::*;
 use super::inst::*;
 use super::regs;
 use crate::machinst::buffer::{MachLabel, RelocTarget};
+use crate::machinst::call::{self, CallGlue, CallState};
 use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::entity::EntityRef;
 use kiln_ir::{FloatCC, Inst, InstructionData, IntCC, TrapCode, Type, Value};
-use regalloc2::{PReg, RegClass};
-use smallvec::SmallVec;
+use regalloc2::RegClass;
 
 mod ops;
 mod tail;
@@ -70,10 +70,8 @@ pub struct A64LowerInfo {
 /// Mutable lowering state kept across instructions.
 #[derive(Default)]
 pub struct A64LowerState {
-    /// Largest outgoing argument + return area of any call.
-    pub outgoing: u32,
-    /// The hidden return-area pointer (x8 at entry), if any.
-    pub ret_area_ptr: Option<Reg>,
+    /// The outgoing area and the incoming return-area pointer.
+    pub call: CallState,
 }
 
 /// The aarch64 `LowerBackend`.
@@ -121,52 +119,16 @@ impl LowerBackend for A64LowerBackend<'_> {
 
     fn gen_entry(&self, ctx: &mut Lower<'_, MInst>) -> CodegenResult<()> {
         let mut state = self.state.borrow_mut();
-        let f = ctx.f;
-        let entry = f
-            .layout
-            .entry_block()
-            .ok_or_else(|| CodegenError::InvalidVCode("no entry block".into()))?;
-        let params: Vec<Value> = f.dfg.block_params(entry).to_vec();
-        let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
-        let mut stack_loads = Vec::new();
-        if self.info.sig.has_ret_area() {
-            let r = match state.ret_area_ptr {
-                Some(r) => r,
-                None => ctx.alloc_tmp(RegClass::Int),
-            };
-            args.push((
-                Writable::from_reg(r),
-                regs::xreg_preg(regs::INDIRECT_RESULT_ENC),
-            ));
-            state.ret_area_ptr = Some(r);
-        }
-        for (i, &p) in params.iter().enumerate() {
-            let vregs = ctx.value_regs(p);
-            let Some(parts) = self.info.sig.params.get(i) else {
-                return Err(CodegenError::InvalidVCode(
-                    "entry block parameters do not match the signature".into(),
-                ));
-            };
-            let ty = f.dfg.value_type(p);
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            for (k, loc) in parts.iter().enumerate() {
-                let Some(reg) = vregs.regs.get(k).copied().flatten() else {
-                    return Err(CodegenError::Unsupported {
-                        what: format!("parameters of type {ty}"),
-                    });
-                };
-                match loc {
-                    ArgLoc::Reg(preg) => args.push((Writable::from_reg(reg), *preg)),
-                    ArgLoc::Stack(off) => stack_loads.push(MInst::Load {
-                        kind: load_kind_of(part_ty),
-                        rd: Writable::from_reg(reg),
-                        mem: AMode::FpOffset {
-                            off: 16 + *off as i64,
-                        },
-                    }),
+        let (args, stack_loads) =
+            call::entry_args(ctx, &self.info.sig, &mut state.call, |ty, rd, off| {
+                MInst::Load {
+                    kind: load_kind_of(ty),
+                    rd,
+                    mem: AMode::FpOffset {
+                        off: 16 + off as i64,
+                    },
                 }
-            }
-        }
+            })?;
         ctx.emit(MInst::Args { args });
         for i in stack_loads {
             ctx.emit(i);
@@ -238,15 +200,10 @@ impl Ctx<'_, '_, '_> {
         self.w(RegClass::Int)
     }
 
-    /// `r`, or a copy of it if it is already among `taken`: one vreg must
-    /// not be constrained to two fixed registers by one instruction.
-    fn unique(&mut self, r: Reg, mut taken: impl Iterator<Item = Reg>) -> Reg {
-        if !taken.any(|t| t == r) {
-            return r;
-        }
-        let (c, cw) = self.w(r.class());
-        self.l.emit(MInst::gen_move(cw, r));
-        c
+    /// `r`, or a copy of it if it is already among `taken`
+    /// ([`call::distinct_use`]).
+    fn unique(&mut self, r: Reg, taken: impl Iterator<Item = Reg>) -> Reg {
+        call::distinct_use(self.l, r, taken)
     }
 
     /// Emits the constant `value` (zero-extended from `size`) into a fresh
@@ -389,159 +346,63 @@ impl Ctx<'_, '_, '_> {
         d
     }
 
-    /// The signature, callee and arguments of a call.
-    fn call_parts(
-        &self,
-        inst: Inst,
-    ) -> Option<(kiln_ir::SigRef, Result<kiln_ir::FuncRef, Value>, Vec<Value>)> {
-        let f = self.l.f;
-        match f.dfg.insts[inst] {
-            InstructionData::Call { func_ref, args, .. } => {
-                let sig = f.dfg.ext_funcs.get(func_ref)?.signature;
-                Some((sig, Ok(func_ref), f.dfg.value_list(args).to_vec()))
-            }
-            InstructionData::CallIndirect { sig_ref, args, .. } => {
-                let all = f.dfg.value_list(args);
-                let (callee, rest) = all.split_first()?;
-                Some((sig_ref, Err(*callee), rest.to_vec()))
-            }
-            _ => None,
-        }
-    }
-
+    /// Lowers `call` / `call_indirect` (the shared half in
+    /// [`call::call_setup`]).
     fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
-        let f = self.l.f;
-        let (sig_ref, callee, args) = self.call_parts(inst)?;
-        let sig = f.dfg.signatures.get(sig_ref)?;
-        let locs = match abi::sig_locs(sig) {
-            Ok(l) => l,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(InstOutput::none());
-            }
-        };
-        self.state.outgoing = self
-            .state
-            .outgoing
-            .max(locs.stack_args_size + locs.ret_area_size);
-        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
-        if locs.has_ret_area() {
-            let (p, pw) = self.wi();
-            self.l.emit(MInst::LoadAddr {
-                rd: pw,
-                mem: AMode::SpOffset {
-                    off: locs.stack_args_size as i64,
-                },
-            });
-            uses.push((p, regs::xreg_preg(regs::INDIRECT_RESULT_ENC)));
-        }
-        self.marshal_args(sig, &locs, &args, &mut uses)?;
-        let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
-        let mut defs = Vec::new();
-        let mut after = Vec::new();
-        for (i, &res) in results.iter().enumerate() {
-            let vregs = self.l.value_regs(res);
-            let ty = f.dfg.value_type(res);
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            for (k, loc) in locs.returns.get(i)?.iter().enumerate() {
-                let reg = vregs.regs.get(k).copied().flatten()?;
-                match loc {
-                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
-                    ArgLoc::Stack(off) => after.push(MInst::Load {
-                        kind: load_kind_of(part_ty),
-                        rd: Writable::from_reg(reg),
-                        mem: AMode::SpOffset {
-                            off: (locs.stack_args_size + off) as i64,
-                        },
-                    }),
-                }
-            }
-        }
-        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
-        let uses = uses.into_vec();
-        match callee {
-            Ok(func_ref) => {
-                let name = f.dfg.ext_funcs[func_ref].name.clone();
-                let target = self.l.reloc_target(&name);
-                self.l.emit(MInst::Call {
-                    target,
-                    uses,
-                    defs,
-                    clobbers,
-                    callee_pop: locs.callee_pop,
-                });
-            }
-            Err(v) => {
-                let rn = self.l.put_in_reg(v);
-                self.l.emit(MInst::CallInd {
-                    rn,
-                    uses,
-                    defs,
-                    clobbers,
-                    callee_pop: locs.callee_pop,
-                });
-            }
-        }
-        for i in after {
+        let site = call::call_setup(self, inst)?;
+        let callee = self.callee(site.callee)?;
+        self.emit_call(callee, site.uses, site.defs, site.locs.callee_pop);
+        for i in site.after {
             self.l.emit(i);
         }
         Some(InstOutput::none())
     }
 
-    fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
-        let f = self.l.f;
-        let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
-        let mut rets: Vec<(Reg, PReg)> = Vec::new();
-        for (i, &v) in vals.iter().enumerate() {
-            let ty = f.dfg.value_type(v);
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            let parts: SmallVec<[Reg; 2]> = self
-                .l
-                .put_value_in_regs(v)
-                .regs
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            let Some(locs) = self
-                .info
-                .sig
-                .returns
-                .get(i)
-                .filter(|p| p.len() == parts.len())
-            else {
-                self.l.set_error(CodegenError::InvalidVCode(
-                    "return values do not match the signature".into(),
-                ));
-                return Some(InstOutput::none());
-            };
-            for (r, loc) in parts.into_iter().zip(locs.iter()) {
-                match loc {
-                    ArgLoc::Reg(p) => {
-                        let r = self.unique(r, rets.iter().map(|u| u.0));
-                        rets.push((r, *p));
-                    }
-                    ArgLoc::Stack(off) => {
-                        let base = match self.state.ret_area_ptr {
-                            Some(b) => b,
-                            None => {
-                                let (b, _) = self.wi();
-                                self.state.ret_area_ptr = Some(b);
-                                b
-                            }
-                        };
-                        self.l.emit(MInst::Store {
-                            kind: store_kind_of(part_ty),
-                            rd: r,
-                            mem: AMode::UnsignedOffset {
-                                rn: base,
-                                uimm: *off,
-                            },
-                        });
-                    }
-                }
+    /// `bl` to a function reference, or `blr` to the register of an
+    /// indirect callee's value.
+    fn callee(&mut self, callee: Result<kiln_ir::FuncRef, Value>) -> Option<TryCallee> {
+        Some(match callee {
+            Ok(func_ref) => {
+                let name = self.l.f.dfg.ext_funcs.get(func_ref)?.name.clone();
+                TryCallee::Known(self.l.reloc_target(&name))
             }
-        }
+            Err(v) => TryCallee::Reg(self.l.put_in_reg(v)),
+        })
+    }
+
+    /// Emits a call that returns normally (`MInst::Call` / `CallInd`),
+    /// clobbering what AAPCS64 lets a callee change.
+    fn emit_call(
+        &mut self,
+        callee: TryCallee,
+        uses: call::CallUses,
+        defs: call::CallDefs,
+        callee_pop: u32,
+    ) {
+        let clobbers = regs::call_clobbers(self.info.wide_fp_values);
+        let (uses, defs) = (uses.into_vec(), defs.into_vec());
+        self.l.emit(match callee {
+            TryCallee::Known(target) => MInst::Call {
+                target,
+                uses,
+                defs,
+                clobbers,
+                callee_pop,
+            },
+            TryCallee::Reg(rn) => MInst::CallInd {
+                rn,
+                uses,
+                defs,
+                clobbers,
+                callee_pop,
+            },
+        });
+    }
+
+    fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
+        let vals: Vec<Value> = self.l.f.dfg.inst_args(inst).to_vec();
+        let info = self.info;
+        let rets = call::return_uses(self, &info.sig, &vals)?.into_vec();
         self.l.emit(MInst::Ret { rets });
         Some(InstOutput::none())
     }
@@ -563,6 +424,60 @@ impl Ctx<'_, '_, '_> {
             },
         });
         Some(InstOutput::one(d))
+    }
+}
+
+impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
+    type I = MInst;
+    fn lower(&mut self) -> &mut Lower<'f, MInst> {
+        self.l
+    }
+    fn sig_locs(&self, sig: &kiln_ir::Signature) -> CodegenResult<SigLocs> {
+        abi::sig_locs(sig)
+    }
+    fn call_state(&mut self) -> &mut CallState {
+        &mut self.state.call
+    }
+    fn extend_arg(&mut self, ty: Type, signed: bool, r: Reg) -> Reg {
+        self.extend(ty, signed, 32, r)
+    }
+    fn store_arg(&mut self, part_ty: Type, r: Reg, sp_offset: u32) {
+        self.l.emit(MInst::Store {
+            kind: store_kind_of(part_ty),
+            rd: r,
+            mem: AMode::SpOffset {
+                off: sp_offset as i64,
+            },
+        });
+    }
+    fn outgoing_addr(&mut self, sp_offset: u32) -> Reg {
+        let (p, pw) = self.wi();
+        self.l.emit(MInst::LoadAddr {
+            rd: pw,
+            mem: AMode::SpOffset {
+                off: sp_offset as i64,
+            },
+        });
+        p
+    }
+    fn load_result(&mut self, part_ty: Type, rd: Writable<Reg>, sp_offset: u32) -> MInst {
+        MInst::Load {
+            kind: load_kind_of(part_ty),
+            rd,
+            mem: AMode::SpOffset {
+                off: sp_offset as i64,
+            },
+        }
+    }
+    fn store_return(&mut self, part_ty: Type, r: Reg, base: Reg, offset: u32) {
+        self.l.emit(MInst::Store {
+            kind: store_kind_of(part_ty),
+            rd: r,
+            mem: AMode::UnsignedOffset {
+                rn: base,
+                uimm: offset,
+            },
+        });
     }
 }
 
@@ -966,31 +881,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let (d, dw) = self.wi();
         self.l.emit(MInst::MovFromVecHi { rd: dw, rn });
         d
-    }
-    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
-    }
-    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
-        match self.l.f.dfg.insts[*inst] {
-            InstructionData::UnaryIeee16 { imm, .. } => Some(u64::from(imm.0)),
-            _ => None,
-        }
-    }
-    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
-        let f = self.l.f;
-        let InstructionData::UnaryConst { constant, .. } = f.dfg.insts[*inst] else {
-            return None;
-        };
-        let bytes: [u8; 16] = f
-            .dfg
-            .constants
-            .get(constant)?
-            .0
-            .as_slice()
-            .try_into()
-            .ok()?;
-        let v = u128::from_le_bytes(bytes);
-        Some((v as u64, (v >> 64) as u64))
     }
     fn a64_mov_from_fpu(&mut self, size: ScalarSize, rn: Reg) -> Reg {
         let (d, dw) = self.wi();

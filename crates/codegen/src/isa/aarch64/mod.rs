@@ -25,7 +25,7 @@ pub use inst::*;
 
 use crate::compiled::{CompiledCode, Stencil};
 use crate::isa::TargetIsa;
-use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape, LimitBase};
+use crate::machinst::abi::{FrameLayout, FrameRequest, FrameShape};
 use crate::machinst::buffer::{MachBuffer, MachLabel};
 use crate::machinst::compile::{self, Backend, Context, Lowered};
 use crate::machinst::inst::{MachInst, MachTerminator, OperandVisitor};
@@ -176,14 +176,8 @@ impl A64Backend {
             });
         }
         let sig = abi::sig_locs(&f.signature)?;
-        let stack_limit = crate::machinst::abi::stack_limit(f, |i| {
-            match sig.params.get(i).and_then(|p| p.first()) {
-                Some(abi::ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
-                // Incoming stack arguments are at [x29 + 16 + offset].
-                Some(abi::ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
-                None => None,
-            }
-        })?;
+        // Incoming stack arguments are at [x29 + 16 + offset].
+        let stack_limit = crate::machinst::abi::stack_limit(f, &sig, 16)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         let callee_pop = sig.callee_pop;
         let wide_fp_values = (0..f.dfg.num_values() as u32).any(|i| {
@@ -216,7 +210,7 @@ impl A64Backend {
         Ok(Lowered {
             vcode,
             frame: FrameRequest {
-                outgoing_args_size: (state.outgoing + 15) & !15,
+                outgoing_args_size: (state.call.outgoing + 15) & !15,
                 stackslots_size: slots_size,
                 callee_saved: regs::aapcs_callee_saved(self.flags.enable_pinned_reg),
                 callee_pop,

@@ -61,45 +61,11 @@
 //! and `sub rsp, N` (`control.rs`, `docs/frame.md`).
 
 use super::regs::{self, enc, gpr_preg, xmm_preg};
-use crate::machinst::abi::{LimitBase, StackLimit};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::{CallConv, Signature, Type};
 use regalloc2::{MachineEnv, PReg, PRegSet};
 
-/// Where one argument or return value lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgLoc {
-    Reg(PReg),
-    /// Byte offset in the stack argument area (arguments) or the return
-    /// area (returns).
-    Stack(u32),
-}
-
-/// The locations of a signature's parameters and returns: one location per
-/// register part (two for `i128`, low half first).
-#[derive(Clone, Debug, Default)]
-pub struct SigLocs {
-    pub params: Vec<Parts>,
-    pub returns: Vec<Parts>,
-    /// Bytes of stack arguments (a multiple of 16).
-    pub stack_args_size: u32,
-    /// Bytes of the return area (0: no hidden pointer).
-    pub ret_area_size: u32,
-    /// Bytes of stack arguments the callee pops on return (`tail`).
-    pub callee_pop: u32,
-    /// The register of the hidden return-area pointer (the convention's
-    /// first integer argument register).
-    pub ret_area_reg: PReg,
-}
-
-/// The locations of one value's register parts.
-pub type Parts = smallvec::SmallVec<[ArgLoc; 2]>;
-
-impl SigLocs {
-    pub fn has_ret_area(&self) -> bool {
-        self.ret_area_size > 0
-    }
-}
+pub use crate::machinst::call::{ArgLoc, Parts, SigLocs};
 
 /// A calling convention as data: everything `sig_locs`, the frame and the
 /// call/return lowering need to know about it.
@@ -314,7 +280,12 @@ impl Assigner {
 /// Computes the locations of a signature under its calling convention.
 pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
     let conv = convention(sig.call_conv)?;
-    let mut locs = SigLocs::default();
+    // x86-64 callers extend narrow integer arguments per their attribute
+    // under every convention.
+    let mut locs = SigLocs {
+        caller_extends: true,
+        ..SigLocs::default()
+    };
     // Returns first: they decide whether a hidden pointer is needed.
     let mut rets = Assigner::new(conv.int_rets, conv.float_rets, false, 0);
     let last = sig.returns.len().checked_sub(1);
@@ -429,17 +400,3 @@ pub fn machine_env(pinned: bool) -> MachineEnv {
 /// `[rbp - size + offsets[k]]` (the shared layout, aligned to at most 16
 /// bytes, rbp's alignment).
 pub use crate::machinst::abi::stack_slot_layout;
-
-/// How the prologue finds the function's stack limit (the target-neutral
-/// chain walk of `machinst::abi::stack_limit`, with x86-64's argument
-/// locations: a stack argument is at `[rbp + 16 + offset]`).
-pub fn stack_limit(
-    f: &kiln_ir::FunctionStencil,
-    sig: &SigLocs,
-) -> CodegenResult<Option<StackLimit>> {
-    crate::machinst::abi::stack_limit(f, |i| match sig.params.get(i).and_then(|p| p.first()) {
-        Some(ArgLoc::Reg(r)) => Some(LimitBase::Reg(*r)),
-        Some(ArgLoc::Stack(off)) => Some(LimitBase::FpOffset(16 + *off as i32)),
-        None => None,
-    })
-}

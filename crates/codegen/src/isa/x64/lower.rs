@@ -3,11 +3,12 @@
 //! extractors and constructors that build `MInst`s), calls, returns and the
 //! function entry under the System V ABI (see [`super::abi`]).
 
-use super::abi::{self, ArgLoc, SigLocs};
+use super::abi::{self, SigLocs};
 use super::args::*;
 use super::inst::*;
 use super::regs;
 use crate::machinst::buffer::{MachLabel, RelocTarget};
+use crate::machinst::call::{self, CallGlue, CallState};
 use crate::machinst::lower::{InstOutput, Lower, LowerBackend};
 use crate::machinst::reg::{Reg, Writable};
 use crate::result::CodegenError;
@@ -16,7 +17,7 @@ use kiln_ir::entity::EntityRef;
 use kiln_ir::LibCall;
 use kiln_ir::{
     ExternalName, FuncRef, GlobalValue, GlobalValueData, Inst, InstructionData, IntCC, MemFlags,
-    Opcode, SigRef, StackSlot, TrapCode, Type, Value,
+    Opcode, StackSlot, TrapCode, Type, Value,
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
@@ -72,10 +73,8 @@ pub struct X64LowerInfo {
 /// Mutable x64 lowering state kept across instructions.
 #[derive(Default)]
 pub struct X64LowerState {
-    /// Largest outgoing argument + return area of any call.
-    pub outgoing: u32,
-    /// The hidden return-area pointer of this function, if any.
-    pub ret_area_ptr: Option<Reg>,
+    /// The outgoing area and the incoming return-area pointer.
+    pub call: CallState,
     /// The terminators branching to each block, built on the first
     /// `bool_zext` question about a block parameter.
     pub branch_preds: Option<BranchPreds>,
@@ -144,48 +143,12 @@ impl LowerBackend for X64LowerBackend<'_> {
 
     fn gen_entry(&self, ctx: &mut Lower<'_, MInst>) -> crate::result::CodegenResult<()> {
         let mut state = self.state.borrow_mut();
-        let f = ctx.f;
-        let entry = f
-            .layout
-            .entry_block()
-            .ok_or_else(|| CodegenError::InvalidVCode("no entry block".into()))?;
-        let params: Vec<Value> = f.dfg.block_params(entry).to_vec();
-        let mut args: Vec<(Writable<Reg>, PReg)> = Vec::new();
-        let mut stack_loads = Vec::new();
-        if self.info.sig.has_ret_area() {
-            // A `return` lowered before (the walk is backward) may have
-            // created the register already.
-            let r = match state.ret_area_ptr {
-                Some(r) => r,
-                None => ctx.alloc_tmp(RegClass::Int),
-            };
-            args.push((Writable::from_reg(r), self.info.sig.ret_area_reg));
-            state.ret_area_ptr = Some(r);
-        }
-        for (i, &p) in params.iter().enumerate() {
-            let regs = ctx.value_regs(p);
-            let Some(parts) = self.info.sig.params.get(i) else {
-                return Err(CodegenError::InvalidVCode(
-                    "entry block parameters do not match the signature".into(),
-                ));
-            };
-            let ty = f.dfg.value_type(p);
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            for (k, loc) in parts.iter().enumerate() {
-                let Some(reg) = regs.regs.get(k).copied().flatten() else {
-                    return Err(CodegenError::Unsupported {
-                        what: format!("parameters of type {ty}"),
-                    });
-                };
-                match loc {
-                    ArgLoc::Reg(preg) => args.push((Writable::from_reg(reg), *preg)),
-                    ArgLoc::Stack(off) => {
-                        let addr = Amode::imm_reg(16 + *off as i32, regs::rbp());
-                        stack_loads.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
-                    }
-                }
-            }
-        }
+        // A `return` lowered before (the walk is backward) may have created
+        // the return-area register already.
+        let (args, stack_loads) =
+            call::entry_args(ctx, &self.info.sig, &mut state.call, |ty, rd, off| {
+                load_inst(ty, Amode::imm_reg(16 + off as i32, regs::rbp()), rd)
+            })?;
         ctx.emit(MInst::Args {
             args: args.into_boxed_slice(),
         });
@@ -407,15 +370,10 @@ impl Ctx<'_, '_, '_> {
     fn reloc_target(&mut self, name: &ExternalName) -> RelocTarget {
         self.l.reloc_target(name)
     }
-    /// `r`, or a copy of it if it is already among `taken`: one vreg must
-    /// not be constrained to two fixed registers by one instruction.
-    fn unique(&mut self, r: Reg, mut taken: impl Iterator<Item = Reg>) -> Reg {
-        if !taken.any(|t| t == r) {
-            return r;
-        }
-        let c = self.l.alloc_tmp(r.class());
-        self.l.emit(MInst::gen_move(Writable::from_reg(c), r));
-        c
+    /// `r`, or a copy of it if it is already among `taken`
+    /// ([`call::distinct_use`]).
+    fn unique(&mut self, r: Reg, taken: impl Iterator<Item = Reg>) -> Reg {
+        call::distinct_use(self.l, r, taken)
     }
 
     fn mov_to(&mut self, dst: Writable<Reg>, src: Reg) {
@@ -424,25 +382,6 @@ impl Ctx<'_, '_, '_> {
             src,
             dst,
         });
-    }
-
-    /// The signature, the callee (a function reference, or the value of an
-    /// indirect call) and the arguments of `call`, `call_indirect` and
-    /// their `return_call` forms.
-    fn call_parts(&self, inst: Inst) -> Option<(SigRef, Result<FuncRef, Value>, Vec<Value>)> {
-        let f = self.l.f;
-        match f.dfg.insts[inst] {
-            InstructionData::Call { func_ref, args, .. } => {
-                let sig = f.dfg.ext_funcs.get(func_ref)?.signature;
-                Some((sig, Ok(func_ref), f.dfg.value_list(args).to_vec()))
-            }
-            InstructionData::CallIndirect { sig_ref, args, .. } => {
-                let all = f.dfg.value_list(args);
-                let (callee, rest) = all.split_first()?;
-                Some((sig_ref, Err(*callee), rest.to_vec()))
-            }
-            _ => None,
-        }
     }
 
     /// A store of `src` (type `ty`) to `addr`; an `f16` needs a temporary
@@ -531,49 +470,19 @@ impl Ctx<'_, '_, '_> {
         RegPair::Pair { lo, hi }
     }
 
-    /// Lowers `call` / `call_indirect`.
+    /// Lowers `call` / `call_indirect` (the shared half in
+    /// [`call::call_setup`]).
     fn gen_call(&mut self, inst: Inst) -> Option<InstOutput> {
-        let f = self.l.f;
-        let (sig_ref, callee, args) = self.call_parts(inst)?;
-        let sig = f.dfg.signatures.get(sig_ref)?;
-        let locs = match abi::sig_locs(sig) {
-            Ok(l) => l,
-            Err(e) => {
-                self.l.set_error(e);
-                return Some(InstOutput::none());
-            }
-        };
-        let mut uses: SmallVec<[(Reg, PReg); 8]> = SmallVec::new();
-        let mut defs: SmallVec<[(Writable<Reg>, PReg); 4]> = SmallVec::new();
-        if !self.call_site_args(sig, &locs, &args, &mut uses) {
-            return None;
-        }
-        let results: Vec<Value> = f.dfg.inst_results(inst).to_vec();
-        let mut after = Vec::new();
-        for (i, &res) in results.iter().enumerate() {
-            let regs = self.l.value_regs(res);
-            let ty = f.dfg.value_type(res);
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            for (k, loc) in locs.returns.get(i)?.iter().enumerate() {
-                let reg = regs.regs.get(k).copied().flatten()?;
-                match loc {
-                    ArgLoc::Reg(p) => defs.push((Writable::from_reg(reg), *p)),
-                    ArgLoc::Stack(off) => {
-                        let addr = Amode::imm_reg((locs.stack_args_size + off) as i32, regs::rsp());
-                        after.push(load_inst(part_ty, addr, Writable::from_reg(reg)));
-                    }
-                }
-            }
-        }
+        let site = call::call_setup(self, inst)?;
         let info = Box::new(CallInfo {
-            uses,
-            defs,
-            clobbers: abi::call_clobbers_for(abi::convention(sig.call_conv).ok()?),
-            callee_pop: locs.callee_pop,
+            uses: site.uses,
+            defs: site.defs,
+            clobbers: abi::call_clobbers_for(abi::convention(site.call_conv).ok()?),
+            callee_pop: site.locs.callee_pop,
             try_call: None,
         });
-        self.emit_call_to(callee, info);
-        for i in after {
+        self.emit_call_to(site.callee, info);
+        for i in site.after {
             self.l.emit(i);
         }
         Some(InstOutput::none())
@@ -641,54 +550,57 @@ impl Ctx<'_, '_, '_> {
 
     /// Lowers `return`.
     fn gen_return(&mut self, inst: Inst) -> Option<InstOutput> {
-        let f = self.l.f;
-        let vals: Vec<Value> = f.dfg.inst_args(inst).to_vec();
-        let mut rets: SmallVec<[(Reg, PReg); 2]> = SmallVec::new();
-        for (i, &v) in vals.iter().enumerate() {
-            let ty = f.dfg.value_type(v);
-            let part_ty = if ty == Type::I128 { Type::I64 } else { ty };
-            let regs: SmallVec<[Reg; 2]> = self
-                .l
-                .put_value_in_regs(v)
-                .regs
-                .iter()
-                .flatten()
-                .copied()
-                .collect();
-            let Some(parts) = self
-                .info
-                .sig
-                .returns
-                .get(i)
-                .filter(|p| p.len() == regs.len())
-            else {
-                self.l.set_error(CodegenError::InvalidVCode(
-                    "return values do not match the signature".into(),
-                ));
-                return Some(InstOutput::none());
-            };
-            for (r, loc) in regs.into_iter().zip(parts.iter()) {
-                match loc {
-                    ArgLoc::Reg(p) => {
-                        let r = self.unique(r, rets.iter().map(|u| u.0));
-                        rets.push((r, *p))
-                    }
-                    ArgLoc::Stack(off) => {
-                        let base = match self.state.ret_area_ptr {
-                            Some(r) => r,
-                            None => {
-                                let r = self.tmp();
-                                self.state.ret_area_ptr = Some(r);
-                                r
-                            }
-                        };
-                        self.emit_store(part_ty, r, Amode::imm_reg(*off as i32, base));
-                    }
-                }
-            }
-        }
+        let vals: Vec<Value> = self.l.f.dfg.inst_args(inst).to_vec();
+        let info = self.info;
+        let rets = call::return_uses(self, &info.sig, &vals)?;
         self.l.emit(MInst::Ret { rets });
         Some(InstOutput::none())
+    }
+}
+
+impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
+    type I = MInst;
+    fn lower(&mut self) -> &mut Lower<'f, MInst> {
+        self.l
+    }
+    fn sig_locs(&self, sig: &kiln_ir::Signature) -> crate::result::CodegenResult<SigLocs> {
+        abi::sig_locs(sig)
+    }
+    fn call_state(&mut self) -> &mut CallState {
+        &mut self.state.call
+    }
+    fn extend_arg(&mut self, ty: Type, signed: bool, r: Reg) -> Reg {
+        if signed {
+            generated::constructor_x64_sextend(self, ty, Type::I32, r)
+        } else {
+            generated::constructor_x64_uextend(self, ty, Type::I32, r)
+        }
+    }
+    fn store_arg(&mut self, part_ty: Type, r: Reg, sp_offset: u32) {
+        let addr = Amode::imm_reg(sp_offset as i32, regs::rsp());
+        self.emit_store(part_ty, r, addr);
+    }
+    fn outgoing_addr(&mut self, sp_offset: u32) -> Reg {
+        let (p, pw) = self.w();
+        self.l.emit(MInst::Lea {
+            size: OperandSize::Size64,
+            addr: Amode::imm_reg(sp_offset as i32, regs::rsp()),
+            dst: pw,
+        });
+        p
+    }
+    fn load_result(&mut self, part_ty: Type, rd: Writable<Reg>, sp_offset: u32) -> MInst {
+        load_inst(part_ty, Amode::imm_reg(sp_offset as i32, regs::rsp()), rd)
+    }
+    fn store_return(&mut self, part_ty: Type, r: Reg, base: Reg, offset: u32) {
+        self.emit_store(part_ty, r, Amode::imm_reg(offset as i32, base));
+    }
+    fn check_tail_call(
+        &mut self,
+        sig: &kiln_ir::Signature,
+        locs: &SigLocs,
+    ) -> crate::result::CodegenResult<()> {
+        self.tail_call_regs_free(sig, locs)
     }
 }
 
@@ -1122,9 +1034,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn x64_fstore(&mut self, ty: Type, src: Reg, addr: Amode) {
         self.emit_store(ty, src, addr);
     }
-    fn ty_f16_128(&mut self, ty: &Type) -> Option<Type> {
-        (*ty == Type::F16 || *ty == Type::F128).then_some(*ty)
-    }
     fn amode_offset(&mut self, a: Amode, off: i32) -> Amode {
         match a {
             Amode::ImmReg { simm32, base, trap } => Amode::ImmReg {
@@ -1358,32 +1267,6 @@ impl generated::Context for Ctx<'_, '_, '_> {
         } else {
             (v as f32).to_bits() as u64
         }
-    }
-    fn f16const_bits(&mut self, inst: &Inst) -> Option<u64> {
-        match self.l.f.dfg.insts[*inst] {
-            InstructionData::UnaryIeee16 { imm, .. } => Some(imm.0 as u64),
-            _ => None,
-        }
-    }
-    fn f128const_bits(&mut self, inst: &Inst) -> Option<(u64, u64)> {
-        let f = self.l.f;
-        let InstructionData::UnaryConst {
-            opcode: Opcode::F128const,
-            constant,
-        } = f.dfg.insts[*inst]
-        else {
-            return None;
-        };
-        let bytes: [u8; 16] = f
-            .dfg
-            .constants
-            .get(constant)?
-            .0
-            .as_slice()
-            .try_into()
-            .ok()?;
-        let bits = u128::from_le_bytes(bytes);
-        Some((bits as u64, (bits >> 64) as u64))
     }
     fn unit(&mut self) {}
     fn output_i128_and_flag(&mut self, inst: Inst, lo: Reg, hi: Reg, flag: Reg) -> InstOutput {

@@ -113,7 +113,8 @@ impl X64Backend {
         self.check_implicit_sret(f, &sig)?;
         let conv = abi::convention(f.signature.call_conv)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
-        let stack_limit = abi::stack_limit(f, &sig)?;
+        // A stack argument is at `[rbp + 16 + offset]`.
+        let stack_limit = crate::machinst::abi::stack_limit(f, &sig, 16)?;
         let info = lower::X64LowerInfo {
             sig,
             slot_offsets,
@@ -135,7 +136,7 @@ impl X64Backend {
         Ok(Lowered {
             vcode,
             frame: FrameRequest {
-                outgoing_args_size: state.outgoing,
+                outgoing_args_size: state.call.outgoing,
                 stackslots_size: info.slots_size,
                 callee_saved: abi::callee_saved(conv, self.flags.enable_pinned_reg),
                 callee_pop: info.sig.callee_pop,
