@@ -582,22 +582,7 @@ fn runtests_and_own_files_unwind_info_matches_the_code() {
 #[test]
 fn checker_rejects_wrong_information() {
     let isa = isa(None);
-    let f = &kiln_reader::parse_functions(
-        "function %f(i64) -> i64 {
-    fn0 = %g(i64) -> i64
-block0(v0: i64):
-    v1 = call fn0(v0)
-    brif v1, block1, block2
-block1:
-    return v1
-block2:
-    v2 = call fn0(v1)
-    v3 = iadd v0, v1
-    v4 = iadd v3, v2
-    return v4
-}",
-    )
-    .unwrap()[0];
+    let f = &kiln_reader::parse_functions(unwind_common::CONTROL_FUNCTION).unwrap()[0];
     let good = isa.compile_stencil(&f.stencil).unwrap();
     check_function(&good).unwrap();
     // The code holds no data: its instruction boundaries.

@@ -7,6 +7,22 @@ use kiln_codegen::compiled::{CompiledCode, Stencil};
 use kiln_codegen::isa::TargetIsa;
 use std::path::{Path, PathBuf};
 
+/// The function both checkers' control tests corrupt the unwind rows of:
+/// two calls (so a frame with saves), a branch and two returns.
+pub const CONTROL_FUNCTION: &str = "function %f(i64) -> i64 {
+    fn0 = %g(i64) -> i64
+block0(v0: i64):
+    v1 = call fn0(v0)
+    brif v1, block1, block2
+block1:
+    return v1
+block2:
+    v2 = call fn0(v1)
+    v3 = iadd v0, v1
+    v4 = iadd v3, v2
+    return v4
+}";
+
 fn clif_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
