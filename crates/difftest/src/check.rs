@@ -297,16 +297,7 @@ impl Checker {
                     return Verdict::Fail(Failure {
                         kind: FailureKind::Mismatch,
                         opt: t.opt,
-                        message: format!(
-                            "{}({}): native {} != interpreter {}",
-                            case.entry,
-                            args.iter()
-                                .map(|a| a.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            show(&got),
-                            show(want)
-                        ),
+                        message: mismatch_message(&case.entry, args, "native", &got, want),
                         args: Some(args.clone()),
                         expected: Some(want.clone()),
                         native: Some(got),
@@ -455,15 +446,12 @@ impl Checker {
                 verdicts[p.case] = Some(Verdict::Fail(Failure {
                     kind: FailureKind::Mismatch,
                     opt: p.opt,
-                    message: format!(
-                        "{}({}): native (under qemu) {} != interpreter {}",
-                        case.entry,
-                        args.iter()
-                            .map(|a| a.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        show(&got),
-                        show(&p.want)
+                    message: mismatch_message(
+                        &case.entry,
+                        args,
+                        "native (under qemu)",
+                        &got,
+                        &p.want,
                     ),
                     args: Some(args.clone()),
                     expected: Some(p.want.clone()),
@@ -568,6 +556,28 @@ fn fail(kind: FailureKind, opt: OptLevel, message: String) -> Verdict {
         expected: None,
         native: None,
     })
+}
+
+/// The message of a native result that differs from the interpreter's:
+/// the call with its arguments, then both results (`native` says where the
+/// native code ran).
+fn mismatch_message(
+    entry: &UserFuncName,
+    args: &[DataValue],
+    native: &str,
+    got: &CallResult,
+    want: &CallResult,
+) -> String {
+    let args = args
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{entry}({args}): {native} {} != interpreter {}",
+        show(got),
+        show(want)
+    )
 }
 
 /// Bit-for-bit equality of results, equal trap codes.

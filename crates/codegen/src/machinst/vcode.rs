@@ -724,10 +724,19 @@ impl<I: MachInst> VCodeBuilder<I> {
     /// collecting its operands (through `get_operands`) and its clobbers.
     pub fn push(&mut self, mut inst: I, srcloc: RelSourceLoc) -> CodegenResult<()> {
         self.expect_open("push")?;
-        let index = InsnIndex::new(self.vcode.insts.len());
         inst.get_operands(&mut OperandCollector {
             operands: &mut self.vcode.operands,
         });
+        self.close_push(inst, srcloc);
+        Ok(())
+    }
+
+    /// The end of every push, once the instruction's operands are
+    /// collected: its operand range, clobbers, the instruction and its
+    /// source location.
+    #[inline]
+    fn close_push(&mut self, inst: I, srcloc: RelSourceLoc) {
+        let index = InsnIndex::new(self.vcode.insts.len());
         self.vcode
             .operand_ranges
             .push_end(self.vcode.operands.len());
@@ -737,7 +746,6 @@ impl<I: MachInst> VCodeBuilder<I> {
         }
         self.vcode.insts.push(inst);
         self.vcode.srclocs.push(srcloc);
-        Ok(())
     }
 
     /// [`push`](Self::push), with each operand register first passed to
@@ -769,16 +777,7 @@ impl<I: MachInst> VCodeBuilder<I> {
             self.vcode.operands.truncate(start);
             return Ok(Some(inst));
         }
-        let index = InsnIndex::new(self.vcode.insts.len());
-        self.vcode
-            .operand_ranges
-            .push_end(self.vcode.operands.len());
-        let clobbers = inst.clobbers();
-        if clobbers != PRegSet::empty() {
-            self.vcode.clobbers.push((index, clobbers));
-        }
-        self.vcode.insts.push(inst);
-        self.vcode.srclocs.push(srcloc);
+        self.close_push(inst, srcloc);
         Ok(None)
     }
 
