@@ -961,6 +961,45 @@ impl generated::Context for Pass<'_> {
     fn udiv_by_magic(&mut self, ty: Type, d: u64) -> bool {
         udiv_magic(ty, d).is_some()
     }
+    fn udiv_pre_shift(&mut self, ty: Type, d: u64) -> Option<u64> {
+        udiv_pre_shifted(ty, d).map(|p| u64::from(p.pre))
+    }
+    fn udiv_pre_mul(&mut self, ty: Type, d: u64) -> u64 {
+        udiv_pre_shifted(ty, d).map_or(0, |p| p.mul)
+    }
+    fn udiv_pre_post(&mut self, ty: Type, d: u64) -> u64 {
+        udiv_pre_shifted(ty, d).map_or(0, |p| u64::from(p.shift))
+    }
+    fn sdiv_mul(&mut self, ty: Type, d: u64) -> u64 {
+        sdiv_magic(ty, d).map_or(0, |m| m.mul)
+    }
+    fn sdiv_shift(&mut self, ty: Type, d: u64) -> u64 {
+        sdiv_magic(ty, d).map_or(0, |m| u64::from(m.shift))
+    }
+    fn sdiv_mul_wraps(&mut self, ty: Type, d: u64) -> bool {
+        sdiv_magic(ty, d).is_some_and(|m| m.mul >> (ty.bits() - 1) != 0)
+    }
+    fn sdiv_by_magic(&mut self, ty: Type, d: u64) -> bool {
+        sdiv_magic(ty, d).is_some()
+    }
+    fn is_negative(&mut self, ty: Type, c: u64) -> bool {
+        int_bits(ty).is_some_and(|b| sext(c & mask(b), b) < 0)
+    }
+    fn spow2_pos(&mut self, ty: Type, d: u64) -> Option<u64> {
+        signed_pow2(ty, d).and_then(|(k, neg)| (!neg).then_some(u64::from(k)))
+    }
+    fn spow2_neg(&mut self, ty: Type, d: u64) -> Option<u64> {
+        signed_pow2(ty, d).and_then(|(k, neg)| neg.then_some(u64::from(k)))
+    }
+    fn spow2_abs(&mut self, ty: Type, d: u64) -> Option<u64> {
+        signed_pow2(ty, d).map(|(k, _)| u64::from(k))
+    }
+    fn neg_pow2(&mut self, ty: Type, k: u64) -> u64 {
+        (1u64 << (k & 63)).wrapping_neg() & mask(ty.bits())
+    }
+    fn bits_minus(&mut self, ty: Type, k: u64) -> u64 {
+        u64::from(ty.bits()).wrapping_sub(k)
+    }
     fn fits_in(&mut self, ty: Type, c: u64) -> bool {
         int_bits(ty).is_some_and(|b| c & !mask(b) == 0)
     }
@@ -1009,13 +1048,34 @@ pub(crate) struct UdivMagic {
     pub(crate) shift: u32,
 }
 
+/// The smallest `s` and `m = ceil(2^(n+s) / d)` with `m < 2^n` such that
+/// `floor(x / d) = floor(x * m / 2^(n+s))` for every `x < 2^p` (`p <= n`),
+/// or `None` when no `m < 2^n` does it.
+///
+/// With `e = m*d - 2^(n+s)` (`0 <= e < d`), `x*m / 2^(n+s) = x/d +
+/// x*e / (d * 2^(n+s))`. If `e <= 2^(n+s-p)`, the added error is below
+/// `2^p * 2^(n+s-p) / (d * 2^(n+s)) = 1/d`, and `x/d` is at least `1/d`
+/// below the next integer, so the floor does not change.
+fn short_magic(n: u32, d: u64, p: u32) -> Option<(u64, u32)> {
+    let d128 = u128::from(d);
+    let top = 1u128 << n;
+    for s in 0..n {
+        let pw = 1u128 << (n + s);
+        let m = pw.div_ceil(d128);
+        if m >= top {
+            return None;
+        }
+        if m * d128 - pw <= 1u128 << (n + s - p) {
+            return Some((m as u64, s));
+        }
+    }
+    None
+}
+
 /// The multiplier for division by `d` in `ty` (i32 and i64 only, `2 < d <=
 /// 2^(N-1)`, not a power of two), or `None`.
 ///
-/// Short form: for the smallest `s` with `m = ceil(2^(N+s) / d) < 2^N` and
-/// `m*d - 2^(N+s) <= 2^s`, `floor(x/d) = floor(x*m / 2^(N+s))` for every
-/// `x < 2^N`: the error `x*(m*d - 2^(N+s)) / (d*2^(N+s))` stays below
-/// `1/d`, too little to reach the next multiple of `d`. When no such `s`
+/// Short form: `short_magic` for `N`-bit dividends. When no such `s`
 /// exists, `l = ceil(log2 d)` and `m = ceil(2^(N+l) / d)` satisfy the same
 /// bound with `2^N <= m < 2^(N+1)`; `mul` is then `m - 2^N`.
 pub(crate) fn udiv_magic(ty: Type, d: u64) -> Option<UdivMagic> {
@@ -1029,22 +1089,15 @@ pub(crate) fn udiv_magic(ty: Type, d: u64) -> Option<UdivMagic> {
     if d < 3 || d.is_power_of_two() || d > 1 << (n - 1) {
         return None;
     }
+    if let Some((mul, shift)) = short_magic(n, d, n) {
+        return Some(UdivMagic {
+            long: false,
+            mul,
+            shift,
+        });
+    }
     let d128 = u128::from(d);
     let top = 1u128 << n;
-    for s in 0..n {
-        let p = 1u128 << (n + s);
-        let m = p.div_ceil(d128);
-        if m >= top {
-            break;
-        }
-        if m * d128 - p <= 1u128 << s {
-            return Some(UdivMagic {
-                long: false,
-                mul: m as u64,
-                shift: s,
-            });
-        }
-    }
     let l = 64 - (d - 1).leading_zeros();
     let m = (1u128 << (n + l)).div_ceil(d128);
     debug_assert!(m >= top && m < 2 * top);
@@ -1053,6 +1106,91 @@ pub(crate) fn udiv_magic(ty: Type, d: u64) -> Option<UdivMagic> {
         mul: (m - top) as u64,
         shift: l,
     })
+}
+
+/// Division by an even `d = d' * 2^pre` whose own multiplier would be the
+/// long one: `x / d = (x >> pre) / d'`, and `x >> pre` has only `N - pre`
+/// bits, for which `d'` always has a short multiplier (`short_magic`
+/// with `p = N - pre`; at `s = max(0, ceil(log2 d') - pre)` the bound
+/// holds and `m < 2^N`). Then `q = ((x >> pre) * mul) >> (N + shift)`:
+/// a shift instead of the long form's add, subtract and shift.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct UdivPreShifted {
+    pub(crate) pre: u32,
+    pub(crate) mul: u64,
+    pub(crate) shift: u32,
+}
+
+pub(crate) fn udiv_pre_shifted(ty: Type, d: u64) -> Option<UdivPreShifted> {
+    let m = udiv_magic(ty, d)?;
+    let n = ty.bits();
+    let d = d & mask(n);
+    if !m.long || d & 1 != 0 {
+        return None;
+    }
+    let pre = d.trailing_zeros();
+    let (mul, shift) = short_magic(n, d >> pre, n - pre)?;
+    Some(UdivPreShifted { pre, mul, shift })
+}
+
+/// How `x / d` (signed, truncating, `N`-bit, `3 <= |d| < 2^(N-1)` not a
+/// power of two) is computed with a multiply: `t = floor(x * mul / 2^(N +
+/// shift))` with `mul < 2^N` taken as unsigned, then the quotient is `t +
+/// (x < 0)` for `d > 0` and `-(t + (x < 0))` for `d < 0`.
+///
+/// Proof, with `a = |d|`, `e = mul*a - 2^(N+s)`, `0 < e <= 2^(s+1)`
+/// (`e > 0`: `a` is not a power of two) and `x*mul / 2^(N+s) = x/a + δ`,
+/// `δ = x*e / (a * 2^(N+s))`: for `0 <= x < 2^(N-1)`, `0 <= δ < 1/a`,
+/// so `floor` gives `floor(x/a)`, the truncated quotient. For `x = -y`,
+/// `0 < y <= 2^(N-1)`, `-1/a <= δ < 0`: if `a` divides `y` the floor is
+/// `-y/a - 1`; otherwise `-y/a` is at least `1/a` above the integer below
+/// it, so the floor is `-floor(y/a) - 1`. Either way `+ 1` gives the
+/// truncated quotient `-floor(y/a)`. At `s = ceil(log2 a) - 1`, `e < a
+/// <= 2^(s+1)` and `mul < 2^N` (since `a > 2^s`), so a multiplier always
+/// exists.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct SdivMagic {
+    pub(crate) mul: u64,
+    pub(crate) shift: u32,
+    pub(crate) negative: bool,
+}
+
+pub(crate) fn sdiv_magic(ty: Type, d: u64) -> Option<SdivMagic> {
+    let n = match int_bits(ty) {
+        Some(b @ (32 | 64)) => b,
+        _ => return None,
+    };
+    let sd = sext(d & mask(n), n);
+    let a = sd.unsigned_abs();
+    // |MIN| is a power of two, so every `a` left is below 2^(N-1).
+    if a < 3 || a.is_power_of_two() {
+        return None;
+    }
+    let a128 = u128::from(a);
+    for s in 0..n {
+        let pw = 1u128 << (n + s);
+        let m = pw.div_ceil(a128);
+        if m >> n != 0 {
+            return None;
+        }
+        if m * a128 - pw <= 1u128 << (s + 1) {
+            return Some(SdivMagic {
+                mul: m as u64,
+                shift: s,
+                negative: sd < 0,
+            });
+        }
+    }
+    None
+}
+
+/// `(k, negative)` when `d` in `ty` is `2^k` or `-2^k` with `k >= 1`
+/// (`MIN` is `-2^(N-1)`); `1` and `-1` are not.
+fn signed_pow2(ty: Type, d: u64) -> Option<(u32, bool)> {
+    let n = int_bits(ty)?;
+    let sd = sext(d & mask(n), n);
+    let a = sd.unsigned_abs();
+    (a.is_power_of_two() && a > 1).then(|| (a.trailing_zeros(), sd < 0))
 }
 
 #[cfg(test)]
@@ -1143,6 +1281,188 @@ mod tests {
         assert_eq!(udiv_magic(Type::I32, 7).map(|m| m.long), Some(true));
         assert_eq!(udiv_magic(Type::I8, 7), None);
         assert_eq!(udiv_magic(Type::I32, 8), None);
+    }
+
+    /// xorshift64: the tests' random values, seeded.
+    fn rng(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
+    /// Dividends worth trying against `d` in an `n`-bit type (as bit
+    /// patterns): 0, ±1, MIN, MAX, the multiples of `d` nearest to the
+    /// limits and to zero and their neighbours, and random ones.
+    fn dividends(n: u32, d: i64, next: &mut impl FnMut() -> u64) -> Vec<u64> {
+        let m = mask(n);
+        let (min, max) = (sext(1 << (n - 1), n), sext(m >> 1, n));
+        let a = i128::from(d).abs();
+        let mut xs: Vec<i128> = vec![0, 1, -1, 2, -2, min.into(), max.into()];
+        for base in [0, i128::from(max) / a * a, i128::from(min) / a * a] {
+            for delta in -2..=2 {
+                xs.push(base + delta);
+                xs.push(base + a + delta);
+                xs.push(base - a + delta);
+            }
+        }
+        let mut out: Vec<u64> = xs.into_iter().map(|x| (x as u64) & m).collect();
+        for _ in 0..48 {
+            let r = next();
+            // Small and large magnitudes alike.
+            out.push((r >> (next() % u64::from(n))) & m);
+            out.push(r & m);
+        }
+        out
+    }
+
+    /// The signed sequences the rules build, evaluated as the machine
+    /// would (wrapping in their types); `None` where nothing is rewritten.
+    fn sdivide(ty: Type, x: u64, d: u64) -> Option<(u64, u64)> {
+        let n = ty.bits();
+        let m = mask(n);
+        let sx = sext(x & m, n);
+        let (q, r) = if let Some((k, neg)) = signed_pow2(ty, d) {
+            let sign = (sx >> (n - 1)) as u64 & m; // sshr by N-1
+            let bias = if k == 1 {
+                (x & m) >> (n - 1)
+            } else {
+                sign >> (n - k)
+            };
+            let sum = x.wrapping_add(bias) & m;
+            let q = (sext(sum, n) >> k) as u64 & m;
+            let q = if neg { q.wrapping_neg() & m } else { q };
+            let r = x.wrapping_sub(sum & (1u64 << k).wrapping_neg() & m) & m;
+            (q, r)
+        } else {
+            let g = sdiv_magic(ty, d)?;
+            let t = if n == 32 {
+                let p = sx.wrapping_mul(g.mul as i64);
+                ((p >> (32 + g.shift)) as u64) & m
+            } else {
+                let smul = g.mul as i64;
+                let mut h = ((i128::from(sx) * i128::from(smul)) >> 64) as i64;
+                if g.mul >> 63 != 0 {
+                    h = h.wrapping_add(sx);
+                }
+                (h >> g.shift) as u64
+            };
+            let q = if g.negative {
+                ((sx >> (n - 1)) as u64).wrapping_sub(t) & m
+            } else {
+                t.wrapping_add((x & m) >> (n - 1)) & m
+            };
+            let r = x.wrapping_sub(q.wrapping_mul(d)) & m;
+            (q, r)
+        };
+        Some((q, r))
+    }
+
+    #[test]
+    fn sdiv_sequences_match_division() {
+        let mut next = rng(0x2545_f491_4f6c_dd1d);
+        for ty in [Type::I8, Type::I16, Type::I32, Type::I64] {
+            let n = ty.bits();
+            let m = mask(n);
+            let min = sext(1 << (n - 1), n);
+            let mut divisors: Vec<i64> = (-1100..=1100).collect();
+            divisors.extend([min, min + 1, -min - 1, min / 2, -(min / 2), min / 2 + 1]);
+            for k in 1..n {
+                divisors.push(1 << k);
+                divisors.push(-(1i64 << k));
+                divisors.push((1i64 << k) + 1);
+                divisors.push((1i64 << k) - 1);
+                divisors.push(-(1i64 << k) - 1);
+            }
+            for _ in 0..3000 {
+                divisors.push(sext(next() >> (next() % u64::from(n)), n));
+            }
+            let (mut magic, mut pow2) = (0, 0);
+            for d in divisors {
+                let du = (d as u64) & m;
+                let sd = sext(du, n);
+                let rewritten = sdivide(ty, 0, du).is_some();
+                let a = sd.unsigned_abs();
+                // Exactly what the brief of the rules promises: every
+                // constant but 0 and ±1 at i32/i64, powers of two anywhere.
+                let expect = a > 1 && (a.is_power_of_two() || n >= 32);
+                assert_eq!(rewritten, expect, "{ty} divisor {sd}");
+                if !rewritten {
+                    continue;
+                }
+                if a.is_power_of_two() {
+                    pow2 += 1;
+                } else {
+                    magic += 1;
+                    let g = sdiv_magic(ty, du).unwrap();
+                    assert!(u128::from(g.mul) >> n == 0 && g.mul != 0, "{ty} {sd}: multiplier fits");
+                }
+                for x in dividends(n, sd, &mut next) {
+                    let sx = sext(x, n);
+                    let (q, r) = sdivide(ty, x, du).unwrap();
+                    let (eq, er) = (sx.wrapping_div(sd), sx.wrapping_rem(sd));
+                    assert_eq!(sext(q, n), sext(eq as u64 & m, n), "{ty} {sx} / {sd}");
+                    assert_eq!(sext(r, n), er, "{ty} {sx} % {sd}");
+                }
+            }
+            assert!(pow2 > 0, "{ty}: powers of two exercised");
+            assert!(magic > 0 || n < 32, "{ty}: multipliers exercised");
+        }
+        // MIN / MIN = 1 and MIN % MIN = 0 at 32 bits; 7's multiplier is the
+        // one GCC prints for `x / 7` (0x92492493, shift 2).
+        let min32 = 1u64 << 31;
+        assert_eq!(sdivide(Type::I32, min32, min32), Some((1, 0)));
+        assert_eq!(
+            sdiv_magic(Type::I32, 7),
+            Some(SdivMagic {
+                mul: 0x9249_2493,
+                shift: 2,
+                negative: false
+            })
+        );
+        assert_eq!(sdiv_magic(Type::I32, 0xffff_ffff), None);
+        assert_eq!(sdiv_magic(Type::I16, 7), None);
+    }
+
+    #[test]
+    fn udiv_pre_shifted_matches_division() {
+        let mut next = rng(0x1234_5678_9abc_def1);
+        for ty in [Type::I32, Type::I64] {
+            let n = ty.bits();
+            let m = mask(n);
+            let mut divisors: Vec<u64> = (2..4000).step_by(2).collect();
+            for _ in 0..3000 {
+                divisors.push((next() >> (next() % u64::from(n))) & m & !1);
+            }
+            divisors.extend([1000, 1 << (n - 1), (1 << (n - 1)) - 2, 14, 28, 56]);
+            let mut used = 0;
+            for d in divisors {
+                let Some(u) = udiv_magic(ty, d) else { continue };
+                let p = udiv_pre_shifted(ty, d);
+                // Pre-shifting applies to exactly the even divisors whose
+                // own multiplier is the long one, and always succeeds there.
+                assert_eq!(p.is_some(), u.long && d & 1 == 0, "{ty} {d}");
+                let Some(p) = p else { continue };
+                used += 1;
+                assert!(u128::from(p.mul) >> n == 0, "{ty} {d}: multiplier fits");
+                for x in dividends(n, (d >> 1) as i64, &mut next) {
+                    let xs = x >> p.pre;
+                    let q = if n == 32 {
+                        xs.wrapping_mul(p.mul) >> (32 + p.shift)
+                    } else {
+                        ((u128::from(xs) * u128::from(p.mul)) >> 64) as u64 >> p.shift
+                    };
+                    assert_eq!(q, x / d, "{ty} {x} / {d}");
+                }
+            }
+            assert!(used > 100, "{ty}: {used} pre-shifted divisors");
+        }
+        // GCC's i64 `/ 1000`: shift by 3, multiply, shift by 4.
+        let p = udiv_pre_shifted(Type::I64, 1000).expect("1000 is pre-shifted at i64");
+        assert_eq!((p.pre, p.mul, p.shift), (3, 0x20c4_9ba5_e353_f7cf, 4));
+        assert_eq!(udiv_pre_shifted(Type::I32, 1000), None);
     }
 
     #[test]
