@@ -984,8 +984,15 @@ impl Gen<'_, '_, '_, '_> {
         for &t in arg_tys {
             args.push(self.value_of(t)?);
         }
-        // With traps allowed, a quarter of the divisions stay unguarded.
-        if is_division(op) && (!self.config.allow_traps || self.input.ratio(3, 4)) {
+        // A third of the divisions get a constant divisor of the shapes the
+        // mid-end rewrites (powers of two and their negations, MIN, MAX,
+        // small and random ones); never 0 nor, for signed division, -1.
+        if is_division(op) && ctrl.bits() <= 64 && self.input.ratio(1, 3) {
+            let d = self.divisor(ctrl, matches!(op, Opcode::Sdiv | Opcode::Srem));
+            args[1] = self.b.ins().iconst(ctrl, d)?;
+        } else if is_division(op) && (!self.config.allow_traps || self.input.ratio(3, 4)) {
+            // With traps allowed, a quarter of the other divisions stay
+            // unguarded.
             // Nonzero divisor; for signed division also positive, which
             // rules out INT_MIN / -1.
             let mut d = args[1];
@@ -1033,6 +1040,29 @@ impl Gen<'_, '_, '_, '_> {
             }
             Some(v) => Ok(v),
             None => self.value_of(ty),
+        }
+    }
+
+    /// A constant divisor for `ty` (at most 64 bits), sign-extended from
+    /// its width: nonzero, and not -1 when `signed`.
+    fn divisor(&mut self, ty: Type, signed: bool) -> i64 {
+        let bits = ty.bits();
+        let d = match self.input.below(7) {
+            0 => self.input.range(2, 100) as i64,
+            1 => -(self.input.range(2, 100) as i64),
+            2 => 1i64 << self.input.below(bits as usize - 1),
+            // -2^k, with k = bits - 1 giving MIN.
+            3 => (-1i64) << self.input.range(1, bits as usize - 1),
+            4 => self.input.interesting_i64(),
+            5 => ((1i64 << self.input.below(bits as usize - 1)) - 1) * 2 + 1,
+            _ => (self.input.u64() as i64) >> self.input.below(64),
+        };
+        let shift = 64 - bits;
+        let d = (d << shift) >> shift;
+        match d {
+            0 => 7,
+            -1 if signed => -7,
+            d => d,
         }
     }
 

@@ -8,7 +8,9 @@
 //! stack slot, calls to declared callees `u1:N`, and source locations.
 //! Operations that could trap are left out unless the configuration allows
 //! them; integer division gets a divisor forced nonzero (and positive for
-//! signed division, so `INT_MIN / -1` cannot happen).
+//! signed division, so `INT_MIN / -1` cannot happen), a third of the time
+//! a constant one (never 0, nor -1 for signed division) of the shapes the
+//! mid-end rewrites.
 //!
 //! [`generate_program`] also builds the callees' bodies and arguments, so
 //! the result can run in the interpreter. [`Config::everything`] turns on
