@@ -1397,7 +1397,10 @@ mod tests {
                 } else {
                     magic += 1;
                     let g = sdiv_magic(ty, du).unwrap();
-                    assert!(u128::from(g.mul) >> n == 0 && g.mul != 0, "{ty} {sd}: multiplier fits");
+                    assert!(
+                        u128::from(g.mul) >> n == 0 && g.mul != 0,
+                        "{ty} {sd}: multiplier fits"
+                    );
                 }
                 for x in dividends(n, sd, &mut next) {
                     let sx = sext(x, n);

@@ -131,9 +131,8 @@ fn division_by_constants_matches_the_interpreter() {
             let srem_gone = sd == -1 || sdiv_gone;
             let expect_signed = usize::from(!sdiv_gone) + usize::from(!srem_gone);
             assert_eq!(divides(&signed), expect_signed, "i{n} sdiv/srem by {sd}");
-            let udiv_gone = d == 1
-                || d.is_power_of_two()
-                || (n >= 32 && d > 2 && d <= 1 << (n - 1));
+            let udiv_gone =
+                d == 1 || d.is_power_of_two() || (n >= 32 && d > 2 && d <= 1 << (n - 1));
             let expect_unsigned = if udiv_gone { 0 } else { 2 };
             assert_eq!(divides(&unsigned), expect_unsigned, "i{n} udiv/urem by {d}");
             for x in dividends(n, d, &mut next) {
