@@ -211,6 +211,8 @@ fn divisions_get_a_safe_divisor() {
     };
     let mut rng = XorShift(7);
     let mut seen = 0;
+    // (signed op, negative, a power of two) of the constant divisors.
+    let mut constants = std::collections::HashSet::new();
     for _ in 0..300 {
         let f = generate(&rng.bytes(600), &config).unwrap();
         let dfg = &f.stencil.dfg;
@@ -224,11 +226,22 @@ fn divisions_get_a_safe_divisor() {
                     continue;
                 }
                 seen += 1;
-                // The divisor is `bor x, 1`, of `ushr y, 1` for signed ops.
+                // The divisor is a constant that is neither 0 nor (for
+                // signed ops) -1, or `bor x, 1`, of `ushr y, 1` for
+                // signed ops.
                 let d = dfg.inst_args(inst)[1];
                 let kiln_ir::ValueDef::Result(bor, _) = dfg.value_def(d).unwrap() else {
                     panic!("divisor is a parameter");
                 };
+                if let kiln_ir::InstructionData::UnaryImm { imm, .. } = dfg.insts[bor] {
+                    let bits = dfg.value_type(d).bits();
+                    let c = (imm.0 << (64 - bits)) >> (64 - bits);
+                    assert_ne!(c, 0, "{op} by constant 0");
+                    let signed = matches!(op, Opcode::Sdiv | Opcode::Srem);
+                    assert!(!(signed && c == -1), "{op} by constant -1");
+                    constants.insert((signed, c < 0, c.unsigned_abs().is_power_of_two()));
+                    continue;
+                }
                 assert_eq!(dfg.opcode(bor), Opcode::Bor);
                 if matches!(op, Opcode::Sdiv | Opcode::Srem) {
                     let x = dfg.inst_args(bor)[0];
@@ -241,6 +254,8 @@ fn divisions_get_a_safe_divisor() {
         }
     }
     assert!(seen > 100);
+    // Constant divisors of every shape the mid-end rewrites, both signs.
+    assert_eq!(constants.len(), 8, "{constants:?}");
 }
 
 #[test]
