@@ -171,3 +171,31 @@ fn division_by_constants_matches_the_interpreter() {
     }
     assert!(calls > 50_000, "{calls} calls");
 }
+
+/// `srem MIN, -1` is 0 (no trap), before and after the rule that makes
+/// `srem` by -1 the constant 0, at every width.
+#[test]
+fn srem_by_minus_one_is_zero_even_for_min() {
+    for n in [8u32, 16, 32, 64] {
+        let text = format!(
+            "function %f(i{n}) -> i{n} {{\nblock0(v0: i{n}):\n    v1 = iconst.i{n} -1\n    v2 = srem v0, v1\n    return v2\n}}\n"
+        );
+        let f = kiln_reader::parse_functions(&text)
+            .expect("parses")
+            .remove(0);
+        let (stencil, _) = optimized(&f.stencil, &OptOptions::default());
+        let g = Function {
+            name: f.name.clone(),
+            stencil,
+            params: f.params.clone(),
+        };
+        assert_eq!(divides(&g), 0, "i{n} srem by -1 folded");
+        for func in [&f, &g] {
+            for x in [1u64 << (n - 1), 0, 1, mask(n), mask(n) >> 1] {
+                let mut i = Interpreter::new(std::iter::once(func));
+                let got = i.call_by_name("f", &[data(n, x)]).expect("no trap");
+                assert_eq!(bits(&got[0]), 0, "i{n} {x:#x} srem -1");
+            }
+        }
+    }
+}
