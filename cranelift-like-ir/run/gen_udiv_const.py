@@ -5,7 +5,8 @@ multiplies by a fixed-point reciprocal at opt_level=speed. Divisors cover
 the short and the long (N+1-bit multiplier) forms at 32 and 64 bits, and
 ones left to the divide instruction (above 2^(N-1)); even divisors
 whose multiplier would be the long one (14, 28, 1000 at 64 bits, ...)
-are divided after a right shift by their trailing zeros. Arguments are the
+are divided after a right shift by their trailing zeros; i8 and i16
+divide at 32 bits. Arguments are the
 edges around each divisor and the type's limits, plus seeded random ones.
 
 Every expected value is computed here in Python on unbounded integers,
@@ -16,6 +17,8 @@ import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIVISORS = {
+    8: [3, 7, 10, 100, 200, 255],
+    16: [3, 7, 10, 1000, 40000, 65535],
     32: [3, 7, 10, 25, 641, 700, 1000, 6700417, 0x7FFFFFFF, 0x80000001, 0xFFFFFFFF,
          14, 28, 14336, 1000000000, 0x7FFFFFFE],
     64: [3, 7, 10, 1000, 274177, 0x100000001, (1 << 63) - 1, (1 << 63) + 1,

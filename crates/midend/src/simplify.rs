@@ -997,6 +997,18 @@ impl generated::Context for Pass<'_> {
     fn neg_pow2(&mut self, ty: Type, k: u64) -> u64 {
         (1u64 << (k & 63)).wrapping_neg() & mask(ty.bits())
     }
+    fn widen_divisor(&mut self, ty: Type, d: u64, signed: bool) -> bool {
+        let n = ty.bits();
+        if !ty.is_int() || !ty.is_scalar() || n > 16 {
+            return false;
+        }
+        let d = d & mask(n);
+        if signed {
+            sext(d, n).unsigned_abs() >= 2
+        } else {
+            d >= 2
+        }
+    }
     fn bits_minus(&mut self, ty: Type, k: u64) -> u64 {
         u64::from(ty.bits()).wrapping_sub(k)
     }

@@ -124,15 +124,16 @@ fn division_by_constants_matches_the_interpreter() {
             let a = sd.unsigned_abs();
             let signed = optimized_pair(n, d, ["sdiv", "srem"]);
             let unsigned = optimized_pair(n, d, ["udiv", "urem"]);
-            // What the rules promise: sdiv by 1 and every constant but 0
-            // and -1 at i32/i64 (powers of two and MIN at every width);
-            // srem also by -1.
-            let sdiv_gone = sd == 1 || (a > 1 && (a.is_power_of_two() || n >= 32));
+            // What the rules promise: sdiv by every constant but 0 and
+            // -1 (i8 and i16 through i32), srem also by -1; udiv by every
+            // constant but 0 and, at i32/i64, those above 2^(N-1) that
+            // are not a power of two.
+            let sdiv_gone = sd == 1 || a > 1;
             let srem_gone = sd == -1 || sdiv_gone;
             let expect_signed = usize::from(!sdiv_gone) + usize::from(!srem_gone);
             assert_eq!(divides(&signed), expect_signed, "i{n} sdiv/srem by {sd}");
             let udiv_gone =
-                d == 1 || d.is_power_of_two() || (n >= 32 && d > 2 && d <= 1 << (n - 1));
+                d == 1 || d.is_power_of_two() || (d > 2 && (n < 32 || d <= 1 << (n - 1)));
             let expect_unsigned = if udiv_gone { 0 } else { 2 };
             assert_eq!(divides(&unsigned), expect_unsigned, "i{n} udiv/urem by {d}");
             for x in dividends(n, d, &mut next) {
