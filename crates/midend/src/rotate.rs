@@ -15,10 +15,11 @@
 use crate::simplify::FxHashMap;
 use crate::{Analyses, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
-use kiln_ir::flowgraph::ControlFlowGraph;
+use kiln_ir::flowgraph::{BlockPredecessor, ControlFlowGraph};
 use kiln_ir::{
     Block, BlockArg, BlockCall, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Value,
 };
+use smallvec::SmallVec;
 
 /// Header instructions copied into each latch at most.
 const MAX_HEADER: usize = 8;
@@ -74,16 +75,15 @@ pub(crate) fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
         )
 }
 
-fn candidate(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &Dom, h: Block) -> Option<Found> {
+fn candidate(func: &FunctionStencil, cfg: &Graph, dt: &Dom, h: Block) -> Option<Found> {
     // The terminator first: it is one load, and most blocks are not
     // headers ending in `brif` (this runs for every block on every round).
     let term = func.layout.last_inst(h)?;
     let InstructionData::Brif { blocks, .. } = func.dfg.insts[term] else {
         return None;
     };
-    let is_latch = |p: &&kiln_ir::flowgraph::BlockPredecessor| {
-        dt.is_reachable(p.block) && dt.block_dominates(h, p.block)
-    };
+    let is_latch =
+        |p: &&BlockPredecessor| dt.is_reachable(p.block) && dt.block_dominates(h, p.block);
     let preds = cfg.preds(h);
     let n_latches = preds.iter().filter(is_latch).count();
     if n_latches == 0 || n_latches > MAX_LATCHES {
@@ -141,6 +141,116 @@ fn candidate(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &Dom, h: Block)
     }))
 }
 
+/// The control-flow graph during rotation, edited where a change touches
+/// it instead of recomputed: a split changes one header's edge and adds a
+/// block, a rotation turns each latch's `jump` into a `brif`, and nothing
+/// else moves. A whole `ControlFlowGraph::compute` after each of these was
+/// a third of the pass.
+///
+/// Every list is kept exactly as a fresh `ControlFlowGraph` would list it
+/// (successors in branch-destination order; predecessors grouped by
+/// predecessor block in layout order, each block's edges in destination
+/// order), so the candidates, the reverse post-order and everything the
+/// pass does follow the same order as before.
+struct Graph {
+    succs: Vec<SmallVec<[Block; 2]>>,
+    preds: Vec<SmallVec<[BlockPredecessor; 2]>>,
+    /// Position of each block in the layout, comparable: the blocks of the
+    /// layout at the start are `1 << 32` apart, and a block inserted later
+    /// takes the middle of the gap it lands in (a few splits per function).
+    key: Vec<u64>,
+}
+
+impl Graph {
+    fn new() -> Self {
+        Graph {
+            succs: Vec::new(),
+            preds: Vec::new(),
+            key: Vec::new(),
+        }
+    }
+
+    /// Copies `cfg`, which describes `func`.
+    fn load(&mut self, func: &FunctionStencil, cfg: &ControlFlowGraph) {
+        let n = func.dfg.num_blocks();
+        self.succs.clear();
+        self.preds.clear();
+        self.key.clear();
+        self.succs.resize(n, SmallVec::new());
+        self.preds.resize(n, SmallVec::new());
+        self.key.resize(n, 0);
+        for (i, b) in func.layout.blocks().take(n).enumerate() {
+            if let Some(k) = self.key.get_mut(b.index()) {
+                *k = (i as u64 + 1) << 32;
+            }
+        }
+        for b in 0..n {
+            let b = Block::new(b);
+            self.succs[b.index()].extend_from_slice(cfg.succs(b));
+            self.preds[b.index()].extend_from_slice(cfg.preds(b));
+        }
+    }
+
+    fn succs(&self, b: Block) -> &[Block] {
+        self.succs.get(b.index()).map_or(&[], |s| s.as_slice())
+    }
+
+    fn preds(&self, b: Block) -> &[BlockPredecessor] {
+        self.preds.get(b.index()).map_or(&[], |p| p.as_slice())
+    }
+
+    /// Records `s`, just inserted into the layout, in the middle of the
+    /// key gap between its layout neighbours.
+    fn add_block(&mut self, func: &FunctionStencil, s: Block) {
+        let n = func.dfg.num_blocks();
+        if self.succs.len() < n {
+            self.succs.resize(n, SmallVec::new());
+            self.preds.resize(n, SmallVec::new());
+            self.key.resize(n, 0);
+        }
+        let key = |b: Option<Block>| b.and_then(|b| self.key.get(b.index()).copied());
+        let before = key(func.layout.prev_block(s)).unwrap_or(0);
+        let after = key(func.layout.next_block(s)).unwrap_or(before + (1 << 33));
+        self.key[s.index()] = before + (after - before) / 2;
+    }
+
+    /// Re-reads the edges leaving `b` from its terminator, as
+    /// `ControlFlowGraph::compute` reads them.
+    fn reedge(&mut self, func: &FunctionStencil, b: Block) {
+        let n = self.succs.len();
+        if b.index() >= n {
+            return;
+        }
+        let old = std::mem::take(&mut self.succs[b.index()]);
+        for &t in &old {
+            self.preds[t.index()].retain(|p| p.block != b);
+        }
+        let mut new = old;
+        new.clear();
+        let Some(inst) = func.layout.last_inst(b) else {
+            self.succs[b.index()] = new;
+            return;
+        };
+        let kb = self.key[b.index()];
+        for dest in func.dfg.branch_destinations(inst) {
+            let t = dest.block;
+            if t.index() >= n || !func.layout.is_block_inserted(t) {
+                continue;
+            }
+            new.push(t);
+            // After every edge from a block at or before `b` (an earlier
+            // edge of `b` itself included), before the rest.
+            let list = &mut self.preds[t.index()];
+            let at = list
+                .iter()
+                .position(|p| self.key[p.block.index()] > kb)
+                .unwrap_or(list.len());
+            list.insert(at, BlockPredecessor { block: b, inst });
+        }
+        self.succs[b.index()] = new;
+    }
+}
+
 /// Rotations per function at most: each recomputes the CFG and the
 /// reverse post-order (linear), so this bounds the pass's cost.
 const MAX_ROTATIONS: usize = 8;
@@ -189,7 +299,7 @@ impl Dom<'_> {
 /// candidates are tried in the order a recomputed tree would list them.
 fn compute_rpo(
     func: &FunctionStencil,
-    cfg: &ControlFlowGraph,
+    cfg: &Graph,
     rpo: &mut Vec<Block>,
     seen: &mut Vec<bool>,
     stack: &mut Vec<(Block, u32)>,
@@ -231,22 +341,24 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     let mut splits: Vec<(Block, Block)> = Vec::new();
     let mut rpo: Vec<Block> = an.dt.cfg_rpo().to_vec();
     let (mut seen, mut stack, mut slot) = (Vec::new(), Vec::new(), Vec::new());
-    // Whether the tree must be recomputed with the graph (after a split
-    // that may have changed dominance).
+    let mut graph = Graph::new();
+    graph.load(func, &an.cfg);
+    // Whether the tree must be recomputed (after a split that may have
+    // changed dominance): it needs a whole `ControlFlowGraph`.
     let mut recompute_tree = false;
     let mut changed = false;
     // Each rotation may need one split first.
     for _ in 0..2 * MAX_ROTATIONS {
         if changed {
-            an.cfg.compute(func);
             if recompute_tree {
-                an.dt.compute(func, &an.cfg);
+                an.compute(func);
+                graph.load(func, &an.cfg);
                 rpo.clear();
                 rpo.extend_from_slice(an.dt.cfg_rpo());
                 splits.clear();
                 recompute_tree = false;
             } else {
-                compute_rpo(func, &an.cfg, &mut rpo, &mut seen, &mut stack);
+                compute_rpo(func, &graph, &mut rpo, &mut seen, &mut stack);
             }
         }
         let dom = Dom {
@@ -256,7 +368,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         let Some(found) = rpo
             .iter()
             .filter(|h| !tried.contains(h))
-            .find_map(|&h| candidate(func, &an.cfg, &dom, h))
+            .find_map(|&h| candidate(func, &graph, &dom, h))
         else {
             return;
         };
@@ -266,13 +378,16 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                 // The new block dominates `exit` (and the tree changes)
                 // unless `exit` has a predecessor reached without it: one
                 // that `exit` does not dominate.
-                let bypassed = an.cfg.preds(exit).iter().any(|p| {
+                let bypassed = graph.preds(exit).iter().any(|p| {
                     p.block != h && dom.is_reachable(p.block) && !dom.block_dominates(exit, p.block)
                 });
                 match split_exit(func, h, exit) {
                     Some(s) => {
                         splits.push((s, h));
                         recompute_tree |= !bypassed;
+                        graph.add_block(func, s);
+                        graph.reedge(func, h);
+                        graph.reedge(func, s);
                         changed = true;
                     }
                     None => tried.push(h),
@@ -284,8 +399,11 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         if rotate(func, &dom, &c, &mut slot) {
             stats.rotated += 1;
         }
-        // `rotate` may have returned after renaming some uses: the graph
-        // is recomputed either way, as before.
+        // `rotate` may have returned after changing some latches: their
+        // edges are read again either way (the header's targets stay).
+        for &(l, _) in &c.latches {
+            graph.reedge(func, l);
+        }
         changed = true;
     }
 }
