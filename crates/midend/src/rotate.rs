@@ -214,6 +214,17 @@ impl Graph {
         self.key[s.index()] = before + (after - before) / 2;
     }
 
+    /// Whether this lists exactly what a fresh `ControlFlowGraph` of `func`
+    /// lists, in the same order (checked after every edit in unit tests).
+    #[cfg(test)]
+    fn matches(&self, func: &FunctionStencil) -> bool {
+        let cfg = ControlFlowGraph::with_function(func);
+        (0..func.dfg.num_blocks()).all(|b| {
+            let b = Block::new(b);
+            self.succs(b) == cfg.succs(b) && self.preds(b) == cfg.preds(b)
+        })
+    }
+
     /// Re-reads the edges leaving `b` from its terminator, as
     /// `ControlFlowGraph::compute` reads them.
     fn reedge(&mut self, func: &FunctionStencil, b: Block) {
@@ -251,8 +262,8 @@ impl Graph {
     }
 }
 
-/// Rotations per function at most: each recomputes the CFG and the
-/// reverse post-order (linear), so this bounds the pass's cost.
+/// Rotations per function at most: each recomputes the reverse post-order
+/// and rescans for candidates (linear), so this bounds the pass's cost.
 const MAX_ROTATIONS: usize = 8;
 
 /// Dominance during rotation, without recomputing the dominator tree.
@@ -388,6 +399,8 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                         graph.add_block(func, s);
                         graph.reedge(func, h);
                         graph.reedge(func, s);
+                        #[cfg(test)]
+                        check_graph(&graph, func);
                         changed = true;
                     }
                     None => tried.push(h),
@@ -404,6 +417,8 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         for &(l, _) in &c.latches {
             graph.reedge(func, l);
         }
+        #[cfg(test)]
+        check_graph(&graph, func);
         changed = true;
     }
 }
@@ -654,4 +669,100 @@ fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate, slot: &mut Vec<u3
         };
     }
     true
+}
+
+/// Unit tests: the edited graph against a fresh one after every edit.
+#[cfg(test)]
+fn check_graph(graph: &Graph, func: &FunctionStencil) {
+    tests::EDITS.with(|n| n.set(n.get() + 1));
+    assert!(
+        graph.matches(func),
+        "rotation's CFG differs from a fresh one"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::path::{Path, PathBuf};
+
+    thread_local! {
+        /// Graph edits checked on this thread.
+        pub(super) static EDITS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn clif_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                clif_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "clif") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every split and rotation over the rotation tests and, when the
+    /// shared corpus sits beside the checkout, kernels-wasm and the wasm
+    /// corpus: `check_graph` compares the edited graph with a fresh one
+    /// after each edit.
+    #[test]
+    fn edited_graph_matches_a_fresh_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("cranelift-like-ir/optimize/rotate.clif")];
+        let shared = root.join("../shared/clif");
+        if shared.is_dir() {
+            clif_files(&shared.join("kernels-wasm"), &mut files);
+            clif_files(&shared.join("wasm-corpus"), &mut files);
+        } else {
+            eprintln!("SKIP the shared corpus: {} not found", shared.display());
+        }
+        let mut rotated = 0;
+        for path in &files {
+            let text = std::fs::read_to_string(path).expect("readable");
+            let Ok(file) = kiln_reader::parse_test(&text, &path.to_string_lossy()) else {
+                continue;
+            };
+            for f in &file.functions {
+                let (_, stats) = crate::optimized(&f.func.stencil, &crate::OptOptions::default());
+                rotated += stats.rotated;
+            }
+        }
+        let edits = EDITS.with(|n| n.get());
+        assert!(
+            rotated > 0 && edits >= rotated as usize,
+            "{rotated} rotations, {edits} edits"
+        );
+    }
+
+    /// The check can fail: a split the graph is not told about.
+    #[test]
+    fn a_stale_graph_is_caught() {
+        let text = "function %f(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block1, block2
+block1:
+    jump block2
+block2:
+    return v0
+}
+";
+        let mut f = kiln_reader::parse_functions(text)
+            .expect("parses")
+            .remove(0);
+        let func = &mut f.stencil;
+        let mut graph = Graph::new();
+        graph.load(func, &ControlFlowGraph::with_function(func));
+        assert!(graph.matches(func));
+        let s = split_exit(func, Block::new(0), Block::new(2)).expect("splits");
+        assert!(!graph.matches(func));
+        graph.add_block(func, s);
+        graph.reedge(func, Block::new(0));
+        graph.reedge(func, s);
+        assert!(graph.matches(func));
+    }
 }
