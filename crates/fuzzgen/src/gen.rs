@@ -886,11 +886,7 @@ impl Gen<'_, '_, '_, '_> {
     /// An expression of type `ty` from the configured opcodes, or a
     /// constant if none fits.
     fn expr(&mut self, ty: Type) -> Result<Value, GenError> {
-        if self.config.bit_idioms
-            && ty.is_int()
-            && ty.bits() <= 64
-            && self.input.ratio(1, 12)
-        {
+        if self.config.bit_idioms && ty.is_int() && ty.bits() <= 64 && self.input.ratio(1, 12) {
             if let Some(v) = self.bit_idiom(ty)? {
                 return Ok(v);
             }

@@ -30,10 +30,10 @@ mod lower_control;
 pub(crate) mod generated {
     crate::machinst::isle::isle_prelude_names!();
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
+    pub use crate::isa::x64::inst::BmiUnaryOp;
     pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, BitOp, RoundMode, ShiftKind};
     pub use crate::isa::x64::inst::{AtomicLoopOp, GprToXmmOp, XmmToGprOp};
-    pub use crate::isa::x64::inst::BmiUnaryOp;
     pub use crate::settings::TestFault;
     pub use kiln_ir::LibCall;
     pub const I16: Type = Type::I16;
