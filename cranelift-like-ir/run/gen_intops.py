@@ -123,8 +123,9 @@ def intops_file():
         "; and the rest of i128 (bswap, popcnt, cls, iabs, bmask, bitcast,\n"
         "; min/max, rotates, division, overflow arithmetic, umulhi/smulhi,\n"
         "; extending loads and truncating stores, atomics). Expectations from\n"
-        "; gen_intops.py.\n",
-        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\nset enable_multi_ret_implicit_sret\ntarget x86_64\n\n",
+        "; gen_intops.py. The second target runs i128 cls through lzcnt.\n",
+        "test interpret\ntest run\nset enable_llvm_abi_extensions=true\nset enable_multi_ret_implicit_sret\ntarget x86_64\n"
+        "target x86_64 has_bmi1 has_bmi2 has_lzcnt\n\n",
     ]
     for n in WIDTHS:
         t = "i%d" % n

@@ -1741,6 +1741,82 @@ fn bmi2_shifts() {
     c.finish(3 * 2 * 16 * 16 * 16);
 }
 
+/// BMI1/BMI2 bit manipulation, 32 and 64 bits, every register
+/// combination: `blsr`/`blsmsk`/`blsi dst, src` (the operation in
+/// ModRM.reg, dst in vvvv), `andn`/`bzhi` (three registers), `rorx` with
+/// every count and some larger immediates, `mulx hi, hi, src` (rdx
+/// implicit).
+#[test]
+fn bmi_forms() {
+    let mut c = Checker::new();
+    let mut expected_cases = 0;
+    for size in [OperandSize::Size32, OperandSize::Size64] {
+        let b = bits(size);
+        for d in 0..16u8 {
+            for s in 0..16u8 {
+                for op in BmiUnaryOp::ALL {
+                    c.check(
+                        MInst::BmiUnary {
+                            size,
+                            op,
+                            src: gpr(s),
+                            dst: w(gpr(d)),
+                        },
+                        format!("{} {}, {}", op.name(), rn(d, b), rn(s, b)),
+                    );
+                    expected_cases += 1;
+                }
+                for imm in (0..64u8).chain([0x7f, 0x80, 0xff]) {
+                    c.check(
+                        MInst::Rorx {
+                            size,
+                            src: gpr(s),
+                            imm,
+                            dst: w(gpr(d)),
+                        },
+                        // iced shows an imm8 signed, as the printer does.
+                        format!("rorx {}, {}, {}", rn(d, b), rn(s, b), hex(imm as i8 as i64)),
+                    );
+                    expected_cases += 1;
+                }
+                c.check(
+                    MInst::MulxHi {
+                        size,
+                        src1: gpr(2),
+                        src2: gpr(s),
+                        dst: w(gpr(d)),
+                    },
+                    format!("mulx {}, {}, {}", rn(d, b), rn(d, b), rn(s, b)),
+                );
+                expected_cases += 1;
+                for t in 0..16u8 {
+                    c.check(
+                        MInst::Andn {
+                            size,
+                            src1: gpr(s),
+                            src2: gpr(t),
+                            dst: w(gpr(d)),
+                        },
+                        format!("andn {}, {}, {}", rn(d, b), rn(s, b), rn(t, b)),
+                    );
+                    c.check(
+                        MInst::Bzhi {
+                            size,
+                            src: gpr(s),
+                            index: gpr(t),
+                            dst: w(gpr(d)),
+                        },
+                        format!("bzhi {}, {}, {}", rn(d, b), rn(s, b), rn(t, b)),
+                    );
+                    expected_cases += 2;
+                }
+            }
+        }
+    }
+    assert_eq!(expected_cases, 2 * 16 * 16 * (3 + 67 + 1 + 2 * 16));
+    c.finish(expected_cases);
+}
+
 /// f16 moves: `pinsrw xmm, m16/r32, 0` and the SSE2 16-bit store sequence
 /// `pextrw r32, xmm, 0; mov word ptr [m], r16` (its trap record is on the
 /// `mov`, the instruction that can fault).

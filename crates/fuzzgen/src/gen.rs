@@ -886,6 +886,11 @@ impl Gen<'_, '_, '_, '_> {
     /// An expression of type `ty` from the configured opcodes, or a
     /// constant if none fits.
     fn expr(&mut self, ty: Type) -> Result<Value, GenError> {
+        if self.config.bit_idioms && ty.is_int() && ty.bits() <= 64 && self.input.ratio(1, 12) {
+            if let Some(v) = self.bit_idiom(ty)? {
+                return Ok(v);
+            }
+        }
         for _ in 0..3 {
             let Some(&op) = self.input.choose(&self.ops) else {
                 break;
@@ -923,6 +928,95 @@ impl Gen<'_, '_, '_, '_> {
             }
         }
         self.value_of(ty)
+    }
+
+    /// A bit-manipulation idiom of type `ty` (see `Config::bit_idioms`),
+    /// or `None` if the configuration leaves out an opcode it needs.
+    fn bit_idiom(&mut self, ty: Type) -> Result<Option<Value>, GenError> {
+        let allowed = |s: &Self, ops: &[Opcode]| {
+            ops.iter()
+                .all(|&op| s.config.allows(op) && s.config.allows_typed(op, ty))
+        };
+        let x = self.value_of(ty)?;
+        // `x - 1` as the mid-end writes it (`iadd x -1`) or as a frontend
+        // does (`isub x 1`).
+        let dec = |s: &mut Self, x: Value| -> Result<Option<Value>, GenError> {
+            Ok(if s.input.ratio(1, 2) && allowed(s, &[Opcode::Iadd]) {
+                let m1 = s.b.ins().iconst(ty, -1)?;
+                Some(s.b.ins().iadd(x, m1)?)
+            } else if allowed(s, &[Opcode::Isub]) {
+                let one = s.b.ins().iconst(ty, 1)?;
+                Some(s.b.ins().isub(x, one)?)
+            } else {
+                None
+            })
+        };
+        let (outer, inner) = match self.input.below(5) {
+            // x & (x - 1), x ^ (x - 1)
+            k @ (0 | 1) => {
+                let outer = if k == 0 { Opcode::Band } else { Opcode::Bxor };
+                if !allowed(self, &[outer]) {
+                    return Ok(None);
+                }
+                let Some(d) = dec(self, x)? else {
+                    return Ok(None);
+                };
+                (outer, d)
+            }
+            // x & -x (`ineg x` or `isub 0 x`)
+            2 => {
+                let n = if self.input.ratio(1, 2) && allowed(self, &[Opcode::Ineg]) {
+                    self.b.ins().ineg(x)?
+                } else if allowed(self, &[Opcode::Isub]) {
+                    let zero = self.b.ins().iconst(ty, 0)?;
+                    self.b.ins().isub(zero, x)?
+                } else {
+                    return Ok(None);
+                };
+                (Opcode::Band, n)
+            }
+            // x & !y (`bnot y` or `bxor y -1`)
+            3 => {
+                let y = self.value_of(ty)?;
+                let n = if self.input.ratio(1, 2) && allowed(self, &[Opcode::Bnot]) {
+                    self.b.ins().bnot(y)?
+                } else if allowed(self, &[Opcode::Bxor]) {
+                    let m1 = self.b.ins().iconst(ty, -1)?;
+                    self.b.ins().bxor(y, m1)?
+                } else {
+                    return Ok(None);
+                };
+                (Opcode::Band, n)
+            }
+            // x & ((1 << n) - 1)
+            _ => {
+                if !allowed(self, &[Opcode::Ishl]) {
+                    return Ok(None);
+                }
+                let n = self.value_of(ty)?;
+                let one = self.b.ins().iconst(ty, 1)?;
+                let p = self.b.ins().ishl(one, n)?;
+                let Some(d) = dec(self, p)? else {
+                    return Ok(None);
+                };
+                (Opcode::Band, d)
+            }
+        };
+        if !allowed(self, &[outer]) {
+            return Ok(None);
+        }
+        // Either operand order.
+        let (a, b) = if self.input.ratio(1, 2) {
+            (x, inner)
+        } else {
+            (inner, x)
+        };
+        let v = if outer == Opcode::Band {
+            self.b.ins().band(a, b)?
+        } else {
+            self.b.ins().bxor(a, b)?
+        };
+        Ok(Some(v))
     }
 
     /// Chooses a controlling type and operand types so that `op` produces

@@ -118,6 +118,13 @@ pub struct Config {
     /// as Cranelift's NaN canonicalization does. Results can then be
     /// compared bit for bit, including `fneg`/`fabs`/`fcopysign` of NaNs.
     pub canonicalize_nans: bool,
+    /// Now and then an integer expression is a bit-manipulation idiom
+    /// over one or two values (`x & (x - 1)`, `x & -x`, `x ^ (x - 1)`,
+    /// `x & !y`, `x & ((1 << n) - 1)`, in the spellings a frontend and the
+    /// mid-end use), which backends select special instructions for
+    /// (x86-64 BMI1/BMI2) and which random operand choice almost never
+    /// builds. Only opcodes the configuration allows are used.
+    pub bit_idioms: bool,
     /// `(opcode, type)` pairs never to generate (what a backend does not
     /// lower yet): the opcode is left out wherever its controlling type or
     /// the type of any operand is that type. Memory and atomic opcodes are
@@ -270,6 +277,7 @@ impl Config {
             nested_calls: true,
             mixed_call_convs: true,
             canonicalize_nans: true,
+            bit_idioms: true,
             ..Self::default()
         }
     }
@@ -326,6 +334,7 @@ impl Default for Config {
             nested_calls: false,
             mixed_call_convs: false,
             canonicalize_nans: false,
+            bit_idioms: false,
             excluded: Vec::new(),
         }
     }

@@ -405,3 +405,57 @@ fn atomics_cover_i128_aligned() {
         }
     }
 }
+
+/// With `bit_idioms` the generator builds each idiom the x86-64 BMI rules
+/// match (which random operand choice almost never does): `x & (x - 1)`,
+/// `x ^ (x - 1)`, `x & -x`, `x & !y` and `x & ((1 << n) - 1)`.
+#[test]
+fn bit_idioms_are_generated() {
+    let config = Config {
+        bit_idioms: true,
+        ..Config::integer_only()
+    };
+    let mut rng = XorShift(99);
+    // blsr, blsmsk, blsi, andn, bzhi shapes
+    let mut seen = [0usize; 5];
+    for _ in 0..400 {
+        let f = generate(&rng.bytes(800), &config).unwrap();
+        let dfg = &f.stencil.dfg;
+        let def = |v| match dfg.value_def(v) {
+            Some(kiln_ir::ValueDef::Result(i, _)) => Some(i),
+            _ => None,
+        };
+        for block in f.stencil.layout.blocks() {
+            for inst in f.stencil.layout.block_insts(block) {
+                let op = dfg.opcode(inst);
+                if !matches!(op, Opcode::Band | Opcode::Bxor) {
+                    continue;
+                }
+                let args = dfg.inst_args(inst);
+                for (x, other) in [(args[0], args[1]), (args[1], args[0])] {
+                    let Some(d) = def(other) else { continue };
+                    let dargs = dfg.inst_args(d);
+                    let inner_op = dfg.opcode(d);
+                    let dec = matches!(inner_op, Opcode::Iadd | Opcode::Isub);
+                    if dec && dargs[0] == x {
+                        seen[if op == Opcode::Band { 0 } else { 1 }] += 1;
+                    } else if op == Opcode::Band
+                        && (inner_op == Opcode::Ineg || (inner_op == Opcode::Isub && dargs[1] == x))
+                        && dargs.last() == Some(&x)
+                    {
+                        seen[2] += 1;
+                    } else if op == Opcode::Band && matches!(inner_op, Opcode::Bnot | Opcode::Bxor)
+                    {
+                        seen[3] += 1;
+                    } else if op == Opcode::Band
+                        && dec
+                        && def(dargs[0]).map(|s| dfg.opcode(s)) == Some(Opcode::Ishl)
+                    {
+                        seen[4] += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen.iter().all(|&n| n >= 10), "idioms seen: {seen:?}");
+}

@@ -757,6 +757,85 @@ impl MInst {
                 };
                 emit_vex_rr(buf, vex, 0xf7, enc(dst.to_reg()), enc(*amount), enc(*src));
             }
+            // ---- BMI1/BMI2: VEX.LZ, map 0F 38 (0F 3A for rorx), W by size ----
+            MInst::BmiUnary { size, op, src, dst } => {
+                // VEX.LZ.0F38.W0/W1 F3 /digit: vvvv = dst, ModRM.rm = src.
+                let vex = Vex {
+                    pp: 0,
+                    map: 2,
+                    w: *size == OperandSize::Size64,
+                    l: false,
+                };
+                emit_vex_rr(buf, vex, 0xf3, op.digit(), enc(dst.to_reg()), enc(*src));
+            }
+            MInst::Andn {
+                size,
+                src1,
+                src2,
+                dst,
+            } => {
+                // VEX.LZ.0F38.W0/W1 F2 /r: reg = dst, vvvv = the inverted
+                // operand, rm = the other.
+                let vex = Vex {
+                    pp: 0,
+                    map: 2,
+                    w: *size == OperandSize::Size64,
+                    l: false,
+                };
+                emit_vex_rr(buf, vex, 0xf2, enc(dst.to_reg()), enc(*src1), enc(*src2));
+            }
+            MInst::Bzhi {
+                size,
+                src,
+                index,
+                dst,
+            } => {
+                // VEX.LZ.0F38.W0/W1 F5 /r: reg = dst, rm = src, vvvv = index.
+                let vex = Vex {
+                    pp: 0,
+                    map: 2,
+                    w: *size == OperandSize::Size64,
+                    l: false,
+                };
+                emit_vex_rr(buf, vex, 0xf5, enc(dst.to_reg()), enc(*index), enc(*src));
+            }
+            MInst::Rorx {
+                size,
+                src,
+                imm,
+                dst,
+            } => {
+                // VEX.LZ.F2.0F3A.W0/W1 F0 /r ib: reg = dst, rm = src, vvvv
+                // unused (1111, which `emit_vex_rr` writes for 0).
+                let vex = Vex {
+                    pp: 3,
+                    map: 3,
+                    w: *size == OperandSize::Size64,
+                    l: false,
+                };
+                emit_vex_rr(buf, vex, 0xf0, enc(dst.to_reg()), 0, enc(*src));
+                buf.put1(*imm);
+            }
+            MInst::MulxHi {
+                size,
+                src1,
+                src2,
+                dst,
+            } => {
+                debug_assert_eq!(enc(*src1), super::regs::enc::RDX);
+                // VEX.LZ.F2.0F38.W0/W1 F6 /r: reg = high half, vvvv = low
+                // half (the same register: only the high half stays), rm =
+                // the multiplier; rdx is the implicit multiplicand.
+                let vex = Vex {
+                    pp: 3,
+                    map: 2,
+                    w: *size == OperandSize::Size64,
+                    l: false,
+                };
+                let d = enc(dst.to_reg());
+                emit_vex_rr(buf, vex, 0xf6, d, d, enc(*src2));
+            }
+            // ---- end of BMI1/BMI2 ----
             MInst::Lea { size, addr, dst } => {
                 let w = *size != OperandSize::Size32;
                 emit_modrm_op(

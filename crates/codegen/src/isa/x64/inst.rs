@@ -165,6 +165,42 @@ impl ShiftXKind {
     pub const ALL: [ShiftXKind; 3] = [ShiftXKind::Shlx, ShiftXKind::Shrx, ShiftXKind::Sarx];
 }
 
+// ---- BMI1/BMI2 bit manipulation (`MInst::BmiUnary`, `Andn`, `Bzhi`,
+// `Rorx`, `Mulx`; rules in `isle-rules/x64/lower_bmi.isle`) ----
+
+/// The BMI1 one-operand group `VEX.0F38 F3 /digit`: the lowest set bit of
+/// `src` cleared, isolated, or turned into a mask up to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BmiUnaryOp {
+    /// `src & (src - 1)`
+    Blsr,
+    /// `src ^ (src - 1)`
+    Blsmsk,
+    /// `src & -src`
+    Blsi,
+}
+
+impl BmiUnaryOp {
+    /// The ModRM.reg digit that selects the operation.
+    pub fn digit(self) -> u8 {
+        match self {
+            BmiUnaryOp::Blsr => 1,
+            BmiUnaryOp::Blsmsk => 2,
+            BmiUnaryOp::Blsi => 3,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            BmiUnaryOp::Blsr => "blsr",
+            BmiUnaryOp::Blsmsk => "blsmsk",
+            BmiUnaryOp::Blsi => "blsi",
+        }
+    }
+    pub const ALL: [BmiUnaryOp; 3] = [BmiUnaryOp::Blsr, BmiUnaryOp::Blsmsk, BmiUnaryOp::Blsi];
+}
+
+// ---- end of BMI1/BMI2 ----
+
 /// The rounding of `roundss`/`roundsd` (and of the libcalls used without
 /// SSE4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -674,6 +710,53 @@ pub enum MInst {
         amount: Reg,
         dst: Writable<Reg>,
     },
+    // ---- BMI1/BMI2 (VEX-encoded, Size32 or Size64, three-operand: `dst`
+    // is a fresh register, no copy of a source) ----
+    /// `blsr`/`blsmsk`/`blsi dst, src` (BMI1). Writes the flags.
+    BmiUnary {
+        size: OperandSize,
+        op: BmiUnaryOp,
+        src: Reg,
+        dst: Writable<Reg>,
+    },
+    /// `andn dst, src1, src2`: `dst = !src1 & src2` (BMI1). Writes the
+    /// flags.
+    Andn {
+        size: OperandSize,
+        src1: Reg,
+        src2: Reg,
+        dst: Writable<Reg>,
+    },
+    /// `bzhi dst, src, index`: `src` with the bits from `index & 0xff`
+    /// up cleared; `src` itself when that is at least the width (BMI2).
+    /// Writes the flags.
+    Bzhi {
+        size: OperandSize,
+        src: Reg,
+        index: Reg,
+        dst: Writable<Reg>,
+    },
+    /// `rorx dst, src, imm`: rotate right by a constant (masked to 5 or 6
+    /// bits by the hardware) into a fresh register (BMI2). Flags are left
+    /// untouched.
+    Rorx {
+        size: OperandSize,
+        src: Reg,
+        imm: u8,
+        dst: Writable<Reg>,
+    },
+    /// `mulx dst, dst, src2`: the high half of the unsigned product of
+    /// `src1` (in rdx, implicit) and `src2` (BMI2). Naming `dst` twice
+    /// keeps only the high half (the low half is written first). rdx is
+    /// read, not written (unless it is `dst`), and the flags are left
+    /// untouched.
+    MulxHi {
+        size: OperandSize,
+        src1: Reg,
+        src2: Reg,
+        dst: Writable<Reg>,
+    },
+    // ---- end of BMI1/BMI2 ----
     /// `dst = lea addr` (Size32 or Size64; others as Size64).
     Lea {
         size: OperandSize,
@@ -1172,6 +1255,33 @@ impl MInst {
                 v.use_(amount);
                 v.def(dst);
             }
+            // ---- BMI1/BMI2 ----
+            MInst::BmiUnary { src, dst, .. } | MInst::Rorx { src, dst, .. } => {
+                v.use_(src);
+                v.def(dst);
+            }
+            MInst::Andn {
+                src1, src2, dst, ..
+            } => {
+                v.use_(src1);
+                v.use_(src2);
+                v.def(dst);
+            }
+            MInst::Bzhi {
+                src, index, dst, ..
+            } => {
+                v.use_(src);
+                v.use_(index);
+                v.def(dst);
+            }
+            MInst::MulxHi {
+                src1, src2, dst, ..
+            } => {
+                v.op(src1, Use, Early, fixed(rdx));
+                v.use_(src2);
+                v.def(dst);
+            }
+            // ---- end of BMI1/BMI2 ----
             MInst::Lea { addr, dst, .. } => {
                 v.amode(addr);
                 v.def(dst);
@@ -1660,6 +1770,50 @@ impl MInst {
                     r(amount, b)
                 )
             }
+            // ---- BMI1/BMI2 ----
+            MInst::BmiUnary { size, op, src, dst } => {
+                let b = size.bytes();
+                format!("{} {}, {}", op.name(), w(dst, b), r(src, b))
+            }
+            MInst::Andn {
+                size,
+                src1,
+                src2,
+                dst,
+            } => {
+                let b = size.bytes();
+                format!("andn {}, {}, {}", w(dst, b), r(src1, b), r(src2, b))
+            }
+            MInst::Bzhi {
+                size,
+                src,
+                index,
+                dst,
+            } => {
+                let b = size.bytes();
+                format!("bzhi {}, {}, {}", w(dst, b), r(src, b), r(index, b))
+            }
+            MInst::Rorx {
+                size,
+                src,
+                imm,
+                dst,
+            } => {
+                let b = size.bytes();
+                format!(
+                    "rorx {}, {}, {}",
+                    w(dst, b),
+                    r(src, b),
+                    pretty_imm(*imm as i8 as i64)
+                )
+            }
+            MInst::MulxHi {
+                size, src2, dst, ..
+            } => {
+                let b = size.bytes();
+                format!("mulx {}, {}, {}", w(dst, b), w(dst, b), r(src2, b))
+            }
+            // ---- end of BMI1/BMI2 ----
             MInst::Lea { size, addr, dst } => {
                 let b = if *size == OperandSize::Size32 { 4 } else { 8 };
                 format!("lea {}, {}", w(dst, b), addr.pretty())

@@ -30,6 +30,7 @@ mod lower_control;
 pub(crate) mod generated {
     crate::machinst::isle::isle_prelude_names!();
     pub use crate::isa::x64::args::{Amode, ExtMode, OperandSize, RegMem, RegMemImm, CC};
+    pub use crate::isa::x64::inst::BmiUnaryOp;
     pub use crate::isa::x64::inst::SseOp;
     pub use crate::isa::x64::inst::{AluOp, BitOp, RoundMode, ShiftKind};
     pub use crate::isa::x64::inst::{AtomicLoopOp, GprToXmmOp, XmmToGprOp};
@@ -59,8 +60,13 @@ pub struct X64LowerInfo {
     pub has_sse41: bool,
     /// The ISA flags allow FMA3 (`vfmadd*`).
     pub has_fma: bool,
-    /// The ISA flags allow BMI2 (`shlx`/`shrx`/`sarx`).
+    /// The ISA flags allow BMI2 (`shlx`/`shrx`/`sarx`, `rorx`, `bzhi`,
+    /// `mulx`).
     pub has_bmi2: bool,
+    /// The ISA flags allow BMI1 (`andn`, `blsr`/`blsi`/`blsmsk`, `tzcnt`).
+    pub has_bmi1: bool,
+    /// The ISA flags allow `lzcnt`.
+    pub has_lzcnt: bool,
     /// The test-only planted bug, if any (the `test_fault` setting).
     pub test_fault: crate::settings::TestFault,
     /// `enable_pinned_reg`: r15 is the pinned register.
@@ -644,6 +650,12 @@ impl generated::Context for Ctx<'_, '_, '_> {
     fn use_bmi2(&mut self) -> bool {
         self.info.has_bmi2
     }
+    fn use_bmi1(&mut self) -> bool {
+        self.info.has_bmi1
+    }
+    fn use_lzcnt(&mut self) -> bool {
+        self.info.has_lzcnt
+    }
     fn ty_bits_u64(&mut self, ty: Type) -> u64 {
         ty.bits() as u64
     }
@@ -877,6 +889,70 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         d
     }
+    // ---- BMI1/BMI2 (rules in `isle-rules/x64/lower_bmi.isle`) ----
+    fn x64_bmi_unary(&mut self, size: OperandSize, op: BmiUnaryOp, src: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::BmiUnary {
+            size,
+            op,
+            src,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_andn(&mut self, size: OperandSize, inverted: Reg, other: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Andn {
+            size,
+            src1: inverted,
+            src2: other,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_bzhi(&mut self, size: OperandSize, src: Reg, index: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Bzhi {
+            size,
+            src,
+            index,
+            dst: dw,
+        });
+        d
+    }
+    fn x64_rorx(&mut self, size: OperandSize, src: Reg, imm: u8) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::Rorx {
+            size,
+            src,
+            imm,
+            dst: dw,
+        });
+        d
+    }
+    fn iconst_is(&mut self, ty: Type, c: u64, k: i64) -> bool {
+        let bits = ty.bits().clamp(1, 64);
+        let mask = u64::MAX >> (64 - bits);
+        c & mask == (k as u64) & mask
+    }
+    fn rotl_as_rotr(&mut self, ty: Type, c: u64) -> u8 {
+        let bits = u64::from(ty.bits().clamp(1, 64));
+        ((bits - c % bits) % bits) as u8
+    }
+    fn ty_bits_below_32(&mut self, ty: Type) -> i32 {
+        32 - ty.bits().min(32) as i32
+    }
+    fn x64_mulx_hi(&mut self, size: OperandSize, a: Reg, b: Reg) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::MulxHi {
+            size,
+            src1: a,
+            src2: b,
+            dst: dw,
+        });
+        d
+    }
+    // ---- end of BMI1/BMI2 ----
     fn x64_shift_imm(&mut self, size: OperandSize, kind: ShiftKind, a: Reg, amt: u8) -> Reg {
         if amt == 0 {
             return a;

@@ -123,6 +123,8 @@ impl X64Backend {
             has_sse41: self.isa_flags.has("has_sse41"),
             has_fma: self.isa_flags.has("has_fma"),
             has_bmi2: self.isa_flags.has("has_bmi2"),
+            has_bmi1: self.isa_flags.has("has_bmi1"),
+            has_lzcnt: self.isa_flags.has("has_lzcnt"),
             test_fault: self.flags.test_fault,
             pinned_reg: self.flags.enable_pinned_reg,
             is_pic: self.flags.is_pic,
