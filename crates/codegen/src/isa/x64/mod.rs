@@ -123,6 +123,7 @@ impl X64Backend {
             has_sse41: self.isa_flags.has("has_sse41"),
             has_fma: self.isa_flags.has("has_fma"),
             has_bmi2: self.isa_flags.has("has_bmi2"),
+            has_avx: self.isa_flags.has("has_avx"),
             test_fault: self.flags.test_fault,
             pinned_reg: self.flags.enable_pinned_reg,
             is_pic: self.flags.is_pic,
@@ -268,6 +269,7 @@ impl Backend for X64Backend {
             spillslot_bytes: frame.spillslot_bytes,
             spill_base: frame.outgoing_args_size as i32,
             frame_size: frame.fixed_frame_size,
+            avx: self.isa_flags.has("has_avx"),
         }
     }
 
