@@ -9,8 +9,8 @@
 //! never from the crate's printer or encoding tables.
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, MemorySizeOptions};
-use kiln_codegen::isa::x64::regs::{gpr, xmm};
 use kiln_codegen::isa::x64::emit::EmitState;
+use kiln_codegen::isa::x64::regs::{gpr, xmm};
 use kiln_codegen::isa::x64::*;
 use kiln_codegen::machinst::buffer::{
     LibCall, MachBuffer, MachLabel, Reloc, RelocTarget, VCodeConstants,
@@ -1144,9 +1144,7 @@ fn sse() {
     }
     for d in 0..16u8 {
         c.check(
-            MInst::ZeroReg {
-                dst: w(xmm(d)),
-            },
+            MInst::ZeroReg { dst: w(xmm(d)) },
             format!("xorps {0}, {0}", xn(d)),
         );
         for s in 0..16u8 {
@@ -1983,9 +1981,7 @@ fn avx_float() {
     }
     for d in 0..16u8 {
         c.check(
-            MInst::ZeroReg {
-                dst: w(xmm(d)),
-            },
+            MInst::ZeroReg { dst: w(xmm(d)) },
             format!("vxorps {0}, {0}, {0}", xn(d)),
         );
         for s in 0..16u8 {

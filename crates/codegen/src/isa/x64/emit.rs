@@ -810,7 +810,14 @@ impl MInst {
                 if st.avx {
                     emit_vxorps_zero(buf, st, d);
                 } else {
-                    emit_modrm_op(buf, st, op_r(NOPFX, false, &[0x0f, 0x57], false), d, Rm::Reg(d), 0);
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, false, &[0x0f, 0x57], false),
+                        d,
+                        Rm::Reg(d),
+                        0,
+                    );
                 }
             }
             MInst::ZeroReg { dst } => {
@@ -1327,11 +1334,29 @@ impl MInst {
             }
             MInst::XmmMovRM { op, src, dst } if st.avx => {
                 let (p, opc, _) = op.encoding();
-                emit_vex(buf, st, vex_0f(p, false), opc, enc(dst.to_reg()), 0, Rm::of(src), 0);
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    opc,
+                    enc(dst.to_reg()),
+                    0,
+                    Rm::of(src),
+                    0,
+                );
             }
             MInst::XmmStore { op, src, dst } if st.avx => {
                 let (p, _, opc) = op.encoding();
-                emit_vex(buf, st, vex_0f(p, false), opc, enc(*src), 0, Rm::Mem(dst), 0);
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    opc,
+                    enc(*src),
+                    0,
+                    Rm::Mem(dst),
+                    0,
+                );
             }
             MInst::XmmRound {
                 double,
@@ -1358,7 +1383,16 @@ impl MInst {
             }
             MInst::XmmCmp { double, src1, src2 } if st.avx => {
                 let p = if *double { Some(0x66) } else { None };
-                emit_vex(buf, st, vex_0f(p, false), 0x2e, enc(*src1), 0, Rm::of(src2), 0);
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    0x2e,
+                    enc(*src1),
+                    0,
+                    Rm::of(src2),
+                    0,
+                );
             }
             MInst::GprToXmm {
                 op,
@@ -1374,7 +1408,16 @@ impl MInst {
                     GprToXmmOp::Cvtsi2ss => (Some(0xf3), 0x2a, d),
                     GprToXmmOp::Cvtsi2sd => (Some(0xf2), 0x2a, d),
                 };
-                emit_vex(buf, st, vex_0f(p, is_w(*src_size)), opc, d, vvvv, Rm::of(src), 0);
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, is_w(*src_size)),
+                    opc,
+                    d,
+                    vvvv,
+                    Rm::of(src),
+                    0,
+                );
             }
             MInst::XmmToGpr {
                 op,
@@ -1388,7 +1431,16 @@ impl MInst {
                 let d = enc(dst.to_reg());
                 match (op, src) {
                     (XmmToGprOp::Mov, RegMem::Reg(s)) => {
-                        emit_vex(buf, st, vex_0f(Some(0x66), w), 0x7e, enc(*s), 0, Rm::Reg(d), 0);
+                        emit_vex(
+                            buf,
+                            st,
+                            vex_0f(Some(0x66), w),
+                            0x7e,
+                            enc(*s),
+                            0,
+                            Rm::Reg(d),
+                            0,
+                        );
                     }
                     (XmmToGprOp::Cvttss2si, _) => {
                         emit_vex(buf, st, vex_0f(Some(0xf3), w), 0x2c, d, 0, Rm::of(src), 0);
@@ -1781,7 +1833,16 @@ struct Vex {
 /// Uses the 2-byte form (C5) when it can express the prefix (map 0F,
 /// W0, no REX.B/X), the 3-byte form (C4) otherwise.
 fn emit_vex_rr(buf: &mut MachBuffer<X64LabelUse>, vex: Vex, opcode: u8, reg: u8, vvvv: u8, rm: u8) {
-    emit_vex(buf, &EmitState::default(), vex, opcode, reg, vvvv, Rm::Reg(rm), 0);
+    emit_vex(
+        buf,
+        &EmitState::default(),
+        vex,
+        opcode,
+        reg,
+        vvvv,
+        Rm::Reg(rm),
+        0,
+    );
 }
 
 /// Emits `VEX opcode ModRM [SIB] [disp]`: `reg` in ModRM.reg, `vvvv` the
@@ -1802,7 +1863,16 @@ fn emit_vex(
 ) {
     if let Rm::Mem(Amode::SpillSlot { slot }) = rm {
         let resolved = st.spill_slot_amode(*slot);
-        return emit_vex(buf, st, vex, opcode, reg, vvvv, Rm::Mem(&resolved), imm_bytes);
+        return emit_vex(
+            buf,
+            st,
+            vex,
+            opcode,
+            reg,
+            vvvv,
+            Rm::Mem(&resolved),
+            imm_bytes,
+        );
     }
     let (x, b) = match rm {
         Rm::Reg(r) => (false, r & 8 != 0),

@@ -1029,10 +1029,7 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let dst = Writable::from_reg(d);
         // The VEX load form of movss/movsd has no first source: those keep
         // the legacy form (no rule builds them today).
-        let vex_ok = !matches!(
-            (op, &b),
-            (SseOp::Movss | SseOp::Movsd, RegMem::Mem(_))
-        );
+        let vex_ok = !matches!((op, &b), (SseOp::Movss | SseOp::Movsd, RegMem::Mem(_)));
         self.l.emit(if self.info.has_avx && vex_ok {
             MInst::XmmRmRVex {
                 op,
