@@ -1333,6 +1333,13 @@ impl MInst {
                 );
             }
             MInst::XmmMovRM { op, src, dst } if st.avx => {
+                // The VEX register form of movss/movsd has two sources;
+                // a register move is movaps (see `XmmMovRM`).
+                debug_assert!(
+                    !matches!(op, XmmMovOp::Movss | XmmMovOp::Movsd)
+                        || matches!(src, RegMem::Mem(_)),
+                    "register-source movss/movsd is XmmRmR"
+                );
                 let (p, opc, _) = op.encoding();
                 emit_vex(
                     buf,
