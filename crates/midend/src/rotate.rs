@@ -15,10 +15,11 @@
 use crate::simplify::FxHashMap;
 use crate::{Analyses, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
-use kiln_ir::flowgraph::ControlFlowGraph;
+use kiln_ir::flowgraph::{BlockPredecessor, ControlFlowGraph};
 use kiln_ir::{
     Block, BlockArg, BlockCall, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Value,
 };
+use smallvec::SmallVec;
 
 /// Header instructions copied into each latch at most.
 const MAX_HEADER: usize = 8;
@@ -74,16 +75,15 @@ pub(crate) fn copyable(func: &FunctionStencil, inst: Inst) -> bool {
         )
 }
 
-fn candidate(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &Dom, h: Block) -> Option<Found> {
+fn candidate(func: &FunctionStencil, cfg: &Graph, dt: &Dom, h: Block) -> Option<Found> {
     // The terminator first: it is one load, and most blocks are not
     // headers ending in `brif` (this runs for every block on every round).
     let term = func.layout.last_inst(h)?;
     let InstructionData::Brif { blocks, .. } = func.dfg.insts[term] else {
         return None;
     };
-    let is_latch = |p: &&kiln_ir::flowgraph::BlockPredecessor| {
-        dt.is_reachable(p.block) && dt.block_dominates(h, p.block)
-    };
+    let is_latch =
+        |p: &&BlockPredecessor| dt.is_reachable(p.block) && dt.block_dominates(h, p.block);
     let preds = cfg.preds(h);
     let n_latches = preds.iter().filter(is_latch).count();
     if n_latches == 0 || n_latches > MAX_LATCHES {
@@ -141,8 +141,129 @@ fn candidate(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &Dom, h: Block)
     }))
 }
 
-/// Rotations per function at most: each recomputes the CFG and the
-/// reverse post-order (linear), so this bounds the pass's cost.
+/// The control-flow graph during rotation, edited where a change touches
+/// it instead of recomputed: a split changes one header's edge and adds a
+/// block, a rotation turns each latch's `jump` into a `brif`, and nothing
+/// else moves. A whole `ControlFlowGraph::compute` after each of these was
+/// a third of the pass.
+///
+/// Every list is kept exactly as a fresh `ControlFlowGraph` would list it
+/// (successors in branch-destination order; predecessors grouped by
+/// predecessor block in layout order, each block's edges in destination
+/// order), so the candidates, the reverse post-order and everything the
+/// pass does follow the same order as before.
+struct Graph {
+    succs: Vec<SmallVec<[Block; 2]>>,
+    preds: Vec<SmallVec<[BlockPredecessor; 2]>>,
+    /// Position of each block in the layout, comparable: the blocks of the
+    /// layout at the start are `1 << 32` apart, and a block inserted later
+    /// takes the middle of the gap it lands in (a few splits per function).
+    key: Vec<u64>,
+}
+
+impl Graph {
+    fn new() -> Self {
+        Graph {
+            succs: Vec::new(),
+            preds: Vec::new(),
+            key: Vec::new(),
+        }
+    }
+
+    /// Copies `cfg`, which describes `func`.
+    fn load(&mut self, func: &FunctionStencil, cfg: &ControlFlowGraph) {
+        let n = func.dfg.num_blocks();
+        self.succs.clear();
+        self.preds.clear();
+        self.key.clear();
+        self.succs.resize(n, SmallVec::new());
+        self.preds.resize(n, SmallVec::new());
+        self.key.resize(n, 0);
+        for (i, b) in func.layout.blocks().take(n).enumerate() {
+            if let Some(k) = self.key.get_mut(b.index()) {
+                *k = (i as u64 + 1) << 32;
+            }
+        }
+        for b in 0..n {
+            let b = Block::new(b);
+            self.succs[b.index()].extend_from_slice(cfg.succs(b));
+            self.preds[b.index()].extend_from_slice(cfg.preds(b));
+        }
+    }
+
+    fn succs(&self, b: Block) -> &[Block] {
+        self.succs.get(b.index()).map_or(&[], |s| s.as_slice())
+    }
+
+    fn preds(&self, b: Block) -> &[BlockPredecessor] {
+        self.preds.get(b.index()).map_or(&[], |p| p.as_slice())
+    }
+
+    /// Records `s`, just inserted into the layout, in the middle of the
+    /// key gap between its layout neighbours.
+    fn add_block(&mut self, func: &FunctionStencil, s: Block) {
+        let n = func.dfg.num_blocks();
+        if self.succs.len() < n {
+            self.succs.resize(n, SmallVec::new());
+            self.preds.resize(n, SmallVec::new());
+            self.key.resize(n, 0);
+        }
+        let key = |b: Option<Block>| b.and_then(|b| self.key.get(b.index()).copied());
+        let before = key(func.layout.prev_block(s)).unwrap_or(0);
+        let after = key(func.layout.next_block(s)).unwrap_or(before + (1 << 33));
+        self.key[s.index()] = before + (after - before) / 2;
+    }
+
+    /// Whether this lists exactly what a fresh `ControlFlowGraph` of `func`
+    /// lists, in the same order (checked after every edit in unit tests).
+    #[cfg(test)]
+    fn matches(&self, func: &FunctionStencil) -> bool {
+        let cfg = ControlFlowGraph::with_function(func);
+        (0..func.dfg.num_blocks()).all(|b| {
+            let b = Block::new(b);
+            self.succs(b) == cfg.succs(b) && self.preds(b) == cfg.preds(b)
+        })
+    }
+
+    /// Re-reads the edges leaving `b` from its terminator, as
+    /// `ControlFlowGraph::compute` reads them.
+    fn reedge(&mut self, func: &FunctionStencil, b: Block) {
+        let n = self.succs.len();
+        if b.index() >= n {
+            return;
+        }
+        let old = std::mem::take(&mut self.succs[b.index()]);
+        for &t in &old {
+            self.preds[t.index()].retain(|p| p.block != b);
+        }
+        let mut new = old;
+        new.clear();
+        let Some(inst) = func.layout.last_inst(b) else {
+            self.succs[b.index()] = new;
+            return;
+        };
+        let kb = self.key[b.index()];
+        for dest in func.dfg.branch_destinations(inst) {
+            let t = dest.block;
+            if t.index() >= n || !func.layout.is_block_inserted(t) {
+                continue;
+            }
+            new.push(t);
+            // After every edge from a block at or before `b` (an earlier
+            // edge of `b` itself included), before the rest.
+            let list = &mut self.preds[t.index()];
+            let at = list
+                .iter()
+                .position(|p| self.key[p.block.index()] > kb)
+                .unwrap_or(list.len());
+            list.insert(at, BlockPredecessor { block: b, inst });
+        }
+        self.succs[b.index()] = new;
+    }
+}
+
+/// Rotations per function at most: each recomputes the reverse post-order
+/// and rescans for candidates (linear), so this bounds the pass's cost.
 const MAX_ROTATIONS: usize = 8;
 
 /// Dominance during rotation, without recomputing the dominator tree.
@@ -189,7 +310,7 @@ impl Dom<'_> {
 /// candidates are tried in the order a recomputed tree would list them.
 fn compute_rpo(
     func: &FunctionStencil,
-    cfg: &ControlFlowGraph,
+    cfg: &Graph,
     rpo: &mut Vec<Block>,
     seen: &mut Vec<bool>,
     stack: &mut Vec<(Block, u32)>,
@@ -231,22 +352,24 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     let mut splits: Vec<(Block, Block)> = Vec::new();
     let mut rpo: Vec<Block> = an.dt.cfg_rpo().to_vec();
     let (mut seen, mut stack, mut slot) = (Vec::new(), Vec::new(), Vec::new());
-    // Whether the tree must be recomputed with the graph (after a split
-    // that may have changed dominance).
+    let mut graph = Graph::new();
+    graph.load(func, &an.cfg);
+    // Whether the tree must be recomputed (after a split that may have
+    // changed dominance): it needs a whole `ControlFlowGraph`.
     let mut recompute_tree = false;
     let mut changed = false;
     // Each rotation may need one split first.
     for _ in 0..2 * MAX_ROTATIONS {
         if changed {
-            an.cfg.compute(func);
             if recompute_tree {
-                an.dt.compute(func, &an.cfg);
+                an.compute(func);
+                graph.load(func, &an.cfg);
                 rpo.clear();
                 rpo.extend_from_slice(an.dt.cfg_rpo());
                 splits.clear();
                 recompute_tree = false;
             } else {
-                compute_rpo(func, &an.cfg, &mut rpo, &mut seen, &mut stack);
+                compute_rpo(func, &graph, &mut rpo, &mut seen, &mut stack);
             }
         }
         let dom = Dom {
@@ -256,7 +379,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         let Some(found) = rpo
             .iter()
             .filter(|h| !tried.contains(h))
-            .find_map(|&h| candidate(func, &an.cfg, &dom, h))
+            .find_map(|&h| candidate(func, &graph, &dom, h))
         else {
             return;
         };
@@ -266,13 +389,18 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                 // The new block dominates `exit` (and the tree changes)
                 // unless `exit` has a predecessor reached without it: one
                 // that `exit` does not dominate.
-                let bypassed = an.cfg.preds(exit).iter().any(|p| {
+                let bypassed = graph.preds(exit).iter().any(|p| {
                     p.block != h && dom.is_reachable(p.block) && !dom.block_dominates(exit, p.block)
                 });
                 match split_exit(func, h, exit) {
                     Some(s) => {
                         splits.push((s, h));
                         recompute_tree |= !bypassed;
+                        graph.add_block(func, s);
+                        graph.reedge(func, h);
+                        graph.reedge(func, s);
+                        #[cfg(test)]
+                        check_graph(&graph, func);
                         changed = true;
                     }
                     None => tried.push(h),
@@ -284,8 +412,13 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         if rotate(func, &dom, &c, &mut slot) {
             stats.rotated += 1;
         }
-        // `rotate` may have returned after renaming some uses: the graph
-        // is recomputed either way, as before.
+        // `rotate` may have returned after changing some latches: their
+        // edges are read again either way (the header's targets stay).
+        for &(l, _) in &c.latches {
+            graph.reedge(func, l);
+        }
+        #[cfg(test)]
+        check_graph(&graph, func);
         changed = true;
     }
 }
@@ -536,4 +669,100 @@ fn rotate(func: &mut FunctionStencil, dt: &Dom, c: &Candidate, slot: &mut Vec<u3
         };
     }
     true
+}
+
+/// Unit tests: the edited graph against a fresh one after every edit.
+#[cfg(test)]
+fn check_graph(graph: &Graph, func: &FunctionStencil) {
+    tests::EDITS.with(|n| n.set(n.get() + 1));
+    assert!(
+        graph.matches(func),
+        "rotation's CFG differs from a fresh one"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::path::{Path, PathBuf};
+
+    thread_local! {
+        /// Graph edits checked on this thread.
+        pub(super) static EDITS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn clif_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                clif_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "clif") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every split and rotation over the rotation tests and, when the
+    /// shared corpus sits beside the checkout, kernels-wasm and the wasm
+    /// corpus: `check_graph` compares the edited graph with a fresh one
+    /// after each edit.
+    #[test]
+    fn edited_graph_matches_a_fresh_one() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("cranelift-like-ir/optimize/rotate.clif")];
+        let shared = root.join("../shared/clif");
+        if shared.is_dir() {
+            clif_files(&shared.join("kernels-wasm"), &mut files);
+            clif_files(&shared.join("wasm-corpus"), &mut files);
+        } else {
+            eprintln!("SKIP the shared corpus: {} not found", shared.display());
+        }
+        let mut rotated = 0;
+        for path in &files {
+            let text = std::fs::read_to_string(path).expect("readable");
+            let Ok(file) = kiln_reader::parse_test(&text, &path.to_string_lossy()) else {
+                continue;
+            };
+            for f in &file.functions {
+                let (_, stats) = crate::optimized(&f.func.stencil, &crate::OptOptions::default());
+                rotated += stats.rotated;
+            }
+        }
+        let edits = EDITS.with(|n| n.get());
+        assert!(
+            rotated > 0 && edits >= rotated as usize,
+            "{rotated} rotations, {edits} edits"
+        );
+    }
+
+    /// The check can fail: a split the graph is not told about.
+    #[test]
+    fn a_stale_graph_is_caught() {
+        let text = "function %f(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block1, block2
+block1:
+    jump block2
+block2:
+    return v0
+}
+";
+        let mut f = kiln_reader::parse_functions(text)
+            .expect("parses")
+            .remove(0);
+        let func = &mut f.stencil;
+        let mut graph = Graph::new();
+        graph.load(func, &ControlFlowGraph::with_function(func));
+        assert!(graph.matches(func));
+        let s = split_exit(func, Block::new(0), Block::new(2)).expect("splits");
+        assert!(!graph.matches(func));
+        graph.add_block(func, s);
+        graph.reedge(func, Block::new(0));
+        graph.reedge(func, s);
+        assert!(graph.matches(func));
+    }
 }
