@@ -229,7 +229,7 @@ def floats_file():
         "; Float add, subtract and multiply; expectations from gen.py (IEEE via\n"
         "; struct; f32 rounded after each operation, which is exact for single\n"
         "; operations).\n",
-        HEADER,
+        HEADER.replace("target x86_64\n", "target x86_64\ntarget x86_64 has_avx\n"),
     ]
     vals = [0.0, -0.0, 1.5, -2.5, 3.25, 1e10, -7.0, 0.1]
     ops = {
@@ -261,7 +261,7 @@ def rounding_file():
     s = [
         "; floor, ceil, trunc and nearest (round half to even); expectations from\n"
         "; gen.py. Without SSE4.1 these lower to libcalls on x86-64.\n",
-        HEADER,
+        HEADER.replace("target x86_64\n", "target x86_64\ntarget x86_64 has_avx has_sse41\n"),
     ]
     for bits in (32, 64):
         t = "f%d" % bits
@@ -292,7 +292,7 @@ def rounding_file():
 def fma_file():
     s = [
         "; Fused multiply-add: one rounding; expectations from gen.py.\n",
-        HEADER,
+        HEADER.replace("target x86_64\n", "target x86_64\ntarget x86_64 has_avx has_fma\n"),
     ]
     s.append(
         """function %fma_f64(f64, f64, f64) -> f64 {
@@ -321,7 +321,7 @@ def abi_file():
         "; Signatures that stress argument passing: stack arguments (ten integers,\n"
         "; ten floats), mixed widths and classes, two return values, and a JIT-to-JIT\n"
         "; call with stack arguments. Expectations from gen.py.\n",
-        HEADER,
+        HEADER.replace("target x86_64\n", "target x86_64\ntarget x86_64 has_avx\n"),
     ]
     ints = ", ".join(["i64"] * 10)
     params = ", ".join("v%d: i64" % i for i in range(10))
@@ -688,7 +688,7 @@ def wide_float_calls_file():
         "; float value live across the call (every XMM register is clobbered).\n"
         "; Expectations from gen.py.\n",
         "test interpret\ntest run\nset enable_llvm_abi_extensions=true\n"
-        "set enable_multi_ret_implicit_sret=true\ntarget x86_64\ntarget aarch64\n\n",
+        "set enable_multi_ret_implicit_sret=true\ntarget x86_64\ntarget x86_64 has_avx\ntarget aarch64\n\n",
     ]
     for ft, it, n, pairs_ in [
         ("f16", "i16", 16, [(0x7E01, 0x8000), (0x3C00, 0xFC00), (1, 0x7C01)]),

@@ -491,10 +491,11 @@ fn check_walk(code: &CompiledCode<Stencil>, walk_handlers: bool) -> Result<usize
                     }
                     _ => return Err(format!("{off:#x}: rsp loaded from elsewhere")),
                 },
-                Mnemonic::Mov | Mnemonic::Movdqu
+                Mnemonic::Mov | Mnemonic::Movdqu | Mnemonic::Vmovdqu
                     if ins.op_count() == 2 && ins.op0_kind() == OpKind::Memory =>
                 {
-                    // A store `mov [rsp+d], r` / `movdqu`: a callee-save
+                    // A store `mov [rsp+d], r` / `movdqu` (`vmovdqu` with
+                    // AVX): a callee-save
                     // while the register still holds the caller's value,
                     // or the return address moved by a tail call.
                     if let (Some(d), Some(sp), OpKind::Register) =
@@ -532,6 +533,12 @@ fn check_walk(code: &CompiledCode<Stencil>, walk_handlers: bool) -> Result<usize
 }
 
 fn isa(probe: Option<&str>) -> Box<dyn TargetIsa> {
+    isa_with(probe, false)
+}
+
+/// With `avx`, the ISA has `has_avx`: XMM saves, moves and spills are
+/// VEX-encoded.
+fn isa_with(probe: Option<&str>, avx: bool) -> Box<dyn TargetIsa> {
     let mut flags = Flags {
         preserve_frame_pointers: true,
         enable_multi_ret_implicit_sret: true,
@@ -543,7 +550,11 @@ fn isa(probe: Option<&str>) -> Box<dyn TargetIsa> {
         flags.set("enable_probestack", Some("true")).unwrap();
         flags.set("probestack_strategy", Some(strategy)).unwrap();
     }
-    isa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).unwrap()
+    let mut isa_flags = IsaFlags::baseline(Arch::X86_64);
+    if avx {
+        isa_flags.set("has_avx", Some("true")).unwrap();
+    }
+    isa::lookup(flags, isa_flags).unwrap()
 }
 
 #[test]
@@ -570,6 +581,12 @@ fn runtests_and_own_files_unwind_info_matches_the_code() {
         );
         assert!(f >= 1486, "only {f} functions checked");
     }
+    // VEX-encoded float code (callee-saved XMM registers of
+    // windows_fastcall stored with `vmovdqu`; without that store
+    // recognised, this leg fails).
+    let (f, b) = check_corpus(&dirs, &*isa_with(None, true), check_function);
+    println!("runtests + cranelift-like-ir (has_avx): {f} functions, {b} boundaries");
+    assert!(f >= 1486, "only {f} functions checked");
     // throw.clif, try_call.clif and Kiln's own try-call files have handlers.
     let h = HANDLERS_ENTERED.load(Ordering::Relaxed);
     println!("try_call handlers entered: {h}");

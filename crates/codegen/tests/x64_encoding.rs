@@ -9,6 +9,7 @@
 //! never from the crate's printer or encoding tables.
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter, MemorySizeOptions};
+use kiln_codegen::isa::x64::emit::EmitState;
 use kiln_codegen::isa::x64::regs::{gpr, xmm};
 use kiln_codegen::isa::x64::*;
 use kiln_codegen::machinst::buffer::{
@@ -174,6 +175,8 @@ fn amodes(full: bool) -> Vec<Mem> {
 
 struct Checker {
     fmt: IntelFormatter,
+    /// Emit with `EmitState::avx` (and compare `pretty_at(true)`).
+    avx: bool,
     cases: usize,
     pretty_checked: usize,
     failures: Vec<String>,
@@ -194,6 +197,7 @@ impl Checker {
         o.set_branch_leading_zeros(false);
         Checker {
             fmt,
+            avx: false,
             cases: 0,
             pretty_checked: 0,
             failures: Vec::new(),
@@ -211,7 +215,11 @@ impl Checker {
         expected: &str,
     ) {
         let mut buf = buf;
-        inst.emit(&mut buf);
+        let st = EmitState {
+            avx: self.avx,
+            ..EmitState::default()
+        };
+        inst.emit_with_state(&mut buf, &st);
         let end = buf.cur_offset();
         for _ in 0..PAD {
             buf.put1(0xcc);
@@ -246,7 +254,7 @@ impl Checker {
         // The crate's printer must agree with iced too, except where it
         // shows symbolic information iced cannot know (labels, relocations,
         // trap codes) or a different mnemonic spelling (`movabs`).
-        let pretty = inst.pretty();
+        let pretty = inst.pretty_at(self.avx);
         let symbolic = ["label", "movabs", ";", "User(", "LibCall("]
             .iter()
             .any(|k| pretty.contains(k));
@@ -1135,6 +1143,10 @@ fn sse() {
         }
     }
     for d in 0..16u8 {
+        c.check(
+            MInst::ZeroReg { dst: w(xmm(d)) },
+            format!("xorps {0}, {0}", xn(d)),
+        );
         for s in 0..16u8 {
             for (double, n) in [(false, "roundss"), (true, "roundsd")] {
                 c.check(
@@ -1544,7 +1556,6 @@ fn branch_shrinking_range_edges() {
 /// Spills and reloads resolve their slot through the `EmitState`.
 #[test]
 fn spill_and_reload() {
-    use kiln_codegen::isa::x64::emit::EmitState;
     use regalloc2::SpillSlot;
     let text = |i: &MInst, st: &EmitState| {
         let mut buf = MachBuffer::<X64LabelUse>::new();
@@ -1590,6 +1601,7 @@ fn spill_and_reload() {
         spillslot_bytes: 16,
         spill_base: 32,
         frame_size: 0,
+        avx: false,
     };
     assert_eq!(
         text(
@@ -1948,4 +1960,258 @@ fn cmpxchg16b_and_128_bit_atomic_loop() {
         );
     }
     c.finish(20);
+}
+
+/// With AVX (`has_avx`): the SSE binary operations in their VEX
+/// three-operand form (every op x every register triple, memory forms), and
+/// the XMM moves, loads, stores, compares, GPR<->XMM moves, conversions and
+/// `round` that the emitter encodes with VEX when `EmitState::avx` is set
+/// (every register pair, memory forms). `cvtsi2ss`/`cvtsi2sd` are preceded
+/// by `vxorps dst, dst, dst`; a faulting memory source's trap is recorded at
+/// the conversion.
+#[test]
+fn avx_float() {
+    let mut c = Checker::new();
+    c.avx = true;
+    let mems = amodes(false);
+    for op in SseOp::ALL {
+        let n = format!("v{op:?}").to_lowercase();
+        let mb = match op.mem_bytes() {
+            4 => 32,
+            8 => 64,
+            _ => 128,
+        };
+        for d in 0..16u8 {
+            for a in 0..16u8 {
+                for b in 0..16u8 {
+                    c.check(
+                        MInst::XmmRmRVex {
+                            op,
+                            src1: xmm(a),
+                            src2: RegMem::Reg(xmm(b)),
+                            dst: w(xmm(d)),
+                        },
+                        format!("{n} {}, {}, {}", xn(d), xn(a), xn(b)),
+                    );
+                }
+            }
+        }
+        if matches!(op, SseOp::Movss | SseOp::Movsd) {
+            continue;
+        }
+        for m in &mems {
+            for (d, a) in [(9u8, 2u8), (1, 14), (15, 15)] {
+                c.check(
+                    MInst::XmmRmRVex {
+                        op,
+                        src1: xmm(a),
+                        src2: RegMem::Mem(m.amode.clone()),
+                        dst: w(xmm(d)),
+                    },
+                    format!("{n} {}, {}, {} ptr {}", xn(d), xn(a), ptr(mb), m.text),
+                );
+            }
+        }
+    }
+    for op in XmmMovOp::ALL {
+        let n = format!("v{op:?}").to_lowercase();
+        let mb = match op.mem_bytes() {
+            4 => 32,
+            8 => 64,
+            _ => 128,
+        };
+        for m in &mems {
+            for r in [3u8, 12] {
+                c.check(
+                    MInst::XmmMovRM {
+                        op,
+                        src: RegMem::Mem(m.amode.clone()),
+                        dst: w(xmm(r)),
+                    },
+                    format!("{n} {}, {} ptr {}", xn(r), ptr(mb), m.text),
+                );
+                c.check(
+                    MInst::XmmStore {
+                        op,
+                        src: xmm(r),
+                        dst: m.amode.clone(),
+                    },
+                    format!("{n} {} ptr {}, {}", ptr(mb), m.text, xn(r)),
+                );
+            }
+        }
+        if !matches!(op, XmmMovOp::Movss | XmmMovOp::Movsd) {
+            for d in 0..16u8 {
+                for s in 0..16u8 {
+                    c.check(
+                        MInst::XmmMovRM {
+                            op,
+                            src: RegMem::Reg(xmm(s)),
+                            dst: w(xmm(d)),
+                        },
+                        format!("{n} {}, {}", xn(d), xn(s)),
+                    );
+                }
+            }
+        }
+    }
+    for d in 0..16u8 {
+        c.check(
+            MInst::ZeroReg { dst: w(xmm(d)) },
+            format!("vxorps {0}, {0}, {0}", xn(d)),
+        );
+        for s in 0..16u8 {
+            for (double, n) in [(false, "vroundss"), (true, "vroundsd")] {
+                c.check(
+                    MInst::XmmRound {
+                        double,
+                        src: RegMem::Reg(xmm(s)),
+                        imm: 9,
+                        dst: w(xmm(d)),
+                    },
+                    format!("{n} {}, {}, {}, 0x9", xn(d), xn(s), xn(s)),
+                );
+            }
+            for (double, n) in [(false, "vucomiss"), (true, "vucomisd")] {
+                c.check(
+                    MInst::XmmCmp {
+                        double,
+                        src1: xmm(d),
+                        src2: RegMem::Reg(xmm(s)),
+                    },
+                    format!("{n} {}, {}", xn(d), xn(s)),
+                );
+            }
+            for (size, b) in [(OperandSize::Size32, 32), (OperandSize::Size64, 64)] {
+                let mv = if b == 32 { "vmovd" } else { "vmovq" };
+                c.check(
+                    MInst::GprToXmm {
+                        op: GprToXmmOp::Mov,
+                        src_size: size,
+                        src: RegMem::Reg(gpr(s)),
+                        dst: w(xmm(d)),
+                    },
+                    format!("{mv} {}, {}", xn(d), rn(s, b)),
+                );
+                for (op, n) in [
+                    (GprToXmmOp::Cvtsi2ss, "vcvtsi2ss"),
+                    (GprToXmmOp::Cvtsi2sd, "vcvtsi2sd"),
+                ] {
+                    c.check(
+                        MInst::GprToXmm {
+                            op,
+                            src_size: size,
+                            src: RegMem::Reg(gpr(s)),
+                            dst: w(xmm(d)),
+                        },
+                        format!("vxorps {0}, {0}, {0}; {n} {0}, {0}, {1}", xn(d), rn(s, b)),
+                    );
+                }
+                c.check(
+                    MInst::XmmToGpr {
+                        op: XmmToGprOp::Mov,
+                        dst_size: size,
+                        src: RegMem::Reg(xmm(s)),
+                        dst: w(gpr(d)),
+                    },
+                    format!("{mv} {}, {}", rn(d, b), xn(s)),
+                );
+                for (op, n) in [
+                    (XmmToGprOp::Cvttss2si, "vcvttss2si"),
+                    (XmmToGprOp::Cvttsd2si, "vcvttsd2si"),
+                ] {
+                    c.check(
+                        MInst::XmmToGpr {
+                            op,
+                            dst_size: size,
+                            src: RegMem::Reg(xmm(s)),
+                            dst: w(gpr(d)),
+                        },
+                        format!("{n} {}, {}", rn(d, b), xn(s)),
+                    );
+                }
+            }
+        }
+    }
+    for m in &mems {
+        for (size, b) in [(OperandSize::Size32, 32), (OperandSize::Size64, 64)] {
+            c.check(
+                MInst::GprToXmm {
+                    op: GprToXmmOp::Cvtsi2sd,
+                    src_size: size,
+                    src: RegMem::Mem(m.amode.clone()),
+                    dst: w(xmm(7)),
+                },
+                format!(
+                    "vxorps xmm7, xmm7, xmm7; vcvtsi2sd xmm7, xmm7, {} ptr {}",
+                    ptr(b),
+                    m.text
+                ),
+            );
+            c.check(
+                MInst::XmmToGpr {
+                    op: XmmToGprOp::Cvttss2si,
+                    dst_size: size,
+                    src: RegMem::Mem(m.amode.clone()),
+                    dst: w(gpr(12)),
+                },
+                format!("vcvttss2si {}, dword ptr {}", rn(12, b), m.text),
+            );
+        }
+        // Moving the bits of a memory operand into a GPR stays a plain load.
+        c.check(
+            MInst::XmmToGpr {
+                op: XmmToGprOp::Mov,
+                dst_size: OperandSize::Size64,
+                src: RegMem::Mem(m.amode.clone()),
+                dst: w(gpr(5)),
+            },
+            format!("mov rbp, qword ptr {}", m.text),
+        );
+        c.check(
+            MInst::GprToXmm {
+                op: GprToXmmOp::Mov,
+                src_size: OperandSize::Size32,
+                src: RegMem::Mem(m.amode.clone()),
+                dst: w(xmm(8)),
+            },
+            format!("vmovd xmm8, dword ptr {}", m.text),
+        );
+        c.check(
+            MInst::XmmCmp {
+                double: true,
+                src1: xmm(15),
+                src2: RegMem::Mem(m.amode.clone()),
+            },
+            format!("vucomisd xmm15, qword ptr {}", m.text),
+        );
+        c.check(
+            MInst::XmmRound {
+                double: true,
+                src: RegMem::Mem(m.amode.clone()),
+                imm: 1,
+                dst: w(xmm(10)),
+            },
+            format!("vroundsd xmm10, xmm10, qword ptr {}, 0x1", m.text),
+        );
+    }
+    c.finish(29 * 16 * 16 * 16);
+
+    // A trapping conversion's trap is recorded at `vcvtsi2sd`, after the
+    // 4-byte `vxorps xmm1, xmm1, xmm1`.
+    let mut buf = MachBuffer::new();
+    let inst = MInst::GprToXmm {
+        op: GprToXmmOp::Cvtsi2sd,
+        src_size: OperandSize::Size64,
+        src: RegMem::Mem(Amode::imm_reg(0, gpr(7)).with_trap(TrapCode::HEAP_OUT_OF_BOUNDS)),
+        dst: w(xmm(1)),
+    };
+    let st = EmitState {
+        avx: true,
+        ..EmitState::default()
+    };
+    inst.emit_with_state(&mut buf, &st);
+    let f = buf.finish().expect("finish");
+    assert_eq!(f.traps.len(), 1);
+    assert_eq!(f.traps[0].offset, 4, "vxorps xmm1, xmm1, xmm1 is 4 bytes");
 }

@@ -153,6 +153,12 @@ pub struct EmitState {
     pub spill_base: i32,
     /// Bytes from rbp down to rsp after the prologue (for exception sites).
     pub frame_size: u32,
+    /// The ISA has AVX (`has_avx`): the XMM moves, loads, stores, compares,
+    /// GPR<->XMM moves and conversions and `round` take their VEX encoding
+    /// (same operation, no legacy-SSE/VEX mixing in scalar float code), and
+    /// `cvtsi2ss`/`cvtsi2sd` zero their destination first (`vxorps`) so the
+    /// merge into its upper lanes depends on nothing earlier.
+    pub avx: bool,
 }
 
 impl Default for EmitState {
@@ -161,6 +167,7 @@ impl Default for EmitState {
             spillslot_bytes: 8,
             spill_base: 0,
             frame_size: 0,
+            avx: false,
         }
     }
 }
@@ -281,6 +288,12 @@ fn emit_modrm_op(
         buf.put1(0x40 | rex);
     }
     buf.put_data(&op.opcode[..op.opcode_len as usize]);
+    put_modrm(buf, reg, rm, imm_bytes);
+}
+
+/// Emits `ModRM [SIB] [disp]` for `reg` and a resolved r/m operand (the
+/// part after the prefixes and opcode, shared by the legacy and VEX forms).
+fn put_modrm(buf: &mut MachBuffer<X64LabelUse>, reg: u8, rm: Rm<'_>, imm_bytes: u8) {
     let reg3 = (reg & 7) << 3;
     match rm {
         Rm::Reg(r) => buf.put1(0xc0 | reg3 | (r & 7)),
@@ -488,6 +501,7 @@ impl MInst {
             MInst::Imul { src2, .. }
             | MInst::MulWide { src2, .. }
             | MInst::XmmRmR { src2, .. }
+            | MInst::XmmRmRVex { src2, .. }
             | MInst::XmmCmp { src2, .. } => rm(src2),
             MInst::ImulImm { src, .. }
             | MInst::MovzxRmR { src, .. }
@@ -517,6 +531,18 @@ impl MInst {
     /// sites in `buf`, and registers branches for the buffer's peepholes.
     /// `st` resolves spill-slot addresses.
     pub fn emit_with_state(&self, buf: &mut MachBuffer<X64LabelUse>, st: &EmitState) {
+        if st.avx {
+            if let MInst::GprToXmm {
+                op: GprToXmmOp::Cvtsi2ss | GprToXmmOp::Cvtsi2sd,
+                dst,
+                ..
+            } = self
+            {
+                // Before the trap record: a faulting memory source faults
+                // at the conversion, not here.
+                emit_vxorps_zero(buf, st, enc(dst.to_reg()));
+            }
+        }
         match self {
             MInst::Div { trap, .. } => buf.add_trap(*trap),
             MInst::Ud2 { code } => buf.add_trap(*code),
@@ -857,6 +883,21 @@ impl MInst {
                     Rm::Reg(enc(dst.to_reg())),
                     0,
                 );
+            }
+            MInst::ZeroReg { dst } if dst.to_reg().class() == regalloc2::RegClass::Float => {
+                let d = enc(dst.to_reg());
+                if st.avx {
+                    emit_vxorps_zero(buf, st, d);
+                } else {
+                    emit_modrm_op(
+                        buf,
+                        st,
+                        op_r(NOPFX, false, &[0x0f, 0x57], false),
+                        d,
+                        Rm::Reg(d),
+                        0,
+                    );
+                }
             }
             MInst::ZeroReg { dst } => {
                 let d = enc(dst.to_reg());
@@ -1347,6 +1388,154 @@ impl MInst {
                     0,
                 );
             }
+            MInst::XmmRmRVex {
+                op,
+                src1,
+                src2,
+                dst,
+            } => {
+                // VEX.LIG/128.pp.0F.WIG opc /r: vvvv = src1.
+                debug_assert!(
+                    !matches!(op, SseOp::Movss | SseOp::Movsd) || matches!(src2, RegMem::Reg(_)),
+                    "the VEX load form of movss/movsd has no first source"
+                );
+                let (p, opc) = op.encoding();
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    opc,
+                    enc(dst.to_reg()),
+                    enc(*src1),
+                    Rm::of(src2),
+                    0,
+                );
+            }
+            MInst::XmmMovRM { op, src, dst } if st.avx => {
+                // The VEX register form of movss/movsd has two sources;
+                // a register move is movaps (see `XmmMovRM`).
+                debug_assert!(
+                    !matches!(op, XmmMovOp::Movss | XmmMovOp::Movsd)
+                        || matches!(src, RegMem::Mem(_)),
+                    "register-source movss/movsd is XmmRmR"
+                );
+                let (p, opc, _) = op.encoding();
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    opc,
+                    enc(dst.to_reg()),
+                    0,
+                    Rm::of(src),
+                    0,
+                );
+            }
+            MInst::XmmStore { op, src, dst } if st.avx => {
+                let (p, _, opc) = op.encoding();
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    opc,
+                    enc(*src),
+                    0,
+                    Rm::Mem(dst),
+                    0,
+                );
+            }
+            MInst::XmmRound {
+                double,
+                src,
+                imm,
+                dst,
+            } if st.avx => {
+                // VEX.LIG.66.0F3A.WIG 0A/0B /r ib: the upper lanes from
+                // vvvv, which is the source itself for a register source.
+                let d = enc(dst.to_reg());
+                let vvvv = match src {
+                    RegMem::Reg(r) => enc(*r),
+                    RegMem::Mem(_) => d,
+                };
+                let vex = Vex {
+                    pp: 1,
+                    map: 3,
+                    w: false,
+                    l: false,
+                };
+                let opc = if *double { 0x0b } else { 0x0a };
+                emit_vex(buf, st, vex, opc, d, vvvv, Rm::of(src), 1);
+                buf.put1(*imm);
+            }
+            MInst::XmmCmp { double, src1, src2 } if st.avx => {
+                let p = if *double { Some(0x66) } else { None };
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, false),
+                    0x2e,
+                    enc(*src1),
+                    0,
+                    Rm::of(src2),
+                    0,
+                );
+            }
+            MInst::GprToXmm {
+                op,
+                src_size,
+                src,
+                dst,
+            } if st.avx => {
+                // vmovd/vmovq: VEX.128.66.0F.W0/W1 6E; vcvtsi2ss/sd:
+                // VEX.LIG.F3/F2.0F.W0/W1 2A with vvvv = dst, zeroed above.
+                let d = enc(dst.to_reg());
+                let (p, opc, vvvv) = match op {
+                    GprToXmmOp::Mov => (Some(0x66), 0x6e, 0),
+                    GprToXmmOp::Cvtsi2ss => (Some(0xf3), 0x2a, d),
+                    GprToXmmOp::Cvtsi2sd => (Some(0xf2), 0x2a, d),
+                };
+                emit_vex(
+                    buf,
+                    st,
+                    vex_0f(p, is_w(*src_size)),
+                    opc,
+                    d,
+                    vvvv,
+                    Rm::of(src),
+                    0,
+                );
+            }
+            MInst::XmmToGpr {
+                op,
+                dst_size,
+                src,
+                dst,
+            } if st.avx && !matches!((op, src), (XmmToGprOp::Mov, RegMem::Mem(_))) => {
+                // vmovd/vmovq r/m, xmm: VEX.128.66.0F.W0/W1 7E (the XMM in
+                // ModRM.reg); vcvttss2si/sd: VEX.LIG.F3/F2.0F.W0/W1 2C.
+                let w = is_w(*dst_size);
+                let d = enc(dst.to_reg());
+                match (op, src) {
+                    (XmmToGprOp::Mov, RegMem::Reg(s)) => {
+                        emit_vex(
+                            buf,
+                            st,
+                            vex_0f(Some(0x66), w),
+                            0x7e,
+                            enc(*s),
+                            0,
+                            Rm::Reg(d),
+                            0,
+                        );
+                    }
+                    (XmmToGprOp::Cvttss2si, _) => {
+                        emit_vex(buf, st, vex_0f(Some(0xf3), w), 0x2c, d, 0, Rm::of(src), 0);
+                    }
+                    _ => {
+                        emit_vex(buf, st, vex_0f(Some(0xf2), w), 0x2c, d, 0, Rm::of(src), 0);
+                    }
+                }
+            }
             MInst::XmmMovRM { op, src, dst } => {
                 let (p, opc, _) = op.encoding();
                 let pfx = p.map(|p| [p]);
@@ -1730,11 +1919,63 @@ struct Vex {
 /// Uses the 2-byte form (C5) when it can express the prefix (map 0F,
 /// W0, no REX.B/X), the 3-byte form (C4) otherwise.
 fn emit_vex_rr(buf: &mut MachBuffer<X64LabelUse>, vex: Vex, opcode: u8, reg: u8, vvvv: u8, rm: u8) {
+    emit_vex(
+        buf,
+        &EmitState::default(),
+        vex,
+        opcode,
+        reg,
+        vvvv,
+        Rm::Reg(rm),
+        0,
+    );
+}
+
+/// Emits `VEX opcode ModRM [SIB] [disp]`: `reg` in ModRM.reg, `vvvv` the
+/// extra source register (0 when the form has none: it encodes as 1111b),
+/// `rm` a register or memory operand. The 2-byte prefix (C5) when it can
+/// express the fields (map 0F, W0, no REX.X/B), the 3-byte one (C4)
+/// otherwise. `imm_bytes` as for [`emit_modrm_op`].
+#[allow(clippy::too_many_arguments)]
+fn emit_vex(
+    buf: &mut MachBuffer<X64LabelUse>,
+    st: &EmitState,
+    vex: Vex,
+    opcode: u8,
+    reg: u8,
+    vvvv: u8,
+    rm: Rm<'_>,
+    imm_bytes: u8,
+) {
+    if let Rm::Mem(Amode::SpillSlot { slot }) = rm {
+        let resolved = st.spill_slot_amode(*slot);
+        return emit_vex(
+            buf,
+            st,
+            vex,
+            opcode,
+            reg,
+            vvvv,
+            Rm::Mem(&resolved),
+            imm_bytes,
+        );
+    }
+    let (x, b) = match rm {
+        Rm::Reg(r) => (false, r & 8 != 0),
+        Rm::Mem(Amode::ImmReg { base, .. }) => (false, enc(*base) & 8 != 0),
+        Rm::Mem(Amode::ImmRegRegShift { base, index, .. }) => {
+            (enc(*index) & 8 != 0, enc(*base) & 8 != 0)
+        }
+        Rm::Mem(Amode::RipRelative { .. } | Amode::Constant(_) | Amode::SpillSlot { .. }) => {
+            (false, false)
+        }
+    };
+    // R, X, B and vvvv are stored inverted.
     let r_inv = if reg & 8 != 0 { 0 } else { 0x80 };
-    let b_inv = if rm & 8 != 0 { 0 } else { 0x20 };
-    let x_inv = 0x40;
+    let x_inv = if x { 0 } else { 0x40 };
+    let b_inv = if b { 0 } else { 0x20 };
     let tail = ((!vvvv & 15) << 3) | (u8::from(vex.l) << 2) | (vex.pp & 3);
-    if vex.map == 1 && !vex.w && rm & 8 == 0 {
+    if vex.map == 1 && !vex.w && !x && !b {
         buf.put1(0xc5);
         buf.put1(r_inv | tail);
     } else {
@@ -1743,5 +1984,30 @@ fn emit_vex_rr(buf: &mut MachBuffer<X64LabelUse>, vex: Vex, opcode: u8, reg: u8,
         buf.put1((u8::from(vex.w) << 7) | tail);
     }
     buf.put1(opcode);
-    buf.put1(0xc0 | ((reg & 7) << 3) | (rm & 7));
+    put_modrm(buf, reg, rm, imm_bytes);
+}
+
+/// VEX.pp for a legacy mandatory prefix (none, 66, F3, F2).
+fn vex_pp(prefix: Option<u8>) -> u8 {
+    match prefix {
+        Some(0x66) => 1,
+        Some(0xf3) => 2,
+        Some(0xf2) => 3,
+        _ => 0,
+    }
+}
+
+/// The VEX fields of a map-0F instruction with legacy prefix `prefix`.
+fn vex_0f(prefix: Option<u8>, w: bool) -> Vex {
+    Vex {
+        pp: vex_pp(prefix),
+        map: 1,
+        w,
+        l: false,
+    }
+}
+
+/// `vxorps r, r, r`: the zeroing idiom, which depends on nothing.
+fn emit_vxorps_zero(buf: &mut MachBuffer<X64LabelUse>, st: &EmitState, r: u8) {
+    emit_vex(buf, st, vex_0f(None, false), 0x57, r, r, Rm::Reg(r), 0);
 }

@@ -956,6 +956,17 @@ pub enum MInst {
         src2: RegMem,
         dst: Writable<Reg>,
     },
+    /// `dst = op(src1, src2)` in the VEX three-operand form (`vaddsd dst,
+    /// src1, src2`; with `has_avx`): dst is a pure def, so the allocator
+    /// needs no copy when src1 stays live. The upper lanes come from src1
+    /// as in the legacy form. `Movss`/`Movsd` take a register `src2` only
+    /// (their VEX load form has no first source).
+    XmmRmRVex {
+        op: SseOp,
+        src1: Reg,
+        src2: RegMem,
+        dst: Writable<Reg>,
+    },
     /// Whole-register move or load: `dst = src` (movaps/movapd/movups/
     /// movdqu, or movss/movsd from memory, which zero the upper lanes).
     /// A register-source movss/movsd merges; use `XmmRmR` for that.
@@ -1402,6 +1413,13 @@ impl MInst {
                 v.rm(src2);
                 v.reuse(dst, i);
             }
+            MInst::XmmRmRVex {
+                src1, src2, dst, ..
+            } => {
+                v.use_(src1);
+                v.rm(src2);
+                v.def(dst);
+            }
             MInst::XmmCmp { src1, src2, .. } => {
                 v.use_(src1);
                 v.rm(src2);
@@ -1822,6 +1840,9 @@ impl MInst {
                 let b = if *size == OperandSize::Size64 { 8 } else { 4 };
                 format!("mov {}, {}", w(dst, b), r(src, b))
             }
+            MInst::ZeroReg { dst } if dst.to_reg().class() == regalloc2::RegClass::Float => {
+                format!("xorps {}, {}", w(dst, 16), w(dst, 16))
+            }
             MInst::ZeroReg { dst } => format!("xor {}, {}", w(dst, 4), w(dst, 4)),
             MInst::MovImm { size, imm, dst } => {
                 // Mirrors the encoding choice of `emit`.
@@ -2013,6 +2034,20 @@ impl MInst {
                     src2.pretty(op.mem_bytes())
                 )
             }
+            MInst::XmmRmRVex {
+                op,
+                src1,
+                src2,
+                dst,
+            } => {
+                format!(
+                    "v{} {}, {}, {}",
+                    op.name(),
+                    w(dst, 16),
+                    r(src1, 16),
+                    src2.pretty(op.mem_bytes())
+                )
+            }
             MInst::XmmMovRM { op, src, dst } => {
                 format!(
                     "{} {}, {}",
@@ -2128,6 +2163,54 @@ impl MInst {
                     )
                 }
             },
+        }
+    }
+}
+
+impl MInst {
+    /// The instruction as emitted with `avx` (`EmitState::avx`): the XMM
+    /// instructions whose encoding the emitter picks print their VEX form
+    /// (a `v` name, the extra source where the form has one); everything
+    /// else as [`MInst::pretty`].
+    pub fn pretty_at(&self, avx: bool) -> String {
+        let p = self.pretty();
+        if !avx {
+            return p;
+        }
+        let w = |r: &Writable<Reg>| show_reg(r.to_reg(), 16);
+        match self {
+            MInst::ZeroReg { dst } if dst.to_reg().class() == regalloc2::RegClass::Float => {
+                format!("vxorps {}, {}, {}", w(dst), w(dst), w(dst))
+            }
+            MInst::XmmMovRM { .. } | MInst::XmmStore { .. } | MInst::XmmCmp { .. } => {
+                format!("v{p}")
+            }
+            MInst::GprToXmm {
+                op: GprToXmmOp::Mov,
+                ..
+            } => format!("v{p}"),
+            MInst::XmmToGpr { op, src, .. }
+                if !matches!((op, src), (XmmToGprOp::Mov, RegMem::Mem(_))) =>
+            {
+                format!("v{p}")
+            }
+            // `cvtsi2sd x, src` -> `vxorps x, x, x; vcvtsi2sd x, x, src`;
+            // `roundsd x, src, imm` -> `vroundsd x, s, src, imm` (s = src
+            // for a register source, x otherwise).
+            MInst::GprToXmm { dst, .. } => {
+                let d = w(dst);
+                let (name, rest) = p.split_once(", ").unwrap_or((&p, ""));
+                format!("vxorps {d}, {d}, {d}; v{name}, {d}, {rest}")
+            }
+            MInst::XmmRound { src, dst, .. } => {
+                let s = match src {
+                    RegMem::Reg(r) => show_reg(*r, 16),
+                    RegMem::Mem(_) => w(dst),
+                };
+                let (name, rest) = p.split_once(", ").unwrap_or((&p, ""));
+                format!("v{name}, {s}, {rest}")
+            }
+            _ => p,
         }
     }
 }

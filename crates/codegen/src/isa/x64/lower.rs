@@ -67,6 +67,10 @@ pub struct X64LowerInfo {
     pub has_bmi1: bool,
     /// The ISA flags allow `lzcnt`.
     pub has_lzcnt: bool,
+
+    /// The ISA flags allow AVX: SSE binary operations take the VEX
+    /// three-operand form (`MInst::XmmRmRVex`).
+    pub has_avx: bool,
     /// The test-only planted bug, if any (the `test_fault` setting).
     pub test_fault: crate::settings::TestFault,
     /// `enable_pinned_reg`: r15 is the pinned register.
@@ -1099,10 +1103,30 @@ impl generated::Context for Ctx<'_, '_, '_> {
     }
     fn x64_xmm_rmr(&mut self, op: SseOp, a: Reg, b: RegMem) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
-        self.l.emit(MInst::XmmRmR {
-            op,
-            src1: a,
-            src2: b,
+        let dst = Writable::from_reg(d);
+        // The VEX load form of movss/movsd has no first source: those keep
+        // the legacy form (no rule builds them today).
+        let vex_ok = !matches!((op, &b), (SseOp::Movss | SseOp::Movsd, RegMem::Mem(_)));
+        self.l.emit(if self.info.has_avx && vex_ok {
+            MInst::XmmRmRVex {
+                op,
+                src1: a,
+                src2: b,
+                dst,
+            }
+        } else {
+            MInst::XmmRmR {
+                op,
+                src1: a,
+                src2: b,
+                dst,
+            }
+        });
+        d
+    }
+    fn x64_xmm_zero(&mut self) -> Reg {
+        let d = self.l.alloc_tmp(RegClass::Float);
+        self.l.emit(MInst::ZeroReg {
             dst: Writable::from_reg(d),
         });
         d

@@ -125,6 +125,8 @@ impl X64Backend {
             has_bmi2: self.isa_flags.has("has_bmi2"),
             has_bmi1: self.isa_flags.has("has_bmi1"),
             has_lzcnt: self.isa_flags.has("has_lzcnt"),
+
+            has_avx: self.isa_flags.has("has_avx"),
             test_fault: self.flags.test_fault,
             pinned_reg: self.flags.enable_pinned_reg,
             is_pic: self.flags.is_pic,
@@ -270,6 +272,7 @@ impl Backend for X64Backend {
             spillslot_bytes: frame.spillslot_bytes,
             spill_base: frame.outgoing_args_size as i32,
             frame_size: frame.fixed_frame_size,
+            avx: self.isa_flags.has("has_avx"),
         }
     }
 
