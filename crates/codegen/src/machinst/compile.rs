@@ -267,6 +267,7 @@ where
     let frame = FrameLayout::compute(&vcode, output, &request, &B::FRAME_SHAPE)?;
     let mut buf = MachBuffer::<B::LabelUse>::new();
     buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
+    buf.register_constants(vcode.constants());
     let seq: Vec<B::Inst> = Context::take(&mut cx.seq);
     let mut sink = PipelineSink {
         backend,

@@ -36,7 +36,7 @@
 //!   `CodegenError::Unsupported { what: "opcode.type" }`.
 
 use super::blockorder::{BlockLoweringOrder, LoweredBlock};
-use super::buffer::MachLabel;
+use super::buffer::{MachLabel, VCodeConstant};
 use super::buffer::RelocTarget;
 use super::inst::{MachInst, OperandVisitor};
 use super::reg::{Reg, Writable};
@@ -436,6 +436,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
             return None;
         }
         self.def_inst(r)
+    }
+
+    /// Adds `bytes` (aligned to `align`) to the function's constant pool;
+    /// identical constants share one entry.
+    pub fn add_constant(&mut self, bytes: &[u8], align: u32) -> VCodeConstant {
+        self.builder.constants_mut().insert(bytes, align)
     }
 
     /// Marks an instruction as merged into the current one.

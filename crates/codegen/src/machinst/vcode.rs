@@ -40,6 +40,7 @@
 //!   `validate_ssa` is on.
 
 use super::abi::FrameLayout;
+use super::buffer::VCodeConstants;
 use super::inst::{AllocRewriter, MachInst, MachTerminator, OperandCollector, OperandVisitor};
 use super::reg::{Reg, Writable, PINNED_VREGS};
 use crate::result::{CodegenError, CodegenResult};
@@ -138,6 +139,10 @@ pub struct VCode<I: MachInst> {
     vreg_classes: Vec<RegClass>,
     /// Set once `emit` has rewritten the instructions to physical registers.
     allocated: bool,
+    /// The function's constant pool (x64 float constants read as
+    /// `[rip+c]`); the pipeline registers it with the buffer before
+    /// emission, which places only the used entries after the code.
+    constants: VCodeConstants,
 }
 
 impl<I: MachInst> Default for VCode<I> {
@@ -160,6 +165,7 @@ impl<I: MachInst> Default for VCode<I> {
             entry: BlockIndex::new(0),
             vreg_classes: Vec::new(),
             allocated: false,
+            constants: VCodeConstants::new(),
         }
     }
 }
@@ -170,6 +176,11 @@ impl<I: MachInst> VCode<I> {
     /// instruction at a time, without a search per instruction.
     pub fn all_clobbers(&self) -> impl Iterator<Item = PRegSet> + '_ {
         self.clobbers.iter().map(|&(_, set)| set)
+    }
+
+    /// The function's constant pool.
+    pub fn constants(&self) -> &VCodeConstants {
+        &self.constants
     }
 
     /// Empties this VCode, keeping its buffers for the next function.
@@ -191,6 +202,7 @@ impl<I: MachInst> VCode<I> {
         self.entry = BlockIndex::new(0);
         self.vreg_classes.clear();
         self.allocated = false;
+        self.constants.clear();
     }
 
     /// All instructions, in order.
@@ -668,6 +680,11 @@ impl<I: MachInst> VCodeBuilder<I> {
         let mut b = Self::reuse(vcode);
         b.backward_blocks = Some(num_blocks);
         b
+    }
+
+    /// The constant pool of the VCode being built (deduplicating).
+    pub fn constants_mut(&mut self) -> &mut VCodeConstants {
+        &mut self.vcode.constants
     }
 
     /// A fresh virtual register of `class`.

@@ -699,6 +699,49 @@ impl generated::Context for Ctx<'_, '_, '_> {
             src2: RegMem::Reg(src2),
         });
     }
+    fn x64_ucomis_mem(&mut self, ty: Type, src1: Reg, src2: Amode) {
+        self.l.emit(MInst::XmmCmp {
+            double: ty == Type::F64,
+            src1,
+            src2: RegMem::Mem(src2),
+        });
+    }
+    fn x64_fconst_amode(&mut self, ty: Type, bits: u64) -> Amode {
+        // Exactly the scalar's bytes, aligned to its size: `movss`/`movsd`
+        // and the scalar arithmetic read only those bytes and accept any
+        // alignment, and equal constants share one pool entry.
+        let c = if ty == Type::F32 {
+            self.l.add_constant(&(bits as u32).to_le_bytes(), 4)
+        } else {
+            self.l.add_constant(&bits.to_le_bytes(), 8)
+        };
+        Amode::Constant(c)
+    }
+    fn fconst_pool(&mut self, v: Value) -> Option<Amode> {
+        // A non-zero `f32const`/`f64const` as a `[rip+c]` operand (zero is
+        // cheaper as `xorps`). No sinking: the constant is pure, and if no
+        // register is asked for it, it is never materialized.
+        let f = self.l.f;
+        let v = f.dfg.resolve_aliases(v);
+        let kiln_ir::ValueDef::Result(inst, _) = f.dfg.value_def(v)? else {
+            return None;
+        };
+        let (ty, bits) = match f.dfg.insts[inst] {
+            InstructionData::UnaryIeee32 {
+                opcode: Opcode::F32const,
+                imm,
+            } => (Type::F32, u64::from(imm.0)),
+            InstructionData::UnaryIeee64 {
+                opcode: Opcode::F64const,
+                imm,
+            } => (Type::F64, imm.0),
+            _ => return None,
+        };
+        if bits == 0 {
+            return None;
+        }
+        Some(self.x64_fconst_amode(ty, bits))
+    }
     fn x64_round(&mut self, ty: Type, mode: RoundMode, x: Reg) -> Reg {
         let d = self.l.alloc_tmp(RegClass::Float);
         self.l.emit(MInst::XmmRound {
