@@ -390,7 +390,16 @@ fn windows_fastcall_preserves_its_callee_saved_registers() {
     let isa = kisa::lookup(flags, IsaFlags::baseline(Arch::X86_64)).unwrap();
     let code = isa.compile_stencil(&f.stencil).expect("compile");
     assert!(code.relocs.is_empty());
-    let text = disasm(&code.code).join("\n");
+    // The constant pool (the f64 limit of `fcvt_to_sint_sat`) follows the
+    // code: disassemble up to the epilogue's `mov rsp, rbp; pop rbp; ret`.
+    let epilogue = [0x48, 0x89, 0xec, 0x5d, 0xc3];
+    let code_end = code
+        .code
+        .windows(epilogue.len())
+        .rposition(|w| w == epilogue)
+        .expect("epilogue")
+        + epilogue.len();
+    let text = disasm(&code.code[..code_end]).join("\n");
     if std::env::var("KILN_SHOW").is_ok() {
         println!("{text}");
     }
