@@ -36,8 +36,8 @@
 //!   `CodegenError::Unsupported { what: "opcode.type" }`.
 
 use super::blockorder::{BlockLoweringOrder, LoweredBlock};
-use super::buffer::{MachLabel, VCodeConstant};
 use super::buffer::RelocTarget;
+use super::buffer::{MachLabel, VCodeConstant};
 use super::inst::{MachInst, OperandVisitor};
 use super::reg::{Reg, Writable};
 use super::vcode::{BlockIndex, VCode, VCodeBuilder};
