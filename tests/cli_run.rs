@@ -174,6 +174,25 @@ fn kiln_compile_reports_sizes_or_reasons() {
 }
 
 #[test]
+fn compile_listing_shows_the_constant_pool_as_data() {
+    // `1.5 + x` reads 1.5 from the pool after `ret`: the listing prints
+    // those bytes as data, not as instructions decoded from them.
+    let (code, out, err) = kiln(&[
+        "compile",
+        "--no-cache",
+        "-D",
+        "--target",
+        "x86_64",
+        "cranelift-like-ir/x64/compile-fconst-pool.clif",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" .byte\n"), "{out}");
+    let after_ret = out.split("ret\n").nth(1).unwrap_or_default();
+    assert!(!after_ret.contains("add [rax],al"), "{out}");
+    assert!(!out.contains("(bad)"), "{out}");
+}
+
+#[test]
 fn bench_compile_prints_the_result_line() {
     let (code, out, err) = kiln(&[
         "bench",

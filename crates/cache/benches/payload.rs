@@ -51,6 +51,7 @@ fn sample() -> CompiledCode<Stencil> {
         alignment: 16,
         frame_size: 64,
         unwind: Vec::new(),
+        data_ranges: Vec::new(),
     }
 }
 

@@ -86,7 +86,7 @@ use std::time::{Duration, Instant};
 pub const COMPILER_VERSION: &str = concat!(
     "kiln ",
     env!("CARGO_PKG_VERSION"),
-    " payload 4 fp ",
+    " payload 5 fp ",
     env!("KILN_COMPILER_FINGERPRINT")
 );
 

@@ -72,6 +72,7 @@ impl TargetIsa for MockIsa {
             alignment: 16,
             frame_size: 0,
             unwind: Vec::new(),
+            data_ranges: Vec::new(),
         };
         for block in s.layout.blocks() {
             for inst in s.layout.block_insts(block) {

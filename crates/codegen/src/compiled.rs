@@ -8,6 +8,7 @@
 //! from the first to the second, so a cache hit and a fresh compile finish
 //! through the same code.
 
+pub use crate::machinst::buffer::DataRange;
 /// Exception records are made by the `MachBuffer`; they are part of the
 /// compiled code's public shape, so they are re-exported here.
 pub use crate::machinst::buffer::{ExceptionCallSite, ExceptionHandler};
@@ -90,6 +91,9 @@ pub struct CompiledCode<P: CompilePhase> {
     /// Where the frame is at each instruction boundary, as changes at code
     /// offsets (`crate::unwind`; empty when `unwind_info` is off).
     pub unwind: Vec<UnwindEntry>,
+    /// Byte ranges of `code` that hold constants, not instructions (for
+    /// listings), in offset order.
+    pub data_ranges: Vec<DataRange>,
 }
 
 impl<P: CompilePhase> CompiledCode<P> {
@@ -107,7 +111,34 @@ impl<P: CompilePhase> CompiledCode<P> {
             alignment: 1,
             frame_size: 0,
             unwind: Vec::new(),
+            data_ranges: Vec::new(),
         }
+    }
+}
+
+impl<P: CompilePhase> CompiledCode<P> {
+    /// The code cut into runs of instructions (`false`) and of constant
+    /// data (`true`), in offset order, covering every byte once: what a
+    /// listing decodes and what it prints as data.
+    pub fn segments(&self) -> Vec<(std::ops::Range<usize>, bool)> {
+        let len = self.code.len();
+        let mut out = Vec::with_capacity(2 * self.data_ranges.len() + 1);
+        let mut at = 0usize;
+        for d in &self.data_ranges {
+            let (start, end) = ((d.start as usize).min(len), (d.end as usize).min(len));
+            if start < at || end <= start {
+                continue;
+            }
+            if at < start {
+                out.push((at..start, false));
+            }
+            out.push((start..end, true));
+            at = end;
+        }
+        if at < len {
+            out.push((at..len, false));
+        }
+        out
     }
 }
 
@@ -153,6 +184,7 @@ impl CompiledCode<Stencil> {
             alignment: buf.alignment,
             frame_size,
             unwind: buf.unwind,
+            data_ranges: buf.data_ranges,
         }
     }
 
@@ -193,6 +225,7 @@ impl CompiledCode<Stencil> {
             alignment: self.alignment,
             frame_size: self.frame_size,
             unwind: self.unwind,
+            data_ranges: self.data_ranges,
         })
     }
 }

@@ -21,7 +21,7 @@
 //!   a power of two.
 
 use crate::compiled::{
-    resolve_target, ApplyParamsError, CompilePhase, CompiledCode, ExceptionCallSite,
+    resolve_target, ApplyParamsError, CompilePhase, CompiledCode, DataRange, ExceptionCallSite,
     ExceptionHandler, Final, FinalName, Relocation, SrcLocRange, Stencil,
 };
 use crate::machinst::buffer::{MachCallSite, MachTrap, Reloc, RelocTarget};
@@ -37,7 +37,7 @@ use std::num::NonZeroU8;
 /// The payload format version (first byte of every payload). Bump it on any
 /// change to the layout below; the cache mixes it into its compiler-version
 /// string, so old entries read as stale rather than damaged.
-pub const PAYLOAD_VERSION: u8 = 4;
+pub const PAYLOAD_VERSION: u8 = 5;
 
 /// Why a payload could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,6 +202,7 @@ pub fn serialized_size_hint(code: &CompiledCode<Stencil>) -> usize {
             .sum::<usize>()
         + code.srclocs.len() * 15
         + code.unwind.len() * 13
+        + code.data_ranges.len() * 10
         + code
             .testcase_names
             .iter()
@@ -342,6 +343,14 @@ pub fn serialize_compiled_into(code: &CompiledCode<Stencil>, out: &mut Vec<u8>) 
                 out.push(reg.hw_enc() as u8);
             }
         }
+    }
+
+    put_len(out, code.data_ranges.len());
+    let mut prev = 0u32;
+    for d in &code.data_ranges {
+        put_uleb(out, u64::from(d.start.wrapping_sub(prev)));
+        put_uleb(out, u64::from(d.end.wrapping_sub(d.start)));
+        prev = d.end;
     }
 }
 
@@ -815,10 +824,25 @@ fn decode_into<R: Resolve>(
         unwind.push(UnwindEntry { offset, op });
     }
 
+    // start delta, length: >= 2 bytes.
+    let n = r.count(2)?;
+    let mut data_ranges = Vec::with_capacity(n);
+    let mut prev = 0u32;
+    for _ in 0..n {
+        let start = check(prev.wrapping_add(r.u32()?))?;
+        let end = check(start.wrapping_add(r.u32()?))?;
+        if end < start {
+            return Err(PayloadError::BadOffset);
+        }
+        prev = end;
+        data_ranges.push(DataRange { start, end });
+    }
+
     if r.remaining() != 0 {
         return Err(PayloadError::TrailingBytes);
     }
     out.unwind = unwind;
+    out.data_ranges = data_ranges;
     out.code = code;
     out.relocs = relocs;
     out.traps = traps;
@@ -934,6 +958,18 @@ mod tests {
             .into_iter()
             .map(|ret_addr| MachCallSite { ret_addr })
             .collect();
+        // Pairs of sorted offsets: ranges in order, possibly empty or
+        // touching (the decoder takes any in-bounds, non-inverted range).
+        let n = rng.below(4);
+        let mut bounds = offsets(rng, 2 * n);
+        bounds.sort_unstable();
+        let data_ranges = bounds
+            .chunks_exact(2)
+            .map(|p| DataRange {
+                start: p[0],
+                end: p[1],
+            })
+            .collect();
         let n = rng.below(7);
         let unwind = offsets(rng, n)
             .into_iter()
@@ -1019,6 +1055,7 @@ mod tests {
                 rng.next() as u32
             },
             unwind,
+            data_ranges,
         }
     }
 
@@ -1108,6 +1145,7 @@ mod tests {
                     op: UnwindOp::RestoreFrameRegs { sp_to_cfa: -8 },
                 },
             ],
+            data_ranges: vec![DataRange { start: 11, end: 13 }],
         }
     }
 
@@ -1194,7 +1232,10 @@ mod tests {
     fn empty_code_round_trips() {
         let code = CompiledCode::<Stencil>::empty();
         let bytes = serialize_compiled(&code);
-        assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // Version, alignment 1, then ten zeros: frame size, code length and
+        // the eight record counts (names, relocations, traps, call sites,
+        // exception sites, source ranges, unwind ops, data ranges).
+        assert_eq!(bytes, [PAYLOAD_VERSION, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(deserialize_compiled(&bytes), Ok(code));
     }
 

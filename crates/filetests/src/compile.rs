@@ -6,8 +6,9 @@
 //!
 //! A function's listing is the disassembly by an independent decoder
 //! (iced-x86 in Intel syntax for x86-64, yaxpeax-arm for aarch64, one
-//! 4-byte word a line; a word it cannot decode, like island data, is shown
-//! as `.word`), then its relocations and trap records. With
+//! 4-byte word a line; a word it cannot decode is shown as `.word`);
+//! constants among the code (`data_ranges`: the pool, islands) are `.byte`
+//! lines, then come its relocations and trap records. With
 //! `precise-output` the listing, or
 //! `error: ...`, must equal the `; ` comment block after the function;
 //! `KILN_TEST_BLESS=1` rewrites those blocks in the file instead. Without
@@ -45,27 +46,47 @@ pub fn listing_aarch64(code: &CompiledCode<Stencil>) -> String {
     use yaxpeax_arm::armv8::a64::InstDecoder;
     let dec = InstDecoder::default();
     let mut out = String::new();
-    let words = code.code.chunks_exact(4);
-    let tail = words.remainder();
-    for (i, w) in words.enumerate() {
-        let mut r = U8Reader::new(w);
-        let text = match dec.decode(&mut r) {
-            Ok(ins) => ins.to_string(),
-            Err(_) => format!(
-                ".word 0x{:08x}",
-                u32::from_le_bytes([w[0], w[1], w[2], w[3]])
-            ),
-        };
-        out.push_str(&format!("{:4x}: {text}\n", 4 * i));
-    }
-    for (k, b) in tail.iter().enumerate() {
-        out.push_str(&format!(
-            "{:4x}: .byte 0x{b:02x}\n",
-            code.code.len() - tail.len() + k
-        ));
+    for (range, is_data) in code.segments() {
+        if is_data {
+            data_lines(&code.code, range, &mut out);
+            continue;
+        }
+        let base = range.start;
+        let words = code.code[range.clone()].chunks_exact(4);
+        let tail = words.remainder();
+        for (i, w) in words.enumerate() {
+            let mut r = U8Reader::new(w);
+            let text = match dec.decode(&mut r) {
+                Ok(ins) => ins.to_string(),
+                Err(_) => format!(
+                    ".word 0x{:08x}",
+                    u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+                ),
+            };
+            out.push_str(&format!("{:4x}: {text}\n", base + 4 * i));
+        }
+        for (k, b) in tail.iter().enumerate() {
+            out.push_str(&format!(
+                "{:4x}: .byte 0x{b:02x}\n",
+                range.end - tail.len() + k
+            ));
+        }
     }
     records(code, &mut out);
     out
+}
+
+/// Constant data (`CompiledCode::data_ranges`) as `.byte` lines of up to
+/// eight bytes, so a listing never shows data as instructions.
+fn data_lines(code: &[u8], range: std::ops::Range<usize>, out: &mut String) {
+    for (i, chunk) in code[range.clone()].chunks(8).enumerate() {
+        let bytes: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
+        out.push_str(&format!(
+            "{:4x}: .byte {}\n",
+            range.start + 8 * i,
+            bytes.join(", ")
+        ));
+    }
 }
 
 fn records(code: &CompiledCode<Stencil>, out: &mut String) {
@@ -101,17 +122,28 @@ fn records(code: &CompiledCode<Stencil>, out: &mut String) {
 /// The x86-64 listing compared by `precise-output`.
 pub fn listing(code: &CompiledCode<Stencil>) -> String {
     let mut out = String::new();
-    let mut dec = Decoder::with_ip(64, &code.code, 0, DecoderOptions::NONE);
     let mut fmt = IntelFormatter::new();
     fmt.options_mut().set_hex_prefix("0x");
     fmt.options_mut().set_hex_suffix("");
     fmt.options_mut().set_space_after_operand_separator(true);
     let mut text = String::new();
-    while dec.can_decode() {
-        let ins = dec.decode();
-        text.clear();
-        fmt.format(&ins, &mut text);
-        out.push_str(&format!("{:4x}: {text}\n", ins.ip()));
+    for (range, is_data) in code.segments() {
+        if is_data {
+            data_lines(&code.code, range, &mut out);
+            continue;
+        }
+        let mut dec = Decoder::with_ip(
+            64,
+            &code.code[range.clone()],
+            range.start as u64,
+            DecoderOptions::NONE,
+        );
+        while dec.can_decode() {
+            let ins = dec.decode();
+            text.clear();
+            fmt.format(&ins, &mut text);
+            out.push_str(&format!("{:4x}: {text}\n", ins.ip()));
+        }
     }
     records(code, &mut out);
     out

@@ -18,6 +18,7 @@ fn code(bytes: &[u8]) -> CompiledCode<Final> {
         alignment: 1,
         frame_size: 0,
         unwind: Vec::new(),
+        data_ranges: Vec::new(),
     }
 }
 

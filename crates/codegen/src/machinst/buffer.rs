@@ -256,6 +256,16 @@ pub struct MachBufferFinalized {
     pub alignment: u32,
     /// Frame-description changes, in offset order (`crate::unwind`).
     pub unwind: Vec<UnwindEntry>,
+    /// Where constants sit among the instructions (islands, the pool after
+    /// the code), in offset order, so listings do not decode data.
+    pub data_ranges: Vec<DataRange>,
+}
+
+/// Bytes `start..end` of the code are data (constants), not instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DataRange {
+    pub start: CodeOffset,
+    pub end: CodeOffset,
 }
 
 /// A `try_call` site whose handlers are labels until [`MachBuffer::finish`].
@@ -413,6 +423,8 @@ pub struct MachBuffer<L: LabelUse> {
     /// Out-of-line trap stubs requested with `defer_trap`.
     /// With the number of unwind ops recorded when each was requested.
     deferred_traps: Vec<(MachLabel, TrapCode, usize)>,
+    /// Constants placed so far (`MachBufferFinalized::data_ranges`).
+    data_ranges: Vec<DataRange>,
     min_alignment: u32,
     /// Earliest offset by which some pending forward label use must be
     /// resolved (conservative; `u32::MAX` if none).
@@ -453,6 +465,7 @@ impl<L: LabelUse> MachBuffer<L> {
             pool: Vec::new(),
             pool_labels: Vec::new(),
             deferred_traps: Vec::new(),
+            data_ranges: Vec::new(),
             min_alignment: 1,
             island_deadline: UNKNOWN_OFFSET,
             island_worst_size: 0,
@@ -482,6 +495,7 @@ impl<L: LabelUse> MachBuffer<L> {
         self.pool.clear();
         self.pool_labels.clear();
         self.deferred_traps.clear();
+        self.data_ranges.clear();
         self.min_alignment = 1;
         self.island_deadline = UNKNOWN_OFFSET;
         self.island_worst_size = 0;
@@ -528,6 +542,17 @@ impl<L: LabelUse> MachBuffer<L> {
     }
     pub fn put_data(&mut self, bytes: &[u8]) {
         self.data.extend_from_slice(bytes);
+    }
+
+    /// Records `start..cur_offset()` as data; a constant placed in the same
+    /// run as the previous one (`first` false) extends its range over the
+    /// alignment padding between them.
+    fn note_data(&mut self, start: CodeOffset, first: bool) {
+        let end = self.cur_offset();
+        match self.data_ranges.last_mut() {
+            Some(last) if !first => last.end = end,
+            _ => self.data_ranges.push(DataRange { start, end }),
+        }
     }
 
     /// Pads with `fill` bytes up to a multiple of `align`.
@@ -675,12 +700,15 @@ impl<L: LabelUse> MachBuffer<L> {
         // peepholes, which must not see the island.
         self.emit_trap_stubs(trap_insn, false);
         let constants = std::mem::take(&mut self.constants);
-        for (bytes, align, label) in &constants {
+        for (i, (bytes, align, label)) in constants.iter().enumerate() {
+            // The padding before the first constant counts as data too.
+            let padded_from = self.cur_offset();
             self.align_to(*align, 0);
             self.min_alignment = self.min_alignment.max(*align);
             let off = self.cur_offset();
             self.label_offsets[label.0 as usize] = off;
             self.put_data(bytes);
+            self.note_data(padded_from, i == 0);
         }
         for l in &mut self.pool_labels {
             *l = None;
@@ -1349,12 +1377,15 @@ impl<L: LabelUse> MachBuffer<L> {
             self.shrink();
         }
         let constants = std::mem::take(&mut self.constants);
-        for (bytes, align, label) in &constants {
+        for (i, (bytes, align, label)) in constants.iter().enumerate() {
+            // The padding before the first constant counts as data too.
+            let padded_from = self.cur_offset();
             self.align_to(*align, 0);
             self.min_alignment = self.min_alignment.max(*align);
             let off = self.cur_offset();
             self.label_offsets[label.0 as usize] = off;
             self.put_data(bytes);
+            self.note_data(padded_from, i == 0);
         }
         if self.data.len() > (u32::MAX / 2) as usize {
             return Err(BufferError::TooLarge);
@@ -1433,6 +1464,7 @@ impl<L: LabelUse> MachBuffer<L> {
             exception_sites,
             alignment: self.min_alignment,
             unwind: self.unwind,
+            data_ranges: self.data_ranges,
         })
     }
 }
@@ -1643,6 +1675,8 @@ mod tests {
         assert_eq!(rel_at(&f.data, 1), 16 - 5);
         assert_eq!(rel_at(&f.data, 5), 32 - 9);
         assert_eq!(f.alignment, 16);
+        // One data range from the end of the code (its padding included).
+        assert_eq!(f.data_ranges, vec![DataRange { start: 9, end: 33 }]);
     }
 
     #[test]

@@ -199,10 +199,20 @@ fn literal_loads_find_their_constant_in_an_island() {
             0x1122_3344_5566_7788,
             "the literal at {t:#x}"
         );
+        // Each copy is recorded as data, so listings do not decode it.
+        assert!(
+            done.data_ranges
+                .iter()
+                .any(|d| d.start as usize <= t && t + 8 <= d.end as usize),
+            "the literal at {t:#x} is not in {:?}",
+            done.data_ranges
+        );
         copies.insert(t);
     }
     // 1.5 MiB apart, no single copy serves two uses.
     assert_eq!(copies.len(), 3);
+    // Ranges in order, never overlapping.
+    assert!(done.data_ranges.windows(2).all(|w| w[0].end <= w[1].start));
 }
 
 #[test]
