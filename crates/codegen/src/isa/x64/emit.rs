@@ -775,23 +775,13 @@ impl MInst {
             } => {
                 // VEX.LZ.{66 shlx, F2 shrx, F3 sarx}.0F38.W0/W1 F7 /r:
                 // ModRM.reg = dst, ModRM.rm = src, vvvv = the count.
-                let vex = Vex {
-                    pp: kind.vex_pp(),
-                    map: 2,
-                    w: *size == OperandSize::Size64,
-                    l: false,
-                };
+                let vex = Vex::scalar_gpr(kind.vex_pp(), 2, *size);
                 emit_vex_rr(buf, vex, 0xf7, enc(dst.to_reg()), enc(*amount), enc(*src));
             }
             // ---- BMI1/BMI2: VEX.LZ, map 0F 38 (0F 3A for rorx), W by size ----
             MInst::BmiUnary { size, op, src, dst } => {
                 // VEX.LZ.0F38.W0/W1 F3 /digit: vvvv = dst, ModRM.rm = src.
-                let vex = Vex {
-                    pp: 0,
-                    map: 2,
-                    w: *size == OperandSize::Size64,
-                    l: false,
-                };
+                let vex = Vex::scalar_gpr(0, 2, *size);
                 emit_vex_rr(buf, vex, 0xf3, op.digit(), enc(dst.to_reg()), enc(*src));
             }
             MInst::Andn {
@@ -802,12 +792,7 @@ impl MInst {
             } => {
                 // VEX.LZ.0F38.W0/W1 F2 /r: reg = dst, vvvv = the inverted
                 // operand, rm = the other.
-                let vex = Vex {
-                    pp: 0,
-                    map: 2,
-                    w: *size == OperandSize::Size64,
-                    l: false,
-                };
+                let vex = Vex::scalar_gpr(0, 2, *size);
                 emit_vex_rr(buf, vex, 0xf2, enc(dst.to_reg()), enc(*src1), enc(*src2));
             }
             MInst::Bzhi {
@@ -817,12 +802,7 @@ impl MInst {
                 dst,
             } => {
                 // VEX.LZ.0F38.W0/W1 F5 /r: reg = dst, rm = src, vvvv = index.
-                let vex = Vex {
-                    pp: 0,
-                    map: 2,
-                    w: *size == OperandSize::Size64,
-                    l: false,
-                };
+                let vex = Vex::scalar_gpr(0, 2, *size);
                 emit_vex_rr(buf, vex, 0xf5, enc(dst.to_reg()), enc(*index), enc(*src));
             }
             MInst::Rorx {
@@ -833,12 +813,7 @@ impl MInst {
             } => {
                 // VEX.LZ.F2.0F3A.W0/W1 F0 /r ib: reg = dst, rm = src, vvvv
                 // unused (1111, which `emit_vex_rr` writes for 0).
-                let vex = Vex {
-                    pp: 3,
-                    map: 3,
-                    w: *size == OperandSize::Size64,
-                    l: false,
-                };
+                let vex = Vex::scalar_gpr(3, 3, *size);
                 emit_vex_rr(buf, vex, 0xf0, enc(dst.to_reg()), 0, enc(*src));
                 buf.put1(*imm);
             }
@@ -852,12 +827,7 @@ impl MInst {
                 // VEX.LZ.F2.0F38.W0/W1 F6 /r: reg = high half, vvvv = low
                 // half (the same register: only the high half stays), rm =
                 // the multiplier; rdx is the implicit multiplicand.
-                let vex = Vex {
-                    pp: 3,
-                    map: 2,
-                    w: *size == OperandSize::Size64,
-                    l: false,
-                };
+                let vex = Vex::scalar_gpr(3, 2, *size);
                 let d = enc(dst.to_reg());
                 emit_vex_rr(buf, vex, 0xf6, d, d, enc(*src2));
             }
@@ -1912,6 +1882,19 @@ struct Vex {
     w: bool,
     /// VEX.L (256-bit).
     l: bool,
+}
+
+impl Vex {
+    /// The VEX.LZ form of a general-register instruction (BMI1/BMI2): W
+    /// selects the 64-bit operand size.
+    fn scalar_gpr(pp: u8, map: u8, size: OperandSize) -> Vex {
+        Vex {
+            pp,
+            map,
+            w: size == OperandSize::Size64,
+            l: false,
+        }
+    }
 }
 
 /// Emits a VEX-encoded instruction with register operands only:
