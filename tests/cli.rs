@@ -101,6 +101,17 @@ fn help_and_usage_errors() {
     let (code, _, err) = kiln(&["test", "--set", "no_such_flag=1", "cranelift-like-ir/cat"]);
     assert_eq!(code, 2);
     assert!(err.contains("no_such_flag"), "{err}");
+    // An ISA flag reaches the target lines that know it: the SSE precise
+    // output of this file no longer matches once `has_avx` is on, and a bad
+    // value of a known flag is refused by name.
+    let file = "cranelift-like-ir/x64/compile-float-extra.clif";
+    assert_eq!(kiln(&["test", file]).0, 0);
+    let (code, out, _) = kiln(&["test", "--set", "has_avx=true", file]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("vpunpcklqdq") || out.contains("vmov"), "{out}");
+    let (code, _, err) = kiln(&["test", "--set", "has_avx=maybe", file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("has_avx"), "{err}");
     let (code, _, err) = kiln(&["test", "--opt", "fastest", "cranelift-like-ir/cat"]);
     assert_eq!(code, 2);
     assert!(

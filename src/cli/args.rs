@@ -186,7 +186,9 @@ per file (path, verdict, reason, duration_ms).
 
 --target keeps only the `test run` target lines of that architecture (an
 Apple triple is refused: `test run` runs Linux code); --opt, then --set,
-apply over each file's settings.
+apply over each file's settings; a --set word that is an ISA flag
+(`has_avx`, `has_lse`, `skylake`) joins every target line whose backend
+knows it.
 
 Exit status: 0 nothing failed, 1 a file failed, 2 a usage error.
 

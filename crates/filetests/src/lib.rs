@@ -72,6 +72,8 @@ pub struct Runner {
     subtests: Vec<Box<dyn SubTest>>,
     /// `--set`/`--opt` settings applied over every file's (`overrides.rs`).
     overrides: Vec<kiln_reader::Setting>,
+    /// `--set` words that are ISA flags, for the targets that know them.
+    isa_overrides: Vec<overrides::IsaOverride>,
 }
 
 impl Default for Runner {
@@ -305,6 +307,7 @@ impl Runner {
         Runner {
             subtests: Vec::new(),
             overrides: Vec::new(),
+            isa_overrides: Vec::new(),
         }
     }
 
@@ -346,7 +349,7 @@ impl Runner {
             Ok(f) => f,
             Err(e) => return FileReport::of(FileResult::Fail(vec![e.to_string()])),
         };
-        overrides::apply(&mut file, &self.overrides);
+        overrides::apply(&mut file, &self.overrides, &self.isa_overrides);
         let mut commands: Vec<&TestCommand> = file
             .commands
             .iter()
