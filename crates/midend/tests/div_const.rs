@@ -50,7 +50,13 @@ fn optimized_pair(n: u32, d: u64, ops: [&str; 2]) -> Function {
         ops[0],
         ops[1]
     );
-    let f = kiln_reader::parse_functions(&text)
+    parse_and_optimize(&text).1
+}
+
+/// The one function of `text`, and its copy optimized at the default
+/// options (which must verify).
+fn parse_and_optimize(text: &str) -> (Function, Function) {
+    let f = kiln_reader::parse_functions(text)
         .expect("parses")
         .remove(0);
     let (stencil, _) = optimized(&f.stencil, &OptOptions::default());
@@ -60,7 +66,7 @@ fn optimized_pair(n: u32, d: u64, ops: [&str; 2]) -> Function {
         params: f.params.clone(),
     };
     kiln_ir::verifier::verify_function(&g).expect("optimized function verifies");
-    g
+    (f, g)
 }
 
 fn divides(f: &Function) -> usize {
@@ -181,15 +187,7 @@ fn srem_by_minus_one_is_zero_even_for_min() {
         let text = format!(
             "function %f(i{n}) -> i{n} {{\nblock0(v0: i{n}):\n    v1 = iconst.i{n} -1\n    v2 = srem v0, v1\n    return v2\n}}\n"
         );
-        let f = kiln_reader::parse_functions(&text)
-            .expect("parses")
-            .remove(0);
-        let (stencil, _) = optimized(&f.stencil, &OptOptions::default());
-        let g = Function {
-            name: f.name.clone(),
-            stencil,
-            params: f.params.clone(),
-        };
+        let (f, g) = parse_and_optimize(&text);
         assert_eq!(divides(&g), 0, "i{n} srem by -1 folded");
         for func in [&f, &g] {
             for x in [1u64 << (n - 1), 0, 1, mask(n), mask(n) >> 1] {
