@@ -15,7 +15,7 @@ use crate::{Analyses, OptOptions, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
 use kiln_ir::flowgraph::ControlFlowGraph;
 use kiln_ir::{
-    Block, EntityRef, ExceptionTableItem, FunctionStencil, Imm64, Inst, InstructionData,
+    Block, BlockArg, EntityRef, ExceptionTableItem, FunctionStencil, Imm64, Inst, InstructionData,
     InstructionFormat, IntCC, MemFlags, Opcode, Type, Value, ValueData, ValueDef,
 };
 use std::collections::HashMap;
@@ -107,8 +107,9 @@ struct Key {
 }
 
 /// Memory versions at a program point: one per alias region, and one for
-/// accesses without a region (changed by every store).
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// accesses without a region (changed by every store). The walk keeps one
+/// and refills it at each block entry (no allocation per block).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub(crate) struct MemState {
     global: u32,
     regions: Vec<u32>,
@@ -156,12 +157,6 @@ pub(crate) fn is_state_reading(op: Opcode) -> bool {
 }
 
 impl MemState {
-    fn fresh(n: u32, regions: usize) -> MemState {
-        MemState {
-            global: n,
-            regions: vec![n; regions],
-        }
-    }
     /// Applies the effect of `inst`. The version a write creates is named
     /// after the instruction (`inst_version`), so the walk of `run`
     /// reproduces exactly the states `memory_entry_states` computed.
@@ -175,8 +170,17 @@ impl MemState {
                     *slot = n;
                 }
             }
-            Clobber::All => *self = MemState::fresh(n, self.regions.len()),
+            Clobber::All => {
+                self.global = n;
+                self.regions.fill(n);
+            }
         }
+    }
+    /// Loads the state stored as `[global, regions...]`.
+    fn load(&mut self, flat: &[u32]) {
+        self.global = flat[0];
+        self.regions.clear();
+        self.regions.extend_from_slice(&flat[1..]);
     }
     /// The version a load with these flags reads.
     fn version(&self, flags: MemFlags) -> u32 {
@@ -215,8 +219,43 @@ fn block_version(block: Block, ninsts: u32) -> u32 {
     ninsts + 1 + block.index() as u32
 }
 
+/// Memory states at block entries, one row of `width` versions per block
+/// (`[global, regions...]`), kept between functions (see `Analyses`).
+#[derive(Default)]
+pub(crate) struct MemStates {
+    width: usize,
+    entry: Vec<u32>,
+    exit: Vec<u32>,
+    /// Whether a block's exit row is filled (it was visited).
+    visited: Vec<bool>,
+    row: Vec<u32>,
+}
+
+impl MemStates {
+    fn entry(&self, b: Block) -> &[u32] {
+        let i = b.index() * self.width;
+        &self.entry[i..i + self.width]
+    }
+}
+
+/// Applies `inst`'s effect to a `[global, regions...]` row, as
+/// `MemState::apply` does.
+fn apply_row(row: &mut [u32], c: Clobber, inst: Inst) {
+    let n = inst_version(inst);
+    match c {
+        Clobber::Nothing => {}
+        Clobber::Region(r) => {
+            row[0] = n;
+            if let Some(slot) = row.get_mut(r + 1) {
+                *slot = n;
+            }
+        }
+        Clobber::All => row.fill(n),
+    }
+}
+
 /// Memory state at the entry of each reachable block, one pass in reverse
-/// post-order. A block whose predecessors were all visited keeps, per alias
+/// post-order, into `ms`. A block whose predecessors were all visited keeps, per alias
 /// region (and for the global version), the version they agree on and gets
 /// its own fresh version where they differ; a block with an unvisited
 /// predecessor (a loop header) starts fresh everywhere. Conservative, and
@@ -232,50 +271,77 @@ fn memory_entry_states(
     cfg: &ControlFlowGraph,
     dt: &DominatorTree,
     ninsts: u32,
-) -> Vec<Option<MemState>> {
+    ms: &mut MemStates,
+) {
     let n = func.dfg.num_blocks();
-    let regions = func.dfg.alias_regions.len();
-    let mut entry: Vec<Option<MemState>> = vec![None; n];
-    let mut exit: Vec<Option<MemState>> = vec![None; n];
+    let w = func.dfg.alias_regions.len() + 1;
+    ms.width = w;
+    ms.entry.clear();
+    ms.entry.resize(n * w, 0);
+    ms.exit.clear();
+    ms.exit.resize(n * w, 0);
+    ms.visited.clear();
+    ms.visited.resize(n, false);
+    let mut row = std::mem::take(&mut ms.row);
+    row.clear();
+    row.resize(w, 0);
     for &b in dt.cfg_rpo() {
         let fresh = block_version(b, ninsts);
         let preds = cfg.preds(b);
-        let mut state: Option<MemState> = None;
+        let mut have = false;
         let mut all_visited = !preds.is_empty();
         for p in preds {
-            match (&exit[p.block.index()], &mut state) {
-                (None, _) => all_visited = false,
-                (Some(s), None) => state = Some(s.clone()),
-                (Some(s), Some(t)) => {
-                    // Keep only what this predecessor agrees with.
-                    if s.global != t.global {
-                        t.global = fresh;
-                    }
-                    for (a, b) in t.regions.iter_mut().zip(&s.regions) {
-                        if a != b {
-                            *a = fresh;
-                        }
+            let pi = p.block.index();
+            if !ms.visited[pi] {
+                all_visited = false;
+                continue;
+            }
+            let s = &ms.exit[pi * w..pi * w + w];
+            if !have {
+                row.copy_from_slice(s);
+                have = true;
+            } else {
+                // Keep only what this predecessor agrees with.
+                for (a, b) in row.iter_mut().zip(s) {
+                    if a != b {
+                        *a = fresh;
                     }
                 }
             }
         }
-        let mut s = match state {
-            Some(s) if all_visited => s,
-            _ => MemState::fresh(fresh, regions),
-        };
-        entry[b.index()] = Some(s.clone());
-        for inst in func.layout.block_insts(b) {
-            s.apply(clobber(func, inst), inst);
+        if !(have && all_visited) {
+            row.fill(fresh);
         }
-        exit[b.index()] = Some(s);
+        let bi = b.index();
+        ms.entry[bi * w..bi * w + w].copy_from_slice(&row);
+        for inst in func.layout.block_insts(b) {
+            apply_row(&mut row, clobber(func, inst), inst);
+        }
+        ms.exit[bi * w..bi * w + w].copy_from_slice(&row);
+        ms.visited[bi] = true;
     }
-    entry
+    ms.row = row;
+}
+
+/// A GVN table entry: the value, and the block whose scope it belongs to.
+#[derive(Clone, Copy)]
+struct Entry {
+    value: Value,
+    scope: Block,
 }
 
 struct Pass<'a> {
     func: &'a mut FunctionStencil,
-    table: FxHashMap<Key, Value>,
-    undo: Vec<Key>,
+    /// The scoped table: an entry is visible while the block that made it
+    /// is on the walk's stack (`in_scope`), which is exactly when a
+    /// scope-exit removal would not have dropped it yet; stale entries are
+    /// overwritten instead of removed (the walk never re-enters a left
+    /// subtree of the dominator tree).
+    table: FxHashMap<Key, Entry>,
+    /// Per block: entered and not yet left.
+    in_scope: Vec<bool>,
+    /// The block being processed.
+    scope: Block,
     /// New instructions go before this one.
     pos: Inst,
     fuel: u32,
@@ -288,10 +354,28 @@ impl Pass<'_> {
         self.func.dfg.resolve_aliases(v)
     }
 
+    /// The value a visible entry gives for `key`.
+    fn lookup(&self, key: &Key) -> Option<Value> {
+        let e = self.table.get(key)?;
+        self.in_scope[e.scope.index()].then_some(e.value)
+    }
+
+    /// Records `key -> v` in the current scope. A visible entry only gets
+    /// the new value and stays in its own scope (what a scoped table that
+    /// replaces a present key, and undoes only keys it added, does).
     fn insert(&mut self, key: Key, v: Value) {
-        if self.table.insert(key, v).is_none() {
-            self.undo.push(key);
-        }
+        let scope = self.scope;
+        let in_scope = &self.in_scope;
+        self.table
+            .entry(key)
+            .and_modify(|e| {
+                if in_scope[e.scope.index()] {
+                    e.value = v;
+                } else {
+                    *e = Entry { value: v, scope };
+                }
+            })
+            .or_insert(Entry { value: v, scope });
     }
 
     /// The GVN key of a pure instruction, `None` if it must not be merged.
@@ -327,7 +411,7 @@ impl Pass<'_> {
             ty: ctrl,
             mem: 0,
         };
-        if let Some(&v) = self.table.get(&key) {
+        if let Some(v) = self.lookup(&key) {
             return v;
         }
         let dfg = &mut self.func.dfg;
@@ -396,6 +480,24 @@ impl Pass<'_> {
         }
     }
 
+    /// Resolves the value arguments of `inst`'s block calls (branches;
+    /// their values are defined where the branch's block is dominated, so
+    /// already final when the walk gets here).
+    fn resolve_branch_args(&mut self, inst: Inst) {
+        let dfg = &mut self.func.dfg;
+        for d in 0..dfg.branch_destinations(inst).len() {
+            let args = dfg.branch_destinations(inst)[d].args;
+            for k in 0..dfg.block_args.get(args).len() {
+                if let BlockArg::Value(v) = dfg.block_args.get(args)[k] {
+                    let r = dfg.resolve_aliases(v);
+                    if r != v {
+                        dfg.block_args.get_mut(args)[k] = BlockArg::Value(r);
+                    }
+                }
+            }
+        }
+    }
+
     /// Simplifies a condition operand repeatedly (each step is strictly
     /// smaller, and the loop is bounded anyway).
     fn simplify_cond(&mut self, mut c: Value) -> Value {
@@ -409,12 +511,13 @@ impl Pass<'_> {
     }
 
     /// Processes one block; `mem` is its memory state at entry.
-    fn block(&mut self, block: Block, mem: &mut Option<MemState>) {
+    fn block(&mut self, block: Block, mut mem: Option<&mut MemState>) {
         let mut cursor = self.func.layout.first_inst(block);
         while let Some(inst) = cursor {
             cursor = self.func.layout.next_inst(inst);
             self.pos = inst;
             self.resolve_args(inst);
+            self.resolve_branch_args(inst);
             let data = self.func.dfg.insts[inst];
             let op = data.opcode();
             match data {
@@ -473,7 +576,7 @@ impl Pass<'_> {
                                 ty: Type::INVALID,
                                 mem: 0,
                             };
-                            if self.table.contains_key(&key) {
+                            if self.lookup(&key).is_some() {
                                 self.func.layout.remove_inst(inst);
                                 self.stats.traps_removed += 1;
                             } else {
@@ -502,8 +605,8 @@ impl Pass<'_> {
                             ty: self.func.dfg.ctrl_typevar(inst),
                             mem: state.version(flags),
                         };
-                        match self.table.get(&key) {
-                            Some(&v) => {
+                        match self.lookup(&key) {
+                            Some(v) => {
                                 self.replace(inst, &[v]);
                                 self.stats.loads_removed += 1;
                             }
@@ -552,8 +655,8 @@ impl Pass<'_> {
                 }
             }
             if let Some(key) = self.pure_key(inst) {
-                match self.table.get(&key) {
-                    Some(&v) => {
+                match self.lookup(&key) {
+                    Some(v) => {
                         let results: smallvec::SmallVec<[Value; 4]> =
                             self.func.dfg.inst_results(inst).iter().copied().collect();
                         // Multi-result instructions map to their first
@@ -583,22 +686,23 @@ impl Pass<'_> {
     }
 }
 
-/// The GVN pass's tables, kept between functions (see `Analyses`): the
-/// scoped table is empty again when a run ends (every scope is left).
+/// The GVN pass's tables, kept between functions (see `Analyses`).
 #[derive(Default)]
 pub(crate) struct Scratch {
-    table: FxHashMap<Key, Value>,
-    undo: Vec<Key>,
+    table: FxHashMap<Key, Entry>,
+    in_scope: Vec<bool>,
     /// Dominator-tree children of each block, in reverse post-order, as
     /// `child_start[b]..child_start[b + 1]` ranges of `children`.
     child_start: Vec<u32>,
     children: Vec<Block>,
     stack: Vec<Step>,
+    mem: MemStates,
+    state: MemState,
 }
 
 enum Step {
     Enter(Block),
-    Leave(usize),
+    Leave(Block),
 }
 
 /// Runs GVN and the rules over the function. Returns whether some block of
@@ -641,22 +745,23 @@ pub(crate) fn run(
     }
     // Now child_start[p]..child_start[p + 1] are p's children.
     let ninsts = func.dfg.num_insts() as u32;
-    let mut entries = if opts.alias_analysis {
-        memory_entry_states(func, cfg, dt, ninsts)
-    } else {
-        Vec::new()
-    };
+    if opts.alias_analysis {
+        memory_entry_states(func, cfg, dt, ninsts, &mut sc.mem);
+    }
     let Some(&entry) = dt.cfg_rpo().first() else {
         return unreachable;
     };
     sc.table.clear();
-    sc.undo.clear();
+    sc.in_scope.clear();
+    sc.in_scope.resize(nblocks, false);
     let mut stack = std::mem::take(&mut sc.stack);
     stack.clear();
+    let mut state = std::mem::take(&mut sc.state);
     let mut pass = Pass {
         func,
         table: std::mem::take(&mut sc.table),
-        undo: std::mem::take(&mut sc.undo),
+        in_scope: std::mem::take(&mut sc.in_scope),
+        scope: entry,
         pos: Inst::new(0),
         fuel: opts
             .fuel_base
@@ -668,26 +773,33 @@ pub(crate) fn run(
     while let Some(step) = stack.pop() {
         match step {
             Step::Enter(b) => {
-                stack.push(Step::Leave(pass.undo.len()));
-                let mut mem = entries.get_mut(b.index()).and_then(Option::take);
-                pass.block(b, &mut mem);
+                stack.push(Step::Leave(b));
+                pass.in_scope[b.index()] = true;
+                pass.scope = b;
+                let mem = if opts.alias_analysis {
+                    state.load(sc.mem.entry(b));
+                    Some(&mut state)
+                } else {
+                    None
+                };
+                pass.block(b, mem);
                 let kids =
                     sc.child_start[b.index()] as usize..sc.child_start[b.index() + 1] as usize;
                 for &c in sc.children[kids].iter().rev() {
                     stack.push(Step::Enter(c));
                 }
             }
-            Step::Leave(mark) => {
-                for k in pass.undo.drain(mark..) {
-                    pass.table.remove(&k);
-                }
-            }
+            Step::Leave(b) => pass.in_scope[b.index()] = false,
         }
     }
     sc.table = std::mem::take(&mut pass.table);
-    sc.undo = std::mem::take(&mut pass.undo);
+    sc.in_scope = std::mem::take(&mut pass.in_scope);
     sc.stack = stack;
-    drop_aliases(pass.func);
+    sc.state = state;
+    // Every operand and branch argument the walk visited is resolved
+    // already; the blocks it did not visit are unreachable and leave the
+    // layout before anything reads them again.
+    drop_resolved_aliases(pass.func);
     unreachable
 }
 
@@ -696,6 +808,14 @@ pub(crate) fn run(
 /// defined them have left the layout).
 pub(crate) fn drop_aliases(func: &mut FunctionStencil) {
     func.dfg.resolve_all_aliases();
+    drop_resolved_aliases(func);
+}
+
+/// `drop_aliases` for a function whose instructions in reachable blocks
+/// use no alias any more (checked in tests and debug builds).
+fn drop_resolved_aliases(func: &mut FunctionStencil) {
+    #[cfg(any(test, debug_assertions))]
+    check_no_alias_uses(func);
     // Exception-table contexts are operands too.
     for t in func.dfg.exception_tables.keys() {
         for i in 0..func.dfg.exception_tables[t].items.len() {
@@ -708,6 +828,29 @@ pub(crate) fn drop_aliases(func: &mut FunctionStencil) {
     for (_, d) in func.dfg.values.iter_mut() {
         if matches!(d, ValueData::Alias { .. }) {
             *d = ValueData::Unused;
+        }
+    }
+}
+
+/// Panics if an instruction of a reachable block uses an alias (an operand
+/// or a block-call argument).
+#[cfg(any(test, debug_assertions))]
+fn check_no_alias_uses(func: &FunctionStencil) {
+    let cfg = ControlFlowGraph::with_function(func);
+    let dt = DominatorTree::with_function(func, &cfg);
+    let alias = |v: Value| matches!(func.dfg.values.get(v), Some(ValueData::Alias { .. }));
+    for &b in dt.cfg_rpo() {
+        for inst in func.layout.block_insts(b) {
+            for &a in func.dfg.inst_args(inst) {
+                assert!(!alias(a), "{inst} uses alias {a}");
+            }
+            for bc in func.dfg.branch_destinations(inst) {
+                for arg in func.dfg.block_call_args(*bc) {
+                    if let BlockArg::Value(v) = arg {
+                        assert!(!alias(*v), "{inst} passes alias {v}");
+                    }
+                }
+            }
         }
     }
 }
