@@ -54,10 +54,19 @@ pub(crate) struct DceScratch {
 /// Deletes instructions whose results are never used, transitively.
 /// `sc` holds the use counts and work list between calls (allocations
 /// reused; its contents are not).
+///
+/// One walk over the layout counts the uses and collects the removable
+/// instructions (the only ones that can be dead); the
+/// work list then removes the dead ones, last first, and queues the
+/// definitions whose last use went. What is removed is the same whatever
+/// the order: every removable instruction not used, transitively, by one
+/// that stays.
 pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut DceScratch) {
     let uses = &mut sc.uses;
     uses.clear();
     uses.resize(func.dfg.num_values(), 0);
+    let work = &mut sc.work;
+    work.clear();
     let count = |v: kiln_ir::Value, uses: &mut Vec<u32>| {
         if let Some(u) = uses.get_mut(v.index()) {
             *u += 1;
@@ -65,8 +74,30 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Dce
     };
     for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
-            for &a in func.dfg.inst_args(inst) {
+            let data = &func.dfg.insts[inst];
+            for &a in data.arguments(&func.dfg.value_lists) {
                 count(a, uses);
+            }
+            match data {
+                InstructionData::Jump { .. }
+                | InstructionData::Brif { .. }
+                | InstructionData::BranchTable { .. } => {}
+                InstructionData::TryCall { exception, .. }
+                | InstructionData::TryCallIndirect { exception, .. } => {
+                    if let Some(t) = func.dfg.exception_tables.get(*exception) {
+                        for item in &t.items {
+                            if let ExceptionTableItem::Context(v) = item {
+                                count(*v, uses);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    if removable(func, inst) {
+                        work.push(inst);
+                    }
+                    continue;
+                }
             }
             for dest in func.dfg.branch_destinations(inst) {
                 for arg in func.dfg.block_call_args(*dest) {
@@ -75,23 +106,7 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Dce
                     }
                 }
             }
-            if let InstructionData::TryCall { exception, .. }
-            | InstructionData::TryCallIndirect { exception, .. } = func.dfg.insts[inst]
-            {
-                if let Some(t) = func.dfg.exception_tables.get(exception) {
-                    for item in &t.items {
-                        if let ExceptionTableItem::Context(v) = item {
-                            count(*v, uses);
-                        }
-                    }
-                }
-            }
         }
-    }
-    let work = &mut sc.work;
-    work.clear();
-    for b in func.layout.blocks() {
-        work.extend(func.layout.block_insts(b));
     }
     let dead = |func: &FunctionStencil, inst: Inst, uses: &[u32]| {
         func.layout.inst_block(inst).is_some()

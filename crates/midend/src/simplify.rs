@@ -455,10 +455,10 @@ impl Pass<'_> {
 
     /// Replaces every result of `inst` by the results of `by` (or `v`).
     fn replace(&mut self, inst: Inst, with: &[Value]) {
-        let results: smallvec::SmallVec<[Value; 4]> =
-            self.func.dfg.inst_results(inst).iter().copied().collect();
-        for (r, w) in results.iter().zip(with) {
-            self.func.dfg.make_value_alias(*r, *w);
+        let n = self.func.dfg.inst_results(inst).len().min(with.len());
+        for (i, &w) in with.iter().enumerate().take(n) {
+            let r = self.func.dfg.inst_results(inst)[i];
+            self.func.dfg.make_value_alias(r, w);
         }
         self.func.layout.remove_inst(inst);
     }
@@ -751,7 +751,18 @@ pub(crate) fn run(
     let Some(&entry) = dt.cfg_rpo().first() else {
         return unreachable;
     };
-    sc.table.clear();
+    // Entries are not removed when their scope ends, so the table is full
+    // at the end of a run and `clear` costs its capacity: a table sized
+    // for a much larger function is replaced. Each instruction adds at
+    // most one key (the rules' new instructions a few more), so reserving
+    // the instruction count avoids most growth.
+    let want = ninsts as usize + 16;
+    if sc.table.capacity() > 4 * want {
+        sc.table = FxHashMap::with_capacity_and_hasher(want, Default::default());
+    } else {
+        sc.table.clear();
+        sc.table.reserve(want);
+    }
     sc.in_scope.clear();
     sc.in_scope.resize(nblocks, false);
     let mut stack = std::mem::take(&mut sc.stack);
@@ -879,13 +890,22 @@ fn sext(x: u64, bits: u32) -> i64 {
 impl generated::Context for Pass<'_> {
     fn value_inst(&mut self, v: &Value) -> Option<(Type, InstData)> {
         let v = self.resolve(*v);
-        let ValueDef::Result(inst, _) = self.func.dfg.value_def(v)? else {
+        // The rules ask this of every operand, most of which are not
+        // defined by one of the four formats below: the format is tested
+        // before the result count.
+        let &ValueData::Inst { inst, ty, .. } = self.func.dfg.values.get(v)? else {
             return None;
         };
-        if self.func.dfg.inst_results(inst).len() != 1 {
+        if !matches!(
+            self.func.dfg.insts[inst],
+            InstructionData::Unary { .. }
+                | InstructionData::Binary { .. }
+                | InstructionData::Ternary { .. }
+                | InstructionData::IntCompare { .. }
+        ) || self.func.dfg.inst_results(inst).len() != 1
+        {
             return None;
         }
-        let ty = self.func.dfg.value_type(v);
         let r = |x: Value| self.func.dfg.resolve_aliases(x);
         let d = match self.func.dfg.insts[inst] {
             InstructionData::Unary { opcode, arg } => InstData::Unary { opcode, a: r(arg) },
@@ -950,17 +970,14 @@ impl generated::Context for Pass<'_> {
     }
     fn iconst_of(&mut self, v: &Value) -> Option<(Type, u64)> {
         let v = self.resolve(*v);
-        let ValueDef::Result(inst, _) = self.func.dfg.value_def(v)? else {
+        let &ValueData::Inst { inst, ty, .. } = self.func.dfg.values.get(v)? else {
             return None;
         };
         match self.func.dfg.insts[inst] {
             InstructionData::UnaryImm {
                 opcode: Opcode::Iconst,
                 imm,
-            } => {
-                let ty = self.func.dfg.value_type(v);
-                Some((ty, imm.zero_extend_from(ty.bits())))
-            }
+            } => Some((ty, imm.zero_extend_from(ty.bits()))),
             _ => None,
         }
     }
