@@ -6,6 +6,7 @@
 //! constant defined elsewhere gets its own copy, placed before its first
 //! use there; the copies in the defining block stay.
 
+use crate::cleanup::DceScratch;
 use crate::OptStats;
 use kiln_ir::{
     Block, BlockArg, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Value, ValueDef,
@@ -42,10 +43,19 @@ impl RematScratch {
     }
 }
 
-pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut RematScratch) {
+/// Rematerializes constants, then removes dead code: the walk counts each
+/// instruction's uses for `dce` as it leaves it (the same counts a DCE
+/// walk after it would make), so the cleanup needs no walk of its own.
+pub(crate) fn run(
+    func: &mut FunctionStencil,
+    stats: &mut OptStats,
+    sc: &mut RematScratch,
+    dce: &mut DceScratch,
+) {
     sc.copy.clear();
     sc.copy.resize(func.dfg.num_values(), None);
     sc.copied.clear();
+    dce.start(func);
     let mut block = func.layout.entry_block();
     while let Some(b) = block {
         block = func.layout.next_block(b);
@@ -55,6 +65,28 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Rem
         let mut cursor = func.layout.first_inst(b);
         while let Some(inst) = cursor {
             cursor = func.layout.next_inst(inst);
+            if remat_inst(func, stats, sc, b, inst) {
+                // The copies are values the counts must know (a copy
+                // whose user dies dies too).
+                dce.grow(func);
+            }
+            dce.count(func, inst);
+        }
+    }
+    dce.remove_dead(func, stats);
+}
+
+/// Gives `inst` (in block `b`) local copies of the constants it uses from
+/// other blocks; returns whether it made any copy.
+fn remat_inst(
+    func: &mut FunctionStencil,
+    stats: &mut OptStats,
+    sc: &mut RematScratch,
+    b: Block,
+    inst: Inst,
+) -> bool {
+    {
+        {
             // Most instructions use no constant from another block: check
             // that without collecting anything first.
             let foreign = |v: Value| sc.copy_of(v).is_some() || foreign_const(func, v, b).is_some();
@@ -66,7 +98,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Rem
                     })
                 });
             if !needs {
-                continue;
+                return false;
             }
             // Operands first, then branch arguments of this instruction.
             sc.wanted.clear();
@@ -79,6 +111,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Rem
                 }
             }
             let mut any = false;
+            let mut made = false;
             for i in 0..sc.wanted.len() {
                 let v = sc.wanted[i];
                 if sc.copy_of(v).is_some() {
@@ -103,9 +136,10 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Rem
                 sc.copied.push(v);
                 stats.rematerialized += 1;
                 any = true;
+                made = true;
             }
             if !any {
-                continue;
+                return false;
             }
             let mut data = func.dfg.insts[inst];
             let mut pool = std::mem::take(&mut func.dfg.value_lists);
@@ -126,6 +160,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Rem
                     }
                 }
             }
+            made
         }
     }
 }

@@ -19,7 +19,7 @@ use kiln_ir::{
     InstructionFormat, IntCC, MemFlags, Opcode, Type, Value, ValueData, ValueDef,
 };
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// A fast non-cryptographic hasher for the GVN table (keys are small
 /// plain data; no adversary chooses them and iteration order is unused).
@@ -99,11 +99,54 @@ const MAX_DEPTH: u32 = 6;
 /// A GVN key: the instruction (operands resolved, memory flags reduced to
 /// what decides aliasing), its controlling type, and for loads the memory
 /// version it reads.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     data: InstructionData,
     ty: Type,
     mem: u32,
+}
+
+/// The formats most keys have are hashed as one or two words (opcode,
+/// operands, type and memory version packed); the others field by field.
+/// Equal keys hash equally either way, which is all `Eq` needs.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let ty = u64::from(self.ty.repr());
+        let head = |op: Opcode| (op as u64) | ty << 16 | u64::from(self.mem) << 32;
+        match self.data {
+            InstructionData::Unary { opcode, arg } => {
+                h.write_u64(head(opcode));
+                h.write_u64(u64::from(arg.as_u32()));
+            }
+            InstructionData::Binary { opcode, args } => {
+                h.write_u64(head(opcode));
+                h.write_u64(u64::from(args[0].as_u32()) | u64::from(args[1].as_u32()) << 32);
+            }
+            InstructionData::UnaryImm { opcode, imm } => {
+                h.write_u64(head(opcode));
+                h.write_u64(imm.0 as u64);
+            }
+            InstructionData::IntCompare { opcode, cond, args } => {
+                h.write_u64(head(opcode));
+                cond.hash(h);
+                h.write_u64(u64::from(args[0].as_u32()) | u64::from(args[1].as_u32()) << 32);
+            }
+            InstructionData::Load {
+                opcode,
+                flags,
+                arg,
+                offset,
+            } => {
+                h.write_u64(head(opcode));
+                h.write_u64(u64::from(arg.as_u32()) | u64::from(offset.0 as u32) << 32);
+                flags.hash(h);
+            }
+            data => {
+                data.hash(h);
+                h.write_u64(ty | u64::from(self.mem) << 32);
+            }
+        }
+    }
 }
 
 /// Memory versions at a program point: one per alias region, and one for
@@ -657,8 +700,6 @@ impl Pass<'_> {
             if let Some(key) = self.pure_key(inst) {
                 match self.lookup(&key) {
                     Some(v) => {
-                        let results: smallvec::SmallVec<[Value; 4]> =
-                            self.func.dfg.inst_results(inst).iter().copied().collect();
                         // Multi-result instructions map to their first
                         // result; the others follow in order.
                         let ValueDef::Result(other, _) = self
@@ -669,10 +710,17 @@ impl Pass<'_> {
                         else {
                             continue;
                         };
-                        let others: smallvec::SmallVec<[Value; 4]> =
-                            self.func.dfg.inst_results(other).iter().copied().collect();
-                        if others.len() == results.len() {
-                            self.replace(inst, &others);
+                        let dfg = &self.func.dfg;
+                        let n = dfg.inst_results(inst).len();
+                        if dfg.inst_results(other).len() == n {
+                            if n == 1 {
+                                let w = dfg.inst_results(other)[0];
+                                self.replace(inst, &[w]);
+                            } else {
+                                let others: smallvec::SmallVec<[Value; 4]> =
+                                    dfg.inst_results(other).iter().copied().collect();
+                                self.replace(inst, &others);
+                            }
                             self.stats.gvn_hits += 1;
                         }
                     }
