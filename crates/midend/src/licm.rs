@@ -38,15 +38,17 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
         rpo_pos[b.index()] = i as u32;
     }
     for &h in dt.cfg_rpo() {
+        let is_latch = |p: Block| dt.is_reachable(p) && dt.block_dominates(h, p);
+        // Most blocks are no loop header: tested before anything is built.
+        if Some(h) == entry || !cfg.preds(h).iter().any(|p| is_latch(p.block)) {
+            continue;
+        }
         let latches: Vec<Block> = cfg
             .preds(h)
             .iter()
             .map(|p| p.block)
-            .filter(|&p| dt.is_reachable(p) && dt.block_dominates(h, p))
+            .filter(|&p| is_latch(p))
             .collect();
-        if latches.is_empty() || Some(h) == entry {
-            continue;
-        }
         let mut body = vec![false; n];
         body[h.index()] = true;
         let mut size = 1;

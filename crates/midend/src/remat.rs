@@ -9,14 +9,22 @@
 use crate::cleanup::DceScratch;
 use crate::OptStats;
 use kiln_ir::{
-    Block, BlockArg, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Value, ValueDef,
+    Block, BlockArg, EntityRef, FunctionStencil, Inst, InstructionData, Opcode, Value, ValueData,
+    ValueDef,
 };
 
 /// The `iconst` defining `v` if it lives in another block than `here`.
 #[inline]
 fn foreign_const(func: &FunctionStencil, v: Value, here: Block) -> Option<Inst> {
-    let ValueDef::Result(def, _) = func.dfg.value_def(v)? else {
-        return None;
+    // Asked for every operand: a value defined by an instruction is read
+    // directly, anything else (an alias) through `value_def`.
+    let def = match func.dfg.values.get(v)? {
+        ValueData::Inst { inst, .. } => *inst,
+        ValueData::Param { .. } | ValueData::Unused => return None,
+        ValueData::Alias { .. } => match func.dfg.value_def(v)? {
+            ValueDef::Result(def, _) => def,
+            ValueDef::Param(..) => return None,
+        },
     };
     match func.dfg.insts[def] {
         InstructionData::UnaryImm {
