@@ -1857,7 +1857,12 @@ impl MInst {
                 dst,
             } => {
                 let b = if *size == OperandSize::Size32 { 4 } else { 8 };
-                format!("lea {}, [{}*{}]", w(dst, b), r(index, 8), 1u8 << shift)
+                let scale = if *shift == 0 {
+                    String::new()
+                } else {
+                    format!("*{}", 1u8 << shift)
+                };
+                format!("lea {}, [{}{scale}]", w(dst, b), r(index, 8))
             }
             MInst::MovRR { size, src, dst } => {
                 let b = if *size == OperandSize::Size64 { 8 } else { 4 };
