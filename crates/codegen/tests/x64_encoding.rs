@@ -1764,11 +1764,8 @@ fn lea_scaled() {
         for d in 0..16u8 {
             for i in (0..16u8).filter(|&i| i != 4) {
                 for shift in 0..=3u8 {
-                    let scale = if shift == 0 {
-                        String::new()
-                    } else {
-                        format!("*{}", 1 << shift)
-                    };
+                    // iced shows `*1` as well: the register is an index.
+                    let scale = format!("*{}", 1 << shift);
                     c.check(
                         MInst::LeaScaled {
                             size,

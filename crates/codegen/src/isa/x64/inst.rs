@@ -1857,12 +1857,8 @@ impl MInst {
                 dst,
             } => {
                 let b = if *size == OperandSize::Size32 { 4 } else { 8 };
-                let scale = if *shift == 0 {
-                    String::new()
-                } else {
-                    format!("*{}", 1u8 << shift)
-                };
-                format!("lea {}, [{}{scale}]", w(dst, b), r(index, 8))
+                // `*1` shown too: there is no base, the register is an index.
+                format!("lea {}, [{}*{}]", w(dst, b), r(index, 8), 1u8 << shift)
             }
             MInst::MovRR { size, src, dst } => {
                 let b = if *size == OperandSize::Size64 { 8 } else { 4 };
