@@ -441,7 +441,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// How many instructions of the function use `v` (each use counted).
     pub fn value_use_count(&self, v: Value) -> u32 {
         let r = self.f.dfg.resolve_aliases(v);
-        self.value_uses[r.index()] as u32
+        self.value_uses[r.index()]
     }
 
     /// Adds `bytes` (aligned to `align`) to the function's constant pool;
