@@ -394,7 +394,7 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     fn resolve(&self, v: Value) -> Value {
-        self.func.dfg.resolve_aliases(v)
+        resolved(&self.func.dfg, v)
     }
 
     /// The value a visible entry gives for `key`.
@@ -865,6 +865,16 @@ pub(crate) fn run(
     unreachable
 }
 
+/// `resolve_aliases`, with the common case (not an alias) tested inline:
+/// the rules ask for it on every operand they look at.
+#[inline(always)]
+fn resolved(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Value {
+    match dfg.values.get(v) {
+        Some(ValueData::Alias { .. }) => dfg.resolve_aliases(v),
+        _ => v,
+    }
+}
+
 /// Whether an operand of `inst` is an alias (most are not: the operand
 /// rewrite, which copies the instruction and takes the value-list pool
 /// out of the graph, is skipped then).
@@ -997,7 +1007,7 @@ impl generated::Context for Pass<'_> {
         {
             return None;
         }
-        let r = |x: Value| self.func.dfg.resolve_aliases(x);
+        let r = |x: Value| resolved(&self.func.dfg, x);
         let d = match self.func.dfg.insts[inst] {
             InstructionData::Unary { opcode, arg } => InstData::Unary { opcode, a: r(arg) },
             InstructionData::Binary { opcode, args } => InstData::Binary {
