@@ -42,6 +42,7 @@
 use super::abi::FrameLayout;
 use super::buffer::VCodeConstants;
 use super::inst::{AllocRewriter, MachInst, MachTerminator, OperandCollector, OperandVisitor};
+use super::lower::LowerScratch;
 use super::reg::{Reg, Writable, PINNED_VREGS};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::RelSourceLoc;
@@ -103,7 +104,7 @@ impl Ranges {
         self.bounds.push(end as u32);
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bounds.clear();
         self.bounds.push(0);
     }
@@ -121,6 +122,10 @@ pub struct VCode<I: MachInst> {
     operands: Vec<Operand>,
     operand_ranges: Ranges,
     clobbers: Vec<(InsnIndex, PRegSet)>,
+    /// One bit per instruction: whether it is in `clobbers`. regalloc2 asks
+    /// `inst_clobbers` of every instruction and few have a set, so most
+    /// answers come from this bit instead of a binary search.
+    clobber_bits: Vec<u64>,
 
     block_ranges: Ranges,
     block_params: Vec<VReg>,
@@ -143,6 +148,9 @@ pub struct VCode<I: MachInst> {
     /// `[rip+c]`); the pipeline registers it with the buffer before
     /// emission, which places only the used entries after the code.
     constants: VCodeConstants,
+    /// Lowering's tables, parked here between functions (see
+    /// [`LowerScratch`]); not part of the code.
+    lower_scratch: LowerScratch<I>,
 }
 
 impl<I: MachInst> Default for VCode<I> {
@@ -153,6 +161,7 @@ impl<I: MachInst> Default for VCode<I> {
             operands: Vec::new(),
             operand_ranges: Ranges::default(),
             clobbers: Vec::new(),
+            clobber_bits: Vec::new(),
             block_ranges: Ranges::default(),
             block_params: Vec::new(),
             block_param_ranges: Ranges::default(),
@@ -166,6 +175,7 @@ impl<I: MachInst> Default for VCode<I> {
             vreg_classes: Vec::new(),
             allocated: false,
             constants: VCodeConstants::new(),
+            lower_scratch: LowerScratch::default(),
         }
     }
 }
@@ -176,6 +186,25 @@ impl<I: MachInst> VCode<I> {
     /// instruction at a time, without a search per instruction.
     pub fn all_clobbers(&self) -> impl Iterator<Item = PRegSet> + '_ {
         self.clobbers.iter().map(|&(_, set)| set)
+    }
+
+    /// Lowering's tables parked in this VCode (empty ones the first time).
+    pub(crate) fn take_lower_scratch(&mut self) -> LowerScratch<I> {
+        std::mem::take(&mut self.lower_scratch)
+    }
+
+    /// Parks lowering's tables here until the next function is lowered.
+    pub(crate) fn put_lower_scratch(&mut self, scratch: LowerScratch<I>) {
+        self.lower_scratch = scratch;
+    }
+
+    /// Marks instruction `i` as having a clobber set.
+    fn set_clobber_bit(&mut self, i: usize) {
+        let w = i / 64;
+        if self.clobber_bits.len() <= w {
+            self.clobber_bits.resize(w + 1, 0);
+        }
+        self.clobber_bits[w] |= 1 << (i % 64);
     }
 
     /// The function's constant pool.
@@ -190,6 +219,7 @@ impl<I: MachInst> VCode<I> {
         self.operands.clear();
         self.operand_ranges.clear();
         self.clobbers.clear();
+        self.clobber_bits.clear();
         self.block_ranges.clear();
         self.block_params.clear();
         self.block_param_ranges.clear();
@@ -203,6 +233,12 @@ impl<I: MachInst> VCode<I> {
         self.vreg_classes.clear();
         self.allocated = false;
         self.constants.clear();
+    }
+
+    /// The operands of every instruction, flat, instruction after
+    /// instruction (`inst_operands` gives one instruction's share).
+    pub fn all_operands(&self) -> &[Operand] {
+        &self.operands
     }
 
     /// All instructions, in order.
@@ -595,7 +631,16 @@ impl<I: MachInst> Function for VCode<I> {
         &self.operands[self.operand_ranges.get(insn.index())]
     }
 
+    #[inline]
     fn inst_clobbers(&self, insn: InsnIndex) -> PRegSet {
+        let i = insn.index();
+        let set = self
+            .clobber_bits
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0);
+        if !set {
+            return PRegSet::empty();
+        }
         match self.clobbers.binary_search_by_key(&insn, |&(i, _)| i) {
             Ok(k) => self.clobbers[k].1,
             Err(_) => PRegSet::empty(),
@@ -760,6 +805,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         let clobbers = inst.clobbers();
         if clobbers != PRegSet::empty() {
             self.vcode.clobbers.push((index, clobbers));
+            self.vcode.set_clobber_bit(index.index());
         }
         self.vcode.insts.push(inst);
         self.vcode.srclocs.push(srcloc);
@@ -990,6 +1036,11 @@ impl<I: MachInst> VCodeBuilder<I> {
             *i = InsnIndex::new(n_insts - 1 - i.index());
         }
         v.clobbers.reverse();
+        v.clobber_bits.clear();
+        for k in 0..v.clobbers.len() {
+            let i = v.clobbers[k].0.index();
+            v.set_clobber_bit(i);
+        }
 
         let mut block_ranges = Ranges::default();
         for k in (0..n_blocks).rev() {

@@ -50,6 +50,10 @@ pub(crate) mod generated {
 pub struct X64LowerInfo {
     /// The function's own signature locations.
     pub sig: SigLocs,
+    /// The locations of each signature the function declares (by
+    /// `SigRef` index), when they were all computed up front (see
+    /// `X64Backend::callee_sig_locs`); empty otherwise.
+    pub callee_sigs: Vec<SigLocs>,
     /// Offsets of the sized stack slots from the bottom of their area.
     pub slot_offsets: Vec<u32>,
     /// Size of the stack-slot area (directly below rbp).
@@ -575,6 +579,16 @@ impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
     }
     fn sig_locs(&self, sig: &kiln_ir::Signature) -> crate::result::CodegenResult<SigLocs> {
         abi::sig_locs(sig)
+    }
+    fn sig_ref_locs(
+        &self,
+        sig_ref: kiln_ir::SigRef,
+        sig: &kiln_ir::Signature,
+    ) -> crate::result::CodegenResult<SigLocs> {
+        match self.info.callee_sigs.get(sig_ref.index()) {
+            Some(locs) => Ok(locs.clone()),
+            None => abi::sig_locs(sig),
+        }
     }
     fn call_state(&mut self) -> &mut CallState {
         &mut self.state.call
