@@ -267,6 +267,9 @@ where
     let frame = FrameLayout::compute(&vcode, output, &request, &B::FRAME_SHAPE)?;
     let mut buf = MachBuffer::<B::LabelUse>::new();
     buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
+    // Four bytes an instruction is below the usual x86-64 average, so the
+    // code rarely grows more than once and is not over-allocated much.
+    buf.reserve(4 * vcode.insts().len(), vcode.insts().len());
     buf.register_constants(vcode.constants());
     let seq: Vec<B::Inst> = Context::take(&mut cx.seq);
     let mut sink = PipelineSink {

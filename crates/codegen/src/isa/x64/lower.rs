@@ -94,15 +94,19 @@ pub struct X64LowerState {
     pub branch_preds: Option<BranchPreds>,
 }
 
-/// The terminators that branch to each block.
-pub type BranchPreds = std::collections::HashMap<kiln_ir::Block, SmallVec<[Inst; 2]>>;
+/// The terminators that branch to each block, by block index (a dense
+/// table: built once per function that asks, it is read per block
+/// parameter the walk meets).
+pub type BranchPreds = Vec<SmallVec<[Inst; 2]>>;
 
 fn branch_preds(f: &kiln_ir::FunctionStencil) -> BranchPreds {
-    let mut m = BranchPreds::new();
+    let mut m = vec![SmallVec::new(); f.dfg.num_blocks()];
     for b in f.layout.blocks() {
         if let Some(term) = f.layout.last_inst(b) {
             for call in f.dfg.branch_destinations(term) {
-                let e = m.entry(call.block).or_default();
+                let Some(e) = m.get_mut(call.block.index()) else {
+                    continue;
+                };
                 if !e.contains(&term) {
                     e.push(term);
                 }
@@ -266,7 +270,7 @@ fn bool_zext(
             let mark = params.len();
             params.push(v);
             let mut seen = false;
-            for &term in preds.get(&block).map_or(&[][..], |p| &p[..]) {
+            for &term in preds.get(block.index()).map_or(&[][..], |p| &p[..]) {
                 for call in f.dfg.branch_destinations(term) {
                     if call.block != block {
                         continue;
