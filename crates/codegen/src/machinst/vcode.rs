@@ -272,21 +272,25 @@ impl<I: MachInst> VCode<I> {
     }
 
     /// The successors of `block`, in the order its branch names them.
+    #[inline]
     pub fn succs(&self, block: BlockIndex) -> &[BlockIndex] {
         &self.succs[self.succ_ranges.get(block.index())]
     }
 
     /// The predecessors of `block` (each edge once, in source block order).
+    #[inline]
     pub fn preds(&self, block: BlockIndex) -> &[BlockIndex] {
         &self.preds[self.pred_ranges.get(block.index())]
     }
 
     /// The parameters of `block`.
+    #[inline]
     pub fn params(&self, block: BlockIndex) -> &[VReg] {
         &self.block_params[self.block_param_ranges.get(block.index())]
     }
 
     /// The arguments `block` passes to its `succ_idx`-th successor.
+    #[inline]
     pub fn branch_args(&self, block: BlockIndex, succ_idx: usize) -> &[VReg] {
         let edge = self.succ_ranges.get(block.index()).start + succ_idx;
         &self.branch_args[self.branch_arg_ranges.get(edge)]
@@ -586,47 +590,58 @@ impl<I: MachInst> EmitSink<I> for AllocatedStream<I> {
 }
 
 impl<I: MachInst> Function for VCode<I> {
+    #[inline]
     fn num_insts(&self) -> usize {
         self.insts.len()
     }
 
+    #[inline]
     fn num_blocks(&self) -> usize {
         self.block_ranges.len()
     }
 
+    #[inline]
     fn entry_block(&self) -> BlockIndex {
         self.entry
     }
 
+    #[inline]
     fn block_insns(&self, block: BlockIndex) -> InstRange {
         let r = self.block_ranges.get(block.index());
         InstRange::new(InsnIndex::new(r.start), InsnIndex::new(r.end))
     }
 
+    #[inline]
     fn block_succs(&self, block: BlockIndex) -> &[BlockIndex] {
         self.succs(block)
     }
 
+    #[inline]
     fn block_preds(&self, block: BlockIndex) -> &[BlockIndex] {
         self.preds(block)
     }
 
+    #[inline]
     fn block_params(&self, block: BlockIndex) -> &[VReg] {
         self.params(block)
     }
 
+    #[inline]
     fn is_ret(&self, insn: InsnIndex) -> bool {
         self.insts[insn.index()].is_term() == MachTerminator::Ret
     }
 
+    #[inline]
     fn is_branch(&self, insn: InsnIndex) -> bool {
         self.insts[insn.index()].is_term() == MachTerminator::Branch
     }
 
+    #[inline]
     fn branch_blockparams(&self, block: BlockIndex, _insn: InsnIndex, succ_idx: usize) -> &[VReg] {
         self.branch_args(block, succ_idx)
     }
 
+    #[inline]
     fn inst_operands(&self, insn: InsnIndex) -> &[Operand] {
         &self.operands[self.operand_ranges.get(insn.index())]
     }
@@ -647,10 +662,12 @@ impl<I: MachInst> Function for VCode<I> {
         }
     }
 
+    #[inline]
     fn num_vregs(&self) -> usize {
         PINNED_VREGS + self.vreg_classes.len()
     }
 
+    #[inline]
     fn spillslot_size(&self, regclass: RegClass) -> usize {
         I::spillslot_size(regclass)
     }
@@ -733,6 +750,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     }
 
     /// A fresh virtual register of `class`.
+    #[inline]
     pub fn alloc_vreg(&mut self, class: RegClass) -> CodegenResult<Reg> {
         let index = PINNED_VREGS + self.vcode.vreg_classes.len();
         if index > VReg::MAX {
@@ -754,6 +772,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     }
 
     /// Opens the next block and returns its index.
+    #[inline]
     pub fn start_block(&mut self) -> CodegenResult<BlockIndex> {
         if self.open_block.is_some() {
             return Err(CodegenError::InvalidVCode(
@@ -847,6 +866,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     /// Adds a successor edge to the open block, passing `args` to the
     /// target's block params. Edges are numbered in the order they are
     /// added, which must be the order the terminator names its targets.
+    #[inline]
     pub fn add_succ(&mut self, target: BlockIndex, args: &[Reg]) -> CodegenResult<()> {
         self.expect_open("add_succ")?;
         for &arg in args {
@@ -861,6 +881,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     }
 
     /// Closes the open block.
+    #[inline]
     pub fn end_block(&mut self) -> CodegenResult<()> {
         self.expect_open("end_block")?;
         self.open_block = None;
@@ -1064,6 +1085,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         v.succ_ranges = succ_ranges;
     }
 
+    #[inline]
     fn expect_open(&self, what: &str) -> CodegenResult<()> {
         match self.open_block {
             Some(_) => Ok(()),
@@ -1071,6 +1093,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         }
     }
 
+    #[inline]
     fn expect_virtual(&self, reg: Reg) -> CodegenResult<VReg> {
         reg.to_virtual_reg()
             .ok_or_else(|| invalid("a block param or branch argument is a physical register"))
