@@ -690,6 +690,9 @@ pub struct VCodeBuilder<I: MachInst> {
     open_block: Option<usize>,
     /// `Some(n)` for a backward builder of `n` blocks.
     backward_blocks: Option<usize>,
+    /// Whether an operand failed the collector's pre-check, so that
+    /// `build` must check every operand itself.
+    operands_suspect: bool,
 }
 
 /// The in-order lists of `data` selected by `order`: returns the
@@ -729,6 +732,7 @@ impl<I: MachInst> VCodeBuilder<I> {
             vcode,
             open_block: None,
             backward_blocks: None,
+            operands_suspect: false,
         }
     }
 
@@ -805,8 +809,12 @@ impl<I: MachInst> VCodeBuilder<I> {
     /// collecting its operands (through `get_operands`) and its clobbers.
     pub fn push(&mut self, mut inst: I, srcloc: RelSourceLoc) -> CodegenResult<()> {
         self.expect_open("push")?;
+        let start = self.vcode.operands.len();
         inst.get_operands(&mut OperandCollector {
             operands: &mut self.vcode.operands,
+            classes: &self.vcode.vreg_classes,
+            start,
+            suspect: &mut self.operands_suspect,
         });
         self.close_push(inst, srcloc);
         Ok(())
@@ -850,6 +858,9 @@ impl<I: MachInst> VCodeBuilder<I> {
         let mut visitor = RenamingCollector {
             collector: OperandCollector {
                 operands: &mut self.vcode.operands,
+                classes: &self.vcode.vreg_classes,
+                start,
+                suspect: &mut self.operands_suspect,
             },
             rename,
             ok: true,
@@ -1014,7 +1025,11 @@ impl<I: MachInst> VCodeBuilder<I> {
                 "block param or branch argument is not an allocated vreg of its class",
             ));
         }
-        for i in 0..v.insts.len() {
+        // The collector pre-checked every operand as it was pushed; the
+        // full check runs only when one did not pass (it names the first
+        // bad operand).
+        let check_operands = self.operands_suspect;
+        for i in (0..v.insts.len()).filter(|_| check_operands) {
             let ops = &v.operands[v.operand_ranges.get(i)];
             for op in ops {
                 if op.as_fixed_nonallocatable().is_some() {
