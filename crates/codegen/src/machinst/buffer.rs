@@ -553,12 +553,16 @@ impl<L: LabelUse> MachBuffer<L> {
         }
     }
 
-    /// Makes room for about `code_bytes` bytes of code and `srclocs`
-    /// source-location ranges, so that emission does not grow the buffer
-    /// a push at a time.
-    pub fn reserve(&mut self, code_bytes: usize, srclocs: usize) {
+    /// Makes room for about `code_bytes` bytes of code, `srclocs`
+    /// source-location ranges and `branches` branches (label uses), so that
+    /// emission does not grow the buffer's lists a push at a time.
+    pub fn reserve(&mut self, code_bytes: usize, srclocs: usize, branches: usize) {
         self.data.reserve(code_bytes);
         self.srclocs.reserve(srclocs);
+        self.fixups.reserve(branches);
+        self.all_branches.reserve(branches);
+        self.label_offsets.reserve(branches);
+        self.label_aliases.reserve(branches);
     }
 
     /// Records `start..cur_offset()` as data; a constant placed in the same

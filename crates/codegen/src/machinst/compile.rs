@@ -266,10 +266,15 @@ where
     let output = regalloc::run(&vcode, env, &backend.regalloc_config(), &mut cx.regalloc)?;
     let frame = FrameLayout::compute(&vcode, output, &request, &B::FRAME_SHAPE)?;
     let mut buf = MachBuffer::<B::LabelUse>::new();
-    buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
     // Four bytes an instruction is below the usual x86-64 average, so the
-    // code rarely grows more than once and is not over-allocated much.
-    buf.reserve(4 * vcode.insts().len(), vcode.insts().len());
+    // code rarely grows more than once and is not over-allocated much; two
+    // branches a block is the usual most.
+    buf.reserve(
+        4 * vcode.insts().len(),
+        vcode.insts().len(),
+        2 * vcode.num_blocks(),
+    );
+    buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
     buf.register_constants(vcode.constants());
     let seq: Vec<B::Inst> = Context::take(&mut cx.seq);
     let mut sink = PipelineSink {
