@@ -364,6 +364,12 @@ impl<B: Backend> PipelineSink<'_, B> {
 }
 
 impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
+    fn elides_jump_to_next_block(&self) -> bool {
+        // With padding, no-ops separate the jump from the next block and
+        // the buffer keeps it.
+        self.padding == 0
+    }
+
     fn begin_block(&mut self, block: BlockIndex, frame: &FrameLayout) -> CodegenResult<()> {
         if self.padding > 0 && block.index() > 0 {
             // In chunks of at most one instruction's bound, each preceded

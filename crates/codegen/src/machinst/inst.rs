@@ -203,6 +203,14 @@ pub trait MachInst: Clone + std::fmt::Debug {
     /// If this is a plain register-to-register copy, its `(dst, src)`.
     fn is_move(&self) -> Option<(Writable<Reg>, Reg)>;
 
+    /// If this is a plain unconditional jump (no operands, nothing recorded
+    /// but its label use), its target. Emission leaves out such a jump at
+    /// the end of a block when it targets the next block, which the
+    /// buffer's branch peephole would remove anyway (see `VCode::emit`).
+    fn jump_label(&self) -> Option<super::buffer::MachLabel> {
+        None
+    }
+
     /// Number of spill slots a value of `class` needs (a 16-byte vector in
     /// 8-byte slots needs 2).
     fn spillslot_size(class: RegClass) -> usize;

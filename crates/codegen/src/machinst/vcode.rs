@@ -40,7 +40,7 @@
 //!   `validate_ssa` is on.
 
 use super::abi::FrameLayout;
-use super::buffer::VCodeConstants;
+use super::buffer::{MachLabel, VCodeConstants};
 use super::inst::{AllocRewriter, MachInst, MachTerminator, OperandCollector, OperandVisitor};
 use super::lower::LowerScratch;
 use super::reg::{Reg, Writable, PINNED_VREGS};
@@ -369,6 +369,21 @@ impl<I: MachInst> VCode<I> {
                 let self_move = self.insts[i]
                     .is_move()
                     .is_some_and(|(dst, src)| dst.to_reg() == src);
+                // So is a block's closing jump to the block right after it
+                // when the sink says its buffer would remove it (it binds
+                // the next block's label right here): what the buffer's
+                // peephole would do on binding that label (truncate the
+                // jump, move the labels at its end to its start, continue
+                // with the branches before it) is exactly the state without
+                // it, and emitting and truncating it is a measurable share
+                // of emission.
+                let fall_through = i + 1 == self.block_ranges.get(b).end
+                    && b + 1 < self.num_blocks()
+                    && self.insts[i].jump_label() == Some(MachLabel::from_block(b as u32 + 1))
+                    && edits
+                        .peek()
+                        .is_none_or(|(p, _)| p.inst() != inst)
+                    && sink.elides_jump_to_next_block();
                 let info = EmitInfo {
                     origin: EmitOrigin::Inst {
                         index: inst,
@@ -377,7 +392,7 @@ impl<I: MachInst> VCode<I> {
                     srcloc: self.srclocs[i],
                     frame,
                 };
-                if !self_move {
+                if !self_move && !fall_through {
                     sink.emit(&self.insts[i], info)?;
                 }
                 while let Some((_, edit)) =
@@ -529,6 +544,14 @@ pub trait EmitSink<I: MachInst> {
     fn begin_block(&mut self, block: BlockIndex, frame: &FrameLayout) -> CodegenResult<()>;
     /// Emit `inst`, whose registers are all physical (see [`EmitOrigin`]).
     fn emit(&mut self, inst: &I, info: EmitInfo<'_>) -> CodegenResult<()>;
+
+    /// Whether a block's closing jump to the next block may be left out:
+    /// the next block starts right where the jump would be (no padding)
+    /// and the sink's buffer would remove such a jump itself. A sink that
+    /// records the stream as it is says no.
+    fn elides_jump_to_next_block(&self) -> bool {
+        false
+    }
 }
 
 /// The allocated instruction stream, recorded: final instructions over

@@ -47,6 +47,13 @@ impl MachInst for MInst {
         MInst::is_move(self)
     }
 
+    fn jump_label(&self) -> Option<crate::machinst::buffer::MachLabel> {
+        match self {
+            MInst::JmpKnown { dst } => Some(*dst),
+            _ => None,
+        }
+    }
+
     fn spillslot_size(class: RegClass) -> usize {
         match class {
             RegClass::Int => 1,
