@@ -317,6 +317,47 @@ fn bench_kernels_checks_and_times_run_lines() {
     assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
 }
 
+/// `bench kernels --set`: shared settings and ISA flags over each file's
+/// settings and the host's features (so SSE and VEX code can be compared
+/// in the same harness); `opt_level` given so wins over --opt and the
+/// RESULT lines name it; an unknown name or a bad value is a usage error
+/// naming it, before anything runs.
+#[test]
+fn bench_kernels_takes_set_words() {
+    let kernel = shared("clif/kernels/fib_iter.clif");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bench", "kernels", "--runs", "1", "--min-batch-ms", "1"];
+        args.extend_from_slice(extra);
+        args.push(&kernel);
+        kiln(&args)
+    };
+    let (code, out, err) = run(&[
+        "--opt",
+        "speed",
+        "--set",
+        "has_avx=false",
+        "--set",
+        "opt_level=none",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("opt_level=none, --set has_avx=false, --set opt_level=none"),
+        "{out}"
+    );
+    assert!(
+        out.contains("RESULT kernel name=fib_iter call=%fib_iter(90) opt=none "),
+        "{out}"
+    );
+    assert!(out.ends_with("2 passed, 0 failed\n"), "{out}");
+    let (code, out, err) = run(&["--set", "no_such_flag=1"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no_such_flag"), "{err}");
+    assert!(!out.contains("RESULT"), "{out}");
+    let (code, _, err) = run(&["--set", "has_avx=maybe"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("has_avx"), "{err}");
+}
+
 #[test]
 fn bench_kernels_for_a_foreign_target_checks_under_qemu_untimed() {
     if std::env::consts::ARCH == "aarch64" {

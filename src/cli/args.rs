@@ -589,6 +589,11 @@ pub struct BenchKernelsArgs {
     pub target: TargetArg,
     #[command(flatten)]
     pub opt: OptArg,
+    /// Shared settings and ISA flags of the target (`has_avx=false`),
+    /// applied over each file's settings and the host's features, after
+    /// --opt.
+    #[command(flatten)]
+    pub set: SetArgs,
     /// Timed runs per kernel (the median is reported).
     #[arg(long, default_value_t = 11, value_parser = parse_count)]
     pub runs: u64,

@@ -4,10 +4,12 @@
 
 use super::args::{BenchCompileArgs, BenchKernelsArgs};
 use super::common::{
-    collect_files, inst_count, isa_for_file, load, load_with, on_big_stack, IsaConfig,
+    apply_set_word, collect_files, inst_count, isa_for_file, load, load_with, on_big_stack,
+    IsaConfig,
 };
 use super::run::show;
 use kiln::cli::bench_cache::{fmt_dur, median};
+use kiln::codegen::isa::builder::split_word;
 use kiln::codegen::isa::{compile_function, TargetIsa};
 use kiln::codegen::settings::{Arch, Flags, IsaFlags};
 use kiln::filetests::run::{build_program, BuildOutcome};
@@ -247,15 +249,52 @@ fn kernels(a: &BenchKernelsArgs) -> Result<bool, String> {
         a.paths.clone()
     };
     let paths = collect_files(&inputs)?;
+    let sets = a.set.sets.clone();
+    // `--set opt_level=L` wins over --opt (it comes last): the level the
+    // RESULT lines name is the one the code is compiled at.
+    let mut opt = opt;
+    for w in sets.iter().filter(|w| split_word(w).0 == "opt_level") {
+        let v = split_word(w).1;
+        Flags::default()
+            .set("opt_level", v)
+            .map_err(|e| format!("--set {w}: {e}"))?;
+        opt = v.unwrap_or_default().to_string();
+    }
     if let Some(t) = &a.target.target {
         if Arch::host() != Some(t.arch) {
             a.target
                 .linux_only("bench kernels runs Linux-convention code under qemu")?;
             let arch = t.arch;
-            return on_big_stack(move || check_kernels_untimed(&paths, &opt, arch))?;
+            // A word no setting and no flag of the target knows is refused
+            // before anything runs (exit status 2).
+            kernel_sets(&sets, &mut Flags::default(), &mut IsaFlags::baseline(arch))?;
+            return on_big_stack(move || check_kernels_untimed(&paths, &opt, &sets, arch))?;
         }
     }
-    on_big_stack(move || run_kernels(&paths, &opt, runs.max(1), min_batch))?
+    let host = Arch::host().ok_or("this host is not a Kiln target")?;
+    kernel_sets(&sets, &mut Flags::default(), &mut host_isa_flags(host))?;
+    on_big_stack(move || run_kernels(&paths, &opt, &sets, runs.max(1), min_batch))?
+}
+
+/// The host's ISA features (the baseline where they cannot be read).
+fn host_isa_flags(host: Arch) -> IsaFlags {
+    IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(host))
+}
+
+/// The `--set` words for the header line (empty without any).
+fn shown_sets(sets: &[String]) -> String {
+    sets.iter().map(|w| format!(", --set {w}")).collect()
+}
+
+/// Applies the `--set` words over a kernel's flags and ISA flags: each is
+/// a shared setting, else an ISA flag of the target ([`apply_set_word`],
+/// as `kiln compile --set` does); a name that is neither is an error
+/// naming it.
+fn kernel_sets(sets: &[String], flags: &mut Flags, isa: &mut IsaFlags) -> Result<(), String> {
+    for w in sets {
+        apply_set_word(flags, isa, w)?;
+    }
+    Ok(())
 }
 
 /// `bench kernels --target T` for a target this host cannot run: each
@@ -263,11 +302,17 @@ fn kernels(a: &BenchKernelsArgs) -> Result<bool, String> {
 /// T's code runs (under qemu, one link and one run per file, through the
 /// filetest runner). Nothing is timed: an emulator's clock says nothing
 /// about the code.
-fn check_kernels_untimed(paths: &[PathBuf], opt: &str, arch: Arch) -> Result<bool, String> {
+fn check_kernels_untimed(
+    paths: &[PathBuf],
+    opt: &str,
+    sets: &[String],
+    arch: Arch,
+) -> Result<bool, String> {
     println!(
-        "kiln bench kernels: target {} (baseline features), opt_level={opt}, checked under qemu: \
+        "kiln bench kernels: target {} (baseline features), opt_level={opt}{}, checked under qemu: \
          correctness only, no timings (an emulator's timings mean nothing)",
-        arch.name()
+        arch.name(),
+        shown_sets(sets)
     );
     let (mut rows, mut failures) = (0usize, 0usize);
     for p in paths {
@@ -279,7 +324,7 @@ fn check_kernels_untimed(paths: &[PathBuf], opt: &str, arch: Arch) -> Result<boo
                 continue;
             }
         };
-        let flags = match kernel_flags(&file, opt) {
+        let mut flags = match kernel_flags(&file, opt) {
             Ok(f) => f,
             Err(e) => {
                 println!("{}: {e}", p.display());
@@ -287,7 +332,9 @@ fn check_kernels_untimed(paths: &[PathBuf], opt: &str, arch: Arch) -> Result<boo
                 continue;
             }
         };
-        let isa = kiln::codegen::isa::lookup(flags, IsaFlags::baseline(arch))
+        let mut isa_flags = IsaFlags::baseline(arch);
+        kernel_sets(sets, &mut flags, &mut isa_flags)?;
+        let isa = kiln::codegen::isa::lookup(flags, isa_flags)
             .map_err(|e| format!("{}: ISA: {e}", p.display()))?;
         let nrun = file
             .functions
@@ -327,13 +374,15 @@ fn check_kernels_untimed(paths: &[PathBuf], opt: &str, arch: Arch) -> Result<boo
 fn run_kernels(
     paths: &[PathBuf],
     opt: &str,
+    sets: &[String],
     runs: usize,
     min_batch: Duration,
 ) -> Result<bool, String> {
     let host = Arch::host().ok_or("this host is not a Kiln target")?;
     println!(
-        "kiln bench kernels: host {} (host features), opt_level={opt}",
-        host.name()
+        "kiln bench kernels: host {} (host features), opt_level={opt}{}",
+        host.name(),
+        shown_sets(sets)
     );
     println!(
         "{:<14} {:<30} {:>22} {:>5} {:>14} {:>14} {:>10} {:>10}",
@@ -365,7 +414,8 @@ fn run_kernels(
             }
         };
         flags.enable_verifier = false;
-        let isa_flags = IsaFlags::host().unwrap_or_else(|| IsaFlags::baseline(host));
+        let mut isa_flags = host_isa_flags(host);
+        kernel_sets(sets, &mut flags, &mut isa_flags)?;
         let isa = match kiln::codegen::isa::lookup(flags, isa_flags) {
             Ok(i) => i,
             Err(e) => {

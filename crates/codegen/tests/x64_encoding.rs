@@ -1753,6 +1753,35 @@ fn bmi2_shifts() {
     c.finish(3 * 2 * 16 * 16 * 16);
 }
 
+/// `lea dst, [index*2^k]` (no base register: SIB base 101 with a zero
+/// disp32), 32 and 64 bits, every destination, every index but rsp (which
+/// cannot be an index), every scale.
+#[test]
+fn lea_scaled() {
+    let mut c = Checker::new();
+    for size in [OperandSize::Size32, OperandSize::Size64] {
+        let b = bits(size);
+        for d in 0..16u8 {
+            for i in (0..16u8).filter(|&i| i != 4) {
+                for shift in 0..=3u8 {
+                    // iced shows `*1` as well: the register is an index.
+                    let scale = format!("*{}", 1 << shift);
+                    c.check(
+                        MInst::LeaScaled {
+                            size,
+                            index: gpr(i),
+                            shift,
+                            dst: w(gpr(d)),
+                        },
+                        format!("lea {}, [{}{scale}]", rn(d, b), R64[i as usize]),
+                    );
+                }
+            }
+        }
+    }
+    c.finish(2 * 16 * 15 * 4);
+}
+
 /// BMI1/BMI2 bit manipulation, 32 and 64 bits, every register
 /// combination: `blsr`/`blsmsk`/`blsi dst, src` (the operation in
 /// ModRM.reg, dst in vvvv), `andn`/`bzhi` (three registers), `rorx` with

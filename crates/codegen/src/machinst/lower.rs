@@ -500,6 +500,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
         self.def_inst(r)
     }
 
+    /// How many instructions of the function use `v` (each use counted).
+    pub fn value_use_count(&self, v: Value) -> u32 {
+        let r = self.f.dfg.resolve_aliases(v);
+        self.value_uses[r.index()]
+    }
+
     /// Adds `bytes` (aligned to `align`) to the function's constant pool;
     /// identical constants share one entry.
     pub fn add_constant(&mut self, bytes: &[u8], align: u32) -> VCodeConstant {

@@ -843,6 +843,29 @@ impl MInst {
                     0,
                 );
             }
+            MInst::LeaScaled {
+                size,
+                index,
+                shift,
+                dst,
+            } => {
+                // REX.W 8D /r with ModRM mod=00 rm=100 (a SIB byte follows)
+                // and SIB base=101: no base, a disp32 (zero) instead.
+                debug_assert!(*shift <= 3);
+                let (d, x) = (enc(dst.to_reg()), enc(*index));
+                debug_assert_ne!(x, 4, "rsp cannot be an index");
+                let rex = 0x40
+                    | (u8::from(*size != OperandSize::Size32) << 3)
+                    | ((d >> 3) << 2)
+                    | ((x >> 3) << 1);
+                if rex != 0x40 {
+                    buf.put1(rex);
+                }
+                buf.put1(0x8d);
+                buf.put1(((d & 7) << 3) | 0b100);
+                buf.put1((*shift << 6) | ((x & 7) << 3) | 0b101);
+                buf.put4(0);
+            }
             MInst::MovRR { size, src, dst } => {
                 let w = *size == OperandSize::Size64;
                 emit_modrm_op(

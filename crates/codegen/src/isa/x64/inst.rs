@@ -763,6 +763,16 @@ pub enum MInst {
         addr: Amode,
         dst: Writable<Reg>,
     },
+    /// `dst = lea [index << shift]` (no base, `shift` in 0..=3; Size32 or
+    /// Size64): a left shift by 0 to 3 into a fresh register. Chosen when
+    /// the shifted value lives on, where `mov` + `shl` would take two
+    /// uops for one.
+    LeaScaled {
+        size: OperandSize,
+        index: Reg,
+        shift: u8,
+        dst: Writable<Reg>,
+    },
     /// Register move (Size64, or Size32 which zero-extends).
     MovRR {
         size: OperandSize,
@@ -1295,6 +1305,10 @@ impl MInst {
             // ---- end of BMI1/BMI2 ----
             MInst::Lea { addr, dst, .. } => {
                 v.amode(addr);
+                v.def(dst);
+            }
+            MInst::LeaScaled { index, dst, .. } => {
+                v.use_(index);
                 v.def(dst);
             }
             MInst::MovRR { src, dst, .. } => {
@@ -1835,6 +1849,16 @@ impl MInst {
             MInst::Lea { size, addr, dst } => {
                 let b = if *size == OperandSize::Size32 { 4 } else { 8 };
                 format!("lea {}, {}", w(dst, b), addr.pretty())
+            }
+            MInst::LeaScaled {
+                size,
+                index,
+                shift,
+                dst,
+            } => {
+                let b = if *size == OperandSize::Size32 { 4 } else { 8 };
+                // `*1` shown too: there is no base, the register is an index.
+                format!("lea {}, [{}*{}]", w(dst, b), r(index, 8), 1u8 << shift)
             }
             MInst::MovRR { size, src, dst } => {
                 let b = if *size == OperandSize::Size64 { 8 } else { 4 };
@@ -2434,6 +2458,12 @@ mod tests {
                 size: s64,
                 addr: mem(),
                 dst: wv(1),
+            },
+            MInst::LeaScaled {
+                size: s64,
+                index: v(1),
+                shift: 3,
+                dst: wv(2),
             },
             MInst::Setcc {
                 cc: CC::L,

@@ -84,6 +84,44 @@ pub struct X64LowerInfo {
     pub is_pic: bool,
 }
 
+/// Whether a scalar float operation with this operand stays one fused uop
+/// only in its legacy SSE (two-operand) form. Intel cores since Haswell
+/// keep a load with a base + index address micro-fused with its operation
+/// only when the instruction has two register operands, the destination
+/// also a source (`mulsd x, [b+i]`); the VEX three-operand form
+/// (`vmulsd x, y, [b+i]`) is split in two at issue ("un-lamination"),
+/// even when x == y. Measured on this project's Sapphire Rapids-class
+/// host: 12 `vmulsd x, y, [b+i+d]` per loop iteration cost as much as 24
+/// one-uop instructions, `mulsd x, [b+i+d]` and `vmulsd x, y, [b+d]` as
+/// 12 (BENCHMARKS.md, "Indexed memory operands and VEX"). So an indexed
+/// memory operand keeps the legacy form, whose destination reuses the
+/// first source: when that source lives on, the register allocator adds a
+/// `movaps`, one uop like the un-laminated load it replaces. Only the
+/// scalar operations qualify: their memory operand needs no alignment in
+/// either form (the packed legacy forms fault on an unaligned operand).
+/// Kiln's VEX code is scalar and 128-bit (VEX.128 zeroes the upper
+/// halves), so the upper state stays clean and mixing the two encodings
+/// costs no transition.
+fn legacy_keeps_fused(op: SseOp, b: &RegMem) -> bool {
+    use SseOp::*;
+    matches!(b, RegMem::Mem(Amode::ImmRegRegShift { .. }))
+        && matches!(
+            op,
+            Addss
+                | Addsd
+                | Subss
+                | Subsd
+                | Mulss
+                | Mulsd
+                | Divss
+                | Divsd
+                | Minss
+                | Minsd
+                | Maxss
+                | Maxsd
+        )
+}
+
 /// Mutable x64 lowering state kept across instructions.
 #[derive(Default)]
 pub struct X64LowerState {
@@ -1041,6 +1079,19 @@ impl generated::Context for Ctx<'_, '_, '_> {
         });
         d
     }
+    fn x64_lea_scaled(&mut self, size: OperandSize, index: Reg, shift: u8) -> Reg {
+        let (d, dw) = self.w();
+        self.l.emit(MInst::LeaScaled {
+            size,
+            index,
+            shift,
+            dst: dw,
+        });
+        d
+    }
+    fn value_lives_on(&mut self, v: Value) -> bool {
+        self.l.value_use_count(v) > 1
+    }
     fn x64_mov_imm(&mut self, ty: Type, c: u64) -> Reg {
         let (d, dw) = self.w();
         let size = if ty.bits() == 64 && c > u32::MAX as u64 {
@@ -1167,7 +1218,8 @@ impl generated::Context for Ctx<'_, '_, '_> {
         let dst = Writable::from_reg(d);
         // The VEX load form of movss/movsd has no first source: those keep
         // the legacy form (no rule builds them today).
-        let vex_ok = !matches!((op, &b), (SseOp::Movss | SseOp::Movsd, RegMem::Mem(_)));
+        let vex_ok = !matches!((op, &b), (SseOp::Movss | SseOp::Movsd, RegMem::Mem(_)))
+            && !legacy_keeps_fused(op, &b);
         self.l.emit(if self.info.has_avx && vex_ok {
             MInst::XmmRmRVex {
                 op,
