@@ -380,9 +380,7 @@ impl<I: MachInst> VCode<I> {
                 let fall_through = i + 1 == self.block_ranges.get(b).end
                     && b + 1 < self.num_blocks()
                     && self.insts[i].jump_label() == Some(MachLabel::from_block(b as u32 + 1))
-                    && edits
-                        .peek()
-                        .is_none_or(|(p, _)| p.inst() != inst)
+                    && edits.peek().is_none_or(|(p, _)| p.inst() != inst)
                     && sink.elides_jump_to_next_block();
                 let info = EmitInfo {
                     origin: EmitOrigin::Inst {
