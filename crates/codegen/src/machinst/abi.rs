@@ -28,7 +28,7 @@ use super::call::{ArgLoc, SigLocs};
 use super::inst::MachInst;
 use super::vcode::VCode;
 use crate::result::{CodegenError, CodegenResult};
-use regalloc2::{Edit, Function, OperandKind, Output, PReg, PRegSet, RegClass, SpillSlot};
+use regalloc2::{Edit, OperandKind, Output, PReg, PRegSet, RegClass, SpillSlot};
 
 /// What lowering and the target's ABI say about a function's frame before
 /// register allocation; [`FrameLayout::compute`] completes it.
@@ -172,19 +172,23 @@ impl FrameLayout {
         shape: &FrameShape,
     ) -> CodegenResult<FrameLayout> {
         let mut written = PRegSet::empty();
-        let mut has_calls = false;
-        for i in 0..vcode.num_insts() {
-            let inst = regalloc2::Inst::new(i);
-            let allocs = output.inst_allocs(inst);
-            for (op, alloc) in vcode.inst_operands(inst).iter().zip(allocs) {
-                if op.kind() == OperandKind::Def {
-                    if let Some(preg) = alloc.as_reg() {
-                        written.add(preg);
-                    }
+        // regalloc2 gives one allocation per operand, instruction after
+        // instruction: the two flat lists pair up without a lookup per
+        // instruction.
+        let operands = vcode.all_operands();
+        if output.allocs.len() != operands.len() {
+            return Err(CodegenError::Regalloc(
+                "regalloc output does not match this VCode".into(),
+            ));
+        }
+        for (op, alloc) in operands.iter().zip(&output.allocs) {
+            if op.kind() == OperandKind::Def {
+                if let Some(preg) = alloc.as_reg() {
+                    written.add(preg);
                 }
             }
-            has_calls |= vcode.inst(inst).is_call();
         }
+        let has_calls = vcode.insts().iter().any(|i| i.is_call());
         for clobbers in vcode.all_clobbers() {
             for preg in clobbers {
                 if !request.partial_call_clobbers.contains(preg) {

@@ -45,6 +45,27 @@ pub struct BlockLoweringOrder {
     succ_ranges: Ranges,
     /// IR block index -> lowered index, `u32::MAX` if unreachable.
     orig_map: Vec<u32>,
+    /// The working lists of the computation, kept for the next function
+    /// (see [`BlockLoweringOrder::recompute`]).
+    tmp: OrderTemps,
+}
+
+/// The working lists of one order computation; only their allocations
+/// outlive it.
+#[derive(Clone, Debug, Default)]
+struct OrderTemps {
+    flat: Vec<u32>,
+    edge_src: Vec<u32>,
+    edge_ranges: Ranges,
+    reachable: Vec<bool>,
+    stack: Vec<u32>,
+    npreds: Vec<u32>,
+    visited: Vec<bool>,
+    on_stack: Vec<bool>,
+    postorder: Vec<usize>,
+    held: Vec<(usize, usize)>,
+    dfs: Vec<(usize, usize)>,
+    lowered_of_node: Vec<u32>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -56,30 +77,69 @@ impl BlockLoweringOrder {
     /// (the verifier rejects such functions earlier).
     pub fn new<S: AsRef<[u32]>>(num_blocks: usize, entry: u32, succs: impl Fn(u32) -> S) -> Self {
         let mut order = BlockLoweringOrder::default();
+        order.recompute(num_blocks, entry, |b, out| {
+            out.extend_from_slice(succs(b).as_ref())
+        });
+        order
+    }
+
+    /// [`BlockLoweringOrder::new`] in place, reusing this order's
+    /// allocations (lowering keeps one per thread): `succs(b, out)`
+    /// appends block `b`'s successors to `out`.
+    pub fn recompute(
+        &mut self,
+        num_blocks: usize,
+        entry: u32,
+        mut succs: impl FnMut(u32, &mut Vec<u32>),
+    ) {
+        let order = self;
+        order.blocks.clear();
+        order.succs.clear();
+        order.succ_ranges.clear();
+        order.orig_map.clear();
         if (entry as usize) >= num_blocks {
-            return order;
+            return;
         }
+        let OrderTemps {
+            flat,
+            edge_src,
+            edge_ranges,
+            reachable,
+            stack,
+            npreds,
+            visited,
+            on_stack,
+            postorder,
+            held,
+            dfs,
+            lowered_of_node,
+        } = &mut order.tmp;
         // Flatten the CFG: edge e = edge_ranges[b] + k targets flat[e].
-        // (Sized for two edges a block, the usual most: the vectors here
-        // grew one push at a time, a measurable share of lowering.)
-        let mut flat: Vec<u32> = Vec::with_capacity(2 * num_blocks);
-        let mut edge_src: Vec<u32> = Vec::with_capacity(2 * num_blocks);
-        let mut edge_ranges = Ranges::with_capacity(num_blocks);
+        flat.clear();
+        edge_src.clear();
+        edge_ranges.clear();
         for b in 0..num_blocks as u32 {
-            flat.extend(
-                succs(b)
-                    .as_ref()
-                    .iter()
-                    .copied()
-                    .filter(|&s| (s as usize) < num_blocks),
-            );
+            let start = flat.len();
+            succs(b, flat);
+            // Out-of-range targets are dropped, keeping the order.
+            let mut kept = start;
+            for i in start..flat.len() {
+                if (flat[i] as usize) < num_blocks {
+                    flat[kept] = flat[i];
+                    kept += 1;
+                }
+            }
+            flat.truncate(kept);
             edge_src.resize(flat.len(), b);
             edge_ranges.push_end(flat.len());
         }
+        let flat = &*flat;
+        let edge_ranges = &*edge_ranges;
 
         // Reachability, then predecessor counts over reachable sources only.
-        let mut reachable = vec![false; num_blocks];
-        let mut stack = Vec::with_capacity(num_blocks);
+        reachable.clear();
+        reachable.resize(num_blocks, false);
+        stack.clear();
         stack.push(entry);
         reachable[entry as usize] = true;
         while let Some(b) = stack.pop() {
@@ -90,12 +150,14 @@ impl BlockLoweringOrder {
                 }
             }
         }
-        let mut npreds = vec![0u32; num_blocks];
+        npreds.clear();
+        npreds.resize(num_blocks, 0);
         for b in (0..num_blocks).filter(|&b| reachable[b]) {
             for &s in &flat[edge_ranges.get(b)] {
                 npreds[s as usize] += 1;
             }
         }
+        let npreds = &*npreds;
         let critical = |b: usize, e: usize| -> bool {
             edge_ranges.get(b).len() > 1 && npreds[flat[e] as usize] > 1
         };
@@ -120,16 +182,18 @@ impl BlockLoweringOrder {
                 (k == 0).then(|| flat[node - num_blocks] as usize)
             }
         };
-        let mut visited = vec![false; num_nodes];
+        visited.clear();
+        visited.resize(num_nodes, false);
         // IR blocks whose DFS visit has started and not finished: an edge
         // into one of them is a back edge.
-        let mut on_stack = vec![false; num_blocks];
-        let mut postorder: Vec<usize> = Vec::with_capacity(num_nodes);
+        on_stack.clear();
+        on_stack.resize(num_blocks, false);
+        postorder.clear();
         // Edge blocks of back edges, held until their source finishes, so
         // that each lands right after its source in the order (see below).
-        let mut held: Vec<(usize, usize)> = Vec::new();
+        held.clear();
         // (node, index of the next successor to visit)
-        let mut dfs: Vec<(usize, usize)> = Vec::with_capacity(num_blocks);
+        dfs.clear();
         dfs.push((entry as usize, 0));
         visited[entry as usize] = true;
         on_stack[entry as usize] = true;
@@ -181,10 +245,10 @@ impl BlockLoweringOrder {
         }
 
         // Reverse postorder is the lowering order.
-        let mut lowered_of_node = vec![NONE; num_nodes];
+        lowered_of_node.clear();
+        lowered_of_node.resize(num_nodes, NONE);
         order.blocks.reserve(postorder.len());
         order.succs.reserve(flat.len());
-        order.succ_ranges = Ranges::with_capacity(postorder.len());
         for (i, &node) in postorder.iter().rev().enumerate() {
             lowered_of_node[node] = i as u32;
             order.blocks.push(if node < num_blocks {
@@ -199,7 +263,9 @@ impl BlockLoweringOrder {
                 }
             });
         }
-        order.orig_map = lowered_of_node[..num_blocks].to_vec();
+        order
+            .orig_map
+            .extend_from_slice(&lowered_of_node[..num_blocks]);
         for &node in postorder.iter().rev() {
             let mut k = 0;
             while let Some(succ) = node_succ(node, k) {
@@ -210,7 +276,6 @@ impl BlockLoweringOrder {
             }
             order.succ_ranges.push_end(order.succs.len());
         }
-        order
     }
 
     /// The lowered blocks, in order; lowered block `i` is VCode block `i`.

@@ -540,8 +540,29 @@ impl<L: LabelUse> MachBuffer<L> {
     pub fn put8(&mut self, v: u64) {
         self.data.extend_from_slice(&v.to_le_bytes());
     }
+    #[inline]
     pub fn put_data(&mut self, bytes: &[u8]) {
-        self.data.extend_from_slice(bytes);
+        // Prefixes and opcodes are a few bytes (often none): pushed one by
+        // one they cost less than a call to copy them.
+        if bytes.len() <= 4 {
+            for &b in bytes {
+                self.data.push(b);
+            }
+        } else {
+            self.data.extend_from_slice(bytes);
+        }
+    }
+
+    /// Makes room for about `code_bytes` bytes of code, `srclocs`
+    /// source-location ranges and `branches` branches (label uses), so that
+    /// emission does not grow the buffer's lists a push at a time.
+    pub fn reserve(&mut self, code_bytes: usize, srclocs: usize, branches: usize) {
+        self.data.reserve(code_bytes);
+        self.srclocs.reserve(srclocs);
+        self.fixups.reserve(branches);
+        self.all_branches.reserve(branches);
+        self.label_offsets.reserve(branches);
+        self.label_aliases.reserve(branches);
     }
 
     /// Records `start..cur_offset()` as data; a constant placed in the same

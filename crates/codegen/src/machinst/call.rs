@@ -107,6 +107,14 @@ pub trait CallGlue<'f> {
     /// The target ABI's locations for `sig`.
     fn sig_locs(&self, sig: &Signature) -> CodegenResult<SigLocs>;
 
+    /// The locations of `sig`, the function's signature `sig_ref`: a
+    /// target that computed them for the whole function up front answers
+    /// from its table (a call site then costs a copy, not a second run of
+    /// the ABI); by default they are computed again.
+    fn sig_ref_locs(&self, _sig_ref: SigRef, sig: &Signature) -> CodegenResult<SigLocs> {
+        self.sig_locs(sig)
+    }
+
     /// The function's call bookkeeping, kept across instructions.
     fn call_state(&mut self) -> &mut CallState;
 
@@ -168,7 +176,7 @@ fn signature_locs<'f, C: CallGlue<'f>>(
 ) -> Option<(&'f Signature, SigLocs)> {
     let f = c.lower().f;
     let sig = f.dfg.signatures.get(sig_ref)?;
-    let r = c.sig_locs(sig);
+    let r = c.sig_ref_locs(sig_ref, sig);
     Some((sig, recorded(c, r)?))
 }
 

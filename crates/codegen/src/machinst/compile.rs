@@ -266,6 +266,14 @@ where
     let output = regalloc::run(&vcode, env, &backend.regalloc_config(), &mut cx.regalloc)?;
     let frame = FrameLayout::compute(&vcode, output, &request, &B::FRAME_SHAPE)?;
     let mut buf = MachBuffer::<B::LabelUse>::new();
+    // Four bytes an instruction is below the usual x86-64 average, so the
+    // code rarely grows more than once and is not over-allocated much; two
+    // branches a block is the usual most.
+    buf.reserve(
+        4 * vcode.insts().len(),
+        vcode.insts().len(),
+        2 * vcode.num_blocks(),
+    );
     buf.reserve_labels_for_blocks(vcode.num_blocks() as u32);
     buf.register_constants(vcode.constants());
     let seq: Vec<B::Inst> = Context::take(&mut cx.seq);
@@ -356,6 +364,12 @@ impl<B: Backend> PipelineSink<'_, B> {
 }
 
 impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
+    fn elides_jump_to_next_block(&self) -> bool {
+        // With padding, no-ops separate the jump from the next block and
+        // the buffer keeps it.
+        self.padding == 0
+    }
+
     fn begin_block(&mut self, block: BlockIndex, frame: &FrameLayout) -> CodegenResult<()> {
         if self.padding > 0 && block.index() > 0 {
             // In chunks of at most one instruction's bound, each preceded

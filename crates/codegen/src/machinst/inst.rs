@@ -35,7 +35,7 @@
 use super::reg::{Reg, Writable};
 use regalloc2::{
     Allocation, Operand, OperandConstraint, OperandKind, OperandPos, PReg, PRegSet, RegClass,
-    SpillSlot,
+    SpillSlot, VReg,
 };
 
 /// Receives every register operand of an instruction, in order.
@@ -203,6 +203,14 @@ pub trait MachInst: Clone + std::fmt::Debug {
     /// If this is a plain register-to-register copy, its `(dst, src)`.
     fn is_move(&self) -> Option<(Writable<Reg>, Reg)>;
 
+    /// If this is a plain unconditional jump (no operands, nothing recorded
+    /// but its label use), its target. Emission leaves out such a jump at
+    /// the end of a block when it targets the next block, which the
+    /// buffer's branch peephole would remove anyway (see `VCode::emit`).
+    fn jump_label(&self) -> Option<super::buffer::MachLabel> {
+        None
+    }
+
     /// Number of spill slots a value of `class` needs (a 16-byte vector in
     /// 8-byte slots needs 2).
     fn spillslot_size(class: RegClass) -> usize;
@@ -221,11 +229,47 @@ pub trait MachInst: Clone + std::fmt::Debug {
 }
 
 /// The operand visitor that builds regalloc2's operand list.
+///
+/// It also pre-checks each virtual operand while its parts are at hand
+/// (allocated vreg of its class; a reuse constraint on a def naming an
+/// earlier use of its class): when all pass, `VCodeBuilder::build` skips
+/// its own operand check; `suspect` makes it run (and report) it.
 pub(crate) struct OperandCollector<'a> {
     pub(crate) operands: &'a mut Vec<Operand>,
+    /// Class of each allocated vreg (`vreg - PINNED_VREGS`).
+    pub(crate) classes: &'a [RegClass],
+    /// Where this instruction's operands start in `operands`.
+    pub(crate) start: usize,
+    /// Set when an operand does not pass the pre-check.
+    pub(crate) suspect: &'a mut bool,
+}
+
+impl OperandCollector<'_> {
+    /// The pre-check of one virtual operand (see the type's docs).
+    #[inline]
+    fn plausible(&self, vreg: VReg, constraint: OperandConstraint, kind: OperandKind) -> bool {
+        let known = vreg
+            .vreg()
+            .checked_sub(super::reg::PINNED_VREGS)
+            .and_then(|i| self.classes.get(i))
+            .is_some_and(|&c| c == vreg.class());
+        match constraint {
+            OperandConstraint::Reuse(k) => {
+                known
+                    && kind == OperandKind::Def
+                    && self.operands.get(self.start + k).is_some_and(|u| {
+                        u.kind() == OperandKind::Use
+                            && u.class() == vreg.class()
+                            && u.as_fixed_nonallocatable().is_none()
+                    })
+            }
+            _ => known,
+        }
+    }
 }
 
 impl OperandVisitor for OperandCollector<'_> {
+    #[inline]
     fn add_operand(
         &mut self,
         reg: &mut Reg,
@@ -234,7 +278,12 @@ impl OperandVisitor for OperandCollector<'_> {
         pos: OperandPos,
     ) {
         let op = match reg.to_virtual_reg() {
-            Some(vreg) => Operand::new(vreg, constraint, kind, pos),
+            Some(vreg) => {
+                if !self.plausible(vreg, constraint, kind) {
+                    *self.suspect = true;
+                }
+                Operand::new(vreg, constraint, kind, pos)
+            }
             None => {
                 // A physical register named directly: regalloc2 must leave
                 // it alone and keep it out of its own assignments.

@@ -87,6 +87,51 @@ impl ValueRegs {
     }
 }
 
+/// Lowering's per-function tables, kept between functions: a [`VCode`]
+/// carries them (empty outside lowering) so that the context that recycles
+/// a VCode's buffers recycles these too, instead of allocating and zeroing
+/// fresh ones for every function.
+#[derive(Clone, Debug)]
+pub struct LowerScratch<I> {
+    order: BlockLoweringOrder,
+    value_regs: Vec<ValueRegs>,
+    value_uses: Vec<u32>,
+    value_used: Vec<bool>,
+    color_before: Vec<u32>,
+    inst_sunk: Vec<bool>,
+    cur_seq: Vec<I>,
+    insts_rev: Vec<(I, RelSourceLoc)>,
+    block_len: Vec<usize>,
+    succ_arg_regs: Vec<Reg>,
+    succ_arg_spans: Vec<(u32, u32)>,
+    aliases: Vec<Option<Reg>>,
+}
+
+impl<I> Default for LowerScratch<I> {
+    fn default() -> Self {
+        LowerScratch {
+            order: BlockLoweringOrder::default(),
+            value_regs: Vec::new(),
+            value_uses: Vec::new(),
+            value_used: Vec::new(),
+            color_before: Vec::new(),
+            inst_sunk: Vec::new(),
+            cur_seq: Vec::new(),
+            insts_rev: Vec::new(),
+            block_len: Vec::new(),
+            succ_arg_regs: Vec::new(),
+            succ_arg_spans: Vec::new(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+/// `v` emptied, then `n` copies of `x`: the allocation is kept.
+fn refill<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
+    v.clear();
+    v.resize(n, x);
+}
+
 /// The target side of lowering.
 pub trait LowerBackend {
     type MInst: MachInst;
@@ -201,21 +246,6 @@ pub struct Lower<'f, I: MachInst> {
     testcase_names: Vec<TestcaseName>,
 }
 
-/// The IR successors of a block, in branch order (inline: most blocks have
-/// at most two).
-fn ir_succs(f: &FunctionStencil, block: u32) -> SmallVec<[u32; 4]> {
-    let b = kiln_ir::Block::new(block as usize);
-    match f.layout.last_inst(b) {
-        Some(last) => f
-            .dfg
-            .branch_destinations(last)
-            .iter()
-            .map(|c| c.block.index() as u32)
-            .collect(),
-        None => SmallVec::new(),
-    }
-}
-
 /// The register class of a type, and how many registers it needs.
 pub fn regs_for_type(ty: Type) -> Option<(RegClass, usize)> {
     if ty == Type::I128 {
@@ -231,17 +261,30 @@ pub fn regs_for_type(ty: Type) -> Option<(RegClass, usize)> {
 
 impl<'f, I: MachInst> Lower<'f, I> {
     /// Prepares lowering: block order, value registers, use counts, colors.
-    pub fn new(f: &'f FunctionStencil, recycled: VCode<I>) -> CodegenResult<Self> {
+    pub fn new(f: &'f FunctionStencil, mut recycled: VCode<I>) -> CodegenResult<Self> {
         let entry = f
             .layout
             .entry_block()
             .ok_or_else(|| CodegenError::InvalidVCode("function has no entry block".to_string()))?;
+        let mut scratch = recycled.take_lower_scratch();
         let num_blocks = f.dfg.num_blocks();
-        let order = BlockLoweringOrder::new(num_blocks, entry.index() as u32, |b| ir_succs(f, b));
+        let mut order = std::mem::take(&mut scratch.order);
+        order.recompute(num_blocks, entry.index() as u32, |b, out| {
+            let b = kiln_ir::Block::new(b as usize);
+            if let Some(last) = f.layout.last_inst(b) {
+                out.extend(
+                    f.dfg
+                        .branch_destinations(last)
+                        .iter()
+                        .map(|c| c.block.index() as u32),
+                );
+            }
+        });
         let n = order.lowered_order().len();
         let mut builder = VCodeBuilder::reuse(recycled);
         let nvals = f.dfg.num_values();
-        let mut value_regs = vec![ValueRegs::default(); nvals];
+        let mut value_regs = std::mem::take(&mut scratch.value_regs);
+        refill(&mut value_regs, nvals, ValueRegs::default());
         let mut first_vreg = None;
         for (i, vr) in value_regs.iter_mut().enumerate() {
             let v = Value::new(i);
@@ -259,9 +302,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 }
             }
         }
-        let mut value_uses = vec![0u32; nvals];
+        let mut value_uses = std::mem::take(&mut scratch.value_uses);
+        refill(&mut value_uses, nvals, 0);
         let ninsts = f.dfg.num_insts();
-        let mut color_before = vec![0u32; ninsts];
+        let mut color_before = std::mem::take(&mut scratch.color_before);
+        refill(&mut color_before, ninsts, 0);
         for lb in order.lowered_order() {
             let LoweredBlock::Orig { block } = *lb else {
                 continue;
@@ -286,22 +331,39 @@ impl<'f, I: MachInst> Lower<'f, I> {
             }
         }
         let first = first_vreg.unwrap_or(0);
+        let mut insts_rev = std::mem::take(&mut scratch.insts_rev);
+        insts_rev.clear();
+        insts_rev.reserve(ninsts + n);
+        let mut block_len = std::mem::take(&mut scratch.block_len);
+        refill(&mut block_len, n, 0);
+        let mut succ_arg_regs = std::mem::take(&mut scratch.succ_arg_regs);
+        succ_arg_regs.clear();
+        let mut succ_arg_spans = std::mem::take(&mut scratch.succ_arg_spans);
+        refill(&mut succ_arg_spans, order.num_succ_edges(), (0, 0));
+        let mut value_used = std::mem::take(&mut scratch.value_used);
+        refill(&mut value_used, nvals, false);
+        let mut inst_sunk = std::mem::take(&mut scratch.inst_sunk);
+        refill(&mut inst_sunk, ninsts, false);
+        let mut cur_seq = std::mem::take(&mut scratch.cur_seq);
+        cur_seq.clear();
+        let mut aliases = std::mem::take(&mut scratch.aliases);
+        aliases.clear();
         Ok(Lower {
             f,
-            insts_rev: Vec::with_capacity(ninsts + n),
-            block_len: vec![0; n],
-            succ_arg_regs: Vec::new(),
-            succ_arg_spans: vec![(0, 0); order.num_succ_edges()],
+            insts_rev,
+            block_len,
+            succ_arg_regs,
+            succ_arg_spans,
             order,
             builder,
             value_regs,
             value_uses,
-            value_used: vec![false; nvals],
+            value_used,
             color_before,
-            inst_sunk: vec![false; ninsts],
+            inst_sunk,
             cur_inst: None,
-            cur_seq: Vec::new(),
-            aliases: Vec::new(),
+            cur_seq,
+            aliases,
             first_vreg: first,
             error: None,
             try_call_rets: Vec::new(),
@@ -756,7 +818,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
         let mut insts_rev = std::mem::take(&mut self.insts_rev);
         let block_len = std::mem::take(&mut self.block_len);
         let mut args: Vec<Reg> = Vec::new();
-        for (b, len) in block_len.into_iter().enumerate() {
+        for (b, &len) in block_len.iter().enumerate() {
             let vb = self.builder.start_block()?;
             if Some(vb) == entry {
                 self.builder.set_entry(vb);
@@ -839,7 +901,22 @@ impl<'f, I: MachInst> Lower<'f, I> {
             }
             self.builder.end_block()?;
         }
-        self.builder.build()
+        let mut vcode = self.builder.build()?;
+        vcode.put_lower_scratch(LowerScratch {
+            order: self.order,
+            value_regs: self.value_regs,
+            value_uses: self.value_uses,
+            value_used: self.value_used,
+            color_before: self.color_before,
+            inst_sunk: self.inst_sunk,
+            cur_seq: self.cur_seq,
+            insts_rev,
+            block_len,
+            succ_arg_regs: self.succ_arg_regs,
+            succ_arg_spans: self.succ_arg_spans,
+            aliases: self.aliases,
+        });
+        Ok(vcode)
     }
 }
 

@@ -40,8 +40,9 @@
 //!   `validate_ssa` is on.
 
 use super::abi::FrameLayout;
-use super::buffer::VCodeConstants;
+use super::buffer::{MachLabel, VCodeConstants};
 use super::inst::{AllocRewriter, MachInst, MachTerminator, OperandCollector, OperandVisitor};
+use super::lower::LowerScratch;
 use super::reg::{Reg, Writable, PINNED_VREGS};
 use crate::result::{CodegenError, CodegenResult};
 use kiln_ir::RelSourceLoc;
@@ -103,7 +104,7 @@ impl Ranges {
         self.bounds.push(end as u32);
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.bounds.clear();
         self.bounds.push(0);
     }
@@ -121,6 +122,10 @@ pub struct VCode<I: MachInst> {
     operands: Vec<Operand>,
     operand_ranges: Ranges,
     clobbers: Vec<(InsnIndex, PRegSet)>,
+    /// One bit per instruction: whether it is in `clobbers`. regalloc2 asks
+    /// `inst_clobbers` of every instruction and few have a set, so most
+    /// answers come from this bit instead of a binary search.
+    clobber_bits: Vec<u64>,
 
     block_ranges: Ranges,
     block_params: Vec<VReg>,
@@ -143,6 +148,9 @@ pub struct VCode<I: MachInst> {
     /// `[rip+c]`); the pipeline registers it with the buffer before
     /// emission, which places only the used entries after the code.
     constants: VCodeConstants,
+    /// Lowering's tables, parked here between functions (see
+    /// [`LowerScratch`]); not part of the code.
+    lower_scratch: LowerScratch<I>,
 }
 
 impl<I: MachInst> Default for VCode<I> {
@@ -153,6 +161,7 @@ impl<I: MachInst> Default for VCode<I> {
             operands: Vec::new(),
             operand_ranges: Ranges::default(),
             clobbers: Vec::new(),
+            clobber_bits: Vec::new(),
             block_ranges: Ranges::default(),
             block_params: Vec::new(),
             block_param_ranges: Ranges::default(),
@@ -166,6 +175,7 @@ impl<I: MachInst> Default for VCode<I> {
             vreg_classes: Vec::new(),
             allocated: false,
             constants: VCodeConstants::new(),
+            lower_scratch: LowerScratch::default(),
         }
     }
 }
@@ -176,6 +186,25 @@ impl<I: MachInst> VCode<I> {
     /// instruction at a time, without a search per instruction.
     pub fn all_clobbers(&self) -> impl Iterator<Item = PRegSet> + '_ {
         self.clobbers.iter().map(|&(_, set)| set)
+    }
+
+    /// Lowering's tables parked in this VCode (empty ones the first time).
+    pub(crate) fn take_lower_scratch(&mut self) -> LowerScratch<I> {
+        std::mem::take(&mut self.lower_scratch)
+    }
+
+    /// Parks lowering's tables here until the next function is lowered.
+    pub(crate) fn put_lower_scratch(&mut self, scratch: LowerScratch<I>) {
+        self.lower_scratch = scratch;
+    }
+
+    /// Marks instruction `i` as having a clobber set.
+    fn set_clobber_bit(&mut self, i: usize) {
+        let w = i / 64;
+        if self.clobber_bits.len() <= w {
+            self.clobber_bits.resize(w + 1, 0);
+        }
+        self.clobber_bits[w] |= 1 << (i % 64);
     }
 
     /// The function's constant pool.
@@ -190,6 +219,7 @@ impl<I: MachInst> VCode<I> {
         self.operands.clear();
         self.operand_ranges.clear();
         self.clobbers.clear();
+        self.clobber_bits.clear();
         self.block_ranges.clear();
         self.block_params.clear();
         self.block_param_ranges.clear();
@@ -203,6 +233,12 @@ impl<I: MachInst> VCode<I> {
         self.vreg_classes.clear();
         self.allocated = false;
         self.constants.clear();
+    }
+
+    /// The operands of every instruction, flat, instruction after
+    /// instruction (`inst_operands` gives one instruction's share).
+    pub fn all_operands(&self) -> &[Operand] {
+        &self.operands
     }
 
     /// All instructions, in order.
@@ -236,21 +272,25 @@ impl<I: MachInst> VCode<I> {
     }
 
     /// The successors of `block`, in the order its branch names them.
+    #[inline]
     pub fn succs(&self, block: BlockIndex) -> &[BlockIndex] {
         &self.succs[self.succ_ranges.get(block.index())]
     }
 
     /// The predecessors of `block` (each edge once, in source block order).
+    #[inline]
     pub fn preds(&self, block: BlockIndex) -> &[BlockIndex] {
         &self.preds[self.pred_ranges.get(block.index())]
     }
 
     /// The parameters of `block`.
+    #[inline]
     pub fn params(&self, block: BlockIndex) -> &[VReg] {
         &self.block_params[self.block_param_ranges.get(block.index())]
     }
 
     /// The arguments `block` passes to its `succ_idx`-th successor.
+    #[inline]
     pub fn branch_args(&self, block: BlockIndex, succ_idx: usize) -> &[VReg] {
         let edge = self.succ_ranges.get(block.index()).start + succ_idx;
         &self.branch_args[self.branch_arg_ranges.get(edge)]
@@ -329,6 +369,19 @@ impl<I: MachInst> VCode<I> {
                 let self_move = self.insts[i]
                     .is_move()
                     .is_some_and(|(dst, src)| dst.to_reg() == src);
+                // So is a block's closing jump to the block right after it
+                // when the sink says its buffer would remove it (it binds
+                // the next block's label right here): what the buffer's
+                // peephole would do on binding that label (truncate the
+                // jump, move the labels at its end to its start, continue
+                // with the branches before it) is exactly the state without
+                // it, and emitting and truncating it is a measurable share
+                // of emission.
+                let fall_through = i + 1 == self.block_ranges.get(b).end
+                    && b + 1 < self.num_blocks()
+                    && self.insts[i].jump_label() == Some(MachLabel::from_block(b as u32 + 1))
+                    && edits.peek().is_none_or(|(p, _)| p.inst() != inst)
+                    && sink.elides_jump_to_next_block();
                 let info = EmitInfo {
                     origin: EmitOrigin::Inst {
                         index: inst,
@@ -337,7 +390,7 @@ impl<I: MachInst> VCode<I> {
                     srcloc: self.srclocs[i],
                     frame,
                 };
-                if !self_move {
+                if !self_move && !fall_through {
                     sink.emit(&self.insts[i], info)?;
                 }
                 while let Some((_, edit)) =
@@ -489,6 +542,14 @@ pub trait EmitSink<I: MachInst> {
     fn begin_block(&mut self, block: BlockIndex, frame: &FrameLayout) -> CodegenResult<()>;
     /// Emit `inst`, whose registers are all physical (see [`EmitOrigin`]).
     fn emit(&mut self, inst: &I, info: EmitInfo<'_>) -> CodegenResult<()>;
+
+    /// Whether a block's closing jump to the next block may be left out:
+    /// the next block starts right where the jump would be (no padding)
+    /// and the sink's buffer would remove such a jump itself. A sink that
+    /// records the stream as it is says no.
+    fn elides_jump_to_next_block(&self) -> bool {
+        false
+    }
 }
 
 /// The allocated instruction stream, recorded: final instructions over
@@ -550,62 +611,84 @@ impl<I: MachInst> EmitSink<I> for AllocatedStream<I> {
 }
 
 impl<I: MachInst> Function for VCode<I> {
+    #[inline]
     fn num_insts(&self) -> usize {
         self.insts.len()
     }
 
+    #[inline]
     fn num_blocks(&self) -> usize {
         self.block_ranges.len()
     }
 
+    #[inline]
     fn entry_block(&self) -> BlockIndex {
         self.entry
     }
 
+    #[inline]
     fn block_insns(&self, block: BlockIndex) -> InstRange {
         let r = self.block_ranges.get(block.index());
         InstRange::new(InsnIndex::new(r.start), InsnIndex::new(r.end))
     }
 
+    #[inline]
     fn block_succs(&self, block: BlockIndex) -> &[BlockIndex] {
         self.succs(block)
     }
 
+    #[inline]
     fn block_preds(&self, block: BlockIndex) -> &[BlockIndex] {
         self.preds(block)
     }
 
+    #[inline]
     fn block_params(&self, block: BlockIndex) -> &[VReg] {
         self.params(block)
     }
 
+    #[inline]
     fn is_ret(&self, insn: InsnIndex) -> bool {
         self.insts[insn.index()].is_term() == MachTerminator::Ret
     }
 
+    #[inline]
     fn is_branch(&self, insn: InsnIndex) -> bool {
         self.insts[insn.index()].is_term() == MachTerminator::Branch
     }
 
+    #[inline]
     fn branch_blockparams(&self, block: BlockIndex, _insn: InsnIndex, succ_idx: usize) -> &[VReg] {
         self.branch_args(block, succ_idx)
     }
 
+    #[inline]
     fn inst_operands(&self, insn: InsnIndex) -> &[Operand] {
         &self.operands[self.operand_ranges.get(insn.index())]
     }
 
+    #[inline]
     fn inst_clobbers(&self, insn: InsnIndex) -> PRegSet {
+        let i = insn.index();
+        let set = self
+            .clobber_bits
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0);
+        if !set {
+            return PRegSet::empty();
+        }
         match self.clobbers.binary_search_by_key(&insn, |&(i, _)| i) {
             Ok(k) => self.clobbers[k].1,
             Err(_) => PRegSet::empty(),
         }
     }
 
+    #[inline]
     fn num_vregs(&self) -> usize {
         PINNED_VREGS + self.vreg_classes.len()
     }
 
+    #[inline]
     fn spillslot_size(&self, regclass: RegClass) -> usize {
         I::spillslot_size(regclass)
     }
@@ -628,6 +711,9 @@ pub struct VCodeBuilder<I: MachInst> {
     open_block: Option<usize>,
     /// `Some(n)` for a backward builder of `n` blocks.
     backward_blocks: Option<usize>,
+    /// Whether an operand failed the collector's pre-check, so that
+    /// `build` must check every operand itself.
+    operands_suspect: bool,
 }
 
 /// The in-order lists of `data` selected by `order`: returns the
@@ -667,6 +753,7 @@ impl<I: MachInst> VCodeBuilder<I> {
             vcode,
             open_block: None,
             backward_blocks: None,
+            operands_suspect: false,
         }
     }
 
@@ -688,6 +775,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     }
 
     /// A fresh virtual register of `class`.
+    #[inline]
     pub fn alloc_vreg(&mut self, class: RegClass) -> CodegenResult<Reg> {
         let index = PINNED_VREGS + self.vcode.vreg_classes.len();
         if index > VReg::MAX {
@@ -709,6 +797,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     }
 
     /// Opens the next block and returns its index.
+    #[inline]
     pub fn start_block(&mut self) -> CodegenResult<BlockIndex> {
         if self.open_block.is_some() {
             return Err(CodegenError::InvalidVCode(
@@ -741,8 +830,12 @@ impl<I: MachInst> VCodeBuilder<I> {
     /// collecting its operands (through `get_operands`) and its clobbers.
     pub fn push(&mut self, mut inst: I, srcloc: RelSourceLoc) -> CodegenResult<()> {
         self.expect_open("push")?;
+        let start = self.vcode.operands.len();
         inst.get_operands(&mut OperandCollector {
             operands: &mut self.vcode.operands,
+            classes: &self.vcode.vreg_classes,
+            start,
+            suspect: &mut self.operands_suspect,
         });
         self.close_push(inst, srcloc);
         Ok(())
@@ -760,6 +853,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         let clobbers = inst.clobbers();
         if clobbers != PRegSet::empty() {
             self.vcode.clobbers.push((index, clobbers));
+            self.vcode.set_clobber_bit(index.index());
         }
         self.vcode.insts.push(inst);
         self.vcode.srclocs.push(srcloc);
@@ -785,6 +879,9 @@ impl<I: MachInst> VCodeBuilder<I> {
         let mut visitor = RenamingCollector {
             collector: OperandCollector {
                 operands: &mut self.vcode.operands,
+                classes: &self.vcode.vreg_classes,
+                start,
+                suspect: &mut self.operands_suspect,
             },
             rename,
             ok: true,
@@ -801,6 +898,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     /// Adds a successor edge to the open block, passing `args` to the
     /// target's block params. Edges are numbered in the order they are
     /// added, which must be the order the terminator names its targets.
+    #[inline]
     pub fn add_succ(&mut self, target: BlockIndex, args: &[Reg]) -> CodegenResult<()> {
         self.expect_open("add_succ")?;
         for &arg in args {
@@ -815,6 +913,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     }
 
     /// Closes the open block.
+    #[inline]
     pub fn end_block(&mut self) -> CodegenResult<()> {
         self.expect_open("end_block")?;
         self.open_block = None;
@@ -947,7 +1046,11 @@ impl<I: MachInst> VCodeBuilder<I> {
                 "block param or branch argument is not an allocated vreg of its class",
             ));
         }
-        for i in 0..v.insts.len() {
+        // The collector pre-checked every operand as it was pushed; the
+        // full check runs only when one did not pass (it names the first
+        // bad operand).
+        let check_operands = self.operands_suspect;
+        for i in (0..v.insts.len()).filter(|_| check_operands) {
             let ops = &v.operands[v.operand_ranges.get(i)];
             for op in ops {
                 if op.as_fixed_nonallocatable().is_some() {
@@ -990,6 +1093,11 @@ impl<I: MachInst> VCodeBuilder<I> {
             *i = InsnIndex::new(n_insts - 1 - i.index());
         }
         v.clobbers.reverse();
+        v.clobber_bits.clear();
+        for k in 0..v.clobbers.len() {
+            let i = v.clobbers[k].0.index();
+            v.set_clobber_bit(i);
+        }
 
         let mut block_ranges = Ranges::default();
         for k in (0..n_blocks).rev() {
@@ -1013,6 +1121,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         v.succ_ranges = succ_ranges;
     }
 
+    #[inline]
     fn expect_open(&self, what: &str) -> CodegenResult<()> {
         match self.open_block {
             Some(_) => Ok(()),
@@ -1020,6 +1129,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         }
     }
 
+    #[inline]
     fn expect_virtual(&self, reg: Reg) -> CodegenResult<VReg> {
         reg.to_virtual_reg()
             .ok_or_else(|| invalid("a block param or branch argument is a physical register"))

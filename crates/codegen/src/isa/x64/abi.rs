@@ -283,6 +283,8 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
     // x86-64 callers extend narrow integer arguments per their attribute
     // under every convention.
     let mut locs = SigLocs {
+        params: Vec::with_capacity(sig.params.len()),
+        returns: Vec::with_capacity(sig.returns.len()),
         caller_extends: true,
         ..SigLocs::default()
     };

@@ -261,6 +261,7 @@ pub fn restore_csr(r: PReg, off: i32) -> MInst {
 
 /// Emits `inst` if its encoding depends on the frame; returns whether it
 /// did. The caller has already emitted the epilogue before a `Ret`.
+#[inline]
 pub fn emit_frame_dependent(
     inst: &MInst,
     buf: &mut MachBuffer<X64LabelUse>,

@@ -50,6 +50,10 @@ pub(crate) mod generated {
 pub struct X64LowerInfo {
     /// The function's own signature locations.
     pub sig: SigLocs,
+    /// The locations of each signature the function declares (by
+    /// `SigRef` index), when they were all computed up front (see
+    /// `X64Backend::callee_sig_locs`); empty otherwise.
+    pub callee_sigs: Vec<SigLocs>,
     /// Offsets of the sized stack slots from the bottom of their area.
     pub slot_offsets: Vec<u32>,
     /// Size of the stack-slot area (directly below rbp).
@@ -128,15 +132,19 @@ pub struct X64LowerState {
     pub branch_preds: Option<BranchPreds>,
 }
 
-/// The terminators that branch to each block.
-pub type BranchPreds = std::collections::HashMap<kiln_ir::Block, SmallVec<[Inst; 2]>>;
+/// The terminators that branch to each block, by block index (a dense
+/// table: built once per function that asks, it is read per block
+/// parameter the walk meets).
+pub type BranchPreds = Vec<SmallVec<[Inst; 2]>>;
 
 fn branch_preds(f: &kiln_ir::FunctionStencil) -> BranchPreds {
-    let mut m = BranchPreds::new();
+    let mut m = vec![SmallVec::new(); f.dfg.num_blocks()];
     for b in f.layout.blocks() {
         if let Some(term) = f.layout.last_inst(b) {
             for call in f.dfg.branch_destinations(term) {
-                let e = m.entry(call.block).or_default();
+                let Some(e) = m.get_mut(call.block.index()) else {
+                    continue;
+                };
                 if !e.contains(&term) {
                     e.push(term);
                 }
@@ -300,7 +308,7 @@ fn bool_zext(
             let mark = params.len();
             params.push(v);
             let mut seen = false;
-            for &term in preds.get(&block).map_or(&[][..], |p| &p[..]) {
+            for &term in preds.get(block.index()).map_or(&[][..], |p| &p[..]) {
                 for call in f.dfg.branch_destinations(term) {
                     if call.block != block {
                         continue;
@@ -613,6 +621,16 @@ impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
     }
     fn sig_locs(&self, sig: &kiln_ir::Signature) -> crate::result::CodegenResult<SigLocs> {
         abi::sig_locs(sig)
+    }
+    fn sig_ref_locs(
+        &self,
+        sig_ref: kiln_ir::SigRef,
+        sig: &kiln_ir::Signature,
+    ) -> crate::result::CodegenResult<SigLocs> {
+        match self.info.callee_sigs.get(sig_ref.index()) {
+            Some(locs) => Ok(locs.clone()),
+            None => abi::sig_locs(sig),
+        }
     }
     fn call_state(&mut self) -> &mut CallState {
         &mut self.state.call

@@ -47,6 +47,13 @@ impl MachInst for MInst {
         MInst::is_move(self)
     }
 
+    fn jump_label(&self) -> Option<crate::machinst::buffer::MachLabel> {
+        match self {
+            MInst::JmpKnown { dst } => Some(*dst),
+            _ => None,
+        }
+    }
+
     fn spillslot_size(class: RegClass) -> usize {
         match class {
             RegClass::Int => 1,
@@ -110,13 +117,14 @@ impl X64Backend {
     ) -> CodegenResult<Lowered<MInst>> {
         self.check_llvm_abi_extensions(f)?;
         let sig = abi::sig_locs(&f.signature)?;
-        self.check_implicit_sret(f, &sig)?;
+        let callee_sigs = self.callee_sig_locs(f, &sig)?;
         let conv = abi::convention(f.signature.call_conv)?;
         let (slot_offsets, slots_size) = abi::stack_slot_layout(f)?;
         // A stack argument is at `[rbp + 16 + offset]`.
         let stack_limit = crate::machinst::abi::stack_limit(f, &sig, 16)?;
         let info = lower::X64LowerInfo {
             sig,
+            callee_sigs,
             slot_offsets,
             slots_size,
             has_popcnt: self.isa_flags.has("has_popcnt"),
@@ -181,25 +189,39 @@ impl X64Backend {
     /// passed as a hidden pointer; Cranelift does that only with
     /// `enable_multi_ret_implicit_sret` and otherwise rejects the
     /// signature. So does Kiln, naming the setting.
-    fn check_implicit_sret(&self, f: &FunctionStencil, own: &abi::SigLocs) -> CodegenResult<()> {
+    ///
+    /// Without that setting every declared signature's locations are
+    /// computed here for the check; they are returned (by `SigRef` index)
+    /// so that call sites copy them instead of computing them again. With
+    /// it, nothing is checked and the table is empty (a declared signature
+    /// that no instruction uses is then never computed, as before).
+    fn callee_sig_locs(
+        &self,
+        f: &FunctionStencil,
+        own: &abi::SigLocs,
+    ) -> CodegenResult<Vec<abi::SigLocs>> {
         if self.flags.enable_multi_ret_implicit_sret {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let mut needs_area = own.has_ret_area();
-        for sig in f.dfg.signatures.values() {
-            if needs_area {
-                break;
-            }
-            needs_area = abi::sig_locs(sig)?.has_ret_area();
-        }
-        if needs_area {
-            return Err(crate::result::CodegenError::Unsupported {
+        let too_many = || {
+            Err(crate::result::CodegenError::Unsupported {
                 what: "more return values than return registers without \
                        enable_multi_ret_implicit_sret"
                     .into(),
-            });
+            })
+        };
+        if own.has_ret_area() {
+            return too_many();
         }
-        Ok(())
+        let mut table = Vec::with_capacity(f.dfg.signatures.len());
+        for sig in f.dfg.signatures.values() {
+            let locs = abi::sig_locs(sig)?;
+            if locs.has_ret_area() {
+                return too_many();
+            }
+            table.push(locs);
+        }
+        Ok(table)
     }
 
     /// The VCode listing of a function after lowering (before allocation).
