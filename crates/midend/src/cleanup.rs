@@ -54,31 +54,60 @@ pub(crate) struct DceScratch {
 /// Deletes instructions whose results are never used, transitively.
 /// `sc` holds the use counts and work list between calls (allocations
 /// reused; its contents are not).
+///
+/// One walk over the layout counts the uses and collects the removable
+/// instructions (the only ones that can be dead); the work list then
+/// removes the dead ones, last first, and queues the definitions whose
+/// last use went. What is removed is the same whatever the order: every
+/// removable instruction not used, transitively, by one that stays.
 pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut DceScratch) {
-    let uses = &mut sc.uses;
-    uses.clear();
-    uses.resize(func.dfg.num_values(), 0);
-    let count = |v: kiln_ir::Value, uses: &mut Vec<u32>| {
-        if let Some(u) = uses.get_mut(v.index()) {
-            *u += 1;
-        }
-    };
+    sc.start(func);
     for b in func.layout.blocks() {
         for inst in func.layout.block_insts(b) {
-            for &a in func.dfg.inst_args(inst) {
-                count(a, uses);
+            sc.count(func, inst);
+        }
+    }
+    sc.remove_dead(func, stats);
+}
+
+impl DceScratch {
+    /// Starts a count: every value unused, nothing collected.
+    pub(crate) fn start(&mut self, func: &FunctionStencil) {
+        self.uses.clear();
+        self.uses.resize(func.dfg.num_values(), 0);
+        self.work.clear();
+    }
+
+    /// Makes room in the counts for values created since `start`.
+    pub(crate) fn grow(&mut self, func: &FunctionStencil) {
+        if self.uses.len() < func.dfg.num_values() {
+            self.uses.resize(func.dfg.num_values(), 0);
+        }
+    }
+
+    /// Counts the uses `inst` makes (operands, block-call arguments,
+    /// exception-table contexts) and collects it if it is removable. A
+    /// pass that visits every instruction of the layout once, in layout
+    /// order, may call this instead of `dce`'s own walk (remat does).
+    #[inline]
+    pub(crate) fn count(&mut self, func: &FunctionStencil, inst: Inst) {
+        let uses = &mut self.uses;
+        let count = |v: kiln_ir::Value, uses: &mut Vec<u32>| {
+            if let Some(u) = uses.get_mut(v.index()) {
+                *u += 1;
             }
-            for dest in func.dfg.branch_destinations(inst) {
-                for arg in func.dfg.block_call_args(*dest) {
-                    if let BlockArg::Value(v) = arg {
-                        count(*v, uses);
-                    }
-                }
-            }
-            if let InstructionData::TryCall { exception, .. }
-            | InstructionData::TryCallIndirect { exception, .. } = func.dfg.insts[inst]
-            {
-                if let Some(t) = func.dfg.exception_tables.get(exception) {
+        };
+        let data = &func.dfg.insts[inst];
+        for &a in data.arguments(&func.dfg.value_lists) {
+            count(a, uses);
+        }
+        match data {
+            InstructionData::Jump { .. }
+            | InstructionData::Brif { .. }
+            | InstructionData::BranchTable { .. } => {}
+            InstructionData::TryCall { exception, .. }
+            | InstructionData::TryCallIndirect { exception, .. } => {
+                if let Some(t) = func.dfg.exception_tables.get(*exception) {
                     for item in &t.items {
                         if let ExceptionTableItem::Context(v) = item {
                             count(*v, uses);
@@ -86,34 +115,47 @@ pub(crate) fn dce(func: &mut FunctionStencil, stats: &mut OptStats, sc: &mut Dce
                     }
                 }
             }
+            _ => {
+                if removable(func, inst) {
+                    self.work.push(inst);
+                }
+                return;
+            }
+        }
+        for dest in func.dfg.branch_destinations(inst) {
+            for arg in func.dfg.block_call_args(*dest) {
+                if let BlockArg::Value(v) = arg {
+                    count(*v, uses);
+                }
+            }
         }
     }
-    let work = &mut sc.work;
-    work.clear();
-    for b in func.layout.blocks() {
-        work.extend(func.layout.block_insts(b));
-    }
-    let dead = |func: &FunctionStencil, inst: Inst, uses: &[u32]| {
-        func.layout.inst_block(inst).is_some()
-            && removable(func, inst)
-            && func
-                .dfg
+
+    /// Removes what the counts say is dead, transitively.
+    pub(crate) fn remove_dead(&mut self, func: &mut FunctionStencil, stats: &mut OptStats) {
+        let (uses, work) = (&mut self.uses, &mut self.work);
+        // Cheapest test first: most removable instructions are used.
+        let dead = |func: &FunctionStencil, inst: Inst, uses: &[u32]| {
+            func.dfg
                 .inst_results(inst)
                 .iter()
                 .all(|r| uses.get(r.index()).copied().unwrap_or(0) == 0)
-    };
-    while let Some(inst) = work.pop() {
-        if !dead(func, inst, uses) {
-            continue;
-        }
-        func.layout.remove_inst(inst);
-        stats.dead_removed += 1;
-        for &a in func.dfg.inst_args(inst) {
-            if let Some(u) = uses.get_mut(a.index()) {
-                *u = u.saturating_sub(1);
-                if *u == 0 {
-                    if let Some(ValueDef::Result(def, _)) = func.dfg.value_def(a) {
-                        work.push(def);
+                && func.layout.inst_block(inst).is_some()
+                && removable(func, inst)
+        };
+        while let Some(inst) = work.pop() {
+            if !dead(func, inst, uses) {
+                continue;
+            }
+            func.layout.remove_inst(inst);
+            stats.dead_removed += 1;
+            for &a in func.dfg.inst_args(inst) {
+                if let Some(u) = uses.get_mut(a.index()) {
+                    *u = u.saturating_sub(1);
+                    if *u == 0 {
+                        if let Some(ValueDef::Result(def, _)) = func.dfg.value_def(a) {
+                            work.push(def);
+                        }
                     }
                 }
             }

@@ -40,6 +40,7 @@ pub(crate) struct Analyses {
     pub(crate) dt: DominatorTree,
     pub(crate) gvn: simplify::Scratch,
     pub(crate) dce: cleanup::DceScratch,
+    pub(crate) remat: remat::RematScratch,
 }
 
 impl Analyses {
@@ -162,9 +163,9 @@ pub fn optimize(func: &mut FunctionStencil, opts: &OptOptions) -> OptStats {
     }
     time("unroll", &mut stats, t);
     let t = Instant::now();
-    remat::run(func, &mut stats);
-    // Hoisting and rematerialization leave originals without uses.
-    cleanup::dce(func, &mut stats, &mut an.dce);
+    // Hoisting and rematerialization leave originals without uses: remat
+    // ends with dead-code elimination.
+    remat::run(func, &mut stats, &mut an.remat, &mut an.dce);
     time("remat", &mut stats, t);
     ANALYSES.with(|a| *a.borrow_mut() = an);
     stats

@@ -23,31 +23,43 @@ struct Loop {
     /// Membership by block index.
     body: Vec<bool>,
     size: usize,
+    /// The members in reverse post-order (the order the passes visit).
+    blocks: Vec<Block>,
 }
 
 fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree) -> Vec<Loop> {
     let n = func.dfg.num_blocks();
     let mut loops = Vec::new();
     let entry = func.layout.entry_block();
+    // Position of each block in the reverse post-order, to list a loop's
+    // members in that order without a scan of the whole order per loop.
+    let mut rpo_pos = vec![u32::MAX; n];
+    for (i, &b) in dt.cfg_rpo().iter().enumerate() {
+        rpo_pos[b.index()] = i as u32;
+    }
     for &h in dt.cfg_rpo() {
+        let is_latch = |p: Block| dt.is_reachable(p) && dt.block_dominates(h, p);
+        // Most blocks are no loop header: tested before anything is built.
+        if Some(h) == entry || !cfg.preds(h).iter().any(|p| is_latch(p.block)) {
+            continue;
+        }
         let latches: Vec<Block> = cfg
             .preds(h)
             .iter()
             .map(|p| p.block)
-            .filter(|&p| dt.is_reachable(p) && dt.block_dominates(h, p))
+            .filter(|&p| is_latch(p))
             .collect();
-        if latches.is_empty() || Some(h) == entry {
-            continue;
-        }
         let mut body = vec![false; n];
         body[h.index()] = true;
         let mut size = 1;
+        let mut blocks = vec![h];
         let mut work = latches;
         while let Some(b) = work.pop() {
             if body[b.index()] {
                 continue;
             }
             body[b.index()] = true;
+            blocks.push(b);
             size += 1;
             for p in cfg.preds(b) {
                 if dt.is_reachable(p.block) && !body[p.block.index()] {
@@ -55,10 +67,12 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
                 }
             }
         }
+        blocks.sort_unstable_by_key(|b| rpo_pos[b.index()]);
         loops.push(Loop {
             header: h,
             body,
             size,
+            blocks,
         });
     }
     loops
@@ -245,7 +259,6 @@ pub(crate) fn run(
     let (cfg, dt) = (&an.cfg, &an.dt);
     // Inner loops first: a loop nested in another is smaller.
     loops.sort_by_key(|l| l.size);
-    let rpo: Vec<Block> = dt.cfg_rpo().to_vec();
     let mut aliased = false;
     for l in &loops {
         let Some(ph) = preheader(func, cfg, l) else {
@@ -259,7 +272,7 @@ pub(crate) fn run(
             all: false,
             regions: vec![false; func.dfg.alias_regions.len()],
         };
-        for &b in rpo.iter().filter(|b| l.body[b.index()]) {
+        for &b in &l.blocks {
             for inst in func.layout.block_insts(b) {
                 match clobber(func, inst) {
                     Clobber::Nothing => {}
@@ -275,8 +288,8 @@ pub(crate) fn run(
             }
         }
         let mut hoisted: FxHashMap<(InstructionData, Type), Value> = FxHashMap::default();
-        let blocks: Vec<Block> = rpo.iter().copied().filter(|b| l.body[b.index()]).collect();
-        for &b in &blocks {
+        let blocks = &l.blocks;
+        for &b in blocks {
             let mut cursor = func.layout.first_inst(b);
             while let Some(inst) = cursor {
                 cursor = func.layout.next_inst(inst);
@@ -317,7 +330,7 @@ pub(crate) fn run(
             let lr = crate::ivsr::LoopRef {
                 header: l.header,
                 body: &l.body,
-                blocks: &blocks,
+                blocks,
                 preheader: ph,
             };
             crate::ivsr::run_loop(func, cfg, &lr, stats);

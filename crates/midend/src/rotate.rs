@@ -354,6 +354,25 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     let (mut seen, mut stack, mut slot) = (Vec::new(), Vec::new(), Vec::new());
     let mut graph = Graph::new();
     graph.load(func, &an.cfg);
+    // The blocks that may be candidates: those with a predecessor they
+    // dominate (a latch), which `candidate` requires. A block gains a
+    // latch only by gaining a predecessor edge (splitting an edge or
+    // rotating a loop changes no dominance among the other blocks), and
+    // only a rotation's body and exit and a split's exit gain one: they
+    // join the set then. Other blocks are not offered to `candidate`.
+    let mut maybe: Vec<bool> = vec![false; func.dfg.num_blocks()];
+    for &b in &rpo {
+        maybe[b.index()] = graph
+            .preds(b)
+            .iter()
+            .any(|p| an.dt.is_reachable(p.block) && an.dt.block_dominates(b, p.block));
+    }
+    let mark = |maybe: &mut Vec<bool>, b: Block| {
+        if maybe.len() <= b.index() {
+            maybe.resize(b.index() + 1, false);
+        }
+        maybe[b.index()] = true;
+    };
     // Whether the tree must be recomputed (after a split that may have
     // changed dominance): it needs a whole `ControlFlowGraph`.
     let mut recompute_tree = false;
@@ -361,6 +380,12 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     // Each rotation may need one split first.
     for _ in 0..2 * MAX_ROTATIONS {
         if changed {
+            // Nothing left to try: the search below would find nothing in
+            // any order, so the order need not be recomputed.
+            let left = (0..maybe.len()).any(|i| maybe[i] && !tried.contains(&Block::new(i)));
+            if !left {
+                return;
+            }
             if recompute_tree {
                 an.compute(func);
                 graph.load(func, &an.cfg);
@@ -378,7 +403,15 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         };
         let Some(found) = rpo
             .iter()
-            .filter(|h| !tried.contains(h))
+            .filter(|h| {
+                let m = maybe.get(h.index()).copied().unwrap_or(false);
+                #[cfg(test)]
+                assert!(
+                    m || candidate(func, &graph, &dom, **h).is_none(),
+                    "{h} became a candidate unseen"
+                );
+                m && !tried.contains(h)
+            })
             .find_map(|&h| candidate(func, &graph, &dom, h))
         else {
             return;
@@ -394,6 +427,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                 });
                 match split_exit(func, h, exit) {
                     Some(s) => {
+                        mark(&mut maybe, exit);
                         splits.push((s, h));
                         recompute_tree |= !bypassed;
                         graph.add_block(func, s);
@@ -409,6 +443,8 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
             }
         };
         tried.push(c.header);
+        mark(&mut maybe, c.body);
+        mark(&mut maybe, c.exit);
         if rotate(func, &dom, &c, &mut slot) {
             stats.rotated += 1;
         }
