@@ -40,3 +40,29 @@ pub fn prepare(flags: &Flags, f: &FunctionStencil) -> CodegenResult<Option<Funct
     crate::nan_canon::canonicalize_nans(&mut copy)?;
     Ok(Some(optimize(flags, &copy).unwrap_or(copy)))
 }
+
+/// [`prepare`] into `dst`, reusing its storage (the shared pipeline keeps
+/// one per thread context): `true` when `dst` now holds the stencil to
+/// lower, `false` to compile `f` as it is (`dst` then holds nothing of
+/// use).
+pub fn prepare_into(
+    flags: &Flags,
+    f: &FunctionStencil,
+    dst: &mut FunctionStencil,
+) -> CodegenResult<bool> {
+    if flags.enable_nan_canonicalization {
+        // Rare; the canonicalized copy is made fresh as `prepare` does.
+        return Ok(match prepare(flags, f)? {
+            Some(g) => {
+                *dst = g;
+                true
+            }
+            None => false,
+        });
+    }
+    let Some(opts) = midend_options(flags) else {
+        return Ok(false);
+    };
+    kiln_midend::optimize_into(f, &opts, dst);
+    Ok(true)
+}

@@ -110,6 +110,42 @@ impl DataFlowGraph {
         }
     }
 
+    /// Makes `dst` what [`DataFlowGraph::clone_with_headroom`] returns,
+    /// reusing `dst`'s storage for the instruction, value and list tables.
+    pub fn copy_into_with_headroom(&self, dst: &mut Self) {
+        let DataFlowGraph {
+            insts,
+            results,
+            blocks,
+            values,
+            value_lists,
+            block_args,
+            signatures,
+            ext_funcs,
+            constants,
+            immediates,
+            jump_tables,
+            exception_tables,
+            dynamic_types,
+            alias_regions,
+        } = self;
+        let half = |n: usize| n / 2 + 8;
+        insts.copy_into_with_headroom(&mut dst.insts, half(insts.len()));
+        results.copy_into_with_headroom(&mut dst.results, half(insts.len()));
+        blocks.copy_into_with_headroom(&mut dst.blocks, half(blocks.len()));
+        values.copy_into_with_headroom(&mut dst.values, half(values.len()));
+        value_lists.copy_into_with_headroom(&mut dst.value_lists, half(values.len()));
+        block_args.copy_into_with_headroom(&mut dst.block_args, half(blocks.len()));
+        dst.signatures.clone_from(signatures);
+        dst.ext_funcs.clone_from(ext_funcs);
+        dst.constants.clone_from(constants);
+        dst.immediates.clone_from(immediates);
+        dst.jump_tables.clone_from(jump_tables);
+        dst.exception_tables.clone_from(exception_tables);
+        dst.dynamic_types.clone_from(dynamic_types);
+        dst.alias_regions.clone_from(alias_regions);
+    }
+
     // ----- Blocks -----
 
     pub fn make_block(&mut self) -> Block {

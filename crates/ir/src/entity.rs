@@ -110,6 +110,16 @@ impl<K: EntityRef, V> PrimaryMap<K, V> {
             unused: PhantomData,
         }
     }
+    /// Makes `dst` a copy of `self` with room for `extra` more entities,
+    /// reusing `dst`'s storage (no allocation once it is large enough).
+    pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize)
+    where
+        V: Clone,
+    {
+        dst.elems.clear();
+        dst.elems.reserve(self.elems.len() + extra);
+        dst.elems.extend_from_slice(&self.elems);
+    }
     /// The key the next `push` will return.
     pub fn next_key(&self) -> K {
         K::new(self.elems.len())
@@ -240,6 +250,14 @@ impl<K: EntityRef, V: Clone> SecondaryMap<K, V> {
             default: self.default.clone(),
             unused: PhantomData,
         }
+    }
+    /// Makes `dst` a copy of `self` with room for `extra` more slots,
+    /// reusing `dst`'s storage (see [`PrimaryMap::copy_into_with_headroom`]).
+    pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize) {
+        dst.elems.clear();
+        dst.elems.reserve(self.elems.len() + extra);
+        dst.elems.extend_from_slice(&self.elems);
+        dst.default = self.default.clone();
     }
     /// Number of slots materialized (not the number of keys ever read).
     pub fn capacity_len(&self) -> usize {

@@ -79,6 +79,31 @@ impl FunctionStencil {
             stack_limit: *stack_limit,
         }
     }
+
+    /// Makes `dst` what [`FunctionStencil::clone_with_headroom`] returns,
+    /// reusing `dst`'s storage for the large tables (a caller that keeps
+    /// one `dst` per thread copies without allocating once it is large
+    /// enough).
+    pub fn copy_into_with_headroom(&self, dst: &mut Self) {
+        let FunctionStencil {
+            signature,
+            sized_stack_slots,
+            dynamic_stack_slots,
+            global_values,
+            dfg,
+            layout,
+            srclocs,
+            stack_limit,
+        } = self;
+        dst.signature.clone_from(signature);
+        dst.sized_stack_slots.clone_from(sized_stack_slots);
+        dst.dynamic_stack_slots.clone_from(dynamic_stack_slots);
+        dst.global_values.clone_from(global_values);
+        dfg.copy_into_with_headroom(&mut dst.dfg);
+        layout.copy_into_with_headroom(&mut dst.layout);
+        srclocs.copy_into_with_headroom(&mut dst.srclocs, srclocs.capacity_len() / 2 + 8);
+        dst.stack_limit = *stack_limit;
+    }
 }
 
 /// The parts of a function that never change its machine code.

@@ -557,6 +557,13 @@ impl ValueListPool {
         data.extend_from_slice(&self.data);
         Self { data }
     }
+    /// Makes `dst` a copy of `self` with room for `extra` more entries,
+    /// reusing `dst`'s storage.
+    pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize) {
+        dst.data.clear();
+        dst.data.reserve(self.data.len() + extra);
+        dst.data.extend_from_slice(&self.data);
+    }
     pub fn alloc(&mut self, values: &[Value]) -> ValueList {
         if values.is_empty() {
             return ValueList::default();
@@ -638,6 +645,13 @@ impl BlockArgPool {
         let mut data = Vec::with_capacity(self.data.len() + extra);
         data.extend_from_slice(&self.data);
         Self { data }
+    }
+    /// Makes `dst` a copy of `self` with room for `extra` more entries,
+    /// reusing `dst`'s storage.
+    pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize) {
+        dst.data.clear();
+        dst.data.reserve(self.data.len() + extra);
+        dst.data.extend_from_slice(&self.data);
     }
     pub fn alloc(&mut self, args: &[BlockArg]) -> BlockArgList {
         if args.is_empty() {

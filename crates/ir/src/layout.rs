@@ -54,6 +54,21 @@ impl Layout {
         }
     }
 
+    /// Makes `dst` what [`Layout::clone_with_headroom`] returns, reusing
+    /// `dst`'s storage.
+    pub fn copy_into_with_headroom(&self, dst: &mut Self) {
+        let Layout {
+            blocks,
+            insts,
+            first_block,
+            last_block,
+        } = self;
+        blocks.copy_into_with_headroom(&mut dst.blocks, blocks.capacity_len() / 2 + 8);
+        insts.copy_into_with_headroom(&mut dst.insts, insts.capacity_len() / 2 + 8);
+        dst.first_block = *first_block;
+        dst.last_block = *last_block;
+    }
+
     pub fn entry_block(&self) -> Option<Block> {
         self.first_block.expand()
     }

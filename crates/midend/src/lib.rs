@@ -179,3 +179,15 @@ pub fn optimized(func: &FunctionStencil, opts: &OptOptions) -> (FunctionStencil,
     let stats = optimize(&mut f, opts);
     (f, stats)
 }
+
+/// Makes `dst` an optimized copy of `func`, reusing `dst`'s storage: a
+/// caller that keeps one `dst` per thread copies each stencil without
+/// allocating its tables again. Same result as [`optimized`].
+pub fn optimize_into(
+    func: &FunctionStencil,
+    opts: &OptOptions,
+    dst: &mut FunctionStencil,
+) -> OptStats {
+    func.copy_into_with_headroom(dst);
+    optimize(dst, opts)
+}

@@ -377,6 +377,9 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     // changed dominance): it needs a whole `ControlFlowGraph`.
     let mut recompute_tree = false;
     let mut changed = false;
+    // Whether an edit may have changed the reverse post-order (see the
+    // rotation below for the edit that cannot).
+    let mut rpo_stale = false;
     // Each rotation may need one split first.
     for _ in 0..2 * MAX_ROTATIONS {
         if changed {
@@ -393,8 +396,18 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                 rpo.extend_from_slice(an.dt.cfg_rpo());
                 splits.clear();
                 recompute_tree = false;
-            } else {
+                rpo_stale = false;
+            } else if rpo_stale {
                 compute_rpo(func, &graph, &mut rpo, &mut seen, &mut stack);
+                rpo_stale = false;
+            } else {
+                #[cfg(test)]
+                {
+                    let mut fresh = Vec::new();
+                    compute_rpo(func, &graph, &mut fresh, &mut seen, &mut stack);
+                    assert_eq!(fresh, rpo, "rotation kept a stale order");
+                    tests::KEPT_ORDERS.with(|n| n.set(n.get() + 1));
+                }
             }
         }
         let dom = Dom {
@@ -430,6 +443,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                         mark(&mut maybe, exit);
                         splits.push((s, h));
                         recompute_tree |= !bypassed;
+                        rpo_stale = true;
                         graph.add_block(func, s);
                         graph.reedge(func, h);
                         graph.reedge(func, s);
@@ -445,6 +459,16 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         tried.push(c.header);
         mark(&mut maybe, c.body);
         mark(&mut maybe, c.exit);
+        // A rotated latch gets edges to `h`'s two successors in `h`'s
+        // order. When the exit comes first, the depth-first walk finishes
+        // the exit from `h` before it enters the body, and the latch (which
+        // the body dominates) is reached after both: its new edges lead
+        // only to blocks already seen, as its old edge to `h` did, so the
+        // walk and the order stay as they were. With the body first, the
+        // exit is reached from the latch now: recompute.
+        if graph.succs(c.header).first() != Some(&c.exit) {
+            rpo_stale = true;
+        }
         if rotate(func, &dom, &c, &mut slot) {
             stats.rotated += 1;
         }
@@ -726,6 +750,9 @@ mod tests {
     thread_local! {
         /// Graph edits checked on this thread.
         pub(super) static EDITS: Cell<usize> = const { Cell::new(0) };
+        /// Rounds that kept the reverse post-order, checked against a
+        /// fresh one.
+        pub(super) static KEPT_ORDERS: Cell<usize> = const { Cell::new(0) };
     }
 
     fn clif_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -769,6 +796,8 @@ mod tests {
             }
         }
         let edits = EDITS.with(|n| n.get());
+        let kept = KEPT_ORDERS.with(|n| n.get());
+        eprintln!("{rotated} rotations, {edits} edits, {kept} kept orders checked");
         assert!(
             rotated > 0 && edits >= rotated as usize,
             "{rotated} rotations, {edits} edits"

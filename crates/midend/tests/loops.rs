@@ -5,7 +5,8 @@
 
 use kiln_interpreter::Interpreter;
 use kiln_ir::{DataValue, Function, Opcode};
-use kiln_midend::{optimized, OptOptions, OptStats};
+use kiln_midend::{optimize_into, optimized, OptOptions, OptStats};
+use std::path::Path;
 
 /// `acc ^= p*12 - 7; acc += (p<<3) + n` while `p += step` stays below `n`
 /// (do-while), in type `ty`; the result goes out through the exit's
@@ -98,5 +99,45 @@ fn strength_reduction_and_unrolling_keep_results() {
                 assert_eq!(run(&h, &args), want, "{ty} {args:?}");
             }
         }
+    }
+}
+
+/// `optimize_into` with one destination reused across functions of
+/// different sizes (larger before smaller and back) prints exactly what
+/// `optimized` returns for each: nothing of the previous function is left.
+#[test]
+fn optimize_into_a_reused_stencil_matches_a_fresh_copy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cranelift-like-ir/optimize");
+    let mut funcs = Vec::new();
+    for name in [
+        "rotate.clif",
+        "licm.clif",
+        "ivsr.clif",
+        "unroll.clif",
+        "loads.clif",
+    ] {
+        let text = std::fs::read_to_string(root.join(name)).expect("readable");
+        let file = kiln_reader::parse_test(&text, name).expect("parses");
+        funcs.extend(file.functions.into_iter().map(|f| f.func));
+    }
+    funcs.push(kernel("i64"));
+    funcs.push(kernel("i32"));
+    assert!(funcs.len() > 10);
+    let order: Vec<&Function> = funcs.iter().chain(funcs.iter().rev()).collect();
+    let opts = OptOptions::default();
+    let mut dst = kiln_ir::FunctionStencil::default();
+    let print = |f: &Function, stencil: kiln_ir::FunctionStencil| {
+        Function {
+            name: f.name.clone(),
+            stencil,
+            params: f.params.clone(),
+        }
+        .to_string()
+    };
+    for f in order {
+        let (fresh, fresh_stats) = optimized(&f.stencil, &opts);
+        let stats = optimize_into(&f.stencil, &opts, &mut dst);
+        assert_eq!(print(f, dst.clone()), print(f, fresh), "{}", f.name);
+        assert_eq!(stats.rotated, fresh_stats.rotated);
     }
 }

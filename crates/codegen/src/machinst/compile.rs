@@ -154,6 +154,9 @@ pub struct Context {
     vcode: Option<Box<dyn Any + Send>>,
     /// The prologue/epilogue scratch list, likewise.
     seq: Option<Box<dyn Any + Send>>,
+    /// The mid-end's copy of the last function, overwritten by the next
+    /// one (`opt::prepare_into`).
+    stencil: FunctionStencil,
 }
 
 impl Context {
@@ -200,10 +203,14 @@ where
     // NaN canonicalization and the mid-end (opt_level != none) run here,
     // once for every target, after the cache key was taken from the
     // unoptimized stencil.
-    let optimized = crate::opt::prepare(flags, f)?;
-    let f = optimized.as_ref().unwrap_or(f);
+    // The optimized copy is made in this context's recycled stencil, so
+    // its tables are not allocated and freed per function.
+    let mut stencil = std::mem::take(&mut cx.stencil);
+    let optimized = crate::opt::prepare_into(flags, f, &mut stencil)?;
     let recycled: VCode<B::Inst> = Context::take(&mut cx.vcode);
-    let lowered = backend.lower(f, recycled)?;
+    let lowered = backend.lower(if optimized { &stencil } else { f }, recycled);
+    cx.stencil = stencil;
+    let lowered = lowered?;
     let padding = block_padding(flags.bb_padding_log2_minus_one)?;
     let mut code = emit_lowered(backend, lowered, cx, padding)?;
     // `unwind_info=false`: the function carries no frame description (it
