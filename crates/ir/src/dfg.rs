@@ -73,45 +73,15 @@ impl DataFlowGraph {
 
     /// A copy whose instruction, value and list storage has room to grow
     /// by about half before reallocating (for passes that rewrite a copy).
-    /// Every field is named, so a new field cannot be forgotten here.
     pub fn clone_with_headroom(&self) -> Self {
-        let DataFlowGraph {
-            insts,
-            results,
-            blocks,
-            values,
-            value_lists,
-            block_args,
-            signatures,
-            ext_funcs,
-            constants,
-            immediates,
-            jump_tables,
-            exception_tables,
-            dynamic_types,
-            alias_regions,
-        } = self;
-        let half = |n: usize| n / 2 + 8;
-        DataFlowGraph {
-            insts: insts.clone_with_headroom(half(insts.len())),
-            results: results.clone_with_headroom(half(insts.len())),
-            blocks: blocks.clone_with_headroom(half(blocks.len())),
-            values: values.clone_with_headroom(half(values.len())),
-            value_lists: value_lists.clone_with_headroom(half(values.len())),
-            block_args: block_args.clone_with_headroom(half(blocks.len())),
-            signatures: signatures.clone(),
-            ext_funcs: ext_funcs.clone(),
-            constants: constants.clone(),
-            immediates: immediates.clone(),
-            jump_tables: jump_tables.clone(),
-            exception_tables: exception_tables.clone(),
-            dynamic_types: dynamic_types.clone(),
-            alias_regions: alias_regions.clone(),
-        }
+        let mut copy = Self::default();
+        self.copy_into_with_headroom(&mut copy);
+        copy
     }
 
     /// Makes `dst` what [`DataFlowGraph::clone_with_headroom`] returns,
     /// reusing `dst`'s storage for the instruction, value and list tables.
+    /// Every field is named, so a new field cannot be forgotten here.
     pub fn copy_into_with_headroom(&self, dst: &mut Self) {
         let DataFlowGraph {
             insts,

@@ -96,22 +96,10 @@ impl<K: EntityRef, V> PrimaryMap<K, V> {
         self.elems.push(v);
         k
     }
-    /// A copy with room for `extra` more entities before the first
-    /// reallocation (a pass that copies a function and then adds to it
-    /// would otherwise copy every element twice).
-    pub fn clone_with_headroom(&self, extra: usize) -> Self
-    where
-        V: Clone,
-    {
-        let mut elems = Vec::with_capacity(self.elems.len() + extra);
-        elems.extend_from_slice(&self.elems);
-        Self {
-            elems,
-            unused: PhantomData,
-        }
-    }
     /// Makes `dst` a copy of `self` with room for `extra` more entities,
-    /// reusing `dst`'s storage (no allocation once it is large enough).
+    /// reusing `dst`'s storage (no allocation once it is large enough): a
+    /// pass that copies a function and then adds to it would otherwise
+    /// copy every element twice.
     pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize)
     where
         V: Clone,
@@ -239,17 +227,6 @@ impl<K: EntityRef, V: Clone> SecondaryMap<K, V> {
     /// Resizes to exactly `n` slots, filling with the default.
     pub fn resize(&mut self, n: usize) {
         self.elems.resize(n, self.default.clone());
-    }
-    /// A copy with room for `extra` more slots (see
-    /// [`PrimaryMap::clone_with_headroom`]).
-    pub fn clone_with_headroom(&self, extra: usize) -> Self {
-        let mut elems = Vec::with_capacity(self.elems.len() + extra);
-        elems.extend_from_slice(&self.elems);
-        Self {
-            elems,
-            default: self.default.clone(),
-            unused: PhantomData,
-        }
     }
     /// Makes `dst` a copy of `self` with room for `extra` more slots,
     /// reusing `dst`'s storage (see [`PrimaryMap::copy_into_with_headroom`]).

@@ -58,26 +58,9 @@ impl FunctionStencil {
     /// growing tables get room for about half as many again, so the first
     /// additions do not copy them a second time (`Clone` allocates exactly).
     pub fn clone_with_headroom(&self) -> Self {
-        let FunctionStencil {
-            signature,
-            sized_stack_slots,
-            dynamic_stack_slots,
-            global_values,
-            dfg,
-            layout,
-            srclocs,
-            stack_limit,
-        } = self;
-        FunctionStencil {
-            signature: signature.clone(),
-            sized_stack_slots: sized_stack_slots.clone(),
-            dynamic_stack_slots: dynamic_stack_slots.clone(),
-            global_values: global_values.clone(),
-            dfg: dfg.clone_with_headroom(),
-            layout: layout.clone_with_headroom(),
-            srclocs: srclocs.clone_with_headroom(srclocs.capacity_len() / 2 + 8),
-            stack_limit: *stack_limit,
-        }
+        let mut copy = Self::default();
+        self.copy_into_with_headroom(&mut copy);
+        copy
     }
 
     /// Makes `dst` what [`FunctionStencil::clone_with_headroom`] returns,

@@ -550,13 +550,6 @@ pub struct ValueListPool {
 }
 
 impl ValueListPool {
-    /// A copy with room for `extra` more entries (see
-    /// `PrimaryMap::clone_with_headroom`).
-    pub fn clone_with_headroom(&self, extra: usize) -> Self {
-        let mut data = Vec::with_capacity(self.data.len() + extra);
-        data.extend_from_slice(&self.data);
-        Self { data }
-    }
     /// Makes `dst` a copy of `self` with room for `extra` more entries,
     /// reusing `dst`'s storage.
     pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize) {
@@ -639,13 +632,6 @@ pub struct BlockArgPool {
 }
 
 impl BlockArgPool {
-    /// A copy with room for `extra` more entries (see
-    /// `PrimaryMap::clone_with_headroom`).
-    pub fn clone_with_headroom(&self, extra: usize) -> Self {
-        let mut data = Vec::with_capacity(self.data.len() + extra);
-        data.extend_from_slice(&self.data);
-        Self { data }
-    }
     /// Makes `dst` a copy of `self` with room for `extra` more entries,
     /// reusing `dst`'s storage.
     pub fn copy_into_with_headroom(&self, dst: &mut Self, extra: usize) {

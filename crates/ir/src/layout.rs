@@ -40,18 +40,9 @@ impl Layout {
     /// A copy with room for about half as many blocks and instructions
     /// again (see `DataFlowGraph::clone_with_headroom`).
     pub fn clone_with_headroom(&self) -> Self {
-        let Layout {
-            blocks,
-            insts,
-            first_block,
-            last_block,
-        } = self;
-        Layout {
-            blocks: blocks.clone_with_headroom(blocks.capacity_len() / 2 + 8),
-            insts: insts.clone_with_headroom(insts.capacity_len() / 2 + 8),
-            first_block: *first_block,
-            last_block: *last_block,
-        }
+        let mut copy = Self::default();
+        self.copy_into_with_headroom(&mut copy);
+        copy
     }
 
     /// Makes `dst` what [`Layout::clone_with_headroom`] returns, reusing
