@@ -526,24 +526,6 @@ impl Pass<'_> {
         }
     }
 
-    /// Resolves the value arguments of `inst`'s block calls (branches;
-    /// their values are defined where the branch's block is dominated, so
-    /// already final when the walk gets here).
-    fn resolve_branch_args(&mut self, inst: Inst) {
-        let dfg = &mut self.func.dfg;
-        for d in 0..dfg.branch_destinations(inst).len() {
-            let args = dfg.branch_destinations(inst)[d].args;
-            for k in 0..dfg.block_args.get(args).len() {
-                if let BlockArg::Value(v) = dfg.block_args.get(args)[k] {
-                    let r = dfg.resolve_aliases(v);
-                    if r != v {
-                        dfg.block_args.get_mut(args)[k] = BlockArg::Value(r);
-                    }
-                }
-            }
-        }
-    }
-
     /// Simplifies a condition operand repeatedly (each step is strictly
     /// smaller, and the loop is bounded anyway).
     fn simplify_cond(&mut self, mut c: Value) -> Value {
@@ -563,7 +545,9 @@ impl Pass<'_> {
             cursor = self.func.layout.next_inst(inst);
             self.pos = inst;
             self.resolve_args(inst);
-            self.resolve_branch_args(inst);
+            // A branch's values are defined where its block is dominated,
+            // so they are final when the walk gets here.
+            resolve_branch_args(&mut self.func.dfg, inst);
             let data = self.func.dfg.insts[inst];
             let op = data.opcode();
             match data {
@@ -875,6 +859,23 @@ fn resolved(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Value {
     }
 }
 
+/// Rewrites the value arguments of `inst`'s block calls to their
+/// representatives (a branch's arguments are block-call lists, not
+/// instruction operands, so the operand rewrite does not reach them).
+fn resolve_branch_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
+    for d in 0..dfg.branch_destinations(inst).len() {
+        let args = dfg.branch_destinations(inst)[d].args;
+        for k in 0..dfg.block_args.get(args).len() {
+            if let BlockArg::Value(v) = dfg.block_args.get(args)[k] {
+                let r = dfg.resolve_aliases(v);
+                if r != v {
+                    dfg.block_args.get_mut(args)[k] = BlockArg::Value(r);
+                }
+            }
+        }
+    }
+}
+
 /// Whether an operand of `inst` is an alias (most are not: the operand
 /// rewrite, which copies the instruction and takes the value-list pool
 /// out of the graph, is skipped then).
@@ -906,18 +907,7 @@ pub(crate) fn drop_aliases(func: &mut FunctionStencil) {
                 func.dfg.value_lists = pool;
                 func.dfg.insts[inst] = data;
             }
-            let dfg = &mut func.dfg;
-            for d in 0..dfg.branch_destinations(inst).len() {
-                let args = dfg.branch_destinations(inst)[d].args;
-                for k in 0..dfg.block_args.get(args).len() {
-                    if let BlockArg::Value(v) = dfg.block_args.get(args)[k] {
-                        let r = dfg.resolve_aliases(v);
-                        if r != v {
-                            dfg.block_args.get_mut(args)[k] = BlockArg::Value(r);
-                        }
-                    }
-                }
-            }
+            resolve_branch_args(&mut func.dfg, inst);
         }
     }
     drop_resolved_aliases(func);
