@@ -8,8 +8,9 @@
 //! rewrites it, looked up in a scoped table of the instructions that
 //! dominate it. The table is scoped by the dominator tree, so a hit always
 //! dominates the instruction it replaces. Replaced values become aliases of
-//! their representatives; `resolve_all_aliases` rewrites the remaining uses
-//! at the end.
+//! their representatives; the walk resolves operands and branch arguments
+//! as it reaches them, so only the aliases themselves are dropped at the
+//! end (`drop_resolved_aliases`).
 
 use crate::{Analyses, OptOptions, OptStats};
 use kiln_ir::dominator_tree::DominatorTree;
@@ -506,26 +507,6 @@ impl Pass<'_> {
         self.func.layout.remove_inst(inst);
     }
 
-    fn resolve_args(&mut self, inst: Inst) {
-        if !uses_alias(&self.func.dfg, inst) {
-            return;
-        }
-        let mut data = self.func.dfg.insts[inst];
-        let mut pool = std::mem::take(&mut self.func.dfg.value_lists);
-        let mut changed = false;
-        for a in data.arguments_mut(&mut pool) {
-            let r = self.func.dfg.resolve_aliases(*a);
-            if r != *a {
-                *a = r;
-                changed = true;
-            }
-        }
-        self.func.dfg.value_lists = pool;
-        if changed {
-            self.func.dfg.insts[inst] = data;
-        }
-    }
-
     /// Simplifies a condition operand repeatedly (each step is strictly
     /// smaller, and the loop is bounded anyway).
     fn simplify_cond(&mut self, mut c: Value) -> Value {
@@ -544,7 +525,7 @@ impl Pass<'_> {
         while let Some(inst) = cursor {
             cursor = self.func.layout.next_inst(inst);
             self.pos = inst;
-            self.resolve_args(inst);
+            resolve_inst_args(&mut self.func.dfg, inst);
             // A branch's values are defined where its block is dominated,
             // so they are final when the walk gets here.
             resolve_branch_args(&mut self.func.dfg, inst);
@@ -859,6 +840,22 @@ fn resolved(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Value {
     }
 }
 
+/// Rewrites `inst`'s operands to their representatives. Most operands are
+/// not aliases, and then the instruction is not copied and the value-list
+/// pool is not taken out of the graph.
+fn resolve_inst_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
+    if !uses_alias(dfg, inst) {
+        return;
+    }
+    let mut data = dfg.insts[inst];
+    let mut pool = std::mem::take(&mut dfg.value_lists);
+    for a in data.arguments_mut(&mut pool) {
+        *a = dfg.resolve_aliases(*a);
+    }
+    dfg.value_lists = pool;
+    dfg.insts[inst] = data;
+}
+
 /// Rewrites the value arguments of `inst`'s block calls to their
 /// representatives (a branch's arguments are block-call lists, not
 /// instruction operands, so the operand rewrite does not reach them).
@@ -876,9 +873,7 @@ fn resolve_branch_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
     }
 }
 
-/// Whether an operand of `inst` is an alias (most are not: the operand
-/// rewrite, which copies the instruction and takes the value-list pool
-/// out of the graph, is skipped then).
+/// Whether an operand of `inst` is an alias.
 #[inline]
 fn uses_alias(dfg: &kiln_ir::DataFlowGraph, inst: Inst) -> bool {
     dfg.inst_args(inst)
@@ -898,15 +893,7 @@ pub(crate) fn drop_aliases(func: &mut FunctionStencil) {
         let mut cursor = func.layout.first_inst(b);
         while let Some(inst) = cursor {
             cursor = func.layout.next_inst(inst);
-            if uses_alias(&func.dfg, inst) {
-                let mut data = func.dfg.insts[inst];
-                let mut pool = std::mem::take(&mut func.dfg.value_lists);
-                for a in data.arguments_mut(&mut pool) {
-                    *a = func.dfg.resolve_aliases(*a);
-                }
-                func.dfg.value_lists = pool;
-                func.dfg.insts[inst] = data;
-            }
+            resolve_inst_args(&mut func.dfg, inst);
             resolve_branch_args(&mut func.dfg, inst);
         }
     }
