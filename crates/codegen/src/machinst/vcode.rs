@@ -1049,28 +1049,29 @@ impl<I: MachInst> VCodeBuilder<I> {
         // The collector pre-checked every operand as it was pushed; the
         // full check runs only when one did not pass (it names the first
         // bad operand).
-        let check_operands = self.operands_suspect;
-        for i in (0..v.insts.len()).filter(|_| check_operands) {
-            let ops = &v.operands[v.operand_ranges.get(i)];
-            for op in ops {
-                if op.as_fixed_nonallocatable().is_some() {
-                    continue;
-                }
-                if !known(&op.vreg()) {
-                    return Err(invalid(&format!(
-                        "instruction {i}: operand {op} names a vreg never allocated with its class"
-                    )));
-                }
-                if let OperandConstraint::Reuse(k) = op.constraint() {
-                    let ok = ops.get(k).is_some_and(|u| {
-                        u.kind() == OperandKind::Use
-                            && u.class() == op.class()
-                            && u.as_fixed_nonallocatable().is_none()
-                    });
-                    if op.kind() != OperandKind::Def || !ok {
+        if self.operands_suspect {
+            for i in 0..v.insts.len() {
+                let ops = &v.operands[v.operand_ranges.get(i)];
+                for op in ops {
+                    if op.as_fixed_nonallocatable().is_some() {
+                        continue;
+                    }
+                    if !known(&op.vreg()) {
                         return Err(invalid(&format!(
-                            "instruction {i}: reuse constraint of {op} names no use of its class"
+                            "instruction {i}: operand {op} names a vreg never allocated with its class"
                         )));
+                    }
+                    if let OperandConstraint::Reuse(k) = op.constraint() {
+                        let ok = ops.get(k).is_some_and(|u| {
+                            u.kind() == OperandKind::Use
+                                && u.class() == op.class()
+                                && u.as_fixed_nonallocatable().is_none()
+                        });
+                        if op.kind() != OperandKind::Def || !ok {
+                            return Err(invalid(&format!(
+                                "instruction {i}: reuse constraint of {op} names no use of its class"
+                            )));
+                        }
                     }
                 }
             }
