@@ -5,7 +5,7 @@
 //! produce (x86-64 and aarch64 propagate payloads differently).
 //!
 //! Done once for every target, on the CLIF a backend is about to lower
-//! (`opt::prepare`, called by the shared pipeline after the cache key was
+//! (`opt::prepare_into`, called by the shared pipeline after the cache key was
 //! taken; the setting is part of the key flags). Each result `v` of such an
 //! operation becomes
 //!

@@ -21,28 +21,17 @@ pub fn midend_options(flags: &Flags) -> Option<kiln_midend::OptOptions> {
     }
 }
 
-/// The optimized copy of `f` the flags ask for, or `None` to compile `f`
-/// as it is.
-pub fn optimize(flags: &Flags, f: &FunctionStencil) -> Option<FunctionStencil> {
-    let opts = midend_options(flags)?;
-    Some(kiln_midend::optimized(f, &opts).0)
-}
-
 /// The stencil a backend lowers: `f` rewritten by the target-neutral
 /// passes the flags ask for (NaN canonicalization, then the mid-end), or
-/// `None` when none applies. Called once per compile by the shared
-/// pipeline, after the cache key was taken from `f`.
+/// `None` when none applies.
 pub fn prepare(flags: &Flags, f: &FunctionStencil) -> CodegenResult<Option<FunctionStencil>> {
-    if !flags.enable_nan_canonicalization {
-        return Ok(optimize(flags, f));
-    }
-    let mut copy = f.clone();
-    crate::nan_canon::canonicalize_nans(&mut copy)?;
-    Ok(Some(optimize(flags, &copy).unwrap_or(copy)))
+    let mut dst = FunctionStencil::default();
+    Ok(prepare_into(flags, f, &mut dst)?.then_some(dst))
 }
 
 /// [`prepare`] into `dst`, reusing its storage (the shared pipeline keeps
-/// one per thread context): `true` when `dst` now holds the stencil to
+/// one per thread context and calls this once per compile, after the cache
+/// key was taken from `f`): `true` when `dst` now holds the stencil to
 /// lower, `false` to compile `f` as it is (`dst` then holds nothing of
 /// use).
 pub fn prepare_into(
@@ -50,19 +39,18 @@ pub fn prepare_into(
     f: &FunctionStencil,
     dst: &mut FunctionStencil,
 ) -> CodegenResult<bool> {
-    if flags.enable_nan_canonicalization {
-        // Rare; the canonicalized copy is made fresh as `prepare` does.
-        return Ok(match prepare(flags, f)? {
-            Some(g) => {
-                *dst = g;
-                true
-            }
-            None => false,
-        });
+    let opts = midend_options(flags);
+    if !flags.enable_nan_canonicalization {
+        let Some(opts) = opts else {
+            return Ok(false);
+        };
+        kiln_midend::optimize_into(f, &opts, dst);
+        return Ok(true);
     }
-    let Some(opts) = midend_options(flags) else {
-        return Ok(false);
-    };
-    kiln_midend::optimize_into(f, &opts, dst);
+    f.copy_into_with_headroom(dst);
+    crate::nan_canon::canonicalize_nans(dst)?;
+    if let Some(opts) = opts {
+        kiln_midend::optimize(dst, &opts);
+    }
     Ok(true)
 }
