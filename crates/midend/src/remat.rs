@@ -93,82 +93,78 @@ fn remat_inst(
     b: Block,
     inst: Inst,
 ) -> bool {
-    {
-        {
-            // Most instructions use no constant from another block: check
-            // that without collecting anything first.
-            let foreign = |v: Value| sc.copy_of(v).is_some() || foreign_const(func, v, b).is_some();
-            let needs = func.dfg.inst_args(inst).iter().any(|&v| foreign(v))
-                || func.dfg.branch_destinations(inst).iter().any(|d| {
-                    func.dfg.block_call_args(*d).iter().any(|a| match a {
-                        BlockArg::Value(v) => foreign(*v),
-                        _ => false,
-                    })
-                });
-            if !needs {
-                return false;
+    // Most instructions use no constant from another block: check
+    // that without collecting anything first.
+    let foreign = |v: Value| sc.copy_of(v).is_some() || foreign_const(func, v, b).is_some();
+    let needs = func.dfg.inst_args(inst).iter().any(|&v| foreign(v))
+        || func.dfg.branch_destinations(inst).iter().any(|d| {
+            func.dfg.block_call_args(*d).iter().any(|a| match a {
+                BlockArg::Value(v) => foreign(*v),
+                _ => false,
+            })
+        });
+    if !needs {
+        return false;
+    }
+    // Operands first, then branch arguments of this instruction.
+    sc.wanted.clear();
+    sc.wanted.extend_from_slice(func.dfg.inst_args(inst));
+    for d in func.dfg.branch_destinations(inst) {
+        for arg in func.dfg.block_call_args(*d) {
+            if let BlockArg::Value(v) = arg {
+                sc.wanted.push(*v);
             }
-            // Operands first, then branch arguments of this instruction.
-            sc.wanted.clear();
-            sc.wanted.extend_from_slice(func.dfg.inst_args(inst));
-            for d in func.dfg.branch_destinations(inst) {
-                for arg in func.dfg.block_call_args(*d) {
-                    if let BlockArg::Value(v) = arg {
-                        sc.wanted.push(*v);
-                    }
-                }
-            }
-            let mut any = false;
-            let mut made = false;
-            for i in 0..sc.wanted.len() {
-                let v = sc.wanted[i];
-                if sc.copy_of(v).is_some() {
-                    any = true;
-                    continue;
-                }
-                let Some(def) = foreign_const(func, v, b) else {
-                    continue;
-                };
-                let data = func.dfg.insts[def];
-                let ty = func.dfg.value_type(v);
-                let c = func.dfg.make_inst(data);
-                func.dfg.make_inst_results(c, ty);
-                func.layout.insert_inst_before(c, inst);
-                let loc = func.rel_srcloc(def);
-                func.srclocs.set(c, loc);
-                let nv = func.dfg.first_result(c).expect("iconst has a result");
-                if sc.copy.len() <= v.index() {
-                    sc.copy.resize(v.index() + 1, None);
-                }
-                sc.copy[v.index()] = Some(nv);
-                sc.copied.push(v);
-                stats.rematerialized += 1;
-                any = true;
-                made = true;
-            }
-            if !any {
-                return false;
-            }
-            let mut data = func.dfg.insts[inst];
-            let mut pool = std::mem::take(&mut func.dfg.value_lists);
-            for a in data.arguments_mut(&mut pool) {
-                if let Some(n) = sc.copy_of(*a) {
-                    *a = n;
-                }
-            }
-            func.dfg.value_lists = pool;
-            func.dfg.insts[inst] = data;
-            for d in 0..func.dfg.branch_destinations(inst).len() {
-                let args = func.dfg.branch_destinations(inst)[d].args;
-                for arg in func.dfg.block_args.get_mut(args) {
-                    if let BlockArg::Value(v) = arg {
-                        if let Some(n) = sc.copy_of(*v) {
-                            *v = n;
-                        }
-                    }
-                }
-            }
-            made
         }
     }
+    let mut any = false;
+    let mut made = false;
+    for i in 0..sc.wanted.len() {
+        let v = sc.wanted[i];
+        if sc.copy_of(v).is_some() {
+            any = true;
+            continue;
+        }
+        let Some(def) = foreign_const(func, v, b) else {
+            continue;
+        };
+        let data = func.dfg.insts[def];
+        let ty = func.dfg.value_type(v);
+        let c = func.dfg.make_inst(data);
+        func.dfg.make_inst_results(c, ty);
+        func.layout.insert_inst_before(c, inst);
+        let loc = func.rel_srcloc(def);
+        func.srclocs.set(c, loc);
+        let nv = func.dfg.first_result(c).expect("iconst has a result");
+        if sc.copy.len() <= v.index() {
+            sc.copy.resize(v.index() + 1, None);
+        }
+        sc.copy[v.index()] = Some(nv);
+        sc.copied.push(v);
+        stats.rematerialized += 1;
+        any = true;
+        made = true;
+    }
+    if !any {
+        return false;
+    }
+    let mut data = func.dfg.insts[inst];
+    let mut pool = std::mem::take(&mut func.dfg.value_lists);
+    for a in data.arguments_mut(&mut pool) {
+        if let Some(n) = sc.copy_of(*a) {
+            *a = n;
+        }
+    }
+    func.dfg.value_lists = pool;
+    func.dfg.insts[inst] = data;
+    for d in 0..func.dfg.branch_destinations(inst).len() {
+        let args = func.dfg.branch_destinations(inst)[d].args;
+        for arg in func.dfg.block_args.get_mut(args) {
+            if let BlockArg::Value(v) = arg {
+                if let Some(n) = sc.copy_of(*v) {
+                    *v = n;
+                }
+            }
+        }
+    }
+    made
 }
