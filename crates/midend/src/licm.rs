@@ -22,7 +22,6 @@ struct Loop {
     header: Block,
     /// Membership by block index.
     body: Vec<bool>,
-    size: usize,
     /// The members in reverse post-order (the order the passes visit).
     blocks: Vec<Block>,
 }
@@ -51,7 +50,6 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
             .collect();
         let mut body = vec![false; n];
         body[h.index()] = true;
-        let mut size = 1;
         let mut blocks = vec![h];
         let mut work = latches;
         while let Some(b) = work.pop() {
@@ -60,7 +58,6 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
             }
             body[b.index()] = true;
             blocks.push(b);
-            size += 1;
             for p in cfg.preds(b) {
                 if dt.is_reachable(p.block) && !body[p.block.index()] {
                     work.push(p.block);
@@ -71,7 +68,6 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
         loops.push(Loop {
             header: h,
             body,
-            size,
             blocks,
         });
     }
@@ -258,7 +254,7 @@ pub(crate) fn run(
     };
     let (cfg, dt) = (&an.cfg, &an.dt);
     // Inner loops first: a loop nested in another is smaller.
-    loops.sort_by_key(|l| l.size);
+    loops.sort_by_key(|l| l.blocks.len());
     let mut aliased = false;
     for l in &loops {
         let Some(ph) = preheader(func, cfg, l) else {
