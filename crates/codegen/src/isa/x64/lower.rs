@@ -71,7 +71,6 @@ pub struct X64LowerInfo {
     pub has_bmi1: bool,
     /// The ISA flags allow `lzcnt`.
     pub has_lzcnt: bool,
-
     /// The ISA flags allow AVX: SSE binary operations take the VEX
     /// three-operand form (`MInst::XmmRmRVex`).
     pub has_avx: bool,

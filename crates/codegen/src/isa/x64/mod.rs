@@ -133,7 +133,6 @@ impl X64Backend {
             has_bmi2: self.isa_flags.has("has_bmi2"),
             has_bmi1: self.isa_flags.has("has_bmi1"),
             has_lzcnt: self.isa_flags.has("has_lzcnt"),
-
             has_avx: self.isa_flags.has("has_avx"),
             test_fault: self.flags.test_fault,
             pinned_reg: self.flags.enable_pinned_reg,
