@@ -224,8 +224,12 @@ fn generate_inst_data_rs() -> String {
     s.push_str("    /// Flattens `d`, resolving value aliases through `dfg`.\n");
     s.push_str("    #[inline]\n");
     s.push_str("    pub fn from_ir(d: &InstructionData, dfg: &DataFlowGraph) -> InstData {\n");
-    s.push_str("        #[allow(unused_variables)]\n");
-    s.push_str("        let r = |v: Value| dfg.resolve_aliases(v);\n");
+    s.push_str("        Self::from_ir_with(d, |v| dfg.resolve_aliases(v))\n");
+    s.push_str("    }\n\n");
+    s.push_str("    /// Flattens `d`, passing every value operand through `r` (the\n");
+    s.push_str("    /// identity for a function known to have no aliases).\n");
+    s.push_str("    #[inline]\n");
+    s.push_str("    pub fn from_ir_with(d: &InstructionData, r: impl Fn(Value) -> Value) -> InstData {\n");
     s.push_str("        match *d {\n");
     for flat in &flats {
         let mut binds = vec!["opcode"];

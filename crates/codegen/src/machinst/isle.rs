@@ -43,7 +43,7 @@ pub(crate) use isle_prelude_names;
 macro_rules! isle_prelude_methods {
     () => {
         fn inst_data(&mut self, inst: &kiln_ir::Inst) -> $crate::machinst::isle::InstData {
-            $crate::machinst::isle::InstData::from_ir(&self.l.f.dfg.insts[*inst], &self.l.f.dfg)
+            self.l.inst_data(*inst)
         }
         fn first_result_type(&mut self, inst: &kiln_ir::Inst) -> Option<kiln_ir::Type> {
             let v = self.l.f.dfg.first_result(*inst)?;

@@ -39,6 +39,7 @@ use super::blockorder::{BlockLoweringOrder, LoweredBlock};
 use super::buffer::RelocTarget;
 use super::buffer::{MachLabel, VCodeConstant};
 use super::inst::{MachInst, OperandVisitor};
+use super::isle::InstData;
 use super::reg::{Reg, Writable};
 use super::vcode::{BlockIndex, VCode, VCodeBuilder};
 use crate::result::{CodegenError, CodegenResult};
@@ -233,6 +234,10 @@ pub struct Lower<'f, I: MachInst> {
     /// it, if any.
     aliases: Vec<Option<Reg>>,
     first_vreg: usize,
+    /// Whether the function has value aliases. After the mid-end it has
+    /// none, and the per-query alias walks (every operand the rules look
+    /// at) are then skipped.
+    ir_aliases: bool,
     /// The first error a target constructor hit (reported after the rule).
     pub error: Option<CodegenError>,
     /// Registers of the results of each `try_call` (per result, its
@@ -286,13 +291,16 @@ impl<'f, I: MachInst> Lower<'f, I> {
         let mut value_regs = std::mem::take(&mut scratch.value_regs);
         refill(&mut value_regs, nvals, ValueRegs::default());
         let mut first_vreg = None;
+        let mut ir_aliases = false;
         for (i, vr) in value_regs.iter_mut().enumerate() {
             let v = Value::new(i);
-            if !matches!(
-                f.dfg.values[v],
-                kiln_ir::ValueData::Inst { .. } | kiln_ir::ValueData::Param { .. }
-            ) {
-                continue;
+            match f.dfg.values[v] {
+                kiln_ir::ValueData::Inst { .. } | kiln_ir::ValueData::Param { .. } => {}
+                kiln_ir::ValueData::Alias { .. } => {
+                    ir_aliases = true;
+                    continue;
+                }
+                _ => continue,
             }
             if let Some((class, count)) = regs_for_type(f.dfg.value_type(v)) {
                 for slot in vr.regs.iter_mut().take(count) {
@@ -302,6 +310,13 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 }
             }
         }
+        let resolve = |v: Value| {
+            if ir_aliases {
+                f.dfg.resolve_aliases(v)
+            } else {
+                v
+            }
+        };
         let mut value_uses = std::mem::take(&mut scratch.value_uses);
         refill(&mut value_uses, nvals, 0);
         let ninsts = f.dfg.num_insts();
@@ -319,12 +334,12 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     color += 1;
                 }
                 for &a in f.dfg.inst_args(inst) {
-                    value_uses[f.dfg.resolve_aliases(a).index()] += 1;
+                    value_uses[resolve(a).index()] += 1;
                 }
                 for call in f.dfg.branch_destinations(inst) {
                     for a in f.dfg.block_call_args(*call) {
                         if let BlockArg::Value(v) = a {
-                            value_uses[f.dfg.resolve_aliases(*v).index()] += 1;
+                            value_uses[resolve(*v).index()] += 1;
                         }
                     }
                 }
@@ -365,6 +380,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             cur_seq,
             aliases,
             first_vreg: first,
+            ir_aliases,
             error: None,
             try_call_rets: Vec::new(),
             try_call_exns: Vec::new(),
@@ -401,9 +417,46 @@ impl<'f, I: MachInst> Lower<'f, I> {
         self.cur_inst
     }
 
+    /// `v` with aliases resolved.
+    #[inline]
+    pub fn resolve_value(&self, v: Value) -> Value {
+        if self.ir_aliases {
+            self.f.dfg.resolve_aliases(v)
+        } else {
+            v
+        }
+    }
+
+    /// Where `v`, a value with aliases resolved, is defined (`None` for an
+    /// unused number or an alias left by a cycle).
+    #[inline]
+    fn resolved_value_def(&self, v: Value) -> Option<ValueDef> {
+        match self.f.dfg.values.get(v)? {
+            kiln_ir::ValueData::Inst { num, inst, .. } => {
+                Some(ValueDef::Result(*inst, *num as usize))
+            }
+            kiln_ir::ValueData::Param { num, block, .. } => {
+                Some(ValueDef::Param(*block, *num as usize))
+            }
+            _ => None,
+        }
+    }
+
+    /// `inst` flattened for the rules, its value operands with aliases
+    /// resolved.
+    #[inline]
+    pub fn inst_data(&self, inst: Inst) -> InstData {
+        let d = &self.f.dfg.insts[inst];
+        if self.ir_aliases {
+            InstData::from_ir(d, &self.f.dfg)
+        } else {
+            InstData::from_ir_with(d, |v| v)
+        }
+    }
+
     /// The registers of a value, marking it used.
     pub fn put_value_in_regs(&mut self, v: Value) -> ValueRegs {
-        let v = self.f.dfg.resolve_aliases(v);
+        let v = self.resolve_value(v);
         self.value_used[v.index()] = true;
         self.value_regs[v.index()]
     }
@@ -448,7 +501,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
 
     /// The registers of a value without marking it used (for defining it).
     pub fn value_regs(&self, v: Value) -> ValueRegs {
-        self.value_regs[self.f.dfg.resolve_aliases(v).index()]
+        self.value_regs[self.resolve_value(v).index()]
     }
 
     /// The type of a value.
@@ -460,8 +513,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// pure instruction, or a load that can be merged into the current
     /// instruction (single use, same block, no side effect in between).
     pub fn def_inst(&self, v: Value) -> Option<Inst> {
-        let v = self.f.dfg.resolve_aliases(v);
-        let ValueDef::Result(inst, _) = self.f.dfg.value_def(v)? else {
+        let v = self.resolve_value(v);
+        let ValueDef::Result(inst, _) = self.resolved_value_def(v)? else {
             return None;
         };
         if self.inst_sunk[inst.index()] {
@@ -493,7 +546,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// asked for it: a rule may then absorb that instruction entirely,
     /// and the driver skips it since its value is never used.
     pub fn single_use_def(&self, v: Value) -> Option<Inst> {
-        let r = self.f.dfg.resolve_aliases(v);
+        let r = self.resolve_value(v);
         if self.value_uses[r.index()] != 1 || self.value_used[r.index()] {
             return None;
         }
@@ -502,7 +555,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
 
     /// How many instructions of the function use `v` (each use counted).
     pub fn value_use_count(&self, v: Value) -> u32 {
-        let r = self.f.dfg.resolve_aliases(v);
+        let r = self.resolve_value(v);
         self.value_uses[r.index()]
     }
 
@@ -519,8 +572,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
 
     /// The constant of an `iconst` defining `v`, zero-extended from its type.
     pub fn iconst_value(&self, v: Value) -> Option<u64> {
-        let v = self.f.dfg.resolve_aliases(v);
-        let ValueDef::Result(inst, _) = self.f.dfg.value_def(v)? else {
+        let v = self.resolve_value(v);
+        let ValueDef::Result(inst, _) = self.resolved_value_def(v)? else {
             return None;
         };
         match self.f.dfg.insts[inst] {
