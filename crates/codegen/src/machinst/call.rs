@@ -27,6 +27,7 @@ use kiln_ir::{
 };
 use regalloc2::{PReg, RegClass};
 use smallvec::SmallVec;
+use std::rc::Rc;
 
 /// Where one argument or return value part lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,10 +110,11 @@ pub trait CallGlue<'f> {
 
     /// The locations of `sig`, the function's signature `sig_ref`: a
     /// target that computed them for the whole function up front answers
-    /// from its table (a call site then costs a copy, not a second run of
-    /// the ABI); by default they are computed again.
-    fn sig_ref_locs(&self, _sig_ref: SigRef, sig: &Signature) -> CodegenResult<SigLocs> {
-        self.sig_locs(sig)
+    /// from its table (a call site then shares them, not a second run of
+    /// the ABI nor a copy of its lists); by default they are computed
+    /// again.
+    fn sig_ref_locs(&self, _sig_ref: SigRef, sig: &Signature) -> CodegenResult<Rc<SigLocs>> {
+        self.sig_locs(sig).map(Rc::new)
     }
 
     /// The function's call bookkeeping, kept across instructions.
@@ -173,7 +175,7 @@ fn recorded<'f, C: CallGlue<'f>, T>(c: &mut C, r: CodegenResult<T>) -> Option<T>
 fn signature_locs<'f, C: CallGlue<'f>>(
     c: &mut C,
     sig_ref: SigRef,
-) -> Option<(&'f Signature, SigLocs)> {
+) -> Option<(&'f Signature, Rc<SigLocs>)> {
     let f = c.lower().f;
     let sig = f.dfg.signatures.get(sig_ref)?;
     let r = c.sig_ref_locs(sig_ref, sig);
@@ -331,7 +333,7 @@ pub struct CallSite<I> {
     pub callee: Result<FuncRef, Value>,
     /// The callee's convention (for the target's clobber set).
     pub call_conv: CallConv,
-    pub locs: SigLocs,
+    pub locs: Rc<SigLocs>,
     pub uses: CallUses,
     pub defs: CallDefs,
     /// Loads of results in the return area, to emit after the call.
@@ -377,7 +379,7 @@ pub struct TailCallSite {
     /// A function reference, or the register of an indirect callee (never
     /// one of `uses`' registers).
     pub callee: Result<FuncRef, Reg>,
-    pub locs: SigLocs,
+    pub locs: Rc<SigLocs>,
     /// Argument registers and the (passed-on) return-area pointer.
     pub uses: CallUses,
 }
@@ -501,7 +503,7 @@ pub struct TryCallLowering<I> {
     pub callee: Result<FuncRef, Value>,
     /// The callee's convention (for the target's clobber set).
     pub call_conv: CallConv,
-    pub locs: SigLocs,
+    pub locs: Rc<SigLocs>,
     pub uses: CallUses,
     /// Register results, and with handlers the payloads.
     pub defs: CallDefs,

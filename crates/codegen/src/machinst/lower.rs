@@ -106,6 +106,7 @@ pub struct LowerScratch<I> {
     succ_arg_regs: Vec<Reg>,
     succ_arg_spans: Vec<(u32, u32)>,
     aliases: Vec<Option<Reg>>,
+    labels: Vec<MachLabel>,
 }
 
 impl<I> Default for LowerScratch<I> {
@@ -123,6 +124,7 @@ impl<I> Default for LowerScratch<I> {
             succ_arg_regs: Vec::new(),
             succ_arg_spans: Vec::new(),
             aliases: Vec::new(),
+            labels: Vec::new(),
         }
     }
 }
@@ -217,6 +219,8 @@ pub struct Lower<'f, I: MachInst> {
     inst_sunk: Vec<bool>,
     /// The instruction being lowered.
     cur_inst: Option<Inst>,
+    /// The successor labels of the block whose branch is being lowered.
+    labels: Vec<MachLabel>,
     /// Instructions emitted for the current IR instruction, in order.
     cur_seq: Vec<I>,
     /// Every lowered instruction in reverse program order: blocks are
@@ -377,6 +381,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             color_before,
             inst_sunk,
             cur_inst: None,
+            labels: std::mem::take(&mut scratch.labels),
             cur_seq,
             aliases,
             first_vreg: first,
@@ -748,12 +753,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
     ) -> CodegenResult<()> {
         let start = self.insts_rev.len();
         let vb = BlockIndex::new(b);
-        let succs: SmallVec<[BlockIndex; 4]> =
-            self.order.succ_indices(vb).iter().copied().collect();
-        let labels: SmallVec<[MachLabel; 4]> = succs
-            .iter()
-            .map(|s| MachLabel::from_block(s.index() as u32))
-            .collect();
+        let label_of = |s: BlockIndex| MachLabel::from_block(s.index() as u32);
         match self.order.lowered_order()[b] {
             LoweredBlock::CriticalEdge { pred, succ_idx, .. } => {
                 let pred = kiln_ir::Block::new(pred as usize);
@@ -763,8 +763,9 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 let span = self.branch_args(backend, branch, succ_idx as usize)?;
                 let edge = self.order.succ_edge_base(vb);
                 self.succ_arg_spans[edge] = span;
+                let target = label_of(self.order.succ_indices(vb)[0]);
                 self.insts_rev
-                    .push((backend.gen_jump(labels[0]), RelSourceLoc::default()));
+                    .push((backend.gen_jump(target), RelSourceLoc::default()));
             }
             LoweredBlock::Orig { block } => {
                 let block = kiln_ir::Block::new(block as usize);
@@ -785,7 +786,14 @@ impl<'f, I: MachInst> Lower<'f, I> {
                     ) {
                         next = f.layout.prev_inst(last);
                         let base = self.order.succ_edge_base(vb);
-                        for (k, s) in succs.iter().enumerate() {
+                        // The labels outlive the borrows of `self` below:
+                        // a list kept across blocks, taken out meanwhile.
+                        let mut labels = std::mem::take(&mut self.labels);
+                        labels.clear();
+                        let nsuccs = self.order.succ_indices(vb).len();
+                        for k in 0..nsuccs {
+                            let s = self.order.succ_indices(vb)[k];
+                            labels.push(label_of(s));
                             let is_edge = matches!(
                                 self.order.lowered_order()[s.index()],
                                 LoweredBlock::CriticalEdge { .. }
@@ -799,6 +807,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                         self.cur_inst = Some(last);
                         self.cur_seq.clear();
                         let ok = backend.lower_branch(self, last, &labels);
+                        self.labels = labels;
                         self.take_error()?;
                         if !ok {
                             return Err(self.unsupported(last));
@@ -968,6 +977,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             succ_arg_regs: self.succ_arg_regs,
             succ_arg_spans: self.succ_arg_spans,
             aliases: self.aliases,
+            labels: self.labels,
         });
         Ok(vcode)
     }

@@ -53,7 +53,7 @@ pub struct X64LowerInfo {
     /// The locations of each signature the function declares (by
     /// `SigRef` index), when they were all computed up front (see
     /// `X64Backend::callee_sig_locs`); empty otherwise.
-    pub callee_sigs: Vec<SigLocs>,
+    pub callee_sigs: Vec<std::rc::Rc<SigLocs>>,
     /// Offsets of the sized stack slots from the bottom of their area.
     pub slot_offsets: Vec<u32>,
     /// Size of the stack-slot area (directly below rbp).
@@ -625,10 +625,10 @@ impl<'f> CallGlue<'f> for Ctx<'_, '_, 'f> {
         &self,
         sig_ref: kiln_ir::SigRef,
         sig: &kiln_ir::Signature,
-    ) -> crate::result::CodegenResult<SigLocs> {
+    ) -> crate::result::CodegenResult<std::rc::Rc<SigLocs>> {
         match self.info.callee_sigs.get(sig_ref.index()) {
-            Some(locs) => Ok(locs.clone()),
-            None => abi::sig_locs(sig),
+            Some(locs) => Ok(std::rc::Rc::clone(locs)),
+            None => abi::sig_locs(sig).map(std::rc::Rc::new),
         }
     }
     fn call_state(&mut self) -> &mut CallState {

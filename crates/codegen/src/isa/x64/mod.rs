@@ -191,14 +191,14 @@ impl X64Backend {
     ///
     /// Without that setting every declared signature's locations are
     /// computed here for the check; they are returned (by `SigRef` index)
-    /// so that call sites copy them instead of computing them again. With
+    /// so that call sites share them instead of computing them again. With
     /// it, nothing is checked and the table is empty (a declared signature
     /// that no instruction uses is then never computed, as before).
     fn callee_sig_locs(
         &self,
         f: &FunctionStencil,
         own: &abi::SigLocs,
-    ) -> CodegenResult<Vec<abi::SigLocs>> {
+    ) -> CodegenResult<Vec<std::rc::Rc<abi::SigLocs>>> {
         if self.flags.enable_multi_ret_implicit_sret {
             return Ok(Vec::new());
         }
@@ -218,7 +218,7 @@ impl X64Backend {
             if locs.has_ret_area() {
                 return too_many();
             }
-            table.push(locs);
+            table.push(std::rc::Rc::new(locs));
         }
         Ok(table)
     }
