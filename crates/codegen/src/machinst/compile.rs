@@ -400,6 +400,9 @@ impl<B: Backend> EmitSink<B::Inst> for PipelineSink<'_, B> {
         Ok(())
     }
 
+    // Called for every instruction and edit: inlined into the emission
+    // loop, it costs no call.
+    #[inline]
     fn emit(&mut self, inst: &B::Inst, info: EmitInfo<'_>) -> CodegenResult<()> {
         let epilogue = inst.is_term() == MachTerminator::Ret && B::is_epilogue_return(inst);
         if epilogue {

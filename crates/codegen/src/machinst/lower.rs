@@ -517,7 +517,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// The instruction defining `v`, if a user may look through it: a
     /// pure instruction, or a load that can be merged into the current
     /// instruction (single use, same block, no side effect in between).
+    #[inline]
     pub fn def_inst(&self, v: Value) -> Option<Inst> {
+        // The rules ask this of most operands they look at; the common
+        // answers (a pure instruction, a parameter, a sunk instruction)
+        // are inlined into them, the load check is not.
         let v = self.resolve_value(v);
         let ValueDef::Result(inst, _) = self.resolved_value_def(v)? else {
             return None;
@@ -528,6 +532,14 @@ impl<'f, I: MachInst> Lower<'f, I> {
         if !has_side_effect(self.f, inst) {
             return Some(inst);
         }
+        self.mergeable_load(v, inst)
+    }
+
+    /// `def_inst` for `v` defined by `inst`, an instruction with a side
+    /// effect: `inst` if it is a load that can be merged into the current
+    /// instruction.
+    #[inline(never)]
+    fn mergeable_load(&self, v: Value, inst: Inst) -> Option<Inst> {
         let cur = self.cur_inst?;
         let is_load = matches!(self.f.dfg.insts[inst], InstructionData::Load { .. })
             && OPCODES[self.f.dfg.opcode(inst) as usize]

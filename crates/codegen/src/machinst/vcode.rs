@@ -347,7 +347,10 @@ impl<I: MachInst> VCode<I> {
         for b in 0..self.num_blocks() {
             let block = BlockIndex::new(b);
             sink.begin_block(block, frame)?;
-            for i in self.block_ranges.get(b) {
+            let range = self.block_ranges.get(b);
+            let next_block =
+                (b + 1 < self.num_blocks()).then(|| MachLabel::from_block(b as u32 + 1));
+            for i in range.clone() {
                 let inst = InsnIndex::new(i);
                 while let Some((_, edit)) =
                     edits.next_if(|(p, _)| *p <= ProgPoint::new(inst, InstPosition::Before))
@@ -377,9 +380,9 @@ impl<I: MachInst> VCode<I> {
                 // with the branches before it) is exactly the state without
                 // it, and emitting and truncating it is a measurable share
                 // of emission.
-                let fall_through = i + 1 == self.block_ranges.get(b).end
-                    && b + 1 < self.num_blocks()
-                    && self.insts[i].jump_label() == Some(MachLabel::from_block(b as u32 + 1))
+                let fall_through = i + 1 == range.end
+                    && next_block.is_some()
+                    && self.insts[i].jump_label() == next_block
                     && edits.peek().is_none_or(|(p, _)| p.inst() != inst)
                     && sink.elides_jump_to_next_block();
                 let info = EmitInfo {

@@ -297,6 +297,7 @@ impl Backend for X64Backend {
         }
     }
 
+    #[inline]
     fn emit_inst(
         &self,
         inst: &MInst,
