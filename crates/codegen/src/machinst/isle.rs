@@ -49,6 +49,7 @@ macro_rules! isle_prelude_methods {
             let v = self.l.f.dfg.first_result(*inst)?;
             Some(self.l.f.dfg.value_type(v))
         }
+        #[inline]
         fn def_inst(&mut self, v: &kiln_ir::Value) -> Option<kiln_ir::Inst> {
             self.l.def_inst(*v)
         }

@@ -100,6 +100,7 @@ pub struct LowerScratch<I> {
     value_used: Vec<bool>,
     color_before: Vec<u32>,
     inst_sunk: Vec<bool>,
+    inst_pure: Vec<bool>,
     cur_seq: Vec<I>,
     insts_rev: Vec<(I, RelSourceLoc)>,
     block_len: Vec<usize>,
@@ -118,6 +119,7 @@ impl<I> Default for LowerScratch<I> {
             value_used: Vec::new(),
             color_before: Vec::new(),
             inst_sunk: Vec::new(),
+            inst_pure: Vec::new(),
             cur_seq: Vec::new(),
             insts_rev: Vec::new(),
             block_len: Vec::new(),
@@ -217,6 +219,10 @@ pub struct Lower<'f, I: MachInst> {
     color_before: Vec<u32>,
     /// Instructions merged into a user; skipped by the walk.
     inst_sunk: Vec<bool>,
+    /// Instructions of the lowered blocks without side effects and not
+    /// sunk: `def_inst`'s answer for them, known without looking at the
+    /// instruction (false only means "look").
+    inst_pure: Vec<bool>,
     /// The instruction being lowered.
     cur_inst: Option<Inst>,
     /// The successor labels of the block whose branch is being lowered.
@@ -326,6 +332,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
         let ninsts = f.dfg.num_insts();
         let mut color_before = std::mem::take(&mut scratch.color_before);
         refill(&mut color_before, ninsts, 0);
+        let mut inst_pure = std::mem::take(&mut scratch.inst_pure);
+        refill(&mut inst_pure, ninsts, false);
         for lb in order.lowered_order() {
             let LoweredBlock::Orig { block } = *lb else {
                 continue;
@@ -336,6 +344,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 color_before[inst.index()] = color;
                 if has_side_effect(f, inst) {
                     color += 1;
+                } else {
+                    inst_pure[inst.index()] = true;
                 }
                 for &a in f.dfg.inst_args(inst) {
                     value_uses[resolve(a).index()] += 1;
@@ -380,6 +390,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             value_used,
             color_before,
             inst_sunk,
+            inst_pure,
             cur_inst: None,
             labels: std::mem::take(&mut scratch.labels),
             cur_seq,
@@ -520,9 +531,21 @@ impl<'f, I: MachInst> Lower<'f, I> {
     #[inline]
     pub fn def_inst(&self, v: Value) -> Option<Inst> {
         // The rules ask this of most operands they look at; the common
-        // answers (a pure instruction, a parameter, a sunk instruction)
-        // are inlined into them, the load check is not.
+        // answer (a pure instruction) is inlined into them, the others
+        // are not.
         let v = self.resolve_value(v);
+        if let Some(kiln_ir::ValueData::Inst { inst, .. }) = self.f.dfg.values.get(v) {
+            if self.inst_pure[inst.index()] {
+                return Some(*inst);
+            }
+        }
+        self.def_inst_slow(v)
+    }
+
+    /// [`def_inst`](Self::def_inst) for `v` (aliases resolved) without the
+    /// table of pure instructions.
+    #[inline(never)]
+    fn def_inst_slow(&self, v: Value) -> Option<Inst> {
         let ValueDef::Result(inst, _) = self.resolved_value_def(v)? else {
             return None;
         };
@@ -532,14 +555,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
         if !has_side_effect(self.f, inst) {
             return Some(inst);
         }
-        self.mergeable_load(v, inst)
-    }
-
-    /// `def_inst` for `v` defined by `inst`, an instruction with a side
-    /// effect: `inst` if it is a load that can be merged into the current
-    /// instruction.
-    #[inline(never)]
-    fn mergeable_load(&self, v: Value, inst: Inst) -> Option<Inst> {
         let cur = self.cur_inst?;
         let is_load = matches!(self.f.dfg.insts[inst], InstructionData::Load { .. })
             && OPCODES[self.f.dfg.opcode(inst) as usize]
@@ -585,6 +600,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
     /// Marks an instruction as merged into the current one.
     pub fn sink_inst(&mut self, inst: Inst) {
         self.inst_sunk[inst.index()] = true;
+        self.inst_pure[inst.index()] = false;
     }
 
     /// The constant of an `iconst` defining `v`, zero-extended from its type.
@@ -983,6 +999,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
             value_used: self.value_used,
             color_before: self.color_before,
             inst_sunk: self.inst_sunk,
+            inst_pure: self.inst_pure,
             cur_seq: self.cur_seq,
             insts_rev,
             block_len,

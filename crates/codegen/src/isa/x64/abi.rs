@@ -186,11 +186,11 @@ fn class_of(ty: Type) -> CodegenResult<(bool, usize)> {
 
 /// Assigns `n` parts of one value: registers from `regs[*used..]` if all
 /// `n` fit, else consecutive stack slots (16-aligned for two parts).
-fn assign(n: usize, regs: &[PReg], used: &mut usize, stack: &mut u32) -> Parts {
+fn assign(n: usize, regs: Regs, used: &mut usize, stack: &mut u32) -> Parts {
     let mut parts = Parts::new();
-    if *used + n <= regs.len() {
+    if *used + n <= regs.encs.len() {
         for k in 0..n {
-            parts.push(ArgLoc::Reg(regs[*used + k]));
+            parts.push(ArgLoc::Reg((regs.preg)(regs.encs[*used + k])));
         }
         *used += n;
     } else {
@@ -209,8 +209,8 @@ fn assign(n: usize, regs: &[PReg], used: &mut usize, stack: &mut u32) -> Parts {
 /// (8 bytes; an `f128` takes a 16-aligned 16-byte slot, as System V passes
 /// `__float128` in memory). `f16` travels in the low 16 bits of an XMM
 /// register, `f128` in the whole register (GCC/LLVM's convention).
-fn assign_float(ty: Type, regs: &[PReg], used: &mut usize, stack: &mut u32) -> Parts {
-    if ty == Type::F128 && *used >= regs.len() {
+fn assign_float(ty: Type, regs: Regs, used: &mut usize, stack: &mut u32) -> Parts {
+    if ty == Type::F128 && *used >= regs.encs.len() {
         *stack = (*stack + 15) & !15;
         let parts = Parts::from_slice(&[ArgLoc::Stack(*stack)]);
         *stack += 16;
@@ -219,11 +219,19 @@ fn assign_float(ty: Type, regs: &[PReg], used: &mut usize, stack: &mut u32) -> P
     assign(1, regs, used, stack)
 }
 
+/// A convention's registers of one class for one list, as encodings (the
+/// convention's own tables, not copied) and the class's register maker.
+#[derive(Clone, Copy)]
+struct Regs {
+    encs: &'static [u8],
+    preg: fn(u8) -> PReg,
+}
+
 /// Register-or-stack assignment for one list (arguments or returns) of a
 /// convention.
 struct Assigner {
-    ints: Vec<PReg>,
-    floats: Vec<PReg>,
+    ints: Regs,
+    floats: Regs,
     positional: bool,
     ni: usize,
     nf: usize,
@@ -231,10 +239,16 @@ struct Assigner {
 }
 
 impl Assigner {
-    fn new(ints: &[u8], floats: &[u8], positional: bool, stack: u32) -> Self {
+    fn new(ints: &'static [u8], floats: &'static [u8], positional: bool, stack: u32) -> Self {
         Assigner {
-            ints: ints.iter().map(|&e| gpr_preg(e)).collect(),
-            floats: floats.iter().map(|&e| xmm_preg(e)).collect(),
+            ints: Regs {
+                encs: ints,
+                preg: gpr_preg,
+            },
+            floats: Regs {
+                encs: floats,
+                preg: xmm_preg,
+            },
             positional,
             ni: 0,
             nf: 0,
@@ -258,9 +272,9 @@ impl Assigner {
             // Both classes advance together: position k is int_args[k] or
             // float_args[k].
             let (regs, mut used) = if int {
-                (&self.ints, self.ni)
+                (self.ints, self.ni)
             } else {
-                (&self.floats, self.nf)
+                (self.floats, self.nf)
             };
             let p = assign(1, regs, &mut used, &mut self.stack);
             if matches!(p[0], ArgLoc::Reg(_)) {
@@ -270,9 +284,9 @@ impl Assigner {
             return Ok(p);
         }
         Ok(if int {
-            assign(n, &self.ints, &mut self.ni, &mut self.stack)
+            assign(n, self.ints, &mut self.ni, &mut self.stack)
         } else {
-            assign_float(ty, &self.floats, &mut self.nf, &mut self.stack)
+            assign_float(ty, self.floats, &mut self.nf, &mut self.stack)
         })
     }
 }
@@ -296,7 +310,11 @@ pub fn sig_locs(sig: &Signature) -> CodegenResult<SigLocs> {
         let loc = if conv.winch_returns && Some(i) != last {
             // Winch: everything but the last value goes to memory.
             let mut none = 0usize;
-            assign(n, &[], &mut none, &mut rets.stack)
+            let no_regs = Regs {
+                encs: &[],
+                preg: gpr_preg,
+            };
+            assign(n, no_regs, &mut none, &mut rets.stack)
         } else {
             rets.value(r.value_type, int, n)?
         };
