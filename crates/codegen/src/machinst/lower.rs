@@ -101,7 +101,6 @@ pub struct LowerScratch<I> {
     color_before: Vec<u32>,
     inst_sunk: Vec<bool>,
     inst_pure: Vec<bool>,
-    cur_seq: Vec<I>,
     insts_rev: Vec<(I, RelSourceLoc)>,
     block_len: Vec<usize>,
     succ_arg_regs: Vec<Reg>,
@@ -120,7 +119,6 @@ impl<I> Default for LowerScratch<I> {
             color_before: Vec::new(),
             inst_sunk: Vec::new(),
             inst_pure: Vec::new(),
-            cur_seq: Vec::new(),
             insts_rev: Vec::new(),
             block_len: Vec::new(),
             succ_arg_regs: Vec::new(),
@@ -227,8 +225,13 @@ pub struct Lower<'f, I: MachInst> {
     cur_inst: Option<Inst>,
     /// The successor labels of the block whose branch is being lowered.
     labels: Vec<MachLabel>,
-    /// Instructions emitted for the current IR instruction, in order.
-    cur_seq: Vec<I>,
+    /// Where the current IR instruction's sequence starts in `insts_rev`:
+    /// `emit` appends in program order, `flush_seq` reverses the sequence
+    /// in place (so an instruction is moved once, not through a list of
+    /// its own).
+    seq_start: usize,
+    /// The source location of the current sequence.
+    seq_srcloc: RelSourceLoc,
     /// Every lowered instruction in reverse program order: blocks are
     /// lowered last to first and each from its end up, so this grows at
     /// the end and `build` pops the function in forward order.
@@ -373,8 +376,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
         refill(&mut value_used, nvals, false);
         let mut inst_sunk = std::mem::take(&mut scratch.inst_sunk);
         refill(&mut inst_sunk, ninsts, false);
-        let mut cur_seq = std::mem::take(&mut scratch.cur_seq);
-        cur_seq.clear();
         let mut aliases = std::mem::take(&mut scratch.aliases);
         aliases.clear();
         Ok(Lower {
@@ -393,7 +394,8 @@ impl<'f, I: MachInst> Lower<'f, I> {
             inst_pure,
             cur_inst: None,
             labels: std::mem::take(&mut scratch.labels),
-            cur_seq,
+            seq_start: 0,
+            seq_srcloc: RelSourceLoc::default(),
             aliases,
             first_vreg: first,
             ir_aliases,
@@ -425,7 +427,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
 
     /// Appends a machine instruction to the current instruction's sequence.
     pub fn emit(&mut self, inst: I) {
-        self.cur_seq.push(inst);
+        self.insts_rev.push((inst, self.seq_srcloc));
     }
 
     /// The instruction being lowered.
@@ -659,11 +661,16 @@ impl<'f, I: MachInst> Lower<'f, I> {
         }
     }
 
-    /// Moves the current instruction's sequence into the block (reversed).
-    fn flush_seq(&mut self, srcloc: RelSourceLoc) {
-        while let Some(i) = self.cur_seq.pop() {
-            self.insts_rev.push((i, srcloc));
-        }
+    /// Opens the sequence of the instruction about to be lowered, whose
+    /// machine instructions get `srcloc`.
+    fn start_seq(&mut self, srcloc: RelSourceLoc) {
+        self.seq_start = self.insts_rev.len();
+        self.seq_srcloc = srcloc;
+    }
+
+    /// Closes the current sequence: reversed, like everything before it.
+    fn flush_seq(&mut self) {
+        self.insts_rev[self.seq_start..].reverse();
     }
 
     /// Branch arguments of destination `k` of `branch`, marking them used.
@@ -833,14 +840,14 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             }
                         }
                         self.cur_inst = Some(last);
-                        self.cur_seq.clear();
+                        self.start_seq(self.f.rel_srcloc(last));
                         let ok = backend.lower_branch(self, last, &labels);
                         self.labels = labels;
                         self.take_error()?;
                         if !ok {
                             return Err(self.unsupported(last));
                         }
-                        self.flush_seq(self.f.rel_srcloc(last));
+                        self.flush_seq();
                     }
                 }
                 while let Some(inst) = next {
@@ -854,7 +861,7 @@ impl<'f, I: MachInst> Lower<'f, I> {
                         continue;
                     }
                     self.cur_inst = Some(inst);
-                    self.cur_seq.clear();
+                    self.start_seq(self.f.rel_srcloc(inst));
                     let out = backend.lower(self, inst);
                     self.take_error()?;
                     let Some(out) = out else {
@@ -873,14 +880,14 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             k += 1;
                         }
                     }
-                    self.flush_seq(self.f.rel_srcloc(inst));
+                    self.flush_seq();
                 }
                 if self.f.layout.entry_block() == Some(block) {
                     self.cur_inst = None;
-                    self.cur_seq.clear();
+                    self.start_seq(RelSourceLoc::default());
                     backend.gen_entry(self)?;
                     self.take_error()?;
-                    self.flush_seq(RelSourceLoc::default());
+                    self.flush_seq();
                 }
                 self.cur_inst = None;
             }
@@ -1000,7 +1007,6 @@ impl<'f, I: MachInst> Lower<'f, I> {
             color_before: self.color_before,
             inst_sunk: self.inst_sunk,
             inst_pure: self.inst_pure,
-            cur_seq: self.cur_seq,
             insts_rev,
             block_len,
             succ_arg_regs: self.succ_arg_regs,
