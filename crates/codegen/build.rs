@@ -229,7 +229,9 @@ fn generate_inst_data_rs() -> String {
     s.push_str("    /// Flattens `d`, passing every value operand through `r` (the\n");
     s.push_str("    /// identity for a function known to have no aliases).\n");
     s.push_str("    #[inline]\n");
-    s.push_str("    pub fn from_ir_with(d: &InstructionData, r: impl Fn(Value) -> Value) -> InstData {\n");
+    s.push_str(
+        "    pub fn from_ir_with(d: &InstructionData, r: impl Fn(Value) -> Value) -> InstData {\n",
+    );
     s.push_str("        match *d {\n");
     for flat in &flats {
         let mut binds = vec!["opcode"];

@@ -1290,12 +1290,19 @@ impl<L: LabelUse> MachBuffer<L> {
                 cum: &cum,
                 n: 0,
             };
+            // Before anything shrank, offsets are unmoved (the first pass
+            // over all candidates needs no mapping).
+            let moved = cum[cands.len()] != 0;
             for c in cands.iter_mut() {
                 if c.shrunk {
                     continue;
                 }
-                let use_at = at.map(c.start) + c.use_off;
-                let mut target = new_off(&cum, c.target);
+                let (start, mut target) = if moved {
+                    (at.map(c.start), new_off(&cum, c.target))
+                } else {
+                    (c.start, c.target)
+                };
+                let use_at = start + c.use_off;
                 if c.target >= c.end {
                     // The branch's own saving moves a later target closer.
                     target -= (c.end - c.start) - c.bytes.len() as CodeOffset;

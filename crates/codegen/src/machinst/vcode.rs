@@ -357,7 +357,12 @@ impl<I: MachInst> VCode<I> {
                 {
                     emit_edit::<I, S>(edit, env, frame, sink)?;
                 }
-                let allocs = output.inst_allocs(inst);
+                // `Output::inst_allocs`, inlined: once per instruction.
+                let offsets = &output.inst_alloc_offsets;
+                let end = offsets
+                    .get(i + 1)
+                    .map_or(output.allocs.len(), |&e| e as usize);
+                let allocs = &output.allocs[offsets[i] as usize..end];
                 let mut rewriter = AllocRewriter {
                     allocs: allocs.iter(),
                     error: false,
