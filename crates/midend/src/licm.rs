@@ -205,7 +205,7 @@ fn hoistable(func: &FunctionStencil, inst: Inst, clobbered: &LoopMem) -> bool {
 /// in the outer preheader as one load.
 fn merge_key(func: &mut FunctionStencil, inst: Inst) -> Option<(InstructionData, Type)> {
     let op = func.dfg.insts[inst].opcode();
-    if !(op.is_pure() || is_plain_load(op)) || func.dfg.inst_results(inst).len() != 1 {
+    if !(op.is_pure() || is_plain_load(op)) || func.dfg.num_results(inst) != 1 {
         return None;
     }
     let mut data = func.dfg.insts[inst];

@@ -522,7 +522,7 @@ impl Pass<'_> {
 
     /// Replaces every result of `inst` by the results of `by` (or `v`).
     fn replace(&mut self, inst: Inst, with: &[Value]) {
-        let n = self.func.dfg.inst_results(inst).len().min(with.len());
+        let n = self.func.dfg.num_results(inst).min(with.len());
         for (i, &w) in with.iter().enumerate().take(n) {
             let r = self.func.dfg.inst_results(inst)[i];
             self.func.dfg.make_value_alias(r, w);
@@ -627,7 +627,7 @@ impl Pass<'_> {
                     flags, arg, offset, ..
                 } = data
                 {
-                    if is_plain_load(op) && self.func.dfg.inst_results(inst).len() == 1 {
+                    if is_plain_load(op) && self.func.dfg.num_results(inst) == 1 {
                         let key = Key {
                             data: InstructionData::Load {
                                 opcode: op,
@@ -670,7 +670,7 @@ impl Pass<'_> {
                     self.insert(key, value);
                 }
             }
-            let single = self.func.dfg.inst_results(inst).len() == 1;
+            let single = self.func.dfg.num_results(inst) == 1;
             let divides = matches!(
                 op,
                 Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem
@@ -696,8 +696,8 @@ impl Pass<'_> {
                         continue;
                     };
                     let dfg = &self.func.dfg;
-                    let n = dfg.inst_results(inst).len();
-                    if dfg.inst_results(other).len() == n {
+                    let n = dfg.num_results(inst);
+                    if dfg.num_results(other) == n {
                         if n == 1 {
                             let w = dfg.inst_results(other)[0];
                             self.replace(inst, &[w]);
@@ -820,6 +820,21 @@ fn resolved(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Value {
     match dfg.values.get(v) {
         Some(ValueData::Alias { .. }) => dfg.resolve_aliases(v),
         _ => v,
+    }
+}
+
+/// The instruction defining `v`'s representative, and `v`'s type: what
+/// `resolved` then a look at the value give, with one look when `v` is no
+/// alias (the common case).
+#[inline(always)]
+fn defining_inst(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Option<(Inst, Type)> {
+    match dfg.values.get(v)? {
+        &ValueData::Inst { inst, ty, .. } => Some((inst, ty)),
+        ValueData::Alias { .. } => match dfg.values.get(dfg.resolve_aliases(v))? {
+            &ValueData::Inst { inst, ty, .. } => Some((inst, ty)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -978,20 +993,17 @@ impl generated::Context for Pass<'_> {
     // operand it looks at, most of which answer `None` after a few loads.
     #[inline]
     fn value_inst(&mut self, v: &Value) -> Option<(Type, InstData)> {
-        let v = self.resolve(*v);
         // The rules ask this of every operand, most of which are not
         // defined by one of the four formats below: the format is tested
         // before the result count.
-        let &ValueData::Inst { inst, ty, .. } = self.func.dfg.values.get(v)? else {
-            return None;
-        };
+        let (inst, ty) = defining_inst(&self.func.dfg, *v)?;
         if !matches!(
             self.func.dfg.insts[inst],
             InstructionData::Unary { .. }
                 | InstructionData::Binary { .. }
                 | InstructionData::Ternary { .. }
                 | InstructionData::IntCompare { .. }
-        ) || self.func.dfg.inst_results(inst).len() != 1
+        ) || self.func.dfg.num_results(inst) != 1
         {
             return None;
         }
@@ -1059,10 +1071,7 @@ impl generated::Context for Pass<'_> {
     }
     #[inline]
     fn iconst_of(&mut self, v: &Value) -> Option<(Type, u64)> {
-        let v = self.resolve(*v);
-        let &ValueData::Inst { inst, ty, .. } = self.func.dfg.values.get(v)? else {
-            return None;
-        };
+        let (inst, ty) = defining_inst(&self.func.dfg, *v)?;
         match self.func.dfg.insts[inst] {
             InstructionData::UnaryImm {
                 opcode: Opcode::Iconst,
