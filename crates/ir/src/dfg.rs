@@ -299,6 +299,13 @@ impl DataFlowGraph {
         self.inst_results(inst).first().copied()
     }
 
+    /// How many results `inst` has: `inst_results(inst).len()` without a
+    /// look into the value-list pool.
+    #[inline]
+    pub fn num_results(&self, inst: Inst) -> usize {
+        self.results.get(inst).len()
+    }
+
     #[inline]
     pub fn has_results(&self, inst: Inst) -> bool {
         !self.results.get(inst).is_empty()

@@ -37,7 +37,8 @@ pub struct DominatorTree {
     /// `b`'s. Makes `block_dominates` O(1).
     tree_pre: Vec<u32>,
     tree_post: Vec<u32>,
-    /// Dominator-tree children in CSR form (scratch for the numbering).
+    /// Dominator-tree children in CSR form, in reverse post-order
+    /// (`children`; built for the numbering).
     child_start: Vec<u32>,
     children: Vec<Block>,
     valid: bool,
@@ -235,6 +236,18 @@ impl DominatorTree {
     /// Reachable blocks in reverse post-order, entry first.
     pub fn cfg_rpo(&self) -> &[Block] {
         &self.rpo
+    }
+
+    /// The children of `block` in the dominator tree, in reverse
+    /// post-order (empty for unreachable blocks).
+    pub fn children(&self, block: Block) -> &[Block] {
+        match (
+            self.child_start.get(block.index()),
+            self.child_start.get(block.index() + 1),
+        ) {
+            (Some(&s), Some(&e)) => &self.children[s as usize..e as usize],
+            _ => &[],
+        }
     }
 
     /// The 1-based reverse post-order number of a reachable block.

@@ -41,6 +41,7 @@ pub(crate) struct Analyses {
     pub(crate) gvn: simplify::Scratch,
     pub(crate) dce: cleanup::DceScratch,
     pub(crate) remat: remat::RematScratch,
+    pub(crate) rotate: rotate::RotateScratch,
 }
 
 impl Analyses {

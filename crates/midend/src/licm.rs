@@ -31,11 +31,9 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
     let mut loops = Vec::new();
     let entry = func.layout.entry_block();
     // Position of each block in the reverse post-order, to list a loop's
-    // members in that order without a scan of the whole order per loop.
-    let mut rpo_pos = vec![u32::MAX; n];
-    for (i, &b) in dt.cfg_rpo().iter().enumerate() {
-        rpo_pos[b.index()] = i as u32;
-    }
+    // members in that order without a scan of the whole order per loop;
+    // built at the first loop (most functions have none).
+    let mut rpo_pos: Vec<u32> = Vec::new();
     for &h in dt.cfg_rpo() {
         let is_latch = |p: Block| dt.is_reachable(p) && dt.block_dominates(h, p);
         // Most blocks are no loop header: tested before anything is built.
@@ -62,6 +60,12 @@ fn find_loops(func: &FunctionStencil, cfg: &ControlFlowGraph, dt: &DominatorTree
                 if dt.is_reachable(p.block) && !body[p.block.index()] {
                     work.push(p.block);
                 }
+            }
+        }
+        if rpo_pos.is_empty() {
+            rpo_pos.resize(n, u32::MAX);
+            for (i, &b) in dt.cfg_rpo().iter().enumerate() {
+                rpo_pos[b.index()] = i as u32;
             }
         }
         blocks.sort_unstable_by_key(|b| rpo_pos[b.index()]);
@@ -201,7 +205,7 @@ fn hoistable(func: &FunctionStencil, inst: Inst, clobbered: &LoopMem) -> bool {
 /// in the outer preheader as one load.
 fn merge_key(func: &mut FunctionStencil, inst: Inst) -> Option<(InstructionData, Type)> {
     let op = func.dfg.insts[inst].opcode();
-    if !(op.is_pure() || is_plain_load(op)) || func.dfg.inst_results(inst).len() != 1 {
+    if !(op.is_pure() || is_plain_load(op)) || func.dfg.num_results(inst) != 1 {
         return None;
     }
     let mut data = func.dfg.insts[inst];

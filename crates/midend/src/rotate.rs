@@ -152,6 +152,7 @@ fn candidate(func: &FunctionStencil, cfg: &Graph, dt: &Dom, h: Block) -> Option<
 /// predecessor block in layout order, each block's edges in destination
 /// order), so the candidates, the reverse post-order and everything the
 /// pass does follow the same order as before.
+#[derive(Default)]
 struct Graph {
     succs: Vec<SmallVec<[Block; 2]>>,
     preds: Vec<SmallVec<[BlockPredecessor; 2]>>,
@@ -162,14 +163,6 @@ struct Graph {
 }
 
 impl Graph {
-    fn new() -> Self {
-        Graph {
-            succs: Vec::new(),
-            preds: Vec::new(),
-            key: Vec::new(),
-        }
-    }
-
     /// Copies `cfg`, which describes `func`.
     fn load(&mut self, func: &FunctionStencil, cfg: &ControlFlowGraph) {
         let n = func.dfg.num_blocks();
@@ -346,13 +339,47 @@ fn compute_rpo(
     rpo.reverse();
 }
 
+/// Rotation's buffers, kept between functions (see `Analyses`); their
+/// contents do not carry over (`slot` is all zero between uses).
+#[derive(Default)]
+pub(crate) struct RotateScratch {
+    graph: Graph,
+    tried: Vec<Block>,
+    splits: Vec<(Block, Block)>,
+    rpo: Vec<Block>,
+    seen: Vec<bool>,
+    stack: Vec<(Block, u32)>,
+    slot: Vec<u32>,
+    maybe: Vec<bool>,
+}
+
 /// `an` must describe `func` on entry; it is stale afterwards.
 pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Analyses) {
-    let mut tried: Vec<Block> = Vec::new();
-    let mut splits: Vec<(Block, Block)> = Vec::new();
-    let mut rpo: Vec<Block> = an.dt.cfg_rpo().to_vec();
-    let (mut seen, mut stack, mut slot) = (Vec::new(), Vec::new(), Vec::new());
-    let mut graph = Graph::new();
+    let mut sc = std::mem::take(&mut an.rotate);
+    run_with(func, stats, an, &mut sc);
+    an.rotate = sc;
+}
+
+fn run_with(
+    func: &mut FunctionStencil,
+    stats: &mut OptStats,
+    an: &mut Analyses,
+    sc: &mut RotateScratch,
+) {
+    let RotateScratch {
+        graph,
+        tried,
+        splits,
+        rpo,
+        seen,
+        stack,
+        slot,
+        maybe,
+    } = sc;
+    tried.clear();
+    splits.clear();
+    rpo.clear();
+    rpo.extend_from_slice(an.dt.cfg_rpo());
     graph.load(func, &an.cfg);
     // The blocks that may be candidates: those with a predecessor they
     // dominate (a latch), which `candidate` requires. A block gains a
@@ -360,8 +387,9 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
     // rotating a loop changes no dominance among the other blocks), and
     // only a rotation's body and exit and a split's exit gain one: they
     // join the set then. Other blocks are not offered to `candidate`.
-    let mut maybe: Vec<bool> = vec![false; func.dfg.num_blocks()];
-    for &b in &rpo {
+    maybe.clear();
+    maybe.resize(func.dfg.num_blocks(), false);
+    for &b in rpo.iter() {
         maybe[b.index()] = graph
             .preds(b)
             .iter()
@@ -398,34 +426,31 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                 recompute_tree = false;
                 rpo_stale = false;
             } else if rpo_stale {
-                compute_rpo(func, &graph, &mut rpo, &mut seen, &mut stack);
+                compute_rpo(func, graph, rpo, seen, stack);
                 rpo_stale = false;
             } else {
                 #[cfg(test)]
                 {
                     let mut fresh = Vec::new();
-                    compute_rpo(func, &graph, &mut fresh, &mut seen, &mut stack);
-                    assert_eq!(fresh, rpo, "rotation kept a stale order");
+                    compute_rpo(func, graph, &mut fresh, seen, stack);
+                    assert_eq!(&fresh, rpo, "rotation kept a stale order");
                     tests::KEPT_ORDERS.with(|n| n.set(n.get() + 1));
                 }
             }
         }
-        let dom = Dom {
-            dt: &an.dt,
-            splits: &splits,
-        };
+        let dom = Dom { dt: &an.dt, splits };
         let Some(found) = rpo
             .iter()
             .filter(|h| {
                 let m = maybe.get(h.index()).copied().unwrap_or(false);
                 #[cfg(test)]
                 assert!(
-                    m || candidate(func, &graph, &dom, **h).is_none(),
+                    m || candidate(func, graph, &dom, **h).is_none(),
                     "{h} became a candidate unseen"
                 );
                 m && !tried.contains(h)
             })
-            .find_map(|&h| candidate(func, &graph, &dom, h))
+            .find_map(|&h| candidate(func, graph, &dom, h))
         else {
             return;
         };
@@ -440,7 +465,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                 });
                 match split_exit(func, h, exit) {
                     Some(s) => {
-                        mark(&mut maybe, exit);
+                        mark(maybe, exit);
                         splits.push((s, h));
                         recompute_tree |= !bypassed;
                         rpo_stale = true;
@@ -448,7 +473,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
                         graph.reedge(func, h);
                         graph.reedge(func, s);
                         #[cfg(test)]
-                        check_graph(&graph, func);
+                        check_graph(graph, func);
                         changed = true;
                     }
                     None => tried.push(h),
@@ -457,8 +482,8 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
             }
         };
         tried.push(c.header);
-        mark(&mut maybe, c.body);
-        mark(&mut maybe, c.exit);
+        mark(maybe, c.body);
+        mark(maybe, c.exit);
         // A rotated latch gets edges to `h`'s two successors in `h`'s
         // order. When the exit comes first, the depth-first walk finishes
         // the exit from `h` before it enters the body, and the latch (which
@@ -469,7 +494,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
         if graph.succs(c.header).first() != Some(&c.exit) {
             rpo_stale = true;
         }
-        if rotate(func, &dom, &c, &mut slot) {
+        if rotate(func, &dom, &c, slot) {
             stats.rotated += 1;
         }
         // `rotate` may have returned after changing some latches: their
@@ -478,7 +503,7 @@ pub(crate) fn run(func: &mut FunctionStencil, stats: &mut OptStats, an: &mut Ana
             graph.reedge(func, l);
         }
         #[cfg(test)]
-        check_graph(&graph, func);
+        check_graph(graph, func);
         changed = true;
     }
 }
@@ -548,15 +573,22 @@ fn collect_uses(
             continue;
         }
         for inst in func.layout.block_insts(b) {
-            for (i, &a) in func.dfg.inst_args(inst).iter().enumerate() {
+            // One look at the instruction decides both its operands and
+            // whether it has block calls (most have none).
+            let data = &func.dfg.insts[inst];
+            for (i, &a) in data.arguments(&func.dfg.value_lists).iter().enumerate() {
                 if let Some(Some(u)) = pos(a).map(|p| &mut uses[p]) {
                     u.push(Use::Operand(inst, i));
                 }
             }
-            let plain = matches!(
-                func.dfg.insts[inst],
-                InstructionData::Jump { .. } | InstructionData::Brif { .. }
-            );
+            let plain = match data {
+                InstructionData::Jump { .. } | InstructionData::Brif { .. } => true,
+                // The formats `branch_destinations` lists destinations for.
+                InstructionData::BranchTable { .. }
+                | InstructionData::TryCall { .. }
+                | InstructionData::TryCallIndirect { .. } => false,
+                _ => continue,
+            };
             for (d, bc) in func.dfg.branch_destinations(inst).iter().enumerate() {
                 for (k, a) in func.dfg.block_call_args(*bc).iter().enumerate() {
                     if let BlockArg::Value(v) = a {
@@ -820,7 +852,7 @@ block2:
             .expect("parses")
             .remove(0);
         let func = &mut f.stencil;
-        let mut graph = Graph::new();
+        let mut graph = Graph::default();
         graph.load(func, &ControlFlowGraph::with_function(func));
         assert!(graph.matches(func));
         let s = split_exit(func, Block::new(0), Block::new(2)).expect("splits");

@@ -404,6 +404,29 @@ impl Pass<'_> {
         self.in_scope[e.scope.index()].then_some(e.value)
     }
 
+    /// `lookup`, and on a miss `insert(key, v)`, with one hash and probe
+    /// of the table instead of two (a miss is the common case: most
+    /// instructions are new).
+    fn lookup_or_insert(&mut self, key: Key, v: Value) -> Option<Value> {
+        use std::collections::hash_map::Entry as Slot;
+        let scope = self.scope;
+        match self.table.entry(key) {
+            Slot::Occupied(mut o) => {
+                let e = o.get_mut();
+                if self.in_scope[e.scope.index()] {
+                    return Some(e.value);
+                }
+                // Stale: what `insert` does to an entry `lookup` cannot see.
+                *e = Entry { value: v, scope };
+                None
+            }
+            Slot::Vacant(slot) => {
+                slot.insert(Entry { value: v, scope });
+                None
+            }
+        }
+    }
+
     /// Records `key -> v` in the current scope. A visible entry only gets
     /// the new value and stays in its own scope (what a scoped table that
     /// replaces a present key, and undoes only keys it added, does).
@@ -499,7 +522,7 @@ impl Pass<'_> {
 
     /// Replaces every result of `inst` by the results of `by` (or `v`).
     fn replace(&mut self, inst: Inst, with: &[Value]) {
-        let n = self.func.dfg.inst_results(inst).len().min(with.len());
+        let n = self.func.dfg.num_results(inst).min(with.len());
         for (i, &w) in with.iter().enumerate().take(n) {
             let r = self.func.dfg.inst_results(inst)[i];
             self.func.dfg.make_value_alias(r, w);
@@ -587,12 +610,11 @@ impl Pass<'_> {
                                 ty: Type::INVALID,
                                 mem: 0,
                             };
-                            if self.lookup(&key).is_some() {
+                            if self.lookup_or_insert(key, c).is_some() {
                                 self.func.layout.remove_inst(inst);
                                 self.stats.traps_removed += 1;
                             } else {
                                 self.func.dfg.insts[inst] = data;
-                                self.insert(key, c);
                             }
                         }
                     }
@@ -605,7 +627,7 @@ impl Pass<'_> {
                     flags, arg, offset, ..
                 } = data
                 {
-                    if is_plain_load(op) && self.func.dfg.inst_results(inst).len() == 1 {
+                    if is_plain_load(op) && self.func.dfg.num_results(inst) == 1 {
                         let key = Key {
                             data: InstructionData::Load {
                                 opcode: op,
@@ -616,15 +638,10 @@ impl Pass<'_> {
                             ty: self.func.dfg.ctrl_typevar(inst),
                             mem: state.version(flags),
                         };
-                        match self.lookup(&key) {
-                            Some(v) => {
-                                self.replace(inst, &[v]);
-                                self.stats.loads_removed += 1;
-                            }
-                            None => {
-                                let r = self.func.dfg.inst_results(inst)[0];
-                                self.insert(key, r);
-                            }
+                        let r = self.func.dfg.inst_results(inst)[0];
+                        if let Some(v) = self.lookup_or_insert(key, r) {
+                            self.replace(inst, &[v]);
+                            self.stats.loads_removed += 1;
                         }
                         continue;
                     }
@@ -653,7 +670,7 @@ impl Pass<'_> {
                     self.insert(key, value);
                 }
             }
-            let single = self.func.dfg.inst_results(inst).len() == 1;
+            let single = self.func.dfg.num_results(inst) == 1;
             let divides = matches!(
                 op,
                 Opcode::Udiv | Opcode::Sdiv | Opcode::Urem | Opcode::Srem
@@ -666,35 +683,30 @@ impl Pass<'_> {
                 }
             }
             if let Some(key) = self.pure_key(inst) {
-                match self.lookup(&key) {
-                    Some(v) => {
-                        // Multi-result instructions map to their first
-                        // result; the others follow in order.
-                        let ValueDef::Result(other, _) = self
-                            .func
-                            .dfg
-                            .value_def(v)
-                            .expect("table values are defined")
-                        else {
-                            continue;
-                        };
-                        let dfg = &self.func.dfg;
-                        let n = dfg.inst_results(inst).len();
-                        if dfg.inst_results(other).len() == n {
-                            if n == 1 {
-                                let w = dfg.inst_results(other)[0];
-                                self.replace(inst, &[w]);
-                            } else {
-                                let others: smallvec::SmallVec<[Value; 4]> =
-                                    dfg.inst_results(other).iter().copied().collect();
-                                self.replace(inst, &others);
-                            }
-                            self.stats.gvn_hits += 1;
+                let r = self.func.dfg.inst_results(inst)[0];
+                if let Some(v) = self.lookup_or_insert(key, r) {
+                    // Multi-result instructions map to their first
+                    // result; the others follow in order.
+                    let ValueDef::Result(other, _) = self
+                        .func
+                        .dfg
+                        .value_def(v)
+                        .expect("table values are defined")
+                    else {
+                        continue;
+                    };
+                    let dfg = &self.func.dfg;
+                    let n = dfg.num_results(inst);
+                    if dfg.num_results(other) == n {
+                        if n == 1 {
+                            let w = dfg.inst_results(other)[0];
+                            self.replace(inst, &[w]);
+                        } else {
+                            let others: smallvec::SmallVec<[Value; 4]> =
+                                dfg.inst_results(other).iter().copied().collect();
+                            self.replace(inst, &others);
                         }
-                    }
-                    None => {
-                        let r = self.func.dfg.inst_results(inst)[0];
-                        self.insert(key, r);
+                        self.stats.gvn_hits += 1;
                     }
                 }
             }
@@ -707,10 +719,6 @@ impl Pass<'_> {
 pub(crate) struct Scratch {
     table: FxHashMap<Key, Entry>,
     in_scope: Vec<bool>,
-    /// Dominator-tree children of each block, in reverse post-order, as
-    /// `child_start[b]..child_start[b + 1]` ranges of `children`.
-    child_start: Vec<u32>,
-    children: Vec<Block>,
     stack: Vec<Step>,
     mem: MemStates,
     state: MemState,
@@ -737,29 +745,6 @@ pub(crate) fn run(
     let sc = &mut an.gvn;
     let unreachable = dt.cfg_rpo().len() != func.layout.blocks().count();
     let nblocks = func.dfg.num_blocks();
-    // Dominator-tree children, in reverse post-order (counted, then
-    // placed: one flat array instead of a vector per block).
-    sc.child_start.clear();
-    sc.child_start.resize(nblocks + 2, 0);
-    for &b in dt.cfg_rpo() {
-        if let Some(p) = dt.idom(b) {
-            sc.child_start[p.index() + 2] += 1;
-        }
-    }
-    for i in 2..nblocks + 2 {
-        sc.child_start[i] += sc.child_start[i - 1];
-    }
-    sc.children.clear();
-    sc.children
-        .resize(sc.child_start[nblocks + 1] as usize, Block::new(0));
-    for &b in dt.cfg_rpo() {
-        if let Some(p) = dt.idom(b) {
-            let slot = &mut sc.child_start[p.index() + 1];
-            sc.children[*slot as usize] = b;
-            *slot += 1;
-        }
-    }
-    // Now child_start[p]..child_start[p + 1] are p's children.
     let ninsts = func.dfg.num_insts() as u32;
     if opts.alias_analysis {
         memory_entry_states(func, cfg, dt, ninsts, &mut sc.mem);
@@ -810,9 +795,7 @@ pub(crate) fn run(
                     None
                 };
                 pass.block(b, mem);
-                let kids =
-                    sc.child_start[b.index()] as usize..sc.child_start[b.index() + 1] as usize;
-                for &c in sc.children[kids].iter().rev() {
+                for &c in dt.children(b).iter().rev() {
                     stack.push(Step::Enter(c));
                 }
             }
@@ -840,13 +823,35 @@ fn resolved(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Value {
     }
 }
 
+/// The instruction defining `v`'s representative, and `v`'s type: what
+/// `resolved` then a look at the value give, with one look when `v` is no
+/// alias (the common case).
+#[inline(always)]
+fn defining_inst(dfg: &kiln_ir::DataFlowGraph, v: Value) -> Option<(Inst, Type)> {
+    match dfg.values.get(v)? {
+        &ValueData::Inst { inst, ty, .. } => Some((inst, ty)),
+        ValueData::Alias { .. } => match dfg.values.get(dfg.resolve_aliases(v))? {
+            &ValueData::Inst { inst, ty, .. } => Some((inst, ty)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Rewrites `inst`'s operands to their representatives. Most operands are
 /// not aliases, and then the instruction is not copied and the value-list
-/// pool is not taken out of the graph.
+/// pool is not taken out of the graph. Inline so that this common case
+/// costs no call (it runs for every instruction of every walk).
+#[inline]
 fn resolve_inst_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
-    if !uses_alias(dfg, inst) {
-        return;
+    if uses_alias(dfg, inst) {
+        rewrite_inst_args(dfg, inst);
     }
+}
+
+/// `resolve_inst_args` for an instruction with an alias operand.
+#[inline(never)]
+fn rewrite_inst_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
     let mut data = dfg.insts[inst];
     let mut pool = std::mem::take(&mut dfg.value_lists);
     for a in data.arguments_mut(&mut pool) {
@@ -859,7 +864,25 @@ fn resolve_inst_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
 /// Rewrites the value arguments of `inst`'s block calls to their
 /// representatives (a branch's arguments are block-call lists, not
 /// instruction operands, so the operand rewrite does not reach them).
+/// Inline: most instructions have no block calls, tested without a call.
+#[inline]
 fn resolve_branch_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
+    // The formats `branch_destinations` lists destinations for.
+    if matches!(
+        dfg.insts[inst],
+        InstructionData::Jump { .. }
+            | InstructionData::Brif { .. }
+            | InstructionData::BranchTable { .. }
+            | InstructionData::TryCall { .. }
+            | InstructionData::TryCallIndirect { .. }
+    ) {
+        rewrite_branch_args(dfg, inst);
+    }
+}
+
+/// `resolve_branch_args` for an instruction with block calls.
+#[inline(never)]
+fn rewrite_branch_args(dfg: &mut kiln_ir::DataFlowGraph, inst: Inst) {
     for d in 0..dfg.branch_destinations(inst).len() {
         let args = dfg.branch_destinations(inst)[d].args;
         for k in 0..dfg.block_args.get(args).len() {
@@ -966,21 +989,21 @@ fn sext(x: u64, bits: u32) -> i64 {
 }
 
 impl generated::Context for Pass<'_> {
+    // Inline (here and `iconst_of`): the matcher asks these of nearly every
+    // operand it looks at, most of which answer `None` after a few loads.
+    #[inline]
     fn value_inst(&mut self, v: &Value) -> Option<(Type, InstData)> {
-        let v = self.resolve(*v);
         // The rules ask this of every operand, most of which are not
         // defined by one of the four formats below: the format is tested
         // before the result count.
-        let &ValueData::Inst { inst, ty, .. } = self.func.dfg.values.get(v)? else {
-            return None;
-        };
+        let (inst, ty) = defining_inst(&self.func.dfg, *v)?;
         if !matches!(
             self.func.dfg.insts[inst],
             InstructionData::Unary { .. }
                 | InstructionData::Binary { .. }
                 | InstructionData::Ternary { .. }
                 | InstructionData::IntCompare { .. }
-        ) || self.func.dfg.inst_results(inst).len() != 1
+        ) || self.func.dfg.num_results(inst) != 1
         {
             return None;
         }
@@ -1046,11 +1069,9 @@ impl generated::Context for Pass<'_> {
             ty,
         )
     }
+    #[inline]
     fn iconst_of(&mut self, v: &Value) -> Option<(Type, u64)> {
-        let v = self.resolve(*v);
-        let &ValueData::Inst { inst, ty, .. } = self.func.dfg.values.get(v)? else {
-            return None;
-        };
+        let (inst, ty) = defining_inst(&self.func.dfg, *v)?;
         match self.func.dfg.insts[inst] {
             InstructionData::UnaryImm {
                 opcode: Opcode::Iconst,
