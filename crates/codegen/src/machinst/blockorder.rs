@@ -45,6 +45,9 @@ pub struct BlockLoweringOrder {
     succ_ranges: Ranges,
     /// IR block index -> lowered index, `u32::MAX` if unreachable.
     orig_map: Vec<u32>,
+    /// IR block index -> its number of incoming edges from reachable
+    /// blocks (a terminator naming it twice counts twice).
+    npreds: Vec<u32>,
     /// The working lists of the computation, kept for the next function
     /// (see [`BlockLoweringOrder::recompute`]).
     tmp: OrderTemps,
@@ -59,7 +62,6 @@ struct OrderTemps {
     edge_ranges: Ranges,
     reachable: Vec<bool>,
     stack: Vec<u32>,
-    npreds: Vec<u32>,
     visited: Vec<bool>,
     on_stack: Vec<bool>,
     postorder: Vec<usize>,
@@ -97,6 +99,7 @@ impl BlockLoweringOrder {
         order.succs.clear();
         order.succ_ranges.clear();
         order.orig_map.clear();
+        order.npreds.clear();
         if (entry as usize) >= num_blocks {
             return;
         }
@@ -106,7 +109,6 @@ impl BlockLoweringOrder {
             edge_ranges,
             reachable,
             stack,
-            npreds,
             visited,
             on_stack,
             postorder,
@@ -150,6 +152,7 @@ impl BlockLoweringOrder {
                 }
             }
         }
+        let npreds = &mut order.npreds;
         npreds.clear();
         npreds.resize(num_blocks, 0);
         for b in (0..num_blocks).filter(|&b| reachable[b]) {
@@ -298,6 +301,12 @@ impl BlockLoweringOrder {
     /// The number of successor edges over all blocks.
     pub fn num_succ_edges(&self) -> usize {
         self.succs.len()
+    }
+
+    /// Whether IR block `block` is entered by exactly one edge (so its
+    /// parameters are just the values that edge passes).
+    pub fn has_single_pred(&self, block: u32) -> bool {
+        self.npreds.get(block as usize) == Some(&1)
     }
 
     /// The lowered index of IR block `block`, or `None` if it is

@@ -282,7 +282,7 @@ impl OperandVisitor for OperandCollector<'_> {
                 if !self.plausible(vreg, constraint, kind) {
                     *self.suspect = true;
                 }
-                Operand::new(vreg, constraint, kind, pos)
+                Operand::new(super::vcode::ra_vreg(vreg), constraint, kind, pos)
             }
             None => {
                 // A physical register named directly: regalloc2 must leave

@@ -835,8 +835,13 @@ impl<'f, I: MachInst> Lower<'f, I> {
                             );
                             // An edge block carries the arguments itself.
                             if !is_edge {
-                                self.succ_arg_spans[base + k] =
-                                    self.branch_args(backend, last, k)?;
+                                let span = self.branch_args(backend, last, k)?;
+                                self.succ_arg_spans[base + k] = if self.forward_args(last, k, span)
+                                {
+                                    (span.0, span.0)
+                                } else {
+                                    span
+                                };
                             }
                         }
                         self.cur_inst = Some(last);
@@ -896,6 +901,56 @@ impl<'f, I: MachInst> Lower<'f, I> {
         Ok(())
     }
 
+    /// Renames the parameters of the `k`-th target of `branch` to the
+    /// registers of its arguments (`span` of `succ_arg_regs`) when that
+    /// edge is the target's only way in: the parameters then always hold
+    /// those values, and as block parameters they would only give the
+    /// register allocator a live range, a move and a merge each to undo.
+    /// Returns whether it did; [`Lower::build`] then gives the target no
+    /// parameters (a parameter's register has no alias otherwise).
+    fn forward_args(&mut self, branch: Inst, k: usize, span: (u32, u32)) -> bool {
+        let f = self.f;
+        let call = f.dfg.branch_destinations(branch)[k];
+        let target = call.block;
+        // A `try_call`'s results are defined by the branch itself; those
+        // edges keep their parameters.
+        if span.0 == span.1
+            || !self.order.has_single_pred(target.index() as u32)
+            || !f
+                .dfg
+                .block_call_args(call)
+                .iter()
+                .all(|a| matches!(a, BlockArg::Value(_)))
+        {
+            return false;
+        }
+        let params = f.dfg.block_params(target);
+        let nregs: usize = params
+            .iter()
+            .map(|p| self.value_regs[p.index()].regs.iter().flatten().count())
+            .sum();
+        if nregs != (span.1 - span.0) as usize {
+            return false;
+        }
+        let mut i = span.0 as usize;
+        for &p in params {
+            for r in self.value_regs[p.index()].regs.into_iter().flatten() {
+                let arg = self.succ_arg_regs[i];
+                i += 1;
+                self.set_alias(r, arg);
+            }
+        }
+        true
+    }
+
+    /// Whether `r` has been renamed.
+    fn is_aliased(&self, r: Reg) -> bool {
+        vreg_index(r)
+            .checked_sub(self.first_vreg)
+            .and_then(|i| self.aliases.get(i))
+            .is_some_and(Option::is_some)
+    }
+
     fn set_alias(&mut self, from: Reg, to: Reg) {
         let i = vreg_index(from) - self.first_vreg;
         if self.aliases.len() <= i {
@@ -925,7 +980,11 @@ impl<'f, I: MachInst> Lower<'f, I> {
                 if self.f.layout.entry_block() != Some(block) {
                     for &p in self.f.dfg.block_params(block) {
                         for r in self.value_regs[p.index()].regs.iter().flatten() {
-                            self.builder.add_block_param(*r)?;
+                            // Renamed by `forward_args`: its edge passes
+                            // no arguments.
+                            if !self.is_aliased(*r) {
+                                self.builder.add_block_param(*r)?;
+                            }
                         }
                     }
                 }

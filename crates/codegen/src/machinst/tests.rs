@@ -307,7 +307,7 @@ const STEP_LIMIT: usize = 100_000;
 
 /// Runs the virtual-register VCode.
 fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
-    let mut vals: Vec<Option<i64>> = vec![None; v.num_vregs()];
+    let mut vals: Vec<Option<i64>> = vec![None; super::reg::PINNED_VREGS + v.num_vregs()];
     let get = |vals: &Vec<Option<i64>>, reg: Reg| -> i64 {
         match reg.to_virtual_reg() {
             Some(vr) => vals[vr.vreg()].unwrap_or_else(|| panic!("{vr} read before def")),
@@ -404,10 +404,10 @@ fn interp_virtual(v: &VCode<ToyInst>, args: &[i64]) -> Vec<i64> {
         let passed: Vec<i64> = v
             .branch_args(block, k)
             .iter()
-            .map(|&a| get(&vals, Reg::from(a)))
+            .map(|&a| get(&vals, a))
             .collect();
         for (&p, x) in v.params(target).iter().zip(passed) {
-            set(&mut vals, Writable::from_reg(Reg::from(p)), x);
+            set(&mut vals, Writable::from_reg(p), x);
         }
         block = target;
     }
@@ -1676,19 +1676,15 @@ fn rebuild_backward(v: &VCode<ToyInst>) -> VCode<ToyInst> {
         let block = blk(k);
         assert_eq!(b.next_block(), block);
         assert_eq!(b.start_block().unwrap(), block);
-        for &p in v.params(block) {
-            b.add_block_param(Reg::from(p)).unwrap();
+        for p in v.params(block) {
+            b.add_block_param(p).unwrap();
         }
         for i in v.block_insts(block).rev() {
             let i = InsnIndex::new(i);
             b.push(v.inst(i).clone(), v.srcloc(i)).unwrap();
         }
         for (e, &succ) in v.succs(block).iter().enumerate() {
-            let args: Vec<Reg> = v
-                .branch_args(block, e)
-                .iter()
-                .map(|&a| Reg::from(a))
-                .collect();
+            let args = v.branch_args(block, e);
             b.add_succ(succ, &args).unwrap();
         }
         b.end_block().unwrap();

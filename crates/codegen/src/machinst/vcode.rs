@@ -18,7 +18,10 @@
 //!
 //! Virtual register numbers start at [`PINNED_VREGS`]: the lower indices are
 //! the pinned vregs that denote physical registers and never appear in an
-//! operand (the collector turns them into fixed constraints).
+//! operand (the collector turns them into fixed constraints). regalloc2 sees
+//! the virtual ones shifted down to start at 0 ([`ra_vreg`]): it keeps a
+//! record per vreg index up to `num_vregs`, and the pinned indices would be
+//! that many records no operand ever names, in every function.
 //!
 //! # Rules (checked by [`VCodeBuilder::build`])
 //!
@@ -51,6 +54,18 @@ use regalloc2::{
     OperandKind, OperandPos, Output, PRegSet, ProgPoint, RegClass, VReg,
 };
 use std::ops::Range;
+
+/// regalloc2's number for virtual register `v` (see the module docs).
+#[inline]
+pub(crate) fn ra_vreg(v: VReg) -> VReg {
+    VReg::new(v.vreg() - PINNED_VREGS, v.class())
+}
+
+/// The register regalloc2 calls `v` (the inverse of [`ra_vreg`]).
+#[inline]
+pub fn reg_of_ra_vreg(v: VReg) -> Reg {
+    Reg::from(VReg::new(v.vreg() + PINNED_VREGS, v.class()))
+}
 
 /// Index of an instruction in a [`VCode`].
 pub type InsnIndex = regalloc2::Inst;
@@ -128,6 +143,7 @@ pub struct VCode<I: MachInst> {
     clobber_bits: Vec<u64>,
 
     block_ranges: Ranges,
+    /// In regalloc2's numbering, as are `branch_args` and the operands.
     block_params: Vec<VReg>,
     block_param_ranges: Ranges,
     /// Successor edges, grouped by source block; edge `e` targets
@@ -284,14 +300,28 @@ impl<I: MachInst> VCode<I> {
     }
 
     /// The parameters of `block`.
-    #[inline]
-    pub fn params(&self, block: BlockIndex) -> &[VReg] {
-        &self.block_params[self.block_param_ranges.get(block.index())]
+    pub fn params(&self, block: BlockIndex) -> Vec<Reg> {
+        self.ra_params(block)
+            .iter()
+            .map(|&v| reg_of_ra_vreg(v))
+            .collect()
     }
 
     /// The arguments `block` passes to its `succ_idx`-th successor.
+    pub fn branch_args(&self, block: BlockIndex, succ_idx: usize) -> Vec<Reg> {
+        self.ra_branch_args(block, succ_idx)
+            .iter()
+            .map(|&v| reg_of_ra_vreg(v))
+            .collect()
+    }
+
     #[inline]
-    pub fn branch_args(&self, block: BlockIndex, succ_idx: usize) -> &[VReg] {
+    fn ra_params(&self, block: BlockIndex) -> &[VReg] {
+        &self.block_params[self.block_param_ranges.get(block.index())]
+    }
+
+    #[inline]
+    fn ra_branch_args(&self, block: BlockIndex, succ_idx: usize) -> &[VReg] {
         let edge = self.succ_ranges.get(block.index()).start + succ_idx;
         &self.branch_args[self.branch_arg_ranges.get(edge)]
     }
@@ -430,7 +460,11 @@ impl<I: MachInst> std::fmt::Display for VCode<I> {
         )?;
         for b in 0..self.num_blocks() {
             let block = BlockIndex::new(b);
-            let params: Vec<String> = self.params(block).iter().map(|p| p.to_string()).collect();
+            let params: Vec<String> = self
+                .params(block)
+                .iter()
+                .map(|p| p.to_vreg().to_string())
+                .collect();
             let preds: Vec<String> = self
                 .preds(block)
                 .iter()
@@ -441,7 +475,7 @@ impl<I: MachInst> std::fmt::Display for VCode<I> {
                     let args: Vec<String> = self
                         .branch_args(block, k)
                         .iter()
-                        .map(|a| a.to_string())
+                        .map(|a| a.to_vreg().to_string())
                         .collect();
                     format!("block{}({})", self.succs(block)[k].index(), args.join(", "))
                 })
@@ -652,7 +686,7 @@ impl<I: MachInst> Function for VCode<I> {
 
     #[inline]
     fn block_params(&self, block: BlockIndex) -> &[VReg] {
-        self.params(block)
+        self.ra_params(block)
     }
 
     #[inline]
@@ -667,7 +701,7 @@ impl<I: MachInst> Function for VCode<I> {
 
     #[inline]
     fn branch_blockparams(&self, block: BlockIndex, _insn: InsnIndex, succ_idx: usize) -> &[VReg] {
-        self.branch_args(block, succ_idx)
+        self.ra_branch_args(block, succ_idx)
     }
 
     #[inline]
@@ -693,7 +727,7 @@ impl<I: MachInst> Function for VCode<I> {
 
     #[inline]
     fn num_vregs(&self) -> usize {
-        PINNED_VREGS + self.vreg_classes.len()
+        self.vreg_classes.len()
     }
 
     #[inline]
@@ -830,7 +864,7 @@ impl<I: MachInst> VCodeBuilder<I> {
     pub fn add_block_param(&mut self, reg: Reg) -> CodegenResult<()> {
         self.expect_open("add_block_param")?;
         let vreg = self.expect_virtual(reg)?;
-        self.vcode.block_params.push(vreg);
+        self.vcode.block_params.push(ra_vreg(vreg));
         Ok(())
     }
 
@@ -911,7 +945,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         self.expect_open("add_succ")?;
         for &arg in args {
             let vreg = self.expect_virtual(arg)?;
-            self.vcode.branch_args.push(vreg);
+            self.vcode.branch_args.push(ra_vreg(vreg));
         }
         self.vcode
             .branch_arg_ranges
@@ -955,7 +989,7 @@ impl<I: MachInst> VCodeBuilder<I> {
         if v.entry.index() >= num_blocks {
             return Err(invalid("entry block out of range"));
         }
-        if !v.params(v.entry).is_empty() {
+        if !v.ra_params(v.entry).is_empty() {
             return Err(invalid("the entry block has block params"));
         }
         if let Some(&bad) = v.succs.iter().find(|b| b.index() >= num_blocks) {
@@ -1001,7 +1035,6 @@ impl<I: MachInst> VCodeBuilder<I> {
             return Err(invalid(&format!("block{b} is unreachable")));
         }
 
-        let num_vregs = v.num_vregs();
         for b in 0..num_blocks {
             let block = BlockIndex::new(b);
             let insts = v.block_ranges.get(b);
@@ -1032,8 +1065,8 @@ impl<I: MachInst> VCodeBuilder<I> {
                         "critical edge {block:?} -> {succ:?} is not split"
                     )));
                 }
-                let args = v.branch_args(block, k);
-                let params = v.params(succ);
+                let args = v.ra_branch_args(block, k);
+                let params = v.ra_params(succ);
                 if args.len() != params.len()
                     || args.iter().zip(params).any(|(a, p)| a.class() != p.class())
                 {
@@ -1045,9 +1078,9 @@ impl<I: MachInst> VCodeBuilder<I> {
         }
         // Every vreg must have been allocated, with the class it is used at.
         let known = |vr: &VReg| {
-            vr.vreg() >= PINNED_VREGS
-                && vr.vreg() < num_vregs
-                && v.vreg_classes[vr.vreg() - PINNED_VREGS] == vr.class()
+            v.vreg_classes
+                .get(vr.vreg())
+                .is_some_and(|&c| c == vr.class())
         };
         if !v.block_params.iter().all(known) || !v.branch_args.iter().all(known) {
             return Err(invalid(

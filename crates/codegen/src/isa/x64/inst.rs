@@ -1109,7 +1109,8 @@ impl MInst {
     /// VCode layer's `OperandVisitor::add_operand`), in a fixed order that
     /// depends only on the instruction's shape; operand *i* is the *i*-th
     /// call. Every call maps one-to-one onto a regalloc2
-    /// `Operand::new(reg.to_vreg(), constraint, kind, pos)`:
+    /// `Operand::new(reg.to_vreg(), constraint, kind, pos)` (the vreg
+    /// renumbered for regalloc2, see `machinst::vcode`):
     ///
     /// * `OperandKind::Use` / `Def` with `OperandPos::Early` / `Late`.
     ///   Ordinary inputs are early uses, outputs late defs. Temporaries
